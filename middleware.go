@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+// requestInfo is what the logging middleware learns about a request from
+// the handlers below it (the user, once authenticated).
+type requestInfo struct {
+	id     string
+	userID string
+}
+
+type requestInfoKey struct{}
+
+func requestInfoFrom(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (sr *statusRecorder) WriteHeader(code int) {
+	if sr.status == 0 {
+		sr.status = code
+	}
+	sr.ResponseWriter.WriteHeader(code)
+}
+
+func (sr *statusRecorder) Write(b []byte) (int, error) {
+	if sr.status == 0 {
+		sr.status = http.StatusOK
+	}
+	return sr.ResponseWriter.Write(b)
+}
+
+func (sr *statusRecorder) Unwrap() http.ResponseWriter { return sr.ResponseWriter }
+
+// logRequests writes one line per request: method, route pattern (never the
+// raw URL, which may carry signatures), status, duration, user and request
+// id. It also sets the headers every response carries.
+func (s *server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &requestInfo{id: newRequestID()}
+		w.Header().Set("X-Request-Id", info.id)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		rec := &statusRecorder{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+		next.ServeHTTP(rec, r)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("route", routeOf(r)),
+			slog.Int("status", rec.status),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("user", info.userID),
+			slog.String("request_id", info.id),
+		)
+	})
+}
+
+// routeOf is the matched route pattern, or a placeholder for unmatched
+// paths (which may be arbitrary client text).
+func routeOf(r *http.Request) string {
+	if r.Pattern == "" || r.Pattern == "/" {
+		return "unmatched"
+	}
+	return r.Pattern
+}
+
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// recoverPanics turns a handler panic into a logged stack and a JSON 500.
+func (s *server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil || v == http.ErrAbortHandler {
+				if v != nil {
+					panic(v)
+				}
+				return
+			}
+			s.log.Error("panic", "value", v, "stack", string(debug.Stack()), "request_id", requestInfoFrom(r.Context()).id)
+			writeError(w, http.StatusInternalServerError, codeInternal, "internal error")
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// apiHeaders marks JSON API answers as never to be cached: they are per
+// user and may carry short-lived URLs.
+func apiHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// userHandler is the shape of every handler that acts for a signed-in user.
+type userHandler func(w http.ResponseWriter, r *http.Request, userID string)
+
+// requireUser authenticates the request (bearer token, session cookie, or
+// a trusted proxy's X-User-Id, in that order) and answers 401 otherwise.
+// Cookie-authenticated state changes must come from our own origin.
+func (s *server) requireUser(h userHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		userID, viaCookie, err := s.authenticate(r)
+		if err != nil {
+			if !errors.Is(err, errUnauthenticated) {
+				s.fail(w, r, err)
+				return
+			}
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, "sign in first: send Authorization: Bearer <token>")
+			return
+		}
+		if viaCookie {
+			if err := s.csrf.Check(r); err != nil {
+				writeError(w, http.StatusForbidden, codeForbidden, "cross-origin request refused")
+				return
+			}
+		}
+		requestInfoFrom(r.Context()).userID = userID
+		h(w, r, userID)
+	})
+}
+
+// errUnauthenticated: no valid credential was presented.
+var errUnauthenticated = errors.New("unauthenticated")
+
+// authenticate finds the user a request acts for. A presented but invalid
+// credential never falls through to a weaker one.
+func (s *server) authenticate(r *http.Request) (userID string, viaCookie bool, err error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		userID, err = s.bearerUser(r.Context(), h)
+		return userID, false, err
+	}
+	if c, err := r.Cookie(s.sessionCookieName(r)); err == nil {
+		userID, err = s.sessionUser(r.Context(), c.Value)
+		return userID, true, err
+	}
+	if s.cfg.TrustXUserID {
+		if id := r.Header.Get("X-User-Id"); validProxyUserID(id) {
+			return id, false, nil
+		}
+	}
+	return "", false, errUnauthenticated
+}
+
+// bearerUser resolves an "Authorization: Bearer <token>" header.
+func (s *server) bearerUser(ctx context.Context, header string) (string, error) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || !validSecret(token) {
+		return "", errUnauthenticated
+	}
+	c, err := s.store.FindCredential(ctx, kindBearer, hashSecret(token), s.now())
+	if errors.Is(err, ErrNotFound) {
+		return "", errUnauthenticated
+	}
+	return c.UserID, err
+}
+
+// sessionUser resolves a session cookie: the signature and age first, then
+// the server-side record, so a logged-out session stays dead.
+func (s *server) sessionUser(ctx context.Context, value string) (string, error) {
+	secret, err := s.signer.verify(sessionCookie, value, s.cfg.SessionTTL, s.now())
+	if err != nil || !validSecret(secret) {
+		return "", errUnauthenticated
+	}
+	c, err := s.store.FindCredential(ctx, kindSession, hashSecret(secret), s.now())
+	if errors.Is(err, ErrNotFound) {
+		return "", errUnauthenticated
+	}
+	return c.UserID, err
+}
+
+// validSecret accepts the base64url form newSecret produces, bounded, so
+// junk never reaches a query.
+func validSecret(s string) bool {
+	if len(s) < 22 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validProxyUserID bounds what a trusted proxy may name a user.
+func validProxyUserID(id string) bool {
+	if id == "" || len(id) > 256 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// sessionCookie is the session cookie's base name; over HTTPS it gets the
+// __Host- prefix, which makes browsers insist on Secure, Path=/ and no
+// Domain.
+const sessionCookie = "dropp_session"
+
+func (s *server) sessionCookieName(r *http.Request) string {
+	if s.isHTTPS(r) {
+		return "__Host-" + sessionCookie
+	}
+	return sessionCookie
+}
+
+// issueToken mints a bearer token for userID: 256 random bits, of which
+// only the hash is stored.
+func (s *server) issueToken(ctx context.Context, userID string) (string, time.Time, error) {
+	token := newSecret(32)
+	now := s.now()
+	c := Credential{Hash: hashSecret(token), Kind: kindBearer, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.TokenTTL)}
+	if err := s.store.InsertCredential(ctx, c); err != nil {
+		return "", time.Time{}, err
+	}
+	return token, c.ExpiresAt, nil
+}
+
+// startSession records a new server-side session for userID and sets its
+// signed cookie. A new session id every time: a cookie planted before
+// sign-in is never upgraded.
+func (s *server) startSession(w http.ResponseWriter, r *http.Request, userID string) error {
+	secret := newSecret(32)
+	now := s.now()
+	c := Credential{Hash: hashSecret(secret), Kind: kindSession, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	if err := s.store.InsertCredential(r.Context(), c); err != nil {
+		return err
+	}
+	name := s.sessionCookieName(r)
+	http.SetCookie(w, &http.Cookie{
+		Name:     name,
+		Value:    s.signer.sign(sessionCookie, secret, now),
+		Path:     "/",
+		MaxAge:   int(s.cfg.SessionTTL.Seconds()),
+		HttpOnly: true,
+		Secure:   s.isHTTPS(r),
+		SameSite: http.SameSiteLaxMode,
+	})
+	w.Header().Set("Cache-Control", "no-store")
+	return nil
+}
+
+// clientAddr is the address rate limits apply to: the connection's peer,
+// or, when that peer is a trusted proxy, the last address in
+// X-Forwarded-For that is not itself a trusted proxy.
+func (s *server) clientAddr(r *http.Request) netip.Addr {
+	peer := remoteAddr(r)
+	if !s.isTrustedProxy(peer) {
+		return peer
+	}
+	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if addr = addr.Unmap(); !s.isTrustedProxy(addr) {
+			return addr
+		}
+	}
+	return peer
+}
+
+func (s *server) fromTrustedProxy(r *http.Request) bool { return s.isTrustedProxy(remoteAddr(r)) }
+
+func (s *server) isTrustedProxy(addr netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+func remoteAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, _ := netip.ParseAddr(host)
+	return addr.Unmap()
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// ErrObjectNotFound: the object store has no object under that key.
+var ErrObjectNotFound = errors.New("object not found")
+
+// UploadPolicy is what a pre-signed upload form must enforce.
+type UploadPolicy struct {
+	Key         string
+	MinSize     int64  // content-length-range lower bound
+	MaxSize     int64  // content-length-range upper bound
+	ContentType string // exact Content-Type, or "" for none
+	Expires     time.Time
+	BaseURL     string // this server's public base URL (used by the local object store only)
+}
+
+// UploadForm is the multipart/form-data POST a client sends straight to the
+// object store: the file goes last, after every field.
+type UploadForm struct {
+	URL       string            `json:"url"`
+	Fields    map[string]string `json:"fields"`
+	ExpiresAt time.Time         `json:"expires_at"`
+}
+
+// DownloadRequest describes a pre-signed GET.
+type DownloadRequest struct {
+	Key         string
+	Filename    string
+	ContentType string
+	Expires     time.Time
+	BaseURL     string // used by the local object store only
+}
+
+// ObjectInfo is what the object store says about a stored object.
+type ObjectInfo struct {
+	Size int64
+	ETag string
+}
+
+// ObjectStore is what the server needs from its object backend. S3
+// (s3Objects) and the local directory store (localObjects) implement it.
+type ObjectStore interface {
+	PresignUpload(ctx context.Context, p UploadPolicy) (UploadForm, error)
+	PresignDownload(ctx context.Context, d DownloadRequest) (string, error)
+	Head(ctx context.Context, key string) (ObjectInfo, error) // ErrObjectNotFound
+	Delete(ctx context.Context, key string) error             // a missing object is not an error
+	Ready(ctx context.Context) error
+}
+
+// contentDisposition builds an RFC 6266 attachment header: an ASCII-only
+// filename= fallback stripped of quotes, backslashes, percent signs and
+// control characters, plus filename*= with the exact UTF-8 name.
+func contentDisposition(filename string) string {
+	return fmt.Sprintf(`attachment; filename="%s"; filename*=UTF-8''%s`,
+		asciiFallback(filename), rfc5987Escape(filename))
+}
+
+// asciiFallback keeps printable ASCII except the characters that would end or
+// escape the quoted string, or be percent-decoded by some browsers.
+func asciiFallback(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r < 0x20 || r == 0x7f || r == '"' || r == '\\' || r == '%' || r == '/':
+			b.WriteByte('_')
+		case r >= utf8.RuneSelf:
+			b.WriteByte('_')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		return "download"
+	}
+	return b.String()
+}
+
+// rfc5987Escape percent-encodes everything but RFC 5987 attr-chars.
+func rfc5987Escape(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isAttrChar(c) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&0xf])
+	}
+	return b.String()
+}
+
+func isAttrChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$&+-.^_`|~", c) >= 0
+}

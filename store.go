@@ -1,0 +1,503 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Errors every store implementation returns so that handlers can map them
+// once, with errors.Is, whatever the backend.
+var (
+	// ErrNotFound: no record matches (or it belongs to someone else, or it
+	// expired, or it was already used).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the write would break a uniqueness rule or a state rule.
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable: the backend did not answer in time.
+	ErrUnavailable = errors.New("storage unavailable")
+)
+
+// File statuses.
+const (
+	statusPending  = "pending"
+	statusComplete = "complete"
+)
+
+// File is the metadata record of one uploaded (or announced) object.
+type File struct {
+	ID           string
+	Owner        string
+	Filename     string
+	DeclaredSize *int64 // size the client announced, if any
+	Size         *int64 // size S3 reported at completion
+	ContentType  string
+	Status       string
+	ObjectKey    string
+	ETag         string
+	CreatedAt    time.Time // millisecond precision, UTC
+	CompletedAt  *time.Time
+}
+
+// ListQuery selects one page of a user's files, newest first.
+type ListQuery struct {
+	Owner  string
+	Status string // "" for any
+	Limit  int    // rows to return; the store returns at most this many
+	After  *Cursor
+}
+
+// Cursor is the position after which a page starts: the (CreatedAt, ID) of
+// the last file of the previous page. Files sort by CreatedAt desc, ID desc,
+// so files inserted later never shift a page that is being walked.
+type Cursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// Credential kinds kept in the credentials collection.
+const (
+	kindBearer  = "bearer"
+	kindSession = "session"
+)
+
+// Credential is the server-side record of a bearer token or a cookie session.
+// Only the SHA-256 of the secret is stored.
+type Credential struct {
+	Hash      string // hex SHA-256 of the secret
+	Kind      string // kindBearer or kindSession
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// User is a person who signed in, keyed by (Issuer, Subject), never by email.
+type User struct {
+	ID      string
+	Issuer  string
+	Subject string
+	Email   string
+	Name    string
+	Picture string
+}
+
+// AuthState is the server-side half of one sign-in attempt toward the
+// provider, kept until the callback (single use, short-lived).
+type AuthState struct {
+	Hash          string // hex SHA-256 of the state sent to the provider
+	BrowserHash   string // hex SHA-256 of the value in the browser's state cookie
+	Nonce         string
+	Verifier      string // PKCE verifier toward the provider
+	AppRedirect   string // desktop app's redirect URI; "" for a browser sign-in
+	AppState      string // desktop app's own state, echoed back
+	CodeChallenge string // desktop app's S256 challenge; "" for a browser sign-in
+	ExpiresAt     time.Time
+}
+
+// AuthCode is a one-time code handed to a desktop app, redeemed at /auth/token.
+type AuthCode struct {
+	Hash          string // hex SHA-256 of the code
+	UserID        string
+	CodeChallenge string
+	RedirectURI   string
+	ExpiresAt     time.Time
+}
+
+// Store is what the server needs from its metadata backend. MongoDB
+// (mongoStore) and the embedded local store (localStore) implement it.
+//
+// Every file method takes the owner and matches on it: another user's id is
+// indistinguishable from a missing one (ErrNotFound). Methods that find
+// expiring records treat an expired record as missing, so backends without
+// TTL indexes stay correct.
+type Store interface {
+	Ping(ctx context.Context) error
+	Close(ctx context.Context) error
+
+	InsertFile(ctx context.Context, f *File) error
+	GetFile(ctx context.Context, owner, id string) (*File, error)
+	ListFiles(ctx context.Context, q ListQuery) ([]File, error)
+	// CompleteFile marks a pending file complete with the size and ETag the
+	// object store reported. A file that is already complete is returned
+	// unchanged.
+	CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, error)
+	DeleteFile(ctx context.Context, owner, id string) error
+
+	InsertCredential(ctx context.Context, c Credential) error
+	// FindCredential returns the unexpired credential of that kind and hash.
+	FindCredential(ctx context.Context, kind, hash string, now time.Time) (Credential, error)
+	DeleteCredential(ctx context.Context, kind, hash string) error
+
+	// UpsertUser creates the user for (Issuer, Subject) or refreshes its
+	// email, name and picture; it returns the stored user with its ID.
+	UpsertUser(ctx context.Context, u User) (User, error)
+	GetUser(ctx context.Context, id string) (User, error)
+
+	InsertAuthState(ctx context.Context, s AuthState) error
+	// TakeAuthState atomically removes and returns an unexpired state.
+	TakeAuthState(ctx context.Context, hash string, now time.Time) (AuthState, error)
+	InsertAuthCode(ctx context.Context, c AuthCode) error
+	// TakeAuthCode atomically removes and returns an unexpired code: of two
+	// concurrent calls with the same hash, exactly one succeeds.
+	TakeAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error)
+}
+
+// mongoOpTimeout bounds every MongoDB call, so a database that stops
+// answering turns into a quick 503 instead of hung requests.
+const mongoOpTimeout = 3 * time.Second
+
+// mongoStore keeps metadata in MongoDB (6+, Atlas, or a compatible server).
+// It uses no multi-document transactions and enforces expiry in queries, so
+// servers without TTL indexes (FerretDB) work too.
+type mongoStore struct {
+	client                                     *mongo.Client
+	files, creds, users, authStates, authCodes *mongo.Collection
+}
+
+// openMongoStore connects lazily (the driver reconnects by itself when the
+// server comes back) and creates collections and indexes, idempotently.
+func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger) (*mongoStore, error) {
+	opts := options.Client().ApplyURI(uri).
+		SetServerSelectionTimeout(10 * time.Second).
+		SetConnectTimeout(3 * time.Second).
+		SetAppName("dropp")
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, fmt.Errorf("MONGODB_URI: %w", err)
+	}
+	db := client.Database(dbName)
+	s := &mongoStore{
+		client:     client,
+		files:      db.Collection("files"),
+		creds:      db.Collection("credentials"),
+		users:      db.Collection("users"),
+		authStates: db.Collection("auth_states"),
+		authCodes:  db.Collection("auth_codes"),
+	}
+	if err := s.ensureIndexes(ctx, logger); err != nil {
+		client.Disconnect(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+// ensureIndexes creates the indexes the queries rely on. TTL indexes only
+// tidy up (queries check expiry themselves), so a server that lacks them
+// gets a log line, not a failed start.
+func (s *mongoStore) ensureIndexes(ctx context.Context, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	required := []struct {
+		coll  *mongo.Collection
+		index mongo.IndexModel
+	}{
+		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}}},
+		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "object_key", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{s.creds, mongo.IndexModel{Keys: bson.D{{Key: "kind", Value: 1}, {Key: "hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "issuer", Value: 1}, {Key: "subject", Value: 1}}, Options: options.Index().SetUnique(true)}},
+	}
+	for _, r := range required {
+		if _, err := r.coll.Indexes().CreateOne(ctx, r.index); err != nil {
+			return fmt.Errorf("MONGODB_URI: creating index on %s: %w", r.coll.Name(), err)
+		}
+	}
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes} {
+		ttl := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}
+		if _, err := c.Indexes().CreateOne(ctx, ttl); err != nil {
+			logger.Warn("TTL index not supported; expired records stay until overwritten (queries ignore them)", "collection", c.Name(), "err", err)
+		}
+	}
+	return nil
+}
+
+// mongoErr maps driver errors to the store's sentinels. Unrecognised errors
+// stay internal (wrapped), never shown to clients.
+func mongoErr(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return ErrNotFound
+	case mongo.IsDuplicateKeyError(err):
+		return ErrConflict
+	case mongo.IsTimeout(err), mongo.IsNetworkError(err), errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
+	}
+	return fmt.Errorf("mongodb %s: %w", op, err)
+}
+
+func opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, mongoOpTimeout)
+}
+
+func (s *mongoStore) Ping(ctx context.Context) error {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	return mongoErr("ping", s.client.Ping(ctx, nil))
+}
+
+func (s *mongoStore) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
+
+// fileDoc is a File as stored in MongoDB.
+type fileDoc struct {
+	ID           string     `bson:"_id"`
+	Owner        string     `bson:"owner"`
+	Filename     string     `bson:"filename"`
+	DeclaredSize *int64     `bson:"declared_size"`
+	Size         *int64     `bson:"size"`
+	ContentType  string     `bson:"content_type"`
+	Status       string     `bson:"status"`
+	ObjectKey    string     `bson:"object_key"`
+	ETag         string     `bson:"etag"`
+	CreatedAt    time.Time  `bson:"created_at"`
+	CompletedAt  *time.Time `bson:"completed_at"`
+}
+
+func (d *fileDoc) file() *File {
+	f := File(*d)
+	f.CreatedAt = f.CreatedAt.UTC()
+	if f.CompletedAt != nil {
+		t := f.CompletedAt.UTC()
+		f.CompletedAt = &t
+	}
+	return &f
+}
+
+func (s *mongoStore) InsertFile(ctx context.Context, f *File) error {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	_, err := s.files.InsertOne(ctx, fileDoc(*f))
+	return mongoErr("insert file", err)
+}
+
+func (s *mongoStore) GetFile(ctx context.Context, owner, id string) (*File, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	var d fileDoc
+	err := s.files.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}).Decode(&d)
+	if err != nil {
+		return nil, mongoErr("get file", err)
+	}
+	return d.file(), nil
+}
+
+func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	filter := bson.D{{Key: "owner", Value: q.Owner}}
+	if q.Status != "" {
+		filter = append(filter, bson.E{Key: "status", Value: q.Status})
+	}
+	if q.After != nil {
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "created_at", Value: bson.D{{Key: "$lt", Value: q.After.CreatedAt}}}},
+			bson.D{{Key: "created_at", Value: q.After.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: q.After.ID}}}},
+		}})
+	}
+	opts := options.Find().
+		SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).
+		SetLimit(int64(q.Limit))
+	cur, err := s.files.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, mongoErr("list files", err)
+	}
+	var docs []fileDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, mongoErr("list files", err)
+	}
+	files := make([]File, len(docs))
+	for i := range docs {
+		files[i] = *docs[i].file()
+	}
+	return files, nil
+}
+
+func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, {Key: "status", Value: statusPending}}
+	update := bson.D{{Key: "$set", Value: bson.D{
+		{Key: "status", Value: statusComplete},
+		{Key: "size", Value: size},
+		{Key: "etag", Value: etag},
+		{Key: "completed_at", Value: at},
+	}}}
+	var d fileDoc
+	err := s.files.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		// Not pending: either already complete (a no-op) or not there.
+		return s.GetFile(ctx, owner, id)
+	}
+	if err != nil {
+		return nil, mongoErr("complete file", err)
+	}
+	return d.file(), nil
+}
+
+func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) error {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	res, err := s.files.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
+	if err != nil {
+		return mongoErr("delete file", err)
+	}
+	if res.DeletedCount == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// credentialDoc is a Credential as stored in MongoDB.
+type credentialDoc struct {
+	Hash      string    `bson:"hash"`
+	Kind      string    `bson:"kind"`
+	UserID    string    `bson:"user_id"`
+	CreatedAt time.Time `bson:"created_at"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
+func (s *mongoStore) InsertCredential(ctx context.Context, c Credential) error {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	_, err := s.creds.InsertOne(ctx, credentialDoc(c))
+	return mongoErr("insert credential", err)
+}
+
+func (s *mongoStore) FindCredential(ctx context.Context, kind, hash string, now time.Time) (Credential, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	var d credentialDoc
+	filter := bson.D{{Key: "kind", Value: kind}, {Key: "hash", Value: hash}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
+	if err := s.creds.FindOne(ctx, filter).Decode(&d); err != nil {
+		return Credential{}, mongoErr("find credential", err)
+	}
+	c := Credential(d)
+	c.CreatedAt, c.ExpiresAt = c.CreatedAt.UTC(), c.ExpiresAt.UTC()
+	return c, nil
+}
+
+func (s *mongoStore) DeleteCredential(ctx context.Context, kind, hash string) error {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	_, err := s.creds.DeleteOne(ctx, bson.D{{Key: "kind", Value: kind}, {Key: "hash", Value: hash}})
+	return mongoErr("delete credential", err)
+}
+
+// userDoc is a User as stored in MongoDB.
+type userDoc struct {
+	ID      string `bson:"_id"`
+	Issuer  string `bson:"issuer"`
+	Subject string `bson:"subject"`
+	Email   string `bson:"email"`
+	Name    string `bson:"name"`
+	Picture string `bson:"picture"`
+}
+
+func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	filter := bson.D{{Key: "issuer", Value: u.Issuer}, {Key: "subject", Value: u.Subject}}
+	update := bson.D{
+		{Key: "$set", Value: bson.D{{Key: "email", Value: u.Email}, {Key: "name", Value: u.Name}, {Key: "picture", Value: u.Picture}}},
+		{Key: "$setOnInsert", Value: bson.D{{Key: "_id", Value: newID()}}},
+	}
+	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
+	var d userDoc
+	if err := s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&d); err != nil {
+		return User{}, mongoErr("upsert user", err)
+	}
+	return User(d), nil
+}
+
+func (s *mongoStore) GetUser(ctx context.Context, id string) (User, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	var d userDoc
+	if err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
+		return User{}, mongoErr("get user", err)
+	}
+	return User(d), nil
+}
+
+// authStateDoc is an AuthState as stored in MongoDB.
+type authStateDoc struct {
+	Hash          string    `bson:"_id"`
+	BrowserHash   string    `bson:"browser_hash"`
+	Nonce         string    `bson:"nonce"`
+	Verifier      string    `bson:"verifier"`
+	AppRedirect   string    `bson:"app_redirect"`
+	AppState      string    `bson:"app_state"`
+	CodeChallenge string    `bson:"code_challenge"`
+	ExpiresAt     time.Time `bson:"expires_at"`
+}
+
+func (s *mongoStore) InsertAuthState(ctx context.Context, st AuthState) error {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	_, err := s.authStates.InsertOne(ctx, authStateDoc(st))
+	return mongoErr("insert auth state", err)
+}
+
+func (s *mongoStore) TakeAuthState(ctx context.Context, hash string, now time.Time) (AuthState, error) {
+	var d authStateDoc
+	if err := s.takeOnce(ctx, s.authStates, hash, now, &d); err != nil {
+		return AuthState{}, err
+	}
+	st := AuthState(d)
+	st.ExpiresAt = st.ExpiresAt.UTC()
+	return st, nil
+}
+
+// authCodeDoc is an AuthCode as stored in MongoDB.
+type authCodeDoc struct {
+	Hash          string    `bson:"_id"`
+	UserID        string    `bson:"user_id"`
+	CodeChallenge string    `bson:"code_challenge"`
+	RedirectURI   string    `bson:"redirect_uri"`
+	ExpiresAt     time.Time `bson:"expires_at"`
+}
+
+func (s *mongoStore) InsertAuthCode(ctx context.Context, c AuthCode) error {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	_, err := s.authCodes.InsertOne(ctx, authCodeDoc(c))
+	return mongoErr("insert auth code", err)
+}
+
+func (s *mongoStore) TakeAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error) {
+	var d authCodeDoc
+	if err := s.takeOnce(ctx, s.authCodes, hash, now, &d); err != nil {
+		return AuthCode{}, err
+	}
+	c := AuthCode(d)
+	c.ExpiresAt = c.ExpiresAt.UTC()
+	return c, nil
+}
+
+// takeOnce removes and decodes the record with that _id. FindOneAndDelete is
+// atomic on one document, so of two concurrent takes exactly one gets it.
+// An expired record is deleted too but reported as missing.
+func (s *mongoStore) takeOnce(ctx context.Context, c *mongo.Collection, id string, now time.Time, out any) error {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	res := c.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: id}})
+	if err := res.Err(); err != nil {
+		return mongoErr("take "+c.Name(), err)
+	}
+	var exp struct {
+		ExpiresAt time.Time `bson:"expires_at"`
+	}
+	if err := res.Decode(&exp); err != nil {
+		return mongoErr("take "+c.Name(), err)
+	}
+	if !now.Before(exp.ExpiresAt) {
+		return ErrNotFound
+	}
+	return mongoErr("take "+c.Name(), res.Decode(out))
+}
