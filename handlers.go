@@ -67,6 +67,9 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /download/{id}", api(s.handleDownload))
 	mux.Handle("DELETE /files/{id}", api(s.handleDelete))
 	s.addSignInRoutes(mux)
+	if local, ok := s.objects.(routedObjectStore); ok {
+		local.addRoutes(mux) // the local object store's own upload and download endpoints
+	}
 
 	mux.Handle("/", apiHeaders(http.HandlerFunc(handleNotFound)))
 	return mux

@@ -117,7 +117,7 @@ func startRig(dir string) (stop func(), err error) {
 func findBinary(envVar, name string) (string, error) {
 	if p := os.Getenv(envVar); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%s: %w", envVar, p, err)
+			return "", fmt.Errorf("%s=%s: %w (unset it to use the copy scripts/test builds in .cache/bin)", envVar, p, err)
 		}
 		return p, nil
 	}
