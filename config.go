@@ -21,7 +21,7 @@ type setting struct {
 }
 
 var settings = []setting{
-	{"ADDR", ":8080 (127.0.0.1:8080 in local mode)", "listen address"},
+	{"ADDR", "127.0.0.1:8080 with local sign-in, :8080 with GOOGLE_CLIENT_ID", "listen address"},
 	{"PUBLIC_URL", "derived from each request", "base URL of this server as clients reach it, e.g. https://dropp.example.com"},
 	{"SECRET_KEY", "required with MongoDB; generated into DATA_DIR in local mode", "key for signing cookies (at least 32 bytes)"},
 	{"SECRET_KEY_PREVIOUS", "", "previous SECRET_KEY, still accepted for cookies during a rotation"},
@@ -29,7 +29,11 @@ var settings = []setting{
 	{"MONGO_DB", "dropp", "MongoDB database name"},
 	{"AWS_S3_BUCKET", "unset: local object store in DATA_DIR", "S3 bucket for file contents"},
 	{"AWS_REGION", "us-east-1", "S3 region"},
-	{"AWS_ENDPOINT_URL_S3", "", "S3 endpoint for S3-compatible servers (AWS_ENDPOINT_URL also read)"},
+	{"AWS_ENDPOINT_URL_S3", "AWS", "S3 endpoint, for S3-compatible servers"},
+	{"AWS_ENDPOINT_URL", "AWS", "endpoint for all AWS services; AWS_ENDPOINT_URL_S3 wins"},
+	{"AWS_ACCESS_KEY_ID", "the SDK's standard chain", "S3 access key (with AWS_SECRET_ACCESS_KEY and optional AWS_SESSION_TOKEN)"},
+	{"AWS_SECRET_ACCESS_KEY", "the SDK's standard chain", "S3 secret key"},
+	{"AWS_SESSION_TOKEN", "unset", "S3 session token, for temporary credentials"},
 	{"S3_FORCE_PATH_STYLE", "false", "use path-style S3 URLs (most S3-compatible servers need it)"},
 	{"PRESIGN_TTL_SECONDS", "900", "lifetime of download URLs"},
 	{"UPLOAD_POST_TTL_SECONDS", "3600", "lifetime of upload forms"},

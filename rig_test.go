@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -74,15 +75,10 @@ func runWithRig(m *testing.M) int {
 	return m.Run()
 }
 
-// startRig fills rig. The returned stop func is always safe to call, even
-// after a failure part-way through.
+// startRig fills rig. The returned stop func stops whatever did start, so it
+// is safe to call after a failure part-way through.
 func startRig(dir string) (stop func(), err error) {
-	var stops []func()
-	stop = func() {
-		for _, f := range slices.Backward(stops) {
-			f()
-		}
-	}
+	stop = func() {}
 	ferretBin, err := findBinary("DROPP_TESTRIG_BIN", "testrig")
 	if err != nil {
 		return stop, err
@@ -92,24 +88,35 @@ func startRig(dir string) (stop func(), err error) {
 		return stop, err
 	}
 	rig.ferretBin = ferretBin
-	ferret, err := newFerretProc(ferretBin, filepath.Join(dir, "ferretdb"))
-	if err == nil {
-		err = ferret.start()
-	}
+	stopFerret, err := startSharedFerretDB(ferretBin, filepath.Join(dir, "ferretdb"))
 	if err != nil {
 		return stop, err
 	}
-	stops = append(stops, ferret.stop)
-	if err := connectMongo(ferret.URI()); err != nil {
-		return stop, err
-	}
-	stops = append(stops, func() { rig.mongo.Disconnect(context.Background()) })
 	gw, err := startVersityGW(gwBin, filepath.Join(dir, "versitygw"))
 	if err != nil {
-		return stop, err
+		return stopFerret, err
 	}
-	stops = append(stops, gw.stop)
-	return stop, nil
+	return func() { gw.stop(); stopFerret() }, nil
+}
+
+// startSharedFerretDB starts the FerretDB every test shares and connects the
+// client that testDatabaseName drops databases with.
+func startSharedFerretDB(bin, dir string) (stop func(), err error) {
+	ferret, err := newFerretProc(bin, dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := ferret.start(); err != nil {
+		return nil, err
+	}
+	if err := connectMongo(ferret.URI()); err != nil {
+		ferret.stop()
+		return nil, err
+	}
+	return func() {
+		rig.mongo.Disconnect(context.Background())
+		ferret.stop()
+	}, nil
 }
 
 // findBinary looks where scripts/test puts the rig servers, after an explicit
@@ -292,6 +299,9 @@ func (p *serverProc) logTail() string {
 	if err != nil {
 		return fmt.Sprintf("\n(no log: %v)", err)
 	}
+	if len(data) == 0 {
+		return fmt.Sprintf(" (%s is empty)", filepath.Base(p.logPath))
+	}
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	lines = lines[max(0, len(lines)-20):]
 	return fmt.Sprintf("\n--- last lines of %s ---\n%s", p.logPath, strings.Join(lines, "\n"))
@@ -387,16 +397,14 @@ func isClosed(c <-chan struct{}) bool {
 	}
 }
 
-// rigNames numbers databases and buckets so that names stay unique even when
-// a test runs more than once (-count) or two tests sanitize alike.
-var rigNames atomic.Int64
-
 var notNameChars = regexp.MustCompile(`[^a-zA-Z0-9]+`)
 
-// testName is n followed by t.Name() squeezed to letters, digits and sep,
-// at most 63 characters, the limit of both FerretDB and S3.
+// testName builds a name from a random prefix, which keeps it unique when a
+// test runs more than once (-count) or two test names sanitize alike, and
+// t.Name() squeezed to letters, digits and sep for readable leftovers. It is
+// cut to 63 characters, the limit of both FerretDB and S3.
 func testName(t *testing.T, sep string) string {
-	name := fmt.Sprintf("t%d%s%s", rigNames.Add(1), sep, notNameChars.ReplaceAllString(t.Name(), sep))
+	name := fmt.Sprintf("t%08x%s%s", rand.Uint32(), sep, notNameChars.ReplaceAllString(t.Name(), sep))
 	return strings.TrimRight(name[:min(len(name), 63)], sep)
 }
 
