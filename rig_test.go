@@ -237,6 +237,7 @@ func startServerProc(name string, cmd *exec.Cmd, logPath string, onLine func(str
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = stdoutW, logFile
+	cmd.SysProcAttr = dieWithParent()
 	err = cmd.Start()
 	stdoutW.Close() // the child has its own copy; EOF then means it exited
 	if err != nil {
