@@ -144,17 +144,31 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) bool
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
 	dec.DisallowUnknownFields()
 	err = dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("unexpected data after the JSON value")
-	}
 	if errors.Is(err, io.EOF) && optional {
 		return true
+	}
+	if err == nil {
+		err = expectEnd(dec)
 	}
 	if err != nil {
 		writeJSONDecodeError(w, err)
 		return false
 	}
 	return true
+}
+
+// expectEnd checks that only whitespace follows the decoded value, up to
+// the end of the body. dec.More() is not enough: it reports false before a
+// stray '}' or ']', and it swallows read errors such as the body limit.
+func expectEnd(dec *json.Decoder) error {
+	tok, err := dec.Token()
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("unexpected %v after the JSON value", tok)
 }
 
 // writeJSONDecodeError turns a decoder error into a 400 or 413 that says
@@ -286,13 +300,22 @@ func (s *server) uploadPolicy(r *http.Request, f *File, now time.Time) UploadPol
 		Key:         f.ObjectKey,
 		MaxSize:     s.cfg.MaxUploadBytes,
 		ContentType: f.ContentType,
-		Expires:     now.Add(s.cfg.UploadTTL).Truncate(time.Second),
+		Expires:     ceilSecond(now.Add(s.cfg.UploadTTL)),
 		BaseURL:     s.baseURL(r),
 	}
 	if f.DeclaredSize != nil {
 		p.MinSize, p.MaxSize = *f.DeclaredSize, *f.DeclaredSize
 	}
 	return p
+}
+
+// ceilSecond rounds up to a whole second (policies and URLs carry seconds),
+// so a URL never lives less than its configured TTL.
+func ceilSecond(t time.Time) time.Time {
+	if t.Truncate(time.Second).Equal(t) {
+		return t
+	}
+	return t.Truncate(time.Second).Add(time.Second)
 }
 
 // validateUpload returns what is wrong with a create-upload body, or "".
@@ -303,8 +326,8 @@ func (s *server) validateUpload(req *createUploadRequest) string {
 	if msg := validateFilename(*req.Filename); msg != "" {
 		return msg
 	}
-	if req.Size != nil && (*req.Size < 0 || *req.Size > s.cfg.MaxUploadBytes) {
-		return fmt.Sprintf(`"size" must be from 0 to %d`, s.cfg.MaxUploadBytes)
+	if msg := s.validateSize(req.Size); msg != "" {
+		return msg
 	}
 	if req.ContentType != nil {
 		ct, ok := normalizeContentType(*req.ContentType)
@@ -316,13 +339,23 @@ func (s *server) validateUpload(req *createUploadRequest) string {
 	return ""
 }
 
+// validateSize returns what is wrong with an optional "size", or "".
+func (s *server) validateSize(size *int64) string {
+	if size != nil && (*size < 0 || *size > s.cfg.MaxUploadBytes) {
+		return fmt.Sprintf(`"size" must be from 0 to %d`, s.cfg.MaxUploadBytes)
+	}
+	return ""
+}
+
 // validateFilename enforces 1..255 bytes of valid UTF-8, no control
 // characters and no path separators.
 func validateFilename(name string) string {
 	switch {
 	case len(name) == 0 || len(name) > 255:
 		return `"filename" must be 1 to 255 bytes`
-	case !utf8.ValidString(name):
+	case !utf8.ValidString(name) || strings.ContainsRune(name, utf8.RuneError):
+		// encoding/json has already replaced invalid UTF-8 and lone
+		// surrogates with U+FFFD, so that is what a bad name looks like here.
 		return `"filename" must be valid UTF-8`
 	case strings.ContainsAny(name, `/\`):
 		return `"filename" must not contain / or \`
@@ -361,6 +394,10 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 	}
 	var req completeRequest
 	if !readJSON(w, r, &req, true) {
+		return
+	}
+	if msg := s.validateSize(req.Size); msg != "" {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
 		return
 	}
 	f, err := s.store.GetFile(r.Context(), owner, id)
@@ -508,7 +545,7 @@ func (s *server) handleDownload(w http.ResponseWriter, r *http.Request, owner st
 		writeError(w, http.StatusConflict, codeConflict, "the file is still pending: complete the upload first")
 		return
 	}
-	expires := s.now().Add(s.cfg.PresignTTL).Truncate(time.Second)
+	expires := ceilSecond(s.now().Add(s.cfg.PresignTTL))
 	url, err := s.objects.PresignDownload(r.Context(), DownloadRequest{
 		Key: f.ObjectKey, Filename: f.Filename, ContentType: downloadContentType(f),
 		Expires: expires, BaseURL: s.baseURL(r),

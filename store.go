@@ -480,15 +480,25 @@ func (s *mongoStore) TakeAuthCode(ctx context.Context, hash string, now time.Tim
 	return c, nil
 }
 
-// takeOnce removes and decodes the record with that _id. FindOneAndDelete is
-// atomic on one document, so of two concurrent takes exactly one gets it.
-// An expired record is deleted too but reported as missing.
+// takeOnce removes and decodes the record with that _id; of concurrent
+// takes exactly one gets it (DeleteOne is atomic on every server). An
+// expired record is deleted too but reported as missing.
 func (s *mongoStore) takeOnce(ctx context.Context, c *mongo.Collection, id string, now time.Time, out any) error {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	res := c.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: id}})
+	res := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}})
 	if err := res.Err(); err != nil {
 		return mongoErr("take "+c.Name(), err)
+	}
+	// Whoever actually deletes the record owns it. FindOneAndDelete would
+	// do on MongoDB, but FerretDB 1.x runs it as a query then a delete, so
+	// concurrent takes could all "win".
+	del, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	if err != nil {
+		return mongoErr("take "+c.Name(), err)
+	}
+	if del.DeletedCount != 1 {
+		return ErrNotFound
 	}
 	var exp struct {
 		ExpiresAt time.Time `bson:"expires_at"`
