@@ -66,8 +66,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // newHTTPServer sets the timeouts that keep slow or stalled clients from
-// holding connections: uploads never pass through Dropp (they go straight to
-// S3), so every request here is small.
+// holding connections. Uploads go straight to S3, so API requests are small;
+// local mode's own upload and download endpoints extend their deadlines
+// while bytes keep moving.
 func newHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,

@@ -1,0 +1,504 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// localObjects is the ObjectStore of local mode (AWS_S3_BUCKET unset): one
+// file per object under a directory, reached through this server's own
+// /objects/ endpoints with forms and URLs signed like S3's, so the client
+// code is the same for both backends.
+//
+// Layout under the directory (every name starting with a dot is the store's
+// own, which validLocalKey guarantees no key can name):
+//
+//	users/ab12…/name        the bytes of the object with that key
+//	users/ab12…/.name.etag  its ETag: the hex MD5 of the bytes, as S3 gives for
+//	                        a single-part upload, computed while receiving them
+//	.tmp/                   uploads in progress, renamed into place when done
+//
+// Every file access goes through an os.Root, so even a key that slipped past
+// validation, or a symlink planted in the directory, cannot reach a file
+// outside it.
+type localObjects struct {
+	root        *os.Root
+	key         []byte // HMAC key for upload policies and download URLs
+	log         *slog.Logger
+	idleTimeout time.Duration // see localIdleTimeout; tests shorten it
+
+	// mu orders the renames of a commit, the removals of a delete and the
+	// reads of an object's bytes and ETag, so that a reader never pairs
+	// one upload's bytes with another's ETag when a form is posted twice at
+	// once. Each holder only renames, removes or opens: no I/O of content.
+	mu sync.RWMutex
+}
+
+// localTmpDir holds partial uploads. It lives inside the store's directory so
+// that the final rename stays on one filesystem and is atomic.
+const localTmpDir = ".tmp"
+
+// localIdleTimeout is how long an upload or download may make no progress
+// before its connection is cut. Large transfers go through these endpoints,
+// unlike the JSON API, so they replace the server's fixed ReadTimeout and
+// WriteTimeout (sized for small calls) with a deadline that moves while
+// bytes keep flowing.
+const localIdleTimeout = 2 * time.Minute
+
+// maxLocalKeyLen bounds object keys; the server's own keys are ~90 bytes.
+const maxLocalKeyLen = 512
+
+// errInvalidObjectKey: a key that validLocalKey refuses. The server only
+// makes valid keys, so seeing it in Head or Delete means a corrupt record.
+var errInvalidObjectKey = errors.New("invalid object key")
+
+// newLocalObjects opens (creating it 0700 if needed) the store's directory
+// and empties its temporary directory: partial uploads left by a previous
+// process can never complete, since their requests are gone.
+func newLocalObjects(dir string, secret []byte, logger *slog.Logger) (*localObjects, error) {
+	if len(secret) == 0 {
+		return nil, errors.New("local object store: no signing secret")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("local object store: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local object store: %w", err)
+	}
+	if err := resetTmpDir(root); err != nil {
+		root.Close()
+		return nil, fmt.Errorf("local object store %s: %w", dir, err)
+	}
+	o := &localObjects{
+		root:        root,
+		key:         deriveKey(secret, "local-objects"),
+		log:         logger,
+		idleTimeout: localIdleTimeout,
+	}
+	return o, nil
+}
+
+func resetTmpDir(root *os.Root) error {
+	if err := root.RemoveAll(localTmpDir); err != nil {
+		return err
+	}
+	return root.Mkdir(localTmpDir, 0o700)
+}
+
+// Close releases the store's directory handle.
+func (o *localObjects) Close() error { return o.root.Close() }
+
+// addRoutes registers the endpoints the store's forms and URLs point at.
+func (o *localObjects) addRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /objects/upload", o.handleUpload) // see localupload.go
+	mux.HandleFunc("GET /objects/{key...}", o.handleDownload)
+}
+
+// validLocalKey accepts keys made of segments of [A-Za-z0-9._-] joined by
+// single slashes, where no segment starts with a dot (so none is "." or
+// "..", and the store's own dot-files stay out of reach), at most
+// maxLocalKeyLen bytes. The server's keys look like
+// users/<32 hex>/20261126T233000.123Z-<uuid>.
+func validLocalKey(key string) bool {
+	if key == "" || len(key) > maxLocalKeyLen {
+		return false
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		if !validKeySegment(seg) {
+			return false
+		}
+	}
+	// Belt and braces: a lexical check that the path stays inside the
+	// directory (on Windows it also refuses names such as NUL or COM1).
+	return filepath.IsLocal(filepath.FromSlash(key))
+}
+
+func validKeySegment(seg string) bool {
+	if seg == "" || seg[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// localObjectPath and localETagPath are where a valid key's bytes and ETag
+// live, relative to the store's root.
+func localObjectPath(key string) string { return filepath.FromSlash(key) }
+
+func localETagPath(key string) string {
+	dir, base := path.Split(key)
+	return filepath.FromSlash(dir + "." + base + ".etag")
+}
+
+// mac signs a list of strings with the store's key. Each is prefixed with
+// its length, so no two different lists sign alike, and the first names the
+// purpose, so an upload signature is never a valid download signature.
+func (o *localObjects) mac(purpose string, parts ...string) []byte {
+	m := hmac.New(sha256.New, o.key)
+	for _, p := range append([]string{purpose}, parts...) {
+		m.Write(binary.BigEndian.AppendUint64(nil, uint64(len(p))))
+		m.Write([]byte(p))
+	}
+	return m.Sum(nil)
+}
+
+// validHexMAC compares a hex signature from a client with the expected MAC in
+// constant time.
+func validHexMAC(sigHex string, want []byte) bool {
+	sig, err := hex.DecodeString(sigHex)
+	return err == nil && hmac.Equal(sig, want)
+}
+
+// localPolicyDoc is the upload policy document, in S3's shape: an
+// expiration and a list of conditions, each {"field": "exact value"} or
+// ["content-length-range", min, max].
+type localPolicyDoc struct {
+	Expiration string `json:"expiration"`
+	Conditions []any  `json:"conditions"`
+}
+
+// Upload form field names. Like S3, the store matches them
+// case-insensitively, so they are written lower-case here.
+const (
+	localFormKey       = "key"
+	localFormPolicy    = "policy"
+	localFormSignature = "x-dropp-signature" // S3's is X-Amz-Signature
+	localFormFile      = "file"
+)
+
+// PresignUpload returns a form for this server's upload endpoint whose
+// signed policy pins the expiry, the exact key, the size range and (when
+// given) the exact Content-Type, as S3's does.
+func (o *localObjects) PresignUpload(ctx context.Context, p UploadPolicy) (UploadForm, error) {
+	switch {
+	case !validLocalKey(p.Key):
+		return UploadForm{}, fmt.Errorf("presign upload: %w %q", errInvalidObjectKey, p.Key)
+	case p.MinSize < 0 || p.MaxSize < p.MinSize:
+		return UploadForm{}, fmt.Errorf("presign upload: bad size range %d..%d", p.MinSize, p.MaxSize)
+	case p.BaseURL == "":
+		return UploadForm{}, errors.New("presign upload: no base URL")
+	}
+	doc := localPolicyDoc{
+		Expiration: p.Expires.UTC().Format(time.RFC3339),
+		Conditions: []any{
+			map[string]string{"key": p.Key},
+			[]any{"content-length-range", p.MinSize, p.MaxSize},
+		},
+	}
+	if p.ContentType != "" {
+		doc.Conditions = append(doc.Conditions, map[string]string{"Content-Type": p.ContentType})
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return UploadForm{}, fmt.Errorf("presign upload: %w", err)
+	}
+	policy := base64.StdEncoding.EncodeToString(raw)
+	fields := map[string]string{
+		localFormKey:       p.Key,
+		localFormPolicy:    policy,
+		localFormSignature: hex.EncodeToString(o.policyMAC(policy)),
+	}
+	if p.ContentType != "" {
+		fields["Content-Type"] = p.ContentType
+	}
+	return UploadForm{URL: p.BaseURL + "/objects/upload", Fields: fields, ExpiresAt: p.Expires}, nil
+}
+
+// PresignDownload returns a URL of this server that serves the object until
+// d.Expires, as an attachment with d.Filename and d.ContentType. Like S3's
+// response-content-disposition and response-content-type, both ride in the
+// query string, covered by the signature so a client cannot change them.
+func (o *localObjects) PresignDownload(ctx context.Context, d DownloadRequest) (string, error) {
+	if !validLocalKey(d.Key) {
+		return "", fmt.Errorf("presign download: %w %q", errInvalidObjectKey, d.Key)
+	}
+	if d.BaseURL == "" {
+		return "", errors.New("presign download: no base URL")
+	}
+	q := localDownloadParams{
+		expires: strconv.FormatInt(d.Expires.Unix(), 10),
+		rcd:     contentDisposition(d.Filename),
+		rct:     d.ContentType,
+	}
+	v := url.Values{"expires": {q.expires}, "rcd": {q.rcd}, "sig": {hex.EncodeToString(o.downloadMAC(d.Key, q))}}
+	if q.rct != "" {
+		v.Set("rct", q.rct)
+	}
+	return d.BaseURL + "/objects/" + escapeObjectKey(d.Key) + "?" + v.Encode(), nil
+}
+
+// policyMAC signs an upload policy: the base64 text as sent in the form.
+func (o *localObjects) policyMAC(policy string) []byte { return o.mac("upload-policy", policy) }
+
+// localDownloadParams are the signed query parameters of a download URL.
+type localDownloadParams struct {
+	expires string // Unix seconds
+	rcd     string // Content-Disposition to answer with
+	rct     string // Content-Type to answer with; "" for application/octet-stream
+}
+
+func (o *localObjects) downloadMAC(key string, q localDownloadParams) []byte {
+	return o.mac("download", key, q.expires, q.rcd, q.rct)
+}
+
+// escapeObjectKey escapes each segment of a key for a URL path.
+func escapeObjectKey(key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+// handleDownload handles "GET /objects/{key...}": it serves the object if
+// the URL's signature holds and it has not expired, with the signed
+// Content-Disposition and Content-Type, and with Range support.
+func (o *localObjects) handleDownload(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	key := r.PathValue("key")
+	if !validLocalKey(key) {
+		writeLocalError(w, errLocalBadKey)
+		return
+	}
+	q, expires, lerr := o.verifyDownload(key, r.URL.Query())
+	if lerr != nil {
+		writeLocalError(w, lerr)
+		return
+	}
+	obj, err := o.openObject(key)
+	if errors.Is(err, ErrObjectNotFound) {
+		writeLocalError(w, &localError{http.StatusNotFound, "NoSuchKey", "The specified key does not exist."})
+		return
+	}
+	if err != nil {
+		o.internalError(w, r, "download", err)
+		return
+	}
+	defer obj.Close()
+	h := w.Header()
+	h.Set("Content-Type", cmp.Or(q.rct, "application/octet-stream"))
+	h.Set("Content-Disposition", q.rcd)
+	h.Set("Cache-Control", fmt.Sprintf("private, max-age=%d", max(0, int(time.Until(expires).Seconds()))))
+	if obj.etag != "" {
+		h.Set("ETag", `"`+obj.etag+`"`) // lets ServeContent answer If-None-Match and If-Range
+	}
+	content := &progressFile{f: obj.File, idle: newIdleDeadline(w, o.idleTimeout)}
+	http.ServeContent(w, r, "", obj.info.ModTime(), content)
+}
+
+// verifyDownload checks a download URL's signature, then its expiry.
+func (o *localObjects) verifyDownload(key string, v url.Values) (localDownloadParams, time.Time, *localError) {
+	q := localDownloadParams{expires: v.Get("expires"), rcd: v.Get("rcd"), rct: v.Get("rct")}
+	if !validHexMAC(v.Get("sig"), o.downloadMAC(key, q)) {
+		return q, time.Time{}, &localError{http.StatusForbidden, "SignatureDoesNotMatch",
+			"The request signature we calculated does not match the signature you provided."}
+	}
+	secs, err := strconv.ParseInt(q.expires, 10, 64)
+	expires := time.Unix(secs, 0)
+	if err != nil || !time.Now().Before(expires) {
+		return q, time.Time{}, &localError{http.StatusForbidden, "AccessDenied", "Request has expired"}
+	}
+	return q, expires, nil
+}
+
+// localObject is a stored object opened for reading.
+type localObject struct {
+	*os.File
+	info fs.FileInfo
+	etag string // "" if none was recorded (an object placed by hand)
+}
+
+// openObject opens a stored object and reads its recorded ETag; a missing
+// key (or one that names a directory) is ErrObjectNotFound. Both are read
+// under the lock that commits take, so they come from the same upload; the
+// open file then stays that upload's bytes even if another replaces it.
+func (o *localObjects) openObject(key string) (*localObject, error) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	f, err := o.root.Open(localObjectPath(key))
+	if err != nil {
+		return nil, localNotFound(err)
+	}
+	info, err := f.Stat()
+	if err == nil && !info.Mode().IsRegular() {
+		err = ErrObjectNotFound
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	obj := &localObject{File: f, info: info}
+	if b, err := o.root.ReadFile(localETagPath(key)); err == nil && len(b) == 2*md5.Size {
+		obj.etag = string(b)
+	}
+	return obj, nil
+}
+
+// localNotFound maps "no such file" (including a path through a regular file)
+// to ErrObjectNotFound.
+func localNotFound(err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return ErrObjectNotFound
+	}
+	return err
+}
+
+// Head reports the stored object's size (from the file system, never from a
+// client) and ETag. An object without a recorded ETag is hashed.
+func (o *localObjects) Head(ctx context.Context, key string) (ObjectInfo, error) {
+	if !validLocalKey(key) {
+		return ObjectInfo{}, fmt.Errorf("head: %w %q", errInvalidObjectKey, key)
+	}
+	obj, err := o.openObject(key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	defer obj.Close()
+	if obj.etag == "" {
+		h := md5.New()
+		if _, err := io.Copy(h, obj.File); err != nil {
+			return ObjectInfo{}, fmt.Errorf("head %s: %w", key, err)
+		}
+		obj.etag = hex.EncodeToString(h.Sum(nil))
+	}
+	return ObjectInfo{Size: obj.info.Size(), ETag: obj.etag}, nil
+}
+
+// Delete removes the object and its ETag; a missing object is not an error.
+func (o *localObjects) Delete(ctx context.Context, key string) error {
+	if !validLocalKey(key) {
+		return fmt.Errorf("delete: %w %q", errInvalidObjectKey, key)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, name := range []string{localObjectPath(key), localETagPath(key)} {
+		if err := o.root.Remove(name); err != nil && !errors.Is(localNotFound(err), ErrObjectNotFound) {
+			return fmt.Errorf("delete %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// Ready checks that the directory is still there and writable, by creating
+// and removing a file in it.
+func (o *localObjects) Ready(ctx context.Context) error {
+	name := filepath.Join(localTmpDir, "ready-"+rand.Text())
+	f, err := o.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("local object store not writable: %w", err)
+	}
+	f.Close()
+	return o.root.Remove(name)
+}
+
+// localError is a refusal answered the way S3 answers: a status and an XML
+// body naming an S3 error code, so a client handles both backends alike.
+type localError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *localError) Error() string { return e.code + ": " + e.message }
+
+// errLocalBadKey answers a key that validLocalKey refuses.
+var errLocalBadKey = &localError{http.StatusBadRequest, "InvalidArgument", "invalid object key"}
+
+// writeLocalError writes S3's error shape.
+func writeLocalError(w http.ResponseWriter, e *localError) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(e.status)
+	io.WriteString(w, xml.Header)
+	xml.NewEncoder(w).Encode(localErrorXML{Code: e.code, Message: e.message})
+}
+
+// localErrorXML is S3's error body.
+type localErrorXML struct {
+	XMLName xml.Name `xml:"Error"`
+	Code    string
+	Message string
+}
+
+// internalError logs what went wrong and tells the client only that it did.
+func (o *localObjects) internalError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	o.log.Error("local objects: "+op, "err", err, "request_id", requestInfoFrom(r.Context()).id)
+	writeLocalError(w, &localError{http.StatusInternalServerError, "InternalError", "We encountered an internal error. Please try again."})
+}
+
+// idleDeadline pushes a connection's read and write deadlines forward while
+// a transfer makes progress, so a large file may take as long as it needs
+// but a stalled client is cut after timeout.
+type idleDeadline struct {
+	rc      *http.ResponseController
+	timeout time.Duration
+	next    time.Time // deadlines are not moved again before this
+}
+
+func newIdleDeadline(w http.ResponseWriter, timeout time.Duration) *idleDeadline {
+	d := &idleDeadline{rc: http.NewResponseController(w), timeout: timeout}
+	d.extend()
+	return d
+}
+
+// extend is called on every read or write; it touches the connection only
+// every timeout/8, which keeps it off the hot path.
+func (d *idleDeadline) extend() {
+	now := time.Now()
+	if now.Before(d.next) {
+		return
+	}
+	d.next = now.Add(d.timeout / 8)
+	// http.ErrNotSupported (a ResponseRecorder, say) leaves the server's
+	// own timeouts in place, which is all that can be done.
+	d.rc.SetReadDeadline(now.Add(d.timeout))
+	d.rc.SetWriteDeadline(now.Add(d.timeout))
+}
+
+// progressFile is an object being downloaded: each read of the file comes
+// just before a write to the client, so it is where the deadline moves. It
+// hides the *os.File on purpose: the network stack would otherwise see the
+// file descriptor and sendfile(2) it whole, never calling Read, and a large
+// download would be cut at the server's WriteTimeout.
+type progressFile struct {
+	f    *os.File
+	idle *idleDeadline
+}
+
+func (p *progressFile) Read(b []byte) (int, error) {
+	p.idle.extend()
+	return p.f.Read(b)
+}
+
+func (p *progressFile) Seek(offset int64, whence int) (int64, error) { return p.f.Seek(offset, whence) }

@@ -1,0 +1,739 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The local object store's own tests; what it shares with S3 is proved by
+// objects_contract_test.go.
+
+// localTestLogger sends the store's warnings and errors to the test log.
+func localTestLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(localTestLogWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type localTestLogWriter struct{ tb testing.TB }
+
+func (w localTestLogWriter) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// localTestKey is a key of the shape the server makes.
+func localTestKey() string { return objectKey("local-"+newID(), newID(), time.Now().UTC()) }
+
+// localTestPolicy is a policy for content of exactly size bytes.
+func localTestPolicy(baseURL string, size int64) UploadPolicy {
+	return UploadPolicy{Key: localTestKey(), MinSize: size, MaxSize: size, ContentType: "application/octet-stream",
+		Expires: time.Now().Add(10 * time.Minute), BaseURL: baseURL}
+}
+
+// localPut stores content under a new key through the upload endpoint.
+func localPut(t *testing.T, store *localObjects, baseURL string, content []byte) string {
+	t.Helper()
+	p := localTestPolicy(baseURL, int64(len(content)))
+	form, err := store.PresignUpload(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := postContractForm(t, form.URL, contractParts(form.Fields, content)); status != http.StatusNoContent {
+		t.Fatalf("upload: %d %s", status, body)
+	}
+	return p.Key
+}
+
+func TestLocalObjectsValidKey(t *testing.T) {
+	t.Parallel()
+	valid := []string{
+		localTestKey(), "a", "a/b", "A-Z_0.9/x.y.z", "a..b", strings.Repeat("k", maxLocalKeyLen),
+	}
+	invalid := []string{
+		"", ".", "..", "../x", "users/../../etc/passwd", "a/../b", "a/./b", "/abs", "a//b", "a/", "./a",
+		".tmp/x", "a/.b.etag", `a\b`, `..\x`, "%2e%2e/x", "a%2Fb", "a b", "a\x00b", "a\nb", "c:/x", "é",
+		strings.Repeat("k", maxLocalKeyLen+1),
+	}
+	for _, k := range valid {
+		if !validLocalKey(k) {
+			t.Errorf("validLocalKey(%q) = false, want true", k)
+		}
+	}
+	for _, k := range invalid {
+		if validLocalKey(k) {
+			t.Errorf("validLocalKey(%q) = true, want false", k)
+		}
+	}
+}
+
+// localBadKeys are keys that try to leave the store's directory or reach
+// its own files.
+var localBadKeys = []string{"../x", "users/../../etc/passwd", "/abs", "a//b", ".tmp/x", "../objects-evil/x", `..\..\x`}
+
+// TestLocalObjectsRefuseBadKeys: no method takes a key outside the store.
+func TestLocalObjectsRefuseBadKeys(t *testing.T) {
+	t.Parallel()
+	store, srv := newTestLocalObjects(t)
+	for _, key := range localBadKeys {
+		if _, err := store.PresignUpload(t.Context(), UploadPolicy{Key: key, MaxSize: 1, BaseURL: srv.URL}); err == nil {
+			t.Errorf("PresignUpload(%q) made a form", key)
+		}
+		if u, err := store.PresignDownload(t.Context(), DownloadRequest{Key: key, BaseURL: srv.URL}); err == nil {
+			t.Errorf("PresignDownload(%q) made a URL: %s", key, u)
+		}
+		if _, err := store.Head(t.Context(), key); !errors.Is(err, errInvalidObjectKey) {
+			t.Errorf("Head(%q): %v, want errInvalidObjectKey", key, err)
+		}
+		if err := store.Delete(t.Context(), key); !errors.Is(err, errInvalidObjectKey) {
+			t.Errorf("Delete(%q): %v, want errInvalidObjectKey", key, err)
+		}
+	}
+}
+
+// TestLocalObjectsUploadTraversal posts forms whose policy this store
+// really signed for a key outside its directory (as if PresignUpload had
+// a bug): the endpoint must still refuse them, and write nothing.
+func TestLocalObjectsUploadTraversal(t *testing.T) {
+	t.Parallel()
+	store, srv := newTestLocalObjects(t)
+	top := filepath.Dir(localStoreDir(store))
+	before := localListFiles(t, top)
+	for _, key := range localBadKeys {
+		t.Run(key, func(t *testing.T) {
+			fields := localForgeForm(t, store, key, 1)
+			status, body := postContractForm(t, srv.URL+"/objects/upload", contractParts(fields, []byte("x")))
+			if status != http.StatusBadRequest || contractErrorCode(body) != "InvalidArgument" {
+				t.Errorf("POST with key %q: %d %s, want 400 InvalidArgument", key, status, body)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if after := localListFiles(t, top); !slices.Equal(after, before) {
+			t.Errorf("files changed by refused uploads:\nbefore %q\nafter  %q", before, after)
+		}
+	})
+}
+
+// localForgeForm builds an upload form the store's key signs for any key,
+// bypassing PresignUpload's own check of the key.
+func localForgeForm(t *testing.T, store *localObjects, key string, size int64) map[string]string {
+	t.Helper()
+	raw, err := json.Marshal(localPolicyDoc{
+		Expiration: time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+		Conditions: []any{map[string]string{"key": key}, []any{"content-length-range", size, size}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := base64.StdEncoding.EncodeToString(raw)
+	return map[string]string{"key": key, "policy": policy, localFormSignature: hex.EncodeToString(store.policyMAC(policy))}
+}
+
+// localStoreDir is the directory of the store.
+func localStoreDir(store *localObjects) string { return store.root.Name() }
+
+// localListFiles lists every file and directory under dir, relative to it.
+func localListFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(dir, p)
+		out = append(out, rel)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestLocalObjectsDownloadTraversal tries to read a file next to the
+// store's directory, and the store's own files, through URLs the store's
+// key signed for exactly the key each path asks for.
+func TestLocalObjectsDownloadTraversal(t *testing.T) {
+	t.Parallel()
+	store, srv := newTestLocalObjects(t)
+	secret := "TOP SECRET " + newID()
+	top := filepath.Dir(localStoreDir(store))
+	if err := os.WriteFile(filepath.Join(top, "secret"), []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := localPut(t, store, srv.URL, []byte("inside the store"))
+	sidecar := filepath.ToSlash(localETagPath(key)) // a file of the store's own, holding this MD5:
+	etag := localMD5("inside the store")
+	paths := []string{
+		"../secret", "%2e%2e/secret", "..%2fsecret", "%2e%2e%2fsecret", "users%2f..%2f..%2fsecret",
+		"/secret", "%2fsecret", "a//../../secret", ".tmp", sidecar, url.PathEscape(sidecar),
+		strings.ReplaceAll(key, "/", "%2f") + "/../../../../secret",
+	}
+	for _, p := range paths {
+		t.Run(p, func(t *testing.T) {
+			u := srv.URL + "/objects/" + p + "?" + localSignFor(t, store, p)
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := contractClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			t.Logf("GET /objects/%s: %d", p, resp.StatusCode)
+			if resp.StatusCode == http.StatusOK || bytes.Contains(body, []byte(secret)) || bytes.Contains(body, []byte(etag)) {
+				t.Errorf("GET /objects/%s: %d %q", p, resp.StatusCode, body)
+			}
+		})
+	}
+	// The handler itself, past any cleaning by the mux.
+	for _, k := range append(slices.Clone(localBadKeys), "../secret", filepath.ToSlash(localETagPath(key))) {
+		r := httptest.NewRequest(http.MethodGet, "/objects/x?"+localSignFor(t, store, k), nil)
+		r.SetPathValue("key", k)
+		w := httptest.NewRecorder()
+		store.handleDownload(w, r)
+		if w.Code != http.StatusBadRequest || contractErrorCode(w.Body.Bytes()) != "InvalidArgument" {
+			t.Errorf("handleDownload(key %q): %d %s, want 400 InvalidArgument", k, w.Code, w.Body)
+		}
+	}
+}
+
+// localSignFor signs download parameters for the key a raw URL path would
+// carry once unescaped.
+func localSignFor(t *testing.T, store *localObjects, rawPath string) string {
+	t.Helper()
+	key, err := url.PathUnescape(rawPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := localDownloadParams{expires: fmt.Sprint(time.Now().Add(time.Hour).Unix()), rcd: "attachment"}
+	return url.Values{"expires": {q.expires}, "rcd": {q.rcd}, "sig": {hex.EncodeToString(store.downloadMAC(key, q))}}.Encode()
+}
+
+func localMD5(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// TestLocalObjectsDownloadURLIsSigned: a download URL works as issued, and
+// not once any part of it is changed or it has expired.
+func TestLocalObjectsDownloadURLIsSigned(t *testing.T) {
+	t.Parallel()
+	store, srv := newTestLocalObjects(t)
+	content := []byte("signed content")
+	key := localPut(t, store, srv.URL, content)
+	otherKey := localPut(t, store, srv.URL, []byte("other content"))
+	good, err := store.PresignDownload(t.Context(), DownloadRequest{
+		Key: key, Filename: "a.txt", ContentType: "text/plain", Expires: time.Now().Add(time.Minute), BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := contractHTTPGet(t, good, nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, content) {
+		t.Fatalf("GET as issued: %d %q", resp.StatusCode, body)
+	}
+	for h, want := range map[string]string{
+		"X-Content-Type-Options": "nosniff", "Content-Type": "text/plain", "ETag": `"` + localMD5(string(content)) + `"`,
+		"Content-Disposition": contentDisposition("a.txt"), "Accept-Ranges": "bytes",
+	} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s: %q, want %q", h, got, want)
+		}
+	}
+	if cc := resp.Header.Get("Cache-Control"); !strings.HasPrefix(cc, "private, max-age=") {
+		t.Errorf("Cache-Control: %q, want private with a max-age", cc)
+	}
+
+	edits := map[string]func(u *url.URL, q url.Values){
+		"other rcd":     func(u *url.URL, q url.Values) { q.Set("rcd", "inline") },
+		"no rcd":        func(u *url.URL, q url.Values) { q.Del("rcd") },
+		"other rct":     func(u *url.URL, q url.Values) { q.Set("rct", "text/html") },
+		"later expires": func(u *url.URL, q url.Values) { q.Set("expires", fmt.Sprint(time.Now().Add(time.Hour).Unix())) },
+		"other key":     func(u *url.URL, q url.Values) { u.Path = "/objects/" + otherKey },
+		"no sig":        func(u *url.URL, q url.Values) { q.Del("sig") },
+		"short sig":     func(u *url.URL, q url.Values) { q.Set("sig", q.Get("sig")[:32]) },
+		"non-hex sig":   func(u *url.URL, q url.Values) { q.Set("sig", strings.Repeat("z", 64)) },
+	}
+	for name, edit := range edits {
+		u, _ := url.Parse(good)
+		q := u.Query()
+		edit(u, q)
+		u.RawQuery = q.Encode()
+		resp, body := contractHTTPGet(t, u.String(), nil)
+		if resp.StatusCode != http.StatusForbidden || contractErrorCode(body) != "SignatureDoesNotMatch" {
+			t.Errorf("%s: %d %s, want 403 SignatureDoesNotMatch", name, resp.StatusCode, body)
+		}
+	}
+
+	expired, err := store.PresignDownload(t.Context(), DownloadRequest{
+		Key: key, Filename: "a.txt", Expires: time.Now().Add(-time.Second), BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := contractHTTPGet(t, expired, nil); resp.StatusCode != http.StatusForbidden || contractErrorCode(body) != "AccessDenied" {
+		t.Errorf("expired URL: %d %s, want 403 AccessDenied", resp.StatusCode, body)
+	}
+
+	if err := store.Delete(t.Context(), key); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := contractHTTPGet(t, good, nil); resp.StatusCode != http.StatusNotFound || contractErrorCode(body) != "NoSuchKey" {
+		t.Errorf("after delete: %d %s, want 404 NoSuchKey", resp.StatusCode, body)
+	}
+}
+
+// TestLocalObjectsDownloadDefaultsToBinary: with no content type, a
+// download is served as bytes to save, never sniffed.
+func TestLocalObjectsDownloadDefaultsToBinary(t *testing.T) {
+	t.Parallel()
+	store, srv := newTestLocalObjects(t)
+	key := localPut(t, store, srv.URL, []byte("<html><script>alert(1)</script>"))
+	resp, _ := contractHTTPGet(t, localDownloadURL(t, store, srv.URL, key), nil)
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "application/octet-stream" {
+		t.Errorf("download: %d Content-Type %q, want 200 application/octet-stream", resp.StatusCode, ct)
+	}
+}
+
+func localDownloadURL(t *testing.T, store *localObjects, baseURL, key string) string {
+	t.Helper()
+	u, err := store.PresignDownload(t.Context(), DownloadRequest{Key: key, Filename: "f", Expires: time.Now().Add(time.Minute), BaseURL: baseURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestLocalObjectsUploadForm covers what the local endpoint refuses beyond
+// the contract, with its own codes, and checks no temporary file is left.
+func TestLocalObjectsUploadForm(t *testing.T) {
+	t.Parallel()
+	store, srv := newTestLocalObjects(t)
+	fields := func(t *testing.T) (map[string]string, string) {
+		form, err := store.PresignUpload(t.Context(), localTestPolicy(srv.URL, 3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return form.Fields, form.Fields["key"]
+	}
+	many := func(t *testing.T, f map[string]string) []contractPart {
+		parts := contractParts(f, []byte("abc"))
+		for i := range maxLocalFormFields {
+			parts = slices.Insert(parts, 0, contractPart{name: fmt.Sprint("x-pad-", i), value: "1"})
+		}
+		return parts
+	}
+	cases := []struct {
+		name   string
+		parts  func(t *testing.T, f map[string]string) []contractPart
+		status int
+		code   string
+	}{
+		{"a field after the file", func(t *testing.T, f map[string]string) []contractPart {
+			return append(contractParts(f, []byte("abc")), contractPart{name: "key", value: f["key"]})
+		}, 400, "InvalidArgument"},
+		{"a second file", func(t *testing.T, f map[string]string) []contractPart {
+			return append(contractParts(f, []byte("abc")), contractPart{name: "file", value: "abc", file: true})
+		}, 400, "InvalidArgument"},
+		{"a repeated field", func(t *testing.T, f map[string]string) []contractPart {
+			return append([]contractPart{{name: "KEY", value: f["key"]}}, contractParts(f, []byte("abc"))...)
+		}, 400, "InvalidArgument"},
+		{"too many fields", many, 400, "MaxPostPreDataLengthExceeded"},
+		{"a field too long", func(t *testing.T, f map[string]string) []contractPart {
+			return slices.Insert(contractParts(f, []byte("abc")), 0, contractPart{name: "x", value: strings.Repeat("a", maxLocalFieldBytes+1)})
+		}, 400, "MaxPostPreDataLengthExceeded"},
+		{"no signature", func(t *testing.T, f map[string]string) []contractPart {
+			delete(f, localFormSignature)
+			return contractParts(f, []byte("abc"))
+		}, 400, "InvalidArgument"},
+		{"field names in another case", func(t *testing.T, f map[string]string) []contractPart {
+			upper := map[string]string{}
+			for k, v := range f {
+				upper[strings.ToUpper(k)] = v
+			}
+			return contractParts(upper, []byte("abc"))
+		}, 204, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, key := fields(t)
+			status, body := postContractForm(t, srv.URL+"/objects/upload", c.parts(t, f))
+			if status != c.status || (c.code != "" && contractErrorCode(body) != c.code) {
+				t.Errorf("POST: %d %s, want %d %s", status, body, c.status, c.code)
+			}
+			if _, err := store.Head(t.Context(), key); (status == 204) != (err == nil) {
+				t.Errorf("POST answered %d but Head says %v", status, err)
+			}
+		})
+	}
+	t.Run("not multipart", func(t *testing.T) {
+		resp, err := http.Post(srv.URL+"/objects/upload", "application/x-www-form-urlencoded", strings.NewReader("key=a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || contractErrorCode(body) != "MalformedPOSTRequest" {
+			t.Errorf("POST: %d %s, want 400 MalformedPOSTRequest", resp.StatusCode, body)
+		}
+	})
+	t.Run("a body cut short", func(t *testing.T) {
+		f, key := fields(t)
+		status, body := localPostTruncated(t, srv.URL+"/objects/upload", f)
+		if status != 400 || contractErrorCode(body) != "IncompleteBody" {
+			t.Errorf("POST: %d %s, want 400 IncompleteBody", status, body)
+		}
+		if _, err := store.Head(t.Context(), key); !errors.Is(err, ErrObjectNotFound) {
+			t.Errorf("Head: %v, want ErrObjectNotFound", err)
+		}
+	})
+	t.Cleanup(func() {
+		if left := localListFiles(t, filepath.Join(localStoreDir(store), localTmpDir)); len(left) != 1 {
+			t.Errorf("temporary files left behind: %q", left)
+		}
+	})
+}
+
+// localPostTruncated sends a form whose body ends in the middle of the file.
+func localPostTruncated(t *testing.T, url string, fields map[string]string) (int, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		mw.WriteField(k, fields[k])
+	}
+	fw, _ := mw.CreateFormFile("file", "f")
+	fw.Write([]byte("ab"))
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url, &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := contractClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+// TestLocalObjectsOpen: stale temporary files are cleared at open, the
+// directory is private, and Ready notices the directory going away.
+func TestLocalObjectsOpen(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "objects")
+	store, err := newLocalObjects(dir, []byte(testSecretKey), localTestLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, localTmpDir, "stale")
+	if err := os.WriteFile(stale, []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	store, err = newLocalObjects(dir, []byte(testSecretKey), localTestLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary file after reopening: %v", err)
+	}
+	if info, err := os.Stat(dir); err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("store directory: %v %v, want mode 0700", info.Mode(), err)
+	}
+	if err := store.Ready(t.Context()); err != nil {
+		t.Errorf("Ready: %v", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Ready(t.Context()); err == nil {
+		t.Error("Ready after the directory was removed: nil, want an error")
+	}
+	if _, err := newLocalObjects(dir, nil, localTestLogger(t)); err == nil {
+		t.Error("newLocalObjects without a secret: nil error")
+	}
+}
+
+// TestLocalObjectsHeadHashesObjectsWithoutETag: an object placed by hand
+// gets its MD5 as ETag.
+func TestLocalObjectsHeadHashesObjectsWithoutETag(t *testing.T) {
+	t.Parallel()
+	store, _ := newTestLocalObjects(t)
+	key := "users/by-hand/file"
+	if err := os.MkdirAll(filepath.Join(localStoreDir(store), "users", "by-hand"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(localStoreDir(store), "users", "by-hand", "file"), []byte("by hand"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	info, err := store.Head(t.Context(), key)
+	if err != nil || info.Size != 7 || info.ETag != localMD5("by hand") {
+		t.Errorf("Head: %+v %v, want size 7 and ETag %s", info, err, localMD5("by hand"))
+	}
+	if _, err := store.Head(t.Context(), "users/by-hand"); !errors.Is(err, ErrObjectNotFound) {
+		t.Errorf("Head of a directory: %v, want ErrObjectNotFound", err)
+	}
+	if _, err := store.Head(t.Context(), "users/by-hand/file/below"); !errors.Is(err, ErrObjectNotFound) {
+		t.Errorf("Head below a file: %v, want ErrObjectNotFound", err)
+	}
+}
+
+// TestLocalObjectsOutlastServerTimeouts: the server's ReadTimeout and
+// WriteTimeout are sized for API calls; an upload or download that keeps
+// moving must outlast them, and one that stalls must not.
+func TestLocalObjectsOutlastServerTimeouts(t *testing.T) {
+	t.Parallel()
+	store, err := newLocalObjects(filepath.Join(t.TempDir(), "objects"), []byte(testSecretKey), localTestLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	store.idleTimeout = 400 * time.Millisecond
+	mux := http.NewServeMux()
+	store.addRoutes(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
+	srv.Start()
+	defer srv.Close()
+
+	const size = 24 << 20
+	p := localTestPolicy(srv.URL, size)
+	form, err := store.PresignUpload(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 24 chunks of 1 MiB, 40 ms apart: about a second, five ReadTimeouts.
+	slow := &localSlowReader{r: io.LimitReader(newLocalPattern(), size), chunk: 1 << 20, pause: 40 * time.Millisecond}
+	status, _, err := localStreamUpload(srv.Client(), form, slow)
+	if err != nil || status != http.StatusNoContent {
+		t.Fatalf("slow upload: %d %v, want 204", status, err)
+	}
+
+	u := localDownloadURL(t, store, srv.URL, p.Key)
+	resp, err := srv.Client().Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, &localSlowReader{r: resp.Body, chunk: 1 << 20, pause: 40 * time.Millisecond})
+	resp.Body.Close()
+	if err != nil || n != size {
+		t.Fatalf("slow download: %d bytes, %v; want %d", n, err, size)
+	}
+
+	form, err = store.PresignUpload(t.Context(), localTestPolicy(srv.URL, size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stalled := &localSlowReader{r: io.LimitReader(newLocalPattern(), size), chunk: 1 << 20, pause: time.Second}
+	if status, _, err := localStreamUpload(srv.Client(), form, stalled); err == nil && status/100 == 2 {
+		t.Fatalf("an upload stalled past the idle timeout was accepted: %d", status)
+	}
+}
+
+// localSlowReader reads at most chunk bytes at a time, pausing before each
+// new chunk.
+type localSlowReader struct {
+	r     io.Reader
+	chunk int
+	pause time.Duration
+	left  int
+}
+
+func (s *localSlowReader) Read(p []byte) (int, error) {
+	if s.left == 0 {
+		time.Sleep(s.pause)
+		s.left = s.chunk
+	}
+	n, err := s.r.Read(p[:min(len(p), s.left)])
+	s.left -= n
+	return n, err
+}
+
+// localPattern is an endless cheap stream of bytes, so a test can upload
+// gigabytes without holding them.
+type localPattern struct {
+	block []byte
+	off   int
+}
+
+func newLocalPattern() *localPattern {
+	b := make([]byte, 64<<10)
+	for i := range b {
+		b[i] = byte(i*7 + i>>8)
+	}
+	return &localPattern{block: b}
+}
+
+func (p *localPattern) Read(b []byte) (int, error) {
+	n := copy(b, p.block[p.off:])
+	p.off = (p.off + n) % len(p.block)
+	return n, nil
+}
+
+// localStreamUpload posts form with content as the file, streaming it
+// through a pipe so the test never holds the file either. It returns the
+// status and the MD5 of what was sent.
+func localStreamUpload(client *http.Client, form UploadForm, content io.Reader) (int, string, error) {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	h := md5.New()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for _, k := range slices.Sorted(maps.Keys(form.Fields)) {
+			mw.WriteField(k, form.Fields[k])
+		}
+		fw, err := mw.CreateFormFile("file", "big.bin")
+		if err == nil {
+			_, err = io.Copy(fw, io.TeeReader(content, h))
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	status, err := localPostBody(client, form.URL, mw.FormDataContentType(), pr)
+	pr.CloseWithError(errors.New("request over")) // a server that stopped reading no longer blocks the writer
+	<-written
+	return status, hex.EncodeToString(h.Sum(nil)), err
+}
+
+func localPostBody(client *http.Client, url, contentType string, body io.Reader) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, url, body)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, err
+}
+
+// TestLocalUploadMemoryFlat uploads a large file through the real handler
+// over loopback and checks that the process's heap does not grow with it:
+// the file is streamed to disk, never buffered. 128 MiB always runs;
+// DROPP_BIG_UPLOAD=1 adds 1 GiB. Not parallel: it measures the whole
+// process, so it runs while no parallel test does.
+func TestLocalUploadMemoryFlat(t *testing.T) {
+	sizes := []int64{128 << 20}
+	if os.Getenv("DROPP_BIG_UPLOAD") == "1" {
+		sizes = append(sizes, 1<<30)
+	}
+	store, srv := newTestLocalObjects(t)
+	for _, size := range sizes {
+		t.Run(fmt.Sprintf("%dMiB", size>>20), func(t *testing.T) {
+			form, err := store.PresignUpload(t.Context(), localTestPolicy(srv.URL, size))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var status int
+			var sent string
+			m := localMeasureMemory(func() {
+				status, sent, err = localStreamUpload(srv.Client(), form, io.LimitReader(newLocalPattern(), size))
+			})
+			if err != nil || status != http.StatusNoContent {
+				t.Fatalf("upload: %d %v", status, err)
+			}
+			info, err := store.Head(t.Context(), form.Fields["key"])
+			if err != nil || info.Size != size || info.ETag != sent {
+				t.Fatalf("Head: %+v %v, want size %d ETag %s", info, err, size, sent)
+			}
+			t.Logf("%d MiB in %v (%.0f MB/s): heap in use grew %.1f MiB at most, %.1f MiB allocated in all",
+				size>>20, m.elapsed.Round(time.Millisecond), float64(size)/m.elapsed.Seconds()/1e6,
+				float64(m.peakHeapGrowth)/(1<<20), float64(m.allocated)/(1<<20))
+			const limit = 16 << 20
+			if m.peakHeapGrowth > limit || m.allocated > limit {
+				t.Errorf("uploading %d MiB grew the heap by %d bytes and allocated %d: want both under %d",
+					size>>20, m.peakHeapGrowth, m.allocated, limit)
+			}
+		})
+	}
+}
+
+// localMemory is what localMeasureMemory saw.
+type localMemory struct {
+	elapsed        time.Duration
+	peakHeapGrowth uint64 // highest HeapInuse seen, minus HeapInuse before
+	allocated      uint64 // TotalAlloc after minus before: every byte allocated meanwhile
+}
+
+// localMeasureMemory runs f while sampling the heap every 10 ms.
+func localMeasureMemory(f func()) localMemory {
+	runtime.GC()
+	var before, ms runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var peak atomic.Uint64
+	peak.Store(before.HeapInuse)
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var s runtime.MemStats
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				runtime.ReadMemStats(&s)
+				peak.Store(max(peak.Load(), s.HeapInuse))
+			}
+		}
+	}()
+	start := time.Now()
+	f()
+	elapsed := time.Since(start)
+	close(done)
+	<-sampled
+	runtime.ReadMemStats(&ms)
+	var growth uint64
+	if top := max(peak.Load(), ms.HeapInuse); top > before.HeapInuse {
+		growth = top - before.HeapInuse
+	}
+	return localMemory{elapsed: elapsed, peakHeapGrowth: growth, allocated: ms.TotalAlloc - before.TotalAlloc}
+}
+
+// BenchmarkLocalUpload posts a 64 MiB file through the real handler over
+// loopback: MB/s is the local store's upload throughput (multipart parsing,
+// MD5, write and fsync included, and the client's side of the work too);
+// with -benchmem, B/op shows what one upload allocates, client included.
+func BenchmarkLocalUpload(b *testing.B) {
+	const size = 64 << 20
+	store, srv := newTestLocalObjects(b)
+	b.SetBytes(size)
+	for b.Loop() {
+		form, err := store.PresignUpload(context.Background(), localTestPolicy(srv.URL, size))
+		if err != nil {
+			b.Fatal(err)
+		}
+		status, _, err := localStreamUpload(srv.Client(), form, io.LimitReader(newLocalPattern(), size))
+		if err != nil || status != http.StatusNoContent {
+			b.Fatalf("upload: %d %v", status, err)
+		}
+		store.Delete(context.Background(), form.Fields["key"])
+	}
+}
