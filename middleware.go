@@ -159,7 +159,8 @@ func (s *server) authenticate(r *http.Request) (userID string, viaCookie bool, e
 		userID, err = s.sessionUser(r.Context(), c.Value)
 		return userID, true, err
 	}
-	if s.cfg.TrustXUserID {
+	// With TRUSTED_PROXIES set, only those proxies may name the user.
+	if s.cfg.TrustXUserID && (len(s.cfg.TrustedProxies) == 0 || s.fromTrustedProxy(r)) {
 		if id := r.Header.Get("X-User-Id"); validProxyUserID(id) {
 			return id, false, nil
 		}

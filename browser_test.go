@@ -1,0 +1,113 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRealBrowserSignIn signs in with headless Chromium: it opens /login/,
+// clicks the sign-in link, passes through the fake provider (which
+// approves at once) and must land on /login/ showing the user. It saves a
+// screenshot to artifacts/browser-login.png.
+func TestRealBrowserSignIn(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing in CI: scripts/test installs it (apt-get install chromium)", chromiumPath)
+		}
+		t.Skipf("%s not installed (apt-get install chromium); scripts/test installs it", chromiumPath)
+	}
+	p := newFakeProvider(t)
+	p.set(func(p *fakeProvider) {
+		p.user = fakeUser{Sub: "browser-1", Email: "carol@example.com", Name: "Carol", Verified: true}
+	})
+	e := newSignInEnv(t, p, nil)
+	chrome := startChromium(t)
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chrome.call(page, "Page.navigate", map[string]any{"url": e.URL + "/login/"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Sign in with Google") })
+	clickSignIn(t, chrome, page)
+	final := waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Signed in as") })
+	saveScreenshot(t, chrome, page)
+	if !strings.Contains(final.Text, "carol@example.com") || !strings.Contains(final.Text, "Sign out") {
+		t.Errorf("signed-in page shows:\n%s", final.Text)
+	}
+	if final.MaxWidth == "none" || final.MaxWidth == "" {
+		t.Errorf("<main> max-width %q: the CSP blocked the page's own style", final.MaxWidth)
+	}
+	if n := p.tokenCalls.Load(); n != 1 {
+		t.Errorf("provider token endpoint called %d times, want 1", n)
+	}
+}
+
+// pageState is what the test reads from the page while polling.
+type pageState struct {
+	Path     string `json:"path"`
+	Text     string `json:"text"`
+	MaxWidth string `json:"maxWidth"` // of <main>: "none" unless the page's style applied
+}
+
+// pageStateJS reads pageState.
+const pageStateJS = `(() => {
+	const main = document.querySelector("main");
+	return {path: location.pathname, text: document.body ? document.body.innerText : "",
+		maxWidth: main ? getComputedStyle(main).maxWidth : ""};
+})()`
+
+// waitForPage polls the page until done reports true, for at most 20s.
+func waitForPage(t *testing.T, c *cdpClient, page string, done func(pageState) bool) pageState {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var s pageState
+	for time.Now().Before(deadline) {
+		if err := c.evaluate(page, pageStateJS, &s); err == nil && done(s) {
+			return s
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	saveScreenshot(t, c, page)
+	t.Fatalf("page did not reach the expected state; last: %+v", s)
+	return s
+}
+
+// clickSignIn clicks the middle of the sign-in link, a real mouse click.
+func clickSignIn(t *testing.T, c *cdpClient, page string) {
+	t.Helper()
+	var box struct{ X, Y float64 }
+	const js = `(() => { const r = document.getElementById("sign-in").getBoundingClientRect();
+		return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()`
+	if err := c.evaluate(page, js, &box); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.click(page, box.X, box.Y); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// saveScreenshot writes the viewport to artifacts/browser-login.png.
+func saveScreenshot(t *testing.T, c *cdpClient, page string) {
+	t.Helper()
+	png, err := c.screenshot(page)
+	if err != nil {
+		t.Errorf("screenshot: %v", err)
+		return
+	}
+	path, _ := filepath.Abs(filepath.Join("artifacts", "browser-login.png"))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Errorf("screenshot: %v", err)
+		return
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Errorf("screenshot: %v", err)
+		return
+	}
+	t.Logf("screenshot: %s", path)
+}

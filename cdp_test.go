@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// chromiumPath is Debian's Chromium, which scripts/test installs.
+const chromiumPath = "/usr/bin/chromium"
+
+// cdpCallTimeout bounds each DevTools command, so a wedged browser fails
+// the test instead of hanging it.
+const cdpCallTimeout = 20 * time.Second
+
+// cdpClient drives Chromium through the DevTools protocol over
+// --remote-debugging-pipe: Chromium reads commands on its fd 3 and writes
+// replies and events on its fd 4, each a JSON message ended by a NUL byte.
+// Calls are made one at a time; events are read and dropped.
+type cdpClient struct {
+	t        *testing.T
+	cmd      *exec.Cmd
+	toChrome *os.File
+	replies  chan cdpMessage // closed when Chromium's output ends
+	nextID   int
+	stderr   *lockedBuffer
+}
+
+// cdpMessage is a reply (with ID) or an event (with Method) from Chromium.
+type cdpMessage struct {
+	ID     int             `json:"id"`
+	Method string          `json:"method"`
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// lockedBuffer collects Chromium's stderr for failure messages.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p; Chromium's stderr copier calls it.
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is what Chromium wrote so far.
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startChromium starts a headless Chromium with a fresh profile and the
+// flags that keep it off the network, and stops it when the test ends.
+func startChromium(t *testing.T) *cdpClient {
+	t.Helper()
+	cmdR, cmdW, err := os.Pipe() // our commands → Chromium's fd 3
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe() // Chromium's fd 4 → us
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(chromiumPath, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--remote-debugging-pipe", "--window-size=800,600", "about:blank")
+	cmd.ExtraFiles = []*os.File{cmdR, outW} // become fds 3 and 4
+	// Its own process group, so that a kill reaches its helper processes,
+	// and a bounded Wait in case one of them keeps stderr open.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
+	c := &cdpClient{t: t, cmd: cmd, toChrome: cmdW, replies: make(chan cdpMessage, 64), stderr: &lockedBuffer{}}
+	cmd.Stderr = c.stderr
+	err = cmd.Start()
+	cmdR.Close() // the child holds its own copies
+	outW.Close()
+	if err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	go c.readMessages(outR)
+	t.Cleanup(c.close)
+	return c
+}
+
+// readMessages forwards Chromium's replies until its output ends.
+func (c *cdpClient) readMessages(r *os.File) {
+	defer close(c.replies)
+	defer r.Close()
+	br := bufio.NewReader(r)
+	for {
+		raw, err := br.ReadBytes(0)
+		if err != nil {
+			return
+		}
+		var m cdpMessage
+		if json.Unmarshal(raw[:len(raw)-1], &m) == nil && m.ID != 0 {
+			c.replies <- m
+		}
+	}
+}
+
+// call sends one command (to a page session when sessionID is set) and
+// decodes its result into result, if not nil.
+func (c *cdpClient) call(sessionID, method string, params, result any) error {
+	c.nextID++
+	msg := map[string]any{"id": c.nextID, "method": method, "params": params}
+	if sessionID != "" {
+		msg["sessionId"] = sessionID
+	}
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	if _, err := c.toChrome.Write(append(data, 0)); err != nil {
+		return fmt.Errorf("%s: %w", method, err)
+	}
+	return c.awaitReply(c.nextID, method, result)
+}
+
+// awaitReply waits for the reply to command id, bounded by cdpCallTimeout.
+func (c *cdpClient) awaitReply(id int, method string, result any) error {
+	timeout := time.After(cdpCallTimeout)
+	for {
+		select {
+		case m, ok := <-c.replies:
+			if !ok {
+				return fmt.Errorf("%s: chromium exited; stderr:\n%s", method, c.stderr.String())
+			}
+			if m.ID != id {
+				continue
+			}
+			if m.Error != nil {
+				return fmt.Errorf("%s: %s (%d)", method, m.Error.Message, m.Error.Code)
+			}
+			if result == nil {
+				return nil
+			}
+			return json.Unmarshal(m.Result, result)
+		case <-timeout:
+			return fmt.Errorf("%s: no reply within %v", method, cdpCallTimeout)
+		}
+	}
+}
+
+// openPage creates a tab and attaches to it; commands for the page are
+// then sent with the returned session id (flat mode).
+func (c *cdpClient) openPage() (string, error) {
+	var target struct {
+		TargetID string `json:"targetId"`
+	}
+	if err := c.call("", "Target.createTarget", map[string]any{"url": "about:blank"}, &target); err != nil {
+		return "", err
+	}
+	var attached struct {
+		SessionID string `json:"sessionId"`
+	}
+	err := c.call("", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &attached)
+	if err != nil {
+		return "", err
+	}
+	return attached.SessionID, c.call(attached.SessionID, "Page.enable", nil, nil)
+}
+
+// evaluate runs a JavaScript expression in the page and decodes its
+// (JSON-serialisable) value into out.
+func (c *cdpClient) evaluate(sessionID, expr string, out any) error {
+	var res struct {
+		Result struct {
+			Value json.RawMessage `json:"value"`
+		} `json:"result"`
+		ExceptionDetails *struct {
+			Text string `json:"text"`
+		} `json:"exceptionDetails"`
+	}
+	err := c.call(sessionID, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &res)
+	if err != nil {
+		return err
+	}
+	if res.ExceptionDetails != nil {
+		return fmt.Errorf("evaluate %q: %s", expr, res.ExceptionDetails.Text)
+	}
+	if len(res.Result.Value) == 0 {
+		return errors.New("evaluate: no value")
+	}
+	return json.Unmarshal(res.Result.Value, out)
+}
+
+// click presses and releases the left mouse button at (x, y), as a user's
+// click would.
+func (c *cdpClient) click(sessionID string, x, y float64) error {
+	for _, typ := range []string{"mousePressed", "mouseReleased"} {
+		ev := map[string]any{"type": typ, "x": x, "y": y, "button": "left", "clickCount": 1}
+		if err := c.call(sessionID, "Input.dispatchMouseEvent", ev, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// screenshot returns a PNG of the page's viewport.
+func (c *cdpClient) screenshot(sessionID string) ([]byte, error) {
+	var shot struct {
+		Data []byte `json:"data"` // base64 in JSON, decoded by encoding/json
+	}
+	err := c.call(sessionID, "Page.captureScreenshot", map[string]any{"format": "png"}, &shot)
+	return shot.Data, err
+}
+
+// close asks Chromium to quit and kills it if it does not.
+func (c *cdpClient) close() {
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	c.toChrome.Write(append([]byte(`{"id":999999,"method":"Browser.close"}`), 0))
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	c.toChrome.Close()
+}
