@@ -1,0 +1,351 @@
+package main
+
+// The OpenID provider as Dropp sees it: discovery, the code exchange, the
+// JWKS keys and the ID token checks, all written against the standard
+// library and golang.org/x/oauth2.
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// oauthConfig is the oauth2 configuration with the discovered endpoints.
+func (si *signIn) oauthConfig(ctx context.Context) (*oauth2.Config, error) {
+	meta, err := si.provider.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conf := si.oauth
+	conf.Endpoint = oauth2.Endpoint{AuthURL: meta.AuthURL, TokenURL: meta.TokenURL, AuthStyle: meta.authStyle()}
+	return &conf, nil
+}
+
+// exchange redeems the provider's code with our PKCE verifier and returns
+// the verified claims of its ID token.
+func (si *signIn) exchange(ctx context.Context, code string, st AuthState, now time.Time) (idClaims, error) {
+	conf, err := si.oauthConfig(ctx)
+	if err != nil {
+		return idClaims{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, oauth2.HTTPClient, si.provider.client), providerTimeout)
+	defer cancel()
+	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(st.Verifier))
+	if err != nil {
+		return idClaims{}, fmt.Errorf("%w: code exchange: %s", errProvider, describeExchangeError(err))
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return idClaims{}, fmt.Errorf("%w: token response without an id_token", errProvider)
+	}
+	return si.provider.verifyIDToken(ctx, raw, st.Nonce, now)
+}
+
+// describeExchangeError keeps the provider's error code for the log, not
+// its whole response body.
+func describeExchangeError(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		return fmt.Sprintf("HTTP %d, error %q", re.Response.StatusCode, re.ErrorCode)
+	}
+	return err.Error()
+}
+
+// oidcProvider is the OpenID provider at an issuer URL: its discovery
+// document, fetched when first needed and kept once valid (a failure is
+// retried on a later request), and its signing keys.
+type oidcProvider struct {
+	issuer, clientID string
+	client           *http.Client
+
+	metaMu sync.Mutex
+	meta   *providerMeta
+
+	keysMu sync.Mutex
+	keys   map[string]*rsa.PublicKey // by kid
+	keysAt time.Time                 // when keys were fetched
+}
+
+// newOIDCProvider prepares, without any network call, the provider at
+// issuer for our client id.
+func newOIDCProvider(issuer, clientID string) *oidcProvider {
+	return &oidcProvider{issuer: issuer, clientID: clientID, client: &http.Client{Timeout: providerTimeout}}
+}
+
+// providerMeta is the part of the discovery document Dropp uses.
+type providerMeta struct {
+	Issuer      string   `json:"issuer"`
+	AuthURL     string   `json:"authorization_endpoint"`
+	TokenURL    string   `json:"token_endpoint"`
+	JWKSURL     string   `json:"jwks_uri"`
+	AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+}
+
+// authStyle picks how to send the client secret. Naming it, rather than
+// letting oauth2 auto-detect, avoids a second exchange attempt on failure.
+func (m *providerMeta) authStyle() oauth2.AuthStyle {
+	if len(m.AuthMethods) == 0 || slices.Contains(m.AuthMethods, "client_secret_basic") {
+		return oauth2.AuthStyleInHeader
+	}
+	return oauth2.AuthStyleInParams
+}
+
+// discover returns the provider's metadata, fetching it on first use. The
+// lock is held across the fetch so a burst of first requests fetches once.
+func (p *oidcProvider) discover(ctx context.Context) (*providerMeta, error) {
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	if p.meta != nil {
+		return p.meta, nil
+	}
+	var m providerMeta
+	if err := p.getJSON(ctx, strings.TrimSuffix(p.issuer, "/")+"/.well-known/openid-configuration", &m); err != nil {
+		return nil, err
+	}
+	if err := m.check(p.issuer); err != nil {
+		return nil, fmt.Errorf("%w: discovery: %v", errProvider, err)
+	}
+	p.meta = &m
+	return p.meta, nil
+}
+
+// check validates discovered metadata: the issuer must be exactly the one
+// configured (OIDC Discovery §4.3), and endpoints must not drop from HTTPS.
+func (m *providerMeta) check(issuer string) error {
+	if m.Issuer != issuer {
+		return fmt.Errorf("issuer %q, want %q", m.Issuer, issuer)
+	}
+	scheme := "https"
+	if strings.HasPrefix(issuer, "http://") {
+		scheme = "http"
+	}
+	for _, e := range []string{m.AuthURL, m.TokenURL, m.JWKSURL} {
+		u, err := url.Parse(e)
+		if err != nil || u.Scheme != scheme || u.Host == "" {
+			return fmt.Errorf("endpoint %q is not an absolute %s URL", e, scheme)
+		}
+	}
+	return nil
+}
+
+// getJSON fetches a provider document, bounded in time and size.
+func (p *oidcProvider) getJSON(ctx context.Context, u string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, providerTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errProvider, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: GET %s: %v", errProvider, u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: GET %s: HTTP %d", errProvider, u, resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxProviderBody)).Decode(v); err != nil {
+		return fmt.Errorf("%w: GET %s: %v", errProvider, u, err)
+	}
+	return nil
+}
+
+// publicKey returns the provider's key with that kid. Keys are refetched
+// when older than jwksMaxAge, or for an unknown kid (the provider rotated)
+// at most once per jwksMinRefetch, so forged kids cannot make Dropp hammer
+// the provider.
+func (p *oidcProvider) publicKey(ctx context.Context, kid string, now time.Time) (*rsa.PublicKey, error) {
+	p.keysMu.Lock()
+	defer p.keysMu.Unlock()
+	key, ok := p.keys[kid]
+	age := now.Sub(p.keysAt)
+	if p.keys == nil || age >= jwksMaxAge || !ok && age >= jwksMinRefetch {
+		keys, err := p.fetchKeys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p.keys, p.keysAt = keys, now
+		key, ok = keys[kid]
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: ID token signed with unknown key %q", errProvider, kid)
+	}
+	return key, nil
+}
+
+// jwk is one key of a JWKS document (RFC 7517).
+type jwk struct {
+	Kty string `json:"kty"`
+	Kid string `json:"kid"`
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+	N   string `json:"n"`
+	E   string `json:"e"`
+}
+
+// fetchKeys reads the provider's JWKS, keeping the RSA signing keys.
+func (p *oidcProvider) fetchKeys(ctx context.Context) (map[string]*rsa.PublicKey, error) {
+	meta, err := p.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var set struct {
+		Keys []jwk `json:"keys"`
+	}
+	if err := p.getJSON(ctx, meta.JWKSURL, &set); err != nil {
+		return nil, err
+	}
+	keys := map[string]*rsa.PublicKey{}
+	for _, k := range set.Keys {
+		if key, ok := k.rsaKey(); ok {
+			keys[k.Kid] = key
+		}
+	}
+	return keys, nil
+}
+
+// rsaKey decodes an RS256 signing key from its base64url modulus and
+// exponent; anything else (other types, uses, algorithms, weak keys) is
+// skipped.
+func (k jwk) rsaKey() (*rsa.PublicKey, bool) {
+	if k.Kty != "RSA" || k.Use != "" && k.Use != "sig" || k.Alg != "" && k.Alg != "RS256" {
+		return nil, false
+	}
+	n, err1 := base64.RawURLEncoding.DecodeString(strings.TrimRight(k.N, "="))
+	e, err2 := base64.RawURLEncoding.DecodeString(strings.TrimRight(k.E, "="))
+	if err1 != nil || err2 != nil || len(e) == 0 || len(e) > 4 {
+		return nil, false
+	}
+	exp := 0
+	for _, b := range e {
+		exp = exp<<8 | int(b)
+	}
+	key := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp}
+	return key, key.N.BitLen() >= 2048 && exp >= 3 && exp%2 == 1
+}
+
+// idClaims are the ID token claims Dropp reads (OIDC Core §2, §5.1).
+type idClaims struct {
+	Issuer          string    `json:"iss"`
+	Subject         string    `json:"sub"`
+	Audience        audience  `json:"aud"`
+	AuthorizedParty string    `json:"azp"`
+	Expiry          float64   `json:"exp"`
+	Nonce           string    `json:"nonce"`
+	Email           string    `json:"email"`
+	EmailVerified   looseBool `json:"email_verified"`
+	Name            string    `json:"name"`
+	Picture         string    `json:"picture"`
+}
+
+// audience is the aud claim: one string or an array of them.
+type audience []string
+
+// UnmarshalJSON accepts both forms of aud (OIDC Core §2).
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*a = audience{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(a))
+}
+
+// looseBool is email_verified, which some providers send as "true".
+type looseBool bool
+
+// UnmarshalJSON reads true or "true" as true, anything else as false.
+func (v *looseBool) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	*v = looseBool(s == "true")
+	return nil
+}
+
+// jwtHeader is the JOSE header of an ID token.
+type jwtHeader struct {
+	Alg  string   `json:"alg"`
+	Kid  string   `json:"kid"`
+	Crit []string `json:"crit"`
+}
+
+// verifyIDToken checks an ID token's RS256 signature against the
+// provider's keys, then its claims: iss, aud (and azp), exp, sub, nonce.
+func (p *oidcProvider) verifyIDToken(ctx context.Context, raw, nonce string, now time.Time) (idClaims, error) {
+	payload, err := p.verifySignature(ctx, raw, now)
+	if err != nil {
+		return idClaims{}, err
+	}
+	var c idClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return idClaims{}, fmt.Errorf("%w: ID token claims: %v", errProvider, err)
+	}
+	if err := c.check(p.issuer, p.clientID, nonce, now); err != nil {
+		return idClaims{}, fmt.Errorf("%w: ID token: %v", errProvider, err)
+	}
+	return c, nil
+}
+
+// verifySignature checks a compact JWS and returns its payload. Only
+// RS256 is accepted: the algorithm is ours to choose, never the token's
+// (no "none", no HMAC keyed with a public key).
+func (p *oidcProvider) verifySignature(ctx context.Context, raw string, now time.Time) ([]byte, error) {
+	parts := strings.Split(raw, ".")
+	if len(raw) > 16<<10 || len(parts) != 3 {
+		return nil, fmt.Errorf("%w: ID token is not a compact JWS", errProvider)
+	}
+	var h jwtHeader
+	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	payload, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	if err := errors.Join(err1, err2, err3); err != nil || json.Unmarshal(hb, &h) != nil {
+		return nil, fmt.Errorf("%w: ID token encoding: %v", errProvider, err)
+	}
+	if h.Alg != "RS256" || len(h.Crit) > 0 {
+		return nil, fmt.Errorf("%w: ID token alg %q (crit %v), want RS256", errProvider, h.Alg, h.Crit)
+	}
+	key, err := p.publicKey(ctx, h.Kid, now)
+	if err != nil {
+		return nil, err
+	}
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], sig); err != nil {
+		return nil, fmt.Errorf("%w: ID token signature: %v", errProvider, err)
+	}
+	return payload, nil
+}
+
+// check validates the claims as OIDC Core §3.1.3.7 requires.
+func (c *idClaims) check(issuer, clientID, nonce string, now time.Time) error {
+	switch {
+	case c.Issuer != issuer:
+		return fmt.Errorf("iss %q, want %q", c.Issuer, issuer)
+	case !slices.Contains(c.Audience, clientID):
+		return fmt.Errorf("aud %q does not include our client id", c.Audience)
+	case c.AuthorizedParty != "" && c.AuthorizedParty != clientID:
+		return fmt.Errorf("azp %q is not our client id", c.AuthorizedParty)
+	case !now.Before(time.Unix(int64(c.Expiry), 0).Add(idTokenLeeway)):
+		return fmt.Errorf("expired at %v", time.Unix(int64(c.Expiry), 0).UTC())
+	case c.Subject == "" || len(c.Subject) > 255:
+		return errors.New("missing or oversized sub")
+	case nonce == "" || subtle.ConstantTimeCompare([]byte(c.Nonce), []byte(nonce)) != 1:
+		return errors.New("nonce does not match")
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package main
+
+// The desktop app's side of sign-in: redeeming a one-time code for a
+// bearer token (RFC 6749 §4.1.3 with PKCE), and who-am-I and sign-out.
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// tokenRequest is the body of POST /auth/token (RFC 6749 §4.1.3), form
+// encoded or JSON.
+type tokenRequest struct {
+	GrantType    string `json:"grant_type"`
+	Code         string `json:"code"`
+	CodeVerifier string `json:"code_verifier"`
+	RedirectURI  string `json:"redirect_uri"`
+}
+
+// tokenResponse is the success body of POST /auth/token.
+type tokenResponse struct {
+	AccessToken string   `json:"access_token"`
+	TokenType   string   `json:"token_type"`
+	ExpiresIn   int64    `json:"expires_in"`
+	User        userJSON `json:"user"`
+}
+
+// oauthError is the error body of POST /auth/token (RFC 6749 §5.2).
+type oauthError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// writeOAuthError answers 400 in RFC 6749 §5.2's shape.
+func writeOAuthError(w http.ResponseWriter, code, description string) {
+	writeJSON(w, http.StatusBadRequest, oauthError{Error: code, Description: description})
+}
+
+// handleToken handles "POST /auth/token": the app redeems its one-time
+// code with the PKCE verifier for a bearer token. The code is taken first
+// (atomically, single use), so any failed attempt also burns it.
+func (s *server) handleToken(w http.ResponseWriter, r *http.Request) {
+	req, ok := readTokenRequest(w, r)
+	if !ok {
+		return
+	}
+	switch {
+	case req.GrantType == "":
+		writeOAuthError(w, "invalid_request", "grant_type is required")
+		return
+	case req.GrantType != "authorization_code":
+		writeOAuthError(w, "unsupported_grant_type", "only authorization_code is supported")
+		return
+	case req.Code == "" || req.CodeVerifier == "":
+		writeOAuthError(w, "invalid_request", "code and code_verifier are required")
+		return
+	}
+	c, err := s.takeAuthCode(r.Context(), req.Code)
+	if errors.Is(err, ErrNotFound) {
+		writeOAuthError(w, "invalid_grant", "the code is invalid, expired or already used")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if problem := checkRedemption(c, req, s.cfg.AppRedirectURI); problem != "" {
+		writeOAuthError(w, "invalid_grant", problem)
+		return
+	}
+	s.writeToken(w, r, c.UserID)
+}
+
+// takeAuthCode redeems a code; junk never reaches the store.
+func (s *server) takeAuthCode(ctx context.Context, code string) (AuthCode, error) {
+	if !validSecret(code) {
+		return AuthCode{}, ErrNotFound
+	}
+	return s.store.TakeAuthCode(ctx, hashSecret(code), s.now())
+}
+
+// checkRedemption checks a taken code against the request: the redirect
+// URI it was issued for (which may be omitted when it was the default) and
+// BASE64URL(SHA256(verifier)) against the challenge, in constant time.
+func checkRedemption(c AuthCode, req tokenRequest, defaultRedirect string) string {
+	redirect := req.RedirectURI
+	if redirect == "" && c.RedirectURI == defaultRedirect {
+		redirect = defaultRedirect
+	}
+	switch {
+	case redirect != c.RedirectURI:
+		return "redirect_uri does not match the one the sign-in started with"
+	case !validPKCE(req.CodeVerifier):
+		return "code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, -, ., _ and ~"
+	case subtle.ConstantTimeCompare([]byte(oauth2.S256ChallengeFromVerifier(req.CodeVerifier)), []byte(c.CodeChallenge)) != 1:
+		return "code_verifier does not match the code_challenge"
+	}
+	return ""
+}
+
+// writeToken issues the bearer token and answers with it and the user.
+func (s *server) writeToken(w http.ResponseWriter, r *http.Request, userID string) {
+	user, err := s.store.GetUser(r.Context(), userID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	token, expires, err := s.issueToken(r.Context(), userID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, tokenResponse{
+		AccessToken: token, TokenType: "Bearer",
+		ExpiresIn: int64(expires.Sub(s.now()).Round(time.Second).Seconds()), User: toUserJSON(user),
+	})
+}
+
+// readTokenRequest decodes the body as a form (what RFC 6749 specifies) or
+// JSON; anything else is 415. On false the error has been answered.
+func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, bool) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	body := http.MaxBytesReader(w, r.Body, maxJSONBody)
+	var req tokenRequest
+	var err error
+	switch mt {
+	case "application/x-www-form-urlencoded":
+		req, err = decodeTokenForm(body)
+	case "application/json":
+		err = json.NewDecoder(body).Decode(&req)
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the body as application/x-www-form-urlencoded or application/json")
+		return req, false
+	}
+	if err != nil {
+		writeOAuthError(w, "invalid_request", "the body is not a valid token request")
+		return req, false
+	}
+	return req, true
+}
+
+// decodeTokenForm parses a form body; a parameter given twice is an error
+// (RFC 6749 §3.2).
+func decodeTokenForm(body io.Reader) (tokenRequest, error) {
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return tokenRequest{}, err
+	}
+	v, err := url.ParseQuery(string(data))
+	if err != nil {
+		return tokenRequest{}, err
+	}
+	for k, vs := range v {
+		if len(vs) > 1 {
+			return tokenRequest{}, fmt.Errorf("%s repeated", k)
+		}
+	}
+	return tokenRequest{GrantType: v.Get("grant_type"), Code: v.Get("code"), CodeVerifier: v.Get("code_verifier"), RedirectURI: v.Get("redirect_uri")}, nil
+}
+
+// ---- Who am I, and signing out ----
+
+// userJSON is a User as the API shows it.
+type userJSON struct {
+	ID      string `json:"id"`
+	Email   string `json:"email"`
+	Name    string `json:"name"`
+	Picture string `json:"picture"`
+}
+
+// toUserJSON shows the fields a client may see.
+func toUserJSON(u User) userJSON {
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Picture: u.Picture}
+}
+
+// handleMe handles "GET /me": the signed-in user. A user named by a trusted
+// proxy (TRUST_X_USER_ID) has no record, so only the id is known.
+func (s *server) handleMe(w http.ResponseWriter, r *http.Request, userID string) {
+	u, err := s.store.GetUser(r.Context(), userID)
+	if errors.Is(err, ErrNotFound) {
+		u, err = User{ID: userID}, nil
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]userJSON{"user": toUserJSON(u)})
+}
+
+// handleLogout handles "POST /auth/logout": it deletes the server-side
+// record of the credential used, so replaying it fails, and clears the
+// session cookie. The sign-out form gets a redirect to /login/.
+func (s *server) handleLogout(w http.ResponseWriter, r *http.Request, userID string) {
+	if err := s.revokeCredential(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := r.Cookie(s.sessionCookieName(r)); err == nil {
+		http.SetCookie(w, &http.Cookie{
+			Name: s.sessionCookieName(r), Value: "", Path: "/", MaxAge: -1,
+			HttpOnly: true, Secure: s.isHTTPS(r), SameSite: http.SameSiteLaxMode,
+		})
+	}
+	if isFormPost(r) {
+		http.Redirect(w, r, "/login/", http.StatusSeeOther)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// revokeCredential deletes the credential the request authenticated with,
+// in the order authenticate tries them.
+func (s *server) revokeCredential(r *http.Request) error {
+	if h := r.Header.Get("Authorization"); h != "" {
+		_, token, _ := strings.Cut(h, " ")
+		return s.store.DeleteCredential(r.Context(), kindBearer, hashSecret(token))
+	}
+	c, err := r.Cookie(s.sessionCookieName(r))
+	if err != nil {
+		return nil // a trusted proxy's user: nothing of ours to revoke
+	}
+	secret, err := s.signer.verify(sessionCookie, c.Value, s.cfg.SessionTTL, s.now())
+	if err != nil {
+		return nil
+	}
+	return s.store.DeleteCredential(r.Context(), kindSession, hashSecret(secret))
+}
+
+// isFormPost tells an HTML form submission (or a browser asking for HTML)
+// from an API client.
+func isFormPost(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" ||
+		strings.Contains(r.Header.Get("Accept"), "text/html")
+}
