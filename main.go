@@ -5,15 +5,20 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -50,7 +55,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	app, err := openBackends(ctx, cfg, getenv, logger)
+	if err := ensureSecretKey(cfg); err != nil {
+		return err
+	}
+	app, err := openBackends(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -60,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on ADDR %q: %w", cfg.Addr, err)
 	}
-	app.announce(stdout, ln.Addr())
+	app.announce(stdout, cfg, ln.Addr())
 	srv := newHTTPServer(newServer(cfg, logger, app.store, app.objects))
 	return serve(ctx, srv, ln, logger)
 }
@@ -106,34 +114,76 @@ type backends struct {
 	lines   []string // one start-up line per component
 }
 
-// openBackends connects MongoDB and S3 when configured. Each missing one
-// falls back to local mode on its own.
-func openBackends(ctx context.Context, cfg *config, getenv func(string) string, logger *slog.Logger) (*backends, error) {
-	b := &backends{}
-	if cfg.localMetadata() || cfg.localObjects() {
-		return nil, errors.New("MONGODB_URI and AWS_S3_BUCKET are required (local mode is not available yet)")
-	}
-	store, err := openMongoStore(ctx, cfg.MongoURI, cfg.MongoDB, logger)
-	if err != nil {
+// openBackends opens each backend: MongoDB, S3 and Google when configured,
+// and each missing one falls back to local mode in DATA_DIR on its own.
+func openBackends(ctx context.Context, cfg *config, logger *slog.Logger) (b *backends, err error) {
+	b = &backends{}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	if err := b.openStore(ctx, cfg, logger); err != nil {
 		return nil, err
 	}
-	b.store = store
-	b.lines = append(b.lines, "metadata: mongodb "+cfg.MongoDB)
-	objects, err := newS3Objects(ctx, cfg)
-	if err != nil {
-		b.close()
+	if err := b.openObjects(ctx, cfg, logger); err != nil {
 		return nil, err
 	}
-	b.objects = objects
-	b.lines = append(b.lines, "objects: s3 "+cfg.Bucket)
+	b.lines = append(b.lines, signInLine(cfg))
 	if cfg.TrustXUserID {
-		logger.Warn("TRUST_X_USER_ID=true: any request's X-User-Id header is believed; only run this behind a proxy that sets it")
+		logger.Warn("TRUST_X_USER_ID=true: every request's X-User-Id header is believed; only run Dropp behind a proxy that sets it")
 	}
 	return b, nil
 }
 
+func (b *backends) openStore(ctx context.Context, cfg *config, logger *slog.Logger) error {
+	if cfg.localMetadata() {
+		dir := filepath.Join(cfg.DataDir, "metadata")
+		store, err := openLocalStore(dir)
+		if err != nil {
+			return fmt.Errorf("DATA_DIR: %w", err)
+		}
+		b.store, b.lines = store, append(b.lines, "metadata: local "+dir)
+		return nil
+	}
+	store, err := openMongoStore(ctx, cfg.MongoURI, cfg.MongoDB, logger)
+	if err != nil {
+		return err
+	}
+	b.store, b.lines = store, append(b.lines, "metadata: mongodb "+cfg.MongoDB)
+	return nil
+}
+
+func (b *backends) openObjects(ctx context.Context, cfg *config, logger *slog.Logger) error {
+	if cfg.localObjects() {
+		dir := filepath.Join(cfg.DataDir, "objects")
+		objects, err := newLocalObjects(dir, cfg.SecretKey, logger)
+		if err != nil {
+			return fmt.Errorf("DATA_DIR: %w", err)
+		}
+		b.objects, b.lines = objects, append(b.lines, "objects: local "+dir)
+		return nil
+	}
+	objects, err := newS3Objects(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	b.objects, b.lines = objects, append(b.lines, "objects: s3 "+cfg.Bucket)
+	return nil
+}
+
+func signInLine(cfg *config) string {
+	if cfg.localSignIn() {
+		return "sign-in: local " + cfg.LocalUserEmail
+	}
+	return "sign-in: google"
+}
+
 // close releases the backends.
 func (b *backends) close() {
+	if c, ok := b.objects.(io.Closer); ok {
+		c.Close()
+	}
 	if b.store != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -141,10 +191,76 @@ func (b *backends) close() {
 	}
 }
 
-// announce prints which backend each component uses and where to go.
-func (b *backends) announce(w io.Writer, addr net.Addr) {
+// announce prints which backend each component uses and the URL to open.
+func (b *backends) announce(w io.Writer, cfg *config, addr net.Addr) {
 	for _, l := range b.lines {
 		fmt.Fprintln(w, l)
 	}
-	fmt.Fprintf(w, "listening: http://%s/login/\n", addr)
+	fmt.Fprintf(w, "listening: %s/login/\n", listenURL(cfg, addr))
+}
+
+// listenURL is where a person should point a browser: PUBLIC_URL, or the
+// bound address with an unspecified host ("[::]") shown as localhost.
+func listenURL(cfg *config, addr net.Addr) string {
+	if cfg.PublicURL != nil {
+		return cfg.PublicURL.String()
+	}
+	host, port, _ := net.SplitHostPort(addr.String())
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// secretKeyFile holds local mode's generated SECRET_KEY inside DATA_DIR.
+const secretKeyFile = "secret.key"
+
+// ensureSecretKey generates SECRET_KEY for local mode the first time and
+// reads it back afterwards, so cookies and signed URLs survive restarts.
+// Only local metadata gets here without a key: config.check demands one
+// with MongoDB, where several instances must share it.
+func ensureSecretKey(cfg *config) error {
+	if cfg.SecretKey != nil {
+		return nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("DATA_DIR: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, secretKeyFile)
+	key, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key, err = writeNewSecretKey(path)
+	}
+	if err != nil {
+		return fmt.Errorf("DATA_DIR: secret key: %w", err)
+	}
+	if len(key) < minSecretKeyLen {
+		return fmt.Errorf("DATA_DIR: %s is shorter than %d bytes; delete it to generate a new one", path, minSecretKeyLen)
+	}
+	cfg.SecretKey = key
+	return nil
+}
+
+// writeNewSecretKey writes 32 random bytes, hex-encoded, with mode 0600.
+// O_EXCL makes two servers starting at once agree on one key.
+func writeNewSecretKey(path string) ([]byte, error) {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	key := []byte(hex.EncodeToString(raw))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(key); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return key, f.Close()
 }

@@ -380,7 +380,7 @@ func serveSignInEnv(t *testing.T, ln net.Listener, vars map[string]string) *sign
 		t.Fatalf("config: %v", err)
 	}
 	logger := testLogger(t)
-	b, err := openBackends(t.Context(), cfg, testGetenv(vars), logger)
+	b, err := openBackends(t.Context(), cfg, logger)
 	if err != nil {
 		t.Fatalf("backends: %v", err)
 	}

@@ -54,7 +54,10 @@ func startTestEnv(t *testing.T, env map[string]string) *testEnv {
 		t.Fatalf("config: %v", err)
 	}
 	logger := testLogger(t)
-	b, err := openBackends(t.Context(), cfg, testGetenv(env), logger)
+	if err := ensureSecretKey(cfg); err != nil {
+		t.Fatal(err)
+	}
+	b, err := openBackends(t.Context(), cfg, logger)
 	if err != nil {
 		t.Fatalf("backends: %v", err)
 	}

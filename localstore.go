@@ -1,0 +1,470 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// localCompactMin is the log length, in records, below which the local
+// store never compacts: rewriting a small log saves nothing.
+const localCompactMin = 4096
+
+// errLocalStoreClosed is what a closed local store answers.
+var errLocalStoreClosed = errors.New("local store is closed")
+
+// localStore is the embedded metadata store used when MONGODB_URI is unset.
+// The whole state lives in memory (localState); every change is appended to
+// a log on disk (localLog) before it is acknowledged, and replayed at start.
+type localStore struct {
+	dir  string
+	lock *os.File // holds the directory's flock while the store is open
+
+	mu         sync.RWMutex // guards state, closed and appends to log
+	state      *localState
+	log        *localLog
+	closed     bool
+	compactMin int // tests lower it to exercise compaction
+}
+
+// openLocalStore opens (or creates) the store in dir. Only one process at a
+// time may have it open.
+func openLocalStore(dir string) (*localStore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("local store: %w", err)
+	}
+	lock, err := lockLocalDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local store %s: %w", dir, err)
+	}
+	s := &localStore{dir: dir, lock: lock, compactMin: localCompactMin}
+	if err := s.load(); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("local store %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// load replays the log into memory, cutting off a torn tail left by a crash.
+func (s *localStore) load() error {
+	// A leftover snapshot was never renamed into place, so it is not needed.
+	if err := os.Remove(filepath.Join(s.dir, localTempName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(s.dir, localLogName), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	st := newLocalState()
+	good, records, err := replayLocalLog(f, st.apply)
+	if err == nil {
+		err = truncateLocalLog(f, good)
+	}
+	if err == nil {
+		err = syncLocalDir(s.dir) // the log may have just been created
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	st.dropExpired(time.Now())
+	st.buildOwnerIndex()
+	s.state, s.log = st, newLocalLog(f, records)
+	if !s.needsCompaction() {
+		return nil
+	}
+	if err := s.compact(); err != nil {
+		s.log.close()
+		return err
+	}
+	return nil
+}
+
+// truncateLocalLog drops whatever follows the last whole record, so that new
+// records start on a line of their own.
+func truncateLocalLog(f *os.File, good int64) error {
+	info, err := f.Stat()
+	if err != nil || info.Size() == good {
+		return err
+	}
+	if err := f.Truncate(good); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// Ping reports whether the store can still take writes.
+func (s *localStore) Ping(ctx context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return errLocalStoreClosed
+	}
+	return s.log.failure()
+}
+
+// Close flushes the log and releases the directory. Later calls do nothing.
+func (s *localStore) Close(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.log.close()
+	if cerr := s.lock.Close(); err == nil { // closing releases the flock
+		err = cerr
+	}
+	return err
+}
+
+// view runs read on the state under the read lock, then waits until any
+// change it may have seen is on disk, so that no caller ever observes a
+// change that a crash could still undo.
+func (s *localStore) view(ctx context.Context, read func(st *localState) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	seq, err := s.viewLocked(read)
+	if werr := s.log.waitDurable(seq); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// viewLocked is view's part under the read lock; it returns the sequence
+// number of the last change read could have seen.
+func (s *localStore) viewLocked(read func(st *localState) error) (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, errLocalStoreClosed
+	}
+	return s.log.written.Load(), read(s.state)
+}
+
+// change runs plan on the state under the write lock. plan checks the
+// request against the state and returns the record that makes the change,
+// or nil if there is nothing to change; the record is appended to the log
+// and applied. change returns plan's error, once the log is on disk: the
+// answer may rest on changes of other callers that are not there yet.
+func (s *localStore) change(ctx context.Context, plan func(st *localState) (*localRecord, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	seq, err := s.changeLocked(plan)
+	if werr := s.log.waitDurable(seq); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// changeLocked is change's part under the write lock; it returns the
+// sequence number the caller must wait for.
+func (s *localStore) changeLocked(plan func(st *localState) (*localRecord, error)) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, errLocalStoreClosed
+	}
+	rec, err := plan(s.state)
+	if err != nil || rec == nil {
+		return s.log.written.Load(), err
+	}
+	line, err := encodeLocalRecord(rec)
+	if err != nil {
+		return 0, err
+	}
+	seq, err := s.log.append(line)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.state.apply(rec); err != nil {
+		return 0, err // plan built a record apply refuses: a bug
+	}
+	if s.needsCompaction() {
+		return seq, s.compact()
+	}
+	return seq, nil
+}
+
+// needsCompaction: the log holds over twice as many records as there are
+// live documents, so rewriting it at least halves it. Amortized, each
+// change is rewritten at most about once.
+func (s *localStore) needsCompaction() bool {
+	return s.log.records >= s.compactMin && s.log.records > 2*s.state.live()
+}
+
+// compact rewrites the log as one record per live document, dropping
+// expired credentials, states and codes. Callers hold the write lock.
+func (s *localStore) compact() error {
+	s.state.dropExpired(time.Now())
+	return s.log.replace(func() (*os.File, int, error) {
+		return writeLocalSnapshot(s.dir, s.state.eachRecord)
+	})
+}
+
+// InsertFile stores a new file; a file with the same ID or ObjectKey is ErrConflict.
+func (s *localStore) InsertFile(ctx context.Context, f *File) error {
+	doc := localFileDoc(normalizeLocalFile(f))
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		if _, dup := st.files[doc.ID]; dup {
+			return nil, ErrConflict
+		}
+		if _, dup := st.objectKeys[doc.ObjectKey]; dup {
+			return nil, ErrConflict
+		}
+		return &localRecord{Op: opPutFile, File: &doc}, nil
+	})
+}
+
+// GetFile returns the owner's file with that ID.
+func (s *localStore) GetFile(ctx context.Context, owner, id string) (*File, error) {
+	var f *File
+	err := s.view(ctx, func(st *localState) error {
+		found, err := st.ownedFile(owner, id)
+		if err == nil {
+			c := cloneLocalFile(found)
+			f = &c
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// ListFiles returns one page of the owner's files, newest first.
+func (s *localStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error) {
+	var page []File
+	err := s.view(ctx, func(st *localState) error {
+		page = st.listFiles(q)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// CompleteFile marks the owner's pending file complete; a complete one is
+// returned as it is.
+func (s *localStore) CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, error) {
+	var done File
+	err := s.change(ctx, func(st *localState) (*localRecord, error) {
+		f, err := st.ownedFile(owner, id)
+		if err != nil {
+			return nil, err
+		}
+		done = cloneLocalFile(f)
+		if f.Status == statusComplete {
+			return nil, nil
+		}
+		at := localTime(at)
+		done.Status, done.Size, done.ETag, done.CompletedAt = statusComplete, &size, etag, &at
+		doc := localFileDoc(cloneLocalFile(&done))
+		return &localRecord{Op: opPutFile, File: &doc}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &done, nil
+}
+
+// DeleteFile removes the owner's file with that ID.
+func (s *localStore) DeleteFile(ctx context.Context, owner, id string) error {
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		if _, err := st.ownedFile(owner, id); err != nil {
+			return nil, err
+		}
+		return &localRecord{Op: opDelFile, Key: id}, nil
+	})
+}
+
+// InsertCredential stores a bearer token or session record.
+func (s *localStore) InsertCredential(ctx context.Context, c Credential) error {
+	c.CreatedAt, c.ExpiresAt = localTime(c.CreatedAt), localTime(c.ExpiresAt)
+	doc := localCredDoc(c)
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		if _, dup := st.creds[localCredKey{c.Kind, c.Hash}]; dup {
+			return nil, ErrConflict
+		}
+		return &localRecord{Op: opPutCred, Cred: &doc}, nil
+	})
+}
+
+// FindCredential returns the credential of that kind and hash unless it
+// has expired by now.
+func (s *localStore) FindCredential(ctx context.Context, kind, hash string, now time.Time) (Credential, error) {
+	var c Credential
+	err := s.view(ctx, func(st *localState) error {
+		found, ok := st.creds[localCredKey{kind, hash}]
+		if !ok || localExpired(found.ExpiresAt, now) {
+			return ErrNotFound
+		}
+		c = found
+		return nil
+	})
+	if err != nil {
+		return Credential{}, err
+	}
+	return c, nil
+}
+
+// DeleteCredential revokes a credential; a missing one is not an error.
+func (s *localStore) DeleteCredential(ctx context.Context, kind, hash string) error {
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		if _, ok := st.creds[localCredKey{kind, hash}]; !ok {
+			return nil, nil
+		}
+		return &localRecord{Op: opDelCred, Kind: kind, Key: hash}, nil
+	})
+}
+
+// UpsertUser creates the user for (Issuer, Subject) with a new random ID, or
+// refreshes its email, name and picture; it returns the stored user.
+func (s *localStore) UpsertUser(ctx context.Context, u User) (User, error) {
+	var stored User
+	err := s.change(ctx, func(st *localState) (*localRecord, error) {
+		id, known := st.identities[localIdentity{u.Issuer, u.Subject}]
+		if !known {
+			stored = u
+			stored.ID = newID()
+		} else {
+			stored = st.users[id]
+			if stored.Email == u.Email && stored.Name == u.Name && stored.Picture == u.Picture {
+				return nil, nil // nothing new: spare the log a record per sign-in
+			}
+			stored.Email, stored.Name, stored.Picture = u.Email, u.Name, u.Picture
+		}
+		doc := localUserDoc(stored)
+		return &localRecord{Op: opPutUser, User: &doc}, nil
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return stored, nil
+}
+
+// GetUser returns the user with that ID.
+func (s *localStore) GetUser(ctx context.Context, id string) (User, error) {
+	var u User
+	err := s.view(ctx, func(st *localState) error {
+		found, ok := st.users[id]
+		if !ok {
+			return ErrNotFound
+		}
+		u = found
+		return nil
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// InsertAuthState stores the server-side half of a sign-in attempt.
+func (s *localStore) InsertAuthState(ctx context.Context, a AuthState) error {
+	a.ExpiresAt = localTime(a.ExpiresAt)
+	doc := localStateDoc(a)
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		if _, dup := st.states[a.Hash]; dup {
+			return nil, ErrConflict
+		}
+		return &localRecord{Op: opPutState, State: &doc}, nil
+	})
+}
+
+// TakeAuthState removes and returns an unexpired state. The write lock
+// makes the check and the removal one step, so a state is taken once.
+func (s *localStore) TakeAuthState(ctx context.Context, hash string, now time.Time) (AuthState, error) {
+	var a AuthState
+	err := s.change(ctx, func(st *localState) (*localRecord, error) {
+		found, ok := st.states[hash]
+		if !ok || localExpired(found.ExpiresAt, now) {
+			return nil, ErrNotFound
+		}
+		a = found
+		return &localRecord{Op: opDelState, Key: hash}, nil
+	})
+	if err != nil {
+		return AuthState{}, err
+	}
+	return a, nil
+}
+
+// InsertAuthCode stores a one-time code for a desktop app.
+func (s *localStore) InsertAuthCode(ctx context.Context, c AuthCode) error {
+	c.ExpiresAt = localTime(c.ExpiresAt)
+	doc := localCodeDoc(c)
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		if _, dup := st.codes[c.Hash]; dup {
+			return nil, ErrConflict
+		}
+		return &localRecord{Op: opPutCode, Code: &doc}, nil
+	})
+}
+
+// TakeAuthCode removes and returns an unexpired code; of two concurrent
+// calls, the write lock lets exactly one find it.
+func (s *localStore) TakeAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error) {
+	var c AuthCode
+	err := s.change(ctx, func(st *localState) (*localRecord, error) {
+		found, ok := st.codes[hash]
+		if !ok || localExpired(found.ExpiresAt, now) {
+			return nil, ErrNotFound
+		}
+		c = found
+		return &localRecord{Op: opDelCode, Key: hash}, nil
+	})
+	if err != nil {
+		return AuthCode{}, err
+	}
+	return c, nil
+}
+
+// localExpired reports whether something that expires at exp is gone by now.
+func localExpired(exp, now time.Time) bool {
+	return !now.Before(exp)
+}
+
+// localTime rounds t down to the millisecond, in UTC, the way MongoDB
+// stores it, so that both backends hand back the same values.
+func localTime(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Millisecond)
+}
+
+// normalizeLocalFile returns a deep copy of f with its times as MongoDB
+// would store them.
+func normalizeLocalFile(f *File) File {
+	c := cloneLocalFile(f)
+	c.CreatedAt = localTime(c.CreatedAt)
+	if c.CompletedAt != nil {
+		*c.CompletedAt = localTime(*c.CompletedAt)
+	}
+	return c
+}
+
+// cloneLocalFile copies f and what its pointers point to, so that callers
+// and the store never share memory.
+func cloneLocalFile(f *File) File {
+	c := *f
+	c.DeclaredSize = cloneLocalPtr(f.DeclaredSize)
+	c.Size = cloneLocalPtr(f.Size)
+	c.CompletedAt = cloneLocalPtr(f.CompletedAt)
+	return c
+}
+
+// cloneLocalPtr returns a pointer to a copy of *p, or nil.
+func cloneLocalPtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

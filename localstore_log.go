@@ -1,0 +1,441 @@
+package main
+
+// The local store's files on disk, all in its data directory:
+//
+//	LOCK          flock'ed while a server has the store open
+//	meta.log      the state: one record per line, replayed in order at start
+//	meta.log.tmp  a snapshot being written by compaction (deleted at start)
+//
+// A line is "<CRC-32C of the JSON, 8 hex digits> <JSON record>\n". A record
+// puts a whole document (file, credential, user, auth state, auth code) or
+// deletes one by key. Compaction rewrites the log as one put per live
+// document, so a snapshot is itself a log and there is a single reader.
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Names of the local store's files inside its directory.
+const (
+	localLogName  = "meta.log"
+	localTempName = "meta.log.tmp"
+	localLockName = "LOCK"
+)
+
+// Record operations: put_* carries the whole document, del_* its key.
+const (
+	opPutFile   = "put_file"
+	opDelFile   = "del_file"
+	opPutCred   = "put_cred"
+	opDelCred   = "del_cred"
+	opPutUser   = "put_user"
+	opPutState  = "put_state"
+	opDelState  = "del_state"
+	opPutCode   = "put_code"
+	opDelCode   = "del_code"
+	localCRCLen = 8 // hex digits of the checksum at the start of a line
+)
+
+// localCRCTable is CRC-32C, which the CPU computes in hardware on amd64 and arm64.
+var localCRCTable = crc32.MakeTable(crc32.Castagnoli)
+
+// errLocalStoreLocked: another process has the store's directory open.
+var errLocalStoreLocked = errors.New("in use by another process (is another dropp server running?)")
+
+// localRecord is one line of the log. Exactly one document pointer is set
+// for a put; Kind and Key name the document for a delete.
+type localRecord struct {
+	Op    string         `json:"op"`
+	File  *localFileDoc  `json:"file,omitempty"`
+	Cred  *localCredDoc  `json:"cred,omitempty"`
+	User  *localUserDoc  `json:"user,omitempty"`
+	State *localStateDoc `json:"state,omitempty"`
+	Code  *localCodeDoc  `json:"code,omitempty"`
+	Kind  string         `json:"kind,omitempty"` // credential kind, for del_cred
+	Key   string         `json:"key,omitempty"`  // file ID or hash, for del_*
+}
+
+// The *Doc types are the domain types with their on-disk field names. Each
+// converts to and from its domain type, so a field added to File (say)
+// stops the build here until the log format knows about it.
+
+// localFileDoc is File as stored in the log.
+type localFileDoc struct {
+	ID           string     `json:"id"`
+	Owner        string     `json:"owner"`
+	Filename     string     `json:"name"`
+	DeclaredSize *int64     `json:"declared_size,omitempty"`
+	Size         *int64     `json:"size,omitempty"`
+	ContentType  string     `json:"type,omitempty"`
+	Status       string     `json:"status"`
+	ObjectKey    string     `json:"object"`
+	ETag         string     `json:"etag,omitempty"`
+	CreatedAt    time.Time  `json:"created"`
+	CompletedAt  *time.Time `json:"completed,omitempty"`
+}
+
+// localCredDoc is Credential as stored in the log.
+type localCredDoc struct {
+	Hash      string    `json:"hash"`
+	Kind      string    `json:"kind"`
+	UserID    string    `json:"user"`
+	CreatedAt time.Time `json:"created"`
+	ExpiresAt time.Time `json:"expires"`
+}
+
+// localUserDoc is User as stored in the log.
+type localUserDoc struct {
+	ID      string `json:"id"`
+	Issuer  string `json:"iss"`
+	Subject string `json:"sub"`
+	Email   string `json:"email,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Picture string `json:"picture,omitempty"`
+}
+
+// localStateDoc is AuthState as stored in the log.
+type localStateDoc struct {
+	Hash          string    `json:"hash"`
+	BrowserHash   string    `json:"browser"`
+	Nonce         string    `json:"nonce"`
+	Verifier      string    `json:"verifier"`
+	AppRedirect   string    `json:"app_redirect,omitempty"`
+	AppState      string    `json:"app_state,omitempty"`
+	CodeChallenge string    `json:"challenge,omitempty"`
+	ExpiresAt     time.Time `json:"expires"`
+}
+
+// localCodeDoc is AuthCode as stored in the log.
+type localCodeDoc struct {
+	Hash          string    `json:"hash"`
+	UserID        string    `json:"user"`
+	CodeChallenge string    `json:"challenge"`
+	RedirectURI   string    `json:"redirect"`
+	ExpiresAt     time.Time `json:"expires"`
+}
+
+// encodeLocalRecord renders rec as one log line, newline included. JSON
+// escapes control characters, so the only newline is the terminator.
+func encodeLocalRecord(rec *localRecord) ([]byte, error) {
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s record: %w", rec.Op, err)
+	}
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(body, localCRCTable))
+	line := make([]byte, 0, localCRCLen+len(body)+2)
+	line = hex.AppendEncode(line, sum[:])
+	line = append(line, ' ')
+	line = append(line, body...)
+	return append(line, '\n'), nil
+}
+
+// checkLocalLine returns the JSON body of a line (without its newline), or
+// false if the checksum does not match: what a torn write leaves behind.
+func checkLocalLine(line []byte) ([]byte, bool) {
+	if len(line) <= localCRCLen+1 || line[localCRCLen] != ' ' {
+		return nil, false
+	}
+	var sum [4]byte
+	if _, err := hex.Decode(sum[:], line[:localCRCLen]); err != nil {
+		return nil, false
+	}
+	body := line[localCRCLen+1:]
+	return body, crc32.Checksum(body, localCRCTable) == binary.BigEndian.Uint32(sum[:])
+}
+
+// replayLocalLog applies every whole record of r, in order, and returns the
+// offset just past the last one and how many there were. It stops at the
+// first line that is cut short or fails its checksum: a write that never
+// completed, so never acknowledged, and everything after it is dropped. A
+// line whose checksum holds but which does not decode is an error instead:
+// that is a record this code cannot read, not a torn write.
+//
+// Decoding JSON is most of the work of opening a large store, so lines are
+// read a chunk at a time and each chunk is decoded on every CPU; applying
+// stays sequential, in file order.
+func replayLocalLog(r io.Reader, apply func(*localRecord) error) (good int64, records int, err error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		lines, readErr := readLocalChunk(br, 4<<20)
+		for i, d := range decodeLocalLines(lines) {
+			if d.torn {
+				return good, records, nil
+			}
+			if d.err == nil {
+				d.err = apply(&d.rec)
+			}
+			if d.err != nil {
+				return good, records, fmt.Errorf("record at offset %d: %w", good, d.err)
+			}
+			good += int64(len(lines[i]))
+			records++
+		}
+		if readErr == io.EOF {
+			return good, records, nil // a trailing line without its newline is torn too
+		}
+		if readErr != nil {
+			return good, records, readErr
+		}
+	}
+}
+
+// readLocalChunk reads whole lines, newline included, until they add up to
+// at least size bytes or the reader ends (io.EOF).
+func readLocalChunk(br *bufio.Reader, size int) ([][]byte, error) {
+	var lines [][]byte
+	for n := 0; n < size; {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			return lines, err
+		}
+		lines = append(lines, line)
+		n += len(line)
+	}
+	return lines, nil
+}
+
+// localDecoded is one line of the log, decoded.
+type localDecoded struct {
+	rec  localRecord
+	torn bool  // the checksum does not match
+	err  error // the checksum matches but the JSON does not decode
+}
+
+// decodeLocalLines checks and decodes lines, spread over all CPUs.
+func decodeLocalLines(lines [][]byte) []localDecoded {
+	out := make([]localDecoded, len(lines))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(lines); i += workers {
+				body, ok := checkLocalLine(lines[i][:len(lines[i])-1])
+				if !ok {
+					out[i].torn = true
+					continue
+				}
+				out[i].err = json.Unmarshal(body, &out[i].rec)
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// writeLocalSnapshot writes records to a new log beside the current one,
+// makes it durable and renames it over the current one. It returns the new
+// log, open for appending, and its record count. If it returns an error with
+// a nil file, the current log is untouched.
+func writeLocalSnapshot(dir string, records func(emit func(*localRecord) error) error) (*os.File, int, error) {
+	tmp := filepath.Join(dir, localTempName)
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := writeLocalRecords(f, records)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, localLogName))
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, 0, err
+	}
+	// From here on the new log is in place; if the rename cannot be made
+	// durable the caller must stop, since a crash could bring back the old one.
+	return f, n, syncLocalDir(dir)
+}
+
+// writeLocalRecords writes every record that records emits to f, buffered.
+func writeLocalRecords(f *os.File, records func(emit func(*localRecord) error) error) (int, error) {
+	w := bufio.NewWriterSize(f, 256<<10)
+	n := 0
+	err := records(func(rec *localRecord) error {
+		line, err := encodeLocalRecord(rec)
+		if err == nil {
+			_, err = w.Write(line)
+		}
+		n++
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, w.Flush()
+}
+
+// syncLocalDir makes the creation or renaming of files in dir durable.
+func syncLocalDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// lockLocalDir takes the exclusive lock that keeps a second server off the
+// store. The kernel drops it when the returned file is closed or the process
+// dies, so a crash never leaves a stale lock behind.
+func lockLocalDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, localLockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if err == nil {
+		return f, nil
+	}
+	f.Close()
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, errLocalStoreLocked
+	}
+	return nil, fmt.Errorf("lock: %w", err)
+}
+
+// localLog is the open log file with group commit: writers append under the
+// store's write lock, then wait outside it until an fsync covers their
+// record. Whoever finds no fsync running starts one for everything written
+// so far, so concurrent writers share one fsync.
+type localLog struct {
+	written atomic.Uint64 // sequence number of the last record handed to the OS
+	durable atomic.Uint64 // sequence number of the last record known to be on disk
+	records int           // lines in f, for the compaction rule; guarded by the store's lock
+
+	mu      sync.Mutex // guards f, syncing and err
+	done    *sync.Cond // broadcast when an fsync finishes
+	f       *os.File
+	syncing bool
+	err     error // first write, sync or compaction failure; the log refuses writes after it
+}
+
+// newLocalLog wraps f, which holds records lines, all already on disk.
+func newLocalLog(f *os.File, records int) *localLog {
+	l := &localLog{f: f, records: records}
+	l.done = sync.NewCond(&l.mu)
+	return l
+}
+
+// append writes one line at the end of the log and returns its sequence
+// number. Callers hold the store's write lock, so lines land in the order
+// the state changes.
+func (l *localLog) append(line []byte) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return 0, l.err
+	}
+	if _, err := l.f.Write(line); err != nil {
+		// A partial line may be on disk: the next open drops it.
+		l.err = fmt.Errorf("append to log: %w", err)
+		return 0, l.err
+	}
+	l.records++
+	return l.written.Add(1), nil
+}
+
+// waitDurable returns once every record up to seq is on disk.
+func (l *localLog) waitDurable(seq uint64) error {
+	if l.durable.Load() >= seq {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.durable.Load() < seq {
+		if l.err != nil {
+			return l.err
+		}
+		if l.syncing {
+			l.done.Wait()
+			continue
+		}
+		l.syncOnce()
+	}
+	return nil
+}
+
+// syncOnce fsyncs everything written so far, without holding mu during the
+// fsync so that more writers can append meanwhile. Called with mu held.
+func (l *localLog) syncOnce() {
+	l.syncing = true
+	f, target := l.f, l.written.Load()
+	l.mu.Unlock()
+	err := f.Sync()
+	l.mu.Lock()
+	l.syncing = false
+	if err != nil {
+		// After a failed fsync the kernel may have dropped the dirty pages,
+		// so no later fsync can vouch for them: stop for good.
+		l.err = fmt.Errorf("sync log: %w", err)
+	} else if target > l.durable.Load() {
+		l.durable.Store(target)
+	}
+	l.done.Broadcast()
+}
+
+// replace swaps in a compacted log written by snapshot, which must hold
+// everything appended so far. Callers hold the store's write lock.
+func (l *localLog) replace(snapshot func() (*os.File, int, error)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.syncing {
+		l.done.Wait()
+	}
+	if l.err != nil {
+		return l.err
+	}
+	f, n, err := snapshot()
+	if f != nil {
+		l.f.Close()
+		l.f, l.records = f, n
+	}
+	if err != nil {
+		l.err = fmt.Errorf("compact log: %w", err)
+		return l.err
+	}
+	l.durable.Store(l.written.Load())
+	l.done.Broadcast()
+	return nil
+}
+
+// failure returns the error that stopped the log, if any.
+func (l *localLog) failure() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// close syncs what is left and closes the file.
+func (l *localLog) close() error {
+	err := l.waitDurable(l.written.Load())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.syncing {
+		l.done.Wait()
+	}
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,746 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestLocalStoreContract runs the backend-agnostic suite on the local store.
+func TestLocalStoreContract(t *testing.T) {
+	t.Parallel()
+	testStoreContract(t, func(t *testing.T) Store {
+		return openTestLocalStore(t, t.TempDir())
+	})
+}
+
+// testStoreContract checks what every Store must do alike, whatever the
+// backend. open returns a working store and arranges for it to be closed;
+// subtests run in parallel, each with its own store. Every id, owner and
+// hash is fresh, so a store shared between subtests works too.
+func testStoreContract(t *testing.T, open func(t *testing.T) Store) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s Store)
+	}{
+		{"Ping", ctPing},
+		{"InsertGetFile", ctInsertGetFile},
+		{"MillisecondUTCTimes", ctMillisecondUTCTimes},
+		{"ReturnedFilesAreCopies", ctReturnedFilesAreCopies},
+		{"InsertFileConflict", ctInsertFileConflict},
+		{"OwnerIsolation", ctOwnerIsolation},
+		{"ListOrder", ctListOrder},
+		{"ListPagination", ctListPagination},
+		{"ListPaginationConcurrentInserts", ctListPaginationConcurrentInserts},
+		{"ListStatusFilter", ctListStatusFilter},
+		{"CompleteFile", ctCompleteFile},
+		{"DeleteFile", ctDeleteFile},
+		{"Credentials", ctCredentials},
+		{"Users", ctUsers},
+		{"AuthStates", ctAuthStates},
+		{"AuthCodes", ctAuthCodes},
+		{"ConcurrentTake", ctConcurrentTake},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.run(t, open(t))
+		})
+	}
+}
+
+// ctPing: an open store answers.
+func ctPing(t *testing.T, s Store) {
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
+
+// ctInsertGetFile: every field comes back as inserted, set or not.
+func ctInsertGetFile(t *testing.T, s Store) {
+	ctx := t.Context()
+	owner, now := ctNewID(), ctNow()
+	pending := ctFile(owner, now)
+	bare := ctFile(owner, now) // no declared size, no content type
+	bare.DeclaredSize, bare.ContentType = nil, ""
+	complete := ctFile(owner, now.Add(-time.Hour))
+	size, done := int64(7), now.Add(-time.Minute)
+	complete.Status, complete.Size, complete.ETag, complete.CompletedAt = statusComplete, &size, `"e7"`, &done
+	for _, f := range []*File{pending, bare, complete} {
+		ctInsert(t, s, f)
+		got, err := s.GetFile(ctx, owner, f.ID)
+		if err != nil {
+			t.Fatalf("GetFile(%s): %v", f.ID, err)
+		}
+		ctSameFile(t, *got, *f)
+	}
+	if _, err := s.GetFile(ctx, owner, ctNewID()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetFile(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+// ctMillisecondUTCTimes: times come back in UTC, cut to the millisecond,
+// whatever the caller passed in, as MongoDB stores them.
+func ctMillisecondUTCTimes(t *testing.T, s Store) {
+	ctx := t.Context()
+	zone := time.FixedZone("UTC+5:30", 5*3600+1800)
+	precise := time.Date(2026, 3, 4, 5, 6, 7, 891_234_567, zone)
+	f := ctFile(ctNewID(), precise)
+	ctInsert(t, s, f)
+	done, err := s.CompleteFile(ctx, f.Owner, f.ID, 1, "e", precise.Add(time.Second))
+	if err != nil {
+		t.Fatalf("CompleteFile: %v", err)
+	}
+	got, err := s.GetFile(ctx, f.Owner, f.ID)
+	if err != nil {
+		t.Fatalf("GetFile: %v", err)
+	}
+	want := precise.UTC().Truncate(time.Millisecond)
+	for _, c := range []struct {
+		name      string
+		got, want time.Time
+	}{
+		{"CreatedAt", got.CreatedAt, want},
+		{"CompletedAt", *got.CompletedAt, want.Add(time.Second)},
+		{"CompleteFile's CompletedAt", *done.CompletedAt, want.Add(time.Second)},
+	} {
+		if !c.got.Equal(c.want) || c.got.Location() != time.UTC {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// ctReturnedFilesAreCopies: neither the caller's File nor a returned one
+// shares memory with what the store keeps.
+func ctReturnedFilesAreCopies(t *testing.T, s Store) {
+	ctx := t.Context()
+	f := ctFile(ctNewID(), ctNow())
+	want := *ctCloneFile(f)
+	ctInsert(t, s, f)
+	f.Filename, *f.DeclaredSize = "changed.txt", 999
+	got, err := s.GetFile(ctx, f.Owner, f.ID)
+	if err != nil {
+		t.Fatalf("GetFile: %v", err)
+	}
+	got.Filename, *got.DeclaredSize = "changed again.txt", 998
+	page, err := s.ListFiles(ctx, ListQuery{Owner: f.Owner, Limit: 10})
+	if err != nil || len(page) != 1 {
+		t.Fatalf("ListFiles = %d files, %v; want 1", len(page), err)
+	}
+	*page[0].DeclaredSize = 997
+	again, err := s.GetFile(ctx, f.Owner, f.ID)
+	if err != nil {
+		t.Fatalf("GetFile: %v", err)
+	}
+	ctSameFile(t, *again, want)
+}
+
+// ctInsertFileConflict: file IDs and object keys are unique across all
+// owners; a refused insert changes nothing.
+func ctInsertFileConflict(t *testing.T, s Store) {
+	ctx := t.Context()
+	owner, now := ctNewID(), ctNow()
+	orig := ctFile(owner, now)
+	ctInsert(t, s, orig)
+	sameID := ctFile(owner, now)
+	sameID.ID = orig.ID
+	sameKey := ctFile(owner, now)
+	sameKey.ObjectKey = orig.ObjectKey
+	otherOwner := ctFile(ctNewID(), now) // uniqueness holds across owners
+	otherOwner.ID = orig.ID
+	for name, f := range map[string]*File{"same ID": sameID, "same object key": sameKey, "same ID, other owner": otherOwner} {
+		if err := s.InsertFile(ctx, f); !errors.Is(err, ErrConflict) {
+			t.Errorf("InsertFile(%s) = %v, want ErrConflict", name, err)
+		}
+	}
+	got, err := s.GetFile(ctx, owner, orig.ID)
+	if err != nil {
+		t.Fatalf("GetFile(original): %v", err)
+	}
+	ctSameFile(t, *got, *orig)
+	if _, err := s.GetFile(ctx, owner, sameKey.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetFile(refused file) = %v, want ErrNotFound", err)
+	}
+}
+
+// ctOwnerIsolation: another user's file id behaves exactly like a missing
+// one on every file method, and leaves the file untouched.
+func ctOwnerIsolation(t *testing.T, s Store) {
+	ctx := t.Context()
+	alice, bob := ctNewID(), ctNewID()
+	f := ctFile(alice, ctNow())
+	ctInsert(t, s, f)
+	if _, err := s.GetFile(ctx, bob, f.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetFile as other owner = %v, want ErrNotFound", err)
+	}
+	if _, err := s.CompleteFile(ctx, bob, f.ID, 1, "e", ctNow()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("CompleteFile as other owner = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteFile(ctx, bob, f.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("DeleteFile as other owner = %v, want ErrNotFound", err)
+	}
+	for _, status := range []string{"", statusPending} {
+		if page := ctList(t, s, ListQuery{Owner: bob, Status: status, Limit: 10}); len(page) != 0 {
+			t.Errorf("ListFiles(other owner, status %q) = %d files, want 0", status, len(page))
+		}
+	}
+	got, err := s.GetFile(ctx, alice, f.ID)
+	if err != nil {
+		t.Fatalf("GetFile as owner: %v", err)
+	}
+	ctSameFile(t, *got, *f)
+}
+
+// ctListOrder: newest first, ties on CreatedAt broken by ID, descending.
+func ctListOrder(t *testing.T, s Store) {
+	owner, base := ctNewID(), ctNow()
+	var want []File
+	for i := range 12 {
+		f := ctFile(owner, base.Add(time.Duration(i%4)*time.Millisecond)) // three per millisecond
+		ctInsert(t, s, f)
+		want = append(want, *f)
+	}
+	ctNewestFirst(want)
+	ctSameIDs(t, "all", ctList(t, s, ListQuery{Owner: owner, Limit: 100}), want)
+	ctSameIDs(t, "first 5", ctList(t, s, ListQuery{Owner: owner, Limit: 5}), want[:5])
+}
+
+// ctListPagination: following the cursor visits every file once, in order,
+// whatever the page size.
+func ctListPagination(t *testing.T, s Store) {
+	owner, base := ctNewID(), ctNow()
+	var want []File
+	for i := range 25 {
+		f := ctFile(owner, base.Add(-time.Duration(i/2)*time.Second))
+		ctInsert(t, s, f)
+		want = append(want, *f)
+	}
+	ctNewestFirst(want)
+	for _, limit := range []int{1, 7, 25, 26} {
+		ctSameIDs(t, fmt.Sprintf("pages of %d", limit), ctWalk(t, s, ListQuery{Owner: owner, Limit: limit}), want)
+	}
+	last := want[len(want)-1]
+	after := ctList(t, s, ListQuery{Owner: owner, Limit: 10, After: &Cursor{CreatedAt: last.CreatedAt, ID: last.ID}})
+	if len(after) != 0 {
+		t.Errorf("page after the oldest file = %d files, want 0", len(after))
+	}
+}
+
+// ctListPaginationConcurrentInserts: files added while a client walks the
+// pages are newer than its cursor, so after the first page the walk sees
+// exactly the files that were there when it started.
+func ctListPaginationConcurrentInserts(t *testing.T, s Store) {
+	owner, base := ctNewID(), ctNow().Add(-time.Hour)
+	var want []File
+	for i := range 30 {
+		f := ctFile(owner, base.Add(time.Duration(i/3)*time.Millisecond))
+		ctInsert(t, s, f)
+		want = append(want, *f)
+	}
+	ctNewestFirst(want)
+	q := ListQuery{Owner: owner, Limit: 4}
+	page := ctList(t, s, q)
+	got := page
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f := ctFile(owner, ctNow().Add(time.Duration(i)*time.Millisecond))
+			if err := s.InsertFile(context.Background(), f); err != nil {
+				t.Errorf("concurrent InsertFile: %v", err)
+				return
+			}
+		}
+	})
+	for len(page) == q.Limit && len(got) <= len(want) {
+		last := page[len(page)-1]
+		q.After = &Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+		page = ctList(t, s, q)
+		got = append(got, page...)
+	}
+	close(stop)
+	wg.Wait()
+	ctSameIDs(t, "walk during inserts", got, want)
+}
+
+// ctListStatusFilter: a status filter keeps the order and the cursor works
+// with it.
+func ctListStatusFilter(t *testing.T, s Store) {
+	ctx := t.Context()
+	owner, base := ctNewID(), ctNow()
+	var all, pending, complete []File
+	for i := range 20 {
+		f := ctFile(owner, base.Add(time.Duration(i)*time.Millisecond))
+		ctInsert(t, s, f)
+		if i%3 == 0 {
+			done, err := s.CompleteFile(ctx, owner, f.ID, int64(i), "e", base)
+			if err != nil {
+				t.Fatalf("CompleteFile: %v", err)
+			}
+			f = done
+		}
+		all = append(all, *f)
+	}
+	ctNewestFirst(all)
+	for _, f := range all {
+		if f.Status == statusComplete {
+			complete = append(complete, f)
+		} else {
+			pending = append(pending, f)
+		}
+	}
+	for _, c := range []struct {
+		status string
+		want   []File
+	}{{"", all}, {statusPending, pending}, {statusComplete, complete}} {
+		ctSameIDs(t, "status "+c.status, ctList(t, s, ListQuery{Owner: owner, Status: c.status, Limit: 100}), c.want)
+		ctSameIDs(t, "status "+c.status+" in pages of 3", ctWalk(t, s, ListQuery{Owner: owner, Status: c.status, Limit: 3}), c.want)
+	}
+}
+
+// ctCompleteFile: completing sets size, ETag and time once; completing
+// again returns the file as it is.
+func ctCompleteFile(t *testing.T, s Store) {
+	ctx := t.Context()
+	f := ctFile(ctNewID(), ctNow())
+	ctInsert(t, s, f)
+	at := ctNow().Add(time.Second)
+	want := *ctCloneFile(f)
+	size := int64(12345)
+	want.Status, want.Size, want.ETag, want.CompletedAt = statusComplete, &size, `"abc"`, &at
+	got, err := s.CompleteFile(ctx, f.Owner, f.ID, size, `"abc"`, at)
+	if err != nil {
+		t.Fatalf("CompleteFile: %v", err)
+	}
+	ctSameFile(t, *got, want)
+	again, err := s.CompleteFile(ctx, f.Owner, f.ID, 1, `"other"`, at.Add(time.Hour))
+	if err != nil {
+		t.Fatalf("CompleteFile again: %v", err)
+	}
+	ctSameFile(t, *again, want)
+	stored, err := s.GetFile(ctx, f.Owner, f.ID)
+	if err != nil {
+		t.Fatalf("GetFile: %v", err)
+	}
+	ctSameFile(t, *stored, want)
+	if _, err := s.CompleteFile(ctx, f.Owner, ctNewID(), 1, "e", at); !errors.Is(err, ErrNotFound) {
+		t.Errorf("CompleteFile(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+// ctDeleteFile: a deleted file is gone for every method, once.
+func ctDeleteFile(t *testing.T, s Store) {
+	ctx := t.Context()
+	owner, now := ctNewID(), ctNow()
+	f, kept := ctFile(owner, now), ctFile(owner, now)
+	ctInsert(t, s, f)
+	ctInsert(t, s, kept)
+	if err := s.DeleteFile(ctx, owner, f.ID); err != nil {
+		t.Fatalf("DeleteFile: %v", err)
+	}
+	if _, err := s.GetFile(ctx, owner, f.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetFile(deleted) = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteFile(ctx, owner, f.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("DeleteFile(deleted) = %v, want ErrNotFound", err)
+	}
+	ctSameIDs(t, "after delete", ctList(t, s, ListQuery{Owner: owner, Limit: 10}), []File{*kept})
+	again := ctFile(owner, now) // the ID and the object key are free again
+	again.ID, again.ObjectKey = f.ID, f.ObjectKey
+	ctInsert(t, s, again)
+}
+
+// ctCredentials: found by kind and hash until they expire or are deleted.
+func ctCredentials(t *testing.T, s Store) {
+	ctx := t.Context()
+	now := ctNow()
+	c := Credential{Hash: ctNewID(), Kind: kindSession, UserID: ctNewID(), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.InsertCredential(ctx, c); err != nil {
+		t.Fatalf("InsertCredential: %v", err)
+	}
+	got, err := s.FindCredential(ctx, kindSession, c.Hash, c.ExpiresAt.Add(-time.Millisecond))
+	if err != nil {
+		t.Fatalf("FindCredential just before expiry: %v", err)
+	}
+	if ctDescribe(got) != ctDescribe(c) {
+		t.Errorf("FindCredential =\n%s\nwant\n%s", ctDescribe(got), ctDescribe(c))
+	}
+	for name, find := range map[string]func() error{
+		"at expiry":  func() error { _, err := s.FindCredential(ctx, kindSession, c.Hash, c.ExpiresAt); return err },
+		"other kind": func() error { _, err := s.FindCredential(ctx, kindBearer, c.Hash, now); return err },
+		"missing":    func() error { _, err := s.FindCredential(ctx, kindSession, ctNewID(), now); return err },
+	} {
+		if err := find(); !errors.Is(err, ErrNotFound) {
+			t.Errorf("FindCredential(%s) = %v, want ErrNotFound", name, err)
+		}
+	}
+	if err := s.InsertCredential(ctx, c); !errors.Is(err, ErrConflict) {
+		t.Errorf("InsertCredential(duplicate) = %v, want ErrConflict", err)
+	}
+	bearer := c
+	bearer.Kind = kindBearer // a hash is unique within its kind
+	if err := s.InsertCredential(ctx, bearer); err != nil {
+		t.Fatalf("InsertCredential(same hash, other kind): %v", err)
+	}
+	if err := s.DeleteCredential(ctx, kindSession, c.Hash); err != nil {
+		t.Fatalf("DeleteCredential: %v", err)
+	}
+	if _, err := s.FindCredential(ctx, kindSession, c.Hash, now); !errors.Is(err, ErrNotFound) {
+		t.Errorf("FindCredential(deleted) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.FindCredential(ctx, kindBearer, c.Hash, now); err != nil {
+		t.Errorf("FindCredential(other kind, after delete): %v", err)
+	}
+	if err := s.DeleteCredential(ctx, kindSession, c.Hash); err != nil {
+		t.Errorf("DeleteCredential(missing) = %v, want nil", err)
+	}
+}
+
+// ctUsers: one user per (issuer, subject), refreshed by a later sign-in.
+func ctUsers(t *testing.T, s Store) {
+	ctx := t.Context()
+	iss := "https://issuer.example/" + ctNewID()
+	u := User{Issuer: iss, Subject: "sub-1", Email: "a@example.com", Name: "A", Picture: "https://p.example/a"}
+	created, err := s.UpsertUser(ctx, u)
+	if err != nil {
+		t.Fatalf("UpsertUser(new): %v", err)
+	}
+	if created.ID == "" {
+		t.Fatal("UpsertUser(new) returned no ID")
+	}
+	u.ID = created.ID
+	ctSameUser(t, "created", created, u)
+	u.Email, u.Name, u.Picture = "new@example.com", "A. N. Other", "" // the same person, refreshed
+	refreshed, err := s.UpsertUser(ctx, u)
+	if err != nil {
+		t.Fatalf("UpsertUser(refresh): %v", err)
+	}
+	ctSameUser(t, "refreshed", refreshed, u)
+	got, err := s.GetUser(ctx, u.ID)
+	if err != nil {
+		t.Fatalf("GetUser: %v", err)
+	}
+	ctSameUser(t, "GetUser", got, u)
+	ids := map[string]bool{u.ID: true}
+	for _, other := range []User{{Issuer: iss, Subject: "sub-2", Email: u.Email}, {Issuer: iss + "/other", Subject: "sub-1"}} {
+		o, err := s.UpsertUser(ctx, other)
+		if err != nil {
+			t.Fatalf("UpsertUser(%s, %s): %v", other.Issuer, other.Subject, err)
+		}
+		if ids[o.ID] {
+			t.Errorf("UpsertUser(%s, %s) reused ID %s", other.Issuer, other.Subject, o.ID)
+		}
+		ids[o.ID] = true
+	}
+	if _, err := s.GetUser(ctx, ctNewID()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetUser(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+// ctAuthStates: single use, expiring, unique by hash.
+func ctAuthStates(t *testing.T, s Store) {
+	ctx := t.Context()
+	now := ctNow()
+	state := func() AuthState {
+		return AuthState{Hash: ctNewID(), BrowserHash: ctNewID(), Nonce: "n", Verifier: "v", AppRedirect: "http://127.0.0.1:9/cb",
+			AppState: "as", CodeChallenge: "cc", ExpiresAt: now.Add(time.Minute)}
+	}
+	insert := func(a AuthState) { ctMust(t, "InsertAuthState", s.InsertAuthState(ctx, a)) }
+	take := func(a AuthState, at time.Time) (string, error) {
+		got, err := s.TakeAuthState(ctx, a.Hash, at)
+		return ctDescribe(got), err
+	}
+	ctTakeOnce(t, state, insert, take, func(a AuthState) time.Time { return a.ExpiresAt })
+	a := state()
+	insert(a)
+	if err := s.InsertAuthState(ctx, a); !errors.Is(err, ErrConflict) {
+		t.Errorf("InsertAuthState(duplicate) = %v, want ErrConflict", err)
+	}
+}
+
+// ctAuthCodes: single use, expiring, unique by hash.
+func ctAuthCodes(t *testing.T, s Store) {
+	ctx := t.Context()
+	now := ctNow()
+	code := func() AuthCode {
+		return AuthCode{Hash: ctNewID(), UserID: ctNewID(), CodeChallenge: "cc", RedirectURI: "http://127.0.0.1:9/cb", ExpiresAt: now.Add(time.Minute)}
+	}
+	insert := func(c AuthCode) { ctMust(t, "InsertAuthCode", s.InsertAuthCode(ctx, c)) }
+	take := func(c AuthCode, at time.Time) (string, error) {
+		got, err := s.TakeAuthCode(ctx, c.Hash, at)
+		return ctDescribe(got), err
+	}
+	ctTakeOnce(t, code, insert, take, func(c AuthCode) time.Time { return c.ExpiresAt })
+	c := code()
+	insert(c)
+	if err := s.InsertAuthCode(ctx, c); !errors.Is(err, ErrConflict) {
+		t.Errorf("InsertAuthCode(duplicate) = %v, want ErrConflict", err)
+	}
+}
+
+// ctTakeOnce checks the single-use rules shared by auth states and codes:
+// a take returns the whole record once; a second take, a take at or after
+// expiry and a take of a missing hash find nothing.
+func ctTakeOnce[T any](t *testing.T, fresh func() T, insert func(T), take func(T, time.Time) (string, error), expires func(T) time.Time) {
+	t.Helper()
+	rec := fresh()
+	insert(rec)
+	before := expires(rec).Add(-time.Millisecond)
+	got, err := take(rec, before)
+	if err != nil {
+		t.Fatalf("take: %v", err)
+	}
+	if got != ctDescribe(rec) {
+		t.Errorf("take =\n%s\nwant\n%s", got, ctDescribe(rec))
+	}
+	if _, err := take(rec, before); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second take = %v, want ErrNotFound", err)
+	}
+	expired := fresh()
+	insert(expired)
+	if _, err := take(expired, expires(expired)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("take at expiry = %v, want ErrNotFound", err)
+	}
+	if _, err := take(fresh(), before); !errors.Is(err, ErrNotFound) {
+		t.Errorf("take of a missing hash = %v, want ErrNotFound", err)
+	}
+}
+
+// ctConcurrentTake: of many concurrent takes of one state or code, exactly
+// one succeeds and the others find nothing.
+func ctConcurrentTake(t *testing.T, s Store) {
+	ctx := t.Context()
+	now := ctNow()
+	takers := map[string]func(hash string) error{
+		"code": func(hash string) error {
+			_, err := s.TakeAuthCode(ctx, hash, now)
+			return err
+		},
+		"state": func(hash string) error {
+			_, err := s.TakeAuthState(ctx, hash, now)
+			return err
+		},
+	}
+	for round := range 5 {
+		for kind, take := range takers {
+			hash := ctNewID()
+			if kind == "code" {
+				ctMust(t, "InsertAuthCode", s.InsertAuthCode(ctx, AuthCode{Hash: hash, UserID: "u", ExpiresAt: now.Add(time.Minute)}))
+			} else {
+				ctMust(t, "InsertAuthState", s.InsertAuthState(ctx, AuthState{Hash: hash, ExpiresAt: now.Add(time.Minute)}))
+			}
+			errs := make([]error, 8)
+			var wg sync.WaitGroup
+			for i := range errs {
+				wg.Go(func() { errs[i] = take(hash) })
+			}
+			wg.Wait()
+			wins := 0
+			for _, err := range errs {
+				switch {
+				case err == nil:
+					wins++
+				case !errors.Is(err, ErrNotFound):
+					t.Errorf("round %d: take %s = %v, want nil or ErrNotFound", round, kind, err)
+				}
+			}
+			if wins != 1 {
+				t.Errorf("round %d: %d concurrent takes of one %s succeeded, want exactly 1", round, wins, kind)
+			}
+		}
+	}
+}
+
+// ctNow is the current time as every store keeps it: UTC, milliseconds.
+func ctNow() time.Time {
+	return time.Now().UTC().Truncate(time.Millisecond)
+}
+
+// ctNewID returns a fresh random id, owner or hash.
+func ctNewID() string {
+	return strings.ToLower(rand.Text())
+}
+
+// ctFile returns a new pending file of owner with every optional field set.
+func ctFile(owner string, created time.Time) *File {
+	id := ctNewID()
+	declared := int64(len(id) * 1000)
+	return &File{
+		ID:           id,
+		Owner:        owner,
+		Filename:     "report " + id[:6] + " ✓.pdf",
+		DeclaredSize: &declared,
+		ContentType:  "application/pdf",
+		Status:       statusPending,
+		ObjectKey:    "objects/" + id,
+		CreatedAt:    created,
+	}
+}
+
+// ctCloneFile deep-copies f, so that a test's expectation cannot change
+// behind its back.
+func ctCloneFile(f *File) *File {
+	c := *f
+	for _, p := range []**int64{&c.DeclaredSize, &c.Size} {
+		if *p != nil {
+			v := **p
+			*p = &v
+		}
+	}
+	if c.CompletedAt != nil {
+		v := *c.CompletedAt
+		c.CompletedAt = &v
+	}
+	return &c
+}
+
+// ctInsert inserts f or fails the test.
+func ctInsert(t *testing.T, s Store, f *File) {
+	t.Helper()
+	if err := s.InsertFile(t.Context(), f); err != nil {
+		t.Fatalf("InsertFile(%s): %v", f.ID, err)
+	}
+}
+
+// ctMust fails the test if err is not nil.
+func ctMust(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// ctList returns one page, failing the test on an error or an oversized
+// page.
+func ctList(t *testing.T, s Store, q ListQuery) []File {
+	t.Helper()
+	page, err := s.ListFiles(t.Context(), q)
+	if err != nil {
+		t.Fatalf("ListFiles(%+v): %v", q, err)
+	}
+	if len(page) > q.Limit {
+		t.Fatalf("ListFiles(limit %d) returned %d files", q.Limit, len(page))
+	}
+	return page
+}
+
+// ctWalk follows the cursor from q until a page comes back short.
+func ctWalk(t *testing.T, s Store, q ListQuery) []File {
+	t.Helper()
+	var all []File
+	for range 100 {
+		page := ctList(t, s, q)
+		all = append(all, page...)
+		if len(page) < q.Limit {
+			return all
+		}
+		last := page[len(page)-1]
+		q.After = &Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	t.Fatal("ListFiles pages never ended")
+	return nil
+}
+
+// ctNewestFirst sorts files the way ListFiles returns them.
+func ctNewestFirst(files []File) {
+	slices.SortFunc(files, func(a, b File) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+}
+
+// ctSameIDs compares two lists of files, in order, field by field.
+func ctSameIDs(t *testing.T, what string, got, want []File) {
+	t.Helper()
+	describe := func(files []File) string {
+		lines := make([]string, len(files))
+		for i, f := range files {
+			lines[i] = ctDescribe(f)
+		}
+		return strings.Join(lines, "\n")
+	}
+	if g, w := describe(got), describe(want); g != w {
+		t.Errorf("%s: got %d files\n%s\nwant %d files\n%s", what, len(got), g, len(want), w)
+	}
+}
+
+// ctSameFile compares two files field by field.
+func ctSameFile(t *testing.T, got, want File) {
+	t.Helper()
+	if g, w := ctDescribe(got), ctDescribe(want); g != w {
+		t.Errorf("file =\n%s\nwant\n%s", g, w)
+	}
+}
+
+// ctSameUser compares two users.
+func ctSameUser(t *testing.T, what string, got, want User) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s: user = %+v, want %+v", what, got, want)
+	}
+}
+
+// ctDescribe renders any record with pointers followed and times in UTC,
+// so records compare as strings and differences read well.
+func ctDescribe(v any) string {
+	switch v := v.(type) {
+	case File:
+		return fmt.Sprintf("%s owner=%s name=%q declared=%s size=%s type=%q status=%s key=%s etag=%q created=%s completed=%s",
+			v.ID, v.Owner, v.Filename, ctPtr(v.DeclaredSize), ctPtr(v.Size), v.ContentType, v.Status, v.ObjectKey, v.ETag,
+			ctTime(v.CreatedAt), ctPtr(v.CompletedAt))
+	case Credential:
+		return fmt.Sprintf("%+v created=%s expires=%s", Credential{Hash: v.Hash, Kind: v.Kind, UserID: v.UserID}, ctTime(v.CreatedAt), ctTime(v.ExpiresAt))
+	case AuthState:
+		exp := v.ExpiresAt
+		v.ExpiresAt = time.Time{}
+		return fmt.Sprintf("%+v expires=%s", v, ctTime(exp))
+	case AuthCode:
+		exp := v.ExpiresAt
+		v.ExpiresAt = time.Time{}
+		return fmt.Sprintf("%+v expires=%s", v, ctTime(exp))
+	}
+	return fmt.Sprintf("%+v", v)
+}
+
+// ctPtr renders what p points to, or nil.
+func ctPtr[T any](p *T) string {
+	if p == nil {
+		return "nil"
+	}
+	if t, ok := any(*p).(time.Time); ok {
+		return ctTime(t)
+	}
+	return fmt.Sprint(*p)
+}
+
+// ctTime renders t in UTC to the nanosecond.
+func ctTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// TestMongoStoreContract runs the same contract against MongoDB (FerretDB),
+// a fresh database per subtest.
+func TestMongoStoreContract(t *testing.T) {
+	t.Parallel()
+	testStoreContract(t, func(t *testing.T) Store {
+		store, err := openMongoStore(t.Context(), rig.mongoURI, testDatabaseName(t), testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close(context.Background()) })
+		return store
+	})
+}
