@@ -26,7 +26,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args, withDotEnv(os.Getenv, ".env"), os.Stdout, os.Stderr)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "dropp:", err)
 		stop()
@@ -47,7 +47,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := flags.Parse(args[1:]); err != nil {
 		return err
 	}
-	getenv = withDotEnv(getenv, ".env")
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
 	cfg, err := loadConfig(getenv)

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// configGetenv is a getenv over alternating names and values.
+func configGetenv(kv ...string) func(string) string {
+	vars := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		vars[kv[i]] = kv[i+1]
+	}
+	return testGetenv(vars)
+}
+
+// TestConfigHelpListsEverySetting wants `dropp -h` to stop with flag.ErrHelp
+// and print every variable of the settings table with its default.
+func TestConfigHelpListsEverySetting(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		t.Run(arg, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), []string{"dropp", arg}, configGetenv(), &stdout, &stderr)
+			if !errors.Is(err, flag.ErrHelp) {
+				t.Fatalf("run %s = %v, want flag.ErrHelp", arg, err)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q, want nothing (usage goes to stderr)", stdout.String())
+			}
+			lines := map[string]string{} // variable name → its usage line
+			for _, line := range strings.Split(stderr.String(), "\n") {
+				if f := strings.Fields(line); len(f) > 0 {
+					lines[f[0]] = line
+				}
+			}
+			for _, s := range settings {
+				def := s.def
+				if def == "" {
+					def = "unset"
+				}
+				line, ok := lines[s.name]
+				switch {
+				case !ok:
+					t.Errorf("-h does not list %s:\n%s", s.name, stderr.String())
+				case !strings.Contains(line, "(default: "+def+")"):
+					t.Errorf("-h line for %s is %q, want its default %q", s.name, line, def)
+				}
+			}
+		})
+	}
+}
+
+// TestConfigHelpNamesEveryVariableRead wants every variable loadConfig reads
+// to be named somewhere in the -h text, so an operator can learn all of them
+// from the program itself.
+func TestConfigHelpNamesEveryVariableRead(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	read := map[string]bool{}
+	loadConfig(func(name string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		read[name] = true
+		return ""
+	})
+	var help bytes.Buffer
+	printUsage(&help)
+	for name := range read {
+		if !strings.Contains(help.String(), name) {
+			t.Errorf("loadConfig reads %s but -h never mentions it", name)
+		}
+	}
+}
+
+// TestConfigUnknownFlag wants a flag that does not exist refused by name,
+// and not mistaken for a request for help.
+func TestConfigUnknownFlag(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"dropp", "-port=80"}, configGetenv(), &stdout, &stderr)
+	if err == nil || errors.Is(err, flag.ErrHelp) || !strings.Contains(err.Error(), "port") {
+		t.Fatalf("run -port=80 = %v, want an error naming the flag", err)
+	}
+}
+
+// TestConfigParseDotEnv covers the .env syntax parseDotEnv documents.
+func TestConfigParseDotEnv(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, in string
+		want     map[string]string
+	}{
+		{"plain", "A=1", map[string]string{"A": "1"}},
+		{"comment line", "# A=1", map[string]string{}},
+		{"indented comment", "   # A=1", map[string]string{}},
+		{"blank lines", "\n\n  \nA=1\n\n", map[string]string{"A": "1"}},
+		{"export prefix", "export X=1", map[string]string{"X": "1"}},
+		{"single quotes", "A='hello world'", map[string]string{"A": "hello world"}},
+		{"double quotes", `A="hello world"`, map[string]string{"A": "hello world"}},
+		{"quotes keep #", `A="x # y"`, map[string]string{"A": "x # y"}},
+		{"quotes then comment", `A='v' # note`, map[string]string{"A": "v"}},
+		{"no escapes in quotes", `A="a\nb"`, map[string]string{"A": `a\nb`}},
+		{"spaces around =", "KEY = value", map[string]string{"KEY": "value"}},
+		{"inline comment", "A=value # comment", map[string]string{"A": "value"}},
+		{"# without space is data", "A=abc#def", map[string]string{"A": "abc#def"}},
+		{"= in value", "URI=mongodb://h/?a=b&c=d", map[string]string{"URI": "mongodb://h/?a=b&c=d"}},
+		{"empty value", "A=", map[string]string{"A": ""}},
+		{"missing = ignored", "JUSTANAME\nA=1", map[string]string{"A": "1"}},
+		{"CRLF line ends", "A=1\r\nB=2\r\n", map[string]string{"A": "1", "B": "2"}},
+		{"later line wins", "A=1\nA=2", map[string]string{"A": "2"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			got := parseDotEnv(strings.NewReader(c.in))
+			if len(got) != len(c.want) {
+				t.Fatalf("parseDotEnv(%q) = %q, want %q", c.in, got, c.want)
+			}
+			for k, v := range c.want {
+				if g, ok := got[k]; !ok || g != v {
+					t.Fatalf("parseDotEnv(%q) = %q, want %q", c.in, got, c.want)
+				}
+			}
+		})
+	}
+}
+
+// TestConfigWithDotEnv wants the real environment to win over the file, the
+// file to fill in the rest, and a missing file to change nothing.
+func TestConfigWithDotEnv(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), ".env")
+	if err := os.WriteFile(path, []byte("A=from-file\nB=from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fromEnv := configGetenv("A", "from-env", "C", "from-env")
+
+	getenv := withDotEnv(fromEnv, path)
+	for name, want := range map[string]string{"A": "from-env", "B": "from-file", "C": "from-env", "D": ""} {
+		if got := getenv(name); got != want {
+			t.Errorf("with .env: %s = %q, want %q", name, got, want)
+		}
+	}
+
+	getenv = withDotEnv(fromEnv, filepath.Join(t.TempDir(), "missing.env"))
+	for name, want := range map[string]string{"A": "from-env", "B": "", "C": "from-env"} {
+		if got := getenv(name); got != want {
+			t.Errorf("missing .env: %s = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// TestConfigRunReadsOnlyTheInjectedEnvironment: run takes getenv so that
+// tests choose the whole configuration; a .env in the working directory (the
+// documented way to configure a developer's copy) must not reach into it.
+// Not parallel: it changes the working directory.
+func TestConfigRunReadsOnlyTheInjectedEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("PRESIGN_TTL_SECONDS=abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	// A valid local-mode environment: run starts, and stops when ctx ends.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"dropp"}, configGetenv("ADDR", "127.0.0.1:0"), &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run with a valid injected environment failed (a value from ./.env leaked in?): %v", err)
+	}
+	if !strings.Contains(stdout.String(), "listening: ") {
+		t.Fatalf("run did not start: stdout %q", stdout.String())
+	}
+}
+
+// TestConfigDefaults checks what an empty environment gives, and that the
+// settings table (what -h prints) tells the same defaults.
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(configGetenv())
+	if err != nil {
+		t.Fatalf("loadConfig(empty) = %v, want local mode to start", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"ADDR", c.Addr, "127.0.0.1:8080"},
+		{"MONGO_DB", c.MongoDB, "dropp"},
+		{"AWS_REGION", c.Region, "us-east-1"},
+		{"PRESIGN_TTL_SECONDS", c.PresignTTL, 900 * time.Second},
+		{"UPLOAD_POST_TTL_SECONDS", c.UploadTTL, 3600 * time.Second},
+		{"MAX_UPLOAD_BYTES", c.MaxUploadBytes, int64(5 << 30)},
+		{"TOKEN_TTL_SECONDS", c.TokenTTL, 30 * 24 * time.Hour},
+		{"SESSION_TTL_SECONDS", c.SessionTTL, 7 * 24 * time.Hour},
+		{"AUTH_RATE_LIMIT", c.AuthRateLimit, 60},
+		{"S3_FORCE_PATH_STYLE", c.S3PathStyle, false},
+		{"TRUST_X_USER_ID", c.TrustXUserID, false},
+		{"OAUTH_ISSUER", c.OAuthIssuer, "https://accounts.google.com"},
+		{"APP_REDIRECT_URI", c.AppRedirectURI, "dropp://auth/callback"},
+		{"DATA_DIR", c.DataDir, "./dropp-data"},
+		{"LOCAL_USER_EMAIL", c.LocalUserEmail, "you@localhost"},
+		{"PUBLIC_URL", c.PublicURL == nil, true},
+		{"SECRET_KEY", c.SecretKey == nil, true},
+	}
+	documented := map[string]string{}
+	for _, s := range settings {
+		documented[s.name] = s.def
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s default = %v, want %v", ch.name, ch.got, ch.want)
+		}
+		if _, ok := documented[ch.name]; !ok {
+			t.Errorf("%s is read but missing from the settings table (-h)", ch.name)
+		}
+	}
+	// The table's defaults, where they are plain values, must be the real ones.
+	plain := map[string]string{
+		"MONGO_DB": c.MongoDB, "AWS_REGION": c.Region, "OAUTH_ISSUER": c.OAuthIssuer,
+		"APP_REDIRECT_URI": c.AppRedirectURI, "DATA_DIR": c.DataDir, "LOCAL_USER_EMAIL": c.LocalUserEmail,
+		"PRESIGN_TTL_SECONDS": "900", "UPLOAD_POST_TTL_SECONDS": "3600", "MAX_UPLOAD_BYTES": "5368709120",
+		"TOKEN_TTL_SECONDS": "2592000", "SESSION_TTL_SECONDS": "604800", "AUTH_RATE_LIMIT": "60",
+		"S3_FORCE_PATH_STYLE": "false", "TRUST_X_USER_ID": "false",
+	}
+	for name, want := range plain {
+		if first, _, _ := strings.Cut(documented[name], " "); first != want {
+			t.Errorf("-h says %s defaults to %q, but it is %q", name, documented[name], want)
+		}
+	}
+
+	google, err := loadConfig(configGetenv("GOOGLE_CLIENT_ID", "id", "GOOGLE_CLIENT_SECRET", "s", "PUBLIC_URL", "https://dropp.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if google.Addr != ":8080" {
+		t.Errorf("ADDR default with Google sign-in = %q, want :8080", google.Addr)
+	}
+}
+
+// TestConfigBadValues wants each malformed variable refused with a one-line
+// error that names it.
+func TestConfigBadValues(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ name, value string }{
+		{"PRESIGN_TTL_SECONDS", "abc"},
+		{"PRESIGN_TTL_SECONDS", "0"},
+		{"PRESIGN_TTL_SECONDS", "-5"},
+		{"PRESIGN_TTL_SECONDS", "604801"}, // a SigV4 URL lives at most 7 days
+		{"PRESIGN_TTL_SECONDS", "1.5"},
+		{"UPLOAD_POST_TTL_SECONDS", "soon"},
+		{"MAX_UPLOAD_BYTES", "0"},
+		{"MAX_UPLOAD_BYTES", "5GB"},
+		{"MAX_UPLOAD_BYTES", "99999999999999999999"},
+		{"TOKEN_TTL_SECONDS", "x"},
+		{"SESSION_TTL_SECONDS", "-1"},
+		{"AUTH_RATE_LIMIT", "0"},
+		{"S3_FORCE_PATH_STYLE", "maybe"},
+		{"TRUST_X_USER_ID", "yes please"},
+		{"TRUSTED_PROXIES", "10.0.0.0/8, not-an-ip"},
+		{"PUBLIC_URL", "dropp.example.com"},
+		{"PUBLIC_URL", "ftp://dropp.example.com"},
+		{"PUBLIC_URL", "https://dropp.example.com/?x=1"},
+		{"SECRET_KEY", "0123456789"},
+		{"SECRET_KEY_PREVIOUS", "short"},
+	}
+	for _, c := range cases {
+		t.Run(c.name+"="+c.value, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadConfig(configGetenv(c.name, c.value))
+			configWantError(t, err, c.name)
+		})
+	}
+}
+
+// configWantError wants a one-line error that names the variable.
+func configWantError(t *testing.T, err error, name string) {
+	t.Helper()
+	switch {
+	case err == nil:
+		t.Fatalf("no error, want one naming %s", name)
+	case !strings.Contains(err.Error(), name):
+		t.Errorf("error %q does not name %s", err, name)
+	case strings.Contains(err.Error(), "\n"):
+		t.Errorf("error %q is more than one line", err)
+	}
+}
+
+// TestConfigRulesAcrossVariables covers the checks that involve more than
+// one variable.
+func TestConfigRulesAcrossVariables(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		env  []string
+		want string // the variable the error must name; "" for no error
+	}{
+		{"MongoDB without SECRET_KEY", []string{"MONGODB_URI", "mongodb://127.0.0.1:1/"}, "SECRET_KEY"},
+		{"MongoDB with SECRET_KEY", []string{"MONGODB_URI", "mongodb://127.0.0.1:1/", "SECRET_KEY", testSecretKey}, ""},
+		{"Google without secret", []string{"GOOGLE_CLIENT_ID", "id", "PUBLIC_URL", "https://d.example.com"}, "GOOGLE_CLIENT_SECRET"},
+		{"Google without redirect", []string{"GOOGLE_CLIENT_ID", "id", "GOOGLE_CLIENT_SECRET", "s"}, "GOOGLE_REDIRECT_URI"},
+		{"Google with redirect URI", []string{"GOOGLE_CLIENT_ID", "id", "GOOGLE_CLIENT_SECRET", "s",
+			"GOOGLE_REDIRECT_URI", "https://d.example.com/auth/google/callback"}, ""},
+		{"Google may listen everywhere", []string{"GOOGLE_CLIENT_ID", "id", "GOOGLE_CLIENT_SECRET", "s",
+			"PUBLIC_URL", "https://d.example.com", "ADDR", "0.0.0.0:8080"}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadConfig(configGetenv(c.env...))
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("loadConfig = %v, want no error", err)
+				}
+				return
+			}
+			configWantError(t, err, c.want)
+		})
+	}
+}
+
+// TestConfigLocalSignInStaysOnLoopback: local sign-in lets whoever reaches
+// the port act as the local user, so it must refuse a non-loopback ADDR and
+// say why.
+func TestConfigLocalSignInStaysOnLoopback(t *testing.T) {
+	t.Parallel()
+	for _, addr := range []string{"0.0.0.0:8080", ":8080", "[::]:8080", "192.168.1.10:8080", "dropp.example.com:8080"} {
+		t.Run("refuses "+addr, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadConfig(configGetenv("ADDR", addr))
+			configWantError(t, err, "ADDR")
+			if err == nil {
+				return
+			}
+			for _, why := range []string{"loopback", "anyone", "GOOGLE_CLIENT_ID"} {
+				if !strings.Contains(err.Error(), why) {
+					t.Errorf("error %q does not explain itself (no %q)", err, why)
+				}
+			}
+		})
+	}
+	for _, addr := range []string{"127.0.0.1:9000", "localhost:8080", "[::1]:8080", "127.0.0.1:0"} {
+		t.Run("accepts "+addr, func(t *testing.T) {
+			t.Parallel()
+			c, err := loadConfig(configGetenv("ADDR", addr))
+			if err != nil || c.Addr != addr {
+				t.Fatalf("loadConfig(ADDR=%s) = %v, %v", addr, c, err)
+			}
+		})
+	}
+}
+
+// TestConfigIsLoopbackAddr covers the listen addresses people write.
+func TestConfigIsLoopbackAddr(t *testing.T) {
+	t.Parallel()
+	cases := map[string]bool{
+		"127.0.0.1:8080":        true,
+		"127.0.0.1:0":           true,
+		"127.1.2.3:80":          true, // all of 127/8 is loopback
+		"localhost:8080":        true,
+		"[::1]:8080":            true,
+		"[::ffff:127.0.0.1]:80": true,
+		"0.0.0.0:8080":          false,
+		":8080":                 false,
+		"[::]:8080":             false,
+		"192.168.1.10:8080":     false,
+		"10.0.0.1:80":           false,
+		"example.com:80":        false,
+		"localhost.evil.com:80": false,
+		"127.0.0.1":             false, // no port: not a listen address
+		"localhost":             false,
+		"":                      false,
+	}
+	for addr, want := range cases {
+		if got := isLoopbackAddr(addr); got != want {
+			t.Errorf("isLoopbackAddr(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
