@@ -13,6 +13,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -174,7 +175,7 @@ func replayLocalLog(r io.Reader, apply func(*localRecord) error) (good int64, re
 		lines, readErr := readLocalChunk(br, 4<<20)
 		for i, d := range decodeLocalLines(lines) {
 			if d.torn {
-				return good, records, nil
+				return good, records, checkTornTail(good, lines[i+1:], br)
 			}
 			if d.err == nil {
 				d.err = apply(&d.rec)
@@ -190,6 +191,25 @@ func replayLocalLog(r io.Reader, apply func(*localRecord) error) (good int64, re
 		}
 		if readErr != nil {
 			return good, records, readErr
+		}
+	}
+}
+
+// checkTornTail tells a torn tail from corruption. A crash can only leave
+// the last, unsynced write incomplete, so no whole record may follow a bad
+// line. If one does, the log was damaged in the middle: cutting it off there
+// would silently drop acknowledged records, so the store refuses to open.
+func checkTornTail(offset int64, rest [][]byte, br *bufio.Reader) error {
+	for {
+		for _, line := range rest {
+			if _, ok := checkLocalLine(bytes.TrimSuffix(line, []byte("\n"))); ok {
+				return fmt.Errorf("%s is corrupt at byte %d: a damaged record is followed by intact ones; "+
+					"keep a copy of the file, then truncate it to %d bytes to drop everything from there on", localLogName, offset, offset)
+			}
+		}
+		var err error
+		if rest, err = readLocalChunk(br, 4<<20); len(rest) == 0 && err != nil {
+			return nil
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -235,6 +236,35 @@ func TestLocalStoreUnreadableRecord(t *testing.T) {
 	if s, err := openLocalStore(s.dir); err == nil {
 		s.Close(t.Context())
 		t.Fatal("openLocalStore accepted a log with a record it cannot apply")
+	}
+}
+
+// TestLocalStoreCorruptMiddle: a damaged record followed by intact ones is
+// not a torn write (a crash only tears the unsynced end), so the store
+// refuses to open and leaves the log as it was, instead of cutting off the
+// acknowledged records after the damage.
+func TestLocalStoreCorruptMiddle(t *testing.T) {
+	t.Parallel()
+	s := openTestLocalStore(t, t.TempDir())
+	writeLocalFixture(t, s)
+	ctMust(t, "Close", s.Close(t.Context()))
+	path := filepath.Join(s.dir, localLogName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[localCRCLen+5] ^= 0x01 // one bit of the first record's JSON
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := openLocalStore(s.dir); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		if s != nil {
+			s.Close(t.Context())
+		}
+		t.Fatalf("openLocalStore on a log damaged in the middle: err = %v, want a corruption error", err)
+	}
+	if got := localLogSize(t, s.dir); got != int64(len(data)) {
+		t.Errorf("log is %d bytes after the refused open, want it untouched at %d", got, len(data))
 	}
 }
 
