@@ -173,6 +173,10 @@ func (c *config) check() error {
 		return errors.New("SECRET_KEY is required when MONGODB_URI is set (every instance must share it); generate one with: openssl rand -hex 32")
 	case c.localSignIn() && !isLoopbackAddr(c.Addr):
 		return fmt.Errorf("ADDR %q is not a loopback address: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone on the network sign in; set GOOGLE_CLIENT_ID or listen on 127.0.0.1", c.Addr)
+	case c.localSignIn() && c.PublicURL != nil && !isLocalHost(c.PublicURL.Host):
+		return fmt.Errorf("PUBLIC_URL %q is not a loopback URL: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone who reaches it sign in; set GOOGLE_CLIENT_ID", c.PublicURL)
+	case c.localSignIn() && len(c.TrustedProxies) > 0:
+		return errors.New("TRUSTED_PROXIES is set but GOOGLE_CLIENT_ID is not: local sign-in behind a proxy would let anyone who reaches the proxy sign in")
 	case !c.localSignIn() && c.GoogleClientSecret == "":
 		return errors.New("GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set")
 	case !c.localSignIn() && c.GoogleRedirectURI == "" && c.PublicURL == nil:

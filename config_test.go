@@ -313,6 +313,9 @@ func TestConfigRulesAcrossVariables(t *testing.T) {
 			"GOOGLE_REDIRECT_URI", "https://d.example.com/auth/google/callback"}, ""},
 		{"Google may listen everywhere", []string{"GOOGLE_CLIENT_ID", "id", "GOOGLE_CLIENT_SECRET", "s",
 			"PUBLIC_URL", "https://d.example.com", "ADDR", "0.0.0.0:8080"}, ""},
+		{"local sign-in behind a public URL", []string{"PUBLIC_URL", "https://d.example.com"}, "PUBLIC_URL"},
+		{"local sign-in on a loopback public URL", []string{"PUBLIC_URL", "http://127.0.0.1:8080"}, ""},
+		{"local sign-in behind trusted proxies", []string{"TRUSTED_PROXIES", "127.0.0.1"}, "TRUSTED_PROXIES"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -112,6 +112,9 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 // driver text ever reaches a client.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads the answer, so it is not an error.
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "request cancelled")
 	case errors.Is(err, ErrNotFound):
 		writeError(w, http.StatusNotFound, codeNotFound, "no such file")
 	case errors.Is(err, ErrConflict):
@@ -180,8 +183,10 @@ func writeJSONDecodeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge, fmt.Sprintf("the body is over %d bytes", maxJSONBody))
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, "the body must be a JSON object")
 	case errors.As(err, &typeErr):
-		writeError(w, http.StatusBadRequest, codeInvalidRequest, fmt.Sprintf("field %q must be a %s", typeErr.Field, typeErr.Type))
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, fmt.Sprintf("field %q has the wrong type", typeErr.Field))
 	case errors.As(err, &syntaxErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, "the body is not valid JSON")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

@@ -122,10 +122,11 @@ type userHandler func(w http.ResponseWriter, r *http.Request, userID string)
 
 // requireUser authenticates the request (bearer token, session cookie, or
 // a trusted proxy's X-User-Id, in that order) and answers 401 otherwise.
-// Cookie-authenticated state changes must come from our own origin.
+// State changes authenticated by an ambient credential (a cookie, or a
+// proxy that signs users in with its own cookie) must come from our origin.
 func (s *server) requireUser(h userHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		userID, viaCookie, err := s.authenticate(r)
+		userID, ambient, err := s.authenticate(r)
 		if err != nil {
 			if !errors.Is(err, errUnauthenticated) {
 				s.fail(w, r, err)
@@ -134,7 +135,7 @@ func (s *server) requireUser(h userHandler) http.Handler {
 			writeError(w, http.StatusUnauthorized, codeUnauthorized, "sign in first: send Authorization: Bearer <token>")
 			return
 		}
-		if viaCookie {
+		if ambient {
 			if err := s.csrf.Check(r); err != nil {
 				writeError(w, http.StatusForbidden, codeForbidden, "cross-origin request refused")
 				return
@@ -148,9 +149,11 @@ func (s *server) requireUser(h userHandler) http.Handler {
 // errUnauthenticated: no valid credential was presented.
 var errUnauthenticated = errors.New("unauthenticated")
 
-// authenticate finds the user a request acts for. A presented but invalid
-// credential never falls through to a weaker one.
-func (s *server) authenticate(r *http.Request) (userID string, viaCookie bool, err error) {
+// authenticate finds the user a request acts for, and whether the browser
+// sent the credential by itself (ambient) rather than the client attaching
+// a bearer token. A presented but invalid credential never falls through to
+// a weaker one.
+func (s *server) authenticate(r *http.Request) (userID string, ambient bool, err error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		userID, err = s.bearerUser(r.Context(), h)
 		return userID, false, err
@@ -162,7 +165,7 @@ func (s *server) authenticate(r *http.Request) (userID string, viaCookie bool, e
 	// With TRUSTED_PROXIES set, only those proxies may name the user.
 	if s.cfg.TrustXUserID && (len(s.cfg.TrustedProxies) == 0 || s.fromTrustedProxy(r)) {
 		if id := r.Header.Get("X-User-Id"); validProxyUserID(id) {
-			return id, false, nil
+			return id, true, nil
 		}
 	}
 	return "", false, errUnauthenticated
@@ -279,17 +282,30 @@ func (s *server) clientAddr(r *http.Request) netip.Addr {
 	if !s.isTrustedProxy(peer) {
 		return peer
 	}
-	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	// Every X-Forwarded-For line counts: a proxy may append its own line
+	// after one the client forged, and only the last hops are trustworthy.
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		addr, ok := parseForwardedAddr(hops[i])
+		if !ok {
 			break
 		}
-		if addr = addr.Unmap(); !s.isTrustedProxy(addr) {
+		if !s.isTrustedProxy(addr) {
 			return addr
 		}
 	}
 	return peer
+}
+
+// parseForwardedAddr reads one X-Forwarded-For entry: an address, with a
+// port or not.
+func parseForwardedAddr(hop string) (netip.Addr, bool) {
+	hop = strings.TrimSpace(hop)
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	addr, err := netip.ParseAddr(hop)
+	return addr.Unmap(), err == nil
 }
 
 func (s *server) fromTrustedProxy(r *http.Request) bool { return s.isTrustedProxy(remoteAddr(r)) }

@@ -460,10 +460,11 @@ func (s *server) setStateCookie(w http.ResponseWriter, r *http.Request, value st
 }
 
 // signInLocalUser is local sign-in: no provider, the configured local user.
-// It refuses Host names other than loopback (or PUBLIC_URL's), so a page
-// that rebinds its own DNS name to 127.0.0.1 cannot sign itself in.
+// It refuses Host names other than loopback, so a page that rebinds its own
+// DNS name to 127.0.0.1 cannot sign itself in, and requests relayed by a
+// proxy, which would hand the local user to whoever reaches the proxy.
 func (s *server) signInLocalUser(w http.ResponseWriter, r *http.Request, app appRequest) {
-	if !s.isLocalHost(r.Host) {
+	if !isLocalHost(r.Host) || r.Header.Get("Forwarded") != "" || r.Header.Get("X-Forwarded-For") != "" {
 		s.renderError(w, http.StatusForbidden, "Local sign-in is only available at a loopback address such as http://127.0.0.1.")
 		return
 	}
@@ -476,14 +477,11 @@ func (s *server) signInLocalUser(w http.ResponseWriter, r *http.Request, app app
 	s.finishSignIn(w, r, u.ID, app)
 }
 
-// isLocalHost accepts a Host header naming loopback or PUBLIC_URL's host.
-func (s *server) isLocalHost(hostport string) bool {
+// isLocalHost accepts a Host header naming loopback.
+func isLocalHost(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		host = hostport
-	}
-	if s.cfg.PublicURL != nil && strings.EqualFold(host, s.cfg.PublicURL.Hostname()) {
-		return true
 	}
 	addr, err := netip.ParseAddr(strings.Trim(host, "[]"))
 	return strings.EqualFold(host, "localhost") || err == nil && addr.IsLoopback()
