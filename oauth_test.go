@@ -1254,6 +1254,11 @@ func TestTokenRequestBodies(t *testing.T) {
 	}
 	resp, body := e.postToken("application/json", `{"grant_type":"authorization_code","code":42}`)
 	wantOAuthError(t, resp, body, "invalid_request")
+	big := strings.Repeat("a", 70<<10)
+	for ct, payload := range map[string]string{"application/json": `{"code":"` + big + `"}`, "application/x-www-form-urlencoded": "code=" + big} {
+		resp, body = e.postToken(ct, payload)
+		wantStatus(t, resp, body, http.StatusRequestEntityTooLarge)
+	}
 	js, _ := json.Marshal(map[string]string{"grant_type": "authorization_code", "code": code, "code_verifier": a.verifier, "redirect_uri": a.redirectURI})
 	resp, body = e.postToken("application/json; charset=utf-8", string(js))
 	wantStatus(t, resp, body, http.StatusOK)
@@ -1794,5 +1799,31 @@ func TestIDClaimsDecoding(t *testing.T) {
 	var bad idClaims
 	if err := json.Unmarshal([]byte(`{"aud":42}`), &bad); err == nil {
 		t.Error(`aud 42 decoded without error`)
+	}
+}
+
+// TestIDClaimsGoogleIssuerSpellings: Google's ID tokens may carry its issuer
+// with or without the scheme; only Google's gets that allowance.
+func TestIDClaimsGoogleIssuerSpellings(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_000_000, 0)
+	claims := func(iss string) idClaims {
+		return idClaims{Issuer: iss, Subject: "s", Audience: audience{"cid"}, Expiry: float64(now.Add(time.Hour).Unix()), Nonce: "n"}
+	}
+	cases := []struct {
+		issuer, iss string
+		ok          bool
+	}{
+		{googleIssuer, googleIssuer, true},
+		{googleIssuer, "accounts.google.com", true},
+		{googleIssuer, "http://accounts.google.com", false},
+		{"https://login.example.com", "login.example.com", false},
+		{"https://login.example.com", "https://login.example.com", true},
+	}
+	for _, c := range cases {
+		cl := claims(c.iss)
+		if err := cl.check(c.issuer, "cid", "n", now); (err == nil) != c.ok {
+			t.Errorf("issuer %q, iss %q: err = %v, want ok=%v", c.issuer, c.iss, err, c.ok)
+		}
 	}
 }

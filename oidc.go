@@ -331,10 +331,14 @@ func (p *oidcProvider) verifySignature(ctx context.Context, raw string, now time
 	return payload, nil
 }
 
+// googleIssuer is Google's OpenID issuer, the default OAUTH_ISSUER.
+const googleIssuer = "https://accounts.google.com"
+
 // check validates the claims as OIDC Core §3.1.3.7 requires.
 func (c *idClaims) check(issuer, clientID, nonce string, now time.Time) error {
 	switch {
-	case c.Issuer != issuer:
+	case c.Issuer != issuer && !(issuer == googleIssuer && c.Issuer == "accounts.google.com"):
+		// Google documents both spellings of its issuer in ID tokens.
 		return fmt.Errorf("iss %q, want %q", c.Issuer, issuer)
 	case !slices.Contains(c.Audience, clientID):
 		return fmt.Errorf("aud %q does not include our client id", c.Audience)

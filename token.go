@@ -144,7 +144,12 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, boo
 		writeError(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the body as application/x-www-form-urlencoded or application/json")
 		return req, false
 	}
-	if err != nil {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge, fmt.Sprintf("the body is over %d bytes", maxJSONBody))
+		return req, false
+	case err != nil:
 		writeOAuthError(w, "invalid_request", "the body is not a valid token request")
 		return req, false
 	}
