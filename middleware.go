@@ -17,8 +17,8 @@ import (
 // requestInfo is what the logging middleware learns about a request from
 // the handlers below it (the user, once authenticated).
 type requestInfo struct {
-	id     string
-	userID string
+	id  string
+	who principal
 }
 
 type requestInfoKey struct{}
@@ -69,7 +69,7 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 			slog.String("route", routeOf(r)),
 			slog.Int("status", rec.status),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("user", info.userID),
+			slog.String("user", info.who.userID),
 			slog.String("request_id", info.id),
 		)
 	})
@@ -126,7 +126,7 @@ type userHandler func(w http.ResponseWriter, r *http.Request, userID string)
 // proxy that signs users in with its own cookie) must come from our origin.
 func (s *server) requireUser(h userHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		userID, ambient, err := s.authenticate(r)
+		who, err := s.authenticate(r)
 		if err != nil {
 			if !errors.Is(err, errUnauthenticated) {
 				s.fail(w, r, err)
@@ -135,67 +135,79 @@ func (s *server) requireUser(h userHandler) http.Handler {
 			writeError(w, http.StatusUnauthorized, codeUnauthorized, "sign in first: send Authorization: Bearer <token>")
 			return
 		}
-		if ambient {
+		if who.kind != kindBearer {
 			if err := s.csrf.Check(r); err != nil {
 				writeError(w, http.StatusForbidden, codeForbidden, "cross-origin request refused")
 				return
 			}
 		}
-		requestInfoFrom(r.Context()).userID = userID
-		h(w, r, userID)
+		requestInfoFrom(r.Context()).who = who
+		h(w, r, who.userID)
 	})
 }
 
 // errUnauthenticated: no valid credential was presented.
 var errUnauthenticated = errors.New("unauthenticated")
 
-// authenticate finds the user a request acts for, and whether the browser
-// sent the credential by itself (ambient) rather than the client attaching
-// a bearer token. A presented but invalid credential never falls through to
-// a weaker one.
-func (s *server) authenticate(r *http.Request) (userID string, ambient bool, err error) {
+// kindProxy marks a user named by a trusted proxy's X-User-Id.
+const kindProxy = "proxy"
+
+// principal is who a request acts for, and by which credential.
+type principal struct {
+	userID string
+	kind   string // kindBearer, kindSession or kindProxy
+	hash   string // the stored hash of the bearer token or session; "" for kindProxy
+}
+
+// authenticate finds who a request acts for. A presented but invalid
+// credential never falls through to a weaker one.
+func (s *server) authenticate(r *http.Request) (principal, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		userID, err = s.bearerUser(r.Context(), h)
-		return userID, false, err
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || !validSecret(token) {
+			return principal{}, errUnauthenticated
+		}
+		return s.findPrincipal(r.Context(), kindBearer, token)
 	}
-	if c, err := r.Cookie(s.sessionCookieName(r)); err == nil {
-		userID, err = s.sessionUser(r.Context(), c.Value)
-		return userID, true, err
+	if _, err := r.Cookie(s.sessionCookieName(r)); err == nil {
+		secret, ok := s.sessionSecret(r)
+		if !ok {
+			return principal{}, errUnauthenticated
+		}
+		return s.findPrincipal(r.Context(), kindSession, secret)
 	}
 	// With TRUSTED_PROXIES set, only those proxies may name the user.
 	if s.cfg.TrustXUserID && (len(s.cfg.TrustedProxies) == 0 || s.fromTrustedProxy(r)) {
 		if id := r.Header.Get("X-User-Id"); validProxyUserID(id) {
-			return id, true, nil
+			return principal{userID: id, kind: kindProxy}, nil
 		}
 	}
-	return "", false, errUnauthenticated
+	return principal{}, errUnauthenticated
 }
 
-// bearerUser resolves an "Authorization: Bearer <token>" header.
-func (s *server) bearerUser(ctx context.Context, header string) (string, error) {
-	scheme, token, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || !validSecret(token) {
-		return "", errUnauthenticated
-	}
-	c, err := s.store.FindCredential(ctx, kindBearer, hashSecret(token), s.now())
+// findPrincipal looks a bearer token or session secret up by its hash; the
+// server-side record is what makes a revoked credential stay dead.
+func (s *server) findPrincipal(ctx context.Context, kind, secret string) (principal, error) {
+	hash := hashSecret(secret)
+	c, err := s.store.FindCredential(ctx, kind, hash, s.now())
 	if errors.Is(err, ErrNotFound) {
-		return "", errUnauthenticated
+		return principal{}, errUnauthenticated
 	}
-	return c.UserID, err
+	if err != nil {
+		return principal{}, err
+	}
+	return principal{userID: c.UserID, kind: kind, hash: hash}, nil
 }
 
-// sessionUser resolves a session cookie: the signature and age first, then
-// the server-side record, so a logged-out session stays dead.
-func (s *server) sessionUser(ctx context.Context, value string) (string, error) {
-	secret, err := s.signer.verify(sessionCookie, value, s.cfg.SessionTTL, s.now())
-	if err != nil || !validSecret(secret) {
-		return "", errUnauthenticated
+// sessionSecret returns the secret in the request's session cookie when its
+// signature and age hold.
+func (s *server) sessionSecret(r *http.Request) (string, bool) {
+	c, err := r.Cookie(s.sessionCookieName(r))
+	if err != nil {
+		return "", false
 	}
-	c, err := s.store.FindCredential(ctx, kindSession, hashSecret(secret), s.now())
-	if errors.Is(err, ErrNotFound) {
-		return "", errUnauthenticated
-	}
-	return c.UserID, err
+	secret, err := s.signer.verify(sessionCookie, c.Value, s.cfg.SessionTTL, s.now())
+	return secret, err == nil && validSecret(secret)
 }
 
 // validSecret accepts the base64url form newSecret produces, bounded, so
@@ -254,6 +266,13 @@ func (s *server) issueToken(ctx context.Context, userID string) (string, time.Ti
 // signed cookie. A new session id every time: a cookie planted before
 // sign-in is never upgraded.
 func (s *server) startSession(w http.ResponseWriter, r *http.Request, userID string) error {
+	// A session this browser already had ends here, so an old cookie
+	// (perhaps copied off this machine) does not outlive the new sign-in.
+	if old, ok := s.sessionSecret(r); ok {
+		if err := s.store.DeleteCredential(r.Context(), kindSession, hashSecret(old)); err != nil {
+			return err
+		}
+	}
 	secret := newSecret(32)
 	now := s.now()
 	c := Credential{Hash: hashSecret(secret), Kind: kindSession, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}

@@ -218,18 +218,18 @@ func (s *server) signInLabel(app appRequest) string {
 
 // browserUser is the user of the request's session cookie, or nil.
 func (s *server) browserUser(r *http.Request) (*userJSON, error) {
-	c, err := r.Cookie(s.sessionCookieName(r))
-	if err != nil {
+	secret, ok := s.sessionSecret(r)
+	if !ok {
 		return nil, nil
 	}
-	id, err := s.sessionUser(r.Context(), c.Value)
+	who, err := s.findPrincipal(r.Context(), kindSession, secret)
 	if errors.Is(err, errUnauthenticated) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.store.GetUser(r.Context(), id)
+	u, err := s.store.GetUser(r.Context(), who.userID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}

@@ -1421,7 +1421,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 	for _, https := range []bool{false, true} {
 		env, wantName := map[string]string{}, sessionCookie
 		if https {
-			env["PUBLIC_URL"], wantName = "https://dropp.example", "__Host-"+sessionCookie
+			env["PUBLIC_URL"], wantName = "https://127.0.0.1:8443", "__Host-"+sessionCookie // local sign-in stays on loopback
 		}
 		e := newSignInEnv(t, nil, env)
 		resp, _ := newTestBrowser(t).get(e.URL + "/auth/google")
@@ -1452,6 +1452,10 @@ func TestSignInIssuesNewSession(t *testing.T) {
 		if c := sessionOf(t, resp); c.Value == planted {
 			t.Errorf("sign-in kept the cookie %q", planted)
 		}
+	}
+	// Signing in again with a valid session ended it on the server.
+	if status, _ := e.me(cookieHeader(old)); status != http.StatusUnauthorized {
+		t.Errorf("the session replaced by a new sign-in: /me %d, want 401", status)
 	}
 }
 

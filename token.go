@@ -228,19 +228,11 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request, userID str
 // revokeCredential deletes the credential the request authenticated with,
 // in the order authenticate tries them.
 func (s *server) revokeCredential(r *http.Request) error {
-	if h := r.Header.Get("Authorization"); h != "" {
-		_, token, _ := strings.Cut(h, " ")
-		return s.store.DeleteCredential(r.Context(), kindBearer, hashSecret(token))
-	}
-	c, err := r.Cookie(s.sessionCookieName(r))
-	if err != nil {
+	who := requestInfoFrom(r.Context()).who
+	if who.hash == "" {
 		return nil // a trusted proxy's user: nothing of ours to revoke
 	}
-	secret, err := s.signer.verify(sessionCookie, c.Value, s.cfg.SessionTTL, s.now())
-	if err != nil {
-		return nil
-	}
-	return s.store.DeleteCredential(r.Context(), kindSession, hashSecret(secret))
+	return s.store.DeleteCredential(r.Context(), who.kind, who.hash)
 }
 
 // isFormPost tells an HTML form submission (or a browser asking for HTML)
