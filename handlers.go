@@ -70,10 +70,48 @@ func (s *server) routes() http.Handler {
 	if local, ok := s.objects.(routedObjectStore); ok {
 		local.addRoutes(mux) // the local object store's own upload and download endpoints
 	}
-
-	mux.Handle("/", apiHeaders(http.HandlerFunc(handleNotFound)))
-	return mux
+	return jsonMuxErrors(mux)
 }
+
+// jsonMuxErrors makes the mux's own answers, 404 for an unknown route and
+// 405 (with Allow) for a known route with another method, use the API's
+// error shape instead of plain text.
+func jsonMuxErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(&muxErrorWriter{ResponseWriter: w, r: r}, r)
+	})
+}
+
+// muxErrorWriter replaces a plain-text 404 or 405 written while no route
+// matched (r.Pattern is set by the mux before any handler runs).
+type muxErrorWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	replaced bool
+}
+
+func (m *muxErrorWriter) WriteHeader(code int) {
+	if m.r.Pattern != "" || (code != http.StatusNotFound && code != http.StatusMethodNotAllowed) {
+		m.ResponseWriter.WriteHeader(code)
+		return
+	}
+	m.replaced = true
+	m.Header().Set("Cache-Control", "no-store")
+	if code == http.StatusMethodNotAllowed {
+		writeError(m.ResponseWriter, code, codeMethodNotAllowed, "this route does not take "+m.r.Method+"; allowed: "+m.Header().Get("Allow"))
+		return
+	}
+	writeError(m.ResponseWriter, code, codeNotFound, "no such route")
+}
+
+func (m *muxErrorWriter) Write(b []byte) (int, error) {
+	if m.replaced {
+		return len(b), nil // the mux's plain-text body
+	}
+	return m.ResponseWriter.Write(b)
+}
+
+func (m *muxErrorWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
 
 // Error codes of the JSON error shape {"error": code, "message": text}.
 const (
@@ -81,6 +119,7 @@ const (
 	codeUnauthorized     = "unauthorized"
 	codeForbidden        = "forbidden"
 	codeNotFound         = "not_found"
+	codeMethodNotAllowed = "method_not_allowed"
 	codeConflict         = "conflict"
 	codePayloadTooLarge  = "payload_too_large"
 	codeUnsupportedMedia = "unsupported_media_type"
@@ -194,11 +233,6 @@ func writeJSONDecodeError(w http.ResponseWriter, err error) {
 	default:
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, "the body is not a valid JSON object for this route")
 	}
-}
-
-// handleNotFound answers routes that do not exist in the API's error shape.
-func handleNotFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusNotFound, codeNotFound, "no such route")
 }
 
 // handleHealth handles "GET /healthz": the process is up; no dependency is

@@ -309,6 +309,9 @@ func (o *localObjects) handleDownload(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", cmp.Or(q.rct, "application/octet-stream"))
 	h.Set("Content-Disposition", q.rcd)
+	// Objects are served from Dropp's own origin: even if a browser rendered
+	// one, it may run nothing and reach nothing.
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 	h.Set("Cache-Control", fmt.Sprintf("private, max-age=%d", max(0, int(time.Until(expires).Seconds()))))
 	if obj.etag != "" {
 		h.Set("ETag", `"`+obj.etag+`"`) // lets ServeContent answer If-None-Match and If-Range

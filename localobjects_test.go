@@ -255,6 +255,7 @@ func TestLocalObjectsDownloadURLIsSigned(t *testing.T) {
 	for h, want := range map[string]string{
 		"X-Content-Type-Options": "nosniff", "Content-Type": "text/plain", "ETag": `"` + localMD5(string(content)) + `"`,
 		"Content-Disposition": contentDisposition("a.txt"), "Accept-Ranges": "bytes",
+		"Content-Security-Policy": "sandbox; default-src 'none'",
 	} {
 		if got := resp.Header.Get(h); got != want {
 			t.Errorf("%s: %q, want %q", h, got, want)

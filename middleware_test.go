@@ -77,3 +77,21 @@ func TestJSONErrorsHideGoTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestMuxErrorsAreJSON: unknown routes answer 404 and known routes with
+// another method 405 (with Allow), both in the API's error shape.
+func TestMuxErrorsAreJSON(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	tok := e.newUser("router")
+	resp, body := e.do(request{method: "GET", path: "/no/such/route", token: tok})
+	wantStatus(t, resp, body, http.StatusNotFound)
+	resp, body = e.do(request{method: "DELETE", path: "/download/" + newID(), token: tok})
+	wantStatus(t, resp, body, http.StatusMethodNotAllowed)
+	if allow := resp.Header.Get("Allow"); !strings.Contains(allow, "GET") {
+		t.Errorf("405 without Allow: GET (got %q)", allow)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("405 Cache-Control %q", cc)
+	}
+}

@@ -202,7 +202,7 @@ type (
 )
 
 var codeForStatus = map[int]string{
-	400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
+	400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
 	413: "payload_too_large", 415: "unsupported_media_type", 429: "rate_limited", 500: "internal", 503: "unavailable",
 }
 
