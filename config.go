@@ -135,9 +135,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		TrustXUserID:       p.boolean("TRUST_X_USER_ID"),
 		GoogleClientID:     p.str("GOOGLE_CLIENT_ID", ""),
 		GoogleClientSecret: p.str("GOOGLE_CLIENT_SECRET", ""),
-		GoogleRedirectURI:  p.str("GOOGLE_REDIRECT_URI", ""),
-		OAuthIssuer:        p.str("OAUTH_ISSUER", "https://accounts.google.com"),
-		AppRedirectURI:     p.str("APP_REDIRECT_URI", "dropp://auth/callback"),
+		GoogleRedirectURI:  p.webURL("GOOGLE_REDIRECT_URI", ""),
+		OAuthIssuer:        p.issuerURL("OAUTH_ISSUER", "https://accounts.google.com"),
+		AppRedirectURI:     p.redirectURI("APP_REDIRECT_URI", "dropp://auth/callback"),
 		AllowedDomains:     p.list("ALLOWED_EMAIL_DOMAINS"),
 		AllowedEmails:      p.list("ALLOWED_EMAILS"),
 		TokenTTL:           p.seconds("TOKEN_TTL_SECONDS", 30*24*3600, 365*24*3600),
@@ -282,6 +282,41 @@ func (p *envParser) baseURL(name string) *url.URL {
 		return nil
 	}
 	return u
+}
+
+// webURL reads an absolute http(s) URL without a fragment.
+func (p *envParser) webURL(name, def string) string {
+	v := p.str(name, def)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" || u.User != nil {
+		p.fail(name, "want an absolute http(s) URL without user info or fragment, got %q", v)
+	}
+	return v
+}
+
+// issuerURL reads an OpenID issuer: https, except on a loopback host where
+// a development provider may speak plain http.
+func (p *envParser) issuerURL(name, def string) string {
+	v := p.webURL(name, def)
+	if u, err := url.Parse(v); err == nil && u.Scheme == "http" && !isLocalHost(u.Host) {
+		p.fail(name, "an issuer must use https (plain http only on a loopback host), got %q", v)
+	}
+	return v
+}
+
+// redirectURI reads the desktop app's redirect URI: absolute (any scheme,
+// since apps register their own, such as dropp://), without a fragment
+// (RFC 6749 §3.1.2).
+func (p *envParser) redirectURI(name, def string) string {
+	v := p.str(name, def)
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme == "" || u.Fragment != "" || strings.HasSuffix(v, "#") || u.User != nil {
+		p.fail(name, "want an absolute URI without user info or fragment, such as dropp://auth/callback, got %q", v)
+	}
+	return v
 }
 
 func (p *envParser) secret(name string) []byte {

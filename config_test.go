@@ -273,6 +273,13 @@ func TestConfigBadValues(t *testing.T) {
 		{"PUBLIC_URL", "https://dropp.example.com/?x=1"},
 		{"SECRET_KEY", "0123456789"},
 		{"SECRET_KEY_PREVIOUS", "short"},
+		{"OAUTH_ISSUER", "http://accounts.example.com"}, // plain http only on loopback
+		{"OAUTH_ISSUER", "accounts.google.com"},
+		{"GOOGLE_REDIRECT_URI", "/auth/google/callback"},
+		{"GOOGLE_REDIRECT_URI", "https://d.example.com/cb#frag"},
+		{"APP_REDIRECT_URI", "auth/callback"},
+		{"APP_REDIRECT_URI", "dropp://auth/callback#x"},
+		{"APP_REDIRECT_URI", "dropp://user@auth/callback"},
 	}
 	for _, c := range cases {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {
@@ -280,6 +287,15 @@ func TestConfigBadValues(t *testing.T) {
 			_, err := loadConfig(configGetenv(c.name, c.value))
 			configWantError(t, err, c.name)
 		})
+	}
+	for name, value := range map[string]string{
+		"OAUTH_ISSUER":        "http://127.0.0.1:5556", // a development provider
+		"GOOGLE_REDIRECT_URI": "https://d.example.com/auth/google/callback",
+		"APP_REDIRECT_URI":    "com.example.dropp:/oauth2redirect",
+	} {
+		if _, err := loadConfig(configGetenv(name, value)); err != nil {
+			t.Errorf("%s=%s refused: %v", name, value, err)
+		}
 	}
 }
 
