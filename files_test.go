@@ -32,11 +32,33 @@ func postUploadForm(t *testing.T, url string, fields map[string]string, content 
 	return resp, body
 }
 
-// TestUploadRoundTrip walks the whole client routine against real MongoDB
-// and S3: create upload, POST the form, complete, list, download, delete.
+// TestUploadRoundTrip walks the whole client routine (create upload, POST
+// the form, complete, list, download, delete) on every combination of
+// metadata store (MongoDB or local) and object store (S3 or local): one
+// client code path, whatever the server runs on.
 func TestUploadRoundTrip(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, nil)
+	for _, metadata := range []string{"mongodb", "local"} {
+		for _, objects := range []string{"s3", "local"} {
+			t.Run(metadata+"+"+objects, func(t *testing.T) {
+				t.Parallel()
+				env := mongoS3Env(t)
+				env["DATA_DIR"] = t.TempDir()
+				if metadata == "local" {
+					delete(env, "MONGODB_URI")
+				}
+				if objects == "local" {
+					delete(env, "AWS_S3_BUCKET")
+				}
+				walkClientRoutine(t, startTestEnv(t, env))
+			})
+		}
+	}
+}
+
+// walkClientRoutine is what a desktop client does with one file.
+func walkClientRoutine(t *testing.T, e *testEnv) {
+	t.Helper()
 	tok := e.newUser("alice")
 	content := []byte("hello, dropp\n")
 
@@ -50,7 +72,7 @@ func TestUploadRoundTrip(t *testing.T) {
 
 	resp, body = postUploadForm(t, up.Upload.URL, up.Upload.Fields, content)
 	if resp.StatusCode/100 != 2 {
-		t.Fatalf("S3 POST: %d %s", resp.StatusCode, body)
+		t.Fatalf("upload POST: %d %s", resp.StatusCode, body)
 	}
 
 	resp, body = e.do(request{method: "POST", path: "/upload/" + up.File.ID + "/complete", token: tok})
@@ -88,4 +110,12 @@ func TestUploadRoundTrip(t *testing.T) {
 	wantStatus(t, resp, body, http.StatusNoContent)
 	resp, body = e.do(request{method: "GET", path: "/download/" + up.File.ID, token: tok})
 	wantStatus(t, resp, body, http.StatusNotFound)
+	gone, err := http.Get(dl.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Body.Close()
+	if gone.StatusCode/100 == 2 {
+		t.Fatalf("the deleted object still downloads: %d", gone.StatusCode)
+	}
 }

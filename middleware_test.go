@@ -95,3 +95,23 @@ func TestMuxErrorsAreJSON(t *testing.T) {
 		t.Errorf("405 Cache-Control %q", cc)
 	}
 }
+
+// TestNoCORS: nothing that accepts cookies answers with a CORS grant, so no
+// other site can read an answer (SECURITY.md 21).
+func TestNoCORS(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	tok := e.newUser("cors")
+	origin := map[string]string{"Origin": "https://evil.example"}
+	for _, req := range []request{
+		{method: "GET", path: "/list/", token: tok, header: origin},
+		{method: "OPTIONS", path: "/upload/", header: origin},
+		{method: "GET", path: "/me", token: tok, header: origin},
+		{method: "GET", path: "/login/", header: origin},
+	} {
+		resp, _ := e.do(req)
+		if v := resp.Header.Get("Access-Control-Allow-Origin"); v != "" {
+			t.Errorf("%s %s: Access-Control-Allow-Origin %q", req.method, req.path, v)
+		}
+	}
+}
