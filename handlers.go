@@ -146,25 +146,43 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, apiError{Error: code, Message: message})
 }
 
-// fail answers for an error from a backend: known sentinels map to their
-// status; anything else is logged and answered as a generic 500, so no
-// driver text ever reaches a client.
-func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+// failure is how an error from a backend is answered: one status, and the
+// words each kind of client gets for it.
+type failure struct {
+	status  int
+	code    string // the JSON API's error code
+	message string // the JSON API's message
+	page    string // what an HTML error page tells a person
+}
+
+// classify maps an error from a backend to its answer, the one place that
+// does so for the JSON API and the HTML pages alike. Known sentinels map to
+// their status; anything else is logged with the request id and answered
+// as a generic 500, so no driver text ever reaches a client.
+func (s *server) classify(r *http.Request, err error) failure {
+	reqID := requestInfoFrom(r.Context()).id
 	switch {
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads the answer, so it is not an error.
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "request cancelled")
+		return failure{http.StatusServiceUnavailable, codeUnavailable, "request cancelled", "The request was cancelled."}
 	case errors.Is(err, ErrNotFound):
-		writeError(w, http.StatusNotFound, codeNotFound, "no such file")
+		return failure{http.StatusNotFound, codeNotFound, "no such file", "Not found."}
 	case errors.Is(err, ErrConflict):
-		writeError(w, http.StatusConflict, codeConflict, "conflicts with the current state")
+		return failure{http.StatusConflict, codeConflict, "conflicts with the current state", "This conflicts with the current state. Try again."}
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		s.log.Warn("backend unavailable", "err", err, "request_id", requestInfoFrom(r.Context()).id)
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "a storage backend is not answering; try again shortly")
-	default:
-		s.log.Error("internal error", "err", err, "request_id", requestInfoFrom(r.Context()).id)
-		writeError(w, http.StatusInternalServerError, codeInternal, "internal error")
+		s.log.Warn("backend unavailable", "err", err, "request_id", reqID)
+		return failure{http.StatusServiceUnavailable, codeUnavailable, "a storage backend is not answering; try again shortly",
+			"Dropp's storage is not answering. Try again in a moment."}
 	}
+	s.log.Error("internal error", "err", err, "request_id", reqID)
+	return failure{http.StatusInternalServerError, codeInternal, "internal error", "Something went wrong on the server."}
+}
+
+// fail answers a JSON API request for an error from a backend, as
+// classify says.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	f := s.classify(r, err)
+	writeError(w, f.status, f.code, f.message)
 }
 
 // maxJSONBody is the largest JSON request body accepted.

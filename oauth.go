@@ -259,21 +259,18 @@ func (s *server) renderError(w http.ResponseWriter, status int, msg string) {
 	s.renderPage(w, status, loginPage{Title: http.StatusText(status), Error: msg, BackLink: true})
 }
 
-// failPage is fail for HTML routes: it logs the detail and shows a page
-// that says only what the user can act on.
+// failPage is fail for HTML routes: it shows a page that says only what
+// the user can act on. The provider failing is a sign-in page's own case
+// (no API route talks to the provider); every other error is classified
+// as the API's are.
 func (s *server) failPage(w http.ResponseWriter, r *http.Request, err error) {
-	reqID := requestInfoFrom(r.Context()).id
-	switch {
-	case errors.Is(err, errProvider):
-		s.log.Warn("sign-in provider", "err", err, "request_id", reqID)
+	if errors.Is(err, errProvider) {
+		s.log.Warn("sign-in provider", "err", err, "request_id", requestInfoFrom(r.Context()).id)
 		s.renderError(w, http.StatusBadGateway, "Sign-in with the provider did not succeed: it could not be reached or its answer could not be verified. Try again in a moment.")
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		s.log.Warn("backend unavailable", "err", err, "request_id", reqID)
-		s.renderError(w, http.StatusServiceUnavailable, "Dropp's storage is not answering. Try again in a moment.")
-	default:
-		s.log.Error("internal error", "err", err, "request_id", reqID)
-		s.renderError(w, http.StatusInternalServerError, "Something went wrong on the server.")
+		return
 	}
+	f := s.classify(r, err)
+	s.renderError(w, f.status, f.page)
 }
 
 // ---- What the desktop app asks for ----
