@@ -250,6 +250,18 @@ func (s *server) sessionCookieName(r *http.Request) string {
 	return sessionCookie
 }
 
+// setCookie sets (maxAge > 0) or clears (maxAge < 0) one of Dropp's
+// cookies, all with the same attributes: never readable by script, Secure
+// whenever the client reached us over HTTPS, and SameSite=Lax: sent on a
+// top-level navigation (the provider sends the browser back to the callback
+// with a GET), never on another site's POST.
+func (s *server) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: path, MaxAge: maxAge,
+		HttpOnly: true, Secure: s.isHTTPS(r), SameSite: http.SameSiteLaxMode,
+	})
+}
+
 // issueToken mints a bearer token for userID: 256 random bits, of which
 // only the hash is stored.
 func (s *server) issueToken(ctx context.Context, userID string) (string, time.Time, error) {
@@ -279,16 +291,8 @@ func (s *server) startSession(w http.ResponseWriter, r *http.Request, userID str
 	if err := s.store.InsertCredential(r.Context(), c); err != nil {
 		return err
 	}
-	name := s.sessionCookieName(r)
-	http.SetCookie(w, &http.Cookie{
-		Name:     name,
-		Value:    s.signer.sign(sessionCookie, secret, now),
-		Path:     "/",
-		MaxAge:   int(s.cfg.SessionTTL.Seconds()),
-		HttpOnly: true,
-		Secure:   s.isHTTPS(r),
-		SameSite: http.SameSiteLaxMode,
-	})
+	value := s.signer.sign(sessionCookie, secret, now)
+	s.setCookie(w, r, s.sessionCookieName(r), value, "/", int(s.cfg.SessionTTL.Seconds()))
 	w.Header().Set("Cache-Control", "no-store")
 	return nil
 }

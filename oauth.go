@@ -447,13 +447,10 @@ func (s *server) stateCookieName(r *http.Request) string {
 	return stateCookie
 }
 
-// setStateCookie sets (maxAge > 0) or clears (maxAge < 0) the state cookie.
-// Lax is enough: the provider sends the browser back with a top-level GET.
+// setStateCookie sets (maxAge > 0) or clears (maxAge < 0) the state cookie,
+// which only the callback needs to see.
 func (s *server) setStateCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{
-		Name: s.stateCookieName(r), Value: value, Path: "/auth/google/callback", MaxAge: maxAge,
-		HttpOnly: true, Secure: s.isHTTPS(r), SameSite: http.SameSiteLaxMode,
-	})
+	s.setCookie(w, r, s.stateCookieName(r), value, "/auth/google/callback", maxAge)
 }
 
 // signInLocalUser is local sign-in: no provider, the configured local user.

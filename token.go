@@ -212,11 +212,9 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request, userID str
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := r.Cookie(s.sessionCookieName(r)); err == nil {
-		http.SetCookie(w, &http.Cookie{
-			Name: s.sessionCookieName(r), Value: "", Path: "/", MaxAge: -1,
-			HttpOnly: true, Secure: s.isHTTPS(r), SameSite: http.SameSiteLaxMode,
-		})
+	name := s.sessionCookieName(r)
+	if _, err := r.Cookie(name); err == nil {
+		s.setCookie(w, r, name, "", "/", -1)
 	}
 	if isFormPost(r) {
 		http.Redirect(w, r, "/login/", http.StatusSeeOther)
