@@ -66,9 +66,23 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /list/{$}", api(s.handleList))
 	mux.Handle("GET /download/{id}", api(s.handleDownload))
 	mux.Handle("DELETE /files/{id}", api(s.handleDelete))
-	s.addSignInRoutes(mux)
+	mux.Handle("GET /me", api(s.handleMe))
+
+	// Sign-in (oauth.go, token.go): pages and the token endpoint, never
+	// cached, with the sign-in CSP; the two that cost a provider round trip
+	// or a code guess are rate limited per client address.
+	si := s.signIn
+	mux.Handle("GET /login/{$}", s.signInHeaders(http.HandlerFunc(s.handleLogin)))
+	mux.Handle("GET /auth/google", s.signInHeaders(s.rateLimited(si.startLimit, s.pageTooMany, http.HandlerFunc(s.handleSignInStart))))
+	mux.Handle("GET /auth/google/callback", s.signInHeaders(http.HandlerFunc(s.handleSignInCallback)))
+	mux.Handle("POST /auth/token", s.signInHeaders(s.rateLimited(si.tokenLimit, jsonTooMany, http.HandlerFunc(s.handleToken))))
+	mux.Handle("POST /auth/logout", s.signInHeaders(s.requireUser(s.handleLogout)))
+
+	// The local object store's forms and URLs point back at this server:
+	// its upload and download endpoints are listed in localObjects.addRoutes,
+	// next to the code that builds those URLs.
 	if local, ok := s.objects.(routedObjectStore); ok {
-		local.addRoutes(mux) // the local object store's own upload and download endpoints
+		local.addRoutes(mux)
 	}
 	return jsonMuxErrors(mux)
 }

@@ -110,17 +110,6 @@ func loginCSP(page string) string {
 		"'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 }
 
-// addSignInRoutes registers the sign-in routes.
-func (s *server) addSignInRoutes(mux *http.ServeMux) {
-	si := s.signIn
-	mux.Handle("GET /login/{$}", s.signInHeaders(http.HandlerFunc(s.handleLogin)))
-	mux.Handle("GET /auth/google", s.signInHeaders(s.rateLimited(si.startLimit, s.pageTooMany, http.HandlerFunc(s.handleSignInStart))))
-	mux.Handle("GET /auth/google/callback", s.signInHeaders(http.HandlerFunc(s.handleSignInCallback)))
-	mux.Handle("POST /auth/token", s.signInHeaders(s.rateLimited(si.tokenLimit, jsonTooMany, http.HandlerFunc(s.handleToken))))
-	mux.Handle("POST /auth/logout", s.signInHeaders(s.requireUser(s.handleLogout)))
-	mux.Handle("GET /me", apiHeaders(s.requireUser(s.handleMe)))
-}
-
 // signInHeaders sets the headers of every response on the sign-in path:
 // nothing cached (they set cookies and carry codes), no Referer leaking a
 // code or state to the next site, no framing, no third-party content.
