@@ -216,7 +216,7 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request, userID str
 	if _, err := r.Cookie(name); err == nil {
 		s.setCookie(w, r, name, "", "/", -1)
 	}
-	if isFormPost(r) {
+	if wantsHTMLRedirect(r) {
 		http.Redirect(w, r, "/login/", http.StatusSeeOther)
 		return
 	}
@@ -233,9 +233,10 @@ func (s *server) revokeCredential(r *http.Request) error {
 	return s.store.DeleteCredential(r.Context(), who.kind, who.hash)
 }
 
-// isFormPost tells an HTML form submission (or a browser asking for HTML)
-// from an API client.
-func isFormPost(r *http.Request) bool {
+// wantsHTMLRedirect tells a browser (an HTML form submission, or a request
+// that accepts HTML), which should be sent on to a page, from an API
+// client, which gets a status.
+func wantsHTMLRedirect(r *http.Request) bool {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" ||
 		strings.Contains(r.Header.Get("Accept"), "text/html")
