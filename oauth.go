@@ -113,12 +113,12 @@ func loginCSP(page string) string {
 // signInHeaders sets the headers of every response on the sign-in path:
 // nothing cached (they set cookies and carry codes), no Referer leaking a
 // code or state to the next site, no framing, no third-party content.
+// (nosniff is on every response already: see logRequests.)
 func (s *server) signInHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", s.signIn.csp)
 		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
