@@ -138,18 +138,9 @@ func validLocalKey(key string) bool {
 	return filepath.IsLocal(filepath.FromSlash(key))
 }
 
+// validKeySegment is one segment of a key validLocalKey accepts.
 func validKeySegment(seg string) bool {
-	if seg == "" || seg[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(seg); i++ {
-		c := seg[i]
-		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
-		if !ok {
-			return false
-		}
-	}
-	return true
+	return seg != "" && seg[0] != '.' && allBytes(seg, alnumOr("._-"))
 }
 
 // localObjectPath and localETagPath are where a valid key's bytes and ETag

@@ -213,29 +213,13 @@ func (s *server) sessionSecret(r *http.Request) (string, bool) {
 // validSecret accepts the base64url form newSecret produces, bounded, so
 // junk never reaches a query.
 func validSecret(s string) bool {
-	if len(s) < 22 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return len(s) >= 22 && len(s) <= 128 && allBytes(s, alnumOr("-_"))
 }
 
-// validProxyUserID bounds what a trusted proxy may name a user.
+// validProxyUserID bounds what a trusted proxy may name a user: 1 to 256
+// printable ASCII characters, no spaces.
 func validProxyUserID(id string) bool {
-	if id == "" || len(id) > 256 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] <= ' ' || id[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
+	return id != "" && len(id) <= 256 && allBytes(id, func(c byte) bool { return ' ' < c && c < 0x7f })
 }
 
 // sessionCookie is the session cookie's base name; over HTTPS it gets the

@@ -337,27 +337,13 @@ func (s *server) checkAppRequest(app *appRequest, method string) string {
 // validPKCE accepts a code verifier or challenge as RFC 7636 §4.1 defines
 // it: 43 to 128 unreserved characters.
 func validPKCE(v string) bool {
-	if len(v) < 43 || len(v) > 128 {
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0) {
-			return false
-		}
-	}
-	return true
+	return len(v) >= 43 && len(v) <= 128 && allBytes(v, alnumOr("-._~"))
 }
 
 // visibleASCII reports whether s has only characters RFC 6749 allows in a
 // state (VSCHAR, %x20-7E).
 func visibleASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
+	return allBytes(s, func(c byte) bool { return 0x20 <= c && c <= 0x7e })
 }
 
 // isLoopbackRedirect accepts exactly http://127.0.0.1:PORT/PATH and
