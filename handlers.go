@@ -50,6 +50,8 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 	return s
 }
 
+// ServeHTTP sends every request through logging and panic recovery to
+// the routes.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // routes is the one table of every route, its pattern and its middleware.
@@ -310,6 +312,8 @@ type fileJSON struct {
 	CompletedAt *time.Time `json:"completed_at"`
 }
 
+// toFileJSON shows a File as the API does: until completion, the size is
+// the declared one.
 func toFileJSON(f *File) fileJSON {
 	size := f.Size
 	if size == nil {
@@ -575,6 +579,7 @@ func encodeCursor(c Cursor) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
+// decodeCursor reads a cursor encodeCursor made; anything else is refused.
 func decodeCursor(s string) (Cursor, bool) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
@@ -641,6 +646,7 @@ func downloadContentType(f *File) string {
 	return "application/octet-stream"
 }
 
+// parseFlag reads a yes/no query parameter; absent means no.
 func parseFlag(v string) (bool, error) {
 	switch v {
 	case "", "0", "false":

@@ -103,6 +103,8 @@ func newLocalObjects(dir string, secret []byte, logger *slog.Logger) (*localObje
 	return o, nil
 }
 
+// resetTmpDir removes the temporary directory with whatever is in it and
+// makes it again, empty.
 func resetTmpDir(root *os.Root) error {
 	if err := root.RemoveAll(localTmpDir); err != nil {
 		return err
@@ -259,6 +261,8 @@ type localDownloadParams struct {
 	rct     string // Content-Type to answer with; "" for application/octet-stream
 }
 
+// downloadMAC signs a download URL: the key and every parameter that
+// shapes the answer, so none can be changed.
 func (o *localObjects) downloadMAC(key string, q localDownloadParams) []byte {
 	return o.mac("download", key, q.expires, q.rcd, q.rct)
 }
@@ -460,6 +464,7 @@ type idleDeadline struct {
 	next    time.Time // deadlines are not moved again before this
 }
 
+// newIdleDeadline sets the first deadlines at once, before any byte moves.
 func newIdleDeadline(w http.ResponseWriter, timeout time.Duration) *idleDeadline {
 	d := &idleDeadline{rc: http.NewResponseController(w), timeout: timeout}
 	d.extend()

@@ -421,14 +421,17 @@ func (b *localUploadBody) allow(n int64) { b.left += n }
 var localPreDataTooLarge = &localError{http.StatusBadRequest, "MaxPostPreDataLengthExceeded",
 	"Your POST request fields preceding the upload file were too large."}
 
+// localAccessDenied is S3's 403 AccessDenied, saying msg.
 func localAccessDenied(msg string) *localError {
 	return &localError{http.StatusForbidden, "AccessDenied", msg}
 }
 
+// localInvalidArgument is S3's 400 InvalidArgument, saying msg.
 func localInvalidArgument(msg string) *localError {
 	return &localError{http.StatusBadRequest, "InvalidArgument", msg}
 }
 
+// localMalformed is S3's 400 MalformedPOSTRequest, saying msg.
 func localMalformed(msg string) *localError {
 	return &localError{http.StatusBadRequest, "MalformedPOSTRequest", msg}
 }

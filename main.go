@@ -134,6 +134,8 @@ func openBackends(ctx context.Context, cfg *config, logger *slog.Logger) (b *bac
 	return b, nil
 }
 
+// openStore opens the metadata store: the local one under DATA_DIR, or
+// MongoDB when MONGODB_URI is set.
 func (b *backends) openStore(ctx context.Context, cfg *config, logger *slog.Logger) error {
 	if cfg.localMetadata() {
 		dir := filepath.Join(cfg.DataDir, "metadata")
@@ -152,6 +154,8 @@ func (b *backends) openStore(ctx context.Context, cfg *config, logger *slog.Logg
 	return nil
 }
 
+// openObjects opens the object store: the local one under DATA_DIR, or
+// S3 when AWS_S3_BUCKET is set.
 func (b *backends) openObjects(ctx context.Context, cfg *config, logger *slog.Logger) error {
 	if cfg.localObjects() {
 		dir := filepath.Join(cfg.DataDir, "objects")
@@ -170,6 +174,7 @@ func (b *backends) openObjects(ctx context.Context, cfg *config, logger *slog.Lo
 	return nil
 }
 
+// signInLine is the start-up line saying how people sign in.
 func signInLine(cfg *config) string {
 	if cfg.localSignIn() {
 		return "sign-in: local " + cfg.LocalUserEmail

@@ -21,8 +21,12 @@ type requestInfo struct {
 	who principal
 }
 
+// requestInfoKey is the context key of a request's *requestInfo.
 type requestInfoKey struct{}
 
+// requestInfoFrom returns the request's info, or a blank one for a request
+// that did not pass through logRequests (a handler called directly), so
+// callers never check for nil.
 func requestInfoFrom(ctx context.Context) *requestInfo {
 	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
 		return info
@@ -84,6 +88,8 @@ func routeOf(r *http.Request) string {
 	return r.Pattern
 }
 
+// newRequestID returns 64 random bits in hex, enough to pick one request's
+// lines out of the log.
 func newRequestID() string {
 	var b [8]byte
 	rand.Read(b[:])
@@ -227,6 +233,7 @@ func validProxyUserID(id string) bool {
 // Domain.
 const sessionCookie = "dropp_session"
 
+// sessionCookieName is the session cookie's name on this request.
 func (s *server) sessionCookieName(r *http.Request) string {
 	if s.isHTTPS(r) {
 		return "__Host-" + sessionCookie
@@ -315,8 +322,10 @@ func parseForwardedAddr(hop string) (netip.Addr, bool) {
 	return addr.Unmap(), err == nil
 }
 
+// fromTrustedProxy tells whether the connection's peer is a trusted proxy.
 func (s *server) fromTrustedProxy(r *http.Request) bool { return s.isTrustedProxy(remoteAddr(r)) }
 
+// isTrustedProxy tells whether addr is in TRUSTED_PROXIES.
 func (s *server) isTrustedProxy(addr netip.Addr) bool {
 	for _, p := range s.cfg.TrustedProxies {
 		if p.Contains(addr) {
@@ -326,6 +335,8 @@ func (s *server) isTrustedProxy(addr netip.Addr) bool {
 	return false
 }
 
+// remoteAddr is the connection's peer address (IPv4-mapped addresses as
+// IPv4, so they match IPv4 ranges).
 func remoteAddr(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -107,6 +107,7 @@ func rfc5987Escape(s string) string {
 	return b.String()
 }
 
+// isAttrChar tells the bytes RFC 5987 lets stand unescaped.
 func isAttrChar(c byte) bool {
 	switch {
 	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':

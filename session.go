@@ -78,6 +78,8 @@ func (s *cookieSigner) verify(name, value string, maxAge time.Duration, now time
 	return string(payload), nil
 }
 
+// macMatches tells whether mac signs the cookie under any of the keys (the
+// current one, or the previous during a key rotation).
 func (s *cookieSigner) macMatches(mac []byte, name, ts, payload string) bool {
 	ok := false
 	for _, k := range s.keys {
@@ -89,6 +91,8 @@ func (s *cookieSigner) macMatches(mac []byte, name, ts, payload string) bool {
 	return ok
 }
 
+// cookieMAC is the MAC of the cookieSigner format: zero bytes, which neither
+// a cookie name nor a timestamp contains, keep the three parts apart.
 func cookieMAC(key []byte, name, ts, payload string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(name))

@@ -232,6 +232,7 @@ func mongoErr(op string, err error) error {
 	return fmt.Errorf("mongodb %s: %w", op, err)
 }
 
+// opContext bounds one MongoDB call by mongoOpTimeout.
 func opContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, mongoOpTimeout)
 }
@@ -259,6 +260,7 @@ type fileDoc struct {
 	CompletedAt  *time.Time `bson:"completed_at"`
 }
 
+// file turns a stored document back into a File, with its times in UTC.
 func (d *fileDoc) file() *File {
 	f := File(*d)
 	f.CreatedAt = f.CreatedAt.UTC()
