@@ -345,3 +345,43 @@ func remoteAddr(r *http.Request) netip.Addr {
 	addr, _ := netip.ParseAddr(host)
 	return addr.Unmap()
 }
+
+// jsonMuxErrors makes the mux's own answers, 404 for an unknown route and
+// 405 (with Allow) for a known route with another method, use the API's
+// error shape instead of plain text.
+func jsonMuxErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(&muxErrorWriter{ResponseWriter: w, r: r}, r)
+	})
+}
+
+// muxErrorWriter replaces a plain-text 404 or 405 written while no route
+// matched (r.Pattern is set by the mux before any handler runs).
+type muxErrorWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	replaced bool
+}
+
+func (m *muxErrorWriter) WriteHeader(code int) {
+	if m.r.Pattern != "" || (code != http.StatusNotFound && code != http.StatusMethodNotAllowed) {
+		m.ResponseWriter.WriteHeader(code)
+		return
+	}
+	m.replaced = true
+	m.Header().Set("Cache-Control", "no-store")
+	if code == http.StatusMethodNotAllowed {
+		writeError(m.ResponseWriter, code, codeMethodNotAllowed, "this route does not take "+m.r.Method+"; allowed: "+m.Header().Get("Allow"))
+		return
+	}
+	writeError(m.ResponseWriter, code, codeNotFound, "no such route")
+}
+
+func (m *muxErrorWriter) Write(b []byte) (int, error) {
+	if m.replaced {
+		return len(b), nil // the mux's plain-text body
+	}
+	return m.ResponseWriter.Write(b)
+}
+
+func (m *muxErrorWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }

@@ -1,0 +1,448 @@
+package main
+
+// The files API: creating uploads, completing them, listing, downloading and
+// deleting files, with the validation of what clients send.
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// fileJSON is a File as the API shows it.
+type fileJSON struct {
+	ID          string     `json:"id"`
+	Filename    string     `json:"filename"`
+	Size        *int64     `json:"size"`
+	ContentType string     `json:"content_type"`
+	Status      string     `json:"status"`
+	CreatedAt   time.Time  `json:"created_at"`
+	CompletedAt *time.Time `json:"completed_at"`
+}
+
+// toFileJSON shows a File as the API does: until completion, the size is
+// the declared one.
+func toFileJSON(f *File) fileJSON {
+	size := f.Size
+	if size == nil {
+		size = f.DeclaredSize
+	}
+	return fileJSON{
+		ID: f.ID, Filename: f.Filename, Size: size, ContentType: f.ContentType,
+		Status: f.Status, CreatedAt: f.CreatedAt, CompletedAt: f.CompletedAt,
+	}
+}
+
+// createUploadRequest is the body of POST /upload/.
+type createUploadRequest struct {
+	Filename    *string `json:"filename"`
+	Size        *int64  `json:"size"`
+	ContentType *string `json:"content_type"`
+}
+
+// handleCreateUpload handles "POST /upload/": it records a pending file and
+// returns a pre-signed form the client posts the bytes to.
+func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owner string) {
+	var req createUploadRequest
+	if !readJSON(w, r, &req, false) {
+		return
+	}
+	if msg := s.validateUpload(&req); msg != "" {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
+		return
+	}
+	now := s.now().Truncate(time.Millisecond)
+	f := &File{
+		ID:           newID(),
+		Owner:        owner,
+		Filename:     *req.Filename,
+		DeclaredSize: req.Size,
+		Status:       statusPending,
+		CreatedAt:    now,
+	}
+	if req.ContentType != nil {
+		f.ContentType = *req.ContentType
+	}
+	f.ObjectKey = objectKey(owner, f.ID, now)
+	form, err := s.objects.PresignUpload(r.Context(), s.uploadPolicy(r, f, now))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.store.InsertFile(r.Context(), f); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"file": toFileJSON(f), "upload": form})
+}
+
+// uploadPolicy pins the upload to this file's key, its declared size (or
+// the configured maximum) and its declared content type.
+func (s *server) uploadPolicy(r *http.Request, f *File, now time.Time) UploadPolicy {
+	p := UploadPolicy{
+		Key:         f.ObjectKey,
+		MaxSize:     s.cfg.MaxUploadBytes,
+		ContentType: f.ContentType,
+		Expires:     ceilSecond(now.Add(s.cfg.UploadTTL)),
+		BaseURL:     s.baseURL(r),
+	}
+	if f.DeclaredSize != nil {
+		p.MinSize, p.MaxSize = *f.DeclaredSize, *f.DeclaredSize
+	}
+	return p
+}
+
+// ceilSecond rounds up to a whole second (policies and URLs carry seconds),
+// so a URL never lives less than its configured TTL.
+func ceilSecond(t time.Time) time.Time {
+	if t.Truncate(time.Second).Equal(t) {
+		return t
+	}
+	return t.Truncate(time.Second).Add(time.Second)
+}
+
+// validateUpload returns what is wrong with a create-upload body, or "".
+func (s *server) validateUpload(req *createUploadRequest) string {
+	if req.Filename == nil {
+		return `"filename" is required`
+	}
+	if msg := validateFilename(*req.Filename); msg != "" {
+		return msg
+	}
+	if msg := s.validateSize(req.Size); msg != "" {
+		return msg
+	}
+	if req.ContentType != nil {
+		ct, ok := normalizeContentType(*req.ContentType)
+		if !ok {
+			return `"content_type" must be a valid media type of at most 255 bytes, such as "image/png"`
+		}
+		*req.ContentType = ct
+	}
+	return ""
+}
+
+// validateSize returns what is wrong with an optional "size", or "".
+func (s *server) validateSize(size *int64) string {
+	if size != nil && (*size < 0 || *size > s.cfg.MaxUploadBytes) {
+		return fmt.Sprintf(`"size" must be from 0 to %d`, s.cfg.MaxUploadBytes)
+	}
+	return ""
+}
+
+// validateFilename enforces 1..255 bytes of valid UTF-8, no control
+// characters and no path separators.
+func validateFilename(name string) string {
+	switch {
+	case len(name) == 0 || len(name) > 255:
+		return `"filename" must be 1 to 255 bytes`
+	case !utf8.ValidString(name) || strings.ContainsRune(name, utf8.RuneError):
+		// encoding/json has already replaced invalid UTF-8 and lone
+		// surrogates with U+FFFD, so that is what a bad name looks like here.
+		return `"filename" must be valid UTF-8`
+	case strings.ContainsAny(name, `/\`):
+		return `"filename" must not contain / or \`
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return `"filename" must not contain control characters`
+	}
+	return ""
+}
+
+// normalizeContentType parses a media type and formats it canonically, so
+// the value pinned in the upload policy is well-formed.
+func normalizeContentType(ct string) (string, bool) {
+	if ct == "" || len(ct) > 255 || strings.IndexFunc(ct, unicode.IsControl) >= 0 {
+		return "", false
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || !strings.Contains(mt, "/") {
+		return "", false
+	}
+	out := mime.FormatMediaType(mt, params)
+	return out, out != "" && len(out) <= 255
+}
+
+// completeRequest is the optional body of POST /upload/{id}/complete.
+type completeRequest struct {
+	Size *int64 `json:"size"`
+}
+
+// handleCompleteUpload handles "POST /upload/{id}/complete": it asks the
+// object store whether the object is there and how big it is, and records
+// that, never the client's word.
+func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, owner string) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var req completeRequest
+	if !readJSON(w, r, &req, true) {
+		return
+	}
+	if msg := s.validateSize(req.Size); msg != "" {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
+		return
+	}
+	f, err := s.store.GetFile(r.Context(), owner, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.Status == statusComplete {
+		writeJSON(w, http.StatusOK, map[string]any{"file": toFileJSON(f)})
+		return
+	}
+	info, err := s.objects.Head(r.Context(), f.ObjectKey)
+	if errors.Is(err, ErrObjectNotFound) {
+		writeError(w, http.StatusConflict, codeConflict, "the file has not been uploaded yet")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if msg := sizeMismatch(f.DeclaredSize, req.Size, info.Size); msg != "" {
+		writeError(w, http.StatusConflict, codeConflict, msg)
+		return
+	}
+	f, err = s.store.CompleteFile(r.Context(), owner, id, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"file": toFileJSON(f)})
+}
+
+// sizeMismatch compares the stored object's size with the sizes declared at
+// creation and at completion.
+func sizeMismatch(declared, claimed *int64, actual int64) string {
+	for _, want := range []*int64{declared, claimed} {
+		if want != nil && *want != actual {
+			return fmt.Sprintf("the uploaded object is %d bytes, not the declared %d", actual, *want)
+		}
+	}
+	return ""
+}
+
+// listResponse is the body of GET /list/.
+type listResponse struct {
+	Files      []fileJSON `json:"files"`
+	NextCursor *string    `json:"next_cursor"`
+}
+
+// handleList handles "GET /list/": the caller's files, newest first, a page
+// at a time.
+func (s *server) handleList(w http.ResponseWriter, r *http.Request, owner string) {
+	q, msg := parseListQuery(r, owner)
+	if msg != "" {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
+		return
+	}
+	limit := q.Limit
+	q.Limit++ // one more tells whether there is a next page
+	files, err := s.store.ListFiles(r.Context(), q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp := listResponse{Files: make([]fileJSON, 0, min(len(files), limit))}
+	for i := range files[:min(len(files), limit)] {
+		resp.Files = append(resp.Files, toFileJSON(&files[i]))
+	}
+	if len(files) > limit {
+		last := files[limit-1]
+		c := encodeCursor(Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
+		resp.NextCursor = &c
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// parseListQuery validates ?limit=, ?cursor= and ?status=.
+func parseListQuery(r *http.Request, owner string) (ListQuery, string) {
+	v := r.URL.Query()
+	q := ListQuery{Owner: owner, Limit: 100, Status: v.Get("status")}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			return q, `"limit" must be an integer from 1 to 1000`
+		}
+		q.Limit = n
+	}
+	if q.Status != "" && q.Status != statusPending && q.Status != statusComplete {
+		return q, `"status" must be "pending" or "complete"`
+	}
+	if c := v.Get("cursor"); c != "" {
+		cur, ok := decodeCursor(c)
+		if !ok {
+			return q, `"cursor" is not a cursor this server issued`
+		}
+		q.After = &cur
+	}
+	return q, ""
+}
+
+// encodeCursor makes an opaque cursor from a list position.
+func encodeCursor(c Cursor) string {
+	raw := strconv.FormatInt(c.CreatedAt.UnixMilli(), 10) + "." + c.ID
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// decodeCursor reads a cursor encodeCursor made; anything else is refused.
+func decodeCursor(s string) (Cursor, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return Cursor{}, false
+	}
+	ms, id, ok := strings.Cut(string(raw), ".")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || n < 0 || !validID(id) {
+		return Cursor{}, false
+	}
+	return Cursor{CreatedAt: time.UnixMilli(n).UTC(), ID: id}, true
+}
+
+// downloadResponse is the body of GET /download/{id}.
+type downloadResponse struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+	File      fileJSON  `json:"file"`
+}
+
+// handleDownload handles "GET /download/{id}": a short-lived URL that
+// downloads the file as an attachment; ?redirect=1 answers 302 to it.
+func (s *server) handleDownload(w http.ResponseWriter, r *http.Request, owner string) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	redirect, err := parseFlag(r.URL.Query().Get("redirect"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, `"redirect" must be 1 or 0`)
+		return
+	}
+	f, err := s.store.GetFile(r.Context(), owner, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.Status != statusComplete {
+		writeError(w, http.StatusConflict, codeConflict, "the file is still pending: complete the upload first")
+		return
+	}
+	expires := ceilSecond(s.now().Add(s.cfg.PresignTTL))
+	url, err := s.objects.PresignDownload(r.Context(), DownloadRequest{
+		Key: f.ObjectKey, Filename: f.Filename, ContentType: downloadContentType(f),
+		Expires: expires, BaseURL: s.baseURL(r),
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if redirect {
+		http.Redirect(w, r, url, http.StatusFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, downloadResponse{URL: url, ExpiresAt: expires, File: toFileJSON(f)})
+}
+
+// downloadContentType is the type a download is served with: the declared
+// one, or a neutral binary type so browsers never sniff.
+func downloadContentType(f *File) string {
+	if f.ContentType != "" {
+		return f.ContentType
+	}
+	return "application/octet-stream"
+}
+
+// parseFlag reads a yes/no query parameter; absent means no.
+func parseFlag(v string) (bool, error) {
+	switch v {
+	case "", "0", "false":
+		return false, nil
+	case "1", "true":
+		return true, nil
+	}
+	return false, errors.New("not a flag")
+}
+
+// handleDelete handles "DELETE /files/{id}": the object first, then the
+// record, so a failure half-way leaves a record the client can delete again.
+func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner string) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	f, err := s.store.GetFile(r.Context(), owner, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.objects.Delete(r.Context(), f.ObjectKey); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.store.DeleteFile(r.Context(), owner, id); err != nil && !errors.Is(err, ErrNotFound) {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// pathID reads and validates the {id} path value before any query.
+func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !validID(id) {
+		writeError(w, http.StatusNotFound, codeNotFound, "no such file")
+		return "", false
+	}
+	return id, true
+}
+
+// newID returns a random (version 4) UUID, the form of file and user ids.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// validID accepts exactly the lowercase canonical UUID form newID makes.
+func validID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// objectKey names an object from server-made values only: a per-user prefix
+// (a hash, since a proxy-supplied user id is arbitrary text), the creation
+// time and the file's random id. No client text ever reaches a key.
+func objectKey(owner, id string, created time.Time) string {
+	sum := sha256.Sum256([]byte(owner))
+	return "users/" + hex.EncodeToString(sum[:16]) + "/" + created.Format("20060102T150405.000Z") + "-" + id
+}
