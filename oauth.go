@@ -31,15 +31,16 @@ import (
 
 // Lifetimes and bounds of the sign-in flows.
 const (
-	authStateTTL    = 10 * time.Minute // provider round trip: the user may pick an account, type a password
-	authCodeTTL     = 2 * time.Minute  // the app redeems at once; short so a leaked code is soon useless
-	providerTimeout = 10 * time.Second // every call to the provider
-	maxAppState     = 512              // bytes of the app's state echoed back
-	maxProviderBody = 1 << 20          // discovery and JWKS documents
-	jwksMinRefetch  = time.Minute      // an unknown kid refetches keys at most this often
-	jwksMaxAge      = time.Hour        // cached keys are refreshed after this
-	idTokenLeeway   = time.Minute      // clock skew allowed on exp
-	localIssuer     = "local"          // issuer of the local sign-in's user
+	authStateTTL        = 10 * time.Minute // provider round trip: the user may pick an account, type a password
+	authCodeTTL         = 2 * time.Minute  // the app redeems at once; short so a leaked code is soon useless
+	providerTimeout     = 10 * time.Second // every call to the provider
+	maxAppState         = 512              // bytes of the app's state echoed back
+	maxProviderBody     = 1 << 20          // discovery and JWKS documents
+	jwksMinRefetch      = time.Minute      // an unknown kid refetches keys at most this often
+	discoveryRetryAfter = 5 * time.Second  // a failed discovery is answered again until then
+	jwksMaxAge          = time.Hour        // cached keys are refreshed after this
+	idTokenLeeway       = time.Minute      // clock skew allowed on exp
+	localIssuer         = "local"          // issuer of the local sign-in's user
 )
 
 // stateCookie binds a provider sign-in to the browser that started it. It
@@ -394,7 +395,7 @@ func (s *server) handleSignInStart(w http.ResponseWriter, r *http.Request) {
 // state is bound to this browser by a signed cookie holding a secret whose
 // hash is kept with the attempt.
 func (s *server) beginProviderSignIn(w http.ResponseWriter, r *http.Request, app appRequest) (string, error) {
-	conf, err := s.signIn.oauthConfig(r.Context())
+	conf, err := s.signIn.oauthConfig(r.Context(), s.now())
 	if err != nil {
 		return "", err
 	}

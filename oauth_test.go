@@ -1095,6 +1095,14 @@ func TestDiscoveryIsLazyAndRetried(t *testing.T) {
 	if len(resp.Cookies()) != 0 {
 		t.Errorf("failed start set cookies %v", resp.Header["Set-Cookie"])
 	}
+	// Right after a failure the provider is not asked again...
+	resp, body = newTestBrowser(t).get(e.URL + "/auth/google")
+	wantPage(t, resp, body, http.StatusBadGateway)
+	if n := p.discoveryCalls.Load(); n != 1 {
+		t.Errorf("discovery fetched %d times within the retry delay, want 1", n)
+	}
+	// ...but a few seconds later it is, and the answer is then cached.
+	e.clock.advance(discoveryRetryAfter)
 	for range 2 {
 		if resp, body := newTestBrowser(t).get(e.URL + "/auth/google"); resp.StatusCode != http.StatusFound {
 			t.Fatalf("after the provider came back: %d %s", resp.StatusCode, body)

@@ -27,8 +27,8 @@ import (
 )
 
 // oauthConfig is the oauth2 configuration with the discovered endpoints.
-func (si *signIn) oauthConfig(ctx context.Context) (*oauth2.Config, error) {
-	meta, err := si.provider.discover(ctx)
+func (si *signIn) oauthConfig(ctx context.Context, now time.Time) (*oauth2.Config, error) {
+	meta, err := si.provider.discover(ctx, now)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +40,7 @@ func (si *signIn) oauthConfig(ctx context.Context) (*oauth2.Config, error) {
 // exchange redeems the provider's code with our PKCE verifier and returns
 // the verified claims of its ID token.
 func (si *signIn) exchange(ctx context.Context, code string, st AuthState, now time.Time) (idClaims, error) {
-	conf, err := si.oauthConfig(ctx)
+	conf, err := si.oauthConfig(ctx, now)
 	if err != nil {
 		return idClaims{}, err
 	}
@@ -74,8 +74,10 @@ type oidcProvider struct {
 	issuer, clientID string
 	client           *http.Client
 
-	metaMu sync.Mutex
-	meta   *providerMeta
+	metaMu    sync.Mutex
+	meta      *providerMeta
+	metaErr   error     // the last failed discovery, answered again until
+	metaErrAt time.Time // discoveryRetryAfter has passed
 
 	keysMu sync.Mutex
 	keys   map[string]*rsa.PublicKey // by kid
@@ -108,12 +110,29 @@ func (m *providerMeta) authStyle() oauth2.AuthStyle {
 
 // discover returns the provider's metadata, fetching it on first use. The
 // lock is held across the fetch so a burst of first requests fetches once.
-func (p *oidcProvider) discover(ctx context.Context) (*providerMeta, error) {
+func (p *oidcProvider) discover(ctx context.Context, now time.Time) (*providerMeta, error) {
 	p.metaMu.Lock()
 	defer p.metaMu.Unlock()
 	if p.meta != nil {
 		return p.meta, nil
 	}
+	// A provider that just failed is not asked again at once: sign-ins
+	// waiting on this lock get the same answer instead of each waiting out
+	// providerTimeout in turn.
+	if p.metaErr != nil && now.Sub(p.metaErrAt) < discoveryRetryAfter {
+		return nil, p.metaErr
+	}
+	m, err := p.fetchMeta(ctx)
+	if err != nil {
+		p.metaErr, p.metaErrAt = err, now
+		return nil, err
+	}
+	p.meta, p.metaErr = m, nil
+	return m, nil
+}
+
+// fetchMeta reads and checks the discovery document.
+func (p *oidcProvider) fetchMeta(ctx context.Context) (*providerMeta, error) {
 	var m providerMeta
 	if err := p.getJSON(ctx, strings.TrimSuffix(p.issuer, "/")+"/.well-known/openid-configuration", &m); err != nil {
 		return nil, err
@@ -121,8 +140,7 @@ func (p *oidcProvider) discover(ctx context.Context) (*providerMeta, error) {
 	if err := m.check(p.issuer); err != nil {
 		return nil, fmt.Errorf("%w: discovery: %v", errProvider, err)
 	}
-	p.meta = &m
-	return p.meta, nil
+	return &m, nil
 }
 
 // check validates discovered metadata: the issuer must be exactly the one
@@ -177,7 +195,7 @@ func (p *oidcProvider) publicKey(ctx context.Context, kid string, now time.Time)
 	key, ok := p.keys[kid]
 	age := now.Sub(p.keysAt)
 	if p.keys == nil || age >= jwksMaxAge || !ok && age >= jwksMinRefetch {
-		keys, err := p.fetchKeys(ctx)
+		keys, err := p.fetchKeys(ctx, now)
 		if err != nil {
 			return nil, err
 		}
@@ -201,8 +219,8 @@ type jwk struct {
 }
 
 // fetchKeys reads the provider's JWKS, keeping the RSA signing keys.
-func (p *oidcProvider) fetchKeys(ctx context.Context) (map[string]*rsa.PublicKey, error) {
-	meta, err := p.discover(ctx)
+func (p *oidcProvider) fetchKeys(ctx context.Context, now time.Time) (map[string]*rsa.PublicKey, error) {
+	meta, err := p.discover(ctx, now)
 	if err != nil {
 		return nil, err
 	}
