@@ -327,11 +327,13 @@ func (s *localStore) DeleteCredential(ctx context.Context, kind, hash string) er
 }
 
 // UpsertUser creates the user for (Issuer, Subject) with a new random ID, or
-// refreshes its email, name and picture; it returns the stored user.
+// refreshes its email, name and picture; it returns the stored user. The
+// write lock makes the lookup and the insert one step, so concurrent first
+// sign-ins of one subject make one user.
 func (s *localStore) UpsertUser(ctx context.Context, u User) (User, error) {
 	var stored User
 	err := s.change(ctx, func(st *localState) (*localRecord, error) {
-		id, known := st.identities[localIdentity{u.Issuer, u.Subject}]
+		id, known := st.userID(u.Issuer, u.Subject)
 		if !known {
 			stored = u
 			stored.ID = newID()
@@ -349,6 +351,17 @@ func (s *localStore) UpsertUser(ctx context.Context, u User) (User, error) {
 		return User{}, err
 	}
 	return stored, nil
+}
+
+// userID finds the user of (issuer, subject) under any spelling of the
+// issuer, the canonical one first.
+func (st *localState) userID(issuer, subject string) (string, bool) {
+	for _, iss := range issuerSpellings(issuer) {
+		if id, ok := st.identities[localIdentity{iss, subject}]; ok {
+			return id, true
+		}
+	}
+	return "", false
 }
 
 // GetUser returns the user with that ID.

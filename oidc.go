@@ -349,13 +349,27 @@ func (p *oidcProvider) verifySignature(ctx context.Context, raw string, now time
 	return payload, nil
 }
 
-// googleIssuer is Google's OpenID issuer, the default OAUTH_ISSUER.
-const googleIssuer = "https://accounts.google.com"
+// googleIssuer is Google's OpenID issuer, the default OAUTH_ISSUER;
+// googleIssuerBare is the other spelling Google documents in ID tokens.
+const (
+	googleIssuer     = "https://accounts.google.com"
+	googleIssuerBare = "accounts.google.com"
+)
+
+// issuerSpellings are the names under which users of issuer may be
+// stored, the canonical one first. Sign-in stores the configured issuer,
+// but Google users were once stored under the spelling their token had.
+func issuerSpellings(issuer string) []string {
+	if issuer == googleIssuer {
+		return []string{googleIssuer, googleIssuerBare}
+	}
+	return []string{issuer}
+}
 
 // check validates the claims as OIDC Core §3.1.3.7 requires.
 func (c *idClaims) check(issuer, clientID, nonce string, now time.Time) error {
 	switch {
-	case c.Issuer != issuer && !(issuer == googleIssuer && c.Issuer == "accounts.google.com"):
+	case c.Issuer != issuer && !(issuer == googleIssuer && c.Issuer == googleIssuerBare):
 		// Google documents both spellings of its issuer in ID tokens.
 		return fmt.Errorf("iss %q, want %q", c.Issuer, issuer)
 	case !slices.Contains(c.Audience, clientID):

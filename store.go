@@ -136,6 +136,9 @@ type Store interface {
 
 	// UpsertUser creates the user for (Issuer, Subject) or refreshes its
 	// email, name and picture; it returns the stored user with its ID.
+	// A user stored under another spelling of the issuer (issuerSpellings)
+	// is the same user. Concurrent first calls for one subject all succeed,
+	// with one user.
 	UpsertUser(ctx context.Context, u User) (User, error)
 	GetUser(ctx context.Context, id string) (User, error)
 
@@ -401,17 +404,27 @@ type userDoc struct {
 	Picture string `bson:"picture"`
 }
 
+// UpsertUser finds the user under any spelling of its issuer (a new user
+// gets u.Issuer's), preferring the canonical one should both exist.
 func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	filter := bson.D{{Key: "issuer", Value: u.Issuer}, {Key: "subject", Value: u.Subject}}
+	filter := bson.D{{Key: "issuer", Value: bson.D{{Key: "$in", Value: issuerSpellings(u.Issuer)}}}, {Key: "subject", Value: u.Subject}}
 	update := bson.D{
 		{Key: "$set", Value: bson.D{{Key: "email", Value: u.Email}, {Key: "name", Value: u.Name}, {Key: "picture", Value: u.Picture}}},
-		{Key: "$setOnInsert", Value: bson.D{{Key: "_id", Value: newID()}}},
+		{Key: "$setOnInsert", Value: bson.D{{Key: "_id", Value: newID()}, {Key: "issuer", Value: u.Issuer}}},
 	}
-	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
+	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After).
+		SetSort(bson.D{{Key: "issuer", Value: -1}}) // "https://accounts…" before "accounts…"
 	var d userDoc
-	if err := s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&d); err != nil {
+	err := s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&d)
+	if mongo.IsDuplicateKeyError(err) {
+		// A concurrent first sign-in of the same subject inserted the user
+		// after our lookup: now the update finds it. (MongoDB documents
+		// that an upsert may lose this race on a unique index.)
+		err = s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&d)
+	}
+	if err != nil {
 		return User{}, mongoErr("upsert user", err)
 	}
 	return User(d), nil
