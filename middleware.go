@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -138,7 +139,11 @@ func (s *server) requireUser(h userHandler) http.Handler {
 				s.fail(w, r, err)
 				return
 			}
-			writeError(w, http.StatusUnauthorized, codeUnauthorized, "sign in first: send Authorization: Bearer <token>")
+			msg := "sign in first: send Authorization: Bearer <token>"
+			if errors.Is(err, errNoLongerAllowed) {
+				msg = "this account is no longer allowed to use this server; ask its administrator"
+			}
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, msg)
 			return
 		}
 		if who.kind != kindBearer {
@@ -154,6 +159,11 @@ func (s *server) requireUser(h userHandler) http.Handler {
 
 // errUnauthenticated: no valid credential was presented.
 var errUnauthenticated = errors.New("unauthenticated")
+
+// errNoLongerAllowed: the credential is valid, but its user is no longer
+// on the allow-lists, so it is not honoured (a 401, like any credential
+// that does not hold; it is kept, and works again if the user is let back).
+var errNoLongerAllowed = fmt.Errorf("%w: account no longer allowed", errUnauthenticated)
 
 // kindProxy marks a user named by a trusted proxy's X-User-Id.
 const kindProxy = "proxy"
@@ -202,7 +212,30 @@ func (s *server) findPrincipal(ctx context.Context, kind, secret string) (princi
 	if err != nil {
 		return principal{}, err
 	}
+	if err := s.checkMember(ctx, c.UserID); err != nil {
+		return principal{}, err
+	}
 	return principal{userID: c.UserID, kind: kind, hash: hash}, nil
+}
+
+// checkMember applies the allow-lists to a credential's user at every use,
+// not only at sign-in, from the user's stored email (cached briefly: no
+// round trip per request). A user named by a trusted proxy's X-User-Id is
+// not checked: that proxy signs its users in and answers for them.
+func (s *server) checkMember(ctx context.Context, userID string) error {
+	if s.cfg.localSignIn() || !allowListSet(s.cfg) {
+		return nil
+	}
+	email, err := s.signIn.emails.get(ctx, s.store, userID, s.now())
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return errNoLongerAllowed
+	case err != nil:
+		return err
+	case !memberAllowed(s.cfg, email):
+		return errNoLongerAllowed
+	}
+	return nil
 }
 
 // sessionSecret returns the secret in the request's session cookie when its

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -37,9 +38,12 @@ const (
 	maxAppState         = 512              // bytes of the app's state echoed back
 	maxProviderBody     = 1 << 20          // discovery and JWKS documents
 	jwksMinRefetch      = time.Minute      // an unknown kid refetches keys at most this often
-	discoveryRetryAfter = 5 * time.Second  // a failed discovery is answered again until then
+	discoveryRetryAfter = 5 * time.Second  // a failed discovery (or JWKS) fetch is answered again until then
+	discoveryMaxAge     = 24 * time.Hour   // the discovery document is refreshed after this
 	jwksMaxAge          = time.Hour        // cached keys are refreshed after this
+	jwksStaleLimit      = 24 * time.Hour   // ...but verify up to this age while refreshes fail
 	idTokenLeeway       = time.Minute      // clock skew allowed on exp
+	idTokenFutureSkew   = 5 * time.Minute  // clock skew allowed on nbf and iat
 	localIssuer         = "local"          // issuer of the local sign-in's user
 )
 
@@ -69,6 +73,7 @@ type signIn struct {
 	provider    *oidcProvider
 	oauth       oauth2.Config // Endpoint is filled in from discovery
 	redirectURL string        // our callback, as registered with the provider
+	emails      userEmails    // for the allow-list check at each request
 }
 
 // newSignIn parses the page once and prepares the provider client. Nothing
@@ -558,27 +563,104 @@ func (s *server) providerUser(ctx context.Context, st AuthState, code string) (s
 	if err != nil {
 		return "", err
 	}
-	if !emailAllowed(s.cfg, claims.Email, bool(claims.EmailVerified)) {
-		return "", fmt.Errorf("%w: %q (verified: %v)", errNotAllowed, claims.Email, bool(claims.EmailVerified))
+	if !signInAllowed(s.cfg, claims) {
+		return "", fmt.Errorf("%w: %q (verified: %v, hd %q)", errNotAllowed, claims.Email, bool(claims.EmailVerified), claims.HostedDomain)
 	}
 	u, err := s.store.UpsertUser(ctx, User{
 		Issuer: claims.Issuer, Subject: claims.Subject, Email: claims.Email, Name: claims.Name, Picture: claims.Picture,
 	})
+	if err == nil {
+		s.signIn.emails.put(u.ID, u.Email, s.now())
+	}
 	return u.ID, err
 }
 
-// emailAllowed applies ALLOWED_EMAILS and ALLOWED_EMAIL_DOMAINS (either
-// list admits) to a verified email. With neither set, anyone is allowed.
-func emailAllowed(cfg *config, email string, verified bool) bool {
-	if len(cfg.AllowedDomains) == 0 && len(cfg.AllowedEmails) == 0 {
+// ---- Who may sign in ----
+
+// allowListSet tells whether ALLOWED_EMAILS or ALLOWED_EMAIL_DOMAINS is
+// set; with neither, anyone is allowed.
+func allowListSet(cfg *config) bool { return len(cfg.AllowedDomains) > 0 || len(cfg.AllowedEmails) > 0 }
+
+// signInAllowed applies the allow-lists (either one admits) to a verified
+// email at sign-in. With Google as the issuer, a domain admits only an
+// account of a Workspace on an allowed domain (the hd claim): a personal
+// Google account can carry a verified company address, an ex-employee's
+// too.
+func signInAllowed(cfg *config, c idClaims) bool {
+	switch {
+	case !allowListSet(cfg):
+		return true
+	case !bool(c.EmailVerified):
+		return false
+	case slices.Contains(cfg.AllowedEmails, strings.ToLower(c.Email)):
 		return true
 	}
-	if !verified {
-		return false
-	}
+	hostedOK := cfg.OAuthIssuer != googleIssuer || slices.Contains(cfg.AllowedDomains, strings.ToLower(c.HostedDomain))
+	return hostedOK && domainAllowed(cfg, c.Email)
+}
+
+// memberAllowed is the allow-lists' verdict on a stored user's email, at
+// every request: whoever is taken off the lists loses their tokens and
+// sessions with the restart that applies the new lists. (Verification and
+// hd were checked when the email was stored, at sign-in.)
+func memberAllowed(cfg *config, email string) bool {
+	return !allowListSet(cfg) || slices.Contains(cfg.AllowedEmails, strings.ToLower(email)) || domainAllowed(cfg, email)
+}
+
+// domainAllowed tells whether the email's domain is on ALLOWED_EMAIL_DOMAINS.
+func domainAllowed(cfg *config, email string) bool {
 	email = strings.ToLower(email)
 	at := strings.LastIndexByte(email, '@')
-	return slices.Contains(cfg.AllowedEmails, email) || at > 0 && slices.Contains(cfg.AllowedDomains, email[at+1:])
+	return at > 0 && slices.Contains(cfg.AllowedDomains, email[at+1:])
+}
+
+// userEmailTTL bounds how long a user's email is trusted from memory by
+// the check at use. Only a sign-in changes it, and a sign-in passed the
+// allow-lists, so this only bounds how long another instance's change
+// goes unseen.
+const (
+	userEmailTTL      = time.Minute
+	userEmailCacheMax = 10000 // entries; the cache starts over beyond
+)
+
+// userEmails caches users' stored emails, so that checking membership at
+// every request costs no database round trip.
+type userEmails struct {
+	mu sync.Mutex
+	m  map[string]cachedEmail // by user id
+}
+
+// cachedEmail is a user's email and when it was read.
+type cachedEmail struct {
+	email string
+	at    time.Time
+}
+
+// get returns the user's email, from memory if read less than
+// userEmailTTL ago. A missing user is ErrNotFound.
+func (c *userEmails) get(ctx context.Context, store Store, userID string, now time.Time) (string, error) {
+	c.mu.Lock()
+	e, ok := c.m[userID]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < userEmailTTL {
+		return e.email, nil
+	}
+	u, err := store.GetUser(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	c.put(userID, u.Email, now)
+	return u.Email, nil
+}
+
+// put records a user's email as read (or just stored) at now.
+func (c *userEmails) put(userID, email string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= userEmailCacheMax {
+		c.m = map[string]cachedEmail{}
+	}
+	c.m[userID] = cachedEmail{email, now}
 }
 
 // finishSignIn starts a brand-new browser session and, for a desktop app,

@@ -5,6 +5,7 @@ package main
 // library and golang.org/x/oauth2.
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/rsa"
@@ -68,26 +69,116 @@ func describeExchangeError(err error) string {
 }
 
 // oidcProvider is the OpenID provider at an issuer URL: its discovery
-// document, fetched when first needed and kept once valid (a failure is
-// retried on a later request), and its signing keys.
+// document, fetched when first needed and refreshed daily, and its signing
+// keys (see publicKey).
 type oidcProvider struct {
 	issuer, clientID string
 	client           *http.Client
 
-	metaMu    sync.Mutex
-	meta      *providerMeta
-	metaErr   error     // the last failed discovery, answered again until
-	metaErrAt time.Time // discoveryRetryAfter has passed
-
-	keysMu sync.Mutex
-	keys   map[string]*rsa.PublicKey // by kid
-	keysAt time.Time                 // when keys were fetched
+	meta providerDoc[*providerMeta]
+	keys providerDoc[map[string]*rsa.PublicKey] // by kid
 }
 
 // newOIDCProvider prepares, without any network call, the provider at
 // issuer for our client id.
 func newOIDCProvider(issuer, clientID string) *oidcProvider {
-	return &oidcProvider{issuer: issuer, clientID: clientID, client: &http.Client{Timeout: providerTimeout}}
+	return &oidcProvider{
+		issuer: issuer, clientID: clientID,
+		client: &http.Client{Timeout: providerTimeout, CheckRedirect: refuseHTTPSDowngrade},
+	}
+}
+
+// refuseHTTPSDowngrade is the provider client's redirect policy: the
+// standard limit of 10, and never from https to http, where the code
+// exchange and the documents that vouch for ID tokens could be read or
+// replaced on the way.
+func refuseHTTPSDowngrade(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("redirect from https to %s refused", req.URL.Scheme)
+	}
+	return nil
+}
+
+// providerDoc is one of the provider's documents (discovery, JWKS) as
+// cached here. One fetch runs at a time and no lock is held across it: a
+// request that can use the cached copy meanwhile does, others wait for the
+// fetch's result.
+type providerDoc[T any] struct {
+	mu       sync.Mutex
+	val      T
+	at       time.Time     // when val was fetched; zero until a fetch succeeds
+	err      error         // the last fetch's error; nil after a success
+	nextTry  time.Time     // no fetch starts before then
+	inflight chan struct{} // closed when the fetch in flight ends; nil if none
+}
+
+// docVerdict is what a caller of providerDoc.get makes of the cached copy:
+// fresh needs no fetch; otherwise unusable says why it must not be used
+// (nil: it will do if no fresher copy can be had).
+type docVerdict struct {
+	fresh    bool
+	unusable error
+}
+
+// errNoProviderDoc: nothing fetched yet (only seen if a fetch never ran).
+var errNoProviderDoc = fmt.Errorf("%w: provider document not fetched", errProvider)
+
+// get returns the cached copy if judge finds it fresh. Otherwise it
+// fetches, unless a fetch is in flight (then it waits, or uses the copy if
+// judge allows) or the last one was too recent (refetchAfter after a
+// success, discoveryRetryAfter after a failure: a failing or hostile
+// provider is not asked at every request). After a failed fetch a usable
+// copy is still served.
+func (d *providerDoc[T]) get(ctx context.Context, now time.Time, refetchAfter time.Duration,
+	judge func(val T, age time.Duration) docVerdict, fetch func(context.Context) (T, error)) (T, error) {
+	for {
+		d.mu.Lock()
+		v := docVerdict{unusable: errNoProviderDoc}
+		if !d.at.IsZero() {
+			v = judge(d.val, now.Sub(d.at))
+		}
+		val, lastErr, inflight := d.val, d.err, d.inflight
+		start := !v.fresh && inflight == nil && !now.Before(d.nextTry)
+		if start {
+			d.inflight = make(chan struct{})
+		}
+		d.mu.Unlock()
+		switch {
+		case v.fresh || !start && v.unusable == nil:
+			return val, nil
+		case start:
+			d.refetch(ctx, now, refetchAfter, fetch)
+		case inflight != nil:
+			select {
+			case <-inflight:
+			case <-ctx.Done():
+				var zero T
+				return zero, fmt.Errorf("%w: waiting for the provider: %v", errProvider, ctx.Err())
+			}
+		default:
+			var zero T
+			return zero, cmp.Or(lastErr, v.unusable)
+		}
+	}
+}
+
+// refetch runs the fetch get started and records its outcome. It is not
+// cut short by the caller's context: others may be waiting for it.
+func (d *providerDoc[T]) refetch(ctx context.Context, now time.Time, refetchAfter time.Duration, fetch func(context.Context) (T, error)) {
+	val, err := fetch(context.WithoutCancel(ctx))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err == nil {
+		d.val, d.at, d.nextTry = val, now, now.Add(refetchAfter)
+	} else {
+		d.nextTry = now.Add(discoveryRetryAfter)
+	}
+	d.err = err
+	close(d.inflight)
+	d.inflight = nil
 }
 
 // providerMeta is the part of the discovery document Dropp uses.
@@ -108,27 +199,13 @@ func (m *providerMeta) authStyle() oauth2.AuthStyle {
 	return oauth2.AuthStyleInParams
 }
 
-// discover returns the provider's metadata, fetching it on first use. The
-// lock is held across the fetch so a burst of first requests fetches once.
+// discover returns the provider's metadata, fetched on first use and
+// refreshed once it is discoveryMaxAge old. Should a refresh fail, the
+// copy in hand keeps serving: endpoints seldom move, and the ID token
+// checks do not rest on it alone.
 func (p *oidcProvider) discover(ctx context.Context, now time.Time) (*providerMeta, error) {
-	p.metaMu.Lock()
-	defer p.metaMu.Unlock()
-	if p.meta != nil {
-		return p.meta, nil
-	}
-	// A provider that just failed is not asked again at once: sign-ins
-	// waiting on this lock get the same answer instead of each waiting out
-	// providerTimeout in turn.
-	if p.metaErr != nil && now.Sub(p.metaErrAt) < discoveryRetryAfter {
-		return nil, p.metaErr
-	}
-	m, err := p.fetchMeta(ctx)
-	if err != nil {
-		p.metaErr, p.metaErrAt = err, now
-		return nil, err
-	}
-	p.meta, p.metaErr = m, nil
-	return m, nil
+	judge := func(_ *providerMeta, age time.Duration) docVerdict { return docVerdict{fresh: age < discoveryMaxAge} }
+	return p.meta.get(ctx, now, discoveryMaxAge, judge, p.fetchMeta)
 }
 
 // fetchMeta reads and checks the discovery document.
@@ -188,24 +265,24 @@ func (p *oidcProvider) getJSON(ctx context.Context, u string, v any) error {
 // publicKey returns the provider's key with that kid. Keys are refetched
 // when older than jwksMaxAge, or for an unknown kid (the provider rotated)
 // at most once per jwksMinRefetch, so forged kids cannot make Dropp hammer
-// the provider.
+// the provider. If a refetch fails, keys up to jwksStaleLimit old still
+// verify: a provider's brief outage does not stop sign-in.
 func (p *oidcProvider) publicKey(ctx context.Context, kid string, now time.Time) (*rsa.PublicKey, error) {
-	p.keysMu.Lock()
-	defer p.keysMu.Unlock()
-	key, ok := p.keys[kid]
-	age := now.Sub(p.keysAt)
-	if p.keys == nil || age >= jwksMaxAge || !ok && age >= jwksMinRefetch {
-		keys, err := p.fetchKeys(ctx, now)
-		if err != nil {
-			return nil, err
+	judge := func(keys map[string]*rsa.PublicKey, age time.Duration) docVerdict {
+		switch _, ok := keys[kid]; {
+		case !ok:
+			return docVerdict{unusable: fmt.Errorf("%w: ID token signed with unknown key %q", errProvider, kid)}
+		case age >= jwksStaleLimit:
+			return docVerdict{unusable: fmt.Errorf("%w: signing keys are %v old", errProvider, age.Round(time.Minute))}
 		}
-		p.keys, p.keysAt = keys, now
-		key, ok = keys[kid]
+		return docVerdict{fresh: age < jwksMaxAge}
 	}
-	if !ok {
-		return nil, fmt.Errorf("%w: ID token signed with unknown key %q", errProvider, kid)
+	fetch := func(ctx context.Context) (map[string]*rsa.PublicKey, error) { return p.fetchKeys(ctx, now) }
+	keys, err := p.keys.get(ctx, now, jwksMinRefetch, judge, fetch)
+	if err != nil {
+		return nil, err
 	}
-	return key, nil
+	return keys[kid], nil
 }
 
 // jwk is one key of a JWKS document (RFC 7517).
@@ -266,9 +343,12 @@ type idClaims struct {
 	Audience        audience  `json:"aud"`
 	AuthorizedParty string    `json:"azp"`
 	Expiry          float64   `json:"exp"`
+	NotBefore       float64   `json:"nbf"` // 0 when absent
+	IssuedAt        float64   `json:"iat"` // 0 when absent
 	Nonce           string    `json:"nonce"`
 	Email           string    `json:"email"`
 	EmailVerified   looseBool `json:"email_verified"`
+	HostedDomain    string    `json:"hd"` // Google: the account's Workspace domain; "" for a personal account
 	Name            string    `json:"name"`
 	Picture         string    `json:"picture"`
 }
@@ -300,11 +380,14 @@ func (v *looseBool) UnmarshalJSON(b []byte) error {
 type jwtHeader struct {
 	Alg  string   `json:"alg"`
 	Kid  string   `json:"kid"`
+	Typ  string   `json:"typ"`
 	Crit []string `json:"crit"`
 }
 
 // verifyIDToken checks an ID token's RS256 signature against the
-// provider's keys, then its claims: iss, aud (and azp), exp, sub, nonce.
+// provider's keys, then its claims: iss, aud (and azp), exp, nbf, iat,
+// sub, nonce. The claims come back with the issuer as configured, so each
+// account is stored under one spelling of it.
 func (p *oidcProvider) verifyIDToken(ctx context.Context, raw, nonce string, now time.Time) (idClaims, error) {
 	payload, err := p.verifySignature(ctx, raw, now)
 	if err != nil {
@@ -317,6 +400,7 @@ func (p *oidcProvider) verifyIDToken(ctx context.Context, raw, nonce string, now
 	if err := c.check(p.issuer, p.clientID, nonce, now); err != nil {
 		return idClaims{}, fmt.Errorf("%w: ID token: %v", errProvider, err)
 	}
+	c.Issuer = p.issuer
 	return c, nil
 }
 
@@ -337,6 +421,11 @@ func (p *oidcProvider) verifySignature(ctx context.Context, raw string, now time
 	}
 	if h.Alg != "RS256" || len(h.Crit) > 0 {
 		return nil, fmt.Errorf("%w: ID token alg %q (crit %v), want RS256", errProvider, h.Alg, h.Crit)
+	}
+	// typ is optional, but when present it must say this is a JWT, not
+	// another kind of token signed with the same keys (RFC 7519 §5.1).
+	if h.Typ != "" && !strings.EqualFold(h.Typ, "JWT") {
+		return nil, fmt.Errorf("%w: ID token typ %q, want JWT", errProvider, h.Typ)
 	}
 	key, err := p.publicKey(ctx, h.Kid, now)
 	if err != nil {
@@ -366,7 +455,9 @@ func issuerSpellings(issuer string) []string {
 	return []string{issuer}
 }
 
-// check validates the claims as OIDC Core §3.1.3.7 requires.
+// check validates the claims as OIDC Core §3.1.3.7 requires. iat and nbf
+// are checked when present (iat only against the future: exp bounds the
+// past).
 func (c *idClaims) check(issuer, clientID, nonce string, now time.Time) error {
 	switch {
 	case c.Issuer != issuer && !(issuer == googleIssuer && c.Issuer == googleIssuerBare):
@@ -374,10 +465,16 @@ func (c *idClaims) check(issuer, clientID, nonce string, now time.Time) error {
 		return fmt.Errorf("iss %q, want %q", c.Issuer, issuer)
 	case !slices.Contains(c.Audience, clientID):
 		return fmt.Errorf("aud %q does not include our client id", c.Audience)
+	case len(c.Audience) > 1 && c.AuthorizedParty == "":
+		return fmt.Errorf("aud %q names other clients too, and azp is missing", c.Audience)
 	case c.AuthorizedParty != "" && c.AuthorizedParty != clientID:
 		return fmt.Errorf("azp %q is not our client id", c.AuthorizedParty)
-	case !now.Before(time.Unix(int64(c.Expiry), 0).Add(idTokenLeeway)):
-		return fmt.Errorf("expired at %v", time.Unix(int64(c.Expiry), 0).UTC())
+	case !now.Before(claimTime(c.Expiry).Add(idTokenLeeway)):
+		return fmt.Errorf("expired at %v", claimTime(c.Expiry))
+	case c.NotBefore != 0 && claimTime(c.NotBefore).After(now.Add(idTokenFutureSkew)):
+		return fmt.Errorf("not valid before %v", claimTime(c.NotBefore))
+	case c.IssuedAt != 0 && claimTime(c.IssuedAt).After(now.Add(idTokenFutureSkew)):
+		return fmt.Errorf("issued in the future, at %v", claimTime(c.IssuedAt))
 	case c.Subject == "" || len(c.Subject) > 255:
 		return errors.New("missing or oversized sub")
 	case nonce == "" || subtle.ConstantTimeCompare([]byte(c.Nonce), []byte(nonce)) != 1:
@@ -385,3 +482,6 @@ func (c *idClaims) check(issuer, clientID, nonce string, now time.Time) error {
 	}
 	return nil
 }
+
+// claimTime is a NumericDate claim (seconds since the epoch) as a time.
+func claimTime(seconds float64) time.Time { return time.Unix(int64(seconds), 0).UTC() }
