@@ -244,8 +244,7 @@ func newGoogleSignInEnv(t *testing.T, g *googleFake, env map[string]string) *sig
 
 // signIn runs a browser sign-in on e as the account claims describes
 // (over the defaults of a verified Workspace user of example.com; a nil
-// value removes a claim), and
-// returns the final answer and the browser.
+// value removes a claim), and returns the final answer and the browser.
 func (g *googleFake) signIn(t *testing.T, e *signInEnv, claims map[string]any) (*http.Response, []byte, *testBrowser) {
 	t.Helper()
 	b := newTestBrowser(t, e.URL)
