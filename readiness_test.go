@@ -418,3 +418,24 @@ func TestReadinessS3NoCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestReadinessMongoRefusesIndexes: a database that answers but cannot get
+// the unique indexes (here: two users with one issuer and subject) is a
+// configuration error that stops start-up, rather than a store that would
+// serve without the uniqueness its queries rely on.
+func TestReadinessMongoRefusesIndexes(t *testing.T) {
+	t.Parallel()
+	db := testDatabaseName(t)
+	twin := bson.D{{Key: "issuer", Value: "i"}, {Key: "subject", Value: "s"}}
+	if _, err := rig.mongo.Database(db).Collection("users").InsertMany(t.Context(), []any{twin, twin}); err != nil {
+		t.Fatal(err)
+	}
+	store, err := openMongoStore(t.Context(), rig.mongoURI, db, testLogger(t))
+	if err == nil {
+		store.Close(context.Background())
+		t.Fatal("open succeeded on a database whose users cannot get their unique index")
+	}
+	if !strings.HasPrefix(err.Error(), "MONGODB_URI: ") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("error %q, want one line naming MONGODB_URI", err)
+	}
+}
