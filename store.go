@@ -270,7 +270,7 @@ func (m *indexedMongo) indexAtStart(ctx context.Context) error {
 	switch {
 	case err == nil:
 		return nil
-	case !errors.Is(mongoErr("create indexes", err), ErrUnavailable):
+	case !mongoAway(err):
 		return err
 	}
 	m.log.Warn("MongoDB does not answer: requests get 503 until it does; its indexes will be created then", "err", err)
@@ -295,10 +295,14 @@ func (m *indexedMongo) indexInBackground(ctx context.Context) {
 	switch {
 	case err == nil:
 		m.log.Info("MongoDB answers and its indexes exist: the metadata store is ready")
-	case ctx.Err() == nil && !errors.Is(mongoErr("create indexes", err), ErrUnavailable):
+	case ctx.Err() == nil && !mongoAway(err):
 		m.log.Warn("MongoDB answers but the indexes could not be created; retrying", "err", err)
 	}
 }
+
+// mongoAway tells a database that did not answer (or not in time) from one
+// that answered with a refusal.
+func mongoAway(err error) bool { return errors.Is(mongoErr("", err), ErrUnavailable) }
 
 // ready is the gate of every call: ErrUnavailable until the indexes exist.
 func (m *indexedMongo) ready() error {
