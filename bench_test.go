@@ -132,7 +132,7 @@ func benchConfig(b testing.TB) *config {
 // benchObjects is the real S3 object store, built as the server builds it.
 func benchObjects(b testing.TB) *s3Objects {
 	b.Helper()
-	o, err := newS3Objects(b.Context(), benchConfig(b))
+	o, err := newS3Objects(b.Context(), benchConfig(b), slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -140,7 +140,7 @@ func (s *server) classify(r *http.Request, err error) failure {
 		return failure{http.StatusConflict, codeConflict, "conflicts with the current state", "This conflicts with the current state. Try again."}
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		s.log.Warn("backend unavailable", "err", err, "request_id", reqID)
-		return failure{http.StatusServiceUnavailable, codeUnavailable, "a storage backend is not answering; try again shortly",
+		return failure{http.StatusServiceUnavailable, codeUnavailable, unavailableReason(err, "a storage backend is not answering") + "; try again shortly",
 			"Dropp's storage is not answering. Try again in a moment."}
 	}
 	s.log.Error("internal error", "err", err, "request_id", reqID)
@@ -230,7 +230,8 @@ func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleReady handles "GET /readyz": 200 when the metadata store and the
-// object store both answer, else 503 naming the ones that did not.
+// object store can both be used, else 503 naming each one that cannot and
+// why, e.g. `not ready: object store: no such bucket "x"`.
 func (s *server) handleReady(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
@@ -241,17 +242,28 @@ func (s *server) handleReady(w http.ResponseWriter, r *http.Request) {
 	var failed []string
 	if err := <-storeErr; err != nil {
 		s.log.Warn("readiness: metadata store", "err", err)
-		failed = append(failed, "metadata store")
+		failed = append(failed, unavailableReason(err, "metadata store: not answering"))
 	}
 	if objectsErr != nil {
 		s.log.Warn("readiness: object store", "err", objectsErr)
-		failed = append(failed, "object store")
+		failed = append(failed, unavailableReason(objectsErr, "object store: not answering"))
 	}
 	if len(failed) > 0 {
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "not ready: "+strings.Join(failed, " and ")+" not answering")
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "not ready: "+strings.Join(failed, "; "))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// unavailableReason is what a client may be told about err: the reason an
+// unavailableError carries, or else fallback, since other errors may hold
+// driver text.
+func unavailableReason(err error, fallback string) string {
+	var u *unavailableError
+	if errors.As(err, &u) {
+		return u.reason
+	}
+	return fallback
 }
 
 // allBytes reports whether ok holds for every byte of s: the validators of

@@ -150,7 +150,11 @@ func (b *backends) openStore(ctx context.Context, cfg *config, logger *slog.Logg
 	if err != nil {
 		return err
 	}
-	b.store, b.lines = store, append(b.lines, "metadata: mongodb "+cfg.MongoDB)
+	line := "metadata: mongodb " + cfg.MongoDB
+	if store.ready() != nil {
+		line += " (WARNING: not answering: requests get 503 until it does)"
+	}
+	b.store, b.lines = store, append(b.lines, line)
 	return nil
 }
 
@@ -166,11 +170,15 @@ func (b *backends) openObjects(ctx context.Context, cfg *config, logger *slog.Lo
 		b.objects, b.lines = objects, append(b.lines, "objects: local "+dir)
 		return nil
 	}
-	objects, err := newS3Objects(ctx, cfg)
+	objects, err := newS3Objects(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	b.objects, b.lines = objects, append(b.lines, "objects: s3 "+cfg.Bucket)
+	line := "objects: s3 " + cfg.Bucket
+	if p := objects.check(ctx); p != nil {
+		line += fmt.Sprintf(" (WARNING: %s: %s)", p.cause, p.hint)
+	}
+	b.objects, b.lines = objects, append(b.lines, line)
 	return nil
 }
 

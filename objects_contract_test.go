@@ -37,7 +37,7 @@ func TestS3ObjectStoreContract(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	store, err := newS3Objects(t.Context(), cfg)
+	store, err := newS3Objects(t.Context(), cfg, testLogger(t))
 	if err != nil {
 		t.Fatalf("S3 objects: %v", err)
 	}

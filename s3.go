@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,16 +24,26 @@ const s3OpTimeout = 5 * time.Second
 
 // s3Objects is the ObjectStore backed by an S3 bucket (AWS or compatible).
 // The client and presigner are built once and shared by all requests.
+//
+// Whether the bucket can be used is checked at start and by /readyz, never
+// per request: calls read the outcome of the last check (one atomic load)
+// and, while it is a problem, answer it as a 503 until a background recheck
+// finds the bucket usable again.
 type s3Objects struct {
 	bucket  string
 	client  *s3.Client
 	presign *s3.PresignClient
+	creds   aws.CredentialsProvider
+	log     *slog.Logger
+	problem atomic.Pointer[s3Problem] // nil while the bucket is usable
+	recheck *backgroundRetry          // runs while there is a problem
 }
 
 // newS3Objects builds the S3 client from the configuration. Credentials come
 // from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY when given (including from
 // .env), otherwise from the SDK's standard chain (profile, SSO, instance role).
-func newS3Objects(ctx context.Context, cfg *config) (*s3Objects, error) {
+// It does not contact S3: see check.
+func newS3Objects(ctx context.Context, cfg *config, logger *slog.Logger) (*s3Objects, error) {
 	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region)}
 	if cfg.AWSAccessKey != "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(
@@ -45,13 +59,123 @@ func newS3Objects(ctx context.Context, cfg *config) (*s3Objects, error) {
 		}
 		o.UsePathStyle = cfg.S3PathStyle
 	})
-	return &s3Objects{bucket: cfg.Bucket, client: client, presign: s3.NewPresignClient(client)}, nil
+	return &s3Objects{
+		bucket:  cfg.Bucket,
+		client:  client,
+		presign: s3.NewPresignClient(client),
+		creds:   awsCfg.Credentials,
+		log:     logger,
+		recheck: newBackgroundRetry(),
+	}, nil
+}
+
+// s3Problem is why the bucket cannot be used: a cause any client may read
+// and a hint for the operator, who sees both on the start-up line.
+type s3Problem struct {
+	cause, hint string
+	err         error // the SDK's error, for the log
+}
+
+// unavailable is the problem as calls answer it: a 503 naming the cause.
+func (p *s3Problem) unavailable() error {
+	return &unavailableError{reason: "object store: " + p.cause, err: p.err}
+}
+
+// noCredentials is the problem of an SDK that finds no usable credentials.
+func noCredentials(err error) *s3Problem {
+	return &s3Problem{cause: "no credentials", err: err,
+		hint: "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give the SDK a profile or an instance role"}
+}
+
+// bucketProblem names why S3 refused a request on the bucket. The SDK
+// reports a request that never got an answer as status 0.
+func bucketProblem(bucket string, err error) *s3Problem {
+	var resp *awshttp.ResponseError
+	status := 0
+	if errors.As(err, &resp) {
+		status = resp.HTTPStatusCode()
+	}
+	switch status {
+	case 0:
+		return &s3Problem{cause: "endpoint unreachable", hint: "check AWS_ENDPOINT_URL_S3, AWS_REGION and the network", err: err}
+	case http.StatusForbidden:
+		return &s3Problem{cause: "access denied", hint: "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket policy", err: err}
+	case http.StatusNotFound:
+		return &s3Problem{cause: fmt.Sprintf("no such bucket %q", bucket), hint: "create it or correct AWS_S3_BUCKET", err: err}
+	}
+	return &s3Problem{cause: fmt.Sprintf("S3 answered HTTP %d", status), hint: "check AWS_REGION and AWS_ENDPOINT_URL_S3", err: err}
+}
+
+// check asks S3, within s3OpTimeout, whether the bucket can be used, and
+// records the answer for every call that follows, unless the caller cut the
+// check short (a client that hung up, a shutdown): that says nothing of S3.
+func (o *s3Objects) check(ctx context.Context) *s3Problem {
+	opCtx, cancel := context.WithTimeout(ctx, s3OpTimeout)
+	defer cancel()
+	var p *s3Problem
+	if _, err := o.creds.Retrieve(opCtx); err != nil {
+		p = noCredentials(err)
+	} else if _, err := o.client.HeadBucket(opCtx, &s3.HeadBucketInput{Bucket: aws.String(o.bucket)}); err != nil {
+		p = bucketProblem(o.bucket, err)
+	}
+	if ctx.Err() == nil {
+		o.record(p)
+	}
+	return p
+}
+
+// record makes p (nil: no problem) what calls answer. A problem starts the
+// background recheck, which ends once a check finds the bucket usable.
+func (o *s3Objects) record(p *s3Problem) {
+	old := o.problem.Swap(p)
+	switch {
+	case p != nil && old == nil:
+		o.log.Warn("object store cannot be used; requests get 503 until it can", "bucket", o.bucket, "cause", p.cause, "hint", p.hint, "err", p.err)
+	case p == nil && old != nil:
+		o.log.Info("object store usable again", "bucket", o.bucket)
+	}
+	if p != nil {
+		o.recheck.start(o.fine, func(ctx context.Context) { o.check(ctx) })
+	}
+}
+
+// fine reports whether the last check found the bucket usable.
+func (o *s3Objects) fine() bool { return o.problem.Load() == nil }
+
+// usable answers the recorded problem, if any, without asking S3.
+func (o *s3Objects) usable() error {
+	if p := o.problem.Load(); p != nil {
+		return p.unavailable()
+	}
+	return nil
+}
+
+// presignFailed maps a failed presign. Presigning is local and fails only
+// when the SDK cannot get credentials (none configured, an expired SSO
+// session, an instance role that does not answer): a 503 naming that cause,
+// not a 500.
+func (o *s3Objects) presignFailed(ctx context.Context, op string, err error) error {
+	if _, cerr := o.creds.Retrieve(ctx); cerr != nil {
+		p := noCredentials(cerr)
+		o.record(p)
+		return p.unavailable()
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Close stops the background recheck, waiting for it.
+func (o *s3Objects) Close() error {
+	o.recheck.stop()
+	return nil
 }
 
 // PresignUpload returns a POST form whose policy pins the bucket, the exact
 // key, the size range and (when given) the exact Content-Type. The SDK adds
 // the bucket, key and credential conditions; the rest are added here.
 func (o *s3Objects) PresignUpload(ctx context.Context, p UploadPolicy) (UploadForm, error) {
+	if err := o.usable(); err != nil {
+		return UploadForm{}, err
+	}
 	conditions := []any{[]any{"content-length-range", p.MinSize, p.MaxSize}}
 	input := &s3.PutObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(p.Key)}
 	if p.ContentType != "" {
@@ -62,7 +186,7 @@ func (o *s3Objects) PresignUpload(ctx context.Context, p UploadPolicy) (UploadFo
 		opts.Conditions = conditions
 	})
 	if err != nil {
-		return UploadForm{}, fmt.Errorf("presign upload: %w", err)
+		return UploadForm{}, o.presignFailed(ctx, "presign upload", err)
 	}
 	if p.ContentType != "" {
 		req.Values["Content-Type"] = p.ContentType
@@ -73,6 +197,9 @@ func (o *s3Objects) PresignUpload(ctx context.Context, p UploadPolicy) (UploadFo
 // PresignDownload returns a GET URL that makes S3 answer with an attachment
 // disposition and the recorded content type.
 func (o *s3Objects) PresignDownload(ctx context.Context, d DownloadRequest) (string, error) {
+	if err := o.usable(); err != nil {
+		return "", err
+	}
 	input := &s3.GetObjectInput{
 		Bucket:                     aws.String(o.bucket),
 		Key:                        aws.String(d.Key),
@@ -83,13 +210,16 @@ func (o *s3Objects) PresignDownload(ctx context.Context, d DownloadRequest) (str
 	}
 	req, err := o.presign.PresignGetObject(ctx, input, s3.WithPresignExpires(time.Until(d.Expires)))
 	if err != nil {
-		return "", fmt.Errorf("presign download: %w", err)
+		return "", o.presignFailed(ctx, "presign download", err)
 	}
 	return req.URL, nil
 }
 
 // Head asks S3 for the object's real size and ETag.
 func (o *s3Objects) Head(ctx context.Context, key string) (ObjectInfo, error) {
+	if err := o.usable(); err != nil {
+		return ObjectInfo{}, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s3OpTimeout)
 	defer cancel()
 	out, err := o.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(key)})
@@ -106,6 +236,9 @@ func (o *s3Objects) Head(ctx context.Context, key string) (ObjectInfo, error) {
 
 // Delete removes the object; S3 answers success for a missing key.
 func (o *s3Objects) Delete(ctx context.Context, key string) error {
+	if err := o.usable(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s3OpTimeout)
 	defer cancel()
 	_, err := o.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(key)})
@@ -115,10 +248,11 @@ func (o *s3Objects) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Ready checks that the bucket exists and the credentials reach it.
+// Ready checks afresh that the credentials reach the bucket, for /readyz,
+// and records the answer, so a bucket that went away also closes the API.
 func (o *s3Objects) Ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s3OpTimeout)
-	defer cancel()
-	_, err := o.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(o.bucket)})
-	return err
+	if p := o.check(ctx); p != nil {
+		return p.unavailable()
+	}
+	return nil
 }

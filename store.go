@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -23,6 +25,17 @@ var (
 	// ErrUnavailable: the backend did not answer in time.
 	ErrUnavailable = errors.New("storage unavailable")
 )
+
+// unavailableError is ErrUnavailable with a reason a client may read: which
+// dependency cannot be used and why (`object store: no such bucket "x"`).
+// The backend's own error stays in err, for the log only.
+type unavailableError struct {
+	reason string
+	err    error
+}
+
+func (e *unavailableError) Error() string   { return e.reason + ": " + e.err.Error() }
+func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
 
 // File statuses.
 const (
@@ -164,8 +177,11 @@ type mongoStore struct {
 }
 
 // openMongoStore connects lazily (the driver reconnects by itself when the
-// server comes back) and creates collections and indexes, idempotently.
-func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger) (*mongoStore, error) {
+// server comes back) and creates collections and indexes, idempotently. A
+// database that does not answer at start does not stop the server: the
+// store then answers ErrUnavailable until the database answers and the
+// indexes are created, in the background.
+func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger) (*indexedMongo, error) {
 	opts := options.Client().ApplyURI(uri).
 		SetServerSelectionTimeout(10 * time.Second).
 		SetConnectTimeout(3 * time.Second).
@@ -183,11 +199,12 @@ func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger
 		authStates: db.Collection("auth_states"),
 		authCodes:  db.Collection("auth_codes"),
 	}
-	if err := s.ensureIndexes(ctx, logger); err != nil {
+	m := &indexedMongo{db: s, log: logger, retry: newBackgroundRetry()}
+	if err := m.indexAtStart(ctx); err != nil {
 		client.Disconnect(context.Background())
 		return nil, err
 	}
-	return s, nil
+	return m, nil
 }
 
 // ensureIndexes creates the indexes the queries rely on. TTL indexes only
@@ -217,6 +234,270 @@ func (s *mongoStore) ensureIndexes(ctx context.Context, logger *slog.Logger) err
 		}
 	}
 	return nil
+}
+
+// indexedMongo is the MongoDB store as the server uses it. The queries rely
+// on unique indexes for correctness, not only speed (one user per issuer and
+// subject, one credential per hash, one file per object key), so every call
+// answers ErrUnavailable until the indexes exist. Once they do, a call costs
+// one atomic load more than the bare mongoStore.
+type indexedMongo struct {
+	db      *mongoStore
+	log     *slog.Logger
+	indexed atomic.Bool
+	retry   *backgroundRetry // creates the indexes once the database answers
+}
+
+var _ Store = (*indexedMongo)(nil)
+
+// Reasons clients read while MongoDB cannot be used. They name no driver,
+// address or database: readiness is answered to anyone who asks.
+const (
+	reasonMongoDown     = "metadata store: database not answering"
+	reasonMongoNoIndex  = "metadata store: database answers but its indexes are not created yet"
+	reasonMongoNotReady = "metadata store: database not ready"
+)
+
+// errIndexesPending is what every call answers until the indexes exist.
+var errIndexesPending = &unavailableError{reason: reasonMongoNotReady, err: errors.New("mongodb: indexes not created yet")}
+
+// indexAtStart creates the indexes now if the database answers within
+// mongoOpTimeout, and otherwise leaves them to a background loop, so that
+// start-up never waits on a database that is away. A database that answers
+// but refuses to create them is a configuration error, returned.
+func (m *indexedMongo) indexAtStart(ctx context.Context) error {
+	err := m.db.Ping(ctx)
+	if err == nil {
+		err = m.createIndexes(ctx)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case !mongoAway(err):
+		return err
+	}
+	m.log.Warn("MongoDB does not answer: requests get 503 until it does; its indexes will be created then", "err", err)
+	m.retry.start(m.indexed.Load, m.indexInBackground)
+	return nil
+}
+
+// createIndexes makes one attempt at the indexes and opens the store once
+// they exist.
+func (m *indexedMongo) createIndexes(ctx context.Context) error {
+	if err := m.db.ensureIndexes(ctx, m.log); err != nil {
+		return err
+	}
+	m.indexed.Store(true)
+	return nil
+}
+
+// indexInBackground is one attempt of the background loop. A database that
+// is still away is expected and not logged again; anything else is.
+func (m *indexedMongo) indexInBackground(ctx context.Context) {
+	err := m.createIndexes(ctx)
+	switch {
+	case err == nil:
+		m.log.Info("MongoDB answers and its indexes exist: the metadata store is ready")
+	case ctx.Err() == nil && !mongoAway(err):
+		m.log.Warn("MongoDB answers but the indexes could not be created; retrying", "err", err)
+	}
+}
+
+// mongoAway tells a database that did not answer (or not in time) from one
+// that answered with a refusal.
+func mongoAway(err error) bool { return errors.Is(mongoErr("", err), ErrUnavailable) }
+
+// ready is the gate of every call: ErrUnavailable until the indexes exist.
+func (m *indexedMongo) ready() error {
+	if !m.indexed.Load() {
+		return errIndexesPending
+	}
+	return nil
+}
+
+// Ping tells a database that does not answer from one whose indexes are
+// still missing, for /readyz.
+func (m *indexedMongo) Ping(ctx context.Context) error {
+	if err := m.db.Ping(ctx); err != nil {
+		return &unavailableError{reason: reasonMongoDown, err: err}
+	}
+	if !m.indexed.Load() {
+		return &unavailableError{reason: reasonMongoNoIndex, err: errIndexesPending.err}
+	}
+	return nil
+}
+
+// Close stops the background index loop, waiting for it, then disconnects.
+func (m *indexedMongo) Close(ctx context.Context) error {
+	m.retry.stop()
+	return m.db.Close(ctx)
+}
+
+func (m *indexedMongo) InsertFile(ctx context.Context, f *File) error {
+	if err := m.ready(); err != nil {
+		return err
+	}
+	return m.db.InsertFile(ctx, f)
+}
+
+func (m *indexedMongo) GetFile(ctx context.Context, owner, id string) (*File, error) {
+	if err := m.ready(); err != nil {
+		return nil, err
+	}
+	return m.db.GetFile(ctx, owner, id)
+}
+
+func (m *indexedMongo) ListFiles(ctx context.Context, q ListQuery) ([]File, error) {
+	if err := m.ready(); err != nil {
+		return nil, err
+	}
+	return m.db.ListFiles(ctx, q)
+}
+
+func (m *indexedMongo) CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, error) {
+	if err := m.ready(); err != nil {
+		return nil, err
+	}
+	return m.db.CompleteFile(ctx, owner, id, size, etag, at)
+}
+
+func (m *indexedMongo) DeleteFile(ctx context.Context, owner, id string) error {
+	if err := m.ready(); err != nil {
+		return err
+	}
+	return m.db.DeleteFile(ctx, owner, id)
+}
+
+func (m *indexedMongo) InsertCredential(ctx context.Context, c Credential) error {
+	if err := m.ready(); err != nil {
+		return err
+	}
+	return m.db.InsertCredential(ctx, c)
+}
+
+func (m *indexedMongo) FindCredential(ctx context.Context, kind, hash string, now time.Time) (Credential, error) {
+	if err := m.ready(); err != nil {
+		return Credential{}, err
+	}
+	return m.db.FindCredential(ctx, kind, hash, now)
+}
+
+func (m *indexedMongo) DeleteCredential(ctx context.Context, kind, hash string) error {
+	if err := m.ready(); err != nil {
+		return err
+	}
+	return m.db.DeleteCredential(ctx, kind, hash)
+}
+
+func (m *indexedMongo) UpsertUser(ctx context.Context, u User) (User, error) {
+	if err := m.ready(); err != nil {
+		return User{}, err
+	}
+	return m.db.UpsertUser(ctx, u)
+}
+
+func (m *indexedMongo) GetUser(ctx context.Context, id string) (User, error) {
+	if err := m.ready(); err != nil {
+		return User{}, err
+	}
+	return m.db.GetUser(ctx, id)
+}
+
+func (m *indexedMongo) InsertAuthState(ctx context.Context, s AuthState) error {
+	if err := m.ready(); err != nil {
+		return err
+	}
+	return m.db.InsertAuthState(ctx, s)
+}
+
+func (m *indexedMongo) TakeAuthState(ctx context.Context, hash string, now time.Time) (AuthState, error) {
+	if err := m.ready(); err != nil {
+		return AuthState{}, err
+	}
+	return m.db.TakeAuthState(ctx, hash, now)
+}
+
+func (m *indexedMongo) InsertAuthCode(ctx context.Context, c AuthCode) error {
+	if err := m.ready(); err != nil {
+		return err
+	}
+	return m.db.InsertAuthCode(ctx, c)
+}
+
+func (m *indexedMongo) TakeAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error) {
+	if err := m.ready(); err != nil {
+		return AuthCode{}, err
+	}
+	return m.db.TakeAuthCode(ctx, hash, now)
+}
+
+// Backoff of background retries: the first wait, doubled after each attempt
+// up to the last. A dependency that comes back is noticed within about
+// retryMaxWait.
+const (
+	retryFirstWait = 250 * time.Millisecond
+	retryMaxWait   = 5 * time.Second
+)
+
+// backgroundRetry runs at most one retry loop at a time, in the background.
+// stop ends it and waits for it, so no loop outlives the store that owns it.
+type backgroundRetry struct {
+	ctx     context.Context // ended by stop
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	running bool
+	loops   sync.WaitGroup
+}
+
+func newBackgroundRetry() *backgroundRetry {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &backgroundRetry{ctx: ctx, cancel: cancel}
+}
+
+// start calls try in the background, with backoff, until done holds. The
+// caller has just seen done fail, so the first attempt waits too. While a
+// loop runs, start adds none: the loop checks done under mu before it ends,
+// so it sees whatever the caller recorded before calling start. Nothing
+// starts once stop was called.
+func (r *backgroundRetry) start(done func() bool, try func(context.Context)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running || r.ctx.Err() != nil {
+		return
+	}
+	r.running = true
+	r.loops.Add(1)
+	go r.loop(done, try)
+}
+
+func (r *backgroundRetry) loop(done func() bool, try func(context.Context)) {
+	defer r.loops.Done()
+	wait := retryFirstWait
+	for !r.finished(done) {
+		select {
+		case <-r.ctx.Done():
+		case <-time.After(wait):
+			try(r.ctx)
+			wait = min(2*wait, retryMaxWait)
+		}
+	}
+}
+
+// finished reports, and records, whether the loop ends: done holds, or
+// stop was called.
+func (r *backgroundRetry) finished(done func() bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.running = r.ctx.Err() == nil && !done()
+	return !r.running
+}
+
+// stop ends the loop, if one runs, and waits until it has returned.
+func (r *backgroundRetry) stop() {
+	r.mu.Lock()
+	r.cancel() // under mu: no start can slip in between and outlive stop
+	r.mu.Unlock()
+	r.loops.Wait()
 }
 
 // mongoErr maps driver errors to the store's sentinels. Unrecognised errors
