@@ -169,3 +169,29 @@ func TestRateLimiterEvictsLeastRecentlyUsed(t *testing.T) {
 		t.Errorf("a refill period after the flood, %d buckets, want 2 (the two used since)", n)
 	}
 }
+
+// TestLogoutRevokesEveryCredentialPresented: a sign-out that carries both a
+// bearer token and a session cookie ends both, and clears the cookie.
+func TestLogoutRevokesEveryCredentialPresented(t *testing.T) {
+	t.Parallel()
+	e := newSignInEnv(t, nil, nil)
+	c := e.sessionCookie(t)
+	tok := e.newUser("both")
+	header := cookieHeader(c)
+	header["Authorization"] = "Bearer " + tok
+	resp, body := e.do(request{method: "POST", path: "/auth/logout", header: header})
+	wantStatus(t, resp, body, http.StatusNoContent)
+	if status, _ := e.me(bearer(tok)); status != http.StatusUnauthorized {
+		t.Errorf("bearer token after logout: %d, want 401", status)
+	}
+	if status, _ := e.me(cookieHeader(c)); status != http.StatusUnauthorized {
+		t.Errorf("session cookie after logout: %d, want 401", status)
+	}
+	cleared := false
+	for _, set := range resp.Cookies() {
+		cleared = cleared || set.Name == c.Name && set.MaxAge < 0
+	}
+	if !cleared {
+		t.Errorf("logout Set-Cookie %v, want the session cookie cleared", resp.Header["Set-Cookie"])
+	}
+}

@@ -205,10 +205,11 @@ func (s *server) handleMe(w http.ResponseWriter, r *http.Request, userID string)
 }
 
 // handleLogout handles "POST /auth/logout": it deletes the server-side
-// record of the credential used, so replaying it fails, and clears the
-// session cookie. The sign-out form gets a redirect to /login/.
+// record of every credential the request presents, so replaying any of them
+// fails, and clears the session cookie. The sign-out form gets a redirect
+// to /login/.
 func (s *server) handleLogout(w http.ResponseWriter, r *http.Request, userID string) {
-	if err := s.revokeCredential(r); err != nil {
+	if err := s.revokeCredentials(r); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -223,14 +224,21 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request, userID str
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// revokeCredential deletes the credential the request authenticated with,
-// in the order authenticate tries them.
-func (s *server) revokeCredential(r *http.Request) error {
+// revokeCredentials deletes the credential the request authenticated with
+// and also a valid session cookie sent beside a bearer token (authenticate
+// never looks at it then), so a sign-out never leaves the other signed in.
+// A trusted proxy's user has nothing of ours to revoke.
+func (s *server) revokeCredentials(r *http.Request) error {
 	who := requestInfoFrom(r.Context()).who
-	if who.hash == "" {
-		return nil // a trusted proxy's user: nothing of ours to revoke
+	if who.hash != "" {
+		if err := s.store.DeleteCredential(r.Context(), who.kind, who.hash); err != nil {
+			return err
+		}
 	}
-	return s.store.DeleteCredential(r.Context(), who.kind, who.hash)
+	if secret, ok := s.sessionSecret(r); ok && who.kind != kindSession {
+		return s.store.DeleteCredential(r.Context(), kindSession, hashSecret(secret))
+	}
+	return nil
 }
 
 // wantsHTMLRedirect tells a browser (an HTML form submission, or a request
