@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,9 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -159,8 +163,9 @@ const maxJSONBody = 64 << 10
 
 // readJSON decodes a JSON request body into v, strictly: the content type
 // must be JSON (else 415), the body at most maxJSONBody (else 413), and
-// unknown fields or trailing data are refused (400). An empty body is
-// accepted when optional is true. On false the error has been answered.
+// unknown fields, trailing data and the field names decodeStrictJSON
+// refuses are refused (400). An empty body is accepted when optional is
+// true. On false the error has been answered.
 func readJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
 	if optional && r.ContentLength == 0 && r.Header.Get("Content-Type") == "" {
 		return true
@@ -170,20 +175,92 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) bool
 		writeError(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the body as Content-Type: application/json")
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
+	err = decodeStrictJSON(http.MaxBytesReader(w, r.Body, maxJSONBody), v)
 	if errors.Is(err, io.EOF) && optional {
 		return true
-	}
-	if err == nil {
-		err = expectEnd(dec)
 	}
 	if err != nil {
 		writeJSONDecodeError(w, err)
 		return false
 	}
 	return true
+}
+
+// decodeStrictJSON decodes the one JSON value of body into v, refusing
+// unknown fields and anything after the value. encoding/json also lets a
+// field be given twice (the last wins) and matches names regardless of
+// case, so two parsers could read one body differently; those are refused
+// too, in the top-level object, by checkFieldNames. An empty body is io.EOF.
+func decodeStrictJSON(body io.Reader, v any) error {
+	var raw bytes.Buffer
+	dec := json.NewDecoder(io.TeeReader(body, &raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if err := expectEnd(dec); err != nil {
+		return err
+	}
+	return checkFieldNames(raw.Bytes(), jsonFieldNames(v))
+}
+
+// fieldNameError is a field name of a JSON body that decodeStrictJSON
+// refuses: "duplicate" or "unknown".
+type fieldNameError struct{ problem, name string }
+
+func (e *fieldNameError) Error() string { return e.problem + " field " + strconv.Quote(e.name) }
+
+// checkFieldNames walks the top-level object of data, which has already
+// been decoded, and refuses a name given twice or one that is not exactly
+// one of fields (nil: any name the decoder took).
+func checkFieldNames(data []byte, fields []string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return err // not an object: no names to check
+	}
+	seen := make(map[string]bool, len(fields))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := tok.(string)
+		switch {
+		case seen[name]:
+			return &fieldNameError{"duplicate", name}
+		case fields != nil && !slices.Contains(fields, name):
+			return &fieldNameError{"unknown", name}
+		}
+		seen[name] = true
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// jsonFieldNames is the exact JSON names of the fields of the struct v
+// points to, or nil when v is not a pointer to a struct.
+func jsonFieldNames(v any) []string {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	t = t.Elem()
+	names := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case !f.IsExported() || name == "-":
+			continue
+		case name == "":
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	return names
 }
 
 // expectEnd checks that only whitespace follows the decoded value, up to
@@ -204,22 +281,32 @@ func expectEnd(dec *json.Decoder) error {
 // what was wrong without echoing internals.
 func writeJSONDecodeError(w http.ResponseWriter, err error) {
 	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge, fmt.Sprintf("the body is over %d bytes", maxJSONBody))
+		return
+	}
+	writeError(w, http.StatusBadRequest, codeInvalidRequest, jsonProblem(err))
+}
+
+// jsonProblem says what is wrong with a body decodeStrictJSON refused for
+// other reasons than its size.
+func jsonProblem(err error) string {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
+	var nameErr *fieldNameError
 	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge, fmt.Sprintf("the body is over %d bytes", maxJSONBody))
 	case errors.As(err, &typeErr) && typeErr.Field == "":
-		writeError(w, http.StatusBadRequest, codeInvalidRequest, "the body must be a JSON object")
+		return "the body must be a JSON object"
 	case errors.As(err, &typeErr):
-		writeError(w, http.StatusBadRequest, codeInvalidRequest, fmt.Sprintf("field %q has the wrong type", typeErr.Field))
+		return fmt.Sprintf("field %q has the wrong type", typeErr.Field)
 	case errors.As(err, &syntaxErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		writeError(w, http.StatusBadRequest, codeInvalidRequest, "the body is not valid JSON")
+		return "the body is not valid JSON"
+	case errors.As(err, &nameErr):
+		return nameErr.Error()
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		writeError(w, http.StatusBadRequest, codeInvalidRequest, strings.TrimPrefix(err.Error(), "json: "))
-	default:
-		writeError(w, http.StatusBadRequest, codeInvalidRequest, "the body is not a valid JSON object for this route")
+		return strings.TrimPrefix(err.Error(), "json: ")
 	}
+	return "the body is not a valid JSON object for this route"
 }
 
 // handleHealth handles "GET /healthz": the process is up; no dependency is

@@ -7,6 +7,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -193,5 +194,79 @@ func TestLogoutRevokesEveryCredentialPresented(t *testing.T) {
 	}
 	if !cleared {
 		t.Errorf("logout Set-Cookie %v, want the session cookie cleared", resp.Header["Set-Cookie"])
+	}
+}
+
+// TestTokenJSONIsStrict: a JSON token request is read as strictly as the
+// API's bodies: unknown fields, trailing data, a field given twice and a
+// field name in another case are invalid_request, and do not burn the code.
+func TestTokenJSONIsStrict(t *testing.T) {
+	t.Parallel()
+	e := newSignInEnv(t, nil, nil)
+	cases := []struct {
+		name, want string
+		body       func(a testApp, code string) string
+	}{
+		{"unknown field", `unknown field "scope"`, func(a testApp, code string) string {
+			return fmt.Sprintf(`{"grant_type":"authorization_code","code":%q,"code_verifier":%q,"redirect_uri":%q,"scope":"all"}`, code, a.verifier, a.redirectURI)
+		}},
+		{"trailing data", "not a valid token request", func(a testApp, code string) string {
+			return fmt.Sprintf(`{"grant_type":"authorization_code","code":%q,"code_verifier":%q,"redirect_uri":%q} {}`, code, a.verifier, a.redirectURI)
+		}},
+		{"duplicate field", `duplicate field "code"`, func(a testApp, code string) string {
+			return fmt.Sprintf(`{"grant_type":"authorization_code","code":"decoy","code":%q,"code_verifier":%q,"redirect_uri":%q}`, code, a.verifier, a.redirectURI)
+		}},
+		{"upper-case field", `unknown field "CODE"`, func(a testApp, code string) string {
+			return fmt.Sprintf(`{"grant_type":"authorization_code","CODE":%q,"code_verifier":%q,"redirect_uri":%q}`, code, a.verifier, a.redirectURI)
+		}},
+		{"mixed-case field", `unknown field "Code_Verifier"`, func(a testApp, code string) string {
+			return fmt.Sprintf(`{"grant_type":"authorization_code","code":%q,"Code_Verifier":%q,"redirect_uri":%q}`, code, a.verifier, a.redirectURI)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newTestApp()
+			code := e.signInApp(newTestBrowser(t, e.URL), a)
+			resp, body := e.postToken("application/json", tc.body(a, code))
+			wantOAuthError(t, resp, body, "invalid_request")
+			if d := decode[oauthErrorOut](t, body).Description; !strings.Contains(d, tc.want) {
+				t.Errorf("error_description %q, want it to say %q", d, tc.want)
+			}
+			resp, body = e.redeem(a, code)
+			wantStatus(t, resp, body, http.StatusOK)
+		})
+	}
+}
+
+// TestAPIJSONRefusesDuplicateAndCaseVariantFields: the API's bodies refuse
+// a field given twice (encoding/json would keep the last) and a field name
+// that matches only by ignoring case, with the usual 400.
+func TestAPIJSONRefusesDuplicateAndCaseVariantFields(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	tok := e.newUser("strict")
+	up := func(body string) (*http.Response, []byte) {
+		return e.do(request{method: "POST", path: "/upload/", token: tok, body: body})
+	}
+	for _, tc := range []struct{ body, want string }{
+		{`{"filename":"a/b","filename":"ok.txt"}`, `duplicate field "filename"`},
+		{`{"filename":"a.txt","size":1,"size":2}`, `duplicate field "size"`},
+		{`{"FileName":"a.txt"}`, `unknown field "FileName"`},
+		{`{"filename":"a.txt","Content_Type":"text/plain"}`, `unknown field "Content_Type"`},
+		{"{\"filename\":\"a.txt\",\"\u017Fize\":1}", "unknown field \"\u017Fize\""}, // ſ folds to s
+	} {
+		resp, body := up(tc.body)
+		wantStatus(t, resp, body, http.StatusBadRequest)
+		if msg := decode[apiErrorJSON](t, body).Message; msg != tc.want {
+			t.Errorf("%s: message %q, want %q", tc.body, msg, tc.want)
+		}
+	}
+	resp, body := up(`{"filename":"a.txt","size":1,"content_type":"text/plain"}`)
+	wantStatus(t, resp, body, http.StatusCreated)
+	id := decode[uploadOut](t, body).File.ID
+	resp, body = e.do(request{method: "POST", path: "/upload/" + id + "/complete", token: tok, body: `{"size":1,"size":1}`})
+	wantStatus(t, resp, body, http.StatusBadRequest)
+	if msg := decode[apiErrorJSON](t, body).Message; msg != `duplicate field "size"` {
+		t.Errorf("complete: message %q, want duplicate field", msg)
 	}
 }

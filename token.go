@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -129,7 +128,8 @@ func (s *server) writeToken(w http.ResponseWriter, r *http.Request, userID strin
 }
 
 // readTokenRequest decodes the body as a form (what RFC 6749 specifies) or
-// JSON; anything else is 415. On false the error has been answered.
+// JSON, as strictly as the API's JSON (decodeStrictJSON); anything else is
+// 415. On false the error has been answered, in the OAuth shape.
 func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, bool) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	body := http.MaxBytesReader(w, r.Body, maxJSONBody)
@@ -139,7 +139,7 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, boo
 	case "application/x-www-form-urlencoded":
 		req, err = decodeTokenForm(body)
 	case "application/json":
-		err = json.NewDecoder(body).Decode(&req)
+		err = decodeStrictJSON(body, &req)
 	default:
 		writeError(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the body as application/x-www-form-urlencoded or application/json")
 		return req, false
@@ -148,6 +148,9 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, boo
 	switch {
 	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge, fmt.Sprintf("the body is over %d bytes", maxJSONBody))
+		return req, false
+	case err != nil && mt == "application/json":
+		writeOAuthError(w, "invalid_request", "the body is not a valid token request: "+jsonProblem(err))
 		return req, false
 	case err != nil:
 		writeOAuthError(w, "invalid_request", "the body is not a valid token request")
