@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -29,6 +30,9 @@ type server struct {
 	now     func() time.Time
 	signIn  *signIn // sign-in flows, see oauth.go
 	handler http.Handler
+	// publicURL is the base URL clients reach us at, fixed at start (see
+	// publicBaseURL); "" with local sign-in and no PUBLIC_URL.
+	publicURL string
 }
 
 // newServer wires the routes and middleware around the given backends.
@@ -41,9 +45,11 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 		signer:  newCookieSigner(cfg.SecretKey, cfg.SecretKeyPrevious),
 		csrf:    http.NewCrossOriginProtection(),
 		now:     func() time.Time { return time.Now().UTC() },
+
+		publicURL: publicBaseURL(cfg),
 	}
 	s.signIn = newSignIn(cfg, logger)
-	s.handler = s.logRequests(s.recoverPanics(s.routes()))
+	s.handler = s.logRequests(s.recoverPanics(s.loopbackHostOnly(s.routes())))
 	return s
 }
 
@@ -360,11 +366,12 @@ func alnumOr(extra string) func(byte) bool {
 	}
 }
 
-// baseURL is this server's URL as the client sees it: PUBLIC_URL when set,
-// else derived from the request.
+// baseURL is this server's URL as the client sees it: the one fixed at
+// start, or, with local sign-in and no PUBLIC_URL, the request's Host,
+// which loopbackHostOnly has checked is a loopback name or address.
 func (s *server) baseURL(r *http.Request) string {
-	if s.cfg.PublicURL != nil {
-		return s.cfg.PublicURL.String()
+	if s.publicURL != "" {
+		return s.publicURL
 	}
 	scheme := "http"
 	if s.isHTTPS(r) {
@@ -373,14 +380,32 @@ func (s *server) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
+// publicBaseURL is the base URL the configuration gives: PUBLIC_URL, or
+// with a provider the origin of GOOGLE_REDIRECT_URI (config.check demands
+// one of them), never the request's Host, which any client may set. ""
+// with local sign-in and no PUBLIC_URL: the port may be chosen at start.
+func publicBaseURL(cfg *config) string {
+	switch {
+	case cfg.PublicURL != nil:
+		return cfg.PublicURL.String()
+	case cfg.localSignIn() || cfg.GoogleRedirectURI == "":
+		return ""
+	}
+	u, err := url.Parse(cfg.GoogleRedirectURI) // validated by loadConfig
+	if err != nil {
+		return ""
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+}
+
 // isHTTPS tells whether the client reached us over HTTPS: directly, by
-// PUBLIC_URL, or through a trusted proxy that says so.
+// the base URL fixed at start, or through a trusted proxy that says so.
 func (s *server) isHTTPS(r *http.Request) bool {
 	switch {
 	case r.TLS != nil:
 		return true
-	case s.cfg.PublicURL != nil:
-		return s.cfg.PublicURL.Scheme == "https"
+	case s.publicURL != "":
+		return strings.HasPrefix(s.publicURL, "https://")
 	}
 	return s.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }

@@ -7,7 +7,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -269,4 +271,87 @@ func TestAPIJSONRefusesDuplicateAndCaseVariantFields(t *testing.T) {
 	if msg := decode[apiErrorJSON](t, body).Message; msg != `duplicate field "size"` {
 		t.Errorf("complete: message %q, want duplicate field", msg)
 	}
+}
+
+// TestLocalModeAnswersOnlyLoopbackHosts: with local sign-in, a request
+// whose Host is not loopback (a page whose DNS name was rebound to
+// 127.0.0.1, or a URL built from it) gets a JSON 400 on every route, even
+// with a valid credential; loopback names and addresses, any port, pass.
+func TestLocalModeAnswersOnlyLoopbackHosts(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	tok := e.newUser("local")
+	send := func(method, path, host string) (*http.Response, []byte) {
+		t.Helper()
+		return e.doWithHost(request{method: method, path: path, token: tok}, host)
+	}
+	routes := []struct{ method, path string }{
+		{"GET", "/healthz"}, {"GET", "/list/"}, {"GET", "/me"}, {"POST", "/upload/"}, {"DELETE", "/files/" + newID()},
+		{"GET", "/login/"}, {"GET", "/auth/google"}, {"POST", "/auth/token"}, {"POST", "/auth/logout"},
+		{"POST", "/objects/upload"}, {"GET", "/objects/users/x/y"}, {"GET", "/no/such/route"},
+	}
+	for _, host := range []string{"rebind.evil.example", "rebind.evil.example:8080", "127.0.0.1.evil.example", "localhost.evil.example", "10.0.0.1:8080", "[::2]:8080", "0.0.0.0"} {
+		for _, rt := range routes {
+			resp, body := send(rt.method, rt.path, host)
+			wantStatus(t, resp, body, http.StatusBadRequest)
+		}
+	}
+	for _, host := range []string{"localhost", "localhost:8080", "LOCALHOST:1", "127.0.0.1", "127.0.0.1:65535", "127.8.9.10:80", "[::1]", "[::1]:8080"} {
+		resp, body := send("GET", "/me", host)
+		wantStatus(t, resp, body, http.StatusOK)
+	}
+}
+
+// TestProductionURLsIgnoreHost: with a provider and no PUBLIC_URL, upload
+// and download URLs are built from GOOGLE_REDIRECT_URI's origin, whatever
+// Host the request names.
+func TestProductionURLsIgnoreHost(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, map[string]string{
+		"GOOGLE_CLIENT_ID": testClientID, "GOOGLE_CLIENT_SECRET": testClientSecret,
+		"GOOGLE_REDIRECT_URI": "https://dropp.example.com/auth/google/callback",
+	})
+	tok := e.newUser("prod")
+	const host = "attacker.example"
+	resp, body := e.doWithHost(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "a.txt"}}, host)
+	wantStatus(t, resp, body, http.StatusCreated)
+	up := decode[uploadOut](t, body)
+	if want := "https://dropp.example.com/objects/upload"; up.Upload.URL != want {
+		t.Errorf("upload URL %q, want %q", up.Upload.URL, want)
+	}
+	f := &File{ID: newID(), Owner: apiTester{e}.userID(tok), Filename: "b.txt", Status: statusComplete,
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	f.ObjectKey = objectKey(f.Owner, f.ID, f.CreatedAt)
+	if err := e.srv.store.InsertFile(t.Context(), f); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = e.doWithHost(request{method: "GET", path: "/download/" + f.ID, token: tok}, host)
+	wantStatus(t, resp, body, http.StatusOK)
+	if u := decode[downloadOut](t, body).URL; !strings.HasPrefix(u, "https://dropp.example.com/objects/") {
+		t.Errorf("download URL %q, want it on https://dropp.example.com", u)
+	}
+}
+
+// doWithHost is e.do with the request's Host set.
+func (e *testEnv) doWithHost(req request, host string) (*http.Response, []byte) {
+	e.t.Helper()
+	hr, err := http.NewRequest(req.method, e.URL+req.path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if req.body != nil {
+		data, _ := json.Marshal(req.body)
+		hr.Body = io.NopCloser(bytes.NewReader(data))
+		hr.ContentLength = int64(len(data))
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	hr.Host = host
+	hr.Header.Set("Authorization", "Bearer "+req.token)
+	resp, err := e.client.Do(hr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, data
 }
