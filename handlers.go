@@ -216,34 +216,68 @@ type fieldNameError struct{ problem, name string }
 
 func (e *fieldNameError) Error() string { return e.problem + " field " + strconv.Quote(e.name) }
 
-// checkFieldNames walks the top-level object of data, which has already
-// been decoded, and refuses a name given twice or one that is not exactly
-// one of fields (nil: any name the decoder took).
+// checkFieldNames walks the top-level object of data, one valid JSON value
+// (it has just been decoded), and refuses a name given twice or one that
+// is not exactly one of fields (nil: any name the decoder took). A string
+// one level deep followed by a colon is a name; nothing else is.
 func checkFieldNames(data []byte, fields []string) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return err // not an object: no names to check
-	}
 	seen := make(map[string]bool, len(fields))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		name, _ := tok.(string)
-		switch {
-		case seen[name]:
-			return &fieldNameError{"duplicate", name}
-		case fields != nil && !slices.Contains(fields, name):
-			return &fieldNameError{"unknown", name}
-		}
-		seen[name] = true
-		var value json.RawMessage
-		if err := dec.Decode(&value); err != nil {
-			return err
+	depth := 0
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			end := jsonStringEnd(data, i)
+			if next := skipJSONSpace(data, end+1); depth == 1 && next < len(data) && data[next] == ':' {
+				name := jsonName(data[i : end+1])
+				switch {
+				case seen[name]:
+					return &fieldNameError{"duplicate", name}
+				case fields != nil && !slices.Contains(fields, name):
+					return &fieldNameError{"unknown", name}
+				}
+				seen[name] = true
+			}
+			i = end
 		}
 	}
 	return nil
+}
+
+// jsonStringEnd is the index of the quote that closes the JSON string
+// opening at data[start].
+func jsonStringEnd(data []byte, start int) int {
+	for i := start + 1; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(data) - 1
+}
+
+// skipJSONSpace is the index of the first non-whitespace byte from i on.
+func skipJSONSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// jsonName is the text of a quoted JSON name, escapes resolved as the
+// decoder resolves them, so "\u0043ODE" is seen as the "CODE" it means.
+func jsonName(quoted []byte) string {
+	if bytes.IndexByte(quoted, '\\') < 0 {
+		return string(quoted[1 : len(quoted)-1])
+	}
+	var name string
+	json.Unmarshal(quoted, &name)
+	return name
 }
 
 // jsonFieldNames is the exact JSON names of the fields of the struct v

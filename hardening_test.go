@@ -355,3 +355,41 @@ func (e *testEnv) doWithHost(req request, host string) (*http.Response, []byte) 
 	data, _ := io.ReadAll(resp.Body)
 	return resp, data
 }
+
+// TestCheckFieldNames: only the names of the top-level object count, read
+// as the decoder reads them (escapes resolved), never strings that merely
+// look like names inside values.
+func TestCheckFieldNames(t *testing.T) {
+	t.Parallel()
+	fields := []string{"a", "b", "obj"}
+	tests := []struct{ data, want string }{
+		{`{"a":1,"b":"x"}`, ""},
+		{` { "a" : 1 , "b" : 2 } `, ""},
+		{`{"a":1,"a":2}`, `duplicate field "a"`},
+		{`{"a":1, "\u0061":2}`, `duplicate field "a"`},
+		{`{"A":1}`, `unknown field "A"`},
+		{`{"\u0041":1}`, `unknown field "A"`},
+		{`{"b":"\"a\":1,\"a\":2","a":"}{"}`, ""},
+		{`{"obj":{"x":1,"x":2,"A":3},"a":[{"a":1},"b:"]}`, ""},
+		{`{"obj":{"a":{"b":1}},"b":{"c":[1,2]},"a":null}`, ""},
+		{`{"obj":[],"obj":{}}`, `duplicate field "obj"`},
+		{`{"b":"\\","c":1}`, `unknown field "c"`},
+		{`"a"`, ""},
+		{`["a","b","a"]`, ""},
+		{`null`, ""},
+		{`{}`, ""},
+	}
+	for _, tc := range tests {
+		err := checkFieldNames([]byte(tc.data), fields)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.data, got, tc.want)
+		}
+	}
+	if err := checkFieldNames([]byte(`{"x":1,"y":2,"x":3}`), nil); err == nil || err.Error() != `duplicate field "x"` {
+		t.Errorf("without fields: %v, want the duplicate refused", err)
+	}
+}
