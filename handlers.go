@@ -287,13 +287,26 @@ func jsonFieldNames(v any) []string {
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return nil
 	}
-	t = t.Elem()
-	names := make([]string, 0, t.NumField())
+	return appendJSONFieldNames(nil, t.Elem())
+}
+
+// appendJSONFieldNames appends the JSON names of struct type t's fields,
+// those of untagged embedded structs included, as encoding/json sees them.
+func appendJSONFieldNames(names []string, t reflect.Type) []string {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		embedded := f.Type
+		if embedded.Kind() == reflect.Pointer {
+			embedded = embedded.Elem()
+		}
 		switch {
-		case !f.IsExported() || name == "-":
+		case name == "-":
+			continue
+		case f.Anonymous && name == "" && embedded.Kind() == reflect.Struct:
+			names = appendJSONFieldNames(names, embedded)
+			continue
+		case !f.IsExported():
 			continue
 		case name == "":
 			name = f.Name

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -391,5 +392,30 @@ func TestCheckFieldNames(t *testing.T) {
 	}
 	if err := checkFieldNames([]byte(`{"x":1,"y":2,"x":3}`), nil); err == nil || err.Error() != `duplicate field "x"` {
 		t.Errorf("without fields: %v, want the duplicate refused", err)
+	}
+}
+
+// TestJSONFieldNames: the names checkFieldNames allows are exactly the
+// ones encoding/json decodes into, embedded structs included.
+func TestJSONFieldNames(t *testing.T) {
+	t.Parallel()
+	type Inner struct {
+		Deep string `json:"deep"`
+	}
+	type outer struct {
+		*Inner
+		tokenRequest
+		Tagged  string `json:"tagged,omitempty"`
+		Plain   string
+		Skipped string `json:"-"`
+		private string
+	}
+	got := jsonFieldNames(&outer{})
+	want := []string{"deep", "grant_type", "code", "code_verifier", "redirect_uri", "tagged", "Plain"}
+	if !slices.Equal(got, want) {
+		t.Errorf("jsonFieldNames = %q, want %q", got, want)
+	}
+	if got := jsonFieldNames(&map[string]any{}); got != nil {
+		t.Errorf("jsonFieldNames(map) = %q, want nil", got)
 	}
 }
