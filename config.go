@@ -22,7 +22,7 @@ type setting struct {
 
 var settings = []setting{
 	{"ADDR", "127.0.0.1:8080 with local sign-in, :8080 with GOOGLE_CLIENT_ID", "listen address"},
-	{"PUBLIC_URL", "derived from each request", "base URL of this server as clients reach it, e.g. https://dropp.example.com"},
+	{"PUBLIC_URL", "the origin of GOOGLE_REDIRECT_URI; with local sign-in, the request's loopback Host", "base URL of this server as clients reach it, e.g. https://dropp.example.com"},
 	{"SECRET_KEY", "required with MongoDB; generated into DATA_DIR in local mode", "key for signing cookies (at least 32 bytes)"},
 	{"SECRET_KEY_PREVIOUS", "", "previous SECRET_KEY, still accepted for cookies during a rotation"},
 	{"MONGODB_URI", "unset: local metadata store in DATA_DIR", "MongoDB connection string"},
@@ -69,7 +69,7 @@ func printUsage(w io.Writer) {
 // config is the validated configuration.
 type config struct {
 	Addr      string
-	PublicURL *url.URL // nil: derived from each request
+	PublicURL *url.URL // nil: see publicBaseURL
 
 	SecretKey         []byte // nil until local mode generates one
 	SecretKeyPrevious []byte

@@ -140,8 +140,9 @@ func (s *server) validateSize(size *int64) string {
 	return ""
 }
 
-// validateFilename enforces 1..255 bytes of valid UTF-8, no control
-// characters and no path separators.
+// validateFilename enforces 1..255 bytes of valid UTF-8, no path
+// separators, not "." or "..", and none of the invisible characters that
+// break or spoof how clients show a name (see invisibleRune).
 func validateFilename(name string) string {
 	switch {
 	case len(name) == 0 || len(name) > 255:
@@ -152,8 +153,87 @@ func validateFilename(name string) string {
 		return `"filename" must be valid UTF-8`
 	case strings.ContainsAny(name, `/\`):
 		return `"filename" must not contain / or \`
-	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return `"filename" must not contain control characters`
+	case name == "." || name == "..":
+		return `"filename" must not be "." or ".."`
+	}
+	if i := strings.IndexFunc(name, invisibleRune); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		return fmt.Sprintf(`"filename" contains %s, which is not allowed`, describeRune(r))
+	}
+	return ""
+}
+
+// invisibleRune tells the characters a filename may not hold: controls
+// (Cc), format characters (Cf: bidi overrides such as U+202E, which make
+// "invoice\u202Etxt.exe" read as "invoiceexe.txt", and zero-width
+// characters), and the line and paragraph separators (Zl, Zp), which break
+// lines in logs, JSON-in-JavaScript and terminals.
+func invisibleRune(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
+}
+
+// describeRune names a refused character for the error message, for
+// example "U+202E RIGHT-TO-LEFT OVERRIDE, a format character (Unicode Cf)".
+func describeRune(r rune) string {
+	cp := fmt.Sprintf("U+%04X", r)
+	if name := spoofingRuneName(r); name != "" {
+		cp += " " + name
+	}
+	switch {
+	case unicode.Is(unicode.Cf, r):
+		return cp + ", a format character (Unicode Cf)"
+	case unicode.Is(unicode.Zl, r):
+		return cp + ", a line separator (Unicode Zl)"
+	case unicode.Is(unicode.Zp, r):
+		return cp + ", a paragraph separator (Unicode Zp)"
+	}
+	return cp + ", a control character (Unicode Cc)"
+}
+
+// spoofingRuneName is the Unicode name of the refused characters most
+// often used to disguise a name (the standard library has no name table).
+func spoofingRuneName(r rune) string {
+	switch r {
+	case 0x00AD:
+		return "SOFT HYPHEN"
+	case 0x061C:
+		return "ARABIC LETTER MARK"
+	case 0x200B:
+		return "ZERO WIDTH SPACE"
+	case 0x200C:
+		return "ZERO WIDTH NON-JOINER"
+	case 0x200D:
+		return "ZERO WIDTH JOINER"
+	case 0x200E:
+		return "LEFT-TO-RIGHT MARK"
+	case 0x200F:
+		return "RIGHT-TO-LEFT MARK"
+	case 0x2028:
+		return "LINE SEPARATOR"
+	case 0x2029:
+		return "PARAGRAPH SEPARATOR"
+	case 0x202A:
+		return "LEFT-TO-RIGHT EMBEDDING"
+	case 0x202B:
+		return "RIGHT-TO-LEFT EMBEDDING"
+	case 0x202C:
+		return "POP DIRECTIONAL FORMATTING"
+	case 0x202D:
+		return "LEFT-TO-RIGHT OVERRIDE"
+	case 0x202E:
+		return "RIGHT-TO-LEFT OVERRIDE"
+	case 0x2060:
+		return "WORD JOINER"
+	case 0x2066:
+		return "LEFT-TO-RIGHT ISOLATE"
+	case 0x2067:
+		return "RIGHT-TO-LEFT ISOLATE"
+	case 0x2068:
+		return "FIRST STRONG ISOLATE"
+	case 0x2069:
+		return "POP DIRECTIONAL ISOLATE"
+	case 0xFEFF:
+		return "ZERO WIDTH NO-BREAK SPACE"
 	}
 	return ""
 }
@@ -377,6 +457,9 @@ func parseFlag(v string) (bool, error) {
 
 // handleDelete handles "DELETE /files/{id}": the object first, then the
 // record, so a failure half-way leaves a record the client can delete again.
+// A key the object store refuses outright (a record from another backend or
+// version) names no object it could ever hold, so retrying would never
+// help: that record goes anyway, and the refusal is logged.
 func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner string) {
 	id, ok := pathID(w, r)
 	if !ok {
@@ -387,7 +470,13 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.objects.Delete(r.Context(), f.ObjectKey); err != nil {
+	err = s.objects.Delete(r.Context(), f.ObjectKey)
+	if errors.Is(err, errInvalidObjectKey) {
+		s.log.Warn("delete: the object store refuses the file's key; deleting the record only",
+			"file", id, "err", err, "request_id", requestInfoFrom(r.Context()).id)
+		err = nil
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}

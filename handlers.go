@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,10 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,6 +30,9 @@ type server struct {
 	now     func() time.Time
 	signIn  *signIn // sign-in flows, see oauth.go
 	handler http.Handler
+	// publicURL is the base URL clients reach us at, fixed at start (see
+	// publicBaseURL); "" with local sign-in and no PUBLIC_URL.
+	publicURL string
 }
 
 // newServer wires the routes and middleware around the given backends.
@@ -37,9 +45,11 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 		signer:  newCookieSigner(cfg.SecretKey, cfg.SecretKeyPrevious),
 		csrf:    http.NewCrossOriginProtection(),
 		now:     func() time.Time { return time.Now().UTC() },
+
+		publicURL: publicBaseURL(cfg),
 	}
 	s.signIn = newSignIn(cfg, logger)
-	s.handler = s.logRequests(s.recoverPanics(s.routes()))
+	s.handler = s.logRequests(s.recoverPanics(s.loopbackHostOnly(s.routes())))
 	return s
 }
 
@@ -159,8 +169,9 @@ const maxJSONBody = 64 << 10
 
 // readJSON decodes a JSON request body into v, strictly: the content type
 // must be JSON (else 415), the body at most maxJSONBody (else 413), and
-// unknown fields or trailing data are refused (400). An empty body is
-// accepted when optional is true. On false the error has been answered.
+// unknown fields, trailing data and the field names decodeStrictJSON
+// refuses are refused (400). An empty body is accepted when optional is
+// true. On false the error has been answered.
 func readJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
 	if optional && r.ContentLength == 0 && r.Header.Get("Content-Type") == "" {
 		return true
@@ -170,20 +181,139 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) bool
 		writeError(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the body as Content-Type: application/json")
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
+	err = decodeStrictJSON(http.MaxBytesReader(w, r.Body, maxJSONBody), v)
 	if errors.Is(err, io.EOF) && optional {
 		return true
-	}
-	if err == nil {
-		err = expectEnd(dec)
 	}
 	if err != nil {
 		writeJSONDecodeError(w, err)
 		return false
 	}
 	return true
+}
+
+// decodeStrictJSON decodes the one JSON value of body into v, refusing
+// unknown fields and anything after the value. encoding/json also lets a
+// field be given twice (the last wins) and matches names regardless of
+// case, so two parsers could read one body differently; those are refused
+// too, in the top-level object, by checkFieldNames. An empty body is io.EOF.
+func decodeStrictJSON(body io.Reader, v any) error {
+	var raw bytes.Buffer
+	dec := json.NewDecoder(io.TeeReader(body, &raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if err := expectEnd(dec); err != nil {
+		return err
+	}
+	return checkFieldNames(raw.Bytes(), jsonFieldNames(v))
+}
+
+// fieldNameError is a field name of a JSON body that decodeStrictJSON
+// refuses: "duplicate" or "unknown".
+type fieldNameError struct{ problem, name string }
+
+func (e *fieldNameError) Error() string { return e.problem + " field " + strconv.Quote(e.name) }
+
+// checkFieldNames walks the top-level object of data, one valid JSON value
+// (it has just been decoded), and refuses a name given twice or one that
+// is not exactly one of fields (nil: any name the decoder took). A string
+// one level deep followed by a colon is a name; nothing else is.
+func checkFieldNames(data []byte, fields []string) error {
+	seen := make(map[string]bool, len(fields))
+	depth := 0
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			end := jsonStringEnd(data, i)
+			if next := skipJSONSpace(data, end+1); depth == 1 && next < len(data) && data[next] == ':' {
+				name := jsonName(data[i : end+1])
+				switch {
+				case seen[name]:
+					return &fieldNameError{"duplicate", name}
+				case fields != nil && !slices.Contains(fields, name):
+					return &fieldNameError{"unknown", name}
+				}
+				seen[name] = true
+			}
+			i = end
+		}
+	}
+	return nil
+}
+
+// jsonStringEnd is the index of the quote that closes the JSON string
+// opening at data[start].
+func jsonStringEnd(data []byte, start int) int {
+	for i := start + 1; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(data) - 1
+}
+
+// skipJSONSpace is the index of the first non-whitespace byte from i on.
+func skipJSONSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// jsonName is the text of a quoted JSON name, escapes resolved as the
+// decoder resolves them, so "\u0043ODE" is seen as the "CODE" it means.
+func jsonName(quoted []byte) string {
+	if bytes.IndexByte(quoted, '\\') < 0 {
+		return string(quoted[1 : len(quoted)-1])
+	}
+	var name string
+	json.Unmarshal(quoted, &name)
+	return name
+}
+
+// jsonFieldNames is the exact JSON names of the fields of the struct v
+// points to, or nil when v is not a pointer to a struct.
+func jsonFieldNames(v any) []string {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	return appendJSONFieldNames(nil, t.Elem())
+}
+
+// appendJSONFieldNames appends the JSON names of struct type t's fields,
+// those of untagged embedded structs included, as encoding/json sees them.
+func appendJSONFieldNames(names []string, t reflect.Type) []string {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		embedded := f.Type
+		if embedded.Kind() == reflect.Pointer {
+			embedded = embedded.Elem()
+		}
+		switch {
+		case name == "-":
+			continue
+		case f.Anonymous && name == "" && embedded.Kind() == reflect.Struct:
+			names = appendJSONFieldNames(names, embedded)
+			continue
+		case !f.IsExported():
+			continue
+		case name == "":
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	return names
 }
 
 // expectEnd checks that only whitespace follows the decoded value, up to
@@ -204,22 +334,32 @@ func expectEnd(dec *json.Decoder) error {
 // what was wrong without echoing internals.
 func writeJSONDecodeError(w http.ResponseWriter, err error) {
 	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge, fmt.Sprintf("the body is over %d bytes", maxJSONBody))
+		return
+	}
+	writeError(w, http.StatusBadRequest, codeInvalidRequest, jsonProblem(err))
+}
+
+// jsonProblem says what is wrong with a body decodeStrictJSON refused for
+// other reasons than its size.
+func jsonProblem(err error) string {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
+	var nameErr *fieldNameError
 	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge, fmt.Sprintf("the body is over %d bytes", maxJSONBody))
 	case errors.As(err, &typeErr) && typeErr.Field == "":
-		writeError(w, http.StatusBadRequest, codeInvalidRequest, "the body must be a JSON object")
+		return "the body must be a JSON object"
 	case errors.As(err, &typeErr):
-		writeError(w, http.StatusBadRequest, codeInvalidRequest, fmt.Sprintf("field %q has the wrong type", typeErr.Field))
+		return fmt.Sprintf("field %q has the wrong type", typeErr.Field)
 	case errors.As(err, &syntaxErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		writeError(w, http.StatusBadRequest, codeInvalidRequest, "the body is not valid JSON")
+		return "the body is not valid JSON"
+	case errors.As(err, &nameErr):
+		return nameErr.Error()
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		writeError(w, http.StatusBadRequest, codeInvalidRequest, strings.TrimPrefix(err.Error(), "json: "))
-	default:
-		writeError(w, http.StatusBadRequest, codeInvalidRequest, "the body is not a valid JSON object for this route")
+		return strings.TrimPrefix(err.Error(), "json: ")
 	}
+	return "the body is not a valid JSON object for this route"
 }
 
 // handleHealth handles "GET /healthz": the process is up; no dependency is
@@ -285,11 +425,12 @@ func alnumOr(extra string) func(byte) bool {
 	}
 }
 
-// baseURL is this server's URL as the client sees it: PUBLIC_URL when set,
-// else derived from the request.
+// baseURL is this server's URL as the client sees it: the one fixed at
+// start, or, with local sign-in and no PUBLIC_URL, the request's Host,
+// which loopbackHostOnly has checked is a loopback name or address.
 func (s *server) baseURL(r *http.Request) string {
-	if s.cfg.PublicURL != nil {
-		return s.cfg.PublicURL.String()
+	if s.publicURL != "" {
+		return s.publicURL
 	}
 	scheme := "http"
 	if s.isHTTPS(r) {
@@ -298,14 +439,32 @@ func (s *server) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
+// publicBaseURL is the base URL the configuration gives: PUBLIC_URL, or
+// with a provider the origin of GOOGLE_REDIRECT_URI (config.check demands
+// one of them), never the request's Host, which any client may set. ""
+// with local sign-in and no PUBLIC_URL: the port may be chosen at start.
+func publicBaseURL(cfg *config) string {
+	switch {
+	case cfg.PublicURL != nil:
+		return cfg.PublicURL.String()
+	case cfg.localSignIn() || cfg.GoogleRedirectURI == "":
+		return ""
+	}
+	u, err := url.Parse(cfg.GoogleRedirectURI) // validated by loadConfig
+	if err != nil {
+		return ""
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+}
+
 // isHTTPS tells whether the client reached us over HTTPS: directly, by
-// PUBLIC_URL, or through a trusted proxy that says so.
+// the base URL fixed at start, or through a trusted proxy that says so.
 func (s *server) isHTTPS(r *http.Request) bool {
 	switch {
 	case r.TLS != nil:
 		return true
-	case s.cfg.PublicURL != nil:
-		return s.cfg.PublicURL.Scheme == "https"
+	case s.publicURL != "":
+		return strings.HasPrefix(s.publicURL, "https://")
 	}
 	return s.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }

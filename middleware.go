@@ -115,6 +115,25 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
+// loopbackHostOnly refuses, with local sign-in, every request whose Host
+// is not a loopback name or address. Whoever reaches local sign-in is the
+// local user, and a web page whose DNS name is rebound to 127.0.0.1 reaches
+// this port with that name as Host: refusing it keeps such pages away from
+// the signed-in server, and the Host baseURL builds URLs from a loopback one.
+func (s *server) loopbackHostOnly(next http.Handler) http.Handler {
+	if !s.cfg.localSignIn() {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isLocalHost(r.Host) {
+			writeError(w, http.StatusBadRequest, codeInvalidRequest,
+				"this server uses local sign-in and answers only at a loopback address, such as http://127.0.0.1 or http://localhost")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // apiHeaders marks JSON API answers as never to be cached: they are per
 // user and may carry short-lived URLs.
 func apiHeaders(next http.Handler) http.Handler {

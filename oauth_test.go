@@ -736,7 +736,8 @@ func TestLocalSignInDesktopFlow(t *testing.T) {
 }
 
 // TestLocalSignInRefusesForeignHost: a site that rebinds its DNS name to
-// 127.0.0.1 reaches the server with its own Host and must not get a session.
+// 127.0.0.1 reaches the server with its own Host and must not get a session
+// (loopbackHostOnly refuses it before any route).
 func TestLocalSignInRefusesForeignHost(t *testing.T) {
 	t.Parallel()
 	e := newSignInEnv(t, nil, nil)
@@ -748,7 +749,10 @@ func TestLocalSignInRefusesForeignHost(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	wantPage(t, resp, body, http.StatusForbidden)
+	wantStatus(t, resp, body, http.StatusBadRequest)
+	if len(resp.Cookies()) != 0 || resp.Header.Get("Location") != "" {
+		t.Errorf("foreign Host: Set-Cookie %v, Location %q; want neither", resp.Cookies(), resp.Header.Get("Location"))
+	}
 	for _, host := range []string{"localhost:8080", "127.0.0.1", "[::1]:8080"} {
 		req.Host = host
 		resp, err := e.client.Do(req)

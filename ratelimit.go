@@ -1,6 +1,7 @@
 package main
 
 import (
+	"container/list"
 	"net/netip"
 	"sync"
 	"time"
@@ -11,18 +12,21 @@ import (
 const maxRateBuckets = 65536
 
 // rateLimiter is a token bucket per client network: each may spend burst
-// requests at once, refilled at rate per second. It prunes lazily, on
-// access, so it needs no goroutine and memory follows recent clients only.
+// requests at once, refilled at rate per second. Buckets are kept in the
+// order they were last used, so both dropping idle ones and, when full,
+// evicting the least recently used take constant time per bucket, with no
+// goroutine and no scan.
 type rateLimiter struct {
-	mu        sync.Mutex
-	rate      float64 // tokens per second
-	burst     float64
-	buckets   map[netip.Prefix]*tokenBucket
-	lastPrune time.Time
+	mu      sync.Mutex
+	rate    float64 // tokens per second
+	burst   float64
+	buckets map[netip.Prefix]*list.Element // of *tokenBucket, in recent
+	recent  *list.List                     // most recently used first
 }
 
 // tokenBucket is one client network's allowance as of at.
 type tokenBucket struct {
+	key    netip.Prefix
 	tokens float64
 	at     time.Time
 }
@@ -32,7 +36,8 @@ func newRateLimiter(perMinute int) *rateLimiter {
 	return &rateLimiter{
 		rate:    float64(perMinute) / 60,
 		burst:   float64(perMinute),
-		buckets: map[netip.Prefix]*tokenBucket{},
+		buckets: map[netip.Prefix]*list.Element{},
+		recent:  list.New(),
 	}
 }
 
@@ -42,19 +47,31 @@ func (l *rateLimiter) allow(addr netip.Addr, now time.Time) (ok bool, wait time.
 	key := clientNetwork(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.prune(now)
-	b := l.buckets[key]
-	if b == nil {
-		l.makeRoom()
-		b = &tokenBucket{tokens: l.burst, at: now}
-		l.buckets[key] = b
-	}
+	l.dropIdle(now)
+	b := l.bucket(key, now)
 	b.refill(now, l.rate, l.burst)
 	if b.tokens >= 1 {
 		b.tokens--
 		return true, 0
 	}
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
+// bucket returns key's bucket, marked as the most recently used; a new one
+// starts full. When the limiter is full, the least recently used bucket
+// makes room: a flood of new addresses then only evicts each other and
+// clients gone quiet, never a client that keeps coming back.
+func (l *rateLimiter) bucket(key netip.Prefix, now time.Time) *tokenBucket {
+	if e, ok := l.buckets[key]; ok {
+		l.recent.MoveToFront(e)
+		return e.Value.(*tokenBucket)
+	}
+	if l.recent.Len() >= maxRateBuckets {
+		l.remove(l.recent.Back())
+	}
+	b := &tokenBucket{key: key, tokens: l.burst, at: now}
+	l.buckets[key] = l.recent.PushFront(b)
+	return b
 }
 
 // refill adds what accrued since the bucket was last touched. A clock that
@@ -72,31 +89,19 @@ func (l *rateLimiter) refillTime() time.Duration {
 	return time.Duration(l.burst / l.rate * float64(time.Second))
 }
 
-// prune drops idle buckets, at most once per refill period so the scan's
-// cost is spread over many requests.
-func (l *rateLimiter) prune(now time.Time) {
+// dropIdle drops the buckets idle for a whole refill period. They are the
+// least recently used, at the back of the list, so it stops at the first
+// one still in use.
+func (l *rateLimiter) dropIdle(now time.Time) {
 	idle := l.refillTime()
-	if now.Sub(l.lastPrune) < idle {
-		return
+	for e := l.recent.Back(); e != nil && now.Sub(e.Value.(*tokenBucket).at) >= idle; e = l.recent.Back() {
+		l.remove(e)
 	}
-	for k, b := range l.buckets {
-		if now.Sub(b.at) >= idle {
-			delete(l.buckets, k)
-		}
-	}
-	l.lastPrune = now
 }
 
-// makeRoom evicts an arbitrary bucket when the map is full. That hands one
-// client a fresh burst, which is better than refusing every new client.
-func (l *rateLimiter) makeRoom() {
-	if len(l.buckets) < maxRateBuckets {
-		return
-	}
-	for k := range l.buckets {
-		delete(l.buckets, k)
-		return
-	}
+// remove forgets one bucket.
+func (l *rateLimiter) remove(e *list.Element) {
+	delete(l.buckets, l.recent.Remove(e).(*tokenBucket).key)
 }
 
 // clientNetwork is the unit a limit applies to: one IPv4 address, or one

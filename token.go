@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -129,7 +128,8 @@ func (s *server) writeToken(w http.ResponseWriter, r *http.Request, userID strin
 }
 
 // readTokenRequest decodes the body as a form (what RFC 6749 specifies) or
-// JSON; anything else is 415. On false the error has been answered.
+// JSON, as strictly as the API's JSON (decodeStrictJSON); anything else is
+// 415. On false the error has been answered, in the OAuth shape.
 func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, bool) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	body := http.MaxBytesReader(w, r.Body, maxJSONBody)
@@ -139,7 +139,7 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, boo
 	case "application/x-www-form-urlencoded":
 		req, err = decodeTokenForm(body)
 	case "application/json":
-		err = json.NewDecoder(body).Decode(&req)
+		err = decodeStrictJSON(body, &req)
 	default:
 		writeError(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the body as application/x-www-form-urlencoded or application/json")
 		return req, false
@@ -148,6 +148,9 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, boo
 	switch {
 	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge, fmt.Sprintf("the body is over %d bytes", maxJSONBody))
+		return req, false
+	case err != nil && mt == "application/json":
+		writeOAuthError(w, "invalid_request", "the body is not a valid token request: "+jsonProblem(err))
 		return req, false
 	case err != nil:
 		writeOAuthError(w, "invalid_request", "the body is not a valid token request")
@@ -205,10 +208,11 @@ func (s *server) handleMe(w http.ResponseWriter, r *http.Request, userID string)
 }
 
 // handleLogout handles "POST /auth/logout": it deletes the server-side
-// record of the credential used, so replaying it fails, and clears the
-// session cookie. The sign-out form gets a redirect to /login/.
+// record of every credential the request presents, so replaying any of them
+// fails, and clears the session cookie. The sign-out form gets a redirect
+// to /login/.
 func (s *server) handleLogout(w http.ResponseWriter, r *http.Request, userID string) {
-	if err := s.revokeCredential(r); err != nil {
+	if err := s.revokeCredentials(r); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -223,14 +227,21 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request, userID str
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// revokeCredential deletes the credential the request authenticated with,
-// in the order authenticate tries them.
-func (s *server) revokeCredential(r *http.Request) error {
+// revokeCredentials deletes the credential the request authenticated with
+// and also a valid session cookie sent beside a bearer token (authenticate
+// never looks at it then), so a sign-out never leaves the other signed in.
+// A trusted proxy's user has nothing of ours to revoke.
+func (s *server) revokeCredentials(r *http.Request) error {
 	who := requestInfoFrom(r.Context()).who
-	if who.hash == "" {
-		return nil // a trusted proxy's user: nothing of ours to revoke
+	if who.hash != "" {
+		if err := s.store.DeleteCredential(r.Context(), who.kind, who.hash); err != nil {
+			return err
+		}
 	}
-	return s.store.DeleteCredential(r.Context(), who.kind, who.hash)
+	if secret, ok := s.sessionSecret(r); ok && who.kind != kindSession {
+		return s.store.DeleteCredential(r.Context(), kindSession, hashSecret(secret))
+	}
+	return nil
 }
 
 // wantsHTMLRedirect tells a browser (an HTML form submission, or a request
