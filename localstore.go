@@ -210,7 +210,7 @@ func (s *localStore) compact() error {
 
 // InsertFile stores a new file; a file with the same ID or ObjectKey is ErrConflict.
 func (s *localStore) InsertFile(ctx context.Context, f *File) error {
-	doc := localFileDoc(normalizeLocalFile(f))
+	doc := normalizeLocalFile(f)
 	return s.change(ctx, func(st *localState) (*localRecord, error) {
 		if _, dup := st.files[doc.ID]; dup {
 			return nil, ErrConflict
@@ -267,7 +267,7 @@ func (s *localStore) CompleteFile(ctx context.Context, owner, id string, size in
 		}
 		at := localTime(at)
 		done.Status, done.Size, done.ETag, done.CompletedAt = statusComplete, &size, etag, &at
-		doc := localFileDoc(cloneLocalFile(&done))
+		doc := cloneLocalFile(&done)
 		return &localRecord{Op: opPutFile, File: &doc}, nil
 	})
 	if err != nil {
@@ -289,41 +289,18 @@ func (s *localStore) DeleteFile(ctx context.Context, owner, id string) error {
 // InsertCredential stores a bearer token or session record.
 func (s *localStore) InsertCredential(ctx context.Context, c Credential) error {
 	c.CreatedAt, c.ExpiresAt = localTime(c.CreatedAt), localTime(c.ExpiresAt)
-	doc := localCredDoc(c)
-	return s.change(ctx, func(st *localState) (*localRecord, error) {
-		if _, dup := st.creds[localCredKey{c.Kind, c.Hash}]; dup {
-			return nil, ErrConflict
-		}
-		return &localRecord{Op: opPutCred, Cred: &doc}, nil
-	})
+	return localCreds.insert(ctx, s, c)
 }
 
 // FindCredential returns the credential of that kind and hash unless it
 // has expired by now.
 func (s *localStore) FindCredential(ctx context.Context, kind, hash string, now time.Time) (Credential, error) {
-	var c Credential
-	err := s.view(ctx, func(st *localState) error {
-		found, ok := st.creds[localCredKey{kind, hash}]
-		if !ok || localExpired(found.ExpiresAt, now) {
-			return ErrNotFound
-		}
-		c = found
-		return nil
-	})
-	if err != nil {
-		return Credential{}, err
-	}
-	return c, nil
+	return localCreds.get(ctx, s, localCredKey{kind, hash}, now)
 }
 
 // DeleteCredential revokes a credential; a missing one is not an error.
 func (s *localStore) DeleteCredential(ctx context.Context, kind, hash string) error {
-	return s.change(ctx, func(st *localState) (*localRecord, error) {
-		if _, ok := st.creds[localCredKey{kind, hash}]; !ok {
-			return nil, nil
-		}
-		return &localRecord{Op: opDelCred, Kind: kind, Key: hash}, nil
-	})
+	return localCreds.remove(ctx, s, localCredKey{kind, hash})
 }
 
 // UpsertUser creates the user for (Issuer, Subject) with a new random ID, or
@@ -344,8 +321,7 @@ func (s *localStore) UpsertUser(ctx context.Context, u User) (User, error) {
 			}
 			stored.Email, stored.Name, stored.Picture = u.Email, u.Name, u.Picture
 		}
-		doc := localUserDoc(stored)
-		return &localRecord{Op: opPutUser, User: &doc}, nil
+		return localUsers.put(&stored), nil
 	})
 	if err != nil {
 		return User{}, err
@@ -366,79 +342,86 @@ func (st *localState) userID(issuer, subject string) (string, bool) {
 
 // GetUser returns the user with that ID.
 func (s *localStore) GetUser(ctx context.Context, id string) (User, error) {
-	var u User
-	err := s.view(ctx, func(st *localState) error {
-		found, ok := st.users[id]
-		if !ok {
-			return ErrNotFound
-		}
-		u = found
-		return nil
-	})
-	if err != nil {
-		return User{}, err
-	}
-	return u, nil
+	return localUsers.get(ctx, s, id, time.Time{}) // users never expire
 }
 
 // InsertAuthState stores the server-side half of a sign-in attempt.
 func (s *localStore) InsertAuthState(ctx context.Context, a AuthState) error {
 	a.ExpiresAt = localTime(a.ExpiresAt)
-	doc := localStateDoc(a)
-	return s.change(ctx, func(st *localState) (*localRecord, error) {
-		if _, dup := st.states[a.Hash]; dup {
-			return nil, ErrConflict
-		}
-		return &localRecord{Op: opPutState, State: &doc}, nil
-	})
+	return localStates.insert(ctx, s, a)
 }
 
-// TakeAuthState removes and returns an unexpired state. The write lock
-// makes the check and the removal one step, so a state is taken once.
+// TakeAuthState removes and returns an unexpired state, once.
 func (s *localStore) TakeAuthState(ctx context.Context, hash string, now time.Time) (AuthState, error) {
-	var a AuthState
-	err := s.change(ctx, func(st *localState) (*localRecord, error) {
-		found, ok := st.states[hash]
-		if !ok || localExpired(found.ExpiresAt, now) {
-			return nil, ErrNotFound
-		}
-		a = found
-		return &localRecord{Op: opDelState, Key: hash}, nil
-	})
-	if err != nil {
-		return AuthState{}, err
-	}
-	return a, nil
+	return localStates.take(ctx, s, hash, now)
 }
 
 // InsertAuthCode stores a one-time code for a desktop app.
 func (s *localStore) InsertAuthCode(ctx context.Context, c AuthCode) error {
 	c.ExpiresAt = localTime(c.ExpiresAt)
-	doc := localCodeDoc(c)
+	return localCodes.insert(ctx, s, c)
+}
+
+// TakeAuthCode removes and returns an unexpired code, once.
+func (s *localStore) TakeAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error) {
+	return localCodes.take(ctx, s, hash, now)
+}
+
+// insert stores r; a record with the same key is ErrConflict.
+func (k localKind[K, R]) insert(ctx context.Context, s *localStore, r R) error {
 	return s.change(ctx, func(st *localState) (*localRecord, error) {
-		if _, dup := st.codes[c.Hash]; dup {
+		if _, dup := k.rows(st)[k.key(&r)]; dup {
 			return nil, ErrConflict
 		}
-		return &localRecord{Op: opPutCode, Code: &doc}, nil
+		return k.put(&r), nil
 	})
 }
 
-// TakeAuthCode removes and returns an unexpired code; of two concurrent
-// calls, the write lock lets exactly one find it.
-func (s *localStore) TakeAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error) {
-	var c AuthCode
-	err := s.change(ctx, func(st *localState) (*localRecord, error) {
-		found, ok := st.codes[hash]
-		if !ok || localExpired(found.ExpiresAt, now) {
-			return nil, ErrNotFound
+// get returns the record under key unless it has expired by now.
+func (k localKind[K, R]) get(ctx context.Context, s *localStore, key K, now time.Time) (R, error) {
+	var found R
+	err := s.view(ctx, func(st *localState) error {
+		var ok bool
+		if found, ok = k.lookup(st, key, now); !ok {
+			return ErrNotFound
 		}
-		c = found
-		return &localRecord{Op: opDelCode, Key: hash}, nil
+		return nil
 	})
 	if err != nil {
-		return AuthCode{}, err
+		var zero R
+		return zero, err
 	}
-	return c, nil
+	return found, nil
+}
+
+// take removes and returns the unexpired record under key. The write lock
+// makes the check and the removal one step, so of concurrent takes exactly
+// one finds it.
+func (k localKind[K, R]) take(ctx context.Context, s *localStore, key K, now time.Time) (R, error) {
+	var found R
+	err := s.change(ctx, func(st *localState) (*localRecord, error) {
+		var ok bool
+		if found, ok = k.lookup(st, key, now); !ok {
+			return nil, ErrNotFound
+		}
+		return k.del(key), nil
+	})
+	if err != nil {
+		var zero R
+		return zero, err
+	}
+	return found, nil
+}
+
+// remove deletes the record under key, expired or not; a missing one is
+// not an error.
+func (k localKind[K, R]) remove(ctx context.Context, s *localStore, key K) error {
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		if _, ok := k.rows(st)[key]; !ok {
+			return nil, nil
+		}
+		return k.del(key), nil
+	})
 }
 
 // localExpired reports whether something that expires at exp is gone by now.

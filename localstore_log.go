@@ -27,7 +27,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 )
 
 // Names of the local store's files inside its directory.
@@ -58,75 +57,17 @@ var localCRCTable = crc32.MakeTable(crc32.Castagnoli)
 var errLocalStoreLocked = errors.New("in use by another process (is another dropp server running?)")
 
 // localRecord is one line of the log. Exactly one document pointer is set
-// for a put; Kind and Key name the document for a delete.
+// for a put; Kind and Key name the document for a delete. The documents'
+// field names are the json tags of the record types (store.go).
 type localRecord struct {
-	Op    string         `json:"op"`
-	File  *localFileDoc  `json:"file,omitempty"`
-	Cred  *localCredDoc  `json:"cred,omitempty"`
-	User  *localUserDoc  `json:"user,omitempty"`
-	State *localStateDoc `json:"state,omitempty"`
-	Code  *localCodeDoc  `json:"code,omitempty"`
-	Kind  string         `json:"kind,omitempty"` // credential kind, for del_cred
-	Key   string         `json:"key,omitempty"`  // file ID or hash, for del_*
-}
-
-// The *Doc types are the domain types with their on-disk field names. Each
-// converts to and from its domain type, so a field added to File (say)
-// stops the build here until the log format knows about it.
-
-// localFileDoc is File as stored in the log.
-type localFileDoc struct {
-	ID           string     `json:"id"`
-	Owner        string     `json:"owner"`
-	Filename     string     `json:"name"`
-	DeclaredSize *int64     `json:"declared_size,omitempty"`
-	Size         *int64     `json:"size,omitempty"`
-	ContentType  string     `json:"type,omitempty"`
-	Status       string     `json:"status"`
-	ObjectKey    string     `json:"object"`
-	ETag         string     `json:"etag,omitempty"`
-	CreatedAt    time.Time  `json:"created"`
-	CompletedAt  *time.Time `json:"completed,omitempty"`
-}
-
-// localCredDoc is Credential as stored in the log.
-type localCredDoc struct {
-	Hash      string    `json:"hash"`
-	Kind      string    `json:"kind"`
-	UserID    string    `json:"user"`
-	CreatedAt time.Time `json:"created"`
-	ExpiresAt time.Time `json:"expires"`
-}
-
-// localUserDoc is User as stored in the log.
-type localUserDoc struct {
-	ID      string `json:"id"`
-	Issuer  string `json:"iss"`
-	Subject string `json:"sub"`
-	Email   string `json:"email,omitempty"`
-	Name    string `json:"name,omitempty"`
-	Picture string `json:"picture,omitempty"`
-}
-
-// localStateDoc is AuthState as stored in the log.
-type localStateDoc struct {
-	Hash          string    `json:"hash"`
-	BrowserHash   string    `json:"browser"`
-	Nonce         string    `json:"nonce"`
-	Verifier      string    `json:"verifier"`
-	AppRedirect   string    `json:"app_redirect,omitempty"`
-	AppState      string    `json:"app_state,omitempty"`
-	CodeChallenge string    `json:"challenge,omitempty"`
-	ExpiresAt     time.Time `json:"expires"`
-}
-
-// localCodeDoc is AuthCode as stored in the log.
-type localCodeDoc struct {
-	Hash          string    `json:"hash"`
-	UserID        string    `json:"user"`
-	CodeChallenge string    `json:"challenge"`
-	RedirectURI   string    `json:"redirect"`
-	ExpiresAt     time.Time `json:"expires"`
+	Op    string      `json:"op"`
+	File  *File       `json:"file,omitempty"`
+	Cred  *Credential `json:"cred,omitempty"`
+	User  *User       `json:"user,omitempty"`
+	State *AuthState  `json:"state,omitempty"`
+	Code  *AuthCode   `json:"code,omitempty"`
+	Kind  string      `json:"kind,omitempty"` // credential kind, for del_cred
+	Key   string      `json:"key,omitempty"`  // file ID or hash, for del_*
 }
 
 // encodeLocalRecord renders rec as one log line, newline included. JSON

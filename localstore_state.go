@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -50,23 +51,22 @@ var errLocalRecord = errors.New("malformed record")
 func (st *localState) apply(rec *localRecord) error {
 	switch {
 	case rec.Op == opPutFile && rec.File != nil:
-		f := File(*rec.File)
-		st.putFile(&f)
+		st.putFile(rec.File) // kept as it is: callers pass a copy of their own or a freshly decoded record
 	case rec.Op == opDelFile:
 		st.deleteFile(rec.Key)
 	case rec.Op == opPutCred && rec.Cred != nil:
-		st.creds[localCredKey{rec.Cred.Kind, rec.Cred.Hash}] = Credential(*rec.Cred)
+		localCreds.store(st, rec.Cred)
 	case rec.Op == opDelCred:
 		delete(st.creds, localCredKey{rec.Kind, rec.Key})
 	case rec.Op == opPutUser && rec.User != nil:
-		st.users[rec.User.ID] = User(*rec.User)
+		localUsers.store(st, rec.User)
 		st.identities[localIdentity{rec.User.Issuer, rec.User.Subject}] = rec.User.ID
 	case rec.Op == opPutState && rec.State != nil:
-		st.states[rec.State.Hash] = AuthState(*rec.State)
+		localStates.store(st, rec.State)
 	case rec.Op == opDelState:
 		delete(st.states, rec.Key)
 	case rec.Op == opPutCode && rec.Code != nil:
-		st.codes[rec.Code.Hash] = AuthCode(*rec.Code)
+		localCodes.store(st, rec.Code)
 	case rec.Op == opDelCode:
 		delete(st.codes, rec.Key)
 	default:
@@ -171,61 +171,117 @@ func (st *localState) listFiles(q ListQuery) []File {
 // dropExpired forgets credentials, states and codes that have expired:
 // lookups already treat them as missing.
 func (st *localState) dropExpired(now time.Time) {
-	for k, c := range st.creds {
-		if localExpired(c.ExpiresAt, now) {
-			delete(st.creds, k)
-		}
-	}
-	for k, a := range st.states {
-		if localExpired(a.ExpiresAt, now) {
-			delete(st.states, k)
-		}
-	}
-	for k, c := range st.codes {
-		if localExpired(c.ExpiresAt, now) {
-			delete(st.codes, k)
-		}
+	for _, t := range localTables {
+		t.dropExpired(st, now)
 	}
 }
 
 // live counts the documents a compacted log would hold.
 func (st *localState) live() int {
-	return len(st.files) + len(st.creds) + len(st.users) + len(st.states) + len(st.codes)
+	n := len(st.files)
+	for _, t := range localTables {
+		n += t.size(st)
+	}
+	return n
 }
 
 // eachRecord emits one put record per document: the content of a compacted
 // log.
 func (st *localState) eachRecord(emit func(*localRecord) error) error {
-	for _, u := range st.users {
-		doc := localUserDoc(u)
-		if err := emit(&localRecord{Op: opPutUser, User: &doc}); err != nil {
-			return err
-		}
-	}
-	for _, c := range st.creds {
-		doc := localCredDoc(c)
-		if err := emit(&localRecord{Op: opPutCred, Cred: &doc}); err != nil {
-			return err
-		}
-	}
-	for _, a := range st.states {
-		doc := localStateDoc(a)
-		if err := emit(&localRecord{Op: opPutState, State: &doc}); err != nil {
-			return err
-		}
-	}
-	for _, c := range st.codes {
-		doc := localCodeDoc(c)
-		if err := emit(&localRecord{Op: opPutCode, Code: &doc}); err != nil {
+	for _, t := range localTables {
+		if err := t.emitAll(st, emit); err != nil {
 			return err
 		}
 	}
 	for _, list := range st.byOwner {
 		for _, f := range list {
-			doc := localFileDoc(*f)
-			if err := emit(&localRecord{Op: opPutFile, File: &doc}); err != nil {
+			if err := emit(&localRecord{Op: opPutFile, File: f}); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// localKind is one kind of record the state keeps in a plain map, keyed by
+// K: what the generic reads and writes need to know of it. Files are not
+// one: they have indexes of their own (putFile, deleteFile).
+type localKind[K comparable, R any] struct {
+	rows    func(st *localState) map[K]R
+	key     func(r *R) K
+	put     func(r *R) *localRecord // the log record that stores r
+	del     func(key K) *localRecord
+	expires func(r *R) time.Time // nil: never expires
+}
+
+// The kinds kept in plain maps.
+var (
+	localUsers = localKind[string, User]{
+		rows: func(st *localState) map[string]User { return st.users },
+		key:  func(u *User) string { return u.ID },
+		put:  func(u *User) *localRecord { return &localRecord{Op: opPutUser, User: u} },
+		// Users are never deleted and never expire.
+	}
+	localCreds = localKind[localCredKey, Credential]{
+		rows:    func(st *localState) map[localCredKey]Credential { return st.creds },
+		key:     func(c *Credential) localCredKey { return localCredKey{c.Kind, c.Hash} },
+		put:     func(c *Credential) *localRecord { return &localRecord{Op: opPutCred, Cred: c} },
+		del:     func(k localCredKey) *localRecord { return &localRecord{Op: opDelCred, Kind: k.kind, Key: k.hash} },
+		expires: func(c *Credential) time.Time { return c.ExpiresAt },
+	}
+	localStates = localKind[string, AuthState]{
+		rows:    func(st *localState) map[string]AuthState { return st.states },
+		key:     func(a *AuthState) string { return a.Hash },
+		put:     func(a *AuthState) *localRecord { return &localRecord{Op: opPutState, State: a} },
+		del:     func(hash string) *localRecord { return &localRecord{Op: opDelState, Key: hash} },
+		expires: func(a *AuthState) time.Time { return a.ExpiresAt },
+	}
+	localCodes = localKind[string, AuthCode]{
+		rows:    func(st *localState) map[string]AuthCode { return st.codes },
+		key:     func(c *AuthCode) string { return c.Hash },
+		put:     func(c *AuthCode) *localRecord { return &localRecord{Op: opPutCode, Code: c} },
+		del:     func(hash string) *localRecord { return &localRecord{Op: opDelCode, Key: hash} },
+		expires: func(c *AuthCode) time.Time { return c.ExpiresAt },
+	}
+)
+
+// localTable is what walks over every map-kept kind needs, whatever its
+// key and record type.
+type localTable interface {
+	size(st *localState) int
+	dropExpired(st *localState, now time.Time)
+	emitAll(st *localState, emit func(*localRecord) error) error
+}
+
+// localTables lists the map-kept kinds, in the order compaction writes them.
+var localTables = []localTable{localUsers, localCreds, localStates, localCodes}
+
+// store puts r into the state, replacing the record with its key.
+func (k localKind[K, R]) store(st *localState, r *R) {
+	k.rows(st)[k.key(r)] = *r
+}
+
+// lookup returns the record under key, unless it has expired by now.
+func (k localKind[K, R]) lookup(st *localState, key K, now time.Time) (R, bool) {
+	r, ok := k.rows(st)[key]
+	return r, ok && (k.expires == nil || !localExpired(k.expires(&r), now))
+}
+
+// size counts the records of kind k.
+func (k localKind[K, R]) size(st *localState) int { return len(k.rows(st)) }
+
+// dropExpired forgets the records of kind k that have expired by now.
+func (k localKind[K, R]) dropExpired(st *localState, now time.Time) {
+	if k.expires != nil {
+		maps.DeleteFunc(k.rows(st), func(_ K, r R) bool { return localExpired(k.expires(&r), now) })
+	}
+}
+
+// emitAll emits one put record per record of kind k.
+func (k localKind[K, R]) emitAll(st *localState, emit func(*localRecord) error) error {
+	for _, r := range k.rows(st) {
+		if err := emit(k.put(&r)); err != nil {
+			return err
 		}
 	}
 	return nil

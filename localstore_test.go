@@ -171,7 +171,7 @@ func TestLocalStoreTornTail(t *testing.T) {
 	line := func(id string) []byte {
 		f := ctFile("torn", ctNow())
 		f.ID = id
-		doc := localFileDoc(*f)
+		doc := *f
 		b, err := encodeLocalRecord(&localRecord{Op: opPutFile, File: &doc})
 		if err != nil {
 			t.Fatal(err)
@@ -527,7 +527,7 @@ func fillLocalStore(b *testing.B, dir string, n int, owners []string) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s.mu.Lock()
 	for i := range n {
-		doc := localFileDoc(normalizeLocalFile(benchLocalFile(owners[i%len(owners)], i, base)))
+		doc := normalizeLocalFile(benchLocalFile(owners[i%len(owners)], i, base))
 		if err := s.state.apply(&localRecord{Op: opPutFile, File: &doc}); err != nil {
 			b.Fatal(err)
 		}

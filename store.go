@@ -43,19 +43,27 @@ const (
 	statusComplete = "complete"
 )
 
+// The five records below (File, Credential, User, AuthState, AuthCode) are
+// each one type for every backend. Their bson tags are the MongoDB field
+// names and their json tags the local log's (localstore_log.go): both name
+// stored data, so renaming a tag orphans what is already stored. Clients
+// never see these names; the API has its own views (fileJSON, userJSON).
+// Times are in UTC: the driver decodes BSON dates as UTC unless a client is
+// told to use local time, which openMongoStore never does.
+
 // File is the metadata record of one uploaded (or announced) object.
 type File struct {
-	ID           string
-	Owner        string
-	Filename     string
-	DeclaredSize *int64 // size the client announced, if any
-	Size         *int64 // size S3 reported at completion
-	ContentType  string
-	Status       string
-	ObjectKey    string
-	ETag         string
-	CreatedAt    time.Time // millisecond precision, UTC
-	CompletedAt  *time.Time
+	ID           string     `bson:"_id" json:"id"`
+	Owner        string     `bson:"owner" json:"owner"`
+	Filename     string     `bson:"filename" json:"name"`
+	DeclaredSize *int64     `bson:"declared_size" json:"declared_size,omitempty"` // size the client announced, if any
+	Size         *int64     `bson:"size" json:"size,omitempty"`                   // size S3 reported at completion
+	ContentType  string     `bson:"content_type" json:"type,omitempty"`
+	Status       string     `bson:"status" json:"status"`
+	ObjectKey    string     `bson:"object_key" json:"object"`
+	ETag         string     `bson:"etag" json:"etag,omitempty"`
+	CreatedAt    time.Time  `bson:"created_at" json:"created"` // millisecond precision, UTC
+	CompletedAt  *time.Time `bson:"completed_at" json:"completed,omitempty"`
 }
 
 // ListQuery selects one page of a user's files, newest first.
@@ -81,45 +89,46 @@ const (
 )
 
 // Credential is the server-side record of a bearer token or a cookie session.
-// Only the SHA-256 of the secret is stored.
+// Only the SHA-256 of the secret is stored. MongoDB gives each document an
+// _id of its own, which reads ignore.
 type Credential struct {
-	Hash      string // hex SHA-256 of the secret
-	Kind      string // kindBearer or kindSession
-	UserID    string
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	Hash      string    `bson:"hash" json:"hash"` // hex SHA-256 of the secret
+	Kind      string    `bson:"kind" json:"kind"` // kindBearer or kindSession
+	UserID    string    `bson:"user_id" json:"user"`
+	CreatedAt time.Time `bson:"created_at" json:"created"`
+	ExpiresAt time.Time `bson:"expires_at" json:"expires"`
 }
 
 // User is a person who signed in, keyed by (Issuer, Subject), never by email.
 type User struct {
-	ID      string
-	Issuer  string
-	Subject string
-	Email   string
-	Name    string
-	Picture string
+	ID      string `bson:"_id" json:"id"`
+	Issuer  string `bson:"issuer" json:"iss"`
+	Subject string `bson:"subject" json:"sub"`
+	Email   string `bson:"email" json:"email,omitempty"`
+	Name    string `bson:"name" json:"name,omitempty"`
+	Picture string `bson:"picture" json:"picture,omitempty"`
 }
 
 // AuthState is the server-side half of one sign-in attempt toward the
 // provider, kept until the callback (single use, short-lived).
 type AuthState struct {
-	Hash          string // hex SHA-256 of the state sent to the provider
-	BrowserHash   string // hex SHA-256 of the value in the browser's state cookie
-	Nonce         string
-	Verifier      string // PKCE verifier toward the provider
-	AppRedirect   string // desktop app's redirect URI; "" for a browser sign-in
-	AppState      string // desktop app's own state, echoed back
-	CodeChallenge string // desktop app's S256 challenge; "" for a browser sign-in
-	ExpiresAt     time.Time
+	Hash          string    `bson:"_id" json:"hash"`             // hex SHA-256 of the state sent to the provider
+	BrowserHash   string    `bson:"browser_hash" json:"browser"` // hex SHA-256 of the value in the browser's state cookie
+	Nonce         string    `bson:"nonce" json:"nonce"`
+	Verifier      string    `bson:"verifier" json:"verifier"`                   // PKCE verifier toward the provider
+	AppRedirect   string    `bson:"app_redirect" json:"app_redirect,omitempty"` // desktop app's redirect URI; "" for a browser sign-in
+	AppState      string    `bson:"app_state" json:"app_state,omitempty"`       // desktop app's own state, echoed back
+	CodeChallenge string    `bson:"code_challenge" json:"challenge,omitempty"`  // desktop app's S256 challenge; "" for a browser sign-in
+	ExpiresAt     time.Time `bson:"expires_at" json:"expires"`
 }
 
 // AuthCode is a one-time code handed to a desktop app, redeemed at /auth/token.
 type AuthCode struct {
-	Hash          string // hex SHA-256 of the code
-	UserID        string
-	CodeChallenge string
-	RedirectURI   string
-	ExpiresAt     time.Time
+	Hash          string    `bson:"_id" json:"hash"` // hex SHA-256 of the code
+	UserID        string    `bson:"user_id" json:"user"`
+	CodeChallenge string    `bson:"code_challenge" json:"challenge"`
+	RedirectURI   string    `bson:"redirect_uri" json:"redirect"`
+	ExpiresAt     time.Time `bson:"expires_at" json:"expires"`
 }
 
 // Store is what the server needs from its metadata backend. MongoDB
@@ -529,48 +538,22 @@ func (s *mongoStore) Ping(ctx context.Context) error {
 
 func (s *mongoStore) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
 
-// fileDoc is a File as stored in MongoDB.
-type fileDoc struct {
-	ID           string     `bson:"_id"`
-	Owner        string     `bson:"owner"`
-	Filename     string     `bson:"filename"`
-	DeclaredSize *int64     `bson:"declared_size"`
-	Size         *int64     `bson:"size"`
-	ContentType  string     `bson:"content_type"`
-	Status       string     `bson:"status"`
-	ObjectKey    string     `bson:"object_key"`
-	ETag         string     `bson:"etag"`
-	CreatedAt    time.Time  `bson:"created_at"`
-	CompletedAt  *time.Time `bson:"completed_at"`
-}
-
-// file turns a stored document back into a File, with its times in UTC.
-func (d *fileDoc) file() *File {
-	f := File(*d)
-	f.CreatedAt = f.CreatedAt.UTC()
-	if f.CompletedAt != nil {
-		t := f.CompletedAt.UTC()
-		f.CompletedAt = &t
-	}
-	return &f
-}
-
 func (s *mongoStore) InsertFile(ctx context.Context, f *File) error {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	_, err := s.files.InsertOne(ctx, fileDoc(*f))
+	_, err := s.files.InsertOne(ctx, f)
 	return mongoErr("insert file", err)
 }
 
 func (s *mongoStore) GetFile(ctx context.Context, owner, id string) (*File, error) {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	var d fileDoc
-	err := s.files.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}).Decode(&d)
+	var f File
+	err := s.files.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}).Decode(&f)
 	if err != nil {
 		return nil, mongoErr("get file", err)
 	}
-	return d.file(), nil
+	return &f, nil
 }
 
 func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error) {
@@ -593,13 +576,9 @@ func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 	if err != nil {
 		return nil, mongoErr("list files", err)
 	}
-	var docs []fileDoc
-	if err := cur.All(ctx, &docs); err != nil {
+	files := []File{} // not nil: an empty page is a list
+	if err := cur.All(ctx, &files); err != nil {
 		return nil, mongoErr("list files", err)
-	}
-	files := make([]File, len(docs))
-	for i := range docs {
-		files[i] = *docs[i].file()
 	}
 	return files, nil
 }
@@ -614,8 +593,8 @@ func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size in
 		{Key: "etag", Value: etag},
 		{Key: "completed_at", Value: at},
 	}}}
-	var d fileDoc
-	err := s.files.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	var f File
+	err := s.files.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&f)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		// Not pending: either already complete (a no-op) or not there.
 		return s.GetFile(ctx, owner, id)
@@ -623,7 +602,7 @@ func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size in
 	if err != nil {
 		return nil, mongoErr("complete file", err)
 	}
-	return d.file(), nil
+	return &f, nil
 }
 
 func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) error {
@@ -639,32 +618,21 @@ func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) error {
 	return nil
 }
 
-// credentialDoc is a Credential as stored in MongoDB.
-type credentialDoc struct {
-	Hash      string    `bson:"hash"`
-	Kind      string    `bson:"kind"`
-	UserID    string    `bson:"user_id"`
-	CreatedAt time.Time `bson:"created_at"`
-	ExpiresAt time.Time `bson:"expires_at"`
-}
-
 func (s *mongoStore) InsertCredential(ctx context.Context, c Credential) error {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	_, err := s.creds.InsertOne(ctx, credentialDoc(c))
+	_, err := s.creds.InsertOne(ctx, c)
 	return mongoErr("insert credential", err)
 }
 
 func (s *mongoStore) FindCredential(ctx context.Context, kind, hash string, now time.Time) (Credential, error) {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	var d credentialDoc
+	var c Credential
 	filter := bson.D{{Key: "kind", Value: kind}, {Key: "hash", Value: hash}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
-	if err := s.creds.FindOne(ctx, filter).Decode(&d); err != nil {
+	if err := s.creds.FindOne(ctx, filter).Decode(&c); err != nil {
 		return Credential{}, mongoErr("find credential", err)
 	}
-	c := Credential(d)
-	c.CreatedAt, c.ExpiresAt = c.CreatedAt.UTC(), c.ExpiresAt.UTC()
 	return c, nil
 }
 
@@ -673,16 +641,6 @@ func (s *mongoStore) DeleteCredential(ctx context.Context, kind, hash string) er
 	defer cancel()
 	_, err := s.creds.DeleteOne(ctx, bson.D{{Key: "kind", Value: kind}, {Key: "hash", Value: hash}})
 	return mongoErr("delete credential", err)
-}
-
-// userDoc is a User as stored in MongoDB.
-type userDoc struct {
-	ID      string `bson:"_id"`
-	Issuer  string `bson:"issuer"`
-	Subject string `bson:"subject"`
-	Email   string `bson:"email"`
-	Name    string `bson:"name"`
-	Picture string `bson:"picture"`
 }
 
 // UpsertUser finds the user under any spelling of its issuer (a new user
@@ -697,82 +655,57 @@ func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 	}
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After).
 		SetSort(bson.D{{Key: "issuer", Value: -1}}) // "https://accounts…" before "accounts…"
-	var d userDoc
-	err := s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&d)
+	var stored User
+	err := s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&stored)
 	if mongo.IsDuplicateKeyError(err) {
 		// A concurrent first sign-in of the same subject inserted the user
 		// after our lookup: now the update finds it. (MongoDB documents
 		// that an upsert may lose this race on a unique index.)
-		err = s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&d)
+		err = s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&stored)
 	}
 	if err != nil {
 		return User{}, mongoErr("upsert user", err)
 	}
-	return User(d), nil
+	return stored, nil
 }
 
 func (s *mongoStore) GetUser(ctx context.Context, id string) (User, error) {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	var d userDoc
-	if err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
+	var u User
+	if err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&u); err != nil {
 		return User{}, mongoErr("get user", err)
 	}
-	return User(d), nil
-}
-
-// authStateDoc is an AuthState as stored in MongoDB.
-type authStateDoc struct {
-	Hash          string    `bson:"_id"`
-	BrowserHash   string    `bson:"browser_hash"`
-	Nonce         string    `bson:"nonce"`
-	Verifier      string    `bson:"verifier"`
-	AppRedirect   string    `bson:"app_redirect"`
-	AppState      string    `bson:"app_state"`
-	CodeChallenge string    `bson:"code_challenge"`
-	ExpiresAt     time.Time `bson:"expires_at"`
+	return u, nil
 }
 
 func (s *mongoStore) InsertAuthState(ctx context.Context, st AuthState) error {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	_, err := s.authStates.InsertOne(ctx, authStateDoc(st))
+	_, err := s.authStates.InsertOne(ctx, st)
 	return mongoErr("insert auth state", err)
 }
 
 func (s *mongoStore) TakeAuthState(ctx context.Context, hash string, now time.Time) (AuthState, error) {
-	var d authStateDoc
-	if err := s.takeOnce(ctx, s.authStates, hash, now, &d); err != nil {
+	var st AuthState
+	if err := s.takeOnce(ctx, s.authStates, hash, now, &st); err != nil {
 		return AuthState{}, err
 	}
-	st := AuthState(d)
-	st.ExpiresAt = st.ExpiresAt.UTC()
 	return st, nil
-}
-
-// authCodeDoc is an AuthCode as stored in MongoDB.
-type authCodeDoc struct {
-	Hash          string    `bson:"_id"`
-	UserID        string    `bson:"user_id"`
-	CodeChallenge string    `bson:"code_challenge"`
-	RedirectURI   string    `bson:"redirect_uri"`
-	ExpiresAt     time.Time `bson:"expires_at"`
 }
 
 func (s *mongoStore) InsertAuthCode(ctx context.Context, c AuthCode) error {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	_, err := s.authCodes.InsertOne(ctx, authCodeDoc(c))
+	_, err := s.authCodes.InsertOne(ctx, c)
 	return mongoErr("insert auth code", err)
 }
 
 func (s *mongoStore) TakeAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error) {
-	var d authCodeDoc
-	if err := s.takeOnce(ctx, s.authCodes, hash, now, &d); err != nil {
+	var c AuthCode
+	if err := s.takeOnce(ctx, s.authCodes, hash, now, &c); err != nil {
 		return AuthCode{}, err
 	}
-	c := AuthCode(d)
-	c.ExpiresAt = c.ExpiresAt.UTC()
 	return c, nil
 }
 
