@@ -189,7 +189,8 @@ func (c *config) check(failed map[string]bool) []error {
 		fmt.Sprintf("PUBLIC_URL %q is not a loopback URL: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone who reaches it sign in; set GOOGLE_CLIENT_ID", c.PublicURL),
 		"PUBLIC_URL")
 	rule(c.localSignIn() && len(c.TrustedProxies) > 0,
-		"TRUSTED_PROXIES is set but GOOGLE_CLIENT_ID is not: local sign-in behind a proxy would let anyone who reaches the proxy sign in")
+		"TRUSTED_PROXIES is set but GOOGLE_CLIENT_ID is not: local sign-in behind a proxy would let anyone who reaches the proxy sign in",
+		"TRUSTED_PROXIES")
 	rule(c.TrustXUserID && len(c.TrustedProxies) == 0,
 		"TRUST_X_USER_ID=true needs TRUSTED_PROXIES (the address of the authenticating proxy, which in turn needs GOOGLE_CLIENT_ID): otherwise any client can name any user in X-User-Id",
 		"TRUSTED_PROXIES")

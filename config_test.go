@@ -13,6 +13,22 @@ import (
 	"time"
 )
 
+// loopbackProxies is TRUSTED_PROXIES for test servers, whose clients (the
+// tests, standing in for the proxy) connect over loopback.
+const loopbackProxies = "127.0.0.1/32,::1"
+
+// proxyAuthEnv is the environment of a server behind an authenticating
+// proxy: TRUST_X_USER_ID needs TRUSTED_PROXIES, which needs Google sign-in.
+func proxyAuthEnv() map[string]string {
+	return map[string]string{
+		"TRUST_X_USER_ID":      "true",
+		"TRUSTED_PROXIES":      loopbackProxies,
+		"GOOGLE_CLIENT_ID":     "proxy-test.apps.example",
+		"GOOGLE_CLIENT_SECRET": "proxy-test-secret",
+		"GOOGLE_REDIRECT_URI":  "https://dropp.example.com/auth/google/callback",
+	}
+}
+
 // configGetenv is a getenv over alternating names and values.
 func configGetenv(kv ...string) func(string) string {
 	vars := map[string]string{}
