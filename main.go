@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -30,7 +31,9 @@ func main() {
 	err := run(ctx, os.Args, getenv, os.Stdout, os.Stderr, names...)
 	stop()
 	if code := exitCode(err); code != 0 {
-		fmt.Fprintln(os.Stderr, "dropp:", err)
+		for _, line := range strings.Split(err.Error(), "\n") { // one per problem
+			fmt.Fprintln(os.Stderr, "dropp:", line)
+		}
 		os.Exit(code)
 	}
 }
