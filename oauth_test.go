@@ -1472,7 +1472,7 @@ func TestSignInIssuesNewSession(t *testing.T) {
 // it they fail; a short key refuses to start.
 func TestSecretKeyRotation(t *testing.T) {
 	t.Parallel()
-	oldKey, newKey := strings.Repeat("o", 32), strings.Repeat("n", 40)
+	oldKey, newKey := "old-key-0123456789abcdefghijklmnop", "new-key-0123456789abcdefghijklmnopqrstuvw"
 	vars := mongoS3Env(t)
 	start := func(env map[string]string) *signInEnv {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
