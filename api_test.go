@@ -1127,7 +1127,7 @@ func TestAPIOwnership(t *testing.T) {
 // a prefix see nothing of each other's, and their keys share no prefix.
 func TestAPIOwnershipProxyUsers(t *testing.T) {
 	t.Parallel()
-	a := newAPITester(t, map[string]string{"TRUST_X_USER_ID": "true"})
+	a := newAPITester(t, proxyAuthEnv())
 	as := func(user string, r request) (*http.Response, []byte) {
 		r.header = map[string]string{"X-User-Id": user}
 		return a.do(r)
@@ -1476,7 +1476,7 @@ func TestAPIAuth(t *testing.T) {
 
 	t.Run("trusted proxy", func(t *testing.T) {
 		t.Parallel()
-		p := newAPITester(t, map[string]string{"TRUST_X_USER_ID": "true"})
+		p := newAPITester(t, proxyAuthEnv())
 		tok := p.newUser("carol")
 		carolFile := p.create(tok, map[string]any{"filename": "carol.txt"}).File.ID
 

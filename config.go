@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,7 +58,7 @@ var settings = []setting{
 
 // printUsage writes the `-h` text: every variable with its default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: dropp\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
+	fmt.Fprintf(w, "Usage: dropp          run the server\n       dropp version  print the version (also: dropp -version)\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
 		def := s.def
 		if def == "" {
@@ -115,12 +117,13 @@ func (c *config) localSignIn() bool   { return c.GoogleClientID == "" }
 // minSecretKeyLen is the shortest SECRET_KEY accepted: 256 bits.
 const minSecretKeyLen = 32
 
-// loadConfig reads and validates every variable; the first problem found
-// is returned as one line naming the variable.
+// loadConfig reads and validates every variable. Every problem found is
+// reported, each on a line of its own that names its variable, so that one
+// start shows them all.
 func loadConfig(getenv func(string) string) (*config, error) {
 	p := &envParser{getenv: getenv}
 	c := &config{
-		MongoURI:           p.str("MONGODB_URI", ""),
+		MongoURI:           p.mongoURI("MONGODB_URI"),
 		MongoDB:            p.str("MONGO_DB", "dropp"),
 		Bucket:             p.str("AWS_S3_BUCKET", ""),
 		Region:             p.str("AWS_REGION", "us-east-1"),
@@ -150,11 +153,11 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	c.PublicURL = p.baseURL("PUBLIC_URL")
 	c.SecretKey = p.secret("SECRET_KEY")
 	c.SecretKeyPrevious = p.secret("SECRET_KEY_PREVIOUS")
-	c.Addr = p.str("ADDR", c.defaultAddr())
-	if p.err != nil {
-		return nil, p.err
+	c.Addr = p.listenAddr("ADDR", c.defaultAddr())
+	if err := errors.Join(append(p.errs, c.check(p.failed)...)...); err != nil {
+		return nil, err
 	}
-	return c, c.check()
+	return c, nil
 }
 
 // defaultAddr listens on loopback only when local sign-in is in use, since
@@ -166,23 +169,37 @@ func (c *config) defaultAddr() string {
 	return ":8080"
 }
 
-// check validates rules that span several variables.
-func (c *config) check() error {
-	switch {
-	case !c.localMetadata() && c.SecretKey == nil:
-		return errors.New("SECRET_KEY is required when MONGODB_URI is set (every instance must share it); generate one with: openssl rand -hex 32")
-	case c.localSignIn() && !isLoopbackAddr(c.Addr):
-		return fmt.Errorf("ADDR %q is not a loopback address: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone on the network sign in; set GOOGLE_CLIENT_ID or listen on 127.0.0.1", c.Addr)
-	case c.localSignIn() && c.PublicURL != nil && !isLocalHost(c.PublicURL.Host):
-		return fmt.Errorf("PUBLIC_URL %q is not a loopback URL: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone who reaches it sign in; set GOOGLE_CLIENT_ID", c.PublicURL)
-	case c.localSignIn() && len(c.TrustedProxies) > 0:
-		return errors.New("TRUSTED_PROXIES is set but GOOGLE_CLIENT_ID is not: local sign-in behind a proxy would let anyone who reaches the proxy sign in")
-	case !c.localSignIn() && c.GoogleClientSecret == "":
-		return errors.New("GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set")
-	case !c.localSignIn() && c.GoogleRedirectURI == "" && c.PublicURL == nil:
-		return errors.New("GOOGLE_REDIRECT_URI (or PUBLIC_URL) is required when GOOGLE_CLIENT_ID is set")
+// check validates the rules that span several variables and returns every
+// one broken. A rule is skipped when a variable it reads was already
+// reported malformed (failed), so that one mistake gives one line.
+func (c *config) check(failed map[string]bool) []error {
+	var errs []error
+	rule := func(broken bool, msg string, reads ...string) {
+		if broken && !slices.ContainsFunc(reads, func(name string) bool { return failed[name] }) {
+			errs = append(errs, errors.New(msg))
+		}
 	}
-	return nil
+	rule(!c.localMetadata() && c.SecretKey == nil,
+		"SECRET_KEY is required when MONGODB_URI is set (every instance must share it); generate one with: openssl rand -hex 32",
+		"SECRET_KEY")
+	rule(c.localSignIn() && !isLoopbackAddr(c.Addr),
+		fmt.Sprintf("ADDR %q is not a loopback address: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone on the network sign in; set GOOGLE_CLIENT_ID or listen on 127.0.0.1", c.Addr),
+		"ADDR")
+	rule(c.localSignIn() && c.PublicURL != nil && !isLocalHost(c.PublicURL.Host),
+		fmt.Sprintf("PUBLIC_URL %q is not a loopback URL: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone who reaches it sign in; set GOOGLE_CLIENT_ID", c.PublicURL),
+		"PUBLIC_URL")
+	rule(c.localSignIn() && len(c.TrustedProxies) > 0,
+		"TRUSTED_PROXIES is set but GOOGLE_CLIENT_ID is not: local sign-in behind a proxy would let anyone who reaches the proxy sign in",
+		"TRUSTED_PROXIES")
+	rule(c.TrustXUserID && len(c.TrustedProxies) == 0,
+		"TRUST_X_USER_ID=true needs TRUSTED_PROXIES (the address of the authenticating proxy, which in turn needs GOOGLE_CLIENT_ID): otherwise any client can name any user in X-User-Id",
+		"TRUSTED_PROXIES")
+	rule(!c.localSignIn() && c.GoogleClientSecret == "",
+		"GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set")
+	rule(!c.localSignIn() && c.GoogleRedirectURI == "" && c.PublicURL == nil,
+		"GOOGLE_REDIRECT_URI (or PUBLIC_URL) is required when GOOGLE_CLIENT_ID is set",
+		"PUBLIC_URL")
+	return errs
 }
 
 // isLoopbackAddr reports whether a listen address binds only loopback
@@ -199,17 +216,23 @@ func isLoopbackAddr(addr string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// envParser reads variables and keeps the first error, so loadConfig reads
-// as a plain list of settings.
+// envParser reads variables and collects every error, so loadConfig reads
+// as a plain list of settings and reports all problems at once.
 type envParser struct {
 	getenv func(string) string
-	err    error
+	errs   []error
+	failed map[string]bool // variables with an error in errs
 }
 
 func (p *envParser) fail(name, format string, args ...any) {
-	if p.err == nil {
-		p.err = fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
+	if p.failed[name] {
+		return // one line per variable
 	}
+	if p.failed == nil {
+		p.failed = map[string]bool{}
+	}
+	p.failed[name] = true
+	p.errs = append(p.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
 }
 
 func (p *envParser) str(name, def string) string {
@@ -319,8 +342,10 @@ func (p *envParser) redirectURI(name, def string) string {
 	return v
 }
 
+// secret reads a signing key. Surrounding white space is dropped: a key
+// pasted with a newline must not differ between instances.
 func (p *envParser) secret(name string) []byte {
-	v := p.getenv(name)
+	v := p.str(name, "")
 	if v == "" {
 		return nil
 	}
@@ -328,19 +353,168 @@ func (p *envParser) secret(name string) []byte {
 		p.fail(name, "must be at least %d bytes (got %d); generate one with: openssl rand -hex 32", minSecretKeyLen, len(v))
 		return nil
 	}
+	if !variedEnough(v) {
+		p.fail(name, "looks like a placeholder, not a random key (fewer than %d different characters, or one character in over half of it); generate one with: openssl rand -hex 32", minSecretKeyDistinct)
+		return nil
+	}
 	return []byte(v)
+}
+
+// minSecretKeyDistinct is the fewest different bytes a SECRET_KEY may have.
+// The rule only catches placeholders such as 32 × "a" or "changeme…": the
+// 64 hex digits of `openssl rand -hex 32` have fewer than 8 different
+// digits with a chance under 1e-18, and one digit in over half of them
+// under 1e-20; the 32 of `openssl rand -hex 16` fail with a chance under 1e-7.
+const minSecretKeyDistinct = 8
+
+// variedEnough reports whether key has at least minSecretKeyDistinct
+// different bytes and no byte that makes up more than half of it.
+func variedEnough(key string) bool {
+	var counts [256]int
+	distinct := 0
+	for i := 0; i < len(key); i++ {
+		if counts[key[i]] == 0 {
+			distinct++
+		}
+		counts[key[i]]++
+		if 2*counts[key[i]] > len(key) {
+			return false
+		}
+	}
+	return distinct >= minSecretKeyDistinct
+}
+
+// listenAddr reads a listen address: host:port or :port, port 0..65535.
+// A malformed one is reported as such, before any rule about which hosts
+// may be used.
+func (p *envParser) listenAddr(name, def string) string {
+	v := p.str(name, def)
+	_, port, err := net.SplitHostPort(v)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		p.fail(name, "want host:port or :port (port 0 to 65535), such as 127.0.0.1:8080, got %q", v)
+	}
+	return v
+}
+
+// mongoURI reads a MongoDB connection string. Only its shape is checked
+// here: the driver parses it fully at connect time (for mongodb+srv it
+// even asks DNS). What is checked is what the driver would accept and then
+// fail on obscurely, such as an unclosed "[". Messages show the URI with
+// its user info redacted, since it holds the password.
+func (p *envParser) mongoURI(name string) string {
+	v := p.str(name, "")
+	if v == "" {
+		return ""
+	}
+	if problem := mongoURIProblem(v); problem != "" {
+		p.fail(name, "not a valid connection string (want mongodb://host:port/ or mongodb+srv://host/): %s; got %q", problem, redactURIUserInfo(v))
+	}
+	return v
+}
+
+// mongoURIProblem says what is wrong with the shape of a MongoDB URI
+// ("" if nothing): the scheme, the user info's escapes, and each host of
+// the comma-separated list. It never quotes the URI's parts.
+func mongoURIProblem(v string) string {
+	scheme, rest, ok := strings.Cut(v, "://")
+	if !ok || (scheme != "mongodb" && scheme != "mongodb+srv") {
+		return "it must start with mongodb:// or mongodb+srv://"
+	}
+	hosts := rest
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		hosts = rest[:i]
+	}
+	if i := strings.LastIndex(hosts, "@"); i >= 0 {
+		if _, err := url.PathUnescape(hosts[:i]); err != nil {
+			return "the user name or password has a bad %-escape (percent-encode @ : / ? # [ ] % in them)"
+		}
+		hosts = hosts[i+1:]
+	}
+	for _, host := range strings.Split(hosts, ",") {
+		if problem := mongoHostProblem(host); problem != "" {
+			return problem
+		}
+	}
+	return ""
+}
+
+// mongoHostProblem checks one host of a MongoDB URI: host, host:port,
+// [IPv6] or [IPv6]:port, or a %-escaped Unix socket path.
+func mongoHostProblem(host string) string {
+	switch {
+	case host == "":
+		return "a host is missing"
+	case strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]"):
+		return ""
+	case strings.Contains(host, ":") || strings.HasPrefix(host, "["):
+		_, port, err := net.SplitHostPort(host)
+		if err != nil {
+			return "each host must be host, host:port or [IPv6]:port"
+		}
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+			return "a port must be a number from 1 to 65535"
+		}
+	case strings.ContainsAny(host, "[]"):
+		return "each host must be host, host:port or [IPv6]:port"
+	}
+	return ""
+}
+
+// redactURIUserInfo hides everything before the last "@" after the scheme
+// (user name and password), so that a URI can be shown in a message.
+func redactURIUserInfo(v string) string {
+	start := 0
+	if i := strings.Index(v, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	at := strings.LastIndex(v, "@")
+	if at < start {
+		return v
+	}
+	return v[:start] + "xxxxx" + v[at:]
+}
+
+// processEnv is the environment main hands run: os.Getenv, falling back to
+// the .env file at path, and the names set in either. A getenv cannot list
+// names, and the near-miss warning needs them.
+func processEnv(path string) (getenv func(string) string, names []string) {
+	vars := readDotEnv(path)
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		names = append(names, name)
+	}
+	for name := range vars {
+		names = append(names, name)
+	}
+	return overlayEnv(os.Getenv, vars), names
 }
 
 // withDotEnv returns a getenv that falls back to KEY=VALUE lines of the
 // file at path, so real environment variables win over the file. A missing
 // file is not an error.
 func withDotEnv(getenv func(string) string, path string) func(string) string {
+	return overlayEnv(getenv, readDotEnv(path))
+}
+
+// readDotEnv parses the .env file at path; a missing file gives no variables.
+func readDotEnv(path string) map[string]string {
 	f, err := os.Open(path)
 	if err != nil {
-		return getenv
+		return nil
 	}
 	defer f.Close()
-	vars := parseDotEnv(f)
+	return parseDotEnv(f)
+}
+
+// overlayEnv returns a getenv that falls back to vars for what getenv
+// leaves unset or empty.
+func overlayEnv(getenv func(string) string, vars map[string]string) func(string) string {
+	if len(vars) == 0 {
+		return getenv
+	}
 	return func(key string) string {
 		if v := getenv(key); v != "" {
 			return v
@@ -380,4 +554,113 @@ func unquoteEnvValue(v string) string {
 		v = strings.TrimSpace(v[:i])
 	}
 	return v
+}
+
+// librarySettings are variables that the libraries Dropp links read
+// themselves (the AWS SDK's configuration and the MongoDB driver's
+// logging), so a name close to one of Dropp's is still not a typo.
+var librarySettings = []string{
+	"AWS_ACCESS_KEY", "AWS_ACCOUNT_ID", "AWS_ACCOUNT_ID_ENDPOINT_MODE", "AWS_AUTH_SCHEME_PREFERENCE", "AWS_CA_BUNDLE",
+	"AWS_CONFIG_FILE", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+	"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_DEFAULTS_MODE",
+	"AWS_DEFAULT_PROFILE", "AWS_DEFAULT_REGION", "AWS_DISABLE_CLOCK_SKEW_CORRECTION", "AWS_DISABLE_REQUEST_COMPRESSION",
+	"AWS_EC2_METADATA_DISABLED", "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+	"AWS_EC2_METADATA_V1_DISABLED", "AWS_ENABLE_ENDPOINT_DISCOVERY", "AWS_EXECUTION_ENV",
+	"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_LOGIN_CACHE_DIRECTORY", "AWS_MAX_ATTEMPTS", "AWS_PROFILE",
+	"AWS_REQUEST_CHECKSUM_CALCULATION", "AWS_REQUEST_MIN_COMPRESSION_SIZE_BYTES", "AWS_RESPONSE_CHECKSUM_VALIDATION",
+	"AWS_RESTRICT_FILE_PERMISSIONS", "AWS_RETRY_MODE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME",
+	"AWS_S3_DISABLE_EXPRESS_SESSION_AUTH", "AWS_S3_DISABLE_MULTIREGION_ACCESS_POINTS", "AWS_S3_USE_ARN_REGION",
+	"AWS_SDK_UA_APP_ID", "AWS_SECRET_KEY", "AWS_SHARED_CREDENTIALS_FILE", "AWS_USE_DUALSTACK_ENDPOINT",
+	"AWS_USE_FIPS_ENDPOINT", "AWS_WEB_IDENTITY_TOKEN_FILE",
+}
+
+// libraryPrefixes start families of library variables: the SDK's
+// per-service endpoints and the driver's logging switches.
+var libraryPrefixes = []string{"AWS_ENDPOINT_URL_", "MONGODB_LOG_"}
+
+// droppPrefixes start names that can only be meant for Dropp (Google
+// Cloud's own GOOGLE_CLOUD_* and GOOGLE_APPLICATION_CREDENTIALS excepted).
+var droppPrefixes = []string{"DROPP_", "GOOGLE_", "AWS_S3_"}
+
+// unknownSettingWarnings returns a warning for each name that looks meant
+// for Dropp but is not one of its settings: the same letters as a setting
+// but for case and "_" (GOOGLE_CLIENTID), a small edit away from one
+// (AWS_S3_BUCKETS), or under a prefix of Dropp's own (GOOGLE_OAUTH_ID).
+// Variables the linked libraries read are never warned about.
+func unknownSettingWarnings(names []string) []string {
+	var warnings []string
+	for _, name := range slices.Compact(slices.Sorted(slices.Values(names))) {
+		if isSetting(name) || isLibrarySetting(name) {
+			continue
+		}
+		if s := closestSetting(name); s != "" {
+			warnings = append(warnings, fmt.Sprintf("%s is not a Dropp setting; did you mean %s?", name, s))
+		} else if hasDroppPrefix(name) {
+			warnings = append(warnings, fmt.Sprintf("%s is not a Dropp setting and is ignored (dropp -h lists them)", name))
+		}
+	}
+	return warnings
+}
+
+func isSetting(name string) bool {
+	return slices.ContainsFunc(settings, func(s setting) bool {
+		// Windows environment names ignore case, so there it is the same variable.
+		return s.name == name || (runtime.GOOS == "windows" && strings.EqualFold(s.name, name))
+	})
+}
+
+func isLibrarySetting(name string) bool {
+	return slices.Contains(librarySettings, name) ||
+		slices.ContainsFunc(libraryPrefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+}
+
+func hasDroppPrefix(name string) bool {
+	name = strings.ToUpper(name)
+	if strings.HasPrefix(name, "GOOGLE_CLOUD_") || name == "GOOGLE_APPLICATION_CREDENTIALS" {
+		return false
+	}
+	return slices.ContainsFunc(droppPrefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+}
+
+// closestSetting returns the setting name resembles, or "": equal but for
+// case and "_", or within an edit distance of 1 (2 for names of 8 letters
+// or more, where two slips are still unlikely to make another word).
+func closestSetting(name string) string {
+	squash := func(s string) string { return strings.ReplaceAll(strings.ToUpper(s), "_", "") }
+	upper := strings.ToUpper(name)
+	best, bestDist := "", 3
+	for _, s := range settings {
+		if squash(s.name) == squash(name) {
+			return s.name
+		}
+		limit := 1
+		if len(s.name) >= 8 {
+			limit = 2
+		}
+		if d := editDistance(upper, s.name); d <= limit && d < bestDist {
+			best, bestDist = s.name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -3,15 +3,36 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
+
+// loopbackProxies is TRUSTED_PROXIES for test servers, whose clients (the
+// tests, standing in for the proxy) connect over loopback.
+const loopbackProxies = "127.0.0.1/32,::1"
+
+// proxyAuthEnv is the environment of a server behind an authenticating
+// proxy: TRUST_X_USER_ID needs TRUSTED_PROXIES, which needs Google sign-in.
+func proxyAuthEnv() map[string]string {
+	return map[string]string{
+		"TRUST_X_USER_ID":      "true",
+		"TRUSTED_PROXIES":      loopbackProxies,
+		"GOOGLE_CLIENT_ID":     "proxy-test.apps.example",
+		"GOOGLE_CLIENT_SECRET": "proxy-test-secret",
+		"GOOGLE_REDIRECT_URI":  "https://dropp.example.com/auth/google/callback",
+	}
+}
 
 // configGetenv is a getenv over alternating names and values.
 func configGetenv(kv ...string) func(string) string {
@@ -403,6 +424,244 @@ func TestConfigIsLoopbackAddr(t *testing.T) {
 	for addr, want := range cases {
 		if got := isLoopbackAddr(addr); got != want {
 			t.Errorf("isLoopbackAddr(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// TestConfigReportsEveryProblemAtOnce: one start shows every problem, each
+// on a line of its own naming its variable, cross-variable rules included.
+func TestConfigReportsEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := loadConfig(configGetenv(
+		"PRESIGN_TTL_SECONDS", "abc",
+		"MAX_UPLOAD_BYTES", "0",
+		"S3_FORCE_PATH_STYLE", "maybe",
+		"GOOGLE_CLIENT_ID", "id", // without its secret and redirect URI
+	))
+	if err == nil {
+		t.Fatal("loadConfig = nil, want every problem")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{"PRESIGN_TTL_SECONDS", "MAX_UPLOAD_BYTES", "S3_FORCE_PATH_STYLE", "GOOGLE_CLIENT_SECRET", "GOOGLE_REDIRECT_URI"}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d (one per problem):\n%s", len(lines), len(want), err)
+	}
+	for _, name := range want {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, name) }) {
+			t.Errorf("no line starts with %s:\n%s", name, err)
+		}
+	}
+}
+
+// TestConfigOneLinePerMistake: a malformed value is not reported a second
+// time by a rule that reads it.
+func TestConfigOneLinePerMistake(t *testing.T) {
+	t.Parallel()
+	cases := [][]string{
+		{"MONGODB_URI", "mongodb://127.0.0.1:1/", "SECRET_KEY", "short"},
+		{"GOOGLE_CLIENT_ID", "id", "GOOGLE_CLIENT_SECRET", "s", "PUBLIC_URL", "dropp.example.com"},
+		{"TRUST_X_USER_ID", "true", "TRUSTED_PROXIES", "not-an-ip", "GOOGLE_CLIENT_ID", "id", "GOOGLE_CLIENT_SECRET", "s",
+			"PUBLIC_URL", "https://d.example.com"},
+		{"ADDR", "18712"},
+	}
+	for _, env := range cases {
+		_, err := loadConfig(configGetenv(env...))
+		if err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: error %q, want exactly one line", env, err)
+		}
+	}
+}
+
+// TestConfigMalformedADDR: an ADDR that is no listen address at all is
+// reported as malformed, not as "not a loopback address".
+func TestConfigMalformedADDR(t *testing.T) {
+	t.Parallel()
+	for _, addr := range []string{"18712", "127.0.0.1", "localhost", "127.0.0.1:99999", "127.0.0.1:http", "127.0.0.1:-1", "[::1:8080"} {
+		t.Run(addr, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadConfig(configGetenv("ADDR", addr))
+			configWantError(t, err, "ADDR")
+			if err != nil && (strings.Contains(err.Error(), "loopback") || !strings.Contains(err.Error(), "host:port")) {
+				t.Errorf("error %q, want it to say ADDR is malformed (want host:port)", err)
+			}
+		})
+	}
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:65535", "localhost:8080"} {
+		if _, err := loadConfig(configGetenv("ADDR", addr)); err != nil {
+			t.Errorf("ADDR=%s refused: %v", addr, err)
+		}
+	}
+}
+
+// TestConfigTrustXUserIDNeedsTrustedProxies: without TRUSTED_PROXIES any
+// client could name any user in X-User-Id, so the server refuses to start.
+func TestConfigTrustXUserIDNeedsTrustedProxies(t *testing.T) {
+	t.Parallel()
+	google := []string{"GOOGLE_CLIENT_ID", "id", "GOOGLE_CLIENT_SECRET", "s", "PUBLIC_URL", "https://d.example.com"}
+	_, err := loadConfig(configGetenv(append(google, "TRUST_X_USER_ID", "true")...))
+	configWantError(t, err, "TRUSTED_PROXIES")
+	_, err = loadConfig(configGetenv("TRUST_X_USER_ID", "true"))
+	configWantError(t, err, "TRUSTED_PROXIES")
+
+	c, err := loadConfig(testGetenv(proxyAuthEnv()))
+	if err != nil || !c.TrustXUserID || len(c.TrustedProxies) != 2 {
+		t.Fatalf("TRUST_X_USER_ID with TRUSTED_PROXIES: %+v, %v", c, err)
+	}
+}
+
+// TestConfigSecretKey: keys are trimmed; placeholders (few different
+// bytes, or one byte in over half the key) are refused with a message that
+// shows how to make a good key and never shows the key; random hex and
+// base64 keys always pass.
+func TestConfigSecretKey(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"SECRET_KEY", "SECRET_KEY_PREVIOUS"} {
+		c, err := loadConfig(configGetenv(name, "  "+testSecretKey+"\n"))
+		if err != nil {
+			t.Fatalf("%s with spaces around it: %v", name, err)
+		}
+		got := c.SecretKey
+		if name == "SECRET_KEY_PREVIOUS" {
+			got = c.SecretKeyPrevious
+		}
+		if string(got) != testSecretKey {
+			t.Errorf("%s = %q, want it trimmed to %q", name, got, testSecretKey)
+		}
+		for _, weak := range []string{
+			strings.Repeat("a", 32),
+			strings.Repeat("ab", 32),
+			strings.Repeat("changeme", 4),            // 6 different bytes
+			strings.Repeat("x", 20) + "0123456789ab", // 'x' in over half
+			"   " + strings.Repeat("a", 32) + "   ",
+		} {
+			_, err := loadConfig(configGetenv(name, weak))
+			configWantError(t, err, name)
+			if err != nil && (!strings.Contains(err.Error(), "openssl rand -hex 32") || strings.Contains(err.Error(), strings.TrimSpace(weak))) {
+				t.Errorf("%s=%q: error %q, want the openssl advice and not the key", name, weak, err)
+			}
+		}
+	}
+	for i := range 2000 {
+		raw := make([]byte, 32)
+		rand.Read(raw)
+		for _, key := range []string{hex.EncodeToString(raw), hex.EncodeToString(raw[:16]), base64.StdEncoding.EncodeToString(raw)} {
+			if _, err := loadConfig(configGetenv("SECRET_KEY", key)); err != nil {
+				t.Fatalf("random key %d (%s) refused: %v", i, key, err)
+			}
+		}
+	}
+}
+
+// TestConfigMongoURI: a connection string the driver would choke on, or
+// accept and then fail to reach, is refused at once with what is wanted,
+// and the password never shows.
+func TestConfigMongoURI(t *testing.T) {
+	t.Parallel()
+	for _, uri := range []string{
+		"mongodb://[bad",
+		"localhost:27017",
+		"http://db.example.com/",
+		"mongodb://user:s3cret@[bad",
+		"mongodb://user:s3cret@db.example.com:0/",
+		"mongodb://user:s3cret@db.example.com:99999/",
+		"mongodb://user:s3c%zzret@db.example.com/",
+		"mongodb://user:s3cret@h1:1:2/",
+		"mongodb://db1.example.com,,db2.example.com/",
+		"mongodb://db.example.com]/",
+		"user:s3cret@db.example.com:27017",
+	} {
+		t.Run(uri, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadConfig(configGetenv("MONGODB_URI", uri, "SECRET_KEY", testSecretKey))
+			configWantError(t, err, "MONGODB_URI")
+			if err == nil {
+				return
+			}
+			if !strings.Contains(err.Error(), "not a valid connection string (want mongodb://host:port/") {
+				t.Errorf("error %q does not say what is wanted", err)
+			}
+			if strings.Contains(err.Error(), "s3c") {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
+	for _, uri := range []string{
+		"mongodb://127.0.0.1:27017/",
+		"mongodb://db.example.com",
+		"mongodb://h1:27017,h2:27017/dropp?replicaSet=rs0",
+		"mongodb://[::1]:27017,[::2]:27017/?replicaSet=x",
+		"mongodb://[::1]/",
+		"mongodb+srv://user:p%40ss@cluster0.example.net/?retryWrites=true",
+		"mongodb://%2Ftmp%2Fmongodb-27017.sock",
+		"mongodb://user:pass@db.example.com:27017/admin?authSource=admin",
+	} {
+		if _, err := loadConfig(configGetenv("MONGODB_URI", uri, "SECRET_KEY", testSecretKey)); err != nil {
+			t.Errorf("MONGODB_URI=%s refused: %v", uri, err)
+		}
+	}
+}
+
+// TestConfigRedactURIUserInfo: everything before the host's "@" is hidden.
+func TestConfigRedactURIUserInfo(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"mongodb://user:pw@h:27017/db":    "mongodb://xxxxx@h:27017/db",
+		"mongodb://us@er:p@w@h/":          "mongodb://xxxxx@h/",
+		"mongodb://h/":                    "mongodb://h/",
+		"user:pw@h:27017":                 "xxxxx@h:27017",
+		"mongodb+srv://u:p/w@cluster.net": "mongodb+srv://xxxxx@cluster.net",
+	}
+	for in, want := range cases {
+		if got := redactURIUserInfo(in); got != want {
+			t.Errorf("redactURIUserInfo(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestConfigUnknownSettingWarnings: names that look meant for Dropp get a
+// warning (with the setting they resemble when there is one); Dropp's own
+// settings, the libraries' variables and unrelated names do not.
+func TestConfigUnknownSettingWarnings(t *testing.T) {
+	t.Parallel()
+	warned := map[string]string{ // name → the setting it should suggest ("" for none)
+		"GOOGLE_CLIENTID":     "GOOGLE_CLIENT_ID",
+		"GOOGLECLIENT_SECRET": "GOOGLE_CLIENT_SECRET",
+		"AWS_S3_BUCKETS":      "AWS_S3_BUCKET",
+		"MONGODB_URL":         "MONGODB_URI",
+		"MONGO_URI":           "MONGODB_URI",
+		"SECRET_KEYS":         "SECRET_KEY",
+		"DATADIR":             "DATA_DIR",
+		"PRESIGN_TTL_SECOND":  "PRESIGN_TTL_SECONDS",
+		"DROPP_PORT":          "",
+		"GOOGLE_OAUTH_ID":     "",
+		"AWS_S3_BUCKET_NAME":  "",
+	}
+	quiet := []string{
+		"AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ACCESS_KEY", "AWS_SECRET_KEY",
+		"AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_STS", "AWS_S3_USE_ARN_REGION", "AWS_ROLE_ARN", "AWS_MAX_ATTEMPTS",
+		"MONGODB_LOG_ALL", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "MONGO_INITDB_ROOT_USERNAME",
+		"PATH", "HOME", "USER", "SHELL", "TERM", "LANG", "PWD", "HOSTNAME", "XDG_DATA_DIRS", "GOPATH", "GOFLAGS", "TMPDIR",
+	}
+	for _, s := range settings {
+		quiet = append(quiet, s.name)
+	}
+	names := slices.Concat(quiet, slices.Collect(maps.Keys(warned)))
+	got := map[string]string{}
+	for _, w := range unknownSettingWarnings(names) {
+		name, _, _ := strings.Cut(w, " ")
+		_, suggestion, _ := strings.Cut(w, "did you mean ")
+		got[name] = strings.TrimSuffix(suggestion, "?")
+	}
+	for name, want := range warned {
+		if s, ok := got[name]; !ok {
+			t.Errorf("no warning for %s", name)
+		} else if s != want {
+			t.Errorf("warning for %s suggests %q, want %q", name, s, want)
+		}
+	}
+	for _, name := range quiet {
+		if _, ok := got[name]; ok {
+			t.Errorf("warning for %s, which is no near-miss of a Dropp setting", name)
 		}
 	}
 }

@@ -2,7 +2,7 @@ package main
 
 // The local store's files on disk, all in its data directory:
 //
-//	LOCK          flock'ed while a server has the store open
+//	LOCK          locked (filelock_*.go) while a server has the store open
 //	meta.log      the state: one record per line, replayed in order at start
 //	meta.log.tmp  a snapshot being written by compaction (deleted at start)
 //
@@ -17,7 +17,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -26,7 +25,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 )
 
 // Names of the local store's files inside its directory.
@@ -52,9 +50,6 @@ const (
 
 // localCRCTable is CRC-32C, which the CPU computes in hardware on amd64 and arm64.
 var localCRCTable = crc32.MakeTable(crc32.Castagnoli)
-
-// errLocalStoreLocked: another process has the store's directory open.
-var errLocalStoreLocked = errors.New("in use by another process (is another dropp server running?)")
 
 // localRecord is one line of the log. Exactly one document pointer is set
 // for a put; Kind and Key name the document for a delete. The documents'
@@ -264,15 +259,11 @@ func lockLocalDir(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	if err == nil {
-		return f, nil
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, err
 	}
-	f.Close()
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return nil, errLocalStoreLocked
-	}
-	return nil, fmt.Errorf("lock: %w", err)
+	return f, nil
 }
 
 // localLog is the open log file with group commit: writers append under the

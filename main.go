@@ -19,35 +19,76 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args, withDotEnv(os.Getenv, ".env"), os.Stdout, os.Stderr)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "dropp:", err)
-		stop()
-		os.Exit(1)
+	getenv, names := processEnv(".env")
+	err := run(ctx, os.Args, getenv, os.Stdout, os.Stderr, names...)
+	stop()
+	if code := exitCode(err); code != 0 {
+		for _, line := range strings.Split(err.Error(), "\n") { // one per problem
+			fmt.Fprintln(os.Stderr, "dropp:", line)
+		}
+		os.Exit(code)
 	}
 }
+
+// exitCode is the process's exit status for run's error: 0 for none or for
+// -h, 2 for a command line dropp does not take (as the flag package does),
+// 1 for anything else.
+func exitCode(err error) int {
+	var usage usageError
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		return 2
+	}
+	return 1
+}
+
+// usageError is a command line dropp does not take.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
 
 // shutdownGrace bounds how long in-flight requests may run after a signal.
 const shutdownGrace = 20 * time.Second
 
 // run is the whole program: it reads the configuration, connects the
 // backends, serves until ctx ends, then shuts down gracefully. Tests call it
-// directly with their own args, environment and outputs.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// directly with their own args, environment and outputs. envNames are the
+// names of the variables set (main passes the process's and .env's): the
+// ones that look like a misspelt setting are warned about.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, envNames ...string) error {
 	flags := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	flags.Usage = func() { printUsage(stderr) }
+	showVersion := flags.Bool("version", false, "print the version and exit")
 	if err := flags.Parse(args[1:]); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	switch {
+	case *showVersion && flags.NArg() == 0, flags.NArg() == 1 && flags.Arg(0) == "version":
+		fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
+		return nil
+	case flags.NArg() > 0:
+		printUsage(stderr)
+		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version", flags.Arg(0))}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	for _, w := range unknownSettingWarnings(envNames) {
+		logger.Warn(w)
+	}
 
 	cfg, err := loadConfig(getenv)
 	if err != nil {
@@ -69,6 +110,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	app.announce(stdout, cfg, ln.Addr())
 	srv := newHTTPServer(newServer(cfg, logger, app.store, app.objects))
 	return serve(ctx, srv, ln, logger)
+}
+
+// versionLine describes the build from its embedded build info: the module
+// version ("(devel)" when built from a work tree) and the VCS revision
+// ("unknown" when the build recorded none).
+func versionLine(info *debug.BuildInfo, ok bool) string {
+	version, revision, modified := "(devel)", "unknown", ""
+	if !ok {
+		return fmt.Sprintf("dropp %s, revision %s", version, revision)
+	}
+	if info.Main.Version != "" {
+		version = info.Main.Version
+	}
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision" && s.Value != "":
+			revision = s.Value
+		case s.Key == "vcs.modified" && s.Value == "true":
+			modified = " (modified)"
+		}
+	}
+	return fmt.Sprintf("dropp %s, revision %s%s, %s", version, revision, modified, info.GoVersion)
 }
 
 // newHTTPServer sets the timeouts that keep slow or stalled clients from
@@ -114,8 +177,10 @@ type backends struct {
 
 // openBackends opens each backend: MongoDB, S3 and Google when configured,
 // and each missing one falls back to local mode in DATA_DIR on its own.
-func openBackends(ctx context.Context, cfg *config, logger *slog.Logger) (b *backends, err error) {
-	b = &backends{}
+// On failure it closes what it opened; b is a local variable rather than the
+// named result, which the failure returns set to nil before the deferred close.
+func openBackends(ctx context.Context, cfg *config, logger *slog.Logger) (_ *backends, err error) {
+	b := &backends{}
 	defer func() {
 		if err != nil {
 			b.close()

@@ -50,7 +50,7 @@ func TestClientAddr(t *testing.T) {
 // desktop app (no browser headers) goes through.
 func TestProxyUserCrossSite(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, map[string]string{"TRUST_X_USER_ID": "true"})
+	e := newTestEnv(t, proxyAuthEnv())
 	body := map[string]any{"filename": "x.txt"}
 	for _, h := range []map[string]string{
 		{"X-User-Id": "mallory-victim", "Sec-Fetch-Site": "cross-site"},

@@ -1476,7 +1476,7 @@ func TestSignInIssuesNewSession(t *testing.T) {
 // it they fail; a short key refuses to start.
 func TestSecretKeyRotation(t *testing.T) {
 	t.Parallel()
-	oldKey, newKey := strings.Repeat("o", 32), strings.Repeat("n", 40)
+	oldKey, newKey := "old-key-0123456789abcdefghijklmnop", "new-key-0123456789abcdefghijklmnopqrstuvw"
 	vars := mongoS3Env(t)
 	start := func(env map[string]string) *signInEnv {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -1526,11 +1526,11 @@ func TestXUserIDHeader(t *testing.T) {
 	resp, body := plain.do(request{method: "GET", path: "/list/", header: map[string]string{"X-User-Id": "someone"}})
 	wantStatus(t, resp, body, http.StatusUnauthorized)
 
-	proxied := newSignInEnv(t, nil, map[string]string{"TRUST_X_USER_ID": "true"})
+	proxied := newSignInEnv(t, newFakeProvider(t), map[string]string{"TRUST_X_USER_ID": "true", "TRUSTED_PROXIES": loopbackProxies})
 	if status, u := proxied.me(map[string]string{"X-User-Id": "proxy-user-1"}); status != http.StatusOK || u.ID != "proxy-user-1" {
 		t.Errorf("trusted X-User-Id: %d %+v", status, u)
 	}
-	tok := proxied.appToken(newTestBrowser(t, proxied.URL))
+	tok := proxied.appToken(newTestBrowser(t, proxied.URL, proxied.p.URL))
 	h := bearer(tok.AccessToken)
 	h["X-User-Id"] = "someone-else"
 	if status, u := proxied.me(h); status != http.StatusOK || u.ID != tok.User.ID {
