@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -15,16 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
-
-// localCrashChildEnv tells the test binary it runs as the child of
-// TestLocalStoreCrash, and in which directory; localCrashRoundEnv numbers
-// the child, so each one writes ids of its own. A TestMain must not start
-// anything slow or lasting when localCrashChildEnv is set: the child is
-// killed with SIGKILL.
-const (
-	localCrashChildEnv = "DROPP_CRASH_CHILD_DIR"
-	localCrashRoundEnv = "DROPP_CRASH_ROUND"
 )
 
 // TestLocalStoreCrash kills a child process that writes to the store as fast

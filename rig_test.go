@@ -47,6 +47,16 @@ var rig struct {
 	s3          *s3.Client
 }
 
+// localCrashChildEnv tells the test binary it runs as the child of
+// TestLocalStoreCrash, and in which directory; localCrashRoundEnv numbers
+// the child, so each one writes ids of its own. A TestMain must not start
+// anything slow or lasting when localCrashChildEnv is set: the child is
+// killed with SIGKILL.
+const (
+	localCrashChildEnv = "DROPP_CRASH_CHILD_DIR"
+	localCrashRoundEnv = "DROPP_CRASH_ROUND"
+)
+
 // TestMain starts one FerretDB and one versitygw for the whole package. A
 // missing server is a failure, not a skip: a suite that silently skips its
 // storage tests would pass while testing nothing.
