@@ -202,20 +202,6 @@ func (c *config) check(failed map[string]bool) []error {
 	return errs
 }
 
-// isLoopbackAddr reports whether a listen address binds only loopback
-// interfaces ("localhost:8080", "127.0.0.1:0", "[::1]:80").
-func isLoopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
-}
-
 // envParser reads variables and collects every error, so loadConfig reads
 // as a plain list of settings and reports all problems at once.
 type envParser struct {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -423,48 +422,4 @@ func alnumOr(extra string) func(byte) bool {
 	return func(c byte) bool {
 		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(extra, c) >= 0
 	}
-}
-
-// baseURL is this server's URL as the client sees it: the one fixed at
-// start, or, with local sign-in and no PUBLIC_URL, the request's Host,
-// which loopbackHostOnly has checked is a loopback name or address.
-func (s *server) baseURL(r *http.Request) string {
-	if s.publicURL != "" {
-		return s.publicURL
-	}
-	scheme := "http"
-	if s.isHTTPS(r) {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
-// publicBaseURL is the base URL the configuration gives: PUBLIC_URL, or
-// with a provider the origin of GOOGLE_REDIRECT_URI (config.check demands
-// one of them), never the request's Host, which any client may set. ""
-// with local sign-in and no PUBLIC_URL: the port may be chosen at start.
-func publicBaseURL(cfg *config) string {
-	switch {
-	case cfg.PublicURL != nil:
-		return cfg.PublicURL.String()
-	case cfg.localSignIn() || cfg.GoogleRedirectURI == "":
-		return ""
-	}
-	u, err := url.Parse(cfg.GoogleRedirectURI) // validated by loadConfig
-	if err != nil {
-		return ""
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
-}
-
-// isHTTPS tells whether the client reached us over HTTPS: directly, by
-// the base URL fixed at start, or through a trusted proxy that says so.
-func (s *server) isHTTPS(r *http.Request) bool {
-	switch {
-	case r.TLS != nil:
-		return true
-	case s.publicURL != "":
-		return strings.HasPrefix(s.publicURL, "https://")
-	}
-	return s.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
