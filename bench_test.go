@@ -78,6 +78,14 @@ func BenchmarkDownloadHandler(b *testing.B) {
 	benchServe(b, s, benchRequest(b, "GET", "/download/"+files[0].ID, tok, nil), http.StatusOK, nil)
 }
 
+// BenchmarkMeHandler measures GET /me: the middleware path (request log,
+// panic recovery, bearer authentication, API headers) around one store
+// lookup and a small JSON answer, with no presigning to hide its cost.
+func BenchmarkMeHandler(b *testing.B) {
+	s, tok := benchServer(b, newMemStore())
+	benchServe(b, s, benchRequest(b, "GET", "/me", tok, nil), http.StatusOK, nil)
+}
+
 // BenchmarkSDKPresignPost is the baseline of BenchmarkUploadHandler: the
 // SDK's PresignPostObject alone, with the conditions Dropp adds.
 func BenchmarkSDKPresignPost(b *testing.B) {
