@@ -116,12 +116,19 @@ func remoteAddr(r *http.Request) netip.Addr {
 
 // isLocalHost accepts a Host header naming loopback.
 func isLocalHost(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
+	host := hostport
+	// Split only a Host that has a port (a colon after any IPv6 bracket):
+	// a failed split allocates its error, and this runs on every request.
+	if strings.LastIndexByte(hostport, ':') > strings.LastIndexByte(hostport, ']') {
+		if h, _, err := net.SplitHostPort(hostport); err == nil {
+			host = h
+		}
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
 	}
 	addr, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	return strings.EqualFold(host, "localhost") || err == nil && addr.IsLoopback()
+	return err == nil && addr.IsLoopback()
 }
 
 // isLoopbackAddr reports whether a listen address binds only loopback

@@ -11,9 +11,9 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -114,7 +114,7 @@ type apiError struct {
 
 // writeJSON writes v as the JSON body with the given status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header()["Content-Type"] = headerJSON
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
@@ -232,18 +232,35 @@ func checkFieldNames(data []byte, fields []string) error {
 			end := jsonStringEnd(data, i)
 			if next := skipJSONSpace(data, end+1); depth == 1 && next < len(data) && data[next] == ':' {
 				name := jsonName(data[i : end+1])
+				key, known := fieldKey(name, fields)
 				switch {
-				case seen[name]:
-					return &fieldNameError{"duplicate", name}
-				case fields != nil && !slices.Contains(fields, name):
-					return &fieldNameError{"unknown", name}
+				case seen[string(name)]:
+					return &fieldNameError{"duplicate", string(name)}
+				case !known:
+					return &fieldNameError{"unknown", string(name)}
 				}
-				seen[name] = true
+				seen[key] = true
 			}
 			i = end
 		}
 	}
 	return nil
+}
+
+// fieldKey is the string that stands for name in checkFieldNames' seen
+// set: its entry in fields, so that recording it allocates nothing, or a
+// copy when fields is nil (any name). known is false for a name not in
+// fields.
+func fieldKey(name []byte, fields []string) (key string, known bool) {
+	if fields == nil {
+		return string(name), true
+	}
+	for _, f := range fields {
+		if f == string(name) {
+			return f, true
+		}
+	}
+	return "", false
 }
 
 // jsonStringEnd is the index of the quote that closes the JSON string
@@ -270,14 +287,20 @@ func skipJSONSpace(data []byte, i int) int {
 
 // jsonName is the text of a quoted JSON name, escapes resolved as the
 // decoder resolves them, so "\u0043ODE" is seen as the "CODE" it means.
-func jsonName(quoted []byte) string {
+// Without escapes it is a slice of quoted, not a copy.
+func jsonName(quoted []byte) []byte {
 	if bytes.IndexByte(quoted, '\\') < 0 {
-		return string(quoted[1 : len(quoted)-1])
+		return quoted[1 : len(quoted)-1]
 	}
 	var name string
 	json.Unmarshal(quoted, &name)
-	return name
+	return []byte(name)
 }
+
+// jsonFieldNamesByType caches jsonFieldNames' answer for each type it is
+// asked about: derived from the type alone and never changed once stored,
+// so the reflection runs once per type, not once per request.
+var jsonFieldNamesByType sync.Map // reflect.Type → []string
 
 // jsonFieldNames is the exact JSON names of the fields of the struct v
 // points to, or nil when v is not a pointer to a struct.
@@ -286,7 +309,11 @@ func jsonFieldNames(v any) []string {
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return nil
 	}
-	return appendJSONFieldNames(nil, t.Elem())
+	names, ok := jsonFieldNamesByType.Load(t)
+	if !ok {
+		names, _ = jsonFieldNamesByType.LoadOrStore(t, appendJSONFieldNames(nil, t.Elem()))
+	}
+	return names.([]string)
 }
 
 // appendJSONFieldNames appends the JSON names of struct type t's fields,
@@ -361,11 +388,16 @@ func jsonProblem(err error) string {
 	return "the body is not a valid JSON object for this route"
 }
 
+// statusResponse is the body of GET /healthz and of a ready GET /readyz.
+type statusResponse struct {
+	Status string `json:"status"`
+}
+
 // handleHealth handles "GET /healthz": the process is up; no dependency is
 // touched, so a load balancer never restarts Dropp for MongoDB's sake.
 func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, statusResponse{"ok"})
 }
 
 // handleReady handles "GET /readyz": 200 when the metadata store and the
@@ -391,7 +423,7 @@ func (s *server) handleReady(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "not ready: "+strings.Join(failed, "; "))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, statusResponse{"ready"})
 }
 
 // unavailableReason is what a client may be told about err: the reason an

@@ -55,25 +55,56 @@ func (sr *statusRecorder) Write(b []byte) (int, error) {
 
 func (sr *statusRecorder) Unwrap() http.ResponseWriter { return sr.ResponseWriter }
 
+// loggedRequest is what logRequests keeps for one request, in a single
+// allocation: the info handlers fill in, the status recorder, the request
+// id header's value, and the context that carries the info to the handlers
+// (it is that context itself, instead of a context.WithValue around it).
+type loggedRequest struct {
+	context.Context // the request's own
+	info            requestInfo
+	rec             statusRecorder
+	idHeader        [1]string
+}
+
+// Value answers requestInfoKey with the request's info and leaves every
+// other key to the request's own context.
+func (l *loggedRequest) Value(key any) any {
+	if key == (requestInfoKey{}) {
+		return &l.info
+	}
+	return l.Context.Value(key)
+}
+
+// Header values every response or every API answer carries, shared by all
+// of them rather than built per request. They are never modified: a header
+// set to one is only ever replaced or cloned.
+var (
+	headerNosniff = []string{"nosniff"}
+	headerNoStore = []string{"no-store"}
+	headerJSON    = []string{"application/json; charset=utf-8"}
+)
+
 // logRequests writes one line per request: method, route pattern (never the
 // raw URL, which may carry signatures), status, duration, user and request
 // id. It also sets the headers every response carries.
 func (s *server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{id: newRequestID()}
-		w.Header().Set("X-Request-Id", info.id)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		rec := &statusRecorder{ResponseWriter: w}
-		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
-		next.ServeHTTP(rec, r)
+		l := &loggedRequest{Context: r.Context(), info: requestInfo{id: newRequestID()}}
+		l.rec.ResponseWriter = w
+		l.idHeader[0] = l.info.id
+		h := w.Header() // keys in canonical form, as Header.Set would write them
+		h["X-Request-Id"] = l.idHeader[:]
+		h["X-Content-Type-Options"] = headerNosniff
+		r = r.WithContext(l)
+		next.ServeHTTP(&l.rec, r)
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
 			slog.String("route", routeOf(r)),
-			slog.Int("status", rec.status),
+			slog.Int("status", l.rec.status),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("user", info.who.userID),
-			slog.String("request_id", info.id),
+			slog.String("user", l.info.who.userID),
+			slog.String("request_id", l.info.id),
 		)
 	})
 }
@@ -136,7 +167,7 @@ func (s *server) loopbackHostOnly(next http.Handler) http.Handler {
 // user and may carry short-lived URLs.
 func apiHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = headerNoStore
 		next.ServeHTTP(w, r)
 	})
 }

@@ -188,6 +188,11 @@ type userJSON struct {
 	Picture string `json:"picture"`
 }
 
+// meResponse is the answer of GET /me.
+type meResponse struct {
+	User userJSON `json:"user"`
+}
+
 // toUserJSON shows the fields a client may see.
 func toUserJSON(u User) userJSON {
 	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Picture: u.Picture}
@@ -204,7 +209,7 @@ func (s *server) handleMe(w http.ResponseWriter, r *http.Request, userID string)
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]userJSON{"user": toUserJSON(u)})
+	writeJSON(w, http.StatusOK, meResponse{User: toUserJSON(u)})
 }
 
 // handleLogout handles "POST /auth/logout": it deletes the server-side
