@@ -99,7 +99,7 @@ func TestMuxErrorsAreJSON(t *testing.T) {
 }
 
 // TestNoCORS: nothing that accepts cookies answers with a CORS grant, so no
-// other site can read an answer (SECURITY.md 21).
+// other site can read an answer (security checklist item 21).
 func TestNoCORS(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, nil)

@@ -108,7 +108,8 @@ func contractPolicy(s contractStore, size int64) UploadPolicy {
 	}
 }
 
-// testContractPolicy decodes the policy a form carries (SECURITY.md item 25).
+// testContractPolicy decodes the policy a form carries (security checklist
+// item 25), so a policy that lets any key or size through fails here.
 func testContractPolicy(t *testing.T, s contractStore) {
 	p := contractPolicy(s, 42)
 	p.MinSize = 7
@@ -183,7 +184,9 @@ func decodeContractPolicy(t *testing.T, policy string) contractPolicyDoc {
 	return doc
 }
 
-// contractFilenames are the names SECURITY.md item 28 asks about (a name with
+// contractFilenames are names that could break out of a Content-Disposition
+// header (security checklist item 28): quotes, percent signs, backslashes, a
+// bidi override, markup and non-ASCII (a name with
 // CR or LF cannot be stored: validateFilename refuses it).
 var contractFilenames = []string{
 	`a"b.txt`, `50%20off.pdf`, `..\..\x`, "\u202Egnp.exe", `<img onerror=alert(1)>.png`, "héllo.txt", "plain.txt",
@@ -357,7 +360,9 @@ type contractRefusal struct {
 	absent  string // another key that must not exist afterwards
 }
 
-// contractRefusals is the refusals table (SECURITY.md item 26).
+// contractRefusals is the refusals table (security checklist item 26): an
+// upload too large, to another key, of another Content-Type, with an extra
+// unsigned field, or expired must be refused.
 func contractRefusals() []contractRefusal {
 	const ok = "0123456789"
 	other := objectKey("other", newID(), time.Now())
