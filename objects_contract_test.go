@@ -186,8 +186,8 @@ func decodeContractPolicy(t *testing.T, policy string) contractPolicyDoc {
 
 // contractFilenames are names that could break out of a Content-Disposition
 // header (security checklist item 28): quotes, percent signs, backslashes, a
-// bidi override, markup and non-ASCII (a name with
-// CR or LF cannot be stored: validateFilename refuses it).
+// bidi override, markup and non-ASCII (a name with CR or LF cannot be
+// stored: validateFilename refuses it).
 var contractFilenames = []string{
 	`a"b.txt`, `50%20off.pdf`, `..\..\x`, "\u202Egnp.exe", `<img onerror=alert(1)>.png`, "héllo.txt", "plain.txt",
 }
