@@ -16,10 +16,7 @@ func TestREADMEDocumentsEverySetting(t *testing.T) {
 	}
 	readme := string(data)
 	for _, s := range settings {
-		row := "| `" + s.name + "` | " + s.def + " |"
-		if s.def == "" {
-			row = "| `" + s.name + "` | unset |"
-		}
+		row := "| `" + s.name + "` | " + s.shownDefault() + " |"
 		if !strings.Contains(readme, row) {
 			t.Errorf("README.md has no configuration row starting %q", row)
 		}
