@@ -54,6 +54,10 @@ func FuzzCookieSigner(f *testing.F) {
 		f.Add(c.name, c.payload, previous.sign(c.name, c.payload, now.Add(-time.Minute)))
 		f.Add(c.name, c.payload, signer.sign(c.name, c.payload, now.Add(-2*maxAge)))
 	}
+	// The decoder alone ignores a last character's unused bits, and CR and LF.
+	v := signer.sign("dropp_session", "payload", now)
+	f.Add("dropp_session", "payload", flipBit(v, len(v)-1))
+	f.Add("dropp_session", "payload", v[:5]+"\r\n"+v[5:])
 	for _, v := range []string{"", "..", "AA.1.AA", "eA.1790000000." + strings.Repeat("A", 43), "eA.+1790000000.AA=="} {
 		f.Add("dropp_session", "x", v)
 	}
