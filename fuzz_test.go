@@ -525,6 +525,12 @@ func FuzzLocalUploadPolicy(f *testing.F) {
 	}
 	p := UploadPolicy{Key: key, MaxSize: 16, ContentType: "text/plain", Expires: fuzzPolicyExpires, BaseURL: "http://127.0.0.1:1"}
 	add(p, "text/plain", "", "")
+	form, err := o.PresignUpload(f.Context(), p)
+	if err != nil {
+		f.Fatal(err)
+	}
+	// hex.DecodeString alone takes upper-case digits too.
+	f.Add(key, form.Fields[localFormPolicy], strings.ToUpper(form.Fields[localFormSignature]), "text/plain", "", "", int64(0), int64(16))
 	add(p, "text/plain", "x-amz-meta-a", "b")
 	add(p, "text/html", "", "")
 	add(p, "", "", "")
