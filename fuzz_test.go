@@ -275,23 +275,20 @@ func fuzzSignInServer(f *testing.F) *server {
 // steps, that raw is a loopback redirect RFC 8252 §7.3 allows.
 func fuzzCheckLoopback(t *testing.T, raw string) {
 	t.Helper()
-	if !allBytes(raw, func(c byte) bool { return 0x21 <= c && c <= 0x7e }) || strings.ContainsAny(raw, "#\\@") {
-		t.Fatalf("accepted %q: it holds a byte a browser may read differently, a fragment or user info", raw)
+	if !allBytes(raw, func(c byte) bool { return 0x21 <= c && c <= 0x7e }) || strings.ContainsAny(raw, "#\\@?") {
+		t.Fatalf("accepted %q: it holds a byte a browser may read differently, a fragment, user info or a query", raw)
 	}
 	rest, ok := strings.CutPrefix(raw, "http://")
 	if !ok {
 		t.Fatalf("accepted %q: not http://", raw)
 	}
-	hostPort, path, _ := strings.Cut(rest, "/")
+	hostPort, _, hasPath := strings.Cut(rest, "/")
 	host, port, err := splitLoopbackHostPort(hostPort)
-	if err != nil || (host != "127.0.0.1" && host != "[::1]") {
-		t.Fatalf("accepted %q: host %q is not 127.0.0.1 or [::1] (%v)", raw, hostPort, err)
+	if !hasPath || err != nil || (host != "127.0.0.1" && host != "[::1]") {
+		t.Fatalf("accepted %q: host %q is not 127.0.0.1 or [::1], or no path follows (%v)", raw, hostPort, err)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
 		t.Fatalf("accepted %q: port %q", raw, port)
-	}
-	if strings.Contains(path, "?") && !strings.HasSuffix(path, "?") || strings.Count(path, "?") > 1 {
-		t.Fatalf("accepted %q: it has a query", raw)
 	}
 }
 
