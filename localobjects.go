@@ -167,10 +167,10 @@ func (o *localObjects) mac(purpose string, parts ...string) []byte {
 }
 
 // validHexMAC compares a hex signature from a client with the expected MAC in
-// constant time.
+// constant time, as the lower-case text the signer writes: decoding first
+// would also take upper-case digits, a second spelling of each signature.
 func validHexMAC(sigHex string, want []byte) bool {
-	sig, err := hex.DecodeString(sigHex)
-	return err == nil && hmac.Equal(sig, want)
+	return hmac.Equal([]byte(sigHex), []byte(hex.EncodeToString(want)))
 }
 
 // localPolicyDoc is the upload policy document, in S3's shape: an
