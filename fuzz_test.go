@@ -430,18 +430,18 @@ func fuzzLogRecords() []*localRecord {
 	at := time.Date(2026, 11, 29, 20, 0, 0, 123e6, time.UTC)
 	later, size := at.Add(time.Hour), int64(42)
 	return []*localRecord{
-		{Op: opPutUser, User: &localUserDoc{ID: "u1", Issuer: "https://accounts.google.com", Subject: "123", Email: "a@example.com", Name: "A \u00e9"}},
-		{Op: opPutFile, File: &localFileDoc{ID: newID(), Owner: "u1", Filename: "r\u00e9sum\u00e9.pdf", DeclaredSize: &size,
+		{Op: opPutUser, User: &User{ID: "u1", Issuer: "https://accounts.google.com", Subject: "123", Email: "a@example.com", Name: "A \u00e9"}},
+		{Op: opPutFile, File: &File{ID: newID(), Owner: "u1", Filename: "r\u00e9sum\u00e9.pdf", DeclaredSize: &size,
 			ContentType: "application/pdf", Status: statusPending, ObjectKey: "users/x/1", CreatedAt: at}},
-		{Op: opPutFile, File: &localFileDoc{ID: "f2", Owner: "u1", Filename: "b", Size: &size, Status: statusComplete,
+		{Op: opPutFile, File: &File{ID: "f2", Owner: "u1", Filename: "b", Size: &size, Status: statusComplete,
 			ObjectKey: "users/x/2", ETag: "abc", CreatedAt: at, CompletedAt: &later}},
 		{Op: opDelFile, Key: "f2"},
-		{Op: opPutCred, Cred: &localCredDoc{Hash: hashSecret("t"), Kind: kindBearer, UserID: "u1", CreatedAt: at, ExpiresAt: later.AddDate(100, 0, 0)}},
+		{Op: opPutCred, Cred: &Credential{Hash: hashSecret("t"), Kind: kindBearer, UserID: "u1", CreatedAt: at, ExpiresAt: later.AddDate(100, 0, 0)}},
 		{Op: opDelCred, Kind: kindSession, Key: hashSecret("s")},
-		{Op: opPutState, State: &localStateDoc{Hash: "h", BrowserHash: "b", Nonce: "n", Verifier: "v", AppRedirect: "http://127.0.0.1:1/",
+		{Op: opPutState, State: &AuthState{Hash: "h", BrowserHash: "b", Nonce: "n", Verifier: "v", AppRedirect: "http://127.0.0.1:1/",
 			AppState: "st", CodeChallenge: "c", ExpiresAt: later.AddDate(100, 0, 0)}},
 		{Op: opDelState, Key: "h"},
-		{Op: opPutCode, Code: &localCodeDoc{Hash: "h2", UserID: "u1", CodeChallenge: "c", RedirectURI: "dropp://auth/callback", ExpiresAt: at}},
+		{Op: opPutCode, Code: &AuthCode{Hash: "h2", UserID: "u1", CodeChallenge: "c", RedirectURI: "dropp://auth/callback", ExpiresAt: at}},
 		{Op: opDelCode, Key: "h2"},
 	}
 }
