@@ -54,11 +54,10 @@ type localObjects struct {
 	log         *slog.Logger
 	idleTimeout time.Duration // see localIdleTimeout; tests shorten it
 
-	// mu orders the links and renames of a commit, the tombstone and
-	// removals of a delete and the reads of an object's bytes and ETag, so
-	// that a reader never sees an object without the ETag it came with, and
-	// a commit never passes a delete of its key. Each holder only stats,
-	// links, renames, removes or opens: no I/O of content.
+	// mu orders the checks, link and rename of a commit, the removals of a
+	// delete and the reads of an object's bytes and ETag, so that a reader
+	// never sees an object without the ETag it came with. Each holder only
+	// stats, links, renames, removes or opens: no I/O of content.
 	mu sync.RWMutex
 
 	// uploadSlots bounds the uploads in progress (see maxLocalUploads): a
@@ -446,21 +445,23 @@ func (o *localObjects) Delete(ctx context.Context, key string) error {
 	if !validLocalKey(key) {
 		return fmt.Errorf("delete: %w %q", errInvalidObjectKey, key)
 	}
-	if err := o.deleteLocked(key); err != nil {
+	// The tombstone needs no lock: a commit that looks after it exists is
+	// refused, and one that linked before is undone by removeObject.
+	if err := o.writeTombstone(key); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	if err := o.removeObject(key); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	o.sweepTombstonesIfDue(time.Now())
 	return nil
 }
 
-// deleteLocked writes the key's tombstone, then removes its bytes and ETag,
-// under mu so that no commit of the key falls between.
-func (o *localObjects) deleteLocked(key string) error {
+// removeObject removes a key's bytes and ETag, under mu so that no reader
+// sees one without the other.
+func (o *localObjects) removeObject(key string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if err := o.writeTombstone(key); err != nil {
-		return err
-	}
 	for _, name := range []string{localObjectPath(key), localETagPath(key)} {
 		if err := o.root.Remove(name); err != nil && !errors.Is(localNotFound(err), ErrObjectNotFound) {
 			return err

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -45,9 +46,6 @@ const (
 	// 550 KiB each while the file streams. Local mode serves one person;
 	// 32 is more uploads at once than a desktop client makes.
 	maxLocalUploads = 32
-	// localRetryAfter is the Retry-After of an upload refused at the cap, in
-	// seconds: by then a stalled sender has met localVerifyTimeout.
-	localRetryAfter = "10"
 )
 
 // localVerifyTimeout is how long an upload has, in all, to send the fields
@@ -66,7 +64,8 @@ func (o *localObjects) handleUpload(w http.ResponseWriter, r *http.Request) {
 	case o.uploadSlots <- struct{}{}:
 		defer func() { <-o.uploadSlots }()
 	default:
-		w.Header().Set("Retry-After", localRetryAfter)
+		// By then every upload that was stalling has met its deadline.
+		w.Header().Set("Retry-After", strconv.Itoa(int(o.verifyTimeout.Seconds())))
 		refuseUpload(w, localSlowDown)
 		return
 	}
