@@ -511,9 +511,7 @@ func TestLocalObjectsOutlastServerTimeouts(t *testing.T) {
 	}
 	defer store.Close()
 	store.idleTimeout = 2 * time.Second
-	mux := http.NewServeMux()
-	store.addRoutes(mux)
-	srv := httptest.NewUnstartedServer(mux)
+	srv := httptest.NewUnstartedServer(serveLocalObjects(t, store))
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond
 	srv.Start()
 	defer srv.Close()
@@ -943,9 +941,7 @@ func TestLocalUploadCapAndVerifyDeadline(t *testing.T) {
 	defer store.Close()
 	store.uploadSlots = make(chan struct{}, 2)
 	store.verifyTimeout = time.Second
-	mux := http.NewServeMux()
-	store.addRoutes(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(serveLocalObjects(t, store))
 	defer srv.Close()
 
 	type trickled struct {

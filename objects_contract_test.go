@@ -53,7 +53,7 @@ func TestLocalObjectStoreContract(t *testing.T) {
 }
 
 // newTestLocalObjects opens a local store in a new directory and serves its
-// routes.
+// routes through the server's route table.
 func newTestLocalObjects(t testing.TB) (*localObjects, *httptest.Server) {
 	t.Helper()
 	store, err := newLocalObjects(filepath.Join(t.TempDir(), "objects"), []byte(testSecretKey), localTestLogger(t))
@@ -61,11 +61,20 @@ func newTestLocalObjects(t testing.TB) (*localObjects, *httptest.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	mux := http.NewServeMux()
-	store.addRoutes(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(serveLocalObjects(t, store))
 	t.Cleanup(srv.Close)
 	return store, srv
+}
+
+// serveLocalObjects serves store's endpoints as run does: through the
+// server's route table and middleware.
+func serveLocalObjects(t testing.TB, store *localObjects) http.Handler {
+	t.Helper()
+	cfg, err := loadConfig(testGetenv(map[string]string{"SECRET_KEY": testSecretKey}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newServer(cfg, localTestLogger(t), newMemStore(), store)
 }
 
 // testObjectStoreContract proves, through a real HTTP client posting real
