@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// slowRequests is how many deliberately slow requests are in flight when
+// dropp gets SIGTERM, besides the load's own.
+const slowRequests = 4
+
+// slowBodyTime is how long each slow request takes to send its body.
+const slowBodyTime = 3 * time.Second
+
+// runShutdown runs the load, starts slow requests whose bodies take 3 s to
+// send, and sends dropp SIGTERM 1.5 s into them. Every request in flight
+// at that moment must get its whole answer; requests after it may be
+// refused. localObjects adds slow uploads through dropp's own upload
+// endpoint to the slow API requests.
+func (r *report) runShutdown(p *droppProc, t *target, conns int, localObjects bool) ([]*fileRecord, error) {
+	l := startLoad(t, conns, 15*time.Second)
+	time.Sleep(2 * time.Second)
+	slow := &worker{l: l, id: -1}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range slowRequests {
+		wg.Go(func() {
+			w := newWorker(l, 1000+i)
+			if localObjects && i%2 == 1 {
+				w.slowUpload()
+			} else {
+				w.slowCreate()
+			}
+			mu.Lock()
+			slow.samples, slow.files = append(slow.samples, w.samples...), append(slow.files, w.files...)
+			mu.Unlock()
+		})
+	}
+	time.Sleep(slowBodyTime / 2)
+	termAt := time.Now()
+	l.termAt.Store(&termAt)
+	exitAfter, exitErr := p.terminate(30 * time.Second)
+	wg.Wait()
+	samples, files := l.wait()
+	samples = append(samples, slow.samples...)
+	files = append(files, slow.files...)
+
+	var inFlight, cut, slowOK int
+	var cuts []string
+	for _, s := range samples {
+		if !s.start.Before(termAt) {
+			continue
+		}
+		if s.end.After(termAt) {
+			inFlight++
+		}
+		if s.status == 0 {
+			cut++
+			if len(cuts) < 5 {
+				cuts = append(cuts, fmt.Sprintf("%s started %s before SIGTERM: %s", s.op, ms(termAt.Sub(s.start)), s.problem))
+			}
+		}
+		if strings.HasPrefix(s.op, "slow-") && s.problem == "" {
+			slowOK++
+		}
+	}
+	r.check("SIGTERM: no in-flight request cut", cut == 0 && slowOK == slowRequests,
+		"%d requests in flight at SIGTERM (%d of them slow, %d of those answered as expected), %d cut", inFlight, slowRequests, slowOK, cut)
+	for _, c := range cuts {
+		r.info("e.g. %s", c)
+	}
+	r.check("SIGTERM: clean exit", exitErr == nil, "exited %.2f s after SIGTERM, status %v", exitAfter.Seconds(), exitStatus(exitErr))
+	return files, nil
+}
+
+func exitStatus(err error) string {
+	if err == nil {
+		return "0"
+	}
+	return err.Error()
+}
+
+// slowCreate is POST /upload/ with a JSON body sent over slowBodyTime.
+func (w *worker) slowCreate() {
+	body := fmt.Sprintf(`{"filename":"slow-%d.bin","size":1000,"content_type":"application/octet-stream"}`, w.id)
+	req, _ := http.NewRequest("POST", w.l.t.base+"/upload/", dribble([]byte(body)))
+	req.ContentLength = int64(len(body))
+	req.Header.Set("Content-Type", "application/json")
+	status, got := w.call("slow-create", true, req, http.StatusCreated)
+	var created struct{ File struct{ ID string } }
+	if status == http.StatusCreated && json.Unmarshal(got, &created) == nil {
+		w.files = append(w.files, &fileRecord{id: created.File.ID, state: statePending})
+	}
+}
+
+// slowUpload creates a file normally, then uploads 64 KiB to the local
+// upload endpoint over slowBodyTime.
+func (w *worker) slowUpload() {
+	var created struct {
+		File   struct{ ID string }
+		Upload uploadForm
+	}
+	size := len(w.data)
+	body := fmt.Sprintf(`{"filename":"slow-%d.bin","size":%d,"content_type":"application/octet-stream"}`, w.id, size)
+	if !w.callJSON("create", "POST", "/upload/", body, http.StatusCreated, &created) {
+		return
+	}
+	w.files = append(w.files, &fileRecord{id: created.File.ID, state: statePending})
+	form, contentType := multipartBody(created.Upload.Fields, w.data[:size])
+	req, _ := http.NewRequest("POST", created.Upload.URL, dribble(form))
+	req.ContentLength = int64(len(form))
+	req.Header.Set("Content-Type", contentType)
+	w.call("slow-upload", false, req, http.StatusNoContent)
+}
+
+// dribble is a body that arrives in 10 pieces over slowBodyTime.
+func dribble(b []byte) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		step := (len(b) + 9) / 10
+		for len(b) > 0 {
+			n := min(step, len(b))
+			if _, err := pw.Write(b[:n]); err != nil {
+				return
+			}
+			b = b[n:]
+			time.Sleep(slowBodyTime / 10)
+		}
+		pw.Close()
+	}()
+	return pr
+}
