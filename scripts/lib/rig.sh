@@ -144,7 +144,9 @@ ensure_versitygw() {
 
 # start_postgres starts a throwaway PostgreSQL (initdb into RIG_DIR) on a
 # free loopback port, its socket inside RIG_DIR, and sets PG_URL. As root it
-# runs as the postgres user. Status 1, with nothing left running, when
+# runs as the postgres user. synchronous_commit=off acknowledges a commit
+# before its WAL is flushed (within 0.2 s), like MongoDB's default write
+# concern, which does not wait for the journal. Status 1, with nothing left running, when
 # PostgreSQL is not installed or cannot start here.
 start_postgres() {
 	local bindir=${PG_BINDIR:-/usr/local/bin} dir="$RIG_DIR/postgres" port
@@ -162,7 +164,7 @@ start_postgres() {
 	"${as[@]}" "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C \
 		>>"$RIG_DIR/postgres.log" 2>&1 || return 1
 	"${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-		-o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >>"$RIG_DIR/postgres.log" 2>&1 || return 1
+		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c synchronous_commit=off" start >>"$RIG_DIR/postgres.log" 2>&1 || return 1
 	head -n 1 "$dir/data/postmaster.pid" >"$RIG_DIR/postgres.pid"
 	echo INT >"$RIG_DIR/postgres.stopsig" # fast shutdown: do not wait for clients
 	grep -qx postgres "$RIG_DIR/order" 2>/dev/null || echo postgres >>"$RIG_DIR/order"

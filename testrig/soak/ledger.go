@@ -12,8 +12,8 @@ import (
 // ledgerResult is what the check of acknowledged writes found.
 type ledgerResult struct {
 	files, complete, pending, deleted, maybe, unanswered int // ledger entries by what the client was told
-	downloaded                                   int // complete files fetched and compared
-	problems                                     []string
+	downloaded                                           int // complete files fetched and compared
+	problems                                             []string
 }
 
 // checkLedger checks every acknowledged write against the server: a file

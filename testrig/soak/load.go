@@ -112,7 +112,8 @@ type worker struct {
 	rnd     *rand.Rand
 	data    []byte // file contents are slices of it
 	samples []sample
-	files   []*fileRecord
+	files   []*fileRecord // every file it created
+	live    []*fileRecord // those it has not tried to delete yet, oldest first
 }
 
 func newWorker(l *load, id int) *worker {
@@ -135,9 +136,15 @@ func (w *worker) run() {
 	}
 }
 
+// liveFiles is how many files each worker keeps: beyond it, each iteration
+// deletes its oldest file. Like a drop box emptied by its reader, it keeps
+// the user's file count (and so a list's cost on FerretDB, which sorts in
+// memory instead of using the index) from growing with the run's length.
+const liveFiles = 4
+
 // iteration is one file's life: create, upload, complete, list, download
-// and fetch, and for a third of the files delete. It stops at the first
-// answer that is not the expected one.
+// and fetch, then the deletion of the worker's oldest file beyond
+// liveFiles. It stops at the first answer that is not the expected one.
 func (w *worker) iteration() {
 	w.n++
 	size := 1 + w.rnd.IntN(8<<10)
@@ -152,21 +159,16 @@ func (w *worker) iteration() {
 		return
 	}
 	f.id = created.File.ID
-	w.files = append(w.files, f)
-	if !w.upload("upload", created.Upload, f.content) {
+	w.files, w.live = append(w.files, f), append(w.live, f)
+	if !w.upload("upload", created.Upload, f.content) ||
+		!w.complete(f) ||
+		!w.callJSON("list", "GET", "/list/?limit=20", "", http.StatusOK, &struct{ Files []any }{}) ||
+		!w.download(f) {
 		return
 	}
-	if !w.complete(f) {
-		return
-	}
-	if !w.callJSON("list", "GET", "/list/?limit=20", "", http.StatusOK, &struct{ Files []any }{}) {
-		return
-	}
-	if !w.download(f) {
-		return
-	}
-	if w.rnd.IntN(3) == 0 {
-		w.delete(f)
+	if len(w.live) > liveFiles {
+		w.delete(w.live[0])
+		w.live = w.live[1:]
 	}
 }
 
