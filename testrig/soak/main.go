@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -48,6 +49,7 @@ type options struct {
 	conns             int
 	duration          time.Duration
 	mongo             mongoProc
+	servers           []namedPIDFile // whose CPU time to report
 }
 
 func parseOptions() (options, error) {
@@ -59,6 +61,15 @@ func parseOptions() (options, error) {
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "length of the load phase")
 	flag.StringVar(&o.mongo.pidFile, "mongo-pidfile", "", "file holding FerretDB's process id: run the fault phase")
 	flag.StringVar(&o.mongo.restartCmd, "mongo-restart", "", "shell command that restarts FerretDB and returns once it is ready")
+	flag.Func("cpu", "`name=pidfile` of a server whose CPU time (with its children's) to report; repeatable",
+		func(v string) error {
+			name, path, ok := strings.Cut(v, "=")
+			if !ok {
+				return fmt.Errorf("want name=pidfile")
+			}
+			o.servers = append(o.servers, namedPIDFile{name, path})
+			return nil
+		})
 	flag.Parse()
 	switch {
 	case o.dropp == "" || o.data == "":
@@ -89,22 +100,26 @@ func run() (int, error) {
 	}
 	t := newTarget(p.base, token, o.conns)
 	var ledger []*fileRecord
+	cpu := cpuWatch{droppPID: func() int { return p.cmd.Process.Pid }, servers: o.servers}
 
 	r.phase("load, %d connections, %v, dropp at %s", o.conns, o.duration, p.base)
-	begin := time.Now()
+	begin, cpuBefore := time.Now(), cpu.snapshot()
 	samples, files := startLoad(t, o.conns, o.duration).wait()
 	r.throughput(samples, time.Since(begin))
+	r.cpu(cpu, cpuBefore, cpu.snapshot(), time.Since(begin))
 	r.errorsCheck("load: 0 errors and 0 5xx", samples, func(sample) bool { return false })
 	ledger = append(ledger, files...)
 
 	if o.mongo.pidFile != "" {
 		r.phase("faults under the same load: MongoDB SIGKILL at 5 s, restarted at 10 s; SIGSTOP at 30 s, SIGCONT at 35 s")
+		cpuBefore := cpu.snapshot()
 		samples, files, outages, elapsed, err := runFaults(t, o.conns, o.mongo)
 		ledger = append(ledger, files...)
 		if err != nil {
 			return 0, err
 		}
 		r.throughput(samples, elapsed)
+		r.cpu(cpu, cpuBefore, cpu.snapshot(), elapsed)
 		for _, o := range outages {
 			r.checkOutage(o, samples)
 		}
