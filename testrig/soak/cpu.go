@@ -27,34 +27,70 @@ type cpuWatch struct {
 // restarted under a new one).
 type namedPIDFile struct{ name, path string }
 
-// cpuSnapshot is the CPU time used so far, in seconds, by name.
-type cpuSnapshot map[string]float64
+// cpuSnapshot is the CPU time used so far, in seconds, and the process id,
+// by name.
+type cpuSnapshot map[string]cpuUse
+
+type cpuUse struct {
+	pid     int
+	seconds float64
+}
 
 // snapshot reads the CPU times now. Missing processes count as zero.
 func (c cpuWatch) snapshot() cpuSnapshot {
 	procs := readProcs()
-	s := cpuSnapshot{"dropp": procs.treeSeconds(c.droppPID())}
+	pid := c.droppPID()
+	s := cpuSnapshot{"dropp": {pid, procs.treeSeconds(pid)}}
 	for _, srv := range c.servers {
 		raw, _ := os.ReadFile(srv.path)
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
-		s[srv.name] = procs.treeSeconds(pid)
+		s[srv.name] = cpuUse{pid, procs.treeSeconds(pid)}
 	}
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	s["driver"] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	s["machine"] = machineBusySeconds()
+	s["driver"] = cpuUse{os.Getpid(), time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()}
+	s["machine"] = cpuUse{0, machineBusySeconds()}
 	return s
 }
 
-// report prints the CPU seconds used between two snapshots over elapsed.
-func (r *report) cpu(c cpuWatch, before, after cpuSnapshot, elapsed time.Duration) {
-	parts := []string{fmt.Sprintf("dropp %.1f", after["dropp"]-before["dropp"])}
-	for _, srv := range c.servers {
-		parts = append(parts, fmt.Sprintf("%s %.1f", srv.name, after[srv.name]-before[srv.name]))
+// cpuMeter adds up CPU seconds over a phase across restarts: a process
+// found under a new id counts from its start, so a mark just before a
+// process is killed keeps what it used.
+type cpuMeter struct {
+	watch cpuWatch
+	begin time.Time
+	last  cpuSnapshot
+	total map[string]float64
+}
+
+func (c cpuWatch) start() *cpuMeter {
+	return &cpuMeter{watch: c, begin: time.Now(), last: c.snapshot(), total: map[string]float64{}}
+}
+
+// mark adds the CPU time used since the last mark.
+func (m *cpuMeter) mark() {
+	now := m.watch.snapshot()
+	for name, u := range now {
+		if prev := m.last[name]; prev.pid == u.pid {
+			m.total[name] += u.seconds - prev.seconds
+		} else {
+			m.total[name] += u.seconds
+		}
 	}
-	parts = append(parts, fmt.Sprintf("this driver %.1f", after["driver"]-before["driver"]))
+	m.last = now
+}
+
+// cpu prints the CPU seconds a meter counted, up to now.
+func (r *report) cpu(m *cpuMeter) {
+	m.mark()
+	elapsed := time.Since(m.begin)
+	parts := []string{fmt.Sprintf("dropp %.1f", m.total["dropp"])}
+	for _, srv := range m.watch.servers {
+		parts = append(parts, fmt.Sprintf("%s %.1f", srv.name, m.total[srv.name]))
+	}
+	parts = append(parts, fmt.Sprintf("this driver %.1f", m.total["driver"]))
 	r.info("CPU seconds: %s; whole machine %.1f busy of %.1f (%d cores x %.1f s)", strings.Join(parts, ", "),
-		after["machine"]-before["machine"], elapsed.Seconds()*float64(cores()), cores(), elapsed.Seconds())
+		m.total["machine"], elapsed.Seconds()*float64(cores()), cores(), elapsed.Seconds())
 }
 
 // procInfo is one process's parent and CPU ticks (its own plus its

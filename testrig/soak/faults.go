@@ -71,8 +71,9 @@ func excuses(outages []outage) func(sample) bool {
 }
 
 // runFaults runs the load for 55 s while MongoDB is killed (SIGKILL at 5 s,
-// restarted at 10 s) and hung (SIGSTOP at 30 s, SIGCONT at 35 s).
-func runFaults(t *target, conns int, m mongoProc) ([]sample, []*fileRecord, []outage, time.Duration, error) {
+// restarted at 10 s) and hung (SIGSTOP at 30 s, SIGCONT at 35 s). meter
+// counts CPU time across the restart.
+func runFaults(t *target, conns int, m mongoProc, meter *cpuMeter) ([]sample, []*fileRecord, []outage, time.Duration, error) {
 	begin := time.Now()
 	l := startLoad(t, conns, 55*time.Second)
 	at := func(d time.Duration) { time.Sleep(time.Until(begin.Add(d))) }
@@ -83,6 +84,7 @@ func runFaults(t *target, conns int, m mongoProc) ([]sample, []*fileRecord, []ou
 	}
 
 	at(5 * time.Second)
+	meter.mark() // what FerretDB used until now
 	killed, err := m.signal(syscall.SIGKILL)
 	if err != nil {
 		return finish(fmt.Errorf("SIGKILL MongoDB: %w", err))

@@ -103,23 +103,23 @@ func run() (int, error) {
 	cpu := cpuWatch{droppPID: func() int { return p.cmd.Process.Pid }, servers: o.servers}
 
 	r.phase("load, %d connections, %v, dropp at %s", o.conns, o.duration, p.base)
-	begin, cpuBefore := time.Now(), cpu.snapshot()
+	begin, meter := time.Now(), cpu.start()
 	samples, files := startLoad(t, o.conns, o.duration).wait()
 	r.throughput(samples, time.Since(begin))
-	r.cpu(cpu, cpuBefore, cpu.snapshot(), time.Since(begin))
+	r.cpu(meter)
 	r.errorsCheck("load: 0 errors and 0 5xx", samples, func(sample) bool { return false })
 	ledger = append(ledger, files...)
 
 	if o.mongo.pidFile != "" {
 		r.phase("faults under the same load: MongoDB SIGKILL at 5 s, restarted at 10 s; SIGSTOP at 30 s, SIGCONT at 35 s")
-		cpuBefore := cpu.snapshot()
-		samples, files, outages, elapsed, err := runFaults(t, o.conns, o.mongo)
+		meter := cpu.start()
+		samples, files, outages, elapsed, err := runFaults(t, o.conns, o.mongo, meter)
 		ledger = append(ledger, files...)
 		if err != nil {
 			return 0, err
 		}
 		r.throughput(samples, elapsed)
-		r.cpu(cpu, cpuBefore, cpu.snapshot(), elapsed)
+		r.cpu(meter)
 		for _, o := range outages {
 			r.checkOutage(o, samples)
 		}

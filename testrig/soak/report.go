@@ -76,26 +76,30 @@ func (r *report) throughput(samples []sample, elapsed time.Duration) {
 }
 
 // countErrors counts answers that were not the expected ones, except those
-// excused says are expected (503 during a fault), and 5xx answers.
-func countErrors(samples []sample, excused func(sample) bool) (errs, fivexx int, firsts []string) {
+// excused says are expected (503 during a fault), 5xx answers, and 500s
+// (excused or not, none is expected); firsts are a few distinct examples.
+func countErrors(samples []sample, excused func(sample) bool) (errs, fivexx, internal int, firsts []string) {
 	for _, s := range samples {
 		if s.status >= 500 && !excused(s) {
 			fivexx++
 		}
+		if s.status == 500 {
+			internal++
+		}
 		if s.problem != "" && !excused(s) {
 			errs++
-			if len(firsts) < 5 {
-				firsts = append(firsts, s.op+": "+s.problem)
+			if e := s.op + ": " + s.problem; len(firsts) < 5 && !slices.Contains(firsts, e) {
+				firsts = append(firsts, e)
 			}
 		}
 	}
-	return errs, fivexx, firsts
+	return errs, fivexx, internal, firsts
 }
 
 // errorsCheck is the "0 errors and 0 5xx" expectation.
 func (r *report) errorsCheck(what string, samples []sample, excused func(sample) bool) {
-	errs, fivexx, firsts := countErrors(samples, excused)
-	r.check(what, errs == 0 && fivexx == 0, "%d errors, %d 5xx", errs, fivexx)
+	errs, fivexx, internal, firsts := countErrors(samples, excused)
+	r.check(what, errs == 0 && fivexx == 0, "%d errors, %d 5xx (%d of them 500)", errs, fivexx, internal)
 	for _, f := range firsts {
 		r.info("e.g. %s", f)
 	}
