@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,8 @@ type sample struct {
 	status     int    // 0 when no complete answer arrived (refused, reset, cut, timed out)
 	code       string // the "error" code of a non-2xx JSON answer
 	problem    string // why the answer is not the expected one; "" when it is
+	idleConn   bool   // sent on a kept-alive connection that was idle
+	answered   bool   // some byte of an answer arrived
 }
 
 func (s sample) latency() time.Duration { return s.end.Sub(s.start) }
@@ -292,6 +295,10 @@ func (w *worker) call(op string, api bool, req *http.Request, want int) (int, []
 		req.Header.Set("Authorization", "Bearer "+w.l.t.token)
 	}
 	s := sample{op: op, api: api, start: time.Now()}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn:              func(c httptrace.GotConnInfo) { s.idleConn = c.Reused && c.WasIdle },
+		GotFirstResponseByte: func() { s.answered = true },
+	}))
 	resp, err := w.l.t.http.Do(req)
 	var body []byte
 	if err == nil {
