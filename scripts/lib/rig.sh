@@ -86,6 +86,8 @@ rig_spawn() {
 	shift
 	"$@" >>"$RIG_DIR/$name.log" 2>&1 </dev/null &
 	echo $! >"$RIG_DIR/$name.pid"
+	disown $! # a fault driver's SIGKILL is no news to report
+
 	grep -qx "$name" "$RIG_DIR/order" 2>/dev/null || echo "$name" >>"$RIG_DIR/order"
 }
 

@@ -113,8 +113,12 @@ func runFaults(t *target, conns int, m mongoProc, meter *cpuMeter) ([]sample, []
 // checkOutage reports how Dropp answered through one outage: how soon the
 // first 503 came, and how soon after MongoDB's return an API request
 // (started after it) succeeded, with no 503 for requests started later
-// than recoveryBound after the return.
-func (r *report) checkOutage(o outage, samples []sample) {
+// than recoveryBound after the return (and before the next fault).
+func (r *report) checkOutage(o outage, next time.Time, samples []sample) {
+	lateFrom, lateUntil := o.back.Add(recoveryBound), o.back.Add(recoveryBound+10*time.Second)
+	if next.Before(lateUntil) {
+		lateUntil = next
+	}
 	var first503, recovered time.Duration = -1, -1
 	var during []sample
 	late503 := 0
@@ -131,7 +135,7 @@ func (r *report) checkOutage(o outage, samples []sample) {
 		if s.status/100 == 2 && !s.start.Before(o.back) && (recovered < 0 || s.end.Sub(o.back) < recovered) {
 			recovered = s.end.Sub(o.back)
 		}
-		if s.status == http.StatusServiceUnavailable && !s.start.Before(o.back.Add(recoveryBound)) && s.start.Before(o.back.Add(recoveryBound+10*time.Second)) {
+		if s.status == http.StatusServiceUnavailable && !s.start.Before(lateFrom) && s.start.Before(lateUntil) {
 			late503++
 		}
 	}
@@ -142,7 +146,8 @@ func (r *report) checkOutage(o outage, samples []sample) {
 		"first 503 %s after the fault", seconds(first503))
 	r.check(fmt.Sprintf("MongoDB %s: recovery within %v of its return", o.name, recoveryBound),
 		recovered >= 0 && recovered <= recoveryBound && late503 == 0,
-		"first success %s after the return; %d 503s for requests started 10-20 s after it", seconds(recovered), late503)
+		"first success %s after the return; %d 503s for requests started from %.0f s after it until %.1f s after it",
+		seconds(recovered), late503, recoveryBound.Seconds(), lateUntil.Sub(o.back).Seconds())
 }
 
 // seconds shows a measured delay, or that the event never came.

@@ -120,8 +120,12 @@ func run() (int, error) {
 		}
 		r.throughput(samples, elapsed)
 		r.cpu(meter)
-		for _, o := range outages {
-			r.checkOutage(o, samples)
+		for i, o := range outages {
+			next := time.Now() // the end of the phase
+			if i+1 < len(outages) {
+				next = outages[i+1].start
+			}
+			r.checkOutage(o, next, samples)
 		}
 		r.errorsCheck("faults: no 500 and no error other than 503 during an outage", samples, excuses(outages))
 	}
