@@ -87,71 +87,108 @@ func run() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	r := &report{name: o.name}
-	logPath := filepath.Join(filepath.Dir(o.data), o.name+"-dropp.log")
-	p, err := startDropp(o.dropp, o.data, logPath)
+	s, err := startSoak(o)
 	if err != nil {
 		return 0, err
 	}
-	defer p.kill()
-	token, err := signInLocal(p.base)
-	if err != nil {
-		return 0, err
-	}
-	t := newTarget(p.base, token, o.conns)
-	var ledger []*fileRecord
-	cpu := cpuWatch{droppPID: func() int { return p.cmd.Process.Pid }, servers: o.servers}
-
-	r.phase("load, %d connections, %v, dropp at %s", o.conns, o.duration, p.base)
-	begin, meter := time.Now(), cpu.start()
-	samples, files := startLoad(t, o.conns, o.duration).wait()
-	r.throughput(samples, time.Since(begin))
-	r.cpu(meter)
-	r.errorsCheck("load: 0 errors and 0 5xx", samples, func(sample) bool { return false })
-	ledger = append(ledger, files...)
-
+	defer func() { s.p.kill() }()
+	s.loadPhase()
 	if o.mongo.pidFile != "" {
-		r.phase("faults under the same load: MongoDB SIGKILL at 5 s, restarted at 10 s; SIGSTOP at 30 s, SIGCONT at 35 s")
-		meter := cpu.start()
-		samples, files, outages, elapsed, err := runFaults(t, o.conns, o.mongo, meter)
-		ledger = append(ledger, files...)
-		if err != nil {
+		if err := s.faultPhase(); err != nil {
 			return 0, err
 		}
-		r.throughput(samples, elapsed)
-		r.cpu(meter)
-		for i, o := range outages {
-			next := time.Now() // the end of the phase
-			if i+1 < len(outages) {
-				next = outages[i+1].start
-			}
-			r.checkOutage(o, next, samples)
-		}
-		r.errorsCheck("faults: no 500 and no error other than 503 during an outage", samples, excuses(outages))
 	}
-
-	r.phase("SIGTERM to dropp under load, with %d slow requests in flight", slowRequests)
-	files, err = r.runShutdown(p, t, o.conns, os.Getenv("AWS_S3_BUCKET") == "")
-	ledger = append(ledger, files...)
-	if err != nil {
+	s.shutdownPhase()
+	if err := s.ledgerPhase(); err != nil {
 		return 0, err
 	}
-
-	r.phase("dropp restarted on the same data: acknowledged writes of every phase")
-	p, err = startDropp(o.dropp, o.data, logPath)
-	if err != nil {
-		return 0, err
-	}
-	defer p.kill()
-	t = newTarget(p.base, token, o.conns)
-	r.ledgerCheck("no acknowledged write lost", checkLedger(t, ledger, o.conns))
-	if _, err := p.terminate(30 * time.Second); err != nil {
-		return 0, fmt.Errorf("stopping dropp: %w", err)
-	}
-
-	fmt.Printf("\n== %s: %d checks failed\n", o.name, len(r.failed))
-	for _, f := range r.failed {
+	fmt.Printf("\n== %s: %d checks failed\n", o.name, len(s.r.failed))
+	for _, f := range s.r.failed {
 		fmt.Printf("  FAIL  %s\n", f)
 	}
-	return len(r.failed), nil
+	return len(s.r.failed), nil
+}
+
+// soak is one run's state across its phases.
+type soak struct {
+	o       options
+	r       *report
+	logPath string
+	p       *droppProc
+	token   string
+	t       *target
+	cpu     cpuWatch
+	ledger  []*fileRecord // every file created, in every phase
+}
+
+// startSoak starts dropp and signs in.
+func startSoak(o options) (*soak, error) {
+	s := &soak{o: o, r: &report{name: o.name}, logPath: filepath.Join(filepath.Dir(o.data), o.name+"-dropp.log")}
+	var err error
+	if s.p, err = startDropp(o.dropp, o.data, s.logPath); err != nil {
+		return nil, err
+	}
+	if s.token, err = signInLocal(s.p.base); err != nil {
+		s.p.kill()
+		return nil, err
+	}
+	s.t = newTarget(s.p.base, s.token, o.conns)
+	s.cpu = cpuWatch{droppPID: func() int { return s.p.cmd.Process.Pid }, servers: o.servers}
+	return s, nil
+}
+
+// loadPhase is the plain load: figures, and 0 errors and 0 5xx.
+func (s *soak) loadPhase() {
+	s.r.phase("load, %d connections, %v, dropp at %s", s.o.conns, s.o.duration, s.p.base)
+	begin, meter := time.Now(), s.cpu.start()
+	samples, files := startLoad(s.t, s.o.conns, s.o.duration).wait()
+	s.ledger = append(s.ledger, files...)
+	s.r.throughput(samples, time.Since(begin))
+	s.r.cpu(meter)
+	s.r.errorsCheck("load: 0 errors and 0 5xx", samples, func(sample) bool { return false })
+}
+
+// faultPhase is the load while MongoDB is killed and hung.
+func (s *soak) faultPhase() error {
+	s.r.phase("faults under the same load: MongoDB SIGKILL at 5 s, restarted at 10 s; SIGSTOP at 30 s, SIGCONT at 35 s")
+	meter := s.cpu.start()
+	samples, files, outages, elapsed, err := runFaults(s.t, s.o.conns, s.o.mongo, meter)
+	s.ledger = append(s.ledger, files...)
+	if err != nil {
+		return err
+	}
+	s.r.throughput(samples, elapsed)
+	s.r.cpu(meter)
+	for i, o := range outages {
+		next := time.Now() // the end of the phase
+		if i+1 < len(outages) {
+			next = outages[i+1].start
+		}
+		s.r.checkOutage(o, next, samples)
+	}
+	s.r.errorsCheck("faults: no 500 and no error other than 503 during an outage", samples, excuses(outages))
+	return nil
+}
+
+// shutdownPhase sends dropp SIGTERM under load.
+func (s *soak) shutdownPhase() {
+	s.r.phase("SIGTERM to dropp under load, with %d slow requests in flight", slowRequests)
+	res := runShutdown(s.p, s.t, s.o.conns, os.Getenv("AWS_S3_BUCKET") == "")
+	s.ledger = append(s.ledger, res.files...)
+	s.r.checkShutdown(res)
+}
+
+// ledgerPhase restarts dropp on the same data and checks the ledger.
+func (s *soak) ledgerPhase() error {
+	s.r.phase("dropp restarted on the same data: acknowledged writes of every phase")
+	var err error
+	if s.p, err = startDropp(s.o.dropp, s.o.data, s.logPath); err != nil {
+		return err
+	}
+	s.t = newTarget(s.p.base, s.token, s.o.conns)
+	s.r.ledgerCheck("no acknowledged write lost", checkLedger(s.t, s.ledger, s.o.conns))
+	if _, err := s.p.terminate(30 * time.Second); err != nil {
+		return fmt.Errorf("stopping dropp: %w", err)
+	}
+	return nil
 }

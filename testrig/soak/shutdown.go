@@ -17,42 +17,52 @@ const slowRequests = 4
 // slowBodyTime is how long each slow request takes to send its body.
 const slowBodyTime = 3 * time.Second
 
+// shutdownRun is what happened around dropp's SIGTERM.
+type shutdownRun struct {
+	samples   []sample
+	files     []*fileRecord
+	termAt    time.Time
+	exitAfter time.Duration
+	exitErr   error
+}
+
 // runShutdown runs the load, starts slow requests whose bodies take 3 s to
-// send, and sends dropp SIGTERM 1.5 s into them. Every request in flight
-// at that moment must get its whole answer; requests after it may be
-// refused. localObjects adds slow uploads through dropp's own upload
-// endpoint to the slow API requests.
-func (r *report) runShutdown(p *droppProc, t *target, conns int, localObjects bool) ([]*fileRecord, error) {
+// send, and sends dropp SIGTERM 1.5 s into them. localObjects adds slow
+// uploads through dropp's own upload endpoint to the slow API requests.
+func runShutdown(p *droppProc, t *target, conns int, localObjects bool) shutdownRun {
 	l := startLoad(t, conns, 15*time.Second)
 	time.Sleep(2 * time.Second)
-	slow := &worker{l: l, id: -1}
-	var mu sync.Mutex
+	slow := make([]*worker, slowRequests)
 	var wg sync.WaitGroup
-	for i := range slowRequests {
+	for i := range slow {
+		slow[i] = newWorker(l, 1000+i)
 		wg.Go(func() {
-			w := newWorker(l, 1000+i)
 			if localObjects && i%2 == 1 {
-				w.slowUpload()
+				slow[i].slowUpload()
 			} else {
-				w.slowCreate()
+				slow[i].slowCreate()
 			}
-			mu.Lock()
-			slow.samples, slow.files = append(slow.samples, w.samples...), append(slow.files, w.files...)
-			mu.Unlock()
 		})
 	}
 	time.Sleep(slowBodyTime / 2)
-	termAt := time.Now()
-	l.termAt.Store(&termAt)
-	exitAfter, exitErr := p.terminate(30 * time.Second)
+	res := shutdownRun{termAt: time.Now()}
+	l.termAt.Store(&res.termAt)
+	res.exitAfter, res.exitErr = p.terminate(30 * time.Second)
 	wg.Wait()
-	samples, files := l.wait()
-	samples = append(samples, slow.samples...)
-	files = append(files, slow.files...)
+	res.samples, res.files = l.wait()
+	for _, w := range slow {
+		res.samples, res.files = append(res.samples, w.samples...), append(res.files, w.files...)
+	}
+	return res
+}
 
+// checkShutdown checks that every request in flight at SIGTERM got its
+// whole answer (requests after it may be refused), and a clean exit.
+func (r *report) checkShutdown(res shutdownRun) {
+	termAt := res.termAt
 	var inFlight, cut, raced int
 	var cuts, slowAnswers []string
-	for _, s := range samples {
+	for _, s := range res.samples {
 		if !s.start.Before(termAt) {
 			continue
 		}
@@ -81,8 +91,8 @@ func (r *report) runShutdown(p *droppProc, t *target, conns int, localObjects bo
 		}
 		r.info("e.g. %s", c)
 	}
-	r.check("SIGTERM: clean exit", exitErr == nil, "exited %.2f s after SIGTERM, status %v", exitAfter.Seconds(), exitStatus(exitErr))
-	return files, nil
+	r.check("SIGTERM: clean exit", res.exitErr == nil, "exited %.2f s after SIGTERM, status %v",
+		res.exitAfter.Seconds(), exitStatus(res.exitErr))
 }
 
 func exitStatus(err error) string {
