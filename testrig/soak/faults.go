@@ -113,7 +113,7 @@ func runFaults(t *target, conns int, m mongoProc, meter *cpuMeter) ([]sample, []
 // checkOutage reports how Dropp answered through one outage: how soon the
 // first 503 came, and how soon after MongoDB's return an API request
 // (started after it) succeeded, with no 503 for requests started later
-// than recoveryBound after the return (and before the next fault).
+// than recoveryBound after the return (and answered before the next fault).
 func (r *report) checkOutage(o outage, next time.Time, samples []sample) {
 	lateFrom, lateUntil := o.back.Add(recoveryBound), o.back.Add(recoveryBound+10*time.Second)
 	if next.Before(lateUntil) {
@@ -135,7 +135,8 @@ func (r *report) checkOutage(o outage, next time.Time, samples []sample) {
 		if s.status/100 == 2 && !s.start.Before(o.back) && (recovered < 0 || s.end.Sub(o.back) < recovered) {
 			recovered = s.end.Sub(o.back)
 		}
-		if s.status == http.StatusServiceUnavailable && !s.start.Before(lateFrom) && s.start.Before(lateUntil) {
+		// A 503 answered after the next fault began may be that fault's.
+		if s.status == http.StatusServiceUnavailable && !s.start.Before(lateFrom) && s.start.Before(lateUntil) && s.end.Before(next) {
 			late503++
 		}
 	}
