@@ -748,7 +748,7 @@ func localModeEnv(t *testing.T) (env map[string]string, dataDir string) {
 	return map[string]string{"DATA_DIR": dataDir, "SECRET_KEY": testSecretKey, "ADDR": "127.0.0.1:0"}, dataDir
 }
 
-// TestLocalFormsDieWithTheirFile (SECURITY.md item 37): through the real
+// TestLocalFormsDieWithTheirFile (security checklist item 37): through the real
 // API in local mode, a form cannot replace the object of a completed file,
 // nor store anything once its file is deleted.
 func TestLocalFormsDieWithTheirFile(t *testing.T) {
@@ -928,7 +928,7 @@ func TestLocalObjectsTombstones(t *testing.T) {
 	}
 }
 
-// TestLocalUploadCapAndVerifyDeadline (SECURITY.md item 36): uploads past
+// TestLocalUploadCapAndVerifyDeadline (security checklist item 36): uploads past
 // the cap are answered 503 at once, and one that trickles its fields is
 // cut when its absolute deadline passes, however often it sends a byte;
 // its slot is then free for a real upload.
