@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -19,6 +20,32 @@ func TestREADMEDocumentsEverySetting(t *testing.T) {
 		row := "| `" + s.name + "` | " + s.shownDefault() + " |"
 		if !strings.Contains(readme, row) {
 			t.Errorf("README.md has no configuration row starting %q", row)
+		}
+	}
+}
+
+// TestCommentsCiteNoMissingSecurityFile: the security checklist lives
+// outside the repository, so comments cite it as "security checklist item
+// N" (or describe the attack), never as a file of the repository.
+func TestCommentsCiteNoMissingSecurityFile(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("SECURITY.md"); err == nil {
+		t.Skip("SECURITY.md is in the repository")
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := "SECURITY" + ".md" // split, so this file does not cite it
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, missing) {
+				t.Errorf("%s:%d cites %s, which is not in the repository: %s", name, i+1, missing, strings.TrimSpace(line))
+			}
 		}
 	}
 }
