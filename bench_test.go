@@ -116,6 +116,36 @@ func BenchmarkSDKPresignGet(b *testing.B) {
 	}
 }
 
+// BenchmarkPresignUpload is what BenchmarkUploadHandler presigns with:
+// s3Objects.PresignUpload, the fast signer, on the same policy as
+// BenchmarkSDKPresignPost.
+func BenchmarkPresignUpload(b *testing.B) {
+	o := benchObjects(b)
+	p := UploadPolicy{Key: objectKey("user", newID(), time.Now()), MinSize: 1 << 20, MaxSize: 1 << 20, ContentType: "application/pdf",
+		Expires: time.Now().Add(time.Hour)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := o.PresignUpload(b.Context(), p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPresignDownload is what BenchmarkDownloadHandler presigns with:
+// s3Objects.PresignDownload, the fast signer, on the same object as
+// BenchmarkSDKPresignGet.
+func BenchmarkPresignDownload(b *testing.B) {
+	o := benchObjects(b)
+	d := DownloadRequest{Key: objectKey("user", newID(), time.Now()), Filename: "report.pdf", ContentType: "application/pdf",
+		Expires: time.Now().Add(15 * time.Minute)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := o.PresignDownload(b.Context(), d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // benchConfig is a configuration pointing at the rig's versitygw. Presigning
 // is local computation: the benchmarks never reach the network for S3.
 func benchConfig(b testing.TB) *config {

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,6 +193,41 @@ func TestS3SignerFixedClock(t *testing.T) {
 		p := UploadPolicy{Key: s3SignKeys[1], MinSize: 0, MaxSize: 42, ContentType: "text/plain", Expires: st.at.Add(time.Hour + time.Second/2)}
 		form := s.presignPost(st.creds, st.at, p)
 		checkPostReference(t, form, l.bucket, l.region, st.creds, st.at, p)
+	}
+}
+
+// TestS3SignerConcurrent signs from many goroutines while the day and the
+// credentials change under them, so the shared key cache is raced (run with
+// -race) and every URL still verifies.
+func TestS3SignerConcurrent(t *testing.T) {
+	t.Parallel()
+	l := s3SignLayouts[4]
+	s, err := newS3Signer(t.Context(), s3SignClient(l.region, l.opts), l.bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := []aws.Credentials{s3SignCredentials["no session token"], s3SignCredentials["session token"]}
+	days := []time.Time{time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)}
+	const workers, each = 4, 25
+	urls := make([][]string, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				at := days[(w+i)%2]
+				d := DownloadRequest{Key: s3SignKeys[i%len(s3SignKeys)], Filename: "f.txt", Expires: at.Add(time.Minute)}
+				u, _ := s.presignGet(creds[i%2], at, d)
+				urls[w] = append(urls[w], u)
+			}
+		})
+	}
+	wg.Wait()
+	for w := range workers {
+		for i, u := range urls[w] {
+			if want := v4PresignS3(t, u, creds[i%2], l.region, days[(w+i)%2]); u != want {
+				t.Errorf("worker %d, URL %d:\n got  %s\n want %s", w, i, u, want)
+			}
+		}
 	}
 }
 
