@@ -108,8 +108,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen on ADDR %q: %w", cfg.Addr, err)
 	}
 	app.announce(stdout, cfg, ln.Addr())
-	srv := newHTTPServer(newServer(cfg, logger, app.store, app.objects))
-	return serve(ctx, srv, ln, logger)
+	s := newServer(cfg, logger, app.store, app.objects)
+	defer s.startSweeper(ctx)() // stops before the backends close
+	return serve(ctx, newHTTPServer(s), ln, logger)
 }
 
 // versionLine describes the build from its embedded build info: the module

@@ -376,17 +376,9 @@ func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size in
 	return &f, nil
 }
 
+// DeleteFile deletes the file and releases its quota charge (quota.go).
 func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) error {
-	ctx, cancel := opContext(ctx)
-	defer cancel()
-	res, err := s.files.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
-	if err != nil {
-		return mongoErr("delete file", err)
-	}
-	if res.DeletedCount == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return s.deleteFileReleasing(ctx, owner, id)
 }
 
 func (s *mongoStore) InsertCredential(ctx context.Context, c Credential) error {
@@ -423,6 +415,10 @@ func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 	update := bson.D{
 		{Key: "$set", Value: bson.D{{Key: "email", Value: u.Email}, {Key: "name", Value: u.Name}, {Key: "picture", Value: u.Picture}}},
 		{Key: "$setOnInsert", Value: bson.D{{Key: "_id", Value: newID()}, {Key: "issuer", Value: u.Issuer}}},
+	}
+	if !u.CreatedAt.IsZero() {
+		onInsert := &update[1].Value
+		*onInsert = append((*onInsert).(bson.D), bson.E{Key: "created_at", Value: localTime(u.CreatedAt)})
 	}
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After).
 		SetSort(bson.D{{Key: "issuer", Value: -1}}) // "https://accounts…" before "accounts…"

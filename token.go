@@ -115,6 +115,10 @@ func (s *server) writeToken(w http.ResponseWriter, r *http.Request, userID strin
 		s.fail(w, r, err)
 		return
 	}
+	if user.Disabled {
+		writeError(w, http.StatusForbidden, codeForbidden, "this account has been disabled by an administrator")
+		return
+	}
 	token, expires, err := s.issueToken(r.Context(), userID)
 	if err != nil {
 		s.fail(w, r, err)
@@ -193,7 +197,13 @@ func toUserJSON(u User) userJSON {
 	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Picture: u.Picture}
 }
 
-// handleMe handles "GET /me": the signed-in user. A user named by a trusted
+// meResponse is the body of GET /me.
+type meResponse struct {
+	User  userJSON  `json:"user"`
+	Usage usageJSON `json:"usage"`
+}
+
+// handleMe handles "GET /me": the signed-in user and their usage. A user named by a trusted
 // proxy (TRUST_X_USER_ID) has no record, so only the id is known.
 func (s *server) handleMe(w http.ResponseWriter, r *http.Request, userID string) {
 	u, err := s.store.GetUser(r.Context(), userID)
@@ -204,7 +214,12 @@ func (s *server) handleMe(w http.ResponseWriter, r *http.Request, userID string)
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]userJSON{"user": toUserJSON(u)})
+	usage, err := s.store.GetUsage(r.Context(), userID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, meResponse{User: toUserJSON(u), Usage: s.toUsageJSON(usage)})
 }
 
 // handleLogout handles "POST /auth/logout": it deletes the server-side
