@@ -71,6 +71,12 @@ func (s *mongoStore) ensureIndexes(ctx context.Context, logger *slog.Logger) err
 		{s.creds, mongo.IndexModel{Keys: bson.D{{Key: "kind", Value: 1}, {Key: "hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "issuer", Value: 1}, {Key: "subject", Value: 1}}, Options: options.Index().SetUnique(true)}},
 	}
+	for _, index := range usageIndexes { // quota.go
+		required = append(required, struct {
+			coll  *mongo.Collection
+			index mongo.IndexModel
+		}{s.usageColl(), index})
+	}
 	for _, r := range required {
 		if _, err := r.coll.Indexes().CreateOne(ctx, r.index); err != nil {
 			return fmt.Errorf("MONGODB_URI: creating index on %s: %w", r.coll.Name(), err)

@@ -6,22 +6,20 @@ package main
 // What counts toward a user's usage is each file's Charged bytes (the
 // declared size of a pending upload, or MAX_UPLOAD_BYTES without one; the
 // real size once complete) and one file per record. The reservation is
-// atomic on each store:
-//   - MongoDB keeps a usage document per user, changed only by one
-//     conditional UpdateOne ($inc with a filter that the result stays within
-//     the quota) whose ModifiedCount says whether the reservation holds, so
-//     no transaction is needed (FerretDB has none);
-//   - the local store checks and inserts under its write lock, deriving the
-//     usage from the files it holds.
-// A file's charge changes only by a compare-and-set on its Charged field
-// (SettleCharge, DeleteFile), so of concurrent completions and deletions
-// exactly one adjusts the usage.
+// atomic on each store: MongoDB (and FerretDB, which has no transactions
+// and no atomic update) appends to a per-user ledger under a unique index
+// (see below); the local store checks and inserts under its write lock,
+// deriving the usage from the files it holds. Completion settles a file's
+// charge at its real size once, and deleting a file releases its charge
+// once, however many requests race to do either.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -130,89 +128,148 @@ func (s *server) settleCharge(ctx context.Context, f *File, size int64) {
 }
 
 // ---- MongoDB ----
+//
+// FerretDB runs every update as a read, a change in memory and a write, so
+// neither $inc nor a conditional update is atomic there (measured: 20
+// concurrent $inc of one document kept 3). What is atomic on it, as on
+// MongoDB, is a unique index. So each user's usage is a ledger in the
+// "usage" collection: every change inserts the entry that follows the
+// latest one (its _id holds the owner and the next sequence number, so of
+// concurrent writers exactly one succeeds; the others read the new latest
+// entry and try again), and carries the totals after it. Each entry also
+// names its operation ("reserve:<file id>", "settle:<file id>"...) under a
+// unique index, so a change that two requests race to make is made once.
 
-// usageColl is the collection of per-user usage documents.
+// usageEntry is one entry of a user's usage ledger.
+type usageEntry struct {
+	ID    string    `bson:"_id" json:"id"` // owner + "/" + sequence number, zero-padded
+	Owner string    `bson:"owner" json:"owner"`
+	Seq   int64     `bson:"seq" json:"seq"`
+	Bytes int64     `bson:"bytes" json:"bytes"` // totals after this entry
+	Files int64     `bson:"files" json:"files"`
+	Op    string    `bson:"op" json:"op"`           // unique: each operation is applied once
+	To    int64     `bson:"to,omitempty" json:"to"` // a settlement's new charge
+	At    time.Time `bson:"at" json:"at"`
+}
+
+// usageIndexes are the ledger's indexes; ensureIndexes creates them.
+var usageIndexes = []mongo.IndexModel{
+	{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: -1}}},
+	{Keys: bson.D{{Key: "op", Value: 1}}, Options: options.Index().SetUnique(true)},
+}
+
+// usageRetries bounds the attempts of one ledger change under contention.
+const usageRetries = 200
+
+// errOpApplied: the ledger already holds this operation.
+var errOpApplied = errors.New("operation already applied")
+
+// usageColl is the collection of the usage ledgers.
 func (s *mongoStore) usageColl() *mongo.Collection { return s.files.Database().Collection("usage") }
 
-// InsertFileWithinQuota reserves f's charge on the owner's usage document,
-// then inserts f, releasing the reservation if the insert fails.
-func (s *mongoStore) InsertFileWithinQuota(ctx context.Context, f *File, q Quota) error {
-	if err := s.ensureUsage(ctx, f.Owner); err != nil {
-		return err
+// usageDelta is one change to a user's usage.
+type usageDelta struct{ bytes, files, to int64 }
+
+// appendUsage appends op to the owner's ledger with the change plan makes
+// from the latest entry. plan may refuse (ErrQuotaExceeded) or find
+// nothing to do (errOpApplied). An operation already in the ledger is
+// errOpApplied.
+func (s *mongoStore) appendUsage(ctx context.Context, owner, op string, plan func(head usageEntry) (usageDelta, error)) error {
+	for attempt := range usageRetries {
+		head, err := s.usageHead(ctx, owner)
+		if err != nil {
+			return err
+		}
+		d, err := plan(head)
+		if err != nil {
+			return err
+		}
+		next := usageEntry{
+			ID: usageEntryID(owner, head.Seq+1), Owner: owner, Seq: head.Seq + 1, Op: op, To: d.to,
+			Bytes: head.Bytes + d.bytes, Files: head.Files + d.files, At: localTime(time.Now()),
+		}
+		err = s.insertUsageEntry(ctx, next)
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if _, found, ferr := s.findOp(ctx, op); ferr != nil || found {
+			return cmp.Or(ferr, errOpApplied)
+		}
+		time.Sleep(time.Duration(attempt%10) * time.Millisecond) // another change won this sequence number
 	}
-	if err := s.reserve(ctx, f.Owner, f.Charged, q); err != nil {
-		return err
-	}
-	if err := s.InsertFile(ctx, f); err != nil {
-		s.addUsage(context.WithoutCancel(ctx), f.Owner, -f.Charged, -1)
-		return err
-	}
-	return nil
+	return fmt.Errorf("%w: usage of one user changes too often", ErrUnavailable)
 }
 
-// reserve adds one file charging bytes to the owner's usage if that stays
-// within q: one conditional update, atomic on its own.
-func (s *mongoStore) reserve(ctx context.Context, owner string, bytes int64, q Quota) error {
-	if q.Bytes > 0 && bytes > q.Bytes {
-		return ErrQuotaExceeded
-	}
-	filter := bson.D{{Key: "_id", Value: owner}}
-	if q.Bytes > 0 {
-		filter = append(filter, bson.E{Key: "bytes", Value: bson.D{{Key: "$lte", Value: q.Bytes - bytes}}})
-	}
-	if q.Files > 0 {
-		filter = append(filter, bson.E{Key: "files", Value: bson.D{{Key: "$lte", Value: q.Files - 1}}})
-	}
+// usageEntryID orders a user's entries by sequence number.
+func usageEntryID(owner string, seq int64) string { return fmt.Sprintf("%s/%016d", owner, seq) }
+
+// insertUsageEntry inserts e; a taken _id or op is ErrConflict.
+func (s *mongoStore) insertUsageEntry(ctx context.Context, e usageEntry) error {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	res, err := s.usageColl().UpdateOne(ctx, filter, incUsage(bytes, 1))
-	if err != nil {
-		return mongoErr("reserve quota", err)
-	}
-	if res.ModifiedCount != 1 {
-		return ErrQuotaExceeded
-	}
-	return nil
+	_, err := s.usageColl().InsertOne(ctx, e)
+	return mongoErr("append usage", err)
 }
 
-// incUsage is the update that adds to a usage document.
-func incUsage(bytes, files int64) bson.D {
-	return bson.D{{Key: "$inc", Value: bson.D{{Key: "bytes", Value: bytes}, {Key: "files", Value: files}}}}
-}
-
-// addUsage changes the owner's usage unconditionally (a release or a
-// settlement); a missing document is created later from the files.
-func (s *mongoStore) addUsage(ctx context.Context, owner string, bytes, files int64) error {
+// findOp returns the ledger entry of op, if there is one.
+func (s *mongoStore) findOp(ctx context.Context, op string) (usageEntry, bool, error) {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	_, err := s.usageColl().UpdateOne(ctx, bson.D{{Key: "_id", Value: owner}}, incUsage(bytes, files))
-	return mongoErr("update usage", err)
+	var e usageEntry
+	err := s.usageColl().FindOne(ctx, bson.D{{Key: "op", Value: op}}).Decode(&e)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return e, false, nil
+	}
+	return e, err == nil, mongoErr("find usage op", err)
 }
 
-// ensureUsage creates the owner's usage document from the files the owner
-// already has, the first time. Files stored before quotas existed get
-// their charge set then (their size, or their declared size). Of two
-// concurrent creations one inserts; the other's duplicate key is success.
-func (s *mongoStore) ensureUsage(ctx context.Context, owner string) error {
+// usageHead returns the owner's latest ledger entry, starting the ledger
+// from the files the owner has if there is none.
+func (s *mongoStore) usageHead(ctx context.Context, owner string) (usageEntry, error) {
+	for range 3 {
+		head, found, err := s.latestEntry(ctx, owner)
+		if err != nil || found {
+			return head, err
+		}
+		if err := s.startLedger(ctx, owner); err != nil {
+			return usageEntry{}, err
+		}
+	}
+	return usageEntry{}, fmt.Errorf("%w: usage ledger of %s cannot be started", ErrUnavailable, owner)
+}
+
+// latestEntry reads the owner's entry with the highest sequence number.
+func (s *mongoStore) latestEntry(ctx context.Context, owner string) (usageEntry, bool, error) {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	err := s.usageColl().FindOne(ctx, bson.D{{Key: "_id", Value: owner}}).Err()
-	if !errors.Is(err, mongo.ErrNoDocuments) {
-		return mongoErr("find usage", err)
+	var e usageEntry
+	opts := options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})
+	err := s.usageColl().FindOne(ctx, bson.D{{Key: "owner", Value: owner}}, opts).Decode(&e)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return e, false, nil
 	}
+	return e, err == nil, mongoErr("read usage", err)
+}
+
+// startLedger writes entry 0 from the files the owner already has (stored
+// before quotas existed, which get their charge set now). Of concurrent
+// starts one inserts; a duplicate is success.
+func (s *mongoStore) startLedger(ctx context.Context, owner string) error {
 	u, err := s.countUsage(ctx, owner)
 	if err != nil {
 		return err
 	}
-	_, err = s.usageColl().InsertOne(ctx, bson.D{{Key: "_id", Value: owner}, {Key: "bytes", Value: u.Bytes}, {Key: "files", Value: u.Files}})
-	if mongo.IsDuplicateKeyError(err) {
-		return nil
+	e := usageEntry{ID: usageEntryID(owner, 0), Owner: owner, Op: "start:" + owner, Bytes: u.Bytes, Files: u.Files, At: localTime(time.Now())}
+	if err := s.insertUsageEntry(ctx, e); err != nil && !errors.Is(err, ErrConflict) {
+		return err
 	}
-	return mongoErr("create usage", err)
+	return nil
 }
 
 // countUsage sums the owner's files, giving those without a charge one.
 func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
 	cur, err := s.files.Find(ctx, bson.D{{Key: "owner", Value: owner}})
 	if err != nil {
 		return Usage{}, mongoErr("count usage", err)
@@ -226,16 +283,20 @@ func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error
 		f := &files[i]
 		if f.Charged == 0 && legacyCharge(f) > 0 {
 			f.Charged = legacyCharge(f)
-			_, err := s.files.UpdateOne(ctx, bson.D{{Key: "_id", Value: f.ID}, {Key: "charged", Value: bson.D{{Key: "$in", Value: bson.A{0, nil}}}}},
-				bson.D{{Key: "$set", Value: bson.D{{Key: "charged", Value: f.Charged}}}})
-			if err != nil {
-				return Usage{}, mongoErr("count usage", err)
+			if err := s.setCharged(ctx, f.ID, f.Charged); err != nil {
+				return Usage{}, err
 			}
 		}
 		u.Bytes += f.Charged
 		u.Files++
 	}
 	return u, nil
+}
+
+// setCharged records a file's charge on its record.
+func (s *mongoStore) setCharged(ctx context.Context, id string, charged int64) error {
+	_, err := s.files.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "charged", Value: charged}}}})
+	return mongoErr("set charge", err)
 }
 
 // legacyCharge is what a file stored before quotas existed counts: its
@@ -250,66 +311,95 @@ func legacyCharge(f *File) int64 {
 	return 0
 }
 
-// chargedIs matches a file whose Charged is c; 0 also matches a file
-// stored before the field existed.
-func chargedIs(c int64) bson.E {
-	if c == 0 {
-		return bson.E{Key: "charged", Value: bson.D{{Key: "$in", Value: bson.A{0, nil}}}}
+// InsertFileWithinQuota reserves f's charge in the owner's ledger, then
+// inserts f, releasing the reservation if the insert fails.
+func (s *mongoStore) InsertFileWithinQuota(ctx context.Context, f *File, q Quota) error {
+	err := s.appendUsage(ctx, f.Owner, "reserve:"+f.ID, func(head usageEntry) (usageDelta, error) {
+		if !q.allows(Usage{Bytes: head.Bytes, Files: head.Files}, f.Charged) {
+			return usageDelta{}, ErrQuotaExceeded
+		}
+		return usageDelta{bytes: f.Charged, files: 1}, nil
+	})
+	if errors.Is(err, errOpApplied) {
+		return ErrConflict // that file id was reserved before
 	}
-	return bson.E{Key: "charged", Value: c}
+	if err != nil {
+		return err
+	}
+	if err := s.InsertFile(ctx, f); err != nil {
+		s.appendUsage(context.WithoutCancel(ctx), f.Owner, "unreserve:"+f.ID, func(usageEntry) (usageDelta, error) {
+			return usageDelta{bytes: -f.Charged, files: -1}, nil
+		})
+		return err
+	}
+	return nil
 }
 
-// SettleCharge sets the file's charge from `from` to `to` if it still is
-// `from`, and moves the owner's usage by the difference.
+// SettleCharge moves the owner's usage from the file's charge `from` to
+// `to`, once, unless the file was deleted first; then records `to` on the
+// file. Settling twice is ErrConflict.
 func (s *mongoStore) SettleCharge(ctx context.Context, owner, id string, from, to int64) error {
-	if from == to {
-		return nil
-	}
-	opCtx, cancel := opContext(ctx)
-	defer cancel()
-	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, chargedIs(from)}
-	res, err := s.files.UpdateOne(opCtx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "charged", Value: to}}}})
-	if err != nil {
-		return mongoErr("settle charge", err)
-	}
-	if res.ModifiedCount != 1 {
+	err := s.appendUsage(ctx, owner, "settle:"+id, func(usageEntry) (usageDelta, error) {
+		_, deleted, err := s.findOp(ctx, "delete:"+id)
+		switch {
+		case err != nil:
+			return usageDelta{}, err
+		case deleted:
+			return usageDelta{}, ErrNotFound
+		}
+		return usageDelta{bytes: to - from, to: to}, nil
+	})
+	if errors.Is(err, errOpApplied) {
 		return ErrConflict
 	}
-	return s.addUsage(context.WithoutCancel(ctx), owner, to-from, 0)
-}
-
-// deleteFileReleasing deletes the owner's file and releases its charge:
-// the delete matches the charge it read, so a concurrent settlement makes
-// it read again rather than release a stale amount.
-func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string) error {
-	for range 5 {
-		f, err := s.GetFile(ctx, owner, id)
-		if err != nil {
-			return err
-		}
-		opCtx, cancel := opContext(ctx)
-		res, err := s.files.DeleteOne(opCtx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, chargedIs(f.Charged)})
-		cancel()
-		if err != nil {
-			return mongoErr("delete file", err)
-		}
-		if res.DeletedCount == 1 {
-			return s.addUsage(context.WithoutCancel(ctx), owner, -f.Charged, -1)
-		}
-	}
-	return fmt.Errorf("%w: delete file: its charge keeps changing", ErrUnavailable)
-}
-
-// GetUsage returns the owner's usage, creating its document if needed.
-func (s *mongoStore) GetUsage(ctx context.Context, owner string) (Usage, error) {
-	if err := s.ensureUsage(ctx, owner); err != nil {
-		return Usage{}, err
+	if err != nil {
+		return err
 	}
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	var u Usage
-	err := s.usageColl().FindOne(ctx, bson.D{{Key: "_id", Value: owner}}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 0}})).Decode(&u)
-	return u, mongoErr("get usage", err)
+	return s.setCharged(ctx, id, to)
+}
+
+// deleteFileReleasing deletes the owner's file and, if this call deleted
+// it (a delete's count is atomic), releases its charge: the settled one if
+// a settlement came first, else the one it was created with.
+func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string) error {
+	f, err := s.GetFile(ctx, owner, id)
+	if err != nil {
+		return err
+	}
+	// The ledger must exist before the file goes: a ledger started after
+	// would not count it, and the release would then take it off twice.
+	if _, err := s.usageHead(ctx, owner); err != nil {
+		return err
+	}
+	opCtx, cancel := opContext(ctx)
+	res, err := s.files.DeleteOne(opCtx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
+	cancel()
+	if err != nil {
+		return mongoErr("delete file", err)
+	}
+	if res.DeletedCount == 0 {
+		return ErrNotFound
+	}
+	err = s.appendUsage(context.WithoutCancel(ctx), owner, "delete:"+id, func(usageEntry) (usageDelta, error) {
+		charge := f.Charged
+		settled, found, err := s.findOp(ctx, "settle:"+id)
+		if found {
+			charge = settled.To
+		}
+		return usageDelta{bytes: -charge, files: -1}, err
+	})
+	if err != nil && !errors.Is(err, errOpApplied) {
+		return err
+	}
+	return nil
+}
+
+// GetUsage returns the totals of the owner's latest ledger entry.
+func (s *mongoStore) GetUsage(ctx context.Context, owner string) (Usage, error) {
+	head, err := s.usageHead(ctx, owner)
+	return Usage{Bytes: head.Bytes, Files: head.Files}, err
 }
 
 func (m *indexedMongo) InsertFileWithinQuota(ctx context.Context, f *File, q Quota) error {
