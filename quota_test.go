@@ -279,4 +279,3 @@ func TestQuotaHumanBytes(t *testing.T) {
 		}
 	}
 }
-
