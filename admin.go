@@ -14,6 +14,7 @@ import (
 	"html/template"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -231,7 +232,8 @@ type adminPage struct {
 type adminPageUser struct {
 	adminUserJSON
 	Self    bool
-	Percent int // of the byte quota, 0..100; 0 without a quota
+	Percent int    // of the byte quota, 0..100; 0 without a quota
+	Used    string // the usage in human units, against the quota
 }
 
 // adminPageView renders the admin page; it is parsed once, with its CSP.
@@ -282,12 +284,25 @@ func (s *server) handleAdminPage(w http.ResponseWriter, r *http.Request) {
 func (s *server) pageRows(users []adminUserJSON, self string) []adminPageUser {
 	rows := make([]adminPageUser, len(users))
 	for i, u := range users {
-		rows[i] = adminPageUser{adminUserJSON: u, Self: u.ID == self}
+		rows[i] = adminPageUser{adminUserJSON: u, Self: u.ID == self, Used: s.usageText(u.Usage)}
 		if q := s.cfg.QuotaBytes; q > 0 {
 			rows[i].Percent = int(min(100, u.Usage.Bytes*100/q))
 		}
 	}
 	return rows
+}
+
+// usageText is a row's usage for people: "1.5 MiB of 5.0 GiB, 3 of 100 files".
+func (s *server) usageText(u usageJSON) string {
+	text := humanBytes(u.Bytes)
+	if u.QuotaBytes != nil {
+		text += " of " + humanBytes(*u.QuotaBytes)
+	}
+	text += ", " + strconv.FormatInt(u.Files, 10)
+	if u.QuotaFiles != nil {
+		text += " of " + strconv.FormatInt(*u.QuotaFiles, 10)
+	}
+	return text + " files"
 }
 
 // renderAdmin executes the page into a buffer first, so a template error
