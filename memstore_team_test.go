@@ -115,3 +115,9 @@ func (m *memStore) DeleteExpired(_ context.Context, now time.Time) (int, error) 
 	}
 	return n, nil
 }
+
+func (m *memStore) HasObjectKey(_ context.Context, key string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.keys[key], nil
+}

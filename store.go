@@ -196,4 +196,7 @@ type Store interface {
 	// DeleteExpired deletes credentials, sign-in states and codes expired
 	// by now, and returns how many.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+	// HasObjectKey tells whether a file record names the object key
+	// (`dropp reconcile`, reconcile.go).
+	HasObjectKey(ctx context.Context, key string) (bool, error)
 }
