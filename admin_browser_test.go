@@ -59,7 +59,9 @@ func TestRealBrowserAdminDisables(t *testing.T) {
 		t.Errorf("<main> max-width %q: the CSP blocked the admin page's own style", before.MaxWidth)
 	}
 	clickSelector(t, chrome, page, `tr[data-id="`+member.ID+`"] button`)
-	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/admin/" && strings.Contains(s.Text, "disabled") && strings.Contains(s.Text, "Enable") })
+	waitForPage(t, chrome, page, func(s pageState) bool {
+		return s.Path == "/admin/" && strings.Contains(s.Text, "disabled") && strings.Contains(s.Text, "Enable")
+	})
 	saveScreenshotAs(t, chrome, page, "admin-page.png")
 	if u, err := e.srv.store.GetUser(t.Context(), member.ID); err != nil || !u.Disabled {
 		t.Errorf("member after the click: %+v, %v; want disabled", u, err)
