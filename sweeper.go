@@ -68,7 +68,7 @@ func (s *server) sweep(ctx context.Context) sweepResult {
 	}
 	// Multipart uploads and share links are swept here once they exist:
 	// their expired records and their in-progress multipart uploads.
-	s.log.Info("sweep", "pending_files", res.pendingFiles, "expired_credentials", res.expired,
+	s.log.Info("sweep", "pending_files", res.pendingFiles, "expired_records", res.expired,
 		"failures", res.failures, "duration", time.Since(start))
 	return res
 }
