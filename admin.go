@@ -179,6 +179,24 @@ func (s *server) refuseDisabled(ctx context.Context, userID string) (bool, error
 	return u.Disabled, err
 }
 
+// disabledMeanwhile checks again, once the sign-in's session exists,
+// whether the user was disabled after the first check: the disable sets
+// the flag before it deletes credentials, so either this sees the flag or
+// the disable deleted the new session. If disabled, it deletes what the
+// sign-in made and answers the refusal.
+func (s *server) disabledMeanwhile(w http.ResponseWriter, r *http.Request, userID string) bool {
+	disabled, err := s.refuseDisabled(r.Context(), userID)
+	if err == nil && disabled {
+		_, err = s.store.DeleteUserCredentials(r.Context(), userID)
+	}
+	if err != nil || disabled {
+		s.setCookie(w, r, s.sessionCookieName(r), "", "/", -1)
+		s.refuseSignIn(w, r, err)
+		return true
+	}
+	return false
+}
+
 // msgDisabled is what a disabled user is told at sign-in.
 const msgDisabled = "This account has been disabled by an administrator of this server."
 

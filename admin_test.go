@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -271,5 +272,61 @@ func TestAdminPageRefusesNonAdmins(t *testing.T) {
 	resp, body := e.do(request{method: "GET", path: "/admin/", header: cookieHeader(e.sessionCookie(t))})
 	if resp.StatusCode != http.StatusForbidden || !bytes.Contains(body, []byte("Only administrators")) {
 		t.Errorf("non-admin: %d %s", resp.StatusCode, body)
+	}
+}
+
+// disablingStore is a Store on which an administrator disables a user in
+// the instant between sign-in's check and its credential's creation.
+type disablingStore struct {
+	Store
+	victim string
+}
+
+// InsertCredential lets the disable land first, as admin.setDisabled does
+// it: the flag, then the credentials.
+func (d *disablingStore) InsertCredential(ctx context.Context, c Credential) error {
+	if c.UserID == d.victim {
+		if err := d.Store.SetUserDisabled(ctx, c.UserID, true); err != nil {
+			return err
+		}
+		if _, err := d.Store.DeleteUserCredentials(ctx, c.UserID); err != nil {
+			return err
+		}
+	}
+	return d.Store.InsertCredential(ctx, c)
+}
+
+// TestAdminDisableRacingSignIn: a disable that lands while a sign-in or a
+// code redemption is past its check still leaves the user no credential.
+func TestAdminDisableRacingSignIn(t *testing.T) {
+	t.Parallel()
+	e := newSignInEnv(t, nil, nil)
+	e.sessionCookie(t) // creates the local user
+	users, err := e.srv.store.ListUsers(t.Context())
+	if err != nil || len(users) != 1 {
+		t.Fatalf("users %v, %v", users, err)
+	}
+	victim := users[0].ID
+	e.srv.store = &disablingStore{Store: e.srv.store, victim: victim}
+
+	resp, body := newTestBrowser(t).get(e.URL + "/auth/google")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "disabled by an administrator") {
+		t.Errorf("browser sign-in racing a disable: %d %s", resp.StatusCode, body)
+	}
+	if n, _ := e.srv.store.DeleteUserCredentials(t.Context(), victim); n != 0 {
+		t.Errorf("%d credentials survived a disable racing the sign-in", n)
+	}
+
+	ctMust(t, "enable", e.srv.store.SetUserDisabled(t.Context(), victim, false))
+	code := newSecret(32)
+	a := newTestApp()
+	ctMust(t, "code", e.srv.store.InsertAuthCode(t.Context(), AuthCode{Hash: hashSecret(code), UserID: victim,
+		CodeChallenge: a.challenge, RedirectURI: a.redirectURI, ExpiresAt: time.Now().Add(time.Minute)}))
+	resp, body = e.redeem(a, code)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("code redemption racing a disable: %d %s", resp.StatusCode, body)
+	}
+	if n, _ := e.srv.store.DeleteUserCredentials(t.Context(), victim); n != 0 {
+		t.Errorf("%d credentials survived a disable racing the redemption", n)
 	}
 }

@@ -689,6 +689,9 @@ func (s *server) finishSignIn(w http.ResponseWriter, r *http.Request, userID str
 		s.failPage(w, r, err)
 		return
 	}
+	if s.disabledMeanwhile(w, r, userID) {
+		return
+	}
 	if !app.desktop() {
 		http.Redirect(w, r, "/login/", http.StatusSeeOther)
 		return

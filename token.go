@@ -110,16 +110,21 @@ func checkRedemption(c AuthCode, req tokenRequest, defaultRedirect string) strin
 
 // writeToken issues the bearer token and answers with it and the user.
 func (s *server) writeToken(w http.ResponseWriter, r *http.Request, userID string) {
-	user, err := s.store.GetUser(r.Context(), userID)
+	token, expires, err := s.issueToken(r.Context(), userID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if user.Disabled {
-		writeError(w, http.StatusForbidden, codeForbidden, "this account has been disabled by an administrator")
-		return
+	// Read after the token exists, so a disable that races with this
+	// either is seen here or deleted the token (admin.go).
+	user, err := s.store.GetUser(r.Context(), userID)
+	if err == nil && user.Disabled {
+		_, err = s.store.DeleteUserCredentials(r.Context(), userID)
+		if err == nil {
+			writeError(w, http.StatusForbidden, codeForbidden, "this account has been disabled by an administrator")
+			return
+		}
 	}
-	token, expires, err := s.issueToken(r.Context(), userID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
