@@ -396,6 +396,40 @@ func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string) 
 	return nil
 }
 
+// usageKeep is how long a ledger entry that is not its user's latest is
+// kept: long enough that requests racing on one file find each other's
+// operations (a settlement, a deletion), which take seconds.
+const usageKeep = 24 * time.Hour
+
+// pruneUsage deletes the ledger entries written before `before`, except
+// each user's latest, and returns how many it deleted. The sweeper runs it.
+func (s *mongoStore) pruneUsage(ctx context.Context, before time.Time) (int, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	cur, err := s.usageColl().Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}},
+		options.Find().SetProjection(bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: 1}}))
+	if err != nil {
+		return 0, mongoErr("prune usage", err)
+	}
+	var old []usageEntry
+	if err := cur.All(ctx, &old); err != nil {
+		return 0, mongoErr("prune usage", err)
+	}
+	newestOld := map[string]int64{}
+	for _, e := range old {
+		newestOld[e.Owner] = max(newestOld[e.Owner], e.Seq)
+	}
+	pruned := 0
+	for owner, seq := range newestOld {
+		res, err := s.usageColl().DeleteMany(ctx, bson.D{{Key: "owner", Value: owner}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: seq}}}})
+		if err != nil {
+			return pruned, mongoErr("prune usage", err)
+		}
+		pruned += int(res.DeletedCount)
+	}
+	return pruned, nil
+}
+
 // GetUsage returns the totals of the owner's latest ledger entry.
 func (s *mongoStore) GetUsage(ctx context.Context, owner string) (Usage, error) {
 	head, err := s.usageHead(ctx, owner)

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // storeOpeners open a fresh store of each backend, closed with the test.
@@ -278,4 +281,33 @@ func TestQuotaHumanBytes(t *testing.T) {
 			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// TestQuotaLedgerPruned: the sweep's DeleteExpired keeps only each user's
+// latest MongoDB ledger entry once the others are a day old, and the usage
+// stays right.
+func TestQuotaLedgerPruned(t *testing.T) {
+	t.Parallel()
+	s := storeOpeners["mongo"](t).(*indexedMongo)
+	owner := ctNewID()
+	for range 5 {
+		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), quotaFile(owner, 10), Quota{}))
+	}
+	count := func() int64 {
+		n, err := s.db.usageColl().CountDocuments(t.Context(), bson.D{{Key: "owner", Value: owner}})
+		ctMust(t, "count", err)
+		return n
+	}
+	if n := count(); n != 6 {
+		t.Fatalf("%d ledger entries, want 6 (start and 5 reservations)", n)
+	}
+	if _, err := s.DeleteExpired(t.Context(), time.Now()); err != nil || count() != 6 {
+		t.Fatalf("pruned entries younger than a day: %d left, %v", count(), err)
+	}
+	if _, err := s.DeleteExpired(t.Context(), time.Now().Add(usageKeep+time.Minute)); err != nil || count() != 1 {
+		t.Fatalf("after a day: %d entries left, %v; want 1", count(), err)
+	}
+	wantUsage(t, s, owner, Usage{Bytes: 50, Files: 5})
+	ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), quotaFile(owner, 1), Quota{Files: 6}))
+	wantUsage(t, s, owner, Usage{Bytes: 51, Files: 6})
 }

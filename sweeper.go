@@ -132,6 +132,8 @@ func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, limit 
 	return files, nil
 }
 
+// DeleteExpired deletes expired credentials, states and codes, and the
+// usage ledger entries that are no longer needed (quota.go).
 func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
@@ -143,7 +145,8 @@ func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, err
 		}
 		total += int(res.DeletedCount)
 	}
-	return total, nil
+	pruned, err := s.pruneUsage(ctx, now.Add(-usageKeep))
+	return total + pruned, err
 }
 
 func (m *indexedMongo) PendingFilesBefore(ctx context.Context, t time.Time, limit int) ([]File, error) {
