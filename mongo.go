@@ -427,13 +427,13 @@ func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
 	filter := bson.D{{Key: "issuer", Value: bson.D{{Key: "$in", Value: issuerSpellings(u.Issuer)}}}, {Key: "subject", Value: u.Subject}}
+	onInsert := bson.D{{Key: "_id", Value: newID()}, {Key: "issuer", Value: u.Issuer}}
+	if !u.CreatedAt.IsZero() {
+		onInsert = append(onInsert, bson.E{Key: "created_at", Value: localTime(u.CreatedAt)})
+	}
 	update := bson.D{
 		{Key: "$set", Value: bson.D{{Key: "email", Value: u.Email}, {Key: "name", Value: u.Name}, {Key: "picture", Value: u.Picture}}},
-		{Key: "$setOnInsert", Value: bson.D{{Key: "_id", Value: newID()}, {Key: "issuer", Value: u.Issuer}}},
-	}
-	if !u.CreatedAt.IsZero() {
-		onInsert := &update[1].Value
-		*onInsert = append((*onInsert).(bson.D), bson.E{Key: "created_at", Value: localTime(u.CreatedAt)})
+		{Key: "$setOnInsert", Value: onInsert},
 	}
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After).
 		SetSort(bson.D{{Key: "issuer", Value: -1}}) // "https://accounts…" before "accounts…"

@@ -208,8 +208,9 @@ type meResponse struct {
 	Usage usageJSON `json:"usage"`
 }
 
-// handleMe handles "GET /me": the signed-in user and their usage. A user named by a trusted
-// proxy (TRUST_X_USER_ID) has no record, so only the id is known.
+// handleMe handles "GET /me": the signed-in user and their usage. A user
+// named by a trusted proxy (TRUST_X_USER_ID) has no record, so only the id
+// is known.
 func (s *server) handleMe(w http.ResponseWriter, r *http.Request, userID string) {
 	u, err := s.store.GetUser(r.Context(), userID)
 	if errors.Is(err, ErrNotFound) {
