@@ -154,7 +154,7 @@ func TestMiddlewareAllocations(t *testing.T) {
 	// boxed for writeJSON.
 	want := 8.0
 	if raceEnabled {
-		want = 12
+		want += 5 // values the race detector's instrumentation moves to the heap
 	}
 	got := testing.AllocsPerRun(100, serve)
 	t.Logf("GET /me: %.0f allocations per request", got)
