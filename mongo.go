@@ -23,7 +23,7 @@ const mongoOpTimeout = 3 * time.Second
 type mongoStore struct {
 	client                                     *mongo.Client
 	files, creds, users, authStates, authCodes *mongo.Collection
-	shares                                     *mongo.Collection
+	shares, shareDownloads                     *mongo.Collection // see mongo_shares.go
 }
 
 // openMongoStore connects lazily (the driver reconnects by itself when the
@@ -49,6 +49,8 @@ func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger
 		authStates: db.Collection("auth_states"),
 		authCodes:  db.Collection("auth_codes"),
 		shares:     db.Collection("shares"),
+
+		shareDownloads: db.Collection("share_downloads"),
 	}
 	m := &indexedMongo{db: s, log: logger, retry: newBackgroundRetry()}
 	if err := m.indexAtStart(ctx); err != nil {
@@ -74,13 +76,15 @@ func (s *mongoStore) ensureIndexes(ctx context.Context, logger *slog.Logger) err
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "issuer", Value: 1}, {Key: "subject", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "token_hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}, {Key: "created_at", Value: 1}}}},
+		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "share_id", Value: 1}}}},
+		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}}}},
 	}
 	for _, r := range required {
 		if _, err := r.coll.Indexes().CreateOne(ctx, r.index); err != nil {
 			return fmt.Errorf("MONGODB_URI: creating index on %s: %w", r.coll.Name(), err)
 		}
 	}
-	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares} {
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads} {
 		ttl := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}
 		if _, err := c.Indexes().CreateOne(ctx, ttl); err != nil {
 			logger.Warn("TTL index not supported; expired records stay until overwritten (queries ignore them)", "collection", c.Name(), "err", err)
@@ -284,41 +288,6 @@ func (m *indexedMongo) TakeAuthCode(ctx context.Context, hash string, now time.T
 	return m.db.TakeAuthCode(ctx, hash, now)
 }
 
-func (m *indexedMongo) InsertShare(ctx context.Context, sh Share) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.InsertShare(ctx, sh)
-}
-
-func (m *indexedMongo) ListShares(ctx context.Context, owner, fileID string, now time.Time) ([]Share, error) {
-	if err := m.ready(); err != nil {
-		return nil, err
-	}
-	return m.db.ListShares(ctx, owner, fileID, now)
-}
-
-func (m *indexedMongo) DeleteShare(ctx context.Context, owner, id string) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.DeleteShare(ctx, owner, id)
-}
-
-func (m *indexedMongo) ShareLink(ctx context.Context, hash string, now time.Time) (Share, error) {
-	if err := m.ready(); err != nil {
-		return Share{}, err
-	}
-	return m.db.ShareLink(ctx, hash, now)
-}
-
-func (m *indexedMongo) CountShareDownload(ctx context.Context, hash string, now time.Time) (Share, error) {
-	if err := m.ready(); err != nil {
-		return Share{}, err
-	}
-	return m.db.CountShareDownload(ctx, hash, now)
-}
-
 // mongoErr maps driver errors to the store's sentinels. Unrecognised errors
 // stay internal (wrapped), never shown to clients.
 func mongoErr(op string, err error) error {
@@ -420,8 +389,8 @@ func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size in
 func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) error {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
-	if _, err := s.shares.DeleteMany(ctx, bson.D{{Key: "file_id", Value: id}, {Key: "owner", Value: owner}}); err != nil {
-		return mongoErr("delete file's shares", err)
+	if err := s.deleteFileShares(ctx, owner, id); err != nil {
+		return err
 	}
 	res, err := s.files.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
 	if err != nil {
@@ -554,83 +523,4 @@ func (s *mongoStore) takeOnce(ctx context.Context, c *mongo.Collection, id strin
 		return ErrNotFound
 	}
 	return mongoErr("take "+c.Name(), res.Decode(out))
-}
-
-func (s *mongoStore) InsertShare(ctx context.Context, sh Share) error {
-	ctx, cancel := opContext(ctx)
-	defer cancel()
-	_, err := s.shares.InsertOne(ctx, sh)
-	return mongoErr("insert share", err)
-}
-
-func (s *mongoStore) ListShares(ctx context.Context, owner, fileID string, now time.Time) ([]Share, error) {
-	ctx, cancel := opContext(ctx)
-	defer cancel()
-	filter := bson.D{{Key: "file_id", Value: fileID}, {Key: "owner", Value: owner}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
-	cur, err := s.shares.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, mongoErr("list shares", err)
-	}
-	shares := []Share{}
-	if err := cur.All(ctx, &shares); err != nil {
-		return nil, mongoErr("list shares", err)
-	}
-	return shares, nil
-}
-
-func (s *mongoStore) DeleteShare(ctx context.Context, owner, id string) error {
-	ctx, cancel := opContext(ctx)
-	defer cancel()
-	res, err := s.shares.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
-	if err != nil {
-		return mongoErr("delete share", err)
-	}
-	if res.DeletedCount == 0 {
-		return ErrNotFound
-	}
-	return nil
-}
-
-func (s *mongoStore) ShareLink(ctx context.Context, hash string, now time.Time) (Share, error) {
-	ctx, cancel := opContext(ctx)
-	defer cancel()
-	var sh Share
-	filter := bson.D{{Key: "token_hash", Value: hash}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
-	if err := s.shares.FindOne(ctx, filter).Decode(&sh); err != nil {
-		return Share{}, mongoErr("find share", err)
-	}
-	if sh.usedUp() {
-		return Share{}, ErrNotFound
-	}
-	return sh, nil
-}
-
-// CountShareDownload reads the share, then counts with one conditional
-// UpdateOne: the filter holds while the share exists, is unexpired and,
-// for a limited share, its count is below its (never changing) maximum,
-// and the server checks and increments in one step. ModifiedCount tells
-// whether this call's download counted. FindOneAndUpdate would return the
-// share in the same round trip on MongoDB, but FerretDB 1.x runs its
-// find-and-modify commands as a query then a write (see takeOnce), so
-// concurrent calls could all pass the check.
-func (s *mongoStore) CountShareDownload(ctx context.Context, hash string, now time.Time) (Share, error) {
-	sh, err := s.ShareLink(ctx, hash, now)
-	if err != nil {
-		return Share{}, err
-	}
-	ctx, cancel := opContext(ctx)
-	defer cancel()
-	filter := bson.D{{Key: "_id", Value: sh.ID}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
-	if sh.MaxDownloads != nil {
-		filter = append(filter, bson.E{Key: "downloads", Value: bson.D{{Key: "$lt", Value: *sh.MaxDownloads}}})
-	}
-	res, err := s.shares.UpdateOne(ctx, filter, bson.D{{Key: "$inc", Value: bson.D{{Key: "downloads", Value: int64(1)}}}})
-	if err != nil {
-		return Share{}, mongoErr("count share download", err)
-	}
-	if res.ModifiedCount != 1 {
-		return Share{}, ErrNotFound // revoked, expired or used up meanwhile
-	}
-	sh.Downloads++ // at least this many; concurrent downloads may have counted too
-	return sh, nil
 }
