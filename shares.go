@@ -291,7 +291,7 @@ func (s *server) handleSharePage(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		w.Header().Set("Allow", "GET, POST")
-		w.WriteHeader(http.StatusMethodNotAllowed)
+		writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "a HEAD would not download: use GET or POST")
 		return
 	}
 	_, f, err := s.sharedFile(r, true)
@@ -299,7 +299,7 @@ func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 		s.shareFail(w, r, err)
 		return
 	}
-	url, err := s.objects.PresignDownload(r.Context(), DownloadRequest{
+	location, err := s.objects.PresignDownload(r.Context(), DownloadRequest{
 		Key: f.ObjectKey, Filename: f.Filename, ContentType: downloadContentType(f),
 		Expires: s.now().Add(shareDownloadTTL), BaseURL: s.baseURL(r),
 	})
@@ -307,7 +307,7 @@ func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 		s.shareFail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, url, http.StatusSeeOther)
+	http.Redirect(w, r, location, http.StatusSeeOther)
 }
 
 // sharedFile finds the live share of the request's token, counting a
