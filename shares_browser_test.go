@@ -29,19 +29,16 @@ func TestRealBrowserShareLink(t *testing.T) {
 		}
 		t.Skipf("%s not installed (apt-get install chromium); scripts/test installs it", chromiumPath)
 	}
-	t.Run("local", func(t *testing.T) {
-		t.Parallel()
-		browseShareLink(t, nil, "share-page.png")
-	})
-	t.Run("s3", func(t *testing.T) {
-		t.Parallel()
-		browseShareLink(t, s3TestEnv(testBucket(t)), "share-page-s3.png")
-	})
+	// One browser, one case after the other: a loaded machine starts a
+	// browser slowly enough.
+	chrome := startChromium(t)
+	t.Run("local", func(t *testing.T) { browseShareLink(t, chrome, nil, "share-page.png") })
+	t.Run("s3", func(t *testing.T) { browseShareLink(t, chrome, s3TestEnv(testBucket(t)), "share-page-s3.png") })
 }
 
 // browseShareLink is TestRealBrowserShareLink on a local-mode server with
-// env added.
-func browseShareLink(t *testing.T, env map[string]string, screenshot string) {
+// env added, in a new tab of chrome.
+func browseShareLink(t *testing.T, chrome *cdpClient, env map[string]string, screenshot string) {
 	e, referers := newRefererRecordingEnv(t, env)
 	a := shareEnv{apiTester: apiTester{e}}
 	alice := e.newUser("alice")
@@ -50,7 +47,6 @@ func browseShareLink(t *testing.T, env map[string]string, screenshot string) {
 	sh := a.share(alice, f.ID, map[string]any{"max_downloads": 3})
 	token := strings.TrimPrefix(sh.URL, e.URL+"/s/")
 
-	chrome := startChromium(t)
 	page, err := chrome.openPage()
 	if err != nil {
 		t.Fatal(err)
