@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -523,5 +524,42 @@ func TestShareSettings(t *testing.T) {
 	_, err = loadConfig(configGetenv("SHARE_TTL_SECONDS", "7200", "SHARE_MAX_TTL_SECONDS", "3600"))
 	if err == nil || !strings.Contains(err.Error(), "SHARE_TTL_SECONDS (7200) is over SHARE_MAX_TTL_SECONDS (3600)") {
 		t.Errorf("SHARE_TTL_SECONDS over the maximum: %v", err)
+	}
+}
+
+// TestShareMaxDownloadsAcrossInstances: two servers on one database count
+// one link's downloads together: 20 concurrent downloads, half through
+// each, of a link allowing 5 give exactly 5.
+func TestShareMaxDownloadsAcrossInstances(t *testing.T) {
+	t.Parallel()
+	env := mongoS3Env(t)
+	env["AUTH_RATE_LIMIT"] = "100000"
+	first, second := shareEnv{apiTester: apiTester{startTestEnv(t, env)}}, shareEnv{apiTester: apiTester{startTestEnv(t, env)}}
+	alice := first.newUser("alice")
+	f, _ := first.stored(alice, map[string]any{"filename": "twice.txt"}, []byte("shared by two servers"))
+	sh := first.share(alice, f.ID, map[string]any{"max_downloads": 5})
+	path := strings.TrimPrefix(sh.URL, first.URL) + "/download"
+	var counted atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 20 {
+		server := []shareEnv{first, second}[i%2]
+		wg.Go(func() {
+			code, body, err := server.try(request{method: "POST", path: path})
+			switch {
+			case err != nil:
+				t.Errorf("download: %v", err)
+			case code == http.StatusSeeOther:
+				counted.Add(1)
+			case code != http.StatusNotFound:
+				t.Errorf("download: %d %s", code, body)
+			}
+		})
+	}
+	wg.Wait()
+	if counted.Load() != 5 {
+		t.Errorf("%d of 20 downloads through two servers succeeded, want exactly 5", counted.Load())
+	}
+	if list := second.shares(alice, f.ID); len(list) != 1 || list[0].Downloads != 5 {
+		t.Errorf("the other server lists %+v, want 5 downloads", list)
 	}
 }
