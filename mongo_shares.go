@@ -148,6 +148,21 @@ func (s *mongoStore) deleteFileShares(ctx context.Context, owner, fileID string)
 
 // ShareLink finds the unexpired share and counts its downloads.
 func (s *mongoStore) ShareLink(ctx context.Context, hash string, now time.Time) (Share, error) {
+	sh, err := s.findShare(ctx, hash, now)
+	if err != nil {
+		return Share{}, err
+	}
+	if sh.Downloads, err = s.countDownloads(ctx, sh.ID); err != nil {
+		return Share{}, err
+	}
+	if sh.usedUp() {
+		return Share{}, ErrNotFound
+	}
+	return sh, nil
+}
+
+// findShare returns the unexpired share of that token hash, uncounted.
+func (s *mongoStore) findShare(ctx context.Context, hash string, now time.Time) (Share, error) {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
 	var sh Share
@@ -155,15 +170,15 @@ func (s *mongoStore) ShareLink(ctx context.Context, hash string, now time.Time) 
 	if err := s.shares.FindOne(ctx, filter).Decode(&sh); err != nil {
 		return Share{}, mongoErr("find share", err)
 	}
-	n, err := s.shareDownloads.CountDocuments(ctx, bson.D{{Key: "share_id", Value: sh.ID}})
-	if err != nil {
-		return Share{}, mongoErr("count share downloads", err)
-	}
-	sh.Downloads = n
-	if sh.usedUp() {
-		return Share{}, ErrNotFound
-	}
 	return sh, nil
+}
+
+// countDownloads counts the downloads of one share.
+func (s *mongoStore) countDownloads(ctx context.Context, shareID string) (int64, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	n, err := s.shareDownloads.CountDocuments(ctx, bson.D{{Key: "share_id", Value: shareID}})
+	return n, mongoErr("count share downloads", err)
 }
 
 // CountShareDownload takes the lowest free download number, trying the
@@ -176,22 +191,44 @@ func (s *mongoStore) CountShareDownload(ctx context.Context, hash string, now ti
 	if err != nil {
 		return Share{}, err
 	}
-	ctx, cancel := opContext(ctx)
-	defer cancel()
 	for n := sh.Downloads + 1; sh.MaxDownloads == nil || n <= *sh.MaxDownloads; n++ {
-		d := shareDownload{ID: fmt.Sprintf("%s/%d", sh.ID, n), ShareID: sh.ID, FileID: sh.FileID, ExpiresAt: sh.ExpiresAt}
-		_, err := s.shareDownloads.InsertOne(ctx, d)
-		if mongo.IsDuplicateKeyError(err) {
+		taken, err := s.takeDownloadNumber(ctx, &sh, n)
+		if err != nil {
+			return Share{}, err
+		}
+		if !taken {
 			continue
 		}
-		if err != nil {
-			return Share{}, mongoErr("count share download", err)
-		}
-		if err := s.shares.FindOne(ctx, bson.D{{Key: "_id", Value: sh.ID}}).Err(); err != nil {
+		if err := s.findOne(ctx, s.shares, sh.ID); err != nil {
 			return Share{}, mongoErr("count share download", err)
 		}
 		sh.Downloads = n
 		return sh, nil
 	}
 	return Share{}, ErrNotFound
+}
+
+// takeDownloadNumber records download number n of the share; false when
+// another caller already took that number. Each attempt is one call,
+// bounded on its own like every MongoDB call.
+func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, n int64) (bool, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	d := shareDownload{ID: fmt.Sprintf("%s/%d", sh.ID, n), ShareID: sh.ID, FileID: sh.FileID, ExpiresAt: sh.ExpiresAt}
+	_, err := s.shareDownloads.InsertOne(ctx, d)
+	switch {
+	case mongo.IsDuplicateKeyError(err):
+		return false, nil
+	case err != nil:
+		return false, mongoErr("count share download", err)
+	}
+	return true, nil
+}
+
+// findOne tells whether the document with that _id exists (ErrNoDocuments
+// if not).
+func (s *mongoStore) findOne(ctx context.Context, c *mongo.Collection, id string) error {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	return c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
 }
