@@ -396,11 +396,11 @@ func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size in
 // DeleteFile ends the file's shares first: should the file's own delete
 // then fail, the client retries it, and no share outlives its file.
 func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) error {
-	ctx, cancel := opContext(ctx)
-	defer cancel()
 	if err := s.deleteFileShares(ctx, owner, id); err != nil {
 		return err
 	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
 	res, err := s.files.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
 	if err != nil {
 		return mongoErr("delete file", err)

@@ -132,18 +132,24 @@ func (s *mongoStore) DeleteShare(ctx context.Context, owner, id string) error {
 	if res.DeletedCount == 0 {
 		return ErrNotFound
 	}
-	_, err = s.shareDownloads.DeleteMany(ctx, bson.D{{Key: "share_id", Value: id}})
-	return mongoErr("delete share downloads", err)
+	return mongoErr("delete share downloads", s.deleteMany(ctx, s.shareDownloads, bson.D{{Key: "share_id", Value: id}}))
 }
 
 // deleteFileShares removes the shares of the owner's file and their
 // counted downloads, as part of deleting the file.
 func (s *mongoStore) deleteFileShares(ctx context.Context, owner, fileID string) error {
-	if _, err := s.shares.DeleteMany(ctx, bson.D{{Key: "file_id", Value: fileID}, {Key: "owner", Value: owner}}); err != nil {
+	if err := s.deleteMany(ctx, s.shares, bson.D{{Key: "file_id", Value: fileID}, {Key: "owner", Value: owner}}); err != nil {
 		return mongoErr("delete file's shares", err)
 	}
-	_, err := s.shareDownloads.DeleteMany(ctx, bson.D{{Key: "file_id", Value: fileID}})
-	return mongoErr("delete file's share downloads", err)
+	return mongoErr("delete file's share downloads", s.deleteMany(ctx, s.shareDownloads, bson.D{{Key: "file_id", Value: fileID}}))
+}
+
+// deleteMany is one DeleteMany, bounded by mongoOpTimeout.
+func (s *mongoStore) deleteMany(ctx context.Context, c *mongo.Collection, filter bson.D) error {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	_, err := c.DeleteMany(ctx, filter)
+	return err
 }
 
 // ShareLink finds the unexpired share and counts its downloads.
