@@ -156,22 +156,3 @@ func waitForFile(t *testing.T, path string) []byte {
 	t.Fatalf("no download at %s; the directory holds %v", path, names)
 	return nil
 }
-
-// saveScreenshotAs writes the viewport to artifacts/<name>.
-func saveScreenshotAs(t *testing.T, c *cdpClient, page, name string) {
-	t.Helper()
-	png, err := c.screenshot(page)
-	if err != nil {
-		t.Errorf("screenshot: %v", err)
-		return
-	}
-	path, _ := filepath.Abs(filepath.Join("artifacts", name))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
-		err = os.WriteFile(path, png, 0o644)
-	}
-	if err != nil {
-		t.Errorf("screenshot: %v", err)
-		return
-	}
-	t.Logf("screenshot: %s", path)
-}

@@ -41,6 +41,7 @@ func testShareContract(t *testing.T, open func(t *testing.T) Store) {
 		{"CountUnlimited", ctShareCountUnlimited},
 		{"MaxDownloadsRace", ctShareMaxDownloadsRace},
 		{"DeleteFileEndsShares", ctShareDeleteFileEndsShares},
+		{"Sweep", ctShareSweep},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,5 +242,25 @@ func TestLocalStoreSharesSurviveReopen(t *testing.T) {
 	s.mu.Unlock()
 	if kept {
 		t.Error("the share of a deleted file is still kept after reopen")
+	}
+}
+
+// ctShareSweep: the sweeper's DeleteExpired removes expired shares, which
+// lookups already ignore, so that stores without TTL indexes do not keep
+// them; live shares stay.
+func ctShareSweep(t *testing.T, s Store) {
+	ctx, now := t.Context(), ctNow()
+	f := ctShareFile(t, s, ctNewID())
+	expired := ctShare(t, s, f, time.Hour, 0)
+	live := ctShare(t, s, f, 3*time.Hour, 0)
+	_, err := s.CountShareDownload(ctx, expired.TokenHash, now)
+	ctMust(t, "CountShareDownload", err)
+	n, err := s.DeleteExpired(ctx, now.Add(2*time.Hour))
+	ctMust(t, "DeleteExpired", err)
+	if n < 1 {
+		t.Errorf("DeleteExpired removed %d records, want the expired share at least", n)
+	}
+	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 1 || list[0].ID != live.ID {
+		t.Errorf("ListShares before either expired = %+v, want only the live share left", list)
 	}
 }
