@@ -54,11 +54,14 @@ var settings = []setting{
 	{"TRUSTED_PROXIES", "", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"},
 	{"DATA_DIR", "./dropp-data", "where local mode keeps metadata, objects and its generated key"},
 	{"LOCAL_USER_EMAIL", "you@localhost", "the user local sign-in signs in as"},
+	{"CONTAINER_PORT_ON_HOST_LOOPBACK", "false", "with local sign-in in a container: true says its port is published on the host's loopback only (-p 127.0.0.1:8080:8080), so ADDR may be :8080; refused outside a container"},
+	{"METRICS_ADDR", "unset: no metrics", "listen address of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9090 (keep it off the public network)"},
+	{"LOG_FORMAT", "text", "log format on stderr: text or json"},
 }
 
 // printUsage writes the `-h` text: every variable with its default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: dropp          run the server\n       dropp version  print the version (also: dropp -version)\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
+	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
 		def := s.def
 		if def == "" {
@@ -106,6 +109,11 @@ type config struct {
 
 	DataDir        string
 	LocalUserEmail string
+
+	// PublishedOnHostLoopback is the operator's word that this container's
+	// port is published on the host's loopback only (see deploy.go).
+	PublishedOnHostLoopback bool
+	MetricsAddr             string // "" = no metrics listener
 }
 
 // localMetadata, localObjects and localSignIn tell which backends fall back
@@ -150,6 +158,13 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		DataDir:            p.str("DATA_DIR", "./dropp-data"),
 		LocalUserEmail:     p.str("LOCAL_USER_EMAIL", "you@localhost"),
 	}
+	c.PublishedOnHostLoopback = p.boolean("CONTAINER_PORT_ON_HOST_LOOPBACK")
+	if v := p.str("METRICS_ADDR", ""); v != "" {
+		c.MetricsAddr = p.listenAddr("METRICS_ADDR", v)
+	}
+	if _, err := newLogHandler(p.str("LOG_FORMAT", "text"), io.Discard); err != nil {
+		p.fail("LOG_FORMAT", "%v", err)
+	}
 	c.PublicURL = p.baseURL("PUBLIC_URL")
 	c.SecretKey = p.secret("SECRET_KEY")
 	c.SecretKeyPrevious = p.secret("SECRET_KEY_PREVIOUS")
@@ -163,7 +178,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 // defaultAddr listens on loopback only when local sign-in is in use, since
 // local sign-in lets anyone who reaches the port act as the local user.
 func (c *config) defaultAddr() string {
-	if c.localSignIn() {
+	if c.localSignIn() && !c.PublishedOnHostLoopback {
 		return "127.0.0.1:8080"
 	}
 	return ":8080"
@@ -182,9 +197,12 @@ func (c *config) check(failed map[string]bool) []error {
 	rule(!c.localMetadata() && c.SecretKey == nil,
 		"SECRET_KEY is required when MONGODB_URI is set (every instance must share it); generate one with: openssl rand -hex 32",
 		"SECRET_KEY")
-	rule(c.localSignIn() && !isLoopbackAddr(c.Addr),
+	rule(c.localSignIn() && !isLoopbackAddr(c.Addr) && !c.PublishedOnHostLoopback,
 		fmt.Sprintf("ADDR %q is not a loopback address: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone on the network sign in; set GOOGLE_CLIENT_ID or listen on 127.0.0.1", c.Addr),
 		"ADDR")
+	rule(c.PublishedOnHostLoopback && !runningInContainer("/"),
+		"CONTAINER_PORT_ON_HOST_LOOPBACK=true but this process is not in a container (no /.dockerenv or /run/.containerenv): on a host, leave it unset and listen on 127.0.0.1",
+		"CONTAINER_PORT_ON_HOST_LOOPBACK")
 	rule(c.localSignIn() && c.PublicURL != nil && !isLocalHost(c.PublicURL.Host),
 		fmt.Sprintf("PUBLIC_URL %q is not a loopback URL: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone who reaches it sign in; set GOOGLE_CLIENT_ID", c.PublicURL),
 		"PUBLIC_URL")

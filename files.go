@@ -83,6 +83,7 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		s.fail(w, r, err)
 		return
 	}
+	s.metrics.uploadCreated()
 	writeJSON(w, http.StatusCreated, map[string]any{"file": toFileJSON(f), "upload": form})
 }
 
@@ -300,6 +301,7 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 		s.fail(w, r, err)
 		return
 	}
+	s.metrics.uploadCompleted(info.Size)
 	writeJSON(w, http.StatusOK, map[string]any{"file": toFileJSON(f)})
 }
 

@@ -81,11 +81,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case *showVersion && flags.NArg() == 0, flags.NArg() == 1 && flags.Arg(0) == "version":
 		fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
 		return nil
+	case flags.NArg() == 1 && flags.Arg(0) == "healthcheck":
+		return runHealthcheck(ctx, getenv, stdout)
 	case flags.NArg() > 0:
 		printUsage(stderr)
-		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version", flags.Arg(0))}
+		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version or healthcheck", flags.Arg(0))}
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger := newLogger(getenv("LOG_FORMAT"), stderr)
 	for _, w := range unknownSettingWarnings(envNames) {
 		logger.Warn(w)
 	}
@@ -107,9 +109,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on ADDR %q: %w", cfg.Addr, err)
 	}
+	s := newServer(cfg, logger, app.store, app.objects)
+	stopMetrics, err := serveMetrics(cfg, s.metrics, stdout, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
 	app.announce(stdout, cfg, ln.Addr())
-	srv := newHTTPServer(newServer(cfg, logger, app.store, app.objects))
-	return serve(ctx, srv, ln, logger)
+	return serve(ctx, newHTTPServer(s), ln, logger)
 }
 
 // versionLine describes the build from its embedded build info: the module
