@@ -54,6 +54,10 @@ var settings = []setting{
 	{"TRUSTED_PROXIES", "", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"},
 	{"DATA_DIR", "./dropp-data", "where local mode keeps metadata, objects and its generated key"},
 	{"LOCAL_USER_EMAIL", "you@localhost", "the user local sign-in signs in as"},
+	{"QUOTA_BYTES_PER_USER", "unlimited", "bytes each user may store, pending uploads included (0: unlimited)"},
+	{"QUOTA_FILES_PER_USER", "unlimited", "files each user may have, pending uploads included (0: unlimited)"},
+	{"SWEEP_INTERVAL_SECONDS", "600", "how often each instance deletes abandoned uploads and expired credentials"},
+	{"ADMIN_EMAILS", "", "comma list of emails of the administrators (GET /admin/)"},
 	{"CONTAINER_PORT_ON_HOST_LOOPBACK", "false", "with local sign-in in a container: true says its port is published on the host's loopback only (-p 127.0.0.1:8080:8080), so ADDR may be :8080; refused outside a container"},
 	{"METRICS_ADDR", "unset: no metrics", "listen address of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9090 (keep it off the public network)"},
 	{"LOG_FORMAT", "text", "log format on stderr: text or json"},
@@ -61,7 +65,7 @@ var settings = []setting{
 
 // printUsage writes the `-h` text: every variable with its default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
+	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n       dropp reconcile [-delete]\n                          report (or delete) stored objects that no file record names\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
 		def := s.def
 		if def == "" {
@@ -110,6 +114,11 @@ type config struct {
 	DataDir        string
 	LocalUserEmail string
 
+	QuotaBytes    int64 // 0: unlimited
+	QuotaFiles    int64 // 0: unlimited
+	SweepInterval time.Duration
+	AdminEmails   []string
+
 	// PublishedOnHostLoopback is the operator's word that this container's
 	// port is published on the host's loopback only (see deploy.go).
 	PublishedOnHostLoopback bool
@@ -157,6 +166,10 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		TrustedProxies:     p.prefixes("TRUSTED_PROXIES"),
 		DataDir:            p.str("DATA_DIR", "./dropp-data"),
 		LocalUserEmail:     p.str("LOCAL_USER_EMAIL", "you@localhost"),
+		QuotaBytes:         p.integer("QUOTA_BYTES_PER_USER", 0, 0, 1<<62),
+		QuotaFiles:         p.integer("QUOTA_FILES_PER_USER", 0, 0, 1<<62),
+		SweepInterval:      p.seconds("SWEEP_INTERVAL_SECONDS", 600, 7*24*3600),
+		AdminEmails:        p.list("ADMIN_EMAILS"),
 	}
 	c.PublishedOnHostLoopback = p.boolean("CONTAINER_PORT_ON_HOST_LOOPBACK")
 	if v := p.str("METRICS_ADDR", ""); v != "" {
