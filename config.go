@@ -65,7 +65,7 @@ var settings = []setting{
 
 // printUsage writes the `-h` text: every variable with its default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n       dropp reconcile [-delete]\n                          report (or delete) stored objects that no file record names\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
+	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n       dropp backup DIR   copy local mode's data, while the server runs, into the new directory DIR\n       dropp reconcile [-delete]\n                          report (or delete) stored objects that no file record names\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
 		def := s.def
 		if def == "" {

@@ -83,11 +83,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	case flags.NArg() == 1 && flags.Arg(0) == "healthcheck":
 		return runHealthcheck(ctx, getenv, stdout)
+	case flags.NArg() > 0 && flags.Arg(0) == "backup":
+		return runBackup(flags.Args()[1:], getenv, stdout)
 	case flags.NArg() > 0 && flags.Arg(0) == "reconcile":
 		return runReconcile(ctx, flags.Args()[1:], getenv, stdout, stderr)
 	case flags.NArg() > 0:
 		printUsage(stderr)
-		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version, healthcheck and reconcile", flags.Arg(0))}
+		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version, healthcheck, backup and reconcile", flags.Arg(0))}
 	}
 	logger := newLogger(getenv("LOG_FORMAT"), stderr)
 	for _, w := range unknownSettingWarnings(envNames) {
