@@ -141,3 +141,62 @@ func startRun(t *testing.T, env map[string]string) (base string, lines []string,
 	}
 	return base, lines, stop
 }
+
+// TestBackupWhileWriting takes backups while a client keeps uploading and
+// deleting, then restores each one: every complete
+// file a restored server lists downloads, with its recorded size.
+func TestBackupWhileWriting(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
+	base, _, stop := startRun(t, env)
+	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	token := desktopSignIn(t, c, base)
+	writing, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-writing:
+				return
+			default:
+			}
+			id := uploadFile(t, c, base, token, "f.txt", bytes.Repeat([]byte{'x'}, 1000+i))
+			if i%2 == 0 {
+				req, _ := http.NewRequest("DELETE", base+"/files/"+id, nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				if resp, err := c.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}
+	}()
+	var backups []string
+	for i := range 3 {
+		time.Sleep(150 * time.Millisecond)
+		dir := filepath.Join(t.TempDir(), "backup")
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"dropp", "backup", dir}, testGetenv(env), &out, &out); err != nil {
+			t.Fatalf("backup %d: %v\n%s", i, err, out.String())
+		}
+		t.Log(strings.TrimSpace(out.String()))
+		backups = append(backups, dir)
+	}
+	close(writing)
+	<-done
+	stop()
+	for _, dir := range backups {
+		env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dir}
+		base, _, stop := startRun(t, env)
+		for _, f := range apiGet[listOut](t, c, base+"/list/?limit=1000", token).Files {
+			if f.Status != "complete" {
+				continue
+			}
+			dl := apiGet[downloadOut](t, c, base+"/download/"+f.ID, token)
+			if got := fetch(t, c, dl.URL); int64(len(got)) != *f.Size {
+				t.Errorf("%s: restored %s is %d bytes, recorded %d", dir, f.ID, len(got), *f.Size)
+			}
+		}
+		stop()
+	}
+}
