@@ -129,22 +129,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // version ("(devel)" when built from a work tree) and the VCS revision
 // ("unknown" when the build recorded none).
 func versionLine(info *debug.BuildInfo, ok bool) string {
-	version, revision, modified := "(devel)", "unknown", ""
+	b := readBuild(info, ok)
 	if !ok {
-		return fmt.Sprintf("dropp %s, revision %s", version, revision)
+		return fmt.Sprintf("dropp %s, revision %s", b.version, b.revision)
 	}
+	modified := ""
+	if b.modified {
+		modified = " (modified)"
+	}
+	return fmt.Sprintf("dropp %s, revision %s%s, %s", b.version, b.revision, modified, b.goVersion)
+}
+
+// buildFacts is what the binary says of its own build: `dropp version` and the
+// dropp_build_info metric both show it.
+type buildFacts struct {
+	version, revision, goVersion string
+	modified                     bool
+}
+
+// readBuild reads buildFacts from the embedded build info, with "(devel)" and
+// "unknown" for what it lacks.
+func readBuild(info *debug.BuildInfo, ok bool) buildFacts {
+	b := buildFacts{version: "(devel)", revision: "unknown", goVersion: "unknown"}
+	if !ok {
+		return b
+	}
+	b.goVersion = info.GoVersion
 	if info.Main.Version != "" {
-		version = info.Main.Version
+		b.version = info.Main.Version
 	}
 	for _, s := range info.Settings {
 		switch {
 		case s.Key == "vcs.revision" && s.Value != "":
-			revision = s.Value
+			b.revision = s.Value
 		case s.Key == "vcs.modified" && s.Value == "true":
-			modified = " (modified)"
+			b.modified = true
 		}
 	}
-	return fmt.Sprintf("dropp %s, revision %s%s, %s", version, revision, modified, info.GoVersion)
+	return b
 }
 
 // newHTTPServer sets the timeouts that keep slow or stalled clients from

@@ -232,22 +232,11 @@ func cmpBoth(first, second int) int {
 // buildInfoLabels are dropp_build_info's labels: the same facts as
 // `dropp version`.
 func buildInfoLabels(info *debug.BuildInfo, ok bool) string {
-	version, revision, goVersion := "(devel)", "unknown", "unknown"
-	if ok {
-		goVersion = info.GoVersion
-		if info.Main.Version != "" {
-			version = info.Main.Version
-		}
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && s.Value != "" {
-				revision = s.Value
-			}
-		}
-	}
-	return fmt.Sprintf("version=%s,revision=%s,goversion=%s", labelValue(version), labelValue(revision), labelValue(goVersion))
+	b := readBuild(info, ok)
+	return fmt.Sprintf("version=%s,revision=%s,goversion=%s", labelValue(b.version), labelValue(b.revision), labelValue(b.goVersion))
 }
 
-// metricsHandler serves GET /metrics.
+// handler serves GET /metrics.
 func (m *metrics) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
