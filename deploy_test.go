@@ -87,6 +87,8 @@ func TestDeployFilesAgree(t *testing.T) {
 		{"nginx.conf", "proxy_set_header X-Forwarded-For $remote_addr;"},
 		{"nginx.conf", "client_max_body_size"},
 		{"nginx.conf", "TRUSTED_PROXIES=127.0.0.1"},
+		{"Dockerfile.dockerignore", "\n.env\n"},
+		{"Dockerfile.dockerignore", "\ndropp-data\n"},
 	}
 	for _, c := range checks {
 		if !strings.Contains(read(c.file), c.want) {
