@@ -68,6 +68,7 @@ func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.HandleFunc("GET /openapi.json", handleOpenAPI)
 
 	api := func(h userHandler) http.Handler { return apiHeaders(s.requireUser(h)) }
 	mux.Handle("POST /upload", api(s.handleCreateUpload))
