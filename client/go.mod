@@ -1,0 +1,3 @@
+module dropp/client
+
+go 1.26.0
