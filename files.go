@@ -48,16 +48,19 @@ type createUploadRequest struct {
 	Filename    *string `json:"filename"`
 	Size        *int64  `json:"size"`
 	ContentType *string `json:"content_type"`
+	Multipart   *bool   `json:"multipart"` // upload in parts (see multipart.go)
 }
 
 // handleCreateUpload handles "POST /upload/": it records a pending file and
-// returns a pre-signed form the client posts the bytes to.
+// returns a pre-signed form (or PUT URL) the client sends the bytes to, or,
+// for a multipart upload, the part size the client asks part URLs for.
 func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owner string) {
 	var req createUploadRequest
 	if !readJSON(w, r, &req, false) {
 		return
 	}
-	if msg := s.validateUpload(&req); msg != "" {
+	multipart := req.Multipart != nil && *req.Multipart
+	if msg := s.validateUpload(&req, multipart); msg != "" {
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
 		return
 	}
@@ -74,7 +77,11 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		f.ContentType = *req.ContentType
 	}
 	f.ObjectKey = objectKey(owner, f.ID, now)
-	form, err := s.objects.PresignUpload(r.Context(), s.uploadPolicy(r, f, now))
+	if multipart {
+		s.startMultipart(w, r, f, now)
+		return
+	}
+	form, err := s.presignSingle(r, f, now)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -91,7 +98,7 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 func (s *server) uploadPolicy(r *http.Request, f *File, now time.Time) UploadPolicy {
 	p := UploadPolicy{
 		Key:         f.ObjectKey,
-		MaxSize:     s.cfg.MaxUploadBytes,
+		MaxSize:     s.singleUploadLimit(),
 		ContentType: f.ContentType,
 		Expires:     ceilSecond(now.Add(s.cfg.UploadTTL)),
 		BaseURL:     s.baseURL(r),
@@ -112,7 +119,7 @@ func ceilSecond(t time.Time) time.Time {
 }
 
 // validateUpload returns what is wrong with a create-upload body, or "".
-func (s *server) validateUpload(req *createUploadRequest) string {
+func (s *server) validateUpload(req *createUploadRequest, multipart bool) string {
 	if req.Filename == nil {
 		return `"filename" is required`
 	}
@@ -129,7 +136,10 @@ func (s *server) validateUpload(req *createUploadRequest) string {
 		}
 		*req.ContentType = ct
 	}
-	return ""
+	if multipart {
+		return validateMultipart(req)
+	}
+	return s.validateSingle(req)
 }
 
 // validateSize returns what is wrong with an optional "size", or "".
@@ -282,25 +292,11 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 		writeJSON(w, http.StatusOK, map[string]any{"file": toFileJSON(f)})
 		return
 	}
-	info, err := s.objects.Head(r.Context(), f.ObjectKey)
-	if errors.Is(err, ErrObjectNotFound) {
-		writeError(w, http.StatusConflict, codeConflict, "the file has not been uploaded yet")
+	if f.UploadID != "" {
+		s.completeMultipart(w, r, f, req.Size)
 		return
 	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if msg := sizeMismatch(f.DeclaredSize, req.Size, info.Size); msg != "" {
-		writeError(w, http.StatusConflict, codeConflict, msg)
-		return
-	}
-	f, err = s.store.CompleteFile(r.Context(), owner, id, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"file": toFileJSON(f)})
+	s.recordCompletion(w, r, f, req.Size)
 }
 
 // sizeMismatch compares the stored object's size with the sizes declared at
@@ -470,7 +466,10 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 		s.fail(w, r, err)
 		return
 	}
-	err = s.objects.Delete(r.Context(), f.ObjectKey)
+	err = s.abortIfMultipart(r, f)
+	if err == nil {
+		err = s.objects.Delete(r.Context(), f.ObjectKey)
+	}
 	if errors.Is(err, errInvalidObjectKey) {
 		s.log.Warn("delete: the object store refuses the file's key; deleting the record only",
 			"file", id, "err", err, "request_id", requestInfoFrom(r.Context()).id)

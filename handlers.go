@@ -67,6 +67,8 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /upload", api(s.handleCreateUpload))
 	mux.Handle("POST /upload/{$}", api(s.handleCreateUpload))
 	mux.Handle("POST /upload/{id}/complete", api(s.handleCompleteUpload))
+	mux.Handle("POST /upload/{id}/parts", api(s.handlePartURLs)) // see multipart.go
+	mux.Handle("GET /upload/{id}/parts", api(s.handleListParts))
 	mux.Handle("GET /list", api(s.handleList))
 	mux.Handle("GET /list/{$}", api(s.handleList))
 	mux.Handle("GET /download/{id}", api(s.handleDownload))

@@ -100,6 +100,7 @@ func newLocalObjects(dir string, secret []byte, logger *slog.Logger) (*localObje
 		log:         logger,
 		idleTimeout: localIdleTimeout,
 	}
+	o.sweepUploads(time.Now())
 	return o, nil
 }
 
@@ -119,6 +120,7 @@ func (o *localObjects) Close() error { return o.root.Close() }
 func (o *localObjects) addRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /objects/upload", o.handleUpload) // see localupload.go
 	mux.HandleFunc("GET /objects/{key...}", o.handleDownload)
+	mux.HandleFunc("PUT /objects/{key...}", o.handlePut) // see localparts.go
 }
 
 // validLocalKey accepts keys made of segments of [A-Za-z0-9._-] joined by
@@ -225,7 +227,7 @@ func (o *localObjects) PresignUpload(ctx context.Context, p UploadPolicy) (Uploa
 	if p.ContentType != "" {
 		fields["Content-Type"] = p.ContentType
 	}
-	return UploadForm{URL: p.BaseURL + "/objects/upload", Fields: fields, ExpiresAt: p.Expires}, nil
+	return UploadForm{Method: http.MethodPost, URL: p.BaseURL + "/objects/upload", Fields: fields, ExpiresAt: p.Expires}, nil
 }
 
 // PresignDownload returns a URL of this server that serves the object until
@@ -357,7 +359,7 @@ func (o *localObjects) openObject(key string) (*localObject, error) {
 		return nil, err
 	}
 	obj := &localObject{File: f, info: info}
-	if b, err := o.root.ReadFile(localETagPath(key)); err == nil && len(b) == 2*md5.Size {
+	if b, err := o.root.ReadFile(localETagPath(key)); err == nil && validLocalETag(string(b)) {
 		obj.etag = string(b)
 	}
 	return obj, nil

@@ -56,6 +56,13 @@ type File struct {
 	ETag         string     `bson:"etag" json:"etag,omitempty"`
 	CreatedAt    time.Time  `bson:"created_at" json:"created"` // millisecond precision, UTC
 	CompletedAt  *time.Time `bson:"completed_at" json:"completed,omitempty"`
+	// A multipart upload (see multipart.go): its id in the object store, the
+	// size of every part but the last, how many parts, and until when it
+	// may be resumed. Empty for a single upload.
+	UploadID        string     `bson:"upload_id,omitempty" json:"upload_id,omitempty"`
+	PartSize        int64      `bson:"part_size,omitempty" json:"part_size,omitempty"`
+	PartCount       int        `bson:"part_count,omitempty" json:"part_count,omitempty"`
+	UploadExpiresAt *time.Time `bson:"upload_expires_at,omitempty" json:"upload_expires,omitempty"`
 }
 
 // ListQuery selects one page of a user's files, newest first.
