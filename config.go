@@ -38,7 +38,7 @@ var settings = []setting{
 	{"AWS_SESSION_TOKEN", "unset", "S3 session token, for temporary credentials"},
 	{"S3_FORCE_PATH_STYLE", "false", "use path-style S3 URLs (most S3-compatible servers need it)"},
 	{"PRESIGN_TTL_SECONDS", "900", "lifetime of download URLs"},
-	{"UPLOAD_POST_TTL_SECONDS", "3600", "lifetime of upload forms"},
+	{"UPLOAD_POST_TTL_SECONDS", "3600", "lifetime of upload forms, PUT URLs and part URLs"},
 	{"MAX_UPLOAD_BYTES", "53687091200 (50 GiB)", "largest accepted file; a single-form upload takes at most 5 GiB, larger files go in parts"},
 	{"S3_UPLOAD_METHOD", "post", "post: single uploads are pre-signed POST forms; put: pre-signed PUT URLs (Cloudflare R2, Backblaze B2)"},
 	{"PART_SIZE_BYTES", "16777216 (16 MiB)", "smallest part of a multipart upload (at least 5 MiB; raised so a file takes at most 10,000 parts)"},

@@ -309,11 +309,13 @@ func (o *s3Objects) AbortMultipart(ctx context.Context, key, uploadID string) er
 // s3UploadErr maps S3's NoSuchUpload to ErrUploadNotFound, and anything
 // else to ErrUnavailable; nil stays nil.
 func s3UploadErr(op string, err error) error {
-	var nsu *types.NoSuchUpload
+	// ListParts and CompleteMultipartUpload do not model NoSuchUpload as a
+	// type: the code is what tells it.
+	var coded interface{ ErrorCode() string }
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &nsu):
+	case errors.As(err, &coded) && coded.ErrorCode() == "NoSuchUpload":
 		return ErrUploadNotFound
 	}
 	return fmt.Errorf("%w: s3 %s: %v", ErrUnavailable, op, err)
