@@ -179,7 +179,10 @@ func (o *localObjects) CompleteMultipart(ctx context.Context, key, uploadID stri
 		return err
 	}
 	defer o.discard(up)
-	if err := o.commit(up, key); err != nil {
+	// A key already stored was joined by an earlier call whose answer was
+	// lost (or deleted since): its parts are done with either way, and
+	// Head tells which.
+	if err := o.commit(up, key); err != nil && !errors.Is(err, errLocalNotPending) {
 		return err
 	}
 	return o.removeUpload(uploadID)
@@ -320,6 +323,9 @@ func (o *localObjects) PresignPut(ctx context.Context, p PutRequest) (PresignedP
 		return PresignedPut{}, fmt.Errorf("presign put: bad part %q %d", p.UploadID, p.PartNumber)
 	case p.BaseURL == "":
 		return PresignedPut{}, errors.New("presign put: no base URL")
+	case time.Until(p.Expires) > localMaxFormLifetime:
+		// A deleted key's tombstone must outlive every URL for it.
+		return PresignedPut{}, fmt.Errorf("presign put: expiry %v is past the longest URL lifetime", p.Expires)
 	}
 	q := localPutParams{expires: strconv.FormatInt(p.Expires.Unix(), 10), size: strconv.FormatInt(p.Size, 10)}
 	v := url.Values{"expires": {q.expires}, "size": {q.size}}
@@ -343,26 +349,38 @@ func (o *localObjects) PresignPut(ctx context.Context, p PutRequest) (PresignedP
 // the expiry, the Content-Length (which must be exactly the signed size),
 // the Content-Type, and that the upload is still there. The body then
 // streams to disk, through bounded buffers, and is synced before the answer.
+//
+// Like a form, a PUT holds one of the store's upload slots while it runs,
+// and a refusal closes the connection rather than read the unread body.
 func (o *localObjects) handlePut(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	key := r.PathValue("key")
 	if !validLocalKey(key) {
-		writeLocalError(w, errLocalBadKey)
+		refuseUpload(w, errLocalBadKey)
 		return
 	}
 	q, size, lerr := o.verifyPut(key, r)
 	if lerr != nil {
-		writeLocalError(w, lerr)
+		refuseUpload(w, lerr)
+		return
+	}
+	select {
+	case o.uploadSlots <- struct{}{}:
+		defer func() { <-o.uploadSlots }()
+	default:
+		w.Header().Set("Retry-After", strconv.Itoa(int(o.verifyTimeout.Seconds())))
+		refuseUpload(w, localSlowDown)
 		return
 	}
 	etag, err := o.receivePut(w, r, key, q, size)
 	var refusal *localError
 	switch {
 	case errors.As(err, &refusal):
-		writeLocalError(w, refusal)
+		refuseUpload(w, refusal)
 	case errors.Is(err, ErrUploadNotFound):
-		writeLocalError(w, errLocalNoSuchUpload)
+		refuseUpload(w, errLocalNoSuchUpload)
 	case err != nil:
+		w.Header().Set("Connection", "close")
 		o.internalError(w, r, "put", err)
 	default:
 		w.Header().Set("ETag", `"`+etag+`"`)
@@ -405,10 +423,14 @@ func (o *localObjects) verifyPut(key string, r *http.Request) (localPutParams, i
 // receivePut stores the body: as a part of the upload, or as the object.
 func (o *localObjects) receivePut(w http.ResponseWriter, r *http.Request, key string, q localPutParams, size int64) (string, error) {
 	part, _ := strconv.Atoi(q.part)
+	var err error
 	if q.uploadID != "" {
-		if _, err := o.uploadInfo(key, q.uploadID, time.Now()); err != nil {
-			return "", err
-		}
+		_, err = o.uploadInfo(key, q.uploadID, time.Now())
+	} else {
+		err = o.checkStillPending(key) // commit checks again before the link
+	}
+	if err != nil {
+		return "", err
 	}
 	body := &idleReader{r: r.Body, idle: newIdleDeadline(w, o.idleTimeout)}
 	up, err := o.receiveFile(body, &localPolicy{minSize: size, maxSize: size})
@@ -461,11 +483,7 @@ func (o *localObjects) renamePart(up *localUpload, etagTmp, uploadID string, n i
 	if err := o.root.Rename(etagTmp, localUploadPath(uploadID, localPartName(n)+".etag")); err != nil {
 		return err
 	}
-	if err := o.root.Rename(up.tmp, localUploadPath(uploadID, localPartName(n))); err != nil {
-		return err
-	}
-	up.committed = true
-	return nil
+	return o.root.Rename(up.tmp, localUploadPath(uploadID, localPartName(n)))
 }
 
 // validLocalETag accepts the ETags this store records: a hex MD5, with
