@@ -165,9 +165,6 @@ func (o *localObjects) statPart(uploadID string, n int) (PartInfo, error) {
 	return PartInfo{PartNumber: n, Size: fi.Size(), ETag: string(etag)}, nil
 }
 
-// errLocalInvalidPart: a part named at completion is not the one stored.
-var errLocalInvalidPart = errors.New("a part is missing or is not the one listed")
-
 // CompleteMultipart joins the listed parts, which must be exactly the ones
 // stored, into the object, then removes the upload.
 func (o *localObjects) CompleteMultipart(ctx context.Context, key, uploadID string, parts []PartInfo) error {
@@ -227,7 +224,7 @@ func (o *localObjects) joinParts(uploadID string, parts []PartInfo) (*localUploa
 func (o *localObjects) copyPart(w io.Writer, uploadID string, p PartInfo) error {
 	stored, err := o.statPart(uploadID, p.PartNumber)
 	if err != nil || stored != p {
-		return fmt.Errorf("part %d: %w", p.PartNumber, errLocalInvalidPart)
+		return fmt.Errorf("part %d: %w", p.PartNumber, ErrInvalidParts)
 	}
 	f, err := o.root.Open(localUploadPath(uploadID, localPartName(p.PartNumber)))
 	if err != nil {
@@ -236,7 +233,7 @@ func (o *localObjects) copyPart(w io.Writer, uploadID string, p PartInfo) error 
 	defer f.Close()
 	n, err := io.Copy(w, f)
 	if err == nil && n != p.Size {
-		err = fmt.Errorf("part %d: %w", p.PartNumber, errLocalInvalidPart)
+		err = fmt.Errorf("part %d: %w", p.PartNumber, ErrInvalidParts)
 	}
 	return err
 }
@@ -414,8 +411,8 @@ func (o *localObjects) verifyPut(key string, r *http.Request) (localPutParams, i
 		return q, 0, &localError{http.StatusLengthRequired, "MissingContentLength", "You must provide the Content-Length HTTP header."}
 	case r.ContentLength != size:
 		return q, 0, badSignature // S3: the signed Content-Length differs
-	case q.uploadID == "" && r.Header.Get("Content-Type") != q.ct:
-		return q, 0, badSignature
+	case q.ct != "" && r.Header.Get("Content-Type") != q.ct:
+		return q, 0, badSignature // like S3, an unsigned Content-Type may be anything
 	}
 	return q, size, nil
 }

@@ -226,7 +226,7 @@ func (s *server) pendingMultipart(w http.ResponseWriter, r *http.Request, owner,
 		writeError(w, http.StatusConflict, codeConflict, `the file is not a multipart upload (create it with "multipart": true)`)
 	case f.Status != statusPending:
 		writeError(w, http.StatusConflict, codeConflict, "the upload is already complete")
-	case !s.now().Before(*f.UploadExpiresAt):
+	case f.UploadExpiresAt == nil || !s.now().Before(*f.UploadExpiresAt):
 		writeError(w, http.StatusConflict, codeConflict, "the multipart upload expired: delete the file and start again")
 	default:
 		return f, true
@@ -248,6 +248,10 @@ func (s *server) completeMultipart(w http.ResponseWriter, r *http.Request, f *Fi
 			return
 		}
 		err = s.objects.CompleteMultipart(r.Context(), f.ObjectKey, f.UploadID, parts)
+	}
+	if errors.Is(err, ErrInvalidParts) {
+		writeError(w, http.StatusConflict, codeConflict, "a part was sent again while completing: complete again")
+		return
 	}
 	if err != nil && !errors.Is(err, ErrUploadNotFound) {
 		s.fail(w, r, err)

@@ -60,6 +60,10 @@ const (
 // (it was completed, aborted or has expired).
 var ErrUploadNotFound = errors.New("multipart upload not found")
 
+// ErrInvalidParts: the parts named at completion are not the ones stored
+// (a part was sent again in the meantime).
+var ErrInvalidParts = errors.New("the parts changed")
+
 // PutRequest describes a pre-signed PUT: of a whole object (UploadID "") or
 // of one part of a multipart upload. Size is always exact and signed, so the
 // object store refuses any other length.

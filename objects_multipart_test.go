@@ -333,11 +333,11 @@ func testMultipartAbort(t *testing.T, s contractStore) {
 
 func testCompleteUnknownPart(t *testing.T, s contractStore) {
 	u := startContractMultipart(t, s)
-	u.putPart(t, s, 1, contractBytes(100, 9))
+	u.putPart(t, s, 1, contractBytes(minPartBytes, 9))
 	parts := u.listParts(t, s)
 	parts = append(parts, PartInfo{PartNumber: 2, Size: 100, ETag: parts[0].ETag})
-	if err := s.CompleteMultipart(t.Context(), u.key, u.id, parts); err == nil {
-		t.Fatal("complete with a part never uploaded: nil error")
+	if err := s.CompleteMultipart(t.Context(), u.key, u.id, parts); !errors.Is(err, ErrInvalidParts) {
+		t.Fatalf("complete with a part never uploaded: %v, want ErrInvalidParts", err)
 	}
 	wantNoObject(t, s, u.key)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -317,6 +318,8 @@ func s3UploadErr(op string, err error) error {
 		return nil
 	case errors.As(err, &coded) && coded.ErrorCode() == "NoSuchUpload":
 		return ErrUploadNotFound
+	case errors.As(err, &coded) && slices.Contains([]string{"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}, coded.ErrorCode()):
+		return ErrInvalidParts
 	}
 	return fmt.Errorf("%w: s3 %s: %v", ErrUnavailable, op, err)
 }
