@@ -305,6 +305,23 @@ func walkMultipartRoutine(t *testing.T, e *testEnv) {
 	wantStatus(t, resp, body, http.StatusNoContent)
 	resp, body = e.do(request{method: "GET", path: "/download/" + up.File.ID, token: c.token})
 	wantStatus(t, resp, body, http.StatusNotFound)
+
+	// Deleting a file half uploaded aborts the upload: no part stays.
+	half := c.create("half.mp4", size)
+	c.send(half.File.ID, size, half.Upload.PartSize, []int{1})
+	owner, err := e.srv.store.FindCredential(t.Context(), kindBearer, hashSecret(c.token), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := e.srv.store.GetFile(t.Context(), owner.UserID, half.File.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body = e.do(request{method: "DELETE", path: "/files/" + half.File.ID, token: c.token})
+	wantStatus(t, resp, body, http.StatusNoContent)
+	if _, err := e.srv.objects.ListParts(t.Context(), f.ObjectKey, f.UploadID); !errors.Is(err, ErrUploadNotFound) {
+		t.Errorf("list parts after deleting a half-uploaded file: %v, want ErrUploadNotFound", err)
+	}
 }
 
 // TestMultipartAPI checks the contract of the multipart routes on MongoDB
