@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,6 +108,13 @@ func TestLocalPutChecksBeforeReading(t *testing.T) {
 			t.Errorf("%s: answered after %v", c.name, d)
 		}
 	}
+	// A client that announces the part's full 1 GiB, with a bad signature,
+	// and sends 4 bytes: the answer comes at once, and closes the connection.
+	tampered := withQuery(t, put.URL, "sig", strings.Repeat("0", 64))
+	if head := rawPutHead(t, tampered, 1<<30, "0123"); !strings.HasPrefix(head, "HTTP/1.1 403") ||
+		!strings.Contains(head, "Connection: close") {
+		t.Errorf("a trickling PUT with a bad signature: %q, want 403 at once and the connection closed", head)
+	}
 	for range cap(store.uploadSlots) {
 		store.uploadSlots <- struct{}{}
 	}
@@ -118,4 +129,32 @@ func TestLocalPutChecksBeforeReading(t *testing.T) {
 	if parts := u.listParts(t, s); len(parts) != 0 {
 		t.Errorf("parts: %+v, want none", parts)
 	}
+}
+
+// rawPutHead sends a PUT's head announcing length bytes, then only body,
+// and returns the head of the answer, which must come within 5 s while the
+// client still owes most of the body.
+func rawPutHead(t *testing.T, rawURL string, length int64, body string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s", u.RequestURI(), u.Host, length, body)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer while the body is owed: %v", err)
+	}
+	resp.Body.Close()
+	head := resp.Proto + " " + resp.Status
+	if resp.Close {
+		head += "\r\nConnection: close"
+	}
+	return head
 }
