@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -501,6 +502,20 @@ func TestChoosePartSize(t *testing.T) {
 	}
 }
 
+// TestCompleteTime: completing a 50 GiB file may take far longer than the
+// server's WriteTimeout lets an ordinary call.
+func TestCompleteTime(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		size int64
+		want time.Duration
+	}{{1, time.Minute}, {2 << 30, time.Minute + 102*time.Second}, {50 << 30, time.Minute + 2560*time.Second}} {
+		if got := completeTime(c.size); got != c.want {
+			t.Errorf("completeTime(%d) = %v, want %v", c.size, got, c.want)
+		}
+	}
+}
+
 // TestPutUploadMethod: with S3_UPLOAD_METHOD=put a single upload is a
 // pre-signed PUT of the declared size and type, on S3 and locally.
 func TestPutUploadMethod(t *testing.T) {
@@ -663,4 +678,28 @@ func benchMultipartUpload(b *testing.B, s contractStore, size, partSize int64) s
 		b.Fatal(err)
 	}
 	return key
+}
+
+// TestLocalCompleteOutlastsWriteTimeout completes a 256 MiB multipart file
+// in local mode through a server whose WriteTimeout (100 ms) is far shorter
+// than joining the parts takes: the answer must still arrive, as it must
+// for a 50 GiB file under the real 60 s. The parts go up through a server
+// without the short timeout, which serves the same handler.
+func TestLocalCompleteOutlastsWriteTimeout(t *testing.T) {
+	t.Parallel()
+	e := startTestEnv(t, backendEnv(t, "local", "local", nil))
+	c := partsClient{t: t, e: e, token: e.newUser("slow")}
+	const size = 256 << 20
+	up := c.create("big.img", size)
+	c.send(up.File.ID, size, up.Upload.PartSize, partNumbers(1, up.Upload.PartCount))
+
+	short := httptest.NewUnstartedServer(e.srv)
+	short.Config.WriteTimeout = 100 * time.Millisecond
+	short.Start()
+	t.Cleanup(short.Close)
+	c.e = &testEnv{t: t, srv: e.srv, URL: short.URL, client: e.client}
+	start := time.Now()
+	resp, body := c.complete(up.File.ID)
+	wantStatus(t, resp, body, http.StatusOK)
+	t.Logf("complete of %d MiB answered after %v", size>>20, time.Since(start).Round(time.Millisecond))
 }

@@ -197,10 +197,6 @@ func (o *s3Objects) PresignUpload(ctx context.Context, p UploadPolicy) (UploadFo
 	return UploadForm{Method: http.MethodPost, URL: req.URL, Fields: req.Values, ExpiresAt: p.Expires}, nil
 }
 
-// s3CompleteTimeout bounds CompleteMultipartUpload, which S3 may take a
-// while to answer for an upload of many parts.
-const s3CompleteTimeout = 2 * time.Minute
-
 // PresignPut returns a PUT URL for a whole object or for one part. Setting
 // ContentLength makes the presigner sign the Content-Length header, so S3
 // refuses a body of any other size; a whole object's Content-Type is signed
@@ -274,13 +270,13 @@ func (o *s3Objects) ListParts(ctx context.Context, key, uploadID string) ([]Part
 	return parts, nil
 }
 
-// CompleteMultipart joins the parts, in order, into the object.
+// CompleteMultipart joins the parts, in order, into the object. S3 may
+// take minutes for a large object: the caller's context bounds the call
+// (see completeTime), not s3OpTimeout.
 func (o *s3Objects) CompleteMultipart(ctx context.Context, key, uploadID string, parts []PartInfo) error {
 	if err := o.usable(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s3CompleteTimeout)
-	defer cancel()
 	done := make([]types.CompletedPart, len(parts))
 	for i, p := range parts {
 		done[i] = types.CompletedPart{PartNumber: aws.Int32(int32(p.PartNumber)), ETag: aws.String(`"` + p.ETag + `"`)}
