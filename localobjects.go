@@ -273,7 +273,7 @@ func (o *localObjects) PresignUpload(ctx context.Context, p UploadPolicy) (Uploa
 	if p.ContentType != "" {
 		fields["Content-Type"] = p.ContentType
 	}
-	return UploadForm{Method: http.MethodPost, URL: p.BaseURL + "/objects/upload", Fields: fields, ExpiresAt: p.Expires}, nil
+	return UploadForm{URL: p.BaseURL + "/objects/upload", Fields: fields, ExpiresAt: p.Expires}, nil
 }
 
 // PresignDownload returns a URL of this server that serves the object until

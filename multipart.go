@@ -112,7 +112,9 @@ func (s *server) startMultipart(w http.ResponseWriter, r *http.Request, f *File,
 // S3_UPLOAD_METHOD=put a PUT URL for the declared size.
 func (s *server) presignSingle(r *http.Request, f *File, now time.Time) (any, error) {
 	if s.cfg.UploadMethod != uploadMethodPut {
-		return s.objects.PresignUpload(r.Context(), s.uploadPolicy(r, f, now))
+		form, err := s.objects.PresignUpload(r.Context(), s.uploadPolicy(r, f, now))
+		form.Method = http.MethodPost
+		return form, err
 	}
 	return s.objects.PresignPut(r.Context(), PutRequest{
 		Key: f.ObjectKey, Size: *f.DeclaredSize, ContentType: f.ContentType,

@@ -286,17 +286,22 @@ func TestMultipartUploadRoundTrip(t *testing.T) {
 func walkMultipartRoutine(t *testing.T, e *testEnv) {
 	t.Helper()
 	c := partsClient{t: t, e: e, token: e.newUser("alice")}
+	resp, body := e.do(request{method: "POST", path: "/upload/", token: c.token, body: map[string]any{"filename": "small.txt", "size": 1}})
+	wantStatus(t, resp, body, http.StatusCreated)
+	if !strings.Contains(string(body), `"method":"POST"`) {
+		t.Errorf("single upload answer %s: want method POST", body)
+	}
 	const size = minPartBytes + 1000
 	up := c.create("video.mp4", size)
 	if up.Upload.PartCount != 2 || up.Upload.PartSize != minPartBytes {
 		t.Fatalf("upload %+v, want 2 parts", up.Upload)
 	}
 	c.send(up.File.ID, size, up.Upload.PartSize, []int{2, 1})
-	resp, body := c.complete(up.File.ID)
+	resp, body = c.complete(up.File.ID)
 	wantStatus(t, resp, body, http.StatusOK)
 	resp, body = e.do(request{method: "GET", path: "/list/", token: c.token})
 	wantStatus(t, resp, body, http.StatusOK)
-	if list := decode[listOut](t, body); len(list.Files) != 1 || list.Files[0].Status != "complete" {
+	if list := decode[listOut](t, body); len(list.Files) != 2 || list.Files[0].Status != "complete" {
 		t.Fatalf("list: %s", body)
 	}
 	if n, sum := c.downloadSHA256(up.File.ID); n != size || sum != testContentSHA256(size) {

@@ -26,7 +26,7 @@ type UploadPolicy struct {
 // UploadForm is the multipart/form-data POST a client sends straight to the
 // object store: the file goes last, after every field.
 type UploadForm struct {
-	Method    string            `json:"method"` // always "POST"
+	Method    string            `json:"method"` // "POST", set by presignSingle
 	URL       string            `json:"url"`
 	Fields    map[string]string `json:"fields"`
 	ExpiresAt time.Time         `json:"expires_at"`
