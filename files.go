@@ -86,7 +86,13 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.store.InsertFile(r.Context(), f); err != nil {
+	f.Charged = s.chargeFor(f.DeclaredSize)
+	err = s.store.InsertFileWithinQuota(r.Context(), f, s.quota())
+	if errors.Is(err, ErrQuotaExceeded) {
+		s.writeQuotaExceeded(w, r, owner, f.Charged)
+		return
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -85,8 +85,9 @@ func (s *server) validateSingle(req *createUploadRequest) string {
 }
 
 // startMultipart starts the object store's multipart upload and records
-// the file. The store's upload is aborted if the record cannot be written,
-// so nothing is left behind that no record names.
+// the file, charging its declared size to the owner's quota. The store's
+// upload is aborted if the record cannot be written (over quota, say), so
+// nothing is left behind that no record names.
 func (s *server) startMultipart(w http.ResponseWriter, r *http.Request, f *File, now time.Time) {
 	f.PartSize, f.PartCount = choosePartSize(*f.DeclaredSize, s.cfg.PartSize)
 	expires := now.Add(s.cfg.MultipartTTL)
@@ -97,9 +98,14 @@ func (s *server) startMultipart(w http.ResponseWriter, r *http.Request, f *File,
 		return
 	}
 	f.UploadID = id
-	if err := s.store.InsertFile(r.Context(), f); err != nil {
+	f.Charged = s.chargeFor(f.DeclaredSize)
+	if err := s.store.InsertFileWithinQuota(r.Context(), f, s.quota()); err != nil {
 		if aerr := s.objects.AbortMultipart(r.Context(), f.ObjectKey, id); aerr != nil {
 			s.log.Warn("multipart: abort after a failed insert", "file", f.ID, "err", aerr)
+		}
+		if errors.Is(err, ErrQuotaExceeded) {
+			s.writeQuotaExceeded(w, r, f.Owner, f.Charged)
+			return
 		}
 		s.fail(w, r, err)
 		return
@@ -280,8 +286,8 @@ func completeTime(size int64) time.Duration {
 }
 
 // recordCompletion asks the object store for the object's real size and
-// ETag, checks the size against what was declared, and marks the file
-// complete.
+// ETag, checks the size against what was declared, marks the file complete
+// and makes it count its real size toward the quota.
 func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *File, claimed *int64) {
 	info, err := s.objects.Head(r.Context(), f.ObjectKey)
 	if errors.Is(err, ErrObjectNotFound) {
@@ -305,6 +311,7 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 		s.fail(w, r, err)
 		return
 	}
+	s.settleCharge(r.Context(), f, info.Size)
 	writeJSON(w, http.StatusOK, map[string]any{"file": toFileJSON(done)})
 }
 

@@ -708,3 +708,37 @@ func TestLocalCompleteOutlastsWriteTimeout(t *testing.T) {
 	wantStatus(t, resp, body, http.StatusOK)
 	t.Logf("complete of %d MiB answered after %v", size>>20, time.Since(start).Round(time.Millisecond))
 }
+
+// TestMultipartQuota: a multipart file counts its declared size toward the
+// quota from its creation; one that would go over is refused (403
+// quota_exceeded) and leaves no upload in the object store; a completed
+// one counts its real size.
+func TestMultipartQuota(t *testing.T) {
+	t.Parallel()
+	e := startTestEnv(t, backendEnv(t, "local", "local", map[string]string{
+		"QUOTA_BYTES_PER_USER": fmt.Sprint(3 * minPartBytes), "PART_SIZE_BYTES": fmt.Sprint(minPartBytes)}))
+	c := partsClient{t: t, e: e, token: e.newUser("q")}
+	const size = 2 * minPartBytes
+	up := c.create("a.bin", size)
+	resp, body := e.do(request{method: "POST", path: "/upload/", token: c.token,
+		body: map[string]any{"filename": "b.bin", "size": size, "multipart": true}})
+	if e := decode[apiErrorJSON](t, body); resp.StatusCode != http.StatusForbidden || e.Error != "quota_exceeded" {
+		t.Errorf("over quota: %s, want quota_exceeded", body)
+	}
+	lo := e.srv.objects.(*localObjects)
+	if d, err := lo.root.Open(localUploadsDir); err == nil {
+		names, _ := d.Readdirnames(-1)
+		d.Close()
+		if len(names) != 1 {
+			t.Errorf("uploads in the store: %v, want only the first file's", names)
+		}
+	}
+	c.send(up.File.ID, size, up.Upload.PartSize, []int{1, 2})
+	resp, body = c.complete(up.File.ID)
+	wantStatus(t, resp, body, http.StatusOK)
+	resp, body = e.do(request{method: "GET", path: "/me", token: c.token})
+	wantStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(string(body), fmt.Sprintf(`"bytes":%d`, size)) {
+		t.Errorf("/me after completing: %s, want %d bytes used", body, size)
+	}
+}
