@@ -475,7 +475,7 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 		s.fail(w, r, err)
 		return
 	}
-	err = s.abortIfMultipart(r, f)
+	err = s.abortIfMultipart(r.Context(), f)
 	if err == nil {
 		err = s.objects.Delete(r.Context(), f.ObjectKey)
 	}

@@ -358,9 +358,15 @@ func shortList(items []string) string {
 
 // abortIfMultipart aborts a pending multipart upload, so that deleting the
 // file leaves no parts in the object store.
-func (s *server) abortIfMultipart(r *http.Request, f *File) error {
+func (s *server) abortIfMultipart(ctx context.Context, f *File) error {
 	if f.UploadID == "" || f.Status != statusPending {
 		return nil
 	}
-	return s.objects.AbortMultipart(r.Context(), f.ObjectKey, f.UploadID)
+	return s.objects.AbortMultipart(ctx, f.ObjectKey, f.UploadID)
+}
+
+// resumable tells a pending multipart file the sweeper must keep: its
+// upload lives MULTIPART_TTL_SECONDS, not the single form's lifetime.
+func resumable(f *File, now time.Time) bool {
+	return f.UploadExpiresAt != nil && now.Before(f.UploadExpiresAt.Add(sweepMargin))
 }

@@ -742,3 +742,51 @@ func TestMultipartQuota(t *testing.T) {
 		t.Errorf("/me after completing: %s, want %d bytes used", body, size)
 	}
 }
+
+// TestSweeperKeepsResumableMultipart: the sweeper, which deletes pending
+// uploads once their form has expired, keeps a multipart upload for its
+// whole MULTIPART_TTL_SECONDS (it can still be resumed), then deletes it
+// and aborts its upload, parts and all. On both object stores.
+func TestSweeperKeepsResumableMultipart(t *testing.T) {
+	t.Parallel()
+	for _, objects := range []string{"s3", "local"} {
+		t.Run(objects, func(t *testing.T) {
+			t.Parallel()
+			metadata := map[string]string{"s3": "mongodb", "local": "local"}[objects]
+			e := startTestEnv(t, backendEnv(t, metadata, objects, map[string]string{"PART_SIZE_BYTES": fmt.Sprint(minPartBytes)}))
+			clock := &testClock{}
+			e.srv.now = clock.now
+			c := partsClient{t: t, e: e, token: e.newUser("sweep")}
+			const size = minPartBytes + 1
+			up := c.create("slow.bin", size)
+			c.send(up.File.ID, size, up.Upload.PartSize, []int{1})
+			owner, err := e.srv.store.FindCredential(t.Context(), kindBearer, hashSecret(c.token), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := e.srv.store.GetFile(t.Context(), owner.UserID, up.File.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			clock.advance(e.srv.cfg.UploadTTL + sweepMargin + time.Minute) // the single form's lifetime is long past
+			if r := e.srv.sweep(t.Context()); r.pendingFiles != 0 || r.failures != 0 {
+				t.Errorf("sweep while resumable: %+v, want nothing removed", r)
+			}
+			if got := c.stored(up.File.ID); len(got) != 1 {
+				t.Fatalf("parts after a sweep while resumable: %+v", got)
+			}
+
+			clock.advance(e.srv.cfg.MultipartTTL)
+			if r := e.srv.sweep(t.Context()); r.pendingFiles != 1 || r.failures != 0 {
+				t.Errorf("sweep after the upload's lifetime: %+v, want it removed", r)
+			}
+			if _, err := e.srv.store.GetFile(t.Context(), owner.UserID, up.File.ID); !errors.Is(err, ErrNotFound) {
+				t.Errorf("record after the sweep: %v, want ErrNotFound", err)
+			}
+			if _, err := e.srv.objects.ListParts(t.Context(), f.ObjectKey, f.UploadID); !errors.Is(err, ErrUploadNotFound) {
+				t.Errorf("parts after the sweep: %v, want ErrUploadNotFound", err)
+			}
+		})
+	}
+}
