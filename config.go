@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -17,63 +18,102 @@ import (
 )
 
 // setting documents one environment variable; settings is the single list
-// that both `-h` and the README's configuration table follow.
+// that loadConfig takes defaults from and that both `-h` and the README's
+// configuration table follow.
 type setting struct {
-	name, def, help string
+	name string
+	// def is the default value, as the variable would be set, which
+	// loadConfig uses when the variable is unset; "" when there is none
+	// (or it depends on other settings, as note then says).
+	def string
+	// note tells the default in words: after def in parentheses ("5 GiB"),
+	// or, without def, what unset means ("anyone").
+	note string
+	help string
 }
 
+// Default listen addresses: loopback only with local sign-in, since it
+// lets anyone who reaches the port act as the local user.
+const (
+	localSignInAddr = "127.0.0.1:8080"
+	providerAddr    = ":8080"
+)
+
 var settings = []setting{
-	{"ADDR", "127.0.0.1:8080 with local sign-in, :8080 with GOOGLE_CLIENT_ID", "listen address"},
-	{"PUBLIC_URL", "the origin of GOOGLE_REDIRECT_URI; with local sign-in, the request's loopback Host", "base URL of this server as clients reach it, e.g. https://dropp.example.com"},
-	{"SECRET_KEY", "required with MongoDB; generated into DATA_DIR in local mode", "key for signing cookies (at least 32 bytes)"},
-	{"SECRET_KEY_PREVIOUS", "", "previous SECRET_KEY, still accepted for cookies during a rotation"},
-	{"MONGODB_URI", "unset: local metadata store in DATA_DIR", "MongoDB connection string"},
-	{"MONGO_DB", "dropp", "MongoDB database name"},
-	{"AWS_S3_BUCKET", "unset: local object store in DATA_DIR", "S3 bucket for file contents"},
-	{"AWS_REGION", "us-east-1", "S3 region"},
-	{"AWS_ENDPOINT_URL_S3", "AWS", "S3 endpoint, for S3-compatible servers"},
-	{"AWS_ENDPOINT_URL", "AWS", "endpoint for all AWS services; AWS_ENDPOINT_URL_S3 wins"},
-	{"AWS_ACCESS_KEY_ID", "the SDK's standard chain", "S3 access key (with AWS_SECRET_ACCESS_KEY and optional AWS_SESSION_TOKEN)"},
-	{"AWS_SECRET_ACCESS_KEY", "the SDK's standard chain", "S3 secret key"},
-	{"AWS_SESSION_TOKEN", "unset", "S3 session token, for temporary credentials"},
-	{"S3_FORCE_PATH_STYLE", "false", "use path-style S3 URLs (most S3-compatible servers need it)"},
-	{"PRESIGN_TTL_SECONDS", "900", "lifetime of download URLs"},
-	{"UPLOAD_POST_TTL_SECONDS", "3600", "lifetime of upload forms, PUT URLs and part URLs"},
-	{"MAX_UPLOAD_BYTES", "53687091200 (50 GiB)", "largest accepted file; a single-form upload takes at most 5 GiB, larger files go in parts"},
-	{"S3_UPLOAD_METHOD", "post", "post: single uploads are pre-signed POST forms; put: pre-signed PUT URLs (Cloudflare R2, Backblaze B2)"},
-	{"PART_SIZE_BYTES", "16777216 (16 MiB)", "smallest part of a multipart upload (at least 5 MiB; raised so a file takes at most 10,000 parts)"},
-	{"MULTIPART_TTL_SECONDS", "604800 (7 days)", "lifetime of a multipart upload, for resuming"},
-	{"TRUST_X_USER_ID", "false", "trust an X-User-Id header set by an authenticating proxy in front of Dropp"},
-	{"GOOGLE_CLIENT_ID", "unset: local sign-in (loopback only)", "OAuth client id"},
-	{"GOOGLE_CLIENT_SECRET", "", "OAuth client secret"},
-	{"GOOGLE_REDIRECT_URI", "PUBLIC_URL + /auth/google/callback", "callback URL registered with the provider"},
-	{"OAUTH_ISSUER", "https://accounts.google.com", "OpenID Connect issuer"},
-	{"APP_REDIRECT_URI", "dropp://auth/callback", "desktop app's default redirect URI"},
-	{"ALLOWED_EMAIL_DOMAINS", "anyone", "comma list of email domains allowed to sign in"},
-	{"ALLOWED_EMAILS", "anyone", "comma list of emails allowed to sign in"},
-	{"TOKEN_TTL_SECONDS", "2592000 (30 days)", "lifetime of desktop access tokens"},
-	{"SESSION_TTL_SECONDS", "604800 (7 days)", "lifetime of browser sessions"},
-	{"SHARE_TTL_SECONDS", "604800 (7 days)", "lifetime of a share link that asks for none"},
-	{"SHARE_MAX_TTL_SECONDS", "2592000 (30 days)", "longest lifetime a share link may ask for"},
-	{"AUTH_RATE_LIMIT", "60", "sign-in, token and share-link requests per minute per client address (burst as many)"},
-	{"TRUSTED_PROXIES", "", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"},
-	{"DATA_DIR", "./dropp-data", "where local mode keeps metadata, objects and its generated key"},
-	{"LOCAL_USER_EMAIL", "you@localhost", "the user local sign-in signs in as"},
-	{"QUOTA_BYTES_PER_USER", "unlimited", "bytes each user may store, pending uploads included (0: unlimited)"},
-	{"QUOTA_FILES_PER_USER", "unlimited", "files each user may have, pending uploads included (0: unlimited)"},
-	{"SWEEP_INTERVAL_SECONDS", "600", "how often each instance deletes abandoned uploads and expired credentials"},
-	{"ADMIN_EMAILS", "", "comma list of emails of the administrators (GET /admin/)"},
+	{"ADDR", "", localSignInAddr + " with local sign-in, " + providerAddr + " with GOOGLE_CLIENT_ID", "listen address"},
+	{"PUBLIC_URL", "", "the origin of GOOGLE_REDIRECT_URI; with local sign-in, the request's loopback Host", "base URL of this server as clients reach it, e.g. https://dropp.example.com"},
+	{"SECRET_KEY", "", "required with MongoDB; generated into DATA_DIR in local mode", "key for signing cookies (at least 32 bytes)"},
+	{"SECRET_KEY_PREVIOUS", "", "", "previous SECRET_KEY, still accepted for cookies during a rotation"},
+	{"MONGODB_URI", "", "unset: local metadata store in DATA_DIR", "MongoDB connection string"},
+	{"MONGO_DB", "dropp", "", "MongoDB database name"},
+	{"AWS_S3_BUCKET", "", "unset: local object store in DATA_DIR", "S3 bucket for file contents"},
+	{"AWS_REGION", "us-east-1", "", "S3 region"},
+	{"AWS_ENDPOINT_URL_S3", "", "AWS", "S3 endpoint, for S3-compatible servers"},
+	{"AWS_ENDPOINT_URL", "", "AWS", "endpoint for all AWS services; AWS_ENDPOINT_URL_S3 wins"},
+	{"AWS_ACCESS_KEY_ID", "", "the SDK's standard chain", "S3 access key (with AWS_SECRET_ACCESS_KEY and optional AWS_SESSION_TOKEN)"},
+	{"AWS_SECRET_ACCESS_KEY", "", "the SDK's standard chain", "S3 secret key"},
+	{"AWS_SESSION_TOKEN", "", "", "S3 session token, for temporary credentials"},
+	{"S3_FORCE_PATH_STYLE", "false", "", "use path-style S3 URLs (most S3-compatible servers need it)"},
+	{"PRESIGN_TTL_SECONDS", "900", "", "lifetime of download URLs"},
+	{"UPLOAD_POST_TTL_SECONDS", "3600", "", "lifetime of upload forms, PUT URLs and part URLs"},
+	{"MAX_UPLOAD_BYTES", "53687091200", "50 GiB", "largest accepted file; a single-form upload takes at most 5 GiB, larger files go in parts"},
+	{"S3_UPLOAD_METHOD", uploadMethodPost, "", "post: single uploads are pre-signed POST forms; put: pre-signed PUT URLs (Cloudflare R2, Backblaze B2)"},
+	{"PART_SIZE_BYTES", "16777216", "16 MiB", "smallest part of a multipart upload (at least 5 MiB; raised so a file takes at most 10,000 parts)"},
+	{"MULTIPART_TTL_SECONDS", "604800", "7 days", "lifetime of a multipart upload, for resuming"},
+	{"TRUST_X_USER_ID", "false", "", "trust an X-User-Id header set by an authenticating proxy in front of Dropp"},
+	{"GOOGLE_CLIENT_ID", "", "unset: local sign-in (loopback only)", "OAuth client id"},
+	{"GOOGLE_CLIENT_SECRET", "", "", "OAuth client secret"},
+	{"GOOGLE_REDIRECT_URI", "", "PUBLIC_URL + /auth/google/callback", "callback URL registered with the provider"},
+	{"OAUTH_ISSUER", googleIssuer, "", "OpenID Connect issuer"},
+	{"APP_REDIRECT_URI", "dropp://auth/callback", "", "desktop app's default redirect URI"},
+	{"ALLOWED_EMAIL_DOMAINS", "", "anyone", "comma list of email domains allowed to sign in"},
+	{"ALLOWED_EMAILS", "", "anyone", "comma list of emails allowed to sign in"},
+	{"TOKEN_TTL_SECONDS", "2592000", "30 days", "lifetime of desktop access tokens"},
+	{"SESSION_TTL_SECONDS", "604800", "7 days", "lifetime of browser sessions"},
+	{"SHARE_TTL_SECONDS", "604800", "7 days", "lifetime of a share link that asks for none"},
+	{"SHARE_MAX_TTL_SECONDS", "2592000", "30 days", "longest lifetime a share link may ask for"},
+	{"AUTH_RATE_LIMIT", "60", "", "sign-in, token and share-link requests per minute per client address (burst as many)"},
+	{"TRUSTED_PROXIES", "", "", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"},
+	{"DATA_DIR", "./dropp-data", "", "where local mode keeps metadata, objects and its generated key"},
+	{"LOCAL_USER_EMAIL", "you@localhost", "", "the user local sign-in signs in as"},
+	{"QUOTA_BYTES_PER_USER", "0", "unlimited", "bytes each user may store, pending uploads included (0: unlimited)"},
+	{"QUOTA_FILES_PER_USER", "0", "unlimited", "files each user may have, pending uploads included (0: unlimited)"},
+	{"SWEEP_INTERVAL_SECONDS", "600", "", "how often each instance deletes abandoned uploads and expired credentials"},
+	{"ADMIN_EMAILS", "", "", "comma list of emails of the administrators (GET /admin/)"},
+	{"CONTAINER_PORT_ON_HOST_LOOPBACK", "false", "", "with local sign-in in a container: true says its port is published on the host's loopback only (-p 127.0.0.1:8080:8080), so ADDR may be :8080; refused outside a container"},
+	{"METRICS_ADDR", "", "unset: no metrics", "listen address of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9090 (keep it off the public network)"},
+	{"LOG_FORMAT", "text", "", "log format on stderr: text or json"},
+}
+
+// shownDefault is the default as `-h` and the README tell it.
+func (s setting) shownDefault() string {
+	switch {
+	case s.def != "" && s.note != "":
+		return s.def + " (" + s.note + ")"
+	case s.def != "":
+		return s.def
+	case s.note != "":
+		return s.note
+	}
+	return "unset"
+}
+
+// settingDefault is the settings table's default for the variable name.
+// Every variable loadConfig reads is in the table, so a name that is not
+// is a mistake in the code, found by any test that loads a configuration.
+func settingDefault(name string) string {
+	i := slices.IndexFunc(settings, func(s setting) bool { return s.name == name })
+	if i < 0 {
+		panic("config: " + name + " is read but not in the settings table")
+	}
+	return settings[i].def
 }
 
 // printUsage writes the `-h` text: every variable with its default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: dropp          run the server\n       dropp version  print the version (also: dropp -version)\n       dropp reconcile [-delete]\n                      report (or delete) stored objects that no file record names\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
+	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n       dropp backup DIR   copy local mode's data, while the server runs, into the new directory DIR\n       dropp reconcile [-delete]\n                          report (or delete) stored objects that no file record names\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
-		def := s.def
-		if def == "" {
-			def = "unset"
-		}
-		fmt.Fprintf(w, "  %-24s %s (default: %s)\n", s.name, s.help, def)
+		fmt.Fprintf(w, "  %-24s %s (default: %s)\n", s.name, s.help, s.shownDefault())
 	}
 }
 
@@ -125,6 +165,11 @@ type config struct {
 	QuotaFiles    int64 // 0: unlimited
 	SweepInterval time.Duration
 	AdminEmails   []string
+
+	// PublishedOnHostLoopback is the operator's word that this container's
+	// port is published on the host's loopback only (see deploy.go).
+	PublishedOnHostLoopback bool
+	MetricsAddr             string // "" = no metrics listener
 }
 
 // localMetadata, localObjects and localSignIn tell which backends fall back
@@ -143,40 +188,47 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	p := &envParser{getenv: getenv}
 	c := &config{
 		MongoURI:           p.mongoURI("MONGODB_URI"),
-		MongoDB:            p.str("MONGO_DB", "dropp"),
-		Bucket:             p.str("AWS_S3_BUCKET", ""),
-		Region:             p.str("AWS_REGION", "us-east-1"),
-		S3Endpoint:         p.str("AWS_ENDPOINT_URL_S3", p.str("AWS_ENDPOINT_URL", "")),
+		MongoDB:            p.str("MONGO_DB"),
+		Bucket:             p.str("AWS_S3_BUCKET"),
+		Region:             p.str("AWS_REGION"),
+		S3Endpoint:         cmp.Or(p.str("AWS_ENDPOINT_URL_S3"), p.str("AWS_ENDPOINT_URL")),
 		S3PathStyle:        p.boolean("S3_FORCE_PATH_STYLE"),
-		AWSAccessKey:       p.str("AWS_ACCESS_KEY_ID", ""),
-		AWSSecretKey:       p.str("AWS_SECRET_ACCESS_KEY", ""),
-		AWSSessionTok:      p.str("AWS_SESSION_TOKEN", ""),
-		PresignTTL:         p.seconds("PRESIGN_TTL_SECONDS", 900, 7*24*3600),
-		UploadTTL:          p.seconds("UPLOAD_POST_TTL_SECONDS", 3600, 7*24*3600),
-		MaxUploadBytes:     p.integer("MAX_UPLOAD_BYTES", 50<<30, 1, maxObjectBytes),
-		UploadMethod:       p.oneOf("S3_UPLOAD_METHOD", uploadMethodPost, uploadMethodPost, uploadMethodPut),
-		PartSize:           p.integer("PART_SIZE_BYTES", 16<<20, minPartBytes, maxPartBytes),
-		MultipartTTL:       p.seconds("MULTIPART_TTL_SECONDS", 7*24*3600, 30*24*3600),
+		AWSAccessKey:       p.str("AWS_ACCESS_KEY_ID"),
+		AWSSecretKey:       p.str("AWS_SECRET_ACCESS_KEY"),
+		AWSSessionTok:      p.str("AWS_SESSION_TOKEN"),
+		PresignTTL:         p.seconds("PRESIGN_TTL_SECONDS", 7*24*3600),
+		UploadTTL:          p.seconds("UPLOAD_POST_TTL_SECONDS", 7*24*3600),
+		MaxUploadBytes:     p.integer("MAX_UPLOAD_BYTES", 1, maxObjectBytes),
+		UploadMethod:       p.oneOf("S3_UPLOAD_METHOD", uploadMethodPost, uploadMethodPut),
+		PartSize:           p.integer("PART_SIZE_BYTES", minPartBytes, maxPartBytes),
+		MultipartTTL:       p.seconds("MULTIPART_TTL_SECONDS", 30*24*3600),
 		TrustXUserID:       p.boolean("TRUST_X_USER_ID"),
-		GoogleClientID:     p.str("GOOGLE_CLIENT_ID", ""),
-		GoogleClientSecret: p.str("GOOGLE_CLIENT_SECRET", ""),
-		GoogleRedirectURI:  p.webURL("GOOGLE_REDIRECT_URI", ""),
-		OAuthIssuer:        p.issuerURL("OAUTH_ISSUER", "https://accounts.google.com"),
-		AppRedirectURI:     p.redirectURI("APP_REDIRECT_URI", "dropp://auth/callback"),
+		GoogleClientID:     p.str("GOOGLE_CLIENT_ID"),
+		GoogleClientSecret: p.str("GOOGLE_CLIENT_SECRET"),
+		GoogleRedirectURI:  p.webURL("GOOGLE_REDIRECT_URI"),
+		OAuthIssuer:        p.issuerURL("OAUTH_ISSUER"),
+		AppRedirectURI:     p.redirectURI("APP_REDIRECT_URI"),
 		AllowedDomains:     p.list("ALLOWED_EMAIL_DOMAINS"),
 		AllowedEmails:      p.list("ALLOWED_EMAILS"),
-		TokenTTL:           p.seconds("TOKEN_TTL_SECONDS", 30*24*3600, 365*24*3600),
-		SessionTTL:         p.seconds("SESSION_TTL_SECONDS", 7*24*3600, 365*24*3600),
-		ShareTTL:           p.seconds("SHARE_TTL_SECONDS", 7*24*3600, 365*24*3600),
-		ShareMaxTTL:        p.seconds("SHARE_MAX_TTL_SECONDS", 30*24*3600, 365*24*3600),
-		AuthRateLimit:      int(p.integer("AUTH_RATE_LIMIT", 60, 1, 1_000_000)),
+		TokenTTL:           p.seconds("TOKEN_TTL_SECONDS", 365*24*3600),
+		SessionTTL:         p.seconds("SESSION_TTL_SECONDS", 365*24*3600),
+		ShareTTL:           p.seconds("SHARE_TTL_SECONDS", 365*24*3600),
+		ShareMaxTTL:        p.seconds("SHARE_MAX_TTL_SECONDS", 365*24*3600),
+		AuthRateLimit:      int(p.integer("AUTH_RATE_LIMIT", 1, 1_000_000)),
 		TrustedProxies:     p.prefixes("TRUSTED_PROXIES"),
-		DataDir:            p.str("DATA_DIR", "./dropp-data"),
-		LocalUserEmail:     p.str("LOCAL_USER_EMAIL", "you@localhost"),
-		QuotaBytes:         p.integer("QUOTA_BYTES_PER_USER", 0, 0, 1<<62),
-		QuotaFiles:         p.integer("QUOTA_FILES_PER_USER", 0, 0, 1<<62),
-		SweepInterval:      p.seconds("SWEEP_INTERVAL_SECONDS", 600, 7*24*3600),
+		DataDir:            p.str("DATA_DIR"),
+		LocalUserEmail:     p.str("LOCAL_USER_EMAIL"),
+		QuotaBytes:         p.integer("QUOTA_BYTES_PER_USER", 0, 1<<62),
+		QuotaFiles:         p.integer("QUOTA_FILES_PER_USER", 0, 1<<62),
+		SweepInterval:      p.seconds("SWEEP_INTERVAL_SECONDS", 7*24*3600),
 		AdminEmails:        p.list("ADMIN_EMAILS"),
+	}
+	c.PublishedOnHostLoopback = p.boolean("CONTAINER_PORT_ON_HOST_LOOPBACK")
+	if v := p.str("METRICS_ADDR"); v != "" {
+		c.MetricsAddr = p.listenAddr("METRICS_ADDR", v)
+	}
+	if _, err := newLogHandler(p.str("LOG_FORMAT"), io.Discard); err != nil {
+		p.fail("LOG_FORMAT", "%v", err)
 	}
 	c.PublicURL = p.baseURL("PUBLIC_URL")
 	c.SecretKey = p.secret("SECRET_KEY")
@@ -191,10 +243,10 @@ func loadConfig(getenv func(string) string) (*config, error) {
 // defaultAddr listens on loopback only when local sign-in is in use, since
 // local sign-in lets anyone who reaches the port act as the local user.
 func (c *config) defaultAddr() string {
-	if c.localSignIn() {
-		return "127.0.0.1:8080"
+	if c.localSignIn() && !c.PublishedOnHostLoopback {
+		return localSignInAddr
 	}
-	return ":8080"
+	return providerAddr
 }
 
 // check validates the rules that span several variables and returns every
@@ -210,9 +262,12 @@ func (c *config) check(failed map[string]bool) []error {
 	rule(!c.localMetadata() && c.SecretKey == nil,
 		"SECRET_KEY is required when MONGODB_URI is set (every instance must share it); generate one with: openssl rand -hex 32",
 		"SECRET_KEY")
-	rule(c.localSignIn() && !isLoopbackAddr(c.Addr),
+	rule(c.localSignIn() && !isLoopbackAddr(c.Addr) && !c.PublishedOnHostLoopback,
 		fmt.Sprintf("ADDR %q is not a loopback address: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone on the network sign in; set GOOGLE_CLIENT_ID or listen on 127.0.0.1", c.Addr),
 		"ADDR")
+	rule(c.PublishedOnHostLoopback && !runningInContainer("/"),
+		"CONTAINER_PORT_ON_HOST_LOOPBACK=true but this process is not in a container (no /.dockerenv or /run/.containerenv): on a host, leave it unset and listen on 127.0.0.1",
+		"CONTAINER_PORT_ON_HOST_LOOPBACK")
 	rule(c.localSignIn() && c.PublicURL != nil && !isLocalHost(c.PublicURL.Host),
 		fmt.Sprintf("PUBLIC_URL %q is not a loopback URL: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone who reaches it sign in; set GOOGLE_CLIENT_ID", c.PublicURL),
 		"PUBLIC_URL")
@@ -234,20 +289,6 @@ func (c *config) check(failed map[string]bool) []error {
 	return errs
 }
 
-// isLoopbackAddr reports whether a listen address binds only loopback
-// interfaces ("localhost:8080", "127.0.0.1:0", "[::1]:80").
-func isLoopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
-}
-
 // envParser reads variables and collects every error, so loadConfig reads
 // as a plain list of settings and reports all problems at once.
 type envParser struct {
@@ -267,15 +308,17 @@ func (p *envParser) fail(name, format string, args ...any) {
 	p.errs = append(p.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
 }
 
-func (p *envParser) str(name, def string) string {
+// str reads a variable, trimmed, or else its default from the settings
+// table.
+func (p *envParser) str(name string) string {
 	if v := strings.TrimSpace(p.getenv(name)); v != "" {
 		return v
 	}
-	return def
+	return settingDefault(name)
 }
 
 func (p *envParser) boolean(name string) bool {
-	v := p.str(name, "false")
+	v := p.str(name)
 	b, err := strconv.ParseBool(v)
 	if err != nil {
 		p.fail(name, "want true or false, got %q", v)
@@ -283,11 +326,8 @@ func (p *envParser) boolean(name string) bool {
 	return b
 }
 
-func (p *envParser) integer(name string, def, lo, hi int64) int64 {
-	v := p.str(name, "")
-	if v == "" {
-		return def
-	}
+func (p *envParser) integer(name string, lo, hi int64) int64 {
+	v := p.str(name)
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < lo || n > hi {
 		p.fail(name, "want an integer from %d to %d, got %q", lo, hi, v)
@@ -296,21 +336,21 @@ func (p *envParser) integer(name string, def, lo, hi int64) int64 {
 }
 
 // oneOf reads a value that must be one of choices.
-func (p *envParser) oneOf(name, def string, choices ...string) string {
-	v := strings.ToLower(p.str(name, def))
+func (p *envParser) oneOf(name string, choices ...string) string {
+	v := strings.ToLower(p.str(name))
 	if !slices.Contains(choices, v) {
 		p.fail(name, "want one of %s, got %q", strings.Join(choices, ", "), v)
 	}
 	return v
 }
 
-func (p *envParser) seconds(name string, def, hi int64) time.Duration {
-	return time.Duration(p.integer(name, def, 1, hi)) * time.Second
+func (p *envParser) seconds(name string, hi int64) time.Duration {
+	return time.Duration(p.integer(name, 1, hi)) * time.Second
 }
 
 func (p *envParser) list(name string) []string {
 	var out []string
-	for _, item := range strings.Split(p.str(name, ""), ",") {
+	for _, item := range strings.Split(p.str(name), ",") {
 		if item = strings.ToLower(strings.TrimSpace(item)); item != "" {
 			out = append(out, item)
 		}
@@ -336,7 +376,7 @@ func (p *envParser) prefixes(name string) []netip.Prefix {
 }
 
 func (p *envParser) baseURL(name string) *url.URL {
-	v := p.str(name, "")
+	v := p.str(name)
 	if v == "" {
 		return nil
 	}
@@ -349,8 +389,8 @@ func (p *envParser) baseURL(name string) *url.URL {
 }
 
 // webURL reads an absolute http(s) URL without a fragment.
-func (p *envParser) webURL(name, def string) string {
-	v := p.str(name, def)
+func (p *envParser) webURL(name string) string {
+	v := p.str(name)
 	if v == "" {
 		return ""
 	}
@@ -363,8 +403,8 @@ func (p *envParser) webURL(name, def string) string {
 
 // issuerURL reads an OpenID issuer: https, except on a loopback host where
 // a development provider may speak plain http.
-func (p *envParser) issuerURL(name, def string) string {
-	v := p.webURL(name, def)
+func (p *envParser) issuerURL(name string) string {
+	v := p.webURL(name)
 	if u, err := url.Parse(v); err == nil && u.Scheme == "http" && !isLocalHost(u.Host) {
 		p.fail(name, "an issuer must use https (plain http only on a loopback host), got %q", v)
 	}
@@ -374,8 +414,8 @@ func (p *envParser) issuerURL(name, def string) string {
 // redirectURI reads the desktop app's redirect URI: absolute (any scheme,
 // since apps register their own, such as dropp://), without a fragment
 // (RFC 6749 §3.1.2).
-func (p *envParser) redirectURI(name, def string) string {
-	v := p.str(name, def)
+func (p *envParser) redirectURI(name string) string {
+	v := p.str(name)
 	u, err := url.Parse(v)
 	if err != nil || u.Scheme == "" || u.Fragment != "" || strings.HasSuffix(v, "#") || u.User != nil {
 		p.fail(name, "want an absolute URI without user info or fragment, such as dropp://auth/callback, got %q", v)
@@ -386,7 +426,7 @@ func (p *envParser) redirectURI(name, def string) string {
 // secret reads a signing key. Surrounding white space is dropped: a key
 // pasted with a newline must not differ between instances.
 func (p *envParser) secret(name string) []byte {
-	v := p.str(name, "")
+	v := p.str(name)
 	if v == "" {
 		return nil
 	}
@@ -425,11 +465,12 @@ func variedEnough(key string) bool {
 	return distinct >= minSecretKeyDistinct
 }
 
-// listenAddr reads a listen address: host:port or :port, port 0..65535.
-// A malformed one is reported as such, before any rule about which hosts
-// may be used.
+// listenAddr reads a listen address: host:port or :port, port 0..65535,
+// or def, which depends on other settings (so the table has none). A
+// malformed one is reported as such, before any rule about which hosts may
+// be used.
 func (p *envParser) listenAddr(name, def string) string {
-	v := p.str(name, def)
+	v := cmp.Or(p.str(name), def)
 	_, port, err := net.SplitHostPort(v)
 	if err == nil {
 		_, err = strconv.ParseUint(port, 10, 16)
@@ -446,7 +487,7 @@ func (p *envParser) listenAddr(name, def string) string {
 // fail on obscurely, such as an unclosed "[". Messages show the URI with
 // its user info redacted, since it holds the password.
 func (p *envParser) mongoURI(name string) string {
-	v := p.str(name, "")
+	v := p.str(name)
 	if v == "" {
 		return ""
 	}

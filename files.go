@@ -51,6 +51,17 @@ type createUploadRequest struct {
 	Multipart   *bool   `json:"multipart"` // upload in parts (see multipart.go)
 }
 
+// createUploadResponse is the body of POST /upload/'s answer.
+type createUploadResponse struct {
+	File   fileJSON `json:"file"`
+	Upload any      `json:"upload"` // UploadForm, PresignedPut or multipartAnswer (multipart.go)
+}
+
+// fileResponse is the body of POST /upload/{id}/complete's answer.
+type fileResponse struct {
+	File fileJSON `json:"file"`
+}
+
 // handleCreateUpload handles "POST /upload/": it records a pending file and
 // returns a pre-signed form (or PUT URL) the client sends the bytes to, or,
 // for a multipart upload, the part size the client asks part URLs for.
@@ -96,7 +107,8 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"file": toFileJSON(f), "upload": form})
+	s.metrics.uploadCreated()
+	writeJSON(w, http.StatusCreated, createUploadResponse{File: toFileJSON(f), Upload: form})
 }
 
 // uploadPolicy pins the upload to this file's key, its declared size (or
@@ -295,7 +307,7 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 		return
 	}
 	if f.Status == statusComplete {
-		writeJSON(w, http.StatusOK, map[string]any{"file": toFileJSON(f)})
+		writeJSON(w, http.StatusOK, fileResponse{toFileJSON(f)})
 		return
 	}
 	if f.UploadID != "" {

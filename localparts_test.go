@@ -63,9 +63,7 @@ func newTestLocalObjectsIn(t *testing.T, dir string) (*localObjects, *httptest.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	store.addRoutes(mux)
-	return store, httptest.NewServer(mux)
+	return store, httptest.NewServer(serveLocalObjects(t, store))
 }
 
 // newTestLocalObjectsAt serves a local store in dir, closed at the end of

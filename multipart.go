@@ -110,7 +110,8 @@ func (s *server) startMultipart(w http.ResponseWriter, r *http.Request, f *File,
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"file": toFileJSON(f), "upload": multipartAnswer{
+	s.metrics.uploadCreated()
+	writeJSON(w, http.StatusCreated, createUploadResponse{File: toFileJSON(f), Upload: multipartAnswer{
 		Method: "multipart", PartSize: f.PartSize, PartCount: f.PartCount, ExpiresAt: expires}})
 }
 
@@ -311,8 +312,9 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 		s.fail(w, r, err)
 		return
 	}
+	s.metrics.uploadCompleted(info.Size)
 	s.settleCharge(r.Context(), f, info.Size)
-	writeJSON(w, http.StatusOK, map[string]any{"file": toFileJSON(done)})
+	writeJSON(w, http.StatusOK, fileResponse{toFileJSON(done)})
 }
 
 // checkParts names the parts that are missing or of the wrong size, or "".

@@ -301,7 +301,9 @@ func walkMultipartRoutine(t *testing.T, e *testEnv) {
 	wantStatus(t, resp, body, http.StatusOK)
 	resp, body = e.do(request{method: "GET", path: "/list/", token: c.token})
 	wantStatus(t, resp, body, http.StatusOK)
-	if list := decode[listOut](t, body); len(list.Files) != 2 || list.Files[0].Status != "complete" {
+	list := decode[listOut](t, body)
+	i := slices.IndexFunc(list.Files, func(f fileOut) bool { return f.ID == up.File.ID })
+	if len(list.Files) != 2 || i < 0 || list.Files[i].Status != "complete" {
 		t.Fatalf("list: %s", body)
 	}
 	if n, sum := c.downloadSHA256(up.File.ID); n != size || sum != testContentSHA256(size) {
