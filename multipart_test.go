@@ -559,7 +559,8 @@ func TestPutUploadMethod(t *testing.T) {
 }
 
 // TestLocalPutRefusesStoredOrDeletedKey: a local PUT URL stores its object
-// once, and dies with its file, like a form (SECURITY.md item 37).
+// once, and dies with its file, like a form: a completed object is never
+// replaced.
 func TestLocalPutRefusesStoredOrDeletedKey(t *testing.T) {
 	t.Parallel()
 	store, srv := newTestLocalObjects(t)
