@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -73,7 +74,11 @@ func startServer() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd.Stderr = os.Stderr
+	logFile, err := os.Create(filepath.Join(serverDir, "server.log"))
+	if err != nil {
+		return "", err
+	}
+	cmd.Stderr = logFile // its request log; kept out of the test output
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
@@ -191,7 +196,7 @@ func TestUploadRefusalIsTyped(t *testing.T) {
 	c := signIn(t)
 	ctx := t.Context()
 	var created struct {
-		Upload uploadForm `json:"upload"`
+		Upload uploadAnswer `json:"upload"`
 	}
 	if err := c.do(ctx, "POST", "/upload/", map[string]any{"filename": "x", "size": 10}, &created); err != nil {
 		t.Fatal(err)
@@ -266,5 +271,46 @@ func TestSignInChecksState(t *testing.T) {
 	}
 	if _, err := c.Me(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMultipartUploadResumes: a large file goes up in parts; cut short
+// after the first part, ResumeUpload sends only the rest.
+func TestMultipartUploadResumes(t *testing.T) {
+	c := signIn(t)
+	defer func(old int64) { MultipartThreshold = old }(MultipartThreshold)
+	MultipartThreshold = 1
+	content := bytes.Repeat([]byte("0123456789abcdef"), 20<<20/16) // 20 MiB: two parts of 16 MiB
+	src := filepath.Join(t.TempDir(), "disk.img")
+	os.WriteFile(src, content, 0o600)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	_, err := c.Upload(ctx, src, "", func(done, total int64) {
+		if done >= 17<<20 {
+			cancel() // the second part is cut short, the first is stored
+		}
+	})
+	var partial *PartialUpload
+	if !errors.As(err, &partial) || partial.PartSize != 16<<20 {
+		t.Fatalf("cut-short Upload: %v, want a *PartialUpload", err)
+	}
+	var first int64 = -1
+	f, err := c.ResumeUpload(t.Context(), partial.ID, src, partial.PartSize, func(done, total int64) {
+		if first < 0 {
+			first = done
+		}
+	})
+	if err != nil {
+		t.Fatalf("ResumeUpload: %v", err)
+	}
+	if first <= 16<<20 || f.Status != "complete" || *f.Size != int64(len(content)) {
+		t.Fatalf("resumed: first progress %d (want past the stored part), file %+v", first, f)
+	}
+	dest := filepath.Join(t.TempDir(), "back.img")
+	if _, err := c.Download(t.Context(), f.ID, dest, nil); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(dest); !bytes.Equal(data, content) {
+		t.Fatal("the downloaded file differs from the uploaded one")
 	}
 }

@@ -10,17 +10,29 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 )
 
-// uploadForm is where and how to send a file's content.
-type uploadForm struct {
-	URL    string            `json:"url"`
-	Fields map[string]string `json:"fields"`
+// uploadAnswer is the "upload" of POST /upload/: how to send the content,
+// by Method.
+type uploadAnswer struct {
+	Method    string            `json:"method"` // "POST" (a form), "PUT" or "multipart"
+	URL       string            `json:"url"`
+	Fields    map[string]string `json:"fields"`  // POST
+	Headers   map[string]string `json:"headers"` // PUT
+	PartSize  int64             `json:"part_size"`
+	PartCount int               `json:"part_count"`
 }
 
+// MultipartThreshold is the size from which Upload sends a file in parts,
+// which can resume (ResumeUpload) after a failure.
+var MultipartThreshold int64 = 64 << 20
+
 // Upload sends the file at path: it creates the upload (declaring the
-// size, and contentType if not ""), posts the content through the form the
-// server answered, then completes it. progress may be nil.
+// size, and contentType if not ""), sends the content the way the server
+// answered (a form POST, a PUT, or parts), then completes it. progress may
+// be nil. If a multipart upload fails, the returned *PartialUpload error
+// says how to resume it.
 func (c *Client) Upload(ctx context.Context, path, contentType string, progress Progress) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -35,29 +47,157 @@ func (c *Client) Upload(ctx context.Context, path, contentType string, progress 
 	if contentType != "" {
 		create["content_type"] = contentType
 	}
+	if info.Size() >= MultipartThreshold {
+		create["multipart"] = true
+	}
 	var created struct {
-		File   File       `json:"file"`
-		Upload uploadForm `json:"upload"`
+		File   File         `json:"file"`
+		Upload uploadAnswer `json:"upload"`
 	}
 	if err := c.do(ctx, "POST", "/upload/", create, &created); err != nil {
 		return nil, err
 	}
-	if err := c.postForm(ctx, created.Upload, f, info.Size(), progress); err != nil {
+	up, size := created.Upload, info.Size()
+	switch up.Method {
+	case "POST":
+		err = c.postForm(ctx, up, f, size, progress)
+	case "PUT":
+		err = c.put(ctx, up.URL, up.Headers, io.NewSectionReader(f, 0, size), size, &countingReader{total: size, progress: progress})
+	case "multipart":
+		if err = c.sendParts(ctx, created.File.ID, f, size, up.PartSize, progress); err != nil {
+			return nil, &PartialUpload{ID: created.File.ID, PartSize: up.PartSize, Err: err}
+		}
+	default:
+		err = fmt.Errorf("dropp: unknown upload method %q", up.Method)
+	}
+	if err != nil {
 		return nil, err
 	}
+	return c.complete(ctx, created.File.ID)
+}
+
+// PartialUpload is a multipart upload that stopped; ResumeUpload with its
+// ID and PartSize sends only the missing parts.
+type PartialUpload struct {
+	ID       string
+	PartSize int64
+	Err      error
+}
+
+func (e *PartialUpload) Error() string {
+	return fmt.Sprintf("upload %s stopped (resume it): %v", e.ID, e.Err)
+}
+func (e *PartialUpload) Unwrap() error { return e.Err }
+
+// ResumeUpload finishes a multipart upload of the file at path: it asks
+// which parts are stored, sends the others, and completes.
+func (c *Client) ResumeUpload(ctx context.Context, id, path string, partSize int64, progress Progress) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.sendParts(ctx, id, f, info.Size(), partSize, progress); err != nil {
+		return nil, &PartialUpload{ID: id, PartSize: partSize, Err: err}
+	}
+	return c.complete(ctx, id)
+}
+
+func (c *Client) complete(ctx context.Context, id string) (*File, error) {
 	var done struct {
 		File File `json:"file"`
 	}
-	if err := c.do(ctx, "POST", "/upload/"+url.PathEscape(created.File.ID)+"/complete", nil, &done); err != nil {
+	if err := c.do(ctx, "POST", "/upload/"+url.PathEscape(id)+"/complete", nil, &done); err != nil {
 		return nil, err
 	}
 	return &done.File, nil
 }
 
+// sendParts PUTs every part the server does not hold yet, up to 100 URLs
+// a request, one part at a time.
+func (c *Client) sendParts(ctx context.Context, id string, f io.ReaderAt, size, partSize int64, progress Progress) error {
+	if partSize <= 0 {
+		return fmt.Errorf("dropp: part size %d", partSize)
+	}
+	count := int((size + partSize - 1) / partSize)
+	var stored struct {
+		Parts []struct {
+			PartNumber int   `json:"part_number"`
+			Size       int64 `json:"size"`
+		} `json:"parts"`
+	}
+	if err := c.do(ctx, "GET", "/upload/"+url.PathEscape(id)+"/parts", nil, &stored); err != nil {
+		return err
+	}
+	have := map[int]bool{}
+	counter := &countingReader{total: size, progress: progress}
+	for _, p := range stored.Parts {
+		have[p.PartNumber] = true
+		counter.done += p.Size
+	}
+	var missing []int
+	for n := 1; n <= count; n++ {
+		if !have[n] {
+			missing = append(missing, n)
+		}
+	}
+	for len(missing) > 0 {
+		batch := missing[:min(100, len(missing))]
+		missing = missing[len(batch):]
+		var urls struct {
+			Parts []struct {
+				PartNumber int               `json:"part_number"`
+				URL        string            `json:"url"`
+				Headers    map[string]string `json:"headers"`
+			} `json:"parts"`
+		}
+		if err := c.do(ctx, "POST", "/upload/"+url.PathEscape(id)+"/parts", map[string]any{"part_numbers": batch}, &urls); err != nil {
+			return err
+		}
+		for _, p := range urls.Parts {
+			off := int64(p.PartNumber-1) * partSize
+			n := min(partSize, size-off)
+			if err := c.put(ctx, p.URL, p.Headers, io.NewSectionReader(f, off, n), n, counter); err != nil {
+				return fmt.Errorf("part %d: %w", p.PartNumber, err)
+			}
+		}
+	}
+	return nil
+}
+
+// put sends body (n bytes) to a pre-signed PUT URL with its headers, and
+// no Authorization; counter counts it.
+func (c *Client) put(ctx context.Context, u string, headers map[string]string, body io.Reader, n int64, counter *countingReader) error {
+	counter.r = body
+	req, err := http.NewRequestWithContext(ctx, "PUT", u, io.NopCloser(counter))
+	if err != nil {
+		return err
+	}
+	req.ContentLength = n
+	for k, v := range headers {
+		if !strings.EqualFold(k, "Content-Length") { // set from ContentLength
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := c.transfer().Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return readError(resp)
+	}
+	return nil
+}
+
 // postForm streams the form: every field unchanged (their names differ
 // between S3 and local mode), then the file last. The pre-signed URL gets
 // no Authorization header: S3 refuses one that carries it.
-func (c *Client) postForm(ctx context.Context, form uploadForm, content io.Reader, size int64, progress Progress) error {
+func (c *Client) postForm(ctx context.Context, form uploadAnswer, content io.Reader, size int64, progress Progress) error {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
