@@ -253,7 +253,7 @@ type countingReader struct {
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.done += int64(n)
-	if c.progress != nil && (n > 0 || err == io.EOF) {
+	if c.progress != nil && n > 0 {
 		c.progress(c.done, c.total)
 	}
 	return n, err
