@@ -18,24 +18,19 @@ import (
 
 // The tests run the real server: the dropp binary built from the
 // repository's root, in local mode (its own store and objects in a
-// temporary directory; sign-in signs in at once, on loopback).
+// temporary directory; sign-in signs in at once, on loopback), and, when
+// scripts/test's rig binaries are named (DROPP_TESTRIG_BIN,
+// DROPP_VERSITYGW_BIN), once more on FerretDB and versitygw.
 var (
 	serverOnce sync.Once
-	serverURL  string
+	servers    []backend
 	serverErr  error
+	serverDir  string
+	procs      []*exec.Cmd
 )
 
-// testServer starts one server for the package's tests.
-func testServer(t *testing.T) string {
-	t.Helper()
-	serverOnce.Do(func() { serverURL, serverErr = startServer() })
-	if serverErr != nil {
-		t.Fatal(serverErr)
-	}
-	return serverURL
-}
-
-var serverDir string
+// backend is one running server.
+type backend struct{ name, url string }
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "dropp-client-test-")
@@ -44,56 +39,141 @@ func TestMain(m *testing.M) {
 	}
 	serverDir = dir
 	code := m.Run()
-	if serverCmd != nil {
-		serverCmd.Process.Kill()
-		serverCmd.Wait()
+	for _, p := range procs {
+		p.Process.Kill()
+		p.Wait()
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-var serverCmd *exec.Cmd
+// backends starts the servers once, for all the package's tests.
+func backends(t *testing.T) []backend {
+	t.Helper()
+	serverOnce.Do(func() { servers, serverErr = startServers() })
+	if serverErr != nil {
+		t.Fatal(serverErr)
+	}
+	return servers
+}
 
-func startServer() (string, error) {
+// testServer is the local-mode server.
+func testServer(t *testing.T) string { return backends(t)[0].url }
+
+func startServers() ([]backend, error) {
 	bin := filepath.Join(serverDir, "dropp")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Dir = ".."
 	if out, err := build.CombinedOutput(); err != nil {
-		return "", &buildError{out}
+		return nil, &buildError{out}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	local, err := startProc("local", bin, "ADDR=", "DATA_DIR="+filepath.Join(serverDir, "data"))
 	if err != nil {
+		return nil, err
+	}
+	all := []backend{{"local", local}}
+	ferret, gw := os.Getenv("DROPP_TESTRIG_BIN"), os.Getenv("DROPP_VERSITYGW_BIN")
+	if ferret == "" || gw == "" {
+		return all, nil
+	}
+	rig, err := startRig(bin, ferret, gw)
+	if err != nil {
+		return nil, err
+	}
+	return append(all, backend{"mongodb+s3", rig}), nil
+}
+
+// startRig starts FerretDB (testrig) and versitygw, then a server on them.
+func startRig(bin, ferretBin, gwBin string) (string, error) {
+	dir := filepath.Join(serverDir, "rig")
+	mongoAddr, s3Addr := freeAddr(), freeAddr()
+	ferret := exec.Command(ferretBin, "-listen", mongoAddr, "-dir", filepath.Join(dir, "ferretdb"))
+	if err := startLogged(ferret, "ferretdb", "ready "); err != nil {
 		return "", err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin)
-	cmd.Dir = serverDir // no .env of the developer's
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + serverDir, "ADDR=" + addr, "DATA_DIR=" + filepath.Join(serverDir, "data")}
+	// versitygw's posix backend serves each directory of its root as a
+	// bucket: making the directory makes the bucket.
+	if err := os.MkdirAll(filepath.Join(dir, "s3", "dropp"), 0o700); err != nil {
+		return "", err
+	}
+	gw := exec.Command(gwBin, "--port", s3Addr, "--region", "us-east-1", "posix", filepath.Join(dir, "s3"))
+	gw.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID=droppClientKey", "ROOT_SECRET_ACCESS_KEY=droppClientSecret")
+	if err := startLogged(gw, "versitygw", ""); err != nil {
+		return "", err
+	}
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", s3Addr); err == nil {
+			c.Close()
+			break
+		} else if i == 100 {
+			return "", err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return startProc("mongodb+s3", bin, "ADDR=", "MONGODB_URI=mongodb://"+mongoAddr+"/", "MONGO_DB=dropp_client",
+		"AWS_S3_BUCKET=dropp", "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL_S3=http://"+s3Addr, "S3_FORCE_PATH_STYLE=true",
+		"AWS_ACCESS_KEY_ID=droppClientKey", "AWS_SECRET_ACCESS_KEY=droppClientSecret",
+		"SECRET_KEY=client-test-secret-key-0123456789abcdef-0123")
+}
+
+// startLogged starts cmd with its output in a log file and, if ready is
+// not "", waits for a line starting with it.
+func startLogged(cmd *exec.Cmd, name, ready string) error {
+	logFile, err := os.Create(filepath.Join(serverDir, name+".log"))
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = logFile
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", err
+		return err
 	}
-	logFile, err := os.Create(filepath.Join(serverDir, "server.log"))
-	if err != nil {
-		return "", err
-	}
-	cmd.Stderr = logFile // its request log; kept out of the test output
 	if err := cmd.Start(); err != nil {
+		return err
+	}
+	procs = append(procs, cmd)
+	lines := bufio.NewScanner(out)
+	found := ready == ""
+	for !found && lines.Scan() {
+		found = strings.HasPrefix(lines.Text(), ready)
+	}
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	if !found {
+		data, _ := os.ReadFile(logFile.Name())
+		return &buildError{append([]byte(name+" exited before it was ready: "), data...)}
+	}
+	return nil
+}
+
+// startProc starts the dropp binary with env (ADDR= is given a free
+// port) and returns its URL once it listens.
+func startProc(name, bin string, env ...string) (string, error) {
+	addr := freeAddr()
+	cmd := exec.Command(bin)
+	cmd.Dir = serverDir // no .env of the developer's
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + serverDir}
+	for _, kv := range env {
+		if kv == "ADDR=" {
+			kv += addr
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
+	if err := startLogged(cmd, "dropp-"+name, "listening: "); err != nil {
 		return "", err
 	}
-	serverCmd = cmd
-	lines := bufio.NewScanner(out)
-	for lines.Scan() {
-		if strings.HasPrefix(lines.Text(), "listening: ") {
-			go func() {
-				for lines.Scan() {
-				}
-			}()
-			return "http://" + addr, nil
-		}
+	return "http://" + addr, nil
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
 	}
-	return "", &buildError{[]byte("the server exited before listening")}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 type buildError struct{ out []byte }
@@ -112,9 +192,9 @@ func followBrowser(u string) error {
 	return nil
 }
 
-func signIn(t *testing.T) *Client {
+func signIn(t *testing.T, base string) *Client {
 	t.Helper()
-	c, tok, err := SignIn(t.Context(), testServer(t), followBrowser, 30*time.Second)
+	c, tok, err := SignIn(t.Context(), base, followBrowser, 30*time.Second)
 	if err != nil {
 		t.Fatalf("SignIn: %v", err)
 	}
@@ -127,7 +207,13 @@ func signIn(t *testing.T) *Client {
 // TestRoundTrip: sign in, upload with progress, list page by page,
 // download with progress, delete, and the typed errors on the way.
 func TestRoundTrip(t *testing.T) {
-	c := signIn(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { testRoundTrip(t, b.url) })
+	}
+}
+
+func testRoundTrip(t *testing.T, base string) {
+	c := signIn(t, base)
 	ctx := t.Context()
 	dir := t.TempDir()
 	content := bytes.Repeat([]byte("dropp "), 200_000) // 1.2 MB: several progress calls
@@ -193,7 +279,13 @@ func TestRoundTrip(t *testing.T) {
 // TestUploadRefusalIsTyped: the upload URL's S3-style XML refusal comes
 // back as an *Error with S3's code.
 func TestUploadRefusalIsTyped(t *testing.T) {
-	c := signIn(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { testUploadRefusalIsTyped(t, b.url) })
+	}
+}
+
+func testUploadRefusalIsTyped(t *testing.T, base string) {
+	c := signIn(t, base)
 	ctx := t.Context()
 	var created struct {
 		Upload uploadAnswer `json:"upload"`
@@ -210,7 +302,7 @@ func TestUploadRefusalIsTyped(t *testing.T) {
 // TestMeAndLogout: /me names the user; after Logout the token answers a
 // typed 401.
 func TestMeAndLogout(t *testing.T) {
-	c := signIn(t)
+	c := signIn(t, testServer(t))
 	me, err := c.Me(t.Context())
 	if err != nil || me.User.ID == "" {
 		t.Fatalf("Me: %+v, %v", me, err)
@@ -277,17 +369,23 @@ func TestSignInChecksState(t *testing.T) {
 // TestMultipartUploadResumes: a large file goes up in parts; cut short
 // after the first part, ResumeUpload sends only the rest.
 func TestMultipartUploadResumes(t *testing.T) {
-	c := signIn(t)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { testMultipartUploadResumes(t, b.url) })
+	}
+}
+
+func testMultipartUploadResumes(t *testing.T, base string) {
+	c := signIn(t, base)
 	defer func(old int64) { MultipartThreshold = old }(MultipartThreshold)
 	MultipartThreshold = 1
-	content := bytes.Repeat([]byte("0123456789abcdef"), 20<<20/16) // 20 MiB: two parts of 16 MiB
+	content := bytes.Repeat([]byte("0123456789abcdef"), 40<<20/16) // 40 MiB: parts of 16, 16 and 8 MiB
 	src := filepath.Join(t.TempDir(), "disk.img")
 	os.WriteFile(src, content, 0o600)
 
 	ctx, cancel := context.WithCancel(t.Context())
 	_, err := c.Upload(ctx, src, "", func(done, total int64) {
 		if done >= 17<<20 {
-			cancel() // the second part is cut short, the first is stored
+			cancel() // the second part is cut short, 15 MiB before its end; the first is stored
 		}
 	})
 	var partial *PartialUpload
@@ -311,6 +409,10 @@ func TestMultipartUploadResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if data, _ := os.ReadFile(dest); !bytes.Equal(data, content) {
-		t.Fatal("the downloaded file differs from the uploaded one")
+		i := 0
+		for i < len(data) && i < len(content) && data[i] == content[i] {
+			i++
+		}
+		t.Fatalf("the downloaded file differs from the uploaded one: %d bytes, want %d, first difference at %d", len(data), len(content), i)
 	}
 }

@@ -1,7 +1,10 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -126,8 +129,9 @@ func (c *Client) sendParts(ctx context.Context, id string, f io.ReaderAt, size, 
 	count := int((size + partSize - 1) / partSize)
 	var stored struct {
 		Parts []struct {
-			PartNumber int   `json:"part_number"`
-			Size       int64 `json:"size"`
+			PartNumber int    `json:"part_number"`
+			Size       int64  `json:"size"`
+			ETag       string `json:"etag"`
 		} `json:"parts"`
 	}
 	if err := c.do(ctx, "GET", "/upload/"+url.PathEscape(id)+"/parts", nil, &stored); err != nil {
@@ -136,8 +140,22 @@ func (c *Client) sendParts(ctx context.Context, id string, f io.ReaderAt, size, 
 	have := map[int]bool{}
 	counter := &countingReader{total: size, progress: progress}
 	for _, p := range stored.Parts {
-		have[p.PartNumber] = true
-		counter.done += p.Size
+		// A stored part counts only if it holds this file's bytes: its
+		// ETag is the MD5 of its content (S3 and local mode alike). This
+		// catches a part cut short by the failure being resumed from, and
+		// a file that changed since.
+		off := int64(p.PartNumber-1) * partSize
+		if p.PartNumber < 1 || p.PartNumber > count || p.Size != min(partSize, size-off) {
+			continue
+		}
+		h := md5.New()
+		if _, err := io.Copy(h, io.NewSectionReader(f, off, p.Size)); err != nil {
+			return err
+		}
+		if strings.Trim(p.ETag, `"`) == hex.EncodeToString(h.Sum(nil)) {
+			have[p.PartNumber] = true
+			counter.done += p.Size
+		}
 	}
 	var missing []int
 	for n := 1; n <= count; n++ {
@@ -195,22 +213,34 @@ func (c *Client) put(ctx context.Context, u string, headers map[string]string, b
 }
 
 // postForm streams the form: every field unchanged (their names differ
-// between S3 and local mode), then the file last. The pre-signed URL gets
-// no Authorization header: S3 refuses one that carries it.
+// between S3 and local mode), then the file last, with its exact
+// Content-Length (S3 refuses a chunked POST). The pre-signed URL gets no
+// Authorization header: S3 refuses one that carries it.
 func (c *Client) postForm(ctx context.Context, form uploadAnswer, content io.Reader, size int64, progress Progress) error {
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		pw.CloseWithError(writeForm(mw, form.Fields, &countingReader{r: content, total: size, progress: progress}))
-	}()
-	req, err := http.NewRequestWithContext(ctx, "POST", form.URL, pr)
-	if err != nil {
-		pr.Close()
+	var head bytes.Buffer
+	mw := multipart.NewWriter(&head)
+	names := make([]string, 0, len(form.Fields))
+	for k := range form.Fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if err := mw.WriteField(k, form.Fields[k]); err != nil {
+			return err
+		}
+	}
+	if _, err := mw.CreateFormFile("file", "file"); err != nil {
 		return err
 	}
+	tail := "\r\n--" + mw.Boundary() + "--\r\n" // what mw.Close would write after the file
+	body := io.MultiReader(&head, &countingReader{r: content, total: size, progress: progress}, strings.NewReader(tail))
+	req, err := http.NewRequestWithContext(ctx, "POST", form.URL, body)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = int64(head.Len()) + size + int64(len(tail))
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	resp, err := c.transfer().Do(req)
-	pr.Close() // stops the writer if the server answered early
 	if err != nil {
 		return err
 	}
@@ -219,27 +249,6 @@ func (c *Client) postForm(ctx context.Context, form uploadAnswer, content io.Rea
 		return readError(resp)
 	}
 	return nil
-}
-
-func writeForm(mw *multipart.Writer, fields map[string]string, content io.Reader) error {
-	names := make([]string, 0, len(fields))
-	for k := range fields {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if err := mw.WriteField(k, fields[k]); err != nil {
-			return err
-		}
-	}
-	part, err := mw.CreateFormFile("file", "file")
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(part, content); err != nil {
-		return err
-	}
-	return mw.Close()
 }
 
 // countingReader reports progress as its reader is read.
