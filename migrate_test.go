@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// TestMigrateToMongoAndS3 is the README's move from local mode to
+// production, for real: local mode is filled through the API (files, one
+// with a non-ASCII name, an unfinished upload, a share link used once),
+// `dropp migrate` refuses while that server runs, then copies everything
+// into FerretDB and versitygw once it is stopped. (Two credentials: the
+// app's bearer token and the browser session of its sign-in.) An interrupted migration
+// (one record and one object missing) resumes, a third run copies
+// nothing, and the production server serves every file, byte for byte,
+// and the share link, to the token issued in local mode.
+func TestMigrateToMongoAndS3(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	localEnv := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
+	base, _, stop := startRun(t, localEnv)
+	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	token := desktopSignIn(t, c, base)
+	contents := map[string][]byte{}
+	var ids []string
+	for _, name := range []string{"a.txt", "résumé ✓.txt", "big.bin"} {
+		body := bytes.Repeat([]byte(name+"\n"), 1+len(name)*1000)
+		id := uploadFile(t, c, base, token, name, body)
+		contents[id], ids = body, append(ids, id)
+	}
+	apiPost[uploadOut](t, c, base+"/upload/", token, `{"filename":"pending.txt","size":3}`, http.StatusCreated)
+	share := apiPost[struct {
+		Share shareOut `json:"share"`
+	}](t, c, base+"/files/"+ids[1]+"/shares", token, `{"max_downloads":3}`, http.StatusCreated).Share
+	followShareLink(t, c, share.URL, contents[ids[1]])
+	before := apiGet[listOut](t, c, base+"/list/", token).Files
+	usageBefore := apiGet[meUsageOut](t, c, base+"/me", token).Usage
+
+	db, bucket := testDatabaseName(t), testBucket(t)
+	destEnv := maps.Clone(localEnv)
+	maps.Copy(destEnv, s3TestEnv(bucket))
+	destEnv["MONGODB_URI"], destEnv["MONGO_DB"] = rig.mongoURI, db
+	if out, err := migrate(destEnv); err == nil || !strings.Contains(err.Error(), "stop the Dropp server") {
+		t.Fatalf("migrate beside a running server: %v\n%s", err, out)
+	}
+	stop()
+
+	out, err := migrate(destEnv)
+	if err != nil {
+		t.Fatalf("dropp migrate: %v\n%s", err, out)
+	}
+	wantSummary(t, out, "1 users (0 already there), 3 files (0 already there), 3 objects copied", "2 tokens and sessions (0 already there)", "1 share links (0 already there)", "1 unfinished uploads left behind")
+	if !strings.Contains(out, "résumé ✓.txt") {
+		t.Errorf("no progress line names the unicode file:\n%s", out)
+	}
+
+	// An interruption: one record and one object did not make it.
+	if _, err := rig.mongo.Database(db).Collection("files").DeleteOne(t.Context(), bson.D{{Key: "_id", Value: ids[0]}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rig.s3.DeleteObject(t.Context(), &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(objectKeyOf(t, dataDir, ids[2]))}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = migrate(destEnv)
+	if err != nil {
+		t.Fatalf("resumed dropp migrate: %v\n%s", err, out)
+	}
+	wantSummary(t, out, "1 files (2 already there), 1 objects copied", "2 already in bucket")
+	out, err = migrate(destEnv)
+	if err != nil {
+		t.Fatalf("third dropp migrate: %v\n%s", err, out)
+	}
+	wantSummary(t, out, "0 users (1 already there), 0 files (3 already there), 0 objects copied", "3 already in bucket", "0 tokens and sessions (2 already there), 0 share links (1 already there)")
+
+	key, err := os.ReadFile(filepath.Join(dataDir, secretKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prodEnv := maps.Clone(destEnv)
+	prodEnv["SECRET_KEY"], prodEnv["DATA_DIR"] = string(key), t.TempDir()
+	base, _, stop = startRun(t, prodEnv)
+	defer stop()
+	after := apiGet[listOut](t, c, base+"/list/", token).Files
+	if len(after) != len(before)-1 { // the unfinished upload stayed behind
+		t.Fatalf("production lists %d files, want %d: %+v", len(after), len(before)-1, after)
+	}
+	for _, f := range after {
+		dl := apiGet[downloadOut](t, c, base+"/download/"+f.ID, token)
+		if got := fetch(t, c, dl.URL); !bytes.Equal(got, contents[f.ID]) || dl.File.Filename != f.Filename {
+			t.Errorf("%s %q: downloaded %d bytes, want %d", f.ID, f.Filename, len(got), len(contents[f.ID]))
+		}
+	}
+	if u := apiGet[meUsageOut](t, c, base+"/me", token).Usage; u.Files != usageBefore.Files-1 || u.Bytes >= usageBefore.Bytes || u.Bytes < int64(len(contents[ids[2]])) {
+		t.Errorf("usage in production = %+v, local mode's was %+v with one 3-byte upload unfinished", u, usageBefore)
+	}
+	shareURL := base + share.URL[strings.Index(share.URL, "/s/"):]
+	followShareLink(t, c, shareURL, contents[ids[1]])
+	shares := apiGet[struct {
+		Shares []shareOut `json:"shares"`
+	}](t, c, base+"/files/"+ids[1]+"/shares", token).Shares
+	if len(shares) != 1 || shares[0].Downloads != 2 {
+		t.Errorf("shares after migration and one more download = %+v, want one with 2 downloads", shares)
+	}
+}
+
+// TestMigrateRefuses: without a destination, without a local store, with
+// a SECRET_KEY that would sign browsers out, and with an argument.
+func TestMigrateRefuses(t *testing.T) {
+	t.Parallel()
+	withKey := t.TempDir()
+	if err := os.WriteFile(filepath.Join(withKey, secretKeyFile), []byte(strings.Repeat("0123456789abcdef", 4)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dest := map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1/", "AWS_S3_BUCKET": "b", "AWS_REGION": "us-east-1"}
+	with := func(extra map[string]string) map[string]string {
+		env := maps.Clone(dest)
+		maps.Copy(env, extra)
+		return env
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no destination", nil, map[string]string{"DATA_DIR": withKey}, "set MONGODB_URI and AWS_S3_BUCKET"},
+		{"no bucket", nil, map[string]string{"DATA_DIR": withKey, "MONGODB_URI": "mongodb://127.0.0.1:1/"}, "set MONGODB_URI and AWS_S3_BUCKET"},
+		{"no local store", nil, with(map[string]string{"DATA_DIR": withKey}), "no local store to migrate"},
+		{"other secret key", nil, with(map[string]string{"DATA_DIR": withKey, "SECRET_KEY": testSecretKey}), "SECRET_KEY differs from local mode's key"},
+		{"argument", []string{"now"}, with(map[string]string{"DATA_DIR": withKey}), "dropp migrate takes none"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"dropp", "migrate"}, tc.args...)
+			err := run(context.Background(), args, testGetenv(tc.env), io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// migrate runs `dropp migrate` with env and returns what it printed.
+func migrate(env map[string]string) (string, error) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"dropp", "migrate"}, testGetenv(env), &out, &out)
+	return out.String(), err
+}
+
+// wantSummary checks that the output holds each part.
+func wantSummary(t *testing.T, out string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(out, p) {
+			t.Errorf("output lacks %q:\n%s", p, out)
+		}
+	}
+}
+
+// objectKeyOf reads a file's object key from a stopped local store.
+func objectKeyOf(t *testing.T, dataDir, id string) string {
+	t.Helper()
+	st, err := readLocalSnapshot(filepath.Join(dataDir, "metadata"))
+	if err != nil || st.files[id] == nil {
+		t.Fatalf("file %s in %s: %v", id, dataDir, err)
+	}
+	return st.files[id].ObjectKey
+}
+
+// followShareLink follows a share link's download redirect and checks the bytes.
+func followShareLink(t *testing.T, c *http.Client, link string, want []byte) {
+	t.Helper()
+	resp, err := c.Get(link + "/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 3 {
+		t.Fatalf("GET %s/download: %d", link, resp.StatusCode)
+	}
+	if got := fetch(t, c, resp.Header.Get("Location")); !bytes.Equal(got, want) {
+		t.Fatalf("share download: %d bytes, want %d", len(got), len(want))
+	}
+}
