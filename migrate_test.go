@@ -21,11 +21,12 @@ import (
 // production, for real: local mode is filled through the API (files, one
 // with a non-ASCII name, an unfinished upload, a share link used once),
 // `dropp migrate` refuses while that server runs, then copies everything
-// into FerretDB and versitygw once it is stopped. (Two credentials: the
-// app's bearer token and the browser session of its sign-in.) An interrupted migration
+// into FerretDB and versitygw once it is stopped. (Three credentials: the
+// app's bearer token, the session of its sign-in and a browser's.) An interrupted migration
 // (one record and one object missing) resumes, a third run copies
 // nothing, and the production server serves every file, byte for byte,
-// and the share link, to the token issued in local mode.
+// and the share link, to the token issued in local mode; the browser
+// stays signed in with its cookie, signed with local mode's key.
 func TestMigrateToMongoAndS3(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
@@ -33,6 +34,7 @@ func TestMigrateToMongoAndS3(t *testing.T) {
 	base, _, stop := startRun(t, localEnv)
 	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	token := desktopSignIn(t, c, base)
+	session := browserSignIn(t, c, base)
 	contents := map[string][]byte{}
 	var ids []string
 	for _, name := range []string{"a.txt", "résumé ✓.txt", "big.bin"} {
@@ -61,7 +63,7 @@ func TestMigrateToMongoAndS3(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dropp migrate: %v\n%s", err, out)
 	}
-	wantSummary(t, out, "1 users (0 already there), 3 files (0 already there), 3 objects copied", "2 tokens and sessions (0 already there)", "1 share links (0 already there)", "1 unfinished uploads left behind")
+	wantSummary(t, out, "1 users (0 already there), 3 files (0 already there), 3 objects copied", "3 tokens and sessions (0 already there)", "1 share links (0 already there)", "1 unfinished uploads left behind")
 	if !strings.Contains(out, "résumé ✓.txt") {
 		t.Errorf("no progress line names the unicode file:\n%s", out)
 	}
@@ -82,7 +84,7 @@ func TestMigrateToMongoAndS3(t *testing.T) {
 	if err != nil {
 		t.Fatalf("third dropp migrate: %v\n%s", err, out)
 	}
-	wantSummary(t, out, "0 users (1 already there), 0 files (3 already there), 0 objects copied", "3 already in bucket", "0 tokens and sessions (2 already there), 0 share links (1 already there)")
+	wantSummary(t, out, "0 users (1 already there), 0 files (3 already there), 0 objects copied", "3 already in bucket", "0 tokens and sessions (3 already there), 0 share links (1 already there)")
 
 	key, err := os.ReadFile(filepath.Join(dataDir, secretKeyFile))
 	if err != nil {
@@ -104,6 +106,13 @@ func TestMigrateToMongoAndS3(t *testing.T) {
 	}
 	if u := apiGet[meUsageOut](t, c, base+"/me", token).Usage; u.Files != usageBefore.Files-1 || u.Bytes >= usageBefore.Bytes || u.Bytes < int64(len(contents[ids[2]])) {
 		t.Errorf("usage in production = %+v, local mode's was %+v with one 3-byte upload unfinished", u, usageBefore)
+	}
+	req, _ := http.NewRequest("GET", base+"/me", nil)
+	req.AddCookie(session)
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /me with local mode's session cookie: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	shareURL := base + share.URL[strings.Index(share.URL, "/s/"):]
 	followShareLink(t, c, shareURL, contents[ids[1]])
@@ -193,4 +202,21 @@ func followShareLink(t *testing.T, c *http.Client, link string, want []byte) {
 	if got := fetch(t, c, resp.Header.Get("Location")); !bytes.Equal(got, want) {
 		t.Fatalf("share download: %d bytes, want %d", len(got), len(want))
 	}
+}
+
+// browserSignIn signs in as a browser does and returns the session cookie.
+func browserSignIn(t *testing.T, c *http.Client, base string) *http.Cookie {
+	t.Helper()
+	resp, err := c.Get(base + "/auth/google")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if strings.HasSuffix(ck.Name, sessionCookie) && ck.Value != "" {
+			return ck
+		}
+	}
+	t.Fatalf("/auth/google: %d, no session cookie in %v", resp.StatusCode, resp.Cookies())
+	return nil
 }
