@@ -264,6 +264,9 @@ func (m *migration) copyObject(ctx context.Context, f *File) (ObjectInfo, error)
 		return ObjectInfo{}, fmt.Errorf("object missing from DATA_DIR: %w", fs.ErrNotExist)
 	}
 	in, err := m.srcObjects.Open(localObjectPath(f.ObjectKey))
+	if errors.Is(err, fs.ErrNotExist) {
+		return ObjectInfo{}, fmt.Errorf("object missing from DATA_DIR: restore it, or delete the file in local mode, then run dropp migrate again: %w", err)
+	}
 	if err != nil {
 		return ObjectInfo{}, err
 	}
