@@ -27,14 +27,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
-
-// migrateMaxObject is the largest object one PutObject may carry.
-const migrateMaxObject = 5 << 30
 
 // migrateSummary counts what a migration did; "skipped" is what the
 // destination already held.
@@ -68,7 +66,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer dest.Close(context.Background())
-	m := &migration{src: local.state, dest: dest, objects: objects, out: stdout}
+	m := &migration{src: local.state, dest: dest, objects: objects, out: stdout, singleLimit: maxSingleBytes, partSize: cfg.PartSize}
 	m.src.dropExpired(time.Now()) // in memory only: the local store is never written
 	if m.srcObjects, err = os.OpenRoot(filepath.Join(cfg.DataDir, "objects")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("migrate: %w", err)
@@ -160,6 +158,9 @@ type migration struct {
 	objects    *s3Objects
 	out        io.Writer
 	sum        migrateSummary
+	// Objects over singleLimit go in parts of at least partSize, as the
+	// server's own uploads do (multipart.go).
+	singleLimit, partSize int64
 }
 
 // run copies every kind of record, users first so that whatever follows
@@ -250,6 +251,9 @@ func (m *migration) migrateFile(ctx context.Context, f File, step string) error 
 		return err
 	}
 	f.ETag = info.ETag
+	// A local multipart upload's id means nothing to the bucket: the file
+	// is complete, and its object is there whole.
+	f.UploadID, f.PartSize, f.PartCount, f.UploadExpiresAt = "", 0, 0, nil
 	if err := counted(m.dest.InsertFile(ctx, &f), &m.sum.files, &m.sum.filesSkipped); err != nil {
 		return err
 	}
@@ -277,13 +281,16 @@ func (m *migration) copyObject(ctx context.Context, f *File) (ObjectInfo, error)
 		return ObjectInfo{}, err
 	case st.Size() != *f.Size:
 		return ObjectInfo{}, fmt.Errorf("object in DATA_DIR is %d bytes, its record says %d", st.Size(), *f.Size)
-	case st.Size() > migrateMaxObject:
-		return ObjectInfo{}, fmt.Errorf("object of %s: copy it with the aws CLI (aws s3 cp), then run dropp migrate again", humanBytes(st.Size()))
 	}
-	_, err = m.objects.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(m.objects.bucket), Key: aws.String(f.ObjectKey), Body: in,
-		ContentLength: aws.Int64(st.Size()), ContentType: aws.String(cmp.Or(f.ContentType, "application/octet-stream")),
-	})
+	contentType := cmp.Or(f.ContentType, "application/octet-stream")
+	if st.Size() > m.singleLimit {
+		err = m.uploadInParts(ctx, f.ObjectKey, contentType, in, st.Size())
+	} else {
+		_, err = m.objects.client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(m.objects.bucket), Key: aws.String(f.ObjectKey), Body: in,
+			ContentLength: aws.Int64(st.Size()), ContentType: aws.String(contentType),
+		})
+	}
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("upload: %w", err)
 	}
@@ -297,6 +304,37 @@ func (m *migration) copyObject(ctx context.Context, f *File) (ObjectInfo, error)
 	m.sum.copied++
 	m.sum.bytes += info.Size
 	return info, nil
+}
+
+// uploadInParts uploads an object too large for one request as a
+// multipart upload, each part streamed from its section of the file, and
+// aborts it on failure so that no parts are left in the bucket.
+func (m *migration) uploadInParts(ctx context.Context, key, contentType string, in *os.File, size int64) error {
+	uploadID, err := m.objects.CreateMultipart(ctx, key, contentType, time.Time{})
+	if err != nil {
+		return err
+	}
+	partSize, count := choosePartSize(size, m.partSize)
+	parts := make([]PartInfo, 0, count)
+	for n := 1; n <= count && err == nil; n++ {
+		offset := int64(n-1) * partSize
+		length := min(partSize, size-offset)
+		var out *s3.UploadPartOutput
+		out, err = m.objects.client.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket: aws.String(m.objects.bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
+			PartNumber: aws.Int32(int32(n)), Body: io.NewSectionReader(in, offset, length), ContentLength: aws.Int64(length),
+		})
+		if err == nil {
+			parts = append(parts, PartInfo{PartNumber: n, Size: length, ETag: strings.Trim(aws.ToString(out.ETag), `"`)})
+		}
+	}
+	if err == nil {
+		err = m.objects.CompleteMultipart(ctx, key, uploadID, parts)
+	}
+	if err != nil {
+		m.objects.AbortMultipart(context.WithoutCancel(ctx), key, uploadID)
+	}
+	return err
 }
 
 // migrateCredentials copies the unexpired bearer tokens and sessions: only

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"os"
@@ -19,7 +21,7 @@ import (
 
 // TestMigrateToMongoAndS3 is the README's move from local mode to
 // production, for real: local mode is filled through the API (files, one
-// with a non-ASCII name, an unfinished upload, a share link used once),
+// with a non-ASCII name, one uploaded in parts, an unfinished upload, a share link used once),
 // `dropp migrate` refuses while that server runs, then copies everything
 // into FerretDB and versitygw once it is stopped. (Three credentials: the
 // app's bearer token, the session of its sign-in and a browser's.) An interrupted migration
@@ -42,6 +44,8 @@ func TestMigrateToMongoAndS3(t *testing.T) {
 		id := uploadFile(t, c, base, token, name, body)
 		contents[id], ids = body, append(ids, id)
 	}
+	id := uploadInOnePart(t, c, base, token, "parts.bin", bytes.Repeat([]byte("part\n"), 20000))
+	contents[id], ids = bytes.Repeat([]byte("part\n"), 20000), append(ids, id)
 	apiPost[uploadOut](t, c, base+"/upload/", token, `{"filename":"pending.txt","size":3}`, http.StatusCreated)
 	share := apiPost[struct {
 		Share shareOut `json:"share"`
@@ -63,9 +67,14 @@ func TestMigrateToMongoAndS3(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dropp migrate: %v\n%s", err, out)
 	}
-	wantSummary(t, out, "1 users (0 already there), 3 files (0 already there), 3 objects copied", "3 tokens and sessions (0 already there)", "1 share links (0 already there)", "1 unfinished uploads left behind")
+	wantSummary(t, out, "1 users (0 already there), 4 files (0 already there), 4 objects copied", "3 tokens and sessions (0 already there)", "1 share links (0 already there)", "1 unfinished uploads left behind")
 	if !strings.Contains(out, "résumé ✓.txt") {
 		t.Errorf("no progress line names the unicode file:\n%s", out)
+	}
+
+	var moved File
+	if err := rig.mongo.Database(db).Collection("files").FindOne(t.Context(), bson.D{{Key: "_id", Value: ids[3]}}).Decode(&moved); err != nil || moved.UploadID != "" || moved.PartCount != 0 {
+		t.Errorf("the file uploaded in parts in MongoDB: %+v %v, want no local upload id", moved, err)
 	}
 
 	// An interruption: one record and one object did not make it.
@@ -79,12 +88,12 @@ func TestMigrateToMongoAndS3(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resumed dropp migrate: %v\n%s", err, out)
 	}
-	wantSummary(t, out, "1 files (2 already there), 1 objects copied", "2 already in bucket")
+	wantSummary(t, out, "1 files (3 already there), 1 objects copied", "3 already in bucket")
 	out, err = migrate(destEnv)
 	if err != nil {
 		t.Fatalf("third dropp migrate: %v\n%s", err, out)
 	}
-	wantSummary(t, out, "0 users (1 already there), 0 files (3 already there), 0 objects copied", "3 already in bucket", "0 tokens and sessions (3 already there), 0 share links (1 already there)")
+	wantSummary(t, out, "0 users (1 already there), 0 files (4 already there), 0 objects copied", "4 already in bucket", "0 tokens and sessions (3 already there), 0 share links (1 already there)")
 
 	key, err := os.ReadFile(filepath.Join(dataDir, secretKeyFile))
 	if err != nil {
@@ -219,4 +228,71 @@ func browserSignIn(t *testing.T, c *http.Client, base string) *http.Cookie {
 	}
 	t.Fatalf("/auth/google: %d, no session cookie in %v", resp.StatusCode, resp.Cookies())
 	return nil
+}
+
+// TestMigrateCopiesLargeObjectsInParts: an object over the single-request
+// limit (lowered here from S3's 5 GiB) goes to the bucket as a multipart
+// upload, whole and byte for byte, with no upload left open.
+func TestMigrateCopiesLargeObjectsInParts(t *testing.T) {
+	t.Parallel()
+	bucket, objectsDir := testBucket(t), t.TempDir()
+	key := "users/u1/big"
+	content := bytes.Repeat([]byte("0123456789abcdef"), (12<<20)/16) // 12 MiB: parts of 5, 5 and 2 MiB
+	if err := os.MkdirAll(filepath.Join(objectsDir, "users", "u1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(objectsDir, localObjectPath(key)), content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(testGetenv(s3TestEnv(bucket)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects, err := newS3Objects(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(objectsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	m := &migration{srcObjects: root, objects: objects, out: io.Discard, singleLimit: 5 << 20, partSize: 5 << 20}
+	size := int64(len(content))
+	info, err := m.copyObject(t.Context(), &File{ObjectKey: key, Size: &size})
+	if err != nil {
+		t.Fatalf("copyObject: %v", err)
+	}
+	if info.Size != size || !strings.HasSuffix(info.ETag, "-3") {
+		t.Errorf("copied object: %+v, want %d bytes in 3 parts", info, size)
+	}
+	got, err := rig.s3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Body.Close()
+	if body, _ := io.ReadAll(got.Body); !bytes.Equal(body, content) {
+		t.Errorf("the bucket holds %d different bytes", len(body))
+	}
+	uploads, err := rig.s3.ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	if err != nil || len(uploads.Uploads) != 0 {
+		t.Errorf("open multipart uploads after the copy: %v %v", uploads, err)
+	}
+}
+
+// uploadInOnePart uploads content as a multipart file of one part and
+// returns the file id.
+func uploadInOnePart(t *testing.T, c *http.Client, base, token, name string, content []byte) string {
+	t.Helper()
+	body := fmt.Sprintf(`{"filename":%q,"size":%d,"multipart":true}`, name, len(content))
+	up := apiPost[multipartCreateOut](t, c, base+"/upload/", token, body, http.StatusCreated)
+	if up.Upload.PartCount != 1 {
+		t.Fatalf("create multipart: %+v, want one part", up.Upload)
+	}
+	parts := apiPost[partURLsOut](t, c, base+"/upload/"+up.File.ID+"/parts", token, `{"part_numbers":[1]}`, http.StatusOK).Parts
+	if status, body := streamPut(t, parts[0], bytes.NewReader(content), int64(len(content))); status/100 != 2 {
+		t.Fatalf("PUT part: %d %s", status, body)
+	}
+	apiPost[fileResponseOut](t, c, base+"/upload/"+up.File.ID+"/complete", token, "", http.StatusOK)
+	return up.File.ID
 }
