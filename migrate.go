@@ -24,6 +24,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -216,13 +217,7 @@ func (m *migration) migrateFiles(ctx context.Context) error {
 		}
 		owners[f.Owner] = true
 	}
-	for _, owner := range slices.Sorted(func(yield func(string) bool) {
-		for o := range owners {
-			if !yield(o) {
-				return
-			}
-		}
-	}) {
+	for _, owner := range slices.Sorted(maps.Keys(owners)) {
 		if err := m.dest.settleMigratedUsage(ctx, owner); err != nil {
 			return fmt.Errorf("quota usage of %s: %w", owner, err)
 		}
@@ -382,12 +377,7 @@ func (m *migration) printSummary(cfg *config) {
 // sortedBy returns the values of rows ordered by key, so that a migration
 // walks in the same order each time and its progress reads the same.
 func sortedBy[K comparable, V any](rows map[K]V, key func(V) string) []V {
-	out := make([]V, 0, len(rows))
-	for _, v := range rows {
-		out = append(out, v)
-	}
-	slices.SortFunc(out, func(a, b V) int { return cmp.Compare(key(a), key(b)) })
-	return out
+	return slices.SortedFunc(maps.Values(rows), func(a, b V) int { return cmp.Compare(key(a), key(b)) })
 }
 
 // ---- MongoDB methods only a migration needs ----
