@@ -529,6 +529,9 @@ func overlayEnv(getenv func(string) string, vars map[string]string) func(string)
 func parseDotEnv(r io.Reader) map[string]string {
 	vars := map[string]string{}
 	sc := bufio.NewScanner(r)
+	// Past bufio.Scanner's default 64 KiB line limit (a pasted certificate,
+	// say) the scan would stop silently, ignoring every later line.
+	sc.Buffer(nil, 1<<30)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {

@@ -484,7 +484,10 @@ func decodeCursor(s string) (Cursor, bool) {
 	if !ok || err != nil || n < 0 || !validID(id) {
 		return Cursor{}, false
 	}
-	return Cursor{CreatedAt: time.UnixMilli(n).UTC(), ID: id}, true
+	c := Cursor{CreatedAt: time.UnixMilli(n).UTC(), ID: id}
+	// Only encodeCursor's exact text: "+5.", "05." or base64 with stray
+	// bits would each be another name for the same position.
+	return c, encodeCursor(c) == s
 }
 
 // downloadResponse is the body of GET /download/{id}.

@@ -40,7 +40,10 @@ import (
 //	users/ab12…/name        the bytes of the object with that key
 //	users/ab12…/.name.etag  its ETag: the hex MD5 of the bytes, as S3 gives for
 //	                        a single-part upload, computed while receiving them
-//	.tmp/                   uploads in progress, renamed into place when done
+//	.tmp/                   uploads in progress, linked into place when done
+//	.deleted/cd34…          a tombstone per deleted key, named by the key's
+//	                        SHA-256, so its form stays refused (see
+//	                        localTombstoneDir)
 //
 // Every file access goes through an os.Root, so even a key that slipped past
 // validation, or a symlink planted in the directory, cannot reach a file
@@ -51,16 +54,43 @@ type localObjects struct {
 	log         *slog.Logger
 	idleTimeout time.Duration // see localIdleTimeout; tests shorten it
 
-	// mu orders the renames of a commit, the removals of a delete and the
-	// reads of an object's bytes and ETag, so that a reader never pairs
-	// one upload's bytes with another's ETag when a form is posted twice at
-	// once. Each holder only renames, removes or opens: no I/O of content.
+	// mu orders the checks, link and rename of a commit, the removals of a
+	// delete and the reads of an object's bytes and ETag, so that a reader
+	// never sees an object without the ETag it came with. Each holder only
+	// stats, links, renames, removes or opens: no I/O of content.
 	mu sync.RWMutex
+
+	// uploadSlots bounds the uploads in progress (see maxLocalUploads): a
+	// request holds one from its first byte to its answer.
+	uploadSlots chan struct{}
+	// verifyTimeout bounds the time an upload may take to send the fields
+	// before the file (see localVerifyTimeout); tests shorten it.
+	verifyTimeout time.Duration
+
+	sweepMu   sync.Mutex
+	nextSweep time.Time // tombstones are swept at the first Delete after this
 }
 
 // localTmpDir holds partial uploads. It lives inside the store's directory so
 // that the final rename stays on one filesystem and is atomic.
 const localTmpDir = ".tmp"
+
+// localTombstoneDir holds a small file per deleted key, named by the
+// SHA-256 of the key. Keys are never reused, and an upload form stays
+// valid until its expiry: the tombstone is what makes the endpoint refuse
+// a form whose file was deleted, instead of storing an object no record
+// points at.
+const localTombstoneDir = ".deleted"
+
+// localMaxFormLifetime is the longest an upload form this store signs may
+// live: the longest UPLOAD_POST_TTL_SECONDS allows (7 days), plus a minute
+// for rounding. A tombstone is kept that long after its delete, so it
+// outlives every form for its key; PresignUpload refuses longer forms.
+const localMaxFormLifetime = 7*24*time.Hour + time.Minute
+
+// localTombstoneSweepEvery is how often Delete looks for tombstones past
+// localMaxFormLifetime to remove.
+const localTombstoneSweepEvery = time.Hour
 
 // localIdleTimeout is how long an upload or download may make no progress
 // before its connection is cut. Large transfers go through these endpoints,
@@ -94,11 +124,17 @@ func newLocalObjects(dir string, secret []byte, logger *slog.Logger) (*localObje
 		root.Close()
 		return nil, fmt.Errorf("local object store %s: %w", dir, err)
 	}
+	if err := root.MkdirAll(localTombstoneDir, 0o700); err != nil {
+		root.Close()
+		return nil, fmt.Errorf("local object store %s: %w", dir, err)
+	}
 	o := &localObjects{
-		root:        root,
-		key:         deriveKey(secret, "local-objects"),
-		log:         logger,
-		idleTimeout: localIdleTimeout,
+		root:          root,
+		key:           deriveKey(secret, "local-objects"),
+		log:           logger,
+		idleTimeout:   localIdleTimeout,
+		uploadSlots:   make(chan struct{}, maxLocalUploads),
+		verifyTimeout: localVerifyTimeout,
 	}
 	return o, nil
 }
@@ -154,6 +190,12 @@ func localETagPath(key string) string {
 	return filepath.FromSlash(dir + "." + base + ".etag")
 }
 
+// localTombstonePath is where a deleted key's tombstone lives.
+func localTombstonePath(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(localTombstoneDir, hex.EncodeToString(sum[:]))
+}
+
 // mac signs a list of strings with the store's key. Each is prefixed with
 // its length, so no two different lists sign alike, and the first names the
 // purpose, so an upload signature is never a valid download signature.
@@ -167,10 +209,10 @@ func (o *localObjects) mac(purpose string, parts ...string) []byte {
 }
 
 // validHexMAC compares a hex signature from a client with the expected MAC in
-// constant time.
+// constant time, as the lower-case text the signer writes: decoding first
+// would also take upper-case digits, a second spelling of each signature.
 func validHexMAC(sigHex string, want []byte) bool {
-	sig, err := hex.DecodeString(sigHex)
-	return err == nil && hmac.Equal(sig, want)
+	return hmac.Equal([]byte(sigHex), []byte(hex.EncodeToString(want)))
 }
 
 // localPolicyDoc is the upload policy document, in S3's shape: an
@@ -201,6 +243,9 @@ func (o *localObjects) PresignUpload(ctx context.Context, p UploadPolicy) (Uploa
 		return UploadForm{}, fmt.Errorf("presign upload: bad size range %d..%d", p.MinSize, p.MaxSize)
 	case p.BaseURL == "":
 		return UploadForm{}, errors.New("presign upload: no base URL")
+	case time.Until(p.Expires) > localMaxFormLifetime:
+		// The key's tombstone, if it is deleted, would go before the form.
+		return UploadForm{}, fmt.Errorf("presign upload: expiry %v is past the longest form lifetime", p.Expires)
 	}
 	doc := localPolicyDoc{
 		Expiration: p.Expires.UTC().Format(time.RFC3339),
@@ -394,15 +439,101 @@ func (o *localObjects) Head(ctx context.Context, key string) (ObjectInfo, error)
 }
 
 // Delete removes the object and its ETag; a missing object is not an error.
+// It first leaves a tombstone for the key, so that the key's upload form,
+// still valid until it expires, can no longer store anything.
 func (o *localObjects) Delete(ctx context.Context, key string) error {
 	if !validLocalKey(key) {
 		return fmt.Errorf("delete: %w %q", errInvalidObjectKey, key)
 	}
+	// The tombstone needs no lock: a commit that looks after it exists is
+	// refused, and one that linked before is undone by removeObject.
+	if err := o.writeTombstone(key); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	if err := o.removeObject(key); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	o.sweepTombstonesIfDue(time.Now())
+	return nil
+}
+
+// removeObject removes a key's bytes and ETag, under mu so that no reader
+// sees one without the other.
+func (o *localObjects) removeObject(key string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, name := range []string{localObjectPath(key), localETagPath(key)} {
 		if err := o.root.Remove(name); err != nil && !errors.Is(localNotFound(err), ErrObjectNotFound) {
-			return fmt.Errorf("delete %s: %w", key, err)
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTombstone (re)writes the key's tombstone, holding the key itself
+// for whoever looks, and syncs it: a delete that was answered must not
+// come undone in a crash. Its modification time is the time of the delete.
+func (o *localObjects) writeTombstone(key string) error {
+	f, err := o.root.OpenFile(localTombstonePath(key), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(f, key)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return o.syncDirs(localTombstoneDir)
+}
+
+// sweepTombstonesIfDue removes, at most once per localTombstoneSweepEvery,
+// the tombstones older than any form: no form for their keys can still be
+// posted. It needs no lock on mu: a tombstone that old guards nothing.
+func (o *localObjects) sweepTombstonesIfDue(now time.Time) {
+	o.sweepMu.Lock()
+	due := !now.Before(o.nextSweep)
+	if due {
+		o.nextSweep = now.Add(localTombstoneSweepEvery)
+	}
+	o.sweepMu.Unlock()
+	if !due {
+		return
+	}
+	entries, err := fs.ReadDir(o.root.FS(), localTombstoneDir)
+	if err != nil {
+		o.log.Warn("local objects: list tombstones", "err", err)
+		return
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || now.Sub(info.ModTime()) <= localMaxFormLifetime {
+			continue
+		}
+		if err := o.root.Remove(filepath.Join(localTombstoneDir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			o.log.Warn("local objects: remove tombstone", "name", e.Name(), "err", err)
+		}
+	}
+}
+
+// errLocalNotPending refuses a form whose object was already stored, or
+// deleted: a form stores its object once, and dies with its file.
+var errLocalNotPending = localAccessDenied("Access Denied: this form's object was already uploaded, or has been deleted.")
+
+// checkPending refuses a key that has an object or a tombstone. The caller
+// holds mu.
+func (o *localObjects) checkPending(key string) error {
+	for _, name := range []string{localObjectPath(key), localTombstonePath(key)} {
+		_, err := o.root.Lstat(name)
+		if err == nil {
+			return errLocalNotPending
+		}
+		if !errors.Is(localNotFound(err), ErrObjectNotFound) {
+			return err
 		}
 	}
 	return nil

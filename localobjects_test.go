@@ -14,8 +14,10 @@ import (
 	"log/slog"
 	"maps"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -736,5 +738,408 @@ func BenchmarkLocalUpload(b *testing.B) {
 			b.Fatalf("upload: %d %v", status, err)
 		}
 		store.Delete(context.Background(), form.Fields["key"])
+	}
+}
+
+// localModeEnv is the environment of a server wholly in local mode, in a
+// directory of its own.
+func localModeEnv(t *testing.T) (env map[string]string, dataDir string) {
+	dataDir = t.TempDir()
+	return map[string]string{"DATA_DIR": dataDir, "SECRET_KEY": testSecretKey, "ADDR": "127.0.0.1:0"}, dataDir
+}
+
+// TestLocalFormsDieWithTheirFile (SECURITY.md item 37): through the real
+// API in local mode, a form cannot replace the object of a completed file,
+// nor store anything once its file is deleted.
+func TestLocalFormsDieWithTheirFile(t *testing.T) {
+	t.Parallel()
+	env, dataDir := localModeEnv(t)
+	e := startTestEnv(t, env)
+	tok := e.newUser("former")
+	objectsDir := filepath.Join(dataDir, "objects")
+
+	t.Run("re-posted after complete", func(t *testing.T) {
+		original := []byte("hello")
+		resp, body := e.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "a.txt"}})
+		wantStatus(t, resp, body, http.StatusCreated)
+		up := decode[uploadOut](t, body)
+		if resp, body := postUploadForm(t, up.Upload.URL, up.Upload.Fields, original); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("first POST: %d %s", resp.StatusCode, body)
+		}
+		resp, body = e.do(request{method: "POST", path: "/upload/" + up.File.ID + "/complete", token: tok})
+		wantStatus(t, resp, body, http.StatusOK)
+
+		resp, body = postUploadForm(t, up.Upload.URL, up.Upload.Fields, bytes.Repeat([]byte("x"), 2<<20))
+		if resp.StatusCode != http.StatusForbidden || contractErrorCode(body) != "AccessDenied" {
+			t.Errorf("second POST of the form: %d %s, want 403 AccessDenied", resp.StatusCode, body)
+		}
+		resp, body = e.do(request{method: "GET", path: "/download/" + up.File.ID, token: tok})
+		wantStatus(t, resp, body, http.StatusOK)
+		got, data := contractHTTPGet(t, decode[downloadOut](t, body).URL, nil)
+		if got.StatusCode != http.StatusOK || !bytes.Equal(data, original) {
+			t.Errorf("download after the second POST: %d, %d bytes; want the original %q", got.StatusCode, len(data), original)
+		}
+	})
+
+	t.Run("posted after delete", func(t *testing.T) {
+		resp, body := e.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "b.bin"}})
+		wantStatus(t, resp, body, http.StatusCreated)
+		up := decode[uploadOut](t, body)
+		resp, body = e.do(request{method: "DELETE", path: "/files/" + up.File.ID, token: tok})
+		wantStatus(t, resp, body, http.StatusNoContent)
+
+		before := localListFiles(t, objectsDir)
+		resp, body = postUploadForm(t, up.Upload.URL, up.Upload.Fields, bytes.Repeat([]byte("x"), 3<<20))
+		if resp.StatusCode != http.StatusForbidden || contractErrorCode(body) != "AccessDenied" {
+			t.Errorf("POST of a deleted file's form: %d %s, want 403 AccessDenied", resp.StatusCode, body)
+		}
+		if _, err := os.Lstat(filepath.Join(objectsDir, filepath.FromSlash(up.Upload.Fields["key"]))); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the deleted file's key on disk: %v", err)
+		}
+		if after := localListFiles(t, objectsDir); !slices.Equal(after, before) {
+			t.Errorf("files changed by the refused POST:\nbefore %q\nafter  %q", before, after)
+		}
+	})
+}
+
+// TestLocalUploadSameFormAtOnce posts one form eight times at once, each
+// with other bytes: exactly one is stored, whole, with its own ETag, and
+// the others are refused.
+func TestLocalUploadSameFormAtOnce(t *testing.T) {
+	t.Parallel()
+	store, srv := newTestLocalObjects(t)
+	const size, posts = 256 << 10, 8
+	form, err := store.PresignUpload(t.Context(), localTestPolicy(srv.URL, size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses := make([]int, posts)
+	bodies := make([][]byte, posts)
+	contents := make([][]byte, posts)
+	done := make(chan struct{})
+	for i := range posts {
+		contents[i] = bytes.Repeat([]byte{byte('a' + i)}, size)
+		go func() {
+			defer func() { done <- struct{}{} }()
+			statuses[i], bodies[i] = postContractForm(t, form.URL, contractParts(form.Fields, contents[i]))
+		}()
+	}
+	for range posts {
+		<-done
+	}
+	winner := -1
+	for i, status := range statuses {
+		switch {
+		case status == http.StatusNoContent && winner < 0:
+			winner = i
+		case status == http.StatusForbidden && contractErrorCode(bodies[i]) == "AccessDenied":
+		default:
+			t.Errorf("post %d: %d %s; want one 204 and the rest 403 AccessDenied", i, status, bodies[i])
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no post stored: %v", statuses)
+	}
+	key := form.Fields["key"]
+	_, data := contractHTTPGet(t, localDownloadURL(t, store, srv.URL, key), nil)
+	info, err := store.Head(t.Context(), key)
+	if !bytes.Equal(data, contents[winner]) || err != nil || info.ETag != localMD5(string(contents[winner])) {
+		t.Errorf("stored %d bytes starting %q, Head %+v %v; want the winner's bytes and ETag", len(data), data[:min(len(data), 4)], info, err)
+	}
+}
+
+// TestLocalUploadDeletedWhileStreaming deletes the key while its file is
+// still streaming in: the check before the final link refuses it, and
+// nothing is stored.
+func TestLocalUploadDeletedWhileStreaming(t *testing.T) {
+	t.Parallel()
+	store, srv := newTestLocalObjects(t)
+	const size = 64 << 20
+	form, err := store.PresignUpload(t.Context(), localTestPolicy(srv.URL, size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := form.Fields["key"]
+	// Loopback socket buffers hold a few MiB at most: once 32 MiB are sent,
+	// the server has verified the form and is writing the file.
+	half := make(chan struct{})
+	content := io.MultiReader(io.LimitReader(newLocalPattern(), size/2), localReaderFunc(func() {
+		if err := store.Delete(t.Context(), key); err != nil {
+			t.Error(err)
+		}
+		close(half)
+	}), io.LimitReader(newLocalPattern(), size/2))
+	status, _, err := localStreamUpload(srv.Client(), form, content)
+	<-half
+	if err != nil || status != http.StatusForbidden {
+		t.Errorf("upload whose key was deleted half-way: %d %v, want 403", status, err)
+	}
+	if _, err := store.Head(t.Context(), key); !errors.Is(err, ErrObjectNotFound) {
+		t.Errorf("Head after: %v, want ErrObjectNotFound", err)
+	}
+}
+
+// localReaderFunc is an empty reader that calls f when first read.
+type localReaderFunc func()
+
+func (f localReaderFunc) Read(p []byte) (int, error) {
+	f()
+	return 0, io.EOF
+}
+
+// TestLocalObjectsTombstones: a tombstone outlives every form for its key,
+// and goes once none can be posted any more.
+func TestLocalObjectsTombstones(t *testing.T) {
+	t.Parallel()
+	store, srv := newTestLocalObjects(t)
+	p := localTestPolicy(srv.URL, 1)
+	p.Expires = time.Now().Add(localMaxFormLifetime + time.Minute)
+	if _, err := store.PresignUpload(t.Context(), p); err == nil {
+		t.Error("PresignUpload signed a form that outlives the tombstone of its key")
+	}
+	// The longest form the configuration allows must fit.
+	longest := fmt.Sprint(int64(localMaxFormLifetime / time.Second))
+	if _, err := loadConfig(testGetenv(map[string]string{"UPLOAD_POST_TTL_SECONDS": longest})); err == nil {
+		t.Errorf("UPLOAD_POST_TTL_SECONDS=%s accepted: forms could outlive the local store's tombstones", longest)
+	}
+
+	old, fresh := localTestKey(), localTestKey()
+	for _, k := range []string{old, fresh} {
+		if err := store.Delete(t.Context(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldPath := filepath.Join(localStoreDir(store), localTombstonePath(old))
+	past := time.Now().Add(-localMaxFormLifetime - time.Minute)
+	if err := os.Chtimes(oldPath, past, past); err != nil {
+		t.Fatal(err)
+	}
+	store.sweepMu.Lock()
+	store.nextSweep = time.Time{} // due now
+	store.sweepMu.Unlock()
+	if err := store.Delete(t.Context(), localTestKey()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(oldPath); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("tombstone past every form's lifetime: %v, want it removed", err)
+	}
+	if _, err := os.Stat(filepath.Join(localStoreDir(store), localTombstonePath(fresh))); err != nil {
+		t.Errorf("fresh tombstone: %v, want it kept", err)
+	}
+}
+
+// TestLocalUploadCapAndVerifyDeadline (SECURITY.md item 36): uploads past
+// the cap are answered 503 at once, and one that trickles its fields is
+// cut when its absolute deadline passes, however often it sends a byte;
+// its slot is then free for a real upload.
+func TestLocalUploadCapAndVerifyDeadline(t *testing.T) {
+	t.Parallel()
+	store, err := newLocalObjects(filepath.Join(t.TempDir(), "objects"), []byte(testSecretKey), localTestLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	store.uploadSlots = make(chan struct{}, 2)
+	store.verifyTimeout = time.Second
+	mux := http.NewServeMux()
+	store.addRoutes(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	type trickled struct {
+		open   time.Duration
+		status string
+		err    error
+	}
+	results := make(chan trickled, 2)
+	prelude := localTricklePrelude(srv.Listener.Addr().String(), 0)
+	for range 2 {
+		go func() {
+			open, status, err := localTrickle(srv.Listener.Addr().String(), prelude, 100*time.Millisecond, 5*time.Second)
+			results <- trickled{open, status, err}
+		}()
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(store.uploadSlots) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the trickling uploads hold %d slots after 5s, want 2", len(store.uploadSlots))
+		}
+	}
+
+	form, err := store.PresignUpload(t.Context(), localTestPolicy(srv.URL, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := postUploadForm(t, form.URL, form.Fields, []byte("abc"))
+	if resp.StatusCode != http.StatusServiceUnavailable || contractErrorCode(body) != "SlowDown" ||
+		resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("upload past the cap: %d Retry-After %q %s, want 503 SlowDown with Retry-After 1 (the verify timeout)",
+			resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+
+	for range 2 {
+		r := <-results
+		t.Logf("trickling upload: open %v, answered %q, %v", r.open.Round(time.Millisecond), r.status, r.err)
+		if r.err != nil || r.open > store.verifyTimeout+time.Second || !strings.Contains(r.status, " 400 ") {
+			t.Errorf("trickling upload open %v, answered %q (%v); want a 400 and the connection closed within %v",
+				r.open, r.status, r.err, store.verifyTimeout+time.Second)
+		}
+	}
+	if resp, body := postUploadForm(t, form.URL, form.Fields, []byte("abc")); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("upload once the trickling ones were cut: %d %s, want 204", resp.StatusCode, body)
+	}
+}
+
+// localTricklePrelude is the start of an upload that never finishes: the
+// request head and the first part's header, then (padHeader > 0) that
+// many bytes of a header line never ended, or else the start of the key
+// field's value.
+func localTricklePrelude(host string, padHeader int) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "POST /objects/upload HTTP/1.1\r\nHost: %s\r\n", host)
+	b.WriteString("Content-Type: multipart/form-data; boundary=B\r\nContent-Length: 100000000\r\n\r\n")
+	b.WriteString("--B\r\nContent-Disposition: form-data; name=\"key\"\r\n")
+	if padHeader > 0 {
+		b.WriteString("X-Pad: ")
+		b.Write(bytes.Repeat([]byte("a"), padHeader))
+	} else {
+		b.WriteString("\r\n")
+	}
+	return b.Bytes()
+}
+
+// errLocalStillOpen: a trickling connection outlived the test's patience.
+var errLocalStillOpen = errors.New("connection still open")
+
+// localTrickle sends prelude on a new connection, then one byte every
+// `every`, until the server closes the connection, or giveUp passes
+// (errLocalStillOpen). It returns how long the connection stayed open and
+// the status line of the answer, if one came before the close. It calls
+// no t method, so many may run at once.
+func localTrickle(addr string, prelude []byte, every, giveUp time.Duration) (time.Duration, string, error) {
+	start := time.Now()
+	c, err := net.DialTimeout("tcp", addr, giveUp)
+	if err != nil {
+		return 0, "", err
+	}
+	defer c.Close()
+	c.SetWriteDeadline(start.Add(giveUp))
+	if _, err := c.Write(prelude); err != nil {
+		return time.Since(start), "", localTrickleWriteError(err)
+	}
+	var answer []byte
+	buf := make([]byte, 512)
+	for time.Since(start) < giveUp {
+		c.SetReadDeadline(time.Now().Add(every))
+		n, err := c.Read(buf)
+		if len(answer) < 64 {
+			answer = append(answer, buf[:n]...)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if _, err := c.Write([]byte("a")); err != nil {
+				return time.Since(start), localStatusLine(answer), localTrickleWriteError(err)
+			}
+		default: // EOF or reset: the server closed it
+			return time.Since(start), localStatusLine(answer), nil
+		}
+	}
+	return time.Since(start), localStatusLine(answer), errLocalStillOpen
+}
+
+// localTrickleWriteError is nil for a write refused because the server
+// closed the connection, and errLocalStillOpen for one that only met the
+// test's own deadline.
+func localTrickleWriteError(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errLocalStillOpen
+	}
+	return nil
+}
+
+// localStatusLine is the first line of an HTTP answer.
+func localStatusLine(answer []byte) string {
+	line, _, _ := bytes.Cut(answer, []byte("\r\n"))
+	return string(line)
+}
+
+// TestLocalUploadBoundsFieldsBeforeSignature: what precedes the file, part
+// headers included, is read up to 64 KiB in all (S3 allows 20 KB), even in
+// a form whose signature is good.
+func TestLocalUploadBoundsFieldsBeforeSignature(t *testing.T) {
+	t.Parallel()
+	store, srv := newTestLocalObjects(t)
+	form, err := store.PresignUpload(t.Context(), localTestPolicy(srv.URL, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	const bound = 64 << 10 // what the README promises
+	for _, k := range slices.Sorted(maps.Keys(form.Fields)) {
+		h := textproto.MIMEHeader{"Content-Disposition": {fmt.Sprintf(`form-data; name=%q`, k)}}
+		if k == localFormKey {
+			h.Set("X-Pad", strings.Repeat("a", bound)) // a part header, not a field
+		}
+		pw, err := mw.CreatePart(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(pw, form.Fields[k])
+	}
+	fw, _ := mw.CreateFormFile("file", "f")
+	fw.Write([]byte("abc"))
+	mw.Close()
+	resp, err := http.Post(form.URL, mw.FormDataContentType(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || contractErrorCode(body) != "MaxPostPreDataLengthExceeded" {
+		t.Errorf("form with a %d-byte part header: %d %s, want 400 MaxPostPreDataLengthExceeded", bound, resp.StatusCode, body)
+	}
+}
+
+// TestLocalUploadMalformedMultipart: broken bodies get a 400 with S3's
+// error shape, never a 5xx.
+func TestLocalUploadMalformedMultipart(t *testing.T) {
+	t.Parallel()
+	_, srv := newTestLocalObjects(t)
+	const mp = "multipart/form-data; boundary=B"
+	cases := []struct{ name, contentType, body string }{
+		{"no boundary", "multipart/form-data", "--B\r\n\r\nx\r\n--B--\r\n"},
+		{"empty boundary", "multipart/form-data; boundary=", "--\r\n\r\nx\r\n----\r\n"},
+		{"bad media type", "multipart/form-data; boundary", "x"},
+		{"other boundary", mp, "--C\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nx\r\n--C--\r\n"},
+		{"empty body", mp, ""},
+		{"only the closing boundary", mp, "--B--\r\n"},
+		{"garbage", mp, "\x00\xff\xfe garbage \r\n\r\n--"},
+		{"no field name", mp, "--B\r\nContent-Type: text/plain\r\n\r\nx\r\n--B--\r\n"},
+		{"unterminated name", mp, "--B\r\nContent-Disposition: form-data; name=\"key\r\n\r\nx\r\n--B--\r\n"},
+		{"header without colon", mp, "--B\r\nnot a header\r\n\r\nx\r\n--B--\r\n"},
+		{"header never ends", mp, "--B\r\nContent-Disposition: form-data; name=\"key\"\r\n"},
+		{"value never ends", mp, "--B\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nabc"},
+		{"bad quoted-printable", mp, "--B\r\nContent-Disposition: form-data; name=\"key\"\r\n" +
+			"Content-Transfer-Encoding: quoted-printable\r\n\r\n=ZZ\r\n--B--\r\n"},
+		{"file first", mp, "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nx\r\n--B--\r\n"},
+		{"no file", mp, "--B\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--B--\r\n"},
+		{"bad signature hex", mp, "--B\r\nContent-Disposition: form-data; name=\"policy\"\r\n\r\neA==\r\n" +
+			"--B\r\nContent-Disposition: form-data; name=\"x-dropp-signature\"\r\n\r\nzz\r\n" +
+			"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nx\r\n--B--\r\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			resp, err := http.Post(srv.URL+"/objects/upload", c.contentType, strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode/100 != 4 || contractErrorCode(body) == "" {
+				t.Errorf("POST: %d %s, want a 4xx with an S3 error code", resp.StatusCode, body)
+			}
+		})
 	}
 }

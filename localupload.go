@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,38 +28,55 @@ import (
 
 // Limits on the form fields before the file. S3 allows 20 KB of fields in
 // all; these are of the same order, and bound what a client can make the
-// server hold in memory.
+// server hold in memory before its signature is checked.
 const (
 	maxLocalFormFields = 20
 	maxLocalFieldBytes = 8 << 10
-	// localFormOverhead is the body allowed besides the file itself: the
-	// fields, part headers and boundaries, with room to spare.
-	localFormOverhead = 1 << 20
-	// localBufferSize is the size of the read and write buffers an upload
-	// streams through: they are all it holds in memory.
+	// localFormOverhead is the body read before the policy verifies: the
+	// fields, their part headers and boundaries, and the file's part header.
+	localFormOverhead = 64 << 10
+	// localFormTail is the body allowed after the file: the closing
+	// boundary (at most 70 bytes by RFC 2046), with room to spare.
+	localFormTail = 1 << 10
+	// localBufferSize is the size of the read and write buffers a verified
+	// upload streams through: they are all it holds in memory.
 	localBufferSize = 256 << 10
+	// maxLocalUploads bounds the uploads in progress, verified or not, and
+	// so what they hold: 64 KiB each before the policy verifies, about
+	// 550 KiB each while the file streams. Local mode serves one person;
+	// 32 is more uploads at once than a desktop client makes.
+	maxLocalUploads = 32
 )
+
+// localVerifyTimeout is how long an upload has, in all, to send the fields
+// before the file, from its first byte to the policy verifying. Only a
+// verified upload gets the idle deadline that moves with each read: before
+// that, a client trickling bytes must not hold the connection for long.
+const localVerifyTimeout = 10 * time.Second
 
 // handleUpload handles "POST /objects/upload": the multipart/form-data POST
 // a client would send to S3, checked the way S3 checks it. The file streams
-// to a temporary file, renamed into place once whole and on disk; it is
+// to a temporary file, linked into place once whole and on disk; it is
 // never held in memory. Success is 204, like S3's default.
 func (o *localObjects) handleUpload(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	body := &localUploadBody{ReadCloser: r.Body, left: localFormOverhead, idle: newIdleDeadline(w, o.idleTimeout)}
-	// The multipart reader reads through a 4 KiB buffer; a large one under
-	// it takes the body off the connection in large reads instead of one
-	// system call per 4 KiB.
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{bufio.NewReaderSize(body, localBufferSize), body}
-	etag, err := o.receiveUpload(r, body)
+	select {
+	case o.uploadSlots <- struct{}{}:
+		defer func() { <-o.uploadSlots }()
+	default:
+		// By then every upload that was stalling has met its deadline.
+		w.Header().Set("Retry-After", strconv.Itoa(int(o.verifyTimeout.Seconds())))
+		refuseUpload(w, localSlowDown)
+		return
+	}
+	stream := o.newUploadStream(w, r)
+	etag, err := o.receiveUpload(r, stream)
 	var refusal *localError
 	switch {
 	case errors.As(err, &refusal):
-		writeLocalError(w, refusal)
+		refuseUpload(w, refusal)
 	case err != nil:
+		w.Header().Set("Connection", "close")
 		o.internalError(w, r, "upload", err)
 	default:
 		w.Header().Set("ETag", `"`+etag+`"`)
@@ -66,10 +84,19 @@ func (o *localObjects) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// receiveUpload reads the fields, checks them against the signed policy,
-// then stores the file, which must be the last part of the form. It returns
-// the new object's ETag.
-func (o *localObjects) receiveUpload(r *http.Request, body *localUploadBody) (string, error) {
+// refuseUpload answers a refused upload and closes the connection after
+// it: the rest of the body is unread, and reading it so that the
+// connection could serve another request would let the client hold the
+// server at its own pace.
+func refuseUpload(w http.ResponseWriter, e *localError) {
+	w.Header().Set("Connection", "close")
+	writeLocalError(w, e)
+}
+
+// receiveUpload reads the fields, checks them against the signed policy
+// and that the key is still pending, then stores the file, which must be
+// the last part of the form. It returns the new object's ETag.
+func (o *localObjects) receiveUpload(r *http.Request, stream *localUploadStream) (string, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return "", localMalformed("the body must be multipart/form-data")
@@ -82,7 +109,10 @@ func (o *localObjects) receiveUpload(r *http.Request, body *localUploadBody) (st
 	if err != nil {
 		return "", err
 	}
-	body.allow(pol.maxSize + 1) // the file may now be read, and one byte more to see it is too big
+	if err := o.checkStillPending(fields[localFormKey]); err != nil {
+		return "", err
+	}
+	stream.verified(pol.maxSize)
 	up, err := o.receiveFile(file, pol)
 	if err != nil {
 		return "", err
@@ -92,6 +122,14 @@ func (o *localObjects) receiveUpload(r *http.Request, body *localUploadBody) (st
 		return "", err
 	}
 	return up.etag, o.commit(up, fields[localFormKey])
+}
+
+// checkStillPending refuses, before any byte of the file is read, a key
+// already stored or deleted; commit checks again before the link.
+func (o *localObjects) checkStillPending(key string) error {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.checkPending(key)
 }
 
 // readLocalFormFields reads the text fields up to the file part. Names are
@@ -247,9 +285,8 @@ func (p *localPolicy) check(fields map[string]string) error {
 
 // localUpload is a file received into the temporary directory.
 type localUpload struct {
-	tmp       string // name under the store's root
-	etag      string // hex MD5 of the content, S3's ETag of a single-part upload
-	committed bool   // renamed into place: nothing left to discard
+	tmp  string // name under the store's root
+	etag string // hex MD5 of the content, S3's ETag of a single-part upload
 }
 
 // receiveFile streams the file part into a new temporary file, reading at
@@ -307,10 +344,10 @@ func expectFormEnd(mr *multipart.Reader) error {
 	return localReadError(err)
 }
 
-// commit moves a received file to its key: the ETag first, then the data.
-// Each rename is atomic, so a reader sees the old object or the new one,
-// never part of one; the directories are then synced so both survive a
-// crash.
+// commit links a received file to its key, then renames its ETag next to
+// it. The link fails if the key exists, so no object is ever replaced,
+// even by two posts of one form at once; the directories are then synced
+// so both names survive a crash.
 func (o *localObjects) commit(up *localUpload, key string) error {
 	dir := path.Dir(key)
 	if err := o.root.MkdirAll(filepath.FromSlash(dir), 0o700); err != nil {
@@ -321,34 +358,40 @@ func (o *localObjects) commit(up *localUpload, key string) error {
 		o.root.Remove(etagTmp)
 		return err
 	}
-	if err := o.renameIntoPlace(up, etagTmp, key); err != nil {
+	if err := o.linkIntoPlace(up, etagTmp, key); err != nil {
 		o.root.Remove(etagTmp)
 		return err
 	}
 	return o.syncDirs(dir)
 }
 
-// renameIntoPlace renames the ETag then the bytes to the key's names.
-func (o *localObjects) renameIntoPlace(up *localUpload, etagTmp, key string) error {
+// linkIntoPlace checks again, under mu, that the key is still pending (a
+// delete or another post may have come while the file streamed), then
+// links the bytes and renames the ETag to the key's names. Readers take mu
+// too, so none sees the bytes without their ETag.
+func (o *localObjects) linkIntoPlace(up *localUpload, etagTmp, key string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if err := o.checkPending(key); err != nil {
+		return err
+	}
+	if err := o.root.Link(up.tmp, localObjectPath(key)); errors.Is(err, fs.ErrExist) {
+		return errLocalNotPending
+	} else if err != nil {
+		return err
+	}
 	if err := o.root.Rename(etagTmp, localETagPath(key)); err != nil {
+		o.root.Remove(localObjectPath(key)) // all or nothing: the form may be posted again
 		return err
 	}
-	if err := o.root.Rename(up.tmp, localObjectPath(key)); err != nil {
-		o.root.Remove(localETagPath(key)) // Head will hash whatever object is there
-		return err
-	}
-	up.committed = true
 	return nil
 }
 
-// discard removes an upload's temporary file unless it was committed.
+// discard removes an upload's temporary name; once linked, the object
+// keeps its bytes under its key.
 func (o *localObjects) discard(up *localUpload) {
-	if !up.committed {
-		if err := o.root.Remove(up.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			o.log.Warn("local objects: remove temporary file", "name", up.tmp, "err", err)
-		}
+	if err := o.root.Remove(up.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		o.log.Warn("local objects: remove temporary file", "name", up.tmp, "err", err)
 	}
 }
 
@@ -391,11 +434,12 @@ func (o *localObjects) syncDirs(dir string) error {
 // localUploadBody is an upload's request body: an http.MaxBytesReader
 // whose limit is only known half-way through. It starts at what the form
 // fields may take and grows, once the policy is verified, by the largest
-// file that policy allows. Each read also moves the connection's deadlines.
+// file that policy allows. Once verified, each read also moves the
+// connection's deadlines.
 type localUploadBody struct {
 	io.ReadCloser
 	left int64
-	idle *idleDeadline
+	idle *idleDeadline // nil until the policy verifies
 }
 
 // errLocalBodyTooLarge: the body went past its budget.
@@ -410,16 +454,59 @@ func (b *localUploadBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.ReadCloser.Read(p)
 	b.left -= int64(n)
-	b.idle.extend()
+	if b.idle != nil {
+		b.idle.extend()
+	}
 	return n, err
 }
 
-// allow raises the budget by n bytes.
-func (b *localUploadBody) allow(n int64) { b.left += n }
+// localUploadStream is what the multipart reader reads an upload from.
+// Before the policy verifies, it reads the body directly, so the only
+// buffer is the multipart reader's own 4 KiB, under an absolute read
+// deadline; after, through a large buffer, under the idle deadline.
+type localUploadStream struct {
+	r           io.Reader
+	body        *localUploadBody
+	w           http.ResponseWriter
+	idleTimeout time.Duration
+}
+
+func (s *localUploadStream) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+// newUploadStream puts the stream in place of r.Body, limited to the form
+// fields and due within verifyTimeout.
+func (o *localObjects) newUploadStream(w http.ResponseWriter, r *http.Request) *localUploadStream {
+	// http.ErrNotSupported (a ResponseRecorder, say) leaves the server's
+	// own timeouts in place, which is all that can be done.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(o.verifyTimeout))
+	body := &localUploadBody{ReadCloser: r.Body, left: localFormOverhead}
+	s := &localUploadStream{r: body, body: body, w: w, idleTimeout: o.idleTimeout}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{s, body}
+	return s
+}
+
+// verified lets the file through: the budget grows by the largest file
+// the policy allows (and one byte more, to see it is too big) and the
+// form's tail; the deadline becomes the idle one; and reads go through a
+// large buffer, which takes the body off the connection in large reads
+// instead of one system call per 4 KiB. Nothing is buffered in the
+// stream before this, so the switch loses no byte.
+func (s *localUploadStream) verified(maxSize int64) {
+	s.body.left += maxSize + 1 + localFormTail
+	s.body.idle = newIdleDeadline(s.w, s.idleTimeout)
+	s.r = bufio.NewReaderSize(s.body, localBufferSize)
+}
 
 // Refusals of the upload endpoint, with S3's codes and statuses.
-var localPreDataTooLarge = &localError{http.StatusBadRequest, "MaxPostPreDataLengthExceeded",
-	"Your POST request fields preceding the upload file were too large."}
+var (
+	localPreDataTooLarge = &localError{http.StatusBadRequest, "MaxPostPreDataLengthExceeded",
+		"Your POST request fields preceding the upload file were too large."}
+	localSlowDown = &localError{http.StatusServiceUnavailable, "SlowDown",
+		"Please reduce your request rate."}
+)
 
 // localAccessDenied is S3's 403 AccessDenied, saying msg.
 func localAccessDenied(msg string) *localError {

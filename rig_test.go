@@ -64,7 +64,21 @@ func TestMain(m *testing.M) {
 	if os.Getenv(localCrashChildEnv) != "" {
 		os.Exit(m.Run()) // a crash-test child needs only its local store
 	}
+	if fuzzing() {
+		os.Exit(m.Run()) // the fuzz targets need no server; see fuzzing
+	}
 	os.Exit(runWithRig(m))
+}
+
+// fuzzing tells whether this process was started by `go test -fuzz`: the
+// coordinator and each of its workers (which get the same flags). None of
+// the fuzz targets uses the rig, and starting one per worker would cost far
+// more than the targets do; so run them with -run '^$', as scripts/test
+// does, since any other test in such a process finds no rig.
+func fuzzing() bool {
+	flag.Parse()
+	f := flag.Lookup("test.fuzz")
+	return f != nil && f.Value.String() != ""
 }
 
 func runWithRig(m *testing.M) int {

@@ -62,8 +62,8 @@ func (s *cookieSigner) verify(name, value string, maxAge time.Duration, now time
 	if len(parts) != 3 {
 		return "", errBadCookie
 	}
-	payload, err1 := base64.RawURLEncoding.DecodeString(parts[0])
-	mac, err2 := base64.RawURLEncoding.DecodeString(parts[2])
+	payload, err1 := decodeCanonicalBase64(parts[0])
+	mac, err2 := decodeCanonicalBase64(parts[2])
 	issued, err3 := strconv.ParseInt(parts[1], 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil || len(mac) != sha256.Size {
 		return "", errBadCookie
@@ -76,6 +76,18 @@ func (s *cookieSigner) verify(name, value string, maxAge time.Duration, now time
 		return "", errBadCookie
 	}
 	return string(payload), nil
+}
+
+// decodeCanonicalBase64 decodes unpadded base64url, refusing every text but
+// the one encoding of its bytes. The decoder alone ignores the unused low
+// bits of the last character and any CR or LF, so a flipped bit there
+// would leave a cookie valid.
+func decodeCanonicalBase64(s string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil && base64.RawURLEncoding.EncodeToString(b) != s {
+		err = errBadCookie
+	}
+	return b, err
 }
 
 // macMatches tells whether mac signs the cookie under any of the keys (the
