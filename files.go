@@ -425,7 +425,7 @@ func (s *server) handleList(w http.ResponseWriter, r *http.Request, owner string
 // after the last one shown. The body ends with a newline, as writeJSON's.
 func appendListJSON(b []byte, files []File, limit int) []byte {
 	page := files[:min(len(files), limit)]
-	b = slices.Grow(b, 64+len(page)*384) // a typical file is about 300 bytes
+	b = slices.Grow(b, listJSONSize(page))
 	b = append(b, `{"files":[`...)
 	for i := range page {
 		if i > 0 {
@@ -441,6 +441,17 @@ func appendListJSON(b []byte, files []File, limit int) []byte {
 		b = append(b, "null"...)
 	}
 	return append(b, "}\n"...)
+}
+
+// listJSONSize is the length of a list body for page, unless its strings
+// need escaping: enough to write it with one allocation.
+func listJSONSize(page []File) int {
+	const fixed = 192 // keys, punctuation and the longest size and times
+	n := 64
+	for i := range page {
+		n += fixed + len(page[i].ID) + len(page[i].Filename) + len(page[i].ContentType)
+	}
+	return n
 }
 
 // parseListQuery validates ?limit=, ?cursor= and ?status=.

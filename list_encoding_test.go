@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -214,6 +215,13 @@ func TestDecodeFileMatchesDriver(t *testing.T) {
 func TestDecodeFileRefusesWrongTypes(t *testing.T) {
 	t.Parallel()
 	created := bson.E{Key: "created_at", Value: time.UnixMilli(5)}
+	// A string whose length prefix says 0: not even its NUL.
+	emptyString := bson.Raw{14, 0, 0, 0, byte(bson.TypeString), '_', 'i', 'd', 0, 0, 0, 0, 0, 0}
+	var f File
+	var opt fileOptionals
+	if err := decodeFile(emptyString, &f, &opt, "o"); err == nil {
+		t.Errorf("decodeFile accepted a string without its NUL as %+v", f)
+	}
 	for name, doc := range map[string]bson.D{
 		"filename int":    {{Key: "_id", Value: "x"}, {Key: "filename", Value: 3}, created},
 		"size string":     {{Key: "_id", Value: "x"}, {Key: "size", Value: "3"}, created},
@@ -258,4 +266,21 @@ func goldenMongoFiles(t *testing.T) []bson.Raw {
 		t.Fatalf("no files in %s", goldenMongoPath)
 	}
 	return docs
+}
+
+// TestListJSONSizeIsEnough: a page of plain files with the longest sizes
+// and times, and a next cursor, fits in listJSONSize bytes.
+func TestListJSONSizeIsEnough(t *testing.T) {
+	t.Parallel()
+	created := time.Date(2026, 11, 29, 20, 1, 2, 345_678_901, time.UTC)
+	size := int64(math.MaxInt64)
+	page := make([]File, 100)
+	for i := range page {
+		page[i] = File{ID: newID(), Filename: "report.pdf", ContentType: "application/pdf", Status: statusComplete,
+			DeclaredSize: &size, Size: &size, CreatedAt: created, CompletedAt: &created}
+	}
+	body := appendListJSON(nil, page, 99)
+	if size := listJSONSize(page[:99]); len(body) > size {
+		t.Errorf("list body of %d bytes, but listJSONSize says %d", len(body), size)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // mongoOpTimeout bounds every MongoDB call, so a database that stops
@@ -382,65 +383,89 @@ type fileOptionals struct {
 
 // decodeFile fills f from one raw BSON files document, as the driver's
 // decoder would from File's bson tags (TestDecodeFileMatchesDriver holds it
-// to that), with the pointer fields pointing into opt. Strings that repeat
-// on every document (owner, status) are shared instead of copied.
+// to that), in one pass over the document's elements, with the pointer
+// fields pointing into opt. Strings that repeat on every document (owner,
+// status) are shared instead of copied.
 func decodeFile(doc bson.Raw, f *File, opt *fileOptionals, owner string) error {
-	d := rawDoc{doc: doc}
-	*f = File{
-		ID:           d.str("_id"),
-		Owner:        d.str("owner", owner),
-		Filename:     d.str("filename"),
-		DeclaredSize: d.int64("declared_size", &opt.declaredSize),
-		Size:         d.int64("size", &opt.size),
-		ContentType:  d.str("content_type"),
-		Status:       d.str("status", statusPending, statusComplete),
-		ObjectKey:    d.str("object_key"),
-		ETag:         d.str("etag"),
-		CompletedAt:  d.time("completed_at", &opt.completedAt),
+	*f = File{}
+	length, rem, ok := bsoncore.ReadLength(doc)
+	if !ok || int(length) != len(doc) || length < 5 {
+		return errors.New("malformed BSON document")
 	}
-	if created := d.time("created_at", &f.CreatedAt); created == nil && d.err == nil {
+	rem = rem[:len(rem)-1] // the document's closing NUL
+	var d rawFields
+	for len(rem) > 0 {
+		elem, rest, ok := bsoncore.ReadElement(rem)
+		if !ok {
+			return errors.New("malformed BSON element")
+		}
+		rem = rest
+		v := elem.Value()
+		switch key := elem.KeyBytes(); string(key) {
+		case "_id":
+			f.ID = d.str("_id", v)
+		case "owner":
+			f.Owner = d.str("owner", v, owner)
+		case "filename":
+			f.Filename = d.str("filename", v)
+		case "declared_size":
+			f.DeclaredSize = d.int64("declared_size", v, &opt.declaredSize)
+		case "size":
+			f.Size = d.int64("size", v, &opt.size)
+		case "content_type":
+			f.ContentType = d.str("content_type", v)
+		case "status":
+			f.Status = d.str("status", v, statusPending, statusComplete)
+		case "object_key":
+			f.ObjectKey = d.str("object_key", v)
+		case "etag":
+			f.ETag = d.str("etag", v)
+		case "created_at":
+			d.time("created_at", v, &f.CreatedAt)
+		case "completed_at":
+			f.CompletedAt = d.time("completed_at", v, &opt.completedAt)
+		}
+	}
+	if d.err == nil && f.CreatedAt.IsZero() {
 		d.err = errors.New(`field "created_at" is missing`)
 	}
 	return d.err
 }
 
-// rawDoc reads typed fields out of a raw BSON document, keeping the first
-// error. A missing field, or a null one, reads as the zero value.
-type rawDoc struct {
-	doc bson.Raw
-	err error
-}
+// rawFields reads typed values of raw BSON elements, keeping the first
+// error. A null value reads as the zero value, as for the driver.
+type rawFields struct{ err error }
 
-// lookup finds key; ok is false when it is missing or null.
-func (d *rawDoc) lookup(key string, want ...bson.Type) (v bson.RawValue, ok bool) {
-	v = d.doc.Lookup(key)
-	if v.Type == 0 || v.Type == bson.TypeNull {
-		return v, false
+// check tells whether v holds one of the wanted types; null is not an
+// error, any other type is.
+func (d *rawFields) check(key string, v bsoncore.Value, want ...bsoncore.Type) bool {
+	if v.Type == bsoncore.TypeNull {
+		return false
 	}
 	for _, t := range want {
 		if v.Type == t {
-			return v, true
+			return true
 		}
 	}
 	if d.err == nil {
 		d.err = fmt.Errorf("field %q has BSON type %v", key, v.Type)
 	}
-	return v, false
+	return false
 }
 
-// str reads a string field, returning the matching one of known when there
-// is one, so that repeated values cost no allocation.
-func (d *rawDoc) str(key string, known ...string) string {
-	v, ok := d.lookup(key, bson.TypeString)
-	if !ok {
+// str reads a string, returning the matching one of known when there is
+// one, so that repeated values cost no allocation.
+func (d *rawFields) str(key string, v bsoncore.Value, known ...string) string {
+	if !d.check(key, v, bsoncore.TypeString) {
 		return ""
 	}
-	// A BSON string is its length (int32), its bytes and a NUL.
-	if len(v.Value) < 5 {
+	// A BSON string is its length (int32), its bytes and a NUL; ReadElement
+	// has checked that the length fits the document.
+	if len(v.Data) < 5 {
 		d.err = fmt.Errorf("field %q is a malformed string", key)
 		return ""
 	}
-	b := v.Value[4 : len(v.Value)-1]
+	b := v.Data[4 : len(v.Data)-1]
 	for _, k := range known {
 		if string(b) == k {
 			return k
@@ -449,21 +474,19 @@ func (d *rawDoc) str(key string, known ...string) string {
 	return string(b)
 }
 
-// int64 reads an integer field into *slot and returns slot, or nil.
-func (d *rawDoc) int64(key string, slot *int64) *int64 {
-	v, ok := d.lookup(key, bson.TypeInt64, bson.TypeInt32)
-	if !ok {
+// int64 reads an integer into *slot and returns slot, or nil for null.
+func (d *rawFields) int64(key string, v bsoncore.Value, slot *int64) *int64 {
+	if !d.check(key, v, bsoncore.TypeInt64, bsoncore.TypeInt32) {
 		return nil
 	}
 	*slot = v.AsInt64()
 	return slot
 }
 
-// time reads a date field into *slot (in UTC, as the driver decodes
-// dates) and returns slot, or nil.
-func (d *rawDoc) time(key string, slot *time.Time) *time.Time {
-	v, ok := d.lookup(key, bson.TypeDateTime)
-	if !ok {
+// time reads a date into *slot (in UTC, as the driver decodes dates) and
+// returns slot, or nil for null.
+func (d *rawFields) time(key string, v bsoncore.Value, slot *time.Time) *time.Time {
+	if !d.check(key, v, bsoncore.TypeDateTime) {
 		return nil
 	}
 	*slot = time.UnixMilli(v.DateTime()).UTC()
