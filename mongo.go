@@ -344,8 +344,9 @@ func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 		return nil, mongoErr("list files", err)
 	}
 	defer cur.Close(ctx)
-	files := make([]File, 0, min(q.Limit, cur.RemainingBatchLength())) // not nil: an empty page is a list
-	var optional []fileOptionals
+	n := min(q.Limit, cur.RemainingBatchLength())
+	files := make([]File, 0, n) // not nil: an empty page is a list
+	optional := make([]fileOptionals, 0, n)
 	for cur.Next(ctx) {
 		optional = append(optional, fileOptionals{})
 		files = append(files, File{})
