@@ -498,9 +498,11 @@ func fuzzSnapshot(t *testing.T, st *localState) [][]byte {
 
 // ---- The local upload form (localupload.go) ----
 
-// fuzzPolicyExpires is the expiry of FuzzLocalUploadPolicy's forms: fixed
-// and far off, so that a kept input with a good signature stays good.
-var fuzzPolicyExpires = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+// fuzzPolicyExpires is the expiry of FuzzLocalUploadPolicy's forms: a whole
+// day ahead, within the local store's longest form lifetime, so that the
+// forms of one run all share it. Kept inputs signed on another day are
+// refused forms, which are worth fuzzing too.
+var fuzzPolicyExpires = time.Now().UTC().Truncate(24 * time.Hour).Add(48 * time.Hour)
 
 // FuzzLocalUploadPolicy: a form the signer makes is accepted, with the
 // limits it was made with; a form the verifier accepts is exactly one the

@@ -510,22 +510,24 @@ func TestLocalObjectsOutlastServerTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	store.idleTimeout = 400 * time.Millisecond
+	store.idleTimeout = 2 * time.Second
 	mux := http.NewServeMux()
 	store.addRoutes(mux)
 	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond
 	srv.Start()
 	defer srv.Close()
 
-	const size = 24 << 20
+	// The idle timeout leaves a loaded machine (or the race detector) two
+	// seconds per chunk, so only a real stall trips it.
+	const size = 12 << 20
 	p := localTestPolicy(srv.URL, size)
 	form, err := store.PresignUpload(t.Context(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 24 chunks of 1 MiB, 40 ms apart: about a second, five ReadTimeouts.
-	slow := &localSlowReader{r: io.LimitReader(newLocalPattern(), size), chunk: 1 << 20, pause: 40 * time.Millisecond}
+	// 12 chunks of 1 MiB, 150 ms apart: about two seconds, four ReadTimeouts.
+	slow := &localSlowReader{r: io.LimitReader(newLocalPattern(), size), chunk: 1 << 20, pause: 150 * time.Millisecond}
 	status, _, err := localStreamUpload(srv.Client(), form, slow)
 	if err != nil || status != http.StatusNoContent {
 		t.Fatalf("slow upload: %d %v, want 204", status, err)
@@ -536,7 +538,7 @@ func TestLocalObjectsOutlastServerTimeouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := io.Copy(io.Discard, &localSlowReader{r: resp.Body, chunk: 1 << 20, pause: 40 * time.Millisecond})
+	n, err := io.Copy(io.Discard, &localSlowReader{r: resp.Body, chunk: 1 << 20, pause: 150 * time.Millisecond})
 	resp.Body.Close()
 	if err != nil || n != size {
 		t.Fatalf("slow download: %d bytes, %v; want %d", n, err, size)
@@ -546,7 +548,7 @@ func TestLocalObjectsOutlastServerTimeouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stalled := &localSlowReader{r: io.LimitReader(newLocalPattern(), size), chunk: 1 << 20, pause: time.Second}
+	stalled := &localSlowReader{r: io.LimitReader(newLocalPattern(), size), chunk: 1 << 20, pause: 5 * time.Second}
 	if status, _, err := localStreamUpload(srv.Client(), form, stalled); err == nil && status/100 == 2 {
 		t.Fatalf("an upload stalled past the idle timeout was accepted: %d", status)
 	}

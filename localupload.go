@@ -204,6 +204,11 @@ func (o *localObjects) checkUploadForm(fields map[string]string) (*localPolicy, 
 	if !time.Now().Before(pol.expires) {
 		return nil, localAccessDenied("Invalid according to Policy: Policy expired.")
 	}
+	if time.Until(pol.expires) > localMaxFormLifetime {
+		// PresignUpload never signs such a form; one signed under older
+		// rules could outlive its key's tombstone.
+		return nil, localAccessDenied("Invalid according to Policy: Policy expiration is too far in the future.")
+	}
 	if err := pol.check(fields); err != nil {
 		return nil, err
 	}

@@ -291,10 +291,19 @@ func mongoErr(op string, err error) error {
 		return ErrNotFound
 	case mongo.IsDuplicateKeyError(err):
 		return ErrConflict
-	case mongo.IsTimeout(err), mongo.IsNetworkError(err), errors.Is(err, context.Canceled):
+	case mongo.IsTimeout(err), mongo.IsNetworkError(err), errors.Is(err, context.Canceled), retryable(err):
 		return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
 	}
 	return fmt.Errorf("mongodb %s: %w", op, err)
+}
+
+// retryable reports whether the driver marks err as worth retrying. After a
+// server dies, an operation can fail with the driver's unexported
+// "connection pool was cleared" error, which carries no network label and
+// is no timeout, yet means only that the database went away.
+func retryable(err error) bool {
+	var r interface{ Retryable() bool }
+	return errors.As(err, &r) && r.Retryable()
 }
 
 // opContext bounds one MongoDB call by mongoOpTimeout.

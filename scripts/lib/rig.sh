@@ -1,0 +1,212 @@
+# scripts/lib/rig.sh starts and stops the real servers Dropp runs against, for
+# scripts that drive a built dropp binary (scripts/soak). Source it, then:
+#
+#   rig_init                       # RIG_DIR: a fresh directory; every server is stopped on exit
+#   ensure_testrig; ensure_versitygw
+#   start_postgres                 # PG_URL, or status 1 when PostgreSQL cannot run here
+#   start_ferretdb PORT -postgresql "$PG_URL"    (or: start_ferretdb PORT -dir DIR)   # MONGO_URI
+#   start_versitygw PORT DIR       # S3_ENDPOINT; credentials in RIG_S3_ACCESS_KEY/RIG_S3_SECRET_KEY
+#   create_bucket NAME
+#
+# Each server runs in the background with its log in RIG_DIR/NAME.log and its
+# process id in RIG_DIR/NAME.pid, which is where a fault-injecting driver
+# finds it. start_ferretdb may be called again (also from another shell with
+# the same RIG_DIR) to restart FerretDB after it was killed. Everything
+# listens on 127.0.0.1 only.
+
+rig_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+rig_bin="$rig_root/.cache/bin"
+rig_versitygw_version=v1.8.0
+RIG_S3_ACCESS_KEY=${RIG_S3_ACCESS_KEY:-droppsoakaccess}
+RIG_S3_SECRET_KEY=${RIG_S3_SECRET_KEY:-droppsoaksecretkey0123456789}
+RIG_S3_REGION=us-east-1
+
+rig_step() { printf '==> %s\n' "$*" >&2; }
+
+# rig_init makes RIG_DIR and arms the clean-up. The directory is world-
+# readable so that PostgreSQL, run as its own user, can reach its data inside.
+rig_init() {
+	RIG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/dropp-rig.XXXXXX")
+	chmod 755 "$RIG_DIR"
+	trap rig_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+# rig_cleanup stops every server started through rig_spawn, newest first,
+# by its recorded process id: SIGCONT first (a driver may have stopped it),
+# then its stop signal, then SIGKILL after 10 s. Logs are kept next to
+# RIG_DIR when the script fails, else everything is removed.
+rig_cleanup() {
+	local status=$? name pid
+	trap - EXIT INT TERM
+	set +e # stop everything whatever fails on the way
+	if [[ -f $RIG_DIR/order ]]; then
+		for name in $(tac "$RIG_DIR/order"); do
+			pid=$(cat "$RIG_DIR/$name.pid" 2>/dev/null) || continue
+			rig_stop "$pid" "$(cat "$RIG_DIR/$name.stopsig" 2>/dev/null || echo TERM)"
+		done
+	fi
+	if [[ $status -ne 0 ]]; then
+		mkdir -p "$RIG_DIR.logs"
+		find "$RIG_DIR" -maxdepth 3 -name '*.log' -exec cp {} "$RIG_DIR.logs/" \;
+		rig_step "failed (status $status); logs kept in $RIG_DIR.logs"
+	fi
+	rm -rf "$RIG_DIR"
+	exit "$status"
+}
+
+# rig_alive reports whether a process runs (a zombie does not count).
+rig_alive() {
+	local state
+	[[ -r /proc/$1/stat ]] || return 1
+	state=$(sed 's/^.*) //; s/ .*//' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $state && $state != Z ]]
+}
+
+# rig_stop stops one process and waits for it, at most 10 s before SIGKILL.
+rig_stop() {
+	local pid=$1 sig=$2 i
+	rig_alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
+	kill -CONT "$pid" 2>/dev/null
+	kill "-$sig" "$pid" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		rig_alive "$pid" || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# rig_spawn NAME CMD... runs CMD in the background, appending its output to
+# RIG_DIR/NAME.log, and records its process id for rig_cleanup.
+rig_spawn() {
+	local name=$1
+	shift
+	"$@" >>"$RIG_DIR/$name.log" 2>&1 </dev/null &
+	echo $! >"$RIG_DIR/$name.pid"
+	disown $! # a fault driver's SIGKILL is no news to report
+
+	grep -qx "$name" "$RIG_DIR/order" 2>/dev/null || echo "$name" >>"$RIG_DIR/order"
+}
+
+# free_port prints a loopback TCP port nothing listens on, and that no
+# earlier call handed out.
+free_port() {
+	local port i
+	for ((i = 0; i < 200; i++)); do
+		port=$((20000 + RANDOM % 40000))
+		grep -qx "$port" "$RIG_DIR/ports" 2>/dev/null && continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port" >>"$RIG_DIR/ports"
+			echo "$port"
+			return 0
+		fi
+	done
+	echo "free_port: no free port found" >&2
+	return 1
+}
+
+# rig_wait_log NAME FROM PATTERN SECONDS waits until NAME's log, past byte
+# FROM, has a line matching PATTERN; it fails early when NAME exits.
+rig_wait_log() {
+	local name=$1 from=$2 pattern=$3 i
+	for ((i = 0; i < $4 * 10; i++)); do
+		if tail -c "+$((from + 1))" "$RIG_DIR/$name.log" | grep -q -- "$pattern"; then
+			return 0
+		fi
+		rig_alive "$(cat "$RIG_DIR/$name.pid")" || break
+		sleep 0.1
+	done
+	echo "$name did not start; its log:" >&2
+	tail -n 20 "$RIG_DIR/$name.log" >&2
+	return 1
+}
+
+# ensure_testrig builds .cache/bin/testrig (FerretDB) when any file of the
+# testrig module is newer, as scripts/test does.
+ensure_testrig() {
+	if [[ -x $rig_bin/testrig && -z $(find "$rig_root/testrig" -type f -newer "$rig_bin/testrig" -print -quit) ]]; then
+		return
+	fi
+	rig_step "building .cache/bin/testrig (FerretDB)"
+	mkdir -p "$rig_bin"
+	(cd "$rig_root/testrig" && go build -o "$rig_bin/testrig" .)
+}
+
+# ensure_versitygw installs versitygw into .cache/bin when missing.
+ensure_versitygw() {
+	if [[ -x $rig_bin/versitygw ]]; then
+		return
+	fi
+	rig_step "installing versitygw $rig_versitygw_version into .cache/bin (about a minute)"
+	GOBIN="$rig_bin" go install "github.com/versity/versitygw/cmd/versitygw@$rig_versitygw_version"
+}
+
+# start_postgres starts a throwaway PostgreSQL (initdb into RIG_DIR) on a
+# free loopback port, its socket inside RIG_DIR, and sets PG_URL. As root it
+# runs as the postgres user. synchronous_commit=off acknowledges a commit
+# before its WAL is flushed (within 0.2 s), like MongoDB's default write
+# concern, which does not wait for the journal. Status 1, with nothing left running, when
+# PostgreSQL is not installed or cannot start here.
+start_postgres() {
+	local bindir=${PG_BINDIR:-/usr/local/bin} dir="$RIG_DIR/postgres" port
+	local as=()
+	[[ -x $bindir/initdb && -x $bindir/pg_ctl && -x $bindir/postgres ]] || return 1
+	if [[ $(id -u) -eq 0 ]]; then
+		id postgres >/dev/null 2>&1 && command -v runuser >/dev/null || return 1
+		as=(runuser -u postgres --)
+	fi
+	port=$(free_port) || return 1
+	mkdir -p "$dir"
+	if [[ ${#as[@]} -gt 0 ]]; then
+		chown postgres: "$dir"
+	fi
+	"${as[@]}" "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C \
+		>>"$RIG_DIR/postgres.log" 2>&1 || return 1
+	"${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c synchronous_commit=off" start >>"$RIG_DIR/postgres.log" 2>&1 || return 1
+	head -n 1 "$dir/data/postmaster.pid" >"$RIG_DIR/postgres.pid"
+	echo INT >"$RIG_DIR/postgres.stopsig" # fast shutdown: do not wait for clients
+	grep -qx postgres "$RIG_DIR/order" 2>/dev/null || echo postgres >>"$RIG_DIR/order"
+	PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+# start_ferretdb PORT ARGS... starts FerretDB (.cache/bin/testrig ARGS) on
+# 127.0.0.1:PORT and waits until it accepts connections; sets MONGO_URI.
+start_ferretdb() {
+	local port=$1 from
+	shift
+	from=$(stat -c %s "$RIG_DIR/ferretdb.log" 2>/dev/null || echo 0)
+	rig_spawn ferretdb "$rig_bin/testrig" -listen "127.0.0.1:$port" "$@"
+	rig_wait_log ferretdb "$from" '^ready ' 60 || return 1
+	MONGO_URI="mongodb://127.0.0.1:$port/"
+}
+
+# start_versitygw PORT DIR starts versitygw (posix backend in DIR) with the
+# RIG_S3_* credentials and waits until it answers; sets S3_ENDPOINT.
+start_versitygw() {
+	local port=$1 dir=$2 i
+	mkdir -p "$dir"
+	rig_spawn versitygw env ROOT_ACCESS_KEY_ID="$RIG_S3_ACCESS_KEY" ROOT_SECRET_ACCESS_KEY="$RIG_S3_SECRET_KEY" \
+		"$rig_bin/versitygw" --port "127.0.0.1:$port" --region "$RIG_S3_REGION" posix "$dir"
+	S3_ENDPOINT="http://127.0.0.1:$port"
+	for ((i = 0; i < 600; i++)); do
+		# An anonymous request is refused with 403 once it is up.
+		[[ $(curl -s -o /dev/null -w '%{http_code}' "$S3_ENDPOINT/" 2>/dev/null) == 403 ]] && return 0
+		rig_alive "$(cat "$RIG_DIR/versitygw.pid")" || break
+		sleep 0.1
+	done
+	echo "versitygw did not start; its log:" >&2
+	tail -n 20 "$RIG_DIR/versitygw.log" >&2
+	return 1
+}
+
+# create_bucket NAME creates a bucket on the versitygw of start_versitygw,
+# with a SigV4-signed request.
+create_bucket() {
+	curl -sS --fail-with-body -X PUT --aws-sigv4 "aws:amz:$RIG_S3_REGION:s3" \
+		--user "$RIG_S3_ACCESS_KEY:$RIG_S3_SECRET_KEY" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+		"$S3_ENDPOINT/$1" >/dev/null
+}
