@@ -54,11 +54,15 @@ var settings = []setting{
 	{"TRUSTED_PROXIES", "", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"},
 	{"DATA_DIR", "./dropp-data", "where local mode keeps metadata, objects and its generated key"},
 	{"LOCAL_USER_EMAIL", "you@localhost", "the user local sign-in signs in as"},
+	{"QUOTA_BYTES_PER_USER", "unlimited", "bytes each user may store, pending uploads included (0: unlimited)"},
+	{"QUOTA_FILES_PER_USER", "unlimited", "files each user may have, pending uploads included (0: unlimited)"},
+	{"SWEEP_INTERVAL_SECONDS", "600", "how often each instance deletes abandoned uploads and expired credentials"},
+	{"ADMIN_EMAILS", "", "comma list of emails of the administrators (GET /admin/)"},
 }
 
 // printUsage writes the `-h` text: every variable with its default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: dropp          run the server\n       dropp version  print the version (also: dropp -version)\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
+	fmt.Fprintf(w, "Usage: dropp          run the server\n       dropp version  print the version (also: dropp -version)\n       dropp reconcile [-delete]\n                      report (or delete) stored objects that no file record names\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
 		def := s.def
 		if def == "" {
@@ -106,6 +110,11 @@ type config struct {
 
 	DataDir        string
 	LocalUserEmail string
+
+	QuotaBytes    int64 // 0: unlimited
+	QuotaFiles    int64 // 0: unlimited
+	SweepInterval time.Duration
+	AdminEmails   []string
 }
 
 // localMetadata, localObjects and localSignIn tell which backends fall back
@@ -149,6 +158,10 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		TrustedProxies:     p.prefixes("TRUSTED_PROXIES"),
 		DataDir:            p.str("DATA_DIR", "./dropp-data"),
 		LocalUserEmail:     p.str("LOCAL_USER_EMAIL", "you@localhost"),
+		QuotaBytes:         p.integer("QUOTA_BYTES_PER_USER", 0, 0, 1<<62),
+		QuotaFiles:         p.integer("QUOTA_FILES_PER_USER", 0, 0, 1<<62),
+		SweepInterval:      p.seconds("SWEEP_INTERVAL_SECONDS", 600, 7*24*3600),
+		AdminEmails:        p.list("ADMIN_EMAILS"),
 	}
 	c.PublicURL = p.baseURL("PUBLIC_URL")
 	c.SecretKey = p.secret("SECRET_KEY")

@@ -74,7 +74,9 @@ func appendJSONTime(b []byte, t *time.Time) []byte {
 
 // appendJSONString appends s as a JSON string escaped exactly as
 // encoding/json escapes it by default: quote, backslash and controls; <, >
-// and & (HTML-safe); U+2028 and U+2029; and invalid UTF-8 as U+FFFD.
+// and & (HTML-safe); U+2028 and U+2029; and invalid UTF-8 as U+FFFD. The
+// API's JSON and the S3 POST policy (which the SDK marshals with
+// encoding/json, s3sign.go) are both written with it.
 func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
@@ -167,7 +169,13 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.store.InsertFile(r.Context(), f); err != nil {
+	f.Charged = s.chargeFor(f.DeclaredSize)
+	err = s.store.InsertFileWithinQuota(r.Context(), f, s.quota())
+	if errors.Is(err, ErrQuotaExceeded) {
+		s.writeQuotaExceeded(w, r, owner, f.Charged)
+		return
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -383,11 +391,13 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 		writeError(w, http.StatusConflict, codeConflict, msg)
 		return
 	}
+	pending := f
 	f, err = s.store.CompleteFile(r.Context(), owner, id, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	s.settleCharge(r.Context(), pending, info.Size)
 	writeJSON(w, http.StatusOK, map[string]any{"file": toFileJSON(f)})
 }
 

@@ -33,6 +33,8 @@ type server struct {
 	// publicURL is the base URL clients reach us at, fixed at start (see
 	// publicBaseURL); "" with local sign-in and no PUBLIC_URL.
 	publicURL string
+	adminView *adminPageView // admin.go
+	seen      lastSeen       // when this instance last wrote each user's last_seen_at
 }
 
 // newServer wires the routes and middleware around the given backends.
@@ -49,6 +51,7 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 		publicURL: publicBaseURL(cfg),
 	}
 	s.signIn = newSignIn(cfg, logger)
+	s.adminView = newAdminPageView()
 	s.handler = s.logRequests(s.recoverPanics(s.loopbackHostOnly(s.routes())))
 	return s
 }
@@ -72,6 +75,13 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /download/{id}", api(s.handleDownload))
 	mux.Handle("DELETE /files/{id}", api(s.handleDelete))
 	mux.Handle("GET /me", api(s.handleMe))
+
+	// Administration (admin.go): 401 signed out, 403 for non-admins.
+	admin := func(h adminHandler) http.Handler { return api(s.requireAdmin(h)) }
+	mux.Handle("GET /admin/users", admin(s.handleAdminUsers))
+	mux.Handle("POST /admin/users/{id}/disable", admin(s.handleAdminDisable))
+	mux.Handle("POST /admin/users/{id}/enable", admin(s.handleAdminEnable))
+	mux.Handle("GET /admin/{$}", s.signInHeaders(http.HandlerFunc(s.handleAdminPage)))
 
 	// Sign-in (oauth.go, token.go): pages and the token endpoint, never
 	// cached, with the sign-in CSP; the two that cost a provider round trip

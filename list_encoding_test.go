@@ -16,7 +16,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -145,25 +144,6 @@ func TestListJSONMatchesEncodingJSON(t *testing.T) {
 			}
 		})
 	}
-}
-
-// FuzzJSONString: any string is escaped as encoding/json escapes it.
-func FuzzJSONString(f *testing.F) {
-	for _, s := range awkwardStrings() {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendJSONString(nil, s); string(got) != string(want) {
-			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
-		}
-		if !utf8.Valid(want) {
-			t.Errorf("encoding/json wrote invalid UTF-8 for %q", s)
-		}
-	})
 }
 
 // driverDecode is how the driver's reflection decoder reads a File.

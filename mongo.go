@@ -72,6 +72,12 @@ func (s *mongoStore) ensureIndexes(ctx context.Context, logger *slog.Logger) err
 		{s.creds, mongo.IndexModel{Keys: bson.D{{Key: "kind", Value: 1}, {Key: "hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "issuer", Value: 1}, {Key: "subject", Value: 1}}, Options: options.Index().SetUnique(true)}},
 	}
+	for _, index := range usageIndexes { // quota.go
+		required = append(required, struct {
+			coll  *mongo.Collection
+			index mongo.IndexModel
+		}{s.usageColl(), index})
+	}
 	for _, r := range required {
 		if _, err := r.coll.Indexes().CreateOne(ctx, r.index); err != nil {
 			return fmt.Errorf("MONGODB_URI: creating index on %s: %w", r.coll.Name(), err)
@@ -525,17 +531,9 @@ func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size in
 	return &f, nil
 }
 
+// DeleteFile deletes the file and releases its quota charge (quota.go).
 func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) error {
-	ctx, cancel := opContext(ctx)
-	defer cancel()
-	res, err := s.files.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
-	if err != nil {
-		return mongoErr("delete file", err)
-	}
-	if res.DeletedCount == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return s.deleteFileReleasing(ctx, owner, id)
 }
 
 func (s *mongoStore) InsertCredential(ctx context.Context, c Credential) error {
@@ -569,9 +567,13 @@ func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
 	filter := bson.D{{Key: "issuer", Value: bson.D{{Key: "$in", Value: issuerSpellings(u.Issuer)}}}, {Key: "subject", Value: u.Subject}}
+	onInsert := bson.D{{Key: "_id", Value: newID()}, {Key: "issuer", Value: u.Issuer}}
+	if !u.CreatedAt.IsZero() {
+		onInsert = append(onInsert, bson.E{Key: "created_at", Value: localTime(u.CreatedAt)})
+	}
 	update := bson.D{
 		{Key: "$set", Value: bson.D{{Key: "email", Value: u.Email}, {Key: "name", Value: u.Name}, {Key: "picture", Value: u.Picture}}},
-		{Key: "$setOnInsert", Value: bson.D{{Key: "_id", Value: newID()}, {Key: "issuer", Value: u.Issuer}}},
+		{Key: "$setOnInsert", Value: onInsert},
 	}
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After).
 		SetSort(bson.D{{Key: "issuer", Value: -1}}) // "https://accounts…" before "accounts…"
