@@ -163,7 +163,7 @@ func driverDecode(t *testing.T, doc bson.Raw) File {
 func TestDecodeFileMatchesDriver(t *testing.T) {
 	t.Parallel()
 	var docs []bson.Raw
-	for _, f := range append(goldenRecordValues().files, sampleFiles()...) {
+	for _, f := range append(goldenRecordValues().files, append(sampleFiles(), everyFieldFile(t))...) {
 		doc, err := bson.Marshal(f)
 		if err != nil {
 			t.Fatal(err)
@@ -187,6 +187,24 @@ func TestDecodeFileMatchesDriver(t *testing.T) {
 			t.Errorf("decodeFile(%v)\n got %+v\nwant %+v", doc, got, want)
 		}
 	}
+}
+
+// everyFieldFile is a File with every field set, so that a field added to
+// File fails TestDecodeFileMatchesDriver until decodeFile reads it.
+func everyFieldFile(t *testing.T) File {
+	t.Helper()
+	declared, size := int64(5), int64(6)
+	completed := time.UnixMilli(1_800_000_000_123).UTC()
+	f := File{ID: newID(), Owner: "owner-1", Filename: "all.txt", DeclaredSize: &declared, Size: &size,
+		ContentType: "text/plain", Status: statusComplete, ObjectKey: "users/x/all", ETag: `"e"`,
+		CreatedAt: completed.Add(-time.Second), CompletedAt: &completed, Charged: 6}
+	v := reflect.ValueOf(f)
+	for i := range v.NumField() {
+		if v.Field(i).IsZero() {
+			t.Errorf("everyFieldFile leaves File.%s unset: set it here and read it in decodeFile", v.Type().Field(i).Name)
+		}
+	}
+	return f
 }
 
 // TestDecodeFileRefusesWrongTypes: a field of another type than File's is

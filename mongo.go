@@ -440,6 +440,8 @@ func decodeFile(doc bson.Raw, f *File, opt *fileOptionals, owner string) error {
 			d.time("created_at", v, &f.CreatedAt)
 		case "completed_at":
 			f.CompletedAt = d.time("completed_at", v, &opt.completedAt)
+		case "charged":
+			d.int64("charged", v, &f.Charged)
 		}
 	}
 	if d.err == nil && f.CreatedAt.IsZero() {
