@@ -50,7 +50,9 @@ var settings = []setting{
 	{"ALLOWED_EMAILS", "anyone", "comma list of emails allowed to sign in"},
 	{"TOKEN_TTL_SECONDS", "2592000 (30 days)", "lifetime of desktop access tokens"},
 	{"SESSION_TTL_SECONDS", "604800 (7 days)", "lifetime of browser sessions"},
-	{"AUTH_RATE_LIMIT", "60", "sign-in and token requests per minute per client address (burst as many)"},
+	{"SHARE_TTL_SECONDS", "604800 (7 days)", "lifetime of a share link that asks for none"},
+	{"SHARE_MAX_TTL_SECONDS", "2592000 (30 days)", "longest lifetime a share link may ask for"},
+	{"AUTH_RATE_LIMIT", "60", "sign-in, token and share-link requests per minute per client address (burst as many)"},
 	{"TRUSTED_PROXIES", "", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"},
 	{"DATA_DIR", "./dropp-data", "where local mode keeps metadata, objects and its generated key"},
 	{"LOCAL_USER_EMAIL", "you@localhost", "the user local sign-in signs in as"},
@@ -105,6 +107,8 @@ type config struct {
 	AllowedEmails      []string
 	TokenTTL           time.Duration
 	SessionTTL         time.Duration
+	ShareTTL           time.Duration
+	ShareMaxTTL        time.Duration
 	AuthRateLimit      int
 	TrustedProxies     []netip.Prefix
 
@@ -154,6 +158,8 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		AllowedEmails:      p.list("ALLOWED_EMAILS"),
 		TokenTTL:           p.seconds("TOKEN_TTL_SECONDS", 30*24*3600, 365*24*3600),
 		SessionTTL:         p.seconds("SESSION_TTL_SECONDS", 7*24*3600, 365*24*3600),
+		ShareTTL:           p.seconds("SHARE_TTL_SECONDS", 7*24*3600, 365*24*3600),
+		ShareMaxTTL:        p.seconds("SHARE_MAX_TTL_SECONDS", 30*24*3600, 365*24*3600),
 		AuthRateLimit:      int(p.integer("AUTH_RATE_LIMIT", 60, 1, 1_000_000)),
 		TrustedProxies:     p.prefixes("TRUSTED_PROXIES"),
 		DataDir:            p.str("DATA_DIR", "./dropp-data"),
@@ -207,6 +213,10 @@ func (c *config) check(failed map[string]bool) []error {
 	rule(c.TrustXUserID && len(c.TrustedProxies) == 0,
 		"TRUST_X_USER_ID=true needs TRUSTED_PROXIES (the address of the authenticating proxy, which in turn needs GOOGLE_CLIENT_ID): otherwise any client can name any user in X-User-Id",
 		"TRUSTED_PROXIES")
+	rule(c.ShareTTL > c.ShareMaxTTL,
+		fmt.Sprintf("SHARE_TTL_SECONDS (%d) is over SHARE_MAX_TTL_SECONDS (%d): a share link's default lifetime must be one it may ask for",
+			int64(c.ShareTTL.Seconds()), int64(c.ShareMaxTTL.Seconds())),
+		"SHARE_TTL_SECONDS", "SHARE_MAX_TTL_SECONDS")
 	rule(!c.localSignIn() && c.GoogleClientSecret == "",
 		"GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set")
 	rule(!c.localSignIn() && c.GoogleRedirectURI == "" && c.PublicURL == nil,

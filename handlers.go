@@ -28,7 +28,8 @@ type server struct {
 	signer  *cookieSigner
 	csrf    *http.CrossOriginProtection
 	now     func() time.Time
-	signIn  *signIn // sign-in flows, see oauth.go
+	signIn  *signIn     // sign-in flows, see oauth.go
+	shares  *shareLinks // share links' page and rate limit, see shares.go
 	handler http.Handler
 	// publicURL is the base URL clients reach us at, fixed at start (see
 	// publicBaseURL); "" with local sign-in and no PUBLIC_URL.
@@ -51,6 +52,7 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 		publicURL: publicBaseURL(cfg),
 	}
 	s.signIn = newSignIn(cfg, logger)
+	s.shares = newShareLinks(cfg)
 	s.adminView = newAdminPageView()
 	s.handler = s.logRequests(s.recoverPanics(s.loopbackHostOnly(s.routes())))
 	return s
@@ -92,6 +94,19 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /auth/google/callback", s.signInHeaders(http.HandlerFunc(s.handleSignInCallback)))
 	mux.Handle("POST /auth/token", s.signInHeaders(s.rateLimited(si.tokenLimit, jsonTooMany, http.HandlerFunc(s.handleToken))))
 	mux.Handle("POST /auth/logout", s.signInHeaders(s.requireUser(s.handleLogout)))
+
+	// Share links (shares.go): the owner's API, then the public link page
+	// and download, which take no credential, are rate limited per client
+	// address and never cached.
+	mux.Handle("POST /files/{id}/shares", api(s.handleCreateShare))
+	mux.Handle("GET /files/{id}/shares", api(s.handleListShares))
+	mux.Handle("DELETE /shares/{id}", api(s.handleRevokeShare))
+	link := func(h http.HandlerFunc) http.Handler {
+		return s.shareHeaders(s.rateLimited(s.shares.limit, s.shareTooMany, h))
+	}
+	mux.Handle("GET /s/{token}", link(s.handleSharePage))
+	mux.Handle("GET /s/{token}/download", link(s.handleShareDownload))
+	mux.Handle("POST /s/{token}/download", link(s.handleShareDownload))
 
 	// The local object store's forms and URLs point back at this server:
 	// its upload and download endpoints are listed in localObjects.addRoutes,

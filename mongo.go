@@ -24,6 +24,7 @@ const mongoOpTimeout = 3 * time.Second
 type mongoStore struct {
 	client                                     *mongo.Client
 	files, creds, users, authStates, authCodes *mongo.Collection
+	shares, shareDownloads                     *mongo.Collection // see mongo_shares.go
 }
 
 // openMongoStore connects lazily (the driver reconnects by itself when the
@@ -48,6 +49,9 @@ func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger
 		users:      db.Collection("users"),
 		authStates: db.Collection("auth_states"),
 		authCodes:  db.Collection("auth_codes"),
+		shares:     db.Collection("shares"),
+
+		shareDownloads: db.Collection("share_downloads"),
 	}
 	m := &indexedMongo{db: s, log: logger, retry: newBackgroundRetry()}
 	if err := m.indexAtStart(ctx); err != nil {
@@ -71,6 +75,10 @@ func (s *mongoStore) ensureIndexes(ctx context.Context, logger *slog.Logger) err
 		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "object_key", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.creds, mongo.IndexModel{Keys: bson.D{{Key: "kind", Value: 1}, {Key: "hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "issuer", Value: 1}, {Key: "subject", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "token_hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}, {Key: "created_at", Value: 1}}}},
+		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "share_id", Value: 1}}}},
+		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}}}},
 	}
 	for _, index := range usageIndexes { // quota.go
 		required = append(required, struct {
@@ -83,7 +91,7 @@ func (s *mongoStore) ensureIndexes(ctx context.Context, logger *slog.Logger) err
 			return fmt.Errorf("MONGODB_URI: creating index on %s: %w", r.coll.Name(), err)
 		}
 	}
-	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes} {
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads} {
 		ttl := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}
 		if _, err := c.Indexes().CreateOne(ctx, ttl); err != nil {
 			logger.Warn("TTL index not supported; expired records stay until overwritten (queries ignore them)", "collection", c.Name(), "err", err)
@@ -533,8 +541,14 @@ func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size in
 	return &f, nil
 }
 
-// DeleteFile deletes the file and releases its quota charge (quota.go).
+// DeleteFile ends the file's shares first (mongo_shares.go): should the
+// file's own delete then fail, the client retries it, and no share
+// outlives its file. Then it deletes the file and releases its quota
+// charge (quota.go).
 func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) error {
+	if err := s.deleteFileShares(ctx, owner, id); err != nil {
+		return err
+	}
 	return s.deleteFileReleasing(ctx, owner, id)
 }
 

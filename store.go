@@ -132,6 +132,26 @@ type AuthCode struct {
 	ExpiresAt     time.Time `bson:"expires_at" json:"expires"`
 }
 
+// Share is a link that lets anyone who holds its token download one file
+// until it expires, is revoked (deleted) or is used up. Only the SHA-256
+// of the token is stored, so the link itself exists only in the answer
+// that created it.
+type Share struct {
+	ID           string    `bson:"_id" json:"id"`
+	TokenHash    string    `bson:"token_hash" json:"hash"` // hex SHA-256 of the link's token
+	Owner        string    `bson:"owner" json:"owner"`
+	FileID       string    `bson:"file_id" json:"file"`
+	MaxDownloads *int64    `bson:"max_downloads" json:"max,omitempty"` // nil: unlimited
+	Downloads    int64     `bson:"downloads" json:"downloads"`
+	CreatedAt    time.Time `bson:"created_at" json:"created"`
+	ExpiresAt    time.Time `bson:"expires_at" json:"expires"`
+}
+
+// usedUp reports whether every download the share allows has been made.
+func (sh *Share) usedUp() bool {
+	return sh.MaxDownloads != nil && sh.Downloads >= *sh.MaxDownloads
+}
+
 // Store is what the server needs from its metadata backend. MongoDB
 // (mongoStore) and the embedded local store (localStore) implement it.
 //
@@ -173,6 +193,25 @@ type Store interface {
 	// concurrent calls with the same hash, exactly one succeeds.
 	TakeAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error)
 
+	// Shares (share links). A share lives while its file does: deleting
+	// the file ends its shares, and ShareLink and CountShareDownload never
+	// find a share whose file is gone. An expired share is missing
+	// everywhere; a used-up one is missing to ShareLink and
+	// CountShareDownload but still listed, with its count.
+	InsertShare(ctx context.Context, sh Share) error
+	// ListShares returns the owner's unexpired shares of a file, oldest first.
+	ListShares(ctx context.Context, owner, fileID string, now time.Time) ([]Share, error)
+	// DeleteShare revokes the owner's share with that ID at once.
+	DeleteShare(ctx context.Context, owner, id string) error
+	// ShareLink returns the share of that token hash if it can still be
+	// used to download: unexpired, not used up.
+	ShareLink(ctx context.Context, hash string, now time.Time) (Share, error)
+	// CountShareDownload atomically counts one download of the share of
+	// that token hash and returns it, counted, unless it has expired or
+	// been used up: of N concurrent calls on a share with k downloads
+	// left, exactly k succeed, across instances.
+	CountShareDownload(ctx context.Context, hash string, now time.Time) (Share, error)
+
 	// Quotas (quota.go). InsertFileWithinQuota inserts f, whose Charged is
 	// set, only if the owner's usage plus f stays within q, atomically:
 	// otherwise ErrQuotaExceeded. DeleteFile releases what the file counted.
@@ -193,8 +232,8 @@ type Store interface {
 	// Cleanup (sweeper.go).
 	// PendingFilesBefore returns up to limit pending files created before t.
 	PendingFilesBefore(ctx context.Context, t time.Time, limit int) ([]File, error)
-	// DeleteExpired deletes credentials, sign-in states and codes expired
-	// by now, and returns how many.
+	// DeleteExpired deletes credentials, sign-in states, codes and shares
+	// expired by now, and returns how many.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 	// HasObjectKey tells whether a file record names the object key
 	// (`dropp reconcile`, reconcile.go).

@@ -132,13 +132,14 @@ func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, limit 
 	return files, nil
 }
 
-// DeleteExpired deletes expired credentials, states and codes, and the
-// usage ledger entries that are no longer needed (quota.go).
+// DeleteExpired deletes expired credentials, states, codes, shares and
+// share downloads, and the usage ledger entries that are no longer needed
+// (quota.go).
 func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
 	total := 0
-	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes} {
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads} {
 		res, err := c.DeleteMany(ctx, bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}})
 		if err != nil {
 			return total, mongoErr("delete expired "+c.Name(), err)
@@ -182,7 +183,7 @@ func (s *localStore) PendingFilesBefore(ctx context.Context, t time.Time, limit 
 	return files, err
 }
 
-// DeleteExpired deletes expired credentials, states and codes, one log
+// DeleteExpired deletes expired credentials, states, codes and shares, one log
 // record each (compaction would drop them too, but only once the log grows).
 func (s *localStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	n1, err := sweepLocalKind(ctx, s, localCreds, now)
@@ -194,7 +195,11 @@ func (s *localStore) DeleteExpired(ctx context.Context, now time.Time) (int, err
 		return n1 + n2, err
 	}
 	n3, err := sweepLocalKind(ctx, s, localCodes, now)
-	return n1 + n2 + n3, err
+	if err != nil {
+		return n1 + n2 + n3, err
+	}
+	n4, err := sweepLocalKind(ctx, s, localShares, now)
+	return n1 + n2 + n3 + n4, err
 }
 
 // sweepLocalKind removes the records of kind k expired by now.
