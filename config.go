@@ -77,6 +77,9 @@ var settings = []setting{
 	{"QUOTA_FILES_PER_USER", "0", "unlimited", "files each user may have, pending uploads included (0: unlimited)"},
 	{"SWEEP_INTERVAL_SECONDS", "600", "", "how often each instance deletes abandoned uploads and expired credentials"},
 	{"ADMIN_EMAILS", "", "", "comma list of emails of the administrators (GET /admin/)"},
+	{"CONTAINER_PORT_ON_HOST_LOOPBACK", "false", "", "with local sign-in in a container: true says its port is published on the host's loopback only (-p 127.0.0.1:8080:8080), so ADDR may be :8080; refused outside a container"},
+	{"METRICS_ADDR", "", "unset: no metrics", "listen address of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9090 (keep it off the public network)"},
+	{"LOG_FORMAT", "text", "", "log format on stderr: text or json"},
 }
 
 // shownDefault is the default as `-h` and the README tell it.
@@ -105,7 +108,7 @@ func settingDefault(name string) string {
 
 // printUsage writes the `-h` text: every variable with its default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: dropp          run the server\n       dropp version  print the version (also: dropp -version)\n       dropp reconcile [-delete]\n                      report (or delete) stored objects that no file record names\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
+	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n       dropp backup DIR   copy local mode's data, while the server runs, into the new directory DIR\n       dropp reconcile [-delete]\n                          report (or delete) stored objects that no file record names\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
 		fmt.Fprintf(w, "  %-24s %s (default: %s)\n", s.name, s.help, s.shownDefault())
 	}
@@ -156,6 +159,11 @@ type config struct {
 	QuotaFiles    int64 // 0: unlimited
 	SweepInterval time.Duration
 	AdminEmails   []string
+
+	// PublishedOnHostLoopback is the operator's word that this container's
+	// port is published on the host's loopback only (see deploy.go).
+	PublishedOnHostLoopback bool
+	MetricsAddr             string // "" = no metrics listener
 }
 
 // localMetadata, localObjects and localSignIn tell which backends fall back
@@ -206,6 +214,13 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		SweepInterval:      p.seconds("SWEEP_INTERVAL_SECONDS", 7*24*3600),
 		AdminEmails:        p.list("ADMIN_EMAILS"),
 	}
+	c.PublishedOnHostLoopback = p.boolean("CONTAINER_PORT_ON_HOST_LOOPBACK")
+	if v := p.str("METRICS_ADDR"); v != "" {
+		c.MetricsAddr = p.listenAddr("METRICS_ADDR", v)
+	}
+	if _, err := newLogHandler(p.str("LOG_FORMAT"), io.Discard); err != nil {
+		p.fail("LOG_FORMAT", "%v", err)
+	}
 	c.PublicURL = p.baseURL("PUBLIC_URL")
 	c.SecretKey = p.secret("SECRET_KEY")
 	c.SecretKeyPrevious = p.secret("SECRET_KEY_PREVIOUS")
@@ -219,7 +234,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 // defaultAddr listens on loopback only when local sign-in is in use, since
 // local sign-in lets anyone who reaches the port act as the local user.
 func (c *config) defaultAddr() string {
-	if c.localSignIn() {
+	if c.localSignIn() && !c.PublishedOnHostLoopback {
 		return localSignInAddr
 	}
 	return providerAddr
@@ -238,9 +253,12 @@ func (c *config) check(failed map[string]bool) []error {
 	rule(!c.localMetadata() && c.SecretKey == nil,
 		"SECRET_KEY is required when MONGODB_URI is set (every instance must share it); generate one with: openssl rand -hex 32",
 		"SECRET_KEY")
-	rule(c.localSignIn() && !isLoopbackAddr(c.Addr),
+	rule(c.localSignIn() && !isLoopbackAddr(c.Addr) && !c.PublishedOnHostLoopback,
 		fmt.Sprintf("ADDR %q is not a loopback address: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone on the network sign in; set GOOGLE_CLIENT_ID or listen on 127.0.0.1", c.Addr),
 		"ADDR")
+	rule(c.PublishedOnHostLoopback && !runningInContainer("/"),
+		"CONTAINER_PORT_ON_HOST_LOOPBACK=true but this process is not in a container (no /.dockerenv or /run/.containerenv): on a host, leave it unset and listen on 127.0.0.1",
+		"CONTAINER_PORT_ON_HOST_LOOPBACK")
 	rule(c.localSignIn() && c.PublicURL != nil && !isLocalHost(c.PublicURL.Host),
 		fmt.Sprintf("PUBLIC_URL %q is not a loopback URL: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone who reaches it sign in; set GOOGLE_CLIENT_ID", c.PublicURL),
 		"PUBLIC_URL")

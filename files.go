@@ -190,6 +190,7 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		s.fail(w, r, err)
 		return
 	}
+	s.metrics.uploadCreated()
 	writeJSON(w, http.StatusCreated, createUploadResponse{File: toFileJSON(f), Upload: form})
 }
 
@@ -408,6 +409,7 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 		s.fail(w, r, err)
 		return
 	}
+	s.metrics.uploadCompleted(info.Size)
 	s.settleCharge(r.Context(), pending, info.Size)
 	writeJSON(w, http.StatusOK, fileResponse{toFileJSON(f)})
 }

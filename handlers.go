@@ -29,6 +29,7 @@ type server struct {
 	now     func() time.Time
 	signIn  *signIn     // sign-in flows, see oauth.go
 	shares  *shareLinks // share links' page and rate limit, see shares.go
+	metrics *metrics
 	handler http.Handler
 	// publicURL is the base URL clients reach us at, fixed at start (see
 	// publicBaseURL); "" with local sign-in and no PUBLIC_URL.
@@ -49,6 +50,7 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 		now:     func() time.Time { return time.Now().UTC() },
 
 		publicURL: publicBaseURL(cfg),
+		metrics:   newMetrics(cfg),
 	}
 	s.signIn = newSignIn(cfg, logger)
 	s.shares = newShareLinks(cfg)
@@ -183,10 +185,12 @@ func (s *server) classify(r *http.Request, err error) failure {
 		return failure{http.StatusConflict, codeConflict, "conflicts with the current state", "This conflicts with the current state. Try again."}
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		s.log.Warn("backend unavailable", "err", err, "request_id", reqID)
+		s.metrics.backendError("unavailable")
 		return failure{http.StatusServiceUnavailable, codeUnavailable, unavailableReason(err, "a storage backend is not answering") + "; try again shortly",
 			"Dropp's storage is not answering. Try again in a moment."}
 	}
 	s.log.Error("internal error", "err", err, "request_id", reqID)
+	s.metrics.backendError("internal")
 	return failure{http.StatusInternalServerError, codeInternal, "internal error", "Something went wrong on the server."}
 }
 
@@ -447,10 +451,12 @@ func (s *server) handleReady(w http.ResponseWriter, r *http.Request) {
 	var failed []string
 	if err := <-storeErr; err != nil {
 		s.log.Warn("readiness: metadata store", "err", err)
+		s.metrics.dependencyNotReady("metadata")
 		failed = append(failed, unavailableReason(err, "metadata store: not answering"))
 	}
 	if objectsErr != nil {
 		s.log.Warn("readiness: object store", "err", objectsErr)
+		s.metrics.dependencyNotReady("objects")
 		failed = append(failed, unavailableReason(objectsErr, "object store: not answering"))
 	}
 	if len(failed) > 0 {

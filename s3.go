@@ -46,7 +46,7 @@ type s3Objects struct {
 // .env), otherwise from the SDK's standard chain (profile, SSO, instance role).
 // It does not contact S3: see check.
 func newS3Objects(ctx context.Context, cfg *config, logger *slog.Logger) (*s3Objects, error) {
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region)}
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region), awsconfig.WithLogger(smithyLogger{logger})}
 	if cfg.AWSAccessKey != "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(cfg.AWSAccessKey, cfg.AWSSecretKey, cfg.AWSSessionTok)))

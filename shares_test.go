@@ -183,8 +183,12 @@ func shareCreateListDownloadRevoke(e shareEnv, alice string, f fileOut, content 
 		t.Errorf("limited share %+v", limited)
 	}
 	list := e.shares(alice, f.ID)
-	if len(list) != 2 || list[0].ID != sh.ID || list[1].ID != limited.ID || list[0].URL != "" || list[1].URL != "" {
-		t.Fatalf("list %+v: want both shares, oldest first, without URLs", list)
+	first, second := sh, limited
+	if first.CreatedAt.Equal(second.CreatedAt) && second.ID < first.ID {
+		first, second = second, first // made in one millisecond: ids break the tie
+	}
+	if len(list) != 2 || list[0].ID != first.ID || list[1].ID != second.ID || list[0].URL != "" || list[1].URL != "" {
+		t.Fatalf("list %+v: want both shares, oldest first (then by id), without URLs", list)
 	}
 
 	resp, body := e.link("GET", limited.URL, "", asJSON)
