@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -221,7 +222,13 @@ func shareCreateListDownloadRevoke(e shareEnv, alice string, f fileOut, content 
 		wantStatus(t, resp, body, http.StatusSeeOther)
 		wantLinkHeaders(t, resp)
 		shareWantDownload(t, e, resp.Header.Get("Location"), content)
-		if n := e.shares(alice, f.ID)[1].Downloads; n != int64(i+1) {
+		list := e.shares(alice, f.ID)
+		at := slices.IndexFunc(list, func(s shareOut) bool { return s.ID == limited.ID })
+		if at < 0 || list[at].Downloads != int64(i+1) {
+			n := int64(-1)
+			if at >= 0 {
+				n = list[at].Downloads
+			}
 			t.Errorf("after %d downloads the list says %d", i+1, n)
 		}
 	}
