@@ -55,8 +55,11 @@ var settings = []setting{
 	{"AWS_SESSION_TOKEN", "", "", "S3 session token, for temporary credentials"},
 	{"S3_FORCE_PATH_STYLE", "false", "", "use path-style S3 URLs (most S3-compatible servers need it)"},
 	{"PRESIGN_TTL_SECONDS", "900", "", "lifetime of download URLs"},
-	{"UPLOAD_POST_TTL_SECONDS", "3600", "", "lifetime of upload forms"},
-	{"MAX_UPLOAD_BYTES", "5368709120", "5 GiB", "largest accepted file"},
+	{"UPLOAD_POST_TTL_SECONDS", "3600", "", "lifetime of upload forms, PUT URLs and part URLs"},
+	{"MAX_UPLOAD_BYTES", "53687091200", "50 GiB", "largest accepted file; a single-form upload takes at most 5 GiB, larger files go in parts"},
+	{"S3_UPLOAD_METHOD", uploadMethodPost, "", "post: single uploads are pre-signed POST forms; put: pre-signed PUT URLs (Cloudflare R2, Backblaze B2)"},
+	{"PART_SIZE_BYTES", "16777216", "16 MiB", "smallest part of a multipart upload (at least 5 MiB; raised so a file takes at most 10,000 parts)"},
+	{"MULTIPART_TTL_SECONDS", "604800", "7 days", "lifetime of a multipart upload, for resuming"},
 	{"TRUST_X_USER_ID", "false", "", "trust an X-User-Id header set by an authenticating proxy in front of Dropp"},
 	{"GOOGLE_CLIENT_ID", "", "unset: local sign-in (loopback only)", "OAuth client id"},
 	{"GOOGLE_CLIENT_SECRET", "", "", "OAuth client secret"},
@@ -135,6 +138,9 @@ type config struct {
 	PresignTTL     time.Duration
 	UploadTTL      time.Duration
 	MaxUploadBytes int64
+	UploadMethod   string // uploadMethodPost or uploadMethodPut
+	PartSize       int64
+	MultipartTTL   time.Duration
 
 	TrustXUserID bool
 
@@ -192,7 +198,10 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		AWSSessionTok:      p.str("AWS_SESSION_TOKEN"),
 		PresignTTL:         p.seconds("PRESIGN_TTL_SECONDS", 7*24*3600),
 		UploadTTL:          p.seconds("UPLOAD_POST_TTL_SECONDS", 7*24*3600),
-		MaxUploadBytes:     p.integer("MAX_UPLOAD_BYTES", 1, 5<<40),
+		MaxUploadBytes:     p.integer("MAX_UPLOAD_BYTES", 1, maxObjectBytes),
+		UploadMethod:       p.oneOf("S3_UPLOAD_METHOD", uploadMethodPost, uploadMethodPut),
+		PartSize:           p.integer("PART_SIZE_BYTES", minPartBytes, maxPartBytes),
+		MultipartTTL:       p.seconds("MULTIPART_TTL_SECONDS", 30*24*3600),
 		TrustXUserID:       p.boolean("TRUST_X_USER_ID"),
 		GoogleClientID:     p.str("GOOGLE_CLIENT_ID"),
 		GoogleClientSecret: p.str("GOOGLE_CLIENT_SECRET"),
@@ -324,6 +333,15 @@ func (p *envParser) integer(name string, lo, hi int64) int64 {
 		p.fail(name, "want an integer from %d to %d, got %q", lo, hi, v)
 	}
 	return n
+}
+
+// oneOf reads a value that must be one of choices.
+func (p *envParser) oneOf(name string, choices ...string) string {
+	v := strings.ToLower(p.str(name))
+	if !slices.Contains(choices, v) {
+		p.fail(name, "want one of %s, got %q", strings.Join(choices, ", "), v)
+	}
+	return v
 }
 
 func (p *envParser) seconds(name string, hi int64) time.Duration {

@@ -73,6 +73,8 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /upload", api(s.handleCreateUpload))
 	mux.Handle("POST /upload/{$}", api(s.handleCreateUpload))
 	mux.Handle("POST /upload/{id}/complete", api(s.handleCompleteUpload))
+	mux.Handle("POST /upload/{id}/parts", api(s.handlePartURLs)) // see multipart.go
+	mux.Handle("GET /upload/{id}/parts", api(s.handleListParts))
 	mux.Handle("GET /list", api(s.handleList))
 	mux.Handle("GET /list/{$}", api(s.handleList))
 	mux.Handle("GET /download/{id}", api(s.handleDownload))
@@ -109,12 +111,13 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /s/{token}/download", link(s.handleShareDownload))
 	mux.Handle("POST /s/{token}/download", link(s.handleShareDownload))
 
-	// The local object store's upload forms and download URLs point back
-	// at this server (localupload.go, localobjects.go), checked by their
+	// The local object store's upload forms, PUT URLs and download URLs
+	// point back at this server (localupload.go, localparts.go, localobjects.go), checked by their
 	// signatures, not by a user; with S3 they point at S3.
 	if local, ok := s.objects.(*localObjects); ok {
 		mux.HandleFunc("POST /objects/upload", local.handleUpload)
 		mux.HandleFunc("GET /objects/{key...}", local.handleDownload)
+		mux.HandleFunc("PUT /objects/{key...}", local.handlePut) // localparts.go
 	}
 	return jsonMuxErrors(mux)
 }

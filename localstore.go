@@ -454,6 +454,7 @@ func cloneLocalFile(f *File) File {
 	c.DeclaredSize = cloneLocalPtr(f.DeclaredSize)
 	c.Size = cloneLocalPtr(f.Size)
 	c.CompletedAt = cloneLocalPtr(f.CompletedAt)
+	c.UploadExpiresAt = cloneLocalPtr(f.UploadExpiresAt)
 	return c
 }
 

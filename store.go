@@ -60,6 +60,13 @@ type File struct {
 	// the declared size, or MAX_UPLOAD_BYTES, until completion, then the
 	// real size. Files stored before quotas existed have none.
 	Charged int64 `bson:"charged,omitempty" json:"charged,omitempty"`
+	// A multipart upload (see multipart.go): its id in the object store, the
+	// size of every part but the last, how many parts, and until when it
+	// may be resumed. Empty for a single upload.
+	UploadID        string     `bson:"upload_id,omitempty" json:"upload_id,omitempty"`
+	PartSize        int64      `bson:"part_size,omitempty" json:"part_size,omitempty"`
+	PartCount       int        `bson:"part_count,omitempty" json:"part_count,omitempty"`
+	UploadExpiresAt *time.Time `bson:"upload_expires_at,omitempty" json:"upload_expires,omitempty"`
 }
 
 // ListQuery selects one page of a user's files, newest first.
