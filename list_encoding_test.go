@@ -197,7 +197,8 @@ func everyFieldFile(t *testing.T) File {
 	completed := time.UnixMilli(1_800_000_000_123).UTC()
 	f := File{ID: newID(), Owner: "owner-1", Filename: "all.txt", DeclaredSize: &declared, Size: &size,
 		ContentType: "text/plain", Status: statusComplete, ObjectKey: "users/x/all", ETag: `"e"`,
-		CreatedAt: completed.Add(-time.Second), CompletedAt: &completed, Charged: 6}
+		CreatedAt: completed.Add(-time.Second), CompletedAt: &completed, Charged: 6,
+		UploadID: "upload-1", PartSize: 5 << 20, PartCount: 3, UploadExpiresAt: &completed}
 	v := reflect.ValueOf(f)
 	for i := range v.NumField() {
 		if v.Field(i).IsZero() {

@@ -314,8 +314,8 @@ func listFilter(q ListQuery) bson.D {
 // fileOptionals holds what a decoded File's pointer fields point to, so
 // that a page allocates them in one array rather than three times a file.
 type fileOptionals struct {
-	declaredSize, size int64
-	completedAt        time.Time
+	declaredSize, size           int64
+	completedAt, uploadExpiresAt time.Time
 }
 
 // decodeFile fills f from one raw BSON files document, as the driver's
@@ -363,6 +363,17 @@ func decodeFile(doc bson.Raw, f *File, opt *fileOptionals, owner string) error {
 			f.CompletedAt = d.time("completed_at", v, &opt.completedAt)
 		case "charged":
 			d.int64("charged", v, &f.Charged)
+		case "upload_id":
+			f.UploadID = d.str("upload_id", v)
+		case "part_size":
+			d.int64("part_size", v, &f.PartSize)
+		case "part_count":
+			var n int64
+			if d.int64("part_count", v, &n) != nil {
+				f.PartCount = int(n)
+			}
+		case "upload_expires_at":
+			f.UploadExpiresAt = d.time("upload_expires_at", v, &opt.uploadExpiresAt)
 		}
 	}
 	if d.err == nil && f.CreatedAt.IsZero() {
