@@ -317,10 +317,10 @@ func (s *localStore) UpsertUser(ctx context.Context, u User) (User, error) {
 			stored.CreatedAt = localTime(stored.CreatedAt)
 		} else {
 			stored = st.users[id]
-			if stored.Email == u.Email && stored.Name == u.Name && stored.Picture == u.Picture {
+			if stored.Email == u.Email && stored.EmailVerified == u.EmailVerified && stored.Name == u.Name && stored.Picture == u.Picture {
 				return nil, nil // nothing new: spare the log a record per sign-in
 			}
-			stored.Email, stored.Name, stored.Picture = u.Email, u.Name, u.Picture
+			stored.Email, stored.EmailVerified, stored.Name, stored.Picture = u.Email, u.EmailVerified, u.Name, u.Picture
 		}
 		return localUsers.put(&stored), nil
 	})

@@ -89,7 +89,7 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 // token for them.
 func (e *testEnv) newUser(name string) (token string) {
 	e.t.Helper()
-	u, err := e.srv.store.UpsertUser(context.Background(), User{Issuer: "test", Subject: name + "-" + newID(), Email: name + "@example.com"})
+	u, err := e.srv.store.UpsertUser(context.Background(), User{Issuer: "test", Subject: name + "-" + newID(), Email: name + "@example.com", EmailVerified: true})
 	if err != nil {
 		e.t.Fatalf("upsert user: %v", err)
 	}

@@ -574,3 +574,33 @@ func TestShareMaxDownloadsAcrossInstances(t *testing.T) {
 		t.Errorf("the other server lists %+v, want 5 downloads", list)
 	}
 }
+
+// TestShareLinkOfDisabledUser: the links of a user an administrator
+// disables die with their credentials, as a page, as JSON and as a
+// download (which counts nothing); enabled again, the user's links work.
+func TestShareLinkOfDisabledUser(t *testing.T) {
+	t.Parallel()
+	for _, b := range shareBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			e := newShareEnv(t, b.start, nil)
+			alice := e.newUser("alice")
+			f, _ := e.stored(alice, map[string]any{"filename": "a.txt"}, []byte("hello"))
+			sh := e.share(alice, f.ID, map[string]any{"max_downloads": 1})
+			ctx := context.Background()
+			owner := e.userID(alice)
+			if err := e.srv.store.SetUserDisabled(ctx, owner, true); err != nil {
+				t.Fatal(err)
+			}
+			for _, suffix := range []string{"", "/download"} {
+				resp, body := e.link("GET", sh.URL, suffix, asJSON)
+				wantStatus(t, resp, body, http.StatusNotFound)
+			}
+			if err := e.srv.store.SetUserDisabled(ctx, owner, false); err != nil {
+				t.Fatal(err)
+			}
+			resp, body := e.link("GET", sh.URL, "/download", nil)
+			wantStatus(t, resp, body, http.StatusSeeOther)
+		})
+	}
+}

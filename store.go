@@ -108,8 +108,11 @@ type User struct {
 	Issuer  string `bson:"issuer" json:"iss"`
 	Subject string `bson:"subject" json:"sub"`
 	Email   string `bson:"email" json:"email,omitempty"`
-	Name    string `bson:"name" json:"name,omitempty"`
-	Picture string `bson:"picture" json:"picture,omitempty"`
+	// EmailVerified: the provider vouched for Email at the last sign-in.
+	// Only a verified email can name an administrator.
+	EmailVerified bool   `bson:"email_verified,omitempty" json:"email_verified,omitempty"`
+	Name          string `bson:"name" json:"name,omitempty"`
+	Picture       string `bson:"picture" json:"picture,omitempty"`
 	// Disabled: an administrator removed the user (admin.go); their
 	// credentials are deleted and sign-in is refused.
 	Disabled   bool      `bson:"disabled,omitempty" json:"disabled,omitempty"`
