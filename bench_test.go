@@ -9,6 +9,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // benchListSize is how many files the list benchmarks' user has: one full
@@ -68,6 +70,65 @@ func BenchmarkListHandlerMongo(b *testing.B) {
 	s, tok := benchServer(b, store)
 	benchFiles(b, store, benchOwner(b, s, tok), benchListSize)
 	benchServe(b, s, benchRequest(b, "GET", "/list/", tok, nil), http.StatusOK, nil)
+}
+
+// BenchmarkListHandlerBody measures what GET /list/ does with a page
+// MongoDB returns, without the network: benchListSize raw BSON documents
+// decoded (decodeFile) and written as the JSON body (appendListJSON).
+func BenchmarkListHandlerBody(b *testing.B) {
+	docs, owner := benchListDocs(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		files := make([]File, len(docs))
+		optional := make([]fileOptionals, len(docs))
+		for i, doc := range docs {
+			if err := decodeFile(doc, &files[i], &optional[i], owner); err != nil {
+				b.Fatal(err)
+			}
+		}
+		appendListJSON(nil, files, len(files)-1)
+	}
+}
+
+// BenchmarkListHandlerBodyReflect is the baseline of
+// BenchmarkListHandlerBody: the same page through the driver's reflection
+// decoder and encoding/json, as GET /list/ did before.
+func BenchmarkListHandlerBodyReflect(b *testing.B) {
+	docs, _ := benchListDocs(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		files := make([]File, len(docs))
+		for i, doc := range docs {
+			if err := bson.Unmarshal(doc, &files[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		resp := apiList{Files: make([]apiFile, 0, len(files)-1)}
+		for i := range files[:len(files)-1] {
+			resp.Files = append(resp.Files, toAPIFile(&files[i]))
+		}
+		c := encodeCursor(Cursor{CreatedAt: files[len(files)-2].CreatedAt, ID: files[len(files)-2].ID})
+		resp.NextCursor = &c
+		if err := json.NewEncoder(io.Discard).Encode(resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchListDocs is a page as MongoDB sends it for GET /list/: one file more
+// than benchListSize, as the driver encodes File, and their owner.
+func benchListDocs(b *testing.B) ([]bson.Raw, string) {
+	b.Helper()
+	store, owner := newMemStore(), newID()
+	var docs []bson.Raw
+	for _, f := range benchFiles(b, store, owner, benchListSize+1) {
+		doc, err := bson.Marshal(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		docs = append(docs, doc)
+	}
+	return docs, owner
 }
 
 // BenchmarkDownloadHandler measures GET /download/{id}: a store lookup and

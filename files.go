@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,28 +20,117 @@ import (
 	"unicode/utf8"
 )
 
-// fileJSON is a File as the API shows it.
-type fileJSON struct {
-	ID          string     `json:"id"`
-	Filename    string     `json:"filename"`
-	Size        *int64     `json:"size"`
-	ContentType string     `json:"content_type"`
-	Status      string     `json:"status"`
-	CreatedAt   time.Time  `json:"created_at"`
-	CompletedAt *time.Time `json:"completed_at"`
-}
+// fileJSON is a File as the API shows it (appendFileJSON), for encoding/json.
+type fileJSON struct{ file *File }
 
-// toFileJSON shows a File as the API does: until completion, the size is
-// the declared one.
-func toFileJSON(f *File) fileJSON {
+// toFileJSON wraps f for a JSON response.
+func toFileJSON(f *File) fileJSON { return fileJSON{f} }
+
+// MarshalJSON writes the file as appendFileJSON does.
+func (v fileJSON) MarshalJSON() ([]byte, error) { return appendFileJSON(nil, v.file), nil }
+
+// appendFileJSON appends f as the API shows a File, the one place that
+// says so: {"id", "filename", "size", "content_type", "status",
+// "created_at", "completed_at"}, with the bytes encoding/json would write
+// for those fields (TestFileJSONMatchesEncodingJSON). Until completion, the
+// size is the declared one. A list appends a page of them into one buffer,
+// with no reflection and no allocation per file.
+func appendFileJSON(b []byte, f *File) []byte {
 	size := f.Size
 	if size == nil {
 		size = f.DeclaredSize
 	}
-	return fileJSON{
-		ID: f.ID, Filename: f.Filename, Size: size, ContentType: f.ContentType,
-		Status: f.Status, CreatedAt: f.CreatedAt, CompletedAt: f.CompletedAt,
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, f.ID)
+	b = append(b, `,"filename":`...)
+	b = appendJSONString(b, f.Filename)
+	b = append(b, `,"size":`...)
+	if size == nil {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendInt(b, *size, 10)
 	}
+	b = append(b, `,"content_type":`...)
+	b = appendJSONString(b, f.ContentType)
+	b = append(b, `,"status":`...)
+	b = appendJSONString(b, f.Status)
+	b = append(b, `,"created_at":`...)
+	b = appendJSONTime(b, &f.CreatedAt)
+	b = append(b, `,"completed_at":`...)
+	b = appendJSONTime(b, f.CompletedAt)
+	return append(b, '}')
+}
+
+// appendJSONTime appends t as encoding/json does (RFC 3339 with as many
+// fractional digits as needed), or null.
+func appendJSONTime(b []byte, t *time.Time) []byte {
+	if t == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// appendJSONString appends s as a JSON string escaped exactly as
+// encoding/json escapes it by default: quote, backslash and controls; <, >
+// and & (HTML-safe); U+2028 and U+2029; and invalid UTF-8 as U+FFFD. The
+// API's JSON and the S3 POST policy (which the SDK marshals with
+// encoding/json, s3sign.go) are both written with it.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if jsonSafeASCII(c) {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// jsonSafeASCII tells the ASCII bytes encoding/json writes as they are.
+func jsonSafeASCII(c byte) bool {
+	return c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
 }
 
 // createUploadRequest is the body of POST /upload/.
@@ -328,14 +418,8 @@ func sizeMismatch(declared, claimed *int64, actual int64) string {
 	return ""
 }
 
-// listResponse is the body of GET /list/.
-type listResponse struct {
-	Files      []fileJSON `json:"files"`
-	NextCursor *string    `json:"next_cursor"`
-}
-
 // handleList handles "GET /list/": the caller's files, newest first, a page
-// at a time.
+// at a time, as {"files": [File], "next_cursor": string|null}.
 func (s *server) handleList(w http.ResponseWriter, r *http.Request, owner string) {
 	q, msg := parseListQuery(r, owner)
 	if msg != "" {
@@ -349,16 +433,41 @@ func (s *server) handleList(w http.ResponseWriter, r *http.Request, owner string
 		s.fail(w, r, err)
 		return
 	}
-	resp := listResponse{Files: make([]fileJSON, 0, min(len(files), limit))}
-	for i := range files[:min(len(files), limit)] {
-		resp.Files = append(resp.Files, toFileJSON(&files[i]))
+	writeJSONBody(w, http.StatusOK, appendListJSON(nil, files, limit))
+}
+
+// appendListJSON appends the body of GET /list/ for a page of at most
+// limit files; a file beyond them means there is a next page, which starts
+// after the last one shown. The body ends with a newline, as writeJSON's.
+func appendListJSON(b []byte, files []File, limit int) []byte {
+	page := files[:min(len(files), limit)]
+	b = slices.Grow(b, listJSONSize(page))
+	b = append(b, `{"files":[`...)
+	for i := range page {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendFileJSON(b, &page[i])
 	}
+	b = append(b, `],"next_cursor":`...)
 	if len(files) > limit {
-		last := files[limit-1]
-		c := encodeCursor(Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
-		resp.NextCursor = &c
+		last := &page[limit-1]
+		b = appendJSONString(b, encodeCursor(Cursor{CreatedAt: last.CreatedAt, ID: last.ID}))
+	} else {
+		b = append(b, "null"...)
 	}
-	writeJSON(w, http.StatusOK, resp)
+	return append(b, "}\n"...)
+}
+
+// listJSONSize is the length of a list body for page, unless its strings
+// need escaping: enough to write it with one allocation.
+func listJSONSize(page []File) int {
+	const fixed = 192 // keys, punctuation and the longest size and times
+	n := 64
+	for i := range page {
+		n += fixed + len(page[i].ID) + len(page[i].Filename) + len(page[i].ContentType)
+	}
+	return n
 }
 
 // parseListQuery validates ?limit=, ?cursor= and ?status=.
