@@ -248,7 +248,7 @@ func (b *backends) openStore(ctx context.Context, cfg *config, logger *slog.Logg
 		b.store, b.lines = store, append(b.lines, "metadata: local "+dir)
 		return nil
 	}
-	store, err := openMongoStore(ctx, cfg.MongoURI, cfg.MongoDB, logger)
+	store, err := openMongoStore(ctx, cfg.MongoURI, cfg.MongoDB, logger, withQuota(Quota{Bytes: cfg.QuotaBytes, Files: cfg.QuotaFiles}))
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ type mongoStore struct {
 	log                                        *slog.Logger
 	indexed                                    atomic.Bool
 	retry                                      *backgroundRetry // creates the indexes once the database answers
+	ledgerOff                                  bool             // no quota configured: see withQuota (quota.go)
 }
 
 var _ Store = (*mongoStore)(nil)
@@ -43,12 +44,12 @@ var _ Store = (*mongoStore)(nil)
 // database that does not answer at start does not stop the server: the
 // store then answers ErrUnavailable until the database answers and the
 // indexes are created, in the background.
-func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger) (*mongoStore, error) {
-	opts := options.Client().ApplyURI(uri).
+func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger, opts ...mongoOption) (*mongoStore, error) {
+	clientOpts := options.Client().ApplyURI(uri).
 		SetServerSelectionTimeout(10 * time.Second).
 		SetConnectTimeout(3 * time.Second).
 		SetAppName("dropp")
-	client, err := mongo.Connect(opts)
+	client, err := mongo.Connect(clientOpts)
 	if err != nil {
 		return nil, fmt.Errorf("MONGODB_URI: %w", err)
 	}
@@ -65,6 +66,9 @@ func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger
 		shares:     db.Collection("shares"),
 
 		shareDownloads: db.Collection("share_downloads"),
+	}
+	for _, opt := range opts {
+		opt(s)
 	}
 	if err := s.indexAtStart(ctx); err != nil {
 		client.Disconnect(context.Background())
@@ -102,6 +106,9 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 		if _, err := r.coll.Indexes().CreateOne(ctx, r.index); err != nil {
 			return fmt.Errorf("MONGODB_URI: creating index on %s: %w", r.coll.Name(), err)
 		}
+	}
+	if err := s.dropStaleLedger(ctx); err != nil { // quota.go
+		return err
 	}
 	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads} {
 		ttl := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}

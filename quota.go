@@ -162,6 +162,35 @@ func (s *server) settleCharge(ctx context.Context, f *File, size int64) {
 // entry and try again), and carries the totals after it. Each entry also
 // names its operation ("reserve:<file id>", "settle:<file id>"...) under a
 // unique index, so a change that two requests race to make is made once.
+//
+// The ledger costs every create, completion and delete several round trips,
+// and a user's concurrent uploads collide on its sequence numbers; it buys
+// only the enforcement of a quota. So with no quota configured the store
+// keeps none: files still record their charge, the usage is summed from
+// them when asked (usageFromFiles), and the ledgers are dropped at start
+// (dropStaleLedger), since they would be stale the day quotas are turned
+// back on, when each ledger then starts again from the files.
+
+// mongoOption configures openMongoStore.
+type mongoOption func(*mongoStore)
+
+// withQuota tells the store the configured quota; with none, it keeps no
+// ledger. Without this option the store keeps the ledger (the safe side).
+func withQuota(q Quota) mongoOption {
+	return func(s *mongoStore) { s.ledgerOff = q == (Quota{}) }
+}
+
+// dropStaleLedger deletes every ledger entry when the store keeps none.
+// Run where the indexes are created, before any request; idempotent.
+func (s *mongoStore) dropStaleLedger(ctx context.Context) error {
+	if !s.ledgerOff {
+		return nil
+	}
+	if _, err := s.usageColl().DeleteMany(ctx, bson.D{}); err != nil {
+		return fmt.Errorf("MONGODB_URI: dropping the usage ledger, stale with no quota set: %w", err)
+	}
+	return nil
+}
 
 // usageEntry is one entry of a user's usage ledger.
 type usageEntry struct {
@@ -305,13 +334,9 @@ func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error
 		return Usage{}, err
 	}
 	defer cancel()
-	cur, err := s.files.Find(ctx, bson.D{{Key: "owner", Value: owner}})
+	files, err := s.chargedFiles(ctx, owner)
 	if err != nil {
-		return Usage{}, mongoErr("count usage", err)
-	}
-	var files []File
-	if err := cur.All(ctx, &files); err != nil {
-		return Usage{}, mongoErr("count usage", err)
+		return Usage{}, err
 	}
 	var u Usage
 	for i := range files {
@@ -323,6 +348,40 @@ func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error
 			}
 		}
 		u.Bytes += f.Charged
+		u.Files++
+	}
+	return u, nil
+}
+
+// chargedFiles reads what counts of each of the owner's files.
+func (s *mongoStore) chargedFiles(ctx context.Context, owner string) ([]File, error) {
+	fields := bson.D{{Key: "_id", Value: 1}, {Key: "charged", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}}
+	cur, err := s.files.Find(ctx, bson.D{{Key: "owner", Value: owner}}, options.Find().SetProjection(fields))
+	if err != nil {
+		return nil, mongoErr("count usage", err)
+	}
+	var files []File
+	if err := cur.All(ctx, &files); err != nil {
+		return nil, mongoErr("count usage", err)
+	}
+	return files, nil
+}
+
+// usageFromFiles sums the owner's files as countUsage does, writing
+// nothing: the usage when the store keeps no ledger.
+func (s *mongoStore) usageFromFiles(ctx context.Context, owner string) (Usage, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return Usage{}, err
+	}
+	defer cancel()
+	files, err := s.chargedFiles(ctx, owner)
+	if err != nil {
+		return Usage{}, err
+	}
+	var u Usage
+	for i := range files {
+		u.Bytes += cmp.Or(files[i].Charged, legacyCharge(&files[i]))
 		u.Files++
 	}
 	return u, nil
@@ -347,8 +406,12 @@ func legacyCharge(f *File) int64 {
 }
 
 // InsertFileWithinQuota reserves f's charge in the owner's ledger, then
-// inserts f, releasing the reservation if the insert fails.
+// inserts f, releasing the reservation if the insert fails. Without a
+// ledger and a quota, it only inserts f.
 func (s *mongoStore) InsertFileWithinQuota(ctx context.Context, f *File, q Quota) error {
+	if s.ledgerOff && q == (Quota{}) {
+		return s.InsertFile(ctx, f)
+	}
 	err := s.appendUsage(ctx, f.Owner, "reserve:"+f.ID, func(head usageEntry) (usageDelta, error) {
 		if !q.allows(Usage{Bytes: head.Bytes, Files: head.Files}, f.Charged) {
 			return usageDelta{}, ErrQuotaExceeded
@@ -376,8 +439,17 @@ func (s *mongoStore) InsertFileWithinQuota(ctx context.Context, f *File, q Quota
 
 // SettleCharge moves the owner's usage from the file's charge `from` to
 // `to`, once, unless the file was deleted first; then records `to` on the
-// file. Settling twice is ErrConflict.
+// file. Settling twice is ErrConflict. Without a ledger it only records
+// `to`.
 func (s *mongoStore) SettleCharge(ctx context.Context, owner, id string, from, to int64) error {
+	if s.ledgerOff {
+		ctx, cancel, err := s.opContext(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		return s.setCharged(ctx, id, to)
+	}
 	err := s.appendUsage(ctx, owner, "settle:"+id, func(usageEntry) (usageDelta, error) {
 		_, deleted, err := s.findOp(ctx, "delete:"+id)
 		switch {
@@ -404,8 +476,12 @@ func (s *mongoStore) SettleCharge(ctx context.Context, owner, id string, from, t
 
 // deleteFileReleasing deletes the owner's file and, if this call deleted
 // it (a delete's count is atomic), releases its charge: the settled one if
-// a settlement came first, else the one it was created with.
+// a settlement came first, else the one it was created with. Without a
+// ledger there is nothing to release.
 func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string) error {
+	if s.ledgerOff {
+		return s.deleteOwnedFile(ctx, owner, id)
+	}
 	// The ledger must exist before the file goes: a ledger started after
 	// would not count it, and the release would then take it off twice.
 	// And before the file is read: starting it gives a file stored before
@@ -417,17 +493,8 @@ func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string) 
 	if err != nil {
 		return err
 	}
-	opCtx, cancel, err := s.opContext(ctx)
-	if err != nil {
+	if err := s.deleteOwnedFile(ctx, owner, id); err != nil {
 		return err
-	}
-	res, err := s.files.DeleteOne(opCtx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
-	cancel()
-	if err != nil {
-		return mongoErr("delete file", err)
-	}
-	if res.DeletedCount == 0 {
-		return ErrNotFound
 	}
 	// The file is gone: its release must be written even if the client
 	// has gone away, or nothing would ever release it.
@@ -442,6 +509,24 @@ func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string) 
 	})
 	if err != nil && !errors.Is(err, errOpApplied) {
 		return err
+	}
+	return nil
+}
+
+// deleteOwnedFile deletes the owner's file; of racing deletes, one
+// succeeds and the others are ErrNotFound.
+func (s *mongoStore) deleteOwnedFile(ctx context.Context, owner, id string) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	res, err := s.files.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
+	if err != nil {
+		return mongoErr("delete file", err)
+	}
+	if res.DeletedCount == 0 {
+		return ErrNotFound
 	}
 	return nil
 }
@@ -483,8 +568,12 @@ func (s *mongoStore) pruneUsage(ctx context.Context, before time.Time) (int, err
 	return pruned, nil
 }
 
-// GetUsage returns the totals of the owner's latest ledger entry.
+// GetUsage returns the totals of the owner's latest ledger entry, or
+// without a ledger the sum of the owner's files.
 func (s *mongoStore) GetUsage(ctx context.Context, owner string) (Usage, error) {
+	if s.ledgerOff {
+		return s.usageFromFiles(ctx, owner)
+	}
 	head, err := s.usageHead(ctx, owner)
 	return Usage{Bytes: head.Bytes, Files: head.Files}, err
 }

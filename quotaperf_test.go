@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// usageEntries counts the documents of the MongoDB usage ledgers.
+func usageEntries(t *testing.T, s *mongoStore) int64 {
+	t.Helper()
+	n, err := s.usageColl().CountDocuments(t.Context(), bson.D{})
+	ctMust(t, "count usage entries", err)
+	return n
+}
+
+// openMongoStoreAt opens the store on database db with opts, closed with
+// the test.
+func openMongoStoreAt(t *testing.T, db string, opts ...mongoOption) *mongoStore {
+	t.Helper()
+	s, err := openMongoStore(t.Context(), rig.mongoURI, db, testLogger(t), opts...)
+	ctMust(t, "open mongo store", err)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+// TestQuotaOffWritesNoLedger: with no quota set, creating, completing and
+// deleting files on MongoDB appends nothing to the usage ledger, and GET /me
+// still shows the usage, summed from the files.
+func TestQuotaOffWritesNoLedger(t *testing.T) {
+	t.Parallel()
+	a := apiTester{newTestEnv(t, map[string]string{"MAX_UPLOAD_BYTES": "2048"})}
+	store := a.srv.store.(*mongoStore)
+	tok := a.newUser("unlimited")
+
+	open := a.create(tok, map[string]any{"filename": "open.bin"}) // charges MAX_UPLOAD_BYTES
+	declared := a.create(tok, map[string]any{"filename": "a.bin", "size": 300})
+	a.create(tok, map[string]any{"filename": "b.bin", "size": 40})
+	a.wantMeUsage(tok, 2048+300+40, 3)
+
+	a.upload(open, make([]byte, 100))
+	resp, body := a.complete(tok, open.File.ID, nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	a.wantMeUsage(tok, 100+300+40, 3)
+
+	resp, body = a.do(request{method: "DELETE", path: "/files/" + declared.File.ID, token: tok})
+	wantStatus(t, resp, body, http.StatusNoContent)
+	a.wantMeUsage(tok, 100+40, 2)
+
+	if n := usageEntries(t, store); n != 0 {
+		t.Errorf("%d usage ledger entries with no quota set, want 0", n)
+	}
+	f, err := store.GetFile(t.Context(), a.userID(tok), open.File.ID)
+	ctMust(t, "get completed file", err)
+	if f.Charged != 100 {
+		t.Errorf("completed file charged %d, want its size 100", f.Charged)
+	}
+}
+
+// TestQuotaOffDropsStaleLedger: a ledger written with quotas on is dropped
+// when the store starts with none, and a later start with quotas on counts
+// each user's usage again from the files, including the changes made while
+// quotas were off.
+func TestQuotaOffDropsStaleLedger(t *testing.T) {
+	t.Parallel()
+	db := testDatabaseName(t)
+	owner := ctNewID()
+	withQuotas := withQuota(Quota{Bytes: 1000, Files: 4})
+
+	on := openMongoStoreAt(t, db, withQuotas)
+	kept, gone := quotaFile(owner, 100), quotaFile(owner, 200)
+	ctMust(t, "insert", on.InsertFileWithinQuota(t.Context(), kept, Quota{Bytes: 1000, Files: 4}))
+	ctMust(t, "insert", on.InsertFileWithinQuota(t.Context(), gone, Quota{Bytes: 1000, Files: 4}))
+	if usageEntries(t, on) == 0 {
+		t.Fatal("no ledger written with quotas on")
+	}
+
+	off := openMongoStoreAt(t, db, withQuota(Quota{}))
+	if n := usageEntries(t, off); n != 0 {
+		t.Fatalf("%d usage ledger entries left after a start with no quota, want 0", n)
+	}
+	ctMust(t, "delete", off.DeleteFile(t.Context(), owner, gone.ID))
+	ctMust(t, "insert", off.InsertFileWithinQuota(t.Context(), quotaFile(owner, 50), Quota{}))
+	ctMust(t, "settle", off.SettleCharge(t.Context(), owner, kept.ID, 100, 70))
+	wantUsage(t, off, owner, Usage{Bytes: 120, Files: 2})
+	if n := usageEntries(t, off); n != 0 {
+		t.Fatalf("%d usage ledger entries written with no quota, want 0", n)
+	}
+
+	again := openMongoStoreAt(t, db, withQuotas)
+	wantUsage(t, again, owner, Usage{Bytes: 120, Files: 2})
+	ctMust(t, "insert", again.InsertFileWithinQuota(t.Context(), quotaFile(owner, 880), Quota{Bytes: 1000, Files: 4}))
+	wantUsage(t, again, owner, Usage{Bytes: 1000, Files: 3})
+	if err := again.InsertFileWithinQuota(t.Context(), quotaFile(owner, 1), Quota{Bytes: 1000, Files: 4}); err != ErrQuotaExceeded {
+		t.Errorf("insert over the byte quota: %v, want ErrQuotaExceeded", err)
+	}
+}
