@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -95,5 +98,36 @@ func TestQuotaOffDropsStaleLedger(t *testing.T) {
 	wantUsage(t, again, owner, Usage{Bytes: 1000, Files: 3})
 	if err := again.InsertFileWithinQuota(t.Context(), quotaFile(owner, 1), Quota{Bytes: 1000, Files: 4}); err != ErrQuotaExceeded {
 		t.Errorf("insert over the byte quota: %v, want ErrQuotaExceeded", err)
+	}
+}
+
+// BenchmarkQuotaInsertMongo: concurrent creates of one user on the test
+// rig's FerretDB, with the usage ledger (a quota set) and without (none
+// set), the cost the ledger adds to POST /upload/. Reference only, as
+// BenchmarkListHandlerMongo.
+func BenchmarkQuotaInsertMongo(b *testing.B) {
+	for name, q := range map[string]Quota{"ledger": {Files: 1 << 40}, "no_ledger": {}} {
+		b.Run(name, func(b *testing.B) {
+			db := fmt.Sprintf("bench_quota_%s_%d", name, time.Now().UnixNano())
+			s, err := openMongoStore(b.Context(), rig.mongoURI, db, slog.New(slog.DiscardHandler), withQuota(q))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				rig.mongo.Database(db).Drop(ctx)
+				s.Close(ctx)
+			})
+			owner := ctNewID()
+			b.SetParallelism(8) // 16 connections on 2 cores, as scripts/loadbench
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := s.InsertFileWithinQuota(context.Background(), quotaFile(owner, 10), q); err != nil {
+						b.Error(err)
+					}
+				}
+			})
+		})
 	}
 }
