@@ -190,7 +190,9 @@ func (c *cdpClient) evaluate(sessionID, expr string, out any) error {
 			Text string `json:"text"`
 		} `json:"exceptionDetails"`
 	}
-	err := c.call(sessionID, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &res)
+	// awaitPromise: an async expression's settled value (others are unchanged).
+	params := map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}
+	err := c.call(sessionID, "Runtime.evaluate", params, &res)
 	if err != nil {
 		return err
 	}
@@ -201,6 +203,24 @@ func (c *cdpClient) evaluate(sessionID, expr string, out any) error {
 		return errors.New("evaluate: no value")
 	}
 	return json.Unmarshal(res.Result.Value, out)
+}
+
+// setFileInputFiles sets the files of the <input type="file"> that the
+// JavaScript expression selector evaluates to, and fires its change event,
+// as a user picking those files would.
+func (c *cdpClient) setFileInputFiles(sessionID, selector string, paths []string) error {
+	var res struct {
+		Result struct {
+			ObjectID string `json:"objectId"`
+		} `json:"result"`
+	}
+	if err := c.call(sessionID, "Runtime.evaluate", map[string]any{"expression": selector}, &res); err != nil {
+		return err
+	}
+	if res.Result.ObjectID == "" {
+		return fmt.Errorf("setFileInputFiles: %s is not an element", selector)
+	}
+	return c.call(sessionID, "DOM.setFileInputFiles", map[string]any{"files": paths, "objectId": res.Result.ObjectID}, nil)
 }
 
 // click presses and releases the left mouse button at (x, y), as a user's

@@ -33,6 +33,8 @@ type server struct {
 	// publicURL is the base URL clients reach us at, fixed at start (see
 	// publicBaseURL); "" with local sign-in and no PUBLIC_URL.
 	publicURL string
+	// page is the web page at "/" and its assets, see page.go.
+	page *appPage
 }
 
 // newServer wires the routes and middleware around the given backends.
@@ -49,6 +51,7 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 		publicURL: publicBaseURL(cfg),
 	}
 	s.signIn = newSignIn(cfg, logger)
+	s.page = newAppPage(objectsOrigin(objects))
 	s.handler = s.logRequests(s.recoverPanics(s.loopbackHostOnly(s.routes())))
 	return s
 }
@@ -62,6 +65,11 @@ func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
+
+	// The web page (page.go), built on the API below.
+	mux.HandleFunc("GET /{$}", s.handleApp)
+	mux.HandleFunc("GET /app.js", s.handleAppAsset)
+	mux.HandleFunc("GET /app.css", s.handleAppAsset)
 
 	api := func(h userHandler) http.Handler { return apiHeaders(s.requireUser(h)) }
 	mux.Handle("POST /upload", api(s.handleCreateUpload))
