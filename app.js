@@ -328,6 +328,9 @@
     } catch (e) {
       if (row.cancelled || e.status === -1) return;
       row.fail(`Failed: ${e.message}`);
+      // A one-request upload starts again from zero, so its pending record
+      // would only clutter the list; a multipart one stays to be resumed.
+      if (fileID && !findResume(file)) api("DELETE", `/files/${fileID}`).catch(() => {});
     }
   }
 

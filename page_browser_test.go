@@ -303,3 +303,38 @@ func allHave(rows []string, sub string) bool {
 	}
 	return true
 }
+
+// TestWebPageS3InChromium: in S3 mode, without a CORS rule the page says
+// the upload could not reach the bucket; with the README's rule on the
+// bucket, the page posts the bytes straight to the bucket (versitygw
+// answers bucket CORS, preflights included) and downloads them back.
+func TestWebPageS3InChromium(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	bucket := testBucket(t)
+	env := s3TestEnv(bucket)
+	env["MONGODB_URI"], env["MONGO_DB"] = rig.mongoURI, testDatabaseName(t)
+	env["SECRET_KEY"], env["ADDR"] = testSecretKey, "127.0.0.1:0"
+	e := startTestEnv(t, env)
+	chrome := startChromium(t)
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signInOnPage(t, chrome, page, e.URL)
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	data := randomBytes(t, 1<<20)
+	file := writeTestFile(t, t.TempDir(), "to-s3.bin", data)
+
+	// Without the rule the browser may not post to the bucket, and says so.
+	pick(t, chrome, page, file)
+	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Uploads, "bucket's CORS rule is missing") })
+
+	putReadmeCORSRule(t, bucket, e.URL)
+	pick(t, chrome, page, file)
+	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "to-s3.bin 1.0 MB · complete") })
+	want := sha256.Sum256(data)
+	if got := pageDownloadSHA256(t, chrome, page, "to-s3.bin"); got != hex.EncodeToString(want[:]) {
+		t.Errorf("downloaded from S3 with SHA-256 %s, want %x", got, want)
+	}
+}
