@@ -8,7 +8,7 @@
   const $ = (id) => document.getElementById(id);
   const PAGE_SIZE = 50;
   const MULTIPART_FROM = 16 * 1024 * 1024; // bytes; smaller files go in one request
-  const PART_BATCH = 100; // part URLs asked for per call (the API's maximum)
+  const PART_BATCH = 10; // part URLs asked for at a time: few, so none expires before its turn
   const RESUME_KEY = "dropp.multipart"; // localStorage: unfinished multipart uploads
 
   const state = { cursor: null, sharesSupported: false, multipartSupported: true, shareFile: null };
@@ -49,6 +49,10 @@
   // routeMissing tells an API error meaning "this server has no such
   // feature" (an older Dropp) from a real failure.
   const routeMissing = (e) => e.status === 405 || (e.status === 404 && e.message === "no such route");
+
+  // announce tells a screen reader how an upload ended (the progress
+  // itself is not announced: it changes many times a second).
+  function announce(msg) { $("announce").textContent = msg; }
 
   function showError(msg) {
     const el = $("error");
@@ -95,7 +99,7 @@
     if (state.cursor) q += `&cursor=${encodeURIComponent(state.cursor)}`;
     const data = await api("GET", q);
     if (reset) $("files").replaceChildren();
-    for (const f of data.files) $("files").append(fileRow(f));
+    for (const f of data.files) if (!$(`file-${f.id}`)) $("files").append(fileRow(f));
     state.cursor = data.next_cursor;
     $("more").hidden = !state.cursor;
     $("empty").hidden = $("files").children.length > 0;
@@ -302,7 +306,7 @@
       row.li.remove();
     });
     try {
-      const resume = findResume(file);
+      const resume = await usableResume(file);
       let created;
       if (resume) {
         fileID = resume.id;
@@ -323,11 +327,13 @@
       row.cancel.textContent = "Dismiss";
       row.cancel.ariaLabel = `Dismiss ${file.name}`;
       addFileRow(done.file);
+      announce(`${file.name} uploaded.`);
       loadUsage().catch(() => {});
       setTimeout(() => row.li.remove(), 4000);
     } catch (e) {
       if (row.cancelled || e.status === -1) return;
       row.fail(`Failed: ${e.message}`);
+      announce(`${file.name} failed: ${e.message}`);
       // A one-request upload starts again from zero, so its pending record
       // would only clutter the list; a multipart one stays to be resumed.
       if (fileID && !findResume(file)) api("DELETE", `/files/${fileID}`).catch(() => {});
@@ -406,6 +412,21 @@
   }
 
   const findResume = (file) => resumeList().find((r) => sameFile(r, file));
+
+  // usableResume is the remembered multipart upload of file, if the server
+  // still has it (it may have expired or been deleted meanwhile).
+  async function usableResume(file) {
+    const r = findResume(file);
+    if (!r) return null;
+    try {
+      await api("GET", `/upload/${r.id}/parts`);
+      return r;
+    } catch (e) {
+      if (e.status !== 404 && e.status !== 409) throw e;
+      forgetResume(r.id);
+      return null;
+    }
+  }
 
   function showResumeNote() {
     const list = resumeList();

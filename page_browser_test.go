@@ -90,6 +90,26 @@ func TestWebPageInChromium(t *testing.T) {
 			t.Errorf("after delete the API lists %+v", listed.Files)
 		}
 	})
+	t.Run("keyboard", func(t *testing.T) {
+		// Tab alone reaches the file picker, then each file's Download and Delete.
+		var reached []string
+		for range 8 {
+			if err := pressTab(chrome, page); err != nil {
+				t.Fatal(err)
+			}
+			var focused string
+			const js = `(() => { const a = document.activeElement; return a.id || a.getAttribute("aria-label") || a.textContent; })()`
+			if err := chrome.evaluate(page, js, &focused); err != nil {
+				t.Fatal(err)
+			}
+			reached = append(reached, focused)
+		}
+		for _, want := range []string{"file-input", "Download big.bin", "Delete big.bin"} {
+			if !slices.Contains(reached, want) {
+				t.Errorf("Tab reaches %q, not %q", reached, want)
+			}
+		}
+	})
 	t.Run("360 px wide", func(t *testing.T) {
 		setViewport(t, chrome, page, 360, 640)
 		var overflow int
@@ -99,6 +119,7 @@ func TestWebPageInChromium(t *testing.T) {
 		if overflow > 0 {
 			t.Errorf("at 360 px the page is %d px too wide", overflow)
 		}
+		saveScreenshotAs(t, chrome, page, "page-narrow.png")
 	})
 }
 
@@ -193,6 +214,17 @@ func setViewport(t *testing.T, c *cdpClient, page string, width, height int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// pressTab presses and releases the Tab key.
+func pressTab(c *cdpClient, page string) error {
+	for _, typ := range []string{"keyDown", "keyUp"} {
+		ev := map[string]any{"type": typ, "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9}
+		if err := c.call(page, "Input.dispatchKeyEvent", ev, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // pick chooses files with the page's file input, as a person would.
