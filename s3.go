@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -25,7 +26,7 @@ import (
 const s3OpTimeout = 5 * time.Second
 
 // s3Objects is the ObjectStore backed by an S3 bucket (AWS or compatible).
-// The client and presigner are built once and shared by all requests.
+// The client and presigners are built once and shared by all requests.
 //
 // Whether the bucket can be used is checked at start and by /readyz, never
 // per request: calls read the outcome of the last check (one atomic load)
@@ -35,6 +36,7 @@ type s3Objects struct {
 	bucket  string
 	client  *s3.Client
 	presign *s3.PresignClient
+	signer  *s3Signer // presigns uploads and downloads; nil: the SDK does (see newS3Signer)
 	creds   aws.CredentialsProvider
 	log     *slog.Logger
 	problem atomic.Pointer[s3Problem] // nil while the bucket is usable
@@ -61,14 +63,18 @@ func newS3Objects(ctx context.Context, cfg *config, logger *slog.Logger) (*s3Obj
 		}
 		o.UsePathStyle = cfg.S3PathStyle
 	})
-	return &s3Objects{
+	o := &s3Objects{
 		bucket:  cfg.Bucket,
 		client:  client,
 		presign: s3.NewPresignClient(client),
 		creds:   awsCfg.Credentials,
 		log:     logger,
 		recheck: newBackgroundRetry(),
-	}, nil
+	}
+	if o.signer, err = newS3Signer(ctx, client, cfg.Bucket); err != nil {
+		logger.Warn("presigning through the SDK, which costs more CPU per upload and download", "bucket", cfg.Bucket, "why", err)
+	}
+	return o, nil
 }
 
 // s3Problem is why the bucket cannot be used: a cause any client may read
@@ -152,15 +158,25 @@ func (o *s3Objects) usable() error {
 	return nil
 }
 
-// presignFailed maps a failed presign. Presigning is local and fails only
-// when the SDK cannot get credentials (none configured, an expired SSO
-// session, an instance role that does not answer): a 503 naming that cause,
-// not a 500.
-func (o *s3Objects) presignFailed(ctx context.Context, op string, err error) error {
-	if _, cerr := o.creds.Retrieve(ctx); cerr != nil {
-		p := noCredentials(cerr)
+// credentials are the SDK's current credentials (cached by the SDK, renewed
+// when they expire). Having none (none configured, an expired SSO session,
+// an instance role that does not answer) is a 503 naming that cause.
+func (o *s3Objects) credentials(ctx context.Context) (aws.Credentials, error) {
+	creds, err := o.creds.Retrieve(ctx)
+	if err != nil {
+		p := noCredentials(err)
 		o.record(p)
-		return p.unavailable()
+		return aws.Credentials{}, p.unavailable()
+	}
+	return creds, nil
+}
+
+// presignFailed maps a failed SDK presign. Presigning is local and fails
+// only when the SDK cannot get credentials: a 503 naming that cause, not a
+// 500.
+func (o *s3Objects) presignFailed(ctx context.Context, op string, err error) error {
+	if _, cerr := o.credentials(ctx); cerr != nil {
+		return cerr
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
@@ -172,28 +188,45 @@ func (o *s3Objects) Close() error {
 }
 
 // PresignUpload returns a POST form whose policy pins the bucket, the exact
-// key, the size range and (when given) the exact Content-Type. The SDK adds
-// the bucket, key and credential conditions; the rest are added here.
+// key, the size range and (when given) the exact Content-Type.
 func (o *s3Objects) PresignUpload(ctx context.Context, p UploadPolicy) (UploadForm, error) {
 	if err := o.usable(); err != nil {
 		return UploadForm{}, err
 	}
+	if o.signer == nil {
+		req, err := sdkPresignPost(ctx, o.presign, o.bucket, p)
+		if err != nil {
+			return UploadForm{}, o.presignFailed(ctx, "presign upload", err)
+		}
+		return UploadForm{URL: req.URL, Fields: req.Values, ExpiresAt: p.Expires}, nil
+	}
+	creds, err := o.credentials(ctx)
+	if err != nil {
+		return UploadForm{}, err
+	}
+	return o.signer.presignPost(creds, time.Now(), p), nil
+}
+
+// sdkPresignPost is the SDK's presigned POST of p. The SDK adds the bucket,
+// key and credential conditions; the size range and Content-Type conditions
+// and the Content-Type field are added here.
+func sdkPresignPost(ctx context.Context, presign *s3.PresignClient, bucket string, p UploadPolicy) (*s3.PresignedPostRequest, error) {
 	conditions := []any{[]any{"content-length-range", p.MinSize, p.MaxSize}}
-	input := &s3.PutObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(p.Key)}
+	input := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(p.Key)}
 	if p.ContentType != "" {
 		conditions = append(conditions, map[string]string{"Content-Type": p.ContentType})
 	}
-	req, err := o.presign.PresignPostObject(ctx, input, func(opts *s3.PresignPostOptions) {
+	req, err := presign.PresignPostObject(ctx, input, func(opts *s3.PresignPostOptions) {
 		opts.Expires = time.Until(p.Expires)
 		opts.Conditions = conditions
 	})
 	if err != nil {
-		return UploadForm{}, o.presignFailed(ctx, "presign upload", err)
+		return nil, err
 	}
 	if p.ContentType != "" {
 		req.Values["Content-Type"] = p.ContentType
 	}
-	return UploadForm{URL: req.URL, Fields: req.Values, ExpiresAt: p.Expires}, nil
+	return req, nil
 }
 
 // PresignDownload returns a GET URL that makes S3 answer with an attachment
@@ -202,19 +235,31 @@ func (o *s3Objects) PresignDownload(ctx context.Context, d DownloadRequest) (str
 	if err := o.usable(); err != nil {
 		return "", err
 	}
+	if o.signer == nil {
+		req, err := sdkPresignGet(ctx, o.presign, o.bucket, d)
+		if err != nil {
+			return "", o.presignFailed(ctx, "presign download", err)
+		}
+		return req.URL, nil
+	}
+	creds, err := o.credentials(ctx)
+	if err != nil {
+		return "", err
+	}
+	return o.signer.presignGet(creds, time.Now(), d)
+}
+
+// sdkPresignGet is the SDK's presigned GET of d.
+func sdkPresignGet(ctx context.Context, presign *s3.PresignClient, bucket string, d DownloadRequest) (*v4.PresignedHTTPRequest, error) {
 	input := &s3.GetObjectInput{
-		Bucket:                     aws.String(o.bucket),
+		Bucket:                     aws.String(bucket),
 		Key:                        aws.String(d.Key),
 		ResponseContentDisposition: aws.String(contentDisposition(d.Filename)),
 	}
 	if d.ContentType != "" {
 		input.ResponseContentType = aws.String(d.ContentType)
 	}
-	req, err := o.presign.PresignGetObject(ctx, input, s3.WithPresignExpires(time.Until(d.Expires)))
-	if err != nil {
-		return "", o.presignFailed(ctx, "presign download", err)
-	}
-	return req.URL, nil
+	return presign.PresignGetObject(ctx, input, s3.WithPresignExpires(time.Until(d.Expires)))
 }
 
 // Head asks S3 for the object's real size and ETag.
