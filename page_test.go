@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -104,7 +105,8 @@ func TestS3CORSProblem(t *testing.T) {
 	putReadmeCORSRule(t, bucket, origin)
 	cases := []struct{ origin, problem string }{
 		{origin, ""},
-		{"", ""}, // the origin is not known at start: any rule will do
+		{origin + "/dropp", ""}, // PUBLIC_URL with a path
+		{"", ""},                // the origin is not known at start: any rule will do
 		{"https://other.example", "no CORS rule of the bucket lets https://other.example POST and PUT"},
 	}
 	for _, c := range cases {
@@ -130,5 +132,18 @@ func putReadmeCORSRule(t *testing.T, bucket, origin string) {
 	})
 	if err != nil {
 		t.Fatalf("PutBucketCors: %v", err)
+	}
+}
+
+// TestStartUpLineWarnsOfMissingCORS: run's "objects:" line says when the
+// bucket's CORS rules would stop the web page from uploading.
+func TestStartUpLineWarnsOfMissingCORS(t *testing.T) {
+	t.Parallel()
+	env := mongoS3Env(t)
+	p := opsStartProgram(t, env)
+	p.listenAddr(t) // the lines are all out once it listens
+	want := "objects: s3 " + env["AWS_S3_BUCKET"] + " (WARNING: the bucket has no CORS rule, so the web page cannot upload (see CORS in the README))"
+	if !slices.Contains(strings.Split(p.stdout.String(), "\n"), want) {
+		t.Errorf("start-up lines:\n%s\nwant the line %q", p.stdout.String(), want)
 	}
 }

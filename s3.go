@@ -323,6 +323,9 @@ func (o *s3Objects) browserOrigin() string {
 // start: any origin will do) cannot upload to the bucket, or "" when a
 // CORS rule of the bucket lets it POST and PUT and read the ETag.
 func (o *s3Objects) corsProblem(ctx context.Context, origin string) string {
+	if u, err := url.Parse(origin); err == nil && u.Host != "" {
+		origin = u.Scheme + "://" + u.Host // PUBLIC_URL may carry a path
+	}
 	ctx, cancel := context.WithTimeout(ctx, s3OpTimeout)
 	defer cancel()
 	out, err := o.client.GetBucketCors(ctx, &s3.GetBucketCorsInput{Bucket: aws.String(o.bucket)})
