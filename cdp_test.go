@@ -162,11 +162,28 @@ func (c *cdpClient) awaitReply(id int, method string, result any) error {
 
 // openPage creates a tab and attaches to it; commands for the page are
 // then sent with the returned session id (flat mode).
-func (c *cdpClient) openPage() (string, error) {
+func (c *cdpClient) openPage() (string, error) { return c.openPageIn("") }
+
+// newBrowserContext makes a browser context of its own (like a fresh
+// incognito profile: no cookies, no storage) for openPageIn.
+func (c *cdpClient) newBrowserContext() (string, error) {
+	var res struct {
+		BrowserContextID string `json:"browserContextId"`
+	}
+	err := c.call("", "Target.createBrowserContext", map[string]any{}, &res)
+	return res.BrowserContextID, err
+}
+
+// openPageIn is openPage in the given browser context ("": the default).
+func (c *cdpClient) openPageIn(browserContextID string) (string, error) {
 	var target struct {
 		TargetID string `json:"targetId"`
 	}
-	if err := c.call("", "Target.createTarget", map[string]any{"url": "about:blank"}, &target); err != nil {
+	params := map[string]any{"url": "about:blank"}
+	if browserContextID != "" {
+		params["browserContextId"] = browserContextID
+	}
+	if err := c.call("", "Target.createTarget", params, &target); err != nil {
 		return "", err
 	}
 	var attached struct {

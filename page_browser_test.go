@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -257,19 +258,15 @@ func throttle(t *testing.T, c *cdpClient, page string, bytesPerSecond int) {
 // from inside the page and hashes what arrives.
 func pageDownloadSHA256(t *testing.T, c *cdpClient, page, name string) string {
 	t.Helper()
-	js := fmt.Sprintf(`(async () => {
+	js := fmt.Sprintf(`(() => {
 		const row = Array.from(document.querySelectorAll("#files > li")).find(li => li.querySelector(".name").textContent === %q);
-		const link = Array.from(row.querySelectorAll("a")).find(a => a.textContent === "Download");
-		const resp = await fetch(link.href);
-		if (!resp.ok) return "HTTP " + resp.status;
-		const sum = await crypto.subtle.digest("SHA-256", await resp.arrayBuffer());
-		return Array.from(new Uint8Array(sum)).map(b => b.toString(16).padStart(2, "0")).join("");
+		return Array.from(row.querySelectorAll("a")).find(a => a.textContent === "Download").href;
 	})()`, name)
-	var sum string
-	if err := c.evaluate(page, js, &sum); err != nil {
+	var href string
+	if err := c.evaluate(page, js, &href); err != nil {
 		t.Fatal(err)
 	}
-	return sum
+	return fetchSHA256(t, c, page, href)
 }
 
 // clickFileButton clicks, with the mouse, the button labelled label in the
@@ -369,4 +366,186 @@ func TestWebPageS3InChromium(t *testing.T) {
 	if got := pageDownloadSHA256(t, chrome, page, "to-s3.bin"); got != hex.EncodeToString(want[:]) {
 		t.Errorf("downloaded from S3 with SHA-256 %s, want %x", got, want)
 	}
+}
+
+// TestWebPageShareInChromium (issue 9's share links, where the server has
+// them): the Share dialog makes a link with a download limit, lists it
+// with a Revoke button, and the link opens in a fresh browser context
+// (no session) and downloads the file; revoked, it no longer does.
+func TestWebPageShareInChromium(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	e := newLocalTestEnv(t, nil)
+	chrome := startChromium(t)
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signInOnPage(t, chrome, page, e.URL)
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	if !pageHasRoute(t, chrome, page, "GET", "/files/00000000-0000-4000-8000-000000000000/shares", nil) {
+		t.Skip("this server has no share links (issue 9): the page hides Share")
+	}
+	data := []byte("shared with a stranger\n")
+	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "shared.txt", data))
+	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "shared.txt 23 bytes · complete") })
+
+	clickFileButton(t, chrome, page, "shared.txt", "Share")
+	const fillJS = `(() => { document.getElementById("share-expiry").value = "3600";
+		document.getElementById("share-limit").value = "2";
+		document.getElementById("share-create").click(); return true; })()`
+	if err := chrome.evaluate(page, fillJS, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	var link string
+	waitForApp(t, chrome, page, func(s appState) bool {
+		chrome.evaluate(page, `document.getElementById("share-result").dataset.url || ""`, &link)
+		return link != "" && strings.Contains(s.Text, "0 of 2 downloads") && strings.Contains(s.Text, "Revoke")
+	})
+	saveScreenshotAs(t, chrome, page, "page-share.png")
+
+	stranger := openFreshPage(t, chrome)
+	if err := chrome.call(stranger, "Page.navigate", map[string]any{"url": link}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitForPage(t, chrome, stranger, func(s pageState) bool { return strings.Contains(s.Text, "shared.txt") })
+	want := sha256.Sum256(data)
+	if got := fetchSHA256(t, chrome, stranger, link+"/download"); got != hex.EncodeToString(want[:]) {
+		t.Errorf("the link downloads SHA-256 %s, want %x", got, want)
+	}
+
+	if err := chrome.evaluate(page, `(() => { Array.from(document.querySelectorAll("#share-list button")).find(b => b.textContent === "Revoke").click(); return true; })()`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	waitForApp(t, chrome, page, func(s appState) bool { return strings.Contains(s.Text, "No live links.") })
+	if got := fetchSHA256(t, chrome, stranger, link+"/download"); !strings.HasPrefix(got, "HTTP 4") {
+		t.Errorf("a revoked link still downloads: %s", got)
+	}
+}
+
+// TestWebPageResumeInChromium (issue 8's multipart uploads, where the
+// server has them): a page reloaded half-way through a multipart upload
+// shows it as unfinished; the same file picked again sends only the parts
+// the server lacks, completes, and downloads byte for byte.
+func TestWebPageResumeInChromium(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	e := newLocalTestEnv(t, map[string]string{"PART_SIZE_BYTES": "5242880"})
+	chrome := startChromium(t)
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signInOnPage(t, chrome, page, e.URL)
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	probe := map[string]any{"filename": "probe", "size": 1, "multipart": true}
+	if !pageHasRoute(t, chrome, page, "POST", "/upload/", probe) {
+		t.Skip("this server has no multipart uploads (issue 8): the page sends one request")
+	}
+	data := randomBytes(t, 20<<20) // 4 parts of 5 MiB
+	file := writeTestFile(t, t.TempDir(), "resumable.bin", data)
+
+	throttle(t, chrome, page, 4<<20)
+	pick(t, chrome, page, file)
+	const partsJS = `(async () => {
+		const r = JSON.parse(localStorage.getItem("dropp.multipart") || "[]")[0];
+		if (!r) return 0;
+		const resp = await fetch("/upload/" + r.id + "/parts");
+		return resp.ok ? (await resp.json()).parts.length : 0;
+	})()`
+	var stored int
+	waitForApp(t, chrome, page, func(appState) bool {
+		return chrome.evaluate(page, partsJS, &stored) == nil && stored >= 1 && stored < 4
+	})
+
+	if err := chrome.call(page, "Page.reload", map[string]any{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	throttle(t, chrome, page, 0)
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready && strings.Contains(s.Text, "Unfinished: resumable.bin") })
+	chrome.evaluate(page, partsJS, &stored) // a part may have landed as the page went
+	const countPutsJS = `(() => { window.puts = 0; const open = XMLHttpRequest.prototype.open;
+		XMLHttpRequest.prototype.open = function (method, ...rest) { if (method === "PUT") window.puts++; return open.call(this, method, ...rest); };
+		return true; })()`
+	if err := chrome.evaluate(page, countPutsJS, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	pick(t, chrome, page, file)
+	st := waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "resumable.bin 21 MB · complete") })
+	if strings.Contains(st.Text, "Unfinished") {
+		t.Errorf("still shown as unfinished after completing:\n%s", st.Text)
+	}
+	var puts int
+	if err := chrome.evaluate(page, `window.puts`, &puts); err != nil {
+		t.Fatal(err)
+	}
+	if puts != 4-stored {
+		t.Errorf("resumed with %d part uploads; the server had %d of 4 parts", puts, stored)
+	}
+	want := sha256.Sum256(data)
+	if got := pageDownloadSHA256(t, chrome, page, "resumable.bin"); got != hex.EncodeToString(want[:]) {
+		t.Errorf("resumed file downloads with SHA-256 %s, want %x", got, want)
+	}
+}
+
+// pageHasRoute sends one API request from the page and tells whether the
+// server has the route (an older server answers "no such route" or 405).
+func pageHasRoute(t *testing.T, c *cdpClient, page, method, path string, body any) bool {
+	t.Helper()
+	js := fmt.Sprintf(`(async () => {
+		const opts = {method: %q, headers: {}};
+		const body = %s;
+		if (body !== null) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
+		const resp = await fetch(%q, opts);
+		const data = await resp.json().catch(() => ({}));
+		if (resp.ok && data.file) await fetch("/files/" + data.file.id, {method: "DELETE"});
+		return !(resp.status === 405 || (resp.status === 404 && data.message === "no such route") ||
+			(resp.status === 400 && /unknown field/.test(data.message || "")));
+	})()`, method, mustJSON(t, body), path)
+	var ok bool
+	if err := c.evaluate(page, js, &ok); err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// openFreshPage opens a tab in a new browser context: no cookies, no
+// storage, a stranger.
+func openFreshPage(t *testing.T, c *cdpClient) string {
+	t.Helper()
+	ctxID, err := c.newBrowserContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := c.openPageIn(ctxID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
+
+// fetchSHA256 fetches url from inside the page and hashes the body, or
+// says "HTTP <status>".
+func fetchSHA256(t *testing.T, c *cdpClient, page, url string) string {
+	t.Helper()
+	js := fmt.Sprintf(`(async () => {
+		const resp = await fetch(%q);
+		if (!resp.ok) return "HTTP " + resp.status;
+		const sum = await crypto.subtle.digest("SHA-256", await resp.arrayBuffer());
+		return Array.from(new Uint8Array(sum)).map(b => b.toString(16).padStart(2, "0")).join("");
+	})()`, url)
+	var sum string
+	if err := c.evaluate(page, js, &sum); err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
