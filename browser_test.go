@@ -97,18 +97,12 @@ func clickSignIn(t *testing.T, c *cdpClient, page string) {
 // saveScreenshot writes the viewport to artifacts/browser-login.png.
 func saveScreenshot(t *testing.T, c *cdpClient, page string) {
 	t.Helper()
-	saveScreenshotAs(t, c, page, "browser-login.png")
-}
-
-// saveScreenshotAs writes the viewport to artifacts/<name>.
-func saveScreenshotAs(t *testing.T, c *cdpClient, page, name string) {
-	t.Helper()
 	png, err := c.screenshot(page)
 	if err != nil {
 		t.Errorf("screenshot: %v", err)
 		return
 	}
-	path, _ := filepath.Abs(filepath.Join("artifacts", name))
+	path, _ := filepath.Abs(filepath.Join("artifacts", "browser-login.png"))
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Errorf("screenshot: %v", err)
 		return

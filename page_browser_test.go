@@ -37,7 +37,7 @@ func TestWebPageInChromium(t *testing.T) {
 	if st.Path != "/" || !strings.Contains(st.Text, "Sign out") {
 		t.Fatalf("after sign-in: %+v", st)
 	}
-	saveScreenshotAs(t, chrome, page, "page-empty.png")
+	savePagePNG(t, chrome, page, "page-empty.png")
 
 	dir := t.TempDir()
 	small := writeTestFile(t, dir, "notes ü.txt", []byte("hello from the browser\n"))
@@ -48,7 +48,7 @@ func TestWebPageInChromium(t *testing.T) {
 	throttle(t, chrome, page, 1<<20)
 	pick(t, chrome, page, big, small)
 	waitForApp(t, chrome, page, func(s appState) bool { return s.Progress > 5 && s.Progress < 90 })
-	saveScreenshotAs(t, chrome, page, "page-uploading.png")
+	savePagePNG(t, chrome, page, "page-uploading.png")
 	throttle(t, chrome, page, 0)
 	st = waitForApp(t, chrome, page, func(s appState) bool {
 		return len(s.Files) == 2 && allHave(s.Files, "complete") && len(s.Uploads) == 2 && allHave(s.Uploads, "100%")
@@ -69,7 +69,7 @@ func TestWebPageInChromium(t *testing.T) {
 	}
 	waitForApp(t, chrome, page, func(s appState) bool { return len(s.Files) == 3 && strings.HasPrefix(s.Files[0], "dropped.txt") })
 	waitForApp(t, chrome, page, func(s appState) bool { return len(s.Uploads) == 0 }) // done rows leave by themselves
-	saveScreenshotAs(t, chrome, page, "page-files.png")
+	savePagePNG(t, chrome, page, "page-files.png")
 
 	t.Run("download", func(t *testing.T) {
 		for _, f := range []string{small, big} {
@@ -120,7 +120,7 @@ func TestWebPageInChromium(t *testing.T) {
 		if overflow > 0 {
 			t.Errorf("at 360 px the page is %d px too wide", overflow)
 		}
-		saveScreenshotAs(t, chrome, page, "page-narrow.png")
+		savePagePNG(t, chrome, page, "page-narrow.png")
 	})
 }
 
@@ -203,9 +203,28 @@ func waitForApp(t *testing.T, c *cdpClient, page string, done func(appState) boo
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	saveScreenshotAs(t, c, page, "page-failed.png")
+	savePagePNG(t, c, page, "page-failed.png")
 	t.Fatalf("page did not reach the expected state; last: %+v", s)
 	return s
+}
+
+// savePagePNG writes the viewport to artifacts/<name>. (Named apart from
+// the other browser tests' helpers, which other branches also add.)
+func savePagePNG(t *testing.T, c *cdpClient, page, name string) {
+	t.Helper()
+	png, err := c.screenshot(page)
+	if err == nil {
+		err = os.MkdirAll("artifacts", 0o755)
+	}
+	path, _ := filepath.Abs(filepath.Join("artifacts", name))
+	if err == nil {
+		err = os.WriteFile(path, png, 0o644)
+	}
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	t.Logf("screenshot: %s", path)
 }
 
 // setViewport sets the page's viewport size in CSS pixels.
@@ -402,7 +421,7 @@ func TestWebPageShareInChromium(t *testing.T) {
 		chrome.evaluate(page, `document.getElementById("share-result").dataset.url || ""`, &link)
 		return link != "" && strings.Contains(s.Text, "0 of 2 downloads") && strings.Contains(s.Text, "Revoke")
 	})
-	saveScreenshotAs(t, chrome, page, "page-share.png")
+	savePagePNG(t, chrome, page, "page-share.png")
 
 	stranger := openFreshPage(t, chrome)
 	if err := chrome.call(stranger, "Page.navigate", map[string]any{"url": link}, nil); err != nil {
