@@ -357,8 +357,9 @@ func allHave(rows []string, sub string) bool {
 
 // TestWebPageS3InChromium: in S3 mode, without a CORS rule the page says
 // the upload could not reach the bucket; with the README's rule on the
-// bucket, the page posts the bytes straight to the bucket (versitygw
-// answers bucket CORS, preflights included) and downloads them back.
+// bucket, the page sends the bytes straight to the bucket (versitygw
+// answers bucket CORS, preflights included), in parts for the large file
+// where the server has multipart uploads, and downloads them back.
 func TestWebPageS3InChromium(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
@@ -366,6 +367,7 @@ func TestWebPageS3InChromium(t *testing.T) {
 	env := s3TestEnv(bucket)
 	env["MONGODB_URI"], env["MONGO_DB"] = rig.mongoURI, testDatabaseName(t)
 	env["SECRET_KEY"], env["ADDR"] = testSecretKey, "127.0.0.1:0"
+	env["PART_SIZE_BYTES"] = "5242880" // where multipart exists, the 17 MiB file takes 4 parts
 	e := startTestEnv(t, env)
 	chrome := startChromium(t)
 	page, err := chrome.openPage()
@@ -384,9 +386,14 @@ func TestWebPageS3InChromium(t *testing.T) {
 	putReadmeCORSRule(t, bucket, e.URL)
 	pick(t, chrome, page, file)
 	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "to-s3.bin 1.0 MB · complete") })
-	want := sha256.Sum256(data)
-	if got := pageDownloadSHA256(t, chrome, page, "to-s3.bin"); got != hex.EncodeToString(want[:]) {
-		t.Errorf("downloaded from S3 with SHA-256 %s, want %x", got, want)
+	big := randomBytes(t, 17<<20)
+	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "big-to-s3.bin", big))
+	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "big-to-s3.bin 18 MB · complete") })
+	for name, data := range map[string][]byte{"to-s3.bin": data, "big-to-s3.bin": big} {
+		want := sha256.Sum256(data)
+		if got := pageDownloadSHA256(t, chrome, page, name); got != hex.EncodeToString(want[:]) {
+			t.Errorf("%s downloaded from S3 with SHA-256 %s, want %x", name, got, want)
+		}
 	}
 }
 
