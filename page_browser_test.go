@@ -71,6 +71,16 @@ func TestWebPageInChromium(t *testing.T) {
 	waitForApp(t, chrome, page, func(s appState) bool { return len(s.Uploads) == 0 }) // done rows leave by themselves
 	savePagePNG(t, chrome, page, "page-files.png")
 
+	// Usage, where the server counts it (issue 10): shown once /me has it.
+	var usage struct{ Has, Shown bool }
+	const usageJS = `fetch("/me").then(r => r.json()).then(m => ({has: !!m.usage, shown: !document.getElementById("usage").hidden}))`
+	if err := chrome.evaluate(page, usageJS, &usage); err != nil {
+		t.Fatal(err)
+	}
+	if usage.Has != usage.Shown {
+		t.Errorf("GET /me has usage: %v; the page shows usage: %v", usage.Has, usage.Shown)
+	}
+
 	t.Run("download", func(t *testing.T) {
 		for _, f := range []string{small, big} {
 			want := sha256.Sum256(mustRead(t, f))
