@@ -50,15 +50,21 @@ var settings = []setting{
 	{"ALLOWED_EMAILS", "anyone", "comma list of emails allowed to sign in"},
 	{"TOKEN_TTL_SECONDS", "2592000 (30 days)", "lifetime of desktop access tokens"},
 	{"SESSION_TTL_SECONDS", "604800 (7 days)", "lifetime of browser sessions"},
-	{"AUTH_RATE_LIMIT", "60", "sign-in and token requests per minute per client address (burst as many)"},
+	{"SHARE_TTL_SECONDS", "604800 (7 days)", "lifetime of a share link that asks for none"},
+	{"SHARE_MAX_TTL_SECONDS", "2592000 (30 days)", "longest lifetime a share link may ask for"},
+	{"AUTH_RATE_LIMIT", "60", "sign-in, token and share-link requests per minute per client address (burst as many)"},
 	{"TRUSTED_PROXIES", "", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"},
 	{"DATA_DIR", "./dropp-data", "where local mode keeps metadata, objects and its generated key"},
 	{"LOCAL_USER_EMAIL", "you@localhost", "the user local sign-in signs in as"},
+	{"QUOTA_BYTES_PER_USER", "unlimited", "bytes each user may store, pending uploads included (0: unlimited)"},
+	{"QUOTA_FILES_PER_USER", "unlimited", "files each user may have, pending uploads included (0: unlimited)"},
+	{"SWEEP_INTERVAL_SECONDS", "600", "how often each instance deletes abandoned uploads and expired credentials"},
+	{"ADMIN_EMAILS", "", "comma list of emails of the administrators (GET /admin/)"},
 }
 
 // printUsage writes the `-h` text: every variable with its default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: dropp          run the server\n       dropp version  print the version (also: dropp -version)\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
+	fmt.Fprintf(w, "Usage: dropp          run the server\n       dropp version  print the version (also: dropp -version)\n       dropp reconcile [-delete]\n                      report (or delete) stored objects that no file record names\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
 		def := s.def
 		if def == "" {
@@ -101,11 +107,18 @@ type config struct {
 	AllowedEmails      []string
 	TokenTTL           time.Duration
 	SessionTTL         time.Duration
+	ShareTTL           time.Duration
+	ShareMaxTTL        time.Duration
 	AuthRateLimit      int
 	TrustedProxies     []netip.Prefix
 
 	DataDir        string
 	LocalUserEmail string
+
+	QuotaBytes    int64 // 0: unlimited
+	QuotaFiles    int64 // 0: unlimited
+	SweepInterval time.Duration
+	AdminEmails   []string
 }
 
 // localMetadata, localObjects and localSignIn tell which backends fall back
@@ -145,10 +158,16 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		AllowedEmails:      p.list("ALLOWED_EMAILS"),
 		TokenTTL:           p.seconds("TOKEN_TTL_SECONDS", 30*24*3600, 365*24*3600),
 		SessionTTL:         p.seconds("SESSION_TTL_SECONDS", 7*24*3600, 365*24*3600),
+		ShareTTL:           p.seconds("SHARE_TTL_SECONDS", 7*24*3600, 365*24*3600),
+		ShareMaxTTL:        p.seconds("SHARE_MAX_TTL_SECONDS", 30*24*3600, 365*24*3600),
 		AuthRateLimit:      int(p.integer("AUTH_RATE_LIMIT", 60, 1, 1_000_000)),
 		TrustedProxies:     p.prefixes("TRUSTED_PROXIES"),
 		DataDir:            p.str("DATA_DIR", "./dropp-data"),
 		LocalUserEmail:     p.str("LOCAL_USER_EMAIL", "you@localhost"),
+		QuotaBytes:         p.integer("QUOTA_BYTES_PER_USER", 0, 0, 1<<62),
+		QuotaFiles:         p.integer("QUOTA_FILES_PER_USER", 0, 0, 1<<62),
+		SweepInterval:      p.seconds("SWEEP_INTERVAL_SECONDS", 600, 7*24*3600),
+		AdminEmails:        p.list("ADMIN_EMAILS"),
 	}
 	c.PublicURL = p.baseURL("PUBLIC_URL")
 	c.SecretKey = p.secret("SECRET_KEY")
@@ -194,6 +213,10 @@ func (c *config) check(failed map[string]bool) []error {
 	rule(c.TrustXUserID && len(c.TrustedProxies) == 0,
 		"TRUST_X_USER_ID=true needs TRUSTED_PROXIES (the address of the authenticating proxy, which in turn needs GOOGLE_CLIENT_ID): otherwise any client can name any user in X-User-Id",
 		"TRUSTED_PROXIES")
+	rule(c.ShareTTL > c.ShareMaxTTL,
+		fmt.Sprintf("SHARE_TTL_SECONDS (%d) is over SHARE_MAX_TTL_SECONDS (%d): a share link's default lifetime must be one it may ask for",
+			int64(c.ShareTTL.Seconds()), int64(c.ShareMaxTTL.Seconds())),
+		"SHARE_TTL_SECONDS", "SHARE_MAX_TTL_SECONDS")
 	rule(!c.localSignIn() && c.GoogleClientSecret == "",
 		"GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set")
 	rule(!c.localSignIn() && c.GoogleRedirectURI == "" && c.PublicURL == nil,

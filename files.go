@@ -79,7 +79,13 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.store.InsertFile(r.Context(), f); err != nil {
+	f.Charged = s.chargeFor(f.DeclaredSize)
+	err = s.store.InsertFileWithinQuota(r.Context(), f, s.quota())
+	if errors.Is(err, ErrQuotaExceeded) {
+		s.writeQuotaExceeded(w, r, owner, f.Charged)
+		return
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -295,11 +301,13 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 		writeError(w, http.StatusConflict, codeConflict, msg)
 		return
 	}
+	pending := f
 	f, err = s.store.CompleteFile(r.Context(), owner, id, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	s.settleCharge(r.Context(), pending, info.Size)
 	writeJSON(w, http.StatusOK, map[string]any{"file": toFileJSON(f)})
 }
 

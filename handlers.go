@@ -28,11 +28,14 @@ type server struct {
 	signer  *cookieSigner
 	csrf    *http.CrossOriginProtection
 	now     func() time.Time
-	signIn  *signIn // sign-in flows, see oauth.go
+	signIn  *signIn     // sign-in flows, see oauth.go
+	shares  *shareLinks // share links' page and rate limit, see shares.go
 	handler http.Handler
 	// publicURL is the base URL clients reach us at, fixed at start (see
 	// publicBaseURL); "" with local sign-in and no PUBLIC_URL.
 	publicURL string
+	adminView *adminPageView // admin.go
+	seen      lastSeen       // when this instance last wrote each user's last_seen_at
 	// page is the web page at "/" and its assets, see page.go.
 	page *appPage
 }
@@ -51,6 +54,8 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 		publicURL: publicBaseURL(cfg),
 	}
 	s.signIn = newSignIn(cfg, logger)
+	s.shares = newShareLinks(cfg)
+	s.adminView = newAdminPageView()
 	s.page = newAppPage(objectsOrigin(objects))
 	s.handler = s.logRequests(s.recoverPanics(s.loopbackHostOnly(s.routes())))
 	return s
@@ -81,6 +86,13 @@ func (s *server) routes() http.Handler {
 	mux.Handle("DELETE /files/{id}", api(s.handleDelete))
 	mux.Handle("GET /me", api(s.handleMe))
 
+	// Administration (admin.go): 401 signed out, 403 for non-admins.
+	admin := func(h adminHandler) http.Handler { return api(s.requireAdmin(h)) }
+	mux.Handle("GET /admin/users", admin(s.handleAdminUsers))
+	mux.Handle("POST /admin/users/{id}/disable", admin(s.handleAdminDisable))
+	mux.Handle("POST /admin/users/{id}/enable", admin(s.handleAdminEnable))
+	mux.Handle("GET /admin/{$}", s.signInHeaders(http.HandlerFunc(s.handleAdminPage)))
+
 	// Sign-in (oauth.go, token.go): pages and the token endpoint, never
 	// cached, with the sign-in CSP; the two that cost a provider round trip
 	// or a code guess are rate limited per client address.
@@ -90,6 +102,19 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /auth/google/callback", s.signInHeaders(http.HandlerFunc(s.handleSignInCallback)))
 	mux.Handle("POST /auth/token", s.signInHeaders(s.rateLimited(si.tokenLimit, jsonTooMany, http.HandlerFunc(s.handleToken))))
 	mux.Handle("POST /auth/logout", s.signInHeaders(s.requireUser(s.handleLogout)))
+
+	// Share links (shares.go): the owner's API, then the public link page
+	// and download, which take no credential, are rate limited per client
+	// address and never cached.
+	mux.Handle("POST /files/{id}/shares", api(s.handleCreateShare))
+	mux.Handle("GET /files/{id}/shares", api(s.handleListShares))
+	mux.Handle("DELETE /shares/{id}", api(s.handleRevokeShare))
+	link := func(h http.HandlerFunc) http.Handler {
+		return s.shareHeaders(s.rateLimited(s.shares.limit, s.shareTooMany, h))
+	}
+	mux.Handle("GET /s/{token}", link(s.handleSharePage))
+	mux.Handle("GET /s/{token}/download", link(s.handleShareDownload))
+	mux.Handle("POST /s/{token}/download", link(s.handleShareDownload))
 
 	// The local object store's forms and URLs point back at this server:
 	// its upload and download endpoints are listed in localObjects.addRoutes,

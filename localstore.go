@@ -314,6 +314,7 @@ func (s *localStore) UpsertUser(ctx context.Context, u User) (User, error) {
 		if !known {
 			stored = u
 			stored.ID = newID()
+			stored.CreatedAt = localTime(stored.CreatedAt)
 		} else {
 			stored = st.users[id]
 			if stored.Email == u.Email && stored.Name == u.Name && stored.Picture == u.Picture {

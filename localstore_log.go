@@ -45,6 +45,8 @@ const (
 	opDelState  = "del_state"
 	opPutCode   = "put_code"
 	opDelCode   = "del_code"
+	opPutShare  = "put_share"
+	opDelShare  = "del_share"
 	localCRCLen = 8 // hex digits of the checksum at the start of a line
 )
 
@@ -61,6 +63,7 @@ type localRecord struct {
 	User  *User       `json:"user,omitempty"`
 	State *AuthState  `json:"state,omitempty"`
 	Code  *AuthCode   `json:"code,omitempty"`
+	Share *Share      `json:"share,omitempty"`
 	Kind  string      `json:"kind,omitempty"` // credential kind, for del_cred
 	Key   string      `json:"key,omitempty"`  // file ID or hash, for del_*
 }

@@ -27,6 +27,7 @@ type localState struct {
 	identities map[localIdentity]string // → user ID
 	states     map[string]AuthState     // by hash
 	codes      map[string]AuthCode      // by hash
+	shares     map[string]Share         // by token hash
 }
 
 // newLocalState returns an empty state ready for replay: files are indexed
@@ -40,6 +41,7 @@ func newLocalState() *localState {
 		identities: map[localIdentity]string{},
 		states:     map[string]AuthState{},
 		codes:      map[string]AuthCode{},
+		shares:     map[string]Share{},
 	}
 }
 
@@ -69,6 +71,10 @@ func (st *localState) apply(rec *localRecord) error {
 		localCodes.store(st, rec.Code)
 	case rec.Op == opDelCode:
 		delete(st.codes, rec.Key)
+	case rec.Op == opPutShare && rec.Share != nil:
+		localShares.store(st, rec.Share)
+	case rec.Op == opDelShare:
+		delete(st.shares, rec.Key)
 	default:
 		return fmt.Errorf("%w: op %q", errLocalRecord, rec.Op)
 	}
@@ -168,12 +174,23 @@ func (st *localState) listFiles(q ListQuery) []File {
 	return page
 }
 
-// dropExpired forgets credentials, states and codes that have expired:
-// lookups already treat them as missing.
+// dropExpired forgets credentials, states, codes and shares that have
+// expired, and shares whose file is gone: lookups already treat them as
+// missing.
 func (st *localState) dropExpired(now time.Time) {
 	for _, t := range localTables {
 		t.dropExpired(st, now)
 	}
+	maps.DeleteFunc(st.shares, func(_ string, sh Share) bool { return !st.shareFileExists(&sh) })
+}
+
+// shareFileExists reports whether the file a share points to is still
+// there. Deleting a file leaves its shares in place (a delete record
+// stays one record) but ends them: every share lookup asks this, and
+// compaction drops them.
+func (st *localState) shareFileExists(sh *Share) bool {
+	_, err := st.ownedFile(sh.Owner, sh.FileID)
+	return err == nil
 }
 
 // live counts the documents a compacted log would hold.
@@ -243,6 +260,13 @@ var (
 		del:     func(hash string) *localRecord { return &localRecord{Op: opDelCode, Key: hash} },
 		expires: func(c *AuthCode) time.Time { return c.ExpiresAt },
 	}
+	localShares = localKind[string, Share]{
+		rows:    func(st *localState) map[string]Share { return st.shares },
+		key:     func(sh *Share) string { return sh.TokenHash },
+		put:     func(sh *Share) *localRecord { return &localRecord{Op: opPutShare, Share: sh} },
+		del:     func(hash string) *localRecord { return &localRecord{Op: opDelShare, Key: hash} },
+		expires: func(sh *Share) time.Time { return sh.ExpiresAt },
+	}
 )
 
 // localTable is what walks over every map-kept kind needs, whatever its
@@ -254,7 +278,7 @@ type localTable interface {
 }
 
 // localTables lists the map-kept kinds, in the order compaction writes them.
-var localTables = []localTable{localUsers, localCreds, localStates, localCodes}
+var localTables = []localTable{localUsers, localCreds, localStates, localCodes, localShares}
 
 // store puts r into the state, replacing the record with its key.
 func (k localKind[K, R]) store(st *localState, r *R) {

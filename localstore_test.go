@@ -27,13 +27,29 @@ func openTestLocalStore(tb testing.TB, dir string) *localStore {
 	return s
 }
 
-// reopenLocalStore closes s and opens its directory again.
+// reopenLocalStore closes s and opens its directory again. The open is
+// retried briefly while the lock still looks taken: a child process that
+// another test forks at that moment holds a copy of every descriptor,
+// LOCK's included, until its exec closes them, and so the flock too.
+// A restarted server is a new process and never meets this.
 func reopenLocalStore(tb testing.TB, s *localStore) *localStore {
 	tb.Helper()
 	if err := s.Close(context.Background()); err != nil {
 		tb.Fatalf("Close: %v", err)
 	}
-	return openTestLocalStore(tb, s.dir)
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		again, err := openLocalStore(s.dir)
+		if errors.Is(err, errLocalStoreLocked) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			tb.Fatalf("openLocalStore: %v", err)
+		}
+		tb.Cleanup(func() { again.Close(context.Background()) })
+		return again
+	}
 }
 
 // localFixture is a little of everything, written to a store, with what

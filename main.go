@@ -81,9 +81,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case *showVersion && flags.NArg() == 0, flags.NArg() == 1 && flags.Arg(0) == "version":
 		fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
 		return nil
+	case flags.NArg() > 0 && flags.Arg(0) == "reconcile":
+		return runReconcile(ctx, flags.Args()[1:], getenv, stdout, stderr)
 	case flags.NArg() > 0:
 		printUsage(stderr)
-		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version", flags.Arg(0))}
+		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version and reconcile", flags.Arg(0))}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	for _, w := range unknownSettingWarnings(envNames) {
@@ -108,8 +110,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen on ADDR %q: %w", cfg.Addr, err)
 	}
 	app.announce(stdout, cfg, ln.Addr())
-	srv := newHTTPServer(newServer(cfg, logger, app.store, app.objects))
-	return serve(ctx, srv, ln, logger)
+	s := newServer(cfg, logger, app.store, app.objects)
+	defer s.startSweeper(ctx)() // stops before the backends close
+	return serve(ctx, newHTTPServer(s), ln, logger)
 }
 
 // versionLine describes the build from its embedded build info: the module

@@ -172,6 +172,7 @@ func (s *server) requireUser(h userHandler) http.Handler {
 			}
 		}
 		requestInfoFrom(r.Context()).who = who
+		s.touch(r.Context(), who.userID)
 		h(w, r, who.userID)
 	})
 }

@@ -23,6 +23,7 @@ const mongoOpTimeout = 3 * time.Second
 type mongoStore struct {
 	client                                     *mongo.Client
 	files, creds, users, authStates, authCodes *mongo.Collection
+	shares, shareDownloads                     *mongo.Collection // see mongo_shares.go
 }
 
 // openMongoStore connects lazily (the driver reconnects by itself when the
@@ -47,6 +48,9 @@ func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger
 		users:      db.Collection("users"),
 		authStates: db.Collection("auth_states"),
 		authCodes:  db.Collection("auth_codes"),
+		shares:     db.Collection("shares"),
+
+		shareDownloads: db.Collection("share_downloads"),
 	}
 	m := &indexedMongo{db: s, log: logger, retry: newBackgroundRetry()}
 	if err := m.indexAtStart(ctx); err != nil {
@@ -70,13 +74,23 @@ func (s *mongoStore) ensureIndexes(ctx context.Context, logger *slog.Logger) err
 		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "object_key", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.creds, mongo.IndexModel{Keys: bson.D{{Key: "kind", Value: 1}, {Key: "hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "issuer", Value: 1}, {Key: "subject", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "token_hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}, {Key: "created_at", Value: 1}}}},
+		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "share_id", Value: 1}}}},
+		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}}}},
+	}
+	for _, index := range usageIndexes { // quota.go
+		required = append(required, struct {
+			coll  *mongo.Collection
+			index mongo.IndexModel
+		}{s.usageColl(), index})
 	}
 	for _, r := range required {
 		if _, err := r.coll.Indexes().CreateOne(ctx, r.index); err != nil {
 			return fmt.Errorf("MONGODB_URI: creating index on %s: %w", r.coll.Name(), err)
 		}
 	}
-	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes} {
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads} {
 		ttl := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}
 		if _, err := c.Indexes().CreateOne(ctx, ttl); err != nil {
 			logger.Warn("TTL index not supported; expired records stay until overwritten (queries ignore them)", "collection", c.Name(), "err", err)
@@ -385,17 +399,15 @@ func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size in
 	return &f, nil
 }
 
+// DeleteFile ends the file's shares first (mongo_shares.go): should the
+// file's own delete then fail, the client retries it, and no share
+// outlives its file. Then it deletes the file and releases its quota
+// charge (quota.go).
 func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) error {
-	ctx, cancel := opContext(ctx)
-	defer cancel()
-	res, err := s.files.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
-	if err != nil {
-		return mongoErr("delete file", err)
+	if err := s.deleteFileShares(ctx, owner, id); err != nil {
+		return err
 	}
-	if res.DeletedCount == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return s.deleteFileReleasing(ctx, owner, id)
 }
 
 func (s *mongoStore) InsertCredential(ctx context.Context, c Credential) error {
@@ -429,9 +441,13 @@ func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 	ctx, cancel := opContext(ctx)
 	defer cancel()
 	filter := bson.D{{Key: "issuer", Value: bson.D{{Key: "$in", Value: issuerSpellings(u.Issuer)}}}, {Key: "subject", Value: u.Subject}}
+	onInsert := bson.D{{Key: "_id", Value: newID()}, {Key: "issuer", Value: u.Issuer}}
+	if !u.CreatedAt.IsZero() {
+		onInsert = append(onInsert, bson.E{Key: "created_at", Value: localTime(u.CreatedAt)})
+	}
 	update := bson.D{
 		{Key: "$set", Value: bson.D{{Key: "email", Value: u.Email}, {Key: "name", Value: u.Name}, {Key: "picture", Value: u.Picture}}},
-		{Key: "$setOnInsert", Value: bson.D{{Key: "_id", Value: newID()}, {Key: "issuer", Value: u.Issuer}}},
+		{Key: "$setOnInsert", Value: onInsert},
 	}
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After).
 		SetSort(bson.D{{Key: "issuer", Value: -1}}) // "https://accounts…" before "accounts…"

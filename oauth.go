@@ -444,7 +444,7 @@ func (s *server) signInLocalUser(w http.ResponseWriter, r *http.Request, app app
 		return
 	}
 	email := s.cfg.LocalUserEmail
-	u, err := s.store.UpsertUser(r.Context(), User{Issuer: localIssuer, Subject: email, Email: email, Name: "Local user"})
+	u, err := s.store.UpsertUser(r.Context(), User{Issuer: localIssuer, Subject: email, Email: email, Name: "Local user", CreatedAt: s.now()})
 	if err != nil {
 		s.failPage(w, r, err)
 		return
@@ -568,6 +568,7 @@ func (s *server) providerUser(ctx context.Context, st AuthState, code string) (s
 	}
 	u, err := s.store.UpsertUser(ctx, User{
 		Issuer: claims.Issuer, Subject: claims.Subject, Email: claims.Email, Name: claims.Name, Picture: claims.Picture,
+		CreatedAt: s.now(), // kept only when the user is new
 	})
 	if err == nil {
 		s.signIn.emails.put(u.ID, u.Email, s.now())
@@ -668,6 +669,10 @@ func (c *userEmails) put(userID, email string, now time.Time) {
 // may have claimed the URI's scheme, and a code is useless without the
 // app's verifier).
 func (s *server) finishSignIn(w http.ResponseWriter, r *http.Request, userID string, app appRequest) {
+	if disabled, err := s.refuseDisabled(r.Context(), userID); err != nil || disabled {
+		s.refuseSignIn(w, r, err)
+		return
+	}
 	var code string
 	if app.desktop() {
 		code = newSecret(32)
@@ -682,6 +687,9 @@ func (s *server) finishSignIn(w http.ResponseWriter, r *http.Request, userID str
 	}
 	if err := s.startSession(w, r, userID); err != nil {
 		s.failPage(w, r, err)
+		return
+	}
+	if s.disabledMeanwhile(w, r, userID) {
 		return
 	}
 	if !app.desktop() {

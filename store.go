@@ -56,6 +56,10 @@ type File struct {
 	ETag         string     `bson:"etag" json:"etag,omitempty"`
 	CreatedAt    time.Time  `bson:"created_at" json:"created"` // millisecond precision, UTC
 	CompletedAt  *time.Time `bson:"completed_at" json:"completed,omitempty"`
+	// Charged is the bytes counted against the owner's quota (quota.go):
+	// the declared size, or MAX_UPLOAD_BYTES, until completion, then the
+	// real size. Files stored before quotas existed have none.
+	Charged int64 `bson:"charged,omitempty" json:"charged,omitempty"`
 }
 
 // ListQuery selects one page of a user's files, newest first.
@@ -99,6 +103,11 @@ type User struct {
 	Email   string `bson:"email" json:"email,omitempty"`
 	Name    string `bson:"name" json:"name,omitempty"`
 	Picture string `bson:"picture" json:"picture,omitempty"`
+	// Disabled: an administrator removed the user (admin.go); their
+	// credentials are deleted and sign-in is refused.
+	Disabled   bool      `bson:"disabled,omitempty" json:"disabled,omitempty"`
+	CreatedAt  time.Time `bson:"created_at,omitempty" json:"created,omitzero"` // zero for users stored before it was recorded
+	LastSeenAt time.Time `bson:"last_seen_at,omitempty" json:"seen,omitzero"`  // at most touchInterval old
 }
 
 // AuthState is the server-side half of one sign-in attempt toward the
@@ -121,6 +130,26 @@ type AuthCode struct {
 	CodeChallenge string    `bson:"code_challenge" json:"challenge"`
 	RedirectURI   string    `bson:"redirect_uri" json:"redirect"`
 	ExpiresAt     time.Time `bson:"expires_at" json:"expires"`
+}
+
+// Share is a link that lets anyone who holds its token download one file
+// until it expires, is revoked (deleted) or is used up. Only the SHA-256
+// of the token is stored, so the link itself exists only in the answer
+// that created it.
+type Share struct {
+	ID           string    `bson:"_id" json:"id"`
+	TokenHash    string    `bson:"token_hash" json:"hash"` // hex SHA-256 of the link's token
+	Owner        string    `bson:"owner" json:"owner"`
+	FileID       string    `bson:"file_id" json:"file"`
+	MaxDownloads *int64    `bson:"max_downloads" json:"max,omitempty"` // nil: unlimited
+	Downloads    int64     `bson:"downloads" json:"downloads"`
+	CreatedAt    time.Time `bson:"created_at" json:"created"`
+	ExpiresAt    time.Time `bson:"expires_at" json:"expires"`
+}
+
+// usedUp reports whether every download the share allows has been made.
+func (sh *Share) usedUp() bool {
+	return sh.MaxDownloads != nil && sh.Downloads >= *sh.MaxDownloads
 }
 
 // Store is what the server needs from its metadata backend. MongoDB
@@ -163,4 +192,50 @@ type Store interface {
 	// TakeAuthCode atomically removes and returns an unexpired code: of two
 	// concurrent calls with the same hash, exactly one succeeds.
 	TakeAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error)
+
+	// Shares (share links). A share lives while its file does: deleting
+	// the file ends its shares, and ShareLink and CountShareDownload never
+	// find a share whose file is gone. An expired share is missing
+	// everywhere; a used-up one is missing to ShareLink and
+	// CountShareDownload but still listed, with its count.
+	InsertShare(ctx context.Context, sh Share) error
+	// ListShares returns the owner's unexpired shares of a file, oldest first.
+	ListShares(ctx context.Context, owner, fileID string, now time.Time) ([]Share, error)
+	// DeleteShare revokes the owner's share with that ID at once.
+	DeleteShare(ctx context.Context, owner, id string) error
+	// ShareLink returns the share of that token hash if it can still be
+	// used to download: unexpired, not used up.
+	ShareLink(ctx context.Context, hash string, now time.Time) (Share, error)
+	// CountShareDownload atomically counts one download of the share of
+	// that token hash and returns it, counted, unless it has expired or
+	// been used up: of N concurrent calls on a share with k downloads
+	// left, exactly k succeed, across instances.
+	CountShareDownload(ctx context.Context, hash string, now time.Time) (Share, error)
+
+	// Quotas (quota.go). InsertFileWithinQuota inserts f, whose Charged is
+	// set, only if the owner's usage plus f stays within q, atomically:
+	// otherwise ErrQuotaExceeded. DeleteFile releases what the file counted.
+	InsertFileWithinQuota(ctx context.Context, f *File, q Quota) error
+	// SettleCharge changes a file's Charged from `from` to `to` and the
+	// owner's usage by the difference, once: ErrConflict if it is no longer `from`.
+	SettleCharge(ctx context.Context, owner, id string, from, to int64) error
+	GetUsage(ctx context.Context, owner string) (Usage, error)
+
+	// Administration (admin.go).
+	ListUsers(ctx context.Context) ([]User, error)
+	SetUserDisabled(ctx context.Context, id string, disabled bool) error
+	// DeleteUserCredentials deletes every token and session of the user
+	// and returns how many there were.
+	DeleteUserCredentials(ctx context.Context, userID string) (int, error)
+	TouchUser(ctx context.Context, id string, at time.Time) error
+
+	// Cleanup (sweeper.go).
+	// PendingFilesBefore returns up to limit pending files created before t.
+	PendingFilesBefore(ctx context.Context, t time.Time, limit int) ([]File, error)
+	// DeleteExpired deletes credentials, sign-in states, codes and shares
+	// expired by now, and returns how many.
+	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+	// HasObjectKey tells whether a file record names the object key
+	// (`dropp reconcile`, reconcile.go).
+	HasObjectKey(ctx context.Context, key string) (bool, error)
 }

@@ -110,12 +110,21 @@ func checkRedemption(c AuthCode, req tokenRequest, defaultRedirect string) strin
 
 // writeToken issues the bearer token and answers with it and the user.
 func (s *server) writeToken(w http.ResponseWriter, r *http.Request, userID string) {
-	user, err := s.store.GetUser(r.Context(), userID)
+	token, expires, err := s.issueToken(r.Context(), userID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	token, expires, err := s.issueToken(r.Context(), userID)
+	// Read after the token exists, so a disable that races with this
+	// either is seen here or deleted the token (admin.go).
+	user, err := s.store.GetUser(r.Context(), userID)
+	if err == nil && user.Disabled {
+		_, err = s.store.DeleteUserCredentials(r.Context(), userID)
+		if err == nil {
+			writeError(w, http.StatusForbidden, codeForbidden, "this account has been disabled by an administrator")
+			return
+		}
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -193,8 +202,15 @@ func toUserJSON(u User) userJSON {
 	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Picture: u.Picture}
 }
 
-// handleMe handles "GET /me": the signed-in user. A user named by a trusted
-// proxy (TRUST_X_USER_ID) has no record, so only the id is known.
+// meResponse is the body of GET /me.
+type meResponse struct {
+	User  userJSON  `json:"user"`
+	Usage usageJSON `json:"usage"`
+}
+
+// handleMe handles "GET /me": the signed-in user and their usage. A user
+// named by a trusted proxy (TRUST_X_USER_ID) has no record, so only the id
+// is known.
 func (s *server) handleMe(w http.ResponseWriter, r *http.Request, userID string) {
 	u, err := s.store.GetUser(r.Context(), userID)
 	if errors.Is(err, ErrNotFound) {
@@ -204,7 +220,12 @@ func (s *server) handleMe(w http.ResponseWriter, r *http.Request, userID string)
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]userJSON{"user": toUserJSON(u)})
+	usage, err := s.store.GetUsage(r.Context(), userID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, meResponse{User: toUserJSON(u), Usage: s.toUsageJSON(usage)})
 }
 
 // handleLogout handles "POST /auth/logout": it deletes the server-side

@@ -1,0 +1,484 @@
+package main
+
+// Administration: ADMIN_EMAILS names the administrators, who can list every
+// user with their usage and disable or enable one. Disabling deletes every
+// token and session of the user from the store, which every instance reads
+// at each request, so they stop working at the next request everywhere;
+// the disabled flag then refuses the user's sign-in.
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"html/template"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// adminUserJSON is a user as the admin API shows it.
+type adminUserJSON struct {
+	ID         string     `json:"id"`
+	Email      string     `json:"email"`
+	Name       string     `json:"name"`
+	CreatedAt  *time.Time `json:"created_at"`
+	LastSeenAt *time.Time `json:"last_seen_at"`
+	Usage      usageJSON  `json:"usage"`
+	Disabled   bool       `json:"disabled"`
+}
+
+// errNotAdmin: the signed-in user is not on ADMIN_EMAILS.
+var errNotAdmin = errors.New("not an administrator")
+
+// adminUser returns the signed-in user if they are an administrator. A
+// user named by a trusted proxy has no stored email and never is.
+func (s *server) adminUser(ctx context.Context, userID string) (User, error) {
+	u, err := s.store.GetUser(ctx, userID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return User{}, errNotAdmin
+	case err != nil:
+		return User{}, err
+	case u.Email == "" || !slices.Contains(s.cfg.AdminEmails, strings.ToLower(u.Email)):
+		return User{}, errNotAdmin
+	}
+	return u, nil
+}
+
+// adminHandler is the shape of the handlers of the admin API: they get the
+// acting administrator.
+type adminHandler func(w http.ResponseWriter, r *http.Request, admin User)
+
+// requireAdmin answers 403 to a signed-in user who is not an administrator
+// (requireUser, around it, has answered 401 to anyone signed out and
+// checked that a cookie-authenticated change comes from our origin).
+func (s *server) requireAdmin(h adminHandler) userHandler {
+	return func(w http.ResponseWriter, r *http.Request, userID string) {
+		admin, err := s.adminUser(r.Context(), userID)
+		if errors.Is(err, errNotAdmin) {
+			writeError(w, http.StatusForbidden, codeForbidden, "only administrators (ADMIN_EMAILS) may do this")
+			return
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h(w, r, admin)
+	}
+}
+
+// handleAdminUsers handles "GET /admin/users": every user with their usage.
+func (s *server) handleAdminUsers(w http.ResponseWriter, r *http.Request, admin User) {
+	users, err := s.adminUserList(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": users})
+}
+
+// adminUserList is every user as the admin API and page show them.
+func (s *server) adminUserList(ctx context.Context) ([]adminUserJSON, error) {
+	users, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminUserJSON, 0, len(users))
+	for _, u := range users {
+		usage, err := s.store.GetUsage(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, adminUserJSON{
+			ID: u.ID, Email: u.Email, Name: u.Name, Disabled: u.Disabled, Usage: s.toUsageJSON(usage),
+			CreatedAt: timeOrNil(u.CreatedAt), LastSeenAt: timeOrNil(u.LastSeenAt),
+		})
+	}
+	return out, nil
+}
+
+// timeOrNil shows an unknown time (a user stored before it was recorded) as null.
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// handleAdminDisable handles "POST /admin/users/{id}/disable".
+func (s *server) handleAdminDisable(w http.ResponseWriter, r *http.Request, admin User) {
+	s.setDisabled(w, r, admin, true)
+}
+
+// handleAdminEnable handles "POST /admin/users/{id}/enable".
+func (s *server) handleAdminEnable(w http.ResponseWriter, r *http.Request, admin User) {
+	s.setDisabled(w, r, admin, false)
+}
+
+// setDisabled disables (or enables) a user. The flag is set before the
+// credentials are deleted: a sign-in that races with it either sees the
+// flag or made its credential before the deletion.
+func (s *server) setDisabled(w http.ResponseWriter, r *http.Request, admin User, disabled bool) {
+	id := r.PathValue("id")
+	if !validID(id) {
+		writeError(w, http.StatusNotFound, codeNotFound, "no such user")
+		return
+	}
+	if disabled && id == admin.ID {
+		writeError(w, http.StatusConflict, codeConflict, "you cannot disable yourself")
+		return
+	}
+	target, err := s.store.GetUser(r.Context(), id)
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, codeNotFound, "no such user")
+		return
+	}
+	if err == nil {
+		err = s.store.SetUserDisabled(r.Context(), id, disabled)
+	}
+	revoked := 0
+	if err == nil && disabled {
+		revoked, err = s.store.DeleteUserCredentials(r.Context(), id)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(r, admin, map[bool]string{true: "disable", false: "enable"}[disabled], target, "revoked_credentials", revoked)
+	if wantsHTMLRedirect(r) {
+		http.Redirect(w, r, "/admin/", http.StatusSeeOther)
+		return
+	}
+	target.Disabled = disabled
+	writeJSON(w, http.StatusOK, map[string]any{"user": toUserJSON(target), "disabled": disabled, "revoked_credentials": revoked})
+}
+
+// audit writes one log line per administrator action: who, what, on whom.
+func (s *server) audit(r *http.Request, admin User, action string, target User, extra ...any) {
+	args := append([]any{
+		"actor", admin.ID, "actor_email", admin.Email, "action", action,
+		"target", target.ID, "target_email", target.Email, "request_id", requestInfoFrom(r.Context()).id,
+	}, extra...)
+	s.log.Info("audit", args...)
+}
+
+// refuseDisabled tells whether the user is disabled, so a sign-in or a
+// code redemption must stop. A user without a record is not disabled.
+func (s *server) refuseDisabled(ctx context.Context, userID string) (bool, error) {
+	u, err := s.store.GetUser(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return u.Disabled, err
+}
+
+// disabledMeanwhile checks again, once the sign-in's session exists,
+// whether the user was disabled after the first check: the disable sets
+// the flag before it deletes credentials, so either this sees the flag or
+// the disable deleted the new session. If disabled, it deletes what the
+// sign-in made and answers the refusal.
+func (s *server) disabledMeanwhile(w http.ResponseWriter, r *http.Request, userID string) bool {
+	disabled, err := s.refuseDisabled(r.Context(), userID)
+	if err == nil && disabled {
+		_, err = s.store.DeleteUserCredentials(r.Context(), userID)
+	}
+	if err != nil || disabled {
+		s.setCookie(w, r, s.sessionCookieName(r), "", "/", -1)
+		s.refuseSignIn(w, r, err)
+		return true
+	}
+	return false
+}
+
+// msgDisabled is what a disabled user is told at sign-in.
+const msgDisabled = "This account has been disabled by an administrator of this server."
+
+// ---- last seen ----
+
+// touchInterval bounds how often a user's last_seen_at is written: at
+// most once per this interval per user and instance.
+const touchInterval = 5 * time.Minute
+
+// lastSeen remembers when this instance last wrote each user's
+// last_seen_at, so a request costs a write only once per touchInterval.
+type lastSeen struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// touch records that userID made a request at now, writing it to the store
+// if the last write is older than touchInterval. Failures only log.
+func (s *server) touch(ctx context.Context, userID string) {
+	now := s.now()
+	s.seen.mu.Lock()
+	last, ok := s.seen.m[userID]
+	due := !ok || now.Sub(last) >= touchInterval
+	if due {
+		if s.seen.m == nil || len(s.seen.m) >= userEmailCacheMax {
+			s.seen.m = map[string]time.Time{}
+		}
+		s.seen.m[userID] = now
+	}
+	s.seen.mu.Unlock()
+	if !due {
+		return
+	}
+	if err := s.store.TouchUser(ctx, userID, now); err != nil && !errors.Is(err, ErrNotFound) {
+		s.log.Warn("recording last_seen_at", "user", userID, "err", err)
+	}
+}
+
+// ---- The admin page ----
+
+//go:embed admin.html
+var adminHTML string
+
+// adminPage is what admin.html shows; html/template escapes every field.
+type adminPage struct {
+	Admin User
+	Users []adminPageUser
+}
+
+// adminPageUser is one row of the page.
+type adminPageUser struct {
+	adminUserJSON
+	Self    bool
+	Percent int    // of the byte quota, 0..100; 0 without a quota
+	Used    string // the usage in human units, against the quota
+}
+
+// adminPageView renders the admin page; it is parsed once, with its CSP.
+type adminPageView struct {
+	tmpl *template.Template
+	csp  string
+}
+
+// newAdminPageView parses admin.html.
+func newAdminPageView() *adminPageView {
+	return &adminPageView{tmpl: template.Must(template.New("admin.html").Parse(adminHTML)), csp: loginCSP(adminHTML)}
+}
+
+// handleAdminPage handles "GET /admin/": the users, their usage against the
+// quota, and Disable/Enable buttons that post to the admin API. Signed out,
+// the browser is sent to sign in; a non-administrator gets a 403 page.
+func (s *server) handleAdminPage(w http.ResponseWriter, r *http.Request) {
+	secret, ok := s.sessionSecret(r)
+	if !ok {
+		http.Redirect(w, r, "/login/", http.StatusSeeOther)
+		return
+	}
+	who, err := s.findPrincipal(r.Context(), kindSession, secret)
+	if errors.Is(err, errUnauthenticated) {
+		http.Redirect(w, r, "/login/", http.StatusSeeOther)
+		return
+	}
+	var admin User
+	if err == nil {
+		admin, err = s.adminUser(r.Context(), who.userID)
+	}
+	if errors.Is(err, errNotAdmin) {
+		s.renderError(w, http.StatusForbidden, "Only administrators (ADMIN_EMAILS) may open this page.")
+		return
+	}
+	var users []adminUserJSON
+	if err == nil {
+		users, err = s.adminUserList(r.Context())
+	}
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	s.renderAdmin(w, adminPage{Admin: admin, Users: s.pageRows(users, admin.ID)})
+}
+
+// pageRows adds what the page shows beside the API's fields.
+func (s *server) pageRows(users []adminUserJSON, self string) []adminPageUser {
+	rows := make([]adminPageUser, len(users))
+	for i, u := range users {
+		rows[i] = adminPageUser{adminUserJSON: u, Self: u.ID == self, Used: s.usageText(u.Usage)}
+		if q := s.cfg.QuotaBytes; q > 0 {
+			rows[i].Percent = int(min(100, u.Usage.Bytes*100/q))
+		}
+	}
+	return rows
+}
+
+// usageText is a row's usage for people: "1.5 MiB of 5.0 GiB, 3 of 100 files".
+func (s *server) usageText(u usageJSON) string {
+	text := humanBytes(u.Bytes)
+	if u.QuotaBytes != nil {
+		text += " of " + humanBytes(*u.QuotaBytes)
+	}
+	text += ", " + strconv.FormatInt(u.Files, 10)
+	if u.QuotaFiles != nil {
+		text += " of " + strconv.FormatInt(*u.QuotaFiles, 10)
+	}
+	return text + " files"
+}
+
+// renderAdmin executes the page into a buffer first, so a template error
+// becomes a clean 500 instead of half a page.
+func (s *server) renderAdmin(w http.ResponseWriter, p adminPage) {
+	var buf bytes.Buffer
+	if err := s.adminView.tmpl.Execute(&buf, p); err != nil {
+		s.log.Error("render admin page", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Security-Policy", s.adminView.csp) // its own style's hash
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf.Bytes())
+}
+
+// ---- MongoDB ----
+
+func (s *mongoStore) ListUsers(ctx context.Context) ([]User, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	cur, err := s.users.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "email", Value: 1}, {Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, mongoErr("list users", err)
+	}
+	users := []User{}
+	if err := cur.All(ctx, &users); err != nil {
+		return nil, mongoErr("list users", err)
+	}
+	return users, nil
+}
+
+func (s *mongoStore) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
+	return s.setUserField(ctx, id, "disabled", disabled)
+}
+
+func (s *mongoStore) TouchUser(ctx context.Context, id string, at time.Time) error {
+	return s.setUserField(ctx, id, "last_seen_at", localTime(at))
+}
+
+// setUserField sets one field of a user; a missing user is ErrNotFound.
+func (s *mongoStore) setUserField(ctx context.Context, id, field string, v any) error {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: v}}}})
+	if err != nil {
+		return mongoErr("update user", err)
+	}
+	if res.MatchedCount == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (s *mongoStore) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	res, err := s.creds.DeleteMany(ctx, bson.D{{Key: "user_id", Value: userID}})
+	if err != nil {
+		return 0, mongoErr("delete user credentials", err)
+	}
+	return int(res.DeletedCount), nil
+}
+
+func (m *indexedMongo) ListUsers(ctx context.Context) ([]User, error) {
+	if err := m.ready(); err != nil {
+		return nil, err
+	}
+	return m.db.ListUsers(ctx)
+}
+
+func (m *indexedMongo) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
+	if err := m.ready(); err != nil {
+		return err
+	}
+	return m.db.SetUserDisabled(ctx, id, disabled)
+}
+
+func (m *indexedMongo) TouchUser(ctx context.Context, id string, at time.Time) error {
+	if err := m.ready(); err != nil {
+		return err
+	}
+	return m.db.TouchUser(ctx, id, at)
+}
+
+func (m *indexedMongo) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
+	if err := m.ready(); err != nil {
+		return 0, err
+	}
+	return m.db.DeleteUserCredentials(ctx, userID)
+}
+
+// ---- Local store ----
+
+// ListUsers returns every user, by email.
+func (s *localStore) ListUsers(ctx context.Context) ([]User, error) {
+	users := []User{}
+	err := s.view(ctx, func(st *localState) error {
+		for _, u := range st.users {
+			users = append(users, u)
+		}
+		return nil
+	})
+	slices.SortFunc(users, func(a, b User) int {
+		if c := strings.Compare(a.Email, b.Email); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return users, err
+}
+
+func (s *localStore) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
+	return s.updateUser(ctx, id, func(u *User) { u.Disabled = disabled })
+}
+
+func (s *localStore) TouchUser(ctx context.Context, id string, at time.Time) error {
+	return s.updateUser(ctx, id, func(u *User) { u.LastSeenAt = localTime(at) })
+}
+
+// updateUser applies edit to the stored user; a missing user is ErrNotFound.
+func (s *localStore) updateUser(ctx context.Context, id string, edit func(u *User)) error {
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		u, ok := st.users[id]
+		if !ok {
+			return nil, ErrNotFound
+		}
+		edit(&u)
+		return localUsers.put(&u), nil
+	})
+}
+
+// DeleteUserCredentials deletes the user's credentials one record each.
+func (s *localStore) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
+	var keys []localCredKey
+	err := s.view(ctx, func(st *localState) error {
+		for k, c := range st.creds {
+			if c.UserID == userID {
+				keys = append(keys, k)
+			}
+		}
+		return nil
+	})
+	for _, k := range keys {
+		if err == nil {
+			err = localCreds.remove(ctx, s, k)
+		}
+	}
+	return len(keys), err
+}
+
+// refuseSignIn ends a sign-in of a disabled user (err nil) or one whose
+// user could not be read.
+func (s *server) refuseSignIn(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	s.renderError(w, http.StatusForbidden, msgDisabled)
+}

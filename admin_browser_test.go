@@ -1,0 +1,108 @@
+//go:build unix
+
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRealBrowserAdminDisables: headless Chromium signs in as an
+// administrator, opens /admin/, and clicks Disable on a member's row; the
+// page comes back showing the member disabled, and the store agrees. The
+// page is saved to artifacts/admin-page.png.
+func TestRealBrowserAdminDisables(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing in CI: scripts/test installs it (apt-get install chromium)", chromiumPath)
+		}
+		t.Skipf("%s not installed (apt-get install chromium); scripts/test installs it", chromiumPath)
+	}
+	p := newFakeProvider(t)
+	p.set(func(p *fakeProvider) {
+		p.user = fakeUser{Sub: "admin-1", Email: "dana@example.com", Name: "Dana", Verified: true}
+	})
+	e := newSignInEnv(t, p, map[string]string{"ADMIN_EMAILS": "dana@example.com", "QUOTA_BYTES_PER_USER": "1048576"})
+	member, err := e.srv.store.UpsertUser(t.Context(), User{Issuer: p.URL, Subject: "member-1", Email: "erin@example.com", Name: "Erin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := &File{ID: newID(), Owner: member.ID, Filename: "big.bin", Status: statusPending, ObjectKey: "users/x/" + newID(), CreatedAt: e.srv.now(), Charged: 700 << 10}
+	if err := e.srv.store.InsertFileWithinQuota(t.Context(), used, e.srv.quota()); err != nil {
+		t.Fatal(err)
+	}
+	chrome := startChromium(t)
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	navigate := func(path string) {
+		t.Helper()
+		if err := chrome.call(page, "Page.navigate", map[string]any{"url": e.URL + path}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	navigate("/login/")
+	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Sign in with Google") })
+	clickSignIn(t, chrome, page)
+	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Signed in as") })
+
+	navigate("/admin/")
+	before := waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/admin/" && strings.Contains(s.Text, "erin@example.com") })
+	if !strings.Contains(before.Text, "700.0 KiB of 1.0 MiB, 1 files") {
+		t.Errorf("admin page does not show erin's usage in human units:\n%s", before.Text)
+	}
+	if before.MaxWidth == "none" || before.MaxWidth == "" {
+		t.Errorf("<main> max-width %q: the CSP blocked the admin page's own style", before.MaxWidth)
+	}
+	clickSelector(t, chrome, page, `tr[data-id="`+member.ID+`"] button`)
+	waitForPage(t, chrome, page, func(s pageState) bool {
+		return s.Path == "/admin/" && strings.Contains(s.Text, "disabled") && strings.Contains(s.Text, "Enable")
+	})
+	saveScreenshotAs(t, chrome, page, "admin-page.png")
+	if u, err := e.srv.store.GetUser(t.Context(), member.ID); err != nil || !u.Disabled {
+		t.Errorf("member after the click: %+v, %v; want disabled", u, err)
+	}
+}
+
+// clickSelector clicks the middle of the first element matching selector.
+func clickSelector(t *testing.T, c *cdpClient, page, selector string) {
+	t.Helper()
+	var box struct{ X, Y float64 }
+	js := `(() => { const r = document.querySelector(` + jsString(selector) + `).getBoundingClientRect();
+		return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()`
+	if err := c.evaluate(page, js, &box); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.click(page, box.X, box.Y); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// saveScreenshotAs writes the viewport to artifacts/name.
+func saveScreenshotAs(t *testing.T, c *cdpClient, page, name string) {
+	t.Helper()
+	png, err := c.screenshot(page)
+	if err != nil {
+		t.Errorf("screenshot: %v", err)
+		return
+	}
+	path, _ := filepath.Abs(filepath.Join("artifacts", name))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Errorf("screenshot: %v", err)
+		return
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Errorf("screenshot: %v", err)
+		return
+	}
+	t.Logf("screenshot: %s", path)
+}

@@ -1,0 +1,515 @@
+package main
+
+// Per-user quotas: what counts, the atomic reservation on both metadata
+// stores, and the API's view of usage.
+//
+// What counts toward a user's usage is each file's Charged bytes (the
+// declared size of a pending upload, or MAX_UPLOAD_BYTES without one; the
+// real size once complete) and one file per record. The reservation is
+// atomic on each store: MongoDB (and FerretDB, which has no transactions
+// and no atomic update) appends to a per-user ledger under a unique index
+// (see below); the local store checks and inserts under its write lock,
+// deriving the usage from the files it holds. Completion settles a file's
+// charge at its real size once, and deleting a file releases its charge
+// once, however many requests race to do either.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// ErrQuotaExceeded: the file would take its owner over a quota.
+var ErrQuotaExceeded = errors.New("quota exceeded")
+
+// codeQuotaExceeded is the API error code of a refused reservation.
+const codeQuotaExceeded = "quota_exceeded"
+
+// Quota is the limit of one user; a zero field is unlimited.
+type Quota struct {
+	Bytes int64
+	Files int64
+}
+
+// allows tells whether a user at usage u may add one file charging bytes.
+func (q Quota) allows(u Usage, bytes int64) bool {
+	return (q.Bytes == 0 || u.Bytes+bytes <= q.Bytes) && (q.Files == 0 || u.Files+1 <= q.Files)
+}
+
+// Usage is what a user's files count toward the quota. In MongoDB it is
+// the document of the "usage" collection whose _id is the user's id.
+type Usage struct {
+	Bytes int64 `bson:"bytes" json:"bytes"`
+	Files int64 `bson:"files" json:"files"`
+}
+
+// usageJSON is a user's usage as the API shows it; a null quota is
+// unlimited.
+type usageJSON struct {
+	Bytes      int64  `json:"bytes"`
+	Files      int64  `json:"files"`
+	QuotaBytes *int64 `json:"quota_bytes"`
+	QuotaFiles *int64 `json:"quota_files"`
+}
+
+// quota is the configured per-user quota.
+func (s *server) quota() Quota { return Quota{Bytes: s.cfg.QuotaBytes, Files: s.cfg.QuotaFiles} }
+
+// toUsageJSON shows u against the configured quota.
+func (s *server) toUsageJSON(u Usage) usageJSON {
+	out := usageJSON{Bytes: u.Bytes, Files: u.Files}
+	if s.cfg.QuotaBytes > 0 {
+		out.QuotaBytes = &s.cfg.QuotaBytes
+	}
+	if s.cfg.QuotaFiles > 0 {
+		out.QuotaFiles = &s.cfg.QuotaFiles
+	}
+	return out
+}
+
+// chargeFor is what a new upload counts until it completes: its declared
+// size, or the largest size it could turn out to have.
+func (s *server) chargeFor(declared *int64) int64 {
+	if declared != nil {
+		return *declared
+	}
+	return s.cfg.MaxUploadBytes
+}
+
+// writeQuotaExceeded answers 403 quota_exceeded with the user's usage and
+// the limits in human units.
+func (s *server) writeQuotaExceeded(w http.ResponseWriter, r *http.Request, owner string, charge int64) {
+	u, err := s.store.GetUsage(r.Context(), owner)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeError(w, http.StatusForbidden, codeQuotaExceeded, quotaMessage(s.quota(), u, charge))
+}
+
+// quotaMessage says which limit a file charging charge would break, e.g.
+// "this upload needs 2.0 GiB, and you use 4.5 GiB of your 5.0 GiB quota".
+func quotaMessage(q Quota, u Usage, charge int64) string {
+	if q.Files > 0 && u.Files+1 > q.Files {
+		return fmt.Sprintf("you have %d of your %d files (pending uploads included); delete some first", u.Files, q.Files)
+	}
+	return fmt.Sprintf("this upload needs %s, and you use %s of your %s quota (pending uploads included); delete some files first",
+		humanBytes(charge), humanBytes(u.Bytes), humanBytes(q.Bytes))
+}
+
+// humanBytes writes n in binary units with one decimal: "512 B", "1.5 MiB".
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// settleCharge makes a just-completed file count its real size. Another
+// request that settled or deleted it first wins (ErrConflict, not an error).
+func (s *server) settleCharge(ctx context.Context, f *File, size int64) {
+	err := s.store.SettleCharge(ctx, f.Owner, f.ID, f.Charged, size)
+	if err != nil && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrNotFound) {
+		s.log.Warn("quota: settling a completed file's charge", "file", f.ID, "err", err)
+	}
+}
+
+// ---- MongoDB ----
+//
+// FerretDB runs every update as a read, a change in memory and a write, so
+// neither $inc nor a conditional update is atomic there (measured: 20
+// concurrent $inc of one document kept 3). What is atomic on it, as on
+// MongoDB, is a unique index. So each user's usage is a ledger in the
+// "usage" collection: every change inserts the entry that follows the
+// latest one (its _id holds the owner and the next sequence number, so of
+// concurrent writers exactly one succeeds; the others read the new latest
+// entry and try again), and carries the totals after it. Each entry also
+// names its operation ("reserve:<file id>", "settle:<file id>"...) under a
+// unique index, so a change that two requests race to make is made once.
+
+// usageEntry is one entry of a user's usage ledger.
+type usageEntry struct {
+	ID    string    `bson:"_id" json:"id"` // owner + "/" + sequence number, zero-padded
+	Owner string    `bson:"owner" json:"owner"`
+	Seq   int64     `bson:"seq" json:"seq"`
+	Bytes int64     `bson:"bytes" json:"bytes"` // totals after this entry
+	Files int64     `bson:"files" json:"files"`
+	Op    string    `bson:"op" json:"op"`           // unique: each operation is applied once
+	To    int64     `bson:"to,omitempty" json:"to"` // a settlement's new charge
+	At    time.Time `bson:"at" json:"at"`
+}
+
+// usageIndexes are the ledger's indexes; ensureIndexes creates them.
+var usageIndexes = []mongo.IndexModel{
+	{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: -1}}},
+	{Keys: bson.D{{Key: "op", Value: 1}}, Options: options.Index().SetUnique(true)},
+}
+
+// usageRetries bounds the attempts of one ledger change under contention.
+const usageRetries = 200
+
+// errOpApplied: the ledger already holds this operation.
+var errOpApplied = errors.New("operation already applied")
+
+// usageColl is the collection of the usage ledgers.
+func (s *mongoStore) usageColl() *mongo.Collection { return s.files.Database().Collection("usage") }
+
+// usageDelta is one change to a user's usage.
+type usageDelta struct{ bytes, files, to int64 }
+
+// appendUsage appends op to the owner's ledger with the change plan makes
+// from the latest entry. plan may refuse (ErrQuotaExceeded) or find
+// nothing to do (errOpApplied). An operation already in the ledger is
+// errOpApplied.
+func (s *mongoStore) appendUsage(ctx context.Context, owner, op string, plan func(head usageEntry) (usageDelta, error)) error {
+	for attempt := range usageRetries {
+		head, err := s.usageHead(ctx, owner)
+		if err != nil {
+			return err
+		}
+		d, err := plan(head)
+		if err != nil {
+			return err
+		}
+		next := usageEntry{
+			ID: usageEntryID(owner, head.Seq+1), Owner: owner, Seq: head.Seq + 1, Op: op, To: d.to,
+			Bytes: head.Bytes + d.bytes, Files: head.Files + d.files, At: localTime(time.Now()),
+		}
+		err = s.insertUsageEntry(ctx, next)
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if _, found, ferr := s.findOp(ctx, op); ferr != nil || found {
+			return cmp.Or(ferr, errOpApplied)
+		}
+		time.Sleep(time.Duration(attempt%10) * time.Millisecond) // another change won this sequence number
+	}
+	return fmt.Errorf("%w: usage of one user changes too often", ErrUnavailable)
+}
+
+// usageEntryID orders a user's entries by sequence number.
+func usageEntryID(owner string, seq int64) string { return fmt.Sprintf("%s/%016d", owner, seq) }
+
+// insertUsageEntry inserts e; a taken _id or op is ErrConflict.
+func (s *mongoStore) insertUsageEntry(ctx context.Context, e usageEntry) error {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	_, err := s.usageColl().InsertOne(ctx, e)
+	return mongoErr("append usage", err)
+}
+
+// findOp returns the ledger entry of op, if there is one.
+func (s *mongoStore) findOp(ctx context.Context, op string) (usageEntry, bool, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	var e usageEntry
+	err := s.usageColl().FindOne(ctx, bson.D{{Key: "op", Value: op}}).Decode(&e)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return e, false, nil
+	}
+	return e, err == nil, mongoErr("find usage op", err)
+}
+
+// usageHead returns the owner's latest ledger entry, starting the ledger
+// from the files the owner has if there is none.
+func (s *mongoStore) usageHead(ctx context.Context, owner string) (usageEntry, error) {
+	for range 3 {
+		head, found, err := s.latestEntry(ctx, owner)
+		if err != nil || found {
+			return head, err
+		}
+		if err := s.startLedger(ctx, owner); err != nil {
+			return usageEntry{}, err
+		}
+	}
+	return usageEntry{}, fmt.Errorf("%w: usage ledger of %s cannot be started", ErrUnavailable, owner)
+}
+
+// latestEntry reads the owner's entry with the highest sequence number.
+func (s *mongoStore) latestEntry(ctx context.Context, owner string) (usageEntry, bool, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	var e usageEntry
+	opts := options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})
+	err := s.usageColl().FindOne(ctx, bson.D{{Key: "owner", Value: owner}}, opts).Decode(&e)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return e, false, nil
+	}
+	return e, err == nil, mongoErr("read usage", err)
+}
+
+// startLedger writes entry 0 from the files the owner already has (stored
+// before quotas existed, which get their charge set now). Of concurrent
+// starts one inserts; a duplicate is success.
+func (s *mongoStore) startLedger(ctx context.Context, owner string) error {
+	u, err := s.countUsage(ctx, owner)
+	if err != nil {
+		return err
+	}
+	e := usageEntry{ID: usageEntryID(owner, 0), Owner: owner, Op: "start:" + owner, Bytes: u.Bytes, Files: u.Files, At: localTime(time.Now())}
+	if err := s.insertUsageEntry(ctx, e); err != nil && !errors.Is(err, ErrConflict) {
+		return err
+	}
+	return nil
+}
+
+// countUsage sums the owner's files, giving those without a charge one.
+func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	cur, err := s.files.Find(ctx, bson.D{{Key: "owner", Value: owner}})
+	if err != nil {
+		return Usage{}, mongoErr("count usage", err)
+	}
+	var files []File
+	if err := cur.All(ctx, &files); err != nil {
+		return Usage{}, mongoErr("count usage", err)
+	}
+	var u Usage
+	for i := range files {
+		f := &files[i]
+		if f.Charged == 0 && legacyCharge(f) > 0 {
+			f.Charged = legacyCharge(f)
+			if err := s.setCharged(ctx, f.ID, f.Charged); err != nil {
+				return Usage{}, err
+			}
+		}
+		u.Bytes += f.Charged
+		u.Files++
+	}
+	return u, nil
+}
+
+// setCharged records a file's charge on its record.
+func (s *mongoStore) setCharged(ctx context.Context, id string, charged int64) error {
+	_, err := s.files.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "charged", Value: charged}}}})
+	return mongoErr("set charge", err)
+}
+
+// legacyCharge is what a file stored before quotas existed counts: its
+// real size, or its declared one while pending.
+func legacyCharge(f *File) int64 {
+	switch {
+	case f.Size != nil:
+		return *f.Size
+	case f.DeclaredSize != nil:
+		return *f.DeclaredSize
+	}
+	return 0
+}
+
+// InsertFileWithinQuota reserves f's charge in the owner's ledger, then
+// inserts f, releasing the reservation if the insert fails.
+func (s *mongoStore) InsertFileWithinQuota(ctx context.Context, f *File, q Quota) error {
+	err := s.appendUsage(ctx, f.Owner, "reserve:"+f.ID, func(head usageEntry) (usageDelta, error) {
+		if !q.allows(Usage{Bytes: head.Bytes, Files: head.Files}, f.Charged) {
+			return usageDelta{}, ErrQuotaExceeded
+		}
+		return usageDelta{bytes: f.Charged, files: 1}, nil
+	})
+	if errors.Is(err, errOpApplied) {
+		return ErrConflict // that file id was reserved before
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.InsertFile(ctx, f); err != nil {
+		s.appendUsage(context.WithoutCancel(ctx), f.Owner, "unreserve:"+f.ID, func(usageEntry) (usageDelta, error) {
+			return usageDelta{bytes: -f.Charged, files: -1}, nil
+		})
+		return err
+	}
+	return nil
+}
+
+// SettleCharge moves the owner's usage from the file's charge `from` to
+// `to`, once, unless the file was deleted first; then records `to` on the
+// file. Settling twice is ErrConflict.
+func (s *mongoStore) SettleCharge(ctx context.Context, owner, id string, from, to int64) error {
+	err := s.appendUsage(ctx, owner, "settle:"+id, func(usageEntry) (usageDelta, error) {
+		_, deleted, err := s.findOp(ctx, "delete:"+id)
+		switch {
+		case err != nil:
+			return usageDelta{}, err
+		case deleted:
+			return usageDelta{}, ErrNotFound
+		}
+		return usageDelta{bytes: to - from, to: to}, nil
+	})
+	if errors.Is(err, errOpApplied) {
+		return ErrConflict
+	}
+	if err != nil {
+		return err
+	}
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	return s.setCharged(ctx, id, to)
+}
+
+// deleteFileReleasing deletes the owner's file and, if this call deleted
+// it (a delete's count is atomic), releases its charge: the settled one if
+// a settlement came first, else the one it was created with.
+func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string) error {
+	f, err := s.GetFile(ctx, owner, id)
+	if err != nil {
+		return err
+	}
+	// The ledger must exist before the file goes: a ledger started after
+	// would not count it, and the release would then take it off twice.
+	if _, err := s.usageHead(ctx, owner); err != nil {
+		return err
+	}
+	opCtx, cancel := opContext(ctx)
+	res, err := s.files.DeleteOne(opCtx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
+	cancel()
+	if err != nil {
+		return mongoErr("delete file", err)
+	}
+	if res.DeletedCount == 0 {
+		return ErrNotFound
+	}
+	err = s.appendUsage(context.WithoutCancel(ctx), owner, "delete:"+id, func(usageEntry) (usageDelta, error) {
+		charge := f.Charged
+		settled, found, err := s.findOp(ctx, "settle:"+id)
+		if found {
+			charge = settled.To
+		}
+		return usageDelta{bytes: -charge, files: -1}, err
+	})
+	if err != nil && !errors.Is(err, errOpApplied) {
+		return err
+	}
+	return nil
+}
+
+// usageKeep is how long a ledger entry that is not its user's latest is
+// kept: long enough that requests racing on one file find each other's
+// operations (a settlement, a deletion), which take seconds.
+const usageKeep = 24 * time.Hour
+
+// pruneUsage deletes the ledger entries written before `before`, except
+// each user's latest, and returns how many it deleted. The sweeper runs it.
+func (s *mongoStore) pruneUsage(ctx context.Context, before time.Time) (int, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	cur, err := s.usageColl().Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}},
+		options.Find().SetProjection(bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: 1}}))
+	if err != nil {
+		return 0, mongoErr("prune usage", err)
+	}
+	var old []usageEntry
+	if err := cur.All(ctx, &old); err != nil {
+		return 0, mongoErr("prune usage", err)
+	}
+	newestOld := map[string]int64{}
+	for _, e := range old {
+		newestOld[e.Owner] = max(newestOld[e.Owner], e.Seq)
+	}
+	pruned := 0
+	for owner, seq := range newestOld {
+		res, err := s.usageColl().DeleteMany(ctx, bson.D{{Key: "owner", Value: owner}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: seq}}}})
+		if err != nil {
+			return pruned, mongoErr("prune usage", err)
+		}
+		pruned += int(res.DeletedCount)
+	}
+	return pruned, nil
+}
+
+// GetUsage returns the totals of the owner's latest ledger entry.
+func (s *mongoStore) GetUsage(ctx context.Context, owner string) (Usage, error) {
+	head, err := s.usageHead(ctx, owner)
+	return Usage{Bytes: head.Bytes, Files: head.Files}, err
+}
+
+func (m *indexedMongo) InsertFileWithinQuota(ctx context.Context, f *File, q Quota) error {
+	if err := m.ready(); err != nil {
+		return err
+	}
+	return m.db.InsertFileWithinQuota(ctx, f, q)
+}
+
+func (m *indexedMongo) SettleCharge(ctx context.Context, owner, id string, from, to int64) error {
+	if err := m.ready(); err != nil {
+		return err
+	}
+	return m.db.SettleCharge(ctx, owner, id, from, to)
+}
+
+func (m *indexedMongo) GetUsage(ctx context.Context, owner string) (Usage, error) {
+	if err := m.ready(); err != nil {
+		return Usage{}, err
+	}
+	return m.db.GetUsage(ctx, owner)
+}
+
+// ---- Local store ----
+
+// InsertFileWithinQuota checks the owner's usage and inserts f in one step
+// under the write lock.
+func (s *localStore) InsertFileWithinQuota(ctx context.Context, f *File, q Quota) error {
+	doc := normalizeLocalFile(f)
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		if _, dup := st.files[doc.ID]; dup {
+			return nil, ErrConflict
+		}
+		if _, dup := st.objectKeys[doc.ObjectKey]; dup {
+			return nil, ErrConflict
+		}
+		if !q.allows(st.usage(doc.Owner), doc.Charged) {
+			return nil, ErrQuotaExceeded
+		}
+		return &localRecord{Op: opPutFile, File: &doc}, nil
+	})
+}
+
+// SettleCharge sets the file's charge from `from` to `to`; the usage,
+// derived from the files, follows.
+func (s *localStore) SettleCharge(ctx context.Context, owner, id string, from, to int64) error {
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		f, err := st.ownedFile(owner, id)
+		if err != nil {
+			return nil, err
+		}
+		if f.Charged != from {
+			return nil, ErrConflict
+		}
+		doc := cloneLocalFile(f)
+		doc.Charged = to
+		return &localRecord{Op: opPutFile, File: &doc}, nil
+	})
+}
+
+// GetUsage sums the owner's files.
+func (s *localStore) GetUsage(ctx context.Context, owner string) (Usage, error) {
+	var u Usage
+	err := s.view(ctx, func(st *localState) error {
+		u = st.usage(owner)
+		return nil
+	})
+	return u, err
+}
+
+// usage sums the owner's files' charges; a user's files are a short walk.
+func (st *localState) usage(owner string) Usage {
+	var u Usage
+	for _, f := range st.byOwner[owner] {
+		u.Bytes += f.Charged
+		u.Files++
+	}
+	return u
+}

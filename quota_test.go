@@ -1,0 +1,313 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// storeOpeners open a fresh store of each backend, closed with the test.
+var storeOpeners = map[string]func(t *testing.T) Store{
+	"local": func(t *testing.T) Store { return openTestLocalStore(t, t.TempDir()) },
+	"mongo": func(t *testing.T) Store {
+		store, err := openMongoStore(t.Context(), rig.mongoURI, testDatabaseName(t), testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close(context.Background()) })
+		return store
+	},
+}
+
+// envStarters start a server on each metadata store: MongoDB with S3, and
+// the local stores.
+var envStarters = map[string]func(t *testing.T, env map[string]string) *testEnv{
+	"mongo": newTestEnv,
+	"local": newLocalTestEnv,
+}
+
+// quotaFile is a new pending file of owner charging charge bytes.
+func quotaFile(owner string, charge int64) *File {
+	f := ctFile(owner, ctNow())
+	f.Charged = charge
+	return f
+}
+
+// TestQuotaConcurrentReservations: 20 concurrent inserts at the edge of a
+// byte quota, then of a file quota, never end above it, on either store.
+func TestQuotaConcurrentReservations(t *testing.T) {
+	t.Parallel()
+	for name, open := range storeOpeners {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := open(t)
+			cases := []struct {
+				name   string
+				quota  Quota
+				charge int64
+				want   Usage
+			}{
+				{"bytes", Quota{Bytes: 105}, 10, Usage{Bytes: 100, Files: 10}},
+				{"files", Quota{Files: 7}, 1, Usage{Bytes: 7, Files: 7}},
+				{"both", Quota{Bytes: 1000, Files: 3}, 100, Usage{Bytes: 300, Files: 3}},
+			}
+			for _, tc := range cases {
+				owner := ctNewID()
+				var wg sync.WaitGroup
+				errs := make(chan error, 20)
+				for range 20 {
+					wg.Go(func() { errs <- s.InsertFileWithinQuota(t.Context(), quotaFile(owner, tc.charge), tc.quota) })
+				}
+				wg.Wait()
+				close(errs)
+				ok := 0
+				for err := range errs {
+					switch {
+					case err == nil:
+						ok++
+					case !errors.Is(err, ErrQuotaExceeded):
+						t.Errorf("%s: insert: %v", tc.name, err)
+					}
+				}
+				u, err := s.GetUsage(t.Context(), owner)
+				ctMust(t, "usage", err)
+				files := ctList(t, s, ListQuery{Owner: owner, Limit: 100})
+				if int64(ok) != tc.want.Files || u != tc.want || int64(len(files)) != tc.want.Files {
+					t.Errorf("%s: %d inserts succeeded, %d files stored, usage %+v; want %+v", tc.name, ok, len(files), u, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestQuotaSettleAndRelease: completing settles a file's charge once,
+// deleting releases it, and each is done once however many race.
+func TestQuotaSettleAndRelease(t *testing.T) {
+	t.Parallel()
+	for name, open := range storeOpeners {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := open(t)
+			owner := ctNewID()
+			f := quotaFile(owner, 1000)
+			ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, Quota{}))
+			ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), quotaFile(owner, 5), Quota{}))
+			var wg sync.WaitGroup
+			for range 5 {
+				wg.Go(func() {
+					err := s.SettleCharge(t.Context(), owner, f.ID, 1000, 40)
+					if err != nil && !errors.Is(err, ErrConflict) {
+						t.Errorf("settle: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			wantUsage(t, s, owner, Usage{Bytes: 45, Files: 2})
+			for range 5 {
+				wg.Go(func() {
+					if err := s.DeleteFile(t.Context(), owner, f.ID); err != nil && !errors.Is(err, ErrNotFound) {
+						t.Errorf("delete: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			wantUsage(t, s, owner, Usage{Bytes: 5, Files: 1})
+			if err := s.SettleCharge(t.Context(), owner, f.ID, 40, 1); !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) {
+				t.Errorf("settling a deleted file: %v", err)
+			}
+		})
+	}
+}
+
+// wantUsage checks the owner's usage.
+func wantUsage(t *testing.T, s Store, owner string, want Usage) {
+	t.Helper()
+	u, err := s.GetUsage(t.Context(), owner)
+	ctMust(t, "usage", err)
+	if u != want {
+		t.Errorf("usage %+v, want %+v", u, want)
+	}
+}
+
+// meUsageOut is the body of GET /me, as a client reads it.
+type meUsageOut struct {
+	User struct {
+		ID    string `json:"id"`
+		Email string `json:"email"`
+	} `json:"user"`
+	Usage struct {
+		Bytes      int64  `json:"bytes"`
+		Files      int64  `json:"files"`
+		QuotaBytes *int64 `json:"quota_bytes"`
+		QuotaFiles *int64 `json:"quota_files"`
+	} `json:"usage"`
+}
+
+// me calls GET /me.
+func (a apiTester) me(token string) meUsageOut {
+	a.t.Helper()
+	resp, body := a.do(request{method: "GET", path: "/me", token: token})
+	wantStatus(a.t, resp, body, http.StatusOK)
+	return decode[meUsageOut](a.t, body)
+}
+
+// wantMeUsage checks the usage GET /me reports.
+func (a apiTester) wantMeUsage(token string, bytes, files int64) {
+	a.t.Helper()
+	if u := a.me(token).Usage; u.Bytes != bytes || u.Files != files {
+		a.t.Fatalf("GET /me usage %d bytes, %d files; want %d, %d", u.Bytes, u.Files, bytes, files)
+	}
+}
+
+// wantQuotaExceeded expects the 403 quota_exceeded answer with a message
+// holding each of the words.
+func wantQuotaExceeded(t *testing.T, resp *http.Response, body []byte, words ...string) {
+	t.Helper()
+	var e apiErrorJSON
+	json.Unmarshal(body, &e)
+	if resp.StatusCode != http.StatusForbidden || e.Error != "quota_exceeded" {
+		t.Fatalf("status %d %s, want 403 quota_exceeded", resp.StatusCode, body)
+	}
+	for _, w := range words {
+		if !strings.Contains(e.Message, w) {
+			t.Errorf("message %q does not say %q", e.Message, w)
+		}
+	}
+}
+
+// TestQuotaAPI: over HTTP on each metadata store, the edge of the byte and
+// file quotas, pending reservations (declared or MAX_UPLOAD_BYTES),
+// completion at the real size, release on delete, GET /me, and 20
+// concurrent creates at the edge.
+func TestQuotaAPI(t *testing.T) {
+	t.Parallel()
+	for name, start := range envStarters {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := apiTester{start(t, map[string]string{
+				"QUOTA_BYTES_PER_USER": "4096", "QUOTA_FILES_PER_USER": "4", "MAX_UPLOAD_BYTES": "2048",
+			})}
+			tok := a.newUser("quota")
+			me := a.me(tok)
+			if q := me.Usage; q.QuotaBytes == nil || *q.QuotaBytes != 4096 || q.QuotaFiles == nil || *q.QuotaFiles != 4 || q.Bytes != 0 {
+				t.Fatalf("GET /me usage %+v", q)
+			}
+
+			// A pending upload without a size reserves MAX_UPLOAD_BYTES.
+			open := a.create(tok, map[string]any{"filename": "open.bin"})
+			a.wantMeUsage(tok, 2048, 1)
+			declared := a.create(tok, map[string]any{"filename": "a.bin", "size": 2000})
+			a.wantMeUsage(tok, 4048, 2)
+			resp, body := a.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "b.bin", "size": 49}})
+			wantQuotaExceeded(t, resp, body, "49 B", "4.0 KiB of your 4.0 KiB")
+			a.create(tok, map[string]any{"filename": "edge.bin", "size": 48}) // exactly at the quota
+			a.wantMeUsage(tok, 4096, 3)
+
+			// Completing counts the real size: 100 bytes, not 2048.
+			a.upload(open, make([]byte, 100))
+			resp, body = a.complete(tok, open.File.ID, nil)
+			wantStatus(t, resp, body, http.StatusOK)
+			a.wantMeUsage(tok, 2148, 3)
+			resp, body = a.complete(tok, open.File.ID, nil) // again: settled once
+			wantStatus(t, resp, body, http.StatusOK)
+			a.wantMeUsage(tok, 2148, 3)
+
+			a.create(tok, map[string]any{"filename": "four.bin", "size": 0})
+			resp, body = a.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "five.bin", "size": 0}})
+			wantQuotaExceeded(t, resp, body, "4 of your 4 files")
+
+			// Deleting releases what the file counted.
+			resp, body = a.do(request{method: "DELETE", path: "/files/" + declared.File.ID, token: tok})
+			wantStatus(t, resp, body, http.StatusNoContent)
+			a.wantMeUsage(tok, 148, 3)
+
+			// 20 concurrent creates of 1000 bytes with 3948 left and one file
+			// left: exactly one succeeds.
+			var wg sync.WaitGroup
+			statuses := make(chan int, 20)
+			for range 20 {
+				wg.Go(func() {
+					code, _, err := a.try(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "race.bin", "size": 1000}})
+					if err != nil {
+						t.Error(err)
+					}
+					statuses <- code
+				})
+			}
+			wg.Wait()
+			close(statuses)
+			created := 0
+			for code := range statuses {
+				switch code {
+				case http.StatusCreated:
+					created++
+				case http.StatusForbidden:
+				default:
+					t.Errorf("concurrent create: status %d", code)
+				}
+			}
+			if created != 1 {
+				t.Errorf("%d concurrent creates succeeded with one file left, want 1", created)
+			}
+			a.wantMeUsage(tok, 1148, 4)
+		})
+	}
+}
+
+// TestQuotaUnlimitedByDefault: without quotas, /me shows null limits.
+func TestQuotaUnlimitedByDefault(t *testing.T) {
+	t.Parallel()
+	a := apiTester{newLocalTestEnv(t, nil)}
+	tok := a.newUser("free")
+	a.create(tok, map[string]any{"filename": "a.bin", "size": 10})
+	me := a.me(tok)
+	if me.Usage.QuotaBytes != nil || me.Usage.QuotaFiles != nil || me.Usage.Bytes != 10 || me.Usage.Files != 1 {
+		t.Errorf("GET /me usage %+v, want 10 bytes, 1 file, null quotas", me.Usage)
+	}
+}
+
+// TestQuotaHumanBytes: the units of the quota message.
+func TestQuotaHumanBytes(t *testing.T) {
+	t.Parallel()
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 30: "5.0 GiB", 3 << 40: "3.0 TiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestQuotaLedgerPruned: the sweep's DeleteExpired keeps only each user's
+// latest MongoDB ledger entry once the others are a day old, and the usage
+// stays right.
+func TestQuotaLedgerPruned(t *testing.T) {
+	t.Parallel()
+	s := storeOpeners["mongo"](t).(*indexedMongo)
+	owner := ctNewID()
+	for range 5 {
+		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), quotaFile(owner, 10), Quota{}))
+	}
+	count := func() int64 {
+		n, err := s.db.usageColl().CountDocuments(t.Context(), bson.D{{Key: "owner", Value: owner}})
+		ctMust(t, "count", err)
+		return n
+	}
+	if n := count(); n != 6 {
+		t.Fatalf("%d ledger entries, want 6 (start and 5 reservations)", n)
+	}
+	if _, err := s.DeleteExpired(t.Context(), time.Now()); err != nil || count() != 6 {
+		t.Fatalf("pruned entries younger than a day: %d left, %v", count(), err)
+	}
+	if _, err := s.DeleteExpired(t.Context(), time.Now().Add(usageKeep+time.Minute)); err != nil || count() != 1 {
+		t.Fatalf("after a day: %d entries left, %v; want 1", count(), err)
+	}
+	wantUsage(t, s, owner, Usage{Bytes: 50, Files: 5})
+	ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), quotaFile(owner, 1), Quota{Files: 6}))
+	wantUsage(t, s, owner, Usage{Bytes: 51, Files: 6})
+}

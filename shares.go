@@ -1,0 +1,405 @@
+package main
+
+// Share links: a user shares a complete file through a link anyone can
+// open, which expires, may allow a limited number of downloads and can be
+// revoked. The link's token is shown once, in the answer that creates it;
+// the store keeps only its SHA-256. Every dead link (unknown, expired,
+// revoked, used up, or whose file is gone) gets the same 404, so nothing
+// tells them apart, and opening the page never counts a download, so a
+// chat app's link preview uses none up.
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// shareTokenBytes is the randomness of a link's token: 256 bits,
+	// 43 base64url characters.
+	shareTokenBytes = 32
+	// shareDownloadTTL is how long the URL a download redirects to lives:
+	// a revoked link's URL already handed out dies this soon.
+	shareDownloadTTL = 60 * time.Second
+	// maxShareDownloads is the largest max_downloads a share may ask for.
+	maxShareDownloads = 100_000
+)
+
+// The answers to a dead link, the same whatever killed it.
+const (
+	deadShareMessage = "no such link"
+	deadSharePage    = "This link does not exist, has expired, was revoked or has been used up."
+)
+
+//go:embed share.html
+var shareHTML string
+
+// shareLinks holds what the public share-link routes share across
+// requests: the page template and its CSP, parsed once, and the rate
+// limiter of /s/.
+type shareLinks struct {
+	page  *template.Template
+	csp   string // the page's CSP, whose form-action allows only this origin
+	limit *rateLimiter
+	// cspWithOrigin is csp allowing the object store's origin as well,
+	// once known (see formCSP); nil until then.
+	cspWithOrigin atomic.Pointer[string]
+}
+
+// newShareLinks parses the page once.
+func newShareLinks(cfg *config) *shareLinks {
+	return &shareLinks{
+		page:  template.Must(template.New("share.html").Parse(shareHTML)),
+		csp:   loginCSP(shareHTML),
+		limit: newRateLimiter(cfg.AuthRateLimit),
+	}
+}
+
+// shareJSON is a Share as the API shows it; URL only in the answer that
+// creates it, since the token is not stored.
+type shareJSON struct {
+	ID           string    `json:"id"`
+	FileID       string    `json:"file_id"`
+	URL          string    `json:"url,omitempty"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	MaxDownloads *int64    `json:"max_downloads"`
+	Downloads    int64     `json:"downloads"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// toShareJSON shows a share as the API does.
+func toShareJSON(sh *Share) shareJSON {
+	return shareJSON{
+		ID: sh.ID, FileID: sh.FileID, ExpiresAt: sh.ExpiresAt, MaxDownloads: sh.MaxDownloads,
+		Downloads: sh.Downloads, CreatedAt: sh.CreatedAt,
+	}
+}
+
+// createShareRequest is the optional body of POST /files/{id}/shares.
+type createShareRequest struct {
+	ExpiresIn    *int64 `json:"expires_in"`    // seconds; SHARE_TTL_SECONDS when absent
+	MaxDownloads *int64 `json:"max_downloads"` // absent: unlimited
+}
+
+// handleCreateShare handles "POST /files/{id}/shares": a new link to the
+// owner's complete file.
+func (s *server) handleCreateShare(w http.ResponseWriter, r *http.Request, owner string) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var req createShareRequest
+	if !readJSON(w, r, &req, true) {
+		return
+	}
+	ttl, msg := s.validateShare(&req)
+	if msg != "" {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
+		return
+	}
+	f, err := s.store.GetFile(r.Context(), owner, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.Status != statusComplete {
+		writeError(w, http.StatusConflict, codeConflict, "only a complete file can be shared: complete the upload first")
+		return
+	}
+	token := newSecret(shareTokenBytes)
+	now := s.now().Truncate(time.Millisecond)
+	sh := Share{
+		ID: newID(), TokenHash: hashSecret(token), Owner: owner, FileID: f.ID,
+		MaxDownloads: req.MaxDownloads, CreatedAt: now, ExpiresAt: now.Add(ttl),
+	}
+	if err := s.store.InsertShare(r.Context(), sh); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := toShareJSON(&sh)
+	out.URL = s.baseURL(r) + "/s/" + token
+	writeJSON(w, http.StatusCreated, map[string]shareJSON{"share": out})
+}
+
+// validateShare checks a share request and returns its lifetime, or a
+// message saying what is wrong.
+func (s *server) validateShare(req *createShareRequest) (time.Duration, string) {
+	maxTTL := int64(s.cfg.ShareMaxTTL / time.Second)
+	ttl := s.cfg.ShareTTL
+	if req.ExpiresIn != nil {
+		if *req.ExpiresIn < 1 || *req.ExpiresIn > maxTTL {
+			return 0, fmt.Sprintf(`"expires_in" must be 1 to %d seconds`, maxTTL)
+		}
+		ttl = time.Duration(*req.ExpiresIn) * time.Second
+	}
+	if m := req.MaxDownloads; m != nil && (*m < 1 || *m > maxShareDownloads) {
+		return 0, fmt.Sprintf(`"max_downloads" must be 1 to %d, or absent for no limit`, maxShareDownloads)
+	}
+	return ttl, ""
+}
+
+// handleListShares handles "GET /files/{id}/shares": the owner's live
+// shares of the file, oldest first, without their URLs.
+func (s *server) handleListShares(w http.ResponseWriter, r *http.Request, owner string) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	if _, err := s.store.GetFile(r.Context(), owner, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	shares, err := s.store.ListShares(r.Context(), owner, id, s.now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]shareJSON, 0, len(shares))
+	for i := range shares {
+		out = append(out, toShareJSON(&shares[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string][]shareJSON{"shares": out})
+}
+
+// handleRevokeShare handles "DELETE /shares/{id}": the link dies at once.
+func (s *server) handleRevokeShare(w http.ResponseWriter, r *http.Request, owner string) {
+	id := r.PathValue("id")
+	err := ErrNotFound
+	if validID(id) {
+		err = s.store.DeleteShare(r.Context(), owner, id)
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, codeNotFound, "no such share")
+	case err != nil:
+		s.fail(w, r, err)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// shareHeaders sets the headers of every answer under /s/: no caching, no
+// indexing, no framing, no Referer carrying the token to the next site,
+// and the page's CSP.
+func (s *server) shareHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", s.formCSP(r))
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Robots-Tag", "noindex, nofollow")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// formCSP is the page's CSP. Its Download form posts here, and the answer
+// redirects to the object store, which browsers check against
+// form-action too: so form-action must name the object store's origin
+// when it is not this server's. That origin is fixed by the configuration;
+// it is learnt once from a pre-signed URL (presigning is local).
+func (s *server) formCSP(r *http.Request) string {
+	if _, sameServer := s.objects.(routedObjectStore); sameServer {
+		return s.shares.csp
+	}
+	if csp := s.shares.cspWithOrigin.Load(); csp != nil {
+		return *csp
+	}
+	probe, err := s.objects.PresignDownload(r.Context(), DownloadRequest{
+		Key: "users/origin-probe", Filename: "probe", Expires: s.now().Add(time.Minute), BaseURL: s.baseURL(r),
+	})
+	u, perr := url.Parse(probe)
+	if err != nil || perr != nil || u.Host == "" {
+		return s.shares.csp // not now: the download fails the same way, and the next page tries again
+	}
+	csp := strings.Replace(s.shares.csp, "form-action 'self'", "form-action 'self' "+u.Scheme+"://"+u.Host, 1)
+	s.shares.cspWithOrigin.Store(&csp)
+	return csp
+}
+
+// sharePage is what share.html shows; html/template escapes every field.
+type sharePage struct {
+	Title string
+	Error string
+	File  *sharedFileView
+}
+
+// sharedFileView is the file a live link shows: nothing of its owner.
+type sharedFileView struct {
+	Filename      string
+	Size          string
+	Expires       string
+	DownloadsLeft string // "" for unlimited
+	Action        string // the Download form's target
+}
+
+// sharedFileJSON is GET /s/{token} as JSON.
+type sharedFileJSON struct {
+	Filename      string    `json:"filename"`
+	Size          *int64    `json:"size"`
+	ContentType   string    `json:"content_type"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	DownloadsLeft *int64    `json:"downloads_left"` // null: unlimited
+}
+
+// handleSharePage handles "GET /s/{token}": the link's page, or its JSON
+// with Accept: application/json. It never counts a download.
+func (s *server) handleSharePage(w http.ResponseWriter, r *http.Request) {
+	sh, f, err := s.sharedFile(r, false)
+	if err != nil {
+		s.shareFail(w, r, err)
+		return
+	}
+	var left *int64
+	if sh.MaxDownloads != nil {
+		n := *sh.MaxDownloads - sh.Downloads
+		left = &n
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, sharedFileJSON{
+			Filename: f.Filename, Size: f.Size, ContentType: downloadContentType(f), ExpiresAt: sh.ExpiresAt, DownloadsLeft: left,
+		})
+		return
+	}
+	view := &sharedFileView{
+		Filename: f.Filename,
+		Expires:  sh.ExpiresAt.Format("2 Jan 2006 15:04 UTC"),
+		Action:   "/s/" + r.PathValue("token") + "/download",
+	}
+	if f.Size != nil {
+		view.Size = humanSize(*f.Size)
+	}
+	if left != nil {
+		view.DownloadsLeft = plural(*left, "download") + " left"
+	}
+	s.renderSharePage(w, http.StatusOK, sharePage{Title: f.Filename, File: view})
+}
+
+// handleShareDownload handles "GET /s/{token}/download" and its POST (the
+// page's button): it counts one download and redirects to a fresh URL of
+// the file, valid shareDownloadTTL, served as an attachment. A HEAD, which
+// a link checker may send, counts nothing.
+func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		w.Header().Set("Allow", "GET, POST")
+		writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "a HEAD would not download: use GET or POST")
+		return
+	}
+	_, f, err := s.sharedFile(r, true)
+	if err != nil {
+		s.shareFail(w, r, err)
+		return
+	}
+	location, err := s.objects.PresignDownload(r.Context(), DownloadRequest{
+		Key: f.ObjectKey, Filename: f.Filename, ContentType: downloadContentType(f),
+		Expires: s.now().Add(shareDownloadTTL), BaseURL: s.baseURL(r),
+	})
+	if err != nil {
+		s.shareFail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, location, http.StatusSeeOther)
+}
+
+// sharedFile finds the live share of the request's token, counting a
+// download when count is set, and its complete file. Any dead link is
+// ErrNotFound.
+func (s *server) sharedFile(r *http.Request, count bool) (Share, *File, error) {
+	token := r.PathValue("token")
+	if len(token) != 43 || !allBytes(token, alnumOr("-_")) {
+		return Share{}, nil, ErrNotFound // not a token Dropp makes: skip the store
+	}
+	find := s.store.ShareLink
+	if count {
+		find = s.store.CountShareDownload
+	}
+	sh, err := find(r.Context(), hashSecret(token), s.now())
+	if err != nil {
+		return Share{}, nil, err
+	}
+	f, err := s.store.GetFile(r.Context(), sh.Owner, sh.FileID)
+	if err == nil && f.Status != statusComplete {
+		err = ErrNotFound
+	}
+	return sh, f, err
+}
+
+// shareFail answers an error on a link's routes: a dead link is the one
+// 404, the rest as classify says; as a page, or JSON if asked for.
+func (s *server) shareFail(w http.ResponseWriter, r *http.Request, err error) {
+	f := failure{http.StatusNotFound, codeNotFound, deadShareMessage, deadSharePage}
+	if !errors.Is(err, ErrNotFound) {
+		f = s.classify(r, err)
+	}
+	if wantsJSON(r) {
+		writeError(w, f.status, f.code, f.message)
+		return
+	}
+	s.renderSharePage(w, f.status, sharePage{Title: http.StatusText(f.status), Error: f.page})
+}
+
+// shareTooMany is the 429 of /s/.
+func (s *server) shareTooMany(w http.ResponseWriter, r *http.Request) {
+	if wantsJSON(r) {
+		writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many share link requests; retry after the Retry-After delay")
+		return
+	}
+	s.renderSharePage(w, http.StatusTooManyRequests, sharePage{Title: "Too many requests", Error: "Too many requests from your address. Wait a minute and try again."})
+}
+
+// renderSharePage executes the page into a buffer first, so a template
+// error becomes a clean 500 instead of half a page.
+func (s *server) renderSharePage(w http.ResponseWriter, status int, p sharePage) {
+	var buf bytes.Buffer
+	if err := s.shares.page.Execute(&buf, p); err != nil {
+		s.log.Error("render share page", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// wantsJSON tells a client that asks for JSON (Accept: application/json)
+// from a browser, which asks for HTML.
+func wantsJSON(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, err := mime.ParseMediaType(part); err == nil && mt == "application/json" {
+			return true
+		}
+	}
+	return false
+}
+
+// humanSize writes a byte count as people read it: "512 bytes", "3.4 MB".
+func humanSize(n int64) string {
+	if n < 1000 {
+		return plural(n, "byte")
+	}
+	units := []string{"kB", "MB", "GB", "TB"}
+	v := float64(n) / 1000
+	i := 0
+	for v >= 1000 && i < len(units)-1 {
+		v /= 1000
+		i++
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + " " + units[i]
+}
+
+// plural writes n and a noun, in the plural unless n is 1.
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatInt(n, 10) + " " + noun + "s"
+}

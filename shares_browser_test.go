@@ -1,0 +1,158 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestRealBrowserShareLink opens a share link in headless Chromium, clicks
+// Download and checks the file it saves, with the local object store and
+// with S3, whose pre-signed URL is on another origin. The page's style
+// must apply under its CSP, the form's redirect must pass the CSP's
+// form-action, no request to Dropp may carry the token in Referer, and
+// opening the page must not count. It saves a screenshot of the page to
+// artifacts/share-page.png.
+func TestRealBrowserShareLink(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing in CI: scripts/test installs it (apt-get install chromium)", chromiumPath)
+		}
+		t.Skipf("%s not installed (apt-get install chromium); scripts/test installs it", chromiumPath)
+	}
+	// One browser, one case after the other: a loaded machine starts a
+	// browser slowly enough.
+	chrome := startChromium(t)
+	t.Run("local", func(t *testing.T) { browseShareLink(t, chrome, nil, "share-page.png") })
+	t.Run("s3", func(t *testing.T) { browseShareLink(t, chrome, s3TestEnv(testBucket(t)), "share-page-s3.png") })
+}
+
+// browseShareLink is TestRealBrowserShareLink on a local-mode server with
+// env added, in a new tab of chrome.
+func browseShareLink(t *testing.T, chrome *cdpClient, env map[string]string, screenshot string) {
+	e, referers := newRefererRecordingEnv(t, env)
+	a := shareEnv{apiTester: apiTester{e}}
+	alice := e.newUser("alice")
+	content := []byte("bytes a browser fetched through a share link\n")
+	f, _ := a.stored(alice, map[string]any{"filename": "shared report é.txt", "content_type": "text/plain"}, content)
+	sh := a.share(alice, f.ID, map[string]any{"max_downloads": 3})
+	token := strings.TrimPrefix(sh.URL, e.URL+"/s/")
+
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	downloads := t.TempDir()
+	err = chrome.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": downloads}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chrome.call(page, "Page.navigate", map[string]any{"url": sh.URL}, nil); err != nil {
+		t.Fatal(err)
+	}
+	shown := waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "Download") })
+	saveScreenshotAs(t, chrome, page, screenshot)
+	if !strings.Contains(shown.Text, "shared report é.txt") || !strings.Contains(shown.Text, "3 downloads left") {
+		t.Errorf("share page shows:\n%s", shown.Text)
+	}
+	if shown.MaxWidth == "none" || shown.MaxWidth == "" {
+		t.Errorf("<main> max-width %q: the CSP blocked the page's own style", shown.MaxWidth)
+	}
+	if n := a.shares(alice, f.ID)[0].Downloads; n != 0 {
+		t.Errorf("opening the page counted %d downloads", n)
+	}
+
+	clickElement(t, chrome, page, "download")
+	saved := waitForFile(t, filepath.Join(downloads, "shared report é.txt"))
+	if !bytes.Equal(saved, content) {
+		t.Errorf("the browser saved %q, want %q", saved, content)
+	}
+	if n := a.shares(alice, f.ID)[0].Downloads; n != 1 {
+		t.Errorf("one click counted %d downloads", n)
+	}
+	seen := referers()
+	if !slicesContainsPrefix(seen, "POST /s/") || env == nil && !slicesContainsPrefix(seen, "GET /objects/") {
+		t.Fatalf("the browser's download requests were not seen: %v", seen)
+	}
+	for _, r := range seen {
+		if _, referer, _ := strings.Cut(r, " referer="); strings.Contains(referer, token) {
+			t.Errorf("the token leaked in a Referer: %s", r)
+		}
+	}
+}
+
+// newRefererRecordingEnv starts a local-mode server behind a recorder of
+// each request's method, path and Referer.
+func newRefererRecordingEnv(t *testing.T, env map[string]string) (*testEnv, func() []string) {
+	t.Helper()
+	e := newLocalTestEnv(t, env)
+	var mu sync.Mutex
+	var seen []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path+" referer="+`"`+r.Header.Get("Referer")+`"`)
+		mu.Unlock()
+		e.srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	recorded := *e
+	recorded.URL = ts.URL
+	return &recorded, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+}
+
+// slicesContainsPrefix reports whether a line of lines starts with prefix.
+func slicesContainsPrefix(lines []string, prefix string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// clickElement clicks the middle of the element with that id, a real
+// mouse click.
+func clickElement(t *testing.T, c *cdpClient, page, id string) {
+	t.Helper()
+	var box struct{ X, Y float64 }
+	js := `(() => { const r = document.getElementById(` + "`" + id + "`" + `).getBoundingClientRect();
+		return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()`
+	if err := c.evaluate(page, js, &box); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.click(page, box.X, box.Y); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitForFile waits up to 20 s for a download to land at path, complete.
+func waitForFile(t *testing.T, path string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if data, err := os.ReadFile(path); err == nil {
+			return data
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	t.Fatalf("no download at %s; the directory holds %v", path, names)
+	return nil
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestLocalStoreShares and TestMongoStoreShares run the share contract on
+// both stores, a fresh store per subtest.
+func TestLocalStoreShares(t *testing.T) {
+	t.Parallel()
+	testShareContract(t, func(t *testing.T) Store { return openTestLocalStore(t, t.TempDir()) })
+}
+
+func TestMongoStoreShares(t *testing.T) {
+	t.Parallel()
+	testShareContract(t, func(t *testing.T) Store {
+		store, err := openMongoStore(t.Context(), rig.mongoURI, testDatabaseName(t), testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close(context.Background()) })
+		return store
+	})
+}
+
+// testShareContract checks what every Store must do with shares.
+func testShareContract(t *testing.T, open func(t *testing.T) Store) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s Store)
+	}{
+		{"InsertListRevoke", ctShareInsertListRevoke},
+		{"DuplicateToken", ctShareDuplicateToken},
+		{"Expiry", ctShareExpiry},
+		{"CountUnlimited", ctShareCountUnlimited},
+		{"MaxDownloadsRace", ctShareMaxDownloadsRace},
+		{"DeleteFileEndsShares", ctShareDeleteFileEndsShares},
+		{"Sweep", ctShareSweep},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.run(t, open(t))
+		})
+	}
+}
+
+// ctShareFile inserts a new file for owner and returns it.
+func ctShareFile(t *testing.T, s Store, owner string) *File {
+	t.Helper()
+	f := ctFile(owner, ctNow())
+	ctInsert(t, s, f)
+	return f
+}
+
+// ctShare inserts a share of f expiring in ttl, with max downloads (0:
+// unlimited), and returns it.
+func ctShare(t *testing.T, s Store, f *File, ttl time.Duration, max int64) Share {
+	t.Helper()
+	now := ctNow()
+	sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: f.Owner, FileID: f.ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if max > 0 {
+		sh.MaxDownloads = &max
+	}
+	ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh))
+	return sh
+}
+
+// ctShareInsertListRevoke: a share comes back as inserted, listed only to
+// its owner, and is gone at once when revoked.
+func ctShareInsertListRevoke(t *testing.T, s Store) {
+	ctx, now := t.Context(), ctNow()
+	f := ctShareFile(t, s, ctNewID())
+	first := ctShare(t, s, f, time.Hour, 3)
+	time.Sleep(2 * time.Millisecond) // a later creation time, so the order is certain
+	second := ctShare(t, s, f, 2*time.Hour, 0)
+	got, err := s.ShareLink(ctx, first.TokenHash, now)
+	ctMust(t, "ShareLink", err)
+	if !reflect.DeepEqual(got, first) {
+		t.Errorf("ShareLink = %+v, want %+v", got, first)
+	}
+	list, err := s.ListShares(ctx, f.Owner, f.ID, now)
+	ctMust(t, "ListShares", err)
+	if len(list) != 2 || list[0].ID != first.ID || list[1].ID != second.ID {
+		t.Fatalf("ListShares = %+v, want the two shares oldest first", list)
+	}
+	if other, _ := s.ListShares(ctx, ctNewID(), f.ID, now); len(other) != 0 {
+		t.Errorf("another owner lists %+v", other)
+	}
+	if err := s.DeleteShare(ctx, ctNewID(), first.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("DeleteShare by another owner = %v, want ErrNotFound", err)
+	}
+	ctMust(t, "DeleteShare", s.DeleteShare(ctx, f.Owner, first.ID))
+	if _, err := s.ShareLink(ctx, first.TokenHash, now); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ShareLink after revoke = %v, want ErrNotFound", err)
+	}
+	if _, err := s.CountShareDownload(ctx, first.TokenHash, now); !errors.Is(err, ErrNotFound) {
+		t.Errorf("CountShareDownload after revoke = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteShare(ctx, f.Owner, first.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second DeleteShare = %v, want ErrNotFound", err)
+	}
+	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 1 || list[0].ID != second.ID {
+		t.Errorf("ListShares after revoke = %+v", list)
+	}
+}
+
+// ctShareDuplicateToken: two shares never share a token hash.
+func ctShareDuplicateToken(t *testing.T, s Store) {
+	f := ctShareFile(t, s, ctNewID())
+	sh := ctShare(t, s, f, time.Hour, 0)
+	sh.ID = newID()
+	if err := s.InsertShare(t.Context(), sh); !errors.Is(err, ErrConflict) {
+		t.Errorf("InsertShare with a used token hash = %v, want ErrConflict", err)
+	}
+}
+
+// ctShareExpiry: at its expiry a share is missing everywhere.
+func ctShareExpiry(t *testing.T, s Store) {
+	ctx := t.Context()
+	f := ctShareFile(t, s, ctNewID())
+	sh := ctShare(t, s, f, time.Hour, 0)
+	for _, at := range []time.Time{sh.ExpiresAt, sh.ExpiresAt.Add(time.Hour)} {
+		if _, err := s.ShareLink(ctx, sh.TokenHash, at); !errors.Is(err, ErrNotFound) {
+			t.Errorf("ShareLink at %v = %v, want ErrNotFound", at, err)
+		}
+		if _, err := s.CountShareDownload(ctx, sh.TokenHash, at); !errors.Is(err, ErrNotFound) {
+			t.Errorf("CountShareDownload at %v = %v, want ErrNotFound", at, err)
+		}
+		if list, _ := s.ListShares(ctx, f.Owner, f.ID, at); len(list) != 0 {
+			t.Errorf("ListShares at %v = %+v", at, list)
+		}
+	}
+	if _, err := s.ShareLink(ctx, sh.TokenHash, sh.ExpiresAt.Add(-time.Millisecond)); err != nil {
+		t.Errorf("ShareLink just before expiry: %v", err)
+	}
+}
+
+// ctShareCountUnlimited: an unlimited share counts every download.
+func ctShareCountUnlimited(t *testing.T, s Store) {
+	ctx, now := t.Context(), ctNow()
+	f := ctShareFile(t, s, ctNewID())
+	sh := ctShare(t, s, f, time.Hour, 0)
+	for i := int64(1); i <= 3; i++ {
+		got, err := s.CountShareDownload(ctx, sh.TokenHash, now)
+		ctMust(t, "CountShareDownload", err)
+		if got.Downloads != i {
+			t.Errorf("download %d counted as %d", i, got.Downloads)
+		}
+	}
+	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 1 || list[0].Downloads != 3 {
+		t.Errorf("ListShares = %+v, want 3 downloads", list)
+	}
+}
+
+// ctShareMaxDownloadsRace: 20 concurrent downloads of a share allowing 5
+// count exactly 5; the used-up share is still listed but no longer usable.
+func ctShareMaxDownloadsRace(t *testing.T, s Store) {
+	ctx, now := t.Context(), ctNow()
+	f := ctShareFile(t, s, ctNewID())
+	sh := ctShare(t, s, f, time.Hour, 5)
+	var ok, missing atomic.Int32
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			_, err := s.CountShareDownload(ctx, sh.TokenHash, now)
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrNotFound):
+				missing.Add(1)
+			default:
+				t.Errorf("CountShareDownload: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 5 || missing.Load() != 15 {
+		t.Errorf("%d downloads counted, %d refused; want 5 and 15", ok.Load(), missing.Load())
+	}
+	if _, err := s.ShareLink(ctx, sh.TokenHash, now); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ShareLink of a used-up share = %v, want ErrNotFound", err)
+	}
+	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 1 || list[0].Downloads != 5 {
+		t.Errorf("ListShares = %+v, want the share with 5 downloads", list)
+	}
+}
+
+// ctShareDeleteFileEndsShares: deleting a file ends every share of it.
+func ctShareDeleteFileEndsShares(t *testing.T, s Store) {
+	ctx, now := t.Context(), ctNow()
+	f := ctShareFile(t, s, ctNewID())
+	kept := ctShareFile(t, s, f.Owner)
+	sh := ctShare(t, s, f, time.Hour, 0)
+	other := ctShare(t, s, kept, time.Hour, 0)
+	ctMust(t, "DeleteFile", s.DeleteFile(ctx, f.Owner, f.ID))
+	if _, err := s.ShareLink(ctx, sh.TokenHash, now); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ShareLink of a deleted file's share = %v, want ErrNotFound", err)
+	}
+	if _, err := s.CountShareDownload(ctx, sh.TokenHash, now); !errors.Is(err, ErrNotFound) {
+		t.Errorf("CountShareDownload of a deleted file's share = %v, want ErrNotFound", err)
+	}
+	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 0 {
+		t.Errorf("ListShares of a deleted file = %+v", list)
+	}
+	if _, err := s.ShareLink(ctx, other.TokenHash, now); err != nil {
+		t.Errorf("another file's share: %v", err)
+	}
+}
+
+// TestLocalStoreSharesSurviveReopen: counts and revocations are in the log,
+// and compaction drops the shares of deleted files.
+func TestLocalStoreSharesSurviveReopen(t *testing.T) {
+	t.Parallel()
+	s := openTestLocalStore(t, t.TempDir())
+	ctx, now := t.Context(), ctNow()
+	f := ctShareFile(t, s, ctNewID())
+	gone := ctShareFile(t, s, f.Owner)
+	counted := ctShare(t, s, f, time.Hour, 2)
+	revoked := ctShare(t, s, f, time.Hour, 0)
+	orphan := ctShare(t, s, gone, time.Hour, 0)
+	_, err := s.CountShareDownload(ctx, counted.TokenHash, now)
+	ctMust(t, "CountShareDownload", err)
+	ctMust(t, "DeleteShare", s.DeleteShare(ctx, f.Owner, revoked.ID))
+	ctMust(t, "DeleteFile", s.DeleteFile(ctx, gone.Owner, gone.ID))
+	s = reopenLocalStore(t, s)
+	got, err := s.ShareLink(ctx, counted.TokenHash, now)
+	if err != nil || got.Downloads != 1 {
+		t.Errorf("after reopen: %+v, %v; want 1 download", got, err)
+	}
+	if _, err := s.ShareLink(ctx, revoked.TokenHash, now); !errors.Is(err, ErrNotFound) {
+		t.Errorf("revoked share after reopen: %v", err)
+	}
+	s.mu.Lock()
+	_, kept := s.state.shares[orphan.TokenHash]
+	s.mu.Unlock()
+	if kept {
+		t.Error("the share of a deleted file is still kept after reopen")
+	}
+}
+
+// ctShareSweep: the sweeper's DeleteExpired removes expired shares, which
+// lookups already ignore, so that stores without TTL indexes do not keep
+// them; live shares stay.
+func ctShareSweep(t *testing.T, s Store) {
+	ctx, now := t.Context(), ctNow()
+	f := ctShareFile(t, s, ctNewID())
+	expired := ctShare(t, s, f, time.Hour, 0)
+	live := ctShare(t, s, f, 3*time.Hour, 0)
+	_, err := s.CountShareDownload(ctx, expired.TokenHash, now)
+	ctMust(t, "CountShareDownload", err)
+	n, err := s.DeleteExpired(ctx, now.Add(2*time.Hour))
+	ctMust(t, "DeleteExpired", err)
+	if n < 1 {
+		t.Errorf("DeleteExpired removed %d records, want the expired share at least", n)
+	}
+	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 1 || list[0].ID != live.ID {
+		t.Errorf("ListShares before either expired = %+v, want only the live share left", list)
+	}
+}

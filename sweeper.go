@@ -1,0 +1,223 @@
+package main
+
+// The sweeper: every SWEEP_INTERVAL_SECONDS each instance deletes the
+// uploads that can no longer be completed, with their objects, and the
+// expired credentials, sign-in states and codes (FerretDB and some other
+// compatible servers have no TTL indexes). Every delete is idempotent, so
+// several instances sweeping at once only repeat each other's work.
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// sweepMargin is how long after its form expired a pending upload is
+// kept: a client whose post finished just in time can still complete it.
+const sweepMargin = time.Hour
+
+// sweepBatch is how many pending files one query returns; a sweep reads
+// batches until one comes back short, at most sweepMaxBatches of them.
+const (
+	sweepBatch      = 500
+	sweepMaxBatches = 20
+)
+
+// sweepResult counts what one sweep removed, for its summary line.
+type sweepResult struct {
+	pendingFiles int // records of abandoned uploads, with their objects
+	expired      int // credentials, sign-in states and codes
+	failures     int
+}
+
+// startSweeper sweeps every SWEEP_INTERVAL_SECONDS until ctx ends; the
+// returned stop waits for a sweep in progress to finish.
+func (s *server) startSweeper(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(s.cfg.SweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.sweep(ctx)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// sweep runs one sweep and logs its one summary line.
+func (s *server) sweep(ctx context.Context) sweepResult {
+	start := time.Now()
+	var res sweepResult
+	s.sweepPendingFiles(ctx, &res)
+	n, err := s.store.DeleteExpired(ctx, s.now())
+	res.expired += n
+	if err != nil {
+		res.failures++
+		s.log.Warn("sweep: deleting expired credentials", "err", err)
+	}
+	// Multipart uploads and share links are swept here once they exist:
+	// their expired records and their in-progress multipart uploads.
+	s.log.Info("sweep", "pending_files", res.pendingFiles, "expired_records", res.expired,
+		"failures", res.failures, "duration", time.Since(start))
+	return res
+}
+
+// sweepPendingFiles deletes the pending files whose upload form expired
+// more than sweepMargin ago: the object (if the client posted one but never
+// completed), then the record, which releases its quota charge.
+func (s *server) sweepPendingFiles(ctx context.Context, res *sweepResult) {
+	before := s.now().Add(-s.cfg.UploadTTL - sweepMargin)
+	for range sweepMaxBatches {
+		files, err := s.store.PendingFilesBefore(ctx, before, sweepBatch)
+		if err != nil {
+			res.failures++
+			s.log.Warn("sweep: listing abandoned uploads", "err", err)
+			return
+		}
+		for i := range files {
+			if s.sweepFile(ctx, &files[i]) {
+				res.pendingFiles++
+			} else {
+				res.failures++
+			}
+		}
+		if len(files) < sweepBatch || ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// sweepFile deletes one abandoned upload; a record another sweeper deleted
+// first is success.
+func (s *server) sweepFile(ctx context.Context, f *File) bool {
+	err := s.objects.Delete(ctx, f.ObjectKey)
+	if errors.Is(err, errInvalidObjectKey) {
+		err = nil // no object can be under that key
+	}
+	if err == nil {
+		err = s.store.DeleteFile(ctx, f.Owner, f.ID)
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.log.Warn("sweep: deleting an abandoned upload", "file", f.ID, "err", err)
+		return false
+	}
+	return true
+}
+
+// ---- MongoDB ----
+
+func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, limit int) ([]File, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	filter := bson.D{{Key: "status", Value: statusPending}, {Key: "created_at", Value: bson.D{{Key: "$lt", Value: t}}}}
+	cur, err := s.files.Find(ctx, filter, options.Find().SetLimit(int64(limit)))
+	if err != nil {
+		return nil, mongoErr("list abandoned uploads", err)
+	}
+	files := []File{}
+	if err := cur.All(ctx, &files); err != nil {
+		return nil, mongoErr("list abandoned uploads", err)
+	}
+	return files, nil
+}
+
+// DeleteExpired deletes expired credentials, states, codes, shares and
+// share downloads, and the usage ledger entries that are no longer needed
+// (quota.go).
+func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	ctx, cancel := opContext(ctx)
+	defer cancel()
+	total := 0
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads} {
+		res, err := c.DeleteMany(ctx, bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}})
+		if err != nil {
+			return total, mongoErr("delete expired "+c.Name(), err)
+		}
+		total += int(res.DeletedCount)
+	}
+	pruned, err := s.pruneUsage(ctx, now.Add(-usageKeep))
+	return total + pruned, err
+}
+
+func (m *indexedMongo) PendingFilesBefore(ctx context.Context, t time.Time, limit int) ([]File, error) {
+	if err := m.ready(); err != nil {
+		return nil, err
+	}
+	return m.db.PendingFilesBefore(ctx, t, limit)
+}
+
+func (m *indexedMongo) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	if err := m.ready(); err != nil {
+		return 0, err
+	}
+	return m.db.DeleteExpired(ctx, now)
+}
+
+// ---- Local store ----
+
+// PendingFilesBefore returns up to limit pending files created before t.
+func (s *localStore) PendingFilesBefore(ctx context.Context, t time.Time, limit int) ([]File, error) {
+	files := []File{}
+	err := s.view(ctx, func(st *localState) error {
+		for _, f := range st.files {
+			if len(files) == limit {
+				break
+			}
+			if f.Status == statusPending && f.CreatedAt.Before(t) {
+				files = append(files, cloneLocalFile(f))
+			}
+		}
+		return nil
+	})
+	return files, err
+}
+
+// DeleteExpired deletes expired credentials, states, codes and shares, one log
+// record each (compaction would drop them too, but only once the log grows).
+func (s *localStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	n1, err := sweepLocalKind(ctx, s, localCreds, now)
+	if err != nil {
+		return n1, err
+	}
+	n2, err := sweepLocalKind(ctx, s, localStates, now)
+	if err != nil {
+		return n1 + n2, err
+	}
+	n3, err := sweepLocalKind(ctx, s, localCodes, now)
+	if err != nil {
+		return n1 + n2 + n3, err
+	}
+	n4, err := sweepLocalKind(ctx, s, localShares, now)
+	return n1 + n2 + n3 + n4, err
+}
+
+// sweepLocalKind removes the records of kind k expired by now.
+func sweepLocalKind[K comparable, R any](ctx context.Context, s *localStore, k localKind[K, R], now time.Time) (int, error) {
+	var keys []K
+	err := s.view(ctx, func(st *localState) error {
+		for key, r := range k.rows(st) {
+			if localExpired(k.expires(&r), now) {
+				keys = append(keys, key)
+			}
+		}
+		return nil
+	})
+	for _, key := range keys {
+		if err != nil {
+			break
+		}
+		err = k.remove(ctx, s, key)
+	}
+	return len(keys), err
+}

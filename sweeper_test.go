@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestSweeper, on each metadata store with the injected clock: abandoned
+// uploads (posted or not) go with their objects and release their quota;
+// complete files and uploads still in time stay; expired credentials,
+// sign-in states and codes go; two sweepers at once are harmless; each
+// sweep logs one summary line.
+func TestSweeper(t *testing.T) {
+	t.Parallel()
+	for name, start := range envStarters {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := apiTester{start(t, map[string]string{"MAX_UPLOAD_BYTES": "4096"})}
+			clock := &testClock{}
+			a.srv.now = clock.now
+			var logs syncBuffer
+			a.srv.log = slog.New(slog.NewTextHandler(&logs, nil))
+			tok := a.newUser("sweep")
+			owner := a.userID(tok)
+			store := a.srv.store
+
+			posted := a.create(tok, map[string]any{"filename": "posted.bin"}) // uploaded, never completed
+			a.upload(posted, []byte("abandoned"))
+			never := a.create(tok, map[string]any{"filename": "never.bin", "size": 10})
+			_, keptKey := a.stored(tok, map[string]any{"filename": "kept.bin"}, []byte("kept!"))
+			now := clock.now()
+			expired := now.Add(time.Minute)
+			ctMust(t, "credential", store.InsertCredential(t.Context(), Credential{Hash: ctNewID(), Kind: kindSession, UserID: owner, CreatedAt: now, ExpiresAt: expired}))
+			ctMust(t, "state", store.InsertAuthState(t.Context(), AuthState{Hash: ctNewID(), ExpiresAt: expired}))
+			ctMust(t, "code", store.InsertAuthCode(t.Context(), AuthCode{Hash: ctNewID(), UserID: owner, ExpiresAt: expired}))
+
+			clock.advance(a.srv.cfg.UploadTTL + sweepMargin + time.Minute)
+			fresh := a.create(tok, map[string]any{"filename": "fresh.bin", "size": 7}) // its form is still valid
+
+			var wg sync.WaitGroup
+			results := make([]sweepResult, 2)
+			for i := range results {
+				wg.Go(func() { results[i] = a.srv.sweep(t.Context()) })
+			}
+			wg.Wait()
+			for _, r := range results {
+				if r.failures != 0 || r.pendingFiles > 2 {
+					t.Errorf("sweep result %+v: want no failures and at most the 2 abandoned uploads", r)
+				}
+			}
+			if results[0].pendingFiles+results[1].pendingFiles < 2 {
+				t.Errorf("sweeps removed %+v, want the 2 abandoned uploads between them", results)
+			}
+
+			for _, id := range []string{posted.File.ID, never.File.ID} {
+				if _, err := store.GetFile(t.Context(), owner, id); !errors.Is(err, ErrNotFound) {
+					t.Errorf("abandoned upload %s: %v, want it gone", id, err)
+				}
+			}
+			if _, err := a.srv.objects.Head(t.Context(), posted.Upload.Fields["key"]); !errors.Is(err, ErrObjectNotFound) {
+				t.Errorf("object of the abandoned upload: %v, want it gone", err)
+			}
+			if _, err := a.srv.objects.Head(t.Context(), keptKey); err != nil {
+				t.Errorf("object of the complete file: %v", err)
+			}
+			if _, err := store.GetFile(t.Context(), owner, fresh.File.ID); err != nil {
+				t.Errorf("upload still in time: %v", err)
+			}
+			wantUsage(t, store, owner, Usage{Bytes: 5 + 7, Files: 2})
+			if n, err := store.DeleteExpired(t.Context(), clock.now()); n != 0 || err != nil {
+				t.Errorf("after the sweeps, %d expired records were left (%v)", n, err)
+			}
+			resp, body := a.do(request{method: "GET", path: "/me", token: tok})
+			wantStatus(t, resp, body, 200) // an unexpired token survives
+			if n := strings.Count(logs.String(), "msg=sweep "); n != 2 {
+				t.Errorf("%d summary lines for 2 sweeps:\n%s", n, logs.String())
+			}
+		})
+	}
+}
+
+// TestSweeperRunsEveryInterval: run's sweeper sweeps on its interval.
+func TestSweeperRunsEveryInterval(t *testing.T) {
+	t.Parallel()
+	a := apiTester{newLocalTestEnv(t, map[string]string{"SWEEP_INTERVAL_SECONDS": "1"})}
+	var logs syncBuffer
+	a.srv.log = slog.New(slog.NewTextHandler(&logs, nil))
+	stop := a.srv.startSweeper(t.Context())
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "msg=sweep ") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	if !strings.Contains(logs.String(), "msg=sweep ") {
+		t.Error("no sweep within 10 s at SWEEP_INTERVAL_SECONDS=1")
+	}
+}
