@@ -588,3 +588,51 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestWebPageLoadMore: the list shows a page of 50 (pending files too),
+// and "Load more" fetches the rest with the cursor, then goes away.
+func TestWebPageLoadMore(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	e := newLocalTestEnv(t, nil)
+	chrome := startChromium(t)
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signInOnPage(t, chrome, page, e.URL)
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	const createJS = `(async () => {
+		for (let i = 1; i <= 53; i++) {
+			const resp = await fetch("/upload/", {method: "POST", headers: {"Content-Type": "application/json"},
+				body: JSON.stringify({filename: "pending-" + String(i).padStart(2, "0") + ".txt", size: 1})});
+			if (!resp.ok) return "HTTP " + resp.status;
+		}
+		return "";
+	})()`
+	var problem string
+	if err := chrome.evaluate(page, createJS, &problem); err != nil || problem != "" {
+		t.Fatalf("creating files: %v %s", err, problem)
+	}
+	if err := chrome.call(page, "Page.reload", map[string]any{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	const moreShownJS = `!document.getElementById("more").hidden`
+	st := waitForApp(t, chrome, page, func(s appState) bool { return s.Ready && len(s.Files) == 50 })
+	var more bool
+	if chrome.evaluate(page, moreShownJS, &more); !more {
+		t.Fatal("50 of 53 files listed, and no Load more")
+	}
+	if err := chrome.evaluate(page, `document.getElementById("more").click(), true`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	st = waitForApp(t, chrome, page, func(s appState) bool { return len(s.Files) == 53 })
+	names := map[string]bool{}
+	for _, row := range st.Files {
+		name, _, _ := strings.Cut(row, " ")
+		names[name] = true
+	}
+	if chrome.evaluate(page, moreShownJS, &more); more || len(names) != 53 {
+		t.Errorf("after Load more: Load more shown %v, %d distinct files of 53", more, len(names))
+	}
+}
