@@ -636,3 +636,35 @@ func TestWebPageLoadMore(t *testing.T) {
 		t.Errorf("after Load more: Load more shown %v, %d distinct files of 53", more, len(names))
 	}
 }
+
+// TestWebPageCancel: Cancel stops an upload half-way, removes its line and
+// deletes its pending file, so nothing is left behind in the list.
+func TestWebPageCancel(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	e := newLocalTestEnv(t, nil)
+	chrome := startChromium(t)
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signInOnPage(t, chrome, page, e.URL)
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	throttle(t, chrome, page, 256<<10)
+	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "unwanted.bin", randomBytes(t, 2<<20)))
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Progress > 2 && s.Progress < 90 })
+	if err := chrome.evaluate(page, `(() => { document.querySelector("#uploads button").click(); return true; })()`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	throttle(t, chrome, page, 0)
+	waitForApp(t, chrome, page, func(s appState) bool { return len(s.Uploads) == 0 })
+	const countJS = `fetch("/list/").then(r => r.json()).then(l => l.files.length)`
+	deadline := time.Now().Add(10 * time.Second)
+	var n int
+	for chrome.evaluate(page, countJS, &n) == nil && n != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n != 0 {
+		t.Errorf("after Cancel the API still lists %d files", n)
+	}
+}
