@@ -341,7 +341,10 @@ func (s *server) renderAdmin(w http.ResponseWriter, p adminPage) {
 // ---- MongoDB ----
 
 func (s *mongoStore) ListUsers(ctx context.Context) ([]User, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	cur, err := s.users.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "email", Value: 1}, {Key: "_id", Value: 1}}))
 	if err != nil {
@@ -364,7 +367,10 @@ func (s *mongoStore) TouchUser(ctx context.Context, id string, at time.Time) err
 
 // setUserField sets one field of a user; a missing user is ErrNotFound.
 func (s *mongoStore) setUserField(ctx context.Context, id, field string, v any) error {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: v}}}})
 	if err != nil {
@@ -377,41 +383,16 @@ func (s *mongoStore) setUserField(ctx context.Context, id, field string, v any) 
 }
 
 func (s *mongoStore) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return 0, err
+	}
 	defer cancel()
 	res, err := s.creds.DeleteMany(ctx, bson.D{{Key: "user_id", Value: userID}})
 	if err != nil {
 		return 0, mongoErr("delete user credentials", err)
 	}
 	return int(res.DeletedCount), nil
-}
-
-func (m *indexedMongo) ListUsers(ctx context.Context) ([]User, error) {
-	if err := m.ready(); err != nil {
-		return nil, err
-	}
-	return m.db.ListUsers(ctx)
-}
-
-func (m *indexedMongo) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.SetUserDisabled(ctx, id, disabled)
-}
-
-func (m *indexedMongo) TouchUser(ctx context.Context, id string, at time.Time) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.TouchUser(ctx, id, at)
-}
-
-func (m *indexedMongo) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
-	if err := m.ready(); err != nil {
-		return 0, err
-	}
-	return m.db.DeleteUserCredentials(ctx, userID)
 }
 
 // ---- Local store ----

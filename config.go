@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -17,60 +18,96 @@ import (
 )
 
 // setting documents one environment variable; settings is the single list
-// that both `-h` and the README's configuration table follow.
+// that loadConfig takes defaults from and that both `-h` and the README's
+// configuration table follow.
 type setting struct {
-	name, def, help string
+	name string
+	// def is the default value, as the variable would be set, which
+	// loadConfig uses when the variable is unset; "" when there is none
+	// (or it depends on other settings, as note then says).
+	def string
+	// note tells the default in words: after def in parentheses ("5 GiB"),
+	// or, without def, what unset means ("anyone").
+	note string
+	help string
 }
 
+// Default listen addresses: loopback only with local sign-in, since it
+// lets anyone who reaches the port act as the local user.
+const (
+	localSignInAddr = "127.0.0.1:8080"
+	providerAddr    = ":8080"
+)
+
 var settings = []setting{
-	{"ADDR", "127.0.0.1:8080 with local sign-in, :8080 with GOOGLE_CLIENT_ID", "listen address"},
-	{"PUBLIC_URL", "the origin of GOOGLE_REDIRECT_URI; with local sign-in, the request's loopback Host", "base URL of this server as clients reach it, e.g. https://dropp.example.com"},
-	{"SECRET_KEY", "required with MongoDB; generated into DATA_DIR in local mode", "key for signing cookies (at least 32 bytes)"},
-	{"SECRET_KEY_PREVIOUS", "", "previous SECRET_KEY, still accepted for cookies during a rotation"},
-	{"MONGODB_URI", "unset: local metadata store in DATA_DIR", "MongoDB connection string"},
-	{"MONGO_DB", "dropp", "MongoDB database name"},
-	{"AWS_S3_BUCKET", "unset: local object store in DATA_DIR", "S3 bucket for file contents"},
-	{"AWS_REGION", "us-east-1", "S3 region"},
-	{"AWS_ENDPOINT_URL_S3", "AWS", "S3 endpoint, for S3-compatible servers"},
-	{"AWS_ENDPOINT_URL", "AWS", "endpoint for all AWS services; AWS_ENDPOINT_URL_S3 wins"},
-	{"AWS_ACCESS_KEY_ID", "the SDK's standard chain", "S3 access key (with AWS_SECRET_ACCESS_KEY and optional AWS_SESSION_TOKEN)"},
-	{"AWS_SECRET_ACCESS_KEY", "the SDK's standard chain", "S3 secret key"},
-	{"AWS_SESSION_TOKEN", "unset", "S3 session token, for temporary credentials"},
-	{"S3_FORCE_PATH_STYLE", "false", "use path-style S3 URLs (most S3-compatible servers need it)"},
-	{"PRESIGN_TTL_SECONDS", "900", "lifetime of download URLs"},
-	{"UPLOAD_POST_TTL_SECONDS", "3600", "lifetime of upload forms"},
-	{"MAX_UPLOAD_BYTES", "5368709120 (5 GiB)", "largest accepted file"},
-	{"TRUST_X_USER_ID", "false", "trust an X-User-Id header set by an authenticating proxy in front of Dropp"},
-	{"GOOGLE_CLIENT_ID", "unset: local sign-in (loopback only)", "OAuth client id"},
-	{"GOOGLE_CLIENT_SECRET", "", "OAuth client secret"},
-	{"GOOGLE_REDIRECT_URI", "PUBLIC_URL + /auth/google/callback", "callback URL registered with the provider"},
-	{"OAUTH_ISSUER", "https://accounts.google.com", "OpenID Connect issuer"},
-	{"APP_REDIRECT_URI", "dropp://auth/callback", "desktop app's default redirect URI"},
-	{"ALLOWED_EMAIL_DOMAINS", "anyone", "comma list of email domains allowed to sign in"},
-	{"ALLOWED_EMAILS", "anyone", "comma list of emails allowed to sign in"},
-	{"TOKEN_TTL_SECONDS", "2592000 (30 days)", "lifetime of desktop access tokens"},
-	{"SESSION_TTL_SECONDS", "604800 (7 days)", "lifetime of browser sessions"},
-	{"SHARE_TTL_SECONDS", "604800 (7 days)", "lifetime of a share link that asks for none"},
-	{"SHARE_MAX_TTL_SECONDS", "2592000 (30 days)", "longest lifetime a share link may ask for"},
-	{"AUTH_RATE_LIMIT", "60", "sign-in, token and share-link requests per minute per client address (burst as many)"},
-	{"TRUSTED_PROXIES", "", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"},
-	{"DATA_DIR", "./dropp-data", "where local mode keeps metadata, objects and its generated key"},
-	{"LOCAL_USER_EMAIL", "you@localhost", "the user local sign-in signs in as"},
-	{"QUOTA_BYTES_PER_USER", "unlimited", "bytes each user may store, pending uploads included (0: unlimited)"},
-	{"QUOTA_FILES_PER_USER", "unlimited", "files each user may have, pending uploads included (0: unlimited)"},
-	{"SWEEP_INTERVAL_SECONDS", "600", "how often each instance deletes abandoned uploads and expired credentials"},
-	{"ADMIN_EMAILS", "", "comma list of emails of the administrators (GET /admin/)"},
+	{"ADDR", "", localSignInAddr + " with local sign-in, " + providerAddr + " with GOOGLE_CLIENT_ID", "listen address"},
+	{"PUBLIC_URL", "", "the origin of GOOGLE_REDIRECT_URI; with local sign-in, the request's loopback Host", "base URL of this server as clients reach it, e.g. https://dropp.example.com"},
+	{"SECRET_KEY", "", "required with MongoDB; generated into DATA_DIR in local mode", "key for signing cookies (at least 32 bytes)"},
+	{"SECRET_KEY_PREVIOUS", "", "", "previous SECRET_KEY, still accepted for cookies during a rotation"},
+	{"MONGODB_URI", "", "unset: local metadata store in DATA_DIR", "MongoDB connection string"},
+	{"MONGO_DB", "dropp", "", "MongoDB database name"},
+	{"AWS_S3_BUCKET", "", "unset: local object store in DATA_DIR", "S3 bucket for file contents"},
+	{"AWS_REGION", "us-east-1", "", "S3 region"},
+	{"AWS_ENDPOINT_URL_S3", "", "AWS", "S3 endpoint, for S3-compatible servers"},
+	{"AWS_ENDPOINT_URL", "", "AWS", "endpoint for all AWS services; AWS_ENDPOINT_URL_S3 wins"},
+	{"AWS_ACCESS_KEY_ID", "", "the SDK's standard chain", "S3 access key (with AWS_SECRET_ACCESS_KEY and optional AWS_SESSION_TOKEN)"},
+	{"AWS_SECRET_ACCESS_KEY", "", "the SDK's standard chain", "S3 secret key"},
+	{"AWS_SESSION_TOKEN", "", "", "S3 session token, for temporary credentials"},
+	{"S3_FORCE_PATH_STYLE", "false", "", "use path-style S3 URLs (most S3-compatible servers need it)"},
+	{"PRESIGN_TTL_SECONDS", "900", "", "lifetime of download URLs"},
+	{"UPLOAD_POST_TTL_SECONDS", "3600", "", "lifetime of upload forms"},
+	{"MAX_UPLOAD_BYTES", "5368709120", "5 GiB", "largest accepted file"},
+	{"TRUST_X_USER_ID", "false", "", "trust an X-User-Id header set by an authenticating proxy in front of Dropp"},
+	{"GOOGLE_CLIENT_ID", "", "unset: local sign-in (loopback only)", "OAuth client id"},
+	{"GOOGLE_CLIENT_SECRET", "", "", "OAuth client secret"},
+	{"GOOGLE_REDIRECT_URI", "", "PUBLIC_URL + /auth/google/callback", "callback URL registered with the provider"},
+	{"OAUTH_ISSUER", googleIssuer, "", "OpenID Connect issuer"},
+	{"APP_REDIRECT_URI", "dropp://auth/callback", "", "desktop app's default redirect URI"},
+	{"ALLOWED_EMAIL_DOMAINS", "", "anyone", "comma list of email domains allowed to sign in"},
+	{"ALLOWED_EMAILS", "", "anyone", "comma list of emails allowed to sign in"},
+	{"TOKEN_TTL_SECONDS", "2592000", "30 days", "lifetime of desktop access tokens"},
+	{"SESSION_TTL_SECONDS", "604800", "7 days", "lifetime of browser sessions"},
+	{"SHARE_TTL_SECONDS", "604800", "7 days", "lifetime of a share link that asks for none"},
+	{"SHARE_MAX_TTL_SECONDS", "2592000", "30 days", "longest lifetime a share link may ask for"},
+	{"AUTH_RATE_LIMIT", "60", "", "sign-in, token and share-link requests per minute per client address (burst as many)"},
+	{"TRUSTED_PROXIES", "", "", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"},
+	{"DATA_DIR", "./dropp-data", "", "where local mode keeps metadata, objects and its generated key"},
+	{"LOCAL_USER_EMAIL", "you@localhost", "", "the user local sign-in signs in as"},
+	{"QUOTA_BYTES_PER_USER", "0", "unlimited", "bytes each user may store, pending uploads included (0: unlimited)"},
+	{"QUOTA_FILES_PER_USER", "0", "unlimited", "files each user may have, pending uploads included (0: unlimited)"},
+	{"SWEEP_INTERVAL_SECONDS", "600", "", "how often each instance deletes abandoned uploads and expired credentials"},
+	{"ADMIN_EMAILS", "", "", "comma list of emails of the administrators (GET /admin/)"},
+}
+
+// shownDefault is the default as `-h` and the README tell it.
+func (s setting) shownDefault() string {
+	switch {
+	case s.def != "" && s.note != "":
+		return s.def + " (" + s.note + ")"
+	case s.def != "":
+		return s.def
+	case s.note != "":
+		return s.note
+	}
+	return "unset"
+}
+
+// settingDefault is the settings table's default for the variable name.
+// Every variable loadConfig reads is in the table, so a name that is not
+// is a mistake in the code, found by any test that loads a configuration.
+func settingDefault(name string) string {
+	i := slices.IndexFunc(settings, func(s setting) bool { return s.name == name })
+	if i < 0 {
+		panic("config: " + name + " is read but not in the settings table")
+	}
+	return settings[i].def
 }
 
 // printUsage writes the `-h` text: every variable with its default.
 func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: dropp          run the server\n       dropp version  print the version (also: dropp -version)\n       dropp reconcile [-delete]\n                      report (or delete) stored objects that no file record names\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
-		def := s.def
-		if def == "" {
-			def = "unset"
-		}
-		fmt.Fprintf(w, "  %-24s %s (default: %s)\n", s.name, s.help, def)
+		fmt.Fprintf(w, "  %-24s %s (default: %s)\n", s.name, s.help, s.shownDefault())
 	}
 }
 
@@ -137,36 +174,36 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	p := &envParser{getenv: getenv}
 	c := &config{
 		MongoURI:           p.mongoURI("MONGODB_URI"),
-		MongoDB:            p.str("MONGO_DB", "dropp"),
-		Bucket:             p.str("AWS_S3_BUCKET", ""),
-		Region:             p.str("AWS_REGION", "us-east-1"),
-		S3Endpoint:         p.str("AWS_ENDPOINT_URL_S3", p.str("AWS_ENDPOINT_URL", "")),
+		MongoDB:            p.str("MONGO_DB"),
+		Bucket:             p.str("AWS_S3_BUCKET"),
+		Region:             p.str("AWS_REGION"),
+		S3Endpoint:         cmp.Or(p.str("AWS_ENDPOINT_URL_S3"), p.str("AWS_ENDPOINT_URL")),
 		S3PathStyle:        p.boolean("S3_FORCE_PATH_STYLE"),
-		AWSAccessKey:       p.str("AWS_ACCESS_KEY_ID", ""),
-		AWSSecretKey:       p.str("AWS_SECRET_ACCESS_KEY", ""),
-		AWSSessionTok:      p.str("AWS_SESSION_TOKEN", ""),
-		PresignTTL:         p.seconds("PRESIGN_TTL_SECONDS", 900, 7*24*3600),
-		UploadTTL:          p.seconds("UPLOAD_POST_TTL_SECONDS", 3600, 7*24*3600),
-		MaxUploadBytes:     p.integer("MAX_UPLOAD_BYTES", 5<<30, 1, 5<<40),
+		AWSAccessKey:       p.str("AWS_ACCESS_KEY_ID"),
+		AWSSecretKey:       p.str("AWS_SECRET_ACCESS_KEY"),
+		AWSSessionTok:      p.str("AWS_SESSION_TOKEN"),
+		PresignTTL:         p.seconds("PRESIGN_TTL_SECONDS", 7*24*3600),
+		UploadTTL:          p.seconds("UPLOAD_POST_TTL_SECONDS", 7*24*3600),
+		MaxUploadBytes:     p.integer("MAX_UPLOAD_BYTES", 1, 5<<40),
 		TrustXUserID:       p.boolean("TRUST_X_USER_ID"),
-		GoogleClientID:     p.str("GOOGLE_CLIENT_ID", ""),
-		GoogleClientSecret: p.str("GOOGLE_CLIENT_SECRET", ""),
-		GoogleRedirectURI:  p.webURL("GOOGLE_REDIRECT_URI", ""),
-		OAuthIssuer:        p.issuerURL("OAUTH_ISSUER", "https://accounts.google.com"),
-		AppRedirectURI:     p.redirectURI("APP_REDIRECT_URI", "dropp://auth/callback"),
+		GoogleClientID:     p.str("GOOGLE_CLIENT_ID"),
+		GoogleClientSecret: p.str("GOOGLE_CLIENT_SECRET"),
+		GoogleRedirectURI:  p.webURL("GOOGLE_REDIRECT_URI"),
+		OAuthIssuer:        p.issuerURL("OAUTH_ISSUER"),
+		AppRedirectURI:     p.redirectURI("APP_REDIRECT_URI"),
 		AllowedDomains:     p.list("ALLOWED_EMAIL_DOMAINS"),
 		AllowedEmails:      p.list("ALLOWED_EMAILS"),
-		TokenTTL:           p.seconds("TOKEN_TTL_SECONDS", 30*24*3600, 365*24*3600),
-		SessionTTL:         p.seconds("SESSION_TTL_SECONDS", 7*24*3600, 365*24*3600),
-		ShareTTL:           p.seconds("SHARE_TTL_SECONDS", 7*24*3600, 365*24*3600),
-		ShareMaxTTL:        p.seconds("SHARE_MAX_TTL_SECONDS", 30*24*3600, 365*24*3600),
-		AuthRateLimit:      int(p.integer("AUTH_RATE_LIMIT", 60, 1, 1_000_000)),
+		TokenTTL:           p.seconds("TOKEN_TTL_SECONDS", 365*24*3600),
+		SessionTTL:         p.seconds("SESSION_TTL_SECONDS", 365*24*3600),
+		ShareTTL:           p.seconds("SHARE_TTL_SECONDS", 365*24*3600),
+		ShareMaxTTL:        p.seconds("SHARE_MAX_TTL_SECONDS", 365*24*3600),
+		AuthRateLimit:      int(p.integer("AUTH_RATE_LIMIT", 1, 1_000_000)),
 		TrustedProxies:     p.prefixes("TRUSTED_PROXIES"),
-		DataDir:            p.str("DATA_DIR", "./dropp-data"),
-		LocalUserEmail:     p.str("LOCAL_USER_EMAIL", "you@localhost"),
-		QuotaBytes:         p.integer("QUOTA_BYTES_PER_USER", 0, 0, 1<<62),
-		QuotaFiles:         p.integer("QUOTA_FILES_PER_USER", 0, 0, 1<<62),
-		SweepInterval:      p.seconds("SWEEP_INTERVAL_SECONDS", 600, 7*24*3600),
+		DataDir:            p.str("DATA_DIR"),
+		LocalUserEmail:     p.str("LOCAL_USER_EMAIL"),
+		QuotaBytes:         p.integer("QUOTA_BYTES_PER_USER", 0, 1<<62),
+		QuotaFiles:         p.integer("QUOTA_FILES_PER_USER", 0, 1<<62),
+		SweepInterval:      p.seconds("SWEEP_INTERVAL_SECONDS", 7*24*3600),
 		AdminEmails:        p.list("ADMIN_EMAILS"),
 	}
 	c.PublicURL = p.baseURL("PUBLIC_URL")
@@ -183,9 +220,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 // local sign-in lets anyone who reaches the port act as the local user.
 func (c *config) defaultAddr() string {
 	if c.localSignIn() {
-		return "127.0.0.1:8080"
+		return localSignInAddr
 	}
-	return ":8080"
+	return providerAddr
 }
 
 // check validates the rules that span several variables and returns every
@@ -225,20 +262,6 @@ func (c *config) check(failed map[string]bool) []error {
 	return errs
 }
 
-// isLoopbackAddr reports whether a listen address binds only loopback
-// interfaces ("localhost:8080", "127.0.0.1:0", "[::1]:80").
-func isLoopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
-}
-
 // envParser reads variables and collects every error, so loadConfig reads
 // as a plain list of settings and reports all problems at once.
 type envParser struct {
@@ -258,15 +281,17 @@ func (p *envParser) fail(name, format string, args ...any) {
 	p.errs = append(p.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
 }
 
-func (p *envParser) str(name, def string) string {
+// str reads a variable, trimmed, or else its default from the settings
+// table.
+func (p *envParser) str(name string) string {
 	if v := strings.TrimSpace(p.getenv(name)); v != "" {
 		return v
 	}
-	return def
+	return settingDefault(name)
 }
 
 func (p *envParser) boolean(name string) bool {
-	v := p.str(name, "false")
+	v := p.str(name)
 	b, err := strconv.ParseBool(v)
 	if err != nil {
 		p.fail(name, "want true or false, got %q", v)
@@ -274,11 +299,8 @@ func (p *envParser) boolean(name string) bool {
 	return b
 }
 
-func (p *envParser) integer(name string, def, lo, hi int64) int64 {
-	v := p.str(name, "")
-	if v == "" {
-		return def
-	}
+func (p *envParser) integer(name string, lo, hi int64) int64 {
+	v := p.str(name)
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < lo || n > hi {
 		p.fail(name, "want an integer from %d to %d, got %q", lo, hi, v)
@@ -286,13 +308,13 @@ func (p *envParser) integer(name string, def, lo, hi int64) int64 {
 	return n
 }
 
-func (p *envParser) seconds(name string, def, hi int64) time.Duration {
-	return time.Duration(p.integer(name, def, 1, hi)) * time.Second
+func (p *envParser) seconds(name string, hi int64) time.Duration {
+	return time.Duration(p.integer(name, 1, hi)) * time.Second
 }
 
 func (p *envParser) list(name string) []string {
 	var out []string
-	for _, item := range strings.Split(p.str(name, ""), ",") {
+	for _, item := range strings.Split(p.str(name), ",") {
 		if item = strings.ToLower(strings.TrimSpace(item)); item != "" {
 			out = append(out, item)
 		}
@@ -318,7 +340,7 @@ func (p *envParser) prefixes(name string) []netip.Prefix {
 }
 
 func (p *envParser) baseURL(name string) *url.URL {
-	v := p.str(name, "")
+	v := p.str(name)
 	if v == "" {
 		return nil
 	}
@@ -331,8 +353,8 @@ func (p *envParser) baseURL(name string) *url.URL {
 }
 
 // webURL reads an absolute http(s) URL without a fragment.
-func (p *envParser) webURL(name, def string) string {
-	v := p.str(name, def)
+func (p *envParser) webURL(name string) string {
+	v := p.str(name)
 	if v == "" {
 		return ""
 	}
@@ -345,8 +367,8 @@ func (p *envParser) webURL(name, def string) string {
 
 // issuerURL reads an OpenID issuer: https, except on a loopback host where
 // a development provider may speak plain http.
-func (p *envParser) issuerURL(name, def string) string {
-	v := p.webURL(name, def)
+func (p *envParser) issuerURL(name string) string {
+	v := p.webURL(name)
 	if u, err := url.Parse(v); err == nil && u.Scheme == "http" && !isLocalHost(u.Host) {
 		p.fail(name, "an issuer must use https (plain http only on a loopback host), got %q", v)
 	}
@@ -356,8 +378,8 @@ func (p *envParser) issuerURL(name, def string) string {
 // redirectURI reads the desktop app's redirect URI: absolute (any scheme,
 // since apps register their own, such as dropp://), without a fragment
 // (RFC 6749 §3.1.2).
-func (p *envParser) redirectURI(name, def string) string {
-	v := p.str(name, def)
+func (p *envParser) redirectURI(name string) string {
+	v := p.str(name)
 	u, err := url.Parse(v)
 	if err != nil || u.Scheme == "" || u.Fragment != "" || strings.HasSuffix(v, "#") || u.User != nil {
 		p.fail(name, "want an absolute URI without user info or fragment, such as dropp://auth/callback, got %q", v)
@@ -368,7 +390,7 @@ func (p *envParser) redirectURI(name, def string) string {
 // secret reads a signing key. Surrounding white space is dropped: a key
 // pasted with a newline must not differ between instances.
 func (p *envParser) secret(name string) []byte {
-	v := p.str(name, "")
+	v := p.str(name)
 	if v == "" {
 		return nil
 	}
@@ -407,11 +429,12 @@ func variedEnough(key string) bool {
 	return distinct >= minSecretKeyDistinct
 }
 
-// listenAddr reads a listen address: host:port or :port, port 0..65535.
-// A malformed one is reported as such, before any rule about which hosts
-// may be used.
+// listenAddr reads a listen address: host:port or :port, port 0..65535,
+// or def, which depends on other settings (so the table has none). A
+// malformed one is reported as such, before any rule about which hosts may
+// be used.
 func (p *envParser) listenAddr(name, def string) string {
-	v := p.str(name, def)
+	v := cmp.Or(p.str(name), def)
 	_, port, err := net.SplitHostPort(v)
 	if err == nil {
 		_, err = strconv.ParseUint(port, 10, 16)
@@ -428,7 +451,7 @@ func (p *envParser) listenAddr(name, def string) string {
 // fail on obscurely, such as an unclosed "[". Messages show the URI with
 // its user info redacted, since it holds the password.
 func (p *envParser) mongoURI(name string) string {
-	v := p.str(name, "")
+	v := p.str(name)
 	if v == "" {
 		return ""
 	}

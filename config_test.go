@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -65,10 +66,7 @@ func TestConfigHelpListsEverySetting(t *testing.T) {
 				}
 			}
 			for _, s := range settings {
-				def := s.def
-				if def == "" {
-					def = "unset"
-				}
+				def := s.shownDefault()
 				line, ok := lines[s.name]
 				switch {
 				case !ok:
@@ -236,7 +234,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	documented := map[string]string{}
 	for _, s := range settings {
-		documented[s.name] = s.def
+		documented[s.name] = s.shownDefault()
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -266,6 +264,33 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if google.Addr != ":8080" {
 		t.Errorf("ADDR default with Google sign-in = %q, want :8080", google.Addr)
+	}
+}
+
+// TestConfigDefaultsComeFromTheSettingsTable: the settings table is where
+// loadConfig's defaults are written, once: setting every variable to the
+// table's default gives the same configuration as setting none.
+func TestConfigDefaultsComeFromTheSettingsTable(t *testing.T) {
+	t.Parallel()
+	unset, err := loadConfig(configGetenv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kv []string
+	for _, s := range settings {
+		if s.def != "" {
+			kv = append(kv, s.name, s.def)
+		}
+	}
+	if len(kv) == 0 {
+		t.Fatal("the settings table has no defaults")
+	}
+	explicit, err := loadConfig(configGetenv(kv...))
+	if err != nil {
+		t.Fatalf("the settings table's defaults do not load: %v", err)
+	}
+	if !reflect.DeepEqual(unset, explicit) {
+		t.Errorf("defaults differ from the settings table's:\nunset:    %+v\nexplicit: %+v", unset, explicit)
 	}
 }
 

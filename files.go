@@ -50,6 +50,17 @@ type createUploadRequest struct {
 	ContentType *string `json:"content_type"`
 }
 
+// createUploadResponse is the body of POST /upload/'s answer.
+type createUploadResponse struct {
+	File   fileJSON   `json:"file"`
+	Upload UploadForm `json:"upload"`
+}
+
+// fileResponse is the body of POST /upload/{id}/complete's answer.
+type fileResponse struct {
+	File fileJSON `json:"file"`
+}
+
 // handleCreateUpload handles "POST /upload/": it records a pending file and
 // returns a pre-signed form the client posts the bytes to.
 func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owner string) {
@@ -89,7 +100,7 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"file": toFileJSON(f), "upload": form})
+	writeJSON(w, http.StatusCreated, createUploadResponse{File: toFileJSON(f), Upload: form})
 }
 
 // uploadPolicy pins the upload to this file's key, its declared size (or
@@ -285,7 +296,7 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 		return
 	}
 	if f.Status == statusComplete {
-		writeJSON(w, http.StatusOK, map[string]any{"file": toFileJSON(f)})
+		writeJSON(w, http.StatusOK, fileResponse{toFileJSON(f)})
 		return
 	}
 	info, err := s.objects.Head(r.Context(), f.ObjectKey)
@@ -308,7 +319,7 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 		return
 	}
 	s.settleCharge(r.Context(), pending, info.Size)
-	writeJSON(w, http.StatusOK, map[string]any{"file": toFileJSON(f)})
+	writeJSON(w, http.StatusOK, fileResponse{toFileJSON(f)})
 }
 
 // sizeMismatch compares the stored object's size with the sizes declared at

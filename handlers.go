@@ -10,11 +10,10 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/url"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -116,11 +115,12 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /s/{token}/download", link(s.handleShareDownload))
 	mux.Handle("POST /s/{token}/download", link(s.handleShareDownload))
 
-	// The local object store's forms and URLs point back at this server:
-	// its upload and download endpoints are listed in localObjects.addRoutes,
-	// next to the code that builds those URLs.
-	if local, ok := s.objects.(routedObjectStore); ok {
-		local.addRoutes(mux)
+	// The local object store's upload forms and download URLs point back
+	// at this server (localupload.go, localobjects.go), checked by their
+	// signatures, not by a user; with S3 they point at S3.
+	if local, ok := s.objects.(*localObjects); ok {
+		mux.HandleFunc("POST /objects/upload", local.handleUpload)
+		mux.HandleFunc("GET /objects/{key...}", local.handleDownload)
 	}
 	return jsonMuxErrors(mux)
 }
@@ -148,7 +148,7 @@ type apiError struct {
 
 // writeJSON writes v as the JSON body with the given status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header()["Content-Type"] = headerJSON
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
@@ -266,18 +266,35 @@ func checkFieldNames(data []byte, fields []string) error {
 			end := jsonStringEnd(data, i)
 			if next := skipJSONSpace(data, end+1); depth == 1 && next < len(data) && data[next] == ':' {
 				name := jsonName(data[i : end+1])
+				key, known := fieldKey(name, fields)
 				switch {
-				case seen[name]:
-					return &fieldNameError{"duplicate", name}
-				case fields != nil && !slices.Contains(fields, name):
-					return &fieldNameError{"unknown", name}
+				case seen[string(name)]:
+					return &fieldNameError{"duplicate", string(name)}
+				case !known:
+					return &fieldNameError{"unknown", string(name)}
 				}
-				seen[name] = true
+				seen[key] = true
 			}
 			i = end
 		}
 	}
 	return nil
+}
+
+// fieldKey is the string that stands for name in checkFieldNames' seen
+// set: its entry in fields, so that recording it allocates nothing, or a
+// copy when fields is nil (any name). known is false for a name not in
+// fields.
+func fieldKey(name []byte, fields []string) (key string, known bool) {
+	if fields == nil {
+		return string(name), true
+	}
+	for _, f := range fields {
+		if f == string(name) {
+			return f, true
+		}
+	}
+	return "", false
 }
 
 // jsonStringEnd is the index of the quote that closes the JSON string
@@ -304,14 +321,20 @@ func skipJSONSpace(data []byte, i int) int {
 
 // jsonName is the text of a quoted JSON name, escapes resolved as the
 // decoder resolves them, so "\u0043ODE" is seen as the "CODE" it means.
-func jsonName(quoted []byte) string {
+// Without escapes it is a slice of quoted, not a copy.
+func jsonName(quoted []byte) []byte {
 	if bytes.IndexByte(quoted, '\\') < 0 {
-		return string(quoted[1 : len(quoted)-1])
+		return quoted[1 : len(quoted)-1]
 	}
 	var name string
 	json.Unmarshal(quoted, &name)
-	return name
+	return []byte(name)
 }
+
+// jsonFieldNamesByType caches jsonFieldNames' answer for each type it is
+// asked about: derived from the type alone and never changed once stored,
+// so the reflection runs once per type, not once per request.
+var jsonFieldNamesByType sync.Map // reflect.Type → []string
 
 // jsonFieldNames is the exact JSON names of the fields of the struct v
 // points to, or nil when v is not a pointer to a struct.
@@ -320,7 +343,11 @@ func jsonFieldNames(v any) []string {
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return nil
 	}
-	return appendJSONFieldNames(nil, t.Elem())
+	names, ok := jsonFieldNamesByType.Load(t)
+	if !ok {
+		names, _ = jsonFieldNamesByType.LoadOrStore(t, appendJSONFieldNames(nil, t.Elem()))
+	}
+	return names.([]string)
 }
 
 // appendJSONFieldNames appends the JSON names of struct type t's fields,
@@ -395,11 +422,16 @@ func jsonProblem(err error) string {
 	return "the body is not a valid JSON object for this route"
 }
 
+// statusResponse is the body of GET /healthz and of a ready GET /readyz.
+type statusResponse struct {
+	Status string `json:"status"`
+}
+
 // handleHealth handles "GET /healthz": the process is up; no dependency is
 // touched, so a load balancer never restarts Dropp for MongoDB's sake.
 func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, statusResponse{"ok"})
 }
 
 // handleReady handles "GET /readyz": 200 when the metadata store and the
@@ -425,7 +457,7 @@ func (s *server) handleReady(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "not ready: "+strings.Join(failed, "; "))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, statusResponse{"ready"})
 }
 
 // unavailableReason is what a client may be told about err: the reason an
@@ -456,48 +488,4 @@ func alnumOr(extra string) func(byte) bool {
 	return func(c byte) bool {
 		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(extra, c) >= 0
 	}
-}
-
-// baseURL is this server's URL as the client sees it: the one fixed at
-// start, or, with local sign-in and no PUBLIC_URL, the request's Host,
-// which loopbackHostOnly has checked is a loopback name or address.
-func (s *server) baseURL(r *http.Request) string {
-	if s.publicURL != "" {
-		return s.publicURL
-	}
-	scheme := "http"
-	if s.isHTTPS(r) {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
-// publicBaseURL is the base URL the configuration gives: PUBLIC_URL, or
-// with a provider the origin of GOOGLE_REDIRECT_URI (config.check demands
-// one of them), never the request's Host, which any client may set. ""
-// with local sign-in and no PUBLIC_URL: the port may be chosen at start.
-func publicBaseURL(cfg *config) string {
-	switch {
-	case cfg.PublicURL != nil:
-		return cfg.PublicURL.String()
-	case cfg.localSignIn() || cfg.GoogleRedirectURI == "":
-		return ""
-	}
-	u, err := url.Parse(cfg.GoogleRedirectURI) // validated by loadConfig
-	if err != nil {
-		return ""
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
-}
-
-// isHTTPS tells whether the client reached us over HTTPS: directly, by
-// the base URL fixed at start, or through a trusted proxy that says so.
-func (s *server) isHTTPS(r *http.Request) bool {
-	switch {
-	case r.TLS != nil:
-		return true
-	case s.publicURL != "":
-		return strings.HasPrefix(s.publicURL, "https://")
-	}
-	return s.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }

@@ -151,12 +151,6 @@ func resetTmpDir(root *os.Root) error {
 // Close releases the store's directory handle.
 func (o *localObjects) Close() error { return o.root.Close() }
 
-// addRoutes registers the endpoints the store's forms and URLs point at.
-func (o *localObjects) addRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /objects/upload", o.handleUpload) // see localupload.go
-	mux.HandleFunc("GET /objects/{key...}", o.handleDownload)
-}
-
 // validLocalKey accepts keys made of segments of [A-Za-z0-9._-] joined by
 // single slashes, where no segment starts with a dot (so none is "." or
 // "..", and the store's own dot-files stay out of reach), at most

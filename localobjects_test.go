@@ -511,9 +511,7 @@ func TestLocalObjectsOutlastServerTimeouts(t *testing.T) {
 	}
 	defer store.Close()
 	store.idleTimeout = 2 * time.Second
-	mux := http.NewServeMux()
-	store.addRoutes(mux)
-	srv := httptest.NewUnstartedServer(mux)
+	srv := httptest.NewUnstartedServer(serveLocalObjects(t, store))
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond
 	srv.Start()
 	defer srv.Close()
@@ -750,7 +748,7 @@ func localModeEnv(t *testing.T) (env map[string]string, dataDir string) {
 	return map[string]string{"DATA_DIR": dataDir, "SECRET_KEY": testSecretKey, "ADDR": "127.0.0.1:0"}, dataDir
 }
 
-// TestLocalFormsDieWithTheirFile (SECURITY.md item 37): through the real
+// TestLocalFormsDieWithTheirFile (security checklist item 37): through the real
 // API in local mode, a form cannot replace the object of a completed file,
 // nor store anything once its file is deleted.
 func TestLocalFormsDieWithTheirFile(t *testing.T) {
@@ -930,7 +928,7 @@ func TestLocalObjectsTombstones(t *testing.T) {
 	}
 }
 
-// TestLocalUploadCapAndVerifyDeadline (SECURITY.md item 36): uploads past
+// TestLocalUploadCapAndVerifyDeadline (security checklist item 36): uploads past
 // the cap are answered 503 at once, and one that trickles its fields is
 // cut when its absolute deadline passes, however often it sends a byte;
 // its slot is then free for a real upload.
@@ -943,9 +941,7 @@ func TestLocalUploadCapAndVerifyDeadline(t *testing.T) {
 	defer store.Close()
 	store.uploadSlots = make(chan struct{}, 2)
 	store.verifyTimeout = time.Second
-	mux := http.NewServeMux()
-	store.addRoutes(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(serveLocalObjects(t, store))
 	defer srv.Close()
 
 	type trickled struct {

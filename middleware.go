@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -57,25 +55,56 @@ func (sr *statusRecorder) Write(b []byte) (int, error) {
 
 func (sr *statusRecorder) Unwrap() http.ResponseWriter { return sr.ResponseWriter }
 
+// loggedRequest is what logRequests keeps for one request, in a single
+// allocation: the info handlers fill in, the status recorder, the request
+// id header's value, and the context that carries the info to the handlers
+// (it is that context itself, instead of a context.WithValue around it).
+type loggedRequest struct {
+	context.Context // the request's own
+	info            requestInfo
+	rec             statusRecorder
+	idHeader        [1]string
+}
+
+// Value answers requestInfoKey with the request's info and leaves every
+// other key to the request's own context.
+func (l *loggedRequest) Value(key any) any {
+	if key == (requestInfoKey{}) {
+		return &l.info
+	}
+	return l.Context.Value(key)
+}
+
+// Header values every response or every API answer carries, shared by all
+// of them rather than built per request. They are never modified: a header
+// set to one is only ever replaced or cloned.
+var (
+	headerNosniff = []string{"nosniff"}
+	headerNoStore = []string{"no-store"}
+	headerJSON    = []string{"application/json; charset=utf-8"}
+)
+
 // logRequests writes one line per request: method, route pattern (never the
 // raw URL, which may carry signatures), status, duration, user and request
 // id. It also sets the headers every response carries.
 func (s *server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{id: newRequestID()}
-		w.Header().Set("X-Request-Id", info.id)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		rec := &statusRecorder{ResponseWriter: w}
-		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
-		next.ServeHTTP(rec, r)
+		l := &loggedRequest{Context: r.Context(), info: requestInfo{id: newRequestID()}}
+		l.rec.ResponseWriter = w
+		l.idHeader[0] = l.info.id
+		h := w.Header() // keys in canonical form, as Header.Set would write them
+		h["X-Request-Id"] = l.idHeader[:]
+		h["X-Content-Type-Options"] = headerNosniff
+		r = r.WithContext(l)
+		next.ServeHTTP(&l.rec, r)
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
 			slog.String("route", routeOf(r)),
-			slog.Int("status", rec.status),
+			slog.Int("status", l.rec.status),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("user", info.who.userID),
-			slog.String("request_id", info.id),
+			slog.String("user", l.info.who.userID),
+			slog.String("request_id", l.info.id),
 		)
 	})
 }
@@ -138,7 +167,7 @@ func (s *server) loopbackHostOnly(next http.Handler) http.Handler {
 // user and may carry short-lived URLs.
 func apiHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = headerNoStore
 		next.ServeHTTP(w, r)
 	})
 }
@@ -258,145 +287,10 @@ func (s *server) checkMember(ctx context.Context, userID string) error {
 	return nil
 }
 
-// sessionSecret returns the secret in the request's session cookie when its
-// signature and age hold.
-func (s *server) sessionSecret(r *http.Request) (string, bool) {
-	c, err := r.Cookie(s.sessionCookieName(r))
-	if err != nil {
-		return "", false
-	}
-	secret, err := s.signer.verify(sessionCookie, c.Value, s.cfg.SessionTTL, s.now())
-	return secret, err == nil && validSecret(secret)
-}
-
-// validSecret accepts the base64url form newSecret produces, bounded, so
-// junk never reaches a query.
-func validSecret(s string) bool {
-	return len(s) >= 22 && len(s) <= 128 && allBytes(s, alnumOr("-_"))
-}
-
 // validProxyUserID bounds what a trusted proxy may name a user: 1 to 256
 // printable ASCII characters, no spaces.
 func validProxyUserID(id string) bool {
 	return id != "" && len(id) <= 256 && allBytes(id, func(c byte) bool { return ' ' < c && c < 0x7f })
-}
-
-// sessionCookie is the session cookie's base name; over HTTPS it gets the
-// __Host- prefix, which makes browsers insist on Secure, Path=/ and no
-// Domain.
-const sessionCookie = "dropp_session"
-
-// sessionCookieName is the session cookie's name on this request.
-func (s *server) sessionCookieName(r *http.Request) string {
-	if s.isHTTPS(r) {
-		return "__Host-" + sessionCookie
-	}
-	return sessionCookie
-}
-
-// setCookie sets (maxAge > 0) or clears (maxAge < 0) one of Dropp's
-// cookies, all with the same attributes: never readable by script, Secure
-// whenever the client reached us over HTTPS, and SameSite=Lax: sent on a
-// top-level navigation (the provider sends the browser back to the callback
-// with a GET), never on another site's POST.
-func (s *server) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: value, Path: path, MaxAge: maxAge,
-		HttpOnly: true, Secure: s.isHTTPS(r), SameSite: http.SameSiteLaxMode,
-	})
-}
-
-// issueToken mints a bearer token for userID: 256 random bits, of which
-// only the hash is stored.
-func (s *server) issueToken(ctx context.Context, userID string) (string, time.Time, error) {
-	token := newSecret(32)
-	now := s.now()
-	c := Credential{Hash: hashSecret(token), Kind: kindBearer, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.TokenTTL)}
-	if err := s.store.InsertCredential(ctx, c); err != nil {
-		return "", time.Time{}, err
-	}
-	return token, c.ExpiresAt, nil
-}
-
-// startSession records a new server-side session for userID and sets its
-// signed cookie. A new session id every time: a cookie planted before
-// sign-in is never upgraded.
-func (s *server) startSession(w http.ResponseWriter, r *http.Request, userID string) error {
-	// A session this browser already had ends here, so an old cookie
-	// (perhaps copied off this machine) does not outlive the new sign-in.
-	if old, ok := s.sessionSecret(r); ok {
-		if err := s.store.DeleteCredential(r.Context(), kindSession, hashSecret(old)); err != nil {
-			return err
-		}
-	}
-	secret := newSecret(32)
-	now := s.now()
-	c := Credential{Hash: hashSecret(secret), Kind: kindSession, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
-	if err := s.store.InsertCredential(r.Context(), c); err != nil {
-		return err
-	}
-	value := s.signer.sign(sessionCookie, secret, now)
-	s.setCookie(w, r, s.sessionCookieName(r), value, "/", int(s.cfg.SessionTTL.Seconds()))
-	w.Header().Set("Cache-Control", "no-store")
-	return nil
-}
-
-// clientAddr is the address rate limits apply to: the connection's peer,
-// or, when that peer is a trusted proxy, the last address in
-// X-Forwarded-For that is not itself a trusted proxy.
-func (s *server) clientAddr(r *http.Request) netip.Addr {
-	peer := remoteAddr(r)
-	if !s.isTrustedProxy(peer) {
-		return peer
-	}
-	// Every X-Forwarded-For line counts: a proxy may append its own line
-	// after one the client forged, and only the last hops are trustworthy.
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		addr, ok := parseForwardedAddr(hops[i])
-		if !ok {
-			break
-		}
-		if !s.isTrustedProxy(addr) {
-			return addr
-		}
-	}
-	return peer
-}
-
-// parseForwardedAddr reads one X-Forwarded-For entry: an address, with a
-// port or not.
-func parseForwardedAddr(hop string) (netip.Addr, bool) {
-	hop = strings.TrimSpace(hop)
-	if ap, err := netip.ParseAddrPort(hop); err == nil {
-		return ap.Addr().Unmap(), true
-	}
-	addr, err := netip.ParseAddr(hop)
-	return addr.Unmap(), err == nil
-}
-
-// fromTrustedProxy tells whether the connection's peer is a trusted proxy.
-func (s *server) fromTrustedProxy(r *http.Request) bool { return s.isTrustedProxy(remoteAddr(r)) }
-
-// isTrustedProxy tells whether addr is in TRUSTED_PROXIES.
-func (s *server) isTrustedProxy(addr netip.Addr) bool {
-	for _, p := range s.cfg.TrustedProxies {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
-// remoteAddr is the connection's peer address (IPv4-mapped addresses as
-// IPv4, so they match IPv4 ranges).
-func remoteAddr(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	addr, _ := netip.ParseAddr(host)
-	return addr.Unmap()
 }
 
 // jsonMuxErrors makes the mux's own answers, 404 for an unknown route and

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -97,7 +99,7 @@ func TestMuxErrorsAreJSON(t *testing.T) {
 }
 
 // TestNoCORS: nothing that accepts cookies answers with a CORS grant, so no
-// other site can read an answer (SECURITY.md 21).
+// other site can read an answer (security checklist item 21).
 func TestNoCORS(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, nil)
@@ -112,6 +114,95 @@ func TestNoCORS(t *testing.T) {
 		resp, _ := e.do(req)
 		if v := resp.Header.Get("Access-Control-Allow-Origin"); v != "" {
 			t.Errorf("%s %s: Access-Control-Allow-Origin %q", req.method, req.path, v)
+		}
+	}
+}
+
+// TestMiddlewareAllocations holds the per-request cost of the middleware
+// path down: GET /me through the request log, panic recovery, the loopback
+// Host check, the mux, bearer authentication and the API headers, around
+// one lookup in the in-memory store and a small JSON answer. Each
+// allocation left is named below; one more is a regression.
+func TestMiddlewareAllocations(t *testing.T) {
+	store := newMemStore()
+	s := newServer(benchConfig(t), slog.New(slog.NewTextHandler(io.Discard, nil)), store, benchObjects(t))
+	u, err := store.UpsertUser(t.Context(), User{Issuer: "test", Subject: "allocs", Email: "allocs@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := s.issueToken(t.Context(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/me", nil)
+	req.Host = "localhost" // local sign-in answers loopback Hosts only
+	req.Header.Set("Authorization", "Bearer "+tok)
+	w := &reusedResponse{header: http.Header{}}
+	serve := func() {
+		clear(w.header)
+		w.status = 0
+		s.ServeHTTP(w, req)
+	}
+	serve()
+	if w.status != http.StatusOK {
+		t.Fatalf("GET /me: %d", w.status)
+	}
+	// The request id string; the record that holds the request's info,
+	// status and context; the request copy carrying that context; the log
+	// record's sixth attribute (slog keeps five inline); the mux error
+	// writer; the token's hash; the store fixture's map key; the answer
+	// boxed for writeJSON.
+	want := 8.0
+	if raceEnabled {
+		want += 5 // values the race detector's instrumentation moves to the heap
+	}
+	got := testing.AllocsPerRun(100, serve)
+	t.Logf("GET /me: %.0f allocations per request", got)
+	if got > want {
+		t.Errorf("GET /me allocates %.0f times per request, want at most %.0f", got, want)
+	}
+}
+
+// reusedResponse is a ResponseWriter that keeps nothing and is reused
+// across requests, so that only the server's own allocations are counted.
+type reusedResponse struct {
+	header http.Header
+	status int
+}
+
+func (w *reusedResponse) Header() http.Header         { return w.header }
+func (w *reusedResponse) Write(b []byte) (int, error) { return len(b), nil }
+func (w *reusedResponse) WriteHeader(code int)        { w.status = code }
+
+// TestStrictJSONNamesAllocateNothing: readJSON reads a request type's field
+// names by reflection once, not on every request, and checking a body's
+// names against them copies none.
+func TestStrictJSONNamesAllocateNothing(t *testing.T) {
+	v := &createUploadRequest{}
+	body := []byte(`{"filename":"report.pdf","size":1048576,"content_type":"application/pdf"}`)
+	jsonFieldNames(v)
+	got := testing.AllocsPerRun(100, func() {
+		if err := checkFieldNames(body, jsonFieldNames(v)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got != 0 {
+		t.Errorf("checking a body's field names allocates %.0f times, want 0", got)
+	}
+}
+
+// TestIsLocalHost: local sign-in answers only Host headers that name
+// loopback, with a port or without one.
+func TestIsLocalHost(t *testing.T) {
+	t.Parallel()
+	for host, want := range map[string]bool{
+		"localhost": true, "LOCALHOST:8080": true, "127.0.0.1": true, "127.0.0.2:80": true,
+		"[::1]": true, "[::1]:8080": true, "::1": true,
+		"example.com": false, "example.com:8080": false, "localhost.example.com": false, "10.0.0.1:80": false,
+		"[::2]:80": false, "localhost:8080:1": false, "": false,
+	} {
+		if got := isLocalHost(host); got != want {
+			t.Errorf("isLocalHost(%q) = %v, want %v", host, got, want)
 		}
 	}
 }

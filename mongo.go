@@ -20,18 +20,29 @@ const mongoOpTimeout = 3 * time.Second
 // mongoStore keeps metadata in MongoDB (6+, Atlas, or a compatible server).
 // It uses no multi-document transactions and enforces expiry in queries, so
 // servers without TTL indexes (FerretDB) work too.
+//
+// The queries rely on unique indexes for correctness, not only speed (one
+// user per issuer and subject, one credential per hash, one file per object
+// key), so every call answers ErrUnavailable until the indexes exist: the
+// check is in opContext, which every call starts with, and costs one
+// atomic load once they do.
 type mongoStore struct {
 	client                                     *mongo.Client
 	files, creds, users, authStates, authCodes *mongo.Collection
 	shares, shareDownloads                     *mongo.Collection // see mongo_shares.go
+	log                                        *slog.Logger
+	indexed                                    atomic.Bool
+	retry                                      *backgroundRetry // creates the indexes once the database answers
 }
+
+var _ Store = (*mongoStore)(nil)
 
 // openMongoStore connects lazily (the driver reconnects by itself when the
 // server comes back) and creates collections and indexes, idempotently. A
 // database that does not answer at start does not stop the server: the
 // store then answers ErrUnavailable until the database answers and the
 // indexes are created, in the background.
-func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger) (*indexedMongo, error) {
+func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger) (*mongoStore, error) {
 	opts := options.Client().ApplyURI(uri).
 		SetServerSelectionTimeout(10 * time.Second).
 		SetConnectTimeout(3 * time.Second).
@@ -48,22 +59,23 @@ func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger
 		users:      db.Collection("users"),
 		authStates: db.Collection("auth_states"),
 		authCodes:  db.Collection("auth_codes"),
+		log:        logger,
+		retry:      newBackgroundRetry(),
 		shares:     db.Collection("shares"),
 
 		shareDownloads: db.Collection("share_downloads"),
 	}
-	m := &indexedMongo{db: s, log: logger, retry: newBackgroundRetry()}
-	if err := m.indexAtStart(ctx); err != nil {
+	if err := s.indexAtStart(ctx); err != nil {
 		client.Disconnect(context.Background())
 		return nil, err
 	}
-	return m, nil
+	return s, nil
 }
 
 // ensureIndexes creates the indexes the queries rely on. TTL indexes only
 // tidy up (queries check expiry themselves), so a server that lacks them
 // gets a log line, not a failed start.
-func (s *mongoStore) ensureIndexes(ctx context.Context, logger *slog.Logger) error {
+func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	required := []struct {
@@ -93,25 +105,11 @@ func (s *mongoStore) ensureIndexes(ctx context.Context, logger *slog.Logger) err
 	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads} {
 		ttl := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}
 		if _, err := c.Indexes().CreateOne(ctx, ttl); err != nil {
-			logger.Warn("TTL index not supported; expired records stay until overwritten (queries ignore them)", "collection", c.Name(), "err", err)
+			s.log.Warn("TTL index not supported; expired records stay until overwritten (queries ignore them)", "collection", c.Name(), "err", err)
 		}
 	}
 	return nil
 }
-
-// indexedMongo is the MongoDB store as the server uses it. The queries rely
-// on unique indexes for correctness, not only speed (one user per issuer and
-// subject, one credential per hash, one file per object key), so every call
-// answers ErrUnavailable until the indexes exist. Once they do, a call costs
-// one atomic load more than the bare mongoStore.
-type indexedMongo struct {
-	db      *mongoStore
-	log     *slog.Logger
-	indexed atomic.Bool
-	retry   *backgroundRetry // creates the indexes once the database answers
-}
-
-var _ Store = (*indexedMongo)(nil)
 
 // Reasons clients read while MongoDB cannot be used. They name no driver,
 // address or database: readiness is answered to anyone who asks.
@@ -128,10 +126,10 @@ var errIndexesPending = &unavailableError{reason: reasonMongoNotReady, err: erro
 // mongoOpTimeout, and otherwise leaves them to a background loop, so that
 // start-up never waits on a database that is away. A database that answers
 // but refuses to create them is a configuration error, returned.
-func (m *indexedMongo) indexAtStart(ctx context.Context) error {
-	err := m.db.Ping(ctx)
+func (s *mongoStore) indexAtStart(ctx context.Context) error {
+	err := s.ping(ctx)
 	if err == nil {
-		err = m.createIndexes(ctx)
+		err = s.createIndexes(ctx)
 	}
 	switch {
 	case err == nil:
@@ -139,30 +137,30 @@ func (m *indexedMongo) indexAtStart(ctx context.Context) error {
 	case !mongoAway(err):
 		return err
 	}
-	m.log.Warn("MongoDB does not answer: requests get 503 until it does; its indexes will be created then", "err", err)
-	m.retry.start(m.indexed.Load, m.indexInBackground)
+	s.log.Warn("MongoDB does not answer: requests get 503 until it does; its indexes will be created then", "err", err)
+	s.retry.start(s.indexed.Load, s.indexInBackground)
 	return nil
 }
 
 // createIndexes makes one attempt at the indexes and opens the store once
 // they exist.
-func (m *indexedMongo) createIndexes(ctx context.Context) error {
-	if err := m.db.ensureIndexes(ctx, m.log); err != nil {
+func (s *mongoStore) createIndexes(ctx context.Context) error {
+	if err := s.ensureIndexes(ctx); err != nil {
 		return err
 	}
-	m.indexed.Store(true)
+	s.indexed.Store(true)
 	return nil
 }
 
 // indexInBackground is one attempt of the background loop. A database that
 // is still away is expected and not logged again; anything else is.
-func (m *indexedMongo) indexInBackground(ctx context.Context) {
-	err := m.createIndexes(ctx)
+func (s *mongoStore) indexInBackground(ctx context.Context) {
+	err := s.createIndexes(ctx)
 	switch {
 	case err == nil:
-		m.log.Info("MongoDB answers and its indexes exist: the metadata store is ready")
+		s.log.Info("MongoDB answers and its indexes exist: the metadata store is ready")
 	case ctx.Err() == nil && !mongoAway(err):
-		m.log.Warn("MongoDB answers but the indexes could not be created; retrying", "err", err)
+		s.log.Warn("MongoDB answers but the indexes could not be created; retrying", "err", err)
 	}
 }
 
@@ -170,9 +168,9 @@ func (m *indexedMongo) indexInBackground(ctx context.Context) {
 // that answered with a refusal.
 func mongoAway(err error) bool { return errors.Is(mongoErr("", err), ErrUnavailable) }
 
-// ready is the gate of every call: ErrUnavailable until the indexes exist.
-func (m *indexedMongo) ready() error {
-	if !m.indexed.Load() {
+// ready is ErrUnavailable until the indexes exist.
+func (s *mongoStore) ready() error {
+	if !s.indexed.Load() {
 		return errIndexesPending
 	}
 	return nil
@@ -180,118 +178,20 @@ func (m *indexedMongo) ready() error {
 
 // Ping tells a database that does not answer from one whose indexes are
 // still missing, for /readyz.
-func (m *indexedMongo) Ping(ctx context.Context) error {
-	if err := m.db.Ping(ctx); err != nil {
+func (s *mongoStore) Ping(ctx context.Context) error {
+	if err := s.ping(ctx); err != nil {
 		return &unavailableError{reason: reasonMongoDown, err: err}
 	}
-	if !m.indexed.Load() {
+	if !s.indexed.Load() {
 		return &unavailableError{reason: reasonMongoNoIndex, err: errIndexesPending.err}
 	}
 	return nil
 }
 
 // Close stops the background index loop, waiting for it, then disconnects.
-func (m *indexedMongo) Close(ctx context.Context) error {
-	m.retry.stop()
-	return m.db.Close(ctx)
-}
-
-func (m *indexedMongo) InsertFile(ctx context.Context, f *File) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.InsertFile(ctx, f)
-}
-
-func (m *indexedMongo) GetFile(ctx context.Context, owner, id string) (*File, error) {
-	if err := m.ready(); err != nil {
-		return nil, err
-	}
-	return m.db.GetFile(ctx, owner, id)
-}
-
-func (m *indexedMongo) ListFiles(ctx context.Context, q ListQuery) ([]File, error) {
-	if err := m.ready(); err != nil {
-		return nil, err
-	}
-	return m.db.ListFiles(ctx, q)
-}
-
-func (m *indexedMongo) CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, error) {
-	if err := m.ready(); err != nil {
-		return nil, err
-	}
-	return m.db.CompleteFile(ctx, owner, id, size, etag, at)
-}
-
-func (m *indexedMongo) DeleteFile(ctx context.Context, owner, id string) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.DeleteFile(ctx, owner, id)
-}
-
-func (m *indexedMongo) InsertCredential(ctx context.Context, c Credential) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.InsertCredential(ctx, c)
-}
-
-func (m *indexedMongo) FindCredential(ctx context.Context, kind, hash string, now time.Time) (Credential, error) {
-	if err := m.ready(); err != nil {
-		return Credential{}, err
-	}
-	return m.db.FindCredential(ctx, kind, hash, now)
-}
-
-func (m *indexedMongo) DeleteCredential(ctx context.Context, kind, hash string) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.DeleteCredential(ctx, kind, hash)
-}
-
-func (m *indexedMongo) UpsertUser(ctx context.Context, u User) (User, error) {
-	if err := m.ready(); err != nil {
-		return User{}, err
-	}
-	return m.db.UpsertUser(ctx, u)
-}
-
-func (m *indexedMongo) GetUser(ctx context.Context, id string) (User, error) {
-	if err := m.ready(); err != nil {
-		return User{}, err
-	}
-	return m.db.GetUser(ctx, id)
-}
-
-func (m *indexedMongo) InsertAuthState(ctx context.Context, s AuthState) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.InsertAuthState(ctx, s)
-}
-
-func (m *indexedMongo) TakeAuthState(ctx context.Context, hash string, now time.Time) (AuthState, error) {
-	if err := m.ready(); err != nil {
-		return AuthState{}, err
-	}
-	return m.db.TakeAuthState(ctx, hash, now)
-}
-
-func (m *indexedMongo) InsertAuthCode(ctx context.Context, c AuthCode) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.InsertAuthCode(ctx, c)
-}
-
-func (m *indexedMongo) TakeAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error) {
-	if err := m.ready(); err != nil {
-		return AuthCode{}, err
-	}
-	return m.db.TakeAuthCode(ctx, hash, now)
+func (s *mongoStore) Close(ctx context.Context) error {
+	s.retry.stop()
+	return s.client.Disconnect(ctx)
 }
 
 // mongoErr maps driver errors to the store's sentinels. Unrecognised errors
@@ -319,31 +219,41 @@ func retryable(err error) bool {
 	return errors.As(err, &r) && r.Retryable()
 }
 
-// opContext bounds one MongoDB call by mongoOpTimeout.
-func opContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, mongoOpTimeout)
+// opContext starts every call of the store: errIndexesPending until the
+// indexes exist, and then ctx bounded by mongoOpTimeout.
+func (s *mongoStore) opContext(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if err := s.ready(); err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, mongoOpTimeout)
+	return ctx, cancel, nil
 }
 
-func (s *mongoStore) Ping(ctx context.Context) error {
-	ctx, cancel := opContext(ctx)
+// ping asks the database to answer, indexes or not.
+func (s *mongoStore) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, mongoOpTimeout)
 	defer cancel()
 	return mongoErr("ping", s.client.Ping(ctx, nil))
 }
 
-func (s *mongoStore) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
-
 func (s *mongoStore) InsertFile(ctx context.Context, f *File) error {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
-	_, err := s.files.InsertOne(ctx, f)
+	_, err = s.files.InsertOne(ctx, f)
 	return mongoErr("insert file", err)
 }
 
 func (s *mongoStore) GetFile(ctx context.Context, owner, id string) (*File, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	var f File
-	err := s.files.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}).Decode(&f)
+	err = s.files.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}).Decode(&f)
 	if err != nil {
 		return nil, mongoErr("get file", err)
 	}
@@ -351,7 +261,10 @@ func (s *mongoStore) GetFile(ctx context.Context, owner, id string) (*File, erro
 }
 
 func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	filter := bson.D{{Key: "owner", Value: q.Owner}}
 	if q.Status != "" {
@@ -378,7 +291,10 @@ func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 }
 
 func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, {Key: "status", Value: statusPending}}
 	update := bson.D{{Key: "$set", Value: bson.D{
@@ -388,7 +304,7 @@ func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size in
 		{Key: "completed_at", Value: at},
 	}}}
 	var f File
-	err := s.files.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&f)
+	err = s.files.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&f)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		// Not pending: either already complete (a no-op) or not there.
 		return s.GetFile(ctx, owner, id)
@@ -411,14 +327,20 @@ func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) error {
 }
 
 func (s *mongoStore) InsertCredential(ctx context.Context, c Credential) error {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
-	_, err := s.creds.InsertOne(ctx, c)
+	_, err = s.creds.InsertOne(ctx, c)
 	return mongoErr("insert credential", err)
 }
 
 func (s *mongoStore) FindCredential(ctx context.Context, kind, hash string, now time.Time) (Credential, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return Credential{}, err
+	}
 	defer cancel()
 	var c Credential
 	filter := bson.D{{Key: "kind", Value: kind}, {Key: "hash", Value: hash}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
@@ -429,16 +351,22 @@ func (s *mongoStore) FindCredential(ctx context.Context, kind, hash string, now 
 }
 
 func (s *mongoStore) DeleteCredential(ctx context.Context, kind, hash string) error {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
-	_, err := s.creds.DeleteOne(ctx, bson.D{{Key: "kind", Value: kind}, {Key: "hash", Value: hash}})
+	_, err = s.creds.DeleteOne(ctx, bson.D{{Key: "kind", Value: kind}, {Key: "hash", Value: hash}})
 	return mongoErr("delete credential", err)
 }
 
 // UpsertUser finds the user under any spelling of its issuer (a new user
 // gets u.Issuer's), preferring the canonical one should both exist.
 func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return User{}, err
+	}
 	defer cancel()
 	filter := bson.D{{Key: "issuer", Value: bson.D{{Key: "$in", Value: issuerSpellings(u.Issuer)}}}, {Key: "subject", Value: u.Subject}}
 	onInsert := bson.D{{Key: "_id", Value: newID()}, {Key: "issuer", Value: u.Issuer}}
@@ -452,7 +380,7 @@ func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After).
 		SetSort(bson.D{{Key: "issuer", Value: -1}}) // "https://accounts…" before "accounts…"
 	var stored User
-	err := s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&stored)
+	err = s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&stored)
 	if mongo.IsDuplicateKeyError(err) {
 		// A concurrent first sign-in of the same subject inserted the user
 		// after our lookup: now the update finds it. (MongoDB documents
@@ -466,7 +394,10 @@ func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 }
 
 func (s *mongoStore) GetUser(ctx context.Context, id string) (User, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return User{}, err
+	}
 	defer cancel()
 	var u User
 	if err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&u); err != nil {
@@ -476,9 +407,12 @@ func (s *mongoStore) GetUser(ctx context.Context, id string) (User, error) {
 }
 
 func (s *mongoStore) InsertAuthState(ctx context.Context, st AuthState) error {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
-	_, err := s.authStates.InsertOne(ctx, st)
+	_, err = s.authStates.InsertOne(ctx, st)
 	return mongoErr("insert auth state", err)
 }
 
@@ -491,9 +425,12 @@ func (s *mongoStore) TakeAuthState(ctx context.Context, hash string, now time.Ti
 }
 
 func (s *mongoStore) InsertAuthCode(ctx context.Context, c AuthCode) error {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
-	_, err := s.authCodes.InsertOne(ctx, c)
+	_, err = s.authCodes.InsertOne(ctx, c)
 	return mongoErr("insert auth code", err)
 }
 
@@ -509,7 +446,10 @@ func (s *mongoStore) TakeAuthCode(ctx context.Context, hash string, now time.Tim
 // takes exactly one gets it (DeleteOne is atomic on every server). An
 // expired record is deleted too but reported as missing.
 func (s *mongoStore) takeOnce(ctx context.Context, c *mongo.Collection, id string, now time.Time, out any) error {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	res := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}})
 	if err := res.Err(); err != nil {

@@ -28,52 +28,23 @@ type shareDownload struct {
 	ExpiresAt time.Time `bson:"expires_at"` // the share's, so a TTL index tidies them too
 }
 
-func (m *indexedMongo) InsertShare(ctx context.Context, sh Share) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.InsertShare(ctx, sh)
-}
-
-func (m *indexedMongo) ListShares(ctx context.Context, owner, fileID string, now time.Time) ([]Share, error) {
-	if err := m.ready(); err != nil {
-		return nil, err
-	}
-	return m.db.ListShares(ctx, owner, fileID, now)
-}
-
-func (m *indexedMongo) DeleteShare(ctx context.Context, owner, id string) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.DeleteShare(ctx, owner, id)
-}
-
-func (m *indexedMongo) ShareLink(ctx context.Context, hash string, now time.Time) (Share, error) {
-	if err := m.ready(); err != nil {
-		return Share{}, err
-	}
-	return m.db.ShareLink(ctx, hash, now)
-}
-
-func (m *indexedMongo) CountShareDownload(ctx context.Context, hash string, now time.Time) (Share, error) {
-	if err := m.ready(); err != nil {
-		return Share{}, err
-	}
-	return m.db.CountShareDownload(ctx, hash, now)
-}
-
 func (s *mongoStore) InsertShare(ctx context.Context, sh Share) error {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	sh.Downloads = 0 // counted in share_downloads
-	_, err := s.shares.InsertOne(ctx, sh)
+	_, err = s.shares.InsertOne(ctx, sh)
 	return mongoErr("insert share", err)
 }
 
 // ListShares finds the shares, then counts their downloads in one query.
 func (s *mongoStore) ListShares(ctx context.Context, owner, fileID string, now time.Time) ([]Share, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	filter := bson.D{{Key: "file_id", Value: fileID}, {Key: "owner", Value: owner}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
 	cur, err := s.shares.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
@@ -123,7 +94,10 @@ func (s *mongoStore) downloadCounts(ctx context.Context, fileID string) (map[str
 
 // DeleteShare removes the share, then its counted downloads.
 func (s *mongoStore) DeleteShare(ctx context.Context, owner, id string) error {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	res, err := s.shares.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
 	if err != nil {
@@ -146,9 +120,12 @@ func (s *mongoStore) deleteFileShares(ctx context.Context, owner, fileID string)
 
 // deleteMany is one DeleteMany, bounded by mongoOpTimeout.
 func (s *mongoStore) deleteMany(ctx context.Context, c *mongo.Collection, filter bson.D) error {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
-	_, err := c.DeleteMany(ctx, filter)
+	_, err = c.DeleteMany(ctx, filter)
 	return err
 }
 
@@ -169,7 +146,10 @@ func (s *mongoStore) ShareLink(ctx context.Context, hash string, now time.Time) 
 
 // findShare returns the unexpired share of that token hash, uncounted.
 func (s *mongoStore) findShare(ctx context.Context, hash string, now time.Time) (Share, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return Share{}, err
+	}
 	defer cancel()
 	var sh Share
 	filter := bson.D{{Key: "token_hash", Value: hash}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
@@ -181,7 +161,10 @@ func (s *mongoStore) findShare(ctx context.Context, hash string, now time.Time) 
 
 // countDownloads counts the downloads of one share.
 func (s *mongoStore) countDownloads(ctx context.Context, shareID string) (int64, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return 0, err
+	}
 	defer cancel()
 	n, err := s.shareDownloads.CountDocuments(ctx, bson.D{{Key: "share_id", Value: shareID}})
 	return n, mongoErr("count share downloads", err)
@@ -218,10 +201,13 @@ func (s *mongoStore) CountShareDownload(ctx context.Context, hash string, now ti
 // another caller already took that number. Each attempt is one call,
 // bounded on its own like every MongoDB call.
 func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, n int64) (bool, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return false, err
+	}
 	defer cancel()
 	d := shareDownload{ID: fmt.Sprintf("%s/%d", sh.ID, n), ShareID: sh.ID, FileID: sh.FileID, ExpiresAt: sh.ExpiresAt}
-	_, err := s.shareDownloads.InsertOne(ctx, d)
+	_, err = s.shareDownloads.InsertOne(ctx, d)
 	switch {
 	case mongo.IsDuplicateKeyError(err):
 		return false, nil
@@ -234,7 +220,10 @@ func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, n int64)
 // findOne tells whether the document with that _id exists (ErrNoDocuments
 // if not).
 func (s *mongoStore) findOne(ctx context.Context, c *mongo.Collection, id string) error {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	return c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
 }

@@ -17,9 +17,7 @@ import (
 	"html/template"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -46,10 +44,6 @@ const (
 	idTokenFutureSkew   = 5 * time.Minute  // clock skew allowed on nbf and iat
 	localIssuer         = "local"          // issuer of the local sign-in's user
 )
-
-// stateCookie binds a provider sign-in to the browser that started it. It
-// is signed under this name, so no other cookie's value passes for it.
-const stateCookie = "dropp_oauth_state"
 
 // Errors of the sign-in flows, mapped to pages by failPage.
 var (
@@ -419,21 +413,6 @@ func (s *server) beginProviderSignIn(w http.ResponseWriter, r *http.Request, app
 		oauth2.SetAuthURLParam("nonce", nonce)), nil
 }
 
-// stateCookieName gets the __Secure- prefix over HTTPS (not __Host-: the
-// cookie is scoped to the callback path).
-func (s *server) stateCookieName(r *http.Request) string {
-	if s.isHTTPS(r) {
-		return "__Secure-" + stateCookie
-	}
-	return stateCookie
-}
-
-// setStateCookie sets (maxAge > 0) or clears (maxAge < 0) the state cookie,
-// which only the callback needs to see.
-func (s *server) setStateCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
-	s.setCookie(w, r, s.stateCookieName(r), value, "/auth/google/callback", maxAge)
-}
-
 // signInLocalUser is local sign-in: no provider, the configured local user.
 // It refuses Host names other than loopback, so a page that rebinds its own
 // DNS name to 127.0.0.1 cannot sign itself in, and requests relayed by a
@@ -450,16 +429,6 @@ func (s *server) signInLocalUser(w http.ResponseWriter, r *http.Request, app app
 		return
 	}
 	s.finishSignIn(w, r, u.ID, app)
-}
-
-// isLocalHost accepts a Host header naming loopback.
-func isLocalHost(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	addr, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	return strings.EqualFold(host, "localhost") || err == nil && addr.IsLoopback()
 }
 
 // ---- Back from the provider ----
@@ -514,19 +483,6 @@ func (s *server) takeState(w http.ResponseWriter, r *http.Request) (AuthState, b
 		return AuthState{}, false
 	}
 	return st, true
-}
-
-// stateCookieValue is the browser secret in a valid state cookie.
-func (s *server) stateCookieValue(r *http.Request) (string, error) {
-	c, err := r.Cookie(s.stateCookieName(r))
-	if err != nil {
-		return "", err
-	}
-	secret, err := s.signer.verify(stateCookie, c.Value, authStateTTL, s.now())
-	if err == nil && !validSecret(secret) {
-		err = errBadCookie
-	}
-	return secret, err
 }
 
 // equalHashes compares two hex digests in constant time.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -54,12 +53,6 @@ type ObjectStore interface {
 	Head(ctx context.Context, key string) (ObjectInfo, error) // ErrObjectNotFound
 	Delete(ctx context.Context, key string) error             // a missing object is not an error
 	Ready(ctx context.Context) error
-}
-
-// routedObjectStore is an object store that serves its own HTTP endpoints
-// (the local store's upload and download URLs point back at this server).
-type routedObjectStore interface {
-	addRoutes(mux *http.ServeMux)
 }
 
 // contentDisposition builds an RFC 6266 attachment header: an ASCII-only

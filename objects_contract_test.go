@@ -53,7 +53,7 @@ func TestLocalObjectStoreContract(t *testing.T) {
 }
 
 // newTestLocalObjects opens a local store in a new directory and serves its
-// routes.
+// routes through the server's route table.
 func newTestLocalObjects(t testing.TB) (*localObjects, *httptest.Server) {
 	t.Helper()
 	store, err := newLocalObjects(filepath.Join(t.TempDir(), "objects"), []byte(testSecretKey), localTestLogger(t))
@@ -61,11 +61,20 @@ func newTestLocalObjects(t testing.TB) (*localObjects, *httptest.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	mux := http.NewServeMux()
-	store.addRoutes(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(serveLocalObjects(t, store))
 	t.Cleanup(srv.Close)
 	return store, srv
+}
+
+// serveLocalObjects serves store's endpoints as run does: through the
+// server's route table and middleware.
+func serveLocalObjects(t testing.TB, store *localObjects) http.Handler {
+	t.Helper()
+	cfg, err := loadConfig(testGetenv(map[string]string{"SECRET_KEY": testSecretKey}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newServer(cfg, localTestLogger(t), newMemStore(), store)
 }
 
 // testObjectStoreContract proves, through a real HTTP client posting real
@@ -108,7 +117,8 @@ func contractPolicy(s contractStore, size int64) UploadPolicy {
 	}
 }
 
-// testContractPolicy decodes the policy a form carries (SECURITY.md item 25).
+// testContractPolicy decodes the policy a form carries (security checklist
+// item 25), so a policy that lets any key or size through fails here.
 func testContractPolicy(t *testing.T, s contractStore) {
 	p := contractPolicy(s, 42)
 	p.MinSize = 7
@@ -183,8 +193,10 @@ func decodeContractPolicy(t *testing.T, policy string) contractPolicyDoc {
 	return doc
 }
 
-// contractFilenames are the names SECURITY.md item 28 asks about (a name with
-// CR or LF cannot be stored: validateFilename refuses it).
+// contractFilenames are names that could break out of a Content-Disposition
+// header (security checklist item 28): quotes, percent signs, backslashes, a
+// bidi override, markup and non-ASCII (a name with CR or LF cannot be
+// stored: validateFilename refuses it).
 var contractFilenames = []string{
 	`a"b.txt`, `50%20off.pdf`, `..\..\x`, "\u202Egnp.exe", `<img onerror=alert(1)>.png`, "héllo.txt", "plain.txt",
 }
@@ -357,7 +369,9 @@ type contractRefusal struct {
 	absent  string // another key that must not exist afterwards
 }
 
-// contractRefusals is the refusals table (SECURITY.md item 26).
+// contractRefusals is the refusals table (security checklist item 26): an
+// upload too large, to another key, of another Content-Type, with an extra
+// unsigned field, or expired must be refused.
 func contractRefusals() []contractRefusal {
 	const ok = "0123456789"
 	other := objectKey("other", newID(), time.Now())

@@ -499,7 +499,7 @@ func (b *opsSyncBuffer) String() string {
 }
 
 // TestOpsServerTimeouts checks that the production server bounds every phase
-// of a connection (SECURITY.md item 30), then shows on a real socket that a
+// of a connection (security checklist item 30), then shows on a real socket that a
 // client trickling its headers is cut off once ReadHeaderTimeout passes.
 func TestOpsServerTimeouts(t *testing.T) {
 	t.Parallel()

@@ -205,18 +205,24 @@ func usageEntryID(owner string, seq int64) string { return fmt.Sprintf("%s/%016d
 
 // insertUsageEntry inserts e; a taken _id or op is ErrConflict.
 func (s *mongoStore) insertUsageEntry(ctx context.Context, e usageEntry) error {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
-	_, err := s.usageColl().InsertOne(ctx, e)
+	_, err = s.usageColl().InsertOne(ctx, e)
 	return mongoErr("append usage", err)
 }
 
 // findOp returns the ledger entry of op, if there is one.
 func (s *mongoStore) findOp(ctx context.Context, op string) (usageEntry, bool, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return usageEntry{}, false, err
+	}
 	defer cancel()
 	var e usageEntry
-	err := s.usageColl().FindOne(ctx, bson.D{{Key: "op", Value: op}}).Decode(&e)
+	err = s.usageColl().FindOne(ctx, bson.D{{Key: "op", Value: op}}).Decode(&e)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return e, false, nil
 	}
@@ -240,11 +246,14 @@ func (s *mongoStore) usageHead(ctx context.Context, owner string) (usageEntry, e
 
 // latestEntry reads the owner's entry with the highest sequence number.
 func (s *mongoStore) latestEntry(ctx context.Context, owner string) (usageEntry, bool, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return usageEntry{}, false, err
+	}
 	defer cancel()
 	var e usageEntry
 	opts := options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})
-	err := s.usageColl().FindOne(ctx, bson.D{{Key: "owner", Value: owner}}, opts).Decode(&e)
+	err = s.usageColl().FindOne(ctx, bson.D{{Key: "owner", Value: owner}}, opts).Decode(&e)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return e, false, nil
 	}
@@ -268,7 +277,10 @@ func (s *mongoStore) startLedger(ctx context.Context, owner string) error {
 
 // countUsage sums the owner's files, giving those without a charge one.
 func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return Usage{}, err
+	}
 	defer cancel()
 	cur, err := s.files.Find(ctx, bson.D{{Key: "owner", Value: owner}})
 	if err != nil {
@@ -355,7 +367,10 @@ func (s *mongoStore) SettleCharge(ctx context.Context, owner, id string, from, t
 	if err != nil {
 		return err
 	}
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	return s.setCharged(ctx, id, to)
 }
@@ -373,7 +388,10 @@ func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string) 
 	if _, err := s.usageHead(ctx, owner); err != nil {
 		return err
 	}
-	opCtx, cancel := opContext(ctx)
+	opCtx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
 	res, err := s.files.DeleteOne(opCtx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
 	cancel()
 	if err != nil {
@@ -404,7 +422,10 @@ const usageKeep = 24 * time.Hour
 // pruneUsage deletes the ledger entries written before `before`, except
 // each user's latest, and returns how many it deleted. The sweeper runs it.
 func (s *mongoStore) pruneUsage(ctx context.Context, before time.Time) (int, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return 0, err
+	}
 	defer cancel()
 	cur, err := s.usageColl().Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}},
 		options.Find().SetProjection(bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: 1}}))
@@ -434,27 +455,6 @@ func (s *mongoStore) pruneUsage(ctx context.Context, before time.Time) (int, err
 func (s *mongoStore) GetUsage(ctx context.Context, owner string) (Usage, error) {
 	head, err := s.usageHead(ctx, owner)
 	return Usage{Bytes: head.Bytes, Files: head.Files}, err
-}
-
-func (m *indexedMongo) InsertFileWithinQuota(ctx context.Context, f *File, q Quota) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.InsertFileWithinQuota(ctx, f, q)
-}
-
-func (m *indexedMongo) SettleCharge(ctx context.Context, owner, id string, from, to int64) error {
-	if err := m.ready(); err != nil {
-		return err
-	}
-	return m.db.SettleCharge(ctx, owner, id, from, to)
-}
-
-func (m *indexedMongo) GetUsage(ctx context.Context, owner string) (Usage, error) {
-	if err := m.ready(); err != nil {
-		return Usage{}, err
-	}
-	return m.db.GetUsage(ctx, owner)
 }
 
 // ---- Local store ----

@@ -288,13 +288,13 @@ func TestQuotaHumanBytes(t *testing.T) {
 // stays right.
 func TestQuotaLedgerPruned(t *testing.T) {
 	t.Parallel()
-	s := storeOpeners["mongo"](t).(*indexedMongo)
+	s := storeOpeners["mongo"](t).(*mongoStore)
 	owner := ctNewID()
 	for range 5 {
 		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), quotaFile(owner, 10), Quota{}))
 	}
 	count := func() int64 {
-		n, err := s.db.usageColl().CountDocuments(t.Context(), bson.D{{Key: "owner", Value: owner}})
+		n, err := s.usageColl().CountDocuments(t.Context(), bson.D{{Key: "owner", Value: owner}})
 		ctMust(t, "count", err)
 		return n
 	}

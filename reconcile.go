@@ -158,17 +158,13 @@ func (o *localObjects) ListObjects(ctx context.Context, prefix string, each func
 
 // HasObjectKey tells whether a file record names the object key.
 func (s *mongoStore) HasObjectKey(ctx context.Context, key string) (bool, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return false, err
+	}
 	defer cancel()
 	n, err := s.files.CountDocuments(ctx, bson.D{{Key: "object_key", Value: key}}, options.Count().SetLimit(1))
 	return n > 0, mongoErr("find object key", err)
-}
-
-func (m *indexedMongo) HasObjectKey(ctx context.Context, key string) (bool, error) {
-	if err := m.ready(); err != nil {
-		return false, err
-	}
-	return m.db.HasObjectKey(ctx, key)
 }
 
 // HasObjectKey tells whether a file record names the object key.

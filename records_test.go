@@ -211,7 +211,7 @@ func TestRecordsMongoReadsGolden(t *testing.T) {
 	t.Cleanup(func() { s.Close(ctx) })
 	collections := map[string]string{"file": "files", "cred": "credentials", "user": "users", "state": "auth_states", "code": "auth_codes"}
 	for name, doc := range readGoldenMongo(t) {
-		coll := s.db.client.Database(db).Collection(collections[strings.TrimRight(name, "0123456789")])
+		coll := s.client.Database(db).Collection(collections[strings.TrimRight(name, "0123456789")])
 		if _, err := coll.InsertOne(ctx, doc); err != nil {
 			t.Fatalf("storing %s: %v", name, err)
 		}

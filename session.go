@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -126,6 +128,121 @@ func newSecret(n int) string {
 // hashSecret is how secrets are stored: only their SHA-256, so a leaked
 // database hands out no working token.
 func hashSecret(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
+	// It runs on every authenticated request, so only the result is
+	// allocated: the secret is copied to the stack ([]byte(secret) is
+	// allocated past 32 bytes) and hex-encoded there.
+	var buf [128]byte // holds any secret validSecret passes
+	sum := sha256.Sum256(append(buf[:0], secret...))
+	var digest [2 * sha256.Size]byte
+	hex.Encode(digest[:], sum[:])
+	return string(digest[:])
+}
+
+// sessionCookie is the session cookie's base name; over HTTPS it gets the
+// __Host- prefix, which makes browsers insist on Secure, Path=/ and no
+// Domain.
+const sessionCookie = "dropp_session"
+
+// sessionCookieName is the session cookie's name on this request.
+func (s *server) sessionCookieName(r *http.Request) string {
+	if s.isHTTPS(r) {
+		return "__Host-" + sessionCookie
+	}
+	return sessionCookie
+}
+
+// sessionSecret returns the secret in the request's session cookie when its
+// signature and age hold.
+func (s *server) sessionSecret(r *http.Request) (string, bool) {
+	c, err := r.Cookie(s.sessionCookieName(r))
+	if err != nil {
+		return "", false
+	}
+	secret, err := s.signer.verify(sessionCookie, c.Value, s.cfg.SessionTTL, s.now())
+	return secret, err == nil && validSecret(secret)
+}
+
+// validSecret accepts the base64url form newSecret produces, bounded, so
+// junk never reaches a query.
+func validSecret(s string) bool {
+	return len(s) >= 22 && len(s) <= 128 && allBytes(s, alnumOr("-_"))
+}
+
+// setCookie sets (maxAge > 0) or clears (maxAge < 0) one of Dropp's
+// cookies, all with the same attributes: never readable by script, Secure
+// whenever the client reached us over HTTPS, and SameSite=Lax: sent on a
+// top-level navigation (the provider sends the browser back to the callback
+// with a GET), never on another site's POST.
+func (s *server) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: path, MaxAge: maxAge,
+		HttpOnly: true, Secure: s.isHTTPS(r), SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// issueToken mints a bearer token for userID: 256 random bits, of which
+// only the hash is stored.
+func (s *server) issueToken(ctx context.Context, userID string) (string, time.Time, error) {
+	token := newSecret(32)
+	now := s.now()
+	c := Credential{Hash: hashSecret(token), Kind: kindBearer, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.TokenTTL)}
+	if err := s.store.InsertCredential(ctx, c); err != nil {
+		return "", time.Time{}, err
+	}
+	return token, c.ExpiresAt, nil
+}
+
+// startSession records a new server-side session for userID and sets its
+// signed cookie. A new session id every time: a cookie planted before
+// sign-in is never upgraded.
+func (s *server) startSession(w http.ResponseWriter, r *http.Request, userID string) error {
+	// A session this browser already had ends here, so an old cookie
+	// (perhaps copied off this machine) does not outlive the new sign-in.
+	if old, ok := s.sessionSecret(r); ok {
+		if err := s.store.DeleteCredential(r.Context(), kindSession, hashSecret(old)); err != nil {
+			return err
+		}
+	}
+	secret := newSecret(32)
+	now := s.now()
+	c := Credential{Hash: hashSecret(secret), Kind: kindSession, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	if err := s.store.InsertCredential(r.Context(), c); err != nil {
+		return err
+	}
+	value := s.signer.sign(sessionCookie, secret, now)
+	s.setCookie(w, r, s.sessionCookieName(r), value, "/", int(s.cfg.SessionTTL.Seconds()))
+	w.Header().Set("Cache-Control", "no-store")
+	return nil
+}
+
+// stateCookie binds a provider sign-in to the browser that started it. It
+// is signed under this name, so no other cookie's value passes for it.
+const stateCookie = "dropp_oauth_state"
+
+// stateCookieName gets the __Secure- prefix over HTTPS (not __Host-: the
+// cookie is scoped to the callback path).
+func (s *server) stateCookieName(r *http.Request) string {
+	if s.isHTTPS(r) {
+		return "__Secure-" + stateCookie
+	}
+	return stateCookie
+}
+
+// setStateCookie sets (maxAge > 0) or clears (maxAge < 0) the state cookie,
+// which only the callback needs to see.
+func (s *server) setStateCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+	s.setCookie(w, r, s.stateCookieName(r), value, "/auth/google/callback", maxAge)
+}
+
+// stateCookieValue is the browser secret in a valid state cookie.
+func (s *server) stateCookieValue(r *http.Request) (string, error) {
+	c, err := r.Cookie(s.stateCookieName(r))
+	if err != nil {
+		return "", err
+	}
+	secret, err := s.signer.verify(stateCookie, c.Value, authStateTTL, s.now())
+	if err == nil && !validSecret(secret) {
+		err = errBadCookie
+	}
+	return secret, err
 }

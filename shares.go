@@ -208,7 +208,7 @@ func (s *server) shareHeaders(next http.Handler) http.Handler {
 // when it is not this server's. That origin is fixed by the configuration;
 // it is learnt once from a pre-signed URL (presigning is local).
 func (s *server) formCSP(r *http.Request) string {
-	if _, sameServer := s.objects.(routedObjectStore); sameServer {
+	if _, sameServer := s.objects.(*localObjects); sameServer {
 		return s.shares.csp
 	}
 	if csp := s.shares.cspWithOrigin.Load(); csp != nil {

@@ -118,7 +118,10 @@ func (s *server) sweepFile(ctx context.Context, f *File) bool {
 // ---- MongoDB ----
 
 func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, limit int) ([]File, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	filter := bson.D{{Key: "status", Value: statusPending}, {Key: "created_at", Value: bson.D{{Key: "$lt", Value: t}}}}
 	cur, err := s.files.Find(ctx, filter, options.Find().SetLimit(int64(limit)))
@@ -136,7 +139,10 @@ func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, limit 
 // share downloads, and the usage ledger entries that are no longer needed
 // (quota.go).
 func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
-	ctx, cancel := opContext(ctx)
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return 0, err
+	}
 	defer cancel()
 	total := 0
 	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads} {
@@ -148,20 +154,6 @@ func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, err
 	}
 	pruned, err := s.pruneUsage(ctx, now.Add(-usageKeep))
 	return total + pruned, err
-}
-
-func (m *indexedMongo) PendingFilesBefore(ctx context.Context, t time.Time, limit int) ([]File, error) {
-	if err := m.ready(); err != nil {
-		return nil, err
-	}
-	return m.db.PendingFilesBefore(ctx, t, limit)
-}
-
-func (m *indexedMongo) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
-	if err := m.ready(); err != nil {
-		return 0, err
-	}
-	return m.db.DeleteExpired(ctx, now)
 }
 
 // ---- Local store ----
