@@ -315,7 +315,11 @@
         created = await createUpload(file);
         fileID = created.file.id;
       }
-      if (row.cancelled) return;
+      if (row.cancelled) { // before the file had an id for Cancel to delete
+        forgetResume(fileID);
+        api("DELETE", `/files/${fileID}`).catch(() => {});
+        return;
+      }
       await sendBytes(row, file, created);
       if (row.cancelled) return;
       row.say("Finishing…");
