@@ -37,8 +37,10 @@ type adminUserJSON struct {
 // errNotAdmin: the signed-in user is not on ADMIN_EMAILS.
 var errNotAdmin = errors.New("not an administrator")
 
-// adminUser returns the signed-in user if they are an administrator. A
-// user named by a trusted proxy has no stored email and never is.
+// adminUser returns the signed-in user if they are an administrator: their
+// email is on ADMIN_EMAILS and the provider verified it (any account can
+// claim any address; with no allow-list set, sign-in takes it unverified).
+// A user named by a trusted proxy has no stored email and never is.
 func (s *server) adminUser(ctx context.Context, userID string) (User, error) {
 	u, err := s.store.GetUser(ctx, userID)
 	switch {
@@ -46,7 +48,7 @@ func (s *server) adminUser(ctx context.Context, userID string) (User, error) {
 		return User{}, errNotAdmin
 	case err != nil:
 		return User{}, err
-	case u.Email == "" || !slices.Contains(s.cfg.AdminEmails, strings.ToLower(u.Email)):
+	case u.Email == "" || !u.EmailVerified || !slices.Contains(s.cfg.AdminEmails, strings.ToLower(u.Email)):
 		return User{}, errNotAdmin
 	}
 	return u, nil

@@ -330,3 +330,26 @@ func TestAdminDisableRacingSignIn(t *testing.T) {
 		t.Errorf("%d credentials survived a disable racing the redemption", n)
 	}
 }
+
+// TestAdminNeedsVerifiedEmail: an account whose provider did not verify its
+// email is no administrator, whatever address it claims (with no
+// allow-list set, sign-in takes such accounts); verified, the same address
+// is.
+func TestAdminNeedsVerifiedEmail(t *testing.T) {
+	t.Parallel()
+	team := newAdminTeam(t, nil)
+	ctx := context.Background()
+	for _, verified := range []bool{false, true} {
+		u, err := team.srv.store.UpsertUser(ctx, User{Issuer: "test", Subject: "claims-boss", Email: "boss@example.com", EmailVerified: verified})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := team.srv.issueToken(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body := team.do(request{method: "GET", path: "/admin/users", token: tok})
+		want := map[bool]int{false: http.StatusForbidden, true: http.StatusOK}[verified]
+		wantStatus(t, resp, body, want)
+	}
+}

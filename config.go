@@ -55,8 +55,11 @@ var settings = []setting{
 	{"AWS_SESSION_TOKEN", "", "", "S3 session token, for temporary credentials"},
 	{"S3_FORCE_PATH_STYLE", "false", "", "use path-style S3 URLs (most S3-compatible servers need it)"},
 	{"PRESIGN_TTL_SECONDS", "900", "", "lifetime of download URLs"},
-	{"UPLOAD_POST_TTL_SECONDS", "3600", "", "lifetime of upload forms"},
-	{"MAX_UPLOAD_BYTES", "5368709120", "5 GiB", "largest accepted file"},
+	{"UPLOAD_POST_TTL_SECONDS", "3600", "", "lifetime of upload forms, PUT URLs and part URLs"},
+	{"MAX_UPLOAD_BYTES", "53687091200", "50 GiB", "largest accepted file; a single-form upload takes at most 5 GiB, larger files go in parts"},
+	{"S3_UPLOAD_METHOD", uploadMethodPost, "", "post: single uploads are pre-signed POST forms; put: pre-signed PUT URLs (Cloudflare R2, Backblaze B2)"},
+	{"PART_SIZE_BYTES", "16777216", "16 MiB", "smallest part of a multipart upload (at least 5 MiB; raised so a file takes at most 10,000 parts)"},
+	{"MULTIPART_TTL_SECONDS", "604800", "7 days", "lifetime of a multipart upload, for resuming"},
 	{"TRUST_X_USER_ID", "false", "", "trust an X-User-Id header set by an authenticating proxy in front of Dropp"},
 	{"GOOGLE_CLIENT_ID", "", "unset: local sign-in (loopback only)", "OAuth client id"},
 	{"GOOGLE_CLIENT_SECRET", "", "", "OAuth client secret"},
@@ -77,6 +80,9 @@ var settings = []setting{
 	{"QUOTA_FILES_PER_USER", "0", "unlimited", "files each user may have, pending uploads included (0: unlimited)"},
 	{"SWEEP_INTERVAL_SECONDS", "600", "", "how often each instance deletes abandoned uploads and expired credentials"},
 	{"ADMIN_EMAILS", "", "", "comma list of emails of the administrators (GET /admin/)"},
+	{"CONTAINER_PORT_ON_HOST_LOOPBACK", "false", "", "with local sign-in in a container: true says its port is published on the host's loopback only (-p 127.0.0.1:8080:8080), so ADDR may be :8080; refused outside a container"},
+	{"METRICS_ADDR", "", "unset: no metrics", "listen address of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9090 (keep it off the public network)"},
+	{"LOG_FORMAT", "text", "", "log format on stderr: text or json"},
 }
 
 // shownDefault is the default as `-h` and the README tell it.
@@ -105,7 +111,7 @@ func settingDefault(name string) string {
 
 // printUsage writes the `-h` text: every variable with its default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: dropp          run the server\n       dropp version  print the version (also: dropp -version)\n       dropp reconcile [-delete]\n                      report (or delete) stored objects that no file record names\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
+	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n       dropp backup DIR   copy local mode's data, while the server runs, into the new directory DIR\n       dropp reconcile [-delete]\n                          report (or delete) stored objects that no file record names\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
 		fmt.Fprintf(w, "  %-24s %s (default: %s)\n", s.name, s.help, s.shownDefault())
 	}
@@ -132,6 +138,9 @@ type config struct {
 	PresignTTL     time.Duration
 	UploadTTL      time.Duration
 	MaxUploadBytes int64
+	UploadMethod   string // uploadMethodPost or uploadMethodPut
+	PartSize       int64
+	MultipartTTL   time.Duration
 
 	TrustXUserID bool
 
@@ -156,6 +165,11 @@ type config struct {
 	QuotaFiles    int64 // 0: unlimited
 	SweepInterval time.Duration
 	AdminEmails   []string
+
+	// PublishedOnHostLoopback is the operator's word that this container's
+	// port is published on the host's loopback only (see deploy.go).
+	PublishedOnHostLoopback bool
+	MetricsAddr             string // "" = no metrics listener
 }
 
 // localMetadata, localObjects and localSignIn tell which backends fall back
@@ -184,7 +198,10 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		AWSSessionTok:      p.str("AWS_SESSION_TOKEN"),
 		PresignTTL:         p.seconds("PRESIGN_TTL_SECONDS", 7*24*3600),
 		UploadTTL:          p.seconds("UPLOAD_POST_TTL_SECONDS", 7*24*3600),
-		MaxUploadBytes:     p.integer("MAX_UPLOAD_BYTES", 1, 5<<40),
+		MaxUploadBytes:     p.integer("MAX_UPLOAD_BYTES", 1, maxObjectBytes),
+		UploadMethod:       p.oneOf("S3_UPLOAD_METHOD", uploadMethodPost, uploadMethodPut),
+		PartSize:           p.integer("PART_SIZE_BYTES", minPartBytes, maxPartBytes),
+		MultipartTTL:       p.seconds("MULTIPART_TTL_SECONDS", 30*24*3600),
 		TrustXUserID:       p.boolean("TRUST_X_USER_ID"),
 		GoogleClientID:     p.str("GOOGLE_CLIENT_ID"),
 		GoogleClientSecret: p.str("GOOGLE_CLIENT_SECRET"),
@@ -206,6 +223,13 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		SweepInterval:      p.seconds("SWEEP_INTERVAL_SECONDS", 7*24*3600),
 		AdminEmails:        p.list("ADMIN_EMAILS"),
 	}
+	c.PublishedOnHostLoopback = p.boolean("CONTAINER_PORT_ON_HOST_LOOPBACK")
+	if v := p.str("METRICS_ADDR"); v != "" {
+		c.MetricsAddr = p.listenAddr("METRICS_ADDR", v)
+	}
+	if _, err := newLogHandler(p.str("LOG_FORMAT"), io.Discard); err != nil {
+		p.fail("LOG_FORMAT", "%v", err)
+	}
 	c.PublicURL = p.baseURL("PUBLIC_URL")
 	c.SecretKey = p.secret("SECRET_KEY")
 	c.SecretKeyPrevious = p.secret("SECRET_KEY_PREVIOUS")
@@ -219,7 +243,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 // defaultAddr listens on loopback only when local sign-in is in use, since
 // local sign-in lets anyone who reaches the port act as the local user.
 func (c *config) defaultAddr() string {
-	if c.localSignIn() {
+	if c.localSignIn() && !c.PublishedOnHostLoopback {
 		return localSignInAddr
 	}
 	return providerAddr
@@ -238,9 +262,12 @@ func (c *config) check(failed map[string]bool) []error {
 	rule(!c.localMetadata() && c.SecretKey == nil,
 		"SECRET_KEY is required when MONGODB_URI is set (every instance must share it); generate one with: openssl rand -hex 32",
 		"SECRET_KEY")
-	rule(c.localSignIn() && !isLoopbackAddr(c.Addr),
+	rule(c.localSignIn() && !isLoopbackAddr(c.Addr) && !c.PublishedOnHostLoopback,
 		fmt.Sprintf("ADDR %q is not a loopback address: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone on the network sign in; set GOOGLE_CLIENT_ID or listen on 127.0.0.1", c.Addr),
 		"ADDR")
+	rule(c.PublishedOnHostLoopback && !runningInContainer("/"),
+		"CONTAINER_PORT_ON_HOST_LOOPBACK=true but this process is not in a container (no /.dockerenv or /run/.containerenv): on a host, leave it unset and listen on 127.0.0.1",
+		"CONTAINER_PORT_ON_HOST_LOOPBACK")
 	rule(c.localSignIn() && c.PublicURL != nil && !isLocalHost(c.PublicURL.Host),
 		fmt.Sprintf("PUBLIC_URL %q is not a loopback URL: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone who reaches it sign in; set GOOGLE_CLIENT_ID", c.PublicURL),
 		"PUBLIC_URL")
@@ -306,6 +333,15 @@ func (p *envParser) integer(name string, lo, hi int64) int64 {
 		p.fail(name, "want an integer from %d to %d, got %q", lo, hi, v)
 	}
 	return n
+}
+
+// oneOf reads a value that must be one of choices.
+func (p *envParser) oneOf(name string, choices ...string) string {
+	v := strings.ToLower(p.str(name))
+	if !slices.Contains(choices, v) {
+		p.fail(name, "want one of %s, got %q", strings.Join(choices, ", "), v)
+	}
+	return v
 }
 
 func (p *envParser) seconds(name string, hi int64) time.Duration {

@@ -219,7 +219,10 @@ func TestConfigDefaults(t *testing.T) {
 		{"AWS_REGION", c.Region, "us-east-1"},
 		{"PRESIGN_TTL_SECONDS", c.PresignTTL, 900 * time.Second},
 		{"UPLOAD_POST_TTL_SECONDS", c.UploadTTL, 3600 * time.Second},
-		{"MAX_UPLOAD_BYTES", c.MaxUploadBytes, int64(5 << 30)},
+		{"MAX_UPLOAD_BYTES", c.MaxUploadBytes, int64(50 << 30)},
+		{"S3_UPLOAD_METHOD", c.UploadMethod, "post"},
+		{"PART_SIZE_BYTES", c.PartSize, int64(16 << 20)},
+		{"MULTIPART_TTL_SECONDS", c.MultipartTTL, 7 * 24 * time.Hour},
 		{"TOKEN_TTL_SECONDS", c.TokenTTL, 30 * 24 * time.Hour},
 		{"SESSION_TTL_SECONDS", c.SessionTTL, 7 * 24 * time.Hour},
 		{"AUTH_RATE_LIMIT", c.AuthRateLimit, 60},
@@ -248,7 +251,8 @@ func TestConfigDefaults(t *testing.T) {
 	plain := map[string]string{
 		"MONGO_DB": c.MongoDB, "AWS_REGION": c.Region, "OAUTH_ISSUER": c.OAuthIssuer,
 		"APP_REDIRECT_URI": c.AppRedirectURI, "DATA_DIR": c.DataDir, "LOCAL_USER_EMAIL": c.LocalUserEmail,
-		"PRESIGN_TTL_SECONDS": "900", "UPLOAD_POST_TTL_SECONDS": "3600", "MAX_UPLOAD_BYTES": "5368709120",
+		"PRESIGN_TTL_SECONDS": "900", "UPLOAD_POST_TTL_SECONDS": "3600", "MAX_UPLOAD_BYTES": "53687091200",
+		"S3_UPLOAD_METHOD": "post", "PART_SIZE_BYTES": "16777216", "MULTIPART_TTL_SECONDS": "604800",
 		"TOKEN_TTL_SECONDS": "2592000", "SESSION_TTL_SECONDS": "604800", "AUTH_RATE_LIMIT": "60",
 		"S3_FORCE_PATH_STYLE": "false", "TRUST_X_USER_ID": "false",
 	}
@@ -307,6 +311,11 @@ func TestConfigBadValues(t *testing.T) {
 		{"UPLOAD_POST_TTL_SECONDS", "soon"},
 		{"MAX_UPLOAD_BYTES", "0"},
 		{"MAX_UPLOAD_BYTES", "5GB"},
+		{"MAX_UPLOAD_BYTES", "5497558138881"}, // one byte over S3's 5 TiB
+		{"S3_UPLOAD_METHOD", "patch"},
+		{"PART_SIZE_BYTES", "5242879"}, // one byte under S3's 5 MiB
+		{"PART_SIZE_BYTES", "5368709121"},
+		{"MULTIPART_TTL_SECONDS", "0"},
 		{"MAX_UPLOAD_BYTES", "99999999999999999999"},
 		{"TOKEN_TTL_SECONDS", "x"},
 		{"SESSION_TTL_SECONDS", "-1"},

@@ -48,12 +48,13 @@ type createUploadRequest struct {
 	Filename    *string `json:"filename"`
 	Size        *int64  `json:"size"`
 	ContentType *string `json:"content_type"`
+	Multipart   *bool   `json:"multipart"` // upload in parts (see multipart.go)
 }
 
 // createUploadResponse is the body of POST /upload/'s answer.
 type createUploadResponse struct {
-	File   fileJSON   `json:"file"`
-	Upload UploadForm `json:"upload"`
+	File   fileJSON `json:"file"`
+	Upload any      `json:"upload"` // UploadForm, PresignedPut or multipartAnswer (multipart.go)
 }
 
 // fileResponse is the body of POST /upload/{id}/complete's answer.
@@ -62,13 +63,15 @@ type fileResponse struct {
 }
 
 // handleCreateUpload handles "POST /upload/": it records a pending file and
-// returns a pre-signed form the client posts the bytes to.
+// returns a pre-signed form (or PUT URL) the client sends the bytes to, or,
+// for a multipart upload, the part size the client asks part URLs for.
 func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owner string) {
 	var req createUploadRequest
 	if !readJSON(w, r, &req, false) {
 		return
 	}
-	if msg := s.validateUpload(&req); msg != "" {
+	multipart := req.Multipart != nil && *req.Multipart
+	if msg := s.validateUpload(&req, multipart); msg != "" {
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
 		return
 	}
@@ -85,7 +88,11 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		f.ContentType = *req.ContentType
 	}
 	f.ObjectKey = objectKey(owner, f.ID, now)
-	form, err := s.objects.PresignUpload(r.Context(), s.uploadPolicy(r, f, now))
+	if multipart {
+		s.startMultipart(w, r, f, now)
+		return
+	}
+	form, err := s.presignSingle(r, f, now)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -100,6 +107,7 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		s.fail(w, r, err)
 		return
 	}
+	s.metrics.uploadCreated()
 	writeJSON(w, http.StatusCreated, createUploadResponse{File: toFileJSON(f), Upload: form})
 }
 
@@ -108,7 +116,7 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 func (s *server) uploadPolicy(r *http.Request, f *File, now time.Time) UploadPolicy {
 	p := UploadPolicy{
 		Key:         f.ObjectKey,
-		MaxSize:     s.cfg.MaxUploadBytes,
+		MaxSize:     s.singleUploadLimit(),
 		ContentType: f.ContentType,
 		Expires:     ceilSecond(now.Add(s.cfg.UploadTTL)),
 		BaseURL:     s.baseURL(r),
@@ -129,7 +137,7 @@ func ceilSecond(t time.Time) time.Time {
 }
 
 // validateUpload returns what is wrong with a create-upload body, or "".
-func (s *server) validateUpload(req *createUploadRequest) string {
+func (s *server) validateUpload(req *createUploadRequest, multipart bool) string {
 	if req.Filename == nil {
 		return `"filename" is required`
 	}
@@ -146,7 +154,10 @@ func (s *server) validateUpload(req *createUploadRequest) string {
 		}
 		*req.ContentType = ct
 	}
-	return ""
+	if multipart {
+		return validateMultipart(req)
+	}
+	return s.validateSingle(req)
 }
 
 // validateSize returns what is wrong with an optional "size", or "".
@@ -299,27 +310,11 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 		writeJSON(w, http.StatusOK, fileResponse{toFileJSON(f)})
 		return
 	}
-	info, err := s.objects.Head(r.Context(), f.ObjectKey)
-	if errors.Is(err, ErrObjectNotFound) {
-		writeError(w, http.StatusConflict, codeConflict, "the file has not been uploaded yet")
+	if f.UploadID != "" {
+		s.completeMultipart(w, r, f, req.Size)
 		return
 	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if msg := sizeMismatch(f.DeclaredSize, req.Size, info.Size); msg != "" {
-		writeError(w, http.StatusConflict, codeConflict, msg)
-		return
-	}
-	pending := f
-	f, err = s.store.CompleteFile(r.Context(), owner, id, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.settleCharge(r.Context(), pending, info.Size)
-	writeJSON(w, http.StatusOK, fileResponse{toFileJSON(f)})
+	s.recordCompletion(w, r, f, req.Size)
 }
 
 // sizeMismatch compares the stored object's size with the sizes declared at
@@ -492,7 +487,10 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 		s.fail(w, r, err)
 		return
 	}
-	err = s.objects.Delete(r.Context(), f.ObjectKey)
+	err = s.abortIfMultipart(r.Context(), f)
+	if err == nil {
+		err = s.objects.Delete(r.Context(), f.ObjectKey)
+	}
 	if errors.Is(err, errInvalidObjectKey) {
 		s.log.Warn("delete: the object store refuses the file's key; deleting the record only",
 			"file", id, "err", err, "request_id", requestInfoFrom(r.Context()).id)

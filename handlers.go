@@ -29,6 +29,7 @@ type server struct {
 	now     func() time.Time
 	signIn  *signIn     // sign-in flows, see oauth.go
 	shares  *shareLinks // share links' page and rate limit, see shares.go
+	metrics *metrics
 	handler http.Handler
 	// publicURL is the base URL clients reach us at, fixed at start (see
 	// publicBaseURL); "" with local sign-in and no PUBLIC_URL.
@@ -51,6 +52,7 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 		now:     func() time.Time { return time.Now().UTC() },
 
 		publicURL: publicBaseURL(cfg),
+		metrics:   newMetrics(cfg),
 	}
 	s.signIn = newSignIn(cfg, logger)
 	s.shares = newShareLinks(cfg)
@@ -79,6 +81,8 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /upload", api(s.handleCreateUpload))
 	mux.Handle("POST /upload/{$}", api(s.handleCreateUpload))
 	mux.Handle("POST /upload/{id}/complete", api(s.handleCompleteUpload))
+	mux.Handle("POST /upload/{id}/parts", api(s.handlePartURLs)) // see multipart.go
+	mux.Handle("GET /upload/{id}/parts", api(s.handleListParts))
 	mux.Handle("GET /list", api(s.handleList))
 	mux.Handle("GET /list/{$}", api(s.handleList))
 	mux.Handle("GET /download/{id}", api(s.handleDownload))
@@ -115,12 +119,13 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /s/{token}/download", link(s.handleShareDownload))
 	mux.Handle("POST /s/{token}/download", link(s.handleShareDownload))
 
-	// The local object store's upload forms and download URLs point back
-	// at this server (localupload.go, localobjects.go), checked by their
+	// The local object store's upload forms, PUT URLs and download URLs
+	// point back at this server (localupload.go, localparts.go, localobjects.go), checked by their
 	// signatures, not by a user; with S3 they point at S3.
 	if local, ok := s.objects.(*localObjects); ok {
 		mux.HandleFunc("POST /objects/upload", local.handleUpload)
 		mux.HandleFunc("GET /objects/{key...}", local.handleDownload)
+		mux.HandleFunc("PUT /objects/{key...}", local.handlePut) // localparts.go
 	}
 	return jsonMuxErrors(mux)
 }
@@ -183,10 +188,12 @@ func (s *server) classify(r *http.Request, err error) failure {
 		return failure{http.StatusConflict, codeConflict, "conflicts with the current state", "This conflicts with the current state. Try again."}
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		s.log.Warn("backend unavailable", "err", err, "request_id", reqID)
+		s.metrics.backendError("unavailable")
 		return failure{http.StatusServiceUnavailable, codeUnavailable, unavailableReason(err, "a storage backend is not answering") + "; try again shortly",
 			"Dropp's storage is not answering. Try again in a moment."}
 	}
 	s.log.Error("internal error", "err", err, "request_id", reqID)
+	s.metrics.backendError("internal")
 	return failure{http.StatusInternalServerError, codeInternal, "internal error", "Something went wrong on the server."}
 }
 
@@ -447,10 +454,12 @@ func (s *server) handleReady(w http.ResponseWriter, r *http.Request) {
 	var failed []string
 	if err := <-storeErr; err != nil {
 		s.log.Warn("readiness: metadata store", "err", err)
+		s.metrics.dependencyNotReady("metadata")
 		failed = append(failed, unavailableReason(err, "metadata store: not answering"))
 	}
 	if objectsErr != nil {
 		s.log.Warn("readiness: object store", "err", objectsErr)
+		s.metrics.dependencyNotReady("objects")
 		failed = append(failed, unavailableReason(objectsErr, "object store: not answering"))
 	}
 	if len(failed) > 0 {

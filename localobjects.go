@@ -41,6 +41,7 @@ import (
 //	users/ab12…/.name.etag  its ETag: the hex MD5 of the bytes, as S3 gives for
 //	                        a single-part upload, computed while receiving them
 //	.tmp/                   uploads in progress, linked into place when done
+//	.uploads/<id>/          a multipart upload's parts (see localparts.go)
 //	.deleted/cd34…          a tombstone per deleted key, named by the key's
 //	                        SHA-256, so its form stays refused (see
 //	                        localTombstoneDir)
@@ -136,6 +137,7 @@ func newLocalObjects(dir string, secret []byte, logger *slog.Logger) (*localObje
 		uploadSlots:   make(chan struct{}, maxLocalUploads),
 		verifyTimeout: localVerifyTimeout,
 	}
+	o.sweepUploads(time.Now())
 	return o, nil
 }
 
@@ -396,7 +398,7 @@ func (o *localObjects) openObject(key string) (*localObject, error) {
 		return nil, err
 	}
 	obj := &localObject{File: f, info: info}
-	if b, err := o.root.ReadFile(localETagPath(key)); err == nil && len(b) == 2*md5.Size {
+	if b, err := o.root.ReadFile(localETagPath(key)); err == nil && validLocalETag(string(b)) {
 		obj.etag = string(b)
 	}
 	return obj, nil

@@ -317,10 +317,10 @@ func (s *localStore) UpsertUser(ctx context.Context, u User) (User, error) {
 			stored.CreatedAt = localTime(stored.CreatedAt)
 		} else {
 			stored = st.users[id]
-			if stored.Email == u.Email && stored.Name == u.Name && stored.Picture == u.Picture {
+			if stored.Email == u.Email && stored.EmailVerified == u.EmailVerified && stored.Name == u.Name && stored.Picture == u.Picture {
 				return nil, nil // nothing new: spare the log a record per sign-in
 			}
-			stored.Email, stored.Name, stored.Picture = u.Email, u.Name, u.Picture
+			stored.Email, stored.EmailVerified, stored.Name, stored.Picture = u.Email, u.EmailVerified, u.Name, u.Picture
 		}
 		return localUsers.put(&stored), nil
 	})
@@ -454,6 +454,7 @@ func cloneLocalFile(f *File) File {
 	c.DeclaredSize = cloneLocalPtr(f.DeclaredSize)
 	c.Size = cloneLocalPtr(f.Size)
 	c.CompletedAt = cloneLocalPtr(f.CompletedAt)
+	c.UploadExpiresAt = cloneLocalPtr(f.UploadExpiresAt)
 	return c
 }
 

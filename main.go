@@ -81,13 +81,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case *showVersion && flags.NArg() == 0, flags.NArg() == 1 && flags.Arg(0) == "version":
 		fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
 		return nil
+	case flags.NArg() == 1 && flags.Arg(0) == "healthcheck":
+		return runHealthcheck(ctx, getenv, stdout)
+	case flags.NArg() > 0 && flags.Arg(0) == "backup":
+		return runBackup(flags.Args()[1:], getenv, stdout)
 	case flags.NArg() > 0 && flags.Arg(0) == "reconcile":
 		return runReconcile(ctx, flags.Args()[1:], getenv, stdout, stderr)
 	case flags.NArg() > 0:
 		printUsage(stderr)
-		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version and reconcile", flags.Arg(0))}
+		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version, healthcheck, backup and reconcile", flags.Arg(0))}
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger := newLogger(getenv("LOG_FORMAT"), stderr)
 	for _, w := range unknownSettingWarnings(envNames) {
 		logger.Warn(w)
 	}
@@ -109,9 +113,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on ADDR %q: %w", cfg.Addr, err)
 	}
-	app.announce(stdout, cfg, ln.Addr())
 	s := newServer(cfg, logger, app.store, app.objects)
 	defer s.startSweeper(ctx)() // stops before the backends close
+	stopMetrics, err := serveMetrics(cfg, s.metrics, stdout, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
+	app.announce(stdout, cfg, ln.Addr())
 	return serve(ctx, newHTTPServer(s), ln, logger)
 }
 
@@ -119,22 +129,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // version ("(devel)" when built from a work tree) and the VCS revision
 // ("unknown" when the build recorded none).
 func versionLine(info *debug.BuildInfo, ok bool) string {
-	version, revision, modified := "(devel)", "unknown", ""
+	b := readBuild(info, ok)
 	if !ok {
-		return fmt.Sprintf("dropp %s, revision %s", version, revision)
+		return fmt.Sprintf("dropp %s, revision %s", b.version, b.revision)
 	}
+	modified := ""
+	if b.modified {
+		modified = " (modified)"
+	}
+	return fmt.Sprintf("dropp %s, revision %s%s, %s", b.version, b.revision, modified, b.goVersion)
+}
+
+// buildFacts is what the binary says of its own build: `dropp version` and the
+// dropp_build_info metric both show it.
+type buildFacts struct {
+	version, revision, goVersion string
+	modified                     bool
+}
+
+// readBuild reads buildFacts from the embedded build info, with "(devel)" and
+// "unknown" for what it lacks.
+func readBuild(info *debug.BuildInfo, ok bool) buildFacts {
+	b := buildFacts{version: "(devel)", revision: "unknown", goVersion: "unknown"}
+	if !ok {
+		return b
+	}
+	b.goVersion = info.GoVersion
 	if info.Main.Version != "" {
-		version = info.Main.Version
+		b.version = info.Main.Version
 	}
 	for _, s := range info.Settings {
 		switch {
 		case s.Key == "vcs.revision" && s.Value != "":
-			revision = s.Value
+			b.revision = s.Value
 		case s.Key == "vcs.modified" && s.Value == "true":
-			modified = " (modified)"
+			b.modified = true
 		}
 	}
-	return fmt.Sprintf("dropp %s, revision %s%s, %s", version, revision, modified, info.GoVersion)
+	return b
 }
 
 // newHTTPServer sets the timeouts that keep slow or stalled clients from

@@ -98,11 +98,13 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		h["X-Content-Type-Options"] = headerNosniff
 		r = r.WithContext(l)
 		next.ServeHTTP(&l.rec, r)
+		route, took := routeOf(r), time.Since(start)
+		s.metrics.observeRequest(route, l.rec.status, took)
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
-			slog.String("route", routeOf(r)),
+			slog.String("route", route),
 			slog.Int("status", l.rec.status),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", took),
 			slog.String("user", l.info.who.userID),
 			slog.String("request_id", l.info.id),
 		)

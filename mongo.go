@@ -374,7 +374,7 @@ func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 		onInsert = append(onInsert, bson.E{Key: "created_at", Value: localTime(u.CreatedAt)})
 	}
 	update := bson.D{
-		{Key: "$set", Value: bson.D{{Key: "email", Value: u.Email}, {Key: "name", Value: u.Name}, {Key: "picture", Value: u.Picture}}},
+		{Key: "$set", Value: bson.D{{Key: "email", Value: u.Email}, {Key: "email_verified", Value: u.EmailVerified}, {Key: "name", Value: u.Name}, {Key: "picture", Value: u.Picture}}},
 		{Key: "$setOnInsert", Value: onInsert},
 	}
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After).

@@ -423,7 +423,7 @@ func (s *server) signInLocalUser(w http.ResponseWriter, r *http.Request, app app
 		return
 	}
 	email := s.cfg.LocalUserEmail
-	u, err := s.store.UpsertUser(r.Context(), User{Issuer: localIssuer, Subject: email, Email: email, Name: "Local user", CreatedAt: s.now()})
+	u, err := s.store.UpsertUser(r.Context(), User{Issuer: localIssuer, Subject: email, Email: email, EmailVerified: true, Name: "Local user", CreatedAt: s.now()})
 	if err != nil {
 		s.failPage(w, r, err)
 		return
@@ -523,7 +523,8 @@ func (s *server) providerUser(ctx context.Context, st AuthState, code string) (s
 		return "", fmt.Errorf("%w: %q (verified: %v, hd %q)", errNotAllowed, claims.Email, bool(claims.EmailVerified), claims.HostedDomain)
 	}
 	u, err := s.store.UpsertUser(ctx, User{
-		Issuer: claims.Issuer, Subject: claims.Subject, Email: claims.Email, Name: claims.Name, Picture: claims.Picture,
+		Issuer: claims.Issuer, Subject: claims.Subject, Email: claims.Email, EmailVerified: bool(claims.EmailVerified),
+		Name: claims.Name, Picture: claims.Picture,
 		CreatedAt: s.now(), // kept only when the user is new
 	})
 	if err == nil {

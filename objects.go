@@ -25,6 +25,7 @@ type UploadPolicy struct {
 // UploadForm is the multipart/form-data POST a client sends straight to the
 // object store: the file goes last, after every field.
 type UploadForm struct {
+	Method    string            `json:"method"` // "POST", set by presignSingle
 	URL       string            `json:"url"`
 	Fields    map[string]string `json:"fields"`
 	ExpiresAt time.Time         `json:"expires_at"`
@@ -45,10 +46,64 @@ type ObjectInfo struct {
 	ETag string
 }
 
+// S3's limits on objects and multipart uploads.
+const (
+	maxObjectBytes = 5 << 40 // the largest object
+	maxSingleBytes = 5 << 30 // the largest single-request upload
+	minPartBytes   = 5 << 20 // the smallest part but the last
+	maxPartBytes   = 5 << 30 // the largest part
+	maxPartCount   = 10_000  // the most parts in one upload
+)
+
+// ErrUploadNotFound: the object store has no multipart upload with that id
+// (it was completed, aborted or has expired).
+var ErrUploadNotFound = errors.New("multipart upload not found")
+
+// ErrInvalidParts: the parts named at completion are not the ones stored
+// (a part was sent again in the meantime).
+var ErrInvalidParts = errors.New("the parts changed")
+
+// PutRequest describes a pre-signed PUT: of a whole object (UploadID "") or
+// of one part of a multipart upload. Size is always exact and signed, so the
+// object store refuses any other length.
+type PutRequest struct {
+	Key         string
+	UploadID    string // "" for a whole object
+	PartNumber  int    // 1..maxPartCount, with UploadID
+	Size        int64
+	ContentType string // whole objects only: the exact Content-Type, or "" for none
+	Expires     time.Time
+	BaseURL     string // used by the local object store only
+}
+
+// PresignedPut is a PUT a client sends straight to the object store, with
+// exactly these headers (Content-Length is set from the body by HTTP
+// clients; it is listed so a client knows the length is checked).
+type PresignedPut struct {
+	Method    string            `json:"method"` // always "PUT"
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers"`
+	ExpiresAt time.Time         `json:"expires_at"`
+}
+
+// PartInfo is one stored part of a multipart upload.
+type PartInfo struct {
+	PartNumber int    `json:"part_number"`
+	Size       int64  `json:"size"`
+	ETag       string `json:"etag"`
+}
+
 // ObjectStore is what the server needs from its object backend. S3
 // (s3Objects) and the local directory store (localObjects) implement it.
 type ObjectStore interface {
 	PresignUpload(ctx context.Context, p UploadPolicy) (UploadForm, error)
+	PresignPut(ctx context.Context, p PutRequest) (PresignedPut, error)
+	// CreateMultipart starts a multipart upload to key and returns its id;
+	// the local store forgets it after expires (S3 needs a lifecycle rule).
+	CreateMultipart(ctx context.Context, key, contentType string, expires time.Time) (string, error)
+	ListParts(ctx context.Context, key, uploadID string) ([]PartInfo, error)             // ErrUploadNotFound
+	CompleteMultipart(ctx context.Context, key, uploadID string, parts []PartInfo) error // ErrUploadNotFound
+	AbortMultipart(ctx context.Context, key, uploadID string) error                      // a missing upload is not an error
 	PresignDownload(ctx context.Context, d DownloadRequest) (string, error)
 	Head(ctx context.Context, key string) (ObjectInfo, error) // ErrObjectNotFound
 	Delete(ctx context.Context, key string) error             // a missing object is not an error

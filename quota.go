@@ -75,12 +75,13 @@ func (s *server) toUsageJSON(u Usage) usageJSON {
 }
 
 // chargeFor is what a new upload counts until it completes: its declared
-// size, or the largest size it could turn out to have.
+// size, or the largest size it could turn out to have (only a single
+// upload may leave its size out: see singleUploadLimit).
 func (s *server) chargeFor(declared *int64) int64 {
 	if declared != nil {
 		return *declared
 	}
-	return s.cfg.MaxUploadBytes
+	return s.singleUploadLimit()
 }
 
 // writeQuotaExceeded answers 403 quota_exceeded with the user's usage and

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -48,7 +49,7 @@ type s3Objects struct {
 // .env), otherwise from the SDK's standard chain (profile, SSO, instance role).
 // It does not contact S3: see check.
 func newS3Objects(ctx context.Context, cfg *config, logger *slog.Logger) (*s3Objects, error) {
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region)}
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region), awsconfig.WithLogger(smithyLogger{logger})}
 	if cfg.AWSAccessKey != "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(cfg.AWSAccessKey, cfg.AWSSecretKey, cfg.AWSSessionTok)))
@@ -227,6 +228,129 @@ func sdkPresignPost(ctx context.Context, presign *s3.PresignClient, bucket strin
 		req.Values["Content-Type"] = p.ContentType
 	}
 	return req, nil
+}
+
+// PresignPut returns a PUT URL for a whole object or for one part. Setting
+// ContentLength makes the presigner sign the Content-Length header, so S3
+// refuses a body of any other size; a whole object's Content-Type is signed
+// the same way.
+func (o *s3Objects) PresignPut(ctx context.Context, p PutRequest) (PresignedPut, error) {
+	if err := o.usable(); err != nil {
+		return PresignedPut{}, err
+	}
+	headers := map[string]string{"Content-Length": strconv.FormatInt(p.Size, 10)}
+	var req *v4.PresignedHTTPRequest
+	var err error
+	expires := s3.WithPresignExpires(time.Until(p.Expires))
+	if p.UploadID != "" {
+		req, err = o.presign.PresignUploadPart(ctx, &s3.UploadPartInput{
+			Bucket: aws.String(o.bucket), Key: aws.String(p.Key), UploadId: aws.String(p.UploadID),
+			PartNumber: aws.Int32(int32(p.PartNumber)), ContentLength: aws.Int64(p.Size),
+		}, expires)
+	} else {
+		input := &s3.PutObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(p.Key), ContentLength: aws.Int64(p.Size)}
+		if p.ContentType != "" {
+			input.ContentType = aws.String(p.ContentType)
+			headers["Content-Type"] = p.ContentType
+		}
+		req, err = o.presign.PresignPutObject(ctx, input, expires)
+	}
+	if err != nil {
+		return PresignedPut{}, o.presignFailed(ctx, "presign put", err)
+	}
+	return PresignedPut{Method: http.MethodPut, URL: req.URL, Headers: headers, ExpiresAt: p.Expires}, nil
+}
+
+// CreateMultipart starts a multipart upload. S3 keeps it until it is
+// completed or aborted: the README asks for a lifecycle rule that aborts
+// incomplete uploads after MULTIPART_TTL_SECONDS.
+func (o *s3Objects) CreateMultipart(ctx context.Context, key, contentType string, expires time.Time) (string, error) {
+	if err := o.usable(); err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s3OpTimeout)
+	defer cancel()
+	input := &s3.CreateMultipartUploadInput{Bucket: aws.String(o.bucket), Key: aws.String(key)}
+	if contentType != "" {
+		input.ContentType = aws.String(contentType)
+	}
+	out, err := o.client.CreateMultipartUpload(ctx, input)
+	if err != nil {
+		return "", fmt.Errorf("%w: s3 create multipart upload: %v", ErrUnavailable, err)
+	}
+	return aws.ToString(out.UploadId), nil
+}
+
+// ListParts lists every stored part, a page of up to 1,000 at a time.
+func (o *s3Objects) ListParts(ctx context.Context, key, uploadID string) ([]PartInfo, error) {
+	if err := o.usable(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s3OpTimeout)
+	defer cancel()
+	input := &s3.ListPartsInput{Bucket: aws.String(o.bucket), Key: aws.String(key), UploadId: aws.String(uploadID)}
+	var parts []PartInfo
+	for pages := s3.NewListPartsPaginator(o.client, input); pages.HasMorePages(); {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, s3UploadErr("list parts", err)
+		}
+		for _, p := range page.Parts {
+			parts = append(parts, PartInfo{PartNumber: int(aws.ToInt32(p.PartNumber)), Size: aws.ToInt64(p.Size),
+				ETag: strings.Trim(aws.ToString(p.ETag), `"`)})
+		}
+	}
+	return parts, nil
+}
+
+// CompleteMultipart joins the parts, in order, into the object. S3 may
+// take minutes for a large object: the caller's context bounds the call
+// (see completeTime), not s3OpTimeout.
+func (o *s3Objects) CompleteMultipart(ctx context.Context, key, uploadID string, parts []PartInfo) error {
+	if err := o.usable(); err != nil {
+		return err
+	}
+	done := make([]types.CompletedPart, len(parts))
+	for i, p := range parts {
+		done[i] = types.CompletedPart{PartNumber: aws.Int32(int32(p.PartNumber)), ETag: aws.String(`"` + p.ETag + `"`)}
+	}
+	_, err := o.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: aws.String(o.bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
+	})
+	return s3UploadErr("complete multipart upload", err)
+}
+
+// AbortMultipart discards the upload and every part stored for it.
+func (o *s3Objects) AbortMultipart(ctx context.Context, key, uploadID string) error {
+	if err := o.usable(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s3OpTimeout)
+	defer cancel()
+	_, err := o.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket: aws.String(o.bucket), Key: aws.String(key), UploadId: aws.String(uploadID)})
+	if err = s3UploadErr("abort multipart upload", err); errors.Is(err, ErrUploadNotFound) {
+		return nil
+	}
+	return err
+}
+
+// s3UploadErr maps S3's NoSuchUpload to ErrUploadNotFound, and anything
+// else to ErrUnavailable; nil stays nil.
+func s3UploadErr(op string, err error) error {
+	// ListParts and CompleteMultipartUpload do not model NoSuchUpload as a
+	// type: the code is what tells it.
+	var coded interface{ ErrorCode() string }
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &coded) && coded.ErrorCode() == "NoSuchUpload":
+		return ErrUploadNotFound
+	case errors.As(err, &coded) && slices.Contains([]string{"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}, coded.ErrorCode()):
+		return ErrInvalidParts
+	}
+	return fmt.Errorf("%w: s3 %s: %v", ErrUnavailable, op, err)
 }
 
 // PresignDownload returns a GET URL that makes S3 answer with an attachment

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -88,7 +89,7 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 // token for them.
 func (e *testEnv) newUser(name string) (token string) {
 	e.t.Helper()
-	u, err := e.srv.store.UpsertUser(context.Background(), User{Issuer: "test", Subject: name + "-" + newID(), Email: name + "@example.com"})
+	u, err := e.srv.store.UpsertUser(context.Background(), User{Issuer: "test", Subject: name + "-" + newID(), Email: name + "@example.com", EmailVerified: true})
 	if err != nil {
 		e.t.Fatalf("upsert user: %v", err)
 	}
@@ -214,4 +215,25 @@ func decode[T any](t *testing.T, body []byte) T {
 		t.Fatalf("decode %T from %s: %v", v, body, err)
 	}
 	return v
+}
+
+// lockedBuffer collects a child process's output (Chromium's stderr, a
+// server's log) for failure messages, safe to write and read at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p; the output copier calls it.
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is what Chromium wrote so far.
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

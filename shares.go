@@ -254,7 +254,7 @@ type sharedFileJSON struct {
 // handleSharePage handles "GET /s/{token}": the link's page, or its JSON
 // with Accept: application/json. It never counts a download.
 func (s *server) handleSharePage(w http.ResponseWriter, r *http.Request) {
-	sh, f, err := s.sharedFile(r, false)
+	sh, f, err := s.sharedFile(r)
 	if err != nil {
 		s.shareFail(w, r, err)
 		return
@@ -294,7 +294,7 @@ func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "a HEAD would not download: use GET or POST")
 		return
 	}
-	_, f, err := s.sharedFile(r, true)
+	_, f, err := s.sharedFile(r)
 	if err != nil {
 		s.shareFail(w, r, err)
 		return
@@ -307,22 +307,33 @@ func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 		s.shareFail(w, r, err)
 		return
 	}
+	// Counted last, once nothing else can fail: an outage never uses up a
+	// download that was not handed out. The count is the atomic check, so
+	// a link used up or revoked meanwhile still ends here.
+	if _, err := s.store.CountShareDownload(r.Context(), hashSecret(r.PathValue("token")), s.now()); err != nil {
+		s.shareFail(w, r, err)
+		return
+	}
 	http.Redirect(w, r, location, http.StatusSeeOther)
 }
 
-// sharedFile finds the live share of the request's token, counting a
-// download when count is set, and its complete file. Any dead link is
-// ErrNotFound.
-func (s *server) sharedFile(r *http.Request, count bool) (Share, *File, error) {
+// sharedFile finds the live share of the request's token and its complete
+// file. Any dead link is ErrNotFound, and so is the link of a user an
+// administrator disabled (checked here, at use, so that enabling them
+// again brings their links back).
+func (s *server) sharedFile(r *http.Request) (Share, *File, error) {
 	token := r.PathValue("token")
 	if len(token) != 43 || !allBytes(token, alnumOr("-_")) {
 		return Share{}, nil, ErrNotFound // not a token Dropp makes: skip the store
 	}
-	find := s.store.ShareLink
-	if count {
-		find = s.store.CountShareDownload
+	sh, err := s.store.ShareLink(r.Context(), hashSecret(token), s.now())
+	if err != nil {
+		return Share{}, nil, err
 	}
-	sh, err := find(r.Context(), hashSecret(token), s.now())
+	owner, err := s.store.GetUser(r.Context(), sh.Owner)
+	if err == nil && owner.Disabled {
+		err = ErrNotFound
+	}
 	if err != nil {
 		return Share{}, nil, err
 	}

@@ -60,6 +60,13 @@ type File struct {
 	// the declared size, or MAX_UPLOAD_BYTES, until completion, then the
 	// real size. Files stored before quotas existed have none.
 	Charged int64 `bson:"charged,omitempty" json:"charged,omitempty"`
+	// A multipart upload (see multipart.go): its id in the object store, the
+	// size of every part but the last, how many parts, and until when it
+	// may be resumed. Empty for a single upload.
+	UploadID        string     `bson:"upload_id,omitempty" json:"upload_id,omitempty"`
+	PartSize        int64      `bson:"part_size,omitempty" json:"part_size,omitempty"`
+	PartCount       int        `bson:"part_count,omitempty" json:"part_count,omitempty"`
+	UploadExpiresAt *time.Time `bson:"upload_expires_at,omitempty" json:"upload_expires,omitempty"`
 }
 
 // ListQuery selects one page of a user's files, newest first.
@@ -101,8 +108,11 @@ type User struct {
 	Issuer  string `bson:"issuer" json:"iss"`
 	Subject string `bson:"subject" json:"sub"`
 	Email   string `bson:"email" json:"email,omitempty"`
-	Name    string `bson:"name" json:"name,omitempty"`
-	Picture string `bson:"picture" json:"picture,omitempty"`
+	// EmailVerified: the provider vouched for Email at the last sign-in.
+	// Only a verified email can name an administrator.
+	EmailVerified bool   `bson:"email_verified,omitempty" json:"email_verified,omitempty"`
+	Name          string `bson:"name" json:"name,omitempty"`
+	Picture       string `bson:"picture" json:"picture,omitempty"`
 	// Disabled: an administrator removed the user (admin.go); their
 	// credentials are deleted and sign-in is refused.
 	Disabled   bool      `bson:"disabled,omitempty" json:"disabled,omitempty"`

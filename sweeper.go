@@ -85,14 +85,19 @@ func (s *server) sweepPendingFiles(ctx context.Context, res *sweepResult) {
 			s.log.Warn("sweep: listing abandoned uploads", "err", err)
 			return
 		}
+		kept := 0
 		for i := range files {
-			if s.sweepFile(ctx, &files[i]) {
+			switch {
+			case resumable(&files[i], s.now()): // multipart.go
+				kept++
+			case s.sweepFile(ctx, &files[i]):
 				res.pendingFiles++
-			} else {
+			default:
 				res.failures++
 			}
 		}
-		if len(files) < sweepBatch || ctx.Err() != nil {
+		// A batch of uploads all kept would come back as it is.
+		if len(files) < sweepBatch || kept == len(files) || ctx.Err() != nil {
 			return
 		}
 	}
@@ -101,7 +106,10 @@ func (s *server) sweepPendingFiles(ctx context.Context, res *sweepResult) {
 // sweepFile deletes one abandoned upload; a record another sweeper deleted
 // first is success.
 func (s *server) sweepFile(ctx context.Context, f *File) bool {
-	err := s.objects.Delete(ctx, f.ObjectKey)
+	err := s.abortIfMultipart(ctx, f) // its parts go too
+	if err == nil {
+		err = s.objects.Delete(ctx, f.ObjectKey)
+	}
 	if errors.Is(err, errInvalidObjectKey) {
 		err = nil // no object can be under that key
 	}

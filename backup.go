@@ -1,0 +1,177 @@
+package main
+
+// `dropp backup DIR`: a consistent copy of local mode's data, taken while
+// the server runs, laid out as a DATA_DIR (restore: stop the server, put
+// DIR in place of DATA_DIR, start it).
+//
+// Why this is consistent without the store's LOCK (which the running
+// server holds): the metadata log only grows by whole records appended in
+// order, and compaction swaps in a new file by rename. The backup opens
+// meta.log once and reads it to its end; the file it opened is never
+// rewritten (a compaction renames a new one over the name), and replay
+// stops at the last whole, checksummed record, so what it reads is exactly
+// the state after one record: a state the server itself passed through.
+// Objects are written to a temporary name and linked into place whole, so
+// an object is either absent or complete. A completed file whose object is
+// gone by the time it is copied was deleted after the snapshot point: it
+// is left out of the backup (and counted), which is the state that
+// delete produced for that file. Each copied object's size is checked
+// against its record and its ETag recomputed from the bytes copied.
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// runBackup is `dropp backup DIR`. DIR must not exist yet.
+func runBackup(args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return usageError{errors.New("usage: dropp backup DIR (a directory that does not exist yet)")}
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if !cfg.localMetadata() || !cfg.localObjects() {
+		return errors.New("backup: dropp backup copies local mode's DATA_DIR; with MongoDB and S3 use mongodump and bucket versioning (README: Deploying)")
+	}
+	dest := args[0]
+	if err := os.Mkdir(dest, 0o700); err != nil {
+		return fmt.Errorf("backup: %w (DIR must be a new directory)", err)
+	}
+	st, err := readLocalSnapshot(filepath.Join(cfg.DataDir, "metadata"))
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	copied, dropped, bytes, err := backupObjects(st, filepath.Join(cfg.DataDir, "objects"), filepath.Join(dest, "objects"))
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := backupSecretKey(cfg.DataDir, dest); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	// The metadata last: a backup with a meta.log is a finished one.
+	if err := writeBackupMetadata(st, filepath.Join(dest, "metadata")); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	fmt.Fprintf(stdout, "backup: %d files, %d objects (%d bytes) into %s", len(st.files), copied, bytes, dest)
+	if dropped > 0 {
+		fmt.Fprintf(stdout, "; %d files deleted while copying left out", dropped)
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
+
+// readLocalSnapshot replays the store's log, as it is now, into a state,
+// without taking the store's lock (see the top of this file).
+func readLocalSnapshot(dir string) (*localState, error) {
+	f, err := os.Open(filepath.Join(dir, localLogName))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st := newLocalState()
+	if _, _, err := replayLocalLog(f, st.apply); err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	st.dropExpired(time.Now())
+	return st, nil
+}
+
+// backupObjects copies the object of every file in st. A completed file
+// whose object has gone was deleted after the snapshot: it is removed from
+// st. Pending files' objects are copied when present.
+func backupObjects(st *localState, srcDir, destDir string) (copied, dropped int, total int64, err error) {
+	src, err := os.OpenRoot(srcDir)
+	if errors.Is(err, fs.ErrNotExist) && len(st.files) == 0 {
+		return 0, 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer src.Close()
+	for id, f := range st.files {
+		n, err := backupObject(src, destDir, f.ObjectKey)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && f.Status == statusComplete:
+			st.deleteFile(id)
+			dropped++
+			continue
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			return 0, 0, 0, err
+		case f.Status == statusComplete && f.Size != nil && *f.Size != n:
+			return 0, 0, 0, fmt.Errorf("object %s is %d bytes, its record says %d", f.ObjectKey, n, *f.Size)
+		}
+		copied++
+		total += n
+	}
+	st.buildOwnerIndex()
+	return copied, dropped, total, nil
+}
+
+// backupObject copies one object and writes its ETag (the hex MD5 of the
+// bytes copied, as the local object store keeps it).
+func backupObject(src *os.Root, destDir, key string) (int64, error) {
+	in, err := src.Open(localObjectPath(key))
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	path := filepath.Join(destDir, localObjectPath(key))
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return 0, err
+	}
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	sum := md5.New()
+	n, err := io.Copy(io.MultiWriter(out, sum), in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	etag := []byte(hex.EncodeToString(sum.Sum(nil)))
+	return n, os.WriteFile(filepath.Join(destDir, localETagPath(key)), etag, 0o600)
+}
+
+// backupSecretKey copies local mode's generated key, so that cookies and
+// signed URLs stay valid after a restore.
+func backupSecretKey(dataDir, dest string) error {
+	key, err := os.ReadFile(filepath.Join(dataDir, secretKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // SECRET_KEY is set in the environment instead
+	}
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dest, secretKeyFile), key, 0o600)
+}
+
+// writeBackupMetadata writes st as a compacted log in dir.
+func writeBackupMetadata(st *localState, dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, _, err := writeLocalSnapshot(dir, st.eachRecord)
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
