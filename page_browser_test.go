@@ -396,9 +396,20 @@ func TestWebPageS3InChromium(t *testing.T) {
 	putReadmeCORSRule(t, bucket, e.URL)
 	pick(t, chrome, page, file)
 	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "to-s3.bin 1.0 MB · complete") })
+	multipart := pageHasRoute(t, chrome, page, "POST", "/upload/", map[string]any{"filename": "probe", "size": 1, "multipart": true})
+	if err := chrome.evaluate(page, countPutsJS, new(bool)); err != nil {
+		t.Fatal(err)
+	}
 	big := randomBytes(t, 17<<20)
 	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "big-to-s3.bin", big))
 	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "big-to-s3.bin 18 MB · complete") })
+	var puts int
+	if err := chrome.evaluate(page, `window.puts`, &puts); err != nil {
+		t.Fatal(err)
+	}
+	if multipart && puts != 4 {
+		t.Errorf("the 17 MiB file went up in %d PUTs, want 4 parts", puts)
+	}
 	for name, data := range map[string][]byte{"to-s3.bin": data, "big-to-s3.bin": big} {
 		want := sha256.Sum256(data)
 		if got := pageDownloadSHA256(t, chrome, page, name); got != hex.EncodeToString(want[:]) {
@@ -503,9 +514,6 @@ func TestWebPageResumeInChromium(t *testing.T) {
 	throttle(t, chrome, page, 0)
 	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready && strings.Contains(s.Text, "Unfinished: resumable.bin") })
 	chrome.evaluate(page, partsJS, &stored) // a part may have landed as the page went
-	const countPutsJS = `(() => { window.puts = 0; const open = XMLHttpRequest.prototype.open;
-		XMLHttpRequest.prototype.open = function (method, ...rest) { if (method === "PUT") window.puts++; return open.call(this, method, ...rest); };
-		return true; })()`
 	if err := chrome.evaluate(page, countPutsJS, new(bool)); err != nil {
 		t.Fatal(err)
 	}
@@ -526,6 +534,12 @@ func TestWebPageResumeInChromium(t *testing.T) {
 		t.Errorf("resumed file downloads with SHA-256 %s, want %x", got, want)
 	}
 }
+
+// countPutsJS makes the page count the PUT requests it sends in
+// window.puts.
+const countPutsJS = `(() => { window.puts = 0; const open = XMLHttpRequest.prototype.open;
+	XMLHttpRequest.prototype.open = function (method, ...rest) { if (method === "PUT") window.puts++; return open.call(this, method, ...rest); };
+	return true; })()`
 
 // pageHasRoute sends one API request from the page and tells whether the
 // server has the route (an older server answers "no such route" or 405).
