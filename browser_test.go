@@ -37,7 +37,7 @@ func TestRealBrowserSignIn(t *testing.T) {
 	}
 	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Sign in with Google") })
 	clickSignIn(t, chrome, page)
-	final := waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/" && strings.Contains(s.Text, "Your files") })
+	final := waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/" && strings.Contains(s.Text, "No files yet") })
 	saveScreenshot(t, chrome, page)
 	if !strings.Contains(final.Text, "carol@example.com") || !strings.Contains(final.Text, "Sign out") {
 		t.Errorf("signed-in page shows:\n%s", final.Text)
