@@ -111,7 +111,7 @@ func settingDefault(name string) string {
 
 // printUsage writes the `-h` text: every variable with its default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n       dropp backup DIR   copy local mode's data, while the server runs, into the new directory DIR\n       dropp reconcile [-delete]\n                          report (or delete) stored objects that no file record names\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
+	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n       dropp backup DIR   copy local mode's data, while the server runs, into the new directory DIR\n       dropp reconcile [-delete]\n                          report (or delete) stored objects that no file record names\n       dropp migrate      copy local mode's data (DATA_DIR) into MONGODB_URI and AWS_S3_BUCKET; stop the server first\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
 		fmt.Fprintf(w, "  %-24s %s (default: %s)\n", s.name, s.help, s.shownDefault())
 	}

@@ -87,9 +87,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runBackup(flags.Args()[1:], getenv, stdout)
 	case flags.NArg() > 0 && flags.Arg(0) == "reconcile":
 		return runReconcile(ctx, flags.Args()[1:], getenv, stdout, stderr)
+	case flags.NArg() > 0 && flags.Arg(0) == "migrate":
+		return runMigrate(ctx, flags.Args()[1:], getenv, stdout, stderr)
 	case flags.NArg() > 0:
 		printUsage(stderr)
-		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version, healthcheck, backup and reconcile", flags.Arg(0))}
+		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version, healthcheck, backup, reconcile and migrate", flags.Arg(0))}
 	}
 	logger := newLogger(getenv("LOG_FORMAT"), stderr)
 	for _, w := range unknownSettingWarnings(envNames) {

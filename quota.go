@@ -85,24 +85,44 @@ func (s *server) chargeFor(declared *int64) int64 {
 }
 
 // writeQuotaExceeded answers 403 quota_exceeded with the user's usage and
-// the limits in human units.
+// the limits in human units. The refusal stands whatever the usage read
+// after it says: if that read fails, the message leaves the usage out.
 func (s *server) writeQuotaExceeded(w http.ResponseWriter, r *http.Request, owner string, charge int64) {
 	u, err := s.store.GetUsage(r.Context(), owner)
 	if err != nil {
-		s.fail(w, r, err)
+		s.log.Warn("quota: reading the usage of a refused upload", "owner", owner, "err", err)
+		writeError(w, http.StatusForbidden, codeQuotaExceeded, quotaMessage(s.quota(), nil, charge))
 		return
 	}
-	writeError(w, http.StatusForbidden, codeQuotaExceeded, quotaMessage(s.quota(), u, charge))
+	writeError(w, http.StatusForbidden, codeQuotaExceeded, quotaMessage(s.quota(), &u, charge))
 }
 
 // quotaMessage says which limit a file charging charge would break, e.g.
 // "this upload needs 2.0 GiB, and you use 4.5 GiB of your 5.0 GiB quota".
-func quotaMessage(q Quota, u Usage, charge int64) string {
-	if q.Files > 0 && u.Files+1 > q.Files {
+// u is the usage read after the refusal, nil if unknown; when it no longer
+// shows a limit broken (the usage changed since), the message names the
+// limits only.
+func quotaMessage(q Quota, u *Usage, charge int64) string {
+	switch {
+	case u != nil && q.Files > 0 && u.Files+1 > q.Files:
 		return fmt.Sprintf("you have %d of your %d files (pending uploads included); delete some first", u.Files, q.Files)
+	case u != nil && q.Bytes > 0 && u.Bytes+charge > q.Bytes:
+		return fmt.Sprintf("this upload needs %s, and you use %s of your %s quota (pending uploads included); delete some files first",
+			humanBytes(charge), humanBytes(u.Bytes), humanBytes(q.Bytes))
 	}
-	return fmt.Sprintf("this upload needs %s, and you use %s of your %s quota (pending uploads included); delete some files first",
-		humanBytes(charge), humanBytes(u.Bytes), humanBytes(q.Bytes))
+	return fmt.Sprintf("this upload needs %s, which would take you over your quota of %s (pending uploads included); delete some files first",
+		humanBytes(charge), quotaLimits(q))
+}
+
+// quotaLimits names the limits of q: "5.0 GiB", "4 files" or both.
+func quotaLimits(q Quota) string {
+	switch {
+	case q.Bytes > 0 && q.Files > 0:
+		return fmt.Sprintf("%s and %d files", humanBytes(q.Bytes), q.Files)
+	case q.Files > 0:
+		return fmt.Sprintf("%d files", q.Files)
+	}
+	return humanBytes(q.Bytes)
 }
 
 // humanBytes writes n in binary units with one decimal: "512 B", "1.5 MiB".
@@ -121,8 +141,10 @@ func humanBytes(n int64) string {
 
 // settleCharge makes a just-completed file count its real size. Another
 // request that settled or deleted it first wins (ErrConflict, not an error).
+// The file is already stored complete and nothing retries a settlement, so
+// it runs to the end even if the client goes away.
 func (s *server) settleCharge(ctx context.Context, f *File, size int64) {
-	err := s.store.SettleCharge(ctx, f.Owner, f.ID, f.Charged, size)
+	err := s.store.SettleCharge(context.WithoutCancel(ctx), f.Owner, f.ID, f.Charged, size)
 	if err != nil && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrNotFound) {
 		s.log.Warn("quota: settling a completed file's charge", "file", f.ID, "err", err)
 	}
@@ -340,9 +362,13 @@ func (s *mongoStore) InsertFileWithinQuota(ctx context.Context, f *File, q Quota
 		return err
 	}
 	if err := s.InsertFile(ctx, f); err != nil {
-		s.appendUsage(context.WithoutCancel(ctx), f.Owner, "unreserve:"+f.ID, func(usageEntry) (usageDelta, error) {
+		uerr := s.appendUsage(context.WithoutCancel(ctx), f.Owner, "unreserve:"+f.ID, func(usageEntry) (usageDelta, error) {
 			return usageDelta{bytes: -f.Charged, files: -1}, nil
 		})
+		if uerr != nil && !errors.Is(uerr, errOpApplied) {
+			s.log.Error("quota: releasing the reservation of a file never stored; the owner's usage is too high by its charge",
+				"owner", f.Owner, "file", f.ID, "charge", f.Charged, "err", uerr)
+		}
 		return err
 	}
 	return nil
@@ -380,13 +406,15 @@ func (s *mongoStore) SettleCharge(ctx context.Context, owner, id string, from, t
 // it (a delete's count is atomic), releases its charge: the settled one if
 // a settlement came first, else the one it was created with.
 func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string) error {
-	f, err := s.GetFile(ctx, owner, id)
-	if err != nil {
-		return err
-	}
 	// The ledger must exist before the file goes: a ledger started after
 	// would not count it, and the release would then take it off twice.
+	// And before the file is read: starting it gives a file stored before
+	// quotas its charge, which the release must take off.
 	if _, err := s.usageHead(ctx, owner); err != nil {
+		return err
+	}
+	f, err := s.GetFile(ctx, owner, id)
+	if err != nil {
 		return err
 	}
 	opCtx, cancel, err := s.opContext(ctx)
@@ -401,9 +429,12 @@ func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string) 
 	if res.DeletedCount == 0 {
 		return ErrNotFound
 	}
-	err = s.appendUsage(context.WithoutCancel(ctx), owner, "delete:"+id, func(usageEntry) (usageDelta, error) {
+	// The file is gone: its release must be written even if the client
+	// has gone away, or nothing would ever release it.
+	detached := context.WithoutCancel(ctx)
+	err = s.appendUsage(detached, owner, "delete:"+id, func(usageEntry) (usageDelta, error) {
 		charge := f.Charged
-		settled, found, err := s.findOp(ctx, "settle:"+id)
+		settled, found, err := s.findOp(detached, "settle:"+id)
 		if found {
 			charge = settled.To
 		}
@@ -506,10 +537,12 @@ func (s *localStore) GetUsage(ctx context.Context, owner string) (Usage, error) 
 }
 
 // usage sums the owner's files' charges; a user's files are a short walk.
+// A file stored before quotas existed counts its legacyCharge, as on
+// MongoDB.
 func (st *localState) usage(owner string) Usage {
 	var u Usage
 	for _, f := range st.byOwner[owner] {
-		u.Bytes += f.Charged
+		u.Bytes += cmp.Or(f.Charged, legacyCharge(f))
 		u.Files++
 	}
 	return u

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -437,5 +440,49 @@ func TestReadinessMongoRefusesIndexes(t *testing.T) {
 	}
 	if !strings.HasPrefix(err.Error(), "MONGODB_URI: ") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("error %q, want one line naming MONGODB_URI", err)
+	}
+}
+
+// TestReadinessS3ChecksAtMostOncePerSecond: /readyz is public, so a flood
+// of probes reaches S3 as at most one HEAD of the bucket per second; the
+// probes in between answer from the last check.
+func TestReadinessS3ChecksAtMostOncePerSecond(t *testing.T) {
+	t.Parallel()
+	target, err := url.Parse(rig.s3Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var heads atomic.Int64
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			heads.Add(1)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer counting.Close()
+	bucket := testBucket(t)
+	env := s3TestEnv(bucket)
+	env["AWS_ENDPOINT_URL_S3"] = counting.URL
+	cfg, err := loadConfig(testGetenv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := newS3Objects(t.Context(), cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := heads.Load() // the start-up check
+	for range 50 {
+		if err := store.Ready(t.Context()); err != nil {
+			t.Fatalf("Ready: %v", err)
+		}
+	}
+	if n := heads.Load() - start; n != 1 {
+		t.Fatalf("50 readiness probes in a row sent %d HEADs to S3, want 1", n)
+	}
+	time.Sleep(readyReuse)
+	if err := store.Ready(t.Context()); err != nil || heads.Load()-start != 2 {
+		t.Fatalf("after %v: Ready %v with %d HEADs, want a fresh check", readyReuse, err, heads.Load()-start)
 	}
 }

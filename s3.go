@@ -42,7 +42,12 @@ type s3Objects struct {
 	log     *slog.Logger
 	problem atomic.Pointer[s3Problem] // nil while the bucket is usable
 	recheck *backgroundRetry          // runs while there is a problem
+	readyAt atomic.Int64              // when Ready last asked S3, in Unix nanoseconds
 }
+
+// readyReuse is how long Ready answers from its last check: /readyz is
+// public, and a flood of probes must not become a flood of S3 requests.
+const readyReuse = time.Second
 
 // newS3Objects builds the S3 client from the configuration. Credentials come
 // from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY when given (including from
@@ -419,10 +424,17 @@ func (o *s3Objects) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Ready checks afresh that the credentials reach the bucket, for /readyz,
-// and records the answer, so a bucket that went away also closes the API.
+// Ready checks that the credentials reach the bucket, for /readyz, and
+// records the answer, so a bucket that went away also closes the API. It
+// asks S3 at most once per readyReuse; calls in between get the last answer.
 func (o *s3Objects) Ready(ctx context.Context) error {
-	if p := o.check(ctx); p != nil {
+	now := time.Now().UnixNano()
+	last := o.readyAt.Load()
+	p := o.problem.Load()
+	if now-last >= int64(readyReuse) && o.readyAt.CompareAndSwap(last, now) {
+		p = o.check(ctx)
+	}
+	if p != nil {
 		return p.unavailable()
 	}
 	return nil

@@ -392,19 +392,13 @@ func wantsJSON(r *http.Request) bool {
 	return false
 }
 
-// humanSize writes a byte count as people read it: "512 bytes", "3.4 MB".
+// humanSize writes a byte count as people read it: "512 bytes", and above
+// that the binary units the rest of Dropp shows ("3.4 MiB", humanBytes).
 func humanSize(n int64) string {
-	if n < 1000 {
+	if n < 1024 {
 		return plural(n, "byte")
 	}
-	units := []string{"kB", "MB", "GB", "TB"}
-	v := float64(n) / 1000
-	i := 0
-	for v >= 1000 && i < len(units)-1 {
-		v /= 1000
-		i++
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64) + " " + units[i]
+	return humanBytes(n)
 }
 
 // plural writes n and a noun, in the plural unless n is 1.

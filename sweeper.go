@@ -147,21 +147,31 @@ func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, limit 
 // share downloads, and the usage ledger entries that are no longer needed
 // (quota.go).
 func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads} {
+		n, err := s.deleteExpiredIn(ctx, c, now)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	pruned, err := s.pruneUsage(ctx, now.Add(-usageKeep))
+	return total + pruned, err
+}
+
+// deleteExpiredIn deletes the expired documents of one collection, within
+// one call's time bound: a sweep of large collections gets one per call.
+func (s *mongoStore) deleteExpiredIn(ctx context.Context, c *mongo.Collection, now time.Time) (int, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer cancel()
-	total := 0
-	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads} {
-		res, err := c.DeleteMany(ctx, bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}})
-		if err != nil {
-			return total, mongoErr("delete expired "+c.Name(), err)
-		}
-		total += int(res.DeletedCount)
+	res, err := c.DeleteMany(ctx, bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}})
+	if err != nil {
+		return 0, mongoErr("delete expired "+c.Name(), err)
 	}
-	pruned, err := s.pruneUsage(ctx, now.Add(-usageKeep))
-	return total + pruned, err
+	return int(res.DeletedCount), nil
 }
 
 // ---- Local store ----

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// TestMigrateToMongoAndS3 is the README's move from local mode to
+// production, for real: local mode is filled through the API (files, one
+// with a non-ASCII name, one uploaded in parts, an unfinished upload, a share link used once),
+// `dropp migrate` refuses while that server runs, then copies everything
+// into FerretDB and versitygw once it is stopped. (Three credentials: the
+// app's bearer token, the session of its sign-in and a browser's.) An interrupted migration
+// (one record and one object missing) resumes, a third run copies
+// nothing, and the production server serves every file, byte for byte,
+// and the share link, to the token issued in local mode; the browser
+// stays signed in with its cookie, signed with local mode's key.
+func TestMigrateToMongoAndS3(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	localEnv := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
+	base, _, stop := startRun(t, localEnv)
+	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	token := desktopSignIn(t, c, base)
+	session := browserSignIn(t, c, base)
+	contents := map[string][]byte{}
+	var ids []string
+	for _, name := range []string{"a.txt", "résumé ✓.txt", "big.bin"} {
+		body := bytes.Repeat([]byte(name+"\n"), 1+len(name)*1000)
+		id := uploadFile(t, c, base, token, name, body)
+		contents[id], ids = body, append(ids, id)
+	}
+	id := uploadInOnePart(t, c, base, token, "parts.bin", bytes.Repeat([]byte("part\n"), 20000))
+	contents[id], ids = bytes.Repeat([]byte("part\n"), 20000), append(ids, id)
+	apiPost[uploadOut](t, c, base+"/upload/", token, `{"filename":"pending.txt","size":3}`, http.StatusCreated)
+	share := apiPost[struct {
+		Share shareOut `json:"share"`
+	}](t, c, base+"/files/"+ids[1]+"/shares", token, `{"max_downloads":3}`, http.StatusCreated).Share
+	followShareLink(t, c, share.URL, contents[ids[1]])
+	before := apiGet[listOut](t, c, base+"/list/", token).Files
+	usageBefore := apiGet[meUsageOut](t, c, base+"/me", token).Usage
+
+	db, bucket := testDatabaseName(t), testBucket(t)
+	destEnv := maps.Clone(localEnv)
+	maps.Copy(destEnv, s3TestEnv(bucket))
+	destEnv["MONGODB_URI"], destEnv["MONGO_DB"] = rig.mongoURI, db
+	if out, err := migrate(destEnv); err == nil || !strings.Contains(err.Error(), "stop the Dropp server") {
+		t.Fatalf("migrate beside a running server: %v\n%s", err, out)
+	}
+	stop()
+
+	out, err := migrate(destEnv)
+	if err != nil {
+		t.Fatalf("dropp migrate: %v\n%s", err, out)
+	}
+	wantSummary(t, out, "1 users (0 already there), 4 files (0 already there), 4 objects copied", "3 tokens and sessions (0 already there)", "1 share links (0 already there)", "1 unfinished uploads left behind")
+	if !strings.Contains(out, "résumé ✓.txt") {
+		t.Errorf("no progress line names the unicode file:\n%s", out)
+	}
+
+	var moved File
+	if err := rig.mongo.Database(db).Collection("files").FindOne(t.Context(), bson.D{{Key: "_id", Value: ids[3]}}).Decode(&moved); err != nil || moved.UploadID != "" || moved.PartCount != 0 {
+		t.Errorf("the file uploaded in parts in MongoDB: %+v %v, want no local upload id", moved, err)
+	}
+
+	// An interruption: one record and one object did not make it.
+	if _, err := rig.mongo.Database(db).Collection("files").DeleteOne(t.Context(), bson.D{{Key: "_id", Value: ids[0]}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rig.s3.DeleteObject(t.Context(), &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(objectKeyOf(t, dataDir, ids[2]))}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = migrate(destEnv)
+	if err != nil {
+		t.Fatalf("resumed dropp migrate: %v\n%s", err, out)
+	}
+	wantSummary(t, out, "1 files (3 already there), 1 objects copied", "3 already in bucket")
+	out, err = migrate(destEnv)
+	if err != nil {
+		t.Fatalf("third dropp migrate: %v\n%s", err, out)
+	}
+	wantSummary(t, out, "0 users (1 already there), 0 files (4 already there), 0 objects copied", "4 already in bucket", "0 tokens and sessions (3 already there), 0 share links (1 already there)")
+
+	key, err := os.ReadFile(filepath.Join(dataDir, secretKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prodEnv := maps.Clone(destEnv)
+	prodEnv["SECRET_KEY"], prodEnv["DATA_DIR"] = string(key), t.TempDir()
+	base, _, stop = startRun(t, prodEnv)
+	defer stop()
+	after := apiGet[listOut](t, c, base+"/list/", token).Files
+	if len(after) != len(before)-1 { // the unfinished upload stayed behind
+		t.Fatalf("production lists %d files, want %d: %+v", len(after), len(before)-1, after)
+	}
+	for _, f := range after {
+		dl := apiGet[downloadOut](t, c, base+"/download/"+f.ID, token)
+		if got := fetch(t, c, dl.URL); !bytes.Equal(got, contents[f.ID]) || dl.File.Filename != f.Filename {
+			t.Errorf("%s %q: downloaded %d bytes, want %d", f.ID, f.Filename, len(got), len(contents[f.ID]))
+		}
+	}
+	if u := apiGet[meUsageOut](t, c, base+"/me", token).Usage; u.Files != usageBefore.Files-1 || u.Bytes >= usageBefore.Bytes || u.Bytes < int64(len(contents[ids[2]])) {
+		t.Errorf("usage in production = %+v, local mode's was %+v with one 3-byte upload unfinished", u, usageBefore)
+	}
+	req, _ := http.NewRequest("GET", base+"/me", nil)
+	req.AddCookie(session)
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /me with local mode's session cookie: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	shareURL := base + share.URL[strings.Index(share.URL, "/s/"):]
+	followShareLink(t, c, shareURL, contents[ids[1]])
+	shares := apiGet[struct {
+		Shares []shareOut `json:"shares"`
+	}](t, c, base+"/files/"+ids[1]+"/shares", token).Shares
+	if len(shares) != 1 || shares[0].Downloads != 2 {
+		t.Errorf("shares after migration and one more download = %+v, want one with 2 downloads", shares)
+	}
+}
+
+// TestMigrateRefuses: without a destination, without a local store, with
+// a SECRET_KEY that would sign browsers out, and with an argument.
+func TestMigrateRefuses(t *testing.T) {
+	t.Parallel()
+	withKey := t.TempDir()
+	if err := os.WriteFile(filepath.Join(withKey, secretKeyFile), []byte(strings.Repeat("0123456789abcdef", 4)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dest := map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1/", "AWS_S3_BUCKET": "b", "AWS_REGION": "us-east-1"}
+	with := func(extra map[string]string) map[string]string {
+		env := maps.Clone(dest)
+		maps.Copy(env, extra)
+		return env
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no destination", nil, map[string]string{"DATA_DIR": withKey}, "set MONGODB_URI and AWS_S3_BUCKET"},
+		{"no bucket", nil, map[string]string{"DATA_DIR": withKey, "MONGODB_URI": "mongodb://127.0.0.1:1/"}, "set MONGODB_URI and AWS_S3_BUCKET"},
+		{"no local store", nil, with(map[string]string{"DATA_DIR": withKey}), "no local store to migrate"},
+		{"other secret key", nil, with(map[string]string{"DATA_DIR": withKey, "SECRET_KEY": testSecretKey}), "SECRET_KEY differs from local mode's key"},
+		{"argument", []string{"now"}, with(map[string]string{"DATA_DIR": withKey}), "dropp migrate takes none"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"dropp", "migrate"}, tc.args...)
+			err := run(context.Background(), args, testGetenv(tc.env), io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// migrate runs `dropp migrate` with env and returns what it printed.
+func migrate(env map[string]string) (string, error) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"dropp", "migrate"}, testGetenv(env), &out, &out)
+	return out.String(), err
+}
+
+// wantSummary checks that the output holds each part.
+func wantSummary(t *testing.T, out string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(out, p) {
+			t.Errorf("output lacks %q:\n%s", p, out)
+		}
+	}
+}
+
+// objectKeyOf reads a file's object key from a stopped local store.
+func objectKeyOf(t *testing.T, dataDir, id string) string {
+	t.Helper()
+	st, err := readLocalSnapshot(filepath.Join(dataDir, "metadata"))
+	if err != nil || st.files[id] == nil {
+		t.Fatalf("file %s in %s: %v", id, dataDir, err)
+	}
+	return st.files[id].ObjectKey
+}
+
+// followShareLink follows a share link's download redirect and checks the bytes.
+func followShareLink(t *testing.T, c *http.Client, link string, want []byte) {
+	t.Helper()
+	resp, err := c.Get(link + "/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 3 {
+		t.Fatalf("GET %s/download: %d", link, resp.StatusCode)
+	}
+	if got := fetch(t, c, resp.Header.Get("Location")); !bytes.Equal(got, want) {
+		t.Fatalf("share download: %d bytes, want %d", len(got), len(want))
+	}
+}
+
+// browserSignIn signs in as a browser does and returns the session cookie.
+func browserSignIn(t *testing.T, c *http.Client, base string) *http.Cookie {
+	t.Helper()
+	resp, err := c.Get(base + "/auth/google")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if strings.HasSuffix(ck.Name, sessionCookie) && ck.Value != "" {
+			return ck
+		}
+	}
+	t.Fatalf("/auth/google: %d, no session cookie in %v", resp.StatusCode, resp.Cookies())
+	return nil
+}
+
+// TestMigrateCopiesLargeObjectsInParts: an object over the single-request
+// limit (lowered here from S3's 5 GiB) goes to the bucket as a multipart
+// upload, whole and byte for byte, with no upload left open.
+func TestMigrateCopiesLargeObjectsInParts(t *testing.T) {
+	t.Parallel()
+	bucket, objectsDir := testBucket(t), t.TempDir()
+	key := "users/u1/big"
+	content := bytes.Repeat([]byte("0123456789abcdef"), (12<<20)/16) // 12 MiB: parts of 5, 5 and 2 MiB
+	if err := os.MkdirAll(filepath.Join(objectsDir, "users", "u1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(objectsDir, localObjectPath(key)), content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(testGetenv(s3TestEnv(bucket)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects, err := newS3Objects(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(objectsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	m := &migration{srcObjects: root, objects: objects, out: io.Discard, singleLimit: 5 << 20, partSize: 5 << 20}
+	size := int64(len(content))
+	info, err := m.copyObject(t.Context(), &File{ObjectKey: key, Size: &size})
+	if err != nil {
+		t.Fatalf("copyObject: %v", err)
+	}
+	if info.Size != size || !strings.HasSuffix(info.ETag, "-3") {
+		t.Errorf("copied object: %+v, want %d bytes in 3 parts", info, size)
+	}
+	got, err := rig.s3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Body.Close()
+	if body, _ := io.ReadAll(got.Body); !bytes.Equal(body, content) {
+		t.Errorf("the bucket holds %d different bytes", len(body))
+	}
+	uploads, err := rig.s3.ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	if err != nil || len(uploads.Uploads) != 0 {
+		t.Errorf("open multipart uploads after the copy: %v %v", uploads, err)
+	}
+}
+
+// uploadInOnePart uploads content as a multipart file of one part and
+// returns the file id.
+func uploadInOnePart(t *testing.T, c *http.Client, base, token, name string, content []byte) string {
+	t.Helper()
+	body := fmt.Sprintf(`{"filename":%q,"size":%d,"multipart":true}`, name, len(content))
+	up := apiPost[multipartCreateOut](t, c, base+"/upload/", token, body, http.StatusCreated)
+	if up.Upload.PartCount != 1 {
+		t.Fatalf("create multipart: %+v, want one part", up.Upload)
+	}
+	parts := apiPost[partURLsOut](t, c, base+"/upload/"+up.File.ID+"/parts", token, `{"part_numbers":[1]}`, http.StatusOK).Parts
+	if status, body := streamPut(t, parts[0], bytes.NewReader(content), int64(len(content))); status/100 != 2 {
+		t.Fatalf("PUT part: %d %s", status, body)
+	}
+	apiPost[fileResponseOut](t, c, base+"/upload/"+up.File.ID+"/complete", token, "", http.StatusOK)
+	return up.File.ID
+}
