@@ -93,11 +93,11 @@ func TestWebPageInChromium(t *testing.T) {
 	t.Run("delete", func(t *testing.T) {
 		clickFileButton(t, chrome, page, "dropped.txt", "Delete")
 		waitForApp(t, chrome, page, func(s appState) bool { return len(s.Files) == 2 && !slicesHas(s.Files, "dropped.txt") })
-		var listed struct{ Files []fileJSON }
+		var listed struct{ Files []fileOut }
 		if err := chrome.evaluate(page, `fetch("/list/").then(r => r.json())`, &listed); err != nil {
 			t.Fatal(err)
 		}
-		if len(listed.Files) != 2 || slices.ContainsFunc(listed.Files, func(f fileJSON) bool { return f.Filename == "dropped.txt" }) {
+		if len(listed.Files) != 2 || slices.ContainsFunc(listed.Files, func(f fileOut) bool { return f.Filename == "dropped.txt" }) {
 			t.Errorf("after delete the API lists %+v", listed.Files)
 		}
 	})
