@@ -48,7 +48,7 @@ func TestRealBrowserAdminDisables(t *testing.T) {
 	navigate("/login/")
 	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Sign in with Google") })
 	clickSignIn(t, chrome, page)
-	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Signed in as") })
+	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/" && strings.Contains(s.Text, "No files yet") })
 
 	navigate("/admin/")
 	before := waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/admin/" && strings.Contains(s.Text, "erin@example.com") })

@@ -12,8 +12,8 @@ import (
 
 // TestRealBrowserSignIn signs in with headless Chromium: it opens /login/,
 // clicks the sign-in link, passes through the fake provider (which
-// approves at once) and must land on /login/ showing the user. It saves a
-// screenshot to artifacts/browser-login.png.
+// approves at once) and must land on the web page at "/" showing the user.
+// It saves a screenshot to artifacts/browser-login.png.
 func TestRealBrowserSignIn(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat(chromiumPath); err != nil {
@@ -37,7 +37,7 @@ func TestRealBrowserSignIn(t *testing.T) {
 	}
 	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Sign in with Google") })
 	clickSignIn(t, chrome, page)
-	final := waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Signed in as") })
+	final := waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/" && strings.Contains(s.Text, "No files yet") })
 	saveScreenshot(t, chrome, page)
 	if !strings.Contains(final.Text, "carol@example.com") || !strings.Contains(final.Text, "Sign out") {
 		t.Errorf("signed-in page shows:\n%s", final.Text)

@@ -140,11 +140,28 @@ func (c *cdpClient) awaitReply(id int, method string, result any) error {
 
 // openPage creates a tab and attaches to it; commands for the page are
 // then sent with the returned session id (flat mode).
-func (c *cdpClient) openPage() (string, error) {
+func (c *cdpClient) openPage() (string, error) { return c.openPageIn("") }
+
+// newBrowserContext makes a browser context of its own (like a fresh
+// incognito profile: no cookies, no storage) for openPageIn.
+func (c *cdpClient) newBrowserContext() (string, error) {
+	var res struct {
+		BrowserContextID string `json:"browserContextId"`
+	}
+	err := c.call("", "Target.createBrowserContext", map[string]any{}, &res)
+	return res.BrowserContextID, err
+}
+
+// openPageIn is openPage in the given browser context ("": the default).
+func (c *cdpClient) openPageIn(browserContextID string) (string, error) {
 	var target struct {
 		TargetID string `json:"targetId"`
 	}
-	if err := c.call("", "Target.createTarget", map[string]any{"url": "about:blank"}, &target); err != nil {
+	params := map[string]any{"url": "about:blank"}
+	if browserContextID != "" {
+		params["browserContextId"] = browserContextID
+	}
+	if err := c.call("", "Target.createTarget", params, &target); err != nil {
 		return "", err
 	}
 	var attached struct {
@@ -168,7 +185,9 @@ func (c *cdpClient) evaluate(sessionID, expr string, out any) error {
 			Text string `json:"text"`
 		} `json:"exceptionDetails"`
 	}
-	err := c.call(sessionID, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &res)
+	// awaitPromise: an async expression's settled value (others are unchanged).
+	params := map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}
+	err := c.call(sessionID, "Runtime.evaluate", params, &res)
 	if err != nil {
 		return err
 	}
@@ -179,6 +198,24 @@ func (c *cdpClient) evaluate(sessionID, expr string, out any) error {
 		return errors.New("evaluate: no value")
 	}
 	return json.Unmarshal(res.Result.Value, out)
+}
+
+// setFileInputFiles sets the files of the <input type="file"> that the
+// JavaScript expression selector evaluates to, and fires its change event,
+// as a user picking those files would.
+func (c *cdpClient) setFileInputFiles(sessionID, selector string, paths []string) error {
+	var res struct {
+		Result struct {
+			ObjectID string `json:"objectId"`
+		} `json:"result"`
+	}
+	if err := c.call(sessionID, "Runtime.evaluate", map[string]any{"expression": selector}, &res); err != nil {
+		return err
+	}
+	if res.Result.ObjectID == "" {
+		return fmt.Errorf("setFileInputFiles: %s is not an element", selector)
+	}
+	return c.call(sessionID, "DOM.setFileInputFiles", map[string]any{"files": paths, "objectId": res.Result.ObjectID}, nil)
 }
 
 // click presses and releases the left mouse button at (x, y), as a user's

@@ -36,6 +36,8 @@ type server struct {
 	publicURL string
 	adminView *adminPageView // admin.go
 	seen      lastSeen       // when this instance last wrote each user's last_seen_at
+	// page is the web page at "/" and its assets, see page.go.
+	page *appPage
 }
 
 // newServer wires the routes and middleware around the given backends.
@@ -55,6 +57,7 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 	s.signIn = newSignIn(cfg, logger)
 	s.shares = newShareLinks(cfg)
 	s.adminView = newAdminPageView()
+	s.page = newAppPage(objectsOrigin(objects))
 	s.handler = s.logRequests(s.recoverPanics(s.loopbackHostOnly(s.routes())))
 	return s
 }
@@ -69,6 +72,11 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.HandleFunc("GET /openapi.json", handleOpenAPI)
+
+	// The web page (page.go), built on the API below.
+	mux.HandleFunc("GET /{$}", s.handleApp)
+	mux.HandleFunc("GET /app.js", s.handleAppAsset)
+	mux.HandleFunc("GET /app.css", s.handleAppAsset)
 
 	api := func(h userHandler) http.Handler { return apiHeaders(s.requireUser(h)) }
 	mux.Handle("POST /upload", api(s.handleCreateUpload))

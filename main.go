@@ -279,6 +279,8 @@ func (b *backends) openObjects(ctx context.Context, cfg *config, logger *slog.Lo
 	line := "objects: s3 " + cfg.Bucket
 	if p := objects.check(ctx); p != nil {
 		line += fmt.Sprintf(" (WARNING: %s: %s)", p.cause, p.hint)
+	} else if msg := objects.corsProblem(ctx, publicBaseURL(cfg)); msg != "" {
+		line += " (WARNING: " + msg + ")"
 	}
 	b.objects, b.lines = objects, append(b.lines, line)
 	return nil

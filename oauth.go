@@ -650,7 +650,7 @@ func (s *server) finishSignIn(w http.ResponseWriter, r *http.Request, userID str
 		return
 	}
 	if !app.desktop() {
-		http.Redirect(w, r, "/login/", http.StatusSeeOther)
+		http.Redirect(w, r, "/", http.StatusSeeOther) // the web page
 		return
 	}
 	s.redirectToApp(w, r, app, url.Values{"code": {code}})

@@ -673,17 +673,22 @@ func TestDesktopSignIn(t *testing.T) {
 	}
 }
 
-// TestBrowserSignIn: without a code_challenge the flow ends on /login/ with
-// a cookie session and no code for any app.
+// TestBrowserSignIn: without a code_challenge the flow ends on the web
+// page at "/" with a cookie session and no code for any app, and /login/
+// shows who is signed in.
 func TestBrowserSignIn(t *testing.T) {
 	t.Parallel()
 	p := newFakeProvider(t)
 	e := newSignInEnv(t, p, nil)
 	b := newTestBrowser(t, e.URL, p.URL)
 	resp, body := b.follow(e.URL + "/auth/google")
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/login/" || resp.Request.URL.RawQuery != "" {
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" || resp.Request.URL.RawQuery != "" {
 		t.Fatalf("browser sign-in ended on %s with %d", resp.Request.URL, resp.StatusCode)
 	}
+	if !strings.Contains(string(body), "alice@example.com") || !strings.Contains(string(body), `action="/auth/logout"`) {
+		t.Fatalf("/ does not show the signed-in user and a sign-out form:\n%s", body)
+	}
+	resp, body = b.get(e.URL + "/login/")
 	wantPageHeaders(t, resp)
 	if !strings.Contains(string(body), "alice@example.com") || !strings.Contains(string(body), `action="/auth/logout"`) {
 		t.Fatalf("/login/ does not show the signed-in user and a sign-out form:\n%s", body)
@@ -1068,7 +1073,7 @@ func TestAllowedAccounts(t *testing.T) {
 			b := newTestBrowser(t, e.URL, p.URL)
 			resp, body := b.follow(e.URL + "/auth/google")
 			if c.ok {
-				if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/login/" || b.cookie(e.URL, sessionCookie) == "" {
+				if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" || b.cookie(e.URL, sessionCookie) == "" {
 					t.Fatalf("allowed account refused: %d %s", resp.StatusCode, body)
 				}
 				return
@@ -1735,7 +1740,11 @@ func TestLoginPageEscapesUserText(t *testing.T) {
 		p.user = fakeUser{Sub: "x", Email: `"><script>alert(1)</script>@example.com`, Name: `<img src=x onerror=alert(1)>`, Verified: true}
 	})
 	e := newSignInEnv(t, p, nil)
-	resp, body := newTestBrowser(t, e.URL, p.URL).follow(e.URL + "/auth/google")
+	b := newTestBrowser(t, e.URL, p.URL)
+	if resp, body := b.follow(e.URL + "/auth/google"); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "&lt;script&gt;") {
+		t.Fatalf("the web page does not show the email escaped: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body := b.get(e.URL + "/login/")
 	page := string(body)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "&lt;img src=x onerror=alert(1)&gt;") || !strings.Contains(page, "&lt;script&gt;") {
 		t.Fatalf("user text not shown escaped:\n%s", page)

@@ -582,6 +582,12 @@ func checkContract(t *testing.T, e *testEnv, local bool) {
 	c.call("/admin/users/{id}/enable", c.req("POST", "/admin/users/"+userID+"/enable", boss, nil))
 	c.call("/admin/", c.req("GET", "/admin/", "", nil))
 
+	// The web page and its assets.
+	c.call("/", c.req("GET", "/", "", nil))
+	c.call("/", c.req("GET", "/", user, nil))
+	c.call("/app.js", c.req("GET", "/app.js", "", nil))
+	c.call("/app.css", c.req("GET", "/app.css", "", nil))
+
 	// Sign-in, as a desktop app, then sign-out.
 	c.call("/login/", c.req("GET", "/login/", "", nil))
 	c.call("/auth/google", c.req("GET", "/auth/google?code_challenge=short", "", nil))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -437,4 +438,63 @@ func (o *s3Objects) Ready(ctx context.Context) error {
 		return p.unavailable()
 	}
 	return nil
+}
+
+// browserOrigin is the origin of the URLs presigned for this bucket, which
+// the web page's CSP must let it send bytes to: one presigned GET, made
+// once at start, says it exactly (endpoint, path style, region).
+func (o *s3Objects) browserOrigin() string {
+	req, err := o.presign.PresignGetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(o.bucket), Key: aws.String("origin")})
+	if err != nil {
+		return ""
+	}
+	u, err := url.Parse(req.URL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// corsProblem says why a browser at origin ("" when it is not known at
+// start: any origin will do) cannot upload to the bucket, or "" when a
+// CORS rule of the bucket lets it POST and PUT and read the ETag.
+func (o *s3Objects) corsProblem(ctx context.Context, origin string) string {
+	if u, err := url.Parse(origin); err == nil && u.Host != "" {
+		origin = u.Scheme + "://" + u.Host // PUBLIC_URL may carry a path
+	}
+	ctx, cancel := context.WithTimeout(ctx, s3OpTimeout)
+	defer cancel()
+	out, err := o.client.GetBucketCors(ctx, &s3.GetBucketCorsInput{Bucket: aws.String(o.bucket)})
+	var apiErr interface{ ErrorCode() string } // smithy.APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchCORSConfiguration":
+		return "the bucket has no CORS rule, so the web page cannot upload (see CORS in the README)"
+	case err != nil:
+		o.log.Warn("reading the bucket's CORS rules", "err", err)
+		return "the bucket's CORS rules could not be read, so the web page may not upload (see CORS in the README)"
+	}
+	for _, rule := range out.CORSRules {
+		if corsRuleAllows(rule, origin) {
+			return ""
+		}
+	}
+	who := "Dropp's origin"
+	if origin != "" {
+		who = origin
+	}
+	return "no CORS rule of the bucket lets " + who + " POST and PUT and read ETag, so the web page cannot upload (see CORS in the README)"
+}
+
+// corsRuleAllows tells whether rule lets origin POST and PUT and exposes
+// ETag, which multipart uploads read.
+func corsRuleAllows(rule types.CORSRule, origin string) bool {
+	originOK := slices.ContainsFunc(rule.AllowedOrigins, func(pattern string) bool {
+		prefix, suffix, wild := strings.Cut(pattern, "*")
+		if !wild {
+			return origin == "" || strings.EqualFold(pattern, origin)
+		}
+		return origin == "" || len(origin) >= len(prefix)+len(suffix) && strings.HasPrefix(origin, prefix) && strings.HasSuffix(origin, suffix)
+	})
+	etagOK := slices.ContainsFunc(rule.ExposeHeaders, func(h string) bool { return strings.EqualFold(h, "ETag") })
+	return originOK && etagOK && slices.Contains(rule.AllowedMethods, "POST") && slices.Contains(rule.AllowedMethods, "PUT")
 }

@@ -312,7 +312,7 @@ func TestGoogleDomainNeedsHostedDomain(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			resp, body, b := g.signIn(t, e, c.claims)
 			if c.ok {
-				if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/login/" || b.cookie(e.URL, sessionCookie) == "" {
+				if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" || b.cookie(e.URL, sessionCookie) == "" {
 					t.Fatalf("allowed account refused: %d %s", resp.StatusCode, body)
 				}
 				return
@@ -347,7 +347,7 @@ func TestGoogleIssuerStoredOnce(t *testing.T) {
 	e := newGoogleSignInEnv(t, g, nil)
 	signIn := func(iss, sub string) User {
 		resp, body, b := g.signIn(t, e, map[string]any{"iss": iss, "sub": sub})
-		if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/login/" {
+		if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
 			t.Fatalf("sign-in with iss %q: %d %s", iss, resp.StatusCode, body)
 		}
 		return signedInUser(t, e, b)

@@ -1,0 +1,135 @@
+package main
+
+// The web page at "/": a signed-in user's files, with upload, download,
+// share and delete, built only on the public JSON API (app.js). Its three
+// files are embedded and prepared once at start.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"html/template"
+	"net/http"
+)
+
+//go:embed app.html app.js app.css
+var appFiles embed.FS
+
+// appPage is the page and its assets, ready to serve.
+type appPage struct {
+	html   *template.Template
+	csp    string
+	assets map[string]staticAsset // by URL path
+}
+
+// staticAsset is an embedded file served as is, revalidated by its ETag.
+type staticAsset struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
+// newAppPage parses the page and hashes its assets once. objectsOrigin is
+// the object store's origin the browser uploads to ("" when it is this
+// server), which the CSP must allow to be fetched.
+func newAppPage(objectsOrigin string) *appPage {
+	p := &appPage{
+		html:   template.Must(template.ParseFS(appFiles, "app.html")),
+		csp:    appCSP(objectsOrigin),
+		assets: map[string]staticAsset{},
+	}
+	for path, ct := range map[string]string{"/app.js": "text/javascript; charset=utf-8", "/app.css": "text/css; charset=utf-8"} {
+		body, err := appFiles.ReadFile(path[1:])
+		if err != nil {
+			panic(err) // embedded at build time: cannot happen
+		}
+		sum := sha256.Sum256(body)
+		p.assets[path] = staticAsset{body: body, contentType: ct, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+	}
+	return p
+}
+
+// appCSP allows only this origin's own script and style (no inline code)
+// and, for uploads and downloads sent straight to S3, the bucket's origin.
+func appCSP(objectsOrigin string) string {
+	connect := "'self'"
+	if objectsOrigin != "" {
+		connect += " " + objectsOrigin
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src " + connect +
+		"; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+}
+
+// appPageData is what app.html shows before its script runs.
+type appPageData struct {
+	User userJSON
+}
+
+// handleApp handles "GET /": the page for a signed-in user; anyone else is
+// sent to /login/ to sign in (which then brings the browser back here).
+func (s *server) handleApp(w http.ResponseWriter, r *http.Request) {
+	s.pageHeaders(w)
+	w.Header().Set("Cache-Control", "no-store")
+	who, err := s.authenticate(r)
+	if errors.Is(err, errUnauthenticated) {
+		http.Redirect(w, r, "/login/", http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	u, err := s.store.GetUser(r.Context(), who.userID)
+	if errors.Is(err, ErrNotFound) {
+		u, err = User{ID: who.userID}, nil // a trusted proxy's user has no record
+	}
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	var buf bytes.Buffer
+	if err := s.page.html.Execute(&buf, appPageData{User: toUserJSON(u)}); err != nil {
+		s.log.Error("render app page", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(buf.Bytes())
+}
+
+// handleAppAsset handles "GET /app.js" and "GET /app.css": the same for
+// everyone, so cacheable, but revalidated (no-cache) so that a new
+// version of Dropp is picked up at the next load.
+func (s *server) handleAppAsset(w http.ResponseWriter, r *http.Request) {
+	a := s.page.assets[r.URL.Path]
+	s.pageHeaders(w)
+	h := w.Header()
+	h.Set("Cache-Control", "no-cache")
+	h.Set("ETag", a.etag)
+	if r.Header.Get("If-None-Match") == a.etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", a.contentType)
+	w.Write(a.body)
+}
+
+// pageHeaders are the security headers of the page and its assets.
+// (nosniff is on every response already: see logRequests.)
+func (s *server) pageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", s.page.csp)
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+}
+
+// objectsOrigin is the origin the browser sends bytes to when it is not
+// this server's: an object store that presigns URLs elsewhere says which.
+func objectsOrigin(objects ObjectStore) string {
+	if o, ok := objects.(interface{ browserOrigin() string }); ok {
+		return o.browserOrigin()
+	}
+	return ""
+}
