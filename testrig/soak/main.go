@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command soak puts a built dropp binary under load and faults, and checks
 // what issue 7 (item 20) expects; scripts/soak builds and runs it, once in
 // local mode and once on FerretDB + versitygw. It lives in the testrig
