@@ -96,7 +96,7 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "share_id", Value: 1}}}},
 		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}}}},
 	}
-	for _, index := range usageIndexes { // quota.go
+	for _, index := range usageIndexes() { // quota.go
 		required = append(required, struct {
 			coll  *mongo.Collection
 			index mongo.IndexModel
@@ -502,11 +502,35 @@ func (s *mongoStore) FindCredential(ctx context.Context, kind, hash string, now 
 		return Credential{}, err
 	}
 	defer cancel()
-	var c Credential
 	filter := bson.D{{Key: "kind", Value: kind}, {Key: "hash", Value: hash}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
-	if err := s.creds.FindOne(ctx, filter).Decode(&c); err != nil {
+	raw, err := s.creds.FindOne(ctx, filter).Raw()
+	if err != nil {
 		return Credential{}, mongoErr("find credential", err)
 	}
+	c, err := decodeCredential(raw)
+	if err != nil {
+		return Credential{}, fmt.Errorf("mongodb find credential: %w", err)
+	}
+	return c, nil
+}
+
+// decodeCredential reads a credential document field by field, without
+// the driver's reflection: every request signed with a token or a session
+// cookie looks one up. TestDecodeCredentialMatchesDriver holds it to the
+// driver's decoder.
+func decodeCredential(doc bson.Raw) (Credential, error) {
+	var c Credential
+	var ok [5]bool
+	c.Hash, ok[0] = doc.Lookup("hash").StringValueOK()
+	c.Kind, ok[1] = doc.Lookup("kind").StringValueOK()
+	c.UserID, ok[2] = doc.Lookup("user_id").StringValueOK()
+	created, okCreated := doc.Lookup("created_at").DateTimeOK()
+	expires, okExpires := doc.Lookup("expires_at").DateTimeOK()
+	ok[3], ok[4] = okCreated, okExpires
+	if ok != [5]bool{true, true, true, true, true} {
+		return Credential{}, errors.New("malformed credential document")
+	}
+	c.CreatedAt, c.ExpiresAt = time.UnixMilli(created).UTC(), time.UnixMilli(expires).UTC()
 	return c, nil
 }
 

@@ -204,10 +204,15 @@ type usageEntry struct {
 	At    time.Time `bson:"at" json:"at"`
 }
 
-// usageIndexes are the ledger's indexes; ensureIndexes creates them.
-var usageIndexes = []mongo.IndexModel{
-	{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: -1}}},
-	{Keys: bson.D{{Key: "op", Value: 1}}, Options: options.Index().SetUnique(true)},
+// usageIndexes are the ledger's indexes; ensureIndexes creates them. They
+// are made afresh for each caller: the driver's option builders are not
+// safe to share between stores opened at once (the race detector caught
+// one package-level builder read by two openings).
+func usageIndexes() []mongo.IndexModel {
+	return []mongo.IndexModel{
+		{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: -1}}},
+		{Keys: bson.D{{Key: "op", Value: 1}}, Options: options.Index().SetUnique(true)},
+	}
 }
 
 // usageRetries bounds the attempts of one ledger change under contention.
