@@ -418,7 +418,14 @@ func (o *s3Objects) Delete(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, s3OpTimeout)
 	defer cancel()
 	_, err := o.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(key)})
-	if err != nil {
+	var apiErr interface{ ErrorCode() string } // smithy.APIError
+	switch {
+	case errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NoSuchKey" || apiErr.ErrorCode() == "NotFound"):
+		// AWS answers success for a missing key; some compatible servers
+		// (versitygw, when two deletes of one key race) answer NoSuchKey.
+		// Either way the object is gone, which is what was asked.
+		return nil
+	case err != nil:
 		return fmt.Errorf("%w: s3 delete: %v", ErrUnavailable, err)
 	}
 	return nil
