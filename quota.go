@@ -343,7 +343,6 @@ func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error
 	if err != nil {
 		return Usage{}, err
 	}
-	var u Usage
 	for i := range files {
 		f := &files[i]
 		if f.Charged == 0 && legacyCharge(f) > 0 {
@@ -352,10 +351,20 @@ func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error
 				return Usage{}, err
 			}
 		}
-		u.Bytes += f.Charged
+	}
+	return sumCharges(files), nil
+}
+
+// sumCharges is what files count toward the quota: each one's charge (a
+// file stored before quotas, without one, as legacyCharge says) and one
+// file each.
+func sumCharges(files []File) Usage {
+	var u Usage
+	for i := range files {
+		u.Bytes += cmp.Or(files[i].Charged, legacyCharge(&files[i]))
 		u.Files++
 	}
-	return u, nil
+	return u
 }
 
 // chargedFiles reads what counts of each of the owner's files.
@@ -384,12 +393,7 @@ func (s *mongoStore) usageFromFiles(ctx context.Context, owner string) (Usage, e
 	if err != nil {
 		return Usage{}, err
 	}
-	var u Usage
-	for i := range files {
-		u.Bytes += cmp.Or(files[i].Charged, legacyCharge(&files[i]))
-		u.Files++
-	}
-	return u, nil
+	return sumCharges(files), nil
 }
 
 // setCharged records a file's charge on its record.
