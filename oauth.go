@@ -353,7 +353,10 @@ func visibleASCII(s string) bool {
 // "localhost" is refused: it may resolve elsewhere (RFC 8252 §8.3).
 func isLoopbackRedirect(raw string) bool {
 	u, err := url.Parse(raw)
-	if err != nil || u.String() != raw || strings.ContainsAny(raw, "#\\") {
+	// An "@" is refused anywhere: after the host a URL parser reads it as
+	// path, but a person or a laxer parser may take what precedes it for
+	// user info ("http://127.0.0.1:1/@evil.example").
+	if err != nil || u.String() != raw || strings.ContainsAny(raw, "#\\@") {
 		return false
 	}
 	if u.Scheme != "http" || u.User != nil || u.RawQuery != "" || u.ForceQuery || !strings.HasPrefix(u.Path, "/") {
