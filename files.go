@@ -147,6 +147,28 @@ type createUploadResponse struct {
 	Upload any      `json:"upload"` // UploadForm, PresignedPut or multipartAnswer (multipart.go)
 }
 
+// writeCreatedUpload answers POST /upload/ with the pending file and how to
+// send its bytes. The answer of a form upload, the most common request, is
+// appended rather than reflected; PUT and multipart answers go through
+// writeJSON. TestCreatedUploadJSONMatchesEncodingJSON holds both to the
+// same bytes.
+func writeCreatedUpload(w http.ResponseWriter, f *File, upload any) {
+	form, ok := upload.(UploadForm)
+	if !ok {
+		writeJSON(w, http.StatusCreated, createUploadResponse{File: toFileJSON(f), Upload: upload})
+		return
+	}
+	size := 512 + len(f.Filename) + len(form.URL) // the file's fixed text, the form's, and some escaping
+	for k, v := range form.Fields {
+		size += len(k) + len(v) + 6
+	}
+	b := append(make([]byte, 0, size), `{"file":`...)
+	b = appendFileJSON(b, f)
+	b = append(b, `,"upload":`...)
+	b = form.appendJSON(b)
+	writeJSONBody(w, http.StatusCreated, append(b, "}\n"...))
+}
+
 // fileResponse is the body of POST /upload/{id}/complete's answer.
 type fileResponse struct {
 	File fileJSON `json:"file"`
@@ -198,7 +220,7 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		return
 	}
 	s.metrics.uploadCreated()
-	writeJSON(w, http.StatusCreated, createUploadResponse{File: toFileJSON(f), Upload: form})
+	writeCreatedUpload(w, f, form)
 }
 
 // uploadPolicy pins the upload to this file's key, its declared size (or

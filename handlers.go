@@ -162,7 +162,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeJSONBody writes an already encoded JSON body with writeJSON's
 // headers, for responses built without reflection (GET /list/).
 func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header()["Content-Type"] = headerJSON
 	w.WriteHeader(status)
 	w.Write(body)
 }

@@ -8,9 +8,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"strings"
@@ -185,6 +188,64 @@ func TestDecodeFileMatchesDriver(t *testing.T) {
 		}
 		if want := driverDecode(t, doc); !reflect.DeepEqual(got, want) {
 			t.Errorf("decodeFile(%v)\n got %+v\nwant %+v", doc, got, want)
+		}
+	}
+}
+
+// TestCreatedUploadJSONMatchesEncodingJSON: the answer of POST /upload/ is
+// the one encoding/json writes, whichever way it was built: a form upload
+// (appended) with fields and URLs that need escaping, and the PUT and
+// multipart answers (through writeJSON).
+func TestCreatedUploadJSONMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	expires := time.Date(2026, 11, 29, 23, 0, 1, 0, time.UTC)
+	var uploads []any
+	for _, s := range awkwardStrings() {
+		uploads = append(uploads, UploadForm{Method: "POST", URL: "http://127.0.0.1:9000/b?" + s,
+			Fields: map[string]string{"key": s, "policy": "eyJ", "x-amz-signature": "ab", s: "v", "Content-Type": s}, ExpiresAt: expires})
+	}
+	uploads = append(uploads,
+		UploadForm{Method: "POST", URL: "u", ExpiresAt: expires.Add(123 * time.Millisecond)},
+		UploadForm{Method: "POST", URL: "u", Fields: map[string]string{}, ExpiresAt: expires},
+		PresignedPut{Method: "PUT", URL: "u<&>", Headers: map[string]string{"Content-Type": "a/b"}, ExpiresAt: expires},
+		multipartAnswer{Method: "multipart", PartSize: 5 << 20, PartCount: 3, ExpiresAt: expires})
+	files := sampleFiles()
+	for i, upload := range uploads {
+		f := &files[i%len(files)]
+		rec := httptest.NewRecorder()
+		writeCreatedUpload(rec, f, upload)
+		want := encodingJSON(t, struct {
+			File   apiFile `json:"file"`
+			Upload any     `json:"upload"`
+		}{toAPIFile(f), upload})
+		if got := rec.Body.String(); got != want {
+			t.Errorf("upload %d (%T)\n got %s\nwant %s", i, upload, got, want)
+		}
+		if rec.Code != http.StatusCreated || rec.Header().Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Errorf("upload %d: status %d, Content-Type %q", i, rec.Code, rec.Header().Get("Content-Type"))
+		}
+	}
+}
+
+// TestEncodeFileMatchesDriver: encodeFile writes the bytes the driver's
+// encoder writes for a File, so InsertFile stores what it always stored:
+// for the golden files, awkward strings, every field set, times before
+// 1970 and with sub-millisecond digits, and part counts past int32.
+func TestEncodeFileMatchesDriver(t *testing.T) {
+	t.Parallel()
+	odd := everyFieldFile(t)
+	before1970 := time.Date(1969, 7, 20, 20, 17, 40, 999_999_999, time.UTC)
+	odd.CreatedAt, odd.CompletedAt, odd.PartCount = before1970, &before1970, 1<<40
+	negative := everyFieldFile(t)
+	negative.PartCount, negative.PartSize, negative.Charged = -1, -2, -3
+	files := append(goldenRecordValues().files, append(sampleFiles(), everyFieldFile(t), odd, negative, File{})...)
+	for _, f := range files {
+		want, err := bson.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := encodeFile(&f); !bytes.Equal(got, want) {
+			t.Errorf("encodeFile(%+v)\n got %v\nwant %v", f, got, bson.Raw(want))
 		}
 	}
 }

@@ -111,8 +111,8 @@ func (s *server) startMultipart(w http.ResponseWriter, r *http.Request, f *File,
 		return
 	}
 	s.metrics.uploadCreated()
-	writeJSON(w, http.StatusCreated, createUploadResponse{File: toFileJSON(f), Upload: multipartAnswer{
-		Method: "multipart", PartSize: f.PartSize, PartCount: f.PartCount, ExpiresAt: expires}})
+	writeCreatedUpload(w, f, multipartAnswer{
+		Method: "multipart", PartSize: f.PartSize, PartCount: f.PartCount, ExpiresAt: expires})
 }
 
 // presignSingle signs a single upload: a POST form, or with

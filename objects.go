@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -29,6 +31,33 @@ type UploadForm struct {
 	URL       string            `json:"url"`
 	Fields    map[string]string `json:"fields"`
 	ExpiresAt time.Time         `json:"expires_at"`
+}
+
+// appendJSON appends the form as encoding/json writes it (fields in key
+// order), without reflection; see writeCreatedUpload.
+func (f UploadForm) appendJSON(b []byte) []byte {
+	b = append(b, `{"method":`...)
+	b = appendJSONString(b, f.Method)
+	b = append(b, `,"url":`...)
+	b = appendJSONString(b, f.URL)
+	b = append(b, `,"fields":`...)
+	if f.Fields == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '{')
+		for i, k := range slices.Sorted(maps.Keys(f.Fields)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, f.Fields[k])
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `,"expires_at":`...)
+	b = appendJSONTime(b, &f.ExpiresAt)
+	return append(b, '}')
 }
 
 // DownloadRequest describes a pre-signed GET.
