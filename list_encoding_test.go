@@ -8,7 +8,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"math"
@@ -223,29 +222,6 @@ func TestCreatedUploadJSONMatchesEncodingJSON(t *testing.T) {
 		}
 		if rec.Code != http.StatusCreated || rec.Header().Get("Content-Type") != "application/json; charset=utf-8" {
 			t.Errorf("upload %d: status %d, Content-Type %q", i, rec.Code, rec.Header().Get("Content-Type"))
-		}
-	}
-}
-
-// TestEncodeFileMatchesDriver: encodeFile writes the bytes the driver's
-// encoder writes for a File, so InsertFile stores what it always stored:
-// for the golden files, awkward strings, every field set, times before
-// 1970 and with sub-millisecond digits, and part counts past int32.
-func TestEncodeFileMatchesDriver(t *testing.T) {
-	t.Parallel()
-	odd := everyFieldFile(t)
-	before1970 := time.Date(1969, 7, 20, 20, 17, 40, 999_999_999, time.UTC)
-	odd.CreatedAt, odd.CompletedAt, odd.PartCount = before1970, &before1970, 1<<40
-	negative := everyFieldFile(t)
-	negative.PartCount, negative.PartSize, negative.Charged = -1, -2, -3
-	files := append(goldenRecordValues().files, append(sampleFiles(), everyFieldFile(t), odd, negative, File{})...)
-	for _, f := range files {
-		want, err := bson.Marshal(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := encodeFile(&f); !bytes.Equal(got, want) {
-			t.Errorf("encodeFile(%+v)\n got %v\nwant %v", f, got, bson.Raw(want))
 		}
 	}
 }

@@ -250,70 +250,8 @@ func (s *mongoStore) InsertFile(ctx context.Context, f *File) error {
 		return err
 	}
 	defer cancel()
-	_, err = s.files.InsertOne(ctx, encodeFile(f))
+	_, err = s.files.InsertOne(ctx, f)
 	return mongoErr("insert file", err)
-}
-
-// encodeFile writes f as the files document the driver's encoder would
-// write from File's bson tags, byte for byte (TestEncodeFileMatchesDriver),
-// without its reflection: every POST /upload/ inserts one.
-func encodeFile(f *File) bson.Raw {
-	idx, b := bsoncore.ReserveLength(make([]byte, 0, 320))
-	b = bsoncore.AppendStringElement(b, "_id", f.ID)
-	b = bsoncore.AppendStringElement(b, "owner", f.Owner)
-	b = bsoncore.AppendStringElement(b, "filename", f.Filename)
-	b = appendInt64OrNull(b, "declared_size", f.DeclaredSize)
-	b = appendInt64OrNull(b, "size", f.Size)
-	b = bsoncore.AppendStringElement(b, "content_type", f.ContentType)
-	b = bsoncore.AppendStringElement(b, "status", f.Status)
-	b = bsoncore.AppendStringElement(b, "object_key", f.ObjectKey)
-	b = bsoncore.AppendStringElement(b, "etag", f.ETag)
-	b = bsoncore.AppendDateTimeElement(b, "created_at", bsonMillis(f.CreatedAt))
-	if f.CompletedAt == nil {
-		b = bsoncore.AppendNullElement(b, "completed_at")
-	} else {
-		b = bsoncore.AppendDateTimeElement(b, "completed_at", bsonMillis(*f.CompletedAt))
-	}
-	// The omitempty fields.
-	if f.Charged != 0 {
-		b = bsoncore.AppendInt64Element(b, "charged", f.Charged)
-	}
-	if f.UploadID != "" {
-		b = bsoncore.AppendStringElement(b, "upload_id", f.UploadID)
-	}
-	if f.PartSize != 0 {
-		b = bsoncore.AppendInt64Element(b, "part_size", f.PartSize)
-	}
-	if f.PartCount != 0 {
-		b = appendInt(b, "part_count", int64(f.PartCount))
-	}
-	if f.UploadExpiresAt != nil {
-		b = bsoncore.AppendDateTimeElement(b, "upload_expires_at", bsonMillis(*f.UploadExpiresAt))
-	}
-	b = append(b, 0)
-	return bson.Raw(bsoncore.UpdateLength(b, idx, int32(len(b)-int(idx))))
-}
-
-// bsonMillis is a time as a BSON datetime holds it, as the driver rounds it:
-// milliseconds since the epoch, truncated.
-func bsonMillis(t time.Time) int64 {
-	return t.Unix()*1e3 + int64(t.Nanosecond()/1e6)
-}
-
-// appendInt64OrNull appends *v as an int64, or null for nil.
-func appendInt64OrNull(b []byte, key string, v *int64) []byte {
-	if v == nil {
-		return bsoncore.AppendNullElement(b, key)
-	}
-	return bsoncore.AppendInt64Element(b, key, *v)
-}
-
-// appendInt appends a Go int as the driver does: an int32 when it fits.
-func appendInt(b []byte, key string, v int64) []byte {
-	if v == int64(int32(v)) {
-		return bsoncore.AppendInt32Element(b, key, int32(v))
-	}
-	return bsoncore.AppendInt64Element(b, key, v)
 }
 
 func (s *mongoStore) GetFile(ctx context.Context, owner, id string) (*File, error) {
