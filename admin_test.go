@@ -323,8 +323,9 @@ func TestAdminDisableRacingSignIn(t *testing.T) {
 	ctMust(t, "code", e.srv.store.InsertAuthCode(t.Context(), AuthCode{Hash: hashSecret(code), UserID: victim,
 		CodeChallenge: a.challenge, RedirectURI: a.redirectURI, ExpiresAt: time.Now().Add(time.Minute)}))
 	resp, body = e.redeem(a, code)
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("code redemption racing a disable: %d %s", resp.StatusCode, body)
+	wantOAuthError(t, resp, body, "invalid_grant")
+	if !strings.Contains(string(body), "disabled by an administrator") {
+		t.Errorf("code redemption racing a disable: %s does not say the account is disabled", body)
 	}
 	if n, _ := e.srv.store.DeleteUserCredentials(t.Context(), victim); n != 0 {
 		t.Errorf("%d credentials survived a disable racing the redemption", n)

@@ -121,7 +121,9 @@ func (s *server) writeToken(w http.ResponseWriter, r *http.Request, userID strin
 	if err == nil && user.Disabled {
 		_, err = s.store.DeleteUserCredentials(r.Context(), userID)
 		if err == nil {
-			writeError(w, http.StatusForbidden, codeForbidden, "this account has been disabled by an administrator")
+			// A grant of a disabled account is a revoked grant (RFC 6749
+			// section 5.2), answered in the OAuth shape like every other.
+			writeOAuthError(w, "invalid_grant", msgDisabled)
 			return
 		}
 	}
