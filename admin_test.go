@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -352,5 +354,194 @@ func TestAdminNeedsVerifiedEmail(t *testing.T) {
 		resp, body := team.do(request{method: "GET", path: "/admin/users", token: tok})
 		want := map[bool]int{false: http.StatusForbidden, true: http.StatusOK}[verified]
 		wantStatus(t, resp, body, want)
+	}
+}
+
+// touchBlockingStore is a real Store whose TouchUser waits until release
+// is closed, like a MongoDB that stopped answering, then writes.
+type touchBlockingStore struct {
+	Store
+	started chan string // the user of each write, as it starts
+	release chan struct{}
+}
+
+// newTouchBlockingStore wraps the server's store; closing the returned
+// release (also done at cleanup) lets the writes through.
+func newTouchBlockingStore(t *testing.T, s *server) (b *touchBlockingStore, release func()) {
+	b = &touchBlockingStore{Store: s.store, started: make(chan string, 4*touchMaxWrites), release: make(chan struct{})}
+	s.store = b
+	release = sync.OnceFunc(func() { close(b.release) })
+	t.Cleanup(release)
+	return b, release
+}
+
+func (b *touchBlockingStore) TouchUser(ctx context.Context, id string, at time.Time) error {
+	b.started <- id
+	<-b.release
+	return b.Store.TouchUser(ctx, id, at)
+}
+
+// getMe sends GET /me with token and returns the status; it is safe off
+// the test's goroutine (testEnv.do is not) and gives up after 10 s.
+func getMe(e *testEnv, token string) int {
+	req, _ := http.NewRequest("GET", e.URL+"/me", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	client := *e.client
+	client.Timeout = 10 * time.Second
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// wantWriteStarted waits for the next last_seen_at write to start and
+// wants it for user.
+func wantWriteStarted(t *testing.T, b *touchBlockingStore, user string) {
+	t.Helper()
+	select {
+	case id := <-b.started:
+		if id != user {
+			t.Fatalf("a last_seen_at write started for %s, want %s", id, user)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no last_seen_at write started for %s", user)
+	}
+}
+
+// waitLastSeen polls the real store until user's last_seen_at is recorded.
+func waitLastSeen(t *testing.T, store Store, user string) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		u, err := store.GetUser(t.Context(), user)
+		if err == nil && !u.LastSeenAt.IsZero() {
+			return u.LastSeenAt
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("last_seen_at of %s never recorded: %+v, %v", user, u, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLastSeenOffRequestPath, on each store: a request answers while its
+// last_seen_at write is blocked in the store, and the write lands once
+// the store answers.
+func TestLastSeenOffRequestPath(t *testing.T) {
+	t.Parallel()
+	for name, start := range envStarters {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := apiTester{start(t, nil)}
+			tok := a.newUser("seen")
+			user := a.userID(tok) // no request: nothing touched yet
+			inner := a.srv.store
+			blocking, release := newTouchBlockingStore(t, a.srv)
+
+			answered := make(chan int, 1)
+			go func() { answered <- getMe(a.testEnv, tok) }()
+			select {
+			case status := <-answered:
+				if status != http.StatusOK {
+					t.Fatalf("GET /me while the write is blocked: %d", status)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("GET /me waited for its last_seen_at write")
+			}
+			wantWriteStarted(t, blocking, user)
+			if u, _ := inner.GetUser(t.Context(), user); !u.LastSeenAt.IsZero() {
+				t.Fatalf("last_seen_at %v recorded while the write is blocked", u.LastSeenAt)
+			}
+			release()
+			if seen := waitLastSeen(t, inner, user); time.Since(seen) > time.Minute {
+				t.Errorf("last_seen_at %v, want about now", seen)
+			}
+		})
+	}
+}
+
+// TestLastSeenWritesBounded: at most one write per user and touchMaxWrites
+// in all are in flight; a user skipped at the cap is not marked written,
+// so their next request writes.
+func TestLastSeenWritesBounded(t *testing.T) {
+	t.Parallel()
+	a := apiTester{newLocalTestEnv(t, nil)}
+	clock := &testClock{}
+	a.srv.now = clock.now
+	tokens := make([]string, touchMaxWrites+1)
+	users := make([]string, len(tokens))
+	for i := range tokens {
+		tokens[i] = a.newUser(fmt.Sprintf("user%d", i))
+		users[i] = a.userID(tokens[i])
+	}
+	inner := a.srv.store
+	blocking, release := newTouchBlockingStore(t, a.srv)
+	for i := range touchMaxWrites {
+		if status := getMe(a.testEnv, tokens[i]); status != http.StatusOK {
+			t.Fatalf("GET /me: %d", status)
+		}
+		wantWriteStarted(t, blocking, users[i])
+	}
+	over := len(tokens) - 1
+	if status := getMe(a.testEnv, tokens[over]); status != http.StatusOK { // past the cap: skipped
+		t.Fatalf("GET /me past the cap: %d", status)
+	}
+	clock.advance(touchInterval + time.Second)
+	if status := getMe(a.testEnv, tokens[0]); status != http.StatusOK { // due, but its write is in flight
+		t.Fatalf("GET /me with a write in flight: %d", status)
+	}
+	release()
+	for _, u := range users[:touchMaxWrites] {
+		waitLastSeen(t, inner, u)
+	}
+	if u, _ := inner.GetUser(t.Context(), users[over]); !u.LastSeenAt.IsZero() {
+		t.Errorf("the user past the cap has last_seen_at %v: the cap did not hold", u.LastSeenAt)
+	}
+	if n := len(blocking.started); n != 0 {
+		t.Fatalf("%d more writes started: want none past the cap nor a second for one user", n)
+	}
+	if status := getMe(a.testEnv, tokens[over]); status != http.StatusOK {
+		t.Fatalf("GET /me: %d", status)
+	}
+	wantWriteStarted(t, blocking, users[over]) // it was not marked written
+	waitLastSeen(t, inner, users[over])
+}
+
+// TestLastSeenShutdownWaits: shutting down waits for a write in flight,
+// and starts none afterwards.
+func TestLastSeenShutdownWaits(t *testing.T) {
+	t.Parallel()
+	a := apiTester{newLocalTestEnv(t, nil)}
+	tok, late := a.newUser("seen"), a.newUser("late")
+	user := a.userID(tok)
+	inner := a.srv.store
+	blocking, release := newTouchBlockingStore(t, a.srv)
+	if status := getMe(a.testEnv, tok); status != http.StatusOK {
+		t.Fatalf("GET /me: %d", status)
+	}
+	wantWriteStarted(t, blocking, user)
+
+	waited := make(chan struct{})
+	go func() { a.srv.waitLastSeenWrites(); close(waited) }()
+	select {
+	case <-waited:
+		t.Fatal("the shutdown did not wait for the write in flight")
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the shutdown still waits after the write was released")
+	}
+	waitLastSeen(t, inner, user)
+	if status := getMe(a.testEnv, late); status != http.StatusOK {
+		t.Fatalf("GET /me: %d", status)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := len(blocking.started); n != 0 {
+		t.Errorf("%d writes started after the shutdown began", n)
 	}
 }
