@@ -381,10 +381,14 @@ func (b *touchBlockingStore) TouchUser(ctx context.Context, id string, at time.T
 	return b.Store.TouchUser(ctx, id, at)
 }
 
-// getMe sends GET /me with token and returns the status; it is safe off
-// the test's goroutine (testEnv.do is not) and gives up after 10 s.
-func getMe(e *testEnv, token string) int {
-	req, _ := http.NewRequest("GET", e.URL+"/me", nil)
+// getMe sends GET /me with token and returns the status.
+func getMe(e *testEnv, token string) int { return requestStatus(e, "GET", "/me", token) }
+
+// requestStatus sends a request without a body and returns the status (0
+// if none came); it is safe off the test's goroutine (testEnv.do is not)
+// and gives up after 10 s.
+func requestStatus(e *testEnv, method, path, token string) int {
+	req, _ := http.NewRequest(method, e.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	client := *e.client
 	client.Timeout = 10 * time.Second

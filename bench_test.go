@@ -521,18 +521,19 @@ func memDetach(files []File) {
 	}
 }
 
-func (m *memStore) CompleteFile(_ context.Context, owner, id string, size int64, etag string, at time.Time) (*File, error) {
+func (m *memStore) CompleteFile(_ context.Context, owner, id string, size int64, etag string, at time.Time) (*File, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.find(owner, id)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if f.Status == statusPending {
+	completed := f.Status == statusPending
+	if completed {
 		at = localTime(at)
 		f.Status, f.Size, f.ETag, f.CompletedAt = statusComplete, &size, etag, &at
 	}
-	return memCopy(f), nil
+	return memCopy(f), completed, nil
 }
 
 func (m *memStore) DeleteFile(_ context.Context, owner, id string) error {

@@ -253,9 +253,10 @@ func (s *localStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 }
 
 // CompleteFile marks the owner's pending file complete; a complete one is
-// returned as it is.
-func (s *localStore) CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, error) {
+// returned as it is. The write lock makes one caller the one that completed it.
+func (s *localStore) CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, bool, error) {
 	var done File
+	completed := false
 	err := s.change(ctx, func(st *localState) (*localRecord, error) {
 		f, err := st.ownedFile(owner, id)
 		if err != nil {
@@ -267,13 +268,14 @@ func (s *localStore) CompleteFile(ctx context.Context, owner, id string, size in
 		}
 		at := localTime(at)
 		done.Status, done.Size, done.ETag, done.CompletedAt = statusComplete, &size, etag, &at
+		completed = true
 		doc := cloneLocalFile(&done)
 		return &localRecord{Op: opPutFile, File: &doc}, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return &done, nil
+	return &done, completed, nil
 }
 
 // DeleteFile removes the owner's file with that ID.

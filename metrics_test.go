@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -115,5 +117,64 @@ func TestMetricsCountBackendErrors(t *testing.T) {
 	}
 	if got := labelValue("a\"b\\c\nd"); got != `"a\"b\\c\nd"` {
 		t.Errorf("labelValue = %s", got)
+	}
+}
+
+// completeBarrierStore is a real Store whose GetFile of one file returns
+// only once two callers have read it, so two completes both find it pending.
+type completeBarrierStore struct {
+	Store
+	id      string
+	arrived atomic.Int32
+	both    chan struct{}
+}
+
+func (b *completeBarrierStore) GetFile(ctx context.Context, owner, id string) (*File, error) {
+	f, err := b.Store.GetFile(ctx, owner, id)
+	if id == b.id {
+		if b.arrived.Add(1) == 2 {
+			close(b.both)
+		}
+		select {
+		case <-b.both:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	return f, err
+}
+
+// TestUploadCompletedCountedOnce, on each store: two completes of one file
+// that both found it pending both answer 200, and the completed-uploads
+// counter and its bytes count it once.
+func TestUploadCompletedCountedOnce(t *testing.T) {
+	t.Parallel()
+	for name, start := range envStarters {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := apiTester{start(t, nil)}
+			tok := a.newUser("racer")
+			up := a.create(tok, map[string]any{"filename": "race.bin"})
+			content := []byte("completed twice at once")
+			a.upload(up, content)
+			a.srv.store = &completeBarrierStore{Store: a.srv.store, id: up.File.ID, both: make(chan struct{})}
+			m := a.srv.metrics
+			files, bytes := m.uploadsCompleted.Load(), m.bytesCompleted.Load()
+
+			statuses := make([]int, 2)
+			var wg sync.WaitGroup
+			for i := range statuses {
+				wg.Go(func() { statuses[i] = requestStatus(a.testEnv, "POST", "/upload/"+up.File.ID+"/complete", tok) })
+			}
+			wg.Wait()
+			if statuses[0] != http.StatusOK || statuses[1] != http.StatusOK {
+				t.Fatalf("two completes at once: %v, want both 200", statuses)
+			}
+			if n := m.uploadsCompleted.Load() - files; n != 1 {
+				t.Errorf("dropp_uploads_completed_total went up by %d, want 1", n)
+			}
+			if n := m.bytesCompleted.Load() - bytes; n != uint64(len(content)) {
+				t.Errorf("dropp_upload_bytes_completed_total went up by %d, want %d", n, len(content))
+			}
+		})
 	}
 }

@@ -110,7 +110,7 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 	if err := s.dropStaleLedger(ctx); err != nil { // quota.go
 		return err
 	}
-	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads} {
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.completionsColl()} {
 		ttl := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}
 		if _, err := c.Indexes().CreateOne(ctx, ttl); err != nil {
 			s.log.Warn("TTL index not supported; expired records stay until overwritten (queries ignore them)", "collection", c.Name(), "err", err)
@@ -450,10 +450,10 @@ func (d *rawFields) time(key string, v bsoncore.Value, slot *time.Time) *time.Ti
 	return slot
 }
 
-func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, error) {
+func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, bool, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer cancel()
 	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, {Key: "status", Value: statusPending}}
@@ -467,12 +467,42 @@ func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size in
 	err = s.files.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&f)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		// Not pending: either already complete (a no-op) or not there.
-		return s.GetFile(ctx, owner, id)
+		done, err := s.GetFile(ctx, owner, id)
+		return done, false, err
 	}
 	if err != nil {
-		return nil, mongoErr("complete file", err)
+		return nil, false, mongoErr("complete file", err)
 	}
-	return &f, nil
+	return &f, s.claimCompletion(ctx, id, at), nil
+}
+
+// completionClaimTTL is how long a completion's claim is kept: far longer
+// than two completes of one file can race (both read it pending).
+const completionClaimTTL = time.Hour
+
+// completionsColl holds one claim per completed file, under its _id, for
+// completionClaimTTL (the sweeper deletes them after).
+func (s *mongoStore) completionsColl() *mongo.Collection {
+	return s.files.Database().Collection("completions")
+}
+
+// claimCompletion tells whether this call is the one that completed the
+// file. On MongoDB the conditional update alone would tell, but FerretDB
+// runs it as a read then a write, so two completes can both match the
+// pending file; a unique insert is atomic on both. A failed insert only
+// logs: the file is complete either way, and at worst goes uncounted.
+func (s *mongoStore) claimCompletion(ctx context.Context, id string, at time.Time) bool {
+	ctx, cancel, err := s.opContext(ctx)
+	if err == nil {
+		defer cancel()
+		claim := bson.D{{Key: "_id", Value: id}, {Key: "expires_at", Value: at.Add(completionClaimTTL)}}
+		_, err = s.completionsColl().InsertOne(ctx, claim)
+		err = mongoErr("claim completion", err)
+	}
+	if err != nil && !errors.Is(err, ErrConflict) {
+		s.log.Warn("claiming a file's completion", "file", id, "err", err)
+	}
+	return err == nil
 }
 
 // DeleteFile ends the file's shares first (mongo_shares.go): should the

@@ -307,12 +307,14 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 		writeError(w, http.StatusConflict, codeConflict, msg)
 		return
 	}
-	done, err := s.store.CompleteFile(r.Context(), f.Owner, f.ID, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
+	done, completed, err := s.store.CompleteFile(r.Context(), f.Owner, f.ID, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.metrics.uploadCompleted(info.Size)
+	if completed { // a complete that raced this one and won counted it
+		s.metrics.uploadCompleted(info.Size)
+	}
 	s.settleCharge(r.Context(), f, info.Size)
 	writeJSON(w, http.StatusOK, fileResponse{toFileJSON(done)})
 }

@@ -178,8 +178,9 @@ type Store interface {
 	ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 	// CompleteFile marks a pending file complete with the size and ETag the
 	// object store reported. A file that is already complete is returned
-	// unchanged.
-	CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, error)
+	// unchanged. completed tells whether this call made it complete: of
+	// concurrent calls on one pending file, exactly one.
+	CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (f *File, completed bool, err error)
 	DeleteFile(ctx context.Context, owner, id string) error
 
 	InsertCredential(ctx context.Context, c Credential) error

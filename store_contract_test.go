@@ -93,7 +93,7 @@ func ctMillisecondUTCTimes(t *testing.T, s Store) {
 	precise := time.Date(2026, 3, 4, 5, 6, 7, 891_234_567, zone)
 	f := ctFile(ctNewID(), precise)
 	ctInsert(t, s, f)
-	done, err := s.CompleteFile(ctx, f.Owner, f.ID, 1, "e", precise.Add(time.Second))
+	done, _, err := s.CompleteFile(ctx, f.Owner, f.ID, 1, "e", precise.Add(time.Second))
 	if err != nil {
 		t.Fatalf("CompleteFile: %v", err)
 	}
@@ -179,7 +179,7 @@ func ctOwnerIsolation(t *testing.T, s Store) {
 	if _, err := s.GetFile(ctx, bob, f.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetFile as other owner = %v, want ErrNotFound", err)
 	}
-	if _, err := s.CompleteFile(ctx, bob, f.ID, 1, "e", ctNow()); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.CompleteFile(ctx, bob, f.ID, 1, "e", ctNow()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CompleteFile as other owner = %v, want ErrNotFound", err)
 	}
 	if err := s.DeleteFile(ctx, bob, f.ID); !errors.Is(err, ErrNotFound) {
@@ -284,7 +284,7 @@ func ctListStatusFilter(t *testing.T, s Store) {
 		f := ctFile(owner, base.Add(time.Duration(i)*time.Millisecond))
 		ctInsert(t, s, f)
 		if i%3 == 0 {
-			done, err := s.CompleteFile(ctx, owner, f.ID, int64(i), "e", base)
+			done, _, err := s.CompleteFile(ctx, owner, f.ID, int64(i), "e", base)
 			if err != nil {
 				t.Fatalf("CompleteFile: %v", err)
 			}
@@ -309,8 +309,8 @@ func ctListStatusFilter(t *testing.T, s Store) {
 	}
 }
 
-// ctCompleteFile: completing sets size, ETag and time once; completing
-// again returns the file as it is.
+// ctCompleteFile: completing sets size, ETag and time once and says so;
+// completing again returns the file as it is, and says it did not.
 func ctCompleteFile(t *testing.T, s Store) {
 	ctx := t.Context()
 	f := ctFile(ctNewID(), ctNow())
@@ -319,14 +319,14 @@ func ctCompleteFile(t *testing.T, s Store) {
 	want := *ctCloneFile(f)
 	size := int64(12345)
 	want.Status, want.Size, want.ETag, want.CompletedAt = statusComplete, &size, `"abc"`, &at
-	got, err := s.CompleteFile(ctx, f.Owner, f.ID, size, `"abc"`, at)
-	if err != nil {
-		t.Fatalf("CompleteFile: %v", err)
+	got, completed, err := s.CompleteFile(ctx, f.Owner, f.ID, size, `"abc"`, at)
+	if err != nil || !completed {
+		t.Fatalf("CompleteFile: completed %v, %v; want true", completed, err)
 	}
 	ctSameFile(t, *got, want)
-	again, err := s.CompleteFile(ctx, f.Owner, f.ID, 1, `"other"`, at.Add(time.Hour))
-	if err != nil {
-		t.Fatalf("CompleteFile again: %v", err)
+	again, completed, err := s.CompleteFile(ctx, f.Owner, f.ID, 1, `"other"`, at.Add(time.Hour))
+	if err != nil || completed {
+		t.Fatalf("CompleteFile again: completed %v, %v; want false", completed, err)
 	}
 	ctSameFile(t, *again, want)
 	stored, err := s.GetFile(ctx, f.Owner, f.ID)
@@ -334,7 +334,7 @@ func ctCompleteFile(t *testing.T, s Store) {
 		t.Fatalf("GetFile: %v", err)
 	}
 	ctSameFile(t, *stored, want)
-	if _, err := s.CompleteFile(ctx, f.Owner, ctNewID(), 1, "e", at); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.CompleteFile(ctx, f.Owner, ctNewID(), 1, "e", at); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CompleteFile(missing) = %v, want ErrNotFound", err)
 	}
 }

@@ -143,12 +143,12 @@ func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, limit 
 	return files, nil
 }
 
-// DeleteExpired deletes expired credentials, states, codes, shares and
-// share downloads, and the usage ledger entries that are no longer needed
-// (quota.go).
+// DeleteExpired deletes expired credentials, states, codes, shares, share
+// downloads and completion claims (mongo.go), and the usage ledger entries
+// that are no longer needed (quota.go).
 func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	total := 0
-	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads} {
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.completionsColl()} {
 		n, err := s.deleteExpiredIn(ctx, c, now)
 		total += n
 		if err != nil {
