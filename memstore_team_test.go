@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -91,16 +92,17 @@ func (m *memStore) DeleteUserCredentials(_ context.Context, userID string) (int,
 	return n, nil
 }
 
-func (m *memStore) PendingFilesBefore(_ context.Context, t time.Time, limit int) ([]File, error) {
+func (m *memStore) PendingFilesBefore(_ context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	files := []File{}
 	for _, f := range m.files {
-		if len(files) < limit && f.Status == statusPending && f.CreatedAt.Before(t) {
+		if f.Status == statusPending && f.CreatedAt.Before(t) && (after == nil || compareLocalCursor(f, *after) > 0) {
 			files = append(files, *memCopy(f))
 		}
 	}
-	return files, nil
+	slices.SortFunc(files, func(a, b File) int { return compareLocalFiles(&a, &b) })
+	return files[:min(limit, len(files))], nil
 }
 
 func (m *memStore) DeleteExpired(_ context.Context, now time.Time) (int, error) {

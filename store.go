@@ -241,8 +241,10 @@ type Store interface {
 	TouchUser(ctx context.Context, id string, at time.Time) error
 
 	// Cleanup (sweeper.go).
-	// PendingFilesBefore returns up to limit pending files created before t.
-	PendingFilesBefore(ctx context.Context, t time.Time, limit int) ([]File, error)
+	// PendingFilesBefore returns up to limit pending files created before
+	// t, oldest first by (CreatedAt, ID), from just after the position
+	// after (nil: from the oldest), so that a sweep can walk them in batches.
+	PendingFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error)
 	// DeleteExpired deletes credentials, sign-in states, codes and shares
 	// expired by now, and returns how many.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)

@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -75,31 +76,33 @@ func (s *server) sweep(ctx context.Context) sweepResult {
 
 // sweepPendingFiles deletes the pending files whose upload form expired
 // more than sweepMargin ago: the object (if the client posted one but never
-// completed), then the record, which releases its quota charge.
+// completed), then the record, which releases its quota charge. Each batch
+// starts after the last file of the one before, so a sweep looks at each
+// file once: one it kept, or failed to delete, waits for the next sweep.
 func (s *server) sweepPendingFiles(ctx context.Context, res *sweepResult) {
 	before := s.now().Add(-s.cfg.UploadTTL - sweepMargin)
+	var after *Cursor
 	for range sweepMaxBatches {
-		files, err := s.store.PendingFilesBefore(ctx, before, sweepBatch)
+		files, err := s.store.PendingFilesBefore(ctx, before, after, sweepBatch)
 		if err != nil {
 			res.failures++
 			s.log.Warn("sweep: listing abandoned uploads", "err", err)
 			return
 		}
-		kept := 0
 		for i := range files {
 			switch {
 			case resumable(&files[i], s.now()): // multipart.go
-				kept++
 			case s.sweepFile(ctx, &files[i]):
 				res.pendingFiles++
 			default:
 				res.failures++
 			}
 		}
-		// A batch of uploads all kept would come back as it is.
-		if len(files) < sweepBatch || kept == len(files) || ctx.Err() != nil {
+		if len(files) < sweepBatch || ctx.Err() != nil {
 			return
 		}
+		last := &files[len(files)-1]
+		after = &Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
 }
 
@@ -125,14 +128,21 @@ func (s *server) sweepFile(ctx context.Context, f *File) bool {
 
 // ---- MongoDB ----
 
-func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, limit int) ([]File, error) {
+func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
 	filter := bson.D{{Key: "status", Value: statusPending}, {Key: "created_at", Value: bson.D{{Key: "$lt", Value: t}}}}
-	cur, err := s.files.Find(ctx, filter, options.Find().SetLimit(int64(limit)))
+	if after != nil {
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "created_at", Value: bson.D{{Key: "$gt", Value: after.CreatedAt}}}},
+			bson.D{{Key: "created_at", Value: after.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: after.ID}}}},
+		}})
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(int64(limit))
+	cur, err := s.files.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, mongoErr("list abandoned uploads", err)
 	}
@@ -176,17 +186,21 @@ func (s *mongoStore) deleteExpiredIn(ctx context.Context, c *mongo.Collection, n
 
 // ---- Local store ----
 
-// PendingFilesBefore returns up to limit pending files created before t.
-func (s *localStore) PendingFilesBefore(ctx context.Context, t time.Time, limit int) ([]File, error) {
-	files := []File{}
+// PendingFilesBefore returns up to limit pending files created before t,
+// after the position after, oldest first.
+func (s *localStore) PendingFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	var files []File
 	err := s.view(ctx, func(st *localState) error {
+		var found []*File
 		for _, f := range st.files {
-			if len(files) == limit {
-				break
+			if f.Status == statusPending && f.CreatedAt.Before(t) && (after == nil || compareLocalCursor(f, *after) > 0) {
+				found = append(found, f)
 			}
-			if f.Status == statusPending && f.CreatedAt.Before(t) {
-				files = append(files, cloneLocalFile(f))
-			}
+		}
+		slices.SortFunc(found, compareLocalFiles)
+		files = make([]File, min(limit, len(found)))
+		for i := range files {
+			files[i] = cloneLocalFile(found[i])
 		}
 		return nil
 	})

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -97,5 +99,61 @@ func TestSweeperRunsEveryInterval(t *testing.T) {
 	stop()
 	if !strings.Contains(logs.String(), "msg=sweep ") {
 		t.Error("no sweep within 10 s at SWEEP_INTERVAL_SECONDS=1")
+	}
+}
+
+// deleteFailingObjects is the real object store, except that deleting one
+// key always fails; it counts the attempts.
+type deleteFailingObjects struct {
+	ObjectStore
+	key      string
+	attempts atomic.Int32
+}
+
+func (o *deleteFailingObjects) Delete(ctx context.Context, key string) error {
+	if key == o.key {
+		o.attempts.Add(1)
+		return errors.New("object store: delete refused")
+	}
+	return o.ObjectStore.Delete(ctx, key)
+}
+
+// TestSweeperWalksEachFileOnce, on each metadata store: with more abandoned
+// uploads than a batch, and the oldest one's object impossible to delete,
+// one sweep attempts that one once and deletes all the others, including
+// those created at the same instant across the batch boundary; the next
+// sweep tries it again.
+func TestSweeperWalksEachFileOnce(t *testing.T) {
+	t.Parallel()
+	for name, start := range envStarters {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := apiTester{start(t, nil)}
+			store, owner := a.srv.store, ctNewID()
+			created := time.Now().UTC().Add(-a.srv.cfg.UploadTTL - sweepMargin - time.Hour).Truncate(time.Millisecond)
+			stuck := ctFile(owner, created.Add(-time.Minute))
+			ctInsert(t, store, stuck)
+			for range sweepBatch + 10 {
+				ctInsert(t, store, ctFile(owner, created)) // one instant: the batches split on the id
+			}
+			objects := &deleteFailingObjects{ObjectStore: a.srv.objects, key: stuck.ObjectKey}
+			a.srv.objects = objects
+
+			res := a.srv.sweep(t.Context())
+			if n := objects.attempts.Load(); n != 1 {
+				t.Errorf("one sweep tried to delete the stuck upload %d times, want once", n)
+			}
+			if res.pendingFiles != sweepBatch+10 || res.failures != 1 {
+				t.Errorf("sweep %+v: want %d uploads deleted and 1 failure", res, sweepBatch+10)
+			}
+			left, err := store.PendingFilesBefore(t.Context(), time.Now(), nil, sweepBatch)
+			if err != nil || len(left) != 1 || left[0].ID != stuck.ID {
+				t.Fatalf("pending after the sweep: %d files (%v), want only the stuck one", len(left), err)
+			}
+			a.srv.sweep(t.Context())
+			if n := objects.attempts.Load(); n != 2 {
+				t.Errorf("after a second sweep, %d attempts, want 2", n)
+			}
+		})
 	}
 }
