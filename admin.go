@@ -86,20 +86,21 @@ func (s *server) handleAdminUsers(w http.ResponseWriter, r *http.Request, admin 
 	writeJSON(w, http.StatusOK, map[string]any{"users": users})
 }
 
-// adminUserList is every user as the admin API and page show them.
+// adminUserList is every user as the admin API and page show them; the
+// usage of all comes from one store call, not one per user.
 func (s *server) adminUserList(ctx context.Context) ([]adminUserJSON, error) {
 	users, err := s.store.ListUsers(ctx)
 	if err != nil {
 		return nil, err
 	}
+	usage, err := s.store.UsageByOwner(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]adminUserJSON, 0, len(users))
 	for _, u := range users {
-		usage, err := s.store.GetUsage(ctx, u.ID)
-		if err != nil {
-			return nil, err
-		}
 		out = append(out, adminUserJSON{
-			ID: u.ID, Email: u.Email, Name: u.Name, Disabled: u.Disabled, Usage: s.toUsageJSON(usage),
+			ID: u.ID, Email: u.Email, Name: u.Name, Disabled: u.Disabled, Usage: s.toUsageJSON(usage[u.ID]),
 			CreatedAt: timeOrNil(u.CreatedAt), LastSeenAt: timeOrNil(s.seen.latest(u.ID, u.LastSeenAt)),
 		})
 	}

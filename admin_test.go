@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -547,5 +548,72 @@ func TestLastSeenShutdownWaits(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if n := len(blocking.started); n != 0 {
 		t.Errorf("%d writes started after the shutdown began", n)
+	}
+}
+
+// usageCountingStore is a real Store that counts GetUsage calls.
+type usageCountingStore struct {
+	Store
+	calls atomic.Int32
+}
+
+func (c *usageCountingStore) GetUsage(ctx context.Context, owner string) (Usage, error) {
+	c.calls.Add(1)
+	return c.Store.GetUsage(ctx, owner)
+}
+
+// TestAdminUsersUsageInOneQuery, on each store, with and without a quota
+// (MongoDB then keeps a ledger, or sums the files): GET /admin/users makes
+// no per-user usage call, and shows each user the usage GetUsage gives,
+// for users with pending, complete and pre-quota files, and without any.
+func TestAdminUsersUsageInOneQuery(t *testing.T) {
+	t.Parallel()
+	quotas := map[string]map[string]string{"quota": {"QUOTA_BYTES_PER_USER": "1000000"}, "no quota": {}}
+	for name, start := range envStarters {
+		for quota, env := range quotas {
+			t.Run(name+"/"+quota, func(t *testing.T) {
+				t.Parallel()
+				a := apiTester{start(t, map[string]string{"ADMIN_EMAILS": "boss@example.com", "QUOTA_BYTES_PER_USER": env["QUOTA_BYTES_PER_USER"]})}
+				boss := a.newUser("boss")
+				for i := range 3 {
+					tok := a.newUser(fmt.Sprintf("user%d", i))
+					for j := range i + 1 {
+						a.create(tok, map[string]any{"filename": "pending.bin", "size": 100*i + j + 1})
+					}
+					a.stored(tok, map[string]any{"filename": "done.bin", "size": 10 + i}, bytes.Repeat([]byte("x"), 10+i))
+				}
+				legacy := a.userID(a.newUser("legacy"))
+				old := ctFile(legacy, ctNow()) // stored before quotas: no charge
+				old.Charged = 0
+				ctInsert(t, a.srv.store, old)
+				a.newUser("idle")
+
+				counting := &usageCountingStore{Store: a.srv.store}
+				a.srv.store = counting
+				resp, body := a.do(request{method: "GET", path: "/admin/users", token: boss})
+				wantStatus(t, resp, body, http.StatusOK)
+				if n := counting.calls.Load(); n != 0 {
+					t.Errorf("GET /admin/users made %d GetUsage calls, want none", n)
+				}
+				users := decode[struct{ Users []adminUserOut }](t, body).Users
+				if len(users) != 6 {
+					t.Fatalf("%d users, want 6: %s", len(users), body)
+				}
+				withFiles := 0
+				for _, u := range users {
+					want, err := counting.Store.GetUsage(t.Context(), u.ID)
+					ctMust(t, "GetUsage", err)
+					if u.Usage.Bytes != want.Bytes || u.Usage.Files != want.Files {
+						t.Errorf("%s: usage %d bytes in %d files, GetUsage says %+v", u.Email, u.Usage.Bytes, u.Usage.Files, want)
+					}
+					if want.Files > 0 {
+						withFiles++
+					}
+				}
+				if withFiles != 4 {
+					t.Errorf("%d users with files, want 4", withFiles)
+				}
+			})
+		}
 	}
 }

@@ -39,6 +39,16 @@ func (m *memStore) GetUsage(_ context.Context, owner string) (Usage, error) {
 	return m.usageLocked(owner), nil
 }
 
+func (m *memStore) UsageByOwner(_ context.Context) (map[string]Usage, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	usage := map[string]Usage{}
+	for owner := range m.byOwner {
+		usage[owner] = m.usageLocked(owner)
+	}
+	return usage, nil
+}
+
 // usageLocked sums the owner's files; the caller holds m.mu.
 func (m *memStore) usageLocked(owner string) Usage {
 	var u Usage

@@ -587,6 +587,71 @@ func (s *mongoStore) GetUsage(ctx context.Context, owner string) (Usage, error) 
 	return Usage{Bytes: head.Bytes, Files: head.Files}, err
 }
 
+// UsageByOwner sums every owner's files as usageFromFiles does, then with
+// a ledger takes each owner's latest entry instead: an owner without one
+// would start theirs from the files, which is the same answer.
+func (s *mongoStore) UsageByOwner(ctx context.Context) (map[string]Usage, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	usage, err := s.usageFromAllFiles(ctx)
+	if err != nil || s.ledgerOff {
+		return usage, err
+	}
+	return usage, s.ledgerHeads(ctx, usage)
+}
+
+// usageFromAllFiles reads what counts of every file in one query and sums
+// it per owner here. A $group would send less, but FerretDB 1.24 computes
+// only the first accumulator of a $group (the others come back 0) and has
+// no $cond for a file stored before quotas (legacyCharge).
+func (s *mongoStore) usageFromAllFiles(ctx context.Context) (map[string]Usage, error) {
+	fields := bson.D{{Key: "owner", Value: 1}, {Key: "charged", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}}
+	cur, err := s.files.Find(ctx, bson.D{}, options.Find().SetProjection(fields))
+	if err != nil {
+		return nil, mongoErr("usage by owner", err)
+	}
+	var files []File
+	if err := cur.All(ctx, &files); err != nil {
+		return nil, mongoErr("usage by owner", err)
+	}
+	byOwner := map[string][]File{}
+	for _, f := range files {
+		byOwner[f.Owner] = append(byOwner[f.Owner], f)
+	}
+	usage := make(map[string]Usage, len(byOwner))
+	for owner, owned := range byOwner {
+		usage[owner] = sumCharges(owned)
+	}
+	return usage, nil
+}
+
+// ledgerHeads sets each owner with a ledger to its latest entry's totals.
+// FerretDB's $group has no $max nor $first, so the entries are read (the
+// sweeper prunes them to about a day's worth, pruneUsage) and each
+// owner's latest picked here.
+func (s *mongoStore) ledgerHeads(ctx context.Context, usage map[string]Usage) error {
+	fields := bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: 1}, {Key: "bytes", Value: 1}, {Key: "files", Value: 1}}
+	cur, err := s.usageColl().Find(ctx, bson.D{}, options.Find().SetProjection(fields))
+	if err != nil {
+		return mongoErr("usage by owner", err)
+	}
+	var entries []usageEntry
+	if err := cur.All(ctx, &entries); err != nil {
+		return mongoErr("usage by owner", err)
+	}
+	latest := map[string]int64{}
+	for _, e := range entries {
+		if seq, seen := latest[e.Owner]; !seen || e.Seq > seq {
+			latest[e.Owner] = e.Seq
+			usage[e.Owner] = Usage{Bytes: e.Bytes, Files: e.Files}
+		}
+	}
+	return nil
+}
+
 // ---- Local store ----
 
 // InsertFileWithinQuota checks the owner's usage and inserts f in one step
@@ -633,6 +698,18 @@ func (s *localStore) GetUsage(ctx context.Context, owner string) (Usage, error) 
 		return nil
 	})
 	return u, err
+}
+
+// UsageByOwner sums every owner's files.
+func (s *localStore) UsageByOwner(ctx context.Context) (map[string]Usage, error) {
+	usage := map[string]Usage{}
+	err := s.view(ctx, func(st *localState) error {
+		for owner := range st.byOwner {
+			usage[owner] = st.usage(owner)
+		}
+		return nil
+	})
+	return usage, err
 }
 
 // usage sums the owner's files' charges; a user's files are a short walk.

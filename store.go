@@ -231,6 +231,10 @@ type Store interface {
 	// owner's usage by the difference, once: ErrConflict if it is no longer `from`.
 	SettleCharge(ctx context.Context, owner, id string, from, to int64) error
 	GetUsage(ctx context.Context, owner string) (Usage, error)
+	// UsageByOwner returns every owner's usage, as GetUsage gives each, in
+	// a query or two whatever the number of owners; an owner it lacks uses
+	// nothing.
+	UsageByOwner(ctx context.Context) (map[string]Usage, error)
 
 	// Administration (admin.go).
 	ListUsers(ctx context.Context) ([]User, error)
