@@ -231,7 +231,7 @@ func (c *contractChecker) checkExchanges() {
 		c.t.Errorf("openapicheck: %v\n%s", err, out)
 		return
 	}
-	c.t.Logf("openapicheck: %s", out)
+	c.t.Logf("openapicheck: %s", strings.TrimSpace(out))
 }
 
 // recordedExchange is a line of openapicheck's -exchanges file (its
