@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -37,14 +39,14 @@ type exchange struct {
 	Body        string `json:"body"`
 }
 
-// checkExchanges checks every exchange against doc and returns the
-// problems, one line each. No exchange at all is a problem too: a recorder
-// that lost its recording must not pass.
+// checkExchanges checks doc's schemas, then every exchange against doc,
+// and returns the problems, one line each. No exchange at all is a problem
+// too: a recorder that lost its recording must not pass.
 func checkExchanges(doc *document, exchanges []exchange) []string {
+	problems := doc.checkSchemas()
 	if len(exchanges) == 0 {
-		return []string{"no exchanges to check"}
+		return append(problems, "no exchanges to check")
 	}
-	var problems []string
 	for _, x := range exchanges {
 		if err := doc.checkExchange(x); err != nil {
 			where := fmt.Sprintf("%s %s (%s) answered %d", strings.ToUpper(x.Method), x.Path, x.URL, x.Status)
@@ -93,6 +95,32 @@ func (doc *document) checkExchange(x exchange) error {
 		return fmt.Errorf(": the body does not match the document: %v; body %.500q", err, x.Body)
 	}
 	return nil
+}
+
+// checkSchemas lists what validate would refuse in any schema an answer
+// can be checked against (the components, and each response's), so a
+// keyword the check does not implement is found even in an answer that no
+// test provokes.
+func (doc *document) checkSchemas() []string {
+	var problems []string
+	for _, name := range slices.Sorted(maps.Keys(doc.Components.Schemas)) {
+		problems = append(problems, doc.schemaProblems(doc.Components.Schemas[name], "#/components/schemas/"+name)...)
+	}
+	for _, path := range slices.Sorted(maps.Keys(doc.Paths)) {
+		for _, method := range slices.Sorted(maps.Keys(doc.Paths[path])) {
+			responses := doc.Paths[path][method].Responses
+			for _, status := range slices.Sorted(maps.Keys(responses)) {
+				content := responses[status].Content
+				for _, mt := range slices.Sorted(maps.Keys(content)) {
+					if schema := content[mt].Schema; schema != nil {
+						at := fmt.Sprintf("%s %s %s %s", strings.ToUpper(method), path, status, mt)
+						problems = append(problems, doc.schemaProblems(schema, at)...)
+					}
+				}
+			}
+		}
+	}
+	return problems
 }
 
 // countOperations is the number of distinct operations the exchanges call.

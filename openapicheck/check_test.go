@@ -167,3 +167,35 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	}
 	return p
 }
+
+// TestCheckSchemasEverywhere: a keyword the check does not implement, or a
+// $ref it cannot follow, is found in a schema no exchange reaches (an
+// error answer, a component, an alternative of oneOf), not only in the
+// part of a schema an answer's value walks through.
+func TestCheckSchemasEverywhere(t *testing.T) {
+	t.Parallel()
+	var doc document
+	err := json.Unmarshal([]byte(`{
+  "paths": {"/files/{id}": {"get": {"responses": {
+    "200": {"content": {"application/json": {"schema": {"type": "object"}}}},
+    "500": {"content": {"application/json": {"schema": {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[a-z]+$"}}}}}},
+    "503": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Gone"}}}}}}}},
+  "components": {"schemas": {
+    "Unused": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "integer", "multipleOf": 2}]}},
+    "Map": {"additionalProperties": {"$ref": "#/components/schemas/Unused", "maxItems": 1}}}}
+}`), &doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := exchange{Method: "GET", Path: "/files/{id}", URL: "/files/f1", Status: 200, ContentType: "application/json", Body: "{}"}
+	got := checkExchanges(&doc, []exchange{x})
+	want := []string{
+		`#/components/schemas/Map.additionalProperties: the contract check does not implement the schema keyword "maxItems" beside $ref`,
+		`#/components/schemas/Unused.items.oneOf[1]: the contract check does not implement the schema keyword "multipleOf"`,
+		`GET /files/{id} 500 application/json.properties.code: the contract check does not implement the schema keyword "pattern"`,
+		`GET /files/{id} 503 application/json: unknown $ref "#/components/schemas/Gone"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -19,13 +20,11 @@ func (doc *document) validate(raw json.RawMessage, v any, at string) error {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return fmt.Errorf("%s: bad schema: %v", at, err)
 	}
-	if r, ok := s["$ref"]; ok {
-		return doc.validateRef(s, r, v, at)
+	if err := implemented(s, at); err != nil {
+		return err
 	}
-	for k := range s {
-		if !slices.Contains(schemaKeywords, k) {
-			return fmt.Errorf("%s: the contract check does not implement the schema keyword %q", at, k)
-		}
+	if r, ok := s["$ref"]; ok {
+		return doc.validateRef(r, v, at)
 	}
 	if alts, ok := s["oneOf"]; ok {
 		var subs []json.RawMessage
@@ -68,23 +67,80 @@ func (doc *document) validate(raw json.RawMessage, v any, at string) error {
 	return doc.validateValue(s, v, at)
 }
 
-// validateRef follows a "#/components/schemas/" reference. In OpenAPI 3.1
-// the keywords beside a $ref apply too, which validate would not do, so
-// any but a description is refused, like an unknown keyword.
-func (doc *document) validateRef(s map[string]json.RawMessage, r json.RawMessage, v any, at string) error {
-	for k := range s {
-		if k != "$ref" && k != "description" {
-			return fmt.Errorf("%s: the contract check does not implement the schema keyword %q beside $ref", at, k)
-		}
+// validateRef checks v against the schema r refers to.
+func (doc *document) validateRef(r json.RawMessage, v any, at string) error {
+	sub, err := doc.resolve(r, at)
+	if err != nil {
+		return err
 	}
+	return doc.validate(sub, v, at)
+}
+
+// resolve finds the schema a $ref names: only "#/components/schemas/"
+// references are followed.
+func (doc *document) resolve(r json.RawMessage, at string) (json.RawMessage, error) {
 	var ref string
 	json.Unmarshal(r, &ref)
 	name, ok := strings.CutPrefix(ref, "#/components/schemas/")
 	sub, found := doc.Components.Schemas[name]
 	if !ok || !found {
-		return fmt.Errorf("%s: unknown $ref %q", at, ref)
+		return nil, fmt.Errorf("%s: unknown $ref %q", at, ref)
 	}
-	return doc.validate(sub, v, at)
+	return sub, nil
+}
+
+// implemented fails on a keyword of s that validate does not implement.
+// In OpenAPI 3.1 the keywords beside a $ref apply too, which validate
+// would not do, so any but a description is refused there.
+func implemented(s map[string]json.RawMessage, at string) error {
+	_, isRef := s["$ref"]
+	for k := range s {
+		switch {
+		case isRef && k != "$ref" && k != "description":
+			return fmt.Errorf("%s: the contract check does not implement the schema keyword %q beside $ref", at, k)
+		case !isRef && !slices.Contains(schemaKeywords, k):
+			return fmt.Errorf("%s: the contract check does not implement the schema keyword %q", at, k)
+		}
+	}
+	return nil
+}
+
+// schemaProblems walks the schema raw and the ones inside it for what
+// validate would refuse whatever the value: a keyword it does not
+// implement, a $ref it cannot follow. validate finds these only in the
+// parts of a schema an answer reaches; this finds them everywhere.
+func (doc *document) schemaProblems(raw json.RawMessage, at string) []string {
+	var s map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return []string{fmt.Sprintf("%s: bad schema: %v", at, err)}
+	}
+	if err := implemented(s, at); err != nil {
+		return []string{err.Error()}
+	}
+	if r, ok := s["$ref"]; ok {
+		if _, err := doc.resolve(r, at); err != nil {
+			return []string{err.Error()}
+		}
+		return nil
+	}
+	var problems []string
+	var props map[string]json.RawMessage
+	json.Unmarshal(s["properties"], &props)
+	for _, name := range slices.Sorted(maps.Keys(props)) {
+		problems = append(problems, doc.schemaProblems(props[name], at+".properties."+name)...)
+	}
+	if items, ok := s["items"]; ok {
+		problems = append(problems, doc.schemaProblems(items, at+".items")...)
+	}
+	if extra, ok := s["additionalProperties"]; ok && string(extra) != "true" && string(extra) != "false" {
+		problems = append(problems, doc.schemaProblems(extra, at+".additionalProperties")...)
+	}
+	var alts []json.RawMessage
+	json.Unmarshal(s["oneOf"], &alts)
+	for i, alt := range alts {
+		problems = append(problems, doc.schemaProblems(alt, fmt.Sprintf("%s.oneOf[%d]", at, i))...)
+	}
+	return problems
 }
 
 // validateValue applies the keywords that depend on v's type.
