@@ -5,39 +5,28 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"io"
-	"math"
-	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
-// openAPIDoc is the part of the OpenAPI document the tests read.
+// openAPIDoc is the part of the OpenAPI document the tests read: its
+// operations by path and method. Answers are checked by openapicheck, which
+// reads the rest.
 type openAPIDoc struct {
-	Paths      map[string]map[string]openAPIOperation `json:"paths"`
-	Components struct {
-		Schemas map[string]json.RawMessage `json:"schemas"`
-	} `json:"components"`
-}
-
-type openAPIOperation struct {
-	Responses map[string]struct {
-		Content map[string]struct {
-			Schema json.RawMessage `json:"schema"`
-		} `json:"content"`
-	} `json:"responses"`
+	Paths map[string]map[string]json.RawMessage `json:"paths"`
 }
 
 func loadOpenAPIDoc(t *testing.T) *openAPIDoc {
@@ -169,18 +158,18 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 }
 
-// contractChecker sends requests to a server and checks each answer
-// against the document: the status must be documented for the route, the
-// media type too, and a JSON body must match the schema. It records which
-// operations and statuses were seen.
+// contractChecker sends requests to a server and records each exchange
+// for openapicheck, which checks them against the document when the test
+// ends (see checkExchanges). It records which operations were called.
 type contractChecker struct {
 	t   *testing.T
 	e   *testEnv
 	doc *openAPIDoc
 
-	mu    sync.Mutex
-	seen  map[string]bool // "get /path"
-	local bool            // the object store is the server's own
+	mu        sync.Mutex
+	seen      map[string]bool // "get /path"
+	exchanges []recordedExchange
+	local     bool // the object store is the server's own
 }
 
 // object sends a request to the object store: checked against the
@@ -205,8 +194,8 @@ func (c *contractChecker) object(docPath string, hr *http.Request, need bool) {
 	}
 }
 
-// call sends method to path (the document's path, e.g. "/files/{id}")
-// with url (the real one), and checks the answer; it returns it.
+// call sends hr, whose path is docPath in the document (e.g.
+// "/files/{id}"), and records the answer; it returns it.
 func (c *contractChecker) call(docPath string, hr *http.Request) (*http.Response, []byte) {
 	c.t.Helper()
 	resp, err := c.e.client.Do(hr)
@@ -218,215 +207,67 @@ func (c *contractChecker) call(docPath string, hr *http.Request) (*http.Response
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	c.check(docPath, resp, body)
+	c.record(docPath, resp, body)
 	return resp, body
 }
 
-func (c *contractChecker) check(docPath string, resp *http.Response, body []byte) {
-	c.t.Helper()
-	method := strings.ToLower(resp.Request.Method)
-	where := fmt.Sprintf("%s %s (%s) answered %d", resp.Request.Method, docPath, resp.Request.URL.Path, resp.StatusCode)
-	op, ok := c.doc.Paths[docPath][method]
-	if !ok {
-		c.t.Fatalf("%s: no such operation in openapi.json", where)
-	}
+// record keeps the exchange for checkExchanges.
+func (c *contractChecker) record(docPath string, resp *http.Response, body []byte) {
 	c.mu.Lock()
-	c.seen[method+" "+docPath] = true
-	c.mu.Unlock()
-	r, ok := op.Responses[strconv.Itoa(resp.StatusCode)]
-	if !ok {
-		c.t.Errorf("%s, which openapi.json does not list; body %.300s", where, body)
-		return
-	}
-	if len(r.Content) == 0 {
-		if len(body) != 0 && resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
-			c.t.Errorf("%s with a body, which openapi.json does not describe: %.300s", where, body)
-		}
-		return
-	}
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	media, ok := r.Content[mt]
-	if !ok {
-		media, ok = r.Content["*/*"]
-	}
-	if !ok {
-		c.t.Errorf("%s as %q, which openapi.json does not list", where, mt)
-		return
-	}
-	if mt != "application/json" {
-		return
-	}
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		c.t.Errorf("%s: not JSON: %v: %.300s", where, err, body)
-		return
-	}
-	if err := c.validate(media.Schema, v, "$"); err != nil {
-		c.t.Errorf("%s: the body does not match openapi.json: %v\nbody: %.500s", where, err, body)
-	}
+	defer c.mu.Unlock()
+	c.seen[strings.ToLower(resp.Request.Method)+" "+docPath] = true
+	c.exchanges = append(c.exchanges, recordedExchange{Method: resp.Request.Method, Path: docPath,
+		URL: resp.Request.URL.Path, Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(body)})
 }
 
-// validate checks v against schema. It implements the part of JSON Schema
-// that openapi.json uses ($ref, type with null, properties, required,
-// additionalProperties, items, enum, const, oneOf, minimum, maximum,
-// minLength, maxLength, format date-time), and fails on any other
-// keyword so the document cannot silently outgrow the check.
-func (c *contractChecker) validate(raw json.RawMessage, v any, at string) error {
-	var s map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return fmt.Errorf("%s: bad schema: %v", at, err)
+// checkExchanges runs openapicheck on what c recorded and fails the test
+// with its report if any answer breaks the document.
+func (c *contractChecker) checkExchanges() {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out, err := runOpenAPICheck(c.t, c.exchanges)
+	if err != nil {
+		c.t.Errorf("openapicheck: %v\n%s", err, out)
+		return
 	}
-	if r, ok := s["$ref"]; ok {
-		var ref string
-		json.Unmarshal(r, &ref)
-		name, ok := strings.CutPrefix(ref, "#/components/schemas/")
-		sub, found := c.doc.Components.Schemas[name]
-		if !ok || !found {
-			return fmt.Errorf("%s: unknown $ref %q", at, ref)
-		}
-		return c.validate(sub, v, at)
-	}
-	for k := range s {
-		if !slices.Contains(schemaKeywords, k) {
-			return fmt.Errorf("%s: the contract check does not implement the schema keyword %q", at, k)
-		}
-	}
-	if alts, ok := s["oneOf"]; ok {
-		var subs []json.RawMessage
-		json.Unmarshal(alts, &subs)
-		matches := 0
-		for _, sub := range subs {
-			if c.validate(sub, v, at) == nil {
-				matches++
-			}
-		}
-		if matches != 1 {
-			return fmt.Errorf("%s: matches %d of oneOf's schemas, want 1", at, matches)
-		}
-	}
-	if t, ok := s["type"]; ok {
-		var types []string
-		if json.Unmarshal(t, &types) != nil {
-			var one string
-			json.Unmarshal(t, &one)
-			types = []string{one}
-		}
-		if !slices.Contains(types, jsonType(v)) && !(jsonType(v) == "integer" && slices.Contains(types, "number")) {
-			return fmt.Errorf("%s: %s, want %v", at, jsonType(v), types)
-		}
-	}
-	if e, ok := s["enum"]; ok {
-		var vals []any
-		json.Unmarshal(e, &vals)
-		if !slices.Contains(vals, v) {
-			return fmt.Errorf("%s: %v is not one of %v", at, v, vals)
-		}
-	}
-	if e, ok := s["const"]; ok {
-		var want any
-		json.Unmarshal(e, &want)
-		if v != want {
-			return fmt.Errorf("%s: %v, want %v", at, v, want)
-		}
-	}
-	switch v := v.(type) {
-	case string:
-		if f, ok := s["format"]; ok && string(f) == `"date-time"` {
-			if _, err := time.Parse(time.RFC3339, v); err != nil {
-				return fmt.Errorf("%s: %q is no date-time", at, v)
-			}
-		}
-		if err := checkBound(s, "minLength", float64(len([]rune(v))), at, 1); err != nil {
-			return err
-		}
-		return checkBound(s, "maxLength", float64(len([]rune(v))), at, -1)
-	case float64:
-		if err := checkBound(s, "minimum", v, at, 1); err != nil {
-			return err
-		}
-		return checkBound(s, "maximum", v, at, -1)
-	case []any:
-		if items, ok := s["items"]; ok {
-			for i, el := range v {
-				if err := c.validate(items, el, fmt.Sprintf("%s[%d]", at, i)); err != nil {
-					return err
-				}
-			}
-		}
-	case map[string]any:
-		return c.validateObject(s, v, at)
-	}
-	return nil
+	c.t.Logf("openapicheck: %s", strings.TrimSpace(out))
 }
 
-func (c *contractChecker) validateObject(s map[string]json.RawMessage, v map[string]any, at string) error {
-	var required []string
-	json.Unmarshal(s["required"], &required)
-	for _, name := range required {
-		if _, ok := v[name]; !ok {
-			return fmt.Errorf("%s: no %q", at, name)
-		}
-	}
-	var props map[string]json.RawMessage
-	json.Unmarshal(s["properties"], &props)
-	for name, val := range v {
-		sub, ok := props[name]
-		if !ok {
-			extra, has := s["additionalProperties"]
-			switch {
-			case !has || string(extra) == "true":
-				continue
-			case string(extra) == "false":
-				return fmt.Errorf("%s: %q is not in the schema", at, name)
-			}
-			sub = extra
-		}
-		if err := c.validate(sub, val, at+"."+name); err != nil {
-			return err
-		}
-	}
-	return nil
+// recordedExchange is a line of openapicheck's -exchanges file (its
+// exchange type).
+type recordedExchange struct {
+	Method      string `json:"method"`
+	Path        string `json:"path"` // the document's path, e.g. "/files/{id}"
+	URL         string `json:"url"`  // the real one, for messages
+	Status      int    `json:"status"`
+	ContentType string `json:"content_type"`
+	Body        string `json:"body"`
 }
 
-// schemaKeywords are the schema keywords validate implements, or that
-// only describe.
-var schemaKeywords = []string{"type", "properties", "required", "additionalProperties", "items", "enum", "const",
-	"oneOf", "minimum", "maximum", "minLength", "maxLength", "format", "description", "default"}
-
-// checkBound checks v against the bound keyword of s, if any: sign 1 for a
-// lower bound, -1 for an upper one.
-func checkBound(s map[string]json.RawMessage, keyword string, v float64, at string, sign float64) error {
-	raw, ok := s[keyword]
-	if !ok {
-		return nil
+// runOpenAPICheck writes exchanges to a file and runs openapicheck on it
+// and openapi.json. It returns the checker's output, and an error if it
+// found a problem (or could not run). A missing checker fails the test:
+// a skipped contract check would pass while checking nothing.
+func runOpenAPICheck(t *testing.T, exchanges []recordedExchange) (string, error) {
+	t.Helper()
+	bin, err := findBinary("DROPP_OPENAPICHECK_BIN", "openapicheck")
+	if err != nil {
+		t.Fatal(err)
 	}
-	var bound float64
-	json.Unmarshal(raw, &bound)
-	if (v-bound)*sign < 0 {
-		return fmt.Errorf("%s: %v is outside %s %v", at, v, keyword, bound)
-	}
-	return nil
-}
-
-// jsonType is the JSON Schema type of a decoded JSON value.
-func jsonType(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "boolean"
-	case string:
-		return "string"
-	case float64:
-		if v == math.Trunc(v) {
-			return "integer"
+	var lines bytes.Buffer
+	enc := json.NewEncoder(&lines)
+	for _, x := range exchanges {
+		if err := enc.Encode(x); err != nil {
+			t.Fatal(err)
 		}
-		return "number"
-	case []any:
-		return "array"
-	default:
-		return "object"
 	}
+	file := filepath.Join(t.TempDir(), "exchanges.jsonl")
+	if err := os.WriteFile(file, lines.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-spec", "openapi.json", "-exchanges", file).CombinedOutput()
+	return string(out), err
 }
 
 // req builds a request to the server under test.
@@ -477,11 +318,59 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	})
 }
 
+// TestOpenAPICheckCatchesBrokenAnswers: what the contract test records
+// reaches a checker that refuses a broken answer, so a checker that
+// accepted everything would fail the suite. A real answer of POST /upload/
+// passes; the same answer without its file's "id", or with 200 where the
+// document lists 201, fails, each problem named.
+func TestOpenAPICheckCatchesBrokenAnswers(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	c := &contractChecker{t: t, e: e, doc: loadOpenAPIDoc(t), seen: map[string]bool{}, local: true}
+	c.call("/upload/", c.req("POST", "/upload/", e.newUser("user"), map[string]any{"filename": "notes.txt"}))
+	answer := c.exchanges[0]
+	if out, err := runOpenAPICheck(t, []recordedExchange{answer}); err != nil {
+		t.Fatalf("the real answer: %v\n%s", err, out)
+	}
+	noID, undocumented := answer, answer
+	noID.Body = withoutFileID(t, answer.Body)
+	undocumented.Status = http.StatusOK
+	out, err := runOpenAPICheck(t, []recordedExchange{noID, undocumented})
+	if exit := (*exec.ExitError)(nil); !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("broken answers: %v, want exit status 1\n%s", err, out)
+	}
+	for _, want := range []string{
+		`POST /upload/ (/upload/) answered 201: the body does not match the document: $.file: no "id"`,
+		"POST /upload/ (/upload/) answered 200, which the document does not list",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("openapicheck said:\n%s\nwant a line with %q", out, want)
+		}
+	}
+}
+
+// withoutFileID is an upload answer's body with its file's "id" removed.
+func withoutFileID(t *testing.T, body string) string {
+	t.Helper()
+	var answer map[string]any
+	if err := json.Unmarshal([]byte(body), &answer); err != nil {
+		t.Fatal(err)
+	}
+	file, ok := answer["file"].(map[string]any)
+	if !ok || file["id"] == nil {
+		t.Fatalf("no file id in %s", body)
+	}
+	delete(file, "id")
+	data, _ := json.Marshal(answer)
+	return string(data)
+}
+
 // checkContract calls every operation on e (local: with the local object
 // store, whose /objects/ routes are called too; else S3, which the
 // document does not describe).
 func checkContract(t *testing.T, e *testEnv, local bool) {
 	c := &contractChecker{t: t, e: e, doc: loadOpenAPIDoc(t), seen: map[string]bool{}, local: local}
+	defer c.checkExchanges() // after a t.Fatal too: its cause may be an answer the checker explains
 	boss, user := e.newUser("boss"), e.newUser("user")
 	const missing = "0123456789abcdef0123456789abcdef"
 

@@ -1,0 +1,3 @@
+module dropp/openapicheck
+
+go 1.26.0
