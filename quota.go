@@ -361,10 +361,15 @@ func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error
 func sumCharges(files []File) Usage {
 	var u Usage
 	for i := range files {
-		u.Bytes += cmp.Or(files[i].Charged, legacyCharge(&files[i]))
-		u.Files++
+		u.add(&files[i])
 	}
 	return u
+}
+
+// add counts f in u: its charge and one file.
+func (u *Usage) add(f *File) {
+	u.Bytes += cmp.Or(f.Charged, legacyCharge(f))
+	u.Files++
 }
 
 // chargedFiles reads what counts of each of the owner's files.
@@ -604,26 +609,29 @@ func (s *mongoStore) UsageByOwner(ctx context.Context) (map[string]Usage, error)
 }
 
 // usageFromAllFiles reads what counts of every file in one query and sums
-// it per owner here. A $group would send less, but FerretDB 1.24 computes
-// only the first accumulator of a $group (the others come back 0) and has
-// no $cond for a file stored before quotas (legacyCharge).
+// it per owner as the files stream by, holding one file at a time. A
+// $group would send less, but FerretDB 1.24 computes only the first
+// accumulator of a $group (the others come back 0) and has no $cond for a
+// file stored before quotas (legacyCharge).
 func (s *mongoStore) usageFromAllFiles(ctx context.Context) (map[string]Usage, error) {
 	fields := bson.D{{Key: "owner", Value: 1}, {Key: "charged", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}}
 	cur, err := s.files.Find(ctx, bson.D{}, options.Find().SetProjection(fields))
 	if err != nil {
 		return nil, mongoErr("usage by owner", err)
 	}
-	var files []File
-	if err := cur.All(ctx, &files); err != nil {
+	defer cur.Close(ctx)
+	usage := map[string]Usage{}
+	for cur.Next(ctx) {
+		var f File // fresh each time: the decoder leaves absent fields as they were
+		if err := cur.Decode(&f); err != nil {
+			return nil, mongoErr("usage by owner", err)
+		}
+		u := usage[f.Owner]
+		u.add(&f)
+		usage[f.Owner] = u
+	}
+	if err := cur.Err(); err != nil {
 		return nil, mongoErr("usage by owner", err)
-	}
-	byOwner := map[string][]File{}
-	for _, f := range files {
-		byOwner[f.Owner] = append(byOwner[f.Owner], f)
-	}
-	usage := make(map[string]Usage, len(byOwner))
-	for owner, owned := range byOwner {
-		usage[owner] = sumCharges(owned)
 	}
 	return usage, nil
 }
