@@ -108,7 +108,7 @@
   function fileRow(f) {
     const li = el("li", { id: `file-${f.id}` });
     li.dataset.id = f.id;
-    li.dataset.created = f.created_at; // RFC 3339 in UTC: compares as text
+    li.dataset.created = f.created_at;
     const status = el("span", { className: f.status === "complete" ? "" : "pending", textContent: f.status });
     li.append(
       el("span", { className: "name", textContent: f.filename }),
@@ -130,14 +130,22 @@
     return li;
   }
 
-  // addFileRow shows a just-completed file where the list, newest first,
-  // would have it.
+  // addFileRow shows a just-completed file where the list, newest first
+  // (then by id, as the server orders them), would have it.
   function addFileRow(f) {
     const old = $(`file-${f.id}`);
     if (old) old.remove();
-    const after = Array.from($("files").children).find((li) => li.dataset.created < f.created_at);
+    const after = Array.from($("files").children).find((li) => comesBefore(f, li));
     $("files").insertBefore(fileRow(f), after || null);
     $("empty").hidden = true;
+  }
+
+  // comesBefore tells whether file f comes before the file of row li in the
+  // list. Times are compared as instants, not as text: RFC 3339 drops the
+  // fraction's trailing zeros, so "…:05.5Z" sorts after "…:05.51Z" as text.
+  function comesBefore(f, li) {
+    const t = Date.parse(f.created_at), rowT = Date.parse(li.dataset.created);
+    return t !== rowT ? t > rowT : f.id > li.dataset.id;
   }
 
   async function deleteFile(f, li) {
