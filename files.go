@@ -546,6 +546,22 @@ type downloadResponse struct {
 	File      fileJSON  `json:"file"`
 }
 
+// completeFileOf gets the owner's file for what needs its bytes (a
+// download, a share link): 404 when there is none, and 409 saying
+// whilePending until its upload is complete. On false it has answered.
+func (s *server) completeFileOf(w http.ResponseWriter, r *http.Request, owner, id, whilePending string) (*File, bool) {
+	f, err := s.store.GetFile(r.Context(), owner, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	if f.Status != statusComplete {
+		writeError(w, http.StatusConflict, codeConflict, whilePending)
+		return nil, false
+	}
+	return f, true
+}
+
 // handleDownload handles "GET /download/{id}": a short-lived URL that
 // downloads the file as an attachment; ?redirect=1 answers 302 to it.
 func (s *server) handleDownload(w http.ResponseWriter, r *http.Request, owner string) {
@@ -558,13 +574,8 @@ func (s *server) handleDownload(w http.ResponseWriter, r *http.Request, owner st
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, `"redirect" must be 1 or 0`)
 		return
 	}
-	f, err := s.store.GetFile(r.Context(), owner, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.Status != statusComplete {
-		writeError(w, http.StatusConflict, codeConflict, "the file is still pending: complete the upload first")
+	f, ok := s.completeFileOf(w, r, owner, id, "the file is still pending: complete the upload first")
+	if !ok {
 		return
 	}
 	expires := ceilSecond(s.now().Add(s.cfg.PresignTTL))

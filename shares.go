@@ -9,7 +9,6 @@ package main
 // chat app's link preview uses none up.
 
 import (
-	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -106,13 +105,8 @@ func (s *server) handleCreateShare(w http.ResponseWriter, r *http.Request, owner
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
 		return
 	}
-	f, err := s.store.GetFile(r.Context(), owner, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.Status != statusComplete {
-		writeError(w, http.StatusConflict, codeConflict, "only a complete file can be shared: complete the upload first")
+	f, ok := s.completeFileOf(w, r, owner, id, "only a complete file can be shared: complete the upload first")
+	if !ok {
 		return
 	}
 	token := newSecret(shareTokenBytes)
@@ -367,18 +361,9 @@ func (s *server) shareTooMany(w http.ResponseWriter, r *http.Request) {
 	s.renderSharePage(w, http.StatusTooManyRequests, sharePage{Title: "Too many requests", Error: "Too many requests from your address. Wait a minute and try again."})
 }
 
-// renderSharePage executes the page into a buffer first, so a template
-// error becomes a clean 500 instead of half a page.
+// renderSharePage shows a share link's page (share.html) with p.
 func (s *server) renderSharePage(w http.ResponseWriter, status int, p sharePage) {
-	var buf bytes.Buffer
-	if err := s.shares.page.Execute(&buf, p); err != nil {
-		s.log.Error("render share page", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	s.renderHTML(w, status, s.shares.page, p)
 }
 
 // wantsJSON tells a client that asks for JSON (Accept: application/json)
