@@ -7,7 +7,6 @@ package main
 // the disabled flag then refuses the user's sign-in.
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"errors"
@@ -389,19 +388,11 @@ func (s *server) usageText(u usageJSON) string {
 	return text + " files"
 }
 
-// renderAdmin executes the page into a buffer first, so a template error
-// becomes a clean 500 instead of half a page.
+// renderAdmin shows the admin page (admin.html) with p, under a CSP with
+// its own style's hash.
 func (s *server) renderAdmin(w http.ResponseWriter, p adminPage) {
-	var buf bytes.Buffer
-	if err := s.adminView.tmpl.Execute(&buf, p); err != nil {
-		s.log.Error("render admin page", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Security-Policy", s.adminView.csp) // its own style's hash
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	w.Write(buf.Bytes())
+	w.Header().Set("Content-Security-Policy", s.adminView.csp)
+	s.renderHTML(w, http.StatusOK, s.adminView.tmpl, p)
 }
 
 // ---- MongoDB ----

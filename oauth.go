@@ -229,12 +229,18 @@ func (s *server) browserUser(r *http.Request) (*userJSON, error) {
 	return &uj, nil
 }
 
-// renderPage executes the page into a buffer first, so a template error
-// becomes a clean 500 instead of half a page.
+// renderPage shows the sign-in page (login.html) with p.
 func (s *server) renderPage(w http.ResponseWriter, status int, p loginPage) {
+	s.renderHTML(w, status, s.signIn.page, p)
+}
+
+// renderHTML executes a page's template into a buffer first, so a
+// template error becomes a clean 500 instead of half a page. Every HTML
+// page is written by it.
+func (s *server) renderHTML(w http.ResponseWriter, status int, t *template.Template, data any) {
 	var buf bytes.Buffer
-	if err := s.signIn.page.Execute(&buf, p); err != nil {
-		s.log.Error("render login page", "err", err)
+	if err := t.Execute(&buf, data); err != nil {
+		s.log.Error("render page", "template", t.Name(), "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}

@@ -5,7 +5,6 @@ package main
 // files are embedded and prepared once at start.
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -89,14 +88,7 @@ func (s *server) handleApp(w http.ResponseWriter, r *http.Request) {
 		s.failPage(w, r, err)
 		return
 	}
-	var buf bytes.Buffer
-	if err := s.page.html.Execute(&buf, appPageData{User: toUserJSON(u)}); err != nil {
-		s.log.Error("render app page", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Write(buf.Bytes())
+	s.renderHTML(w, http.StatusOK, s.page.html, appPageData{User: toUserJSON(u)})
 }
 
 // handleAppAsset handles "GET /app.js" and "GET /app.css": the same for
