@@ -100,7 +100,7 @@ func (s *server) adminUserList(ctx context.Context) ([]adminUserJSON, error) {
 	for _, u := range users {
 		out = append(out, adminUserJSON{
 			ID: u.ID, Email: u.Email, Name: u.Name, Disabled: u.Disabled, Usage: s.toUsageJSON(usage[u.ID]),
-			CreatedAt: timeOrNil(u.CreatedAt), LastSeenAt: timeOrNil(s.seen.latest(u.ID, u.LastSeenAt)),
+			CreatedAt: timeOrNil(u.CreatedAt), LastSeenAt: timeOrNil(u.LastSeenAt),
 		})
 	}
 	return out, nil
@@ -208,96 +208,33 @@ const msgDisabled = "This account has been disabled by an administrator of this 
 // most once per this interval per user and instance.
 const touchInterval = 5 * time.Minute
 
-// touchMaxWrites caps the last_seen_at writes in flight on one instance:
-// with the store slow, requests keep coming and would otherwise pile up
-// writes (and goroutines) without bound. Past it a write is skipped;
-// last_seen_at is advisory.
-const touchMaxWrites = 8
-
 // lastSeen remembers when this instance last wrote each user's
-// last_seen_at, so a request costs a write only once per touchInterval,
-// and tracks the writes in flight, which run off the request path.
+// last_seen_at, so a request costs a write only once per touchInterval.
 type lastSeen struct {
-	mu       sync.Mutex
-	m        map[string]time.Time // user → time of the last write started
-	inflight map[string]bool      // users with a write in flight
-	closed   bool                 // the server is shutting down: no new writes
-	writes   sync.WaitGroup
+	mu sync.Mutex
+	m  map[string]time.Time
 }
 
-// touch records that userID made a request at now: if the last write is
-// older than touchInterval, it starts one in the background, so the
-// request never waits for the store. Failures only log.
+// touch records that userID made a request at now, writing it to the store
+// if the last write is older than touchInterval. Failures only log.
 func (s *server) touch(ctx context.Context, userID string) {
 	now := s.now()
-	if !s.seen.claim(userID, now) {
+	s.seen.mu.Lock()
+	last, ok := s.seen.m[userID]
+	due := !ok || now.Sub(last) >= touchInterval
+	if due {
+		if s.seen.m == nil || len(s.seen.m) >= userEmailCacheMax {
+			s.seen.m = map[string]time.Time{}
+		}
+		s.seen.m[userID] = now
+	}
+	s.seen.mu.Unlock()
+	if !due {
 		return
 	}
-	// The request's context ends with the request; the store bounds the
-	// write itself (MongoDB's op timeout).
-	ctx = context.WithoutCancel(ctx)
-	go func() {
-		defer s.seen.done(userID)
-		if err := s.store.TouchUser(ctx, userID, now); err != nil && !errors.Is(err, ErrNotFound) {
-			s.log.Warn("recording last_seen_at", "user", userID, "err", err)
-		}
-	}()
-}
-
-// claim tells whether a write of userID's last_seen_at at now should start,
-// and if so counts it in flight and marks the user written. A write is not
-// due within touchInterval of the last, nor while one for the user is in
-// flight; it is skipped, and the user left unmarked so the next request
-// tries again, when touchMaxWrites are in flight or the server is closing.
-func (l *lastSeen) claim(userID string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	last, ok := l.m[userID]
-	switch {
-	case ok && now.Sub(last) < touchInterval, l.inflight[userID]:
-		return false
-	case l.closed || len(l.inflight) >= touchMaxWrites:
-		return false
+	if err := s.store.TouchUser(ctx, userID, now); err != nil && !errors.Is(err, ErrNotFound) {
+		s.log.Warn("recording last_seen_at", "user", userID, "err", err)
 	}
-	if l.m == nil || len(l.m) >= userEmailCacheMax {
-		l.m = map[string]time.Time{}
-	}
-	if l.inflight == nil {
-		l.inflight = map[string]bool{}
-	}
-	l.m[userID], l.inflight[userID] = now, true
-	l.writes.Add(1)
-	return true
-}
-
-// done ends userID's write in flight.
-func (l *lastSeen) done(userID string) {
-	l.mu.Lock()
-	delete(l.inflight, userID)
-	l.mu.Unlock()
-	l.writes.Done()
-}
-
-// latest is the later of a user's stored last_seen_at and the last write
-// this instance started, which may not have landed yet: an administrator's
-// own request shows them as seen now.
-func (l *lastSeen) latest(userID string, stored time.Time) time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if t := l.m[userID]; t.After(stored) {
-		return t
-	}
-	return stored
-}
-
-// waitLastSeenWrites stops new last_seen_at writes and waits for those in
-// flight, so none outlives the server: run calls it once requests have
-// drained and before the backends close.
-func (s *server) waitLastSeenWrites() {
-	s.seen.mu.Lock()
-	s.seen.closed = true
-	s.seen.mu.Unlock()
-	s.seen.writes.Wait()
 }
 
 // ---- The admin page ----

@@ -116,8 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen on ADDR %q: %w", cfg.Addr, err)
 	}
 	s := newServer(cfg, logger, app.store, app.objects)
-	defer s.waitLastSeenWrites() // once requests have drained, before the backends close
-	defer s.startSweeper(ctx)()  // stops before the backends close
+	defer s.startSweeper(ctx)() // stops before the backends close
 	stopMetrics, err := serveMetrics(cfg, s.metrics, stdout, logger)
 	if err != nil {
 		ln.Close()

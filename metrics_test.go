@@ -178,3 +178,19 @@ func TestUploadCompletedCountedOnce(t *testing.T) {
 		})
 	}
 }
+
+// requestStatus sends a request without a body and returns the status (0
+// if none came); it is safe off the test's goroutine (testEnv.do is not)
+// and gives up after 10 s.
+func requestStatus(e *testEnv, method, path, token string) int {
+	req, _ := http.NewRequest(method, e.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	client := *e.client
+	client.Timeout = 10 * time.Second
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

@@ -386,7 +386,6 @@ func serveSignInEnv(t *testing.T, ln net.Listener, vars map[string]string) *sign
 	}
 	t.Cleanup(b.close)
 	s := newServer(cfg, logger, b.store, b.objects)
-	t.Cleanup(s.waitLastSeenWrites) // after the server, before the backends
 	clock := &testClock{}
 	s.now = clock.now
 	ts := httptest.NewUnstartedServer(s)

@@ -64,7 +64,6 @@ func startTestEnv(t *testing.T, env map[string]string) *testEnv {
 	}
 	t.Cleanup(b.close)
 	s := newServer(cfg, logger, b.store, b.objects)
-	t.Cleanup(s.waitLastSeenWrites) // after the server, before the backends
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	client := &http.Client{
