@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -155,6 +156,42 @@ func TestWebPageUploadError(t *testing.T) {
 	waitForApp(t, chrome, page, func(s appState) bool {
 		return slicesHas(s.Uploads, `Failed: "size" must be from 0 to 10`)
 	})
+}
+
+// TestWebPageOrdersByInstant: a file created 10 ms after another, in the
+// same second, is listed above it once uploaded. Their creation times are
+// "…:05.5Z" and "…:05.51Z" in RFC 3339, which sort the other way round as
+// text; the page once placed a new row by comparing them as text.
+func TestWebPageOrdersByInstant(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	e := newLocalTestEnv(t, nil)
+	var at atomic.Int64 // the server's clock in Unix ms once set; 0: the real one
+	e.srv.now = func() time.Time {
+		if ms := at.Load(); ms != 0 {
+			return time.UnixMilli(ms).UTC()
+		}
+		return time.Now()
+	}
+	chrome := startChromium(t)
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signInOnPage(t, chrome, page, e.URL)
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready && s.EmptyShown })
+
+	second := time.Now().Truncate(time.Second).Add(time.Second)
+	dir := t.TempDir()
+	for i, name := range []string{"older.txt", "newer.txt"} {
+		at.Store(second.Add(500*time.Millisecond + time.Duration(i)*10*time.Millisecond).UnixMilli())
+		pick(t, chrome, page, writeTestFile(t, dir, name, []byte(name)))
+		waitForApp(t, chrome, page, func(s appState) bool { return len(s.Files) == i+1 && allHave(s.Files, "complete") })
+	}
+	st := waitForApp(t, chrome, page, func(s appState) bool { return len(s.Uploads) == 0 })
+	if len(st.Files) != 2 || !strings.HasPrefix(st.Files[0], "newer.txt") || !strings.HasPrefix(st.Files[1], "older.txt") {
+		t.Errorf("files listed as %q, want newer.txt above older.txt", st.Files)
+	}
 }
 
 // requireChromium skips (or in CI fails) without Debian's Chromium.
