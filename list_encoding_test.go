@@ -226,6 +226,23 @@ func TestCreatedUploadJSONMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestDownloadJSONMatchesEncodingJSON: the answer of GET /download/{id} is
+// the one encoding/json writes for a downloadResponse, with URLs and file
+// names that need escaping.
+func TestDownloadJSONMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	expires := time.Date(2026, 11, 29, 23, 0, 1, 0, time.UTC)
+	files := sampleFiles()
+	for i, s := range awkwardStrings() {
+		f := &files[i%len(files)]
+		url := "http://127.0.0.1:9000/b/k?response-content-disposition=" + s
+		want := encodingJSON(t, downloadResponse{URL: url, ExpiresAt: expires, File: toFileJSON(f)})
+		if got := string(appendDownloadJSON(nil, url, expires, f)); got != want {
+			t.Errorf("download %d\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
 // everyFieldFile is a File with every field set, so that a field added to
 // File fails TestDecodeFileMatchesDriver until decodeFile reads it.
 func everyFieldFile(t *testing.T) File {

@@ -261,12 +261,20 @@ func (s *mongoStore) GetFile(ctx context.Context, owner, id string) (*File, erro
 		return nil, err
 	}
 	defer cancel()
-	var f File
-	err = s.files.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}).Decode(&f)
+	raw, err := s.files.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}).Raw()
 	if err != nil {
 		return nil, mongoErr("get file", err)
 	}
-	return &f, nil
+	// Read as a list reads its page (decodeFile, no reflection): a
+	// download, a complete and a delete each get one file.
+	got := new(struct {
+		f   File
+		opt fileOptionals
+	})
+	if err := decodeFile(raw, &got.f, &got.opt, owner); err != nil {
+		return nil, fmt.Errorf("mongodb get file: %w", err)
+	}
+	return &got.f, nil
 }
 
 // ListFiles reads the page from the cursor's raw documents (decodeFile)
