@@ -539,13 +539,6 @@ func decodeCursor(s string) (Cursor, bool) {
 	return c, encodeCursor(c) == s
 }
 
-// downloadResponse is the body of GET /download/{id}.
-type downloadResponse struct {
-	URL       string    `json:"url"`
-	ExpiresAt time.Time `json:"expires_at"`
-	File      fileJSON  `json:"file"`
-}
-
 // completeFileOf gets the owner's file for what needs its bytes (a
 // download, a share link): 404 when there is none, and 409 saying
 // whilePending until its upload is complete. On false it has answered.
@@ -594,9 +587,10 @@ func (s *server) handleDownload(w http.ResponseWriter, r *http.Request, owner st
 	writeJSONBody(w, http.StatusOK, appendDownloadJSON(make([]byte, 0, 512+len(url)+len(f.Filename)), url, expires, f))
 }
 
-// appendDownloadJSON appends GET /download/{id}'s answer, a
-// downloadResponse, as encoding/json writes it (TestDownloadJSONMatchesEncodingJSON)
-// without its reflection: it is the answer of every download.
+// appendDownloadJSON appends GET /download/{id}'s answer, {"url",
+// "expires_at", "file"}, as encoding/json would write it
+// (TestDownloadJSONMatchesEncodingJSON), without its reflection: it is the
+// answer of every download.
 func appendDownloadJSON(b []byte, url string, expires time.Time, f *File) []byte {
 	b = append(b, `{"url":`...)
 	b = appendJSONString(b, url)

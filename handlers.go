@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"mime"
@@ -165,6 +166,21 @@ func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
 	w.Header()["Content-Type"] = headerJSON
 	w.WriteHeader(status)
 	w.Write(body)
+}
+
+// renderHTML executes a page's template into a buffer first, so a
+// template error becomes a clean 500 instead of half a page. Every HTML
+// page is written by it.
+func (s *server) renderHTML(w http.ResponseWriter, status int, t *template.Template, data any) {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		s.log.Error("render page", "template", t.Name(), "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
 }
 
 // writeError writes the documented error shape.

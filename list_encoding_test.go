@@ -179,6 +179,13 @@ func TestDecodeFileMatchesDriver(t *testing.T) {
 		t.Fatal(err)
 	}
 	docs = append(docs, int32Size)
+	// Whole numbers stored as doubles, as mongosh writes numbers.
+	doubles, err := bson.Marshal(bson.D{{Key: "_id", Value: "y"}, {Key: "size", Value: 5.0}, {Key: "declared_size", Value: -3.0},
+		{Key: "charged", Value: 1e15}, {Key: "part_count", Value: 2.0}, {Key: "created_at", Value: time.UnixMilli(5)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs = append(docs, doubles)
 	for _, doc := range docs {
 		var got File
 		var opt fileOptionals
@@ -227,8 +234,8 @@ func TestCreatedUploadJSONMatchesEncodingJSON(t *testing.T) {
 }
 
 // TestDownloadJSONMatchesEncodingJSON: the answer of GET /download/{id} is
-// the one encoding/json writes for a downloadResponse, with URLs and file
-// names that need escaping.
+// the one encoding/json writes for its shape, with URLs and file names
+// that need escaping.
 func TestDownloadJSONMatchesEncodingJSON(t *testing.T) {
 	t.Parallel()
 	expires := time.Date(2026, 11, 29, 23, 0, 1, 0, time.UTC)
@@ -236,7 +243,11 @@ func TestDownloadJSONMatchesEncodingJSON(t *testing.T) {
 	for i, s := range awkwardStrings() {
 		f := &files[i%len(files)]
 		url := "http://127.0.0.1:9000/b/k?response-content-disposition=" + s
-		want := encodingJSON(t, downloadResponse{URL: url, ExpiresAt: expires, File: toFileJSON(f)})
+		want := encodingJSON(t, struct {
+			URL       string    `json:"url"`
+			ExpiresAt time.Time `json:"expires_at"`
+			File      apiFile   `json:"file"`
+		}{url, expires, toAPIFile(f)})
 		if got := string(appendDownloadJSON(nil, url, expires, f)); got != want {
 			t.Errorf("download %d\n got %s\nwant %s", i, got, want)
 		}
@@ -278,6 +289,7 @@ func TestDecodeFileRefusesWrongTypes(t *testing.T) {
 	for name, doc := range map[string]bson.D{
 		"filename int":    {{Key: "_id", Value: "x"}, {Key: "filename", Value: 3}, created},
 		"size string":     {{Key: "_id", Value: "x"}, {Key: "size", Value: "3"}, created},
+		"size fraction":   {{Key: "_id", Value: "x"}, {Key: "size", Value: 3.5}, created},
 		"created string":  {{Key: "_id", Value: "x"}, {Key: "created_at", Value: "2026-01-01"}},
 		"created missing": {{Key: "_id", Value: "x"}},
 		"completed int":   {{Key: "_id", Value: "x"}, created, {Key: "completed_at", Value: int64(5)}},

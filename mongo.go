@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -89,7 +90,6 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 	}{
 		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}}},
 		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "object_key", Value: 1}}, Options: options.Index().SetUnique(true)}},
-		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}}}, // the sweeper's walk
 		{s.creds, mongo.IndexModel{Keys: bson.D{{Key: "kind", Value: 1}, {Key: "hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "issuer", Value: 1}, {Key: "subject", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "token_hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
@@ -110,6 +110,12 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 	}
 	if err := s.dropStaleLedger(ctx); err != nil { // quota.go
 		return err
+	}
+	// The sweeper's walk (PendingFilesBefore) only runs faster with it: a
+	// database that cannot build it still opens.
+	sweep := mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}}
+	if _, err := s.files.Indexes().CreateOne(ctx, sweep); err != nil {
+		s.log.Warn("the sweeper's index on files could not be created; sweeps scan the pending files instead", "err", err)
 	}
 	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.completionsColl()} {
 		ttl := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}
@@ -442,10 +448,23 @@ func (d *rawFields) str(key string, v bsoncore.Value, known ...string) string {
 
 // int64 reads an integer into *slot and returns slot, or nil for null.
 func (d *rawFields) int64(key string, v bsoncore.Value, slot *int64) *int64 {
-	if !d.check(key, v, bsoncore.TypeInt64, bsoncore.TypeInt32) {
+	if !d.check(key, v, bsoncore.TypeInt64, bsoncore.TypeInt32, bsoncore.TypeDouble) {
 		return nil
 	}
-	*slot = v.AsInt64()
+	if v.Type != bsoncore.TypeDouble {
+		*slot = v.AsInt64()
+		return slot
+	}
+	// A whole number stored as a double (mongosh writes numbers so) reads
+	// as the driver reads it; a fraction, or one past int64, is an error.
+	f := v.Double()
+	if f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
+		if d.err == nil {
+			d.err = fmt.Errorf("field %q is %g, not a whole number", key, f)
+		}
+		return nil
+	}
+	*slot = int64(f)
 	return slot
 }
 
@@ -459,8 +478,8 @@ func (d *rawFields) time(key string, v bsoncore.Value, slot *time.Time) *time.Ti
 	return slot
 }
 
-func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, bool, error) {
-	ctx, cancel, err := s.opContext(ctx)
+func (s *mongoStore) CompleteFile(callerCtx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, bool, error) {
+	ctx, cancel, err := s.opContext(callerCtx)
 	if err != nil {
 		return nil, false, err
 	}
@@ -482,7 +501,9 @@ func (s *mongoStore) CompleteFile(ctx context.Context, owner, id string, size in
 	if err != nil {
 		return nil, false, mongoErr("complete file", err)
 	}
-	return &f, s.claimCompletion(ctx, id, at), nil
+	// The file is complete now: its claim is written even if the client
+	// has gone, with a budget of its own.
+	return &f, s.claimCompletion(context.WithoutCancel(callerCtx), id, at), nil
 }
 
 // completionClaimTTL is how long a completion's claim is kept: far longer

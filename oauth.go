@@ -6,7 +6,6 @@ package main
 // its redirect URI, which it redeems at /auth/token with the verifier).
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -232,21 +231,6 @@ func (s *server) browserUser(r *http.Request) (*userJSON, error) {
 // renderPage shows the sign-in page (login.html) with p.
 func (s *server) renderPage(w http.ResponseWriter, status int, p loginPage) {
 	s.renderHTML(w, status, s.signIn.page, p)
-}
-
-// renderHTML executes a page's template into a buffer first, so a
-// template error becomes a clean 500 instead of half a page. Every HTML
-// page is written by it.
-func (s *server) renderHTML(w http.ResponseWriter, status int, t *template.Template, data any) {
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, data); err != nil {
-		s.log.Error("render page", "template", t.Name(), "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
 }
 
 // renderError shows an error page (HTML routes never answer JSON).

@@ -596,10 +596,10 @@ func (s *mongoStore) GetUsage(ctx context.Context, owner string) (Usage, error) 
 // a ledger takes each owner's latest entry instead: an owner without one
 // would start theirs from the files, which is the same answer.
 func (s *mongoStore) UsageByOwner(ctx context.Context) (map[string]Usage, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
+	if err := s.ready(); err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, usageScanTimeout)
 	defer cancel()
 	usage, err := s.usageFromAllFiles(ctx)
 	if err != nil || s.ledgerOff {
@@ -607,6 +607,10 @@ func (s *mongoStore) UsageByOwner(ctx context.Context) (map[string]Usage, error)
 	}
 	return usage, s.ledgerHeads(ctx, usage)
 }
+
+// usageScanTimeout bounds UsageByOwner, which reads every file (and the
+// ledger): far more than the one-document operations mongoOpTimeout bounds.
+const usageScanTimeout = 30 * time.Second
 
 // usageFromAllFiles reads what counts of every file in one query and sums
 // it per owner as the files stream by, holding one file at a time. A
@@ -637,27 +641,29 @@ func (s *mongoStore) usageFromAllFiles(ctx context.Context) (map[string]Usage, e
 }
 
 // ledgerHeads sets each owner with a ledger to its latest entry's totals.
-// FerretDB's $group has no $max nor $first, so the entries are read (the
-// sweeper prunes them to about a day's worth, pruneUsage) and each
-// owner's latest picked here.
+// FerretDB's $group has no $max nor $first, so the entries stream by in
+// the order of the ledger's {owner, seq: -1} index (the sweeper prunes
+// them to about a day's worth, pruneUsage), and each owner's first is its
+// latest.
 func (s *mongoStore) ledgerHeads(ctx context.Context, usage map[string]Usage) error {
 	fields := bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: 1}, {Key: "bytes", Value: 1}, {Key: "files", Value: 1}}
-	cur, err := s.usageColl().Find(ctx, bson.D{}, options.Find().SetProjection(fields))
+	opts := options.Find().SetProjection(fields).SetSort(bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: -1}})
+	cur, err := s.usageColl().Find(ctx, bson.D{}, opts)
 	if err != nil {
 		return mongoErr("usage by owner", err)
 	}
-	var entries []usageEntry
-	if err := cur.All(ctx, &entries); err != nil {
-		return mongoErr("usage by owner", err)
-	}
-	latest := map[string]int64{}
-	for _, e := range entries {
-		if seq, seen := latest[e.Owner]; !seen || e.Seq > seq {
-			latest[e.Owner] = e.Seq
-			usage[e.Owner] = Usage{Bytes: e.Bytes, Files: e.Files}
+	defer cur.Close(ctx)
+	last := ""
+	for cur.Next(ctx) {
+		var e usageEntry
+		if err := cur.Decode(&e); err != nil {
+			return mongoErr("usage by owner", err)
+		}
+		if e.Owner != last {
+			usage[e.Owner], last = Usage{Bytes: e.Bytes, Files: e.Files}, e.Owner
 		}
 	}
-	return nil
+	return mongoErr("usage by owner", cur.Err())
 }
 
 // ---- Local store ----
@@ -726,8 +732,7 @@ func (s *localStore) UsageByOwner(ctx context.Context) (map[string]Usage, error)
 func (st *localState) usage(owner string) Usage {
 	var u Usage
 	for _, f := range st.byOwner[owner] {
-		u.Bytes += cmp.Or(f.Charged, legacyCharge(f))
-		u.Files++
+		u.add(f)
 	}
 	return u
 }

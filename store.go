@@ -179,7 +179,8 @@ type Store interface {
 	// CompleteFile marks a pending file complete with the size and ETag the
 	// object store reported. A file that is already complete is returned
 	// unchanged. completed tells whether this call made it complete: of
-	// concurrent calls on one pending file, exactly one.
+	// concurrent calls on one pending file, at most one (on MongoDB, exactly
+	// one unless writing its completion claim fails, which is logged).
 	CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (f *File, completed bool, err error)
 	DeleteFile(ctx context.Context, owner, id string) error
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -41,6 +42,8 @@ func testStoreContract(t *testing.T, open func(t *testing.T) Store) {
 		{"ListStatusFilter", ctListStatusFilter},
 		{"CompleteFile", ctCompleteFile},
 		{"DeleteFile", ctDeleteFile},
+		{"PendingFilesBefore", ctPendingFilesBefore},
+		{"UsageByOwner", ctUsageByOwner},
 		{"Credentials", ctCredentials},
 		{"Users", ctUsers},
 		{"AuthStates", ctAuthStates},
@@ -336,6 +339,84 @@ func ctCompleteFile(t *testing.T, s Store) {
 	ctSameFile(t, *stored, want)
 	if _, _, err := s.CompleteFile(ctx, f.Owner, ctNewID(), 1, "e", at); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CompleteFile(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+// ctPendingFilesBefore: walked in batches, the pending files created
+// before the cutoff come once each, oldest first by (CreatedAt, ID), even
+// with equal times across a batch boundary; complete files and later ones
+// do not come. Its files are from 1999, which no other subtest uses, as
+// the walk is not per owner.
+func ctPendingFilesBefore(t *testing.T, s Store) {
+	ctx := t.Context()
+	t0 := time.Date(1999, 3, 1, 12, 0, 0, 0, time.UTC)
+	owner := ctNewID()
+	var want []File
+	for _, d := range []time.Duration{0, 0, 0, time.Millisecond, 2 * time.Millisecond} {
+		f := ctFile(owner, t0.Add(d))
+		ctInsert(t, s, f)
+		want = append(want, *ctCloneFile(f))
+	}
+	slices.SortFunc(want, func(a, b File) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID)) })
+	done := ctFile(owner, t0.Add(time.Millisecond))
+	ctInsert(t, s, done)
+	if _, _, err := s.CompleteFile(ctx, owner, done.ID, 1, "e", t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	ctInsert(t, s, ctFile(owner, t0.Add(time.Hour))) // after the cutoff
+	var got []File
+	var after *Cursor
+	for range len(want) + 1 {
+		batch, err := s.PendingFilesBefore(ctx, t0.Add(time.Minute), after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		got = append(got, batch...)
+		last := batch[len(batch)-1]
+		after = &Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	ctSameIDs(t, "pending files walked", got, want)
+	for i := range got {
+		if i < len(want) && got[i].ID != want[i].ID {
+			t.Fatalf("walk order %d: %s, want %s", i, got[i].ID, want[i].ID)
+		}
+	}
+}
+
+// ctUsageByOwner: every owner's usage is the one GetUsage gives, pending
+// and complete files alike; an owner without files has none.
+func ctUsageByOwner(t *testing.T, s Store) {
+	ctx := t.Context()
+	owners := []string{ctNewID(), ctNewID()}
+	for i, owner := range owners {
+		for range i + 1 {
+			f := ctFile(owner, ctNow())
+			f.Charged = *f.DeclaredSize
+			ctInsert(t, s, f)
+		}
+	}
+	second := ctList(t, s, ListQuery{Owner: owners[1], Limit: 10})
+	if _, _, err := s.CompleteFile(ctx, owners[1], second[0].ID, 7, "e", ctNow()); err != nil {
+		t.Fatal(err)
+	}
+	usage, err := s.UsageByOwner(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, owner := range owners {
+		want, err := s.GetUsage(ctx, owner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if usage[owner] != want || want.Files == 0 {
+			t.Errorf("UsageByOwner[%s] = %+v, GetUsage %+v", owner, usage[owner], want)
+		}
+	}
+	if u := usage[ctNewID()]; u != (Usage{}) {
+		t.Errorf("an owner without files has usage %+v", u)
 	}
 }
 
