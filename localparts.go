@@ -361,28 +361,16 @@ func (o *localObjects) handlePut(w http.ResponseWriter, r *http.Request) {
 		refuseUpload(w, lerr)
 		return
 	}
-	select {
-	case o.uploadSlots <- struct{}{}:
-		defer func() { <-o.uploadSlots }()
-	default:
-		w.Header().Set("Retry-After", strconv.Itoa(int(o.verifyTimeout.Seconds())))
-		refuseUpload(w, localSlowDown)
+	release, ok := o.takeUploadSlot(w)
+	if !ok {
 		return
 	}
+	defer release()
 	etag, err := o.receivePut(w, r, key, q, size)
-	var refusal *localError
-	switch {
-	case errors.As(err, &refusal):
-		refuseUpload(w, refusal)
-	case errors.Is(err, ErrUploadNotFound):
-		refuseUpload(w, errLocalNoSuchUpload)
-	case err != nil:
-		w.Header().Set("Connection", "close")
-		o.internalError(w, r, "put", err)
-	default:
-		w.Header().Set("ETag", `"`+etag+`"`)
-		w.WriteHeader(http.StatusOK)
+	if errors.Is(err, ErrUploadNotFound) {
+		err = errLocalNoSuchUpload
 	}
+	o.answerUpload(w, r, "put", etag, err, http.StatusOK)
 }
 
 // errLocalNoSuchUpload is S3's answer for a part of an upload that was

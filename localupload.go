@@ -62,27 +62,44 @@ const localVerifyTimeout = 10 * time.Second
 // never held in memory. Success is 204, like S3's default.
 func (o *localObjects) handleUpload(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	select {
-	case o.uploadSlots <- struct{}{}:
-		defer func() { <-o.uploadSlots }()
-	default:
-		// By then every upload that was stalling has met its deadline.
-		w.Header().Set("Retry-After", strconv.Itoa(int(o.verifyTimeout.Seconds())))
-		refuseUpload(w, localSlowDown)
+	release, ok := o.takeUploadSlot(w)
+	if !ok {
 		return
 	}
-	stream := o.newUploadStream(w, r)
-	etag, err := o.receiveUpload(r, stream)
+	defer release()
+	etag, err := o.receiveUpload(r, o.newUploadStream(w, r))
+	o.answerUpload(w, r, "upload", etag, err, http.StatusNoContent)
+}
+
+// takeUploadSlot holds one of the store's upload slots, which a form or a
+// PUT keeps while it runs; the caller releases it. With none free it
+// answers 503 SlowDown with Retry-After and returns false: by then every
+// upload that was stalling has met its deadline.
+func (o *localObjects) takeUploadSlot(w http.ResponseWriter) (release func(), ok bool) {
+	select {
+	case o.uploadSlots <- struct{}{}:
+		return func() { <-o.uploadSlots }, true
+	default:
+		w.Header().Set("Retry-After", strconv.Itoa(int(o.verifyTimeout.Seconds())))
+		refuseUpload(w, localSlowDown)
+		return nil, false
+	}
+}
+
+// answerUpload answers a stored form or PUT with its ETag and success, a
+// refusal as S3 words it, and anything else with a 500 (what, for the
+// log) that closes the connection, whose body may be unread.
+func (o *localObjects) answerUpload(w http.ResponseWriter, r *http.Request, what, etag string, err error, success int) {
 	var refusal *localError
 	switch {
 	case errors.As(err, &refusal):
 		refuseUpload(w, refusal)
 	case err != nil:
 		w.Header().Set("Connection", "close")
-		o.internalError(w, r, "upload", err)
+		o.internalError(w, r, what, err)
 	default:
 		w.Header().Set("ETag", `"`+etag+`"`)
-		w.WriteHeader(http.StatusNoContent)
+		w.WriteHeader(success)
 	}
 }
 
