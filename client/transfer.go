@@ -201,15 +201,7 @@ func (c *Client) put(ctx context.Context, u string, headers map[string]string, b
 			req.Header.Set(k, v)
 		}
 	}
-	resp, err := c.transfer().Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return readError(resp)
-	}
-	return nil
+	return c.sendPresigned(req)
 }
 
 // postForm streams the form: every field unchanged (their names differ
@@ -240,6 +232,12 @@ func (c *Client) postForm(ctx context.Context, form uploadAnswer, content io.Rea
 	}
 	req.ContentLength = int64(head.Len()) + size + int64(len(tail))
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return c.sendPresigned(req)
+}
+
+// sendPresigned sends a request to a pre-signed URL (no Dropp token) and
+// wants a 2xx; anything else is read as the error it says.
+func (c *Client) sendPresigned(req *http.Request) error {
 	resp, err := c.transfer().Do(req)
 	if err != nil {
 		return err
