@@ -145,13 +145,7 @@ func TestWebPageUploadError(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
 	e := newLocalTestEnv(t, map[string]string{"MAX_UPLOAD_BYTES": "10"})
-	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signInOnPage(t, chrome, page, e.URL)
-	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	chrome, page := openSignedInApp(t, e.URL)
 	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "big.txt", bytes.Repeat([]byte("x"), 11)))
 	waitForApp(t, chrome, page, func(s appState) bool {
 		return slicesHas(s.Uploads, `Failed: "size" must be from 0 to 10`)
@@ -173,12 +167,7 @@ func TestWebPageOrdersByInstant(t *testing.T) {
 		}
 		return time.Now()
 	}
-	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signInOnPage(t, chrome, page, e.URL)
+	chrome, page := openSignedInApp(t, e.URL)
 	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready && s.EmptyShown })
 
 	second := time.Now().Truncate(time.Second).Add(time.Second)
@@ -203,6 +192,20 @@ func requireChromium(t *testing.T) {
 		}
 		t.Skipf("%s not installed (apt-get install chromium)", chromiumPath)
 	}
+}
+
+// openSignedInApp starts Chromium, signs in on the page at base+"/" and
+// waits until the app is ready; it returns the browser and its page.
+func openSignedInApp(t *testing.T, base string) (*cdpClient, string) {
+	t.Helper()
+	chrome := startChromium(t)
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signInOnPage(t, chrome, page, base)
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	return chrome, page
 }
 
 // signInOnPage opens base+"/" signed out, which must lead to /login/, and
@@ -416,13 +419,7 @@ func TestWebPageS3InChromium(t *testing.T) {
 	env["SECRET_KEY"], env["ADDR"] = testSecretKey, "127.0.0.1:0"
 	env["PART_SIZE_BYTES"] = "5242880" // where multipart exists, the 17 MiB file takes 4 parts
 	e := startTestEnv(t, env)
-	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signInOnPage(t, chrome, page, e.URL)
-	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	chrome, page := openSignedInApp(t, e.URL)
 	data := randomBytes(t, 1<<20)
 	file := writeTestFile(t, t.TempDir(), "to-s3.bin", data)
 
@@ -463,13 +460,7 @@ func TestWebPageShareInChromium(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
 	e := newLocalTestEnv(t, nil)
-	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signInOnPage(t, chrome, page, e.URL)
-	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	chrome, page := openSignedInApp(t, e.URL)
 	if !pageHasRoute(t, chrome, page, "GET", "/files/00000000-0000-4000-8000-000000000000/shares", nil) {
 		t.Skip("this server has no share links (issue 9): the page hides Share")
 	}
@@ -518,13 +509,7 @@ func TestWebPageResumeInChromium(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
 	e := newLocalTestEnv(t, map[string]string{"PART_SIZE_BYTES": "5242880"})
-	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signInOnPage(t, chrome, page, e.URL)
-	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	chrome, page := openSignedInApp(t, e.URL)
 	probe := map[string]any{"filename": "probe", "size": 1, "multipart": true}
 	if !pageHasRoute(t, chrome, page, "POST", "/upload/", probe) {
 		t.Skip("this server has no multipart uploads (issue 8): the page sends one request")
@@ -646,13 +631,7 @@ func TestWebPageLoadMore(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
 	e := newLocalTestEnv(t, nil)
-	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signInOnPage(t, chrome, page, e.URL)
-	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	chrome, page := openSignedInApp(t, e.URL)
 	const createJS = `(async () => {
 		for (let i = 1; i <= 53; i++) {
 			const resp = await fetch("/upload/", {method: "POST", headers: {"Content-Type": "application/json"},
@@ -694,13 +673,7 @@ func TestWebPageCancel(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
 	e := newLocalTestEnv(t, nil)
-	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signInOnPage(t, chrome, page, e.URL)
-	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	chrome, page := openSignedInApp(t, e.URL)
 	throttle(t, chrome, page, 256<<10)
 	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "unwanted.bin", randomBytes(t, 2<<20)))
 	waitForApp(t, chrome, page, func(s appState) bool { return s.Progress > 2 && s.Progress < 90 })
