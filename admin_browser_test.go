@@ -15,12 +15,7 @@ import (
 // page is saved to artifacts/admin-page.png.
 func TestRealBrowserAdminDisables(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing in CI: scripts/test installs it (apt-get install chromium)", chromiumPath)
-		}
-		t.Skipf("%s not installed (apt-get install chromium); scripts/test installs it", chromiumPath)
-	}
+	requireChromium(t)
 	p := newFakeProvider(t)
 	p.set(func(p *fakeProvider) {
 		p.user = fakeUser{Sub: "admin-1", Email: "dana@example.com", Name: "Dana", Verified: true}

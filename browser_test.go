@@ -16,12 +16,7 @@ import (
 // It saves a screenshot to artifacts/browser-login.png.
 func TestRealBrowserSignIn(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing in CI: scripts/test installs it (apt-get install chromium)", chromiumPath)
-		}
-		t.Skipf("%s not installed (apt-get install chromium); scripts/test installs it", chromiumPath)
-	}
+	requireChromium(t)
 	p := newFakeProvider(t)
 	p.set(func(p *fakeProvider) {
 		p.user = fakeUser{Sub: "browser-1", Email: "carol@example.com", Name: "Carol", Verified: true}
