@@ -30,17 +30,7 @@ type contractStore struct {
 // TestS3ObjectStoreContract runs the contract against S3 (versitygw).
 func TestS3ObjectStoreContract(t *testing.T) {
 	t.Parallel()
-	bucket := testBucket(t)
-	env := s3TestEnv(bucket)
-	env["ADDR"] = "127.0.0.1:0"
-	cfg, err := loadConfig(testGetenv(env))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	store, err := newS3Objects(t.Context(), cfg, testLogger(t))
-	if err != nil {
-		t.Fatalf("S3 objects: %v", err)
-	}
+	store, bucket := newTestS3Objects(t)
 	testObjectStoreContract(t, contractStore{ObjectStore: store, baseURL: "http://dropp.invalid", bucket: bucket})
 }
 
