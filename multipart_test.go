@@ -105,6 +105,20 @@ func (c partsClient) send(id string, size, partSize int64, nums []int) {
 	}
 }
 
+// record reads the stored record of the client's file id from the store.
+func (c partsClient) record(id string) *File {
+	c.t.Helper()
+	cred, err := c.e.srv.store.FindCredential(c.t.Context(), kindBearer, hashSecret(c.token), time.Now())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	f, err := c.e.srv.store.GetFile(c.t.Context(), cred.UserID, id)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return f
+}
+
 // complete calls complete and returns the answer.
 func (c partsClient) complete(id string) (*http.Response, []byte) {
 	c.t.Helper()
@@ -317,14 +331,7 @@ func walkMultipartRoutine(t *testing.T, e *testEnv) {
 	// Deleting a file half uploaded aborts the upload: no part stays.
 	half := c.create("half.mp4", size)
 	c.send(half.File.ID, size, half.Upload.PartSize, []int{1})
-	owner, err := e.srv.store.FindCredential(t.Context(), kindBearer, hashSecret(c.token), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := e.srv.store.GetFile(t.Context(), owner.UserID, half.File.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := c.record(half.File.ID)
 	resp, body = e.do(request{method: "DELETE", path: "/files/" + half.File.ID, token: c.token})
 	wantStatus(t, resp, body, http.StatusNoContent)
 	if _, err := e.srv.objects.ListParts(t.Context(), f.ObjectKey, f.UploadID); !errors.Is(err, ErrUploadNotFound) {
@@ -763,14 +770,7 @@ func TestSweeperKeepsResumableMultipart(t *testing.T) {
 			const size = minPartBytes + 1
 			up := c.create("slow.bin", size)
 			c.send(up.File.ID, size, up.Upload.PartSize, []int{1})
-			owner, err := e.srv.store.FindCredential(t.Context(), kindBearer, hashSecret(c.token), time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := e.srv.store.GetFile(t.Context(), owner.UserID, up.File.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
+			f := c.record(up.File.ID)
 
 			clock.advance(e.srv.cfg.UploadTTL + sweepMargin + time.Minute) // the single form's lifetime is long past
 			if r := e.srv.sweep(t.Context()); r.pendingFiles != 0 || r.failures != 0 {
@@ -784,7 +784,7 @@ func TestSweeperKeepsResumableMultipart(t *testing.T) {
 			if r := e.srv.sweep(t.Context()); r.pendingFiles != 1 || r.failures != 0 {
 				t.Errorf("sweep after the upload's lifetime: %+v, want it removed", r)
 			}
-			if _, err := e.srv.store.GetFile(t.Context(), owner.UserID, up.File.ID); !errors.Is(err, ErrNotFound) {
+			if _, err := e.srv.store.GetFile(t.Context(), f.Owner, up.File.ID); !errors.Is(err, ErrNotFound) {
 				t.Errorf("record after the sweep: %v, want ErrNotFound", err)
 			}
 			if _, err := e.srv.objects.ListParts(t.Context(), f.ObjectKey, f.UploadID); !errors.Is(err, ErrUploadNotFound) {
