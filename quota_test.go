@@ -44,86 +44,78 @@ func quotaFile(owner string, charge int64) *File {
 // byte quota, then of a file quota, never end above it, on either store.
 func TestQuotaConcurrentReservations(t *testing.T) {
 	t.Parallel()
-	for name, open := range storeOpeners {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			s := open(t)
-			cases := []struct {
-				name   string
-				quota  Quota
-				charge int64
-				want   Usage
-			}{
-				{"bytes", Quota{Bytes: 105}, 10, Usage{Bytes: 100, Files: 10}},
-				{"files", Quota{Files: 7}, 1, Usage{Bytes: 7, Files: 7}},
-				{"both", Quota{Bytes: 1000, Files: 3}, 100, Usage{Bytes: 300, Files: 3}},
+	onEachStore(t, func(t *testing.T, s Store) {
+		cases := []struct {
+			name   string
+			quota  Quota
+			charge int64
+			want   Usage
+		}{
+			{"bytes", Quota{Bytes: 105}, 10, Usage{Bytes: 100, Files: 10}},
+			{"files", Quota{Files: 7}, 1, Usage{Bytes: 7, Files: 7}},
+			{"both", Quota{Bytes: 1000, Files: 3}, 100, Usage{Bytes: 300, Files: 3}},
+		}
+		for _, tc := range cases {
+			owner := ctNewID()
+			var wg sync.WaitGroup
+			errs := make(chan error, 20)
+			for range 20 {
+				wg.Go(func() { errs <- s.InsertFileWithinQuota(t.Context(), quotaFile(owner, tc.charge), tc.quota) })
 			}
-			for _, tc := range cases {
-				owner := ctNewID()
-				var wg sync.WaitGroup
-				errs := make(chan error, 20)
-				for range 20 {
-					wg.Go(func() { errs <- s.InsertFileWithinQuota(t.Context(), quotaFile(owner, tc.charge), tc.quota) })
-				}
-				wg.Wait()
-				close(errs)
-				ok := 0
-				for err := range errs {
-					switch {
-					case err == nil:
-						ok++
-					case !errors.Is(err, ErrQuotaExceeded):
-						t.Errorf("%s: insert: %v", tc.name, err)
-					}
-				}
-				u, err := s.GetUsage(t.Context(), owner)
-				ctMust(t, "usage", err)
-				files := ctList(t, s, ListQuery{Owner: owner, Limit: 100})
-				if int64(ok) != tc.want.Files || u != tc.want || int64(len(files)) != tc.want.Files {
-					t.Errorf("%s: %d inserts succeeded, %d files stored, usage %+v; want %+v", tc.name, ok, len(files), u, tc.want)
+			wg.Wait()
+			close(errs)
+			ok := 0
+			for err := range errs {
+				switch {
+				case err == nil:
+					ok++
+				case !errors.Is(err, ErrQuotaExceeded):
+					t.Errorf("%s: insert: %v", tc.name, err)
 				}
 			}
-		})
-	}
+			u, err := s.GetUsage(t.Context(), owner)
+			ctMust(t, "usage", err)
+			files := ctList(t, s, ListQuery{Owner: owner, Limit: 100})
+			if int64(ok) != tc.want.Files || u != tc.want || int64(len(files)) != tc.want.Files {
+				t.Errorf("%s: %d inserts succeeded, %d files stored, usage %+v; want %+v", tc.name, ok, len(files), u, tc.want)
+			}
+		}
+	})
 }
 
 // TestQuotaSettleAndRelease: completing settles a file's charge once,
 // deleting releases it, and each is done once however many race.
 func TestQuotaSettleAndRelease(t *testing.T) {
 	t.Parallel()
-	for name, open := range storeOpeners {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			s := open(t)
-			owner := ctNewID()
-			f := quotaFile(owner, 1000)
-			ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, Quota{}))
-			ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), quotaFile(owner, 5), Quota{}))
-			var wg sync.WaitGroup
-			for range 5 {
-				wg.Go(func() {
-					err := s.SettleCharge(t.Context(), owner, f.ID, 1000, 40)
-					if err != nil && !errors.Is(err, ErrConflict) {
-						t.Errorf("settle: %v", err)
-					}
-				})
-			}
-			wg.Wait()
-			wantUsage(t, s, owner, Usage{Bytes: 45, Files: 2})
-			for range 5 {
-				wg.Go(func() {
-					if err := s.DeleteFile(t.Context(), owner, f.ID); err != nil && !errors.Is(err, ErrNotFound) {
-						t.Errorf("delete: %v", err)
-					}
-				})
-			}
-			wg.Wait()
-			wantUsage(t, s, owner, Usage{Bytes: 5, Files: 1})
-			if err := s.SettleCharge(t.Context(), owner, f.ID, 40, 1); !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) {
-				t.Errorf("settling a deleted file: %v", err)
-			}
-		})
-	}
+	onEachStore(t, func(t *testing.T, s Store) {
+		owner := ctNewID()
+		f := quotaFile(owner, 1000)
+		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, Quota{}))
+		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), quotaFile(owner, 5), Quota{}))
+		var wg sync.WaitGroup
+		for range 5 {
+			wg.Go(func() {
+				err := s.SettleCharge(t.Context(), owner, f.ID, 1000, 40)
+				if err != nil && !errors.Is(err, ErrConflict) {
+					t.Errorf("settle: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		wantUsage(t, s, owner, Usage{Bytes: 45, Files: 2})
+		for range 5 {
+			wg.Go(func() {
+				if err := s.DeleteFile(t.Context(), owner, f.ID); err != nil && !errors.Is(err, ErrNotFound) {
+					t.Errorf("delete: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		wantUsage(t, s, owner, Usage{Bytes: 5, Files: 1})
+		if err := s.SettleCharge(t.Context(), owner, f.ID, 40, 1); !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) {
+			t.Errorf("settling a deleted file: %v", err)
+		}
+	})
 }
 
 // wantUsage checks the owner's usage.

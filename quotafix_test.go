@@ -67,19 +67,16 @@ func TestQuotaDeleteReleasesAfterClientLeaves(t *testing.T) {
 // went away still settles the file at its real size.
 func TestQuotaSettleOutlivesRequest(t *testing.T) {
 	t.Parallel()
-	for name, open := range storeOpeners {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			srv := &server{store: open(t), log: testLogger(t)}
-			owner := ctNewID()
-			f := quotaFile(owner, 2048)
-			ctMust(t, "insert", srv.store.InsertFileWithinQuota(t.Context(), f, Quota{}))
-			gone, cancel := context.WithCancel(t.Context())
-			cancel()
-			srv.settleCharge(gone, f, 100)
-			wantUsage(t, srv.store, owner, Usage{Bytes: 100, Files: 1})
-		})
-	}
+	onEachStore(t, func(t *testing.T, s Store) {
+		srv := &server{store: s, log: testLogger(t)}
+		owner := ctNewID()
+		f := quotaFile(owner, 2048)
+		ctMust(t, "insert", srv.store.InsertFileWithinQuota(t.Context(), f, Quota{}))
+		gone, cancel := context.WithCancel(t.Context())
+		cancel()
+		srv.settleCharge(gone, f, 100)
+		wantUsage(t, srv.store, owner, Usage{Bytes: 100, Files: 1})
+	})
 }
 
 // legacyFiles stores, as before quotas existed (no charge), a pending file
@@ -105,19 +102,15 @@ func legacyFiles(t *testing.T, s Store, owner string) (pending, complete *File) 
 // existed count their real size, or their declared one while pending.
 func TestQuotaLegacyFilesCount(t *testing.T) {
 	t.Parallel()
-	for name, open := range storeOpeners {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			s := open(t)
-			owner := ctNewID()
-			legacyFiles(t, s, owner)
-			wantUsage(t, s, owner, Usage{Bytes: 350, Files: 2})
-			err := s.InsertFileWithinQuota(t.Context(), quotaFile(owner, 51), Quota{Bytes: 400})
-			if !errors.Is(err, ErrQuotaExceeded) {
-				t.Errorf("a reservation past the quota with legacy files counted: %v, want ErrQuotaExceeded", err)
-			}
-		})
-	}
+	onEachStore(t, func(t *testing.T, s Store) {
+		owner := ctNewID()
+		legacyFiles(t, s, owner)
+		wantUsage(t, s, owner, Usage{Bytes: 350, Files: 2})
+		err := s.InsertFileWithinQuota(t.Context(), quotaFile(owner, 51), Quota{Bytes: 400})
+		if !errors.Is(err, ErrQuotaExceeded) {
+			t.Errorf("a reservation past the quota with legacy files counted: %v, want ErrQuotaExceeded", err)
+		}
+	})
 }
 
 // TestQuotaLegacyFileDeleteReleases: on each store, deleting a file stored
@@ -125,18 +118,14 @@ func TestQuotaLegacyFilesCount(t *testing.T) {
 // releases what it counts.
 func TestQuotaLegacyFileDeleteReleases(t *testing.T) {
 	t.Parallel()
-	for name, open := range storeOpeners {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			s := open(t)
-			owner := ctNewID()
-			pending, complete := legacyFiles(t, s, owner)
-			ctMust(t, "delete", s.DeleteFile(t.Context(), owner, pending.ID))
-			wantUsage(t, s, owner, Usage{Bytes: 50, Files: 1})
-			ctMust(t, "delete", s.DeleteFile(t.Context(), owner, complete.ID))
-			wantUsage(t, s, owner, Usage{})
-		})
-	}
+	onEachStore(t, func(t *testing.T, s Store) {
+		owner := ctNewID()
+		pending, complete := legacyFiles(t, s, owner)
+		ctMust(t, "delete", s.DeleteFile(t.Context(), owner, pending.ID))
+		wantUsage(t, s, owner, Usage{Bytes: 50, Files: 1})
+		ctMust(t, "delete", s.DeleteFile(t.Context(), owner, complete.ID))
+		wantUsage(t, s, owner, Usage{})
+	})
 }
 
 // TestQuotaExceededWithoutUsage: a refusal stays 403 quota_exceeded when

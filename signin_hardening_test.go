@@ -22,22 +22,15 @@ import (
 	"time"
 )
 
-// onEachStore runs test on a fresh local store and a fresh MongoDB
-// (FerretDB) database, in parallel subtests.
+// onEachStore runs test on a fresh store of each backend (storeOpeners:
+// local, and a MongoDB (FerretDB) database), in parallel subtests.
 func onEachStore(t *testing.T, test func(t *testing.T, s Store)) {
-	t.Run("local", func(t *testing.T) {
-		t.Parallel()
-		test(t, openTestLocalStore(t, t.TempDir()))
-	})
-	t.Run("mongo", func(t *testing.T) {
-		t.Parallel()
-		s, err := openMongoStore(t.Context(), rig.mongoURI, testDatabaseName(t), testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close(context.Background()) })
-		test(t, s)
-	})
+	for name, open := range storeOpeners {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, open(t))
+		})
+	}
 }
 
 // TestUpsertUserConcurrentFirstSignIn: many first sign-ins of one subject
