@@ -94,7 +94,7 @@ func testRoundTrip(t *testing.T, base string) {
 
 	dest := filepath.Join(dir, "back.txt")
 	var got int64
-	if _, err := c.Download(ctx, f.ID, dest, func(done, total int64) { got = done }); err != nil {
+	if _, _, err := c.Download(ctx, f.ID, dest, DownloadOptions{Progress: func(done, total int64) { got = done }}); err != nil {
 		t.Fatalf("Download: %v", err)
 	}
 	if data, _ := os.ReadFile(dest); !bytes.Equal(data, content) || got != int64(len(content)) {
@@ -108,7 +108,7 @@ func testRoundTrip(t *testing.T, base string) {
 	if e, ok := err.(*Error); !ok || e.Status != 404 || e.Code != "not_found" || e.Message == "" {
 		t.Fatalf("second Delete: %v, want a typed 404 not_found", err)
 	}
-	if _, err := c.Download(ctx, f.ID, dest, nil); !IsCode(err, "not_found") {
+	if _, _, err := c.Download(ctx, f.ID, dest, DownloadOptions{Overwrite: true}); !IsCode(err, "not_found") {
 		t.Fatalf("Download of a deleted file: %v", err)
 	}
 }
@@ -242,7 +242,7 @@ func testMultipartUploadResumes(t *testing.T, base string) {
 		t.Fatalf("resumed: first progress %d (want past the stored part), file %+v", first, f)
 	}
 	dest := filepath.Join(t.TempDir(), "back.img")
-	if _, err := c.Download(t.Context(), f.ID, dest, nil); err != nil {
+	if _, _, err := c.Download(t.Context(), f.ID, dest, DownloadOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if data, _ := os.ReadFile(dest); !bytes.Equal(data, content) {
