@@ -379,3 +379,25 @@ func checkPipedProgress(t *testing.T, what, stderr string, size int) {
 			what, len(lines), strings.Count(stderr, "\r"), stderr)
 	}
 }
+
+// TestREADMEDocumentsEveryCommand: client/README.md shows every command
+// as the usage does, the variables and the exit statuses.
+func TestREADMEDocumentsEveryCommand(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(data)
+	want := []string{"DROPP_URL", "DROPP_TOKEN", "go install ./cmd/dropp-cli"}
+	for _, cmd := range commands {
+		want = append(want, "`"+strings.TrimSpace("dropp-cli "+cmd.name+" "+cmd.args)+"`")
+	}
+	for _, code := range []int{exitOK, exitFailed, exitUsage} {
+		want = append(want, "\n| "+strconv.Itoa(code)+" | ")
+	}
+	for _, s := range want {
+		if !strings.Contains(readme, s) {
+			t.Errorf("client/README.md lacks %q", s)
+		}
+	}
+}
