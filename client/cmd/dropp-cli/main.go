@@ -141,6 +141,9 @@ func (c *cli) parse(args []string) (*command, error) {
 			return cmd, c.parseArgs(cmd, rest)
 		}
 	}
+	if name == "share" {
+		return nil, errors.New("share takes create, list or revoke")
+	}
 	return nil, fmt.Errorf("unknown command %q", strings.Join(args[:len(args)-len(rest)], " "))
 }
 
