@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"dropp/client/internal/testserver"
 )
 
 // TestShares: create a share with and without options, list them page by
@@ -36,7 +38,7 @@ func testShares(t *testing.T, base string) {
 		*limited.MaxDownloads != 2 || until < 89*time.Minute || until > 90*time.Minute {
 		t.Fatalf("CreateShare(90 min, 2 downloads): %+v", limited)
 	}
-	if code := shareLinkStatus(t, limited.URL); code != http.StatusOK {
+	if code := testserver.ShareLinkStatus(t, limited.URL); code != http.StatusOK {
 		t.Fatalf("the link answers %d", code)
 	}
 	var all []*Share
@@ -68,7 +70,7 @@ func testShares(t *testing.T, base string) {
 	if err := c.RevokeShare(ctx, limited.ID); err != nil {
 		t.Fatalf("RevokeShare: %v", err)
 	}
-	if code := shareLinkStatus(t, limited.URL); code != http.StatusNotFound {
+	if code := testserver.ShareLinkStatus(t, limited.URL); code != http.StatusNotFound {
 		t.Fatalf("the revoked link answers %d", code)
 	}
 	if list, err := c.ListShares(ctx, f.ID); err != nil || len(list) != 2 || list[0].ID == limited.ID || list[1].ID == limited.ID {
@@ -83,16 +85,4 @@ func testShares(t *testing.T, base string) {
 	if _, err := c.ListShares(ctx, "nosuchfile"); !IsCode(err, "not_found") {
 		t.Fatalf("ListShares of no file: %v, want not_found", err)
 	}
-}
-
-// shareLinkStatus is the status of a share link's JSON answer.
-func shareLinkStatus(t *testing.T, link string) int {
-	req, _ := http.NewRequest("GET", link, nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"dropp/client/internal/testserver"
 )
 
 // TestDownloadIntoADirectory: a directory as dest gets the file under its
@@ -35,8 +37,8 @@ func testDownloadIntoADirectory(t *testing.T, base string) {
 	if data, _ := os.ReadFile(want); string(data) != "some notes" {
 		t.Fatalf("saved %q", data)
 	}
-	if info, _ := os.Stat(want); info.Mode().Perm() != createdMode(t) {
-		t.Errorf("mode %v, want os.Create's %v", info.Mode().Perm(), createdMode(t))
+	if info, _ := os.Stat(want); info.Mode().Perm() != testserver.CreatedMode(t) {
+		t.Errorf("mode %v, want os.Create's %v", info.Mode().Perm(), testserver.CreatedMode(t))
 	}
 
 	os.WriteFile(want, []byte("mine"), 0o600)
@@ -55,18 +57,6 @@ func testDownloadIntoADirectory(t *testing.T, base string) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("the directory holds %d entries, want only notes.txt", len(entries))
 	}
-}
-
-// createdMode is the mode os.Create gives a new file under the umask.
-func createdMode(t *testing.T) os.FileMode {
-	p := filepath.Join(t.TempDir(), "probe")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	info, _ := os.Stat(p)
-	return info.Mode().Perm()
 }
 
 // TestLocalNameStaysInTheDirectory: a name from the server can only name

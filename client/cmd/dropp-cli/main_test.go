@@ -222,7 +222,7 @@ func TestDownloadIntoADirectory(t *testing.T) {
 	if data, err := os.ReadFile(want); err != nil || string(data) != "some notes" {
 		t.Fatalf("DIR/notes.txt: %q, %v", data, err)
 	}
-	wantMode := createdMode(t)
+	wantMode := testserver.CreatedMode(t)
 	if info, _ := os.Stat(want); info.Mode().Perm() != wantMode {
 		t.Errorf("the downloaded file's mode is %v, want %v (os.Create's, after the umask)", info.Mode().Perm(), wantMode)
 	}
@@ -257,22 +257,6 @@ func TestDownloadIntoADirectory(t *testing.T) {
 	}
 }
 
-// createdMode is the mode os.Create gives a new file under this process's
-// umask, which the CLI's process inherits.
-func createdMode(t *testing.T) os.FileMode {
-	p := filepath.Join(t.TempDir(), "probe")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	info, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.Mode().Perm()
-}
-
 // shareJSON is a share as the CLI prints it.
 type shareJSON struct {
 	ID           string    `json:"id"`
@@ -298,7 +282,7 @@ func TestShareCommands(t *testing.T) {
 		until < 2*time.Hour-time.Minute || until > 2*time.Hour {
 		t.Fatalf("share create -expires 2h -max-downloads 3: %+v", sh)
 	}
-	if code := linkStatus(t, sh.URL); code != http.StatusOK {
+	if code := testserver.ShareLinkStatus(t, sh.URL); code != http.StatusOK {
 		t.Fatalf("the new link answers %d", code)
 	}
 	r = runCLI(t, "", env, "share", "create", "-expires", "1d", f.ID) // flags before the id, and days
@@ -319,7 +303,7 @@ func TestShareCommands(t *testing.T) {
 			t.Fatalf("share revoke: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 		}
 	}
-	if code := linkStatus(t, sh.URL); code != http.StatusNotFound {
+	if code := testserver.ShareLinkStatus(t, sh.URL); code != http.StatusNotFound {
 		t.Fatalf("the revoked link answers %d", code)
 	}
 	if r := runCLI(t, "", env, "share", "list", f.ID); r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
@@ -328,18 +312,6 @@ func TestShareCommands(t *testing.T) {
 	if r := runCLI(t, "", env, "share", "revoke", sh.ID); r.code != 1 || !strings.Contains(r.stderr, "not_found") {
 		t.Fatalf("share revoke again: exit %d, stderr %q; want 1, not_found", r.code, r.stderr)
 	}
-}
-
-// linkStatus is the status of a share link's JSON answer.
-func linkStatus(t *testing.T, link string) int {
-	req, _ := http.NewRequest("GET", link, nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // TestProgressInAPipe: when the progress goes to a pipe, not a terminal,

@@ -225,3 +225,38 @@ func freeAddr() string {
 type startError struct{ out []byte }
 
 func (e *startError) Error() string { return "dropp: " + string(e.out) }
+
+// ShareLinkStatus is the status of a share link's JSON answer: 200 while
+// it works, 404 once it is revoked, used up or expired.
+func ShareLinkStatus(t testing.TB, link string) int {
+	t.Helper()
+	req, err := http.NewRequest("GET", link, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// CreatedMode is the mode os.Create gives a new file under this process's
+// umask (which a process it starts inherits): what a downloaded file
+// must get.
+func CreatedMode(t testing.TB) os.FileMode {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "probe")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	info, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Mode().Perm()
+}
