@@ -167,7 +167,7 @@ type config struct {
 	AdminEmails   []string
 
 	// PublishedOnHostLoopback is the operator's word that this container's
-	// port is published on the host's loopback only (see deploy.go).
+	// port is published on the host's loopback only (see container.go).
 	PublishedOnHostLoopback bool
 	MetricsAddr             string // "" = no metrics listener
 }

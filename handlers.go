@@ -122,12 +122,12 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /s/{token}/download", link(s.handleShareDownload))
 
 	// The local object store's upload forms, PUT URLs and download URLs
-	// point back at this server (localupload.go, localparts.go, localobjects.go), checked by their
+	// point back at this server (localobjects.go, localobjects_upload.go, localobjects_parts.go), checked by their
 	// signatures, not by a user; with S3 they point at S3.
 	if local, ok := s.objects.(*localObjects); ok {
 		mux.HandleFunc("POST /objects/upload", local.handleUpload)
 		mux.HandleFunc("GET /objects/{key...}", local.handleDownload)
-		mux.HandleFunc("PUT /objects/{key...}", local.handlePut) // localparts.go
+		mux.HandleFunc("PUT /objects/{key...}", local.handlePut) // localobjects_parts.go
 	}
 	return jsonMuxErrors(mux)
 }

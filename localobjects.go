@@ -41,7 +41,7 @@ import (
 //	users/ab12…/.name.etag  its ETag: the hex MD5 of the bytes, as S3 gives for
 //	                        a single-part upload, computed while receiving them
 //	.tmp/                   uploads in progress, linked into place when done
-//	.uploads/<id>/          a multipart upload's parts (see localparts.go)
+//	.uploads/<id>/          a multipart upload's parts (see localobjects_parts.go)
 //	.deleted/cd34…          a tombstone per deleted key, named by the key's
 //	                        SHA-256, so its form stays refused (see
 //	                        localTombstoneDir)
