@@ -505,3 +505,21 @@ func corsRuleAllows(rule types.CORSRule, origin string) bool {
 	etagOK := slices.ContainsFunc(rule.ExposeHeaders, func(h string) bool { return strings.EqualFold(h, "ETag") })
 	return originOK && etagOK && slices.Contains(rule.AllowedMethods, "POST") && slices.Contains(rule.AllowedMethods, "PUT")
 }
+
+// ListObjects lists the bucket's objects under prefix, a page at a time.
+func (o *s3Objects) ListObjects(ctx context.Context, prefix string, each func(listedObject) error) error {
+	pages := s3.NewListObjectsV2Paginator(o.client, &s3.ListObjectsV2Input{Bucket: aws.String(o.bucket), Prefix: aws.String(prefix)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list objects: %w", err)
+		}
+		for _, obj := range page.Contents {
+			err := each(listedObject{Key: aws.ToString(obj.Key), Size: aws.ToInt64(obj.Size), Modified: aws.ToTime(obj.LastModified)})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
