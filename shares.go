@@ -352,15 +352,6 @@ func (s *server) shareFail(w http.ResponseWriter, r *http.Request, err error) {
 	s.renderSharePage(w, f.status, sharePage{Title: http.StatusText(f.status), Error: f.page})
 }
 
-// shareTooMany is the 429 of /s/.
-func (s *server) shareTooMany(w http.ResponseWriter, r *http.Request) {
-	if wantsJSON(r) {
-		writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many share link requests; retry after the Retry-After delay")
-		return
-	}
-	s.renderSharePage(w, http.StatusTooManyRequests, sharePage{Title: "Too many requests", Error: "Too many requests from your address. Wait a minute and try again."})
-}
-
 // renderSharePage shows a share link's page (share.html) with p.
 func (s *server) renderSharePage(w http.ResponseWriter, status int, p sharePage) {
 	s.renderHTML(w, status, s.shares.page, p)
