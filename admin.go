@@ -262,7 +262,7 @@ type adminPageView struct {
 
 // newAdminPageView parses admin.html.
 func newAdminPageView() *adminPageView {
-	return &adminPageView{tmpl: template.Must(template.New("admin.html").Parse(adminHTML)), csp: loginCSP(adminHTML)}
+	return &adminPageView{tmpl: parsePage("admin.html", adminHTML), csp: loginCSP(adminHTML)}
 }
 
 // handleAdminPage handles "GET /admin/": the users, their usage against the

@@ -72,7 +72,7 @@ type signIn struct {
 // here talks to the provider, so start-up never depends on reaching it.
 func newSignIn(cfg *config, logger *slog.Logger) *signIn {
 	si := &signIn{
-		page:       template.Must(template.New("login.html").Parse(loginHTML)),
+		page:       parsePage("login.html", loginHTML),
 		csp:        loginCSP(loginHTML),
 		startLimit: newRateLimiter(cfg.AuthRateLimit),
 		tokenLimit: newRateLimiter(cfg.AuthRateLimit),

@@ -57,7 +57,7 @@ type shareLinks struct {
 // newShareLinks parses the page once.
 func newShareLinks(cfg *config) *shareLinks {
 	return &shareLinks{
-		page:  template.Must(template.New("share.html").Parse(shareHTML)),
+		page:  parsePage("share.html", shareHTML),
 		csp:   loginCSP(shareHTML),
 		limit: newRateLimiter(cfg.AuthRateLimit),
 	}
