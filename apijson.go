@@ -46,7 +46,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // writeJSONBody writes an already encoded JSON body with writeJSON's
-// headers, for responses built without reflection (GET /list/).
+// headers, for the answers appended without reflection (jsonappend.go):
+// the file list, a download URL and a created upload's form.
 func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
 	w.Header()["Content-Type"] = headerJSON
 	w.WriteHeader(status)
@@ -58,15 +59,25 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, apiError{Error: code, Message: message})
 }
 
+// jsonBody says whether a request's JSON body may be left out, so that a
+// call of readJSON reads as what it accepts.
+type jsonBody bool
+
+const (
+	bodyRequired jsonBody = false // the request must send a JSON body
+	bodyOptional jsonBody = true  // no body at all reads as an empty request
+)
+
 // maxJSONBody is the largest JSON request body accepted.
 const maxJSONBody = 64 << 10
 
 // readJSON decodes a JSON request body into v, strictly: the content type
 // must be JSON (else 415), the body at most maxJSONBody (else 413), and
 // unknown fields, trailing data and the field names decodeStrictJSON
-// refuses are refused (400). An empty body is accepted when optional is
-// true. On false the error has been answered.
-func readJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
+// refuses are refused (400). An empty body is accepted when body is
+// bodyOptional. On false the error has been answered.
+func readJSON(w http.ResponseWriter, r *http.Request, v any, body jsonBody) bool {
+	optional := body == bodyOptional
 	if optional && r.ContentLength == 0 && r.Header.Get("Content-Type") == "" {
 		return true
 	}

@@ -107,7 +107,7 @@ type fileResponse struct {
 // for a multipart upload, the part size the client asks part URLs for.
 func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owner string) {
 	var req createUploadRequest
-	if !readJSON(w, r, &req, false) {
+	if !readJSON(w, r, &req, bodyRequired) {
 		return
 	}
 	multipart := req.Multipart != nil && *req.Multipart
@@ -348,7 +348,7 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 		return
 	}
 	var req completeRequest
-	if !readJSON(w, r, &req, true) {
+	if !readJSON(w, r, &req, bodyOptional) {
 		return
 	}
 	if msg := s.validateSize(req.Size); msg != "" {

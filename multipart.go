@@ -135,7 +135,7 @@ func (s *server) handlePartURLs(w http.ResponseWriter, r *http.Request, owner st
 		return
 	}
 	var req partsRequest
-	if !readJSON(w, r, &req, false) {
+	if !readJSON(w, r, &req, bodyRequired) {
 		return
 	}
 	f, ok := s.pendingMultipart(w, r, owner, id)

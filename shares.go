@@ -97,7 +97,7 @@ func (s *server) handleCreateShare(w http.ResponseWriter, r *http.Request, owner
 		return
 	}
 	var req createShareRequest
-	if !readJSON(w, r, &req, true) {
+	if !readJSON(w, r, &req, bodyOptional) {
 		return
 	}
 	ttl, msg := s.validateShare(&req)
