@@ -1,7 +1,8 @@
 package main
 
-// Quotas on the local store (see quota.go for what counts): checked and
-// reserved under the write lock, the usage derived from the files held.
+// Quotas on the local store (see quota.go; what a file counts is Usage.add
+// in store.go): checked and reserved under the write lock, the usage
+// derived from the files held.
 
 import "context"
 

@@ -1,7 +1,7 @@
 package main
 
-// Quotas on MongoDB (see quota.go for what counts): the per-user usage
-// ledger.
+// Quotas on MongoDB (see quota.go; what a file counts is Usage.add in
+// store.go): the per-user usage ledger.
 //
 // FerretDB runs every update as a read, a change in memory and a write, so
 // neither $inc nor a conditional update is atomic there (measured: 20

@@ -1,7 +1,8 @@
 package main
 
-// Per-user quotas: what counts, the atomic reservation on both metadata
-// stores, and the API's view of usage.
+// Per-user quotas: the server side (the API's view of usage, the refusal
+// and its message) and, below, how they work. The records (Quota, Usage)
+// and what a file counts (Usage.add) are in store.go.
 //
 // What counts toward a user's usage is each file's Charged bytes (the
 // declared size of a pending upload, or MAX_UPLOAD_BYTES without one; the
@@ -14,36 +15,14 @@ package main
 // once, however many requests race to do either.
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 )
 
-// ErrQuotaExceeded: the file would take its owner over a quota.
-var ErrQuotaExceeded = errors.New("quota exceeded")
-
 // codeQuotaExceeded is the API error code of a refused reservation.
 const codeQuotaExceeded = "quota_exceeded"
-
-// Quota is the limit of one user; a zero field is unlimited.
-type Quota struct {
-	Bytes int64
-	Files int64
-}
-
-// allows tells whether a user at usage u may add one file charging bytes.
-func (q Quota) allows(u Usage, bytes int64) bool {
-	return (q.Bytes == 0 || u.Bytes+bytes <= q.Bytes) && (q.Files == 0 || u.Files+1 <= q.Files)
-}
-
-// Usage is what a user's files count toward the quota. In MongoDB it is
-// the document of the "usage" collection whose _id is the user's id.
-type Usage struct {
-	Bytes int64 `bson:"bytes" json:"bytes"`
-	Files int64 `bson:"files" json:"files"`
-}
 
 // usageJSON is a user's usage as the API shows it; a null quota is
 // unlimited.
@@ -143,33 +122,4 @@ func (s *server) settleCharge(ctx context.Context, f *File, size int64) {
 	if err != nil && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrNotFound) {
 		s.log.Warn("quota: settling a completed file's charge", "file", f.ID, "err", err)
 	}
-}
-
-// sumCharges is what files count toward the quota: each one's charge (a
-// file stored before quotas, without one, as legacyCharge says) and one
-// file each.
-func sumCharges(files []File) Usage {
-	var u Usage
-	for i := range files {
-		u.add(&files[i])
-	}
-	return u
-}
-
-// add counts f in u: its charge and one file.
-func (u *Usage) add(f *File) {
-	u.Bytes += cmp.Or(f.Charged, legacyCharge(f))
-	u.Files++
-}
-
-// legacyCharge is what a file stored before quotas existed counts: its
-// real size, or its declared one while pending.
-func legacyCharge(f *File) int64 {
-	switch {
-	case f.Size != nil:
-		return *f.Size
-	case f.DeclaredSize != nil:
-		return *f.DeclaredSize
-	}
-	return 0
 }
