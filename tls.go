@@ -307,6 +307,22 @@ func redirectToHTTPS(base string) http.Handler {
 	})
 }
 
+// healthcheckTLSClient is how `dropp healthcheck` reaches ADDR when it
+// speaks TLS. It names PUBLIC_URL's host, the only one autocert answers,
+// and does not verify the certificate: the probe talks to its own host's
+// loopback, sends nothing secret and reads only the status, and the
+// certificate may come from a CA this host does not trust (a private CA, a
+// test CA) while the server is healthy.
+func healthcheckTLSClient(cfg *config) *http.Client {
+	serverName := ""
+	if cfg.PublicURL != nil {
+		serverName = cfg.PublicURL.Hostname()
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{ServerName: serverName, InsecureSkipVerify: true}
+	return &http.Client{Transport: transport}
+}
+
 // certRecheck is how often, at most, the certificate files' times are
 // looked at: renewals are rare, handshakes are not.
 const certRecheck = 2 * time.Second

@@ -124,18 +124,20 @@ func TestTLSStartErrors(t *testing.T) {
 }
 
 // TestTLSCertFilesReload serves a certificate from TLS_CERT_FILE (local
-// sign-in on https://localhost), with HSTS and Secure cookies; after the
-// files are replaced, a new handshake sees the new certificate.
+// sign-in on https://localhost), with HSTS and Secure cookies, which `dropp
+// healthcheck` reaches over TLS; after the files are replaced, a new
+// handshake sees the new certificate.
 func TestTLSCertFilesReload(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	ca := newTestCA(t)
 	certFile, keyFile := ca.issueFiles(t, dir, "localhost")
 	port := freePort(t)
-	base, _, _ := startRun(t, map[string]string{
+	env := map[string]string{
 		"DATA_DIR": t.TempDir(), "ADDR": "127.0.0.1:" + port, "PUBLIC_URL": "https://localhost:" + port,
 		"TLS_CERT_FILE": certFile, "TLS_KEY_FILE": keyFile,
-	})
+	}
+	base, _, _ := startRun(t, env)
 	c := ca.client(nil)
 	first := servedSerial(t, c, base)
 	if first == nil || first.Cmp(ca.lastSerial) != 0 {
@@ -143,6 +145,10 @@ func TestTLSCertFilesReload(t *testing.T) {
 	}
 	checkSecureAnswers(t, c, base)
 	checkLocalSignInCookies(t, c, base)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"dropp", "healthcheck"}, testGetenv(env), &out, &out); err != nil || !strings.Contains(out.String(), "healthy: https://") {
+		t.Errorf("dropp healthcheck over TLS: %v, %q", err, out.String())
+	}
 
 	// A renewal: the new pair replaces the old one's files.
 	newCert, newKey := ca.issueFiles(t, t.TempDir(), "localhost")
@@ -275,6 +281,10 @@ func acmeTest(t *testing.T, bins pebbleBins, opts pebbleOptions, dataDir string)
 	checkSecureAnswers(t, client, base)
 	checkRedirectToHTTPS(t, "http://127.0.0.1:"+httpPort, base)
 	checkProviderSignInCookies(t, client, base)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"dropp", "healthcheck"}, testGetenv(env), &out, &out); err != nil {
+		t.Errorf("dropp healthcheck with TLS=auto: %v, %q", err, out.String())
+	}
 	return &acmeDropp{env: env, client: client, serial: serial, pebbleLog: peb.log, stop: stop}
 }
 
