@@ -113,11 +113,11 @@ func (c *config) checkTLS(failed map[string]bool) []error {
 		_, err := netip.ParseAddr(c.PublicURL.Hostname())
 		rule(err == nil, fmt.Sprintf("TLS=auto needs a host name in PUBLIC_URL, not an IP address (%q): ACME certificates are for names", c.PublicURL.Hostname()))
 	}
-	rule(t.on() && c.PublicURL != nil && c.PublicURL.Scheme != "https",
-		fmt.Sprintf("PUBLIC_URL %q is http:// but Dropp serves HTTPS (TLS=auto or TLS_CERT_FILE): make it https://", c.PublicURL))
+	rule(t.CertFile != "" && c.PublicURL != nil && c.PublicURL.Scheme != "https",
+		fmt.Sprintf("PUBLIC_URL %q is http:// but Dropp serves HTTPS (TLS_CERT_FILE): make it https://", c.PublicURL))
 	rule(t.httpAddrSet && !t.on(),
 		"HTTP_ADDR is set but Dropp does not serve HTTPS: it is the plain-HTTP listener beside TLS=auto or TLS_CERT_FILE")
-	rule(t.HTTPAddr != "" && t.on() && !t.Auto && publicBaseURL(c) == "",
+	rule(t.HTTPAddr != "" && t.CertFile != "" && publicBaseURL(c) == "",
 		"HTTP_ADDR redirects to PUBLIC_URL: set PUBLIC_URL")
 	return errs
 }

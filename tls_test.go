@@ -60,6 +60,9 @@ func TestTLSSettings(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tc.want)
 			}
+			if lines := strings.Count(err.Error(), "\n") + 1; lines != 1 {
+				t.Errorf("%d lines for one mistake:\n%v", lines, err)
+			}
 		})
 	}
 	good := []struct {
