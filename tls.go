@@ -6,6 +6,7 @@ package main
 // HTTP-01 challenges and to redirect to PUBLIC_URL. See docs/https.md.
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -150,7 +151,7 @@ func newFront(cfg *config, logger *slog.Logger) (*front, error) {
 			return nil, err
 		}
 		f.tls = &tls.Config{GetCertificate: certs.getCertificate, NextProtos: []string{"h2", "http/1.1"}}
-		f.lines = append(f.lines, "tls: certificate from "+t.CertFile+" (re-read when it changes)")
+		f.lines = append(f.lines, "tls: certificate from "+t.CertFile+" (loaded again when it changes)")
 		if f.httpAddr != "" {
 			f.plain = redirectToHTTPS(publicBaseURL(cfg))
 		}
@@ -323,40 +324,42 @@ func healthcheckTLSClient(cfg *config) *http.Client {
 	return &http.Client{Transport: transport}
 }
 
-// certRecheck is how often, at most, the certificate files' times are
-// looked at: renewals are rare, handshakes are not.
+// certRecheck is how often, at most, the certificate files are read
+// again: renewals are rare, handshakes are not.
 const certRecheck = 2 * time.Second
 
 // certFiles serves the certificate in TLS_CERT_FILE and TLS_KEY_FILE, and
-// re-reads them when either changes. A new pair that does not load (a key
-// not yet written beside its certificate, a typo) is warned about and the
-// old one kept.
+// loads them again when either changes. A change is told by the files'
+// contents, not their times: two writes within one tick of the file
+// system's clock have the same time. A new pair that does not load (a key
+// not yet written beside its certificate, a typo) is warned about once and
+// the old one kept.
 type certFiles struct {
 	certFile, keyFile string
 	log               *slog.Logger
 
-	mu      sync.Mutex
-	cert    *tls.Certificate
-	stamp   string    // the files' sizes and times when last read
-	checked time.Time // when stamp was last compared
+	mu              sync.Mutex
+	cert            *tls.Certificate
+	certPEM, keyPEM []byte    // the files' contents when last read
+	checked         time.Time // when they were last read
 }
 
 // loadCertFiles reads the pair once; an invalid pair stops the start.
 func loadCertFiles(certFile, keyFile string, logger *slog.Logger) (*certFiles, error) {
-	c := &certFiles{certFile: certFile, keyFile: keyFile, log: logger}
-	stamp, err := c.fileStamp()
-	if err == nil {
-		c.cert, err = c.load()
+	c := &certFiles{certFile: certFile, keyFile: keyFile, log: logger, checked: time.Now()}
+	var err error
+	if c.certPEM, c.keyPEM, err = c.read(); err == nil {
+		c.cert, err = parseKeyPair(c.certPEM, c.keyPEM)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("TLS_CERT_FILE, TLS_KEY_FILE: %w", err)
 	}
-	c.stamp, c.checked = stamp, time.Now()
 	return c, nil
 }
 
-// getCertificate is the tls.Config hook: the current pair, re-read first
-// if the files changed since the last look (at most every certRecheck).
+// getCertificate is the tls.Config hook: the current pair, loaded again
+// first if the files changed since the last look (at most every
+// certRecheck).
 func (c *certFiles) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -364,39 +367,38 @@ func (c *certFiles) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, erro
 		return c.cert, nil
 	}
 	c.checked = time.Now()
-	stamp, err := c.fileStamp()
-	if err != nil || stamp == c.stamp {
+	certPEM, keyPEM, err := c.read()
+	if err != nil || bytes.Equal(certPEM, c.certPEM) && bytes.Equal(keyPEM, c.keyPEM) {
 		return c.cert, nil // a file missing for a moment is being replaced
 	}
-	c.stamp = stamp
-	cert, err := c.load()
+	c.certPEM, c.keyPEM = certPEM, keyPEM
+	cert, err := parseKeyPair(certPEM, keyPEM)
 	if err != nil {
 		c.log.Warn("TLS_CERT_FILE, TLS_KEY_FILE changed but do not load; still serving the previous certificate", "err", err)
 		return c.cert, nil
 	}
 	c.cert = cert
-	c.log.Info("TLS_CERT_FILE, TLS_KEY_FILE re-read", "subject", cert.Leaf.Subject.String(), "not_after", cert.Leaf.NotAfter)
+	c.log.Info("TLS_CERT_FILE, TLS_KEY_FILE loaded again", "subject", cert.Leaf.Subject.String(), "not_after", cert.Leaf.NotAfter)
 	return c.cert, nil
 }
 
-// load reads and checks the pair (tls.LoadX509KeyPair fills Leaf).
-func (c *certFiles) load() (*tls.Certificate, error) {
-	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+// read reads both files.
+func (c *certFiles) read() (certPEM, keyPEM []byte, err error) {
+	if certPEM, err = os.ReadFile(c.certFile); err != nil {
+		return nil, nil, err
+	}
+	if keyPEM, err = os.ReadFile(c.keyFile); err != nil {
+		return nil, nil, err
+	}
+	return certPEM, keyPEM, nil
+}
+
+// parseKeyPair checks that the key matches the certificate
+// (tls.X509KeyPair fills Leaf).
+func parseKeyPair(certPEM, keyPEM []byte) (*tls.Certificate, error) {
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, err
 	}
 	return &cert, nil
-}
-
-// fileStamp identifies the files' current contents by size and time.
-func (c *certFiles) fileStamp() (string, error) {
-	var stamp strings.Builder
-	for _, path := range []string{c.certFile, c.keyFile} {
-		info, err := os.Stat(path)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(&stamp, "%d@%d;", info.Size(), info.ModTime().UnixNano())
-	}
-	return stamp.String(), nil
 }
