@@ -77,14 +77,14 @@ func BenchmarkListHandlerMongo(b *testing.B) {
 // by default, so with no usage ledger).
 func benchMongoStore(b *testing.B, prefix string) *mongoStore {
 	name := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
-	store, err := openMongoStore(b.Context(), rig.mongoURI, name, slog.New(slog.DiscardHandler), withQuota(Quota{}))
+	store, err := openMongoStore(b.Context(), requireRig(b).mongoURI, name, slog.New(slog.DiscardHandler), withQuota(Quota{}))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		rig.mongo.Database(name).Drop(ctx)
+		requireRig(b).mongo.Database(name).Drop(ctx)
 		store.Close(ctx)
 	})
 	return store
@@ -238,7 +238,7 @@ func BenchmarkPresignDownload(b *testing.B) {
 // is local computation: the benchmarks never reach the network for S3.
 func benchConfig(b testing.TB) *config {
 	b.Helper()
-	env := s3TestEnv("dropp-bench")
+	env := s3TestEnv(b, "dropp-bench")
 	env["SECRET_KEY"] = testSecretKey
 	cfg, err := loadConfig(testGetenv(env))
 	if err != nil {

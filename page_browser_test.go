@@ -414,8 +414,8 @@ func TestWebPageS3InChromium(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
 	bucket := testBucket(t)
-	env := s3TestEnv(bucket)
-	env["MONGODB_URI"], env["MONGO_DB"] = rig.mongoURI, testDatabaseName(t)
+	env := s3TestEnv(t, bucket)
+	env["MONGODB_URI"], env["MONGO_DB"] = requireRig(t).mongoURI, testDatabaseName(t)
 	env["SECRET_KEY"], env["ADDR"] = testSecretKey, "127.0.0.1:0"
 	env["PART_SIZE_BYTES"] = "5242880" // where multipart exists, the 17 MiB file takes 4 parts
 	e := startTestEnv(t, env)

@@ -17,7 +17,7 @@ import (
 var storeOpeners = map[string]func(t *testing.T) Store{
 	"local": func(t *testing.T) Store { return openTestLocalStore(t, t.TempDir()) },
 	"mongo": func(t *testing.T) Store {
-		store, err := openMongoStore(t.Context(), rig.mongoURI, testDatabaseName(t), testLogger(t))
+		store, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
 		if err != nil {
 			t.Fatal(err)
 		}

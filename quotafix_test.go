@@ -37,7 +37,7 @@ func cancelAfterFileDelete(t *testing.T, s *mongoStore) context.Context {
 			}
 		},
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(rig.mongoURI).SetMonitor(monitor))
+	client, err := mongo.Connect(options.Client().ApplyURI(requireRig(t).mongoURI).SetMonitor(monitor))
 	ctMust(t, "connect", err)
 	t.Cleanup(func() { client.Disconnect(context.Background()) })
 	s.files = client.Database(s.files.Database().Name()).Collection("files")

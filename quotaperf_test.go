@@ -23,7 +23,7 @@ func usageEntries(t *testing.T, s *mongoStore) int64 {
 // the test.
 func openMongoStoreAt(t *testing.T, db string, opts ...mongoOption) *mongoStore {
 	t.Helper()
-	s, err := openMongoStore(t.Context(), rig.mongoURI, db, testLogger(t), opts...)
+	s, err := openMongoStore(t.Context(), requireRig(t).mongoURI, db, testLogger(t), opts...)
 	ctMust(t, "open mongo store", err)
 	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
@@ -109,14 +109,14 @@ func BenchmarkQuotaInsertMongo(b *testing.B) {
 	for name, q := range map[string]Quota{"ledger": {Files: 1 << 40}, "no_ledger": {}} {
 		b.Run(name, func(b *testing.B) {
 			db := fmt.Sprintf("bench_quota_%s_%d", name, time.Now().UnixNano())
-			s, err := openMongoStore(b.Context(), rig.mongoURI, db, slog.New(slog.DiscardHandler), withQuota(q))
+			s, err := openMongoStore(b.Context(), requireRig(b).mongoURI, db, slog.New(slog.DiscardHandler), withQuota(q))
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				rig.mongo.Database(db).Drop(ctx)
+				requireRig(b).mongo.Database(db).Drop(ctx)
 				s.Close(ctx)
 			})
 			owner := ctNewID()

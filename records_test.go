@@ -204,7 +204,7 @@ func TestRecordsMongoReadsGolden(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	db := testDatabaseName(t)
-	s, err := openMongoStore(ctx, rig.mongoURI, db, testLogger(t))
+	s, err := openMongoStore(ctx, requireRig(t).mongoURI, db, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

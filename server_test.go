@@ -30,8 +30,8 @@ type testEnv struct {
 // mongoS3Env is the environment of a server on the shared FerretDB (a fresh
 // database) and versitygw (a fresh bucket).
 func mongoS3Env(t *testing.T) map[string]string {
-	env := s3TestEnv(testBucket(t))
-	env["MONGODB_URI"] = rig.mongoURI
+	env := s3TestEnv(t, testBucket(t))
+	env["MONGODB_URI"] = requireRig(t).mongoURI
 	env["MONGO_DB"] = testDatabaseName(t)
 	env["SECRET_KEY"] = testSecretKey
 	env["ADDR"] = "127.0.0.1:0"

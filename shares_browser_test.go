@@ -33,7 +33,7 @@ func TestRealBrowserShareLink(t *testing.T) {
 	// browser slowly enough.
 	chrome := startChromium(t)
 	t.Run("local", func(t *testing.T) { browseShareLink(t, chrome, nil, "share-page.png") })
-	t.Run("s3", func(t *testing.T) { browseShareLink(t, chrome, s3TestEnv(testBucket(t)), "share-page-s3.png") })
+	t.Run("s3", func(t *testing.T) { browseShareLink(t, chrome, s3TestEnv(t, testBucket(t)), "share-page-s3.png") })
 }
 
 // browseShareLink is TestRealBrowserShareLink on a local-mode server with

@@ -817,7 +817,7 @@ func ctTime(t time.Time) string {
 func TestMongoStoreContract(t *testing.T) {
 	t.Parallel()
 	testStoreContract(t, func(t *testing.T) Store {
-		store, err := openMongoStore(t.Context(), rig.mongoURI, testDatabaseName(t), testLogger(t))
+		store, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
