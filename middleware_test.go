@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -205,4 +208,44 @@ func TestIsLocalHost(t *testing.T) {
 			t.Errorf("isLocalHost(%q) = %v, want %v", host, got, want)
 		}
 	}
+}
+
+// countingStore counts GetUser calls on the store it wraps.
+type countingStore struct {
+	Store
+	getUser atomic.Int32
+}
+
+func (c *countingStore) GetUser(ctx context.Context, id string) (User, error) {
+	c.getUser.Add(1)
+	return c.Store.GetUser(ctx, id)
+}
+
+// TestMembershipCheckIsCached: the allow-list check at use reads a user's
+// email from the store at most once per userEmailTTL, and not at all
+// without allow-lists; a user who no longer exists is refused.
+func TestMembershipCheckIsCached(t *testing.T) {
+	t.Parallel()
+	store := &countingStore{Store: openTestLocalStore(t, t.TempDir())}
+	u, err := store.UpsertUser(t.Context(), User{Issuer: "https://issuer.example", Subject: "s", Email: "a@example.com"})
+	ctMust(t, "UpsertUser", err)
+	clock := &testClock{}
+	cfg := &config{GoogleClientID: testClientID, AllowedDomains: []string{"example.com"}}
+	s := &server{cfg: cfg, store: store, now: clock.now, signIn: &signIn{}}
+	check := func(userID string, want error, reads int32) {
+		t.Helper()
+		if err := s.checkMember(t.Context(), userID); !errors.Is(err, want) {
+			t.Fatalf("checkMember(%s) = %v, want %v", userID, err, want)
+		}
+		if n := store.getUser.Load(); n != reads {
+			t.Fatalf("GetUser called %d times, want %d", n, reads)
+		}
+	}
+	check(u.ID, nil, 1)
+	check(u.ID, nil, 1)
+	clock.advance(userEmailTTL)
+	check(u.ID, nil, 2)
+	check(newID(), errNoLongerAllowed, 3)
+	cfg.AllowedDomains = nil
+	check(newID(), nil, 3)
 }

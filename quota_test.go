@@ -14,19 +14,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// storeOpeners open a fresh store of each backend, closed with the test.
-var storeOpeners = map[string]func(t *testing.T) Store{
-	"local": func(t *testing.T) Store { return openTestLocalStore(t, t.TempDir()) },
-	"mongo": func(t *testing.T) Store {
-		store, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { store.Close(context.Background()) })
-		return store
-	},
-}
-
 // envStarters start a server on each metadata store: MongoDB with S3, and
 // the local stores.
 var envStarters = map[string]func(t *testing.T, env map[string]string) *testEnv{
