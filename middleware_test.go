@@ -249,3 +249,32 @@ func TestMembershipCheckIsCached(t *testing.T) {
 	cfg.AllowedDomains = nil
 	check(newID(), nil, 3)
 }
+
+// TestLocalModeAnswersOnlyLoopbackHosts: with local sign-in, a request
+// whose Host is not loopback (a page whose DNS name was rebound to
+// 127.0.0.1, or a URL built from it) gets a JSON 400 on every route, even
+// with a valid credential; loopback names and addresses, any port, pass.
+func TestLocalModeAnswersOnlyLoopbackHosts(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	tok := e.newUser("local")
+	send := func(method, path, host string) (*http.Response, []byte) {
+		t.Helper()
+		return e.doWithHost(request{method: method, path: path, token: tok}, host)
+	}
+	routes := []struct{ method, path string }{
+		{"GET", "/healthz"}, {"GET", "/list/"}, {"GET", "/me"}, {"POST", "/upload/"}, {"DELETE", "/files/" + newID()},
+		{"GET", "/login/"}, {"GET", "/auth/google"}, {"POST", "/auth/token"}, {"POST", "/auth/logout"},
+		{"POST", "/objects/upload"}, {"GET", "/objects/users/x/y"}, {"GET", "/no/such/route"},
+	}
+	for _, host := range []string{"rebind.evil.example", "rebind.evil.example:8080", "127.0.0.1.evil.example", "localhost.evil.example", "10.0.0.1:8080", "[::2]:8080", "0.0.0.0"} {
+		for _, rt := range routes {
+			resp, body := send(rt.method, rt.path, host)
+			wantStatus(t, resp, body, http.StatusBadRequest)
+		}
+	}
+	for _, host := range []string{"localhost", "localhost:8080", "LOCALHOST:1", "127.0.0.1", "127.0.0.1:65535", "127.8.9.10:80", "[::1]", "[::1]:8080"} {
+		resp, body := send("GET", "/me", host)
+		wantStatus(t, resp, body, http.StatusOK)
+	}
+}
