@@ -183,17 +183,6 @@ func TestWebPageOrdersByInstant(t *testing.T) {
 	}
 }
 
-// requireChromium skips (or in CI fails) without Debian's Chromium.
-func requireChromium(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing in CI: scripts/test installs it (apt-get install chromium)", chromiumPath)
-		}
-		t.Skipf("%s not installed (apt-get install chromium)", chromiumPath)
-	}
-}
-
 // openSignedInApp starts Chromium, signs in on the page at base+"/" and
 // waits until the app is ready; it returns the browser and its page.
 func openSignedInApp(t *testing.T, base string) (*cdpClient, string) {
