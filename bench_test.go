@@ -3,7 +3,7 @@ package main
 // Benchmarks of the upload, list and download handlers through the real
 // router and middleware (logging, panic recovery, authentication), with the
 // real S3 presigner, next to the presign calls they make and the bare SDK
-// presign calls those replaced. The README quotes their figures from
+// presign calls those replaced. docs/performance.md quotes their figures from
 // scripts/bench.
 
 import (

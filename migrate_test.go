@@ -19,7 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// TestMigrateToMongoAndS3 is the README's move from local mode to
+// TestMigrateToMongoAndS3 is docs/operations.md's move from local mode to
 // production, for real: local mode is filled through the API (files, one
 // with a non-ASCII name, one uploaded in parts, an unfinished upload, a share link used once),
 // `dropp migrate` refuses while that server runs, then copies everything
