@@ -1,6 +1,6 @@
 package main
 
-// Tests of how handlers read JSON bodies (readJSON, checkFieldNames).
+// Tests of how the JSON API reads request bodies (readJSON, checkFieldNames).
 
 import (
 	"net/http"
