@@ -67,16 +67,25 @@
     return node;
   }
 
+  // formatSize and formatDate write sizes and times as every Dropp page
+  // does (the share and admin pages get them from humanSize and humanTime
+  // in Go): binary units with one decimal ("30.0 MiB", "512 bytes"), and
+  // UTC times ("7 Dec 2026 14:05 UTC"), so one file reads the same
+  // everywhere, whoever's clock looks at it.
   function formatSize(n) {
     if (n === null || n === undefined) return "size unknown";
-    const units = ["bytes", "KB", "MB", "GB", "TB"];
-    let i = 0;
-    let v = n;
-    while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
-    return i === 0 ? `${n} bytes` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+    if (n < 1024) return n === 1 ? "1 byte" : `${n} bytes`;
+    let div = 1024, exp = 0;
+    for (let m = Math.floor(n / 1024); m >= 1024 && exp < 5; m = Math.floor(m / 1024)) { div *= 1024; exp++; }
+    return `${(n / div).toFixed(1)} ${"KMGTPE"[exp]}iB`;
   }
 
-  const formatDate = (s) => new Date(s).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function formatDate(s) {
+    const d = new Date(s);
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
+  }
 
   // ---- Usage ----
 
@@ -252,7 +261,20 @@
         status.textContent = `${pct}%${speed}`;
       },
       say(msg) { status.textContent = msg; },
-      fail(msg) { li.classList.add("failed"); status.textContent = msg; cancel.textContent = "Dismiss"; cancel.ariaLabel = `Dismiss ${file.name}`; },
+      // end shows how the upload ended; Cancel becomes Dismiss.
+      end(msg) {
+        this.ended = true;
+        status.textContent = msg;
+        cancel.textContent = "Dismiss";
+        cancel.ariaLabel = `Dismiss ${file.name}`;
+      },
+      fail(msg) { li.classList.add("failed"); this.end(msg); },
+      // succeed shows the upload done, and takes the line away soon after.
+      succeed(f, how) {
+        bar.value = 100;
+        this.end(how ? `100% · done (${how})` : "100% · done");
+        setTimeout(() => li.remove(), 4000);
+      },
     };
   }
 
@@ -300,56 +322,202 @@
     return api("POST", "/upload/", body);
   }
 
-  async function uploadFile(file) {
+  // ---- One writer per upload ----
+  // A file dropped twice, in one tab or in two, must not get two writers:
+  // they would race on the same parts, one would fail, and a failure must
+  // never cost the file the other one completed. So each upload runs under
+  // a Web Lock named after the file (name, size, date: what a reload can
+  // know it by), which every tab of this browser shares and which a tab
+  // that goes away releases. A drop of a file this tab uploads now follows
+  // that upload; one that another tab uploads waits for that tab, then
+  // finishes what it left, if anything. Without Web Locks (a page served
+  // over plain HTTP from another host) only this tab's uploads are known.
+
+  const locks = navigator.locks;
+  const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel("dropp.uploads") : null;
+  const COMPLETED_KEY = "dropp.completed"; // localStorage: uploads completed lately, for tabs that waited
+  const COMPLETED_FOR = 10 * 60 * 1000; // ms a completion is remembered
+  const running = new Map(); // file key → the outcome of this tab's upload of it
+
+  const fileKey = (file) => JSON.stringify([file.name, file.size, file.lastModified]);
+  const resumeKey = (r) => JSON.stringify([r.name, r.size, r.modified]);
+  const lockName = (key) => `dropp.upload ${key}`;
+
+  // uploadFile starts the upload of a dropped or chosen file, or follows
+  // the one this tab runs already.
+  function uploadFile(file) {
+    const key = fileKey(file);
     const row = uploadRow(file);
-    let fileID = null;
-    row.cancel.addEventListener("click", async () => {
-      if (row.li.classList.contains("failed") || row.done) { row.li.remove(); return; }
+    row.cancel.addEventListener("click", () => {
+      if (row.ended) { row.li.remove(); return; }
       row.cancelled = true;
       if (row.xhr) row.xhr.abort();
-      if (fileID) {
-        forgetResume(fileID);
-        api("DELETE", `/files/${fileID}`).catch(() => {});
-      }
+      if (row.stopWaiting) row.stopWaiting();
       row.li.remove();
     });
+    const ongoing = running.get(key);
+    if (ongoing) {
+      follow(row, file, ongoing);
+      return;
+    }
+    const outcome = uploadAlone(key, row, file);
+    running.set(key, outcome);
+    outcome.then(() => {
+      running.delete(key);
+      changed();
+    });
+  }
+
+  // follow shows on row how the upload this tab runs already ends.
+  async function follow(row, file, ongoing) {
+    row.say("Already uploading above: this line shows how it ends.");
+    const o = await ongoing;
+    if (row.cancelled) return;
+    if (o.status === "done") row.succeed(file);
+    else if (o.status === "failed") row.fail(`Failed: ${o.message}`);
+    else row.end("The upload above was cancelled.");
+  }
+
+  // uploadAlone runs upload(row, file) as the file's only writer in this
+  // browser: at once if no tab uploads it, else once that tab is done, and
+  // only if it left something to do. It resolves with the outcome.
+  async function uploadAlone(key, row, file) {
+    if (!locks) return upload(row, file);
+    const since = Date.now();
+    const first = await locks.request(lockName(key), { ifAvailable: true }, (lock) => (lock ? upload(row, file) : null));
+    if (first) return first;
+    row.say("Uploading in another tab: this line waits for it, and takes over if that tab stops.");
+    const stop = new AbortController();
+    row.stopWaiting = () => stop.abort();
     try {
-      const resume = await usableResume(file);
+      return await locks.request(lockName(key), { signal: stop.signal }, () => {
+        row.stopWaiting = null;
+        if (row.cancelled) return { status: "cancelled" };
+        const done = completedSince(key, since);
+        if (!done) return upload(row, file);
+        row.succeed(file, "uploaded in another tab");
+        return { status: "done", file: done };
+      });
+    } catch (e) {
+      return { status: "cancelled" }; // Cancel stopped the wait
+    }
+  }
+
+  // upload sends file and completes it, resuming this browser's unfinished
+  // upload of it if there is one. It never rejects: it resolves with the
+  // outcome, {status: "done" | "failed" | "cancelled"}.
+  async function upload(row, file) {
+    changed(); // other tabs: this one is running it now
+    const job = { id: null, multipart: false, created: false, completeSent: false };
+    try {
+      row.say("Starting…");
       let created;
+      const resume = await usableResume(file);
       if (resume) {
-        fileID = resume.id;
         created = { file: { id: resume.id }, upload: { method: "multipart", part_size: resume.part_size, part_count: resume.part_count } };
       } else {
         created = await createUpload(file);
-        fileID = created.file.id;
+        job.created = true;
       }
-      if (row.cancelled) { // before the file had an id for Cancel to delete
-        forgetResume(fileID);
-        api("DELETE", `/files/${fileID}`).catch(() => {});
-        return;
-      }
+      job.id = created.file.id;
+      job.multipart = created.upload.method === "multipart";
+      if (row.cancelled) throw new ApiError(-1, "Cancelled.");
       await sendBytes(row, file, created);
-      if (row.cancelled) return;
+      if (row.cancelled) throw new ApiError(-1, "Cancelled.");
       row.say("Finishing…");
-      const done = await api("POST", `/upload/${fileID}/complete`, { size: file.size });
-      forgetResume(fileID);
-      row.progress(file.size, file.size);
-      row.say("100% · done");
-      row.done = true;
-      row.cancel.textContent = "Dismiss";
-      row.cancel.ariaLabel = `Dismiss ${file.name}`;
-      addFileRow(done.file);
-      announce(`${file.name} uploaded.`);
-      loadUsage().catch(() => {});
-      setTimeout(() => row.li.remove(), 4000);
+      job.completeSent = true;
+      const done = await api("POST", `/upload/${job.id}/complete`, { size: file.size });
+      finished(file, done.file);
+      row.succeed(file);
+      return { status: "done", file: done.file };
     } catch (e) {
-      if (row.cancelled || e.status === -1) return;
-      row.fail(`Failed: ${e.message}`);
-      announce(`${file.name} failed: ${e.message}`);
-      // A one-request upload starts again from zero, so its pending record
-      // would only clutter the list; a multipart one stays to be resumed.
-      if (fileID && !findResume(file)) api("DELETE", `/files/${fileID}`).catch(() => {});
+      return afterFailure(row, file, job, e);
     }
+  }
+
+  // afterFailure settles a failed or cancelled upload. The file's state is
+  // asked again first: an upload whose complete was answered too late is
+  // complete, not failed. Only a file this upload created, never completed
+  // and the server still has pending is deleted: a one-request upload that
+  // failed (it starts again from zero), or any that was cancelled. A
+  // multipart upload that failed stays, to be resumed.
+  async function afterFailure(row, file, job, e) {
+    const cancelled = row.cancelled || e.status === -1;
+    const status = job.id ? await fileStatus(job) : "none";
+    if (status === "complete") {
+      forgetResume(job.id);
+      loadFiles(true).catch(() => {});
+      if (!cancelled) row.succeed(file);
+      return { status: "done" };
+    }
+    if (status === "pending" && job.created && !job.completeSent && (cancelled || !job.multipart)) {
+      forgetResume(job.id);
+      api("DELETE", `/files/${job.id}`).catch(() => {});
+    }
+    if (cancelled) return { status: "cancelled" };
+    row.fail(`Failed: ${e.message}`);
+    announce(`${file.name} failed: ${e.message}`);
+    return { status: "failed", message: e.message };
+  }
+
+  // fileStatus is what the server says of the upload now: "pending",
+  // "complete", "gone", or "unknown". Only this tab knows a one-request
+  // upload's form, so one it never completed is pending.
+  async function fileStatus(job) {
+    if (!job.multipart) return job.completeSent ? "unknown" : "pending";
+    try {
+      await api("GET", `/upload/${job.id}/parts`);
+      return "pending";
+    } catch (e) {
+      if (e.status === 404) return "gone";
+      if (e.status === 409 && /already complete/.test(e.message)) return "complete";
+      return "unknown";
+    }
+  }
+
+  // finished tells this tab's list and the other tabs that file f is
+  // complete, and forgets it as unfinished.
+  function finished(file, f) {
+    forgetResume(f.id);
+    const list = completedList().filter((c) => c.key !== fileKey(file));
+    list.push({ key: fileKey(file), at: Date.now(), file: f });
+    try { localStorage.setItem(COMPLETED_KEY, JSON.stringify(list)); } catch (e) { /* storage full or off */ }
+    if (channel) channel.postMessage({ completed: f });
+    addFileRow(f);
+    announce(`${file.name} uploaded.`);
+    loadUsage().catch(() => {});
+  }
+
+  function completedList() {
+    let list;
+    try { list = JSON.parse(localStorage.getItem(COMPLETED_KEY) || "[]"); } catch (e) { list = []; }
+    return list.filter((c) => c.at > Date.now() - COMPLETED_FOR);
+  }
+
+  // completedSince is the file that another tab completed from key since
+  // the time since, if one did.
+  function completedSince(key, since) {
+    const c = completedList().find((c) => c.key === key && c.at >= since);
+    return c ? c.file : null;
+  }
+
+  // changed tells the other tabs that an upload started or ended here, so
+  // that they show what is unfinished anew; and shows it here.
+  function changed() {
+    if (channel) channel.postMessage({ changed: true });
+    showResumeNote();
+  }
+
+  function listenToOtherTabs() {
+    if (!channel) return;
+    channel.onmessage = (ev) => {
+      const f = ev.data && ev.data.completed;
+      if (f) {
+        addFileRow(f);
+        loadUsage().catch(() => {});
+      }
+      showResumeNote();
+    };
   }
 
   // sendBytes sends the file the way the server's answer says: a form
@@ -376,9 +544,14 @@
   // sendParts uploads the parts the server does not have yet, remembering
   // each one done so a reload can resume.
   async function sendParts(row, file, id, up) {
+    const cut = (resumeList().find((r) => r.id === id) || {}).sending;
     rememberResume(file, id, up);
     const have = await api("GET", `/upload/${id}/parts`);
     const done = new Set((have.parts || []).map((p) => p.part_number));
+    // The part that was on its way when the page went away is sent again
+    // even if listed: a store may keep a cut-off part at its full size
+    // (versitygw pads it with zeros), which would complete a corrupt file.
+    if (cut) done.delete(cut);
     const partBytes = (n) => Math.min(up.part_size, file.size - (n - 1) * up.part_size);
     let sentBefore = 0;
     for (const n of done) sentBefore += partBytes(n);
@@ -391,7 +564,9 @@
         if (row.cancelled) return;
         const start = (p.part_number - 1) * up.part_size;
         const blob = file.slice(start, start + partBytes(p.part_number));
+        markSending(id, p.part_number);
         await send(row, p.method || "PUT", p.url, blob, p.headers, (sent) => row.progress(sentBefore + sent, file.size));
+        markSending(id, null);
         sentBefore += blob.size;
       }
     }
@@ -410,12 +585,15 @@
     try { localStorage.setItem(RESUME_KEY, JSON.stringify(list)); } catch (e) { /* storage full or off */ }
   }
 
-  const sameFile = (r, file) => r.name === file.name && r.size === file.size && r.modified === file.lastModified;
-
   function rememberResume(file, id, up) {
     const list = resumeList().filter((r) => r.id !== id);
     list.push({ id, name: file.name, size: file.size, modified: file.lastModified, part_size: up.part_size, part_count: up.part_count });
     saveResumeList(list);
+  }
+
+  // markSending notes in upload id's entry the part on its way (null: none).
+  function markSending(id, partNumber) {
+    saveResumeList(resumeList().map((r) => (r.id === id ? { ...r, sending: partNumber } : r)));
   }
 
   function forgetResume(id) {
@@ -423,7 +601,7 @@
     showResumeNote();
   }
 
-  const findResume = (file) => resumeList().find((r) => sameFile(r, file));
+  const findResume = (file) => resumeList().find((r) => resumeKey(r) === fileKey(file));
 
   // usableResume is the remembered multipart upload of file, if the server
   // still has it (it may have expired or been deleted meanwhile).
@@ -440,12 +618,28 @@
     }
   }
 
-  function showResumeNote() {
-    const list = resumeList();
+  // showResumeNote names the remembered uploads that no tab runs now: one
+  // that a tab runs (it holds the file's lock) is not unfinished.
+  let noteSeq = 0;
+  async function showResumeNote() {
+    const seq = ++noteSeq;
+    const held = new Set();
+    for (const key of running.keys()) held.add(lockName(key));
+    if (locks && resumeList().length) {
+      try {
+        for (const l of (await locks.query()).held || []) held.add(l.name);
+      } catch (e) { /* no answer: this tab's own uploads are still known */ }
+    }
+    if (seq !== noteSeq) return; // a newer call shows the newer state
+    const list = resumeList().filter((r) => !held.has(lockName(resumeKey(r))));
     const note = $("resume-note");
     note.hidden = list.length === 0;
     note.textContent = list.length ? `Unfinished: ${list.map((r) => r.name).join(", ")}. Drop or choose the same file again to resume where it stopped.` : "";
   }
+
+  // A tab that closes or reloads mid-upload says nothing as it goes, so
+  // the note is looked at again now and then.
+  const NOTE_EVERY = 3000; // ms
 
   // ---- Wiring ----
 
@@ -484,7 +678,9 @@
   async function start() {
     wireDrop();
     wireShareDialog();
+    listenToOtherTabs();
     showResumeNote();
+    setInterval(showResumeNote, NOTE_EVERY);
     $("more").addEventListener("click", () => loadFiles(false).catch((e) => showError(e.message)));
     await detectShares();
     try {

@@ -1,0 +1,308 @@
+//go:build unix
+
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Issue 18 §1: the web page lost a finished file. The same big file
+// dropped twice ran two writers on one multipart upload; the loser's
+// failure deleted the winner's complete file. These tests drop a file
+// that goes up in parts, as a person would, on a throttled link so that
+// "mid-upload" is certain, and each ends with exactly one complete file
+// with the right bytes and no DELETE sent by the page.
+
+// dropPartSize makes the 17 MiB test file (above MULTIPART_FROM, 16 MiB,
+// in app.js) go up in 4 parts of 5 MiB, the smallest part S3 allows.
+const dropPartSize = "5242880"
+
+// dropFileSize is just above MULTIPART_FROM, so the page sends parts.
+const dropFileSize = 17 << 20
+
+// dropParts is how many parts the test file has.
+const dropParts = 4
+
+// dropThrottle keeps the 17 MiB upload going for about 4 s.
+const dropThrottle = 4 << 20
+
+// onEachPageBackend runs test on a local-mode server and on one with
+// MongoDB (FerretDB) and S3 (versitygw, with the README's CORS rule), in
+// turn; it returns each server's base URL to test.
+func onEachPageBackend(t *testing.T, test func(t *testing.T, base string)) {
+	t.Run("local", func(t *testing.T) {
+		e := newLocalTestEnv(t, map[string]string{"PART_SIZE_BYTES": dropPartSize})
+		test(t, e.URL)
+	})
+	t.Run("mongo-s3", func(t *testing.T) {
+		bucket := testBucket(t)
+		env := s3TestEnv(bucket)
+		env["MONGODB_URI"], env["MONGO_DB"] = rig.mongoURI, testDatabaseName(t)
+		env["SECRET_KEY"], env["ADDR"] = testSecretKey, "127.0.0.1:0"
+		env["PART_SIZE_BYTES"] = dropPartSize
+		e := startTestEnv(t, env)
+		putReadmeCORSRule(t, bucket, e.URL)
+		test(t, e.URL)
+	})
+}
+
+// recordDeletesJS makes every page of the origin (this one, and each one
+// loaded later, reloads included) note each DELETE it sends in
+// localStorage "test.deletes", which all tabs share.
+const recordDeletesJS = `(() => {
+	const fetch0 = window.fetch;
+	window.fetch = function (url, opts) {
+		if (opts && opts.method === "DELETE") {
+			const seen = JSON.parse(localStorage.getItem("test.deletes") || "[]");
+			seen.push(String(url));
+			localStorage.setItem("test.deletes", JSON.stringify(seen));
+		}
+		return fetch0.apply(this, arguments);
+	};
+	return true;
+})()`
+
+// recordDeletes installs recordDeletesJS in page now and on every load.
+func recordDeletes(t *testing.T, c *cdpClient, page string) {
+	t.Helper()
+	if err := c.call(page, "Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": recordDeletesJS}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.evaluate(page, recordDeletesJS, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openSecondTab opens another tab of the same browser profile (same
+// cookies, storage and locks) on the page, signed in already.
+func openSecondTab(t *testing.T, c *cdpClient, base string) string {
+	t.Helper()
+	page, err := c.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.call(page, "Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": recordDeletesJS}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.call(page, "Page.navigate", map[string]any{"url": base + "/"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitForApp(t, c, page, func(s appState) bool { return s.Ready })
+	if err := c.evaluate(page, `window.confirm = () => true`, new(any)); err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
+
+// listedFile is a file as GET /list/ shows it.
+type listedFile struct {
+	ID       string `json:"id"`
+	Filename string `json:"filename"`
+	Size     *int64 `json:"size"`
+	Status   string `json:"status"`
+}
+
+// listFiles is GET /list/ from inside the page.
+func listFiles(t *testing.T, c *cdpClient, page string) []listedFile {
+	t.Helper()
+	var listed struct{ Files []listedFile }
+	if err := c.evaluate(page, `fetch("/list/").then(r => r.json())`, &listed); err != nil {
+		t.Fatal(err)
+	}
+	return listed.Files
+}
+
+// settled tells whether every upload line in s has ended: done or failed.
+func settled(s appState) bool {
+	for _, row := range s.Uploads {
+		if !strings.Contains(row, "done") && !strings.Contains(row, "Failed") {
+			return false
+		}
+	}
+	return true
+}
+
+// requireOneCompleteFile waits until every given tab's uploads have
+// ended, then wants GET /list/ to hold exactly one file, complete, of the
+// right size, whose download has data's SHA-256; no upload line failed
+// and no tab sent a DELETE.
+func requireOneCompleteFile(t *testing.T, c *cdpClient, name string, data []byte, pages ...string) {
+	t.Helper()
+	for _, page := range pages {
+		waitForApp(t, c, page, func(s appState) bool {
+			files := listFiles(t, c, page)
+			return len(files) > 0 && files[0].Status == "complete" && settled(s)
+		})
+	}
+	time.Sleep(time.Second) // a wrong DELETE followed the failure at once
+	for _, page := range pages {
+		throttle(t, c, page, 0)
+		var s appState
+		if err := c.evaluate(page, appStateJS, &s); err != nil {
+			t.Fatal(err)
+		}
+		if slicesHas(s.Uploads, "Failed") {
+			t.Errorf("an upload line failed: %q", s.Uploads)
+		}
+	}
+	var deletes []string
+	if err := c.evaluate(pages[0], `JSON.parse(localStorage.getItem("test.deletes") || "[]")`, &deletes); err != nil {
+		t.Fatal(err)
+	}
+	if len(deletes) > 0 {
+		t.Errorf("the page sent DELETE %q", deletes)
+	}
+	files := listFiles(t, c, pages[0])
+	if len(files) != 1 || files[0].Filename != name || files[0].Status != "complete" ||
+		files[0].Size == nil || *files[0].Size != int64(len(data)) {
+		t.Fatalf("GET /list/ has %+v, want one complete %s of %d bytes", files, name, len(data))
+	}
+	want := sha256.Sum256(data)
+	if got := fetchSHA256(t, c, pages[0], fmt.Sprintf("/download/%s?redirect=1", files[0].ID)); got != hex.EncodeToString(want[:]) {
+		t.Errorf("%s downloads with SHA-256 %s, want %x", name, got, want)
+	}
+}
+
+// countPuts makes each page count the PUTs (parts) it sends from now on.
+func countPuts(t *testing.T, c *cdpClient, pages ...string) {
+	t.Helper()
+	for _, page := range pages {
+		if err := c.evaluate(page, countPutsJS, new(bool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// requireOneWriter wants the pages to have sent each of the file's
+// dropParts parts once between them: one writer, not two racing.
+func requireOneWriter(t *testing.T, c *cdpClient, pages ...string) {
+	t.Helper()
+	total := 0
+	for _, page := range pages {
+		var n int
+		if err := c.evaluate(page, `window.puts`, &n); err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	if total != dropParts {
+		t.Errorf("the pages sent %d part uploads for a file of %d parts: more than one writer", total, dropParts)
+	}
+}
+
+// requireNoUnfinished wants page not to call anything unfinished for a
+// second: an upload that a tab is running is not unfinished.
+func requireNoUnfinished(t *testing.T, c *cdpClient, page, while string) {
+	t.Helper()
+	for range 10 {
+		var s appState
+		if err := c.evaluate(page, appStateJS, &s); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(s.Text, "Unfinished") {
+			t.Fatalf("%s, the page says:\n%s", while, s.Text)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestWebPageDoubleDropKeepsFile: the same big file dropped twice in one
+// tab, the second time mid-upload (issue 18's report), ends as one
+// complete file; the second drop joins the first upload.
+func TestWebPageDoubleDropKeepsFile(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	onEachPageBackend(t, func(t *testing.T, base string) {
+		chrome, page := openSignedInApp(t, base)
+		recordDeletes(t, chrome, page)
+		data := randomBytes(t, dropFileSize)
+		file := writeTestFile(t, t.TempDir(), "big-17MiB.bin", data)
+
+		countPuts(t, chrome, page)
+		throttle(t, chrome, page, dropThrottle)
+		pick(t, chrome, page, file)
+		waitForApp(t, chrome, page, func(s appState) bool { return s.Progress > 5 && s.Progress < 60 })
+		requireNoUnfinished(t, chrome, page, "while the file uploads")
+		pick(t, chrome, page, file)
+		waitForApp(t, chrome, page, func(s appState) bool { return len(s.Uploads) == 2 })
+		requireOneCompleteFile(t, chrome, "big-17MiB.bin", data, page)
+		requireOneWriter(t, chrome, page)
+	})
+}
+
+// TestWebPageTwoTabsOneFile: the same big file dropped in a second tab
+// while the first uploads it ends as one complete file; the second tab
+// never calls the running upload unfinished, and does not write to it.
+func TestWebPageTwoTabsOneFile(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	onEachPageBackend(t, func(t *testing.T, base string) {
+		chrome, first := openSignedInApp(t, base)
+		recordDeletes(t, chrome, first)
+		data := randomBytes(t, dropFileSize)
+		file := writeTestFile(t, t.TempDir(), "two-tabs.bin", data)
+
+		countPuts(t, chrome, first)
+		throttle(t, chrome, first, dropThrottle)
+		pick(t, chrome, first, file)
+		waitForApp(t, chrome, first, func(s appState) bool { return s.Progress > 5 && s.Progress < 50 })
+		second := openSecondTab(t, chrome, base)
+		countPuts(t, chrome, second)
+		throttle(t, chrome, second, dropThrottle)
+		requireNoUnfinished(t, chrome, second, "while the other tab uploads the file")
+		pick(t, chrome, second, file)
+		waitForApp(t, chrome, second, func(s appState) bool { return len(s.Uploads) == 1 })
+		requireOneCompleteFile(t, chrome, "two-tabs.bin", data, first, second)
+		requireOneWriter(t, chrome, first, second)
+	})
+}
+
+// TestWebPageReloadThenResume: a tab reloaded mid-upload shows the upload
+// as unfinished (and a second tab, opened while it ran, did not until
+// then); the same file dropped again resumes it, and it ends complete,
+// once, with the right bytes; then no tab calls it unfinished.
+func TestWebPageReloadThenResume(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	onEachPageBackend(t, func(t *testing.T, base string) {
+		chrome, page := openSignedInApp(t, base)
+		recordDeletes(t, chrome, page)
+		data := randomBytes(t, dropFileSize)
+		file := writeTestFile(t, t.TempDir(), "reloaded.bin", data)
+
+		throttle(t, chrome, page, dropThrottle)
+		pick(t, chrome, page, file)
+		const partsJS = `(async () => {
+			const r = JSON.parse(localStorage.getItem("dropp.multipart") || "[]")[0];
+			if (!r) return 0;
+			const resp = await fetch("/upload/" + r.id + "/parts");
+			return resp.ok ? (await resp.json()).parts.length : 0;
+		})()`
+		var stored int
+		waitForApp(t, chrome, page, func(appState) bool {
+			return chrome.evaluate(page, partsJS, &stored) == nil && stored >= 1
+		})
+		other := openSecondTab(t, chrome, base)
+		requireNoUnfinished(t, chrome, other, "while the first tab uploads the file")
+		if chrome.evaluate(page, partsJS, &stored); stored >= 4 {
+			t.Fatal("the upload ended before the reload: throttle harder")
+		}
+
+		if err := chrome.call(page, "Page.reload", map[string]any{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		waitForApp(t, chrome, page, func(s appState) bool { return s.Ready && strings.Contains(s.Text, "Unfinished: reloaded.bin") })
+		waitForApp(t, chrome, other, func(s appState) bool { return strings.Contains(s.Text, "Unfinished: reloaded.bin") })
+		throttle(t, chrome, page, 0)
+		pick(t, chrome, page, file)
+		requireOneCompleteFile(t, chrome, "reloaded.bin", data, page)
+		for _, p := range []string{page, other} {
+			waitForApp(t, chrome, p, func(s appState) bool { return !strings.Contains(s.Text, "Unfinished") })
+		}
+	})
+}
