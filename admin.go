@@ -249,9 +249,10 @@ type adminPage struct {
 // adminPageUser is one row of the page.
 type adminPageUser struct {
 	adminUserJSON
-	Self    bool
-	Percent int    // of the byte quota, 0..100; 0 without a quota
-	Used    string // the usage in human units, against the quota
+	Self     bool
+	Percent  int    // of the byte quota, 0..100; 0 without a quota
+	Used     string // the usage in human units, against the quota
+	LastSeen string // humanTime of LastSeenAt; "" for never
 }
 
 // adminPageView renders the admin page; it is parsed once, with its CSP.
@@ -303,6 +304,9 @@ func (s *server) pageRows(users []adminUserJSON, self string) []adminPageUser {
 	rows := make([]adminPageUser, len(users))
 	for i, u := range users {
 		rows[i] = adminPageUser{adminUserJSON: u, Self: u.ID == self, Used: s.usageText(u.Usage)}
+		if u.LastSeenAt != nil {
+			rows[i].LastSeen = humanTime(*u.LastSeenAt)
+		}
 		if q := s.cfg.QuotaBytes; q > 0 {
 			rows[i].Percent = int(min(100, u.Usage.Bytes*100/q))
 		}
@@ -312,9 +316,9 @@ func (s *server) pageRows(users []adminUserJSON, self string) []adminPageUser {
 
 // usageText is a row's usage for people: "1.5 MiB of 5.0 GiB, 3 of 100 files".
 func (s *server) usageText(u usageJSON) string {
-	text := humanBytes(u.Bytes)
+	text := humanSize(u.Bytes)
 	if u.QuotaBytes != nil {
-		text += " of " + humanBytes(*u.QuotaBytes)
+		text += " of " + humanSize(*u.QuotaBytes)
 	}
 	text += ", " + strconv.FormatInt(u.Files, 10)
 	if u.QuotaFiles != nil {

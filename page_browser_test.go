@@ -54,7 +54,7 @@ func TestWebPageInChromium(t *testing.T) {
 	st = waitForApp(t, chrome, page, func(s appState) bool {
 		return len(s.Files) == 2 && allHave(s.Files, "complete") && len(s.Uploads) == 2 && allHave(s.Uploads, "100%")
 	})
-	if !slicesHas(st.Files, "big.bin 3.1 MB") || !slicesHas(st.Files, "notes ü.txt 23 bytes") {
+	if !slicesHas(st.Files, "big.bin 3.0 MiB") || !slicesHas(st.Files, "notes ü.txt 23 bytes") {
 		t.Errorf("files listed as %q, want both with their sizes", st.Files)
 	}
 
@@ -418,14 +418,14 @@ func TestWebPageS3InChromium(t *testing.T) {
 
 	putReadmeCORSRule(t, bucket, e.URL)
 	pick(t, chrome, page, file)
-	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "to-s3.bin 1.0 MB · complete") })
+	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "to-s3.bin 1.0 MiB · complete") })
 	multipart := pageHasRoute(t, chrome, page, "POST", "/upload/", map[string]any{"filename": "probe", "size": 1, "multipart": true})
 	if err := chrome.evaluate(page, countPutsJS, new(bool)); err != nil {
 		t.Fatal(err)
 	}
 	big := randomBytes(t, 17<<20)
 	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "big-to-s3.bin", big))
-	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "big-to-s3.bin 18 MB · complete") })
+	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "big-to-s3.bin 17.0 MiB · complete") })
 	var puts int
 	if err := chrome.evaluate(page, `window.puts`, &puts); err != nil {
 		t.Fatal(err)
@@ -529,7 +529,7 @@ func TestWebPageResumeInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	pick(t, chrome, page, file)
-	st := waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "resumable.bin 21 MB · complete") })
+	st := waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "resumable.bin 20.0 MiB · complete") })
 	if strings.Contains(st.Text, "Unfinished") {
 		t.Errorf("still shown as unfinished after completing:\n%s", st.Text)
 	}

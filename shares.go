@@ -9,7 +9,9 @@ package main
 // chat app's link preview uses none up.
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -56,11 +58,27 @@ type shareLinks struct {
 
 // newShareLinks parses the page once.
 func newShareLinks(cfg *config) *shareLinks {
+	page := parsePage("share.html", shareHTML)
 	return &shareLinks{
-		page:  parsePage("share.html", shareHTML),
-		csp:   loginCSP(shareHTML),
+		page:  page,
+		csp:   shareCSP(page),
 		limit: newRateLimiter(cfg.AuthRateLimit),
 	}
+}
+
+// shareCSP is the sign-in pages' CSP (loginCSP) allowing also the share
+// page's one inline script, the one that updates "downloads left" after a
+// download, by its hash. The hash is of the script as the template writes
+// it (html/template drops comments inside a script).
+func shareCSP(page *template.Template) string {
+	var b strings.Builder
+	if err := page.Execute(&b, sharePage{File: &sharedFileView{}}); err != nil {
+		panic(err) // embedded at build time: cannot happen
+	}
+	_, rest, _ := strings.Cut(b.String(), "<script>")
+	script, _, _ := strings.Cut(rest, "</script>")
+	sum := sha256.Sum256([]byte(script))
+	return strings.Replace(loginCSP(shareHTML), "script-src 'none'", "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'", 1)
 }
 
 // shareJSON is a Share as the API shows it; URL only in the answer that
@@ -266,7 +284,7 @@ func (s *server) handleSharePage(w http.ResponseWriter, r *http.Request) {
 	}
 	view := &sharedFileView{
 		Filename: f.Filename,
-		Expires:  sh.ExpiresAt.Format("2 Jan 2006 15:04 UTC"),
+		Expires:  humanTime(sh.ExpiresAt),
 		Action:   "/s/" + r.PathValue("token") + "/download",
 	}
 	if f.Size != nil {
@@ -368,13 +386,21 @@ func wantsJSON(r *http.Request) bool {
 	return false
 }
 
-// humanSize writes a byte count as people read it: "512 bytes", and above
-// that the binary units the rest of Dropp shows ("3.4 MiB", humanBytes).
+// humanSize writes a byte count as every page shows one: "512 bytes", and
+// above that the binary units the rest of Dropp shows ("3.4 MiB",
+// humanBytes). (app.js's formatSize writes the same.)
 func humanSize(n int64) string {
 	if n < 1024 {
 		return plural(n, "byte")
 	}
 	return humanBytes(n)
+}
+
+// humanTime writes an instant as every page shows one, in UTC so that it
+// reads the same to everyone: "7 Dec 2026 14:05 UTC". (app.js's
+// formatDate writes the same.)
+func humanTime(t time.Time) string {
+	return t.UTC().Format("2 Jan 2006 15:04 UTC")
 }
 
 // plural writes n and a noun, in the plural unless n is 1.

@@ -136,3 +136,84 @@ func waitForFile(t *testing.T, path string) []byte {
 	t.Fatalf("no download at %s; the directory holds %v", path, names)
 	return nil
 }
+
+// TestSharePageCountsDownInChromium (issue 18 §5): the share page's
+// "downloads left" follows each download made from it, and the button
+// goes once none is left; before, it showed the count of when it opened.
+func TestSharePageCountsDownInChromium(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	e := newLocalTestEnv(t, nil)
+	a := shareEnv{apiTester: apiTester{e}}
+	alice := e.newUser("alice")
+	f, _ := a.stored(alice, map[string]any{"filename": "counted.txt", "content_type": "text/plain"}, []byte("counted\n"))
+	sh := a.share(alice, f.ID, map[string]any{"max_downloads": 2})
+
+	chrome := startChromium(t)
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = chrome.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chrome.call(page, "Page.navigate", map[string]any{"url": sh.URL}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "2 downloads left") })
+	clickElement(t, chrome, page, "download")
+	waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "1 download left") })
+	clickElement(t, chrome, page, "download")
+	waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "0 downloads left") })
+	var disabled bool
+	if err := chrome.evaluate(page, `document.getElementById("download").disabled`, &disabled); err != nil || !disabled {
+		t.Errorf("with no download left the button is still enabled (%v)", err)
+	}
+	if n := a.shares(alice, f.ID)[0].Downloads; n != 2 {
+		t.Errorf("two clicks counted %d downloads", n)
+	}
+}
+
+// TestPagesWriteSizesAndDatesAlike (issue 18 §5): the web page's list and
+// a share link's page write one file's size the same way (binary units,
+// humanSize) and their times the same way (UTC, humanTime); the list once
+// said "31 MB" where the share page said "30.0 MiB".
+func TestPagesWriteSizesAndDatesAlike(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	e := newLocalTestEnv(t, nil)
+	chrome, page := openSignedInApp(t, e.URL)
+	const size = 1536 // "1.5 KiB"; in decimal units "1.5 KB"
+	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "sized.bin", bytes.Repeat([]byte("s"), size)))
+	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "sized.bin") && allHave(s.Files, "complete") })
+
+	const shareJS = `(async () => {
+		const f = (await (await fetch("/list/")).json()).files[0];
+		const resp = await fetch("/files/" + f.id + "/shares", {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"});
+		return {created: f.created_at, share: (await resp.json()).share};
+	})()`
+	var got struct {
+		Created time.Time
+		Share   struct {
+			URL       string
+			ExpiresAt time.Time `json:"expires_at"`
+		}
+	}
+	if err := chrome.evaluate(page, shareJS, &got); err != nil {
+		t.Fatal(err)
+	}
+	st := waitForApp(t, chrome, page, func(appState) bool { return true })
+	if want := "sized.bin " + humanSize(size) + " · complete · " + humanTime(got.Created); !slicesHas(st.Files, want) {
+		t.Errorf("the list shows %q, want %q", st.Files, want)
+	}
+
+	stranger := openFreshPage(t, chrome)
+	if err := chrome.call(stranger, "Page.navigate", map[string]any{"url": got.Share.URL}, nil); err != nil {
+		t.Fatal(err)
+	}
+	shown := waitForPage(t, chrome, stranger, func(s pageState) bool { return strings.Contains(s.Text, "sized.bin") })
+	if want := humanSize(size) + " · link expires " + humanTime(got.Share.ExpiresAt); !strings.Contains(shown.Text, want) {
+		t.Errorf("the share page shows:\n%s\nwant %q", shown.Text, want)
+	}
+}
