@@ -270,7 +270,7 @@
       },
       fail(msg) { li.classList.add("failed"); this.end(msg); },
       // succeed shows the upload done, and takes the line away soon after.
-      succeed(f, how) {
+      succeed(how) {
         bar.value = 100;
         this.end(how ? `100% · done (${how})` : "100% · done");
         setTimeout(() => li.remove(), 4000);
@@ -373,7 +373,7 @@
     row.say("Already uploading above: this line shows how it ends.");
     const o = await ongoing;
     if (row.cancelled) return;
-    if (o.status === "done") row.succeed(file);
+    if (o.status === "done") row.succeed();
     else if (o.status === "failed") row.fail(`Failed: ${o.message}`);
     else row.end("The upload above was cancelled.");
   }
@@ -395,7 +395,7 @@
         if (row.cancelled) return { status: "cancelled" };
         const done = completedSince(key, since);
         if (!done) return upload(row, file);
-        row.succeed(file, "uploaded in another tab");
+        row.succeed("uploaded in another tab");
         return { status: "done", file: done };
       });
     } catch (e) {
@@ -428,7 +428,7 @@
       job.completeSent = true;
       const done = await api("POST", `/upload/${job.id}/complete`, { size: file.size });
       finished(file, done.file);
-      row.succeed(file);
+      row.succeed();
       return { status: "done", file: done.file };
     } catch (e) {
       return afterFailure(row, file, job, e);
@@ -447,7 +447,7 @@
     if (status === "complete") {
       forgetResume(job.id);
       loadFiles(true).catch(() => {});
-      if (!cancelled) row.succeed(file);
+      if (!cancelled) row.succeed();
       return { status: "done" };
     }
     if (status === "pending" && job.created && !job.completeSent && (cancelled || !job.multipart)) {
