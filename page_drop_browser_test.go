@@ -136,8 +136,11 @@ func requireOneCompleteFile(t *testing.T, c *cdpClient, name string, data []byte
 	t.Helper()
 	for _, page := range pages {
 		waitForApp(t, c, page, func(s appState) bool {
+			if !settled(s) {
+				return false
+			}
 			files := listFiles(t, c, page)
-			return len(files) > 0 && files[0].Status == "complete" && settled(s)
+			return slicesHas(s.Uploads, "Failed") || len(files) > 0 && files[0].Status == "complete"
 		})
 	}
 	time.Sleep(time.Second) // a wrong DELETE followed the failure at once
