@@ -384,22 +384,42 @@
   async function uploadAlone(key, row, file) {
     if (!locks) return upload(row, file);
     const since = Date.now();
-    const first = await locks.request(lockName(key), { ifAvailable: true }, (lock) => (lock ? upload(row, file) : null));
+    let first;
+    try {
+      first = await locks.request(lockName(key), { ifAvailable: true }, (lock) => (lock ? upload(row, file) : null));
+    } catch (e) {
+      return upload(row, file); // locks refused here (a sandboxed frame): this tab alone, as without them
+    }
     if (first) return first;
     row.say("Uploading in another tab: this line waits for it, and takes over if that tab stops.");
+    // How that tab ends is known three ways, since neither its message nor
+    // its localStorage writes are sure to arrive before its lock is
+    // released: its message, its record of completions, and, for the
+    // multipart upload it runs, the server itself.
+    const seen = findResume(file);
+    let heard = null;
+    const hear = (ev) => { if (ev.data && ev.data.key === key && ev.data.completed) heard = ev.data.completed; };
+    if (channel) channel.addEventListener("message", hear);
     const stop = new AbortController();
     row.stopWaiting = () => stop.abort();
     try {
-      return await locks.request(lockName(key), { signal: stop.signal }, () => {
+      return await locks.request(lockName(key), { signal: stop.signal }, async () => {
         row.stopWaiting = null;
         if (row.cancelled) return { status: "cancelled" };
-        const done = completedSince(key, since);
+        let done = heard || completedSince(key, since);
+        if (!done && seen && (await fileStatus({ id: seen.id, multipart: true })) === "complete") {
+          forgetResume(seen.id);
+          loadFiles(true).catch(() => {});
+          done = { id: seen.id };
+        }
         if (!done) return upload(row, file);
         row.succeed("uploaded in another tab");
         return { status: "done", file: done };
       });
     } catch (e) {
       return { status: "cancelled" }; // Cancel stopped the wait
+    } finally {
+      if (channel) channel.removeEventListener("message", hear);
     }
   }
 
@@ -482,7 +502,7 @@
     const list = completedList().filter((c) => c.key !== fileKey(file));
     list.push({ key: fileKey(file), at: Date.now(), file: f });
     try { localStorage.setItem(COMPLETED_KEY, JSON.stringify(list)); } catch (e) { /* storage full or off */ }
-    if (channel) channel.postMessage({ completed: f });
+    if (channel) channel.postMessage({ completed: f, key: fileKey(file) });
     addFileRow(f);
     announce(`${file.name} uploaded.`);
     loadUsage().catch(() => {});

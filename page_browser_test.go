@@ -525,6 +525,22 @@ func TestWebPageResumeInChromium(t *testing.T) {
 	throttle(t, chrome, page, 0)
 	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready && strings.Contains(s.Text, "Unfinished: resumable.bin") })
 	chrome.evaluate(page, partsJS, &stored) // a part may have landed as the page went
+	// The part that was on its way as the page went is sent again even if
+	// the server lists it (a store may list a cut-off part at full size).
+	const cutListedJS = `(async () => {
+		const r = JSON.parse(localStorage.getItem("dropp.multipart") || "[]")[0];
+		if (!r || !r.sending) return false;
+		const resp = await fetch("/upload/" + r.id + "/parts");
+		return resp.ok && (await resp.json()).parts.some((p) => p.part_number === r.sending);
+	})()`
+	var cutListed bool
+	if err := chrome.evaluate(page, cutListedJS, &cutListed); err != nil {
+		t.Fatal(err)
+	}
+	resend := 4 - stored
+	if cutListed {
+		resend++
+	}
 	if err := chrome.evaluate(page, countPutsJS, new(bool)); err != nil {
 		t.Fatal(err)
 	}
@@ -537,8 +553,8 @@ func TestWebPageResumeInChromium(t *testing.T) {
 	if err := chrome.evaluate(page, `window.puts`, &puts); err != nil {
 		t.Fatal(err)
 	}
-	if puts != 4-stored {
-		t.Errorf("resumed with %d part uploads; the server had %d of 4 parts", puts, stored)
+	if puts != resend {
+		t.Errorf("resumed with %d part uploads; the server had %d of 4 parts (the one on its way listed: %v)", puts, stored, cutListed)
 	}
 	want := sha256.Sum256(data)
 	if got := pageDownloadSHA256(t, chrome, page, "resumable.bin"); got != hex.EncodeToString(want[:]) {

@@ -28,9 +28,13 @@ const dropFileSize = 17 << 20
 // dropParts is how many parts the test file has.
 const dropParts = 4
 
-// dropThrottle keeps the upload going (a 5 MiB part takes 5 s) until the
+// dropThrottle keeps the upload going (a 5 MiB part takes 20 s) until the
 // test has done what it does mid-upload, then the throttle is lifted.
-const dropThrottle = 1 << 20
+const dropThrottle = 256 << 10
+
+// reloadThrottle lets the first part land within seconds (5 s), and the
+// upload run on for 12 s more: long enough to reload in the middle.
+const reloadThrottle = 1 << 20
 
 // onEachPageBackend runs test on a local-mode server and on one with
 // MongoDB (FerretDB) and S3 (versitygw, with the README's CORS rule), in
@@ -280,7 +284,7 @@ func TestWebPageReloadThenResume(t *testing.T) {
 		data := randomBytes(t, dropFileSize)
 		file := writeTestFile(t, t.TempDir(), "reloaded.bin", data)
 
-		throttle(t, chrome, page, dropThrottle)
+		throttle(t, chrome, page, reloadThrottle)
 		pick(t, chrome, page, file)
 		const partsJS = `(async () => {
 			const r = JSON.parse(localStorage.getItem("dropp.multipart") || "[]")[0];
