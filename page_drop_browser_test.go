@@ -46,8 +46,8 @@ func onEachPageBackend(t *testing.T, test func(t *testing.T, base string)) {
 	})
 	t.Run("mongo-s3", func(t *testing.T) {
 		bucket := testBucket(t)
-		env := s3TestEnv(bucket)
-		env["MONGODB_URI"], env["MONGO_DB"] = rig.mongoURI, testDatabaseName(t)
+		env := s3TestEnv(t, bucket)
+		env["MONGODB_URI"], env["MONGO_DB"] = requireRig(t).mongoURI, testDatabaseName(t)
 		env["SECRET_KEY"], env["ADDR"] = testSecretKey, "127.0.0.1:0"
 		env["PART_SIZE_BYTES"] = dropPartSize
 		e := startTestEnv(t, env)

@@ -162,9 +162,9 @@ func TestSharePageCountsDownInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "2 downloads left") })
-	clickElement(t, chrome, page, "download")
+	clickSelector(t, chrome, page, "#download")
 	waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "1 download left") })
-	clickElement(t, chrome, page, "download")
+	clickSelector(t, chrome, page, "#download")
 	waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "0 downloads left") })
 	var disabled bool
 	if err := chrome.evaluate(page, `document.getElementById("download").disabled`, &disabled); err != nil || !disabled {
