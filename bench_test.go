@@ -544,6 +544,19 @@ func (m *memStore) DeleteFile(_ context.Context, owner, id string) error {
 	return nil
 }
 
+func (m *memStore) DeleteAbandonedFile(_ context.Context, owner, id string, createdBefore time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, err := m.find(owner, id)
+	if err != nil || f.Status != statusPending || !f.CreatedAt.Before(createdBefore) {
+		return ErrNotFound
+	}
+	delete(m.files, id)
+	delete(m.keys, f.ObjectKey)
+	m.byOwner[owner] = slices.DeleteFunc(m.byOwner[owner], func(g *File) bool { return g == f })
+	return nil
+}
+
 func (m *memStore) InsertCredential(_ context.Context, c Credential) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

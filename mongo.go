@@ -396,6 +396,8 @@ func decodeFile(doc bson.Raw, f *File, opt *fileOptionals, owner string) error {
 			}
 		case "upload_expires_at":
 			f.UploadExpiresAt = d.time("upload_expires_at", v, &opt.uploadExpiresAt)
+		case "staging_key":
+			f.StagingKey = d.str("staging_key", v)
 		}
 	}
 	if d.err == nil && f.CreatedAt.IsZero() {

@@ -124,8 +124,8 @@ func (s *server) presignSingle(r *http.Request, f *File, now time.Time) (any, er
 		return form, err
 	}
 	return s.objects.PresignPut(r.Context(), PutRequest{
-		Key: f.ObjectKey, Size: *f.DeclaredSize, ContentType: f.ContentType,
-		Expires: ceilSecond(now.Add(s.cfg.UploadTTL)), BaseURL: s.baseURL(r),
+		Key: f.uploadKey(), Size: *f.DeclaredSize, ContentType: f.ContentType,
+		Expires: s.formExpiry(now), BaseURL: s.baseURL(r),
 	})
 }
 
@@ -265,7 +265,7 @@ func (s *server) completeMultipart(w http.ResponseWriter, r *http.Request, f *Fi
 		defer cancel()
 		err = s.objects.CompleteMultipart(ctx, f.ObjectKey, f.UploadID, parts)
 	}
-	if errors.Is(err, ErrInvalidParts) {
+	if errors.Is(err, ErrInvalidParts) && !s.joined(r.Context(), f) {
 		writeError(w, http.StatusConflict, codeConflict, "a part was sent again while completing: complete again")
 		return
 	}
@@ -274,6 +274,14 @@ func (s *server) completeMultipart(w http.ResponseWriter, r *http.Request, f *Fi
 		return
 	}
 	s.recordCompletion(w, r, f, claimed)
+}
+
+// joined tells whether the object of a multipart file exists: a complete
+// that raced this one joined the parts first, and then the parts this one
+// listed are no longer an upload's. Not knowing is not joined.
+func (s *server) joined(ctx context.Context, f *File) bool {
+	_, err := s.objects.Head(ctx, f.ObjectKey)
+	return err == nil
 }
 
 // completeTime is how long joining the parts of a file of size bytes may
@@ -287,16 +295,18 @@ func completeTime(size int64) time.Duration {
 }
 
 // recordCompletion asks the object store for the object's real size and
-// ETag, checks the size against what was declared, marks the file complete
-// and makes it count its real size toward the quota.
+// ETag, checks the size against what was declared, promotes a staged
+// upload to the file's own key, marks the file complete and makes it count
+// its real size toward the quota. A complete that finds the upload gone
+// because a racing complete finished it answers that one's file.
 func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *File, claimed *int64) {
-	info, err := s.objects.Head(r.Context(), f.ObjectKey)
+	info, err := s.objects.Head(r.Context(), f.uploadKey())
 	if errors.Is(err, ErrObjectNotFound) {
 		msg := "the file has not been uploaded yet"
 		if f.UploadID != "" {
 			msg = "the multipart upload no longer exists (it expired): delete the file and start again"
 		}
-		writeError(w, http.StatusConflict, codeConflict, msg)
+		s.answerCompletedOr(w, r, f, msg)
 		return
 	}
 	if err != nil {
@@ -307,6 +317,18 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 		writeError(w, http.StatusConflict, codeConflict, msg)
 		return
 	}
+	if f.StagingKey != "" {
+		if info, err = s.promote(w, r, f, info); err != nil {
+			s.answerPromoteFailed(w, r, f, err)
+			return
+		}
+		// What another complete promoted first was checked against the
+		// declared size, not against this call's claim.
+		if msg := sizeMismatch(f.DeclaredSize, claimed, info.Size); msg != "" {
+			writeError(w, http.StatusConflict, codeConflict, msg)
+			return
+		}
+	}
 	done, completed, err := s.store.CompleteFile(r.Context(), f.Owner, f.ID, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
 	if err != nil {
 		s.fail(w, r, err)
@@ -316,7 +338,61 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 		s.metrics.uploadCompleted(info.Size)
 	}
 	s.settleCharge(r.Context(), f, info.Size)
+	s.deleteStaged(r.Context(), f)
 	writeJSON(w, http.StatusOK, fileResponse{toFileJSON(done)})
+}
+
+// promote copies a staged single upload, as it was read (info), to the
+// file's own key and returns what is there: the bytes the file will serve.
+func (s *server) promote(w http.ResponseWriter, r *http.Request, f *File, info ObjectInfo) (ObjectInfo, error) {
+	deadline := time.Now().Add(completeTime(info.Size))
+	// http.ErrNotSupported leaves the server's WriteTimeout.
+	http.NewResponseController(w).SetWriteDeadline(deadline)
+	ctx, cancel := context.WithDeadline(r.Context(), deadline)
+	defer cancel()
+	return s.objects.(stagingObjects).Promote(ctx, f.StagingKey, f.ObjectKey, info.ETag)
+}
+
+// answerPromoteFailed answers a promotion that failed: a staged object that
+// changed or went away under it is a conflict, unless a racing complete
+// finished the file.
+func (s *server) answerPromoteFailed(w http.ResponseWriter, r *http.Request, f *File, err error) {
+	switch {
+	case errors.Is(err, errStagedChanged):
+		s.answerCompletedOr(w, r, f, "the upload changed while completing (its form was posted again): complete again")
+	case errors.Is(err, ErrObjectNotFound):
+		s.answerCompletedOr(w, r, f, "the file has not been uploaded yet")
+	default:
+		s.fail(w, r, err)
+	}
+}
+
+// answerCompletedOr answers 200 with the file if another request has
+// completed it meanwhile, and otherwise 409 saying msg.
+func (s *server) answerCompletedOr(w http.ResponseWriter, r *http.Request, f *File, msg string) {
+	now, err := s.store.GetFile(r.Context(), f.Owner, f.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if now.Status == statusComplete {
+		writeJSON(w, http.StatusOK, fileResponse{toFileJSON(now)})
+		return
+	}
+	writeError(w, http.StatusConflict, codeConflict, msg)
+}
+
+// deleteStaged deletes a completed file's staged upload, now copied. It is
+// only tidying: should it fail, or the form be posted again, the sweeper
+// deletes the staged object once the form has expired. It runs to the end
+// even if the client goes away.
+func (s *server) deleteStaged(ctx context.Context, f *File) {
+	if f.StagingKey == "" {
+		return
+	}
+	if err := s.objects.Delete(context.WithoutCancel(ctx), f.StagingKey); err != nil {
+		s.log.Warn("complete: deleting the staged upload", "file", f.ID, "err", err)
+	}
 }
 
 // checkParts names the parts that are missing or of the wrong size, or "".
@@ -370,7 +446,8 @@ func (s *server) abortIfMultipart(ctx context.Context, f *File) error {
 }
 
 // resumable tells a pending multipart file the sweeper must keep: its
-// upload lives MULTIPART_TTL_SECONDS, not the single form's lifetime.
-func resumable(f *File, now time.Time) bool {
-	return f.UploadExpiresAt != nil && now.Before(f.UploadExpiresAt.Add(sweepMargin))
+// upload lives MULTIPART_TTL_SECONDS (and grace after), not the single
+// form's lifetime.
+func resumable(f *File, now time.Time, grace time.Duration) bool {
+	return f.UploadExpiresAt != nil && now.Before(f.UploadExpiresAt.Add(grace))
 }

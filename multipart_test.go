@@ -772,7 +772,7 @@ func TestSweeperKeepsResumableMultipart(t *testing.T) {
 			c.send(up.File.ID, size, up.Upload.PartSize, []int{1})
 			f := c.record(up.File.ID)
 
-			clock.advance(e.srv.cfg.UploadTTL + sweepMargin + time.Minute) // the single form's lifetime is long past
+			clock.advance(e.srv.cfg.UploadTTL + e.srv.cfg.SweepGrace + time.Minute) // the single form's lifetime is long past
 			if r := e.srv.sweep(t.Context()); r.pendingFiles != 0 || r.failures != 0 {
 				t.Errorf("sweep while resumable: %+v, want nothing removed", r)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -67,7 +68,15 @@ type File struct {
 	PartSize        int64      `bson:"part_size,omitempty" json:"part_size,omitempty"`
 	PartCount       int        `bson:"part_count,omitempty" json:"part_count,omitempty"`
 	UploadExpiresAt *time.Time `bson:"upload_expires_at,omitempty" json:"upload_expires,omitempty"`
+	// StagingKey is where a single upload's form or PUT URL writes, when
+	// the object store cannot revoke them (S3: see stagingObjects);
+	// completion copies it to ObjectKey, which no client can write. Empty
+	// on stores whose forms are single-use, and on files stored before it.
+	StagingKey string `bson:"staging_key,omitempty" json:"staging,omitempty"`
 }
+
+// uploadKey is the key the file's single-upload form or PUT URL writes.
+func (f *File) uploadKey() string { return cmp.Or(f.StagingKey, f.ObjectKey) }
 
 // ListQuery selects one page of a user's files, newest first.
 type ListQuery struct {
@@ -246,6 +255,12 @@ type Store interface {
 	TouchUser(ctx context.Context, id string, at time.Time) error
 
 	// Cleanup (sweeper.go).
+	// DeleteAbandonedFile deletes the owner's file, releasing its charge,
+	// only if it is still pending and was created before t, checked in the
+	// store itself: a file completed since the sweeper read it stays
+	// (ErrNotFound). It is the sweeper's claim on a file, made before its
+	// objects go.
+	DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) error
 	// PendingFilesBefore returns up to limit pending files created before
 	// t, oldest first by (CreatedAt, ID), from just after the position
 	// after (nil: from the oldest), so that a sweep can walk them in batches.

@@ -17,10 +17,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// sweepMargin is how long after its form expired a pending upload is
-// kept: a client whose post finished just in time can still complete it.
-const sweepMargin = time.Hour
-
 // sweepBatch is how many pending files one query returns; a sweep reads
 // batches until one comes back short, at most sweepMaxBatches of them.
 const (
@@ -31,6 +27,7 @@ const (
 // sweepResult counts what one sweep removed, for its summary line.
 type sweepResult struct {
 	pendingFiles int // records of abandoned uploads, with their objects
+	staged       int // staged uploads whose form expired (stagingObjects)
 	expired      int // credentials, sign-in states and codes
 	failures     int
 }
@@ -61,6 +58,7 @@ func (s *server) sweep(ctx context.Context) sweepResult {
 	start := time.Now()
 	var res sweepResult
 	s.sweepPendingFiles(ctx, &res)
+	s.sweepStaged(ctx, &res)
 	n, err := s.store.DeleteExpired(ctx, s.now())
 	res.expired += n
 	if err != nil {
@@ -69,18 +67,19 @@ func (s *server) sweep(ctx context.Context) sweepResult {
 	}
 	// Multipart uploads and share links are swept here once they exist:
 	// their expired records and their in-progress multipart uploads.
-	s.log.Info("sweep", "pending_files", res.pendingFiles, "expired_records", res.expired,
+	s.log.Info("sweep", "pending_files", res.pendingFiles, "staged_uploads", res.staged, "expired_records", res.expired,
 		"failures", res.failures, "duration", time.Since(start))
 	return res
 }
 
 // sweepPendingFiles deletes the pending files whose upload form expired
-// more than sweepMargin ago: the object (if the client posted one but never
-// completed), then the record, which releases its quota charge. Each batch
-// starts after the last file of the one before, so a sweep looks at each
-// file once: one it kept, or failed to delete, waits for the next sweep.
+// more than SWEEP_GRACE_SECONDS ago: the record first, if the file is still
+// pending (which releases its quota charge), then the object (if the client
+// posted one but never completed). Each batch starts after the last file of
+// the one before, so a sweep looks at each file once: one it kept, or
+// failed to delete, waits for the next sweep.
 func (s *server) sweepPendingFiles(ctx context.Context, res *sweepResult) {
-	before := s.now().Add(-s.cfg.UploadTTL - sweepMargin)
+	before := s.now().Add(-s.cfg.UploadTTL - s.cfg.SweepGrace)
 	var after *Cursor
 	for range sweepMaxBatches {
 		files, err := s.store.PendingFilesBefore(ctx, before, after, sweepBatch)
@@ -91,8 +90,8 @@ func (s *server) sweepPendingFiles(ctx context.Context, res *sweepResult) {
 		}
 		for i := range files {
 			switch {
-			case resumable(&files[i], s.now()): // multipart.go
-			case s.sweepFile(ctx, &files[i]):
+			case resumable(&files[i], s.now(), s.cfg.SweepGrace): // multipart.go
+			case s.sweepFile(ctx, &files[i], before):
 				res.pendingFiles++
 			default:
 				res.failures++
@@ -106,20 +105,41 @@ func (s *server) sweepPendingFiles(ctx context.Context, res *sweepResult) {
 	}
 }
 
-// sweepFile deletes one abandoned upload; a record another sweeper deleted
-// first is success.
-func (s *server) sweepFile(ctx context.Context, f *File) bool {
-	err := s.abortIfMultipart(ctx, f) // its parts go too
+// sweepStaged deletes the staged uploads whose form expired more than
+// SWEEP_GRACE_SECONDS ago, whatever became of their files: one posted
+// again after its file was completed or deleted goes here.
+func (s *server) sweepStaged(ctx context.Context, res *sweepResult) {
+	st, ok := s.objects.(stagingObjects)
+	if !ok {
+		return
+	}
+	n, err := st.SweepStaged(ctx, s.now().Add(-s.cfg.SweepGrace))
+	res.staged += n
+	if err != nil {
+		res.failures++
+		s.log.Warn("sweep: deleting staged uploads", "err", err)
+	}
+}
+
+// sweepFile deletes one abandoned upload created before `before`. The
+// record goes first, and only if the file is still pending: that delete is
+// the sweeper's claim, so a file completed since its batch was read keeps
+// its record and its object. Then its object and its parts go. A record
+// another sweeper deleted first is success (that sweeper deletes the
+// object); if deleting the object fails, `dropp reconcile` finds it, as it
+// names no record.
+func (s *server) sweepFile(ctx context.Context, f *File, before time.Time) bool {
+	err := s.store.DeleteAbandonedFile(ctx, f.Owner, f.ID, before)
+	if errors.Is(err, ErrNotFound) {
+		return true
+	}
 	if err == nil {
-		err = s.objects.Delete(ctx, f.ObjectKey)
+		err = s.deleteObjects(ctx, f)
 	}
 	if errors.Is(err, errInvalidObjectKey) {
 		err = nil // no object can be under that key
 	}
-	if err == nil {
-		err = s.store.DeleteFile(ctx, f.Owner, f.ID)
-	}
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil {
 		s.log.Warn("sweep: deleting an abandoned upload", "file", f.ID, "err", err)
 		return false
 	}
@@ -127,6 +147,16 @@ func (s *server) sweepFile(ctx context.Context, f *File) bool {
 }
 
 // ---- MongoDB ----
+
+// DeleteAbandonedFile deletes the file with a filter on its status and
+// creation time, so the condition holds in the delete itself. (FerretDB
+// runs a conditional update as a read then a write, so a completion in
+// that window can still lose to it; MongoDB's are atomic.)
+func (s *mongoStore) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) error {
+	return s.deleteFileReleasing(ctx, owner, id,
+		bson.E{Key: "status", Value: statusPending},
+		bson.E{Key: "created_at", Value: bson.D{{Key: "$lt", Value: createdBefore}}})
+}
 
 func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
 	ctx, cancel, err := s.opContext(ctx)
@@ -185,6 +215,21 @@ func (s *mongoStore) deleteExpiredIn(ctx context.Context, c *mongo.Collection, n
 }
 
 // ---- Local store ----
+
+// DeleteAbandonedFile checks, under the store's write lock, that the file
+// is still pending and created before t, and deletes it.
+func (s *localStore) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) error {
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		f, err := st.ownedFile(owner, id)
+		if err != nil {
+			return nil, err
+		}
+		if f.Status != statusPending || !f.CreatedAt.Before(createdBefore) {
+			return nil, ErrNotFound
+		}
+		return &localRecord{Op: opDelFile, Key: id}, nil
+	})
+}
 
 // PendingFilesBefore returns up to limit pending files created before t,
 // after the position after, oldest first.

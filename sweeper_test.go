@@ -40,7 +40,7 @@ func TestSweeper(t *testing.T) {
 			ctMust(t, "state", store.InsertAuthState(t.Context(), AuthState{Hash: ctNewID(), ExpiresAt: expired}))
 			ctMust(t, "code", store.InsertAuthCode(t.Context(), AuthCode{Hash: ctNewID(), UserID: owner, ExpiresAt: expired}))
 
-			clock.advance(a.srv.cfg.UploadTTL + sweepMargin + time.Minute)
+			clock.advance(a.srv.cfg.UploadTTL + a.srv.cfg.SweepGrace + time.Minute)
 			fresh := a.create(tok, map[string]any{"filename": "fresh.bin", "size": 7}) // its form is still valid
 
 			var wg sync.WaitGroup
@@ -130,7 +130,7 @@ func TestSweeperWalksEachFileOnce(t *testing.T) {
 			t.Parallel()
 			a := apiTester{start(t, nil)}
 			store, owner := a.srv.store, ctNewID()
-			created := time.Now().UTC().Add(-a.srv.cfg.UploadTTL - sweepMargin - time.Hour).Truncate(time.Millisecond)
+			created := time.Now().UTC().Add(-a.srv.cfg.UploadTTL - a.srv.cfg.SweepGrace - time.Hour).Truncate(time.Millisecond)
 			stuck := ctFile(owner, created.Add(-time.Minute))
 			ctInsert(t, store, stuck)
 			for range sweepBatch + 10 {
