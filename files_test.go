@@ -134,18 +134,12 @@ func walkClientRoutine(t *testing.T, e *testEnv) {
 // sweep grace, and a clock the test moves.
 func formReplayEnv(t *testing.T, metadata, objects string) (apiTester, *testClock) {
 	t.Helper()
-	env := mongoS3Env(t)
-	env["DATA_DIR"] = t.TempDir()
-	if metadata == "local" {
-		delete(env, "MONGODB_URI")
-	}
-	if objects == "local" {
-		delete(env, "AWS_S3_BUCKET")
-	}
-	env["QUOTA_BYTES_PER_USER"] = strconv.Itoa(50 << 20)
-	env["MAX_UPLOAD_BYTES"] = strconv.Itoa(20 << 20)
-	env["UPLOAD_POST_TTL_SECONDS"] = "600"
-	env["SWEEP_GRACE_SECONDS"] = "60"
+	env := backendEnv(t, metadata, objects, map[string]string{
+		"QUOTA_BYTES_PER_USER":    strconv.Itoa(50 << 20),
+		"MAX_UPLOAD_BYTES":        strconv.Itoa(20 << 20),
+		"UPLOAD_POST_TTL_SECONDS": "600",
+		"SWEEP_GRACE_SECONDS":     "60",
+	})
 	a := apiTester{startTestEnv(t, env)}
 	clock := &testClock{}
 	a.srv.now = clock.now

@@ -89,12 +89,14 @@ func (s *server) sweepPendingFiles(ctx context.Context, res *sweepResult) {
 			return
 		}
 		for i := range files {
-			switch {
-			case resumable(&files[i], s.now(), s.cfg.SweepGrace): // multipart.go
-			case s.sweepFile(ctx, &files[i], before):
-				res.pendingFiles++
-			default:
+			if resumable(&files[i], s.now(), s.cfg.SweepGrace) { // multipart.go
+				continue
+			}
+			switch swept, ok := s.sweepFile(ctx, &files[i], before); {
+			case !ok:
 				res.failures++
+			case swept:
+				res.pendingFiles++
 			}
 		}
 		if len(files) < sweepBatch || ctx.Err() != nil {
@@ -121,17 +123,17 @@ func (s *server) sweepStaged(ctx context.Context, res *sweepResult) {
 	}
 }
 
-// sweepFile deletes one abandoned upload created before `before`. The
-// record goes first, and only if the file is still pending: that delete is
-// the sweeper's claim, so a file completed since its batch was read keeps
-// its record and its object. Then its object and its parts go. A record
-// another sweeper deleted first is success (that sweeper deletes the
-// object); if deleting the object fails, `dropp reconcile` finds it, as it
-// names no record.
-func (s *server) sweepFile(ctx context.Context, f *File, before time.Time) bool {
+// sweepFile deletes one abandoned upload created before `before`, and
+// tells whether it did, and whether all went well. The record goes first,
+// and only if the file is still pending: that delete is the sweeper's
+// claim, so a file completed since its batch was read keeps its record and
+// its object, and so does one another sweeper claimed (which deletes the
+// object). Then its object and its parts go; should that fail, `dropp
+// reconcile` finds the object, which no record names any more.
+func (s *server) sweepFile(ctx context.Context, f *File, before time.Time) (swept, ok bool) {
 	err := s.store.DeleteAbandonedFile(ctx, f.Owner, f.ID, before)
 	if errors.Is(err, ErrNotFound) {
-		return true
+		return false, true
 	}
 	if err == nil {
 		err = s.deleteObjects(ctx, f)
@@ -141,9 +143,9 @@ func (s *server) sweepFile(ctx context.Context, f *File, before time.Time) bool 
 	}
 	if err != nil {
 		s.log.Warn("sweep: deleting an abandoned upload", "file", f.ID, "err", err)
-		return false
+		return false, false
 	}
-	return true
+	return true, true
 }
 
 // ---- MongoDB ----
