@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -250,7 +251,23 @@ func (s *server) pendingMultipart(w http.ResponseWriter, r *http.Request, owner,
 // answers 409 naming it, and the file stays pending so the client can send
 // it. An upload the store no longer has may have been joined by an earlier
 // call whose record was never written: the object then says so.
+//
+// Completes of one file on this instance take turns: one joins the parts,
+// and the others then find the file complete and answer it. (On S3 a list
+// of the parts while another complete joins them can come back empty.)
+// Completes on other instances that race anyway are met by joined and
+// awaitJoin.
 func (s *server) completeMultipart(w http.ResponseWriter, r *http.Request, f *File, claimed *int64) {
+	defer s.joining.lock(f.ID)()
+	f, err := s.store.GetFile(r.Context(), f.Owner, f.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.Status == statusComplete {
+		writeJSON(w, http.StatusOK, fileResponse{toFileJSON(f)})
+		return
+	}
 	parts, err := s.objects.ListParts(r.Context(), f.ObjectKey, f.UploadID)
 	if err == nil {
 		if msg := checkParts(f, parts); msg != "" {
@@ -265,9 +282,12 @@ func (s *server) completeMultipart(w http.ResponseWriter, r *http.Request, f *Fi
 		defer cancel()
 		err = s.objects.CompleteMultipart(ctx, f.ObjectKey, f.UploadID, parts)
 	}
-	if errors.Is(err, ErrInvalidParts) && !s.joined(r.Context(), f) {
-		writeError(w, http.StatusConflict, codeConflict, "a part was sent again while completing: complete again")
-		return
+	if errors.Is(err, ErrInvalidParts) {
+		if !s.joined(r.Context(), f) {
+			writeError(w, http.StatusConflict, codeConflict, "a part was sent again while completing: complete again")
+			return
+		}
+		err = nil // a racing complete joined them: record what it made
 	}
 	if err != nil && !errors.Is(err, ErrUploadNotFound) {
 		s.fail(w, r, err)
@@ -301,6 +321,9 @@ func completeTime(size int64) time.Duration {
 // because a racing complete finished it answers that one's file.
 func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *File, claimed *int64) {
 	info, err := s.objects.Head(r.Context(), f.uploadKey())
+	if errors.Is(err, ErrObjectNotFound) && f.UploadID != "" && s.now().Before(*f.UploadExpiresAt) {
+		info, err = s.awaitJoin(r.Context(), f)
+	}
 	if errors.Is(err, ErrObjectNotFound) {
 		msg := "the file has not been uploaded yet"
 		if f.UploadID != "" {
@@ -340,6 +363,34 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 	s.settleCharge(r.Context(), f, info.Size)
 	s.deleteStaged(r.Context(), f)
 	writeJSON(w, http.StatusOK, fileResponse{toFileJSON(done)})
+}
+
+// awaitJoin waits for the object of a multipart file whose upload has
+// gone before it expired: a complete racing this one is joining its parts
+// (S3 may take a while, and versitygw removes the upload before the object
+// appears). It checks every 100 ms for as long as a join may take
+// (completeTime), and stops early once the file is recorded complete, for
+// the caller to answer it. A deleted file's upload goes too: the caller
+// then finds no record.
+func (s *server) awaitJoin(ctx context.Context, f *File) (ObjectInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, completeTime(*f.DeclaredSize))
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ObjectInfo{}, ErrObjectNotFound
+		case <-tick.C:
+		}
+		info, err := s.objects.Head(ctx, f.ObjectKey)
+		if !errors.Is(err, ErrObjectNotFound) {
+			return info, err
+		}
+		if now, err := s.store.GetFile(ctx, f.Owner, f.ID); err != nil || now.Status == statusComplete {
+			return ObjectInfo{}, ErrObjectNotFound
+		}
+	}
 }
 
 // promote copies a staged single upload, as it was read (info), to the
@@ -450,4 +501,40 @@ func (s *server) abortIfMultipart(ctx context.Context, f *File) error {
 // form's lifetime.
 func resumable(f *File, now time.Time, grace time.Duration) bool {
 	return f.UploadExpiresAt != nil && now.Before(f.UploadExpiresAt.Add(grace))
+}
+
+// keyedLocks is a mutex per key, each kept only while it is held or
+// awaited. The zero value is ready.
+type keyedLocks struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	refs int // holders and waiters
+}
+
+// lock takes key's mutex and returns its unlock.
+func (k *keyedLocks) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }

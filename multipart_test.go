@@ -10,7 +10,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -789,6 +791,56 @@ func TestSweeperKeepsResumableMultipart(t *testing.T) {
 			}
 			if _, err := e.srv.objects.ListParts(t.Context(), f.ObjectKey, f.UploadID); !errors.Is(err, ErrUploadNotFound) {
 				t.Errorf("parts after the sweep: %v, want ErrUploadNotFound", err)
+			}
+		})
+	}
+}
+
+// TestMultipartParallelCompletes (issue 18, section 4): ten completes of
+// one multipart upload at once all answer 200 with the complete file (the
+// ones that lost the join included), the file downloads whole, and
+// dropp_uploads_completed_total counts it once. On S3 (versitygw) and on
+// the local object store; a complete repeated later answers 200 too.
+func TestMultipartParallelCompletes(t *testing.T) {
+	t.Parallel()
+	for _, pair := range [][2]string{{"mongodb", "s3"}, {"local", "s3"}, {"local", "local"}} {
+		t.Run(pair[0]+"+"+pair[1], func(t *testing.T) {
+			t.Parallel()
+			e := startTestEnv(t, backendEnv(t, pair[0], pair[1], map[string]string{"PART_SIZE_BYTES": strconv.Itoa(5 << 20)}))
+			c := partsClient{t: t, e: e, token: e.newUser("racer")}
+			const size = 30 << 20 // 6 parts, which take a moment to join
+			up := c.create("parallel.bin", size)
+			c.send(up.File.ID, size, up.Upload.PartSize, partNumbers(1, up.Upload.PartCount))
+			before := e.srv.metrics.uploadsCompleted.Load()
+
+			type answer struct {
+				status int
+				body   string
+			}
+			answers := make([]answer, 10)
+			var wg sync.WaitGroup
+			for i := range answers {
+				wg.Go(func() {
+					status, body, err := apiTester{e}.try(request{method: "POST", path: "/upload/" + up.File.ID + "/complete", token: c.token})
+					answers[i] = answer{status, string(body)}
+					if err != nil {
+						answers[i].body = err.Error()
+					}
+				})
+			}
+			wg.Wait()
+			for i, a := range answers {
+				if a.status != http.StatusOK || !strings.Contains(a.body, `"status":"complete"`) {
+					t.Errorf("complete %d: %d %s, want 200 with the complete file", i, a.status, a.body)
+				}
+			}
+			resp, body := c.complete(up.File.ID)
+			wantStatus(t, resp, body, http.StatusOK)
+			if n := e.srv.metrics.uploadsCompleted.Load() - before; n != 1 {
+				t.Errorf("dropp_uploads_completed_total went up by %d, want 1", n)
+			}
+			if n, sum := c.downloadSHA256(up.File.ID); n != size || sum != testContentSHA256(size) {
+				t.Errorf("download: %d bytes, sha256 %s; want the file", n, sum)
 			}
 		})
 	}
