@@ -264,6 +264,12 @@ func TestFormReplayAfterSizelessComplete(t *testing.T) {
 		if got := downloaded(t, a, tok, up.File.ID); string(got) != "1" {
 			t.Errorf("download serves %d bytes, want the 1 byte completed", len(got))
 		}
+		// While the form may still be posted, the usage keeps what it
+		// reserved, so it never shows less than the bucket may hold
+		// beyond the file itself.
+		if usage, stored := a.me(tok).Usage.Bytes, storedBytes(t, a); stored > usage+1 {
+			t.Errorf("before the form expired: the object store holds %d bytes, the usage says %d", stored, usage)
+		}
 		if files := a.list(tok, "").Files; len(files) != 1 || files[0].Size == nil || *files[0].Size != 1 {
 			t.Errorf("list: %+v, want the one file of size 1", files)
 		}

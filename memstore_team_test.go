@@ -103,11 +103,29 @@ func (m *memStore) DeleteUserCredentials(_ context.Context, userID string) (int,
 }
 
 func (m *memStore) PendingFilesBefore(_ context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return m.filesBefore(func(f *File) bool { return f.Status == statusPending }, t, after, limit)
+}
+
+func (m *memStore) StagedFilesBefore(_ context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return m.filesBefore(func(f *File) bool { return f.Status == statusComplete && f.StagingKey != "" }, t, after, limit)
+}
+
+func (m *memStore) ClearStagingKey(_ context.Context, owner, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, err := m.find(owner, id)
+	if err == nil && f.Status == statusComplete {
+		f.StagingKey = ""
+	}
+	return err
+}
+
+func (m *memStore) filesBefore(match func(*File) bool, t time.Time, after *Cursor, limit int) ([]File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	files := []File{}
 	for _, f := range m.files {
-		if f.Status == statusPending && f.CreatedAt.Before(t) && (after == nil || compareLocalCursor(f, *after) > 0) {
+		if match(f) && f.CreatedAt.Before(t) && (after == nil || compareLocalCursor(f, *after) > 0) {
 			files = append(files, *memCopy(f))
 		}
 	}

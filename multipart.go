@@ -360,7 +360,9 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 	if completed { // a complete that raced this one and won counted it
 		s.metrics.uploadCompleted(info.Size)
 	}
-	s.settleCharge(r.Context(), f, info.Size)
+	if f.StagingKey == "" { // a staged upload's charge waits for its form to expire (sweepStaged)
+		s.settleCharge(r.Context(), f, info.Size)
+	}
 	s.deleteStaged(r.Context(), f)
 	writeJSON(w, http.StatusOK, fileResponse{toFileJSON(done)})
 }

@@ -71,7 +71,8 @@ type File struct {
 	// StagingKey is where a single upload's form or PUT URL writes, when
 	// the object store cannot revoke them (S3: see stagingObjects);
 	// completion copies it to ObjectKey, which no client can write. Empty
-	// on stores whose forms are single-use, and on files stored before it.
+	// on stores whose forms are single-use, and on files stored before it;
+	// cleared once the form has expired and the file's charge is settled.
 	StagingKey string `bson:"staging_key,omitempty" json:"staging,omitempty"`
 }
 
@@ -265,6 +266,12 @@ type Store interface {
 	// t, oldest first by (CreatedAt, ID), from just after the position
 	// after (nil: from the oldest), so that a sweep can walk them in batches.
 	PendingFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error)
+	// StagedFilesBefore is PendingFilesBefore for the complete files that
+	// still name a staging key (stagingObjects): their charge is settled
+	// once their form has expired.
+	StagedFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error)
+	// ClearStagingKey forgets the staging key of the owner's complete file.
+	ClearStagingKey(ctx context.Context, owner, id string) error
 	// DeleteExpired deletes credentials, sign-in states, codes and shares
 	// expired by now, and returns how many.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)

@@ -75,29 +75,39 @@ func (s *server) sweep(ctx context.Context) sweepResult {
 // sweepPendingFiles deletes the pending files whose upload form expired
 // more than SWEEP_GRACE_SECONDS ago: the record first, if the file is still
 // pending (which releases its quota charge), then the object (if the client
-// posted one but never completed). Each batch starts after the last file of
-// the one before, so a sweep looks at each file once: one it kept, or
-// failed to delete, waits for the next sweep.
+// posted one but never completed).
 func (s *server) sweepPendingFiles(ctx context.Context, res *sweepResult) {
 	before := s.now().Add(-s.cfg.UploadTTL - s.cfg.SweepGrace)
+	s.walkFiles(ctx, res, "abandoned uploads", func(after *Cursor) ([]File, error) {
+		return s.store.PendingFilesBefore(ctx, before, after, sweepBatch)
+	}, func(f *File) {
+		if resumable(f, s.now(), s.cfg.SweepGrace) { // multipart.go
+			return
+		}
+		switch swept, ok := s.sweepFile(ctx, f, before); {
+		case !ok:
+			res.failures++
+		case swept:
+			res.pendingFiles++
+		}
+	})
+}
+
+// walkFiles calls each for every file that list gives, a batch at a time.
+// Each batch starts after the last file of the one before, so a sweep
+// looks at each file once: one it kept, or failed on, waits for the next
+// sweep.
+func (s *server) walkFiles(ctx context.Context, res *sweepResult, what string, list func(after *Cursor) ([]File, error), each func(*File)) {
 	var after *Cursor
 	for range sweepMaxBatches {
-		files, err := s.store.PendingFilesBefore(ctx, before, after, sweepBatch)
+		files, err := list(after)
 		if err != nil {
 			res.failures++
-			s.log.Warn("sweep: listing abandoned uploads", "err", err)
+			s.log.Warn("sweep: listing "+what, "err", err)
 			return
 		}
 		for i := range files {
-			if resumable(&files[i], s.now(), s.cfg.SweepGrace) { // multipart.go
-				continue
-			}
-			switch swept, ok := s.sweepFile(ctx, &files[i], before); {
-			case !ok:
-				res.failures++
-			case swept:
-				res.pendingFiles++
-			}
+			each(&files[i])
 		}
 		if len(files) < sweepBatch || ctx.Err() != nil {
 			return
@@ -108,19 +118,46 @@ func (s *server) sweepPendingFiles(ctx context.Context, res *sweepResult) {
 }
 
 // sweepStaged deletes the staged uploads whose form expired more than
-// SWEEP_GRACE_SECONDS ago, whatever became of their files: one posted
-// again after its file was completed or deleted goes here.
+// SWEEP_GRACE_SECONDS ago, whatever became of their files (one posted
+// again after its file was completed or deleted goes here), then settles
+// the charge of the files they were for. Until then, a file completed
+// from a staged upload keeps the charge its form reserved (a size-less
+// form, the single-upload limit): that form may still store that much.
 func (s *server) sweepStaged(ctx context.Context, res *sweepResult) {
 	st, ok := s.objects.(stagingObjects)
 	if !ok {
 		return
 	}
-	n, err := st.SweepStaged(ctx, s.now().Add(-s.cfg.SweepGrace))
+	expired := s.now().Add(-s.cfg.SweepGrace)
+	n, err := st.SweepStaged(ctx, expired)
 	res.staged += n
 	if err != nil {
 		res.failures++
 		s.log.Warn("sweep: deleting staged uploads", "err", err)
+		return // the charges stay until the staged objects are gone
 	}
+	before := expired.Add(-s.cfg.UploadTTL)
+	s.walkFiles(ctx, res, "files completed from staged uploads", func(after *Cursor) ([]File, error) {
+		return s.store.StagedFilesBefore(ctx, before, after, sweepBatch)
+	}, func(f *File) {
+		if err := s.settleStaged(ctx, f); err != nil && !errors.Is(err, ErrNotFound) {
+			res.failures++
+			s.log.Warn("sweep: settling a file completed from a staged upload", "file", f.ID, "err", err)
+		}
+	})
+}
+
+// settleStaged makes a file completed from a staged upload, whose form
+// has expired, count its real size, and forgets its staging key. A charge
+// settled by another sweeper first is fine.
+func (s *server) settleStaged(ctx context.Context, f *File) error {
+	if f.Size != nil && f.Charged != *f.Size {
+		err := s.store.SettleCharge(ctx, f.Owner, f.ID, f.Charged, *f.Size)
+		if err != nil && !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return s.store.ClearStagingKey(ctx, f.Owner, f.ID)
 }
 
 // sweepFile deletes one abandoned upload created before `before`, and
@@ -161,12 +198,34 @@ func (s *mongoStore) DeleteAbandonedFile(ctx context.Context, owner, id string, 
 }
 
 func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return s.filesBefore(ctx, bson.D{{Key: "status", Value: statusPending}}, t, after, limit)
+}
+
+func (s *mongoStore) StagedFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return s.filesBefore(ctx, bson.D{{Key: "status", Value: statusComplete}, {Key: "staging_key", Value: bson.D{{Key: "$gt", Value: ""}}}}, t, after, limit)
+}
+
+// ClearStagingKey unsets the key of a complete file.
+func (s *mongoStore) ClearStagingKey(ctx context.Context, owner, id string) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, {Key: "status", Value: statusComplete}}
+	_, err = s.files.UpdateOne(ctx, filter, bson.D{{Key: "$unset", Value: bson.D{{Key: "staging_key", Value: ""}}}})
+	return mongoErr("clear staging key", err)
+}
+
+// filesBefore returns up to limit files matching filter created before t,
+// after the position after, oldest first.
+func (s *mongoStore) filesBefore(ctx context.Context, filter bson.D, t time.Time, after *Cursor, limit int) ([]File, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	filter := bson.D{{Key: "status", Value: statusPending}, {Key: "created_at", Value: bson.D{{Key: "$lt", Value: t}}}}
+	filter = append(filter, bson.E{Key: "created_at", Value: bson.D{{Key: "$lt", Value: t}}})
 	if after != nil {
 		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
 			bson.D{{Key: "created_at", Value: bson.D{{Key: "$gt", Value: after.CreatedAt}}}},
@@ -236,11 +295,34 @@ func (s *localStore) DeleteAbandonedFile(ctx context.Context, owner, id string, 
 // PendingFilesBefore returns up to limit pending files created before t,
 // after the position after, oldest first.
 func (s *localStore) PendingFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return s.filesBefore(ctx, func(f *File) bool { return f.Status == statusPending }, t, after, limit)
+}
+
+func (s *localStore) StagedFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return s.filesBefore(ctx, func(f *File) bool { return f.Status == statusComplete && f.StagingKey != "" }, t, after, limit)
+}
+
+// ClearStagingKey forgets the staging key of a complete file.
+func (s *localStore) ClearStagingKey(ctx context.Context, owner, id string) error {
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		f, err := st.ownedFile(owner, id)
+		if err != nil || f.Status != statusComplete || f.StagingKey == "" {
+			return nil, err
+		}
+		doc := cloneLocalFile(f)
+		doc.StagingKey = ""
+		return &localRecord{Op: opPutFile, File: &doc}, nil
+	})
+}
+
+// filesBefore returns up to limit files that match, created before t,
+// after the position after, oldest first.
+func (s *localStore) filesBefore(ctx context.Context, match func(*File) bool, t time.Time, after *Cursor, limit int) ([]File, error) {
 	var files []File
 	err := s.view(ctx, func(st *localState) error {
 		var found []*File
 		for _, f := range st.files {
-			if f.Status == statusPending && f.CreatedAt.Before(t) && (after == nil || compareLocalCursor(f, *after) > 0) {
+			if match(f) && f.CreatedAt.Before(t) && (after == nil || compareLocalCursor(f, *after) > 0) {
 				found = append(found, f)
 			}
 		}
