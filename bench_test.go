@@ -516,7 +516,7 @@ func memDetach(files []File) {
 	}
 }
 
-func (m *memStore) CompleteFile(_ context.Context, owner, id string, size int64, etag string, at time.Time) (*File, bool, error) {
+func (m *memStore) CompleteFile(_ context.Context, owner, id, key string, size int64, etag string, at time.Time) (*File, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.find(owner, id)
@@ -527,6 +527,10 @@ func (m *memStore) CompleteFile(_ context.Context, owner, id string, size int64,
 	if completed {
 		at = localTime(at)
 		f.Status, f.Size, f.ETag, f.CompletedAt = statusComplete, &size, etag, &at
+		if key != "" {
+			delete(m.keys, f.ObjectKey)
+			f.ObjectKey, m.keys[key] = key, true
+		}
 	}
 	return memCopy(f), completed, nil
 }

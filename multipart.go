@@ -340,22 +340,25 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 		writeError(w, http.StatusConflict, codeConflict, msg)
 		return
 	}
+	var promoted string // the key a staged upload is copied to
 	if f.StagingKey != "" {
-		if info, err = s.promote(w, r, f, info); err != nil {
+		promoted = promotedKey(f, info.ETag)
+		if info, err = s.promote(w, r, f, info, promoted); err != nil {
 			s.answerPromoteFailed(w, r, f, err)
 			return
 		}
-		// What another complete promoted first was checked against the
-		// declared size, not against this call's claim.
-		if msg := sizeMismatch(f.DeclaredSize, claimed, info.Size); msg != "" {
-			writeError(w, http.StatusConflict, codeConflict, msg)
-			return
-		}
 	}
-	done, completed, err := s.store.CompleteFile(r.Context(), f.Owner, f.ID, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
+	done, completed, err := s.store.CompleteFile(r.Context(), f.Owner, f.ID, promoted, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if promoted != "" && done.ObjectKey != promoted {
+		// A racing complete promoted other bytes (the form was posted in
+		// between) and recorded them first: this copy is nobody's.
+		if err := s.objects.Delete(context.WithoutCancel(r.Context()), promoted); err != nil {
+			s.log.Warn("complete: deleting a copy another complete beat", "file", f.ID, "err", err)
+		}
 	}
 	if completed { // a complete that raced this one and won counted it
 		s.metrics.uploadCompleted(info.Size)
@@ -395,15 +398,23 @@ func (s *server) awaitJoin(ctx context.Context, f *File) (ObjectInfo, error) {
 	}
 }
 
-// promote copies a staged single upload, as it was read (info), to the
-// file's own key and returns what is there: the bytes the file will serve.
-func (s *server) promote(w http.ResponseWriter, r *http.Request, f *File, info ObjectInfo) (ObjectInfo, error) {
+// promotedKey is the key a staged upload with that ETag is copied to: the
+// file's key and the ETag, so that the bytes under it are only ever those
+// (S3 has no way to copy only if the target is absent). Completes that
+// race a post of the form so copy to different keys, and the record names
+// one key whole, size and ETag with it; completes of the same bytes copy
+// the same bytes to the same key.
+func promotedKey(f *File, etag string) string { return f.ObjectKey + "-" + etag }
+
+// promote copies a staged single upload, as it was read (info), to key
+// and returns what is there: the bytes the file will serve.
+func (s *server) promote(w http.ResponseWriter, r *http.Request, f *File, info ObjectInfo, key string) (ObjectInfo, error) {
 	deadline := time.Now().Add(completeTime(info.Size))
 	// http.ErrNotSupported leaves the server's WriteTimeout.
 	http.NewResponseController(w).SetWriteDeadline(deadline)
 	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
-	return s.objects.(stagingObjects).Promote(ctx, f.StagingKey, f.ObjectKey, info.ETag)
+	return s.objects.(stagingObjects).Promote(ctx, f.StagingKey, key, info.ETag)
 }
 
 // answerPromoteFailed answers a promotion that failed: a staged object that

@@ -205,9 +205,9 @@ func isAttrChar(c byte) bool {
 // are single-use (localobjects.go).
 type stagingObjects interface {
 	// Promote copies the object at the staging key from, if it still has
-	// the ETag etag, to the key to, unless an object is already there, and
-	// returns what is at to. A staged object that changed since it was
-	// read is errStagedChanged; a missing one, ErrObjectNotFound.
+	// the ETag etag, to the key to, and returns what is at to. A staged
+	// object that changed since it was read is errStagedChanged; a missing
+	// one, ErrObjectNotFound.
 	Promote(ctx context.Context, from, to, etag string) (ObjectInfo, error)
 	// SweepStaged deletes the staged objects whose form expired before t
 	// and returns how many.

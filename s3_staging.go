@@ -16,11 +16,10 @@ import (
 
 // Promote copies the staged object to its file's key within S3: no byte
 // passes through the server. CopySourceIfMatch pins the copy to the object
-// the caller read, and IfNoneMatch keeps a promoted object from ever being
-// replaced, so two completes racing a post of the form both end with the
-// same bytes at `to`. S3 copies up to 5 GiB in one request, the most a
-// single upload may carry (maxSingleBytes). The caller's context bounds the
-// copy, which takes time in proportion to the size (see completeTime).
+// the caller read (see promotedKey for why `to` names its ETag). S3 copies
+// up to 5 GiB in one request, the most a single upload may carry
+// (maxSingleBytes). The caller's context bounds the copy, which takes time
+// in proportion to the size (see completeTime).
 func (o *s3Objects) Promote(ctx context.Context, from, to, etag string) (ObjectInfo, error) {
 	if err := o.usable(); err != nil {
 		return ObjectInfo{}, err
@@ -29,7 +28,6 @@ func (o *s3Objects) Promote(ctx context.Context, from, to, etag string) (ObjectI
 		Bucket: aws.String(o.bucket), Key: aws.String(to),
 		CopySource:        aws.String(o.bucket + "/" + from), // keys are [A-Za-z0-9._/-]: nothing to escape
 		CopySourceIfMatch: aws.String(`"` + etag + `"`),
-		IfNoneMatch:       aws.String("*"),
 	})
 	var coded interface{ ErrorCode() string }
 	switch {
@@ -37,13 +35,7 @@ func (o *s3Objects) Promote(ctx context.Context, from, to, etag string) (ObjectI
 	case errors.As(err, &coded) && (coded.ErrorCode() == "NoSuchKey" || coded.ErrorCode() == "NotFound"):
 		return ObjectInfo{}, ErrObjectNotFound
 	case errors.As(err, &coded) && coded.ErrorCode() == "PreconditionFailed":
-		// Either the staged object changed, or `to` is already there
-		// (another complete promoted first): what is at `to` tells.
-		info, herr := o.Head(ctx, to)
-		if errors.Is(herr, ErrObjectNotFound) {
-			return ObjectInfo{}, errStagedChanged
-		}
-		return info, herr
+		return ObjectInfo{}, errStagedChanged
 	default:
 		return ObjectInfo{}, fmt.Errorf("%w: s3 copy: %v", ErrUnavailable, err)
 	}

@@ -187,11 +187,12 @@ type Store interface {
 	GetFile(ctx context.Context, owner, id string) (*File, error)
 	ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 	// CompleteFile marks a pending file complete with the size and ETag the
-	// object store reported. A file that is already complete is returned
+	// object store reported, and, unless key is "", the key its object was
+	// promoted to (stagingObjects). A file that is already complete is returned
 	// unchanged. completed tells whether this call made it complete: of
 	// concurrent calls on one pending file, at most one (on MongoDB, exactly
 	// one unless writing its completion claim fails, which is logged).
-	CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (f *File, completed bool, err error)
+	CompleteFile(ctx context.Context, owner, id, key string, size int64, etag string, at time.Time) (f *File, completed bool, err error)
 	DeleteFile(ctx context.Context, owner, id string) error
 
 	InsertCredential(ctx context.Context, c Credential) error

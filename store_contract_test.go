@@ -96,7 +96,7 @@ func ctMillisecondUTCTimes(t *testing.T, s Store) {
 	precise := time.Date(2026, 3, 4, 5, 6, 7, 891_234_567, zone)
 	f := ctFile(ctNewID(), precise)
 	ctInsert(t, s, f)
-	done, _, err := s.CompleteFile(ctx, f.Owner, f.ID, 1, "e", precise.Add(time.Second))
+	done, _, err := s.CompleteFile(ctx, f.Owner, f.ID, "", 1, "e", precise.Add(time.Second))
 	if err != nil {
 		t.Fatalf("CompleteFile: %v", err)
 	}
@@ -182,7 +182,7 @@ func ctOwnerIsolation(t *testing.T, s Store) {
 	if _, err := s.GetFile(ctx, bob, f.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetFile as other owner = %v, want ErrNotFound", err)
 	}
-	if _, _, err := s.CompleteFile(ctx, bob, f.ID, 1, "e", ctNow()); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.CompleteFile(ctx, bob, f.ID, "", 1, "e", ctNow()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CompleteFile as other owner = %v, want ErrNotFound", err)
 	}
 	if err := s.DeleteFile(ctx, bob, f.ID); !errors.Is(err, ErrNotFound) {
@@ -287,7 +287,7 @@ func ctListStatusFilter(t *testing.T, s Store) {
 		f := ctFile(owner, base.Add(time.Duration(i)*time.Millisecond))
 		ctInsert(t, s, f)
 		if i%3 == 0 {
-			done, _, err := s.CompleteFile(ctx, owner, f.ID, int64(i), "e", base)
+			done, _, err := s.CompleteFile(ctx, owner, f.ID, "", int64(i), "e", base)
 			if err != nil {
 				t.Fatalf("CompleteFile: %v", err)
 			}
@@ -322,12 +322,12 @@ func ctCompleteFile(t *testing.T, s Store) {
 	want := *ctCloneFile(f)
 	size := int64(12345)
 	want.Status, want.Size, want.ETag, want.CompletedAt = statusComplete, &size, `"abc"`, &at
-	got, completed, err := s.CompleteFile(ctx, f.Owner, f.ID, size, `"abc"`, at)
+	got, completed, err := s.CompleteFile(ctx, f.Owner, f.ID, "", size, `"abc"`, at)
 	if err != nil || !completed {
 		t.Fatalf("CompleteFile: completed %v, %v; want true", completed, err)
 	}
 	ctSameFile(t, *got, want)
-	again, completed, err := s.CompleteFile(ctx, f.Owner, f.ID, 1, `"other"`, at.Add(time.Hour))
+	again, completed, err := s.CompleteFile(ctx, f.Owner, f.ID, "", 1, `"other"`, at.Add(time.Hour))
 	if err != nil || completed {
 		t.Fatalf("CompleteFile again: completed %v, %v; want false", completed, err)
 	}
@@ -337,7 +337,7 @@ func ctCompleteFile(t *testing.T, s Store) {
 		t.Fatalf("GetFile: %v", err)
 	}
 	ctSameFile(t, *stored, want)
-	if _, _, err := s.CompleteFile(ctx, f.Owner, ctNewID(), 1, "e", at); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.CompleteFile(ctx, f.Owner, ctNewID(), "", 1, "e", at); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CompleteFile(missing) = %v, want ErrNotFound", err)
 	}
 }
@@ -360,7 +360,7 @@ func ctPendingFilesBefore(t *testing.T, s Store) {
 	slices.SortFunc(want, func(a, b File) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID)) })
 	done := ctFile(owner, t0.Add(time.Millisecond))
 	ctInsert(t, s, done)
-	if _, _, err := s.CompleteFile(ctx, owner, done.ID, 1, "e", t0.Add(time.Second)); err != nil {
+	if _, _, err := s.CompleteFile(ctx, owner, done.ID, "", 1, "e", t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	ctInsert(t, s, ctFile(owner, t0.Add(time.Hour))) // after the cutoff
@@ -399,7 +399,7 @@ func ctUsageByOwner(t *testing.T, s Store) {
 		}
 	}
 	second := ctList(t, s, ListQuery{Owner: owners[1], Limit: 10})
-	if _, _, err := s.CompleteFile(ctx, owners[1], second[0].ID, 7, "e", ctNow()); err != nil {
+	if _, _, err := s.CompleteFile(ctx, owners[1], second[0].ID, "", 7, "e", ctNow()); err != nil {
 		t.Fatal(err)
 	}
 	usage, err := s.UsageByOwner(ctx)
