@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +18,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // Test copies of the multipart API's shapes.
@@ -844,4 +850,88 @@ func TestMultipartParallelCompletes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unstagedObjects hides that an object store stages single uploads: the
+// server then completes them as it did before stagingObjects.
+type unstagedObjects struct{ ObjectStore }
+
+// BenchmarkCompleteSingle measures POST /upload/{id}/complete of a single
+// upload on S3 (versitygw), with the in-memory metadata store: "staged" is
+// what the server does (HEAD the staged object, copy it within S3, delete
+// it), "direct" what it did before staging (HEAD the object the form
+// wrote). Only the complete is timed, not the create or the upload.
+func BenchmarkCompleteSingle(b *testing.B) {
+	const bucket = "dropp-bench-complete"
+	if _, err := rig.s3.CreateBucket(b.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil &&
+		!strings.Contains(err.Error(), "BucketAlreadyOwnedByYou") {
+		b.Fatal(err)
+	}
+	for _, size := range []int{1 << 10, 16 << 20} {
+		for _, mode := range []string{"direct", "staged"} {
+			b.Run(fmt.Sprintf("%s/%dKiB", mode, size>>10), func(b *testing.B) {
+				s, tok := benchServer(b, newMemStore())
+				s.cfg.Bucket = bucket
+				objects, err := newS3Objects(b.Context(), s.cfg, s.log)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.objects = objects
+				if mode == "direct" {
+					s.objects = unstagedObjects{objects}
+				}
+				srv := httptest.NewServer(s)
+				defer srv.Close()
+				content := bytes.Repeat([]byte("x"), size)
+				for b.Loop() {
+					b.StopTimer()
+					up := benchCall[uploadOut](b, srv.URL, "/upload/", tok, map[string]any{"filename": "f.bin", "size": size}, http.StatusCreated)
+					if status := benchPostForm(b, up.Upload.URL, up.Upload.Fields, content); status/100 != 2 {
+						b.Fatalf("form: %d", status)
+					}
+					b.StartTimer()
+					benchCall[fileResponseOut](b, srv.URL, "/upload/"+up.File.ID+"/complete", tok, nil, http.StatusOK)
+				}
+			})
+		}
+	}
+}
+
+// benchCall POSTs body as JSON with the bearer token, wants status, and
+// decodes the answer.
+func benchCall[T any](b *testing.B, base, path, tok string, body any, status int) T {
+	b.Helper()
+	data, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", base+path, bytes.NewReader(data))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out T
+	if resp.StatusCode != status || json.Unmarshal(raw, &out) != nil {
+		b.Fatalf("POST %s: %d %s", path, resp.StatusCode, raw)
+	}
+	return out
+}
+
+// benchPostForm posts an upload form with content last and returns the status.
+func benchPostForm(b *testing.B, url string, fields map[string]string, content []byte) int {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("file", "f.bin")
+	fw.Write(content)
+	mw.Close()
+	resp, err := http.Post(url, mw.FormDataContentType(), &buf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
