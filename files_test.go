@@ -331,3 +331,40 @@ func TestFormReplayAfterDelete(t *testing.T) {
 		wantUsageIsStored(t, a, tok, 0)
 	})
 }
+
+// TestFilesFromBeforeStaging: on S3, files whose form wrote their own key
+// (made before single uploads were staged, StagingKey empty) still work:
+// one pending completes from what its form stored, one complete still
+// downloads, and both delete with their objects.
+func TestFilesFromBeforeStaging(t *testing.T) {
+	t.Parallel()
+	a := newAPITester(t, nil)
+	tok := a.newUser("old")
+	staging := a.srv.objects
+	a.srv.objects = unstagedObjects{staging} // the server as it was
+	done, doneKey := a.stored(tok, map[string]any{"filename": "done.txt", "size": 4}, []byte("done"))
+	pending := a.create(tok, map[string]any{"filename": "pending.txt"})
+	a.upload(pending, []byte("later"))
+	a.srv.objects = staging
+
+	resp, body := a.complete(tok, pending.File.ID, nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	for id, want := range map[string]string{done.ID: "done", pending.File.ID: "later"} {
+		if got := downloaded(t, a, tok, id); string(got) != want {
+			t.Errorf("file %s downloads %q, want %q", id, got, want)
+		}
+	}
+	pendingKey := a.storedKey(a.userID(tok), pending.File.ID)
+	if pendingKey != pending.Upload.Fields["key"] {
+		t.Errorf("the old pending file's object moved from %s to %s", pending.Upload.Fields["key"], pendingKey)
+	}
+	for _, id := range []string{done.ID, pending.File.ID} {
+		resp, body := a.do(request{method: "DELETE", path: "/files/" + id, token: tok})
+		wantStatus(t, resp, body, http.StatusNoContent)
+	}
+	for _, key := range []string{doneKey, pendingKey} {
+		if a.headObject(key) {
+			t.Errorf("object %s is still there after its file was deleted", key)
+		}
+	}
+}
