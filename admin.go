@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"html/template"
 	"net/http"
@@ -18,8 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	_ "embed"
 )
 
 // adminUserJSON is a user as the admin API shows it.
@@ -264,7 +262,7 @@ type adminPageView struct {
 
 // newAdminPageView parses admin.html.
 func newAdminPageView() *adminPageView {
-	return &adminPageView{tmpl: template.Must(template.New("admin.html").Parse(adminHTML)), csp: loginCSP(adminHTML)}
+	return &adminPageView{tmpl: parsePage("admin.html", adminHTML), csp: loginCSP(adminHTML)}
 }
 
 // handleAdminPage handles "GET /admin/": the users, their usage against the
@@ -330,122 +328,6 @@ func (s *server) usageText(u usageJSON) string {
 func (s *server) renderAdmin(w http.ResponseWriter, p adminPage) {
 	w.Header().Set("Content-Security-Policy", s.adminView.csp)
 	s.renderHTML(w, http.StatusOK, s.adminView.tmpl, p)
-}
-
-// ---- MongoDB ----
-
-func (s *mongoStore) ListUsers(ctx context.Context) ([]User, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	cur, err := s.users.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "email", Value: 1}, {Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, mongoErr("list users", err)
-	}
-	users := []User{}
-	if err := cur.All(ctx, &users); err != nil {
-		return nil, mongoErr("list users", err)
-	}
-	return users, nil
-}
-
-func (s *mongoStore) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
-	return s.setUserField(ctx, id, "disabled", disabled)
-}
-
-func (s *mongoStore) TouchUser(ctx context.Context, id string, at time.Time) error {
-	return s.setUserField(ctx, id, "last_seen_at", localTime(at))
-}
-
-// setUserField sets one field of a user; a missing user is ErrNotFound.
-func (s *mongoStore) setUserField(ctx context.Context, id, field string, v any) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: v}}}})
-	if err != nil {
-		return mongoErr("update user", err)
-	}
-	if res.MatchedCount == 0 {
-		return ErrNotFound
-	}
-	return nil
-}
-
-func (s *mongoStore) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer cancel()
-	res, err := s.creds.DeleteMany(ctx, bson.D{{Key: "user_id", Value: userID}})
-	if err != nil {
-		return 0, mongoErr("delete user credentials", err)
-	}
-	return int(res.DeletedCount), nil
-}
-
-// ---- Local store ----
-
-// ListUsers returns every user, by email.
-func (s *localStore) ListUsers(ctx context.Context) ([]User, error) {
-	users := []User{}
-	err := s.view(ctx, func(st *localState) error {
-		for _, u := range st.users {
-			users = append(users, u)
-		}
-		return nil
-	})
-	slices.SortFunc(users, func(a, b User) int {
-		if c := strings.Compare(a.Email, b.Email); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return users, err
-}
-
-func (s *localStore) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
-	return s.updateUser(ctx, id, func(u *User) { u.Disabled = disabled })
-}
-
-func (s *localStore) TouchUser(ctx context.Context, id string, at time.Time) error {
-	return s.updateUser(ctx, id, func(u *User) { u.LastSeenAt = localTime(at) })
-}
-
-// updateUser applies edit to the stored user; a missing user is ErrNotFound.
-func (s *localStore) updateUser(ctx context.Context, id string, edit func(u *User)) error {
-	return s.change(ctx, func(st *localState) (*localRecord, error) {
-		u, ok := st.users[id]
-		if !ok {
-			return nil, ErrNotFound
-		}
-		edit(&u)
-		return localUsers.put(&u), nil
-	})
-}
-
-// DeleteUserCredentials deletes the user's credentials one record each.
-func (s *localStore) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
-	var keys []localCredKey
-	err := s.view(ctx, func(st *localState) error {
-		for k, c := range st.creds {
-			if c.UserID == userID {
-				keys = append(keys, k)
-			}
-		}
-		return nil
-	})
-	for _, k := range keys {
-		if err == nil {
-			err = localCreds.remove(ctx, s, k)
-		}
-	}
-	return len(keys), err
 }
 
 // refuseSignIn ends a sign-in of a disabled user (err nil) or one whose

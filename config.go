@@ -129,19 +129,19 @@ type config struct {
 	MongoURI string
 	MongoDB  string
 
-	Bucket         string
-	Region         string
-	S3Endpoint     string
-	S3PathStyle    bool
-	AWSAccessKey   string
-	AWSSecretKey   string
-	AWSSessionTok  string
-	PresignTTL     time.Duration
-	UploadTTL      time.Duration
-	MaxUploadBytes int64
-	UploadMethod   string // uploadMethodPost or uploadMethodPut
-	PartSize       int64
-	MultipartTTL   time.Duration
+	Bucket          string
+	Region          string
+	S3Endpoint      string
+	S3PathStyle     bool
+	AWSAccessKey    string
+	AWSSecretKey    string
+	AWSSessionToken string
+	PresignTTL      time.Duration
+	UploadTTL       time.Duration
+	MaxUploadBytes  int64
+	UploadMethod    string // uploadMethodPost or uploadMethodPut
+	PartSize        int64
+	MultipartTTL    time.Duration
 
 	TrustXUserID bool
 
@@ -172,7 +172,7 @@ type config struct {
 	AdminEmails []string
 
 	// PublishedOnHostLoopback is the operator's word that this container's
-	// port is published on the host's loopback only (see deploy.go).
+	// port is published on the host's loopback only (see container.go).
 	PublishedOnHostLoopback bool
 	MetricsAddr             string // "" = no metrics listener
 }
@@ -200,7 +200,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		S3PathStyle:        p.boolean("S3_FORCE_PATH_STYLE"),
 		AWSAccessKey:       p.str("AWS_ACCESS_KEY_ID"),
 		AWSSecretKey:       p.str("AWS_SECRET_ACCESS_KEY"),
-		AWSSessionTok:      p.str("AWS_SESSION_TOKEN"),
+		AWSSessionToken:    p.str("AWS_SESSION_TOKEN"),
 		PresignTTL:         p.seconds("PRESIGN_TTL_SECONDS", 7*24*3600),
 		UploadTTL:          p.seconds("UPLOAD_POST_TTL_SECONDS", 7*24*3600),
 		MaxUploadBytes:     p.integer("MAX_UPLOAD_BYTES", 1, maxObjectBytes),

@@ -62,78 +62,6 @@ func appendFileJSON(b []byte, f *File) []byte {
 	return append(b, '}')
 }
 
-// appendJSONTime appends t as encoding/json does (RFC 3339 with as many
-// fractional digits as needed), or null.
-func appendJSONTime(b []byte, t *time.Time) []byte {
-	if t == nil {
-		return append(b, "null"...)
-	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
-}
-
-// appendJSONString appends s as a JSON string escaped exactly as
-// encoding/json escapes it by default: quote, backslash and controls; <, >
-// and & (HTML-safe); U+2028 and U+2029; and invalid UTF-8 as U+FFFD. The
-// API's JSON and the S3 POST policy (which the SDK marshals with
-// encoding/json, s3sign.go) are both written with it.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if jsonSafeASCII(c) {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-// jsonSafeASCII tells the ASCII bytes encoding/json writes as they are.
-func jsonSafeASCII(c byte) bool {
-	return c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-}
-
 // createUploadRequest is the body of POST /upload/.
 type createUploadRequest struct {
 	Filename    *string `json:"filename"`
@@ -180,7 +108,7 @@ type fileResponse struct {
 // for a multipart upload, the part size the client asks part URLs for.
 func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owner string) {
 	var req createUploadRequest
-	if !readJSON(w, r, &req, false) {
+	if !readJSON(w, r, &req, bodyRequired) {
 		return
 	}
 	multipart := req.Multipart != nil && *req.Multipart
@@ -225,6 +153,20 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 	}
 	s.metrics.uploadCreated()
 	writeCreatedUpload(w, f, form)
+}
+
+// presignSingle signs a single upload: a POST form, or with
+// S3_UPLOAD_METHOD=put a PUT URL for the declared size.
+func (s *server) presignSingle(r *http.Request, f *File, now time.Time) (any, error) {
+	if s.cfg.UploadMethod != uploadMethodPut {
+		form, err := s.objects.PresignUpload(r.Context(), s.uploadPolicy(r, f, now))
+		form.Method = http.MethodPost
+		return form, err
+	}
+	return s.objects.PresignPut(r.Context(), PutRequest{
+		Key: f.uploadKey(), Size: *f.DeclaredSize, ContentType: f.ContentType,
+		Expires: s.formExpiry(now), BaseURL: s.baseURL(r),
+	})
 }
 
 // uploadPolicy pins the upload to this file's key, its declared size (or
@@ -413,7 +355,7 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 		return
 	}
 	var req completeRequest
-	if !readJSON(w, r, &req, true) {
+	if !readJSON(w, r, &req, bodyOptional) {
 		return
 	}
 	if msg := s.validateSize(req.Size); msg != "" {

@@ -187,7 +187,7 @@ func fuzzServeReadJSON(contentType string, body []byte, optional bool, v any) *h
 		r.Header.Set("Content-Type", contentType)
 	}
 	w := httptest.NewRecorder()
-	if readJSON(w, r, v, optional) {
+	if readJSON(w, r, v, jsonBody(optional)) {
 		w.WriteHeader(http.StatusOK)
 	}
 	return w

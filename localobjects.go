@@ -41,7 +41,7 @@ import (
 //	users/ab12…/.name.etag  its ETag: the hex MD5 of the bytes, as S3 gives for
 //	                        a single-part upload, computed while receiving them
 //	.tmp/                   uploads in progress, linked into place when done
-//	.uploads/<id>/          a multipart upload's parts (see localparts.go)
+//	.uploads/<id>/          a multipart upload's parts (see localobjects_parts.go)
 //	.deleted/cd34…          a tombstone per deleted key, named by the key's
 //	                        SHA-256, so its form stays refused (see
 //	                        localTombstoneDir)
@@ -628,3 +628,27 @@ func (p *progressFile) Read(b []byte) (int, error) {
 }
 
 func (p *progressFile) Seek(offset int64, whence int) (int64, error) { return p.f.Seek(offset, whence) }
+
+// ListObjects walks the directory under prefix; the ETag files beside the
+// objects (hidden names) are not objects.
+func (o *localObjects) ListObjects(ctx context.Context, prefix string, each func(listedObject) error) error {
+	dir := strings.TrimSuffix(prefix, "/")
+	err := fs.WalkDir(o.root.FS(), dir, func(name string, d fs.DirEntry, err error) error {
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && name == dir:
+			return fs.SkipAll // no object was ever stored
+		case err != nil:
+			return err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case d.IsDir() || strings.HasPrefix(d.Name(), "."):
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return each(listedObject{Key: name, Size: info.Size(), Modified: info.ModTime()})
+	})
+	return err
+}

@@ -211,7 +211,7 @@ func (s *localStore) compact() error {
 
 // InsertFile stores a new file; a file with the same ID or ObjectKey is ErrConflict.
 func (s *localStore) InsertFile(ctx context.Context, f *File) error {
-	return s.InsertFileWithinQuota(ctx, f, Quota{}) // no quota: no check (quota.go)
+	return s.InsertFileWithinQuota(ctx, f, Quota{}) // no quota: no check (localstore_quota.go)
 }
 
 // GetFile returns the owner's file with that ID.
@@ -460,4 +460,14 @@ func cloneLocalPtr[T any](p *T) *T {
 	}
 	v := *p
 	return &v
+}
+
+// HasObjectKey tells whether a file record names the object key.
+func (s *localStore) HasObjectKey(ctx context.Context, key string) (bool, error) {
+	var known bool
+	err := s.view(ctx, func(st *localState) error {
+		_, known = st.objectKeys[key]
+		return nil
+	})
+	return known, err
 }

@@ -2,7 +2,7 @@ package main
 
 // The local store's files on disk, all in its data directory:
 //
-//	LOCK          locked (filelock_*.go) while a server has the store open
+//	LOCK          locked (localstore_lock*.go) while a server has the store open
 //	meta.log      the state: one record per line, replayed in order at start
 //	meta.log.tmp  a snapshot being written by compaction (deleted at start)
 //

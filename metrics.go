@@ -8,6 +8,7 @@ package main
 // table (or "unmatched"), HTTP statuses, and the fixed kinds below.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -169,7 +170,7 @@ func (m *metrics) write(w io.Writer) {
 
 	family(w, "dropp_http_requests_total", "counter", "HTTP requests answered, by route pattern and status.")
 	keys := slices.SortedFunc(maps.Keys(m.requests), func(a, b requestKey) int {
-		return cmpBoth(strings.Compare(a.route, b.route), a.status-b.status)
+		return cmp.Or(strings.Compare(a.route, b.route), a.status-b.status)
 	})
 	for _, k := range keys {
 		fmt.Fprintf(w, "dropp_http_requests_total{route=%s,status=\"%d\"} %d\n", labelValue(k.route), k.status, m.requests[k])
@@ -220,13 +221,6 @@ func labelled(w io.Writer, name, help, label string, counts map[string]uint64) {
 // double quote and newline escaped.
 func labelValue(v string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v) + `"`
-}
-
-func cmpBoth(first, second int) int {
-	if first != 0 {
-		return first
-	}
-	return second
 }
 
 // buildInfoLabels are dropp_build_info's labels: the same facts as

@@ -35,7 +35,7 @@ type mongoStore struct {
 	log                                        *slog.Logger
 	indexed                                    atomic.Bool
 	retry                                      *backgroundRetry // creates the indexes once the database answers
-	ledgerOff                                  bool             // no quota configured: see withQuota (quota.go)
+	ledgerOff                                  bool             // no quota configured: see withQuota (mongo_quota.go)
 }
 
 var _ Store = (*mongoStore)(nil)
@@ -97,7 +97,7 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "share_id", Value: 1}}}},
 		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}}}},
 	}
-	for _, index := range usageIndexes() { // quota.go
+	for _, index := range usageIndexes() { // mongo_quota.go
 		required = append(required, struct {
 			coll  *mongo.Collection
 			index mongo.IndexModel
@@ -108,7 +108,7 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 			return fmt.Errorf("MONGODB_URI: creating index on %s: %w", r.coll.Name(), err)
 		}
 	}
-	if err := s.dropStaleLedger(ctx); err != nil { // quota.go
+	if err := s.dropStaleLedger(ctx); err != nil { // mongo_quota.go
 		return err
 	}
 	// The sweeper's walk (PendingFilesBefore) only runs faster with it: a
@@ -544,7 +544,7 @@ func (s *mongoStore) claimCompletion(ctx context.Context, id string, at time.Tim
 // DeleteFile ends the file's shares first (mongo_shares.go): should the
 // file's own delete then fail, the client retries it, and no share
 // outlives its file. Then it deletes the file and releases its quota
-// charge (quota.go).
+// charge (mongo_quota.go).
 func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) error {
 	if err := s.deleteFileShares(ctx, owner, id); err != nil {
 		return err
@@ -725,4 +725,15 @@ func (s *mongoStore) takeOnce(ctx context.Context, c *mongo.Collection, id strin
 		return ErrNotFound
 	}
 	return mongoErr("take "+c.Name(), res.Decode(out))
+}
+
+// HasObjectKey tells whether a file record names the object key.
+func (s *mongoStore) HasObjectKey(ctx context.Context, key string) (bool, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer cancel()
+	n, err := s.files.CountDocuments(ctx, bson.D{{Key: "object_key", Value: key}}, options.Count().SetLimit(1))
+	return n > 0, mongoErr("find object key", err)
 }

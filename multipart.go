@@ -116,20 +116,6 @@ func (s *server) startMultipart(w http.ResponseWriter, r *http.Request, f *File,
 		Method: "multipart", PartSize: f.PartSize, PartCount: f.PartCount, ExpiresAt: expires})
 }
 
-// presignSingle signs a single upload: a POST form, or with
-// S3_UPLOAD_METHOD=put a PUT URL for the declared size.
-func (s *server) presignSingle(r *http.Request, f *File, now time.Time) (any, error) {
-	if s.cfg.UploadMethod != uploadMethodPut {
-		form, err := s.objects.PresignUpload(r.Context(), s.uploadPolicy(r, f, now))
-		form.Method = http.MethodPost
-		return form, err
-	}
-	return s.objects.PresignPut(r.Context(), PutRequest{
-		Key: f.uploadKey(), Size: *f.DeclaredSize, ContentType: f.ContentType,
-		Expires: s.formExpiry(now), BaseURL: s.baseURL(r),
-	})
-}
-
 // partsRequest is the body of POST /upload/{id}/parts.
 type partsRequest struct {
 	PartNumbers []int `json:"part_numbers"`
@@ -150,7 +136,7 @@ func (s *server) handlePartURLs(w http.ResponseWriter, r *http.Request, owner st
 		return
 	}
 	var req partsRequest
-	if !readJSON(w, r, &req, false) {
+	if !readJSON(w, r, &req, bodyRequired) {
 		return
 	}
 	f, ok := s.pendingMultipart(w, r, owner, id)

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -73,7 +72,7 @@ type signIn struct {
 // here talks to the provider, so start-up never depends on reaching it.
 func newSignIn(cfg *config, logger *slog.Logger) *signIn {
 	si := &signIn{
-		page:       template.Must(template.New("login.html").Parse(loginHTML)),
+		page:       parsePage("login.html", loginHTML),
 		csp:        loginCSP(loginHTML),
 		startLimit: newRateLimiter(cfg.AuthRateLimit),
 		tokenLimit: newRateLimiter(cfg.AuthRateLimit),
@@ -122,31 +121,6 @@ func (s *server) signInHeaders(next http.Handler) http.Handler {
 		h.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
-}
-
-// rateLimited answers tooMany, with Retry-After, once the client address
-// (s.clientAddr, which believes X-Forwarded-For only from trusted proxies)
-// has used up its allowance.
-func (s *server) rateLimited(l *rateLimiter, tooMany http.HandlerFunc, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, wait := l.allow(s.clientAddr(r), s.now())
-		if !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
-			tooMany(w, r)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// pageTooMany is the 429 of the HTML route /auth/google.
-func (s *server) pageTooMany(w http.ResponseWriter, r *http.Request) {
-	s.renderError(w, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a minute and try again.")
-}
-
-// jsonTooMany is the 429 of /auth/token, in the API error shape.
-func jsonTooMany(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many token requests; retry after the Retry-After delay")
 }
 
 // ---- Pages ----

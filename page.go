@@ -2,7 +2,8 @@ package main
 
 // The web page at "/": a signed-in user's files, with upload, download,
 // share and delete, built only on the public JSON API (app.js). Its three
-// files are embedded and prepared once at start.
+// files (and head.html, which every page shares) are embedded and
+// prepared once at start.
 
 import (
 	"crypto/sha256"
@@ -13,8 +14,17 @@ import (
 	"net/http"
 )
 
-//go:embed app.html app.js app.css
+//go:embed app.html app.js app.css head.html
 var appFiles embed.FS
+
+// parsePage parses an HTML page (login, share, admin; app.html is parsed
+// from appFiles the same way) with the {{define "head"}} they all share
+// (head.html): charset, viewport and referrer policy. Each page keeps its
+// own title and styles, which its CSP allows by hash (loginCSP) or by
+// origin (appCSP).
+func parsePage(name, page string) *template.Template {
+	return template.Must(template.Must(template.New(name).Parse(page)).ParseFS(appFiles, "head.html"))
+}
 
 // appPage is the page and its assets, ready to serve.
 type appPage struct {
@@ -35,7 +45,7 @@ type staticAsset struct {
 // server), which the CSP must allow to be fetched.
 func newAppPage(objectsOrigin string) *appPage {
 	p := &appPage{
-		html:   template.Must(template.ParseFS(appFiles, "app.html")),
+		html:   template.Must(template.ParseFS(appFiles, "app.html", "head.html")),
 		csp:    appCSP(objectsOrigin),
 		assets: map[string]staticAsset{},
 	}

@@ -2,7 +2,10 @@ package main
 
 import (
 	"container/list"
+	"math"
+	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -116,4 +119,38 @@ func clientNetwork(addr netip.Addr) netip.Prefix {
 	}
 	p, _ := addr.Prefix(bits)
 	return p
+}
+
+// rateLimited answers tooMany, with Retry-After, once the client address
+// (s.clientAddr, which believes X-Forwarded-For only from trusted proxies)
+// has used up its allowance.
+func (s *server) rateLimited(l *rateLimiter, tooMany http.HandlerFunc, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok, wait := l.allow(s.clientAddr(r), s.now())
+		if !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+			tooMany(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// pageTooMany is the 429 of the HTML route /auth/google.
+func (s *server) pageTooMany(w http.ResponseWriter, r *http.Request) {
+	s.renderError(w, http.StatusTooManyRequests, "Too many sign-in attempts from your address. Wait a minute and try again.")
+}
+
+// jsonTooMany is the 429 of /auth/token, in the API error shape.
+func jsonTooMany(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many token requests; retry after the Retry-After delay")
+}
+
+// shareTooMany is the 429 of /s/.
+func (s *server) shareTooMany(w http.ResponseWriter, r *http.Request) {
+	if wantsJSON(r) {
+		writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many share link requests; retry after the Retry-After delay")
+		return
+	}
+	s.renderSharePage(w, http.StatusTooManyRequests, sharePage{Title: "Too many requests", Error: "Too many requests from your address. Wait a minute and try again."})
 }

@@ -13,15 +13,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // usersPrefix is where every object key starts (see objectKey).
@@ -112,67 +105,4 @@ func reconcile(ctx context.Context, store Store, objects ObjectStore, now time.T
 		return nil
 	})
 	return sum, err
-}
-
-// ListObjects lists the bucket's objects under prefix, a page at a time.
-func (o *s3Objects) ListObjects(ctx context.Context, prefix string, each func(listedObject) error) error {
-	pages := s3.NewListObjectsV2Paginator(o.client, &s3.ListObjectsV2Input{Bucket: aws.String(o.bucket), Prefix: aws.String(prefix)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("list objects: %w", err)
-		}
-		for _, obj := range page.Contents {
-			err := each(listedObject{Key: aws.ToString(obj.Key), Size: aws.ToInt64(obj.Size), Modified: aws.ToTime(obj.LastModified)})
-			if err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// ListObjects walks the directory under prefix; the ETag files beside the
-// objects (hidden names) are not objects.
-func (o *localObjects) ListObjects(ctx context.Context, prefix string, each func(listedObject) error) error {
-	dir := strings.TrimSuffix(prefix, "/")
-	err := fs.WalkDir(o.root.FS(), dir, func(name string, d fs.DirEntry, err error) error {
-		switch {
-		case errors.Is(err, fs.ErrNotExist) && name == dir:
-			return fs.SkipAll // no object was ever stored
-		case err != nil:
-			return err
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case d.IsDir() || strings.HasPrefix(d.Name(), "."):
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		return each(listedObject{Key: name, Size: info.Size(), Modified: info.ModTime()})
-	})
-	return err
-}
-
-// HasObjectKey tells whether a file record names the object key.
-func (s *mongoStore) HasObjectKey(ctx context.Context, key string) (bool, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer cancel()
-	n, err := s.files.CountDocuments(ctx, bson.D{{Key: "object_key", Value: key}}, options.Count().SetLimit(1))
-	return n > 0, mongoErr("find object key", err)
-}
-
-// HasObjectKey tells whether a file record names the object key.
-func (s *localStore) HasObjectKey(ctx context.Context, key string) (bool, error) {
-	var known bool
-	err := s.view(ctx, func(st *localState) error {
-		_, known = st.objectKeys[key]
-		return nil
-	})
-	return known, err
 }

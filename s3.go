@@ -57,7 +57,7 @@ func newS3Objects(ctx context.Context, cfg *config, logger *slog.Logger) (*s3Obj
 	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region), awsconfig.WithLogger(smithyLogger{logger})}
 	if cfg.AWSAccessKey != "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(cfg.AWSAccessKey, cfg.AWSSecretKey, cfg.AWSSessionTok)))
+			credentials.NewStaticCredentialsProvider(cfg.AWSAccessKey, cfg.AWSSecretKey, cfg.AWSSessionToken)))
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -504,4 +504,22 @@ func corsRuleAllows(rule types.CORSRule, origin string) bool {
 	})
 	etagOK := slices.ContainsFunc(rule.ExposeHeaders, func(h string) bool { return strings.EqualFold(h, "ETag") })
 	return originOK && etagOK && slices.Contains(rule.AllowedMethods, "POST") && slices.Contains(rule.AllowedMethods, "PUT")
+}
+
+// ListObjects lists the bucket's objects under prefix, a page at a time.
+func (o *s3Objects) ListObjects(ctx context.Context, prefix string, each func(listedObject) error) error {
+	pages := s3.NewListObjectsV2Paginator(o.client, &s3.ListObjectsV2Input{Bucket: aws.String(o.bucket), Prefix: aws.String(prefix)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list objects: %w", err)
+		}
+		for _, obj := range page.Contents {
+			err := each(listedObject{Key: aws.ToString(obj.Key), Size: aws.ToInt64(obj.Size), Modified: aws.ToTime(obj.LastModified)})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -57,7 +57,7 @@ type shareLinks struct {
 // newShareLinks parses the page once.
 func newShareLinks(cfg *config) *shareLinks {
 	return &shareLinks{
-		page:  template.Must(template.New("share.html").Parse(shareHTML)),
+		page:  parsePage("share.html", shareHTML),
 		csp:   loginCSP(shareHTML),
 		limit: newRateLimiter(cfg.AuthRateLimit),
 	}
@@ -97,7 +97,7 @@ func (s *server) handleCreateShare(w http.ResponseWriter, r *http.Request, owner
 		return
 	}
 	var req createShareRequest
-	if !readJSON(w, r, &req, true) {
+	if !readJSON(w, r, &req, bodyOptional) {
 		return
 	}
 	ttl, msg := s.validateShare(&req)
@@ -350,15 +350,6 @@ func (s *server) shareFail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	s.renderSharePage(w, f.status, sharePage{Title: http.StatusText(f.status), Error: f.page})
-}
-
-// shareTooMany is the 429 of /s/.
-func (s *server) shareTooMany(w http.ResponseWriter, r *http.Request) {
-	if wantsJSON(r) {
-		writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many share link requests; retry after the Retry-After delay")
-		return
-	}
-	s.renderSharePage(w, http.StatusTooManyRequests, sharePage{Title: "Too many requests", Error: "Too many requests from your address. Wait a minute and try again."})
 }
 
 // renderSharePage shows a share link's page (share.html) with p.

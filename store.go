@@ -280,3 +280,55 @@ type Store interface {
 	// (`dropp reconcile`, reconcile.go).
 	HasObjectKey(ctx context.Context, key string) (bool, error)
 }
+
+// ---- Quotas (quota.go; each store keeps them its own way) ----
+
+// ErrQuotaExceeded: the file would take its owner over a quota.
+var ErrQuotaExceeded = errors.New("quota exceeded")
+
+// Quota is the limit of one user; a zero field is unlimited.
+type Quota struct {
+	Bytes int64
+	Files int64
+}
+
+// allows tells whether a user at usage u may add one file charging bytes.
+func (q Quota) allows(u Usage, bytes int64) bool {
+	return (q.Bytes == 0 || u.Bytes+bytes <= q.Bytes) && (q.Files == 0 || u.Files+1 <= q.Files)
+}
+
+// Usage is what a user's files count toward the quota. In MongoDB it is
+// the document of the "usage" collection whose _id is the user's id.
+type Usage struct {
+	Bytes int64 `bson:"bytes" json:"bytes"`
+	Files int64 `bson:"files" json:"files"`
+}
+
+// sumCharges is what files count toward the quota: each one's charge (a
+// file stored before quotas, without one, as legacyCharge says) and one
+// file each.
+func sumCharges(files []File) Usage {
+	var u Usage
+	for i := range files {
+		u.add(&files[i])
+	}
+	return u
+}
+
+// add counts f in u: its charge and one file.
+func (u *Usage) add(f *File) {
+	u.Bytes += cmp.Or(f.Charged, legacyCharge(f))
+	u.Files++
+}
+
+// legacyCharge is what a file stored before quotas existed counts: its
+// real size, or its declared one while pending.
+func legacyCharge(f *File) int64 {
+	switch {
+	case f.Size != nil:
+		return *f.Size
+	case f.DeclaredSize != nil:
+		return *f.DeclaredSize
+	}
+	return 0
+}

@@ -1,200 +1,37 @@
 package client
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"dropp/client/internal/testserver"
 )
 
-// The tests run the real server: the dropp binary built from the
-// repository's root, in local mode (its own store and objects in a
-// temporary directory; sign-in signs in at once, on loopback), and, when
-// scripts/test's rig binaries are named (DROPP_TESTRIG_BIN,
-// DROPP_VERSITYGW_BIN), once more on FerretDB and versitygw.
-var (
-	serverOnce sync.Once
-	servers    []backend
-	serverErr  error
-	serverDir  string
-	procs      []*exec.Cmd
-)
-
-// backend is one running server.
-type backend struct{ name, url string }
-
+// The tests run the real server (see internal/testserver).
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "dropp-client-test-")
-	if err != nil {
-		panic(err)
-	}
-	serverDir = dir
 	code := m.Run()
-	for _, p := range procs {
-		p.Process.Kill()
-		p.Wait()
-	}
-	os.RemoveAll(dir)
+	testserver.Stop()
 	os.Exit(code)
 }
 
-// backends starts the servers once, for all the package's tests.
-func backends(t *testing.T) []backend {
-	t.Helper()
-	serverOnce.Do(func() { servers, serverErr = startServers() })
-	if serverErr != nil {
-		t.Fatal(serverErr)
-	}
-	return servers
-}
+// backends are the servers to run a test on: local mode, and MongoDB and
+// S3 when the rig is there.
+func backends(t *testing.T) []testserver.Backend { return testserver.Backends(t) }
 
 // testServer is the local-mode server.
-func testServer(t *testing.T) string { return backends(t)[0].url }
-
-func startServers() ([]backend, error) {
-	bin := filepath.Join(serverDir, "dropp")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, &buildError{out}
-	}
-	local, err := startProc("local", bin, "ADDR=", "DATA_DIR="+filepath.Join(serverDir, "data"))
-	if err != nil {
-		return nil, err
-	}
-	all := []backend{{"local", local}}
-	ferret, gw := os.Getenv("DROPP_TESTRIG_BIN"), os.Getenv("DROPP_VERSITYGW_BIN")
-	if ferret == "" || gw == "" {
-		return all, nil
-	}
-	rig, err := startRig(bin, ferret, gw)
-	if err != nil {
-		return nil, err
-	}
-	return append(all, backend{"mongodb+s3", rig}), nil
-}
-
-// startRig starts FerretDB (testrig) and versitygw, then a server on them.
-func startRig(bin, ferretBin, gwBin string) (string, error) {
-	dir := filepath.Join(serverDir, "rig")
-	mongoAddr, s3Addr := freeAddr(), freeAddr()
-	ferret := exec.Command(ferretBin, "-listen", mongoAddr, "-dir", filepath.Join(dir, "ferretdb"))
-	if err := startLogged(ferret, "ferretdb", "ready "); err != nil {
-		return "", err
-	}
-	// versitygw's posix backend serves each directory of its root as a
-	// bucket: making the directory makes the bucket.
-	if err := os.MkdirAll(filepath.Join(dir, "s3", "dropp"), 0o700); err != nil {
-		return "", err
-	}
-	gw := exec.Command(gwBin, "--port", s3Addr, "--region", "us-east-1", "posix", filepath.Join(dir, "s3"))
-	gw.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID=droppClientKey", "ROOT_SECRET_ACCESS_KEY=droppClientSecret")
-	if err := startLogged(gw, "versitygw", ""); err != nil {
-		return "", err
-	}
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", s3Addr); err == nil {
-			c.Close()
-			break
-		} else if i == 100 {
-			return "", err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return startProc("mongodb+s3", bin, "ADDR=", "MONGODB_URI=mongodb://"+mongoAddr+"/", "MONGO_DB=dropp_client",
-		"AWS_S3_BUCKET=dropp", "AWS_REGION=us-east-1", "AWS_ENDPOINT_URL_S3=http://"+s3Addr, "S3_FORCE_PATH_STYLE=true",
-		"AWS_ACCESS_KEY_ID=droppClientKey", "AWS_SECRET_ACCESS_KEY=droppClientSecret",
-		"SECRET_KEY=client-test-secret-key-0123456789abcdef-0123")
-}
-
-// startLogged starts cmd with its output in a log file and, if ready is
-// not "", waits for a line starting with it.
-func startLogged(cmd *exec.Cmd, name, ready string) error {
-	logFile, err := os.Create(filepath.Join(serverDir, name+".log"))
-	if err != nil {
-		return err
-	}
-	cmd.Stderr = logFile
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	procs = append(procs, cmd)
-	lines := bufio.NewScanner(out)
-	found := ready == ""
-	for !found && lines.Scan() {
-		found = strings.HasPrefix(lines.Text(), ready)
-	}
-	go func() {
-		for lines.Scan() {
-		}
-	}()
-	if !found {
-		data, _ := os.ReadFile(logFile.Name())
-		return &buildError{append([]byte(name+" exited before it was ready: "), data...)}
-	}
-	return nil
-}
-
-// startProc starts the dropp binary with env (ADDR= is given a free
-// port) and returns its URL once it listens.
-func startProc(name, bin string, env ...string) (string, error) {
-	addr := freeAddr()
-	cmd := exec.Command(bin)
-	cmd.Dir = serverDir // no .env of the developer's
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + serverDir}
-	for _, kv := range env {
-		if kv == "ADDR=" {
-			kv += addr
-		}
-		cmd.Env = append(cmd.Env, kv)
-	}
-	if err := startLogged(cmd, "dropp-"+name, "listening: "); err != nil {
-		return "", err
-	}
-	return "http://" + addr, nil
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-type buildError struct{ out []byte }
-
-func (e *buildError) Error() string { return "dropp: " + string(e.out) }
-
-// followBrowser plays the browser: it follows the sign-in redirects, which
-// in local mode lead at once to the app's loopback listener.
-func followBrowser(u string) error {
-	go func() {
-		resp, err := http.Get(u)
-		if err == nil {
-			resp.Body.Close()
-		}
-	}()
-	return nil
-}
+func testServer(t *testing.T) string { return testserver.Local(t) }
 
 func signIn(t *testing.T, base string) *Client {
 	t.Helper()
-	c, tok, err := SignIn(t.Context(), base, followBrowser, 30*time.Second)
+	c, tok, err := SignIn(t.Context(), base, testserver.FollowBrowser, 30*time.Second)
 	if err != nil {
 		t.Fatalf("SignIn: %v", err)
 	}
@@ -208,7 +45,7 @@ func signIn(t *testing.T, base string) *Client {
 // download with progress, delete, and the typed errors on the way.
 func TestRoundTrip(t *testing.T) {
 	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) { testRoundTrip(t, b.url) })
+		t.Run(b.Name, func(t *testing.T) { testRoundTrip(t, b.URL) })
 	}
 }
 
@@ -257,7 +94,7 @@ func testRoundTrip(t *testing.T, base string) {
 
 	dest := filepath.Join(dir, "back.txt")
 	var got int64
-	if _, err := c.Download(ctx, f.ID, dest, func(done, total int64) { got = done }); err != nil {
+	if _, _, err := c.Download(ctx, f.ID, dest, DownloadOptions{Progress: func(done, total int64) { got = done }}); err != nil {
 		t.Fatalf("Download: %v", err)
 	}
 	if data, _ := os.ReadFile(dest); !bytes.Equal(data, content) || got != int64(len(content)) {
@@ -271,7 +108,7 @@ func testRoundTrip(t *testing.T, base string) {
 	if e, ok := err.(*Error); !ok || e.Status != 404 || e.Code != "not_found" || e.Message == "" {
 		t.Fatalf("second Delete: %v, want a typed 404 not_found", err)
 	}
-	if _, err := c.Download(ctx, f.ID, dest, nil); !IsCode(err, "not_found") {
+	if _, _, err := c.Download(ctx, f.ID, dest, DownloadOptions{Overwrite: true}); !IsCode(err, "not_found") {
 		t.Fatalf("Download of a deleted file: %v", err)
 	}
 }
@@ -280,7 +117,7 @@ func testRoundTrip(t *testing.T, base string) {
 // back as an *Error with S3's code.
 func TestUploadRefusalIsTyped(t *testing.T) {
 	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) { testUploadRefusalIsTyped(t, b.url) })
+		t.Run(b.Name, func(t *testing.T) { testUploadRefusalIsTyped(t, b.URL) })
 	}
 }
 
@@ -370,7 +207,7 @@ func TestSignInChecksState(t *testing.T) {
 // after the first part, ResumeUpload sends only the rest.
 func TestMultipartUploadResumes(t *testing.T) {
 	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) { testMultipartUploadResumes(t, b.url) })
+		t.Run(b.Name, func(t *testing.T) { testMultipartUploadResumes(t, b.URL) })
 	}
 }
 
@@ -405,7 +242,7 @@ func testMultipartUploadResumes(t *testing.T, base string) {
 		t.Fatalf("resumed: first progress %d (want past the stored part), file %+v", first, f)
 	}
 	dest := filepath.Join(t.TempDir(), "back.img")
-	if _, err := c.Download(t.Context(), f.ID, dest, nil); err != nil {
+	if _, _, err := c.Download(t.Context(), f.ID, dest, DownloadOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if data, _ := os.ReadFile(dest); !bytes.Equal(data, content) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -266,45 +267,121 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Download writes the file's content to dest, through a temporary file in
-// the same directory renamed into place once whole. progress may be nil.
-func (c *Client) Download(ctx context.Context, id, dest string, progress Progress) (*File, error) {
+// DownloadOptions say how Download saves a file; the zero value keeps an
+// existing file and reports no progress.
+type DownloadOptions struct {
+	// Overwrite replaces a file already at the destination; without it,
+	// Download refuses with an error that is os.ErrExist.
+	Overwrite bool
+	// Progress, if not nil, is told how much has arrived.
+	Progress Progress
+}
+
+// Download saves the file's content at dest: a file path, or an existing
+// directory to save it in under the file's own name. The content goes
+// to a temporary file in the same directory, renamed into place once
+// whole, so dest never holds part of a file. The file gets the mode a
+// new file of os.Create gets (0666 less the umask). Download returns the
+// file and the path it wrote.
+//
+// Without Overwrite, an existing file is checked for before the transfer
+// and again just before the rename; a file made in between those two
+// moments and the rename would be replaced.
+func (c *Client) Download(ctx context.Context, id, dest string, opt DownloadOptions) (*File, string, error) {
 	var dl struct {
 		URL  string `json:"url"`
 		File File   `json:"file"`
 	}
 	if err := c.do(ctx, "GET", "/download/"+url.PathEscape(id), nil, &dl); err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	path, err := downloadPath(dest, dl.File.Filename)
+	if err == nil && !opt.Overwrite {
+		err = notThere(path) // before the transfer, so that a refusal costs nothing
+	}
+	if err != nil {
+		return nil, "", err
 	}
 	req, err := http.NewRequestWithContext(ctx, "GET", dl.URL, nil) // no Authorization: pre-signed
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	resp, err := c.transfer().Do(req)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, readError(resp)
+		return nil, "", readError(resp)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dest), ".dropp-download-*")
+	tmp, err := createTemp(filepath.Dir(path))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	n, err := io.Copy(tmp, &countingReader{r: resp.Body, total: resp.ContentLength, progress: progress})
+	n, err := io.Copy(tmp, &countingReader{r: resp.Body, total: resp.ContentLength, progress: opt.Progress})
 	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
 		err = fmt.Errorf("download cut short: %d of %d bytes", n, resp.ContentLength)
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil && !opt.Overwrite {
+		err = notThere(path) // again: it may have come while the content did
+	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), dest)
+		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return &dl.File, nil
+	return &dl.File, path, nil
+}
+
+// downloadPath is where a download to dest goes: dest itself, or, if dest
+// is a directory, the file's name in it.
+func downloadPath(dest, filename string) (string, error) {
+	if info, err := os.Stat(dest); err != nil || !info.IsDir() {
+		return dest, nil
+	}
+	name, err := localName(filename)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dest, name), nil
+}
+
+// localName is a file's name as the server gives it, made a name in a
+// directory. The server refuses unsafe names at upload, but the client
+// does not rely on that: a name that is empty, "." or "..", that holds a
+// separator of any system, or that is not local to the directory (on
+// Windows: a drive, a stream or a reserved name) is refused, so that no
+// name can write outside the directory.
+func localName(name string) (string, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") || !filepath.IsLocal(name) {
+		return "", fmt.Errorf("dropp: the file's name %q cannot be a file name here: give the path to save it as", name)
+	}
+	return name, nil
+}
+
+// notThere is nil if nothing is at path, and an error that is
+// os.ErrExist if something is.
+func notThere(path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return &os.PathError{Op: "download", Path: path, Err: os.ErrExist}
+	}
+	return nil
+}
+
+// createTemp makes a new hidden temporary file in dir, with mode 0666
+// before the umask, as os.Create does: the downloaded file keeps it
+// through the rename. (os.CreateTemp's 0600 would make every download
+// private to its user, unlike any other file the user saves.)
+func createTemp(dir string) (*os.File, error) {
+	for {
+		f, err := os.OpenFile(filepath.Join(dir, ".dropp-download-"+randomString()[:16]), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, os.ErrExist) {
+			return f, err
+		}
+	}
 }

@@ -1,12 +1,5 @@
-// Command dropp-cli drives Dropp's reference client from a terminal:
-//
-//	go run ./client/cmd/dropp-cli signin            # opens the browser, saves the token
-//	go run ./client/cmd/dropp-cli upload FILE [CONTENT-TYPE]
-//	go run ./client/cmd/dropp-cli list
-//	go run ./client/cmd/dropp-cli download ID DEST
-//	go run ./client/cmd/dropp-cli delete ID
-//	go run ./client/cmd/dropp-cli me
-//	go run ./client/cmd/dropp-cli logout
+// Command dropp-cli drives Dropp's reference client from a terminal. Run
+// "dropp-cli help" for its commands; client/README.md tells more.
 //
 // The server is $DROPP_URL (default http://127.0.0.1:8080); the token is
 // $DROPP_TOKEN, or the one signin saved in the user's config directory.
@@ -17,90 +10,330 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"dropp/client"
 )
 
+// Exit statuses.
+const (
+	exitOK     = 0 // done
+	exitFailed = 1 // the command failed: the server refused, the network, a file, not signed in
+	exitUsage  = 2 // the command line is wrong: the usage is printed
+)
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "dropp-cli:", err)
-		os.Exit(1)
-	}
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-const usage = "usage: dropp-cli signin | upload FILE [CONTENT-TYPE] | list | download ID DEST | delete ID | me | logout"
+// cli is one run of dropp-cli.
+type cli struct {
+	stdout, stderr io.Writer
+	base           string // the server
+	args           []string
+	force          bool     // download -force
+	expires        lifetime // share create -expires
+	maxDownloads   int64    // share create -max-downloads
+}
 
-func run(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return errors.New(usage)
-	}
-	base := cmp.Or(os.Getenv("DROPP_URL"), "http://127.0.0.1:8080")
-	if args[0] == "signin" {
-		_, tok, err := client.SignIn(ctx, base, nil, 0)
-		if err != nil {
-			return err
+// A command is one thing dropp-cli does.
+type command struct {
+	name  string // as typed: "share create"
+	args  string // its arguments, as the usage shows them
+	about string
+	nargs [2]int                                  // least and most arguments, flags aside
+	flags func(c *cli, fs *flag.FlagSet)          // declares its flags, if any
+	run   func(c *cli, ctx context.Context) error // runs it with c.args
+}
+
+var commands = []command{
+	{name: "signin", about: "sign in with the browser and save the token", run: (*cli).signin},
+	{name: "upload", args: "FILE [CONTENT-TYPE]", about: "upload a file; prints its record", nargs: [2]int{1, 2}, run: (*cli).upload},
+	{name: "list", about: "list your files, newest first", run: (*cli).list},
+	{name: "download", args: "[-force] ID [DEST]", nargs: [2]int{1, 2}, run: (*cli).download, flags: func(c *cli, fs *flag.FlagSet) {
+		fs.BoolVar(&c.force, "force", false, "")
+	}, about: "save a file at DEST: a file path, or a directory to save it in under its own name\n" +
+		"(default: the current directory); an existing file is kept unless -force"},
+	{name: "delete", args: "ID", about: "delete a file, and its share links", nargs: [2]int{1, 1}, run: (*cli).delete},
+	{name: "share create", args: "FILE_ID [-expires DURATION] [-max-downloads N]", nargs: [2]int{1, 1}, run: (*cli).shareCreate,
+		flags: func(c *cli, fs *flag.FlagSet) {
+			fs.Var(&c.expires, "expires", "")
+			fs.Int64Var(&c.maxDownloads, "max-downloads", 0, "")
+		}, about: "make a link to a file; prints it with its url. DURATION: 90m, 12h, 7d\n" +
+			"(default: the server's, normally 7 days); N: 1..100000 downloads (default: no limit)"},
+	{name: "share list", args: "FILE_ID", about: "list a file's live links (without their url)", nargs: [2]int{1, 1}, run: (*cli).shareList},
+	{name: "share revoke", args: "SHARE_ID", about: "end a link at once", nargs: [2]int{1, 1}, run: (*cli).shareRevoke},
+	{name: "me", about: "who is signed in, and their usage", run: (*cli).me},
+	{name: "logout", about: "revoke the token and forget it", run: (*cli).logout},
+	{name: "help", about: "print this help"},
+}
+
+// usage is the help, made from the commands.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("Usage: dropp-cli COMMAND [ARGUMENTS]\n\nCommands:\n")
+	for _, cmd := range commands {
+		fmt.Fprintf(&b, "  %s\n", strings.TrimSpace(cmd.name+" "+cmd.args))
+		for line := range strings.SplitSeq(cmd.about, "\n") {
+			fmt.Fprintf(&b, "      %s\n", line)
 		}
-		fmt.Println("signed in as", cmp.Or(tok.User.Email, tok.User.ID))
-		return saveToken(tok.AccessToken)
 	}
+	b.WriteString(`
+Environment:
+  DROPP_URL    the server (default http://127.0.0.1:8080)
+  DROPP_TOKEN  the access token (default: the one signin saved)
+
+Records print as JSON on stdout; progress and errors go to stderr.
+Exit status: 0 done, 1 the command failed, 2 a wrong command line.
+`)
+	return b.String()
+}
+
+// errHelp asks for the usage on stdout.
+var errHelp = errors.New("help")
+
+// run runs dropp-cli with args and returns its exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := &cli{stdout: stdout, stderr: stderr, base: cmp.Or(os.Getenv("DROPP_URL"), "http://127.0.0.1:8080")}
+	cmd, err := c.parse(args)
+	switch {
+	case errors.Is(err, errHelp):
+		fmt.Fprint(stdout, usage())
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "dropp-cli: %v\n\n%s", err, usage())
+		return exitUsage
+	}
+	if err := cmd.run(c, ctx); err != nil {
+		fmt.Fprintln(stderr, "dropp-cli:", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// parse finds the command args name and reads its flags and arguments
+// into c. It needs no token and no server.
+func (c *cli) parse(args []string) (*command, error) {
+	if len(args) == 0 {
+		return nil, errors.New("no command given")
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		return nil, errHelp
+	}
+	name, rest := args[0], args[1:]
+	if name == "share" && len(rest) > 0 {
+		name, rest = name+" "+rest[0], rest[1:]
+	}
+	for i := range commands {
+		if cmd := &commands[i]; cmd.name == name && cmd.run != nil {
+			return cmd, c.parseArgs(cmd, rest)
+		}
+	}
+	if name == "share" {
+		return nil, errors.New("share takes create, list or revoke")
+	}
+	return nil, fmt.Errorf("unknown command %q", strings.Join(args[:len(args)-len(rest)], " "))
+}
+
+// parseArgs reads the command's flags, before or after its arguments.
+func (c *cli) parseArgs(cmd *command, args []string) error {
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if cmd.flags != nil {
+		cmd.flags(c, fs)
+	}
+	for len(args) > 0 {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		} else if err != nil {
+			return fmt.Errorf("%s: %v", cmd.name, err)
+		}
+		args = fs.Args()
+		if len(args) > 0 {
+			c.args, args = append(c.args, args[0]), args[1:]
+		}
+	}
+	if n := len(c.args); n < cmd.nargs[0] || n > cmd.nargs[1] {
+		return fmt.Errorf("%s takes %s", cmd.name, cmp.Or(cmd.args, "no arguments"))
+	}
+	return nil
+}
+
+// lifetime is -expires: a Go duration (90m, 12h) or whole days (7d).
+type lifetime time.Duration
+
+func (l *lifetime) String() string { return time.Duration(*l).String() }
+
+func (l *lifetime) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n int
+		n, err = strconv.Atoi(days)
+		d = time.Duration(n) * 24 * time.Hour
+	}
+	if err != nil || d < time.Second {
+		return fmt.Errorf("%q is not a lifetime of a second or more, such as 90m, 12h or 7d", s)
+	}
+	*l = lifetime(d)
+	return nil
+}
+
+// client is the signed-in client, or an error saying how to sign in.
+func (c *cli) client() (*client.Client, error) {
 	token := cmp.Or(os.Getenv("DROPP_TOKEN"), savedToken())
 	if token == "" {
-		return errors.New("not signed in: run dropp-cli signin, or set DROPP_TOKEN")
+		return nil, errors.New("not signed in: run dropp-cli signin, or set DROPP_TOKEN")
 	}
-	c := client.New(base, token)
-	switch {
-	case args[0] == "upload" && (len(args) == 2 || len(args) == 3):
-		ctype := ""
-		if len(args) == 3 {
-			ctype = args[2]
-		}
-		f, err := c.Upload(ctx, args[1], ctype, progressTo("upload"))
-		return printJSON(f, err)
-	case args[0] == "list" && len(args) == 1:
-		files, err := c.ListAll(ctx, client.ListOptions{})
-		return printJSON(files, err)
-	case args[0] == "download" && len(args) == 3:
-		f, err := c.Download(ctx, args[1], args[2], progressTo("download"))
-		return printJSON(f, err)
-	case args[0] == "delete" && len(args) == 2:
-		return c.Delete(ctx, args[1])
-	case args[0] == "me" && len(args) == 1:
-		me, err := c.Me(ctx)
-		return printJSON(me, err)
-	case args[0] == "logout" && len(args) == 1:
-		if err := c.Logout(ctx); err != nil {
-			return err
-		}
-		os.Remove(tokenPath())
-		return nil
-	}
-	return errors.New(usage)
+	return client.New(c.base, token), nil
 }
 
-// progressTo reports a transfer's progress on stderr.
-func progressTo(what string) client.Progress {
-	return func(done, total int64) {
-		fmt.Fprintf(os.Stderr, "\r%s: %d of %d bytes", what, done, total)
-		if done == total {
-			fmt.Fprintln(os.Stderr)
-		}
-	}
-}
-
-func printJSON(v any, err error) error {
+func (c *cli) signin(ctx context.Context) error {
+	_, tok, err := client.SignIn(ctx, c.base, c.openBrowser, 0)
 	if err != nil {
 		return err
 	}
-	out, _ := json.MarshalIndent(v, "", "  ")
-	fmt.Println(string(out))
+	fmt.Fprintln(c.stdout, "signed in as", cmp.Or(tok.User.Email, tok.User.ID))
+	return c.saveToken(tok.AccessToken)
+}
+
+// openBrowser prints the sign-in URL first, so that a user without a
+// working browser (a server, SSH, a container) can open it elsewhere on
+// the same machine, then tries the browser and says what it waits for.
+func (c *cli) openBrowser(u string) error {
+	fmt.Fprintf(c.stderr, "To sign in, open this URL in a browser:\n\n    %s\n\n", u)
+	if err := client.OpenBrowser(u); err != nil {
+		fmt.Fprintf(c.stderr, "(No browser could be started: %v. Open the URL yourself.)\n", err)
+	}
+	fmt.Fprintf(c.stderr, "Waiting for the sign-in to finish in the browser, at most %v… (Ctrl-C to stop)\n", client.SignInTimeout)
 	return nil
+}
+
+func (c *cli) upload(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	ctype := ""
+	if len(c.args) == 2 {
+		ctype = c.args[1]
+	}
+	p := newProgress(c.stderr, "upload")
+	f, err := cl.Upload(ctx, c.args[0], ctype, p.report)
+	p.finish()
+	return c.print(f, err)
+}
+
+func (c *cli) list(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	files, err := cl.ListAll(ctx, client.ListOptions{})
+	if files == nil {
+		files = []client.File{}
+	}
+	return c.print(files, err)
+}
+
+func (c *cli) download(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	dest := "."
+	if len(c.args) == 2 {
+		dest = c.args[1]
+	}
+	p := newProgress(c.stderr, "download")
+	f, path, err := cl.Download(ctx, c.args[0], dest, client.DownloadOptions{Overwrite: c.force, Progress: p.report})
+	p.finish()
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%w (give another DEST, or -force to replace it)", err)
+	}
+	if err == nil {
+		fmt.Fprintln(c.stderr, "saved", path)
+	}
+	return c.print(f, err)
+}
+
+func (c *cli) delete(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	return cl.Delete(ctx, c.args[0])
+}
+
+func (c *cli) shareCreate(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	sh, err := cl.CreateShare(ctx, c.args[0], client.ShareOptions{ExpiresIn: time.Duration(c.expires), MaxDownloads: c.maxDownloads})
+	return c.print(sh, err)
+}
+
+func (c *cli) shareList(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	shares, err := cl.ListShares(ctx, c.args[0])
+	return c.print(shares, err)
+}
+
+func (c *cli) shareRevoke(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	return cl.RevokeShare(ctx, c.args[0])
+}
+
+func (c *cli) me(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	me, err := cl.Me(ctx)
+	return c.print(me, err)
+}
+
+func (c *cli) logout(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	if err := cl.Logout(ctx); err != nil {
+		return err
+	}
+	os.Remove(tokenPath())
+	return nil
+}
+
+// print writes v as JSON on stdout, unless err.
+func (c *cli) print(v any, err error) error {
+	if err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(c.stdout, string(out))
+	return err
 }
 
 // tokenPath is where signin keeps the token: private to the user.
@@ -117,10 +350,10 @@ func savedToken() string {
 	return strings.TrimSpace(string(data))
 }
 
-func saveToken(token string) error {
+func (c *cli) saveToken(token string) error {
 	p := tokenPath()
 	if p == "" {
-		fmt.Println("export DROPP_TOKEN=" + token)
+		fmt.Fprintln(c.stdout, "export DROPP_TOKEN="+token)
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {

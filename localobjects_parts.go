@@ -1,7 +1,7 @@
 package main
 
 // The local object store's pre-signed PUT endpoint and its multipart uploads
-// (see localobjects.go for the store, localupload.go for POST forms).
+// (see localobjects.go for the store, localobjects_upload.go for POST forms).
 //
 // A multipart upload is a directory that survives restarts, so an upload can
 // be resumed after the server or the client went away:

@@ -1,0 +1,295 @@
+package main
+
+// The JSON API's shape on the wire: its error codes and error body, and
+// strict reading of JSON request bodies and writing of JSON answers.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Error codes of the JSON error shape {"error": code, "message": text}.
+const (
+	codeInvalidRequest   = "invalid_request"
+	codeUnauthorized     = "unauthorized"
+	codeForbidden        = "forbidden"
+	codeNotFound         = "not_found"
+	codeMethodNotAllowed = "method_not_allowed"
+	codeConflict         = "conflict"
+	codePayloadTooLarge  = "payload_too_large"
+	codeUnsupportedMedia = "unsupported_media_type"
+	codeRateLimited      = "rate_limited"
+	codeInternal         = "internal"
+	codeUnavailable      = "unavailable"
+)
+
+// apiError is the body of every error answer of the JSON API.
+type apiError struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+// writeJSON writes v as the JSON body with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header()["Content-Type"] = headerJSON
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeJSONBody writes an already encoded JSON body with writeJSON's
+// headers, for the answers appended without reflection (jsonappend.go):
+// the file list, a download URL and a created upload's form.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
+	w.Header()["Content-Type"] = headerJSON
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// writeError writes the documented error shape.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, apiError{Error: code, Message: message})
+}
+
+// jsonBody says whether a request's JSON body may be left out, so that a
+// call of readJSON reads as what it accepts.
+type jsonBody bool
+
+const (
+	bodyRequired jsonBody = false // the request must send a JSON body
+	bodyOptional jsonBody = true  // no body at all reads as an empty request
+)
+
+// maxJSONBody is the largest JSON request body accepted.
+const maxJSONBody = 64 << 10
+
+// readJSON decodes a JSON request body into v, strictly: the content type
+// must be JSON (else 415), the body at most maxJSONBody (else 413), and
+// unknown fields, trailing data and the field names decodeStrictJSON
+// refuses are refused (400). An empty body is accepted when body is
+// bodyOptional. On false the error has been answered.
+func readJSON(w http.ResponseWriter, r *http.Request, v any, body jsonBody) bool {
+	optional := body == bodyOptional
+	if optional && r.ContentLength == 0 && r.Header.Get("Content-Type") == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the body as Content-Type: application/json")
+		return false
+	}
+	err = decodeStrictJSON(http.MaxBytesReader(w, r.Body, maxJSONBody), v)
+	if errors.Is(err, io.EOF) && optional {
+		return true
+	}
+	if err != nil {
+		writeJSONDecodeError(w, err)
+		return false
+	}
+	return true
+}
+
+// decodeStrictJSON decodes the one JSON value of body into v, refusing
+// unknown fields and anything after the value. encoding/json also lets a
+// field be given twice (the last wins) and matches names regardless of
+// case, so two parsers could read one body differently; those are refused
+// too, in the top-level object, by checkFieldNames. An empty body is io.EOF.
+func decodeStrictJSON(body io.Reader, v any) error {
+	var raw bytes.Buffer
+	dec := json.NewDecoder(io.TeeReader(body, &raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if err := expectEnd(dec); err != nil {
+		return err
+	}
+	return checkFieldNames(raw.Bytes(), jsonFieldNames(v))
+}
+
+// fieldNameError is a field name of a JSON body that decodeStrictJSON
+// refuses: "duplicate" or "unknown".
+type fieldNameError struct{ problem, name string }
+
+func (e *fieldNameError) Error() string { return e.problem + " field " + strconv.Quote(e.name) }
+
+// checkFieldNames walks the top-level object of data, one valid JSON value
+// (it has just been decoded), and refuses a name given twice or one that
+// is not exactly one of fields (nil: any name the decoder took). A string
+// one level deep followed by a colon is a name; nothing else is.
+func checkFieldNames(data []byte, fields []string) error {
+	seen := make(map[string]bool, len(fields))
+	depth := 0
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			end := jsonStringEnd(data, i)
+			if next := skipJSONSpace(data, end+1); depth == 1 && next < len(data) && data[next] == ':' {
+				name := jsonName(data[i : end+1])
+				key, known := fieldKey(name, fields)
+				switch {
+				case seen[string(name)]:
+					return &fieldNameError{"duplicate", string(name)}
+				case !known:
+					return &fieldNameError{"unknown", string(name)}
+				}
+				seen[key] = true
+			}
+			i = end
+		}
+	}
+	return nil
+}
+
+// fieldKey is the string that stands for name in checkFieldNames' seen
+// set: its entry in fields, so that recording it allocates nothing, or a
+// copy when fields is nil (any name). known is false for a name not in
+// fields.
+func fieldKey(name []byte, fields []string) (key string, known bool) {
+	if fields == nil {
+		return string(name), true
+	}
+	for _, f := range fields {
+		if f == string(name) {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// jsonStringEnd is the index of the quote that closes the JSON string
+// opening at data[start].
+func jsonStringEnd(data []byte, start int) int {
+	for i := start + 1; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(data) - 1
+}
+
+// skipJSONSpace is the index of the first non-whitespace byte from i on.
+func skipJSONSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// jsonName is the text of a quoted JSON name, escapes resolved as the
+// decoder resolves them, so "\u0043ODE" is seen as the "CODE" it means.
+// Without escapes it is a slice of quoted, not a copy.
+func jsonName(quoted []byte) []byte {
+	if bytes.IndexByte(quoted, '\\') < 0 {
+		return quoted[1 : len(quoted)-1]
+	}
+	var name string
+	json.Unmarshal(quoted, &name)
+	return []byte(name)
+}
+
+// jsonFieldNamesByType caches jsonFieldNames' answer for each type it is
+// asked about: derived from the type alone and never changed once stored,
+// so the reflection runs once per type, not once per request.
+var jsonFieldNamesByType sync.Map // reflect.Type → []string
+
+// jsonFieldNames is the exact JSON names of the fields of the struct v
+// points to, or nil when v is not a pointer to a struct.
+func jsonFieldNames(v any) []string {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	names, ok := jsonFieldNamesByType.Load(t)
+	if !ok {
+		names, _ = jsonFieldNamesByType.LoadOrStore(t, appendJSONFieldNames(nil, t.Elem()))
+	}
+	return names.([]string)
+}
+
+// appendJSONFieldNames appends the JSON names of struct type t's fields,
+// those of untagged embedded structs included, as encoding/json sees them.
+func appendJSONFieldNames(names []string, t reflect.Type) []string {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		embedded := f.Type
+		if embedded.Kind() == reflect.Pointer {
+			embedded = embedded.Elem()
+		}
+		switch {
+		case name == "-":
+			continue
+		case f.Anonymous && name == "" && embedded.Kind() == reflect.Struct:
+			names = appendJSONFieldNames(names, embedded)
+			continue
+		case !f.IsExported():
+			continue
+		case name == "":
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+// expectEnd checks that only whitespace follows the decoded value, up to
+// the end of the body. dec.More() is not enough: it reports false before a
+// stray '}' or ']', and it swallows read errors such as the body limit.
+func expectEnd(dec *json.Decoder) error {
+	tok, err := dec.Token()
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("unexpected %v after the JSON value", tok)
+}
+
+// writeJSONDecodeError turns a decoder error into a 400 or 413 that says
+// what was wrong without echoing internals.
+func writeJSONDecodeError(w http.ResponseWriter, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge, fmt.Sprintf("the body is over %d bytes", maxJSONBody))
+		return
+	}
+	writeError(w, http.StatusBadRequest, codeInvalidRequest, jsonProblem(err))
+}
+
+// jsonProblem says what is wrong with a body decodeStrictJSON refused for
+// other reasons than its size.
+func jsonProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	var nameErr *fieldNameError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return "the body must be a JSON object"
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("field %q has the wrong type", typeErr.Field)
+	case errors.As(err, &syntaxErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body is not valid JSON"
+	case errors.As(err, &nameErr):
+		return nameErr.Error()
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	return "the body is not a valid JSON object for this route"
+}

@@ -1,0 +1,65 @@
+package main
+
+// What a migration (migrate.go) needs of MongoDB and nothing else does.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+)
+
+// insertUser inserts u under its own id (UpsertUser would give a new
+// one). A user already there is ErrConflict; the same identity under
+// another id is an error the operator must look at.
+func (s *mongoStore) insertUser(ctx context.Context, u User) error {
+	opCtx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = s.users.InsertOne(opCtx, u)
+	cancel()
+	err = mongoErr("insert user", err)
+	if !errors.Is(err, ErrConflict) {
+		return err
+	}
+	if _, gerr := s.GetUser(ctx, u.ID); gerr != nil {
+		return fmt.Errorf("MongoDB already has a user for %s %s under another id", u.Issuer, u.Subject)
+	}
+	return ErrConflict
+}
+
+// insertShareDownloads records the share's downloads so far, numbered as
+// CountShareDownload numbers them; the numbers already there are kept.
+func (s *mongoStore) insertShareDownloads(ctx context.Context, sh Share) error {
+	for n := int64(1); n <= sh.Downloads; n++ {
+		if _, err := s.takeDownloadNumber(ctx, &sh, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settleMigratedUsage makes the owner's quota usage agree with the files
+// MongoDB holds for them: a ledger not yet started starts from them; one
+// already there gets a correcting entry if it differs.
+func (s *mongoStore) settleMigratedUsage(ctx context.Context, owner string) error {
+	_, found, err := s.latestEntry(ctx, owner)
+	if err != nil || !found {
+		return cmp.Or(err, s.startLedger(ctx, owner))
+	}
+	actual, err := s.countUsage(ctx, owner)
+	if err != nil {
+		return err
+	}
+	err = s.appendUsage(ctx, owner, "migrate:"+newID(), func(head usageEntry) (usageDelta, error) {
+		if head.Bytes == actual.Bytes && head.Files == actual.Files {
+			return usageDelta{}, errOpApplied
+		}
+		return usageDelta{bytes: actual.Bytes - head.Bytes, files: actual.Files - head.Files}, nil
+	})
+	if errors.Is(err, errOpApplied) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,502 @@
+package main
+
+// Quotas on MongoDB (see quota.go; what a file counts is Usage.add in
+// store.go): the per-user usage ledger.
+//
+// FerretDB runs every update as a read, a change in memory and a write, so
+// neither $inc nor a conditional update is atomic there (measured: 20
+// concurrent $inc of one document kept 3). What is atomic on it, as on
+// MongoDB, is a unique index. So each user's usage is a ledger in the
+// "usage" collection: every change inserts the entry that follows the
+// latest one (its _id holds the owner and the next sequence number, so of
+// concurrent writers exactly one succeeds; the others read the new latest
+// entry and try again), and carries the totals after it. Each entry also
+// names its operation ("reserve:<file id>", "settle:<file id>"...) under a
+// unique index, so a change that two requests race to make is made once.
+//
+// The ledger costs every create, completion and delete several round trips,
+// and a user's concurrent uploads collide on its sequence numbers; it buys
+// only the enforcement of a quota. So with no quota configured the store
+// keeps none: files still record their charge, the usage is summed from
+// them when asked (usageFromFiles), and the ledgers are dropped at start
+// (dropStaleLedger), since they would be stale the day quotas are turned
+// back on, when each ledger then starts again from the files.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// mongoOption configures openMongoStore.
+type mongoOption func(*mongoStore)
+
+// withQuota tells the store the configured quota; with none, it keeps no
+// ledger. Without this option the store keeps the ledger (the safe side).
+func withQuota(q Quota) mongoOption {
+	return func(s *mongoStore) { s.ledgerOff = q == (Quota{}) }
+}
+
+// dropStaleLedger deletes every ledger entry when the store keeps none.
+// Run where the indexes are created, before any request; idempotent.
+func (s *mongoStore) dropStaleLedger(ctx context.Context) error {
+	if !s.ledgerOff {
+		return nil
+	}
+	if _, err := s.usageColl().DeleteMany(ctx, bson.D{}); err != nil {
+		return fmt.Errorf("MONGODB_URI: dropping the usage ledger, stale with no quota set: %w", err)
+	}
+	return nil
+}
+
+// usageEntry is one entry of a user's usage ledger.
+type usageEntry struct {
+	ID    string    `bson:"_id" json:"id"` // owner + "/" + sequence number, zero-padded
+	Owner string    `bson:"owner" json:"owner"`
+	Seq   int64     `bson:"seq" json:"seq"`
+	Bytes int64     `bson:"bytes" json:"bytes"` // totals after this entry
+	Files int64     `bson:"files" json:"files"`
+	Op    string    `bson:"op" json:"op"`           // unique: each operation is applied once
+	To    int64     `bson:"to,omitempty" json:"to"` // a settlement's new charge
+	At    time.Time `bson:"at" json:"at"`
+}
+
+// usageIndexes are the ledger's indexes; ensureIndexes creates them. They
+// are made afresh for each caller: the driver's option builders are not
+// safe to share between stores opened at once (the race detector caught
+// one package-level builder read by two openings).
+func usageIndexes() []mongo.IndexModel {
+	return []mongo.IndexModel{
+		{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: -1}}},
+		{Keys: bson.D{{Key: "op", Value: 1}}, Options: options.Index().SetUnique(true)},
+	}
+}
+
+// usageRetries bounds the attempts of one ledger change under contention.
+const usageRetries = 200
+
+// errOpApplied: the ledger already holds this operation.
+var errOpApplied = errors.New("operation already applied")
+
+// usageColl is the collection of the usage ledgers.
+func (s *mongoStore) usageColl() *mongo.Collection { return s.files.Database().Collection("usage") }
+
+// usageDelta is one change to a user's usage.
+type usageDelta struct{ bytes, files, to int64 }
+
+// appendUsage appends op to the owner's ledger with the change plan makes
+// from the latest entry. plan may refuse (ErrQuotaExceeded) or find
+// nothing to do (errOpApplied). An operation already in the ledger is
+// errOpApplied.
+func (s *mongoStore) appendUsage(ctx context.Context, owner, op string, plan func(head usageEntry) (usageDelta, error)) error {
+	for attempt := range usageRetries {
+		head, err := s.usageHead(ctx, owner)
+		if err != nil {
+			return err
+		}
+		d, err := plan(head)
+		if err != nil {
+			return err
+		}
+		next := usageEntry{
+			ID: usageEntryID(owner, head.Seq+1), Owner: owner, Seq: head.Seq + 1, Op: op, To: d.to,
+			Bytes: head.Bytes + d.bytes, Files: head.Files + d.files, At: localTime(time.Now()),
+		}
+		err = s.insertUsageEntry(ctx, next)
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if _, found, ferr := s.findOp(ctx, op); ferr != nil || found {
+			return cmp.Or(ferr, errOpApplied)
+		}
+		time.Sleep(time.Duration(attempt%10) * time.Millisecond) // another change won this sequence number
+	}
+	return fmt.Errorf("%w: usage of one user changes too often", ErrUnavailable)
+}
+
+// usageEntryID orders a user's entries by sequence number.
+func usageEntryID(owner string, seq int64) string { return fmt.Sprintf("%s/%016d", owner, seq) }
+
+// insertUsageEntry inserts e; a taken _id or op is ErrConflict.
+func (s *mongoStore) insertUsageEntry(ctx context.Context, e usageEntry) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	_, err = s.usageColl().InsertOne(ctx, e)
+	return mongoErr("append usage", err)
+}
+
+// findOp returns the ledger entry of op, if there is one.
+func (s *mongoStore) findOp(ctx context.Context, op string) (usageEntry, bool, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return usageEntry{}, false, err
+	}
+	defer cancel()
+	var e usageEntry
+	err = s.usageColl().FindOne(ctx, bson.D{{Key: "op", Value: op}}).Decode(&e)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return e, false, nil
+	}
+	return e, err == nil, mongoErr("find usage op", err)
+}
+
+// usageHead returns the owner's latest ledger entry, starting the ledger
+// from the files the owner has if there is none.
+func (s *mongoStore) usageHead(ctx context.Context, owner string) (usageEntry, error) {
+	for range 3 {
+		head, found, err := s.latestEntry(ctx, owner)
+		if err != nil || found {
+			return head, err
+		}
+		if err := s.startLedger(ctx, owner); err != nil {
+			return usageEntry{}, err
+		}
+	}
+	return usageEntry{}, fmt.Errorf("%w: usage ledger of %s cannot be started", ErrUnavailable, owner)
+}
+
+// latestEntry reads the owner's entry with the highest sequence number.
+func (s *mongoStore) latestEntry(ctx context.Context, owner string) (usageEntry, bool, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return usageEntry{}, false, err
+	}
+	defer cancel()
+	var e usageEntry
+	opts := options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}})
+	err = s.usageColl().FindOne(ctx, bson.D{{Key: "owner", Value: owner}}, opts).Decode(&e)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return e, false, nil
+	}
+	return e, err == nil, mongoErr("read usage", err)
+}
+
+// startLedger writes entry 0 from the files the owner already has (stored
+// before quotas existed, which get their charge set now). Of concurrent
+// starts one inserts; a duplicate is success.
+func (s *mongoStore) startLedger(ctx context.Context, owner string) error {
+	u, err := s.countUsage(ctx, owner)
+	if err != nil {
+		return err
+	}
+	e := usageEntry{ID: usageEntryID(owner, 0), Owner: owner, Op: "start:" + owner, Bytes: u.Bytes, Files: u.Files, At: localTime(time.Now())}
+	if err := s.insertUsageEntry(ctx, e); err != nil && !errors.Is(err, ErrConflict) {
+		return err
+	}
+	return nil
+}
+
+// countUsage sums the owner's files, giving those without a charge one.
+func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return Usage{}, err
+	}
+	defer cancel()
+	files, err := s.chargedFiles(ctx, owner)
+	if err != nil {
+		return Usage{}, err
+	}
+	for i := range files {
+		f := &files[i]
+		if f.Charged == 0 && legacyCharge(f) > 0 {
+			f.Charged = legacyCharge(f)
+			if err := s.setCharged(ctx, f.ID, f.Charged); err != nil {
+				return Usage{}, err
+			}
+		}
+	}
+	return sumCharges(files), nil
+}
+
+// chargedFiles reads what counts of each of the owner's files.
+func (s *mongoStore) chargedFiles(ctx context.Context, owner string) ([]File, error) {
+	fields := bson.D{{Key: "_id", Value: 1}, {Key: "charged", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}}
+	cur, err := s.files.Find(ctx, bson.D{{Key: "owner", Value: owner}}, options.Find().SetProjection(fields))
+	if err != nil {
+		return nil, mongoErr("count usage", err)
+	}
+	var files []File
+	if err := cur.All(ctx, &files); err != nil {
+		return nil, mongoErr("count usage", err)
+	}
+	return files, nil
+}
+
+// usageFromFiles sums the owner's files as countUsage does, writing
+// nothing: the usage when the store keeps no ledger.
+func (s *mongoStore) usageFromFiles(ctx context.Context, owner string) (Usage, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return Usage{}, err
+	}
+	defer cancel()
+	files, err := s.chargedFiles(ctx, owner)
+	if err != nil {
+		return Usage{}, err
+	}
+	return sumCharges(files), nil
+}
+
+// setCharged records a file's charge on its record.
+func (s *mongoStore) setCharged(ctx context.Context, id string, charged int64) error {
+	_, err := s.files.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "charged", Value: charged}}}})
+	return mongoErr("set charge", err)
+}
+
+// InsertFileWithinQuota reserves f's charge in the owner's ledger, then
+// inserts f, releasing the reservation if the insert fails. Without a
+// ledger and a quota, it only inserts f.
+func (s *mongoStore) InsertFileWithinQuota(ctx context.Context, f *File, q Quota) error {
+	if s.ledgerOff && q == (Quota{}) {
+		return s.InsertFile(ctx, f)
+	}
+	err := s.appendUsage(ctx, f.Owner, "reserve:"+f.ID, func(head usageEntry) (usageDelta, error) {
+		if !q.allows(Usage{Bytes: head.Bytes, Files: head.Files}, f.Charged) {
+			return usageDelta{}, ErrQuotaExceeded
+		}
+		return usageDelta{bytes: f.Charged, files: 1}, nil
+	})
+	if errors.Is(err, errOpApplied) {
+		return ErrConflict // that file id was reserved before
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.InsertFile(ctx, f); err != nil {
+		uerr := s.appendUsage(context.WithoutCancel(ctx), f.Owner, "unreserve:"+f.ID, func(usageEntry) (usageDelta, error) {
+			return usageDelta{bytes: -f.Charged, files: -1}, nil
+		})
+		if uerr != nil && !errors.Is(uerr, errOpApplied) {
+			s.log.Error("quota: releasing the reservation of a file never stored; the owner's usage is too high by its charge",
+				"owner", f.Owner, "file", f.ID, "charge", f.Charged, "err", uerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// SettleCharge moves the owner's usage from the file's charge `from` to
+// `to`, once, unless the file was deleted first; then records `to` on the
+// file. Settling twice is ErrConflict. Without a ledger it only records
+// `to`.
+func (s *mongoStore) SettleCharge(ctx context.Context, owner, id string, from, to int64) error {
+	if s.ledgerOff {
+		ctx, cancel, err := s.opContext(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		return s.setCharged(ctx, id, to)
+	}
+	err := s.appendUsage(ctx, owner, "settle:"+id, func(usageEntry) (usageDelta, error) {
+		_, deleted, err := s.findOp(ctx, "delete:"+id)
+		switch {
+		case err != nil:
+			return usageDelta{}, err
+		case deleted:
+			return usageDelta{}, ErrNotFound
+		}
+		return usageDelta{bytes: to - from, to: to}, nil
+	})
+	if errors.Is(err, errOpApplied) {
+		return ErrConflict
+	}
+	if err != nil {
+		return err
+	}
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return s.setCharged(ctx, id, to)
+}
+
+// deleteFileReleasing deletes the owner's file and, if this call deleted
+// it (a delete's count is atomic), releases its charge: the settled one if
+// a settlement came first, else the one it was created with. Without a
+// ledger there is nothing to release.
+func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string, only ...bson.E) error {
+	if s.ledgerOff {
+		return s.deleteOwnedFile(ctx, owner, id, only...)
+	}
+	// The ledger must exist before the file goes: a ledger started after
+	// would not count it, and the release would then take it off twice.
+	// And before the file is read: starting it gives a file stored before
+	// quotas its charge, which the release must take off.
+	if _, err := s.usageHead(ctx, owner); err != nil {
+		return err
+	}
+	f, err := s.GetFile(ctx, owner, id)
+	if err != nil {
+		return err
+	}
+	if err := s.deleteOwnedFile(ctx, owner, id, only...); err != nil {
+		return err
+	}
+	// The file is gone: its release must be written even if the client
+	// has gone away, or nothing would ever release it.
+	detached := context.WithoutCancel(ctx)
+	err = s.appendUsage(detached, owner, "delete:"+id, func(usageEntry) (usageDelta, error) {
+		charge := f.Charged
+		settled, found, err := s.findOp(detached, "settle:"+id)
+		if found {
+			charge = settled.To
+		}
+		return usageDelta{bytes: -charge, files: -1}, err
+	})
+	if err != nil && !errors.Is(err, errOpApplied) {
+		return err
+	}
+	return nil
+}
+
+// deleteOwnedFile deletes the owner's file if it also matches only; of
+// racing deletes, one succeeds and the others are ErrNotFound.
+func (s *mongoStore) deleteOwnedFile(ctx context.Context, owner, id string, only ...bson.E) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	filter := append(bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}, only...)
+	res, err := s.files.DeleteOne(ctx, filter)
+	if err != nil {
+		return mongoErr("delete file", err)
+	}
+	if res.DeletedCount == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// usageKeep is how long a ledger entry that is not its user's latest is
+// kept: long enough that requests racing on one file find each other's
+// operations (a settlement, a deletion), which take seconds.
+const usageKeep = 24 * time.Hour
+
+// pruneUsage deletes the ledger entries written before `before`, except
+// each user's latest, and returns how many it deleted. The sweeper runs it.
+func (s *mongoStore) pruneUsage(ctx context.Context, before time.Time) (int, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	cur, err := s.usageColl().Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}},
+		options.Find().SetProjection(bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: 1}}))
+	if err != nil {
+		return 0, mongoErr("prune usage", err)
+	}
+	var old []usageEntry
+	if err := cur.All(ctx, &old); err != nil {
+		return 0, mongoErr("prune usage", err)
+	}
+	newestOld := map[string]int64{}
+	for _, e := range old {
+		newestOld[e.Owner] = max(newestOld[e.Owner], e.Seq)
+	}
+	pruned := 0
+	for owner, seq := range newestOld {
+		res, err := s.usageColl().DeleteMany(ctx, bson.D{{Key: "owner", Value: owner}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: seq}}}})
+		if err != nil {
+			return pruned, mongoErr("prune usage", err)
+		}
+		pruned += int(res.DeletedCount)
+	}
+	return pruned, nil
+}
+
+// GetUsage returns the totals of the owner's latest ledger entry, or
+// without a ledger the sum of the owner's files.
+func (s *mongoStore) GetUsage(ctx context.Context, owner string) (Usage, error) {
+	if s.ledgerOff {
+		return s.usageFromFiles(ctx, owner)
+	}
+	head, err := s.usageHead(ctx, owner)
+	return Usage{Bytes: head.Bytes, Files: head.Files}, err
+}
+
+// UsageByOwner sums every owner's files as usageFromFiles does, then with
+// a ledger takes each owner's latest entry instead: an owner without one
+// would start theirs from the files, which is the same answer.
+func (s *mongoStore) UsageByOwner(ctx context.Context) (map[string]Usage, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, usageScanTimeout)
+	defer cancel()
+	usage, err := s.usageFromAllFiles(ctx)
+	if err != nil || s.ledgerOff {
+		return usage, err
+	}
+	return usage, s.ledgerHeads(ctx, usage)
+}
+
+// usageScanTimeout bounds UsageByOwner, which reads every file (and the
+// ledger): far more than the one-document operations mongoOpTimeout bounds.
+const usageScanTimeout = 30 * time.Second
+
+// usageFromAllFiles reads what counts of every file in one query and sums
+// it per owner as the files stream by, holding one file at a time. A
+// $group would send less, but FerretDB 1.24 computes only the first
+// accumulator of a $group (the others come back 0) and has no $cond for a
+// file stored before quotas (legacyCharge).
+func (s *mongoStore) usageFromAllFiles(ctx context.Context) (map[string]Usage, error) {
+	fields := bson.D{{Key: "owner", Value: 1}, {Key: "charged", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}}
+	cur, err := s.files.Find(ctx, bson.D{}, options.Find().SetProjection(fields))
+	if err != nil {
+		return nil, mongoErr("usage by owner", err)
+	}
+	defer cur.Close(ctx)
+	usage := map[string]Usage{}
+	for cur.Next(ctx) {
+		var f File // fresh each time: the decoder leaves absent fields as they were
+		if err := cur.Decode(&f); err != nil {
+			return nil, mongoErr("usage by owner", err)
+		}
+		u := usage[f.Owner]
+		u.add(&f)
+		usage[f.Owner] = u
+	}
+	if err := cur.Err(); err != nil {
+		return nil, mongoErr("usage by owner", err)
+	}
+	return usage, nil
+}
+
+// ledgerHeads sets each owner with a ledger to its latest entry's totals.
+// FerretDB's $group has no $max nor $first, so the entries stream by in
+// the order of the ledger's {owner, seq: -1} index (the sweeper prunes
+// them to about a day's worth, pruneUsage), and each owner's first is its
+// latest.
+func (s *mongoStore) ledgerHeads(ctx context.Context, usage map[string]Usage) error {
+	fields := bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: 1}, {Key: "bytes", Value: 1}, {Key: "files", Value: 1}}
+	opts := options.Find().SetProjection(fields).SetSort(bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: -1}})
+	cur, err := s.usageColl().Find(ctx, bson.D{}, opts)
+	if err != nil {
+		return mongoErr("usage by owner", err)
+	}
+	defer cur.Close(ctx)
+	last := ""
+	for cur.Next(ctx) {
+		var e usageEntry
+		if err := cur.Decode(&e); err != nil {
+			return mongoErr("usage by owner", err)
+		}
+		if e.Owner != last {
+			usage[e.Owner], last = Usage{Bytes: e.Bytes, Files: e.Files}, e.Owner
+		}
+	}
+	return mongoErr("usage by owner", cur.Err())
+}

@@ -1,0 +1,101 @@
+package main
+
+// The sweeper on MongoDB (see sweeper.go): abandoned uploads, and the
+// expired records and ledger entries.
+
+import (
+	"context"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// DeleteAbandonedFile deletes the file with a filter on its status and
+// creation time, so the condition holds in the delete itself. (FerretDB
+// runs a conditional update as a read then a write, so a completion in
+// that window can still lose to it; MongoDB's are atomic.)
+func (s *mongoStore) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) error {
+	return s.deleteFileReleasing(ctx, owner, id,
+		bson.E{Key: "status", Value: statusPending},
+		bson.E{Key: "created_at", Value: bson.D{{Key: "$lt", Value: createdBefore}}})
+}
+
+func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return s.filesBefore(ctx, bson.D{{Key: "status", Value: statusPending}}, t, after, limit)
+}
+
+func (s *mongoStore) StagedFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return s.filesBefore(ctx, bson.D{{Key: "status", Value: statusComplete}, {Key: "staging_key", Value: bson.D{{Key: "$gt", Value: ""}}}}, t, after, limit)
+}
+
+// ClearStagingKey unsets the key of a complete file.
+func (s *mongoStore) ClearStagingKey(ctx context.Context, owner, id string) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, {Key: "status", Value: statusComplete}}
+	_, err = s.files.UpdateOne(ctx, filter, bson.D{{Key: "$unset", Value: bson.D{{Key: "staging_key", Value: ""}}}})
+	return mongoErr("clear staging key", err)
+}
+
+// filesBefore returns up to limit files matching filter created before t,
+// after the position after, oldest first.
+func (s *mongoStore) filesBefore(ctx context.Context, filter bson.D, t time.Time, after *Cursor, limit int) ([]File, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	filter = append(filter, bson.E{Key: "created_at", Value: bson.D{{Key: "$lt", Value: t}}})
+	if after != nil {
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "created_at", Value: bson.D{{Key: "$gt", Value: after.CreatedAt}}}},
+			bson.D{{Key: "created_at", Value: after.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: after.ID}}}},
+		}})
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(int64(limit))
+	cur, err := s.files.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, mongoErr("list abandoned uploads", err)
+	}
+	files := []File{}
+	if err := cur.All(ctx, &files); err != nil {
+		return nil, mongoErr("list abandoned uploads", err)
+	}
+	return files, nil
+}
+
+// DeleteExpired deletes expired credentials, states, codes, shares, share
+// downloads and completion claims (mongo.go), and the usage ledger entries
+// that are no longer needed (mongo_quota.go).
+func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.completionsColl()} {
+		n, err := s.deleteExpiredIn(ctx, c, now)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	pruned, err := s.pruneUsage(ctx, now.Add(-usageKeep))
+	return total + pruned, err
+}
+
+// deleteExpiredIn deletes the expired documents of one collection, within
+// one call's time bound: a sweep of large collections gets one per call.
+func (s *mongoStore) deleteExpiredIn(ctx context.Context, c *mongo.Collection, now time.Time) (int, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	res, err := c.DeleteMany(ctx, bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}})
+	if err != nil {
+		return 0, mongoErr("delete expired "+c.Name(), err)
+	}
+	return int(res.DeletedCount), nil
+}
