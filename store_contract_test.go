@@ -43,6 +43,8 @@ func testStoreContract(t *testing.T, open func(t *testing.T) Store) {
 		{"CompleteFile", ctCompleteFile},
 		{"DeleteFile", ctDeleteFile},
 		{"PendingFilesBefore", ctPendingFilesBefore},
+		{"DeleteAbandonedFile", ctDeleteAbandonedFile},
+		{"StagedFiles", ctStagedFiles},
 		{"UsageByOwner", ctUsageByOwner},
 		{"Credentials", ctCredentials},
 		{"Users", ctUsers},
@@ -383,6 +385,82 @@ func ctPendingFilesBefore(t *testing.T, s Store) {
 		if i < len(want) && got[i].ID != want[i].ID {
 			t.Fatalf("walk order %d: %s, want %s", i, got[i].ID, want[i].ID)
 		}
+	}
+}
+
+// ctDeleteAbandonedFile: the sweeper's delete takes a file only if it is
+// still pending and was created before the cut-off, checked in the store:
+// a complete file, or a newer one, stays (ErrNotFound).
+func ctDeleteAbandonedFile(t *testing.T, s Store) {
+	ctx := t.Context()
+	t0 := ctNow().Add(-time.Hour)
+	owner := ctNewID()
+	pending, done, young := ctFile(owner, t0), ctFile(owner, t0), ctFile(owner, t0.Add(time.Hour))
+	for _, f := range []*File{pending, done, young} {
+		ctInsert(t, s, f)
+	}
+	if _, _, err := s.CompleteFile(ctx, owner, done.ID, "", 1, "e", t0); err != nil {
+		t.Fatal(err)
+	}
+	cutoff := t0.Add(time.Minute)
+	for _, f := range []*File{done, young} {
+		if err := s.DeleteAbandonedFile(ctx, owner, f.ID, cutoff); !errors.Is(err, ErrNotFound) {
+			t.Errorf("DeleteAbandonedFile(%s) = %v, want ErrNotFound", f.Filename, err)
+		}
+		if _, err := s.GetFile(ctx, owner, f.ID); err != nil {
+			t.Errorf("file kept by DeleteAbandonedFile: %v", err)
+		}
+	}
+	ctMust(t, "delete the abandoned file", s.DeleteAbandonedFile(ctx, owner, pending.ID, cutoff))
+	if _, err := s.GetFile(ctx, owner, pending.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("abandoned file after DeleteAbandonedFile: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteAbandonedFile(ctx, owner, pending.ID, cutoff); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second DeleteAbandonedFile = %v, want ErrNotFound", err)
+	}
+}
+
+// ctStagedFiles: StagedFilesBefore walks the complete files created
+// before the cut-off that name a staging key, and a key cleared with
+// ClearStagingKey takes its file out of the walk; CompleteFile records the
+// key an object was promoted to. Its files are from 1998, which no other
+// subtest uses.
+func ctStagedFiles(t *testing.T, s Store) {
+	ctx := t.Context()
+	t0 := time.Date(1998, 3, 1, 12, 0, 0, 0, time.UTC)
+	owner := ctNewID()
+	var staged []*File
+	for i := range 3 {
+		f := ctFile(owner, t0.Add(time.Duration(i)*time.Millisecond))
+		f.StagingKey = stagingKey(f.ObjectKey, t0)
+		ctInsert(t, s, f)
+		staged = append(staged, f)
+	}
+	plain := ctFile(owner, t0)
+	ctInsert(t, s, plain)
+	for _, f := range append(staged[1:], plain) { // staged[0] stays pending
+		done, _, err := s.CompleteFile(ctx, owner, f.ID, f.ObjectKey+"-e", 1, "e", t0)
+		if err != nil || done.ObjectKey != f.ObjectKey+"-e" {
+			t.Fatalf("CompleteFile with a promoted key: %+v, %v", done, err)
+		}
+	}
+	walk := func() (ids []string) {
+		files, err := s.StagedFilesBefore(ctx, t0.Add(time.Minute), nil, 10)
+		ctMust(t, "StagedFilesBefore", err)
+		for _, f := range files {
+			ids = append(ids, f.ID)
+		}
+		return ids
+	}
+	if got, want := walk(), []string{staged[1].ID, staged[2].ID}; !slices.Equal(got, want) {
+		t.Errorf("staged complete files: %v, want %v", got, want)
+	}
+	ctMust(t, "ClearStagingKey", s.ClearStagingKey(ctx, owner, staged[1].ID))
+	if got, want := walk(), []string{staged[2].ID}; !slices.Equal(got, want) {
+		t.Errorf("staged complete files after a clear: %v, want %v", got, want)
+	}
+	if f, err := s.GetFile(ctx, owner, staged[1].ID); err != nil || f.StagingKey != "" || f.Status != statusComplete {
+		t.Errorf("file after ClearStagingKey: %+v, %v", f, err)
 	}
 }
 
