@@ -3,8 +3,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -29,21 +27,13 @@ func TestRealBrowserAdminDisables(t *testing.T) {
 	if err := e.srv.store.InsertFileWithinQuota(t.Context(), used, e.srv.quota()); err != nil {
 		t.Fatal(err)
 	}
-	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
+	chrome, page, _ := signInInChromium(t, e.URL)
 	navigate := func(path string) {
 		t.Helper()
 		if err := chrome.call(page, "Page.navigate", map[string]any{"url": e.URL + path}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	navigate("/login/")
-	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Sign in with Google") })
-	clickSignIn(t, chrome, page)
-	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/" && strings.Contains(s.Text, "No files yet") })
 
 	navigate("/admin/")
 	before := waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/admin/" && strings.Contains(s.Text, "erin@example.com") })
@@ -61,43 +51,4 @@ func TestRealBrowserAdminDisables(t *testing.T) {
 	if u, err := e.srv.store.GetUser(t.Context(), member.ID); err != nil || !u.Disabled {
 		t.Errorf("member after the click: %+v, %v; want disabled", u, err)
 	}
-}
-
-// clickSelector clicks the middle of the first element matching selector.
-func clickSelector(t *testing.T, c *cdpClient, page, selector string) {
-	t.Helper()
-	var box struct{ X, Y float64 }
-	js := `(() => { const r = document.querySelector(` + jsString(selector) + `).getBoundingClientRect();
-		return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()`
-	if err := c.evaluate(page, js, &box); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.click(page, box.X, box.Y); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// jsString quotes s as a JavaScript string literal.
-func jsString(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}
-
-// saveScreenshotAs writes the viewport to artifacts/name.
-func saveScreenshotAs(t *testing.T, c *cdpClient, page, name string) {
-	t.Helper()
-	png, err := c.screenshot(page)
-	if err != nil {
-		t.Errorf("screenshot: %v", err)
-		return
-	}
-	path, _ := filepath.Abs(filepath.Join("artifacts", name))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Errorf("screenshot: %v", err)
-		return
-	}
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Errorf("screenshot: %v", err)
-		return
-	}
-	t.Logf("screenshot: %s", path)
 }

@@ -158,7 +158,7 @@ func (a apiTester) fetch(u string) (*http.Response, []byte) {
 // server's bucket.
 func (a apiTester) headObject(key string) (exists bool) {
 	a.t.Helper()
-	_, err := rig.s3.HeadObject(a.t.Context(), &s3.HeadObjectInput{Bucket: aws.String(a.srv.cfg.Bucket), Key: aws.String(key)})
+	_, err := requireRig(a.t).s3.HeadObject(a.t.Context(), &s3.HeadObjectInput{Bucket: aws.String(a.srv.cfg.Bucket), Key: aws.String(key)})
 	var nf *s3types.NotFound
 	var nsk *s3types.NoSuchKey
 	switch {
@@ -835,7 +835,7 @@ func TestAPICompleteSemantics(t *testing.T) {
 		a := a.on(t)
 		up := a.create(tok, map[string]any{"filename": "declared.txt", "size": 5})
 		// Bypass the policy, as a client with its own S3 access could.
-		_, err := rig.s3.PutObject(t.Context(), &s3.PutObjectInput{
+		_, err := requireRig(t).s3.PutObject(t.Context(), &s3.PutObjectInput{
 			Bucket: aws.String(a.srv.cfg.Bucket), Key: aws.String(up.Upload.Fields["key"]), Body: strings.NewReader("123456"),
 		})
 		if err != nil {

@@ -3,7 +3,7 @@ package main
 // Benchmarks of the upload, list and download handlers through the real
 // router and middleware (logging, panic recovery, authentication), with the
 // real S3 presigner, next to the presign calls they make and the bare SDK
-// presign calls those replaced. The README quotes their figures from
+// presign calls those replaced. docs/performance.md quotes their figures from
 // scripts/bench.
 
 import (
@@ -15,9 +15,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -77,14 +74,14 @@ func BenchmarkListHandlerMongo(b *testing.B) {
 // by default, so with no usage ledger).
 func benchMongoStore(b *testing.B, prefix string) *mongoStore {
 	name := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
-	store, err := openMongoStore(b.Context(), rig.mongoURI, name, slog.New(slog.DiscardHandler), withQuota(Quota{}))
+	store, err := openMongoStore(b.Context(), requireRig(b).mongoURI, name, slog.New(slog.DiscardHandler), withQuota(Quota{}))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		rig.mongo.Database(name).Drop(ctx)
+		requireRig(b).mongo.Database(name).Drop(ctx)
 		store.Close(ctx)
 	})
 	return store
@@ -238,7 +235,7 @@ func BenchmarkPresignDownload(b *testing.B) {
 // is local computation: the benchmarks never reach the network for S3.
 func benchConfig(b testing.TB) *config {
 	b.Helper()
-	env := s3TestEnv("dropp-bench")
+	env := s3TestEnv(b, "dropp-bench")
 	env["SECRET_KEY"] = testSecretKey
 	cfg, err := loadConfig(testGetenv(env))
 	if err != nil {
@@ -386,272 +383,4 @@ func TestBenchMemStorePagesLikeTheAPI(t *testing.T) {
 			t.Errorf("files %d and %d out of order: %+v then %+v", i-1, i, a, b)
 		}
 	}
-}
-
-// TestMemStoreContract runs the store contract suite on the benchmarks'
-// in-memory store, so their figures come from a Store that behaves like the
-// real ones.
-func TestMemStoreContract(t *testing.T) {
-	t.Parallel()
-	testStoreContract(t, func(t *testing.T) Store { return newMemStore() })
-}
-
-// memStore is a benchmark fixture, not a backend: an in-memory Store that
-// takes the store's cost out of the handler benchmarks. It is minimal but
-// keeps the Store contract (TestMemStoreContract), so handlers behave as
-// they do on MongoDB.
-type memStore struct {
-	mu      sync.Mutex
-	files   map[string]*File   // by ID
-	byOwner map[string][]*File // each sorted by memOlderFirst
-	keys    map[string]bool    // object keys in use
-	creds   map[string]Credential
-	users   map[string]User // by ID
-	states  map[string]AuthState
-	codes   map[string]AuthCode
-}
-
-var _ Store = (*memStore)(nil)
-
-func newMemStore() *memStore {
-	return &memStore{
-		files: map[string]*File{}, byOwner: map[string][]*File{}, keys: map[string]bool{},
-		creds: map[string]Credential{}, users: map[string]User{},
-		states: map[string]AuthState{}, codes: map[string]AuthCode{},
-	}
-}
-
-// memOlderFirst orders a user's files as they are kept: the reverse of the
-// API's order, so that a new file is appended rather than inserted.
-func memOlderFirst(a, b *File) int {
-	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-		return c
-	}
-	return strings.Compare(a.ID, b.ID)
-}
-
-// memCopy returns a deep copy of a file, so that neither the caller's nor
-// the stored one changes the other.
-func memCopy(f *File) *File {
-	c := cloneLocalFile(f)
-	return &c
-}
-
-func (m *memStore) Ping(context.Context) error  { return nil }
-func (m *memStore) Close(context.Context) error { return nil }
-
-func (m *memStore) InsertFile(_ context.Context, f *File) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.files[f.ID] != nil || m.keys[f.ObjectKey] {
-		return ErrConflict
-	}
-	n := normalizeLocalFile(f) // times as MongoDB keeps them
-	stored := &n
-	m.files[f.ID], m.keys[f.ObjectKey] = stored, true
-	list := m.byOwner[f.Owner]
-	i, _ := slices.BinarySearchFunc(list, stored, memOlderFirst)
-	m.byOwner[f.Owner] = slices.Insert(list, i, stored)
-	return nil
-}
-
-// find returns the stored file if owner owns it; the caller holds m.mu.
-func (m *memStore) find(owner, id string) (*File, error) {
-	f := m.files[id]
-	if f == nil || f.Owner != owner {
-		return nil, ErrNotFound
-	}
-	return f, nil
-}
-
-func (m *memStore) GetFile(_ context.Context, owner, id string) (*File, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f, err := m.find(owner, id)
-	if err != nil {
-		return nil, err
-	}
-	return memCopy(f), nil
-}
-
-func (m *memStore) ListFiles(_ context.Context, q ListQuery) ([]File, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	list := m.byOwner[q.Owner]
-	if q.After != nil { // keep only the files older than the cursor
-		i, _ := slices.BinarySearchFunc(list, &File{CreatedAt: q.After.CreatedAt, ID: q.After.ID}, memOlderFirst)
-		list = list[:i]
-	}
-	out := make([]File, 0, min(len(list), max(q.Limit, 0)))
-	for i := len(list) - 1; i >= 0 && (q.Limit <= 0 || len(out) < q.Limit); i-- {
-		if q.Status == "" || list[i].Status == q.Status {
-			out = append(out, *list[i])
-		}
-	}
-	memDetach(out)
-	return out, nil
-}
-
-// memDetach gives a page's files pointer fields of their own, as the
-// contract asks, taken from one block per field for the whole page: a copy
-// per file would make the fixture's cost, not the handler's, dominate the
-// list benchmark.
-func memDetach(files []File) {
-	sizes := make([]int64, 2*len(files))
-	times := make([]time.Time, len(files))
-	for i := range files {
-		f := &files[i]
-		if f.DeclaredSize != nil {
-			sizes[2*i] = *f.DeclaredSize
-			f.DeclaredSize = &sizes[2*i]
-		}
-		if f.Size != nil {
-			sizes[2*i+1] = *f.Size
-			f.Size = &sizes[2*i+1]
-		}
-		if f.CompletedAt != nil {
-			times[i] = *f.CompletedAt
-			f.CompletedAt = &times[i]
-		}
-	}
-}
-
-func (m *memStore) CompleteFile(_ context.Context, owner, id, key string, size int64, etag string, at time.Time) (*File, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f, err := m.find(owner, id)
-	if err != nil {
-		return nil, false, err
-	}
-	completed := f.Status == statusPending
-	if completed {
-		at = localTime(at)
-		f.Status, f.Size, f.ETag, f.CompletedAt = statusComplete, &size, etag, &at
-		if key != "" {
-			delete(m.keys, f.ObjectKey)
-			f.ObjectKey, m.keys[key] = key, true
-		}
-	}
-	return memCopy(f), completed, nil
-}
-
-func (m *memStore) DeleteFile(_ context.Context, owner, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f, err := m.find(owner, id)
-	if err != nil {
-		return err
-	}
-	delete(m.files, id)
-	delete(m.keys, f.ObjectKey)
-	m.byOwner[owner] = slices.DeleteFunc(m.byOwner[owner], func(g *File) bool { return g == f })
-	return nil
-}
-
-func (m *memStore) DeleteAbandonedFile(_ context.Context, owner, id string, createdBefore time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f, err := m.find(owner, id)
-	if err != nil || f.Status != statusPending || !f.CreatedAt.Before(createdBefore) {
-		return ErrNotFound
-	}
-	delete(m.files, id)
-	delete(m.keys, f.ObjectKey)
-	m.byOwner[owner] = slices.DeleteFunc(m.byOwner[owner], func(g *File) bool { return g == f })
-	return nil
-}
-
-func (m *memStore) InsertCredential(_ context.Context, c Credential) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := c.Kind + "/" + c.Hash
-	if _, ok := m.creds[k]; ok {
-		return ErrConflict
-	}
-	m.creds[k] = c
-	return nil
-}
-
-func (m *memStore) FindCredential(_ context.Context, kind, hash string, now time.Time) (Credential, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.creds[kind+"/"+hash]
-	if !ok || !c.ExpiresAt.After(now) {
-		return Credential{}, ErrNotFound
-	}
-	return c, nil
-}
-
-func (m *memStore) DeleteCredential(_ context.Context, kind, hash string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.creds, kind+"/"+hash)
-	return nil
-}
-
-func (m *memStore) UpsertUser(_ context.Context, u User) (User, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for id, old := range m.users {
-		if old.Issuer == u.Issuer && old.Subject == u.Subject {
-			u.ID = id
-			m.users[id] = u
-			return u, nil
-		}
-	}
-	u.ID = newID()
-	m.users[u.ID] = u
-	return u, nil
-}
-
-func (m *memStore) GetUser(_ context.Context, id string) (User, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.users[id]
-	if !ok {
-		return User{}, ErrNotFound
-	}
-	return u, nil
-}
-
-func (m *memStore) InsertAuthState(_ context.Context, s AuthState) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.states[s.Hash]; ok {
-		return ErrConflict
-	}
-	m.states[s.Hash] = s
-	return nil
-}
-
-func (m *memStore) TakeAuthState(_ context.Context, hash string, now time.Time) (AuthState, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, ok := m.states[hash]
-	delete(m.states, hash)
-	if !ok || !now.Before(s.ExpiresAt) {
-		return AuthState{}, ErrNotFound
-	}
-	return s, nil
-}
-
-func (m *memStore) InsertAuthCode(_ context.Context, c AuthCode) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.codes[c.Hash]; ok {
-		return ErrConflict
-	}
-	m.codes[c.Hash] = c
-	return nil
-}
-
-func (m *memStore) TakeAuthCode(_ context.Context, hash string, now time.Time) (AuthCode, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.codes[hash]
-	delete(m.codes, hash)
-	if !ok || !now.Before(c.ExpiresAt) {
-		return AuthCode{}, ErrNotFound
-	}
-	return c, nil
 }

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,18 +20,8 @@ func TestRealBrowserSignIn(t *testing.T) {
 		p.user = fakeUser{Sub: "browser-1", Email: "carol@example.com", Name: "Carol", Verified: true}
 	})
 	e := newSignInEnv(t, p, nil)
-	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := chrome.call(page, "Page.navigate", map[string]any{"url": e.URL + "/login/"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Sign in with Google") })
-	clickSignIn(t, chrome, page)
-	final := waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/" && strings.Contains(s.Text, "No files yet") })
-	saveScreenshot(t, chrome, page)
+	chrome, page, final := signInInChromium(t, e.URL)
+	saveScreenshotAs(t, chrome, page, "browser-login.png")
 	if !strings.Contains(final.Text, "carol@example.com") || !strings.Contains(final.Text, "Sign out") {
 		t.Errorf("signed-in page shows:\n%s", final.Text)
 	}
@@ -59,6 +47,25 @@ const pageStateJS = `(() => {
 		maxWidth: main ? getComputedStyle(main).maxWidth : ""};
 })()`
 
+// signInInChromium starts Chromium, opens base+"/login/", signs in with
+// its button (through the test's fake provider) and waits for the signed-in
+// app with no files; it returns the browser, its page and the page's state.
+func signInInChromium(t *testing.T, base string) (*cdpClient, string, pageState) {
+	t.Helper()
+	chrome := startChromium(t)
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chrome.call(page, "Page.navigate", map[string]any{"url": base + "/login/"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Sign in with Google") })
+	clickSignIn(t, chrome, page)
+	final := waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/" && strings.Contains(s.Text, "No files yet") })
+	return chrome, page, final
+}
+
 // waitForPage polls the page until done reports true, for at most 20s.
 func waitForPage(t *testing.T, c *cdpClient, page string, done func(pageState) bool) pageState {
 	t.Helper()
@@ -70,7 +77,7 @@ func waitForPage(t *testing.T, c *cdpClient, page string, done func(pageState) b
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	saveScreenshot(t, c, page)
+	saveScreenshotAs(t, c, page, "browser-login.png")
 	t.Fatalf("page did not reach the expected state; last: %+v", s)
 	return s
 }
@@ -87,24 +94,4 @@ func clickSignIn(t *testing.T, c *cdpClient, page string) {
 	if err := c.click(page, box.X, box.Y); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// saveScreenshot writes the viewport to artifacts/browser-login.png.
-func saveScreenshot(t *testing.T, c *cdpClient, page string) {
-	t.Helper()
-	png, err := c.screenshot(page)
-	if err != nil {
-		t.Errorf("screenshot: %v", err)
-		return
-	}
-	path, _ := filepath.Abs(filepath.Join("artifacts", "browser-login.png"))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Errorf("screenshot: %v", err)
-		return
-	}
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Errorf("screenshot: %v", err)
-		return
-	}
-	t.Logf("screenshot: %s", path)
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -251,4 +253,54 @@ func (c *cdpClient) close() {
 		<-done
 	}
 	c.toChrome.Close()
+}
+
+// clickSelector clicks the middle of the first element matching selector.
+func clickSelector(t *testing.T, c *cdpClient, page, selector string) {
+	t.Helper()
+	var box struct{ X, Y float64 }
+	js := `(() => { const r = document.querySelector(` + jsString(selector) + `).getBoundingClientRect();
+		return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()`
+	if err := c.evaluate(page, js, &box); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.click(page, box.X, box.Y); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// saveScreenshotAs writes the viewport to artifacts/name.
+func saveScreenshotAs(t *testing.T, c *cdpClient, page, name string) {
+	t.Helper()
+	png, err := c.screenshot(page)
+	if err != nil {
+		t.Errorf("screenshot: %v", err)
+		return
+	}
+	path, _ := filepath.Abs(filepath.Join("artifacts", name))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Errorf("screenshot: %v", err)
+		return
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Errorf("screenshot: %v", err)
+		return
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// requireChromium skips (or in CI fails) without Debian's Chromium.
+func requireChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing in CI: scripts/test installs it (apt-get install chromium)", chromiumPath)
+		}
+		t.Skipf("%s not installed (apt-get install chromium)", chromiumPath)
+	}
 }

@@ -40,7 +40,7 @@ const (
 )
 
 var settings = []setting{
-	{"ADDR", "", localSignInAddr + " with local sign-in, " + providerAddr + " with GOOGLE_CLIENT_ID", "listen address"},
+	{"ADDR", "", localSignInAddr + " with local sign-in, " + providerAddr + " with GOOGLE_CLIENT_ID; port " + httpsPort + " with TLS", "listen address (HTTPS with TLS=auto or TLS_CERT_FILE)"},
 	{"PUBLIC_URL", "", "the origin of GOOGLE_REDIRECT_URI; with local sign-in, the request's loopback Host", "base URL of this server as clients reach it, e.g. https://dropp.example.com"},
 	{"SECRET_KEY", "", "required with MongoDB; generated into DATA_DIR in local mode", "key for signing cookies (at least 32 bytes)"},
 	{"SECRET_KEY_PREVIOUS", "", "", "previous SECRET_KEY, still accepted for cookies during a rotation"},
@@ -82,6 +82,13 @@ var settings = []setting{
 	{"SWEEP_GRACE_SECONDS", "3600", "1 hour", "how long after an upload form or part URL expires the sweeper waits before it deletes what was sent with it"},
 	{"ADMIN_EMAILS", "", "", "comma list of emails of the administrators (GET /admin/)"},
 	{"CONTAINER_PORT_ON_HOST_LOOPBACK", "false", "", "with local sign-in in a container: true says its port is published on the host's loopback only (-p 127.0.0.1:8080:8080), so ADDR may be :8080; refused outside a container"},
+	{"TLS", "", "unset: plain HTTP, unless TLS_CERT_FILE is set", "auto: serve HTTPS on ADDR with a certificate for PUBLIC_URL's host from an ACME CA (Let's Encrypt), renewed by itself; see docs/https.md"},
+	{"TLS_CERT_FILE", "", "", "PEM certificate (chain) to serve HTTPS on ADDR with, re-read when it changes (with TLS_KEY_FILE)"},
+	{"TLS_KEY_FILE", "", "", "PEM private key of TLS_CERT_FILE"},
+	{"HTTP_ADDR", "", acmeHTTPAddr + " with TLS=auto; else none", "plain-HTTP listen address beside HTTPS: answers ACME HTTP-01 challenges and redirects the rest to PUBLIC_URL"},
+	{"ACME_DIRECTORY_URL", letsEncryptDirectory, "Let's Encrypt", "ACME directory of the CA for TLS=auto, e.g. Let's Encrypt's staging one"},
+	{"ACME_EMAIL", "", "", "contact email given to the ACME CA (expiry and policy notices)"},
+	{"ACME_CA_ROOT_FILE", "", "the system's roots", "PEM root(s) trusted for the ACME directory's own HTTPS, for a test or private CA"},
 	{"METRICS_ADDR", "", "unset: no metrics", "listen address of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9090 (keep it off the public network)"},
 	{"LOG_FORMAT", "text", "", "log format on stderr: text or json"},
 }
@@ -175,6 +182,8 @@ type config struct {
 	// port is published on the host's loopback only (see container.go).
 	PublishedOnHostLoopback bool
 	MetricsAddr             string // "" = no metrics listener
+
+	TLS tlsSettings // tls.go
 }
 
 // localMetadata, localObjects and localSignIn tell which backends fall back
@@ -237,6 +246,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		p.fail("LOG_FORMAT", "%v", err)
 	}
 	c.PublicURL = p.baseURL("PUBLIC_URL")
+	c.TLS = p.tlsSettings()
 	c.SecretKey = p.secret("SECRET_KEY")
 	c.SecretKeyPrevious = p.secret("SECRET_KEY_PREVIOUS")
 	c.Addr = p.listenAddr("ADDR", c.defaultAddr())
@@ -247,12 +257,17 @@ func loadConfig(getenv func(string) string) (*config, error) {
 }
 
 // defaultAddr listens on loopback only when local sign-in is in use, since
-// local sign-in lets anyone who reaches the port act as the local user.
+// local sign-in lets anyone who reaches the port act as the local user; on
+// port 443 with TLS.
 func (c *config) defaultAddr() string {
+	addr := providerAddr
 	if c.localSignIn() && !c.PublishedOnHostLoopback {
-		return localSignInAddr
+		addr = localSignInAddr
 	}
-	return providerAddr
+	if c.TLS.on() {
+		return withHTTPSPort(addr)
+	}
+	return addr
 }
 
 // check validates the rules that span several variables and returns every
@@ -292,7 +307,7 @@ func (c *config) check(failed map[string]bool) []error {
 	rule(!c.localSignIn() && c.GoogleRedirectURI == "" && c.PublicURL == nil,
 		"GOOGLE_REDIRECT_URI (or PUBLIC_URL) is required when GOOGLE_CLIENT_ID is set",
 		"PUBLIC_URL")
-	return errs
+	return append(errs, c.checkTLS(failed)...)
 }
 
 // envParser reads variables and collects every error, so loadConfig reads

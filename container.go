@@ -54,14 +54,18 @@ func runHealthcheck(ctx context.Context, getenv func(string) string, stdout io.W
 	if err != nil {
 		return err
 	}
-	u := "http://" + healthcheckHost(cfg.Addr) + "/healthz"
+	scheme, client := "http", http.DefaultClient
+	if cfg.TLS.on() {
+		scheme, client = "https", healthcheckTLSClient(cfg) // tls.go
+	}
+	u := scheme + "://" + healthcheckHost(cfg.Addr) + "/healthz"
 	ctx, cancel := context.WithTimeout(ctx, healthcheckTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}

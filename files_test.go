@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"io/fs"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"path/filepath"
@@ -194,7 +195,7 @@ func storedBytes(t *testing.T, a apiTester) int64 {
 	t.Helper()
 	var n int64
 	if !a.srv.cfg.localObjects() {
-		pages := s3.NewListObjectsV2Paginator(rig.s3, &s3.ListObjectsV2Input{Bucket: aws.String(a.srv.cfg.Bucket)})
+		pages := s3.NewListObjectsV2Paginator(requireRig(t).s3, &s3.ListObjectsV2Input{Bucket: aws.String(a.srv.cfg.Bucket)})
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(t.Context())
 			if err != nil {
@@ -365,6 +366,71 @@ func TestFilesFromBeforeStaging(t *testing.T) {
 	for _, key := range []string{doneKey, pendingKey} {
 		if a.headObject(key) {
 			t.Errorf("object %s is still there after its file was deleted", key)
+		}
+	}
+}
+
+// TestFilenameRefusesSpoofingCharacters: names that read as something
+// else (a bidi override turns "invoice\u202Etxt.exe" into "invoiceexe.txt"),
+// hide characters, break lines, or name a directory are refused with a
+// message that names the character; ordinary names in any script pass.
+func TestFilenameRefusesSpoofingCharacters(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	tok := e.newUser("namer")
+	refused := []struct{ name, filename, message string }{
+		{"right-to-left override", "invoice\u202Etxt.exe", "U+202E RIGHT-TO-LEFT OVERRIDE, a format character (Unicode Cf)"},
+		{"left-to-right override", "a\u202Db.txt", "U+202D LEFT-TO-RIGHT OVERRIDE"},
+		{"right-to-left isolate", "a\u2067b.txt", "U+2067 RIGHT-TO-LEFT ISOLATE"},
+		{"right-to-left mark", "a\u200Fb.txt", "U+200F RIGHT-TO-LEFT MARK"},
+		{"zero width space", "pay\u200Bpal.pdf", "U+200B ZERO WIDTH SPACE"},
+		{"zero width joiner", "a\u200Db.txt", "U+200D ZERO WIDTH JOINER"},
+		{"byte order mark", "\uFEFFa.txt", "U+FEFF ZERO WIDTH NO-BREAK SPACE"},
+		{"soft hyphen", "a\u00ADb.txt", "U+00AD SOFT HYPHEN"},
+		{"other format character", "a\U000E0001b.txt", "U+E0001, a format character (Unicode Cf)"},
+		{"line separator", "a\u2028b.txt", "U+2028 LINE SEPARATOR, a line separator (Unicode Zl)"},
+		{"paragraph separator", "a\u2029b.txt", "U+2029 PARAGRAPH SEPARATOR, a paragraph separator (Unicode Zp)"},
+		{"NUL", "a\x00b.txt", "U+0000, a control character (Unicode Cc)"},
+		{"C1 control", "a\u0085b.txt", "U+0085, a control character (Unicode Cc)"},
+		{"dot", ".", `must not be "." or ".."`},
+		{"dot dot", "..", `must not be "." or ".."`},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := e.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": tc.filename}})
+			wantStatus(t, resp, body, http.StatusBadRequest)
+			if msg := decode[apiErrorJSON](t, body).Message; !strings.Contains(msg, tc.message) {
+				t.Errorf("message %q, want it to contain %q", msg, tc.message)
+			}
+		})
+	}
+	for _, name := range []string{"...", ".hidden", "a..b", "..x", "résumé.pdf", "שלום.txt", "مرحبا.txt", "日本語.txt", "emoji 👍🏽.png", "a b.txt"} {
+		resp, body := e.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": name}})
+		wantStatus(t, resp, body, http.StatusCreated)
+	}
+}
+
+// TestDeleteRecordWithRefusedObjectKey: a record whose object key the
+// object store refuses (left by another backend or version) can still be
+// deleted; the refusal is logged, not answered as a 500 forever.
+func TestDeleteRecordWithRefusedObjectKey(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	logs := &syncBuffer{}
+	e.srv.log = slog.New(slog.NewTextHandler(logs, nil))
+	tok := e.newUser("deleter")
+	owner := apiTester{e}.userID(tok)
+	for _, key := range []string{"../outside", "users/x/.hidden", ""} {
+		f := &File{ID: newID(), Owner: owner, Filename: "old.txt", Status: statusPending, CreatedAt: time.Now().UTC().Truncate(time.Millisecond), ObjectKey: key}
+		if err := e.srv.store.InsertFile(t.Context(), f); err != nil {
+			t.Fatal(err)
+		}
+		resp, body := e.do(request{method: "DELETE", path: "/files/" + f.ID, token: tok})
+		wantStatus(t, resp, body, http.StatusNoContent)
+		resp, body = e.do(request{method: "DELETE", path: "/files/" + f.ID, token: tok})
+		wantStatus(t, resp, body, http.StatusNotFound)
+		if !strings.Contains(logs.String(), "file="+f.ID) || !strings.Contains(logs.String(), "invalid object key") {
+			t.Errorf("key %q: the store's refusal is not logged: %s", key, logs)
 		}
 	}
 }

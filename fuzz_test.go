@@ -7,8 +7,8 @@ package main
 // inputs that once failed stay under testdata/fuzz and run with every
 // `go test` as ordinary tests, like the seeds added here.
 //
-// None needs the test rig, so `go test -fuzz` starts none (see fuzzing in
-// rig_test.go).
+// None asks for the test rig (requireRig), so `go test -fuzz` and its
+// workers start none.
 
 import (
 	"bytes"

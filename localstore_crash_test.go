@@ -19,6 +19,14 @@ import (
 	"time"
 )
 
+// localCrashChildEnv tells the test binary it runs as the child of
+// TestLocalStoreCrash, and in which directory; localCrashRoundEnv numbers
+// the child, so each one writes ids of its own.
+const (
+	localCrashChildEnv = "DROPP_CRASH_CHILD_DIR"
+	localCrashRoundEnv = "DROPP_CRASH_ROUND"
+)
+
 // TestLocalStoreCrash kills a child process that writes to the store as fast
 // as it can, at random moments (in the middle of appends, fsyncs, compactions
 // and opens), then checks that every write the child acknowledged is there

@@ -111,9 +111,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer app.close()
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	front, err := newFront(cfg, logger) // TLS, see tls.go
 	if err != nil {
-		return fmt.Errorf("listen on ADDR %q: %w", cfg.Addr, err)
+		return err
+	}
+	defer front.close()
+	ln, err := front.listen(cfg.Addr)
+	if err != nil {
+		return err
 	}
 	s := newServer(cfg, logger, app.store, app.objects)
 	defer s.startSweeper(ctx)() // stops before the backends close
@@ -123,8 +128,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer stopMetrics()
+	app.lines = append(app.lines, front.lines...)
 	app.announce(stdout, cfg, ln.Addr())
-	return serve(ctx, newHTTPServer(s), ln, logger)
+	return front.serve(ctx, newHTTPServer(s), ln, logger)
 }
 
 // versionLine describes the build from its embedded build info: the module

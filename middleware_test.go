@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -204,5 +207,74 @@ func TestIsLocalHost(t *testing.T) {
 		if got := isLocalHost(host); got != want {
 			t.Errorf("isLocalHost(%q) = %v, want %v", host, got, want)
 		}
+	}
+}
+
+// countingStore counts GetUser calls on the store it wraps.
+type countingStore struct {
+	Store
+	getUser atomic.Int32
+}
+
+func (c *countingStore) GetUser(ctx context.Context, id string) (User, error) {
+	c.getUser.Add(1)
+	return c.Store.GetUser(ctx, id)
+}
+
+// TestMembershipCheckIsCached: the allow-list check at use reads a user's
+// email from the store at most once per userEmailTTL, and not at all
+// without allow-lists; a user who no longer exists is refused.
+func TestMembershipCheckIsCached(t *testing.T) {
+	t.Parallel()
+	store := &countingStore{Store: openTestLocalStore(t, t.TempDir())}
+	u, err := store.UpsertUser(t.Context(), User{Issuer: "https://issuer.example", Subject: "s", Email: "a@example.com"})
+	ctMust(t, "UpsertUser", err)
+	clock := &testClock{}
+	cfg := &config{GoogleClientID: testClientID, AllowedDomains: []string{"example.com"}}
+	s := &server{cfg: cfg, store: store, now: clock.now, signIn: &signIn{}}
+	check := func(userID string, want error, reads int32) {
+		t.Helper()
+		if err := s.checkMember(t.Context(), userID); !errors.Is(err, want) {
+			t.Fatalf("checkMember(%s) = %v, want %v", userID, err, want)
+		}
+		if n := store.getUser.Load(); n != reads {
+			t.Fatalf("GetUser called %d times, want %d", n, reads)
+		}
+	}
+	check(u.ID, nil, 1)
+	check(u.ID, nil, 1)
+	clock.advance(userEmailTTL)
+	check(u.ID, nil, 2)
+	check(newID(), errNoLongerAllowed, 3)
+	cfg.AllowedDomains = nil
+	check(newID(), nil, 3)
+}
+
+// TestLocalModeAnswersOnlyLoopbackHosts: with local sign-in, a request
+// whose Host is not loopback (a page whose DNS name was rebound to
+// 127.0.0.1, or a URL built from it) gets a JSON 400 on every route, even
+// with a valid credential; loopback names and addresses, any port, pass.
+func TestLocalModeAnswersOnlyLoopbackHosts(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	tok := e.newUser("local")
+	send := func(method, path, host string) (*http.Response, []byte) {
+		t.Helper()
+		return e.doWithHost(request{method: method, path: path, token: tok}, host)
+	}
+	routes := []struct{ method, path string }{
+		{"GET", "/healthz"}, {"GET", "/list/"}, {"GET", "/me"}, {"POST", "/upload/"}, {"DELETE", "/files/" + newID()},
+		{"GET", "/login/"}, {"GET", "/auth/google"}, {"POST", "/auth/token"}, {"POST", "/auth/logout"},
+		{"POST", "/objects/upload"}, {"GET", "/objects/users/x/y"}, {"GET", "/no/such/route"},
+	}
+	for _, host := range []string{"rebind.evil.example", "rebind.evil.example:8080", "127.0.0.1.evil.example", "localhost.evil.example", "10.0.0.1:8080", "[::2]:8080", "0.0.0.0"} {
+		for _, rt := range routes {
+			resp, body := send(rt.method, rt.path, host)
+			wantStatus(t, resp, body, http.StatusBadRequest)
+		}
+	}
+	for _, host := range []string{"localhost", "localhost:8080", "LOCALHOST:1", "127.0.0.1", "127.0.0.1:65535", "127.8.9.10:80", "[::1]", "[::1]:8080"} {
+		resp, body := send("GET", "/me", host)
+		wantStatus(t, resp, body, http.StatusOK)
 	}
 }

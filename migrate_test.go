@@ -19,7 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// TestMigrateToMongoAndS3 is the README's move from local mode to
+// TestMigrateToMongoAndS3 is docs/operations.md's move from local mode to
 // production, for real: local mode is filled through the API (files, one
 // with a non-ASCII name, one uploaded in parts, an unfinished upload, a share link used once),
 // `dropp migrate` refuses while that server runs, then copies everything
@@ -56,8 +56,8 @@ func TestMigrateToMongoAndS3(t *testing.T) {
 
 	db, bucket := testDatabaseName(t), testBucket(t)
 	destEnv := maps.Clone(localEnv)
-	maps.Copy(destEnv, s3TestEnv(bucket))
-	destEnv["MONGODB_URI"], destEnv["MONGO_DB"] = rig.mongoURI, db
+	maps.Copy(destEnv, s3TestEnv(t, bucket))
+	destEnv["MONGODB_URI"], destEnv["MONGO_DB"] = requireRig(t).mongoURI, db
 	if out, err := migrate(destEnv); err == nil || !strings.Contains(err.Error(), "stop the Dropp server") {
 		t.Fatalf("migrate beside a running server: %v\n%s", err, out)
 	}
@@ -73,15 +73,15 @@ func TestMigrateToMongoAndS3(t *testing.T) {
 	}
 
 	var moved File
-	if err := rig.mongo.Database(db).Collection("files").FindOne(t.Context(), bson.D{{Key: "_id", Value: ids[3]}}).Decode(&moved); err != nil || moved.UploadID != "" || moved.PartCount != 0 {
+	if err := requireRig(t).mongo.Database(db).Collection("files").FindOne(t.Context(), bson.D{{Key: "_id", Value: ids[3]}}).Decode(&moved); err != nil || moved.UploadID != "" || moved.PartCount != 0 {
 		t.Errorf("the file uploaded in parts in MongoDB: %+v %v, want no local upload id", moved, err)
 	}
 
 	// An interruption: one record and one object did not make it.
-	if _, err := rig.mongo.Database(db).Collection("files").DeleteOne(t.Context(), bson.D{{Key: "_id", Value: ids[0]}}); err != nil {
+	if _, err := requireRig(t).mongo.Database(db).Collection("files").DeleteOne(t.Context(), bson.D{{Key: "_id", Value: ids[0]}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rig.s3.DeleteObject(t.Context(), &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(objectKeyOf(t, dataDir, ids[2]))}); err != nil {
+	if _, err := requireRig(t).s3.DeleteObject(t.Context(), &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(objectKeyOf(t, dataDir, ids[2]))}); err != nil {
 		t.Fatal(err)
 	}
 	out, err = migrate(destEnv)
@@ -244,7 +244,7 @@ func TestMigrateCopiesLargeObjectsInParts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(objectsDir, localObjectPath(key)), content, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig(testGetenv(s3TestEnv(bucket)))
+	cfg, err := loadConfig(testGetenv(s3TestEnv(t, bucket)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestMigrateCopiesLargeObjectsInParts(t *testing.T) {
 	if info.Size != size || !strings.HasSuffix(info.ETag, "-3") {
 		t.Errorf("copied object: %+v, want %d bytes in 3 parts", info, size)
 	}
-	got, err := rig.s3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	got, err := requireRig(t).s3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestMigrateCopiesLargeObjectsInParts(t *testing.T) {
 	if body, _ := io.ReadAll(got.Body); !bytes.Equal(body, content) {
 		t.Errorf("the bucket holds %d different bytes", len(body))
 	}
-	uploads, err := rig.s3.ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	uploads, err := requireRig(t).s3.ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
 	if err != nil || len(uploads.Uploads) != 0 {
 		t.Errorf("open multipart uploads after the copy: %v %v", uploads, err)
 	}

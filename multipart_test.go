@@ -863,7 +863,7 @@ type unstagedObjects struct{ ObjectStore }
 // wrote). Only the complete is timed, not the create or the upload.
 func BenchmarkCompleteSingle(b *testing.B) {
 	const bucket = "dropp-bench-complete"
-	if _, err := rig.s3.CreateBucket(b.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil &&
+	if _, err := requireRig(b).s3.CreateBucket(b.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil &&
 		!strings.Contains(err.Error(), "BucketAlreadyOwnedByYou") {
 		b.Fatal(err)
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"crypto"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -1850,5 +1852,272 @@ func TestIDClaimsGoogleIssuerSpellings(t *testing.T) {
 		if err := cl.check(c.issuer, "cid", "n", now); (err == nil) != c.ok {
 			t.Errorf("issuer %q, iss %q: err = %v, want ok=%v", c.issuer, c.iss, err, c.ok)
 		}
+	}
+}
+
+// ---- Google: its hd claim, one user per account, membership at use ----
+
+// googleFake answers for https://accounts.google.com, reached through a
+// transport that routes that host to a local TLS server. Unlike
+// fakeProvider it mints Google's own claims: hd, and either spelling of
+// the issuer. Its authorize step is left to the test (see signIn).
+type googleFake struct {
+	srv *httptest.Server
+
+	mu     sync.Mutex
+	grants map[string]map[string]any // code → the ID token's claims
+}
+
+// newGoogleFake starts the TLS server behind accounts.google.com.
+func newGoogleFake(t *testing.T) *googleFake {
+	g := &googleFake{grants: map[string]map[string]any{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"issuer": googleIssuer, "authorization_endpoint": googleIssuer + "/o/oauth2/v2/auth",
+			"token_endpoint": googleIssuer + "/token", "jwks_uri": googleIssuer + "/jwks",
+		})
+	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"keys": []any{publicJWK(testKid, &testSigningKey().PublicKey)}})
+	})
+	mux.HandleFunc("POST /token", g.handleToken)
+	g.srv = httptest.NewTLSServer(mux)
+	t.Cleanup(g.srv.Close)
+	return g
+}
+
+// handleToken answers a code with the ID token granted for it.
+func (g *googleFake) handleToken(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	g.mu.Lock()
+	claims, ok := g.grants[r.PostForm.Get("code")]
+	g.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
+		return
+	}
+	token := signJWT(map[string]any{"alg": "RS256", "kid": testKid, "typ": "JWT"}, claims, testSigningKey())
+	writeJSON(w, http.StatusOK, map[string]any{"access_token": "x", "token_type": "Bearer", "id_token": token})
+}
+
+// route sends c's requests for any host to the fake, trusting its
+// certificate (issued for example.com).
+func (g *googleFake) route(c *http.Client) {
+	tr := g.srv.Client().Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: tr.TLSClientConfig.RootCAs, ServerName: "example.com"}
+	addr := g.srv.Listener.Addr().String()
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	c.Transport = tr
+}
+
+// providerVars is the environment of a server on a fresh database that
+// signs in through a provider at issuer ("" for Google's), env on top.
+func providerVars(t *testing.T, issuer string, env map[string]string) map[string]string {
+	vars := mongoS3Env(t)
+	vars["GOOGLE_CLIENT_ID"], vars["GOOGLE_CLIENT_SECRET"] = testClientID, testClientSecret
+	if issuer != "" {
+		vars["OAUTH_ISSUER"] = issuer
+	}
+	maps.Copy(vars, env)
+	return vars
+}
+
+// serveWithCallback starts a server from vars on a new listener, which
+// GOOGLE_REDIRECT_URI names.
+func serveWithCallback(t *testing.T, vars map[string]string) *signInEnv {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	vars = maps.Clone(vars)
+	vars["GOOGLE_REDIRECT_URI"] = "http://" + ln.Addr().String() + "/auth/google/callback"
+	return serveSignInEnv(t, ln, vars)
+}
+
+// newGoogleSignInEnv starts a server with the default issuer (Google), its
+// provider client routed to g, and env on top.
+func newGoogleSignInEnv(t *testing.T, g *googleFake, env map[string]string) *signInEnv {
+	t.Helper()
+	e := serveWithCallback(t, providerVars(t, "", env))
+	g.route(e.srv.signIn.provider.client) // before the first request
+	return e
+}
+
+// signIn runs a browser sign-in on e as the account claims describes
+// (over the defaults of a verified Workspace user of example.com; a nil
+// value removes a claim), and returns the final answer and the browser.
+func (g *googleFake) signIn(t *testing.T, e *signInEnv, claims map[string]any) (*http.Response, []byte, *testBrowser) {
+	t.Helper()
+	b := newTestBrowser(t, e.URL)
+	resp, body := b.get(e.URL + "/auth/google")
+	loc, err := resp.Location()
+	if err != nil || !strings.HasPrefix(loc.String(), googleIssuer+"/") {
+		t.Fatalf("sign-in start: %d to %v; %s", resp.StatusCode, loc, body)
+	}
+	q := loc.Query()
+	now := time.Now()
+	granted := map[string]any{
+		"iss": googleIssuer, "sub": "sub-" + newSecret(8), "aud": testClientID, "azp": testClientID,
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "nonce": q.Get("nonce"),
+		"email": "alice@example.com", "email_verified": true, "hd": "example.com",
+	}
+	maps.Copy(granted, claims)
+	maps.DeleteFunc(granted, func(_ string, v any) bool { return v == nil })
+	code := newSecret(16)
+	g.mu.Lock()
+	g.grants[code] = granted
+	g.mu.Unlock()
+	back := url.Values{"code": {code}, "state": {q.Get("state")}}
+	resp, body = b.follow(q.Get("redirect_uri") + "?" + back.Encode())
+	return resp, body, b
+}
+
+// signedInUser is the stored user of b's session on e, failing if none.
+func signedInUser(t *testing.T, e *signInEnv, b *testBrowser) User {
+	t.Helper()
+	status, me := e.me(map[string]string{"Cookie": sessionCookie + "=" + b.cookie(e.URL, sessionCookie)})
+	if status != http.StatusOK {
+		t.Fatalf("/me with the new session: %d", status)
+	}
+	u, err := e.srv.store.GetUser(t.Context(), me.ID)
+	if err != nil {
+		t.Fatalf("GetUser(%s): %v", me.ID, err)
+	}
+	return u
+}
+
+// TestGoogleDomainNeedsHostedDomain: with Google and ALLOWED_EMAIL_DOMAINS,
+// a verified company address passes only on an account of that Workspace
+// (hd); a personal account with the same verified address is refused.
+// ALLOWED_EMAILS admits its exact addresses whatever hd says.
+func TestGoogleDomainNeedsHostedDomain(t *testing.T) {
+	t.Parallel()
+	g := newGoogleFake(t)
+	e := newGoogleSignInEnv(t, g, map[string]string{"ALLOWED_EMAIL_DOMAINS": "example.com", "ALLOWED_EMAILS": "boss@partner.example"})
+	cases := []struct {
+		name   string
+		claims map[string]any
+		ok     bool
+	}{
+		{"workspace account", nil, true},
+		{"hd in another case", map[string]any{"hd": "Example.COM"}, true},
+		{"personal account, company address", map[string]any{"hd": nil}, false},
+		{"other workspace, company address", map[string]any{"hd": "evil.example"}, false},
+		{"workspace, unverified", map[string]any{"email_verified": false}, false},
+		{"listed address, personal account", map[string]any{"email": "boss@partner.example", "hd": nil}, true},
+		{"workspace domain, other email domain", map[string]any{"email": "eve@evil.example"}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body, b := g.signIn(t, e, c.claims)
+			if c.ok {
+				if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" || b.cookie(e.URL, sessionCookie) == "" {
+					t.Fatalf("allowed account refused: %d %s", resp.StatusCode, body)
+				}
+				return
+			}
+			wantPage(t, resp, body, http.StatusForbidden)
+		})
+	}
+}
+
+// TestSignInAllowedOtherIssuers: the hd rule is Google's alone; another
+// issuer's verified email on an allowed domain passes without it.
+func TestSignInAllowedOtherIssuers(t *testing.T) {
+	t.Parallel()
+	cfg := &config{OAuthIssuer: "https://login.example.com", AllowedDomains: []string{"example.com"}}
+	if !signInAllowed(cfg, idClaims{Email: "a@example.com", EmailVerified: true}) {
+		t.Error("another issuer's account without hd refused")
+	}
+	cfg.OAuthIssuer = googleIssuer
+	if signInAllowed(cfg, idClaims{Email: "a@example.com", EmailVerified: true}) {
+		t.Error("a Google account without hd admitted by domain")
+	}
+}
+
+// TestGoogleIssuerStoredOnce: an ID token with Google's bare issuer
+// spelling signs in the user stored under the canonical one and vice
+// versa; a new user is stored under the canonical spelling.
+func TestGoogleIssuerStoredOnce(t *testing.T) {
+	t.Parallel()
+	g := newGoogleFake(t)
+	e := newGoogleSignInEnv(t, g, nil)
+	signIn := func(iss, sub string) User {
+		resp, body, b := g.signIn(t, e, map[string]any{"iss": iss, "sub": sub})
+		if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
+			t.Fatalf("sign-in with iss %q: %d %s", iss, resp.StatusCode, body)
+		}
+		return signedInUser(t, e, b)
+	}
+	first := signIn(googleIssuerBare, "sub-new")
+	if first.Issuer != googleIssuer {
+		t.Errorf("new user stored with issuer %q, want %q", first.Issuer, googleIssuer)
+	}
+	if again := signIn(googleIssuer, "sub-new"); again.ID != first.ID {
+		t.Errorf("the same account became two users: %s, %s", first.ID, again.ID)
+	}
+	legacy, err := e.srv.store.UpsertUser(t.Context(), User{Issuer: googleIssuerBare, Subject: "sub-legacy"})
+	ctMust(t, "UpsertUser(legacy)", err)
+	for _, iss := range []string{googleIssuer, googleIssuerBare} {
+		if got := signIn(iss, "sub-legacy"); got.ID != legacy.ID {
+			t.Errorf("a user stored under %q signing in with iss %q became user %s, want %s", googleIssuerBare, iss, got.ID, legacy.ID)
+		}
+	}
+}
+
+// TestRemovedMemberLosesAccess: someone taken off the allow-lists (a
+// restart with new lists, on the same database) is refused at the next
+// request with every token and session they hold, with a message that
+// says why; the /login/ page shows them signed out. Members still listed
+// keep access, and the same credentials work again on a server that lists
+// them.
+func TestRemovedMemberLosesAccess(t *testing.T) {
+	t.Parallel()
+	p := newFakeProvider(t)
+	vars := providerVars(t, p.URL, map[string]string{"ALLOWED_EMAIL_DOMAINS": "example.com", "ALLOWED_EMAILS": "bob@partner.example"})
+	before := serveWithCallback(t, vars)
+	type member struct {
+		token   string
+		session *http.Cookie
+	}
+	signIn := func(email string) member {
+		p.set(func(p *fakeProvider) { p.user = fakeUser{Sub: "sub-" + email, Email: email, Verified: true} })
+		tok := before.appToken(newTestBrowser(t, before.URL, p.URL))
+		b := newTestBrowser(t, before.URL, p.URL)
+		b.follow(before.URL + "/auth/google")
+		return member{tok.AccessToken, &http.Cookie{Name: sessionCookie, Value: b.cookie(before.URL, sessionCookie)}}
+	}
+	alice, bob, carol := signIn("alice@example.com"), signIn("bob@partner.example"), signIn("carol@example.com")
+
+	// The restart: example.com is off the domain list, carol listed alone.
+	vars["ALLOWED_EMAIL_DOMAINS"], vars["ALLOWED_EMAILS"] = "", "bob@partner.example, carol@example.com"
+	after := serveWithCallback(t, vars)
+	for name, m := range map[string]member{"alice": alice} {
+		for what, h := range map[string]map[string]string{"token": bearer(m.token), "session": cookieHeader(m.session)} {
+			resp, body := after.do(request{method: "GET", path: "/me", header: h})
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+			if !strings.Contains(string(body), "no longer allowed") {
+				t.Errorf("%s's %s refused with %s, want a message saying the account is no longer allowed", name, what, body)
+			}
+		}
+		resp, body := after.do(request{method: "GET", path: "/login/", header: cookieHeader(m.session)})
+		if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "alice@example.com") {
+			t.Errorf("/login/ for a removed member: %d, shows them signed in: %v", resp.StatusCode, strings.Contains(string(body), "alice@example.com"))
+		}
+	}
+	for name, m := range map[string]member{"bob": bob, "carol": carol} {
+		for what, h := range map[string]map[string]string{"token": bearer(m.token), "session": cookieHeader(m.session)} {
+			if status, _ := after.me(h); status != http.StatusOK {
+				t.Errorf("%s (still listed): %s refused with %d", name, what, status)
+			}
+		}
+	}
+	if status, _ := before.me(bearer(alice.token)); status != http.StatusOK {
+		t.Errorf("alice's token on a server that lists her: %d", status)
 	}
 }

@@ -31,7 +31,7 @@ func TestLocalObjectStoreMultipartContract(t *testing.T) {
 func newTestS3Objects(t *testing.T) (*s3Objects, string) {
 	t.Helper()
 	bucket := testBucket(t)
-	env := s3TestEnv(bucket)
+	env := s3TestEnv(t, bucket)
 	env["ADDR"] = "127.0.0.1:0"
 	cfg, err := loadConfig(testGetenv(env))
 	if err != nil {

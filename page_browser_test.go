@@ -183,17 +183,6 @@ func TestWebPageOrdersByInstant(t *testing.T) {
 	}
 }
 
-// requireChromium skips (or in CI fails) without Debian's Chromium.
-func requireChromium(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing in CI: scripts/test installs it (apt-get install chromium)", chromiumPath)
-		}
-		t.Skipf("%s not installed (apt-get install chromium)", chromiumPath)
-	}
-}
-
 // openSignedInApp starts Chromium, signs in on the page at base+"/" and
 // waits until the app is ready; it returns the browser and its page.
 func openSignedInApp(t *testing.T, base string) (*cdpClient, string) {
@@ -414,8 +403,8 @@ func TestWebPageS3InChromium(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
 	bucket := testBucket(t)
-	env := s3TestEnv(bucket)
-	env["MONGODB_URI"], env["MONGO_DB"] = rig.mongoURI, testDatabaseName(t)
+	env := s3TestEnv(t, bucket)
+	env["MONGODB_URI"], env["MONGO_DB"] = requireRig(t).mongoURI, testDatabaseName(t)
 	env["SECRET_KEY"], env["ADDR"] = testSecretKey, "127.0.0.1:0"
 	env["PART_SIZE_BYTES"] = "5242880" // where multipart exists, the 17 MiB file takes 4 parts
 	e := startTestEnv(t, env)

@@ -79,7 +79,7 @@ func TestWebPageCSPAllowsTheBucket(t *testing.T) {
 	resp, body := e.do(request{method: "GET", path: "/", token: e.newUser("bucketeer")})
 	wantStatus(t, resp, body, http.StatusOK)
 	csp := resp.Header.Get("Content-Security-Policy")
-	if want := "connect-src 'self' " + rig.s3Endpoint + ";"; !strings.Contains(csp, want) {
+	if want := "connect-src 'self' " + requireRig(t).s3Endpoint + ";"; !strings.Contains(csp, want) {
 		t.Errorf("CSP %q lacks %q", csp, want)
 	}
 }
@@ -91,7 +91,7 @@ func TestS3CORSProblem(t *testing.T) {
 	t.Parallel()
 	const origin = "https://dropp.example"
 	bucket := testBucket(t)
-	cfg, err := loadConfig(testGetenv(s3TestEnv(bucket)))
+	cfg, err := loadConfig(testGetenv(s3TestEnv(t, bucket)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestS3CORSProblem(t *testing.T) {
 // origin.
 func putReadmeCORSRule(t *testing.T, bucket, origin string) {
 	t.Helper()
-	_, err := rig.s3.PutBucketCors(t.Context(), &s3.PutBucketCorsInput{
+	_, err := requireRig(t).s3.PutBucketCors(t.Context(), &s3.PutBucketCorsInput{
 		Bucket: aws.String(bucket),
 		CORSConfiguration: &s3types.CORSConfiguration{CORSRules: []s3types.CORSRule{{
 			AllowedOrigins: []string{origin},

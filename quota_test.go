@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -12,19 +13,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
-
-// storeOpeners open a fresh store of each backend, closed with the test.
-var storeOpeners = map[string]func(t *testing.T) Store{
-	"local": func(t *testing.T) Store { return openTestLocalStore(t, t.TempDir()) },
-	"mongo": func(t *testing.T) Store {
-		store, err := openMongoStore(t.Context(), rig.mongoURI, testDatabaseName(t), testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { store.Close(context.Background()) })
-		return store
-	},
-}
 
 // envStarters start a server on each metadata store: MongoDB with S3, and
 // the local stores.
@@ -308,4 +296,103 @@ func TestQuotaLedgerPruned(t *testing.T) {
 	wantUsage(t, s, owner, Usage{Bytes: 50, Files: 5})
 	ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), quotaFile(owner, 1), Quota{Files: 6}))
 	wantUsage(t, s, owner, Usage{Bytes: 51, Files: 6})
+}
+
+// TestQuotaSettleOutlivesRequest: on each store, a completion whose client
+// went away still settles the file at its real size.
+func TestQuotaSettleOutlivesRequest(t *testing.T) {
+	t.Parallel()
+	onEachStore(t, func(t *testing.T, s Store) {
+		srv := &server{store: s, log: testLogger(t)}
+		owner := ctNewID()
+		f := quotaFile(owner, 2048)
+		ctMust(t, "insert", srv.store.InsertFileWithinQuota(t.Context(), f, Quota{}))
+		gone, cancel := context.WithCancel(t.Context())
+		cancel()
+		srv.settleCharge(gone, f, 100)
+		wantUsage(t, srv.store, owner, Usage{Bytes: 100, Files: 1})
+	})
+}
+
+// legacyFiles stores, as before quotas existed (no charge), a pending file
+// declaring 300 bytes and a complete one of 50 bytes, and returns them.
+func legacyFiles(t *testing.T, s Store, owner string) (pending, complete *File) {
+	t.Helper()
+	pending = ctFile(owner, ctNow())
+	declared := int64(300)
+	pending.DeclaredSize = &declared
+	complete = ctFile(owner, ctNow())
+	size := int64(50)
+	complete.DeclaredSize, complete.Size, complete.Status = nil, &size, statusComplete
+	for _, f := range []*File{pending, complete} {
+		if f.Charged != 0 {
+			t.Fatalf("legacy file charged %d", f.Charged)
+		}
+		ctMust(t, "insert legacy file", s.InsertFile(t.Context(), f))
+	}
+	return pending, complete
+}
+
+// TestQuotaLegacyFilesCount: on each store, files stored before quotas
+// existed count their real size, or their declared one while pending.
+func TestQuotaLegacyFilesCount(t *testing.T) {
+	t.Parallel()
+	onEachStore(t, func(t *testing.T, s Store) {
+		owner := ctNewID()
+		legacyFiles(t, s, owner)
+		wantUsage(t, s, owner, Usage{Bytes: 350, Files: 2})
+		err := s.InsertFileWithinQuota(t.Context(), quotaFile(owner, 51), Quota{Bytes: 400})
+		if !errors.Is(err, ErrQuotaExceeded) {
+			t.Errorf("a reservation past the quota with legacy files counted: %v, want ErrQuotaExceeded", err)
+		}
+	})
+}
+
+// TestQuotaLegacyFileDeleteReleases: on each store, deleting a file stored
+// before quotas existed, as the first quota operation of its owner,
+// releases what it counts.
+func TestQuotaLegacyFileDeleteReleases(t *testing.T) {
+	t.Parallel()
+	onEachStore(t, func(t *testing.T, s Store) {
+		owner := ctNewID()
+		pending, complete := legacyFiles(t, s, owner)
+		ctMust(t, "delete", s.DeleteFile(t.Context(), owner, pending.ID))
+		wantUsage(t, s, owner, Usage{Bytes: 50, Files: 1})
+		ctMust(t, "delete", s.DeleteFile(t.Context(), owner, complete.ID))
+		wantUsage(t, s, owner, Usage{})
+	})
+}
+
+// TestQuotaExceededWithoutUsage: a refusal stays 403 quota_exceeded when
+// the usage cannot be read after it, and never shows an unset limit.
+func TestQuotaExceededWithoutUsage(t *testing.T) {
+	t.Parallel()
+	q := Quota{Bytes: 4096, Files: 4}
+	srv := &server{store: storeOpeners["local"](t), log: testLogger(t), cfg: &config{QuotaBytes: q.Bytes, QuotaFiles: q.Files}}
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := srv.store.GetUsage(gone, "someone"); err == nil {
+		t.Fatal("reading the usage with a cancelled context succeeded: the test proves nothing")
+	}
+	w := httptest.NewRecorder()
+	srv.writeQuotaExceeded(w, httptest.NewRequestWithContext(gone, "POST", "/upload/", nil), "someone", 100)
+	wantQuotaExceeded(t, w.Result(), w.Body.Bytes(), "100 B", "4.0 KiB and 4 files")
+
+	// The usage read after the refusal no longer breaks a limit (a file
+	// was deleted in between): the message names the limit, not "0 B".
+	for _, tc := range []struct {
+		quota Quota
+		usage Usage
+		want  string
+	}{
+		{Quota{Files: 4}, Usage{Bytes: 10, Files: 2}, "over your quota of 4 files"},
+		{Quota{Bytes: 4096}, Usage{Bytes: 10, Files: 2}, "over your quota of 4.0 KiB"},
+		{Quota{Files: 4}, Usage{Files: 4}, "you have 4 of your 4 files"},
+		{Quota{Bytes: 4096}, Usage{Bytes: 4000}, "you use 3.9 KiB of your 4.0 KiB quota"},
+	} {
+		msg := quotaMessage(tc.quota, &tc.usage, 100)
+		if !strings.Contains(msg, tc.want) || strings.Contains(msg, "0 B quota") {
+			t.Errorf("quotaMessage(%+v, %+v) = %q, want it to say %q", tc.quota, tc.usage, msg, tc.want)
+		}
+	}
 }

@@ -369,7 +369,7 @@ func TestReadinessS3Problems(t *testing.T) {
 		if t.Failed() {
 			return
 		}
-		if _, err := rig.s3.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		if _, err := requireRig(t).s3.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 			t.Fatal(err)
 		}
 		readyPoll(t, e, readyUpload(tok), http.StatusCreated)
@@ -430,10 +430,10 @@ func TestReadinessMongoRefusesIndexes(t *testing.T) {
 	t.Parallel()
 	db := testDatabaseName(t)
 	twin := bson.D{{Key: "issuer", Value: "i"}, {Key: "subject", Value: "s"}}
-	if _, err := rig.mongo.Database(db).Collection("users").InsertMany(t.Context(), []any{twin, twin}); err != nil {
+	if _, err := requireRig(t).mongo.Database(db).Collection("users").InsertMany(t.Context(), []any{twin, twin}); err != nil {
 		t.Fatal(err)
 	}
-	store, err := openMongoStore(t.Context(), rig.mongoURI, db, testLogger(t))
+	store, err := openMongoStore(t.Context(), requireRig(t).mongoURI, db, testLogger(t))
 	if err == nil {
 		store.Close(context.Background())
 		t.Fatal("open succeeded on a database whose users cannot get their unique index")
@@ -448,7 +448,7 @@ func TestReadinessMongoRefusesIndexes(t *testing.T) {
 // probes in between answer from the last check.
 func TestReadinessS3ChecksAtMostOncePerSecond(t *testing.T) {
 	t.Parallel()
-	target, err := url.Parse(rig.s3Endpoint)
+	target, err := url.Parse(requireRig(t).s3Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +462,7 @@ func TestReadinessS3ChecksAtMostOncePerSecond(t *testing.T) {
 	}))
 	defer counting.Close()
 	bucket := testBucket(t)
-	env := s3TestEnv(bucket)
+	env := s3TestEnv(t, bucket)
 	env["AWS_ENDPOINT_URL_S3"] = counting.URL
 	cfg, err := loadConfig(testGetenv(env))
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -17,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -34,9 +34,9 @@ import (
 // start in well under a second here, so hitting it means something is broken.
 const rigStartTimeout = 60 * time.Second
 
-// rig holds the servers shared by every test of the package. TestMain sets it
-// before any test runs and nothing writes it afterwards.
-var rig struct {
+// testRig holds the servers shared by every test of the package. requireRig
+// fills it once, on the first request, and nothing writes it afterwards.
+type testRig struct {
 	ferretBin   string // testrig binary, reused by startFerretDB
 	mongoURI    string
 	mongo       *mongo.Client
@@ -47,88 +47,80 @@ var rig struct {
 	s3          *s3.Client
 }
 
-// localCrashChildEnv tells the test binary it runs as the child of
-// TestLocalStoreCrash, and in which directory; localCrashRoundEnv numbers
-// the child, so each one writes ids of its own. A TestMain must not start
-// anything slow or lasting when localCrashChildEnv is set: the child is
-// killed with SIGKILL.
-const (
-	localCrashChildEnv = "DROPP_CRASH_CHILD_DIR"
-	localCrashRoundEnv = "DROPP_CRASH_ROUND"
-)
+// sharedRig is reached only through requireRig, so no test can use a server
+// that was never started; TestMain stops it after the last test.
+var sharedRig struct {
+	once sync.Once
+	rig  testRig
+	err  error
+	stop func()
+}
 
-// TestMain starts one FerretDB and one versitygw for the whole package. A
-// missing server is a failure, not a skip: a suite that silently skips its
-// storage tests would pass while testing nothing.
+// requireRig returns the shared FerretDB and versitygw, starting them on the
+// first call. Tests that need no server never call it, so they run where the
+// servers were never built. A rig that cannot start fails the test: a suite
+// that silently skipped its storage tests would pass while testing nothing.
+func requireRig(t testing.TB) *testRig {
+	t.Helper()
+	sharedRig.once.Do(func() {
+		began := time.Now()
+		sharedRig.stop, sharedRig.err = startRig(&sharedRig.rig)
+		if sharedRig.err == nil && testing.Verbose() {
+			fmt.Printf("test rig: up in %v\n", time.Since(began).Round(time.Millisecond))
+		}
+	})
+	if sharedRig.err != nil {
+		t.Fatalf("test rig: %v", sharedRig.err)
+	}
+	return &sharedRig.rig
+}
+
+// TestMain stops the rig, if a test started one, after the last test. The
+// fuzz targets ask for no rig, so `go test -fuzz` workers start none.
 func TestMain(m *testing.M) {
-	if os.Getenv(localCrashChildEnv) != "" {
-		os.Exit(m.Run()) // a crash-test child needs only its local store
-	}
-	if fuzzing() {
-		os.Exit(m.Run()) // the fuzz targets need no server; see fuzzing
-	}
-	os.Exit(runWithRig(m))
+	code := m.Run()
+	stopRig()
+	os.Exit(code)
 }
 
-// fuzzing tells whether this process was started by `go test -fuzz`: the
-// coordinator and each of its workers (which get the same flags). None of
-// the fuzz targets uses the rig, and starting one per worker would cost far
-// more than the targets do; so run them with -run '^$', as scripts/test
-// does, since any other test in such a process finds no rig.
-func fuzzing() bool {
-	flag.Parse()
-	f := flag.Lookup("test.fuzz")
-	return f != nil && f.Value.String() != ""
+func stopRig() {
+	if sharedRig.stop != nil {
+		sharedRig.stop()
+	}
 }
 
-func runWithRig(m *testing.M) int {
-	flag.Parse() // for testing.Verbose
+// startRig fills rig in a directory of its own. The returned stop func stops
+// whatever did start and removes the directory, so it is safe to call after
+// a failure part-way through.
+func startRig(rig *testRig) (stop func(), err error) {
 	dir, err := os.MkdirTemp("", "dropp-rig-")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "test rig:", err)
-		return 1
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	began := time.Now()
-	stop, err := startRig(dir)
-	defer stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "test rig:", err)
-		return 1
-	}
-	if testing.Verbose() {
-		fmt.Printf("test rig: up in %v\n", time.Since(began).Round(time.Millisecond))
-	}
-	return m.Run()
-}
-
-// startRig fills rig. The returned stop func stops whatever did start, so it
-// is safe to call after a failure part-way through.
-func startRig(dir string) (stop func(), err error) {
-	stop = func() {}
+	removeDir := func() { os.RemoveAll(dir) }
 	ferretBin, err := findBinary("DROPP_TESTRIG_BIN", "testrig")
 	if err != nil {
-		return stop, err
+		return removeDir, err
 	}
 	gwBin, err := findBinary("DROPP_VERSITYGW_BIN", "versitygw")
 	if err != nil {
-		return stop, err
+		return removeDir, err
 	}
 	rig.ferretBin = ferretBin
-	stopFerret, err := startSharedFerretDB(ferretBin, filepath.Join(dir, "ferretdb"))
+	stopFerret, err := rig.startSharedFerretDB(ferretBin, filepath.Join(dir, "ferretdb"))
 	if err != nil {
-		return stop, err
+		return removeDir, err
 	}
-	gw, err := startVersityGW(gwBin, filepath.Join(dir, "versitygw"))
+	gw, err := rig.startVersityGW(gwBin, filepath.Join(dir, "versitygw"))
 	if err != nil {
-		return stopFerret, err
+		return func() { stopFerret(); removeDir() }, err
 	}
-	return func() { gw.stop(); stopFerret() }, nil
+	return func() { gw.stop(); stopFerret(); removeDir() }, nil
 }
 
 // startSharedFerretDB starts the FerretDB every test shares and connects the
 // client that testDatabaseName drops databases with.
-func startSharedFerretDB(bin, dir string) (stop func(), err error) {
+func (rig *testRig) startSharedFerretDB(bin, dir string) (stop func(), err error) {
 	ferret, err := newFerretProc(bin, dir)
 	if err != nil {
 		return nil, err
@@ -136,7 +128,7 @@ func startSharedFerretDB(bin, dir string) (stop func(), err error) {
 	if err := ferret.start(); err != nil {
 		return nil, err
 	}
-	if err := connectMongo(ferret.URI()); err != nil {
+	if err := rig.connectMongo(ferret.URI()); err != nil {
 		ferret.stop()
 		return nil, err
 	}
@@ -167,7 +159,7 @@ func findBinary(envVar, name string) (string, error) {
 		"run scripts/test, which builds it into .cache/bin", name, envVar)
 }
 
-func connectMongo(uri string) error {
+func (rig *testRig) connectMongo(uri string) error {
 	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
 		return fmt.Errorf("mongo client for %s: %w", uri, err)
@@ -184,7 +176,7 @@ func connectMongo(uri string) error {
 
 // startVersityGW runs versitygw with fixed root credentials; the region must
 // match the one clients sign with or every request is refused.
-func startVersityGW(bin, dir string) (*serverProc, error) {
+func (rig *testRig) startVersityGW(bin, dir string) (*serverProc, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		return nil, err
 	}
@@ -205,11 +197,11 @@ func startVersityGW(bin, dir string) (*serverProc, error) {
 		p.stop()
 		return nil, err
 	}
-	rig.s3 = newS3Client()
+	rig.s3 = rig.newS3Client()
 	return p, nil
 }
 
-func newS3Client() *s3.Client {
+func (rig *testRig) newS3Client() *s3.Client {
 	return s3.New(s3.Options{
 		Region:       rig.s3Region,
 		BaseEndpoint: aws.String(rig.s3Endpoint),
@@ -357,7 +349,7 @@ func newFerretProc(bin, dir string) (*ferretProc, error) {
 // startFerretDB starts a FerretDB private to t, stopped at t's cleanup.
 func startFerretDB(t *testing.T) *ferretProc {
 	t.Helper()
-	f, err := newFerretProc(rig.ferretBin, t.TempDir())
+	f, err := newFerretProc(requireRig(t).ferretBin, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,6 +433,7 @@ func testName(t *testing.T, sep string) string {
 // so a small database per test keeps queries fast.
 func testDatabaseName(t *testing.T) string {
 	t.Helper()
+	rig := requireRig(t)
 	name := testName(t, "_")
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -453,11 +446,11 @@ func testDatabaseName(t *testing.T) string {
 }
 
 // testBucket creates an empty bucket on the shared versitygw and returns its
-// name. Buckets are not deleted: TestMain removes all of versitygw's data.
+// name. Buckets are not deleted: stopRig removes all of versitygw's data.
 func testBucket(t *testing.T) string {
 	t.Helper()
 	name := strings.ToLower(testName(t, "-"))
-	if _, err := rig.s3.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+	if _, err := requireRig(t).s3.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		t.Fatalf("create bucket %s: %v", name, err)
 	}
 	return name
@@ -473,7 +466,8 @@ func testGetenv(vars map[string]string) func(string) string {
 
 // s3TestEnv is the environment that points a server at bucket on the
 // shared versitygw.
-func s3TestEnv(bucket string) map[string]string {
+func s3TestEnv(t testing.TB, bucket string) map[string]string {
+	rig := requireRig(t)
 	return map[string]string{
 		"AWS_S3_BUCKET":         bucket,
 		"AWS_REGION":            rig.s3Region,
@@ -488,6 +482,7 @@ func s3TestEnv(bucket string) map[string]string {
 // broken, before storage tests fail in confusing ways.
 func TestRigServersAnswer(t *testing.T) {
 	t.Parallel()
+	rig := requireRig(t)
 	if err := rig.mongo.Ping(t.Context(), nil); err != nil {
 		t.Errorf("FerretDB at %s: %v", rig.mongoURI, err)
 	}

@@ -13,7 +13,7 @@ import (
 // putTestObject writes content under key in the bucket and returns its ETag.
 func putTestObject(t *testing.T, store *s3Objects, key, content string) string {
 	t.Helper()
-	if _, err := rig.s3.PutObject(t.Context(), &s3.PutObjectInput{
+	if _, err := requireRig(t).s3.PutObject(t.Context(), &s3.PutObjectInput{
 		Bucket: aws.String(store.bucket), Key: aws.String(key), Body: strings.NewReader(content)}); err != nil {
 		t.Fatalf("put %s: %v", key, err)
 	}

@@ -398,7 +398,7 @@ func TestS3SignerFallsBackToSDK(t *testing.T) {
 func TestS3ObjectStoreContractSDKPresigner(t *testing.T) {
 	t.Parallel()
 	bucket := testBucket(t)
-	cfg, err := loadConfig(testGetenv(s3TestEnv(bucket)))
+	cfg, err := loadConfig(testGetenv(s3TestEnv(t, bucket)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,8 +30,8 @@ type testEnv struct {
 // mongoS3Env is the environment of a server on the shared FerretDB (a fresh
 // database) and versitygw (a fresh bucket).
 func mongoS3Env(t *testing.T) map[string]string {
-	env := s3TestEnv(testBucket(t))
-	env["MONGODB_URI"] = rig.mongoURI
+	env := s3TestEnv(t, testBucket(t))
+	env["MONGODB_URI"] = requireRig(t).mongoURI
 	env["MONGO_DB"] = testDatabaseName(t)
 	env["SECRET_KEY"] = testSecretKey
 	env["ADDR"] = "127.0.0.1:0"
@@ -236,4 +236,58 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// newLocalTestEnv starts a server on the local metadata and object stores
+// with local sign-in, with env overriding those defaults.
+func newLocalTestEnv(t *testing.T, env map[string]string) *testEnv {
+	t.Helper()
+	vars := map[string]string{"DATA_DIR": t.TempDir(), "ADDR": "127.0.0.1:0"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	return startTestEnv(t, vars)
+}
+
+// syncBuffer is a log destination safe to write from handlers and read
+// from the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// doWithHost is e.do with the request's Host set.
+func (e *testEnv) doWithHost(req request, host string) (*http.Response, []byte) {
+	e.t.Helper()
+	hr, err := http.NewRequest(req.method, e.URL+req.path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if req.body != nil {
+		data, _ := json.Marshal(req.body)
+		hr.Body = io.NopCloser(bytes.NewReader(data))
+		hr.ContentLength = int64(len(data))
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	hr.Host = host
+	hr.Header.Set("Authorization", "Bearer "+req.token)
+	resp, err := e.client.Do(hr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, data
 }

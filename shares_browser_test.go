@@ -23,17 +23,12 @@ import (
 // artifacts/share-page.png.
 func TestRealBrowserShareLink(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing in CI: scripts/test installs it (apt-get install chromium)", chromiumPath)
-		}
-		t.Skipf("%s not installed (apt-get install chromium); scripts/test installs it", chromiumPath)
-	}
+	requireChromium(t)
 	// One browser, one case after the other: a loaded machine starts a
 	// browser slowly enough.
 	chrome := startChromium(t)
 	t.Run("local", func(t *testing.T) { browseShareLink(t, chrome, nil, "share-page.png") })
-	t.Run("s3", func(t *testing.T) { browseShareLink(t, chrome, s3TestEnv(testBucket(t)), "share-page-s3.png") })
+	t.Run("s3", func(t *testing.T) { browseShareLink(t, chrome, s3TestEnv(t, testBucket(t)), "share-page-s3.png") })
 }
 
 // browseShareLink is TestRealBrowserShareLink on a local-mode server with
@@ -71,7 +66,7 @@ func browseShareLink(t *testing.T, chrome *cdpClient, env map[string]string, scr
 		t.Errorf("opening the page counted %d downloads", n)
 	}
 
-	clickElement(t, chrome, page, "download")
+	clickSelector(t, chrome, page, "#download")
 	saved := waitForFile(t, filepath.Join(downloads, "shared report é.txt"))
 	if !bytes.Equal(saved, content) {
 		t.Errorf("the browser saved %q, want %q", saved, content)
@@ -121,21 +116,6 @@ func slicesContainsPrefix(lines []string, prefix string) bool {
 		}
 	}
 	return false
-}
-
-// clickElement clicks the middle of the element with that id, a real
-// mouse click.
-func clickElement(t *testing.T, c *cdpClient, page, id string) {
-	t.Helper()
-	var box struct{ X, Y float64 }
-	js := `(() => { const r = document.getElementById(` + "`" + id + "`" + `).getBoundingClientRect();
-		return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()`
-	if err := c.evaluate(page, js, &box); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.click(page, box.X, box.Y); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // waitForFile waits up to 20 s for a download to land at path, complete.

@@ -20,7 +20,7 @@ func TestLocalStoreShares(t *testing.T) {
 func TestMongoStoreShares(t *testing.T) {
 	t.Parallel()
 	testShareContract(t, func(t *testing.T) Store {
-		store, err := openMongoStore(t.Context(), rig.mongoURI, testDatabaseName(t), testLogger(t))
+		store, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
 		if err != nil {
 			t.Fatal(err)
 		}

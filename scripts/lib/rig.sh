@@ -1,8 +1,13 @@
-# scripts/lib/rig.sh starts and stops the real servers Dropp runs against, for
-# scripts that drive a built dropp binary (scripts/soak). Source it, then:
+# scripts/lib/rig.sh builds, starts and stops the real servers Dropp runs
+# against. It is the one copy of the build steps: scripts/test and
+# scripts/bench source it for ensure_* and export_rig_bins (the Go tests
+# start the servers themselves); scripts that drive a built dropp binary
+# (scripts/soak) also start them with it. Sourcing it only defines
+# functions and variables. Then:
 #
+#   ensure_testrig; ensure_versitygw; ensure_openapicheck; ensure_pebble   # build into .cache/bin when stale or missing
+#   export_rig_bins                # DROPP_*_BIN for go test
 #   rig_init                       # RIG_DIR: a fresh directory; every server is stopped on exit
-#   ensure_testrig; ensure_versitygw
 #   start_postgres                 # PG_URL, or status 1 when PostgreSQL cannot run here
 #   start_ferretdb PORT -postgresql "$PG_URL"    (or: start_ferretdb PORT -dir DIR)   # MONGO_URI
 #   start_versitygw PORT DIR       # S3_ENDPOINT; credentials in RIG_S3_ACCESS_KEY/RIG_S3_SECRET_KEY
@@ -124,15 +129,38 @@ rig_wait_log() {
 	return 1
 }
 
-# ensure_testrig builds .cache/bin/testrig (FerretDB) when any file of the
-# testrig module is newer, as scripts/test does.
-ensure_testrig() {
-	if [[ -x $rig_bin/testrig && -z $(find "$rig_root/testrig" -type f -newer "$rig_bin/testrig" -print -quit) ]]; then
+# ensure_testrig builds .cache/bin/testrig (FerretDB), again whenever any
+# file of the testrig module is newer than the binary, so an edit to
+# testrig/ is never tested against a stale build.
+ensure_testrig() { rig_build_module testrig "testrig (FerretDB)"; }
+
+# ensure_openapicheck builds .cache/bin/openapicheck, the OpenAPI checker the
+# OpenAPI tests run, rebuilt like testrig.
+ensure_openapicheck() { rig_build_module openapicheck "openapicheck (the OpenAPI checker)"; }
+
+# rig_build_module MODULE WHAT builds the module in directory MODULE into
+# .cache/bin/MODULE unless the binary is newer than every file of MODULE.
+rig_build_module() {
+	local module=$1
+	if [[ -x $rig_bin/$module && -z $(find "$rig_root/$module" -type f -newer "$rig_bin/$module" -print -quit) ]]; then
 		return
 	fi
-	rig_step "building .cache/bin/testrig (FerretDB)"
+	rig_step "building .cache/bin/$2"
 	mkdir -p "$rig_bin"
-	(cd "$rig_root/testrig" && go build -o "$rig_bin/testrig" .)
+	(cd "$rig_root/$module" && go build -o "$rig_bin/$module" .)
+}
+
+# ensure_pebble builds Pebble, Let's Encrypt's ACME test server, and its
+# DNS server pebble-challtestsrv (the HTTPS tests' CA) from their own
+# module, testrig/pebble, rebuilt when any of its files is newer than the
+# binaries.
+ensure_pebble() {
+	if [[ -x $rig_bin/pebble && -x $rig_bin/pebble-challtestsrv && -z $(find "$rig_root/testrig/pebble" -type f -newer "$rig_bin/pebble" -print -quit) ]]; then
+		return
+	fi
+	rig_step "building .cache/bin/pebble and pebble-challtestsrv (ACME test CA)"
+	mkdir -p "$rig_bin"
+	(cd "$rig_root/testrig/pebble" && go build -o "$rig_bin/" github.com/letsencrypt/pebble/v2/cmd/pebble github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv)
 }
 
 # ensure_versitygw installs versitygw into .cache/bin when missing.
@@ -141,7 +169,15 @@ ensure_versitygw() {
 		return
 	fi
 	rig_step "installing versitygw $rig_versitygw_version into .cache/bin (about a minute)"
+	mkdir -p "$rig_bin"
 	GOBIN="$rig_bin" go install "github.com/versity/versitygw/cmd/versitygw@$rig_versitygw_version"
+}
+
+# export_rig_bins points the Go tests at the servers in .cache/bin, by
+# absolute path, so tests in any package directory find the same ones.
+export_rig_bins() {
+	export DROPP_TESTRIG_BIN="$rig_bin/testrig" DROPP_VERSITYGW_BIN="$rig_bin/versitygw" DROPP_OPENAPICHECK_BIN="$rig_bin/openapicheck"
+	export DROPP_PEBBLE_BIN="$rig_bin/pebble" DROPP_CHALLTESTSRV_BIN="$rig_bin/pebble-challtestsrv"
 }
 
 # start_postgres starts a throwaway PostgreSQL (initdb into RIG_DIR) on a

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // usageEntries counts the documents of the MongoDB usage ledgers.
@@ -23,7 +27,7 @@ func usageEntries(t *testing.T, s *mongoStore) int64 {
 // the test.
 func openMongoStoreAt(t *testing.T, db string, opts ...mongoOption) *mongoStore {
 	t.Helper()
-	s, err := openMongoStore(t.Context(), rig.mongoURI, db, testLogger(t), opts...)
+	s, err := openMongoStore(t.Context(), requireRig(t).mongoURI, db, testLogger(t), opts...)
 	ctMust(t, "open mongo store", err)
 	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
@@ -121,14 +125,14 @@ func BenchmarkQuotaInsertMongo(b *testing.B) {
 	for name, q := range map[string]Quota{"ledger": {Files: 1 << 40}, "no_ledger": {}} {
 		b.Run(name, func(b *testing.B) {
 			db := fmt.Sprintf("bench_quota_%s_%d", name, time.Now().UnixNano())
-			s, err := openMongoStore(b.Context(), rig.mongoURI, db, slog.New(slog.DiscardHandler), withQuota(q))
+			s, err := openMongoStore(b.Context(), requireRig(b).mongoURI, db, slog.New(slog.DiscardHandler), withQuota(q))
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				rig.mongo.Database(db).Drop(ctx)
+				requireRig(b).mongo.Database(db).Drop(ctx)
 				s.Close(ctx)
 			})
 			owner := ctNewID()
@@ -142,4 +146,54 @@ func BenchmarkQuotaInsertMongo(b *testing.B) {
 			})
 		})
 	}
+}
+
+// cancelAfterFileDelete points s at a client that cancels the returned
+// context as soon as the database has deleted a record of the "files"
+// collection: a client that leaves right after its file went.
+func cancelAfterFileDelete(t *testing.T, s *mongoStore) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	var mu sync.Mutex
+	fileDeletes := map[int64]bool{}
+	monitor := &event.CommandMonitor{
+		Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			if coll, ok := e.Command.Lookup("delete").StringValueOK(); ok && coll == "files" {
+				mu.Lock()
+				fileDeletes[e.RequestID] = true
+				mu.Unlock()
+			}
+		},
+		Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			if fileDeletes[e.RequestID] {
+				cancel()
+			}
+		},
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(requireRig(t).mongoURI).SetMonitor(monitor))
+	ctMust(t, "connect", err)
+	t.Cleanup(func() { client.Disconnect(context.Background()) })
+	s.files = client.Database(s.files.Database().Name()).Collection("files")
+	return ctx
+}
+
+// TestQuotaDeleteReleasesAfterClientLeaves: on MongoDB, a client that goes
+// away right after its file was deleted still gets the file's charge
+// released (and the delete is not reported as failed).
+func TestQuotaDeleteReleasesAfterClientLeaves(t *testing.T) {
+	t.Parallel()
+	s := storeOpeners["mongo"](t).(*mongoStore)
+	owner := ctNewID()
+	f := quotaFile(owner, 700)
+	ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, Quota{}))
+	ctx := cancelAfterFileDelete(t, s)
+	if err := s.DeleteFile(ctx, owner, f.ID); err != nil {
+		t.Errorf("delete whose client left after the file went: %v", err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the context was not cancelled by the delete: the test proves nothing")
+	}
+	wantUsage(t, s, owner, Usage{})
 }

@@ -98,8 +98,7 @@ func wantJoined(t *testing.T, store *localObjects, key string, partSize, parts i
 func runPartsCrashChild(t *testing.T, arg string, delay time.Duration) bool {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLocalMultipartCompleteCrashChild$", "-test.count=1")
-	// localCrashChildEnv tells TestMain that a crash-test child needs no rig.
-	cmd.Env = append(os.Environ(), localPartsCrashEnv+"="+arg, localCrashChildEnv+"=parts")
+	cmd.Env = append(os.Environ(), localPartsCrashEnv+"="+arg)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
