@@ -82,14 +82,16 @@ func (a apiTester) complete(token, id string, body any) (*http.Response, []byte)
 }
 
 // stored creates, uploads and completes a file; it returns the completed
-// file and its object key.
+// file and its object key (from its record: on S3 the form writes to a
+// staging key, see stagingObjects).
 func (a apiTester) stored(token string, create map[string]any, content []byte) (fileOut, string) {
 	a.t.Helper()
 	up := a.create(token, create)
 	a.upload(up, content)
 	resp, body := a.complete(token, up.File.ID, nil)
 	wantStatus(a.t, resp, body, http.StatusOK)
-	return decode[fileResponseOut](a.t, body).File, up.Upload.Fields["key"]
+	f := decode[fileResponseOut](a.t, body).File
+	return f, a.storedKey(a.userID(token), f.ID)
 }
 
 // list calls GET /list/ with a raw query and expects 200.

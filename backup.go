@@ -54,6 +54,12 @@ func runBackup(args []string, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
+	// The tombstones after the objects: a file deleted while they were
+	// copied has its tombstone by then, so its form stays refused.
+	tombstones, err := backupTombstones(filepath.Join(cfg.DataDir, "objects"), filepath.Join(dest, "objects"))
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	if err := backupSecretKey(cfg.DataDir, dest); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -61,7 +67,7 @@ func runBackup(args []string, getenv func(string) string, stdout io.Writer) erro
 	if err := writeBackupMetadata(st, filepath.Join(dest, "metadata")); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	fmt.Fprintf(stdout, "backup: %d files, %d objects (%d bytes) into %s", len(st.files), copied, bytes, dest)
+	fmt.Fprintf(stdout, "backup: %d files, %d objects (%d bytes), %d tombstones into %s", len(st.files), copied, bytes, tombstones, dest)
 	if dropped > 0 {
 		fmt.Fprintf(stdout, "; %d files deleted while copying left out", dropped)
 	}
@@ -147,6 +153,51 @@ func backupObject(src *os.Root, destDir, key string) (int64, error) {
 	}
 	etag := []byte(hex.EncodeToString(sum.Sum(nil)))
 	return n, os.WriteFile(filepath.Join(destDir, localETagPath(key)), etag, 0o600)
+}
+
+// backupTombstones copies the local object store's tombstones (see
+// localTombstoneDir) with their times, which say when each may go: without
+// them, a restored store would take again the forms of files deleted
+// before the backup, still valid for up to UPLOAD_POST_TTL_SECONDS.
+func backupTombstones(srcDir, destDir string) (int, error) {
+	src := filepath.Join(srcDir, localTombstoneDir)
+	entries, err := os.ReadDir(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	dest := filepath.Join(destDir, localTombstoneDir)
+	if err := os.MkdirAll(dest, 0o700); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // swept meanwhile: its forms have all expired
+		}
+		if err != nil {
+			return n, err
+		}
+		key, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		path := filepath.Join(dest, e.Name())
+		if err := os.WriteFile(path, key, 0o600); err != nil {
+			return n, err
+		}
+		if err := os.Chtimes(path, info.ModTime(), info.ModTime()); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // backupSecretKey copies local mode's generated key, so that cookies and

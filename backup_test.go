@@ -200,3 +200,57 @@ func TestBackupWhileWriting(t *testing.T) {
 		stop()
 	}
 }
+
+// TestBackupKeepsTombstones (issue 18, section 4): the forms of files
+// deleted before a backup (one never posted, one completed) stay refused
+// by the restored server, as they were by the one backed up.
+func TestBackupKeepsTombstones(t *testing.T) {
+	t.Parallel()
+	dataDir, backupDir := t.TempDir(), filepath.Join(t.TempDir(), "backup")
+	env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
+	base, _, stop := startRun(t, env)
+	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	token := desktopSignIn(t, c, base)
+	content := []byte("12345")
+	var forms []uploadOut
+	for i := range 2 {
+		up := apiPost[uploadOut](t, c, base+"/upload/", token, `{"filename":"deleted.txt","size":5}`, http.StatusCreated)
+		if i == 1 {
+			if resp, body := postUploadForm(t, up.Upload.URL, up.Upload.Fields, content); resp.StatusCode/100 != 2 {
+				t.Fatalf("upload form: %d %s", resp.StatusCode, body)
+			}
+			apiPost[fileResponseOut](t, c, base+"/upload/"+up.File.ID+"/complete", token, "", http.StatusOK)
+		}
+		req, _ := http.NewRequest("DELETE", base+"/files/"+up.File.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.Do(req)
+		if err != nil || resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("DELETE: %v %v", resp, err)
+		}
+		resp.Body.Close()
+		forms = append(forms, up)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"dropp", "backup", backupDir}, testGetenv(env), &out, &out); err != nil {
+		t.Fatalf("dropp backup: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "2 tombstones") {
+		t.Errorf("backup summary = %q, want 2 tombstones", out.String())
+	}
+	stop()
+
+	if err := os.RemoveAll(dataDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(dataDir, os.DirFS(backupDir)); err != nil {
+		t.Fatal(err)
+	}
+	base, _, stop = startRun(t, env)
+	defer stop()
+	for i, up := range forms {
+		resp, body := postUploadForm(t, base+"/objects/upload", up.Upload.Fields, content)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "AccessDenied") {
+			t.Errorf("form %d of a file deleted before the backup, after the restore: %d %s, want 403 AccessDenied", i, resp.StatusCode, body)
+		}
+	}
+}

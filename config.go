@@ -79,6 +79,7 @@ var settings = []setting{
 	{"QUOTA_BYTES_PER_USER", "0", "unlimited", "bytes each user may store, pending uploads included (0: unlimited)"},
 	{"QUOTA_FILES_PER_USER", "0", "unlimited", "files each user may have, pending uploads included (0: unlimited)"},
 	{"SWEEP_INTERVAL_SECONDS", "600", "", "how often each instance deletes abandoned uploads and expired credentials"},
+	{"SWEEP_GRACE_SECONDS", "3600", "1 hour", "how long after an upload form or part URL expires the sweeper waits before it deletes what was sent with it"},
 	{"ADMIN_EMAILS", "", "", "comma list of emails of the administrators (GET /admin/)"},
 	{"CONTAINER_PORT_ON_HOST_LOOPBACK", "false", "", "with local sign-in in a container: true says its port is published on the host's loopback only (-p 127.0.0.1:8080:8080), so ADDR may be :8080; refused outside a container"},
 	{"TLS", "", "unset: plain HTTP, unless TLS_CERT_FILE is set", "auto: serve HTTPS on ADDR with a certificate for PUBLIC_URL's host from an ACME CA (Let's Encrypt), renewed by itself; see docs/https.md"},
@@ -171,7 +172,11 @@ type config struct {
 	QuotaBytes    int64 // 0: unlimited
 	QuotaFiles    int64 // 0: unlimited
 	SweepInterval time.Duration
-	AdminEmails   []string
+	// SweepGrace is how long after a form or part URL expired the sweeper
+	// leaves what it was for: a client whose post finished just in time
+	// can still complete.
+	SweepGrace  time.Duration
+	AdminEmails []string
 
 	// PublishedOnHostLoopback is the operator's word that this container's
 	// port is published on the host's loopback only (see container.go).
@@ -230,6 +235,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		QuotaBytes:         p.integer("QUOTA_BYTES_PER_USER", 0, 1<<62),
 		QuotaFiles:         p.integer("QUOTA_FILES_PER_USER", 0, 1<<62),
 		SweepInterval:      p.seconds("SWEEP_INTERVAL_SECONDS", 7*24*3600),
+		SweepGrace:         p.seconds("SWEEP_GRACE_SECONDS", 7*24*3600),
 		AdminEmails:        p.list("ADMIN_EMAILS"),
 	}
 	c.PublishedOnHostLoopback = p.boolean("CONTAINER_PORT_ON_HOST_LOOPBACK")

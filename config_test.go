@@ -223,6 +223,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"S3_UPLOAD_METHOD", c.UploadMethod, "post"},
 		{"PART_SIZE_BYTES", c.PartSize, int64(16 << 20)},
 		{"MULTIPART_TTL_SECONDS", c.MultipartTTL, 7 * 24 * time.Hour},
+		{"SWEEP_GRACE_SECONDS", c.SweepGrace, time.Hour},
 		{"TOKEN_TTL_SECONDS", c.TokenTTL, 30 * 24 * time.Hour},
 		{"SESSION_TTL_SECONDS", c.SessionTTL, 7 * 24 * time.Hour},
 		{"AUTH_RATE_LIMIT", c.AuthRateLimit, 60},

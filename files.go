@@ -4,6 +4,7 @@ package main
 // deleting files, with the validation of what clients send.
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -132,6 +133,9 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		s.startMultipart(w, r, f, now)
 		return
 	}
+	if _, ok := s.objects.(stagingObjects); ok {
+		f.StagingKey = stagingKey(f.ObjectKey, s.formExpiry(now))
+	}
 	form, err := s.presignSingle(r, f, now)
 	if err != nil {
 		s.fail(w, r, err)
@@ -160,8 +164,8 @@ func (s *server) presignSingle(r *http.Request, f *File, now time.Time) (any, er
 		return form, err
 	}
 	return s.objects.PresignPut(r.Context(), PutRequest{
-		Key: f.ObjectKey, Size: *f.DeclaredSize, ContentType: f.ContentType,
-		Expires: ceilSecond(now.Add(s.cfg.UploadTTL)), BaseURL: s.baseURL(r),
+		Key: f.uploadKey(), Size: *f.DeclaredSize, ContentType: f.ContentType,
+		Expires: s.formExpiry(now), BaseURL: s.baseURL(r),
 	})
 }
 
@@ -169,10 +173,10 @@ func (s *server) presignSingle(r *http.Request, f *File, now time.Time) (any, er
 // the configured maximum) and its declared content type.
 func (s *server) uploadPolicy(r *http.Request, f *File, now time.Time) UploadPolicy {
 	p := UploadPolicy{
-		Key:         f.ObjectKey,
+		Key:         f.uploadKey(),
 		MaxSize:     s.singleUploadLimit(),
 		ContentType: f.ContentType,
-		Expires:     ceilSecond(now.Add(s.cfg.UploadTTL)),
+		Expires:     s.formExpiry(now),
 		BaseURL:     s.baseURL(r),
 	}
 	if f.DeclaredSize != nil {
@@ -180,6 +184,9 @@ func (s *server) uploadPolicy(r *http.Request, f *File, now time.Time) UploadPol
 	}
 	return p
 }
+
+// formExpiry is when a single upload's form or PUT URL made at now expires.
+func (s *server) formExpiry(now time.Time) time.Time { return ceilSecond(now.Add(s.cfg.UploadTTL)) }
 
 // ceilSecond rounds up to a whole second (policies and URLs carry seconds),
 // so a URL never lives less than its configured TTL.
@@ -578,10 +585,7 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 		s.fail(w, r, err)
 		return
 	}
-	err = s.abortIfMultipart(r.Context(), f)
-	if err == nil {
-		err = s.objects.Delete(r.Context(), f.ObjectKey)
-	}
+	err = s.deleteObjects(r.Context(), f)
 	if errors.Is(err, errInvalidObjectKey) {
 		s.log.Warn("delete: the object store refuses the file's key; deleting the record only",
 			"file", id, "err", err, "request_id", requestInfoFrom(r.Context()).id)
@@ -596,6 +600,20 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// deleteObjects deletes what the object store holds for a file: its
+// multipart upload while pending, its object, and its staged upload (a
+// form posted again later is the sweeper's: see stagingObjects).
+func (s *server) deleteObjects(ctx context.Context, f *File) error {
+	err := s.abortIfMultipart(ctx, f)
+	if err == nil {
+		err = s.objects.Delete(ctx, f.ObjectKey)
+	}
+	if err == nil && f.StagingKey != "" {
+		err = s.objects.Delete(ctx, f.StagingKey)
+	}
+	return err
 }
 
 // pathID reads and validates the {id} path value before any query.

@@ -3,12 +3,18 @@ package main
 import (
 	"bytes"
 	"io"
+	"io/fs"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // postUploadForm sends the multipart form a client posts to the object
@@ -120,6 +126,247 @@ func walkClientRoutine(t *testing.T, e *testEnv) {
 	gone.Body.Close()
 	if gone.StatusCode/100 == 2 {
 		t.Fatalf("the deleted object still downloads: %d", gone.StatusCode)
+	}
+}
+
+// formReplayEnv starts a server for the form-replay tests on one metadata
+// store and one object store, with the sizes of issue 18 (quota 50 MiB,
+// MAX_UPLOAD_BYTES 20 MiB), forms that live 10 minutes, a one-minute
+// sweep grace, and a clock the test moves.
+func formReplayEnv(t *testing.T, metadata, objects string) (apiTester, *testClock) {
+	t.Helper()
+	env := backendEnv(t, metadata, objects, map[string]string{
+		"QUOTA_BYTES_PER_USER":    strconv.Itoa(50 << 20),
+		"MAX_UPLOAD_BYTES":        strconv.Itoa(20 << 20),
+		"UPLOAD_POST_TTL_SECONDS": "600",
+		"SWEEP_GRACE_SECONDS":     "60",
+	})
+	a := apiTester{startTestEnv(t, env)}
+	clock := &testClock{}
+	a.srv.now = clock.now
+	return a, clock
+}
+
+// onEachBackendPair runs test on every metadata store with every object
+// store, in parallel.
+func onEachBackendPair(t *testing.T, test func(t *testing.T, a apiTester, clock *testClock)) {
+	for _, metadata := range []string{"mongodb", "local"} {
+		for _, objects := range []string{"s3", "local"} {
+			t.Run(metadata+"+"+objects, func(t *testing.T) {
+				t.Parallel()
+				a, clock := formReplayEnv(t, metadata, objects)
+				test(t, a, clock)
+			})
+		}
+	}
+}
+
+// replayForm posts a form again, after its file was completed or deleted.
+// S3 cannot refuse it (it stores the bytes under the form's key); the
+// local object store refuses it (403 AccessDenied, S3's error shape).
+func replayForm(t *testing.T, a apiTester, up uploadOut, content []byte) {
+	t.Helper()
+	resp, body := postUploadForm(t, up.Upload.URL, up.Upload.Fields, content)
+	switch {
+	case a.srv.cfg.localObjects() && resp.StatusCode != http.StatusForbidden:
+		t.Fatalf("replayed form on the local object store: %d %s, want 403", resp.StatusCode, body)
+	case !a.srv.cfg.localObjects() && resp.StatusCode/100 != 2:
+		t.Fatalf("replayed form on S3: %d %s", resp.StatusCode, body)
+	}
+}
+
+// downloaded is what the file's download URL serves.
+func downloaded(t *testing.T, a apiTester, tok, id string) []byte {
+	t.Helper()
+	resp, body := a.do(request{method: "GET", path: "/download/" + id, token: tok})
+	wantStatus(t, resp, body, http.StatusOK)
+	got, data := a.fetch(decode[downloadOut](t, body).URL)
+	if got.StatusCode != http.StatusOK {
+		t.Fatalf("download: %d %s", got.StatusCode, data)
+	}
+	return data
+}
+
+// storedBytes is every byte the object store holds: each object in the
+// bucket, listed with the SDK, or each object file of the local store
+// (not its own dot-files: partial uploads, ETags, tombstones). Each test
+// has a bucket and a DATA_DIR of its own.
+func storedBytes(t *testing.T, a apiTester) int64 {
+	t.Helper()
+	var n int64
+	if !a.srv.cfg.localObjects() {
+		pages := s3.NewListObjectsV2Paginator(requireRig(t).s3, &s3.ListObjectsV2Input{Bucket: aws.String(a.srv.cfg.Bucket)})
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(t.Context())
+			if err != nil {
+				t.Fatalf("list bucket: %v", err)
+			}
+			for _, o := range page.Contents {
+				n += aws.ToInt64(o.Size)
+			}
+		}
+		return n
+	}
+	err := filepath.WalkDir(filepath.Join(a.srv.cfg.DataDir, "objects"), func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case strings.HasPrefix(d.Name(), ".") && d.IsDir():
+			return filepath.SkipDir
+		case strings.HasPrefix(d.Name(), ".") || d.IsDir():
+			return nil
+		}
+		info, err := d.Info()
+		n += info.Size()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// sweepAfterForms moves the clock past every form's expiry and the sweep
+// grace, and sweeps once.
+func sweepAfterForms(t *testing.T, a apiTester, clock *testClock) {
+	t.Helper()
+	clock.advance(a.srv.cfg.UploadTTL + a.srv.cfg.SweepGrace + time.Minute)
+	if res := a.srv.sweep(t.Context()); res.failures != 0 {
+		t.Fatalf("sweep: %+v", res)
+	}
+}
+
+// wantUsageIsStored: after the sweep, the user's usage is exactly what the
+// object store holds.
+func wantUsageIsStored(t *testing.T, a apiTester, tok string, bytes int64) {
+	t.Helper()
+	if got := a.me(tok).Usage.Bytes; got != bytes {
+		t.Errorf("usage %d bytes, want %d", got, bytes)
+	}
+	if got := storedBytes(t, a); got != bytes {
+		t.Errorf("the object store holds %d bytes, want %d (what the usage says)", got, bytes)
+	}
+}
+
+// TestFormReplayAfterSizelessComplete (issue 18, section 2): a size-less
+// form that stored 1 byte and was completed is posted again with 20 MiB.
+// The file still downloads its 1 byte and lists size 1; one sweep after
+// the form expired, the usage is what the bucket holds.
+func TestFormReplayAfterSizelessComplete(t *testing.T) {
+	t.Parallel()
+	onEachBackendPair(t, func(t *testing.T, a apiTester, clock *testClock) {
+		tok := a.newUser("replay")
+		up := a.create(tok, map[string]any{"filename": "one.bin"})
+		a.upload(up, []byte("1"))
+		resp, body := a.complete(tok, up.File.ID, nil)
+		wantStatus(t, resp, body, http.StatusOK)
+
+		replayForm(t, a, up, bytes.Repeat([]byte("x"), 20<<20))
+		if got := downloaded(t, a, tok, up.File.ID); string(got) != "1" {
+			t.Errorf("download serves %d bytes, want the 1 byte completed", len(got))
+		}
+		// While the form may still be posted, the usage keeps what it
+		// reserved, so it never shows less than the bucket may hold
+		// beyond the file itself.
+		if usage, stored := a.me(tok).Usage.Bytes, storedBytes(t, a); stored > usage+1 {
+			t.Errorf("before the form expired: the object store holds %d bytes, the usage says %d", stored, usage)
+		}
+		if files := a.list(tok, "").Files; len(files) != 1 || files[0].Size == nil || *files[0].Size != 1 {
+			t.Errorf("list: %+v, want the one file of size 1", files)
+		}
+		sweepAfterForms(t, a, clock)
+		wantUsageIsStored(t, a, tok, 1)
+		if got := downloaded(t, a, tok, up.File.ID); string(got) != "1" {
+			t.Errorf("after the sweep, download serves %d bytes, want the 1 byte completed", len(got))
+		}
+	})
+}
+
+// TestFormReplayAfterDeclaredComplete (issue 18, section 2): a form with a
+// declared size, posted again after complete with other bytes of that
+// size, does not change what the file serves (to share recipients too).
+func TestFormReplayAfterDeclaredComplete(t *testing.T) {
+	t.Parallel()
+	onEachBackendPair(t, func(t *testing.T, a apiTester, clock *testClock) {
+		tok := a.newUser("replay")
+		up := a.create(tok, map[string]any{"filename": "six.txt", "size": 6})
+		a.upload(up, []byte("AAAAAA"))
+		resp, body := a.complete(tok, up.File.ID, nil)
+		wantStatus(t, resp, body, http.StatusOK)
+
+		replayForm(t, a, up, []byte("BBBBBB"))
+		if got := downloaded(t, a, tok, up.File.ID); string(got) != "AAAAAA" {
+			t.Errorf("download serves %q, want the completed %q", got, "AAAAAA")
+		}
+		sweepAfterForms(t, a, clock)
+		wantUsageIsStored(t, a, tok, 6)
+		if got := downloaded(t, a, tok, up.File.ID); string(got) != "AAAAAA" {
+			t.Errorf("after the sweep, download serves %q, want %q", got, "AAAAAA")
+		}
+	})
+}
+
+// TestFormReplayAfterDelete (issue 18, section 2): a form posted after its
+// file was deleted leaves nothing in the bucket one sweep after the form
+// expired, and the usage stays 0.
+func TestFormReplayAfterDelete(t *testing.T) {
+	t.Parallel()
+	onEachBackendPair(t, func(t *testing.T, a apiTester, clock *testClock) {
+		tok := a.newUser("replay")
+		content := bytes.Repeat([]byte("d"), 1<<20)
+		for i := range 2 { // one deleted before any post, one after it was completed
+			up := a.create(tok, map[string]any{"filename": "gone.bin", "size": len(content)})
+			if i == 1 {
+				a.upload(up, content)
+				resp, body := a.complete(tok, up.File.ID, nil)
+				wantStatus(t, resp, body, http.StatusOK)
+			}
+			resp, body := a.do(request{method: "DELETE", path: "/files/" + up.File.ID, token: tok})
+			wantStatus(t, resp, body, http.StatusNoContent)
+			replayForm(t, a, up, content)
+		}
+		if got := a.me(tok).Usage.Bytes; got != 0 {
+			t.Errorf("usage %d bytes after the deletes, want 0", got)
+		}
+		sweepAfterForms(t, a, clock)
+		wantUsageIsStored(t, a, tok, 0)
+	})
+}
+
+// TestFilesFromBeforeStaging: on S3, files whose form wrote their own key
+// (made before single uploads were staged, StagingKey empty) still work:
+// one pending completes from what its form stored, one complete still
+// downloads, and both delete with their objects.
+func TestFilesFromBeforeStaging(t *testing.T) {
+	t.Parallel()
+	a := newAPITester(t, nil)
+	tok := a.newUser("old")
+	staging := a.srv.objects
+	a.srv.objects = unstagedObjects{staging} // the server as it was
+	done, doneKey := a.stored(tok, map[string]any{"filename": "done.txt", "size": 4}, []byte("done"))
+	pending := a.create(tok, map[string]any{"filename": "pending.txt"})
+	a.upload(pending, []byte("later"))
+	a.srv.objects = staging
+
+	resp, body := a.complete(tok, pending.File.ID, nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	for id, want := range map[string]string{done.ID: "done", pending.File.ID: "later"} {
+		if got := downloaded(t, a, tok, id); string(got) != want {
+			t.Errorf("file %s downloads %q, want %q", id, got, want)
+		}
+	}
+	pendingKey := a.storedKey(a.userID(tok), pending.File.ID)
+	if pendingKey != pending.Upload.Fields["key"] {
+		t.Errorf("the old pending file's object moved from %s to %s", pending.Upload.Fields["key"], pendingKey)
+	}
+	for _, id := range []string{done.ID, pending.File.ID} {
+		resp, body := a.do(request{method: "DELETE", path: "/files/" + id, token: tok})
+		wantStatus(t, resp, body, http.StatusNoContent)
+	}
+	for _, key := range []string{doneKey, pendingKey} {
+		if a.headObject(key) {
+			t.Errorf("object %s is still there after its file was deleted", key)
+		}
 	}
 }
 

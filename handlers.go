@@ -30,6 +30,7 @@ type server struct {
 	publicURL string
 	adminView *adminPageView // admin.go
 	seen      lastSeen       // when this instance last wrote each user's last_seen_at
+	joining   keyedLocks     // multipart files this instance is completing (multipart.go)
 	// page is the web page at "/" and its assets, see page.go.
 	page *appPage
 }

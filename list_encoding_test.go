@@ -263,7 +263,8 @@ func everyFieldFile(t *testing.T) File {
 	f := File{ID: newID(), Owner: "owner-1", Filename: "all.txt", DeclaredSize: &declared, Size: &size,
 		ContentType: "text/plain", Status: statusComplete, ObjectKey: "users/x/all", ETag: `"e"`,
 		CreatedAt: completed.Add(-time.Second), CompletedAt: &completed, Charged: 6,
-		UploadID: "upload-1", PartSize: 5 << 20, PartCount: 3, UploadExpiresAt: &completed}
+		UploadID: "upload-1", PartSize: 5 << 20, PartCount: 3, UploadExpiresAt: &completed,
+		StagingKey: "staging/1767225600/users/ab/one"}
 	v := reflect.ValueOf(f)
 	for i := range v.NumField() {
 		if v.Field(i).IsZero() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -245,7 +246,7 @@ func (s *localStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 
 // CompleteFile marks the owner's pending file complete; a complete one is
 // returned as it is. The write lock makes one caller the one that completed it.
-func (s *localStore) CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, bool, error) {
+func (s *localStore) CompleteFile(ctx context.Context, owner, id, key string, size int64, etag string, at time.Time) (*File, bool, error) {
 	var done File
 	completed := false
 	err := s.change(ctx, func(st *localState) (*localRecord, error) {
@@ -259,6 +260,7 @@ func (s *localStore) CompleteFile(ctx context.Context, owner, id string, size in
 		}
 		at := localTime(at)
 		done.Status, done.Size, done.ETag, done.CompletedAt = statusComplete, &size, etag, &at
+		done.ObjectKey = cmp.Or(key, done.ObjectKey)
 		completed = true
 		doc := cloneLocalFile(&done)
 		return &localRecord{Op: opPutFile, File: &doc}, nil

@@ -197,7 +197,7 @@ func crashWriteFiles(t *testing.T, s *localStore, round, worker int, deadline ti
 		}
 		fmt.Println("I", id)
 		if n%3 == 0 {
-			if _, _, err := s.CompleteFile(ctx, pending.Owner, id, *complete.Size, complete.ETag, *complete.CompletedAt); err != nil {
+			if _, _, err := s.CompleteFile(ctx, pending.Owner, id, "", *complete.Size, complete.ETag, *complete.CompletedAt); err != nil {
 				t.Error(err)
 				return
 			}

@@ -9,14 +9,52 @@ import (
 	"time"
 )
 
+// DeleteAbandonedFile checks, under the store's write lock, that the file
+// is still pending and created before t, and deletes it.
+func (s *localStore) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) error {
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		f, err := st.ownedFile(owner, id)
+		if err != nil {
+			return nil, err
+		}
+		if f.Status != statusPending || !f.CreatedAt.Before(createdBefore) {
+			return nil, ErrNotFound
+		}
+		return &localRecord{Op: opDelFile, Key: id}, nil
+	})
+}
+
 // PendingFilesBefore returns up to limit pending files created before t,
 // after the position after, oldest first.
 func (s *localStore) PendingFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return s.filesBefore(ctx, func(f *File) bool { return f.Status == statusPending }, t, after, limit)
+}
+
+func (s *localStore) StagedFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return s.filesBefore(ctx, func(f *File) bool { return f.Status == statusComplete && f.StagingKey != "" }, t, after, limit)
+}
+
+// ClearStagingKey forgets the staging key of a complete file.
+func (s *localStore) ClearStagingKey(ctx context.Context, owner, id string) error {
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		f, err := st.ownedFile(owner, id)
+		if err != nil || f.Status != statusComplete || f.StagingKey == "" {
+			return nil, err
+		}
+		doc := cloneLocalFile(f)
+		doc.StagingKey = ""
+		return &localRecord{Op: opPutFile, File: &doc}, nil
+	})
+}
+
+// filesBefore returns up to limit files that match, created before t,
+// after the position after, oldest first.
+func (s *localStore) filesBefore(ctx context.Context, match func(*File) bool, t time.Time, after *Cursor, limit int) ([]File, error) {
 	var files []File
 	err := s.view(ctx, func(st *localState) error {
 		var found []*File
 		for _, f := range st.files {
-			if f.Status == statusPending && f.CreatedAt.Before(t) && (after == nil || compareLocalCursor(f, *after) > 0) {
+			if match(f) && f.CreatedAt.Before(t) && (after == nil || compareLocalCursor(f, *after) > 0) {
 				found = append(found, f)
 			}
 		}

@@ -77,7 +77,7 @@ func writeLocalFixture(t *testing.T, s Store) *localFixture {
 			ctInsert(t, s, f)
 			switch i % 5 {
 			case 1:
-				done, _, err := s.CompleteFile(ctx, owner, f.ID, int64(i), fmt.Sprintf(`"%d"`, i), now)
+				done, _, err := s.CompleteFile(ctx, owner, f.ID, "", int64(i), fmt.Sprintf(`"%d"`, i), now)
 				ctMust(t, "CompleteFile", err)
 				f = done
 			case 2:
@@ -475,7 +475,7 @@ func TestLocalStoreConcurrentWriters(t *testing.T) {
 					return
 				}
 				if i%2 == w%2 {
-					done, _, err := s.CompleteFile(context.Background(), owner, f.ID, 1, "e", ctNow())
+					done, _, err := s.CompleteFile(context.Background(), owner, f.ID, "", 1, "e", ctNow())
 					if err != nil {
 						t.Errorf("CompleteFile: %v", err)
 						return

@@ -138,7 +138,7 @@ func memDetach(files []File) {
 	}
 }
 
-func (m *memStore) CompleteFile(_ context.Context, owner, id string, size int64, etag string, at time.Time) (*File, bool, error) {
+func (m *memStore) CompleteFile(_ context.Context, owner, id, key string, size int64, etag string, at time.Time) (*File, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.find(owner, id)
@@ -149,6 +149,10 @@ func (m *memStore) CompleteFile(_ context.Context, owner, id string, size int64,
 	if completed {
 		at = localTime(at)
 		f.Status, f.Size, f.ETag, f.CompletedAt = statusComplete, &size, etag, &at
+		if key != "" {
+			delete(m.keys, f.ObjectKey)
+			f.ObjectKey, m.keys[key] = key, true
+		}
 	}
 	return memCopy(f), completed, nil
 }
@@ -159,6 +163,19 @@ func (m *memStore) DeleteFile(_ context.Context, owner, id string) error {
 	f, err := m.find(owner, id)
 	if err != nil {
 		return err
+	}
+	delete(m.files, id)
+	delete(m.keys, f.ObjectKey)
+	m.byOwner[owner] = slices.DeleteFunc(m.byOwner[owner], func(g *File) bool { return g == f })
+	return nil
+}
+
+func (m *memStore) DeleteAbandonedFile(_ context.Context, owner, id string, createdBefore time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, err := m.find(owner, id)
+	if err != nil || f.Status != statusPending || !f.CreatedAt.Before(createdBefore) {
+		return ErrNotFound
 	}
 	delete(m.files, id)
 	delete(m.keys, f.ObjectKey)
@@ -376,11 +393,29 @@ func (m *memStore) DeleteUserCredentials(_ context.Context, userID string) (int,
 }
 
 func (m *memStore) PendingFilesBefore(_ context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return m.filesBefore(func(f *File) bool { return f.Status == statusPending }, t, after, limit)
+}
+
+func (m *memStore) StagedFilesBefore(_ context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return m.filesBefore(func(f *File) bool { return f.Status == statusComplete && f.StagingKey != "" }, t, after, limit)
+}
+
+func (m *memStore) ClearStagingKey(_ context.Context, owner, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, err := m.find(owner, id)
+	if err == nil && f.Status == statusComplete {
+		f.StagingKey = ""
+	}
+	return err
+}
+
+func (m *memStore) filesBefore(match func(*File) bool, t time.Time, after *Cursor, limit int) ([]File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	files := []File{}
 	for _, f := range m.files {
-		if f.Status == statusPending && f.CreatedAt.Before(t) && (after == nil || compareLocalCursor(f, *after) > 0) {
+		if match(f) && f.CreatedAt.Before(t) && (after == nil || compareLocalCursor(f, *after) > 0) {
 			files = append(files, *memCopy(f))
 		}
 	}

@@ -396,6 +396,8 @@ func decodeFile(doc bson.Raw, f *File, opt *fileOptionals, owner string) error {
 			}
 		case "upload_expires_at":
 			f.UploadExpiresAt = d.time("upload_expires_at", v, &opt.uploadExpiresAt)
+		case "staging_key":
+			f.StagingKey = d.str("staging_key", v)
 		}
 	}
 	if d.err == nil && f.CreatedAt.IsZero() {
@@ -478,19 +480,23 @@ func (d *rawFields) time(key string, v bsoncore.Value, slot *time.Time) *time.Ti
 	return slot
 }
 
-func (s *mongoStore) CompleteFile(callerCtx context.Context, owner, id string, size int64, etag string, at time.Time) (*File, bool, error) {
+func (s *mongoStore) CompleteFile(callerCtx context.Context, owner, id, key string, size int64, etag string, at time.Time) (*File, bool, error) {
 	ctx, cancel, err := s.opContext(callerCtx)
 	if err != nil {
 		return nil, false, err
 	}
 	defer cancel()
 	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, {Key: "status", Value: statusPending}}
-	update := bson.D{{Key: "$set", Value: bson.D{
+	set := bson.D{
 		{Key: "status", Value: statusComplete},
 		{Key: "size", Value: size},
 		{Key: "etag", Value: etag},
 		{Key: "completed_at", Value: at},
-	}}}
+	}
+	if key != "" {
+		set = append(set, bson.E{Key: "object_key", Value: key})
+	}
+	update := bson.D{{Key: "$set", Value: set}}
 	var f File
 	err = s.files.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&f)
 	if errors.Is(err, mongo.ErrNoDocuments) {

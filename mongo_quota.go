@@ -326,9 +326,9 @@ func (s *mongoStore) SettleCharge(ctx context.Context, owner, id string, from, t
 // it (a delete's count is atomic), releases its charge: the settled one if
 // a settlement came first, else the one it was created with. Without a
 // ledger there is nothing to release.
-func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string) error {
+func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string, only ...bson.E) error {
 	if s.ledgerOff {
-		return s.deleteOwnedFile(ctx, owner, id)
+		return s.deleteOwnedFile(ctx, owner, id, only...)
 	}
 	// The ledger must exist before the file goes: a ledger started after
 	// would not count it, and the release would then take it off twice.
@@ -341,7 +341,7 @@ func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string) 
 	if err != nil {
 		return err
 	}
-	if err := s.deleteOwnedFile(ctx, owner, id); err != nil {
+	if err := s.deleteOwnedFile(ctx, owner, id, only...); err != nil {
 		return err
 	}
 	// The file is gone: its release must be written even if the client
@@ -361,15 +361,16 @@ func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string) 
 	return nil
 }
 
-// deleteOwnedFile deletes the owner's file; of racing deletes, one
-// succeeds and the others are ErrNotFound.
-func (s *mongoStore) deleteOwnedFile(ctx context.Context, owner, id string) error {
+// deleteOwnedFile deletes the owner's file if it also matches only; of
+// racing deletes, one succeeds and the others are ErrNotFound.
+func (s *mongoStore) deleteOwnedFile(ctx context.Context, owner, id string, only ...bson.E) error {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	res, err := s.files.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
+	filter := append(bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}, only...)
+	res, err := s.files.DeleteOne(ctx, filter)
 	if err != nil {
 		return mongoErr("delete file", err)
 	}

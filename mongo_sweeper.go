@@ -12,13 +12,45 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
+// DeleteAbandonedFile deletes the file with a filter on its status and
+// creation time, so the condition holds in the delete itself. (FerretDB
+// runs a conditional update as a read then a write, so a completion in
+// that window can still lose to it; MongoDB's are atomic.)
+func (s *mongoStore) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) error {
+	return s.deleteFileReleasing(ctx, owner, id,
+		bson.E{Key: "status", Value: statusPending},
+		bson.E{Key: "created_at", Value: bson.D{{Key: "$lt", Value: createdBefore}}})
+}
+
 func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return s.filesBefore(ctx, bson.D{{Key: "status", Value: statusPending}}, t, after, limit)
+}
+
+func (s *mongoStore) StagedFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
+	return s.filesBefore(ctx, bson.D{{Key: "status", Value: statusComplete}, {Key: "staging_key", Value: bson.D{{Key: "$gt", Value: ""}}}}, t, after, limit)
+}
+
+// ClearStagingKey unsets the key of a complete file.
+func (s *mongoStore) ClearStagingKey(ctx context.Context, owner, id string) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, {Key: "status", Value: statusComplete}}
+	_, err = s.files.UpdateOne(ctx, filter, bson.D{{Key: "$unset", Value: bson.D{{Key: "staging_key", Value: ""}}}})
+	return mongoErr("clear staging key", err)
+}
+
+// filesBefore returns up to limit files matching filter created before t,
+// after the position after, oldest first.
+func (s *mongoStore) filesBefore(ctx context.Context, filter bson.D, t time.Time, after *Cursor, limit int) ([]File, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	filter := bson.D{{Key: "status", Value: statusPending}, {Key: "created_at", Value: bson.D{{Key: "$lt", Value: t}}}}
+	filter = append(filter, bson.E{Key: "created_at", Value: bson.D{{Key: "$lt", Value: t}}})
 	if after != nil {
 		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
 			bson.D{{Key: "created_at", Value: bson.D{{Key: "$gt", Value: after.CreatedAt}}}},

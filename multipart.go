@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -236,7 +237,23 @@ func (s *server) pendingMultipart(w http.ResponseWriter, r *http.Request, owner,
 // answers 409 naming it, and the file stays pending so the client can send
 // it. An upload the store no longer has may have been joined by an earlier
 // call whose record was never written: the object then says so.
+//
+// Completes of one file on this instance take turns: one joins the parts,
+// and the others then find the file complete and answer it. (On S3 a list
+// of the parts while another complete joins them can come back empty.)
+// Completes on other instances that race anyway are met by joined and
+// awaitJoin.
 func (s *server) completeMultipart(w http.ResponseWriter, r *http.Request, f *File, claimed *int64) {
+	defer s.joining.lock(f.ID)()
+	f, err := s.store.GetFile(r.Context(), f.Owner, f.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.Status == statusComplete {
+		writeJSON(w, http.StatusOK, fileResponse{toFileJSON(f)})
+		return
+	}
 	parts, err := s.objects.ListParts(r.Context(), f.ObjectKey, f.UploadID)
 	if err == nil {
 		if msg := checkParts(f, parts); msg != "" {
@@ -252,14 +269,25 @@ func (s *server) completeMultipart(w http.ResponseWriter, r *http.Request, f *Fi
 		err = s.objects.CompleteMultipart(ctx, f.ObjectKey, f.UploadID, parts)
 	}
 	if errors.Is(err, ErrInvalidParts) {
-		writeError(w, http.StatusConflict, codeConflict, "a part was sent again while completing: complete again")
-		return
+		if !s.joined(r.Context(), f) {
+			writeError(w, http.StatusConflict, codeConflict, "a part was sent again while completing: complete again")
+			return
+		}
+		err = nil // a racing complete joined them: record what it made
 	}
 	if err != nil && !errors.Is(err, ErrUploadNotFound) {
 		s.fail(w, r, err)
 		return
 	}
 	s.recordCompletion(w, r, f, claimed)
+}
+
+// joined tells whether the object of a multipart file exists: a complete
+// that raced this one joined the parts first, and then the parts this one
+// listed are no longer an upload's. Not knowing is not joined.
+func (s *server) joined(ctx context.Context, f *File) bool {
+	_, err := s.objects.Head(ctx, f.ObjectKey)
+	return err == nil
 }
 
 // completeTime is how long joining the parts of a file of size bytes may
@@ -273,16 +301,21 @@ func completeTime(size int64) time.Duration {
 }
 
 // recordCompletion asks the object store for the object's real size and
-// ETag, checks the size against what was declared, marks the file complete
-// and makes it count its real size toward the quota.
+// ETag, checks the size against what was declared, promotes a staged
+// upload to the file's own key, marks the file complete and makes it count
+// its real size toward the quota. A complete that finds the upload gone
+// because a racing complete finished it answers that one's file.
 func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *File, claimed *int64) {
-	info, err := s.objects.Head(r.Context(), f.ObjectKey)
+	info, err := s.objects.Head(r.Context(), f.uploadKey())
+	if errors.Is(err, ErrObjectNotFound) && f.UploadID != "" && s.now().Before(*f.UploadExpiresAt) {
+		info, err = s.awaitJoin(r.Context(), f)
+	}
 	if errors.Is(err, ErrObjectNotFound) {
 		msg := "the file has not been uploaded yet"
 		if f.UploadID != "" {
 			msg = "the multipart upload no longer exists (it expired): delete the file and start again"
 		}
-		writeError(w, http.StatusConflict, codeConflict, msg)
+		s.answerCompletedOr(w, r, f, msg)
 		return
 	}
 	if err != nil {
@@ -293,16 +326,123 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 		writeError(w, http.StatusConflict, codeConflict, msg)
 		return
 	}
-	done, completed, err := s.store.CompleteFile(r.Context(), f.Owner, f.ID, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
+	var promoted string // the key a staged upload is copied to
+	if f.StagingKey != "" {
+		promoted = promotedKey(f, info.ETag)
+		if info, err = s.promote(w, r, f, info, promoted); err != nil {
+			s.answerPromoteFailed(w, r, f, err)
+			return
+		}
+	}
+	done, completed, err := s.store.CompleteFile(r.Context(), f.Owner, f.ID, promoted, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	if promoted != "" && done.ObjectKey != promoted {
+		// A racing complete promoted other bytes (the form was posted in
+		// between) and recorded them first: this copy is nobody's.
+		if err := s.objects.Delete(context.WithoutCancel(r.Context()), promoted); err != nil {
+			s.log.Warn("complete: deleting a copy another complete beat", "file", f.ID, "err", err)
+		}
+	}
 	if completed { // a complete that raced this one and won counted it
 		s.metrics.uploadCompleted(info.Size)
 	}
-	s.settleCharge(r.Context(), f, info.Size)
+	if f.StagingKey == "" { // a staged upload's charge waits for its form to expire (sweepStaged)
+		s.settleCharge(r.Context(), f, info.Size)
+	}
+	s.deleteStaged(r.Context(), f)
 	writeJSON(w, http.StatusOK, fileResponse{toFileJSON(done)})
+}
+
+// awaitJoin waits for the object of a multipart file whose upload has
+// gone before it expired: a complete racing this one is joining its parts
+// (S3 may take a while, and versitygw removes the upload before the object
+// appears). It checks every 100 ms for as long as a join may take
+// (completeTime), and stops early once the file is recorded complete, for
+// the caller to answer it. A deleted file's upload goes too: the caller
+// then finds no record.
+func (s *server) awaitJoin(ctx context.Context, f *File) (ObjectInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, completeTime(*f.DeclaredSize))
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ObjectInfo{}, ErrObjectNotFound
+		case <-tick.C:
+		}
+		info, err := s.objects.Head(ctx, f.ObjectKey)
+		if !errors.Is(err, ErrObjectNotFound) {
+			return info, err
+		}
+		if now, err := s.store.GetFile(ctx, f.Owner, f.ID); err != nil || now.Status == statusComplete {
+			return ObjectInfo{}, ErrObjectNotFound
+		}
+	}
+}
+
+// promotedKey is the key a staged upload with that ETag is copied to: the
+// file's key and the ETag, so that the bytes under it are only ever those
+// (S3 has no way to copy only if the target is absent). Completes that
+// race a post of the form so copy to different keys, and the record names
+// one key whole, size and ETag with it; completes of the same bytes copy
+// the same bytes to the same key.
+func promotedKey(f *File, etag string) string { return f.ObjectKey + "-" + etag }
+
+// promote copies a staged single upload, as it was read (info), to key
+// and returns what is there: the bytes the file will serve.
+func (s *server) promote(w http.ResponseWriter, r *http.Request, f *File, info ObjectInfo, key string) (ObjectInfo, error) {
+	deadline := time.Now().Add(completeTime(info.Size))
+	// http.ErrNotSupported leaves the server's WriteTimeout.
+	http.NewResponseController(w).SetWriteDeadline(deadline)
+	ctx, cancel := context.WithDeadline(r.Context(), deadline)
+	defer cancel()
+	return s.objects.(stagingObjects).Promote(ctx, f.StagingKey, key, info.ETag)
+}
+
+// answerPromoteFailed answers a promotion that failed: a staged object that
+// changed or went away under it is a conflict, unless a racing complete
+// finished the file.
+func (s *server) answerPromoteFailed(w http.ResponseWriter, r *http.Request, f *File, err error) {
+	switch {
+	case errors.Is(err, errStagedChanged):
+		s.answerCompletedOr(w, r, f, "the upload changed while completing (its form was posted again): complete again")
+	case errors.Is(err, ErrObjectNotFound):
+		s.answerCompletedOr(w, r, f, "the file has not been uploaded yet")
+	default:
+		s.fail(w, r, err)
+	}
+}
+
+// answerCompletedOr answers 200 with the file if another request has
+// completed it meanwhile, and otherwise 409 saying msg.
+func (s *server) answerCompletedOr(w http.ResponseWriter, r *http.Request, f *File, msg string) {
+	now, err := s.store.GetFile(r.Context(), f.Owner, f.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if now.Status == statusComplete {
+		writeJSON(w, http.StatusOK, fileResponse{toFileJSON(now)})
+		return
+	}
+	writeError(w, http.StatusConflict, codeConflict, msg)
+}
+
+// deleteStaged deletes a completed file's staged upload, now copied. It is
+// only tidying: should it fail, or the form be posted again, the sweeper
+// deletes the staged object once the form has expired. It runs to the end
+// even if the client goes away.
+func (s *server) deleteStaged(ctx context.Context, f *File) {
+	if f.StagingKey == "" {
+		return
+	}
+	if err := s.objects.Delete(context.WithoutCancel(ctx), f.StagingKey); err != nil {
+		s.log.Warn("complete: deleting the staged upload", "file", f.ID, "err", err)
+	}
 }
 
 // checkParts names the parts that are missing or of the wrong size, or "".
@@ -356,7 +496,44 @@ func (s *server) abortIfMultipart(ctx context.Context, f *File) error {
 }
 
 // resumable tells a pending multipart file the sweeper must keep: its
-// upload lives MULTIPART_TTL_SECONDS, not the single form's lifetime.
-func resumable(f *File, now time.Time) bool {
-	return f.UploadExpiresAt != nil && now.Before(f.UploadExpiresAt.Add(sweepMargin))
+// upload lives MULTIPART_TTL_SECONDS (and grace after), not the single
+// form's lifetime.
+func resumable(f *File, now time.Time, grace time.Duration) bool {
+	return f.UploadExpiresAt != nil && now.Before(f.UploadExpiresAt.Add(grace))
+}
+
+// keyedLocks is a mutex per key, each kept only while it is held or
+// awaited. The zero value is ready.
+type keyedLocks struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	refs int // holders and waiters
+}
+
+// lock takes key's mutex and returns its unlock.
+func (k *keyedLocks) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }

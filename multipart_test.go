@@ -1,18 +1,26 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // Test copies of the multipart API's shapes.
@@ -772,7 +780,7 @@ func TestSweeperKeepsResumableMultipart(t *testing.T) {
 			c.send(up.File.ID, size, up.Upload.PartSize, []int{1})
 			f := c.record(up.File.ID)
 
-			clock.advance(e.srv.cfg.UploadTTL + sweepMargin + time.Minute) // the single form's lifetime is long past
+			clock.advance(e.srv.cfg.UploadTTL + e.srv.cfg.SweepGrace + time.Minute) // the single form's lifetime is long past
 			if r := e.srv.sweep(t.Context()); r.pendingFiles != 0 || r.failures != 0 {
 				t.Errorf("sweep while resumable: %+v, want nothing removed", r)
 			}
@@ -792,4 +800,138 @@ func TestSweeperKeepsResumableMultipart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMultipartParallelCompletes (issue 18, section 4): ten completes of
+// one multipart upload at once all answer 200 with the complete file (the
+// ones that lost the join included), the file downloads whole, and
+// dropp_uploads_completed_total counts it once. On S3 (versitygw) and on
+// the local object store; a complete repeated later answers 200 too.
+func TestMultipartParallelCompletes(t *testing.T) {
+	t.Parallel()
+	for _, pair := range [][2]string{{"mongodb", "s3"}, {"local", "s3"}, {"local", "local"}} {
+		t.Run(pair[0]+"+"+pair[1], func(t *testing.T) {
+			t.Parallel()
+			e := startTestEnv(t, backendEnv(t, pair[0], pair[1], map[string]string{"PART_SIZE_BYTES": strconv.Itoa(5 << 20)}))
+			c := partsClient{t: t, e: e, token: e.newUser("racer")}
+			const size = 30 << 20 // 6 parts, which take a moment to join
+			up := c.create("parallel.bin", size)
+			c.send(up.File.ID, size, up.Upload.PartSize, partNumbers(1, up.Upload.PartCount))
+			before := e.srv.metrics.uploadsCompleted.Load()
+
+			type answer struct {
+				status int
+				body   string
+			}
+			answers := make([]answer, 10)
+			var wg sync.WaitGroup
+			for i := range answers {
+				wg.Go(func() {
+					status, body, err := apiTester{e}.try(request{method: "POST", path: "/upload/" + up.File.ID + "/complete", token: c.token})
+					answers[i] = answer{status, string(body)}
+					if err != nil {
+						answers[i].body = err.Error()
+					}
+				})
+			}
+			wg.Wait()
+			for i, a := range answers {
+				if a.status != http.StatusOK || !strings.Contains(a.body, `"status":"complete"`) {
+					t.Errorf("complete %d: %d %s, want 200 with the complete file", i, a.status, a.body)
+				}
+			}
+			resp, body := c.complete(up.File.ID)
+			wantStatus(t, resp, body, http.StatusOK)
+			if n := e.srv.metrics.uploadsCompleted.Load() - before; n != 1 {
+				t.Errorf("dropp_uploads_completed_total went up by %d, want 1", n)
+			}
+			if n, sum := c.downloadSHA256(up.File.ID); n != size || sum != testContentSHA256(size) {
+				t.Errorf("download: %d bytes, sha256 %s; want the file", n, sum)
+			}
+		})
+	}
+}
+
+// unstagedObjects hides that an object store stages single uploads: the
+// server then completes them as it did before stagingObjects.
+type unstagedObjects struct{ ObjectStore }
+
+// BenchmarkCompleteSingle measures POST /upload/{id}/complete of a single
+// upload on S3 (versitygw), with the in-memory metadata store: "staged" is
+// what the server does (HEAD the staged object, copy it within S3, delete
+// it), "direct" what it did before staging (HEAD the object the form
+// wrote). Only the complete is timed, not the create or the upload.
+func BenchmarkCompleteSingle(b *testing.B) {
+	const bucket = "dropp-bench-complete"
+	if _, err := requireRig(b).s3.CreateBucket(b.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil &&
+		!strings.Contains(err.Error(), "BucketAlreadyOwnedByYou") {
+		b.Fatal(err)
+	}
+	for _, size := range []int{1 << 10, 16 << 20} {
+		for _, mode := range []string{"direct", "staged"} {
+			b.Run(fmt.Sprintf("%s/%dKiB", mode, size>>10), func(b *testing.B) {
+				s, tok := benchServer(b, newMemStore())
+				s.cfg.Bucket = bucket
+				objects, err := newS3Objects(b.Context(), s.cfg, s.log)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.objects = objects
+				if mode == "direct" {
+					s.objects = unstagedObjects{objects}
+				}
+				srv := httptest.NewServer(s)
+				defer srv.Close()
+				content := bytes.Repeat([]byte("x"), size)
+				for b.Loop() {
+					b.StopTimer()
+					up := benchCall[uploadOut](b, srv.URL, "/upload/", tok, map[string]any{"filename": "f.bin", "size": size}, http.StatusCreated)
+					if status := benchPostForm(b, up.Upload.URL, up.Upload.Fields, content); status/100 != 2 {
+						b.Fatalf("form: %d", status)
+					}
+					b.StartTimer()
+					benchCall[fileResponseOut](b, srv.URL, "/upload/"+up.File.ID+"/complete", tok, nil, http.StatusOK)
+				}
+			})
+		}
+	}
+}
+
+// benchCall POSTs body as JSON with the bearer token, wants status, and
+// decodes the answer.
+func benchCall[T any](b *testing.B, base, path, tok string, body any, status int) T {
+	b.Helper()
+	data, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", base+path, bytes.NewReader(data))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out T
+	if resp.StatusCode != status || json.Unmarshal(raw, &out) != nil {
+		b.Fatalf("POST %s: %d %s", path, resp.StatusCode, raw)
+	}
+	return out
+}
+
+// benchPostForm posts an upload form with content last and returns the status.
+func benchPostForm(b *testing.B, url string, fields map[string]string, content []byte) int {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("file", "f.bin")
+	fw.Write(content)
+	mw.Close()
+	resp, err := http.Post(url, mw.FormDataContentType(), &buf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

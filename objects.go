@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -191,4 +192,50 @@ func isAttrChar(c byte) bool {
 		return true
 	}
 	return strings.IndexByte("!#$&+-.^_`|~", c) >= 0
+}
+
+// stagingObjects is an object store whose upload forms and PUT URLs cannot
+// be revoked before they expire (S3): a form posted again after its file
+// was completed or deleted would replace what the file serves, or store
+// bytes no quota counts. So a single upload writes to a staging key, which
+// names its form's expiry (stagingKey); completion copies the staged object,
+// server-side, to the file's own key, which no form or URL can write; and
+// the sweeper deletes every staged object whose form has expired, whatever
+// became of its file. The local object store needs none of this: its forms
+// are single-use (localobjects.go).
+type stagingObjects interface {
+	// Promote copies the object at the staging key from, if it still has
+	// the ETag etag, to the key to, and returns what is at to. A staged
+	// object that changed since it was read is errStagedChanged; a missing
+	// one, ErrObjectNotFound.
+	Promote(ctx context.Context, from, to, etag string) (ObjectInfo, error)
+	// SweepStaged deletes the staged objects whose form expired before t
+	// and returns how many.
+	SweepStaged(ctx context.Context, before time.Time) (int, error)
+}
+
+// errStagedChanged: the staged object was replaced while it was promoted
+// (its form was posted again).
+var errStagedChanged = errors.New("the uploaded object changed while completing")
+
+// stagingPrefix is where staged uploads live, apart from users/, so that
+// neither `dropp reconcile` nor a user's files ever count them.
+const stagingPrefix = "staging/"
+
+// stagingKey is the staging key of the object key for a form that expires
+// at expires: the expiry in fixed-width Unix seconds comes first, so a
+// listing of stagingPrefix is in the order the sweeper deletes them.
+func stagingKey(key string, expires time.Time) string {
+	return fmt.Sprintf("%s%010d/%s", stagingPrefix, expires.Unix(), key)
+}
+
+// stagingExpiry reads the form expiry a staging key names.
+func stagingExpiry(key string) (time.Time, bool) {
+	rest, ok := strings.CutPrefix(key, stagingPrefix)
+	secs, _, cut := strings.Cut(rest, "/")
+	n, err := strconv.ParseInt(secs, 10, 64)
+	if !ok || !cut || err != nil || len(secs) != 10 {
+		return time.Time{}, false
+	}
+	return time.Unix(n, 0), true
 }

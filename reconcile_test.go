@@ -20,13 +20,10 @@ func TestReconcile(t *testing.T) {
 			a := apiTester{start(t, nil)}
 			tok := a.newUser("reconcile")
 			_, keptKey := a.stored(tok, map[string]any{"filename": "kept.bin"}, []byte("kept"))
-			orphan := a.create(tok, map[string]any{"filename": "orphan.bin"})
-			a.upload(orphan, []byte("no record"))
-			orphanKey := orphan.Upload.Fields["key"]
-			if orphanKey == "" {
-				orphanKey = a.storedKey(a.userID(tok), orphan.File.ID)
-			}
-			ctMust(t, "delete record", a.srv.store.DeleteFile(t.Context(), a.userID(tok), orphan.File.ID))
+			// A file's object whose record is gone (what the form stored
+			// under its staging key on S3 is the sweeper's, not reconcile's).
+			orphan, orphanKey := a.stored(tok, map[string]any{"filename": "orphan.bin"}, []byte("no record"))
+			ctMust(t, "delete record", a.srv.store.DeleteFile(t.Context(), a.userID(tok), orphan.ID))
 			store, objects := a.srv.store, a.srv.objects
 
 			var out bytes.Buffer

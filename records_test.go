@@ -330,6 +330,7 @@ var fileFieldsNotInAPI = map[string]string{
 	"PartSize":        "in POST /upload/'s multipart answer, not the file object",
 	"PartCount":       "in POST /upload/'s multipart answer, not the file object",
 	"UploadExpiresAt": "in POST /upload/'s multipart answer (expires_at), not the file object",
+	"StagingKey":      "the object store's name, internal (the form's key field names it)",
 }
 
 // TestFileFieldsReachEveryCopy: a File with every field set (everyFieldFile

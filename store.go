@@ -68,7 +68,16 @@ type File struct {
 	PartSize        int64      `bson:"part_size,omitempty" json:"part_size,omitempty"`
 	PartCount       int        `bson:"part_count,omitempty" json:"part_count,omitempty"`
 	UploadExpiresAt *time.Time `bson:"upload_expires_at,omitempty" json:"upload_expires,omitempty"`
+	// StagingKey is where a single upload's form or PUT URL writes, when
+	// the object store cannot revoke them (S3: see stagingObjects);
+	// completion copies it to ObjectKey, which no client can write. Empty
+	// on stores whose forms are single-use, and on files stored before it;
+	// cleared once the form has expired and the file's charge is settled.
+	StagingKey string `bson:"staging_key,omitempty" json:"staging,omitempty"`
 }
+
+// uploadKey is the key the file's single-upload form or PUT URL writes.
+func (f *File) uploadKey() string { return cmp.Or(f.StagingKey, f.ObjectKey) }
 
 // ListQuery selects one page of a user's files, newest first.
 type ListQuery struct {
@@ -178,11 +187,12 @@ type Store interface {
 	GetFile(ctx context.Context, owner, id string) (*File, error)
 	ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 	// CompleteFile marks a pending file complete with the size and ETag the
-	// object store reported. A file that is already complete is returned
+	// object store reported, and, unless key is "", the key its object was
+	// promoted to (stagingObjects). A file that is already complete is returned
 	// unchanged. completed tells whether this call made it complete: of
 	// concurrent calls on one pending file, at most one (on MongoDB, exactly
 	// one unless writing its completion claim fails, which is logged).
-	CompleteFile(ctx context.Context, owner, id string, size int64, etag string, at time.Time) (f *File, completed bool, err error)
+	CompleteFile(ctx context.Context, owner, id, key string, size int64, etag string, at time.Time) (f *File, completed bool, err error)
 	DeleteFile(ctx context.Context, owner, id string) error
 
 	InsertCredential(ctx context.Context, c Credential) error
@@ -247,10 +257,22 @@ type Store interface {
 	TouchUser(ctx context.Context, id string, at time.Time) error
 
 	// Cleanup (sweeper.go).
+	// DeleteAbandonedFile deletes the owner's file, releasing its charge,
+	// only if it is still pending and was created before t, checked in the
+	// store itself: a file completed since the sweeper read it stays
+	// (ErrNotFound). It is the sweeper's claim on a file, made before its
+	// objects go.
+	DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) error
 	// PendingFilesBefore returns up to limit pending files created before
 	// t, oldest first by (CreatedAt, ID), from just after the position
 	// after (nil: from the oldest), so that a sweep can walk them in batches.
 	PendingFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error)
+	// StagedFilesBefore is PendingFilesBefore for the complete files that
+	// still name a staging key (stagingObjects): their charge is settled
+	// once their form has expired.
+	StagedFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error)
+	// ClearStagingKey forgets the staging key of the owner's complete file.
+	ClearStagingKey(ctx context.Context, owner, id string) error
 	// DeleteExpired deletes credentials, sign-in states, codes and shares
 	// expired by now, and returns how many.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)

@@ -43,6 +43,8 @@ func testStoreContract(t *testing.T, open func(t *testing.T) Store) {
 		{"CompleteFile", ctCompleteFile},
 		{"DeleteFile", ctDeleteFile},
 		{"PendingFilesBefore", ctPendingFilesBefore},
+		{"DeleteAbandonedFile", ctDeleteAbandonedFile},
+		{"StagedFiles", ctStagedFiles},
 		{"UsageByOwner", ctUsageByOwner},
 		{"Credentials", ctCredentials},
 		{"Users", ctUsers},
@@ -96,7 +98,7 @@ func ctMillisecondUTCTimes(t *testing.T, s Store) {
 	precise := time.Date(2026, 3, 4, 5, 6, 7, 891_234_567, zone)
 	f := ctFile(ctNewID(), precise)
 	ctInsert(t, s, f)
-	done, _, err := s.CompleteFile(ctx, f.Owner, f.ID, 1, "e", precise.Add(time.Second))
+	done, _, err := s.CompleteFile(ctx, f.Owner, f.ID, "", 1, "e", precise.Add(time.Second))
 	if err != nil {
 		t.Fatalf("CompleteFile: %v", err)
 	}
@@ -182,7 +184,7 @@ func ctOwnerIsolation(t *testing.T, s Store) {
 	if _, err := s.GetFile(ctx, bob, f.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetFile as other owner = %v, want ErrNotFound", err)
 	}
-	if _, _, err := s.CompleteFile(ctx, bob, f.ID, 1, "e", ctNow()); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.CompleteFile(ctx, bob, f.ID, "", 1, "e", ctNow()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CompleteFile as other owner = %v, want ErrNotFound", err)
 	}
 	if err := s.DeleteFile(ctx, bob, f.ID); !errors.Is(err, ErrNotFound) {
@@ -287,7 +289,7 @@ func ctListStatusFilter(t *testing.T, s Store) {
 		f := ctFile(owner, base.Add(time.Duration(i)*time.Millisecond))
 		ctInsert(t, s, f)
 		if i%3 == 0 {
-			done, _, err := s.CompleteFile(ctx, owner, f.ID, int64(i), "e", base)
+			done, _, err := s.CompleteFile(ctx, owner, f.ID, "", int64(i), "e", base)
 			if err != nil {
 				t.Fatalf("CompleteFile: %v", err)
 			}
@@ -322,12 +324,12 @@ func ctCompleteFile(t *testing.T, s Store) {
 	want := *ctCloneFile(f)
 	size := int64(12345)
 	want.Status, want.Size, want.ETag, want.CompletedAt = statusComplete, &size, `"abc"`, &at
-	got, completed, err := s.CompleteFile(ctx, f.Owner, f.ID, size, `"abc"`, at)
+	got, completed, err := s.CompleteFile(ctx, f.Owner, f.ID, "", size, `"abc"`, at)
 	if err != nil || !completed {
 		t.Fatalf("CompleteFile: completed %v, %v; want true", completed, err)
 	}
 	ctSameFile(t, *got, want)
-	again, completed, err := s.CompleteFile(ctx, f.Owner, f.ID, 1, `"other"`, at.Add(time.Hour))
+	again, completed, err := s.CompleteFile(ctx, f.Owner, f.ID, "", 1, `"other"`, at.Add(time.Hour))
 	if err != nil || completed {
 		t.Fatalf("CompleteFile again: completed %v, %v; want false", completed, err)
 	}
@@ -337,7 +339,7 @@ func ctCompleteFile(t *testing.T, s Store) {
 		t.Fatalf("GetFile: %v", err)
 	}
 	ctSameFile(t, *stored, want)
-	if _, _, err := s.CompleteFile(ctx, f.Owner, ctNewID(), 1, "e", at); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.CompleteFile(ctx, f.Owner, ctNewID(), "", 1, "e", at); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CompleteFile(missing) = %v, want ErrNotFound", err)
 	}
 }
@@ -360,7 +362,7 @@ func ctPendingFilesBefore(t *testing.T, s Store) {
 	slices.SortFunc(want, func(a, b File) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID)) })
 	done := ctFile(owner, t0.Add(time.Millisecond))
 	ctInsert(t, s, done)
-	if _, _, err := s.CompleteFile(ctx, owner, done.ID, 1, "e", t0.Add(time.Second)); err != nil {
+	if _, _, err := s.CompleteFile(ctx, owner, done.ID, "", 1, "e", t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	ctInsert(t, s, ctFile(owner, t0.Add(time.Hour))) // after the cutoff
@@ -386,6 +388,82 @@ func ctPendingFilesBefore(t *testing.T, s Store) {
 	}
 }
 
+// ctDeleteAbandonedFile: the sweeper's delete takes a file only if it is
+// still pending and was created before the cut-off, checked in the store:
+// a complete file, or a newer one, stays (ErrNotFound).
+func ctDeleteAbandonedFile(t *testing.T, s Store) {
+	ctx := t.Context()
+	t0 := ctNow().Add(-time.Hour)
+	owner := ctNewID()
+	pending, done, young := ctFile(owner, t0), ctFile(owner, t0), ctFile(owner, t0.Add(time.Hour))
+	for _, f := range []*File{pending, done, young} {
+		ctInsert(t, s, f)
+	}
+	if _, _, err := s.CompleteFile(ctx, owner, done.ID, "", 1, "e", t0); err != nil {
+		t.Fatal(err)
+	}
+	cutoff := t0.Add(time.Minute)
+	for _, f := range []*File{done, young} {
+		if err := s.DeleteAbandonedFile(ctx, owner, f.ID, cutoff); !errors.Is(err, ErrNotFound) {
+			t.Errorf("DeleteAbandonedFile(%s) = %v, want ErrNotFound", f.Filename, err)
+		}
+		if _, err := s.GetFile(ctx, owner, f.ID); err != nil {
+			t.Errorf("file kept by DeleteAbandonedFile: %v", err)
+		}
+	}
+	ctMust(t, "delete the abandoned file", s.DeleteAbandonedFile(ctx, owner, pending.ID, cutoff))
+	if _, err := s.GetFile(ctx, owner, pending.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("abandoned file after DeleteAbandonedFile: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteAbandonedFile(ctx, owner, pending.ID, cutoff); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second DeleteAbandonedFile = %v, want ErrNotFound", err)
+	}
+}
+
+// ctStagedFiles: StagedFilesBefore walks the complete files created
+// before the cut-off that name a staging key, and a key cleared with
+// ClearStagingKey takes its file out of the walk; CompleteFile records the
+// key an object was promoted to. Its files are from 1998, which no other
+// subtest uses.
+func ctStagedFiles(t *testing.T, s Store) {
+	ctx := t.Context()
+	t0 := time.Date(1998, 3, 1, 12, 0, 0, 0, time.UTC)
+	owner := ctNewID()
+	var staged []*File
+	for i := range 3 {
+		f := ctFile(owner, t0.Add(time.Duration(i)*time.Millisecond))
+		f.StagingKey = stagingKey(f.ObjectKey, t0)
+		ctInsert(t, s, f)
+		staged = append(staged, f)
+	}
+	plain := ctFile(owner, t0)
+	ctInsert(t, s, plain)
+	for _, f := range append(staged[1:], plain) { // staged[0] stays pending
+		done, _, err := s.CompleteFile(ctx, owner, f.ID, f.ObjectKey+"-e", 1, "e", t0)
+		if err != nil || done.ObjectKey != f.ObjectKey+"-e" {
+			t.Fatalf("CompleteFile with a promoted key: %+v, %v", done, err)
+		}
+	}
+	walk := func() (ids []string) {
+		files, err := s.StagedFilesBefore(ctx, t0.Add(time.Minute), nil, 10)
+		ctMust(t, "StagedFilesBefore", err)
+		for _, f := range files {
+			ids = append(ids, f.ID)
+		}
+		return ids
+	}
+	if got, want := walk(), []string{staged[1].ID, staged[2].ID}; !slices.Equal(got, want) {
+		t.Errorf("staged complete files: %v, want %v", got, want)
+	}
+	ctMust(t, "ClearStagingKey", s.ClearStagingKey(ctx, owner, staged[1].ID))
+	if got, want := walk(), []string{staged[2].ID}; !slices.Equal(got, want) {
+		t.Errorf("staged complete files after a clear: %v, want %v", got, want)
+	}
+	if f, err := s.GetFile(ctx, owner, staged[1].ID); err != nil || f.StagingKey != "" || f.Status != statusComplete {
+		t.Errorf("file after ClearStagingKey: %+v, %v", f, err)
+	}
+}
+
 // ctUsageByOwner: every owner's usage is the one GetUsage gives, pending
 // and complete files alike; an owner without files has none.
 func ctUsageByOwner(t *testing.T, s Store) {
@@ -399,7 +477,7 @@ func ctUsageByOwner(t *testing.T, s Store) {
 		}
 	}
 	second := ctList(t, s, ListQuery{Owner: owners[1], Limit: 10})
-	if _, _, err := s.CompleteFile(ctx, owners[1], second[0].ID, 7, "e", ctNow()); err != nil {
+	if _, _, err := s.CompleteFile(ctx, owners[1], second[0].ID, "", 7, "e", ctNow()); err != nil {
 		t.Fatal(err)
 	}
 	usage, err := s.UsageByOwner(ctx)

@@ -12,10 +12,6 @@ import (
 	"time"
 )
 
-// sweepMargin is how long after its form expired a pending upload is
-// kept: a client whose post finished just in time can still complete it.
-const sweepMargin = time.Hour
-
 // sweepBatch is how many pending files one query returns; a sweep reads
 // batches until one comes back short, at most sweepMaxBatches of them.
 const (
@@ -26,6 +22,7 @@ const (
 // sweepResult counts what one sweep removed, for its summary line.
 type sweepResult struct {
 	pendingFiles int // records of abandoned uploads, with their objects
+	staged       int // staged uploads whose form expired (stagingObjects)
 	expired      int // credentials, sign-in states and codes
 	failures     int
 }
@@ -56,6 +53,7 @@ func (s *server) sweep(ctx context.Context) sweepResult {
 	start := time.Now()
 	var res sweepResult
 	s.sweepPendingFiles(ctx, &res)
+	s.sweepStaged(ctx, &res)
 	n, err := s.store.DeleteExpired(ctx, s.now())
 	res.expired += n
 	if err != nil {
@@ -64,34 +62,47 @@ func (s *server) sweep(ctx context.Context) sweepResult {
 	}
 	// Multipart uploads and share links are swept here once they exist:
 	// their expired records and their in-progress multipart uploads.
-	s.log.Info("sweep", "pending_files", res.pendingFiles, "expired_records", res.expired,
+	s.log.Info("sweep", "pending_files", res.pendingFiles, "staged_uploads", res.staged, "expired_records", res.expired,
 		"failures", res.failures, "duration", time.Since(start))
 	return res
 }
 
 // sweepPendingFiles deletes the pending files whose upload form expired
-// more than sweepMargin ago: the object (if the client posted one but never
-// completed), then the record, which releases its quota charge. Each batch
-// starts after the last file of the one before, so a sweep looks at each
-// file once: one it kept, or failed to delete, waits for the next sweep.
+// more than SWEEP_GRACE_SECONDS ago: the record first, if the file is still
+// pending (which releases its quota charge), then the object (if the client
+// posted one but never completed).
 func (s *server) sweepPendingFiles(ctx context.Context, res *sweepResult) {
-	before := s.now().Add(-s.cfg.UploadTTL - sweepMargin)
+	before := s.now().Add(-s.cfg.UploadTTL - s.cfg.SweepGrace)
+	s.walkFiles(ctx, res, "abandoned uploads", func(after *Cursor) ([]File, error) {
+		return s.store.PendingFilesBefore(ctx, before, after, sweepBatch)
+	}, func(f *File) {
+		if resumable(f, s.now(), s.cfg.SweepGrace) { // multipart.go
+			return
+		}
+		switch swept, ok := s.sweepFile(ctx, f, before); {
+		case !ok:
+			res.failures++
+		case swept:
+			res.pendingFiles++
+		}
+	})
+}
+
+// walkFiles calls each for every file that list gives, a batch at a time.
+// Each batch starts after the last file of the one before, so a sweep
+// looks at each file once: one it kept, or failed on, waits for the next
+// sweep.
+func (s *server) walkFiles(ctx context.Context, res *sweepResult, what string, list func(after *Cursor) ([]File, error), each func(*File)) {
 	var after *Cursor
 	for range sweepMaxBatches {
-		files, err := s.store.PendingFilesBefore(ctx, before, after, sweepBatch)
+		files, err := list(after)
 		if err != nil {
 			res.failures++
-			s.log.Warn("sweep: listing abandoned uploads", "err", err)
+			s.log.Warn("sweep: listing "+what, "err", err)
 			return
 		}
 		for i := range files {
-			switch {
-			case resumable(&files[i], s.now()): // multipart.go
-			case s.sweepFile(ctx, &files[i]):
-				res.pendingFiles++
-			default:
-				res.failures++
-			}
+			each(&files[i])
 		}
 		if len(files) < sweepBatch || ctx.Err() != nil {
 			return
@@ -101,22 +112,70 @@ func (s *server) sweepPendingFiles(ctx context.Context, res *sweepResult) {
 	}
 }
 
-// sweepFile deletes one abandoned upload; a record another sweeper deleted
-// first is success.
-func (s *server) sweepFile(ctx context.Context, f *File) bool {
-	err := s.abortIfMultipart(ctx, f) // its parts go too
+// sweepStaged deletes the staged uploads whose form expired more than
+// SWEEP_GRACE_SECONDS ago, whatever became of their files (one posted
+// again after its file was completed or deleted goes here), then settles
+// the charge of the files they were for. Until then, a file completed
+// from a staged upload keeps the charge its form reserved (a size-less
+// form, the single-upload limit): that form may still store that much.
+func (s *server) sweepStaged(ctx context.Context, res *sweepResult) {
+	st, ok := s.objects.(stagingObjects)
+	if !ok {
+		return
+	}
+	expired := s.now().Add(-s.cfg.SweepGrace)
+	n, err := st.SweepStaged(ctx, expired)
+	res.staged += n
+	if err != nil {
+		res.failures++
+		s.log.Warn("sweep: deleting staged uploads", "err", err)
+		return // the charges stay until the staged objects are gone
+	}
+	before := expired.Add(-s.cfg.UploadTTL)
+	s.walkFiles(ctx, res, "files completed from staged uploads", func(after *Cursor) ([]File, error) {
+		return s.store.StagedFilesBefore(ctx, before, after, sweepBatch)
+	}, func(f *File) {
+		if err := s.settleStaged(ctx, f); err != nil && !errors.Is(err, ErrNotFound) {
+			res.failures++
+			s.log.Warn("sweep: settling a file completed from a staged upload", "file", f.ID, "err", err)
+		}
+	})
+}
+
+// settleStaged makes a file completed from a staged upload, whose form
+// has expired, count its real size, and forgets its staging key. A charge
+// settled by another sweeper first is fine.
+func (s *server) settleStaged(ctx context.Context, f *File) error {
+	if f.Size != nil && f.Charged != *f.Size {
+		err := s.store.SettleCharge(ctx, f.Owner, f.ID, f.Charged, *f.Size)
+		if err != nil && !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return s.store.ClearStagingKey(ctx, f.Owner, f.ID)
+}
+
+// sweepFile deletes one abandoned upload created before `before`, and
+// tells whether it did, and whether all went well. The record goes first,
+// and only if the file is still pending: that delete is the sweeper's
+// claim, so a file completed since its batch was read keeps its record and
+// its object, and so does one another sweeper claimed (which deletes the
+// object). Then its object and its parts go; should that fail, `dropp
+// reconcile` finds the object, which no record names any more.
+func (s *server) sweepFile(ctx context.Context, f *File, before time.Time) (swept, ok bool) {
+	err := s.store.DeleteAbandonedFile(ctx, f.Owner, f.ID, before)
+	if errors.Is(err, ErrNotFound) {
+		return false, true
+	}
 	if err == nil {
-		err = s.objects.Delete(ctx, f.ObjectKey)
+		err = s.deleteObjects(ctx, f)
 	}
 	if errors.Is(err, errInvalidObjectKey) {
 		err = nil // no object can be under that key
 	}
-	if err == nil {
-		err = s.store.DeleteFile(ctx, f.Owner, f.ID)
-	}
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil {
 		s.log.Warn("sweep: deleting an abandoned upload", "file", f.ID, "err", err)
-		return false
+		return false, false
 	}
-	return true
+	return true, true
 }
