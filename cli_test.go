@@ -300,3 +300,23 @@ func TestCLIWarnsAboutNearMisses(t *testing.T) {
 		t.Errorf("stderr %q, want exactly one warning, about GOOGLE_CLIENTID", got)
 	}
 }
+
+// TestCLIWarnsAboutOtherServersNames: PORT and DROPP_DATA_DIR, which other
+// servers read, are not silently ignored: run says which setting, with
+// the value, was meant.
+func TestCLIWarnsAboutOtherServersNames(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"dropp"}, configGetenv("ADDR", "18712", "PORT", "8195", "DROPP_DATA_DIR", "/srv/dropp"),
+		&stdout, &stderr, "ADDR", "PORT", "DROPP_DATA_DIR")
+	configWantError(t, err, "ADDR")
+	got := stderr.String()
+	for _, want := range []string{
+		"PORT is not a Dropp setting and is ignored; did you mean ADDR=:8195?",
+		"DROPP_DATA_DIR is not a Dropp setting and is ignored; did you mean DATA_DIR?",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stderr %q lacks %q", got, want)
+		}
+	}
+}

@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version, healthcheck, backup, reconcile and migrate", flags.Arg(0))}
 	}
 	logger := newLogger(getenv("LOG_FORMAT"), stderr)
-	for _, w := range unknownSettingWarnings(envNames) {
+	for _, w := range unknownSettingWarnings(envNames, getenv) {
 		logger.Warn(w)
 	}
 
