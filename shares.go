@@ -278,14 +278,22 @@ func (s *server) handleSharePage(w http.ResponseWriter, r *http.Request) {
 	s.renderSharePage(w, http.StatusOK, sharePage{Title: f.Filename, File: view})
 }
 
-// handleShareDownload handles "GET /s/{token}/download" and its POST (the
-// page's button): it counts one download and redirects to a fresh URL of
-// the file, valid shareDownloadTTL, served as an attachment. A HEAD, which
-// a link checker may send, counts nothing.
+// handleShareDownload handles "POST /s/{token}/download" (the page's
+// button, or a client) and its GET: it counts one download and redirects
+// to a fresh URL of the file, valid shareDownloadTTL, served as an
+// attachment. Only a request made on purpose counts: a GET counts only
+// when the browser says a person started it (Sec-Fetch-User: ?1, a click
+// on the link); any other GET, such as a chat app's preview bot following
+// a pasted link, gets the link's page (or its JSON), whose button posts.
+// A HEAD, which a link checker may send, counts nothing either.
 func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		w.Header().Set("Allow", "GET, POST")
 		writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "a HEAD would not download: use GET or POST")
+		return
+	}
+	if r.Method == http.MethodGet && r.Header.Get("Sec-Fetch-User") != "?1" {
+		s.handleSharePage(w, r)
 		return
 	}
 	_, f, err := s.sharedFile(r)

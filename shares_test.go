@@ -108,6 +108,10 @@ var asJSON = map[string]string{"Accept": "application/json"}
 // asBrowser asks as a browser does.
 var asBrowser = map[string]string{"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
+// asClick is a browser's navigation that a person started: a click on a
+// link (Sec-Fetch-User: ?1).
+var asClick = map[string]string{"Accept": asBrowser["Accept"], "Sec-Fetch-Mode": "navigate", "Sec-Fetch-User": "?1"}
+
 // wantLinkHeaders checks the headers every answer under /s/ carries.
 func wantLinkHeaders(t *testing.T, resp *http.Response) {
 	t.Helper()
@@ -203,7 +207,7 @@ func shareCreateListDownloadRevoke(e shareEnv, alice string, f fileOut, content 
 	}
 
 	for i, method := range []string{"POST", "GET"} {
-		resp, body = e.link(method, limited.URL, "/download", nil)
+		resp, body = e.link(method, limited.URL, "/download", asClick)
 		wantStatus(t, resp, body, http.StatusSeeOther)
 		wantLinkHeaders(t, resp)
 		shareWantDownload(t, e, resp.Header.Get("Location"), content)
@@ -380,6 +384,17 @@ func sharePreviewsDoNotCount(e shareEnv, alice string, f fileOut, collect func(s
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("HEAD page by %s: %d %s", ua, resp.StatusCode, body)
 		}
+		// A pasted download link: the bot gets the page, not the file.
+		for _, accept := range []string{"text/html", "*/*", ""} {
+			resp, body := e.link("GET", sh.URL, "/download", map[string]string{"User-Agent": ua, "Accept": accept})
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `method="post"`) {
+				t.Errorf("GET download by %s (Accept %q): %d %s, want 200 and the page with its button", ua, accept, resp.StatusCode, body)
+			}
+		}
+		resp, body = e.link("GET", sh.URL, "/download", map[string]string{"User-Agent": ua, "Accept": "application/json"})
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"downloads_left":1`) {
+			t.Errorf("GET download as JSON by %s: %d %s, want 200 and the link's JSON", ua, resp.StatusCode, body)
+		}
 		resp, _ = e.link("HEAD", sh.URL, "/download", map[string]string{"User-Agent": ua})
 		if resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Errorf("HEAD download by %s: %d, want 405", ua, resp.StatusCode)
@@ -404,7 +419,7 @@ func shareDeadLinksLookAlike(e shareEnv, alice string, content []byte, collect f
 	revoked := collect(e.share(alice, f.ID, nil))
 	usedUp := collect(e.share(alice, f.ID, map[string]any{"max_downloads": 1}))
 	deleted := collect(e.share(alice, gone.ID, nil))
-	resp, body := e.link("GET", usedUp.URL, "/download", nil)
+	resp, body := e.link("POST", usedUp.URL, "/download", nil)
 	wantStatus(t, resp, body, http.StatusSeeOther)
 	resp, body = e.do(request{method: "DELETE", path: "/shares/" + revoked.ID, token: alice})
 	wantStatus(t, resp, body, http.StatusNoContent)
@@ -584,7 +599,7 @@ func TestShareLinkOfDisabledUser(t *testing.T) {
 			if err := e.srv.store.SetUserDisabled(ctx, owner, false); err != nil {
 				t.Fatal(err)
 			}
-			resp, body := e.link("GET", sh.URL, "/download", nil)
+			resp, body := e.link("POST", sh.URL, "/download", nil)
 			wantStatus(t, resp, body, http.StatusSeeOther)
 		})
 	}
