@@ -72,6 +72,7 @@ var settings = []setting{
 	{"SESSION_TTL_SECONDS", "604800", "7 days", "lifetime of browser sessions"},
 	{"SHARE_TTL_SECONDS", "604800", "7 days", "lifetime of a share link that asks for none"},
 	{"SHARE_MAX_TTL_SECONDS", "2592000", "30 days", "longest lifetime a share link may ask for"},
+	{"MAX_SHARES_PER_FILE", "100", "", "most live (unexpired, unrevoked) share links a file may have, 1 to 10000"},
 	{"AUTH_RATE_LIMIT", "60", "", "sign-in, token and share-link requests per minute per client address (burst as many)"},
 	{"TRUSTED_PROXIES", "", "", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"},
 	{"DATA_DIR", "./dropp-data", "", "where local mode keeps metadata, objects and its generated key"},
@@ -162,6 +163,7 @@ type config struct {
 	SessionTTL         time.Duration
 	ShareTTL           time.Duration
 	ShareMaxTTL        time.Duration
+	MaxSharesPerFile   int
 	AuthRateLimit      int
 	TrustedProxies     []netip.Prefix
 
@@ -223,6 +225,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		SessionTTL:         p.seconds("SESSION_TTL_SECONDS", 365*24*3600),
 		ShareTTL:           p.seconds("SHARE_TTL_SECONDS", 365*24*3600),
 		ShareMaxTTL:        p.seconds("SHARE_MAX_TTL_SECONDS", 365*24*3600),
+		MaxSharesPerFile:   int(p.integer("MAX_SHARES_PER_FILE", 1, 10_000)),
 		AuthRateLimit:      int(p.integer("AUTH_RATE_LIMIT", 1, 1_000_000)),
 		TrustedProxies:     p.prefixes("TRUSTED_PROXIES"),
 		DataDir:            p.str("DATA_DIR"),

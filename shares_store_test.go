@@ -68,7 +68,7 @@ func ctShare(t *testing.T, s Store, f *File, ttl time.Duration, max int64) Share
 	if max > 0 {
 		sh.MaxDownloads = &max
 	}
-	ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh))
+	ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh, 0))
 	return sh
 }
 
@@ -85,12 +85,12 @@ func ctShareInsertListRevoke(t *testing.T, s Store) {
 	if !reflect.DeepEqual(got, first) {
 		t.Errorf("ShareLink = %+v, want %+v", got, first)
 	}
-	list, err := s.ListShares(ctx, f.Owner, f.ID, now)
+	list, err := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000})
 	ctMust(t, "ListShares", err)
 	if len(list) != 2 || list[0].ID != first.ID || list[1].ID != second.ID {
 		t.Fatalf("ListShares = %+v, want the two shares oldest first", list)
 	}
-	if other, _ := s.ListShares(ctx, ctNewID(), f.ID, now); len(other) != 0 {
+	if other, _ := s.ListShares(ctx, ShareQuery{Owner: ctNewID(), FileID: f.ID, Now: now, Limit: 1000}); len(other) != 0 {
 		t.Errorf("another owner lists %+v", other)
 	}
 	if err := s.DeleteShare(ctx, ctNewID(), first.ID); !errors.Is(err, ErrNotFound) {
@@ -106,7 +106,7 @@ func ctShareInsertListRevoke(t *testing.T, s Store) {
 	if err := s.DeleteShare(ctx, f.Owner, first.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second DeleteShare = %v, want ErrNotFound", err)
 	}
-	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 1 || list[0].ID != second.ID {
+	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 1 || list[0].ID != second.ID {
 		t.Errorf("ListShares after revoke = %+v", list)
 	}
 }
@@ -116,7 +116,7 @@ func ctShareDuplicateToken(t *testing.T, s Store) {
 	f := ctShareFile(t, s, ctNewID())
 	sh := ctShare(t, s, f, time.Hour, 0)
 	sh.ID = newID()
-	if err := s.InsertShare(t.Context(), sh); !errors.Is(err, ErrConflict) {
+	if err := s.InsertShare(t.Context(), sh, 0); !errors.Is(err, ErrConflict) {
 		t.Errorf("InsertShare with a used token hash = %v, want ErrConflict", err)
 	}
 }
@@ -133,7 +133,7 @@ func ctShareExpiry(t *testing.T, s Store) {
 		if _, err := s.CountShareDownload(ctx, sh.TokenHash, at); !errors.Is(err, ErrNotFound) {
 			t.Errorf("CountShareDownload at %v = %v, want ErrNotFound", at, err)
 		}
-		if list, _ := s.ListShares(ctx, f.Owner, f.ID, at); len(list) != 0 {
+		if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: at, Limit: 1000}); len(list) != 0 {
 			t.Errorf("ListShares at %v = %+v", at, list)
 		}
 	}
@@ -154,7 +154,7 @@ func ctShareCountUnlimited(t *testing.T, s Store) {
 			t.Errorf("download %d counted as %d", i, got.Downloads)
 		}
 	}
-	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 1 || list[0].Downloads != 3 {
+	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 1 || list[0].Downloads != 3 {
 		t.Errorf("ListShares = %+v, want 3 downloads", list)
 	}
 }
@@ -187,7 +187,7 @@ func ctShareMaxDownloadsRace(t *testing.T, s Store) {
 	if _, err := s.ShareLink(ctx, sh.TokenHash, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ShareLink of a used-up share = %v, want ErrNotFound", err)
 	}
-	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 1 || list[0].Downloads != 5 {
+	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 1 || list[0].Downloads != 5 {
 		t.Errorf("ListShares = %+v, want the share with 5 downloads", list)
 	}
 }
@@ -206,7 +206,7 @@ func ctShareDeleteFileEndsShares(t *testing.T, s Store) {
 	if _, err := s.CountShareDownload(ctx, sh.TokenHash, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CountShareDownload of a deleted file's share = %v, want ErrNotFound", err)
 	}
-	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 0 {
+	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 0 {
 		t.Errorf("ListShares of a deleted file = %+v", list)
 	}
 	if _, err := s.ShareLink(ctx, other.TokenHash, now); err != nil {
@@ -260,7 +260,7 @@ func ctShareSweep(t *testing.T, s Store) {
 	if n < 1 {
 		t.Errorf("DeleteExpired removed %d records, want the expired share at least", n)
 	}
-	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 1 || list[0].ID != live.ID {
+	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 1 || list[0].ID != live.ID {
 		t.Errorf("ListShares before either expired = %+v, want only the live share left", list)
 	}
 }

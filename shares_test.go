@@ -604,3 +604,125 @@ func TestShareLinkOfDisabledUser(t *testing.T) {
 		})
 	}
 }
+
+// TestShareLimitPerFile, on each backend: a file takes at most
+// MAX_SHARES_PER_FILE live links; one more is a 409 in the error shape
+// that names the setting, until one is revoked; other files are not
+// affected; and parallel creates never leave more than the limit.
+func TestShareLimitPerFile(t *testing.T) {
+	t.Parallel()
+	const limit = 5
+	for _, b := range shareBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			e := newShareEnv(t, b.start, map[string]string{"MAX_SHARES_PER_FILE": strconv.Itoa(limit), "AUTH_RATE_LIMIT": "100000"})
+			alice := e.newUser("alice")
+			f, _ := e.stored(alice, map[string]any{"filename": "a.txt"}, []byte("a"))
+			other, _ := e.stored(alice, map[string]any{"filename": "b.txt"}, []byte("b"))
+			var first shareOut
+			for i := range limit {
+				sh := e.share(alice, f.ID, nil)
+				if i == 0 {
+					first = sh
+				}
+			}
+			overLimit := func() {
+				t.Helper()
+				resp, body := e.do(request{method: "POST", path: "/files/" + f.ID + "/shares", token: alice})
+				wantStatus(t, resp, body, http.StatusConflict)
+				if !strings.Contains(string(body), "MAX_SHARES_PER_FILE") {
+					t.Errorf("over the limit: %s, want a message naming MAX_SHARES_PER_FILE", body)
+				}
+			}
+			overLimit()
+			e.share(alice, other.ID, nil)
+			resp, body := e.do(request{method: "DELETE", path: "/shares/" + first.ID, token: alice})
+			wantStatus(t, resp, body, http.StatusNoContent)
+			e.share(alice, f.ID, nil)
+			overLimit()
+			if n := len(e.shares(alice, f.ID)); n != limit {
+				t.Errorf("%d live links, want %d", n, limit)
+			}
+
+			// 40 creates at once on a fresh file.
+			raced, _ := e.stored(alice, map[string]any{"filename": "c.txt"}, []byte("c"))
+			var created atomic.Int64
+			var wg sync.WaitGroup
+			for range 40 {
+				wg.Go(func() {
+					code, body, err := e.try(request{method: "POST", path: "/files/" + raced.ID + "/shares", token: alice})
+					switch {
+					case err != nil:
+						t.Error(err)
+					case code == http.StatusCreated:
+						created.Add(1)
+					case code != http.StatusConflict:
+						t.Errorf("a parallel create: %d %s", code, body)
+					}
+				})
+			}
+			wg.Wait()
+			live := len(e.shares(alice, raced.ID))
+			t.Logf("40 parallel creates with a limit of %d: %d created", limit, created.Load())
+			if n := created.Load(); n < 1 || n > limit || int64(live) != n {
+				t.Errorf("40 parallel creates: %d created, %d live; want 1 to %d, all live", n, live, limit)
+			}
+		})
+	}
+}
+
+// TestShareListPages, on each backend: GET /files/{id}/shares pages as
+// GET /list/ does (limit, cursor = next_cursor, null on the last page),
+// oldest first, each share once, with /list/'s refusals of a bad limit or
+// cursor.
+func TestShareListPages(t *testing.T) {
+	t.Parallel()
+	for _, b := range shareBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			e := newShareEnv(t, b.start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
+			alice := e.newUser("alice")
+			f, _ := e.stored(alice, map[string]any{"filename": "a.txt"}, []byte("a"))
+			var want []string
+			for range 7 {
+				want = append(want, e.share(alice, f.ID, nil).ID)
+				e.clock.advance(time.Millisecond)
+			}
+			var got []string
+			path := "/files/" + f.ID + "/shares?limit=3"
+			for pages := 1; ; pages++ {
+				resp, body := e.do(request{method: "GET", path: path, token: alice})
+				wantStatus(t, resp, body, http.StatusOK)
+				page := decode[struct {
+					Shares     []shareOut `json:"shares"`
+					NextCursor *string    `json:"next_cursor"`
+				}](t, body)
+				for _, sh := range page.Shares {
+					got = append(got, sh.ID)
+				}
+				if page.NextCursor == nil {
+					if pages != 3 || len(page.Shares) != 1 {
+						t.Errorf("last page is page %d with %d shares, want page 3 with 1", pages, len(page.Shares))
+					}
+					break
+				}
+				if len(page.Shares) != 3 || pages > 3 {
+					t.Fatalf("page %d: %d shares and a next_cursor", pages, len(page.Shares))
+				}
+				path = "/files/" + f.ID + "/shares?limit=3&cursor=" + url.QueryEscape(*page.NextCursor)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("pages gave %v, want %v (oldest first, each once)", got, want)
+			}
+			for _, q := range []string{"limit=0", "limit=1001", "limit=x", "cursor=bogus", "cursor=" + strings.Repeat("A", 20)} {
+				resp, body := e.do(request{method: "GET", path: "/files/" + f.ID + "/shares?" + q, token: alice})
+				wantStatus(t, resp, body, http.StatusBadRequest)
+				listResp, listBody := e.do(request{method: "GET", path: "/list/?" + q, token: alice})
+				wantStatus(t, listResp, listBody, http.StatusBadRequest)
+				if string(body) != string(listBody) {
+					t.Errorf("?%s: shares answer %s, /list/ answers %s", q, body, listBody)
+				}
+			}
+		})
+	}
+}
