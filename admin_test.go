@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -422,4 +423,85 @@ func TestAdminUsersUsageInOneQuery(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestAdminDisableHoldsOnEveryPathIn, on each metadata store: a disabled
+// user gets 401 through every way in (a trusted proxy's X-User-Id, a
+// bearer token, a session cookie, and the admin API and page), even with
+// a credential the disable did not delete (one a sign-in racing it
+// stored); enabled again, the proxy's user is let in again.
+func TestAdminDisableHoldsOnEveryPathIn(t *testing.T) {
+	t.Parallel()
+	for name, start := range envStarters {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := proxyAuthEnv()
+			env["ADMIN_EMAILS"] = "boss@example.com"
+			e := start(t, env)
+			a := apiTester{e}
+			bossToken, memberToken := e.newUser("boss"), e.newUser("member")
+			bossID, memberID := a.userID(bossToken), a.userID(memberToken)
+			session := func(userID string) map[string]string {
+				w := httptest.NewRecorder()
+				if err := e.srv.startSession(w, httptest.NewRequest("GET", e.URL+"/", nil), userID); err != nil {
+					t.Fatal(err)
+				}
+				return cookieHeader(w.Result().Cookies()[0])
+			}
+			ways := map[string]map[string]string{
+				"X-User-Id": {"X-User-Id": memberID},
+				"bearer":    bearer(memberToken),
+				"session":   session(memberID),
+			}
+			wantMe := func(status int) {
+				t.Helper()
+				for way, h := range ways {
+					for _, path := range []string{"/me", "/list/"} {
+						resp, body := e.do(request{method: "GET", path: path, header: h})
+						if resp.StatusCode != status {
+							t.Errorf("%s GET %s: %d %s, want %d", way, path, resp.StatusCode, body, status)
+						}
+					}
+				}
+			}
+			wantMe(http.StatusOK)
+
+			// The issue's case: disabled through the admin API, the proxy's
+			// header still got in.
+			resp, body := e.do(request{method: "POST", path: "/admin/users/" + memberID + "/disable", token: bossToken})
+			wantStatus(t, resp, body, http.StatusOK)
+			resp, body = e.do(request{method: "GET", path: "/me", header: ways["X-User-Id"]})
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+
+			// Credentials the disable did not delete (stored after it).
+			ways["bearer"], ways["session"] = bearer(e.newUserToken(memberID)), session(memberID)
+			wantMe(http.StatusUnauthorized)
+			if err := e.srv.store.SetUserDisabled(t.Context(), memberID, false); err != nil {
+				t.Fatal(err)
+			}
+			wantMe(http.StatusOK)
+
+			// An administrator disabled (by another one) loses the admin API and page.
+			adminSession := session(bossID)
+			if err := e.srv.store.SetUserDisabled(t.Context(), bossID, true); err != nil {
+				t.Fatal(err)
+			}
+			resp, body = e.do(request{method: "GET", path: "/admin/users", token: bossToken})
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+			resp, body = e.do(request{method: "GET", path: "/admin/", header: adminSession})
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login/" {
+				t.Errorf("GET /admin/ with a disabled administrator's session: %d %s, want 303 to /login/", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// newUserToken issues another bearer token for an existing user.
+func (e *testEnv) newUserToken(userID string) string {
+	e.t.Helper()
+	tok, _, err := e.srv.issueToken(context.Background(), userID)
+	if err != nil {
+		e.t.Fatalf("issue token: %v", err)
+	}
+	return tok
 }

@@ -5,10 +5,14 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -298,5 +302,47 @@ func TestCLIWarnsAboutNearMisses(t *testing.T) {
 	if !strings.Contains(got, "GOOGLE_CLIENTID is not a Dropp setting; did you mean GOOGLE_CLIENT_ID?") ||
 		strings.Contains(got, "PATH") || strings.Contains(got, "AWS_PROFILE") || strings.Count(got, "\n") != 1 {
 		t.Errorf("stderr %q, want exactly one warning, about GOOGLE_CLIENTID", got)
+	}
+}
+
+// TestCLIWarnsAboutOtherServersNames: PORT and DROPP_DATA_DIR, which other
+// servers read, are not silently ignored: run says which setting, with
+// the value, was meant.
+func TestCLIWarnsAboutOtherServersNames(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"dropp"}, configGetenv("ADDR", "18712", "PORT", "8195", "DROPP_DATA_DIR", "/srv/dropp"),
+		&stdout, &stderr, "ADDR", "PORT", "DROPP_DATA_DIR")
+	configWantError(t, err, "ADDR")
+	got := stderr.String()
+	for _, want := range []string{
+		"PORT is not a Dropp setting and is ignored; did you mean ADDR=:8195?",
+		"DROPP_DATA_DIR is not a Dropp setting and is ignored; did you mean DATA_DIR?",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stderr %q lacks %q", got, want)
+		}
+	}
+}
+
+// TestCLIPortInUse: when another program holds ADDR's port (or
+// METRICS_ADDR's), run's error says so and how to choose another.
+func TestCLIPortInUse(t *testing.T) {
+	t.Parallel()
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	addr := held.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	next, _ := strconv.Atoi(port)
+	for _, setting := range []string{"ADDR", "METRICS_ADDR"} {
+		env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": t.TempDir(), setting: addr}
+		err := run(t.Context(), []string{"dropp"}, testGetenv(env), io.Discard, io.Discard)
+		want := fmt.Sprintf("another program uses this port: set %s, e.g. %s=127.0.0.1:%d", setting, setting, next+1)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s on a port in use: %v, want it to say %q", setting, err, want)
+		}
 	}
 }

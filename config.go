@@ -72,6 +72,7 @@ var settings = []setting{
 	{"SESSION_TTL_SECONDS", "604800", "7 days", "lifetime of browser sessions"},
 	{"SHARE_TTL_SECONDS", "604800", "7 days", "lifetime of a share link that asks for none"},
 	{"SHARE_MAX_TTL_SECONDS", "2592000", "30 days", "longest lifetime a share link may ask for"},
+	{"MAX_SHARES_PER_FILE", "100", "", "most live (unexpired, unrevoked) share links a file may have, 1 to 10000"},
 	{"AUTH_RATE_LIMIT", "60", "", "sign-in, token and share-link requests per minute per client address (burst as many)"},
 	{"TRUSTED_PROXIES", "", "", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"},
 	{"DATA_DIR", "./dropp-data", "", "where local mode keeps metadata, objects and its generated key"},
@@ -163,6 +164,7 @@ type config struct {
 	SessionTTL         time.Duration
 	ShareTTL           time.Duration
 	ShareMaxTTL        time.Duration
+	MaxSharesPerFile   int
 	AuthRateLimit      int
 	TrustedProxies     []netip.Prefix
 
@@ -228,6 +230,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		SessionTTL:         p.seconds("SESSION_TTL_SECONDS", 365*24*3600),
 		ShareTTL:           p.seconds("SHARE_TTL_SECONDS", 365*24*3600),
 		ShareMaxTTL:        p.seconds("SHARE_MAX_TTL_SECONDS", 365*24*3600),
+		MaxSharesPerFile:   int(p.integer("MAX_SHARES_PER_FILE", 1, 10_000)),
 		AuthRateLimit:      int(p.integer("AUTH_RATE_LIMIT", 1, 1_000_000)),
 		TrustedProxies:     p.prefixes("TRUSTED_PROXIES"),
 		DataDir:            p.str("DATA_DIR"),
@@ -688,18 +691,42 @@ var libraryPrefixes = []string{"AWS_ENDPOINT_URL_", "MONGODB_LOG_"}
 // Cloud's own GOOGLE_CLOUD_* and GOOGLE_APPLICATION_CREDENTIALS excepted).
 var droppPrefixes = []string{"DROPP_", "GOOGLE_", "AWS_S3_"}
 
+// settingAliases are names other servers use for one of Dropp's settings,
+// each with how its value reads as that setting: PORT=8195 is
+// ADDR=:8195.
+var settingAliases = map[string]func(value string) string{
+	"PORT": func(v string) string { return "ADDR=:" + v },
+}
+
+// aliasedSetting returns the setting (with its value) that name is meant
+// to set, or "": an alias, or a setting under the DROPP_ prefix
+// (DROPP_DATA_DIR for DATA_DIR).
+func aliasedSetting(name, value string) string {
+	if as, ok := settingAliases[name]; ok {
+		return as(value)
+	}
+	if bare, ok := strings.CutPrefix(name, "DROPP_"); ok && isSetting(bare) {
+		return bare
+	}
+	return ""
+}
+
 // unknownSettingWarnings returns a warning for each name that looks meant
-// for Dropp but is not one of its settings: the same letters as a setting
-// but for case and "_" (GOOGLE_CLIENTID), a small edit away from one
+// for Dropp but is not one of its settings: another server's name for a
+// setting (PORT, DROPP_DATA_DIR), the same letters as a setting but for
+// case and "_" (GOOGLE_CLIENTID), a small edit away from one
 // (AWS_S3_BUCKETS), or under a prefix of Dropp's own (GOOGLE_OAUTH_ID).
-// Variables the linked libraries read are never warned about.
-func unknownSettingWarnings(names []string) []string {
+// Variables the linked libraries read are never warned about. getenv
+// gives the values an alias's suggestion shows.
+func unknownSettingWarnings(names []string, getenv func(string) string) []string {
 	var warnings []string
 	for _, name := range slices.Compact(slices.Sorted(slices.Values(names))) {
 		if isSetting(name) || isLibrarySetting(name) {
 			continue
 		}
-		if s := closestSetting(name); s != "" {
+		if s := aliasedSetting(name, getenv(name)); s != "" {
+			warnings = append(warnings, fmt.Sprintf("%s is not a Dropp setting and is ignored; did you mean %s?", name, s))
+		} else if s := closestSetting(name); s != "" {
 			warnings = append(warnings, fmt.Sprintf("%s is not a Dropp setting; did you mean %s?", name, s))
 		} else if hasDroppPrefix(name) {
 			warnings = append(warnings, fmt.Sprintf("%s is not a Dropp setting and is ignored (dropp -h lists them)", name))

@@ -682,7 +682,7 @@ func TestConfigUnknownSettingWarnings(t *testing.T) {
 	}
 	names := slices.Concat(quiet, slices.Collect(maps.Keys(warned)))
 	got := map[string]string{}
-	for _, w := range unknownSettingWarnings(names) {
+	for _, w := range unknownSettingWarnings(names, func(string) string { return "" }) {
 		name, _, _ := strings.Cut(w, " ")
 		_, suggestion, _ := strings.Cut(w, "did you mean ")
 		got[name] = strings.TrimSuffix(suggestion, "?")

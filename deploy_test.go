@@ -100,6 +100,77 @@ func TestDeployFilesAgree(t *testing.T) {
 	}
 }
 
+// TestDeployProxyBodyLimits: the proxy examples let through the largest
+// request body Dropp takes (a single-form upload of maxSingleBytes plus
+// its fields), in each proxy's own units, and their comments state
+// MAX_UPLOAD_BYTES's real default.
+func TestDeployProxyBodyLimits(t *testing.T) {
+	t.Parallel()
+	limits := []struct {
+		file  string
+		limit *regexp.Regexp
+		units map[string]int64
+	}{
+		// Caddy (go-humanize): KB, MB, GB are powers of 10; KiB, MiB, GiB of 2.
+		{"Caddyfile", regexp.MustCompile(`(?m)^\s*max_size\s+(\d+)([A-Za-z]*)\s*$`),
+			map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}},
+		// nginx: k and m (either case) are binary; it has no g.
+		{"nginx.conf", regexp.MustCompile(`(?m)^\s*client_max_body_size\s+(\d+)([kKmMgG]?);`),
+			map[string]int64{"": 1, "k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30, "G": 1 << 30}},
+	}
+	want := int64(maxSingleBytes + localFormOverhead)
+	maxUpload, _ := strconv.ParseInt(settingDefault("MAX_UPLOAD_BYTES"), 10, 64)
+	stated := regexp.MustCompile(`MAX_UPLOAD_BYTES,? \(?(\d+) GiB by default`)
+	for _, l := range limits {
+		data, err := os.ReadFile(filepath.Join("deploy", l.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := l.limit.FindSubmatch(data)
+		if m == nil {
+			t.Errorf("deploy/%s sets no body limit that %v matches", l.file, l.limit)
+			continue
+		}
+		n, _ := strconv.ParseInt(string(m[1]), 10, 64)
+		unit, ok := l.units[string(m[2])]
+		if !ok || n*unit < want {
+			t.Errorf("deploy/%s: body limit %s%s is below %d bytes (5 GiB and the form's fields)", l.file, m[1], m[2], want)
+		}
+		for _, s := range stated.FindAllSubmatch(data, -1) {
+			if gib, _ := strconv.ParseInt(string(s[1]), 10, 64); gib<<30 != maxUpload {
+				t.Errorf("deploy/%s says %q, but MAX_UPLOAD_BYTES defaults to %s", l.file, s[0], humanBytes(maxUpload))
+			}
+		}
+	}
+}
+
+// TestDeployComposePinsImages: every image deploy/compose.yaml runs is an
+// exact release (a version of three numbers, a dated MinIO release, or a
+// digest), never latest or a tag that moves, such as mongo:7.
+func TestDeployComposePinsImages(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("deploy/compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := regexp.MustCompile(`^(\d+\.\d+\.\d+([-.][A-Za-z0-9.]+)?|RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z)$`)
+	digest := regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	images := regexp.MustCompile(`(?m)^\s*image:\s*(\S+)\s*$`).FindAllSubmatch(data, -1)
+	if len(images) == 0 {
+		t.Fatal("deploy/compose.yaml names no image")
+	}
+	for _, m := range images {
+		ref, sum, pinned := strings.Cut(string(m[1]), "@")
+		name, tag := ref, ""
+		if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+			name, tag = ref[:i], ref[i+1:]
+		}
+		if pinned && !digest.MatchString(sum) || !pinned && !exact.MatchString(tag) {
+			t.Errorf("deploy/compose.yaml runs %s: pin %s to an exact release", m[1], name)
+		}
+	}
+}
+
 // mustConfig loads the configuration from env or fails the test.
 func mustConfig(t *testing.T, env map[string]string) *config {
 	t.Helper()

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -444,25 +445,37 @@ func listJSONSize(page []File) int {
 // parseListQuery validates ?limit=, ?cursor= and ?status=.
 func parseListQuery(r *http.Request, owner string) (ListQuery, string) {
 	v := r.URL.Query()
-	q := ListQuery{Owner: owner, Limit: 100, Status: v.Get("status")}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			return q, `"limit" must be an integer from 1 to 1000`
-		}
-		q.Limit = n
+	q := ListQuery{Owner: owner, Status: v.Get("status")}
+	var msg string
+	if q.Limit, q.After, msg = parsePaging(v); msg != "" {
+		return q, msg
 	}
 	if q.Status != "" && q.Status != statusPending && q.Status != statusComplete {
 		return q, `"status" must be "pending" or "complete"`
 	}
+	return q, ""
+}
+
+// parsePaging validates the paging of a list (GET /list/, a file's shares):
+// ?limit= (1..1000, 100 by default) and ?cursor= (the previous page's
+// next_cursor).
+func parsePaging(v url.Values) (limit int, after *Cursor, msg string) {
+	limit = 100
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			return 0, nil, `"limit" must be an integer from 1 to 1000`
+		}
+		limit = n
+	}
 	if c := v.Get("cursor"); c != "" {
 		cur, ok := decodeCursor(c)
 		if !ok {
-			return q, `"cursor" is not a cursor this server issued`
+			return 0, nil, `"cursor" is not a cursor this server issued`
 		}
-		q.After = &cur
+		after = &cur
 	}
-	return q, ""
+	return limit, after, ""
 }
 
 // encodeCursor makes an opaque cursor from a list position.

@@ -64,13 +64,14 @@ func localUploadPath(uploadID, name string) string {
 func localPartName(n int) string { return strconv.Itoa(n) }
 
 // CreateMultipart makes the upload's directory, complete with its
-// upload.json, under a temporary name, then renames it into place. Expired
-// uploads are swept at the same time.
+// upload.json, under a temporary name, then renames it into place. It
+// touches no other upload, so its cost does not grow with their number:
+// expired ones are swept at start and by the server's sweeper
+// (SweepExpiredUploads).
 func (o *localObjects) CreateMultipart(ctx context.Context, key, contentType string, expires time.Time) (string, error) {
 	if !validLocalKey(key) {
 		return "", fmt.Errorf("create multipart: %w %q", errInvalidObjectKey, key)
 	}
-	o.sweepUploads(time.Now())
 	id := rand.Text()
 	tmp := filepath.Join(localTmpDir, id)
 	raw, err := json.Marshal(localUploadInfo{Key: key, ContentType: contentType, Expires: expires.UTC()})
@@ -271,6 +272,12 @@ func (o *localObjects) removeUpload(uploadID string) error {
 	}
 	return o.root.RemoveAll(gone)
 }
+
+// SweepExpiredUploads is the server sweeper's call (see uploadSweeper):
+// it removes the uploads that expired by now, with their parts. Uploads
+// whose file was deleted or abandoned are aborted with their record; this
+// catches the rest, such as one whose record was never stored.
+func (o *localObjects) SweepExpiredUploads(now time.Time) { o.sweepUploads(now) }
 
 // sweepUploads removes the uploads that expired, and any directory that
 // is not an upload.

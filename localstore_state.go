@@ -28,6 +28,10 @@ type localState struct {
 	states     map[string]AuthState     // by hash
 	codes      map[string]AuthCode      // by hash
 	shares     map[string]Share         // by token hash
+	// Indexes of shares (putShare, deleteShare), so that a file's list and
+	// a revoke read only what they need.
+	sharesOfFile map[string]map[string]bool // file ID → token hashes of its shares
+	shareHashes  map[string]string          // share ID → token hash
 }
 
 // newLocalState returns an empty state ready for replay: files are indexed
@@ -42,6 +46,9 @@ func newLocalState() *localState {
 		states:     map[string]AuthState{},
 		codes:      map[string]AuthCode{},
 		shares:     map[string]Share{},
+
+		sharesOfFile: map[string]map[string]bool{},
+		shareHashes:  map[string]string{},
 	}
 }
 
@@ -72,9 +79,9 @@ func (st *localState) apply(rec *localRecord) error {
 	case rec.Op == opDelCode:
 		delete(st.codes, rec.Key)
 	case rec.Op == opPutShare && rec.Share != nil:
-		localShares.store(st, rec.Share)
+		st.putShare(rec.Share)
 	case rec.Op == opDelShare:
-		delete(st.shares, rec.Key)
+		st.deleteShare(rec.Key)
 	default:
 		return fmt.Errorf("%w: op %q", errLocalRecord, rec.Op)
 	}
@@ -182,6 +189,7 @@ func (st *localState) dropExpired(now time.Time) {
 		t.dropExpired(st, now)
 	}
 	maps.DeleteFunc(st.shares, func(_ string, sh Share) bool { return !st.shareFileExists(&sh) })
+	st.indexShares()
 }
 
 // shareFileExists reports whether the file a share points to is still

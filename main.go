@@ -19,7 +19,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -94,7 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version, healthcheck, backup, reconcile and migrate", flags.Arg(0))}
 	}
 	logger := newLogger(getenv("LOG_FORMAT"), stderr)
-	for _, w := range unknownSettingWarnings(envNames) {
+	for _, w := range unknownSettingWarnings(envNames, getenv) {
 		logger.Warn(w)
 	}
 
@@ -131,6 +133,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	app.lines = append(app.lines, front.lines...)
 	app.announce(stdout, cfg, ln.Addr())
 	return front.serve(ctx, newHTTPServer(s), ln, logger)
+}
+
+// listen binds the address of the setting. A port another program holds is
+// the usual first-run stumble, so that error says how to pick another.
+func listen(setting, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	if addressInUse(err) {
+		return nil, fmt.Errorf("%s %q: %w; another program uses this port: set %s, e.g. %s=%s",
+			setting, addr, err, setting, setting, nextPort(addr))
+	}
+	return nil, fmt.Errorf("listen on %s %q: %w", setting, addr, err)
+}
+
+// addressInUse tells a bind refused because the port is taken: EADDRINUSE,
+// or on Windows WSAEADDRINUSE (10048), which syscall does not name.
+func addressInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || runtime.GOOS == "windows" && errors.Is(err, syscall.Errno(10048))
+}
+
+// nextPort is addr with the port after its own, as an example of a free one.
+func nextPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	n, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || n < 1 || n >= 65535 {
+		return ":8081"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n+1))
 }
 
 // versionLine describes the build from its embedded build info: the module

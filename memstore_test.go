@@ -280,9 +280,9 @@ func (m *memStore) TakeAuthCode(_ context.Context, hash string, now time.Time) (
 
 // memStore exercises no share link: it keeps none.
 
-func (m *memStore) InsertShare(context.Context, Share) error { return nil }
+func (m *memStore) InsertShare(context.Context, Share, int) error { return nil }
 
-func (m *memStore) ListShares(context.Context, string, string, time.Time) ([]Share, error) {
+func (m *memStore) ListShares(context.Context, ShareQuery) ([]Share, error) {
 	return []Share{}, nil
 }
 

@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -247,9 +246,9 @@ func serveMetrics(cfg *config, m *metrics, stdout io.Writer, logger *slog.Logger
 	if cfg.MetricsAddr == "" {
 		return func() {}, nil
 	}
-	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	ln, err := listen("METRICS_ADDR", cfg.MetricsAddr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on METRICS_ADDR %q: %w", cfg.MetricsAddr, err)
+		return nil, err
 	}
 	srv := &http.Server{Handler: m.handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
 	go func() {

@@ -190,8 +190,11 @@ func (s *server) requireUser(h userHandler) http.Handler {
 				return
 			}
 			msg := "sign in first: send Authorization: Bearer <token>"
-			if errors.Is(err, errNoLongerAllowed) {
+			switch {
+			case errors.Is(err, errNoLongerAllowed):
 				msg = "this account is no longer allowed to use this server; ask its administrator"
+			case errors.Is(err, errDisabled):
+				msg = "this account has been disabled by an administrator of this server"
 			}
 			writeError(w, http.StatusUnauthorized, codeUnauthorized, msg)
 			return
@@ -215,6 +218,10 @@ var errUnauthenticated = errors.New("unauthenticated")
 // on the allow-lists, so it is not honoured (a 401, like any credential
 // that does not hold; it is kept, and works again if the user is let back).
 var errNoLongerAllowed = fmt.Errorf("%w: account no longer allowed", errUnauthenticated)
+
+// errDisabled: the credential holds, or a trusted proxy names the user,
+// but an administrator disabled that user (a 401, like errNoLongerAllowed).
+var errDisabled = fmt.Errorf("%w: account disabled", errUnauthenticated)
 
 // kindProxy marks a user named by a trusted proxy's X-User-Id.
 const kindProxy = "proxy"
@@ -246,6 +253,9 @@ func (s *server) authenticate(r *http.Request) (principal, error) {
 	// With TRUSTED_PROXIES set, only those proxies may name the user.
 	if s.cfg.TrustXUserID && (len(s.cfg.TrustedProxies) == 0 || s.fromTrustedProxy(r)) {
 		if id := r.Header.Get("X-User-Id"); validProxyUserID(id) {
+			if err := s.checkEnabled(r.Context(), id); err != nil {
+				return principal{}, err
+			}
 			return principal{userID: id, kind: kindProxy}, nil
 		}
 	}
@@ -266,7 +276,24 @@ func (s *server) findPrincipal(ctx context.Context, kind, secret string) (princi
 	if err := s.checkMember(ctx, c.UserID); err != nil {
 		return principal{}, err
 	}
+	if err := s.checkEnabled(ctx, c.UserID); err != nil {
+		return principal{}, err
+	}
 	return principal{userID: c.UserID, kind: kind, hash: hash}, nil
+}
+
+// checkEnabled refuses a user an administrator disabled, on every path in
+// and at every request, read from the store (no cache), so a disable holds
+// at once on every instance. Disabling deletes the user's tokens and
+// sessions too, but a proxy's X-User-Id is no credential Dropp can delete,
+// and a sign-in racing the disable may have just stored one. A user with no
+// record (a proxy's user who never signed in here) is not disabled.
+func (s *server) checkEnabled(ctx context.Context, userID string) error {
+	disabled, err := s.refuseDisabled(ctx, userID)
+	if err == nil && disabled {
+		return errDisabled
+	}
+	return err
 }
 
 // checkMember applies the allow-lists to a credential's user at every use,

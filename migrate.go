@@ -353,7 +353,7 @@ func (m *migration) migrateShares(ctx context.Context) error {
 		}
 		err := m.dest.insertShareDownloads(ctx, sh)
 		if err == nil {
-			err = m.dest.InsertShare(ctx, sh)
+			err = m.dest.InsertShare(ctx, sh, 0) // copied as they are: no limit
 		}
 		if err := counted(err, &m.sum.shares, &m.sum.sharesSkipped); err != nil {
 			return fmt.Errorf("share %s: %w", sh.ID, err)

@@ -200,13 +200,13 @@ func objectKeyOf(t *testing.T, dataDir, id string) string {
 // followShareLink follows a share link's download redirect and checks the bytes.
 func followShareLink(t *testing.T, c *http.Client, link string, want []byte) {
 	t.Helper()
-	resp, err := c.Get(link + "/download")
+	resp, err := c.Post(link+"/download", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 3 {
-		t.Fatalf("GET %s/download: %d", link, resp.StatusCode)
+		t.Fatalf("POST %s/download: %d", link, resp.StatusCode)
 	}
 	if got := fetch(t, c, resp.Header.Get("Location")); !bytes.Equal(got, want) {
 		t.Fatalf("share download: %d bytes, want %d", len(got), len(want))

@@ -93,7 +93,8 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 		{s.creds, mongo.IndexModel{Keys: bson.D{{Key: "kind", Value: 1}, {Key: "hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "issuer", Value: 1}, {Key: "subject", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "token_hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
-		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}, {Key: "created_at", Value: 1}}}},
+		// A file's shares, for its owner, in the order they are listed and paged.
+		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}, {Key: "owner", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}}},
 		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "share_id", Value: 1}}}},
 		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}}}},
 	}

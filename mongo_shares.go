@@ -28,26 +28,74 @@ type shareDownload struct {
 	ExpiresAt time.Time `bson:"expires_at"` // the share's, so a TTL index tidies them too
 }
 
-func (s *mongoStore) InsertShare(ctx context.Context, sh Share) error {
+// InsertShare inserts the share, then counts the file's live shares and
+// deletes its own again when they are over maxLive. FerretDB has no
+// transactions, and a count before the insert would let racing inserts
+// all pass; counted after, the last kept insert sees every kept one, so
+// no more than maxLive are ever kept.
+func (s *mongoStore) InsertShare(ctx context.Context, sh Share, maxLive int) error {
+	sh.Downloads = 0 // counted in share_downloads
+	if err := s.insertShare(ctx, sh); err != nil || maxLive <= 0 {
+		return err
+	}
+	n, err := s.countLiveShares(ctx, sh.Owner, sh.FileID, sh.CreatedAt)
+	if err == nil && n <= int64(maxLive) {
+		return nil
+	}
+	if derr := s.deleteMany(ctx, s.shares, bson.D{{Key: "_id", Value: sh.ID}}); derr != nil {
+		return mongoErr("take back share over the limit", derr)
+	}
+	if err != nil {
+		return err
+	}
+	return ErrTooManyShares
+}
+
+// insertShare is one InsertOne of a share.
+func (s *mongoStore) insertShare(ctx context.Context, sh Share) error {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	sh.Downloads = 0 // counted in share_downloads
 	_, err = s.shares.InsertOne(ctx, sh)
 	return mongoErr("insert share", err)
 }
 
-// ListShares finds the shares, then counts their downloads in one query.
-func (s *mongoStore) ListShares(ctx context.Context, owner, fileID string, now time.Time) ([]Share, error) {
+// countLiveShares counts the owner's shares of the file unexpired at now.
+func (s *mongoStore) countLiveShares(ctx context.Context, owner, fileID string, now time.Time) (int64, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	n, err := s.shares.CountDocuments(ctx, liveSharesFilter(owner, fileID, now))
+	return n, mongoErr("count shares", err)
+}
+
+// liveSharesFilter matches the owner's shares of a file unexpired at now
+// (the index on file_id, owner, created_at, _id serves it).
+func liveSharesFilter(owner, fileID string, now time.Time) bson.D {
+	return bson.D{{Key: "file_id", Value: fileID}, {Key: "owner", Value: owner}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
+}
+
+// ListShares finds a page of shares, then counts their downloads in one
+// query.
+func (s *mongoStore) ListShares(ctx context.Context, q ShareQuery) ([]Share, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	filter := bson.D{{Key: "file_id", Value: fileID}, {Key: "owner", Value: owner}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
-	cur, err := s.shares.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
+	filter := liveSharesFilter(q.Owner, q.FileID, q.Now)
+	if c := q.After; c != nil {
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "created_at", Value: bson.D{{Key: "$gt", Value: c.CreatedAt}}}},
+			bson.D{{Key: "created_at", Value: c.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: c.ID}}}},
+		}})
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(int64(q.Limit))
+	cur, err := s.shares.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, mongoErr("list shares", err)
 	}
@@ -58,7 +106,11 @@ func (s *mongoStore) ListShares(ctx context.Context, owner, fileID string, now t
 	if len(shares) == 0 {
 		return shares, nil
 	}
-	counts, err := s.downloadCounts(ctx, fileID)
+	ids := make([]string, len(shares))
+	for i := range shares {
+		ids[i] = shares[i].ID
+	}
+	counts, err := s.downloadCounts(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -68,10 +120,10 @@ func (s *mongoStore) ListShares(ctx context.Context, owner, fileID string, now t
 	return shares, nil
 }
 
-// downloadCounts counts the downloads of each share of a file.
-func (s *mongoStore) downloadCounts(ctx context.Context, fileID string) (map[string]int64, error) {
+// downloadCounts counts the downloads of each of the shares.
+func (s *mongoStore) downloadCounts(ctx context.Context, shareIDs []string) (map[string]int64, error) {
 	pipeline := mongo.Pipeline{
-		{{Key: "$match", Value: bson.D{{Key: "file_id", Value: fileID}}}},
+		{{Key: "$match", Value: bson.D{{Key: "share_id", Value: bson.D{{Key: "$in", Value: shareIDs}}}}}},
 		{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$share_id"}, {Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}}}},
 	}
 	cur, err := s.shareDownloads.Aggregate(ctx, pipeline)

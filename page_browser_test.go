@@ -327,7 +327,7 @@ func pageDownloadSHA256(t *testing.T, c *cdpClient, page, name string) string {
 	if err := c.evaluate(page, js, &href); err != nil {
 		t.Fatal(err)
 	}
-	return fetchSHA256(t, c, page, href)
+	return fetchSHA256(t, c, page, "GET", href)
 }
 
 // clickFileButton clicks, with the mouse, the button labelled label in the
@@ -477,7 +477,7 @@ func TestWebPageShareInChromium(t *testing.T) {
 	}
 	waitForPage(t, chrome, stranger, func(s pageState) bool { return strings.Contains(s.Text, "shared.txt") })
 	want := sha256.Sum256(data)
-	if got := fetchSHA256(t, chrome, stranger, link+"/download"); got != hex.EncodeToString(want[:]) {
+	if got := fetchSHA256(t, chrome, stranger, "POST", link+"/download"); got != hex.EncodeToString(want[:]) {
 		t.Errorf("the link downloads SHA-256 %s, want %x", got, want)
 	}
 
@@ -485,7 +485,7 @@ func TestWebPageShareInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForApp(t, chrome, page, func(s appState) bool { return strings.Contains(s.Text, "No live links.") })
-	if got := fetchSHA256(t, chrome, stranger, link+"/download"); !strings.HasPrefix(got, "HTTP 4") {
+	if got := fetchSHA256(t, chrome, stranger, "POST", link+"/download"); !strings.HasPrefix(got, "HTTP 4") {
 		t.Errorf("a revoked link still downloads: %s", got)
 	}
 }
@@ -606,14 +606,14 @@ func openFreshPage(t *testing.T, c *cdpClient) string {
 
 // fetchSHA256 fetches url from inside the page and hashes the body, or
 // says "HTTP <status>".
-func fetchSHA256(t *testing.T, c *cdpClient, page, url string) string {
+func fetchSHA256(t *testing.T, c *cdpClient, page, method, url string) string {
 	t.Helper()
 	js := fmt.Sprintf(`(async () => {
-		const resp = await fetch(%q);
+		const resp = await fetch(%q, {method: %q});
 		if (!resp.ok) return "HTTP " + resp.status;
 		const sum = await crypto.subtle.digest("SHA-256", await resp.arrayBuffer());
 		return Array.from(new Uint8Array(sum)).map(b => b.toString(16).padStart(2, "0")).join("");
-	})()`, url)
+	})()`, url, method)
 	var sum string
 	if err := c.evaluate(page, js, &sum); err != nil {
 		t.Fatal(err)

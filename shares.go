@@ -133,7 +133,14 @@ func (s *server) handleCreateShare(w http.ResponseWriter, r *http.Request, owner
 		ID: newID(), TokenHash: hashSecret(token), Owner: owner, FileID: f.ID,
 		MaxDownloads: req.MaxDownloads, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	}
-	if err := s.store.InsertShare(r.Context(), sh); err != nil {
+	err := s.store.InsertShare(r.Context(), sh, s.cfg.MaxSharesPerFile)
+	if errors.Is(err, ErrTooManyShares) {
+		writeError(w, http.StatusConflict, codeConflict, fmt.Sprintf(
+			"this file already has %d live share links, the most this server allows (MAX_SHARES_PER_FILE): revoke one (DELETE /shares/{id}) first",
+			s.cfg.MaxSharesPerFile))
+		return
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -159,27 +166,51 @@ func (s *server) validateShare(req *createShareRequest) (time.Duration, string) 
 	return ttl, ""
 }
 
-// handleListShares handles "GET /files/{id}/shares": the owner's live
-// shares of the file, oldest first, without their URLs.
+// handleListShares handles "GET /files/{id}/shares": a page of the
+// owner's live shares of the file, oldest first, without their URLs,
+// paged as GET /list/ is (?limit=, ?cursor= from next_cursor).
 func (s *server) handleListShares(w http.ResponseWriter, r *http.Request, owner string) {
 	id, ok := pathID(w, r)
 	if !ok {
+		return
+	}
+	q := ShareQuery{Owner: owner, FileID: id, Now: s.now()}
+	limit, after, msg := parsePaging(r.URL.Query())
+	if msg != "" {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
 		return
 	}
 	if _, err := s.store.GetFile(r.Context(), owner, id); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	shares, err := s.store.ListShares(r.Context(), owner, id, s.now())
+	q.After, q.Limit = after, limit+1 // one more tells whether there is a next page
+	shares, err := s.store.ListShares(r.Context(), q)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]shareJSON, 0, len(shares))
-	for i := range shares {
-		out = append(out, toShareJSON(&shares[i]))
+	writeJSON(w, http.StatusOK, shareListJSON(shares, limit))
+}
+
+// shareListJSON is the body of GET /files/{id}/shares for a page of at
+// most limit shares; a share beyond them means there is a next page, which
+// starts after the last one shown.
+func shareListJSON(shares []Share, limit int) any {
+	page := shares[:min(len(shares), limit)]
+	out := struct {
+		Shares     []shareJSON `json:"shares"`
+		NextCursor *string     `json:"next_cursor"`
+	}{Shares: make([]shareJSON, 0, len(page))}
+	for i := range page {
+		out.Shares = append(out.Shares, toShareJSON(&page[i]))
 	}
-	writeJSON(w, http.StatusOK, map[string][]shareJSON{"shares": out})
+	if len(shares) > limit {
+		last := &page[limit-1]
+		next := encodeCursor(Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
+		out.NextCursor = &next
+	}
+	return out
 }
 
 // handleRevokeShare handles "DELETE /shares/{id}": the link dies at once.
@@ -296,14 +327,22 @@ func (s *server) handleSharePage(w http.ResponseWriter, r *http.Request) {
 	s.renderSharePage(w, http.StatusOK, sharePage{Title: f.Filename, File: view})
 }
 
-// handleShareDownload handles "GET /s/{token}/download" and its POST (the
-// page's button): it counts one download and redirects to a fresh URL of
-// the file, valid shareDownloadTTL, served as an attachment. A HEAD, which
-// a link checker may send, counts nothing.
+// handleShareDownload handles "POST /s/{token}/download" (the page's
+// button, or a client) and its GET: it counts one download and redirects
+// to a fresh URL of the file, valid shareDownloadTTL, served as an
+// attachment. Only a request made on purpose counts: a GET counts only
+// when the browser says a person started it (Sec-Fetch-User: ?1, a click
+// on the link); any other GET, such as a chat app's preview bot following
+// a pasted link, gets the link's page (or its JSON), whose button posts.
+// A HEAD, which a link checker may send, counts nothing either.
 func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		w.Header().Set("Allow", "GET, POST")
 		writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "a HEAD would not download: use GET or POST")
+		return
+	}
+	if r.Method == http.MethodGet && r.Header.Get("Sec-Fetch-User") != "?1" {
+		s.handleSharePage(w, r)
 		return
 	}
 	_, f, err := s.sharedFile(r)

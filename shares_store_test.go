@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // TestLocalStoreShares and TestMongoStoreShares run the share contract on
@@ -42,6 +46,7 @@ func testShareContract(t *testing.T, open func(t *testing.T) Store) {
 		{"MaxDownloadsRace", ctShareMaxDownloadsRace},
 		{"DeleteFileEndsShares", ctShareDeleteFileEndsShares},
 		{"Sweep", ctShareSweep},
+		{"LimitAndPages", ctShareLimitAndPages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,7 +73,7 @@ func ctShare(t *testing.T, s Store, f *File, ttl time.Duration, max int64) Share
 	if max > 0 {
 		sh.MaxDownloads = &max
 	}
-	ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh))
+	ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh, 0))
 	return sh
 }
 
@@ -85,12 +90,12 @@ func ctShareInsertListRevoke(t *testing.T, s Store) {
 	if !reflect.DeepEqual(got, first) {
 		t.Errorf("ShareLink = %+v, want %+v", got, first)
 	}
-	list, err := s.ListShares(ctx, f.Owner, f.ID, now)
+	list, err := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000})
 	ctMust(t, "ListShares", err)
 	if len(list) != 2 || list[0].ID != first.ID || list[1].ID != second.ID {
 		t.Fatalf("ListShares = %+v, want the two shares oldest first", list)
 	}
-	if other, _ := s.ListShares(ctx, ctNewID(), f.ID, now); len(other) != 0 {
+	if other, _ := s.ListShares(ctx, ShareQuery{Owner: ctNewID(), FileID: f.ID, Now: now, Limit: 1000}); len(other) != 0 {
 		t.Errorf("another owner lists %+v", other)
 	}
 	if err := s.DeleteShare(ctx, ctNewID(), first.ID); !errors.Is(err, ErrNotFound) {
@@ -106,7 +111,7 @@ func ctShareInsertListRevoke(t *testing.T, s Store) {
 	if err := s.DeleteShare(ctx, f.Owner, first.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second DeleteShare = %v, want ErrNotFound", err)
 	}
-	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 1 || list[0].ID != second.ID {
+	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 1 || list[0].ID != second.ID {
 		t.Errorf("ListShares after revoke = %+v", list)
 	}
 }
@@ -116,7 +121,7 @@ func ctShareDuplicateToken(t *testing.T, s Store) {
 	f := ctShareFile(t, s, ctNewID())
 	sh := ctShare(t, s, f, time.Hour, 0)
 	sh.ID = newID()
-	if err := s.InsertShare(t.Context(), sh); !errors.Is(err, ErrConflict) {
+	if err := s.InsertShare(t.Context(), sh, 0); !errors.Is(err, ErrConflict) {
 		t.Errorf("InsertShare with a used token hash = %v, want ErrConflict", err)
 	}
 }
@@ -133,7 +138,7 @@ func ctShareExpiry(t *testing.T, s Store) {
 		if _, err := s.CountShareDownload(ctx, sh.TokenHash, at); !errors.Is(err, ErrNotFound) {
 			t.Errorf("CountShareDownload at %v = %v, want ErrNotFound", at, err)
 		}
-		if list, _ := s.ListShares(ctx, f.Owner, f.ID, at); len(list) != 0 {
+		if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: at, Limit: 1000}); len(list) != 0 {
 			t.Errorf("ListShares at %v = %+v", at, list)
 		}
 	}
@@ -154,7 +159,7 @@ func ctShareCountUnlimited(t *testing.T, s Store) {
 			t.Errorf("download %d counted as %d", i, got.Downloads)
 		}
 	}
-	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 1 || list[0].Downloads != 3 {
+	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 1 || list[0].Downloads != 3 {
 		t.Errorf("ListShares = %+v, want 3 downloads", list)
 	}
 }
@@ -187,7 +192,7 @@ func ctShareMaxDownloadsRace(t *testing.T, s Store) {
 	if _, err := s.ShareLink(ctx, sh.TokenHash, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ShareLink of a used-up share = %v, want ErrNotFound", err)
 	}
-	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 1 || list[0].Downloads != 5 {
+	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 1 || list[0].Downloads != 5 {
 		t.Errorf("ListShares = %+v, want the share with 5 downloads", list)
 	}
 }
@@ -206,7 +211,7 @@ func ctShareDeleteFileEndsShares(t *testing.T, s Store) {
 	if _, err := s.CountShareDownload(ctx, sh.TokenHash, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CountShareDownload of a deleted file's share = %v, want ErrNotFound", err)
 	}
-	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 0 {
+	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 0 {
 		t.Errorf("ListShares of a deleted file = %+v", list)
 	}
 	if _, err := s.ShareLink(ctx, other.TokenHash, now); err != nil {
@@ -260,7 +265,128 @@ func ctShareSweep(t *testing.T, s Store) {
 	if n < 1 {
 		t.Errorf("DeleteExpired removed %d records, want the expired share at least", n)
 	}
-	if list, _ := s.ListShares(ctx, f.Owner, f.ID, now); len(list) != 1 || list[0].ID != live.ID {
+	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 1 || list[0].ID != live.ID {
 		t.Errorf("ListShares before either expired = %+v, want only the live share left", list)
+	}
+}
+
+// ctShareLimitAndPages: InsertShare refuses a share over maxLive live ones
+// of the file (expired ones and other files' do not count), and
+// ListShares pages oldest first after a cursor.
+func ctShareLimitAndPages(t *testing.T, s Store) {
+	ctx := t.Context()
+	f, other := ctShareFile(t, s, ctNewID()), ctShareFile(t, s, ctNewID())
+	ctShare(t, s, other, time.Hour, 0)
+	expired := ctShare(t, s, f, time.Millisecond, 0)
+	time.Sleep(5 * time.Millisecond)
+	var shares []Share
+	for range 3 {
+		now := ctNow()
+		sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: f.Owner, FileID: f.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		ctMust(t, "InsertShare within the limit", s.InsertShare(ctx, sh, 3))
+		shares = append(shares, sh)
+		time.Sleep(2 * time.Millisecond)
+	}
+	now := ctNow()
+	over := Share{ID: newID(), TokenHash: ctNewID(), Owner: f.Owner, FileID: f.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.InsertShare(ctx, over, 3); !errors.Is(err, ErrTooManyShares) {
+		t.Errorf("InsertShare over the limit = %v, want ErrTooManyShares", err)
+	}
+	if _, err := s.ShareLink(ctx, over.TokenHash, now); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the share refused over the limit: ShareLink = %v, want ErrNotFound", err)
+	}
+	q := ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 2}
+	page, err := s.ListShares(ctx, q)
+	ctMust(t, "ListShares", err)
+	if len(page) != 2 || page[0].ID != shares[0].ID || page[1].ID != shares[1].ID {
+		t.Fatalf("first page = %+v, want the 2 oldest live shares (not %s, expired)", page, expired.ID)
+	}
+	q.After = &Cursor{CreatedAt: page[1].CreatedAt, ID: page[1].ID}
+	page, err = s.ListShares(ctx, q)
+	ctMust(t, "ListShares after a cursor", err)
+	if len(page) != 1 || page[0].ID != shares[2].ID {
+		t.Errorf("second page = %+v, want the last share", page)
+	}
+}
+
+// TestLocalStoreShareIndexes: the local store's indexes of shares by file
+// and by ID (what list and revoke read instead of every share) hold
+// exactly the shares, after inserts, revokes, counted downloads, a replay
+// and a compaction.
+func TestLocalStoreShareIndexes(t *testing.T) {
+	t.Parallel()
+	s := openTestLocalStore(t, t.TempDir())
+	ctx := t.Context()
+	var kept []Share
+	for i := range 6 {
+		f := ctShareFile(t, s, ctNewID())
+		a, b := ctShare(t, s, f, time.Hour, 5), ctShare(t, s, f, time.Hour, 0)
+		if _, err := s.CountShareDownload(ctx, a.TokenHash, ctNow()); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			ctMust(t, "DeleteShare", s.DeleteShare(ctx, f.Owner, b.ID))
+		} else {
+			kept = append(kept, b)
+		}
+		kept = append(kept, a)
+	}
+	check := func(when string, s *localStore) {
+		t.Helper()
+		s.view(ctx, func(st *localState) error {
+			byFile, byID := st.sharesOfFile, st.shareHashes
+			st.indexShares()
+			if !reflect.DeepEqual(byFile, st.sharesOfFile) || !reflect.DeepEqual(byID, st.shareHashes) || len(byID) != len(kept) {
+				t.Errorf("%s: indexes %v %v, want %d shares: %v %v", when, byFile, byID, len(kept), st.sharesOfFile, st.shareHashes)
+			}
+			return nil
+		})
+	}
+	check("after the changes", s)
+	s = reopenLocalStore(t, s)
+	check("after a replay", s)
+	s.mu.Lock()
+	err := s.compact()
+	s.mu.Unlock()
+	ctMust(t, "compact", err)
+	check("after a compaction", s)
+	for _, sh := range kept {
+		if list, _ := s.ListShares(ctx, ShareQuery{Owner: sh.Owner, FileID: sh.FileID, Now: ctNow(), Limit: 10}); !slices.ContainsFunc(list, func(l Share) bool { return l.ID == sh.ID }) {
+			t.Errorf("share %s is not listed with its file: %+v", sh.ID, list)
+		}
+	}
+}
+
+// TestMongoStoreShareIndexes: MongoDB looks shares up through indexes: by
+// token hash (unique) for the links, and by file and owner in list order
+// for the owner's list, count and revoke.
+func TestMongoStoreShareIndexes(t *testing.T) {
+	t.Parallel()
+	s := storeOpeners["mongo"](t).(*mongoStore)
+	cur, err := s.shares.Indexes().List(t.Context())
+	ctMust(t, "list indexes", err)
+	var indexes []struct {
+		Key    bson.D `bson:"key"`
+		Unique bool   `bson:"unique"`
+	}
+	ctMust(t, "read indexes", cur.All(t.Context(), &indexes))
+	want := map[string]bool{"token_hash:unique": false, "file_id,owner,created_at,_id": false}
+	for _, ix := range indexes {
+		var names []string
+		for _, k := range ix.Key {
+			names = append(names, k.Key)
+		}
+		name := strings.Join(names, ",")
+		if ix.Unique {
+			name += ":unique"
+		}
+		if _, ok := want[name]; ok {
+			want[name] = true
+		}
+	}
+	for name, found := range want {
+		if !found {
+			t.Errorf("shares has no index %s: %+v", name, indexes)
+		}
 	}
 }

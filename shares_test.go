@@ -108,6 +108,10 @@ var asJSON = map[string]string{"Accept": "application/json"}
 // asBrowser asks as a browser does.
 var asBrowser = map[string]string{"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
+// asClick is a browser's navigation that a person started: a click on a
+// link (Sec-Fetch-User: ?1).
+var asClick = map[string]string{"Accept": asBrowser["Accept"], "Sec-Fetch-Mode": "navigate", "Sec-Fetch-User": "?1"}
+
 // wantLinkHeaders checks the headers every answer under /s/ carries.
 func wantLinkHeaders(t *testing.T, resp *http.Response) {
 	t.Helper()
@@ -203,7 +207,7 @@ func shareCreateListDownloadRevoke(e shareEnv, alice string, f fileOut, content 
 	}
 
 	for i, method := range []string{"POST", "GET"} {
-		resp, body = e.link(method, limited.URL, "/download", nil)
+		resp, body = e.link(method, limited.URL, "/download", asClick)
 		wantStatus(t, resp, body, http.StatusSeeOther)
 		wantLinkHeaders(t, resp)
 		shareWantDownload(t, e, resp.Header.Get("Location"), content)
@@ -380,6 +384,17 @@ func sharePreviewsDoNotCount(e shareEnv, alice string, f fileOut, collect func(s
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("HEAD page by %s: %d %s", ua, resp.StatusCode, body)
 		}
+		// A pasted download link: the bot gets the page, not the file.
+		for _, accept := range []string{"text/html", "*/*", ""} {
+			resp, body := e.link("GET", sh.URL, "/download", map[string]string{"User-Agent": ua, "Accept": accept})
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `method="post"`) {
+				t.Errorf("GET download by %s (Accept %q): %d %s, want 200 and the page with its button", ua, accept, resp.StatusCode, body)
+			}
+		}
+		resp, body = e.link("GET", sh.URL, "/download", map[string]string{"User-Agent": ua, "Accept": "application/json"})
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"downloads_left":1`) {
+			t.Errorf("GET download as JSON by %s: %d %s, want 200 and the link's JSON", ua, resp.StatusCode, body)
+		}
 		resp, _ = e.link("HEAD", sh.URL, "/download", map[string]string{"User-Agent": ua})
 		if resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Errorf("HEAD download by %s: %d, want 405", ua, resp.StatusCode)
@@ -404,7 +419,7 @@ func shareDeadLinksLookAlike(e shareEnv, alice string, content []byte, collect f
 	revoked := collect(e.share(alice, f.ID, nil))
 	usedUp := collect(e.share(alice, f.ID, map[string]any{"max_downloads": 1}))
 	deleted := collect(e.share(alice, gone.ID, nil))
-	resp, body := e.link("GET", usedUp.URL, "/download", nil)
+	resp, body := e.link("POST", usedUp.URL, "/download", nil)
 	wantStatus(t, resp, body, http.StatusSeeOther)
 	resp, body = e.do(request{method: "DELETE", path: "/shares/" + revoked.ID, token: alice})
 	wantStatus(t, resp, body, http.StatusNoContent)
@@ -584,8 +599,130 @@ func TestShareLinkOfDisabledUser(t *testing.T) {
 			if err := e.srv.store.SetUserDisabled(ctx, owner, false); err != nil {
 				t.Fatal(err)
 			}
-			resp, body := e.link("GET", sh.URL, "/download", nil)
+			resp, body := e.link("POST", sh.URL, "/download", nil)
 			wantStatus(t, resp, body, http.StatusSeeOther)
+		})
+	}
+}
+
+// TestShareLimitPerFile, on each backend: a file takes at most
+// MAX_SHARES_PER_FILE live links; one more is a 409 in the error shape
+// that names the setting, until one is revoked; other files are not
+// affected; and parallel creates never leave more than the limit.
+func TestShareLimitPerFile(t *testing.T) {
+	t.Parallel()
+	const limit = 5
+	for _, b := range shareBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			e := newShareEnv(t, b.start, map[string]string{"MAX_SHARES_PER_FILE": strconv.Itoa(limit), "AUTH_RATE_LIMIT": "100000"})
+			alice := e.newUser("alice")
+			f, _ := e.stored(alice, map[string]any{"filename": "a.txt"}, []byte("a"))
+			other, _ := e.stored(alice, map[string]any{"filename": "b.txt"}, []byte("b"))
+			var first shareOut
+			for i := range limit {
+				sh := e.share(alice, f.ID, nil)
+				if i == 0 {
+					first = sh
+				}
+			}
+			overLimit := func() {
+				t.Helper()
+				resp, body := e.do(request{method: "POST", path: "/files/" + f.ID + "/shares", token: alice})
+				wantStatus(t, resp, body, http.StatusConflict)
+				if !strings.Contains(string(body), "MAX_SHARES_PER_FILE") {
+					t.Errorf("over the limit: %s, want a message naming MAX_SHARES_PER_FILE", body)
+				}
+			}
+			overLimit()
+			e.share(alice, other.ID, nil)
+			resp, body := e.do(request{method: "DELETE", path: "/shares/" + first.ID, token: alice})
+			wantStatus(t, resp, body, http.StatusNoContent)
+			e.share(alice, f.ID, nil)
+			overLimit()
+			if n := len(e.shares(alice, f.ID)); n != limit {
+				t.Errorf("%d live links, want %d", n, limit)
+			}
+
+			// 40 creates at once on a fresh file.
+			raced, _ := e.stored(alice, map[string]any{"filename": "c.txt"}, []byte("c"))
+			var created atomic.Int64
+			var wg sync.WaitGroup
+			for range 40 {
+				wg.Go(func() {
+					code, body, err := e.try(request{method: "POST", path: "/files/" + raced.ID + "/shares", token: alice})
+					switch {
+					case err != nil:
+						t.Error(err)
+					case code == http.StatusCreated:
+						created.Add(1)
+					case code != http.StatusConflict:
+						t.Errorf("a parallel create: %d %s", code, body)
+					}
+				})
+			}
+			wg.Wait()
+			live := len(e.shares(alice, raced.ID))
+			t.Logf("40 parallel creates with a limit of %d: %d created", limit, created.Load())
+			if n := created.Load(); n < 1 || n > limit || int64(live) != n {
+				t.Errorf("40 parallel creates: %d created, %d live; want 1 to %d, all live", n, live, limit)
+			}
+		})
+	}
+}
+
+// TestShareListPages, on each backend: GET /files/{id}/shares pages as
+// GET /list/ does (limit, cursor = next_cursor, null on the last page),
+// oldest first, each share once, with /list/'s refusals of a bad limit or
+// cursor.
+func TestShareListPages(t *testing.T) {
+	t.Parallel()
+	for _, b := range shareBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			e := newShareEnv(t, b.start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
+			alice := e.newUser("alice")
+			f, _ := e.stored(alice, map[string]any{"filename": "a.txt"}, []byte("a"))
+			var want []string
+			for range 7 {
+				want = append(want, e.share(alice, f.ID, nil).ID)
+				e.clock.advance(time.Millisecond)
+			}
+			var got []string
+			path := "/files/" + f.ID + "/shares?limit=3"
+			for pages := 1; ; pages++ {
+				resp, body := e.do(request{method: "GET", path: path, token: alice})
+				wantStatus(t, resp, body, http.StatusOK)
+				page := decode[struct {
+					Shares     []shareOut `json:"shares"`
+					NextCursor *string    `json:"next_cursor"`
+				}](t, body)
+				for _, sh := range page.Shares {
+					got = append(got, sh.ID)
+				}
+				if page.NextCursor == nil {
+					if pages != 3 || len(page.Shares) != 1 {
+						t.Errorf("last page is page %d with %d shares, want page 3 with 1", pages, len(page.Shares))
+					}
+					break
+				}
+				if len(page.Shares) != 3 || pages > 3 {
+					t.Fatalf("page %d: %d shares and a next_cursor", pages, len(page.Shares))
+				}
+				path = "/files/" + f.ID + "/shares?limit=3&cursor=" + url.QueryEscape(*page.NextCursor)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("pages gave %v, want %v (oldest first, each once)", got, want)
+			}
+			for _, q := range []string{"limit=0", "limit=1001", "limit=x", "cursor=bogus", "cursor=" + strings.Repeat("A", 20)} {
+				resp, body := e.do(request{method: "GET", path: "/files/" + f.ID + "/shares?" + q, token: alice})
+				wantStatus(t, resp, body, http.StatusBadRequest)
+				listResp, listBody := e.do(request{method: "GET", path: "/list/?" + q, token: alice})
+				wantStatus(t, listResp, listBody, http.StatusBadRequest)
+				if string(body) != string(listBody) {
+					t.Errorf("?%s: shares answer %s, /list/ answers %s", q, body, listBody)
+				}
+			}
 		})
 	}
 }

@@ -15,6 +15,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict: the write would break a uniqueness rule or a state rule.
 	ErrConflict = errors.New("conflict")
+	// ErrTooManyShares: the file already has as many live share links as
+	// MAX_SHARES_PER_FILE allows.
+	ErrTooManyShares = errors.New("too many share links")
 	// ErrUnavailable: the backend did not answer in time.
 	ErrUnavailable = errors.New("storage unavailable")
 )
@@ -167,6 +170,14 @@ type Share struct {
 	ExpiresAt    time.Time `bson:"expires_at" json:"expires"`
 }
 
+// ShareQuery selects a page of the owner's live shares of one file.
+type ShareQuery struct {
+	Owner, FileID string
+	Now           time.Time // shares expired by then are left out
+	After         *Cursor   // the last share of the previous page; nil for the first
+	Limit         int
+}
+
 // usedUp reports whether every download the share allows has been made.
 func (sh *Share) usedUp() bool {
 	return sh.MaxDownloads != nil && sh.Downloads >= *sh.MaxDownloads
@@ -221,9 +232,16 @@ type Store interface {
 	// find a share whose file is gone. An expired share is missing
 	// everywhere; a used-up one is missing to ShareLink and
 	// CountShareDownload but still listed, with its count.
-	InsertShare(ctx context.Context, sh Share) error
-	// ListShares returns the owner's unexpired shares of a file, oldest first.
-	ListShares(ctx context.Context, owner, fileID string, now time.Time) ([]Share, error)
+	//
+	// InsertShare stores sh unless its file would then have more than
+	// maxLive unexpired shares (ErrTooManyShares; 0 checks nothing). The
+	// check holds under concurrent inserts, on every instance: they never
+	// leave more than maxLive (MongoDB inserts, counts, and takes its share
+	// back when over, so racing inserts at the edge may all be refused).
+	InsertShare(ctx context.Context, sh Share, maxLive int) error
+	// ListShares returns a page of the owner's unexpired shares of a file,
+	// oldest first (CreatedAt, then ID), after q.After, at most q.Limit.
+	ListShares(ctx context.Context, q ShareQuery) ([]Share, error)
 	// DeleteShare revokes the owner's share with that ID at once.
 	DeleteShare(ctx context.Context, owner, id string) error
 	// ShareLink returns the share of that token hash if it can still be

@@ -60,11 +60,21 @@ func (s *server) sweep(ctx context.Context) sweepResult {
 		res.failures++
 		s.log.Warn("sweep: deleting expired credentials", "err", err)
 	}
+	if u, ok := s.objects.(uploadSweeper); ok {
+		u.SweepExpiredUploads(s.now())
+	}
 	// Multipart uploads and share links are swept here once they exist:
 	// their expired records and their in-progress multipart uploads.
 	s.log.Info("sweep", "pending_files", res.pendingFiles, "staged_uploads", res.staged, "expired_records", res.expired,
 		"failures", res.failures, "duration", time.Since(start))
 	return res
+}
+
+// uploadSweeper is an object store that forgets its expired multipart
+// uploads only when told: the local one, whose CreateMultipart no longer
+// walks every upload (S3 needs a lifecycle rule instead).
+type uploadSweeper interface {
+	SweepExpiredUploads(now time.Time)
 }
 
 // sweepPendingFiles deletes the pending files whose upload form expired

@@ -219,17 +219,17 @@ func acmeHTTPClient(rootFile string) (*http.Client, error) {
 // listen binds ADDR and, with TLS, HTTP_ADDR, so that a port in use stops
 // the start before anything is announced.
 func (f *front) listen(addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen("ADDR", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on ADDR %q: %w", addr, err)
+		return nil, err
 	}
 	if f.plain == nil {
 		return ln, nil
 	}
-	f.httpLn, err = net.Listen("tcp", f.httpAddr)
+	f.httpLn, err = listen("HTTP_ADDR", f.httpAddr)
 	if err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("listen on HTTP_ADDR %q: %w", f.httpAddr, err)
+		return nil, err
 	}
 	f.lines = append(f.lines, "http: "+f.httpLn.Addr().String()+" redirects to https")
 	return ln, nil
