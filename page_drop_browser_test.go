@@ -171,7 +171,7 @@ func requireOneCompleteFile(t *testing.T, c *cdpClient, name string, data []byte
 		t.Fatalf("GET /list/ has %+v, want one complete %s of %d bytes", files, name, len(data))
 	}
 	want := sha256.Sum256(data)
-	if got := fetchSHA256(t, c, pages[0], fmt.Sprintf("/download/%s?redirect=1", files[0].ID)); got != hex.EncodeToString(want[:]) {
+	if got := fetchSHA256(t, c, pages[0], "GET", fmt.Sprintf("/download/%s?redirect=1", files[0].ID)); got != hex.EncodeToString(want[:]) {
 		t.Errorf("%s downloads with SHA-256 %s, want %x", name, got, want)
 	}
 }
