@@ -29,6 +29,7 @@ type adminUserJSON struct {
 	LastSeenAt *time.Time `json:"last_seen_at"`
 	Usage      usageJSON  `json:"usage"`
 	Disabled   bool       `json:"disabled"`
+	Account    bool       `json:"account"` // signs in with a password (accounts.go), so may be re-invited
 }
 
 // errNotAdmin: the signed-in user is not on ADMIN_EMAILS.
@@ -45,6 +46,8 @@ func (s *server) adminUser(ctx context.Context, userID string) (User, error) {
 		return User{}, errNotAdmin
 	case err != nil:
 		return User{}, err
+	case u.Admin && u.Issuer == accountsIssuer && s.cfg.accountsSignIn():
+		return u, nil // made an administrator by its invitation
 	case u.Email == "" || !u.EmailVerified || !slices.Contains(s.cfg.AdminEmails, strings.ToLower(u.Email)):
 		return User{}, errNotAdmin
 	}
@@ -98,6 +101,7 @@ func (s *server) adminUserList(ctx context.Context) ([]adminUserJSON, error) {
 	for _, u := range users {
 		out = append(out, adminUserJSON{
 			ID: u.ID, Email: u.Email, Name: u.Name, Disabled: u.Disabled, Usage: s.toUsageJSON(usage[u.ID]),
+			Account:   u.Issuer == accountsIssuer,
 			CreatedAt: timeOrNil(u.CreatedAt), LastSeenAt: timeOrNil(u.LastSeenAt),
 		})
 	}
@@ -242,8 +246,10 @@ var adminHTML string
 
 // adminPage is what admin.html shows; html/template escapes every field.
 type adminPage struct {
-	Admin User
-	Users []adminPageUser
+	Admin    User
+	Users    []adminPageUser
+	Accounts bool            // SIGNIN has accounts: show the invitation form
+	Invited  *invitationJSON // the invitation just made, shown once
 }
 
 // adminPageUser is one row of the page.
@@ -288,15 +294,22 @@ func (s *server) handleAdminPage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, http.StatusForbidden, "Only administrators (ADMIN_EMAILS) may open this page.")
 		return
 	}
-	var users []adminUserJSON
-	if err == nil {
-		users, err = s.adminUserList(r.Context())
-	}
 	if err != nil {
 		s.failPage(w, r, err)
 		return
 	}
-	s.renderAdmin(w, adminPage{Admin: admin, Users: s.pageRows(users, admin.ID)})
+	s.showAdminPage(w, r, admin, nil)
+}
+
+// showAdminPage renders the page for admin, with the invitation just
+// made, if any.
+func (s *server) showAdminPage(w http.ResponseWriter, r *http.Request, admin User, invited *invitationJSON) {
+	users, err := s.adminUserList(r.Context())
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	s.renderAdmin(w, adminPage{Admin: admin, Users: s.pageRows(users, admin.ID), Accounts: s.cfg.accountsSignIn(), Invited: invited})
 }
 
 // pageRows adds what the page shows beside the API's fields.

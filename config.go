@@ -61,6 +61,8 @@ var settings = []setting{
 	{"PART_SIZE_BYTES", "16777216", "16 MiB", "smallest part of a multipart upload (at least 5 MiB; raised so a file takes at most 10,000 parts)"},
 	{"MULTIPART_TTL_SECONDS", "604800", "7 days", "lifetime of a multipart upload, for resuming"},
 	{"TRUST_X_USER_ID", "false", "", "trust an X-User-Id header set by an authenticating proxy in front of Dropp"},
+	{"SIGNIN", "", "oidc with GOOGLE_CLIENT_ID, else local", "how people sign in: local (the loopback-only local user), oidc (the OpenID provider), accounts (invited accounts with passwords, see docs/accounts.md) or oidc,accounts"},
+	{"INVITATION_TTL_SECONDS", "604800", "7 days", "lifetime of an invitation link (dropp invite, POST /admin/invitations)"},
 	{"GOOGLE_CLIENT_ID", "", "unset: local sign-in (loopback only)", "OAuth client id"},
 	{"GOOGLE_CLIENT_SECRET", "", "", "OAuth client secret"},
 	{"GOOGLE_REDIRECT_URI", "", "PUBLIC_URL + /auth/google/callback", "callback URL registered with the provider"},
@@ -120,7 +122,7 @@ func settingDefault(name string) string {
 
 // printUsage writes the `-h` text: every variable with its default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n       dropp backup DIR   copy local mode's data, while the server runs, into the new directory DIR\n       dropp reconcile [-delete]\n                          report (or delete) stored objects that no file record names\n       dropp migrate      copy local mode's data (DATA_DIR) into MONGODB_URI and AWS_S3_BUCKET; stop the server first\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
+	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n       dropp backup DIR   copy local mode's data, while the server runs, into the new directory DIR\n       dropp reconcile [-delete]\n                          report (or delete) stored objects that no file record names\n       dropp migrate      copy local mode's data (DATA_DIR) into MONGODB_URI and AWS_S3_BUCKET; stop the server first\n       dropp invite EMAIL [-admin]\n                          print a one-time invitation link (SIGNIN=accounts); works while the server runs\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
 		fmt.Fprintf(w, "  %-24s %s (default: %s)\n", s.name, s.help, s.shownDefault())
 	}
@@ -152,6 +154,11 @@ type config struct {
 	MultipartTTL    time.Duration
 
 	TrustXUserID bool
+
+	// SignIn is how people sign in: signInLocal alone, or signInOIDC
+	// and/or signInAccounts (accounts.go).
+	SignIn        []string
+	InvitationTTL time.Duration
 
 	GoogleClientID     string
 	GoogleClientSecret string
@@ -192,7 +199,12 @@ type config struct {
 // to local mode.
 func (c *config) localMetadata() bool { return c.MongoURI == "" }
 func (c *config) localObjects() bool  { return c.Bucket == "" }
-func (c *config) localSignIn() bool   { return c.GoogleClientID == "" }
+func (c *config) localSignIn() bool   { return slices.Contains(c.SignIn, signInLocal) }
+
+// oidcSignIn and accountsSignIn tell which of the two sign-ins that work
+// on any address are on (SIGNIN).
+func (c *config) oidcSignIn() bool     { return slices.Contains(c.SignIn, signInOIDC) }
+func (c *config) accountsSignIn() bool { return slices.Contains(c.SignIn, signInAccounts) }
 
 // minSecretKeyLen is the shortest SECRET_KEY accepted: 256 bits.
 const minSecretKeyLen = 32
@@ -242,6 +254,8 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		AdminEmails:        p.list("ADMIN_EMAILS"),
 	}
 	c.PublishedOnHostLoopback = p.boolean("CONTAINER_PORT_ON_HOST_LOOPBACK")
+	c.SignIn = p.signInMethods("SIGNIN", c.GoogleClientID != "")
+	c.InvitationTTL = p.seconds("INVITATION_TTL_SECONDS", 365*24*3600)
 	if v := p.str("METRICS_ADDR"); v != "" {
 		c.MetricsAddr = p.listenAddr("METRICS_ADDR", v)
 	}
@@ -305,11 +319,15 @@ func (c *config) check(failed map[string]bool) []error {
 		fmt.Sprintf("SHARE_TTL_SECONDS (%d) is over SHARE_MAX_TTL_SECONDS (%d): a share link's default lifetime must be one it may ask for",
 			int64(c.ShareTTL.Seconds()), int64(c.ShareMaxTTL.Seconds())),
 		"SHARE_TTL_SECONDS", "SHARE_MAX_TTL_SECONDS")
-	rule(!c.localSignIn() && c.GoogleClientSecret == "",
-		"GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set")
-	rule(!c.localSignIn() && c.GoogleRedirectURI == "" && c.PublicURL == nil,
+	rule(c.oidcSignIn() && c.GoogleClientID == "",
+		"SIGNIN includes oidc but GOOGLE_CLIENT_ID is not set", "SIGNIN")
+	rule(c.oidcSignIn() && c.GoogleClientSecret == "",
+		"GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set", "SIGNIN")
+	rule(c.oidcSignIn() && c.GoogleRedirectURI == "" && c.PublicURL == nil,
 		"GOOGLE_REDIRECT_URI (or PUBLIC_URL) is required when GOOGLE_CLIENT_ID is set",
-		"PUBLIC_URL")
+		"PUBLIC_URL", "SIGNIN")
+	rule(c.accountsSignIn() && c.PublicURL == nil,
+		"PUBLIC_URL is required with SIGNIN=accounts: invitation links are built from it", "PUBLIC_URL", "SIGNIN")
 	return append(errs, c.checkTLS(failed)...)
 }
 

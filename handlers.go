@@ -90,6 +90,8 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /admin/users", admin(s.handleAdminUsers))
 	mux.Handle("POST /admin/users/{id}/disable", admin(s.handleAdminDisable))
 	mux.Handle("POST /admin/users/{id}/enable", admin(s.handleAdminEnable))
+	mux.Handle("POST /admin/users/{id}/reinvite", admin(s.handleAdminReinvite)) // accounts.go
+	mux.Handle("POST /admin/invitations", admin(s.handleAdminInvite))
 	mux.Handle("GET /admin/{$}", s.signInHeaders(http.HandlerFunc(s.handleAdminPage)))
 
 	// Sign-in (oauth.go, token.go): pages and the token endpoint, never
@@ -101,6 +103,16 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /auth/google/callback", s.signInHeaders(http.HandlerFunc(s.handleSignInCallback)))
 	mux.Handle("POST /auth/token", s.signInHeaders(s.rateLimited(si.tokenLimit, jsonTooMany, http.HandlerFunc(s.handleToken))))
 	mux.Handle("POST /auth/logout", s.signInHeaders(s.requireUser(s.handleLogout)))
+	// Accounts (accounts.go): the password form and invitation pages,
+	// limited per client address (and per account, in the handler).
+	if pa := si.accounts; s.cfg.accountsSignIn() {
+		limited := func(h http.HandlerFunc) http.Handler {
+			return s.signInHeaders(s.rateLimited(pa.addrLimit, s.pageTooMany, h))
+		}
+		mux.Handle("POST /auth/password", limited(s.handlePasswordSignIn))
+		mux.Handle("GET /invite/{token}", limited(s.handleInvitePage))
+		mux.Handle("POST /invite/{token}", limited(s.handleInviteSubmit))
+	}
 
 	// Share links (shares.go): the owner's API, then the public link page
 	// and download, which take no credential, are rate limited per client

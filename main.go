@@ -91,9 +91,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runReconcile(ctx, flags.Args()[1:], getenv, stdout, stderr)
 	case flags.NArg() > 0 && flags.Arg(0) == "migrate":
 		return runMigrate(ctx, flags.Args()[1:], getenv, stdout, stderr)
+	case flags.NArg() > 0 && flags.Arg(0) == "invite":
+		return runInvite(ctx, flags.Args()[1:], getenv, stdout) // invite.go
 	case flags.NArg() > 0:
 		printUsage(stderr)
-		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version, healthcheck, backup, reconcile and migrate", flags.Arg(0))}
+		return usageError{fmt.Errorf("unexpected argument %q: dropp takes no arguments but version, healthcheck, backup, reconcile, migrate and invite", flags.Arg(0))}
 	}
 	logger := newLogger(getenv("LOG_FORMAT"), stderr)
 	for _, w := range unknownSettingWarnings(envNames, getenv) {
@@ -329,7 +331,7 @@ func signInLine(cfg *config) string {
 	if cfg.localSignIn() {
 		return "sign-in: local " + cfg.LocalUserEmail
 	}
-	return "sign-in: google"
+	return "sign-in: " + strings.Join(cfg.SignIn, ",")
 }
 
 // close releases the backends.

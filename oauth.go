@@ -6,6 +6,7 @@ package main
 // its redirect URI, which it redeems at /auth/token with the verifier).
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -63,9 +64,10 @@ type signIn struct {
 	startLimit  *rateLimiter // GET /auth/google
 	tokenLimit  *rateLimiter // POST /auth/token
 	provider    *oidcProvider
-	oauth       oauth2.Config // Endpoint is filled in from discovery
-	redirectURL string        // our callback, as registered with the provider
-	emails      userEmails    // for the allow-list check at each request
+	oauth       oauth2.Config   // Endpoint is filled in from discovery
+	redirectURL string          // our callback, as registered with the provider
+	emails      userEmails      // for the allow-list check at each request
+	accounts    *passwordSignIn // nil unless SIGNIN has accounts (accounts.go)
 }
 
 // newSignIn parses the page once and prepares the provider client. Nothing
@@ -79,6 +81,10 @@ func newSignIn(cfg *config, logger *slog.Logger) *signIn {
 	}
 	if cfg.localSignIn() {
 		logger.Info("GOOGLE_CLIENT_ID is unset: local sign-in, every visitor signs in as the local user", "email", cfg.LocalUserEmail)
+		return si
+	}
+	si.accounts = newPasswordSignIn(cfg)
+	if !cfg.oidcSignIn() {
 		return si
 	}
 	if len(cfg.AllowedDomains) == 0 && len(cfg.AllowedEmails) == 0 {
@@ -135,12 +141,17 @@ type loginPage struct {
 	SignInURL   string    // the sign-in link; "" hides it
 	SignInLabel string
 	BackLink    bool // link back to /login/ on error pages
+	// Password is the email and password form (accounts.go), nil when
+	// accounts are off.
+	Password *passwordForm
+	Invite   *invitePage // the invitation's form, on its page
 }
 
 // loginNotices are the messages /login/?error= may show. Only these codes
 // are recognised, so the page never reflects text from its URL.
 var loginNotices = map[string]string{
 	"access_denied": "Sign-in was cancelled at the provider.",
+	"password_set":  "Your password is set. Sign in with it.",
 }
 
 // handleLogin handles "GET /login/": the sign-in page. It carries a desktop
@@ -158,9 +169,9 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.failPage(w, r, err)
 		return
 	}
-	page := loginPage{Title: "Sign in", User: user, Notice: loginNotices[q.Get("error")], SignInLabel: s.signInLabel(app)}
+	page := loginPage{Title: "Sign in", User: user, Notice: loginNotices[cmp.Or(q.Get("error"), q.Get("notice"))], SignInLabel: s.signInLabel(app)}
 	if user == nil || app.desktop() {
-		page.SignInURL = "/auth/google" + app.query()
+		s.offerSignIn(&page, app)
 	}
 	s.renderPage(w, http.StatusOK, page)
 }
@@ -348,6 +359,10 @@ func (s *server) handleSignInStart(w http.ResponseWriter, r *http.Request) {
 		s.signInLocalUser(w, r, app)
 		return
 	}
+	if s.passwordPageFirst(r) {
+		http.Redirect(w, r, "/login/"+app.query(), http.StatusFound) // accounts.go
+		return
+	}
 	authURL, err := s.beginProviderSignIn(w, r, app)
 	if err != nil {
 		s.failPage(w, r, err)
@@ -404,7 +419,7 @@ func (s *server) signInLocalUser(w http.ResponseWriter, r *http.Request, app app
 // provider sends the browser back. Nothing is exchanged until the state is
 // proven fresh, unused and this browser's.
 func (s *server) handleSignInCallback(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.localSignIn() {
+	if !s.cfg.oidcSignIn() {
 		s.renderError(w, http.StatusNotFound, "This server uses local sign-in; there is no provider to come back from.")
 		return
 	}

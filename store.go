@@ -131,6 +131,26 @@ type User struct {
 	Disabled   bool      `bson:"disabled,omitempty" json:"disabled,omitempty"`
 	CreatedAt  time.Time `bson:"created_at,omitempty" json:"created,omitzero"` // zero for users stored before it was recorded
 	LastSeenAt time.Time `bson:"last_seen_at,omitempty" json:"seen,omitzero"`  // at most touchInterval old
+	// An account (Issuer accountsIssuer, Subject its lowercased email;
+	// accounts.go) signs in with what it has set: a password, as a PHC
+	// string (password.go), or none yet. Passkeys will be records of
+	// their own, keyed by the user's ID, so an account may have either,
+	// both or none.
+	PasswordHash string `bson:"password_hash,omitempty" json:"password,omitempty"`
+	// Admin: made an administrator by an invitation (dropp invite -admin),
+	// in addition to ADMIN_EMAILS.
+	Admin bool `bson:"admin,omitempty" json:"admin,omitempty"`
+}
+
+// Invitation is a one-time link that lets its holder set the password of
+// the account of Email, creating it if need be (accounts.go). Only the
+// SHA-256 of the link's token is stored.
+type Invitation struct {
+	Hash      string    `bson:"_id" json:"hash"`    // hex SHA-256 of the token
+	Email     string    `bson:"email" json:"email"` // lowercased
+	Admin     bool      `bson:"admin,omitempty" json:"admin,omitempty"`
+	CreatedAt time.Time `bson:"created_at" json:"created"`
+	ExpiresAt time.Time `bson:"expires_at" json:"expires"`
 }
 
 // AuthState is the server-side half of one sign-in attempt toward the
@@ -273,6 +293,19 @@ type Store interface {
 	// and returns how many there were.
 	DeleteUserCredentials(ctx context.Context, userID string) (int, error)
 	TouchUser(ctx context.Context, id string, at time.Time) error
+
+	// Accounts (accounts.go).
+	InsertInvitation(ctx context.Context, inv Invitation) error
+	// GetInvitation returns the unexpired invitation of that token hash.
+	GetInvitation(ctx context.Context, hash string, now time.Time) (Invitation, error)
+	// TakeInvitation atomically removes and returns an unexpired
+	// invitation: of concurrent calls with one hash, exactly one succeeds.
+	TakeInvitation(ctx context.Context, hash string, now time.Time) (Invitation, error)
+	// FindAccount returns the account of a lowercased email.
+	FindAccount(ctx context.Context, email string) (User, error)
+	// SetAccountPassword replaces the account's password hash and, if
+	// admin, makes it an administrator (never the reverse).
+	SetAccountPassword(ctx context.Context, id, passwordHash string, admin bool) error
 
 	// Cleanup (sweeper.go).
 	// DeleteAbandonedFile deletes the owner's file, releasing its charge,

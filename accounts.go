@@ -1,0 +1,476 @@
+package main
+
+// Accounts by invitation (SIGNIN=accounts): an administrator, or
+// `dropp invite` on the server's host, makes a one-time invitation link;
+// its holder chooses a password there, and then signs in with email and
+// password on /login/. A successful password check ends the way every
+// sign-in does (finishSignIn: a new session and, for the desktop app, a
+// one-time code), so everything after it is the same as for an OpenID
+// user. Details and the rate limits' figures: docs/accounts.md.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Ways to sign in (SIGNIN).
+const (
+	signInLocal    = "local"
+	signInOIDC     = "oidc"
+	signInAccounts = "accounts"
+)
+
+// accountsIssuer is the Issuer of accounts' users; their Subject is the
+// lowercased email, which is what they sign in with.
+const accountsIssuer = "accounts"
+
+// signInMethods reads SIGNIN: "local", or "oidc" and/or "accounts". Unset,
+// it is oidc when an OpenID client is configured, local otherwise.
+func (p *envParser) signInMethods(name string, hasClient bool) []string {
+	v := p.list(name)
+	if len(v) == 0 {
+		if hasClient {
+			return []string{signInOIDC}
+		}
+		return []string{signInLocal}
+	}
+	slices.Sort(v)
+	v = slices.Compact(v)
+	switch {
+	case slices.Equal(v, []string{signInLocal}), slices.Equal(v, []string{signInOIDC}),
+		slices.Equal(v, []string{signInAccounts}), slices.Equal(v, []string{signInAccounts, signInOIDC}):
+		return v
+	}
+	p.fail(name, "want local, oidc, accounts or oidc,accounts, got %q", p.str(name))
+	return []string{signInLocal}
+}
+
+// ---- Emails ----
+
+// maxEmailLen bounds an email address (RFC 5321's path limit).
+const maxEmailLen = 254
+
+// normalEmail is the form accounts are keyed by: trimmed, lowercased.
+func normalEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// validEmail accepts a plausible address: one "@" with something on each
+// side and a dot in the domain, no white space or control characters.
+// Whether it reaches anyone is the inviter's affair.
+func validEmail(email string) bool {
+	local, domain, ok := strings.Cut(email, "@")
+	return ok && local != "" && strings.Contains(domain, ".") && !strings.Contains(domain, "@") &&
+		len(email) <= maxEmailLen && utf8.ValidString(email) &&
+		!strings.ContainsFunc(email, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+}
+
+// ---- Invitations ----
+
+// invitationPath is where an invitation link points, before its token.
+const invitationPath = "/invite/"
+
+// createInvitation stores a new invitation for email and returns its link
+// under base (PUBLIC_URL). The token is 256 random bits; only its hash is
+// stored, and the link exists only in the answer.
+func createInvitation(ctx context.Context, store Store, base, email string, admin bool, ttl time.Duration, now time.Time) (string, Invitation, error) {
+	token := newSecret(32)
+	inv := Invitation{Hash: hashSecret(token), Email: email, Admin: admin, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if err := store.InsertInvitation(ctx, inv); err != nil {
+		return "", Invitation{}, err
+	}
+	return base + invitationPath + token, inv, nil
+}
+
+// invitationJSON is an invitation as the admin API shows it, once.
+type invitationJSON struct {
+	Email     string    `json:"email"`
+	Admin     bool      `json:"admin"`
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// invitePage is what the invitation page (login.html) shows.
+type invitePage struct {
+	Email  string
+	Action string // where the form posts: the invitation's own path
+}
+
+// handleInvitePage handles "GET /invite/{token}": the form to choose a
+// password. An unknown, used or expired invitation gets one same page.
+func (s *server) handleInvitePage(w http.ResponseWriter, r *http.Request) {
+	inv, ok := s.openInvitation(w, r)
+	if ok {
+		s.renderInvite(w, http.StatusOK, inv, r.PathValue("token"), "")
+	}
+}
+
+// openInvitation finds the request's unexpired invitation; on false the
+// error page has been written.
+func (s *server) openInvitation(w http.ResponseWriter, r *http.Request) (Invitation, bool) {
+	token := r.PathValue("token")
+	var inv Invitation
+	err := ErrNotFound
+	if validSecret(token) {
+		inv, err = s.store.GetInvitation(r.Context(), hashSecret(token), s.now())
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		s.renderError(w, http.StatusNotFound, "This invitation link is not valid: it may have been used already or have expired. Ask an administrator for a new one.")
+		return Invitation{}, false
+	case err != nil:
+		s.failPage(w, r, err)
+		return Invitation{}, false
+	}
+	return inv, true
+}
+
+// renderInvite shows the invitation form, with a problem if there is one.
+func (s *server) renderInvite(w http.ResponseWriter, status int, inv Invitation, token, problem string) {
+	s.renderPage(w, status, loginPage{Title: "Choose a password", Error: problem,
+		Invite: &invitePage{Email: inv.Email, Action: invitationPath + token}})
+}
+
+// handleInviteSubmit handles "POST /invite/{token}": it checks the new
+// password, then takes the invitation (once: of two concurrent
+// submissions one wins), sets the password of the account, creating it
+// if need be, and sends the browser to sign in. A reset ends every
+// session and token the account had.
+func (s *server) handleInviteSubmit(w http.ResponseWriter, r *http.Request) {
+	if !s.formPost(w, r) {
+		return
+	}
+	inv, ok := s.openInvitation(w, r)
+	if !ok {
+		return
+	}
+	body, ok := s.readForm(w, r)
+	if !ok {
+		return
+	}
+	pw, problem := parseInviteForm(body)
+	if problem == "" {
+		if err := checkNewPassword(pw); err != nil {
+			problem = strings.TrimPrefix(err.Error(), errPasswordRules.Error()+": ")
+			problem = "This password cannot be used: " + problem + "."
+		}
+	}
+	if problem != "" {
+		s.renderInvite(w, http.StatusBadRequest, inv, r.PathValue("token"), problem)
+		return
+	}
+	if err := s.redeemInvitation(r.Context(), hashSecret(r.PathValue("token")), pw); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			s.renderError(w, http.StatusNotFound, "This invitation link is not valid: it may have been used already or have expired. Ask an administrator for a new one.")
+			return
+		}
+		s.failPage(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/login/?notice=password_set", http.StatusSeeOther)
+}
+
+// redeemInvitation hashes the password, takes the invitation and applies
+// it. The hash comes first: a slow hash must not hold an invitation that
+// is already taken.
+func (s *server) redeemInvitation(ctx context.Context, hash, pw string) error {
+	phc, err := hashPassword(ctx, pw)
+	if err != nil {
+		return err
+	}
+	inv, err := s.store.TakeInvitation(ctx, hash, s.now())
+	if err != nil {
+		return err
+	}
+	u, err := s.store.UpsertUser(ctx, User{Issuer: accountsIssuer, Subject: inv.Email, Email: inv.Email, EmailVerified: true, CreatedAt: s.now()})
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetAccountPassword(ctx, u.ID, phc, inv.Admin); err != nil {
+		return err
+	}
+	// The old password stopped working above; whoever signed in with it
+	// is signed out here.
+	if _, err := s.store.DeleteUserCredentials(ctx, u.ID); err != nil {
+		return err
+	}
+	s.signIn.accounts.forgetFailures(inv.Email)
+	s.log.Info("invitation used", "user", u.ID, "email", inv.Email, "admin", inv.Admin, "reset", u.PasswordHash != "")
+	return nil
+}
+
+// parseInviteForm reads the invitation form: password and confirm, each
+// once, equal.
+func parseInviteForm(body string) (string, string) {
+	v, err := url.ParseQuery(body)
+	if err != nil {
+		return "", "The form could not be read."
+	}
+	pw, ok1 := singleField(v, "password")
+	confirm, ok2 := singleField(v, "confirm")
+	switch {
+	case !ok1 || !ok2:
+		return "", "Fill in the password twice."
+	case pw != confirm:
+		return "", "The two passwords differ."
+	}
+	return pw, ""
+}
+
+// singleField is a form field given exactly once.
+func singleField(v url.Values, name string) (string, bool) {
+	if len(v[name]) != 1 {
+		return "", false
+	}
+	return v[name][0], true
+}
+
+// ---- Signing in with a password ----
+
+// passwordForm is the email and password form of the sign-in page, with
+// the desktop app's request carried through as hidden fields.
+type passwordForm struct {
+	Email string
+	App   appRequest
+}
+
+// offerSignIn puts on the page each way to sign in that is on.
+func (s *server) offerSignIn(page *loginPage, app appRequest) {
+	if !s.cfg.accountsSignIn() {
+		page.SignInURL = "/auth/google" + app.query()
+		return
+	}
+	page.Password = &passwordForm{App: app}
+	if s.cfg.oidcSignIn() {
+		page.SignInURL = "/auth/google" + viaOIDC(app.query())
+	}
+}
+
+// viaOIDC marks a link to /auth/google as the provider's button, which
+// with accounts on would otherwise lead back to the sign-in page.
+func viaOIDC(query string) string {
+	if query == "" {
+		return "?via=oidc"
+	}
+	return query + "&via=oidc"
+}
+
+// passwordPageFirst tells /auth/google, where the desktop app starts, to
+// send the browser to the sign-in page, which offers the password form.
+func (s *server) passwordPageFirst(r *http.Request) bool {
+	return s.cfg.accountsSignIn() && r.URL.Query().Get("via") != "oidc"
+}
+
+// signInForm is what the sign-in form posts.
+type signInForm struct {
+	Email    string
+	Password string
+	App      url.Values // the desktop app's parameters, as parseAppRequest reads them
+}
+
+// parseSignInForm reads the sign-in form: email and password once each,
+// and the app's parameters.
+func parseSignInForm(body string) (signInForm, string) {
+	v, err := url.ParseQuery(body)
+	if err != nil {
+		return signInForm{}, "The form could not be read."
+	}
+	email, ok1 := singleField(v, "email")
+	pw, ok2 := singleField(v, "password")
+	if !ok1 || !ok2 {
+		return signInForm{}, "Fill in your email and password."
+	}
+	app := url.Values{}
+	for _, k := range appParams {
+		if vs, ok := v[k]; ok {
+			app[k] = vs
+		}
+	}
+	return signInForm{Email: normalEmail(email), Password: pw, App: app}, ""
+}
+
+// msgWrongPassword is the one answer to an unknown email, a wrong password
+// and a disabled account alike.
+const msgWrongPassword = "The email or password is not right."
+
+// handlePasswordSignIn handles "POST /auth/password". An unknown email, a
+// wrong password and a disabled account get the same page, after the same
+// work (a hash is verified in each case). Each account and each client
+// address may fail a few times freely, then waits longer after each
+// failure (failureDelay).
+func (s *server) handlePasswordSignIn(w http.ResponseWriter, r *http.Request) {
+	if !s.formPost(w, r) {
+		return
+	}
+	body, ok := s.readForm(w, r)
+	if !ok {
+		return
+	}
+	form, problem := parseSignInForm(body)
+	app, appProblem := s.parseAppRequest(form.App)
+	if problem = cmp.Or(problem, appProblem); problem != "" {
+		s.renderError(w, http.StatusBadRequest, problem)
+		return
+	}
+	pa := s.signIn.accounts
+	acct, err := s.store.FindAccount(r.Context(), form.Email)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.failPage(w, r, err)
+		return
+	}
+	device := s.deviceKey(r, acct.ID)
+	now := s.now()
+	if wait := pa.admit(s.clientAddr(r).String(), form.Email, device, now); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		s.renderError(w, http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins for this account or from your address. Try again in %d seconds.", int(math.Ceil(wait.Seconds()))))
+		return
+	}
+	ok, err = s.passwordMatches(r.Context(), acct, form.Password)
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	if !ok {
+		s.renderPage(w, http.StatusUnauthorized, loginPage{Title: "Sign in", Error: msgWrongPassword,
+			Password: &passwordForm{Email: form.Email, App: app}, SignInURL: s.oidcButton(app), SignInLabel: s.signInLabel(app)})
+		return
+	}
+	pa.succeeded(s.clientAddr(r).String(), form.Email, device)
+	s.setDeviceCookie(w, r, acct.ID, now)
+	s.finishSignIn(w, r, acct.ID, app)
+}
+
+// oidcButton is the provider's link on the sign-in page, "" when OIDC is off.
+func (s *server) oidcButton(app appRequest) string {
+	if !s.cfg.oidcSignIn() {
+		return ""
+	}
+	return "/auth/google" + viaOIDC(app.query())
+}
+
+// passwordMatches verifies pw against the account's hash, or against a
+// dummy hash when there is no account, no password or the account is
+// disabled, so that each case costs one verification.
+func (s *server) passwordMatches(ctx context.Context, acct User, pw string) (bool, error) {
+	phc, usable := acct.PasswordHash, acct.ID != "" && acct.PasswordHash != "" && !acct.Disabled
+	if !usable {
+		phc = dummyPasswordHash()
+	}
+	ok, err := verifyPassword(ctx, phc, pw)
+	if err != nil && usable {
+		s.log.Error("stored password hash unreadable", "user", acct.ID, "err", err)
+		return false, nil
+	}
+	return ok && usable, err
+}
+
+// formPost checks what every form post of the accounts pages needs: it
+// comes from our own origin (the cross-origin protection the cookie API
+// has: a login CSRF would sign the victim in as the attacker) and is a
+// urlencoded form. On false the error page has been written.
+func (s *server) formPost(w http.ResponseWriter, r *http.Request) bool {
+	if err := s.csrf.Check(r); err != nil {
+		s.renderError(w, http.StatusForbidden, "This form was sent from another site, so it was refused.")
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/x-www-form-urlencoded" {
+		s.renderError(w, http.StatusUnsupportedMediaType, "Send the form as application/x-www-form-urlencoded.")
+		return false
+	}
+	return true
+}
+
+// maxFormBody bounds a sign-in or invitation form: a 256-character
+// password is at most 1 KiB, 9 KiB once every byte is %-escaped.
+const maxFormBody = 16 << 10
+
+// readForm reads a bounded form body.
+func (s *server) readForm(w http.ResponseWriter, r *http.Request) (string, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBody))
+	if err != nil {
+		s.renderError(w, http.StatusRequestEntityTooLarge, "The form is too large.")
+		return "", false
+	}
+	return string(b), true
+}
+
+// ---- Administration ----
+
+// handleAdminInvite handles "POST /admin/invitations": a JSON body
+// {"email", "admin"} from the API, or the admin page's form, which gets
+// the page back with the link on it.
+func (s *server) handleAdminInvite(w http.ResponseWriter, r *http.Request, admin User) {
+	var req struct {
+		Email string `json:"email"`
+		Admin bool   `json:"admin"`
+	}
+	page := wantsHTMLRedirect(r)
+	if page {
+		body, ok := s.readForm(w, r)
+		if !ok {
+			return
+		}
+		v, _ := url.ParseQuery(body)
+		req.Email, req.Admin = v.Get("email"), v.Get("admin") != ""
+	} else if !readJSON(w, r, &req, false) {
+		return
+	}
+	email := normalEmail(req.Email)
+	if !validEmail(email) {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, "email must be an email address")
+		return
+	}
+	s.answerInvitation(w, r, admin, email, req.Admin, page)
+}
+
+// handleAdminReinvite handles "POST /admin/users/{id}/reinvite": a new
+// invitation for an account, with which its owner sets a new password;
+// the old one works until the invitation is used.
+func (s *server) handleAdminReinvite(w http.ResponseWriter, r *http.Request, admin User) {
+	target, err := s.store.GetUser(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, ErrNotFound) || !validID(r.PathValue("id")):
+		writeError(w, http.StatusNotFound, codeNotFound, "no such user")
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	case target.Issuer != accountsIssuer:
+		writeError(w, http.StatusConflict, codeConflict, "this user signs in with the OpenID provider, not with a password")
+		return
+	}
+	s.answerInvitation(w, r, admin, target.Subject, false, wantsHTMLRedirect(r))
+}
+
+// answerInvitation creates the invitation, audits it (never with its
+// link) and shows the link once: as JSON, or on the admin page.
+func (s *server) answerInvitation(w http.ResponseWriter, r *http.Request, admin User, email string, makeAdmin, page bool) {
+	if !s.cfg.accountsSignIn() {
+		writeError(w, http.StatusConflict, codeConflict, "accounts are off: set SIGNIN=accounts (or oidc,accounts)")
+		return
+	}
+	link, inv, err := createInvitation(r.Context(), s.store, s.publicURL, email, makeAdmin, s.cfg.InvitationTTL, s.now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.audit(r, admin, "invite", User{Email: email}, "admin", makeAdmin)
+	out := invitationJSON{Email: inv.Email, Admin: inv.Admin, URL: link, ExpiresAt: inv.ExpiresAt}
+	if page {
+		s.showAdminPage(w, r, admin, &out)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"invitation": out})
+}

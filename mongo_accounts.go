@@ -1,0 +1,71 @@
+package main
+
+// Accounts and invitations on MongoDB. Invitations live in a collection of
+// their own, keyed by their token's hash; taking one is takeOnce's atomic
+// delete, so of concurrent redemptions exactly one wins, on every instance.
+
+import (
+	"context"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// invitationsColl is the collection of invitations.
+func (s *mongoStore) invitationsColl() *mongo.Collection {
+	return s.users.Database().Collection("invitations")
+}
+
+func (s *mongoStore) InsertInvitation(ctx context.Context, inv Invitation) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	_, err = s.invitationsColl().InsertOne(ctx, inv)
+	return mongoErr("insert invitation", err)
+}
+
+func (s *mongoStore) GetInvitation(ctx context.Context, hash string, now time.Time) (Invitation, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return Invitation{}, err
+	}
+	defer cancel()
+	var inv Invitation
+	filter := bson.D{{Key: "_id", Value: hash}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
+	if err := s.invitationsColl().FindOne(ctx, filter).Decode(&inv); err != nil {
+		return Invitation{}, mongoErr("get invitation", err)
+	}
+	return inv, nil
+}
+
+func (s *mongoStore) TakeInvitation(ctx context.Context, hash string, now time.Time) (Invitation, error) {
+	var inv Invitation
+	if err := s.takeOnce(ctx, s.invitationsColl(), hash, now, &inv); err != nil {
+		return Invitation{}, err
+	}
+	return inv, nil
+}
+
+func (s *mongoStore) FindAccount(ctx context.Context, email string) (User, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	defer cancel()
+	var u User
+	filter := bson.D{{Key: "issuer", Value: accountsIssuer}, {Key: "subject", Value: email}}
+	if err := s.users.FindOne(ctx, filter).Decode(&u); err != nil {
+		return User{}, mongoErr("find account", err)
+	}
+	return u, nil
+}
+
+func (s *mongoStore) SetAccountPassword(ctx context.Context, id, passwordHash string, admin bool) error {
+	if err := s.setUserField(ctx, id, "password_hash", passwordHash); err != nil || !admin {
+		return err
+	}
+	return s.setUserField(ctx, id, "admin", true)
+}

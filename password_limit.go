@@ -1,0 +1,178 @@
+package main
+
+// Rate limits of password sign-in. Every attempt spends a token of the
+// client address's bucket (AUTH_RATE_LIMIT a minute, ratelimit.go). On top
+// of that, failures grow a delay, per account and per client address:
+// a few failures are free, then each next attempt must wait twice as long
+// as the one before, up to maxFailureDelay. It is a delay, never a lock-out:
+// the owner can always sign in once it has passed, and a browser that
+// signed in to the account before (it holds a device cookie for it) is
+// counted on its own, so a stranger's failures do not slow the owner down
+// (OWASP's "device cookies").
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The delay curve; docs/accounts.md gives the figures it makes.
+const (
+	freeAccountFailures = 5                // per account (or per device cookie)
+	freeAddressFailures = 20               // per client address
+	firstFailureDelay   = time.Second      // after the free failures, doubling
+	maxFailureDelay     = time.Minute      // the longest wait between two attempts
+	failureMemory       = 15 * time.Minute // failures are forgotten after this long without one
+	maxFailureEntries   = 65536            // bounds the memory a flood of names can take
+	deviceCookie        = "dropp_device"
+	deviceCookieTTL     = 180 * 24 * time.Hour
+)
+
+// passwordSignIn holds password sign-in's limits.
+type passwordSignIn struct {
+	addrLimit *rateLimiter  // every attempt and invitation form, per client network
+	accounts  *failureDelay // per account, or per device cookie
+	addresses *failureDelay // per client address
+}
+
+// newPasswordSignIn sets the limits from the configuration.
+func newPasswordSignIn(cfg *config) *passwordSignIn {
+	return &passwordSignIn{
+		addrLimit: newRateLimiter(cfg.AuthRateLimit),
+		accounts:  newFailureDelay(freeAccountFailures),
+		addresses: newFailureDelay(freeAddressFailures),
+	}
+}
+
+// admit lets an attempt through, counting it as a failure until it
+// succeeds, or returns how long to wait. device, when the browser holds a
+// device cookie for the account, replaces the account's key.
+func (p *passwordSignIn) admit(addr, email, device string, now time.Time) time.Duration {
+	acct := accountKey(email, device)
+	if wait := max(p.accounts.wait(acct, now), p.addresses.wait(addr, now)); wait > 0 {
+		return wait
+	}
+	p.accounts.fail(acct, now)
+	p.addresses.fail(addr, now)
+	return 0
+}
+
+// succeeded clears what admit counted for a sign-in that passed.
+func (p *passwordSignIn) succeeded(addr, email, device string) {
+	p.accounts.forget(accountKey(email, device))
+	p.addresses.forget(addr)
+}
+
+// forgetFailures clears an account's failures (its password was just set).
+func (p *passwordSignIn) forgetFailures(email string) {
+	if p != nil {
+		p.accounts.forget(accountKey(email, ""))
+	}
+}
+
+// accountKey names whose failures an attempt counts toward.
+func accountKey(email, device string) string {
+	if device != "" {
+		return "device " + device
+	}
+	return "account " + email
+}
+
+// failureDelay counts recent failures per key.
+type failureDelay struct {
+	mu   sync.Mutex
+	free int
+	m    map[string]failureCount
+}
+
+// failureCount is a key's failures, the last one at last.
+type failureCount struct {
+	n    int
+	last time.Time
+}
+
+func newFailureDelay(free int) *failureDelay {
+	return &failureDelay{free: free, m: map[string]failureCount{}}
+}
+
+// delayAfter is the wait after n failures: none for the free ones, then
+// firstFailureDelay doubling up to maxFailureDelay.
+func (d *failureDelay) delayAfter(n int) time.Duration {
+	excess := n - d.free
+	if excess <= 0 {
+		return 0
+	}
+	return min(maxFailureDelay, firstFailureDelay<<min(excess-1, 16))
+}
+
+// wait is how long key must still wait before its next attempt.
+func (d *failureDelay) wait(key string, now time.Time) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.m[key]
+	if !ok || now.Sub(c.last) >= failureMemory {
+		return 0
+	}
+	return max(0, c.last.Add(d.delayAfter(c.n)).Sub(now))
+}
+
+// fail counts one failure of key at now.
+func (d *failureDelay) fail(key string, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.m[key]
+	if now.Sub(c.last) >= failureMemory {
+		c = failureCount{}
+	}
+	if _, known := d.m[key]; !known && len(d.m) >= maxFailureEntries {
+		d.dropOld(now)
+	}
+	d.m[key] = failureCount{n: c.n + 1, last: now}
+}
+
+// dropOld makes room: the keys whose failures are forgotten anyway, or, if
+// none, every key (a flood of names from many addresses then resets the
+// counts, which the per-address limits still bound).
+func (d *failureDelay) dropOld(now time.Time) {
+	for k, c := range d.m {
+		if now.Sub(c.last) >= failureMemory {
+			delete(d.m, k)
+		}
+	}
+	if len(d.m) >= maxFailureEntries {
+		clear(d.m)
+	}
+}
+
+// forget clears key's failures.
+func (d *failureDelay) forget(key string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.m, key)
+}
+
+// ---- Device cookies ----
+
+// setDeviceCookie remembers, in this browser, that it signed in to the
+// account: a signed cookie naming the account and this device, sent only
+// to the password form's target.
+func (s *server) setDeviceCookie(w http.ResponseWriter, r *http.Request, userID string, now time.Time) {
+	value := s.signer.sign(deviceCookie, userID+" "+newSecret(16), now)
+	s.setCookie(w, r, deviceCookie, value, "/auth/password", int(deviceCookieTTL.Seconds()))
+}
+
+// deviceKey is the device named by the request's device cookie if it was
+// issued for the account userID, else "".
+func (s *server) deviceKey(r *http.Request, userID string) string {
+	c, err := r.Cookie(deviceCookie)
+	if err != nil || userID == "" {
+		return ""
+	}
+	payload, err := s.signer.verify(deviceCookie, c.Value, deviceCookieTTL, s.now())
+	id, device, ok := strings.Cut(payload, " ")
+	if err != nil || !ok || id != userID {
+		return ""
+	}
+	return userID + " " + device
+}
