@@ -85,7 +85,7 @@ const invitationPath = "/invite/"
 // under base (PUBLIC_URL). The token is 256 random bits; only its hash is
 // stored, and the link exists only in the answer.
 func createInvitation(ctx context.Context, store Store, base, email string, admin bool, ttl time.Duration, now time.Time) (string, Invitation, error) {
-	token := newSecret(32)
+	token, email := newSecret(32), normalEmail(email)
 	inv := Invitation{Hash: hashSecret(token), Email: email, Admin: admin, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := store.InsertInvitation(ctx, inv); err != nil {
 		return "", Invitation{}, err

@@ -58,10 +58,13 @@ func (p *passwordSignIn) admit(addr, email, device string, now time.Time) time.D
 	return 0
 }
 
-// succeeded clears what admit counted for a sign-in that passed.
+// succeeded clears the account's failures for a sign-in that passed, and
+// takes back the one admit counted for the address (only that one: a
+// stranger with an account of their own must not wipe their address's
+// failures by signing in between guesses).
 func (p *passwordSignIn) succeeded(addr, email, device string) {
 	p.accounts.forget(accountKey(email, device))
-	p.addresses.forget(addr)
+	p.addresses.undo(addr)
 }
 
 // forgetFailures clears an account's failures (its password was just set).
@@ -142,6 +145,17 @@ func (d *failureDelay) dropOld(now time.Time) {
 	}
 	if len(d.m) >= maxFailureEntries {
 		clear(d.m)
+	}
+}
+
+// undo takes back one failure of key.
+func (d *failureDelay) undo(key string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.m[key]; ok && c.n > 1 {
+		d.m[key] = failureCount{n: c.n - 1, last: c.last}
+	} else {
+		delete(d.m, key)
 	}
 }
 

@@ -1,0 +1,690 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func init() {
+	// A hash at owaspScrypt takes seconds under the race detector; tests
+	// hash with a cheap N. TestPasswordHashOWASP checks the real setting.
+	newHashParams = scryptParams{logN: 10, r: 8, p: 1}
+}
+
+// accountStores are the metadata stores every accounts test runs on.
+var accountStores = []string{"local", "mongodb"}
+
+// newAccountsEnv starts a server with SIGNIN=accounts on the given
+// metadata store ("local" or "mongodb"), with a movable clock.
+func newAccountsEnv(t *testing.T, metadata string, env map[string]string) *signInEnv {
+	t.Helper()
+	vars := map[string]string{"SIGNIN": "accounts", "PUBLIC_URL": "http://dropp.test"}
+	if metadata == "local" {
+		vars["MONGODB_URI"], vars["AWS_S3_BUCKET"], vars["DATA_DIR"] = "", "", t.TempDir()
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	return newSignInEnv(t, nil, vars)
+}
+
+// eachAccountStore runs test on a fresh accounts server per store.
+func eachAccountStore(t *testing.T, env map[string]string, test func(t *testing.T, e *signInEnv)) {
+	for _, metadata := range accountStores {
+		t.Run(metadata, func(t *testing.T) {
+			t.Parallel()
+			test(t, newAccountsEnv(t, metadata, env))
+		})
+	}
+}
+
+// invite makes an invitation as the admin API does and returns the path
+// of its link on this server.
+func (e *signInEnv) invite(email string, admin bool) string {
+	e.t.Helper()
+	link, _, err := createInvitation(context.Background(), e.srv.store, "", email, admin, e.srv.cfg.InvitationTTL, e.srv.now())
+	if err != nil {
+		e.t.Fatalf("invite: %v", err)
+	}
+	return link
+}
+
+// postForm posts a urlencoded form.
+func (e *signInEnv) postForm(path string, form url.Values, header map[string]string) (*http.Response, []byte) {
+	e.t.Helper()
+	h := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	for k, v := range header {
+		h[k] = v
+	}
+	return e.do(request{method: "POST", path: path, body: form.Encode(), header: h})
+}
+
+// setPassword redeems the invitation at path with pw.
+func (e *signInEnv) setPassword(path, pw string) (*http.Response, []byte) {
+	e.t.Helper()
+	return e.postForm(path, url.Values{"password": {pw}, "confirm": {pw}}, nil)
+}
+
+// newAccount invites email and sets its password; it returns the user ID.
+func (e *signInEnv) newAccount(email, pw string, admin bool) string {
+	e.t.Helper()
+	resp, body := e.setPassword(e.invite(email, admin), pw)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login/?notice=password_set" {
+		e.t.Fatalf("set password: %d %s", resp.StatusCode, body)
+	}
+	u, err := e.srv.store.FindAccount(context.Background(), normalEmail(email))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return u.ID
+}
+
+// signInPassword posts the sign-in form, with a desktop app's fields if app is set.
+func (e *signInEnv) signInPassword(email, pw string, app *testApp, header map[string]string) (*http.Response, []byte) {
+	e.t.Helper()
+	form := url.Values{"email": {email}, "password": {pw}}
+	if app != nil {
+		form.Set("code_challenge", app.challenge)
+		form.Set("code_challenge_method", "S256")
+		form.Set("redirect_uri", app.redirectURI)
+		form.Set("state", app.state)
+	}
+	return e.postForm("/auth/password", form, header)
+}
+
+// passwordToken runs the desktop flow with a password: the app opens
+// /auth/google, which sends the browser to /login/; the form posts there;
+// the code comes back on the app's redirect URI and is redeemed.
+func (e *signInEnv) passwordToken(email, pw string) tokenOut {
+	e.t.Helper()
+	a := newTestApp()
+	resp, body := e.do(request{method: "GET", path: "/auth/google" + a.query()})
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, "/login/?") {
+		e.t.Fatalf("/auth/google with accounts: %d to %q, want 302 to /login/; %s", resp.StatusCode, loc, body)
+	}
+	resp, body = e.do(request{method: "GET", path: resp.Header.Get("Location")})
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`name="code_challenge" value="`+a.challenge+`"`)) {
+		e.t.Fatalf("login page does not carry the app's request: %d %s", resp.StatusCode, body)
+	}
+	resp, body = e.signInPassword(email, pw, &a, nil)
+	loc, err := resp.Location()
+	if resp.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), a.redirectURI+"?") {
+		e.t.Fatalf("password sign-in: %d %v, want 302 to the app; %s", resp.StatusCode, loc, body)
+	}
+	resp, body = e.redeem(a, loc.Query().Get("code"))
+	wantStatus(e.t, resp, body, http.StatusOK)
+	return decode[tokenOut](e.t, body)
+}
+
+// TestAccountsDesktopSignIn: an invited account sets its password, signs
+// in through the desktop flow (RFC 8252 with PKCE, a one-time code) and
+// uses the bearer token on /me, /upload/ and /list/, on both stores.
+func TestAccountsDesktopSignIn(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		id := e.newAccount("Ann@Example.com", "correct horse battery", false)
+		tok := e.passwordToken("ann@example.com", "correct horse battery")
+		if tok.User.ID != id || tok.User.Email != "ann@example.com" {
+			t.Fatalf("token for %+v, want %s", tok.User, id)
+		}
+		if status, me := e.me(bearer(tok.AccessToken)); status != http.StatusOK || me.ID != id {
+			t.Fatalf("/me: %d %+v", status, me)
+		}
+		resp, body := e.do(request{method: "POST", path: "/upload/", token: tok.AccessToken, body: map[string]any{"filename": "a.txt", "size": 3}})
+		wantStatus(t, resp, body, http.StatusCreated)
+		resp, body = e.do(request{method: "GET", path: "/list/", token: tok.AccessToken})
+		wantStatus(t, resp, body, http.StatusOK)
+		if files := decode[listOut](t, body).Files; len(files) != 1 || files[0].Filename != "a.txt" {
+			t.Fatalf("list: %s", body)
+		}
+		// A browser sign-in gets a session cookie and is sent to the web page.
+		resp, body = e.signInPassword("ann@example.com", "correct horse battery", nil, nil)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+			t.Fatalf("browser sign-in: %d %s", resp.StatusCode, body)
+		}
+		if status, me := e.me(cookieHeader(sessionOf(t, resp))); status != http.StatusOK || me.ID != id {
+			t.Fatalf("/me by cookie: %d %+v", status, me)
+		}
+	})
+}
+
+// TestInvitationSingleUse: of concurrent redemptions of one invitation
+// exactly one wins; a used or expired invitation is a 404 page.
+func TestInvitationSingleUse(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		path := e.invite("race@example.com", false)
+		statuses := make([]int, 8)
+		var wg sync.WaitGroup
+		for i := range statuses {
+			wg.Go(func() {
+				resp, _ := e.setPassword(path, fmt.Sprintf("password number %d!", i))
+				statuses[i] = resp.StatusCode
+			})
+		}
+		wg.Wait()
+		if won := slices.IndexFunc(statuses, func(s int) bool { return s == http.StatusSeeOther }); won < 0 ||
+			slices.ContainsFunc(statuses, func(s int) bool { return s != http.StatusSeeOther && s != http.StatusNotFound }) ||
+			len(slices.DeleteFunc(slices.Clone(statuses), func(s int) bool { return s != http.StatusSeeOther })) != 1 {
+			t.Fatalf("statuses %v: want exactly one 303, the rest 404", statuses)
+		}
+		resp, body := e.do(request{method: "GET", path: path})
+		wantPage(t, resp, body, http.StatusNotFound)
+
+		expiring := e.invite("late@example.com", false)
+		resp, body = e.do(request{method: "GET", path: expiring})
+		wantPage(t, resp, body, http.StatusOK)
+		e.clock.advance(e.srv.cfg.InvitationTTL)
+		resp, body = e.do(request{method: "GET", path: expiring})
+		wantPage(t, resp, body, http.StatusNotFound)
+		resp, body = e.setPassword(expiring, "a long enough password")
+		wantPage(t, resp, body, http.StatusNotFound)
+		if _, err := e.srv.store.FindAccount(context.Background(), "late@example.com"); err != ErrNotFound {
+			t.Fatalf("an expired invitation made an account: %v", err)
+		}
+		resp, body = e.do(request{method: "GET", path: invitationPath + "not-a-token"})
+		wantPage(t, resp, body, http.StatusNotFound)
+	})
+}
+
+// TestPasswordRules: 12 to 256 characters, counted as characters; no
+// common password; the two fields must match. A refused password leaves
+// the invitation usable.
+func TestPasswordRules(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		pw string
+		ok bool
+	}{
+		{"elevenchars", false},
+		{strings.Repeat("é", 12), true}, // 24 bytes, 12 characters
+		{strings.Repeat("é", 11), false},
+		{strings.Repeat("x", 256), true},
+		{strings.Repeat("x", 257), false},
+		{"qwerty123456", false}, // on the list
+		{"QWERTY123456", false}, // ignoring case
+		{"1qaz2wsx3edc", false},
+		{"qwerty1234567", true},
+		{"\xff\xfe invalid utf-8 text", false},
+	} {
+		if err := checkNewPassword(c.pw); (err == nil) != c.ok {
+			t.Errorf("checkNewPassword(%q) = %v, want ok=%v", c.pw, err, c.ok)
+		}
+	}
+	if n := len(commonPasswords()); n != 10000 {
+		t.Errorf("common password list has %d entries, want 10000", n)
+	}
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		path := e.invite("rules@example.com", false)
+		for _, form := range []url.Values{
+			{"password": {"short one"}, "confirm": {"short one"}},
+			{"password": {"qwerty123456"}, "confirm": {"qwerty123456"}},
+			{"password": {"a long enough password"}, "confirm": {"a long enough passw0rd"}},
+			{"password": {"a long enough password"}},
+			{"password": {"a long enough password", "twice"}, "confirm": {"a long enough password"}},
+		} {
+			resp, body := e.postForm(path, form, nil)
+			wantPage(t, resp, body, http.StatusBadRequest)
+		}
+		resp, body := e.setPassword(path, "a long enough password")
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("after refusals the invitation should still work: %d %s", resp.StatusCode, body)
+		}
+	})
+}
+
+// TestPasswordHashOWASP: new hashes use scrypt at N=2^17, r=8, p=1 in
+// production, record their parameters, and verify in constant time
+// against the stored key; a damaged hash verifies nothing.
+func TestPasswordHashOWASP(t *testing.T) {
+	t.Parallel()
+	if owaspScrypt != (scryptParams{logN: 17, r: 8, p: 1}) {
+		t.Fatalf("owaspScrypt = %+v", owaspScrypt)
+	}
+	salt := []byte("0123456789abcdef")
+	key, err := scryptKey(context.Background(), "pw", salt, owaspScrypt, passwordKeyLen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawStdEncoding.EncodeToString
+	phc := "$scrypt$ln=17,r=8,p=1$" + b64(salt) + "$" + b64(key)
+	if ok, err := verifyPassword(context.Background(), phc, "pw"); !ok || err != nil {
+		t.Fatalf("verify at OWASP parameters: %v %v", ok, err)
+	}
+	h, err := hashPassword(context.Background(), "some password here")
+	if err != nil || !strings.HasPrefix(h, "$scrypt$ln=10,r=8,p=1$") {
+		t.Fatalf("hash %q %v", h, err)
+	}
+	if ok, _ := verifyPassword(context.Background(), h, "some password herE"); ok {
+		t.Fatal("a wrong password verified")
+	}
+	for _, bad := range []string{"", "$scrypt$ln=40,r=8,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA", "$argon2id$v=19$m=1,t=1,p=1$a$b", h + "!"} {
+		if ok, err := verifyPassword(context.Background(), bad, "pw"); ok || err == nil {
+			t.Errorf("verify(%q) = %v, %v; want false with an error", bad, ok, err)
+		}
+	}
+}
+
+// TestSignInNoEnumeration: an unknown email, a wrong password and a
+// disabled account get the same status and the same page, in like time.
+func TestSignInNoEnumeration(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		e.newAccount("boss@example.com", "the boss password", true)
+		e.newAccount("known@example.com", "the right password", false)
+		offID := e.newAccount("off@example.com", "the right password", false)
+		if err := e.srv.store.SetUserDisabled(context.Background(), offID, true); err != nil {
+			t.Fatal(err)
+		}
+		cases := []struct{ name, email string }{
+			{"unknown email", "nobody@example.com"},
+			{"wrong password", "known@example.com"},
+			{"disabled account", "off@example.com"},
+		}
+		var bodies []string
+		var medians []time.Duration
+		for _, c := range cases {
+			var times []time.Duration
+			for range 5 {
+				start := time.Now()
+				pw := "the wrong password"
+				if c.name == "disabled account" {
+					pw = "the right password"
+				}
+				resp, body := e.signInPassword(c.email, pw, nil, nil)
+				times = append(times, time.Since(start))
+				if resp.StatusCode != http.StatusUnauthorized {
+					t.Fatalf("%s: status %d, want 401; %s", c.name, resp.StatusCode, body)
+				}
+				bodies = append(bodies, strings.ReplaceAll(string(body), c.email, "EMAIL"))
+			}
+			slices.Sort(times)
+			medians = append(medians, times[len(times)/2])
+		}
+		for i, b := range bodies {
+			if b != bodies[0] {
+				t.Fatalf("answer %d differs from the first:\n%s\n---\n%s", i, b, bodies[0])
+			}
+		}
+		lo, hi := slices.Min(medians), slices.Max(medians)
+		t.Logf("median answer times (unknown, wrong, disabled): %v", medians)
+		if hi > 3*lo+20*time.Millisecond {
+			t.Errorf("median times %v differ too much: an unknown email or a disabled account answers at another speed", medians)
+		}
+	})
+}
+
+// TestPasswordRateLimit: per account, five failures are free, then each
+// attempt waits twice as long, up to a minute (429 with Retry-After,
+// whether or not the account exists); a browser that signed in to the
+// account before is counted apart, so a stranger cannot slow its owner
+// down; per address, twenty failures are free.
+func TestPasswordRateLimit(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		e.newAccount("owner@example.com", "the owner password", false)
+		resp, body := e.signInPassword("owner@example.com", "the owner password", nil, nil)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("owner sign-in: %d %s", resp.StatusCode, body)
+		}
+		var device *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Name == deviceCookie {
+				device = c
+			}
+		}
+		if device == nil || device.Path != "/auth/password" || !device.HttpOnly {
+			t.Fatalf("device cookie %+v", device)
+		}
+		for _, email := range []string{"owner@example.com", "ghost@example.com"} {
+			for i := range 6 {
+				resp, body := e.signInPassword(email, "guess number "+fmt.Sprint(i), nil, nil)
+				wantPage(t, resp, body, http.StatusUnauthorized)
+			}
+			resp, body := e.signInPassword(email, "one guess too soon", nil, nil)
+			wantPage(t, resp, body, http.StatusTooManyRequests)
+			if got := resp.Header.Get("Retry-After"); got != "1" {
+				t.Fatalf("%s: Retry-After %q, want 1", email, got)
+			}
+		}
+		// The owner's browser, with its device cookie, is not held back.
+		resp, body = e.signInPassword("owner@example.com", "the owner password", nil, cookieHeader(device))
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("owner with a device cookie: %d %s", resp.StatusCode, body)
+		}
+		e.clock.advance(time.Second)
+		resp, body = e.signInPassword("ghost@example.com", "a guess in time", nil, nil)
+		wantPage(t, resp, body, http.StatusUnauthorized)
+		resp, _ = e.signInPassword("ghost@example.com", "too soon again", nil, nil)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "2" {
+			t.Fatalf("after 7 failures: %d Retry-After %q, want 429 and 2", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		// Per address: 13 failures so far; 8 more on fresh names are free,
+		// the next waits whatever the name.
+		e.clock.advance(failureMemory - time.Second) // accounts' first failures still remembered
+		for i := range 8 {
+			resp, body := e.signInPassword(fmt.Sprintf("n%d@example.com", i), "a wrong password", nil, nil)
+			wantPage(t, resp, body, http.StatusUnauthorized)
+		}
+		resp, body = e.signInPassword("fresh@example.com", "a wrong password", nil, nil)
+		wantPage(t, resp, body, http.StatusTooManyRequests)
+	})
+}
+
+// TestFailureDelayCurve measures what an attacker hammering one account as
+// fast as allowed gets: the attempts allowed in each minute and the wait
+// before each attempt (docs/accounts.md quotes these figures).
+func TestFailureDelayCurve(t *testing.T) {
+	t.Parallel()
+	d := newFailureDelay(freeAccountFailures)
+	start := time.Unix(0, 0)
+	now := start
+	perMinute := make([]int, 10)
+	var waits []time.Duration
+	for now.Sub(start) < 10*time.Minute {
+		if w := d.wait("victim", now); w > 0 {
+			waits = append(waits, w)
+			now = now.Add(w)
+			continue
+		}
+		d.fail("victim", now)
+		perMinute[int(now.Sub(start)/time.Minute)]++
+	}
+	t.Logf("attempts per minute: %v; waits: %v", perMinute, waits[:min(10, len(waits))])
+	if want := []int{11, 1, 1, 1, 1, 1, 1, 1, 1, 1}; !slices.Equal(perMinute, want) {
+		t.Errorf("attempts per minute %v, want %v", perMinute, want)
+	}
+	if want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60}; !slices.EqualFunc(waits[:8], want, func(a, b time.Duration) bool { return a == b*time.Second }) {
+		t.Errorf("waits %v, want %v seconds", waits[:8], want)
+	}
+	// Failures are forgotten after failureMemory without one.
+	now = now.Add(failureMemory)
+	if w := d.wait("victim", now); w != 0 {
+		t.Errorf("wait after %v quiet: %v", failureMemory, w)
+	}
+}
+
+// TestDisableEndsAccountSessions: an administrator made by invitation
+// disables a member; the member's token and session stop working at the
+// next request, and their sign-in is refused like a wrong password.
+func TestDisableEndsAccountSessions(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		e.newAccount("boss@example.com", "the boss password", true)
+		memberID := e.newAccount("member@example.com", "the member password", false)
+		boss := e.passwordToken("boss@example.com", "the boss password")
+		member := e.passwordToken("member@example.com", "the member password")
+		resp, _ := e.signInPassword("member@example.com", "the member password", nil, nil)
+		session := sessionOf(t, resp)
+
+		resp, body := e.do(request{method: "POST", path: "/admin/users/" + memberID + "/disable", token: member.AccessToken})
+		wantStatus(t, resp, body, http.StatusForbidden)
+		resp, body = e.do(request{method: "POST", path: "/admin/users/" + memberID + "/disable", token: boss.AccessToken})
+		wantStatus(t, resp, body, http.StatusOK)
+		for name, h := range map[string]map[string]string{"token": bearer(member.AccessToken), "cookie": cookieHeader(session)} {
+			if status, _ := e.me(h); status != http.StatusUnauthorized {
+				t.Errorf("disabled member's %s: /me %d, want 401", name, status)
+			}
+		}
+		_, wrong := e.signInPassword("member@example.com", "not the password", nil, nil)
+		resp, body = e.signInPassword("member@example.com", "the member password", nil, nil)
+		if resp.StatusCode != http.StatusUnauthorized || !bytes.Equal(body, wrong) {
+			t.Fatalf("disabled member's sign-in: %d, want the wrong-password answer; %s", resp.StatusCode, body)
+		}
+		resp, body = e.do(request{method: "POST", path: "/admin/users/" + memberID + "/enable", token: boss.AccessToken})
+		wantStatus(t, resp, body, http.StatusOK)
+		e.passwordToken("member@example.com", "the member password")
+	})
+}
+
+// TestReinviteResets: an administrator re-invites an account; the old
+// password works until the new invitation is used, then it and every
+// session and token of the account stop working. A user of the OpenID
+// provider cannot be re-invited.
+func TestReinviteResets(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		e.newAccount("boss@example.com", "the boss password", true)
+		memberID := e.newAccount("member@example.com", "the old password", false)
+		boss := e.passwordToken("boss@example.com", "the boss password")
+		member := e.passwordToken("member@example.com", "the old password")
+
+		resp, body := e.do(request{method: "POST", path: "/admin/users/" + memberID + "/reinvite", token: boss.AccessToken})
+		wantStatus(t, resp, body, http.StatusCreated)
+		inv := decode[struct {
+			Invitation invitationJSON `json:"invitation"`
+		}](t, body).Invitation
+		if inv.Email != "member@example.com" || !strings.HasPrefix(inv.URL, "http://dropp.test/invite/") {
+			t.Fatalf("re-invitation %+v", inv)
+		}
+		if status, _ := e.me(bearer(member.AccessToken)); status != http.StatusOK {
+			t.Fatalf("before the reset is used the old token works: %d", status)
+		}
+		resp, body = e.setPassword(strings.TrimPrefix(inv.URL, "http://dropp.test"), "the new password")
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("reset: %d %s", resp.StatusCode, body)
+		}
+		if status, _ := e.me(bearer(member.AccessToken)); status != http.StatusUnauthorized {
+			t.Errorf("old token after the reset: %d, want 401", status)
+		}
+		resp, body = e.signInPassword("member@example.com", "the old password", nil, nil)
+		wantPage(t, resp, body, http.StatusUnauthorized)
+		if tok := e.passwordToken("member@example.com", "the new password"); tok.User.ID != memberID {
+			t.Fatalf("the reset made another user: %+v", tok.User)
+		}
+
+		oidcUser := e.newUser("oidc")
+		resp, body = e.do(request{method: "POST", path: "/admin/users/" + e.userIDOf(oidcUser) + "/reinvite", token: boss.AccessToken})
+		wantStatus(t, resp, body, http.StatusConflict)
+		resp, body = e.do(request{method: "POST", path: "/admin/users/nosuchuser/reinvite", token: boss.AccessToken})
+		wantStatus(t, resp, body, http.StatusNotFound)
+
+		// The admin API invites by email; the answer is the only place the link appears.
+		resp, body = e.do(request{method: "POST", path: "/admin/invitations", token: boss.AccessToken, body: map[string]any{"email": " New@Example.com ", "admin": true}})
+		wantStatus(t, resp, body, http.StatusCreated)
+		if inv := decode[struct {
+			Invitation invitationJSON `json:"invitation"`
+		}](t, body).Invitation; inv.Email != "new@example.com" || !inv.Admin {
+			t.Fatalf("invitation %+v", inv)
+		}
+		for _, bad := range []any{map[string]any{"email": "not an email"}, map[string]any{"email": 3}, map[string]any{"email": "a@b.c", "extra": 1}} {
+			resp, body = e.do(request{method: "POST", path: "/admin/invitations", token: boss.AccessToken, body: bad})
+			wantStatus(t, resp, body, http.StatusBadRequest)
+		}
+		resp, body = e.do(request{method: "POST", path: "/admin/invitations", token: member.AccessToken, body: map[string]any{"email": "x@example.com"}})
+		wantStatus(t, resp, body, http.StatusUnauthorized) // the reset ended this token
+	})
+}
+
+// userIDOf is the user ID of a bearer token, from /me.
+func (e *signInEnv) userIDOf(token string) string {
+	e.t.Helper()
+	status, me := e.me(bearer(token))
+	if status != http.StatusOK {
+		e.t.Fatalf("/me: %d", status)
+	}
+	return me.ID
+}
+
+// TestAccountFormsCSRF: the sign-in and invitation forms refuse posts from
+// another site (the cross-origin protection of every cookie change), and
+// bodies that are not urlencoded forms.
+func TestAccountFormsCSRF(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		e.newAccount("csrf@example.com", "the right password", false)
+		path := e.invite("csrf2@example.com", false)
+		forms := map[string]url.Values{
+			"/auth/password": {"email": {"csrf@example.com"}, "password": {"the right password"}},
+			path:             {"password": {"a long enough password"}, "confirm": {"a long enough password"}},
+		}
+		for p, form := range forms {
+			for _, h := range []map[string]string{{"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"}} {
+				resp, body := e.postForm(p, form, h)
+				wantPage(t, resp, body, http.StatusForbidden)
+			}
+			resp, body := e.do(request{method: "POST", path: p, body: form.Encode(), header: map[string]string{"Content-Type": "text/plain"}})
+			wantPage(t, resp, body, http.StatusUnsupportedMediaType)
+			resp, body = e.do(request{method: "POST", path: p, body: strings.Repeat("a", maxFormBody+1), header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}})
+			wantPage(t, resp, body, http.StatusRequestEntityTooLarge)
+			resp, _ = e.postForm(p, form, map[string]string{"Sec-Fetch-Site": "same-origin"})
+			if resp.StatusCode >= 400 {
+				t.Errorf("POST %s from the same origin: %d", p, resp.StatusCode)
+			}
+		}
+	})
+}
+
+// TestInviteCommand: `dropp invite EMAIL -admin` prints a link that makes
+// an administrator, while the server runs, on both stores.
+func TestInviteCommand(t *testing.T) {
+	t.Parallel()
+	for _, metadata := range accountStores {
+		t.Run(metadata, func(t *testing.T) {
+			t.Parallel()
+			vars := mongoS3Env(t)
+			vars["SIGNIN"], vars["PUBLIC_URL"] = "accounts", "http://dropp.test"
+			if metadata == "local" {
+				vars["MONGODB_URI"], vars["AWS_S3_BUCKET"], vars["DATA_DIR"] = "", "", t.TempDir()
+			}
+			e := newSignInEnv(t, nil, vars) // running, holding the local store's lock
+			var out, errOut bytes.Buffer
+			if err := run(t.Context(), []string{"dropp", "invite", "First@Example.com", "-admin"}, testGetenv(vars), &out, &errOut); err != nil {
+				t.Fatalf("dropp invite: %v; %s", err, errOut.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			link := lines[len(lines)-1]
+			if !strings.HasPrefix(link, "http://dropp.test/invite/") || !strings.Contains(out.String(), "first@example.com") {
+				t.Fatalf("output %q", out.String())
+			}
+			resp, body := e.setPassword(strings.TrimPrefix(link, "http://dropp.test"), "the first password")
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("set password: %d %s", resp.StatusCode, body)
+			}
+			tok := e.passwordToken("first@example.com", "the first password")
+			resp, body = e.do(request{method: "GET", path: "/admin/users", token: tok.AccessToken})
+			wantStatus(t, resp, body, http.StatusOK)
+			resp, body = e.setPassword(strings.TrimPrefix(link, "http://dropp.test"), "the second password")
+			wantPage(t, resp, body, http.StatusNotFound)
+		})
+	}
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		code int
+	}{
+		{[]string{"dropp", "invite"}, nil, 2},
+		{[]string{"dropp", "invite", "not-an-email"}, nil, 2},
+		{[]string{"dropp", "invite", "a@example.com", "b@example.com"}, nil, 2},
+		{[]string{"dropp", "invite", "a@example.com", "-bogus"}, nil, 2},
+		{[]string{"dropp", "invite", "a@example.com"}, map[string]string{}, 1}, // accounts off
+	} {
+		env := map[string]string{"DATA_DIR": t.TempDir()}
+		if c.env == nil {
+			env["SIGNIN"], env["PUBLIC_URL"] = "accounts", "http://dropp.test"
+		}
+		err := run(t.Context(), c.args, testGetenv(env), new(bytes.Buffer), new(bytes.Buffer))
+		if got := exitCode(err); got != c.code {
+			t.Errorf("%v: exit %d (%v), want %d", c.args, got, err, c.code)
+		}
+	}
+}
+
+// TestSignInSetting: SIGNIN's values and defaults, and the address rules:
+// with accounts Dropp may listen anywhere and PUBLIC_URL may be any host;
+// local sign-in still refuses both.
+func TestSignInSetting(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		env  map[string]string
+		want []string // nil: refused
+	}{
+		{map[string]string{}, []string{"local"}},
+		{map[string]string{"GOOGLE_CLIENT_ID": "id", "GOOGLE_CLIENT_SECRET": "s", "PUBLIC_URL": "https://d.example"}, []string{"oidc"}},
+		{map[string]string{"SIGNIN": "accounts", "PUBLIC_URL": "https://d.example", "ADDR": ":8080"}, []string{"accounts"}},
+		{map[string]string{"SIGNIN": "Accounts, OIDC", "GOOGLE_CLIENT_ID": "id", "GOOGLE_CLIENT_SECRET": "s", "PUBLIC_URL": "https://d.example"}, []string{"accounts", "oidc"}},
+		{map[string]string{"SIGNIN": "accounts"}, nil},                                          // no PUBLIC_URL for links
+		{map[string]string{"SIGNIN": "oidc", "PUBLIC_URL": "https://d.example"}, nil},           // no client
+		{map[string]string{"SIGNIN": "local,accounts", "PUBLIC_URL": "https://d.example"}, nil}, // not a combination
+		{map[string]string{"SIGNIN": "passwords"}, nil},
+		{map[string]string{"SIGNIN": "local", "PUBLIC_URL": "https://d.example"}, nil}, // local stays loopback-only
+		{map[string]string{"SIGNIN": "local", "ADDR": ":8080"}, nil},
+	} {
+		env := map[string]string{"DATA_DIR": t.TempDir()}
+		for k, v := range c.env {
+			env[k] = v
+		}
+		cfg, err := loadConfig(testGetenv(env))
+		switch {
+		case c.want == nil && err == nil:
+			t.Errorf("%v: accepted, want refused", c.env)
+		case c.want != nil && err != nil:
+			t.Errorf("%v: %v", c.env, err)
+		case c.want != nil && !slices.Equal(cfg.SignIn, c.want):
+			t.Errorf("%v: SignIn %v, want %v", c.env, cfg.SignIn, c.want)
+		}
+	}
+}
+
+// FuzzSignInForm: any body parses to a clear answer without panicking; a
+// form that parses has a normalised email and only the app's parameters.
+func FuzzSignInForm(f *testing.F) {
+	f.Add("email=a%40b.c&password=x&code_challenge=abc&state=1")
+	f.Add("email=a&email=b&password=")
+	f.Add("%zz&password")
+	f.Fuzz(func(t *testing.T, body string) {
+		form, problem := parseSignInForm(body)
+		if problem != "" {
+			return
+		}
+		if form.Email != normalEmail(form.Email) {
+			t.Errorf("email %q is not normalised", form.Email)
+		}
+		for k := range form.App {
+			if !slices.Contains(appParams, k) {
+				t.Errorf("app parameter %q is not one of %v", k, appParams)
+			}
+		}
+	})
+}
+
+// FuzzInviteForm: the invitation form and the password rules never panic,
+// and a password the form yields is exactly what was typed twice.
+func FuzzInviteForm(f *testing.F) {
+	f.Add("password=correct+horse+battery&confirm=correct+horse+battery")
+	f.Add("password=%FF%FE&confirm=%FF%FE")
+	f.Add("password=a&confirm=b&confirm=c")
+	f.Fuzz(func(t *testing.T, body string) {
+		pw, problem := parseInviteForm(body)
+		if problem != "" {
+			return
+		}
+		v, _ := url.ParseQuery(body)
+		if v.Get("password") != pw || v.Get("confirm") != pw {
+			t.Errorf("parsed %q from %q", pw, body)
+		}
+		checkNewPassword(pw)
+	})
+}
+
+// FuzzParsePHC: a stored hash of any shape is read within its bounds or
+// refused, never a panic.
+func FuzzParsePHC(f *testing.F) {
+	f.Add("$scrypt$ln=17,r=8,p=1$c2FsdHNhbHRzYWx0$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5")
+	f.Add("$scrypt$ln=99,r=8,p=1$$")
+	f.Fuzz(func(t *testing.T, phc string) {
+		p, _, _, err := parsePHC(phc)
+		if err == nil && (p.logN > maxScryptLogN || scryptMemoryUnit*p.r<<p.logN > maxScryptMemory) {
+			t.Errorf("%q passed with %+v", phc, p)
+		}
+	})
+}
