@@ -380,36 +380,45 @@ func TestPasswordRateLimit(t *testing.T) {
 	})
 }
 
-// TestFailureDelayCurve measures what an attacker hammering one account as
-// fast as allowed gets: the attempts allowed in each minute and the wait
-// before each attempt (docs/accounts.md quotes these figures).
+// TestFailureDelayCurve measures what an attacker hammering one account,
+// or trying from one address, as fast as allowed gets: the attempts
+// allowed in each minute and the waits between them (docs/accounts.md
+// quotes these figures).
 func TestFailureDelayCurve(t *testing.T) {
 	t.Parallel()
-	d := newFailureDelay(freeAccountFailures)
-	start := time.Unix(0, 0)
-	now := start
-	perMinute := make([]int, 10)
-	var waits []time.Duration
-	for now.Sub(start) < 10*time.Minute {
-		if w := d.wait("victim", now); w > 0 {
-			waits = append(waits, w)
-			now = now.Add(w)
-			continue
+	for _, c := range []struct {
+		name      string
+		free      int
+		perMinute []int
+	}{
+		{"account", freeAccountFailures, []int{11, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+		{"address", freeAddressFailures, []int{26, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+	} {
+		d := newFailureDelay(c.free)
+		start := time.Unix(0, 0)
+		now := start
+		perMinute := make([]int, 10)
+		var waits []time.Duration
+		for now.Sub(start) < 10*time.Minute {
+			if w := d.wait("victim", now); w > 0 {
+				waits = append(waits, w)
+				now = now.Add(w)
+				continue
+			}
+			d.fail("victim", now)
+			perMinute[int(now.Sub(start)/time.Minute)]++
 		}
-		d.fail("victim", now)
-		perMinute[int(now.Sub(start)/time.Minute)]++
-	}
-	t.Logf("attempts per minute: %v; waits: %v", perMinute, waits[:min(10, len(waits))])
-	if want := []int{11, 1, 1, 1, 1, 1, 1, 1, 1, 1}; !slices.Equal(perMinute, want) {
-		t.Errorf("attempts per minute %v, want %v", perMinute, want)
-	}
-	if want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60}; !slices.EqualFunc(waits[:8], want, func(a, b time.Duration) bool { return a == b*time.Second }) {
-		t.Errorf("waits %v, want %v seconds", waits[:8], want)
-	}
-	// Failures are forgotten after failureMemory without one.
-	now = now.Add(failureMemory)
-	if w := d.wait("victim", now); w != 0 {
-		t.Errorf("wait after %v quiet: %v", failureMemory, w)
+		t.Logf("per %s: attempts per minute: %v; waits: %v", c.name, perMinute, waits[:10])
+		if !slices.Equal(perMinute, c.perMinute) {
+			t.Errorf("per %s: attempts per minute %v, want %v", c.name, perMinute, c.perMinute)
+		}
+		if want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60}; !slices.EqualFunc(waits[:8], want, func(a, b time.Duration) bool { return a == b*time.Second }) {
+			t.Errorf("per %s: waits %v, want %v seconds", c.name, waits[:8], want)
+		}
+		// Failures are forgotten after failureMemory without one.
+		if w := d.wait("victim", now.Add(failureMemory)); w != 0 {
+			t.Errorf("wait after %v quiet: %v", failureMemory, w)
+		}
 	}
 }
 
@@ -687,4 +696,69 @@ func FuzzParsePHC(f *testing.F) {
 			t.Errorf("%q passed with %+v", phc, p)
 		}
 	})
+}
+
+// accountsOperations are the operations only a server with SIGNIN=accounts
+// has: TestOpenAPIAccountsAnswers calls them, checkContract the others.
+var accountsOperations = map[string]bool{
+	"post /auth/password": true, "get /invite/{token}": true, "post /invite/{token}": true,
+	"post /admin/invitations": true, "post /admin/users/{id}/reinvite": true,
+}
+
+// TestOpenAPIAccountsAnswers calls every accounts operation on both stores,
+// with successes and errors, and checks the answers against openapi.json.
+func TestOpenAPIAccountsAnswers(t *testing.T) {
+	t.Parallel()
+	for _, metadata := range accountStores {
+		t.Run(metadata, func(t *testing.T) {
+			t.Parallel()
+			e := newAccountsEnv(t, metadata, nil)
+			c := &contractChecker{t: t, e: e.testEnv, doc: loadOpenAPIDoc(t), seen: map[string]bool{}, local: metadata == "local"}
+			defer c.checkExchanges()
+			e.newAccount("boss@example.com", "the boss password", true)
+			memberID := e.newAccount("member@example.com", "the member password", false)
+			boss := e.passwordToken("boss@example.com", "the boss password").AccessToken
+			member := e.passwordToken("member@example.com", "the member password").AccessToken
+
+			const inv = "/admin/invitations"
+			c.call(inv, c.req("POST", inv, boss, map[string]any{"email": "new@example.com", "admin": true}))
+			c.call(inv, c.req("POST", inv, boss, map[string]any{"email": "nope"}))
+			c.call(inv, c.req("POST", inv, boss, "email=x"))
+			c.call(inv, c.req("POST", inv, member, map[string]any{"email": "new@example.com"}))
+			c.call(inv, c.req("POST", inv, "", map[string]any{"email": "new@example.com"}))
+			c.call(inv, c.req("POST", inv, boss, url.Values{"email": {"page@example.com"}}))
+			const re = "/admin/users/{id}/reinvite"
+			c.call(re, c.req("POST", "/admin/users/"+e.userIDOf(e.newUser("oidc"))+"/reinvite", boss, nil))
+			c.call(re, c.req("POST", "/admin/users/0123456789abcdef0123456789abcdef/reinvite", boss, nil))
+			_, body := c.call(re, c.req("POST", "/admin/users/"+memberID+"/reinvite", boss, nil))
+			link := strings.TrimPrefix(decode[struct {
+				Invitation invitationJSON `json:"invitation"`
+			}](t, body).Invitation.URL, "http://dropp.test")
+
+			const page = "/invite/{token}"
+			c.call(page, c.req("GET", link, "", nil))
+			c.call(page, c.req("GET", "/invite/nosuchinvitation", "", nil))
+			c.call(page, c.req("POST", link, "", url.Values{"password": {"short"}, "confirm": {"short"}}))
+			c.call(page, c.req("POST", link, "", "password=x"))
+			c.call(page, c.req("POST", link, "", url.Values{"password": {"the new password"}, "confirm": {"the new password"}}))
+			c.call(page, c.req("POST", link, "", url.Values{"password": {"the new password"}, "confirm": {"the new password"}}))
+
+			const pw = "/auth/password"
+			c.call(pw, c.req("POST", pw, "", url.Values{"email": {"member@example.com"}, "password": {"the member password"}}))
+			c.call(pw, c.req("POST", pw, "", url.Values{"email": {"member@example.com"}, "password": {"the new password"}}))
+			c.call(pw, c.req("POST", pw, "", url.Values{"email": {"member@example.com"}}))
+			cross := c.req("POST", pw, "", url.Values{"email": {"member@example.com"}, "password": {"x"}})
+			cross.Header.Set("Sec-Fetch-Site", "cross-site")
+			c.call(pw, cross)
+			a := newTestApp()
+			c.call(pw, c.req("POST", pw, "", url.Values{"email": {"member@example.com"}, "password": {"the new password"},
+				"code_challenge": {a.challenge}, "code_challenge_method": {"S256"}, "redirect_uri": {a.redirectURI}}))
+
+			for op := range accountsOperations {
+				if !c.seen[op] {
+					t.Errorf("%s is never called by this test", op)
+				}
+			}
+		})
+	}
 }

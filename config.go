@@ -40,7 +40,7 @@ const (
 )
 
 var settings = []setting{
-	{"ADDR", "", localSignInAddr + " with local sign-in, " + providerAddr + " with GOOGLE_CLIENT_ID; port " + httpsPort + " with TLS", "listen address (HTTPS with TLS=auto or TLS_CERT_FILE)"},
+	{"ADDR", "", localSignInAddr + " with local sign-in, " + providerAddr + " with GOOGLE_CLIENT_ID or SIGNIN=accounts; port " + httpsPort + " with TLS", "listen address (HTTPS with TLS=auto or TLS_CERT_FILE)"},
 	{"PUBLIC_URL", "", "the origin of GOOGLE_REDIRECT_URI; with local sign-in, the request's loopback Host", "base URL of this server as clients reach it, e.g. https://dropp.example.com"},
 	{"SECRET_KEY", "", "required with MongoDB; generated into DATA_DIR in local mode", "key for signing cookies (at least 32 bytes)"},
 	{"SECRET_KEY_PREVIOUS", "", "", "previous SECRET_KEY, still accepted for cookies during a rotation"},
