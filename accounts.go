@@ -269,7 +269,7 @@ func viaOIDC(query string) string {
 // passwordPageFirst tells /auth/google, where the desktop app starts, to
 // send the browser to the sign-in page, which offers the password form.
 func (s *server) passwordPageFirst(r *http.Request) bool {
-	return s.cfg.accountsSignIn() && r.URL.Query().Get("via") != "oidc"
+	return s.cfg.accountsSignIn() && (!s.cfg.oidcSignIn() || r.URL.Query().Get("via") != "oidc")
 }
 
 // signInForm is what the sign-in form posts.

@@ -103,11 +103,12 @@ func (m *metrics) observeRequest(route string, status int, d time.Duration) {
 }
 
 // signInResult is the result of a sign-in that the request ended, or ""
-// if it ended none. Sign-in ends at the provider's callback, or at
-// /auth/google itself with local sign-in; either redirects on success.
+// if it ended none. Sign-in ends at the provider's callback, at the
+// password form's target, or at /auth/google itself with local sign-in;
+// each redirects on success.
 // Reading the result off the answer keeps the sign-in code free of metrics.
 func (m *metrics) signInResult(route string, status int) string {
-	if route != "GET /auth/google/callback" && !(m.localSignIn && route == "GET /auth/google") {
+	if route != "GET /auth/google/callback" && route != "POST /auth/password" && !(m.localSignIn && route == "GET /auth/google") {
 		return ""
 	}
 	switch {

@@ -420,7 +420,7 @@ func (s *server) signInLocalUser(w http.ResponseWriter, r *http.Request, app app
 // proven fresh, unused and this browser's.
 func (s *server) handleSignInCallback(w http.ResponseWriter, r *http.Request) {
 	if !s.cfg.oidcSignIn() {
-		s.renderError(w, http.StatusNotFound, "This server uses local sign-in; there is no provider to come back from.")
+		s.renderError(w, http.StatusNotFound, "This server does not sign in through an OpenID provider; there is no provider to come back from.")
 		return
 	}
 	st, ok := s.takeState(w, r)
