@@ -33,10 +33,6 @@ const (
 	signInAccounts = "accounts"
 )
 
-// accountsIssuer is the Issuer of accounts' users; their Subject is the
-// lowercased email, which is what they sign in with.
-const accountsIssuer = "accounts"
-
 // signInMethods reads SIGNIN: "local", or "oidc" and/or "accounts". Unset,
 // it is oidc when an OpenID client is configured, local otherwise.
 func (p *envParser) signInMethods(name string, hasClient bool) []string {
@@ -185,7 +181,7 @@ func (s *server) handleInviteSubmit(w http.ResponseWriter, r *http.Request) {
 // it. The hash comes first: a slow hash must not hold an invitation that
 // is already taken.
 func (s *server) redeemInvitation(ctx context.Context, hash, pw string) error {
-	phc, err := hashPassword(ctx, pw)
+	phc, err := s.signIn.accounts.hasher.hash(ctx, pw)
 	if err != nil {
 		return err
 	}
@@ -363,11 +359,12 @@ func (s *server) oidcButton(app appRequest) string {
 // dummy hash when there is no account, no password or the account is
 // disabled, so that each case costs one verification.
 func (s *server) passwordMatches(ctx context.Context, acct User, pw string) (bool, error) {
+	hasher := s.signIn.accounts.hasher
 	phc, usable := acct.PasswordHash, acct.ID != "" && acct.PasswordHash != "" && !acct.Disabled
 	if !usable {
-		phc = dummyPasswordHash()
+		phc = hasher.dummy()
 	}
-	ok, err := verifyPassword(ctx, phc, pw)
+	ok, err := hasher.verify(ctx, phc, pw)
 	if err != nil && usable {
 		s.log.Error("stored password hash unreadable", "user", acct.ID, "err", err)
 		return false, nil

@@ -25,13 +25,13 @@ func TestAccountsInChromium(t *testing.T) {
 	waitForPage(t, c, page, func(s pageState) bool { return strings.Contains(s.Text, "Choose a password for admin@example.com") })
 	typeInto(t, c, page, "new-password", "a password for the team")
 	typeInto(t, c, page, "confirm-password", "a password for the team")
-	clickElement(t, c, page, "set-password")
+	clickSelector(t, c, page, "#set-password")
 	waitForPage(t, c, page, func(s pageState) bool {
 		return s.Path == "/login/" && strings.Contains(s.Text, "Your password is set") && s.MaxWidth != "none"
 	})
 	typeInto(t, c, page, "email-input", "Admin@Example.com")
 	typeInto(t, c, page, "password-input", "a password for the team")
-	clickElement(t, c, page, "password-sign-in")
+	clickSelector(t, c, page, "#password-sign-in")
 	waitForPage(t, c, page, func(s pageState) bool { return s.Path == "/" })
 
 	navigate(t, c, page, e.URL+"/admin/")
@@ -39,13 +39,7 @@ func TestAccountsInChromium(t *testing.T) {
 		return strings.Contains(s.Text, "admin@example.com") && strings.Contains(s.Text, "Invite")
 	})
 	typeInto(t, c, page, "invite-email", "member@example.com")
-	var box struct{ X, Y float64 }
-	if err := c.evaluate(page, `(() => { const r = document.querySelector("#invite button").getBoundingClientRect(); return {x: r.left + r.width / 2, y: r.top + r.height / 2}; })()`, &box); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.click(page, box.X, box.Y); err != nil {
-		t.Fatal(err)
-	}
+	clickSelector(t, c, page, "#invite button")
 	s := waitForPage(t, c, page, func(s pageState) bool { return strings.Contains(s.Text, "Send this link to member@example.com") })
 	if !strings.Contains(s.Text, "http://dropp.test/invite/") {
 		t.Fatalf("admin page after inviting: %q", s.Text)

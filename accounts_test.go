@@ -14,11 +14,13 @@ import (
 	"time"
 )
 
-func init() {
-	// A hash at owaspScrypt takes seconds under the race detector; tests
-	// hash with a cheap N. TestPasswordHashOWASP checks the real setting.
-	newHashParams = scryptParams{logN: 10, r: 8, p: 1}
-}
+// testHashParams make hashes cheap: one at owaspScrypt takes seconds under
+// the race detector. TestPasswordHashOWASP checks the real setting.
+var testHashParams = scryptParams{logN: 10, r: 8, p: 1}
+
+// cheapHashes makes a server under test hash at testHashParams (a
+// newSignInEnv preparation).
+func cheapHashes(s *server) { s.signIn.accounts.hasher = newPasswordHasher(testHashParams) }
 
 // accountStores are the metadata stores every accounts test runs on.
 var accountStores = []string{"local", "mongodb"}
@@ -34,7 +36,7 @@ func newAccountsEnv(t *testing.T, metadata string, env map[string]string) *signI
 	for k, v := range env {
 		vars[k] = v
 	}
-	return newSignInEnv(t, nil, vars)
+	return newSignInEnv(t, nil, vars, cheapHashes)
 }
 
 // eachAccountStore runs test on a fresh accounts server per store.
@@ -258,24 +260,28 @@ func TestPasswordHashOWASP(t *testing.T) {
 		t.Fatalf("owaspScrypt = %+v", owaspScrypt)
 	}
 	salt := []byte("0123456789abcdef")
-	key, err := scryptKey(context.Background(), "pw", salt, owaspScrypt, passwordKeyLen)
+	owasp, cheap := newPasswordHasher(owaspScrypt), newPasswordHasher(testHashParams)
+	key, err := owasp.key(context.Background(), "pw", salt, owaspScrypt, passwordKeyLen)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b64 := base64.RawStdEncoding.EncodeToString
 	phc := "$scrypt$ln=17,r=8,p=1$" + b64(salt) + "$" + b64(key)
-	if ok, err := verifyPassword(context.Background(), phc, "pw"); !ok || err != nil {
+	if ok, err := cheap.verify(context.Background(), phc, "pw"); !ok || err != nil {
 		t.Fatalf("verify at OWASP parameters: %v %v", ok, err)
 	}
-	h, err := hashPassword(context.Background(), "some password here")
+	h, err := cheap.hash(context.Background(), "some password here")
 	if err != nil || !strings.HasPrefix(h, "$scrypt$ln=10,r=8,p=1$") {
 		t.Fatalf("hash %q %v", h, err)
 	}
-	if ok, _ := verifyPassword(context.Background(), h, "some password herE"); ok {
+	if ok, _ := cheap.verify(context.Background(), h, "some password herE"); ok {
 		t.Fatal("a wrong password verified")
 	}
+	if p := newPasswordSignIn(&config{AuthRateLimit: 60}).hasher.params; p != owaspScrypt {
+		t.Errorf("the server hashes at %+v, want %+v", p, owaspScrypt)
+	}
 	for _, bad := range []string{"", "$scrypt$ln=40,r=8,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA", "$argon2id$v=19$m=1,t=1,p=1$a$b", h + "!"} {
-		if ok, err := verifyPassword(context.Background(), bad, "pw"); ok || err == nil {
+		if ok, err := cheap.verify(context.Background(), bad, "pw"); ok || err == nil {
 			t.Errorf("verify(%q) = %v, %v; want false with an error", bad, ok, err)
 		}
 	}
@@ -586,7 +592,7 @@ func TestInviteCommand(t *testing.T) {
 			if metadata == "local" {
 				vars["MONGODB_URI"], vars["AWS_S3_BUCKET"], vars["DATA_DIR"] = "", "", t.TempDir()
 			}
-			e := newSignInEnv(t, nil, vars) // running, holding the local store's lock
+			e := newSignInEnv(t, nil, vars, cheapHashes) // running, holding the local store's lock
 			var out, errOut bytes.Buffer
 			if err := run(t.Context(), []string{"dropp", "invite", "First@Example.com", "-admin"}, testGetenv(vars), &out, &errOut); err != nil {
 				t.Fatalf("dropp invite: %v; %s", err, errOut.String())
@@ -790,7 +796,7 @@ func TestOpenAPIAccountsAnswers(t *testing.T) {
 func TestOIDCAndAccounts(t *testing.T) {
 	t.Parallel()
 	p := newFakeProvider(t)
-	e := newSignInEnv(t, p, map[string]string{"SIGNIN": "oidc,accounts", "PUBLIC_URL": "http://dropp.test"})
+	e := newSignInEnv(t, p, map[string]string{"SIGNIN": "oidc,accounts", "PUBLIC_URL": "http://dropp.test"}, cheapHashes)
 	a := newTestApp()
 	resp, body := e.do(request{method: "GET", path: "/login/" + a.query()})
 	wantPage(t, resp, body, http.StatusOK)

@@ -30,6 +30,7 @@ type memStore struct {
 	users   map[string]User // by ID
 	states  map[string]AuthState
 	codes   map[string]AuthCode
+	invites map[string]Invitation // by hash
 }
 
 var _ Store = (*memStore)(nil)
@@ -38,7 +39,7 @@ func newMemStore() *memStore {
 	return &memStore{
 		files: map[string]*File{}, byOwner: map[string][]*File{}, keys: map[string]bool{},
 		creds: map[string]Credential{}, users: map[string]User{},
-		states: map[string]AuthState{}, codes: map[string]AuthCode{},
+		states: map[string]AuthState{}, codes: map[string]AuthCode{}, invites: map[string]Invitation{},
 	}
 }
 
@@ -440,4 +441,60 @@ func (m *memStore) HasObjectKey(_ context.Context, key string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.keys[key], nil
+}
+
+// ---- Accounts (accounts.go) ----
+
+func (m *memStore) InsertInvitation(_ context.Context, inv Invitation) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.invites[inv.Hash]; dup {
+		return ErrConflict
+	}
+	m.invites[inv.Hash] = inv
+	return nil
+}
+
+func (m *memStore) GetInvitation(_ context.Context, hash string, now time.Time) (Invitation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inv, ok := m.invites[hash]
+	if !ok || !now.Before(inv.ExpiresAt) {
+		return Invitation{}, ErrNotFound
+	}
+	return inv, nil
+}
+
+func (m *memStore) TakeInvitation(_ context.Context, hash string, now time.Time) (Invitation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inv, ok := m.invites[hash]
+	delete(m.invites, hash)
+	if !ok || !now.Before(inv.ExpiresAt) {
+		return Invitation{}, ErrNotFound
+	}
+	return inv, nil
+}
+
+func (m *memStore) FindAccount(_ context.Context, email string) (User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, u := range m.users {
+		if u.Issuer == accountsIssuer && u.Subject == email {
+			return u, nil
+		}
+	}
+	return User{}, ErrNotFound
+}
+
+func (m *memStore) SetAccountPassword(_ context.Context, id, passwordHash string, admin bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.users[id]
+	if !ok {
+		return ErrNotFound
+	}
+	u.PasswordHash, u.Admin = passwordHash, u.Admin || admin
+	m.users[id] = u
+	return nil
 }

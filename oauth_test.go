@@ -354,7 +354,7 @@ type signInEnv struct {
 // newSignInEnv starts a server that signs in through p (local sign-in when
 // p is nil). The server's URL must be known before its configuration
 // (GOOGLE_REDIRECT_URI names it), so its listener is opened first.
-func newSignInEnv(t *testing.T, p *fakeProvider, env map[string]string) *signInEnv {
+func newSignInEnv(t *testing.T, p *fakeProvider, env map[string]string, prepare ...func(*server)) *signInEnv {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -368,14 +368,14 @@ func newSignInEnv(t *testing.T, p *fakeProvider, env map[string]string) *signInE
 		vars["GOOGLE_REDIRECT_URI"] = "http://" + ln.Addr().String() + "/auth/google/callback"
 	}
 	maps.Copy(vars, env)
-	e := serveSignInEnv(t, ln, vars)
+	e := serveSignInEnv(t, ln, vars, prepare...)
 	e.p = p
 	return e
 }
 
 // serveSignInEnv builds the server from vars, as run does, and serves it
 // on ln with a test clock.
-func serveSignInEnv(t *testing.T, ln net.Listener, vars map[string]string) *signInEnv {
+func serveSignInEnv(t *testing.T, ln net.Listener, vars map[string]string, prepare ...func(*server)) *signInEnv {
 	t.Helper()
 	cfg, err := loadConfig(testGetenv(vars))
 	if err != nil {
@@ -390,6 +390,9 @@ func serveSignInEnv(t *testing.T, ln net.Listener, vars map[string]string) *sign
 	s := newServer(cfg, logger, b.store, b.objects)
 	clock := &testClock{}
 	s.now = clock.now
+	for _, f := range prepare { // before serving: handlers read what they change
+		f(s)
+	}
 	ts := httptest.NewUnstartedServer(s)
 	ts.Listener.Close()
 	ts.Listener = ln

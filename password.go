@@ -38,10 +38,6 @@ type scryptParams struct {
 // MiB and a few hundred milliseconds per hash.
 var owaspScrypt = scryptParams{logN: 17, r: 8, p: 1}
 
-// newHashParams is what new hashes use: owaspScrypt (tests lower it, since
-// the race detector makes a hash take seconds).
-var newHashParams = owaspScrypt
-
 // Bounds on what a stored hash may ask for, so a damaged record cannot
 // make a sign-in allocate gigabytes.
 const (
@@ -54,9 +50,34 @@ const (
 	scryptMemoryUnit = 128 // bytes per N per r
 )
 
-// hashSlots bounds how many hashes run at once: each holds 128 MiB at
-// owaspScrypt, so a burst of sign-ins waits instead of exhausting memory.
-var hashSlots = make(chan struct{}, 2)
+// maxConcurrentHashes bounds how many hashes run at once: each holds 128
+// MiB at owaspScrypt, so a burst of sign-ins waits instead of exhausting
+// memory.
+const maxConcurrentHashes = 2
+
+// passwordHasher hashes and verifies passwords: new hashes with params, at
+// most maxConcurrentHashes at a time.
+type passwordHasher struct {
+	params scryptParams
+	slots  chan struct{}
+	// dummy is verified against when there is no account (or no password)
+	// to check, so an unknown email costs the time of a wrong password.
+	dummy func() string
+}
+
+// newPasswordHasher makes a hasher for new hashes at params (owaspScrypt,
+// but for tests: the race detector makes such a hash take seconds).
+func newPasswordHasher(params scryptParams) *passwordHasher {
+	h := &passwordHasher{params: params, slots: make(chan struct{}, maxConcurrentHashes)}
+	h.dummy = sync.OnceValue(func() string {
+		phc, err := h.hash(context.Background(), newSecret(16))
+		if err != nil {
+			panic(err) // a background context never ends
+		}
+		return phc
+	})
+	return h
+}
 
 // errPasswordRules: a new password breaks a rule; the message says which.
 var errPasswordRules = errors.New("password refused")
@@ -79,13 +100,12 @@ func checkNewPassword(pw string) error {
 	return nil
 }
 
-// hashPassword returns the PHC string of pw under currentArgon2 with a
-// fresh salt.
-func hashPassword(ctx context.Context, pw string) (string, error) {
+// hash returns the PHC string of pw under h.params with a fresh salt.
+func (h *passwordHasher) hash(ctx context.Context, pw string) (string, error) {
 	salt := make([]byte, passwordSaltLen)
 	rand.Read(salt)
-	p := newHashParams
-	key, err := scryptKey(ctx, pw, salt, p, passwordKeyLen)
+	p := h.params
+	key, err := h.key(ctx, pw, salt, p, passwordKeyLen)
 	if err != nil {
 		return "", err
 	}
@@ -93,30 +113,30 @@ func hashPassword(ctx context.Context, pw string) (string, error) {
 	return fmt.Sprintf("$scrypt$ln=%d,r=%d,p=%d$%s$%s", p.logN, p.r, p.p, b64(salt), b64(key)), nil
 }
 
-// verifyPassword tells whether pw matches the PHC string, comparing in
-// constant time. A hash it cannot read matches nothing; the error says
-// why, for the log.
-func verifyPassword(ctx context.Context, phc, pw string) (bool, error) {
+// verify tells whether pw matches the PHC string, comparing in constant
+// time. A hash it cannot read matches nothing; the error says why, for
+// the log.
+func (h *passwordHasher) verify(ctx context.Context, phc, pw string) (bool, error) {
 	p, salt, want, err := parsePHC(phc)
 	if err != nil {
 		return false, err
 	}
-	got, err := scryptKey(ctx, pw, salt, p, len(want))
+	got, err := h.key(ctx, pw, salt, p, len(want))
 	if err != nil {
 		return false, err
 	}
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// scryptKey runs scrypt in one of the hashSlots, or gives up when ctx
-// ends while waiting for one.
-func scryptKey(ctx context.Context, pw string, salt []byte, p scryptParams, keyLen int) ([]byte, error) {
+// key runs scrypt in one of the slots, or gives up when ctx ends while
+// waiting for one.
+func (h *passwordHasher) key(ctx context.Context, pw string, salt []byte, p scryptParams, keyLen int) ([]byte, error) {
 	select {
-	case hashSlots <- struct{}{}:
+	case h.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-hashSlots }()
+	defer func() { <-h.slots }()
 	return scrypt.Key([]byte(pw), salt, 1<<p.logN, p.r, p.p, keyLen)
 }
 
@@ -140,17 +160,6 @@ func parsePHC(phc string) (scryptParams, []byte, []byte, error) {
 	}
 	return p, salt, key, nil
 }
-
-// dummyPasswordHash is verified against when there is no account (or no
-// password) to check, so that an unknown email costs the same time as a
-// wrong password.
-var dummyPasswordHash = sync.OnceValue(func() string {
-	h, err := hashPassword(context.Background(), newSecret(16))
-	if err != nil {
-		panic(err) // a background context never ends
-	}
-	return h
-})
 
 // commonPasswordsText is the list of the 10,000 most common passwords, with
 // its source and licence in its first lines.

@@ -1,6 +1,6 @@
 package main
 
-// Rate limits of password sign-in. Every attempt spends a token of the
+// Password sign-in's state: the hasher and the rate limits. Every attempt spends a token of the
 // client address's bucket (AUTH_RATE_LIMIT a minute, ratelimit.go). On top
 // of that, failures grow a delay, per account and per client address:
 // a few failures are free, then each next attempt must wait twice as long
@@ -31,6 +31,7 @@ const (
 
 // passwordSignIn holds password sign-in's limits.
 type passwordSignIn struct {
+	hasher    *passwordHasher
 	addrLimit *rateLimiter  // every attempt and invitation form, per client network
 	accounts  *failureDelay // per account, or per device cookie
 	addresses *failureDelay // per client address
@@ -39,6 +40,7 @@ type passwordSignIn struct {
 // newPasswordSignIn sets the limits from the configuration.
 func newPasswordSignIn(cfg *config) *passwordSignIn {
 	return &passwordSignIn{
+		hasher:    newPasswordHasher(owaspScrypt),
 		addrLimit: newRateLimiter(cfg.AuthRateLimit),
 		accounts:  newFailureDelay(freeAccountFailures),
 		addresses: newFailureDelay(freeAddressFailures),

@@ -142,6 +142,10 @@ type User struct {
 	Admin bool `bson:"admin,omitempty" json:"admin,omitempty"`
 }
 
+// accountsIssuer is the Issuer of accounts' users (accounts.go); their
+// Subject is the lowercased email, which is what they sign in with.
+const accountsIssuer = "accounts"
+
 // Invitation is a one-time link that lets its holder set the password of
 // the account of Email, creating it if need be (accounts.go). Only the
 // SHA-256 of the link's token is stored.
