@@ -458,6 +458,10 @@ func (s *server) answerInvitation(w http.ResponseWriter, r *http.Request, admin 
 		writeError(w, http.StatusConflict, codeConflict, "accounts are off: set SIGNIN=accounts (or oidc,accounts)")
 		return
 	}
+	if !memberAllowed(s.cfg, email) {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, "this email is not on ALLOWED_EMAILS or ALLOWED_EMAIL_DOMAINS, so its account could not be used")
+		return
+	}
 	link, inv, err := createInvitation(r.Context(), s.store, s.publicURL, email, makeAdmin, s.cfg.InvitationTTL, s.now())
 	if err != nil {
 		s.fail(w, r, err)

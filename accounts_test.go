@@ -485,10 +485,10 @@ func TestDisableEndsAccountSessions(t *testing.T) {
 // TestReinviteResets: an administrator re-invites an account; the old
 // password works until the new invitation is used, then it and every
 // session and token of the account stop working. A user of the OpenID
-// provider cannot be re-invited.
+// provider cannot be re-invited, nor an email off the allow-lists invited.
 func TestReinviteResets(t *testing.T) {
 	t.Parallel()
-	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+	eachAccountStore(t, map[string]string{"ALLOWED_EMAIL_DOMAINS": "example.com"}, func(t *testing.T, e *signInEnv) {
 		e.newAccount("boss@example.com", "the boss password", true)
 		memberID := e.newAccount("member@example.com", "the old password", false)
 		boss := e.passwordToken("boss@example.com", "the boss password")
@@ -532,7 +532,7 @@ func TestReinviteResets(t *testing.T) {
 		}](t, body).Invitation; inv.Email != "new@example.com" || !inv.Admin {
 			t.Fatalf("invitation %+v", inv)
 		}
-		for _, bad := range []any{map[string]any{"email": "not an email"}, map[string]any{"email": 3}, map[string]any{"email": "a@b.c", "extra": 1}} {
+		for _, bad := range []any{map[string]any{"email": "x@elsewhere.example"}, map[string]any{"email": "not an email"}, map[string]any{"email": 3}, map[string]any{"email": "a@b.c", "extra": 1}} {
 			resp, body = e.do(request{method: "POST", path: "/admin/invitations", token: boss.AccessToken, body: bad})
 			wantStatus(t, resp, body, http.StatusBadRequest)
 		}
@@ -623,10 +623,14 @@ func TestInviteCommand(t *testing.T) {
 		{[]string{"dropp", "invite", "a@example.com", "b@example.com"}, nil, 2},
 		{[]string{"dropp", "invite", "a@example.com", "-bogus"}, nil, 2},
 		{[]string{"dropp", "invite", "a@example.com"}, map[string]string{}, 1}, // accounts off
+		{[]string{"dropp", "invite", "a@example.com"}, map[string]string{"SIGNIN": "accounts", "PUBLIC_URL": "http://dropp.test", "ALLOWED_EMAIL_DOMAINS": "team.example"}, 1},
 	} {
 		env := map[string]string{"DATA_DIR": t.TempDir()}
 		if c.env == nil {
 			env["SIGNIN"], env["PUBLIC_URL"] = "accounts", "http://dropp.test"
+		}
+		for k, v := range c.env {
+			env[k] = v
 		}
 		err := run(t.Context(), c.args, testGetenv(env), new(bytes.Buffer), new(bytes.Buffer))
 		if got := exitCode(err); got != c.code {
