@@ -229,7 +229,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"AUTH_RATE_LIMIT", c.AuthRateLimit, 60},
 		{"S3_FORCE_PATH_STYLE", c.S3PathStyle, false},
 		{"TRUST_X_USER_ID", c.TrustXUserID, false},
-		{"OAUTH_ISSUER", c.OAuthIssuer, "https://accounts.google.com"},
+		{"OIDC_ISSUER", c.OIDCIssuer, "https://accounts.google.com"},
 		{"APP_REDIRECT_URI", c.AppRedirectURI, "dropp://auth/callback"},
 		{"DATA_DIR", c.DataDir, "./dropp-data"},
 		{"LOCAL_USER_EMAIL", c.LocalUserEmail, "you@localhost"},
@@ -250,7 +250,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	// The table's defaults, where they are plain values, must be the real ones.
 	plain := map[string]string{
-		"MONGO_DB": c.MongoDB, "AWS_REGION": c.Region, "OAUTH_ISSUER": c.OAuthIssuer,
+		"MONGO_DB": c.MongoDB, "AWS_REGION": c.Region, "OIDC_ISSUER": c.OIDCIssuer,
 		"APP_REDIRECT_URI": c.AppRedirectURI, "DATA_DIR": c.DataDir, "LOCAL_USER_EMAIL": c.LocalUserEmail,
 		"PRESIGN_TTL_SECONDS": "900", "UPLOAD_POST_TTL_SECONDS": "3600", "MAX_UPLOAD_BYTES": "53687091200",
 		"S3_UPLOAD_METHOD": "post", "PART_SIZE_BYTES": "16777216", "MULTIPART_TTL_SECONDS": "604800",

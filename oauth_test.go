@@ -2030,11 +2030,11 @@ func TestGoogleDomainNeedsHostedDomain(t *testing.T) {
 // issuer's verified email on an allowed domain passes without it.
 func TestSignInAllowedOtherIssuers(t *testing.T) {
 	t.Parallel()
-	cfg := &config{OAuthIssuer: "https://login.example.com", AllowedDomains: []string{"example.com"}}
+	cfg := &config{OIDCIssuer: "https://login.example.com", AllowedDomains: []string{"example.com"}}
 	if !signInAllowed(cfg, idClaims{Email: "a@example.com", EmailVerified: true}) {
 		t.Error("another issuer's account without hd refused")
 	}
-	cfg.OAuthIssuer = googleIssuer
+	cfg.OIDCIssuer = googleIssuer
 	if signInAllowed(cfg, idClaims{Email: "a@example.com", EmailVerified: true}) {
 		t.Error("a Google account without hd admitted by domain")
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -847,7 +848,7 @@ func ctSameFile(t *testing.T, got, want File) {
 // ctSameUser compares two users.
 func ctSameUser(t *testing.T, what string, got, want User) {
 	t.Helper()
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s: user = %+v, want %+v", what, got, want)
 	}
 }
