@@ -399,12 +399,12 @@ func parseGroupsClaim(raw json.RawMessage) ([]string, error) {
 	default:
 		return nil, errors.New("groups claim is neither a string nor an array of strings")
 	}
-	list = slices.DeleteFunc(list, func(g string) bool { return g == "" })
+	slices.Sort(list)
+	list = slices.DeleteFunc(slices.Compact(list), func(g string) bool { return g == "" })
 	if len(list) > maxGroups || slices.ContainsFunc(list, func(g string) bool { return len(g) > maxGroupLen }) {
 		return nil, fmt.Errorf("groups claim has over %d groups or a group name over %d bytes", maxGroups, maxGroupLen)
 	}
-	slices.Sort(list)
-	return slices.Compact(list), nil
+	return list, nil
 }
 
 // audience is the aud claim: one string or an array of them.
