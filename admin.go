@@ -1,10 +1,11 @@
 package main
 
 // Administration: ADMIN_EMAILS and ADMIN_GROUPS name the administrators,
-// who can list every user with their usage and disable or enable one. Disabling deletes every
-// token and session of the user from the store, which every instance reads
-// at each request, so they stop working at the next request everywhere;
-// the disabled flag then refuses the user's sign-in.
+// who can list every user with their usage and disable or enable one.
+// Disabling deletes every token and session of the user from the store,
+// which every instance reads at each request, so they stop working at the
+// next request everywhere; the disabled flag then refuses the user's
+// sign-in.
 
 import (
 	"context"

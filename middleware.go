@@ -270,9 +270,10 @@ func (s *server) findPrincipal(ctx context.Context, kind, secret string) (princi
 }
 
 // checkMember applies the allow-lists to a credential's user at every use,
-// not only at sign-in, from the user's stored email and groups (cached briefly: no
-// round trip per request). A user named by a trusted proxy's X-User-Id is
-// not checked: that proxy signs its users in and answers for them.
+// not only at sign-in, from the user's stored email and groups (cached
+// briefly: no round trip per request). A user named by a trusted proxy's
+// X-User-Id is not checked: that proxy signs its users in and answers for
+// them.
 func (s *server) checkMember(ctx context.Context, userID string) error {
 	if s.cfg.localSignIn() || !membershipLimited(s.cfg) {
 		return nil

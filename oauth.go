@@ -1,10 +1,11 @@
 package main
 
 // Sign-in: Dropp is an OpenID Connect client of the provider (Google by
-// default, or any other: OIDC_ISSUER) and
-// the authorization server of its desktop app (RFC 8252: the app opens the
-// browser on /auth/google with a PKCE challenge and gets a one-time code on
-// its redirect URI, which it redeems at /auth/token with the verifier).
+// default, or any other: OIDC_ISSUER) and the authorization server of its
+// desktop app (RFC 8252: the app opens the browser on /auth/google with a
+// PKCE challenge and gets a one-time code on its redirect URI, which it
+// redeems at /auth/token with the verifier). The routes keep Google's name
+// for every provider: registered callbacks and released apps use them.
 
 import (
 	"context"
