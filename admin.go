@@ -1,10 +1,11 @@
 package main
 
-// Administration: ADMIN_EMAILS names the administrators, who can list every
-// user with their usage and disable or enable one. Disabling deletes every
-// token and session of the user from the store, which every instance reads
-// at each request, so they stop working at the next request everywhere;
-// the disabled flag then refuses the user's sign-in.
+// Administration: ADMIN_EMAILS and ADMIN_GROUPS name the administrators,
+// who can list every user with their usage and disable or enable one.
+// Disabling deletes every token and session of the user from the store,
+// which every instance reads at each request, so they stop working at the
+// next request everywhere; the disabled flag then refuses the user's
+// sign-in.
 
 import (
 	"context"
@@ -31,13 +32,15 @@ type adminUserJSON struct {
 	Disabled   bool       `json:"disabled"`
 }
 
-// errNotAdmin: the signed-in user is not on ADMIN_EMAILS.
+// errNotAdmin: the signed-in user is not on ADMIN_EMAILS nor in ADMIN_GROUPS.
 var errNotAdmin = errors.New("not an administrator")
 
 // adminUser returns the signed-in user if they are an administrator: their
 // email is on ADMIN_EMAILS and the provider verified it (any account can
-// claim any address; with no allow-list set, sign-in takes it unverified).
-// A user named by a trusted proxy has no stored email and never is.
+// claim any address; with no allow-list set, sign-in takes it unverified),
+// or one of their groups, as the provider listed them at their last
+// sign-in, is on ADMIN_GROUPS. A user named by a trusted proxy has no
+// stored record and never is.
 func (s *server) adminUser(ctx context.Context, userID string) (User, error) {
 	u, err := s.store.GetUser(ctx, userID)
 	switch {
@@ -45,10 +48,15 @@ func (s *server) adminUser(ctx context.Context, userID string) (User, error) {
 		return User{}, errNotAdmin
 	case err != nil:
 		return User{}, err
-	case u.Email == "" || !u.EmailVerified || !slices.Contains(s.cfg.AdminEmails, strings.ToLower(u.Email)):
+	case !adminByEmail(s.cfg, u) && !inAnyGroup(u.Groups, s.cfg.AdminGroups):
 		return User{}, errNotAdmin
 	}
 	return u, nil
+}
+
+// adminByEmail tells whether the user's verified email is on ADMIN_EMAILS.
+func adminByEmail(cfg *config, u User) bool {
+	return u.Email != "" && u.EmailVerified && slices.Contains(cfg.AdminEmails, strings.ToLower(u.Email))
 }
 
 // adminHandler is the shape of the handlers of the admin API: they get the
@@ -62,7 +70,7 @@ func (s *server) requireAdmin(h adminHandler) userHandler {
 	return func(w http.ResponseWriter, r *http.Request, userID string) {
 		admin, err := s.adminUser(r.Context(), userID)
 		if errors.Is(err, errNotAdmin) {
-			writeError(w, http.StatusForbidden, codeForbidden, "only administrators (ADMIN_EMAILS) may do this")
+			writeError(w, http.StatusForbidden, codeForbidden, "only administrators (ADMIN_EMAILS, ADMIN_GROUPS) may do this")
 			return
 		}
 		if err != nil {
@@ -221,7 +229,7 @@ func (s *server) touch(ctx context.Context, userID string) {
 	last, ok := s.seen.m[userID]
 	due := !ok || now.Sub(last) >= touchInterval
 	if due {
-		if s.seen.m == nil || len(s.seen.m) >= userEmailCacheMax {
+		if s.seen.m == nil || len(s.seen.m) >= memberCacheMax {
 			s.seen.m = map[string]time.Time{}
 		}
 		s.seen.m[userID] = now
@@ -285,7 +293,7 @@ func (s *server) handleAdminPage(w http.ResponseWriter, r *http.Request) {
 		admin, err = s.adminUser(r.Context(), who.userID)
 	}
 	if errors.Is(err, errNotAdmin) {
-		s.renderError(w, http.StatusForbidden, "Only administrators (ADMIN_EMAILS) may open this page.")
+		s.renderError(w, http.StatusForbidden, "Only administrators (ADMIN_EMAILS, ADMIN_GROUPS) may open this page.")
 		return
 	}
 	var users []adminUserJSON

@@ -329,7 +329,7 @@ func signInLine(cfg *config) string {
 	if cfg.localSignIn() {
 		return "sign-in: local " + cfg.LocalUserEmail
 	}
-	return "sign-in: google"
+	return "sign-in: oidc " + cfg.OIDCIssuer
 }
 
 // close releases the backends.

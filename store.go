@@ -126,6 +126,11 @@ type User struct {
 	EmailVerified bool   `bson:"email_verified,omitempty" json:"email_verified,omitempty"`
 	Name          string `bson:"name" json:"name,omitempty"`
 	Picture       string `bson:"picture" json:"picture,omitempty"`
+	// Groups: the provider's groups claim (OIDC_GROUPS_CLAIM) at the last
+	// sign-in, sorted, all of them: ALLOWED_GROUPS and ADMIN_GROUPS are
+	// applied to it at every request, so a change to those lists applies
+	// at once.
+	Groups []string `bson:"groups,omitempty" json:"groups,omitempty"`
 	// Disabled: an administrator removed the user (admin.go); their
 	// credentials are deleted and sign-in is refused.
 	Disabled   bool      `bson:"disabled,omitempty" json:"disabled,omitempty"`
