@@ -8,7 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // server holds everything a request needs; it is built once by newServer
@@ -144,4 +148,56 @@ func unavailableReason(err error, fallback string) string {
 		return u.reason
 	}
 	return fallback
+}
+
+// signIn holds what the sign-in flows share across requests: the page
+// template, the rate limiters and, unless sign-in is local, the provider.
+type signIn struct {
+	page        *template.Template
+	csp         string
+	startLimit  *rateLimiter // GET /auth/google
+	tokenLimit  *rateLimiter // POST /auth/token
+	provider    *oidcProvider
+	oauth       oauth2.Config // Endpoint is filled in from discovery
+	redirectURL string        // our callback, as registered with the provider
+	emails      userEmails    // for the allow-list check at each request
+}
+
+// shareLinks holds what the public share-link routes share across
+// requests: the page template and its CSP, parsed once, and the rate
+// limiter of /s/.
+type shareLinks struct {
+	page  *template.Template
+	csp   string // the page's CSP, whose form-action allows only this origin
+	limit *rateLimiter
+	// cspWithOrigin is csp allowing the object store's origin as well,
+	// once known (see formCSP); nil until then.
+	cspWithOrigin atomic.Pointer[string]
+}
+
+// appPage is the page and its assets, ready to serve.
+type appPage struct {
+	html   *template.Template
+	csp    string
+	assets map[string]staticAsset // by URL path
+}
+
+// staticAsset is an embedded file served as is, revalidated by its ETag.
+type staticAsset struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
+// lastSeen remembers when this instance last wrote each user's
+// last_seen_at, so a request costs a write only once per touchInterval.
+type lastSeen struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// adminPageView renders the admin page; it is parsed once, with its CSP.
+type adminPageView struct {
+	tmpl *template.Template
+	csp  string
 }
