@@ -10,12 +10,10 @@ package main
 import (
 	"context"
 	"errors"
-	"html/template"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	_ "embed"
@@ -214,13 +212,6 @@ const msgDisabled = "This account has been disabled by an administrator of this 
 // most once per this interval per user and instance.
 const touchInterval = 5 * time.Minute
 
-// lastSeen remembers when this instance last wrote each user's
-// last_seen_at, so a request costs a write only once per touchInterval.
-type lastSeen struct {
-	mu sync.Mutex
-	m  map[string]time.Time
-}
-
 // touch records that userID made a request at now, writing it to the store
 // if the last write is older than touchInterval. Failures only log.
 func (s *server) touch(ctx context.Context, userID string) {
@@ -261,12 +252,6 @@ type adminPageUser struct {
 	Percent  int    // of the byte quota, 0..100; 0 without a quota
 	Used     string // the usage in human units, against the quota
 	LastSeen string // humanTime of LastSeenAt; "" for never
-}
-
-// adminPageView renders the admin page; it is parsed once, with its CSP.
-type adminPageView struct {
-	tmpl *template.Template
-	csp  string
 }
 
 // newAdminPageView parses admin.html.

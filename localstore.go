@@ -210,11 +210,6 @@ func (s *localStore) compact() error {
 	})
 }
 
-// InsertFile stores a new file; a file with the same ID or ObjectKey is ErrConflict.
-func (s *localStore) InsertFile(ctx context.Context, f *File) error {
-	return s.InsertFileWithinQuota(ctx, f, Quota{}) // no quota: no check (localstore_quota.go)
-}
-
 // GetFile returns the owner's file with that ID.
 func (s *localStore) GetFile(ctx context.Context, owner, id string) (*File, error) {
 	var f *File

@@ -75,15 +75,6 @@ func (l *loggedRequest) Value(key any) any {
 	return l.Context.Value(key)
 }
 
-// Header values every response or every API answer carries, shared by all
-// of them rather than built per request. They are never modified: a header
-// set to one is only ever replaced or cloned.
-var (
-	headerNosniff = []string{"nosniff"}
-	headerNoStore = []string{"no-store"}
-	headerJSON    = []string{"application/json; charset=utf-8"}
-)
-
 // logRequests writes one line per request: method, route pattern (never the
 // raw URL, which may carry signatures), status, duration, user and request
 // id. It also sets the headers every response carries.

@@ -15,7 +15,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -57,19 +56,6 @@ var (
 
 //go:embed login.html
 var loginHTML string
-
-// signIn holds what the sign-in flows share across requests: the page
-// template, the rate limiters and, unless sign-in is local, the provider.
-type signIn struct {
-	page        *template.Template
-	csp         string
-	startLimit  *rateLimiter // GET /auth/google
-	tokenLimit  *rateLimiter // POST /auth/token
-	provider    *oidcProvider
-	oauth       oauth2.Config // Endpoint is filled in from discovery
-	redirectURL string        // our callback, as registered with the provider
-	members     memberCache   // for the allow-list check at each request
-}
 
 // newSignIn parses the page once and prepares the provider client. Nothing
 // here talks to the provider, so start-up never depends on reaching it.

@@ -499,16 +499,6 @@ const (
 	googleIssuerBare = "accounts.google.com"
 )
 
-// issuerSpellings are the names under which users of issuer may be
-// stored, the canonical one first. Sign-in stores the configured issuer,
-// but Google users were once stored under the spelling their token had.
-func issuerSpellings(issuer string) []string {
-	if issuer == googleIssuer {
-		return []string{googleIssuer, googleIssuerBare}
-	}
-	return []string{issuer}
-}
-
 // check validates the claims as OIDC Core §3.1.3.7 requires. iat and nbf
 // are checked when present (iat only against the future: exp bounds the
 // past).

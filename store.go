@@ -3,6 +3,8 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"time"
 )
@@ -354,4 +356,24 @@ func legacyCharge(f *File) int64 {
 		return *f.DeclaredSize
 	}
 	return 0
+}
+
+// newID returns a random (version 4) UUID, the form of file and user ids.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// issuerSpellings are the names under which users of issuer may be
+// stored, the canonical one first. Sign-in stores the configured issuer,
+// but Google users were once stored under the spelling their token had.
+func issuerSpellings(issuer string) []string {
+	if issuer == googleIssuer {
+		return []string{googleIssuer, googleIssuerBare}
+	}
+	return []string{issuer}
 }
