@@ -458,7 +458,7 @@ func (s *server) answerInvitation(w http.ResponseWriter, r *http.Request, admin 
 		writeError(w, http.StatusConflict, codeConflict, "accounts are off: set SIGNIN=accounts (or oidc,accounts)")
 		return
 	}
-	if !memberAllowed(s.cfg, email) {
+	if !memberAllowed(s.cfg, member{email: email}) {
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, "this email is not on ALLOWED_EMAILS or ALLOWED_EMAIL_DOMAINS, so its account could not be used")
 		return
 	}

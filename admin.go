@@ -1,20 +1,19 @@
 package main
 
-// Administration: ADMIN_EMAILS names the administrators, who can list every
-// user with their usage and disable or enable one. Disabling deletes every
-// token and session of the user from the store, which every instance reads
-// at each request, so they stop working at the next request everywhere;
-// the disabled flag then refuses the user's sign-in.
+// Administration: ADMIN_EMAILS and ADMIN_GROUPS name the administrators,
+// who can list every user with their usage and disable or enable one.
+// Disabling deletes every token and session of the user from the store,
+// which every instance reads at each request, so they stop working at the
+// next request everywhere; the disabled flag then refuses the user's
+// sign-in.
 
 import (
 	"context"
 	"errors"
-	"html/template"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	_ "embed"
@@ -32,13 +31,15 @@ type adminUserJSON struct {
 	Account    bool       `json:"account"` // signs in with a password (accounts.go), so may be re-invited
 }
 
-// errNotAdmin: the signed-in user is not on ADMIN_EMAILS.
+// errNotAdmin: the signed-in user is not on ADMIN_EMAILS nor in ADMIN_GROUPS.
 var errNotAdmin = errors.New("not an administrator")
 
 // adminUser returns the signed-in user if they are an administrator: their
 // email is on ADMIN_EMAILS and the provider verified it (any account can
-// claim any address; with no allow-list set, sign-in takes it unverified).
-// A user named by a trusted proxy has no stored email and never is.
+// claim any address; with no allow-list set, sign-in takes it unverified),
+// or one of their groups, as the provider listed them at their last
+// sign-in, is on ADMIN_GROUPS. A user named by a trusted proxy has no
+// stored record and never is.
 func (s *server) adminUser(ctx context.Context, userID string) (User, error) {
 	u, err := s.store.GetUser(ctx, userID)
 	switch {
@@ -48,10 +49,15 @@ func (s *server) adminUser(ctx context.Context, userID string) (User, error) {
 		return User{}, err
 	case u.Admin && u.Issuer == accountsIssuer && s.cfg.accountsSignIn():
 		return u, nil // made an administrator by its invitation
-	case u.Email == "" || !u.EmailVerified || !slices.Contains(s.cfg.AdminEmails, strings.ToLower(u.Email)):
+	case !adminByEmail(s.cfg, u) && !inAnyGroup(u.Groups, s.cfg.AdminGroups):
 		return User{}, errNotAdmin
 	}
 	return u, nil
+}
+
+// adminByEmail tells whether the user's verified email is on ADMIN_EMAILS.
+func adminByEmail(cfg *config, u User) bool {
+	return u.Email != "" && u.EmailVerified && slices.Contains(cfg.AdminEmails, strings.ToLower(u.Email))
 }
 
 // adminHandler is the shape of the handlers of the admin API: they get the
@@ -65,7 +71,7 @@ func (s *server) requireAdmin(h adminHandler) userHandler {
 	return func(w http.ResponseWriter, r *http.Request, userID string) {
 		admin, err := s.adminUser(r.Context(), userID)
 		if errors.Is(err, errNotAdmin) {
-			writeError(w, http.StatusForbidden, codeForbidden, "only administrators (ADMIN_EMAILS) may do this")
+			writeError(w, http.StatusForbidden, codeForbidden, "only administrators (ADMIN_EMAILS, ADMIN_GROUPS) may do this")
 			return
 		}
 		if err != nil {
@@ -210,13 +216,6 @@ const msgDisabled = "This account has been disabled by an administrator of this 
 // most once per this interval per user and instance.
 const touchInterval = 5 * time.Minute
 
-// lastSeen remembers when this instance last wrote each user's
-// last_seen_at, so a request costs a write only once per touchInterval.
-type lastSeen struct {
-	mu sync.Mutex
-	m  map[string]time.Time
-}
-
 // touch records that userID made a request at now, writing it to the store
 // if the last write is older than touchInterval. Failures only log.
 func (s *server) touch(ctx context.Context, userID string) {
@@ -225,7 +224,7 @@ func (s *server) touch(ctx context.Context, userID string) {
 	last, ok := s.seen.m[userID]
 	due := !ok || now.Sub(last) >= touchInterval
 	if due {
-		if s.seen.m == nil || len(s.seen.m) >= userEmailCacheMax {
+		if s.seen.m == nil || len(s.seen.m) >= memberCacheMax {
 			s.seen.m = map[string]time.Time{}
 		}
 		s.seen.m[userID] = now
@@ -261,12 +260,6 @@ type adminPageUser struct {
 	LastSeen string // humanTime of LastSeenAt; "" for never
 }
 
-// adminPageView renders the admin page; it is parsed once, with its CSP.
-type adminPageView struct {
-	tmpl *template.Template
-	csp  string
-}
-
 // newAdminPageView parses admin.html.
 func newAdminPageView() *adminPageView {
 	return &adminPageView{tmpl: parsePage("admin.html", adminHTML), csp: loginCSP(adminHTML)}
@@ -291,7 +284,7 @@ func (s *server) handleAdminPage(w http.ResponseWriter, r *http.Request) {
 		admin, err = s.adminUser(r.Context(), who.userID)
 	}
 	if errors.Is(err, errNotAdmin) {
-		s.renderError(w, http.StatusForbidden, "Only administrators (ADMIN_EMAILS) may open this page.")
+		s.renderError(w, http.StatusForbidden, "Only administrators (ADMIN_EMAILS, ADMIN_GROUPS) may open this page.")
 		return
 	}
 	if err != nil {

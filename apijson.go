@@ -293,3 +293,12 @@ func jsonProblem(err error) string {
 	}
 	return "the body is not a valid JSON object for this route"
 }
+
+// Header values every response or every API answer carries, shared by all
+// of them rather than built per request. They are never modified: a header
+// set to one is only ever replaced or cloned.
+var (
+	headerNosniff = []string{"nosniff"}
+	headerNoStore = []string{"no-store"}
+	headerJSON    = []string{"application/json; charset=utf-8"}
+)

@@ -60,7 +60,9 @@ func signInInChromium(t *testing.T, base string) (*cdpClient, string, pageState)
 	if err := chrome.call(page, "Page.navigate", map[string]any{"url": base + "/login/"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Sign in with Google") })
+	// The button names the provider (OIDC_NAME, by default the fake one's
+	// host); TestOIDCNameOnButton checks the name itself.
+	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Sign in with ") })
 	clickSignIn(t, chrome, page)
 	final := waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/" && strings.Contains(s.Text, "No files yet") })
 	return chrome, page, final

@@ -27,17 +27,17 @@ func (s *server) baseURL(r *http.Request) string {
 }
 
 // publicBaseURL is the base URL the configuration gives: PUBLIC_URL, or
-// with a provider the origin of GOOGLE_REDIRECT_URI (config.check demands
+// with a provider the origin of OIDC_REDIRECT_URI (config.check demands
 // one of them), never the request's Host, which any client may set. ""
 // with local sign-in and no PUBLIC_URL: the port may be chosen at start.
 func publicBaseURL(cfg *config) string {
 	switch {
 	case cfg.PublicURL != nil:
 		return cfg.PublicURL.String()
-	case cfg.localSignIn() || cfg.GoogleRedirectURI == "":
+	case cfg.localSignIn() || cfg.OIDCRedirectURI == "":
 		return ""
 	}
-	u, err := url.Parse(cfg.GoogleRedirectURI) // validated by loadConfig
+	u, err := url.Parse(cfg.OIDCRedirectURI) // validated by loadConfig
 	if err != nil {
 		return ""
 	}

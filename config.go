@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // setting documents one environment variable; settings is the single list
@@ -40,8 +42,8 @@ const (
 )
 
 var settings = []setting{
-	{"ADDR", "", localSignInAddr + " with local sign-in, " + providerAddr + " with GOOGLE_CLIENT_ID or SIGNIN=accounts; port " + httpsPort + " with TLS", "listen address (HTTPS with TLS=auto or TLS_CERT_FILE)"},
-	{"PUBLIC_URL", "", "the origin of GOOGLE_REDIRECT_URI; with local sign-in, the request's loopback Host", "base URL of this server as clients reach it, e.g. https://dropp.example.com"},
+	{"ADDR", "", localSignInAddr + " with local sign-in, " + providerAddr + " with OIDC_CLIENT_ID or SIGNIN=accounts; port " + httpsPort + " with TLS", "listen address (HTTPS with TLS=auto or TLS_CERT_FILE)"},
+	{"PUBLIC_URL", "", "the origin of OIDC_REDIRECT_URI; with local sign-in, the request's loopback Host", "base URL of this server as clients reach it, e.g. https://dropp.example.com"},
 	{"SECRET_KEY", "", "required with MongoDB; generated into DATA_DIR in local mode", "key for signing cookies (at least 32 bytes)"},
 	{"SECRET_KEY_PREVIOUS", "", "", "previous SECRET_KEY, still accepted for cookies during a rotation"},
 	{"MONGODB_URI", "", "unset: local metadata store in DATA_DIR", "MongoDB connection string"},
@@ -61,12 +63,16 @@ var settings = []setting{
 	{"PART_SIZE_BYTES", "16777216", "16 MiB", "smallest part of a multipart upload (at least 5 MiB; raised so a file takes at most 10,000 parts)"},
 	{"MULTIPART_TTL_SECONDS", "604800", "7 days", "lifetime of a multipart upload, for resuming"},
 	{"TRUST_X_USER_ID", "false", "", "trust an X-User-Id header set by an authenticating proxy in front of Dropp"},
-	{"SIGNIN", "", "oidc with GOOGLE_CLIENT_ID, else local", "how people sign in: local (the loopback-only local user), oidc (the OpenID provider), accounts (invited accounts with passwords, see docs/accounts.md) or oidc,accounts"},
+	{"SIGNIN", "", "oidc with OIDC_CLIENT_ID, else local", "how people sign in: local (the loopback-only local user), oidc (the OpenID provider), accounts (invited accounts with passwords, see docs/accounts.md) or oidc,accounts"},
 	{"INVITATION_TTL_SECONDS", "604800", "7 days", "lifetime of an invitation link (dropp invite, POST /admin/invitations)"},
-	{"GOOGLE_CLIENT_ID", "", "unset: local sign-in (loopback only)", "OAuth client id"},
-	{"GOOGLE_CLIENT_SECRET", "", "", "OAuth client secret"},
-	{"GOOGLE_REDIRECT_URI", "", "PUBLIC_URL + /auth/google/callback", "callback URL registered with the provider"},
-	{"OAUTH_ISSUER", googleIssuer, "", "OpenID Connect issuer"},
+	{"OIDC_CLIENT_ID", "", "unset: local sign-in (loopback only)", "OpenID Connect client id"},
+	{"OIDC_CLIENT_SECRET", "", "", "OpenID Connect client secret"},
+	{"OIDC_REDIRECT_URI", "", "PUBLIC_URL + /auth/google/callback", "callback URL registered with the provider (the path is /auth/google/callback for every provider)"},
+	{"OIDC_ISSUER", googleIssuer, "Google", "OpenID Connect issuer URL, e.g. https://auth.example.com/application/o/dropp/"},
+	{"OIDC_NAME", "", "Google with Google's issuer, else the issuer's host", "provider name on the sign-in button (\"Sign in with NAME\"), at most 40 characters"},
+	{"OIDC_GROUPS_CLAIM", "groups", "", "ID token claim that lists the user's groups (an array of strings, or one string)"},
+	{"OIDC_TRUST_EMAIL", "false", "", "true: an ID token without email_verified counts as verified (for providers that verify every email but omit the claim)"},
+	{"ALLOWED_GROUPS", "", "anyone", "comma list of groups (OIDC_GROUPS_CLAIM) whose members may sign in; checked with the email lists, at every request"},
 	{"APP_REDIRECT_URI", "dropp://auth/callback", "", "desktop app's default redirect URI"},
 	{"ALLOWED_EMAIL_DOMAINS", "", "anyone", "comma list of email domains allowed to sign in"},
 	{"ALLOWED_EMAILS", "", "anyone", "comma list of emails allowed to sign in"},
@@ -84,6 +90,7 @@ var settings = []setting{
 	{"SWEEP_INTERVAL_SECONDS", "600", "", "how often each instance deletes abandoned uploads and expired credentials"},
 	{"SWEEP_GRACE_SECONDS", "3600", "1 hour", "how long after an upload form or part URL expires the sweeper waits before it deletes what was sent with it"},
 	{"ADMIN_EMAILS", "", "", "comma list of emails of the administrators (GET /admin/)"},
+	{"ADMIN_GROUPS", "", "", "comma list of groups (OIDC_GROUPS_CLAIM) whose members are administrators"},
 	{"CONTAINER_PORT_ON_HOST_LOOPBACK", "false", "", "with local sign-in in a container: true says its port is published on the host's loopback only (-p 127.0.0.1:8080:8080), so ADDR may be :8080; refused outside a container"},
 	{"TLS", "", "unset: plain HTTP, unless TLS_CERT_FILE is set", "auto: serve HTTPS on ADDR with a certificate for PUBLIC_URL's host from an ACME CA (Let's Encrypt), renewed by itself; see docs/https.md"},
 	{"TLS_CERT_FILE", "", "", "PEM certificate (chain) to serve HTTPS on ADDR with, re-read when it changes (with TLS_KEY_FILE)"},
@@ -94,6 +101,27 @@ var settings = []setting{
 	{"ACME_CA_ROOT_FILE", "", "the system's roots", "PEM root(s) trusted for the ACME directory's own HTTPS, for a test or private CA"},
 	{"METRICS_ADDR", "", "unset: no metrics", "listen address of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9090 (keep it off the public network)"},
 	{"LOG_FORMAT", "text", "", "log format on stderr: text or json"},
+}
+
+// settingAliases are the older names of settings, still read so that no
+// deployment breaks when a setting is renamed: Dropp once spoke only to
+// Google. An alias stands for its setting; both set to different values
+// is an error, since either could be the one meant.
+var settingAliases = []struct{ alias, name string }{
+	{"GOOGLE_CLIENT_ID", "OIDC_CLIENT_ID"},
+	{"GOOGLE_CLIENT_SECRET", "OIDC_CLIENT_SECRET"},
+	{"GOOGLE_REDIRECT_URI", "OIDC_REDIRECT_URI"},
+	{"OAUTH_ISSUER", "OIDC_ISSUER"},
+}
+
+// aliasOf is the older name of the setting name, or "".
+func aliasOf(name string) string {
+	for _, a := range settingAliases {
+		if a.name == name {
+			return a.alias
+		}
+	}
+	return ""
 }
 
 // shownDefault is the default as `-h` and the README tell it.
@@ -125,6 +153,9 @@ func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n       dropp backup DIR   copy local mode's data, while the server runs, into the new directory DIR\n       dropp reconcile [-delete]\n                          report (or delete) stored objects that no file record names\n       dropp migrate      copy local mode's data (DATA_DIR) into MONGODB_URI and AWS_S3_BUCKET; stop the server first\n       dropp invite EMAIL [-admin]\n                          print a one-time invitation link (SIGNIN=accounts); works while the server runs\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
 		fmt.Fprintf(w, "  %-24s %s (default: %s)\n", s.name, s.help, s.shownDefault())
+		if alias := aliasOf(s.name); alias != "" {
+			fmt.Fprintf(w, "  %-24s older name of %s, still read\n", alias, s.name)
+		}
 	}
 }
 
@@ -160,20 +191,24 @@ type config struct {
 	SignIn        []string
 	InvitationTTL time.Duration
 
-	GoogleClientID     string
-	GoogleClientSecret string
-	GoogleRedirectURI  string
-	OAuthIssuer        string
-	AppRedirectURI     string
-	AllowedDomains     []string
-	AllowedEmails      []string
-	TokenTTL           time.Duration
-	SessionTTL         time.Duration
-	ShareTTL           time.Duration
-	ShareMaxTTL        time.Duration
-	MaxSharesPerFile   int
-	AuthRateLimit      int
-	TrustedProxies     []netip.Prefix
+	OIDCClientID     string
+	OIDCClientSecret string
+	OIDCRedirectURI  string
+	OIDCIssuer       string
+	OIDCName         string // the provider's name on the sign-in button
+	OIDCGroupsClaim  string
+	OIDCTrustEmail   bool // an ID token without email_verified counts as verified
+	AllowedGroups    []string
+	AppRedirectURI   string
+	AllowedDomains   []string
+	AllowedEmails    []string
+	TokenTTL         time.Duration
+	SessionTTL       time.Duration
+	ShareTTL         time.Duration
+	ShareMaxTTL      time.Duration
+	MaxSharesPerFile int
+	AuthRateLimit    int
+	TrustedProxies   []netip.Prefix
 
 	DataDir        string
 	LocalUserEmail string
@@ -186,6 +221,7 @@ type config struct {
 	// can still complete.
 	SweepGrace  time.Duration
 	AdminEmails []string
+	AdminGroups []string
 
 	// PublishedOnHostLoopback is the operator's word that this container's
 	// port is published on the host's loopback only (see container.go).
@@ -215,46 +251,50 @@ const minSecretKeyLen = 32
 func loadConfig(getenv func(string) string) (*config, error) {
 	p := &envParser{getenv: getenv}
 	c := &config{
-		MongoURI:           p.mongoURI("MONGODB_URI"),
-		MongoDB:            p.str("MONGO_DB"),
-		Bucket:             p.str("AWS_S3_BUCKET"),
-		Region:             p.str("AWS_REGION"),
-		S3Endpoint:         cmp.Or(p.str("AWS_ENDPOINT_URL_S3"), p.str("AWS_ENDPOINT_URL")),
-		S3PathStyle:        p.boolean("S3_FORCE_PATH_STYLE"),
-		AWSAccessKey:       p.str("AWS_ACCESS_KEY_ID"),
-		AWSSecretKey:       p.str("AWS_SECRET_ACCESS_KEY"),
-		AWSSessionToken:    p.str("AWS_SESSION_TOKEN"),
-		PresignTTL:         p.seconds("PRESIGN_TTL_SECONDS", 7*24*3600),
-		UploadTTL:          p.seconds("UPLOAD_POST_TTL_SECONDS", 7*24*3600),
-		MaxUploadBytes:     p.integer("MAX_UPLOAD_BYTES", 1, maxObjectBytes),
-		UploadMethod:       p.oneOf("S3_UPLOAD_METHOD", uploadMethodPost, uploadMethodPut),
-		PartSize:           p.integer("PART_SIZE_BYTES", minPartBytes, maxPartBytes),
-		MultipartTTL:       p.seconds("MULTIPART_TTL_SECONDS", 30*24*3600),
-		TrustXUserID:       p.boolean("TRUST_X_USER_ID"),
-		GoogleClientID:     p.str("GOOGLE_CLIENT_ID"),
-		GoogleClientSecret: p.str("GOOGLE_CLIENT_SECRET"),
-		GoogleRedirectURI:  p.webURL("GOOGLE_REDIRECT_URI"),
-		OAuthIssuer:        p.issuerURL("OAUTH_ISSUER"),
-		AppRedirectURI:     p.redirectURI("APP_REDIRECT_URI"),
-		AllowedDomains:     p.list("ALLOWED_EMAIL_DOMAINS"),
-		AllowedEmails:      p.list("ALLOWED_EMAILS"),
-		TokenTTL:           p.seconds("TOKEN_TTL_SECONDS", 365*24*3600),
-		SessionTTL:         p.seconds("SESSION_TTL_SECONDS", 365*24*3600),
-		ShareTTL:           p.seconds("SHARE_TTL_SECONDS", 365*24*3600),
-		ShareMaxTTL:        p.seconds("SHARE_MAX_TTL_SECONDS", 365*24*3600),
-		MaxSharesPerFile:   int(p.integer("MAX_SHARES_PER_FILE", 1, 10_000)),
-		AuthRateLimit:      int(p.integer("AUTH_RATE_LIMIT", 1, 1_000_000)),
-		TrustedProxies:     p.prefixes("TRUSTED_PROXIES"),
-		DataDir:            p.str("DATA_DIR"),
-		LocalUserEmail:     p.str("LOCAL_USER_EMAIL"),
-		QuotaBytes:         p.integer("QUOTA_BYTES_PER_USER", 0, 1<<62),
-		QuotaFiles:         p.integer("QUOTA_FILES_PER_USER", 0, 1<<62),
-		SweepInterval:      p.seconds("SWEEP_INTERVAL_SECONDS", 7*24*3600),
-		SweepGrace:         p.seconds("SWEEP_GRACE_SECONDS", 7*24*3600),
-		AdminEmails:        p.list("ADMIN_EMAILS"),
+		MongoURI:         p.mongoURI("MONGODB_URI"),
+		MongoDB:          p.str("MONGO_DB"),
+		Bucket:           p.str("AWS_S3_BUCKET"),
+		Region:           p.str("AWS_REGION"),
+		S3Endpoint:       cmp.Or(p.str("AWS_ENDPOINT_URL_S3"), p.str("AWS_ENDPOINT_URL")),
+		S3PathStyle:      p.boolean("S3_FORCE_PATH_STYLE"),
+		AWSAccessKey:     p.str("AWS_ACCESS_KEY_ID"),
+		AWSSecretKey:     p.str("AWS_SECRET_ACCESS_KEY"),
+		AWSSessionToken:  p.str("AWS_SESSION_TOKEN"),
+		PresignTTL:       p.seconds("PRESIGN_TTL_SECONDS", 7*24*3600),
+		UploadTTL:        p.seconds("UPLOAD_POST_TTL_SECONDS", 7*24*3600),
+		MaxUploadBytes:   p.integer("MAX_UPLOAD_BYTES", 1, maxObjectBytes),
+		UploadMethod:     p.oneOf("S3_UPLOAD_METHOD", uploadMethodPost, uploadMethodPut),
+		PartSize:         p.integer("PART_SIZE_BYTES", minPartBytes, maxPartBytes),
+		MultipartTTL:     p.seconds("MULTIPART_TTL_SECONDS", 30*24*3600),
+		TrustXUserID:     p.boolean("TRUST_X_USER_ID"),
+		OIDCClientID:     p.str("OIDC_CLIENT_ID"),
+		OIDCClientSecret: p.str("OIDC_CLIENT_SECRET"),
+		OIDCRedirectURI:  p.webURL("OIDC_REDIRECT_URI"),
+		OIDCIssuer:       p.issuerURL("OIDC_ISSUER"),
+		OIDCGroupsClaim:  p.claimName("OIDC_GROUPS_CLAIM"),
+		OIDCTrustEmail:   p.boolean("OIDC_TRUST_EMAIL"),
+		AllowedGroups:    p.names("ALLOWED_GROUPS"),
+		AppRedirectURI:   p.redirectURI("APP_REDIRECT_URI"),
+		AllowedDomains:   p.list("ALLOWED_EMAIL_DOMAINS"),
+		AllowedEmails:    p.list("ALLOWED_EMAILS"),
+		TokenTTL:         p.seconds("TOKEN_TTL_SECONDS", 365*24*3600),
+		SessionTTL:       p.seconds("SESSION_TTL_SECONDS", 365*24*3600),
+		ShareTTL:         p.seconds("SHARE_TTL_SECONDS", 365*24*3600),
+		ShareMaxTTL:      p.seconds("SHARE_MAX_TTL_SECONDS", 365*24*3600),
+		MaxSharesPerFile: int(p.integer("MAX_SHARES_PER_FILE", 1, 10_000)),
+		AuthRateLimit:    int(p.integer("AUTH_RATE_LIMIT", 1, 1_000_000)),
+		TrustedProxies:   p.prefixes("TRUSTED_PROXIES"),
+		DataDir:          p.str("DATA_DIR"),
+		LocalUserEmail:   p.str("LOCAL_USER_EMAIL"),
+		QuotaBytes:       p.integer("QUOTA_BYTES_PER_USER", 0, 1<<62),
+		QuotaFiles:       p.integer("QUOTA_FILES_PER_USER", 0, 1<<62),
+		SweepInterval:    p.seconds("SWEEP_INTERVAL_SECONDS", 7*24*3600),
+		SweepGrace:       p.seconds("SWEEP_GRACE_SECONDS", 7*24*3600),
+		AdminEmails:      p.list("ADMIN_EMAILS"),
+		AdminGroups:      p.names("ADMIN_GROUPS"),
 	}
 	c.PublishedOnHostLoopback = p.boolean("CONTAINER_PORT_ON_HOST_LOOPBACK")
-	c.SignIn = p.signInMethods("SIGNIN", c.GoogleClientID != "")
+	c.SignIn = p.signInMethods("SIGNIN", c.OIDCClientID != "")
 	c.InvitationTTL = p.seconds("INVITATION_TTL_SECONDS", 365*24*3600)
 	if v := p.str("METRICS_ADDR"); v != "" {
 		c.MetricsAddr = p.listenAddr("METRICS_ADDR", v)
@@ -262,12 +302,13 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if _, err := newLogHandler(p.str("LOG_FORMAT"), io.Discard); err != nil {
 		p.fail("LOG_FORMAT", "%v", err)
 	}
+	c.OIDCName = p.label("OIDC_NAME", defaultProviderName(c.OIDCIssuer))
 	c.PublicURL = p.baseURL("PUBLIC_URL")
 	c.TLS = p.tlsSettings()
 	c.SecretKey = p.secret("SECRET_KEY")
 	c.SecretKeyPrevious = p.secret("SECRET_KEY_PREVIOUS")
 	c.Addr = p.listenAddr("ADDR", c.defaultAddr())
-	if err := errors.Join(append(p.errs, c.check(p.failed)...)...); err != nil {
+	if err := errors.Join(append(p.errs, c.check(p.failed, p.spelled)...)...); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -289,11 +330,12 @@ func (c *config) defaultAddr() string {
 
 // check validates the rules that span several variables and returns every
 // one broken. A rule is skipped when a variable it reads was already
-// reported malformed (failed), so that one mistake gives one line.
-func (c *config) check(failed map[string]bool) []error {
+// reported malformed (failed), so that one mistake gives one line. name
+// is what to call a setting by (the operator's spelling: see spelled).
+func (c *config) check(failed map[string]bool, name func(string) string) []error {
 	var errs []error
 	rule := func(broken bool, msg string, reads ...string) {
-		if broken && !slices.ContainsFunc(reads, func(name string) bool { return failed[name] }) {
+		if broken && !slices.ContainsFunc(reads, func(read string) bool { return failed[read] }) {
 			errs = append(errs, errors.New(msg))
 		}
 	}
@@ -301,31 +343,32 @@ func (c *config) check(failed map[string]bool) []error {
 		"SECRET_KEY is required when MONGODB_URI is set (every instance must share it); generate one with: openssl rand -hex 32",
 		"SECRET_KEY")
 	rule(c.localSignIn() && !isLoopbackAddr(c.Addr) && !c.PublishedOnHostLoopback,
-		fmt.Sprintf("ADDR %q is not a loopback address: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone on the network sign in; set GOOGLE_CLIENT_ID or listen on 127.0.0.1", c.Addr),
+		fmt.Sprintf("ADDR %q is not a loopback address: local sign-in (OIDC_CLIENT_ID, or GOOGLE_CLIENT_ID, unset) would let anyone on the network sign in; set OIDC_CLIENT_ID or listen on 127.0.0.1", c.Addr),
 		"ADDR")
 	rule(c.PublishedOnHostLoopback && !runningInContainer("/"),
 		"CONTAINER_PORT_ON_HOST_LOOPBACK=true but this process is not in a container (no /.dockerenv or /run/.containerenv): on a host, leave it unset and listen on 127.0.0.1",
 		"CONTAINER_PORT_ON_HOST_LOOPBACK")
 	rule(c.localSignIn() && c.PublicURL != nil && !isLocalHost(c.PublicURL.Host),
-		fmt.Sprintf("PUBLIC_URL %q is not a loopback URL: local sign-in (GOOGLE_CLIENT_ID unset) would let anyone who reaches it sign in; set GOOGLE_CLIENT_ID", c.PublicURL),
+		fmt.Sprintf("PUBLIC_URL %q is not a loopback URL: local sign-in (OIDC_CLIENT_ID, or GOOGLE_CLIENT_ID, unset) would let anyone who reaches it sign in; set OIDC_CLIENT_ID", c.PublicURL),
 		"PUBLIC_URL")
 	rule(c.localSignIn() && len(c.TrustedProxies) > 0,
-		"TRUSTED_PROXIES is set but GOOGLE_CLIENT_ID is not: local sign-in behind a proxy would let anyone who reaches the proxy sign in",
+		"TRUSTED_PROXIES is set but OIDC_CLIENT_ID (or GOOGLE_CLIENT_ID) is not: local sign-in behind a proxy would let anyone who reaches the proxy sign in",
 		"TRUSTED_PROXIES")
 	rule(c.TrustXUserID && len(c.TrustedProxies) == 0,
-		"TRUST_X_USER_ID=true needs TRUSTED_PROXIES (the address of the authenticating proxy, which in turn needs GOOGLE_CLIENT_ID): otherwise any client can name any user in X-User-Id",
+		"TRUST_X_USER_ID=true needs TRUSTED_PROXIES (the address of the authenticating proxy, which in turn needs OIDC_CLIENT_ID): otherwise any client can name any user in X-User-Id",
 		"TRUSTED_PROXIES")
 	rule(c.ShareTTL > c.ShareMaxTTL,
 		fmt.Sprintf("SHARE_TTL_SECONDS (%d) is over SHARE_MAX_TTL_SECONDS (%d): a share link's default lifetime must be one it may ask for",
 			int64(c.ShareTTL.Seconds()), int64(c.ShareMaxTTL.Seconds())),
 		"SHARE_TTL_SECONDS", "SHARE_MAX_TTL_SECONDS")
-	rule(c.oidcSignIn() && c.GoogleClientID == "",
-		"SIGNIN includes oidc but GOOGLE_CLIENT_ID is not set", "SIGNIN")
-	rule(c.oidcSignIn() && c.GoogleClientSecret == "",
-		"GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set", "SIGNIN")
-	rule(c.oidcSignIn() && c.GoogleRedirectURI == "" && c.PublicURL == nil,
-		"GOOGLE_REDIRECT_URI (or PUBLIC_URL) is required when GOOGLE_CLIENT_ID is set",
-		"PUBLIC_URL", "SIGNIN")
+	rule(c.oidcSignIn() && c.OIDCClientID == "",
+		"SIGNIN includes oidc but "+name("OIDC_CLIENT_ID")+" is not set", "SIGNIN")
+	rule(c.oidcSignIn() && c.OIDCClientSecret == "",
+		name("OIDC_CLIENT_SECRET")+" is required when "+name("OIDC_CLIENT_ID")+" is set",
+		"OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "SIGNIN")
+	rule(c.oidcSignIn() && c.OIDCRedirectURI == "" && c.PublicURL == nil,
+		name("OIDC_REDIRECT_URI")+" (or PUBLIC_URL) is required when "+name("OIDC_CLIENT_ID")+" is set",
+		"OIDC_CLIENT_ID", "PUBLIC_URL", "SIGNIN")
 	rule(c.accountsSignIn() && c.PublicURL == nil,
 		"PUBLIC_URL is required with SIGNIN=accounts: invitation links are built from it", "PUBLIC_URL", "SIGNIN")
 	return append(errs, c.checkTLS(failed)...)
@@ -337,8 +380,14 @@ type envParser struct {
 	getenv func(string) string
 	errs   []error
 	failed map[string]bool // variables with an error in errs
+	// readAs is the name each setting with an alias was set under; an
+	// older name used for any of them makes usedAlias true.
+	readAs    map[string]string
+	usedAlias bool
 }
 
+// fail reports a problem with the setting name, under the name the
+// operator set it by.
 func (p *envParser) fail(name, format string, args ...any) {
 	if p.failed[name] {
 		return // one line per variable
@@ -347,16 +396,58 @@ func (p *envParser) fail(name, format string, args ...any) {
 		p.failed = map[string]bool{}
 	}
 	p.failed[name] = true
-	p.errs = append(p.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	p.errs = append(p.errs, fmt.Errorf("%s: %s", p.spelled(name), fmt.Sprintf(format, args...)))
+}
+
+// spelled is the name to call a setting by in a message: the one it was
+// set under; for an unset one, its older name if the operator writes the
+// older names (GOOGLE_CLIENT_SECRET missing beside GOOGLE_CLIENT_ID).
+func (p *envParser) spelled(name string) string {
+	if as, ok := p.readAs[name]; ok {
+		return as
+	}
+	if alias := aliasOf(name); alias != "" && p.usedAlias {
+		return alias
+	}
+	return name
 }
 
 // str reads a variable, trimmed, or else its default from the settings
-// table.
+// table. A setting with an older name is read under either name.
 func (p *envParser) str(name string) string {
-	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+	v := strings.TrimSpace(p.getenv(name))
+	if alias := aliasOf(name); alias != "" {
+		v = p.reconcileAlias(name, v, alias)
+	}
+	if v != "" {
 		return v
 	}
 	return settingDefault(name)
+}
+
+// reconcileAlias returns the value of the setting name (v as read under
+// it) or of its older name alias, and records which was used. Both set
+// to different values is an error naming both, without the values (one
+// may be a secret).
+func (p *envParser) reconcileAlias(name, v, alias string) string {
+	old := strings.TrimSpace(p.getenv(alias))
+	if p.readAs == nil {
+		p.readAs = map[string]string{}
+	}
+	switch {
+	case old == "" && v != "":
+		p.readAs[name] = name
+	case old == "":
+	case v == "":
+		p.readAs[name], p.usedAlias = alias, true
+		return old
+	case old == v:
+		p.readAs[name] = name
+	default:
+		p.readAs[name] = name
+		p.fail(name, "%s and its older name %s are both set, to different values; set only one of them", name, alias)
+	}
+	return v
 }
 
 func (p *envParser) boolean(name string) bool {
@@ -441,6 +532,71 @@ func (p *envParser) webURL(name string) string {
 		p.fail(name, "want an absolute http(s) URL without user info or fragment, got %q", v)
 	}
 	return v
+}
+
+// claimName reads the name of an ID token claim: 1 to 100 printable ASCII
+// characters without spaces, and none of the claims OpenID Connect defines:
+// users can edit several of those (name, email, preferred_username) at
+// many providers, and a group named by them would be theirs to choose.
+func (p *envParser) claimName(name string) string {
+	v := p.str(name)
+	switch {
+	case v == "" || len(v) > 100 || !allBytes(v, func(c byte) bool { return ' ' < c && c < 0x7f }):
+		p.fail(name, "want a claim name (1 to 100 printable ASCII characters, no spaces), got %q", v)
+	case slices.Contains(standardClaims, v):
+		p.fail(name, "%q is a standard OpenID Connect claim, not a list of groups; name the claim your provider puts groups in", v)
+	}
+	return v
+}
+
+// standardClaims are the ID token and user claims of OpenID Connect Core
+// (§2, §5.1) and Google's hd.
+var standardClaims = []string{
+	"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "azp", "auth_time", "acr", "amr", "at_hash", "c_hash", "sid",
+	"name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile", "picture",
+	"website", "email", "email_verified", "gender", "birthdate", "zoneinfo", "locale", "phone_number",
+	"phone_number_verified", "address", "updated_at", "hd",
+}
+
+// names reads a comma list of names compared exactly, case included (group
+// names: "Admins" and "admins" may be different groups at the provider).
+func (p *envParser) names(name string) []string {
+	var out []string
+	for _, item := range strings.Split(p.str(name), ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// maxLabelRunes bounds OIDC_NAME, so that the sign-in button stays a button.
+const maxLabelRunes = 40
+
+// label reads a name shown on a page: printable (no control characters),
+// at most maxLabelRunes characters, or def when unset. html/template
+// escapes it where it is shown.
+func (p *envParser) label(name, def string) string {
+	v := p.str(name)
+	if v == "" {
+		return def
+	}
+	if utf8.RuneCountInString(v) > maxLabelRunes || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+		p.fail(name, "want at most %d printable characters, got %q", maxLabelRunes, v)
+	}
+	return v
+}
+
+// defaultProviderName is what the sign-in button calls the provider at
+// issuer without OIDC_NAME: Google, or the issuer's host.
+func defaultProviderName(issuer string) string {
+	if issuer == googleIssuer {
+		return "Google"
+	}
+	if u, err := url.Parse(issuer); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "OpenID"
 }
 
 // issuerURL reads an OpenID issuer: https, except on a loopback host where
@@ -707,12 +863,12 @@ var libraryPrefixes = []string{"AWS_ENDPOINT_URL_", "MONGODB_LOG_"}
 
 // droppPrefixes start names that can only be meant for Dropp (Google
 // Cloud's own GOOGLE_CLOUD_* and GOOGLE_APPLICATION_CREDENTIALS excepted).
-var droppPrefixes = []string{"DROPP_", "GOOGLE_", "AWS_S3_"}
+var droppPrefixes = []string{"DROPP_", "GOOGLE_", "AWS_S3_", "OIDC_"}
 
-// settingAliases are names other servers use for one of Dropp's settings,
-// each with how its value reads as that setting: PORT=8195 is
-// ADDR=:8195.
-var settingAliases = map[string]func(value string) string{
+// otherServersNames are names other servers use for one of Dropp's
+// settings, each with how its value reads as that setting: PORT=8195 is
+// ADDR=:8195. Unlike settingAliases they are never read, only warned of.
+var otherServersNames = map[string]func(value string) string{
 	"PORT": func(v string) string { return "ADDR=:" + v },
 }
 
@@ -720,7 +876,7 @@ var settingAliases = map[string]func(value string) string{
 // to set, or "": an alias, or a setting under the DROPP_ prefix
 // (DROPP_DATA_DIR for DATA_DIR).
 func aliasedSetting(name, value string) string {
-	if as, ok := settingAliases[name]; ok {
+	if as, ok := otherServersNames[name]; ok {
 		return as(value)
 	}
 	if bare, ok := strings.CutPrefix(name, "DROPP_"); ok && isSetting(bare) {
@@ -754,10 +910,23 @@ func unknownSettingWarnings(names []string, getenv func(string) string) []string
 }
 
 func isSetting(name string) bool {
-	return slices.ContainsFunc(settings, func(s setting) bool {
+	return slices.ContainsFunc(settingNames(), func(s string) bool {
 		// Windows environment names ignore case, so there it is the same variable.
-		return s.name == name || (runtime.GOOS == "windows" && strings.EqualFold(s.name, name))
+		return s == name || (runtime.GOOS == "windows" && strings.EqualFold(s, name))
 	})
+}
+
+// settingNames is every name Dropp reads: each setting's, and the older
+// names still read.
+func settingNames() []string {
+	var names []string
+	for _, s := range settings {
+		names = append(names, s.name)
+	}
+	for _, a := range settingAliases {
+		names = append(names, a.alias)
+	}
+	return names
 }
 
 func isLibrarySetting(name string) bool {
@@ -780,16 +949,16 @@ func closestSetting(name string) string {
 	squash := func(s string) string { return strings.ReplaceAll(strings.ToUpper(s), "_", "") }
 	upper := strings.ToUpper(name)
 	best, bestDist := "", 3
-	for _, s := range settings {
-		if squash(s.name) == squash(name) {
-			return s.name
+	for _, s := range settingNames() {
+		if squash(s) == squash(name) {
+			return s
 		}
 		limit := 1
-		if len(s.name) >= 8 {
+		if len(s) >= 8 {
 			limit = 2
 		}
-		if d := editDistance(upper, s.name); d <= limit && d < bestDist {
-			best, bestDist = s.name, d
+		if d := editDistance(upper, s); d <= limit && d < bestDist {
+			best, bestDist = s, d
 		}
 	}
 	return best

@@ -229,7 +229,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"AUTH_RATE_LIMIT", c.AuthRateLimit, 60},
 		{"S3_FORCE_PATH_STYLE", c.S3PathStyle, false},
 		{"TRUST_X_USER_ID", c.TrustXUserID, false},
-		{"OAUTH_ISSUER", c.OAuthIssuer, "https://accounts.google.com"},
+		{"OIDC_ISSUER", c.OIDCIssuer, "https://accounts.google.com"},
 		{"APP_REDIRECT_URI", c.AppRedirectURI, "dropp://auth/callback"},
 		{"DATA_DIR", c.DataDir, "./dropp-data"},
 		{"LOCAL_USER_EMAIL", c.LocalUserEmail, "you@localhost"},
@@ -250,7 +250,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	// The table's defaults, where they are plain values, must be the real ones.
 	plain := map[string]string{
-		"MONGO_DB": c.MongoDB, "AWS_REGION": c.Region, "OAUTH_ISSUER": c.OAuthIssuer,
+		"MONGO_DB": c.MongoDB, "AWS_REGION": c.Region, "OIDC_ISSUER": c.OIDCIssuer,
 		"APP_REDIRECT_URI": c.AppRedirectURI, "DATA_DIR": c.DataDir, "LOCAL_USER_EMAIL": c.LocalUserEmail,
 		"PRESIGN_TTL_SECONDS": "900", "UPLOAD_POST_TTL_SECONDS": "3600", "MAX_UPLOAD_BYTES": "53687091200",
 		"S3_UPLOAD_METHOD": "post", "PART_SIZE_BYTES": "16777216", "MULTIPART_TTL_SECONDS": "604800",
@@ -670,6 +670,9 @@ func TestConfigUnknownSettingWarnings(t *testing.T) {
 		"DROPP_PORT":          "",
 		"GOOGLE_OAUTH_ID":     "",
 		"AWS_S3_BUCKET_NAME":  "",
+		"OIDC_CLIENTID":       "OIDC_CLIENT_ID",
+		"OIDC_GROUP_CLAIM":    "OIDC_GROUPS_CLAIM",
+		"OIDC_SCOPES":         "",
 	}
 	quiet := []string{
 		"AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ACCESS_KEY", "AWS_SECRET_KEY",
@@ -677,9 +680,7 @@ func TestConfigUnknownSettingWarnings(t *testing.T) {
 		"MONGODB_LOG_ALL", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "MONGO_INITDB_ROOT_USERNAME",
 		"PATH", "HOME", "USER", "SHELL", "TERM", "LANG", "PWD", "HOSTNAME", "XDG_DATA_DIRS", "GOPATH", "GOFLAGS", "TMPDIR",
 	}
-	for _, s := range settings {
-		quiet = append(quiet, s.name)
-	}
+	quiet = append(quiet, settingNames()...) // older names included
 	names := slices.Concat(quiet, slices.Collect(maps.Keys(warned)))
 	got := map[string]string{}
 	for _, w := range unknownSettingWarnings(names, func(string) string { return "" }) {
@@ -698,5 +699,101 @@ func TestConfigUnknownSettingWarnings(t *testing.T) {
 		if _, ok := got[name]; ok {
 			t.Errorf("warning for %s, which is no near-miss of a Dropp setting", name)
 		}
+	}
+}
+
+// TestConfigOIDCAliases: each sign-in setting is read under its OIDC_ name
+// or its older one alike; both set to the same value is fine, to
+// different values an error on one line that names both and shows neither
+// value (one is a secret); an error is reported under the name set.
+func TestConfigOIDCAliases(t *testing.T) {
+	t.Parallel()
+	values := map[string]string{
+		"OIDC_CLIENT_ID": "id-1", "OIDC_CLIENT_SECRET": "secret-1",
+		"OIDC_REDIRECT_URI": "https://d.example.com/auth/google/callback", "OIDC_ISSUER": "https://sso.example.com/realms/team",
+	}
+	read := func(c *config) map[string]string {
+		return map[string]string{
+			"OIDC_CLIENT_ID": c.OIDCClientID, "OIDC_CLIENT_SECRET": c.OIDCClientSecret,
+			"OIDC_REDIRECT_URI": c.OIDCRedirectURI, "OIDC_ISSUER": c.OIDCIssuer,
+		}
+	}
+	for _, spelling := range []string{"new", "old", "both"} {
+		vars := map[string]string{}
+		for name, v := range values {
+			if spelling != "old" {
+				vars[name] = v
+			}
+			if spelling != "new" {
+				vars[aliasOf(name)] = v
+			}
+		}
+		c, err := loadConfig(testGetenv(vars))
+		if err != nil {
+			t.Fatalf("%s names: %v", spelling, err)
+		}
+		if got := read(c); !reflect.DeepEqual(got, values) {
+			t.Errorf("%s names: read %v, want %v", spelling, got, values)
+		}
+	}
+	for name, v := range values {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			vars := maps.Clone(values)
+			vars[aliasOf(name)] = v + "-other"
+			_, err := loadConfig(testGetenv(vars))
+			configWantError(t, err, name)
+			if err != nil && (!strings.Contains(err.Error(), aliasOf(name)) || strings.Contains(err.Error(), v)) {
+				t.Errorf("error %q: want both names and neither value", err)
+			}
+		})
+	}
+	_, err := loadConfig(configGetenv("OAUTH_ISSUER", "http://sso.example.com"))
+	if err == nil || !strings.HasPrefix(err.Error(), "OAUTH_ISSUER: ") {
+		t.Errorf("a bad OAUTH_ISSUER reported as %v, want under the name set", err)
+	}
+	_, err = loadConfig(configGetenv("OIDC_CLIENT_ID", "id"))
+	for _, want := range []string{"OIDC_CLIENT_SECRET is required when OIDC_CLIENT_ID", "OIDC_REDIRECT_URI (or PUBLIC_URL) is required when OIDC_CLIENT_ID"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("OIDC_CLIENT_ID alone: %v, want %q", err, want)
+		}
+	}
+}
+
+// TestConfigOIDCNameAndGroups: OIDC_NAME defaults to the issuer's host
+// (Google for Google's), and is refused over 40 characters or with control
+// characters; OIDC_GROUPS_CLAIM defaults to groups and refuses the claims
+// OpenID Connect defines (users edit some of them); ALLOWED_GROUPS and
+// ADMIN_GROUPS keep their names' case.
+func TestConfigOIDCNameAndGroups(t *testing.T) {
+	t.Parallel()
+	provider := []string{"OIDC_CLIENT_ID", "id", "OIDC_CLIENT_SECRET", "s", "PUBLIC_URL", "https://d.example.com"}
+	load := func(kv ...string) (*config, error) { return loadConfig(configGetenv(slices.Concat(provider, kv)...)) }
+	for _, c := range []struct{ issuer, name, want string }{
+		{"", "", "Google"},
+		{"https://sso.example.com:8443/realms/team", "", "sso.example.com"},
+		{"https://auth.example.com/application/o/dropp/", "Authentik", "Authentik"},
+		{"", strings.Repeat("é", 40), strings.Repeat("é", 40)},
+	} {
+		cfg, err := load("OIDC_ISSUER", c.issuer, "OIDC_NAME", c.name)
+		if err != nil || cfg.OIDCName != c.want {
+			t.Errorf("issuer %q, OIDC_NAME %q: name %q (%v), want %q", c.issuer, c.name, cfg.OIDCName, err, c.want)
+		}
+	}
+	for _, bad := range []string{strings.Repeat("x", 41), "Corp\x1b[31m", "Co\u0085rp"} {
+		_, err := load("OIDC_NAME", bad)
+		configWantError(t, err, "OIDC_NAME")
+	}
+	cfg, err := load("ALLOWED_GROUPS", " Team-A ,/dropp/admins,, ", "ADMIN_GROUPS", "Admins")
+	if err != nil || cfg.OIDCGroupsClaim != "groups" || !slices.Equal(cfg.AllowedGroups, []string{"Team-A", "/dropp/admins"}) ||
+		!slices.Equal(cfg.AdminGroups, []string{"Admins"}) {
+		t.Errorf("groups settings: %+v, %v", cfg, err)
+	}
+	for _, claim := range []string{"email", "preferred_username", "name", "sub", "has space", strings.Repeat("c", 101)} {
+		_, err := load("OIDC_GROUPS_CLAIM", claim)
+		configWantError(t, err, "OIDC_GROUPS_CLAIM")
+	}
+	if cfg, err := load("OIDC_GROUPS_CLAIM", "roles"); err != nil || cfg.OIDCGroupsClaim != "roles" {
+		t.Errorf("OIDC_GROUPS_CLAIM=roles: %v", err)
 	}
 }

@@ -718,3 +718,76 @@ func fuzzDotEnvLines(key, value string) []string {
 	}
 	return lines
 }
+
+// ---- The groups claim of an ID token (oidc.go) ----
+
+// FuzzGroupsClaim: parseGroupsClaim accepts exactly a JSON string, an
+// array of strings, or null (as encoding/json reads them), and what it
+// returns is sorted, without duplicates or empty names, within the
+// bounds, and parses back to itself.
+func FuzzGroupsClaim(f *testing.F) {
+	for _, seed := range []string{`null`, `"admins"`, `["b","a","b",""]`, `[]`, `42`, `{"a":1}`, `["a",1]`, `[null]`, `"\u00e9"`, ` ["x"] `, `[`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		groups, err := parseGroupsClaim(raw)
+		var v any
+		jsonErr := json.Unmarshal(raw, &v)
+		shapeOK := jsonErr == nil && groupsShape(v)
+		if len(bytes.TrimSpace(raw)) == 0 {
+			shapeOK = true // an absent claim
+		}
+		if err != nil {
+			if shapeOK && withinGroupBounds(v) {
+				t.Fatalf("%q refused (%v), but it is a string or an array of strings within bounds", raw, err)
+			}
+			return
+		}
+		if !shapeOK {
+			t.Fatalf("%q accepted as %q, but it is neither a string nor an array of strings", raw, groups)
+		}
+		if !slices.IsSorted(groups) || len(slices.Compact(slices.Clone(groups))) != len(groups) ||
+			slices.Contains(groups, "") || len(groups) > maxGroups {
+			t.Fatalf("%q gave %q: not sorted, unique, non-empty and bounded", raw, groups)
+		}
+		again, _ := json.Marshal(groups)
+		if back, err := parseGroupsClaim(again); err != nil || !slices.Equal(back, groups) && len(groups) > 0 {
+			t.Fatalf("%q gave %q, which parses back as %q, %v", raw, groups, back, err)
+		}
+	})
+}
+
+// groupsShape tells whether a decoded JSON value is a groups claim's
+// shape: null, a string, or an array of strings (or nulls, read as "").
+func groupsShape(v any) bool {
+	switch v := v.(type) {
+	case nil, string:
+		return true
+	case []any:
+		return !slices.ContainsFunc(v, func(e any) bool { _, s := e.(string); return !s && e != nil })
+	}
+	return false
+}
+
+// withinGroupBounds tells whether a decoded groups claim has at most
+// maxGroups distinct names, none over maxGroupLen bytes.
+func withinGroupBounds(v any) bool {
+	names := map[string]bool{}
+	var list []any
+	switch v := v.(type) {
+	case string:
+		list = []any{v}
+	case []any:
+		list = v
+	}
+	for _, e := range list {
+		s, _ := e.(string)
+		if len(s) > maxGroupLen {
+			return false
+		}
+		if s != "" {
+			names[s] = true
+		}
+	}
+	return len(names) <= maxGroups
+}

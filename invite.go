@@ -31,7 +31,7 @@ func runInvite(ctx context.Context, args []string, getenv func(string) string, s
 	if !cfg.accountsSignIn() {
 		return errors.New("invite: accounts are off: set SIGNIN=accounts (or oidc,accounts) and PUBLIC_URL, as the server has them")
 	}
-	if !memberAllowed(cfg, email) {
+	if !memberAllowed(cfg, member{email: email}) {
 		return fmt.Errorf("invite: %s is not on ALLOWED_EMAILS or ALLOWED_EMAIL_DOMAINS, so its account could not be used", email)
 	}
 	link, inv, err := inviteWith(ctx, cfg, email, admin, time.Now().UTC())

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 )
@@ -209,11 +210,6 @@ func (s *localStore) compact() error {
 	})
 }
 
-// InsertFile stores a new file; a file with the same ID or ObjectKey is ErrConflict.
-func (s *localStore) InsertFile(ctx context.Context, f *File) error {
-	return s.InsertFileWithinQuota(ctx, f, Quota{}) // no quota: no check (localstore_quota.go)
-}
-
 // GetFile returns the owner's file with that ID.
 func (s *localStore) GetFile(ctx context.Context, owner, id string) (*File, error) {
 	var f *File
@@ -299,7 +295,7 @@ func (s *localStore) DeleteCredential(ctx context.Context, kind, hash string) er
 }
 
 // UpsertUser creates the user for (Issuer, Subject) with a new random ID, or
-// refreshes its email, name and picture; it returns the stored user. The
+// refreshes its email, name, picture and groups; it returns the stored user. The
 // write lock makes the lookup and the insert one step, so concurrent first
 // sign-ins of one subject make one user.
 func (s *localStore) UpsertUser(ctx context.Context, u User) (User, error) {
@@ -312,10 +308,12 @@ func (s *localStore) UpsertUser(ctx context.Context, u User) (User, error) {
 			stored.CreatedAt = localTime(stored.CreatedAt)
 		} else {
 			stored = st.users[id]
-			if stored.Email == u.Email && stored.EmailVerified == u.EmailVerified && stored.Name == u.Name && stored.Picture == u.Picture {
+			if stored.Email == u.Email && stored.EmailVerified == u.EmailVerified && stored.Name == u.Name && stored.Picture == u.Picture &&
+				slices.Equal(stored.Groups, u.Groups) {
 				return nil, nil // nothing new: spare the log a record per sign-in
 			}
 			stored.Email, stored.EmailVerified, stored.Name, stored.Picture = u.Email, u.EmailVerified, u.Name, u.Picture
+			stored.Groups = u.Groups
 		}
 		return localUsers.put(&stored), nil
 	})

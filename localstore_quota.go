@@ -74,3 +74,8 @@ func (st *localState) usage(owner string) Usage {
 	}
 	return u
 }
+
+// InsertFile stores a new file; a file with the same ID or ObjectKey is ErrConflict.
+func (s *localStore) InsertFile(ctx context.Context, f *File) error {
+	return s.InsertFileWithinQuota(ctx, f, Quota{}) // no quota: no check (localstore_quota.go)
+}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -142,7 +143,7 @@ func (fx *localFixture) check(t *testing.T, s *localStore) {
 		}
 	}
 	got, err := s.GetUser(ctx, fx.user.ID)
-	if err != nil || got != fx.user {
+	if err != nil || !reflect.DeepEqual(got, fx.user) {
 		t.Errorf("GetUser = %+v, %v; want %+v", got, err, fx.user)
 	}
 	s.mu.RLock()

@@ -331,6 +331,9 @@ func signInLine(cfg *config) string {
 	if cfg.localSignIn() {
 		return "sign-in: local " + cfg.LocalUserEmail
 	}
+	if cfg.oidcSignIn() {
+		return "sign-in: " + strings.Join(cfg.SignIn, ",") + " (oidc " + cfg.OIDCIssuer + ")"
+	}
 	return "sign-in: " + strings.Join(cfg.SignIn, ",")
 }
 

@@ -75,15 +75,6 @@ func (l *loggedRequest) Value(key any) any {
 	return l.Context.Value(key)
 }
 
-// Header values every response or every API answer carries, shared by all
-// of them rather than built per request. They are never modified: a header
-// set to one is only ever replaced or cloned.
-var (
-	headerNosniff = []string{"nosniff"}
-	headerNoStore = []string{"no-store"}
-	headerJSON    = []string{"application/json; charset=utf-8"}
-)
-
 // logRequests writes one line per request: method, route pattern (never the
 // raw URL, which may carry signatures), status, duration, user and request
 // id. It also sets the headers every response carries.
@@ -297,20 +288,21 @@ func (s *server) checkEnabled(ctx context.Context, userID string) error {
 }
 
 // checkMember applies the allow-lists to a credential's user at every use,
-// not only at sign-in, from the user's stored email (cached briefly: no
-// round trip per request). A user named by a trusted proxy's X-User-Id is
-// not checked: that proxy signs its users in and answers for them.
+// not only at sign-in, from the user's stored email and groups (cached
+// briefly: no round trip per request). A user named by a trusted proxy's
+// X-User-Id is not checked: that proxy signs its users in and answers for
+// them.
 func (s *server) checkMember(ctx context.Context, userID string) error {
-	if s.cfg.localSignIn() || !allowListSet(s.cfg) {
+	if s.cfg.localSignIn() || !membershipLimited(s.cfg) {
 		return nil
 	}
-	email, err := s.signIn.emails.get(ctx, s.store, userID, s.now())
+	m, err := s.signIn.members.get(ctx, s.store, userID, s.now())
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return errNoLongerAllowed
 	case err != nil:
 		return err
-	case !memberAllowed(s.cfg, email):
+	case !memberAllowed(s.cfg, m):
 		return errNoLongerAllowed
 	}
 	return nil

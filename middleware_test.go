@@ -222,7 +222,7 @@ func (c *countingStore) GetUser(ctx context.Context, id string) (User, error) {
 }
 
 // TestMembershipCheckIsCached: the allow-list check at use reads a user's
-// email from the store at most once per userEmailTTL, and not at all
+// email and groups from the store at most once per memberCacheTTL, and not at all
 // without allow-lists; a user who no longer exists is refused.
 func TestMembershipCheckIsCached(t *testing.T) {
 	t.Parallel()
@@ -230,7 +230,7 @@ func TestMembershipCheckIsCached(t *testing.T) {
 	u, err := store.UpsertUser(t.Context(), User{Issuer: "https://issuer.example", Subject: "s", Email: "a@example.com"})
 	ctMust(t, "UpsertUser", err)
 	clock := &testClock{}
-	cfg := &config{GoogleClientID: testClientID, AllowedDomains: []string{"example.com"}}
+	cfg := &config{OIDCClientID: testClientID, AllowedDomains: []string{"example.com"}}
 	s := &server{cfg: cfg, store: store, now: clock.now, signIn: &signIn{}}
 	check := func(userID string, want error, reads int32) {
 		t.Helper()
@@ -243,7 +243,7 @@ func TestMembershipCheckIsCached(t *testing.T) {
 	}
 	check(u.ID, nil, 1)
 	check(u.ID, nil, 1)
-	clock.advance(userEmailTTL)
+	clock.advance(memberCacheTTL)
 	check(u.ID, nil, 2)
 	check(newID(), errNoLongerAllowed, 3)
 	cfg.AllowedDomains = nil

@@ -624,10 +624,16 @@ func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 	if !u.CreatedAt.IsZero() {
 		onInsert = append(onInsert, bson.E{Key: "created_at", Value: localTime(u.CreatedAt)})
 	}
-	update := bson.D{
-		{Key: "$set", Value: bson.D{{Key: "email", Value: u.Email}, {Key: "email_verified", Value: u.EmailVerified}, {Key: "name", Value: u.Name}, {Key: "picture", Value: u.Picture}}},
-		{Key: "$setOnInsert", Value: onInsert},
+	set := bson.D{{Key: "email", Value: u.Email}, {Key: "email_verified", Value: u.EmailVerified}, {Key: "name", Value: u.Name}, {Key: "picture", Value: u.Picture}}
+	update := bson.D{{Key: "$setOnInsert", Value: onInsert}}
+	// Groups are refreshed like the rest, and removed when there are none,
+	// as the record's omitempty would leave them out.
+	if len(u.Groups) > 0 {
+		set = append(set, bson.E{Key: "groups", Value: u.Groups})
+	} else {
+		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "groups", Value: ""}}})
 	}
+	update = append(update, bson.E{Key: "$set", Value: set})
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After).
 		SetSort(bson.D{{Key: "issuer", Value: -1}}) // "https://accounts…" before "accounts…"
 	var stored User

@@ -1,9 +1,11 @@
 package main
 
-// Sign-in: Dropp is an OpenID Connect client of the provider (Google) and
-// the authorization server of its desktop app (RFC 8252: the app opens the
-// browser on /auth/google with a PKCE challenge and gets a one-time code on
-// its redirect URI, which it redeems at /auth/token with the verifier).
+// Sign-in: Dropp is an OpenID Connect client of the provider (Google by
+// default, or any other: OIDC_ISSUER) and the authorization server of its
+// desktop app (RFC 8252: the app opens the browser on /auth/google with a
+// PKCE challenge and gets a one-time code on its redirect URI, which it
+// redeems at /auth/token with the verifier). The routes keep Google's name
+// for every provider: registered callbacks and released apps use them.
 
 import (
 	"cmp"
@@ -14,7 +16,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -49,26 +50,13 @@ var (
 	// errProvider: the provider was unreachable or answered something that
 	// did not verify. Details are logged, never shown.
 	errProvider = errors.New("sign-in provider failed")
-	// errNotAllowed: the account is not on ALLOWED_EMAIL_DOMAINS/ALLOWED_EMAILS.
+	// errNotAllowed: the account is not on ALLOWED_EMAIL_DOMAINS/ALLOWED_EMAILS,
+	// or in none of ALLOWED_GROUPS.
 	errNotAllowed = errors.New("account not allowed")
 )
 
 //go:embed login.html
 var loginHTML string
-
-// signIn holds what the sign-in flows share across requests: the page
-// template, the rate limiters and, unless sign-in is local, the provider.
-type signIn struct {
-	page        *template.Template
-	csp         string
-	startLimit  *rateLimiter // GET /auth/google
-	tokenLimit  *rateLimiter // POST /auth/token
-	provider    *oidcProvider
-	oauth       oauth2.Config   // Endpoint is filled in from discovery
-	redirectURL string          // our callback, as registered with the provider
-	emails      userEmails      // for the allow-list check at each request
-	accounts    *passwordSignIn // nil unless SIGNIN has accounts (accounts.go)
-}
 
 // newSignIn parses the page once and prepares the provider client. Nothing
 // here talks to the provider, so start-up never depends on reaching it.
@@ -80,24 +68,24 @@ func newSignIn(cfg *config, logger *slog.Logger) *signIn {
 		tokenLimit: newRateLimiter(cfg.AuthRateLimit),
 	}
 	if cfg.localSignIn() {
-		logger.Info("GOOGLE_CLIENT_ID is unset: local sign-in, every visitor signs in as the local user", "email", cfg.LocalUserEmail)
+		logger.Info("OIDC_CLIENT_ID is unset: local sign-in, every visitor signs in as the local user", "email", cfg.LocalUserEmail)
 		return si
 	}
 	si.accounts = newPasswordSignIn(cfg)
 	if !cfg.oidcSignIn() {
 		return si
 	}
-	if len(cfg.AllowedDomains) == 0 && len(cfg.AllowedEmails) == 0 {
-		logger.Warn("ALLOWED_EMAIL_DOMAINS and ALLOWED_EMAILS are unset: anyone with an account at the provider can sign in")
+	if !membershipLimited(cfg) {
+		logger.Warn("ALLOWED_EMAIL_DOMAINS, ALLOWED_EMAILS and ALLOWED_GROUPS are unset: anyone with an account at the provider can sign in")
 	}
-	si.redirectURL = cfg.GoogleRedirectURI
+	si.redirectURL = cfg.OIDCRedirectURI
 	if si.redirectURL == "" {
 		si.redirectURL = cfg.PublicURL.String() + "/auth/google/callback"
 	}
-	si.provider = newOIDCProvider(cfg.OAuthIssuer, cfg.GoogleClientID)
+	si.provider = newOIDCProvider(cfg.OIDCIssuer, cfg.OIDCClientID)
 	si.oauth = oauth2.Config{
-		ClientID:     cfg.GoogleClientID,
-		ClientSecret: cfg.GoogleClientSecret,
+		ClientID:     cfg.OIDCClientID,
+		ClientSecret: cfg.OIDCClientSecret,
 		RedirectURL:  si.redirectURL,
 		Scopes:       []string{"openid", "email", "profile"},
 	}
@@ -184,9 +172,9 @@ func (s *server) signInLabel(app appRequest) string {
 	case s.cfg.localSignIn():
 		return "Sign in as " + s.cfg.LocalUserEmail
 	case app.desktop():
-		return "Sign in with Google to connect the Dropp app"
+		return "Sign in with " + s.cfg.OIDCName + " to connect the Dropp app"
 	}
-	return "Sign in with Google"
+	return "Sign in with " + s.cfg.OIDCName
 }
 
 // browserUser is the user of the request's session cookie, or nil.
@@ -492,7 +480,8 @@ func (s *server) denySignIn(w http.ResponseWriter, r *http.Request, st AuthState
 }
 
 // providerUser exchanges the code, verifies the ID token, applies the
-// allow-lists and records the user, keyed by (issuer, subject).
+// allow-lists and records the user, keyed by (issuer, subject), with the
+// groups the token lists (refreshed at each sign-in).
 func (s *server) providerUser(ctx context.Context, st AuthState, code string) (string, error) {
 	if code == "" || len(code) > 4096 {
 		return "", fmt.Errorf("%w: callback without a usable code", errProvider)
@@ -501,25 +490,66 @@ func (s *server) providerUser(ctx context.Context, st AuthState, code string) (s
 	if err != nil {
 		return "", err
 	}
-	if !signInAllowed(s.cfg, claims) {
-		return "", fmt.Errorf("%w: %q (verified: %v, hd %q)", errNotAllowed, claims.Email, bool(claims.EmailVerified), claims.HostedDomain)
+	account, err := accountOf(s.cfg, claims)
+	if err != nil {
+		return "", fmt.Errorf("%w: ID token: %v", errProvider, err)
 	}
-	u, err := s.store.UpsertUser(ctx, User{
-		Issuer: claims.Issuer, Subject: claims.Subject, Email: claims.Email, EmailVerified: bool(claims.EmailVerified),
-		Name: claims.Name, Picture: claims.Picture,
-		CreatedAt: s.now(), // kept only when the user is new
-	})
+	claims.EmailVerified = looseBool(account.EmailVerified) // the allow-lists take the same verdict
+	if !signInAllowed(s.cfg, claims) || !groupsAllowed(s.cfg, account.Groups) {
+		return "", fmt.Errorf("%w: %q (verified: %v, hd %q, groups %q)", errNotAllowed, claims.Email, bool(claims.EmailVerified), claims.HostedDomain, account.Groups)
+	}
+	account.CreatedAt = s.now() // kept only when the user is new
+	u, err := s.store.UpsertUser(ctx, account)
 	if err == nil {
-		s.signIn.emails.put(u.ID, u.Email, s.now())
+		s.signIn.members.put(u, s.now())
 	}
 	return u.ID, err
+}
+
+// accountOf is the user an ID token describes, as stored at sign-in. It
+// decides whether the email counts as verified: when the token says so,
+// or, with OIDC_TRUST_EMAIL=true, when it says nothing either way (many
+// providers other than Google leave email_verified out). An explicit
+// "email_verified": false is never overridden.
+func accountOf(cfg *config, claims idClaims) (User, error) {
+	groups, err := claims.groups(cfg.OIDCGroupsClaim)
+	if err != nil {
+		return User{}, err
+	}
+	return User{
+		Issuer: claims.Issuer, Subject: claims.Subject, Email: claims.Email, EmailVerified: emailVerified(cfg, claims),
+		Name: claims.Name, Picture: claims.Picture, Groups: groups,
+	}, nil
+}
+
+// emailVerified is whether Dropp takes the token's email as verified: see
+// accountOf.
+func emailVerified(cfg *config, claims idClaims) bool {
+	return bool(claims.EmailVerified) || cfg.OIDCTrustEmail && !claims.emailVerifiedSent()
 }
 
 // ---- Who may sign in ----
 
 // allowListSet tells whether ALLOWED_EMAILS or ALLOWED_EMAIL_DOMAINS is
-// set; with neither, anyone is allowed.
+// set; with neither, any email is allowed.
 func allowListSet(cfg *config) bool { return len(cfg.AllowedDomains) > 0 || len(cfg.AllowedEmails) > 0 }
+
+// membershipLimited tells whether any allow-list is set (emails, domains
+// or groups); with none, anyone with an account at the provider may sign in.
+func membershipLimited(cfg *config) bool { return allowListSet(cfg) || len(cfg.AllowedGroups) > 0 }
+
+// groupsAllowed applies ALLOWED_GROUPS, when set, to a user's groups: one
+// of them must be listed. It is a further limit on top of the email
+// allow-lists, not an alternative to them: with both set, an account must
+// pass both. Names compare exactly, case included.
+func groupsAllowed(cfg *config, groups []string) bool {
+	return len(cfg.AllowedGroups) == 0 || inAnyGroup(groups, cfg.AllowedGroups)
+}
+
+// inAnyGroup tells whether one of groups is on listed.
+func inAnyGroup(groups, listed []string) bool {
+	return slices.ContainsFunc(groups, func(g string) bool { return slices.Contains(listed, g) })
+}
 
 // signInAllowed applies the allow-lists (either one admits) to a verified
 // email at sign-in. With Google as the issuer, a domain admits only an
@@ -535,16 +565,18 @@ func signInAllowed(cfg *config, c idClaims) bool {
 	case slices.Contains(cfg.AllowedEmails, strings.ToLower(c.Email)):
 		return true
 	}
-	hostedOK := cfg.OAuthIssuer != googleIssuer || slices.Contains(cfg.AllowedDomains, strings.ToLower(c.HostedDomain))
+	hostedOK := cfg.OIDCIssuer != googleIssuer || slices.Contains(cfg.AllowedDomains, strings.ToLower(c.HostedDomain))
 	return hostedOK && domainAllowed(cfg, c.Email)
 }
 
-// memberAllowed is the allow-lists' verdict on a stored user's email, at
-// every request: whoever is taken off the lists loses their tokens and
-// sessions with the restart that applies the new lists. (Verification and
-// hd were checked when the email was stored, at sign-in.)
-func memberAllowed(cfg *config, email string) bool {
-	return !allowListSet(cfg) || slices.Contains(cfg.AllowedEmails, strings.ToLower(email)) || domainAllowed(cfg, email)
+// memberAllowed is the allow-lists' verdict on a stored user's email and
+// groups, at every request: whoever is taken off the lists (or out of the
+// groups, as of their last sign-in) loses their tokens and sessions with
+// the restart that applies the new lists. (Verification and hd were
+// checked when the email was stored, at sign-in.)
+func memberAllowed(cfg *config, m member) bool {
+	emailOK := !allowListSet(cfg) || slices.Contains(cfg.AllowedEmails, strings.ToLower(m.email)) || domainAllowed(cfg, m.email)
+	return emailOK && groupsAllowed(cfg, m.groups)
 }
 
 // domainAllowed tells whether the email's domain is on ALLOWED_EMAIL_DOMAINS.
@@ -554,53 +586,56 @@ func domainAllowed(cfg *config, email string) bool {
 	return at > 0 && slices.Contains(cfg.AllowedDomains, email[at+1:])
 }
 
-// userEmailTTL bounds how long a user's email is trusted from memory by
-// the check at use. Only a sign-in changes it, and a sign-in passed the
-// allow-lists, so this only bounds how long another instance's change
-// goes unseen.
+// memberCacheTTL bounds how long a user's email and groups are trusted
+// from memory by the check at use. Only a sign-in changes them, and a
+// sign-in passed the allow-lists, so this only bounds how long another
+// instance's change goes unseen.
 const (
-	userEmailTTL      = time.Minute
-	userEmailCacheMax = 10000 // entries; the cache starts over beyond
+	memberCacheTTL = time.Minute
+	memberCacheMax = 10000 // entries; the cache starts over beyond
 )
 
-// userEmails caches users' stored emails, so that checking membership at
-// every request costs no database round trip.
-type userEmails struct {
+// memberCache caches what the allow-lists read of each user (email and
+// groups), so that checking membership at every request costs no
+// database round trip.
+type memberCache struct {
 	mu sync.Mutex
-	m  map[string]cachedEmail // by user id
+	m  map[string]member // by user id
 }
 
-// cachedEmail is a user's email and when it was read.
-type cachedEmail struct {
-	email string
-	at    time.Time
+// member is what the allow-lists read of a stored user, and when it was read.
+type member struct {
+	email  string
+	groups []string
+	at     time.Time
 }
 
-// get returns the user's email, from memory if read less than
-// userEmailTTL ago. A missing user is ErrNotFound.
-func (c *userEmails) get(ctx context.Context, store Store, userID string, now time.Time) (string, error) {
+// get returns the user's email and groups, from memory if read less than
+// memberCacheTTL ago. A missing user is ErrNotFound.
+func (c *memberCache) get(ctx context.Context, store Store, userID string, now time.Time) (member, error) {
 	c.mu.Lock()
-	e, ok := c.m[userID]
+	m, ok := c.m[userID]
 	c.mu.Unlock()
-	if ok && now.Sub(e.at) < userEmailTTL {
-		return e.email, nil
+	if ok && now.Sub(m.at) < memberCacheTTL {
+		return m, nil
 	}
 	u, err := store.GetUser(ctx, userID)
 	if err != nil {
-		return "", err
+		return member{}, err
 	}
-	c.put(userID, u.Email, now)
-	return u.Email, nil
+	return c.put(u, now), nil
 }
 
-// put records a user's email as read (or just stored) at now.
-func (c *userEmails) put(userID, email string, now time.Time) {
+// put records a user as read (or just stored) at now.
+func (c *memberCache) put(u User, now time.Time) member {
+	m := member{email: u.Email, groups: u.Groups, at: now}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= userEmailCacheMax {
-		c.m = map[string]cachedEmail{}
+	if c.m == nil || len(c.m) >= memberCacheMax {
+		c.m = map[string]member{}
 	}
-	c.m[userID] = cachedEmail{email, now}
+	c.m[u.ID] = m
+	return m
 }
 
 // finishSignIn starts a brand-new browser session and, for a desktop app,

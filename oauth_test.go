@@ -97,9 +97,10 @@ type fakeProvider struct {
 	user           fakeUser
 	mint           string
 	deny           bool
-	rotated        bool   // the JWKS also publishes testKidRotated
-	issuerOverride string // issuer claimed by discovery, if set
-	failDiscovery  int    // answer discovery with 503 this many more times
+	rotated        bool           // the JWKS also publishes testKidRotated
+	issuerOverride string         // issuer claimed by discovery, if set
+	failDiscovery  int            // answer discovery with 503 this many more times
+	claims         map[string]any // set on every ID token over the defaults; a nil value removes one
 	grants         map[string]fakeGrant
 
 	discoveryCalls, authorizeCalls, tokenCalls, jwksCalls atomic.Int32
@@ -109,6 +110,7 @@ type fakeProvider struct {
 type fakeGrant struct {
 	challenge, nonce, redirectURI, mint string
 	user                                fakeUser
+	claims                              map[string]any
 }
 
 // newFakeProvider starts a provider approving alice@example.com (verified).
@@ -178,7 +180,7 @@ func (p *fakeProvider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		v.Set("error", "access_denied")
 	} else {
 		code := newSecret(16)
-		p.grants[code] = fakeGrant{challenge: q.Get("code_challenge"), nonce: q.Get("nonce"), redirectURI: q.Get("redirect_uri"), mint: p.mint, user: p.user}
+		p.grants[code] = fakeGrant{challenge: q.Get("code_challenge"), nonce: q.Get("nonce"), redirectURI: q.Get("redirect_uri"), mint: p.mint, user: p.user, claims: maps.Clone(p.claims)}
 		v.Set("code", code)
 	}
 	p.mu.Unlock()
@@ -268,6 +270,8 @@ func (p *fakeProvider) idToken(g fakeGrant) string {
 		"email": g.user.Email, "email_verified": g.user.Verified, "name": g.user.Name,
 		"picture": "https://example.com/photo.png",
 	}
+	maps.Copy(claims, g.claims)
+	maps.DeleteFunc(claims, func(_ string, v any) bool { return v == nil })
 	header := map[string]any{"alg": "RS256", "kid": testKid, "typ": "JWT"}
 	key := testSigningKey()
 	switch g.mint {
@@ -349,6 +353,7 @@ type signInEnv struct {
 	*testEnv
 	clock *testClock
 	p     *fakeProvider
+	stop  func() // closes the server and its backends (at the latest, at cleanup)
 }
 
 // newSignInEnv starts a server that signs in through p (local sign-in when
@@ -386,7 +391,6 @@ func serveSignInEnv(t *testing.T, ln net.Listener, vars map[string]string, prepa
 	if err != nil {
 		t.Fatalf("backends: %v", err)
 	}
-	t.Cleanup(b.close)
 	s := newServer(cfg, logger, b.store, b.objects)
 	clock := &testClock{}
 	s.now = clock.now
@@ -397,9 +401,10 @@ func serveSignInEnv(t *testing.T, ln net.Listener, vars map[string]string, prepa
 	ts.Listener.Close()
 	ts.Listener = ln
 	ts.Start()
-	t.Cleanup(ts.Close)
+	stop := sync.OnceFunc(func() { ts.Close(); b.close() })
+	t.Cleanup(stop)
 	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirects}
-	return &signInEnv{testEnv: &testEnv{t: t, srv: s, URL: ts.URL, client: client}, clock: clock}
+	return &signInEnv{testEnv: &testEnv{t: t, srv: s, URL: ts.URL, client: client}, clock: clock, stop: stop}
 }
 
 // ---- A browser ----
@@ -2033,11 +2038,11 @@ func TestGoogleDomainNeedsHostedDomain(t *testing.T) {
 // issuer's verified email on an allowed domain passes without it.
 func TestSignInAllowedOtherIssuers(t *testing.T) {
 	t.Parallel()
-	cfg := &config{OAuthIssuer: "https://login.example.com", AllowedDomains: []string{"example.com"}}
+	cfg := &config{OIDCIssuer: "https://login.example.com", AllowedDomains: []string{"example.com"}}
 	if !signInAllowed(cfg, idClaims{Email: "a@example.com", EmailVerified: true}) {
 		t.Error("another issuer's account without hd refused")
 	}
-	cfg.OAuthIssuer = googleIssuer
+	cfg.OIDCIssuer = googleIssuer
 	if signInAllowed(cfg, idClaims{Email: "a@example.com", EmailVerified: true}) {
 		t.Error("a Google account without hd admitted by domain")
 	}
@@ -2122,5 +2127,287 @@ func TestRemovedMemberLosesAccess(t *testing.T) {
 	}
 	if status, _ := before.me(bearer(alice.token)); status != http.StatusOK {
 		t.Errorf("alice's token on a server that lists her: %d", status)
+	}
+}
+
+// ---- Any OpenID provider: a Keycloak-like provider, groups, email_verified ----
+
+// newKeycloakLikeProvider starts the fake provider answering as Keycloak
+// or Authentik do with a group mapper: its own issuer, the user's groups
+// in a "groups" claim, and no email_verified (they send it only when a
+// mapper asks for it).
+func newKeycloakLikeProvider(t *testing.T, groups any) *fakeProvider {
+	p := newFakeProvider(t)
+	p.set(func(p *fakeProvider) { p.claims = map[string]any{"email_verified": nil, "groups": groups} })
+	return p
+}
+
+// signInAs makes the provider approve sub with email and the groups claim
+// (nil: no groups claim at all).
+func (p *fakeProvider) signInAs(sub, email string, groups any) {
+	p.set(func(p *fakeProvider) {
+		p.user = fakeUser{Sub: sub, Email: email, Name: sub}
+		p.claims["groups"] = groups
+	})
+}
+
+// oidcVars is the environment of a server on the named metadata store
+// ("mongo" or "local") that signs in through the provider at issuer,
+// written with the OIDC_* names only, env on top.
+func oidcVars(t *testing.T, store, issuer string, env map[string]string) map[string]string {
+	vars := mongoS3Env(t)
+	if store == "local" {
+		vars["MONGODB_URI"], vars["DATA_DIR"] = "", t.TempDir()
+	}
+	vars["OIDC_CLIENT_ID"], vars["OIDC_CLIENT_SECRET"], vars["OIDC_ISSUER"] = testClientID, testClientSecret, issuer
+	for k, v := range env {
+		vars[k] = v
+	}
+	return vars
+}
+
+// serveOIDC starts a server from vars on a new listener, which
+// OIDC_REDIRECT_URI names.
+func serveOIDC(t *testing.T, p *fakeProvider, vars map[string]string) *signInEnv {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	vars["OIDC_REDIRECT_URI"] = "http://" + ln.Addr().String() + "/auth/google/callback"
+	e := serveSignInEnv(t, ln, vars)
+	e.p = p
+	return e
+}
+
+// eachMetadataStore runs test once on the local store and once on MongoDB.
+func eachMetadataStore(t *testing.T, test func(t *testing.T, store string)) {
+	for _, store := range []string{"local", "mongo"} {
+		t.Run(store, func(t *testing.T) {
+			t.Parallel()
+			test(t, store)
+		})
+	}
+}
+
+// browserSignIn runs a browser sign-in on e and returns the final answer
+// and the session cookie ("" if none).
+func (e *signInEnv) browserSignIn() (*http.Response, []byte, *http.Cookie) {
+	e.t.Helper()
+	b := newTestBrowser(e.t, e.URL, e.p.URL)
+	resp, body := b.follow(e.URL + "/auth/google")
+	return resp, body, &http.Cookie{Name: sessionCookie, Value: b.cookie(e.URL, sessionCookie)}
+}
+
+// storedUser is the stored record of the user a token belongs to.
+func (e *signInEnv) storedUser(token string) User {
+	e.t.Helper()
+	status, me := e.me(bearer(token))
+	if status != http.StatusOK {
+		e.t.Fatalf("/me: %d", status)
+	}
+	u, err := e.srv.store.GetUser(e.t.Context(), me.ID)
+	if err != nil {
+		e.t.Fatalf("GetUser(%s): %v", me.ID, err)
+	}
+	return u
+}
+
+// adminStatus is the status of GET /admin/users with the header h.
+func (e *signInEnv) adminStatus(h map[string]string) int {
+	e.t.Helper()
+	resp, _ := e.do(request{method: "GET", path: "/admin/users", header: h})
+	return resp.StatusCode
+}
+
+// TestOIDCGenericProviderGroups, on each store: through a Keycloak-like
+// provider, the desktop flow (PKCE, one-time code) signs in a member of
+// ALLOWED_GROUPS, whose groups are stored and refreshed at each sign-in;
+// ADMIN_GROUPS makes an administrator, at once for the tokens already
+// issued; a non-member is refused (403 page, access_denied for the app);
+// a single-string claim counts as one group; a claim of another shape
+// fails the sign-in cleanly, with no session.
+func TestOIDCGenericProviderGroups(t *testing.T) {
+	t.Parallel()
+	eachMetadataStore(t, func(t *testing.T, store string) {
+		p := newKeycloakLikeProvider(t, nil)
+		e := serveOIDC(t, p, oidcVars(t, store, p.URL, map[string]string{
+			"ALLOWED_GROUPS": "dropp-users, dropp-admins", "ADMIN_GROUPS": "dropp-admins",
+		}))
+
+		p.signInAs("sub-alice", "alice@example.com", []string{"dropp-users", "other", "dropp-users"})
+		tok := e.appToken(newTestBrowser(t, e.URL, p.URL))
+		u := e.storedUser(tok.AccessToken)
+		if !slices.Equal(u.Groups, []string{"dropp-users", "other"}) || u.EmailVerified {
+			t.Errorf("stored user %+v, want groups [dropp-users other], email not verified", u)
+		}
+		if status := e.adminStatus(bearer(tok.AccessToken)); status != http.StatusForbidden {
+			t.Errorf("/admin/users for a plain member: %d, want 403", status)
+		}
+
+		p.signInAs("sub-alice", "alice@example.com", []string{"dropp-admins"})
+		again := e.appToken(newTestBrowser(t, e.URL, p.URL))
+		if u := e.storedUser(again.AccessToken); !slices.Equal(u.Groups, []string{"dropp-admins"}) || u.ID != tok.User.ID {
+			t.Errorf("after signing in again: %+v, want the same user with groups [dropp-admins]", u)
+		}
+		for _, token := range []string{tok.AccessToken, again.AccessToken} {
+			if status := e.adminStatus(bearer(token)); status != http.StatusOK {
+				t.Errorf("/admin/users for a member of ADMIN_GROUPS: %d, want 200", status)
+			}
+		}
+
+		p.signInAs("sub-single", "sam@example.com", "dropp-users")
+		if resp, body, c := e.browserSignIn(); resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" || c.Value == "" {
+			t.Errorf("a single-string groups claim: %d %s", resp.StatusCode, body)
+		}
+
+		for name, groups := range map[string]any{"other groups": []string{"visitors"}, "no groups": nil, "empty": []string{}} {
+			p.signInAs("sub-"+name, "eve@example.com", groups)
+			resp, body, c := e.browserSignIn()
+			wantPage(t, resp, body, http.StatusForbidden)
+			if c.Value != "" {
+				t.Errorf("%s: refused account got a session", name)
+			}
+			a := newTestApp()
+			resp, _ = newTestBrowser(t, e.URL, p.URL).follow(e.URL + "/auth/google" + a.query())
+			if loc, _ := resp.Location(); loc == nil || loc.Query().Get("error") != "access_denied" || loc.Query().Has("code") {
+				t.Errorf("%s: the app of a refused account was sent to %v", name, loc)
+			}
+		}
+
+		for _, groups := range []any{42, map[string]any{"dropp-users": true}, []any{"dropp-users", 1}} {
+			p.signInAs("sub-odd", "odd@example.com", groups)
+			resp, body, c := e.browserSignIn()
+			wantPage(t, resp, body, http.StatusBadGateway)
+			if c.Value != "" || strings.Contains(string(body), "groups") {
+				t.Errorf("groups claim %v: session %v, page %s", groups, c.Value != "", body)
+			}
+		}
+	})
+}
+
+// TestOIDCAllowedGroupsAtEveryRequest, on each store: after a restart
+// that takes a group off ALLOWED_GROUPS, its members' tokens and sessions
+// are refused at the next request (and so is their sign-in), while a
+// group newly on ADMIN_GROUPS gives its members /admin at once.
+func TestOIDCAllowedGroupsAtEveryRequest(t *testing.T) {
+	t.Parallel()
+	eachMetadataStore(t, func(t *testing.T, store string) {
+		p := newKeycloakLikeProvider(t, nil)
+		vars := oidcVars(t, store, p.URL, map[string]string{"ALLOWED_GROUPS": "team-a,team-b"})
+		before := serveOIDC(t, p, vars)
+		type member struct {
+			token   string
+			session *http.Cookie
+		}
+		signIn := func(sub, group string) member {
+			p.signInAs(sub, sub+"@example.com", []string{group})
+			tok := before.appToken(newTestBrowser(t, before.URL, p.URL))
+			_, _, c := before.browserSignIn()
+			return member{tok.AccessToken, c}
+		}
+		alice, bob := signIn("alice", "team-a"), signIn("bob", "team-b")
+		if status := before.adminStatus(bearer(bob.token)); status != http.StatusForbidden {
+			t.Errorf("bob is an administrator before ADMIN_GROUPS names team-b: %d", status)
+		}
+		before.stop() // the local store is one process's at a time
+
+		vars["ALLOWED_GROUPS"], vars["ADMIN_GROUPS"] = "team-b", "team-b"
+		after := serveOIDC(t, p, vars)
+		for what, h := range map[string]map[string]string{"token": bearer(alice.token), "session": cookieHeader(alice.session)} {
+			resp, body := after.do(request{method: "GET", path: "/me", header: h})
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+			if !strings.Contains(string(body), "no longer allowed") {
+				t.Errorf("alice's %s refused with %s, want a message saying the account is no longer allowed", what, body)
+			}
+		}
+		for what, h := range map[string]map[string]string{"token": bearer(bob.token), "session": cookieHeader(bob.session)} {
+			if status, _ := after.me(h); status != http.StatusOK {
+				t.Errorf("bob's %s: %d, want 200", what, status)
+			}
+			if status := after.adminStatus(h); status != http.StatusOK {
+				t.Errorf("bob's %s on /admin/users once ADMIN_GROUPS names team-b: %d, want 200", what, status)
+			}
+		}
+		p.signInAs("alice", "alice@example.com", []string{"team-a"})
+		resp, body, _ := after.browserSignIn()
+		wantPage(t, resp, body, http.StatusForbidden)
+	})
+}
+
+// TestOIDCMissingEmailVerified: a token without email_verified (as
+// Keycloak-like providers send by default) leaves the email unverified:
+// it names no administrator on ADMIN_EMAILS and passes no email
+// allow-list, unless OIDC_TRUST_EMAIL=true says the provider verifies
+// every email. An explicit "email_verified": false is never overridden.
+func TestOIDCMissingEmailVerified(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		trust    string
+		verified any // the claim; nil: absent
+		admin    bool
+	}{
+		{"absent", "false", nil, false},
+		{"absent, trusted", "true", nil, true},
+		{"false, trusted", "true", false, false},
+		{"true", "false", true, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			p := newKeycloakLikeProvider(t, nil)
+			p.set(func(p *fakeProvider) { p.claims["email_verified"] = c.verified })
+			open := serveOIDC(t, p, oidcVars(t, "mongo", p.URL, map[string]string{"ADMIN_EMAILS": "alice@example.com", "OIDC_TRUST_EMAIL": c.trust}))
+			tok := open.appToken(newTestBrowser(t, open.URL, p.URL))
+			want := map[bool]int{false: http.StatusForbidden, true: http.StatusOK}[c.admin]
+			if status := open.adminStatus(bearer(tok.AccessToken)); status != want {
+				t.Errorf("/admin/users: %d, want %d", status, want)
+			}
+
+			listed := serveOIDC(t, p, oidcVars(t, "mongo", p.URL, map[string]string{"ALLOWED_EMAIL_DOMAINS": "example.com", "OIDC_TRUST_EMAIL": c.trust}))
+			resp, body, _ := listed.browserSignIn()
+			if c.admin {
+				if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
+					t.Errorf("verified email on an allowed domain refused: %d %s", resp.StatusCode, body)
+				}
+			} else {
+				wantPage(t, resp, body, http.StatusForbidden)
+			}
+		})
+	}
+}
+
+// TestOIDCNameOnButton: the sign-in button names the provider: Google by
+// default, the issuer's host for another issuer, OIDC_NAME when set,
+// escaped as HTML.
+func TestOIDCNameOnButton(t *testing.T) {
+	t.Parallel()
+	p := newKeycloakLikeProvider(t, nil)
+	cases := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"OIDC_NAME": "Authentik"}, ">Sign in with Authentik<"},
+		{map[string]string{}, ">Sign in with 127.0.0.1<"},
+		{map[string]string{"OIDC_NAME": `<b>"Corp" & co</b>`}, ">Sign in with &lt;b&gt;&#34;Corp&#34; &amp; co&lt;/b&gt;<"},
+	}
+	for _, c := range cases {
+		e := serveOIDC(t, p, oidcVars(t, "local", p.URL, c.env))
+		resp, body := newTestBrowser(t).get(e.URL + "/login/")
+		wantPage(t, resp, body, http.StatusOK)
+		if !strings.Contains(string(body), c.want) || strings.Contains(string(body), "<b>") {
+			t.Errorf("OIDC_NAME=%q: /login/ lacks %q:\n%s", c.env["OIDC_NAME"], c.want, body)
+		}
+		a := newTestApp()
+		_, body = newTestBrowser(t).get(e.URL + "/login/" + a.query())
+		if !strings.Contains(string(body), strings.TrimSuffix(c.want, "<")+" to connect the Dropp app<") {
+			t.Errorf("OIDC_NAME=%q: the desktop sign-in button does not name the provider:\n%s", c.env["OIDC_NAME"], body)
+		}
+	}
+	cfg, err := loadConfig(configGetenv("OIDC_CLIENT_ID", "id", "OIDC_CLIENT_SECRET", "s", "PUBLIC_URL", "https://d.example.com"))
+	if err != nil || cfg.OIDCName != "Google" {
+		t.Errorf("with Google's issuer, OIDC_NAME defaults to %q (%v), want Google", cfg.OIDCName, err)
 	}
 }

@@ -239,3 +239,16 @@ func stagingExpiry(key string) (time.Time, bool) {
 	}
 	return time.Unix(n, 0), true
 }
+
+// listedObject is one object as a listing shows it.
+type listedObject struct {
+	Key      string
+	Size     int64
+	Modified time.Time
+}
+
+// objectLister is an object store that can list its objects; both of
+// Dropp's can.
+type objectLister interface {
+	ListObjects(ctx context.Context, prefix string, each func(listedObject) error) error
+}

@@ -351,6 +351,60 @@ type idClaims struct {
 	HostedDomain    string    `json:"hd"` // Google: the account's Workspace domain; "" for a personal account
 	Name            string    `json:"name"`
 	Picture         string    `json:"picture"`
+	// all is every claim as sent, for those read by a name or a presence
+	// the fixed fields above cannot tell (see groups, emailVerifiedSent).
+	all map[string]json.RawMessage
+}
+
+// emailVerifiedSent tells whether the token said anything about
+// email_verified: non-Google providers often leave it out.
+func (c *idClaims) emailVerifiedSent() bool {
+	_, ok := c.all["email_verified"]
+	return ok
+}
+
+// maxGroups and maxGroupLen bound the groups kept from a token: far more
+// than any team uses, and the token itself is at most 16 KiB.
+const (
+	maxGroups   = 1000
+	maxGroupLen = 256
+)
+
+// groups reads the user's groups from the claim named: a JSON array of
+// strings (Keycloak, Authentik, Azure AD, Okta), or a single string (some
+// providers send one group so). Absent or null is no groups. Anything else
+// (a number, an object, an array holding one) is an error: a provider
+// configured to send something else must not pass as "no groups" silently.
+// The groups come back sorted and without duplicates or empty names.
+func (c *idClaims) groups(claim string) ([]string, error) {
+	return parseGroupsClaim(c.all[claim])
+}
+
+// parseGroupsClaim is groups on the claim's raw JSON.
+func parseGroupsClaim(raw json.RawMessage) ([]string, error) {
+	var list []string
+	switch t := strings.TrimSpace(string(raw)); {
+	case t == "" || t == "null":
+		return nil, nil
+	case strings.HasPrefix(t, `"`):
+		var one string
+		if err := json.Unmarshal(raw, &one); err != nil {
+			return nil, errors.New("groups claim is not a valid string")
+		}
+		list = []string{one}
+	case strings.HasPrefix(t, "["):
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, errors.New("groups claim is an array of something other than strings")
+		}
+	default:
+		return nil, errors.New("groups claim is neither a string nor an array of strings")
+	}
+	slices.Sort(list)
+	list = slices.DeleteFunc(slices.Compact(list), func(g string) bool { return g == "" })
+	if len(list) > maxGroups || slices.ContainsFunc(list, func(g string) bool { return len(g) > maxGroupLen }) {
+		return nil, fmt.Errorf("groups claim has over %d groups or a group name over %d bytes", maxGroups, maxGroupLen)
+	}
+	return list, nil
 }
 
 // audience is the aud claim: one string or an array of them.
@@ -394,7 +448,7 @@ func (p *oidcProvider) verifyIDToken(ctx context.Context, raw, nonce string, now
 		return idClaims{}, err
 	}
 	var c idClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
+	if err := errors.Join(json.Unmarshal(payload, &c), json.Unmarshal(payload, &c.all)); err != nil {
 		return idClaims{}, fmt.Errorf("%w: ID token claims: %v", errProvider, err)
 	}
 	if err := c.check(p.issuer, p.clientID, nonce, now); err != nil {
@@ -438,22 +492,12 @@ func (p *oidcProvider) verifySignature(ctx context.Context, raw string, now time
 	return payload, nil
 }
 
-// googleIssuer is Google's OpenID issuer, the default OAUTH_ISSUER;
+// googleIssuer is Google's OpenID issuer, the default OIDC_ISSUER;
 // googleIssuerBare is the other spelling Google documents in ID tokens.
 const (
 	googleIssuer     = "https://accounts.google.com"
 	googleIssuerBare = "accounts.google.com"
 )
-
-// issuerSpellings are the names under which users of issuer may be
-// stored, the canonical one first. Sign-in stores the configured issuer,
-// but Google users were once stored under the spelling their token had.
-func issuerSpellings(issuer string) []string {
-	if issuer == googleIssuer {
-		return []string{googleIssuer, googleIssuerBare}
-	}
-	return []string{issuer}
-}
 
 // check validates the claims as OIDC Core §3.1.3.7 requires. iat and nbf
 // are checked when present (iat only against the future: exp bounds the

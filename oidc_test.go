@@ -4,9 +4,14 @@ package main
 // keys (JWKS) and discovery document it caches, and its HTTP client.
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -243,5 +248,55 @@ func TestProviderRefusesHTTPSDowngrade(t *testing.T) {
 		if err := prov.getJSON(t.Context(), u, &v); err != nil || !v["ok"] {
 			t.Errorf("%s: %v, %v", u, v, err)
 		}
+	}
+}
+
+// TestParseGroupsClaim: an array of strings or one string are groups
+// (sorted, without duplicates or empty names); absent and null are none;
+// every other shape is an error.
+func TestParseGroupsClaim(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		raw  string
+		want []string
+		ok   bool
+	}{
+		{``, nil, true},
+		{`null`, nil, true},
+		{`[]`, []string{}, true},
+		{`"admins"`, []string{"admins"}, true},
+		{`""`, []string{}, true},
+		{`["b","a","b",""]`, []string{"a", "b"}, true},
+		{`["/dropp/admins","Admins","admins"]`, []string{"/dropp/admins", "Admins", "admins"}, true},
+		{`["caf\u00e9"]`, []string{"café"}, true},
+		{`42`, nil, false},
+		{`true`, nil, false},
+		{`{"admins":true}`, nil, false},
+		{`["a",1]`, nil, false},
+		{`[["a"]]`, nil, false},
+		{`[{"name":"a"}]`, nil, false},
+		{`["` + strings.Repeat("g", maxGroupLen+1) + `"]`, nil, false},
+		{`[` + strings.Repeat(`"g",`, maxGroups) + `"h"]`, []string{"g", "h"}, true}, // duplicates dropped first
+	}
+	for _, c := range cases {
+		got, err := parseGroupsClaim(json.RawMessage(c.raw))
+		if (err == nil) != c.ok || c.ok && !(len(got) == 0 && len(c.want) == 0 || reflect.DeepEqual(got, c.want)) {
+			t.Errorf("%.60s: %q, %v; want %q, ok=%v", c.raw, got, err, c.want, c.ok)
+		}
+	}
+	many := make([]string, maxGroups+1)
+	for i := range many {
+		many[i] = fmt.Sprint("g", i)
+	}
+	raw, _ := json.Marshal(many)
+	if _, err := parseGroupsClaim(raw); err == nil {
+		t.Errorf("%d distinct groups accepted, want at most %d", len(many), maxGroups)
+	}
+	var c idClaims
+	if err := json.Unmarshal([]byte(`{"roles":["x"],"groups":"y"}`), &c.all); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.groups("roles"); err != nil || !slices.Equal(got, []string{"x"}) {
+		t.Errorf("groups from the claim roles: %q, %v", got, err)
 	}
 }

@@ -26,20 +26,6 @@ func parsePage(name, page string) *template.Template {
 	return template.Must(template.Must(template.New(name).Parse(page)).ParseFS(appFiles, "head.html"))
 }
 
-// appPage is the page and its assets, ready to serve.
-type appPage struct {
-	html   *template.Template
-	csp    string
-	assets map[string]staticAsset // by URL path
-}
-
-// staticAsset is an embedded file served as is, revalidated by its ETag.
-type staticAsset struct {
-	body        []byte
-	contentType string
-	etag        string
-}
-
 // newAppPage parses the page and hashes its assets once. objectsOrigin is
 // the object store's origin the browser uploads to ("" when it is this
 // server), which the CSP must allow to be fetched.

@@ -8,7 +8,8 @@ import (
 )
 
 // TestREADMEDocumentsEverySetting keeps the README's configuration table
-// true: every variable the server reads has a row, with its default.
+// true: every variable the server reads has a row, with its default, and
+// every older name still read has one that names its setting.
 func TestREADMEDocumentsEverySetting(t *testing.T) {
 	t.Parallel()
 	data, err := os.ReadFile("README.md")
@@ -18,6 +19,12 @@ func TestREADMEDocumentsEverySetting(t *testing.T) {
 	readme := string(data)
 	for _, s := range settings {
 		row := "| `" + s.name + "` | " + s.shownDefault() + " |"
+		if !strings.Contains(readme, row) {
+			t.Errorf("README.md has no configuration row starting %q", row)
+		}
+	}
+	for _, a := range settingAliases {
+		row := "| `" + a.alias + "` | older name of `" + a.name + "` |"
 		if !strings.Contains(readme, row) {
 			t.Errorf("README.md has no configuration row starting %q", row)
 		}

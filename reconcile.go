@@ -23,19 +23,6 @@ const usersPrefix = "users/"
 // orphanMinAge is how old an object without a record must be to be reported.
 const orphanMinAge = 24 * time.Hour
 
-// listedObject is one object as a listing shows it.
-type listedObject struct {
-	Key      string
-	Size     int64
-	Modified time.Time
-}
-
-// objectLister is an object store that can list its objects; both of
-// Dropp's can.
-type objectLister interface {
-	ListObjects(ctx context.Context, prefix string, each func(listedObject) error) error
-}
-
 // reconcileSummary counts what a reconciliation found.
 type reconcileSummary struct {
 	objects, orphans, deleted int

@@ -20,7 +20,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -43,18 +42,6 @@ const (
 
 //go:embed share.html
 var shareHTML string
-
-// shareLinks holds what the public share-link routes share across
-// requests: the page template and its CSP, parsed once, and the rate
-// limiter of /s/.
-type shareLinks struct {
-	page  *template.Template
-	csp   string // the page's CSP, whose form-action allows only this origin
-	limit *rateLimiter
-	// cspWithOrigin is csp allowing the object store's origin as well,
-	// once known (see formCSP); nil until then.
-	cspWithOrigin atomic.Pointer[string]
-}
 
 // newShareLinks parses the page once.
 func newShareLinks(cfg *config) *shareLinks {

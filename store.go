@@ -3,6 +3,8 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"time"
 )
@@ -126,6 +128,11 @@ type User struct {
 	EmailVerified bool   `bson:"email_verified,omitempty" json:"email_verified,omitempty"`
 	Name          string `bson:"name" json:"name,omitempty"`
 	Picture       string `bson:"picture" json:"picture,omitempty"`
+	// Groups: the provider's groups claim (OIDC_GROUPS_CLAIM) at the last
+	// sign-in, sorted, all of them: ALLOWED_GROUPS and ADMIN_GROUPS are
+	// applied to it at every request, so a change to those lists applies
+	// at once.
+	Groups []string `bson:"groups,omitempty" json:"groups,omitempty"`
 	// Disabled: an administrator removed the user (admin.go); their
 	// credentials are deleted and sign-in is refused.
 	Disabled   bool      `bson:"disabled,omitempty" json:"disabled,omitempty"`
@@ -386,4 +393,24 @@ func legacyCharge(f *File) int64 {
 		return *f.DeclaredSize
 	}
 	return 0
+}
+
+// newID returns a random (version 4) UUID, the form of file and user ids.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// issuerSpellings are the names under which users of issuer may be
+// stored, the canonical one first. Sign-in stores the configured issuer,
+// but Google users were once stored under the spelling their token had.
+func issuerSpellings(issuer string) []string {
+	if issuer == googleIssuer {
+		return []string{googleIssuer, googleIssuerBare}
+	}
+	return []string{issuer}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -566,11 +567,12 @@ func ctCredentials(t *testing.T, s Store) {
 	}
 }
 
-// ctUsers: one user per (issuer, subject), refreshed by a later sign-in.
+// ctUsers: one user per (issuer, subject), refreshed by a later sign-in,
+// groups included (changed, then gone).
 func ctUsers(t *testing.T, s Store) {
 	ctx := t.Context()
 	iss := "https://issuer.example/" + ctNewID()
-	u := User{Issuer: iss, Subject: "sub-1", Email: "a@example.com", Name: "A", Picture: "https://p.example/a"}
+	u := User{Issuer: iss, Subject: "sub-1", Email: "a@example.com", Name: "A", Picture: "https://p.example/a", Groups: []string{"a", "b"}}
 	created, err := s.UpsertUser(ctx, u)
 	if err != nil {
 		t.Fatalf("UpsertUser(new): %v", err)
@@ -580,7 +582,7 @@ func ctUsers(t *testing.T, s Store) {
 	}
 	u.ID = created.ID
 	ctSameUser(t, "created", created, u)
-	u.Email, u.Name, u.Picture = "new@example.com", "A. N. Other", "" // the same person, refreshed
+	u.Email, u.Name, u.Picture, u.Groups = "new@example.com", "A. N. Other", "", []string{"c"} // the same person, refreshed
 	refreshed, err := s.UpsertUser(ctx, u)
 	if err != nil {
 		t.Fatalf("UpsertUser(refresh): %v", err)
@@ -591,6 +593,15 @@ func ctUsers(t *testing.T, s Store) {
 		t.Fatalf("GetUser: %v", err)
 	}
 	ctSameUser(t, "GetUser", got, u)
+	u.Groups = nil // out of every group at the provider
+	if refreshed, err = s.UpsertUser(ctx, u); err != nil {
+		t.Fatalf("UpsertUser(no groups): %v", err)
+	}
+	ctSameUser(t, "refreshed without groups", refreshed, u)
+	if got, err = s.GetUser(ctx, u.ID); err != nil {
+		t.Fatalf("GetUser: %v", err)
+	}
+	ctSameUser(t, "GetUser without groups", got, u)
 	ids := map[string]bool{u.ID: true}
 	for _, other := range []User{{Issuer: iss, Subject: "sub-2", Email: u.Email}, {Issuer: iss + "/other", Subject: "sub-1"}} {
 		o, err := s.UpsertUser(ctx, other)
@@ -847,7 +858,7 @@ func ctSameFile(t *testing.T, got, want File) {
 // ctSameUser compares two users.
 func ctSameUser(t *testing.T, what string, got, want User) {
 	t.Helper()
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s: user = %+v, want %+v", what, got, want)
 	}
 }

@@ -8,7 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // server holds everything a request needs; it is built once by newServer
@@ -35,108 +39,9 @@ type server struct {
 	page *appPage
 }
 
-// newServer wires the routes and middleware around the given backends.
-func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStore) *server {
-	s := &server{
-		cfg:     cfg,
-		log:     logger,
-		store:   store,
-		objects: objects,
-		signer:  newCookieSigner(cfg.SecretKey, cfg.SecretKeyPrevious),
-		csrf:    http.NewCrossOriginProtection(),
-		now:     func() time.Time { return time.Now().UTC() },
-
-		publicURL: publicBaseURL(cfg),
-		metrics:   newMetrics(cfg),
-	}
-	s.signIn = newSignIn(cfg, logger)
-	s.shares = newShareLinks(cfg)
-	s.adminView = newAdminPageView()
-	s.page = newAppPage(objectsOrigin(objects))
-	s.handler = s.logRequests(s.recoverPanics(s.loopbackHostOnly(s.routes())))
-	return s
-}
-
 // ServeHTTP sends every request through logging and panic recovery to
 // the routes.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
-
-// routes is the one table of every route, its pattern and its middleware.
-func (s *server) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.handleHealth)
-	mux.HandleFunc("GET /readyz", s.handleReady)
-	mux.HandleFunc("GET /openapi.json", handleOpenAPI)
-
-	// The web page (page.go), built on the API below.
-	mux.HandleFunc("GET /{$}", s.handleApp)
-	mux.HandleFunc("GET /app.js", s.handleAppAsset)
-	mux.HandleFunc("GET /app.css", s.handleAppAsset)
-
-	api := func(h userHandler) http.Handler { return apiHeaders(s.requireUser(h)) }
-	mux.Handle("POST /upload", api(s.handleCreateUpload))
-	mux.Handle("POST /upload/{$}", api(s.handleCreateUpload))
-	mux.Handle("POST /upload/{id}/complete", api(s.handleCompleteUpload))
-	mux.Handle("POST /upload/{id}/parts", api(s.handlePartURLs)) // see multipart.go
-	mux.Handle("GET /upload/{id}/parts", api(s.handleListParts))
-	mux.Handle("GET /list", api(s.handleList))
-	mux.Handle("GET /list/{$}", api(s.handleList))
-	mux.Handle("GET /download/{id}", api(s.handleDownload))
-	mux.Handle("DELETE /files/{id}", api(s.handleDelete))
-	mux.Handle("GET /me", api(s.handleMe))
-
-	// Administration (admin.go): 401 signed out, 403 for non-admins.
-	admin := func(h adminHandler) http.Handler { return api(s.requireAdmin(h)) }
-	mux.Handle("GET /admin/users", admin(s.handleAdminUsers))
-	mux.Handle("POST /admin/users/{id}/disable", admin(s.handleAdminDisable))
-	mux.Handle("POST /admin/users/{id}/enable", admin(s.handleAdminEnable))
-	mux.Handle("POST /admin/users/{id}/reinvite", admin(s.handleAdminReinvite)) // accounts.go
-	mux.Handle("POST /admin/invitations", admin(s.handleAdminInvite))
-	mux.Handle("GET /admin/{$}", s.signInHeaders(http.HandlerFunc(s.handleAdminPage)))
-
-	// Sign-in (oauth.go, token.go): pages and the token endpoint, never
-	// cached, with the sign-in CSP; the two that cost a provider round trip
-	// or a code guess are rate limited per client address.
-	si := s.signIn
-	mux.Handle("GET /login/{$}", s.signInHeaders(http.HandlerFunc(s.handleLogin)))
-	mux.Handle("GET /auth/google", s.signInHeaders(s.rateLimited(si.startLimit, s.pageTooMany, http.HandlerFunc(s.handleSignInStart))))
-	mux.Handle("GET /auth/google/callback", s.signInHeaders(http.HandlerFunc(s.handleSignInCallback)))
-	mux.Handle("POST /auth/token", s.signInHeaders(s.rateLimited(si.tokenLimit, jsonTooMany, http.HandlerFunc(s.handleToken))))
-	mux.Handle("POST /auth/logout", s.signInHeaders(s.requireUser(s.handleLogout)))
-	// Accounts (accounts.go): the password form and invitation pages,
-	// limited per client address (and per account, in the handler).
-	if pa := si.accounts; s.cfg.accountsSignIn() {
-		limited := func(h http.HandlerFunc) http.Handler {
-			return s.signInHeaders(s.rateLimited(pa.addrLimit, s.pageTooMany, h))
-		}
-		mux.Handle("POST /auth/password", limited(s.handlePasswordSignIn))
-		mux.Handle("GET /invite/{token}", limited(s.handleInvitePage))
-		mux.Handle("POST /invite/{token}", limited(s.handleInviteSubmit))
-	}
-
-	// Share links (shares.go): the owner's API, then the public link page
-	// and download, which take no credential, are rate limited per client
-	// address and never cached.
-	mux.Handle("POST /files/{id}/shares", api(s.handleCreateShare))
-	mux.Handle("GET /files/{id}/shares", api(s.handleListShares))
-	mux.Handle("DELETE /shares/{id}", api(s.handleRevokeShare))
-	link := func(h http.HandlerFunc) http.Handler {
-		return s.shareHeaders(s.rateLimited(s.shares.limit, s.shareTooMany, h))
-	}
-	mux.Handle("GET /s/{token}", link(s.handleSharePage))
-	mux.Handle("GET /s/{token}/download", link(s.handleShareDownload))
-	mux.Handle("POST /s/{token}/download", link(s.handleShareDownload))
-
-	// The local object store's upload forms, PUT URLs and download URLs
-	// point back at this server (localobjects.go, localobjects_upload.go, localobjects_parts.go), checked by their
-	// signatures, not by a user; with S3 they point at S3.
-	if local, ok := s.objects.(*localObjects); ok {
-		mux.HandleFunc("POST /objects/upload", local.handleUpload)
-		mux.HandleFunc("GET /objects/{key...}", local.handleDownload)
-		mux.HandleFunc("PUT /objects/{key...}", local.handlePut) // localobjects_parts.go
-	}
-	return jsonMuxErrors(mux)
-}
 
 // renderHTML executes a page's template into a buffer first, so a
 // template error becomes a clean 500 instead of half a page. Every HTML
@@ -245,21 +150,55 @@ func unavailableReason(err error, fallback string) string {
 	return fallback
 }
 
-// allBytes reports whether ok holds for every byte of s: the validators of
-// client-supplied tokens and names say with it which bytes they allow.
-func allBytes(s string, ok func(byte) bool) bool {
-	for i := 0; i < len(s); i++ {
-		if !ok(s[i]) {
-			return false
-		}
-	}
-	return true
+// signIn holds what the sign-in flows share across requests: the page
+// template, the rate limiters and, unless sign-in is local, the provider.
+type signIn struct {
+	page        *template.Template
+	csp         string
+	startLimit  *rateLimiter // GET /auth/google
+	tokenLimit  *rateLimiter // POST /auth/token
+	provider    *oidcProvider
+	oauth       oauth2.Config   // Endpoint is filled in from discovery
+	redirectURL string          // our callback, as registered with the provider
+	members     memberCache     // for the allow-list check at each request
+	accounts    *passwordSignIn // password sign-in's hasher and limits (accounts.go); nil with local sign-in
 }
 
-// alnumOr is a byte class for allBytes: ASCII letters and digits, and the
-// bytes in extra.
-func alnumOr(extra string) func(byte) bool {
-	return func(c byte) bool {
-		return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(extra, c) >= 0
-	}
+// shareLinks holds what the public share-link routes share across
+// requests: the page template and its CSP, parsed once, and the rate
+// limiter of /s/.
+type shareLinks struct {
+	page  *template.Template
+	csp   string // the page's CSP, whose form-action allows only this origin
+	limit *rateLimiter
+	// cspWithOrigin is csp allowing the object store's origin as well,
+	// once known (see formCSP); nil until then.
+	cspWithOrigin atomic.Pointer[string]
+}
+
+// appPage is the page and its assets, ready to serve.
+type appPage struct {
+	html   *template.Template
+	csp    string
+	assets map[string]staticAsset // by URL path
+}
+
+// staticAsset is an embedded file served as is, revalidated by its ETag.
+type staticAsset struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
+// lastSeen remembers when this instance last wrote each user's
+// last_seen_at, so a request costs a write only once per touchInterval.
+type lastSeen struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// adminPageView renders the admin page; it is parsed once, with its CSP.
+type adminPageView struct {
+	tmpl *template.Template
+	csp  string
 }

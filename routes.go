@@ -1,0 +1,106 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// newServer wires the routes and middleware around the given backends.
+func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStore) *server {
+	s := &server{
+		cfg:     cfg,
+		log:     logger,
+		store:   store,
+		objects: objects,
+		signer:  newCookieSigner(cfg.SecretKey, cfg.SecretKeyPrevious),
+		csrf:    http.NewCrossOriginProtection(),
+		now:     func() time.Time { return time.Now().UTC() },
+
+		publicURL: publicBaseURL(cfg),
+		metrics:   newMetrics(cfg),
+	}
+	s.signIn = newSignIn(cfg, logger)
+	s.shares = newShareLinks(cfg)
+	s.adminView = newAdminPageView()
+	s.page = newAppPage(objectsOrigin(objects))
+	s.handler = s.logRequests(s.recoverPanics(s.loopbackHostOnly(s.routes())))
+	return s
+}
+
+// routes is the one table of every route, its pattern and its middleware.
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.HandleFunc("GET /openapi.json", handleOpenAPI)
+
+	// The web page (page.go), built on the API below.
+	mux.HandleFunc("GET /{$}", s.handleApp)
+	mux.HandleFunc("GET /app.js", s.handleAppAsset)
+	mux.HandleFunc("GET /app.css", s.handleAppAsset)
+
+	api := func(h userHandler) http.Handler { return apiHeaders(s.requireUser(h)) }
+	mux.Handle("POST /upload", api(s.handleCreateUpload))
+	mux.Handle("POST /upload/{$}", api(s.handleCreateUpload))
+	mux.Handle("POST /upload/{id}/complete", api(s.handleCompleteUpload))
+	mux.Handle("POST /upload/{id}/parts", api(s.handlePartURLs)) // see multipart.go
+	mux.Handle("GET /upload/{id}/parts", api(s.handleListParts))
+	mux.Handle("GET /list", api(s.handleList))
+	mux.Handle("GET /list/{$}", api(s.handleList))
+	mux.Handle("GET /download/{id}", api(s.handleDownload))
+	mux.Handle("DELETE /files/{id}", api(s.handleDelete))
+	mux.Handle("GET /me", api(s.handleMe))
+
+	// Administration (admin.go): 401 signed out, 403 for non-admins.
+	admin := func(h adminHandler) http.Handler { return api(s.requireAdmin(h)) }
+	mux.Handle("GET /admin/users", admin(s.handleAdminUsers))
+	mux.Handle("POST /admin/users/{id}/disable", admin(s.handleAdminDisable))
+	mux.Handle("POST /admin/users/{id}/enable", admin(s.handleAdminEnable))
+	mux.Handle("POST /admin/users/{id}/reinvite", admin(s.handleAdminReinvite)) // accounts.go
+	mux.Handle("POST /admin/invitations", admin(s.handleAdminInvite))
+	mux.Handle("GET /admin/{$}", s.signInHeaders(http.HandlerFunc(s.handleAdminPage)))
+
+	// Sign-in (oauth.go, token.go): pages and the token endpoint, never
+	// cached, with the sign-in CSP; the two that cost a provider round trip
+	// or a code guess are rate limited per client address.
+	si := s.signIn
+	mux.Handle("GET /login/{$}", s.signInHeaders(http.HandlerFunc(s.handleLogin)))
+	mux.Handle("GET /auth/google", s.signInHeaders(s.rateLimited(si.startLimit, s.pageTooMany, http.HandlerFunc(s.handleSignInStart))))
+	mux.Handle("GET /auth/google/callback", s.signInHeaders(http.HandlerFunc(s.handleSignInCallback)))
+	mux.Handle("POST /auth/token", s.signInHeaders(s.rateLimited(si.tokenLimit, jsonTooMany, http.HandlerFunc(s.handleToken))))
+	mux.Handle("POST /auth/logout", s.signInHeaders(s.requireUser(s.handleLogout)))
+	// Accounts (accounts.go): the password form and invitation pages,
+	// limited per client address (and per account, in the handler).
+	if pa := si.accounts; s.cfg.accountsSignIn() {
+		limited := func(h http.HandlerFunc) http.Handler {
+			return s.signInHeaders(s.rateLimited(pa.addrLimit, s.pageTooMany, h))
+		}
+		mux.Handle("POST /auth/password", limited(s.handlePasswordSignIn))
+		mux.Handle("GET /invite/{token}", limited(s.handleInvitePage))
+		mux.Handle("POST /invite/{token}", limited(s.handleInviteSubmit))
+	}
+
+	// Share links (shares.go): the owner's API, then the public link page
+	// and download, which take no credential, are rate limited per client
+	// address and never cached.
+	mux.Handle("POST /files/{id}/shares", api(s.handleCreateShare))
+	mux.Handle("GET /files/{id}/shares", api(s.handleListShares))
+	mux.Handle("DELETE /shares/{id}", api(s.handleRevokeShare))
+	link := func(h http.HandlerFunc) http.Handler {
+		return s.shareHeaders(s.rateLimited(s.shares.limit, s.shareTooMany, h))
+	}
+	mux.Handle("GET /s/{token}", link(s.handleSharePage))
+	mux.Handle("GET /s/{token}/download", link(s.handleShareDownload))
+	mux.Handle("POST /s/{token}/download", link(s.handleShareDownload))
+
+	// The local object store's upload forms, PUT URLs and download URLs
+	// point back at this server (localobjects.go, localobjects_upload.go, localobjects_parts.go), checked by their
+	// signatures, not by a user; with S3 they point at S3.
+	if local, ok := s.objects.(*localObjects); ok {
+		mux.HandleFunc("POST /objects/upload", local.handleUpload)
+		mux.HandleFunc("GET /objects/{key...}", local.handleDownload)
+		mux.HandleFunc("PUT /objects/{key...}", local.handlePut) // localobjects_parts.go
+	}
+	return jsonMuxErrors(mux)
+}
