@@ -935,3 +935,28 @@ func benchPostForm(b *testing.B, url string, fields map[string]string, content [
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestCompleteOfFileDeletedWhilePromoting (issue 18, section 2, on S3 with
+// each metadata store): a file deleted after its complete copied the staged
+// upload, but before the complete recorded it, leaves no copy behind; the
+// complete answers 404.
+func TestCompleteOfFileDeletedWhilePromoting(t *testing.T) {
+	t.Parallel()
+	for _, metadata := range []string{"mongodb", "local"} {
+		t.Run(metadata, func(t *testing.T) {
+			t.Parallel()
+			a, _ := formReplayEnv(t, metadata, "s3")
+			tok := a.newUser("racer")
+			up := a.create(tok, map[string]any{"filename": "race.bin", "size": 4})
+			a.upload(up, []byte("race"))
+			del := once(func() {
+				resp, body := a.do(request{method: "DELETE", path: "/files/" + up.File.ID, token: tok})
+				wantStatus(t, resp, body, http.StatusNoContent)
+			})
+			a.srv.objects = &hookedObjects{ObjectStore: a.srv.objects, afterPromote: del}
+			resp, body := a.complete(tok, up.File.ID, nil)
+			wantStatus(t, resp, body, http.StatusNotFound)
+			wantUsageIsStored(t, a, tok, 0)
+		})
+	}
+}

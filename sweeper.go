@@ -173,12 +173,12 @@ func (s *server) settleStaged(ctx context.Context, f *File) error {
 // object). Then its object and its parts go; should that fail, `dropp
 // reconcile` finds the object, which no record names any more.
 func (s *server) sweepFile(ctx context.Context, f *File, before time.Time) (swept, ok bool) {
-	err := s.store.DeleteAbandonedFile(ctx, f.Owner, f.ID, before)
+	deleted, err := s.store.DeleteAbandonedFile(ctx, f.Owner, f.ID, before)
 	if errors.Is(err, ErrNotFound) {
 		return false, true
 	}
 	if err == nil {
-		err = s.deleteObjects(ctx, f)
+		err = s.deleteObjects(ctx, deleted)
 	}
 	if errors.Is(err, errInvalidObjectKey) {
 		err = nil // no object can be under that key
