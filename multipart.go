@@ -257,7 +257,13 @@ func (s *server) completeMultipart(w http.ResponseWriter, r *http.Request, f *Fi
 	parts, err := s.objects.ListParts(r.Context(), f.ObjectKey, f.UploadID)
 	if err == nil {
 		if msg := checkParts(f, parts); msg != "" {
-			writeError(w, http.StatusConflict, codeConflict, msg)
+			// A complete on another instance may have joined the parts
+			// since this one read the file (S3 then lists none).
+			if s.joined(r.Context(), f) {
+				s.recordCompletion(w, r, f, claimed)
+				return
+			}
+			s.answerCompletedOr(w, r, f, msg)
 			return
 		}
 		deadline := time.Now().Add(completeTime(*f.DeclaredSize))

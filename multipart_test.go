@@ -960,3 +960,43 @@ func TestCompleteOfFileDeletedWhilePromoting(t *testing.T) {
 		})
 	}
 }
+
+// TestRepeatedCompleteOnTwoInstances (issue 18, section 4, "Parallel
+// completes"): the complete lock is per instance, so a complete on one
+// instance may list the parts while another instance joins them, and S3
+// then lists none. That complete answers 200 with the file the other
+// made, not 409 "missing parts".
+func TestRepeatedCompleteOnTwoInstances(t *testing.T) {
+	t.Parallel()
+	for _, metadata := range []string{"mongodb", "local"} {
+		t.Run(metadata, func(t *testing.T) {
+			t.Parallel()
+			e := startTestEnv(t, backendEnv(t, metadata, "s3", map[string]string{"PART_SIZE_BYTES": strconv.Itoa(5 << 20)}))
+			c := partsClient{t: t, e: e, token: e.newUser("racer")}
+			const size = 10 << 20
+			up := c.create("twice.bin", size)
+			c.send(up.File.ID, size, up.Upload.PartSize, partNumbers(1, up.Upload.PartCount))
+
+			other := newServer(e.srv.cfg, e.srv.log, e.srv.store, e.srv.objects) // a second instance
+			ts := httptest.NewServer(other)
+			t.Cleanup(ts.Close)
+			otherClient := partsClient{t: t, e: &testEnv{t: t, srv: other, URL: ts.URL, client: e.client}, token: c.token}
+			joinThere := once(func() {
+				resp, body := otherClient.complete(up.File.ID)
+				wantStatus(t, resp, body, http.StatusOK)
+			})
+			e.srv.objects = &hookedObjects{ObjectStore: e.srv.objects, afterListPart: func([]PartInfo) []PartInfo {
+				joinThere()
+				return nil // what S3 may list once another complete has joined the parts
+			}}
+			resp, body := c.complete(up.File.ID)
+			wantStatus(t, resp, body, http.StatusOK)
+			if !strings.Contains(string(body), `"status":"complete"`) {
+				t.Errorf("complete on the second instance: %s, want the complete file", body)
+			}
+			if n, sum := c.downloadSHA256(up.File.ID); n != size || sum != testContentSHA256(size) {
+				t.Errorf("download: %d bytes, sha256 %s; want the file", n, sum)
+			}
+		})
+	}
+}
