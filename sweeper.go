@@ -145,6 +145,11 @@ func (s *server) sweepStaged(ctx context.Context, res *sweepResult) {
 	s.walkFiles(ctx, res, "files completed from staged uploads", func(after *Cursor) ([]File, error) {
 		return s.store.StagedFilesBefore(ctx, before, after, sweepBatch)
 	}, func(f *File) {
+		// The form expires at a whole second (ceilSecond), up to a
+		// second after created+TTL: its staged object may still be there.
+		if expires, ok := stagingExpiry(f.StagingKey); ok && !expires.Before(expired) {
+			return
+		}
 		if err := s.settleStaged(ctx, f); err != nil && !errors.Is(err, ErrNotFound) {
 			res.failures++
 			s.log.Warn("sweep: settling a file completed from a staged upload", "file", f.ID, "err", err)
