@@ -396,7 +396,9 @@
     // its localStorage writes are sure to arrive before its lock is
     // released: its message, its record of completions, and, for the
     // multipart upload it runs, the server itself.
-    const seen = findResume(file);
+    // Its resume record, read now (it forgets it once complete) and again
+    // once its lock is free (it may not have written it yet now).
+    const seenBefore = findResume(file);
     let heard = null;
     const hear = (ev) => { if (ev.data && ev.data.key === key && ev.data.completed) heard = ev.data.completed; };
     if (channel) channel.addEventListener("message", hear);
@@ -407,6 +409,7 @@
         row.stopWaiting = null;
         if (row.cancelled) return { status: "cancelled" };
         let done = heard || completedSince(key, since);
+        const seen = seenBefore || findResume(file);
         if (!done && seen && (await fileStatus({ id: seen.id, multipart: true })) === "complete") {
           forgetResume(seen.id);
           loadFiles(true).catch(() => {});

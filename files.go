@@ -607,9 +607,15 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.store.DeleteFile(r.Context(), owner, id); err != nil && !errors.Is(err, ErrNotFound) {
+	deleted, err := s.store.DeleteFile(r.Context(), owner, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		s.fail(w, r, err)
 		return
+	}
+	if err == nil && deleted.ObjectKey != f.ObjectKey {
+		// A complete promoted the file's staged upload since it was read:
+		// the record just deleted names that copy, which goes too.
+		s.deletePromoted(r.Context(), deleted.ObjectKey, "delete: deleting the object a racing complete promoted")
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

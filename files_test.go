@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -432,5 +434,78 @@ func TestDeleteRecordWithRefusedObjectKey(t *testing.T) {
 		if !strings.Contains(logs.String(), "file="+f.ID) || !strings.Contains(logs.String(), "invalid object key") {
 			t.Errorf("key %q: the store's refusal is not logged: %s", key, logs)
 		}
+	}
+}
+
+// hookedObjects is the S3 object store with hooks that let a test run a
+// racing request at the exact step a race needs.
+type hookedObjects struct {
+	ObjectStore
+	beforeDelete  func(key string) // before each Delete
+	afterPromote  func()           // after each Promote
+	afterListPart func(parts []PartInfo) []PartInfo
+}
+
+func (h *hookedObjects) Delete(ctx context.Context, key string) error {
+	if h.beforeDelete != nil {
+		h.beforeDelete(key)
+	}
+	return h.ObjectStore.Delete(ctx, key)
+}
+
+func (h *hookedObjects) Promote(ctx context.Context, from, to, etag string) (ObjectInfo, error) {
+	info, err := h.ObjectStore.(stagingObjects).Promote(ctx, from, to, etag)
+	if h.afterPromote != nil {
+		h.afterPromote()
+	}
+	return info, err
+}
+
+func (h *hookedObjects) SweepStaged(ctx context.Context, before time.Time) (int, error) {
+	return h.ObjectStore.(stagingObjects).SweepStaged(ctx, before)
+}
+
+func (h *hookedObjects) ListParts(ctx context.Context, key, uploadID string) ([]PartInfo, error) {
+	parts, err := h.ObjectStore.ListParts(ctx, key, uploadID)
+	if err == nil && h.afterListPart != nil {
+		parts = h.afterListPart(parts)
+	}
+	return parts, err
+}
+
+// once runs f the first time only; calls made meanwhile (f's own, through
+// a hook) return at once.
+func once(f func()) func() {
+	var done atomic.Bool
+	return func() {
+		if done.CompareAndSwap(false, true) {
+			f()
+		}
+	}
+}
+
+// TestDeleteRacingComplete (issue 18, section 2, on S3 with each metadata
+// store): a complete that promotes the staged upload and records it after
+// a DELETE read the file, but before the DELETE removed the record, leaves
+// nothing in the bucket: the DELETE removes the object of the record it
+// deleted, not only the keys it read.
+func TestDeleteRacingComplete(t *testing.T) {
+	t.Parallel()
+	for _, metadata := range []string{"mongodb", "local"} {
+		t.Run(metadata, func(t *testing.T) {
+			t.Parallel()
+			a, _ := formReplayEnv(t, metadata, "s3")
+			tok := a.newUser("racer")
+			up := a.create(tok, map[string]any{"filename": "race.bin", "size": 4})
+			a.upload(up, []byte("race"))
+			complete := once(func() {
+				resp, body := a.complete(tok, up.File.ID, nil)
+				wantStatus(t, resp, body, http.StatusOK)
+			})
+			a.srv.objects = &hookedObjects{ObjectStore: a.srv.objects, beforeDelete: func(string) { complete() }}
+			resp, body := a.do(request{method: "DELETE", path: "/files/" + up.File.ID, token: tok})
+			wantStatus(t, resp, body, http.StatusNoContent)
+			wantUsageIsStored(t, a, tok, 0)
+		})
 	}
 }

@@ -267,14 +267,22 @@ func (s *localStore) CompleteFile(ctx context.Context, owner, id, key string, si
 	return &done, completed, nil
 }
 
-// DeleteFile removes the owner's file with that ID.
-func (s *localStore) DeleteFile(ctx context.Context, owner, id string) error {
-	return s.change(ctx, func(st *localState) (*localRecord, error) {
-		if _, err := st.ownedFile(owner, id); err != nil {
+// DeleteFile removes the owner's file with that ID and returns it as it
+// was under the write lock.
+func (s *localStore) DeleteFile(ctx context.Context, owner, id string) (*File, error) {
+	var deleted File
+	err := s.change(ctx, func(st *localState) (*localRecord, error) {
+		f, err := st.ownedFile(owner, id)
+		if err != nil {
 			return nil, err
 		}
+		deleted = cloneLocalFile(f)
 		return &localRecord{Op: opDelFile, Key: id}, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &deleted, nil
 }
 
 // InsertCredential stores a bearer token or session record.

@@ -204,7 +204,7 @@ func crashWriteFiles(t *testing.T, s *localStore, round, worker int, deadline ti
 			fmt.Println("C", id)
 		}
 		if n%5 == 0 {
-			if err := s.DeleteFile(ctx, pending.Owner, id); err != nil {
+			if err := errOf(s.DeleteFile(ctx, pending.Owner, id)); err != nil {
 				t.Error(err)
 				return
 			}

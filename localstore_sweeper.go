@@ -11,8 +11,9 @@ import (
 
 // DeleteAbandonedFile checks, under the store's write lock, that the file
 // is still pending and created before t, and deletes it.
-func (s *localStore) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) error {
-	return s.change(ctx, func(st *localState) (*localRecord, error) {
+func (s *localStore) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) (*File, error) {
+	var deleted File
+	err := s.change(ctx, func(st *localState) (*localRecord, error) {
 		f, err := st.ownedFile(owner, id)
 		if err != nil {
 			return nil, err
@@ -20,8 +21,13 @@ func (s *localStore) DeleteAbandonedFile(ctx context.Context, owner, id string, 
 		if f.Status != statusPending || !f.CreatedAt.Before(createdBefore) {
 			return nil, ErrNotFound
 		}
+		deleted = cloneLocalFile(f)
 		return &localRecord{Op: opDelFile, Key: id}, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &deleted, nil
 }
 
 // PendingFilesBefore returns up to limit pending files created before t,

@@ -82,7 +82,7 @@ func writeLocalFixture(t *testing.T, s Store) *localFixture {
 				ctMust(t, "CompleteFile", err)
 				f = done
 			case 2:
-				ctMust(t, "DeleteFile", s.DeleteFile(ctx, owner, f.ID))
+				ctMust(t, "DeleteFile", errOf(s.DeleteFile(ctx, owner, f.ID)))
 				fx.deleted = append(fx.deleted, *f)
 				continue
 			}

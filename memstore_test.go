@@ -158,30 +158,30 @@ func (m *memStore) CompleteFile(_ context.Context, owner, id, key string, size i
 	return memCopy(f), completed, nil
 }
 
-func (m *memStore) DeleteFile(_ context.Context, owner, id string) error {
+func (m *memStore) DeleteFile(_ context.Context, owner, id string) (*File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.find(owner, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	delete(m.files, id)
 	delete(m.keys, f.ObjectKey)
 	m.byOwner[owner] = slices.DeleteFunc(m.byOwner[owner], func(g *File) bool { return g == f })
-	return nil
+	return memCopy(f), nil
 }
 
-func (m *memStore) DeleteAbandonedFile(_ context.Context, owner, id string, createdBefore time.Time) error {
+func (m *memStore) DeleteAbandonedFile(_ context.Context, owner, id string, createdBefore time.Time) (*File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.find(owner, id)
 	if err != nil || f.Status != statusPending || !f.CreatedAt.Before(createdBefore) {
-		return ErrNotFound
+		return nil, ErrNotFound
 	}
 	delete(m.files, id)
 	delete(m.keys, f.ObjectKey)
 	m.byOwner[owner] = slices.DeleteFunc(m.byOwner[owner], func(g *File) bool { return g == f })
-	return nil
+	return memCopy(f), nil
 }
 
 func (m *memStore) InsertCredential(_ context.Context, c Credential) error {

@@ -546,9 +546,9 @@ func (s *mongoStore) claimCompletion(ctx context.Context, id string, at time.Tim
 // file's own delete then fail, the client retries it, and no share
 // outlives its file. Then it deletes the file and releases its quota
 // charge (mongo_quota.go).
-func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) error {
+func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) (*File, error) {
 	if err := s.deleteFileShares(ctx, owner, id); err != nil {
-		return err
+		return nil, err
 	}
 	return s.deleteFileReleasing(ctx, owner, id)
 }

@@ -325,8 +325,10 @@ func (s *mongoStore) SettleCharge(ctx context.Context, owner, id string, from, t
 // deleteFileReleasing deletes the owner's file and, if this call deleted
 // it (a delete's count is atomic), releases its charge: the settled one if
 // a settlement came first, else the one it was created with. Without a
-// ledger there is nothing to release.
-func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string, only ...bson.E) error {
+// ledger there is nothing to release. It returns the record it deleted,
+// whose object keys are the ones to delete (a complete may have promoted
+// the file's object since the caller read it).
+func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string, only ...bson.E) (*File, error) {
 	if s.ledgerOff {
 		return s.deleteOwnedFile(ctx, owner, id, only...)
 	}
@@ -335,14 +337,11 @@ func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string, 
 	// And before the file is read: starting it gives a file stored before
 	// quotas its charge, which the release must take off.
 	if _, err := s.usageHead(ctx, owner); err != nil {
-		return err
+		return nil, err
 	}
-	f, err := s.GetFile(ctx, owner, id)
+	f, err := s.deleteOwnedFile(ctx, owner, id, only...)
 	if err != nil {
-		return err
-	}
-	if err := s.deleteOwnedFile(ctx, owner, id, only...); err != nil {
-		return err
+		return nil, err
 	}
 	// The file is gone: its release must be written even if the client
 	// has gone away, or nothing would ever release it.
@@ -356,28 +355,28 @@ func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string, 
 		return usageDelta{bytes: -charge, files: -1}, err
 	})
 	if err != nil && !errors.Is(err, errOpApplied) {
-		return err
+		return nil, err
 	}
-	return nil
+	return f, nil
 }
 
-// deleteOwnedFile deletes the owner's file if it also matches only; of
-// racing deletes, one succeeds and the others are ErrNotFound.
-func (s *mongoStore) deleteOwnedFile(ctx context.Context, owner, id string, only ...bson.E) error {
+// deleteOwnedFile deletes the owner's file if it also matches only, and
+// returns it as it was deleted; of racing deletes, one succeeds and the
+// others are ErrNotFound. (FerretDB 1.x runs FindOneAndDelete as a query
+// then a delete, so there a complete landing in between can be missed;
+// MongoDB's is atomic.)
+func (s *mongoStore) deleteOwnedFile(ctx context.Context, owner, id string, only ...bson.E) (*File, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer cancel()
 	filter := append(bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}, only...)
-	res, err := s.files.DeleteOne(ctx, filter)
-	if err != nil {
-		return mongoErr("delete file", err)
+	var f File
+	if err := s.files.FindOneAndDelete(ctx, filter).Decode(&f); err != nil {
+		return nil, mongoErr("delete file", err)
 	}
-	if res.DeletedCount == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return &f, nil
 }
 
 // usageKeep is how long a ledger entry that is not its user's latest is

@@ -100,7 +100,7 @@ func TestQuotaOffDropsStaleLedger(t *testing.T) {
 	if n := usageEntries(t, off); n != 0 {
 		t.Fatalf("%d usage ledger entries left after a start with no quota, want 0", n)
 	}
-	ctMust(t, "delete", off.DeleteFile(t.Context(), owner, gone.ID))
+	ctMust(t, "delete", errOf(off.DeleteFile(t.Context(), owner, gone.ID)))
 	ctMust(t, "insert", off.InsertFileWithinQuota(t.Context(), quotaFile(owner, 50), Quota{}))
 	ctMust(t, "settle", off.SettleCharge(t.Context(), owner, kept.ID, 100, 70))
 	wantUsage(t, off, owner, Usage{Bytes: 120, Files: 2})
@@ -158,10 +158,12 @@ func cancelAfterFileDelete(t *testing.T, s *mongoStore) context.Context {
 	fileDeletes := map[int64]bool{}
 	monitor := &event.CommandMonitor{
 		Started: func(_ context.Context, e *event.CommandStartedEvent) {
-			if coll, ok := e.Command.Lookup("delete").StringValueOK(); ok && coll == "files" {
-				mu.Lock()
-				fileDeletes[e.RequestID] = true
-				mu.Unlock()
+			for _, cmd := range []string{"delete", "findAndModify"} { // DeleteFile uses the latter
+				if coll, ok := e.Command.Lookup(cmd).StringValueOK(); ok && coll == "files" {
+					mu.Lock()
+					fileDeletes[e.RequestID] = true
+					mu.Unlock()
+				}
 			}
 		},
 		Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
@@ -189,7 +191,7 @@ func TestQuotaDeleteReleasesAfterClientLeaves(t *testing.T) {
 	f := quotaFile(owner, 700)
 	ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, Quota{}))
 	ctx := cancelAfterFileDelete(t, s)
-	if err := s.DeleteFile(ctx, owner, f.ID); err != nil {
+	if err := errOf(s.DeleteFile(ctx, owner, f.ID)); err != nil {
 		t.Errorf("delete whose client left after the file went: %v", err)
 	}
 	if ctx.Err() == nil {

@@ -16,7 +16,7 @@ import (
 // creation time, so the condition holds in the delete itself. (FerretDB
 // runs a conditional update as a read then a write, so a completion in
 // that window can still lose to it; MongoDB's are atomic.)
-func (s *mongoStore) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) error {
+func (s *mongoStore) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) (*File, error) {
 	return s.deleteFileReleasing(ctx, owner, id,
 		bson.E{Key: "status", Value: statusPending},
 		bson.E{Key: "created_at", Value: bson.D{{Key: "$lt", Value: createdBefore}}})

@@ -257,7 +257,13 @@ func (s *server) completeMultipart(w http.ResponseWriter, r *http.Request, f *Fi
 	parts, err := s.objects.ListParts(r.Context(), f.ObjectKey, f.UploadID)
 	if err == nil {
 		if msg := checkParts(f, parts); msg != "" {
-			writeError(w, http.StatusConflict, codeConflict, msg)
+			// A complete on another instance may have joined the parts
+			// since this one read the file (S3 then lists none).
+			if s.joined(r.Context(), f) {
+				s.recordCompletion(w, r, f, claimed)
+				return
+			}
+			s.answerCompletedOr(w, r, f, msg)
 			return
 		}
 		deadline := time.Now().Add(completeTime(*f.DeclaredSize))
@@ -335,6 +341,12 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 		}
 	}
 	done, completed, err := s.store.CompleteFile(r.Context(), f.Owner, f.ID, promoted, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
+	if errors.Is(err, ErrNotFound) && promoted != "" {
+		// The file was deleted (or swept) while this copy was made: no
+		// record will ever name it. (On any other error the write may
+		// have landed, and the copy may be the file's.)
+		s.deletePromoted(r.Context(), promoted, "complete: deleting the copy of a file deleted meanwhile")
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -342,9 +354,7 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 	if promoted != "" && done.ObjectKey != promoted {
 		// A racing complete promoted other bytes (the form was posted in
 		// between) and recorded them first: this copy is nobody's.
-		if err := s.objects.Delete(context.WithoutCancel(r.Context()), promoted); err != nil {
-			s.log.Warn("complete: deleting a copy another complete beat", "file", f.ID, "err", err)
-		}
+		s.deletePromoted(r.Context(), promoted, "complete: deleting a copy another complete beat")
 	}
 	if completed { // a complete that raced this one and won counted it
 		s.metrics.uploadCompleted(info.Size)
@@ -401,6 +411,15 @@ func (s *server) promote(w http.ResponseWriter, r *http.Request, f *File, info O
 	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
 	return s.objects.(stagingObjects).Promote(ctx, f.StagingKey, key, info.ETag)
+}
+
+// deletePromoted deletes a promoted copy that no record names, to the end
+// even if the client goes away; should that fail, it is logged, and
+// `dropp reconcile` finds the object.
+func (s *server) deletePromoted(ctx context.Context, key, what string) {
+	if err := s.objects.Delete(context.WithoutCancel(ctx), key); err != nil {
+		s.log.Warn(what, "key", key, "err", err)
+	}
 }
 
 // answerPromoteFailed answers a promotion that failed: a staged object that

@@ -935,3 +935,68 @@ func benchPostForm(b *testing.B, url string, fields map[string]string, content [
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestCompleteOfFileDeletedWhilePromoting (issue 18, section 2, on S3 with
+// each metadata store): a file deleted after its complete copied the staged
+// upload, but before the complete recorded it, leaves no copy behind; the
+// complete answers 404.
+func TestCompleteOfFileDeletedWhilePromoting(t *testing.T) {
+	t.Parallel()
+	for _, metadata := range []string{"mongodb", "local"} {
+		t.Run(metadata, func(t *testing.T) {
+			t.Parallel()
+			a, _ := formReplayEnv(t, metadata, "s3")
+			tok := a.newUser("racer")
+			up := a.create(tok, map[string]any{"filename": "race.bin", "size": 4})
+			a.upload(up, []byte("race"))
+			del := once(func() {
+				resp, body := a.do(request{method: "DELETE", path: "/files/" + up.File.ID, token: tok})
+				wantStatus(t, resp, body, http.StatusNoContent)
+			})
+			a.srv.objects = &hookedObjects{ObjectStore: a.srv.objects, afterPromote: del}
+			resp, body := a.complete(tok, up.File.ID, nil)
+			wantStatus(t, resp, body, http.StatusNotFound)
+			wantUsageIsStored(t, a, tok, 0)
+		})
+	}
+}
+
+// TestRepeatedCompleteOnTwoInstances (issue 18, section 4, "Parallel
+// completes"): the complete lock is per instance, so a complete on one
+// instance may list the parts while another instance joins them, and S3
+// then lists none. That complete answers 200 with the file the other
+// made, not 409 "missing parts".
+func TestRepeatedCompleteOnTwoInstances(t *testing.T) {
+	t.Parallel()
+	for _, metadata := range []string{"mongodb", "local"} {
+		t.Run(metadata, func(t *testing.T) {
+			t.Parallel()
+			e := startTestEnv(t, backendEnv(t, metadata, "s3", map[string]string{"PART_SIZE_BYTES": strconv.Itoa(5 << 20)}))
+			c := partsClient{t: t, e: e, token: e.newUser("racer")}
+			const size = 10 << 20
+			up := c.create("twice.bin", size)
+			c.send(up.File.ID, size, up.Upload.PartSize, partNumbers(1, up.Upload.PartCount))
+
+			other := newServer(e.srv.cfg, e.srv.log, e.srv.store, e.srv.objects) // a second instance
+			ts := httptest.NewServer(other)
+			t.Cleanup(ts.Close)
+			otherClient := partsClient{t: t, e: &testEnv{t: t, srv: other, URL: ts.URL, client: e.client}, token: c.token}
+			joinThere := once(func() {
+				resp, body := otherClient.complete(up.File.ID)
+				wantStatus(t, resp, body, http.StatusOK)
+			})
+			e.srv.objects = &hookedObjects{ObjectStore: e.srv.objects, afterListPart: func([]PartInfo) []PartInfo {
+				joinThere()
+				return nil // what S3 may list once another complete has joined the parts
+			}}
+			resp, body := c.complete(up.File.ID)
+			wantStatus(t, resp, body, http.StatusOK)
+			if !strings.Contains(string(body), `"status":"complete"`) {
+				t.Errorf("complete on the second instance: %s, want the complete file", body)
+			}
+			if n, sum := c.downloadSHA256(up.File.ID); n != size || sum != testContentSHA256(size) {
+				t.Errorf("download: %d bytes, sha256 %s; want the file", n, sum)
+			}
+		})
+	}
+}

@@ -93,7 +93,7 @@ func TestQuotaSettleAndRelease(t *testing.T) {
 		wantUsage(t, s, owner, Usage{Bytes: 45, Files: 2})
 		for range 5 {
 			wg.Go(func() {
-				if err := s.DeleteFile(t.Context(), owner, f.ID); err != nil && !errors.Is(err, ErrNotFound) {
+				if err := errOf(s.DeleteFile(t.Context(), owner, f.ID)); err != nil && !errors.Is(err, ErrNotFound) {
 					t.Errorf("delete: %v", err)
 				}
 			})
@@ -356,9 +356,9 @@ func TestQuotaLegacyFileDeleteReleases(t *testing.T) {
 	onEachStore(t, func(t *testing.T, s Store) {
 		owner := ctNewID()
 		pending, complete := legacyFiles(t, s, owner)
-		ctMust(t, "delete", s.DeleteFile(t.Context(), owner, pending.ID))
+		ctMust(t, "delete", errOf(s.DeleteFile(t.Context(), owner, pending.ID)))
 		wantUsage(t, s, owner, Usage{Bytes: 50, Files: 1})
-		ctMust(t, "delete", s.DeleteFile(t.Context(), owner, complete.ID))
+		ctMust(t, "delete", errOf(s.DeleteFile(t.Context(), owner, complete.ID)))
 		wantUsage(t, s, owner, Usage{})
 	})
 }

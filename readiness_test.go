@@ -216,7 +216,7 @@ func TestReadinessMongoGate(t *testing.T) {
 		"GetFile":          func() error { _, err := store.GetFile(ctx, "o", "id"); return err },
 		"ListFiles":        func() error { _, err := store.ListFiles(ctx, ListQuery{Owner: "o", Limit: 1}); return err },
 		"CompleteFile":     func() error { _, _, err := store.CompleteFile(ctx, "o", "id", "", 1, "e", now); return err },
-		"DeleteFile":       func() error { return store.DeleteFile(ctx, "o", "id") },
+		"DeleteFile":       func() error { return errOf(store.DeleteFile(ctx, "o", "id")) },
 		"InsertCredential": func() error { return store.InsertCredential(ctx, Credential{Hash: "h", Kind: kindBearer}) },
 		"FindCredential":   func() error { _, err := store.FindCredential(ctx, kindBearer, "h", now); return err },
 		"DeleteCredential": func() error { return store.DeleteCredential(ctx, kindBearer, "h") },

@@ -23,7 +23,7 @@ func TestReconcile(t *testing.T) {
 			// A file's object whose record is gone (what the form stored
 			// under its staging key on S3 is the sweeper's, not reconcile's).
 			orphan, orphanKey := a.stored(tok, map[string]any{"filename": "orphan.bin"}, []byte("no record"))
-			ctMust(t, "delete record", a.srv.store.DeleteFile(t.Context(), a.userID(tok), orphan.ID))
+			ctMust(t, "delete record", errOf(a.srv.store.DeleteFile(t.Context(), a.userID(tok), orphan.ID)))
 			store, objects := a.srv.store, a.srv.objects
 
 			var out bytes.Buffer

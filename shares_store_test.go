@@ -204,7 +204,7 @@ func ctShareDeleteFileEndsShares(t *testing.T, s Store) {
 	kept := ctShareFile(t, s, f.Owner)
 	sh := ctShare(t, s, f, time.Hour, 0)
 	other := ctShare(t, s, kept, time.Hour, 0)
-	ctMust(t, "DeleteFile", s.DeleteFile(ctx, f.Owner, f.ID))
+	ctMust(t, "DeleteFile", errOf(s.DeleteFile(ctx, f.Owner, f.ID)))
 	if _, err := s.ShareLink(ctx, sh.TokenHash, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ShareLink of a deleted file's share = %v, want ErrNotFound", err)
 	}
@@ -233,7 +233,7 @@ func TestLocalStoreSharesSurviveReopen(t *testing.T) {
 	_, err := s.CountShareDownload(ctx, counted.TokenHash, now)
 	ctMust(t, "CountShareDownload", err)
 	ctMust(t, "DeleteShare", s.DeleteShare(ctx, f.Owner, revoked.ID))
-	ctMust(t, "DeleteFile", s.DeleteFile(ctx, gone.Owner, gone.ID))
+	ctMust(t, "DeleteFile", errOf(s.DeleteFile(ctx, gone.Owner, gone.ID)))
 	s = reopenLocalStore(t, s)
 	got, err := s.ShareLink(ctx, counted.TokenHash, now)
 	if err != nil || got.Downloads != 1 {

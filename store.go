@@ -235,7 +235,10 @@ type Store interface {
 	// concurrent calls on one pending file, at most one (on MongoDB, exactly
 	// one unless writing its completion claim fails, which is logged).
 	CompleteFile(ctx context.Context, owner, id, key string, size int64, etag string, at time.Time) (f *File, completed bool, err error)
-	DeleteFile(ctx context.Context, owner, id string) error
+	// DeleteFile deletes the owner's file and returns the record it
+	// deleted: its object keys are the ones to delete, whatever a complete
+	// made of the file since the caller read it.
+	DeleteFile(ctx context.Context, owner, id string) (*File, error)
 
 	InsertCredential(ctx context.Context, c Credential) error
 	// FindCredential returns the unexpired credential of that kind and hash.
@@ -323,8 +326,8 @@ type Store interface {
 	// only if it is still pending and was created before t, checked in the
 	// store itself: a file completed since the sweeper read it stays
 	// (ErrNotFound). It is the sweeper's claim on a file, made before its
-	// objects go.
-	DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) error
+	// objects go, which are those of the record it returns.
+	DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) (*File, error)
 	// PendingFilesBefore returns up to limit pending files created before
 	// t, oldest first by (CreatedAt, ID), from just after the position
 	// after (nil: from the oldest), so that a sweep can walk them in batches.

@@ -188,7 +188,7 @@ func ctOwnerIsolation(t *testing.T, s Store) {
 	if _, _, err := s.CompleteFile(ctx, bob, f.ID, "", 1, "e", ctNow()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CompleteFile as other owner = %v, want ErrNotFound", err)
 	}
-	if err := s.DeleteFile(ctx, bob, f.ID); !errors.Is(err, ErrNotFound) {
+	if err := errOf(s.DeleteFile(ctx, bob, f.ID)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("DeleteFile as other owner = %v, want ErrNotFound", err)
 	}
 	for _, status := range []string{"", statusPending} {
@@ -405,18 +405,18 @@ func ctDeleteAbandonedFile(t *testing.T, s Store) {
 	}
 	cutoff := t0.Add(time.Minute)
 	for _, f := range []*File{done, young} {
-		if err := s.DeleteAbandonedFile(ctx, owner, f.ID, cutoff); !errors.Is(err, ErrNotFound) {
+		if err := errOf(s.DeleteAbandonedFile(ctx, owner, f.ID, cutoff)); !errors.Is(err, ErrNotFound) {
 			t.Errorf("DeleteAbandonedFile(%s) = %v, want ErrNotFound", f.Filename, err)
 		}
 		if _, err := s.GetFile(ctx, owner, f.ID); err != nil {
 			t.Errorf("file kept by DeleteAbandonedFile: %v", err)
 		}
 	}
-	ctMust(t, "delete the abandoned file", s.DeleteAbandonedFile(ctx, owner, pending.ID, cutoff))
+	ctMust(t, "delete the abandoned file", errOf(s.DeleteAbandonedFile(ctx, owner, pending.ID, cutoff)))
 	if _, err := s.GetFile(ctx, owner, pending.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("abandoned file after DeleteAbandonedFile: %v, want ErrNotFound", err)
 	}
-	if err := s.DeleteAbandonedFile(ctx, owner, pending.ID, cutoff); !errors.Is(err, ErrNotFound) {
+	if err := errOf(s.DeleteAbandonedFile(ctx, owner, pending.ID, cutoff)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second DeleteAbandonedFile = %v, want ErrNotFound", err)
 	}
 }
@@ -499,20 +499,33 @@ func ctUsageByOwner(t *testing.T, s Store) {
 	}
 }
 
-// ctDeleteFile: a deleted file is gone for every method, once.
+// errOf is the error of a delete that also returns the deleted record.
+func errOf(_ *File, err error) error { return err }
+
+// ctDeleteFile: a deleted file is gone for every method, once; the delete
+// returns the record as it was deleted, with a key a complete wrote since
+// the caller read it.
 func ctDeleteFile(t *testing.T, s Store) {
 	ctx := t.Context()
 	owner, now := ctNewID(), ctNow()
 	f, kept := ctFile(owner, now), ctFile(owner, now)
 	ctInsert(t, s, f)
 	ctInsert(t, s, kept)
-	if err := s.DeleteFile(ctx, owner, f.ID); err != nil {
+	promoted := f.ObjectKey + "-etag"
+	if _, _, err := s.CompleteFile(ctx, owner, f.ID, promoted, 3, "etag", now); err != nil {
+		t.Fatalf("CompleteFile: %v", err)
+	}
+	deleted, err := s.DeleteFile(ctx, owner, f.ID)
+	if err != nil {
 		t.Fatalf("DeleteFile: %v", err)
+	}
+	if deleted.ID != f.ID || deleted.ObjectKey != promoted || deleted.Status != statusComplete {
+		t.Errorf("DeleteFile returned %+v, want the record as completed (key %s)", deleted, promoted)
 	}
 	if _, err := s.GetFile(ctx, owner, f.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetFile(deleted) = %v, want ErrNotFound", err)
 	}
-	if err := s.DeleteFile(ctx, owner, f.ID); !errors.Is(err, ErrNotFound) {
+	if err := errOf(s.DeleteFile(ctx, owner, f.ID)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("DeleteFile(deleted) = %v, want ErrNotFound", err)
 	}
 	ctSameIDs(t, "after delete", ctList(t, s, ListQuery{Owner: owner, Limit: 10}), []File{*kept})

@@ -145,6 +145,11 @@ func (s *server) sweepStaged(ctx context.Context, res *sweepResult) {
 	s.walkFiles(ctx, res, "files completed from staged uploads", func(after *Cursor) ([]File, error) {
 		return s.store.StagedFilesBefore(ctx, before, after, sweepBatch)
 	}, func(f *File) {
+		// The form expires at a whole second (ceilSecond), up to a
+		// second after created+TTL: its staged object may still be there.
+		if expires, ok := stagingExpiry(f.StagingKey); ok && !expires.Before(expired) {
+			return
+		}
 		if err := s.settleStaged(ctx, f); err != nil && !errors.Is(err, ErrNotFound) {
 			res.failures++
 			s.log.Warn("sweep: settling a file completed from a staged upload", "file", f.ID, "err", err)
@@ -173,12 +178,12 @@ func (s *server) settleStaged(ctx context.Context, f *File) error {
 // object). Then its object and its parts go; should that fail, `dropp
 // reconcile` finds the object, which no record names any more.
 func (s *server) sweepFile(ctx context.Context, f *File, before time.Time) (swept, ok bool) {
-	err := s.store.DeleteAbandonedFile(ctx, f.Owner, f.ID, before)
+	deleted, err := s.store.DeleteAbandonedFile(ctx, f.Owner, f.ID, before)
 	if errors.Is(err, ErrNotFound) {
 		return false, true
 	}
 	if err == nil {
-		err = s.deleteObjects(ctx, f)
+		err = s.deleteObjects(ctx, deleted)
 	}
 	if errors.Is(err, errInvalidObjectKey) {
 		err = nil // no object can be under that key

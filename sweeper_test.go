@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -215,6 +216,46 @@ func TestSweeperKeepsFileCompletedWhileItWalks(t *testing.T) {
 				t.Errorf("multipart upload completed during the sweep downloads %d bytes (sha256 %s)", n, sum)
 			}
 			a.wantMeUsage(tok, 5+7, 2)
+		})
+	}
+}
+
+// TestSweeperSettlesOnlyAfterStagedObjectGoes (issue 18, section 2, on S3
+// with each metadata store): a file completed from a size-less form keeps
+// the whole charge until the sweep that deletes its staged object. The
+// form expires at a whole second (ceilSecond), up to a second after the
+// file's creation plus UPLOAD_POST_TTL_SECONDS: a sweep in that second
+// must not settle the file while its replayed object stays.
+func TestSweeperSettlesOnlyAfterStagedObjectGoes(t *testing.T) {
+	t.Parallel()
+	for _, metadata := range []string{"mongodb", "local"} {
+		t.Run(metadata, func(t *testing.T) {
+			t.Parallel()
+			a, clock := formReplayEnv(t, metadata, "s3")
+			tok := a.newUser("edge")
+			for ms := clock.now().Nanosecond() / 1e6; ms < 50 || ms > 300; ms = clock.now().Nanosecond() / 1e6 {
+				time.Sleep(10 * time.Millisecond) // create early in a second: the form then expires most of a second after TTL
+			}
+			up := a.create(tok, map[string]any{"filename": "one.bin"})
+			a.upload(up, []byte("1"))
+			resp, body := a.complete(tok, up.File.ID, nil)
+			wantStatus(t, resp, body, http.StatusOK)
+			replayForm(t, a, up, bytes.Repeat([]byte("x"), 1<<20))
+
+			f, err := a.srv.store.GetFile(t.Context(), a.userID(tok), up.File.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Just after the file's creation plus TTL and grace, before its form's expiry plus grace.
+			clock.advance(f.CreatedAt.Add(a.srv.cfg.UploadTTL + a.srv.cfg.SweepGrace + 20*time.Millisecond).Sub(clock.now()))
+			if res := a.srv.sweep(t.Context()); res.failures != 0 {
+				t.Fatalf("sweep: %+v", res)
+			}
+			if usage, stored := a.me(tok).Usage.Bytes, storedBytes(t, a); usage < stored {
+				t.Errorf("a sweep before the form's expiry plus grace: usage %d bytes, the object store holds %d", usage, stored)
+			}
+			sweepAfterForms(t, a, clock)
+			wantUsageIsStored(t, a, tok, 1)
 		})
 	}
 }
