@@ -217,6 +217,16 @@ func TestACMEWithPebble(t *testing.T) {
 		if err != nil || info.Mode().Perm() != 0o700 {
 			t.Fatalf("certificate cache: %v, %v; want a directory with mode 0700", info, err)
 		}
+		// The cache holds private keys: each file readable by Dropp alone.
+		cached, err := os.ReadDir(filepath.Join(dataDir, acmeCacheSubdir))
+		if err != nil || len(cached) == 0 {
+			t.Fatalf("certificate cache: %d files, %v", len(cached), err)
+		}
+		for _, e := range cached {
+			if info, err := e.Info(); err != nil || info.Mode().Perm() != 0o600 {
+				t.Errorf("certificate cache file %s: %v, %v; want mode 0600", e.Name(), info, err)
+			}
+		}
 		// A restart serves the cached certificate without asking the CA.
 		dropp.stop()
 		env := dropp.env
