@@ -607,7 +607,7 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 		s.fail(w, r, err)
 		return
 	}
-	deleted, err := s.store.DeleteFile(r.Context(), owner, id)
+	deleted, err := s.removeFile(r.Context(), owner, f)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		s.fail(w, r, err)
 		return
@@ -618,6 +618,21 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 		s.deletePromoted(r.Context(), deleted.ObjectKey, "delete: deleting the object a racing complete promoted")
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// removeFile deletes the file's record, or, while its staging key may
+// still be written (a form S3 cannot revoke: stagingObjects), holds it
+// deleted: hidden, and still charged until sweepStaged has deleted what
+// the form stored. A file no longer holdable (its key was cleared since
+// it was read) is deleted.
+func (s *server) removeFile(ctx context.Context, owner string, f *File) (*File, error) {
+	if f.StagingKey != "" {
+		held, err := s.store.HoldDeletedFile(ctx, owner, f.ID)
+		if !errors.Is(err, ErrNotFound) {
+			return held, err
+		}
+	}
+	return s.store.DeleteFile(ctx, owner, f.ID)
 }
 
 // deleteObjects deletes what the object store holds for a file: its

@@ -309,16 +309,23 @@ func TestFormReplayAfterDeclaredComplete(t *testing.T) {
 }
 
 // TestFormReplayAfterDelete (issue 18, section 2): a form posted after its
-// file was deleted leaves nothing in the bucket one sweep after the form
-// expired, and the usage stays 0.
+// file was deleted never stores more than the usage shows while the form
+// is valid (the file keeps its charge, hidden, until the staged sweep),
+// and one sweep after the form expired nothing is left and the usage is 0.
 func TestFormReplayAfterDelete(t *testing.T) {
 	t.Parallel()
 	onEachBackendPair(t, func(t *testing.T, a apiTester, clock *testClock) {
 		tok := a.newUser("replay")
 		content := bytes.Repeat([]byte("d"), 1<<20)
-		for i := range 2 { // one deleted before any post, one after it was completed
-			up := a.create(tok, map[string]any{"filename": "gone.bin", "size": len(content)})
-			if i == 1 {
+		// Deleted before any post (declared size, and size-less: it
+		// reserves the single-upload limit), and after it was completed.
+		for i, create := range []map[string]any{
+			{"filename": "gone.bin", "size": len(content)},
+			{"filename": "gone.bin"},
+			{"filename": "gone.bin", "size": len(content)},
+		} {
+			up := a.create(tok, create)
+			if i == 2 {
 				a.upload(up, content)
 				resp, body := a.complete(tok, up.File.ID, nil)
 				wantStatus(t, resp, body, http.StatusOK)
@@ -326,12 +333,56 @@ func TestFormReplayAfterDelete(t *testing.T) {
 			resp, body := a.do(request{method: "DELETE", path: "/files/" + up.File.ID, token: tok})
 			wantStatus(t, resp, body, http.StatusNoContent)
 			replayForm(t, a, up, content)
-		}
-		if got := a.me(tok).Usage.Bytes; got != 0 {
-			t.Errorf("usage %d bytes after the deletes, want 0", got)
+			if usage, stored := a.me(tok).Usage.Bytes, storedBytes(t, a); usage < stored {
+				t.Errorf("form %d replayed after its delete: usage %d bytes, the object store holds %d", i, usage, stored)
+			}
+			resp, body = a.do(request{method: "DELETE", path: "/files/" + up.File.ID, token: tok})
+			wantStatus(t, resp, body, http.StatusNotFound)
 		}
 		sweepAfterForms(t, a, clock)
 		wantUsageIsStored(t, a, tok, 0)
+	})
+}
+
+// TestDeletedFileHeldIsMissing: a file deleted while its form is valid is
+// held (statusDeleted, still charged) but missing everywhere its owner or
+// a share link looks: list (any status), download, complete, its shares
+// and a share link made before the delete.
+func TestDeletedFileHeldIsMissing(t *testing.T) {
+	t.Parallel()
+	onEachBackendPair(t, func(t *testing.T, a apiTester, clock *testClock) {
+		tok := a.newUser("held")
+		se := shareEnv{apiTester: a, clock: clock}
+		done := a.create(tok, map[string]any{"filename": "done.bin", "size": 4})
+		a.upload(done, []byte("done"))
+		resp, body := a.complete(tok, done.File.ID, nil)
+		wantStatus(t, resp, body, http.StatusOK)
+		link := se.share(tok, done.File.ID, nil)
+		pending := a.create(tok, map[string]any{"filename": "pending.bin"})
+		a.upload(pending, []byte("later"))
+		for _, id := range []string{done.File.ID, pending.File.ID} {
+			resp, body := a.do(request{method: "DELETE", path: "/files/" + id, token: tok})
+			wantStatus(t, resp, body, http.StatusNoContent)
+		}
+		for _, query := range []string{"", "status=pending", "status=complete"} {
+			if ids := a.listIDs(tok, query); len(ids) != 0 {
+				t.Errorf("list %q after the deletes: %v, want none", query, ids)
+			}
+		}
+		for _, req := range []request{
+			{method: "GET", path: "/download/" + done.File.ID, token: tok},
+			{method: "POST", path: "/upload/" + pending.File.ID + "/complete", token: tok},
+			{method: "POST", path: "/files/" + done.File.ID + "/shares", token: tok},
+			{method: "GET", path: "/files/" + done.File.ID + "/shares", token: tok},
+			{method: "DELETE", path: "/files/" + done.File.ID, token: tok},
+		} {
+			resp, body := a.do(req)
+			wantStatus(t, resp, body, http.StatusNotFound)
+		}
+		got, _ := a.fetch(link.URL)
+		if got.StatusCode != http.StatusNotFound {
+			t.Errorf("share link of the deleted file: %d, want 404", got.StatusCode)
+		}
 	})
 }
 

@@ -214,7 +214,7 @@ func (s *localStore) compact() error {
 func (s *localStore) GetFile(ctx context.Context, owner, id string) (*File, error) {
 	var f *File
 	err := s.view(ctx, func(st *localState) error {
-		found, err := st.ownedFile(owner, id)
+		found, err := st.liveFile(owner, id)
 		if err == nil {
 			c := cloneLocalFile(found)
 			f = &c
@@ -246,7 +246,7 @@ func (s *localStore) CompleteFile(ctx context.Context, owner, id, key string, si
 	var done File
 	completed := false
 	err := s.change(ctx, func(st *localState) (*localRecord, error) {
-		f, err := st.ownedFile(owner, id)
+		f, err := st.liveFile(owner, id)
 		if err != nil {
 			return nil, err
 		}
@@ -283,6 +283,30 @@ func (s *localStore) DeleteFile(ctx context.Context, owner, id string) (*File, e
 		return nil, err
 	}
 	return &deleted, nil
+}
+
+// HoldDeletedFile marks the owner's file that names a staging key
+// deleted, under the write lock. Its shares stay in the log until the file
+// goes, but no share route finds them: each reads the file first.
+func (s *localStore) HoldDeletedFile(ctx context.Context, owner, id string) (*File, error) {
+	var held File
+	err := s.change(ctx, func(st *localState) (*localRecord, error) {
+		f, err := st.liveFile(owner, id)
+		if err == nil && f.StagingKey == "" {
+			err = ErrNotFound
+		}
+		if err != nil {
+			return nil, err
+		}
+		held = cloneLocalFile(f)
+		doc := cloneLocalFile(f)
+		doc.Status = statusDeleted
+		return &localRecord{Op: opPutFile, File: &doc}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &held, nil
 }
 
 // InsertCredential stores a bearer token or session record.

@@ -163,6 +163,16 @@ func (st *localState) ownedFile(owner, id string) (*File, error) {
 	return f, nil
 }
 
+// liveFile is ownedFile for the owner's reads: a file held deleted
+// (statusDeleted) is missing.
+func (st *localState) liveFile(owner, id string) (*File, error) {
+	f, err := st.ownedFile(owner, id)
+	if err == nil && f.Status == statusDeleted {
+		return nil, ErrNotFound
+	}
+	return f, err
+}
+
 // listFiles walks the owner's files from newest to oldest, starting
 // strictly after the cursor, and copies up to q.Limit that match q.Status.
 func (st *localState) listFiles(q ListQuery) []File {
@@ -174,7 +184,7 @@ func (st *localState) listFiles(q ListQuery) []File {
 	}
 	page := make([]File, 0, max(0, min(q.Limit, end)))
 	for i := end - 1; i >= 0 && len(page) < q.Limit; i-- {
-		if q.Status == "" || list[i].Status == q.Status {
+		if q.Status == "" && list[i].Status != statusDeleted || list[i].Status == q.Status {
 			page = append(page, cloneLocalFile(list[i]))
 		}
 	}

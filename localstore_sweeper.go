@@ -37,7 +37,9 @@ func (s *localStore) PendingFilesBefore(ctx context.Context, t time.Time, after 
 }
 
 func (s *localStore) StagedFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
-	return s.filesBefore(ctx, func(f *File) bool { return f.Status == statusComplete && f.StagingKey != "" }, t, after, limit)
+	return s.filesBefore(ctx, func(f *File) bool {
+		return (f.Status == statusComplete || f.Status == statusDeleted) && f.StagingKey != ""
+	}, t, after, limit)
 }
 
 // ClearStagingKey forgets the staging key of a complete file.

@@ -90,7 +90,7 @@ func (m *memStore) find(owner, id string) (*File, error) {
 func (m *memStore) GetFile(_ context.Context, owner, id string) (*File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	f, err := m.find(owner, id)
+	f, err := m.findLive(owner, id)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (m *memStore) ListFiles(_ context.Context, q ListQuery) ([]File, error) {
 	}
 	out := make([]File, 0, min(len(list), max(q.Limit, 0)))
 	for i := len(list) - 1; i >= 0 && (q.Limit <= 0 || len(out) < q.Limit); i-- {
-		if q.Status == "" || list[i].Status == q.Status {
+		if q.Status == "" && list[i].Status != statusDeleted || list[i].Status == q.Status {
 			out = append(out, *list[i])
 		}
 	}
@@ -142,7 +142,7 @@ func memDetach(files []File) {
 func (m *memStore) CompleteFile(_ context.Context, owner, id, key string, size int64, etag string, at time.Time) (*File, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	f, err := m.find(owner, id)
+	f, err := m.findLive(owner, id)
 	if err != nil {
 		return nil, false, err
 	}
@@ -169,6 +169,27 @@ func (m *memStore) DeleteFile(_ context.Context, owner, id string) (*File, error
 	delete(m.keys, f.ObjectKey)
 	m.byOwner[owner] = slices.DeleteFunc(m.byOwner[owner], func(g *File) bool { return g == f })
 	return memCopy(f), nil
+}
+
+// findLive is find for the owner's reads: a file held deleted is missing.
+func (m *memStore) findLive(owner, id string) (*File, error) {
+	f, err := m.find(owner, id)
+	if err == nil && f.Status == statusDeleted {
+		return nil, ErrNotFound
+	}
+	return f, err
+}
+
+func (m *memStore) HoldDeletedFile(_ context.Context, owner, id string) (*File, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, err := m.findLive(owner, id)
+	if err != nil || f.StagingKey == "" {
+		return nil, ErrNotFound
+	}
+	held := memCopy(f)
+	f.Status = statusDeleted
+	return held, nil
 }
 
 func (m *memStore) DeleteAbandonedFile(_ context.Context, owner, id string, createdBefore time.Time) (*File, error) {
@@ -398,7 +419,9 @@ func (m *memStore) PendingFilesBefore(_ context.Context, t time.Time, after *Cur
 }
 
 func (m *memStore) StagedFilesBefore(_ context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
-	return m.filesBefore(func(f *File) bool { return f.Status == statusComplete && f.StagingKey != "" }, t, after, limit)
+	return m.filesBefore(func(f *File) bool {
+		return (f.Status == statusComplete || f.Status == statusDeleted) && f.StagingKey != ""
+	}, t, after, limit)
 }
 
 func (m *memStore) ClearStagingKey(_ context.Context, owner, id string) error {

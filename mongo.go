@@ -268,7 +268,7 @@ func (s *mongoStore) GetFile(ctx context.Context, owner, id string) (*File, erro
 		return nil, err
 	}
 	defer cancel()
-	raw, err := s.files.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}).Raw()
+	raw, err := s.files.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, notDeleted}).Raw()
 	if err != nil {
 		return nil, mongoErr("get file", err)
 	}
@@ -319,11 +319,16 @@ func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 	return files, nil
 }
 
+// notDeleted hides the files held deleted (statusDeleted) from the owner.
+var notDeleted = bson.E{Key: "status", Value: bson.D{{Key: "$ne", Value: statusDeleted}}}
+
 // listFilter selects the owner's files of q's status after q's cursor.
 func listFilter(q ListQuery) bson.D {
 	filter := bson.D{{Key: "owner", Value: q.Owner}}
 	if q.Status != "" {
 		filter = append(filter, bson.E{Key: "status", Value: q.Status})
+	} else {
+		filter = append(filter, notDeleted)
 	}
 	if q.After != nil {
 		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
@@ -375,7 +380,7 @@ func decodeFile(doc bson.Raw, f *File, opt *fileOptionals, owner string) error {
 		case "content_type":
 			f.ContentType = d.str("content_type", v)
 		case "status":
-			f.Status = d.str("status", v, statusPending, statusComplete)
+			f.Status = d.str("status", v, statusPending, statusComplete, statusDeleted)
 		case "object_key":
 			f.ObjectKey = d.str("object_key", v)
 		case "etag":
@@ -551,6 +556,27 @@ func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) (*File, e
 		return nil, err
 	}
 	return s.deleteFileReleasing(ctx, owner, id)
+}
+
+// HoldDeletedFile ends the file's shares first, as DeleteFile does, then
+// marks it deleted in one conditional update; its charge stays.
+func (s *mongoStore) HoldDeletedFile(ctx context.Context, owner, id string) (*File, error) {
+	if err := s.deleteFileShares(ctx, owner, id); err != nil {
+		return nil, err
+	}
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, notDeleted,
+		{Key: "staging_key", Value: bson.D{{Key: "$gt", Value: ""}}}}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: statusDeleted}}}}
+	var f File
+	if err := s.files.FindOneAndUpdate(ctx, filter, update).Decode(&f); err != nil {
+		return nil, mongoErr("hold deleted file", err)
+	}
+	return &f, nil
 }
 
 func (s *mongoStore) InsertCredential(ctx context.Context, c Credential) error {

@@ -27,7 +27,7 @@ func (s *mongoStore) PendingFilesBefore(ctx context.Context, t time.Time, after 
 }
 
 func (s *mongoStore) StagedFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
-	return s.filesBefore(ctx, bson.D{{Key: "status", Value: statusComplete}, {Key: "staging_key", Value: bson.D{{Key: "$gt", Value: ""}}}}, t, after, limit)
+	return s.filesBefore(ctx, bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{statusComplete, statusDeleted}}}}, {Key: "staging_key", Value: bson.D{{Key: "$gt", Value: ""}}}}, t, after, limit)
 }
 
 // ClearStagingKey unsets the key of a complete file.

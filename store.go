@@ -39,6 +39,11 @@ func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.e
 const (
 	statusPending  = "pending"
 	statusComplete = "complete"
+	// statusDeleted: deleted by its owner while its staging key may still
+	// be written (a form S3 cannot revoke, stagingObjects). Every read but
+	// the sweeper's treats it as missing; its charge counts until
+	// sweepStaged has deleted what the form stored, then the record goes.
+	statusDeleted = "deleted"
 )
 
 // The five records below (File, Credential, User, AuthState, AuthCode) are
@@ -239,6 +244,12 @@ type Store interface {
 	// deleted: its object keys are the ones to delete, whatever a complete
 	// made of the file since the caller read it.
 	DeleteFile(ctx context.Context, owner, id string) (*File, error)
+	// HoldDeletedFile marks the owner's file that names a staging key
+	// statusDeleted (ending its shares) and returns it as it was: from
+	// then on it is missing to GetFile, ListFiles and CompleteFile, and
+	// still counts in the owner's usage. ErrNotFound if the file is gone,
+	// already held, or names no staging key.
+	HoldDeletedFile(ctx context.Context, owner, id string) (*File, error)
 
 	InsertCredential(ctx context.Context, c Credential) error
 	// FindCredential returns the unexpired credential of that kind and hash.
@@ -332,9 +343,10 @@ type Store interface {
 	// t, oldest first by (CreatedAt, ID), from just after the position
 	// after (nil: from the oldest), so that a sweep can walk them in batches.
 	PendingFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error)
-	// StagedFilesBefore is PendingFilesBefore for the complete files that
-	// still name a staging key (stagingObjects): their charge is settled
-	// once their form has expired.
+	// StagedFilesBefore is PendingFilesBefore for the complete and the
+	// held deleted files that still name a staging key (stagingObjects):
+	// once their form has expired, a complete one's charge is settled and
+	// a deleted one goes.
 	StagedFilesBefore(ctx context.Context, t time.Time, after *Cursor, limit int) ([]File, error)
 	// ClearStagingKey forgets the staging key of the owner's complete file.
 	ClearStagingKey(ctx context.Context, owner, id string) error

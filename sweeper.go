@@ -125,7 +125,8 @@ func (s *server) walkFiles(ctx context.Context, res *sweepResult, what string, l
 // sweepStaged deletes the staged uploads whose form expired more than
 // SWEEP_GRACE_SECONDS ago, whatever became of their files (one posted
 // again after its file was completed or deleted goes here), then settles
-// the charge of the files they were for. Until then, a file completed
+// the charge of the files they were for, and deletes those held deleted
+// (statusDeleted). Until then, a file completed
 // from a staged upload keeps the charge its form reserved (a size-less
 // form, the single-upload limit): that form may still store that much.
 func (s *server) sweepStaged(ctx context.Context, res *sweepResult) {
@@ -148,6 +149,15 @@ func (s *server) sweepStaged(ctx context.Context, res *sweepResult) {
 		// The form expires at a whole second (ceilSecond), up to a
 		// second after created+TTL: its staged object may still be there.
 		if expires, ok := stagingExpiry(f.StagingKey); ok && !expires.Before(expired) {
+			return
+		}
+		if f.Status == statusDeleted {
+			// Its staged object is gone: the held record goes, and
+			// its charge with it.
+			if _, err := s.store.DeleteFile(ctx, f.Owner, f.ID); err != nil && !errors.Is(err, ErrNotFound) {
+				res.failures++
+				s.log.Warn("sweep: deleting a file held deleted", "file", f.ID, "err", err)
+			}
 			return
 		}
 		if err := s.settleStaged(ctx, f); err != nil && !errors.Is(err, ErrNotFound) {
