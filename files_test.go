@@ -545,7 +545,7 @@ func TestDeleteRacingComplete(t *testing.T) {
 	for _, metadata := range []string{"mongodb", "local"} {
 		t.Run(metadata, func(t *testing.T) {
 			t.Parallel()
-			a, _ := formReplayEnv(t, metadata, "s3")
+			a, clock := formReplayEnv(t, metadata, "s3")
 			tok := a.newUser("racer")
 			up := a.create(tok, map[string]any{"filename": "race.bin", "size": 4})
 			a.upload(up, []byte("race"))
@@ -556,6 +556,10 @@ func TestDeleteRacingComplete(t *testing.T) {
 			a.srv.objects = &hookedObjects{ObjectStore: a.srv.objects, beforeDelete: func(string) { complete() }}
 			resp, body := a.do(request{method: "DELETE", path: "/files/" + up.File.ID, token: tok})
 			wantStatus(t, resp, body, http.StatusNoContent)
+			if got := storedBytes(t, a); got != 0 {
+				t.Errorf("the object store holds %d bytes after the delete, want 0", got)
+			}
+			sweepAfterForms(t, a, clock) // the deleted file's charge stays until then
 			wantUsageIsStored(t, a, tok, 0)
 		})
 	}

@@ -365,8 +365,7 @@ func (m *memStore) UsageByOwner(_ context.Context) (map[string]Usage, error) {
 func (m *memStore) usageLocked(owner string) Usage {
 	var u Usage
 	for _, f := range m.byOwner[owner] {
-		u.Bytes += f.Charged
-		u.Files++
+		u.add(f)
 	}
 	return u
 }

@@ -559,11 +559,27 @@ func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) (*File, e
 }
 
 // HoldDeletedFile ends the file's shares first, as DeleteFile does, then
-// marks it deleted in one conditional update; its charge stays.
+// marks it deleted in one conditional update; its bytes stay charged, and
+// the ledger takes it off the file count (holdInLedger).
 func (s *mongoStore) HoldDeletedFile(ctx context.Context, owner, id string) (*File, error) {
 	if err := s.deleteFileShares(ctx, owner, id); err != nil {
 		return nil, err
 	}
+	if !s.ledgerOff {
+		// The ledger must exist before the file is held, as before a delete.
+		if _, err := s.usageHead(ctx, owner); err != nil {
+			return nil, err
+		}
+	}
+	f, err := s.markDeleted(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	return f, s.holdInLedger(ctx, owner, id)
+}
+
+// markDeleted sets the owner's file that names a staging key to statusDeleted.
+func (s *mongoStore) markDeleted(ctx context.Context, owner, id string) (*File, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return nil, err

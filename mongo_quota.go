@@ -220,7 +220,7 @@ func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error
 
 // chargedFiles reads what counts of each of the owner's files.
 func (s *mongoStore) chargedFiles(ctx context.Context, owner string) ([]File, error) {
-	fields := bson.D{{Key: "_id", Value: 1}, {Key: "charged", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}}
+	fields := bson.D{{Key: "_id", Value: 1}, {Key: "charged", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}, {Key: "status", Value: 1}}
 	cur, err := s.files.Find(ctx, bson.D{{Key: "owner", Value: owner}}, options.Find().SetProjection(fields))
 	if err != nil {
 		return nil, mongoErr("count usage", err)
@@ -352,12 +352,37 @@ func (s *mongoStore) deleteFileReleasing(ctx context.Context, owner, id string, 
 		if found {
 			charge = settled.To
 		}
-		return usageDelta{bytes: -charge, files: -1}, err
+		files := int64(-1)
+		if err == nil && f.Status == statusDeleted {
+			// Its hold took the file off already (holdInLedger).
+			_, held, herr := s.findOp(detached, "hold:"+id)
+			if held {
+				files = 0
+			}
+			err = herr
+		}
+		return usageDelta{bytes: -charge, files: files}, err
 	})
 	if err != nil && !errors.Is(err, errOpApplied) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// holdInLedger takes a file held deleted off the owner's file count; its
+// bytes stay until the record goes (deleteFileReleasing). Written even if
+// the client has gone, as a release is.
+func (s *mongoStore) holdInLedger(ctx context.Context, owner, id string) error {
+	if s.ledgerOff {
+		return nil
+	}
+	err := s.appendUsage(context.WithoutCancel(ctx), owner, "hold:"+id, func(usageEntry) (usageDelta, error) {
+		return usageDelta{files: -1}, nil
+	})
+	if errors.Is(err, errOpApplied) {
+		return nil
+	}
+	return err
 }
 
 // deleteOwnedFile deletes the owner's file if it also matches only, and
@@ -452,7 +477,7 @@ const usageScanTimeout = 30 * time.Second
 // accumulator of a $group (the others come back 0) and has no $cond for a
 // file stored before quotas (legacyCharge).
 func (s *mongoStore) usageFromAllFiles(ctx context.Context) (map[string]Usage, error) {
-	fields := bson.D{{Key: "owner", Value: 1}, {Key: "charged", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}}
+	fields := bson.D{{Key: "owner", Value: 1}, {Key: "charged", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}, {Key: "status", Value: 1}}
 	cur, err := s.files.Find(ctx, bson.D{}, options.Find().SetProjection(fields))
 	if err != nil {
 		return nil, mongoErr("usage by owner", err)

@@ -392,10 +392,14 @@ func sumCharges(files []File) Usage {
 	return u
 }
 
-// add counts f in u: its charge and one file.
+// add counts f in u: its charge and one file. A file held deleted
+// (statusDeleted) counts its charge only: its form may still store that
+// much, but its owner no longer has it.
 func (u *Usage) add(f *File) {
 	u.Bytes += cmp.Or(f.Charged, legacyCharge(f))
-	u.Files++
+	if f.Status != statusDeleted {
+		u.Files++
+	}
 }
 
 // legacyCharge is what a file stored before quotas existed counts: its
