@@ -11,7 +11,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -32,9 +34,37 @@ type shareDownload struct {
 // deletes its own again when they are over maxLive. FerretDB has no
 // transactions, and a count before the insert would let racing inserts
 // all pass; counted after, the last kept insert sees every kept one, so
-// no more than maxLive are ever kept.
+// no more than maxLive are ever kept. Racing inserts at the edge can all
+// see too many and all take theirs back: one that then finds room tries
+// again after a random pause, a few times, so a burst still fills the
+// room rather than leaving it empty.
 func (s *mongoStore) InsertShare(ctx context.Context, sh Share, maxLive int) error {
 	sh.Downloads = 0 // counted in share_downloads
+	for attempt := 1; ; attempt++ {
+		err := s.insertShareWithin(ctx, sh, maxLive)
+		if !errors.Is(err, errShareRace) {
+			return err
+		}
+		if attempt == shareInsertAttempts {
+			return ErrTooManyShares
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * time.Duration(1+rand.IntN(20)) * time.Millisecond):
+		}
+	}
+}
+
+// shareInsertAttempts bounds InsertShare's tries under a race at the cap.
+const shareInsertAttempts = 5
+
+// errShareRace says an insert was over the cap, but after taking it back
+// there was room: racing inserts, not a full file.
+var errShareRace = errors.New("share inserts raced at the cap")
+
+// insertShareWithin is one try of InsertShare.
+func (s *mongoStore) insertShareWithin(ctx context.Context, sh Share, maxLive int) error {
 	if err := s.insertShare(ctx, sh); err != nil || maxLive <= 0 {
 		return err
 	}
@@ -47,6 +77,9 @@ func (s *mongoStore) InsertShare(ctx context.Context, sh Share, maxLive int) err
 	}
 	if err != nil {
 		return err
+	}
+	if after, err := s.countLiveShares(ctx, sh.Owner, sh.FileID, sh.CreatedAt); err == nil && after < int64(maxLive) {
+		return errShareRace
 	}
 	return ErrTooManyShares
 }
