@@ -510,9 +510,9 @@ func corsRuleAllows(rule types.CORSRule, origin string) bool {
 func (o *s3Objects) ListObjects(ctx context.Context, prefix string, each func(listedObject) error) error {
 	pages := s3.NewListObjectsV2Paginator(o.client, &s3.ListObjectsV2Input{Bucket: aws.String(o.bucket), Prefix: aws.String(prefix)})
 	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
+		page, err := o.listPage(ctx, pages)
 		if err != nil {
-			return fmt.Errorf("list objects: %w", err)
+			return err
 		}
 		for _, obj := range page.Contents {
 			err := each(listedObject{Key: aws.ToString(obj.Key), Size: aws.ToInt64(obj.Size), Modified: aws.ToTime(obj.LastModified)})
@@ -522,4 +522,15 @@ func (o *s3Objects) ListObjects(ctx context.Context, prefix string, each func(li
 		}
 	}
 	return nil
+}
+
+// listPage reads the next page of a listing within s3OpTimeout.
+func (o *s3Objects) listPage(ctx context.Context, pages *s3.ListObjectsV2Paginator) (*s3.ListObjectsV2Output, error) {
+	ctx, cancel := context.WithTimeout(ctx, s3OpTimeout)
+	defer cancel()
+	page, err := pages.NextPage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: s3 list objects: %v", ErrUnavailable, err)
+	}
+	return page, nil
 }

@@ -50,37 +50,23 @@ func (o *s3Objects) SweepStaged(ctx context.Context, before time.Time) (int, err
 		return 0, err
 	}
 	n := 0
-	pages := s3.NewListObjectsV2Paginator(o.client, &s3.ListObjectsV2Input{
-		Bucket: aws.String(o.bucket), Prefix: aws.String(stagingPrefix)})
-	for pages.HasMorePages() {
-		page, err := o.listPage(ctx, pages)
-		if err != nil {
-			return n, err
+	err := o.ListObjects(ctx, stagingPrefix, func(obj listedObject) error {
+		if expires, ok := stagingExpiry(obj.Key); ok && !expires.Before(before) {
+			return errStopListing
 		}
-		for _, obj := range page.Contents {
-			key := aws.ToString(obj.Key)
-			expires, ok := stagingExpiry(key)
-			if ok && !expires.Before(before) {
-				return n, nil
-			}
-			// A key not in the staging form was never made by Dropp's
-			// server; it is swept too: no form names it.
-			if err := o.Delete(ctx, key); err != nil {
-				return n, err
-			}
-			n++
+		// A key not in the staging form was never made by Dropp's
+		// server; it is swept too: no form names it.
+		if err := o.Delete(ctx, obj.Key); err != nil {
+			return err
 		}
+		n++
+		return nil
+	})
+	if errors.Is(err, errStopListing) {
+		err = nil
 	}
-	return n, nil
+	return n, err
 }
 
-// listPage reads the next page of a listing within s3OpTimeout.
-func (o *s3Objects) listPage(ctx context.Context, pages *s3.ListObjectsV2Paginator) (*s3.ListObjectsV2Output, error) {
-	ctx, cancel := context.WithTimeout(ctx, s3OpTimeout)
-	defer cancel()
-	page, err := pages.NextPage(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w: s3 list staged uploads: %v", ErrUnavailable, err)
-	}
-	return page, nil
-}
+// errStopListing ends a ListObjects walk early, as no failure.
+var errStopListing = errors.New("stop listing")
