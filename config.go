@@ -78,6 +78,8 @@ var settings = []setting{
 	{"ALLOWED_EMAILS", "", "anyone", "comma list of emails allowed to sign in"},
 	{"TOKEN_TTL_SECONDS", "2592000", "30 days", "lifetime of desktop access tokens"},
 	{"SESSION_TTL_SECONDS", "604800", "7 days", "lifetime of browser sessions"},
+	{"PAT_MAX_TTL_SECONDS", "31536000", "1 year", "longest lifetime a personal access token may ask for (docs/tokens.md)"},
+	{"PAT_ALLOW_NO_EXPIRY", "false", "", "true: a personal access token may ask never to expire (\"expires_in\": \"never\")"},
 	{"SHARE_TTL_SECONDS", "604800", "7 days", "lifetime of a share link that asks for none"},
 	{"SHARE_MAX_TTL_SECONDS", "2592000", "30 days", "longest lifetime a share link may ask for"},
 	{"MAX_SHARES_PER_FILE", "100", "", "most live (unexpired, unrevoked) share links a file may have, 1 to 10000"},
@@ -203,6 +205,8 @@ type config struct {
 	AllowedDomains   []string
 	AllowedEmails    []string
 	TokenTTL         time.Duration
+	PATMaxTTL        time.Duration // tokens.go
+	PATAllowNoExpiry bool
 	SessionTTL       time.Duration
 	ShareTTL         time.Duration
 	ShareMaxTTL      time.Duration
@@ -278,6 +282,8 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		AllowedDomains:   p.list("ALLOWED_EMAIL_DOMAINS"),
 		AllowedEmails:    p.list("ALLOWED_EMAILS"),
 		TokenTTL:         p.seconds("TOKEN_TTL_SECONDS", 365*24*3600),
+		PATMaxTTL:        p.seconds("PAT_MAX_TTL_SECONDS", 10*365*24*3600),
+		PATAllowNoExpiry: p.boolean("PAT_ALLOW_NO_EXPIRY"),
 		SessionTTL:       p.seconds("SESSION_TTL_SECONDS", 365*24*3600),
 		ShareTTL:         p.seconds("SHARE_TTL_SECONDS", 365*24*3600),
 		ShareMaxTTL:      p.seconds("SHARE_MAX_TTL_SECONDS", 365*24*3600),

@@ -172,7 +172,14 @@ type userHandler func(w http.ResponseWriter, r *http.Request, userID string)
 // a trusted proxy's X-User-Id, in that order) and answers 401 otherwise.
 // State changes authenticated by an ambient credential (a cookie, or a
 // proxy that signs users in with its own cookie) must come from our origin.
+// No personal access token may use the route (403): see requireScope.
 func (s *server) requireUser(h userHandler) http.Handler {
+	return s.requireScope(scopeNone, h)
+}
+
+// requireScope is requireUser for a route a personal access token may use
+// if it holds scope (tokens.go); every other credential has full scope.
+func (s *server) requireScope(scope string, h userHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who, err := s.authenticate(r)
 		if err != nil {
@@ -190,13 +197,17 @@ func (s *server) requireUser(h userHandler) http.Handler {
 			writeError(w, http.StatusUnauthorized, codeUnauthorized, msg)
 			return
 		}
-		if who.kind != kindBearer {
+		requestInfoFrom(r.Context()).who = who
+		if !who.holds(scope) {
+			refuseScope(w, scope)
+			return
+		}
+		if who.kind != kindBearer && who.kind != kindPAT {
 			if err := s.csrf.Check(r); err != nil {
 				writeError(w, http.StatusForbidden, codeForbidden, "cross-origin request refused")
 				return
 			}
 		}
-		requestInfoFrom(r.Context()).who = who
 		s.touch(r.Context(), who.userID)
 		h(w, r, who.userID)
 	})
@@ -220,8 +231,9 @@ const kindProxy = "proxy"
 // principal is who a request acts for, and by which credential.
 type principal struct {
 	userID string
-	kind   string // kindBearer, kindSession or kindProxy
+	kind   string // kindBearer, kindPAT, kindSession or kindProxy
 	hash   string // the stored hash of the bearer token or session; "" for kindProxy
+	scope  string // a personal access token's scopes, space-separated; "" for the other kinds
 }
 
 // authenticate finds who a request acts for. A presented but invalid
@@ -232,7 +244,7 @@ func (s *server) authenticate(r *http.Request) (principal, error) {
 		if !ok || !strings.EqualFold(scheme, "Bearer") || !validSecret(token) {
 			return principal{}, errUnauthenticated
 		}
-		return s.findPrincipal(r.Context(), kindBearer, token)
+		return s.findPrincipal(r.Context(), bearerKind(token), token)
 	}
 	if _, err := r.Cookie(s.sessionCookieName(r)); err == nil {
 		secret, ok := s.sessionSecret(r)
@@ -270,7 +282,10 @@ func (s *server) findPrincipal(ctx context.Context, kind, secret string) (princi
 	if err := s.checkEnabled(ctx, c.UserID); err != nil {
 		return principal{}, err
 	}
-	return principal{userID: c.UserID, kind: kind, hash: hash}, nil
+	if kind == kindPAT {
+		s.touchToken(ctx, c)
+	}
+	return principal{userID: c.UserID, kind: kind, hash: hash, scope: c.Scope}, nil
 }
 
 // checkEnabled refuses a user an administrator disabled, on every path in

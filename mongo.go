@@ -91,6 +91,7 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}}},
 		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "object_key", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.creds, mongo.IndexModel{Keys: bson.D{{Key: "kind", Value: 1}, {Key: "hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{s.creds, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "kind", Value: 1}, {Key: "created_at", Value: 1}}}}, // a user's tokens (mongo_tokens.go)
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "issuer", Value: 1}, {Key: "subject", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "token_hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		// A file's shares, for its owner, in the order they are listed and paged.
@@ -640,6 +641,9 @@ func decodeCredential(doc bson.Raw) (Credential, error) {
 		return Credential{}, errors.New("malformed credential document")
 	}
 	c.CreatedAt, c.ExpiresAt = time.UnixMilli(created).UTC(), time.UnixMilli(expires).UTC()
+	if err := decodeTokenFields(doc, &c); err != nil { // mongo_tokens.go
+		return Credential{}, err
+	}
 	return c, nil
 }
 

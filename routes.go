@@ -40,17 +40,27 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /app.js", s.handleAppAsset)
 	mux.HandleFunc("GET /app.css", s.handleAppAsset)
 
+	// api marks a route for signed-in users that no personal access token
+	// may use (403); scoped, one a token holding that scope may use too
+	// (tokens.go). A new route is api until it is given a scope.
 	api := func(h userHandler) http.Handler { return apiHeaders(s.requireUser(h)) }
-	mux.Handle("POST /upload", api(s.handleCreateUpload))
-	mux.Handle("POST /upload/{$}", api(s.handleCreateUpload))
-	mux.Handle("POST /upload/{id}/complete", api(s.handleCompleteUpload))
-	mux.Handle("POST /upload/{id}/parts", api(s.handlePartURLs)) // see multipart.go
-	mux.Handle("GET /upload/{id}/parts", api(s.handleListParts))
-	mux.Handle("GET /list", api(s.handleList))
-	mux.Handle("GET /list/{$}", api(s.handleList))
-	mux.Handle("GET /download/{id}", api(s.handleDownload))
-	mux.Handle("DELETE /files/{id}", api(s.handleDelete))
-	mux.Handle("GET /me", api(s.handleMe))
+	scoped := func(scope string, h userHandler) http.Handler { return apiHeaders(s.requireScope(scope, h)) }
+	mux.Handle("POST /upload", scoped(scopeFilesWrite, s.handleCreateUpload))
+	mux.Handle("POST /upload/{$}", scoped(scopeFilesWrite, s.handleCreateUpload))
+	mux.Handle("POST /upload/{id}/complete", scoped(scopeFilesWrite, s.handleCompleteUpload))
+	mux.Handle("POST /upload/{id}/parts", scoped(scopeFilesWrite, s.handlePartURLs)) // see multipart.go
+	mux.Handle("GET /upload/{id}/parts", scoped(scopeFilesWrite, s.handleListParts))
+	mux.Handle("GET /list", scoped(scopeFilesRead, s.handleList))
+	mux.Handle("GET /list/{$}", scoped(scopeFilesRead, s.handleList))
+	mux.Handle("GET /download/{id}", scoped(scopeFilesRead, s.handleDownload))
+	mux.Handle("DELETE /files/{id}", scoped(scopeFilesWrite, s.handleDelete))
+	mux.Handle("GET /me", scoped(scopeFilesRead, s.handleMe))
+
+	// Personal access tokens (tokens.go): managed only by a signed-in
+	// user, never by a token.
+	mux.Handle("POST /tokens", api(s.handleCreateToken))
+	mux.Handle("GET /tokens", api(s.handleListTokens))
+	mux.Handle("DELETE /tokens/{id}", api(s.handleRevokeToken))
 
 	// Administration (admin.go): 401 signed out, 403 for non-admins.
 	admin := func(h adminHandler) http.Handler { return api(s.requireAdmin(h)) }
@@ -59,6 +69,8 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /admin/users/{id}/enable", admin(s.handleAdminEnable))
 	mux.Handle("POST /admin/users/{id}/reinvite", admin(s.handleAdminReinvite)) // accounts.go
 	mux.Handle("POST /admin/invitations", admin(s.handleAdminInvite))
+	mux.Handle("GET /admin/users/{id}/tokens", admin(s.handleAdminUserTokens)) // tokens.go
+	mux.Handle("DELETE /admin/users/{id}/tokens/{token}", admin(s.handleAdminRevokeToken))
 	mux.Handle("GET /admin/{$}", s.signInHeaders(http.HandlerFunc(s.handleAdminPage)))
 
 	// Sign-in (oauth.go, token.go): pages and the token endpoint, never
@@ -84,9 +96,9 @@ func (s *server) routes() http.Handler {
 	// Share links (shares.go): the owner's API, then the public link page
 	// and download, which take no credential, are rate limited per client
 	// address and never cached.
-	mux.Handle("POST /files/{id}/shares", api(s.handleCreateShare))
-	mux.Handle("GET /files/{id}/shares", api(s.handleListShares))
-	mux.Handle("DELETE /shares/{id}", api(s.handleRevokeShare))
+	mux.Handle("POST /files/{id}/shares", scoped(scopeSharesWrite, s.handleCreateShare))
+	mux.Handle("GET /files/{id}/shares", scoped(scopeSharesWrite, s.handleListShares))
+	mux.Handle("DELETE /shares/{id}", scoped(scopeSharesWrite, s.handleRevokeShare))
 	link := func(h http.HandlerFunc) http.Handler {
 		return s.shareHeaders(s.rateLimited(s.shares.limit, s.shareTooMany, h))
 	}

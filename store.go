@@ -109,17 +109,24 @@ type Cursor struct {
 const (
 	kindBearer  = "bearer"
 	kindSession = "session"
+	kindPAT     = "pat" // a personal access token (tokens.go)
 )
 
-// Credential is the server-side record of a bearer token or a cookie session.
-// Only the SHA-256 of the secret is stored. MongoDB gives each document an
-// _id of its own, which reads ignore.
+// Credential is the server-side record of a bearer token, a cookie session
+// or a personal access token. Only the SHA-256 of the secret is stored.
+// MongoDB gives each document an _id of its own, which reads ignore.
 type Credential struct {
 	Hash      string    `bson:"hash" json:"hash"` // hex SHA-256 of the secret
-	Kind      string    `bson:"kind" json:"kind"` // kindBearer or kindSession
+	Kind      string    `bson:"kind" json:"kind"` // kindBearer, kindSession or kindPAT
 	UserID    string    `bson:"user_id" json:"user"`
 	CreatedAt time.Time `bson:"created_at" json:"created"`
 	ExpiresAt time.Time `bson:"expires_at" json:"expires"`
+	// A personal access token's own fields (tokens.go); empty for the
+	// other kinds, which act with the user's full scope.
+	TokenID    string    `bson:"token_id,omitempty" json:"token_id,omitempty"` // what the API names it by: the hash never leaves the store
+	Name       string    `bson:"name,omitempty" json:"name,omitempty"`
+	Scope      string    `bson:"scope,omitempty" json:"scope,omitempty"`           // its scopes, space-separated as OAuth writes them (RFC 6749 §3.3)
+	LastUsedAt time.Time `bson:"last_used_at,omitempty" json:"last_used,omitzero"` // at most patTouchInterval old
 }
 
 // User is a person who signed in, keyed by (Issuer, Subject), never by email.
@@ -314,8 +321,8 @@ type Store interface {
 	// Administration (admin.go).
 	ListUsers(ctx context.Context) ([]User, error)
 	SetUserDisabled(ctx context.Context, id string, disabled bool) error
-	// DeleteUserCredentials deletes every token and session of the user
-	// and returns how many there were.
+	// DeleteUserCredentials deletes every token, personal access token and
+	// session of the user and returns how many there were.
 	DeleteUserCredentials(ctx context.Context, userID string) (int, error)
 	TouchUser(ctx context.Context, id string, at time.Time) error
 
@@ -356,6 +363,8 @@ type Store interface {
 	// HasObjectKey tells whether a file record names the object key
 	// (`dropp reconcile`, reconcile.go).
 	HasObjectKey(ctx context.Context, key string) (bool, error)
+
+	tokenStore
 }
 
 // ---- Quotas (quota.go; each store keeps them its own way) ----
@@ -432,4 +441,24 @@ func issuerSpellings(issuer string) []string {
 		return []string{googleIssuer, googleIssuerBare}
 	}
 	return []string{issuer}
+}
+
+// ---- Personal access tokens (tokens.go) ----
+
+// tokenStore is what personal access tokens need beyond the credential
+// methods: they are credentials of kind kindPAT, found, expired, swept and
+// deleted with a disabled user's credentials like the others.
+type tokenStore interface {
+	// ListTokens returns the user's unexpired personal access tokens,
+	// oldest first (CreatedAt, then TokenID).
+	ListTokens(ctx context.Context, userID string, now time.Time) ([]Credential, error)
+	// DeleteToken revokes the user's personal access token with that
+	// TokenID at once; ErrNotFound if the user has no such token.
+	DeleteToken(ctx context.Context, userID, tokenID string) error
+	// TouchToken sets the LastUsedAt of the personal access token of that
+	// hash to at, only if it is unset or at least every older than at,
+	// checked in the store itself: of concurrent calls, at most one per
+	// interval writes. It reports whether it wrote; a missing token is
+	// (false, nil).
+	TouchToken(ctx context.Context, hash string, at time.Time, every time.Duration) (bool, error)
 }
