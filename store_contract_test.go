@@ -52,6 +52,8 @@ func testStoreContract(t *testing.T, open func(t *testing.T) Store) {
 		{"AuthStates", ctAuthStates},
 		{"AuthCodes", ctAuthCodes},
 		{"ConcurrentTake", ctConcurrentTake},
+		{"Tokens", ctTokens},         // tokens_test.go
+		{"TouchToken", ctTouchToken}, // tokens_test.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
