@@ -471,6 +471,31 @@ func checkContract(t *testing.T, e *testEnv, local bool) {
 	c.call("/admin/users/{id}/enable", c.req("POST", "/admin/users/"+userID+"/enable", boss, nil))
 	c.call("/admin/", c.req("GET", "/admin/", "", nil))
 
+	// Personal access tokens (tokens.go): made, used within and beyond
+	// their scope, listed, revoked, by their user and by an administrator
+	// (the user's earlier token ended when they were disabled).
+	user, _, err := e.srv.issueToken(t.Context(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.call("/tokens", c.req("POST", "/tokens", user, map[string]any{"name": "ci", "scopes": []string{"files:admin"}}))
+	_, body = c.call("/tokens", c.req("POST", "/tokens", user, map[string]any{"name": "ci", "scopes": []string{"files:read"}, "expires_in": 3600}))
+	pat := decode[struct {
+		Token struct{ ID, Secret string } `json:"token"`
+	}](t, body).Token
+	if pat.Secret == "" {
+		t.Fatalf("POST /tokens made no token: %s", body)
+	}
+	c.call("/me", c.req("GET", "/me", pat.Secret, nil))
+	c.call("/files/{id}", c.req("DELETE", "/files/"+missing, pat.Secret, nil))
+	c.call("/tokens", c.req("GET", "/tokens", pat.Secret, nil))
+	c.call("/tokens", c.req("GET", "/tokens", user, nil))
+	c.call("/admin/users/{id}/tokens", c.req("GET", "/admin/users/"+userID+"/tokens", boss, nil))
+	c.call("/admin/users/{id}/tokens", c.req("GET", "/admin/users/"+missing+"/tokens", boss, nil))
+	c.call("/admin/users/{id}/tokens/{token}", c.req("DELETE", "/admin/users/"+userID+"/tokens/"+pat.ID, boss, nil))
+	c.call("/admin/users/{id}/tokens/{token}", c.req("DELETE", "/admin/users/"+userID+"/tokens/"+pat.ID, boss, nil))
+	c.call("/tokens/{id}", c.req("DELETE", "/tokens/"+pat.ID, user, nil))
+
 	// The web page and its assets.
 	c.call("/", c.req("GET", "/", "", nil))
 	c.call("/", c.req("GET", "/", user, nil))
