@@ -45,6 +45,8 @@ type cli struct {
 	force          bool     // download -force
 	expires        lifetime // share create -expires
 	maxDownloads   int64    // share create -max-downloads
+	scopes         string   // token create -scopes
+	tokenExpires   tokenLifetime
 }
 
 // A command is one thing dropp-cli does.
@@ -74,6 +76,15 @@ var commands = []command{
 			"(default: the server's, normally 7 days); N: 1..100000 downloads (default: no limit)"},
 	{name: "share list", args: "FILE_ID", about: "list a file's live links (without their url)", nargs: [2]int{1, 1}, run: (*cli).shareList},
 	{name: "share revoke", args: "SHARE_ID", about: "end a link at once", nargs: [2]int{1, 1}, run: (*cli).shareRevoke},
+	{name: "token create", args: "NAME -scopes SCOPE,... [-expires DURATION]", nargs: [2]int{1, 1}, run: (*cli).tokenCreate,
+		flags: func(c *cli, fs *flag.FlagSet) {
+			fs.StringVar(&c.scopes, "scopes", "", "")
+			fs.Var(&c.tokenExpires, "expires", "")
+		}, about: "make a personal access token for a script; prints it with its secret, shown only once.\n" +
+			"SCOPE: files:read, files:write, shares:write, requests:write; DURATION: 12h, 90d or never\n" +
+			"(default: the server's longest, normally a year); never: where the server allows it"},
+	{name: "token list", about: "list your personal access tokens (without their secrets)", run: (*cli).tokenList},
+	{name: "token revoke", args: "TOKEN_ID", about: "end a personal access token at once", nargs: [2]int{1, 1}, run: (*cli).tokenRevoke},
 	{name: "me", about: "who is signed in, and their usage", run: (*cli).me},
 	{name: "logout", about: "revoke the token and forget it", run: (*cli).logout},
 	{name: "help", about: "print this help"},
@@ -133,7 +144,7 @@ func (c *cli) parse(args []string) (*command, error) {
 		return nil, errHelp
 	}
 	name, rest := args[0], args[1:]
-	if name == "share" && len(rest) > 0 {
+	if (name == "share" || name == "token") && len(rest) > 0 {
 		name, rest = name+" "+rest[0], rest[1:]
 	}
 	for i := range commands {
@@ -141,8 +152,8 @@ func (c *cli) parse(args []string) (*command, error) {
 			return cmd, c.parseArgs(cmd, rest)
 		}
 	}
-	if name == "share" {
-		return nil, errors.New("share takes create, list or revoke")
+	if name == "share" || name == "token" {
+		return nil, errors.New(name + " takes create, list or revoke")
 	}
 	return nil, fmt.Errorf("unknown command %q", strings.Join(args[:len(args)-len(rest)], " "))
 }
@@ -188,6 +199,20 @@ func (l *lifetime) Set(s string) error {
 	}
 	*l = lifetime(d)
 	return nil
+}
+
+// tokenLifetime is token create -expires: a lifetime, or "never".
+type tokenLifetime struct {
+	lifetime
+	never bool
+}
+
+func (l *tokenLifetime) Set(s string) error {
+	if s == "never" {
+		l.never = true
+		return nil
+	}
+	return l.lifetime.Set(s)
 }
 
 // client is the signed-in client, or an error saying how to sign in.
@@ -300,6 +325,35 @@ func (c *cli) shareRevoke(ctx context.Context) error {
 		return err
 	}
 	return cl.RevokeShare(ctx, c.args[0])
+}
+
+func (c *cli) tokenCreate(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	tok, err := cl.CreateToken(ctx, client.TokenOptions{
+		Name: c.args[0], Scopes: strings.Split(c.scopes, ","),
+		ExpiresIn: time.Duration(c.tokenExpires.lifetime), Never: c.tokenExpires.never,
+	})
+	return c.print(tok, err)
+}
+
+func (c *cli) tokenList(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	tokens, err := cl.ListTokens(ctx)
+	return c.print(tokens, err)
+}
+
+func (c *cli) tokenRevoke(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	return cl.RevokeToken(ctx, c.args[0])
 }
 
 func (c *cli) me(ctx context.Context) error {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -98,7 +99,7 @@ func upload(t *testing.T, c *client.Client, name string, content []byte) *client
 var noServer = []string{"DROPP_URL=http://127.0.0.1:1"}
 
 var inTheUsage = []string{"signin", "upload", "list", "download", "delete", "share create", "share list", "share revoke",
-	"me", "logout", "help", "DROPP_URL", "DROPP_TOKEN", "Exit status"}
+	"token create", "token list", "token revoke", "me", "logout", "help", "DROPP_URL", "DROPP_TOKEN", "Exit status"}
 
 // TestHelpPrintsUsage: -h, --help and help print the usage on stdout and
 // exit 0, with no token and no server.
@@ -124,6 +125,8 @@ func TestUsageErrors(t *testing.T) {
 		{}, {"frobnicate"}, {"download"}, {"delete"}, {"delete", "a", "b"}, {"list", "x"}, {"share"},
 		{"share", "frobnicate"}, {"share", "create"}, {"share", "create", "id", "-max-downloads", "x"},
 		{"share", "create", "id", "-expires", "soon"}, {"share", "create", "id", "-nope"}, {"share", "revoke"},
+		{"token"}, {"token", "frobnicate"}, {"token", "create"}, {"token", "create", "n", "-expires", "soon"}, {"token", "revoke"},
+		{"token", "list", "x"},
 	} {
 		r := runCLI(t, "", noServer, args...)
 		if r.code != 2 || r.stdout != "" || !strings.Contains(r.stderr, "Usage:") {
@@ -311,6 +314,50 @@ func TestShareCommands(t *testing.T) {
 	}
 	if r := runCLI(t, "", env, "share", "revoke", sh.ID); r.code != 1 || !strings.Contains(r.stderr, "not_found") {
 		t.Fatalf("share revoke again: exit %d, stderr %q; want 1, not_found", r.code, r.stderr)
+	}
+}
+
+// patJSON is a personal access token as the CLI prints it.
+type patJSON struct {
+	ID        string     `json:"id"`
+	Scopes    []string   `json:"scopes"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	Secret    string     `json:"secret"`
+}
+
+// TestTokenCommands: token create prints the secret once, which works as
+// DROPP_TOKEN within its scopes; token list shows the token without it;
+// token revoke ends it.
+func TestTokenCommands(t *testing.T) {
+	env, _ := signedIn(t)
+	r := runCLI(t, "", env, "token", "create", "ci job", "-scopes", "files:read,files:write", "-expires", "2h")
+	var tok patJSON
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &tok) != nil {
+		t.Fatalf("token create: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if until := time.Until(*tok.ExpiresAt); !strings.HasPrefix(tok.Secret, "dropp_pat_") || len(tok.Scopes) != 2 || until < 2*time.Hour-time.Minute || until > 2*time.Hour {
+		t.Fatalf("token create -scopes files:read,files:write -expires 2h: %+v", tok)
+	}
+	patEnv := append(slices.Clone(env[:1]), "DROPP_TOKEN="+tok.Secret)
+	if r := runCLI(t, "", patEnv, "list"); r.code != 0 {
+		t.Fatalf("list with the token as DROPP_TOKEN: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", patEnv, "token", "list"); r.code != 1 || !strings.Contains(r.stderr, "insufficient_scope") {
+		t.Fatalf("token list with a token: exit %d, stderr %q; want 1, insufficient_scope", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", env, "token", "create", "n", "-scopes", "files:read", "-expires", "never"); r.code != 1 || !strings.Contains(r.stderr, "PAT_ALLOW_NO_EXPIRY") {
+		t.Fatalf("token create -expires never on a server that refuses it: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runCLI(t, "", env, "token", "list")
+	var list []patJSON
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &list) != nil || len(list) != 1 || list[0].ID != tok.ID || strings.Contains(r.stdout, tok.Secret) {
+		t.Fatalf("token list: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "", env, "token", "revoke", tok.ID); r.code != 0 || r.stdout != "" {
+		t.Fatalf("token revoke: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "", patEnv, "list"); r.code != 1 || !strings.Contains(r.stderr, "unauthorized") {
+		t.Fatalf("list with a revoked token: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 
