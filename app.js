@@ -664,6 +664,80 @@
   // the note is looked at again now and then.
   const NOTE_EVERY = 3000; // ms
 
+  // ---- Personal access tokens (tokens.go; docs/tokens.md) ----
+
+  // loadTokens lists the user's tokens; the secret of each was shown once,
+  // when it was made, and the server never sends it again.
+  async function loadTokens() {
+    const list = $("token-list");
+    const data = await api("GET", "/tokens");
+    list.replaceChildren();
+    for (const t of data.tokens) list.append(tokenRow(t));
+    if (!data.tokens.length) list.append(el("li", { textContent: "No tokens." }));
+  }
+
+  function tokenRow(t) {
+    const used = t.last_used_at ? `last used ${formatDate(t.last_used_at)}` : "never used";
+    const expires = t.expires_at ? `expires ${formatDate(t.expires_at)}` : "never expires";
+    const desc = `${t.scopes.join(", ")} · created ${formatDate(t.created_at)} · ${used} · ${expires}`;
+    const revoke = el("button", { type: "button", className: "danger", textContent: "Revoke", ariaLabel: `Revoke the token ${t.name}` });
+    revoke.addEventListener("click", async () => {
+      if (!confirm(`Revoke the token "${t.name}"? Whatever uses it stops working at once.`)) return;
+      try {
+        await api("DELETE", `/tokens/${t.id}`);
+        showTokenError("");
+        await loadTokens();
+      } catch (e) {
+        showTokenError(`Could not revoke "${t.name}": ${e.message}`);
+      }
+    });
+    return el("li", {}, el("span", { className: "name", textContent: t.name }), el("span", { className: "meta", textContent: desc }), revoke);
+  }
+
+  function showTokenError(msg) {
+    $("token-error").textContent = msg;
+    $("token-error").hidden = !msg;
+  }
+
+  async function createToken(ev) {
+    ev.preventDefault();
+    const scopes = Array.from(document.querySelectorAll('input[name="token-scope"]:checked')).map((c) => c.value);
+    const body = { name: $("token-name").value.trim(), scopes, expires_in: Number($("token-expiry").value) };
+    try {
+      const data = await api("POST", "/tokens", body);
+      $("token-secret").textContent = data.token.secret;
+      $("token-copied").textContent = "";
+      $("token-result").hidden = false;
+      $("token-name").value = "";
+      showTokenError("");
+      await loadTokens();
+    } catch (e) {
+      showTokenError(`Could not create a token: ${e.message}`);
+    }
+  }
+
+  async function copyTokenSecret() {
+    try {
+      await navigator.clipboard.writeText($("token-secret").textContent);
+      $("token-copied").textContent = "Copied.";
+    } catch (e) {
+      $("token-copied").textContent = "Select the token and copy it.";
+    }
+  }
+
+  // wireTokens shows the Tokens section where the server has tokens (an
+  // older Dropp answers "no such route") and lists them.
+  async function wireTokens() {
+    $("token-form").addEventListener("submit", createToken);
+    $("token-copy").addEventListener("click", copyTokenSecret);
+    try {
+      await loadTokens();
+    } catch (e) {
+      if (routeMissing(e)) $("tokens").hidden = true;
+      else showTokenError(`Could not list your tokens: ${e.message}`);
+    }
+  }
+
   // ---- Wiring ----
 
   function startUploads(files) {
@@ -712,6 +786,7 @@
       showError(`Could not list your files: ${e.message}`);
     }
     loadUsage().catch(() => {});
+    await wireTokens();
     document.body.dataset.ready = "1"; // for tests: the first list is in
   }
 
