@@ -19,21 +19,23 @@ import (
 
 // Error codes of the JSON error shape {"error": code, "message": text}.
 const (
-	codeInvalidRequest = "invalid_request"
-	codeUnauthorized   = "unauthorized"
-	codeForbidden      = "forbidden"
-	// codeInsufficientScope: a personal access token lacks the route's
-	// scope, or may not use it at all (RFC 6750's name; tokens.go).
-	codeInsufficientScope = "insufficient_scope"
-	codeNotFound          = "not_found"
-	codeMethodNotAllowed  = "method_not_allowed"
-	codeConflict          = "conflict"
-	codePayloadTooLarge   = "payload_too_large"
-	codeUnsupportedMedia  = "unsupported_media_type"
-	codeRateLimited       = "rate_limited"
-	codeInternal          = "internal"
-	codeUnavailable       = "unavailable"
+	codeInvalidRequest   = "invalid_request"
+	codeUnauthorized     = "unauthorized"
+	codeForbidden        = "forbidden"
+	codeNotFound         = "not_found"
+	codeMethodNotAllowed = "method_not_allowed"
+	codeConflict         = "conflict"
+	codePayloadTooLarge  = "payload_too_large"
+	codeUnsupportedMedia = "unsupported_media_type"
+	codeRateLimited      = "rate_limited"
+	codeInternal         = "internal"
+	codeUnavailable      = "unavailable"
 )
+
+// codeInsufficientScope: a personal access token lacks the route's scope,
+// or may not use the route at all (RFC 6750's name; tokens.go). A const of
+// its own, so the list above keeps its alignment.
+const codeInsufficientScope = "insufficient_scope"
 
 // apiError is the body of every error answer of the JSON API.
 type apiError struct {

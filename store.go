@@ -457,8 +457,9 @@ type tokenStore interface {
 	DeleteToken(ctx context.Context, userID, tokenID string) error
 	// TouchToken sets the LastUsedAt of the personal access token of that
 	// hash to at, only if it is unset or at least every older than at,
-	// checked in the store itself: of concurrent calls, at most one per
-	// interval writes. It reports whether it wrote; a missing token is
-	// (false, nil).
+	// checked in the store itself (one conditional update), so that the
+	// requests of every instance write it at most once per interval;
+	// calls at one instant all leave the same value. It reports whether
+	// it wrote; a missing token is (false, nil).
 	TouchToken(ctx context.Context, hash string, at time.Time, every time.Duration) (bool, error)
 }
