@@ -140,6 +140,7 @@ type loginPage struct {
 var loginNotices = map[string]string{
 	"access_denied": "Sign-in was cancelled at the provider.",
 	"password_set":  "Your password is set. Sign in with it.",
+	"members_only":  "This link is only for members of this Dropp. Sign in to open it.", // linkprotect.go
 }
 
 // handleLogin handles "GET /login/": the sign-in page. It carries a desktop
@@ -158,6 +159,7 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := loginPage{Title: "Sign in", User: user, Notice: loginNotices[cmp.Or(q.Get("error"), q.Get("notice"))], SignInLabel: s.signInLabel(app)}
+	s.rememberReturnPath(w, r) // ?next=, for finishSignIn (returnpath.go)
 	if user == nil || app.desktop() {
 		s.offerSignIn(&page, app)
 	}
@@ -667,7 +669,7 @@ func (s *server) finishSignIn(w http.ResponseWriter, r *http.Request, userID str
 		return
 	}
 	if !app.desktop() {
-		http.Redirect(w, r, "/", http.StatusSeeOther) // the web page
+		http.Redirect(w, r, s.takeReturnPath(w, r), http.StatusSeeOther) // the web page, or ?next= (returnpath.go)
 		return
 	}
 	s.redirectToApp(w, r, app, url.Values{"code": {code}})

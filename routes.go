@@ -22,6 +22,7 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 	}
 	s.signIn = newSignIn(cfg, logger)
 	s.shares = newShareLinks(cfg)
+	s.links = newLinkGuard(s.signIn)
 	s.adminView = newAdminPageView()
 	s.page = newAppPage(objectsOrigin(objects))
 	s.handler = s.logRequests(s.recoverPanics(s.loopbackHostOnly(s.routes())))
@@ -105,6 +106,8 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /s/{token}", link(s.handleSharePage))
 	mux.Handle("GET /s/{token}/download", link(s.handleShareDownload))
 	mux.Handle("POST /s/{token}/download", link(s.handleShareDownload))
+	// A protected link's password form (linkprotect.go).
+	mux.Handle("POST /s/{token}", link(s.handleLinkPassword))
 
 	// The local object store's upload forms, PUT URLs and download URLs
 	// point back at this server (localobjects.go, localobjects_upload.go, localobjects_parts.go), checked by their

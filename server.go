@@ -27,6 +27,7 @@ type server struct {
 	now     func() time.Time
 	signIn  *signIn     // sign-in flows, see oauth.go
 	shares  *shareLinks // share links' page and rate limit, see shares.go
+	links   *linkGuard  // protected links' passwords, see linkprotect.go
 	metrics *metrics
 	handler http.Handler
 	// publicURL is the base URL clients reach us at, fixed at start (see

@@ -78,13 +78,14 @@ type shareJSON struct {
 	MaxDownloads *int64    `json:"max_downloads"`
 	Downloads    int64     `json:"downloads"`
 	CreatedAt    time.Time `json:"created_at"`
+	linkProtectionJSON
 }
 
 // toShareJSON shows a share as the API does.
 func toShareJSON(sh *Share) shareJSON {
 	return shareJSON{
 		ID: sh.ID, FileID: sh.FileID, ExpiresAt: sh.ExpiresAt, MaxDownloads: sh.MaxDownloads,
-		Downloads: sh.Downloads, CreatedAt: sh.CreatedAt,
+		Downloads: sh.Downloads, CreatedAt: sh.CreatedAt, linkProtectionJSON: sh.LinkProtection.toJSON(),
 	}
 }
 
@@ -92,6 +93,7 @@ func toShareJSON(sh *Share) shareJSON {
 type createShareRequest struct {
 	ExpiresIn    *int64 `json:"expires_in"`    // seconds; SHARE_TTL_SECONDS when absent
 	MaxDownloads *int64 `json:"max_downloads"` // absent: unlimited
+	linkProtectionRequest
 }
 
 // handleCreateShare handles "POST /files/{id}/shares": a new link to the
@@ -114,11 +116,15 @@ func (s *server) handleCreateShare(w http.ResponseWriter, r *http.Request, owner
 	if !ok {
 		return
 	}
+	protection, ok := s.linkProtection(w, r, req.linkProtectionRequest) // linkprotect.go
+	if !ok {
+		return
+	}
 	token := newSecret(shareTokenBytes)
 	now := s.now().Truncate(time.Millisecond)
 	sh := Share{
 		ID: newID(), TokenHash: hashSecret(token), Owner: owner, FileID: f.ID,
-		MaxDownloads: req.MaxDownloads, CreatedAt: now, ExpiresAt: now.Add(ttl),
+		MaxDownloads: req.MaxDownloads, CreatedAt: now, ExpiresAt: now.Add(ttl), LinkProtection: protection,
 	}
 	err := s.store.InsertShare(r.Context(), sh, s.cfg.MaxSharesPerFile)
 	if errors.Is(err, ErrTooManyShares) {
@@ -258,9 +264,10 @@ func (s *server) formCSP(r *http.Request) string {
 
 // sharePage is what share.html shows; html/template escapes every field.
 type sharePage struct {
-	Title string
-	Error string
-	File  *sharedFileView
+	Title  string
+	Error  string
+	File   *sharedFileView
+	Locked *lockedLinkView // a protected link's password form (linkprotect.go)
 }
 
 // sharedFileView is the file a live link shows: nothing of its owner.
@@ -287,6 +294,9 @@ func (s *server) handleSharePage(w http.ResponseWriter, r *http.Request) {
 	sh, f, err := s.sharedFile(r)
 	if err != nil {
 		s.shareFail(w, r, err)
+		return
+	}
+	if !s.linkGate(w, r, shareGate(r, sh)) { // linkprotect.go
 		return
 	}
 	var left *int64
@@ -332,9 +342,12 @@ func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 		s.handleSharePage(w, r)
 		return
 	}
-	_, f, err := s.sharedFile(r)
+	sh, f, err := s.sharedFile(r)
 	if err != nil {
 		s.shareFail(w, r, err)
+		return
+	}
+	if !s.linkGate(w, r, shareGate(r, sh)) { // linkprotect.go
 		return
 	}
 	location, err := s.objects.PresignDownload(r.Context(), DownloadRequest{

@@ -211,6 +211,8 @@ type Share struct {
 	Downloads    int64     `bson:"downloads" json:"downloads"`
 	CreatedAt    time.Time `bson:"created_at" json:"created"`
 	ExpiresAt    time.Time `bson:"expires_at" json:"expires"`
+	// LinkProtection: a password and/or members only (linkprotect.go).
+	LinkProtection `bson:",inline"`
 }
 
 // ShareQuery selects a page of the owner's live shares of one file.
@@ -462,4 +464,16 @@ type tokenStore interface {
 	// calls at one instant all leave the same value. It reports whether
 	// it wrote; a missing token is (false, nil).
 	TouchToken(ctx context.Context, hash string, at time.Time, every time.Duration) (bool, error)
+}
+
+// ---- Protected links (linkprotect.go) ----
+
+// LinkProtection is what guards a link a stranger opens, beyond its token:
+// a password, kept as its PHC string (password.go, never shown), and/or
+// members only (only users signed in to this Dropp). The zero value guards
+// nothing, which is every link stored before it existed. Share links
+// carry it; a file request can embed it the same way.
+type LinkProtection struct {
+	PasswordHash string `bson:"password_hash,omitempty" json:"password,omitempty"`
+	MembersOnly  bool   `bson:"members_only,omitempty" json:"members_only,omitempty"`
 }

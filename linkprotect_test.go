@@ -1,0 +1,511 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Test copies of the protected link's API shapes.
+type protectedShareOut struct {
+	ID          string `json:"id"`
+	URL         string `json:"url"`
+	Protected   bool   `json:"protected"`
+	MembersOnly bool   `json:"members_only"`
+}
+
+// linkPassword is a password the rules accept.
+const linkPassword = "correct horse battery staple"
+
+// newProtectEnv is newShareEnv on start with cheap password hashes and no
+// per-address request limit in the way.
+func newProtectEnv(t *testing.T, start func(*testing.T, map[string]string) *testEnv) shareEnv {
+	t.Helper()
+	e := newShareEnv(t, start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
+	e.srv.links.hasher = newPasswordHasher(testHashParams)
+	return e
+}
+
+// protectedShare shares a new complete file of token's user with body and
+// returns the answer and the link's path.
+func (e shareEnv) protectedShare(token string, body map[string]any) (protectedShareOut, string) {
+	e.t.Helper()
+	f, _ := e.stored(token, map[string]any{"filename": "secret plans.txt", "content_type": "text/plain"}, []byte("the plans\n"))
+	resp, data := e.do(request{method: "POST", path: "/files/" + f.ID + "/shares", token: token, body: body})
+	wantStatus(e.t, resp, data, http.StatusCreated)
+	if bytes.Contains(data, []byte("scrypt")) || bytes.Contains(data, []byte(linkPassword)) {
+		e.t.Fatalf("the create answer shows the password or its hash: %s", data)
+	}
+	sh := decode[struct {
+		Share protectedShareOut `json:"share"`
+	}](e.t, data).Share
+	return sh, strings.TrimPrefix(sh.URL, e.URL)
+}
+
+// postPassword posts pw to the link at path as the page's form does, with
+// extra headers.
+func (e shareEnv) postPassword(path, pw string, header map[string]string) (*http.Response, []byte) {
+	e.t.Helper()
+	h := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	for k, v := range header {
+		h[k] = v
+	}
+	return e.do(request{method: "POST", path: path, body: url.Values{"password": {pw}}.Encode(), header: h})
+}
+
+// unlock gives the right password and returns the cookie it set, checking
+// its attributes.
+func (e shareEnv) unlock(path string) string {
+	e.t.Helper()
+	resp, body := e.postPassword(path, linkPassword, asBrowser)
+	wantStatus(e.t, resp, body, http.StatusSeeOther)
+	if loc := resp.Header.Get("Location"); loc != path {
+		e.t.Fatalf("a right password sends the browser to %q, want %q", loc, path)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name != linkPassCookie {
+			continue
+		}
+		if c.Path != path || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.MaxAge != int(linkPassTTL.Seconds()) {
+			e.t.Errorf("the link's cookie: %s", c.Raw)
+		}
+		return c.Name + "=" + c.Value
+	}
+	e.t.Fatalf("a right password set no cookie: %v", resp.Header["Set-Cookie"])
+	return ""
+}
+
+// wantAnswer is wantStatus for a route that answers a page or JSON, as
+// the request asked: a page is HTML, JSON has the error shape.
+func wantAnswer(t *testing.T, resp *http.Response, body []byte, status int) {
+	t.Helper()
+	if wantsJSON(resp.Request) {
+		wantStatus(t, resp, body, status)
+		return
+	}
+	if resp.StatusCode != status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("%s %s: %d %s, want a %d page; body %s", resp.Request.Method, resp.Request.URL.Path,
+			resp.StatusCode, resp.Header.Get("Content-Type"), status, body)
+	}
+}
+
+// with adds header pairs to a copy of h.
+func with(h map[string]string, kv ...string) map[string]string {
+	out := map[string]string{}
+	for k, v := range h {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+// TestLinkPassword (issue 21 §3): a share link with a password, on both
+// stores. The page, its JSON and the download all need the password's
+// cookie; a wrong password, then the right one; a cookie opens its own
+// link only; creation applies the account password rules and never shows
+// the password; the form refuses another site's post.
+func TestLinkPassword(t *testing.T) {
+	t.Parallel()
+	for _, b := range shareBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			e := newProtectEnv(t, b.start)
+			alice := e.newUser("alice")
+			sh, path := e.protectedShare(alice, map[string]any{"password": linkPassword, "max_downloads": 5})
+			if !sh.Protected || sh.MembersOnly {
+				t.Fatalf("created %+v, want protected and not members only", sh)
+			}
+
+			t.Run("Creation", func(t *testing.T) {
+				f, _ := e.stored(alice, map[string]any{"filename": "x.txt"}, []byte("x"))
+				for _, body := range []string{`{"password": "short"}`, `{"password": "123qweasdzxc"}`, `{"password": ""}`,
+					`{"password": 12345678901234}`, `{"members_only": "yes"}`} {
+					resp, data := e.do(request{method: "POST", path: "/files/" + f.ID + "/shares", token: alice, body: body})
+					if resp.StatusCode != http.StatusBadRequest {
+						t.Errorf("%s: %d %s", body, resp.StatusCode, data)
+						continue
+					}
+					wantStatus(t, resp, data, http.StatusBadRequest)
+				}
+				resp, data := e.do(request{method: "GET", path: "/files/" + sh.fileID(t, e, alice) + "/shares", token: alice})
+				wantStatus(t, resp, data, http.StatusOK)
+				listed := decode[struct {
+					Shares []protectedShareOut `json:"shares"`
+				}](t, data).Shares
+				if len(listed) != 1 || !listed[0].Protected || listed[0].MembersOnly || bytes.Contains(data, []byte("scrypt")) {
+					t.Errorf("the list shows %s", data)
+				}
+			})
+
+			t.Run("LockedWithoutThePassword", func(t *testing.T) {
+				resp, body := e.link("GET", sh.URL, "", asBrowser)
+				wantLinkHeaders(t, resp)
+				if resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(body, []byte(`id="password-form"`)) ||
+					bytes.Contains(body, []byte("secret plans")) {
+					t.Errorf("the locked page: %d %s", resp.StatusCode, body)
+				}
+				resp, body = e.link("GET", sh.URL, "", asJSON)
+				wantStatus(t, resp, body, http.StatusUnauthorized)
+				if bytes.Contains(body, []byte("secret plans")) {
+					t.Errorf("the locked JSON tells the file: %s", body)
+				}
+				for _, h := range []map[string]string{asJSON, asBrowser, asClick} {
+					resp, body = e.link("POST", sh.URL, "/download", h)
+					wantAnswer(t, resp, body, http.StatusUnauthorized)
+				}
+				resp, body = e.link("GET", sh.URL, "/download", asClick)
+				wantAnswer(t, resp, body, http.StatusUnauthorized)
+				if n := e.shares(alice, sh.fileID(t, e, alice))[0].Downloads; n != 0 {
+					t.Errorf("refused downloads counted %d", n)
+				}
+			})
+
+			t.Run("WrongThenRight", func(t *testing.T) {
+				resp, body := e.postPassword(path, "not the password at all", asBrowser)
+				wantAnswer(t, resp, body, http.StatusUnauthorized)
+				if !bytes.Contains(body, []byte(msgWrongLinkPassword)) || len(resp.Cookies()) != 0 {
+					t.Errorf("a wrong password: %v %s", resp.Header["Set-Cookie"], body)
+				}
+				cookie := e.unlock(path)
+				resp, body = e.link("GET", sh.URL, "", with(asJSON, "Cookie", cookie))
+				wantStatus(t, resp, body, http.StatusOK)
+				if got := decode[sharedFileOut](t, body); got.Filename != "secret plans.txt" {
+					t.Errorf("the unlocked JSON: %s", body)
+				}
+				resp, body = e.link("GET", sh.URL, "", with(asBrowser, "Cookie", cookie))
+				if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("secret plans.txt")) {
+					t.Errorf("the unlocked page: %d %s", resp.StatusCode, body)
+				}
+				resp, body = e.link("POST", sh.URL, "/download", with(asJSON, "Cookie", cookie))
+				wantStatus(t, resp, body, http.StatusSeeOther)
+				if _, got := e.fetch(resp.Header.Get("Location")); string(got) != "the plans\n" {
+					t.Errorf("downloaded %q", got)
+				}
+			})
+
+			t.Run("JSONPassword", func(t *testing.T) {
+				resp, body := e.do(request{method: "POST", path: path, body: map[string]any{"password": "wrong wrong wrong"}, header: asJSON})
+				wantStatus(t, resp, body, http.StatusUnauthorized)
+				resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": linkPassword}, header: asJSON})
+				wantStatus(t, resp, body, http.StatusSeeOther)
+				resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": 1}, header: asJSON})
+				wantStatus(t, resp, body, http.StatusBadRequest)
+				resp, body = e.do(request{method: "POST", path: path, body: "password", header: map[string]string{"Content-Type": "text/plain"}})
+				wantStatus(t, resp, body, http.StatusUnsupportedMediaType)
+			})
+
+			t.Run("CookieOfOneLinkOnAnother", func(t *testing.T) {
+				other, otherPath := e.protectedShare(alice, map[string]any{"password": linkPassword})
+				cookie := e.unlock(path)
+				for _, h := range []map[string]string{asJSON, asBrowser} {
+					resp, body := e.link("GET", other.URL, "", with(h, "Cookie", cookie))
+					if resp.StatusCode != http.StatusUnauthorized {
+						t.Errorf("link A's cookie on link B's page: %d %s", resp.StatusCode, body)
+					}
+					resp, body = e.link("POST", other.URL, "/download", with(h, "Cookie", cookie))
+					if resp.StatusCode != http.StatusUnauthorized {
+						t.Errorf("link A's cookie on link B's download: %d %s", resp.StatusCode, body)
+					}
+				}
+				// Its value under link B's name, and a cookie past its lifetime.
+				otherCookie := e.unlock(otherPath)
+				resp, body := e.link("GET", other.URL, "", with(asJSON, "Cookie", otherCookie))
+				wantStatus(t, resp, body, http.StatusOK)
+				e.clock.advance(linkPassTTL + time.Second)
+				resp, body = e.link("GET", other.URL, "", with(asJSON, "Cookie", otherCookie))
+				wantStatus(t, resp, body, http.StatusUnauthorized)
+			})
+
+			t.Run("AnotherSitesPost", func(t *testing.T) {
+				resp, body := e.postPassword(path, linkPassword, with(asBrowser, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"))
+				if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+					t.Errorf("another site's post: %d %v %s", resp.StatusCode, resp.Header["Set-Cookie"], body)
+				}
+			})
+		})
+	}
+}
+
+// fileID is the file a protected share was made for, read from the
+// owner's file list (the test copy keeps only what it checks).
+func (sh protectedShareOut) fileID(t *testing.T, e shareEnv, owner string) string {
+	t.Helper()
+	for _, f := range e.list(owner, "").Files {
+		for _, s := range e.shares(owner, f.ID) {
+			if s.ID == sh.ID {
+				return f.ID
+			}
+		}
+	}
+	t.Fatalf("no file has share %s", sh.ID)
+	return ""
+}
+
+// TestLinkPasswordSameAnswer (issue 21 §3): a wrong password, an unknown
+// link, a link without a password and a members-only link tried by a
+// stranger get the same status and body, as a page and as JSON, on both
+// stores; and an unknown link takes the time of a wrong password (a hash
+// is verified either way), not the time of a store lookup.
+func TestLinkPasswordSameAnswer(t *testing.T) {
+	t.Parallel()
+	for _, b := range shareBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			e := newProtectEnv(t, b.start)
+			alice := e.newUser("alice")
+			_, protected := e.protectedShare(alice, map[string]any{"password": linkPassword})
+			_, open := e.protectedShare(alice, map[string]any{})
+			_, members := e.protectedShare(alice, map[string]any{"password": linkPassword, "members_only": true})
+			unknown := "/s/" + newSecret(shareTokenBytes)
+			for _, h := range []map[string]string{asBrowser, asJSON} {
+				answer := func(path, pw string) string {
+					resp, body := e.postPassword(path, pw, h)
+					// The token is in the form's target: compare the rest.
+					return resp.Status + " " + resp.Header.Get("Content-Type") + " " + strings.ReplaceAll(string(body), path, "/s/TOKEN")
+				}
+				want := answer(protected, "not the password at all")
+				for name, got := range map[string]string{
+					"unknown link":      answer(unknown, "not the password at all"),
+					"link, no password": answer(open, linkPassword),
+					"members only":      answer(members, linkPassword),
+				} {
+					if got != want {
+						t.Errorf("%s answers\n%s\nwhere a wrong password answers\n%s", name, got, want)
+					}
+				}
+			}
+
+			// Timing: each case's fastest of a few tries, so a slow
+			// moment of a shared machine does not decide it.
+			fastest := func(path string) time.Duration {
+				best := time.Hour
+				for range 3 {
+					start := time.Now()
+					e.postPassword(path, "not the password at all", asJSON)
+					best = min(best, time.Since(start))
+				}
+				return best
+			}
+			// A costlier hash than the other tests', so that it, not the
+			// machine's noise, is most of a wrong password's time.
+			slow := newPasswordHasher(scryptParams{logN: 12, r: 8, p: 1})
+			e.srv.links.hasher = slow
+			_, slowLink := e.protectedShare(alice, map[string]any{"password": linkPassword})
+			e.postPassword(unknown, "warm the dummy hash", asJSON)
+			wrong, none := fastest(slowLink), fastest("/s/"+newSecret(shareTokenBytes))
+			t.Logf("wrong password %v, unknown link %v", wrong, none)
+			if none < wrong/2 {
+				t.Errorf("an unknown link answers in %v, a wrong password in %v: the time tells them apart", none, wrong)
+			}
+		})
+	}
+}
+
+// TestLinkPasswordAttemptsLimited (issue 21 §3): after a few wrong
+// passwords a link makes each next attempt wait longer, even with the
+// right password, and so does a client address across links; unknown
+// links count the same; the wait passes.
+func TestLinkPasswordAttemptsLimited(t *testing.T) {
+	t.Parallel()
+	for _, b := range shareBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			e := newProtectEnv(t, b.start)
+			clock := stopClock(e.srv) // a slow request must not let a wait pass
+			alice := e.newUser("alice")
+			_, path := e.protectedShare(alice, map[string]any{"password": linkPassword})
+			unknown := "/s/" + newSecret(shareTokenBytes)
+			for _, p := range []string{path, unknown} {
+				for i := range freeLinkFailures + 1 {
+					resp, body := e.postPassword(p, "wrong guess number "+string(rune('a'+i)), asJSON)
+					wantStatus(t, resp, body, http.StatusUnauthorized)
+				}
+				for _, pw := range []string{"one more guess", linkPassword} {
+					resp, body := e.postPassword(p, pw, asJSON)
+					wantStatus(t, resp, body, http.StatusTooManyRequests)
+					if resp.Header.Get("Retry-After") != "1" {
+						t.Errorf("Retry-After %q after %d failures, want 1", resp.Header.Get("Retry-After"), freeLinkFailures+1)
+					}
+				}
+			}
+			resp, body := e.postPassword(path, "wrong again", asBrowser)
+			if resp.StatusCode != http.StatusTooManyRequests || !bytes.Contains(body, []byte(`id="password-form"`)) {
+				t.Errorf("the page while waiting: %d %s", resp.StatusCode, body)
+			}
+			clock.advance(time.Second)
+			resp, body = e.postPassword(path, "wrong after the wait", asJSON)
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+			resp, body = e.postPassword(path, linkPassword, asJSON)
+			wantStatus(t, resp, body, http.StatusTooManyRequests) // now 2 s
+			clock.advance(2 * time.Second)
+			e.unlock(path)
+
+			// The address: freeAddressFailures in all, over fresh links.
+			clock.advance(failureMemory)
+			for range freeAddressFailures + 1 {
+				resp, body := e.postPassword("/s/"+newSecret(shareTokenBytes), "guess", asJSON)
+				wantStatus(t, resp, body, http.StatusUnauthorized)
+			}
+			resp, body = e.postPassword("/s/"+newSecret(shareTokenBytes), "guess", asJSON)
+			wantStatus(t, resp, body, http.StatusTooManyRequests)
+		})
+	}
+}
+
+// stoppedClock is a server's clock that moves only when the test says.
+type stoppedClock struct {
+	base   time.Time
+	offset atomic.Int64
+}
+
+// stopClock stops the server's clock at the present.
+func stopClock(s *server) *stoppedClock {
+	c := &stoppedClock{base: s.now()}
+	s.now = func() time.Time { return c.base.Add(time.Duration(c.offset.Load())) }
+	return c
+}
+
+// advance moves the clock forward.
+func (c *stoppedClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// TestMembersOnlyLink (issue 21 §3): a members-only link, on both stores.
+// Signed out, its page sends the browser to sign in, which brings it back
+// to the link; its JSON and its download answer 401 and count nothing. A
+// signed-in user of this Dropp (session cookie or bearer token) opens it
+// and downloads.
+func TestMembersOnlyLink(t *testing.T) {
+	t.Parallel()
+	for _, b := range shareBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			e := newProtectEnv(t, b.start)
+			alice, bob := e.newUser("alice"), e.newUser("bob")
+			sh, path := e.protectedShare(alice, map[string]any{"members_only": true})
+			if sh.Protected || !sh.MembersOnly {
+				t.Fatalf("created %+v, want members only without a password", sh)
+			}
+			signIn := "/login/?next=" + url.QueryEscape(path) + "&notice=members_only"
+			for _, h := range []map[string]string{asBrowser, asClick} {
+				resp, body := e.link("GET", sh.URL, "", h)
+				wantStatus(t, resp, body, http.StatusSeeOther)
+				if loc := resp.Header.Get("Location"); loc != signIn {
+					t.Errorf("signed out, the page sends the browser to %q, want %q", loc, signIn)
+				}
+				resp, body = e.link("POST", sh.URL, "/download", h)
+				wantStatus(t, resp, body, http.StatusSeeOther)
+				if loc := resp.Header.Get("Location"); loc != signIn {
+					t.Errorf("signed out, the download sends the browser to %q, want %q", loc, signIn)
+				}
+			}
+			resp, body := e.link("GET", sh.URL, "", asJSON)
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+			resp, body = e.link("POST", sh.URL, "/download", asJSON)
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+			if n := e.shares(alice, sh.fileID(t, e, alice))[0].Downloads; n != 0 {
+				t.Errorf("refused downloads counted %d", n)
+			}
+
+			// Bob, with his token: a member.
+			resp, body = e.do(request{method: "GET", path: path, token: bob, header: asJSON})
+			wantStatus(t, resp, body, http.StatusOK)
+			resp, body = e.do(request{method: "POST", path: path + "/download", token: bob, header: asJSON})
+			wantStatus(t, resp, body, http.StatusSeeOther)
+
+			// A browser signs in from the sign-in page it was sent to and
+			// comes back to the link, with a session that opens it.
+			session, back := signInFrom(t, e.testEnv, signIn)
+			if back != path {
+				t.Errorf("after sign-in the browser is sent to %q, want %q", back, path)
+			}
+			resp, body = e.link("GET", sh.URL, "", with(asBrowser, "Cookie", session))
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("secret plans.txt")) {
+				t.Errorf("signed in, the page: %d %s", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// signInFrom opens the sign-in page at loginPath as a browser, then signs
+// in (local sign-in) carrying the cookies the page set; it returns the
+// session cookie and where the sign-in sends the browser.
+func signInFrom(t *testing.T, e *testEnv, loginPath string) (session, location string) {
+	t.Helper()
+	resp, body := e.do(request{method: "GET", path: loginPath, header: asBrowser})
+	wantStatus(t, resp, body, http.StatusOK)
+	var jar []string
+	for _, c := range resp.Cookies() {
+		jar = append(jar, c.Name+"="+c.Value)
+	}
+	resp, body = e.do(request{method: "GET", path: "/auth/google", header: with(asBrowser, "Cookie", strings.Join(jar, "; "))})
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie && c.MaxAge > 0 {
+			session = c.Name + "=" + c.Value
+		}
+		if c.Name == returnCookie && c.MaxAge >= 0 {
+			t.Errorf("the return cookie outlives its use: %s", c.Raw)
+		}
+	}
+	if session == "" {
+		t.Fatalf("sign-in set no session: %v", resp.Header["Set-Cookie"])
+	}
+	return session, resp.Header.Get("Location")
+}
+
+// TestReturnPathRefusesOpenRedirects: the sign-in page's ?next= brings a
+// browser back only to a plain path on this server; any other site, in
+// any spelling, ends the sign-in on the web page. A forged, replayed or
+// expired return cookie does the same.
+func TestReturnPathRefusesOpenRedirects(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	for _, next := range []string{
+		"https://evil.example", "//evil.example", "/\\evil.example", "/%09/evil.example", "/\t/evil.example",
+		"\\\\evil.example", "http:/evil.example", "javascript:alert(1)", "/%2F%2Fevil.example", "/s/x#@evil.example",
+		"/s/x?@evil.example", "/ /evil.example", "///evil.example", "/s//evil.example", " /s/x", "/", "",
+		"/" + strings.Repeat("a", maxReturnPath),
+	} {
+		_, back := signInFrom(t, e, "/login/?next="+url.QueryEscape(next))
+		if back != "/" {
+			t.Errorf("next=%q: sign-in sends the browser to %q, want /", next, back)
+		}
+	}
+	if _, back := signInFrom(t, e, "/login/?next=/s/Ab-_9.~x"); back != "/s/Ab-_9.~x" {
+		t.Errorf("a plain path: sign-in sends the browser to %q", back)
+	}
+
+	now := e.srv.now()
+	for name, cookie := range map[string]string{
+		"unsigned":             returnCookie + "=/s/x",
+		"another cookie's MAC": returnCookie + "=" + e.srv.signer.sign(stateCookie, "/s/x", now),
+		"an unsafe path":       returnCookie + "=" + e.srv.signer.sign(returnCookie, "//evil.example", now),
+		"expired":              returnCookie + "=" + e.srv.signer.sign(returnCookie, "/s/x", now.Add(-authStateTTL-time.Minute)),
+	} {
+		resp, body := e.do(request{method: "GET", path: "/auth/google", header: with(asBrowser, "Cookie", cookie)})
+		wantStatus(t, resp, body, http.StatusSeeOther)
+		if loc := resp.Header.Get("Location"); loc != "/" {
+			t.Errorf("%s return cookie: sign-in sends the browser to %q", name, loc)
+		}
+	}
+}
+
+// TestSafeReturnPath: the paths a sign-in may return to.
+func TestSafeReturnPath(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{"/s/abc", "/r/Ab-_9", "/admin/", "/a.b~c"} {
+		if !safeReturnPath(p) {
+			t.Errorf("safeReturnPath(%q) = false", p)
+		}
+	}
+	for _, p := range []string{"", "/", "//x", "/\\x", "/%09/x", "https://x", "/a//b", "/a b", "/a?b", "/a#b", "a/b", "/é"} {
+		if safeReturnPath(p) {
+			t.Errorf("safeReturnPath(%q) = true", p)
+		}
+	}
+}
