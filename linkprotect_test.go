@@ -509,3 +509,33 @@ func TestSafeReturnPath(t *testing.T) {
 		}
 	}
 }
+
+// checkProtectedLinkContract calls the protected links' operations for
+// checkContract (TestOpenAPIMatchesAnswers), on the complete file fileID
+// of user: each answer of POST /s/{token}, and the locked answers of the
+// link's page and download.
+func checkProtectedLinkContract(c *contractChecker, user, fileID string) {
+	c.t.Helper()
+	c.e.srv.links.hasher = newPasswordHasher(testHashParams)
+	create := func(body map[string]any) string {
+		_, data := c.call("/files/{id}/shares", c.req("POST", "/files/"+fileID+"/shares", user, body))
+		return strings.TrimPrefix(decode[struct{ Share struct{ URL string } }](c.t, data).Share.URL, c.e.URL)
+	}
+	asJSON := func(hr *http.Request) *http.Request { hr.Header.Set("Accept", "application/json"); return hr }
+	c.call("/files/{id}/shares", c.req("POST", "/files/"+fileID+"/shares", user, map[string]any{"password": "short"}))
+	locked := create(map[string]any{"password": linkPassword})
+	c.call("/s/{token}", c.req("GET", locked, "", nil))
+	c.call("/s/{token}", asJSON(c.req("GET", locked, "", nil)))
+	c.call("/s/{token}/download", asJSON(c.req("POST", locked+"/download", "", nil)))
+	c.call("/s/{token}", c.req("POST", locked, "", url.Values{"password": {"not the password at all"}}))
+	c.call("/s/{token}", asJSON(c.req("POST", locked, "", map[string]any{"password": "not the password at all"})))
+	c.call("/s/{token}", asJSON(c.req("POST", locked, "", map[string]any{"password": 1})))
+	c.call("/s/{token}", c.req("POST", locked, "", url.Values{"other": {"x"}}))
+	c.call("/s/{token}", c.req("POST", locked, "", "password"))
+	c.call("/s/{token}", c.req("POST", locked, "", url.Values{"password": {linkPassword}}))
+	members := create(map[string]any{"members_only": true})
+	c.call("/s/{token}", c.req("GET", members, "", nil))
+	c.call("/s/{token}", asJSON(c.req("GET", members, "", nil)))
+	c.call("/s/{token}", c.req("GET", members, user, nil))
+	c.call("/login/", c.req("GET", "/login/?notice=members_only&next="+url.QueryEscape(members), "", nil))
+}

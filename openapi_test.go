@@ -422,6 +422,7 @@ func checkContract(t *testing.T, e *testEnv, local bool) {
 	c.call("/s/{token}/download", c.req("GET", linkPath+"/download", "", nil))
 	c.call("/s/{token}/download", c.req("POST", linkPath+"/download", "", nil))
 	c.call("/s/{token}/download", c.req("POST", "/s/nosuchlink/download", "", nil))
+	checkProtectedLinkContract(c, user, id) // linkprotect_test.go
 	c.call("/shares/{id}", c.req("DELETE", "/shares/"+share.Share.ID, user, nil))
 	c.call("/shares/{id}", c.req("DELETE", "/shares/"+share.Share.ID, user, nil))
 	c.call("/files/{id}", c.req("DELETE", "/files/"+id, user, nil))
