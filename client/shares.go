@@ -17,6 +17,8 @@ type Share struct {
 	MaxDownloads *int64    `json:"max_downloads"` // nil: no limit
 	Downloads    int64     `json:"downloads"`
 	CreatedAt    time.Time `json:"created_at"`
+	Protected    bool      `json:"protected"`    // the link asks for a password
+	MembersOnly  bool      `json:"members_only"` // only users signed in to the server can open it
 }
 
 // ShareOptions shape a new share; the zero value takes the server's
@@ -28,17 +30,28 @@ type ShareOptions struct {
 	// MaxDownloads is how many downloads the link allows (1..100000);
 	// 0: no limit.
 	MaxDownloads int64
+	// Password protects the link: whoever opens it must give it (12 to
+	// 256 characters, not a common password); "": no password.
+	Password string
+	// MembersOnly lets only users signed in to the server open the link.
+	MembersOnly bool
 }
 
 // CreateShare makes a link to the user's complete file; its URL is in
 // the answer and nowhere else, later.
 func (c *Client) CreateShare(ctx context.Context, fileID string, opt ShareOptions) (*Share, error) {
-	body := map[string]int64{}
+	body := map[string]any{}
 	if opt.ExpiresIn > 0 {
 		body["expires_in"] = int64((opt.ExpiresIn + time.Second - 1) / time.Second)
 	}
 	if opt.MaxDownloads != 0 {
 		body["max_downloads"] = opt.MaxDownloads
+	}
+	if opt.Password != "" {
+		body["password"] = opt.Password
+	}
+	if opt.MembersOnly {
+		body["members_only"] = true
 	}
 	var out struct {
 		Share Share `json:"share"`

@@ -86,3 +86,36 @@ func testShares(t *testing.T, base string) {
 		t.Fatalf("ListShares of no file: %v, want not_found", err)
 	}
 }
+
+// TestProtectedShares: CreateShare with a password and members only; the
+// answer and the list say so (never the password), the link refuses a
+// stranger (401), and a password the server's rules refuse is a typed
+// invalid_request.
+func TestProtectedShares(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			c := signIn(t, b.URL)
+			ctx := t.Context()
+			src := filepath.Join(t.TempDir(), "plans.txt")
+			os.WriteFile(src, []byte("plans"), 0o600)
+			f, err := c.Upload(ctx, src, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sh, err := c.CreateShare(ctx, f.ID, ShareOptions{Password: "correct horse battery staple", MembersOnly: true})
+			if err != nil || !sh.Protected || !sh.MembersOnly {
+				t.Fatalf("CreateShare(password, members only): %+v, %v", sh, err)
+			}
+			if code := testserver.ShareLinkStatus(t, sh.URL); code != http.StatusUnauthorized {
+				t.Errorf("a stranger at the protected link gets %d, want 401", code)
+			}
+			list, err := c.ListShares(ctx, f.ID)
+			if err != nil || len(list) != 1 || !list[0].Protected || !list[0].MembersOnly {
+				t.Errorf("ListShares: %+v, %v", list, err)
+			}
+			if _, err := c.CreateShare(ctx, f.ID, ShareOptions{Password: "short"}); !IsCode(err, "invalid_request") {
+				t.Errorf("CreateShare with a short password: %v, want invalid_request", err)
+			}
+		})
+	}
+}

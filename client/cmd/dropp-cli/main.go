@@ -6,6 +6,7 @@
 package main
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -47,6 +48,8 @@ type cli struct {
 	maxDownloads   int64    // share create -max-downloads
 	scopes         string   // token create -scopes
 	tokenExpires   tokenLifetime
+	password       string // share create -password ("-": the first line of stdin)
+	membersOnly    bool   // share create -members-only
 }
 
 // A command is one thing dropp-cli does.
@@ -68,12 +71,16 @@ var commands = []command{
 	}, about: "save a file at DEST: a file path, or a directory to save it in under its own name\n" +
 		"(default: the current directory); an existing file is kept unless -force"},
 	{name: "delete", args: "ID", about: "delete a file, and its share links", nargs: [2]int{1, 1}, run: (*cli).delete},
-	{name: "share create", args: "FILE_ID [-expires DURATION] [-max-downloads N]", nargs: [2]int{1, 1}, run: (*cli).shareCreate,
+	{name: "share create", args: "FILE_ID [-expires DURATION] [-max-downloads N] [-password PASSWORD] [-members-only]", nargs: [2]int{1, 1}, run: (*cli).shareCreate,
 		flags: func(c *cli, fs *flag.FlagSet) {
 			fs.Var(&c.expires, "expires", "")
 			fs.Int64Var(&c.maxDownloads, "max-downloads", 0, "")
+			fs.StringVar(&c.password, "password", "", "")
+			fs.BoolVar(&c.membersOnly, "members-only", false, "")
 		}, about: "make a link to a file; prints it with its url. DURATION: 90m, 12h, 7d\n" +
-			"(default: the server's, normally 7 days); N: 1..100000 downloads (default: no limit)"},
+			"(default: the server's, normally 7 days); N: 1..100000 downloads (default: no limit);\n" +
+			"-password asks whoever opens the link for it (12 to 256 characters; - reads it from\n" +
+			"the first line of stdin, out of the process list); -members-only: signed-in users only"},
 	{name: "share list", args: "FILE_ID", about: "list a file's live links (without their url)", nargs: [2]int{1, 1}, run: (*cli).shareList},
 	{name: "share revoke", args: "SHARE_ID", about: "end a link at once", nargs: [2]int{1, 1}, run: (*cli).shareRevoke},
 	{name: "token create", args: "NAME -scopes SCOPE,... [-expires DURATION]", nargs: [2]int{1, 1}, run: (*cli).tokenCreate,
@@ -306,8 +313,30 @@ func (c *cli) shareCreate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sh, err := cl.CreateShare(ctx, c.args[0], client.ShareOptions{ExpiresIn: time.Duration(c.expires), MaxDownloads: c.maxDownloads})
+	password, err := c.sharePassword()
+	if err != nil {
+		return err
+	}
+	sh, err := cl.CreateShare(ctx, c.args[0], client.ShareOptions{ExpiresIn: time.Duration(c.expires), MaxDownloads: c.maxDownloads,
+		Password: password, MembersOnly: c.membersOnly})
 	return c.print(sh, err)
+}
+
+// sharePassword is -password, or with "-" the first line of stdin, so
+// that the password need not appear in the process list.
+func (c *cli) sharePassword() (string, error) {
+	if c.password != "-" {
+		return c.password, nil
+	}
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the password from stdin: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("-password -: stdin held no password")
+	}
+	return line, nil
 }
 
 func (c *cli) shareList(ctx context.Context) error {

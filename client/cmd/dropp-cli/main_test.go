@@ -420,3 +420,43 @@ func TestREADMEDocumentsEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestShareCreateProtected: share create -password (given, or "-" from
+// stdin) and -members-only make links that refuse a stranger; the
+// printed share says so and holds no password.
+func TestShareCreateProtected(t *testing.T) {
+	env, c := signedIn(t)
+	f := upload(t, c, "plans.txt", []byte("plans"))
+	const password = "correct horse battery staple"
+	type protectedJSON struct {
+		URL         string `json:"url"`
+		Protected   bool   `json:"protected"`
+		MembersOnly bool   `json:"members_only"`
+	}
+	check := func(r cliRun, protected, membersOnly bool) {
+		t.Helper()
+		var sh protectedJSON
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &sh) != nil || sh.Protected != protected || sh.MembersOnly != membersOnly ||
+			strings.Contains(r.stdout, password) {
+			t.Fatalf("share create: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		}
+		if code := testserver.ShareLinkStatus(t, sh.URL); code != http.StatusUnauthorized {
+			t.Errorf("a stranger at the link gets %d, want 401", code)
+		}
+	}
+	check(runCLI(t, "", env, "share", "create", f.ID, "--password", password), true, false)
+	check(runCLI(t, "", env, "share", "create", "-members-only", f.ID), false, true)
+
+	cmd := cliCmd(t, "", env, "share", "create", f.ID, "-password", "-", "--members-only")
+	cmd.Stdin = strings.NewReader(password + "\n")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("share create -password -: %v, stderr %q", err, stderr.String())
+	}
+	check(cliRun{0, stdout.String(), stderr.String()}, true, true)
+
+	if r := runCLI(t, "", env, "share", "create", f.ID, "-password", "short"); r.code != 1 || !strings.Contains(r.stderr, "invalid_request") {
+		t.Errorf("share create -password short: exit %d, stderr %q; want 1, invalid_request", r.code, r.stderr)
+	}
+}
