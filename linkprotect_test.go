@@ -539,3 +539,35 @@ func checkProtectedLinkContract(c *contractChecker, user, fileID string) {
 	c.call("/s/{token}", c.req("GET", members, user, nil))
 	c.call("/login/", c.req("GET", "/login/?notice=members_only&next="+url.QueryEscape(members), "", nil))
 }
+
+// TestProtectedLinkAcrossInstances (issue 21 §5): two instances on one
+// MongoDB and bucket. A link made on one is unlocked on the other, and
+// the cookie the other set opens the page and the download on the first;
+// a sign-in on the other, from a members-only link, opens it on the first.
+func TestProtectedLinkAcrossInstances(t *testing.T) {
+	t.Parallel()
+	vars := mongoS3Env(t)
+	vars["AUTH_RATE_LIMIT"] = "100000"
+	one, two := shareEnv{apiTester: apiTester{startTestEnv(t, vars)}}, shareEnv{apiTester: apiTester{startTestEnv(t, vars)}}
+	for _, e := range []shareEnv{one, two} {
+		e.srv.links.hasher = newPasswordHasher(testHashParams)
+	}
+	alice := one.newUser("alice")
+	locked, lockedPath := one.protectedShare(alice, map[string]any{"password": linkPassword})
+	members, membersPath := one.protectedShare(alice, map[string]any{"members_only": true})
+
+	resp, body := two.postPassword(lockedPath, "not the password at all", asJSON)
+	wantStatus(t, resp, body, http.StatusUnauthorized)
+	cookie := two.unlock(lockedPath)
+	resp, body = one.link("GET", locked.URL, "", with(asJSON, "Cookie", cookie))
+	wantStatus(t, resp, body, http.StatusOK)
+	resp, body = one.link("POST", locked.URL, "/download", with(asJSON, "Cookie", cookie))
+	wantStatus(t, resp, body, http.StatusSeeOther)
+
+	session, back := signInFrom(t, two.testEnv, "/login/?next="+url.QueryEscape(membersPath))
+	if back != membersPath {
+		t.Errorf("after sign-in on the second instance the browser is sent to %q, want %q", back, membersPath)
+	}
+	resp, body = one.link("GET", members.URL, "", with(asJSON, "Cookie", session))
+	wantStatus(t, resp, body, http.StatusOK)
+}
