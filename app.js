@@ -205,6 +205,7 @@
   function shareRow(s) {
     let desc = `Expires ${formatDate(s.expires_at)}`;
     desc += s.max_downloads ? ` · ${s.downloads} of ${s.max_downloads} downloads` : ` · ${s.downloads} downloads`;
+    desc += protectionWords(s);
     const revoke = el("button", { type: "button", className: "danger", textContent: "Revoke", ariaLabel: `Revoke the link that ${desc.toLowerCase()}` });
     revoke.addEventListener("click", async () => {
       try {
@@ -227,6 +228,7 @@
     const body = { expires_in: Number($("share-expiry").value) };
     const limit = $("share-limit").value.trim();
     if (limit) body.max_downloads = Number(limit);
+    Object.assign(body, linkProtection());
     try {
       const data = await api("POST", `/files/${state.shareFile.id}/shares`, body);
       const url = data.share.url;
@@ -234,10 +236,28 @@
       try { await navigator.clipboard.writeText(url); copied = true; } catch (e) { copied = false; }
       showShareResult(copied ? `Link copied: ${url}` : `Link (copy it now, it is shown once): ${url}`);
       $("share-result").dataset.url = url;
+      $("share-password").value = "";
       await listShares();
     } catch (e) {
       showShareResult(`Could not create a link: ${e.message}`);
     }
+  }
+
+  // ---- Protected links (linkprotect.go) ----
+
+  // linkProtection is the share dialog's password and members-only
+  // choice, as fields of the create request.
+  function linkProtection() {
+    const fields = {};
+    const password = $("share-password").value;
+    if (password) fields.password = password;
+    if ($("share-members").checked) fields.members_only = true;
+    return fields;
+  }
+
+  // protectionWords says how a listed link is protected.
+  function protectionWords(s) {
+    return (s.protected ? " · password" : "") + (s.members_only ? " · members only" : "");
   }
 
   // ---- Uploading ----

@@ -118,3 +118,43 @@ func openStrangerPage(t *testing.T, c *cdpClient) (page, downloads string) {
 	}
 	return page, downloads
 }
+
+// TestWebPageProtectedShareInChromium (issue 21 §5, the owner's side):
+// the Share dialog makes a link with a password, for members only; the
+// list says so; a stranger, in a fresh browser context, is sent to sign
+// in, and the answers never show the password. It saves
+// artifacts/page-protected-share.png.
+func TestWebPageProtectedShareInChromium(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	e := newLocalTestEnv(t, nil)
+	e.srv.links.hasher = newPasswordHasher(testHashParams)
+	chrome, page := openSignedInApp(t, e.URL)
+	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "guarded.txt", []byte("guarded\n")))
+	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "guarded.txt 8 bytes · complete") })
+
+	clickFileButton(t, chrome, page, "guarded.txt", "Share")
+	typeInto(t, chrome, page, "share-password", linkPassword)
+	const fillJS = `(() => { document.getElementById("share-members").checked = true;
+		document.getElementById("share-create").click(); return true; })()`
+	if err := chrome.evaluate(page, fillJS, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	var link string
+	st := waitForApp(t, chrome, page, func(s appState) bool {
+		chrome.evaluate(page, `document.getElementById("share-result").dataset.url || ""`, &link)
+		return link != "" && strings.Contains(s.Text, "· password · members only")
+	})
+	savePagePNG(t, chrome, page, "page-protected-share.png")
+	if strings.Contains(st.Text, linkPassword) {
+		t.Errorf("the page shows the password:\n%s", st.Text)
+	}
+	var cleared string
+	if err := chrome.evaluate(page, `document.getElementById("share-password").value`, &cleared); err != nil || cleared != "" {
+		t.Errorf("the password field keeps %q after the link is made (%v)", cleared, err)
+	}
+
+	stranger := openFreshPage(t, chrome)
+	navigate(t, chrome, stranger, link)
+	waitForPage(t, chrome, stranger, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "only for members") })
+}
