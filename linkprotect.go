@@ -74,7 +74,7 @@ type protectedLink struct {
 
 // shareGate is the protectedLink of the request's share link.
 func shareGate(r *http.Request, sh Share) protectedLink {
-	return protectedLink{ID: sh.ID, Path: "/s/" + r.PathValue("token"), LinkProtection: sh.LinkProtection}
+	return protectedLink{ID: sh.ID, Path: "/s/" + r.PathValue("token"), LinkProtection: sh.Protection}
 }
 
 // linkGate lets a request to a live link through its protection, or

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -570,4 +571,62 @@ func TestProtectedLinkAcrossInstances(t *testing.T) {
 	}
 	resp, body = one.link("GET", members.URL, "", with(asJSON, "Cookie", session))
 	wantStatus(t, resp, body, http.StatusOK)
+}
+
+// TestLinkProtectionStored: a share's protection comes back from
+// ShareLink, ListShares and CountShareDownload as inserted, on MongoDB and
+// on the local store, there also after the store is opened again (its
+// log replayed); a share without one comes back with none.
+func TestLinkProtectionStored(t *testing.T) {
+	t.Parallel()
+	check := func(t *testing.T, s Store, f *File, want map[string]LinkProtection) {
+		t.Helper()
+		for hash, p := range want {
+			got, err := s.ShareLink(t.Context(), hash, ctNow())
+			if err != nil || got.Protection != p {
+				t.Errorf("ShareLink: %+v, %v; want protection %+v", got.Protection, err, p)
+			}
+			got, err = s.CountShareDownload(t.Context(), hash, ctNow())
+			if err != nil || got.Protection != p {
+				t.Errorf("CountShareDownload: %+v, %v; want protection %+v", got.Protection, err, p)
+			}
+		}
+		listed, err := s.ListShares(t.Context(), ShareQuery{Owner: f.Owner, FileID: f.ID, Now: ctNow(), Limit: 10})
+		if err != nil || len(listed) != len(want) {
+			t.Fatalf("ListShares: %d, %v", len(listed), err)
+		}
+		for _, sh := range listed {
+			if sh.Protection != want[sh.TokenHash] {
+				t.Errorf("ListShares: protection %+v, want %+v", sh.Protection, want[sh.TokenHash])
+			}
+		}
+	}
+	insert := func(t *testing.T, s Store) (*File, map[string]LinkProtection) {
+		f := ctShareFile(t, s, ctNewID())
+		want := map[string]LinkProtection{}
+		for _, p := range []LinkProtection{{}, {PasswordHash: "$scrypt$ln=10,r=8,p=1$c2FsdA$a2V5", MembersOnly: true}, {MembersOnly: true}} {
+			now := ctNow()
+			sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: f.Owner, FileID: f.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour), Protection: p}
+			ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh, 0))
+			want[sh.TokenHash] = p
+		}
+		return f, want
+	}
+	t.Run("local", func(t *testing.T) {
+		t.Parallel()
+		s := openTestLocalStore(t, t.TempDir())
+		f, want := insert(t, s)
+		check(t, s, f, want)
+		check(t, reopenLocalStore(t, s), f, want)
+	})
+	t.Run("mongodb", func(t *testing.T) {
+		t.Parallel()
+		s, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close(context.Background()) })
+		f, want := insert(t, s)
+		check(t, s, f, want)
+	})
 }

@@ -85,7 +85,7 @@ type shareJSON struct {
 func toShareJSON(sh *Share) shareJSON {
 	return shareJSON{
 		ID: sh.ID, FileID: sh.FileID, ExpiresAt: sh.ExpiresAt, MaxDownloads: sh.MaxDownloads,
-		Downloads: sh.Downloads, CreatedAt: sh.CreatedAt, linkProtectionJSON: sh.LinkProtection.toJSON(),
+		Downloads: sh.Downloads, CreatedAt: sh.CreatedAt, linkProtectionJSON: sh.Protection.toJSON(),
 	}
 }
 
@@ -124,7 +124,7 @@ func (s *server) handleCreateShare(w http.ResponseWriter, r *http.Request, owner
 	now := s.now().Truncate(time.Millisecond)
 	sh := Share{
 		ID: newID(), TokenHash: hashSecret(token), Owner: owner, FileID: f.ID,
-		MaxDownloads: req.MaxDownloads, CreatedAt: now, ExpiresAt: now.Add(ttl), LinkProtection: protection,
+		MaxDownloads: req.MaxDownloads, CreatedAt: now, ExpiresAt: now.Add(ttl), Protection: protection,
 	}
 	err := s.store.InsertShare(r.Context(), sh, s.cfg.MaxSharesPerFile)
 	if errors.Is(err, ErrTooManyShares) {

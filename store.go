@@ -211,8 +211,9 @@ type Share struct {
 	Downloads    int64     `bson:"downloads" json:"downloads"`
 	CreatedAt    time.Time `bson:"created_at" json:"created"`
 	ExpiresAt    time.Time `bson:"expires_at" json:"expires"`
-	// LinkProtection: a password and/or members only (linkprotect.go).
-	LinkProtection `bson:",inline"`
+	// Protection: a password and/or members only (linkprotect.go); the
+	// zero value (every share stored before it) protects nothing.
+	Protection LinkProtection `bson:"protection,omitempty" json:"protection,omitzero"`
 }
 
 // ShareQuery selects a page of the owner's live shares of one file.
@@ -477,3 +478,7 @@ type LinkProtection struct {
 	PasswordHash string `bson:"password_hash,omitempty" json:"password,omitempty"`
 	MembersOnly  bool   `bson:"members_only,omitempty" json:"members_only,omitempty"`
 }
+
+// IsZero tells a protection that guards nothing; both stores then leave
+// it out of the record (bson omitempty and json omitzero ask it).
+func (p LinkProtection) IsZero() bool { return p == LinkProtection{} }

@@ -174,6 +174,7 @@ var routeDecisions = map[string]string{
 	"GET /s/{token}":                          routePublic,
 	"GET /s/{token}/download":                 routePublic,
 	"POST /s/{token}/download":                routePublic,
+	"POST /s/{token}":                         routePublic, // a protected link's password (linkprotect.go)
 	"POST /objects/upload":                    routePublic,
 	"GET /objects/{key...}":                   routePublic,
 	"PUT /objects/{key...}":                   routePublic,
