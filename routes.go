@@ -105,6 +105,16 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /s/{token}", link(s.handleSharePage))
 	mux.Handle("GET /s/{token}/download", link(s.handleShareDownload))
 	mux.Handle("POST /s/{token}/download", link(s.handleShareDownload))
+	// Drops and previews (drops.go, previews.go): links to several files,
+	// their edits, each file's download, and inline previews.
+	mux.Handle("POST /shares", api(s.handleCreateDrop))
+	mux.Handle("GET /shares", api(s.handleListAllShares))
+	mux.Handle("POST /shares/{id}/files", api(s.handleAddDropFiles))
+	mux.Handle("DELETE /shares/{id}/files/{file_id}", api(s.handleRemoveDropFile))
+	mux.Handle("GET /files/{id}/preview", api(s.handleFilePreview))
+	mux.Handle("GET /s/{token}/files/{file_id}/download", link(s.handleShareDownload))
+	mux.Handle("POST /s/{token}/files/{file_id}/download", link(s.handleShareDownload))
+	mux.Handle("GET /s/{token}/files/{file_id}/preview", link(s.handleSharePreview))
 
 	// The local object store's upload forms, PUT URLs and download URLs
 	// point back at this server (localobjects.go, localobjects_upload.go, localobjects_parts.go), checked by their
