@@ -212,8 +212,9 @@ type Share struct {
 	// Files are the link's files, in the order they were added, each with
 	// the downloads counted of it. The local store keeps them in the
 	// share's record; MongoDB as documents of their own (mongo_drops.go).
-	// Stores return only the files that still exist.
-	Files        []ShareFile `bson:"-" json:"files,omitempty"`
+	// Stores return only the files that still exist. nil only in a share
+	// stored before drops (a drop left with no file has an empty list).
+	Files        []ShareFile `bson:"-" json:"files"`
 	MaxDownloads *int64      `bson:"max_downloads" json:"max,omitempty"` // nil: unlimited; a limit applies to each file
 	// Downloads: the count of a local share stored before drops, moved to
 	// its one file when read (Files[0].Downloads); zero otherwise.
@@ -256,10 +257,10 @@ func (sh *Share) fileUsedUp(f *ShareFile) bool {
 	return sh.MaxDownloads != nil && f.Downloads >= *sh.MaxDownloads
 }
 
-// withLegacyFiles makes a share that names no Files (stored before drops,
+// withLegacyFiles makes a share whose Files are nil (stored before drops,
 // or built with only FileID) a drop of its one file, with its count.
 func (sh *Share) withLegacyFiles() {
-	if len(sh.Files) == 0 && sh.FileID != "" {
+	if sh.Files == nil && sh.FileID != "" {
 		sh.Files, sh.Downloads = []ShareFile{{FileID: sh.FileID, Downloads: sh.Downloads}}, 0
 	}
 }
@@ -340,7 +341,8 @@ type Store interface {
 	// is in a share while it exists: deleting the file takes it out of
 	// every share, and every read returns only the files still there (in
 	// Share.Files, with their counts). A share with no file left, like an
-	// expired one, is missing everywhere but the owner's list; a used-up
+	// expired one, is missing everywhere but the owner's list (which the
+	// local store may forget it from when it compacts); a used-up
 	// one (each file used up) is missing to ShareLink and
 	// CountShareDownload but still listed, with its counts.
 	//
