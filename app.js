@@ -813,11 +813,11 @@
   }
 
   async function togglePreview(li, f, kind) {
-    const shown = li.querySelector(".preview");
+    const shown = li.querySelector(".preview-box");
     if (shown) { shown.remove(); return; }
     try {
       const data = await api("GET", `/files/${f.id}/preview`);
-      li.append(previewNode(kind, data.url, f.filename));
+      li.append(el("div", { className: "preview-box" }, previewNode(kind, data.url, f.filename)));
     } catch (e) {
       showError(`Could not preview "${f.filename}": ${e.message}`);
     }

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -7,6 +9,7 @@ import (
 	"image/color"
 	"image/png"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,4 +158,73 @@ func recordWebM(t *testing.T, c *cdpClient) []byte {
 		t.Fatalf("recorded %d bytes of WebM: %v", len(video), err)
 	}
 	return video
+}
+
+// TestWebPageDropInChromium: on the owner's page, three files dropped at
+// once offer one link to all three; two files selected with their
+// checkboxes make a link of two with "Share selected"; an image's Preview
+// shows it inline in the list.
+func TestWebPageDropInChromium(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	e := newLocalTestEnv(t, nil)
+	a := shareEnv{apiTester: apiTester{e}}
+	chrome, page := openSignedInApp(t, e.URL)
+	t.Cleanup(chrome.close)
+	dir := t.TempDir()
+	pick(t, chrome, page, writeTestFile(t, dir, "one.txt", []byte("one")), writeTestFile(t, dir, "two.txt", []byte("two")),
+		writeTestFile(t, dir, "pic.png", testPNG(t)))
+	waitForApp(t, chrome, page, func(s appState) bool {
+		return strings.Contains(s.Text, "3 files uploaded.") && strings.Contains(s.Text, "Share them as one link")
+	})
+	link := createFromDialog(t, chrome, page, "drop-offer-share", "3 files")
+	if got := a.dropLink(link).names(); len(got) != 3 {
+		t.Errorf("the offered drop holds %v, want the three files", got)
+	}
+
+	const selectTwo = `(() => { for (const li of document.querySelectorAll("#files > li")) {
+		if (li.querySelector(".name").textContent !== "pic.png") li.querySelector("input.select").click(); }
+		return document.getElementById("share-selected").textContent; })()`
+	var label string
+	if err := chrome.evaluate(page, selectTwo, &label); err != nil || label != "Share 2 selected files" {
+		t.Fatalf("after selecting two files the button reads %q (%v)", label, err)
+	}
+	link = createFromDialog(t, chrome, page, "share-selected", "2 files")
+	if got := a.dropLink(link).names(); len(got) != 2 || slices.Contains(got, "pic.png") {
+		t.Errorf("the selected drop holds %v, want one.txt and two.txt", got)
+	}
+
+	clickFileButton(t, chrome, page, "pic.png", "Preview")
+	if !waitForJS(chrome, page, `(() => { const img = document.querySelector("#files img.preview"); return !!img && img.complete && img.naturalWidth === 64; })()`) {
+		t.Fatal("the owner's preview of pic.png did not show")
+	}
+	savePagePNG(t, chrome, page, "page-drop.png")
+}
+
+// createFromDialog clicks the button with that id, which opens the share
+// dialog titled for what, creates the link and returns its URL.
+func createFromDialog(t *testing.T, c *cdpClient, page, button, what string) string {
+	t.Helper()
+	open := `(() => { document.getElementById(` + jsString(button) + `).click(); return true; })()`
+	if err := c.evaluate(page, open, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	var link string
+	waitForApp(t, c, page, func(appState) bool {
+		var title string
+		c.evaluate(page, `document.getElementById("share-dialog").open ? document.getElementById("share-name").textContent : ""`, &title)
+		return title == what
+	})
+	create := `(() => { document.getElementById("share-result").dataset.url = ""; document.getElementById("share-create").click(); return true; })()`
+	if err := c.evaluate(page, create, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	waitForApp(t, c, page, func(appState) bool {
+		c.evaluate(page, `document.getElementById("share-result").dataset.url || ""`, &link)
+		return link != ""
+	})
+	if err := c.evaluate(page, `(() => { document.getElementById("share-dialog").close(); return true; })()`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	return link
 }
