@@ -781,7 +781,7 @@
   }
 
   // ---- Drops and previews ----
-  // Select files (checkboxes) and "Share selected" makes one link to all
+  // "Select files", checkboxes and "Share selected" make one link to all
   // of them (POST /shares); dropping several files at once offers the same
   // once they are all uploaded. Images, audio, video and PDF can be shown
   // inline: GET /files/{id}/preview gives a URL the browser loads straight
@@ -857,8 +857,20 @@
     $("drop-offer").hidden = false;
   }
 
+  // Checkboxes show only in selection mode ("Select files"), so the
+  // page's tab order stays as it was until someone wants them.
+  function toggleSelecting() {
+    const on = document.body.classList.toggle("selecting");
+    $("select-files").setAttribute("aria-pressed", String(on));
+    $("select-files").textContent = on ? "Done selecting" : "Select files";
+    $("share-selected").hidden = !on;
+    if (!on) for (const box of document.querySelectorAll("#files input.select")) box.checked = false;
+    updateSelection();
+  }
+
   function wireDrops() {
-    $("share-selected").hidden = !state.sharesSupported;
+    $("drop-actions").hidden = !state.sharesSupported;
+    $("select-files").addEventListener("click", toggleSelecting);
     $("share-selected").addEventListener("click", () => openDrop(selectedFiles()));
     $("drop-offer-share").addEventListener("click", () => {
       const b = state.batch;

@@ -162,7 +162,7 @@ func recordWebM(t *testing.T, c *cdpClient) []byte {
 
 // TestWebPageDropInChromium: on the owner's page, three files dropped at
 // once offer one link to all three; two files selected with their
-// checkboxes make a link of two with "Share selected"; an image's Preview
+// checkboxes ("Select files") make a link of two with "Share selected"; an image's Preview
 // shows it inline in the list.
 func TestWebPageDropInChromium(t *testing.T) {
 	t.Parallel()
@@ -182,7 +182,8 @@ func TestWebPageDropInChromium(t *testing.T) {
 		t.Errorf("the offered drop holds %v, want the three files", got)
 	}
 
-	const selectTwo = `(() => { for (const li of document.querySelectorAll("#files > li")) {
+	const selectTwo = `(() => { document.getElementById("select-files").click();
+		for (const li of document.querySelectorAll("#files > li")) {
 		if (li.querySelector(".name").textContent !== "pic.png") li.querySelector("input.select").click(); }
 		return document.getElementById("share-selected").textContent; })()`
 	var label string
