@@ -107,11 +107,11 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /s/{token}/download", link(s.handleShareDownload))
 	// Drops and previews (drops.go, previews.go): links to several files,
 	// their edits, each file's download, and inline previews.
-	mux.Handle("POST /shares", api(s.handleCreateDrop))
-	mux.Handle("GET /shares", api(s.handleListAllShares))
-	mux.Handle("POST /shares/{id}/files", api(s.handleAddDropFiles))
-	mux.Handle("DELETE /shares/{id}/files/{file_id}", api(s.handleRemoveDropFile))
-	mux.Handle("GET /files/{id}/preview", api(s.handleFilePreview))
+	mux.Handle("POST /shares", scoped(scopeSharesWrite, s.handleCreateDrop))
+	mux.Handle("GET /shares", scoped(scopeSharesWrite, s.handleListAllShares))
+	mux.Handle("POST /shares/{id}/files", scoped(scopeSharesWrite, s.handleAddDropFiles))
+	mux.Handle("DELETE /shares/{id}/files/{file_id}", scoped(scopeSharesWrite, s.handleRemoveDropFile))
+	mux.Handle("GET /files/{id}/preview", scoped(scopeFilesRead, s.handleFilePreview))
 	mux.Handle("GET /s/{token}/files/{file_id}/download", link(s.handleShareDownload))
 	mux.Handle("POST /s/{token}/files/{file_id}/download", link(s.handleShareDownload))
 	mux.Handle("GET /s/{token}/files/{file_id}/preview", link(s.handleSharePreview))

@@ -47,7 +47,7 @@ type cli struct {
 	maxDownloads   int64    // share create -max-downloads (and drop create)
 	scopes         string   // token create -scopes
 	tokenExpires   tokenLifetime
-	allowPreview   bool     // drop create -allow-preview
+	allowPreview   bool // drop create -allow-preview
 }
 
 // A command is one thing dropp-cli does.
