@@ -142,13 +142,15 @@ func (s *mongoStore) takeBack(ctx context.Context, sh *Share, files []ShareFile,
 	return errShareRace
 }
 
-// insertShare is one InsertOne of a share, marked as a drop.
+// insertShare is one InsertOne of a share, marked as a drop; its files
+// go in documents of their own (insertShareFiles).
 func (s *mongoStore) insertShare(ctx context.Context, sh Share) error {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
+	sh.Files = nil
 	_, err = s.shares.InsertOne(ctx, mongoShare{Share: sh, Drop: true})
 	return mongoErr("insert share", err)
 }

@@ -211,10 +211,11 @@ type Share struct {
 	FileID string `bson:"file_id" json:"file"`
 	// Files are the link's files, in the order they were added, each with
 	// the downloads counted of it. The local store keeps them in the
-	// share's record; MongoDB as documents of their own (mongo_drops.go).
+	// share's record; MongoDB as documents of their own (mongo_drops.go),
+	// never in the share's document, so it never writes "files" there.
 	// Stores return only the files that still exist. nil only in a share
 	// stored before drops (a drop left with no file has an empty list).
-	Files        []ShareFile `bson:"-" json:"files"`
+	Files        []ShareFile `bson:"files,omitempty" json:"files"`
 	MaxDownloads *int64      `bson:"max_downloads" json:"max,omitempty"` // nil: unlimited; a limit applies to each file
 	// Downloads: the count of a local share stored before drops, moved to
 	// its one file when read (Files[0].Downloads); zero otherwise.
