@@ -2,8 +2,9 @@ package main
 
 // Share links: a user shares complete files (one, or several: a drop,
 // drops.go) through a link anyone can open, which expires, may allow a
-// limited number of downloads of each file and can be revoked. The link's token is shown once, in the answer that creates it;
-// the store keeps only its SHA-256. Every dead link (unknown, expired,
+// limited number of downloads of each file and can be revoked. The link's
+// token is shown once, in the answer that creates it; the store keeps only
+// its SHA-256. Every dead link (unknown, expired,
 // revoked, used up, or whose file is gone) gets the same 404, so nothing
 // tells them apart, and opening the page never counts a download, so a
 // chat app's link preview uses none up.
