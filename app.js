@@ -11,7 +11,7 @@
   const PART_BATCH = 10; // part URLs asked for at a time: few, so none expires before its turn
   const RESUME_KEY = "dropp.multipart"; // localStorage: unfinished multipart uploads
 
-  const state = { cursor: null, sharesSupported: false, multipartSupported: true, shareFile: null };
+  const state = { cursor: null, sharesSupported: false, multipartSupported: true, shareFile: null, shareFiles: [], batch: null };
 
   // apiError is an API failure, with the API's own words.
   class ApiError extends Error {
@@ -136,6 +136,7 @@
     del.addEventListener("click", () => deleteFile(f, li));
     actions.append(del);
     li.append(actions);
+    decorateFileRow(li, f); // drops and previews, below
     return li;
   }
 
@@ -182,8 +183,14 @@
   }
 
   async function openShare(f) {
-    state.shareFile = f;
-    $("share-name").textContent = f.filename;
+    await openDrop([f]);
+  }
+
+  // openDrop opens the share dialog for one file or several (a drop).
+  async function openDrop(files) {
+    state.shareFile = files[0];
+    state.shareFiles = files;
+    $("share-name").textContent = files.length === 1 ? files[0].filename : `${files.length} files`;
     $("share-result").hidden = true;
     $("share-dialog").showModal();
     await listShares();
@@ -229,8 +236,12 @@
     const limit = $("share-limit").value.trim();
     if (limit) body.max_downloads = Number(limit);
     Object.assign(body, linkProtection());
+    if ($("share-preview").checked) body.allow_preview = true;
     try {
-      const data = await api("POST", `/files/${state.shareFile.id}/shares`, body);
+      const files = state.shareFiles;
+      const data = files.length > 1
+        ? await api("POST", "/shares", { ...body, file_ids: files.map((f) => f.id) })
+        : await api("POST", `/files/${state.shareFile.id}/shares`, body);
       const url = data.share.url;
       let copied = false;
       try { await navigator.clipboard.writeText(url); copied = true; } catch (e) { copied = false; }
@@ -527,6 +538,7 @@
     try { localStorage.setItem(COMPLETED_KEY, JSON.stringify(list)); } catch (e) { /* storage full or off */ }
     if (channel) channel.postMessage({ completed: f, key: fileKey(file) });
     addFileRow(f);
+    noteBatchFile(file, f);
     announce(`${file.name} uploaded.`);
     loadUsage().catch(() => {});
   }
@@ -762,6 +774,7 @@
 
   function startUploads(files) {
     showError("");
+    startBatch(files); // several at once: offer a drop when done (below)
     for (const f of files) uploadFile(f);
   }
 
@@ -787,6 +800,105 @@
     });
   }
 
+  // ---- Drops and previews ----
+  // "Select files", checkboxes and "Share selected" make one link to all
+  // of them (POST /shares); dropping several files at once offers the same
+  // once they are all uploaded. Images, audio, video and PDF can be shown
+  // inline: GET /files/{id}/preview gives a URL the browser loads straight
+  // from storage, served with the pinned type (the server decides what is
+  // shown; PREVIEWS only says which rows get the button).
+
+  const PREVIEWS = {
+    "image/png": "img", "image/jpeg": "img", "image/gif": "img", "image/webp": "img",
+    "audio/mpeg": "audio", "audio/ogg": "audio", "audio/wav": "audio", "audio/webm": "audio", "audio/flac": "audio", "audio/aac": "audio", "audio/mp4": "audio",
+    "video/mp4": "video", "video/webm": "video", "video/ogg": "video", "application/pdf": "pdf",
+  };
+  const fileRecords = new Map(); // file id → the file as listed
+
+  function previewKind(contentType) {
+    return PREVIEWS[(contentType || "").split(";")[0].trim().toLowerCase()] || "";
+  }
+
+  function decorateFileRow(li, f) {
+    if (f.status !== "complete" || !state.sharesSupported) return;
+    fileRecords.set(f.id, f);
+    const box = el("input", { type: "checkbox", className: "select", ariaLabel: `Select ${f.filename}` });
+    box.addEventListener("change", updateSelection);
+    li.prepend(box);
+    const kind = previewKind(f.content_type);
+    if (!kind) return;
+    const show = el("button", { type: "button", className: "secondary", textContent: "Preview", ariaLabel: `Preview ${f.filename}` });
+    show.addEventListener("click", () => togglePreview(li, f, kind));
+    li.querySelector(".actions").prepend(show);
+  }
+
+  async function togglePreview(li, f, kind) {
+    const shown = li.querySelector(".preview-box");
+    if (shown) { shown.remove(); return; }
+    try {
+      const data = await api("GET", `/files/${f.id}/preview`);
+      li.append(el("div", { className: "preview-box" }, previewNode(kind, data.url, f.filename)));
+    } catch (e) {
+      showError(`Could not preview "${f.filename}": ${e.message}`);
+    }
+  }
+
+  function previewNode(kind, url, name) {
+    switch (kind) {
+      case "img": return el("img", { className: "preview", src: url, alt: name });
+      case "video": return el("video", { className: "preview", src: url, controls: true, preload: "metadata" });
+      case "audio": return el("audio", { className: "preview", src: url, controls: true, preload: "metadata" });
+      default: return el("iframe", { className: "preview", src: url, title: name });
+    }
+  }
+
+  function selectedFiles() {
+    return Array.from(document.querySelectorAll("#files input.select:checked"))
+      .map((box) => fileRecords.get(box.closest("li").dataset.id)).filter(Boolean);
+  }
+
+  function updateSelection() {
+    const n = selectedFiles().length;
+    $("share-selected").disabled = n === 0;
+    $("share-selected").textContent = n > 1 ? `Share ${n} selected files` : "Share selected";
+  }
+
+  function startBatch(files) {
+    state.batch = files.length > 1 && state.sharesSupported ? { want: new Set(files.map(fileKey)), done: [] } : null;
+    $("drop-offer").hidden = true;
+  }
+
+  function noteBatchFile(file, f) {
+    const b = state.batch;
+    if (!b || !b.want.delete(fileKey(file))) return;
+    b.done.push(f);
+    if (b.want.size > 0) return;
+    $("drop-offer-text").textContent = `${b.done.length} files uploaded.`;
+    $("drop-offer").hidden = false;
+  }
+
+  // Checkboxes show only in selection mode ("Select files"), so the
+  // page's tab order stays as it was until someone wants them.
+  function toggleSelecting() {
+    const on = document.body.classList.toggle("selecting");
+    $("select-files").setAttribute("aria-pressed", String(on));
+    $("select-files").textContent = on ? "Done selecting" : "Select files";
+    $("share-selected").hidden = !on;
+    if (!on) for (const box of document.querySelectorAll("#files input.select")) box.checked = false;
+    updateSelection();
+  }
+
+  function wireDrops() {
+    $("drop-actions").hidden = !state.sharesSupported;
+    $("select-files").addEventListener("click", toggleSelecting);
+    $("share-selected").addEventListener("click", () => openDrop(selectedFiles()));
+    $("drop-offer-share").addEventListener("click", () => {
+      const b = state.batch;
+      $("drop-offer").hidden = true;
+      if (b && b.done.length) openDrop(b.done);
+    });
+  }
+
   function wireShareDialog() {
     $("share-form").addEventListener("submit", createShare);
     $("share-close").addEventListener("click", () => $("share-dialog").close());
@@ -800,6 +912,7 @@
     setInterval(showResumeNote, NOTE_EVERY);
     $("more").addEventListener("click", () => loadFiles(false).catch((e) => showError(e.message)));
     await detectShares();
+    wireDrops();
     try {
       await loadFiles(true);
     } catch (e) {

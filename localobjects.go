@@ -282,7 +282,7 @@ func (o *localObjects) PresignDownload(ctx context.Context, d DownloadRequest) (
 	}
 	q := localDownloadParams{
 		expires: strconv.FormatInt(d.Expires.Unix(), 10),
-		rcd:     contentDisposition(d.Filename),
+		rcd:     d.disposition(),
 		rct:     d.ContentType,
 	}
 	v := url.Values{"expires": {q.expires}, "rcd": {q.rcd}, "sig": {hex.EncodeToString(o.downloadMAC(d.Key, q))}}

@@ -192,23 +192,22 @@ func (st *localState) listFiles(q ListQuery) []File {
 }
 
 // dropExpired forgets credentials, states, codes and shares that have
-// expired, and shares whose file is gone: lookups already treat them as
-// missing.
+// expired, the files of shares that are gone, and shares left with none:
+// lookups already treat them as missing. (Deleting a file leaves its
+// shares in place, a delete record staying one record, but takes it out of
+// them: every share read keeps only the files still there, presentShare.)
 func (st *localState) dropExpired(now time.Time) {
 	for _, t := range localTables {
 		t.dropExpired(st, now)
 	}
-	maps.DeleteFunc(st.shares, func(_ string, sh Share) bool { return !st.shareFileExists(&sh) })
+	for hash, sh := range st.shares {
+		if sh = st.presentShare(sh); len(sh.Files) == 0 {
+			delete(st.shares, hash)
+		} else {
+			st.shares[hash] = sh
+		}
+	}
 	st.indexShares()
-}
-
-// shareFileExists reports whether the file a share points to is still
-// there. Deleting a file leaves its shares in place (a delete record
-// stays one record) but ends them: every share lookup asks this, and
-// compaction drops them.
-func (st *localState) shareFileExists(sh *Share) bool {
-	_, err := st.ownedFile(sh.Owner, sh.FileID)
-	return err == nil
 }
 
 // live counts the documents a compacted log would hold.

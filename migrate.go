@@ -348,7 +348,11 @@ func (m *migration) migrateCredentials(ctx context.Context) error {
 // download counts first so that a share never shows up with fewer.
 func (m *migration) migrateShares(ctx context.Context) error {
 	for _, sh := range sortedBy(m.src.shares, func(sh Share) string { return sh.ID }) {
-		if f := m.src.files[sh.FileID]; f == nil || f.Status != statusComplete {
+		sh.Files = slices.DeleteFunc(slices.Clone(sh.Files), func(sf ShareFile) bool {
+			f := m.src.files[sf.FileID]
+			return f == nil || f.Status != statusComplete
+		})
+		if len(sh.Files) == 0 {
 			continue
 		}
 		err := m.dest.insertShareDownloads(ctx, sh)

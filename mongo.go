@@ -32,6 +32,7 @@ type mongoStore struct {
 	client                                     *mongo.Client
 	files, creds, users, authStates, authCodes *mongo.Collection
 	shares, shareDownloads                     *mongo.Collection // see mongo_shares.go
+	shareFiles                                 *mongo.Collection // see mongo_drops.go
 	log                                        *slog.Logger
 	indexed                                    atomic.Bool
 	retry                                      *backgroundRetry // creates the indexes once the database answers
@@ -67,6 +68,7 @@ func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger
 		shares:     db.Collection("shares"),
 
 		shareDownloads: db.Collection("share_downloads"),
+		shareFiles:     db.Collection("share_files"),
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -98,6 +100,14 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}, {Key: "owner", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}}},
 		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "share_id", Value: 1}}}},
 		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}}}},
+		// The owner's shares, all files, in list order (GET /shares).
+		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}}},
+	}
+	for _, index := range dropIndexes() { // mongo_drops.go
+		required = append(required, struct {
+			coll  *mongo.Collection
+			index mongo.IndexModel
+		}{s.shareFiles, index})
 	}
 	for _, index := range usageIndexes() { // mongo_quota.go
 		required = append(required, struct {
@@ -119,7 +129,7 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 	if _, err := s.files.Indexes().CreateOne(ctx, sweep); err != nil {
 		s.log.Warn("the sweeper's index on files could not be created; sweeps scan the pending files instead", "err", err)
 	}
-	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.completionsColl(), s.invitationsColl()} {
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.shareFiles, s.completionsColl(), s.invitationsColl()} {
 		ttl := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}
 		if _, err := c.Indexes().CreateOne(ctx, ttl); err != nil {
 			s.log.Warn("TTL index not supported; expired records stay until overwritten (queries ignore them)", "collection", c.Name(), "err", err)

@@ -29,12 +29,15 @@ func (s *mongoStore) insertUser(ctx context.Context, u User) error {
 	return ErrConflict
 }
 
-// insertShareDownloads records the share's downloads so far, numbered as
-// CountShareDownload numbers them; the numbers already there are kept.
+// insertShareDownloads records the downloads so far of each of the
+// share's files, numbered as CountShareDownload numbers them; the numbers
+// already there are kept.
 func (s *mongoStore) insertShareDownloads(ctx context.Context, sh Share) error {
-	for n := int64(1); n <= sh.Downloads; n++ {
-		if _, err := s.takeDownloadNumber(ctx, &sh, n); err != nil {
-			return err
+	for _, f := range sh.Files {
+		for n := int64(1); n <= f.Downloads; n++ {
+			if _, err := s.takeDownloadNumber(ctx, &sh, f.FileID, n); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

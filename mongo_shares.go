@@ -1,19 +1,24 @@
 package main
 
 // Share links on MongoDB. A download is counted by inserting a document
-// whose _id is the share's ID and the download's number ("<id>/3"): the
-// unique _id lets exactly one caller take each number, on every instance,
-// and a limited share has only numbers 1..max to give. An $inc on the share
-// would be simpler, but FerretDB 1.x runs updates as a read then a write,
-// so concurrent increments are lost and a conditional filter does not hold
-// (measured: 20 concurrent UpdateOne calls with downloads < 5 all matched,
-// leaving downloads at 2); unique inserts are atomic there too.
+// whose _id is the share's ID, the file's ID and the download's number
+// ("<share>/<file>/3"): the unique _id lets exactly one caller take each
+// number, on every instance, and a limited share has only numbers 1..max
+// to give for each file. An $inc on the share would be simpler, but
+// FerretDB 1.x runs updates as a read then a write, so concurrent
+// increments are lost and a conditional filter does not hold (measured: 20
+// concurrent UpdateOne calls with downloads < 5 all matched, leaving
+// downloads at 2); unique inserts are atomic there too. For the same
+// reason a drop's files are documents of their own (mongo_drops.go), not an
+// array in the share that concurrent edits would overwrite.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -21,27 +26,44 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// shareDownload is one counted download of a share: a MongoDB-only
-// document (the local store counts under its write lock).
+// shareDownload is one counted download of a file of a share: a
+// MongoDB-only document (the local store counts under its write lock).
+// Downloads counted before drops have the _id "<share>/<n>" and the same
+// fields, so they count toward their file as they did.
 type shareDownload struct {
-	ID        string    `bson:"_id"` // share ID + "/" + the download's number
+	ID        string    `bson:"_id"` // share ID + "/" + file ID + "/" + the download's number
 	ShareID   string    `bson:"share_id"`
 	FileID    string    `bson:"file_id"`
 	ExpiresAt time.Time `bson:"expires_at"` // the share's, so a TTL index tidies them too
 }
 
-// InsertShare inserts the share, then counts the file's live shares and
-// deletes its own again when they are over maxLive. FerretDB has no
-// transactions, and a count before the insert would let racing inserts
-// all pass; counted after, the last kept insert sees every kept one, so
-// no more than maxLive are ever kept. Racing inserts at the edge can all
-// see too many and all take theirs back: one that then finds room tries
-// again after a random pause, a few times, so a burst still fills the
-// room rather than leaving it empty.
+// mongoShare is a share as the shares collection holds it. Drop marks a
+// share whose files are its shareFile documents; one stored before drops
+// has none and reads as a drop of its FileID.
+type mongoShare struct {
+	Share `bson:",inline"`
+	Drop  bool `bson:"drop,omitempty"`
+}
+
+// InsertShare inserts the share and its files, then counts each file's
+// live shares and deletes its own again when they are over maxLive.
+// FerretDB has no transactions, and a count before the insert would let
+// racing inserts all pass; counted after, the last kept insert sees every
+// kept one, so no more than maxLive are ever kept. Racing inserts at the
+// edge can all see too many and all take theirs back: one that then finds
+// room tries again after a random pause, a few times, so a burst still
+// fills the room rather than leaving it empty.
 func (s *mongoStore) InsertShare(ctx context.Context, sh Share, maxLive int) error {
+	sh.withLegacyFiles()
 	sh.Downloads = 0 // counted in share_downloads
+	return s.retryAtCap(ctx, func() error { return s.insertShareWithin(ctx, sh, maxLive) })
+}
+
+// retryAtCap runs try until it is not errShareRace, a few times with a
+// random pause; then the race counts as a full file.
+func (s *mongoStore) retryAtCap(ctx context.Context, try func() error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.insertShareWithin(ctx, sh, maxLive)
+		err := try()
 		if !errors.Is(err, errShareRace) {
 			return err
 		}
@@ -63,142 +85,228 @@ const shareInsertAttempts = 5
 // there was room: racing inserts, not a full file.
 var errShareRace = errors.New("share inserts raced at the cap")
 
-// insertShareWithin is one try of InsertShare.
+// insertShareWithin is one try of InsertShare: the share first, so that
+// a file document never outlives a share that was not kept, then its
+// files, then the count.
 func (s *mongoStore) insertShareWithin(ctx context.Context, sh Share, maxLive int) error {
-	if err := s.insertShare(ctx, sh); err != nil || maxLive <= 0 {
+	if err := s.insertShare(ctx, sh); err != nil {
 		return err
 	}
-	n, err := s.countLiveShares(ctx, sh.Owner, sh.FileID, sh.CreatedAt)
-	if err == nil && n <= int64(maxLive) {
-		return nil
+	err := s.insertShareFiles(ctx, &sh, sh.Files)
+	if err == nil {
+		err = s.withinCap(ctx, &sh, sh.Files, maxLive)
 	}
-	if derr := s.deleteMany(ctx, s.shares, bson.D{{Key: "_id", Value: sh.ID}}); derr != nil {
-		return mongoErr("take back share over the limit", derr)
-	}
-	if err != nil {
-		return err
-	}
-	if after, err := s.countLiveShares(ctx, sh.Owner, sh.FileID, sh.CreatedAt); err == nil && after < int64(maxLive) {
-		return errShareRace
-	}
-	return ErrTooManyShares
+	return s.takeBack(ctx, &sh, sh.Files, maxLive, err, func() error { return s.deleteShareDocs(ctx, sh.ID) })
 }
 
-// insertShare is one InsertOne of a share.
+// withinCap checks, after they were added to sh, that none of files is in
+// more than maxLive live shares: ErrTooManyShares if one is, errShareRace
+// if it was over but is no longer (the caller takes its insert back
+// either way).
+func (s *mongoStore) withinCap(ctx context.Context, sh *Share, files []ShareFile, maxLive int) error {
+	if maxLive <= 0 {
+		return nil
+	}
+	for _, f := range files {
+		n, err := s.countLiveShares(ctx, sh.Owner, f.FileID, sh.CreatedAt)
+		if err != nil {
+			return err
+		}
+		if n > int64(maxLive) {
+			return errOverCap
+		}
+	}
+	return nil
+}
+
+// errOverCap is withinCap's answer before takeBack sorts it out.
+var errOverCap = errors.New("over the share cap")
+
+// takeBack undoes an insert that withinCap found over the cap (undo), and
+// tells a race (errShareRace: there is room now) from a full file.
+func (s *mongoStore) takeBack(ctx context.Context, sh *Share, files []ShareFile, maxLive int, err error, undo func() error) error {
+	if err == nil {
+		return nil
+	}
+	if uerr := undo(); uerr != nil {
+		return uerr
+	}
+	if !errors.Is(err, errOverCap) {
+		return err
+	}
+	for _, f := range files {
+		if n, err := s.countLiveShares(ctx, sh.Owner, f.FileID, sh.CreatedAt); err != nil || n >= int64(maxLive) {
+			return ErrTooManyShares
+		}
+	}
+	return errShareRace
+}
+
+// insertShare is one InsertOne of a share, marked as a drop; its files
+// go in documents of their own (insertShareFiles).
 func (s *mongoStore) insertShare(ctx context.Context, sh Share) error {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	_, err = s.shares.InsertOne(ctx, sh)
+	sh.Files = nil
+	_, err = s.shares.InsertOne(ctx, mongoShare{Share: sh, Drop: true})
 	return mongoErr("insert share", err)
 }
 
-// countLiveShares counts the owner's shares of the file unexpired at now.
+// countLiveShares counts the owner's shares unexpired at now that hold the
+// file: drops through their file documents, shares from before drops by
+// their file_id.
 func (s *mongoStore) countLiveShares(ctx context.Context, owner, fileID string, now time.Time) (int64, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer cancel()
-	n, err := s.shares.CountDocuments(ctx, liveSharesFilter(owner, fileID, now))
-	return n, mongoErr("count shares", err)
+	n, err := s.shareFiles.CountDocuments(ctx, liveSharesFilter(owner, fileID, now))
+	if err != nil {
+		return 0, mongoErr("count shares", err)
+	}
+	old, err := s.shares.CountDocuments(ctx, append(liveSharesFilter(owner, fileID, now), notDrop))
+	return n + old, mongoErr("count shares", err)
 }
 
-// liveSharesFilter matches the owner's shares of a file unexpired at now
-// (the index on file_id, owner, created_at, _id serves it).
+// notDrop matches the shares stored before drops.
+var notDrop = bson.E{Key: "drop", Value: bson.D{{Key: "$ne", Value: true}}}
+
+// liveSharesFilter matches the owner's shares (or share files) of a file
+// unexpired at now (the indexes on file_id, owner, created_at serve it).
 func liveSharesFilter(owner, fileID string, now time.Time) bson.D {
 	return bson.D{{Key: "file_id", Value: fileID}, {Key: "owner", Value: owner}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
 }
 
-// ListShares finds a page of shares, then counts their downloads in one
-// query.
+// afterCursor matches what sorts after c by (created_at, idField).
+func afterCursor(c *Cursor, idField string) bson.E {
+	return bson.E{Key: "$or", Value: bson.A{
+		bson.D{{Key: "created_at", Value: bson.D{{Key: "$gt", Value: c.CreatedAt}}}},
+		bson.D{{Key: "created_at", Value: c.CreatedAt}, {Key: idField, Value: bson.D{{Key: "$gt", Value: c.ID}}}},
+	}}
+}
+
+// ListShares finds a page of shares, then their files and downloads.
 func (s *mongoStore) ListShares(ctx context.Context, q ShareQuery) ([]Share, error) {
+	filter := bson.D{{Key: "owner", Value: q.Owner}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: q.Now}}}}
+	if q.FileID != "" {
+		filter = append(liveSharesFilter(q.Owner, q.FileID, q.Now), notDrop)
+	}
+	if q.After != nil {
+		filter = append(filter, afterCursor(q.After, "_id"))
+	}
+	docs, err := s.findShares(ctx, filter, int64(q.Limit))
+	if err != nil {
+		return nil, err
+	}
+	if q.FileID != "" {
+		drops, err := s.dropsOfFile(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, drops...)
+		slices.SortFunc(docs, func(a, b mongoShare) int { return compareShares(a.Share, b.Share) })
+		docs = docs[:min(len(docs), q.Limit)]
+	}
+	return s.withFiles(ctx, docs)
+}
+
+// findShares is one Find of shares in list order.
+func (s *mongoStore) findShares(ctx context.Context, filter bson.D, limit int64) ([]mongoShare, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	filter := liveSharesFilter(q.Owner, q.FileID, q.Now)
-	if c := q.After; c != nil {
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "created_at", Value: bson.D{{Key: "$gt", Value: c.CreatedAt}}}},
-			bson.D{{Key: "created_at", Value: c.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: c.ID}}}},
-		}})
-	}
-	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(int64(q.Limit))
+	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(limit)
 	cur, err := s.shares.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, mongoErr("list shares", err)
 	}
-	shares := []Share{}
-	if err := cur.All(ctx, &shares); err != nil {
-		return nil, mongoErr("list shares", err)
-	}
-	if len(shares) == 0 {
-		return shares, nil
-	}
-	ids := make([]string, len(shares))
-	for i := range shares {
-		ids[i] = shares[i].ID
-	}
-	counts, err := s.downloadCounts(ctx, ids)
+	docs := []mongoShare{}
+	return docs, mongoErr("list shares", cur.All(ctx, &docs))
+}
+
+// downloadCounts counts the downloads of each file of each of the shares.
+func (s *mongoStore) downloadCounts(ctx context.Context, shareIDs []string) (map[string]map[string]int64, error) {
+	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for i := range shares {
-		shares[i].Downloads = counts[shares[i].ID]
-	}
-	return shares, nil
-}
-
-// downloadCounts counts the downloads of each of the shares.
-func (s *mongoStore) downloadCounts(ctx context.Context, shareIDs []string) (map[string]int64, error) {
+	defer cancel()
 	pipeline := mongo.Pipeline{
 		{{Key: "$match", Value: bson.D{{Key: "share_id", Value: bson.D{{Key: "$in", Value: shareIDs}}}}}},
-		{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$share_id"}, {Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}}}},
+		{{Key: "$group", Value: bson.D{
+			{Key: "_id", Value: bson.D{{Key: "s", Value: "$share_id"}, {Key: "f", Value: "$file_id"}}},
+			{Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}},
+		}}},
 	}
 	cur, err := s.shareDownloads.Aggregate(ctx, pipeline)
 	if err != nil {
 		return nil, mongoErr("count share downloads", err)
 	}
 	var rows []struct {
-		ShareID string `bson:"_id"`
-		N       int64  `bson:"n"`
+		Key struct {
+			ShareID string `bson:"s"`
+			FileID  string `bson:"f"`
+		} `bson:"_id"`
+		N int64 `bson:"n"`
 	}
 	if err := cur.All(ctx, &rows); err != nil {
 		return nil, mongoErr("count share downloads", err)
 	}
-	counts := make(map[string]int64, len(rows))
+	counts := make(map[string]map[string]int64, len(shareIDs))
 	for _, r := range rows {
-		counts[r.ShareID] = r.N
+		if counts[r.Key.ShareID] == nil {
+			counts[r.Key.ShareID] = map[string]int64{}
+		}
+		counts[r.Key.ShareID][r.Key.FileID] = r.N
 	}
 	return counts, nil
 }
 
-// DeleteShare removes the share, then its counted downloads.
+// DeleteShare removes the share, then its files and counted downloads.
 func (s *mongoStore) DeleteShare(ctx context.Context, owner, id string) error {
-	ctx, cancel, err := s.opContext(ctx)
+	opCtx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return err
 	}
-	defer cancel()
-	res, err := s.shares.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
+	res, err := s.shares.DeleteOne(opCtx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
+	cancel()
 	if err != nil {
 		return mongoErr("delete share", err)
 	}
 	if res.DeletedCount == 0 {
 		return ErrNotFound
 	}
+	return s.deleteShareDocs(ctx, id)
+}
+
+// deleteShareDocs removes the share with that ID, its file documents and
+// its counted downloads.
+func (s *mongoStore) deleteShareDocs(ctx context.Context, id string) error {
+	if err := s.deleteMany(ctx, s.shares, bson.D{{Key: "_id", Value: id}}); err != nil {
+		return mongoErr("delete share", err)
+	}
+	if err := s.deleteMany(ctx, s.shareFiles, bson.D{{Key: "share_id", Value: id}}); err != nil {
+		return mongoErr("delete share files", err)
+	}
 	return mongoErr("delete share downloads", s.deleteMany(ctx, s.shareDownloads, bson.D{{Key: "share_id", Value: id}}))
 }
 
-// deleteFileShares removes the shares of the owner's file and their
-// counted downloads, as part of deleting the file.
+// deleteFileShares takes the owner's file out of every share, as part of
+// deleting the file: the shares from before drops that name it go, and so
+// do its share file documents and its counted downloads.
 func (s *mongoStore) deleteFileShares(ctx context.Context, owner, fileID string) error {
-	if err := s.deleteMany(ctx, s.shares, bson.D{{Key: "file_id", Value: fileID}, {Key: "owner", Value: owner}}); err != nil {
+	ofFile := bson.D{{Key: "file_id", Value: fileID}, {Key: "owner", Value: owner}}
+	if err := s.deleteMany(ctx, s.shares, append(ofFile, notDrop)); err != nil {
 		return mongoErr("delete file's shares", err)
+	}
+	if err := s.deleteMany(ctx, s.shareFiles, ofFile); err != nil {
+		return mongoErr("take file out of drops", err)
 	}
 	return mongoErr("delete file's share downloads", s.deleteMany(ctx, s.shareDownloads, bson.D{{Key: "file_id", Value: fileID}}))
 }
@@ -214,13 +322,10 @@ func (s *mongoStore) deleteMany(ctx context.Context, c *mongo.Collection, filter
 	return err
 }
 
-// ShareLink finds the unexpired share and counts its downloads.
+// ShareLink finds the unexpired share with its files and their counts.
 func (s *mongoStore) ShareLink(ctx context.Context, hash string, now time.Time) (Share, error) {
-	sh, err := s.findShare(ctx, hash, now)
+	sh, err := s.findShare(ctx, bson.D{{Key: "token_hash", Value: hash}}, now)
 	if err != nil {
-		return Share{}, err
-	}
-	if sh.Downloads, err = s.countDownloads(ctx, sh.ID); err != nil {
 		return Share{}, err
 	}
 	if sh.usedUp() {
@@ -229,69 +334,73 @@ func (s *mongoStore) ShareLink(ctx context.Context, hash string, now time.Time) 
 	return sh, nil
 }
 
-// findShare returns the unexpired share of that token hash, uncounted.
-func (s *mongoStore) findShare(ctx context.Context, hash string, now time.Time) (Share, error) {
-	ctx, cancel, err := s.opContext(ctx)
+// findShare returns the unexpired share filter matches, with its files
+// and their counts.
+func (s *mongoStore) findShare(ctx context.Context, filter bson.D, now time.Time) (Share, error) {
+	docs, err := s.findShares(ctx, append(filter, bson.E{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}), 1)
 	if err != nil {
 		return Share{}, err
 	}
-	defer cancel()
-	var sh Share
-	filter := bson.D{{Key: "token_hash", Value: hash}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
-	if err := s.shares.FindOne(ctx, filter).Decode(&sh); err != nil {
-		return Share{}, mongoErr("find share", err)
+	if len(docs) == 0 {
+		return Share{}, ErrNotFound
 	}
-	return sh, nil
-}
-
-// countDownloads counts the downloads of one share.
-func (s *mongoStore) countDownloads(ctx context.Context, shareID string) (int64, error) {
-	ctx, cancel, err := s.opContext(ctx)
+	shares, err := s.withFiles(ctx, docs)
 	if err != nil {
-		return 0, err
+		return Share{}, err
 	}
-	defer cancel()
-	n, err := s.shareDownloads.CountDocuments(ctx, bson.D{{Key: "share_id", Value: shareID}})
-	return n, mongoErr("count share downloads", err)
+	return shares[0], nil
 }
 
-// CountShareDownload takes the lowest free download number, trying the
-// next one whenever another caller took it first. Numbers are taken in
-// order, so the count read first never skips a free one. A share revoked
-// while its number was being taken is reported missing: the revocation
-// wins.
-func (s *mongoStore) CountShareDownload(ctx context.Context, hash string, now time.Time) (Share, error) {
+// CountShareDownload takes the lowest free download number of the file,
+// trying the next one whenever another caller took it first. Numbers are
+// taken in order, so the count read first never skips a free one. A share
+// revoked, or a file taken out of it, while its number was being taken is
+// reported missing: the revocation wins.
+func (s *mongoStore) CountShareDownload(ctx context.Context, hash, fileID string, now time.Time) (Share, error) {
 	sh, err := s.ShareLink(ctx, hash, now)
 	if err != nil {
 		return Share{}, err
 	}
-	for n := sh.Downloads + 1; sh.MaxDownloads == nil || n <= *sh.MaxDownloads; n++ {
-		taken, err := s.takeDownloadNumber(ctx, &sh, n)
+	f := sh.file(fileID)
+	if f == nil {
+		return Share{}, ErrNotFound
+	}
+	for n := f.Downloads + 1; sh.MaxDownloads == nil || n <= *sh.MaxDownloads; n++ {
+		taken, err := s.takeDownloadNumber(ctx, &sh, fileID, n)
 		if err != nil {
 			return Share{}, err
 		}
 		if !taken {
 			continue
 		}
-		if err := s.findOne(ctx, s.shares, sh.ID); err != nil {
-			return Share{}, mongoErr("count share download", err)
+		if err := s.stillShared(ctx, &sh, fileID); err != nil {
+			return Share{}, err
 		}
-		sh.Downloads = n
+		f.Downloads = n
 		return sh, nil
 	}
 	return Share{}, ErrNotFound
 }
 
-// takeDownloadNumber records download number n of the share; false when
-// another caller already took that number. Each attempt is one call,
+// stillShared checks that the share is still there, with the file in it.
+func (s *mongoStore) stillShared(ctx context.Context, sh *Share, fileID string) error {
+	now, err := s.findShare(ctx, bson.D{{Key: "_id", Value: sh.ID}}, time.Time{})
+	if err == nil && now.file(fileID) == nil {
+		err = ErrNotFound
+	}
+	return err
+}
+
+// takeDownloadNumber records download number n of the share's file; false
+// when another caller already took that number. Each attempt is one call,
 // bounded on its own like every MongoDB call.
-func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, n int64) (bool, error) {
+func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, fileID string, n int64) (bool, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return false, err
 	}
 	defer cancel()
-	d := shareDownload{ID: fmt.Sprintf("%s/%d", sh.ID, n), ShareID: sh.ID, FileID: sh.FileID, ExpiresAt: sh.ExpiresAt}
+	d := shareDownload{ID: fmt.Sprintf("%s/%s/%d", sh.ID, fileID, n), ShareID: sh.ID, FileID: fileID, ExpiresAt: sh.ExpiresAt}
 	_, err = s.shareDownloads.InsertOne(ctx, d)
 	switch {
 	case mongo.IsDuplicateKeyError(err):
@@ -311,4 +420,9 @@ func (s *mongoStore) findOne(ctx context.Context, c *mongo.Collection, id string
 	}
 	defer cancel()
 	return c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
+}
+
+// compareShareFiles orders a drop's files as they were added.
+func compareShareFiles(a, b shareFile) int {
+	return cmp.Or(a.AddedAt.Compare(b.AddedAt), cmp.Compare(a.ID, b.ID))
 }

@@ -74,7 +74,7 @@ func (s *mongoStore) filesBefore(ctx context.Context, filter bson.D, t time.Time
 // that are no longer needed (mongo_quota.go).
 func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	total := 0
-	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.completionsColl()} {
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.shareFiles, s.completionsColl()} {
 		n, err := s.deleteExpiredIn(ctx, c, now)
 		total += n
 		if err != nil {

@@ -68,6 +68,15 @@ type DownloadRequest struct {
 	ContentType string
 	Expires     time.Time
 	BaseURL     string // used by the local object store only
+	Inline      bool   // shown in the browser (previews.go), not saved: only for a type previewElement pins
+}
+
+// disposition is the Content-Disposition the download is served with.
+func (d *DownloadRequest) disposition() string {
+	if d.Inline {
+		return "inline" + strings.TrimPrefix(contentDisposition(d.Filename), "attachment")
+	}
+	return contentDisposition(d.Filename)
 }
 
 // ObjectInfo is what the object store says about a stored object.

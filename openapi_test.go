@@ -423,6 +423,26 @@ func checkContract(t *testing.T, e *testEnv, local bool) {
 	c.call("/s/{token}/download", c.req("POST", linkPath+"/download", "", nil))
 	c.call("/s/{token}/download", c.req("POST", "/s/nosuchlink/download", "", nil))
 	checkProtectedLinkContract(c, user, id) // linkprotect_test.go
+	// Drops and previews (drops.go, previews.go).
+	c.call("/shares", c.req("POST", "/shares", user, map[string]any{"file_ids": []string{}}))
+	_, body = c.call("/shares", c.req("POST", "/shares", user, map[string]any{"file_ids": []string{id}, "allow_preview": true, "max_downloads": 3}))
+	drop := decode[struct {
+		Share struct{ ID, URL string } `json:"share"`
+	}](t, body)
+	dropPath := strings.TrimPrefix(drop.Share.URL, e.URL)
+	c.call("/shares", c.req("GET", "/shares?limit=1", user, nil))
+	c.call("/shares/{id}/files", c.req("POST", "/shares/"+drop.Share.ID+"/files", user, map[string]any{"file_ids": []string{id}}))
+	c.call("/shares/{id}/files", c.req("POST", "/shares/"+missing+"/files", user, map[string]any{"file_ids": []string{id}}))
+	c.call("/s/{token}/files/{file_id}/download", c.req("GET", dropPath+"/files/"+id+"/download", "", nil))
+	jsonDownload := c.req("POST", dropPath+"/files/"+id+"/download", "", nil)
+	jsonDownload.Header.Set("Accept", "application/json")
+	c.call("/s/{token}/files/{file_id}/download", jsonDownload)
+	c.call("/s/{token}/files/{file_id}/download", c.req("POST", dropPath+"/files/"+missing+"/download", "", nil))
+	c.call("/s/{token}/files/{file_id}/preview", c.req("GET", dropPath+"/files/"+id+"/preview", "", nil)) // text/plain: 403
+	c.call("/files/{id}/preview", c.req("GET", "/files/"+id+"/preview", user, nil))
+	c.call("/files/{id}/preview", c.req("GET", "/files/"+missing+"/preview", user, nil))
+	c.call("/shares/{id}/files/{file_id}", c.req("DELETE", "/shares/"+drop.Share.ID+"/files/"+id, user, nil))
+	c.call("/shares/{id}/files/{file_id}", c.req("DELETE", "/shares/"+drop.Share.ID+"/files/"+id, user, nil))
 	c.call("/shares/{id}", c.req("DELETE", "/shares/"+share.Share.ID, user, nil))
 	c.call("/shares/{id}", c.req("DELETE", "/shares/"+share.Share.ID, user, nil))
 	c.call("/files/{id}", c.req("DELETE", "/files/"+id, user, nil))

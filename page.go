@@ -47,14 +47,19 @@ func newAppPage(objectsOrigin string) *appPage {
 }
 
 // appCSP allows only this origin's own script and style (no inline code)
-// and, for uploads and downloads sent straight to S3, the bucket's origin.
+// and, for uploads, downloads and previews sent straight to S3, the
+// bucket's origin.
 func appCSP(objectsOrigin string) string {
 	connect := "'self'"
 	if objectsOrigin != "" {
 		connect += " " + objectsOrigin
 	}
-	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src " + connect +
+	csp := "default-src 'self'; script-src 'self'; style-src 'self'; connect-src " + connect + "; " + previewSources +
 		"; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+	if objectsOrigin != "" {
+		csp = previewsFrom(csp, objectsOrigin) // previews (previews.go) load from the bucket
+	}
+	return csp
 }
 
 // appPageData is what app.html shows before its script runs.

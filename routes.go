@@ -106,6 +106,16 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /s/{token}", link(s.handleSharePage))
 	mux.Handle("GET /s/{token}/download", link(s.handleShareDownload))
 	mux.Handle("POST /s/{token}/download", link(s.handleShareDownload))
+	// Drops and previews (drops.go, previews.go): links to several files,
+	// their edits, each file's download, and inline previews.
+	mux.Handle("POST /shares", scoped(scopeSharesWrite, s.handleCreateDrop))
+	mux.Handle("GET /shares", scoped(scopeSharesWrite, s.handleListAllShares))
+	mux.Handle("POST /shares/{id}/files", scoped(scopeSharesWrite, s.handleAddDropFiles))
+	mux.Handle("DELETE /shares/{id}/files/{file_id}", scoped(scopeSharesWrite, s.handleRemoveDropFile))
+	mux.Handle("GET /files/{id}/preview", scoped(scopeFilesRead, s.handleFilePreview))
+	mux.Handle("GET /s/{token}/files/{file_id}/download", link(s.handleShareDownload))
+	mux.Handle("POST /s/{token}/files/{file_id}/download", link(s.handleShareDownload))
+	mux.Handle("GET /s/{token}/files/{file_id}/preview", link(s.handleSharePreview))
 	// A protected link's password form (linkprotect.go).
 	mux.Handle("POST /s/{token}", link(s.handleLinkPassword))
 

@@ -383,7 +383,7 @@ func sdkPresignGet(ctx context.Context, presign *s3.PresignClient, bucket string
 	input := &s3.GetObjectInput{
 		Bucket:                     aws.String(bucket),
 		Key:                        aws.String(d.Key),
-		ResponseContentDisposition: aws.String(contentDisposition(d.Filename)),
+		ResponseContentDisposition: aws.String(d.disposition()),
 	}
 	if d.ContentType != "" {
 		input.ResponseContentType = aws.String(d.ContentType)

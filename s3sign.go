@@ -278,7 +278,7 @@ func getParams(credential, amzDate, expires, token string, d DownloadRequest) [8
 		{"X-Amz-Expires", expires},
 		{"X-Amz-Security-Token", token},
 		{"X-Amz-SignedHeaders", "host"},
-		{"response-content-disposition", contentDisposition(d.Filename)},
+		{"response-content-disposition", d.disposition()},
 		{"response-content-type", d.ContentType},
 	}
 }

@@ -1,9 +1,10 @@
 package main
 
-// Share links: a user shares a complete file through a link anyone can
-// open, which expires, may allow a limited number of downloads and can be
-// revoked. The link's token is shown once, in the answer that creates it;
-// the store keeps only its SHA-256. Every dead link (unknown, expired,
+// Share links: a user shares complete files (one, or several: a drop,
+// drops.go) through a link anyone can open, which expires, may allow a
+// limited number of downloads of each file and can be revoked. The link's
+// token is shown once, in the answer that creates it; the store keeps only
+// its SHA-256. Every dead link (unknown, expired,
 // revoked, used up, or whose file is gone) gets the same 404, so nothing
 // tells them apart, and opening the page never counts a download, so a
 // chat app's link preview uses none up.
@@ -59,45 +60,62 @@ func newShareLinks(cfg *config) *shareLinks {
 // it (html/template drops comments inside a script).
 func shareCSP(page *template.Template) string {
 	var b strings.Builder
-	if err := page.Execute(&b, sharePage{File: &sharedFileView{}}); err != nil {
+	if err := page.Execute(&b, sharePage{Drop: &dropView{Files: []sharedFileView{{}}}}); err != nil {
 		panic(err) // embedded at build time: cannot happen
 	}
 	_, rest, _ := strings.Cut(b.String(), "<script>")
 	script, _, _ := strings.Cut(rest, "</script>")
 	sum := sha256.Sum256([]byte(script))
-	return strings.Replace(loginCSP(shareHTML), "script-src 'none'", "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'", 1)
+	csp := strings.Replace(loginCSP(shareHTML), "script-src 'none'", "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'", 1)
+	return csp + "; " + previewSources // previews.go
 }
 
 // shareJSON is a Share as the API shows it; URL only in the answer that
 // creates it, since the token is not stored.
 type shareJSON struct {
-	ID           string    `json:"id"`
-	FileID       string    `json:"file_id"`
-	URL          string    `json:"url,omitempty"`
-	ExpiresAt    time.Time `json:"expires_at"`
-	MaxDownloads *int64    `json:"max_downloads"`
-	Downloads    int64     `json:"downloads"`
-	CreatedAt    time.Time `json:"created_at"`
+	ID           string          `json:"id"`
+	FileID       string          `json:"file_id"` // the file the link was made with
+	Files        []shareFileJSON `json:"files"`   // every file, in order, with its downloads
+	URL          string          `json:"url,omitempty"`
+	ExpiresAt    time.Time       `json:"expires_at"`
+	MaxDownloads *int64          `json:"max_downloads"`
+	Downloads    int64           `json:"downloads"` // of all its files
+	AllowPreview bool            `json:"allow_preview"`
+	CreatedAt    time.Time       `json:"created_at"`
 	linkProtectionJSON
+}
+
+// shareFileJSON is one file of a share, as its owner sees it.
+type shareFileJSON struct {
+	ID        string `json:"id"`
+	Downloads int64  `json:"downloads"`
 }
 
 // toShareJSON shows a share as the API does.
 func toShareJSON(sh *Share) shareJSON {
-	return shareJSON{
-		ID: sh.ID, FileID: sh.FileID, ExpiresAt: sh.ExpiresAt, MaxDownloads: sh.MaxDownloads,
-		Downloads: sh.Downloads, CreatedAt: sh.CreatedAt, linkProtectionJSON: sh.Protection.toJSON(),
+	out := shareJSON{
+		ID: sh.ID, FileID: sh.FileID, Files: make([]shareFileJSON, len(sh.Files)), ExpiresAt: sh.ExpiresAt,
+		MaxDownloads: sh.MaxDownloads, Downloads: sh.totalDownloads(), AllowPreview: sh.AllowPreview, CreatedAt: sh.CreatedAt,
+		linkProtectionJSON: sh.Protection.toJSON(),
 	}
+	for i, f := range sh.Files {
+		out.Files[i] = shareFileJSON{ID: f.FileID, Downloads: f.Downloads}
+	}
+	return out
 }
 
-// createShareRequest is the optional body of POST /files/{id}/shares.
+// createShareRequest is the optional body of POST /files/{id}/shares,
+// and the body of POST /shares with FileIDs.
 type createShareRequest struct {
-	ExpiresIn    *int64 `json:"expires_in"`    // seconds; SHARE_TTL_SECONDS when absent
-	MaxDownloads *int64 `json:"max_downloads"` // absent: unlimited
+	FileIDs      []string `json:"file_ids,omitempty"` // POST /shares only
+	ExpiresIn    *int64   `json:"expires_in"`         // seconds; SHARE_TTL_SECONDS when absent
+	MaxDownloads *int64   `json:"max_downloads"`      // absent: unlimited; a limit applies to each file
+	AllowPreview bool     `json:"allow_preview"`      // previews on a link with a limit (previews.go)
 	linkProtectionRequest
 }
 
 // handleCreateShare handles "POST /files/{id}/shares": a new link to the
-// owner's complete file.
+// owner's complete file, the one-file shorthand of POST /shares.
 func (s *server) handleCreateShare(w http.ResponseWriter, r *http.Request, owner string) {
 	id, ok := pathID(w, r)
 	if !ok {
@@ -107,14 +125,28 @@ func (s *server) handleCreateShare(w http.ResponseWriter, r *http.Request, owner
 	if !readJSON(w, r, &req, bodyOptional) {
 		return
 	}
-	ttl, msg := s.validateShare(&req)
+	if req.FileIDs != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, `"file_ids" belongs to POST /shares: this route shares the file of its path`)
+		return
+	}
+	req.FileIDs = []string{id}
+	s.createShare(w, r, owner, &req)
+}
+
+// createShare makes a link to the owner's complete files req.FileIDs
+// (checked to be IDs already) and answers 201 with it.
+func (s *server) createShare(w http.ResponseWriter, r *http.Request, owner string, req *createShareRequest) {
+	ttl, msg := s.validateShare(req)
 	if msg != "" {
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
 		return
 	}
-	f, ok := s.completeFileOf(w, r, owner, id, "only a complete file can be shared: complete the upload first")
-	if !ok {
-		return
+	files := make([]ShareFile, len(req.FileIDs))
+	for i, id := range req.FileIDs {
+		if _, ok := s.completeFileOf(w, r, owner, id, "only a complete file can be shared: complete the upload first"); !ok {
+			return
+		}
+		files[i] = ShareFile{FileID: id}
 	}
 	protection, ok := s.linkProtection(w, r, req.linkProtectionRequest) // linkprotect.go
 	if !ok {
@@ -123,14 +155,12 @@ func (s *server) handleCreateShare(w http.ResponseWriter, r *http.Request, owner
 	token := newSecret(shareTokenBytes)
 	now := s.now().Truncate(time.Millisecond)
 	sh := Share{
-		ID: newID(), TokenHash: hashSecret(token), Owner: owner, FileID: f.ID,
-		MaxDownloads: req.MaxDownloads, CreatedAt: now, ExpiresAt: now.Add(ttl), Protection: protection,
+		ID: newID(), TokenHash: hashSecret(token), Owner: owner, FileID: files[0].FileID, Files: files,
+		MaxDownloads: req.MaxDownloads, AllowPreview: req.AllowPreview, CreatedAt: now, ExpiresAt: now.Add(ttl), Protection: protection,
 	}
 	err := s.store.InsertShare(r.Context(), sh, s.cfg.MaxSharesPerFile)
 	if errors.Is(err, ErrTooManyShares) {
-		writeError(w, http.StatusConflict, codeConflict, fmt.Sprintf(
-			"this file already has %d live share links, the most this server allows (MAX_SHARES_PER_FILE): revoke one (DELETE /shares/{id}) first",
-			s.cfg.MaxSharesPerFile))
+		s.tooManyShares(w)
 		return
 	}
 	if err != nil {
@@ -140,6 +170,13 @@ func (s *server) handleCreateShare(w http.ResponseWriter, r *http.Request, owner
 	out := toShareJSON(&sh)
 	out.URL = s.baseURL(r) + "/s/" + token
 	writeJSON(w, http.StatusCreated, map[string]shareJSON{"share": out})
+}
+
+// tooManyShares answers ErrTooManyShares.
+func (s *server) tooManyShares(w http.ResponseWriter) {
+	writeError(w, http.StatusConflict, codeConflict, fmt.Sprintf(
+		"this file already has %d live share links, the most this server allows (MAX_SHARES_PER_FILE): revoke one (DELETE /shares/{id}) first",
+		s.cfg.MaxSharesPerFile))
 }
 
 // validateShare checks a share request and returns its lifetime, or a
@@ -156,7 +193,7 @@ func (s *server) validateShare(req *createShareRequest) (time.Duration, string) 
 	if m := req.MaxDownloads; m != nil && (*m < 1 || *m > maxShareDownloads) {
 		return 0, fmt.Sprintf(`"max_downloads" must be 1 to %d, or absent for no limit`, maxShareDownloads)
 	}
-	return ttl, ""
+	return ttl, validDropFiles(req.FileIDs) // drops.go
 }
 
 // handleListShares handles "GET /files/{id}/shares": a page of the
@@ -241,7 +278,8 @@ func (s *server) shareHeaders(next http.Handler) http.Handler {
 // formCSP is the page's CSP. Its Download form posts here, and the answer
 // redirects to the object store, which browsers check against
 // form-action too: so form-action must name the object store's origin
-// when it is not this server's. That origin is fixed by the configuration;
+// when it is not this server's, and so must the sources of previews,
+// which redirect there too (previewsFrom). That origin is fixed by the configuration;
 // it is learnt once from a pre-signed URL (presigning is local).
 func (s *server) formCSP(r *http.Request) string {
 	if _, sameServer := s.objects.(*localObjects); sameServer {
@@ -257,7 +295,8 @@ func (s *server) formCSP(r *http.Request) string {
 	if err != nil || perr != nil || u.Host == "" {
 		return s.shares.csp // not now: the download fails the same way, and the next page tries again
 	}
-	csp := strings.Replace(s.shares.csp, "form-action 'self'", "form-action 'self' "+u.Scheme+"://"+u.Host, 1)
+	origin := u.Scheme + "://" + u.Host
+	csp := previewsFrom(strings.Replace(s.shares.csp, "form-action 'self'", "form-action 'self' "+origin, 1), origin)
 	s.shares.cspWithOrigin.Store(&csp)
 	return csp
 }
@@ -266,32 +305,51 @@ func (s *server) formCSP(r *http.Request) string {
 type sharePage struct {
 	Title  string
 	Error  string
-	File   *sharedFileView
+	Drop   *dropView
 	Locked *lockedLinkView // a protected link's password form (linkprotect.go)
 }
 
-// sharedFileView is the file a live link shows: nothing of its owner.
-type sharedFileView struct {
-	Filename      string
-	Size          string
-	Expires       string
-	DownloadsLeft string // "" for unlimited
-	Action        string // the Download form's target
+// dropView is what a live link shows: its files, nothing of its owner.
+type dropView struct {
+	Files   []sharedFileView
+	Expires string
+	Many    bool // more than one file: "Download all" is shown
 }
 
-// sharedFileJSON is GET /s/{token} as JSON.
+// sharedFileView is one file of a live link.
+type sharedFileView struct {
+	ID            string
+	Filename      string
+	Size          string
+	DownloadsLeft string // "" for unlimited
+	UsedUp        bool
+	Action        string // the Download form's target
+	Preview       string // the element that previews it (previews.go): "", "img", "video", "audio" or "pdf"
+	PreviewURL    string
+}
+
+// sharedFileJSON is GET /s/{token} as JSON: the first file's fields (all
+// a link made before drops had), and every file under "files".
 type sharedFileJSON struct {
-	Filename      string    `json:"filename"`
-	Size          *int64    `json:"size"`
-	ContentType   string    `json:"content_type"`
-	ExpiresAt     time.Time `json:"expires_at"`
-	DownloadsLeft *int64    `json:"downloads_left"` // null: unlimited
+	sharedOneFileJSON
+	ExpiresAt time.Time           `json:"expires_at"`
+	Files     []sharedOneFileJSON `json:"files"`
+}
+
+// sharedOneFileJSON is one file of a live link, as JSON.
+type sharedOneFileJSON struct {
+	ID            string `json:"id"`
+	Filename      string `json:"filename"`
+	Size          *int64 `json:"size"`
+	ContentType   string `json:"content_type"`
+	DownloadsLeft *int64 `json:"downloads_left"` // null: unlimited
+	Preview       bool   `json:"preview"`        // GET /s/{token}/files/{id}/preview shows it inline
 }
 
 // handleSharePage handles "GET /s/{token}": the link's page, or its JSON
 // with Accept: application/json. It never counts a download.
 func (s *server) handleSharePage(w http.ResponseWriter, r *http.Request) {
-	sh, f, err := s.sharedFile(r)
+	sh, files, err := s.sharedFiles(r)
 	if err != nil {
 		s.shareFail(w, r, err)
 		return
@@ -299,39 +357,74 @@ func (s *server) handleSharePage(w http.ResponseWriter, r *http.Request) {
 	if !s.linkGate(w, r, shareGate(r, sh)) { // linkprotect.go
 		return
 	}
-	var left *int64
-	if sh.MaxDownloads != nil {
-		n := *sh.MaxDownloads - sh.Downloads
-		left = &n
+	token := r.PathValue("token")
+	out := sharedFileJSON{ExpiresAt: sh.ExpiresAt, Files: make([]sharedOneFileJSON, len(files))}
+	view := &dropView{Files: make([]sharedFileView, len(files)), Expires: humanTime(sh.ExpiresAt), Many: len(files) > 1}
+	for i, f := range files {
+		left := downloadsLeft(&sh, f.ID)
+		out.Files[i] = sharedOneFileJSON{
+			ID: f.ID, Filename: f.Filename, Size: f.Size, ContentType: downloadContentType(f), DownloadsLeft: left,
+			Preview: previewKind(&sh, f) != "",
+		}
+		view.Files[i] = fileView(&sh, f, token, left)
 	}
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, sharedFileJSON{
-			Filename: f.Filename, Size: f.Size, ContentType: downloadContentType(f), ExpiresAt: sh.ExpiresAt, DownloadsLeft: left,
-		})
+		out.sharedOneFileJSON = out.Files[0]
+		writeJSON(w, http.StatusOK, out)
 		return
 	}
-	view := &sharedFileView{
-		Filename: f.Filename,
-		Expires:  humanTime(sh.ExpiresAt),
-		Action:   "/s/" + r.PathValue("token") + "/download",
+	title := files[0].Filename
+	if len(files) > 1 {
+		title = plural(int64(len(files)), "file")
+	}
+	s.renderSharePage(w, http.StatusOK, sharePage{Title: title, Drop: view})
+}
+
+// downloadsLeft is how many downloads of the file the share has left;
+// nil for unlimited.
+func downloadsLeft(sh *Share, fileID string) *int64 {
+	if sh.MaxDownloads == nil {
+		return nil
+	}
+	n := *sh.MaxDownloads
+	if f := sh.file(fileID); f != nil {
+		n -= f.Downloads
+	}
+	return &n
+}
+
+// fileView is the page's view of one file of a live link.
+func fileView(sh *Share, f *File, token string, left *int64) sharedFileView {
+	v := sharedFileView{
+		ID: f.ID, Filename: f.Filename,
+		Action:  "/s/" + token + "/files/" + f.ID + "/download",
+		Preview: previewKind(sh, f),
+	}
+	if v.Preview != "" {
+		v.PreviewURL = "/s/" + token + "/files/" + f.ID + "/preview"
 	}
 	if f.Size != nil {
-		view.Size = humanSize(*f.Size)
+		v.Size = humanSize(*f.Size)
 	}
 	if left != nil {
-		view.DownloadsLeft = plural(*left, "download") + " left"
+		v.DownloadsLeft = plural(*left, "download") + " left"
+		v.UsedUp = *left <= 0
 	}
-	s.renderSharePage(w, http.StatusOK, sharePage{Title: f.Filename, File: view})
+	return v
 }
 
 // handleShareDownload handles "POST /s/{token}/download" (the page's
-// button, or a client) and its GET: it counts one download and redirects
-// to a fresh URL of the file, valid shareDownloadTTL, served as an
-// attachment. Only a request made on purpose counts: a GET counts only
-// when the browser says a person started it (Sec-Fetch-User: ?1, a click
-// on the link); any other GET, such as a chat app's preview bot following
-// a pasted link, gets the link's page (or its JSON), whose button posts.
-// A HEAD, which a link checker may send, counts nothing either.
+// button, or a client) and its GET, and the same under
+// /s/{token}/files/{file_id}/ for one file of a drop (the bare route takes
+// the first file with downloads left): it counts one download of the file
+// and redirects to a fresh URL of it, valid shareDownloadTTL, served as an
+// attachment; a client that asks for JSON gets {"url", "expires_at"}
+// instead (the page's "Download all"). Only a request made on purpose
+// counts: a GET counts only when the browser says a person started it
+// (Sec-Fetch-User: ?1, a click on the link); any other GET, such as a chat
+// app's preview bot following a pasted link, gets the link's page (or its
+// JSON), whose button posts. A HEAD, which a link checker may send, counts
+// nothing either.
 func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		w.Header().Set("Allow", "GET, POST")
@@ -342,7 +435,7 @@ func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 		s.handleSharePage(w, r)
 		return
 	}
-	sh, f, err := s.sharedFile(r)
+	sh, files, err := s.sharedFiles(r)
 	if err != nil {
 		s.shareFail(w, r, err)
 		return
@@ -350,9 +443,15 @@ func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 	if !s.linkGate(w, r, shareGate(r, sh)) { // linkprotect.go
 		return
 	}
+	f := downloadTarget(&sh, files, r.PathValue("file_id"))
+	if f == nil {
+		s.shareFail(w, r, ErrNotFound)
+		return
+	}
+	expires := s.now().Add(shareDownloadTTL)
 	location, err := s.objects.PresignDownload(r.Context(), DownloadRequest{
 		Key: f.ObjectKey, Filename: f.Filename, ContentType: downloadContentType(f),
-		Expires: s.now().Add(shareDownloadTTL), BaseURL: s.baseURL(r),
+		Expires: expires, BaseURL: s.baseURL(r),
 	})
 	if err != nil {
 		s.shareFail(w, r, err)
@@ -361,18 +460,34 @@ func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 	// Counted last, once nothing else can fail: an outage never uses up a
 	// download that was not handed out. The count is the atomic check, so
 	// a link used up or revoked meanwhile still ends here.
-	if _, err := s.store.CountShareDownload(r.Context(), hashSecret(r.PathValue("token")), s.now()); err != nil {
+	if _, err := s.store.CountShareDownload(r.Context(), hashSecret(r.PathValue("token")), f.ID, s.now()); err != nil {
 		s.shareFail(w, r, err)
+		return
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"url": location, "expires_at": ceilSecond(expires)})
 		return
 	}
 	http.Redirect(w, r, location, http.StatusSeeOther)
 }
 
-// sharedFile finds the live share of the request's token and its complete
-// file. Any dead link is ErrNotFound, and so is the link of a user an
-// administrator disabled (checked here, at use, so that enabling them
-// again brings their links back).
-func (s *server) sharedFile(r *http.Request) (Share, *File, error) {
+// downloadTarget is the file of the link a download asks for: the one
+// with that ID, or with none, the first with downloads left; nil if the
+// link has no such file, or it is used up.
+func downloadTarget(sh *Share, files []*File, fileID string) *File {
+	for _, f := range files {
+		if (fileID == "" || f.ID == fileID) && !sh.fileUsedUp(sh.file(f.ID)) {
+			return f
+		}
+	}
+	return nil
+}
+
+// sharedFiles finds the live share of the request's token and its
+// complete files, in order. Any dead link is ErrNotFound, and so is the
+// link of a user an administrator disabled (checked here, at use, so that
+// enabling them again brings their links back).
+func (s *server) sharedFiles(r *http.Request) (Share, []*File, error) {
 	token := r.PathValue("token")
 	if len(token) != 43 || !allBytes(token, alnumOr("-_")) {
 		return Share{}, nil, ErrNotFound // not a token Dropp makes: skip the store
@@ -388,11 +503,21 @@ func (s *server) sharedFile(r *http.Request) (Share, *File, error) {
 	if err != nil {
 		return Share{}, nil, err
 	}
-	f, err := s.store.GetFile(r.Context(), sh.Owner, sh.FileID)
-	if err == nil && f.Status != statusComplete {
-		err = ErrNotFound
+	var files []*File
+	for _, sf := range sh.Files {
+		f, err := s.store.GetFile(r.Context(), sh.Owner, sf.FileID)
+		if errors.Is(err, ErrNotFound) || err == nil && f.Status != statusComplete {
+			continue // deleted since the share was read
+		}
+		if err != nil {
+			return Share{}, nil, err
+		}
+		files = append(files, f)
 	}
-	return sh, f, err
+	if len(files) == 0 {
+		return Share{}, nil, ErrNotFound
+	}
+	return sh, files, nil
 }
 
 // shareFail answers an error on a link's routes: a dead link is the one

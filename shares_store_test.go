@@ -69,7 +69,7 @@ func ctShareFile(t *testing.T, s Store, owner string) *File {
 func ctShare(t *testing.T, s Store, f *File, ttl time.Duration, max int64) Share {
 	t.Helper()
 	now := ctNow()
-	sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: f.Owner, FileID: f.ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: f.Owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}}, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if max > 0 {
 		sh.MaxDownloads = &max
 	}
@@ -105,7 +105,7 @@ func ctShareInsertListRevoke(t *testing.T, s Store) {
 	if _, err := s.ShareLink(ctx, first.TokenHash, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ShareLink after revoke = %v, want ErrNotFound", err)
 	}
-	if _, err := s.CountShareDownload(ctx, first.TokenHash, now); !errors.Is(err, ErrNotFound) {
+	if _, err := s.CountShareDownload(ctx, first.TokenHash, first.FileID, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CountShareDownload after revoke = %v, want ErrNotFound", err)
 	}
 	if err := s.DeleteShare(ctx, f.Owner, first.ID); !errors.Is(err, ErrNotFound) {
@@ -135,7 +135,7 @@ func ctShareExpiry(t *testing.T, s Store) {
 		if _, err := s.ShareLink(ctx, sh.TokenHash, at); !errors.Is(err, ErrNotFound) {
 			t.Errorf("ShareLink at %v = %v, want ErrNotFound", at, err)
 		}
-		if _, err := s.CountShareDownload(ctx, sh.TokenHash, at); !errors.Is(err, ErrNotFound) {
+		if _, err := s.CountShareDownload(ctx, sh.TokenHash, sh.FileID, at); !errors.Is(err, ErrNotFound) {
 			t.Errorf("CountShareDownload at %v = %v, want ErrNotFound", at, err)
 		}
 		if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: at, Limit: 1000}); len(list) != 0 {
@@ -153,13 +153,13 @@ func ctShareCountUnlimited(t *testing.T, s Store) {
 	f := ctShareFile(t, s, ctNewID())
 	sh := ctShare(t, s, f, time.Hour, 0)
 	for i := int64(1); i <= 3; i++ {
-		got, err := s.CountShareDownload(ctx, sh.TokenHash, now)
+		got, err := s.CountShareDownload(ctx, sh.TokenHash, sh.FileID, now)
 		ctMust(t, "CountShareDownload", err)
-		if got.Downloads != i {
-			t.Errorf("download %d counted as %d", i, got.Downloads)
+		if got.totalDownloads() != i {
+			t.Errorf("download %d counted as %d", i, got.totalDownloads())
 		}
 	}
-	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 1 || list[0].Downloads != 3 {
+	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 1 || list[0].totalDownloads() != 3 {
 		t.Errorf("ListShares = %+v, want 3 downloads", list)
 	}
 }
@@ -174,7 +174,7 @@ func ctShareMaxDownloadsRace(t *testing.T, s Store) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			_, err := s.CountShareDownload(ctx, sh.TokenHash, now)
+			_, err := s.CountShareDownload(ctx, sh.TokenHash, sh.FileID, now)
 			switch {
 			case err == nil:
 				ok.Add(1)
@@ -192,7 +192,7 @@ func ctShareMaxDownloadsRace(t *testing.T, s Store) {
 	if _, err := s.ShareLink(ctx, sh.TokenHash, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ShareLink of a used-up share = %v, want ErrNotFound", err)
 	}
-	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 1 || list[0].Downloads != 5 {
+	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 1 || list[0].totalDownloads() != 5 {
 		t.Errorf("ListShares = %+v, want the share with 5 downloads", list)
 	}
 }
@@ -208,7 +208,7 @@ func ctShareDeleteFileEndsShares(t *testing.T, s Store) {
 	if _, err := s.ShareLink(ctx, sh.TokenHash, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ShareLink of a deleted file's share = %v, want ErrNotFound", err)
 	}
-	if _, err := s.CountShareDownload(ctx, sh.TokenHash, now); !errors.Is(err, ErrNotFound) {
+	if _, err := s.CountShareDownload(ctx, sh.TokenHash, sh.FileID, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CountShareDownload of a deleted file's share = %v, want ErrNotFound", err)
 	}
 	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 0 {
@@ -230,13 +230,13 @@ func TestLocalStoreSharesSurviveReopen(t *testing.T) {
 	counted := ctShare(t, s, f, time.Hour, 2)
 	revoked := ctShare(t, s, f, time.Hour, 0)
 	orphan := ctShare(t, s, gone, time.Hour, 0)
-	_, err := s.CountShareDownload(ctx, counted.TokenHash, now)
+	_, err := s.CountShareDownload(ctx, counted.TokenHash, counted.FileID, now)
 	ctMust(t, "CountShareDownload", err)
 	ctMust(t, "DeleteShare", s.DeleteShare(ctx, f.Owner, revoked.ID))
 	ctMust(t, "DeleteFile", errOf(s.DeleteFile(ctx, gone.Owner, gone.ID)))
 	s = reopenLocalStore(t, s)
 	got, err := s.ShareLink(ctx, counted.TokenHash, now)
-	if err != nil || got.Downloads != 1 {
+	if err != nil || got.totalDownloads() != 1 {
 		t.Errorf("after reopen: %+v, %v; want 1 download", got, err)
 	}
 	if _, err := s.ShareLink(ctx, revoked.TokenHash, now); !errors.Is(err, ErrNotFound) {
@@ -258,7 +258,7 @@ func ctShareSweep(t *testing.T, s Store) {
 	f := ctShareFile(t, s, ctNewID())
 	expired := ctShare(t, s, f, time.Hour, 0)
 	live := ctShare(t, s, f, 3*time.Hour, 0)
-	_, err := s.CountShareDownload(ctx, expired.TokenHash, now)
+	_, err := s.CountShareDownload(ctx, expired.TokenHash, expired.FileID, now)
 	ctMust(t, "CountShareDownload", err)
 	n, err := s.DeleteExpired(ctx, now.Add(2*time.Hour))
 	ctMust(t, "DeleteExpired", err)
@@ -321,7 +321,7 @@ func TestLocalStoreShareIndexes(t *testing.T) {
 	for i := range 6 {
 		f := ctShareFile(t, s, ctNewID())
 		a, b := ctShare(t, s, f, time.Hour, 5), ctShare(t, s, f, time.Hour, 0)
-		if _, err := s.CountShareDownload(ctx, a.TokenHash, ctNow()); err != nil {
+		if _, err := s.CountShareDownload(ctx, a.TokenHash, a.FileID, ctNow()); err != nil {
 			t.Fatal(err)
 		}
 		if i%2 == 0 {

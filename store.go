@@ -198,22 +198,42 @@ type AuthCode struct {
 	ExpiresAt     time.Time `bson:"expires_at" json:"expires"`
 }
 
-// Share is a link that lets anyone who holds its token download one file
-// until it expires, is revoked (deleted) or is used up. Only the SHA-256
-// of the token is stored, so the link itself exists only in the answer
-// that created it.
+// Share is a link that lets anyone who holds its token download its files
+// (a drop: one file or several, drops.go) until it expires, is revoked
+// (deleted) or is used up. Only the SHA-256 of the token is stored, so the
+// link itself exists only in the answer that created it.
 type Share struct {
-	ID           string    `bson:"_id" json:"id"`
-	TokenHash    string    `bson:"token_hash" json:"hash"` // hex SHA-256 of the link's token
-	Owner        string    `bson:"owner" json:"owner"`
-	FileID       string    `bson:"file_id" json:"file"`
-	MaxDownloads *int64    `bson:"max_downloads" json:"max,omitempty"` // nil: unlimited
-	Downloads    int64     `bson:"downloads" json:"downloads"`
-	CreatedAt    time.Time `bson:"created_at" json:"created"`
-	ExpiresAt    time.Time `bson:"expires_at" json:"expires"`
+	ID        string `bson:"_id" json:"id"`
+	TokenHash string `bson:"token_hash" json:"hash"` // hex SHA-256 of the link's token
+	Owner     string `bson:"owner" json:"owner"`
+	// FileID is the file the link was made with (the first, for a drop).
+	// A link stored before drops names only it: it reads as a drop of one.
+	FileID string `bson:"file_id" json:"file"`
+	// Files are the link's files, in the order they were added, each with
+	// the downloads counted of it. The local store keeps them in the
+	// share's record; MongoDB as documents of their own (mongo_drops.go),
+	// never in the share's document, so it never writes "files" there.
+	// Stores return only the files that still exist. nil only in a share
+	// stored before drops (a drop left with no file has an empty list).
+	Files        []ShareFile `bson:"files,omitempty" json:"files"`
+	MaxDownloads *int64      `bson:"max_downloads" json:"max,omitempty"` // nil: unlimited; a limit applies to each file
+	// Downloads: the count of a local share stored before drops, moved to
+	// its one file when read (Files[0].Downloads); zero otherwise.
+	Downloads int64     `bson:"downloads" json:"downloads,omitempty"`
+	CreatedAt time.Time `bson:"created_at" json:"created"`
+	ExpiresAt time.Time `bson:"expires_at" json:"expires"`
+	// AllowPreview: the owner let a link with a download limit show
+	// previews (a link without a limit always may).
+	AllowPreview bool `bson:"allow_preview,omitempty" json:"preview,omitempty"`
 	// Protection: a password and/or members only (linkprotect.go); the
 	// zero value (every share stored before it) protects nothing.
 	Protection LinkProtection `bson:"protection,omitempty" json:"protection,omitzero"`
+}
+
+// ShareFile is one file of a share link and the downloads counted of it.
+type ShareFile struct {
+	FileID    string `json:"id"`
+	Downloads int64  `json:"downloads,omitempty"`
 }
 
 // ShareQuery selects a page of the owner's live shares of one file.
@@ -224,9 +244,48 @@ type ShareQuery struct {
 	Limit         int
 }
 
-// usedUp reports whether every download the share allows has been made.
+// usedUp reports whether every download the share allows has been made,
+// of each of its files: a link with no file left is used up too.
 func (sh *Share) usedUp() bool {
-	return sh.MaxDownloads != nil && sh.Downloads >= *sh.MaxDownloads
+	for i := range sh.Files {
+		if !sh.fileUsedUp(&sh.Files[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// fileUsedUp reports whether f, one of the share's files, has had every
+// download the share allows.
+func (sh *Share) fileUsedUp(f *ShareFile) bool {
+	return sh.MaxDownloads != nil && f.Downloads >= *sh.MaxDownloads
+}
+
+// withLegacyFiles makes a share whose Files are nil (stored before drops,
+// or built with only FileID) a drop of its one file, with its count.
+func (sh *Share) withLegacyFiles() {
+	if sh.Files == nil && sh.FileID != "" {
+		sh.Files, sh.Downloads = []ShareFile{{FileID: sh.FileID, Downloads: sh.Downloads}}, 0
+	}
+}
+
+// file returns the share's entry for the file with that ID, or nil.
+func (sh *Share) file(id string) *ShareFile {
+	for i := range sh.Files {
+		if sh.Files[i].FileID == id {
+			return &sh.Files[i]
+		}
+	}
+	return nil
+}
+
+// totalDownloads is the downloads counted of all the share's files.
+func (sh *Share) totalDownloads() int64 {
+	var n int64
+	for _, f := range sh.Files {
+		n += f.Downloads
+	}
+	return n
 }
 
 // Store is what the server needs from its metadata backend. MongoDB
@@ -282,31 +341,38 @@ type Store interface {
 	// concurrent calls with the same hash, exactly one succeeds.
 	TakeAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error)
 
-	// Shares (share links). A share lives while its file does: deleting
-	// the file ends its shares, and ShareLink and CountShareDownload never
-	// find a share whose file is gone. An expired share is missing
-	// everywhere; a used-up one is missing to ShareLink and
-	// CountShareDownload but still listed, with its count.
+	// Shares (share links, each a drop of one file or several). A file
+	// is in a share while it exists: deleting the file takes it out of
+	// every share, and every read returns only the files still there (in
+	// Share.Files, with their counts). A share with no file left, like an
+	// expired one, is missing everywhere but the owner's list (which the
+	// local store may forget it from when it compacts); a used-up
+	// one (each file used up) is missing to ShareLink and
+	// CountShareDownload but still listed, with its counts.
 	//
-	// InsertShare stores sh unless its file would then have more than
-	// maxLive unexpired shares (ErrTooManyShares; 0 checks nothing). The
-	// check holds under concurrent inserts, on every instance: they never
-	// leave more than maxLive (MongoDB inserts, counts, and takes its share
-	// back when over, so racing inserts at the edge may all be refused).
+	// InsertShare stores sh with the files sh.Files names (their counts
+	// ignored) unless one of them would then be in more than maxLive
+	// unexpired shares (ErrTooManyShares; 0 checks nothing). The check
+	// holds under concurrent inserts, on every instance: they never leave
+	// more than maxLive (MongoDB inserts, counts, and takes its share back
+	// when over, so racing inserts at the edge may all be refused).
 	InsertShare(ctx context.Context, sh Share, maxLive int) error
-	// ListShares returns a page of the owner's unexpired shares of a file,
-	// oldest first (CreatedAt, then ID), after q.After, at most q.Limit.
+	// ListShares returns a page of the owner's unexpired shares of a file
+	// (every share of the owner when q.FileID is ""), oldest first
+	// (CreatedAt, then ID), after q.After, at most q.Limit.
 	ListShares(ctx context.Context, q ShareQuery) ([]Share, error)
 	// DeleteShare revokes the owner's share with that ID at once.
 	DeleteShare(ctx context.Context, owner, id string) error
 	// ShareLink returns the share of that token hash if it can still be
 	// used to download: unexpired, not used up.
 	ShareLink(ctx context.Context, hash string, now time.Time) (Share, error)
-	// CountShareDownload atomically counts one download of the share of
-	// that token hash and returns it, counted, unless it has expired or
-	// been used up: of N concurrent calls on a share with k downloads
-	// left, exactly k succeed, across instances.
-	CountShareDownload(ctx context.Context, hash string, now time.Time) (Share, error)
+	// CountShareDownload atomically counts one download of the file of
+	// the share of that token hash and returns the share, counted, unless
+	// it has expired, the file is not in it or has been used up: of N
+	// concurrent calls for one file with k downloads left, exactly k
+	// succeed, across instances.
+	CountShareDownload(ctx context.Context, hash, fileID string, now time.Time) (Share, error)
+	dropStore
 
 	// Quotas (quota.go). InsertFileWithinQuota inserts f, whose Charged is
 	// set, only if the owner's usage plus f stays within q, atomically:
@@ -465,6 +531,26 @@ type tokenStore interface {
 	// calls at one instant all leave the same value. It reports whether
 	// it wrote; a missing token is (false, nil).
 	TouchToken(ctx context.Context, hash string, at time.Time, every time.Duration) (bool, error)
+}
+
+// ---- Drops: editing a share's files (drops.go) ----
+
+// dropStore is what editing a share link's files needs of a store.
+type dropStore interface {
+	// GetShare returns the owner's unexpired share with that ID, with its
+	// files as ShareLink gives them (even when used up or left without a
+	// file).
+	GetShare(ctx context.Context, owner, id string, now time.Time) (Share, error)
+	// AddShareFile adds the owner's file to the end of the owner's
+	// unexpired share, unless the file would then be in more than maxLive
+	// unexpired shares (ErrTooManyShares, as InsertShare checks it). A
+	// file already in the share stays where it is (nil). ErrNotFound if no
+	// such share. The caller has checked that the file is complete.
+	AddShareFile(ctx context.Context, owner, shareID, fileID string, maxLive int, now time.Time) error
+	// RemoveShareFile takes the file out of the owner's share; its
+	// downloads counted so far are forgotten. ErrNotFound if no such
+	// share, or the file is not in it.
+	RemoveShareFile(ctx context.Context, owner, shareID, fileID string, now time.Time) error
 }
 
 // ---- Protected links (linkprotect.go) ----

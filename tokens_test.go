@@ -152,39 +152,47 @@ var routeDecisions = map[string]string{
 	"GET /tokens":         routeNoToken,
 	"DELETE /tokens/{id}": routeNoToken,
 
-	"GET /admin/users":                        routeNoToken,
-	"POST /admin/users/{id}/disable":          routeNoToken,
-	"POST /admin/users/{id}/enable":           routeNoToken,
-	"POST /admin/users/{id}/reinvite":         routeNoToken,
-	"POST /admin/invitations":                 routeNoToken,
-	"GET /admin/users/{id}/tokens":            routeNoToken,
-	"DELETE /admin/users/{id}/tokens/{token}": routeNoToken,
-	"GET /admin/{$}":                          routePublic, // a page; its data comes from the API above
-	"GET /login/{$}":                          routePublic,
-	"GET /auth/google":                        routePublic,
-	"GET /auth/google/callback":               routePublic,
-	"POST /auth/token":                        routePublic,
-	"POST /auth/logout":                       routeNoToken,
-	"POST /auth/password":                     routePublic,
-	"GET /invite/{token}":                     routePublic,
-	"POST /invite/{token}":                    routePublic,
-	"POST /files/{id}/shares":                 scopeSharesWrite,
-	"GET /files/{id}/shares":                  scopeSharesWrite,
-	"DELETE /shares/{id}":                     scopeSharesWrite,
-	"GET /s/{token}":                          routePublic,
-	"GET /s/{token}/download":                 routePublic,
-	"POST /s/{token}/download":                routePublic,
-	"POST /s/{token}":                         routePublic, // a protected link's password (linkprotect.go)
-	"POST /objects/upload":                    routePublic,
-	"GET /objects/{key...}":                   routePublic,
-	"PUT /objects/{key...}":                   routePublic,
+	"GET /admin/users":                         routeNoToken,
+	"POST /admin/users/{id}/disable":           routeNoToken,
+	"POST /admin/users/{id}/enable":            routeNoToken,
+	"POST /admin/users/{id}/reinvite":          routeNoToken,
+	"POST /admin/invitations":                  routeNoToken,
+	"GET /admin/users/{id}/tokens":             routeNoToken,
+	"DELETE /admin/users/{id}/tokens/{token}":  routeNoToken,
+	"GET /admin/{$}":                           routePublic, // a page; its data comes from the API above
+	"GET /login/{$}":                           routePublic,
+	"GET /auth/google":                         routePublic,
+	"GET /auth/google/callback":                routePublic,
+	"POST /auth/token":                         routePublic,
+	"POST /auth/logout":                        routeNoToken,
+	"POST /auth/password":                      routePublic,
+	"GET /invite/{token}":                      routePublic,
+	"POST /invite/{token}":                     routePublic,
+	"POST /files/{id}/shares":                  scopeSharesWrite,
+	"GET /files/{id}/shares":                   scopeSharesWrite,
+	"DELETE /shares/{id}":                      scopeSharesWrite,
+	"GET /s/{token}":                           routePublic,
+	"GET /s/{token}/download":                  routePublic,
+	"POST /s/{token}/download":                 routePublic,
+	"POST /shares":                             scopeSharesWrite, // drops.go
+	"GET /shares":                              scopeSharesWrite,
+	"POST /shares/{id}/files":                  scopeSharesWrite,
+	"DELETE /shares/{id}/files/{file_id}":      scopeSharesWrite,
+	"GET /files/{id}/preview":                  scopeFilesRead, // previews.go
+	"GET /s/{token}/files/{file_id}/download":  routePublic,
+	"POST /s/{token}/files/{file_id}/download": routePublic,
+	"GET /s/{token}/files/{file_id}/preview":   routePublic,
+	"POST /objects/upload":                     routePublic,
+	"GET /objects/{key...}":                    routePublic,
+	"PUT /objects/{key...}":                    routePublic,
+	"POST /s/{token}":                          routePublic, // a protected link's password (linkprotect.go)
 }
 
 // routeRequest turns a route pattern into a request on made-up ids.
 func routeRequest(pattern string) (method, path string) {
 	method, path, _ = strings.Cut(pattern, " ")
 	path = strings.ReplaceAll(path, "{$}", "")
-	for _, param := range []string{"{id}", "{token}", "{key...}"} {
+	for _, param := range []string{"{id}", "{token}", "{key...}", "{file_id}"} {
 		path = strings.ReplaceAll(path, param, newID())
 	}
 	return method, path

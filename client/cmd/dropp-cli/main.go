@@ -45,11 +45,12 @@ type cli struct {
 	args           []string
 	force          bool     // download -force
 	expires        lifetime // share create -expires
-	maxDownloads   int64    // share create -max-downloads
+	maxDownloads   int64    // share create -max-downloads (and drop create)
 	scopes         string   // token create -scopes
 	tokenExpires   tokenLifetime
 	password       string // share create -password ("-": the first line of stdin)
 	membersOnly    bool   // share create -members-only
+	allowPreview   bool   // drop create -allow-preview
 }
 
 // A command is one thing dropp-cli does.
@@ -92,6 +93,17 @@ var commands = []command{
 			"(default: the server's longest, normally a year); never: where the server allows it"},
 	{name: "token list", about: "list your personal access tokens (without their secrets)", run: (*cli).tokenList},
 	{name: "token revoke", args: "TOKEN_ID", about: "end a personal access token at once", nargs: [2]int{1, 1}, run: (*cli).tokenRevoke},
+	// Drops (drops.go): one link to several files.
+	{name: "drop create", args: "FILE_ID... [-expires DURATION] [-max-downloads N] [-allow-preview]", nargs: [2]int{1, 100}, run: (*cli).dropCreate,
+		flags: func(c *cli, fs *flag.FlagSet) {
+			fs.Var(&c.expires, "expires", "")
+			fs.Int64Var(&c.maxDownloads, "max-downloads", 0, "")
+			fs.BoolVar(&c.allowPreview, "allow-preview", false, "")
+		}, about: "make one link to several files; prints it with its url. N: downloads of each file;\n" +
+			"-allow-preview: show previews even with a download limit"},
+	{name: "drop add", args: "SHARE_ID FILE_ID...", about: "add files to a link", nargs: [2]int{2, 101}, run: (*cli).dropAdd},
+	{name: "drop remove", args: "SHARE_ID FILE_ID", about: "take a file out of a link", nargs: [2]int{2, 2}, run: (*cli).dropRemove},
+	{name: "drop list", about: "list all your live links (without their url)", run: (*cli).dropList},
 	{name: "me", about: "who is signed in, and their usage", run: (*cli).me},
 	{name: "logout", about: "revoke the token and forget it", run: (*cli).logout},
 	{name: "help", about: "print this help"},
@@ -151,7 +163,7 @@ func (c *cli) parse(args []string) (*command, error) {
 		return nil, errHelp
 	}
 	name, rest := args[0], args[1:]
-	if (name == "share" || name == "token") && len(rest) > 0 {
+	if (name == "share" || name == "token" || name == "drop") && len(rest) > 0 {
 		name, rest = name+" "+rest[0], rest[1:]
 	}
 	for i := range commands {
@@ -161,6 +173,9 @@ func (c *cli) parse(args []string) (*command, error) {
 	}
 	if name == "share" || name == "token" {
 		return nil, errors.New(name + " takes create, list or revoke")
+	}
+	if name == "drop" {
+		return nil, errors.New("drop takes create, add, remove or list")
 	}
 	return nil, fmt.Errorf("unknown command %q", strings.Join(args[:len(args)-len(rest)], " "))
 }

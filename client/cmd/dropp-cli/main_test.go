@@ -99,6 +99,7 @@ func upload(t *testing.T, c *client.Client, name string, content []byte) *client
 var noServer = []string{"DROPP_URL=http://127.0.0.1:1"}
 
 var inTheUsage = []string{"signin", "upload", "list", "download", "delete", "share create", "share list", "share revoke",
+	"drop create", "drop add", "drop remove", "drop list",
 	"token create", "token list", "token revoke", "me", "logout", "help", "DROPP_URL", "DROPP_TOKEN", "Exit status"}
 
 // TestHelpPrintsUsage: -h, --help and help print the usage on stdout and

@@ -1,0 +1,165 @@
+package main
+
+// Drops: a share link with several files. POST /shares makes one from the
+// owner's complete files (POST /files/{id}/shares stays the one-file
+// shorthand, and a link made before drops reads as a drop of one); files
+// are added and removed afterwards, and a file deleted from the account
+// leaves every drop. Expiry and revocation apply to the link. One download
+// is one file handed out: a link with max_downloads N allows N downloads
+// of each of its files, counted per file atomically in the store, so no
+// order of requests, on any instance, gets more. The link's page offers
+// each file and "Download all", which fetches each through its own
+// pre-signed URL, one after another: nothing is zipped, and no byte
+// passes through the server in S3 mode.
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+)
+
+// maxDropFiles is the most files one request names, and one drop holds.
+const maxDropFiles = 100
+
+// validDropFiles checks the file IDs of a drop request; "" if they are
+// fine, or a message saying what is wrong.
+func validDropFiles(ids []string) string {
+	if len(ids) < 1 || len(ids) > maxDropFiles {
+		return fmt.Sprintf(`"file_ids" must list 1 to %d file ids`, maxDropFiles)
+	}
+	for i, id := range ids {
+		if !validID(id) {
+			return fmt.Sprintf(`"file_ids"[%d] is not a file id`, i)
+		}
+		if slices.Contains(ids[:i], id) {
+			return fmt.Sprintf(`"file_ids"[%d] names a file already listed`, i)
+		}
+	}
+	return ""
+}
+
+// handleCreateDrop handles "POST /shares": a new link to several of the
+// owner's complete files (or one), answered as POST /files/{id}/shares is.
+func (s *server) handleCreateDrop(w http.ResponseWriter, r *http.Request, owner string) {
+	var req createShareRequest
+	if !readJSON(w, r, &req, bodyRequired) {
+		return
+	}
+	if req.FileIDs == nil {
+		req.FileIDs = []string{} // validateShare then says what is missing
+	}
+	s.createShare(w, r, owner, &req)
+}
+
+// handleListAllShares handles "GET /shares": a page of the owner's live
+// links, oldest first, paged as GET /files/{id}/shares is.
+func (s *server) handleListAllShares(w http.ResponseWriter, r *http.Request, owner string) {
+	limit, after, msg := parsePaging(r.URL.Query())
+	if msg != "" {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
+		return
+	}
+	shares, err := s.store.ListShares(r.Context(), ShareQuery{Owner: owner, Now: s.now(), After: after, Limit: limit + 1})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, shareListJSON(shares, limit))
+}
+
+// dropFilesRequest is the body of POST /shares/{id}/files.
+type dropFilesRequest struct {
+	FileIDs []string `json:"file_ids"`
+}
+
+// handleAddDropFiles handles "POST /shares/{id}/files": the owner's
+// complete files join the link, after those it has (a file already in it
+// stays where it is); 200 with the link as it now is.
+func (s *server) handleAddDropFiles(w http.ResponseWriter, r *http.Request, owner string) {
+	id, ok := shareID(w, r)
+	if !ok {
+		return
+	}
+	var req dropFilesRequest
+	if !readJSON(w, r, &req, bodyRequired) {
+		return
+	}
+	if msg := validDropFiles(req.FileIDs); msg != "" {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
+		return
+	}
+	sh, err := s.store.GetShare(r.Context(), owner, id, s.now())
+	if err != nil {
+		s.shareEditFail(w, r, err)
+		return
+	}
+	if n := len(sh.Files) + len(req.FileIDs); n > maxDropFiles {
+		writeError(w, http.StatusConflict, codeConflict, fmt.Sprintf("a link holds at most %d files", maxDropFiles))
+		return
+	}
+	for _, fileID := range req.FileIDs {
+		if _, ok := s.completeFileOf(w, r, owner, fileID, "only a complete file can be shared: complete the upload first"); !ok {
+			return
+		}
+		if err := s.store.AddShareFile(r.Context(), owner, id, fileID, s.cfg.MaxSharesPerFile, s.now()); err != nil {
+			s.shareEditFail(w, r, err)
+			return
+		}
+	}
+	s.writeShare(w, r, owner, id)
+}
+
+// handleRemoveDropFile handles "DELETE /shares/{id}/files/{file_id}": the
+// file leaves the link (its downloads counted so far are forgotten); 204.
+// A link left with no file shows the dead link's page until a file is
+// added or it expires.
+func (s *server) handleRemoveDropFile(w http.ResponseWriter, r *http.Request, owner string) {
+	id, ok := shareID(w, r)
+	if !ok {
+		return
+	}
+	fileID := r.PathValue("file_id")
+	err := ErrNotFound
+	if validID(fileID) {
+		err = s.store.RemoveShareFile(r.Context(), owner, id, fileID, s.now())
+	}
+	if err != nil {
+		s.shareEditFail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// shareID reads the share ID of the path; a malformed one is the 404 of a
+// missing share.
+func shareID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !validID(id) {
+		writeError(w, http.StatusNotFound, codeNotFound, "no such share")
+		return "", false
+	}
+	return id, true
+}
+
+// writeShare answers 200 with the owner's share as it now is.
+func (s *server) writeShare(w http.ResponseWriter, r *http.Request, owner, id string) {
+	sh, err := s.store.GetShare(r.Context(), owner, id, s.now())
+	if err != nil {
+		s.shareEditFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]shareJSON{"share": toShareJSON(&sh)})
+}
+
+// shareEditFail answers an error of an edit of a share.
+func (s *server) shareEditFail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, codeNotFound, "no such share, or the file is not in it")
+	case errors.Is(err, ErrTooManyShares):
+		s.tooManyShares(w)
+	default:
+		s.fail(w, r, err)
+	}
+}

@@ -1,0 +1,291 @@
+package main
+
+// A drop's files on MongoDB: one document per file of a share, whose _id
+// is the share's ID and the file's ("<share>/<file>"), so that adding a
+// file twice, even from two instances at once, keeps one, and adding and
+// removing files never rewrites a document another call may be rewriting
+// too (FerretDB runs updates as a read then a write: mongo_shares.go).
+// The documents carry the share's owner, creation and expiry, so that a
+// file's shares are listed, counted and tidied from them alone.
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// shareFile is one file of a drop.
+type shareFile struct {
+	ID        string    `bson:"_id"` // shareFileID
+	ShareID   string    `bson:"share_id"`
+	FileID    string    `bson:"file_id"`
+	Owner     string    `bson:"owner"`
+	AddedAt   time.Time `bson:"added_at"`   // the drop lists its files in this order
+	CreatedAt time.Time `bson:"created_at"` // the share's, to page a file's shares
+	ExpiresAt time.Time `bson:"expires_at"` // the share's, so a TTL index tidies them too
+}
+
+// shareFileID is the _id of the document of a file of a share.
+func shareFileID(shareID, fileID string) string { return shareID + "/" + fileID }
+
+// insertShareFiles adds files to the share, in order; one already there
+// stays as it is.
+func (s *mongoStore) insertShareFiles(ctx context.Context, sh *Share, files []ShareFile) error {
+	added := time.Now().UTC().Truncate(time.Millisecond)
+	for i, f := range files {
+		doc := shareFile{
+			ID: shareFileID(sh.ID, f.FileID), ShareID: sh.ID, FileID: f.FileID, Owner: sh.Owner,
+			AddedAt: added.Add(time.Duration(i) * time.Millisecond), CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt,
+		}
+		if err := s.insertShareFile(ctx, doc); err != nil && !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertShareFile is one InsertOne of a share file (ErrConflict if there).
+func (s *mongoStore) insertShareFile(ctx context.Context, doc shareFile) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	_, err = s.shareFiles.InsertOne(ctx, doc)
+	return mongoErr("add file to share", err)
+}
+
+// dropsOfFile returns a page of the owner's drops that hold q.FileID, in
+// list order, found through their file documents.
+func (s *mongoStore) dropsOfFile(ctx context.Context, q ShareQuery) ([]mongoShare, error) {
+	filter := liveSharesFilter(q.Owner, q.FileID, q.Now)
+	if q.After != nil {
+		filter = append(filter, afterCursor(q.After, "share_id"))
+	}
+	opCtx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "share_id", Value: 1}}).SetLimit(int64(q.Limit))
+	var docs []shareFile
+	cur, err := s.shareFiles.Find(opCtx, filter, opts)
+	if err == nil {
+		err = cur.All(opCtx, &docs)
+	}
+	cancel()
+	if err != nil || len(docs) == 0 {
+		return nil, mongoErr("list a file's drops", err)
+	}
+	ids := make([]string, len(docs))
+	for i, d := range docs {
+		ids[i] = d.ShareID
+	}
+	return s.findShares(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "owner", Value: q.Owner}}, int64(q.Limit))
+}
+
+// withFiles returns the shares with their files (those still there) and each file's downloads, in three queries whatever their
+// number: the drops' file documents, the files, the counts.
+func (s *mongoStore) withFiles(ctx context.Context, docs []mongoShare) ([]Share, error) {
+	shares := make([]Share, len(docs))
+	var drops, all []string
+	for i, d := range docs {
+		shares[i] = d.Share
+		shares[i].Files = nil
+		if d.Drop {
+			drops = append(drops, d.ID)
+		} else {
+			shares[i].Files = []ShareFile{{FileID: d.FileID}}
+		}
+		all = append(all, d.ID)
+	}
+	if len(docs) == 0 {
+		return shares, nil
+	}
+	members, err := s.shareFilesOf(ctx, drops)
+	if err != nil {
+		return nil, err
+	}
+	var fileIDs []string
+	for i := range shares {
+		for _, m := range members[shares[i].ID] {
+			shares[i].Files = append(shares[i].Files, ShareFile{FileID: m.FileID})
+		}
+		for _, f := range shares[i].Files {
+			fileIDs = append(fileIDs, f.FileID)
+		}
+	}
+	present, err := s.presentFiles(ctx, docs[0].Owner, fileIDs)
+	if err != nil {
+		return nil, err
+	}
+	counts, err := s.downloadCounts(ctx, all)
+	if err != nil {
+		return nil, err
+	}
+	for i := range shares {
+		sh := &shares[i]
+		sh.Files = slices.DeleteFunc(sh.Files, func(f ShareFile) bool { return !present[f.FileID] })
+		for j := range sh.Files {
+			sh.Files[j].Downloads = counts[sh.ID][sh.Files[j].FileID]
+		}
+	}
+	return shares, nil
+}
+
+// shareFilesOf returns the file documents of each of the drops, in the
+// order their files were added.
+func (s *mongoStore) shareFilesOf(ctx context.Context, shareIDs []string) (map[string][]shareFile, error) {
+	if len(shareIDs) == 0 {
+		return nil, nil
+	}
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	cur, err := s.shareFiles.Find(ctx, bson.D{{Key: "share_id", Value: bson.D{{Key: "$in", Value: shareIDs}}}})
+	var docs []shareFile
+	if err == nil {
+		err = cur.All(ctx, &docs)
+	}
+	if err != nil {
+		return nil, mongoErr("read drop files", err)
+	}
+	slices.SortFunc(docs, compareShareFiles)
+	out := map[string][]shareFile{}
+	for _, d := range docs {
+		out[d.ShareID] = append(out[d.ShareID], d)
+	}
+	return out, nil
+}
+
+// presentFiles tells which of the owner's files are there (and not held
+// deleted).
+func (s *mongoStore) presentFiles(ctx context.Context, owner string, ids []string) (map[string]bool, error) {
+	present := map[string]bool{}
+	if len(ids) == 0 {
+		return present, nil
+	}
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "owner", Value: owner}, {Key: "status", Value: bson.D{{Key: "$ne", Value: statusDeleted}}}}
+	cur, err := s.files.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	var rows []struct {
+		ID string `bson:"_id"`
+	}
+	if err == nil {
+		err = cur.All(ctx, &rows)
+	}
+	if err != nil {
+		return nil, mongoErr("read shared files", err)
+	}
+	for _, r := range rows {
+		present[r.ID] = true
+	}
+	return present, nil
+}
+
+// GetShare finds the owner's unexpired share by ID.
+func (s *mongoStore) GetShare(ctx context.Context, owner, id string, now time.Time) (Share, error) {
+	return s.findShare(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}, now)
+}
+
+// AddShareFile inserts the file's document, then checks the file's cap and
+// that the share was not revoked meanwhile, taking the document back if
+// either fails (so no document outlives its share).
+func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID string, maxLive int, now time.Time) error {
+	sh, err := s.editableDrop(ctx, owner, shareID, now)
+	if err != nil {
+		return err
+	}
+	doc := shareFile{
+		ID: shareFileID(shareID, fileID), ShareID: shareID, FileID: fileID, Owner: owner,
+		AddedAt: now.Truncate(time.Millisecond), CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt,
+	}
+	files := []ShareFile{{FileID: fileID}}
+	return s.retryAtCap(ctx, func() error {
+		err := s.insertShareFile(ctx, doc)
+		if errors.Is(err, ErrConflict) {
+			return nil // already in the drop
+		}
+		if err != nil {
+			return err
+		}
+		err = s.withinCap(ctx, &sh, files, maxLive)
+		if err == nil {
+			err = s.findOne(ctx, s.shares, shareID)
+			err = mongoErr("add file to share", err)
+		}
+		return s.takeBack(ctx, &sh, files, maxLive, err, func() error {
+			return mongoErr("take back share file", s.deleteMany(ctx, s.shareFiles, bson.D{{Key: "_id", Value: doc.ID}}))
+		})
+	})
+}
+
+// RemoveShareFile deletes the file's document and its counted downloads.
+func (s *mongoStore) RemoveShareFile(ctx context.Context, owner, shareID, fileID string, now time.Time) error {
+	if _, err := s.editableDrop(ctx, owner, shareID, now); err != nil {
+		return err
+	}
+	opCtx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := s.shareFiles.DeleteOne(opCtx, bson.D{{Key: "_id", Value: shareFileID(shareID, fileID)}, {Key: "owner", Value: owner}})
+	cancel()
+	if err != nil {
+		return mongoErr("remove file from share", err)
+	}
+	if res.DeletedCount == 0 {
+		return ErrNotFound
+	}
+	filter := bson.D{{Key: "share_id", Value: shareID}, {Key: "file_id", Value: fileID}}
+	return mongoErr("forget removed file's downloads", s.deleteMany(ctx, s.shareDownloads, filter))
+}
+
+// editableDrop returns the owner's unexpired share, made a drop first if
+// it was stored before drops: its one file gets its document, then the
+// share its mark. Two edits converting one share at once both insert the
+// same document (one is kept) and set the same mark; an edit that removes
+// the file while another's conversion is still under way could see the
+// file come back: a window of one round trip, on a link's first edits.
+func (s *mongoStore) editableDrop(ctx context.Context, owner, id string, now time.Time) (Share, error) {
+	docs, err := s.findShares(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}, 1)
+	if err != nil {
+		return Share{}, err
+	}
+	if len(docs) == 0 {
+		return Share{}, ErrNotFound
+	}
+	sh := docs[0]
+	if sh.Drop {
+		return sh.Share, nil
+	}
+	if err := s.insertShareFiles(ctx, &sh.Share, []ShareFile{{FileID: sh.FileID}}); err != nil {
+		return Share{}, err
+	}
+	opCtx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return Share{}, err
+	}
+	defer cancel()
+	_, err = s.shares.UpdateOne(opCtx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "drop", Value: true}}}})
+	return sh.Share, mongoErr("make share a drop", err)
+}
+
+// dropIndexes are the indexes of the drops' file documents: a drop's
+// files, and a file's drops in the order they are listed and paged.
+func dropIndexes() []mongo.IndexModel {
+	return []mongo.IndexModel{
+		{Keys: bson.D{{Key: "share_id", Value: 1}}},
+		{Keys: bson.D{{Key: "file_id", Value: 1}, {Key: "owner", Value: 1}, {Key: "created_at", Value: 1}, {Key: "share_id", Value: 1}}},
+	}
+}
