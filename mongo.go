@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -229,12 +230,24 @@ func mongoErr(op string, err error) error {
 		return nil
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return ErrNotFound
-	case mongo.IsDuplicateKeyError(err):
+	case duplicateKey(err):
 		return ErrConflict
 	case mongo.IsTimeout(err), mongo.IsNetworkError(err), errors.Is(err, context.Canceled), retryable(err):
 		return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
 	}
 	return fmt.Errorf("mongodb %s: %w", op, err)
+}
+
+// duplicateKey reports whether err is a write refused by a unique index.
+// MongoDB says so with E11000. FerretDB 2 on DocumentDB says so only when
+// it sees the taken key itself; a write that races another one past that
+// check is refused by PostgreSQL's exclusion constraint behind the unique
+// index, which reaches the client as an InternalError naming it (seen on
+// concurrent first sign-ins: TestUpsertUserConcurrentFirstSignIn/documentdb).
+func duplicateKey(err error) bool {
+	var se mongo.ServerError
+	return mongo.IsDuplicateKeyError(err) ||
+		errors.As(err, &se) && strings.Contains(err.Error(), "conflicting key value violates exclusion constraint")
 }
 
 // retryable reports whether the driver marks err as worth retrying. After a
@@ -694,7 +707,7 @@ func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 		SetSort(bson.D{{Key: "issuer", Value: -1}}) // "https://accounts…" before "accounts…"
 	var stored User
 	err = s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&stored)
-	if mongo.IsDuplicateKeyError(err) {
+	if duplicateKey(err) {
 		// A concurrent first sign-in of the same subject inserted the user
 		// after our lookup: now the update finds it. (MongoDB documents
 		// that an upsert may lose this race on a unique index.)

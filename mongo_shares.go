@@ -403,7 +403,7 @@ func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, fileID s
 	d := shareDownload{ID: fmt.Sprintf("%s/%s/%d", sh.ID, fileID, n), ShareID: sh.ID, FileID: fileID, ExpiresAt: sh.ExpiresAt}
 	_, err = s.shareDownloads.InsertOne(ctx, d)
 	switch {
-	case mongo.IsDuplicateKeyError(err):
+	case duplicateKey(err):
 		return false, nil
 	case err != nil:
 		return false, mongoErr("count share download", err)
