@@ -91,12 +91,12 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 		coll  *mongo.Collection
 		index mongo.IndexModel
 	}{
-		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}}},
+		{s.files, mongo.IndexModel{Keys: listIndex}},
 		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "object_key", Value: 1}}, Options: options.Index().SetUnique(true)}},
-		{s.creds, mongo.IndexModel{Keys: bson.D{{Key: "kind", Value: 1}, {Key: "hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{s.creds, mongo.IndexModel{Keys: credentialIndex, Options: options.Index().SetUnique(true)}},
 		{s.creds, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "kind", Value: 1}, {Key: "created_at", Value: 1}}}}, // a user's tokens (mongo_tokens.go)
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "issuer", Value: 1}, {Key: "subject", Value: 1}}, Options: options.Index().SetUnique(true)}},
-		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "token_hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{s.shares, mongo.IndexModel{Keys: shareTokenIndex, Options: options.Index().SetUnique(true)}},
 		// A file's shares, for its owner, in the order they are listed and paged.
 		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}, {Key: "owner", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}}},
 		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "share_id", Value: 1}}}},
@@ -320,6 +320,7 @@ func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 	defer cancel()
 	opts := options.Find().
 		SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).
+		SetHint(listIndex).
 		SetLimit(int64(q.Limit)).
 		SetBatchSize(int32(q.Limit))
 	cur, err := s.files.Find(ctx, listFilter(q), opts)
@@ -343,6 +344,13 @@ func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 	return files, nil
 }
 
+// listIndex is the index a list reads: the owner's files in list order.
+// A list names it (a hint), because FerretDB 2 (DocumentDB) plans its
+// status != deleted from the sweeper's status index too, reading the
+// entries of every user's files (TestHotQueriesUseIndexes); MongoDB would
+// choose it anyway.
+var listIndex = bson.D{{Key: "owner", Value: 1}, {Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}
+
 // notDeleted hides the files held deleted (statusDeleted) from the owner.
 var notDeleted = bson.E{Key: "status", Value: bson.D{{Key: "$ne", Value: statusDeleted}}}
 
@@ -355,6 +363,9 @@ func listFilter(q ListQuery) bson.D {
 		filter = append(filter, notDeleted)
 	}
 	if q.After != nil {
+		// The bound on created_at alone lets the index start at the
+		// cursor; the $or then places the cursor's own instant.
+		filter = append(filter, bson.E{Key: "created_at", Value: bson.D{{Key: "$lte", Value: q.After.CreatedAt}}})
 		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
 			bson.D{{Key: "created_at", Value: bson.D{{Key: "$lt", Value: q.After.CreatedAt}}}},
 			bson.D{{Key: "created_at", Value: q.After.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: q.After.ID}}}},
@@ -636,7 +647,7 @@ func (s *mongoStore) FindCredential(ctx context.Context, kind, hash string, now 
 	}
 	defer cancel()
 	filter := bson.D{{Key: "kind", Value: kind}, {Key: "hash", Value: hash}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
-	raw, err := s.creds.FindOne(ctx, filter).Raw()
+	raw, err := s.creds.FindOne(ctx, filter, options.FindOne().SetHint(credentialIndex)).Raw()
 	if err != nil {
 		return Credential{}, mongoErr("find credential", err)
 	}
@@ -646,6 +657,11 @@ func (s *mongoStore) FindCredential(ctx context.Context, kind, hash string, now 
 	}
 	return c, nil
 }
+
+// credentialIndex finds a credential by its hash. Lookups name it, as a
+// share lookup names shareTokenIndex: FerretDB 2 would also read the
+// expires_at (TTL) index, every unexpired credential of every user.
+var credentialIndex = bson.D{{Key: "kind", Value: 1}, {Key: "hash", Value: 1}}
 
 // decodeCredential reads a credential document field by field, without
 // the driver's reflection: every request signed with a token or a session

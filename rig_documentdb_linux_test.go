@@ -31,7 +31,8 @@ import (
 type docDBRig struct {
 	uri   string
 	mongo *mongo.Client
-	pgURL string // the PostgreSQL under it, for EXPLAIN and the scale bench
+	pgURL string // the PostgreSQL under it
+	psql  func(sql string) (string, error)
 }
 
 var sharedDocDB struct {
@@ -127,6 +128,7 @@ func startDocDB(rig *docDBRig) (stop func(), err error) {
 	}
 	stopPG := func() { pg.stop(); removeDir() }
 	rig.pgURL = "postgres://postgres@" + pgAddr + "/postgres"
+	rig.psql = func(sql string) (string, error) { return psql(pgBin, rig.pgURL, sql) }
 	ferret, err := startFerretDB2(ferretBin, dir, rig.pgURL)
 	if err != nil {
 		return stopPG, err
@@ -230,25 +232,27 @@ func startDocDBPostgres(pgBin, dir string, cred *syscall.Credential) (*serverPro
 	if cred != nil {
 		os.Chown(p.logPath, int(cred.Uid), int(cred.Gid))
 	}
-	psql := func(sql string) error {
-		out, err := exec.Command(filepath.Join(pgBin, "psql"), "-h", "127.0.0.1", "-p", portText, "-U", "postgres",
-			"-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
-		}
-		return nil
-	}
+	url := "postgres://postgres@" + addr + "/postgres"
 	var lastErr error
-	ready := func() bool { lastErr = psql("SELECT 1"); return lastErr == nil }
+	ready := func() bool { _, lastErr = psql(pgBin, url, "SELECT 1"); return lastErr == nil }
 	if err := p.waitReady(ready); err != nil {
 		p.stop()
 		return nil, "", fmt.Errorf("%w (last psql: %v)", err, lastErr)
 	}
-	if err := psql("CREATE EXTENSION IF NOT EXISTS documentdb CASCADE"); err != nil {
+	if _, err := psql(pgBin, url, "CREATE EXTENSION IF NOT EXISTS documentdb CASCADE"); err != nil {
 		p.stop()
 		return nil, "", fmt.Errorf("create extension documentdb: %w%s", err, p.logTail())
 	}
 	return p, addr, nil
+}
+
+// psql runs sql on the PostgreSQL at url and returns its unaligned output.
+func psql(pgBin, url, sql string) (string, error) {
+	out, err := exec.Command(filepath.Join(pgBin, "psql"), url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("psql %q: %v: %s", sql, err, out)
+	}
+	return string(out), nil
 }
 
 // ferretDB2 is the running FerretDB 2 and its address.
