@@ -33,6 +33,7 @@ type docDBRig struct {
 	mongo *mongo.Client
 	pgURL string // the PostgreSQL under it
 	psql  func(sql string) (string, error)
+	pids  []int // PostgreSQL's postmaster and FerretDB, for the scale bench's CPU count
 }
 
 var sharedDocDB struct {
@@ -144,6 +145,7 @@ func startDocDB(rig *docDBRig) (stop func(), err error) {
 		return stopPG, fmt.Errorf("ping FerretDB 2: %w%s", err, ferret.proc.logTail())
 	}
 	rig.uri, rig.mongo = "mongodb://"+ferret.addr+"/", client
+	rig.pids = []int{pg.cmd.Process.Pid, ferret.proc.cmd.Process.Pid}
 	return func() {
 		client.Disconnect(context.Background())
 		ferret.proc.stop()
