@@ -30,10 +30,11 @@ import (
 
 // scaleBenchConfig is what scripts/scalebench passes.
 type scaleBenchConfig struct {
-	engine   string // documentdb or local
-	sizes    []int  // the user's files, ascending
-	others   int    // other users' files
-	requests int    // timed requests per endpoint and size
+	engine   string        // documentdb or local
+	sizes    []int         // the user's files, ascending
+	others   int           // other users' files
+	requests int           // timed requests per endpoint and size, at most
+	budget   time.Duration // and no more than this per endpoint and size (at least 5 requests)
 }
 
 func scaleBenchFromEnv(t *testing.T) scaleBenchConfig {
@@ -41,7 +42,8 @@ func scaleBenchFromEnv(t *testing.T) scaleBenchConfig {
 	if engine == "" {
 		t.Skip("scripts/scalebench runs it (DROPP_SCALEBENCH=documentdb|local)")
 	}
-	c := scaleBenchConfig{engine: engine, others: envInt(t, "DROPP_SCALEBENCH_OTHERS", 1_000_000), requests: envInt(t, "DROPP_SCALEBENCH_REQUESTS", 200)}
+	c := scaleBenchConfig{engine: engine, others: envInt(t, "DROPP_SCALEBENCH_OTHERS", 1_000_000), requests: envInt(t, "DROPP_SCALEBENCH_REQUESTS", 200),
+		budget: time.Duration(envInt(t, "DROPP_SCALEBENCH_SECONDS", 15)) * time.Second}
 	for _, s := range strings.Split(cmp.Or(os.Getenv("DROPP_SCALEBENCH_SIZES"), "100,1000,10000,100000"), ",") {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
@@ -131,7 +133,7 @@ func TestScaleBench(t *testing.T) {
 			}
 			row := fmt.Sprintf("| %d |", n)
 			for _, e := range endpoints {
-				row += " " + timeEndpoint(t, a, seed, e.req, e.want, cfg.requests).String() + " |"
+				row += " " + timeEndpoint(t, a, seed, e.req, e.want, cfg).String() + " |"
 			}
 			fmt.Println(row)
 			fmt.Printf("  (seeded %d in %v; server opened in %v%s)\n", len(batch), seeded.Round(time.Millisecond), opened.Round(time.Millisecond), memoryNote(cfg.engine))
@@ -214,17 +216,19 @@ func checkSeeded(t *testing.T, a apiTester, token string, mine []*File) string {
 type timing struct {
 	p50, p99        time.Duration
 	droppCPU, dbCPU time.Duration // per request
+	n               int           // requests timed
 }
 
 func (tm timing) String() string {
-	return fmt.Sprintf("%.1f/%.1f ms; %d+%d µs", ms(tm.p50), ms(tm.p99), tm.droppCPU.Microseconds(), tm.dbCPU.Microseconds())
+	return fmt.Sprintf("%.1f/%.1f ms; %d+%d µs (n=%d)", ms(tm.p50), ms(tm.p99), tm.droppCPU.Microseconds(), tm.dbCPU.Microseconds(), tm.n)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// timeEndpoint sends n requests one after another (after a few not
-// counted), checking each answer's status (want 0: any 2xx or 3xx).
-func timeEndpoint(t *testing.T, a apiTester, seed scaleSeeder, req request, want, n int) timing {
+// timeEndpoint sends cfg.requests requests one after another, or as many
+// as fit in cfg.budget (after a few not counted), checking each answer's
+// status (want 0: any 2xx or 3xx).
+func timeEndpoint(t *testing.T, a apiTester, seed scaleSeeder, req request, want int, cfg scaleBenchConfig) timing {
 	t.Helper()
 	send := func() time.Duration {
 		t0 := time.Now()
@@ -240,13 +244,14 @@ func timeEndpoint(t *testing.T, a apiTester, seed scaleSeeder, req request, want
 	}
 	runtime.GC()
 	cpu0, db0 := processCPU(), seed.dbCPU()
-	took := make([]time.Duration, n)
-	for i := range took {
-		took[i] = send()
+	var took []time.Duration
+	for start := time.Now(); len(took) < cfg.requests && (len(took) < 5 || time.Since(start) < cfg.budget); {
+		took = append(took, send())
 	}
 	cpu, db := processCPU()-cpu0, seed.dbCPU()-db0
+	n := len(took)
 	slices.Sort(took)
-	return timing{p50: took[n/2], p99: took[n*99/100], droppCPU: cpu / time.Duration(n), dbCPU: db / time.Duration(n)}
+	return timing{p50: took[n/2], p99: took[n*99/100], droppCPU: cpu / time.Duration(n), dbCPU: db / time.Duration(n), n: n}
 }
 
 // processCPU is this process's user and system CPU time: Dropp's server,
