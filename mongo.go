@@ -363,9 +363,6 @@ func listFilter(q ListQuery) bson.D {
 		filter = append(filter, notDeleted)
 	}
 	if q.After != nil {
-		// The bound on created_at alone lets the index start at the
-		// cursor; the $or then places the cursor's own instant.
-		filter = append(filter, bson.E{Key: "created_at", Value: bson.D{{Key: "$lte", Value: q.After.CreatedAt}}})
 		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
 			bson.D{{Key: "created_at", Value: bson.D{{Key: "$lt", Value: q.After.CreatedAt}}}},
 			bson.D{{Key: "created_at", Value: q.After.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: q.After.ID}}}},
