@@ -250,6 +250,14 @@ func duplicateKey(err error) bool {
 		errors.As(err, &se) && strings.Contains(err.Error(), "conflicting key value violates exclusion constraint")
 }
 
+// upsertDeadlock reports whether PostgreSQL, under FerretDB 2, chose this
+// upsert as the victim of a deadlock with a concurrent one (seen on
+// concurrent first sign-ins): nothing was written, and trying again is safe.
+func upsertDeadlock(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && strings.Contains(err.Error(), "deadlock detected")
+}
+
 // retryable reports whether the driver marks err as worth retrying. After a
 // server dies, an operation can fail with the driver's unexported
 // "connection pool was cleared" error, which carries no network label and
@@ -720,7 +728,7 @@ func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 		SetSort(bson.D{{Key: "issuer", Value: -1}}) // "https://accounts…" before "accounts…"
 	var stored User
 	err = s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&stored)
-	if duplicateKey(err) {
+	for attempt := 0; attempt < 3 && (duplicateKey(err) || upsertDeadlock(err)); attempt++ {
 		// A concurrent first sign-in of the same subject inserted the user
 		// after our lookup: now the update finds it. (MongoDB documents
 		// that an upsert may lose this race on a unique index.)
