@@ -167,11 +167,11 @@ func runHotPaths(t *testing.T, s *mongoStore) {
 	_, err = s.GetUsage(ctx, planOwner)
 	ctMust(t, "usage", err)
 
-	sh := Share{ID: newID(), TokenHash: hashSecret("share"), Owner: planOwner, FileID: fresh.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	sh := Share{ID: newID(), TokenHash: hashSecret("share"), Owner: planOwner, FileID: fresh.ID, Files: []ShareFile{{FileID: fresh.ID}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	ctMust(t, "insert share", s.InsertShare(ctx, sh, 10))
 	_, err = s.ShareLink(ctx, sh.TokenHash, now)
 	ctMust(t, "share link", err)
-	_, err = s.CountShareDownload(ctx, sh.TokenHash, now)
+	_, err = s.CountShareDownload(ctx, sh.TokenHash, fresh.ID, now)
 	ctMust(t, "count share download", err)
 	_, err = s.ListShares(ctx, ShareQuery{Owner: planOwner, FileID: fresh.ID, Now: now, Limit: 10})
 	ctMust(t, "list shares", err)
