@@ -205,9 +205,11 @@ func (s *server) browserUser(r *http.Request) (*userJSON, error) {
 func (s *server) renderPage(w http.ResponseWriter, status int, p loginPage) {
 	if p.Password != nil && p.Password.App.desktop() {
 		// The password form's answer redirects to the desktop app, and
-		// browsers hold a form's redirects to form-action too.
+		// browsers hold a form's redirects to form-action too. (After any
+		// other change of the page's CSP: this adds to the one set.)
 		if source := formTarget(p.Password.App.RedirectURI); source != "" {
-			w.Header().Set("Content-Security-Policy", allowFormAction(s.signIn.csp, source))
+			h := w.Header()
+			h.Set("Content-Security-Policy", allowFormAction(h.Get("Content-Security-Policy"), source))
 		}
 	}
 	s.renderHTML(w, status, s.signIn.page, p)
