@@ -247,7 +247,11 @@ func runTeamInvite(t *testing.T, bin string, env map[string]string, args []strin
 
 // teamMember is one person of the team and how they get in. With
 // passwords: accept chooses one on the invitation page, signIn types it on
-// /login/. Switching the member to a passkey changes these two methods.
+// /login/. Switching the member to a passkey changes these two methods
+// (with the passkey branch's helpers: accept is addVirtualAuthenticator,
+// navigate to the link and registerPasskey; signIn is signInWithPasskey).
+// Chromium sees no certificate error on Dropp's key (the SPKI list), so
+// the pages are a secure context, as WebAuthn requires.
 type teamMember struct{ email, password string }
 
 // accept opens the invitation link and chooses the password.
