@@ -80,6 +80,10 @@ func TestTeamServerOnOneMachine(t *testing.T) {
 	var memberLink string
 	timer.step("4. admin sets a password, signs in, invites a member", func() {
 		admin.accept(t, chrome, adminPage, adminLink)
+		var secure bool // what WebAuthn (passkeys) needs of the page
+		if err := chrome.evaluate(adminPage, `window.isSecureContext`, &secure); err != nil || !secure {
+			t.Errorf("the sign-in page is not a secure context in Chromium (%v)", err)
+		}
 		admin.signIn(t, chrome, adminPage)
 		waitForPage(t, chrome, adminPage, func(s pageState) bool { return s.Path == "/" })
 		memberLink = inviteFromAdminPage(t, chrome, adminPage, base, member.email)
