@@ -180,9 +180,9 @@ as_root() {
 
 # The third engine, one that plans with indexes like MongoDB: FerretDB 2 on
 # Debian's PostgreSQL 15 with Microsoft's DocumentDB extension, built from
-# the sources and script in ../shared/documentdb (DROPP_DOCUMENTDB_SRC).
+# the sources and script kept in testrig/documentdb (DROPP_DOCUMENTDB_SRC to use others).
 rig_documentdb_base="$rig_root/.cache/documentdb"
-rig_documentdb_src=${DROPP_DOCUMENTDB_SRC:-$rig_root/../shared/documentdb}
+rig_documentdb_src=${DROPP_DOCUMENTDB_SRC:-$rig_root/testrig/documentdb}
 rig_pg15_bin=/usr/lib/postgresql/15/bin
 
 # ensure_documentdb builds it when FerretDB 2 is not in .cache/documentdb/bin
