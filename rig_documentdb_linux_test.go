@@ -177,7 +177,7 @@ func asPostgres(cmd *exec.Cmd, cred *syscall.Credential) *exec.Cmd {
 }
 
 // docDBPostgresConf is what the test cluster adds to postgresql.conf: the
-// extension's libraries and background jobs (as ../shared/documentdb/run.sh
+// extension's libraries and background jobs (as testrig/documentdb/run.sh
 // sets them), and no durability, for tests only.
 const docDBPostgresConf = `
 listen_addresses = '127.0.0.1'
