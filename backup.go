@@ -17,6 +17,8 @@ package main
 // is left out of the backup (and counted), which is the state that
 // delete produced for that file. Each copied object's size is checked
 // against its record and its ETag recomputed from the bytes copied.
+// Invitations, files of their own beside the log, are copied after the
+// snapshot, so a link used meanwhile is never made to work again.
 
 import (
 	"crypto/md5"
@@ -27,6 +29,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -60,6 +63,12 @@ func runBackup(args []string, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
+	// The invitations after the snapshot: a link used since then is gone
+	// from DATA_DIR, so a restore never makes a used link work again.
+	invitations, err := backupInvitations(filepath.Join(cfg.DataDir, "metadata"), filepath.Join(dest, "metadata"), time.Now())
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	if err := backupSecretKey(cfg.DataDir, dest); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -67,7 +76,7 @@ func runBackup(args []string, getenv func(string) string, stdout io.Writer) erro
 	if err := writeBackupMetadata(st, filepath.Join(dest, "metadata")); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	fmt.Fprintf(stdout, "backup: %d files, %d objects (%d bytes), %d tombstones into %s", len(st.files), copied, bytes, tombstones, dest)
+	fmt.Fprintf(stdout, "backup: %d files, %d objects (%d bytes), %d tombstones, %d invitations into %s", len(st.files), copied, bytes, tombstones, invitations, dest)
 	if dropped > 0 {
 		fmt.Fprintf(stdout, "; %d files deleted while copying left out", dropped)
 	}
@@ -193,6 +202,39 @@ func backupTombstones(srcDir, destDir string) (int, error) {
 			return n, err
 		}
 		if err := os.Chtimes(path, info.ModTime(), info.ModTime()); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// backupInvitations copies the local store's unexpired invitations (files
+// of their own beside the log, see localstore_accounts.go), each read and
+// written whole as `dropp invite` writes it. An invitation taken while
+// the copy runs is left out; an expired one is not worth keeping.
+func backupInvitations(srcDir, destDir string, now time.Time) (int, error) {
+	entries, err := os.ReadDir(filepath.Join(srcDir, localInvitationsDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		hash, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !validTokenHash(hash) {
+			continue // a temporary file of a `dropp invite` still writing
+		}
+		inv, err := readLocalInvitation(srcDir, hash, now)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if err := writeLocalInvitation(destDir, inv); err != nil {
 			return n, err
 		}
 		n++

@@ -51,6 +51,12 @@ type cdpMessage struct {
 // flags that keep it off the network, and stops it when the test ends.
 func startChromium(t *testing.T) *cdpClient {
 	t.Helper()
+	return startChromiumWith(t)
+}
+
+// startChromiumWith is startChromium with extra command-line flags.
+func startChromiumWith(t *testing.T, flags ...string) *cdpClient {
+	t.Helper()
 	cmdR, cmdW, err := os.Pipe() // our commands → Chromium's fd 3
 	if err != nil {
 		t.Fatal(err)
@@ -59,9 +65,10 @@ func startChromium(t *testing.T) *cdpClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(chromiumPath, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+t.TempDir(), "--remote-debugging-pipe", "--window-size=800,600", "about:blank")
+		"--user-data-dir=" + t.TempDir(), "--remote-debugging-pipe", "--window-size=800,600"}, flags...)
+	cmd := exec.Command(chromiumPath, append(args, "about:blank")...)
 	cmd.ExtraFiles = []*os.File{cmdR, outW} // become fds 3 and 4
 	// Its own process group, so that a kill reaches its helper processes,
 	// and a bounded Wait in case one of them keeps stderr open.

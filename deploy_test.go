@@ -29,7 +29,9 @@ func requireTool(t *testing.T, name, debianPackage string) string {
 
 // TestSystemdUnitVerifies runs systemd-analyze verify on deploy/dropp.service
 // (with ExecStart pointed at an executable that exists here, since verify
-// checks it) and holds its hardening to systemd's own exposure score.
+// checks it) and holds its hardening to systemd's own exposure score; then
+// the same with the drop-in deploy/dropp-ports.conf beside it, as the
+// README's team server installs it.
 func TestSystemdUnitVerifies(t *testing.T) {
 	t.Parallel()
 	analyze := requireTool(t, "systemd-analyze", "systemd")
@@ -46,18 +48,37 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "dropp.service")
+	dropIn, err := os.ReadFile("deploy/dropp-ports.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dropp.service")
 	os.WriteFile(path, bytes.ReplaceAll(unit, []byte("/usr/local/bin/dropp"), []byte(exe)), 0o644)
+	verifyUnit(t, analyze, path)
+	os.Mkdir(filepath.Join(dir, "dropp.service.d"), 0o755)
+	os.WriteFile(filepath.Join(dir, "dropp.service.d", "ports.conf"), dropIn, 0o644)
+	verifyUnit(t, analyze, path)
+}
+
+// verifyUnit runs systemd-analyze verify and security on the unit at path
+// (with any drop-ins beside it) and wants an exposure of at most 2.0 ("OK").
+func verifyUnit(t *testing.T, analyze, path string) {
+	t.Helper()
 	if out, err := exec.Command(analyze, "verify", path).CombinedOutput(); err != nil || len(out) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
-	out, err := exec.Command(analyze, "security", "--offline=yes", path).CombinedOutput()
+	cmd := exec.Command(analyze, "security", "--offline=yes", filepath.Base(path))
+	cmd.Dir = filepath.Dir(path) // where it finds dropp.service.d/
+	out, err := cmd.CombinedOutput()
 	m := regexp.MustCompile(`Overall exposure level for dropp\.service: ([0-9.]+)`).FindSubmatch(out)
 	if err != nil || m == nil {
 		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
 	}
 	if score, _ := strconv.ParseFloat(string(m[1]), 64); score > 2.0 {
 		t.Errorf("systemd-analyze security: exposure %.1f, want at most 2.0 (OK)\n%s", score, out)
+	} else {
+		t.Logf("systemd-analyze security %s: exposure %.1f", path, score)
 	}
 }
 
@@ -179,4 +200,150 @@ func mustConfig(t *testing.T, env map[string]string) *config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// teamServerSteps are what the README's "A team server on one machine"
+// block says to do; TestTeamServerOnOneMachine runs them.
+type teamServerSteps struct {
+	build    []string          // the build command before "&&": CGO_ENABLED=0 go build ...
+	envFile  string            // where the settings are written
+	settings map[string]string // the settings written there
+	installs map[string]string // deploy/ file → where it is installed
+	invite   []string          // the arguments of `dropp invite`
+}
+
+// readTeamServerSteps reads the README's block marked as tested by
+// teamserver_test.go.
+func readTeamServerSteps(t *testing.T) teamServerSteps {
+	t.Helper()
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "## A team server on one machine")
+	if ok {
+		_, rest, ok = strings.Cut(rest, "<!-- tested: teamserver_test.go -->\n```sh\n")
+	}
+	block, _, closed := strings.Cut(rest, "\n```\n")
+	if !ok || !closed {
+		t.Fatal(`README.md: no "A team server on one machine" block marked <!-- tested: teamserver_test.go -->`)
+	}
+	steps := teamServerSteps{settings: map[string]string{}, installs: map[string]string{}}
+	setting := regexp.MustCompile(`^([A-Z][A-Z0-9_]*)=(\S+)$`)
+	envFile := regexp.MustCompile(`cat >(\S+) <<'EOF'`)
+	install := regexp.MustCompile(`^install -m 0644 (?:-D )?(deploy/\S+) (\S+)`)
+	for _, line := range strings.Split(block, "\n") {
+		if m := setting.FindStringSubmatch(line); m != nil {
+			steps.settings[m[1]] = m[2]
+		}
+		if m := envFile.FindStringSubmatch(line); m != nil {
+			steps.envFile = m[1]
+		}
+		if m := install.FindStringSubmatch(line); m != nil {
+			steps.installs[m[1]] = m[2]
+		}
+		if cmd, _, ok := strings.Cut(line, " && install "); ok && strings.Contains(cmd, " go build ") {
+			steps.build = strings.Fields(cmd)
+		}
+		if _, args, ok := strings.Cut(line, "&& dropp invite "); ok {
+			steps.invite = append([]string{"invite"}, strings.Fields(strings.TrimSuffix(args, ")"))...)
+		}
+	}
+	if len(steps.build) == 0 || steps.envFile == "" || len(steps.settings) == 0 || len(steps.invite) < 2 {
+		t.Fatalf("README.md's team server block lacks the build command, the settings file or the invite command: %+v", steps)
+	}
+	return steps
+}
+
+// TestDeployTeamServerAgrees: the README's team server steps and the files
+// they install agree: the settings are Dropp's and make a valid
+// configuration (HTTPS by itself, accounts, local store and objects); the
+// unit reads the file they are written to and has the same DATA_DIR; the
+// unit and its ports drop-in are installed where systemd finds them; every
+// setting the unit sets is Dropp's.
+func TestDeployTeamServerAgrees(t *testing.T) {
+	t.Parallel()
+	steps := readTeamServerSteps(t)
+	for name := range steps.settings {
+		if !isSetting(name) {
+			t.Errorf("README's team server settings name %s, which is not a Dropp setting", name)
+		}
+	}
+	cfg, err := loadConfig(testGetenv(steps.settings))
+	if err != nil {
+		t.Fatalf("README's team server settings: %v", err)
+	}
+	if !cfg.TLS.Auto || !cfg.accountsSignIn() || !cfg.localMetadata() || !cfg.localObjects() || cfg.Addr != ":443" || cfg.TLS.HTTPAddr != ":80" {
+		t.Errorf("README's team server settings give TLS auto %v, accounts %v, local %v/%v, ADDR %q, HTTP_ADDR %q",
+			cfg.TLS.Auto, cfg.accountsSignIn(), cfg.localMetadata(), cfg.localObjects(), cfg.Addr, cfg.TLS.HTTPAddr)
+	}
+	unit, err := os.ReadFile("deploy/dropp.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(unit, []byte("\nEnvironmentFile="+steps.envFile+"\n")) {
+		t.Errorf("deploy/dropp.service does not read %s, where the README writes the settings", steps.envFile)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^Environment=([A-Z_]+)=(\S*)$`).FindAllSubmatch(unit, -1) {
+		name, value := string(m[1]), string(m[2])
+		if !isSetting(name) {
+			t.Errorf("deploy/dropp.service sets %s, which is not a Dropp setting", name)
+		}
+		if readme, ok := steps.settings[name]; ok && readme != value {
+			t.Errorf("deploy/dropp.service sets %s=%s, the README's settings %s", name, value, readme)
+		}
+	}
+	want := map[string]string{
+		"deploy/dropp.service":    "/etc/systemd/system/dropp.service",
+		"deploy/dropp-ports.conf": "/etc/systemd/system/dropp.service.d/ports.conf",
+	}
+	for file, path := range want {
+		if steps.installs[file] != path {
+			t.Errorf("README installs %s as %q, want %s", file, steps.installs[file], path)
+		}
+	}
+}
+
+// TestDeployComposeSmall: deploy/compose.small.yaml, the small team's
+// compose file, sets only Dropp's settings, and they make a valid
+// configuration with the image's DATA_DIR: local store and objects (no
+// MongoDB, no S3), accounts, TLS=auto; its published ports 443 and 80
+// lead to ADDR and HTTP_ADDR.
+func TestDeployComposeSmall(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("deploy/compose.small.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATA_DIR": "/data"} // the Dockerfile's ENV
+	required := regexp.MustCompile(`^\$\{[A-Z_]+:\?[^}]*\}$`)
+	for _, m := range regexp.MustCompile(`(?m)^      ([A-Z][A-Z0-9_]*): (.*)$`).FindAllStringSubmatch(string(data), -1) {
+		name, value := m[1], strings.Trim(m[2], `"`)
+		if !isSetting(name) {
+			t.Errorf("compose.small.yaml sets %s, which is not a Dropp setting", name)
+		}
+		switch {
+		case required.MatchString(value) && name == "PUBLIC_URL":
+			value = "https://dropp.example.com"
+		case strings.HasPrefix(value, "${") && strings.HasSuffix(value, ":-}"):
+			value = ""
+		}
+		env[name] = value
+	}
+	cfg, err := loadConfig(testGetenv(env))
+	if err != nil {
+		t.Fatalf("compose.small.yaml's settings: %v", err)
+	}
+	if !cfg.localMetadata() || !cfg.localObjects() || !cfg.accountsSignIn() || !cfg.TLS.Auto {
+		t.Errorf("compose.small.yaml: local %v/%v, accounts %v, TLS auto %v; want all", cfg.localMetadata(), cfg.localObjects(), cfg.accountsSignIn(), cfg.TLS.Auto)
+	}
+	for host, addr := range map[string]string{"443": cfg.Addr, "80": cfg.TLS.HTTPAddr} {
+		_, port, _ := strings.Cut(addr, ":")
+		if !strings.Contains(string(data), `- "`+host+":"+port+`"`) {
+			t.Errorf("compose.small.yaml does not publish port %s to %s", host, addr)
+		}
+	}
+	if strings.Contains(string(data), "image:") {
+		t.Error("compose.small.yaml runs an image beside Dropp; the small variant is Dropp alone")
+	}
 }

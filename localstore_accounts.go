@@ -41,6 +41,10 @@ func writeLocalInvitation(dir string, inv Invitation) error {
 		return err
 	}
 	defer os.Remove(f.Name()) // fails harmlessly once renamed
+	if err := giveToStoreOwner(dir, invDir, f.Name()); err != nil {
+		f.Close()
+		return err
+	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -90,12 +91,12 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 		coll  *mongo.Collection
 		index mongo.IndexModel
 	}{
-		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}}},
+		{s.files, mongo.IndexModel{Keys: listIndex}},
 		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "object_key", Value: 1}}, Options: options.Index().SetUnique(true)}},
-		{s.creds, mongo.IndexModel{Keys: bson.D{{Key: "kind", Value: 1}, {Key: "hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{s.creds, mongo.IndexModel{Keys: credentialIndex, Options: options.Index().SetUnique(true)}},
 		{s.creds, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "kind", Value: 1}, {Key: "created_at", Value: 1}}}}, // a user's tokens (mongo_tokens.go)
 		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "issuer", Value: 1}, {Key: "subject", Value: 1}}, Options: options.Index().SetUnique(true)}},
-		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "token_hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{s.shares, mongo.IndexModel{Keys: shareTokenIndex, Options: options.Index().SetUnique(true)}},
 		// A file's shares, for its owner, in the order they are listed and paged.
 		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}, {Key: "owner", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}}},
 		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "share_id", Value: 1}}}},
@@ -229,12 +230,32 @@ func mongoErr(op string, err error) error {
 		return nil
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return ErrNotFound
-	case mongo.IsDuplicateKeyError(err):
+	case duplicateKey(err):
 		return ErrConflict
 	case mongo.IsTimeout(err), mongo.IsNetworkError(err), errors.Is(err, context.Canceled), retryable(err):
 		return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
 	}
 	return fmt.Errorf("mongodb %s: %w", op, err)
+}
+
+// duplicateKey reports whether err is a write refused by a unique index.
+// MongoDB says so with E11000. FerretDB 2 on DocumentDB says so only when
+// it sees the taken key itself; a write that races another one past that
+// check is refused by PostgreSQL's exclusion constraint behind the unique
+// index, which reaches the client as an InternalError naming it (seen on
+// concurrent first sign-ins: TestUpsertUserConcurrentFirstSignIn/documentdb).
+func duplicateKey(err error) bool {
+	var se mongo.ServerError
+	return mongo.IsDuplicateKeyError(err) ||
+		errors.As(err, &se) && strings.Contains(err.Error(), "conflicting key value violates exclusion constraint")
+}
+
+// upsertDeadlock reports whether PostgreSQL, under FerretDB 2, chose this
+// upsert as the victim of a deadlock with a concurrent one (seen on
+// concurrent first sign-ins): nothing was written, and trying again is safe.
+func upsertDeadlock(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && strings.Contains(err.Error(), "deadlock detected")
 }
 
 // retryable reports whether the driver marks err as worth retrying. After a
@@ -307,6 +328,7 @@ func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 	defer cancel()
 	opts := options.Find().
 		SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).
+		SetHint(listIndex).
 		SetLimit(int64(q.Limit)).
 		SetBatchSize(int32(q.Limit))
 	cur, err := s.files.Find(ctx, listFilter(q), opts)
@@ -329,6 +351,13 @@ func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 	}
 	return files, nil
 }
+
+// listIndex is the index a list reads: the owner's files in list order.
+// A list names it (a hint), because FerretDB 2 (DocumentDB) plans its
+// status != deleted from the sweeper's status index too, reading the
+// entries of every user's files (TestHotQueriesUseIndexes); MongoDB would
+// choose it anyway.
+var listIndex = bson.D{{Key: "owner", Value: 1}, {Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}
 
 // notDeleted hides the files held deleted (statusDeleted) from the owner.
 var notDeleted = bson.E{Key: "status", Value: bson.D{{Key: "$ne", Value: statusDeleted}}}
@@ -623,7 +652,7 @@ func (s *mongoStore) FindCredential(ctx context.Context, kind, hash string, now 
 	}
 	defer cancel()
 	filter := bson.D{{Key: "kind", Value: kind}, {Key: "hash", Value: hash}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
-	raw, err := s.creds.FindOne(ctx, filter).Raw()
+	raw, err := s.creds.FindOne(ctx, filter, options.FindOne().SetHint(credentialIndex)).Raw()
 	if err != nil {
 		return Credential{}, mongoErr("find credential", err)
 	}
@@ -633,6 +662,11 @@ func (s *mongoStore) FindCredential(ctx context.Context, kind, hash string, now 
 	}
 	return c, nil
 }
+
+// credentialIndex finds a credential by its hash. Lookups name it, as a
+// share lookup names shareTokenIndex: FerretDB 2 would also read the
+// expires_at (TTL) index, every unexpired credential of every user.
+var credentialIndex = bson.D{{Key: "kind", Value: 1}, {Key: "hash", Value: 1}}
 
 // decodeCredential reads a credential document field by field, without
 // the driver's reflection: every request signed with a token or a session
@@ -694,7 +728,7 @@ func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 		SetSort(bson.D{{Key: "issuer", Value: -1}}) // "https://accounts…" before "accounts…"
 	var stored User
 	err = s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&stored)
-	if mongo.IsDuplicateKeyError(err) {
+	for attempt := 0; attempt < 3 && (duplicateKey(err) || upsertDeadlock(err)); attempt++ {
 		// A concurrent first sign-in of the same subject inserted the user
 		// after our lookup: now the update finds it. (MongoDB documents
 		// that an upsert may lose this race on a unique index.)

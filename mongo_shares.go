@@ -214,6 +214,11 @@ func (s *mongoStore) ListShares(ctx context.Context, q ShareQuery) ([]Share, err
 	return s.withFiles(ctx, docs)
 }
 
+// shareTokenIndex finds a share by its link's token. The lookup names it:
+// FerretDB 2 (DocumentDB) would also read the expires_at (TTL) index, the
+// entries of every unexpired share (TestHotQueriesUseIndexes).
+var shareTokenIndex = bson.D{{Key: "token_hash", Value: 1}}
+
 // findShares is one Find of shares in list order.
 func (s *mongoStore) findShares(ctx context.Context, filter bson.D, limit int64) ([]mongoShare, error) {
 	ctx, cancel, err := s.opContext(ctx)
@@ -222,6 +227,9 @@ func (s *mongoStore) findShares(ctx context.Context, filter bson.D, limit int64)
 	}
 	defer cancel()
 	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(limit)
+	if len(filter) > 0 && filter[0].Key == "token_hash" {
+		opts.SetHint(shareTokenIndex) // a link's lookup
+	}
 	cur, err := s.shares.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, mongoErr("list shares", err)
@@ -403,7 +411,7 @@ func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, fileID s
 	d := shareDownload{ID: fmt.Sprintf("%s/%s/%d", sh.ID, fileID, n), ShareID: sh.ID, FileID: fileID, ExpiresAt: sh.ExpiresAt}
 	_, err = s.shareDownloads.InsertOne(ctx, d)
 	switch {
-	case mongo.IsDuplicateKeyError(err):
+	case duplicateKey(err):
 		return false, nil
 	case err != nil:
 		return false, mongoErr("count share download", err)

@@ -205,7 +205,35 @@ func (s *server) browserUser(r *http.Request) (*userJSON, error) {
 
 // renderPage shows the sign-in page (login.html) with p.
 func (s *server) renderPage(w http.ResponseWriter, status int, p loginPage) {
+	if p.Password != nil && p.Password.App.desktop() {
+		// The password form's answer redirects to the desktop app, and
+		// browsers hold a form's redirects to form-action too. (After any
+		// other change of the page's CSP: this adds to the one set.)
+		if source := formTarget(p.Password.App.RedirectURI); source != "" {
+			h := w.Header()
+			h.Set("Content-Security-Policy", allowFormAction(h.Get("Content-Security-Policy"), source))
+		}
+	}
 	s.renderHTML(w, status, s.signIn.page, p)
+}
+
+// formTarget is the CSP source of a desktop app's redirect URI (one that
+// checkAppRequest accepted): the origin of a loopback URI, the scheme of
+// the app's own (dropp:).
+func formTarget(redirectURI string) string {
+	u, err := url.Parse(redirectURI)
+	if err != nil || u.Scheme == "" {
+		return "" // not reached: the URI was checked
+	}
+	if u.Scheme == "http" || u.Scheme == "https" {
+		return u.Scheme + "://" + u.Host
+	}
+	return u.Scheme + ":"
+}
+
+// allowFormAction adds source to a CSP's form-action 'self'.
+func allowFormAction(csp, source string) string {
+	return strings.Replace(csp, "form-action 'self'", "form-action 'self' "+source, 1)
 }
 
 // renderError shows an error page (HTML routes never answer JSON).

@@ -1794,6 +1794,43 @@ func TestLoginPageCarriesDesktopParams(t *testing.T) {
 	}
 }
 
+// TestLoginFormActionAllowsTheApp: the password form of a desktop sign-in
+// posts to /auth/password, whose answer redirects to the app's redirect
+// URI; browsers check a form's redirects against form-action, so the
+// page's CSP names that URI's origin (a loopback one), or the app's
+// scheme (the default dropp:), and nothing else; pages without an app
+// request keep form-action 'self'. TestTeamServerOnOneMachine is the same
+// in Chromium.
+func TestLoginFormActionAllowsTheApp(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, "local", nil)
+	loopback, ownScheme := newTestApp(), newTestApp()
+	ownScheme.redirectURI = ""
+	u, _ := url.Parse(loopback.redirectURI)
+	formAction := func(resp *http.Response) string {
+		_, directive, _ := strings.Cut(resp.Header.Get("Content-Security-Policy"), "form-action ")
+		directive, _, _ = strings.Cut(directive, ";")
+		return directive
+	}
+	pages := []struct{ name, path, want string }{
+		{"no app", "/login/", "'self'"},
+		{"loopback app", "/login/" + loopback.query(), "'self' http://" + u.Host},
+		{"the app's own scheme", "/login/" + ownScheme.query(), "'self' dropp:"},
+	}
+	for _, p := range pages {
+		resp, body := e.do(request{method: "GET", path: p.path})
+		wantPage(t, resp, body, http.StatusOK)
+		if got := formAction(resp); got != p.want {
+			t.Errorf("%s: form-action %s, want %s", p.name, got, p.want)
+		}
+	}
+	// A wrong password shows the form again, with the app's request.
+	resp, body := e.signInPassword("nobody@example.com", "not the password at all", &loopback, nil)
+	if resp.StatusCode != http.StatusUnauthorized || formAction(resp) != "'self' http://"+u.Host {
+		t.Errorf("the form again after a wrong password: %d, form-action %s; %.200s", resp.StatusCode, formAction(resp), body)
+	}
+}
+
 // TestNewSignInWarnsWithoutAllowList: with a provider and no allow-list,
 // start-up says that anyone can sign in; with one, it does not.
 func TestNewSignInWarnsWithoutAllowList(t *testing.T) {

@@ -305,7 +305,8 @@ func (c *contractChecker) req(method, path, token string, body any) *http.Reques
 // TestOpenAPIMatchesAnswers calls every operation of the document on a
 // local-mode server, each with a success and an error, and checks every
 // answer against the document; then it checks that no operation went
-// uncalled.
+// uncalled. The same on MongoDB and S3, and on both with invited accounts
+// (openapi_accounts_test.go).
 func TestOpenAPIMatchesAnswers(t *testing.T) {
 	t.Parallel()
 	t.Run("local", func(t *testing.T) {
@@ -316,6 +317,13 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		t.Parallel()
 		checkContract(t, newTestEnv(t, map[string]string{"ADMIN_EMAILS": "boss@example.com"}), false)
 	})
+	// The same with invited accounts (SIGNIN=accounts), on both stores.
+	for _, metadata := range accountStores {
+		t.Run(map[string]string{"local": "local", "mongodb": "mongodb+s3"}[metadata]+" with accounts", func(t *testing.T) {
+			t.Parallel()
+			checkContract(t, accountsContractEnv(t, metadata), metadata == "local")
+		})
+	}
 }
 
 // TestOpenAPICheckCatchesBrokenAnswers: what the contract test records
@@ -371,7 +379,7 @@ func withoutFileID(t *testing.T, body string) string {
 func checkContract(t *testing.T, e *testEnv, local bool) {
 	c := &contractChecker{t: t, e: e, doc: loadOpenAPIDoc(t), seen: map[string]bool{}, local: local}
 	defer c.checkExchanges() // after a t.Fatal too: its cause may be an answer the checker explains
-	boss, user := e.newUser("boss"), e.newUser("user")
+	boss, user := contractUser(e, "boss"), contractUser(e, "user")
 	const missing = "0123456789abcdef0123456789abcdef"
 
 	c.call("/healthz", c.req("GET", "/healthz", "", nil))
@@ -535,7 +543,7 @@ func checkContract(t *testing.T, e *testEnv, local bool) {
 	q := url.Values{"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
 		"state": {"s"}, "redirect_uri": {redirect}}
 	resp, _ := c.call("/auth/google", c.req("GET", "/auth/google?"+q.Encode(), "", nil))
-	loc, _ := url.Parse(resp.Header.Get("Location"))
+	loc := contractAppRedirect(c, resp, q)
 	_, body = c.call("/auth/token", c.req("POST", "/auth/token", "", url.Values{"grant_type": {"authorization_code"},
 		"code": {loc.Query().Get("code")}, "code_verifier": {verifier}, "redirect_uri": {redirect}}))
 	token := decode[struct {

@@ -87,7 +87,14 @@ func stopRig() {
 	if sharedRig.stop != nil {
 		sharedRig.stop()
 	}
+	for _, stop := range extraRigStops {
+		stop()
+	}
 }
+
+// extraRigStops stop the engines started beside the shared rig, such as
+// FerretDB 2 (rig_documentdb_linux_test.go).
+var extraRigStops []func()
 
 // startRig fills rig in a directory of its own. The returned stop func stops
 // whatever did start and removes the directory, so it is safe to call after
@@ -256,7 +263,9 @@ func startServerProc(name string, cmd *exec.Cmd, logPath string, onLine func(str
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = stdoutW, logFile
-	cmd.SysProcAttr = dieWithParent()
+	if cmd.SysProcAttr == nil { // else the caller's, e.g. with another user's credential
+		cmd.SysProcAttr = dieWithParent()
+	}
 	err = cmd.Start()
 	stdoutW.Close() // the child has its own copy; EOF then means it exited
 	if err != nil {

@@ -296,7 +296,7 @@ func (s *server) formCSP(r *http.Request) string {
 		return s.shares.csp // not now: the download fails the same way, and the next page tries again
 	}
 	origin := u.Scheme + "://" + u.Host
-	csp := previewsFrom(strings.Replace(s.shares.csp, "form-action 'self'", "form-action 'self' "+origin, 1), origin)
+	csp := previewsFrom(allowFormAction(s.shares.csp, origin), origin)
 	s.shares.cspWithOrigin.Store(&csp)
 	return csp
 }

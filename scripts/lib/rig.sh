@@ -6,6 +6,7 @@
 # functions and variables. Then:
 #
 #   ensure_testrig; ensure_versitygw; ensure_openapicheck; ensure_pebble   # build into .cache/bin when stale or missing
+#   ensure_documentdb              # FerretDB 2 + DocumentDB (root or sudo): .cache/documentdb
 #   export_rig_bins                # DROPP_*_BIN for go test
 #   rig_init                       # RIG_DIR: a fresh directory; every server is stopped on exit
 #   start_postgres                 # PG_URL, or status 1 when PostgreSQL cannot run here
@@ -163,6 +164,43 @@ ensure_pebble() {
 	(cd "$rig_root/testrig/pebble" && go build -o "$rig_bin/" github.com/letsencrypt/pebble/v2/cmd/pebble github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv)
 }
 
+# as_root runs a command as root, through sudo when we are not root. Only
+# apt installs (and the extensions ensure_documentdb puts into PostgreSQL's
+# own directories) need it.
+as_root() {
+	if [[ $(id -u) -eq 0 ]]; then
+		"$@"
+	elif command -v sudo >/dev/null; then
+		sudo "$@"
+	else
+		echo "need root (or sudo) to run: $*" >&2
+		return 1
+	fi
+}
+
+# The third engine, one that plans with indexes like MongoDB: FerretDB 2 on
+# Debian's PostgreSQL 15 with Microsoft's DocumentDB extension, built from
+# the sources and script kept in testrig/documentdb (DROPP_DOCUMENTDB_SRC to use others).
+rig_documentdb_base="$rig_root/.cache/documentdb"
+rig_documentdb_src=${DROPP_DOCUMENTDB_SRC:-$rig_root/testrig/documentdb}
+rig_pg15_bin=/usr/lib/postgresql/15/bin
+
+# ensure_documentdb builds it when FerretDB 2 is not in .cache/documentdb/bin
+# or the extension is not installed in PostgreSQL 15 (a cold build takes
+# about 3 minutes on 2 cores; a cached one costs nothing).
+ensure_documentdb() {
+	if [[ -x $rig_documentdb_base/bin/ferretdb && -f /usr/lib/postgresql/15/lib/pg_documentdb.so && -x $rig_pg15_bin/postgres ]]; then
+		return
+	fi
+	if [[ ! -f $rig_documentdb_src/build.sh ]]; then
+		echo "ensure_documentdb: no $rig_documentdb_src/build.sh (set DROPP_DOCUMENTDB_SRC)" >&2
+		return 1
+	fi
+	rig_step "building FerretDB 2 + PostgreSQL 15 + DocumentDB into .cache/documentdb (about 3 minutes)"
+	mkdir -p "$rig_documentdb_base"
+	as_root env PATH="$PATH" HOME="$HOME" bash "$rig_documentdb_src/build.sh" "$rig_documentdb_base"
+}
+
 # ensure_versitygw installs versitygw into .cache/bin when missing.
 ensure_versitygw() {
 	if [[ -x $rig_bin/versitygw ]]; then
@@ -178,6 +216,11 @@ ensure_versitygw() {
 export_rig_bins() {
 	export DROPP_TESTRIG_BIN="$rig_bin/testrig" DROPP_VERSITYGW_BIN="$rig_bin/versitygw" DROPP_OPENAPICHECK_BIN="$rig_bin/openapicheck"
 	export DROPP_PEBBLE_BIN="$rig_bin/pebble" DROPP_CHALLTESTSRV_BIN="$rig_bin/pebble-challtestsrv"
+	# Only once built (ensure_documentdb): the tests then run the store
+	# suites on it too, and in CI they fail without it.
+	if [[ -x $rig_documentdb_base/bin/ferretdb ]]; then
+		export DROPP_DOCUMENTDB_BIN="$rig_documentdb_base/bin/ferretdb" DROPP_PG15_BIN="$rig_pg15_bin"
+	fi
 }
 
 # start_postgres starts a throwaway PostgreSQL (initdb into RIG_DIR) on a

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestSignInRateLimitOverHTTP measures the sign-in limits as an attacker
+// sees them: a client that posts wrong passwords to /auth/password as
+// fast as the server lets it, waiting exactly the Retry-After of each 429,
+// for ten minutes of the server's clock. Once against one account, once
+// from one address against a fresh email each time. It logs the guesses
+// answered in each minute and the waits asked for (docs/accounts.md quotes
+// them), on both stores; they must be TestFailureDelayCurve's figures.
+func TestSignInRateLimitOverHTTP(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		e.newAccount("victim@example.com", "the victim's password", false)
+		for _, c := range []struct {
+			name      string
+			email     func(i int) string
+			perMinute []int
+		}{
+			{"one account", func(int) string { return "victim@example.com" }, []int{11, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+			{"one address", func(i int) string { return fmt.Sprintf("guess%d@example.com", i) }, []int{26, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+		} {
+			perMinute, waits := attackSignIn(t, e, c.email)
+			t.Logf("%s: guesses answered per minute: %v; waits asked (Retry-After): %v", c.name, perMinute, waits)
+			if !slices.Equal(perMinute, c.perMinute) {
+				t.Errorf("%s: guesses per minute %v, want %v", c.name, perMinute, c.perMinute)
+			}
+			e.clock.advance(failureMemory) // forgotten before the next case
+		}
+	})
+}
+
+// attackSignIn posts wrong passwords for ten minutes of the server's clock,
+// honouring each Retry-After exactly, and returns the guesses answered (401)
+// in each minute and the first ten waits.
+func attackSignIn(t *testing.T, e *signInEnv, email func(i int) string) (perMinute []int, waits []string) {
+	t.Helper()
+	perMinute = make([]int, 10)
+	start := e.srv.now()
+	for i := 0; ; i++ {
+		minute := int(e.srv.now().Sub(start) / time.Minute)
+		if minute >= len(perMinute) {
+			return perMinute, waits
+		}
+		resp, body := e.signInPassword(email(i), "a wrong guess "+strconv.Itoa(i), nil, nil)
+		switch resp.StatusCode {
+		case http.StatusUnauthorized:
+			perMinute[minute]++
+		case http.StatusTooManyRequests:
+			secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+			if err != nil || secs < 1 {
+				t.Fatalf("429 with Retry-After %q", resp.Header.Get("Retry-After"))
+			}
+			if len(waits) < 10 {
+				waits = append(waits, resp.Header.Get("Retry-After")+"s")
+			}
+			e.clock.advance(time.Duration(secs) * time.Second)
+		default:
+			t.Fatalf("guess %d: %d %.200s", i, resp.StatusCode, body)
+		}
+	}
+}

@@ -1,0 +1,415 @@
+package main
+
+// The scale bench (scripts/scalebench, docs/scale.md): one user's files
+// grow from 100 to 100,000 among a large number of other users' files, and
+// the requests a user makes are timed at each size, with the CPU Dropp and
+// the database spend on each. It runs only when scripts/scalebench asks
+// (DROPP_SCALEBENCH=documentdb or local): it is a measurement, minutes
+// long, not a check of scripts/test.
+//
+// Files are inserted directly, in Dropp's own document shape (the File
+// record through the driver, or local mode's log lines through
+// encodeLocalRecord), then read back through the API before measuring.
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// scaleBenchConfig is what scripts/scalebench passes.
+type scaleBenchConfig struct {
+	engine   string        // documentdb or local
+	sizes    []int         // the user's files, ascending
+	others   int           // other users' files
+	requests int           // timed requests per endpoint and size, at most
+	budget   time.Duration // and no more than this per endpoint and size (at least 5 requests)
+}
+
+func scaleBenchFromEnv(t *testing.T) scaleBenchConfig {
+	engine := os.Getenv("DROPP_SCALEBENCH")
+	if engine == "" {
+		t.Skip("scripts/scalebench runs it (DROPP_SCALEBENCH=documentdb|local)")
+	}
+	c := scaleBenchConfig{engine: engine, others: envInt(t, "DROPP_SCALEBENCH_OTHERS", 1_000_000), requests: envInt(t, "DROPP_SCALEBENCH_REQUESTS", 200),
+		budget: time.Duration(envInt(t, "DROPP_SCALEBENCH_SECONDS", 15)) * time.Second}
+	for _, s := range strings.Split(cmp.Or(os.Getenv("DROPP_SCALEBENCH_SIZES"), "100,1000,10000,100000"), ",") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("DROPP_SCALEBENCH_SIZES: %q", s)
+		}
+		c.sizes = append(c.sizes, n)
+	}
+	slices.Sort(c.sizes)
+	return c
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		t.Fatalf("%s: %q", name, v)
+	}
+	return n
+}
+
+// scaleSeeder adds files to the store the servers of the bench open.
+type scaleSeeder interface {
+	// add stores files; for local mode only while no server is open.
+	add(t *testing.T, files []*File)
+	// env is the environment of a server on that store.
+	env() map[string]string
+	// dbCPU is the database's CPU time so far (zero in local mode).
+	dbCPU() time.Duration
+}
+
+// TestScaleBench seeds, then per size starts a server on the store, checks
+// the seeded files through the API and times each endpoint.
+func TestScaleBench(t *testing.T) {
+	cfg := scaleBenchFromEnv(t)
+	var seed scaleSeeder
+	switch cfg.engine {
+	case "documentdb":
+		seed = newDocDBSeeder(t)
+	case "local":
+		seed = &localSeeder{dir: t.TempDir()}
+	default:
+		t.Fatalf("DROPP_SCALEBENCH=%s: documentdb or local", cfg.engine)
+	}
+	began := time.Now()
+	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
+	for start := 0; start < cfg.others; start += 10_000 {
+		batch := make([]*File, 0, 10_000)
+		for i := start; i < min(cfg.others, start+10_000); i++ {
+			batch = append(batch, scaleFile(fmt.Sprintf("other-%d", i%1000), base.Add(time.Duration(i)*time.Millisecond), i))
+		}
+		seed.add(t, batch)
+	}
+	fmt.Printf("scalebench %s: seeded %d other users' files in %v\n", cfg.engine, cfg.others, time.Since(began).Round(time.Second))
+
+	// The user, their credential, one real uploaded file and a share of it.
+	owner, token, real, shareToken := scaleUser(t, seed)
+	var mine []*File
+	fmt.Printf("| files | first page | deep page | download | upload | share download | /me | (p50/p99 ms; Dropp CPU + database CPU µs per request)\n")
+	for _, n := range cfg.sizes {
+		var batch []*File
+		for i := len(mine); i < n; i++ {
+			batch = append(batch, scaleFile(owner, base.Add(time.Duration(i)*time.Millisecond+500*time.Microsecond), i))
+		}
+		t0 := time.Now()
+		seed.add(t, batch)
+		mine = append(mine, batch...)
+		seeded := time.Since(t0)
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			t0 := time.Now()
+			a := apiTester{startTestEnv(t, seed.env())}
+			opened := time.Since(t0)
+			deep := checkSeeded(t, a, token, mine)
+			endpoints := []struct {
+				name string
+				req  request
+				want int
+			}{
+				{"first page", request{method: "GET", path: "/list/", token: token}, http.StatusOK},
+				{"deep page", request{method: "GET", path: "/list/?cursor=" + deep, token: token}, http.StatusOK},
+				{"download", request{method: "GET", path: "/download/" + real, token: token}, http.StatusOK},
+				{"upload", request{method: "POST", path: "/upload/", token: token, body: map[string]any{"filename": "bench.bin", "size": 1000}}, http.StatusCreated},
+				{"share download", request{method: "GET", path: "/s/" + shareToken + "/download"}, 0},
+				{"/me", request{method: "GET", path: "/me", token: token}, http.StatusOK},
+			}
+			row := fmt.Sprintf("| %d |", n)
+			for _, e := range endpoints {
+				row += " " + timeEndpoint(t, a, seed, e.req, e.want, cfg).String() + " |"
+			}
+			fmt.Println(row)
+			fmt.Printf("  (seeded %d in %v; server opened in %v%s)\n", len(batch), seeded.Round(time.Millisecond), opened.Round(time.Millisecond), memoryNote(cfg.engine))
+		})
+	}
+}
+
+// scaleFile is a completed file as the API stores one.
+func scaleFile(owner string, created time.Time, i int) *File {
+	id := newID()
+	size := int64(1000 + i%5000)
+	done := created.Add(time.Second)
+	return &File{ID: id, Owner: owner, Filename: fmt.Sprintf("report %d.pdf", i), DeclaredSize: &size, Size: &size,
+		ContentType: "application/pdf", Status: statusComplete, ObjectKey: "objects/" + id, ETag: `"` + id + `"`,
+		CreatedAt: created, CompletedAt: &done, Charged: size}
+}
+
+// scaleUser signs a user in on a first server, uploads one real file and
+// shares it; the store keeps them for the servers that follow.
+func scaleUser(t *testing.T, seed scaleSeeder) (owner, token, realFile, shareToken string) {
+	t.Run("user", func(t *testing.T) {
+		a := apiTester{startTestEnv(t, seed.env())}
+		token = a.newUser("scale")
+		owner = a.userID(token)
+		up := a.create(token, map[string]any{"filename": "real.bin", "size": 1000})
+		a.upload(up, make([]byte, 1000))
+		resp, body := a.complete(token, up.File.ID, nil)
+		wantStatus(t, resp, body, http.StatusOK)
+		realFile = up.File.ID
+		resp, body = a.do(request{method: "POST", path: "/files/" + realFile + "/shares", token: token})
+		wantStatus(t, resp, body, http.StatusCreated)
+		var out struct {
+			Share struct {
+				URL string `json:"url"`
+			} `json:"share"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatal(err)
+		}
+		shareToken = out.Share.URL[strings.LastIndex(out.Share.URL, "/")+1:]
+	})
+	if shareToken == "" {
+		t.FailNow()
+	}
+	return owner, token, realFile, shareToken
+}
+
+// checkSeeded reads the newest page and a page from the middle through the
+// API and compares them with the seeded files, and returns the middle
+// page's cursor.
+func checkSeeded(t *testing.T, a apiTester, token string, mine []*File) string {
+	t.Helper()
+	mid := len(mine) / 2
+	cursor := encodeCursor(Cursor{CreatedAt: mine[mid].CreatedAt, ID: mine[mid].ID})
+	resp, body := a.do(request{method: "GET", path: "/list/?status=complete&limit=20", token: token})
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the seeded files cannot be read back: %d %s", resp.StatusCode, body)
+		return cursor // and the timings say how often that happens
+	}
+	first := decode[listOut](t, body)
+	// The real file is newer than any seeded one (the bench's uploads stay pending).
+	var ids []string
+	for _, f := range first.Files {
+		if strings.HasPrefix(f.Filename, "report ") {
+			ids = append(ids, f.ID)
+		}
+	}
+	var want []string
+	for i := len(mine) - 1; i >= 0 && len(want) < len(ids); i-- {
+		want = append(want, mine[i].ID)
+	}
+	if len(ids) == 0 || !slices.Equal(ids, want) {
+		t.Fatalf("first page lists %v, want the newest seeded %v", ids, want)
+	}
+	resp, body = a.do(request{method: "GET", path: "/list/?limit=5&cursor=" + cursor, token: token})
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the seeded files cannot be read back: %d %s", resp.StatusCode, body)
+		return cursor
+	}
+	deep := decode[listOut](t, body)
+	for i, f := range deep.Files {
+		if w := mine[mid-1-i]; f.ID != w.ID || f.Filename != w.Filename || f.Size == nil || *f.Size != *w.Size || f.Status != statusComplete {
+			t.Fatalf("deep page file %d is %+v, want %+v", i, f, w)
+		}
+	}
+	return cursor
+}
+
+// timing is one endpoint's figures at one size.
+type timing struct {
+	p50, p99        time.Duration
+	droppCPU, dbCPU time.Duration // per request
+	n               int           // requests timed
+	failed          map[int]int   // answers of another status, by status (counted in the figures)
+}
+
+func (tm timing) String() string {
+	s := fmt.Sprintf("%.1f/%.1f ms; %d+%d µs (n=%d", ms(tm.p50), ms(tm.p99), tm.droppCPU.Microseconds(), tm.dbCPU.Microseconds(), tm.n)
+	for status, k := range tm.failed {
+		s += fmt.Sprintf(", %d answered %d", k, status)
+	}
+	return s + ")"
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// timeEndpoint sends cfg.requests requests one after another, or as many
+// as fit in cfg.budget (after a few not counted), checking each answer's
+// status (want 0: any 2xx or 3xx).
+func timeEndpoint(t *testing.T, a apiTester, seed scaleSeeder, req request, want int, cfg scaleBenchConfig) timing {
+	t.Helper()
+	failed := map[int]int{}
+	send := func() time.Duration {
+		t0 := time.Now()
+		resp, _ := a.do(req)
+		took := time.Since(t0)
+		if want != 0 && resp.StatusCode != want || want == 0 && resp.StatusCode/100 > 3 {
+			failed[resp.StatusCode]++ // shown beside the figures, which count it
+		}
+		return took
+	}
+	for range 3 {
+		send()
+	}
+	clear(failed)
+	runtime.GC()
+	cpu0, db0 := processCPU(), seed.dbCPU()
+	var took []time.Duration
+	for start := time.Now(); len(took) < cfg.requests && (len(took) < 5 || time.Since(start) < cfg.budget); {
+		took = append(took, send())
+	}
+	cpu, db := processCPU()-cpu0, seed.dbCPU()-db0
+	n := len(took)
+	slices.Sort(took)
+	return timing{p50: took[n/2], p99: took[n*99/100], droppCPU: cpu / time.Duration(n), dbCPU: db / time.Duration(n), n: n, failed: failed}
+}
+
+// processCPU is this process's user and system CPU time: Dropp's server,
+// with the bench's own HTTP client, which costs the same at every size.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// memoryNote gives local mode's memory once its store is open.
+func memoryNote(engine string) string {
+	if engine != "local" {
+		return ""
+	}
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return fmt.Sprintf("; Go heap in use %d MiB, RSS %s", m.HeapInuse>>20, procStatus("VmRSS"))
+}
+
+// procStatus reads one field of /proc/self/status.
+func procStatus(field string) string {
+	data, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+// localSeeder appends put_file records to local mode's log.
+type localSeeder struct{ dir string }
+
+func (s *localSeeder) add(t *testing.T, files []*File) {
+	meta := filepath.Join(s.dir, "metadata") // as openStore (main.go) opens it
+	ctMust(t, "make store directory", os.MkdirAll(meta, 0o700))
+	f, err := os.OpenFile(filepath.Join(meta, localLogName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	ctMust(t, "open local log", err)
+	var buf []byte
+	for _, file := range files {
+		line, err := encodeLocalRecord(&localRecord{Op: opPutFile, File: file})
+		ctMust(t, "encode", err)
+		buf = append(buf, line...)
+	}
+	_, err = f.Write(buf)
+	ctMust(t, "append to local log", err)
+	ctMust(t, "close local log", f.Close())
+}
+
+func (s *localSeeder) env() map[string]string {
+	return map[string]string{"DATA_DIR": s.dir, "ADDR": "127.0.0.1:0", "AUTH_RATE_LIMIT": "1000000"}
+}
+
+func (s *localSeeder) dbCPU() time.Duration { return 0 }
+
+// docDBSeeder inserts into a database of the shared FerretDB 2.
+type docDBSeeder struct {
+	rig  *docDBRig
+	vars map[string]string
+	s    *mongoStore
+}
+
+func newDocDBSeeder(t *testing.T) *docDBSeeder {
+	rig := requireDocumentDB(t)
+	vars := s3TestEnv(t, testBucket(t))
+	vars["MONGODB_URI"], vars["MONGO_DB"] = rig.uri, docDBDatabaseName(t)
+	vars["SECRET_KEY"], vars["ADDR"], vars["AUTH_RATE_LIMIT"] = testSecretKey, "127.0.0.1:0", "1000000"
+	s, err := openMongoStore(t.Context(), rig.uri, vars["MONGO_DB"], testLogger(t)) // its indexes, before the files
+	ctMust(t, "open store", err)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return &docDBSeeder{rig: rig, vars: vars, s: s}
+}
+
+func (s *docDBSeeder) add(t *testing.T, files []*File) {
+	for chunk := range slices.Chunk(files, 1000) {
+		docs := make([]any, len(chunk))
+		for i, f := range chunk {
+			docs[i] = f
+		}
+		_, err := s.s.files.InsertMany(t.Context(), docs)
+		ctMust(t, "insert files", err)
+	}
+}
+
+func (s *docDBSeeder) env() map[string]string { return s.vars }
+
+// dbCPU sums utime and stime, and those of reaped children (PostgreSQL's
+// exited backends and parallel workers), over FerretDB and every process
+// under PostgreSQL's postmaster.
+func (s *docDBSeeder) dbCPU() time.Duration {
+	var ticks int64
+	for _, pid := range processTree(s.rig.pids) {
+		ticks += cpuTicks(pid)
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+}
+
+// processTree is roots and every process under them.
+func processTree(roots []int) []int {
+	parent := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := statFields(pid); len(f) > 1 {
+			ppid, _ := strconv.Atoi(f[1])
+			parent[ppid] = append(parent[ppid], pid)
+		}
+	}
+	tree := slices.Clone(roots)
+	for i := 0; i < len(tree); i++ {
+		tree = append(tree, parent[tree[i]]...)
+	}
+	return tree
+}
+
+// statFields are the fields of /proc/PID/stat after the command name:
+// state, ppid, ... (utime is index 11).
+func statFields(pid int) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(data)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+}
+
+// cpuTicks is utime+stime+cutime+cstime of a process, in clock ticks.
+func cpuTicks(pid int) int64 {
+	f := statFields(pid)
+	if len(f) < 15 {
+		return 0
+	}
+	var sum int64
+	for _, i := range []int{11, 12, 13, 14} {
+		n, _ := strconv.ParseInt(f[i], 10, 64)
+		sum += n
+	}
+	return sum
+}
