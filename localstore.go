@@ -31,6 +31,7 @@ type localStore struct {
 	log        *localLog
 	closed     bool
 	compactMin int // tests lower it to exercise compaction
+	claims     localClaims // webhook deliveries being sent (localstore_webhooks.go)
 }
 
 // openLocalStore opens (or creates) the store in dir. Only one process at a

@@ -36,18 +36,22 @@ const (
 
 // Record operations: put_* carries the whole document, del_* its key.
 const (
-	opPutFile   = "put_file"
-	opDelFile   = "del_file"
-	opPutCred   = "put_cred"
-	opDelCred   = "del_cred"
-	opPutUser   = "put_user"
-	opPutState  = "put_state"
-	opDelState  = "del_state"
-	opPutCode   = "put_code"
-	opDelCode   = "del_code"
-	opPutShare  = "put_share"
-	opDelShare  = "del_share"
-	localCRCLen = 8 // hex digits of the checksum at the start of a line
+	opPutFile  = "put_file"
+	opDelFile  = "del_file"
+	opPutCred  = "put_cred"
+	opDelCred  = "del_cred"
+	opPutUser  = "put_user"
+	opPutState = "put_state"
+	opDelState = "del_state"
+	opPutCode  = "put_code"
+	opDelCode  = "del_code"
+	opPutShare = "put_share"
+	opDelShare = "del_share"
+	// Webhooks (localstore_webhooks.go).
+	opPutWebhook  = "put_webhook"
+	opDelWebhook  = "del_webhook"
+	opPutDelivery = "put_delivery"
+	localCRCLen   = 8 // hex digits of the checksum at the start of a line
 )
 
 // localCRCTable is CRC-32C, which the CPU computes in hardware on amd64 and arm64.
@@ -57,15 +61,17 @@ var localCRCTable = crc32.MakeTable(crc32.Castagnoli)
 // for a put; Kind and Key name the document for a delete. The documents'
 // field names are the json tags of the record types (store.go).
 type localRecord struct {
-	Op    string      `json:"op"`
-	File  *File       `json:"file,omitempty"`
-	Cred  *Credential `json:"cred,omitempty"`
-	User  *User       `json:"user,omitempty"`
-	State *AuthState  `json:"state,omitempty"`
-	Code  *AuthCode   `json:"code,omitempty"`
-	Share *Share      `json:"share,omitempty"`
-	Kind  string      `json:"kind,omitempty"` // credential kind, for del_cred
-	Key   string      `json:"key,omitempty"`  // file ID or hash, for del_*
+	Op    string           `json:"op"`
+	File  *File            `json:"file,omitempty"`
+	Cred  *Credential      `json:"cred,omitempty"`
+	User  *User            `json:"user,omitempty"`
+	State *AuthState       `json:"state,omitempty"`
+	Code  *AuthCode        `json:"code,omitempty"`
+	Share *Share           `json:"share,omitempty"`
+	Hook  *Webhook         `json:"webhook,omitempty"`
+	Deliv *WebhookDelivery `json:"delivery,omitempty"`
+	Kind  string           `json:"kind,omitempty"` // credential kind, for del_cred
+	Key   string           `json:"key,omitempty"`  // file ID or hash, for del_*
 }
 
 // encodeLocalRecord renders rec as one log line, newline included. JSON

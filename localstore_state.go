@@ -32,6 +32,8 @@ type localState struct {
 	// a revoke read only what they need.
 	sharesOfFile map[string]map[string]bool // file ID → token hashes of its shares
 	shareHashes  map[string]string          // share ID → token hash
+	webhooks     map[string]Webhook         // by ID (localstore_webhooks.go)
+	deliveries   map[string]WebhookDelivery // by ID
 }
 
 // newLocalState returns an empty state ready for replay: files are indexed
@@ -49,6 +51,8 @@ func newLocalState() *localState {
 
 		sharesOfFile: map[string]map[string]bool{},
 		shareHashes:  map[string]string{},
+		webhooks:     map[string]Webhook{},
+		deliveries:   map[string]WebhookDelivery{},
 	}
 }
 
@@ -82,6 +86,12 @@ func (st *localState) apply(rec *localRecord) error {
 		st.putShare(rec.Share)
 	case rec.Op == opDelShare:
 		st.deleteShare(rec.Key)
+	case rec.Op == opPutWebhook && rec.Hook != nil:
+		localWebhooks.store(st, rec.Hook)
+	case rec.Op == opDelWebhook:
+		delete(st.webhooks, rec.Key)
+	case rec.Op == opPutDelivery && rec.Deliv != nil:
+		localDeliveries.store(st, rec.Deliv)
 	default:
 		return fmt.Errorf("%w: op %q", errLocalRecord, rec.Op)
 	}
@@ -295,7 +305,7 @@ type localTable interface {
 }
 
 // localTables lists the map-kept kinds, in the order compaction writes them.
-var localTables = []localTable{localUsers, localCreds, localStates, localCodes, localShares}
+var localTables = []localTable{localUsers, localCreds, localStates, localCodes, localShares, localWebhooks, localDeliveries}
 
 // store puts r into the state, replacing the record with its key.
 func (k localKind[K, R]) store(st *localState, r *R) {

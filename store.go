@@ -434,6 +434,7 @@ type Store interface {
 	HasObjectKey(ctx context.Context, key string) (bool, error)
 
 	tokenStore
+	webhookStore // webhooks' endpoints and outbox (end of this file)
 }
 
 // ---- Quotas (quota.go; each store keeps them its own way) ----
@@ -568,3 +569,89 @@ type LinkProtection struct {
 // IsZero tells a protection that guards nothing; both stores then leave
 // it out of the record (bson omitempty and json omitzero ask it).
 func (p LinkProtection) IsZero() bool { return p == LinkProtection{} }
+
+// ---- Webhooks (webhooks.go, webhook_delivery.go) ----
+
+// webhookStore keeps webhook endpoints and their outbox of deliveries.
+// Every endpoint method takes the owner (a user's ID, or serverWideOwner
+// for an administrator's endpoint) and matches on it, as file methods do.
+type webhookStore interface {
+	// InsertWebhook stores a new endpoint.
+	InsertWebhook(ctx context.Context, h Webhook) error
+	// ListWebhooks returns the owner's endpoints, oldest first.
+	ListWebhooks(ctx context.Context, owner string) ([]Webhook, error)
+	GetWebhook(ctx context.Context, owner, id string) (Webhook, error)
+	// DeleteWebhook deletes the owner's endpoint; its pending deliveries
+	// then fail when their turn comes.
+	DeleteWebhook(ctx context.Context, owner, id string) error
+	// RotateWebhookSecret makes secret the endpoint's secret and keeps
+	// the one it replaces valid until oldUntil; it returns the endpoint.
+	RotateWebhookSecret(ctx context.Context, owner, id, secret string, oldUntil time.Time) (Webhook, error)
+	// WebhooksFor returns the endpoints of owner, and the server-wide
+	// ones, that subscribe to event.
+	WebhooksFor(ctx context.Context, owner, event string) ([]Webhook, error)
+
+	// InsertDeliveries adds deliveries to the outbox. One whose ID is
+	// already there is left as it is: its event was emitted before (a
+	// retried request), so emitting is idempotent.
+	InsertDeliveries(ctx context.Context, ds []WebhookDelivery) error
+	// DueDeliveries returns up to limit pending deliveries whose next
+	// attempt is due by now, the earliest first.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]WebhookDelivery, error)
+	// ClaimDelivery takes attempt number `attempt` of a delivery until
+	// `until`: of concurrent claims of one attempt, across instances, at
+	// most one succeeds while its claim lasts; once expired (its holder
+	// died mid-delivery), the attempt may be claimed again.
+	ClaimDelivery(ctx context.Context, id string, attempt int, now, until time.Time) (bool, error)
+	// ReleaseClaim drops the claim of that attempt, if any.
+	ReleaseClaim(ctx context.Context, id string, attempt int) error
+	GetDelivery(ctx context.Context, id string) (WebhookDelivery, error)
+	// RecordAttempt stores d's outcome (status, attempts, next try, last
+	// answer) unless another attempt was recorded since d.Attempts-1.
+	RecordAttempt(ctx context.Context, d WebhookDelivery) error
+	// ListDeliveries returns the endpoint's last limit deliveries, newest first.
+	ListDeliveries(ctx context.Context, webhookID string, limit int) ([]WebhookDelivery, error)
+}
+
+// serverWideOwner owns the endpoints administrators register under
+// /admin/webhooks, which receive every user's events.
+const serverWideOwner = "*"
+
+// Webhook is an endpoint that receives signed events (Standard Webhooks).
+// Its secret is kept as it is, not hashed: signing needs it.
+type Webhook struct {
+	ID     string   `bson:"_id" json:"id"`
+	Owner  string   `bson:"owner" json:"owner"`
+	URL    string   `bson:"url" json:"url"`
+	Events []string `bson:"events" json:"events"`
+	Secret string   `bson:"secret" json:"secret"` // whsec_ + base64 of the HMAC key
+	// OldSecret is the secret a rotation replaced, still signed with
+	// until OldUntil, so receivers can switch without losing events.
+	OldSecret string    `bson:"old_secret,omitempty" json:"old_secret,omitempty"`
+	OldUntil  time.Time `bson:"old_until,omitempty" json:"old_until,omitzero"`
+	CreatedAt time.Time `bson:"created_at" json:"created"`
+}
+
+// Delivery statuses.
+const (
+	deliveryPending   = "pending"
+	deliveryDelivered = "delivered"
+	deliveryFailed    = "failed"
+)
+
+// WebhookDelivery is one event for one endpoint, in the outbox until it is
+// delivered or given up, then kept for the endpoint's list until ExpiresAt.
+type WebhookDelivery struct {
+	ID        string    `bson:"_id" json:"id"` // the webhook-id header, the same on every attempt
+	WebhookID string    `bson:"webhook_id" json:"webhook"`
+	Owner     string    `bson:"owner" json:"owner"` // the endpoint's owner
+	Event     string    `bson:"event" json:"event"`
+	Payload   string    `bson:"payload" json:"payload"` // the body sent, fixed when the event happened
+	CreatedAt time.Time `bson:"created_at" json:"created"`
+	Status    string    `bson:"status" json:"status"`
+	Attempts  int       `bson:"attempts" json:"attempts"`
+	NextAt    time.Time `bson:"next_at" json:"next"`
+	LastCode  int       `bson:"last_code,omitempty" json:"code,omitempty"` // HTTP status of the last attempt
+	LastError string    `bson:"last_error,omitempty" json:"error,omitempty"`
+	ExpiresAt time.Time `bson:"expires_at" json:"expires"`
+}
