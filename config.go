@@ -101,6 +101,7 @@ var settings = []setting{
 	{"ACME_DIRECTORY_URL", letsEncryptDirectory, "Let's Encrypt", "ACME directory of the CA for TLS=auto, e.g. Let's Encrypt's staging one"},
 	{"ACME_EMAIL", "", "", "contact email given to the ACME CA (expiry and policy notices)"},
 	{"ACME_CA_ROOT_FILE", "", "the system's roots", "PEM root(s) trusted for the ACME directory's own HTTPS, for a test or private CA"},
+	{"WEBHOOK_ALLOW_PRIVATE", "false", "", "true: webhooks may be sent to loopback, private, link-local and metadata addresses, and over plain http (see docs/webhooks.md)"},
 	{"METRICS_ADDR", "", "unset: no metrics", "listen address of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9090 (keep it off the public network)"},
 	{"LOG_FORMAT", "text", "", "log format on stderr: text or json"},
 }
@@ -231,6 +232,9 @@ type config struct {
 	// port is published on the host's loopback only (see container.go).
 	PublishedOnHostLoopback bool
 	MetricsAddr             string // "" = no metrics listener
+	// WebhookAllowPrivate lets webhooks reach private addresses, over
+	// http too (webhook_delivery.go).
+	WebhookAllowPrivate bool
 
 	TLS tlsSettings // tls.go
 }
@@ -300,6 +304,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		AdminGroups:      p.names("ADMIN_GROUPS"),
 	}
 	c.PublishedOnHostLoopback = p.boolean("CONTAINER_PORT_ON_HOST_LOOPBACK")
+	c.WebhookAllowPrivate = p.boolean("WEBHOOK_ALLOW_PRIVATE")
 	c.SignIn = p.signInMethods("SIGNIN", c.OIDCClientID != "")
 	c.InvitationTTL = p.seconds("INVITATION_TTL_SECONDS", 365*24*3600)
 	if v := p.str("METRICS_ADDR"); v != "" {

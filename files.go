@@ -368,6 +368,12 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 		return
 	}
 	if f.Status == statusComplete {
+		// Emitted again (the outbox keeps one): the complete that made
+		// it may have failed between its change and its event.
+		if err := s.emitFileEvent(r.Context(), eventFileCompleted, f); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		writeJSON(w, http.StatusOK, fileResponse{toFileJSON(f)})
 		return
 	}
@@ -616,6 +622,12 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 		// A complete promoted the file's staged upload since it was read:
 		// the record just deleted names that copy, which goes too.
 		s.deletePromoted(r.Context(), deleted.ObjectKey, "delete: deleting the object a racing complete promoted")
+	}
+	if err == nil { // else a racing delete removed it, and emits
+		if err := s.emitFileEvent(r.Context(), eventFileDeleted, deleted); err != nil { // webhooks.go
+			s.fail(w, r, err)
+			return
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -30,7 +30,7 @@ type localStore struct {
 	state      *localState
 	log        *localLog
 	closed     bool
-	compactMin int // tests lower it to exercise compaction
+	compactMin int         // tests lower it to exercise compaction
 	claims     localClaims // webhook deliveries being sent (localstore_webhooks.go)
 }
 

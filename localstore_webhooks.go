@@ -171,7 +171,9 @@ func (s *localStore) DueDeliveries(ctx context.Context, now time.Time, limit int
 // ListDeliveries returns the endpoint's last deliveries, newest first.
 func (s *localStore) ListDeliveries(ctx context.Context, webhookID string, limit int) ([]WebhookDelivery, error) {
 	return s.deliveriesWhere(ctx, limit, func(d *WebhookDelivery) bool { return d.WebhookID == webhookID },
-		func(a, b WebhookDelivery) int { return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID)) })
+		func(a, b WebhookDelivery) int {
+			return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID))
+		})
 }
 
 // deliveriesWhere returns the first limit deliveries that match, in order.

@@ -126,6 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	s := newServer(cfg, logger, app.store, app.objects)
 	defer s.startSweeper(ctx)() // stops before the backends close
+	defer s.startWebhooks(ctx)()
 	stopMetrics, err := serveMetrics(cfg, s.metrics, stdout, logger)
 	if err != nil {
 		ln.Close()

@@ -108,7 +108,9 @@ func (m *memStore) DueDeliveries(_ context.Context, now time.Time, limit int) ([
 
 func (m *memStore) ListDeliveries(_ context.Context, webhookID string, limit int) ([]WebhookDelivery, error) {
 	return m.hooks.deliveriesWhere(limit, func(d *WebhookDelivery) bool { return d.WebhookID == webhookID },
-		func(a, b WebhookDelivery) int { return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID)) }), nil
+		func(a, b WebhookDelivery) int {
+			return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID))
+		}), nil
 }
 
 // deliveriesWhere returns the first limit deliveries that match, in order.

@@ -41,6 +41,7 @@ type metrics struct {
 	signIns   map[string]uint64     // by result
 	errors    map[string]uint64     // backend errors by kind
 	notReady  map[string]uint64     // failed readiness checks by dependency
+	webhooks  map[string]uint64     // webhook delivery attempts by outcome
 
 	uploadsCreated   atomic.Uint64
 	uploadsCompleted atomic.Uint64
@@ -70,6 +71,7 @@ func newMetrics(cfg *config) *metrics {
 		signIns:     map[string]uint64{},
 		errors:      map[string]uint64{},
 		notReady:    map[string]uint64{},
+		webhooks:    map[string]uint64{},
 	}
 }
 
@@ -151,6 +153,12 @@ func (m *metrics) dependencyNotReady(dep string) {
 	m.inc(func() map[string]uint64 { return m.notReady }, dep)
 }
 
+// webhookAttempt counts a webhook delivery attempt by what it came to
+// (delivered, retrying, failed).
+func (m *metrics) webhookAttempt(outcome string) {
+	m.inc(func() map[string]uint64 { return m.webhooks }, outcome)
+}
+
 func (m *metrics) inc(counts func() map[string]uint64, label string) {
 	if m == nil {
 		return
@@ -186,6 +194,7 @@ func (m *metrics) write(w io.Writer) {
 	counter(w, "dropp_upload_bytes_completed_total", "Bytes of completed uploads.", m.bytesCompleted.Load())
 	labelled(w, "dropp_sign_ins_total", "Sign-ins ended, by result (success, denied, rejected, rate_limited, error).", "result", m.signIns)
 	labelled(w, "dropp_backend_errors_total", "Errors from the metadata or object store answered to clients, by kind.", "kind", m.errors)
+	labelled(w, "dropp_webhook_attempts_total", "Webhook delivery attempts, by outcome (delivered, retrying, failed).", "outcome", m.webhooks)
 	labelled(w, "dropp_readiness_failures_total", "Failed /readyz checks, by dependency (metadata, objects).", "dependency", m.notReady)
 }
 

@@ -363,6 +363,10 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 		s.settleCharge(r.Context(), f, info.Size)
 	}
 	s.deleteStaged(r.Context(), f)
+	if err := s.emitFileEvent(r.Context(), eventFileCompleted, done); err != nil { // webhooks.go
+		s.fail(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, fileResponse{toFileJSON(done)})
 }
 

@@ -25,6 +25,7 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 	s.links = newLinkGuard(s.signIn)
 	s.adminView = newAdminPageView()
 	s.page = newAppPage(objectsOrigin(objects))
+	s.webhooks = newWebhookSender(cfg, s.metrics)
 	s.handler = s.logRequests(s.recoverPanics(s.loopbackHostOnly(s.routes())))
 	return s
 }
@@ -72,6 +73,22 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /admin/invitations", admin(s.handleAdminInvite))
 	mux.Handle("GET /admin/users/{id}/tokens", admin(s.handleAdminUserTokens)) // tokens.go
 	mux.Handle("DELETE /admin/users/{id}/tokens/{token}", admin(s.handleAdminRevokeToken))
+
+
+	// Webhooks (webhooks.go): a user's endpoints, and the server-wide
+	// ones administrators register, which receive every user's events.
+	mux.Handle("POST /webhooks", api(s.handleCreateWebhook))
+	mux.Handle("GET /webhooks", api(s.handleListWebhooks))
+	mux.Handle("DELETE /webhooks/{id}", api(s.handleDeleteWebhook))
+	mux.Handle("POST /webhooks/{id}/test", api(s.handleTestWebhook))
+	mux.Handle("GET /webhooks/{id}/deliveries", api(s.handleWebhookDeliveries))
+	mux.Handle("POST /webhooks/{id}/rotate", api(s.handleRotateWebhook))
+	mux.Handle("POST /admin/webhooks", admin(serverWide(s.handleCreateWebhook)))
+	mux.Handle("GET /admin/webhooks", admin(serverWide(s.handleListWebhooks)))
+	mux.Handle("DELETE /admin/webhooks/{id}", admin(serverWide(s.handleDeleteWebhook)))
+	mux.Handle("POST /admin/webhooks/{id}/test", admin(serverWide(s.handleTestWebhook)))
+	mux.Handle("GET /admin/webhooks/{id}/deliveries", admin(serverWide(s.handleWebhookDeliveries)))
+	mux.Handle("POST /admin/webhooks/{id}/rotate", admin(serverWide(s.handleRotateWebhook)))
 	mux.Handle("GET /admin/{$}", s.signInHeaders(http.HandlerFunc(s.handleAdminPage)))
 
 	// Sign-in (oauth.go, token.go): pages and the token endpoint, never

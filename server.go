@@ -37,7 +37,8 @@ type server struct {
 	seen      lastSeen       // when this instance last wrote each user's last_seen_at
 	joining   keyedLocks     // multipart files this instance is completing (multipart.go)
 	// page is the web page at "/" and its assets, see page.go.
-	page *appPage
+	page     *appPage
+	webhooks *webhookSender // webhook_delivery.go
 }
 
 // ServeHTTP sends every request through logging and panic recovery to

@@ -10,6 +10,7 @@ package main
 // chat app's link preview uses none up.
 
 import (
+	"cmp"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
@@ -142,10 +143,13 @@ func (s *server) createShare(w http.ResponseWriter, r *http.Request, owner strin
 		return
 	}
 	files := make([]ShareFile, len(req.FileIDs))
+	var first *File // the event's file (webhooks.go)
 	for i, id := range req.FileIDs {
-		if _, ok := s.completeFileOf(w, r, owner, id, "only a complete file can be shared: complete the upload first"); !ok {
+		f, ok := s.completeFileOf(w, r, owner, id, "only a complete file can be shared: complete the upload first")
+		if !ok {
 			return
 		}
+		first = cmp.Or(first, f)
 		files[i] = ShareFile{FileID: id}
 	}
 	protection, ok := s.linkProtection(w, r, req.linkProtectionRequest) // linkprotect.go
@@ -162,6 +166,9 @@ func (s *server) createShare(w http.ResponseWriter, r *http.Request, owner strin
 	if errors.Is(err, ErrTooManyShares) {
 		s.tooManyShares(w)
 		return
+	}
+	if err == nil {
+		err = s.emitShareEvent(r.Context(), eventShareCreated, &sh, first) // webhooks.go
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -460,9 +467,15 @@ func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 	// Counted last, once nothing else can fail: an outage never uses up a
 	// download that was not handed out. The count is the atomic check, so
 	// a link used up or revoked meanwhile still ends here.
-	if _, err := s.store.CountShareDownload(r.Context(), hashSecret(r.PathValue("token")), f.ID, s.now()); err != nil {
+	counted, err := s.store.CountShareDownload(r.Context(), hashSecret(r.PathValue("token")), f.ID, s.now())
+	if err != nil {
 		s.shareFail(w, r, err)
 		return
+	}
+	// The download is counted: it is handed out even if its event cannot
+	// be written, rather than used up for nothing (docs/webhooks.md).
+	if err := s.emitShareEvent(r.Context(), eventShareDownloaded, &counted, f); err != nil {
+		s.log.Warn("share download: writing its webhook event", "share", counted.ID, "err", err)
 	}
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, map[string]any{"url": location, "expires_at": ceilSecond(expires)})

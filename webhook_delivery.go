@@ -1,0 +1,382 @@
+package main
+
+// Delivering webhooks, at least once: a worker on every instance reads the
+// outbox (deliveries due), claims one attempt of each in the store (so
+// that across instances one sends it at a time), signs it as Standard
+// Webhooks says, posts it, and records the outcome: delivered on a 2xx,
+// else another attempt after an exponential back-off with jitter, until
+// webhookRetryFor after the event, then failed. Every attempt carries the
+// same webhook-id, so receivers can drop duplicates: an instance that dies
+// mid-attempt leaves its claim to expire, and the attempt is sent again.
+//
+// Requests go only to public addresses unless WEBHOOK_ALLOW_PRIVATE=true:
+// the check is made on the address actually connected to (net.Dialer's
+// Control), after every DNS answer, so a name that resolves to a public
+// address when it is registered and to 127.0.0.1 later still cannot reach
+// the server's network (DNS rebinding).
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	webhookTimeout      = 5 * time.Second // a whole attempt: connect, send, read the answer
+	webhookMaxAnswer    = 64 << 10        // bytes of an answer read (and discarded)
+	webhookRetryFor     = 24 * time.Hour  // after the event, a delivery is given up
+	webhookLease        = time.Minute     // a claim outlives any attempt (webhookTimeout) and its recording
+	webhookPollInterval = time.Second     // how often each instance looks for due deliveries
+	webhookBatch        = 100             // deliveries read per look
+	webhookParallel     = 8               // attempts in flight per instance
+	webhookBackoffBase  = 5 * time.Second // wait after the first failure, doubled after each
+	webhookBackoffMax   = time.Hour       // longest wait between attempts
+	deliveryRetention   = 7 * 24 * time.Hour
+	webhookSecretBytes  = 32
+	webhookSecretPrefix = "whsec_"
+)
+
+// errBlockedAddress: the webhook's host is (or now resolves to) an address
+// Dropp does not send to.
+var errBlockedAddress = errors.New("refused address")
+
+// webhookSender sends deliveries. Its fields are set once by
+// newWebhookSender; tests replace lookup (a resolver of their own),
+// backoff and poll before starting the worker.
+type webhookSender struct {
+	allowPrivate bool
+	client       *http.Client
+	lookup       func(ctx context.Context, host string) ([]netip.Addr, error)
+	backoff      func(attempt int) time.Duration
+	poll         time.Duration
+	lease        time.Duration
+	wake         chan struct{} // an event was emitted here: look now
+	metrics      *metrics
+}
+
+// newWebhookSender builds the HTTP client every delivery goes through: no
+// proxy, no redirects followed, webhookTimeout for the whole attempt, and
+// every connection checked by control.
+func newWebhookSender(cfg *config, m *metrics) *webhookSender {
+	ws := &webhookSender{
+		allowPrivate: cfg.WebhookAllowPrivate,
+		lookup: func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		},
+		backoff: webhookBackoff,
+		poll:    webhookPollInterval,
+		lease:   webhookLease,
+		wake:    make(chan struct{}, 1),
+		metrics: m,
+	}
+	dialer := &net.Dialer{Timeout: webhookTimeout, Control: ws.control}
+	ws.client = &http.Client{
+		Timeout: webhookTimeout,
+		Transport: &http.Transport{
+			DialContext:         ws.dialer(dialer),
+			TLSHandshakeTimeout: webhookTimeout,
+			MaxIdleConnsPerHost: 2,
+			IdleConnTimeout:     90 * time.Second,
+			ForceAttemptHTTP2:   true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return ws
+}
+
+// webhookBackoff is the wait before attempt+1: webhookBackoffBase doubled
+// per failed attempt, at most webhookBackoffMax, less up to half of it at
+// random so that receivers that come back are not hit all at once.
+func webhookBackoff(attempt int) time.Duration {
+	d := webhookBackoffMax
+	if attempt < 20 {
+		d = min(webhookBackoffBase<<(attempt-1), webhookBackoffMax)
+	}
+	return d/2 + mrand.N(d/2+1)
+}
+
+// dialer resolves the host with lookup and connects to its addresses in
+// turn; d's Control refuses the blocked ones.
+func (ws *webhookSender) dialer(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		ips, err := ws.resolve(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		var errs []error
+		for _, ip := range ips {
+			c, err := d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
+			if err == nil {
+				return c, nil
+			}
+			errs = append(errs, err)
+		}
+		return nil, errors.Join(errs...)
+	}
+}
+
+// resolve returns the addresses of host: itself if it is one.
+func (ws *webhookSender) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{ip}, nil
+	}
+	ips, err := ws.lookup(ctx, host)
+	if err == nil && len(ips) == 0 {
+		err = fmt.Errorf("%s has no address", host)
+	}
+	return ips, err
+}
+
+// control runs on every connection, after DNS, before connecting: the one
+// place the address is checked for what it really is.
+func (ws *webhookSender) control(network, address string, _ syscall.RawConn) error {
+	if ws.allowPrivate {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s", errBlockedAddress, address)
+	}
+	if reason := blockedAddr(ap.Addr()); reason != "" {
+		return fmt.Errorf("%w: %s is %s", errBlockedAddress, ap.Addr(), reason)
+	}
+	return nil
+}
+
+// Cloud metadata services, reachable from inside a cloud host.
+var (
+	metadataIPv4 = netip.MustParseAddr("169.254.169.254")
+	metadataIPv6 = netip.MustParseAddr("fd00:ec2::254")
+	sharedIPv4   = netip.MustParsePrefix("100.64.0.0/10") // carrier-grade NAT, private in practice
+	thisNetwork  = netip.MustParsePrefix("0.0.0.0/8")
+)
+
+// blockedAddr says why a webhook may not be sent to a, or "" if it may.
+// An IPv4-mapped IPv6 address is judged as the IPv4 one it maps.
+func blockedAddr(a netip.Addr) string {
+	a = a.Unmap()
+	switch {
+	case a == metadataIPv4 || a == metadataIPv6:
+		return "a cloud metadata address"
+	case a.IsLoopback():
+		return "loopback"
+	case a.IsUnspecified() || thisNetwork.Contains(a):
+		return "unspecified"
+	case a.IsPrivate() || sharedIPv4.Contains(a):
+		return "private"
+	case a.IsLinkLocalUnicast():
+		return "link-local"
+	case a.IsMulticast():
+		return "multicast"
+	}
+	return ""
+}
+
+// newWebhookSecret makes an endpoint's secret: whsec_ and the base64 of
+// 32 random bytes, as Standard Webhooks shows them.
+func newWebhookSecret() string {
+	b := make([]byte, webhookSecretBytes)
+	rand.Read(b)
+	return webhookSecretPrefix + base64.StdEncoding.EncodeToString(b)
+}
+
+// signWebhook is one Standard Webhooks signature: "v1," and the base64 of
+// HMAC-SHA256, keyed by the secret's bytes, of id.timestamp.body.
+func signWebhook(secret, id, timestamp string, body []byte) string {
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, webhookSecretPrefix))
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + timestamp + "."))
+	mac.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// signatures is the webhook-signature header: signed with the secret,
+// and with the one a rotation replaced while it is still valid,
+// space-separated as the specification allows.
+func (h *Webhook) signatures(id, timestamp string, body []byte, now time.Time) string {
+	sig := signWebhook(h.Secret, id, timestamp, body)
+	if h.OldSecret != "" && now.Before(h.OldUntil) {
+		sig += " " + signWebhook(h.OldSecret, id, timestamp, body)
+	}
+	return sig
+}
+
+// send makes one attempt: it posts the payload, signed, and reads at most
+// webhookMaxAnswer bytes of the answer, which it discards. It returns the
+// answer's status.
+func (ws *webhookSender) send(ctx context.Context, h *Webhook, d *WebhookDelivery, now time.Time) (int, error) {
+	body := []byte(d.Payload)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, strings.NewReader(d.Payload))
+	if err != nil {
+		return 0, err
+	}
+	ts := strconv.FormatInt(now.Unix(), 10)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Dropp-Webhooks/1")
+	req.Header.Set("webhook-id", d.ID)
+	req.Header.Set("webhook-timestamp", ts)
+	req.Header.Set("webhook-signature", h.signatures(d.ID, ts, body, now))
+	resp, err := ws.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, webhookMaxAnswer))
+	return resp.StatusCode, nil
+}
+
+// startWebhooks delivers what is due every poll interval, and at once
+// after an event is emitted here, until ctx ends; the returned stop waits
+// for the attempts in flight.
+func (s *server) startWebhooks(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(s.webhooks.poll)
+		defer t.Stop()
+		for {
+			for s.deliverDue(ctx) && ctx.Err() == nil {
+				// Attempts were made: some may be due again at once.
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-s.webhooks.wake:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// kick wakes this instance's worker.
+func (ws *webhookSender) kick() {
+	select {
+	case ws.wake <- struct{}{}:
+	default:
+	}
+}
+
+// deliverDue makes an attempt of every due delivery it can claim, a few
+// at a time, and tells whether it made any.
+func (s *server) deliverDue(ctx context.Context) bool {
+	due, err := s.store.DueDeliveries(ctx, s.now(), webhookBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("webhooks: reading the outbox", "err", err)
+		}
+		return false
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	made := false
+	slots := make(chan struct{}, webhookParallel)
+	for _, d := range due {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if s.attemptDelivery(ctx, d) {
+				mu.Lock()
+				made = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return made
+}
+
+// attemptDelivery claims the next attempt of d, checks that d is still
+// as read (another instance may have made that attempt meanwhile), sends
+// it and records the outcome. It tells whether it made an attempt.
+func (s *server) attemptDelivery(ctx context.Context, d WebhookDelivery) bool {
+	now := s.now()
+	attempt := d.Attempts + 1
+	claimed, err := s.store.ClaimDelivery(ctx, d.ID, attempt, now, now.Add(s.webhooks.lease))
+	if err != nil || !claimed {
+		return false
+	}
+	defer s.store.ReleaseClaim(context.WithoutCancel(ctx), d.ID, attempt)
+	cur, err := s.store.GetDelivery(ctx, d.ID)
+	if err != nil || cur.Status != deliveryPending || cur.Attempts != d.Attempts || cur.NextAt.After(now) {
+		return false
+	}
+	h, err := s.store.GetWebhook(ctx, cur.Owner, cur.WebhookID)
+	var outcome string
+	switch {
+	case errors.Is(err, ErrNotFound): // nowhere to send it any more
+		cur.Attempts, cur.Status, cur.LastError = attempt, deliveryFailed, "the endpoint was deleted"
+		outcome = deliveryFailed
+	case err == nil:
+		code, err := s.webhooks.send(ctx, &h, &cur, now)
+		outcome = s.webhooks.outcome(&cur, code, err, s.now())
+	default:
+		return false // the store is away: the attempt is made once it answers
+	}
+	if err := s.store.RecordAttempt(context.WithoutCancel(ctx), cur); err != nil {
+		s.log.Warn("webhooks: recording an attempt", "delivery", cur.ID, "err", err)
+		return true
+	}
+	s.webhooks.metrics.webhookAttempt(outcome)
+	return true
+}
+
+// outcome records in d the attempt that got code or err, and returns what
+// it came to: delivered, retrying or failed.
+func (ws *webhookSender) outcome(d *WebhookDelivery, code int, err error, now time.Time) string {
+	d.Attempts++
+	d.LastCode, d.LastError = code, ""
+	switch {
+	case err == nil && code/100 == 2:
+		d.Status = deliveryDelivered
+		return deliveryDelivered
+	case err != nil:
+		d.LastError = attemptError(err)
+	default:
+		d.LastError = "answered " + strconv.Itoa(code) + ", not 2xx"
+	}
+	next := now.Add(ws.backoff(d.Attempts))
+	if next.After(d.CreatedAt.Add(webhookRetryFor)) {
+		d.Status = deliveryFailed
+		return deliveryFailed
+	}
+	d.NextAt = next
+	return "retrying"
+}
+
+// attemptError says why an attempt got no answer, for the endpoint's
+// owner: it names the endpoint's own address, nothing of the server's.
+func attemptError(err error) string {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, errBlockedAddress):
+		_, reason, _ := strings.Cut(err.Error(), errBlockedAddress.Error()+": ")
+		return "refused: " + reason + " (WEBHOOK_ALLOW_PRIVATE)"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return fmt.Sprintf("no answer within %v", webhookTimeout)
+	}
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}

@@ -1,0 +1,396 @@
+package main
+
+// Webhooks: users (and administrators, server-wide) register endpoints that
+// are told, signed as Standard Webhooks says, when a file is completed or
+// deleted, a share link is created or used, or a file request receives a
+// file. Each event becomes one delivery per endpoint that wants it, written
+// to the outbox in the store before the change that caused it is answered,
+// and sent by webhook_delivery.go. Payloads carry ids, names, sizes and
+// times: never a token, a share link's URL or a pre-signed URL.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+)
+
+// The events an endpoint may subscribe to.
+const (
+	eventFileCompleted   = "file.completed"
+	eventFileDeleted     = "file.deleted"
+	eventShareCreated    = "share.created"
+	eventShareDownloaded = "share.downloaded"
+	eventRequestReceived = "request.received"
+	// eventTest is what POST /webhooks/{id}/test sends; no endpoint
+	// subscribes to it.
+	eventTest = "webhook.test"
+)
+
+// webhookEvents lists the events, in the order the API documents them.
+var webhookEvents = []string{eventFileCompleted, eventFileDeleted, eventShareCreated, eventShareDownloaded, eventRequestReceived}
+
+const (
+	maxWebhooksPerOwner  = 20
+	maxWebhookURLLength  = 2048
+	deliveriesListed     = 50
+	webhookSecretOverlap = 24 * time.Hour // a rotated-out secret still signs for this long
+)
+
+// webhookPayload is the body of every delivery, as Standard Webhooks
+// suggests: the event's type, when it happened, and what it is about.
+type webhookPayload struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      any       `json:"data"`
+}
+
+// fileEventData is the data of the file events: whose file, and the file
+// as the API shows it (no URL of any kind).
+type fileEventData struct {
+	UserID string   `json:"user_id"`
+	File   fileJSON `json:"file"`
+}
+
+// shareEventData is the data of the share events: the share without its
+// URL (its token is not stored), and its file.
+type shareEventData struct {
+	UserID string    `json:"user_id"`
+	Share  shareJSON `json:"share"`
+	File   fileJSON  `json:"file"`
+}
+
+// requestEventData is the data of request.received.
+type requestEventData struct {
+	UserID    string   `json:"user_id"`
+	RequestID string   `json:"request_id"`
+	File      fileJSON `json:"file"`
+}
+
+// emit writes to the outbox one delivery of the event per endpoint of the
+// owner, or server-wide, that wants it. key names the event among all of
+// its type (the file's ID for file.completed), so the delivery IDs are
+// the same if the event is emitted again, by a retried request: the
+// outbox keeps the first. It runs even if the client has gone: the
+// change is made, and its event must not be lost with the request.
+func (s *server) emit(ctx context.Context, owner, event, key string, data any) error {
+	ctx = context.WithoutCancel(ctx)
+	hooks, err := s.store.WebhooksFor(ctx, owner, event)
+	if err != nil || len(hooks) == 0 {
+		return err
+	}
+	return s.enqueue(ctx, hooks, event, key, data)
+}
+
+// enqueue writes one delivery of the event per endpoint, and wakes this
+// instance's worker to send them at once.
+func (s *server) enqueue(ctx context.Context, hooks []Webhook, event, key string, data any) error {
+	now := s.now().Truncate(time.Millisecond)
+	body, err := json.Marshal(webhookPayload{Type: event, Timestamp: now, Data: data})
+	if err != nil {
+		return err
+	}
+	ds := make([]WebhookDelivery, 0, len(hooks))
+	for _, h := range hooks {
+		ds = append(ds, WebhookDelivery{
+			ID: deliveryID(h.ID, event, key), WebhookID: h.ID, Owner: h.Owner, Event: event, Payload: string(body),
+			CreatedAt: now, Status: deliveryPending, NextAt: now, ExpiresAt: now.Add(deliveryRetention),
+		})
+	}
+	if err := s.store.InsertDeliveries(ctx, ds); err != nil {
+		return err
+	}
+	s.webhooks.kick()
+	return nil
+}
+
+// deliveryID is the webhook-id of the event for one endpoint: "msg_" and
+// 128 bits of a hash of both, so that one event emitted twice is one
+// delivery.
+func deliveryID(webhookID, event, key string) string {
+	sum := sha256.Sum256([]byte(webhookID + "\x00" + event + "\x00" + key))
+	return "msg_" + base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// emitFileEvent emits file.completed or file.deleted for f.
+func (s *server) emitFileEvent(ctx context.Context, event string, f *File) error {
+	return s.emit(ctx, f.Owner, event, f.ID, fileEventData{UserID: f.Owner, File: toFileJSON(f)})
+}
+
+// emitShareEvent emits share.created (key: the share's ID) or
+// share.downloaded (key: the share's ID and download number).
+func (s *server) emitShareEvent(ctx context.Context, event string, sh *Share, f *File) error {
+	key := fmt.Sprintf("%s/%d", sh.ID, sh.Downloads)
+	return s.emit(ctx, sh.Owner, event, key, shareEventData{UserID: sh.Owner, Share: toShareJSON(sh), File: toFileJSON(f)})
+}
+
+// emitRequestReceived emits request.received: file requests (another
+// part of the server) call it once the file sent to request requestID of
+// owner is stored, before answering.
+func (s *server) emitRequestReceived(ctx context.Context, owner, requestID string, f *File) error {
+	return s.emit(ctx, owner, eventRequestReceived, requestID+"/"+f.ID, requestEventData{UserID: owner, RequestID: requestID, File: toFileJSON(f)})
+}
+
+// webhookJSON is an endpoint as the API shows it; its secret only in the
+// answers that create or rotate it.
+type webhookJSON struct {
+	ID              string     `json:"id"`
+	URL             string     `json:"url"`
+	Events          []string   `json:"events"`
+	CreatedAt       time.Time  `json:"created_at"`
+	Secret          string     `json:"secret,omitempty"`
+	OldSecretExpiry *time.Time `json:"previous_secret_expires_at,omitempty"`
+}
+
+// toWebhookJSON shows an endpoint without its secrets.
+func toWebhookJSON(h *Webhook) webhookJSON {
+	return webhookJSON{ID: h.ID, URL: h.URL, Events: h.Events, CreatedAt: h.CreatedAt}
+}
+
+// deliveryJSON is a delivery as the API lists it.
+type deliveryJSON struct {
+	ID        string     `json:"id"`
+	Event     string     `json:"event"`
+	Status    string     `json:"status"`
+	Attempts  int        `json:"attempts"`
+	NextTryAt *time.Time `json:"next_attempt_at"` // null unless pending
+	LastCode  *int       `json:"last_status"`     // HTTP status of the last attempt; null without one
+	LastError string     `json:"last_error"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+// toDeliveryJSON shows a delivery as the API does.
+func toDeliveryJSON(d *WebhookDelivery) deliveryJSON {
+	out := deliveryJSON{ID: d.ID, Event: d.Event, Status: d.Status, Attempts: d.Attempts, LastError: d.LastError, CreatedAt: d.CreatedAt}
+	if d.Status == deliveryPending {
+		out.NextTryAt = &d.NextAt
+	}
+	if d.LastCode != 0 {
+		out.LastCode = &d.LastCode
+	}
+	return out
+}
+
+// createWebhookRequest is the body of POST /webhooks.
+type createWebhookRequest struct {
+	URL    *string  `json:"url"`
+	Events []string `json:"events"`
+}
+
+// serverWide serves one of the handlers below, written for a user's
+// endpoints (/webhooks), for the server-wide ones (/admin/webhooks),
+// which serverWideOwner owns.
+func serverWide(h userHandler) adminHandler {
+	return func(w http.ResponseWriter, r *http.Request, _ User) { h(w, r, serverWideOwner) }
+}
+
+// handleCreateWebhook handles "POST /webhooks": a new endpoint, answered 201
+// with its secret, shown this once.
+func (s *server) handleCreateWebhook(w http.ResponseWriter, r *http.Request, owner string) {
+	var req createWebhookRequest
+	if !readJSON(w, r, &req, bodyRequired) {
+		return
+	}
+	if msg := s.validateWebhook(r.Context(), &req); msg != "" {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
+		return
+	}
+	existing, err := s.store.ListWebhooks(r.Context(), owner)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(existing) >= maxWebhooksPerOwner {
+		writeError(w, http.StatusConflict, codeConflict, fmt.Sprintf("there are already %d webhooks, the most allowed: delete one first", maxWebhooksPerOwner))
+		return
+	}
+	h := Webhook{ID: newID(), Owner: owner, URL: *req.URL, Events: req.Events, Secret: newWebhookSecret(), CreatedAt: s.now().Truncate(time.Millisecond)}
+	if err := s.store.InsertWebhook(r.Context(), h); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := toWebhookJSON(&h)
+	out.Secret = h.Secret
+	writeJSON(w, http.StatusCreated, map[string]webhookJSON{"webhook": out})
+}
+
+// validateWebhook checks an endpoint's URL and events, and returns what is
+// wrong, or "". The URL's addresses are checked here too, for a clear
+// answer; the check that counts is made at every connection.
+func (s *server) validateWebhook(ctx context.Context, req *createWebhookRequest) string {
+	if req.URL == nil {
+		return `"url" is required`
+	}
+	if msg := s.validateWebhookURL(ctx, *req.URL); msg != "" {
+		return msg
+	}
+	if len(req.Events) == 0 {
+		return fmt.Sprintf(`"events" must list one or more of %q`, webhookEvents)
+	}
+	for i, e := range req.Events {
+		if !slices.Contains(webhookEvents, e) {
+			return fmt.Sprintf(`"events": unknown event %q; the events are %q`, e, webhookEvents)
+		}
+		if slices.Contains(req.Events[:i], e) {
+			return fmt.Sprintf(`"events": %q is listed twice`, e)
+		}
+	}
+	return ""
+}
+
+// validateWebhookURL accepts an absolute https URL (http too with
+// WEBHOOK_ALLOW_PRIVATE) without credentials or fragment, whose host
+// resolves to addresses Dropp may send to.
+func (s *server) validateWebhookURL(ctx context.Context, raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case len(raw) > maxWebhookURLLength:
+		return fmt.Sprintf(`"url" must be at most %d characters`, maxWebhookURLLength)
+	case err != nil || u.Host == "" || u.Hostname() == "":
+		return `"url" must be an absolute URL, e.g. https://example.com/hooks/dropp`
+	case u.Scheme != "https" && !(u.Scheme == "http" && s.cfg.WebhookAllowPrivate):
+		return `"url" must use https (http only with WEBHOOK_ALLOW_PRIVATE=true)`
+	case u.User != nil || u.Fragment != "":
+		return `"url" must not carry credentials or a fragment`
+	case s.cfg.WebhookAllowPrivate:
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, webhookTimeout)
+	defer cancel()
+	ips, err := s.webhooks.resolve(ctx, u.Hostname())
+	if err != nil {
+		return fmt.Sprintf(`"url": the host %q does not resolve`, u.Hostname())
+	}
+	for _, ip := range ips {
+		if reason := blockedAddr(ip); reason != "" {
+			return fmt.Sprintf(`"url": the host resolves to %s, which is %s: webhooks go to public addresses only (WEBHOOK_ALLOW_PRIVATE)`, ip, reason)
+		}
+	}
+	return ""
+}
+
+// handleListWebhooks handles "GET /webhooks": the owner's endpoints, oldest first.
+func (s *server) handleListWebhooks(w http.ResponseWriter, r *http.Request, owner string) {
+	hooks, err := s.store.ListWebhooks(r.Context(), owner)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]webhookJSON, 0, len(hooks))
+	for i := range hooks {
+		out = append(out, toWebhookJSON(&hooks[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string][]webhookJSON{"webhooks": out})
+}
+
+// handleDeleteWebhook handles "DELETE /webhooks/{id}".
+func (s *server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request, owner string) {
+	id, ok := webhookPathID(w, r)
+	if !ok {
+		return
+	}
+	if err := s.store.DeleteWebhook(r.Context(), owner, id); err != nil {
+		s.webhookFail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleTestWebhook handles "POST /webhooks/{id}/test": a webhook.test event to
+// this endpoint only, answered 202 with its delivery.
+func (s *server) handleTestWebhook(w http.ResponseWriter, r *http.Request, owner string) {
+	h, ok := s.ownedWebhook(w, r, owner)
+	if !ok {
+		return
+	}
+	key := newID()
+	data := map[string]string{"webhook_id": h.ID}
+	if err := s.enqueue(context.WithoutCancel(r.Context()), []Webhook{h}, eventTest, key, data); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d, err := s.store.GetDelivery(r.Context(), deliveryID(h.ID, eventTest, key))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]deliveryJSON{"delivery": toDeliveryJSON(&d)})
+}
+
+// handleWebhookDeliveries handles "GET /webhooks/{id}/deliveries": the endpoint's
+// last deliveries, newest first.
+func (s *server) handleWebhookDeliveries(w http.ResponseWriter, r *http.Request, owner string) {
+	h, ok := s.ownedWebhook(w, r, owner)
+	if !ok {
+		return
+	}
+	ds, err := s.store.ListDeliveries(r.Context(), h.ID, deliveriesListed)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]deliveryJSON, 0, len(ds))
+	for i := range ds {
+		out = append(out, toDeliveryJSON(&ds[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string][]deliveryJSON{"deliveries": out})
+}
+
+// handleRotateWebhook handles "POST /webhooks/{id}/rotate": a new secret, shown
+// this once; the one it replaces still signs for webhookSecretOverlap.
+func (s *server) handleRotateWebhook(w http.ResponseWriter, r *http.Request, owner string) {
+	id, ok := webhookPathID(w, r)
+	if !ok {
+		return
+	}
+	until := s.now().Add(webhookSecretOverlap).Truncate(time.Millisecond)
+	h, err := s.store.RotateWebhookSecret(r.Context(), owner, id, newWebhookSecret(), until)
+	if err != nil {
+		s.webhookFail(w, r, err)
+		return
+	}
+	out := toWebhookJSON(&h)
+	out.Secret, out.OldSecretExpiry = h.Secret, &h.OldUntil
+	writeJSON(w, http.StatusOK, map[string]webhookJSON{"webhook": out})
+}
+
+// ownedWebhook reads the owner's endpoint of the path's {id}; on false it
+// has answered.
+func (s *server) ownedWebhook(w http.ResponseWriter, r *http.Request, owner string) (Webhook, bool) {
+	id, ok := webhookPathID(w, r)
+	if !ok {
+		return Webhook{}, false
+	}
+	h, err := s.store.GetWebhook(r.Context(), owner, id)
+	if err != nil {
+		s.webhookFail(w, r, err)
+		return Webhook{}, false
+	}
+	return h, true
+}
+
+// webhookPathID reads and validates the {id} path value before any query.
+func webhookPathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !validID(id) {
+		writeError(w, http.StatusNotFound, codeNotFound, "no such webhook")
+		return "", false
+	}
+	return id, true
+}
+
+// webhookFail answers a store error about an endpoint: a missing one (or
+// another owner's) is "no such webhook", the rest as classify says.
+func (s *server) webhookFail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, codeNotFound, "no such webhook")
+		return
+	}
+	s.fail(w, r, err)
+}
