@@ -1,0 +1,440 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The tests of this file check webhooks end to end: endpoints registered
+// through the API, events emitted by real uploads, shares and deletes, and
+// deliveries received by a real HTTP server that checks their signatures,
+// on the local store and on MongoDB (FerretDB) with S3 (versitygw).
+
+// webhookBackends start a server of each backend that may send webhooks
+// to loopback (where the receivers listen), with env added.
+func onEachWebhookBackend(t *testing.T, env map[string]string, test func(t *testing.T, e *testEnv)) {
+	starts := map[string]func(*testing.T, map[string]string) *testEnv{"local": newLocalTestEnv, "mongodb+s3": newTestEnv}
+	for name, start := range starts {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			vars := map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true"}
+			for k, v := range env {
+				vars[k] = v
+			}
+			test(t, start(t, vars))
+		})
+	}
+}
+
+// startWebhookWorker starts the server's delivery worker with no wait
+// between attempts and a short poll, stopped with the test.
+func startWebhookWorker(t *testing.T, e *testEnv) {
+	e.srv.webhooks.backoff = func(int) time.Duration { return 0 }
+	e.srv.webhooks.poll = 20 * time.Millisecond
+	t.Cleanup(e.srv.startWebhooks(context.Background()))
+}
+
+// hookReceiver is an endpoint under test: it records every request and
+// answers each with what answer says for its number (1-based).
+type hookReceiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	got    []receivedHook
+	answer func(n int, w http.ResponseWriter) (answered bool)
+	signal chan struct{} // a request arrived
+}
+
+// receivedHook is one request an endpoint received.
+type receivedHook struct {
+	id, timestamp, signature string
+	body                     []byte
+	at                       time.Time
+}
+
+// newHookReceiver starts a receiver that answers 204 unless told otherwise.
+func newHookReceiver(t *testing.T) *hookReceiver {
+	rc := &hookReceiver{signal: make(chan struct{}, 1000)}
+	rc.answer = func(int, http.ResponseWriter) bool { return false }
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		rc.got = append(rc.got, receivedHook{r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), body, time.Now()})
+		n, answer := len(rc.got), rc.answer
+		rc.mu.Unlock()
+		rc.signal <- struct{}{}
+		if !answer(n, w) {
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+// setAnswer changes how the receiver answers: answer writes the answer
+// to request n and says so, or leaves it to the default 204.
+func (rc *hookReceiver) setAnswer(answer func(n int, w http.ResponseWriter) bool) {
+	rc.mu.Lock()
+	rc.answer = answer
+	rc.mu.Unlock()
+}
+
+// received is a copy of what the receiver got so far.
+func (rc *hookReceiver) received() []receivedHook {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return slices.Clone(rc.got)
+}
+
+// await waits until the receiver got n requests, and returns them.
+func (rc *hookReceiver) await(t *testing.T, n int) []receivedHook {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		if got := rc.received(); len(got) >= n {
+			return got
+		}
+		select {
+		case <-rc.signal:
+		case <-deadline:
+			t.Fatalf("the receiver got %d requests in 20 s, want %d", len(rc.received()), n)
+		}
+	}
+}
+
+// verifyWebhook checks a request's signature as a receiver would
+// (docs/webhooks.md): any of the space-separated v1 signatures must be
+// the HMAC-SHA256, keyed by the secret's base64-decoded bytes, of
+// id.timestamp.body; and the timestamp must be recent.
+func verifyWebhook(secret string, h receivedHook) error {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return err
+	}
+	ts, err := strconv.ParseInt(h.timestamp, 10, 64)
+	if err != nil || time.Since(time.Unix(ts, 0)).Abs() > 5*time.Minute {
+		return fmt.Errorf("webhook-timestamp %q is not a recent Unix time", h.timestamp)
+	}
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%s.%s", h.id, h.timestamp, h.body)
+	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	for _, sig := range strings.Fields(h.signature) {
+		if v, ok := strings.CutPrefix(sig, "v1,"); ok && hmac.Equal([]byte(v), []byte(want)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no signature of %q matches", h.signature)
+}
+
+// Test copies of the API's webhook shapes.
+type (
+	webhookOut struct {
+		ID                string     `json:"id"`
+		URL               string     `json:"url"`
+		Events            []string   `json:"events"`
+		CreatedAt         time.Time  `json:"created_at"`
+		Secret            string     `json:"secret"`
+		PreviousSecretExp *time.Time `json:"previous_secret_expires_at"`
+	}
+	deliveryOut struct {
+		ID            string     `json:"id"`
+		Event         string     `json:"event"`
+		Status        string     `json:"status"`
+		Attempts      int        `json:"attempts"`
+		NextAttemptAt *time.Time `json:"next_attempt_at"`
+		LastStatus    *int       `json:"last_status"`
+		LastError     string     `json:"last_error"`
+		CreatedAt     time.Time  `json:"created_at"`
+	}
+	hookPayloadOut struct {
+		Type      string    `json:"type"`
+		Timestamp time.Time `json:"timestamp"`
+		Data      struct {
+			UserID string `json:"user_id"`
+			File   struct {
+				ID       string `json:"id"`
+				Filename string `json:"filename"`
+				Size     *int64 `json:"size"`
+			} `json:"file"`
+			Share *struct {
+				ID        string `json:"id"`
+				Downloads int64  `json:"downloads"`
+			} `json:"share"`
+		} `json:"data"`
+	}
+)
+
+// addWebhook registers an endpoint (prefix "" or "/admin") and expects 201.
+func addWebhook(t *testing.T, e *testEnv, token, prefix, url string, events ...string) webhookOut {
+	t.Helper()
+	resp, body := e.do(request{method: "POST", path: prefix + "/webhooks", token: token, body: map[string]any{"url": url, "events": events}})
+	wantStatus(t, resp, body, http.StatusCreated)
+	return decode[map[string]webhookOut](t, body)["webhook"]
+}
+
+// deliveriesOf lists an endpoint's deliveries.
+func deliveriesOf(t *testing.T, e *testEnv, token, prefix, id string) []deliveryOut {
+	t.Helper()
+	resp, body := e.do(request{method: "GET", path: prefix + "/webhooks/" + id + "/deliveries", token: token})
+	wantStatus(t, resp, body, http.StatusOK)
+	return decode[map[string][]deliveryOut](t, body)["deliveries"]
+}
+
+// awaitDeliveries waits until every delivery of the endpoint has left
+// pending, and returns them.
+func awaitDeliveries(t *testing.T, e *testEnv, token, prefix, id string, n int) []deliveryOut {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ds := deliveriesOf(t, e, token, prefix, id)
+		settled := len(ds) == n && !slices.ContainsFunc(ds, func(d deliveryOut) bool { return d.Status == deliveryPending })
+		if settled {
+			return ds
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries after 20 s: %+v, want %d settled", ds, n)
+		}
+	}
+}
+
+// TestWebhookEventsSignedAndDelivered: a completed upload, a share link
+// created and used, and a delete each reach the endpoint once, signed
+// with its secret, carrying ids, names and sizes and no token or URL;
+// the deliveries list says so.
+func TestWebhookEventsSignedAndDelivered(t *testing.T) {
+	t.Parallel()
+	onEachWebhookBackend(t, nil, func(t *testing.T, e *testEnv) {
+		startWebhookWorker(t, e)
+		a := apiTester{e}
+		rc := newHookReceiver(t)
+		token := e.newUser("alice")
+		hook := addWebhook(t, e, token, "", rc.URL+"/hook", webhookEvents...)
+		if !strings.HasPrefix(hook.Secret, "whsec_") {
+			t.Fatalf("secret %q: want whsec_ and base64", hook.Secret)
+		}
+		other := newHookReceiver(t)
+		addWebhook(t, e, e.newUser("bob"), "", other.URL, webhookEvents...) // sees none of alice's events
+
+		f, _ := a.stored(token, map[string]any{"filename": "report.pdf", "size": 5}, []byte("hello"))
+		resp, body := e.do(request{method: "POST", path: "/files/" + f.ID + "/shares", token: token})
+		wantStatus(t, resp, body, http.StatusCreated)
+		shareURL := decode[map[string]shareOut](t, body)["share"].URL
+		link := shareURL[strings.LastIndex(shareURL, "/s/"):]
+		resp, body = e.do(request{method: "POST", path: link + "/download", header: map[string]string{"Accept": "application/json"}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("share download: %d %s", resp.StatusCode, body)
+		}
+		resp, body = e.do(request{method: "DELETE", path: "/files/" + f.ID, token: token})
+		wantStatus(t, resp, body, http.StatusNoContent)
+
+		got := rc.await(t, 4)
+		var types []string
+		for _, h := range got {
+			if err := verifyWebhook(hook.Secret, h); err != nil {
+				t.Errorf("delivery %s: %v", h.id, err)
+			}
+			for _, secret := range []string{token, link[len("/s/"):], "/objects/", "X-Amz-", "Signature="} {
+				if strings.Contains(string(h.body), secret) {
+					t.Errorf("payload %s carries %q", h.body, secret)
+				}
+			}
+			p := decode[hookPayloadOut](t, h.body)
+			types = append(types, p.Type)
+			if p.Data.File.ID != f.ID || p.Data.File.Filename != "report.pdf" || p.Data.UserID != a.userID(token) {
+				t.Errorf("payload %s: want file %s named report.pdf of the user", h.body, f.ID)
+			}
+			if p.Type == eventShareDownloaded && (p.Data.Share == nil || p.Data.Share.Downloads != 1) {
+				t.Errorf("share.downloaded payload %s: want the share with 1 download", h.body)
+			}
+		}
+		slices.Sort(types)
+		want := []string{eventFileCompleted, eventFileDeleted, eventShareCreated, eventShareDownloaded}
+		if !slices.Equal(types, want) {
+			t.Errorf("events received: %q, want %q", types, want)
+		}
+		for _, d := range awaitDeliveries(t, e, token, "", hook.ID, 4) {
+			if d.Status != deliveryDelivered || d.Attempts != 1 || d.LastStatus == nil || *d.LastStatus != 204 || d.NextAttemptAt != nil {
+				t.Errorf("delivery %+v: want delivered in 1 attempt, last status 204, no next attempt", d)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		if n := len(rc.received()); n != 4 {
+			t.Errorf("the receiver got %d requests, want 4", n)
+		}
+		if n := len(other.received()); n != 0 {
+			t.Errorf("another user's endpoint got %d of alice's events", n)
+		}
+	})
+}
+
+// TestWebhookRetriesKeepOneID: a receiver that fails three times and then
+// succeeds gets one webhook-id four times; the delivery says delivered
+// after 4 attempts, and the metrics count 3 retries and 1 delivery.
+func TestWebhookRetriesKeepOneID(t *testing.T) {
+	t.Parallel()
+	onEachWebhookBackend(t, nil, func(t *testing.T, e *testEnv) {
+		startWebhookWorker(t, e)
+		rc := newHookReceiver(t)
+		rc.setAnswer(func(n int, w http.ResponseWriter) bool {
+			if n <= 3 {
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+			return n <= 3
+		})
+		token := e.newUser("alice")
+		hook := addWebhook(t, e, token, "", rc.URL, eventFileCompleted)
+		resp, body := e.do(request{method: "POST", path: "/webhooks/" + hook.ID + "/test", token: token})
+		wantStatus(t, resp, body, http.StatusAccepted)
+		test := decode[map[string]deliveryOut](t, body)["delivery"]
+
+		got := rc.await(t, 4)
+		for _, h := range got {
+			if h.id != test.ID {
+				t.Errorf("webhook-id %q, want %q on every attempt", h.id, test.ID)
+			}
+			if err := verifyWebhook(hook.Secret, h); err != nil {
+				t.Error(err)
+			}
+		}
+		ds := awaitDeliveries(t, e, token, "", hook.ID, 1)
+		if d := ds[0]; d.Status != deliveryDelivered || d.Attempts != 4 || d.Event != eventTest {
+			t.Errorf("delivery %+v: want webhook.test delivered after 4 attempts", d)
+		}
+		var metrics strings.Builder
+		e.srv.metrics.write(&metrics)
+		for _, line := range []string{`dropp_webhook_attempts_total{outcome="retrying"} 3`, `dropp_webhook_attempts_total{outcome="delivered"} 1`} {
+			if !strings.Contains(metrics.String(), line) {
+				t.Errorf("metrics lack %q", line)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		if n := len(rc.received()); n != 4 {
+			t.Errorf("the receiver got %d requests, want 4", n)
+		}
+	})
+}
+
+// TestWebhookSecretRotation: after a rotation, deliveries are signed with
+// the new secret and with the old one (valid 24 h more), space-separated.
+func TestWebhookSecretRotation(t *testing.T) {
+	t.Parallel()
+	onEachWebhookBackend(t, nil, func(t *testing.T, e *testEnv) {
+		startWebhookWorker(t, e)
+		rc := newHookReceiver(t)
+		token := e.newUser("alice")
+		hook := addWebhook(t, e, token, "", rc.URL, eventFileCompleted)
+		resp, body := e.do(request{method: "POST", path: "/webhooks/" + hook.ID + "/rotate", token: token})
+		wantStatus(t, resp, body, http.StatusOK)
+		rotated := decode[map[string]webhookOut](t, body)["webhook"]
+		if rotated.Secret == hook.Secret || !strings.HasPrefix(rotated.Secret, "whsec_") || rotated.PreviousSecretExp == nil ||
+			rotated.PreviousSecretExp.Sub(time.Now()) < 23*time.Hour {
+			t.Fatalf("rotated %+v: want a new secret, the old one valid about 24 h", rotated)
+		}
+		resp, body = e.do(request{method: "POST", path: "/webhooks/" + hook.ID + "/test", token: token})
+		wantStatus(t, resp, body, http.StatusAccepted)
+		h := rc.await(t, 1)[0]
+		if n := len(strings.Fields(h.signature)); n != 2 {
+			t.Errorf("webhook-signature %q: want 2 signatures", h.signature)
+		}
+		for _, secret := range []string{hook.Secret, rotated.Secret} {
+			if err := verifyWebhook(secret, h); err != nil {
+				t.Errorf("with secret %.12s…: %v", secret, err)
+			}
+		}
+		resp, body = e.do(request{method: "GET", path: "/webhooks", token: token})
+		wantStatus(t, resp, body, http.StatusOK)
+		if strings.Contains(string(body), "whsec_") {
+			t.Errorf("GET /webhooks shows a secret: %s", body)
+		}
+	})
+}
+
+// TestWebhookServerWide: an administrator's endpoint receives every
+// user's events; a user may not register one; a user's endpoint is not
+// reachable through the admin routes, nor an admin's through the user's.
+func TestWebhookServerWide(t *testing.T) {
+	t.Parallel()
+	onEachWebhookBackend(t, map[string]string{"ADMIN_EMAILS": "admin@example.com"}, func(t *testing.T, e *testEnv) {
+		startWebhookWorker(t, e)
+		rc := newHookReceiver(t)
+		admin, alice := e.newUser("admin"), e.newUser("alice")
+		resp, body := e.do(request{method: "POST", path: "/admin/webhooks", token: alice, body: map[string]any{"url": rc.URL, "events": []string{eventFileCompleted}}})
+		wantStatus(t, resp, body, http.StatusForbidden)
+		hook := addWebhook(t, e, admin, "/admin", rc.URL, eventFileCompleted)
+		mine := addWebhook(t, e, alice, "", rc.URL, eventFileDeleted)
+		for _, req := range []request{
+			{method: "DELETE", path: "/webhooks/" + hook.ID, token: admin},
+			{method: "DELETE", path: "/admin/webhooks/" + mine.ID, token: admin},
+			{method: "GET", path: "/webhooks/" + hook.ID + "/deliveries", token: alice},
+		} {
+			resp, body := e.do(req)
+			wantStatus(t, resp, body, http.StatusNotFound)
+		}
+		f, _ := apiTester{e}.stored(alice, map[string]any{"filename": "a.txt", "size": 1}, []byte("a"))
+		h := rc.await(t, 1)[0]
+		if err := verifyWebhook(hook.Secret, h); err != nil || !strings.Contains(string(h.body), f.ID) {
+			t.Errorf("server-wide delivery %s: %v; want alice's file %s", h.body, err, f.ID)
+		}
+		awaitDeliveries(t, e, admin, "/admin", hook.ID, 1)
+	})
+}
+
+// TestWebhookAPIValidation: bad input gets a 400 in the error shape,
+// naming what is wrong; an unknown or another user's endpoint is 404.
+func TestWebhookAPIValidation(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true"})
+	token, other := e.newUser("alice"), e.newUser("bob")
+	for _, tc := range []struct {
+		body any
+		want string
+	}{
+		{map[string]any{"events": []string{eventFileCompleted}}, `"url" is required`},
+		{map[string]any{"url": "ftp://example.com/", "events": []string{eventFileCompleted}}, "https"},
+		{map[string]any{"url": "/relative", "events": []string{eventFileCompleted}}, "absolute URL"},
+		{map[string]any{"url": "https://u:p@example.com/", "events": []string{eventFileCompleted}}, "credentials"},
+		{map[string]any{"url": "https://example.com/" + strings.Repeat("a", 2048), "events": []string{eventFileCompleted}}, "at most 2048"},
+		{map[string]any{"url": "https://example.com/"}, `"events" must list`},
+		{map[string]any{"url": "https://example.com/", "events": []string{"file.eaten"}}, "unknown event"},
+		{map[string]any{"url": "https://example.com/", "events": []string{eventFileDeleted, eventFileDeleted}}, "twice"},
+		{map[string]any{"url": "https://example.com/", "events": []string{eventFileDeleted}, "secret": "x"}, "unknown field"},
+		{`{"url": 1}`, ""},
+	} {
+		resp, body := e.do(request{method: "POST", path: "/webhooks", token: token, body: tc.body})
+		wantStatus(t, resp, body, http.StatusBadRequest)
+		if !strings.Contains(decode[apiErrorJSON](t, body).Message, tc.want) {
+			t.Errorf("POST /webhooks %v: %s, want a message with %q", tc.body, body, tc.want)
+		}
+	}
+	hook := addWebhook(t, e, token, "", "https://example.com/hook", eventFileDeleted)
+	for _, req := range []request{
+		{method: "DELETE", path: "/webhooks/not-an-id", token: token},
+		{method: "DELETE", path: "/webhooks/" + newID(), token: token},
+		{method: "DELETE", path: "/webhooks/" + hook.ID, token: other},
+		{method: "POST", path: "/webhooks/" + hook.ID + "/test", token: other},
+		{method: "POST", path: "/webhooks/" + hook.ID + "/rotate", token: other},
+		{method: "GET", path: "/webhooks/" + hook.ID + "/deliveries", token: other},
+	} {
+		resp, body := e.do(req)
+		wantStatus(t, resp, body, http.StatusNotFound)
+	}
+	resp, body := e.do(request{method: "GET", path: "/webhooks", token: ""})
+	wantStatus(t, resp, body, http.StatusUnauthorized)
+	resp, body = e.do(request{method: "DELETE", path: "/webhooks/" + hook.ID, token: token})
+	wantStatus(t, resp, body, http.StatusNoContent)
+	resp, body = e.do(request{method: "GET", path: "/webhooks", token: token})
+	wantStatus(t, resp, body, http.StatusOK)
+	if got := decode[map[string][]webhookOut](t, body)["webhooks"]; len(got) != 0 {
+		t.Errorf("webhooks after the delete: %+v", got)
+	}
+}
