@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeResolver answers names from a table, and "rebind.example" with a
+// public address the first time and 127.0.0.1 after: DNS rebinding.
+type fakeResolver struct {
+	names   map[string][]netip.Addr
+	rebinds atomic.Int64
+}
+
+func (f *fakeResolver) lookup(_ context.Context, host string) ([]netip.Addr, error) {
+	if host == "rebind.example" {
+		if f.rebinds.Add(1) == 1 {
+			return []netip.Addr{netip.MustParseAddr("93.184.215.14")}, nil
+		}
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	if ips, ok := f.names[host]; ok {
+		return ips, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// TestWebhookSSRFRegistration: without WEBHOOK_ALLOW_PRIVATE, an endpoint
+// whose URL is plain http, or whose host is or resolves to a loopback,
+// private, link-local, unspecified, multicast or cloud metadata address
+// (IPv4-mapped forms included), is refused with a 400 naming why.
+func TestWebhookSSRFRegistration(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	res := &fakeResolver{names: map[string][]netip.Addr{
+		"public.example":  {netip.MustParseAddr("93.184.215.14")},
+		"private.example": {netip.MustParseAddr("10.1.2.3")},
+		"mixed.example":   {netip.MustParseAddr("93.184.215.14"), netip.MustParseAddr("192.168.1.1")},
+		"localhost":       {netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")},
+	}}
+	e.srv.webhooks.lookup = res.lookup
+	token := e.newUser("alice")
+	for _, url := range []string{
+		"http://public.example/hook",
+		"https://127.0.0.1/", "https://127.1.2.3:8443/", "https://[::1]/", "https://localhost/",
+		"https://10.0.0.1/", "https://172.16.5.4/", "https://192.168.0.10/", "https://100.64.0.1/", "https://[fc00::1]/",
+		"https://169.254.169.254/latest/meta-data/", "https://[fd00:ec2::254]/", "https://169.254.1.1/", "https://[fe80::1]/",
+		"https://0.0.0.0/", "https://0.1.2.3/", "https://[::]/",
+		"https://224.0.0.1/", "https://[ff02::1]/",
+		"https://[::ffff:127.0.0.1]/", "https://[::ffff:169.254.169.254]/", "https://[::ffff:10.0.0.1]/",
+		"https://private.example/", "https://mixed.example/", "https://unknown.example/",
+	} {
+		resp, body := e.do(request{method: "POST", path: "/webhooks", token: token, body: map[string]any{"url": url, "events": []string{eventFileCompleted}}})
+		wantStatus(t, resp, body, http.StatusBadRequest)
+		msg := decode[apiErrorJSON](t, body).Message
+		if !strings.Contains(msg, "public addresses only") && !strings.Contains(msg, "https") && !strings.Contains(msg, "does not resolve") {
+			t.Errorf("%s: %q, want the reason", url, msg)
+		}
+	}
+	addWebhook(t, e, token, "", "https://public.example/hook", eventFileCompleted)
+}
+
+// TestWebhookSSRFAtConnect: the address is checked when connecting, not
+// only at registration: a host that resolved to a public address when
+// registered and to 127.0.0.1 when delivered to (DNS rebinding) is never
+// connected to, and the delivery says why.
+func TestWebhookSSRFAtConnect(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	e.srv.webhooks.lookup = (&fakeResolver{}).lookup
+	e.srv.webhooks.poll = 20 * time.Millisecond
+	t.Cleanup(e.srv.startWebhooks(context.Background()))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	token := e.newUser("alice")
+	hook := addWebhook(t, e, token, "", "https://rebind.example:"+port+"/hook", eventFileCompleted)
+	resp, body := e.do(request{method: "POST", path: "/webhooks/" + hook.ID + "/test", token: token})
+	wantStatus(t, resp, body, http.StatusAccepted)
+	var d deliveryOut
+	for deadline := time.Now().Add(10 * time.Second); d.Attempts == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no attempt in 10 s")
+		}
+		d = deliveriesOf(t, e, token, "", hook.ID)[0]
+	}
+	if d.Status != deliveryPending || d.NextAttemptAt == nil || !strings.Contains(d.LastError, "refused: 127.0.0.1 is loopback") {
+		t.Errorf("delivery %+v: want pending, retried later, refused as loopback", d)
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("the rebound address was connected to %d times", n)
+	}
+}
+
+// TestWebhookBlockedAddresses: the connect-time check refuses what
+// blockedAddr names, and lets public addresses through.
+func TestWebhookBlockedAddresses(t *testing.T) {
+	t.Parallel()
+	ws := newWebhookSender(&config{}, nil)
+	for addr, blocked := range map[string]bool{
+		"127.0.0.1:443": true, "[::1]:443": true, "10.9.8.7:443": true, "172.31.0.1:443": true, "192.168.1.1:443": true,
+		"169.254.169.254:80": true, "[fd00:ec2::254]:80": true, "[fe80::1]:443": true, "0.0.0.0:443": true, "[::]:443": true,
+		"224.0.0.251:5353": true, "[ff02::fb]:5353": true, "[::ffff:127.0.0.1]:443": true, "100.100.100.200:80": true,
+		"93.184.215.14:443": false, "[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:443": false, "8.8.8.8:443": false,
+	} {
+		err := ws.control("tcp", addr, nil)
+		if (err != nil) != blocked {
+			t.Errorf("control(%s) = %v, want blocked %v", addr, err, blocked)
+		}
+	}
+	ws = newWebhookSender(&config{WebhookAllowPrivate: true}, nil)
+	if err := ws.control("tcp", "127.0.0.1:443", nil); err != nil {
+		t.Errorf("with WEBHOOK_ALLOW_PRIVATE: %v", err)
+	}
+}
+
+// TestWebhookReceiverAnswers: a redirect is not followed (and counts as a
+// failed attempt); an endless answer is read up to 64 KiB only, so the
+// attempt ends at once, delivered; a receiver that does not answer in
+// time fails the attempt.
+func TestWebhookReceiverAnswers(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true"})
+	e.srv.webhooks.poll = 20 * time.Millisecond
+	e.srv.webhooks.client.Timeout = time.Second
+	t.Cleanup(e.srv.startWebhooks(context.Background()))
+	token := e.newUser("alice")
+
+	target := newHookReceiver(t)
+	redirect := newHookReceiver(t)
+	redirect.setAnswer(func(_ int, w http.ResponseWriter) bool {
+		w.Header().Set("Location", target.URL)
+		w.WriteHeader(http.StatusFound)
+		return true
+	})
+	endless := newHookReceiver(t)
+	var written atomic.Int64
+	endless.setAnswer(func(_ int, w http.ResponseWriter) bool {
+		w.WriteHeader(http.StatusOK)
+		chunk := make([]byte, 32<<10)
+		for start := time.Now(); time.Since(start) < 10*time.Second; {
+			if _, err := w.Write(chunk); err != nil {
+				break
+			}
+			written.Add(int64(len(chunk)))
+			w.(http.Flusher).Flush()
+		}
+		return true
+	})
+	slow := newHookReceiver(t)
+	slow.setAnswer(func(_ int, w http.ResponseWriter) bool {
+		time.Sleep(2 * time.Second)
+		return false
+	})
+	send := func(url string) (webhookOut, time.Time) {
+		hook := addWebhook(t, e, token, "", url, eventFileCompleted)
+		resp, body := e.do(request{method: "POST", path: "/webhooks/" + hook.ID + "/test", token: token})
+		wantStatus(t, resp, body, http.StatusAccepted)
+		return hook, time.Now()
+	}
+	firstAttempt := func(hook webhookOut) deliveryOut {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if d := deliveriesOf(t, e, token, "", hook.ID)[0]; d.Attempts > 0 {
+				return d
+			}
+		}
+		t.Fatalf("no attempt to %s in 10 s", hook.URL)
+		return deliveryOut{}
+	}
+
+	hook, _ := send(redirect.URL)
+	if d := firstAttempt(hook); d.Status != deliveryPending || d.LastStatus == nil || *d.LastStatus != http.StatusFound {
+		t.Errorf("redirected delivery %+v: want pending, last status 302", d)
+	}
+	if n := len(target.received()); n != 0 {
+		t.Errorf("the redirect's target got %d requests", n)
+	}
+
+	hook, sent := send(endless.URL)
+	if d := firstAttempt(hook); d.Status != deliveryDelivered {
+		t.Errorf("endless answer: delivery %+v, want delivered", d)
+	}
+	if took := time.Since(sent); took > 900*time.Millisecond {
+		t.Errorf("endless answer: the attempt took %v, want it cut at 64 KiB well before the 1 s timeout", took)
+	}
+	t.Logf("the endless receiver wrote %d KiB before the sender hung up (socket buffers included)", written.Load()>>10)
+
+	hook, _ = send(slow.URL)
+	if d := firstAttempt(hook); d.Status != deliveryPending || !strings.Contains(d.LastError, "no answer within") {
+		t.Errorf("slow receiver: delivery %+v, want pending after a timeout", d)
+	}
+}
+
+// TestWebhookTwoInstancesDeliverOnce: two instances on one MongoDB, both
+// delivering, with events emitted on both at once: every event reaches
+// the endpoint exactly once.
+func TestWebhookTwoInstancesDeliverOnce(t *testing.T) {
+	t.Parallel()
+	vars := mongoS3Env(t)
+	vars["WEBHOOK_ALLOW_PRIVATE"] = "true"
+	a, b := startTestEnv(t, vars), startTestEnv(t, vars)
+	for _, e := range []*testEnv{a, b} {
+		e.srv.webhooks.poll = 5 * time.Millisecond
+		t.Cleanup(e.srv.startWebhooks(context.Background()))
+	}
+	rc := newHookReceiver(t)
+	token := a.newUser("alice")
+	hook := addWebhook(t, a, token, "", rc.URL, eventFileCompleted)
+	const events = 60
+	var wg sync.WaitGroup
+	for i := range events {
+		e := []*testEnv{a, b}[i%2]
+		wg.Go(func() {
+			status, body, err := apiTester{e}.try(request{method: "POST", path: "/webhooks/" + hook.ID + "/test", token: token})
+			if err != nil || status != http.StatusAccepted {
+				t.Errorf("test event: %d %s %v", status, body, err)
+			}
+		})
+	}
+	wg.Wait()
+	rc.await(t, events)
+	time.Sleep(500 * time.Millisecond) // time for a duplicate to arrive
+	got := rc.received()
+	ids := map[string]int{}
+	for _, h := range got {
+		ids[h.id]++
+	}
+	if len(got) != events || len(ids) != events {
+		t.Errorf("the receiver got %d requests for %d events, want each once", len(got), len(ids))
+	}
+}
+
+// TestWebhookLatency measures, on each backend, how long an event takes
+// from the request that emits it to the endpoint, in steady state (one
+// event at a time, the worker idle between them), and logs p50 and p99:
+// the figures of docs/webhooks.md.
+func TestWebhookLatency(t *testing.T) {
+	t.Parallel()
+	onEachWebhookBackend(t, nil, func(t *testing.T, e *testEnv) {
+		t.Cleanup(e.srv.startWebhooks(context.Background()))
+		rc := newHookReceiver(t)
+		token := e.newUser("alice")
+		hook := addWebhook(t, e, token, "", rc.URL, eventFileCompleted)
+		const n = 200
+		took, answered := make([]time.Duration, 0, n), make([]time.Duration, 0, n)
+		for i := range n {
+			start := time.Now()
+			resp, body := e.do(request{method: "POST", path: "/webhooks/" + hook.ID + "/test", token: token})
+			wantStatus(t, resp, body, http.StatusAccepted)
+			answered = append(answered, time.Since(start))
+			h := rc.await(t, i+1)[i]
+			took = append(took, h.at.Sub(start))
+		}
+		slices.Sort(took)
+		slices.Sort(answered)
+		t.Logf("webhook latency over %d events, one at a time, from the emitting request to the endpoint: p50 %v, p99 %v (the request alone: p50 %v, p99 %v)",
+			n, took[n/2], took[n*99/100], answered[n/2], answered[n*99/100])
+	})
+}
