@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -436,5 +437,31 @@ func TestWebhookAPIValidation(t *testing.T) {
 	wantStatus(t, resp, body, http.StatusOK)
 	if got := decode[map[string][]webhookOut](t, body)["webhooks"]; len(got) != 0 {
 		t.Errorf("webhooks after the delete: %+v", got)
+	}
+}
+
+// checkWebhookContract calls every webhook operation of the document, a
+// user's and the server-wide ones, each with a success and an error, for
+// checkContract. Hosts resolve through a test resolver (no DNS here).
+func checkWebhookContract(c *contractChecker, user, boss string) {
+	c.t.Helper()
+	public := []netip.Addr{netip.MustParseAddr("93.184.215.14")}
+	c.e.srv.webhooks.lookup = (&fakeResolver{names: map[string][]netip.Addr{"hooks.example": public}}).lookup
+	const missing = "01234567-89ab-4def-8123-456789abcdef"
+	c.call("/admin/webhooks", c.req("GET", "/admin/webhooks", user, nil))
+	for _, prefix := range []string{"", "/admin"} {
+		token := map[string]string{"": user, "/admin": boss}[prefix]
+		c.call(prefix+"/webhooks", c.req("POST", prefix+"/webhooks", token, map[string]any{"url": "https://127.0.0.1/", "events": []string{eventFileCompleted}}))
+		_, body := c.call(prefix+"/webhooks", c.req("POST", prefix+"/webhooks", token, map[string]any{"url": "https://hooks.example/dropp", "events": webhookEvents}))
+		id := decode[map[string]webhookOut](c.t, body)["webhook"].ID
+		c.call(prefix+"/webhooks", c.req("GET", prefix+"/webhooks", token, nil))
+		c.call(prefix+"/webhooks/{id}/test", c.req("POST", prefix+"/webhooks/"+id+"/test", token, nil))
+		c.call(prefix+"/webhooks/{id}/test", c.req("POST", prefix+"/webhooks/"+missing+"/test", token, nil))
+		c.call(prefix+"/webhooks/{id}/deliveries", c.req("GET", prefix+"/webhooks/"+id+"/deliveries", token, nil))
+		c.call(prefix+"/webhooks/{id}/deliveries", c.req("GET", prefix+"/webhooks/"+missing+"/deliveries", token, nil))
+		c.call(prefix+"/webhooks/{id}/rotate", c.req("POST", prefix+"/webhooks/"+id+"/rotate", token, nil))
+		c.call(prefix+"/webhooks/{id}/rotate", c.req("POST", prefix+"/webhooks/"+missing+"/rotate", token, nil))
+		c.call(prefix+"/webhooks/{id}", c.req("DELETE", prefix+"/webhooks/"+id, token, nil))
+		c.call(prefix+"/webhooks/{id}", c.req("DELETE", prefix+"/webhooks/"+id, token, nil))
 	}
 }
