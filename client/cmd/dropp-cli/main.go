@@ -104,6 +104,11 @@ var commands = []command{
 	{name: "drop add", args: "SHARE_ID FILE_ID...", about: "add files to a link", nargs: [2]int{2, 101}, run: (*cli).dropAdd},
 	{name: "drop remove", args: "SHARE_ID FILE_ID", about: "take a file out of a link", nargs: [2]int{2, 2}, run: (*cli).dropRemove},
 	{name: "drop list", about: "list all your live links (without their url)", run: (*cli).dropList},
+	{name: "webhook add", args: "URL EVENT...", about: "register a webhook endpoint for events (file.completed, file.deleted, share.created,\n" +
+		"share.downloaded, request.received); prints it with its secret, shown once", nargs: [2]int{2, 6}, run: (*cli).webhookAdd},
+	{name: "webhook list", about: "list your webhook endpoints (without secrets)", run: (*cli).webhookList},
+	{name: "webhook rm", args: "WEBHOOK_ID", about: "delete a webhook endpoint", nargs: [2]int{1, 1}, run: (*cli).webhookRm},
+	{name: "webhook test", args: "WEBHOOK_ID", about: "send a webhook.test event; prints its delivery", nargs: [2]int{1, 1}, run: (*cli).webhookTest},
 	{name: "me", about: "who is signed in, and their usage", run: (*cli).me},
 	{name: "logout", about: "revoke the token and forget it", run: (*cli).logout},
 	{name: "help", about: "print this help"},
@@ -163,7 +168,7 @@ func (c *cli) parse(args []string) (*command, error) {
 		return nil, errHelp
 	}
 	name, rest := args[0], args[1:]
-	if (name == "share" || name == "token" || name == "drop") && len(rest) > 0 {
+	if (name == "share" || name == "token" || name == "drop" || name == "webhook") && len(rest) > 0 {
 		name, rest = name+" "+rest[0], rest[1:]
 	}
 	for i := range commands {
@@ -176,6 +181,9 @@ func (c *cli) parse(args []string) (*command, error) {
 	}
 	if name == "drop" {
 		return nil, errors.New("drop takes create, add, remove or list")
+	}
+	if name == "webhook" {
+		return nil, errors.New("webhook takes add, list, rm or test")
 	}
 	return nil, fmt.Errorf("unknown command %q", strings.Join(args[:len(args)-len(rest)], " "))
 }
@@ -398,6 +406,41 @@ func (c *cli) tokenRevoke(ctx context.Context) error {
 		return err
 	}
 	return cl.RevokeToken(ctx, c.args[0])
+}
+
+func (c *cli) webhookAdd(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	hook, err := cl.AddWebhook(ctx, c.args[0], c.args[1:])
+	return c.print(hook, err)
+}
+
+func (c *cli) webhookList(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	hooks, err := cl.ListWebhooks(ctx)
+	return c.print(hooks, err)
+}
+
+func (c *cli) webhookRm(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	return cl.DeleteWebhook(ctx, c.args[0])
+}
+
+func (c *cli) webhookTest(ctx context.Context) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	d, err := cl.TestWebhook(ctx, c.args[0])
+	return c.print(d, err)
 }
 
 func (c *cli) me(ctx context.Context) error {

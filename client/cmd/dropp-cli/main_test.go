@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,7 +101,8 @@ var noServer = []string{"DROPP_URL=http://127.0.0.1:1"}
 
 var inTheUsage = []string{"signin", "upload", "list", "download", "delete", "share create", "share list", "share revoke",
 	"drop create", "drop add", "drop remove", "drop list",
-	"token create", "token list", "token revoke", "me", "logout", "help", "DROPP_URL", "DROPP_TOKEN", "Exit status"}
+	"token create", "token list", "token revoke", "webhook add", "webhook list", "webhook rm", "webhook test", "me", "logout", "help",
+	"DROPP_URL", "DROPP_TOKEN", "Exit status"}
 
 // TestHelpPrintsUsage: -h, --help and help print the usage on stdout and
 // exit 0, with no token and no server.
@@ -128,6 +130,7 @@ func TestUsageErrors(t *testing.T) {
 		{"share", "create", "id", "-expires", "soon"}, {"share", "create", "id", "-nope"}, {"share", "revoke"},
 		{"token"}, {"token", "frobnicate"}, {"token", "create"}, {"token", "create", "n", "-expires", "soon"}, {"token", "revoke"},
 		{"token", "list", "x"},
+		{"webhook"}, {"webhook", "add", "https://example.com/"}, {"webhook", "rm"},
 	} {
 		r := runCLI(t, "", noServer, args...)
 		if r.code != 2 || r.stdout != "" || !strings.Contains(r.stderr, "Usage:") {
@@ -359,6 +362,42 @@ func TestTokenCommands(t *testing.T) {
 	}
 	if r := runCLI(t, "", patEnv, "list"); r.code != 1 || !strings.Contains(r.stderr, "unauthorized") {
 		t.Fatalf("list with a revoked token: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestWebhookCommands: webhook add, test, list and rm, against a
+// receiver on loopback (the test server allows it).
+func TestWebhookCommands(t *testing.T) {
+	env, _ := signedIn(t)
+	got := make(chan string, 10)
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Get("webhook-id") }))
+	defer rc.Close()
+	r := runCLI(t, "", env, "webhook", "add", rc.URL, "file.completed", "share.created")
+	var hook struct{ ID, Secret string }
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &hook) != nil || !strings.HasPrefix(hook.Secret, "whsec_") {
+		t.Fatalf("webhook add: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, "", env, "webhook", "test", hook.ID)
+	var d struct{ ID, Event string }
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &d) != nil || d.Event != "webhook.test" {
+		t.Fatalf("webhook test: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	select {
+	case id := <-got:
+		if id != d.ID {
+			t.Errorf("the receiver got webhook-id %q, want %q", id, d.ID)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the test event did not arrive in 20 s")
+	}
+	if r := runCLI(t, "", env, "webhook", "list"); r.code != 0 || !strings.Contains(r.stdout, hook.ID) || strings.Contains(r.stdout, "whsec_") {
+		t.Fatalf("webhook list: exit %d, stdout %q", r.code, r.stdout)
+	}
+	if r := runCLI(t, "", env, "webhook", "rm", hook.ID); r.code != 0 || r.stdout != "" {
+		t.Fatalf("webhook rm: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "", env, "webhook", "rm", hook.ID); r.code != 1 || !strings.Contains(r.stderr, "not_found") {
+		t.Fatalf("webhook rm again: exit %d, stderr %q; want 1, not_found", r.code, r.stderr)
 	}
 }
 
