@@ -904,6 +904,67 @@
     $("share-close").addEventListener("click", () => $("share-dialog").close());
   }
 
+  // ---- Webhooks (webhooks.go): add, list, deliveries, test ----
+
+  async function loadWebhooks() {
+    const data = await api("GET", "/webhooks");
+    $("webhook-list").replaceChildren(...data.webhooks.map(webhookRow));
+  }
+
+  function webhookRow(h) {
+    const li = el("li", { id: `webhook-${h.id}` });
+    const deliveries = el("ul", { className: "deliveries", hidden: true });
+    const test = el("button", { type: "button", className: "secondary", textContent: "Send test" });
+    test.addEventListener("click", async () => {
+      try {
+        await api("POST", `/webhooks/${h.id}/test`);
+        await showDeliveries(h, deliveries);
+      } catch (e) { showError(`Could not send a test event: ${e.message}`); }
+    });
+    const show = el("button", { type: "button", className: "secondary", textContent: "Deliveries" });
+    show.addEventListener("click", () => showDeliveries(h, deliveries).catch((e) => showError(e.message)));
+    const del = el("button", { type: "button", className: "danger", textContent: "Delete" });
+    del.addEventListener("click", async () => {
+      try {
+        await api("DELETE", `/webhooks/${h.id}`);
+        li.remove();
+      } catch (e) { showError(`Could not delete the webhook: ${e.message}`); }
+    });
+    li.append(el("span", { className: "name", textContent: h.url }), el("span", { className: "meta", textContent: h.events.join(", ") }),
+      el("p", { className: "actions" }, test, show, del), deliveries);
+    return li;
+  }
+
+  async function showDeliveries(h, ul) {
+    const data = await api("GET", `/webhooks/${h.id}/deliveries`);
+    ul.replaceChildren(...data.deliveries.map((d) => {
+      const parts = [`${d.event}: ${d.status}`, `${d.attempts} attempt${d.attempts === 1 ? "" : "s"}`, formatDate(d.created_at)];
+      if (d.last_status !== null) parts.push(`HTTP ${d.last_status}`);
+      if (d.last_error) parts.push(d.last_error);
+      if (d.next_attempt_at) parts.push(`next try ${formatDate(d.next_attempt_at)}`);
+      return el("li", { textContent: parts.join(" · ") });
+    }));
+    if (!data.deliveries.length) ul.append(el("li", { textContent: "No deliveries yet." }));
+    ul.hidden = false;
+  }
+
+  async function addWebhook(ev) {
+    ev.preventDefault();
+    const events = Array.from($("webhook-events").querySelectorAll("input:checked"), (i) => i.value);
+    try {
+      const data = await api("POST", "/webhooks", { url: $("webhook-url").value, events });
+      $("webhook-list").append(webhookRow(data.webhook));
+      $("webhook-secret").textContent = `Signing secret (shown once, keep it now): ${data.webhook.secret}`;
+      $("webhook-secret").hidden = false;
+      $("webhook-form").reset();
+    } catch (e) { showError(`Could not add the webhook: ${e.message}`); }
+  }
+
+  function wireWebhooks() {
+    $("webhook-form").addEventListener("submit", addWebhook);
+    loadWebhooks().catch((e) => { if (!routeMissing(e)) showError(`Could not list your webhooks: ${e.message}`); });
+  }
+
   async function start() {
     wireDrop();
     wireShareDialog();
@@ -920,6 +981,7 @@
     }
     loadUsage().catch(() => {});
     await wireTokens();
+    wireWebhooks();
     document.body.dataset.ready = "1"; // for tests: the first list is in
   }
 
