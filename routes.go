@@ -74,7 +74,6 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /admin/users/{id}/tokens", admin(s.handleAdminUserTokens)) // tokens.go
 	mux.Handle("DELETE /admin/users/{id}/tokens/{token}", admin(s.handleAdminRevokeToken))
 
-
 	// Webhooks (webhooks.go): a user's endpoints, and the server-wide
 	// ones administrators register, which receive every user's events.
 	mux.Handle("POST /webhooks", api(s.handleCreateWebhook))

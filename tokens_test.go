@@ -186,6 +186,19 @@ var routeDecisions = map[string]string{
 	"GET /objects/{key...}":                    routePublic,
 	"PUT /objects/{key...}":                    routePublic,
 	"POST /s/{token}":                          routePublic, // a protected link's password (linkprotect.go)
+	// Webhooks (webhooks.go): managed only by a signed-in user, never by a token.
+	"POST /webhooks":                      routeNoToken,
+	"GET /webhooks":                       routeNoToken,
+	"DELETE /webhooks/{id}":               routeNoToken,
+	"POST /webhooks/{id}/test":            routeNoToken,
+	"GET /webhooks/{id}/deliveries":       routeNoToken,
+	"POST /webhooks/{id}/rotate":          routeNoToken,
+	"POST /admin/webhooks":                routeNoToken,
+	"GET /admin/webhooks":                 routeNoToken,
+	"DELETE /admin/webhooks/{id}":         routeNoToken,
+	"POST /admin/webhooks/{id}/test":      routeNoToken,
+	"GET /admin/webhooks/{id}/deliveries": routeNoToken,
+	"POST /admin/webhooks/{id}/rotate":    routeNoToken,
 }
 
 // routeRequest turns a route pattern into a request on made-up ids.
