@@ -333,8 +333,10 @@ func (s *server) attemptDelivery(ctx context.Context, d WebhookDelivery) bool {
 		return false // the store is away: the attempt is made once it answers
 	}
 	if err := s.store.RecordAttempt(context.WithoutCancel(ctx), cur); err != nil {
+		// Not recorded: the delivery stays due, and is sent again at the
+		// next look rather than at once, in a loop, while the store fails.
 		s.log.Warn("webhooks: recording an attempt", "delivery", cur.ID, "err", err)
-		return true
+		return false
 	}
 	s.webhooks.metrics.webhookAttempt(outcome)
 	return true
