@@ -231,7 +231,7 @@ func TestWebhookEventsSignedAndDelivered(t *testing.T) {
 		wantStatus(t, resp, body, http.StatusCreated)
 		shareURL := decode[map[string]shareOut](t, body)["share"].URL
 		link := shareURL[strings.LastIndex(shareURL, "/s/"):]
-		resp, body = e.do(request{method: "POST", path: link + "/download", header: map[string]string{"Accept": "application/json"}})
+		resp, body = e.do(request{method: "POST", path: link + "/download"})
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("share download: %d %s", resp.StatusCode, body)
 		}
