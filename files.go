@@ -32,7 +32,8 @@ func (v fileJSON) MarshalJSON() ([]byte, error) { return appendFileJSON(nil, v.f
 
 // appendFileJSON appends f as the API shows a File, the one place that
 // says so: {"id", "filename", "size", "content_type", "status",
-// "created_at", "completed_at"}, with the bytes encoding/json would write
+// "created_at", "completed_at"} and, for a file sent through a file
+// request, "request_id", "sender_name" and "sender_note", with the bytes encoding/json would write
 // for those fields (TestFileJSONMatchesEncodingJSON). Until completion, the
 // size is the declared one. A list appends a page of them into one buffer,
 // with no reflection and no allocation per file.
@@ -59,7 +60,20 @@ func appendFileJSON(b []byte, f *File) []byte {
 	b = appendJSONTime(b, &f.CreatedAt)
 	b = append(b, `,"completed_at":`...)
 	b = appendJSONTime(b, f.CompletedAt)
+	// Only a file sent through a file request (requests.go) has these.
+	b = appendOptionalJSONString(b, `,"request_id":`, f.RequestID)
+	b = appendOptionalJSONString(b, `,"sender_name":`, f.SenderName)
+	b = appendOptionalJSONString(b, `,"sender_note":`, f.SenderNote)
 	return append(b, '}')
+}
+
+// appendOptionalJSONString appends key and v unless v is "", as
+// encoding/json's omitempty does.
+func appendOptionalJSONString(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendJSONString(append(b, key...), v)
 }
 
 // createUploadRequest is the body of POST /upload/.

@@ -47,6 +47,8 @@ const (
 	opDelCode   = "del_code"
 	opPutShare  = "put_share"
 	opDelShare  = "del_share"
+	opPutReq    = "put_request" // localstore_requests.go
+	opDelReq    = "del_request"
 	localCRCLen = 8 // hex digits of the checksum at the start of a line
 )
 
@@ -64,6 +66,7 @@ type localRecord struct {
 	State *AuthState  `json:"state,omitempty"`
 	Code  *AuthCode   `json:"code,omitempty"`
 	Share *Share      `json:"share,omitempty"`
+	Req   *FileRequest `json:"request,omitempty"`
 	Kind  string      `json:"kind,omitempty"` // credential kind, for del_cred
 	Key   string      `json:"key,omitempty"`  // file ID or hash, for del_*
 }

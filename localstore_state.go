@@ -32,6 +32,7 @@ type localState struct {
 	// a revoke read only what they need.
 	sharesOfFile map[string]map[string]bool // file ID → token hashes of its shares
 	shareHashes  map[string]string          // share ID → token hash
+	requests     map[string]FileRequest     // by ID (localstore_requests.go)
 }
 
 // newLocalState returns an empty state ready for replay: files are indexed
@@ -49,6 +50,7 @@ func newLocalState() *localState {
 
 		sharesOfFile: map[string]map[string]bool{},
 		shareHashes:  map[string]string{},
+		requests:     map[string]FileRequest{},
 	}
 }
 
@@ -82,6 +84,10 @@ func (st *localState) apply(rec *localRecord) error {
 		st.putShare(rec.Share)
 	case rec.Op == opDelShare:
 		st.deleteShare(rec.Key)
+	case rec.Op == opPutReq && rec.Req != nil:
+		localRequests.store(st, rec.Req)
+	case rec.Op == opDelReq:
+		delete(st.requests, rec.Key)
 	default:
 		return fmt.Errorf("%w: op %q", errLocalRecord, rec.Op)
 	}
@@ -295,7 +301,7 @@ type localTable interface {
 }
 
 // localTables lists the map-kept kinds, in the order compaction writes them.
-var localTables = []localTable{localUsers, localCreds, localStates, localCodes, localShares}
+var localTables = []localTable{localUsers, localCreds, localStates, localCodes, localShares, localRequests}
 
 // store puts r into the state, replacing the record with its key.
 func (k localKind[K, R]) store(st *localState, r *R) {

@@ -31,6 +31,7 @@ type memStore struct {
 	states  map[string]AuthState
 	codes   map[string]AuthCode
 	invites map[string]Invitation // by hash
+	fileRequests                  // memstore_requests_test.go
 }
 
 var _ Store = (*memStore)(nil)
