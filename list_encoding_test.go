@@ -269,7 +269,7 @@ func everyFieldFile(t *testing.T) File {
 		CreatedAt: completed.Add(-time.Second), CompletedAt: &completed, Charged: 6,
 		UploadID: "upload-1", PartSize: 5 << 20, PartCount: 3, UploadExpiresAt: &completed,
 		StagingKey: "staging/1767225600/users/ab/one",
-		RequestID: newID(), SenderName: "Ann <a&b>", SenderNote: "for \"you\"\nthanks"}
+		RequestID:  newID(), SenderName: "Ann <a&b>", SenderNote: "for \"you\"\nthanks"}
 	v := reflect.ValueOf(f)
 	for i := range v.NumField() {
 		if v.Field(i).IsZero() {

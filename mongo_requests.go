@@ -47,7 +47,9 @@ type requestGuard struct {
 	ExpiresAt time.Time `bson:"expires_at"`
 }
 
-func (s *mongoStore) requestsColl() *mongo.Collection { return s.files.Database().Collection("requests") }
+func (s *mongoStore) requestsColl() *mongo.Collection {
+	return s.files.Database().Collection("requests")
+}
 
 func (s *mongoStore) requestGuardsColl() *mongo.Collection {
 	return s.files.Database().Collection("request_guards")
