@@ -59,16 +59,17 @@ var localCRCTable = crc32.MakeTable(crc32.Castagnoli)
 // for a put; Kind and Key name the document for a delete. The documents'
 // field names are the json tags of the record types (store.go).
 type localRecord struct {
-	Op    string       `json:"op"`
-	File  *File        `json:"file,omitempty"`
-	Cred  *Credential  `json:"cred,omitempty"`
-	User  *User        `json:"user,omitempty"`
-	State *AuthState   `json:"state,omitempty"`
-	Code  *AuthCode    `json:"code,omitempty"`
-	Share *Share       `json:"share,omitempty"`
-	Req   *FileRequest `json:"request,omitempty"`
-	Kind  string       `json:"kind,omitempty"` // credential kind, for del_cred
-	Key   string       `json:"key,omitempty"`  // file ID or hash, for del_*
+	Op    string      `json:"op"`
+	File  *File       `json:"file,omitempty"`
+	Cred  *Credential `json:"cred,omitempty"`
+	User  *User       `json:"user,omitempty"`
+	State *AuthState  `json:"state,omitempty"`
+	Code  *AuthCode   `json:"code,omitempty"`
+	Share *Share      `json:"share,omitempty"`
+	Kind  string      `json:"kind,omitempty"` // credential kind, for del_cred
+	Key   string      `json:"key,omitempty"`  // file ID or hash, for del_*
+
+	Req *FileRequest `json:"request,omitempty"` // localstore_requests.go
 }
 
 // encodeLocalRecord renders rec as one log line, newline included. JSON

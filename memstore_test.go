@@ -22,16 +22,17 @@ func TestMemStoreContract(t *testing.T) {
 // keeps the Store contract (TestMemStoreContract), so handlers behave as
 // they do on MongoDB.
 type memStore struct {
-	mu           sync.Mutex
-	files        map[string]*File   // by ID
-	byOwner      map[string][]*File // each sorted by memOlderFirst
-	keys         map[string]bool    // object keys in use
-	creds        map[string]Credential
-	users        map[string]User // by ID
-	states       map[string]AuthState
-	codes        map[string]AuthCode
-	invites      map[string]Invitation // by hash
-	fileRequests                       // memstore_requests_test.go
+	mu      sync.Mutex
+	files   map[string]*File   // by ID
+	byOwner map[string][]*File // each sorted by memOlderFirst
+	keys    map[string]bool    // object keys in use
+	creds   map[string]Credential
+	users   map[string]User // by ID
+	states  map[string]AuthState
+	codes   map[string]AuthCode
+	invites map[string]Invitation // by hash
+
+	fileRequests // memstore_requests_test.go
 }
 
 var _ Store = (*memStore)(nil)
