@@ -125,20 +125,21 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 	if !readJSON(w, r, &req, bodyRequired) {
 		return
 	}
+	s.createUpload(w, r, &req, &File{Owner: owner})
+}
+
+// createUpload validates req and records the pending file f, whose Owner
+// is set (and, for a file sent through a file request, its RequestID and
+// sender: requests.go), then answers how to send its bytes.
+func (s *server) createUpload(w http.ResponseWriter, r *http.Request, req *createUploadRequest, f *File) {
 	multipart := req.Multipart != nil && *req.Multipart
-	if msg := s.validateUpload(&req, multipart); msg != "" {
+	if msg := s.validateUpload(req, multipart); msg != "" {
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
 		return
 	}
 	now := s.now().Truncate(time.Millisecond)
-	f := &File{
-		ID:           newID(),
-		Owner:        owner,
-		Filename:     *req.Filename,
-		DeclaredSize: req.Size,
-		Status:       statusPending,
-		CreatedAt:    now,
-	}
+	f.ID, f.Filename, f.DeclaredSize, f.Status, f.CreatedAt = newID(), *req.Filename, req.Size, statusPending, now
+	owner := f.Owner
 	if req.ContentType != nil {
 		f.ContentType = *req.ContentType
 	}
@@ -156,17 +157,33 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		return
 	}
 	f.Charged = s.chargeFor(f.DeclaredSize)
-	err = s.store.InsertFileWithinQuota(r.Context(), f, s.quota())
-	if errors.Is(err, ErrQuotaExceeded) {
-		s.writeQuotaExceeded(w, r, owner, f.Charged)
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
+	if err := s.insertPending(r.Context(), f, now); err != nil {
+		s.failInsert(w, r, f, err)
 		return
 	}
 	s.metrics.uploadCreated()
 	writeCreatedUpload(w, f, form)
+}
+
+// insertPending records a new pending file within its owner's quota, and
+// within its file request's room if it comes through one.
+func (s *server) insertPending(ctx context.Context, f *File, now time.Time) error {
+	if f.RequestID != "" {
+		return s.store.InsertRequestFile(ctx, f, s.quota(), now)
+	}
+	return s.store.InsertFileWithinQuota(ctx, f, s.quota())
+}
+
+// failInsert answers a failed insertPending.
+func (s *server) failInsert(w http.ResponseWriter, r *http.Request, f *File, err error) {
+	switch {
+	case f.RequestID != "":
+		s.failRequestInsert(w, r, f, err) // requests.go
+	case errors.Is(err, ErrQuotaExceeded):
+		s.writeQuotaExceeded(w, r, f.Owner, f.Charged)
+	default:
+		s.fail(w, r, err)
+	}
 }
 
 // presignSingle signs a single upload: a POST form, or with

@@ -23,6 +23,7 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 	s.signIn = newSignIn(cfg, logger)
 	s.shares = newShareLinks(cfg)
 	s.links = newLinkGuard(s.signIn)
+	s.requests = newRequestLinks(cfg, objectsOrigin(objects))
 	s.adminView = newAdminPageView()
 	s.page = newAppPage(objectsOrigin(objects))
 	s.handler = s.logRequests(s.recoverPanics(s.loopbackHostOnly(s.routes())))
@@ -118,6 +119,20 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /s/{token}/files/{file_id}/preview", link(s.handleSharePreview))
 	// A protected link's password form (linkprotect.go).
 	mux.Handle("POST /s/{token}", link(s.handleLinkPassword))
+
+	// File requests (requests.go): the owner's API, then the stranger's
+	// page and upload routes, headed and limited as share links are, and
+	// limited per request too (openRequest).
+	mux.Handle("POST /requests", api(s.handleCreateRequest))
+	mux.Handle("GET /requests", api(s.handleListRequests))
+	mux.Handle("DELETE /requests/{id}", api(s.handleDeleteRequest))
+	mux.Handle("POST /requests/{id}/close", api(s.handleCloseRequest))
+	mux.Handle("POST /requests/{id}/reopen", api(s.handleReopenRequest))
+	mux.Handle("GET /r/{token}", link(s.handleRequestPage))
+	mux.Handle("POST /r/{token}/upload", link(s.handleRequestUpload))
+	mux.Handle("POST /r/{token}/upload/{id}/complete", link(s.handleRequestComplete))
+	mux.Handle("POST /r/{token}/upload/{id}/parts", link(s.handleRequestPartURLs))
+	mux.Handle("GET /r/{token}/upload/{id}/parts", link(s.handleRequestListParts))
 
 	// The local object store's upload forms, PUT URLs and download URLs
 	// point back at this server (localobjects.go, localobjects_upload.go, localobjects_parts.go), checked by their

@@ -38,6 +38,8 @@ type server struct {
 	joining   keyedLocks     // multipart files this instance is completing (multipart.go)
 	// page is the web page at "/" and its assets, see page.go.
 	page *appPage
+	// requests is the file request page and its rate limit (requests.go).
+	requests *requestLinks
 }
 
 // ServeHTTP sends every request through logging and panic recovery to
