@@ -483,6 +483,8 @@ func checkContract(t *testing.T, e *testEnv, local bool) {
 	c.call("/upload/{id}/complete", c.req("POST", "/upload/"+mpID+"/complete", user, nil))
 	c.call("/upload/{id}/parts", c.req("GET", "/upload/"+mpID+"/parts", user, nil))
 
+	checkRequestsContract(c, user) // requests_test.go
+
 	// Account and administration.
 	c.call("/me", c.req("GET", "/me", user, nil))
 	c.call("/me", c.req("GET", "/me", "", nil))

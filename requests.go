@@ -22,8 +22,10 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -313,7 +315,7 @@ type openRequestJSON struct {
 // handleRequestPage handles "GET /r/{token}": the request's page, or its
 // JSON with Accept: application/json.
 func (s *server) handleRequestPage(w http.ResponseWriter, r *http.Request) {
-	fr, ok := s.openRequest(w, r)
+	fr, ok := s.openRequest(w, r, s.shareFail, s.shareTooMany)
 	if !ok {
 		return
 	}
@@ -348,7 +350,7 @@ type requestUploadBody struct {
 // handleRequestUpload handles "POST /r/{token}/upload": a stranger's new
 // upload into the request's owner's account.
 func (s *server) handleRequestUpload(w http.ResponseWriter, r *http.Request) {
-	fr, ok := s.openRequest(w, r)
+	fr, ok := s.openRequest(w, r, s.requestJSONFail, requestTooMany)
 	if !ok {
 		return
 	}
@@ -418,8 +420,23 @@ func (s *server) failRequestInsert(w http.ResponseWriter, r *http.Request, f *Fi
 	case errors.Is(err, ErrQuotaExceeded):
 		writeError(w, http.StatusForbidden, codeQuotaExceeded, "the owner of this request has no room left for a file of that size")
 	default:
-		s.shareFail(w, r, err) // a request closed meanwhile is the dead link's 404
+		s.requestJSONFail(w, r, err) // a request closed meanwhile is the dead link's 404
 	}
+}
+
+// requestJSONFail answers an error on the stranger's JSON routes: a dead
+// link is the dead share link's JSON 404, whatever the Accept header.
+func (s *server) requestJSONFail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, codeNotFound, deadShareMessage)
+		return
+	}
+	s.fail(w, r, err)
+}
+
+// requestTooMany is the 429 of the stranger's JSON routes.
+func requestTooMany(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many requests on this link; retry after the Retry-After delay")
 }
 
 // handleRequestComplete handles "POST /r/{token}/upload/{id}/complete",
@@ -449,7 +466,7 @@ func (s *server) handleRequestListParts(w http.ResponseWriter, r *http.Request) 
 // the file {id} was sent through it, and returns the owner the upload
 // handlers then act for. Any other file is "no such file".
 func (s *server) requestFileOwner(w http.ResponseWriter, r *http.Request) (string, bool) {
-	fr, ok := s.openRequest(w, r)
+	fr, ok := s.openRequest(w, r, s.requestJSONFail, requestTooMany)
 	if !ok {
 		return "", false
 	}
@@ -470,9 +487,10 @@ func (s *server) requestFileOwner(w http.ResponseWriter, r *http.Request) (strin
 
 // openRequest finds the open request of the token in the path, and counts
 // the call against the request's rate limit. A dead link (unknown,
-// closed, expired, deleted, or of a disabled owner) is answered as a dead
-// share link is, the same bytes. On false it has answered.
-func (s *server) openRequest(w http.ResponseWriter, r *http.Request) (FileRequest, bool) {
+// closed, expired, deleted, or of a disabled owner) is answered by fail as
+// a dead share link is, the same bytes; too many calls by tooMany. On
+// false it has answered.
+func (s *server) openRequest(w http.ResponseWriter, r *http.Request, fail func(http.ResponseWriter, *http.Request, error), tooMany http.HandlerFunc) (FileRequest, bool) {
 	token := r.PathValue("token")
 	err := ErrNotFound
 	var fr FileRequest
@@ -486,12 +504,12 @@ func (s *server) openRequest(w http.ResponseWriter, r *http.Request) (FileReques
 		err = s.checkLinkAccess(w, r, &fr)
 	}
 	if err != nil {
-		s.shareFail(w, r, err)
+		fail(w, r, err)
 		return FileRequest{}, false
 	}
 	if ok, wait := s.requests.perRequest.allow(requestBucket(fr.ID), s.now()); !ok {
-		w.Header().Set("Retry-After", fmt.Sprint(max(1, int(wait.Seconds()+0.999))))
-		s.shareTooMany(w, r)
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		tooMany(w, r)
 		return FileRequest{}, false
 	}
 	return fr, true

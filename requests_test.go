@@ -384,3 +384,55 @@ func TestRequestCapsUnderConcurrency(t *testing.T) {
 		e.wantMeUsage(alice, total*10, total) // each pending upload charged to the owner at create
 	})
 }
+
+// checkRequestsContract calls every file request operation for
+// TestOpenAPIMatchesAnswers (checkContract), with the owner's token user:
+// the owner's API, then a stranger's page, upload (a form and parts) and
+// dead link.
+func checkRequestsContract(c *contractChecker, user string) {
+	t := c.t
+	missing := newID()
+	c.call("/requests", c.req("POST", "/requests", user, map[string]any{"title": ""}))
+	_, body := c.call("/requests", c.req("POST", "/requests", user, map[string]any{
+		"title": "Scans", "message": "Please", "max_files": 5, "max_bytes": 1 << 20, "content_types": []string{"text/*"}}))
+	fr := decode[struct {
+		Request struct{ ID, URL string } `json:"request"`
+	}](t, body).Request
+	c.call("/requests", c.req("GET", "/requests?limit=1", user, nil))
+	c.call("/requests", c.req("GET", "/requests?limit=0", user, nil))
+	link := strings.TrimPrefix(fr.URL, c.e.URL)
+	c.call("/r/{token}", c.req("GET", link, "", nil))
+	page := c.req("GET", link, "", nil)
+	page.Header.Set("Accept", "application/json")
+	c.call("/r/{token}", page)
+	dead := c.req("GET", "/r/nosuchlink", "", nil)
+	dead.Header.Set("Accept", "application/json")
+	c.call("/r/{token}", dead)
+
+	content := []byte("scan\n")
+	c.call("/r/{token}/upload", c.req("POST", link+"/upload", "", map[string]any{"filename": "a.bin", "size": 1}))
+	c.call("/r/{token}/upload", c.req("POST", "/r/nosuchlink/upload", "", map[string]any{"filename": "a.txt", "size": 1}))
+	_, body = c.call("/r/{token}/upload", c.req("POST", link+"/upload", "", map[string]any{
+		"filename": "scan.txt", "size": len(content), "content_type": "text/plain", "sender_name": "Ann", "sender_note": "hi"}))
+	up := decode[uploadOut](t, body)
+	if resp, data := postUploadForm(t, up.Upload.URL, up.Upload.Fields, content); resp.StatusCode/100 != 2 {
+		t.Fatalf("stranger's form: %d %s", resp.StatusCode, data)
+	}
+	c.call("/r/{token}/upload/{id}/complete", c.req("POST", link+"/upload/"+missing+"/complete", "", nil))
+	c.call("/r/{token}/upload/{id}/complete", c.req("POST", link+"/upload/"+up.File.ID+"/complete", "", nil))
+
+	_, body = c.call("/r/{token}/upload", c.req("POST", link+"/upload", "", map[string]any{
+		"filename": "big.txt", "size": len(content), "content_type": "text/plain", "multipart": true}))
+	mpID := decode[uploadOut](t, body).File.ID
+	c.call("/r/{token}/upload/{id}/parts", c.req("POST", link+"/upload/"+mpID+"/parts", "", map[string]any{"part_numbers": []int{0}}))
+	c.call("/r/{token}/upload/{id}/parts", c.req("POST", link+"/upload/"+mpID+"/parts", "", map[string]any{"part_numbers": []int{1}}))
+	c.call("/r/{token}/upload/{id}/parts", c.req("GET", link+"/upload/"+mpID+"/parts", "", nil))
+	c.call("/r/{token}/upload/{id}/parts", c.req("GET", link+"/upload/"+up.File.ID+"/parts", "", nil))
+
+	c.call("/requests/{id}/close", c.req("POST", "/requests/"+fr.ID+"/close", user, nil))
+	c.call("/requests/{id}/close", c.req("POST", "/requests/"+missing+"/close", user, nil))
+	c.call("/r/{token}", c.req("GET", link, "", nil))
+	c.call("/requests/{id}/reopen", c.req("POST", "/requests/"+fr.ID+"/reopen", user, nil))
+	c.call("/requests/{id}", c.req("DELETE", "/requests/"+fr.ID, user, nil))
+	c.call("/requests/{id}", c.req("DELETE", "/requests/"+fr.ID, user, nil))
+}

@@ -129,10 +129,13 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /requests/{id}/close", api(s.handleCloseRequest))
 	mux.Handle("POST /requests/{id}/reopen", api(s.handleReopenRequest))
 	mux.Handle("GET /r/{token}", link(s.handleRequestPage))
-	mux.Handle("POST /r/{token}/upload", link(s.handleRequestUpload))
-	mux.Handle("POST /r/{token}/upload/{id}/complete", link(s.handleRequestComplete))
-	mux.Handle("POST /r/{token}/upload/{id}/parts", link(s.handleRequestPartURLs))
-	mux.Handle("GET /r/{token}/upload/{id}/parts", link(s.handleRequestListParts))
+	sending := func(h http.HandlerFunc) http.Handler { // JSON only
+		return s.shareHeaders(s.rateLimited(s.shares.limit, requestTooMany, h))
+	}
+	mux.Handle("POST /r/{token}/upload", sending(s.handleRequestUpload))
+	mux.Handle("POST /r/{token}/upload/{id}/complete", sending(s.handleRequestComplete))
+	mux.Handle("POST /r/{token}/upload/{id}/parts", sending(s.handleRequestPartURLs))
+	mux.Handle("GET /r/{token}/upload/{id}/parts", sending(s.handleRequestListParts))
 
 	// The local object store's upload forms, PUT URLs and download URLs
 	// point back at this server (localobjects.go, localobjects_upload.go, localobjects_parts.go), checked by their
