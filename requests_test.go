@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -435,4 +437,112 @@ func checkRequestsContract(c *contractChecker, user string) {
 	c.call("/requests/{id}/reopen", c.req("POST", "/requests/"+fr.ID+"/reopen", user, nil))
 	c.call("/requests/{id}", c.req("DELETE", "/requests/"+fr.ID, user, nil))
 	c.call("/requests/{id}", c.req("DELETE", "/requests/"+fr.ID, user, nil))
+}
+
+// TestRequestMultipartResume: a stranger sends a file in parts through a
+// request, loses its state after the first part, asks the link which parts
+// are stored, sends the rest and completes; the owner gets the whole file.
+// On every pair of stores (the parts go straight to S3 in S3 mode).
+func TestRequestMultipartResume(t *testing.T) {
+	t.Parallel()
+	onEachRequestBackend(t, map[string]string{"AUTH_RATE_LIMIT": "100000", "PART_SIZE_BYTES": strconv.Itoa(5 << 20)}, func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		fr := e.newRequest(alice, map[string]any{"title": "Video", "max_files": 1, "max_bytes": 7 << 20})
+		base := linkPath(t, fr.URL)
+		content := bytes.Repeat([]byte("0123456789abcdef"), (6<<20)/16)
+		resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "clip.bin", "size": len(content), "multipart": true, "sender_name": "Bo"})
+		wantStatus(t, resp, data, http.StatusCreated)
+		up := decode[multipartCreateOut](t, data)
+		if up.Upload.Method != "multipart" || up.Upload.PartCount != 2 {
+			t.Fatalf("multipart create: %s", data)
+		}
+		parts := func(nums ...int) []putOut {
+			resp, data := e.do(request{method: "POST", path: base + "/upload/" + up.File.ID + "/parts", body: map[string]any{"part_numbers": nums}})
+			wantStatus(t, resp, data, http.StatusOK)
+			return decode[partURLsOut](t, data).Parts
+		}
+		send := func(p putOut) {
+			start := int64(p.PartNumber-1) * up.Upload.PartSize
+			end := min(start+up.Upload.PartSize, int64(len(content)))
+			if status, body := putBodyTo(t, p.URL, p.Headers, content[start:end]); status/100 != 2 {
+				t.Fatalf("PUT part %d: %d %s", p.PartNumber, status, body)
+			}
+		}
+		send(parts(1)[0])
+		// The state is lost: the link says what is stored.
+		resp, data = e.do(request{method: "GET", path: base + "/upload/" + up.File.ID + "/parts"})
+		wantStatus(t, resp, data, http.StatusOK)
+		if stored := decode[storedPartsOut](t, data).Parts; len(stored) != 1 || stored[0].PartNumber != 1 {
+			t.Fatalf("stored parts after one: %s", data)
+		}
+		send(parts(2)[0])
+		resp, data = e.do(request{method: "POST", path: base + "/upload/" + up.File.ID + "/complete"})
+		wantStatus(t, resp, data, http.StatusOK)
+		if got := downloaded(t, e.apiTester, alice, up.File.ID); !bytes.Equal(got, content) {
+			t.Fatalf("owner downloads %d bytes, want the %d sent", len(got), len(content))
+		}
+		// The request is now full.
+		resp, data = e.strangerCreate(fr.URL, map[string]any{"filename": "more.bin", "size": 1})
+		wantStatus(t, resp, data, http.StatusConflict)
+	})
+}
+
+// TestRequestAbandonedUploadSwept: a stranger's upload that is never sent
+// is swept as the owner's own would be: its record and charge go, and the
+// request gets its room back. On every pair of stores.
+func TestRequestAbandonedUploadSwept(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"AUTH_RATE_LIMIT": "100000", "UPLOAD_POST_TTL_SECONDS": "600", "SWEEP_GRACE_SECONDS": "60", "QUOTA_BYTES_PER_USER": "1000000"}
+	onEachRequestBackend(t, env, func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		fr := e.newRequest(alice, map[string]any{"title": "Docs", "max_files": 1, "max_bytes": 1000, "expires_in": 86400})
+		resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "never.txt", "size": 500})
+		wantStatus(t, resp, data, http.StatusCreated)
+		e.wantMeUsage(alice, 500, 1)
+		resp, data = e.strangerCreate(fr.URL, map[string]any{"filename": "full.txt", "size": 1})
+		wantStatus(t, resp, data, http.StatusConflict)
+		e.clock.advance(e.srv.cfg.UploadTTL + e.srv.cfg.SweepGrace + time.Minute)
+		if res := e.srv.sweep(t.Context()); res.failures != 0 {
+			t.Fatalf("sweep: %+v", res)
+		}
+		e.wantMeUsage(alice, 0, 0)
+		if list := e.requests(alice); len(list) != 1 || list[0].FilesReceived != 0 {
+			t.Fatalf("after the sweep: %+v, want the request empty", list)
+		}
+		e.strangerSend(fr.URL, "now.txt", []byte("room again"), nil)
+	})
+}
+
+// TestRequestRateLimits: calls on one request are limited per request,
+// whatever their address, and per client address, as share links are.
+func TestRequestRateLimits(t *testing.T) {
+	t.Parallel()
+	env := proxyAuthEnv()
+	env["AUTH_RATE_LIMIT"] = "4"
+	e := newShareEnv(t, newLocalTestEnv, env)
+	alice := e.newUser("alice")
+	one := e.newRequest(alice, map[string]any{"title": "One", "max_files": 1, "max_bytes": 1})
+	two := e.newRequest(alice, map[string]any{"title": "Two", "max_files": 1, "max_bytes": 1})
+	from := func(addr, link string) *http.Response {
+		resp, _ := e.do(request{method: "GET", path: linkPath(t, link), header: map[string]string{"Accept": "application/json", "X-Forwarded-For": addr}})
+		return resp
+	}
+	for i := range 4 {
+		if resp := from(fmt.Sprintf("192.0.2.%d", i+1), one.URL); resp.StatusCode != http.StatusOK {
+			t.Fatalf("call %d on one request: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp := from("192.0.2.100", one.URL)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("fifth call on one request from a new address: %d, want 429 with Retry-After", resp.StatusCode)
+	}
+	if resp := from("192.0.2.101", two.URL); resp.StatusCode != http.StatusOK {
+		t.Fatalf("another request: %d, want 200 (the limit is per request)", resp.StatusCode)
+	}
+	for range 3 {
+		from("198.51.100.7", two.URL)
+	}
+	resp, data := e.do(request{method: "POST", path: linkPath(t, two.URL) + "/upload", body: map[string]any{"filename": "a", "size": 1},
+		header: map[string]string{"X-Forwarded-For": "198.51.100.7"}})
+	wantStatus(t, resp, data, http.StatusTooManyRequests)
 }
