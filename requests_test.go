@@ -414,6 +414,7 @@ func checkRequestsContract(c *contractChecker, user string) {
 	content := []byte("scan\n")
 	c.call("/r/{token}/upload", c.req("POST", link+"/upload", "", map[string]any{"filename": "a.bin", "size": 1}))
 	c.call("/r/{token}/upload", c.req("POST", "/r/nosuchlink/upload", "", map[string]any{"filename": "a.txt", "size": 1}))
+	c.call("/r/{token}/upload/", c.req("POST", link+"/upload/", "", map[string]any{"filename": "b.txt"}))
 	_, body = c.call("/r/{token}/upload", c.req("POST", link+"/upload", "", map[string]any{
 		"filename": "scan.txt", "size": len(content), "content_type": "text/plain", "sender_name": "Ann", "sender_note": "hi"}))
 	up := decode[uploadOut](t, body)

@@ -133,6 +133,7 @@ func (s *server) routes() http.Handler {
 		return s.shareHeaders(s.rateLimited(s.shares.limit, requestTooMany, h))
 	}
 	mux.Handle("POST /r/{token}/upload", sending(s.handleRequestUpload))
+	mux.Handle("POST /r/{token}/upload/{$}", sending(s.handleRequestUpload)) // as POST /upload/: a client's base URL may be the link
 	mux.Handle("POST /r/{token}/upload/{id}/complete", sending(s.handleRequestComplete))
 	mux.Handle("POST /r/{token}/upload/{id}/parts", sending(s.handleRequestPartURLs))
 	mux.Handle("GET /r/{token}/upload/{id}/parts", sending(s.handleRequestListParts))

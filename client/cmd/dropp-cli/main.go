@@ -51,6 +51,8 @@ type cli struct {
 	password       string // share create -password ("-": the first line of stdin)
 	membersOnly    bool   // share create -members-only
 	allowPreview   bool   // drop create -allow-preview
+
+	req requestFlags // request create and send (requests.go)
 }
 
 // A command is one thing dropp-cli does.
@@ -104,6 +106,15 @@ var commands = []command{
 	{name: "drop add", args: "SHARE_ID FILE_ID...", about: "add files to a link", nargs: [2]int{2, 101}, run: (*cli).dropAdd},
 	{name: "drop remove", args: "SHARE_ID FILE_ID", about: "take a file out of a link", nargs: [2]int{2, 2}, run: (*cli).dropRemove},
 	{name: "drop list", about: "list all your live links (without their url)", run: (*cli).dropList},
+	{name: "request create", args: "TITLE -max-files N -max-bytes N [-message TEXT] [-expires DURATION] [-types LIST]", nargs: [2]int{1, 1},
+		run: (*cli).requestCreate, flags: requestCreateFlags, about: "make a file request: a link through which anyone may send you files;\n" +
+			"prints it with its url. LIST: comma-separated types such as image/*,application/pdf"},
+	{name: "request list", about: "list your live file requests (without their url)", run: (*cli).requestList},
+	{name: "request close", args: "REQUEST_ID", about: "close a file request: its link stops taking files", nargs: [2]int{1, 1}, run: (*cli).requestClose},
+	{name: "request reopen", args: "REQUEST_ID", about: "reopen a closed file request", nargs: [2]int{1, 1}, run: (*cli).requestReopen},
+	{name: "request delete", args: "REQUEST_ID", about: "end a file request; the files it received stay", nargs: [2]int{1, 1}, run: (*cli).requestDelete},
+	{name: "request send", args: "LINK FILE [CONTENT-TYPE] [-name NAME] [-note TEXT]", nargs: [2]int{2, 3}, run: (*cli).requestSend,
+		flags: requestSendFlags, about: "send a file through someone's file request link (no sign-in needed)"},
 	{name: "me", about: "who is signed in, and their usage", run: (*cli).me},
 	{name: "logout", about: "revoke the token and forget it", run: (*cli).logout},
 	{name: "help", about: "print this help"},
@@ -163,7 +174,7 @@ func (c *cli) parse(args []string) (*command, error) {
 		return nil, errHelp
 	}
 	name, rest := args[0], args[1:]
-	if (name == "share" || name == "token" || name == "drop") && len(rest) > 0 {
+	if (name == "share" || name == "token" || name == "drop" || name == "request") && len(rest) > 0 {
 		name, rest = name+" "+rest[0], rest[1:]
 	}
 	for i := range commands {
@@ -176,6 +187,9 @@ func (c *cli) parse(args []string) (*command, error) {
 	}
 	if name == "drop" {
 		return nil, errors.New("drop takes create, add, remove or list")
+	}
+	if name == "request" {
+		return nil, errors.New("request takes create, list, close, reopen, delete or send")
 	}
 	return nil, fmt.Errorf("unknown command %q", strings.Join(args[:len(args)-len(rest)], " "))
 }
