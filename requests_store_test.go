@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -143,4 +145,55 @@ func TestRequestLifecycleOnStore(t *testing.T) {
 			t.Errorf("delete twice: %v", err)
 		}
 	})
+}
+
+// TestMigrateCopiesFileRequests: dropp migrate copies local mode's
+// unexpired file requests, closed ones too, into MongoDB, where their
+// links then work; a second run copies nothing again.
+func TestMigrateCopiesFileRequests(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	local, err := openLocalStore(filepath.Join(dataDir, "metadata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	open := newTestRequest(t, local, "owner-1", 3, 100, now)
+	closed := newTestRequest(t, local, "owner-1", 3, 100, now)
+	if _, err := local.SetRequestClosed(t.Context(), "owner-1", closed.ID, true, now); err != nil {
+		t.Fatal(err)
+	}
+	expired := FileRequest{ID: newID(), TokenHash: hashSecret(newSecret(shareTokenBytes)), Owner: "owner-1", Title: "old",
+		MaxFiles: 1, MaxBytes: 1, CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)}
+	if err := local.InsertRequest(t.Context(), expired); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	env := s3TestEnv(t, testBucket(t))
+	env["DATA_DIR"], env["MONGODB_URI"], env["MONGO_DB"] = dataDir, requireRig(t).mongoURI, testDatabaseName(t)
+	env["SECRET_KEY"] = testSecretKey
+	out, err := migrate(env)
+	if err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	wantSummary(t, out, "file requests: 2 copied, 0 already there")
+	dest, err := openMongoStore(t.Context(), env["MONGODB_URI"], env["MONGO_DB"], testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dest.Close(context.Background())
+	if got, err := dest.RequestLink(t.Context(), open.TokenHash, now); err != nil || got.ID != open.ID || got.Title != open.Title {
+		t.Errorf("the open request after the migration: %+v, %v", got, err)
+	}
+	list, err := dest.ListRequests(t.Context(), RequestQuery{Owner: "owner-1", Now: now, Limit: 10})
+	if err != nil || len(list) != 2 || !list[0].Closed && !list[1].Closed {
+		t.Errorf("the owner's requests after the migration: %+v, %v; want the open one and the closed one", list, err)
+	}
+	out, err = migrate(env)
+	if err != nil {
+		t.Fatalf("migrate again: %v\n%s", err, out)
+	}
+	wantSummary(t, out, "file requests: 0 copied, 2 already there")
 }
