@@ -547,3 +547,76 @@ func TestRequestRateLimits(t *testing.T) {
 		header: map[string]string{"X-Forwarded-For": "198.51.100.7"}})
 	wantStatus(t, resp, data, http.StatusTooManyRequests)
 }
+
+// TestFileRequestAcrossInstances: two instances on one MongoDB and one
+// bucket share file requests: one made on the first is open on the
+// second, a file announced on one completes on the other, and strangers
+// racing on both never take the request over its caps.
+func TestFileRequestAcrossInstances(t *testing.T) {
+	t.Parallel()
+	env := mongoS3Env(t)
+	env["AUTH_RATE_LIMIT"] = "100000"
+	a, b := shareEnv{apiTester: apiTester{startTestEnv(t, env)}}, shareEnv{apiTester: apiTester{startTestEnv(t, env)}}
+	alice := a.newUser("alice")
+	fr := a.newRequest(alice, map[string]any{"title": "Shared", "max_files": 5, "max_bytes": 1 << 20})
+	path := linkPath(t, fr.URL)
+	resp, data := b.do(request{method: "GET", path: path, header: asJSON})
+	wantStatus(t, resp, data, http.StatusOK)
+
+	content := []byte("announced on one, completed on the other\n")
+	resp, data = b.do(request{method: "POST", path: path + "/upload", body: map[string]any{"filename": "x.txt", "size": len(content)}})
+	wantStatus(t, resp, data, http.StatusCreated)
+	up := decode[uploadOut](t, data)
+	b.apiTester.upload(up, content)
+	resp, data = a.do(request{method: "POST", path: path + "/upload/" + up.File.ID + "/complete"})
+	wantStatus(t, resp, data, http.StatusOK)
+	if got := downloaded(t, b.apiTester, alice, up.File.ID); !bytes.Equal(got, content) {
+		t.Fatalf("downloaded %q", got)
+	}
+
+	const racers = 16
+	codes := make([]int, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		on := []shareEnv{a, b}[i%2]
+		wg.Go(func() {
+			code, body, err := on.try(request{method: "POST", path: path + "/upload", body: map[string]any{"filename": "r.bin", "size": 1}})
+			if err != nil || code != http.StatusCreated && code != http.StatusConflict {
+				t.Errorf("racing create: %d %s %v", code, body, err)
+			}
+			codes[i] = code
+		})
+	}
+	wg.Wait()
+	created := 0
+	for _, c := range codes {
+		if c == http.StatusCreated {
+			created++
+		}
+	}
+	got := b.requests(alice)
+	if len(got) != 1 || got[0].FilesReceived != int64(created)+1 || got[0].FilesReceived > 5 || created == 0 {
+		t.Fatalf("%d of %d racing uploads on two instances created; the request holds %+v (at most 5 files)", created, racers, got)
+	}
+	resp, data = a.do(request{method: "POST", path: "/requests/" + fr.ID + "/close", token: alice})
+	wantStatus(t, resp, data, http.StatusOK)
+	resp, data = b.do(request{method: "GET", path: path, header: asJSON})
+	wantStatus(t, resp, data, http.StatusNotFound)
+}
+
+// TestFileRequestOfDisabledOwner: the request of a user an administrator
+// disables is a dead link until they are enabled again.
+func TestFileRequestOfDisabledOwner(t *testing.T) {
+	t.Parallel()
+	e := newShareEnv(t, newLocalTestEnv, nil)
+	alice := e.newUser("alice")
+	fr := e.newRequest(alice, map[string]any{"title": "t", "max_files": 1, "max_bytes": 10})
+	for _, disabled := range []bool{true, false} {
+		if err := e.srv.store.SetUserDisabled(t.Context(), e.userID(alice), disabled); err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]int{true: http.StatusNotFound, false: http.StatusOK}[disabled]
+		resp, data := e.link("GET", fr.URL, "", asJSON)
+		wantStatus(t, resp, data, want)
+	}
+}
