@@ -16,6 +16,7 @@ package main
 // link's 404.
 
 import (
+	"cmp"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
@@ -25,6 +26,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,8 +77,7 @@ func requestCSP(page *template.Template, objectsOrigin string) string {
 	if objectsOrigin != "" {
 		connect += " " + objectsOrigin
 	}
-	csp := strings.Replace(loginCSP(requestHTML), "script-src 'none'", "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'; "+connect, 1)
-	return csp
+	return strings.Replace(loginCSP(requestHTML), "script-src 'none'", "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'; "+connect, 1)
 }
 
 // ---- The owner's API ----
@@ -100,15 +101,19 @@ type requestJSON struct {
 
 // toRequestJSON shows a request as the API does.
 func toRequestJSON(fr *FileRequest) requestJSON {
-	types := fr.ContentTypes
-	if types == nil {
-		types = []string{}
-	}
 	return requestJSON{
 		ID: fr.ID, Title: fr.Title, Message: fr.Message, MaxFiles: fr.MaxFiles, MaxBytes: fr.MaxBytes,
-		ContentTypes: types, Closed: fr.Closed, FilesReceived: fr.Received.Files, BytesReceived: fr.Received.Bytes,
+		ContentTypes: fr.typesJSON(), Closed: fr.Closed, FilesReceived: fr.Received.Files, BytesReceived: fr.Received.Bytes,
 		CreatedAt: fr.CreatedAt, ExpiresAt: fr.ExpiresAt,
 	}
+}
+
+// typesJSON is the request's content types as JSON shows them: [] for any.
+func (fr *FileRequest) typesJSON() []string {
+	if fr.ContentTypes == nil {
+		return []string{}
+	}
+	return fr.ContentTypes
 }
 
 // createRequestBody is the body of POST /requests.
@@ -156,13 +161,13 @@ func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request, own
 func (s *server) validateRequest(b *createRequestBody) (time.Duration, string) {
 	maxTTL := int64(s.cfg.ShareMaxTTL / time.Second)
 	ttl := s.cfg.ShareTTL
-	switch {
-	case b.Title == nil:
+	if b.Title == nil {
 		return 0, `"title" is required`
-	case plainTextProblem(*b.Title, 1, maxRequestTitle, false) != "":
-		return 0, `"title" ` + plainTextProblem(*b.Title, 1, maxRequestTitle, false)
-	case b.Message != nil && plainTextProblem(*b.Message, 0, maxRequestMessage, true) != "":
-		return 0, `"message" ` + plainTextProblem(*b.Message, 0, maxRequestMessage, true)
+	}
+	if msg := cmp.Or(plainText("title", b.Title, 1, maxRequestTitle, false), plainText("message", b.Message, 0, maxRequestMessage, true)); msg != "" {
+		return 0, msg
+	}
+	switch {
 	case b.ExpiresIn != nil && (*b.ExpiresIn < 1 || *b.ExpiresIn > maxTTL):
 		return 0, fmt.Sprintf(`"expires_in" must be 1 to %d seconds`, maxTTL)
 	case b.MaxFiles == nil || *b.MaxFiles < 1 || *b.MaxFiles > maxRequestFiles:
@@ -188,22 +193,22 @@ func (s *server) validateRequest(b *createRequestBody) (time.Duration, string) {
 	return ttl, ""
 }
 
-// plainTextProblem says what is wrong with a text of min to max bytes, or
-// "": it must be valid UTF-8 without controls or format characters (line
-// breaks allowed if multiline), so that it shows as the plain text it is.
-func plainTextProblem(text string, minLen, maxLen int, multiline bool) string {
-	if len(text) < minLen || len(text) > maxLen {
-		return fmt.Sprintf("must be %d to %d bytes", minLen, maxLen)
+// plainText says what is wrong with the optional text field name (nil:
+// absent, which is fine), or "": it must be min to max bytes of valid
+// UTF-8 without controls or format characters (line breaks allowed if
+// multiline), so that it shows as the plain text it is.
+func plainText(name string, text *string, minLen, maxLen int, multiline bool) string {
+	switch {
+	case text == nil:
+		return ""
+	case len(*text) < minLen || len(*text) > maxLen:
+		return fmt.Sprintf("%q must be %d to %d bytes", name, minLen, maxLen)
+	case !utf8.ValidString(*text) || strings.ContainsRune(*text, utf8.RuneError):
+		return fmt.Sprintf("%q must be valid UTF-8", name)
 	}
-	if !utf8.ValidString(text) || strings.ContainsRune(text, utf8.RuneError) {
-		return "must be valid UTF-8"
-	}
-	for _, r := range text {
-		if multiline && r == '\n' {
-			continue
-		}
-		if invisibleRune(r) {
-			return "contains " + describeRune(r) + ", which is not allowed"
+	for _, r := range *text {
+		if invisibleRune(r) && !(multiline && r == '\n') {
+			return fmt.Sprintf("%q contains %s, which is not allowed", name, describeRune(r))
 		}
 	}
 	return ""
@@ -321,10 +326,9 @@ func (s *server) handleRequestPage(w http.ResponseWriter, r *http.Request) {
 	}
 	filesLeft, bytesLeft := max(0, fr.MaxFiles-fr.Received.Files), max(0, fr.MaxBytes-fr.Received.Bytes)
 	if wantsJSON(r) {
-		out := toRequestJSON(&fr)
 		writeJSON(w, http.StatusOK, openRequestJSON{
 			Title: fr.Title, Message: fr.Message, ExpiresAt: fr.ExpiresAt, FilesLeft: filesLeft, BytesLeft: bytesLeft,
-			ContentTypes: out.ContentTypes,
+			ContentTypes: fr.typesJSON(),
 		})
 		return
 	}
@@ -376,19 +380,19 @@ func (s *server) handleRequestUpload(w http.ResponseWriter, r *http.Request) {
 
 // validateSender checks the sender's name and note and sets them on f.
 func validateSender(b *requestUploadBody, f *File) string {
-	if b.SenderName != nil {
-		if msg := plainTextProblem(*b.SenderName, 0, maxSenderName, false); msg != "" {
-			return `"sender_name" ` + msg
-		}
-		f.SenderName = *b.SenderName
+	msg := cmp.Or(plainText("sender_name", b.SenderName, 0, maxSenderName, false), plainText("sender_note", b.SenderNote, 0, maxSenderNote, true))
+	if msg == "" {
+		f.SenderName, f.SenderNote = deref(b.SenderName), deref(b.SenderNote)
 	}
-	if b.SenderNote != nil {
-		if msg := plainTextProblem(*b.SenderNote, 0, maxSenderNote, true); msg != "" {
-			return `"sender_note" ` + msg
-		}
-		f.SenderNote = *b.SenderNote
+	return msg
+}
+
+// deref is *s, or "" for nil.
+func deref(s *string) string {
+	if s == nil {
+		return ""
 	}
-	return ""
+	return *s
 }
 
 // typeAllowed says why a declared content type is refused by the request,
@@ -398,14 +402,11 @@ func typeAllowed(fr *FileRequest, declared *string) string {
 	if len(fr.ContentTypes) == 0 {
 		return ""
 	}
-	if declared != nil {
-		ct, ok := normalizeContentType(*declared)
+	if ct, ok := normalizeContentType(deref(declared)); ok {
 		mt, _, _ := strings.Cut(ct, ";")
 		major, _, _ := strings.Cut(mt, "/")
-		for _, allowed := range fr.ContentTypes {
-			if ok && (allowed == mt || allowed == major+"/*") {
-				return ""
-			}
+		if slices.Contains(fr.ContentTypes, mt) || slices.Contains(fr.ContentTypes, major+"/*") {
+			return ""
 		}
 	}
 	return `"content_type" must be one this request takes: ` + strings.Join(fr.ContentTypes, ", ")
