@@ -26,7 +26,6 @@ var localRequests = localKind[string, FileRequest]{
 func (s *localStore) InsertRequest(ctx context.Context, fr FileRequest) error {
 	fr = cloneLocalRequest(fr)
 	fr.CreatedAt, fr.ExpiresAt = localTime(fr.CreatedAt), localTime(fr.ExpiresAt)
-	fr.Received = Usage{}
 	return s.change(ctx, func(st *localState) (*localRecord, error) {
 		if _, dup := st.requests[fr.ID]; dup {
 			return nil, ErrConflict
@@ -39,8 +38,8 @@ func (s *localStore) InsertRequest(ctx context.Context, fr FileRequest) error {
 }
 
 // ListRequests returns a page of the owner's unexpired requests.
-func (s *localStore) ListRequests(ctx context.Context, q RequestQuery) ([]FileRequest, error) {
-	var page []FileRequest
+func (s *localStore) ListRequests(ctx context.Context, q RequestQuery) ([]ReceivedRequest, error) {
+	var page []ReceivedRequest
 	err := s.view(ctx, func(st *localState) error {
 		for _, fr := range st.requests {
 			after := q.After == nil || compareRequests(fr, FileRequest{CreatedAt: q.After.CreatedAt, ID: q.After.ID}) > 0
@@ -53,8 +52,8 @@ func (s *localStore) ListRequests(ctx context.Context, q RequestQuery) ([]FileRe
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(page, compareRequests)
-	return append([]FileRequest{}, page[:min(len(page), q.Limit)]...), nil
+	slices.SortFunc(page, func(a, b ReceivedRequest) int { return compareRequests(a.FileRequest, b.FileRequest) })
+	return append([]ReceivedRequest{}, page[:min(len(page), q.Limit)]...), nil
 }
 
 // compareRequests orders requests as they are listed: by CreatedAt, then ID.
@@ -66,8 +65,8 @@ func compareRequests(a, b FileRequest) int {
 }
 
 // SetRequestClosed closes or reopens the owner's unexpired request.
-func (s *localStore) SetRequestClosed(ctx context.Context, owner, id string, closed bool, now time.Time) (FileRequest, error) {
-	var out FileRequest
+func (s *localStore) SetRequestClosed(ctx context.Context, owner, id string, closed bool, now time.Time) (ReceivedRequest, error) {
+	var out ReceivedRequest
 	err := s.change(ctx, func(st *localState) (*localRecord, error) {
 		fr, ok := localRequests.lookup(st, id, now)
 		if !ok || fr.Owner != owner {
@@ -92,8 +91,8 @@ func (s *localStore) DeleteRequest(ctx context.Context, owner, id string) error 
 }
 
 // RequestLink returns the open, unexpired request of that token hash.
-func (s *localStore) RequestLink(ctx context.Context, hash string, now time.Time) (FileRequest, error) {
-	var out FileRequest
+func (s *localStore) RequestLink(ctx context.Context, hash string, now time.Time) (ReceivedRequest, error) {
+	var out ReceivedRequest
 	err := s.view(ctx, func(st *localState) error {
 		fr, err := st.openRequest(hash, now)
 		out = fr
@@ -111,7 +110,7 @@ func (s *localStore) InsertRequestFile(ctx context.Context, f *File, q Quota, no
 		if !ok || fr.Owner != doc.Owner || fr.Closed {
 			return nil, ErrNotFound
 		}
-		if fr = st.withReceived(fr); !fr.room(doc.Charged) {
+		if held := st.withReceived(fr); !held.room(doc.Charged) {
 			return nil, ErrRequestFull
 		}
 		return st.insertWithinQuota(&doc, q)
@@ -120,10 +119,10 @@ func (s *localStore) InsertRequestFile(ctx context.Context, f *File, q Quota, no
 
 // openRequest returns a copy of the request of that token hash, with what
 // it received, if strangers may still send to it.
-func (st *localState) openRequest(hash string, now time.Time) (FileRequest, error) {
+func (st *localState) openRequest(hash string, now time.Time) (ReceivedRequest, error) {
 	fr, ok := st.requestByHash(hash)
 	if !ok || fr.Closed || localExpired(fr.ExpiresAt, now) {
-		return FileRequest{}, ErrNotFound
+		return ReceivedRequest{}, ErrNotFound
 	}
 	return st.withReceived(fr), nil
 }
@@ -140,15 +139,14 @@ func (st *localState) requestByHash(hash string) (FileRequest, bool) {
 
 // withReceived returns a copy of fr with what it holds now: its owner's
 // pending and complete files sent through it.
-func (st *localState) withReceived(fr FileRequest) FileRequest {
-	fr = cloneLocalRequest(fr)
-	fr.Received = Usage{}
+func (st *localState) withReceived(fr FileRequest) ReceivedRequest {
+	out := ReceivedRequest{FileRequest: cloneLocalRequest(fr)}
 	for _, f := range st.byOwner[fr.Owner] {
 		if f.RequestID == fr.ID && f.Status != statusDeleted {
-			fr.Received.add(f)
+			out.Received.add(f)
 		}
 	}
-	return fr
+	return out
 }
 
 // cloneLocalRequest copies fr and its content types, so callers and the

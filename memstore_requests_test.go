@@ -27,31 +27,31 @@ func (m *memStore) InsertRequest(_ context.Context, fr FileRequest) error {
 		}
 	}
 	fr = cloneLocalRequest(fr)
-	fr.CreatedAt, fr.ExpiresAt, fr.Received = localTime(fr.CreatedAt), localTime(fr.ExpiresAt), Usage{}
+	fr.CreatedAt, fr.ExpiresAt = localTime(fr.CreatedAt), localTime(fr.ExpiresAt)
 	m.requests[fr.ID] = fr
 	return nil
 }
 
-func (m *memStore) ListRequests(_ context.Context, q RequestQuery) ([]FileRequest, error) {
+func (m *memStore) ListRequests(_ context.Context, q RequestQuery) ([]ReceivedRequest, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	page := []FileRequest{}
+	page := []ReceivedRequest{}
 	for _, fr := range m.requests {
 		after := q.After == nil || compareRequests(fr, FileRequest{CreatedAt: q.After.CreatedAt, ID: q.After.ID}) > 0
 		if fr.Owner == q.Owner && q.Now.Before(fr.ExpiresAt) && after {
 			page = append(page, m.withReceivedLocked(fr))
 		}
 	}
-	slices.SortFunc(page, compareRequests)
+	slices.SortFunc(page, func(a, b ReceivedRequest) int { return compareRequests(a.FileRequest, b.FileRequest) })
 	return page[:min(len(page), q.Limit)], nil
 }
 
-func (m *memStore) SetRequestClosed(_ context.Context, owner, id string, closed bool, now time.Time) (FileRequest, error) {
+func (m *memStore) SetRequestClosed(_ context.Context, owner, id string, closed bool, now time.Time) (ReceivedRequest, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fr, ok := m.requests[id]
 	if !ok || fr.Owner != owner || !now.Before(fr.ExpiresAt) {
-		return FileRequest{}, ErrNotFound
+		return ReceivedRequest{}, ErrNotFound
 	}
 	fr.Closed = closed
 	m.requests[id] = fr
@@ -68,7 +68,7 @@ func (m *memStore) DeleteRequest(_ context.Context, owner, id string) error {
 	return nil
 }
 
-func (m *memStore) RequestLink(_ context.Context, hash string, now time.Time) (FileRequest, error) {
+func (m *memStore) RequestLink(_ context.Context, hash string, now time.Time) (ReceivedRequest, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, fr := range m.requests {
@@ -76,7 +76,7 @@ func (m *memStore) RequestLink(_ context.Context, hash string, now time.Time) (F
 			return m.withReceivedLocked(fr), nil
 		}
 	}
-	return FileRequest{}, ErrNotFound
+	return ReceivedRequest{}, ErrNotFound
 }
 
 func (m *memStore) InsertRequestFile(ctx context.Context, f *File, q Quota, now time.Time) error {
@@ -86,22 +86,21 @@ func (m *memStore) InsertRequestFile(ctx context.Context, f *File, q Quota, now 
 		m.mu.Unlock()
 		return ErrNotFound
 	}
-	fr = m.withReceivedLocked(fr)
+	held := m.withReceivedLocked(fr)
 	m.mu.Unlock()
-	if !fr.room(f.Charged) {
+	if !held.room(f.Charged) {
 		return ErrRequestFull // not atomic: benchmarks never race at a cap
 	}
 	return m.InsertFileWithinQuota(ctx, f, q)
 }
 
 // withReceivedLocked is fr with what it holds now; m.mu is held.
-func (m *memStore) withReceivedLocked(fr FileRequest) FileRequest {
-	fr = cloneLocalRequest(fr)
-	fr.Received = Usage{}
+func (m *memStore) withReceivedLocked(fr FileRequest) ReceivedRequest {
+	out := ReceivedRequest{FileRequest: cloneLocalRequest(fr)}
 	for _, f := range m.byOwner[fr.Owner] {
 		if f.RequestID == fr.ID && f.Status != statusDeleted {
-			fr.Received.add(f)
+			out.Received.add(f)
 		}
 	}
-	return fr
+	return out
 }

@@ -86,7 +86,7 @@ func (s *mongoStore) InsertRequest(ctx context.Context, fr FileRequest) error {
 
 // ListRequests finds a page of requests, then counts what they received
 // in one query.
-func (s *mongoStore) ListRequests(ctx context.Context, q RequestQuery) ([]FileRequest, error) {
+func (s *mongoStore) ListRequests(ctx context.Context, q RequestQuery) ([]ReceivedRequest, error) {
 	filter := bson.D{{Key: "owner", Value: q.Owner}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: q.Now}}}}
 	if c := q.After; c != nil {
 		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
@@ -95,21 +95,21 @@ func (s *mongoStore) ListRequests(ctx context.Context, q RequestQuery) ([]FileRe
 		}})
 	}
 	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(int64(q.Limit))
-	reqs := []FileRequest{}
-	err := s.findAll(ctx, s.requestsColl(), filter, opts, &reqs)
-	if err != nil || len(reqs) == 0 {
-		return reqs, mongoErr("list requests", err)
+	var found []FileRequest
+	if err := s.findAll(ctx, s.requestsColl(), filter, opts, &found); err != nil {
+		return nil, mongoErr("list requests", err)
 	}
-	ids := make([]string, len(reqs))
-	for i := range reqs {
-		ids[i] = reqs[i].ID
+	ids := make([]string, len(found))
+	for i := range found {
+		ids[i] = found[i].ID
 	}
 	received, err := s.receivedFiles(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	for i := range reqs {
-		reqs[i].Received = received[reqs[i].ID]
+	reqs := make([]ReceivedRequest, len(found))
+	for i := range found {
+		reqs[i] = ReceivedRequest{FileRequest: found[i], Received: received[found[i].ID]}
 	}
 	return reqs, nil
 }
@@ -164,10 +164,10 @@ func (s *mongoStore) sumByRequest(ctx context.Context, c *mongo.Collection, matc
 
 // SetRequestClosed sets the flag with one conditional update (a lost race
 // between a close and a reopen leaves either, as for any two edits).
-func (s *mongoStore) SetRequestClosed(ctx context.Context, owner, id string, closed bool, now time.Time) (FileRequest, error) {
+func (s *mongoStore) SetRequestClosed(ctx context.Context, owner, id string, closed bool, now time.Time) (ReceivedRequest, error) {
 	opCtx, cancel, err := s.opContext(ctx)
 	if err != nil {
-		return FileRequest{}, err
+		return ReceivedRequest{}, err
 	}
 	defer cancel()
 	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
@@ -175,7 +175,7 @@ func (s *mongoStore) SetRequestClosed(ctx context.Context, owner, id string, clo
 	err = s.requestsColl().FindOneAndUpdate(opCtx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "closed", Value: closed}}}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&fr)
 	if err != nil {
-		return FileRequest{}, mongoErr("close request", err)
+		return ReceivedRequest{}, mongoErr("close request", err)
 	}
 	return s.withReceived(ctx, fr)
 }
@@ -198,31 +198,30 @@ func (s *mongoStore) DeleteRequest(ctx context.Context, owner, id string) error 
 }
 
 // RequestLink finds the open, unexpired request of that token hash.
-func (s *mongoStore) RequestLink(ctx context.Context, hash string, now time.Time) (FileRequest, error) {
+func (s *mongoStore) RequestLink(ctx context.Context, hash string, now time.Time) (ReceivedRequest, error) {
 	return s.openRequest(ctx, bson.D{{Key: "token_hash", Value: hash}}, now)
 }
 
 // openRequest finds the open, unexpired request filter matches, with what
 // it received.
-func (s *mongoStore) openRequest(ctx context.Context, filter bson.D, now time.Time) (FileRequest, error) {
+func (s *mongoStore) openRequest(ctx context.Context, filter bson.D, now time.Time) (ReceivedRequest, error) {
 	opCtx, cancel, err := s.opContext(ctx)
 	if err != nil {
-		return FileRequest{}, err
+		return ReceivedRequest{}, err
 	}
 	defer cancel()
 	filter = append(filter, bson.E{Key: "closed", Value: false}, bson.E{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}})
 	var fr FileRequest
 	if err := s.requestsColl().FindOne(opCtx, filter).Decode(&fr); err != nil {
-		return FileRequest{}, mongoErr("find request", err)
+		return ReceivedRequest{}, mongoErr("find request", err)
 	}
 	return s.withReceived(ctx, fr)
 }
 
 // withReceived fills in what fr received.
-func (s *mongoStore) withReceived(ctx context.Context, fr FileRequest) (FileRequest, error) {
+func (s *mongoStore) withReceived(ctx context.Context, fr FileRequest) (ReceivedRequest, error) {
 	received, err := s.receivedFiles(ctx, []string{fr.ID})
-	fr.Received = received[fr.ID]
-	return fr, err
+	return ReceivedRequest{FileRequest: fr, Received: received[fr.ID]}, err
 }
 
 // InsertRequestFile guards the upload's place, inserts its file within

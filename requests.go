@@ -100,7 +100,7 @@ type requestJSON struct {
 }
 
 // toRequestJSON shows a request as the API does.
-func toRequestJSON(fr *FileRequest) requestJSON {
+func toRequestJSON(fr *ReceivedRequest) requestJSON {
 	return requestJSON{
 		ID: fr.ID, Title: fr.Title, Message: fr.Message, MaxFiles: fr.MaxFiles, MaxBytes: fr.MaxBytes,
 		ContentTypes: fr.typesJSON(), Closed: fr.Closed, FilesReceived: fr.Received.Files, BytesReceived: fr.Received.Bytes,
@@ -151,7 +151,7 @@ func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request, own
 		s.fail(w, r, err)
 		return
 	}
-	out := toRequestJSON(&fr)
+	out := toRequestJSON(&ReceivedRequest{FileRequest: fr})
 	out.URL = s.baseURL(r) + "/r/" + token
 	writeJSON(w, http.StatusCreated, map[string]requestJSON{"request": out})
 }
@@ -371,7 +371,7 @@ func (s *server) handleRequestUpload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, `"size" is required to send through a file request`)
 		return
 	}
-	if msg := typeAllowed(&fr, body.ContentType); msg != "" {
+	if msg := typeAllowed(&fr.FileRequest, body.ContentType); msg != "" {
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
 		return
 	}
@@ -491,10 +491,10 @@ func (s *server) requestFileOwner(w http.ResponseWriter, r *http.Request) (strin
 // closed, expired, deleted, or of a disabled owner) is answered by fail as
 // a dead share link is, the same bytes; too many calls by tooMany. On
 // false it has answered.
-func (s *server) openRequest(w http.ResponseWriter, r *http.Request, fail func(http.ResponseWriter, *http.Request, error), tooMany http.HandlerFunc) (FileRequest, bool) {
+func (s *server) openRequest(w http.ResponseWriter, r *http.Request, fail func(http.ResponseWriter, *http.Request, error), tooMany http.HandlerFunc) (ReceivedRequest, bool) {
 	token := r.PathValue("token")
 	err := ErrNotFound
-	var fr FileRequest
+	var fr ReceivedRequest
 	if len(token) == 43 && allBytes(token, alnumOr("-_")) {
 		fr, err = s.store.RequestLink(r.Context(), hashSecret(token), s.now())
 	}
@@ -502,16 +502,16 @@ func (s *server) openRequest(w http.ResponseWriter, r *http.Request, fail func(h
 		err = s.ownerEnabled(r, fr.Owner)
 	}
 	if err == nil {
-		err = s.checkLinkAccess(w, r, &fr)
+		err = s.checkLinkAccess(w, r, &fr.FileRequest)
 	}
 	if err != nil {
 		fail(w, r, err)
-		return FileRequest{}, false
+		return ReceivedRequest{}, false
 	}
 	if ok, wait := s.requests.perRequest.allow(requestBucket(fr.ID), s.now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 		tooMany(w, r)
-		return FileRequest{}, false
+		return ReceivedRequest{}, false
 	}
 	return fr, true
 }

@@ -597,15 +597,19 @@ type FileRequest struct {
 	Closed       bool      `bson:"closed" json:"closed"`
 	CreatedAt    time.Time `bson:"created_at" json:"created"`
 	ExpiresAt    time.Time `bson:"expires_at" json:"expires"`
-	// Received is what the request holds now: its pending and complete
-	// files and their charges, counted from the files at each read (one
-	// source of truth: a file the owner deletes, or the sweeper abandons,
-	// gives its room back). Never stored.
-	Received Usage `bson:"-" json:"-"`
+}
+
+// ReceivedRequest is a FileRequest with what it holds now: its pending
+// and complete files and their charges, counted from the files at each
+// read, never stored (one source of truth: a file the owner deletes, or
+// the sweeper abandons, gives its room back).
+type ReceivedRequest struct {
+	FileRequest
+	Received Usage
 }
 
 // room tells whether the request can take one more file charging bytes.
-func (fr *FileRequest) room(bytes int64) bool {
+func (fr *ReceivedRequest) room(bytes int64) bool {
 	return fr.Received.Files+1 <= fr.MaxFiles && fr.Received.Bytes+bytes <= fr.MaxBytes
 }
 
@@ -620,22 +624,22 @@ type RequestQuery struct {
 // requestStore is what file requests need from a Store. A request lives
 // until it expires or its owner deletes it; an expired one is missing
 // everywhere, a closed one only to RequestLink and InsertRequestFile.
-// Every read fills in Received.
+// Every read counts what the request received.
 type requestStore interface {
 	// InsertRequest stores a new request; a taken token hash is ErrConflict.
 	InsertRequest(ctx context.Context, fr FileRequest) error
 	// ListRequests returns a page of the owner's unexpired requests,
 	// oldest first (CreatedAt, then ID), after q.After, at most q.Limit.
-	ListRequests(ctx context.Context, q RequestQuery) ([]FileRequest, error)
+	ListRequests(ctx context.Context, q RequestQuery) ([]ReceivedRequest, error)
 	// SetRequestClosed closes or reopens the owner's unexpired request and
 	// returns it as it now is.
-	SetRequestClosed(ctx context.Context, owner, id string, closed bool, now time.Time) (FileRequest, error)
+	SetRequestClosed(ctx context.Context, owner, id string, closed bool, now time.Time) (ReceivedRequest, error)
 	// DeleteRequest ends the owner's request at once; the files it
 	// received stay the owner's.
 	DeleteRequest(ctx context.Context, owner, id string) error
 	// RequestLink returns the request of that token hash if strangers may
 	// still send to it: unexpired and open.
-	RequestLink(ctx context.Context, hash string, now time.Time) (FileRequest, error)
+	RequestLink(ctx context.Context, hash string, now time.Time) (ReceivedRequest, error)
 	// InsertRequestFile inserts f, whose Owner, RequestID and Charged are
 	// set, only if its request is still open and unexpired at now
 	// (ErrNotFound), has room for it (ErrRequestFull) and the owner's
