@@ -11,8 +11,9 @@ package main
 // request's files and unexpired guards; over a cap, it takes its guard
 // back. Kept, it inserts its file within the owner's quota and only then
 // deletes its guard, so at every moment an accepted upload is counted as
-// its guard, its file, or both: the last kept insert sees every kept one,
-// so no cap is ever exceeded. Counting an upload twice may refuse one too
+// its guard, its file, or both, and the count reads the guards before the
+// files (heldByRequest): the last kept insert sees every kept one, so no
+// cap is ever exceeded. Counting an upload twice may refuse one too
 // many near the edge, and racing inserts may all take theirs back: one
 // that then finds room tries again after a random pause, a few times.
 
@@ -291,16 +292,20 @@ func (s *mongoStore) insertGuard(ctx context.Context, g requestGuard) error {
 	return mongoErr("insert request guard", err)
 }
 
-// heldByRequest is what the request holds: its files and its unexpired
-// guards (an upload being created may be counted as both).
+// heldByRequest is what the request holds: its unexpired guards and its
+// files (an upload being created may be counted as both). The guards are
+// read first: an upload whose guard is gone by then inserted its file
+// before, so the files read next count it. (Read the other way round, an
+// upload could insert its file after the first read and drop its guard
+// before the second, and be counted in neither: measured, 6 kept of 5.)
 func (s *mongoStore) heldByRequest(ctx context.Context, requestID string, now time.Time) (Usage, error) {
-	files, err := s.receivedFiles(ctx, []string{requestID})
-	if err != nil {
-		return Usage{}, err
-	}
 	guards, err := s.sumByRequest(ctx, s.requestGuardsColl(), bson.D{
 		{Key: "request_id", Value: requestID}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}},
 	}, "bytes")
+	if err != nil {
+		return Usage{}, err
+	}
+	files, err := s.receivedFiles(ctx, []string{requestID})
 	if err != nil {
 		return Usage{}, err
 	}

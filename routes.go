@@ -123,11 +123,11 @@ func (s *server) routes() http.Handler {
 	// File requests (requests.go): the owner's API, then the stranger's
 	// page and upload routes, headed and limited as share links are, and
 	// limited per request too (openRequest).
-	mux.Handle("POST /requests", api(s.handleCreateRequest))
-	mux.Handle("GET /requests", api(s.handleListRequests))
-	mux.Handle("DELETE /requests/{id}", api(s.handleDeleteRequest))
-	mux.Handle("POST /requests/{id}/close", api(s.handleCloseRequest))
-	mux.Handle("POST /requests/{id}/reopen", api(s.handleReopenRequest))
+	mux.Handle("POST /requests", scoped(scopeRequestsWrite, s.handleCreateRequest))
+	mux.Handle("GET /requests", scoped(scopeRequestsWrite, s.handleListRequests))
+	mux.Handle("DELETE /requests/{id}", scoped(scopeRequestsWrite, s.handleDeleteRequest))
+	mux.Handle("POST /requests/{id}/close", scoped(scopeRequestsWrite, s.handleCloseRequest))
+	mux.Handle("POST /requests/{id}/reopen", scoped(scopeRequestsWrite, s.handleReopenRequest))
 	mux.Handle("GET /r/{token}", link(s.handleRequestPage))
 	sending := func(h http.HandlerFunc) http.Handler { // JSON only
 		return s.shareHeaders(s.rateLimited(s.shares.limit, requestTooMany, h))
