@@ -574,7 +574,7 @@ func TestFileRequestAcrossInstances(t *testing.T) {
 		t.Fatalf("downloaded %q", got)
 	}
 
-	const racers = 16
+	const racers = 10 // more, under -race on a loaded machine, outlast mongoOpTimeout (503)
 	codes := make([]int, racers)
 	var wg sync.WaitGroup
 	for i := range racers {
