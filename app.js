@@ -995,7 +995,6 @@
     $("more").addEventListener("click", () => loadFiles(false).catch((e) => showError(e.message)));
     await detectShares();
     wireDrops();
-
     $("request-form").addEventListener("submit", createRequest);
     await loadRequests().catch((e) => showError(`Could not list your file requests: ${e.message}`));
     try {
