@@ -123,6 +123,7 @@
       el("span", { className: "name", textContent: f.filename }),
       el("span", { className: "meta" }, `${formatSize(f.size)} · `, status, ` · ${formatDate(f.created_at)}`),
     );
+    if (f.request_id) li.append(requestNote(f)); // see "File requests"
     const actions = el("span", { className: "actions" });
     if (f.status === "complete") {
       actions.append(el("a", { className: "button secondary", href: `/download/${f.id}?redirect=1`, textContent: "Download", ariaLabel: `Download ${f.filename}` }));
@@ -770,6 +771,87 @@
     }
   }
 
+  // ---- File requests ----
+  // The owner's side of file requests (requests.go): create one, list,
+  // close, reopen or end them; a file sent through one shows the request's
+  // title and the sender's name and note.
+
+  const requestTitles = new Map(); // request id → title, for file rows
+
+  // requestNote is the line under a file that came through a request.
+  function requestNote(f) {
+    const title = requestTitles.get(f.request_id);
+    let text = title ? `Sent through “${title}”` : "Sent through a file request";
+    if (f.sender_name) text += ` by ${f.sender_name}`;
+    if (f.sender_note) text += `: ${f.sender_note}`;
+    return el("span", { className: "via", textContent: text });
+  }
+
+  async function loadRequests() {
+    let data;
+    try {
+      data = await api("GET", "/requests?limit=100");
+    } catch (e) {
+      if (routeMissing(e)) return; // an older server: no requests
+      throw e;
+    }
+    $("requests-section").hidden = false;
+    for (const r of data.requests) requestTitles.set(r.id, r.title);
+    $("requests").replaceChildren(...data.requests.map(requestRow));
+  }
+
+  function requestRow(r) {
+    const open = r.closed ? "closed" : `open until ${formatDate(r.expires_at)}`;
+    const desc = `${r.files_received} of ${r.max_files} files · ${formatSize(r.bytes_received)} of ${formatSize(r.max_bytes)} · ${open}`;
+    const li = el("li", { id: `request-${r.id}` }, el("span", { className: "name", textContent: r.title }), el("span", { className: "meta", textContent: desc }));
+    const actions = el("span", { className: "actions" });
+    const toggle = el("button", { type: "button", className: "secondary", textContent: r.closed ? "Reopen" : "Close", ariaLabel: `${r.closed ? "Reopen" : "Close"} ${r.title}` });
+    toggle.addEventListener("click", () => requestAction("POST", `/requests/${r.id}/${r.closed ? "reopen" : "close"}`));
+    const end = el("button", { type: "button", className: "danger", textContent: "End", ariaLabel: `End ${r.title}` });
+    end.addEventListener("click", () => {
+      if (confirm(`End the request "${r.title}"? Its link stops working; the files it received stay.`)) requestAction("DELETE", `/requests/${r.id}`);
+    });
+    actions.append(toggle, end);
+    li.append(actions);
+    return li;
+  }
+
+  async function requestAction(method, path) {
+    try {
+      await api(method, path);
+      await loadRequests();
+    } catch (e) {
+      showError(`Could not change the request: ${e.message}`);
+    }
+  }
+
+  async function createRequest(ev) {
+    ev.preventDefault();
+    const body = {
+      title: $("request-title").value.trim(),
+      max_files: Number($("request-files").value),
+      max_bytes: Number($("request-mib").value) * 1024 * 1024,
+      expires_in: Number($("request-expiry").value),
+    };
+    const message = $("request-message").value.trim();
+    if (message) body.message = message;
+    const result = $("request-result");
+    try {
+      const data = await api("POST", "/requests", body);
+      const url = data.request.url;
+      let copied = false;
+      try { await navigator.clipboard.writeText(url); copied = true; } catch (e) { copied = false; }
+      result.textContent = copied ? `Link copied: ${url}` : `Link (copy it now, it is shown once): ${url}`;
+      result.dataset.url = url;
+      $("request-form").reset();
+      await loadRequests();
+    } catch (e) {
+      result.textContent = `Could not create the request: ${e.message}`;
+      delete result.dataset.url;
+    }
+    result.hidden = false;
+  }
+
   // ---- Wiring ----
 
   function startUploads(files) {
@@ -974,6 +1056,8 @@
     $("more").addEventListener("click", () => loadFiles(false).catch((e) => showError(e.message)));
     await detectShares();
     wireDrops();
+    $("request-form").addEventListener("submit", createRequest);
+    await loadRequests().catch((e) => showError(`Could not list your file requests: ${e.message}`));
     try {
       await loadFiles(true);
     } catch (e) {

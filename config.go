@@ -83,7 +83,7 @@ var settings = []setting{
 	{"SHARE_TTL_SECONDS", "604800", "7 days", "lifetime of a share link that asks for none"},
 	{"SHARE_MAX_TTL_SECONDS", "2592000", "30 days", "longest lifetime a share link may ask for"},
 	{"MAX_SHARES_PER_FILE", "100", "", "most live (unexpired, unrevoked) share links a file may have, 1 to 10000"},
-	{"AUTH_RATE_LIMIT", "60", "", "sign-in, token and share-link requests per minute per client address (burst as many)"},
+	{"AUTH_RATE_LIMIT", "60", "", "sign-in, token, share-link and file-request calls per minute per client address, and per file request (burst as many)"},
 	{"TRUSTED_PROXIES", "", "", "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed"},
 	{"DATA_DIR", "./dropp-data", "", "where local mode keeps metadata, objects and its generated key"},
 	{"LOCAL_USER_EMAIL", "you@localhost", "", "the user local sign-in signs in as"},

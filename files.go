@@ -32,7 +32,8 @@ func (v fileJSON) MarshalJSON() ([]byte, error) { return appendFileJSON(nil, v.f
 
 // appendFileJSON appends f as the API shows a File, the one place that
 // says so: {"id", "filename", "size", "content_type", "status",
-// "created_at", "completed_at"}, with the bytes encoding/json would write
+// "created_at", "completed_at"} and, for a file sent through a file
+// request, "request_id", "sender_name" and "sender_note", with the bytes encoding/json would write
 // for those fields (TestFileJSONMatchesEncodingJSON). Until completion, the
 // size is the declared one. A list appends a page of them into one buffer,
 // with no reflection and no allocation per file.
@@ -59,7 +60,20 @@ func appendFileJSON(b []byte, f *File) []byte {
 	b = appendJSONTime(b, &f.CreatedAt)
 	b = append(b, `,"completed_at":`...)
 	b = appendJSONTime(b, f.CompletedAt)
+	// Only a file sent through a file request (requests.go) has these.
+	b = appendOptionalJSONString(b, `,"request_id":`, f.RequestID)
+	b = appendOptionalJSONString(b, `,"sender_name":`, f.SenderName)
+	b = appendOptionalJSONString(b, `,"sender_note":`, f.SenderNote)
 	return append(b, '}')
+}
+
+// appendOptionalJSONString appends key and v unless v is "", as
+// encoding/json's omitempty does.
+func appendOptionalJSONString(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendJSONString(append(b, key...), v)
 }
 
 // createUploadRequest is the body of POST /upload/.
@@ -111,20 +125,21 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 	if !readJSON(w, r, &req, bodyRequired) {
 		return
 	}
+	s.createUpload(w, r, &req, &File{Owner: owner})
+}
+
+// createUpload validates req and records the pending file f, whose Owner
+// is set (and, for a file sent through a file request, its RequestID and
+// sender: requests.go), then answers how to send its bytes.
+func (s *server) createUpload(w http.ResponseWriter, r *http.Request, req *createUploadRequest, f *File) {
 	multipart := req.Multipart != nil && *req.Multipart
-	if msg := s.validateUpload(&req, multipart); msg != "" {
+	if msg := s.validateUpload(req, multipart); msg != "" {
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
 		return
 	}
 	now := s.now().Truncate(time.Millisecond)
-	f := &File{
-		ID:           newID(),
-		Owner:        owner,
-		Filename:     *req.Filename,
-		DeclaredSize: req.Size,
-		Status:       statusPending,
-		CreatedAt:    now,
-	}
+	f.ID, f.Filename, f.DeclaredSize, f.Status, f.CreatedAt = newID(), *req.Filename, req.Size, statusPending, now
+	owner := f.Owner
 	if req.ContentType != nil {
 		f.ContentType = *req.ContentType
 	}
@@ -142,17 +157,33 @@ func (s *server) handleCreateUpload(w http.ResponseWriter, r *http.Request, owne
 		return
 	}
 	f.Charged = s.chargeFor(f.DeclaredSize)
-	err = s.store.InsertFileWithinQuota(r.Context(), f, s.quota())
-	if errors.Is(err, ErrQuotaExceeded) {
-		s.writeQuotaExceeded(w, r, owner, f.Charged)
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
+	if err := s.insertPending(r.Context(), f, now); err != nil {
+		s.failInsert(w, r, f, err)
 		return
 	}
 	s.metrics.uploadCreated()
 	writeCreatedUpload(w, f, form)
+}
+
+// insertPending records a new pending file within its owner's quota, and
+// within its file request's room if it comes through one.
+func (s *server) insertPending(ctx context.Context, f *File, now time.Time) error {
+	if f.RequestID != "" {
+		return s.store.InsertRequestFile(ctx, f, s.quota(), now)
+	}
+	return s.store.InsertFileWithinQuota(ctx, f, s.quota())
+}
+
+// failInsert answers a failed insertPending.
+func (s *server) failInsert(w http.ResponseWriter, r *http.Request, f *File, err error) {
+	switch {
+	case f.RequestID != "":
+		s.failRequestInsert(w, r, f, err) // requests.go
+	case errors.Is(err, ErrQuotaExceeded):
+		s.writeQuotaExceeded(w, r, f.Owner, f.Charged)
+	default:
+		s.fail(w, r, err)
+	}
 }
 
 // presignSingle signs a single upload: a POST form, or with

@@ -32,6 +32,9 @@ type apiFile struct {
 	Status      string     `json:"status"`
 	CreatedAt   time.Time  `json:"created_at"`
 	CompletedAt *time.Time `json:"completed_at"`
+	RequestID   string     `json:"request_id,omitempty"`
+	SenderName  string     `json:"sender_name,omitempty"`
+	SenderNote  string     `json:"sender_note,omitempty"`
 }
 
 // apiList is the body of GET /list/ as encoding/json wrote it.
@@ -47,7 +50,8 @@ func toAPIFile(f *File) apiFile {
 		size = f.DeclaredSize
 	}
 	return apiFile{ID: f.ID, Filename: f.Filename, Size: size, ContentType: f.ContentType,
-		Status: f.Status, CreatedAt: f.CreatedAt, CompletedAt: f.CompletedAt}
+		Status: f.Status, CreatedAt: f.CreatedAt, CompletedAt: f.CompletedAt,
+		RequestID: f.RequestID, SenderName: f.SenderName, SenderNote: f.SenderNote}
 }
 
 // encodingJSON is what writeJSON writes for v: encoding/json's Encoder,
@@ -264,7 +268,8 @@ func everyFieldFile(t *testing.T) File {
 		ContentType: "text/plain", Status: statusComplete, ObjectKey: "users/x/all", ETag: `"e"`,
 		CreatedAt: completed.Add(-time.Second), CompletedAt: &completed, Charged: 6,
 		UploadID: "upload-1", PartSize: 5 << 20, PartCount: 3, UploadExpiresAt: &completed,
-		StagingKey: "staging/1767225600/users/ab/one"}
+		StagingKey: "staging/1767225600/users/ab/one",
+		RequestID:  newID(), SenderName: "Ann <a&b>", SenderNote: "for \"you\"\nthanks"}
 	v := reflect.ValueOf(f)
 	for i := range v.NumField() {
 		if v.Field(i).IsZero() {

@@ -51,7 +51,10 @@ const (
 	opPutWebhook  = "put_webhook"
 	opDelWebhook  = "del_webhook"
 	opPutDelivery = "put_delivery"
-	localCRCLen   = 8 // hex digits of the checksum at the start of a line
+	// File requests (localstore_requests.go).
+	opPutReq    = "put_request"
+	opDelReq    = "del_request"
+	localCRCLen = 8 // hex digits of the checksum at the start of a line
 )
 
 // localCRCTable is CRC-32C, which the CPU computes in hardware on amd64 and arm64.
@@ -72,6 +75,8 @@ type localRecord struct {
 	Deliv *WebhookDelivery `json:"delivery,omitempty"`
 	Kind  string           `json:"kind,omitempty"` // credential kind, for del_cred
 	Key   string           `json:"key,omitempty"`  // file ID or hash, for del_*
+
+	Req *FileRequest `json:"request,omitempty"` // localstore_requests.go
 }
 
 // encodeLocalRecord renders rec as one log line, newline included. JSON

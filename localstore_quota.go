@@ -11,18 +11,24 @@ import "context"
 func (s *localStore) InsertFileWithinQuota(ctx context.Context, f *File, q Quota) error {
 	doc := normalizeLocalFile(f)
 	return s.change(ctx, func(st *localState) (*localRecord, error) {
-		if _, dup := st.files[doc.ID]; dup {
-			return nil, ErrConflict
-		}
-		if _, dup := st.objectKeys[doc.ObjectKey]; dup {
-			return nil, ErrConflict
-		}
-		// Without a quota, skip the walk of the owner's files under the lock.
-		if q != (Quota{}) && !q.allows(st.usage(doc.Owner), doc.Charged) {
-			return nil, ErrQuotaExceeded
-		}
-		return &localRecord{Op: opPutFile, File: &doc}, nil
+		return st.insertWithinQuota(&doc, q)
 	})
+}
+
+// insertWithinQuota is the record that inserts doc if it is new and the
+// owner's quota q allows it (also used by InsertRequestFile).
+func (st *localState) insertWithinQuota(doc *File, q Quota) (*localRecord, error) {
+	if _, dup := st.files[doc.ID]; dup {
+		return nil, ErrConflict
+	}
+	if _, dup := st.objectKeys[doc.ObjectKey]; dup {
+		return nil, ErrConflict
+	}
+	// Without a quota, skip the walk of the owner's files under the lock.
+	if q != (Quota{}) && !q.allows(st.usage(doc.Owner), doc.Charged) {
+		return nil, ErrQuotaExceeded
+	}
+	return &localRecord{Op: opPutFile, File: doc}, nil
 }
 
 // SettleCharge sets the file's charge from `from` to `to`; the usage,

@@ -34,6 +34,7 @@ type localState struct {
 	shareHashes  map[string]string          // share ID → token hash
 	webhooks     map[string]Webhook         // by ID (localstore_webhooks.go)
 	deliveries   map[string]WebhookDelivery // by ID
+	requests     map[string]FileRequest     // by ID (localstore_requests.go)
 }
 
 // newLocalState returns an empty state ready for replay: files are indexed
@@ -53,6 +54,7 @@ func newLocalState() *localState {
 		shareHashes:  map[string]string{},
 		webhooks:     map[string]Webhook{},
 		deliveries:   map[string]WebhookDelivery{},
+		requests:     map[string]FileRequest{},
 	}
 }
 
@@ -92,6 +94,10 @@ func (st *localState) apply(rec *localRecord) error {
 		delete(st.webhooks, rec.Key)
 	case rec.Op == opPutDelivery && rec.Deliv != nil:
 		localDeliveries.store(st, rec.Deliv)
+	case rec.Op == opPutReq && rec.Req != nil:
+		localRequests.store(st, rec.Req)
+	case rec.Op == opDelReq:
+		delete(st.requests, rec.Key)
 	default:
 		return fmt.Errorf("%w: op %q", errLocalRecord, rec.Op)
 	}
@@ -305,7 +311,7 @@ type localTable interface {
 }
 
 // localTables lists the map-kept kinds, in the order compaction writes them.
-var localTables = []localTable{localUsers, localCreds, localStates, localCodes, localShares, localWebhooks, localDeliveries}
+var localTables = []localTable{localUsers, localCreds, localStates, localCodes, localShares, localWebhooks, localDeliveries, localRequests}
 
 // store puts r into the state, replacing the record with its key.
 func (k localKind[K, R]) store(st *localState, r *R) {

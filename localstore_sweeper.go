@@ -92,7 +92,11 @@ func (s *localStore) DeleteExpired(ctx context.Context, now time.Time) (int, err
 		return n1 + n2 + n3, err
 	}
 	n4, err := sweepLocalKind(ctx, s, localShares, now)
-	return n1 + n2 + n3 + n4, err
+	if err != nil {
+		return n1 + n2 + n3 + n4, err
+	}
+	n5, err := sweepLocalKind(ctx, s, localRequests, now)
+	return n1 + n2 + n3 + n4 + n5, err
 }
 
 // sweepLocalKind removes the records of kind k expired by now.

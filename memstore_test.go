@@ -32,6 +32,8 @@ type memStore struct {
 	codes   map[string]AuthCode
 	invites map[string]Invitation // by hash
 	hooks   memWebhooks           // memstore_webhooks_test.go
+
+	fileRequests // memstore_requests_test.go
 }
 
 var _ Store = (*memStore)(nil)

@@ -3,8 +3,8 @@ package main
 // `dropp migrate`: copies local mode's data (DATA_DIR) into the MongoDB and
 // S3 bucket the environment configures, so that a trial run becomes the
 // production one without losing what was dropped. Users, completed files
-// and their objects, bearer tokens, sessions and share links (with their
-// download counts) move; sign-ins in progress and unfinished uploads do
+// and their objects, bearer tokens, sessions, share links (with their
+// download counts) and file requests move; sign-ins in progress and unfinished uploads do
 // not: they are minutes old and the apps start them again.
 //
 // It holds the local store's lock throughout, so it refuses to run beside
@@ -167,7 +167,7 @@ type migration struct {
 // run copies every kind of record, users first so that whatever follows
 // has its owner, and shares last so that their files are there.
 func (m *migration) run(ctx context.Context) error {
-	for _, step := range []func(context.Context) error{m.migrateUsers, m.migrateFiles, m.migrateCredentials, m.migrateShares} {
+	for _, step := range []func(context.Context) error{m.migrateUsers, m.migrateFiles, m.migrateCredentials, m.migrateShares, m.migrateRequests} {
 		if err := step(ctx); err != nil {
 			return err
 		}
@@ -364,6 +364,23 @@ func (m *migration) migrateShares(ctx context.Context) error {
 		}
 	}
 	fmt.Fprintf(m.out, "migrate: share links: %d copied, %d already there\n", m.sum.shares, m.sum.sharesSkipped)
+	return nil
+}
+
+// migrateRequests copies the unexpired file requests, open or closed;
+// the files they received went with migrateFiles, still marked with them.
+func (m *migration) migrateRequests(ctx context.Context) error {
+	var copied, known int
+	now := time.Now()
+	for _, fr := range sortedBy(m.src.requests, func(fr FileRequest) string { return fr.ID }) {
+		if localExpired(fr.ExpiresAt, now) {
+			continue
+		}
+		if err := counted(m.dest.InsertRequest(ctx, fr), &copied, &known); err != nil {
+			return fmt.Errorf("file request %s: %w", fr.ID, err)
+		}
+	}
+	fmt.Fprintf(m.out, "migrate: file requests: %d copied, %d already there\n", copied, known)
 	return nil
 }
 

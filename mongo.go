@@ -111,6 +111,8 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 		}{s.shareFiles, index})
 	}
 	required = append(required, s.webhookIndexes()...)
+	// File requests' indexes (mongo_requests.go).
+	required = append(required, s.requestIndexes()...)
 	for _, index := range usageIndexes() { // mongo_quota.go
 		required = append(required, struct {
 			coll  *mongo.Collection
@@ -131,7 +133,8 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 	if _, err := s.files.Indexes().CreateOne(ctx, sweep); err != nil {
 		s.log.Warn("the sweeper's index on files could not be created; sweeps scan the pending files instead", "err", err)
 	}
-	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.shareFiles, s.completionsColl(), s.invitationsColl(), s.deliveriesColl(), s.claimsColl()} {
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.shareFiles, s.completionsColl(), s.invitationsColl(), s.deliveriesColl(), s.claimsColl(),
+		s.requestsColl(), s.requestGuardsColl()} {
 		ttl := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}
 		if _, err := c.Indexes().CreateOne(ctx, ttl); err != nil {
 			s.log.Warn("TTL index not supported; expired records stay until overwritten (queries ignore them)", "collection", c.Name(), "err", err)
@@ -445,6 +448,12 @@ func decodeFile(doc bson.Raw, f *File, opt *fileOptionals, owner string) error {
 			f.UploadExpiresAt = d.time("upload_expires_at", v, &opt.uploadExpiresAt)
 		case "staging_key":
 			f.StagingKey = d.str("staging_key", v)
+		case "request_id":
+			f.RequestID = d.str("request_id", v)
+		case "sender_name":
+			f.SenderName = d.str("sender_name", v)
+		case "sender_note":
+			f.SenderNote = d.str("sender_note", v)
 		}
 	}
 	if d.err == nil && f.CreatedAt.IsZero() {

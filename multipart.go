@@ -100,15 +100,11 @@ func (s *server) startMultipart(w http.ResponseWriter, r *http.Request, f *File,
 	}
 	f.UploadID = id
 	f.Charged = s.chargeFor(f.DeclaredSize)
-	if err := s.store.InsertFileWithinQuota(r.Context(), f, s.quota()); err != nil {
+	if err := s.insertPending(r.Context(), f, now); err != nil {
 		if aerr := s.objects.AbortMultipart(r.Context(), f.ObjectKey, id); aerr != nil {
 			s.log.Warn("multipart: abort after a failed insert", "file", f.ID, "err", aerr)
 		}
-		if errors.Is(err, ErrQuotaExceeded) {
-			s.writeQuotaExceeded(w, r, f.Owner, f.Charged)
-			return
-		}
-		s.fail(w, r, err)
+		s.failInsert(w, r, f, err)
 		return
 	}
 	s.metrics.uploadCreated()

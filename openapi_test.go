@@ -484,6 +484,7 @@ func checkContract(t *testing.T, e *testEnv, local bool) {
 	c.call("/upload/{id}/parts", c.req("GET", "/upload/"+mpID+"/parts", user, nil))
 
 	checkWebhookContract(c, user, boss) // webhooks_test.go
+	checkRequestsContract(c, user)      // requests_test.go
 
 	// Account and administration.
 	c.call("/me", c.req("GET", "/me", user, nil))

@@ -23,6 +23,7 @@ func newServer(cfg *config, logger *slog.Logger, store Store, objects ObjectStor
 	s.signIn = newSignIn(cfg, logger)
 	s.shares = newShareLinks(cfg)
 	s.links = newLinkGuard(s.signIn)
+	s.requests = newRequestLinks(cfg, objectsOrigin(objects))
 	s.adminView = newAdminPageView()
 	s.page = newAppPage(objectsOrigin(objects))
 	s.webhooks = newWebhookSender(cfg, s.metrics)
@@ -134,6 +135,24 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /s/{token}/files/{file_id}/preview", link(s.handleSharePreview))
 	// A protected link's password form (linkprotect.go).
 	mux.Handle("POST /s/{token}", link(s.handleLinkPassword))
+
+	// File requests (requests.go): the owner's API, then the stranger's
+	// page and upload routes, headed and limited as share links are, and
+	// limited per request too (openRequest).
+	mux.Handle("POST /requests", scoped(scopeRequestsWrite, s.handleCreateRequest))
+	mux.Handle("GET /requests", scoped(scopeRequestsWrite, s.handleListRequests))
+	mux.Handle("DELETE /requests/{id}", scoped(scopeRequestsWrite, s.handleDeleteRequest))
+	mux.Handle("POST /requests/{id}/close", scoped(scopeRequestsWrite, s.handleCloseRequest))
+	mux.Handle("POST /requests/{id}/reopen", scoped(scopeRequestsWrite, s.handleReopenRequest))
+	mux.Handle("GET /r/{token}", link(s.handleRequestPage))
+	sending := func(h http.HandlerFunc) http.Handler { // JSON only
+		return s.shareHeaders(s.rateLimited(s.shares.limit, requestTooMany, h))
+	}
+	mux.Handle("POST /r/{token}/upload", sending(s.handleRequestUpload))
+	mux.Handle("POST /r/{token}/upload/{$}", sending(s.handleRequestUpload)) // as POST /upload/: a client's base URL may be the link
+	mux.Handle("POST /r/{token}/upload/{id}/complete", sending(s.handleRequestComplete))
+	mux.Handle("POST /r/{token}/upload/{id}/parts", sending(s.handleRequestPartURLs))
+	mux.Handle("GET /r/{token}/upload/{id}/parts", sending(s.handleRequestListParts))
 
 	// The local object store's upload forms, PUT URLs and download URLs
 	// point back at this server (localobjects.go, localobjects_upload.go, localobjects_parts.go), checked by their

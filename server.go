@@ -39,6 +39,8 @@ type server struct {
 	// page is the web page at "/" and its assets, see page.go.
 	page     *appPage
 	webhooks *webhookSender // webhook_delivery.go
+	// requests is the file request page and its rate limit (requests.go).
+	requests *requestLinks
 }
 
 // ServeHTTP sends every request through logging and panic recovery to

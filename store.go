@@ -84,6 +84,11 @@ type File struct {
 	// on stores whose forms are single-use, and on files stored before it;
 	// cleared once the form has expired and the file's charge is settled.
 	StagingKey string `bson:"staging_key,omitempty" json:"staging,omitempty"`
+	// A file a stranger sent through a file request (requests.go): the
+	// request's ID, and the name and note they left (plain text, capped).
+	RequestID  string `bson:"request_id,omitempty" json:"request,omitempty"`
+	SenderName string `bson:"sender_name,omitempty" json:"sender,omitempty"`
+	SenderNote string `bson:"sender_note,omitempty" json:"note,omitempty"`
 }
 
 // uploadKey is the key the file's single-upload form or PUT URL writes.
@@ -435,6 +440,7 @@ type Store interface {
 
 	tokenStore
 	webhookStore // webhooks' endpoints and outbox (end of this file)
+	requestStore // file requests (requests.go)
 }
 
 // ---- Quotas (quota.go; each store keeps them its own way) ----
@@ -654,4 +660,78 @@ type WebhookDelivery struct {
 	LastCode  int       `bson:"last_code,omitempty" json:"code,omitempty"` // HTTP status of the last attempt
 	LastError string    `bson:"last_error,omitempty" json:"error,omitempty"`
 	ExpiresAt time.Time `bson:"expires_at" json:"expires"`
+}
+
+// ---- File requests (requests.go) ----
+
+// ErrRequestFull: the file would take a file request over its most files
+// or most bytes.
+var ErrRequestFull = errors.New("file request full")
+
+// FileRequest is an upload link: anyone who holds its token may send files
+// into its owner's account, up to MaxFiles files and MaxBytes bytes in
+// all, until it expires or its owner closes it. Only the SHA-256 of the
+// token is stored, as for a Share.
+type FileRequest struct {
+	ID           string    `bson:"_id" json:"id"`
+	TokenHash    string    `bson:"token_hash" json:"hash"` // hex SHA-256 of the link's token
+	Owner        string    `bson:"owner" json:"owner"`
+	Title        string    `bson:"title" json:"title"`
+	Message      string    `bson:"message,omitempty" json:"message,omitempty"`
+	MaxFiles     int64     `bson:"max_files" json:"max_files"`
+	MaxBytes     int64     `bson:"max_bytes" json:"max_bytes"`
+	ContentTypes []string  `bson:"content_types,omitempty" json:"types,omitempty"` // media types, or "type/*"; none: any
+	Closed       bool      `bson:"closed" json:"closed"`
+	CreatedAt    time.Time `bson:"created_at" json:"created"`
+	ExpiresAt    time.Time `bson:"expires_at" json:"expires"`
+}
+
+// ReceivedRequest is a FileRequest with what it holds now: its pending
+// and complete files and their charges, counted from the files at each
+// read, never stored (one source of truth: a file the owner deletes, or
+// the sweeper abandons, gives its room back).
+type ReceivedRequest struct {
+	FileRequest
+	Received Usage
+}
+
+// room tells whether the request can take one more file charging bytes.
+func (fr *ReceivedRequest) room(bytes int64) bool {
+	return fr.Received.Files+1 <= fr.MaxFiles && fr.Received.Bytes+bytes <= fr.MaxBytes
+}
+
+// RequestQuery selects a page of the owner's unexpired file requests.
+type RequestQuery struct {
+	Owner string
+	Now   time.Time // requests expired by then are left out
+	After *Cursor   // the last request of the previous page; nil for the first
+	Limit int
+}
+
+// requestStore is what file requests need from a Store. A request lives
+// until it expires or its owner deletes it; an expired one is missing
+// everywhere, a closed one only to RequestLink and InsertRequestFile.
+// Every read counts what the request received.
+type requestStore interface {
+	// InsertRequest stores a new request; a taken token hash is ErrConflict.
+	InsertRequest(ctx context.Context, fr FileRequest) error
+	// ListRequests returns a page of the owner's unexpired requests,
+	// oldest first (CreatedAt, then ID), after q.After, at most q.Limit.
+	ListRequests(ctx context.Context, q RequestQuery) ([]ReceivedRequest, error)
+	// SetRequestClosed closes or reopens the owner's unexpired request and
+	// returns it as it now is.
+	SetRequestClosed(ctx context.Context, owner, id string, closed bool, now time.Time) (ReceivedRequest, error)
+	// DeleteRequest ends the owner's request at once; the files it
+	// received stay the owner's.
+	DeleteRequest(ctx context.Context, owner, id string) error
+	// RequestLink returns the request of that token hash if strangers may
+	// still send to it: unexpired and open.
+	RequestLink(ctx context.Context, hash string, now time.Time) (ReceivedRequest, error)
+	// InsertRequestFile inserts f, whose Owner, RequestID and Charged are
+	// set, only if its request is still open and unexpired at now
+	// (ErrNotFound), has room for it (ErrRequestFull) and the owner's
+	// quota q allows it (ErrQuotaExceeded). The caps hold under concurrent
+	// inserts on every instance: a request never holds more than its
+	// MaxFiles files or MaxBytes bytes.
+	InsertRequestFile(ctx context.Context, f *File, q Quota, now time.Time) error
 }

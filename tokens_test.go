@@ -199,6 +199,20 @@ var routeDecisions = map[string]string{
 	"POST /admin/webhooks/{id}/test":      routeNoToken,
 	"GET /admin/webhooks/{id}/deliveries": routeNoToken,
 	"POST /admin/webhooks/{id}/rotate":    routeNoToken,
+
+	// File requests (requests.go): the owner's API, and the sender's
+	// routes, which take no credential.
+	"POST /requests":                       scopeRequestsWrite,
+	"GET /requests":                        scopeRequestsWrite,
+	"DELETE /requests/{id}":                scopeRequestsWrite,
+	"POST /requests/{id}/close":            scopeRequestsWrite,
+	"POST /requests/{id}/reopen":           scopeRequestsWrite,
+	"GET /r/{token}":                       routePublic,
+	"POST /r/{token}/upload":               routePublic,
+	"POST /r/{token}/upload/{$}":           routePublic,
+	"POST /r/{token}/upload/{id}/complete": routePublic,
+	"POST /r/{token}/upload/{id}/parts":    routePublic,
+	"GET /r/{token}/upload/{id}/parts":     routePublic,
 }
 
 // routeRequest turns a route pattern into a request on made-up ids.

@@ -90,6 +90,10 @@ type File struct {
 	Status      string     `json:"status"` // "pending" or "complete"
 	CreatedAt   time.Time  `json:"created_at"`
 	CompletedAt *time.Time `json:"completed_at"`
+	// Only on a file sent through a file request (requests.go).
+	RequestID  string `json:"request_id,omitempty"`
+	SenderName string `json:"sender_name,omitempty"`
+	SenderNote string `json:"sender_note,omitempty"`
 }
 
 // User is who is signed in.

@@ -38,6 +38,12 @@ var MultipartThreshold int64 = 64 << 20
 // be nil. If a multipart upload fails, the returned *PartialUpload error
 // says how to resume it.
 func (c *Client) Upload(ctx context.Context, path, contentType string, progress Progress) (*File, error) {
+	return c.upload(ctx, path, contentType, nil, progress)
+}
+
+// upload is Upload, with extra fields in the create body (a file
+// request's sender: requests.go).
+func (c *Client) upload(ctx context.Context, path, contentType string, extra map[string]any, progress Progress) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -53,6 +59,9 @@ func (c *Client) Upload(ctx context.Context, path, contentType string, progress 
 	}
 	if info.Size() >= MultipartThreshold {
 		create["multipart"] = true
+	}
+	for k, v := range extra {
+		create[k] = v
 	}
 	var created struct {
 		File   File         `json:"file"`

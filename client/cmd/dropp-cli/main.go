@@ -51,6 +51,8 @@ type cli struct {
 	password       string // share create -password ("-": the first line of stdin)
 	membersOnly    bool   // share create -members-only
 	allowPreview   bool   // drop create -allow-preview
+
+	req requestFlags // request create and send (requests.go)
 }
 
 // A command is one thing dropp-cli does.
@@ -109,6 +111,15 @@ var commands = []command{
 	{name: "webhook list", about: "list your webhook endpoints (without secrets)", run: (*cli).webhookList},
 	{name: "webhook rm", args: "WEBHOOK_ID", about: "delete a webhook endpoint", nargs: [2]int{1, 1}, run: (*cli).webhookRm},
 	{name: "webhook test", args: "WEBHOOK_ID", about: "send a webhook.test event; prints its delivery", nargs: [2]int{1, 1}, run: (*cli).webhookTest},
+	{name: "request create", args: "TITLE -max-files N -max-bytes N [-message TEXT] [-expires DURATION] [-types LIST]", nargs: [2]int{1, 1},
+		run: (*cli).requestCreate, flags: requestCreateFlags, about: "make a file request: a link through which anyone may send you files;\n" +
+			"prints it with its url. LIST: comma-separated types such as image/*,application/pdf"},
+	{name: "request list", about: "list your live file requests (without their url)", run: (*cli).requestList},
+	{name: "request close", args: "REQUEST_ID", about: "close a file request: its link stops taking files", nargs: [2]int{1, 1}, run: (*cli).requestClose},
+	{name: "request reopen", args: "REQUEST_ID", about: "reopen a closed file request", nargs: [2]int{1, 1}, run: (*cli).requestReopen},
+	{name: "request delete", args: "REQUEST_ID", about: "end a file request; the files it received stay", nargs: [2]int{1, 1}, run: (*cli).requestDelete},
+	{name: "request send", args: "LINK FILE [CONTENT-TYPE] [-name NAME] [-note TEXT]", nargs: [2]int{2, 3}, run: (*cli).requestSend,
+		flags: requestSendFlags, about: "send a file through someone's file request link (no sign-in needed)"},
 	{name: "me", about: "who is signed in, and their usage", run: (*cli).me},
 	{name: "logout", about: "revoke the token and forget it", run: (*cli).logout},
 	{name: "help", about: "print this help"},
@@ -168,7 +179,8 @@ func (c *cli) parse(args []string) (*command, error) {
 		return nil, errHelp
 	}
 	name, rest := args[0], args[1:]
-	if (name == "share" || name == "token" || name == "drop" || name == "webhook") && len(rest) > 0 {
+	subs := subcommands(name)
+	if len(subs) > 0 && len(rest) > 0 {
 		name, rest = name+" "+rest[0], rest[1:]
 	}
 	for i := range commands {
@@ -176,16 +188,31 @@ func (c *cli) parse(args []string) (*command, error) {
 			return cmd, c.parseArgs(cmd, rest)
 		}
 	}
-	if name == "share" || name == "token" {
-		return nil, errors.New(name + " takes create, list or revoke")
-	}
-	if name == "drop" {
-		return nil, errors.New("drop takes create, add, remove or list")
-	}
-	if name == "webhook" {
-		return nil, errors.New("webhook takes add, list, rm or test")
+	if len(subs) > 0 {
+		return nil, fmt.Errorf("%s takes %s", args[0], orList(subs))
 	}
 	return nil, fmt.Errorf("unknown command %q", strings.Join(args[:len(args)-len(rest)], " "))
+}
+
+// subcommands lists, in the table's order, the second words of the commands
+// whose first word is group ("share" -> create, list, revoke): none for a
+// command of one word.
+func subcommands(group string) []string {
+	var subs []string
+	for _, cmd := range commands {
+		if first, second, ok := strings.Cut(cmd.name, " "); ok && first == group {
+			subs = append(subs, second)
+		}
+	}
+	return subs
+}
+
+// orList joins words as "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 // parseArgs reads the command's flags, before or after its arguments.

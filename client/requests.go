@@ -1,0 +1,135 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// FileRequest is an upload link: anyone who holds its URL may send files
+// into the owner's account, up to MaxFiles files and MaxBytes bytes in
+// all, until it expires or the owner closes it. They can never list,
+// download or delete anything.
+type FileRequest struct {
+	ID            string    `json:"id"`
+	URL           string    `json:"url,omitempty"` // the link to hand out: in CreateRequest's answer only
+	Title         string    `json:"title"`
+	Message       string    `json:"message"`
+	MaxFiles      int64     `json:"max_files"`
+	MaxBytes      int64     `json:"max_bytes"`
+	ContentTypes  []string  `json:"content_types"` // empty: any
+	Closed        bool      `json:"closed"`
+	FilesReceived int64     `json:"files_received"`
+	BytesReceived int64     `json:"bytes_received"`
+	CreatedAt     time.Time `json:"created_at"`
+	ExpiresAt     time.Time `json:"expires_at"`
+}
+
+// RequestOptions shape a new file request. Title, MaxFiles and MaxBytes
+// are required.
+type RequestOptions struct {
+	Title   string
+	Message string // optional; line breaks allowed
+	// ExpiresIn is the link's lifetime in whole seconds (rounded up), at
+	// most the server's SHARE_MAX_TTL_SECONDS; 0: the server's default.
+	ExpiresIn time.Duration
+	MaxFiles  int64
+	MaxBytes  int64
+	// ContentTypes are the types the request takes ("image/*" takes any
+	// image); empty: any.
+	ContentTypes []string
+}
+
+// CreateRequest makes a file request; its URL is in the answer and
+// nowhere else, later.
+func (c *Client) CreateRequest(ctx context.Context, opt RequestOptions) (*FileRequest, error) {
+	body := map[string]any{"title": opt.Title, "max_files": opt.MaxFiles, "max_bytes": opt.MaxBytes}
+	if opt.Message != "" {
+		body["message"] = opt.Message
+	}
+	if opt.ExpiresIn > 0 {
+		body["expires_in"] = int64((opt.ExpiresIn + time.Second - 1) / time.Second)
+	}
+	if len(opt.ContentTypes) > 0 {
+		body["content_types"] = opt.ContentTypes
+	}
+	return c.requestCall(ctx, "POST", "/requests", body)
+}
+
+// requestPageLimit is the page size ListRequests asks for; 0 leaves it to
+// the server. The tests set it small to walk several pages.
+var requestPageLimit = 0
+
+// ListRequests returns the user's unexpired file requests, oldest first,
+// without their URLs, following next_cursor to the last page.
+func (c *Client) ListRequests(ctx context.Context) ([]FileRequest, error) {
+	all := []FileRequest{}
+	q := url.Values{}
+	if requestPageLimit > 0 {
+		q.Set("limit", fmt.Sprint(requestPageLimit))
+	}
+	for {
+		var page struct {
+			Requests   []FileRequest `json:"requests"`
+			NextCursor *string       `json:"next_cursor"`
+		}
+		if err := c.do(ctx, "GET", "/requests?"+q.Encode(), nil, &page); err != nil {
+			return all, err
+		}
+		all = append(all, page.Requests...)
+		if page.NextCursor == nil || *page.NextCursor == "" {
+			return all, nil
+		}
+		q.Set("cursor", *page.NextCursor)
+	}
+}
+
+// CloseRequest closes a file request: its link answers 404 until reopened.
+func (c *Client) CloseRequest(ctx context.Context, id string) (*FileRequest, error) {
+	return c.requestCall(ctx, "POST", "/requests/"+url.PathEscape(id)+"/close", nil)
+}
+
+// ReopenRequest reopens a closed file request.
+func (c *Client) ReopenRequest(ctx context.Context, id string) (*FileRequest, error) {
+	return c.requestCall(ctx, "POST", "/requests/"+url.PathEscape(id)+"/reopen", nil)
+}
+
+// DeleteRequest ends a file request at once; the files it received stay.
+func (c *Client) DeleteRequest(ctx context.Context, id string) error {
+	return c.do(ctx, "DELETE", "/requests/"+url.PathEscape(id), nil, nil)
+}
+
+// requestCall makes a call that answers {"request": ...}.
+func (c *Client) requestCall(ctx context.Context, method, path string, body any) (*FileRequest, error) {
+	var out struct {
+		Request FileRequest `json:"request"`
+	}
+	if err := c.do(ctx, method, path, body, &out); err != nil {
+		return nil, err
+	}
+	return &out.Request, nil
+}
+
+// Sender is who sends through a file request: optional plain text.
+type Sender struct {
+	Name string // at most 100 bytes, one line
+	Note string // at most 1000 bytes
+}
+
+// SendToRequest sends the file at path through the file request link, as
+// a stranger does: no credential, the same upload paths as Upload (a
+// form, a PUT, or parts, straight to the object store). The answer is the
+// file as the owner's account now holds it.
+func SendToRequest(ctx context.Context, link, path, contentType string, from Sender, progress Progress) (*File, error) {
+	c := New(strings.TrimSuffix(link, "/"), "")
+	extra := map[string]any{}
+	if from.Name != "" {
+		extra["sender_name"] = from.Name
+	}
+	if from.Note != "" {
+		extra["sender_note"] = from.Note
+	}
+	return c.upload(ctx, path, contentType, extra, progress)
+}

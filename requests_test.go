@@ -1,0 +1,620 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Test copies of the file request API's shapes.
+type (
+	requestOut struct {
+		ID            string    `json:"id"`
+		URL           string    `json:"url"`
+		Title         string    `json:"title"`
+		Message       string    `json:"message"`
+		MaxFiles      int64     `json:"max_files"`
+		MaxBytes      int64     `json:"max_bytes"`
+		ContentTypes  []string  `json:"content_types"`
+		Closed        bool      `json:"closed"`
+		FilesReceived int64     `json:"files_received"`
+		BytesReceived int64     `json:"bytes_received"`
+		CreatedAt     time.Time `json:"created_at"`
+		ExpiresAt     time.Time `json:"expires_at"`
+	}
+	openRequestOut struct {
+		Title        string    `json:"title"`
+		Message      string    `json:"message"`
+		ExpiresAt    time.Time `json:"expires_at"`
+		FilesLeft    int64     `json:"files_left"`
+		BytesLeft    int64     `json:"bytes_left"`
+		ContentTypes []string  `json:"content_types"`
+	}
+	requestFileOut struct {
+		ID         string `json:"id"`
+		Filename   string `json:"filename"`
+		Size       *int64 `json:"size"`
+		Status     string `json:"status"`
+		RequestID  string `json:"request_id"`
+		SenderName string `json:"sender_name"`
+		SenderNote string `json:"sender_note"`
+	}
+)
+
+// requestBackends are the four pairs of stores a file request must work on.
+var requestBackends = []struct{ metadata, objects string }{
+	{"mongodb", "s3"}, {"mongodb", "local"}, {"local", "s3"}, {"local", "local"},
+}
+
+// onEachRequestBackend runs test on a server of each pair, with a movable
+// clock and the request log captured, in parallel.
+func onEachRequestBackend(t *testing.T, env map[string]string, test func(t *testing.T, e shareEnv)) {
+	for _, b := range requestBackends {
+		t.Run(b.metadata+"+"+b.objects, func(t *testing.T) {
+			t.Parallel()
+			start := func(t *testing.T, env map[string]string) *testEnv {
+				return startTestEnv(t, backendEnv(t, b.metadata, b.objects, env))
+			}
+			test(t, newShareEnv(t, start, env))
+		})
+	}
+}
+
+// newRequest creates a file request of the owner with body, expecting 201.
+func (e shareEnv) newRequest(token string, body map[string]any) requestOut {
+	e.t.Helper()
+	resp, data := e.do(request{method: "POST", path: "/requests", token: token, body: body})
+	wantStatus(e.t, resp, data, http.StatusCreated)
+	return decode[struct {
+		Request requestOut `json:"request"`
+	}](e.t, data).Request
+}
+
+// requests lists the owner's requests, expecting 200.
+func (e shareEnv) requests(token string) []requestOut {
+	e.t.Helper()
+	resp, data := e.do(request{method: "GET", path: "/requests", token: token})
+	wantStatus(e.t, resp, data, http.StatusOK)
+	return decode[struct {
+		Requests []requestOut `json:"requests"`
+	}](e.t, data).Requests
+}
+
+// linkPath is the path of a request's link.
+func linkPath(t *testing.T, link string) string {
+	t.Helper()
+	u, err := url.Parse(link)
+	if err != nil || !strings.HasPrefix(u.Path, "/r/") {
+		t.Fatalf("request link %q", link)
+	}
+	return u.Path
+}
+
+// strangerCreate announces a stranger's upload through the link, with no
+// credential, and returns the answer.
+func (e shareEnv) strangerCreate(link string, body map[string]any) (*http.Response, []byte) {
+	e.t.Helper()
+	return e.do(request{method: "POST", path: linkPath(e.t, link) + "/upload", body: body})
+}
+
+// strangerSend announces, uploads and completes content through the link
+// as a stranger does, and returns the completed file.
+func (e shareEnv) strangerSend(link, name string, content []byte, extra map[string]any) requestFileOut {
+	e.t.Helper()
+	body := map[string]any{"filename": name, "size": len(content)}
+	for k, v := range extra {
+		body[k] = v
+	}
+	resp, data := e.strangerCreate(link, body)
+	wantStatus(e.t, resp, data, http.StatusCreated)
+	up := decode[uploadOut](e.t, data)
+	e.apiTester.upload(up, content)
+	resp, data = e.do(request{method: "POST", path: linkPath(e.t, link) + "/upload/" + up.File.ID + "/complete"})
+	wantStatus(e.t, resp, data, http.StatusOK)
+	return decode[struct {
+		File requestFileOut `json:"file"`
+	}](e.t, data).File
+}
+
+// TestFileRequests walks the contract on every pair of stores: the owner
+// creates, lists, closes, reopens and deletes a request; a stranger opens
+// it and sends files, with a name and a note, that land in the owner's
+// account, charged to the owner's quota; the stranger can never list,
+// download or delete; bad input is a 400; a dead request is the dead share
+// link's 404; the token never reaches the log.
+func TestFileRequests(t *testing.T) {
+	t.Parallel()
+	onEachRequestBackend(t, map[string]string{"AUTH_RATE_LIMIT": "100000", "QUOTA_BYTES_PER_USER": "1000000"}, func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		fr := e.newRequest(alice, map[string]any{
+			"title": "Holiday photos", "message": "Send me yours!\nThanks", "max_files": 3, "max_bytes": 100_000, "expires_in": 3600,
+			"content_types": []string{"image/*", "text/plain"},
+		})
+		if fr.URL == "" || fr.Title != "Holiday photos" || fr.MaxFiles != 3 || fr.Closed || len(fr.ContentTypes) != 2 {
+			t.Fatalf("created %+v", fr)
+		}
+		token := strings.TrimPrefix(linkPath(t, fr.URL), "/r/")
+		if len(token) != 43 {
+			t.Fatalf("token %q: want 43 base64url characters (256 bits)", token)
+		}
+		if list := e.requests(alice); len(list) != 1 || list[0].ID != fr.ID || list[0].URL != "" {
+			t.Fatalf("list %+v: want the request, without its URL", list)
+		}
+
+		// The stranger's page and JSON.
+		resp, data := e.link("GET", fr.URL, "", asBrowser)
+		wantStatus(t, resp, data, http.StatusOK)
+		wantLinkHeaders(t, resp)
+		if page := string(data); !strings.Contains(page, "Holiday photos") || !strings.Contains(page, "Room for 3 more files") {
+			t.Fatalf("page lacks the title or the room left:\n%s", page)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'sha256-") || !strings.Contains(csp, "connect-src 'self'") {
+			t.Errorf("request page CSP %q", csp)
+		}
+		resp, data = e.link("GET", fr.URL, "", asJSON)
+		wantStatus(t, resp, data, http.StatusOK)
+		if o := decode[openRequestOut](t, data); o.Title != fr.Title || o.Message != "Send me yours!\nThanks" || o.FilesLeft != 3 || o.BytesLeft != 100_000 {
+			t.Fatalf("request JSON %+v", o)
+		}
+
+		// Bad input from a stranger.
+		for _, c := range []struct {
+			body map[string]any
+			want string
+		}{
+			{map[string]any{"filename": "a.txt", "content_type": "text/plain"}, "is required to send through a file request"},
+			{map[string]any{"filename": "a.pdf", "size": 3, "content_type": "application/pdf"}, "content_type"},
+			{map[string]any{"filename": "a.txt", "size": 3}, "content_type"},
+			{map[string]any{"filename": "a.txt", "size": 3, "content_type": "text/plain", "sender_name": strings.Repeat("x", 101)}, "sender_name"},
+			{map[string]any{"filename": "a.txt", "size": 3, "content_type": "text/plain", "sender_name": "Ann\u202Etxt.exe"}, "sender_name"},
+			{map[string]any{"filename": "a.txt", "size": 3, "content_type": "text/plain", "sender_note": strings.Repeat("x", 1001)}, "sender_note"},
+			{map[string]any{"filename": "a.txt", "size": 3, "content_type": "text/plain", "owner": "bob"}, "owner"},
+		} {
+			resp, data := e.strangerCreate(fr.URL, c.body)
+			wantStatus(t, resp, data, http.StatusBadRequest)
+			if !strings.Contains(string(data), c.want) {
+				t.Errorf("%v: %s, want a message about %s", c.body, data, c.want)
+			}
+		}
+
+		// A stranger sends a file; it lands in the owner's account.
+		content := []byte("a photo, honestly\n")
+		sent := e.strangerSend(fr.URL, "beach.txt", content, map[string]any{
+			"content_type": "text/plain", "sender_name": "Ann <b>", "sender_note": "from the beach\nday 2",
+		})
+		if sent.Status != statusComplete || sent.RequestID != fr.ID || sent.SenderName != "Ann <b>" || sent.SenderNote != "from the beach\nday 2" {
+			t.Fatalf("sent %+v", sent)
+		}
+		var listed []requestFileOut
+		resp, data = e.do(request{method: "GET", path: "/list/", token: alice})
+		wantStatus(t, resp, data, http.StatusOK)
+		listed = decode[struct {
+			Files []requestFileOut `json:"files"`
+		}](t, data).Files
+		if len(listed) != 1 || listed[0].ID != sent.ID || listed[0].RequestID != fr.ID || listed[0].SenderName != "Ann <b>" {
+			t.Fatalf("owner's list %+v: want the sent file, marked", listed)
+		}
+		if got := downloaded(t, e.apiTester, alice, sent.ID); !bytes.Equal(got, content) {
+			t.Fatalf("owner downloads %q", got)
+		}
+		e.wantMeUsage(alice, int64(len(content)), 1)
+		if list := e.requests(alice); list[0].FilesReceived != 1 || list[0].BytesReceived != int64(len(content)) {
+			t.Fatalf("request after one file: %+v", list[0])
+		}
+
+		// The stranger can never list, download or delete.
+		base := linkPath(t, fr.URL)
+		for _, c := range []request{
+			{method: "GET", path: "/list/"},
+			{method: "GET", path: "/download/" + sent.ID},
+			{method: "DELETE", path: "/files/" + sent.ID},
+		} {
+			resp, data := e.do(c)
+			wantStatus(t, resp, data, http.StatusUnauthorized)
+		}
+		for _, c := range []request{
+			{method: "GET", path: base + "/upload/" + sent.ID},
+			{method: "DELETE", path: base + "/upload/" + sent.ID},
+			{method: "GET", path: base + "/files"},
+			{method: "GET", path: base + "/upload/" + sent.ID + "/download"},
+		} {
+			resp, data := e.do(c)
+			if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed || bytes.Contains(data, content) {
+				t.Errorf("%s %s: %d %s, want no such route", c.method, c.path, resp.StatusCode, data)
+			}
+		}
+		// Nor act on the owner's own files through the link.
+		own, _ := e.stored(alice, map[string]any{"filename": "own.txt", "size": 3}, []byte("own"))
+		for _, suffix := range []string{"/complete", "/parts"} {
+			resp, data := e.do(request{method: "POST", path: base + "/upload/" + own.ID + suffix, body: map[string]any{"part_numbers": []int{1}}})
+			wantStatus(t, resp, data, http.StatusNotFound)
+		}
+
+		// Closed, reopened, expired, deleted: dead the way a share link is.
+		deadShare := "/s/" + newSecret(shareTokenBytes)
+		wantSameDead := func(what, path string) {
+			t.Helper()
+			for _, accept := range []map[string]string{asBrowser, asJSON} {
+				want, wantBody := e.do(request{method: "GET", path: deadShare, header: accept})
+				got, gotBody := e.do(request{method: "GET", path: path, header: accept})
+				if got.StatusCode != http.StatusNotFound || got.StatusCode != want.StatusCode || !bytes.Equal(gotBody, wantBody) {
+					t.Errorf("%s request (%s): %d %s\nwant the dead share link's %d %s", what, accept["Accept"], got.StatusCode, gotBody, want.StatusCode, wantBody)
+				}
+				for _, h := range []string{"Content-Type", "Content-Security-Policy", "Referrer-Policy", "Cache-Control", "X-Robots-Tag", "X-Frame-Options"} {
+					if got.Header.Get(h) != want.Header.Get(h) {
+						t.Errorf("%s request: %s %q, dead share link %q", what, h, got.Header.Get(h), want.Header.Get(h))
+					}
+				}
+			}
+			resp, data := e.do(request{method: "POST", path: path + "/upload", body: map[string]any{"filename": "x.txt", "size": 1, "content_type": "text/plain"}, header: asJSON})
+			wantStatus(t, resp, data, http.StatusNotFound)
+		}
+		wantSameDead("unknown", "/r/"+newSecret(shareTokenBytes))
+		wantSameDead("malformed", "/r/nope")
+		resp, data = e.do(request{method: "POST", path: "/requests/" + fr.ID + "/close", token: alice})
+		wantStatus(t, resp, data, http.StatusOK)
+		wantSameDead("closed", base)
+		resp, data = e.do(request{method: "POST", path: "/requests/" + fr.ID + "/reopen", token: alice})
+		wantStatus(t, resp, data, http.StatusOK)
+		resp, data = e.link("GET", fr.URL, "", asJSON)
+		wantStatus(t, resp, data, http.StatusOK)
+		bob := e.newUser("bob")
+		for _, p := range []string{"/close", "/reopen"} {
+			resp, data = e.do(request{method: "POST", path: "/requests/" + fr.ID + p, token: bob})
+			wantStatus(t, resp, data, http.StatusNotFound)
+		}
+		resp, data = e.do(request{method: "DELETE", path: "/requests/" + fr.ID, token: bob})
+		wantStatus(t, resp, data, http.StatusNotFound)
+		if list := e.requests(bob); len(list) != 0 {
+			t.Errorf("bob lists alice's requests: %+v", list)
+		}
+		e.clock.advance(2 * time.Hour)
+		wantSameDead("expired", base)
+		e.clock.advance(-2 * time.Hour)
+		resp, data = e.do(request{method: "DELETE", path: "/requests/" + fr.ID, token: alice})
+		wantStatus(t, resp, data, http.StatusNoContent)
+		wantSameDead("deleted", base)
+		if got := downloaded(t, e.apiTester, alice, sent.ID); !bytes.Equal(got, content) {
+			t.Fatalf("the received file went with its request: %q", got)
+		}
+
+		if strings.Contains(e.logs.String(), token) {
+			t.Errorf("the request's token is in the log")
+		}
+	})
+}
+
+// TestCreateRequestValidation: a bad request body is a 400 naming the field.
+func TestCreateRequestValidation(t *testing.T) {
+	t.Parallel()
+	e := newShareEnv(t, newLocalTestEnv, nil)
+	alice := e.newUser("alice")
+	ok := map[string]any{"title": "t", "max_files": 1, "max_bytes": 1}
+	with := func(k string, v any) map[string]any {
+		m := map[string]any{}
+		for k, v := range ok {
+			m[k] = v
+		}
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+		return m
+	}
+	for _, c := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{with("title", nil), "title"},
+		{with("title", ""), "title"},
+		{with("title", strings.Repeat("t", 201)), "title"},
+		{with("title", "a\nb"), "title"},
+		{with("message", strings.Repeat("m", 2001)), "message"},
+		{with("max_files", nil), "max_files"},
+		{with("max_files", 0), "max_files"},
+		{with("max_files", 10001), "max_files"},
+		{with("max_bytes", 0), "max_bytes"},
+		{with("expires_in", 0), "expires_in"},
+		{with("content_types", []string{"not a type"}), "content_types"},
+		{with("owner", "bob"), "owner"},
+	} {
+		resp, data := e.do(request{method: "POST", path: "/requests", token: alice, body: c.body})
+		wantStatus(t, resp, data, http.StatusBadRequest)
+		if !strings.Contains(string(data), c.field) {
+			t.Errorf("%v: %s, want a message naming %s", c.body, data, c.field)
+		}
+	}
+	resp, data := e.do(request{method: "POST", path: "/requests", body: ok})
+	wantStatus(t, resp, data, http.StatusUnauthorized)
+	for _, p := range []string{"/requests/not-an-id/close", "/requests/" + newID() + "/reopen"} {
+		resp, data := e.do(request{method: "POST", path: p, token: alice})
+		wantStatus(t, resp, data, http.StatusNotFound)
+	}
+}
+
+// TestRequestCapsUnderConcurrency: strangers racing to send through one
+// request never get more files or more bytes into it than it allows, and
+// the ones refused get a 409; on every pair of stores.
+func TestRequestCapsUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	onEachRequestBackend(t, map[string]string{"AUTH_RATE_LIMIT": "100000"}, func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		var total int64
+		for _, c := range []struct {
+			name               string
+			maxFiles, maxBytes int64
+		}{{"files", 4, 1 << 20}, {"bytes", 100, 50}} {
+			fr := e.newRequest(alice, map[string]any{"title": c.name, "max_files": c.maxFiles, "max_bytes": c.maxBytes})
+			const racers = 16
+			codes := make([]int, racers)
+			var wg sync.WaitGroup
+			for i := range racers {
+				wg.Go(func() {
+					code, body, err := e.try(request{method: "POST", path: linkPath(t, fr.URL) + "/upload", body: map[string]any{"filename": "f.bin", "size": 10}})
+					if err != nil || code != http.StatusCreated && code != http.StatusConflict {
+						t.Errorf("racing create: %d %s %v", code, body, err)
+					}
+					codes[i] = code
+				})
+			}
+			wg.Wait()
+			var created int64
+			for _, code := range codes {
+				if code == http.StatusCreated {
+					created++
+				}
+			}
+			var got requestOut
+			for _, r := range e.requests(alice) {
+				if r.ID == fr.ID {
+					got = r
+				}
+			}
+			if got.FilesReceived != created || got.FilesReceived > c.maxFiles || got.BytesReceived > c.maxBytes || created == 0 {
+				t.Errorf("%s: %d of %d racing uploads created, request holds %d files, %d bytes; caps %d files, %d bytes",
+					c.name, created, racers, got.FilesReceived, got.BytesReceived, c.maxFiles, c.maxBytes)
+			}
+			total += created
+		}
+		e.wantMeUsage(alice, total*10, total) // each pending upload charged to the owner at create
+	})
+}
+
+// checkRequestsContract calls every file request operation for
+// TestOpenAPIMatchesAnswers (checkContract), with the owner's token user:
+// the owner's API, then a stranger's page, upload (a form and parts) and
+// dead link.
+func checkRequestsContract(c *contractChecker, user string) {
+	t := c.t
+	missing := newID()
+	c.call("/requests", c.req("POST", "/requests", user, map[string]any{"title": ""}))
+	_, body := c.call("/requests", c.req("POST", "/requests", user, map[string]any{
+		"title": "Scans", "message": "Please", "max_files": 5, "max_bytes": 1 << 20, "content_types": []string{"text/*"}}))
+	fr := decode[struct {
+		Request struct{ ID, URL string } `json:"request"`
+	}](t, body).Request
+	c.call("/requests", c.req("GET", "/requests?limit=1", user, nil))
+	c.call("/requests", c.req("GET", "/requests?limit=0", user, nil))
+	link := strings.TrimPrefix(fr.URL, c.e.URL)
+	c.call("/r/{token}", c.req("GET", link, "", nil))
+	page := c.req("GET", link, "", nil)
+	page.Header.Set("Accept", "application/json")
+	c.call("/r/{token}", page)
+	dead := c.req("GET", "/r/nosuchlink", "", nil)
+	dead.Header.Set("Accept", "application/json")
+	c.call("/r/{token}", dead)
+
+	content := []byte("scan\n")
+	c.call("/r/{token}/upload", c.req("POST", link+"/upload", "", map[string]any{"filename": "a.bin", "size": 1}))
+	c.call("/r/{token}/upload", c.req("POST", "/r/nosuchlink/upload", "", map[string]any{"filename": "a.txt", "size": 1}))
+	c.call("/r/{token}/upload/", c.req("POST", link+"/upload/", "", map[string]any{"filename": "b.txt"}))
+	_, body = c.call("/r/{token}/upload", c.req("POST", link+"/upload", "", map[string]any{
+		"filename": "scan.txt", "size": len(content), "content_type": "text/plain", "sender_name": "Ann", "sender_note": "hi"}))
+	up := decode[uploadOut](t, body)
+	c.object("/objects/upload", uploadFormRequest(t, up.Upload.URL, up.Upload.Fields, content), true)
+	c.call("/r/{token}/upload/{id}/complete", c.req("POST", link+"/upload/"+missing+"/complete", "", nil))
+	c.call("/r/{token}/upload/{id}/complete", c.req("POST", link+"/upload/"+up.File.ID+"/complete", "", nil))
+
+	_, body = c.call("/r/{token}/upload", c.req("POST", link+"/upload", "", map[string]any{
+		"filename": "big.txt", "size": len(content), "content_type": "text/plain", "multipart": true}))
+	mpID := decode[uploadOut](t, body).File.ID
+	c.call("/r/{token}/upload/{id}/parts", c.req("POST", link+"/upload/"+mpID+"/parts", "", map[string]any{"part_numbers": []int{0}}))
+	c.call("/r/{token}/upload/{id}/parts", c.req("POST", link+"/upload/"+mpID+"/parts", "", map[string]any{"part_numbers": []int{1}}))
+	c.call("/r/{token}/upload/{id}/parts", c.req("GET", link+"/upload/"+mpID+"/parts", "", nil))
+	c.call("/r/{token}/upload/{id}/parts", c.req("GET", link+"/upload/"+up.File.ID+"/parts", "", nil))
+
+	c.call("/requests/{id}/close", c.req("POST", "/requests/"+fr.ID+"/close", user, nil))
+	c.call("/requests/{id}/close", c.req("POST", "/requests/"+missing+"/close", user, nil))
+	c.call("/r/{token}", c.req("GET", link, "", nil))
+	c.call("/requests/{id}/reopen", c.req("POST", "/requests/"+fr.ID+"/reopen", user, nil))
+	c.call("/requests/{id}", c.req("DELETE", "/requests/"+fr.ID, user, nil))
+	c.call("/requests/{id}", c.req("DELETE", "/requests/"+fr.ID, user, nil))
+}
+
+// TestRequestMultipartResume: a stranger sends a file in parts through a
+// request, loses its state after the first part, asks the link which parts
+// are stored, sends the rest and completes; the owner gets the whole file.
+// On every pair of stores (the parts go straight to S3 in S3 mode).
+func TestRequestMultipartResume(t *testing.T) {
+	t.Parallel()
+	onEachRequestBackend(t, map[string]string{"AUTH_RATE_LIMIT": "100000", "PART_SIZE_BYTES": strconv.Itoa(5 << 20)}, func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		fr := e.newRequest(alice, map[string]any{"title": "Video", "max_files": 1, "max_bytes": 7 << 20})
+		base := linkPath(t, fr.URL)
+		content := bytes.Repeat([]byte("0123456789abcdef"), (6<<20)/16)
+		resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "clip.bin", "size": len(content), "multipart": true, "sender_name": "Bo"})
+		wantStatus(t, resp, data, http.StatusCreated)
+		up := decode[multipartCreateOut](t, data)
+		if up.Upload.Method != "multipart" || up.Upload.PartCount != 2 {
+			t.Fatalf("multipart create: %s", data)
+		}
+		parts := func(nums ...int) []putOut {
+			resp, data := e.do(request{method: "POST", path: base + "/upload/" + up.File.ID + "/parts", body: map[string]any{"part_numbers": nums}})
+			wantStatus(t, resp, data, http.StatusOK)
+			return decode[partURLsOut](t, data).Parts
+		}
+		send := func(p putOut) {
+			start := int64(p.PartNumber-1) * up.Upload.PartSize
+			end := min(start+up.Upload.PartSize, int64(len(content)))
+			if status, body := putBodyTo(t, p.URL, p.Headers, content[start:end]); status/100 != 2 {
+				t.Fatalf("PUT part %d: %d %s", p.PartNumber, status, body)
+			}
+		}
+		send(parts(1)[0])
+		// The state is lost: the link says what is stored.
+		resp, data = e.do(request{method: "GET", path: base + "/upload/" + up.File.ID + "/parts"})
+		wantStatus(t, resp, data, http.StatusOK)
+		if stored := decode[storedPartsOut](t, data).Parts; len(stored) != 1 || stored[0].PartNumber != 1 {
+			t.Fatalf("stored parts after one: %s", data)
+		}
+		send(parts(2)[0])
+		resp, data = e.do(request{method: "POST", path: base + "/upload/" + up.File.ID + "/complete"})
+		wantStatus(t, resp, data, http.StatusOK)
+		if got := downloaded(t, e.apiTester, alice, up.File.ID); !bytes.Equal(got, content) {
+			t.Fatalf("owner downloads %d bytes, want the %d sent", len(got), len(content))
+		}
+		// The request is now full.
+		resp, data = e.strangerCreate(fr.URL, map[string]any{"filename": "more.bin", "size": 1})
+		wantStatus(t, resp, data, http.StatusConflict)
+	})
+}
+
+// TestRequestAbandonedUploadSwept: a stranger's upload that is never sent
+// is swept as the owner's own would be: its record and charge go, and the
+// request gets its room back. On every pair of stores.
+func TestRequestAbandonedUploadSwept(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"AUTH_RATE_LIMIT": "100000", "UPLOAD_POST_TTL_SECONDS": "600", "SWEEP_GRACE_SECONDS": "60", "QUOTA_BYTES_PER_USER": "1000000"}
+	onEachRequestBackend(t, env, func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		fr := e.newRequest(alice, map[string]any{"title": "Docs", "max_files": 1, "max_bytes": 1000, "expires_in": 86400})
+		resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "never.txt", "size": 500})
+		wantStatus(t, resp, data, http.StatusCreated)
+		e.wantMeUsage(alice, 500, 1)
+		resp, data = e.strangerCreate(fr.URL, map[string]any{"filename": "full.txt", "size": 1})
+		wantStatus(t, resp, data, http.StatusConflict)
+		e.clock.advance(e.srv.cfg.UploadTTL + e.srv.cfg.SweepGrace + time.Minute)
+		if res := e.srv.sweep(t.Context()); res.failures != 0 {
+			t.Fatalf("sweep: %+v", res)
+		}
+		e.wantMeUsage(alice, 0, 0)
+		if list := e.requests(alice); len(list) != 1 || list[0].FilesReceived != 0 {
+			t.Fatalf("after the sweep: %+v, want the request empty", list)
+		}
+		e.strangerSend(fr.URL, "now.txt", []byte("room again"), nil)
+	})
+}
+
+// TestRequestRateLimits: calls on one request are limited per request,
+// whatever their address, and per client address, as share links are.
+func TestRequestRateLimits(t *testing.T) {
+	t.Parallel()
+	env := proxyAuthEnv()
+	env["AUTH_RATE_LIMIT"] = "4"
+	e := newShareEnv(t, newLocalTestEnv, env)
+	alice := e.newUser("alice")
+	one := e.newRequest(alice, map[string]any{"title": "One", "max_files": 1, "max_bytes": 1})
+	two := e.newRequest(alice, map[string]any{"title": "Two", "max_files": 1, "max_bytes": 1})
+	from := func(addr, link string) *http.Response {
+		resp, _ := e.do(request{method: "GET", path: linkPath(t, link), header: map[string]string{"Accept": "application/json", "X-Forwarded-For": addr}})
+		return resp
+	}
+	for i := range 4 {
+		if resp := from(fmt.Sprintf("192.0.2.%d", i+1), one.URL); resp.StatusCode != http.StatusOK {
+			t.Fatalf("call %d on one request: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp := from("192.0.2.100", one.URL)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("fifth call on one request from a new address: %d, want 429 with Retry-After", resp.StatusCode)
+	}
+	if resp := from("192.0.2.101", two.URL); resp.StatusCode != http.StatusOK {
+		t.Fatalf("another request: %d, want 200 (the limit is per request)", resp.StatusCode)
+	}
+	for range 3 {
+		from("198.51.100.7", two.URL)
+	}
+	resp, data := e.do(request{method: "POST", path: linkPath(t, two.URL) + "/upload", body: map[string]any{"filename": "a", "size": 1},
+		header: map[string]string{"X-Forwarded-For": "198.51.100.7"}})
+	wantStatus(t, resp, data, http.StatusTooManyRequests)
+}
+
+// TestFileRequestAcrossInstances: two instances on one MongoDB and one
+// bucket share file requests: one made on the first is open on the
+// second, a file announced on one completes on the other, and strangers
+// racing on both never take the request over its caps.
+func TestFileRequestAcrossInstances(t *testing.T) {
+	t.Parallel()
+	env := mongoS3Env(t)
+	env["AUTH_RATE_LIMIT"] = "100000"
+	a, b := shareEnv{apiTester: apiTester{startTestEnv(t, env)}}, shareEnv{apiTester: apiTester{startTestEnv(t, env)}}
+	alice := a.newUser("alice")
+	fr := a.newRequest(alice, map[string]any{"title": "Shared", "max_files": 5, "max_bytes": 1 << 20})
+	path := linkPath(t, fr.URL)
+	resp, data := b.do(request{method: "GET", path: path, header: asJSON})
+	wantStatus(t, resp, data, http.StatusOK)
+
+	content := []byte("announced on one, completed on the other\n")
+	resp, data = b.do(request{method: "POST", path: path + "/upload", body: map[string]any{"filename": "x.txt", "size": len(content)}})
+	wantStatus(t, resp, data, http.StatusCreated)
+	up := decode[uploadOut](t, data)
+	b.apiTester.upload(up, content)
+	resp, data = a.do(request{method: "POST", path: path + "/upload/" + up.File.ID + "/complete"})
+	wantStatus(t, resp, data, http.StatusOK)
+	if got := downloaded(t, b.apiTester, alice, up.File.ID); !bytes.Equal(got, content) {
+		t.Fatalf("downloaded %q", got)
+	}
+
+	const racers = 10 // more, under -race on a loaded machine, outlast mongoOpTimeout (503)
+	codes := make([]int, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		on := []shareEnv{a, b}[i%2]
+		wg.Go(func() {
+			code, body, err := on.try(request{method: "POST", path: path + "/upload", body: map[string]any{"filename": "r.bin", "size": 1}})
+			if err != nil || code != http.StatusCreated && code != http.StatusConflict {
+				t.Errorf("racing create: %d %s %v", code, body, err)
+			}
+			codes[i] = code
+		})
+	}
+	wg.Wait()
+	created := 0
+	for _, c := range codes {
+		if c == http.StatusCreated {
+			created++
+		}
+	}
+	got := b.requests(alice)
+	if len(got) != 1 || got[0].FilesReceived != int64(created)+1 || got[0].FilesReceived > 5 || created == 0 {
+		t.Fatalf("%d of %d racing uploads on two instances created; the request holds %+v (at most 5 files)", created, racers, got)
+	}
+	resp, data = a.do(request{method: "POST", path: "/requests/" + fr.ID + "/close", token: alice})
+	wantStatus(t, resp, data, http.StatusOK)
+	resp, data = b.do(request{method: "GET", path: path, header: asJSON})
+	wantStatus(t, resp, data, http.StatusNotFound)
+}
+
+// TestFileRequestOfDisabledOwner: the request of a user an administrator
+// disables is a dead link until they are enabled again.
+func TestFileRequestOfDisabledOwner(t *testing.T) {
+	t.Parallel()
+	e := newShareEnv(t, newLocalTestEnv, nil)
+	alice := e.newUser("alice")
+	fr := e.newRequest(alice, map[string]any{"title": "t", "max_files": 1, "max_bytes": 10})
+	for _, disabled := range []bool{true, false} {
+		if err := e.srv.store.SetUserDisabled(t.Context(), e.userID(alice), disabled); err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]int{true: http.StatusNotFound, false: http.StatusOK}[disabled]
+		resp, data := e.link("GET", fr.URL, "", asJSON)
+		wantStatus(t, resp, data, want)
+	}
+}
