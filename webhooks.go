@@ -118,9 +118,16 @@ func deliveryID(webhookID, event, key string) string {
 	return "msg_" + base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
-// emitFileEvent emits file.completed or file.deleted for f.
+// emitFileEvent emits file.completed or file.deleted for f; a file sent
+// through a file request also emits request.received when it completes.
 func (s *server) emitFileEvent(ctx context.Context, event string, f *File) error {
-	return s.emit(ctx, f.Owner, event, f.ID, fileEventData{UserID: f.Owner, File: toFileJSON(f)})
+	if err := s.emit(ctx, f.Owner, event, f.ID, fileEventData{UserID: f.Owner, File: toFileJSON(f)}); err != nil {
+		return err
+	}
+	if event == eventFileCompleted && f.RequestID != "" {
+		return s.emitRequestReceived(ctx, f.Owner, f.RequestID, f)
+	}
+	return nil
 }
 
 // emitShareEvent emits share.created (key: the share's ID) or
@@ -130,9 +137,8 @@ func (s *server) emitShareEvent(ctx context.Context, event string, sh *Share, f 
 	return s.emit(ctx, sh.Owner, event, key, shareEventData{UserID: sh.Owner, Share: toShareJSON(sh), File: toFileJSON(f)})
 }
 
-// emitRequestReceived emits request.received: file requests (another
-// part of the server) call it once the file sent to request requestID of
-// owner is stored, before answering.
+// emitRequestReceived emits request.received once the file sent through
+// request requestID of owner is complete (emitFileEvent), before answering.
 func (s *server) emitRequestReceived(ctx context.Context, owner, requestID string, f *File) error {
 	return s.emit(ctx, owner, eventRequestReceived, requestID+"/"+f.ID, requestEventData{UserID: owner, RequestID: requestID, File: toFileJSON(f)})
 }

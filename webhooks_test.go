@@ -278,6 +278,59 @@ func TestWebhookEventsSignedAndDelivered(t *testing.T) {
 	})
 }
 
+// TestWebhookRequestReceived: a stranger's upload through a file request
+// emits request.received (and file.completed) to the owner's endpoint,
+// naming the request and the file, on each store.
+func TestWebhookRequestReceived(t *testing.T) {
+	t.Parallel()
+	onEachWebhookBackend(t, nil, func(t *testing.T, e *testEnv) {
+		startWebhookWorker(t, e)
+		rc := newHookReceiver(t)
+		token := e.newUser("alice")
+		hook := addWebhook(t, e, token, "", rc.URL, eventRequestReceived, eventFileCompleted)
+		resp, body := e.do(request{method: "POST", path: "/requests", token: token,
+			body: map[string]any{"title": "Scans", "max_files": 2, "max_bytes": 1000}})
+		wantStatus(t, resp, body, http.StatusCreated)
+		fr := decode[struct {
+			Request requestOut `json:"request"`
+		}](t, body).Request
+		link := linkPath(t, fr.URL)
+		resp, body = e.do(request{method: "POST", path: link + "/upload", body: map[string]any{"filename": "scan.png", "size": 5}})
+		wantStatus(t, resp, body, http.StatusCreated)
+		up := decode[uploadOut](t, body)
+		apiTester{e}.upload(up, []byte("hello"))
+		resp, body = e.do(request{method: "POST", path: link + "/upload/" + up.File.ID + "/complete"})
+		wantStatus(t, resp, body, http.StatusOK)
+
+		var types []string
+		for _, h := range rc.await(t, 2) {
+			if err := verifyWebhook(hook.Secret, h); err != nil {
+				t.Errorf("delivery %s: %v", h.id, err)
+			}
+			p := decode[struct {
+				Type string `json:"type"`
+				Data struct {
+					RequestID string `json:"request_id"`
+					File      struct {
+						ID string `json:"id"`
+					} `json:"file"`
+				} `json:"data"`
+			}](t, h.body)
+			types = append(types, p.Type)
+			if p.Data.File.ID != up.File.ID {
+				t.Errorf("%s payload %s: want file %s", p.Type, h.body, up.File.ID)
+			}
+			if p.Type == eventRequestReceived && p.Data.RequestID != fr.ID {
+				t.Errorf("request.received payload %s: want request %s", h.body, fr.ID)
+			}
+		}
+		slices.Sort(types)
+		if want := []string{eventFileCompleted, eventRequestReceived}; !slices.Equal(types, want) {
+			t.Errorf("events received: %q, want %q", types, want)
+		}
+	})
+}
+
 // TestWebhookRetriesKeepOneID: a receiver that fails three times and then
 // succeeds gets one webhook-id four times; the delivery says delivered
 // after 4 attempts, and the metrics count 3 retries and 1 delivery.
