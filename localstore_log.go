@@ -64,6 +64,7 @@ type localRecord struct {
 	State *AuthState  `json:"state,omitempty"`
 	Code  *AuthCode   `json:"code,omitempty"`
 	Share *Share      `json:"share,omitempty"`
+	Pass  *Passkey    `json:"pass,omitempty"`
 	Kind  string      `json:"kind,omitempty"` // credential kind, for del_cred
 	Key   string      `json:"key,omitempty"`  // file ID or hash, for del_*
 }

@@ -28,6 +28,7 @@ type localState struct {
 	states     map[string]AuthState     // by hash
 	codes      map[string]AuthCode      // by hash
 	shares     map[string]Share         // by token hash
+	passkeys   map[string]Passkey       // by credential ID (localstore_passkeys.go)
 	// Indexes of shares (putShare, deleteShare), so that a file's list and
 	// a revoke read only what they need.
 	sharesOfFile map[string]map[string]bool // file ID → token hashes of its shares
@@ -46,6 +47,7 @@ func newLocalState() *localState {
 		states:     map[string]AuthState{},
 		codes:      map[string]AuthCode{},
 		shares:     map[string]Share{},
+		passkeys:   map[string]Passkey{},
 
 		sharesOfFile: map[string]map[string]bool{},
 		shareHashes:  map[string]string{},
@@ -82,6 +84,10 @@ func (st *localState) apply(rec *localRecord) error {
 		st.putShare(rec.Share)
 	case rec.Op == opDelShare:
 		st.deleteShare(rec.Key)
+	case rec.Op == opPutPasskey && rec.Pass != nil:
+		localPasskeys.store(st, rec.Pass)
+	case rec.Op == opDelPasskey:
+		delete(st.passkeys, rec.Key)
 	default:
 		return fmt.Errorf("%w: op %q", errLocalRecord, rec.Op)
 	}
@@ -295,7 +301,7 @@ type localTable interface {
 }
 
 // localTables lists the map-kept kinds, in the order compaction writes them.
-var localTables = []localTable{localUsers, localCreds, localStates, localCodes, localShares}
+var localTables = []localTable{localUsers, localCreds, localStates, localCodes, localShares, localPasskeys}
 
 // store puts r into the state, replacing the record with its key.
 func (k localKind[K, R]) store(st *localState, r *R) {

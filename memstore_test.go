@@ -31,6 +31,8 @@ type memStore struct {
 	states  map[string]AuthState
 	codes   map[string]AuthCode
 	invites map[string]Invitation // by hash
+
+	passkeys map[string]Passkey // by credential ID; memstore_passkeys_test.go
 }
 
 var _ Store = (*memStore)(nil)
