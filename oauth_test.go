@@ -601,7 +601,11 @@ func wantPageHeaders(t *testing.T, resp *http.Response) {
 		t.Errorf("%s: Content-Type %q, want HTML", resp.Request.URL, h.Get("Content-Type"))
 	}
 	for _, d := range cspDirectives {
-		if !strings.Contains(h.Get("Content-Security-Policy"), d) {
+		csp := h.Get("Content-Security-Policy")
+		if d == "script-src 'none'" && csp == loginPasskeyCSP() { // a passkey form's page runs its one script (webauthn.go)
+			continue
+		}
+		if !strings.Contains(csp, d) {
 			t.Errorf("%s: CSP %q lacks %q", resp.Request.URL, h.Get("Content-Security-Policy"), d)
 		}
 	}

@@ -93,6 +93,17 @@ func (s *server) routes() http.Handler {
 		mux.Handle("GET /invite/{token}", limited(s.handleInvitePage))
 		mux.Handle("POST /invite/{token}", limited(s.handleInviteSubmit))
 	}
+	// Passkeys (webauthn.go): with accounts, under the same per-address limit.
+	if pa := si.accounts; s.cfg.accountsSignIn() {
+		page := func(h http.Handler) http.Handler { return s.signInHeaders(s.rateLimited(pa.addrLimit, s.pageTooMany, h)) }
+		json := func(h http.Handler) http.Handler { return s.signInHeaders(s.rateLimited(pa.addrLimit, jsonTooMany, h)) }
+		mux.Handle("POST /auth/passkey/options", json(http.HandlerFunc(s.handlePasskeySignInOptions)))
+		mux.Handle("POST /auth/passkey", page(http.HandlerFunc(s.handlePasskeySignIn)))
+		mux.Handle("POST /invite/{token}/passkey/options", json(http.HandlerFunc(s.handleInvitePasskeyOptions)))
+		mux.Handle("POST /invite/{token}/passkey", page(http.HandlerFunc(s.handleInvitePasskey)))
+		mux.Handle("POST /auth/passkey/register/options", json(s.requireUser(s.handleAddPasskeyOptions)))
+		mux.Handle("POST /auth/passkey/register", page(s.requireUser(s.handleAddPasskey)))
+	}
 
 	// Share links (shares.go): the owner's API, then the public link page
 	// and download, which take no credential, are rate limited per client

@@ -582,6 +582,10 @@ type Passkey struct {
 	UserID    string `bson:"user_id" json:"user"`
 	PublicKey []byte `bson:"public_key" json:"key"` // the COSE_Key, as registered
 	Alg       int64  `bson:"alg" json:"alg"`        // its COSE algorithm
+	// UserHandle is the user handle the authenticator was given, base64url:
+	// the user's ID, or for an account created with this passkey, the ID
+	// chosen before the account was (webauthn.go).
+	UserHandle string `bson:"user_handle" json:"handle"`
 	// SignCount is the authenticator's signature counter at the last use
 	// (0: the authenticator keeps none).
 	SignCount  int64     `bson:"sign_count" json:"count"`
