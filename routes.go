@@ -95,7 +95,9 @@ func (s *server) routes() http.Handler {
 	}
 	// Passkeys (webauthn.go): with accounts, under the same per-address limit.
 	if pa := si.accounts; s.cfg.accountsSignIn() {
-		page := func(h http.Handler) http.Handler { return s.signInHeaders(s.rateLimited(pa.addrLimit, s.pageTooMany, h)) }
+		page := func(h http.Handler) http.Handler {
+			return s.signInHeaders(s.rateLimited(pa.addrLimit, s.pageTooMany, h))
+		}
 		json := func(h http.Handler) http.Handler { return s.signInHeaders(s.rateLimited(pa.addrLimit, jsonTooMany, h)) }
 		mux.Handle("POST /auth/passkey/options", json(http.HandlerFunc(s.handlePasskeySignInOptions)))
 		mux.Handle("POST /auth/passkey", page(http.HandlerFunc(s.handlePasskeySignIn)))
