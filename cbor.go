@@ -148,7 +148,8 @@ func (d *cborDecoder) bytes(n uint64) ([]byte, error) {
 	if n > uint64(len(d.data)-d.off) {
 		return nil, fmt.Errorf("%w: length %d past the end", errCBOR, n)
 	}
-	b := append([]byte(nil), d.data[d.off:d.off+int(n)]...)
+	b := make([]byte, n)
+	copy(b, d.data[d.off:])
 	d.off += int(n)
 	return b, nil
 }

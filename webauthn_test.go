@@ -188,54 +188,6 @@ func (a *softAuthenticator) credential(response map[string]any) string {
 	return string(raw)
 }
 
-// ---- A CBOR encoder, for the tests' authenticator ----
-
-// cborPairs is a map in the order its pairs are written.
-type cborPairs []struct{ k, v any }
-
-// cborEncode writes v: ints, byte strings, text, cborPairs, []any.
-func cborEncode(v any) []byte { return cborAppend(nil, v) }
-
-func cborAppend(b []byte, v any) []byte {
-	head := func(major byte, n uint64) []byte {
-		switch {
-		case n < 24:
-			return append(b, major<<5|byte(n))
-		case n <= 0xff:
-			return append(b, major<<5|24, byte(n))
-		case n <= 0xffff:
-			return binary.BigEndian.AppendUint16(append(b, major<<5|25), uint16(n))
-		case n <= 0xffffffff:
-			return binary.BigEndian.AppendUint32(append(b, major<<5|26), uint32(n))
-		}
-		return binary.BigEndian.AppendUint64(append(b, major<<5|27), n)
-	}
-	switch v := v.(type) {
-	case int:
-		if v < 0 {
-			return head(cborNegInt, uint64(-1-v))
-		}
-		return head(cborUint, uint64(v))
-	case []byte:
-		return append(head(cborBytes, uint64(len(v))), v...)
-	case string:
-		return append(head(cborText, uint64(len(v))), v...)
-	case []any:
-		b = head(cborArray, uint64(len(v)))
-		for _, e := range v {
-			b = cborAppend(b, e)
-		}
-		return b
-	case cborPairs:
-		b = head(cborMapTyp, uint64(len(v)))
-		for _, p := range v {
-			b = cborAppend(cborAppend(b, p.k), p.v)
-		}
-		return b
-	}
-	panic("cborEncode: unsupported type")
-}
-
 // ---- The ceremonies over HTTP ----
 
 // passkeyOptions posts to an options endpoint and decodes the answer.
