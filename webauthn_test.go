@@ -538,3 +538,49 @@ func TestOpenAPIPasskeyAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestPasskeyStore: on both stores a passkey is stored once per credential
+// ID, listed by user, its counter moves only from the value the caller
+// read (the guard against two sign-ins racing with one counter), and a
+// reset deletes the user's passkeys only.
+func TestPasskeyStore(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		ctx, st, now := context.Background(), e.srv.store, e.srv.now()
+		p := Passkey{ID: "cred-1", UserID: "u1", PublicKey: []byte{0xa0}, Alg: coseES256, SignCount: 3, Name: "key", CreatedAt: now}
+		if err := st.InsertPasskey(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.InsertPasskey(ctx, Passkey{ID: "cred-1", UserID: "u2", CreatedAt: now}); !errors.Is(err, ErrConflict) {
+			t.Fatalf("second passkey with one credential ID: %v, want ErrConflict", err)
+		}
+		if err := st.InsertPasskey(ctx, Passkey{ID: "cred-2", UserID: "u2", CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.UsePasskey(ctx, "cred-1", 2, 9, now); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("use from a stale counter: %v, want ErrNotFound", err)
+		}
+		if err := st.UsePasskey(ctx, "cred-1", 3, 4, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.UsePasskey(ctx, "cred-1", 3, 5, now); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("second use from one counter: %v, want ErrNotFound", err)
+		}
+		got, err := st.GetPasskey(ctx, "cred-1")
+		if err != nil || got.SignCount != 4 || got.LastUsedAt.IsZero() || got.UserID != "u1" || got.Name != "key" {
+			t.Fatalf("after use: %+v, %v", got, err)
+		}
+		if list, err := st.UserPasskeys(ctx, "u1"); err != nil || len(list) != 1 || list[0].ID != "cred-1" {
+			t.Fatalf("u1's passkeys: %+v, %v", list, err)
+		}
+		if n, err := st.DeleteUserPasskeys(ctx, "u1"); err != nil || n != 1 {
+			t.Fatalf("delete u1's passkeys: %d, %v", n, err)
+		}
+		if _, err := st.GetPasskey(ctx, "cred-1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("deleted passkey: %v", err)
+		}
+		if _, err := st.GetPasskey(ctx, "cred-2"); err != nil {
+			t.Fatalf("another user's passkey: %v", err)
+		}
+	})
+}
