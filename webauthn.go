@@ -411,6 +411,10 @@ func (s *server) passkeyForm(w http.ResponseWriter, r *http.Request) (url.Values
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxPasskeyForm)
 	if err := r.ParseForm(); err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			s.renderError(w, http.StatusRequestEntityTooLarge, "The form is too large.")
+			return nil, false
+		}
 		s.renderError(w, http.StatusBadRequest, "The form could not be read.")
 		return nil, false
 	}

@@ -584,3 +584,24 @@ func TestPasskeyStore(t *testing.T) {
 		}
 	})
 }
+
+// TestPasskeyFormChecks: the passkey forms have the password forms'
+// checks: another site's post 403, a body of another type 415, a body
+// over maxPasskeyForm 413, a form without exactly one credential 400.
+func TestPasskeyFormChecks(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, "local", nil)
+	link := e.invite("member@example.com", false)
+	for _, path := range []string{"/auth/passkey", link + "/passkey"} {
+		resp, body := e.postForm(path, url.Values{"credential": {"{}"}}, map[string]string{"Sec-Fetch-Site": "cross-site"})
+		wantPage(t, resp, body, http.StatusForbidden)
+		resp, body = e.do(request{method: "POST", path: path, body: "credential={}", header: map[string]string{"Content-Type": "text/plain"}})
+		wantPage(t, resp, body, http.StatusUnsupportedMediaType)
+		resp, body = e.postForm(path, url.Values{"credential": {strings.Repeat("x", maxPasskeyForm)}}, nil)
+		wantPage(t, resp, body, http.StatusRequestEntityTooLarge)
+		resp, body = e.postForm(path, url.Values{"credential": {"{}", "{}"}}, nil)
+		wantPage(t, resp, body, http.StatusBadRequest)
+		resp, body = e.postForm(path, url.Values{}, nil)
+		wantPage(t, resp, body, http.StatusBadRequest)
+	}
+}
