@@ -103,9 +103,10 @@ func (s *server) routes() http.Handler {
 		mux.Handle("POST /auth/passkey", page(http.HandlerFunc(s.handlePasskeySignIn)))
 		mux.Handle("POST /invite/{token}/passkey/options", json(http.HandlerFunc(s.handleInvitePasskeyOptions)))
 		mux.Handle("POST /invite/{token}/passkey", page(http.HandlerFunc(s.handleInvitePasskey)))
-		mux.Handle("POST /auth/passkey/register/options", json(s.requireUser(s.handleAddPasskeyOptions)))
-		mux.Handle("POST /auth/passkey/register", page(s.requireUser(s.handleAddPasskey)))
 	}
+	// A signed-in account adds a passkey (webauthn.go): no token may.
+	mux.Handle("POST /auth/passkey/register/options", s.signInHeaders(s.requireUser(s.handleAddPasskeyOptions)))
+	mux.Handle("POST /auth/passkey/register", s.signInHeaders(s.requireUser(s.handleAddPasskey)))
 
 	// Share links (shares.go): the owner's API, then the public link page
 	// and download, which take no credential, are rate limited per client

@@ -186,6 +186,14 @@ var routeDecisions = map[string]string{
 	"GET /objects/{key...}":                    routePublic,
 	"PUT /objects/{key...}":                    routePublic,
 	"POST /s/{token}":                          routePublic, // a protected link's password (linkprotect.go)
+
+	// Passkeys (webauthn.go).
+	"POST /auth/passkey/options":           routePublic,
+	"POST /auth/passkey":                   routePublic,
+	"POST /invite/{token}/passkey/options": routePublic,
+	"POST /invite/{token}/passkey":         routePublic,
+	"POST /auth/passkey/register/options":  routeNoToken,
+	"POST /auth/passkey/register":          routeNoToken,
 }
 
 // routeRequest turns a route pattern into a request on made-up ids.

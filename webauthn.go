@@ -561,17 +561,17 @@ func (s *server) handleAddPasskeyOptions(w http.ResponseWriter, r *http.Request,
 	writeJSON(w, http.StatusOK, s.relyingParty().creationOptions(challenge, userHandle(userID), u.Email, existing))
 }
 
-// passkeyAccount refuses users who are not accounts: an OpenID user signs
-// in at the provider, which must keep deciding who may. On false the
-// error has been answered.
+// passkeyAccount refuses users who are not accounts, and every user when
+// accounts are off: an OpenID user signs in at the provider, which must
+// keep deciding who may. On false the error has been answered.
 func (s *server) passkeyAccount(w http.ResponseWriter, r *http.Request, userID string) (User, bool) {
 	u, err := s.store.GetUser(r.Context(), userID)
 	if err != nil {
 		s.fail(w, r, err)
 		return User{}, false
 	}
-	if u.Issuer != accountsIssuer {
-		writeError(w, http.StatusConflict, codeConflict, "only accounts by invitation can have passkeys; this user signs in at the provider")
+	if u.Issuer != accountsIssuer || !s.cfg.accountsSignIn() {
+		writeError(w, http.StatusConflict, codeConflict, "only accounts by invitation (SIGNIN=accounts) can have passkeys")
 		return User{}, false
 	}
 	return u, true
