@@ -52,6 +52,33 @@ func TestPasskeyInChromium(t *testing.T) {
 	}
 }
 
+// TestAddPasskeyInChromium: an account signed in with its password clicks
+// "Add a passkey" on /login/, then signs out and back in with the passkey.
+func TestAddPasskeyInChromium(t *testing.T) {
+	requireChromium(t)
+	t.Parallel()
+	e := newPasskeyBrowserEnv(t, "local")
+	e.newAccount("pat@example.com", "pat's long password", false)
+	c := startChromium(t)
+	page, err := c.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addVirtualAuthenticator(t, c, page)
+	navigate(t, c, page, e.URL+"/login/")
+	waitForPage(t, c, page, func(s pageState) bool { return strings.Contains(s.Text, "Sign in with a passkey") })
+	typeInto(t, c, page, "email-input", "pat@example.com")
+	typeInto(t, c, page, "password-input", "pat's long password")
+	clickInView(t, c, page, "#password-sign-in")
+	waitForPage(t, c, page, func(s pageState) bool { return s.Path == "/" })
+	navigate(t, c, page, e.URL+"/login/")
+	waitForPage(t, c, page, func(s pageState) bool { return strings.Contains(s.Text, "Add a passkey") })
+	clickInView(t, c, page, "#add-passkey")
+	waitForPage(t, c, page, func(s pageState) bool { return strings.Contains(s.Text, "Your passkey is added") })
+	clickInView(t, c, page, `form[action="/auth/logout"] button`) // back to /login/, signed out
+	signInWithPasskey(t, c, page)
+}
+
 // newPasskeyBrowserEnv starts an accounts server on metadata ("local" or
 // "mongodb" with S3) whose PUBLIC_URL is http://localhost:<its port>:
 // WebAuthn needs a secure context (loopback counts) and a host name as the
