@@ -185,6 +185,14 @@ func (s *server) redeemInvitation(ctx context.Context, hash, pw string) error {
 	if err != nil {
 		return err
 	}
+	return s.useInvitation(ctx, hash, phc, nil)
+}
+
+// useInvitation takes the invitation and gives its account, creating it
+// if need be, what was chosen on its page as its only credential: a
+// password hash (phc), or a passkey (pk, with phc ""; webauthn.go). The
+// account's other passkeys, sessions and tokens end.
+func (s *server) useInvitation(ctx context.Context, hash, phc string, pk *Passkey) error {
 	inv, err := s.store.TakeInvitation(ctx, hash, s.now())
 	if err != nil {
 		return err
@@ -196,13 +204,22 @@ func (s *server) redeemInvitation(ctx context.Context, hash, pw string) error {
 	if err := s.store.SetAccountPassword(ctx, u.ID, phc, inv.Admin); err != nil {
 		return err
 	}
-	// The old password stopped working above; whoever signed in with it
-	// is signed out here.
+	if _, err := s.store.DeleteUserPasskeys(ctx, u.ID); err != nil {
+		return err
+	}
+	if pk != nil {
+		pk.UserID = u.ID
+		if err := s.store.InsertPasskey(ctx, *pk); err != nil {
+			return err
+		}
+	}
+	// The old password and passkeys stopped working above; whoever signed
+	// in with them is signed out here.
 	if _, err := s.store.DeleteUserCredentials(ctx, u.ID); err != nil {
 		return err
 	}
 	s.signIn.accounts.forgetFailures(inv.Email)
-	s.log.Info("invitation used", "user", u.ID, "email", inv.Email, "admin", inv.Admin, "reset", u.PasswordHash != "")
+	s.log.Info("invitation used", "user", u.ID, "email", inv.Email, "admin", inv.Admin, "reset", u.PasswordHash != "", "passkey", pk != nil)
 	return nil
 }
 

@@ -13,6 +13,7 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -790,4 +791,49 @@ func withinGroupBounds(v any) bool {
 		}
 	}
 	return len(names) <= maxGroups
+}
+
+// ---- Passkeys (cbor.go); the properties are in cbor_test.go ----
+
+// FuzzDecodeCBOR: the CBOR decoder never panics, refuses with errCBOR, and
+// what it accepts round-trips through the tests' encoder.
+func FuzzDecodeCBOR(f *testing.F) {
+	for _, seed := range []string{"00", "3903e7", "4401020304", "6449455446", "8301820203820405",
+		"a26161016162820203", "f5", "1bffffffffffffffff", "5f42010243030405ff", "a201020103", "9bffffffffffffffff"} {
+		b, _ := hex.DecodeString(seed)
+		f.Add(b)
+	}
+	f.Fuzz(checkCBORRoundTrip)
+}
+
+// FuzzCOSEKey: a COSE_Key that parses is one of the accepted algorithms'
+// and round-trips; no input panics.
+func FuzzCOSEKey(f *testing.F) {
+	spec, _ := hex.DecodeString("a501020326200121582065eda5a12577c2bae829437fe338701a10aaa375e1bb5b5de108de439c08551d2258201e52ed75701163f7f9e40ddf9f341b3dc9ba860af7e0ca7ca7e9eecd0084d19c")
+	f.Add(spec)
+	f.Add(cborEncode(cborPairs{{1, 1}, {3, -8}, {-1, 6}, {-2, make([]byte, 32)}}))
+	f.Add(cborEncode(cborPairs{{1, 3}, {3, -257}, {-1, append([]byte{0xc5}, make([]byte, 255)...)}, {-2, []byte{1, 0, 1}}}))
+	f.Fuzz(checkCOSERoundTrip)
+}
+
+// FuzzAuthenticatorData: authenticator data never panics the parser, and
+// what it reads lies within the input: the credential ID and key are
+// slices of it, the key a whole CBOR item.
+func FuzzAuthenticatorData(f *testing.F) {
+	f.Add(append(make([]byte, 32), flagUserPresent, 0, 0, 0, 1))
+	f.Add(append(append(append(make([]byte, 32), flagUserPresent|flagAttested, 0, 0, 0, 1), make([]byte, 16)...), 0, 1, 9, 0xa0))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ad, err := parseAuthenticatorData(data)
+		if err != nil {
+			return
+		}
+		if len(ad.CredentialID) > maxCredentialIDLen || !bytes.Contains(data, ad.PublicKey) {
+			t.Fatalf("authenticator data %x read as %+v", data, ad)
+		}
+		if ad.Flags&flagAttested != 0 {
+			if _, err := decodeCBOR(ad.PublicKey); err != nil {
+				t.Fatalf("credential key %x is not one CBOR item: %v", ad.PublicKey, err)
+			}
+		}
+	})
 }

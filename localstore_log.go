@@ -73,10 +73,10 @@ type localRecord struct {
 	Share *Share           `json:"share,omitempty"`
 	Hook  *Webhook         `json:"webhook,omitempty"`
 	Deliv *WebhookDelivery `json:"delivery,omitempty"`
-	Kind  string           `json:"kind,omitempty"` // credential kind, for del_cred
-	Key   string           `json:"key,omitempty"`  // file ID or hash, for del_*
-
-	Req *FileRequest `json:"request,omitempty"` // localstore_requests.go
+	Req   *FileRequest     `json:"request,omitempty"` // localstore_requests.go
+	Pass  *Passkey         `json:"pass,omitempty"`    // localstore_passkeys.go
+	Kind  string           `json:"kind,omitempty"`    // credential kind, for del_cred
+	Key   string           `json:"key,omitempty"`     // file ID or hash, for del_*
 }
 
 // encodeLocalRecord renders rec as one log line, newline included. JSON

@@ -28,6 +28,7 @@ type localState struct {
 	states     map[string]AuthState     // by hash
 	codes      map[string]AuthCode      // by hash
 	shares     map[string]Share         // by token hash
+	passkeys   map[string]Passkey       // by credential ID (localstore_passkeys.go)
 	// Indexes of shares (putShare, deleteShare), so that a file's list and
 	// a revoke read only what they need.
 	sharesOfFile map[string]map[string]bool // file ID → token hashes of its shares
@@ -49,6 +50,7 @@ func newLocalState() *localState {
 		states:     map[string]AuthState{},
 		codes:      map[string]AuthCode{},
 		shares:     map[string]Share{},
+		passkeys:   map[string]Passkey{},
 
 		sharesOfFile: map[string]map[string]bool{},
 		shareHashes:  map[string]string{},
@@ -98,6 +100,10 @@ func (st *localState) apply(rec *localRecord) error {
 		localRequests.store(st, rec.Req)
 	case rec.Op == opDelReq:
 		delete(st.requests, rec.Key)
+	case rec.Op == opPutPasskey && rec.Pass != nil:
+		localPasskeys.store(st, rec.Pass)
+	case rec.Op == opDelPasskey:
+		delete(st.passkeys, rec.Key)
 	default:
 		return fmt.Errorf("%w: op %q", errLocalRecord, rec.Op)
 	}
@@ -311,7 +317,7 @@ type localTable interface {
 }
 
 // localTables lists the map-kept kinds, in the order compaction writes them.
-var localTables = []localTable{localUsers, localCreds, localStates, localCodes, localShares, localWebhooks, localDeliveries, localRequests}
+var localTables = []localTable{localUsers, localCreds, localStates, localCodes, localShares, localWebhooks, localDeliveries, localRequests, localPasskeys}
 
 // store puts r into the state, replacing the record with its key.
 func (k localKind[K, R]) store(st *localState, r *R) {

@@ -34,6 +34,8 @@ type memStore struct {
 	hooks   memWebhooks           // memstore_webhooks_test.go
 
 	fileRequests // memstore_requests_test.go
+
+	passkeys map[string]Passkey // by credential ID; memstore_passkeys_test.go
 }
 
 var _ Store = (*memStore)(nil)

@@ -133,6 +133,8 @@ type loginPage struct {
 	// accounts are off.
 	Password *passwordForm
 	Invite   *invitePage // the invitation's form, on its page
+	// AddPasskey offers the signed-in account to add a passkey (webauthn.go).
+	AddPasskey bool
 }
 
 // loginNotices are the messages /login/?error= may show. Only these codes
@@ -141,6 +143,8 @@ var loginNotices = map[string]string{
 	"access_denied": "Sign-in was cancelled at the provider.",
 	"password_set":  "Your password is set. Sign in with it.",
 	"members_only":  "This link is only for members of this Dropp. Sign in to open it.", // linkprotect.go
+	"passkey_set":   "Your passkey is set. Sign in with it.",
+	"passkey_added": "Your passkey is added.",
 }
 
 // handleLogin handles "GET /login/": the sign-in page. It carries a desktop
@@ -163,6 +167,7 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if user == nil || app.desktop() {
 		s.offerSignIn(&page, app)
 	}
+	page.AddPasskey = s.offersAddPasskey(r.Context(), user)
 	s.renderPage(w, http.StatusOK, page)
 }
 
@@ -205,6 +210,9 @@ func (s *server) browserUser(r *http.Request) (*userJSON, error) {
 
 // renderPage shows the sign-in page (login.html) with p.
 func (s *server) renderPage(w http.ResponseWriter, status int, p loginPage) {
+	if p.OffersPasskeys() { // its script runs (webauthn.go)
+		w.Header().Set("Content-Security-Policy", loginPasskeyCSP())
+	}
 	if p.Password != nil && p.Password.App.desktop() {
 		// The password form's answer redirects to the desktop app, and
 		// browsers hold a form's redirects to form-action too. (After any

@@ -110,6 +110,20 @@ func (s *server) routes() http.Handler {
 		mux.Handle("GET /invite/{token}", limited(s.handleInvitePage))
 		mux.Handle("POST /invite/{token}", limited(s.handleInviteSubmit))
 	}
+	// Passkeys (webauthn.go): with accounts, under the same per-address limit.
+	if pa := si.accounts; s.cfg.accountsSignIn() {
+		page := func(h http.Handler) http.Handler {
+			return s.signInHeaders(s.rateLimited(pa.addrLimit, s.pageTooMany, h))
+		}
+		json := func(h http.Handler) http.Handler { return s.signInHeaders(s.rateLimited(pa.addrLimit, jsonTooMany, h)) }
+		mux.Handle("POST /auth/passkey/options", json(http.HandlerFunc(s.handlePasskeySignInOptions)))
+		mux.Handle("POST /auth/passkey", page(http.HandlerFunc(s.handlePasskeySignIn)))
+		mux.Handle("POST /invite/{token}/passkey/options", json(http.HandlerFunc(s.handleInvitePasskeyOptions)))
+		mux.Handle("POST /invite/{token}/passkey", page(http.HandlerFunc(s.handleInvitePasskey)))
+	}
+	// A signed-in account adds a passkey (webauthn.go): no token may.
+	mux.Handle("POST /auth/passkey/register/options", s.signInHeaders(s.requireUser(s.handleAddPasskeyOptions)))
+	mux.Handle("POST /auth/passkey/register", s.signInHeaders(s.requireUser(s.handleAddPasskey)))
 
 	// Share links (shares.go): the owner's API, then the public link page
 	// and download, which take no credential, are rate limited per client

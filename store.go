@@ -192,6 +192,9 @@ type AuthState struct {
 	AppState      string    `bson:"app_state" json:"app_state,omitempty"`       // desktop app's own state, echoed back
 	CodeChallenge string    `bson:"code_challenge" json:"challenge,omitempty"`  // desktop app's S256 challenge; "" for a browser sign-in
 	ExpiresAt     time.Time `bson:"expires_at" json:"expires"`
+	// Purpose: "" for a provider attempt; for a passkey ceremony's
+	// challenge (webauthn.go), what it was issued for, checked when taken.
+	Purpose string `bson:"purpose,omitempty" json:"purpose,omitempty"`
 }
 
 // AuthCode is a one-time code handed to a desktop app, redeemed at /auth/token.
@@ -412,6 +415,7 @@ type Store interface {
 	// SetAccountPassword replaces the account's password hash and, if
 	// admin, makes it an administrator (never the reverse).
 	SetAccountPassword(ctx context.Context, id, passwordHash string, admin bool) error
+	passkeyStore // webauthn.go
 
 	// Cleanup (sweeper.go).
 	// DeleteAbandonedFile deletes the owner's file, releasing its charge,
@@ -734,4 +738,44 @@ type requestStore interface {
 	// inserts on every instance: a request never holds more than its
 	// MaxFiles files or MaxBytes bytes.
 	InsertRequestFile(ctx context.Context, f *File, q Quota, now time.Time) error
+}
+
+// ---- Passkeys (webauthn.go) ----
+
+// Passkey is a WebAuthn credential registered to a user: the key with
+// which its authenticator signs sign-ins. An account may have several.
+type Passkey struct {
+	ID        string `bson:"_id" json:"id"` // the credential ID, base64url without padding
+	UserID    string `bson:"user_id" json:"user"`
+	PublicKey []byte `bson:"public_key" json:"key"` // the COSE_Key, as registered
+	Alg       int64  `bson:"alg" json:"alg"`        // its COSE algorithm
+	// UserHandle is the user handle the authenticator was given, base64url:
+	// the user's ID, or for an account created with this passkey, the ID
+	// chosen before the account was (webauthn.go).
+	UserHandle string `bson:"user_handle" json:"handle"`
+	// SignCount is the authenticator's signature counter at the last use
+	// (0: the authenticator keeps none).
+	SignCount  int64     `bson:"sign_count" json:"count"`
+	Name       string    `bson:"name" json:"name"`
+	CreatedAt  time.Time `bson:"created_at" json:"created"`
+	LastUsedAt time.Time `bson:"last_used_at,omitempty" json:"used,omitzero"`
+}
+
+// passkeyStore keeps passkeys, on every backend.
+type passkeyStore interface {
+	// InsertPasskey stores a new passkey; ErrConflict if its credential
+	// ID is registered already (to anyone).
+	InsertPasskey(ctx context.Context, p Passkey) error
+	// GetPasskey returns the passkey of that credential ID.
+	GetPasskey(ctx context.Context, id string) (Passkey, error)
+	// UserPasskeys returns the user's passkeys, oldest first.
+	UserPasskeys(ctx context.Context, userID string) ([]Passkey, error)
+	// UsePasskey records a sign-in: it sets the counter to count and the
+	// last use to at, only if the stored counter is still from, checked in
+	// the store itself, so that of two sign-ins racing with one counter
+	// value only one passes (ErrNotFound for the other).
+	UsePasskey(ctx context.Context, id string, from, count int64, at time.Time) error
+	// DeleteUserPasskeys deletes the user's passkeys (a reset) and returns
+	// how many there were.
+	DeleteUserPasskeys(ctx context.Context, userID string) (int, error)
 }

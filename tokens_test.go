@@ -213,6 +213,14 @@ var routeDecisions = map[string]string{
 	"POST /r/{token}/upload/{id}/complete": routePublic,
 	"POST /r/{token}/upload/{id}/parts":    routePublic,
 	"GET /r/{token}/upload/{id}/parts":     routePublic,
+
+	// Passkeys (webauthn.go).
+	"POST /auth/passkey/options":           routePublic,
+	"POST /auth/passkey":                   routePublic,
+	"POST /invite/{token}/passkey/options": routePublic,
+	"POST /invite/{token}/passkey":         routePublic,
+	"POST /auth/passkey/register/options":  routeNoToken,
+	"POST /auth/passkey/register":          routeNoToken,
 }
 
 // routeRequest turns a route pattern into a request on made-up ids.

@@ -1,0 +1,97 @@
+package main
+
+// Passkeys on MongoDB: the "passkeys" collection, keyed by credential ID,
+// indexed by user. The counter update is one conditional update, so of
+// two sign-ins racing with one counter value only one passes.
+
+import (
+	"context"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// passkeysColl is the collection of passkeys.
+func (s *mongoStore) passkeysColl() *mongo.Collection {
+	return s.users.Database().Collection("passkeys")
+}
+
+// passkeyIndex finds a user's passkeys.
+func passkeyIndex() mongo.IndexModel {
+	return mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "created_at", Value: 1}}}
+}
+
+func (s *mongoStore) InsertPasskey(ctx context.Context, p Passkey) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	p.CreatedAt, p.LastUsedAt = localTime(p.CreatedAt), localTime(p.LastUsedAt)
+	_, err = s.passkeysColl().InsertOne(ctx, p)
+	return mongoErr("insert passkey", err)
+}
+
+func (s *mongoStore) GetPasskey(ctx context.Context, id string) (Passkey, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return Passkey{}, err
+	}
+	defer cancel()
+	var p Passkey
+	if err := s.passkeysColl().FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&p); err != nil {
+		return Passkey{}, mongoErr("get passkey", err)
+	}
+	return p, nil
+}
+
+func (s *mongoStore) UserPasskeys(ctx context.Context, userID string) ([]Passkey, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}})
+	cur, err := s.passkeysColl().Find(ctx, bson.D{{Key: "user_id", Value: userID}}, opts)
+	if err != nil {
+		return nil, mongoErr("list passkeys", err)
+	}
+	var list []Passkey
+	if err := cur.All(ctx, &list); err != nil {
+		return nil, mongoErr("list passkeys", err)
+	}
+	return list, nil
+}
+
+func (s *mongoStore) UsePasskey(ctx context.Context, id string, from, count int64, at time.Time) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "sign_count", Value: from}}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "sign_count", Value: count}, {Key: "last_used_at", Value: localTime(at)}}}}
+	res, err := s.passkeysColl().UpdateOne(ctx, filter, update)
+	if err != nil {
+		return mongoErr("use passkey", err)
+	}
+	if res.MatchedCount == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (s *mongoStore) DeleteUserPasskeys(ctx context.Context, userID string) (int, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	res, err := s.passkeysColl().DeleteMany(ctx, bson.D{{Key: "user_id", Value: userID}})
+	if err != nil {
+		return 0, mongoErr("delete passkeys", err)
+	}
+	return int(res.DeletedCount), nil
+}
