@@ -32,8 +32,10 @@ import (
 //  4. `dropp invite` with the README's arguments makes the administrator,
 //     who opens the link in Chromium, chooses a password, signs in and
 //     invites a member from /admin/;
-//  5. the member accepts, signs in, uploads a file through the web page and
-//     shares it; the desktop flow (RFC 8252) gets the member a bearer token;
+//  5. the member accepts with a passkey (a DevTools virtual authenticator),
+//     signs in with it in a fresh page of a fresh browser context, uploads
+//     a file through the web page and shares it; the desktop flow (RFC
+//     8252), signed in with the passkey too, gets the member a bearer token;
 //  6. a stranger downloads the shared file over HTTPS, with a Go client
 //     that verifies the chain to Pebble's root, and gets its bytes;
 //  7. the administrator disables the member from /admin/: the member's
@@ -76,7 +78,7 @@ func TestTeamServerOnOneMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	member := teamMember{email: "member@example.com", password: "a member's own long passphrase"}
+	member := teamMember{email: "member@example.com"} // no password: a passkey
 	var memberLink string
 	timer.step("4. admin sets a password, signs in, invites a member", func() {
 		admin.accept(t, chrome, adminPage, adminLink)
@@ -92,8 +94,15 @@ func TestTeamServerOnOneMachine(t *testing.T) {
 	memberPage := openFreshPage(t, chrome)
 	var shareLink string
 	content := []byte("minutes of the team meeting\n")
-	timer.step("5. member accepts, signs in, uploads and shares", func() {
-		member.accept(t, chrome, memberPage, memberLink)
+	timer.step("5. member accepts with a passkey, signs in with it in a fresh page, uploads and shares", func() {
+		invitePage := openFreshPage(t, chrome)
+		passkeys := addVirtualAuthenticator(t, chrome, invitePage)
+		member.accept(t, chrome, invitePage, memberLink)
+		if got := passkeyRPIDs(t, chrome, invitePage, passkeys); len(got) != 1 || got[0] != acmeTestHost {
+			t.Fatalf("the member's passkeys are for RP IDs %q, want [%q] (PUBLIC_URL's host)", got, acmeTestHost)
+		}
+		copyPasskeys(t, chrome, invitePage, passkeys, memberPage, addVirtualAuthenticator(t, chrome, memberPage))
+		navigate(t, chrome, memberPage, base+"/login/")
 		member.signIn(t, chrome, memberPage)
 		waitForApp(t, chrome, memberPage, func(s appState) bool { return s.Path == "/" && s.Ready })
 		pick(t, chrome, memberPage, writeTestFile(t, t.TempDir(), "minutes.txt", content))
@@ -249,20 +258,28 @@ func runTeamInvite(t *testing.T, bin string, env map[string]string, args []strin
 	return string(link[1])
 }
 
-// teamMember is one person of the team and how they get in. With
-// passwords: accept chooses one on the invitation page, signIn types it on
-// /login/. Switching the member to a passkey changes these two methods
-// (with the passkey branch's helpers: accept is addVirtualAuthenticator,
-// navigate to the link and registerPasskey; signIn is signInWithPasskey).
-// Chromium sees no certificate error on Dropp's key (the SPKI list), so
-// the pages are a secure context, as WebAuthn requires.
+// teamMember is one person of the team and how they get in: with a
+// password, chosen on the invitation page and typed on /login/; or, with
+// no password, with a passkey, made on the invitation page and used on
+// /login/ by the page's DevTools virtual authenticator (the caller adds it
+// with addVirtualAuthenticator). Chromium sees no certificate error on
+// Dropp's key (the SPKI list), so the pages are a secure context, as
+// WebAuthn requires; the RP ID is PUBLIC_URL's host.
 type teamMember struct{ email, password string }
 
-// accept opens the invitation link and chooses the password.
+func (m teamMember) usesPasskey() bool { return m.password == "" }
+
+// accept opens the invitation link and chooses the password, or registers
+// a passkey.
 func (m teamMember) accept(t *testing.T, c *cdpClient, page, link string) {
 	t.Helper()
 	navigate(t, c, page, link)
 	waitForPage(t, c, page, func(s pageState) bool { return strings.Contains(s.Text, "Choose a password for "+m.email) })
+	if m.usesPasskey() {
+		waitForPage(t, c, page, func(s pageState) bool { return strings.Contains(s.Text, "Use a passkey") }) // the script shows it
+		registerPasskey(t, c, page)
+		return
+	}
 	retype(t, c, page, "new-password", m.password)
 	retype(t, c, page, "confirm-password", m.password)
 	clickSelector(t, c, page, "#set-password")
@@ -273,10 +290,33 @@ func (m teamMember) accept(t *testing.T, c *cdpClient, page, link string) {
 // app's request in it, or not).
 func (m teamMember) signIn(t *testing.T, c *cdpClient, page string) {
 	t.Helper()
+	if m.usesPasskey() {
+		clickPasskeySignIn(t, c, page)
+		return
+	}
 	waitForPage(t, c, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Password") })
 	retype(t, c, page, "email-input", m.email)
 	retype(t, c, page, "password-input", m.password)
 	clickSelector(t, c, page, "#password-sign-in")
+}
+
+// passkeyRPIDs are the RP IDs of the credentials the virtual
+// authenticator holds.
+func passkeyRPIDs(t *testing.T, c *cdpClient, page, auth string) []string {
+	t.Helper()
+	var res struct {
+		Credentials []struct {
+			RPID string `json:"rpId"`
+		} `json:"credentials"`
+	}
+	if err := c.call(page, "WebAuthn.getCredentials", map[string]any{"authenticatorId": auth}, &res); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, cred := range res.Credentials {
+		ids = append(ids, cred.RPID)
+	}
+	return ids
 }
 
 // retype replaces the value of the input with that id by text, typed.

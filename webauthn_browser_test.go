@@ -134,9 +134,17 @@ func registerPasskey(t *testing.T, c *cdpClient, page string) {
 // and waits for the web page.
 func signInWithPasskey(t *testing.T, c *cdpClient, page string) {
 	t.Helper()
+	clickPasskeySignIn(t, c, page)
+	waitForPage(t, c, page, func(s pageState) bool { return s.Path == "/" })
+}
+
+// clickPasskeySignIn clicks "Sign in with a passkey" once the page offers
+// it; where the sign-in leads (the web page, or the desktop app's
+// redirect URI) is the caller's to wait for.
+func clickPasskeySignIn(t *testing.T, c *cdpClient, page string) {
+	t.Helper()
 	waitForPage(t, c, page, func(s pageState) bool { return strings.Contains(s.Text, "Sign in with a passkey") })
 	clickInView(t, c, page, "#passkey-sign-in")
-	waitForPage(t, c, page, func(s pageState) bool { return s.Path == "/" })
 }
 
 // copyPasskeys puts the credentials of one virtual authenticator into
