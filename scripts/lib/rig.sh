@@ -269,7 +269,7 @@ start_versitygw() {
 	local port=$1 dir=$2 i
 	mkdir -p "$dir"
 	rig_spawn versitygw env ROOT_ACCESS_KEY_ID="$RIG_S3_ACCESS_KEY" ROOT_SECRET_ACCESS_KEY="$RIG_S3_SECRET_KEY" \
-		"$rig_bin/versitygw" --port "127.0.0.1:$port" --region "$RIG_S3_REGION" posix "$dir"
+		"$rig_bin/versitygw" --port "127.0.0.1:$port" --region "$RIG_S3_REGION" posix --disableotmp "$dir"
 	S3_ENDPOINT="http://127.0.0.1:$port"
 	for ((i = 0; i < 600; i++)); do
 		# An anonymous request is refused with 403 once it is up.
