@@ -1,7 +1,7 @@
 package main
 
-// Protected links (issue 21 §3): a link a stranger opens (a share link; a
-// file request's link can use the same gate) may ask for a password, be
+// Protected links (issue 21 §3): a link a stranger opens (a share link,
+// /s/{token}, or a file request's, /r/{token}) may ask for a password, be
 // for members only (users signed in to this Dropp), or both. linkGate is
 // the one check such a link's routes make, on the page and on everything
 // the page hands out (the download), never on the page alone.
@@ -45,6 +45,7 @@ const (
 const (
 	msgLinkPassword      = "This link is protected by a password. Enter it to open the link."
 	msgWrongLinkPassword = "This password does not open this link."
+	msgMembersOnly       = "this link is only for members of this Dropp: sign in first"
 )
 
 // linkGuard checks link passwords: the hasher, and the failures per link
@@ -68,7 +69,7 @@ func newLinkGuard(si *signIn) *linkGuard {
 // protectedLink is what the gate needs to know of a link.
 type protectedLink struct {
 	ID   string // the record's id, which the password cookie names
-	Path string // the link, "/s/{token}": the cookie's scope, the form's target, where sign-in comes back to
+	Path string // the link, "/s/{token}" or "/r/{token}": the cookie's scope, the form's target, where sign-in comes back to
 	LinkProtection
 }
 
@@ -82,10 +83,30 @@ func shareGate(r *http.Request, sh Share) protectedLink {
 // to sign in (asking for JSON: 401), and a request without the password's
 // cookie gets the password form (JSON: 401).
 func (s *server) linkGate(w http.ResponseWriter, r *http.Request, link protectedLink) bool {
+	return s.gateLink(w, r, link, wantsJSON(r))
+}
+
+// linkGateJSON is linkGate for a route that answers only JSON (a file
+// request's upload routes): its refusals are JSON whatever Accept says.
+func (s *server) linkGateJSON(w http.ResponseWriter, r *http.Request, link protectedLink) bool {
+	return s.gateLink(w, r, link, true)
+}
+
+// gateLink is linkGate, answering a refusal as JSON if asJSON, else as
+// the link's page would.
+func (s *server) gateLink(w http.ResponseWriter, r *http.Request, link protectedLink, asJSON bool) bool {
 	if link.MembersOnly {
 		member, err := s.isMember(r)
+		if err != nil && asJSON {
+			s.fail(w, r, err)
+			return false
+		}
 		if err != nil {
 			s.shareFail(w, r, err)
+			return false
+		}
+		if !member && asJSON {
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, msgMembersOnly)
 			return false
 		}
 		if !member {
@@ -94,6 +115,10 @@ func (s *server) linkGate(w http.ResponseWriter, r *http.Request, link protected
 		}
 	}
 	if link.PasswordHash != "" && !s.hasLinkPass(r, link) {
+		if asJSON {
+			writeLinkPasswordError(w, link.Path, http.StatusUnauthorized, "")
+			return false
+		}
 		s.askLinkPassword(w, r, link.Path, http.StatusUnauthorized, "")
 		return false
 	}
@@ -115,7 +140,7 @@ func (s *server) isMember(r *http.Request) (bool, error) {
 // back to path once signed in.
 func (s *server) sendToSignIn(w http.ResponseWriter, r *http.Request, path string) {
 	if wantsJSON(r) {
-		writeError(w, http.StatusUnauthorized, codeUnauthorized, "this link is only for members of this Dropp: sign in first")
+		writeError(w, http.StatusUnauthorized, codeUnauthorized, msgMembersOnly)
 		return
 	}
 	http.Redirect(w, r, "/login/?"+url.Values{"notice": {"members_only"}, "next": {path}}.Encode(), http.StatusSeeOther)
@@ -125,11 +150,16 @@ func (s *server) sendToSignIn(w http.ResponseWriter, r *http.Request, path strin
 // link's page with the password form and the problem, if any, or JSON.
 func (s *server) askLinkPassword(w http.ResponseWriter, r *http.Request, path string, status int, problem string) {
 	if wantsJSON(r) {
-		msg := cmp.Or(problem, msgLinkPassword)
-		writeError(w, status, linkAnswerCode(status), msg+` (POST {"password": "..."} to `+path+`, then send the cookie it sets)`)
+		writeLinkPasswordError(w, path, status, problem)
 		return
 	}
 	s.renderSharePage(w, status, sharePage{Title: "Protected link", Error: problem, Locked: &lockedLinkView{Action: path}})
+}
+
+// writeLinkPasswordError is askLinkPassword's JSON answer.
+func writeLinkPasswordError(w http.ResponseWriter, path string, status int, problem string) {
+	msg := cmp.Or(problem, msgLinkPassword)
+	writeError(w, status, linkAnswerCode(status), msg+` (POST {"password": "..."} to `+path+`, then send the cookie it sets)`)
 }
 
 // linkAnswerCode is the error code of an answer askLinkPassword gives.
@@ -152,22 +182,30 @@ type lockedLinkView struct {
 
 // handleLinkPassword handles "POST /s/{token}": the password of a
 // protected share link, as the page's form or as JSON {"password"}.
-// A link that asks for no password, or is for members only and the
-// request is not a member's, is checked as an unknown link is.
 func (s *server) handleLinkPassword(w http.ResponseWriter, r *http.Request) {
-	path := "/s/" + r.PathValue("token")
+	s.tryLinkPassword(w, r, "/s/"+r.PathValue("token"), func() (protectedLink, error) {
+		sh, err := s.liveShare(r.Context(), r.PathValue("token"))
+		return shareGate(r, sh), err
+	})
+}
+
+// tryLinkPassword handles a POST of a password to the link at path, whose
+// protection find reads (ErrNotFound: no such live link, answered as a
+// wrong password). A link that asks for no password, or is for members
+// only and the request is not a member's, is checked as an unknown link is.
+func (s *server) tryLinkPassword(w http.ResponseWriter, r *http.Request, path string, find func() (protectedLink, error)) {
 	pw, ok := s.readLinkPassword(w, r, path)
 	if !ok {
 		return
 	}
 	link := protectedLink{Path: path}
-	sh, err := s.liveShare(r.Context(), r.PathValue("token"))
+	found, err := find()
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		s.shareFail(w, r, err)
 		return
 	}
 	if err == nil {
-		link = shareGate(r, sh)
+		link = found
 	}
 	if link.MembersOnly {
 		if member, err := s.isMember(r); err != nil || !member {

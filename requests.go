@@ -97,6 +97,7 @@ type requestJSON struct {
 	BytesReceived int64     `json:"bytes_received"`
 	CreatedAt     time.Time `json:"created_at"`
 	ExpiresAt     time.Time `json:"expires_at"`
+	linkProtectionJSON
 }
 
 // toRequestJSON shows a request as the API does.
@@ -104,7 +105,7 @@ func toRequestJSON(fr *ReceivedRequest) requestJSON {
 	return requestJSON{
 		ID: fr.ID, Title: fr.Title, Message: fr.Message, MaxFiles: fr.MaxFiles, MaxBytes: fr.MaxBytes,
 		ContentTypes: fr.typesJSON(), Closed: fr.Closed, FilesReceived: fr.Received.Files, BytesReceived: fr.Received.Bytes,
-		CreatedAt: fr.CreatedAt, ExpiresAt: fr.ExpiresAt,
+		CreatedAt: fr.CreatedAt, ExpiresAt: fr.ExpiresAt, linkProtectionJSON: fr.Protection.toJSON(),
 	}
 }
 
@@ -124,6 +125,7 @@ type createRequestBody struct {
 	MaxFiles     *int64   `json:"max_files"`
 	MaxBytes     *int64   `json:"max_bytes"`
 	ContentTypes []string `json:"content_types"`
+	linkProtectionRequest
 }
 
 // handleCreateRequest handles "POST /requests": a new file request, with
@@ -138,11 +140,15 @@ func (s *server) handleCreateRequest(w http.ResponseWriter, r *http.Request, own
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
 		return
 	}
+	protection, ok := s.linkProtection(w, r, body.linkProtectionRequest) // linkprotect.go
+	if !ok {
+		return
+	}
 	token := newSecret(shareTokenBytes)
 	now := s.now().Truncate(time.Millisecond)
 	fr := FileRequest{
 		ID: newID(), TokenHash: hashSecret(token), Owner: owner, Title: *body.Title, MaxFiles: *body.MaxFiles,
-		MaxBytes: *body.MaxBytes, ContentTypes: body.ContentTypes, CreatedAt: now, ExpiresAt: now.Add(ttl),
+		MaxBytes: *body.MaxBytes, ContentTypes: body.ContentTypes, CreatedAt: now, ExpiresAt: now.Add(ttl), Protection: protection,
 	}
 	if body.Message != nil {
 		fr.Message = *body.Message
@@ -320,7 +326,7 @@ type openRequestJSON struct {
 // handleRequestPage handles "GET /r/{token}": the request's page, or its
 // JSON with Accept: application/json.
 func (s *server) handleRequestPage(w http.ResponseWriter, r *http.Request) {
-	fr, ok := s.openRequest(w, r, s.shareFail, s.shareTooMany)
+	fr, ok := s.openRequest(w, r, false)
 	if !ok {
 		return
 	}
@@ -354,7 +360,7 @@ type requestUploadBody struct {
 // handleRequestUpload handles "POST /r/{token}/upload": a stranger's new
 // upload into the request's owner's account.
 func (s *server) handleRequestUpload(w http.ResponseWriter, r *http.Request) {
-	fr, ok := s.openRequest(w, r, s.requestJSONFail, requestTooMany)
+	fr, ok := s.openRequest(w, r, true)
 	if !ok {
 		return
 	}
@@ -467,7 +473,7 @@ func (s *server) handleRequestListParts(w http.ResponseWriter, r *http.Request) 
 // the file {id} was sent through it, and returns the owner the upload
 // handlers then act for. Any other file is "no such file".
 func (s *server) requestFileOwner(w http.ResponseWriter, r *http.Request) (string, bool) {
-	fr, ok := s.openRequest(w, r, s.requestJSONFail, requestTooMany)
+	fr, ok := s.openRequest(w, r, true)
 	if !ok {
 		return "", false
 	}
@@ -486,26 +492,25 @@ func (s *server) requestFileOwner(w http.ResponseWriter, r *http.Request) (strin
 	return fr.Owner, true
 }
 
-// openRequest finds the open request of the token in the path, and counts
-// the call against the request's rate limit. A dead link (unknown,
-// closed, expired, deleted, or of a disabled owner) is answered by fail as
-// a dead share link is, the same bytes; too many calls by tooMany. On
-// false it has answered.
-func (s *server) openRequest(w http.ResponseWriter, r *http.Request, fail func(http.ResponseWriter, *http.Request, error), tooMany http.HandlerFunc) (ReceivedRequest, bool) {
-	token := r.PathValue("token")
-	err := ErrNotFound
-	var fr ReceivedRequest
-	if len(token) == 43 && allBytes(token, alnumOr("-_")) {
-		fr, err = s.store.RequestLink(r.Context(), hashSecret(token), s.now())
+// openRequest finds the open request of the token in the path, lets the
+// call through the link's protection (linkGate) and counts it against the
+// request's rate limit. A dead link (unknown, closed, expired, deleted, or
+// of a disabled owner) is answered as a dead share link is, the same
+// bytes: as a page or JSON as asked, or always JSON if jsonOnly (the
+// upload routes). On false it has answered.
+func (s *server) openRequest(w http.ResponseWriter, r *http.Request, jsonOnly bool) (ReceivedRequest, bool) {
+	fail, tooMany, gate := s.shareFail, s.shareTooMany, s.linkGate
+	if jsonOnly {
+		fail, tooMany, gate = s.requestJSONFail, requestTooMany, s.linkGateJSON
 	}
-	if err == nil {
-		err = s.ownerEnabled(r, fr.Owner)
-	}
-	if err == nil {
-		err = s.checkLinkAccess(w, r, &fr.FileRequest)
-	}
+	fr, err := s.liveRequest(r)
 	if err != nil {
 		fail(w, r, err)
+		return ReceivedRequest{}, false
+	}
+	// Checked before the request's rate limit, so that calls without the
+	// password or a member's sign-in spend none of the senders' room.
+	if !gate(w, r, requestGate(r, &fr.FileRequest)) {
 		return ReceivedRequest{}, false
 	}
 	if ok, wait := s.requests.perRequest.allow(requestBucket(fr.ID), s.now()); !ok {
@@ -514,6 +519,36 @@ func (s *server) openRequest(w http.ResponseWriter, r *http.Request, fail func(h
 		return ReceivedRequest{}, false
 	}
 	return fr, true
+}
+
+// liveRequest is the open request of the token in the path, of an enabled
+// owner; any other is ErrNotFound, after one store round trip for a
+// well-formed token whether or not it is known.
+func (s *server) liveRequest(r *http.Request) (ReceivedRequest, error) {
+	token := r.PathValue("token")
+	if len(token) != 43 || !allBytes(token, alnumOr("-_")) {
+		return ReceivedRequest{}, ErrNotFound // not a token Dropp makes
+	}
+	fr, err := s.store.RequestLink(r.Context(), hashSecret(token), s.now())
+	if err == nil {
+		err = s.ownerEnabled(r, fr.Owner)
+	}
+	return fr, err
+}
+
+// requestGate is the protectedLink of the request's file request link.
+func requestGate(r *http.Request, fr *FileRequest) protectedLink {
+	return protectedLink{ID: fr.ID, Path: "/r/" + r.PathValue("token"), LinkProtection: fr.Protection}
+}
+
+// handleRequestPassword handles "POST /r/{token}": the password of a
+// protected file request, as the password form or JSON {"password"},
+// checked as a share link's (linkprotect.go).
+func (s *server) handleRequestPassword(w http.ResponseWriter, r *http.Request) {
+	s.tryLinkPassword(w, r, "/r/"+r.PathValue("token"), func() (protectedLink, error) {
+		fr, err := s.liveRequest(r)
+		return requestGate(r, &fr.FileRequest), err
+	})
 }
 
 // ownerEnabled is ErrNotFound for the request of a user an administrator
@@ -525,13 +560,6 @@ func (s *server) ownerEnabled(r *http.Request, owner string) error {
 		err = ErrNotFound
 	}
 	return err
-}
-
-// checkLinkAccess is where a protected link (a password, members only:
-// linkprotect.go) will be checked for requests; every stranger's call
-// passes here. Today every request is open to whoever holds its link.
-func (s *server) checkLinkAccess(w http.ResponseWriter, r *http.Request, fr *FileRequest) error {
-	return nil
 }
 
 // requestBucket names a request to the rate limiter, which keys its

@@ -159,7 +159,8 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /requests/{id}/close", scoped(scopeRequestsWrite, s.handleCloseRequest))
 	mux.Handle("POST /requests/{id}/reopen", scoped(scopeRequestsWrite, s.handleReopenRequest))
 	mux.Handle("GET /r/{token}", link(s.handleRequestPage))
-	sending := func(h http.HandlerFunc) http.Handler { // JSON only
+	mux.Handle("POST /r/{token}", link(s.handleRequestPassword)) // a protected request's password form (requests.go)
+	sending := func(h http.HandlerFunc) http.Handler {           // JSON only
 		return s.shareHeaders(s.rateLimited(s.shares.limit, requestTooMany, h))
 	}
 	mux.Handle("POST /r/{token}/upload", sending(s.handleRequestUpload))

@@ -570,7 +570,7 @@ type dropStore interface {
 // a password, kept as its PHC string (password.go, never shown), and/or
 // members only (only users signed in to this Dropp). The zero value guards
 // nothing, which is every link stored before it existed. Share links
-// carry it; a file request can embed it the same way.
+// and file requests carry it.
 type LinkProtection struct {
 	PasswordHash string `bson:"password_hash,omitempty" json:"password,omitempty"`
 	MembersOnly  bool   `bson:"members_only,omitempty" json:"members_only,omitempty"`
@@ -688,6 +688,10 @@ type FileRequest struct {
 	Closed       bool      `bson:"closed" json:"closed"`
 	CreatedAt    time.Time `bson:"created_at" json:"created"`
 	ExpiresAt    time.Time `bson:"expires_at" json:"expires"`
+	// Protection: a password and/or members only, as a share link's
+	// (linkprotect.go); the zero value (every request stored before it)
+	// protects nothing.
+	Protection LinkProtection `bson:"protection,omitempty" json:"protection,omitzero"`
 }
 
 // ReceivedRequest is a FileRequest with what it holds now: its pending
