@@ -208,6 +208,7 @@ var routeDecisions = map[string]string{
 	"POST /requests/{id}/close":            scopeRequestsWrite,
 	"POST /requests/{id}/reopen":           scopeRequestsWrite,
 	"GET /r/{token}":                       routePublic,
+	"POST /r/{token}":                      routePublic, // a protected request's password (requests.go)
 	"POST /r/{token}/upload":               routePublic,
 	"POST /r/{token}/upload/{$}":           routePublic,
 	"POST /r/{token}/upload/{id}/complete": routePublic,

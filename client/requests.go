@@ -25,6 +25,8 @@ type FileRequest struct {
 	BytesReceived int64     `json:"bytes_received"`
 	CreatedAt     time.Time `json:"created_at"`
 	ExpiresAt     time.Time `json:"expires_at"`
+	Protected     bool      `json:"protected"`    // the link asks for a password
+	MembersOnly   bool      `json:"members_only"` // only users signed in to the server can open it
 }
 
 // RequestOptions shape a new file request. Title, MaxFiles and MaxBytes
@@ -40,6 +42,11 @@ type RequestOptions struct {
 	// ContentTypes are the types the request takes ("image/*" takes any
 	// image); empty: any.
 	ContentTypes []string
+	// Password protects the link as a share link's (ShareOptions): every
+	// sender must give it first; "": no password.
+	Password string
+	// MembersOnly lets only users signed in to the server send to it.
+	MembersOnly bool
 }
 
 // CreateRequest makes a file request; its URL is in the answer and
@@ -54,6 +61,12 @@ func (c *Client) CreateRequest(ctx context.Context, opt RequestOptions) (*FileRe
 	}
 	if len(opt.ContentTypes) > 0 {
 		body["content_types"] = opt.ContentTypes
+	}
+	if opt.Password != "" {
+		body["password"] = opt.Password
+	}
+	if opt.MembersOnly {
+		body["members_only"] = true
 	}
 	return c.requestCall(ctx, "POST", "/requests", body)
 }

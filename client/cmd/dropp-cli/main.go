@@ -48,8 +48,8 @@ type cli struct {
 	maxDownloads   int64    // share create -max-downloads (and drop create)
 	scopes         string   // token create -scopes
 	tokenExpires   tokenLifetime
-	password       string // share create -password ("-": the first line of stdin)
-	membersOnly    bool   // share create -members-only
+	password       string // share create and request create -password ("-": the first line of stdin)
+	membersOnly    bool   // share create and request create -members-only
 	allowPreview   bool   // drop create -allow-preview
 
 	req requestFlags // request create and send (requests.go)
@@ -111,9 +111,10 @@ var commands = []command{
 	{name: "webhook list", about: "list your webhook endpoints (without secrets)", run: (*cli).webhookList},
 	{name: "webhook rm", args: "WEBHOOK_ID", about: "delete a webhook endpoint", nargs: [2]int{1, 1}, run: (*cli).webhookRm},
 	{name: "webhook test", args: "WEBHOOK_ID", about: "send a webhook.test event; prints its delivery", nargs: [2]int{1, 1}, run: (*cli).webhookTest},
-	{name: "request create", args: "TITLE -max-files N -max-bytes N [-message TEXT] [-expires DURATION] [-types LIST]", nargs: [2]int{1, 1},
+	{name: "request create", args: "TITLE -max-files N -max-bytes N [-message TEXT] [-expires DURATION] [-types LIST] [-password PASSWORD] [-members-only]", nargs: [2]int{1, 1},
 		run: (*cli).requestCreate, flags: requestCreateFlags, about: "make a file request: a link through which anyone may send you files;\n" +
-			"prints it with its url. LIST: comma-separated types such as image/*,application/pdf"},
+			"prints it with its url. LIST: comma-separated types such as image/*,application/pdf;\n" +
+			"-password and -members-only protect the link as share create's do"},
 	{name: "request list", about: "list your live file requests (without their url)", run: (*cli).requestList},
 	{name: "request close", args: "REQUEST_ID", about: "close a file request: its link stops taking files", nargs: [2]int{1, 1}, run: (*cli).requestClose},
 	{name: "request reopen", args: "REQUEST_ID", about: "reopen a closed file request", nargs: [2]int{1, 1}, run: (*cli).requestReopen},

@@ -29,6 +29,8 @@ func requestCreateFlags(c *cli, fs *flag.FlagSet) {
 	fs.Int64Var(&c.req.maxFiles, "max-files", 0, "")
 	fs.Int64Var(&c.req.maxBytes, "max-bytes", 0, "")
 	fs.StringVar(&c.req.types, "types", "", "")
+	fs.StringVar(&c.password, "password", "", "")
+	fs.BoolVar(&c.membersOnly, "members-only", false, "")
 }
 
 func requestSendFlags(c *cli, fs *flag.FlagSet) {
@@ -41,8 +43,12 @@ func (c *cli) requestCreate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	password, err := c.sharePassword() // as share create's -password
+	if err != nil {
+		return err
+	}
 	opt := client.RequestOptions{Title: c.args[0], Message: c.req.message, ExpiresIn: time.Duration(c.req.expires),
-		MaxFiles: c.req.maxFiles, MaxBytes: c.req.maxBytes}
+		MaxFiles: c.req.maxFiles, MaxBytes: c.req.maxBytes, Password: password, MembersOnly: c.membersOnly}
 	if c.req.types != "" {
 		opt.ContentTypes = strings.Split(c.req.types, ",")
 	}

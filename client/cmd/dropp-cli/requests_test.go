@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -68,5 +69,36 @@ func TestRequestCommands(t *testing.T) {
 		if r := runCLI(t, "", noServer, args...); r.code != 2 || !strings.Contains(r.stderr, "Usage:") {
 			t.Errorf("dropp-cli %q: exit %d, stderr %q; want 2 and the usage", args, r.code, r.stderr)
 		}
+	}
+}
+
+// TestRequestCreateProtected: request create -password (from stdin with
+// "-") and -members-only make a protected request, listed as such; a
+// stranger's request send to it is refused (401), and a password the
+// rules refuse is the server's 400.
+func TestRequestCreateProtected(t *testing.T) {
+	env, _ := signedIn(t)
+	cmd := cliCmd(t, "", env, "request", "create", "Taxes", "-max-files", "1", "-max-bytes", "1000", "-password", "-", "-members-only")
+	cmd.Stdin = strings.NewReader("correct horse battery staple\n")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Run()
+	r := cliRun{cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()}
+	var fr client.FileRequest
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &fr) != nil || !fr.Protected || !fr.MembersOnly {
+		t.Fatalf("request create -password - -members-only: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "scrypt") || strings.Contains(r.stdout, "horse") {
+		t.Errorf("the answer shows the password or its hash: %s", r.stdout)
+	}
+	src := filepath.Join(t.TempDir(), "t.txt")
+	os.WriteFile(src, []byte("t\n"), 0o600)
+	r = runCLI(t, "", []string{env[0], "DROPP_TOKEN="}, "request", "send", fr.URL, src)
+	if r.code != 1 || !strings.Contains(r.stderr, "unauthorized") {
+		t.Errorf("a stranger's send to a protected request: exit %d, stderr %q; want 1, unauthorized", r.code, r.stderr)
+	}
+	r = runCLI(t, "", env, "request", "create", "X", "-max-files", "1", "-max-bytes", "1", "-password", "short")
+	if r.code != 1 || !strings.Contains(r.stderr, "invalid_request") {
+		t.Errorf("request create -password short: exit %d, stderr %q; want 1, invalid_request", r.code, r.stderr)
 	}
 }

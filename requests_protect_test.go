@@ -1,0 +1,266 @@
+package main
+
+// Protected file requests (issue 21 §3: "Both work for single files,
+// drops and file requests"): requests.go's use of linkprotect.go's gate.
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// protectedRequest creates a request of token's user with protection
+// (the fields of POST /requests beyond the request's own), checking that
+// neither the answer nor the owner's list shows the password or its hash,
+// and returns it with its link's path.
+func (e shareEnv) protectedRequest(token string, protection map[string]any) (requestOut, string) {
+	e.t.Helper()
+	body := map[string]any{"title": "Tax papers", "max_files": 5, "max_bytes": 100_000}
+	for k, v := range protection {
+		body[k] = v
+	}
+	resp, data := e.do(request{method: "POST", path: "/requests", token: token, body: body})
+	wantStatus(e.t, resp, data, http.StatusCreated)
+	resp, list := e.do(request{method: "GET", path: "/requests", token: token})
+	wantStatus(e.t, resp, list, http.StatusOK)
+	for _, shown := range [][]byte{data, list} {
+		if bytes.Contains(shown, []byte("scrypt")) || bytes.Contains(shown, []byte(linkPassword)) {
+			e.t.Fatalf("the owner's API shows the password or its hash: %s", shown)
+		}
+	}
+	fr := decode[struct {
+		Request requestOut `json:"request"`
+	}](e.t, data).Request
+	return fr, linkPath(e.t, fr.URL)
+}
+
+// protectedRequestOut is a request as listed, with its protection.
+type protectedRequestOut struct {
+	ID          string `json:"id"`
+	Protected   bool   `json:"protected"`
+	MembersOnly bool   `json:"members_only"`
+}
+
+// listedProtection is how the owner's list shows request id.
+func (e shareEnv) listedProtection(token, id string) protectedRequestOut {
+	e.t.Helper()
+	resp, data := e.do(request{method: "GET", path: "/requests", token: token})
+	wantStatus(e.t, resp, data, http.StatusOK)
+	for _, fr := range decode[struct {
+		Requests []protectedRequestOut `json:"requests"`
+	}](e.t, data).Requests {
+		if fr.ID == id {
+			return fr
+		}
+	}
+	e.t.Fatalf("request %s is not listed: %s", id, data)
+	return protectedRequestOut{}
+}
+
+// sendWith sends content through the request at path as a stranger with
+// header (a cookie, a bearer token): create, upload, complete.
+func (e shareEnv) sendWith(path, name string, content []byte, header map[string]string, token string) requestFileOut {
+	e.t.Helper()
+	resp, data := e.do(request{method: "POST", path: path + "/upload", token: token, header: header,
+		body: map[string]any{"filename": name, "size": len(content)}})
+	wantStatus(e.t, resp, data, http.StatusCreated)
+	up := decode[uploadOut](e.t, data)
+	e.apiTester.upload(up, content)
+	resp, data = e.do(request{method: "POST", path: path + "/upload/" + up.File.ID + "/complete", token: token, header: header})
+	wantStatus(e.t, resp, data, http.StatusOK)
+	return decode[struct {
+		File requestFileOut `json:"file"`
+	}](e.t, data).File
+}
+
+// wantSenderRoutesLocked checks that the request's page, its JSON and
+// every sender route refuse a call with header, with status (the upload
+// routes as JSON whatever the call accepts), and that fileID, a file
+// created through the request, is not completed.
+func (e shareEnv) wantSenderRoutesLocked(path, fileID string, header map[string]string, status int) {
+	e.t.Helper()
+	t := e.t
+	resp, body := e.do(request{method: "GET", path: path, header: with(header, "Accept", asJSON["Accept"])})
+	wantStatus(t, resp, body, status)
+	if bytes.Contains(body, []byte("Tax papers")) {
+		t.Errorf("the locked JSON tells the request: %s", body)
+	}
+	for _, accept := range []map[string]string{asJSON, asBrowser, {}} {
+		h := with(header, "Accept", accept["Accept"])
+		for _, call := range []request{
+			{method: "POST", path: path + "/upload", body: map[string]any{"filename": "x.txt", "size": 1}},
+			{method: "POST", path: path + "/upload/", body: map[string]any{"filename": "x.txt", "size": 1}},
+			{method: "POST", path: path + "/upload/" + fileID + "/complete"},
+			{method: "POST", path: path + "/upload/" + fileID + "/parts", body: map[string]any{"part_numbers": []int{1}}},
+			{method: "GET", path: path + "/upload/" + fileID + "/parts"},
+		} {
+			call.header = h
+			resp, body := e.do(call)
+			if resp.StatusCode != status {
+				t.Errorf("%s %s (Accept %q): %d %s, want %d", call.method, call.path, accept["Accept"], resp.StatusCode, body, status)
+				continue
+			}
+			wantStatus(t, resp, body, status) // the JSON error shape
+		}
+	}
+}
+
+// TestProtectedFileRequestPassword (issue 21 §3): a file request with a
+// password, on both stores. Its page, its JSON and every sender route
+// (upload, complete, parts) need the password's cookie, scoped to the
+// request's link; a wrong password, then the right one, as a form and as
+// JSON; the stranger then sends a file that lands in the owner's account;
+// a share link's cookie opens no request, and a request's opens no share
+// link; a wrong password and an unknown request answer alike.
+func TestProtectedFileRequestPassword(t *testing.T) {
+	t.Parallel()
+	for _, b := range shareBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			e := newProtectEnv(t, b.start)
+			alice := e.newUser("alice")
+			fr, path := e.protectedRequest(alice, map[string]any{"password": linkPassword})
+			if got := e.listedProtection(alice, fr.ID); !got.Protected || got.MembersOnly {
+				t.Fatalf("listed %+v, want protected and not members only", got)
+			}
+
+			t.Run("LockedWithoutThePassword", func(t *testing.T) {
+				e := e.on(t)
+				resp, body := e.do(request{method: "GET", path: path, header: asBrowser})
+				wantLinkHeaders(t, resp)
+				if resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(body, []byte(`id="password-form"`)) ||
+					!bytes.Contains(body, []byte(`action="`+path+`"`)) || bytes.Contains(body, []byte("Tax papers")) {
+					t.Errorf("the locked page: %d %s", resp.StatusCode, body)
+				}
+				e.wantSenderRoutesLocked(path, newID(), nil, http.StatusUnauthorized)
+				if got := e.requests(alice)[0]; got.FilesReceived != 0 {
+					t.Errorf("refused uploads counted: %+v", got)
+				}
+			})
+
+			t.Run("WrongThenRight", func(t *testing.T) {
+				e := e.on(t)
+				resp, body := e.postPassword(path, "not the password at all", asBrowser)
+				wantAnswer(t, resp, body, http.StatusUnauthorized)
+				if !bytes.Contains(body, []byte(msgWrongLinkPassword)) || len(resp.Cookies()) != 0 {
+					t.Errorf("a wrong password: %v %s", resp.Header["Set-Cookie"], body)
+				}
+				resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": "wrong wrong wrong"}, header: asJSON})
+				wantStatus(t, resp, body, http.StatusUnauthorized)
+				cookie := e.unlock(path) // checks Path=/r/{token}, HttpOnly, SameSite=Strict
+				resp, body = e.do(request{method: "GET", path: path, header: with(asJSON, "Cookie", cookie)})
+				wantStatus(t, resp, body, http.StatusOK)
+				if got := decode[openRequestOut](t, body); got.Title != "Tax papers" {
+					t.Errorf("the unlocked JSON: %s", body)
+				}
+				resp, body = e.do(request{method: "GET", path: path, header: with(asBrowser, "Cookie", cookie)})
+				if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("Tax papers")) {
+					t.Errorf("the unlocked page: %d %s", resp.StatusCode, body)
+				}
+				sent := e.sendWith(path, "return.pdf", []byte("the return\n"), map[string]string{"Cookie": cookie}, "")
+				if sent.RequestID != fr.ID {
+					t.Errorf("sent %+v", sent)
+				}
+				if ids := e.listIDs(alice, ""); !slices.Contains(ids, sent.ID) {
+					t.Errorf("the owner's files %v lack the sent file %s", ids, sent.ID)
+				}
+				resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": linkPassword}, header: asJSON})
+				wantStatus(t, resp, body, http.StatusSeeOther)
+			})
+
+			t.Run("CookieOfAShareLinkAndBack", func(t *testing.T) {
+				e := e.on(t)
+				sh, shPath := e.protectedShare(alice, map[string]any{"password": linkPassword})
+				shareCookie, requestCookie := e.unlock(shPath), e.unlock(path)
+				e.wantSenderRoutesLocked(path, newID(), map[string]string{"Cookie": shareCookie}, http.StatusUnauthorized)
+				for _, h := range []map[string]string{asJSON, asBrowser} {
+					resp, body := e.link("GET", sh.URL, "", with(h, "Cookie", requestCookie))
+					if resp.StatusCode != http.StatusUnauthorized {
+						t.Errorf("a request's cookie on a share link's page: %d %s", resp.StatusCode, body)
+					}
+					resp, body = e.link("POST", sh.URL, "/download", with(h, "Cookie", requestCookie))
+					if resp.StatusCode != http.StatusUnauthorized {
+						t.Errorf("a request's cookie on a share link's download: %d %s", resp.StatusCode, body)
+					}
+				}
+				// Another protected request of the same password and owner.
+				_, otherPath := e.protectedRequest(alice, map[string]any{"password": linkPassword})
+				e.wantSenderRoutesLocked(otherPath, newID(), map[string]string{"Cookie": requestCookie}, http.StatusUnauthorized)
+			})
+
+			t.Run("SameAnswer", func(t *testing.T) {
+				e := e.on(t)
+				_, open := e.protectedRequest(alice, nil)
+				unknown := "/r/" + newSecret(shareTokenBytes)
+				for _, h := range []map[string]string{asBrowser, asJSON} {
+					answer := func(p, pw string) string {
+						resp, body := e.postPassword(p, pw, h)
+						return resp.Status + " " + resp.Header.Get("Content-Type") + " " + strings.ReplaceAll(string(body), p, "/r/TOKEN")
+					}
+					want := answer(path, "not the password at all")
+					for name, got := range map[string]string{
+						"unknown request":      answer(unknown, "not the password at all"),
+						"request, no password": answer(open, linkPassword),
+					} {
+						if got != want {
+							t.Errorf("%s answers\n%s\nwhere a wrong password answers\n%s", name, got, want)
+						}
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestMembersOnlyFileRequest (issue 21 §3): a members-only file request,
+// on both stores. Signed out, its page sends the browser to sign in, which
+// brings it back to the request; its JSON and every sender route answer
+// 401. A user of this Dropp (a bearer token, or the session the sign-in
+// made) opens it and sends a file.
+func TestMembersOnlyFileRequest(t *testing.T) {
+	t.Parallel()
+	for _, b := range shareBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			e := newProtectEnv(t, b.start)
+			alice, bob := e.newUser("alice"), e.newUser("bob")
+			fr, path := e.protectedRequest(alice, map[string]any{"members_only": true})
+			if got := e.listedProtection(alice, fr.ID); got.Protected || !got.MembersOnly {
+				t.Fatalf("listed %+v, want members only without a password", got)
+			}
+			signIn := "/login/?next=" + url.QueryEscape(path) + "&notice=members_only"
+			for _, h := range []map[string]string{asBrowser, asClick} {
+				resp, body := e.do(request{method: "GET", path: path, header: h})
+				wantStatus(t, resp, body, http.StatusSeeOther)
+				if loc := resp.Header.Get("Location"); loc != signIn {
+					t.Errorf("signed out, the page sends the browser to %q, want %q", loc, signIn)
+				}
+			}
+			e.wantSenderRoutesLocked(path, newID(), nil, http.StatusUnauthorized)
+
+			// Bob, with his token: a member.
+			resp, body := e.do(request{method: "GET", path: path, token: bob, header: asJSON})
+			wantStatus(t, resp, body, http.StatusOK)
+			if sent := e.sendWith(path, "from bob.txt", []byte("bob\n"), nil, bob); sent.RequestID != fr.ID {
+				t.Errorf("bob sent %+v", sent)
+			}
+
+			// A browser signs in from where it was sent and comes back.
+			session, back := signInFrom(t, e.testEnv, signIn)
+			if back != path {
+				t.Errorf("after sign-in the browser is sent to %q, want %q", back, path)
+			}
+			resp, body = e.do(request{method: "GET", path: path, header: with(asBrowser, "Cookie", session)})
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("Tax papers")) {
+				t.Errorf("signed in, the page: %d %s", resp.StatusCode, body)
+			}
+			e.sendWith(path, "from a browser.txt", []byte("browser\n"), map[string]string{"Cookie": session}, "")
+			if got := e.requests(alice)[0]; got.FilesReceived != 2 {
+				t.Errorf("the request received %d files, want 2", got.FilesReceived)
+			}
+		})
+	}
+}
