@@ -5,11 +5,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // protectedRequest creates a request of token's user with protection
@@ -263,4 +265,62 @@ func TestMembersOnlyFileRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRequestProtectionStored: a request's protection comes back from
+// RequestLink, ListRequests and SetRequestClosed as inserted, on MongoDB
+// and on the local store, there also after its log is replayed; a request
+// without one comes back with none.
+func TestRequestProtectionStored(t *testing.T) {
+	t.Parallel()
+	protections := []LinkProtection{{}, {PasswordHash: "$scrypt$ln=10,r=8,p=1$c2FsdA$a2V5", MembersOnly: true}, {MembersOnly: true}}
+	insert := func(t *testing.T, s Store) map[string]FileRequest {
+		now := ctNow()
+		out := map[string]FileRequest{}
+		for _, p := range protections {
+			fr := FileRequest{ID: newID(), TokenHash: ctNewID(), Owner: "owner-p", Title: "t", MaxFiles: 1, MaxBytes: 1,
+				CreatedAt: now, ExpiresAt: now.Add(time.Hour), Protection: p}
+			ctMust(t, "InsertRequest", s.InsertRequest(t.Context(), fr))
+			out[fr.ID] = fr
+		}
+		return out
+	}
+	check := func(t *testing.T, s Store, want map[string]FileRequest) {
+		t.Helper()
+		for _, fr := range want {
+			got, err := s.RequestLink(t.Context(), fr.TokenHash, ctNow())
+			if err != nil || got.Protection != fr.Protection {
+				t.Errorf("RequestLink: %+v, %v; want protection %+v", got.Protection, err, fr.Protection)
+			}
+			got, err = s.SetRequestClosed(t.Context(), fr.Owner, fr.ID, false, ctNow())
+			if err != nil || got.Protection != fr.Protection {
+				t.Errorf("SetRequestClosed: %+v, %v; want protection %+v", got.Protection, err, fr.Protection)
+			}
+		}
+		listed, err := s.ListRequests(t.Context(), RequestQuery{Owner: "owner-p", Now: ctNow(), Limit: 10})
+		if err != nil || len(listed) != len(want) {
+			t.Fatalf("ListRequests: %d, %v", len(listed), err)
+		}
+		for _, fr := range listed {
+			if fr.Protection != want[fr.ID].Protection {
+				t.Errorf("ListRequests: protection %+v, want %+v", fr.Protection, want[fr.ID].Protection)
+			}
+		}
+	}
+	t.Run("local", func(t *testing.T) {
+		t.Parallel()
+		s := openTestLocalStore(t, t.TempDir())
+		want := insert(t, s)
+		check(t, s, want)
+		check(t, reopenLocalStore(t, s), want)
+	})
+	t.Run("mongodb", func(t *testing.T) {
+		t.Parallel()
+		s, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close(context.Background()) })
+		check(t, s, insert(t, s))
+	})
 }
