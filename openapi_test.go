@@ -483,8 +483,9 @@ func checkContract(t *testing.T, e *testEnv, local bool) {
 	c.call("/upload/{id}/complete", c.req("POST", "/upload/"+mpID+"/complete", user, nil))
 	c.call("/upload/{id}/parts", c.req("GET", "/upload/"+mpID+"/parts", user, nil))
 
-	checkWebhookContract(c, user, boss) // webhooks_test.go
-	checkRequestsContract(c, user)      // requests_test.go
+	checkWebhookContract(c, user, boss)    // webhooks_test.go
+	checkRequestsContract(c, user)         // requests_test.go
+	checkProtectedRequestContract(c, user) // requests_protect_test.go
 
 	// Account and administration.
 	c.call("/me", c.req("GET", "/me", user, nil))

@@ -324,3 +324,51 @@ func TestRequestProtectionStored(t *testing.T) {
 		check(t, s, insert(t, s))
 	})
 }
+
+// checkProtectedRequestContract calls the protected file requests'
+// operations for checkContract (TestOpenAPIMatchesAnswers), with the
+// owner's token user: their creation and list, each answer of POST
+// /r/{token}, the locked answers of the page and of every sender route,
+// and the unlocked page and upload.
+func checkProtectedRequestContract(c *contractChecker, user string) {
+	c.t.Helper()
+	c.e.srv.links.hasher = newPasswordHasher(testHashParams)
+	create := func(body map[string]any) string {
+		body["title"], body["max_files"], body["max_bytes"] = "Protected", 5, 1<<20
+		_, data := c.call("/requests", c.req("POST", "/requests", user, body))
+		return strings.TrimPrefix(decode[struct{ Request struct{ URL string } }](c.t, data).Request.URL, c.e.URL)
+	}
+	asJSON := func(hr *http.Request) *http.Request { hr.Header.Set("Accept", "application/json"); return hr }
+	c.call("/requests", c.req("POST", "/requests", user, map[string]any{"title": "x", "max_files": 1, "max_bytes": 1, "password": "short"}))
+	locked := create(map[string]any{"password": linkPassword})
+	c.call("/requests", c.req("GET", "/requests", user, nil))
+	c.call("/r/{token}", c.req("GET", locked, "", nil))
+	c.call("/r/{token}", asJSON(c.req("GET", locked, "", nil)))
+	id := newID()
+	upload := map[string]any{"filename": "a.txt", "size": 1}
+	c.call("/r/{token}/upload", c.req("POST", locked+"/upload", "", upload))
+	c.call("/r/{token}/upload/", c.req("POST", locked+"/upload/", "", upload))
+	c.call("/r/{token}/upload/{id}/complete", c.req("POST", locked+"/upload/"+id+"/complete", "", nil))
+	c.call("/r/{token}/upload/{id}/parts", c.req("POST", locked+"/upload/"+id+"/parts", "", map[string]any{"part_numbers": []int{1}}))
+	c.call("/r/{token}/upload/{id}/parts", c.req("GET", locked+"/upload/"+id+"/parts", "", nil))
+	c.call("/r/{token}", c.req("POST", locked, "", url.Values{"password": {"not the password at all"}}))
+	c.call("/r/{token}", asJSON(c.req("POST", locked, "", map[string]any{"password": "not the password at all"})))
+	c.call("/r/{token}", asJSON(c.req("POST", locked, "", map[string]any{"password": 1})))
+	c.call("/r/{token}", c.req("POST", locked, "", url.Values{"other": {"x"}}))
+	c.call("/r/{token}", c.req("POST", locked, "", "password"))
+	resp, _ := c.call("/r/{token}", c.req("POST", locked, "", url.Values{"password": {linkPassword}}))
+	var cookie string
+	for _, ck := range resp.Cookies() {
+		if ck.Name == linkPassCookie {
+			cookie = ck.Name + "=" + ck.Value
+		}
+	}
+	unlocked := c.req("POST", locked+"/upload", "", upload)
+	unlocked.Header.Set("Cookie", cookie)
+	c.call("/r/{token}/upload", unlocked)
+	members := create(map[string]any{"members_only": true})
+	c.call("/r/{token}", c.req("GET", members, "", nil))
+	c.call("/r/{token}", asJSON(c.req("GET", members, "", nil)))
+	c.call("/r/{token}", c.req("GET", members, user, nil))
+	c.call("/r/{token}/upload", c.req("POST", members+"/upload", "", upload))
+}
