@@ -97,20 +97,17 @@ func (s *server) linkGateJSON(w http.ResponseWriter, r *http.Request, link prote
 func (s *server) gateLink(w http.ResponseWriter, r *http.Request, link protectedLink, asJSON bool) bool {
 	if link.MembersOnly {
 		member, err := s.isMember(r)
-		if err != nil && asJSON {
+		switch {
+		case err != nil && asJSON:
 			s.fail(w, r, err)
-			return false
-		}
-		if err != nil {
+		case err != nil:
 			s.shareFail(w, r, err)
-			return false
-		}
-		if !member && asJSON {
+		case !member && asJSON:
 			writeError(w, http.StatusUnauthorized, codeUnauthorized, msgMembersOnly)
-			return false
-		}
-		if !member {
+		case !member:
 			s.sendToSignIn(w, r, link.Path)
+		}
+		if err != nil || !member {
 			return false
 		}
 	}
