@@ -108,7 +108,7 @@ func TestWebPageInChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 		var reached []string
-		for range 12 { // the folded Tokens and Webhooks sections are a stop each
+		for range 10 {
 			if err := pressTab(chrome, page); err != nil {
 				t.Fatal(err)
 			}
