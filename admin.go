@@ -320,17 +320,17 @@ func (s *server) pageRows(users []adminUserJSON, self string) []adminPageUser {
 	return rows
 }
 
-// usageText is a row's usage for people: "1.5 MiB of 5.0 GiB, 3 of 100 files".
+// usageText is a row's usage for people: "1.5 MiB of 5.0 GiB, 3 of 100
+// files", or "1 file". The noun agrees with the number just before it.
 func (s *server) usageText(u usageJSON) string {
 	text := humanSize(u.Bytes)
 	if u.QuotaBytes != nil {
 		text += " of " + humanSize(*u.QuotaBytes)
 	}
-	text += ", " + strconv.FormatInt(u.Files, 10)
-	if u.QuotaFiles != nil {
-		text += " of " + strconv.FormatInt(*u.QuotaFiles, 10)
+	if u.QuotaFiles == nil {
+		return text + ", " + plural(u.Files, "file")
 	}
-	return text + " files"
+	return text + ", " + strconv.FormatInt(u.Files, 10) + " of " + plural(*u.QuotaFiles, "file")
 }
 
 // renderAdmin shows the admin page (admin.html) with p, under a CSP with

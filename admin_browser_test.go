@@ -37,7 +37,7 @@ func TestRealBrowserAdminDisables(t *testing.T) {
 
 	navigate("/admin/")
 	before := waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/admin/" && strings.Contains(s.Text, "erin@example.com") })
-	if !strings.Contains(before.Text, "700.0 KiB of 1.0 MiB, 1 files") {
+	if !strings.Contains(before.Text, "700.0 KiB of 1.0 MiB, 1 file") || strings.Contains(before.Text, "1 files") {
 		t.Errorf("admin page does not show erin's usage in human units:\n%s", before.Text)
 	}
 	if before.MaxWidth == "none" || before.MaxWidth == "" {

@@ -267,6 +267,27 @@ func TestAdminPage(t *testing.T) {
 	}
 }
 
+// TestAdminUsageTextCountsFiles: the admin page writes "1 file", not
+// "1 files", with and without a file quota.
+func TestAdminUsageTextCountsFiles(t *testing.T) {
+	t.Parallel()
+	one, hundred := int64(1), int64(100)
+	for _, c := range []struct {
+		u    usageJSON
+		want string
+	}{
+		{usageJSON{Bytes: 23, Files: 1}, "23 bytes, 1 file"},
+		{usageJSON{Bytes: 0, Files: 0}, "0 bytes, 0 files"},
+		{usageJSON{Bytes: 46, Files: 2}, "46 bytes, 2 files"},
+		{usageJSON{Bytes: 23, Files: 1, QuotaFiles: &hundred}, "23 bytes, 1 of 100 files"},
+		{usageJSON{Bytes: 23, Files: 1, QuotaFiles: &one}, "23 bytes, 1 of 1 file"},
+	} {
+		if got := (&server{}).usageText(c.u); got != c.want {
+			t.Errorf("usageText(%+v) = %q, want %q", c.u, got, c.want)
+		}
+	}
+}
+
 // TestAdminPageRefusesNonAdmins: a signed-in user not on ADMIN_EMAILS gets
 // a 403 page.
 func TestAdminPageRefusesNonAdmins(t *testing.T) {
