@@ -711,3 +711,64 @@ func TestWebPageCancel(t *testing.T) {
 		t.Errorf("after Cancel the API still lists %d files", n)
 	}
 }
+
+// problemsJS, run in every new document before its own scripts, records
+// what a person's console would show: uncaught errors, rejected promises,
+// console.error and Content-Security-Policy violations.
+const problemsJS = `window.__problems = [];
+addEventListener("error", (e) => __problems.push("error: " + (e.message || (e.target && (e.target.src || e.target.href)) || e.type)), true);
+addEventListener("unhandledrejection", (e) => __problems.push("unhandled rejection: " + e.reason));
+addEventListener("securitypolicyviolation", (e) => __problems.push("CSP blocked " + e.blockedURI + " by " + e.violatedDirective));
+const consoleError = console.error;
+console.error = (...a) => { __problems.push("console.error: " + a.join(" ")); consoleError(...a); };`
+
+// TestPagesHaveNoConsoleErrorsInChromium opens each page a person sees
+// (the owner's page, the admin page, the sign-in page, a share link and a
+// file request link) and fails on any script error or CSP violation.
+func TestPagesHaveNoConsoleErrorsInChromium(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	e := newLocalTestEnv(t, map[string]string{"ADMIN_EMAILS": "you@localhost"})
+	chrome := startChromium(t)
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chrome.call(page, "Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": problemsJS}, nil); err != nil {
+		t.Fatal(err)
+	}
+	signInOnPage(t, chrome, page, e.URL)
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "seen.txt", []byte("seen\n")))
+	waitForApp(t, chrome, page, func(s appState) bool { return len(s.Files) == 1 && allHave(s.Files, "complete") })
+	const linksJS = `(async () => {
+		const post = (path, body) => fetch(path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)}).then(r => r.json());
+		const files = (await fetch("/list/").then(r => r.json())).files;
+		const share = await post("/files/" + files[0].id + "/shares", {expires_in: 3600});
+		const req = await post("/requests", {title: "Send me", max_files: 1, max_bytes: 1024, expires_in: 3600});
+		return {share: share.share.url, request: req.request.url};
+	})()`
+	var links struct{ Share, Request string }
+	if err := chrome.evaluate(page, linksJS, &links); err != nil {
+		t.Fatal(err)
+	}
+	problems(t, chrome, page, "/")
+	for _, url := range []string{e.URL + "/admin/", e.URL + "/login/", links.Share, links.Request} {
+		navigate(t, chrome, page, url)
+		waitForPage(t, chrome, page, func(s pageState) bool { return s.Text != "" })
+		time.Sleep(300 * time.Millisecond) // the page's own scripts run
+		problems(t, chrome, page, url)
+	}
+}
+
+// problems reports what problemsJS recorded on the page now open.
+func problems(t *testing.T, c *cdpClient, page, name string) {
+	t.Helper()
+	var got []string
+	if err := c.evaluate(page, `window.__problems || ["problemsJS did not run"]`, &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range got {
+		t.Errorf("%s: %s", name, p)
+	}
+}
