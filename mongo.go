@@ -104,8 +104,6 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 		// The owner's shares, all files, in list order (GET /shares).
 		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}}},
 		{s.passkeysColl(), passkeyIndex()}, // mongo_passkeys.go
-		// A bucket's spent units (mongo_ratelimit.go).
-		{s.rateSpendsColl(), rateSpendIndex()},
 	}
 	for _, index := range dropIndexes() { // mongo_drops.go
 		required = append(required, struct {

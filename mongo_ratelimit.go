@@ -5,14 +5,15 @@ package main
 // each spent unit is a document of its own under a unique _id, the bucket
 // and the unit's number, as numbered share downloads are
 // (CountShareDownload). Of concurrent spends each number is taken once, and
-// numbers stop at the budget, so no more than the budget succeed.
+// numbers stop at the budget, so no more than the budget succeed. There is
+// no count to read first (on FerretDB 1.x a count scans): the caller says
+// from which number to try, the one after the last it saw taken.
 
 import (
 	"context"
 	"fmt"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
@@ -23,8 +24,7 @@ var _ rateBudgetStore = (*mongoStore)(nil)
 // rateSpend is one spent unit of a shared rate budget: a MongoDB-only
 // document.
 type rateSpend struct {
-	ID        string    `bson:"_id"` // bucket + "/" + the unit's number
-	Bucket    string    `bson:"bucket"`
+	ID        string    `bson:"_id"`        // bucket + "/" + the unit's number
 	ExpiresAt time.Time `bson:"expires_at"` // the window's end: a TTL index or the sweeper tidies it
 }
 
@@ -32,40 +32,16 @@ func (s *mongoStore) rateSpendsColl() *mongo.Collection {
 	return s.files.Database().Collection("rate_spends")
 }
 
-// rateSpendIndex serves the count of a bucket's spent units.
-func rateSpendIndex() mongo.IndexModel {
-	return mongo.IndexModel{Keys: bson.D{{Key: "bucket", Value: 1}}}
-}
-
-// SpendRateBudget takes the lowest free unit of the bucket, trying the next
-// one whenever another caller took it first. Units are taken in order, so
-// the count read first never skips a free one; a count read stale only
-// costs another try.
-func (s *mongoStore) SpendRateBudget(ctx context.Context, bucket string, budget int, expires time.Time) (bool, error) {
-	spent, err := s.countRateSpends(ctx, bucket)
-	if err != nil {
-		return false, err
-	}
-	for n := spent + 1; n <= budget; n++ {
+// SpendRateBudget takes the lowest free unit of the bucket from from on,
+// trying the next one whenever another caller took it first, and returns
+// its number (0: none left). Each try is one insert, bounded on its own.
+func (s *mongoStore) SpendRateBudget(ctx context.Context, bucket string, from, budget int, expires time.Time) (int, error) {
+	for n := max(from, 1); n <= budget; n++ {
 		if taken, err := s.takeRateUnit(ctx, bucket, n, expires); taken || err != nil {
-			return taken, err
+			return n, err
 		}
 	}
-	return false, nil
-}
-
-// countRateSpends counts the units of the bucket already spent.
-func (s *mongoStore) countRateSpends(ctx context.Context, bucket string) (int, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer cancel()
-	n, err := s.rateSpendsColl().CountDocuments(ctx, bson.D{{Key: "bucket", Value: bucket}})
-	if err != nil {
-		return 0, mongoErr("count rate budget", err)
-	}
-	return int(n), nil
+	return 0, nil
 }
 
 // takeRateUnit records unit n of the bucket; false when another caller
@@ -76,7 +52,7 @@ func (s *mongoStore) takeRateUnit(ctx context.Context, bucket string, n int, exp
 		return false, err
 	}
 	defer cancel()
-	_, err = s.rateSpendsColl().InsertOne(ctx, rateSpend{ID: fmt.Sprintf("%s/%d", bucket, n), Bucket: bucket, ExpiresAt: expires})
+	_, err = s.rateSpendsColl().InsertOne(ctx, rateSpend{ID: fmt.Sprintf("%s/%d", bucket, n), ExpiresAt: expires})
 	switch {
 	case duplicateKey(err):
 		return false, nil

@@ -25,7 +25,7 @@ type rateLimiter struct {
 	burst   float64
 	buckets map[netip.Prefix]*list.Element // of *tokenBucket, in recent
 	recent  *list.List                     // most recently used first
-	shared  string                         // the budget's name in the store, if shared (ratelimit_shared.go)
+	shared  *sharedBudget                  // nil: not shared (ratelimit_shared.go)
 }
 
 // tokenBucket is one client network's allowance as of at.

@@ -786,9 +786,9 @@ type passkeyStore interface {
 // that several instances share implements it (MongoDB); for the others the
 // instance's own limiter is the whole budget.
 type rateBudgetStore interface {
-	// SpendRateBudget takes one of the budget units of bucket, false when
-	// all are taken. Of concurrent spends, however many instances make
-	// them, at most budget succeed; the bucket may be forgotten after
-	// expires.
-	SpendRateBudget(ctx context.Context, bucket string, budget int, expires time.Time) (bool, error)
+	// SpendRateBudget takes the lowest free unit of bucket numbered from
+	// from to budget and returns its number, 0 when all are taken. Of
+	// concurrent spends, however many instances make them, at most budget
+	// succeed; the bucket may be forgotten after expires.
+	SpendRateBudget(ctx context.Context, bucket string, from, budget int, expires time.Time) (int, error)
 }
