@@ -135,7 +135,7 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 		s.log.Warn("the sweeper's index on files could not be created; sweeps scan the pending files instead", "err", err)
 	}
 	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.shareFiles, s.completionsColl(), s.invitationsColl(), s.deliveriesColl(), s.claimsColl(),
-		s.requestsColl(), s.requestGuardsColl()} {
+		s.requestsColl(), s.requestGuardsColl(), s.rateSpendsColl()} {
 		ttl := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}
 		if _, err := c.Indexes().CreateOne(ctx, ttl); err != nil {
 			s.log.Warn("TTL index not supported; expired records stay until overwritten (queries ignore them)", "collection", c.Name(), "err", err)

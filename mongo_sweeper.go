@@ -70,11 +70,12 @@ func (s *mongoStore) filesBefore(ctx context.Context, filter bson.D, t time.Time
 }
 
 // DeleteExpired deletes expired credentials, states, codes, shares, share
-// downloads and completion claims (mongo.go), and the usage ledger entries
+// downloads, completion claims (mongo.go) and spent rate budgets
+// (mongo_ratelimit.go), and the usage ledger entries
 // that are no longer needed (mongo_quota.go).
 func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	total := 0
-	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.shareFiles, s.completionsColl()} {
+	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.shareFiles, s.completionsColl(), s.rateSpendsColl()} {
 		n, err := s.deleteExpiredIn(ctx, c, now)
 		total += n
 		if err != nil {

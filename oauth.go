@@ -64,8 +64,8 @@ func newSignIn(cfg *config, logger *slog.Logger) *signIn {
 	si := &signIn{
 		page:       parsePage("login.html", loginHTML),
 		csp:        loginCSP(loginHTML),
-		startLimit: newRateLimiter(cfg.AuthRateLimit),
-		tokenLimit: newRateLimiter(cfg.AuthRateLimit),
+		startLimit: newRateLimiter(cfg.AuthRateLimit).sharedAs("signin"),
+		tokenLimit: newRateLimiter(cfg.AuthRateLimit).sharedAs("token"),
 	}
 	if cfg.localSignIn() {
 		logger.Info("OIDC_CLIENT_ID is unset: local sign-in, every visitor signs in as the local user", "email", cfg.LocalUserEmail)

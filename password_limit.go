@@ -41,7 +41,7 @@ type passwordSignIn struct {
 func newPasswordSignIn(cfg *config) *passwordSignIn {
 	return &passwordSignIn{
 		hasher:    newPasswordHasher(owaspScrypt),
-		addrLimit: newRateLimiter(cfg.AuthRateLimit),
+		addrLimit: newRateLimiter(cfg.AuthRateLimit).sharedAs("password"),
 		accounts:  newFailureDelay(freeAccountFailures),
 		addresses: newFailureDelay(freeAddressFailures),
 	}

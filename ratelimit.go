@@ -25,6 +25,7 @@ type rateLimiter struct {
 	burst   float64
 	buckets map[netip.Prefix]*list.Element // of *tokenBucket, in recent
 	recent  *list.List                     // most recently used first
+	shared  *sharedBudget                  // nil: not shared (ratelimit_shared.go)
 }
 
 // tokenBucket is one client network's allowance as of at.
@@ -123,10 +124,15 @@ func clientNetwork(addr netip.Addr) netip.Prefix {
 
 // rateLimited answers tooMany, with Retry-After, once the client address
 // (s.clientAddr, which believes X-Forwarded-For only from trusted proxies)
-// has used up its allowance.
+// has used up its allowance: this instance's first, then the one shared by
+// every instance.
 func (s *server) rateLimited(l *rateLimiter, tooMany http.HandlerFunc, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, wait := l.allow(s.clientAddr(r), s.now())
+		addr, now := s.clientAddr(r), s.now()
+		ok, wait := l.allow(addr, now)
+		if ok {
+			ok, wait = s.spendShared(r.Context(), l, addr, now)
+		}
 		if !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 			tooMany(w, r)

@@ -51,7 +51,7 @@ func newShareLinks(cfg *config) *shareLinks {
 	return &shareLinks{
 		page:  page,
 		csp:   shareCSP(page),
-		limit: newRateLimiter(cfg.AuthRateLimit),
+		limit: newRateLimiter(cfg.AuthRateLimit).sharedAs("share"),
 	}
 }
 

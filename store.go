@@ -783,3 +783,16 @@ type passkeyStore interface {
 	// how many there were.
 	DeleteUserPasskeys(ctx context.Context, userID string) (int, error)
 }
+
+// ---- Shared rate limits (ratelimit_shared.go) ----
+
+// rateBudgetStore keeps rate budgets shared by every instance. Only a store
+// that several instances share implements it (MongoDB); for the others the
+// instance's own limiter is the whole budget.
+type rateBudgetStore interface {
+	// SpendRateBudget takes the lowest free unit of bucket numbered from
+	// from to budget and returns its number, 0 when all are taken. Of
+	// concurrent spends, however many instances make them, at most budget
+	// succeed; the bucket may be forgotten after expires.
+	SpendRateBudget(ctx context.Context, bucket string, from, budget int, expires time.Time) (int, error)
+}
