@@ -215,8 +215,8 @@ func (s *server) tryLinkPassword(w http.ResponseWriter, r *http.Request, path st
 // liveShare is the usable share of a token, read as the password form
 // needs it: one store round trip for a known and an unknown token alike.
 func (s *server) liveShare(ctx context.Context, token string) (Share, error) {
-	if len(token) != 43 || !allBytes(token, alnumOr("-_")) {
-		return Share{}, ErrNotFound // not a token Dropp makes (as sharedFile)
+	if !isLinkToken(token) {
+		return Share{}, ErrNotFound
 	}
 	return s.store.ShareLink(ctx, hashSecret(token), s.now())
 }

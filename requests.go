@@ -526,8 +526,8 @@ func (s *server) openRequest(w http.ResponseWriter, r *http.Request, jsonOnly bo
 // well-formed token whether or not it is known.
 func (s *server) liveRequest(r *http.Request) (ReceivedRequest, error) {
 	token := r.PathValue("token")
-	if len(token) != 43 || !allBytes(token, alnumOr("-_")) {
-		return ReceivedRequest{}, ErrNotFound // not a token Dropp makes
+	if !isLinkToken(token) {
+		return ReceivedRequest{}, ErrNotFound
 	}
 	fr, err := s.store.RequestLink(r.Context(), hashSecret(token), s.now())
 	if err == nil {

@@ -36,6 +36,13 @@ const (
 	maxShareDownloads = 100_000
 )
 
+// isLinkToken tells whether token has the shape of the tokens Dropp makes
+// for share links and file requests (shareTokenBytes, base64url), so a
+// lookup of any other skips the store.
+func isLinkToken(token string) bool {
+	return len(token) == 43 && allBytes(token, alnumOr("-_"))
+}
+
 // The answers to a dead link, the same whatever killed it.
 const (
 	deadShareMessage = "no such link"
@@ -501,17 +508,9 @@ func downloadTarget(sh *Share, files []*File, fileID string) *File {
 // link of a user an administrator disabled (checked here, at use, so that
 // enabling them again brings their links back).
 func (s *server) sharedFiles(r *http.Request) (Share, []*File, error) {
-	token := r.PathValue("token")
-	if len(token) != 43 || !allBytes(token, alnumOr("-_")) {
-		return Share{}, nil, ErrNotFound // not a token Dropp makes: skip the store
-	}
-	sh, err := s.store.ShareLink(r.Context(), hashSecret(token), s.now())
-	if err != nil {
-		return Share{}, nil, err
-	}
-	owner, err := s.store.GetUser(r.Context(), sh.Owner)
-	if err == nil && owner.Disabled {
-		err = ErrNotFound
+	sh, err := s.liveShare(r.Context(), r.PathValue("token"))
+	if err == nil {
+		err = s.ownerEnabled(r, sh.Owner)
 	}
 	if err != nil {
 		return Share{}, nil, err
