@@ -208,6 +208,24 @@ func awaitDeliveries(t *testing.T, e *testEnv, token, prefix, id string, n int) 
 	}
 }
 
+// awaitMetrics waits until the metrics page holds every line. The worker
+// counts an attempt after the store has it, so a delivery can read as
+// delivered a moment before its metric moves.
+func awaitMetrics(t *testing.T, e *testEnv, lines ...string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var metrics strings.Builder
+		e.srv.metrics.write(&metrics)
+		missing := slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return strings.Contains(metrics.String(), l) })
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics after 5 s lack %q", missing)
+		}
+	}
+}
+
 // TestWebhookEventsSignedAndDelivered: a completed upload, a share link
 // created and used, and a delete each reach the endpoint once, signed
 // with its secret, carrying ids, names and sizes and no token or URL;
@@ -364,13 +382,7 @@ func TestWebhookRetriesKeepOneID(t *testing.T) {
 		if d := ds[0]; d.Status != deliveryDelivered || d.Attempts != 4 || d.Event != eventTest {
 			t.Errorf("delivery %+v: want webhook.test delivered after 4 attempts", d)
 		}
-		var metrics strings.Builder
-		e.srv.metrics.write(&metrics)
-		for _, line := range []string{`dropp_webhook_attempts_total{outcome="retrying"} 3`, `dropp_webhook_attempts_total{outcome="delivered"} 1`} {
-			if !strings.Contains(metrics.String(), line) {
-				t.Errorf("metrics lack %q", line)
-			}
-		}
+		awaitMetrics(t, e, `dropp_webhook_attempts_total{outcome="retrying"} 3`, `dropp_webhook_attempts_total{outcome="delivered"} 1`)
 		time.Sleep(100 * time.Millisecond)
 		if n := len(rc.received()); n != 4 {
 			t.Errorf("the receiver got %d requests, want 4", n)
