@@ -438,7 +438,7 @@ func (s *server) handleAdminInvite(w http.ResponseWriter, r *http.Request, admin
 		}
 		v, _ := url.ParseQuery(body)
 		req.Email, req.Admin = v.Get("email"), v.Get("admin") != ""
-	} else if !readJSON(w, r, &req, false) {
+	} else if !readJSON(w, r, &req, bodyRequired) {
 		return
 	}
 	email := normalEmail(req.Email)

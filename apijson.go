@@ -65,12 +65,13 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 }
 
 // jsonBody says whether a request's JSON body may be left out, so that a
-// call of readJSON reads as what it accepts.
-type jsonBody bool
+// call of readJSON reads as what it accepts. It is not a bool, so that a
+// bare true or false cannot stand in for it.
+type jsonBody uint8
 
 const (
-	bodyRequired jsonBody = false // the request must send a JSON body
-	bodyOptional jsonBody = true  // no body at all reads as an empty request
+	bodyRequired jsonBody = iota // the request must send a JSON body
+	bodyOptional                 // no body at all reads as an empty request
 )
 
 // maxJSONBody is the largest JSON request body accepted.

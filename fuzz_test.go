@@ -188,7 +188,11 @@ func fuzzServeReadJSON(contentType string, body []byte, optional bool, v any) *h
 		r.Header.Set("Content-Type", contentType)
 	}
 	w := httptest.NewRecorder()
-	if readJSON(w, r, v, jsonBody(optional)) {
+	accepts := bodyRequired
+	if optional {
+		accepts = bodyOptional
+	}
+	if readJSON(w, r, v, accepts) {
 		w.WriteHeader(http.StatusOK)
 	}
 	return w
