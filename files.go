@@ -702,27 +702,6 @@ func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return id, true
 }
 
-// validID accepts exactly the lowercase canonical UUID form newID makes.
-func validID(id string) bool {
-	if len(id) != 36 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // objectKey names an object from server-made values only: a per-user prefix
 // (a hash, since a proxy-supplied user id is arbitrary text), the creation
 // time and the file's random id. No client text ever reaches a key.

@@ -456,12 +456,6 @@ func localExpired(exp, now time.Time) bool {
 	return !now.Before(exp)
 }
 
-// localTime rounds t down to the millisecond, in UTC, the way MongoDB
-// stores it, so that both backends hand back the same values.
-func localTime(t time.Time) time.Time {
-	return t.UTC().Truncate(time.Millisecond)
-}
-
 // normalizeLocalFile returns a deep copy of f with its times as MongoDB
 // would store them.
 func normalizeLocalFile(f *File) File {

@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -52,14 +51,6 @@ func (s *localStore) ListShares(ctx context.Context, q ShareQuery) ([]Share, err
 	}
 	slices.SortFunc(page, compareShares)
 	return append([]Share{}, page[:min(len(page), q.Limit)]...), nil
-}
-
-// compareShares orders shares as they are listed: by CreatedAt, then ID.
-func compareShares(a, b Share) int {
-	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-		return c
-	}
-	return strings.Compare(a.ID, b.ID)
 }
 
 // liveShares returns the owner's shares of the file that are unexpired at

@@ -11,7 +11,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -238,6 +237,3 @@ func (s *localStore) ReleaseClaim(ctx context.Context, id string, attempt int) e
 	delete(c.m, claimKey(id, attempt))
 	return nil
 }
-
-// claimKey names the claim of one attempt of a delivery, in both stores.
-func claimKey(id string, attempt int) string { return fmt.Sprintf("%s/%d", id, attempt) }

@@ -492,13 +492,6 @@ func (p *oidcProvider) verifySignature(ctx context.Context, raw string, now time
 	return payload, nil
 }
 
-// googleIssuer is Google's OpenID issuer, the default OIDC_ISSUER;
-// googleIssuerBare is the other spelling Google documents in ID tokens.
-const (
-	googleIssuer     = "https://accounts.google.com"
-	googleIssuerBare = "accounts.google.com"
-)
-
 // check validates the claims as OIDC Core §3.1.3.7 requires. iat and nbf
 // are checked when present (iat only against the future: exp bounds the
 // past).

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -796,3 +798,48 @@ type rateBudgetStore interface {
 	// succeed; the bucket may be forgotten after expires.
 	SpendRateBudget(ctx context.Context, bucket string, from, budget int, expires time.Time) (int, error)
 }
+
+// googleIssuer is Google's OpenID issuer, the default OIDC_ISSUER;
+// googleIssuerBare is the other spelling Google documents in ID tokens.
+const (
+	googleIssuer     = "https://accounts.google.com"
+	googleIssuerBare = "accounts.google.com"
+)
+
+// validID accepts exactly the lowercase canonical UUID form newID makes.
+func validID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// localTime rounds t down to the millisecond, in UTC, the way MongoDB
+// stores it, so that both backends hand back the same values.
+func localTime(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Millisecond)
+}
+
+// compareShares orders shares as they are listed: by CreatedAt, then ID.
+func compareShares(a, b Share) int {
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+// claimKey names the claim of one attempt of a delivery, in both stores.
+func claimKey(id string, attempt int) string { return fmt.Sprintf("%s/%d", id, attempt) }
