@@ -14,14 +14,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -59,9 +56,6 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
-
-// shutdownGrace bounds how long in-flight requests may run after a signal.
-const shutdownGrace = 20 * time.Second
 
 // run is the whole program: it reads the configuration, connects the
 // backends, serves until ctx ends, then shuts down gracefully. Tests call it
@@ -138,36 +132,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return front.serve(ctx, newHTTPServer(s), ln, logger)
 }
 
-// listen binds the address of the setting. A port another program holds is
-// the usual first-run stumble, so that error says how to pick another.
-func listen(setting, addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err == nil {
-		return ln, nil
-	}
-	if addressInUse(err) {
-		return nil, fmt.Errorf("%s %q: %w; another program uses this port: set %s, e.g. %s=%s",
-			setting, addr, err, setting, setting, nextPort(addr))
-	}
-	return nil, fmt.Errorf("listen on %s %q: %w", setting, addr, err)
-}
-
-// addressInUse tells a bind refused because the port is taken: EADDRINUSE,
-// or on Windows WSAEADDRINUSE (10048), which syscall does not name.
-func addressInUse(err error) bool {
-	return errors.Is(err, syscall.EADDRINUSE) || runtime.GOOS == "windows" && errors.Is(err, syscall.Errno(10048))
-}
-
-// nextPort is addr with the port after its own, as an example of a free one.
-func nextPort(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	n, perr := strconv.Atoi(port)
-	if err != nil || perr != nil || n < 1 || n >= 65535 {
-		return ":8081"
-	}
-	return net.JoinHostPort(host, strconv.Itoa(n+1))
-}
-
 // versionLine describes the build from its embedded build info: the module
 // version ("(devel)" when built from a work tree) and the VCS revision
 // ("unknown" when the build recorded none).
@@ -181,69 +145,6 @@ func versionLine(info *debug.BuildInfo, ok bool) string {
 		modified = " (modified)"
 	}
 	return fmt.Sprintf("dropp %s, revision %s%s, %s", b.version, b.revision, modified, b.goVersion)
-}
-
-// buildFacts is what the binary says of its own build: `dropp version` and the
-// dropp_build_info metric both show it.
-type buildFacts struct {
-	version, revision, goVersion string
-	modified                     bool
-}
-
-// readBuild reads buildFacts from the embedded build info, with "(devel)" and
-// "unknown" for what it lacks.
-func readBuild(info *debug.BuildInfo, ok bool) buildFacts {
-	b := buildFacts{version: "(devel)", revision: "unknown", goVersion: "unknown"}
-	if !ok {
-		return b
-	}
-	b.goVersion = info.GoVersion
-	if info.Main.Version != "" {
-		b.version = info.Main.Version
-	}
-	for _, s := range info.Settings {
-		switch {
-		case s.Key == "vcs.revision" && s.Value != "":
-			b.revision = s.Value
-		case s.Key == "vcs.modified" && s.Value == "true":
-			b.modified = true
-		}
-	}
-	return b
-}
-
-// newHTTPServer sets the timeouts that keep slow or stalled clients from
-// holding connections. Uploads go straight to S3, so API requests are small;
-// local mode's own upload and download endpoints extend their deadlines
-// while bytes keep moving.
-func newHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-}
-
-// serve runs srv on ln until ctx is cancelled, then lets in-flight requests
-// finish (bounded by shutdownGrace).
-func serve(ctx context.Context, srv *http.Server, ln net.Listener, logger *slog.Logger) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down", "grace", shutdownGrace)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
 }
 
 // backends are the metadata and object stores the server runs on.

@@ -273,3 +273,32 @@ func serveMetrics(cfg *config, m *metrics, stdout io.Writer, logger *slog.Logger
 		srv.Shutdown(ctx)
 	}, nil
 }
+
+// buildFacts is what the binary says of its own build: `dropp version` and the
+// dropp_build_info metric both show it.
+type buildFacts struct {
+	version, revision, goVersion string
+	modified                     bool
+}
+
+// readBuild reads buildFacts from the embedded build info, with "(devel)" and
+// "unknown" for what it lacks.
+func readBuild(info *debug.BuildInfo, ok bool) buildFacts {
+	b := buildFacts{version: "(devel)", revision: "unknown", goVersion: "unknown"}
+	if !ok {
+		return b
+	}
+	b.goVersion = info.GoVersion
+	if info.Main.Version != "" {
+		b.version = info.Main.Version
+	}
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision" && s.Value != "":
+			b.revision = s.Value
+		case s.Key == "vcs.modified" && s.Value == "true":
+			b.modified = true
+		}
+	}
+	return b
+}
