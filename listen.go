@@ -1,6 +1,6 @@
 package main
 
-// Binding and serving HTTP  HTTP: the listener (with a hint when the port is
+// Binding and serving HTTP: the listener (with a hint when the port is
 // taken), the http.Server and its timeouts, and the graceful shutdown. main.go
 // and tls.go both serve through it.
 
