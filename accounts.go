@@ -18,41 +18,12 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 )
-
-// Ways to sign in (SIGNIN).
-const (
-	signInLocal    = "local"
-	signInOIDC     = "oidc"
-	signInAccounts = "accounts"
-)
-
-// signInMethods reads SIGNIN: "local", or "oidc" and/or "accounts". Unset,
-// it is oidc when an OpenID client is configured, local otherwise.
-func (p *envParser) signInMethods(name string, hasClient bool) []string {
-	v := p.list(name)
-	if len(v) == 0 {
-		if hasClient {
-			return []string{signInOIDC}
-		}
-		return []string{signInLocal}
-	}
-	slices.Sort(v)
-	v = slices.Compact(v)
-	switch {
-	case slices.Equal(v, []string{signInLocal}), slices.Equal(v, []string{signInOIDC}),
-		slices.Equal(v, []string{signInAccounts}), slices.Equal(v, []string{signInAccounts, signInOIDC}):
-		return v
-	}
-	p.fail(name, "want local, oidc, accounts or oidc,accounts, got %q", p.str(name))
-	return []string{signInLocal}
-}
 
 // ---- Emails ----
 
