@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Error codes of the JSON error shape {"error": code, "message": text}.
@@ -308,3 +309,11 @@ var (
 	headerNoStore = []string{"no-store"}
 	headerJSON    = []string{"application/json; charset=utf-8"}
 )
+
+// timeOrNil shows an unknown time (a user stored before it was recorded) as null.
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

@@ -368,3 +368,42 @@ func (m *muxErrorWriter) Write(b []byte) (int, error) {
 }
 
 func (m *muxErrorWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
+
+// refuseDisabled tells whether the user is disabled, so a sign-in or a
+// code redemption must stop. A user without a record is not disabled.
+func (s *server) refuseDisabled(ctx context.Context, userID string) (bool, error) {
+	u, err := s.store.GetUser(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return u.Disabled, err
+}
+
+// msgDisabled is what a disabled user is told at sign-in.
+const msgDisabled = "This account has been disabled by an administrator of this server."
+
+// touchInterval bounds how often a user's last_seen_at is written: at
+// most once per this interval per user and instance.
+const touchInterval = 5 * time.Minute
+
+// touch records that userID made a request at now, writing it to the store
+// if the last write is older than touchInterval. Failures only log.
+func (s *server) touch(ctx context.Context, userID string) {
+	now := s.now()
+	s.seen.mu.Lock()
+	last, ok := s.seen.m[userID]
+	due := !ok || now.Sub(last) >= touchInterval
+	if due {
+		if s.seen.m == nil || len(s.seen.m) >= memberCacheMax {
+			s.seen.m = map[string]time.Time{}
+		}
+		s.seen.m[userID] = now
+	}
+	s.seen.mu.Unlock()
+	if !due {
+		return
+	}
+	if err := s.store.TouchUser(ctx, userID, now); err != nil && !errors.Is(err, ErrNotFound) {
+		s.log.Warn("recording last_seen_at", "user", userID, "err", err)
+	}
+}
