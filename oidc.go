@@ -522,3 +522,21 @@ func (c *idClaims) check(issuer, clientID, nonce string, now time.Time) error {
 
 // claimTime is a NumericDate claim (seconds since the epoch) as a time.
 func claimTime(seconds float64) time.Time { return time.Unix(int64(seconds), 0).UTC() }
+
+// Lifetimes and bounds of the calls to the OpenID provider and of the
+// documents and ID tokens it hands back.
+const (
+	providerTimeout     = 10 * time.Second // every call to the provider
+	maxProviderBody     = 1 << 20          // discovery and JWKS documents
+	jwksMinRefetch      = time.Minute      // an unknown kid refetches keys at most this often
+	discoveryRetryAfter = 5 * time.Second  // a failed discovery (or JWKS) fetch is answered again until then
+	discoveryMaxAge     = 24 * time.Hour   // the discovery document is refreshed after this
+	jwksMaxAge          = time.Hour        // cached keys are refreshed after this
+	jwksStaleLimit      = 24 * time.Hour   // ...but verify up to this age while refreshes fail
+	idTokenLeeway       = time.Minute      // clock skew allowed on exp
+	idTokenFutureSkew   = 5 * time.Minute  // clock skew allowed on nbf and iat
+)
+
+// errProvider: the provider was unreachable or answered something that
+// did not verify. Details are logged, never shown.
+var errProvider = errors.New("sign-in provider failed")

@@ -246,3 +246,7 @@ func (s *server) stateCookieValue(r *http.Request) (string, error) {
 	}
 	return secret, err
 }
+
+// authStateTTL bounds the provider round trip of a sign-in (the user may pick
+// an account, type a password): the life of the sign-in state cookie.
+const authStateTTL = 10 * time.Minute

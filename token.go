@@ -275,3 +275,9 @@ func wantsHTMLRedirect(r *http.Request) bool {
 	return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" ||
 		strings.Contains(r.Header.Get("Accept"), "text/html")
 }
+
+// validPKCE accepts a code verifier or challenge as RFC 7636 §4.1 defines
+// it: 43 to 128 unreserved characters.
+func validPKCE(v string) bool {
+	return len(v) >= 43 && len(v) <= 128 && allBytes(v, alnumOr("-._~"))
+}
