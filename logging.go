@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 
 	"github.com/aws/smithy-go/logging"
 )
@@ -44,4 +45,66 @@ func (l smithyLogger) Logf(c logging.Classification, format string, v ...any) {
 		level = slog.LevelDebug
 	}
 	l.log.Log(context.Background(), level, fmt.Sprintf(format, v...), "source", "aws-sdk")
+}
+
+// requestInfo is what the logging middleware learns about a request from
+// the handlers below it (the user, once authenticated).
+type requestInfo struct {
+	id  string
+	who principal
+}
+
+// requestInfoKey is the context key of a request's *requestInfo.
+type requestInfoKey struct{}
+
+// requestInfoFrom returns the request's info, or a blank one for a request
+// that did not pass through logRequests (a handler called directly), so
+// callers never check for nil.
+func requestInfoFrom(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (sr *statusRecorder) WriteHeader(code int) {
+	if sr.status == 0 {
+		sr.status = code
+	}
+	sr.ResponseWriter.WriteHeader(code)
+}
+
+func (sr *statusRecorder) Write(b []byte) (int, error) {
+	if sr.status == 0 {
+		sr.status = http.StatusOK
+	}
+	return sr.ResponseWriter.Write(b)
+}
+
+func (sr *statusRecorder) Unwrap() http.ResponseWriter { return sr.ResponseWriter }
+
+// loggedRequest is what logRequests keeps for one request, in a single
+// allocation: the info handlers fill in, the status recorder, the request
+// id header's value, and the context that carries the info to the handlers
+// (it is that context itself, instead of a context.WithValue around it).
+type loggedRequest struct {
+	context.Context // the request's own
+	info            requestInfo
+	rec             statusRecorder
+	idHeader        [1]string
+}
+
+// Value answers requestInfoKey with the request's info and leaves every
+// other key to the request's own context.
+func (l *loggedRequest) Value(key any) any {
+	if key == (requestInfoKey{}) {
+		return &l.info
+	}
+	return l.Context.Value(key)
 }
