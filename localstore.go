@@ -317,9 +317,21 @@ func (s *localStore) InsertCredential(ctx context.Context, c Credential) error {
 }
 
 // FindCredential returns the credential of that kind and hash unless it
-// has expired by now.
+// has expired by now, with its user's disabled flag, read with it.
 func (s *localStore) FindCredential(ctx context.Context, kind, hash string, now time.Time) (Credential, error) {
-	return localCreds.get(ctx, s, localCredKey{kind, hash}, now)
+	var c Credential
+	err := s.view(ctx, func(st *localState) error {
+		var ok bool
+		if c, ok = localCreds.lookup(st, localCredKey{kind, hash}, now); !ok {
+			return ErrNotFound
+		}
+		c.UserDisabled = st.users[c.UserID].Disabled
+		return nil
+	})
+	if err != nil {
+		return Credential{}, err
+	}
+	return c, nil
 }
 
 // DeleteCredential revokes a credential; a missing one is not an error.

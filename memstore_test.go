@@ -228,6 +228,7 @@ func (m *memStore) FindCredential(_ context.Context, kind, hash string, now time
 	if !ok || !c.ExpiresAt.After(now) {
 		return Credential{}, ErrNotFound
 	}
+	c.UserDisabled = m.users[c.UserID].Disabled
 	return c, nil
 }
 

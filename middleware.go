@@ -214,10 +214,10 @@ func (s *server) findPrincipal(ctx context.Context, kind, secret string) (princi
 	if err != nil {
 		return principal{}, err
 	}
-	if err := s.checkMember(ctx, c.UserID); err != nil {
-		return principal{}, err
+	if c.UserDisabled {
+		return principal{}, errDisabled
 	}
-	if err := s.checkEnabled(ctx, c.UserID); err != nil {
+	if err := s.checkMember(ctx, c.UserID); err != nil {
 		return principal{}, err
 	}
 	if kind == kindPAT {
@@ -229,9 +229,11 @@ func (s *server) findPrincipal(ctx context.Context, kind, secret string) (princi
 // checkEnabled refuses a user an administrator disabled, on every path in
 // and at every request, read from the store (no cache), so a disable holds
 // at once on every instance. Disabling deletes the user's tokens and
-// sessions too, but a proxy's X-User-Id is no credential Dropp can delete,
-// and a sign-in racing the disable may have just stored one. A user with no
-// record (a proxy's user who never signed in here) is not disabled.
+// sessions too, but a proxy's X-User-Id is no credential Dropp can delete.
+// A credential's lookup reads the flag with it (Credential.UserDisabled:
+// one round trip, and a credential stored after the disable is refused
+// too), so only a proxy's user is checked here. A user with no record (a
+// proxy's user who never signed in here) is not disabled.
 func (s *server) checkEnabled(ctx context.Context, userID string) error {
 	disabled, err := s.refuseDisabled(ctx, userID)
 	if err == nil && disabled {

@@ -646,14 +646,28 @@ func (s *mongoStore) markDeleted(ctx context.Context, owner, id string) (*File, 
 	return &f, nil
 }
 
+// InsertCredential stores c, then reads its user: if an administrator
+// disabled them meanwhile, c is marked as their other credentials are
+// (markCredentials, mongo_admin.go). A disable either comes before that
+// read, which sees it, or marks c itself, which exists by then; c is not
+// handed out before this returns.
 func (s *mongoStore) InsertCredential(ctx context.Context, c Credential) error {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	_, err = s.creds.InsertOne(ctx, c)
-	return mongoErr("insert credential", err)
+	if _, err = s.creds.InsertOne(ctx, c); err != nil {
+		return mongoErr("insert credential", err)
+	}
+	if c.UserDisabled {
+		return nil
+	}
+	disabled, err := s.userDisabled(ctx, c.UserID)
+	if err == nil && disabled {
+		err = s.markCredential(ctx, c.Kind, c.Hash)
+	}
+	return err
 }
 
 func (s *mongoStore) FindCredential(ctx context.Context, kind, hash string, now time.Time) (Credential, error) {
@@ -696,6 +710,13 @@ func decodeCredential(doc bson.Raw) (Credential, error) {
 		return Credential{}, errors.New("malformed credential document")
 	}
 	c.CreatedAt, c.ExpiresAt = time.UnixMilli(created).UTC(), time.UnixMilli(expires).UTC()
+	if v, err := doc.LookupErr("user_disabled"); err == nil {
+		disabled, isBool := v.BooleanOK()
+		if !isBool {
+			return Credential{}, errors.New("malformed credential document")
+		}
+		c.UserDisabled = disabled
+	}
 	if err := decodeTokenFields(doc, &c); err != nil { // mongo_tokens.go
 		return Credential{}, err
 	}

@@ -5,9 +5,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
@@ -28,8 +31,78 @@ func (s *mongoStore) ListUsers(ctx context.Context) ([]User, error) {
 	return users, nil
 }
 
+// SetUserDisabled sets the user's flag, then marks each of their
+// credentials with it (user_disabled), so that a request's credential
+// lookup refuses a disabled user without reading the user. It reads the
+// flag again after marking, and marks again if it changed meanwhile, so an
+// enable and a disable racing each other leave the credentials marked as
+// the user is; a credential stored meanwhile is marked by InsertCredential
+// (mongo.go).
 func (s *mongoStore) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
-	return s.setUserField(ctx, id, "disabled", disabled)
+	if err := s.setUserField(ctx, id, "disabled", disabled); err != nil {
+		return err
+	}
+	for range 10 {
+		if err := s.markCredentials(ctx, id, disabled); err != nil {
+			return err
+		}
+		now, err := s.userDisabled(ctx, id)
+		if err != nil || now == disabled {
+			return err
+		}
+		disabled = now
+	}
+	return fmt.Errorf("%w: user %s is disabled and enabled again too often", ErrUnavailable, id)
+}
+
+// userDisabled reads the user's flag; a user with no record is not
+// disabled.
+func (s *mongoStore) userDisabled(ctx context.Context, id string) (bool, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer cancel()
+	raw, err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(bson.D{{Key: "disabled", Value: 1}})).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	if err != nil {
+		return false, mongoErr("read user", err)
+	}
+	disabled, _ := raw.Lookup("disabled").BooleanOK() // absent: enabled
+	return disabled, nil
+}
+
+// markCredentials sets (or clears) the user_disabled mark of each of the
+// user's credentials.
+func (s *mongoStore) markCredentials(ctx context.Context, userID string, disabled bool) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	_, err = s.creds.UpdateMany(ctx, bson.D{{Key: "user_id", Value: userID}}, credentialMark(disabled))
+	return mongoErr("mark user credentials", err)
+}
+
+// markCredential marks one credential as its user's: disabled.
+func (s *mongoStore) markCredential(ctx context.Context, kind, hash string) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	_, err = s.creds.UpdateOne(ctx, bson.D{{Key: "kind", Value: kind}, {Key: "hash", Value: hash}}, credentialMark(true), options.UpdateOne().SetHint(credentialIndex))
+	return mongoErr("mark credential", err)
+}
+
+// credentialMark is the update that records a user's flag on a credential.
+func credentialMark(disabled bool) bson.D {
+	if disabled {
+		return bson.D{{Key: "$set", Value: bson.D{{Key: "user_disabled", Value: true}}}}
+	}
+	return bson.D{{Key: "$unset", Value: bson.D{{Key: "user_disabled", Value: ""}}}}
 }
 
 func (s *mongoStore) TouchUser(ctx context.Context, id string, at time.Time) error {

@@ -134,6 +134,11 @@ type Credential struct {
 	Name       string    `bson:"name,omitempty" json:"name,omitempty"`
 	Scope      string    `bson:"scope,omitempty" json:"scope,omitempty"`           // its scopes, space-separated as OAuth writes them (RFC 6749 §3.3)
 	LastUsedAt time.Time `bson:"last_used_at,omitempty" json:"last_used,omitzero"` // at most patTouchInterval old
+	// UserDisabled: its user is disabled (SetUserDisabled), as
+	// FindCredential reports it, so that the one lookup a request makes
+	// also refuses a disabled user. MongoDB keeps it on each of the user's
+	// credentials (mongo_admin.go); the local store reads it from the user.
+	UserDisabled bool `bson:"user_disabled,omitempty" json:"-"`
 }
 
 // User is a person who signed in, keyed by (Issuer, Subject), never by email.
@@ -331,7 +336,9 @@ type Store interface {
 	HoldDeletedFile(ctx context.Context, owner, id string) (*File, error)
 
 	InsertCredential(ctx context.Context, c Credential) error
-	// FindCredential returns the unexpired credential of that kind and hash.
+	// FindCredential returns the unexpired credential of that kind and
+	// hash, with UserDisabled telling whether its user is disabled now,
+	// whether the credential was stored before or after the disable.
 	FindCredential(ctx context.Context, kind, hash string, now time.Time) (Credential, error)
 	DeleteCredential(ctx context.Context, kind, hash string) error
 

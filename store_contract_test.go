@@ -48,6 +48,7 @@ func testStoreContract(t *testing.T, open func(t *testing.T) Store) {
 		{"StagedFiles", ctStagedFiles},
 		{"UsageByOwner", ctUsageByOwner},
 		{"Credentials", ctCredentials},
+		{"CredentialUserDisabled", ctCredentialUserDisabled},
 		{"Users", ctUsers},
 		{"AuthStates", ctAuthStates},
 		{"AuthCodes", ctAuthCodes},
@@ -537,6 +538,51 @@ func ctDeleteFile(t *testing.T, s Store) {
 }
 
 // ctCredentials: found by kind and hash until they expire or are deleted.
+// ctCredentialUserDisabled: FindCredential reports the user disabled, for
+// a credential stored before the disable and one stored after it, and
+// enabled again once the user is; a user's flag never reaches another's
+// credentials.
+func ctCredentialUserDisabled(t *testing.T, s Store) {
+	ctx := t.Context()
+	now := ctNow()
+	var users [2]User
+	for i := range users {
+		u, err := s.UpsertUser(ctx, User{Issuer: "test", Subject: ctNewID(), Email: "u@example.com"})
+		if err != nil {
+			t.Fatalf("UpsertUser: %v", err)
+		}
+		users[i] = u
+	}
+	cred := func(userID string) Credential {
+		c := Credential{Hash: ctNewID(), Kind: kindBearer, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := s.InsertCredential(ctx, c); err != nil {
+			t.Fatalf("InsertCredential: %v", err)
+		}
+		return c
+	}
+	want := func(c Credential, disabled bool) {
+		t.Helper()
+		got, err := s.FindCredential(ctx, c.Kind, c.Hash, now)
+		if err != nil || got.UserDisabled != disabled {
+			t.Errorf("FindCredential: UserDisabled %v, %v; want %v", got.UserDisabled, err, disabled)
+		}
+	}
+	before, other := cred(users[0].ID), cred(users[1].ID)
+	want(before, false)
+	if err := s.SetUserDisabled(ctx, users[0].ID, true); err != nil {
+		t.Fatalf("SetUserDisabled: %v", err)
+	}
+	after := cred(users[0].ID)
+	want(before, true)
+	want(after, true)
+	want(other, false)
+	if err := s.SetUserDisabled(ctx, users[0].ID, false); err != nil {
+		t.Fatalf("SetUserDisabled(false): %v", err)
+	}
+	want(before, false)
+	want(after, false)
+}
+
 func ctCredentials(t *testing.T, s Store) {
 	ctx := t.Context()
 	now := ctNow()
