@@ -313,6 +313,7 @@ func (s *localStore) HoldDeletedFile(ctx context.Context, owner, id string) (*Fi
 // InsertCredential stores a bearer token or session record.
 func (s *localStore) InsertCredential(ctx context.Context, c Credential) error {
 	c.CreatedAt, c.ExpiresAt = localTime(c.CreatedAt), localTime(c.ExpiresAt)
+	c.UserDisabled = false // read from the user at each lookup (FindCredential)
 	return localCreds.insert(ctx, s, c)
 }
 

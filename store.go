@@ -137,8 +137,9 @@ type Credential struct {
 	// UserDisabled: its user is disabled (SetUserDisabled), as
 	// FindCredential reports it, so that the one lookup a request makes
 	// also refuses a disabled user. MongoDB keeps it on each of the user's
-	// credentials (mongo_admin.go); the local store reads it from the user.
-	UserDisabled bool `bson:"user_disabled,omitempty" json:"-"`
+	// credentials (mongo_admin.go); the local store reads it from the user
+	// at each lookup and never stores it.
+	UserDisabled bool `bson:"user_disabled,omitempty" json:"user_disabled,omitempty"`
 }
 
 // User is a person who signed in, keyed by (Issuer, Subject), never by email.
