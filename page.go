@@ -12,6 +12,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strings"
 )
 
 //go:embed app.html app.js app.css head.html uploader.js
@@ -36,6 +37,18 @@ func uploaderJS() template.JS {
 		panic(err) // embedded at build time: cannot happen
 	}
 	return template.JS(b)
+}
+
+// pageStyle is the text of a page's <style> block as html/template writes
+// it: with the card rules it takes from head.html ({{template "card.css"}}).
+func pageStyle(page string) string {
+	_, rest, _ := strings.Cut(page, "<style>")
+	style, _, _ := strings.Cut(rest, "</style>")
+	var b strings.Builder
+	if err := parsePage("style", "<style>"+style+"</style>").Execute(&b, nil); err != nil {
+		panic(err) // embedded at build time: cannot happen
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(b.String(), "<style>"), "</style>")
 }
 
 // newAppPage parses the page and hashes its assets once. objectsOrigin is

@@ -19,40 +19,62 @@ import (
 // page: a 17 MiB file in 4 parts on a throttled link, on the local stores
 // and on MongoDB with S3, bytes checked through the owner's download.
 
-// openRequestAsStranger has the owner's page create a file request and
-// opens its link in a fresh browser context (no cookie, no storage); it
-// returns the link, the stranger's browser context and tab.
-func openRequestAsStranger(t *testing.T, c *cdpClient, owner string) (link, ctx, page string) {
+// strangerDrop is a stranger about to send the owner a big file through a
+// file request: the owner's tab (signed in), the request link, the
+// stranger's browser context (no cookie, no storage of the owner's) and
+// first tab on the link, and the file.
+type strangerDrop struct {
+	chrome                  *cdpClient
+	owner, link, ctx, first string
+	name, file              string
+	data                    []byte
+}
+
+// newStrangerDrop has the owner's page at base create a file request and
+// opens its link as a stranger, with a dropFileSize file called name.
+func newStrangerDrop(t *testing.T, base, name string) *strangerDrop {
 	t.Helper()
+	d := &strangerDrop{name: name, data: randomBytes(t, dropFileSize)}
+	d.file = writeTestFile(t, t.TempDir(), name, d.data)
+	d.chrome, d.owner = openSignedInApp(t, base)
 	const createJS = `fetch("/requests", {method: "POST", headers: {"Content-Type": "application/json"},
 		body: JSON.stringify({title: "Big files, please", max_files: 5, max_bytes: 100 * 1024 * 1024})})
 		.then(r => r.json()).then(r => (r.request && r.request.url) || JSON.stringify(r))`
-	if err := c.evaluate(owner, createJS, &link); err != nil {
+	if err := d.chrome.evaluate(d.owner, createJS, &d.link); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(link, "/r/") {
-		t.Fatalf("POST /requests made no link (%q)", link)
+	if !strings.Contains(d.link, "/r/") {
+		t.Fatalf("POST /requests made no link (%q)", d.link)
 	}
-	ctx, err := c.newBrowserContext()
-	if err != nil {
+	var err error
+	if d.ctx, err = d.chrome.newBrowserContext(); err != nil {
 		t.Fatal(err)
 	}
-	return link, ctx, openRequestTab(t, c, ctx, link)
+	d.first = d.openTab(t)
+	return d
 }
 
-// openRequestTab opens the request link in another tab of the browser
-// context ctx (same storage and locks), and waits for its script.
-func openRequestTab(t *testing.T, c *cdpClient, ctx, link string) string {
+// openTab opens the link in another tab of the stranger's browser context
+// (same storage and locks), and waits for its script.
+func (d *strangerDrop) openTab(t *testing.T) string {
 	t.Helper()
-	page, err := c.openPageIn(ctx)
+	page, err := d.chrome.openPageIn(d.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.call(page, "Page.navigate", map[string]any{"url": link}, nil); err != nil {
+	if err := d.chrome.call(page, "Page.navigate", map[string]any{"url": d.link}, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitForApp(t, c, page, func(s appState) bool { return s.Ready })
+	waitForApp(t, d.chrome, page, func(s appState) bool { return s.Ready })
 	return page
+}
+
+// send chooses the file in page, on a link of bytesPerSecond (0: no limit).
+func (d *strangerDrop) send(t *testing.T, page string, bytesPerSecond int) {
+	t.Helper()
+	countPuts(t, d.chrome, page)
+	throttle(t, d.chrome, page, bytesPerSecond)
+	pick(t, d.chrome, page, d.file)
 }
 
 // requestSettled tells whether every upload line of the request page has
@@ -68,10 +90,11 @@ func requestSettled(s appState) bool {
 
 // requireOneReceivedFile waits until every given stranger's tab has ended
 // its uploads, then wants none failed and the owner's GET /list/ to hold
-// exactly one file, complete, of data's size, whose download has data's
-// SHA-256.
-func requireOneReceivedFile(t *testing.T, c *cdpClient, owner, name string, data []byte, pages ...string) {
+// exactly one file, complete, of the file's size, whose download has the
+// file's SHA-256.
+func (d *strangerDrop) requireOneReceivedFile(t *testing.T, pages ...string) {
 	t.Helper()
+	c, owner, name, data := d.chrome, d.owner, d.name, d.data
 	for _, page := range pages {
 		s := waitForApp(t, c, page, requestSettled)
 		if slicesHas(s.Uploads, "Failed") {
@@ -97,23 +120,16 @@ func TestRequestPageTwoTabsOneFile(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
 	onEachPageBackend(t, func(t *testing.T, base string) {
-		chrome, owner := openSignedInApp(t, base)
-		link, ctx, first := openRequestAsStranger(t, chrome, owner)
-		data := randomBytes(t, dropFileSize)
-		file := writeTestFile(t, t.TempDir(), "two-tabs.bin", data)
-
-		countPuts(t, chrome, first)
-		throttle(t, chrome, first, dropThrottle)
-		pick(t, chrome, first, file)
-		waitForApp(t, chrome, first, func(s appState) bool { return s.Progress > 5 && s.Progress < 50 })
-		second := openRequestTab(t, chrome, ctx, link)
-		countPuts(t, chrome, second)
-		pick(t, chrome, second, file)
-		waitForApp(t, chrome, second, func(s appState) bool { return len(s.Uploads) == 1 })
+		d := newStrangerDrop(t, base, "two-tabs.bin")
+		d.send(t, d.first, dropThrottle)
+		waitForApp(t, d.chrome, d.first, func(s appState) bool { return s.Progress > 5 && s.Progress < 50 })
+		second := d.openTab(t)
+		d.send(t, second, 0)
+		waitForApp(t, d.chrome, second, func(s appState) bool { return len(s.Uploads) == 1 })
 		time.Sleep(2 * time.Second) // a second writer starts at once
-		throttle(t, chrome, first, 0)
-		requireOneReceivedFile(t, chrome, owner, "two-tabs.bin", data, first, second)
-		requireOneWriter(t, chrome, first, second)
+		throttle(t, d.chrome, d.first, 0)
+		d.requireOneReceivedFile(t, d.first, second)
+		requireOneWriter(t, d.chrome, d.first, second)
 	})
 }
 
@@ -125,13 +141,9 @@ func TestRequestPageReloadThenResume(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
 	onEachPageBackend(t, func(t *testing.T, base string) {
-		chrome, owner := openSignedInApp(t, base)
-		_, _, page := openRequestAsStranger(t, chrome, owner)
-		data := randomBytes(t, dropFileSize)
-		file := writeTestFile(t, t.TempDir(), "reloaded.bin", data)
-
-		throttle(t, chrome, page, reloadThrottle)
-		pick(t, chrome, page, file)
+		d := newStrangerDrop(t, base, "reloaded.bin")
+		chrome, page := d.chrome, d.first
+		d.send(t, page, reloadThrottle)
 		// The parts the server holds of the upload the page remembers (in
 		// whichever localStorage entry it keeps multipart uploads).
 		const partsJS = `(async () => {
@@ -159,9 +171,8 @@ func TestRequestPageReloadThenResume(t *testing.T) {
 		}) {
 			t.Error("after the reload the page does not name the unfinished upload")
 		}
-		throttle(t, chrome, page, 0)
-		pick(t, chrome, page, file)
-		requireOneReceivedFile(t, chrome, owner, "reloaded.bin", data, page)
+		d.send(t, page, 0)
+		d.requireOneReceivedFile(t, page)
 		waitForApp(t, chrome, page, func(s appState) bool { return !strings.Contains(s.Text, "Unfinished") })
 	})
 }
