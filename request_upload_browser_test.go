@@ -5,7 +5,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -107,7 +106,7 @@ func (d *strangerDrop) requireOneReceivedFile(t *testing.T, pages ...string) {
 		t.Fatalf("the owner's GET /list/ has %+v, want one complete %s of %d bytes", files, name, len(data))
 	}
 	want := sha256.Sum256(data)
-	if got := fetchSHA256(t, c, owner, "GET", fmt.Sprintf("/download/%s?redirect=1", files[0].ID)); got != hex.EncodeToString(want[:]) {
+	if got := fetchSHA256(t, c, owner, "GET", "/download/"+files[0].ID+"?redirect=1"); got != hex.EncodeToString(want[:]) {
 		t.Errorf("%s downloads with SHA-256 %s, want %x", name, got, want)
 	}
 }
