@@ -81,9 +81,7 @@ func newSignIn(cfg *config, logger *slog.Logger) *signIn {
 // loginCSP allows nothing but this origin, no scripts at all, and exactly
 // the page's own <style> block (by hash), so no third party is ever loaded.
 func loginCSP(page string) string {
-	_, rest, _ := strings.Cut(page, "<style>")
-	style, _, _ := strings.Cut(rest, "</style>")
-	sum := sha256.Sum256([]byte(style))
+	sum := sha256.Sum256([]byte(pageStyle(page)))
 	return "default-src 'self'; script-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
 		"'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 }

@@ -533,6 +533,7 @@ func checkContract(t *testing.T, e *testEnv, local bool) {
 	c.call("/", c.req("GET", "/", "", nil))
 	c.call("/", c.req("GET", "/", user, nil))
 	c.call("/app.js", c.req("GET", "/app.js", "", nil))
+	c.call("/uploader.js", c.req("GET", "/uploader.js", "", nil))
 	c.call("/app.css", c.req("GET", "/app.css", "", nil))
 
 	// Sign-in, as a desktop app, then sign-out.

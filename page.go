@@ -12,9 +12,10 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strings"
 )
 
-//go:embed app.html app.js app.css head.html
+//go:embed app.html app.js app.css head.html uploader.js
 var appFiles embed.FS
 
 // parsePage parses an HTML page (login, share, admin; app.html is parsed
@@ -22,8 +23,32 @@ var appFiles embed.FS
 // (head.html): charset, viewport and referrer policy. Each page keeps its
 // own title and styles, which its CSP allows by hash (loginCSP) or by
 // origin (appCSP).
+// {{uploaderJS}} writes uploader.js (request.html inlines it).
 func parsePage(name, page string) *template.Template {
-	return template.Must(template.Must(template.New(name).Parse(page)).ParseFS(appFiles, "head.html"))
+	js := uploaderJS()
+	t := template.New(name).Funcs(template.FuncMap{"uploaderJS": func() template.JS { return js }})
+	return template.Must(template.Must(t.Parse(page)).ParseFS(appFiles, "head.html"))
+}
+
+// uploaderJS is uploader.js, for a page to inline.
+func uploaderJS() template.JS {
+	b, err := appFiles.ReadFile("uploader.js")
+	if err != nil {
+		panic(err) // embedded at build time: cannot happen
+	}
+	return template.JS(b)
+}
+
+// pageStyle is the text of a page's <style> block as html/template writes
+// it: with the card rules it takes from head.html ({{template "card.css"}}).
+func pageStyle(page string) string {
+	_, rest, _ := strings.Cut(page, "<style>")
+	style, _, _ := strings.Cut(rest, "</style>")
+	var b strings.Builder
+	if err := parsePage("style", "<style>"+style+"</style>").Execute(&b, nil); err != nil {
+		panic(err) // embedded at build time: cannot happen
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(b.String(), "<style>"), "</style>")
 }
 
 // newAppPage parses the page and hashes its assets once. objectsOrigin is
@@ -35,7 +60,8 @@ func newAppPage(objectsOrigin string) *appPage {
 		csp:    appCSP(objectsOrigin),
 		assets: map[string]staticAsset{},
 	}
-	for path, ct := range map[string]string{"/app.js": "text/javascript; charset=utf-8", "/app.css": "text/css; charset=utf-8"} {
+	js, css := "text/javascript; charset=utf-8", "text/css; charset=utf-8"
+	for path, ct := range map[string]string{"/app.js": js, "/uploader.js": js, "/app.css": css} {
 		body, err := appFiles.ReadFile(path[1:])
 		if err != nil {
 			panic(err) // embedded at build time: cannot happen
@@ -92,9 +118,9 @@ func (s *server) handleApp(w http.ResponseWriter, r *http.Request) {
 	s.renderHTML(w, http.StatusOK, s.page.html, appPageData{User: toUserJSON(u)})
 }
 
-// handleAppAsset handles "GET /app.js" and "GET /app.css": the same for
-// everyone, so cacheable, but revalidated (no-cache) so that a new
-// version of Dropp is picked up at the next load.
+// handleAppAsset handles "GET /app.js", "GET /uploader.js" and
+// "GET /app.css": the same for everyone, so cacheable, but revalidated
+// (no-cache) so that a new version of Dropp is picked up at the next load.
 func (s *server) handleAppAsset(w http.ResponseWriter, r *http.Request) {
 	a := s.page.assets[r.URL.Path]
 	s.pageHeaders(w)

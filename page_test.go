@@ -46,7 +46,8 @@ func TestWebPageHeaders(t *testing.T) {
 		t.Errorf("the page does not name the user:\n%s", body)
 	}
 
-	for path, ct := range map[string]string{"/app.js": "text/javascript; charset=utf-8", "/app.css": "text/css; charset=utf-8"} {
+	js := "text/javascript; charset=utf-8"
+	for path, ct := range map[string]string{"/app.js": js, "/uploader.js": js, "/app.css": "text/css; charset=utf-8"} {
 		resp, body := e.do(request{method: "GET", path: path})
 		wantStatus(t, resp, body, http.StatusOK)
 		wantHeaders(t, path, resp.Header, map[string]string{"Content-Type": ct, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})

@@ -41,6 +41,7 @@ func (s *server) routes() http.Handler {
 	// The web page (page.go), built on the API below.
 	mux.HandleFunc("GET /{$}", s.handleApp)
 	mux.HandleFunc("GET /app.js", s.handleAppAsset)
+	mux.HandleFunc("GET /uploader.js", s.handleAppAsset) // shared with the request page, which inlines it
 	mux.HandleFunc("GET /app.css", s.handleAppAsset)
 
 	// api marks a route for signed-in users that no personal access token

@@ -135,6 +135,7 @@ var routeDecisions = map[string]string{
 	"GET /openapi.json": routePublic,
 	"GET /{$}":          routePublic,
 	"GET /app.js":       routePublic,
+	"GET /uploader.js":  routePublic,
 	"GET /app.css":      routePublic,
 
 	"POST /upload":               scopeFilesWrite,

@@ -1,0 +1,190 @@
+//go:build unix
+
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The file request page uploads with the owner's page's uploader
+// (uploader.js), so what issue 18 §1 fixed there holds for a stranger too:
+// the same big file dropped in two tabs has one writer and ends as one
+// intact file, and a reload mid-upload resumes, sending again the part
+// that was on its way. As page_drop_browser_test.go does for the owner's
+// page: a 17 MiB file in 4 parts on a throttled link, on the local stores
+// and on MongoDB with S3, bytes checked through the owner's download.
+
+// strangerDrop is a stranger about to send the owner a big file through a
+// file request: the owner's tab (signed in), the request link, the
+// stranger's browser context (no cookie, no storage of the owner's) and
+// first tab on the link, and the file.
+type strangerDrop struct {
+	chrome                  *cdpClient
+	owner, link, ctx, first string
+	name, file              string
+	data                    []byte
+}
+
+// newStrangerDrop has the owner's page at base create a file request and
+// opens its link as a stranger, with a dropFileSize file called name.
+func newStrangerDrop(t *testing.T, base, name string) *strangerDrop {
+	t.Helper()
+	d := &strangerDrop{name: name, data: randomBytes(t, dropFileSize)}
+	d.file = writeTestFile(t, t.TempDir(), name, d.data)
+	d.chrome, d.owner = openSignedInApp(t, base)
+	const createJS = `fetch("/requests", {method: "POST", headers: {"Content-Type": "application/json"},
+		body: JSON.stringify({title: "Big files, please", max_files: 5, max_bytes: 100 * 1024 * 1024})})
+		.then(r => r.json()).then(r => (r.request && r.request.url) || JSON.stringify(r))`
+	if err := d.chrome.evaluate(d.owner, createJS, &d.link); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(d.link, "/r/") {
+		t.Fatalf("POST /requests made no link (%q)", d.link)
+	}
+	var err error
+	if d.ctx, err = d.chrome.newBrowserContext(); err != nil {
+		t.Fatal(err)
+	}
+	d.first = d.openTab(t)
+	return d
+}
+
+// openTab opens the link in another tab of the stranger's browser context
+// (same storage and locks), and waits for its script.
+func (d *strangerDrop) openTab(t *testing.T) string {
+	t.Helper()
+	page, err := d.chrome.openPageIn(d.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.chrome.call(page, "Page.navigate", map[string]any{"url": d.link}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitForApp(t, d.chrome, page, func(s appState) bool { return s.Ready })
+	return page
+}
+
+// send chooses the file in page, on a link of bytesPerSecond (0: no limit).
+func (d *strangerDrop) send(t *testing.T, page string, bytesPerSecond int) {
+	t.Helper()
+	countPuts(t, d.chrome, page)
+	throttle(t, d.chrome, page, bytesPerSecond)
+	pick(t, d.chrome, page, d.file)
+}
+
+// requestSettled tells whether every upload line of the request page has
+// ended: sent or failed.
+func requestSettled(s appState) bool {
+	for _, row := range s.Uploads {
+		if !strings.Contains(row, "Sent") && !strings.Contains(row, "Failed") {
+			return false
+		}
+	}
+	return true
+}
+
+// requireOneReceivedFile waits until every given stranger's tab has ended
+// its uploads, then wants none failed and the owner's GET /list/ to hold
+// exactly one file, complete, of the file's size, whose download has the
+// file's SHA-256.
+func (d *strangerDrop) requireOneReceivedFile(t *testing.T, pages ...string) {
+	t.Helper()
+	c, owner, name, data := d.chrome, d.owner, d.name, d.data
+	for _, page := range pages {
+		s := waitForApp(t, c, page, requestSettled)
+		if slicesHas(s.Uploads, "Failed") {
+			t.Errorf("an upload line failed: %q", s.Uploads)
+		}
+	}
+	files := listFiles(t, c, owner)
+	if len(files) != 1 || files[0].Filename != name || files[0].Status != "complete" ||
+		files[0].Size == nil || *files[0].Size != int64(len(data)) {
+		t.Fatalf("the owner's GET /list/ has %+v, want one complete %s of %d bytes", files, name, len(data))
+	}
+	want := sha256.Sum256(data)
+	if got := fetchSHA256(t, c, owner, "GET", "/download/"+files[0].ID+"?redirect=1"); got != hex.EncodeToString(want[:]) {
+		t.Errorf("%s downloads with SHA-256 %s, want %x", name, got, want)
+	}
+}
+
+// TestRequestPageTwoTabsOneFile: a stranger drops the same big file in a
+// second tab of the request page while the first uploads it; it ends as
+// one complete, intact file, each part sent once (one writer), and no
+// line failed.
+func TestRequestPageTwoTabsOneFile(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	onEachPageBackend(t, func(t *testing.T, base string) {
+		d := newStrangerDrop(t, base, "two-tabs.bin")
+		d.send(t, d.first, dropThrottle)
+		waitForApp(t, d.chrome, d.first, func(s appState) bool { return s.Progress > 5 && s.Progress < 50 })
+		second := d.openTab(t)
+		d.send(t, second, 0)
+		waitForApp(t, d.chrome, second, func(s appState) bool { return len(s.Uploads) == 1 })
+		time.Sleep(2 * time.Second) // a second writer starts at once
+		throttle(t, d.chrome, d.first, 0)
+		d.requireOneReceivedFile(t, d.first, second)
+		requireOneWriter(t, d.chrome, d.first, second)
+	})
+}
+
+// TestRequestPageReloadThenResume: a stranger's tab reloaded mid-upload
+// shows the upload as unfinished; the same file chosen again resumes it
+// (the part cut off by the reload is sent again, not kept as the store
+// left it), and it ends complete, once, with the right bytes.
+func TestRequestPageReloadThenResume(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	onEachPageBackend(t, func(t *testing.T, base string) {
+		d := newStrangerDrop(t, base, "reloaded.bin")
+		chrome, page := d.chrome, d.first
+		d.send(t, page, reloadThrottle)
+		// The parts the server holds of the upload the page remembers (in
+		// whichever localStorage entry it keeps multipart uploads).
+		const partsJS = `(async () => {
+			const key = Object.keys(localStorage).find(k => k.endsWith("multipart"));
+			const r = key && JSON.parse(localStorage.getItem(key) || "[]")[0];
+			if (!r) return 0;
+			const resp = await fetch(location.pathname + "/upload/" + r.id + "/parts", {headers: {Accept: "application/json"}});
+			return resp.ok ? (await resp.json()).parts.length : 0;
+		})()`
+		var stored int
+		if !eventually(60*time.Second, func() bool {
+			time.Sleep(time.Second) // each look counts against the link's rate limit (AUTH_RATE_LIMIT a minute)
+			return chrome.evaluate(page, partsJS, &stored) == nil && stored >= 1
+		}) {
+			t.Fatal("no part of the upload reached the server")
+		}
+		if chrome.evaluate(page, partsJS, &stored); stored >= dropParts {
+			t.Fatal("the upload ended before the reload: throttle harder")
+		}
+
+		if err := chrome.call(page, "Page.reload", map[string]any{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+		if !eventually(5*time.Second, func() bool {
+			var s appState
+			return chrome.evaluate(page, appStateJS, &s) == nil && strings.Contains(s.Text, "Unfinished: reloaded.bin")
+		}) {
+			t.Error("after the reload the page does not name the unfinished upload")
+		}
+		d.send(t, page, 0)
+		d.requireOneReceivedFile(t, page)
+		waitForApp(t, chrome, page, func(s appState) bool { return !strings.Contains(s.Text, "Unfinished") })
+	})
+}
+
+// eventually polls ok every 100 ms for at most d.
+func eventually(d time.Duration, ok func() bool) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if ok() {
+			return true
+		}
+	}
+	return false
+}
