@@ -265,7 +265,9 @@ func checkFailoverRound(t *testing.T, c *failoverClient, token string, files map
 	}
 	// A file deleted within its staged form's lifetime is held deleted,
 	// its bytes counted, until the sweeper sees the form expired
-	// (sweepStaged): so the usage is back to none within the same bound.
+	// (sweepStaged); a reservation a kill left is released once it is
+	// usageRepairAge old (mongo_usage_repair.go).
+	deadline = began.Add(usageRepairAge + failoverSettleTime)
 	for {
 		var me struct{ Usage usageJSON }
 		if err := c.callJSON(token, "GET", "/me", "", http.StatusOK, &me); err != nil {
@@ -276,7 +278,7 @@ func checkFailoverRound(t *testing.T, c *failoverClient, token string, files map
 		}
 		if time.Now().After(deadline) {
 			t.Errorf("usage %v after the round, every file deleted or swept: %d bytes in %d files, want none",
-				failoverSettleTime, me.Usage.Bytes, me.Usage.Files)
+				usageRepairAge+failoverSettleTime, me.Usage.Bytes, me.Usage.Files)
 			return orphans, swept
 		}
 		time.Sleep(500 * time.Millisecond)
