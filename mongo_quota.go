@@ -63,7 +63,7 @@ type usageEntry struct {
 	Bytes int64     `bson:"bytes" json:"bytes"` // totals after this entry
 	Files int64     `bson:"files" json:"files"`
 	Op    string    `bson:"op" json:"op"`           // unique: each operation is applied once
-	To    int64     `bson:"to,omitempty" json:"to"` // a settlement's new charge
+	To    int64     `bson:"to,omitempty" json:"to"` // a settlement's new charge; a reservation's charge
 	At    time.Time `bson:"at" json:"at"`
 }
 
@@ -264,7 +264,7 @@ func (s *mongoStore) InsertFileWithinQuota(ctx context.Context, f *File, q Quota
 		if !q.allows(Usage{Bytes: head.Bytes, Files: head.Files}, f.Charged) {
 			return usageDelta{}, ErrQuotaExceeded
 		}
-		return usageDelta{bytes: f.Charged, files: 1}, nil
+		return usageDelta{bytes: f.Charged, files: 1, to: f.Charged}, nil // to: for repairReservations
 	})
 	if errors.Is(err, errOpApplied) {
 		return ErrConflict // that file id was reserved before
@@ -273,7 +273,9 @@ func (s *mongoStore) InsertFileWithinQuota(ctx context.Context, f *File, q Quota
 		return err
 	}
 	if err := s.InsertFile(ctx, f); err != nil {
-		uerr := s.appendUsage(context.WithoutCancel(ctx), f.Owner, "unreserve:"+f.ID, func(usageEntry) (usageDelta, error) {
+		// Under the delete's operation, so that a repair (mongo_usage_repair.go)
+		// and this release cannot both apply.
+		uerr := s.appendUsage(context.WithoutCancel(ctx), f.Owner, "delete:"+f.ID, func(usageEntry) (usageDelta, error) {
 			return usageDelta{bytes: -f.Charged, files: -1}, nil
 		})
 		if uerr != nil && !errors.Is(uerr, errOpApplied) {

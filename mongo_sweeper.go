@@ -82,8 +82,12 @@ func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, err
 			return total, err
 		}
 	}
+	repaired, err := s.repairReservations(ctx, now) // mongo_usage_repair.go
+	if err != nil {
+		return total + repaired, err
+	}
 	pruned, err := s.pruneUsage(ctx, now.Add(-usageKeep))
-	return total + pruned, err
+	return total + repaired + pruned, err
 }
 
 // deleteExpiredIn deletes the expired documents of one collection, within
