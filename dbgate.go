@@ -42,11 +42,14 @@ type dbGate struct {
 	slots    chan struct{} // a call in flight holds one element
 	waiting  atomic.Int64  // calls queued for a slot
 	maxQueue int64
+	// abandonHold is how long the slot of a call given up on stays
+	// taken (see leave).
+	abandonHold time.Duration
 }
 
 // newDBGate lets calls through at once and queues queue more.
 func newDBGate(calls, queue int) *dbGate {
-	return &dbGate{slots: make(chan struct{}, calls), maxQueue: int64(queue)}
+	return &dbGate{slots: make(chan struct{}, calls), maxQueue: int64(queue), abandonHold: mongoOpTimeout}
 }
 
 // dbTicket is a request's standing at the gate (or an enclosing background
@@ -113,13 +116,22 @@ func (g *dbGate) acquire(ctx context.Context, admitted bool) error {
 	}
 }
 
-// leave gives back what enter took.
-func (p dbPass) leave() {
+// leave gives back what enter took. A call whose context ended first (the
+// deadline passed, or its client went away) may still be running in the
+// database: FerretDB 1.x goes on with a query after the driver closed its
+// connection, and past its maxTimeMS (docs/scale.md measures it), so its
+// slot is held for g.abandonHold more, lest the gate send new work to a
+// database still busy with abandoned work.
+func (p dbPass) leave(ctx context.Context) {
 	if p.g == nil {
 		return
 	}
 	p.ticket.inFlight.Add(-1)
-	if p.slot {
+	switch {
+	case !p.slot:
+	case ctx.Err() != nil && p.g.abandonHold > 0:
+		time.AfterFunc(p.g.abandonHold, func() { <-p.g.slots })
+	default:
 		<-p.g.slots
 	}
 }

@@ -34,7 +34,7 @@ func enterAsync(g *dbGate, ctx context.Context) <-chan error {
 	go func() {
 		_, p, err := g.enter(ctx)
 		if err == nil {
-			defer p.leave()
+			defer p.leave(ctx)
 		}
 		done <- err
 	}()
@@ -65,11 +65,11 @@ func TestDBGateRefusesBeyondQueue(t *testing.T) {
 	if took := time.Since(began); took > 100*time.Millisecond {
 		t.Errorf("refused after %v, want at once", took)
 	}
-	a.leave()
+	a.leave(context.Background())
 	if err := <-queued; err != nil {
 		t.Fatalf("queued call: %v", err)
 	}
-	b.leave()
+	b.leave(context.Background())
 	if len(g.slots) != 0 || g.waiting.Load() != 0 {
 		t.Fatalf("%d slots held, %d waiting after every call left", len(g.slots), g.waiting.Load())
 	}
@@ -81,7 +81,7 @@ func TestDBGateWaiterGivesUpWithItsContext(t *testing.T) {
 	g := newDBGate(1, 4)
 	_, held, err := g.enter(requestCtx())
 	ctMust(t, "first call", err)
-	defer held.leave()
+	defer held.leave(context.Background())
 	ctx, cancel := context.WithTimeout(requestCtx(), 50*time.Millisecond)
 	defer cancel()
 	began := time.Now()
@@ -107,20 +107,20 @@ func TestDBGateAdmittedRequestWaits(t *testing.T) {
 	if _, nested, err := g.enter(ctx); err != nil {
 		t.Fatalf("a call inside the request's call: %v, want it through without a slot", err)
 	} else {
-		nested.leave()
+		nested.leave(context.Background())
 	}
 	if len(g.slots) != 1 {
 		t.Fatalf("%d slots held, want the first call's only", len(g.slots))
 	}
 	_, _, err = g.enter(requestCtx())
 	wantBusy(t, err) // a new request, the queue (0) full
-	first.leave()
+	first.leave(context.Background())
 
 	_, other, err := g.enter(requestCtx()) // another request takes the slot
 	ctMust(t, "other request", err)
 	later := enterAsync(g, req) // the admitted request's next call waits
 	waitQueued(t, g, 1)
-	other.leave()
+	other.leave(context.Background())
 	if err := <-later; err != nil {
 		t.Fatalf("the admitted request's later call: %v, want it to wait for the slot", err)
 	}
@@ -135,8 +135,8 @@ func TestDBGateBackgroundCallsNest(t *testing.T) {
 	ctMust(t, "outer call", err)
 	_, inner, err := g.enter(ctx)
 	ctMust(t, "inner call", err)
-	inner.leave()
-	outer.leave()
+	inner.leave(context.Background())
+	outer.leave(context.Background())
 	if len(g.slots) != 0 {
 		t.Fatalf("%d slots held after both left", len(g.slots))
 	}
@@ -163,11 +163,11 @@ func TestDBGateServesInOrder(t *testing.T) {
 			mu.Lock()
 			order = append(order, i)
 			mu.Unlock()
-			p.leave()
+			p.leave(context.Background())
 		}()
 		waitQueued(t, g, int64(i+1))
 	}
-	held.leave()
+	held.leave(context.Background())
 	wg.Wait()
 	for i, got := range order {
 		if got != i {
@@ -183,7 +183,7 @@ func TestNilDBGateLetsEverythingThrough(t *testing.T) {
 	for range 3 {
 		_, p, err := g.enter(requestCtx())
 		ctMust(t, "enter", err)
-		p.leave()
+		p.leave(context.Background())
 	}
 }
 
@@ -251,4 +251,26 @@ func mustRequest(t *testing.T, method, url, token string) *http.Request {
 	ctMust(t, "request", err)
 	req.Header.Set("Authorization", "Bearer "+token)
 	return req
+}
+
+// TestDBGateHoldsAbandonedCallsSlot: a call whose context ended before it
+// returned keeps its slot for abandonHold, since the database may still
+// work on it; a call that finished gives it back at once.
+func TestDBGateHoldsAbandonedCallsSlot(t *testing.T) {
+	g := newDBGate(1, 0)
+	g.abandonHold = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(requestCtx())
+	_, p, err := g.enter(ctx)
+	ctMust(t, "enter", err)
+	cancel() // the client went away while the call ran
+	p.leave(ctx)
+	_, _, err = g.enter(requestCtx())
+	wantBusy(t, err)
+	time.Sleep(300 * time.Millisecond)
+	_, p, err = g.enter(requestCtx())
+	ctMust(t, "enter after the hold", err)
+	p.leave(context.Background())
+	if len(g.slots) != 0 {
+		t.Fatalf("%d slots held after a finished call left", len(g.slots))
+	}
 }

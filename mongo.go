@@ -290,10 +290,10 @@ func (s *mongoStore) opContext(ctx context.Context) (context.Context, context.Ca
 	}
 	var done atomic.Bool // some calls cancel early and again in a defer
 	return ctx, func() {
-		cancel()
 		if done.CompareAndSwap(false, true) {
-			pass.leave()
+			pass.leave(ctx) // before cancel, which would end ctx
 		}
+		cancel()
 	}, nil
 }
 
