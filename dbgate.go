@@ -74,8 +74,8 @@ type dbPass struct {
 // enter lets a call through, perhaps after waiting in the queue, and
 // returns ctx with the call's ticket, for the calls it makes in turn. It
 // fails with errDBBusy when the queue is full and the call's request was
-// not admitted yet, or when ctx ends while the call waits.
-func (g *dbGate) enter(ctx context.Context) (context.Context, dbPass, error) {
+// not admitted yet, or when ctx ends or wait passes while the call waits.
+func (g *dbGate) enter(ctx context.Context, wait time.Duration) (context.Context, dbPass, error) {
 	if g == nil {
 		return ctx, dbPass{}, nil
 	}
@@ -87,7 +87,7 @@ func (g *dbGate) enter(ctx context.Context) (context.Context, dbPass, error) {
 	if ticket.inFlight.Add(1) > 1 {
 		return ctx, dbPass{g, ticket, false}, nil
 	}
-	if err := g.acquire(ctx, ticket.admitted.Load()); err != nil {
+	if err := g.acquire(ctx, wait, ticket.admitted.Load()); err != nil {
 		ticket.inFlight.Add(-1)
 		return nil, dbPass{}, err
 	}
@@ -97,7 +97,7 @@ func (g *dbGate) enter(ctx context.Context) (context.Context, dbPass, error) {
 
 // acquire takes a slot, waiting in the queue when none is free; a caller
 // not yet admitted finds the queue full and is refused.
-func (g *dbGate) acquire(ctx context.Context, admitted bool) error {
+func (g *dbGate) acquire(ctx context.Context, wait time.Duration, admitted bool) error {
 	select {
 	case g.slots <- struct{}{}:
 		return nil
@@ -108,9 +108,13 @@ func (g *dbGate) acquire(ctx context.Context, admitted bool) error {
 		return &unavailableError{reason: reasonDBBusy, err: fmt.Errorf("%w: %d calls queued", errDBBusy, g.maxQueue)}
 	}
 	defer g.waiting.Add(-1)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	select {
 	case g.slots <- struct{}{}: // blocked senders are served in order
 		return nil
+	case <-timer.C:
+		return &unavailableError{reason: reasonDBBusy, err: fmt.Errorf("%w: waited %v for a slot", errDBBusy, wait)}
 	case <-ctx.Done():
 		return &unavailableError{reason: reasonDBBusy, err: fmt.Errorf("%w: waited for a slot until %w", errDBBusy, context.Cause(ctx))}
 	}

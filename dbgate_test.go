@@ -32,7 +32,7 @@ func waitQueued(t *testing.T, g *dbGate, n int64) {
 func enterAsync(g *dbGate, ctx context.Context) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		_, p, err := g.enter(ctx)
+		_, p, err := g.enter(ctx, time.Minute)
 		if err == nil {
 			defer p.leave(ctx)
 		}
@@ -53,14 +53,14 @@ func wantBusy(t *testing.T, err error) {
 // first waiter in.
 func TestDBGateRefusesBeyondQueue(t *testing.T) {
 	g := newDBGate(2, 1)
-	_, a, err := g.enter(requestCtx())
+	_, a, err := g.enter(requestCtx(), time.Minute)
 	ctMust(t, "first call", err)
-	_, b, err := g.enter(requestCtx())
+	_, b, err := g.enter(requestCtx(), time.Minute)
 	ctMust(t, "second call", err)
 	queued := enterAsync(g, requestCtx())
 	waitQueued(t, g, 1)
 	began := time.Now()
-	_, _, err = g.enter(requestCtx())
+	_, _, err = g.enter(requestCtx(), time.Minute)
 	wantBusy(t, err)
 	if took := time.Since(began); took > 100*time.Millisecond {
 		t.Errorf("refused after %v, want at once", took)
@@ -79,13 +79,13 @@ func TestDBGateRefusesBeyondQueue(t *testing.T) {
 // context, as busy, and leaves the queue.
 func TestDBGateWaiterGivesUpWithItsContext(t *testing.T) {
 	g := newDBGate(1, 4)
-	_, held, err := g.enter(requestCtx())
+	_, held, err := g.enter(requestCtx(), time.Minute)
 	ctMust(t, "first call", err)
 	defer held.leave(context.Background())
 	ctx, cancel := context.WithTimeout(requestCtx(), 50*time.Millisecond)
 	defer cancel()
 	began := time.Now()
-	_, _, err = g.enter(ctx)
+	_, _, err = g.enter(ctx, time.Minute)
 	wantBusy(t, err)
 	if took := time.Since(began); took < 50*time.Millisecond || took > time.Second {
 		t.Errorf("gave up after %v, want when its deadline passed (50ms)", took)
@@ -102,9 +102,9 @@ func TestDBGateWaiterGivesUpWithItsContext(t *testing.T) {
 func TestDBGateAdmittedRequestWaits(t *testing.T) {
 	g := newDBGate(1, 0)
 	req := requestCtx()
-	ctx, first, err := g.enter(req)
+	ctx, first, err := g.enter(req, time.Minute)
 	ctMust(t, "first call", err)
-	if _, nested, err := g.enter(ctx); err != nil {
+	if _, nested, err := g.enter(ctx, time.Minute); err != nil {
 		t.Fatalf("a call inside the request's call: %v, want it through without a slot", err)
 	} else {
 		nested.leave(context.Background())
@@ -112,11 +112,11 @@ func TestDBGateAdmittedRequestWaits(t *testing.T) {
 	if len(g.slots) != 1 {
 		t.Fatalf("%d slots held, want the first call's only", len(g.slots))
 	}
-	_, _, err = g.enter(requestCtx())
+	_, _, err = g.enter(requestCtx(), time.Minute)
 	wantBusy(t, err) // a new request, the queue (0) full
 	first.leave(context.Background())
 
-	_, other, err := g.enter(requestCtx()) // another request takes the slot
+	_, other, err := g.enter(requestCtx(), time.Minute) // another request takes the slot
 	ctMust(t, "other request", err)
 	later := enterAsync(g, req) // the admitted request's next call waits
 	waitQueued(t, g, 1)
@@ -131,9 +131,9 @@ func TestDBGateAdmittedRequestWaits(t *testing.T) {
 // no second slot.
 func TestDBGateBackgroundCallsNest(t *testing.T) {
 	g := newDBGate(1, 0)
-	ctx, outer, err := g.enter(context.Background())
+	ctx, outer, err := g.enter(context.Background(), time.Minute)
 	ctMust(t, "outer call", err)
-	_, inner, err := g.enter(ctx)
+	_, inner, err := g.enter(ctx, time.Minute)
 	ctMust(t, "inner call", err)
 	inner.leave(context.Background())
 	outer.leave(context.Background())
@@ -146,7 +146,7 @@ func TestDBGateBackgroundCallsNest(t *testing.T) {
 // served, so no request waits behind later ones.
 func TestDBGateServesInOrder(t *testing.T) {
 	g := newDBGate(1, 8)
-	_, held, err := g.enter(requestCtx())
+	_, held, err := g.enter(requestCtx(), time.Minute)
 	ctMust(t, "first call", err)
 	var mu sync.Mutex
 	var order []int
@@ -155,7 +155,7 @@ func TestDBGateServesInOrder(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, p, err := g.enter(requestCtx())
+			_, p, err := g.enter(requestCtx(), time.Minute)
 			if err != nil {
 				t.Errorf("waiter %d: %v", i, err)
 				return
@@ -181,7 +181,7 @@ func TestDBGateServesInOrder(t *testing.T) {
 func TestNilDBGateLetsEverythingThrough(t *testing.T) {
 	var g *dbGate
 	for range 3 {
-		_, p, err := g.enter(requestCtx())
+		_, p, err := g.enter(requestCtx(), time.Minute)
 		ctMust(t, "enter", err)
 		p.leave(context.Background())
 	}
@@ -260,14 +260,14 @@ func TestDBGateHoldsAbandonedCallsSlot(t *testing.T) {
 	g := newDBGate(1, 0)
 	g.abandonHold = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(requestCtx())
-	_, p, err := g.enter(ctx)
+	_, p, err := g.enter(ctx, time.Minute)
 	ctMust(t, "enter", err)
 	cancel() // the client went away while the call ran
 	p.leave(ctx)
-	_, _, err = g.enter(requestCtx())
+	_, _, err = g.enter(requestCtx(), time.Minute)
 	wantBusy(t, err)
 	time.Sleep(300 * time.Millisecond)
-	_, p, err = g.enter(requestCtx())
+	_, p, err = g.enter(requestCtx(), time.Minute)
 	ctMust(t, "enter after the hold", err)
 	p.leave(context.Background())
 	if len(g.slots) != 0 {

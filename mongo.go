@@ -275,19 +275,18 @@ func retryable(err error) bool {
 
 // opContext starts every call of the store: errIndexesPending until the
 // indexes exist, and then ctx bounded by mongoOpTimeout, once the call is
-// through the gate (dbgate.go), where it may wait within that bound. The
+// through the gate (dbgate.go), where it may wait as long again. The
 // driver sends what is left of the deadline as maxTimeMS, so the database
 // also stops when Dropp gives up. cancel also gives the gate back.
 func (s *mongoStore) opContext(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	if err := s.ready(); err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, mongoOpTimeout)
-	ctx, pass, err := s.gate.enter(ctx)
+	ctx, pass, err := s.gate.enter(ctx, mongoOpTimeout)
 	if err != nil {
-		cancel()
 		return nil, nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, mongoOpTimeout)
 	var done atomic.Bool // some calls cancel early and again in a defer
 	return ctx, func() {
 		if done.CompareAndSwap(false, true) {
