@@ -72,7 +72,8 @@ func (b *backends) openStore(ctx context.Context, cfg *config, logger *slog.Logg
 		b.store, b.lines = store, append(b.lines, "metadata: local "+dir)
 		return nil
 	}
-	store, err := openMongoStore(ctx, cfg.MongoURI, cfg.MongoDB, logger, withQuota(Quota{Bytes: cfg.QuotaBytes, Files: cfg.QuotaFiles}))
+	store, err := openMongoStore(ctx, cfg.MongoURI, cfg.MongoDB, logger, withQuota(Quota{Bytes: cfg.QuotaBytes, Files: cfg.QuotaFiles}),
+		withGate(cfg.MongoMaxCalls, cfg.MongoQueue))
 	if err != nil {
 		return err
 	}

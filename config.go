@@ -48,6 +48,8 @@ var settings = []setting{
 	{"SECRET_KEY_PREVIOUS", "", "", "previous SECRET_KEY, still accepted for cookies during a rotation"},
 	{"MONGODB_URI", "", "unset: local metadata store in DATA_DIR", "MongoDB connection string"},
 	{"MONGO_DB", "dropp", "", "MongoDB database name"},
+	{"MONGODB_MAX_CALLS", "8", "", "MongoDB calls each instance makes at once; more wait in a queue (docs/scale.md)"},
+	{"MONGODB_QUEUE", "64", "", "MongoDB calls each instance queues; beyond them a request is answered 503 with Retry-After at once"},
 	{"AWS_S3_BUCKET", "", "unset: local object store in DATA_DIR", "S3 bucket for file contents"},
 	{"AWS_REGION", "us-east-1", "", "S3 region"},
 	{"AWS_ENDPOINT_URL_S3", "", "AWS", "S3 endpoint, for S3-compatible servers"},
@@ -218,6 +220,11 @@ type config struct {
 	DataDir        string
 	LocalUserEmail string
 
+	// MongoMaxCalls and MongoQueue size the gate in front of MongoDB
+	// (dbgate.go).
+	MongoMaxCalls int
+	MongoQueue    int
+
 	QuotaBytes    int64 // 0: unlimited
 	QuotaFiles    int64 // 0: unlimited
 	SweepInterval time.Duration
@@ -303,6 +310,8 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		AdminEmails:      p.list("ADMIN_EMAILS"),
 		AdminGroups:      p.names("ADMIN_GROUPS"),
 	}
+	c.MongoMaxCalls = int(p.integer("MONGODB_MAX_CALLS", 1, 10_000))
+	c.MongoQueue = int(p.integer("MONGODB_QUEUE", 0, 100_000))
 	c.PublishedOnHostLoopback = p.boolean("CONTAINER_PORT_ON_HOST_LOOPBACK")
 	c.WebhookAllowPrivate = p.boolean("WEBHOOK_ALLOW_PRIVATE")
 	c.SignIn = p.signInMethods("SIGNIN", c.OIDCClientID != "")

@@ -98,13 +98,17 @@ type loggedRequest struct {
 	info            requestInfo
 	rec             statusRecorder
 	idHeader        [1]string
+	db              dbTicket // its standing at the database's gate (dbgate.go)
 }
 
-// Value answers requestInfoKey with the request's info and leaves every
-// other key to the request's own context.
+// Value answers requestInfoKey with the request's info, dbTicketKey with
+// its ticket, and leaves every other key to the request's own context.
 func (l *loggedRequest) Value(key any) any {
-	if key == (requestInfoKey{}) {
+	switch key {
+	case requestInfoKey{}:
 		return &l.info
+	case dbTicketKey{}:
+		return &l.db
 	}
 	return l.Context.Value(key)
 }

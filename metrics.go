@@ -193,7 +193,7 @@ func (m *metrics) write(w io.Writer) {
 	counter(w, "dropp_uploads_completed_total", "Uploads completed.", m.uploadsCompleted.Load())
 	counter(w, "dropp_upload_bytes_completed_total", "Bytes of completed uploads.", m.bytesCompleted.Load())
 	labelled(w, "dropp_sign_ins_total", "Sign-ins ended, by result (success, denied, rejected, rate_limited, error).", "result", m.signIns)
-	labelled(w, "dropp_backend_errors_total", "Errors from the metadata or object store answered to clients, by kind.", "kind", m.errors)
+	labelled(w, "dropp_backend_errors_total", "Errors from the metadata or object store answered to clients, by kind (unavailable, overloaded: shed by the database gate, internal).", "kind", m.errors)
 	labelled(w, "dropp_webhook_attempts_total", "Webhook delivery attempts, by outcome (delivered, retrying, failed).", "outcome", m.webhooks)
 	labelled(w, "dropp_readiness_failures_total", "Failed /readyz checks, by dependency (metadata, objects).", "dependency", m.notReady)
 }

@@ -38,6 +38,7 @@ type mongoStore struct {
 	indexed                                    atomic.Bool
 	retry                                      *backgroundRetry // creates the indexes once the database answers
 	ledgerOff                                  bool             // no quota configured: see withQuota (mongo_quota.go)
+	gate                                       *dbGate          // bounds the calls in flight (dbgate.go); nil: unbounded
 }
 
 var _ Store = (*mongoStore)(nil)
@@ -273,13 +274,26 @@ func retryable(err error) bool {
 }
 
 // opContext starts every call of the store: errIndexesPending until the
-// indexes exist, and then ctx bounded by mongoOpTimeout.
+// indexes exist, and then ctx bounded by mongoOpTimeout, once the call is
+// through the gate (dbgate.go), where it may wait as long again. The
+// driver sends what is left of the deadline as maxTimeMS, so the database
+// also stops when Dropp gives up. cancel also gives the gate back.
 func (s *mongoStore) opContext(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	if err := s.ready(); err != nil {
 		return nil, nil, err
 	}
+	ctx, pass, err := s.gate.enter(ctx, mongoOpTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, mongoOpTimeout)
-	return ctx, cancel, nil
+	var done atomic.Bool // some calls cancel early and again in a defer
+	return ctx, func() {
+		if done.CompareAndSwap(false, true) {
+			pass.leave(ctx) // before cancel, which would end ctx
+		}
+		cancel()
+	}, nil
 }
 
 // ping asks the database to answer, indexes or not.

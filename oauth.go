@@ -244,6 +244,7 @@ func (s *server) failPage(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	f := s.classify(r, err)
+	setRetryAfter(w, err)
 	s.renderError(w, f.status, f.page)
 }
 

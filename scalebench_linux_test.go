@@ -30,7 +30,7 @@ import (
 
 // scaleBenchConfig is what scripts/scalebench passes.
 type scaleBenchConfig struct {
-	engine   string        // documentdb or local
+	engine   string        // documentdb, ferretdb or local
 	sizes    []int         // the user's files, ascending
 	others   int           // other users' files
 	requests int           // timed requests per endpoint and size, at most
@@ -40,7 +40,7 @@ type scaleBenchConfig struct {
 func scaleBenchFromEnv(t *testing.T) scaleBenchConfig {
 	engine := os.Getenv("DROPP_SCALEBENCH")
 	if engine == "" {
-		t.Skip("scripts/scalebench runs it (DROPP_SCALEBENCH=documentdb|local)")
+		t.Skip("scripts/scalebench runs it (DROPP_SCALEBENCH=documentdb|ferretdb|local)")
 	}
 	c := scaleBenchConfig{engine: engine, others: envInt(t, "DROPP_SCALEBENCH_OTHERS", 1_000_000), requests: envInt(t, "DROPP_SCALEBENCH_REQUESTS", 200),
 		budget: time.Duration(envInt(t, "DROPP_SCALEBENCH_SECONDS", 15)) * time.Second}
@@ -87,8 +87,10 @@ func TestScaleBench(t *testing.T) {
 		seed = newDocDBSeeder(t)
 	case "local":
 		seed = &localSeeder{dir: t.TempDir()}
+	case "ferretdb":
+		seed = newFerretPGSeeder(t)
 	default:
-		t.Fatalf("DROPP_SCALEBENCH=%s: documentdb or local", cfg.engine)
+		t.Fatalf("DROPP_SCALEBENCH=%s: documentdb, ferretdb or local", cfg.engine)
 	}
 	began := time.Now()
 	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
@@ -137,6 +139,9 @@ func TestScaleBench(t *testing.T) {
 			}
 			fmt.Println(row)
 			fmt.Printf("  (seeded %d in %v; server opened in %v%s)\n", len(batch), seeded.Round(time.Millisecond), opened.Round(time.Millisecond), memoryNote(cfg.engine))
+			if cfg.engine != "local" {
+				fmt.Printf("  abandoned first page: %v\n", abandon(t, a, seed, endpoints[0].req))
+			}
 		})
 	}
 }
@@ -331,6 +336,9 @@ type docDBSeeder struct {
 	rig  *docDBRig
 	vars map[string]string
 	s    *mongoStore
+	// afterAdd, if set, runs after each add (the GIN indexes of
+	// scripts/scalebench -gin).
+	afterAdd func(t *testing.T)
 }
 
 func newDocDBSeeder(t *testing.T) *docDBSeeder {
@@ -352,6 +360,9 @@ func (s *docDBSeeder) add(t *testing.T, files []*File) {
 		}
 		_, err := s.s.files.InsertMany(t.Context(), docs)
 		ctMust(t, "insert files", err)
+	}
+	if s.afterAdd != nil {
+		s.afterAdd(t)
 	}
 }
 
@@ -412,4 +423,110 @@ func cpuTicks(pid int) int64 {
 		sum += n
 	}
 	return sum
+}
+
+// newFerretPGSeeder inserts into FerretDB 1.24 on PostgreSQL, which
+// scripts/scalebench starts (the Go rig's FerretDB runs on SQLite) and
+// names in DROPP_SCALEBENCH_MONGO_URI, with the process ids of FerretDB
+// and of PostgreSQL's postmaster in DROPP_SCALEBENCH_DB_PIDS.
+func newFerretPGSeeder(t *testing.T) *docDBSeeder {
+	rig := &docDBRig{uri: os.Getenv("DROPP_SCALEBENCH_MONGO_URI")}
+	for _, f := range strings.Fields(os.Getenv("DROPP_SCALEBENCH_DB_PIDS")) {
+		pid, err := strconv.Atoi(f)
+		ctMust(t, "DROPP_SCALEBENCH_DB_PIDS", err)
+		rig.pids = append(rig.pids, pid)
+	}
+	if rig.uri == "" || len(rig.pids) == 0 {
+		t.Fatal("DROPP_SCALEBENCH=ferretdb needs DROPP_SCALEBENCH_MONGO_URI and DROPP_SCALEBENCH_DB_PIDS (scripts/scalebench sets them)")
+	}
+	vars := s3TestEnv(t, testBucket(t))
+	vars["MONGODB_URI"], vars["MONGO_DB"] = rig.uri, "scalebench"
+	vars["SECRET_KEY"], vars["ADDR"], vars["AUTH_RATE_LIMIT"] = testSecretKey, "127.0.0.1:0", "1000000"
+	s, err := openMongoStore(t.Context(), rig.uri, vars["MONGO_DB"], testLogger(t))
+	ctMust(t, "open store", err)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	seed := &docDBSeeder{rig: rig, vars: vars, s: s}
+	if pg := os.Getenv("DROPP_SCALEBENCH_GIN"); pg != "" {
+		seed.afterAdd = func(t *testing.T) { addGINIndexes(t, pg, vars["MONGO_DB"]) }
+	}
+	return seed
+}
+
+// ginIndexes are the GIN indexes an operator can add in PostgreSQL under
+// FerretDB 1.x (docs/scale.md), by collection: FerretDB pushes an
+// equality down as jsonb containment, _jsonb->'field' @> value, which
+// FerretDB's own btree indexes cannot serve and a GIN index on the same
+// expression can.
+var ginIndexes = map[string][]string{
+	"files":           {"_id", "owner"},
+	"credentials":     {"hash"},
+	"users":           {"_id"},
+	"shares":          {"_id", "token_hash"},
+	"share_downloads": {"share_id"},
+}
+
+// addGINIndexes creates ginIndexes (if missing) in the PostgreSQL at
+// pgURL, in the schema of the database db, and analyzes the tables.
+// FerretDB 1.x names a collection's table after it, with a hash suffix.
+func addGINIndexes(t *testing.T, pgURL, db string) {
+	for coll, fields := range ginIndexes {
+		table, err := psql("/usr/lib/postgresql/15/bin", pgURL, fmt.Sprintf(
+			`SELECT table_name FROM information_schema.tables WHERE table_schema = '%s' AND table_name ~ '^%s_[0-9a-f]{8}$'`, db, coll))
+		ctMust(t, "find the table of "+coll, err)
+		if table = strings.TrimSpace(table); table == "" {
+			continue
+		}
+		for _, field := range fields {
+			_, err := psql("/usr/lib/postgresql/15/bin", pgURL, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS "%s_gin%s" ON "%s"."%s" USING gin ((_jsonb->'%s'))`,
+				table, strings.ReplaceAll(field, "_", ""), db, table, field))
+			ctMust(t, "create a GIN index", err)
+		}
+		_, err = psql("/usr/lib/postgresql/15/bin", pgURL, fmt.Sprintf(`ANALYZE "%s"."%s"`, db, table))
+		ctMust(t, "analyze", err)
+	}
+}
+
+// abandonment is what one request costs the database once nobody waits
+// for it any more.
+type abandonment struct {
+	answered time.Duration // Dropp's answer (or the client giving up)
+	status   int           // 0: the client gave up first
+	busy     time.Duration // the database worked on after that
+	cpu      time.Duration // its CPU meanwhile
+}
+
+func (ab abandonment) String() string {
+	how := fmt.Sprintf("Dropp answered %d after %v", ab.status, ab.answered.Round(time.Millisecond))
+	if ab.status == 0 {
+		how = fmt.Sprintf("the client gave up after %v", ab.answered.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("%s; the database worked on for %v more, %v of CPU", how, ab.busy.Round(100*time.Millisecond), ab.cpu.Round(time.Millisecond))
+}
+
+// abandon sends req with a client that gives up after 1 s and says how
+// long the database worked on after that: its CPU is sampled every 100 ms
+// until it stays idle (under 5 ms of CPU) for 500 ms.
+func abandon(t *testing.T, a apiTester, seed scaleSeeder, req request) abandonment {
+	t.Helper()
+	hr, err := http.NewRequest(req.method, a.URL+req.path, nil)
+	ctMust(t, "request", err)
+	hr.Header.Set("Authorization", "Bearer "+req.token)
+	client := &http.Client{Timeout: time.Second}
+	t0 := time.Now()
+	var ab abandonment
+	if resp, err := client.Do(hr); err == nil {
+		resp.Body.Close()
+		ab.status = resp.StatusCode
+	}
+	ab.answered = time.Since(t0)
+	gaveUp, cpu0 := time.Now(), seed.dbCPU()
+	last, lastChange := cpu0, time.Now()
+	for time.Since(lastChange) < 500*time.Millisecond && time.Since(gaveUp) < time.Minute {
+		time.Sleep(100 * time.Millisecond)
+		if now := seed.dbCPU(); now-last >= 5*time.Millisecond {
+			last, lastChange = now, time.Now()
+		}
+	}
+	ab.busy, ab.cpu = lastChange.Sub(gaveUp), last-cpu0
+	return ab
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"html/template"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,6 +73,15 @@ type failure struct {
 	page    string // what an HTML error page tells a person
 }
 
+// setRetryAfter adds Retry-After to the answer to err when the server shed
+// the request (dbgate.go): it will likely take it by then. Every writer of
+// classify's answer calls it.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	if errors.Is(err, errDBBusy) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(dbRetryAfter.Seconds()))))
+	}
+}
+
 // classify maps an error from a backend to its answer, the one place that
 // does so for the JSON API and the HTML pages alike. Known sentinels map to
 // their status; anything else is logged with the request id and answered
@@ -85,6 +96,10 @@ func (s *server) classify(r *http.Request, err error) failure {
 		return failure{http.StatusNotFound, codeNotFound, "no such file", "Not found."}
 	case errors.Is(err, ErrConflict):
 		return failure{http.StatusConflict, codeConflict, "conflicts with the current state", "This conflicts with the current state. Try again."}
+	case errors.Is(err, errDBBusy):
+		s.metrics.backendError("overloaded")
+		return failure{http.StatusServiceUnavailable, codeUnavailable, reasonDBBusy + "; retry after the Retry-After delay",
+			"Dropp is busy. Try again in a moment."}
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		s.log.Warn("backend unavailable", "err", err, "request_id", reqID)
 		s.metrics.backendError("unavailable")
@@ -100,6 +115,7 @@ func (s *server) classify(r *http.Request, err error) failure {
 // classify says.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	f := s.classify(r, err)
+	setRetryAfter(w, err)
 	writeError(w, f.status, f.code, f.message)
 }
 

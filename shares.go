@@ -539,6 +539,7 @@ func (s *server) shareFail(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.Is(err, ErrNotFound) {
 		f = s.classify(r, err)
 	}
+	setRetryAfter(w, err)
 	if wantsJSON(r) {
 		writeError(w, f.status, f.code, f.message)
 		return
