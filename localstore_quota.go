@@ -1,10 +1,14 @@
 package main
 
 // Quotas on the local store (see quota.go; what a file counts is Usage.add
-// in store.go): checked and reserved under the write lock, the usage
-// derived from the files held.
+// in store.go): checked and reserved under the write lock, against each
+// owner's running sum of what their files count (localState.usage), which
+// the state keeps as it applies each record that puts or deletes a file.
 
-import "context"
+import (
+	"context"
+	"maps"
+)
 
 // InsertFileWithinQuota checks the owner's usage and inserts f in one step
 // under the write lock.
@@ -24,15 +28,14 @@ func (st *localState) insertWithinQuota(doc *File, q Quota) (*localRecord, error
 	if _, dup := st.objectKeys[doc.ObjectKey]; dup {
 		return nil, ErrConflict
 	}
-	// Without a quota, skip the walk of the owner's files under the lock.
-	if q != (Quota{}) && !q.allows(st.usage(doc.Owner), doc.Charged) {
+	if !q.allows(st.usage[doc.Owner], doc.Charged) {
 		return nil, ErrQuotaExceeded
 	}
 	return &localRecord{Op: opPutFile, File: doc}, nil
 }
 
-// SettleCharge sets the file's charge from `from` to `to`; the usage,
-// derived from the files, follows.
+// SettleCharge sets the file's charge from `from` to `to`; the usage
+// follows as the record is applied.
 func (s *localStore) SettleCharge(ctx context.Context, owner, id string, from, to int64) error {
 	return s.change(ctx, func(st *localState) (*localRecord, error) {
 		f, err := st.ownedFile(owner, id)
@@ -48,37 +51,40 @@ func (s *localStore) SettleCharge(ctx context.Context, owner, id string, from, t
 	})
 }
 
-// GetUsage sums the owner's files.
+// GetUsage reads the owner's running sum.
 func (s *localStore) GetUsage(ctx context.Context, owner string) (Usage, error) {
 	var u Usage
 	err := s.view(ctx, func(st *localState) error {
-		u = st.usage(owner)
+		u = st.usage[owner]
 		return nil
 	})
 	return u, err
 }
 
-// UsageByOwner sums every owner's files.
+// UsageByOwner copies every owner's running sum.
 func (s *localStore) UsageByOwner(ctx context.Context) (map[string]Usage, error) {
-	usage := map[string]Usage{}
+	var usage map[string]Usage
 	err := s.view(ctx, func(st *localState) error {
-		for owner := range st.byOwner {
-			usage[owner] = st.usage(owner)
-		}
+		usage = maps.Clone(st.usage)
 		return nil
 	})
 	return usage, err
 }
 
-// usage sums the owner's files' charges; a user's files are a short walk.
-// A file stored before quotas existed counts its legacyCharge, as on
-// MongoDB.
-func (st *localState) usage(owner string) Usage {
-	var u Usage
-	for _, f := range st.byOwner[owner] {
-		u.add(f)
+// countUsage adds what f counts (Usage.add: a file stored before quotas
+// counts its legacyCharge, as on MongoDB) to its owner's running sum, or
+// with sign -1 takes it off. An owner left at zero loses their entry.
+func (st *localState) countUsage(f *File, sign int64) {
+	var c Usage
+	c.add(f)
+	u := st.usage[f.Owner]
+	u.Bytes += sign * c.Bytes
+	u.Files += sign * c.Files
+	if u == (Usage{}) {
+		delete(st.usage, f.Owner)
+	} else {
+		st.usage[f.Owner] = u
 	}
-	return u
 }
 
 // InsertFile stores a new file; a file with the same ID or ObjectKey is ErrConflict.

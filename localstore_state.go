@@ -22,6 +22,11 @@ type localState struct {
 	files      map[string]*File   // by ID, across owners: IDs are unique
 	objectKeys map[string]string  // ObjectKey → file ID, for the uniqueness rule
 	byOwner    map[string][]*File // each sorted by (CreatedAt, ID) ascending; nil during replay
+	// usage is each owner's running sum of what their files count
+	// (Usage.add), kept by putFile and deleteFile, during replay too, so
+	// that /me and a quota check read one entry, not the owner's files.
+	// An owner whose files count nothing has no entry.
+	usage      map[string]Usage
 	creds      map[localCredKey]Credential
 	users      map[string]User
 	identities map[localIdentity]string // → user ID
@@ -44,6 +49,7 @@ func newLocalState() *localState {
 	return &localState{
 		files:      map[string]*File{},
 		objectKeys: map[string]string{},
+		usage:      map[string]Usage{},
 		creds:      map[localCredKey]Credential{},
 		users:      map[string]User{},
 		identities: map[localIdentity]string{},
@@ -117,6 +123,7 @@ func (st *localState) putFile(f *File) {
 	}
 	st.files[f.ID] = f
 	st.objectKeys[f.ObjectKey] = f.ID
+	st.countUsage(f, 1) // localstore_quota.go
 	if st.byOwner != nil {
 		list := st.byOwner[f.Owner]
 		i, _ := slices.BinarySearchFunc(list, f, compareLocalFiles)
@@ -132,6 +139,7 @@ func (st *localState) deleteFile(id string) {
 	}
 	delete(st.files, id)
 	delete(st.objectKeys, f.ObjectKey)
+	st.countUsage(f, -1) // localstore_quota.go
 	if st.byOwner == nil {
 		return
 	}
