@@ -136,14 +136,13 @@ func (s *server) emitFileEvent(ctx context.Context, event string, f *File) error
 		return err
 	}
 	ds, err := events(f)
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.store.InsertDeliveries(ctx, ds)
 	}
-	if err := s.store.InsertDeliveries(context.WithoutCancel(ctx), ds); err != nil {
-		return err
+	if err == nil {
+		s.webhooks.kick()
 	}
-	s.webhooks.kick()
-	return nil
+	return err
 }
 
 // fileEvents reads the endpoints of f's owner, and the server-wide ones,
