@@ -634,6 +634,11 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 		s.fail(w, r, err)
 		return
 	}
+	events, err := s.fileEvents(r.Context(), eventFileDeleted, f) // webhooks.go
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	err = s.deleteObjects(r.Context(), f)
 	if errors.Is(err, errInvalidObjectKey) {
 		s.log.Warn("delete: the object store refuses the file's key; deleting the record only",
@@ -644,21 +649,16 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 		s.fail(w, r, err)
 		return
 	}
-	deleted, err := s.removeFile(r.Context(), owner, f)
+	deleted, err := s.removeFile(r.Context(), owner, f, events) // a racing delete that removed it wrote the events
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		s.fail(w, r, err)
 		return
 	}
+	s.kickIf(events)
 	if err == nil && deleted.ObjectKey != f.ObjectKey {
 		// A complete promoted the file's staged upload since it was read:
 		// the record just deleted names that copy, which goes too.
 		s.deletePromoted(r.Context(), deleted.ObjectKey, "delete: deleting the object a racing complete promoted")
-	}
-	if err == nil { // else a racing delete removed it, and emits
-		if err := s.emitFileEvent(r.Context(), eventFileDeleted, deleted); err != nil { // webhooks.go
-			s.fail(w, r, err)
-			return
-		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -667,15 +667,15 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 // still be written (a form S3 cannot revoke: stagingObjects), holds it
 // deleted: hidden, and still charged until sweepStaged has deleted what
 // the form stored. A file no longer holdable (its key was cleared since
-// it was read) is deleted.
-func (s *server) removeFile(ctx context.Context, owner string, f *File) (*File, error) {
+// it was read) is deleted. Either writes the change's events with it.
+func (s *server) removeFile(ctx context.Context, owner string, f *File, events fileEvents) (*File, error) {
 	if f.StagingKey != "" {
-		held, err := s.store.HoldDeletedFile(ctx, owner, f.ID)
+		held, err := s.store.HoldDeletedFileEmitting(ctx, owner, f.ID, events)
 		if !errors.Is(err, ErrNotFound) {
 			return held, err
 		}
 	}
-	return s.store.DeleteFile(ctx, owner, f.ID)
+	return s.store.DeleteFileEmitting(ctx, owner, f.ID, events)
 }
 
 // deleteObjects deletes what the object store holds for a file: its

@@ -244,6 +244,12 @@ func (s *localStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 // CompleteFile marks the owner's pending file complete; a complete one is
 // returned as it is. The write lock makes one caller the one that completed it.
 func (s *localStore) CompleteFile(ctx context.Context, owner, id, key string, size int64, etag string, at time.Time) (*File, bool, error) {
+	return s.CompleteFileEmitting(ctx, owner, id, key, size, etag, at, nil)
+}
+
+// CompleteFileEmitting is CompleteFile, with the deliveries of events in
+// the completion's record (localstore_outbox.go).
+func (s *localStore) CompleteFileEmitting(ctx context.Context, owner, id, key string, size int64, etag string, at time.Time, events fileEvents) (*File, bool, error) {
 	var done File
 	completed := false
 	err := s.change(ctx, func(st *localState) (*localRecord, error) {
@@ -253,14 +259,14 @@ func (s *localStore) CompleteFile(ctx context.Context, owner, id, key string, si
 		}
 		done = cloneLocalFile(f)
 		if f.Status == statusComplete {
-			return nil, nil
+			return st.withEvents(nil, &done, events)
 		}
 		at := localTime(at)
 		done.Status, done.Size, done.ETag, done.CompletedAt = statusComplete, &size, etag, &at
 		done.ObjectKey = cmp.Or(key, done.ObjectKey)
 		completed = true
 		doc := cloneLocalFile(&done)
-		return &localRecord{Op: opPutFile, File: &doc}, nil
+		return st.withEvents(&localRecord{Op: opPutFile, File: &doc}, &done, events)
 	})
 	if err != nil {
 		return nil, false, err
@@ -271,6 +277,12 @@ func (s *localStore) CompleteFile(ctx context.Context, owner, id, key string, si
 // DeleteFile removes the owner's file with that ID and returns it as it
 // was under the write lock.
 func (s *localStore) DeleteFile(ctx context.Context, owner, id string) (*File, error) {
+	return s.DeleteFileEmitting(ctx, owner, id, nil)
+}
+
+// DeleteFileEmitting is DeleteFile, with the deliveries of events in the
+// deletion's record (localstore_outbox.go).
+func (s *localStore) DeleteFileEmitting(ctx context.Context, owner, id string, events fileEvents) (*File, error) {
 	var deleted File
 	err := s.change(ctx, func(st *localState) (*localRecord, error) {
 		f, err := st.ownedFile(owner, id)
@@ -278,7 +290,7 @@ func (s *localStore) DeleteFile(ctx context.Context, owner, id string) (*File, e
 			return nil, err
 		}
 		deleted = cloneLocalFile(f)
-		return &localRecord{Op: opDelFile, Key: id}, nil
+		return st.withEvents(&localRecord{Op: opDelFile, Key: id}, &deleted, events)
 	})
 	if err != nil {
 		return nil, err
@@ -290,6 +302,12 @@ func (s *localStore) DeleteFile(ctx context.Context, owner, id string) (*File, e
 // deleted, under the write lock. Its shares stay in the log until the file
 // goes, but no share route finds them: each reads the file first.
 func (s *localStore) HoldDeletedFile(ctx context.Context, owner, id string) (*File, error) {
+	return s.HoldDeletedFileEmitting(ctx, owner, id, nil)
+}
+
+// HoldDeletedFileEmitting is HoldDeletedFile, with the deliveries of
+// events in the hold's record (localstore_outbox.go).
+func (s *localStore) HoldDeletedFileEmitting(ctx context.Context, owner, id string, events fileEvents) (*File, error) {
 	var held File
 	err := s.change(ctx, func(st *localState) (*localRecord, error) {
 		f, err := st.liveFile(owner, id)
@@ -302,7 +320,7 @@ func (s *localStore) HoldDeletedFile(ctx context.Context, owner, id string) (*Fi
 		held = cloneLocalFile(f)
 		doc := cloneLocalFile(f)
 		doc.Status = statusDeleted
-		return &localRecord{Op: opPutFile, File: &doc}, nil
+		return st.withEvents(&localRecord{Op: opPutFile, File: &doc}, &held, events)
 	})
 	if err != nil {
 		return nil, err

@@ -77,6 +77,10 @@ type localRecord struct {
 	Pass  *Passkey         `json:"pass,omitempty"`    // localstore_passkeys.go
 	Kind  string           `json:"kind,omitempty"`    // credential kind, for del_cred
 	Key   string           `json:"key,omitempty"`     // file ID or hash, for del_*
+
+	// Outbox holds the webhook deliveries the record's change causes,
+	// applied with it (localstore_outbox.go).
+	Outbox []WebhookDelivery `json:"outbox,omitempty"`
 }
 
 // encodeLocalRecord renders rec as one log line, newline included. JSON

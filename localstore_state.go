@@ -110,8 +110,12 @@ func (st *localState) apply(rec *localRecord) error {
 		localPasskeys.store(st, rec.Pass)
 	case rec.Op == opDelPasskey:
 		delete(st.passkeys, rec.Key)
+	case rec.Op == opPutOutbox: // the deliveries below, alone
 	default:
 		return fmt.Errorf("%w: op %q", errLocalRecord, rec.Op)
+	}
+	for i := range rec.Outbox {
+		localDeliveries.store(st, &rec.Outbox[i])
 	}
 	return nil
 }

@@ -135,23 +135,12 @@ func (s *localStore) RotateWebhookSecret(ctx context.Context, owner, id, secret 
 	return rotated, err
 }
 
-// InsertDeliveries appends the new deliveries to the log as one record
-// each, under one hold of the write lock per delivery; those already
-// there are left alone.
+// InsertDeliveries appends the new deliveries to the log as one record;
+// those already there are left alone.
 func (s *localStore) InsertDeliveries(ctx context.Context, ds []WebhookDelivery) error {
-	for _, d := range ds {
-		d = normalizeLocalDelivery(d)
-		err := s.change(ctx, func(st *localState) (*localRecord, error) {
-			if _, dup := st.deliveries[d.ID]; dup {
-				return nil, nil
-			}
-			return localDeliveries.put(&d), nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
+		return st.withOutbox(nil, ds), nil
+	})
 }
 
 // normalizeLocalDelivery copies d with its times as MongoDB keeps them.

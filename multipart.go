@@ -328,6 +328,11 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 		writeError(w, http.StatusConflict, codeConflict, msg)
 		return
 	}
+	events, err := s.fileEvents(r.Context(), eventFileCompleted, f) // webhooks.go
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	var promoted string // the key a staged upload is copied to
 	if f.StagingKey != "" {
 		promoted = promotedKey(f, info.ETag)
@@ -336,7 +341,7 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 			return
 		}
 	}
-	done, completed, err := s.store.CompleteFile(r.Context(), f.Owner, f.ID, promoted, info.Size, info.ETag, s.now().Truncate(time.Millisecond))
+	done, completed, err := s.store.CompleteFileEmitting(r.Context(), f.Owner, f.ID, promoted, info.Size, info.ETag, s.now().Truncate(time.Millisecond), events)
 	if errors.Is(err, ErrNotFound) && promoted != "" {
 		// The file was deleted (or swept) while this copy was made: no
 		// record will ever name it. (On any other error the write may
@@ -347,6 +352,7 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 		s.fail(w, r, err)
 		return
 	}
+	s.kickIf(events)
 	if promoted != "" && done.ObjectKey != promoted {
 		// A racing complete promoted other bytes (the form was posted in
 		// between) and recorded them first: this copy is nobody's.
@@ -359,10 +365,6 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 		s.settleCharge(r.Context(), f, info.Size)
 	}
 	s.deleteStaged(r.Context(), f)
-	if err := s.emitFileEvent(r.Context(), eventFileCompleted, done); err != nil { // webhooks.go
-		s.fail(w, r, err)
-		return
-	}
 	writeJSON(w, http.StatusOK, fileResponse{toFileJSON(done)})
 }
 

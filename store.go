@@ -454,6 +454,7 @@ type Store interface {
 
 	tokenStore
 	webhookStore // webhooks' endpoints and outbox (end of this file)
+	outboxStore  // file changes with their events in one step (end of this file)
 	requestStore // file requests (requests.go)
 }
 
@@ -851,3 +852,29 @@ func compareShares(a, b Share) int {
 
 // claimKey names the claim of one attempt of a delivery, in both stores.
 func claimKey(id string, attempt int) string { return fmt.Sprintf("%s/%d", id, attempt) }
+
+// ---- Events in the change's own step (webhooks.go, localstore_outbox.go) ----
+
+// fileEvents builds the webhook deliveries a change to a file causes, from
+// the file as the change leaves it (as it was, for a delete).
+type fileEvents func(f *File) ([]WebhookDelivery, error)
+
+// outboxStore makes the file changes that cause webhook events, and writes
+// their deliveries to the outbox in the same step where the store allows:
+// the local store writes the change and its deliveries as one log record,
+// so a crash keeps both or neither; MongoDB (FerretDB has no transactions)
+// inserts them after the change, before returning (docs/webhooks.md says
+// what a crash between the two can lose). A nil events writes none;
+// deliveries already in the outbox are kept, as InsertDeliveries does; a
+// change that fails writes none.
+type outboxStore interface {
+	// CompleteFileEmitting is CompleteFile, writing events(f) with the
+	// completion, or on their own for a file already complete (whose
+	// events may be missing on MongoDB).
+	CompleteFileEmitting(ctx context.Context, owner, id, key string, size int64, etag string, at time.Time, events fileEvents) (f *File, completed bool, err error)
+	// DeleteFileEmitting is DeleteFile, writing events(f) with the deletion.
+	DeleteFileEmitting(ctx context.Context, owner, id string, events fileEvents) (*File, error)
+	// HoldDeletedFileEmitting is HoldDeletedFile, writing events(f) with
+	// the hold.
+	HoldDeletedFileEmitting(ctx context.Context, owner, id string, events fileEvents) (*File, error)
+}

@@ -91,10 +91,23 @@ func (s *server) emit(ctx context.Context, owner, event, key string, data any) e
 // enqueue writes one delivery of the event per endpoint, and wakes this
 // instance's worker to send them at once.
 func (s *server) enqueue(ctx context.Context, hooks []Webhook, event, key string, data any) error {
+	ds, err := s.newDeliveries(hooks, event, key, data)
+	if err != nil {
+		return err
+	}
+	if err := s.store.InsertDeliveries(ctx, ds); err != nil {
+		return err
+	}
+	s.webhooks.kick()
+	return nil
+}
+
+// newDeliveries returns one delivery of the event per endpoint, due now.
+func (s *server) newDeliveries(hooks []Webhook, event, key string, data any) ([]WebhookDelivery, error) {
 	now := s.now().Truncate(time.Millisecond)
 	body, err := json.Marshal(webhookPayload{Type: event, Timestamp: now, Data: data})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ds := make([]WebhookDelivery, 0, len(hooks))
 	for _, h := range hooks {
@@ -103,11 +116,7 @@ func (s *server) enqueue(ctx context.Context, hooks []Webhook, event, key string
 			CreatedAt: now, Status: deliveryPending, NextAt: now, ExpiresAt: now.Add(deliveryRetention),
 		})
 	}
-	if err := s.store.InsertDeliveries(ctx, ds); err != nil {
-		return err
-	}
-	s.webhooks.kick()
-	return nil
+	return ds, nil
 }
 
 // deliveryID is the webhook-id of the event for one endpoint: "msg_" and
@@ -118,16 +127,62 @@ func deliveryID(webhookID, event, key string) string {
 	return "msg_" + base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
-// emitFileEvent emits file.completed or file.deleted for f; a file sent
-// through a file request also emits request.received when it completes.
+// emitFileEvent emits file.completed or file.deleted for f, a change
+// already made (fileEvents says which events).
 func (s *server) emitFileEvent(ctx context.Context, event string, f *File) error {
-	if err := s.emit(ctx, f.Owner, event, f.ID, fileEventData{UserID: f.Owner, File: toFileJSON(f)}); err != nil {
+	ctx = context.WithoutCancel(ctx) // the change is made: its event must not be lost with the request
+	events, err := s.fileEvents(ctx, event, f)
+	if err != nil || events == nil {
 		return err
 	}
-	if event == eventFileCompleted && f.RequestID != "" {
-		return s.emitRequestReceived(ctx, f.Owner, f.RequestID, f)
+	ds, err := events(f)
+	if err == nil {
+		err = s.store.InsertDeliveries(ctx, ds)
 	}
-	return nil
+	if err == nil {
+		s.webhooks.kick()
+	}
+	return err
+}
+
+// fileEvents reads the endpoints of f's owner, and the server-wide ones,
+// that want event (file.completed or file.deleted; for the completion of
+// a file sent through a file request, request.received too), and returns
+// what builds their deliveries from f as the change leaves it, for the
+// store to write with the change (outboxStore); nil if none wants them.
+// The endpoints are read before the change: one registered meanwhile may
+// miss it. Whoever makes the change then wakes the worker (kickIf).
+func (s *server) fileEvents(ctx context.Context, event string, f *File) (fileEvents, error) {
+	hooks, err := s.store.WebhooksFor(ctx, f.Owner, event)
+	if err != nil {
+		return nil, err
+	}
+	var requestHooks []Webhook
+	if event == eventFileCompleted && f.RequestID != "" {
+		if requestHooks, err = s.store.WebhooksFor(ctx, f.Owner, eventRequestReceived); err != nil {
+			return nil, err
+		}
+	}
+	if len(hooks)+len(requestHooks) == 0 {
+		return nil, nil
+	}
+	return func(f *File) ([]WebhookDelivery, error) {
+		ds, err := s.newDeliveries(hooks, event, f.ID, fileEventData{UserID: f.Owner, File: toFileJSON(f)})
+		if err != nil || len(requestHooks) == 0 {
+			return ds, err
+		}
+		data := requestEventData{UserID: f.Owner, RequestID: f.RequestID, File: toFileJSON(f)}
+		more, err := s.newDeliveries(requestHooks, eventRequestReceived, f.RequestID+"/"+f.ID, data)
+		return append(ds, more...), err
+	}, nil
+}
+
+// kickIf wakes this instance's worker if a change was made with events:
+// their deliveries are written, to be sent at once.
+func (s *server) kickIf(events fileEvents) {
+	if events != nil {
+		s.webhooks.kick()
+	}
 }
 
 // emitShareEvent emits share.created (key: the share's ID) or
@@ -135,12 +190,6 @@ func (s *server) emitFileEvent(ctx context.Context, event string, f *File) error
 func (s *server) emitShareEvent(ctx context.Context, event string, sh *Share, f *File) error {
 	key := fmt.Sprintf("%s/%d", sh.ID, sh.Downloads)
 	return s.emit(ctx, sh.Owner, event, key, shareEventData{UserID: sh.Owner, Share: toShareJSON(sh), File: toFileJSON(f)})
-}
-
-// emitRequestReceived emits request.received once the file sent through
-// request requestID of owner is complete (emitFileEvent), before answering.
-func (s *server) emitRequestReceived(ctx context.Context, owner, requestID string, f *File) error {
-	return s.emit(ctx, owner, eventRequestReceived, requestID+"/"+f.ID, requestEventData{UserID: owner, RequestID: requestID, File: toFileJSON(f)})
 }
 
 // webhookJSON is an endpoint as the API shows it; its secret only in the
