@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -581,8 +580,13 @@ func TestProtectedLinkAcrossInstances(t *testing.T) {
 // log replayed); a share without one comes back with none.
 func TestLinkProtectionStored(t *testing.T) {
 	t.Parallel()
-	check := func(t *testing.T, s Store, f *File, want map[string]LinkProtection) {
+	type stored struct {
+		f    *File
+		want map[string]LinkProtection
+	}
+	check := func(t *testing.T, s Store, st stored) {
 		t.Helper()
+		f, want := st.f, st.want
 		for hash, p := range want {
 			got, err := s.ShareLink(t.Context(), hash, ctNow())
 			if err != nil || got.Protection != p {
@@ -603,7 +607,7 @@ func TestLinkProtectionStored(t *testing.T) {
 			}
 		}
 	}
-	insert := func(t *testing.T, s Store) (*File, map[string]LinkProtection) {
+	insert := func(t *testing.T, s Store) stored {
 		f := ctShareFile(t, s, ctNewID())
 		want := map[string]LinkProtection{}
 		for _, p := range []LinkProtection{{}, {PasswordHash: "$scrypt$ln=10,r=8,p=1$c2FsdA$a2V5", MembersOnly: true}, {MembersOnly: true}} {
@@ -613,23 +617,7 @@ func TestLinkProtectionStored(t *testing.T) {
 			ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh, 0))
 			want[sh.TokenHash] = p
 		}
-		return f, want
+		return stored{f, want}
 	}
-	t.Run("local", func(t *testing.T) {
-		t.Parallel()
-		s := openTestLocalStore(t, t.TempDir())
-		f, want := insert(t, s)
-		check(t, s, f, want)
-		check(t, reopenLocalStore(t, s), f, want)
-	})
-	t.Run("mongodb", func(t *testing.T) {
-		t.Parallel()
-		s, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close(context.Background()) })
-		f, want := insert(t, s)
-		check(t, s, f, want)
-	})
+	onEachStoreReplayed(t, insert, check)
 }

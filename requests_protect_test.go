@@ -5,7 +5,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -307,22 +306,7 @@ func TestRequestProtectionStored(t *testing.T) {
 			}
 		}
 	}
-	t.Run("local", func(t *testing.T) {
-		t.Parallel()
-		s := openTestLocalStore(t, t.TempDir())
-		want := insert(t, s)
-		check(t, s, want)
-		check(t, reopenLocalStore(t, s), want)
-	})
-	t.Run("mongodb", func(t *testing.T) {
-		t.Parallel()
-		s, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close(context.Background()) })
-		check(t, s, insert(t, s))
-	})
+	onEachStoreReplayed(t, insert, check)
 }
 
 // checkProtectedRequestContract calls the protected file requests'
