@@ -105,6 +105,79 @@ func with(h map[string]string, kv ...string) map[string]string {
 	return out
 }
 
+// wantCookieRefused checks that the cookie of another link opens neither
+// the page nor the download of the share link shareURL, as JSON or as a
+// page; whose names the cookie and the link in a failure.
+func (e shareEnv) wantCookieRefused(t *testing.T, shareURL, cookie, whose string) {
+	t.Helper()
+	for _, h := range []map[string]string{asJSON, asBrowser} {
+		resp, body := e.link("GET", shareURL, "", with(h, "Cookie", cookie))
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s page: %d %s", whose, resp.StatusCode, body)
+		}
+		resp, body = e.link("POST", shareURL, "/download", with(h, "Cookie", cookie))
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s download: %d %s", whose, resp.StatusCode, body)
+		}
+	}
+}
+
+// wantSameAnswer checks that each case, a link's path and a password
+// posted to it, answers as a wrong password on wrongPath does, as a page
+// and as JSON. placeholder stands for the token in the form's target.
+func (e shareEnv) wantSameAnswer(t *testing.T, wrongPath, placeholder string, cases map[string][2]string) {
+	t.Helper()
+	for _, h := range []map[string]string{asBrowser, asJSON} {
+		answer := func(path, pw string) string {
+			resp, body := e.postPassword(path, pw, h)
+			// The token is in the form's target: compare the rest.
+			return resp.Status + " " + resp.Header.Get("Content-Type") + " " + strings.ReplaceAll(string(body), path, placeholder)
+		}
+		want := answer(wrongPath, "not the password at all")
+		for name, c := range cases {
+			if got := answer(c[0], c[1]); got != want {
+				t.Errorf("%s answers\n%s\nwhere a wrong password answers\n%s", name, got, want)
+			}
+		}
+	}
+}
+
+// membersOnlySignIn is where a members-only link at path sends a
+// signed-out browser.
+func membersOnlySignIn(path string) string {
+	return "/login/?next=" + url.QueryEscape(path) + "&notice=members_only"
+}
+
+// wantSentToSignIn checks that a signed-out browser's method on the
+// members-only link at path, or on its route suffix, a page's or a
+// click's, is sent to sign in and back to the link.
+func (e shareEnv) wantSentToSignIn(t *testing.T, method, path, suffix string) {
+	t.Helper()
+	for _, h := range []map[string]string{asBrowser, asClick} {
+		resp, body := e.do(request{method: method, path: path + suffix, header: h})
+		wantStatus(t, resp, body, http.StatusSeeOther)
+		if loc := resp.Header.Get("Location"); loc != membersOnlySignIn(path) {
+			t.Errorf("signed out, %s %s sends the browser to %q, want %q", method, path+suffix, loc, membersOnlySignIn(path))
+		}
+	}
+}
+
+// signInBack signs a browser in from the sign-in page a members-only link
+// at path sent it to, checks that it comes back to the link and that the
+// link's page, with the session, shows want; it returns the session.
+func (e shareEnv) signInBack(t *testing.T, path, want string) string {
+	t.Helper()
+	session, back := signInFrom(t, e.testEnv, membersOnlySignIn(path))
+	if back != path {
+		t.Errorf("after sign-in the browser is sent to %q, want %q", back, path)
+	}
+	resp, body := e.do(request{method: "GET", path: path, header: with(asBrowser, "Cookie", session)})
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(want)) {
+		t.Errorf("signed in, the page: %d %s", resp.StatusCode, body)
+	}
+	return session
+}
+
 // TestLinkPassword (issue 21 §3): a share link with a password, on both
 // stores. The page, its JSON and the download all need the password's
 // cookie; a wrong password, then the right one; a cookie opens its own
@@ -202,17 +275,7 @@ func TestLinkPassword(t *testing.T) {
 
 			t.Run("CookieOfOneLinkOnAnother", func(t *testing.T) {
 				other, otherPath := e.protectedShare(alice, map[string]any{"password": linkPassword})
-				cookie := e.unlock(path)
-				for _, h := range []map[string]string{asJSON, asBrowser} {
-					resp, body := e.link("GET", other.URL, "", with(h, "Cookie", cookie))
-					if resp.StatusCode != http.StatusUnauthorized {
-						t.Errorf("link A's cookie on link B's page: %d %s", resp.StatusCode, body)
-					}
-					resp, body = e.link("POST", other.URL, "/download", with(h, "Cookie", cookie))
-					if resp.StatusCode != http.StatusUnauthorized {
-						t.Errorf("link A's cookie on link B's download: %d %s", resp.StatusCode, body)
-					}
-				}
+				e.wantCookieRefused(t, other.URL, e.unlock(path), "link A's cookie on link B's")
 				// Its value under link B's name, and a cookie past its lifetime.
 				otherCookie := e.unlock(otherPath)
 				resp, body := e.link("GET", other.URL, "", with(asJSON, "Cookie", otherCookie))
@@ -263,23 +326,11 @@ func TestLinkPasswordSameAnswer(t *testing.T) {
 			_, open := e.protectedShare(alice, map[string]any{})
 			_, members := e.protectedShare(alice, map[string]any{"password": linkPassword, "members_only": true})
 			unknown := "/s/" + newSecret(shareTokenBytes)
-			for _, h := range []map[string]string{asBrowser, asJSON} {
-				answer := func(path, pw string) string {
-					resp, body := e.postPassword(path, pw, h)
-					// The token is in the form's target: compare the rest.
-					return resp.Status + " " + resp.Header.Get("Content-Type") + " " + strings.ReplaceAll(string(body), path, "/s/TOKEN")
-				}
-				want := answer(protected, "not the password at all")
-				for name, got := range map[string]string{
-					"unknown link":      answer(unknown, "not the password at all"),
-					"link, no password": answer(open, linkPassword),
-					"members only":      answer(members, linkPassword),
-				} {
-					if got != want {
-						t.Errorf("%s answers\n%s\nwhere a wrong password answers\n%s", name, got, want)
-					}
-				}
-			}
+			e.wantSameAnswer(t, protected, "/s/TOKEN", map[string][2]string{
+				"unknown link":      {unknown, "not the password at all"},
+				"link, no password": {open, linkPassword},
+				"members only":      {members, linkPassword},
+			})
 
 			// Timing: the two cases in turn, each its fastest of a few
 			// tries, so that a busy moment of a shared machine slows both
@@ -392,19 +443,8 @@ func TestMembersOnlyLink(t *testing.T) {
 			if sh.Protected || !sh.MembersOnly {
 				t.Fatalf("created %+v, want members only without a password", sh)
 			}
-			signIn := "/login/?next=" + url.QueryEscape(path) + "&notice=members_only"
-			for _, h := range []map[string]string{asBrowser, asClick} {
-				resp, body := e.link("GET", sh.URL, "", h)
-				wantStatus(t, resp, body, http.StatusSeeOther)
-				if loc := resp.Header.Get("Location"); loc != signIn {
-					t.Errorf("signed out, the page sends the browser to %q, want %q", loc, signIn)
-				}
-				resp, body = e.link("POST", sh.URL, "/download", h)
-				wantStatus(t, resp, body, http.StatusSeeOther)
-				if loc := resp.Header.Get("Location"); loc != signIn {
-					t.Errorf("signed out, the download sends the browser to %q, want %q", loc, signIn)
-				}
-			}
+			e.wantSentToSignIn(t, "GET", path, "")
+			e.wantSentToSignIn(t, "POST", path, "/download")
 			resp, body := e.link("GET", sh.URL, "", asJSON)
 			wantStatus(t, resp, body, http.StatusUnauthorized)
 			resp, body = e.link("POST", sh.URL, "/download", asJSON)
@@ -421,14 +461,7 @@ func TestMembersOnlyLink(t *testing.T) {
 
 			// A browser signs in from the sign-in page it was sent to and
 			// comes back to the link, with a session that opens it.
-			session, back := signInFrom(t, e.testEnv, signIn)
-			if back != path {
-				t.Errorf("after sign-in the browser is sent to %q, want %q", back, path)
-			}
-			resp, body = e.link("GET", sh.URL, "", with(asBrowser, "Cookie", session))
-			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("secret plans.txt")) {
-				t.Errorf("signed in, the page: %d %s", resp.StatusCode, body)
-			}
+			e.signInBack(t, path, "secret plans.txt")
 		})
 	}
 }
@@ -523,23 +556,44 @@ func checkProtectedLinkContract(c *contractChecker, user, fileID string) {
 		_, data := c.call("/files/{id}/shares", c.req("POST", "/files/"+fileID+"/shares", user, body))
 		return strings.TrimPrefix(decode[struct{ Share struct{ URL string } }](c.t, data).Share.URL, c.e.URL)
 	}
-	asJSON := func(hr *http.Request) *http.Request { hr.Header.Set("Accept", "application/json"); return hr }
 	c.call("/files/{id}/shares", c.req("POST", "/files/"+fileID+"/shares", user, map[string]any{"password": "short"}))
 	locked := create(map[string]any{"password": linkPassword})
-	c.call("/s/{token}", c.req("GET", locked, "", nil))
-	c.call("/s/{token}", asJSON(c.req("GET", locked, "", nil)))
-	c.call("/s/{token}/download", asJSON(c.req("POST", locked+"/download", "", nil)))
-	c.call("/s/{token}", c.req("POST", locked, "", url.Values{"password": {"not the password at all"}}))
-	c.call("/s/{token}", asJSON(c.req("POST", locked, "", map[string]any{"password": "not the password at all"})))
-	c.call("/s/{token}", asJSON(c.req("POST", locked, "", map[string]any{"password": 1})))
-	c.call("/s/{token}", c.req("POST", locked, "", url.Values{"other": {"x"}}))
-	c.call("/s/{token}", c.req("POST", locked, "", "password"))
+	c.call("/s/{token}/download", acceptJSON(c.req("POST", locked+"/download", "", nil)))
+	checkLockedLinkContract(c, "/s/{token}", locked)
 	c.call("/s/{token}", c.req("POST", locked, "", url.Values{"password": {linkPassword}}))
 	members := create(map[string]any{"members_only": true})
-	c.call("/s/{token}", c.req("GET", members, "", nil))
-	c.call("/s/{token}", asJSON(c.req("GET", members, "", nil)))
-	c.call("/s/{token}", c.req("GET", members, user, nil))
+	checkMembersOnlyContract(c, "/s/{token}", members, user)
 	c.call("/login/", c.req("GET", "/login/?notice=members_only&next="+url.QueryEscape(members), "", nil))
+}
+
+// acceptJSON asks for hr's answer as JSON.
+func acceptJSON(hr *http.Request) *http.Request {
+	hr.Header.Set("Accept", "application/json")
+	return hr
+}
+
+// checkLockedLinkContract calls, for checkContract, the answers of a
+// password-protected link at path (route, in the API document): its
+// locked page and JSON and each refusal of a posted password.
+func checkLockedLinkContract(c *contractChecker, route, path string) {
+	c.t.Helper()
+	c.call(route, c.req("GET", path, "", nil))
+	c.call(route, acceptJSON(c.req("GET", path, "", nil)))
+	c.call(route, c.req("POST", path, "", url.Values{"password": {"not the password at all"}}))
+	c.call(route, acceptJSON(c.req("POST", path, "", map[string]any{"password": "not the password at all"})))
+	c.call(route, acceptJSON(c.req("POST", path, "", map[string]any{"password": 1})))
+	c.call(route, c.req("POST", path, "", url.Values{"other": {"x"}}))
+	c.call(route, c.req("POST", path, "", "password"))
+}
+
+// checkMembersOnlyContract calls, for checkContract, the page of a
+// members-only link at path (route, in the API document) signed out, as
+// JSON, and with user's token.
+func checkMembersOnlyContract(c *contractChecker, route, path, user string) {
+	c.t.Helper()
+	c.call(route, c.req("GET", path, "", nil))
+	c.call(route, acceptJSON(c.req("GET", path, "", nil)))
+	c.call(route, c.req("GET", path, user, nil))
 }
 
 // TestProtectedLinkAcrossInstances (issue 21 §5): two instances on one

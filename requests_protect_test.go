@@ -177,16 +177,7 @@ func TestProtectedFileRequestPassword(t *testing.T) {
 				sh, shPath := e.protectedShare(alice, map[string]any{"password": linkPassword})
 				shareCookie, requestCookie := e.unlock(shPath), e.unlock(path)
 				e.wantSenderRoutesLocked(path, newID(), map[string]string{"Cookie": shareCookie}, http.StatusUnauthorized)
-				for _, h := range []map[string]string{asJSON, asBrowser} {
-					resp, body := e.link("GET", sh.URL, "", with(h, "Cookie", requestCookie))
-					if resp.StatusCode != http.StatusUnauthorized {
-						t.Errorf("a request's cookie on a share link's page: %d %s", resp.StatusCode, body)
-					}
-					resp, body = e.link("POST", sh.URL, "/download", with(h, "Cookie", requestCookie))
-					if resp.StatusCode != http.StatusUnauthorized {
-						t.Errorf("a request's cookie on a share link's download: %d %s", resp.StatusCode, body)
-					}
-				}
+				e.wantCookieRefused(t, sh.URL, requestCookie, "a request's cookie on a share link's")
 				// Another protected request of the same password and owner.
 				_, otherPath := e.protectedRequest(alice, map[string]any{"password": linkPassword})
 				e.wantSenderRoutesLocked(otherPath, newID(), map[string]string{"Cookie": requestCookie}, http.StatusUnauthorized)
@@ -196,21 +187,10 @@ func TestProtectedFileRequestPassword(t *testing.T) {
 				e := e.on(t)
 				_, open := e.protectedRequest(alice, nil)
 				unknown := "/r/" + newSecret(shareTokenBytes)
-				for _, h := range []map[string]string{asBrowser, asJSON} {
-					answer := func(p, pw string) string {
-						resp, body := e.postPassword(p, pw, h)
-						return resp.Status + " " + resp.Header.Get("Content-Type") + " " + strings.ReplaceAll(string(body), p, "/r/TOKEN")
-					}
-					want := answer(path, "not the password at all")
-					for name, got := range map[string]string{
-						"unknown request":      answer(unknown, "not the password at all"),
-						"request, no password": answer(open, linkPassword),
-					} {
-						if got != want {
-							t.Errorf("%s answers\n%s\nwhere a wrong password answers\n%s", name, got, want)
-						}
-					}
-				}
+				e.wantSameAnswer(t, path, "/r/TOKEN", map[string][2]string{
+					"unknown request":      {unknown, "not the password at all"},
+					"request, no password": {open, linkPassword},
+				})
 			})
 		})
 	}
@@ -232,14 +212,7 @@ func TestMembersOnlyFileRequest(t *testing.T) {
 			if got := e.listedProtection(alice, fr.ID); got.Protected || !got.MembersOnly {
 				t.Fatalf("listed %+v, want members only without a password", got)
 			}
-			signIn := "/login/?next=" + url.QueryEscape(path) + "&notice=members_only"
-			for _, h := range []map[string]string{asBrowser, asClick} {
-				resp, body := e.do(request{method: "GET", path: path, header: h})
-				wantStatus(t, resp, body, http.StatusSeeOther)
-				if loc := resp.Header.Get("Location"); loc != signIn {
-					t.Errorf("signed out, the page sends the browser to %q, want %q", loc, signIn)
-				}
-			}
+			e.wantSentToSignIn(t, "GET", path, "")
 			e.wantSenderRoutesLocked(path, newID(), nil, http.StatusUnauthorized)
 
 			// Bob, with his token: a member.
@@ -250,14 +223,7 @@ func TestMembersOnlyFileRequest(t *testing.T) {
 			}
 
 			// A browser signs in from where it was sent and comes back.
-			session, back := signInFrom(t, e.testEnv, signIn)
-			if back != path {
-				t.Errorf("after sign-in the browser is sent to %q, want %q", back, path)
-			}
-			resp, body = e.do(request{method: "GET", path: path, header: with(asBrowser, "Cookie", session)})
-			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("Tax papers")) {
-				t.Errorf("signed in, the page: %d %s", resp.StatusCode, body)
-			}
+			session := e.signInBack(t, path, "Tax papers")
 			e.sendWith(path, "from a browser.txt", []byte("browser\n"), map[string]string{"Cookie": session}, "")
 			if got := e.requests(alice)[0]; got.FilesReceived != 2 {
 				t.Errorf("the request received %d files, want 2", got.FilesReceived)
@@ -322,12 +288,9 @@ func checkProtectedRequestContract(c *contractChecker, user string) {
 		_, data := c.call("/requests", c.req("POST", "/requests", user, body))
 		return strings.TrimPrefix(decode[struct{ Request struct{ URL string } }](c.t, data).Request.URL, c.e.URL)
 	}
-	asJSON := func(hr *http.Request) *http.Request { hr.Header.Set("Accept", "application/json"); return hr }
 	c.call("/requests", c.req("POST", "/requests", user, map[string]any{"title": "x", "max_files": 1, "max_bytes": 1, "password": "short"}))
 	locked := create(map[string]any{"password": linkPassword})
 	c.call("/requests", c.req("GET", "/requests", user, nil))
-	c.call("/r/{token}", c.req("GET", locked, "", nil))
-	c.call("/r/{token}", asJSON(c.req("GET", locked, "", nil)))
 	id := newID()
 	upload := map[string]any{"filename": "a.txt", "size": 1}
 	c.call("/r/{token}/upload", c.req("POST", locked+"/upload", "", upload))
@@ -335,11 +298,7 @@ func checkProtectedRequestContract(c *contractChecker, user string) {
 	c.call("/r/{token}/upload/{id}/complete", c.req("POST", locked+"/upload/"+id+"/complete", "", nil))
 	c.call("/r/{token}/upload/{id}/parts", c.req("POST", locked+"/upload/"+id+"/parts", "", map[string]any{"part_numbers": []int{1}}))
 	c.call("/r/{token}/upload/{id}/parts", c.req("GET", locked+"/upload/"+id+"/parts", "", nil))
-	c.call("/r/{token}", c.req("POST", locked, "", url.Values{"password": {"not the password at all"}}))
-	c.call("/r/{token}", asJSON(c.req("POST", locked, "", map[string]any{"password": "not the password at all"})))
-	c.call("/r/{token}", asJSON(c.req("POST", locked, "", map[string]any{"password": 1})))
-	c.call("/r/{token}", c.req("POST", locked, "", url.Values{"other": {"x"}}))
-	c.call("/r/{token}", c.req("POST", locked, "", "password"))
+	checkLockedLinkContract(c, "/r/{token}", locked)
 	resp, _ := c.call("/r/{token}", c.req("POST", locked, "", url.Values{"password": {linkPassword}}))
 	var cookie string
 	for _, ck := range resp.Cookies() {
@@ -351,8 +310,6 @@ func checkProtectedRequestContract(c *contractChecker, user string) {
 	unlocked.Header.Set("Cookie", cookie)
 	c.call("/r/{token}/upload", unlocked)
 	members := create(map[string]any{"members_only": true})
-	c.call("/r/{token}", c.req("GET", members, "", nil))
-	c.call("/r/{token}", asJSON(c.req("GET", members, "", nil)))
-	c.call("/r/{token}", c.req("GET", members, user, nil))
+	checkMembersOnlyContract(c, "/r/{token}", members, user)
 	c.call("/r/{token}/upload", c.req("POST", members+"/upload", "", upload))
 }
