@@ -185,114 +185,110 @@ func (e shareEnv) signInBack(t *testing.T, path, want string) string {
 // the password; the form refuses another site's post.
 func TestLinkPassword(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newProtectEnv(t, b.start)
-			alice := e.newUser("alice")
-			sh, path := e.protectedShare(alice, map[string]any{"password": linkPassword, "max_downloads": 5})
-			if !sh.Protected || sh.MembersOnly {
-				t.Fatalf("created %+v, want protected and not members only", sh)
+	onShareBackends(t, newProtectEnv, func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		sh, path := e.protectedShare(alice, map[string]any{"password": linkPassword, "max_downloads": 5})
+		if !sh.Protected || sh.MembersOnly {
+			t.Fatalf("created %+v, want protected and not members only", sh)
+		}
+
+		t.Run("Creation", func(t *testing.T) {
+			f, _ := e.stored(alice, map[string]any{"filename": "x.txt"}, []byte("x"))
+			for _, body := range []string{`{"password": "short"}`, `{"password": "123qweasdzxc"}`, `{"password": ""}`,
+				`{"password": 12345678901234}`, `{"members_only": "yes"}`} {
+				resp, data := e.do(request{method: "POST", path: "/files/" + f.ID + "/shares", token: alice, body: body})
+				if resp.StatusCode != http.StatusBadRequest {
+					t.Errorf("%s: %d %s", body, resp.StatusCode, data)
+					continue
+				}
+				wantStatus(t, resp, data, http.StatusBadRequest)
 			}
-
-			t.Run("Creation", func(t *testing.T) {
-				f, _ := e.stored(alice, map[string]any{"filename": "x.txt"}, []byte("x"))
-				for _, body := range []string{`{"password": "short"}`, `{"password": "123qweasdzxc"}`, `{"password": ""}`,
-					`{"password": 12345678901234}`, `{"members_only": "yes"}`} {
-					resp, data := e.do(request{method: "POST", path: "/files/" + f.ID + "/shares", token: alice, body: body})
-					if resp.StatusCode != http.StatusBadRequest {
-						t.Errorf("%s: %d %s", body, resp.StatusCode, data)
-						continue
-					}
-					wantStatus(t, resp, data, http.StatusBadRequest)
-				}
-				resp, data := e.do(request{method: "GET", path: "/files/" + sh.fileID(t, e, alice) + "/shares", token: alice})
-				wantStatus(t, resp, data, http.StatusOK)
-				listed := decode[struct {
-					Shares []protectedShareOut `json:"shares"`
-				}](t, data).Shares
-				if len(listed) != 1 || !listed[0].Protected || listed[0].MembersOnly || bytes.Contains(data, []byte("scrypt")) {
-					t.Errorf("the list shows %s", data)
-				}
-			})
-
-			t.Run("LockedWithoutThePassword", func(t *testing.T) {
-				resp, body := e.link("GET", sh.URL, "", asBrowser)
-				wantLinkHeaders(t, resp)
-				if resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(body, []byte(`id="password-form"`)) ||
-					bytes.Contains(body, []byte("secret plans")) {
-					t.Errorf("the locked page: %d %s", resp.StatusCode, body)
-				}
-				resp, body = e.link("GET", sh.URL, "", asJSON)
-				wantStatus(t, resp, body, http.StatusUnauthorized)
-				if bytes.Contains(body, []byte("secret plans")) {
-					t.Errorf("the locked JSON tells the file: %s", body)
-				}
-				for _, h := range []map[string]string{asJSON, asBrowser, asClick} {
-					resp, body = e.link("POST", sh.URL, "/download", h)
-					wantAnswer(t, resp, body, http.StatusUnauthorized)
-				}
-				resp, body = e.link("GET", sh.URL, "/download", asClick)
-				wantAnswer(t, resp, body, http.StatusUnauthorized)
-				if n := e.shares(alice, sh.fileID(t, e, alice))[0].Downloads; n != 0 {
-					t.Errorf("refused downloads counted %d", n)
-				}
-			})
-
-			t.Run("WrongThenRight", func(t *testing.T) {
-				resp, body := e.postPassword(path, "not the password at all", asBrowser)
-				wantAnswer(t, resp, body, http.StatusUnauthorized)
-				if !bytes.Contains(body, []byte(msgWrongLinkPassword)) || len(resp.Cookies()) != 0 {
-					t.Errorf("a wrong password: %v %s", resp.Header["Set-Cookie"], body)
-				}
-				cookie := e.unlock(path)
-				resp, body = e.link("GET", sh.URL, "", with(asJSON, "Cookie", cookie))
-				wantStatus(t, resp, body, http.StatusOK)
-				if got := decode[sharedFileOut](t, body); got.Filename != "secret plans.txt" {
-					t.Errorf("the unlocked JSON: %s", body)
-				}
-				resp, body = e.link("GET", sh.URL, "", with(asBrowser, "Cookie", cookie))
-				if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("secret plans.txt")) {
-					t.Errorf("the unlocked page: %d %s", resp.StatusCode, body)
-				}
-				resp, body = e.link("POST", sh.URL, "/download", with(asJSON, "Cookie", cookie))
-				wantStatus(t, resp, body, http.StatusOK) // asked for JSON: the URL (drops.go)
-				if _, got := e.fetch(decode[struct{ URL string }](t, body).URL); string(got) != "the plans\n" {
-					t.Errorf("downloaded %q", got)
-				}
-			})
-
-			t.Run("JSONPassword", func(t *testing.T) {
-				resp, body := e.do(request{method: "POST", path: path, body: map[string]any{"password": "wrong wrong wrong"}, header: asJSON})
-				wantStatus(t, resp, body, http.StatusUnauthorized)
-				resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": linkPassword}, header: asJSON})
-				wantStatus(t, resp, body, http.StatusSeeOther)
-				resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": 1}, header: asJSON})
-				wantStatus(t, resp, body, http.StatusBadRequest)
-				resp, body = e.do(request{method: "POST", path: path, body: "password", header: map[string]string{"Content-Type": "text/plain"}})
-				wantStatus(t, resp, body, http.StatusUnsupportedMediaType)
-			})
-
-			t.Run("CookieOfOneLinkOnAnother", func(t *testing.T) {
-				other, otherPath := e.protectedShare(alice, map[string]any{"password": linkPassword})
-				e.wantCookieRefused(t, other.URL, e.unlock(path), "link A's cookie on link B's")
-				// Its value under link B's name, and a cookie past its lifetime.
-				otherCookie := e.unlock(otherPath)
-				resp, body := e.link("GET", other.URL, "", with(asJSON, "Cookie", otherCookie))
-				wantStatus(t, resp, body, http.StatusOK)
-				e.clock.advance(linkPassTTL + time.Second)
-				resp, body = e.link("GET", other.URL, "", with(asJSON, "Cookie", otherCookie))
-				wantStatus(t, resp, body, http.StatusUnauthorized)
-			})
-
-			t.Run("AnotherSitesPost", func(t *testing.T) {
-				resp, body := e.postPassword(path, linkPassword, with(asBrowser, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"))
-				if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
-					t.Errorf("another site's post: %d %v %s", resp.StatusCode, resp.Header["Set-Cookie"], body)
-				}
-			})
+			resp, data := e.do(request{method: "GET", path: "/files/" + sh.fileID(t, e, alice) + "/shares", token: alice})
+			wantStatus(t, resp, data, http.StatusOK)
+			listed := decode[struct {
+				Shares []protectedShareOut `json:"shares"`
+			}](t, data).Shares
+			if len(listed) != 1 || !listed[0].Protected || listed[0].MembersOnly || bytes.Contains(data, []byte("scrypt")) {
+				t.Errorf("the list shows %s", data)
+			}
 		})
-	}
+
+		t.Run("LockedWithoutThePassword", func(t *testing.T) {
+			resp, body := e.link("GET", sh.URL, "", asBrowser)
+			wantLinkHeaders(t, resp)
+			if resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(body, []byte(`id="password-form"`)) ||
+				bytes.Contains(body, []byte("secret plans")) {
+				t.Errorf("the locked page: %d %s", resp.StatusCode, body)
+			}
+			resp, body = e.link("GET", sh.URL, "", asJSON)
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+			if bytes.Contains(body, []byte("secret plans")) {
+				t.Errorf("the locked JSON tells the file: %s", body)
+			}
+			for _, h := range []map[string]string{asJSON, asBrowser, asClick} {
+				resp, body = e.link("POST", sh.URL, "/download", h)
+				wantAnswer(t, resp, body, http.StatusUnauthorized)
+			}
+			resp, body = e.link("GET", sh.URL, "/download", asClick)
+			wantAnswer(t, resp, body, http.StatusUnauthorized)
+			if n := e.shares(alice, sh.fileID(t, e, alice))[0].Downloads; n != 0 {
+				t.Errorf("refused downloads counted %d", n)
+			}
+		})
+
+		t.Run("WrongThenRight", func(t *testing.T) {
+			resp, body := e.postPassword(path, "not the password at all", asBrowser)
+			wantAnswer(t, resp, body, http.StatusUnauthorized)
+			if !bytes.Contains(body, []byte(msgWrongLinkPassword)) || len(resp.Cookies()) != 0 {
+				t.Errorf("a wrong password: %v %s", resp.Header["Set-Cookie"], body)
+			}
+			cookie := e.unlock(path)
+			resp, body = e.link("GET", sh.URL, "", with(asJSON, "Cookie", cookie))
+			wantStatus(t, resp, body, http.StatusOK)
+			if got := decode[sharedFileOut](t, body); got.Filename != "secret plans.txt" {
+				t.Errorf("the unlocked JSON: %s", body)
+			}
+			resp, body = e.link("GET", sh.URL, "", with(asBrowser, "Cookie", cookie))
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("secret plans.txt")) {
+				t.Errorf("the unlocked page: %d %s", resp.StatusCode, body)
+			}
+			resp, body = e.link("POST", sh.URL, "/download", with(asJSON, "Cookie", cookie))
+			wantStatus(t, resp, body, http.StatusOK) // asked for JSON: the URL (drops.go)
+			if _, got := e.fetch(decode[struct{ URL string }](t, body).URL); string(got) != "the plans\n" {
+				t.Errorf("downloaded %q", got)
+			}
+		})
+
+		t.Run("JSONPassword", func(t *testing.T) {
+			resp, body := e.do(request{method: "POST", path: path, body: map[string]any{"password": "wrong wrong wrong"}, header: asJSON})
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+			resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": linkPassword}, header: asJSON})
+			wantStatus(t, resp, body, http.StatusSeeOther)
+			resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": 1}, header: asJSON})
+			wantStatus(t, resp, body, http.StatusBadRequest)
+			resp, body = e.do(request{method: "POST", path: path, body: "password", header: map[string]string{"Content-Type": "text/plain"}})
+			wantStatus(t, resp, body, http.StatusUnsupportedMediaType)
+		})
+
+		t.Run("CookieOfOneLinkOnAnother", func(t *testing.T) {
+			other, otherPath := e.protectedShare(alice, map[string]any{"password": linkPassword})
+			e.wantCookieRefused(t, other.URL, e.unlock(path), "link A's cookie on link B's")
+			// Its value under link B's name, and a cookie past its lifetime.
+			otherCookie := e.unlock(otherPath)
+			resp, body := e.link("GET", other.URL, "", with(asJSON, "Cookie", otherCookie))
+			wantStatus(t, resp, body, http.StatusOK)
+			e.clock.advance(linkPassTTL + time.Second)
+			resp, body = e.link("GET", other.URL, "", with(asJSON, "Cookie", otherCookie))
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+		})
+
+		t.Run("AnotherSitesPost", func(t *testing.T) {
+			resp, body := e.postPassword(path, linkPassword, with(asBrowser, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"))
+			if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+				t.Errorf("another site's post: %d %v %s", resp.StatusCode, resp.Header["Set-Cookie"], body)
+			}
+		})
+	})
 }
 
 // fileID is the file a protected share was made for, read from the
@@ -317,47 +313,43 @@ func (sh protectedShareOut) fileID(t *testing.T, e shareEnv, owner string) strin
 // is verified either way), not the time of a store lookup.
 func TestLinkPasswordSameAnswer(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newProtectEnv(t, b.start)
-			alice := e.newUser("alice")
-			_, protected := e.protectedShare(alice, map[string]any{"password": linkPassword})
-			_, open := e.protectedShare(alice, map[string]any{})
-			_, members := e.protectedShare(alice, map[string]any{"password": linkPassword, "members_only": true})
-			unknown := "/s/" + newSecret(shareTokenBytes)
-			e.wantSameAnswer(t, protected, "/s/TOKEN", map[string][2]string{
-				"unknown link":      {unknown, "not the password at all"},
-				"link, no password": {open, linkPassword},
-				"members only":      {members, linkPassword},
-			})
-
-			// Timing: the two cases in turn, each its fastest of a few
-			// tries, so that a busy moment of a shared machine slows both
-			// and decides nothing. Without the dummy hash an unknown link
-			// answers in a store lookup, a hundredth of a wrong password's
-			// time or less; with it, about the same time. The hash is
-			// costlier than the other tests', so that it, not the
-			// machine's noise, is most of a wrong password's time.
-			e.srv.links.hasher = newPasswordHasher(scryptParams{logN: 12, r: 8, p: 1})
-			_, slowLink := e.protectedShare(alice, map[string]any{"password": linkPassword})
-			e.postPassword(unknown, "warm the dummy hash", asJSON)
-			timed := func(path string) time.Duration {
-				start := time.Now()
-				e.postPassword(path, "not the password at all", asJSON)
-				return time.Since(start)
-			}
-			wrong, none := time.Hour, time.Hour
-			for range 4 {
-				wrong = min(wrong, timed(slowLink))
-				none = min(none, timed("/s/"+newSecret(shareTokenBytes)))
-			}
-			t.Logf("wrong password %v, unknown link %v", wrong, none)
-			if none < wrong/4 {
-				t.Errorf("an unknown link answers in %v, a wrong password in %v: the time tells them apart", none, wrong)
-			}
+	onShareBackends(t, newProtectEnv, func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		_, protected := e.protectedShare(alice, map[string]any{"password": linkPassword})
+		_, open := e.protectedShare(alice, map[string]any{})
+		_, members := e.protectedShare(alice, map[string]any{"password": linkPassword, "members_only": true})
+		unknown := "/s/" + newSecret(shareTokenBytes)
+		e.wantSameAnswer(t, protected, "/s/TOKEN", map[string][2]string{
+			"unknown link":      {unknown, "not the password at all"},
+			"link, no password": {open, linkPassword},
+			"members only":      {members, linkPassword},
 		})
-	}
+
+		// Timing: the two cases in turn, each its fastest of a few
+		// tries, so that a busy moment of a shared machine slows both
+		// and decides nothing. Without the dummy hash an unknown link
+		// answers in a store lookup, a hundredth of a wrong password's
+		// time or less; with it, about the same time. The hash is
+		// costlier than the other tests', so that it, not the
+		// machine's noise, is most of a wrong password's time.
+		e.srv.links.hasher = newPasswordHasher(scryptParams{logN: 12, r: 8, p: 1})
+		_, slowLink := e.protectedShare(alice, map[string]any{"password": linkPassword})
+		e.postPassword(unknown, "warm the dummy hash", asJSON)
+		timed := func(path string) time.Duration {
+			start := time.Now()
+			e.postPassword(path, "not the password at all", asJSON)
+			return time.Since(start)
+		}
+		wrong, none := time.Hour, time.Hour
+		for range 4 {
+			wrong = min(wrong, timed(slowLink))
+			none = min(none, timed("/s/"+newSecret(shareTokenBytes)))
+		}
+		t.Logf("wrong password %v, unknown link %v", wrong, none)
+		if none < wrong/4 {
+			t.Errorf("an unknown link answers in %v, a wrong password in %v: the time tells them apart", none, wrong)
+		}
+	})
 }
 
 // TestLinkPasswordAttemptsLimited (issue 21 §3): after a few wrong
@@ -366,49 +358,45 @@ func TestLinkPasswordSameAnswer(t *testing.T) {
 // links count the same; the wait passes.
 func TestLinkPasswordAttemptsLimited(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newProtectEnv(t, b.start)
-			clock := stopClock(e.srv) // a slow request must not let a wait pass
-			alice := e.newUser("alice")
-			_, path := e.protectedShare(alice, map[string]any{"password": linkPassword})
-			unknown := "/s/" + newSecret(shareTokenBytes)
-			for _, p := range []string{path, unknown} {
-				for i := range freeLinkFailures + 1 {
-					resp, body := e.postPassword(p, "wrong guess number "+string(rune('a'+i)), asJSON)
-					wantStatus(t, resp, body, http.StatusUnauthorized)
-				}
-				for _, pw := range []string{"one more guess", linkPassword} {
-					resp, body := e.postPassword(p, pw, asJSON)
-					wantStatus(t, resp, body, http.StatusTooManyRequests)
-					if resp.Header.Get("Retry-After") != "1" {
-						t.Errorf("Retry-After %q after %d failures, want 1", resp.Header.Get("Retry-After"), freeLinkFailures+1)
-					}
-				}
-			}
-			resp, body := e.postPassword(path, "wrong again", asBrowser)
-			if resp.StatusCode != http.StatusTooManyRequests || !bytes.Contains(body, []byte(`id="password-form"`)) {
-				t.Errorf("the page while waiting: %d %s", resp.StatusCode, body)
-			}
-			clock.advance(time.Second)
-			resp, body = e.postPassword(path, "wrong after the wait", asJSON)
-			wantStatus(t, resp, body, http.StatusUnauthorized)
-			resp, body = e.postPassword(path, linkPassword, asJSON)
-			wantStatus(t, resp, body, http.StatusTooManyRequests) // now 2 s
-			clock.advance(2 * time.Second)
-			e.unlock(path)
-
-			// The address: freeAddressFailures in all, over fresh links.
-			clock.advance(failureMemory)
-			for range freeAddressFailures + 1 {
-				resp, body := e.postPassword("/s/"+newSecret(shareTokenBytes), "guess", asJSON)
+	onShareBackends(t, newProtectEnv, func(t *testing.T, e shareEnv) {
+		clock := stopClock(e.srv) // a slow request must not let a wait pass
+		alice := e.newUser("alice")
+		_, path := e.protectedShare(alice, map[string]any{"password": linkPassword})
+		unknown := "/s/" + newSecret(shareTokenBytes)
+		for _, p := range []string{path, unknown} {
+			for i := range freeLinkFailures + 1 {
+				resp, body := e.postPassword(p, "wrong guess number "+string(rune('a'+i)), asJSON)
 				wantStatus(t, resp, body, http.StatusUnauthorized)
 			}
-			resp, body = e.postPassword("/s/"+newSecret(shareTokenBytes), "guess", asJSON)
-			wantStatus(t, resp, body, http.StatusTooManyRequests)
-		})
-	}
+			for _, pw := range []string{"one more guess", linkPassword} {
+				resp, body := e.postPassword(p, pw, asJSON)
+				wantStatus(t, resp, body, http.StatusTooManyRequests)
+				if resp.Header.Get("Retry-After") != "1" {
+					t.Errorf("Retry-After %q after %d failures, want 1", resp.Header.Get("Retry-After"), freeLinkFailures+1)
+				}
+			}
+		}
+		resp, body := e.postPassword(path, "wrong again", asBrowser)
+		if resp.StatusCode != http.StatusTooManyRequests || !bytes.Contains(body, []byte(`id="password-form"`)) {
+			t.Errorf("the page while waiting: %d %s", resp.StatusCode, body)
+		}
+		clock.advance(time.Second)
+		resp, body = e.postPassword(path, "wrong after the wait", asJSON)
+		wantStatus(t, resp, body, http.StatusUnauthorized)
+		resp, body = e.postPassword(path, linkPassword, asJSON)
+		wantStatus(t, resp, body, http.StatusTooManyRequests) // now 2 s
+		clock.advance(2 * time.Second)
+		e.unlock(path)
+
+		// The address: freeAddressFailures in all, over fresh links.
+		clock.advance(failureMemory)
+		for range freeAddressFailures + 1 {
+			resp, body := e.postPassword("/s/"+newSecret(shareTokenBytes), "guess", asJSON)
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+		}
+		resp, body = e.postPassword("/s/"+newSecret(shareTokenBytes), "guess", asJSON)
+		wantStatus(t, resp, body, http.StatusTooManyRequests)
+	})
 }
 
 // stoppedClock is a server's clock that moves only when the test says.
@@ -434,36 +422,32 @@ func (c *stoppedClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 // and downloads.
 func TestMembersOnlyLink(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newProtectEnv(t, b.start)
-			alice, bob := e.newUser("alice"), e.newUser("bob")
-			sh, path := e.protectedShare(alice, map[string]any{"members_only": true})
-			if sh.Protected || !sh.MembersOnly {
-				t.Fatalf("created %+v, want members only without a password", sh)
-			}
-			e.wantSentToSignIn(t, "GET", path, "")
-			e.wantSentToSignIn(t, "POST", path, "/download")
-			resp, body := e.link("GET", sh.URL, "", asJSON)
-			wantStatus(t, resp, body, http.StatusUnauthorized)
-			resp, body = e.link("POST", sh.URL, "/download", asJSON)
-			wantStatus(t, resp, body, http.StatusUnauthorized)
-			if n := e.shares(alice, sh.fileID(t, e, alice))[0].Downloads; n != 0 {
-				t.Errorf("refused downloads counted %d", n)
-			}
+	onShareBackends(t, newProtectEnv, func(t *testing.T, e shareEnv) {
+		alice, bob := e.newUser("alice"), e.newUser("bob")
+		sh, path := e.protectedShare(alice, map[string]any{"members_only": true})
+		if sh.Protected || !sh.MembersOnly {
+			t.Fatalf("created %+v, want members only without a password", sh)
+		}
+		e.wantSentToSignIn(t, "GET", path, "")
+		e.wantSentToSignIn(t, "POST", path, "/download")
+		resp, body := e.link("GET", sh.URL, "", asJSON)
+		wantStatus(t, resp, body, http.StatusUnauthorized)
+		resp, body = e.link("POST", sh.URL, "/download", asJSON)
+		wantStatus(t, resp, body, http.StatusUnauthorized)
+		if n := e.shares(alice, sh.fileID(t, e, alice))[0].Downloads; n != 0 {
+			t.Errorf("refused downloads counted %d", n)
+		}
 
-			// Bob, with his token: a member.
-			resp, body = e.do(request{method: "GET", path: path, token: bob, header: asJSON})
-			wantStatus(t, resp, body, http.StatusOK)
-			resp, body = e.do(request{method: "POST", path: path + "/download", token: bob, header: asJSON})
-			wantStatus(t, resp, body, http.StatusOK)
+		// Bob, with his token: a member.
+		resp, body = e.do(request{method: "GET", path: path, token: bob, header: asJSON})
+		wantStatus(t, resp, body, http.StatusOK)
+		resp, body = e.do(request{method: "POST", path: path + "/download", token: bob, header: asJSON})
+		wantStatus(t, resp, body, http.StatusOK)
 
-			// A browser signs in from the sign-in page it was sent to and
-			// comes back to the link, with a session that opens it.
-			e.signInBack(t, path, "secret plans.txt")
-		})
-	}
+		// A browser signs in from the sign-in page it was sent to and
+		// comes back to the link, with a session that opens it.
+		e.signInBack(t, path, "secret plans.txt")
+	})
 }
 
 // signInFrom opens the sign-in page at loginPath as a browser, then signs
