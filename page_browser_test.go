@@ -197,6 +197,15 @@ func TestWebPageOrdersByInstant(t *testing.T) {
 	}
 }
 
+// storedPartsJS evaluates to how many parts the server lists for the
+// page's first multipart upload in localStorage (0 if none).
+const storedPartsJS = `(async () => {
+	const r = JSON.parse(localStorage.getItem("dropp.multipart") || "[]")[0];
+	if (!r) return 0;
+	const resp = await fetch("/upload/" + r.id + "/parts");
+	return resp.ok ? (await resp.json()).parts.length : 0;
+})()`
+
 // openSignedInApp starts Chromium, signs in on the page at base+"/" and
 // waits until the app is ready; it returns the browser and its page.
 func openSignedInApp(t *testing.T, base string) (*cdpClient, string) {
@@ -522,15 +531,9 @@ func TestWebPageResumeInChromium(t *testing.T) {
 
 	throttle(t, chrome, page, 4<<20)
 	pick(t, chrome, page, file)
-	const partsJS = `(async () => {
-		const r = JSON.parse(localStorage.getItem("dropp.multipart") || "[]")[0];
-		if (!r) return 0;
-		const resp = await fetch("/upload/" + r.id + "/parts");
-		return resp.ok ? (await resp.json()).parts.length : 0;
-	})()`
 	var stored int
 	waitForApp(t, chrome, page, func(appState) bool {
-		return chrome.evaluate(page, partsJS, &stored) == nil && stored >= 1 && stored < 4
+		return chrome.evaluate(page, storedPartsJS, &stored) == nil && stored >= 1 && stored < 4
 	})
 
 	if err := chrome.call(page, "Page.reload", map[string]any{}, nil); err != nil {
@@ -538,7 +541,7 @@ func TestWebPageResumeInChromium(t *testing.T) {
 	}
 	throttle(t, chrome, page, 0)
 	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready && strings.Contains(s.Text, "Unfinished: resumable.bin") })
-	chrome.evaluate(page, partsJS, &stored) // a part may have landed as the page went
+	chrome.evaluate(page, storedPartsJS, &stored) // a part may have landed as the page went
 	// The part that was on its way as the page went is sent again even if
 	// the server lists it (a store may list a cut-off part at full size).
 	const cutListedJS = `(async () => {
