@@ -410,9 +410,7 @@ func dropPreviews(e shareEnv, alice string, local bool) {
 // downloads of each file of a drop together: exactly N of each.
 func TestDropLimitAcrossInstances(t *testing.T) {
 	t.Parallel()
-	env := mongoS3Env(t)
-	env["AUTH_RATE_LIMIT"] = "100000"
-	first, second := shareEnv{apiTester: apiTester{startTestEnv(t, env)}}, shareEnv{apiTester: apiTester{startTestEnv(t, env)}}
+	first, second := twoInstances(t)
 	alice := first.newUser("alice")
 	files := dropFiles(first, alice, "m.txt", "n.txt")
 	d := first.drop(alice, map[string]any{"file_ids": ids(files...), "max_downloads": 4})

@@ -586,9 +586,7 @@ func checkMembersOnlyContract(c *contractChecker, route, path, user string) {
 // a sign-in on the other, from a members-only link, opens it on the first.
 func TestProtectedLinkAcrossInstances(t *testing.T) {
 	t.Parallel()
-	vars := mongoS3Env(t)
-	vars["AUTH_RATE_LIMIT"] = "100000"
-	one, two := shareEnv{apiTester: apiTester{startTestEnv(t, vars)}}, shareEnv{apiTester: apiTester{startTestEnv(t, vars)}}
+	one, two := twoInstances(t)
 	for _, e := range []shareEnv{one, two} {
 		e.srv.links.hasher = newPasswordHasher(testHashParams)
 	}

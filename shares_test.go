@@ -45,6 +45,15 @@ func newShareEnv(t *testing.T, start func(*testing.T, map[string]string) *testEn
 	return se
 }
 
+// twoInstances starts two servers on one MongoDB database and one bucket,
+// with no per-address request limit in the way.
+func twoInstances(t *testing.T) (shareEnv, shareEnv) {
+	t.Helper()
+	env := mongoS3Env(t)
+	env["AUTH_RATE_LIMIT"] = "100000"
+	return shareEnv{apiTester: apiTester{startTestEnv(t, env)}}, shareEnv{apiTester: apiTester{startTestEnv(t, env)}}
+}
+
 // onShareBackends runs test in a parallel subtest per backend of
 // shareBackends, on the server open starts with that backend's start.
 func onShareBackends(t *testing.T, open func(*testing.T, func(*testing.T, map[string]string) *testEnv) shareEnv, test func(t *testing.T, e shareEnv)) {
@@ -557,9 +566,7 @@ func TestShareSettings(t *testing.T) {
 // each, of a link allowing 5 give exactly 5.
 func TestShareMaxDownloadsAcrossInstances(t *testing.T) {
 	t.Parallel()
-	env := mongoS3Env(t)
-	env["AUTH_RATE_LIMIT"] = "100000"
-	first, second := shareEnv{apiTester: apiTester{startTestEnv(t, env)}}, shareEnv{apiTester: apiTester{startTestEnv(t, env)}}
+	first, second := twoInstances(t)
 	alice := first.newUser("alice")
 	f, _ := first.stored(alice, map[string]any{"filename": "twice.txt"}, []byte("shared by two servers"))
 	sh := first.share(alice, f.ID, map[string]any{"max_downloads": 5})
