@@ -206,6 +206,16 @@ const storedPartsJS = `(async () => {
 	return resp.ok ? (await resp.json()).parts.length : 0;
 })()`
 
+// openLocalApp starts a local-mode server and opens its web page in
+// headless Chromium, signed in (requireChromium: none is a failure).
+func openLocalApp(t *testing.T) (*testEnv, *cdpClient, string) {
+	t.Helper()
+	requireChromium(t)
+	e := newLocalTestEnv(t, nil)
+	chrome, page := openSignedInApp(t, e.URL)
+	return e, chrome, page
+}
+
 // openSignedInApp starts Chromium, signs in on the page at base+"/" and
 // waits until the app is ready; it returns the browser and its page.
 func openSignedInApp(t *testing.T, base string) (*cdpClient, string) {
@@ -470,9 +480,7 @@ func TestWebPageS3InChromium(t *testing.T) {
 // (no session) and downloads the file; revoked, it no longer does.
 func TestWebPageShareInChromium(t *testing.T) {
 	t.Parallel()
-	requireChromium(t)
-	e := newLocalTestEnv(t, nil)
-	chrome, page := openSignedInApp(t, e.URL)
+	_, chrome, page := openLocalApp(t)
 	if !pageHasRoute(t, chrome, page, "GET", "/files/00000000-0000-4000-8000-000000000000/shares", nil) {
 		t.Skip("this server has no share links (issue 9): the page hides Share")
 	}
@@ -651,9 +659,7 @@ func mustJSON(t *testing.T, v any) string {
 // and "Load more" fetches the rest with the cursor, then goes away.
 func TestWebPageLoadMore(t *testing.T) {
 	t.Parallel()
-	requireChromium(t)
-	e := newLocalTestEnv(t, nil)
-	chrome, page := openSignedInApp(t, e.URL)
+	_, chrome, page := openLocalApp(t)
 	const createJS = `(async () => {
 		for (let i = 1; i <= 53; i++) {
 			const resp = await fetch("/upload/", {method: "POST", headers: {"Content-Type": "application/json"},
@@ -693,9 +699,7 @@ func TestWebPageLoadMore(t *testing.T) {
 // deletes its pending file, so nothing is left behind in the list.
 func TestWebPageCancel(t *testing.T) {
 	t.Parallel()
-	requireChromium(t)
-	e := newLocalTestEnv(t, nil)
-	chrome, page := openSignedInApp(t, e.URL)
+	_, chrome, page := openLocalApp(t)
 	throttle(t, chrome, page, 256<<10)
 	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "unwanted.bin", randomBytes(t, 2<<20)))
 	waitForApp(t, chrome, page, func(s appState) bool { return s.Progress > 2 && s.Progress < 90 })

@@ -189,9 +189,7 @@ func TestSharePageCountsDownInChromium(t *testing.T) {
 // said "31 MB" where the share page said "30.0 MiB".
 func TestPagesWriteSizesAndDatesAlike(t *testing.T) {
 	t.Parallel()
-	requireChromium(t)
-	e := newLocalTestEnv(t, nil)
-	chrome, page := openSignedInApp(t, e.URL)
+	_, chrome, page := openLocalApp(t)
 	const size = 1536 // "1.5 KiB"; in decimal units "1.5 KB"
 	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "sized.bin", bytes.Repeat([]byte("s"), size)))
 	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "sized.bin") && allHave(s.Files, "complete") })
