@@ -736,62 +736,71 @@ var accountsOperations = map[string]bool{
 	"post /admin/invitations": true, "post /admin/users/{id}/reinvite": true,
 }
 
-// TestOpenAPIAccountsAnswers calls every accounts operation on both stores,
-// with successes and errors, and checks the answers against openapi.json.
-func TestOpenAPIAccountsAnswers(t *testing.T) {
-	t.Parallel()
+// checkAccountsContract runs calls on a server with accounts on each
+// account store, checks every answer against openapi.json and that the
+// calls reached each of ops.
+func checkAccountsContract(t *testing.T, ops map[string]bool, calls func(t *testing.T, e *signInEnv, c *contractChecker)) {
 	for _, metadata := range accountStores {
 		t.Run(metadata, func(t *testing.T) {
 			t.Parallel()
 			e := newAccountsEnv(t, metadata, nil)
 			c := &contractChecker{t: t, e: e.testEnv, doc: loadOpenAPIDoc(t), seen: map[string]bool{}, local: metadata == "local"}
 			defer c.checkExchanges()
-			e.newAccount("boss@example.com", "the boss password", true)
-			memberID := e.newAccount("member@example.com", "the member password", false)
-			boss := e.passwordToken("boss@example.com", "the boss password").AccessToken
-			member := e.passwordToken("member@example.com", "the member password").AccessToken
-
-			const inv = "/admin/invitations"
-			c.call(inv, c.req("POST", inv, boss, map[string]any{"email": "new@example.com", "admin": true}))
-			c.call(inv, c.req("POST", inv, boss, map[string]any{"email": "nope"}))
-			c.call(inv, c.req("POST", inv, boss, "email=x"))
-			c.call(inv, c.req("POST", inv, member, map[string]any{"email": "new@example.com"}))
-			c.call(inv, c.req("POST", inv, "", map[string]any{"email": "new@example.com"}))
-			c.call(inv, c.req("POST", inv, boss, url.Values{"email": {"page@example.com"}}))
-			const re = "/admin/users/{id}/reinvite"
-			c.call(re, c.req("POST", "/admin/users/"+e.userIDOf(e.newUser("oidc"))+"/reinvite", boss, nil))
-			c.call(re, c.req("POST", "/admin/users/0123456789abcdef0123456789abcdef/reinvite", boss, nil))
-			_, body := c.call(re, c.req("POST", "/admin/users/"+memberID+"/reinvite", boss, nil))
-			link := strings.TrimPrefix(decode[struct {
-				Invitation invitationJSON `json:"invitation"`
-			}](t, body).Invitation.URL, "http://dropp.test")
-
-			const page = "/invite/{token}"
-			c.call(page, c.req("GET", link, "", nil))
-			c.call(page, c.req("GET", "/invite/nosuchinvitation", "", nil))
-			c.call(page, c.req("POST", link, "", url.Values{"password": {"short"}, "confirm": {"short"}}))
-			c.call(page, c.req("POST", link, "", "password=x"))
-			c.call(page, c.req("POST", link, "", url.Values{"password": {"the new password"}, "confirm": {"the new password"}}))
-			c.call(page, c.req("POST", link, "", url.Values{"password": {"the new password"}, "confirm": {"the new password"}}))
-
-			const pw = "/auth/password"
-			c.call(pw, c.req("POST", pw, "", url.Values{"email": {"member@example.com"}, "password": {"the member password"}}))
-			c.call(pw, c.req("POST", pw, "", url.Values{"email": {"member@example.com"}, "password": {"the new password"}}))
-			c.call(pw, c.req("POST", pw, "", url.Values{"email": {"member@example.com"}}))
-			cross := c.req("POST", pw, "", url.Values{"email": {"member@example.com"}, "password": {"x"}})
-			cross.Header.Set("Sec-Fetch-Site", "cross-site")
-			c.call(pw, cross)
-			a := newTestApp()
-			c.call(pw, c.req("POST", pw, "", url.Values{"email": {"member@example.com"}, "password": {"the new password"},
-				"code_challenge": {a.challenge}, "code_challenge_method": {"S256"}, "redirect_uri": {a.redirectURI}}))
-
-			for op := range accountsOperations {
+			calls(t, e, c)
+			for op := range ops {
 				if !c.seen[op] {
 					t.Errorf("%s is never called by this test", op)
 				}
 			}
 		})
 	}
+}
+
+// TestOpenAPIAccountsAnswers calls every accounts operation on both stores,
+// with successes and errors, and checks the answers against openapi.json.
+func TestOpenAPIAccountsAnswers(t *testing.T) {
+	t.Parallel()
+	checkAccountsContract(t, accountsOperations, func(t *testing.T, e *signInEnv, c *contractChecker) {
+		e.newAccount("boss@example.com", "the boss password", true)
+		memberID := e.newAccount("member@example.com", "the member password", false)
+		boss := e.passwordToken("boss@example.com", "the boss password").AccessToken
+		member := e.passwordToken("member@example.com", "the member password").AccessToken
+
+		const inv = "/admin/invitations"
+		c.call(inv, c.req("POST", inv, boss, map[string]any{"email": "new@example.com", "admin": true}))
+		c.call(inv, c.req("POST", inv, boss, map[string]any{"email": "nope"}))
+		c.call(inv, c.req("POST", inv, boss, "email=x"))
+		c.call(inv, c.req("POST", inv, member, map[string]any{"email": "new@example.com"}))
+		c.call(inv, c.req("POST", inv, "", map[string]any{"email": "new@example.com"}))
+		c.call(inv, c.req("POST", inv, boss, url.Values{"email": {"page@example.com"}}))
+		const re = "/admin/users/{id}/reinvite"
+		c.call(re, c.req("POST", "/admin/users/"+e.userIDOf(e.newUser("oidc"))+"/reinvite", boss, nil))
+		c.call(re, c.req("POST", "/admin/users/0123456789abcdef0123456789abcdef/reinvite", boss, nil))
+		_, body := c.call(re, c.req("POST", "/admin/users/"+memberID+"/reinvite", boss, nil))
+		link := strings.TrimPrefix(decode[struct {
+			Invitation invitationJSON `json:"invitation"`
+		}](t, body).Invitation.URL, "http://dropp.test")
+
+		const page = "/invite/{token}"
+		c.call(page, c.req("GET", link, "", nil))
+		c.call(page, c.req("GET", "/invite/nosuchinvitation", "", nil))
+		c.call(page, c.req("POST", link, "", url.Values{"password": {"short"}, "confirm": {"short"}}))
+		c.call(page, c.req("POST", link, "", "password=x"))
+		c.call(page, c.req("POST", link, "", url.Values{"password": {"the new password"}, "confirm": {"the new password"}}))
+		c.call(page, c.req("POST", link, "", url.Values{"password": {"the new password"}, "confirm": {"the new password"}}))
+
+		const pw = "/auth/password"
+		c.call(pw, c.req("POST", pw, "", url.Values{"email": {"member@example.com"}, "password": {"the member password"}}))
+		c.call(pw, c.req("POST", pw, "", url.Values{"email": {"member@example.com"}, "password": {"the new password"}}))
+		c.call(pw, c.req("POST", pw, "", url.Values{"email": {"member@example.com"}}))
+		cross := c.req("POST", pw, "", url.Values{"email": {"member@example.com"}, "password": {"x"}})
+		cross.Header.Set("Sec-Fetch-Site", "cross-site")
+		c.call(pw, cross)
+		a := newTestApp()
+		c.call(pw, c.req("POST", pw, "", url.Values{"email": {"member@example.com"}, "password": {"the new password"},
+			"code_challenge": {a.challenge}, "code_challenge_method": {"S256"}, "redirect_uri": {a.redirectURI}}))
+
+	})
 }
 
 // TestOIDCAndAccounts: with SIGNIN=oidc,accounts the sign-in page offers

@@ -14,10 +14,7 @@ import (
 func TestRealBrowserAdminDisables(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
-	p := newFakeProvider(t)
-	p.set(func(p *fakeProvider) {
-		p.user = fakeUser{Sub: "admin-1", Email: "dana@example.com", Name: "Dana", Verified: true}
-	})
+	p := newFakeProviderAs(t, fakeUser{Sub: "admin-1", Email: "dana@example.com", Name: "Dana", Verified: true})
 	e := newSignInEnv(t, p, map[string]string{"ADMIN_EMAILS": "dana@example.com", "QUOTA_BYTES_PER_USER": "1048576"})
 	member, err := e.srv.store.UpsertUser(t.Context(), User{Issuer: p.URL, Subject: "member-1", Email: "erin@example.com", Name: "Erin"})
 	if err != nil {

@@ -516,6 +516,36 @@ func TestAPIListQueryValidation(t *testing.T) {
 	}
 }
 
+// wantAnsweredAsMissing checks that each {id} route of a file, with each
+// of ids as its id, answers token's user exactly as a well-formed id that
+// does not exist: a 404 with the same body, and no Location (a download
+// URL) in it.
+func (a apiTester) wantAnsweredAsMissing(t *testing.T, token string, ids map[string]string) {
+	for _, r := range []struct{ method, pattern string }{
+		{"POST", "/upload/%s/complete"},
+		{"GET", "/download/%s"},
+		{"GET", "/download/%s?redirect=1"},
+		{"DELETE", "/files/%s"},
+	} {
+		resp, missing := a.on(t).do(request{method: r.method, path: fmt.Sprintf(r.pattern, newID()), token: token})
+		wantStatus(t, resp, missing, http.StatusNotFound)
+		for name, id := range ids {
+			t.Run(r.method+" "+r.pattern+" "+name, func(t *testing.T) {
+				t.Parallel()
+				a := a.on(t)
+				resp, body := a.do(request{method: r.method, path: fmt.Sprintf(r.pattern, id), token: token})
+				wantStatus(t, resp, body, http.StatusNotFound)
+				if !bytes.Equal(body, missing) {
+					t.Errorf("body %s differs from a missing id's %s", body, missing)
+				}
+				if loc := resp.Header.Get("Location"); loc != "" {
+					t.Errorf("Location %q on a 404", loc)
+				}
+			})
+		}
+	}
+}
+
 // TestAPIPathIDValidation: malformed ids on every {id} route answer 404
 // with the same body as a well-formed id that does not exist, never 500 and
 // never another user's or another file's data.
@@ -525,12 +555,6 @@ func TestAPIPathIDValidation(t *testing.T) {
 	tok := a.newUser("ids")
 	f, _ := a.stored(tok, map[string]any{"filename": "real.txt"}, []byte("real"))
 
-	routes := []struct{ method, pattern string }{
-		{"POST", "/upload/%s/complete"},
-		{"GET", "/download/%s"},
-		{"GET", "/download/%s?redirect=1"},
-		{"DELETE", "/files/%s"},
-	}
 	ids := map[string]string{
 		"not-a-uuid":          "not-a-uuid",
 		"upper-case uuid":     strings.ToUpper(f.ID),
@@ -543,26 +567,7 @@ func TestAPIPathIDValidation(t *testing.T) {
 		"mongo operator":      "%7B%22%24ne%22%3Anull%7D",
 		"1000 characters":     strings.Repeat("a", 1000),
 	}
-	t.Run("ids", func(t *testing.T) {
-		for _, r := range routes {
-			resp, want := a.on(t).do(request{method: r.method, path: fmt.Sprintf(r.pattern, newID()), token: tok})
-			wantStatus(t, resp, want, http.StatusNotFound)
-			for name, id := range ids {
-				t.Run(r.method+" "+r.pattern+" "+name, func(t *testing.T) {
-					t.Parallel()
-					a := a.on(t)
-					resp, body := a.do(request{method: r.method, path: fmt.Sprintf(r.pattern, id), token: tok})
-					wantStatus(t, resp, body, http.StatusNotFound)
-					if !bytes.Equal(body, want) {
-						t.Errorf("body %s, want the missing-id body %s", body, want)
-					}
-					if loc := resp.Header.Get("Location"); loc != "" {
-						t.Errorf("Location %q on a 404", loc)
-					}
-				})
-			}
-		}
-	})
+	t.Run("ids", func(t *testing.T) { a.wantAnsweredAsMissing(t, tok, ids) })
 	// The real file survived every malformed id (a DELETE that, say,
 	// lower-cased the id would have removed it).
 	if l := a.list(tok, ""); len(l.Files) != 1 || l.Files[0].ID != f.ID || l.Files[0].Status != "complete" {
@@ -1088,33 +1093,8 @@ func TestAPIOwnership(t *testing.T) {
 	uploaded := a.create(alice, map[string]any{"filename": "uploaded.txt"})
 	a.upload(uploaded, []byte("up"))
 
-	routes := []struct{ method, pattern string }{
-		{"POST", "/upload/%s/complete"},
-		{"GET", "/download/%s"},
-		{"GET", "/download/%s?redirect=1"},
-		{"DELETE", "/files/%s"},
-	}
 	targets := map[string]string{"complete file": done.ID, "pending file": pending.ID, "uploaded pending file": uploaded.File.ID}
-	t.Run("routes", func(t *testing.T) {
-		for _, r := range routes {
-			resp, missing := a.on(t).do(request{method: r.method, path: fmt.Sprintf(r.pattern, newID()), token: bob})
-			wantStatus(t, resp, missing, http.StatusNotFound)
-			for name, id := range targets {
-				t.Run(r.method+" "+r.pattern+" "+name, func(t *testing.T) {
-					t.Parallel()
-					a := a.on(t)
-					resp, body := a.do(request{method: r.method, path: fmt.Sprintf(r.pattern, id), token: bob})
-					wantStatus(t, resp, body, http.StatusNotFound)
-					if !bytes.Equal(body, missing) {
-						t.Errorf("body %s differs from a missing id's %s", body, missing)
-					}
-					if loc := resp.Header.Get("Location"); loc != "" {
-						t.Errorf("Location %q issued to another user", loc)
-					}
-				})
-			}
-		}
-	})
+	t.Run("routes", func(t *testing.T) { a.wantAnsweredAsMissing(t, bob, targets) })
 
 	// Nothing of alice's changed.
 	resp, body := a.do(request{method: "GET", path: "/download/" + done.ID, token: alice})

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -46,24 +47,14 @@ func TestBackupAndRestore(t *testing.T) {
 	apiPost[uploadOut](t, c, base+"/upload/", token, `{"filename":"pending.txt","size":3}`, http.StatusCreated)
 	before := apiGet[listOut](t, c, base+"/list/", token).Files
 
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"dropp", "backup", backupDir}, testGetenv(env), &out, &out); err != nil {
-		t.Fatalf("dropp backup: %v\n%s", err, out.String())
-	}
-	t.Log(out.String())
-	if !strings.Contains(out.String(), "backup: 3 files, 2 objects") {
-		t.Errorf("backup summary = %q, want 3 files (2 complete, 1 pending) and 2 objects", out.String())
+	out := backupTo(t, env, backupDir)
+	t.Log(out)
+	if !strings.Contains(out, "backup: 3 files, 2 objects") {
+		t.Errorf("backup summary = %q, want 3 files (2 complete, 1 pending) and 2 objects", out)
 	}
 	uploadFile(t, c, base, token, "after.txt", []byte("after the backup\n"))
 	stop()
-
-	// Restore: with the server stopped, DIR takes DATA_DIR's place.
-	if err := os.RemoveAll(dataDir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.CopyFS(dataDir, os.DirFS(backupDir)); err != nil {
-		t.Fatal(err)
-	}
+	restoreBackup(t, backupDir, dataDir)
 	base, _, stop = startRun(t, env)
 	defer stop()
 	after := apiGet[listOut](t, c, base+"/list/", token).Files
@@ -105,26 +96,53 @@ func TestBackupRefuses(t *testing.T) {
 	}
 }
 
+// backupTo runs `dropp backup dir` with env and returns what it printed.
+func backupTo(t *testing.T, env map[string]string, dir string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"dropp", "backup", dir}, testGetenv(env), &out, &out); err != nil {
+		t.Fatalf("dropp backup: %v\n%s", err, out.String())
+	}
+	return out.String()
+}
+
+// restoreBackup restores the backup in dir as the README says: with the
+// server stopped, dir takes dataDir's place.
+func restoreBackup(t *testing.T, dir, dataDir string) {
+	t.Helper()
+	if err := os.RemoveAll(dataDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(dataDir, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // startRun starts run in this process with env, and returns the base URL,
 // the start-up lines printed before it, and a stop func that cancels run
 // and waits for it.
 func startRun(t *testing.T, env map[string]string) (base string, lines []string, stop func()) {
 	t.Helper()
+	base, lines, _, stop = startLoggedRun(t, env)
+	return base, lines, stop
+}
+
+// startLoggedRun is startRun that also returns run's log.
+func startLoggedRun(t *testing.T, env map[string]string) (base string, lines []string, logs *syncBuffer, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	outR, outW := io.Pipe()
-	var stderr syncBuffer
+	logs = &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"dropp"}, testGetenv(env), outW, &stderr); outW.Close() }()
-	stopped := false
+	go func() { done <- run(ctx, []string{"dropp"}, testGetenv(env), outW, logs); outW.Close() }()
+	var once sync.Once
 	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v\n%s", err, stderr.String())
-		}
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v\n%s", err, logs.String())
+			}
+		})
 	}
 	t.Cleanup(stop)
 	sc := bufio.NewScanner(outR)
@@ -137,9 +155,9 @@ func startRun(t *testing.T, env map[string]string) (base string, lines []string,
 	go io.Copy(io.Discard, outR)
 	if base == "" {
 		stop()
-		t.Fatalf("no listening line; stderr:\n%s", stderr.String())
+		t.Fatalf("no listening line; log:\n%s", logs.String())
 	}
-	return base, lines, stop
+	return base, lines, logs, stop
 }
 
 // TestBackupWhileWriting takes backups while a client keeps uploading and
@@ -175,11 +193,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	for i := range 3 {
 		time.Sleep(150 * time.Millisecond)
 		dir := filepath.Join(t.TempDir(), "backup")
-		var out bytes.Buffer
-		if err := run(context.Background(), []string{"dropp", "backup", dir}, testGetenv(env), &out, &out); err != nil {
-			t.Fatalf("backup %d: %v\n%s", i, err, out.String())
-		}
-		t.Log(strings.TrimSpace(out.String()))
+		t.Logf("backup %d: %s", i, strings.TrimSpace(backupTo(t, env, dir)))
 		backups = append(backups, dir)
 	}
 	close(writing)
@@ -230,21 +244,11 @@ func TestBackupKeepsTombstones(t *testing.T) {
 		resp.Body.Close()
 		forms = append(forms, up)
 	}
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"dropp", "backup", backupDir}, testGetenv(env), &out, &out); err != nil {
-		t.Fatalf("dropp backup: %v\n%s", err, out.String())
-	}
-	if !strings.Contains(out.String(), "2 tombstones") {
-		t.Errorf("backup summary = %q, want 2 tombstones", out.String())
+	if out := backupTo(t, env, backupDir); !strings.Contains(out, "2 tombstones") {
+		t.Errorf("backup summary = %q, want 2 tombstones", out)
 	}
 	stop()
-
-	if err := os.RemoveAll(dataDir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.CopyFS(dataDir, os.DirFS(backupDir)); err != nil {
-		t.Fatal(err)
-	}
+	restoreBackup(t, backupDir, dataDir)
 	base, _, stop = startRun(t, env)
 	defer stop()
 	for i, up := range forms {
@@ -275,21 +279,11 @@ func TestBackupKeepsInvitations(t *testing.T) {
 	if !ok {
 		t.Fatalf("dropp invite printed no link: %q", out.String())
 	}
-	out.Reset()
-	if err := run(context.Background(), []string{"dropp", "backup", backupDir}, testGetenv(env), &out, &out); err != nil {
-		t.Fatalf("dropp backup: %v\n%s", err, out.String())
-	}
-	if !strings.Contains(out.String(), "1 invitations") {
-		t.Errorf("backup summary = %q, want 1 invitations", out.String())
+	if out := backupTo(t, env, backupDir); !strings.Contains(out, "1 invitations") {
+		t.Errorf("backup summary = %q, want 1 invitations", out)
 	}
 	stop()
-
-	if err := os.RemoveAll(dataDir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.CopyFS(dataDir, os.DirFS(backupDir)); err != nil {
-		t.Fatal(err)
-	}
+	restoreBackup(t, backupDir, dataDir)
 	_, _, stop = startRun(t, env)
 	defer stop()
 	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

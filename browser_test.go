@@ -15,10 +15,7 @@ import (
 func TestRealBrowserSignIn(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
-	p := newFakeProvider(t)
-	p.set(func(p *fakeProvider) {
-		p.user = fakeUser{Sub: "browser-1", Email: "carol@example.com", Name: "Carol", Verified: true}
-	})
+	p := newFakeProviderAs(t, fakeUser{Sub: "browser-1", Email: "carol@example.com", Name: "Carol", Verified: true})
 	e := newSignInEnv(t, p, nil)
 	chrome, page, final := signInInChromium(t, e.URL)
 	saveScreenshotAs(t, chrome, page, "browser-login.png")

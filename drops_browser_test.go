@@ -39,18 +39,7 @@ func browseDrop(t *testing.T, chrome *cdpClient, env map[string]string, suffix s
 	files := dropFiles(a, alice, "alpha.txt", "beta.txt", "gamma.txt")
 	d := a.drop(alice, map[string]any{"file_ids": ids(files...), "max_downloads": 2})
 
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	downloads := t.TempDir()
-	err = chrome.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": downloads}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := chrome.call(page, "Page.navigate", map[string]any{"url": d.URL}, nil); err != nil {
-		t.Fatal(err)
-	}
+	page, downloads := openForDownloads(t, chrome, d.URL)
 	shown := waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "Download all") })
 	for _, want := range []string{"alpha.txt", "beta.txt", "gamma.txt", "2 downloads left"} {
 		if !strings.Contains(shown.Text, want) {

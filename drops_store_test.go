@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -30,11 +29,7 @@ func TestLocalStoreDropOfOneFromBeforeDrops(t *testing.T) {
 // way ("<share>/1").
 func TestMongoStoreDropOfOneFromBeforeDrops(t *testing.T) {
 	t.Parallel()
-	s, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(context.Background()) })
+	s := openMongoStoreAt(t, testDatabaseName(t))
 	f := ctShareFile(t, s, ctNewID())
 	g := ctShareFile(t, s, f.Owner)
 	max, now := int64(3), ctNow()

@@ -76,18 +76,14 @@ func (e shareEnv) allShares(token string) []dropOut {
 // under concurrency; edits and deletes; previews.
 func TestDrops(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newShareEnv(t, b.start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
-			alice, bob := e.newUser("alice"), e.newUser("bob")
-			t.Run("CreateListDownloadRevoke", func(t *testing.T) { dropCreateListDownloadRevoke(e.on(t), alice) })
-			t.Run("Validation", func(t *testing.T) { dropValidation(e.on(t), alice, bob) })
-			t.Run("PerFileLimitRace", func(t *testing.T) { dropPerFileLimitRace(e.on(t), alice) })
-			t.Run("EditsAndDeletes", func(t *testing.T) { dropEditsAndDeletes(e.on(t), alice, bob) })
-			t.Run("Previews", func(t *testing.T) { dropPreviews(e.on(t), alice, b.name == "local") })
-		})
-	}
+	onShareBackends(t, shareEnvWith(map[string]string{"AUTH_RATE_LIMIT": "100000"}), func(t *testing.T, e shareEnv) {
+		alice, bob := e.newUser("alice"), e.newUser("bob")
+		t.Run("CreateListDownloadRevoke", func(t *testing.T) { dropCreateListDownloadRevoke(e.on(t), alice) })
+		t.Run("Validation", func(t *testing.T) { dropValidation(e.on(t), alice, bob) })
+		t.Run("PerFileLimitRace", func(t *testing.T) { dropPerFileLimitRace(e.on(t), alice) })
+		t.Run("EditsAndDeletes", func(t *testing.T) { dropEditsAndDeletes(e.on(t), alice, bob) })
+		t.Run("Previews", func(t *testing.T) { dropPreviews(e.on(t), alice, e.srv.cfg.localObjects()) })
+	})
 }
 
 // dropFiles stores one file per name, with content "content of NAME".
@@ -414,9 +410,7 @@ func dropPreviews(e shareEnv, alice string, local bool) {
 // downloads of each file of a drop together: exactly N of each.
 func TestDropLimitAcrossInstances(t *testing.T) {
 	t.Parallel()
-	env := mongoS3Env(t)
-	env["AUTH_RATE_LIMIT"] = "100000"
-	first, second := shareEnv{apiTester: apiTester{startTestEnv(t, env)}}, shareEnv{apiTester: apiTester{startTestEnv(t, env)}}
+	first, second := twoInstances(t)
 	alice := first.newUser("alice")
 	files := dropFiles(first, alice, "m.txt", "n.txt")
 	d := first.drop(alice, map[string]any{"file_ids": ids(files...), "max_downloads": 4})

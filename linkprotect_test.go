@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -106,6 +105,79 @@ func with(h map[string]string, kv ...string) map[string]string {
 	return out
 }
 
+// wantCookieRefused checks that the cookie of another link opens neither
+// the page nor the download of the share link shareURL, as JSON or as a
+// page; whose names the cookie and the link in a failure.
+func (e shareEnv) wantCookieRefused(t *testing.T, shareURL, cookie, whose string) {
+	t.Helper()
+	for _, h := range []map[string]string{asJSON, asBrowser} {
+		resp, body := e.link("GET", shareURL, "", with(h, "Cookie", cookie))
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s page: %d %s", whose, resp.StatusCode, body)
+		}
+		resp, body = e.link("POST", shareURL, "/download", with(h, "Cookie", cookie))
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s download: %d %s", whose, resp.StatusCode, body)
+		}
+	}
+}
+
+// wantSameAnswer checks that each case, a link's path and a password
+// posted to it, answers as a wrong password on wrongPath does, as a page
+// and as JSON. placeholder stands for the token in the form's target.
+func (e shareEnv) wantSameAnswer(t *testing.T, wrongPath, placeholder string, cases map[string][2]string) {
+	t.Helper()
+	for _, h := range []map[string]string{asBrowser, asJSON} {
+		answer := func(path, pw string) string {
+			resp, body := e.postPassword(path, pw, h)
+			// The token is in the form's target: compare the rest.
+			return resp.Status + " " + resp.Header.Get("Content-Type") + " " + strings.ReplaceAll(string(body), path, placeholder)
+		}
+		want := answer(wrongPath, "not the password at all")
+		for name, c := range cases {
+			if got := answer(c[0], c[1]); got != want {
+				t.Errorf("%s answers\n%s\nwhere a wrong password answers\n%s", name, got, want)
+			}
+		}
+	}
+}
+
+// membersOnlySignIn is where a members-only link at path sends a
+// signed-out browser.
+func membersOnlySignIn(path string) string {
+	return "/login/?next=" + url.QueryEscape(path) + "&notice=members_only"
+}
+
+// wantSentToSignIn checks that a signed-out browser's method on the
+// members-only link at path, or on its route suffix, a page's or a
+// click's, is sent to sign in and back to the link.
+func (e shareEnv) wantSentToSignIn(t *testing.T, method, path, suffix string) {
+	t.Helper()
+	for _, h := range []map[string]string{asBrowser, asClick} {
+		resp, body := e.do(request{method: method, path: path + suffix, header: h})
+		wantStatus(t, resp, body, http.StatusSeeOther)
+		if loc := resp.Header.Get("Location"); loc != membersOnlySignIn(path) {
+			t.Errorf("signed out, %s %s sends the browser to %q, want %q", method, path+suffix, loc, membersOnlySignIn(path))
+		}
+	}
+}
+
+// signInBack signs a browser in from the sign-in page a members-only link
+// at path sent it to, checks that it comes back to the link and that the
+// link's page, with the session, shows want; it returns the session.
+func (e shareEnv) signInBack(t *testing.T, path, want string) string {
+	t.Helper()
+	session, back := signInFrom(t, e.testEnv, membersOnlySignIn(path))
+	if back != path {
+		t.Errorf("after sign-in the browser is sent to %q, want %q", back, path)
+	}
+	resp, body := e.do(request{method: "GET", path: path, header: with(asBrowser, "Cookie", session)})
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(want)) {
+		t.Errorf("signed in, the page: %d %s", resp.StatusCode, body)
+	}
+	return session
+}
+
 // TestLinkPassword (issue 21 §3): a share link with a password, on both
 // stores. The page, its JSON and the download all need the password's
 // cookie; a wrong password, then the right one; a cookie opens its own
@@ -113,124 +185,110 @@ func with(h map[string]string, kv ...string) map[string]string {
 // the password; the form refuses another site's post.
 func TestLinkPassword(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newProtectEnv(t, b.start)
-			alice := e.newUser("alice")
-			sh, path := e.protectedShare(alice, map[string]any{"password": linkPassword, "max_downloads": 5})
-			if !sh.Protected || sh.MembersOnly {
-				t.Fatalf("created %+v, want protected and not members only", sh)
+	onShareBackends(t, newProtectEnv, func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		sh, path := e.protectedShare(alice, map[string]any{"password": linkPassword, "max_downloads": 5})
+		if !sh.Protected || sh.MembersOnly {
+			t.Fatalf("created %+v, want protected and not members only", sh)
+		}
+
+		t.Run("Creation", func(t *testing.T) {
+			f, _ := e.stored(alice, map[string]any{"filename": "x.txt"}, []byte("x"))
+			for _, body := range []string{`{"password": "short"}`, `{"password": "123qweasdzxc"}`, `{"password": ""}`,
+				`{"password": 12345678901234}`, `{"members_only": "yes"}`} {
+				resp, data := e.do(request{method: "POST", path: "/files/" + f.ID + "/shares", token: alice, body: body})
+				if resp.StatusCode != http.StatusBadRequest {
+					t.Errorf("%s: %d %s", body, resp.StatusCode, data)
+					continue
+				}
+				wantStatus(t, resp, data, http.StatusBadRequest)
 			}
-
-			t.Run("Creation", func(t *testing.T) {
-				f, _ := e.stored(alice, map[string]any{"filename": "x.txt"}, []byte("x"))
-				for _, body := range []string{`{"password": "short"}`, `{"password": "123qweasdzxc"}`, `{"password": ""}`,
-					`{"password": 12345678901234}`, `{"members_only": "yes"}`} {
-					resp, data := e.do(request{method: "POST", path: "/files/" + f.ID + "/shares", token: alice, body: body})
-					if resp.StatusCode != http.StatusBadRequest {
-						t.Errorf("%s: %d %s", body, resp.StatusCode, data)
-						continue
-					}
-					wantStatus(t, resp, data, http.StatusBadRequest)
-				}
-				resp, data := e.do(request{method: "GET", path: "/files/" + sh.fileID(t, e, alice) + "/shares", token: alice})
-				wantStatus(t, resp, data, http.StatusOK)
-				listed := decode[struct {
-					Shares []protectedShareOut `json:"shares"`
-				}](t, data).Shares
-				if len(listed) != 1 || !listed[0].Protected || listed[0].MembersOnly || bytes.Contains(data, []byte("scrypt")) {
-					t.Errorf("the list shows %s", data)
-				}
-			})
-
-			t.Run("LockedWithoutThePassword", func(t *testing.T) {
-				resp, body := e.link("GET", sh.URL, "", asBrowser)
-				wantLinkHeaders(t, resp)
-				if resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(body, []byte(`id="password-form"`)) ||
-					bytes.Contains(body, []byte("secret plans")) {
-					t.Errorf("the locked page: %d %s", resp.StatusCode, body)
-				}
-				resp, body = e.link("GET", sh.URL, "", asJSON)
-				wantStatus(t, resp, body, http.StatusUnauthorized)
-				if bytes.Contains(body, []byte("secret plans")) {
-					t.Errorf("the locked JSON tells the file: %s", body)
-				}
-				for _, h := range []map[string]string{asJSON, asBrowser, asClick} {
-					resp, body = e.link("POST", sh.URL, "/download", h)
-					wantAnswer(t, resp, body, http.StatusUnauthorized)
-				}
-				resp, body = e.link("GET", sh.URL, "/download", asClick)
-				wantAnswer(t, resp, body, http.StatusUnauthorized)
-				if n := e.shares(alice, sh.fileID(t, e, alice))[0].Downloads; n != 0 {
-					t.Errorf("refused downloads counted %d", n)
-				}
-			})
-
-			t.Run("WrongThenRight", func(t *testing.T) {
-				resp, body := e.postPassword(path, "not the password at all", asBrowser)
-				wantAnswer(t, resp, body, http.StatusUnauthorized)
-				if !bytes.Contains(body, []byte(msgWrongLinkPassword)) || len(resp.Cookies()) != 0 {
-					t.Errorf("a wrong password: %v %s", resp.Header["Set-Cookie"], body)
-				}
-				cookie := e.unlock(path)
-				resp, body = e.link("GET", sh.URL, "", with(asJSON, "Cookie", cookie))
-				wantStatus(t, resp, body, http.StatusOK)
-				if got := decode[sharedFileOut](t, body); got.Filename != "secret plans.txt" {
-					t.Errorf("the unlocked JSON: %s", body)
-				}
-				resp, body = e.link("GET", sh.URL, "", with(asBrowser, "Cookie", cookie))
-				if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("secret plans.txt")) {
-					t.Errorf("the unlocked page: %d %s", resp.StatusCode, body)
-				}
-				resp, body = e.link("POST", sh.URL, "/download", with(asJSON, "Cookie", cookie))
-				wantStatus(t, resp, body, http.StatusOK) // asked for JSON: the URL (drops.go)
-				if _, got := e.fetch(decode[struct{ URL string }](t, body).URL); string(got) != "the plans\n" {
-					t.Errorf("downloaded %q", got)
-				}
-			})
-
-			t.Run("JSONPassword", func(t *testing.T) {
-				resp, body := e.do(request{method: "POST", path: path, body: map[string]any{"password": "wrong wrong wrong"}, header: asJSON})
-				wantStatus(t, resp, body, http.StatusUnauthorized)
-				resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": linkPassword}, header: asJSON})
-				wantStatus(t, resp, body, http.StatusSeeOther)
-				resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": 1}, header: asJSON})
-				wantStatus(t, resp, body, http.StatusBadRequest)
-				resp, body = e.do(request{method: "POST", path: path, body: "password", header: map[string]string{"Content-Type": "text/plain"}})
-				wantStatus(t, resp, body, http.StatusUnsupportedMediaType)
-			})
-
-			t.Run("CookieOfOneLinkOnAnother", func(t *testing.T) {
-				other, otherPath := e.protectedShare(alice, map[string]any{"password": linkPassword})
-				cookie := e.unlock(path)
-				for _, h := range []map[string]string{asJSON, asBrowser} {
-					resp, body := e.link("GET", other.URL, "", with(h, "Cookie", cookie))
-					if resp.StatusCode != http.StatusUnauthorized {
-						t.Errorf("link A's cookie on link B's page: %d %s", resp.StatusCode, body)
-					}
-					resp, body = e.link("POST", other.URL, "/download", with(h, "Cookie", cookie))
-					if resp.StatusCode != http.StatusUnauthorized {
-						t.Errorf("link A's cookie on link B's download: %d %s", resp.StatusCode, body)
-					}
-				}
-				// Its value under link B's name, and a cookie past its lifetime.
-				otherCookie := e.unlock(otherPath)
-				resp, body := e.link("GET", other.URL, "", with(asJSON, "Cookie", otherCookie))
-				wantStatus(t, resp, body, http.StatusOK)
-				e.clock.advance(linkPassTTL + time.Second)
-				resp, body = e.link("GET", other.URL, "", with(asJSON, "Cookie", otherCookie))
-				wantStatus(t, resp, body, http.StatusUnauthorized)
-			})
-
-			t.Run("AnotherSitesPost", func(t *testing.T) {
-				resp, body := e.postPassword(path, linkPassword, with(asBrowser, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"))
-				if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
-					t.Errorf("another site's post: %d %v %s", resp.StatusCode, resp.Header["Set-Cookie"], body)
-				}
-			})
+			resp, data := e.do(request{method: "GET", path: "/files/" + sh.fileID(t, e, alice) + "/shares", token: alice})
+			wantStatus(t, resp, data, http.StatusOK)
+			listed := decode[struct {
+				Shares []protectedShareOut `json:"shares"`
+			}](t, data).Shares
+			if len(listed) != 1 || !listed[0].Protected || listed[0].MembersOnly || bytes.Contains(data, []byte("scrypt")) {
+				t.Errorf("the list shows %s", data)
+			}
 		})
-	}
+
+		t.Run("LockedWithoutThePassword", func(t *testing.T) {
+			resp, body := e.link("GET", sh.URL, "", asBrowser)
+			wantLinkHeaders(t, resp)
+			if resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(body, []byte(`id="password-form"`)) ||
+				bytes.Contains(body, []byte("secret plans")) {
+				t.Errorf("the locked page: %d %s", resp.StatusCode, body)
+			}
+			resp, body = e.link("GET", sh.URL, "", asJSON)
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+			if bytes.Contains(body, []byte("secret plans")) {
+				t.Errorf("the locked JSON tells the file: %s", body)
+			}
+			for _, h := range []map[string]string{asJSON, asBrowser, asClick} {
+				resp, body = e.link("POST", sh.URL, "/download", h)
+				wantAnswer(t, resp, body, http.StatusUnauthorized)
+			}
+			resp, body = e.link("GET", sh.URL, "/download", asClick)
+			wantAnswer(t, resp, body, http.StatusUnauthorized)
+			if n := e.shares(alice, sh.fileID(t, e, alice))[0].Downloads; n != 0 {
+				t.Errorf("refused downloads counted %d", n)
+			}
+		})
+
+		t.Run("WrongThenRight", func(t *testing.T) {
+			resp, body := e.postPassword(path, "not the password at all", asBrowser)
+			wantAnswer(t, resp, body, http.StatusUnauthorized)
+			if !bytes.Contains(body, []byte(msgWrongLinkPassword)) || len(resp.Cookies()) != 0 {
+				t.Errorf("a wrong password: %v %s", resp.Header["Set-Cookie"], body)
+			}
+			cookie := e.unlock(path)
+			resp, body = e.link("GET", sh.URL, "", with(asJSON, "Cookie", cookie))
+			wantStatus(t, resp, body, http.StatusOK)
+			if got := decode[sharedFileOut](t, body); got.Filename != "secret plans.txt" {
+				t.Errorf("the unlocked JSON: %s", body)
+			}
+			resp, body = e.link("GET", sh.URL, "", with(asBrowser, "Cookie", cookie))
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("secret plans.txt")) {
+				t.Errorf("the unlocked page: %d %s", resp.StatusCode, body)
+			}
+			resp, body = e.link("POST", sh.URL, "/download", with(asJSON, "Cookie", cookie))
+			wantStatus(t, resp, body, http.StatusOK) // asked for JSON: the URL (drops.go)
+			if _, got := e.fetch(decode[struct{ URL string }](t, body).URL); string(got) != "the plans\n" {
+				t.Errorf("downloaded %q", got)
+			}
+		})
+
+		t.Run("JSONPassword", func(t *testing.T) {
+			resp, body := e.do(request{method: "POST", path: path, body: map[string]any{"password": "wrong wrong wrong"}, header: asJSON})
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+			resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": linkPassword}, header: asJSON})
+			wantStatus(t, resp, body, http.StatusSeeOther)
+			resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": 1}, header: asJSON})
+			wantStatus(t, resp, body, http.StatusBadRequest)
+			resp, body = e.do(request{method: "POST", path: path, body: "password", header: map[string]string{"Content-Type": "text/plain"}})
+			wantStatus(t, resp, body, http.StatusUnsupportedMediaType)
+		})
+
+		t.Run("CookieOfOneLinkOnAnother", func(t *testing.T) {
+			other, otherPath := e.protectedShare(alice, map[string]any{"password": linkPassword})
+			e.wantCookieRefused(t, other.URL, e.unlock(path), "link A's cookie on link B's")
+			// Its value under link B's name, and a cookie past its lifetime.
+			otherCookie := e.unlock(otherPath)
+			resp, body := e.link("GET", other.URL, "", with(asJSON, "Cookie", otherCookie))
+			wantStatus(t, resp, body, http.StatusOK)
+			e.clock.advance(linkPassTTL + time.Second)
+			resp, body = e.link("GET", other.URL, "", with(asJSON, "Cookie", otherCookie))
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+		})
+
+		t.Run("AnotherSitesPost", func(t *testing.T) {
+			resp, body := e.postPassword(path, linkPassword, with(asBrowser, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"))
+			if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+				t.Errorf("another site's post: %d %v %s", resp.StatusCode, resp.Header["Set-Cookie"], body)
+			}
+		})
+	})
 }
 
 // fileID is the file a protected share was made for, read from the
@@ -255,59 +313,43 @@ func (sh protectedShareOut) fileID(t *testing.T, e shareEnv, owner string) strin
 // is verified either way), not the time of a store lookup.
 func TestLinkPasswordSameAnswer(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newProtectEnv(t, b.start)
-			alice := e.newUser("alice")
-			_, protected := e.protectedShare(alice, map[string]any{"password": linkPassword})
-			_, open := e.protectedShare(alice, map[string]any{})
-			_, members := e.protectedShare(alice, map[string]any{"password": linkPassword, "members_only": true})
-			unknown := "/s/" + newSecret(shareTokenBytes)
-			for _, h := range []map[string]string{asBrowser, asJSON} {
-				answer := func(path, pw string) string {
-					resp, body := e.postPassword(path, pw, h)
-					// The token is in the form's target: compare the rest.
-					return resp.Status + " " + resp.Header.Get("Content-Type") + " " + strings.ReplaceAll(string(body), path, "/s/TOKEN")
-				}
-				want := answer(protected, "not the password at all")
-				for name, got := range map[string]string{
-					"unknown link":      answer(unknown, "not the password at all"),
-					"link, no password": answer(open, linkPassword),
-					"members only":      answer(members, linkPassword),
-				} {
-					if got != want {
-						t.Errorf("%s answers\n%s\nwhere a wrong password answers\n%s", name, got, want)
-					}
-				}
-			}
-
-			// Timing: the two cases in turn, each its fastest of a few
-			// tries, so that a busy moment of a shared machine slows both
-			// and decides nothing. Without the dummy hash an unknown link
-			// answers in a store lookup, a hundredth of a wrong password's
-			// time or less; with it, about the same time. The hash is
-			// costlier than the other tests', so that it, not the
-			// machine's noise, is most of a wrong password's time.
-			e.srv.links.hasher = newPasswordHasher(scryptParams{logN: 12, r: 8, p: 1})
-			_, slowLink := e.protectedShare(alice, map[string]any{"password": linkPassword})
-			e.postPassword(unknown, "warm the dummy hash", asJSON)
-			timed := func(path string) time.Duration {
-				start := time.Now()
-				e.postPassword(path, "not the password at all", asJSON)
-				return time.Since(start)
-			}
-			wrong, none := time.Hour, time.Hour
-			for range 4 {
-				wrong = min(wrong, timed(slowLink))
-				none = min(none, timed("/s/"+newSecret(shareTokenBytes)))
-			}
-			t.Logf("wrong password %v, unknown link %v", wrong, none)
-			if none < wrong/4 {
-				t.Errorf("an unknown link answers in %v, a wrong password in %v: the time tells them apart", none, wrong)
-			}
+	onShareBackends(t, newProtectEnv, func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		_, protected := e.protectedShare(alice, map[string]any{"password": linkPassword})
+		_, open := e.protectedShare(alice, map[string]any{})
+		_, members := e.protectedShare(alice, map[string]any{"password": linkPassword, "members_only": true})
+		unknown := "/s/" + newSecret(shareTokenBytes)
+		e.wantSameAnswer(t, protected, "/s/TOKEN", map[string][2]string{
+			"unknown link":      {unknown, "not the password at all"},
+			"link, no password": {open, linkPassword},
+			"members only":      {members, linkPassword},
 		})
-	}
+
+		// Timing: the two cases in turn, each its fastest of a few
+		// tries, so that a busy moment of a shared machine slows both
+		// and decides nothing. Without the dummy hash an unknown link
+		// answers in a store lookup, a hundredth of a wrong password's
+		// time or less; with it, about the same time. The hash is
+		// costlier than the other tests', so that it, not the
+		// machine's noise, is most of a wrong password's time.
+		e.srv.links.hasher = newPasswordHasher(scryptParams{logN: 12, r: 8, p: 1})
+		_, slowLink := e.protectedShare(alice, map[string]any{"password": linkPassword})
+		e.postPassword(unknown, "warm the dummy hash", asJSON)
+		timed := func(path string) time.Duration {
+			start := time.Now()
+			e.postPassword(path, "not the password at all", asJSON)
+			return time.Since(start)
+		}
+		wrong, none := time.Hour, time.Hour
+		for range 4 {
+			wrong = min(wrong, timed(slowLink))
+			none = min(none, timed("/s/"+newSecret(shareTokenBytes)))
+		}
+		t.Logf("wrong password %v, unknown link %v", wrong, none)
+		if none < wrong/4 {
+			t.Errorf("an unknown link answers in %v, a wrong password in %v: the time tells them apart", none, wrong)
+		}
+	})
 }
 
 // TestLinkPasswordAttemptsLimited (issue 21 §3): after a few wrong
@@ -316,49 +358,45 @@ func TestLinkPasswordSameAnswer(t *testing.T) {
 // links count the same; the wait passes.
 func TestLinkPasswordAttemptsLimited(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newProtectEnv(t, b.start)
-			clock := stopClock(e.srv) // a slow request must not let a wait pass
-			alice := e.newUser("alice")
-			_, path := e.protectedShare(alice, map[string]any{"password": linkPassword})
-			unknown := "/s/" + newSecret(shareTokenBytes)
-			for _, p := range []string{path, unknown} {
-				for i := range freeLinkFailures + 1 {
-					resp, body := e.postPassword(p, "wrong guess number "+string(rune('a'+i)), asJSON)
-					wantStatus(t, resp, body, http.StatusUnauthorized)
-				}
-				for _, pw := range []string{"one more guess", linkPassword} {
-					resp, body := e.postPassword(p, pw, asJSON)
-					wantStatus(t, resp, body, http.StatusTooManyRequests)
-					if resp.Header.Get("Retry-After") != "1" {
-						t.Errorf("Retry-After %q after %d failures, want 1", resp.Header.Get("Retry-After"), freeLinkFailures+1)
-					}
-				}
-			}
-			resp, body := e.postPassword(path, "wrong again", asBrowser)
-			if resp.StatusCode != http.StatusTooManyRequests || !bytes.Contains(body, []byte(`id="password-form"`)) {
-				t.Errorf("the page while waiting: %d %s", resp.StatusCode, body)
-			}
-			clock.advance(time.Second)
-			resp, body = e.postPassword(path, "wrong after the wait", asJSON)
-			wantStatus(t, resp, body, http.StatusUnauthorized)
-			resp, body = e.postPassword(path, linkPassword, asJSON)
-			wantStatus(t, resp, body, http.StatusTooManyRequests) // now 2 s
-			clock.advance(2 * time.Second)
-			e.unlock(path)
-
-			// The address: freeAddressFailures in all, over fresh links.
-			clock.advance(failureMemory)
-			for range freeAddressFailures + 1 {
-				resp, body := e.postPassword("/s/"+newSecret(shareTokenBytes), "guess", asJSON)
+	onShareBackends(t, newProtectEnv, func(t *testing.T, e shareEnv) {
+		clock := stopClock(e.srv) // a slow request must not let a wait pass
+		alice := e.newUser("alice")
+		_, path := e.protectedShare(alice, map[string]any{"password": linkPassword})
+		unknown := "/s/" + newSecret(shareTokenBytes)
+		for _, p := range []string{path, unknown} {
+			for i := range freeLinkFailures + 1 {
+				resp, body := e.postPassword(p, "wrong guess number "+string(rune('a'+i)), asJSON)
 				wantStatus(t, resp, body, http.StatusUnauthorized)
 			}
-			resp, body = e.postPassword("/s/"+newSecret(shareTokenBytes), "guess", asJSON)
-			wantStatus(t, resp, body, http.StatusTooManyRequests)
-		})
-	}
+			for _, pw := range []string{"one more guess", linkPassword} {
+				resp, body := e.postPassword(p, pw, asJSON)
+				wantStatus(t, resp, body, http.StatusTooManyRequests)
+				if resp.Header.Get("Retry-After") != "1" {
+					t.Errorf("Retry-After %q after %d failures, want 1", resp.Header.Get("Retry-After"), freeLinkFailures+1)
+				}
+			}
+		}
+		resp, body := e.postPassword(path, "wrong again", asBrowser)
+		if resp.StatusCode != http.StatusTooManyRequests || !bytes.Contains(body, []byte(`id="password-form"`)) {
+			t.Errorf("the page while waiting: %d %s", resp.StatusCode, body)
+		}
+		clock.advance(time.Second)
+		resp, body = e.postPassword(path, "wrong after the wait", asJSON)
+		wantStatus(t, resp, body, http.StatusUnauthorized)
+		resp, body = e.postPassword(path, linkPassword, asJSON)
+		wantStatus(t, resp, body, http.StatusTooManyRequests) // now 2 s
+		clock.advance(2 * time.Second)
+		e.unlock(path)
+
+		// The address: freeAddressFailures in all, over fresh links.
+		clock.advance(failureMemory)
+		for range freeAddressFailures + 1 {
+			resp, body := e.postPassword("/s/"+newSecret(shareTokenBytes), "guess", asJSON)
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+		}
+		resp, body = e.postPassword("/s/"+newSecret(shareTokenBytes), "guess", asJSON)
+		wantStatus(t, resp, body, http.StatusTooManyRequests)
+	})
 }
 
 // stoppedClock is a server's clock that moves only when the test says.
@@ -384,54 +422,32 @@ func (c *stoppedClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 // and downloads.
 func TestMembersOnlyLink(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newProtectEnv(t, b.start)
-			alice, bob := e.newUser("alice"), e.newUser("bob")
-			sh, path := e.protectedShare(alice, map[string]any{"members_only": true})
-			if sh.Protected || !sh.MembersOnly {
-				t.Fatalf("created %+v, want members only without a password", sh)
-			}
-			signIn := "/login/?next=" + url.QueryEscape(path) + "&notice=members_only"
-			for _, h := range []map[string]string{asBrowser, asClick} {
-				resp, body := e.link("GET", sh.URL, "", h)
-				wantStatus(t, resp, body, http.StatusSeeOther)
-				if loc := resp.Header.Get("Location"); loc != signIn {
-					t.Errorf("signed out, the page sends the browser to %q, want %q", loc, signIn)
-				}
-				resp, body = e.link("POST", sh.URL, "/download", h)
-				wantStatus(t, resp, body, http.StatusSeeOther)
-				if loc := resp.Header.Get("Location"); loc != signIn {
-					t.Errorf("signed out, the download sends the browser to %q, want %q", loc, signIn)
-				}
-			}
-			resp, body := e.link("GET", sh.URL, "", asJSON)
-			wantStatus(t, resp, body, http.StatusUnauthorized)
-			resp, body = e.link("POST", sh.URL, "/download", asJSON)
-			wantStatus(t, resp, body, http.StatusUnauthorized)
-			if n := e.shares(alice, sh.fileID(t, e, alice))[0].Downloads; n != 0 {
-				t.Errorf("refused downloads counted %d", n)
-			}
+	onShareBackends(t, newProtectEnv, func(t *testing.T, e shareEnv) {
+		alice, bob := e.newUser("alice"), e.newUser("bob")
+		sh, path := e.protectedShare(alice, map[string]any{"members_only": true})
+		if sh.Protected || !sh.MembersOnly {
+			t.Fatalf("created %+v, want members only without a password", sh)
+		}
+		e.wantSentToSignIn(t, "GET", path, "")
+		e.wantSentToSignIn(t, "POST", path, "/download")
+		resp, body := e.link("GET", sh.URL, "", asJSON)
+		wantStatus(t, resp, body, http.StatusUnauthorized)
+		resp, body = e.link("POST", sh.URL, "/download", asJSON)
+		wantStatus(t, resp, body, http.StatusUnauthorized)
+		if n := e.shares(alice, sh.fileID(t, e, alice))[0].Downloads; n != 0 {
+			t.Errorf("refused downloads counted %d", n)
+		}
 
-			// Bob, with his token: a member.
-			resp, body = e.do(request{method: "GET", path: path, token: bob, header: asJSON})
-			wantStatus(t, resp, body, http.StatusOK)
-			resp, body = e.do(request{method: "POST", path: path + "/download", token: bob, header: asJSON})
-			wantStatus(t, resp, body, http.StatusOK)
+		// Bob, with his token: a member.
+		resp, body = e.do(request{method: "GET", path: path, token: bob, header: asJSON})
+		wantStatus(t, resp, body, http.StatusOK)
+		resp, body = e.do(request{method: "POST", path: path + "/download", token: bob, header: asJSON})
+		wantStatus(t, resp, body, http.StatusOK)
 
-			// A browser signs in from the sign-in page it was sent to and
-			// comes back to the link, with a session that opens it.
-			session, back := signInFrom(t, e.testEnv, signIn)
-			if back != path {
-				t.Errorf("after sign-in the browser is sent to %q, want %q", back, path)
-			}
-			resp, body = e.link("GET", sh.URL, "", with(asBrowser, "Cookie", session))
-			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("secret plans.txt")) {
-				t.Errorf("signed in, the page: %d %s", resp.StatusCode, body)
-			}
-		})
-	}
+		// A browser signs in from the sign-in page it was sent to and
+		// comes back to the link, with a session that opens it.
+		e.signInBack(t, path, "secret plans.txt")
+	})
 }
 
 // signInFrom opens the sign-in page at loginPath as a browser, then signs
@@ -524,23 +540,44 @@ func checkProtectedLinkContract(c *contractChecker, user, fileID string) {
 		_, data := c.call("/files/{id}/shares", c.req("POST", "/files/"+fileID+"/shares", user, body))
 		return strings.TrimPrefix(decode[struct{ Share struct{ URL string } }](c.t, data).Share.URL, c.e.URL)
 	}
-	asJSON := func(hr *http.Request) *http.Request { hr.Header.Set("Accept", "application/json"); return hr }
 	c.call("/files/{id}/shares", c.req("POST", "/files/"+fileID+"/shares", user, map[string]any{"password": "short"}))
 	locked := create(map[string]any{"password": linkPassword})
-	c.call("/s/{token}", c.req("GET", locked, "", nil))
-	c.call("/s/{token}", asJSON(c.req("GET", locked, "", nil)))
-	c.call("/s/{token}/download", asJSON(c.req("POST", locked+"/download", "", nil)))
-	c.call("/s/{token}", c.req("POST", locked, "", url.Values{"password": {"not the password at all"}}))
-	c.call("/s/{token}", asJSON(c.req("POST", locked, "", map[string]any{"password": "not the password at all"})))
-	c.call("/s/{token}", asJSON(c.req("POST", locked, "", map[string]any{"password": 1})))
-	c.call("/s/{token}", c.req("POST", locked, "", url.Values{"other": {"x"}}))
-	c.call("/s/{token}", c.req("POST", locked, "", "password"))
+	c.call("/s/{token}/download", acceptJSON(c.req("POST", locked+"/download", "", nil)))
+	checkLockedLinkContract(c, "/s/{token}", locked)
 	c.call("/s/{token}", c.req("POST", locked, "", url.Values{"password": {linkPassword}}))
 	members := create(map[string]any{"members_only": true})
-	c.call("/s/{token}", c.req("GET", members, "", nil))
-	c.call("/s/{token}", asJSON(c.req("GET", members, "", nil)))
-	c.call("/s/{token}", c.req("GET", members, user, nil))
+	checkMembersOnlyContract(c, "/s/{token}", members, user)
 	c.call("/login/", c.req("GET", "/login/?notice=members_only&next="+url.QueryEscape(members), "", nil))
+}
+
+// acceptJSON asks for hr's answer as JSON.
+func acceptJSON(hr *http.Request) *http.Request {
+	hr.Header.Set("Accept", "application/json")
+	return hr
+}
+
+// checkLockedLinkContract calls, for checkContract, the answers of a
+// password-protected link at path (route, in the API document): its
+// locked page and JSON and each refusal of a posted password.
+func checkLockedLinkContract(c *contractChecker, route, path string) {
+	c.t.Helper()
+	c.call(route, c.req("GET", path, "", nil))
+	c.call(route, acceptJSON(c.req("GET", path, "", nil)))
+	c.call(route, c.req("POST", path, "", url.Values{"password": {"not the password at all"}}))
+	c.call(route, acceptJSON(c.req("POST", path, "", map[string]any{"password": "not the password at all"})))
+	c.call(route, acceptJSON(c.req("POST", path, "", map[string]any{"password": 1})))
+	c.call(route, c.req("POST", path, "", url.Values{"other": {"x"}}))
+	c.call(route, c.req("POST", path, "", "password"))
+}
+
+// checkMembersOnlyContract calls, for checkContract, the page of a
+// members-only link at path (route, in the API document) signed out, as
+// JSON, and with user's token.
+func checkMembersOnlyContract(c *contractChecker, route, path, user string) {
+	c.t.Helper()
+	c.call(route, c.req("GET", path, "", nil))
+	c.call(route, acceptJSON(c.req("GET", path, "", nil)))
+	c.call(route, c.req("GET", path, user, nil))
 }
 
 // TestProtectedLinkAcrossInstances (issue 21 §5): two instances on one
@@ -549,9 +586,7 @@ func checkProtectedLinkContract(c *contractChecker, user, fileID string) {
 // a sign-in on the other, from a members-only link, opens it on the first.
 func TestProtectedLinkAcrossInstances(t *testing.T) {
 	t.Parallel()
-	vars := mongoS3Env(t)
-	vars["AUTH_RATE_LIMIT"] = "100000"
-	one, two := shareEnv{apiTester: apiTester{startTestEnv(t, vars)}}, shareEnv{apiTester: apiTester{startTestEnv(t, vars)}}
+	one, two := twoInstances(t)
 	for _, e := range []shareEnv{one, two} {
 		e.srv.links.hasher = newPasswordHasher(testHashParams)
 	}
@@ -581,8 +616,13 @@ func TestProtectedLinkAcrossInstances(t *testing.T) {
 // log replayed); a share without one comes back with none.
 func TestLinkProtectionStored(t *testing.T) {
 	t.Parallel()
-	check := func(t *testing.T, s Store, f *File, want map[string]LinkProtection) {
+	type stored struct {
+		f    *File
+		want map[string]LinkProtection
+	}
+	check := func(t *testing.T, s Store, st stored) {
 		t.Helper()
+		f, want := st.f, st.want
 		for hash, p := range want {
 			got, err := s.ShareLink(t.Context(), hash, ctNow())
 			if err != nil || got.Protection != p {
@@ -603,7 +643,7 @@ func TestLinkProtectionStored(t *testing.T) {
 			}
 		}
 	}
-	insert := func(t *testing.T, s Store) (*File, map[string]LinkProtection) {
+	insert := func(t *testing.T, s Store) stored {
 		f := ctShareFile(t, s, ctNewID())
 		want := map[string]LinkProtection{}
 		for _, p := range []LinkProtection{{}, {PasswordHash: "$scrypt$ln=10,r=8,p=1$c2FsdA$a2V5", MembersOnly: true}, {MembersOnly: true}} {
@@ -613,23 +653,7 @@ func TestLinkProtectionStored(t *testing.T) {
 			ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh, 0))
 			want[sh.TokenHash] = p
 		}
-		return f, want
+		return stored{f, want}
 	}
-	t.Run("local", func(t *testing.T) {
-		t.Parallel()
-		s := openTestLocalStore(t, t.TempDir())
-		f, want := insert(t, s)
-		check(t, s, f, want)
-		check(t, reopenLocalStore(t, s), f, want)
-	})
-	t.Run("mongodb", func(t *testing.T) {
-		t.Parallel()
-		s, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close(context.Background()) })
-		f, want := insert(t, s)
-		check(t, s, f, want)
-	})
+	onEachStoreReplayed(t, insert, check)
 }

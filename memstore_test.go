@@ -210,24 +210,59 @@ func (m *memStore) DeleteAbandonedFile(_ context.Context, owner, id string, crea
 	return memCopy(f), nil
 }
 
-func (m *memStore) InsertCredential(_ context.Context, c Credential) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := c.Kind + "/" + c.Hash
-	if _, ok := m.creds[k]; ok {
+// memInsert stores v under key, refusing a key in use as the stores'
+// unique indexes do.
+func memInsert[T any](mu *sync.Mutex, table map[string]T, key string, v T) error {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := table[key]; dup {
 		return ErrConflict
 	}
-	m.creds[k] = c
+	table[key] = v
 	return nil
 }
 
+// memLive returns the record under key unless it has expired by now.
+func memLive[T any](mu *sync.Mutex, table map[string]T, key string, now time.Time, expires func(T) time.Time) (T, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	return memLiveLocked(table, key, now, expires)
+}
+
+// memTake is memLive for a one-time record: it is gone after, live or not.
+func memTake[T any](mu *sync.Mutex, table map[string]T, key string, now time.Time, expires func(T) time.Time) (T, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	v, err := memLiveLocked(table, key, now, expires)
+	delete(table, key)
+	return v, err
+}
+
+func memLiveLocked[T any](table map[string]T, key string, now time.Time, expires func(T) time.Time) (T, error) {
+	v, ok := table[key]
+	if !ok || !now.Before(expires(v)) {
+		var none T
+		return none, ErrNotFound
+	}
+	return v, nil
+}
+
+func credentialExpires(c Credential) time.Time { return c.ExpiresAt }
+func authStateExpires(s AuthState) time.Time   { return s.ExpiresAt }
+func authCodeExpires(c AuthCode) time.Time     { return c.ExpiresAt }
+func invitationExpires(i Invitation) time.Time { return i.ExpiresAt }
+
+func (m *memStore) InsertCredential(_ context.Context, c Credential) error {
+	return memInsert(&m.mu, m.creds, c.Kind+"/"+c.Hash, c)
+}
+
 func (m *memStore) FindCredential(_ context.Context, kind, hash string, now time.Time) (Credential, error) {
+	c, err := memLive(&m.mu, m.creds, kind+"/"+hash, now, credentialExpires)
+	if err != nil {
+		return c, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, ok := m.creds[kind+"/"+hash]
-	if !ok || !c.ExpiresAt.After(now) {
-		return Credential{}, ErrNotFound
-	}
 	c.UserDisabled = m.users[c.UserID].Disabled
 	return c, nil
 }
@@ -265,45 +300,19 @@ func (m *memStore) GetUser(_ context.Context, id string) (User, error) {
 }
 
 func (m *memStore) InsertAuthState(_ context.Context, s AuthState) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.states[s.Hash]; ok {
-		return ErrConflict
-	}
-	m.states[s.Hash] = s
-	return nil
+	return memInsert(&m.mu, m.states, s.Hash, s)
 }
 
 func (m *memStore) TakeAuthState(_ context.Context, hash string, now time.Time) (AuthState, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, ok := m.states[hash]
-	delete(m.states, hash)
-	if !ok || !now.Before(s.ExpiresAt) {
-		return AuthState{}, ErrNotFound
-	}
-	return s, nil
+	return memTake(&m.mu, m.states, hash, now, authStateExpires)
 }
 
 func (m *memStore) InsertAuthCode(_ context.Context, c AuthCode) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.codes[c.Hash]; ok {
-		return ErrConflict
-	}
-	m.codes[c.Hash] = c
-	return nil
+	return memInsert(&m.mu, m.codes, c.Hash, c)
 }
 
 func (m *memStore) TakeAuthCode(_ context.Context, hash string, now time.Time) (AuthCode, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.codes[hash]
-	delete(m.codes, hash)
-	if !ok || !now.Before(c.ExpiresAt) {
-		return AuthCode{}, ErrNotFound
-	}
-	return c, nil
+	return memTake(&m.mu, m.codes, hash, now, authCodeExpires)
 }
 
 // memStore exercises no share link: it keeps none.
@@ -474,34 +483,15 @@ func (m *memStore) HasObjectKey(_ context.Context, key string) (bool, error) {
 // ---- Accounts (accounts.go) ----
 
 func (m *memStore) InsertInvitation(_ context.Context, inv Invitation) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, dup := m.invites[inv.Hash]; dup {
-		return ErrConflict
-	}
-	m.invites[inv.Hash] = inv
-	return nil
+	return memInsert(&m.mu, m.invites, inv.Hash, inv)
 }
 
 func (m *memStore) GetInvitation(_ context.Context, hash string, now time.Time) (Invitation, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	inv, ok := m.invites[hash]
-	if !ok || !now.Before(inv.ExpiresAt) {
-		return Invitation{}, ErrNotFound
-	}
-	return inv, nil
+	return memLive(&m.mu, m.invites, hash, now, invitationExpires)
 }
 
 func (m *memStore) TakeInvitation(_ context.Context, hash string, now time.Time) (Invitation, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	inv, ok := m.invites[hash]
-	delete(m.invites, hash)
-	if !ok || !now.Before(inv.ExpiresAt) {
-		return Invitation{}, ErrNotFound
-	}
-	return inv, nil
+	return memTake(&m.mu, m.invites, hash, now, invitationExpires)
 }
 
 func (m *memStore) FindAccount(_ context.Context, email string) (User, error) {

@@ -148,35 +148,31 @@ func (b *completeBarrierStore) GetFile(ctx context.Context, owner, id string) (*
 // counter and its bytes count it once.
 func TestUploadCompletedCountedOnce(t *testing.T) {
 	t.Parallel()
-	for name, start := range envStarters {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			a := apiTester{start(t, nil)}
-			tok := a.newUser("racer")
-			up := a.create(tok, map[string]any{"filename": "race.bin"})
-			content := []byte("completed twice at once")
-			a.upload(up, content)
-			a.srv.store = &completeBarrierStore{Store: a.srv.store, id: up.File.ID, both: make(chan struct{})}
-			m := a.srv.metrics
-			files, bytes := m.uploadsCompleted.Load(), m.bytesCompleted.Load()
+	onEachEnv(t, nil, func(t *testing.T, a apiTester) {
+		tok := a.newUser("racer")
+		up := a.create(tok, map[string]any{"filename": "race.bin"})
+		content := []byte("completed twice at once")
+		a.upload(up, content)
+		a.srv.store = &completeBarrierStore{Store: a.srv.store, id: up.File.ID, both: make(chan struct{})}
+		m := a.srv.metrics
+		files, bytes := m.uploadsCompleted.Load(), m.bytesCompleted.Load()
 
-			statuses := make([]int, 2)
-			var wg sync.WaitGroup
-			for i := range statuses {
-				wg.Go(func() { statuses[i] = requestStatus(a.testEnv, "POST", "/upload/"+up.File.ID+"/complete", tok) })
-			}
-			wg.Wait()
-			if statuses[0] != http.StatusOK || statuses[1] != http.StatusOK {
-				t.Fatalf("two completes at once: %v, want both 200", statuses)
-			}
-			if n := m.uploadsCompleted.Load() - files; n != 1 {
-				t.Errorf("dropp_uploads_completed_total went up by %d, want 1", n)
-			}
-			if n := m.bytesCompleted.Load() - bytes; n != uint64(len(content)) {
-				t.Errorf("dropp_upload_bytes_completed_total went up by %d, want %d", n, len(content))
-			}
-		})
-	}
+		statuses := make([]int, 2)
+		var wg sync.WaitGroup
+		for i := range statuses {
+			wg.Go(func() { statuses[i] = requestStatus(a.testEnv, "POST", "/upload/"+up.File.ID+"/complete", tok) })
+		}
+		wg.Wait()
+		if statuses[0] != http.StatusOK || statuses[1] != http.StatusOK {
+			t.Fatalf("two completes at once: %v, want both 200", statuses)
+		}
+		if n := m.uploadsCompleted.Load() - files; n != 1 {
+			t.Errorf("dropp_uploads_completed_total went up by %d, want 1", n)
+		}
+		if n := m.bytesCompleted.Load() - bytes; n != uint64(len(content)) {
+			t.Errorf("dropp_upload_bytes_completed_total went up by %d, want %d", n, len(content))
+		}
+	})
 }
 
 // requestStatus sends a request without a body and returns the status (0

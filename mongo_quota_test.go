@@ -23,16 +23,6 @@ func usageEntries(t *testing.T, s *mongoStore) int64 {
 	return n
 }
 
-// openMongoStoreAt opens the store on database db with opts, closed with
-// the test.
-func openMongoStoreAt(t *testing.T, db string, opts ...mongoOption) *mongoStore {
-	t.Helper()
-	s, err := openMongoStore(t.Context(), requireRig(t).mongoURI, db, testLogger(t), opts...)
-	ctMust(t, "open mongo store", err)
-	t.Cleanup(func() { s.Close(context.Background()) })
-	return s
-}
-
 // TestQuotaOffWritesNoLedger: with no quota set, creating, completing and
 // deleting files on MongoDB appends nothing to the usage ledger, and GET /me
 // still shows the usage, summed from the files.

@@ -132,6 +132,14 @@ func newFakeProvider(t *testing.T) *fakeProvider {
 	return p
 }
 
+// newFakeProviderAs is newFakeProvider signing in u.
+func newFakeProviderAs(t *testing.T, u fakeUser) *fakeProvider {
+	t.Helper()
+	p := newFakeProvider(t)
+	p.set(func(p *fakeProvider) { p.user = u })
+	return p
+}
+
 // set changes the provider's knobs under its lock.
 func (p *fakeProvider) set(f func(p *fakeProvider)) {
 	p.mu.Lock()
@@ -1757,10 +1765,7 @@ func wantSelfContained(t *testing.T, name string, resp *http.Response, body stri
 // shown escaped.
 func TestLoginPageEscapesUserText(t *testing.T) {
 	t.Parallel()
-	p := newFakeProvider(t)
-	p.set(func(p *fakeProvider) {
-		p.user = fakeUser{Sub: "x", Email: `"><script>alert(1)</script>@example.com`, Name: `<img src=x onerror=alert(1)>`, Verified: true}
-	})
+	p := newFakeProviderAs(t, fakeUser{Sub: "x", Email: `"><script>alert(1)</script>@example.com`, Name: `<img src=x onerror=alert(1)>`, Verified: true})
 	e := newSignInEnv(t, p, nil)
 	b := newTestBrowser(t, e.URL, p.URL)
 	if resp, body := b.follow(e.URL + "/auth/google"); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "&lt;script&gt;") {

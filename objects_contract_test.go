@@ -30,16 +30,27 @@ type contractStore struct {
 // TestS3ObjectStoreContract runs the contract against S3 (versitygw).
 func TestS3ObjectStoreContract(t *testing.T) {
 	t.Parallel()
-	store, bucket := newTestS3Objects(t)
-	testObjectStoreContract(t, contractStore{ObjectStore: store, baseURL: "http://dropp.invalid", bucket: bucket})
+	testObjectStoreContract(t, s3ContractStore(t))
 }
 
 // TestLocalObjectStoreContract runs the same contract against the local
 // store, served by a real HTTP server with the store's routes.
 func TestLocalObjectStoreContract(t *testing.T) {
 	t.Parallel()
+	testObjectStoreContract(t, localContractStore(t))
+}
+
+// s3ContractStore is a contract's S3 store, on a fresh versitygw bucket.
+func s3ContractStore(t *testing.T) contractStore {
+	store, bucket := newTestS3Objects(t)
+	return contractStore{ObjectStore: store, baseURL: "http://dropp.invalid", bucket: bucket}
+}
+
+// localContractStore is a contract's local store, in a new directory,
+// served by a real HTTP server with the store's routes.
+func localContractStore(t *testing.T) contractStore {
 	store, srv := newTestLocalObjects(t)
-	testObjectStoreContract(t, contractStore{ObjectStore: store, baseURL: srv.URL})
+	return contractStore{ObjectStore: store, baseURL: srv.URL}
 }
 
 // newTestLocalObjects opens a local store in a new directory and serves its

@@ -15,16 +15,14 @@ import (
 // against S3 (versitygw).
 func TestS3ObjectStoreMultipartContract(t *testing.T) {
 	t.Parallel()
-	store, bucket := newTestS3Objects(t)
-	testMultipartContract(t, contractStore{ObjectStore: store, baseURL: "http://dropp.invalid", bucket: bucket})
+	testMultipartContract(t, s3ContractStore(t))
 }
 
 // TestLocalObjectStoreMultipartContract runs the same contract against the
 // local store, and checks that abort leaves nothing in its directory.
 func TestLocalObjectStoreMultipartContract(t *testing.T) {
 	t.Parallel()
-	store, srv := newTestLocalObjects(t)
-	testMultipartContract(t, contractStore{ObjectStore: store, baseURL: srv.URL})
+	testMultipartContract(t, localContractStore(t))
 }
 
 // newTestS3Objects is an S3 object store on a fresh versitygw bucket.

@@ -197,6 +197,25 @@ func TestWebPageOrdersByInstant(t *testing.T) {
 	}
 }
 
+// storedPartsJS evaluates to how many parts the server lists for the
+// page's first multipart upload in localStorage (0 if none).
+const storedPartsJS = `(async () => {
+	const r = JSON.parse(localStorage.getItem("dropp.multipart") || "[]")[0];
+	if (!r) return 0;
+	const resp = await fetch("/upload/" + r.id + "/parts");
+	return resp.ok ? (await resp.json()).parts.length : 0;
+})()`
+
+// openLocalApp starts a local-mode server and opens its web page in
+// headless Chromium, signed in (requireChromium: none is a failure).
+func openLocalApp(t *testing.T) (*testEnv, *cdpClient, string) {
+	t.Helper()
+	requireChromium(t)
+	e := newLocalTestEnv(t, nil)
+	chrome, page := openSignedInApp(t, e.URL)
+	return e, chrome, page
+}
+
 // openSignedInApp starts Chromium, signs in on the page at base+"/" and
 // waits until the app is ready; it returns the browser and its page.
 func openSignedInApp(t *testing.T, base string) (*cdpClient, string) {
@@ -461,9 +480,7 @@ func TestWebPageS3InChromium(t *testing.T) {
 // (no session) and downloads the file; revoked, it no longer does.
 func TestWebPageShareInChromium(t *testing.T) {
 	t.Parallel()
-	requireChromium(t)
-	e := newLocalTestEnv(t, nil)
-	chrome, page := openSignedInApp(t, e.URL)
+	_, chrome, page := openLocalApp(t)
 	if !pageHasRoute(t, chrome, page, "GET", "/files/00000000-0000-4000-8000-000000000000/shares", nil) {
 		t.Skip("this server has no share links (issue 9): the page hides Share")
 	}
@@ -522,15 +539,9 @@ func TestWebPageResumeInChromium(t *testing.T) {
 
 	throttle(t, chrome, page, 4<<20)
 	pick(t, chrome, page, file)
-	const partsJS = `(async () => {
-		const r = JSON.parse(localStorage.getItem("dropp.multipart") || "[]")[0];
-		if (!r) return 0;
-		const resp = await fetch("/upload/" + r.id + "/parts");
-		return resp.ok ? (await resp.json()).parts.length : 0;
-	})()`
 	var stored int
 	waitForApp(t, chrome, page, func(appState) bool {
-		return chrome.evaluate(page, partsJS, &stored) == nil && stored >= 1 && stored < 4
+		return chrome.evaluate(page, storedPartsJS, &stored) == nil && stored >= 1 && stored < 4
 	})
 
 	if err := chrome.call(page, "Page.reload", map[string]any{}, nil); err != nil {
@@ -538,7 +549,7 @@ func TestWebPageResumeInChromium(t *testing.T) {
 	}
 	throttle(t, chrome, page, 0)
 	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready && strings.Contains(s.Text, "Unfinished: resumable.bin") })
-	chrome.evaluate(page, partsJS, &stored) // a part may have landed as the page went
+	chrome.evaluate(page, storedPartsJS, &stored) // a part may have landed as the page went
 	// The part that was on its way as the page went is sent again even if
 	// the server lists it (a store may list a cut-off part at full size).
 	const cutListedJS = `(async () => {
@@ -648,9 +659,7 @@ func mustJSON(t *testing.T, v any) string {
 // and "Load more" fetches the rest with the cursor, then goes away.
 func TestWebPageLoadMore(t *testing.T) {
 	t.Parallel()
-	requireChromium(t)
-	e := newLocalTestEnv(t, nil)
-	chrome, page := openSignedInApp(t, e.URL)
+	_, chrome, page := openLocalApp(t)
 	const createJS = `(async () => {
 		for (let i = 1; i <= 53; i++) {
 			const resp = await fetch("/upload/", {method: "POST", headers: {"Content-Type": "application/json"},
@@ -690,9 +699,7 @@ func TestWebPageLoadMore(t *testing.T) {
 // deletes its pending file, so nothing is left behind in the list.
 func TestWebPageCancel(t *testing.T) {
 	t.Parallel()
-	requireChromium(t)
-	e := newLocalTestEnv(t, nil)
-	chrome, page := openSignedInApp(t, e.URL)
+	_, chrome, page := openLocalApp(t)
 	throttle(t, chrome, page, 256<<10)
 	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "unwanted.bin", randomBytes(t, 2<<20)))
 	waitForApp(t, chrome, page, func(s appState) bool { return s.Progress > 2 && s.Progress < 90 })

@@ -219,6 +219,25 @@ func requireNoUnfinished(t *testing.T, c *cdpClient, page, while string) {
 	}
 }
 
+// dropBigFile opens a signed-in app page on base, recording its deletes
+// and counting its PUTs, drops a new file of dropFileSize random bytes
+// named name, throttled to dropThrottle, and waits until its progress is
+// past 5% but below below%. It returns the browser, the page, the file's
+// path and its bytes.
+func dropBigFile(t *testing.T, base, name string, below float64) (chrome *cdpClient, page, file string, data []byte) {
+	t.Helper()
+	chrome, page = openSignedInApp(t, base)
+	recordDeletes(t, chrome, page)
+	data = randomBytes(t, dropFileSize)
+	file = writeTestFile(t, t.TempDir(), name, data)
+
+	countPuts(t, chrome, page)
+	throttle(t, chrome, page, dropThrottle)
+	pick(t, chrome, page, file)
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Progress > 5 && s.Progress < below })
+	return chrome, page, file, data
+}
+
 // TestWebPageDoubleDropKeepsFile: the same big file dropped twice in one
 // tab, the second time mid-upload (issue 18's report), ends as one
 // complete file; the second drop joins the first upload.
@@ -226,15 +245,7 @@ func TestWebPageDoubleDropKeepsFile(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
 	onEachPageBackend(t, func(t *testing.T, base string) {
-		chrome, page := openSignedInApp(t, base)
-		recordDeletes(t, chrome, page)
-		data := randomBytes(t, dropFileSize)
-		file := writeTestFile(t, t.TempDir(), "big-17MiB.bin", data)
-
-		countPuts(t, chrome, page)
-		throttle(t, chrome, page, dropThrottle)
-		pick(t, chrome, page, file)
-		waitForApp(t, chrome, page, func(s appState) bool { return s.Progress > 5 && s.Progress < 60 })
+		chrome, page, file, data := dropBigFile(t, base, "big-17MiB.bin", 60)
 		requireNoUnfinished(t, chrome, page, "while the file uploads")
 		pick(t, chrome, page, file)
 		waitForApp(t, chrome, page, func(s appState) bool { return len(s.Uploads) == 2 })
@@ -251,15 +262,7 @@ func TestWebPageTwoTabsOneFile(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
 	onEachPageBackend(t, func(t *testing.T, base string) {
-		chrome, first := openSignedInApp(t, base)
-		recordDeletes(t, chrome, first)
-		data := randomBytes(t, dropFileSize)
-		file := writeTestFile(t, t.TempDir(), "two-tabs.bin", data)
-
-		countPuts(t, chrome, first)
-		throttle(t, chrome, first, dropThrottle)
-		pick(t, chrome, first, file)
-		waitForApp(t, chrome, first, func(s appState) bool { return s.Progress > 5 && s.Progress < 50 })
+		chrome, first, file, data := dropBigFile(t, base, "two-tabs.bin", 50)
 		second := openSecondTab(t, chrome, base)
 		countPuts(t, chrome, second)
 		requireNoUnfinished(t, chrome, second, "while the other tab uploads the file")
@@ -286,19 +289,13 @@ func TestWebPageReloadThenResume(t *testing.T) {
 
 		throttle(t, chrome, page, reloadThrottle)
 		pick(t, chrome, page, file)
-		const partsJS = `(async () => {
-			const r = JSON.parse(localStorage.getItem("dropp.multipart") || "[]")[0];
-			if (!r) return 0;
-			const resp = await fetch("/upload/" + r.id + "/parts");
-			return resp.ok ? (await resp.json()).parts.length : 0;
-		})()`
 		var stored int
 		waitForApp(t, chrome, page, func(appState) bool {
-			return chrome.evaluate(page, partsJS, &stored) == nil && stored >= 1
+			return chrome.evaluate(page, storedPartsJS, &stored) == nil && stored >= 1
 		})
 		other := openSecondTab(t, chrome, base)
 		requireNoUnfinished(t, chrome, other, "while the first tab uploads the file")
-		if chrome.evaluate(page, partsJS, &stored); stored >= 4 {
+		if chrome.evaluate(page, storedPartsJS, &stored); stored >= 4 {
 			t.Fatal("the upload ended before the reload: throttle harder")
 		}
 

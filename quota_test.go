@@ -21,6 +21,17 @@ var envStarters = map[string]func(t *testing.T, env map[string]string) *testEnv{
 	"local": newLocalTestEnv,
 }
 
+// onEachEnv runs test in a parallel subtest per store of envStarters, on
+// a server started with env.
+func onEachEnv(t *testing.T, env map[string]string, test func(t *testing.T, a apiTester)) {
+	for name, start := range envStarters {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, apiTester{start(t, env)})
+		})
+	}
+}
+
 // quotaFile is a new pending file of owner charging charge bytes.
 func quotaFile(owner string, charge int64) *File {
 	f := ctFile(owner, ctNow())
@@ -168,91 +179,87 @@ func wantQuotaExceeded(t *testing.T, resp *http.Response, body []byte, words ...
 // concurrent creates at the edge.
 func TestQuotaAPI(t *testing.T) {
 	t.Parallel()
-	for name, start := range envStarters {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			a := apiTester{start(t, map[string]string{
-				"QUOTA_BYTES_PER_USER": "4096", "QUOTA_FILES_PER_USER": "4", "MAX_UPLOAD_BYTES": "2048",
-			})}
-			tok := a.newUser("quota")
-			me := a.me(tok)
-			if q := me.Usage; q.QuotaBytes == nil || *q.QuotaBytes != 4096 || q.QuotaFiles == nil || *q.QuotaFiles != 4 || q.Bytes != 0 {
-				t.Fatalf("GET /me usage %+v", q)
-			}
+	onEachEnv(t, map[string]string{
+		"QUOTA_BYTES_PER_USER": "4096", "QUOTA_FILES_PER_USER": "4", "MAX_UPLOAD_BYTES": "2048",
+	}, func(t *testing.T, a apiTester) {
+		tok := a.newUser("quota")
+		me := a.me(tok)
+		if q := me.Usage; q.QuotaBytes == nil || *q.QuotaBytes != 4096 || q.QuotaFiles == nil || *q.QuotaFiles != 4 || q.Bytes != 0 {
+			t.Fatalf("GET /me usage %+v", q)
+		}
 
-			// A pending upload without a size reserves MAX_UPLOAD_BYTES.
-			open := a.create(tok, map[string]any{"filename": "open.bin"})
-			a.wantMeUsage(tok, 2048, 1)
-			declared := a.create(tok, map[string]any{"filename": "a.bin", "size": 2000})
-			a.wantMeUsage(tok, 4048, 2)
-			resp, body := a.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "b.bin", "size": 49}})
-			wantQuotaExceeded(t, resp, body, "49 B", "4.0 KiB of your 4.0 KiB")
-			a.create(tok, map[string]any{"filename": "edge.bin", "size": 48}) // exactly at the quota
-			a.wantMeUsage(tok, 4096, 3)
+		// A pending upload without a size reserves MAX_UPLOAD_BYTES.
+		open := a.create(tok, map[string]any{"filename": "open.bin"})
+		a.wantMeUsage(tok, 2048, 1)
+		declared := a.create(tok, map[string]any{"filename": "a.bin", "size": 2000})
+		a.wantMeUsage(tok, 4048, 2)
+		resp, body := a.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "b.bin", "size": 49}})
+		wantQuotaExceeded(t, resp, body, "49 B", "4.0 KiB of your 4.0 KiB")
+		a.create(tok, map[string]any{"filename": "edge.bin", "size": 48}) // exactly at the quota
+		a.wantMeUsage(tok, 4096, 3)
 
-			// Completing counts the real size: 100 bytes, not 2048. On S3,
-			// only once the form has expired: until then it may store up
-			// to 2048 bytes again (see sweepStaged), which stay reserved.
-			var held int64
-			if _, staged := a.srv.objects.(stagingObjects); staged {
-				held = 2048 - 100
-			}
-			a.upload(open, make([]byte, 100))
-			resp, body = a.complete(tok, open.File.ID, nil)
-			wantStatus(t, resp, body, http.StatusOK)
-			a.wantMeUsage(tok, 2148+held, 3)
-			resp, body = a.complete(tok, open.File.ID, nil) // again: settled once
-			wantStatus(t, resp, body, http.StatusOK)
-			a.wantMeUsage(tok, 2148+held, 3)
+		// Completing counts the real size: 100 bytes, not 2048. On S3,
+		// only once the form has expired: until then it may store up
+		// to 2048 bytes again (see sweepStaged), which stay reserved.
+		var held int64
+		if _, staged := a.srv.objects.(stagingObjects); staged {
+			held = 2048 - 100
+		}
+		a.upload(open, make([]byte, 100))
+		resp, body = a.complete(tok, open.File.ID, nil)
+		wantStatus(t, resp, body, http.StatusOK)
+		a.wantMeUsage(tok, 2148+held, 3)
+		resp, body = a.complete(tok, open.File.ID, nil) // again: settled once
+		wantStatus(t, resp, body, http.StatusOK)
+		a.wantMeUsage(tok, 2148+held, 3)
 
-			a.create(tok, map[string]any{"filename": "four.bin", "size": 0})
-			resp, body = a.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "five.bin", "size": 0}})
-			wantQuotaExceeded(t, resp, body, "4 of your 4 files")
+		a.create(tok, map[string]any{"filename": "four.bin", "size": 0})
+		resp, body = a.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "five.bin", "size": 0}})
+		wantQuotaExceeded(t, resp, body, "4 of your 4 files")
 
-			// Deleting releases what the file counted. On S3, its bytes
-			// only at the staged sweep: its form may still store them.
-			resp, body = a.do(request{method: "DELETE", path: "/files/" + declared.File.ID, token: tok})
-			wantStatus(t, resp, body, http.StatusNoContent)
-			raceSize := 1000
-			if held != 0 {
-				held += 2000
-				resp, body = a.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "b.bin", "size": 1}})
-				wantQuotaExceeded(t, resp, body, "4.0 KiB of your 4.0 KiB")
-				raceSize = 0 // no byte left: the race below is at the file edge only
-			}
-			a.wantMeUsage(tok, 148+held, 3)
+		// Deleting releases what the file counted. On S3, its bytes
+		// only at the staged sweep: its form may still store them.
+		resp, body = a.do(request{method: "DELETE", path: "/files/" + declared.File.ID, token: tok})
+		wantStatus(t, resp, body, http.StatusNoContent)
+		raceSize := 1000
+		if held != 0 {
+			held += 2000
+			resp, body = a.do(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "b.bin", "size": 1}})
+			wantQuotaExceeded(t, resp, body, "4.0 KiB of your 4.0 KiB")
+			raceSize = 0 // no byte left: the race below is at the file edge only
+		}
+		a.wantMeUsage(tok, 148+held, 3)
 
-			// 20 concurrent creates of 1000 bytes with 3948 (or 2000) left
-			// and one file left: exactly one succeeds.
-			var wg sync.WaitGroup
-			statuses := make(chan int, 20)
-			for range 20 {
-				wg.Go(func() {
-					code, _, err := a.try(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "race.bin", "size": raceSize}})
-					if err != nil {
-						t.Error(err)
-					}
-					statuses <- code
-				})
-			}
-			wg.Wait()
-			close(statuses)
-			created := 0
-			for code := range statuses {
-				switch code {
-				case http.StatusCreated:
-					created++
-				case http.StatusForbidden:
-				default:
-					t.Errorf("concurrent create: status %d", code)
+		// 20 concurrent creates of 1000 bytes with 3948 (or 2000) left
+		// and one file left: exactly one succeeds.
+		var wg sync.WaitGroup
+		statuses := make(chan int, 20)
+		for range 20 {
+			wg.Go(func() {
+				code, _, err := a.try(request{method: "POST", path: "/upload/", token: tok, body: map[string]any{"filename": "race.bin", "size": raceSize}})
+				if err != nil {
+					t.Error(err)
 				}
+				statuses <- code
+			})
+		}
+		wg.Wait()
+		close(statuses)
+		created := 0
+		for code := range statuses {
+			switch code {
+			case http.StatusCreated:
+				created++
+			case http.StatusForbidden:
+			default:
+				t.Errorf("concurrent create: status %d", code)
 			}
-			if created != 1 {
-				t.Errorf("%d concurrent creates succeeded with one file left, want 1", created)
-			}
-			a.wantMeUsage(tok, int64(148+raceSize)+held, 4)
-		})
-	}
+		}
+		if created != 1 {
+			t.Errorf("%d concurrent creates succeeded with one file left, want 1", created)
+		}
+		a.wantMeUsage(tok, int64(148+raceSize)+held, 4)
+	})
 }
 
 // TestQuotaUnlimitedByDefault: without quotas, /me shows null limits.

@@ -204,11 +204,7 @@ func TestRecordsMongoReadsGolden(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	db := testDatabaseName(t)
-	s, err := openMongoStore(ctx, requireRig(t).mongoURI, db, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(ctx) })
+	s := openMongoStoreAt(t, db)
 	collections := map[string]string{"file": "files", "cred": "credentials", "user": "users", "state": "auth_states", "code": "auth_codes"}
 	for name, doc := range readGoldenMongo(t) {
 		coll := s.client.Database(db).Collection(collections[strings.TrimRight(name, "0123456789")])
@@ -219,6 +215,7 @@ func TestRecordsMongoReadsGolden(t *testing.T) {
 	now := time.Now()
 	for name, want := range goldenRecordValues().byName() {
 		var got any
+		var err error
 		switch want := want.(type) {
 		case File:
 			got, err = s.GetFile(ctx, want.Owner, want.ID)

@@ -5,7 +5,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -119,102 +118,78 @@ func (e shareEnv) wantSenderRoutesLocked(path, fileID string, header map[string]
 // link; a wrong password and an unknown request answer alike.
 func TestProtectedFileRequestPassword(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newProtectEnv(t, b.start)
-			alice := e.newUser("alice")
-			fr, path := e.protectedRequest(alice, map[string]any{"password": linkPassword})
-			if got := e.listedProtection(alice, fr.ID); !got.Protected || got.MembersOnly {
-				t.Fatalf("listed %+v, want protected and not members only", got)
+	onShareBackends(t, newProtectEnv, func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		fr, path := e.protectedRequest(alice, map[string]any{"password": linkPassword})
+		if got := e.listedProtection(alice, fr.ID); !got.Protected || got.MembersOnly {
+			t.Fatalf("listed %+v, want protected and not members only", got)
+		}
+
+		t.Run("LockedWithoutThePassword", func(t *testing.T) {
+			e := e.on(t)
+			resp, body := e.do(request{method: "GET", path: path, header: asBrowser})
+			wantLinkHeaders(t, resp)
+			if resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(body, []byte(`id="password-form"`)) ||
+				!bytes.Contains(body, []byte(`action="`+path+`"`)) || bytes.Contains(body, []byte("Tax papers")) {
+				t.Errorf("the locked page: %d %s", resp.StatusCode, body)
 			}
+			e.wantSenderRoutesLocked(path, newID(), nil, http.StatusUnauthorized)
+			if got := e.requests(alice)[0]; got.FilesReceived != 0 {
+				t.Errorf("refused uploads counted: %+v", got)
+			}
+		})
 
-			t.Run("LockedWithoutThePassword", func(t *testing.T) {
-				e := e.on(t)
-				resp, body := e.do(request{method: "GET", path: path, header: asBrowser})
-				wantLinkHeaders(t, resp)
-				if resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(body, []byte(`id="password-form"`)) ||
-					!bytes.Contains(body, []byte(`action="`+path+`"`)) || bytes.Contains(body, []byte("Tax papers")) {
-					t.Errorf("the locked page: %d %s", resp.StatusCode, body)
-				}
-				e.wantSenderRoutesLocked(path, newID(), nil, http.StatusUnauthorized)
-				if got := e.requests(alice)[0]; got.FilesReceived != 0 {
-					t.Errorf("refused uploads counted: %+v", got)
-				}
-			})
+		t.Run("WrongThenRight", func(t *testing.T) {
+			e := e.on(t)
+			resp, body := e.postPassword(path, "not the password at all", asBrowser)
+			wantAnswer(t, resp, body, http.StatusUnauthorized)
+			if !bytes.Contains(body, []byte(msgWrongLinkPassword)) || len(resp.Cookies()) != 0 {
+				t.Errorf("a wrong password: %v %s", resp.Header["Set-Cookie"], body)
+			}
+			resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": "wrong wrong wrong"}, header: asJSON})
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+			cookie := e.unlock(path) // checks Path=/r/{token}, HttpOnly, SameSite=Strict
+			resp, body = e.do(request{method: "GET", path: path, header: with(asJSON, "Cookie", cookie)})
+			wantStatus(t, resp, body, http.StatusOK)
+			if got := decode[openRequestOut](t, body); got.Title != "Tax papers" {
+				t.Errorf("the unlocked JSON: %s", body)
+			}
+			resp, body = e.do(request{method: "GET", path: path, header: with(asBrowser, "Cookie", cookie)})
+			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("Tax papers")) {
+				t.Errorf("the unlocked page: %d %s", resp.StatusCode, body)
+			}
+			sent := e.sendWith(path, "return.pdf", []byte("the return\n"), map[string]string{"Cookie": cookie}, "")
+			if sent.RequestID != fr.ID {
+				t.Errorf("sent %+v", sent)
+			}
+			if ids := e.listIDs(alice, ""); !slices.Contains(ids, sent.ID) {
+				t.Errorf("the owner's files %v lack the sent file %s", ids, sent.ID)
+			}
+			resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": linkPassword}, header: asJSON})
+			wantStatus(t, resp, body, http.StatusSeeOther)
+		})
 
-			t.Run("WrongThenRight", func(t *testing.T) {
-				e := e.on(t)
-				resp, body := e.postPassword(path, "not the password at all", asBrowser)
-				wantAnswer(t, resp, body, http.StatusUnauthorized)
-				if !bytes.Contains(body, []byte(msgWrongLinkPassword)) || len(resp.Cookies()) != 0 {
-					t.Errorf("a wrong password: %v %s", resp.Header["Set-Cookie"], body)
-				}
-				resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": "wrong wrong wrong"}, header: asJSON})
-				wantStatus(t, resp, body, http.StatusUnauthorized)
-				cookie := e.unlock(path) // checks Path=/r/{token}, HttpOnly, SameSite=Strict
-				resp, body = e.do(request{method: "GET", path: path, header: with(asJSON, "Cookie", cookie)})
-				wantStatus(t, resp, body, http.StatusOK)
-				if got := decode[openRequestOut](t, body); got.Title != "Tax papers" {
-					t.Errorf("the unlocked JSON: %s", body)
-				}
-				resp, body = e.do(request{method: "GET", path: path, header: with(asBrowser, "Cookie", cookie)})
-				if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("Tax papers")) {
-					t.Errorf("the unlocked page: %d %s", resp.StatusCode, body)
-				}
-				sent := e.sendWith(path, "return.pdf", []byte("the return\n"), map[string]string{"Cookie": cookie}, "")
-				if sent.RequestID != fr.ID {
-					t.Errorf("sent %+v", sent)
-				}
-				if ids := e.listIDs(alice, ""); !slices.Contains(ids, sent.ID) {
-					t.Errorf("the owner's files %v lack the sent file %s", ids, sent.ID)
-				}
-				resp, body = e.do(request{method: "POST", path: path, body: map[string]any{"password": linkPassword}, header: asJSON})
-				wantStatus(t, resp, body, http.StatusSeeOther)
-			})
+		t.Run("CookieOfAShareLinkAndBack", func(t *testing.T) {
+			e := e.on(t)
+			sh, shPath := e.protectedShare(alice, map[string]any{"password": linkPassword})
+			shareCookie, requestCookie := e.unlock(shPath), e.unlock(path)
+			e.wantSenderRoutesLocked(path, newID(), map[string]string{"Cookie": shareCookie}, http.StatusUnauthorized)
+			e.wantCookieRefused(t, sh.URL, requestCookie, "a request's cookie on a share link's")
+			// Another protected request of the same password and owner.
+			_, otherPath := e.protectedRequest(alice, map[string]any{"password": linkPassword})
+			e.wantSenderRoutesLocked(otherPath, newID(), map[string]string{"Cookie": requestCookie}, http.StatusUnauthorized)
+		})
 
-			t.Run("CookieOfAShareLinkAndBack", func(t *testing.T) {
-				e := e.on(t)
-				sh, shPath := e.protectedShare(alice, map[string]any{"password": linkPassword})
-				shareCookie, requestCookie := e.unlock(shPath), e.unlock(path)
-				e.wantSenderRoutesLocked(path, newID(), map[string]string{"Cookie": shareCookie}, http.StatusUnauthorized)
-				for _, h := range []map[string]string{asJSON, asBrowser} {
-					resp, body := e.link("GET", sh.URL, "", with(h, "Cookie", requestCookie))
-					if resp.StatusCode != http.StatusUnauthorized {
-						t.Errorf("a request's cookie on a share link's page: %d %s", resp.StatusCode, body)
-					}
-					resp, body = e.link("POST", sh.URL, "/download", with(h, "Cookie", requestCookie))
-					if resp.StatusCode != http.StatusUnauthorized {
-						t.Errorf("a request's cookie on a share link's download: %d %s", resp.StatusCode, body)
-					}
-				}
-				// Another protected request of the same password and owner.
-				_, otherPath := e.protectedRequest(alice, map[string]any{"password": linkPassword})
-				e.wantSenderRoutesLocked(otherPath, newID(), map[string]string{"Cookie": requestCookie}, http.StatusUnauthorized)
-			})
-
-			t.Run("SameAnswer", func(t *testing.T) {
-				e := e.on(t)
-				_, open := e.protectedRequest(alice, nil)
-				unknown := "/r/" + newSecret(shareTokenBytes)
-				for _, h := range []map[string]string{asBrowser, asJSON} {
-					answer := func(p, pw string) string {
-						resp, body := e.postPassword(p, pw, h)
-						return resp.Status + " " + resp.Header.Get("Content-Type") + " " + strings.ReplaceAll(string(body), p, "/r/TOKEN")
-					}
-					want := answer(path, "not the password at all")
-					for name, got := range map[string]string{
-						"unknown request":      answer(unknown, "not the password at all"),
-						"request, no password": answer(open, linkPassword),
-					} {
-						if got != want {
-							t.Errorf("%s answers\n%s\nwhere a wrong password answers\n%s", name, got, want)
-						}
-					}
-				}
+		t.Run("SameAnswer", func(t *testing.T) {
+			e := e.on(t)
+			_, open := e.protectedRequest(alice, nil)
+			unknown := "/r/" + newSecret(shareTokenBytes)
+			e.wantSameAnswer(t, path, "/r/TOKEN", map[string][2]string{
+				"unknown request":      {unknown, "not the password at all"},
+				"request, no password": {open, linkPassword},
 			})
 		})
-	}
+	})
 }
 
 // TestMembersOnlyFileRequest (issue 21 §3): a members-only file request,
@@ -224,47 +199,29 @@ func TestProtectedFileRequestPassword(t *testing.T) {
 // made) opens it and sends a file.
 func TestMembersOnlyFileRequest(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newProtectEnv(t, b.start)
-			alice, bob := e.newUser("alice"), e.newUser("bob")
-			fr, path := e.protectedRequest(alice, map[string]any{"members_only": true})
-			if got := e.listedProtection(alice, fr.ID); got.Protected || !got.MembersOnly {
-				t.Fatalf("listed %+v, want members only without a password", got)
-			}
-			signIn := "/login/?next=" + url.QueryEscape(path) + "&notice=members_only"
-			for _, h := range []map[string]string{asBrowser, asClick} {
-				resp, body := e.do(request{method: "GET", path: path, header: h})
-				wantStatus(t, resp, body, http.StatusSeeOther)
-				if loc := resp.Header.Get("Location"); loc != signIn {
-					t.Errorf("signed out, the page sends the browser to %q, want %q", loc, signIn)
-				}
-			}
-			e.wantSenderRoutesLocked(path, newID(), nil, http.StatusUnauthorized)
+	onShareBackends(t, newProtectEnv, func(t *testing.T, e shareEnv) {
+		alice, bob := e.newUser("alice"), e.newUser("bob")
+		fr, path := e.protectedRequest(alice, map[string]any{"members_only": true})
+		if got := e.listedProtection(alice, fr.ID); got.Protected || !got.MembersOnly {
+			t.Fatalf("listed %+v, want members only without a password", got)
+		}
+		e.wantSentToSignIn(t, "GET", path, "")
+		e.wantSenderRoutesLocked(path, newID(), nil, http.StatusUnauthorized)
 
-			// Bob, with his token: a member.
-			resp, body := e.do(request{method: "GET", path: path, token: bob, header: asJSON})
-			wantStatus(t, resp, body, http.StatusOK)
-			if sent := e.sendWith(path, "from bob.txt", []byte("bob\n"), nil, bob); sent.RequestID != fr.ID {
-				t.Errorf("bob sent %+v", sent)
-			}
+		// Bob, with his token: a member.
+		resp, body := e.do(request{method: "GET", path: path, token: bob, header: asJSON})
+		wantStatus(t, resp, body, http.StatusOK)
+		if sent := e.sendWith(path, "from bob.txt", []byte("bob\n"), nil, bob); sent.RequestID != fr.ID {
+			t.Errorf("bob sent %+v", sent)
+		}
 
-			// A browser signs in from where it was sent and comes back.
-			session, back := signInFrom(t, e.testEnv, signIn)
-			if back != path {
-				t.Errorf("after sign-in the browser is sent to %q, want %q", back, path)
-			}
-			resp, body = e.do(request{method: "GET", path: path, header: with(asBrowser, "Cookie", session)})
-			if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("Tax papers")) {
-				t.Errorf("signed in, the page: %d %s", resp.StatusCode, body)
-			}
-			e.sendWith(path, "from a browser.txt", []byte("browser\n"), map[string]string{"Cookie": session}, "")
-			if got := e.requests(alice)[0]; got.FilesReceived != 2 {
-				t.Errorf("the request received %d files, want 2", got.FilesReceived)
-			}
-		})
-	}
+		// A browser signs in from where it was sent and comes back.
+		session := e.signInBack(t, path, "Tax papers")
+		e.sendWith(path, "from a browser.txt", []byte("browser\n"), map[string]string{"Cookie": session}, "")
+		if got := e.requests(alice)[0]; got.FilesReceived != 2 {
+			t.Errorf("the request received %d files, want 2", got.FilesReceived)
+		}
+	})
 }
 
 // TestRequestProtectionStored: a request's protection comes back from
@@ -307,22 +264,7 @@ func TestRequestProtectionStored(t *testing.T) {
 			}
 		}
 	}
-	t.Run("local", func(t *testing.T) {
-		t.Parallel()
-		s := openTestLocalStore(t, t.TempDir())
-		want := insert(t, s)
-		check(t, s, want)
-		check(t, reopenLocalStore(t, s), want)
-	})
-	t.Run("mongodb", func(t *testing.T) {
-		t.Parallel()
-		s, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close(context.Background()) })
-		check(t, s, insert(t, s))
-	})
+	onEachStoreReplayed(t, insert, check)
 }
 
 // checkProtectedRequestContract calls the protected file requests'
@@ -338,12 +280,9 @@ func checkProtectedRequestContract(c *contractChecker, user string) {
 		_, data := c.call("/requests", c.req("POST", "/requests", user, body))
 		return strings.TrimPrefix(decode[struct{ Request struct{ URL string } }](c.t, data).Request.URL, c.e.URL)
 	}
-	asJSON := func(hr *http.Request) *http.Request { hr.Header.Set("Accept", "application/json"); return hr }
 	c.call("/requests", c.req("POST", "/requests", user, map[string]any{"title": "x", "max_files": 1, "max_bytes": 1, "password": "short"}))
 	locked := create(map[string]any{"password": linkPassword})
 	c.call("/requests", c.req("GET", "/requests", user, nil))
-	c.call("/r/{token}", c.req("GET", locked, "", nil))
-	c.call("/r/{token}", asJSON(c.req("GET", locked, "", nil)))
 	id := newID()
 	upload := map[string]any{"filename": "a.txt", "size": 1}
 	c.call("/r/{token}/upload", c.req("POST", locked+"/upload", "", upload))
@@ -351,11 +290,7 @@ func checkProtectedRequestContract(c *contractChecker, user string) {
 	c.call("/r/{token}/upload/{id}/complete", c.req("POST", locked+"/upload/"+id+"/complete", "", nil))
 	c.call("/r/{token}/upload/{id}/parts", c.req("POST", locked+"/upload/"+id+"/parts", "", map[string]any{"part_numbers": []int{1}}))
 	c.call("/r/{token}/upload/{id}/parts", c.req("GET", locked+"/upload/"+id+"/parts", "", nil))
-	c.call("/r/{token}", c.req("POST", locked, "", url.Values{"password": {"not the password at all"}}))
-	c.call("/r/{token}", asJSON(c.req("POST", locked, "", map[string]any{"password": "not the password at all"})))
-	c.call("/r/{token}", asJSON(c.req("POST", locked, "", map[string]any{"password": 1})))
-	c.call("/r/{token}", c.req("POST", locked, "", url.Values{"other": {"x"}}))
-	c.call("/r/{token}", c.req("POST", locked, "", "password"))
+	checkLockedLinkContract(c, "/r/{token}", locked)
 	resp, _ := c.call("/r/{token}", c.req("POST", locked, "", url.Values{"password": {linkPassword}}))
 	var cookie string
 	for _, ck := range resp.Cookies() {
@@ -367,8 +302,6 @@ func checkProtectedRequestContract(c *contractChecker, user string) {
 	unlocked.Header.Set("Cookie", cookie)
 	c.call("/r/{token}/upload", unlocked)
 	members := create(map[string]any{"members_only": true})
-	c.call("/r/{token}", c.req("GET", members, "", nil))
-	c.call("/r/{token}", asJSON(c.req("GET", members, "", nil)))
-	c.call("/r/{token}", c.req("GET", members, user, nil))
+	checkMembersOnlyContract(c, "/r/{token}", members, user)
 	c.call("/r/{token}/upload", c.req("POST", members+"/upload", "", upload))
 }

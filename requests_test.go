@@ -552,9 +552,7 @@ func TestRequestRateLimits(t *testing.T) {
 // racing on both never take the request over its caps.
 func TestFileRequestAcrossInstances(t *testing.T) {
 	t.Parallel()
-	env := mongoS3Env(t)
-	env["AUTH_RATE_LIMIT"] = "100000"
-	a, b := shareEnv{apiTester: apiTester{startTestEnv(t, env)}}, shareEnv{apiTester: apiTester{startTestEnv(t, env)}}
+	a, b := twoInstances(t)
 	alice := a.newUser("alice")
 	fr := a.newRequest(alice, map[string]any{"title": "Shared", "max_files": 5, "max_bytes": 1 << 20})
 	path := linkPath(t, fr.URL)

@@ -419,20 +419,28 @@ func s3SignStrings() []string {
 	return []string{"", "plain", string(all), "é日本\u2028\u2029", "\xff\xfe broken utf-8 \xc3", `"<&>\`, "\x7f", "a+b c/d"}
 }
 
-// TestAppendJSONString: JSON strings in policies are encoding/json's.
-func TestAppendJSONString(t *testing.T) {
-	t.Parallel()
+// checkS3SignStrings runs check on each of s3SignStrings.
+func checkS3SignStrings(t *testing.T, check func(*testing.T, string)) {
 	for _, s := range s3SignStrings() {
-		checkAppendJSONString(t, s)
+		check(t, s)
 	}
 }
 
-func FuzzAppendJSONString(f *testing.F) {
+// fuzzS3SignStrings fuzzes check from s3SignStrings.
+func fuzzS3SignStrings(f *testing.F, check func(*testing.T, string)) {
 	for _, s := range s3SignStrings() {
 		f.Add(s)
 	}
-	f.Fuzz(checkAppendJSONString)
+	f.Fuzz(check)
 }
+
+// TestAppendJSONString: JSON strings in policies are encoding/json's.
+func TestAppendJSONString(t *testing.T) {
+	t.Parallel()
+	checkS3SignStrings(t, checkAppendJSONString)
+}
+
+func FuzzAppendJSONString(f *testing.F) { fuzzS3SignStrings(f, checkAppendJSONString) }
 
 func checkAppendJSONString(t *testing.T, s string) {
 	want, _ := json.Marshal(s)
@@ -446,17 +454,10 @@ func checkAppendJSONString(t *testing.T, s string) {
 // keeping '/'.
 func TestAppendS3Escaped(t *testing.T) {
 	t.Parallel()
-	for _, s := range s3SignStrings() {
-		checkAppendS3Escaped(t, s)
-	}
+	checkS3SignStrings(t, checkAppendS3Escaped)
 }
 
-func FuzzAppendS3Escaped(f *testing.F) {
-	for _, s := range s3SignStrings() {
-		f.Add(s)
-	}
-	f.Fuzz(checkAppendS3Escaped)
-}
+func FuzzAppendS3Escaped(f *testing.F) { fuzzS3SignStrings(f, checkAppendS3Escaped) }
 
 func checkAppendS3Escaped(t *testing.T, s string) {
 	want := strings.ReplaceAll(url.QueryEscape(s), "+", "%20")

@@ -14,6 +14,25 @@ import (
 	"time"
 )
 
+// openForDownloads opens url in a new page of chrome, its downloads saved
+// to a new directory; it returns the page and the directory.
+func openForDownloads(t *testing.T, chrome *cdpClient, url string) (page, downloads string) {
+	t.Helper()
+	page, err := chrome.openPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	downloads = t.TempDir()
+	err = chrome.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": downloads}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chrome.call(page, "Page.navigate", map[string]any{"url": url}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return page, downloads
+}
+
 // TestRealBrowserShareLink opens a share link in headless Chromium, clicks
 // Download and checks the file it saves, with the local object store and
 // with S3, whose pre-signed URL is on another origin. The page's style
@@ -42,18 +61,7 @@ func browseShareLink(t *testing.T, chrome *cdpClient, env map[string]string, scr
 	sh := a.share(alice, f.ID, map[string]any{"max_downloads": 3})
 	token := strings.TrimPrefix(sh.URL, e.URL+"/s/")
 
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	downloads := t.TempDir()
-	err = chrome.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": downloads}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := chrome.call(page, "Page.navigate", map[string]any{"url": sh.URL}, nil); err != nil {
-		t.Fatal(err)
-	}
+	page, downloads := openForDownloads(t, chrome, sh.URL)
 	shown := waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "Download") })
 	saveScreenshotAs(t, chrome, page, screenshot)
 	if !strings.Contains(shown.Text, "shared report é.txt") || !strings.Contains(shown.Text, "3 downloads left") {
@@ -181,9 +189,7 @@ func TestSharePageCountsDownInChromium(t *testing.T) {
 // said "31 MB" where the share page said "30.0 MiB".
 func TestPagesWriteSizesAndDatesAlike(t *testing.T) {
 	t.Parallel()
-	requireChromium(t)
-	e := newLocalTestEnv(t, nil)
-	chrome, page := openSignedInApp(t, e.URL)
+	_, chrome, page := openLocalApp(t)
 	const size = 1536 // "1.5 KiB"; in decimal units "1.5 KB"
 	pick(t, chrome, page, writeTestFile(t, t.TempDir(), "sized.bin", bytes.Repeat([]byte("s"), size)))
 	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "sized.bin") && allHave(s.Files, "complete") })

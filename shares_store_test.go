@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"reflect"
 	"slices"
@@ -18,19 +17,12 @@ import (
 // both stores, a fresh store per subtest.
 func TestLocalStoreShares(t *testing.T) {
 	t.Parallel()
-	testShareContract(t, func(t *testing.T) Store { return openTestLocalStore(t, t.TempDir()) })
+	testShareContract(t, storeOpeners["local"])
 }
 
 func TestMongoStoreShares(t *testing.T) {
 	t.Parallel()
-	testShareContract(t, func(t *testing.T) Store {
-		store, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { store.Close(context.Background()) })
-		return store
-	})
+	testShareContract(t, storeOpeners["mongo"])
 }
 
 // testShareContract checks what every Store must do with shares.

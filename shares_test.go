@@ -45,6 +45,33 @@ func newShareEnv(t *testing.T, start func(*testing.T, map[string]string) *testEn
 	return se
 }
 
+// twoInstances starts two servers on one MongoDB database and one bucket,
+// with no per-address request limit in the way.
+func twoInstances(t *testing.T) (shareEnv, shareEnv) {
+	t.Helper()
+	env := mongoS3Env(t)
+	env["AUTH_RATE_LIMIT"] = "100000"
+	return shareEnv{apiTester: apiTester{startTestEnv(t, env)}}, shareEnv{apiTester: apiTester{startTestEnv(t, env)}}
+}
+
+// onShareBackends runs test in a parallel subtest per backend of
+// shareBackends, on the server open starts with that backend's start.
+func onShareBackends(t *testing.T, open func(*testing.T, func(*testing.T, map[string]string) *testEnv) shareEnv, test func(t *testing.T, e shareEnv)) {
+	for _, b := range shareBackends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, open(t, b.start))
+		})
+	}
+}
+
+// shareEnvWith is newShareEnv with env, for onShareBackends.
+func shareEnvWith(env map[string]string) func(*testing.T, func(*testing.T, map[string]string) *testEnv) shareEnv {
+	return func(t *testing.T, start func(*testing.T, map[string]string) *testEnv) shareEnv {
+		return newShareEnv(t, start, env)
+	}
+}
+
 // on returns the same server with its helpers reporting to t.
 func (e shareEnv) on(t *testing.T) shareEnv {
 	e.apiTester = e.apiTester.on(t)
@@ -127,28 +154,24 @@ func wantLinkHeaders(t *testing.T, resp *http.Response) {
 // race, ownership, dead links and the log.
 func TestShareLinks(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			// Far more requests than a person makes: the limit has a test of its own.
-			e := newShareEnv(t, b.start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
-			alice, bob := e.newUser("alice"), e.newUser("bob")
-			content := []byte("the quarterly numbers\n")
-			f, _ := e.stored(alice, map[string]any{"filename": "numbers é.txt", "content_type": "text/plain"}, content)
-			var urls []string
-			collect := func(sh shareOut) shareOut { urls = append(urls, sh.URL); return sh }
-			t.Run("CreateListDownloadRevoke", func(t *testing.T) {
-				shareCreateListDownloadRevoke(e.on(t), alice, f, content, collect)
-			})
-			t.Run("Validation", func(t *testing.T) { shareValidation(e.on(t), alice, f) })
-			t.Run("Ownership", func(t *testing.T) { shareOwnership(e.on(t), alice, bob, f, collect) })
-			t.Run("Expiry", func(t *testing.T) { shareExpiry(e.on(t), alice, f, collect) })
-			t.Run("MaxDownloadsRace", func(t *testing.T) { shareMaxDownloadsRace(e.on(t), alice, f, collect) })
-			t.Run("PreviewsDoNotCount", func(t *testing.T) { sharePreviewsDoNotCount(e.on(t), alice, f, collect) })
-			t.Run("DeadLinksLookAlike", func(t *testing.T) { shareDeadLinksLookAlike(e.on(t), alice, content, collect) })
-			t.Run("TokensNotLogged", func(t *testing.T) { shareTokensNotLogged(e.on(t), urls) })
+	// Far more requests than a person makes: the limit has a test of its own.
+	onShareBackends(t, shareEnvWith(map[string]string{"AUTH_RATE_LIMIT": "100000"}), func(t *testing.T, e shareEnv) {
+		alice, bob := e.newUser("alice"), e.newUser("bob")
+		content := []byte("the quarterly numbers\n")
+		f, _ := e.stored(alice, map[string]any{"filename": "numbers é.txt", "content_type": "text/plain"}, content)
+		var urls []string
+		collect := func(sh shareOut) shareOut { urls = append(urls, sh.URL); return sh }
+		t.Run("CreateListDownloadRevoke", func(t *testing.T) {
+			shareCreateListDownloadRevoke(e.on(t), alice, f, content, collect)
 		})
-	}
+		t.Run("Validation", func(t *testing.T) { shareValidation(e.on(t), alice, f) })
+		t.Run("Ownership", func(t *testing.T) { shareOwnership(e.on(t), alice, bob, f, collect) })
+		t.Run("Expiry", func(t *testing.T) { shareExpiry(e.on(t), alice, f, collect) })
+		t.Run("MaxDownloadsRace", func(t *testing.T) { shareMaxDownloadsRace(e.on(t), alice, f, collect) })
+		t.Run("PreviewsDoNotCount", func(t *testing.T) { sharePreviewsDoNotCount(e.on(t), alice, f, collect) })
+		t.Run("DeadLinksLookAlike", func(t *testing.T) { shareDeadLinksLookAlike(e.on(t), alice, content, collect) })
+		t.Run("TokensNotLogged", func(t *testing.T) { shareTokensNotLogged(e.on(t), urls) })
+	})
 }
 
 // shareCreateListDownloadRevoke: the answer shapes, the page and its JSON,
@@ -543,9 +566,7 @@ func TestShareSettings(t *testing.T) {
 // each, of a link allowing 5 give exactly 5.
 func TestShareMaxDownloadsAcrossInstances(t *testing.T) {
 	t.Parallel()
-	env := mongoS3Env(t)
-	env["AUTH_RATE_LIMIT"] = "100000"
-	first, second := shareEnv{apiTester: apiTester{startTestEnv(t, env)}}, shareEnv{apiTester: apiTester{startTestEnv(t, env)}}
+	first, second := twoInstances(t)
 	alice := first.newUser("alice")
 	f, _ := first.stored(alice, map[string]any{"filename": "twice.txt"}, []byte("shared by two servers"))
 	sh := first.share(alice, f.ID, map[string]any{"max_downloads": 5})
@@ -580,29 +601,25 @@ func TestShareMaxDownloadsAcrossInstances(t *testing.T) {
 // download (which counts nothing); enabled again, the user's links work.
 func TestShareLinkOfDisabledUser(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newShareEnv(t, b.start, nil)
-			alice := e.newUser("alice")
-			f, _ := e.stored(alice, map[string]any{"filename": "a.txt"}, []byte("hello"))
-			sh := e.share(alice, f.ID, map[string]any{"max_downloads": 1})
-			ctx := context.Background()
-			owner := e.userID(alice)
-			if err := e.srv.store.SetUserDisabled(ctx, owner, true); err != nil {
-				t.Fatal(err)
-			}
-			for _, suffix := range []string{"", "/download"} {
-				resp, body := e.link("GET", sh.URL, suffix, asJSON)
-				wantStatus(t, resp, body, http.StatusNotFound)
-			}
-			if err := e.srv.store.SetUserDisabled(ctx, owner, false); err != nil {
-				t.Fatal(err)
-			}
-			resp, body := e.link("POST", sh.URL, "/download", nil)
-			wantStatus(t, resp, body, http.StatusSeeOther)
-		})
-	}
+	onShareBackends(t, shareEnvWith(nil), func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		f, _ := e.stored(alice, map[string]any{"filename": "a.txt"}, []byte("hello"))
+		sh := e.share(alice, f.ID, map[string]any{"max_downloads": 1})
+		ctx := context.Background()
+		owner := e.userID(alice)
+		if err := e.srv.store.SetUserDisabled(ctx, owner, true); err != nil {
+			t.Fatal(err)
+		}
+		for _, suffix := range []string{"", "/download"} {
+			resp, body := e.link("GET", sh.URL, suffix, asJSON)
+			wantStatus(t, resp, body, http.StatusNotFound)
+		}
+		if err := e.srv.store.SetUserDisabled(ctx, owner, false); err != nil {
+			t.Fatal(err)
+		}
+		resp, body := e.link("POST", sh.URL, "/download", nil)
+		wantStatus(t, resp, body, http.StatusSeeOther)
+	})
 }
 
 // TestShareLimitPerFile, on each backend: a file takes at most
@@ -612,63 +629,59 @@ func TestShareLinkOfDisabledUser(t *testing.T) {
 func TestShareLimitPerFile(t *testing.T) {
 	t.Parallel()
 	const limit = 5
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newShareEnv(t, b.start, map[string]string{"MAX_SHARES_PER_FILE": strconv.Itoa(limit), "AUTH_RATE_LIMIT": "100000"})
-			alice := e.newUser("alice")
-			f, _ := e.stored(alice, map[string]any{"filename": "a.txt"}, []byte("a"))
-			other, _ := e.stored(alice, map[string]any{"filename": "b.txt"}, []byte("b"))
-			var first shareOut
-			for i := range limit {
-				sh := e.share(alice, f.ID, nil)
-				if i == 0 {
-					first = sh
-				}
+	onShareBackends(t, shareEnvWith(map[string]string{"MAX_SHARES_PER_FILE": strconv.Itoa(limit), "AUTH_RATE_LIMIT": "100000"}), func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		f, _ := e.stored(alice, map[string]any{"filename": "a.txt"}, []byte("a"))
+		other, _ := e.stored(alice, map[string]any{"filename": "b.txt"}, []byte("b"))
+		var first shareOut
+		for i := range limit {
+			sh := e.share(alice, f.ID, nil)
+			if i == 0 {
+				first = sh
 			}
-			overLimit := func() {
-				t.Helper()
-				resp, body := e.do(request{method: "POST", path: "/files/" + f.ID + "/shares", token: alice})
-				wantStatus(t, resp, body, http.StatusConflict)
-				if !strings.Contains(string(body), "MAX_SHARES_PER_FILE") {
-					t.Errorf("over the limit: %s, want a message naming MAX_SHARES_PER_FILE", body)
-				}
+		}
+		overLimit := func() {
+			t.Helper()
+			resp, body := e.do(request{method: "POST", path: "/files/" + f.ID + "/shares", token: alice})
+			wantStatus(t, resp, body, http.StatusConflict)
+			if !strings.Contains(string(body), "MAX_SHARES_PER_FILE") {
+				t.Errorf("over the limit: %s, want a message naming MAX_SHARES_PER_FILE", body)
 			}
-			overLimit()
-			e.share(alice, other.ID, nil)
-			resp, body := e.do(request{method: "DELETE", path: "/shares/" + first.ID, token: alice})
-			wantStatus(t, resp, body, http.StatusNoContent)
-			e.share(alice, f.ID, nil)
-			overLimit()
-			if n := len(e.shares(alice, f.ID)); n != limit {
-				t.Errorf("%d live links, want %d", n, limit)
-			}
+		}
+		overLimit()
+		e.share(alice, other.ID, nil)
+		resp, body := e.do(request{method: "DELETE", path: "/shares/" + first.ID, token: alice})
+		wantStatus(t, resp, body, http.StatusNoContent)
+		e.share(alice, f.ID, nil)
+		overLimit()
+		if n := len(e.shares(alice, f.ID)); n != limit {
+			t.Errorf("%d live links, want %d", n, limit)
+		}
 
-			// 40 creates at once on a fresh file.
-			raced, _ := e.stored(alice, map[string]any{"filename": "c.txt"}, []byte("c"))
-			var created atomic.Int64
-			var wg sync.WaitGroup
-			for range 40 {
-				wg.Go(func() {
-					code, body, err := e.try(request{method: "POST", path: "/files/" + raced.ID + "/shares", token: alice})
-					switch {
-					case err != nil:
-						t.Error(err)
-					case code == http.StatusCreated:
-						created.Add(1)
-					case code != http.StatusConflict:
-						t.Errorf("a parallel create: %d %s", code, body)
-					}
-				})
-			}
-			wg.Wait()
-			live := len(e.shares(alice, raced.ID))
-			t.Logf("40 parallel creates with a limit of %d: %d created", limit, created.Load())
-			if n := created.Load(); n < 1 || n > limit || int64(live) != n {
-				t.Errorf("40 parallel creates: %d created, %d live; want 1 to %d, all live", n, live, limit)
-			}
-		})
-	}
+		// 40 creates at once on a fresh file.
+		raced, _ := e.stored(alice, map[string]any{"filename": "c.txt"}, []byte("c"))
+		var created atomic.Int64
+		var wg sync.WaitGroup
+		for range 40 {
+			wg.Go(func() {
+				code, body, err := e.try(request{method: "POST", path: "/files/" + raced.ID + "/shares", token: alice})
+				switch {
+				case err != nil:
+					t.Error(err)
+				case code == http.StatusCreated:
+					created.Add(1)
+				case code != http.StatusConflict:
+					t.Errorf("a parallel create: %d %s", code, body)
+				}
+			})
+		}
+		wg.Wait()
+		live := len(e.shares(alice, raced.ID))
+		t.Logf("40 parallel creates with a limit of %d: %d created", limit, created.Load())
+		if n := created.Load(); n < 1 || n > limit || int64(live) != n {
+			t.Errorf("40 parallel creates: %d created, %d live; want 1 to %d, all live", n, live, limit)
+		}
+	})
 }
 
 // TestShareListPages, on each backend: GET /files/{id}/shares pages as
@@ -677,52 +690,48 @@ func TestShareLimitPerFile(t *testing.T) {
 // cursor.
 func TestShareListPages(t *testing.T) {
 	t.Parallel()
-	for _, b := range shareBackends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			e := newShareEnv(t, b.start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
-			alice := e.newUser("alice")
-			f, _ := e.stored(alice, map[string]any{"filename": "a.txt"}, []byte("a"))
-			var want []string
-			for range 7 {
-				want = append(want, e.share(alice, f.ID, nil).ID)
-				e.clock.advance(time.Millisecond)
+	onShareBackends(t, shareEnvWith(map[string]string{"AUTH_RATE_LIMIT": "100000"}), func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		f, _ := e.stored(alice, map[string]any{"filename": "a.txt"}, []byte("a"))
+		var want []string
+		for range 7 {
+			want = append(want, e.share(alice, f.ID, nil).ID)
+			e.clock.advance(time.Millisecond)
+		}
+		var got []string
+		path := "/files/" + f.ID + "/shares?limit=3"
+		for pages := 1; ; pages++ {
+			resp, body := e.do(request{method: "GET", path: path, token: alice})
+			wantStatus(t, resp, body, http.StatusOK)
+			page := decode[struct {
+				Shares     []shareOut `json:"shares"`
+				NextCursor *string    `json:"next_cursor"`
+			}](t, body)
+			for _, sh := range page.Shares {
+				got = append(got, sh.ID)
 			}
-			var got []string
-			path := "/files/" + f.ID + "/shares?limit=3"
-			for pages := 1; ; pages++ {
-				resp, body := e.do(request{method: "GET", path: path, token: alice})
-				wantStatus(t, resp, body, http.StatusOK)
-				page := decode[struct {
-					Shares     []shareOut `json:"shares"`
-					NextCursor *string    `json:"next_cursor"`
-				}](t, body)
-				for _, sh := range page.Shares {
-					got = append(got, sh.ID)
+			if page.NextCursor == nil {
+				if pages != 3 || len(page.Shares) != 1 {
+					t.Errorf("last page is page %d with %d shares, want page 3 with 1", pages, len(page.Shares))
 				}
-				if page.NextCursor == nil {
-					if pages != 3 || len(page.Shares) != 1 {
-						t.Errorf("last page is page %d with %d shares, want page 3 with 1", pages, len(page.Shares))
-					}
-					break
-				}
-				if len(page.Shares) != 3 || pages > 3 {
-					t.Fatalf("page %d: %d shares and a next_cursor", pages, len(page.Shares))
-				}
-				path = "/files/" + f.ID + "/shares?limit=3&cursor=" + url.QueryEscape(*page.NextCursor)
+				break
 			}
-			if !slices.Equal(got, want) {
-				t.Errorf("pages gave %v, want %v (oldest first, each once)", got, want)
+			if len(page.Shares) != 3 || pages > 3 {
+				t.Fatalf("page %d: %d shares and a next_cursor", pages, len(page.Shares))
 			}
-			for _, q := range []string{"limit=0", "limit=1001", "limit=x", "cursor=bogus", "cursor=" + strings.Repeat("A", 20)} {
-				resp, body := e.do(request{method: "GET", path: "/files/" + f.ID + "/shares?" + q, token: alice})
-				wantStatus(t, resp, body, http.StatusBadRequest)
-				listResp, listBody := e.do(request{method: "GET", path: "/list/?" + q, token: alice})
-				wantStatus(t, listResp, listBody, http.StatusBadRequest)
-				if string(body) != string(listBody) {
-					t.Errorf("?%s: shares answer %s, /list/ answers %s", q, body, listBody)
-				}
+			path = "/files/" + f.ID + "/shares?limit=3&cursor=" + url.QueryEscape(*page.NextCursor)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("pages gave %v, want %v (oldest first, each once)", got, want)
+		}
+		for _, q := range []string{"limit=0", "limit=1001", "limit=x", "cursor=bogus", "cursor=" + strings.Repeat("A", 20)} {
+			resp, body := e.do(request{method: "GET", path: "/files/" + f.ID + "/shares?" + q, token: alice})
+			wantStatus(t, resp, body, http.StatusBadRequest)
+			listResp, listBody := e.do(request{method: "GET", path: "/list/?" + q, token: alice})
+			wantStatus(t, listResp, listBody, http.StatusBadRequest)
+			if string(body) != string(listBody) {
+				t.Errorf("?%s: shares answer %s, /list/ answers %s", q, body, listBody)
 			}
-		})
-	}
+		}
+	})
 }

@@ -17,9 +17,7 @@ import (
 // TestLocalStoreContract runs the backend-agnostic suite on the local store.
 func TestLocalStoreContract(t *testing.T) {
 	t.Parallel()
-	testStoreContract(t, func(t *testing.T) Store {
-		return openTestLocalStore(t, t.TempDir())
-	})
+	testStoreContract(t, storeOpeners["local"])
 }
 
 // testStoreContract checks what every Store must do alike, whatever the
@@ -966,27 +964,23 @@ func ctTime(t time.Time) string {
 // a fresh database per subtest.
 func TestMongoStoreContract(t *testing.T) {
 	t.Parallel()
-	testStoreContract(t, func(t *testing.T) Store {
-		store, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { store.Close(context.Background()) })
-		return store
-	})
+	testStoreContract(t, storeOpeners["mongo"])
+}
+
+// openMongoStoreAt opens the store on database db with opts, closed with
+// the test.
+func openMongoStoreAt(t *testing.T, db string, opts ...mongoOption) *mongoStore {
+	t.Helper()
+	s, err := openMongoStore(t.Context(), requireRig(t).mongoURI, db, testLogger(t), opts...)
+	ctMust(t, "open mongo store", err)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
 }
 
 // storeOpeners open a fresh store of each backend, closed with the test.
 var storeOpeners = map[string]func(t *testing.T) Store{
 	"local": func(t *testing.T) Store { return openTestLocalStore(t, t.TempDir()) },
-	"mongo": func(t *testing.T) Store {
-		store, err := openMongoStore(t.Context(), requireRig(t).mongoURI, testDatabaseName(t), testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { store.Close(context.Background()) })
-		return store
-	},
+	"mongo": func(t *testing.T) Store { return openMongoStoreAt(t, testDatabaseName(t)) },
 }
 
 // onEachStore runs test on a fresh store of each backend (storeOpeners:
@@ -998,6 +992,19 @@ func onEachStore(t *testing.T, test func(t *testing.T, s Store)) {
 			test(t, open(t))
 		})
 	}
+}
+
+// onEachStoreReplayed is onEachStore for what a store must keep: check
+// runs on what insert stored, and on the local store again after its log
+// is replayed.
+func onEachStoreReplayed[T any](t *testing.T, insert func(*testing.T, Store) T, check func(*testing.T, Store, T)) {
+	onEachStore(t, func(t *testing.T, s Store) {
+		stored := insert(t, s)
+		check(t, s, stored)
+		if local, ok := s.(*localStore); ok {
+			check(t, reopenLocalStore(t, local), stored)
+		}
+	})
 }
 
 // TestUpsertUserConcurrentFirstSignIn: many first sign-ins of one subject

@@ -20,71 +20,67 @@ import (
 // sweep logs one summary line.
 func TestSweeper(t *testing.T) {
 	t.Parallel()
-	for name, start := range envStarters {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			a := apiTester{start(t, map[string]string{"MAX_UPLOAD_BYTES": "4096"})}
-			clock := &testClock{}
-			a.srv.now = clock.now
-			var logs syncBuffer
-			a.srv.log = slog.New(slog.NewTextHandler(&logs, nil))
-			tok := a.newUser("sweep")
-			owner := a.userID(tok)
-			store := a.srv.store
+	onEachEnv(t, map[string]string{"MAX_UPLOAD_BYTES": "4096"}, func(t *testing.T, a apiTester) {
+		clock := &testClock{}
+		a.srv.now = clock.now
+		var logs syncBuffer
+		a.srv.log = slog.New(slog.NewTextHandler(&logs, nil))
+		tok := a.newUser("sweep")
+		owner := a.userID(tok)
+		store := a.srv.store
 
-			posted := a.create(tok, map[string]any{"filename": "posted.bin"}) // uploaded, never completed
-			a.upload(posted, []byte("abandoned"))
-			never := a.create(tok, map[string]any{"filename": "never.bin", "size": 10})
-			_, keptKey := a.stored(tok, map[string]any{"filename": "kept.bin"}, []byte("kept!"))
-			now := clock.now()
-			expired := now.Add(time.Minute)
-			ctMust(t, "credential", store.InsertCredential(t.Context(), Credential{Hash: ctNewID(), Kind: kindSession, UserID: owner, CreatedAt: now, ExpiresAt: expired}))
-			ctMust(t, "state", store.InsertAuthState(t.Context(), AuthState{Hash: ctNewID(), ExpiresAt: expired}))
-			ctMust(t, "code", store.InsertAuthCode(t.Context(), AuthCode{Hash: ctNewID(), UserID: owner, ExpiresAt: expired}))
+		posted := a.create(tok, map[string]any{"filename": "posted.bin"}) // uploaded, never completed
+		a.upload(posted, []byte("abandoned"))
+		never := a.create(tok, map[string]any{"filename": "never.bin", "size": 10})
+		_, keptKey := a.stored(tok, map[string]any{"filename": "kept.bin"}, []byte("kept!"))
+		now := clock.now()
+		expired := now.Add(time.Minute)
+		ctMust(t, "credential", store.InsertCredential(t.Context(), Credential{Hash: ctNewID(), Kind: kindSession, UserID: owner, CreatedAt: now, ExpiresAt: expired}))
+		ctMust(t, "state", store.InsertAuthState(t.Context(), AuthState{Hash: ctNewID(), ExpiresAt: expired}))
+		ctMust(t, "code", store.InsertAuthCode(t.Context(), AuthCode{Hash: ctNewID(), UserID: owner, ExpiresAt: expired}))
 
-			clock.advance(a.srv.cfg.UploadTTL + a.srv.cfg.SweepGrace + time.Minute)
-			fresh := a.create(tok, map[string]any{"filename": "fresh.bin", "size": 7}) // its form is still valid
+		clock.advance(a.srv.cfg.UploadTTL + a.srv.cfg.SweepGrace + time.Minute)
+		fresh := a.create(tok, map[string]any{"filename": "fresh.bin", "size": 7}) // its form is still valid
 
-			var wg sync.WaitGroup
-			results := make([]sweepResult, 2)
-			for i := range results {
-				wg.Go(func() { results[i] = a.srv.sweep(t.Context()) })
+		var wg sync.WaitGroup
+		results := make([]sweepResult, 2)
+		for i := range results {
+			wg.Go(func() { results[i] = a.srv.sweep(t.Context()) })
+		}
+		wg.Wait()
+		for _, r := range results {
+			if r.failures != 0 || r.pendingFiles > 2 {
+				t.Errorf("sweep result %+v: want no failures and at most the 2 abandoned uploads", r)
 			}
-			wg.Wait()
-			for _, r := range results {
-				if r.failures != 0 || r.pendingFiles > 2 {
-					t.Errorf("sweep result %+v: want no failures and at most the 2 abandoned uploads", r)
-				}
-			}
-			if results[0].pendingFiles+results[1].pendingFiles < 2 {
-				t.Errorf("sweeps removed %+v, want the 2 abandoned uploads between them", results)
-			}
+		}
+		if results[0].pendingFiles+results[1].pendingFiles < 2 {
+			t.Errorf("sweeps removed %+v, want the 2 abandoned uploads between them", results)
+		}
 
-			for _, id := range []string{posted.File.ID, never.File.ID} {
-				if _, err := store.GetFile(t.Context(), owner, id); !errors.Is(err, ErrNotFound) {
-					t.Errorf("abandoned upload %s: %v, want it gone", id, err)
-				}
+		for _, id := range []string{posted.File.ID, never.File.ID} {
+			if _, err := store.GetFile(t.Context(), owner, id); !errors.Is(err, ErrNotFound) {
+				t.Errorf("abandoned upload %s: %v, want it gone", id, err)
 			}
-			if _, err := a.srv.objects.Head(t.Context(), posted.Upload.Fields["key"]); !errors.Is(err, ErrObjectNotFound) {
-				t.Errorf("object of the abandoned upload: %v, want it gone", err)
-			}
-			if _, err := a.srv.objects.Head(t.Context(), keptKey); err != nil {
-				t.Errorf("object of the complete file: %v", err)
-			}
-			if _, err := store.GetFile(t.Context(), owner, fresh.File.ID); err != nil {
-				t.Errorf("upload still in time: %v", err)
-			}
-			wantUsage(t, store, owner, Usage{Bytes: 5 + 7, Files: 2})
-			if n, err := store.DeleteExpired(t.Context(), clock.now()); n != 0 || err != nil {
-				t.Errorf("after the sweeps, %d expired records were left (%v)", n, err)
-			}
-			resp, body := a.do(request{method: "GET", path: "/me", token: tok})
-			wantStatus(t, resp, body, 200) // an unexpired token survives
-			if n := strings.Count(logs.String(), "msg=sweep "); n != 2 {
-				t.Errorf("%d summary lines for 2 sweeps:\n%s", n, logs.String())
-			}
-		})
-	}
+		}
+		if _, err := a.srv.objects.Head(t.Context(), posted.Upload.Fields["key"]); !errors.Is(err, ErrObjectNotFound) {
+			t.Errorf("object of the abandoned upload: %v, want it gone", err)
+		}
+		if _, err := a.srv.objects.Head(t.Context(), keptKey); err != nil {
+			t.Errorf("object of the complete file: %v", err)
+		}
+		if _, err := store.GetFile(t.Context(), owner, fresh.File.ID); err != nil {
+			t.Errorf("upload still in time: %v", err)
+		}
+		wantUsage(t, store, owner, Usage{Bytes: 5 + 7, Files: 2})
+		if n, err := store.DeleteExpired(t.Context(), clock.now()); n != 0 || err != nil {
+			t.Errorf("after the sweeps, %d expired records were left (%v)", n, err)
+		}
+		resp, body := a.do(request{method: "GET", path: "/me", token: tok})
+		wantStatus(t, resp, body, 200) // an unexpired token survives
+		if n := strings.Count(logs.String(), "msg=sweep "); n != 2 {
+			t.Errorf("%d summary lines for 2 sweeps:\n%s", n, logs.String())
+		}
+	})
 }
 
 // TestSweeperRunsEveryInterval: run's sweeper sweeps on its interval.
@@ -129,37 +125,33 @@ func (o *deleteFailingObjects) Delete(ctx context.Context, key string) error {
 // see it again.
 func TestSweeperWalksEachFileOnce(t *testing.T) {
 	t.Parallel()
-	for name, start := range envStarters {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			a := apiTester{start(t, nil)}
-			store, owner := a.srv.store, ctNewID()
-			created := time.Now().UTC().Add(-a.srv.cfg.UploadTTL - a.srv.cfg.SweepGrace - time.Hour).Truncate(time.Millisecond)
-			stuck := ctFile(owner, created.Add(-time.Minute))
-			ctInsert(t, store, stuck)
-			for range sweepBatch + 10 {
-				ctInsert(t, store, ctFile(owner, created)) // one instant: the batches split on the id
-			}
-			objects := &deleteFailingObjects{ObjectStore: a.srv.objects, key: stuck.ObjectKey}
-			a.srv.objects = objects
+	onEachEnv(t, nil, func(t *testing.T, a apiTester) {
+		store, owner := a.srv.store, ctNewID()
+		created := time.Now().UTC().Add(-a.srv.cfg.UploadTTL - a.srv.cfg.SweepGrace - time.Hour).Truncate(time.Millisecond)
+		stuck := ctFile(owner, created.Add(-time.Minute))
+		ctInsert(t, store, stuck)
+		for range sweepBatch + 10 {
+			ctInsert(t, store, ctFile(owner, created)) // one instant: the batches split on the id
+		}
+		objects := &deleteFailingObjects{ObjectStore: a.srv.objects, key: stuck.ObjectKey}
+		a.srv.objects = objects
 
-			res := a.srv.sweep(t.Context())
-			if n := objects.attempts.Load(); n != 1 {
-				t.Errorf("one sweep tried to delete the stuck upload %d times, want once", n)
-			}
-			if res.pendingFiles != sweepBatch+10 || res.failures != 1 {
-				t.Errorf("sweep %+v: want %d uploads deleted and 1 failure", res, sweepBatch+10)
-			}
-			left, err := store.PendingFilesBefore(t.Context(), time.Now(), nil, sweepBatch)
-			if err != nil || len(left) != 0 {
-				t.Fatalf("pending after the sweep: %d files (%v), want none", len(left), err)
-			}
-			a.srv.sweep(t.Context())
-			if n := objects.attempts.Load(); n != 1 {
-				t.Errorf("after a second sweep, %d attempts, want still 1", n)
-			}
-		})
-	}
+		res := a.srv.sweep(t.Context())
+		if n := objects.attempts.Load(); n != 1 {
+			t.Errorf("one sweep tried to delete the stuck upload %d times, want once", n)
+		}
+		if res.pendingFiles != sweepBatch+10 || res.failures != 1 {
+			t.Errorf("sweep %+v: want %d uploads deleted and 1 failure", res, sweepBatch+10)
+		}
+		left, err := store.PendingFilesBefore(t.Context(), time.Now(), nil, sweepBatch)
+		if err != nil || len(left) != 0 {
+			t.Fatalf("pending after the sweep: %d files (%v), want none", len(left), err)
+		}
+		a.srv.sweep(t.Context())
+		if n := objects.attempts.Load(); n != 1 {
+			t.Errorf("after a second sweep, %d attempts, want still 1", n)
+		}
+	})
 }
 
 // batchHookStore runs afterBatch once, right after the sweeper read its
@@ -184,40 +176,36 @@ func (s *batchHookStore) PendingFilesBefore(ctx context.Context, t time.Time, af
 // metadata store (MongoDB with S3, local with local objects).
 func TestSweeperKeepsFileCompletedWhileItWalks(t *testing.T) {
 	t.Parallel()
-	for name, start := range envStarters {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			a := apiTester{start(t, map[string]string{"SWEEP_GRACE_SECONDS": "60",
-				"UPLOAD_POST_TTL_SECONDS": "600", "MULTIPART_TTL_SECONDS": "1200", "PRESIGN_TTL_SECONDS": "3600"})}
-			clock := &testClock{}
-			a.srv.now = clock.now
-			tok := a.newUser("late")
-			single := a.create(tok, map[string]any{"filename": "single.txt", "size": 5})
-			a.upload(single, []byte("hello"))
-			parts := partsClient{t: t, e: a.testEnv, token: tok}
-			multi := parts.create("multi.bin", 7)
-			parts.send(multi.File.ID, 7, multi.Upload.PartSize, []int{1})
-			// Both are now long abandoned, as the sweeper sees it.
-			clock.advance(max(a.srv.cfg.UploadTTL, a.srv.cfg.MultipartTTL) + a.srv.cfg.SweepGrace + time.Minute)
+	onEachEnv(t, map[string]string{"SWEEP_GRACE_SECONDS": "60",
+		"UPLOAD_POST_TTL_SECONDS": "600", "MULTIPART_TTL_SECONDS": "1200", "PRESIGN_TTL_SECONDS": "3600"}, func(t *testing.T, a apiTester) {
+		clock := &testClock{}
+		a.srv.now = clock.now
+		tok := a.newUser("late")
+		single := a.create(tok, map[string]any{"filename": "single.txt", "size": 5})
+		a.upload(single, []byte("hello"))
+		parts := partsClient{t: t, e: a.testEnv, token: tok}
+		multi := parts.create("multi.bin", 7)
+		parts.send(multi.File.ID, 7, multi.Upload.PartSize, []int{1})
+		// Both are now long abandoned, as the sweeper sees it.
+		clock.advance(max(a.srv.cfg.UploadTTL, a.srv.cfg.MultipartTTL) + a.srv.cfg.SweepGrace + time.Minute)
 
-			a.srv.store = &batchHookStore{Store: a.srv.store, afterBatch: func() {
-				for _, id := range []string{single.File.ID, multi.File.ID} {
-					resp, body := a.complete(tok, id, nil)
-					wantStatus(t, resp, body, http.StatusOK)
-				}
-			}}
-			if res := a.srv.sweep(t.Context()); res.failures != 0 || res.pendingFiles != 0 {
-				t.Errorf("sweep: %+v, want nothing swept and no failures", res)
+		a.srv.store = &batchHookStore{Store: a.srv.store, afterBatch: func() {
+			for _, id := range []string{single.File.ID, multi.File.ID} {
+				resp, body := a.complete(tok, id, nil)
+				wantStatus(t, resp, body, http.StatusOK)
 			}
-			if got := downloaded(t, a, tok, single.File.ID); string(got) != "hello" {
-				t.Errorf("single upload completed during the sweep downloads %q, want %q", got, "hello")
-			}
-			if n, sum := parts.downloadSHA256(multi.File.ID); n != 7 || sum != testContentSHA256(7) {
-				t.Errorf("multipart upload completed during the sweep downloads %d bytes (sha256 %s)", n, sum)
-			}
-			a.wantMeUsage(tok, 5+7, 2)
-		})
-	}
+		}}
+		if res := a.srv.sweep(t.Context()); res.failures != 0 || res.pendingFiles != 0 {
+			t.Errorf("sweep: %+v, want nothing swept and no failures", res)
+		}
+		if got := downloaded(t, a, tok, single.File.ID); string(got) != "hello" {
+			t.Errorf("single upload completed during the sweep downloads %q, want %q", got, "hello")
+		}
+		if n, sum := parts.downloadSHA256(multi.File.ID); n != 7 || sum != testContentSHA256(7) {
+			t.Errorf("multipart upload completed during the sweep downloads %d bytes (sha256 %s)", n, sum)
+		}
+		a.wantMeUsage(tok, 5+7, 2)
+	})
 }
 
 // TestSweeperSettlesOnlyAfterStagedObjectGoes (issue 18, section 2, on S3

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -25,7 +24,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -281,7 +279,7 @@ func acmeTest(t *testing.T, bins pebbleBins, opts pebbleOptions, dataDir string)
 		"GOOGLE_CLIENT_ID": testClientID, "GOOGLE_CLIENT_SECRET": testClientSecret, "OAUTH_ISSUER": prov.URL,
 	}
 	began := time.Now()
-	base, logs, stop := startLoggedRun(t, env)
+	base, _, logs, stop := startLoggedRun(t, env)
 	client := peb.client()
 	var serial *big.Int
 	for deadline := time.Now().Add(90 * time.Second); serial == nil; time.Sleep(100 * time.Millisecond) {
@@ -299,39 +297,6 @@ func acmeTest(t *testing.T, bins pebbleBins, opts pebbleOptions, dataDir string)
 		t.Errorf("dropp healthcheck with TLS=auto: %v, %q", err, out.String())
 	}
 	return &acmeDropp{env: env, client: client, serial: serial, pebbleLog: peb.log, stop: stop}
-}
-
-// startLoggedRun starts run in this process with env, as startRun does,
-// and returns its base URL, its log and a stop func.
-func startLoggedRun(t *testing.T, env map[string]string) (base string, logs *syncBuffer, stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	outR, outW := io.Pipe()
-	logs = &syncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"dropp"}, testGetenv(env), outW, logs); outW.Close() }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("run: %v\n%s", err, logs.String())
-			}
-		})
-	}
-	t.Cleanup(stop)
-	sc := bufio.NewScanner(outR)
-	for base == "" && sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "listening: "); ok {
-			base = strings.TrimSuffix(rest, "/login/")
-		}
-	}
-	go io.Copy(io.Discard, outR)
-	if base == "" {
-		stop()
-		t.Fatalf("no listening line; log:\n%s", logs.String())
-	}
-	return base, logs, stop
 }
 
 // checkSecureAnswers: the API and the web page answer over TLS, each with

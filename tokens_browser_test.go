@@ -13,9 +13,7 @@ import (
 // secret); the secret works as a bearer token; Revoke ends it.
 func TestWebPageTokensInChromium(t *testing.T) {
 	t.Parallel()
-	requireChromium(t)
-	e := newLocalTestEnv(t, nil)
-	chrome, page := openSignedInApp(t, e.URL)
+	e, chrome, page := openLocalApp(t)
 	if err := chrome.evaluate(page, `document.getElementById("tokens").open = true`, new(bool)); err != nil {
 		t.Fatal(err) // the section starts folded: tokens are a rare need
 	}

@@ -66,6 +66,17 @@ func newTokenTeam(t *testing.T, backend string, env map[string]string) *tokenTea
 	return team
 }
 
+// onTokenBackends runs test in a parallel subtest per backend of
+// tokenBackends, on a team whose server starts with env.
+func onTokenBackends(t *testing.T, env map[string]string, test func(t *testing.T, team *tokenTeam)) {
+	for _, backend := range tokenBackends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			test(t, newTokenTeam(t, backend, env))
+		})
+	}
+}
+
 // desktopToken issues a new desktop app token for the user, valid from
 // the server's clock on.
 func (team *tokenTeam) desktopToken(userID string) string {
@@ -248,40 +259,36 @@ func TestTokenScopesAtEveryRoute(t *testing.T) {
 			t.Errorf("route %q has no decision in routeDecisions: give it a scope in the route table (scoped) or keep it api (no token), and add it here", p)
 		}
 	}
-	for _, backend := range tokenBackends {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			team := newTokenTeam(t, backend, nil)
-			byScope := map[string]string{}
-			for _, sc := range patScopes {
-				byScope[sc] = team.createToken(team.boss, sc).Secret
+	onTokenBackends(t, nil, func(t *testing.T, team *tokenTeam) {
+		byScope := map[string]string{}
+		for _, sc := range patScopes {
+			byScope[sc] = team.createToken(team.boss, sc).Secret
+		}
+		all := team.createToken(team.boss, patScopes...).Secret
+		for _, p := range patterns {
+			need := routeDecisions[p]
+			if need == routePublic {
+				continue
 			}
-			all := team.createToken(team.boss, patScopes...).Secret
-			for _, p := range patterns {
-				need := routeDecisions[p]
-				if need == routePublic {
-					continue
-				}
-				method, path := routeRequest(p)
-				for sc, secret := range byScope {
-					resp, body := team.do(request{method: method, path: path, token: secret})
-					if sc == need {
-						wantNotScopeRefused(t, resp, body)
-					} else {
-						wantScopeRefused(t, resp, body, namedScope(need))
-					}
-				}
-				resp, body := team.do(request{method: method, path: path, token: all})
-				if need == routeNoToken {
-					wantScopeRefused(t, resp, body, "")
-				} else {
+			method, path := routeRequest(p)
+			for sc, secret := range byScope {
+				resp, body := team.do(request{method: method, path: path, token: secret})
+				if sc == need {
 					wantNotScopeRefused(t, resp, body)
+				} else {
+					wantScopeRefused(t, resp, body, namedScope(need))
 				}
-				resp, body = team.do(request{method: method, path: path, token: team.desktopToken(team.bossID)})
-				wantNotScopeRefused(t, resp, body) // a fresh one each time: POST /auth/logout revokes it
 			}
-		})
-	}
+			resp, body := team.do(request{method: method, path: path, token: all})
+			if need == routeNoToken {
+				wantScopeRefused(t, resp, body, "")
+			} else {
+				wantNotScopeRefused(t, resp, body)
+			}
+			resp, body = team.do(request{method: method, path: path, token: team.desktopToken(team.bossID)})
+			wantNotScopeRefused(t, resp, body) // a fresh one each time: POST /auth/logout revokes it
+		}
+	})
 }
 
 // namedScope is the scope a refusal names: none for a route no token may use.
@@ -308,61 +315,57 @@ func wantNotScopeRefused(t *testing.T, resp *http.Response, body []byte) {
 // in the logs.
 func TestTokenLifecycle(t *testing.T) {
 	t.Parallel()
-	for _, backend := range tokenBackends {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			team := newTokenTeam(t, backend, nil)
-			created := team.now()
-			tok := team.createToken(team.member, scopeFilesWrite, scopeFilesRead, scopeFilesRead)
-			rest, ok := strings.CutPrefix(tok.Secret, "dropp_pat_")
-			if !ok || len(rest) != 43 || !validSecret(rest) {
-				t.Fatalf("secret %q: want dropp_pat_ and 43 base64url characters (256 bits)", tok.Secret)
-			}
-			if !validID(tok.ID) || tok.Name != "test files:write+files:read+files:read" || strings.Join(tok.Scopes, " ") != "files:read files:write" ||
-				!tok.CreatedAt.Equal(created) || tok.LastUsedAt != nil || tok.ExpiresAt == nil || !tok.ExpiresAt.Equal(created.Add(365*24*time.Hour)) {
-				t.Errorf("created token %+v: want its id, name, scopes once each in order, created now, never used, expiring in a year", tok)
-			}
+	onTokenBackends(t, nil, func(t *testing.T, team *tokenTeam) {
+		created := team.now()
+		tok := team.createToken(team.member, scopeFilesWrite, scopeFilesRead, scopeFilesRead)
+		rest, ok := strings.CutPrefix(tok.Secret, "dropp_pat_")
+		if !ok || len(rest) != 43 || !validSecret(rest) {
+			t.Fatalf("secret %q: want dropp_pat_ and 43 base64url characters (256 bits)", tok.Secret)
+		}
+		if !validID(tok.ID) || tok.Name != "test files:write+files:read+files:read" || strings.Join(tok.Scopes, " ") != "files:read files:write" ||
+			!tok.CreatedAt.Equal(created) || tok.LastUsedAt != nil || tok.ExpiresAt == nil || !tok.ExpiresAt.Equal(created.Add(365*24*time.Hour)) {
+			t.Errorf("created token %+v: want its id, name, scopes once each in order, created now, never used, expiring in a year", tok)
+		}
 
-			resp, body := team.do(request{method: "GET", path: "/me", token: tok.Secret})
-			wantStatus(t, resp, body, http.StatusOK)
-			if me := decode[struct{ User userJSON }](t, body); me.User.ID != team.memberID {
-				t.Errorf("GET /me with the token: user %q, want the member %q", me.User.ID, team.memberID)
-			}
-			resp, body = team.do(request{method: "POST", path: "/tokens", token: tok.Secret, body: map[string]any{"name": "more", "scopes": []string{"files:read"}}})
-			wantScopeRefused(t, resp, body, "")
-			resp, body = team.do(request{method: "GET", path: "/tokens", token: team.member})
-			wantStatus(t, resp, body, http.StatusOK)
-			if strings.Contains(string(body), rest) || strings.Contains(string(body), "secret") {
-				t.Errorf("GET /tokens shows the secret: %s", body)
-			}
-			list := decode[struct{ Tokens []patOut }](t, body).Tokens
-			if len(list) != 1 || list[0].ID != tok.ID || list[0].LastUsedAt == nil || !list[0].LastUsedAt.Equal(created) {
-				t.Errorf("GET /tokens = %+v: want the one token, last used now", list)
-			}
-			if others := team.listTokens(team.boss); len(others) != 0 {
-				t.Errorf("another user lists %+v, want none", others)
-			}
+		resp, body := team.do(request{method: "GET", path: "/me", token: tok.Secret})
+		wantStatus(t, resp, body, http.StatusOK)
+		if me := decode[struct{ User userJSON }](t, body); me.User.ID != team.memberID {
+			t.Errorf("GET /me with the token: user %q, want the member %q", me.User.ID, team.memberID)
+		}
+		resp, body = team.do(request{method: "POST", path: "/tokens", token: tok.Secret, body: map[string]any{"name": "more", "scopes": []string{"files:read"}}})
+		wantScopeRefused(t, resp, body, "")
+		resp, body = team.do(request{method: "GET", path: "/tokens", token: team.member})
+		wantStatus(t, resp, body, http.StatusOK)
+		if strings.Contains(string(body), rest) || strings.Contains(string(body), "secret") {
+			t.Errorf("GET /tokens shows the secret: %s", body)
+		}
+		list := decode[struct{ Tokens []patOut }](t, body).Tokens
+		if len(list) != 1 || list[0].ID != tok.ID || list[0].LastUsedAt == nil || !list[0].LastUsedAt.Equal(created) {
+			t.Errorf("GET /tokens = %+v: want the one token, last used now", list)
+		}
+		if others := team.listTokens(team.boss); len(others) != 0 {
+			t.Errorf("another user lists %+v, want none", others)
+		}
 
-			resp, body = team.do(request{method: "DELETE", path: "/tokens/" + tok.ID, token: team.boss})
-			wantStatus(t, resp, body, http.StatusNotFound)
-			resp, body = team.do(request{method: "DELETE", path: "/tokens/" + tok.ID, token: tok.Secret})
-			wantScopeRefused(t, resp, body, "")
-			resp, body = team.do(request{method: "DELETE", path: "/tokens/" + tok.ID, token: team.member})
-			wantStatus(t, resp, body, http.StatusNoContent)
-			resp, body = team.do(request{method: "GET", path: "/me", token: tok.Secret})
-			wantStatus(t, resp, body, http.StatusUnauthorized)
-			resp, body = team.do(request{method: "DELETE", path: "/tokens/" + tok.ID, token: team.member})
-			wantStatus(t, resp, body, http.StatusNotFound)
-			resp, body = team.do(request{method: "DELETE", path: "/tokens/not-an-id", token: team.member})
-			wantStatus(t, resp, body, http.StatusNotFound)
-			if len(team.listTokens(team.member)) != 0 {
-				t.Error("a revoked token is still listed")
-			}
-			if logs := team.logs.String(); strings.Contains(logs, rest) || !strings.Contains(logs, `"route":"POST /tokens"`) {
-				t.Errorf("the logs show the secret, or are not these requests':\n%s", logs)
-			}
-		})
-	}
+		resp, body = team.do(request{method: "DELETE", path: "/tokens/" + tok.ID, token: team.boss})
+		wantStatus(t, resp, body, http.StatusNotFound)
+		resp, body = team.do(request{method: "DELETE", path: "/tokens/" + tok.ID, token: tok.Secret})
+		wantScopeRefused(t, resp, body, "")
+		resp, body = team.do(request{method: "DELETE", path: "/tokens/" + tok.ID, token: team.member})
+		wantStatus(t, resp, body, http.StatusNoContent)
+		resp, body = team.do(request{method: "GET", path: "/me", token: tok.Secret})
+		wantStatus(t, resp, body, http.StatusUnauthorized)
+		resp, body = team.do(request{method: "DELETE", path: "/tokens/" + tok.ID, token: team.member})
+		wantStatus(t, resp, body, http.StatusNotFound)
+		resp, body = team.do(request{method: "DELETE", path: "/tokens/not-an-id", token: team.member})
+		wantStatus(t, resp, body, http.StatusNotFound)
+		if len(team.listTokens(team.member)) != 0 {
+			t.Error("a revoked token is still listed")
+		}
+		if logs := team.logs.String(); strings.Contains(logs, rest) || !strings.Contains(logs, `"route":"POST /tokens"`) {
+			t.Errorf("the logs show the secret, or are not these requests':\n%s", logs)
+		}
+	})
 }
 
 // TestTokenCreateValidation: a bad request gets 400 (415 for a non-JSON
@@ -407,50 +410,46 @@ func TestTokenCreateValidation(t *testing.T) {
 // most (and by default); "never" only where PAT_ALLOW_NO_EXPIRY allows it.
 func TestTokenExpiry(t *testing.T) {
 	t.Parallel()
-	for _, backend := range tokenBackends {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			team := newTokenTeam(t, backend, map[string]string{"PAT_ALLOW_NO_EXPIRY": "true", "PAT_MAX_TTL_SECONDS": "7200"})
-			start := team.now()
-			create := func(expiresIn any) patOut {
-				t.Helper()
-				body := map[string]any{"name": fmt.Sprint(expiresIn), "scopes": []string{"files:read"}}
-				if expiresIn != nil {
-					body["expires_in"] = expiresIn
-				}
-				resp, out := team.do(request{method: "POST", path: "/tokens", token: team.member, body: body})
-				wantStatus(t, resp, out, http.StatusCreated)
-				return decode[struct{ Token patOut }](t, out).Token
+	onTokenBackends(t, map[string]string{"PAT_ALLOW_NO_EXPIRY": "true", "PAT_MAX_TTL_SECONDS": "7200"}, func(t *testing.T, team *tokenTeam) {
+		start := team.now()
+		create := func(expiresIn any) patOut {
+			t.Helper()
+			body := map[string]any{"name": fmt.Sprint(expiresIn), "scopes": []string{"files:read"}}
+			if expiresIn != nil {
+				body["expires_in"] = expiresIn
 			}
-			minute, byDefault, never := create(60), create(nil), create("never")
-			if !minute.ExpiresAt.Equal(start.Add(time.Minute)) || !byDefault.ExpiresAt.Equal(start.Add(2*time.Hour)) || never.ExpiresAt != nil {
-				t.Fatalf("expiries %v, %v, %v: want in a minute, in PAT_MAX_TTL_SECONDS, null", minute.ExpiresAt, byDefault.ExpiresAt, never.ExpiresAt)
-			}
-			uses := func(tok patOut) int {
-				resp, _ := team.do(request{method: "GET", path: "/me", token: tok.Secret})
-				return resp.StatusCode
-			}
-			team.advance(59 * time.Second)
-			if uses(minute) != http.StatusOK {
-				t.Error("a token was refused before it expired")
-			}
-			team.advance(time.Second)
-			if got := uses(minute); got != http.StatusUnauthorized {
-				t.Errorf("a token at its expiry: %d, want 401", got)
-			}
-			team.advance(3 * time.Hour)
-			if uses(byDefault) != http.StatusUnauthorized || uses(never) != http.StatusOK {
-				t.Error("after PAT_MAX_TTL_SECONDS: want the default token expired and the one that never expires working")
-			}
-			team.advance(50 * 365 * 24 * time.Hour)
-			if uses(never) != http.StatusOK {
-				t.Error(`a token that never expires stopped after 50 years`)
-			}
-			if list := team.listTokens(team.desktopToken(team.memberID)); len(list) != 1 || list[0].ID != never.ID {
-				t.Errorf("listed %+v; want only the token that never expires", list)
-			}
-		})
-	}
+			resp, out := team.do(request{method: "POST", path: "/tokens", token: team.member, body: body})
+			wantStatus(t, resp, out, http.StatusCreated)
+			return decode[struct{ Token patOut }](t, out).Token
+		}
+		minute, byDefault, never := create(60), create(nil), create("never")
+		if !minute.ExpiresAt.Equal(start.Add(time.Minute)) || !byDefault.ExpiresAt.Equal(start.Add(2*time.Hour)) || never.ExpiresAt != nil {
+			t.Fatalf("expiries %v, %v, %v: want in a minute, in PAT_MAX_TTL_SECONDS, null", minute.ExpiresAt, byDefault.ExpiresAt, never.ExpiresAt)
+		}
+		uses := func(tok patOut) int {
+			resp, _ := team.do(request{method: "GET", path: "/me", token: tok.Secret})
+			return resp.StatusCode
+		}
+		team.advance(59 * time.Second)
+		if uses(minute) != http.StatusOK {
+			t.Error("a token was refused before it expired")
+		}
+		team.advance(time.Second)
+		if got := uses(minute); got != http.StatusUnauthorized {
+			t.Errorf("a token at its expiry: %d, want 401", got)
+		}
+		team.advance(3 * time.Hour)
+		if uses(byDefault) != http.StatusUnauthorized || uses(never) != http.StatusOK {
+			t.Error("after PAT_MAX_TTL_SECONDS: want the default token expired and the one that never expires working")
+		}
+		team.advance(50 * 365 * 24 * time.Hour)
+		if uses(never) != http.StatusOK {
+			t.Error(`a token that never expires stopped after 50 years`)
+		}
+		if list := team.listTokens(team.desktopToken(team.memberID)); len(list) != 1 || list[0].ID != never.ID {
+			t.Errorf("listed %+v; want only the token that never expires", list)
+		}
+	})
 }
 
 // TestTokenLastUsedThrottled: a token's last use is written at the first
@@ -458,43 +457,39 @@ func TestTokenExpiry(t *testing.T) {
 // the local store, nothing is written to the log in between).
 func TestTokenLastUsedThrottled(t *testing.T) {
 	t.Parallel()
-	for _, backend := range tokenBackends {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			team := newTokenTeam(t, backend, nil)
-			tok := team.createToken(team.member, scopeFilesRead)
-			lastUsed := func() *time.Time {
-				t.Helper()
-				return team.listTokens(team.member)[0].LastUsedAt
-			}
-			use := func() {
-				t.Helper()
-				resp, body := team.do(request{method: "GET", path: "/list", token: tok.Secret})
-				wantStatus(t, resp, body, http.StatusOK)
-			}
-			if lastUsed() != nil {
-				t.Fatal("a new token shows a last use")
-			}
-			first := team.now()
+	onTokenBackends(t, nil, func(t *testing.T, team *tokenTeam) {
+		tok := team.createToken(team.member, scopeFilesRead)
+		lastUsed := func() *time.Time {
+			t.Helper()
+			return team.listTokens(team.member)[0].LastUsedAt
+		}
+		use := func() {
+			t.Helper()
+			resp, body := team.do(request{method: "GET", path: "/list", token: tok.Secret})
+			wantStatus(t, resp, body, http.StatusOK)
+		}
+		if lastUsed() != nil {
+			t.Fatal("a new token shows a last use")
+		}
+		first := team.now()
+		use()
+		size := team.metadataSize()
+		for range 5 {
+			team.advance(10 * time.Second)
 			use()
-			size := team.metadataSize()
-			for range 5 {
-				team.advance(10 * time.Second)
-				use()
-			}
-			if got := team.metadataSize(); got != size {
-				t.Errorf("the local store's log grew from %d to %d bytes over 5 uses within a minute", size, got)
-			}
-			if at := lastUsed(); at == nil || !at.Equal(first) {
-				t.Errorf("last used %v after uses within a minute; want the first use, %v", at, first)
-			}
-			team.advance(10 * time.Second) // a minute after the first use
-			use()
-			if at := lastUsed(); at == nil || !at.Equal(team.now()) {
-				t.Errorf("last used %v a minute later; want %v", at, team.now())
-			}
-		})
-	}
+		}
+		if got := team.metadataSize(); got != size {
+			t.Errorf("the local store's log grew from %d to %d bytes over 5 uses within a minute", size, got)
+		}
+		if at := lastUsed(); at == nil || !at.Equal(first) {
+			t.Errorf("last used %v after uses within a minute; want the first use, %v", at, first)
+		}
+		team.advance(10 * time.Second) // a minute after the first use
+		use()
+		if at := lastUsed(); at == nil || !at.Equal(team.now()) {
+			t.Errorf("last used %v a minute later; want %v", at, team.now())
+		}
+	})
 }
 
 // metadataSize is the size of the local store's files, or 0 on MongoDB.
@@ -521,52 +516,48 @@ func (team *tokenTeam) metadataSize() int64 {
 // tokens, which stay dead once the user is enabled again.
 func TestTokenAdministration(t *testing.T) {
 	t.Parallel()
-	for _, backend := range tokenBackends {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			team := newTokenTeam(t, backend, nil)
-			a := team.createToken(team.member, scopeFilesRead)
-			team.advance(time.Millisecond)
-			b := team.createToken(team.member, scopeSharesWrite)
-			path := "/admin/users/" + team.memberID + "/tokens"
-			resp, body := team.do(request{method: "GET", path: path, token: team.member})
-			wantStatus(t, resp, body, http.StatusForbidden)
-			resp, body = team.do(request{method: "GET", path: path, token: team.boss})
-			wantStatus(t, resp, body, http.StatusOK)
-			if list := decode[struct{ Tokens []patOut }](t, body).Tokens; len(list) != 2 || list[0].ID != a.ID || list[1].ID != b.ID || strings.Contains(string(body), "dropp_pat_") {
-				t.Errorf("admin list %s: want both tokens, oldest first, no secrets", body)
-			}
-			for _, p := range []string{"/admin/users/" + newID() + "/tokens", "/admin/users/nope/tokens"} {
-				resp, body = team.do(request{method: "GET", path: p, token: team.boss})
-				wantStatus(t, resp, body, http.StatusNotFound)
-			}
-			resp, body = team.do(request{method: "DELETE", path: "/admin/users/" + team.bossID + "/tokens/" + a.ID, token: team.boss})
-			wantStatus(t, resp, body, http.StatusNotFound) // not the boss's token
-			resp, body = team.do(request{method: "DELETE", path: path + "/" + a.ID, token: team.member})
-			wantStatus(t, resp, body, http.StatusForbidden)
-			resp, body = team.do(request{method: "DELETE", path: path + "/" + a.ID, token: team.boss})
-			wantStatus(t, resp, body, http.StatusNoContent)
-			auditLine(t, team.logs, "revoke_token")
-			resp, body = team.do(request{method: "GET", path: "/me", token: a.Secret})
-			wantStatus(t, resp, body, http.StatusUnauthorized)
-			resp, body = team.do(request{method: "GET", path: "/files/" + newID() + "/shares", token: b.Secret})
-			wantStatus(t, resp, body, http.StatusNotFound) // b still works
+	onTokenBackends(t, nil, func(t *testing.T, team *tokenTeam) {
+		a := team.createToken(team.member, scopeFilesRead)
+		team.advance(time.Millisecond)
+		b := team.createToken(team.member, scopeSharesWrite)
+		path := "/admin/users/" + team.memberID + "/tokens"
+		resp, body := team.do(request{method: "GET", path: path, token: team.member})
+		wantStatus(t, resp, body, http.StatusForbidden)
+		resp, body = team.do(request{method: "GET", path: path, token: team.boss})
+		wantStatus(t, resp, body, http.StatusOK)
+		if list := decode[struct{ Tokens []patOut }](t, body).Tokens; len(list) != 2 || list[0].ID != a.ID || list[1].ID != b.ID || strings.Contains(string(body), "dropp_pat_") {
+			t.Errorf("admin list %s: want both tokens, oldest first, no secrets", body)
+		}
+		for _, p := range []string{"/admin/users/" + newID() + "/tokens", "/admin/users/nope/tokens"} {
+			resp, body = team.do(request{method: "GET", path: p, token: team.boss})
+			wantStatus(t, resp, body, http.StatusNotFound)
+		}
+		resp, body = team.do(request{method: "DELETE", path: "/admin/users/" + team.bossID + "/tokens/" + a.ID, token: team.boss})
+		wantStatus(t, resp, body, http.StatusNotFound) // not the boss's token
+		resp, body = team.do(request{method: "DELETE", path: path + "/" + a.ID, token: team.member})
+		wantStatus(t, resp, body, http.StatusForbidden)
+		resp, body = team.do(request{method: "DELETE", path: path + "/" + a.ID, token: team.boss})
+		wantStatus(t, resp, body, http.StatusNoContent)
+		auditLine(t, team.logs, "revoke_token")
+		resp, body = team.do(request{method: "GET", path: "/me", token: a.Secret})
+		wantStatus(t, resp, body, http.StatusUnauthorized)
+		resp, body = team.do(request{method: "GET", path: "/files/" + newID() + "/shares", token: b.Secret})
+		wantStatus(t, resp, body, http.StatusNotFound) // b still works
 
-			resp, body = team.do(request{method: "POST", path: "/admin/users/" + team.memberID + "/disable", token: team.boss})
-			wantStatus(t, resp, body, http.StatusOK)
-			if n := decode[struct {
-				Revoked int `json:"revoked_credentials"`
-			}](t, body).Revoked; n != 2 {
-				t.Errorf("disable revoked %d credentials, want 2 (the desktop token and the token left)", n)
-			}
-			resp, body = team.do(request{method: "GET", path: "/files/" + newID() + "/shares", token: b.Secret})
-			wantStatus(t, resp, body, http.StatusUnauthorized)
-			resp, body = team.do(request{method: "POST", path: "/admin/users/" + team.memberID + "/enable", token: team.boss})
-			wantStatus(t, resp, body, http.StatusOK)
-			resp, body = team.do(request{method: "GET", path: "/files/" + newID() + "/shares", token: b.Secret})
-			wantStatus(t, resp, body, http.StatusUnauthorized)
-		})
-	}
+		resp, body = team.do(request{method: "POST", path: "/admin/users/" + team.memberID + "/disable", token: team.boss})
+		wantStatus(t, resp, body, http.StatusOK)
+		if n := decode[struct {
+			Revoked int `json:"revoked_credentials"`
+		}](t, body).Revoked; n != 2 {
+			t.Errorf("disable revoked %d credentials, want 2 (the desktop token and the token left)", n)
+		}
+		resp, body = team.do(request{method: "GET", path: "/files/" + newID() + "/shares", token: b.Secret})
+		wantStatus(t, resp, body, http.StatusUnauthorized)
+		resp, body = team.do(request{method: "POST", path: "/admin/users/" + team.memberID + "/enable", token: team.boss})
+		wantStatus(t, resp, body, http.StatusOK)
+		resp, body = team.do(request{method: "GET", path: "/files/" + newID() + "/shares", token: b.Secret})
+		wantStatus(t, resp, body, http.StatusUnauthorized)
+	})
 }
 
 // ctTokens: a user's personal access tokens are listed (live ones only,

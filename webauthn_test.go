@@ -485,58 +485,47 @@ var passkeyOperations = map[string]bool{
 // with successes and errors, and checks the answers against openapi.json.
 func TestOpenAPIPasskeyAnswers(t *testing.T) {
 	t.Parallel()
-	for _, metadata := range accountStores {
-		t.Run(metadata, func(t *testing.T) {
-			t.Parallel()
-			e := newAccountsEnv(t, metadata, nil)
-			c := &contractChecker{t: t, e: e.testEnv, doc: loadOpenAPIDoc(t), seen: map[string]bool{}, local: metadata == "local"}
-			defer c.checkExchanges()
-			options := func(docPath, path, token string) publicKeyOptions {
-				resp, body := c.call(docPath, c.req("POST", path, token, nil))
-				wantStatus(t, resp, body, http.StatusOK)
-				return decode[publicKeyOptions](t, body)
-			}
+	checkAccountsContract(t, passkeyOperations, func(t *testing.T, e *signInEnv, c *contractChecker) {
+		options := func(docPath, path, token string) publicKeyOptions {
+			resp, body := c.call(docPath, c.req("POST", path, token, nil))
+			wantStatus(t, resp, body, http.StatusOK)
+			return decode[publicKeyOptions](t, body)
+		}
 
-			const invOpts, inv = "/invite/{token}/passkey/options", "/invite/{token}/passkey"
-			link := e.invite("member@example.com", false)
-			a := newSoftAuthenticator(t, coseES256, "http://dropp.test")
-			c.call(invOpts, c.req("POST", "/invite/nosuchinvitation/passkey/options", "", nil))
-			c.call(inv, c.req("POST", link+"/passkey", "", url.Values{"credential": {"{}"}}))
-			c.call(inv, c.req("POST", link+"/passkey", "", "credential=x"))
-			c.call(inv, c.req("POST", link+"/passkey", "", url.Values{"credential": {a.register(options(invOpts, link+"/passkey/options", ""), ceremonyEdit{})}}))
-			c.call(inv, c.req("POST", link+"/passkey", "", url.Values{"credential": {"{}"}}))
+		const invOpts, inv = "/invite/{token}/passkey/options", "/invite/{token}/passkey"
+		link := e.invite("member@example.com", false)
+		a := newSoftAuthenticator(t, coseES256, "http://dropp.test")
+		c.call(invOpts, c.req("POST", "/invite/nosuchinvitation/passkey/options", "", nil))
+		c.call(inv, c.req("POST", link+"/passkey", "", url.Values{"credential": {"{}"}}))
+		c.call(inv, c.req("POST", link+"/passkey", "", "credential=x"))
+		c.call(inv, c.req("POST", link+"/passkey", "", url.Values{"credential": {a.register(options(invOpts, link+"/passkey/options", ""), ceremonyEdit{})}}))
+		c.call(inv, c.req("POST", link+"/passkey", "", url.Values{"credential": {"{}"}}))
 
-			const signOpts, sign = "/auth/passkey/options", "/auth/passkey"
-			c.call(sign, c.req("POST", sign, "", url.Values{"credential": {a.assert(options(signOpts, signOpts, ""), ceremonyEdit{})}}))
-			c.call(sign, c.req("POST", sign, "", url.Values{"credential": {a.assert(options(signOpts, signOpts, ""), ceremonyEdit{rpID: "evil.test"})}}))
-			c.call(sign, c.req("POST", sign, "", url.Values{}))
-			app := newTestApp()
-			c.call(sign, c.req("POST", sign, "", url.Values{"credential": {a.assert(options(signOpts, signOpts, ""), ceremonyEdit{})},
-				"code_challenge": {app.challenge}, "code_challenge_method": {"S256"}, "redirect_uri": {app.redirectURI}}))
-			cross := c.req("POST", sign, "", url.Values{"credential": {"{}"}})
-			cross.Header.Set("Sec-Fetch-Site", "cross-site")
-			c.call(sign, cross)
+		const signOpts, sign = "/auth/passkey/options", "/auth/passkey"
+		c.call(sign, c.req("POST", sign, "", url.Values{"credential": {a.assert(options(signOpts, signOpts, ""), ceremonyEdit{})}}))
+		c.call(sign, c.req("POST", sign, "", url.Values{"credential": {a.assert(options(signOpts, signOpts, ""), ceremonyEdit{rpID: "evil.test"})}}))
+		c.call(sign, c.req("POST", sign, "", url.Values{}))
+		app := newTestApp()
+		c.call(sign, c.req("POST", sign, "", url.Values{"credential": {a.assert(options(signOpts, signOpts, ""), ceremonyEdit{})},
+			"code_challenge": {app.challenge}, "code_challenge_method": {"S256"}, "redirect_uri": {app.redirectURI}}))
+		cross := c.req("POST", sign, "", url.Values{"credential": {"{}"}})
+		cross.Header.Set("Sec-Fetch-Site", "cross-site")
+		c.call(sign, cross)
 
-			const addOpts, add = "/auth/passkey/register/options", "/auth/passkey/register"
-			e.newAccount("pat@example.com", "pat's long password", false)
-			token := e.passwordToken("pat@example.com", "pat's long password").AccessToken
-			c.call(addOpts, c.req("POST", addOpts, "", nil))
-			c.call(addOpts, c.req("POST", addOpts, e.newUser("oidc"), nil))
-			b := newSoftAuthenticator(t, coseRS256, "http://dropp.test")
-			form := url.Values{"credential": {b.register(options(addOpts, addOpts, token), ceremonyEdit{})}, "name": {"phone"}}
-			c.call(add, c.req("POST", add, token, form))
-			form = url.Values{"credential": {b.register(options(addOpts, addOpts, token), ceremonyEdit{})}}
-			c.call(add, c.req("POST", add, token, form))
-			c.call(add, c.req("POST", add, token, url.Values{"credential": {"{}"}}))
-			c.call(add, c.req("POST", add, "", url.Values{"credential": {"{}"}}))
+		const addOpts, add = "/auth/passkey/register/options", "/auth/passkey/register"
+		e.newAccount("pat@example.com", "pat's long password", false)
+		token := e.passwordToken("pat@example.com", "pat's long password").AccessToken
+		c.call(addOpts, c.req("POST", addOpts, "", nil))
+		c.call(addOpts, c.req("POST", addOpts, e.newUser("oidc"), nil))
+		b := newSoftAuthenticator(t, coseRS256, "http://dropp.test")
+		form := url.Values{"credential": {b.register(options(addOpts, addOpts, token), ceremonyEdit{})}, "name": {"phone"}}
+		c.call(add, c.req("POST", add, token, form))
+		form = url.Values{"credential": {b.register(options(addOpts, addOpts, token), ceremonyEdit{})}}
+		c.call(add, c.req("POST", add, token, form))
+		c.call(add, c.req("POST", add, token, url.Values{"credential": {"{}"}}))
+		c.call(add, c.req("POST", add, "", url.Values{"credential": {"{}"}}))
 
-			for op := range passkeyOperations {
-				if !c.seen[op] {
-					t.Errorf("%s is never called by this test", op)
-				}
-			}
-		})
-	}
+	})
 }
 
 // TestPasskeyStore: on both stores a passkey is stored once per credential
