@@ -1,6 +1,6 @@
 package main
 
-// Shared rate budgets on MongoDB (ratelimit_shared.go). FerretDB 1.x does
+// Shared rate budgets on MongoDB (ratelimit.go). FerretDB 1.x does
 // not apply a conditional update atomically, so a budget is not a counter:
 // each spent unit is a document of its own under a unique _id, the bucket
 // and the unit's number, as numbered share downloads are

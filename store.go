@@ -795,7 +795,7 @@ type passkeyStore interface {
 	DeleteUserPasskeys(ctx context.Context, userID string) (int, error)
 }
 
-// ---- Shared rate limits (ratelimit_shared.go) ----
+// ---- Shared rate limits (ratelimit.go) ----
 
 // rateBudgetStore keeps rate budgets shared by every instance. Only a store
 // that several instances share implements it (MongoDB); for the others the
