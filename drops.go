@@ -77,7 +77,7 @@ type dropFilesRequest struct {
 // complete files join the link, after those it has (a file already in it
 // stays where it is); 200 with the link as it now is.
 func (s *server) handleAddDropFiles(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := shareID(w, r)
+	id, ok := shareIDFrom(w, r)
 	if !ok {
 		return
 	}
@@ -115,7 +115,7 @@ func (s *server) handleAddDropFiles(w http.ResponseWriter, r *http.Request, owne
 // A link left with no file shows the dead link's page until a file is
 // added or it expires.
 func (s *server) handleRemoveDropFile(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := shareID(w, r)
+	id, ok := shareIDFrom(w, r)
 	if !ok {
 		return
 	}
@@ -131,9 +131,9 @@ func (s *server) handleRemoveDropFile(w http.ResponseWriter, r *http.Request, ow
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// shareID reads the share ID of the path; a malformed one is the 404 of a
+// shareIDFrom reads the share ID of the path; a malformed one is the 404 of a
 // missing share.
-func shareID(w http.ResponseWriter, r *http.Request) (string, bool) {
+func shareIDFrom(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
 	if !validID(id) {
 		writeError(w, http.StatusNotFound, codeNotFound, "no such share")

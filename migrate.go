@@ -175,9 +175,9 @@ func (m *migration) run(ctx context.Context) error {
 	return nil
 }
 
-// counted adds one outcome of an insert to done or, if the destination
+// countInsert adds one outcome of an insert to done or, if the destination
 // already held the record, to skipped.
-func counted(err error, done, skipped *int) error {
+func countInsert(err error, done, skipped *int) error {
 	switch {
 	case err == nil:
 		*done++
@@ -192,7 +192,7 @@ func counted(err error, done, skipped *int) error {
 // migrateUsers copies every user, disabled ones too, under the same id.
 func (m *migration) migrateUsers(ctx context.Context) error {
 	for _, u := range sortedBy(m.src.users, func(u User) string { return u.ID }) {
-		if err := counted(m.dest.insertUser(ctx, u), &m.sum.users, &m.sum.usersSkipped); err != nil {
+		if err := countInsert(m.dest.insertUser(ctx, u), &m.sum.users, &m.sum.usersSkipped); err != nil {
 			return fmt.Errorf("user %s: %w", u.ID, err)
 		}
 	}
@@ -249,7 +249,7 @@ func (m *migration) migrateFile(ctx context.Context, f File, step string) error 
 	// A local multipart upload's id means nothing to the bucket: the file
 	// is complete, and its object is there whole.
 	f.UploadID, f.PartSize, f.PartCount, f.UploadExpiresAt = "", 0, 0, nil
-	if err := counted(m.dest.InsertFile(ctx, &f), &m.sum.files, &m.sum.filesSkipped); err != nil {
+	if err := countInsert(m.dest.InsertFile(ctx, &f), &m.sum.files, &m.sum.filesSkipped); err != nil {
 		return err
 	}
 	fmt.Fprintf(m.out, "migrate: %s %s %q %s: %s\n", step, f.ObjectKey, f.Filename, humanBytes(*f.Size), action)
@@ -336,7 +336,7 @@ func (m *migration) uploadInParts(ctx context.Context, key, contentType string, 
 // their hashes are stored, so the apps' tokens work against MongoDB as is.
 func (m *migration) migrateCredentials(ctx context.Context) error {
 	for _, c := range sortedBy(m.src.creds, func(c Credential) string { return c.Kind + c.Hash }) {
-		if err := counted(m.dest.InsertCredential(ctx, c), &m.sum.credentials, &m.sum.credsKnown); err != nil {
+		if err := countInsert(m.dest.InsertCredential(ctx, c), &m.sum.credentials, &m.sum.credsKnown); err != nil {
 			return fmt.Errorf("credential of %s: %w", c.UserID, err)
 		}
 	}
@@ -359,7 +359,7 @@ func (m *migration) migrateShares(ctx context.Context) error {
 		if err == nil {
 			err = m.dest.InsertShare(ctx, sh, 0) // copied as they are: no limit
 		}
-		if err := counted(err, &m.sum.shares, &m.sum.sharesSkipped); err != nil {
+		if err := countInsert(err, &m.sum.shares, &m.sum.sharesSkipped); err != nil {
 			return fmt.Errorf("share %s: %w", sh.ID, err)
 		}
 	}
@@ -376,7 +376,7 @@ func (m *migration) migrateRequests(ctx context.Context) error {
 		if localExpired(fr.ExpiresAt, now) {
 			continue
 		}
-		if err := counted(m.dest.InsertRequest(ctx, fr), &copied, &known); err != nil {
+		if err := countInsert(m.dest.InsertRequest(ctx, fr), &copied, &known); err != nil {
 			return fmt.Errorf("file request %s: %w", fr.ID, err)
 		}
 	}
