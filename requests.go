@@ -551,17 +551,6 @@ func (s *server) handleRequestPassword(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// ownerEnabled is ErrNotFound for the request of a user an administrator
-// disabled, or who has no record, as sharedFile has it (checked at use, so
-// enabling them again brings their requests back).
-func (s *server) ownerEnabled(r *http.Request, owner string) error {
-	u, err := s.store.GetUser(r.Context(), owner)
-	if err == nil && u.Disabled {
-		err = ErrNotFound
-	}
-	return err
-}
-
 // requestBucket names a request to the rate limiter, which keys its
 // buckets by network: an IPv6 address made from the request ID's hash,
 // never one a client has, so its bucket is the request's alone.

@@ -587,3 +587,14 @@ func plural(n int64, noun string) string {
 	}
 	return strconv.FormatInt(n, 10) + " " + noun + "s"
 }
+
+// ownerEnabled is ErrNotFound for the link (share or file request) of a
+// user an administrator disabled, or who has no record (checked at use, so
+// enabling them again brings their links back).
+func (s *server) ownerEnabled(r *http.Request, owner string) error {
+	u, err := s.store.GetUser(r.Context(), owner)
+	if err == nil && u.Disabled {
+		err = ErrNotFound
+	}
+	return err
+}
