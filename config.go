@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -236,7 +237,7 @@ type config struct {
 	AdminGroups []string
 
 	// PublishedOnHostLoopback is the operator's word that this container's
-	// port is published on the host's loopback only (see container.go).
+	// port is published on the host's loopback only (see runningInContainer).
 	PublishedOnHostLoopback bool
 	MetricsAddr             string // "" = no metrics listener
 	// WebhookAllowPrivate lets webhooks reach private addresses, over
@@ -1031,4 +1032,32 @@ func (p *envParser) signInMethods(name string, hasClient bool) []string {
 	}
 	p.fail(name, "want local, oidc, accounts or oidc,accounts, got %q", p.str(name))
 	return []string{signInLocal}
+}
+
+// ---- The container loopback rule ----
+//
+// Local sign-in lets whoever reaches the port act as the local user, so
+// config.check refuses a non-loopback ADDR with it. In a container,
+// loopback is the container's own, which no browser on the host reaches:
+// the server must listen on :8080 and the host must publish the port on
+// its own loopback only (docker run -p 127.0.0.1:8080:8080). Dropp cannot
+// see how its port is published, so the operator says so with
+// CONTAINER_PORT_ON_HOST_LOOPBACK=true; the setting is refused outside a
+// container (where a non-loopback ADDR really is on the network), and it
+// relaxes nothing else: the Host header must still be a loopback name,
+// forwarded requests are still refused, PUBLIC_URL must still be loopback
+// and TRUSTED_PROXIES stays refused.
+
+// containerMarkers are the files container runtimes create in every
+// container's root: Docker's and Podman's.
+var containerMarkers = []string{".dockerenv", "run/.containerenv"}
+
+// runningInContainer reports whether root holds a container runtime's marker.
+func runningInContainer(root string) bool {
+	for _, m := range containerMarkers {
+		if _, err := os.Stat(filepath.Join(root, m)); err == nil {
+			return true
+		}
+	}
+	return false
 }

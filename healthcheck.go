@@ -1,20 +1,8 @@
 package main
 
-// What running Dropp in a container needs from the binary itself: a health
-// check that needs no curl in the image, and the one relaxation of local
-// sign-in's loopback rule that a container's port publishing makes safe.
-//
-// Local sign-in lets whoever reaches the port act as the local user, so
-// config.check refuses a non-loopback ADDR with it. In a container,
-// loopback is the container's own, which no browser on the host reaches:
-// the server must listen on :8080 and the host must publish the port on
-// its own loopback only (docker run -p 127.0.0.1:8080:8080). Dropp cannot
-// see how its port is published, so the operator says so with
-// CONTAINER_PORT_ON_HOST_LOOPBACK=true; the setting is refused outside a
-// container (where a non-loopback ADDR really is on the network), and it
-// relaxes nothing else: the Host header must still be a loopback name,
-// forwarded requests are still refused, PUBLIC_URL must still be loopback
-// and TRUSTED_PROXIES stays refused.
+// `dropp healthcheck`: what running Dropp in a container needs from the
+// binary itself, a health check that needs no curl in the image. (The
+// container loopback rule is config.go's: runningInContainer.)
 
 import (
 	"context"
@@ -23,24 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"time"
 )
-
-// containerMarkers are the files container runtimes create in every
-// container's root: Docker's and Podman's.
-var containerMarkers = []string{".dockerenv", "run/.containerenv"}
-
-// runningInContainer reports whether root holds a container runtime's marker.
-func runningInContainer(root string) bool {
-	for _, m := range containerMarkers {
-		if _, err := os.Stat(filepath.Join(root, m)); err == nil {
-			return true
-		}
-	}
-	return false
-}
 
 // healthcheckTimeout bounds `dropp healthcheck`, well inside the image's
 // HEALTHCHECK timeout.
