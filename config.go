@@ -258,6 +258,12 @@ func (c *config) localSignIn() bool   { return slices.Contains(c.SignIn, signInL
 func (c *config) oidcSignIn() bool     { return slices.Contains(c.SignIn, signInOIDC) }
 func (c *config) accountsSignIn() bool { return slices.Contains(c.SignIn, signInAccounts) }
 
+// S3_UPLOAD_METHOD values: how a single upload is signed.
+const (
+	uploadMethodPost = "post" // a POST form with a policy (AWS, MinIO, Ceph, ...)
+	uploadMethodPut  = "put"  // a PUT URL (Cloudflare R2 and Backblaze B2 have no POST policies)
+)
+
 // minSecretKeyLen is the shortest SECRET_KEY accepted: 256 bits.
 const minSecretKeyLen = 32
 

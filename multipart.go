@@ -18,12 +18,6 @@ import (
 	"time"
 )
 
-// S3_UPLOAD_METHOD values: how a single upload is signed.
-const (
-	uploadMethodPost = "post" // a POST form with a policy (AWS, MinIO, Ceph, ...)
-	uploadMethodPut  = "put"  // a PUT URL (Cloudflare R2 and Backblaze B2 have no POST policies)
-)
-
 // maxPartsPerCall bounds the part URLs one POST /upload/{id}/parts signs.
 const maxPartsPerCall = 100
 
