@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -515,40 +514,4 @@ func (s *server) abortIfMultipart(ctx context.Context, f *File) error {
 // form's lifetime.
 func resumable(f *File, now time.Time, grace time.Duration) bool {
 	return f.UploadExpiresAt != nil && now.Before(f.UploadExpiresAt.Add(grace))
-}
-
-// keyedLocks is a mutex per key, each kept only while it is held or
-// awaited. The zero value is ready.
-type keyedLocks struct {
-	mu    sync.Mutex
-	locks map[string]*keyedLock
-}
-
-type keyedLock struct {
-	sync.Mutex
-	refs int // holders and waiters
-}
-
-// lock takes key's mutex and returns its unlock.
-func (k *keyedLocks) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyedLock{}
-	}
-	l := k.locks[key]
-	if l == nil {
-		l = &keyedLock{}
-		k.locks[key] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
 }

@@ -222,3 +222,39 @@ type adminPageView struct {
 	tmpl *template.Template
 	csp  string
 }
+
+// keyedLocks is a mutex per key, each kept only while it is held or
+// awaited. The zero value is ready.
+type keyedLocks struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+// lock takes key's mutex and returns its unlock.
+func (k *keyedLocks) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+type keyedLock struct {
+	sync.Mutex
+	refs int // holders and waiters
+}
