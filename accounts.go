@@ -212,14 +212,6 @@ func parseInviteForm(body string) (string, string) {
 	return pw, ""
 }
 
-// singleField is a form field given exactly once.
-func singleField(v url.Values, name string) (string, bool) {
-	if len(v[name]) != 1 {
-		return "", false
-	}
-	return v[name][0], true
-}
-
 // ---- Signing in with a password ----
 
 // passwordForm is the email and password form of the sign-in page, with
@@ -376,10 +368,6 @@ func (s *server) formPost(w http.ResponseWriter, r *http.Request) bool {
 	}
 	return true
 }
-
-// maxFormBody bounds a sign-in or invitation form: a 256-character
-// password is at most 1 KiB, 9 KiB once every byte is %-escaped.
-const maxFormBody = 16 << 10
 
 // readForm reads a bounded form body.
 func (s *server) readForm(w http.ResponseWriter, r *http.Request) (string, bool) {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -317,3 +318,15 @@ func timeOrNil(t time.Time) *time.Time {
 	}
 	return &t
 }
+
+// singleField is a form field given exactly once.
+func singleField(v url.Values, name string) (string, bool) {
+	if len(v[name]) != 1 {
+		return "", false
+	}
+	return v[name][0], true
+}
+
+// maxFormBody bounds a sign-in, invitation or link password form: a 256-character
+// password is at most 1 KiB, 9 KiB once every byte is %-escaped.
+const maxFormBody = 16 << 10
