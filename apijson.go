@@ -1,7 +1,8 @@
 package main
 
 // The JSON API's shape on the wire: its error codes and error body, and
-// strict reading of JSON request bodies and writing of JSON answers.
+// strict reading of JSON request bodies (and the bounds of the HTML forms)
+// and writing of JSON answers.
 
 import (
 	"bytes"
@@ -327,6 +328,7 @@ func singleField(v url.Values, name string) (string, bool) {
 	return v[name][0], true
 }
 
-// maxFormBody bounds a sign-in, invitation or link password form: a 256-character
-// password is at most 1 KiB, 9 KiB once every byte is %-escaped.
+// maxFormBody bounds a sign-in, invitation or link password form: a
+// 256-character password is at most 1 KiB, 9 KiB once every byte is
+// %-escaped.
 const maxFormBody = 16 << 10
