@@ -139,9 +139,3 @@ func (p dbPass) leave(ctx context.Context) {
 		<-p.g.slots
 	}
 }
-
-// withGate puts the gate in front of the store's calls (MONGODB_MAX_CALLS,
-// MONGODB_QUEUE).
-func withGate(calls, queue int) mongoOption {
-	return func(s *mongoStore) { s.gate = newDBGate(calls, queue) }
-}

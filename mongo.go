@@ -43,6 +43,12 @@ type mongoStore struct {
 
 var _ Store = (*mongoStore)(nil)
 
+// withGate puts the gate in front of the store's calls (MONGODB_MAX_CALLS,
+// MONGODB_QUEUE).
+func withGate(calls, queue int) mongoOption {
+	return func(s *mongoStore) { s.gate = newDBGate(calls, queue) }
+}
+
 // openMongoStore connects lazily (the driver reconnects by itself when the
 // server comes back) and creates collections and indexes, idempotently. A
 // database that does not answer at start does not stop the server: the
