@@ -88,7 +88,7 @@ func (b *backends) openStore(ctx context.Context, cfg *config, logger *slog.Logg
 // openObjects opens the object store: the local one under DATA_DIR, or
 // S3 when AWS_S3_BUCKET is set.
 func (b *backends) openObjects(ctx context.Context, cfg *config, logger *slog.Logger) error {
-	if cfg.localObjects() {
+	if cfg.localObjectStore() {
 		dir := filepath.Join(cfg.DataDir, "objects")
 		objects, err := newLocalObjects(dir, cfg.SecretKey, logger)
 		if err != nil {

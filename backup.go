@@ -42,7 +42,7 @@ func runBackup(args []string, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if !cfg.localMetadata() || !cfg.localObjects() {
+	if !cfg.localMetadata() || !cfg.localObjectStore() {
 		return errors.New("backup: dropp backup copies local mode's DATA_DIR; with MongoDB and S3 use mongodump and bucket versioning (README: Deploying)")
 	}
 	dest := args[0]

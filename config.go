@@ -247,11 +247,11 @@ type config struct {
 	TLS tlsSettings // tls.go
 }
 
-// localMetadata, localObjects and localSignIn tell which backends fall back
+// localMetadata, localObjectStore and localSignIn tell which backends fall back
 // to local mode.
-func (c *config) localMetadata() bool { return c.MongoURI == "" }
-func (c *config) localObjects() bool  { return c.Bucket == "" }
-func (c *config) localSignIn() bool   { return slices.Contains(c.SignIn, signInLocal) }
+func (c *config) localMetadata() bool    { return c.MongoURI == "" }
+func (c *config) localObjectStore() bool { return c.Bucket == "" }
+func (c *config) localSignIn() bool      { return slices.Contains(c.SignIn, signInLocal) }
 
 // oidcSignIn and accountsSignIn tell which of the two sign-ins that work
 // on any address are on (SIGNIN).

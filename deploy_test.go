@@ -273,9 +273,9 @@ func TestDeployTeamServerAgrees(t *testing.T) {
 	if err != nil {
 		t.Fatalf("README's team server settings: %v", err)
 	}
-	if !cfg.TLS.Auto || !cfg.accountsSignIn() || !cfg.localMetadata() || !cfg.localObjects() || cfg.Addr != ":443" || cfg.TLS.HTTPAddr != ":80" {
+	if !cfg.TLS.Auto || !cfg.accountsSignIn() || !cfg.localMetadata() || !cfg.localObjectStore() || cfg.Addr != ":443" || cfg.TLS.HTTPAddr != ":80" {
 		t.Errorf("README's team server settings give TLS auto %v, accounts %v, local %v/%v, ADDR %q, HTTP_ADDR %q",
-			cfg.TLS.Auto, cfg.accountsSignIn(), cfg.localMetadata(), cfg.localObjects(), cfg.Addr, cfg.TLS.HTTPAddr)
+			cfg.TLS.Auto, cfg.accountsSignIn(), cfg.localMetadata(), cfg.localObjectStore(), cfg.Addr, cfg.TLS.HTTPAddr)
 	}
 	unit, err := os.ReadFile("deploy/dropp.service")
 	if err != nil {
@@ -334,8 +334,8 @@ func TestDeployComposeSmall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("compose.small.yaml's settings: %v", err)
 	}
-	if !cfg.localMetadata() || !cfg.localObjects() || !cfg.accountsSignIn() || !cfg.TLS.Auto {
-		t.Errorf("compose.small.yaml: local %v/%v, accounts %v, TLS auto %v; want all", cfg.localMetadata(), cfg.localObjects(), cfg.accountsSignIn(), cfg.TLS.Auto)
+	if !cfg.localMetadata() || !cfg.localObjectStore() || !cfg.accountsSignIn() || !cfg.TLS.Auto {
+		t.Errorf("compose.small.yaml: local %v/%v, accounts %v, TLS auto %v; want all", cfg.localMetadata(), cfg.localObjectStore(), cfg.accountsSignIn(), cfg.TLS.Auto)
 	}
 	for host, addr := range map[string]string{"443": cfg.Addr, "80": cfg.TLS.HTTPAddr} {
 		_, port, _ := strings.Cut(addr, ":")

@@ -82,7 +82,7 @@ func TestDrops(t *testing.T) {
 		t.Run("Validation", func(t *testing.T) { dropValidation(e.on(t), alice, bob) })
 		t.Run("PerFileLimitRace", func(t *testing.T) { dropPerFileLimitRace(e.on(t), alice) })
 		t.Run("EditsAndDeletes", func(t *testing.T) { dropEditsAndDeletes(e.on(t), alice, bob) })
-		t.Run("Previews", func(t *testing.T) { dropPreviews(e.on(t), alice, e.srv.cfg.localObjects()) })
+		t.Run("Previews", func(t *testing.T) { dropPreviews(e.on(t), alice, e.srv.cfg.localObjectStore()) })
 	})
 }
 

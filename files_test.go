@@ -170,9 +170,9 @@ func replayForm(t *testing.T, a apiTester, up uploadOut, content []byte) {
 	t.Helper()
 	resp, body := postUploadForm(t, up.Upload.URL, up.Upload.Fields, content)
 	switch {
-	case a.srv.cfg.localObjects() && resp.StatusCode != http.StatusForbidden:
+	case a.srv.cfg.localObjectStore() && resp.StatusCode != http.StatusForbidden:
 		t.Fatalf("replayed form on the local object store: %d %s, want 403", resp.StatusCode, body)
-	case !a.srv.cfg.localObjects() && resp.StatusCode/100 != 2:
+	case !a.srv.cfg.localObjectStore() && resp.StatusCode/100 != 2:
 		t.Fatalf("replayed form on S3: %d %s", resp.StatusCode, body)
 	}
 }
@@ -196,7 +196,7 @@ func downloaded(t *testing.T, a apiTester, tok, id string) []byte {
 func storedBytes(t *testing.T, a apiTester) int64 {
 	t.Helper()
 	var n int64
-	if !a.srv.cfg.localObjects() {
+	if !a.srv.cfg.localObjectStore() {
 		pages := s3.NewListObjectsV2Paginator(requireRig(t).s3, &s3.ListObjectsV2Input{Bucket: aws.String(a.srv.cfg.Bucket)})
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(t.Context())

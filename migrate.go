@@ -103,7 +103,7 @@ func migrateConfig(getenv func(string) string) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.localMetadata() || cfg.localObjects() {
+	if cfg.localMetadata() || cfg.localObjectStore() {
 		return nil, errors.New("set MONGODB_URI and AWS_S3_BUCKET (with the rest of the S3 settings) to the destination: dropp migrate copies DATA_DIR into them")
 	}
 	if localKey != nil && !bytes.Equal(cfg.SecretKey, localKey) && !bytes.Equal(cfg.SecretKeyPrevious, localKey) {
