@@ -52,18 +52,6 @@ func newDBGate(calls, queue int) *dbGate {
 	return &dbGate{slots: make(chan struct{}, calls), maxQueue: int64(queue), abandonHold: mongoOpTimeout}
 }
 
-// dbTicket is a request's standing at the gate (or an enclosing background
-// call's): whether one of its calls got through, and how many of its calls
-// are in flight now.
-type dbTicket struct {
-	admitted atomic.Bool
-	inFlight atomic.Int32
-}
-
-// dbTicketKey is the context key of a request's *dbTicket (loggedRequest
-// answers it, middleware.go).
-type dbTicketKey struct{}
-
 // dbPass is one call's way through the gate, to give back with leave.
 type dbPass struct {
 	g      *dbGate

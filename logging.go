@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/aws/smithy-go/logging"
 )
@@ -112,3 +113,16 @@ func (l *loggedRequest) Value(key any) any {
 	}
 	return l.Context.Value(key)
 }
+
+// dbTicket is a request's standing at the database's gate (dbgate.go), or
+// an enclosing background call's: whether one of its calls got through,
+// and how many of its calls are in flight now. It travels with the
+// request's other records, so the log needs nothing of the gate.
+type dbTicket struct {
+	admitted atomic.Bool
+	inFlight atomic.Int32
+}
+
+// dbTicketKey is the context key of a request's *dbTicket (loggedRequest
+// answers it, above).
+type dbTicketKey struct{}
