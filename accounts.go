@@ -60,14 +60,6 @@ func createInvitation(ctx context.Context, store Store, base, email string, admi
 	return base + invitationPath + token, inv, nil
 }
 
-// invitationJSON is an invitation as the admin API shows it, once.
-type invitationJSON struct {
-	Email     string    `json:"email"`
-	Admin     bool      `json:"admin"`
-	URL       string    `json:"url"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
 // invitePage is what the invitation page (login.html) shows.
 type invitePage struct {
 	Email  string

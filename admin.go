@@ -193,6 +193,14 @@ func (s *server) disabledMeanwhile(w http.ResponseWriter, r *http.Request, userI
 
 // ---- The admin page ----
 
+// invitationJSON is an invitation as the admin API shows it, once.
+type invitationJSON struct {
+	Email     string    `json:"email"`
+	Admin     bool      `json:"admin"`
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
 //go:embed admin.html
 var adminHTML string
 
