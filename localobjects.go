@@ -29,6 +29,20 @@ import (
 	"time"
 )
 
+// maxLocalUploads bounds the uploads in progress, verified or not, and
+// so what they hold: 64 KiB each before the policy verifies, about
+// 550 KiB each while the file streams (70 MB for all of them). Local
+// objects also serve a team with Google sign-in and no bucket, whose
+// desktop apps each send several files at once: 32 turned away
+// scripts/soak's 64 connections with 503s.
+const maxLocalUploads = 128
+
+// localVerifyTimeout is how long an upload has, in all, to send the fields
+// before the file, from its first byte to the policy verifying. Only a
+// verified upload gets the idle deadline that moves with each read: before
+// that, a client trickling bytes must not hold the connection for long.
+const localVerifyTimeout = 10 * time.Second
+
 // localObjects is the ObjectStore of local mode (AWS_S3_BUCKET unset): one
 // file per object under a directory, reached through this server's own
 // /objects/ endpoints with forms and URLs signed like S3's, so the client
@@ -547,6 +561,17 @@ func (o *localObjects) Ready(ctx context.Context) error {
 	return o.root.Remove(name)
 }
 
+// validLocalETag accepts the ETags this store records: a hex MD5, with
+// "-<parts>" for a multipart object.
+func validLocalETag(etag string) bool {
+	sum, parts, multipart := strings.Cut(etag, "-")
+	if len(sum) != 2*md5.Size || !allBytes(sum, func(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }) {
+		return false
+	}
+	n, err := strconv.Atoi(parts)
+	return !multipart || err == nil && n >= 1 && n <= maxPartCount
+}
+
 // localError is a refusal answered the way S3 answers: a status and an XML
 // body naming an S3 error code, so a client handles both backends alike.
 type localError struct {
@@ -556,6 +581,21 @@ type localError struct {
 }
 
 func (e *localError) Error() string { return e.code + ": " + e.message }
+
+// localAccessDenied is S3's 403 AccessDenied, saying msg.
+func localAccessDenied(msg string) *localError {
+	return &localError{http.StatusForbidden, "AccessDenied", msg}
+}
+
+// localInvalidArgument is S3's 400 InvalidArgument, saying msg.
+func localInvalidArgument(msg string) *localError {
+	return &localError{http.StatusBadRequest, "InvalidArgument", msg}
+}
+
+// localMalformed is S3's 400 MalformedPOSTRequest, saying msg.
+func localMalformed(msg string) *localError {
+	return &localError{http.StatusBadRequest, "MalformedPOSTRequest", msg}
+}
 
 // errLocalBadKey answers a key that validLocalKey refuses.
 var errLocalBadKey = &localError{http.StatusBadRequest, "InvalidArgument", "invalid object key"}

@@ -30,7 +30,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -476,15 +475,4 @@ func (o *localObjects) renamePart(up *localUpload, etagTmp, uploadID string, n i
 		return err
 	}
 	return o.root.Rename(up.tmp, localUploadPath(uploadID, localPartName(n)))
-}
-
-// validLocalETag accepts the ETags this store records: a hex MD5, with
-// "-<parts>" for a multipart object.
-func validLocalETag(etag string) bool {
-	sum, parts, multipart := strings.Cut(etag, "-")
-	if len(sum) != 2*md5.Size || !allBytes(sum, func(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }) {
-		return false
-	}
-	n, err := strconv.Atoi(parts)
-	return !multipart || err == nil && n >= 1 && n <= maxPartCount
 }

@@ -41,20 +41,7 @@ const (
 	// localBufferSize is the size of the read and write buffers a verified
 	// upload streams through: they are all it holds in memory.
 	localBufferSize = 256 << 10
-	// maxLocalUploads bounds the uploads in progress, verified or not, and
-	// so what they hold: 64 KiB each before the policy verifies, about
-	// 550 KiB each while the file streams (70 MB for all of them). Local
-	// objects also serve a team with Google sign-in and no bucket, whose
-	// desktop apps each send several files at once: 32 turned away
-	// scripts/soak's 64 connections with 503s.
-	maxLocalUploads = 128
 )
-
-// localVerifyTimeout is how long an upload has, in all, to send the fields
-// before the file, from its first byte to the policy verifying. Only a
-// verified upload gets the idle deadline that moves with each read: before
-// that, a client trickling bytes must not hold the connection for long.
-const localVerifyTimeout = 10 * time.Second
 
 // handleUpload handles "POST /objects/upload": the multipart/form-data POST
 // a client would send to S3, checked the way S3 checks it. The file streams
@@ -531,21 +518,6 @@ var (
 	localSlowDown = &localError{http.StatusServiceUnavailable, "SlowDown",
 		"Please reduce your request rate."}
 )
-
-// localAccessDenied is S3's 403 AccessDenied, saying msg.
-func localAccessDenied(msg string) *localError {
-	return &localError{http.StatusForbidden, "AccessDenied", msg}
-}
-
-// localInvalidArgument is S3's 400 InvalidArgument, saying msg.
-func localInvalidArgument(msg string) *localError {
-	return &localError{http.StatusBadRequest, "InvalidArgument", msg}
-}
-
-// localMalformed is S3's 400 MalformedPOSTRequest, saying msg.
-func localMalformed(msg string) *localError {
-	return &localError{http.StatusBadRequest, "MalformedPOSTRequest", msg}
-}
 
 // localReadError classifies an error met while reading the form: a write
 // to disk failing is the server's problem (*fs.PathError, passed on as is);
