@@ -302,6 +302,17 @@ func (s *mongoStore) opContext(ctx context.Context) (context.Context, context.Ca
 	}, nil
 }
 
+// deleteMany is one DeleteMany, bounded by mongoOpTimeout.
+func (s *mongoStore) deleteMany(ctx context.Context, c *mongo.Collection, filter bson.D) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	_, err = c.DeleteMany(ctx, filter)
+	return err
+}
+
 // ping asks the database to answer, indexes or not.
 func (s *mongoStore) ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, mongoOpTimeout)

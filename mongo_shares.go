@@ -319,17 +319,6 @@ func (s *mongoStore) deleteFileShares(ctx context.Context, owner, fileID string)
 	return mongoErr("delete file's share downloads", s.deleteMany(ctx, s.shareDownloads, bson.D{{Key: "file_id", Value: fileID}}))
 }
 
-// deleteMany is one DeleteMany, bounded by mongoOpTimeout.
-func (s *mongoStore) deleteMany(ctx context.Context, c *mongo.Collection, filter bson.D) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	_, err = c.DeleteMany(ctx, filter)
-	return err
-}
-
 // ShareLink finds the unexpired share with its files and their counts.
 func (s *mongoStore) ShareLink(ctx context.Context, hash string, now time.Time) (Share, error) {
 	sh, err := s.findShare(ctx, bson.D{{Key: "token_hash", Value: hash}}, now)
