@@ -213,28 +213,6 @@ func (o *s3Objects) PresignUpload(ctx context.Context, p UploadPolicy) (UploadFo
 	return o.signer.presignPost(creds, time.Now(), p), nil
 }
 
-// sdkPresignPost is the SDK's presigned POST of p. The SDK adds the bucket,
-// key and credential conditions; the size range and Content-Type conditions
-// and the Content-Type field are added here.
-func sdkPresignPost(ctx context.Context, presign *s3.PresignClient, bucket string, p UploadPolicy) (*s3.PresignedPostRequest, error) {
-	conditions := []any{[]any{"content-length-range", p.MinSize, p.MaxSize}}
-	input := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(p.Key)}
-	if p.ContentType != "" {
-		conditions = append(conditions, map[string]string{"Content-Type": p.ContentType})
-	}
-	req, err := presign.PresignPostObject(ctx, input, func(opts *s3.PresignPostOptions) {
-		opts.Expires = time.Until(p.Expires)
-		opts.Conditions = conditions
-	})
-	if err != nil {
-		return nil, err
-	}
-	if p.ContentType != "" {
-		req.Values["Content-Type"] = p.ContentType
-	}
-	return req, nil
-}
-
 // PresignPut returns a PUT URL for a whole object or for one part. Setting
 // ContentLength makes the presigner sign the Content-Length header, so S3
 // refuses a body of any other size; a whole object's Content-Type is signed
@@ -376,19 +354,6 @@ func (o *s3Objects) PresignDownload(ctx context.Context, d DownloadRequest) (str
 		return "", err
 	}
 	return o.signer.presignGet(creds, time.Now(), d)
-}
-
-// sdkPresignGet is the SDK's presigned GET of d.
-func sdkPresignGet(ctx context.Context, presign *s3.PresignClient, bucket string, d DownloadRequest) (*v4.PresignedHTTPRequest, error) {
-	input := &s3.GetObjectInput{
-		Bucket:                     aws.String(bucket),
-		Key:                        aws.String(d.Key),
-		ResponseContentDisposition: aws.String(d.disposition()),
-	}
-	if d.ContentType != "" {
-		input.ResponseContentType = aws.String(d.ContentType)
-	}
-	return presign.PresignGetObject(ctx, input, s3.WithPresignExpires(time.Until(d.Expires)))
 }
 
 // Head asks S3 for the object's real size and ETag.

@@ -93,6 +93,41 @@ func newS3Signer(ctx context.Context, client *s3.Client, bucket string) (*s3Sign
 	return s, nil
 }
 
+// sdkPresignGet is the SDK's presigned GET of d.
+func sdkPresignGet(ctx context.Context, presign *s3.PresignClient, bucket string, d DownloadRequest) (*v4.PresignedHTTPRequest, error) {
+	input := &s3.GetObjectInput{
+		Bucket:                     aws.String(bucket),
+		Key:                        aws.String(d.Key),
+		ResponseContentDisposition: aws.String(d.disposition()),
+	}
+	if d.ContentType != "" {
+		input.ResponseContentType = aws.String(d.ContentType)
+	}
+	return presign.PresignGetObject(ctx, input, s3.WithPresignExpires(time.Until(d.Expires)))
+}
+
+// sdkPresignPost is the SDK's presigned POST of p. The SDK adds the bucket,
+// key and credential conditions; the size range and Content-Type conditions
+// and the Content-Type field are added here.
+func sdkPresignPost(ctx context.Context, presign *s3.PresignClient, bucket string, p UploadPolicy) (*s3.PresignedPostRequest, error) {
+	conditions := []any{[]any{"content-length-range", p.MinSize, p.MaxSize}}
+	input := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(p.Key)}
+	if p.ContentType != "" {
+		conditions = append(conditions, map[string]string{"Content-Type": p.ContentType})
+	}
+	req, err := presign.PresignPostObject(ctx, input, func(opts *s3.PresignPostOptions) {
+		opts.Expires = time.Until(p.Expires)
+		opts.Conditions = conditions
+	})
+	if err != nil {
+		return nil, err
+	}
+	if p.ContentType != "" {
+		req.Values["Content-Type"] = p.ContentType
+	}
+	return req, nil
+}
+
 // s3ProbeRequests are a download and an upload whose key and overrides need
 // every kind of escaping, so that the start-up comparison covers it.
 func s3ProbeRequests(now time.Time) (DownloadRequest, UploadPolicy) {
