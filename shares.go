@@ -75,7 +75,7 @@ func shareCSP(page *template.Template) string {
 	script, _, _ := strings.Cut(rest, "</script>")
 	sum := sha256.Sum256([]byte(script))
 	csp := strings.Replace(loginCSP(shareHTML), "script-src 'none'", "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'", 1)
-	return csp + "; " + previewSources // previews.go
+	return csp + "; " + previewSources // preview_policy.go
 }
 
 // shareJSON is a Share as the API shows it; URL only in the answer that
