@@ -514,6 +514,22 @@ func parsePaging(v url.Values) (limit int, after *Cursor, msg string) {
 	return limit, after, ""
 }
 
+// pageOf shows the first limit of records, read with one more than a page
+// holds: when that one came back there is a next page, which starts after
+// the last record shown, and next is its cursor.
+func pageOf[R, J any](records []R, limit int, show func(*R) J, position func(*R) Cursor) (items []J, next *string) {
+	page := records[:min(len(records), limit)]
+	items = make([]J, 0, len(page))
+	for i := range page {
+		items = append(items, show(&page[i]))
+	}
+	if len(records) > limit {
+		cursor := encodeCursor(position(&page[limit-1]))
+		next = &cursor
+	}
+	return items, next
+}
+
 // encodeCursor makes an opaque cursor from a list position.
 func encodeCursor(c Cursor) string {
 	raw := strconv.FormatInt(c.CreatedAt.UnixMilli(), 10) + "." + c.ID

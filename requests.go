@@ -234,18 +234,12 @@ func (s *server) handleListRequests(w http.ResponseWriter, r *http.Request, owne
 		s.fail(w, r, err)
 		return
 	}
-	page := reqs[:min(len(reqs), limit)]
-	out := struct {
+	var out struct {
 		Requests   []requestJSON `json:"requests"`
 		NextCursor *string       `json:"next_cursor"`
-	}{Requests: make([]requestJSON, 0, len(page))}
-	for i := range page {
-		out.Requests = append(out.Requests, toRequestJSON(&page[i]))
 	}
-	if len(reqs) > limit {
-		next := encodeCursor(Cursor{CreatedAt: page[limit-1].CreatedAt, ID: page[limit-1].ID})
-		out.NextCursor = &next
-	}
+	out.Requests, out.NextCursor = pageOf(reqs, limit, toRequestJSON,
+		func(fr *ReceivedRequest) Cursor { return Cursor{CreatedAt: fr.CreatedAt, ID: fr.ID} })
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -241,19 +241,12 @@ func (s *server) handleListShares(w http.ResponseWriter, r *http.Request, owner 
 // most limit shares; a share beyond them means there is a next page, which
 // starts after the last one shown.
 func shareListJSON(shares []Share, limit int) any {
-	page := shares[:min(len(shares), limit)]
-	out := struct {
+	var out struct {
 		Shares     []shareJSON `json:"shares"`
 		NextCursor *string     `json:"next_cursor"`
-	}{Shares: make([]shareJSON, 0, len(page))}
-	for i := range page {
-		out.Shares = append(out.Shares, toShareJSON(&page[i]))
 	}
-	if len(shares) > limit {
-		last := &page[limit-1]
-		next := encodeCursor(Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
-		out.NextCursor = &next
-	}
+	out.Shares, out.NextCursor = pageOf(shares, limit, toShareJSON,
+		func(sh *Share) Cursor { return Cursor{CreatedAt: sh.CreatedAt, ID: sh.ID} })
 	return out
 }
 
