@@ -332,3 +332,13 @@ func singleField(v url.Values, name string) (string, bool) {
 // 256-character password is at most 1 KiB, 9 KiB once every byte is
 // %-escaped.
 const maxFormBody = 16 << 10
+
+// showAll shows each record as the API does, into a list that is never
+// null in JSON (an empty list is []).
+func showAll[R, J any](records []R, show func(*R) J) []J {
+	out := make([]J, 0, len(records))
+	for i := range records {
+		out = append(out, show(&records[i]))
+	}
+	return out
+}

@@ -519,10 +519,7 @@ func parsePaging(v url.Values) (limit int, after *Cursor, msg string) {
 // the last record shown, and next is its cursor.
 func pageOf[R, J any](records []R, limit int, show func(*R) J, position func(*R) Cursor) (items []J, next *string) {
 	page := records[:min(len(records), limit)]
-	items = make([]J, 0, len(page))
-	for i := range page {
-		items = append(items, show(&page[i]))
-	}
+	items = showAll(page, show)
 	if len(records) > limit {
 		cursor := encodeCursor(position(&page[limit-1]))
 		next = &cursor

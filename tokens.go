@@ -266,11 +266,7 @@ func (s *server) writeTokenList(w http.ResponseWriter, r *http.Request, userID s
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]tokenJSON, 0, len(tokens))
-	for i := range tokens {
-		out = append(out, toTokenJSON(&tokens[i]))
-	}
-	writeJSON(w, http.StatusOK, map[string][]tokenJSON{"tokens": out})
+	writeJSON(w, http.StatusOK, map[string][]tokenJSON{"tokens": showAll(tokens, toTokenJSON)})
 }
 
 // handleRevokeToken handles "DELETE /tokens/{id}": the user's token stops

@@ -337,11 +337,7 @@ func (s *server) handleListWebhooks(w http.ResponseWriter, r *http.Request, owne
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]webhookJSON, 0, len(hooks))
-	for i := range hooks {
-		out = append(out, toWebhookJSON(&hooks[i]))
-	}
-	writeJSON(w, http.StatusOK, map[string][]webhookJSON{"webhooks": out})
+	writeJSON(w, http.StatusOK, map[string][]webhookJSON{"webhooks": showAll(hooks, toWebhookJSON)})
 }
 
 // handleDeleteWebhook handles "DELETE /webhooks/{id}".
@@ -390,11 +386,7 @@ func (s *server) handleWebhookDeliveries(w http.ResponseWriter, r *http.Request,
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]deliveryJSON, 0, len(ds))
-	for i := range ds {
-		out = append(out, toDeliveryJSON(&ds[i]))
-	}
-	writeJSON(w, http.StatusOK, map[string][]deliveryJSON{"deliveries": out})
+	writeJSON(w, http.StatusOK, map[string][]deliveryJSON{"deliveries": showAll(ds, toDeliveryJSON)})
 }
 
 // handleRotateWebhook handles "POST /webhooks/{id}/rotate": a new secret, shown
