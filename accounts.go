@@ -331,17 +331,10 @@ func (s *server) oidcButton(app appRequest) string {
 // dummy hash when there is no account, no password or the account is
 // disabled, so that each case costs one verification.
 func (s *server) passwordMatches(ctx context.Context, acct User, pw string) (bool, error) {
-	hasher := s.signIn.accounts.hasher
-	phc, usable := acct.PasswordHash, acct.ID != "" && acct.PasswordHash != "" && !acct.Disabled
-	if !usable {
-		phc = hasher.dummy()
-	}
-	ok, err := hasher.verify(ctx, phc, pw)
-	if err != nil && usable {
+	usable := acct.ID != "" && acct.PasswordHash != "" && !acct.Disabled
+	return s.signIn.accounts.hasher.verifyOrDummy(ctx, acct.PasswordHash, usable, pw, func(err error) {
 		s.log.Error("stored password hash unreadable", "user", acct.ID, "err", err)
-		return false, nil
-	}
-	return ok && usable, err
+	})
 }
 
 // formPost checks what every form post of the accounts pages needs: it

@@ -287,17 +287,9 @@ func (s *server) unlockLink(w http.ResponseWriter, r *http.Request, link protect
 // linkPasswordMatches verifies pw against the link's password hash, or
 // against a dummy hash when it has none, so each case costs one hash.
 func (s *server) linkPasswordMatches(ctx context.Context, link protectedLink, pw string) (bool, error) {
-	hasher := s.links.hasher
-	phc, usable := link.PasswordHash, link.PasswordHash != ""
-	if !usable {
-		phc = hasher.dummy()
-	}
-	ok, err := hasher.verify(ctx, phc, pw)
-	if err != nil && usable {
+	return s.links.hasher.verifyOrDummy(ctx, link.PasswordHash, link.PasswordHash != "", pw, func(err error) {
 		s.log.Error("stored link password hash unreadable", "link", link.ID, "err", err)
-		return false, nil
-	}
-	return ok && usable, err
+	})
 }
 
 // hashLinkPassword checks a new link password against the password rules

@@ -128,6 +128,23 @@ func (h *passwordHasher) verify(ctx context.Context, phc, pw string) (bool, erro
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
+// verifyOrDummy verifies pw against the stored PHC string, or against the
+// dummy hash when there is none to use (usable false), so that either case
+// costs one hash and a caller's answer takes the same time. A stored hash
+// it cannot read matches nothing and goes to unreadable, for the log; any
+// other error (the request ended while waiting for a slot) is returned.
+func (h *passwordHasher) verifyOrDummy(ctx context.Context, phc string, usable bool, pw string, unreadable func(error)) (bool, error) {
+	if !usable {
+		phc = h.dummy()
+	}
+	ok, err := h.verify(ctx, phc, pw)
+	if err != nil && usable {
+		unreadable(err)
+		return false, nil
+	}
+	return ok && usable, err
+}
+
 // key runs scrypt in one of the slots, or gives up when ctx ends while
 // waiting for one.
 func (h *passwordHasher) key(ctx context.Context, pw string, salt []byte, p scryptParams, keyLen int) ([]byte, error) {
