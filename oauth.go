@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -84,6 +85,20 @@ func loginCSP(page string) string {
 	sum := sha256.Sum256([]byte(pageStyle(page)))
 	return "default-src 'self'; script-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
 		"'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+}
+
+// scriptCSP is loginCSP allowing also page's one inline script, by the
+// hash of that script as t writes it for data: html/template drops the
+// comments inside a script, so the hash of the source would not match.
+func scriptCSP(page string, t *template.Template, data any) string {
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		panic(err) // embedded at build time: cannot happen
+	}
+	_, rest, _ := strings.Cut(b.String(), "<script>")
+	script, _, _ := strings.Cut(rest, "</script>")
+	sum := sha256.Sum256([]byte(script))
+	return strings.Replace(loginCSP(page), "script-src 'none'", "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'", 1)
 }
 
 // signInHeaders sets the headers of every response on the sign-in path:

@@ -19,7 +19,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	_ "embed"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -66,18 +65,11 @@ func newRequestLinks(cfg *config, objectsOrigin string) *requestLinks {
 // inline script by its hash, as the template writes it (as shareCSP), and
 // its uploads to this server and to the object store.
 func requestCSP(page *template.Template, objectsOrigin string) string {
-	var b strings.Builder
-	if err := page.Execute(&b, requestPage{Request: &requestView{}}); err != nil {
-		panic(err) // embedded at build time: cannot happen
-	}
-	_, rest, _ := strings.Cut(b.String(), "<script>")
-	script, _, _ := strings.Cut(rest, "</script>")
-	sum := sha256.Sum256([]byte(script))
 	connect := "connect-src 'self'"
 	if objectsOrigin != "" {
 		connect += " " + objectsOrigin
 	}
-	return strings.Replace(loginCSP(requestHTML), "script-src 'none'", "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'; "+connect, 1)
+	return scriptCSP(requestHTML, page, requestPage{Request: &requestView{}}) + "; " + connect
 }
 
 // ---- The owner's API ----

@@ -11,9 +11,7 @@ package main
 
 import (
 	"cmp"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -67,15 +65,7 @@ func newShareLinks(cfg *config) *shareLinks {
 // download, by its hash. The hash is of the script as the template writes
 // it (html/template drops comments inside a script).
 func shareCSP(page *template.Template) string {
-	var b strings.Builder
-	if err := page.Execute(&b, sharePage{Drop: &dropView{Files: []sharedFileView{{}}}}); err != nil {
-		panic(err) // embedded at build time: cannot happen
-	}
-	_, rest, _ := strings.Cut(b.String(), "<script>")
-	script, _, _ := strings.Cut(rest, "</script>")
-	sum := sha256.Sum256([]byte(script))
-	csp := strings.Replace(loginCSP(shareHTML), "script-src 'none'", "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'", 1)
-	return csp + "; " + previewSources // preview_policy.go
+	return scriptCSP(shareHTML, page, sharePage{Drop: &dropView{Files: []sharedFileView{{}}}}) + "; " + previewSources // preview_policy.go
 }
 
 // shareJSON is a Share as the API shows it; URL only in the answer that

@@ -626,12 +626,5 @@ func (p loginPage) OffersPasskeys() bool { return p.Password != nil || p.Invite 
 // login.html's one inline script, the passkey forms', by its hash as the
 // template writes it (shareCSP's way).
 var loginPasskeyCSP = sync.OnceValue(func() string {
-	var b strings.Builder
-	if err := parsePage("login.html", loginHTML).Execute(&b, loginPage{AddPasskey: true}); err != nil {
-		panic(err) // embedded at build time: cannot happen
-	}
-	_, rest, _ := strings.Cut(b.String(), "<script>")
-	script, _, _ := strings.Cut(rest, "</script>")
-	sum := sha256.Sum256([]byte(script))
-	return strings.Replace(loginCSP(loginHTML), "script-src 'none'", "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'", 1)
+	return scriptCSP(loginHTML, parsePage("login.html", loginHTML), loginPage{AddPasskey: true})
 })
