@@ -594,7 +594,7 @@ func TestInviteCommand(t *testing.T) {
 			}
 			e := newSignInEnv(t, nil, vars, cheapHashes) // running, holding the local store's lock
 			var out, errOut bytes.Buffer
-			if err := run(t.Context(), []string{"dropp", "invite", "First@Example.com", "-admin"}, testGetenv(vars), &out, &errOut); err != nil {
+			if err := runDropp(t.Context(), []string{"dropp", "invite", "First@Example.com", "-admin"}, testGetenv(vars), &out, &errOut); err != nil {
 				t.Fatalf("dropp invite: %v; %s", err, errOut.String())
 			}
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -632,7 +632,7 @@ func TestInviteCommand(t *testing.T) {
 		for k, v := range c.env {
 			env[k] = v
 		}
-		err := run(t.Context(), c.args, testGetenv(env), new(bytes.Buffer), new(bytes.Buffer))
+		err := runDropp(t.Context(), c.args, testGetenv(env), new(bytes.Buffer), new(bytes.Buffer))
 		if got := exitCode(err); got != c.code {
 			t.Errorf("%v: exit %d (%v), want %d", c.args, got, err, c.code)
 		}

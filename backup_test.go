@@ -88,7 +88,7 @@ func TestBackupRefuses(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := run(context.Background(), tc.args, testGetenv(tc.env), io.Discard, io.Discard)
+			err := runDropp(context.Background(), tc.args, testGetenv(tc.env), io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tc.want)
 			}
@@ -100,7 +100,7 @@ func TestBackupRefuses(t *testing.T) {
 func backupTo(t *testing.T, env map[string]string, dir string) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"dropp", "backup", dir}, testGetenv(env), &out, &out); err != nil {
+	if err := runDropp(context.Background(), []string{"dropp", "backup", dir}, testGetenv(env), &out, &out); err != nil {
 		t.Fatalf("dropp backup: %v\n%s", err, out.String())
 	}
 	return out.String()
@@ -118,8 +118,8 @@ func restoreBackup(t *testing.T, dir, dataDir string) {
 	}
 }
 
-// startRun starts run in this process with env, and returns the base URL,
-// the start-up lines printed before it, and a stop func that cancels run
+// startRun starts runDropp in this process with env, and returns the base URL,
+// the start-up lines printed before it, and a stop func that cancels runDropp
 // and waits for it.
 func startRun(t *testing.T, env map[string]string) (base string, lines []string, stop func()) {
 	t.Helper()
@@ -127,14 +127,14 @@ func startRun(t *testing.T, env map[string]string) (base string, lines []string,
 	return base, lines, stop
 }
 
-// startLoggedRun is startRun that also returns run's log.
+// startLoggedRun is startRun that also returns runDropp's log.
 func startLoggedRun(t *testing.T, env map[string]string) (base string, lines []string, logs *syncBuffer, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	outR, outW := io.Pipe()
 	logs = &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"dropp"}, testGetenv(env), outW, logs); outW.Close() }()
+	go func() { done <- runDropp(ctx, []string{"dropp"}, testGetenv(env), outW, logs); outW.Close() }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -272,7 +272,7 @@ func TestBackupKeepsInvitations(t *testing.T) {
 	env := map[string]string{"ADDR": "127.0.0.1:" + port, "DATA_DIR": dataDir, "SIGNIN": "accounts", "PUBLIC_URL": "http://dropp.test"}
 	_, _, stop := startRun(t, env)
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"dropp", "invite", "kept@example.com", "-admin"}, testGetenv(env), &out, &out); err != nil {
+	if err := runDropp(context.Background(), []string{"dropp", "invite", "kept@example.com", "-admin"}, testGetenv(env), &out, &out); err != nil {
 		t.Fatalf("dropp invite: %v\n%s", err, out.String())
 	}
 	_, path, ok := strings.Cut(strings.TrimSpace(out.String()), "http://dropp.test")

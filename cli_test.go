@@ -92,7 +92,7 @@ func (c cliFailure) prepare(t *testing.T) map[string]string {
 }
 
 // TestCLIBackendFailuresThroughRun: every backend that fails to open gives
-// run an error of one line that says what is wrong and what to do, and
+// runDropp an error of one line that says what is wrong and what to do, and
 // never a panic; a password in MONGODB_URI never shows.
 func TestCLIBackendFailuresThroughRun(t *testing.T) {
 	t.Parallel()
@@ -102,7 +102,7 @@ func TestCLIBackendFailuresThroughRun(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
-			err := run(ctx, []string{"dropp"}, testGetenv(c.prepare(t)), &stdout, &stderr)
+			err := runDropp(ctx, []string{"dropp"}, testGetenv(c.prepare(t)), &stdout, &stderr)
 			if err == nil {
 				t.Fatalf("run = nil, want an error; stdout %q", stdout.String())
 			}
@@ -224,7 +224,7 @@ func TestCLIVersion(t *testing.T) {
 	t.Parallel()
 	for _, arg := range []string{"version", "-version", "--version"} {
 		var stdout, stderr bytes.Buffer
-		err := run(t.Context(), []string{"dropp", arg}, configGetenv(), &stdout, &stderr)
+		err := runDropp(t.Context(), []string{"dropp", arg}, configGetenv(), &stdout, &stderr)
 		if err != nil || !strings.HasPrefix(stdout.String(), "dropp ") || !strings.Contains(stdout.String(), ", revision ") {
 			t.Errorf("run %s = %v, stdout %q; want the version", arg, err, stdout.String())
 		}
@@ -263,7 +263,7 @@ func TestCLIRefusesArguments(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
-			err := run(ctx, append([]string{"dropp"}, args...), configGetenv("ADDR", "127.0.0.1:0", "DATA_DIR", t.TempDir()), &stdout, &stderr)
+			err := runDropp(ctx, append([]string{"dropp"}, args...), configGetenv("ADDR", "127.0.0.1:0", "DATA_DIR", t.TempDir()), &stdout, &stderr)
 			if exitCode(err) != 2 || !strings.Contains(stderr.String(), "Usage:") {
 				t.Errorf("run %v = %v (exit status %d), stderr %q; want a usage error", args, err, exitCode(err), stderr.String())
 			}
@@ -290,12 +290,12 @@ func TestCLIExitCode(t *testing.T) {
 	}
 }
 
-// TestCLIWarnsAboutNearMisses: run warns, before anything else, about the
+// TestCLIWarnsAboutNearMisses: runDropp warns, before anything else, about the
 // names it is given that look like a misspelt setting.
 func TestCLIWarnsAboutNearMisses(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	err := run(t.Context(), []string{"dropp"}, configGetenv("ADDR", "18712"), &stdout, &stderr,
+	err := runDropp(t.Context(), []string{"dropp"}, configGetenv("ADDR", "18712"), &stdout, &stderr,
 		"ADDR", "PATH", "GOOGLE_CLIENTID", "AWS_PROFILE")
 	configWantError(t, err, "ADDR")
 	got := stderr.String()
@@ -306,12 +306,12 @@ func TestCLIWarnsAboutNearMisses(t *testing.T) {
 }
 
 // TestCLIWarnsAboutOtherServersNames: PORT and DROPP_DATA_DIR, which other
-// servers read, are not silently ignored: run says which setting, with
+// servers read, are not silently ignored: runDropp says which setting, with
 // the value, was meant.
 func TestCLIWarnsAboutOtherServersNames(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	err := run(t.Context(), []string{"dropp"}, configGetenv("ADDR", "18712", "PORT", "8195", "DROPP_DATA_DIR", "/srv/dropp"),
+	err := runDropp(t.Context(), []string{"dropp"}, configGetenv("ADDR", "18712", "PORT", "8195", "DROPP_DATA_DIR", "/srv/dropp"),
 		&stdout, &stderr, "ADDR", "PORT", "DROPP_DATA_DIR")
 	configWantError(t, err, "ADDR")
 	got := stderr.String()
@@ -326,7 +326,7 @@ func TestCLIWarnsAboutOtherServersNames(t *testing.T) {
 }
 
 // TestCLIPortInUse: when another program holds ADDR's port (or
-// METRICS_ADDR's), run's error says so and how to choose another.
+// METRICS_ADDR's), runDropp's error says so and how to choose another.
 func TestCLIPortInUse(t *testing.T) {
 	t.Parallel()
 	held, err := net.Listen("tcp", "127.0.0.1:0")
@@ -339,7 +339,7 @@ func TestCLIPortInUse(t *testing.T) {
 	next, _ := strconv.Atoi(port)
 	for _, setting := range []string{"ADDR", "METRICS_ADDR"} {
 		env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": t.TempDir(), setting: addr}
-		err := run(t.Context(), []string{"dropp"}, testGetenv(env), io.Discard, io.Discard)
+		err := runDropp(t.Context(), []string{"dropp"}, testGetenv(env), io.Discard, io.Discard)
 		want := fmt.Sprintf("another program uses this port: set %s, e.g. %s=127.0.0.1:%d", setting, setting, next+1)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s on a port in use: %v, want it to say %q", setting, err, want)

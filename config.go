@@ -784,7 +784,7 @@ func redactURIUserInfo(v string) string {
 	return v[:start] + "xxxxx" + v[at:]
 }
 
-// processEnv is the environment main hands run: os.Getenv, falling back to
+// processEnv is the environment main hands runDropp: os.Getenv, falling back to
 // the .env file at path, and the names set in either. A getenv cannot list
 // names, and the near-miss warning needs them.
 func processEnv(path string) (getenv func(string) string, names []string) {

@@ -52,7 +52,7 @@ func TestConfigHelpListsEverySetting(t *testing.T) {
 		t.Run(arg, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr bytes.Buffer
-			err := run(t.Context(), []string{"dropp", arg}, configGetenv(), &stdout, &stderr)
+			err := runDropp(t.Context(), []string{"dropp", arg}, configGetenv(), &stdout, &stderr)
 			if !errors.Is(err, flag.ErrHelp) {
 				t.Fatalf("run %s = %v, want flag.ErrHelp", arg, err)
 			}
@@ -106,7 +106,7 @@ func TestConfigHelpNamesEveryVariableRead(t *testing.T) {
 func TestConfigUnknownFlag(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	err := run(t.Context(), []string{"dropp", "-port=80"}, configGetenv(), &stdout, &stderr)
+	err := runDropp(t.Context(), []string{"dropp", "-port=80"}, configGetenv(), &stdout, &stderr)
 	if err == nil || errors.Is(err, flag.ErrHelp) || !strings.Contains(err.Error(), "port") {
 		t.Fatalf("run -port=80 = %v, want an error naming the flag", err)
 	}
@@ -179,7 +179,7 @@ func TestConfigWithDotEnv(t *testing.T) {
 	}
 }
 
-// TestConfigRunReadsOnlyTheInjectedEnvironment: run takes getenv so that
+// TestConfigRunReadsOnlyTheInjectedEnvironment: runDropp takes getenv so that
 // tests choose the whole configuration; a .env in the working directory (the
 // documented way to configure a developer's copy) must not reach into it.
 // Not parallel: it changes the working directory.
@@ -193,7 +193,7 @@ func TestConfigRunReadsOnlyTheInjectedEnvironment(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	err := run(ctx, []string{"dropp"}, configGetenv("ADDR", "127.0.0.1:0"), &stdout, &stderr)
+	err := runDropp(ctx, []string{"dropp"}, configGetenv("ADDR", "127.0.0.1:0"), &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("run with a valid injected environment failed (a value from ./.env leaked in?): %v", err)
 	}

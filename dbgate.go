@@ -47,9 +47,11 @@ type dbGate struct {
 	abandonHold time.Duration
 }
 
-// newDBGate lets calls through at once and queues queue more.
-func newDBGate(calls, queue int) *dbGate {
-	return &dbGate{slots: make(chan struct{}, calls), maxQueue: int64(queue), abandonHold: mongoOpTimeout}
+// newDBGate lets calls through at once and queues queue more; the slot of
+// a call given up on stays taken for abandonHold (the store's own bound on
+// a call: the database may still be working on it).
+func newDBGate(calls, queue int, abandonHold time.Duration) *dbGate {
+	return &dbGate{slots: make(chan struct{}, calls), maxQueue: int64(queue), abandonHold: abandonHold}
 }
 
 // dbPass is one call's way through the gate, to give back with leave.

@@ -52,7 +52,7 @@ func wantBusy(t *testing.T, err error) {
 // the next new request is refused at once; a slot given back lets the
 // first waiter in.
 func TestDBGateRefusesBeyondQueue(t *testing.T) {
-	g := newDBGate(2, 1)
+	g := newDBGate(2, 1, mongoOpTimeout)
 	_, a, err := g.enter(requestCtx(), time.Minute)
 	ctMust(t, "first call", err)
 	_, b, err := g.enter(requestCtx(), time.Minute)
@@ -78,7 +78,7 @@ func TestDBGateRefusesBeyondQueue(t *testing.T) {
 // TestDBGateWaiterGivesUpWithItsContext: a queued call ends with its
 // context, as busy, and leaves the queue.
 func TestDBGateWaiterGivesUpWithItsContext(t *testing.T) {
-	g := newDBGate(1, 4)
+	g := newDBGate(1, 4, mongoOpTimeout)
 	_, held, err := g.enter(requestCtx(), time.Minute)
 	ctMust(t, "first call", err)
 	defer held.leave(context.Background())
@@ -100,7 +100,7 @@ func TestDBGateWaiterGivesUpWithItsContext(t *testing.T) {
 // request is refused halfway; and a call made while its request holds a
 // slot takes none.
 func TestDBGateAdmittedRequestWaits(t *testing.T) {
-	g := newDBGate(1, 0)
+	g := newDBGate(1, 0, mongoOpTimeout)
 	req := requestCtx()
 	ctx, first, err := g.enter(req, time.Minute)
 	ctMust(t, "first call", err)
@@ -130,7 +130,7 @@ func TestDBGateAdmittedRequestWaits(t *testing.T) {
 // a webhook's) gets a ticket of its own, so the calls it makes inside take
 // no second slot.
 func TestDBGateBackgroundCallsNest(t *testing.T) {
-	g := newDBGate(1, 0)
+	g := newDBGate(1, 0, mongoOpTimeout)
 	ctx, outer, err := g.enter(context.Background(), time.Minute)
 	ctMust(t, "outer call", err)
 	_, inner, err := g.enter(ctx, time.Minute)
@@ -145,7 +145,7 @@ func TestDBGateBackgroundCallsNest(t *testing.T) {
 // TestDBGateServesInOrder: waiting calls get the slot first come, first
 // served, so no request waits behind later ones.
 func TestDBGateServesInOrder(t *testing.T) {
-	g := newDBGate(1, 8)
+	g := newDBGate(1, 8, mongoOpTimeout)
 	_, held, err := g.enter(requestCtx(), time.Minute)
 	ctMust(t, "first call", err)
 	var mu sync.Mutex
@@ -257,7 +257,7 @@ func mustRequest(t *testing.T, method, url, token string) *http.Request {
 // returned keeps its slot for abandonHold, since the database may still
 // work on it; a call that finished gives it back at once.
 func TestDBGateHoldsAbandonedCallsSlot(t *testing.T) {
-	g := newDBGate(1, 0)
+	g := newDBGate(1, 0, mongoOpTimeout)
 	g.abandonHold = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(requestCtx())
 	_, p, err := g.enter(ctx, time.Minute)

@@ -335,7 +335,7 @@ func TestFailoverChild(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute) // an orphan stops by itself
 	defer cancel()
-	err := run(ctx, []string{"dropp"}, testGetenv(env), os.Stdout, os.Stderr)
+	err := runDropp(ctx, []string{"dropp"}, testGetenv(env), os.Stdout, os.Stderr)
 	fmt.Println("run returned:", err)
 }
 

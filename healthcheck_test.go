@@ -16,11 +16,11 @@ func TestHealthcheckSubcommand(t *testing.T) {
 	defer ts.Close()
 	addr := strings.TrimPrefix(ts.URL, "http://")
 	var stdout bytes.Buffer
-	if err := run(context.Background(), []string{"dropp", "healthcheck"}, testGetenv(map[string]string{"ADDR": addr}), &stdout, &stdout); err != nil {
+	if err := runDropp(context.Background(), []string{"dropp", "healthcheck"}, testGetenv(map[string]string{"ADDR": addr}), &stdout, &stdout); err != nil {
 		t.Fatalf("healthcheck of a live server: %v", err)
 	}
 	ts.Close()
-	err := run(context.Background(), []string{"dropp", "healthcheck"}, testGetenv(map[string]string{"ADDR": addr}), &stdout, &stdout)
+	err := runDropp(context.Background(), []string{"dropp", "healthcheck"}, testGetenv(map[string]string{"ADDR": addr}), &stdout, &stdout)
 	if err == nil || exitCode(err) != 1 {
 		t.Fatalf("healthcheck of a stopped server: %v, want exit status 1", err)
 	}

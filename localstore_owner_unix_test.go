@@ -31,7 +31,7 @@ func TestInviteAsRootLeavesFilesToTheStoreOwner(t *testing.T) {
 	}
 	env := map[string]string{"DATA_DIR": dataDir, "SIGNIN": "accounts", "PUBLIC_URL": "https://dropp.example.com"}
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"dropp", "invite", "you@example.com", "-admin"}, testGetenv(env), &out, &out); err != nil {
+	if err := runDropp(context.Background(), []string{"dropp", "invite", "you@example.com", "-admin"}, testGetenv(env), &out, &out); err != nil {
 		t.Fatalf("dropp invite: %v\n%s", err, out.String())
 	}
 	invDir := filepath.Join(metadata, localInvitationsDir)

@@ -23,7 +23,7 @@ func newLogHandler(format string, w io.Writer) (slog.Handler, error) {
 	return nil, fmt.Errorf("want text or json, got %q", format)
 }
 
-// newLogger is run's logger. It is made before the configuration is read
+// newLogger is runDropp's logger. It is made before the configuration is read
 // (so that warnings about misspelt settings are logged), hence an unknown
 // LOG_FORMAT falls back to text here and loadConfig reports it.
 func newLogger(format string, w io.Writer) *slog.Logger {

@@ -19,7 +19,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	getenv, names := processEnv(".env")
-	err := run(ctx, os.Args, getenv, os.Stdout, os.Stderr, names...)
+	err := runDropp(ctx, os.Args, getenv, os.Stdout, os.Stderr, names...)
 	stop()
 	if code := exitCode(err); code != 0 {
 		for _, line := range strings.Split(err.Error(), "\n") { // one per problem
@@ -29,7 +29,7 @@ func main() {
 	}
 }
 
-// exitCode is the process's exit status for run's error: 0 for none or for
+// exitCode is the process's exit status for runDropp's error: 0 for none or for
 // -h, 2 for a command line dropp does not take (as the flag package does),
 // 1 for anything else.
 func exitCode(err error) int {
@@ -43,12 +43,12 @@ func exitCode(err error) int {
 	return 1
 }
 
-// run is the whole program: it reads the configuration, connects the
+// runDropp is the whole program: it reads the configuration, connects the
 // backends, serves until ctx ends, then shuts down gracefully. Tests call it
 // directly with their own args, environment and outputs. envNames are the
 // names of the variables set (main passes the process's and .env's): the
 // ones that look like a misspelt setting are warned about.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, envNames ...string) error {
+func runDropp(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, envNames ...string) error {
 	flags := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	flags.Usage = func() { printUsage(stderr) }

@@ -28,7 +28,7 @@ func TestMetricsThroughRun(t *testing.T) {
 	var stderr lockedBuffer
 	env := map[string]string{"ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0", "LOG_FORMAT": "json", "DATA_DIR": t.TempDir()}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"dropp"}, testGetenv(env), outW, &stderr); outW.Close() }()
+	go func() { done <- runDropp(ctx, []string{"dropp"}, testGetenv(env), outW, &stderr); outW.Close() }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

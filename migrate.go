@@ -75,7 +75,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if m.srcObjects != nil {
 		defer m.srcObjects.Close()
 	}
-	err = m.run(ctx)
+	err = m.copyAll(ctx)
 	m.printSummary(cfg)
 	if err != nil {
 		return fmt.Errorf("migrate: %w (run dropp migrate again to resume: what is done is skipped)", err)
@@ -164,9 +164,9 @@ type migration struct {
 	singleLimit, partSize int64
 }
 
-// run copies every kind of record, users first so that whatever follows
+// copyAll copies every kind of record, users first so that whatever follows
 // has its owner, and shares last so that their files are there.
-func (m *migration) run(ctx context.Context) error {
+func (m *migration) copyAll(ctx context.Context) error {
 	for _, step := range []func(context.Context) error{m.migrateUsers, m.migrateFiles, m.migrateCredentials, m.migrateShares, m.migrateRequests} {
 		if err := step(ctx); err != nil {
 			return err

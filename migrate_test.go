@@ -162,7 +162,7 @@ func TestMigrateRefuses(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"dropp", "migrate"}, tc.args...)
-			err := run(context.Background(), args, testGetenv(tc.env), io.Discard, io.Discard)
+			err := runDropp(context.Background(), args, testGetenv(tc.env), io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tc.want)
 			}
@@ -173,7 +173,7 @@ func TestMigrateRefuses(t *testing.T) {
 // migrate runs `dropp migrate` with env and returns what it printed.
 func migrate(env map[string]string) (string, error) {
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"dropp", "migrate"}, testGetenv(env), &out, &out)
+	err := runDropp(context.Background(), []string{"dropp", "migrate"}, testGetenv(env), &out, &out)
 	return out.String(), err
 }
 

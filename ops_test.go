@@ -230,7 +230,7 @@ func opsPollList(t *testing.T, e *testEnv, tok string, limit time.Duration) []fi
 }
 
 // TestOpsGracefulShutdownFinishesInFlightRequests runs the whole program,
-// starts uploads whose JSON bodies arrive slowly, cancels run's context
+// starts uploads whose JSON bodies arrive slowly, cancels runDropp's context
 // half-way through the bodies, and wants: new connections refused at once,
 // the in-flight requests finished with 201, and run returning nil.
 func TestOpsGracefulShutdownFinishesInFlightRequests(t *testing.T) {
@@ -283,7 +283,7 @@ func TestOpsGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 }
 
 // opsMintToken stores a bearer token in env's database the way sign-in does,
-// through a store of its own, for a server that run() starts.
+// through a store of its own, for a server that runDropp() starts.
 func opsMintToken(t *testing.T, env map[string]string) string {
 	t.Helper()
 	store, err := openMongoStore(t.Context(), env["MONGODB_URI"], env["MONGO_DB"], testLogger(t))
@@ -399,7 +399,7 @@ func opsStartProgram(t *testing.T, env map[string]string, args ...string) *opsPr
 	p := &opsProgram{cancel: cancel, stdout: &opsSyncBuffer{}, stderr: &opsSyncBuffer{}, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		p.err = run(ctx, append([]string{"dropp"}, args...), testGetenv(env), p.stdout, p.stderr)
+		p.err = runDropp(ctx, append([]string{"dropp"}, args...), testGetenv(env), p.stdout, p.stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -473,7 +473,7 @@ func opsWaitRefused(t *testing.T, addr string) {
 		}
 		conn.Close()
 		if time.Now().After(deadline) {
-			t.Fatalf("%s still accepts connections 5s after run's context ended", addr)
+			t.Fatalf("%s still accepts connections 5s after runDropp's context ended", addr)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

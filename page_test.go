@@ -136,7 +136,7 @@ func putReadmeCORSRule(t *testing.T, bucket, origin string) {
 	}
 }
 
-// TestStartUpLineWarnsOfMissingCORS: run's "objects:" line says when the
+// TestStartUpLineWarnsOfMissingCORS: runDropp's "objects:" line says when the
 // bucket's CORS rules would stop the web page from uploading.
 func TestStartUpLineWarnsOfMissingCORS(t *testing.T) {
 	t.Parallel()

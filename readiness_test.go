@@ -28,7 +28,7 @@ import (
 // does not stop it. Dropp says why on its start-up line and on /readyz,
 // answers the API with 503 "unavailable" naming the cause, and recovers
 // without a restart once the backend can be used. They run the whole
-// program (run) on the test rig.
+// program (runDropp) on the test rig.
 
 // readyRecoverBound is how long the server may take to notice that a
 // backend came back: the background retries wait at most retryMaxWait
@@ -309,7 +309,7 @@ func (r *backgroundRetry) isRunning() bool {
 // readyS3Case is a server whose S3 cannot be used, and the cause Dropp
 // must name for it.
 type readyS3Case struct {
-	env   map[string]string // run's environment
+	env   map[string]string // runDropp's environment
 	cause string            // what the start-up line, /readyz and the API name
 	hint  string            // a word the start-up line's hint must hold
 }
@@ -380,7 +380,7 @@ func TestReadinessS3Problems(t *testing.T) {
 
 // TestReadinessS3NoCredentials starts Dropp with no S3 credentials anywhere
 // the SDK looks. Not parallel: the SDK's credential chain reads the process
-// environment and ~/.aws, not run's getenv, so the test empties both with
+// environment and ~/.aws, not runDropp's getenv, so the test empties both with
 // t.Setenv, and turns off the EC2 instance metadata lookup.
 func TestReadinessS3NoCredentials(t *testing.T) {
 	empty := filepath.Join(t.TempDir(), "empty")

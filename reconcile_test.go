@@ -66,12 +66,12 @@ func TestCLIReconcile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	err := run(t.Context(), []string{"dropp", "reconcile", "-delete"}, configGetenv("DATA_DIR", dir), &stdout, &stderr)
+	err := runDropp(t.Context(), []string{"dropp", "reconcile", "-delete"}, configGetenv("DATA_DIR", dir), &stdout, &stderr)
 	if err != nil || !strings.Contains(stdout.String(), "reconcile: 0 objects under users/, 0 without a record") {
 		t.Errorf("dropp reconcile -delete = %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
 	}
 	for _, args := range [][]string{{"reconcile", "now"}, {"reconcile", "-bogus"}} {
-		err := run(t.Context(), append([]string{"dropp"}, args...), configGetenv("DATA_DIR", dir), &stdout, &stderr)
+		err := runDropp(t.Context(), append([]string{"dropp"}, args...), configGetenv("DATA_DIR", dir), &stdout, &stderr)
 		if exitCode(err) != 2 {
 			t.Errorf("dropp %v = %v (exit status %d), want a usage error", args, err, exitCode(err))
 		}

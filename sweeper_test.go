@@ -83,7 +83,7 @@ func TestSweeper(t *testing.T) {
 	})
 }
 
-// TestSweeperRunsEveryInterval: run's sweeper sweeps on its interval.
+// TestSweeperRunsEveryInterval: runDropp's sweeper sweeps on its interval.
 func TestSweeperRunsEveryInterval(t *testing.T) {
 	t.Parallel()
 	a := apiTester{newLocalTestEnv(t, map[string]string{"SWEEP_INTERVAL_SECONDS": "1"})}

@@ -116,7 +116,7 @@ func TestTLSStartErrors(t *testing.T) {
 			if env["TLS"] == "" {
 				delete(env, "HTTP_ADDR")
 			}
-			err := run(context.Background(), []string{"dropp"}, testGetenv(env), io.Discard, io.Discard)
+			err := runDropp(context.Background(), []string{"dropp"}, testGetenv(env), io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tc.want)
 			}
@@ -147,7 +147,7 @@ func TestTLSCertFilesReload(t *testing.T) {
 	checkSecureAnswers(t, c, base)
 	checkLocalSignInCookies(t, c, base)
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"dropp", "healthcheck"}, testGetenv(env), &out, &out); err != nil || !strings.Contains(out.String(), "healthy: https://") {
+	if err := runDropp(context.Background(), []string{"dropp", "healthcheck"}, testGetenv(env), &out, &out); err != nil || !strings.Contains(out.String(), "healthy: https://") {
 		t.Errorf("dropp healthcheck over TLS: %v, %q", err, out.String())
 	}
 
@@ -293,7 +293,7 @@ func acmeTest(t *testing.T, bins pebbleBins, opts pebbleOptions, dataDir string)
 	checkRedirectToHTTPS(t, "http://127.0.0.1:"+httpPort, base)
 	checkProviderSignInCookies(t, client, base)
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"dropp", "healthcheck"}, testGetenv(env), &out, &out); err != nil {
+	if err := runDropp(context.Background(), []string{"dropp", "healthcheck"}, testGetenv(env), &out, &out); err != nil {
 		t.Errorf("dropp healthcheck with TLS=auto: %v, %q", err, out.String())
 	}
 	return &acmeDropp{env: env, client: client, serial: serial, pebbleLog: peb.log, stop: stop}

@@ -148,6 +148,6 @@ func TestWebhookCrashChild(t *testing.T) {
 	env := map[string]string{"DATA_DIR": dir, "ADDR": os.Getenv(webhookCrashAddrEnv), "WEBHOOK_ALLOW_PRIVATE": "true"}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // an orphan stops by itself
 	defer cancel()
-	err := run(ctx, []string{"dropp"}, testGetenv(env), os.Stdout, os.Stderr)
+	err := runDropp(ctx, []string{"dropp"}, testGetenv(env), os.Stdout, os.Stderr)
 	fmt.Println("run returned:", err)
 }

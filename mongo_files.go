@@ -1,0 +1,387 @@
+package main
+
+// Files on MongoDB: the file records, the owner's pages (listFilter, named
+// index listIndex), the hand-written decoder the hot reads use (decodeFile,
+// held to the driver's by TestDecodeFileMatchesDriver), completion and
+// deletion.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+)
+
+func (s *mongoStore) InsertFile(ctx context.Context, f *File) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	_, err = s.files.InsertOne(ctx, f)
+	return mongoErr("insert file", err)
+}
+
+func (s *mongoStore) GetFile(ctx context.Context, owner, id string) (*File, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	raw, err := s.files.FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, notDeleted}).Raw()
+	if err != nil {
+		return nil, mongoErr("get file", err)
+	}
+	// Read as a list reads its page (decodeFile, no reflection): a
+	// download, a complete and a delete each get one file.
+	got := new(struct {
+		f   File
+		opt fileOptionals
+	})
+	if err := decodeFile(raw, &got.f, &got.opt, owner); err != nil {
+		return nil, fmt.Errorf("mongodb get file: %w", err)
+	}
+	return &got.f, nil
+}
+
+// ListFiles reads the page from the cursor's raw documents (decodeFile)
+// rather than through the driver's reflection decoder, which was the
+// largest cost of a list request. The batch size is the page size, so a
+// page of up to 1000 files takes one round trip.
+func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	opts := options.Find().
+		SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).
+		SetHint(listIndex).
+		SetLimit(int64(q.Limit)).
+		SetBatchSize(int32(q.Limit))
+	cur, err := s.files.Find(ctx, listFilter(q), opts)
+	if err != nil {
+		return nil, mongoErr("list files", err)
+	}
+	defer cur.Close(ctx)
+	n := min(q.Limit, cur.RemainingBatchLength())
+	files := make([]File, 0, n) // not nil: an empty page is a list
+	optional := make([]fileOptionals, 0, n)
+	for cur.Next(ctx) {
+		optional = append(optional, fileOptionals{})
+		files = append(files, File{})
+		if err := decodeFile(cur.Current, &files[len(files)-1], &optional[len(optional)-1], q.Owner); err != nil {
+			return nil, mongoErr("list files", err)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, mongoErr("list files", err)
+	}
+	return files, nil
+}
+
+// listIndex is the index a list reads: the owner's files in list order.
+// A list names it (a hint), because FerretDB 2 (DocumentDB) plans its
+// status != deleted from the sweeper's status index too, reading the
+// entries of every user's files (TestHotQueriesUseIndexes); MongoDB would
+// choose it anyway.
+var listIndex = bson.D{{Key: "owner", Value: 1}, {Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}
+
+// notDeleted hides the files held deleted (statusDeleted) from the owner.
+var notDeleted = bson.E{Key: "status", Value: bson.D{{Key: "$ne", Value: statusDeleted}}}
+
+// listFilter selects the owner's files of q's status after q's cursor.
+func listFilter(q ListQuery) bson.D {
+	filter := bson.D{{Key: "owner", Value: q.Owner}}
+	if q.Status != "" {
+		filter = append(filter, bson.E{Key: "status", Value: q.Status})
+	} else {
+		filter = append(filter, notDeleted)
+	}
+	if q.After != nil {
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "created_at", Value: bson.D{{Key: "$lt", Value: q.After.CreatedAt}}}},
+			bson.D{{Key: "created_at", Value: q.After.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: q.After.ID}}}},
+		}})
+	}
+	return filter
+}
+
+// fileOptionals holds what a decoded File's pointer fields point to, so
+// that a page allocates them in one array rather than three times a file.
+type fileOptionals struct {
+	declaredSize, size           int64
+	completedAt, uploadExpiresAt time.Time
+}
+
+// decodeFile fills f from one raw BSON files document, as the driver's
+// decoder would from File's bson tags (TestDecodeFileMatchesDriver holds it
+// to that), in one pass over the document's elements, with the pointer
+// fields pointing into opt. Strings that repeat on every document (owner,
+// status) are shared instead of copied.
+func decodeFile(doc bson.Raw, f *File, opt *fileOptionals, owner string) error {
+	*f = File{}
+	length, rem, ok := bsoncore.ReadLength(doc)
+	if !ok || int(length) != len(doc) || length < 5 {
+		return errors.New("malformed BSON document")
+	}
+	rem = rem[:len(rem)-1] // the document's closing NUL
+	var d rawFields
+	for len(rem) > 0 {
+		elem, rest, ok := bsoncore.ReadElement(rem)
+		if !ok {
+			return errors.New("malformed BSON element")
+		}
+		rem = rest
+		v := elem.Value()
+		switch key := elem.KeyBytes(); string(key) {
+		case "_id":
+			f.ID = d.str("_id", v)
+		case "owner":
+			f.Owner = d.str("owner", v, owner)
+		case "filename":
+			f.Filename = d.str("filename", v)
+		case "declared_size":
+			f.DeclaredSize = d.int64("declared_size", v, &opt.declaredSize)
+		case "size":
+			f.Size = d.int64("size", v, &opt.size)
+		case "content_type":
+			f.ContentType = d.str("content_type", v)
+		case "status":
+			f.Status = d.str("status", v, statusPending, statusComplete, statusDeleted)
+		case "object_key":
+			f.ObjectKey = d.str("object_key", v)
+		case "etag":
+			f.ETag = d.str("etag", v)
+		case "created_at":
+			d.time("created_at", v, &f.CreatedAt)
+		case "completed_at":
+			f.CompletedAt = d.time("completed_at", v, &opt.completedAt)
+		case "charged":
+			d.int64("charged", v, &f.Charged)
+		case "upload_id":
+			f.UploadID = d.str("upload_id", v)
+		case "part_size":
+			d.int64("part_size", v, &f.PartSize)
+		case "part_count":
+			var n int64
+			if d.int64("part_count", v, &n) != nil {
+				f.PartCount = int(n)
+			}
+		case "upload_expires_at":
+			f.UploadExpiresAt = d.time("upload_expires_at", v, &opt.uploadExpiresAt)
+		case "staging_key":
+			f.StagingKey = d.str("staging_key", v)
+		case "request_id":
+			f.RequestID = d.str("request_id", v)
+		case "sender_name":
+			f.SenderName = d.str("sender_name", v)
+		case "sender_note":
+			f.SenderNote = d.str("sender_note", v)
+		}
+	}
+	if d.err == nil && f.CreatedAt.IsZero() {
+		d.err = errors.New(`field "created_at" is missing`)
+	}
+	return d.err
+}
+
+// rawFields reads typed values of raw BSON elements, keeping the first
+// error. A null value reads as the zero value, as for the driver.
+type rawFields struct{ err error }
+
+// check tells whether v holds one of the wanted types; null is not an
+// error, any other type is.
+func (d *rawFields) check(key string, v bsoncore.Value, want ...bsoncore.Type) bool {
+	if v.Type == bsoncore.TypeNull {
+		return false
+	}
+	for _, t := range want {
+		if v.Type == t {
+			return true
+		}
+	}
+	if d.err == nil {
+		d.err = fmt.Errorf("field %q has BSON type %v", key, v.Type)
+	}
+	return false
+}
+
+// str reads a string, returning the matching one of known when there is
+// one, so that repeated values cost no allocation.
+func (d *rawFields) str(key string, v bsoncore.Value, known ...string) string {
+	if !d.check(key, v, bsoncore.TypeString) {
+		return ""
+	}
+	// A BSON string is its length (int32), its bytes and a NUL; ReadElement
+	// has checked that the length fits the document.
+	if len(v.Data) < 5 {
+		d.err = fmt.Errorf("field %q is a malformed string", key)
+		return ""
+	}
+	b := v.Data[4 : len(v.Data)-1]
+	for _, k := range known {
+		if string(b) == k {
+			return k
+		}
+	}
+	return string(b)
+}
+
+// int64 reads an integer into *slot and returns slot, or nil for null.
+func (d *rawFields) int64(key string, v bsoncore.Value, slot *int64) *int64 {
+	if !d.check(key, v, bsoncore.TypeInt64, bsoncore.TypeInt32, bsoncore.TypeDouble) {
+		return nil
+	}
+	if v.Type != bsoncore.TypeDouble {
+		*slot = v.AsInt64()
+		return slot
+	}
+	// A whole number stored as a double (mongosh writes numbers so) reads
+	// as the driver reads it; a fraction, or one past int64, is an error.
+	f := v.Double()
+	if f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
+		if d.err == nil {
+			d.err = fmt.Errorf("field %q is %g, not a whole number", key, f)
+		}
+		return nil
+	}
+	*slot = int64(f)
+	return slot
+}
+
+// time reads a date into *slot (in UTC, as the driver decodes dates) and
+// returns slot, or nil for null.
+func (d *rawFields) time(key string, v bsoncore.Value, slot *time.Time) *time.Time {
+	if !d.check(key, v, bsoncore.TypeDateTime) {
+		return nil
+	}
+	*slot = time.UnixMilli(v.DateTime()).UTC()
+	return slot
+}
+
+func (s *mongoStore) CompleteFile(callerCtx context.Context, owner, id, key string, size int64, etag string, at time.Time) (*File, bool, error) {
+	ctx, cancel, err := s.opContext(callerCtx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer cancel()
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, {Key: "status", Value: statusPending}}
+	set := bson.D{
+		{Key: "status", Value: statusComplete},
+		{Key: "size", Value: size},
+		{Key: "etag", Value: etag},
+		{Key: "completed_at", Value: at},
+	}
+	if key != "" {
+		set = append(set, bson.E{Key: "object_key", Value: key})
+	}
+	update := bson.D{{Key: "$set", Value: set}}
+	var f File
+	err = s.files.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&f)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		// Not pending: either already complete (a no-op) or not there.
+		done, err := s.GetFile(ctx, owner, id)
+		return done, false, err
+	}
+	if err != nil {
+		return nil, false, mongoErr("complete file", err)
+	}
+	// The file is complete now: its claim is written even if the client
+	// has gone, with a budget of its own.
+	return &f, s.claimCompletion(context.WithoutCancel(callerCtx), id, at), nil
+}
+
+// completionClaimTTL is how long a completion's claim is kept: far longer
+// than two completes of one file can race (both read it pending).
+const completionClaimTTL = time.Hour
+
+// completionsColl holds one claim per completed file, under its _id, for
+// completionClaimTTL (the sweeper deletes them after).
+func (s *mongoStore) completionsColl() *mongo.Collection {
+	return s.files.Database().Collection("completions")
+}
+
+// claimCompletion tells whether this call is the one that completed the
+// file. On MongoDB the conditional update alone would tell, but FerretDB
+// runs it as a read then a write, so two completes can both match the
+// pending file; a unique insert is atomic on both. A failed insert only
+// logs: the file is complete either way, and at worst goes uncounted.
+func (s *mongoStore) claimCompletion(ctx context.Context, id string, at time.Time) bool {
+	ctx, cancel, err := s.opContext(ctx)
+	if err == nil {
+		defer cancel()
+		claim := bson.D{{Key: "_id", Value: id}, {Key: "expires_at", Value: at.Add(completionClaimTTL)}}
+		_, err = s.completionsColl().InsertOne(ctx, claim)
+		err = mongoErr("claim completion", err)
+	}
+	if err != nil && !errors.Is(err, ErrConflict) {
+		s.log.Warn("claiming a file's completion", "file", id, "err", err)
+	}
+	return err == nil
+}
+
+// DeleteFile ends the file's shares first (mongo_shares.go): should the
+// file's own delete then fail, the client retries it, and no share
+// outlives its file. Then it deletes the file and releases its quota
+// charge (mongo_quota.go).
+func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) (*File, error) {
+	if err := s.deleteFileShares(ctx, owner, id); err != nil {
+		return nil, err
+	}
+	return s.deleteFileReleasing(ctx, owner, id)
+}
+
+// HoldDeletedFile ends the file's shares first, as DeleteFile does, then
+// marks it deleted in one conditional update; its bytes stay charged, and
+// the ledger takes it off the file count (holdInLedger).
+func (s *mongoStore) HoldDeletedFile(ctx context.Context, owner, id string) (*File, error) {
+	if err := s.deleteFileShares(ctx, owner, id); err != nil {
+		return nil, err
+	}
+	if !s.ledgerOff {
+		// The ledger must exist before the file is held, as before a delete.
+		if _, err := s.usageHead(ctx, owner); err != nil {
+			return nil, err
+		}
+	}
+	f, err := s.markDeleted(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	return f, s.holdInLedger(ctx, owner, id)
+}
+
+// markDeleted sets the owner's file that names a staging key to statusDeleted.
+func (s *mongoStore) markDeleted(ctx context.Context, owner, id string) (*File, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, notDeleted,
+		{Key: "staging_key", Value: bson.D{{Key: "$gt", Value: ""}}}}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: statusDeleted}}}}
+	var f File
+	if err := s.files.FindOneAndUpdate(ctx, filter, update).Decode(&f); err != nil {
+		return nil, mongoErr("hold deleted file", err)
+	}
+	return &f, nil
+}
+
+// HasObjectKey tells whether a file record names the object key.
+func (s *mongoStore) HasObjectKey(ctx context.Context, key string) (bool, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer cancel()
+	n, err := s.files.CountDocuments(ctx, bson.D{{Key: "object_key", Value: key}}, options.Count().SetLimit(1))
+	return n > 0, mongoErr("find object key", err)
+}

@@ -1,0 +1,62 @@
+package main
+
+// Users on MongoDB: one per issuer and subject.
+
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// UpsertUser finds the user under any spelling of its issuer (a new user
+// gets u.Issuer's), preferring the canonical one should both exist.
+func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	defer cancel()
+	filter := bson.D{{Key: "issuer", Value: bson.D{{Key: "$in", Value: issuerSpellings(u.Issuer)}}}, {Key: "subject", Value: u.Subject}}
+	onInsert := bson.D{{Key: "_id", Value: newID()}, {Key: "issuer", Value: u.Issuer}}
+	if !u.CreatedAt.IsZero() {
+		onInsert = append(onInsert, bson.E{Key: "created_at", Value: localTime(u.CreatedAt)})
+	}
+	set := bson.D{{Key: "email", Value: u.Email}, {Key: "email_verified", Value: u.EmailVerified}, {Key: "name", Value: u.Name}, {Key: "picture", Value: u.Picture}}
+	update := bson.D{{Key: "$setOnInsert", Value: onInsert}}
+	// Groups are refreshed like the rest, and removed when there are none,
+	// as the record's omitempty would leave them out.
+	if len(u.Groups) > 0 {
+		set = append(set, bson.E{Key: "groups", Value: u.Groups})
+	} else {
+		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "groups", Value: ""}}})
+	}
+	update = append(update, bson.E{Key: "$set", Value: set})
+	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After).
+		SetSort(bson.D{{Key: "issuer", Value: -1}}) // "https://accounts…" before "accounts…"
+	var stored User
+	err = s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&stored)
+	for attempt := 0; attempt < 3 && (duplicateKey(err) || upsertDeadlock(err)); attempt++ {
+		// A concurrent first sign-in of the same subject inserted the user
+		// after our lookup: now the update finds it. (MongoDB documents
+		// that an upsert may lose this race on a unique index.)
+		err = s.users.FindOneAndUpdate(ctx, filter, update, opts).Decode(&stored)
+	}
+	if err != nil {
+		return User{}, mongoErr("upsert user", err)
+	}
+	return stored, nil
+}
+
+func (s *mongoStore) GetUser(ctx context.Context, id string) (User, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	defer cancel()
+	var u User
+	if err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&u); err != nil {
+		return User{}, mongoErr("get user", err)
+	}
+	return u, nil
+}
