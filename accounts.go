@@ -436,3 +436,26 @@ func (s *server) answerInvitation(w http.ResponseWriter, r *http.Request, admin 
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"invitation": out})
 }
+
+// setDeviceCookie remembers, in this browser, that it signed in to the
+// account: a signed cookie naming the account and this device, sent only
+// to the password form's target.
+func (s *server) setDeviceCookie(w http.ResponseWriter, r *http.Request, userID string, now time.Time) {
+	value := s.signer.sign(deviceCookie, userID+" "+newSecret(16), now)
+	s.setCookie(w, r, deviceCookie, value, "/auth/password", int(deviceCookieTTL.Seconds()))
+}
+
+// deviceKey is the device named by the request's device cookie if it was
+// issued for the account userID, else "".
+func (s *server) deviceKey(r *http.Request, userID string) string {
+	c, err := r.Cookie(deviceCookie)
+	if err != nil || userID == "" {
+		return ""
+	}
+	payload, err := s.signer.verify(deviceCookie, c.Value, deviceCookieTTL, s.now())
+	id, device, ok := strings.Cut(payload, " ")
+	if err != nil || !ok || id != userID {
+		return ""
+	}
+	return userID + " " + device
+}

@@ -48,14 +48,6 @@ const (
 	msgMembersOnly       = "this link is only for members of this Dropp: sign in first"
 )
 
-// linkGuard checks link passwords: the hasher, and the failures per link
-// and per client address.
-type linkGuard struct {
-	hasher    *passwordHasher
-	links     *failureDelay // keyed by the link's path, whether or not it exists
-	addresses *failureDelay
-}
-
 // newLinkGuard shares the accounts' hasher when there is one, so that one
 // bound holds on the memory hashes take (maxConcurrentHashes).
 func newLinkGuard(si *signIn) *linkGuard {

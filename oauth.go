@@ -633,3 +633,44 @@ func (s *server) redirectToApp(w http.ResponseWriter, r *http.Request, app appRe
 	u.RawQuery = q.Encode()
 	http.Redirect(w, r, u.String(), http.StatusFound)
 }
+
+// oauthConfig is the oauth2 configuration with the discovered endpoints.
+func (si *signIn) oauthConfig(ctx context.Context, now time.Time) (*oauth2.Config, error) {
+	meta, err := si.provider.discover(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	conf := si.oauth
+	conf.Endpoint = oauth2.Endpoint{AuthURL: meta.AuthURL, TokenURL: meta.TokenURL, AuthStyle: meta.authStyle()}
+	return &conf, nil
+}
+
+// exchange redeems the provider's code with our PKCE verifier and returns
+// the verified claims of its ID token.
+func (si *signIn) exchange(ctx context.Context, code string, st AuthState, now time.Time) (idClaims, error) {
+	conf, err := si.oauthConfig(ctx, now)
+	if err != nil {
+		return idClaims{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, oauth2.HTTPClient, si.provider.client), providerTimeout)
+	defer cancel()
+	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(st.Verifier))
+	if err != nil {
+		return idClaims{}, fmt.Errorf("%w: code exchange: %s", errProvider, describeExchangeError(err))
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return idClaims{}, fmt.Errorf("%w: token response without an id_token", errProvider)
+	}
+	return si.provider.verifyIDToken(ctx, raw, st.Nonce, now)
+}
+
+// describeExchangeError keeps the provider's error code for the log, not
+// its whole response body.
+func describeExchangeError(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		return fmt.Sprintf("HTTP %d, error %q", re.Response.StatusCode, re.ErrorCode)
+	}
+	return err.Error()
+}

@@ -45,15 +45,6 @@ const (
 //go:embed request.html
 var requestHTML string
 
-// requestLinks is the request page and the per-request rate limit.
-type requestLinks struct {
-	page *template.Template
-	csp  string
-	// perRequest limits the calls on one request, whatever their address
-	// (keyed by requestBucket); the per-address limit is the share links'.
-	perRequest *rateLimiter
-}
-
 // newRequestLinks parses the page once; objectsOrigin is where the
 // browser sends bytes when that is not this server ("" when it is).
 func newRequestLinks(cfg *config, objectsOrigin string) *requestLinks {

@@ -223,6 +223,23 @@ type adminPageView struct {
 	csp  string
 }
 
+// requestLinks is the request page and the per-request rate limit.
+type requestLinks struct {
+	page *template.Template
+	csp  string
+	// perRequest limits the calls on one request, whatever their address
+	// (keyed by requestBucket); the per-address limit is the share links'.
+	perRequest *rateLimiter
+}
+
+// linkGuard checks link passwords: the hasher, and the failures per link
+// and per client address.
+type linkGuard struct {
+	hasher    *passwordHasher
+	links     *failureDelay // keyed by the link's path, whether or not it exists
+	addresses *failureDelay
+}
+
 // keyedLocks is a mutex per key, each kept only while it is held or
 // awaited. The zero value is ready.
 type keyedLocks struct {
