@@ -428,7 +428,7 @@ func (s *server) answerInvitation(w http.ResponseWriter, r *http.Request, admin 
 		s.fail(w, r, err)
 		return
 	}
-	s.audit(r, admin, "invite", User{Email: email}, "admin", makeAdmin)
+	audit(s.log, r, admin, "invite", User{Email: email}, "admin", makeAdmin)
 	out := invitationJSON{Email: inv.Email, Admin: inv.Admin, URL: link, ExpiresAt: inv.ExpiresAt}
 	if page {
 		s.showAdminPage(w, r, admin, &out)

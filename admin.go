@@ -60,10 +60,6 @@ func adminByEmail(cfg *config, u User) bool {
 	return u.Email != "" && u.EmailVerified && slices.Contains(cfg.AdminEmails, strings.ToLower(u.Email))
 }
 
-// adminHandler is the shape of the handlers of the admin API: they get the
-// acting administrator.
-type adminHandler func(w http.ResponseWriter, r *http.Request, admin User)
-
 // requireAdmin answers 403 to a signed-in user who is not an administrator
 // (requireUser, around it, has answered 401 to anyone signed out and
 // checked that a cookie-authenticated change comes from our origin).
@@ -153,40 +149,13 @@ func (s *server) setDisabled(w http.ResponseWriter, r *http.Request, admin User,
 		s.fail(w, r, err)
 		return
 	}
-	s.audit(r, admin, map[bool]string{true: "disable", false: "enable"}[disabled], target, "revoked_credentials", revoked)
+	audit(s.log, r, admin, map[bool]string{true: "disable", false: "enable"}[disabled], target, "revoked_credentials", revoked)
 	if wantsHTMLRedirect(r) {
 		http.Redirect(w, r, "/admin/", http.StatusSeeOther)
 		return
 	}
 	target.Disabled = disabled
 	writeJSON(w, http.StatusOK, map[string]any{"user": toUserJSON(target), "disabled": disabled, "revoked_credentials": revoked})
-}
-
-// audit writes one log line per administrator action: who, what, on whom.
-func (s *server) audit(r *http.Request, admin User, action string, target User, extra ...any) {
-	args := append([]any{
-		"actor", admin.ID, "actor_email", admin.Email, "action", action,
-		"target", target.ID, "target_email", target.Email, "request_id", requestInfoFrom(r.Context()).id,
-	}, extra...)
-	s.log.Info("audit", args...)
-}
-
-// disabledMeanwhile checks again, once the sign-in's session exists,
-// whether the user was disabled after the first check: the disable sets
-// the flag before it deletes credentials, so either this sees the flag or
-// the disable deleted the new session. If disabled, it deletes what the
-// sign-in made and answers the refusal.
-func (s *server) disabledMeanwhile(w http.ResponseWriter, r *http.Request, userID string) bool {
-	disabled, err := s.refuseDisabled(r.Context(), userID)
-	if err == nil && disabled {
-		_, err = s.store.DeleteUserCredentials(r.Context(), userID)
-	}
-	if err != nil || disabled {
-		s.setCookie(w, r, s.sessionCookieName(r), "", "/", -1)
-		s.refuseSignIn(w, r, err)
-		return true
-	}
-	return false
 }
 
 // ---- last seen ----
@@ -299,14 +268,4 @@ func (s *server) usageText(u usageJSON) string {
 func (s *server) renderAdmin(w http.ResponseWriter, p adminPage) {
 	w.Header().Set("Content-Security-Policy", s.adminView.csp)
 	s.renderHTML(w, http.StatusOK, s.adminView.tmpl, p)
-}
-
-// refuseSignIn ends a sign-in of a disabled user (err nil) or one whose
-// user could not be read.
-func (s *server) refuseSignIn(w http.ResponseWriter, r *http.Request, err error) {
-	if err != nil {
-		s.failPage(w, r, err)
-		return
-	}
-	s.renderError(w, http.StatusForbidden, msgDisabled)
 }

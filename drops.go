@@ -16,28 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 )
 
 // maxDropFiles is the most files one request names, and one drop holds.
 const maxDropFiles = 100
-
-// validDropFiles checks the file IDs of a drop request; "" if they are
-// fine, or a message saying what is wrong.
-func validDropFiles(ids []string) string {
-	if len(ids) < 1 || len(ids) > maxDropFiles {
-		return fmt.Sprintf(`"file_ids" must list 1 to %d file ids`, maxDropFiles)
-	}
-	for i, id := range ids {
-		if !validID(id) {
-			return fmt.Sprintf(`"file_ids"[%d] is not a file id`, i)
-		}
-		if slices.Contains(ids[:i], id) {
-			return fmt.Sprintf(`"file_ids"[%d] names a file already listed`, i)
-		}
-	}
-	return ""
-}
 
 // handleCreateDrop handles "POST /shares": a new link to several of the
 // owner's complete files (or one), answered as POST /files/{id}/shares is.

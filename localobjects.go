@@ -22,6 +22,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -691,4 +692,24 @@ func (o *localObjects) ListObjects(ctx context.Context, prefix string, each func
 		return each(listedObject{Key: name, Size: info.Size(), Modified: info.ModTime()})
 	})
 	return err
+}
+
+// syncDirs syncs dir and every directory above it up to the root, so the
+// renamed entries, and any directory MkdirAll just made, are on disk.
+func (o *localObjects) syncDirs(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // directories cannot be opened for syncing there; NTFS journals renames
+	}
+	for {
+		d, err := o.root.Open(filepath.FromSlash(dir))
+		if err != nil {
+			return err
+		}
+		err = d.Sync()
+		d.Close()
+		if err != nil || dir == "." {
+			return err
+		}
+		dir = path.Dir(dir)
+	}
 }

@@ -17,7 +17,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -420,26 +419,6 @@ func (o *localObjects) writeSynced(name string, data []byte) error {
 		err = cerr
 	}
 	return err
-}
-
-// syncDirs syncs dir and every directory above it up to the root, so the
-// renamed entries, and any directory MkdirAll just made, are on disk.
-func (o *localObjects) syncDirs(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be opened for syncing there; NTFS journals renames
-	}
-	for {
-		d, err := o.root.Open(filepath.FromSlash(dir))
-		if err != nil {
-			return err
-		}
-		err = d.Sync()
-		d.Close()
-		if err != nil || dir == "." {
-			return err
-		}
-		dir = path.Dir(dir)
-	}
 }
 
 // localUploadBody is an upload's request body: an http.MaxBytesReader

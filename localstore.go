@@ -482,11 +482,6 @@ func (k localKind[K, R]) remove(ctx context.Context, s *localStore, key K) error
 	})
 }
 
-// localExpired reports whether something that expires at exp is gone by now.
-func localExpired(exp, now time.Time) bool {
-	return !now.Before(exp)
-}
-
 // normalizeLocalFile returns a deep copy of f with its times as MongoDB
 // would store them.
 func normalizeLocalFile(f *File) File {
@@ -495,17 +490,6 @@ func normalizeLocalFile(f *File) File {
 	if c.CompletedAt != nil {
 		*c.CompletedAt = localTime(*c.CompletedAt)
 	}
-	return c
-}
-
-// cloneLocalFile copies f and what its pointers point to, so that callers
-// and the store never share memory.
-func cloneLocalFile(f *File) File {
-	c := *f
-	c.DeclaredSize = cloneLocalPtr(f.DeclaredSize)
-	c.Size = cloneLocalPtr(f.Size)
-	c.CompletedAt = cloneLocalPtr(f.CompletedAt)
-	c.UploadExpiresAt = cloneLocalPtr(f.UploadExpiresAt)
 	return c
 }
 

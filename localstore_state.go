@@ -361,3 +361,19 @@ func (k localKind[K, R]) emitAll(st *localState, emit func(*localRecord) error) 
 	}
 	return nil
 }
+
+// localExpired reports whether something that expires at exp is gone by now.
+func localExpired(exp, now time.Time) bool {
+	return !now.Before(exp)
+}
+
+// cloneLocalFile copies f and what its pointers point to, so that callers
+// and the store never share memory.
+func cloneLocalFile(f *File) File {
+	c := *f
+	c.DeclaredSize = cloneLocalPtr(f.DeclaredSize)
+	c.Size = cloneLocalPtr(f.Size)
+	c.CompletedAt = cloneLocalPtr(f.CompletedAt)
+	c.UploadExpiresAt = cloneLocalPtr(f.UploadExpiresAt)
+	return c
+}

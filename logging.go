@@ -126,3 +126,12 @@ type dbTicket struct {
 // dbTicketKey is the context key of a request's *dbTicket (loggedRequest
 // answers it, above).
 type dbTicketKey struct{}
+
+// audit writes one log line per administrator action: who, what, on whom.
+func audit(log *slog.Logger, r *http.Request, admin User, action string, target User, extra ...any) {
+	args := append([]any{
+		"actor", admin.ID, "actor_email", admin.Email, "action", action,
+		"target", target.ID, "target_email", target.Email, "request_id", requestInfoFrom(r.Context()).id,
+	}, extra...)
+	log.Info("audit", args...)
+}

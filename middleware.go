@@ -106,6 +106,10 @@ func apiHeaders(next http.Handler) http.Handler {
 // userHandler is the shape of every handler that acts for a signed-in user.
 type userHandler func(w http.ResponseWriter, r *http.Request, userID string)
 
+// adminHandler is the shape of the handlers of the admin API: they get the
+// acting administrator.
+type adminHandler func(w http.ResponseWriter, r *http.Request, admin User)
+
 // requireUser authenticates the request (bearer token, session cookie, or
 // a trusted proxy's X-User-Id, in that order) and answers 401 otherwise.
 // State changes authenticated by an ambient credential (a cookie, or a

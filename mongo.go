@@ -172,3 +172,6 @@ func (s *mongoStore) ping(ctx context.Context) error {
 	defer cancel()
 	return mongoErr("ping", s.client.Ping(ctx, nil))
 }
+
+// mongoOption configures openMongoStore.
+type mongoOption func(*mongoStore)

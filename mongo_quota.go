@@ -34,9 +34,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// mongoOption configures openMongoStore.
-type mongoOption func(*mongoStore)
-
 // withQuota tells the store the configured quota; with none, it keeps no
 // ledger. Without this option the store keeps the ledger (the safe side).
 func withQuota(q Quota) mongoOption {

@@ -674,3 +674,31 @@ func describeExchangeError(err error) string {
 	}
 	return err.Error()
 }
+
+// disabledMeanwhile checks again, once the sign-in's session exists,
+// whether the user was disabled after the first check: the disable sets
+// the flag before it deletes credentials, so either this sees the flag or
+// the disable deleted the new session. If disabled, it deletes what the
+// sign-in made and answers the refusal.
+func (s *server) disabledMeanwhile(w http.ResponseWriter, r *http.Request, userID string) bool {
+	disabled, err := s.refuseDisabled(r.Context(), userID)
+	if err == nil && disabled {
+		_, err = s.store.DeleteUserCredentials(r.Context(), userID)
+	}
+	if err != nil || disabled {
+		s.setCookie(w, r, s.sessionCookieName(r), "", "/", -1)
+		s.refuseSignIn(w, r, err)
+		return true
+	}
+	return false
+}
+
+// refuseSignIn ends a sign-in of a disabled user (err nil) or one whose
+// user could not be read.
+func (s *server) refuseSignIn(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	s.renderError(w, http.StatusForbidden, msgDisabled)
+}

@@ -99,20 +99,6 @@ func quotaLimits(q Quota) string {
 	return humanBytes(q.Bytes)
 }
 
-// humanBytes writes n in binary units with one decimal: "512 B", "1.5 MiB".
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // settleCharge makes a just-completed file count its real size. Another
 // request that settled or deleted it first wins (ErrConflict, not an error).
 // The file is already stored complete and nothing retries a settlement, so

@@ -18,7 +18,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 )
@@ -546,31 +546,6 @@ func wantsJSON(r *http.Request) bool {
 	return false
 }
 
-// humanSize writes a byte count as every page shows one: "512 bytes", and
-// above that the binary units the rest of Dropp shows ("3.4 MiB",
-// humanBytes). (app.js's formatSize writes the same.)
-func humanSize(n int64) string {
-	if n < 1024 {
-		return plural(n, "byte")
-	}
-	return humanBytes(n)
-}
-
-// humanTime writes an instant as every page shows one, in UTC so that it
-// reads the same to everyone: "7 Dec 2026 14:05 UTC". (app.js's
-// formatDate writes the same.)
-func humanTime(t time.Time) string {
-	return t.UTC().Format("2 Jan 2006 15:04 UTC")
-}
-
-// plural writes n and a noun, in the plural unless n is 1.
-func plural(n int64, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.FormatInt(n, 10) + " " + noun + "s"
-}
-
 // ownerEnabled is ErrNotFound for the link (share or file request) of a
 // user an administrator disabled, or who has no record (checked at use, so
 // enabling them again brings their links back).
@@ -580,4 +555,21 @@ func (s *server) ownerEnabled(r *http.Request, owner string) error {
 		err = ErrNotFound
 	}
 	return err
+}
+
+// validDropFiles checks the file IDs of a drop request; "" if they are
+// fine, or a message saying what is wrong.
+func validDropFiles(ids []string) string {
+	if len(ids) < 1 || len(ids) > maxDropFiles {
+		return fmt.Sprintf(`"file_ids" must list 1 to %d file ids`, maxDropFiles)
+	}
+	for i, id := range ids {
+		if !validID(id) {
+			return fmt.Sprintf(`"file_ids"[%d] is not a file id`, i)
+		}
+		if slices.Contains(ids[:i], id) {
+			return fmt.Sprintf(`"file_ids"[%d] names a file already listed`, i)
+		}
+	}
+	return ""
 }

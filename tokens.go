@@ -310,7 +310,7 @@ func (s *server) handleAdminUserTokens(w http.ResponseWriter, r *http.Request, a
 func (s *server) handleAdminRevokeToken(w http.ResponseWriter, r *http.Request, admin User) {
 	target, ok := s.adminTarget(w, r)
 	if ok && s.revokeToken(w, r, target.ID, r.PathValue("token")) {
-		s.audit(r, admin, "revoke_token", target, "token", r.PathValue("token"))
+		audit(s.log, r, admin, "revoke_token", target, "token", r.PathValue("token"))
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
