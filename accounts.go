@@ -60,12 +60,6 @@ func createInvitation(ctx context.Context, store Store, base, email string, admi
 	return base + invitationPath + token, inv, nil
 }
 
-// invitePage is what the invitation page (login.html) shows.
-type invitePage struct {
-	Email  string
-	Action string // where the form posts: the invitation's own path
-}
-
 // handleInvitePage handles "GET /invite/{token}": the form to choose a
 // password. An unknown, used or expired invitation gets one same page.
 func (s *server) handleInvitePage(w http.ResponseWriter, r *http.Request) {
@@ -205,13 +199,6 @@ func parseInviteForm(body string) (string, string) {
 }
 
 // ---- Signing in with a password ----
-
-// passwordForm is the email and password form of the sign-in page, with
-// the desktop app's request carried through as hidden fields.
-type passwordForm struct {
-	Email string
-	App   appRequest
-}
 
 // offerSignIn puts on the page each way to sign in that is on.
 func (s *server) offerSignIn(page *loginPage, app appRequest) {

@@ -158,8 +158,6 @@ func (s *server) setDisabled(w http.ResponseWriter, r *http.Request, admin User,
 	writeJSON(w, http.StatusOK, map[string]any{"user": toUserJSON(target), "disabled": disabled, "revoked_credentials": revoked})
 }
 
-// ---- last seen ----
-
 // ---- The admin page ----
 
 // invitationJSON is an invitation as the admin API shows it, once.

@@ -8,7 +8,6 @@ package main
 // for every provider: registered callbacks and released apps use them.
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -23,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -136,39 +136,29 @@ type loginPage struct {
 	AddPasskey bool
 }
 
-// loginNotices are the messages /login/?error= may show. Only these codes
-// are recognised, so the page never reflects text from its URL.
-var loginNotices = map[string]string{
-	"access_denied": "Sign-in was cancelled at the provider.",
-	"password_set":  "Your password is set. Sign in with it.",
-	"members_only":  "This link is only for members of this Dropp. Sign in to open it.", // linkprotect.go
-	"passkey_set":   "Your passkey is set. Sign in with it.",
-	"passkey_added": "Your passkey is added.",
+// invitePage is what the invitation page (login.html) shows.
+type invitePage struct {
+	Email  string
+	Action string // where the form posts: the invitation's own path
 }
 
-// handleLogin handles "GET /login/": the sign-in page. It carries a desktop
-// app's parameters through to /auth/google once checked, and shows who is
-// signed in with a sign-out button.
-func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	app, problem := s.parseAppRequest(q)
-	if problem != "" {
-		s.renderError(w, http.StatusBadRequest, problem)
-		return
-	}
-	user, err := s.browserUser(r)
-	if err != nil {
-		s.failPage(w, r, err)
-		return
-	}
-	page := loginPage{Title: "Sign in", User: user, Notice: loginNotices[cmp.Or(q.Get("error"), q.Get("notice"))], SignInLabel: s.signInLabel(app)}
-	s.rememberReturnPath(w, r) // ?next=, for finishSignIn (returnpath.go)
-	if user == nil || app.desktop() {
-		s.offerSignIn(&page, app)
-	}
-	page.AddPasskey = s.offersAddPasskey(r.Context(), user)
-	s.renderPage(w, http.StatusOK, page)
+// passwordForm is the email and password form of the sign-in page, with
+// the desktop app's request carried through as hidden fields.
+type passwordForm struct {
+	Email string
+	App   appRequest
 }
+
+// OffersPasskeys tells whether the page shows a passkey form, and so
+// carries the script that runs it; other sign-in pages run no script.
+func (p loginPage) OffersPasskeys() bool { return p.Password != nil || p.Invite != nil || p.AddPasskey }
+
+// loginPasskeyCSP is the sign-in pages' CSP (loginCSP) allowing also
+// login.html's one inline script, the passkey forms', by its hash as the
+// template writes it (shareCSP's way).
+var loginPasskeyCSP = sync.OnceValue(func() string {
+	return scriptCSP(loginHTML, parsePage("login.html", loginHTML), loginPage{AddPasskey: true})
+})
 
 // signInLabel names what the sign-in link does.
 func (s *server) signInLabel(app appRequest) string {
@@ -365,31 +355,6 @@ func isLoopbackRedirect(raw string) bool {
 }
 
 // ---- Starting a sign-in ----
-
-// handleSignInStart handles "GET /auth/google": after checking a desktop
-// app's parameters it sends the browser to the provider or, with local
-// sign-in, signs the local user in at once.
-func (s *server) handleSignInStart(w http.ResponseWriter, r *http.Request) {
-	app, problem := s.parseAppRequest(r.URL.Query())
-	if problem != "" {
-		s.renderError(w, http.StatusBadRequest, problem)
-		return
-	}
-	if s.cfg.localSignIn() {
-		s.signInLocalUser(w, r, app)
-		return
-	}
-	if s.passwordPageFirst(r) {
-		http.Redirect(w, r, "/login/"+app.query(), http.StatusFound) // accounts.go
-		return
-	}
-	authURL, err := s.beginProviderSignIn(w, r, app)
-	if err != nil {
-		s.failPage(w, r, err)
-		return
-	}
-	http.Redirect(w, r, authURL, http.StatusFound)
-}
 
 // beginProviderSignIn records a fresh attempt (state, nonce, PKCE verifier,
 // and the app's request) and returns the provider's authorization URL. The

@@ -27,7 +27,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -615,16 +614,3 @@ func (s *server) offersAddPasskey(ctx context.Context, user *userJSON) bool {
 	u, err := s.store.GetUser(ctx, user.ID)
 	return err == nil && u.Issuer == accountsIssuer
 }
-
-// ---- The page's script ----
-
-// OffersPasskeys tells whether the page shows a passkey form, and so
-// carries the script that runs it; other sign-in pages run no script.
-func (p loginPage) OffersPasskeys() bool { return p.Password != nil || p.Invite != nil || p.AddPasskey }
-
-// loginPasskeyCSP is the sign-in pages' CSP (loginCSP) allowing also
-// login.html's one inline script, the passkey forms', by its hash as the
-// template writes it (shareCSP's way).
-var loginPasskeyCSP = sync.OnceValue(func() string {
-	return scriptCSP(loginHTML, parsePage("login.html", loginHTML), loginPage{AddPasskey: true})
-})
