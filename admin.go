@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -266,4 +267,77 @@ func (s *server) usageText(u usageJSON) string {
 func (s *server) renderAdmin(w http.ResponseWriter, p adminPage) {
 	w.Header().Set("Content-Security-Policy", s.adminView.csp)
 	s.renderHTML(w, http.StatusOK, s.adminView.tmpl, p)
+}
+
+// ---- Invitations ----
+
+// handleAdminInvite handles "POST /admin/invitations": a JSON body
+// {"email", "admin"} from the API, or the admin page's form, which gets
+// the page back with the link on it.
+func (s *server) handleAdminInvite(w http.ResponseWriter, r *http.Request, admin User) {
+	var req struct {
+		Email string `json:"email"`
+		Admin bool   `json:"admin"`
+	}
+	page := wantsHTMLRedirect(r)
+	if page {
+		body, ok := s.readForm(w, r)
+		if !ok {
+			return
+		}
+		v, _ := url.ParseQuery(body)
+		req.Email, req.Admin = v.Get("email"), v.Get("admin") != ""
+	} else if !readJSON(w, r, &req, bodyRequired) {
+		return
+	}
+	email := normalEmail(req.Email)
+	if !validEmail(email) {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, "email must be an email address")
+		return
+	}
+	s.answerInvitation(w, r, admin, email, req.Admin, page)
+}
+
+// handleAdminReinvite handles "POST /admin/users/{id}/reinvite": a new
+// invitation for an account, with which its owner sets a new password;
+// the old one works until the invitation is used.
+func (s *server) handleAdminReinvite(w http.ResponseWriter, r *http.Request, admin User) {
+	target, err := s.store.GetUser(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, ErrNotFound) || !validID(r.PathValue("id")):
+		writeError(w, http.StatusNotFound, codeNotFound, "no such user")
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	case target.Issuer != accountsIssuer:
+		writeError(w, http.StatusConflict, codeConflict, "this user signs in with the OpenID provider, not with a password")
+		return
+	}
+	s.answerInvitation(w, r, admin, target.Subject, false, wantsHTMLRedirect(r))
+}
+
+// answerInvitation creates the invitation, audits it (never with its
+// link) and shows the link once: as JSON, or on the admin page.
+func (s *server) answerInvitation(w http.ResponseWriter, r *http.Request, admin User, email string, makeAdmin, page bool) {
+	if !s.cfg.accountsSignIn() {
+		writeError(w, http.StatusConflict, codeConflict, "accounts are off: set SIGNIN=accounts (or oidc,accounts)")
+		return
+	}
+	if !memberAllowed(s.cfg, member{email: email}) {
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, "this email is not on ALLOWED_EMAILS or ALLOWED_EMAIL_DOMAINS, so its account could not be used")
+		return
+	}
+	link, inv, err := createInvitation(r.Context(), s.store, s.publicURL, email, makeAdmin, s.cfg.InvitationTTL, s.now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	audit(s.log, r, admin, "invite", User{Email: email}, "admin", makeAdmin)
+	out := invitationJSON{Email: inv.Email, Admin: inv.Admin, URL: link, ExpiresAt: inv.ExpiresAt}
+	if page {
+		s.showAdminPage(w, r, admin, &out)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"invitation": out})
 }

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 )
 
@@ -120,7 +117,7 @@ func (s *server) requireUser(h userHandler) http.Handler {
 }
 
 // requireScope is requireUser for a route a personal access token may use
-// if it holds scope (tokens.go); every other credential has full scope.
+// if it holds scope (auth.go); every other credential has full scope.
 func (s *server) requireScope(scope string, h userHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who, err := s.authenticate(r)
@@ -153,124 +150,6 @@ func (s *server) requireScope(scope string, h userHandler) http.Handler {
 		s.touch(r.Context(), who.userID)
 		h(w, r, who.userID)
 	})
-}
-
-// errUnauthenticated: no valid credential was presented.
-var errUnauthenticated = errors.New("unauthenticated")
-
-// errNoLongerAllowed: the credential is valid, but its user is no longer
-// on the allow-lists, so it is not honoured (a 401, like any credential
-// that does not hold; it is kept, and works again if the user is let back).
-var errNoLongerAllowed = fmt.Errorf("%w: account no longer allowed", errUnauthenticated)
-
-// errDisabled: the credential holds, or a trusted proxy names the user,
-// but an administrator disabled that user (a 401, like errNoLongerAllowed).
-var errDisabled = fmt.Errorf("%w: account disabled", errUnauthenticated)
-
-// kindProxy marks a user named by a trusted proxy's X-User-Id.
-const kindProxy = "proxy"
-
-// principal is who a request acts for, and by which credential.
-type principal struct {
-	userID string
-	kind   string // kindBearer, kindPAT, kindSession or kindProxy
-	hash   string // the stored hash of the bearer token or session; "" for kindProxy
-	scope  string // a personal access token's scopes, space-separated; "" for the other kinds
-}
-
-// authenticate finds who a request acts for. A presented but invalid
-// credential never falls through to a weaker one.
-func (s *server) authenticate(r *http.Request) (principal, error) {
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, token, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || !validSecret(token) {
-			return principal{}, errUnauthenticated
-		}
-		return s.findPrincipal(r.Context(), bearerKind(token), token)
-	}
-	if _, err := r.Cookie(s.sessionCookieName(r)); err == nil {
-		secret, ok := s.sessionSecret(r)
-		if !ok {
-			return principal{}, errUnauthenticated
-		}
-		return s.findPrincipal(r.Context(), kindSession, secret)
-	}
-	// With TRUSTED_PROXIES set, only those proxies may name the user.
-	if s.cfg.TrustXUserID && (len(s.cfg.TrustedProxies) == 0 || s.fromTrustedProxy(r)) {
-		if id := r.Header.Get("X-User-Id"); validProxyUserID(id) {
-			if err := s.checkEnabled(r.Context(), id); err != nil {
-				return principal{}, err
-			}
-			return principal{userID: id, kind: kindProxy}, nil
-		}
-	}
-	return principal{}, errUnauthenticated
-}
-
-// findPrincipal looks a bearer token or session secret up by its hash; the
-// server-side record is what makes a revoked credential stay dead.
-func (s *server) findPrincipal(ctx context.Context, kind, secret string) (principal, error) {
-	hash := hashSecret(secret)
-	c, err := s.store.FindCredential(ctx, kind, hash, s.now())
-	if errors.Is(err, ErrNotFound) {
-		return principal{}, errUnauthenticated
-	}
-	if err != nil {
-		return principal{}, err
-	}
-	if c.UserDisabled {
-		return principal{}, errDisabled
-	}
-	if err := s.checkMember(ctx, c.UserID); err != nil {
-		return principal{}, err
-	}
-	if kind == kindPAT {
-		s.touchToken(ctx, c)
-	}
-	return principal{userID: c.UserID, kind: kind, hash: hash, scope: c.Scope}, nil
-}
-
-// checkEnabled refuses a user an administrator disabled, on every path in
-// and at every request, read from the store (no cache), so a disable holds
-// at once on every instance. Disabling deletes the user's tokens and
-// sessions too, but a proxy's X-User-Id is no credential Dropp can delete.
-// A credential's lookup reads the flag with it (Credential.UserDisabled:
-// one round trip, and a credential stored after the disable is refused
-// too), so only a proxy's user is checked here. A user with no record (a
-// proxy's user who never signed in here) is not disabled.
-func (s *server) checkEnabled(ctx context.Context, userID string) error {
-	disabled, err := s.refuseDisabled(ctx, userID)
-	if err == nil && disabled {
-		return errDisabled
-	}
-	return err
-}
-
-// checkMember applies the allow-lists to a credential's user at every use,
-// not only at sign-in, from the user's stored email and groups (cached
-// briefly: no round trip per request). A user named by a trusted proxy's
-// X-User-Id is not checked: that proxy signs its users in and answers for
-// them.
-func (s *server) checkMember(ctx context.Context, userID string) error {
-	if s.cfg.localSignIn() || !membershipLimited(s.cfg) {
-		return nil
-	}
-	m, err := s.signIn.members.get(ctx, s.store, userID, s.now())
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return errNoLongerAllowed
-	case err != nil:
-		return err
-	case !memberAllowed(s.cfg, m):
-		return errNoLongerAllowed
-	}
-	return nil
-}
-
-// validProxyUserID bounds what a trusted proxy may name a user: 1 to 256
-// printable ASCII characters, no spaces.
-func validProxyUserID(id string) bool {
-	return id != "" && len(id) <= 256 && allBytes(id, func(c byte) bool { return ' ' < c && c < 0x7f })
 }
 
 // jsonMuxErrors makes the mux's own answers, 404 for an unknown route and
@@ -312,42 +191,3 @@ func (m *muxErrorWriter) Write(b []byte) (int, error) {
 }
 
 func (m *muxErrorWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
-
-// refuseDisabled tells whether the user is disabled, so a sign-in or a
-// code redemption must stop. A user without a record is not disabled.
-func (s *server) refuseDisabled(ctx context.Context, userID string) (bool, error) {
-	u, err := s.store.GetUser(ctx, userID)
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	}
-	return u.Disabled, err
-}
-
-// msgDisabled is what a disabled user is told at sign-in.
-const msgDisabled = "This account has been disabled by an administrator of this server."
-
-// touchInterval bounds how often a user's last_seen_at is written: at
-// most once per this interval per user and instance.
-const touchInterval = 5 * time.Minute
-
-// touch records that userID made a request at now, writing it to the store
-// if the last write is older than touchInterval. Failures only log.
-func (s *server) touch(ctx context.Context, userID string) {
-	now := s.now()
-	s.seen.mu.Lock()
-	last, ok := s.seen.m[userID]
-	due := !ok || now.Sub(last) >= touchInterval
-	if due {
-		if s.seen.m == nil || len(s.seen.m) >= memberCacheMax {
-			s.seen.m = map[string]time.Time{}
-		}
-		s.seen.m[userID] = now
-	}
-	s.seen.mu.Unlock()
-	if !due {
-		return
-	}
-	if err := s.store.TouchUser(ctx, userID, now); err != nil && !errors.Is(err, ErrNotFound) {
-		s.log.Warn("recording last_seen_at", "user", userID, "err", err)
-	}
-}

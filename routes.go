@@ -46,7 +46,7 @@ func (s *server) routes() http.Handler {
 
 	// api marks a route for signed-in users that no personal access token
 	// may use (403); scoped, one a token holding that scope may use too
-	// (tokens.go). A new route is api until it is given a scope.
+	// (auth.go). A new route is api until it is given a scope.
 	api := func(h userHandler) http.Handler { return apiHeaders(s.requireUser(h)) }
 	scoped := func(scope string, h userHandler) http.Handler { return apiHeaders(s.requireScope(scope, h)) }
 	mux.Handle("POST /upload", scoped(scopeFilesWrite, s.handleCreateUpload))

@@ -281,3 +281,6 @@ func wantsHTMLRedirect(r *http.Request) bool {
 func validPKCE(v string) bool {
 	return len(v) >= 43 && len(v) <= 128 && allBytes(v, alnumOr("-._~"))
 }
+
+// msgDisabled is what a disabled user is told at sign-in.
+const msgDisabled = "This account has been disabled by an administrator of this server."

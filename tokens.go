@@ -11,7 +11,6 @@ package main
 // token can neither make tokens nor widen its own scopes.
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,14 +23,8 @@ import (
 )
 
 const (
-	// patPrefix starts every personal access token, so that secret
-	// scanners find a leaked one and the server knows its kind unseen.
-	patPrefix = "dropp_pat_"
 	// patSecretBytes is the randomness after the prefix: 256 bits.
 	patSecretBytes = 32
-	// patTouchInterval bounds how often a token's last use is written:
-	// at most once per interval per token, across instances.
-	patTouchInterval = time.Minute
 	// maxTokenName is the longest token name, in characters.
 	maxTokenName = 100
 )
@@ -41,63 +34,8 @@ const (
 // check and TTL index handles like any other.
 var patNoExpiry = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
-// The scopes a personal access token may hold. scopeNone marks the routes
-// no token may use.
-const (
-	scopeNone          = ""
-	scopeFilesRead     = "files:read"     // list, download, /me
-	scopeFilesWrite    = "files:write"    // upload, complete, part URLs, delete
-	scopeSharesWrite   = "shares:write"   // share links (and drops)
-	scopeRequestsWrite = "requests:write" // file requests
-)
-
 // patScopes lists every scope, in the order answers list them.
 var patScopes = []string{scopeFilesRead, scopeFilesWrite, scopeSharesWrite, scopeRequestsWrite}
-
-// bearerKind tells a personal access token from a desktop app's token by
-// its prefix.
-func bearerKind(token string) string {
-	if strings.HasPrefix(token, patPrefix) {
-		return kindPAT
-	}
-	return kindBearer
-}
-
-// holds tells whether who may use a route that needs scope: a personal
-// access token only if it holds it, every other credential always.
-func (p principal) holds(scope string) bool {
-	if p.kind != kindPAT {
-		return true
-	}
-	return scope != scopeNone && slices.Contains(strings.Fields(p.scope), scope)
-}
-
-// refuseScope answers 403 to a token that lacks scope, naming it in the
-// error shape and in WWW-Authenticate (RFC 6750 §3.1).
-func refuseScope(w http.ResponseWriter, scope string) {
-	if scope == scopeNone {
-		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
-		writeError(w, http.StatusForbidden, codeInsufficientScope,
-			"a personal access token cannot use this route: sign in (browser or desktop app) instead")
-		return
-	}
-	w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
-	writeError(w, http.StatusForbidden, codeInsufficientScope, "this token lacks the scope "+scope)
-}
-
-// touchToken records that the token c was used now, unless its recorded
-// last use is recent: most requests then write nothing and ask nothing
-// more of the store, and the store's conditional update keeps concurrent
-// requests to one write per interval. Failures only log.
-func (s *server) touchToken(ctx context.Context, c Credential) {
-	now := s.now()
-	if !c.LastUsedAt.IsZero() && now.Sub(c.LastUsedAt) < patTouchInterval {
-		return
-	}
-	if _, err := s.store.TouchToken(ctx, c.Hash, now, patTouchInterval); err != nil {
-		s.log.Warn("recording a token's last use", "token", c.TokenID, "err", err)
-	}
-}
 
 // ---- The API ----
 

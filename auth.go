@@ -1,0 +1,235 @@
+package main
+
+// Who is asking: a session cookie, a desktop app's bearer token, a personal
+// access token or a trusted proxy's X-User-Id; whether that account may
+// still use the server; and what a token's scopes let it do.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// errUnauthenticated: no valid credential was presented.
+var errUnauthenticated = errors.New("unauthenticated")
+
+// errNoLongerAllowed: the credential is valid, but its user is no longer
+// on the allow-lists, so it is not honoured (a 401, like any credential
+// that does not hold; it is kept, and works again if the user is let back).
+var errNoLongerAllowed = fmt.Errorf("%w: account no longer allowed", errUnauthenticated)
+
+// errDisabled: the credential holds, or a trusted proxy names the user,
+// but an administrator disabled that user (a 401, like errNoLongerAllowed).
+var errDisabled = fmt.Errorf("%w: account disabled", errUnauthenticated)
+
+// kindProxy marks a user named by a trusted proxy's X-User-Id.
+const kindProxy = "proxy"
+
+// principal is who a request acts for, and by which credential.
+type principal struct {
+	userID string
+	kind   string // kindBearer, kindPAT, kindSession or kindProxy
+	hash   string // the stored hash of the bearer token or session; "" for kindProxy
+	scope  string // a personal access token's scopes, space-separated; "" for the other kinds
+}
+
+// authenticate finds who a request acts for. A presented but invalid
+// credential never falls through to a weaker one.
+func (s *server) authenticate(r *http.Request) (principal, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || !validSecret(token) {
+			return principal{}, errUnauthenticated
+		}
+		return s.findPrincipal(r.Context(), bearerKind(token), token)
+	}
+	if _, err := r.Cookie(s.sessionCookieName(r)); err == nil {
+		secret, ok := s.sessionSecret(r)
+		if !ok {
+			return principal{}, errUnauthenticated
+		}
+		return s.findPrincipal(r.Context(), kindSession, secret)
+	}
+	// With TRUSTED_PROXIES set, only those proxies may name the user.
+	if s.cfg.TrustXUserID && (len(s.cfg.TrustedProxies) == 0 || s.fromTrustedProxy(r)) {
+		if id := r.Header.Get("X-User-Id"); validProxyUserID(id) {
+			if err := s.checkEnabled(r.Context(), id); err != nil {
+				return principal{}, err
+			}
+			return principal{userID: id, kind: kindProxy}, nil
+		}
+	}
+	return principal{}, errUnauthenticated
+}
+
+// findPrincipal looks a bearer token or session secret up by its hash; the
+// server-side record is what makes a revoked credential stay dead.
+func (s *server) findPrincipal(ctx context.Context, kind, secret string) (principal, error) {
+	hash := hashSecret(secret)
+	c, err := s.store.FindCredential(ctx, kind, hash, s.now())
+	if errors.Is(err, ErrNotFound) {
+		return principal{}, errUnauthenticated
+	}
+	if err != nil {
+		return principal{}, err
+	}
+	if c.UserDisabled {
+		return principal{}, errDisabled
+	}
+	if err := s.checkMember(ctx, c.UserID); err != nil {
+		return principal{}, err
+	}
+	if kind == kindPAT {
+		s.touchToken(ctx, c)
+	}
+	return principal{userID: c.UserID, kind: kind, hash: hash, scope: c.Scope}, nil
+}
+
+// checkEnabled refuses a user an administrator disabled, on every path in
+// and at every request, read from the store (no cache), so a disable holds
+// at once on every instance. Disabling deletes the user's tokens and
+// sessions too, but a proxy's X-User-Id is no credential Dropp can delete.
+// A credential's lookup reads the flag with it (Credential.UserDisabled:
+// one round trip, and a credential stored after the disable is refused
+// too), so only a proxy's user is checked here. A user with no record (a
+// proxy's user who never signed in here) is not disabled.
+func (s *server) checkEnabled(ctx context.Context, userID string) error {
+	disabled, err := s.refuseDisabled(ctx, userID)
+	if err == nil && disabled {
+		return errDisabled
+	}
+	return err
+}
+
+// checkMember applies the allow-lists to a credential's user at every use,
+// not only at sign-in, from the user's stored email and groups (cached
+// briefly: no round trip per request). A user named by a trusted proxy's
+// X-User-Id is not checked: that proxy signs its users in and answers for
+// them.
+func (s *server) checkMember(ctx context.Context, userID string) error {
+	if s.cfg.localSignIn() || !membershipLimited(s.cfg) {
+		return nil
+	}
+	m, err := s.signIn.members.get(ctx, s.store, userID, s.now())
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return errNoLongerAllowed
+	case err != nil:
+		return err
+	case !memberAllowed(s.cfg, m):
+		return errNoLongerAllowed
+	}
+	return nil
+}
+
+// validProxyUserID bounds what a trusted proxy may name a user: 1 to 256
+// printable ASCII characters, no spaces.
+func validProxyUserID(id string) bool {
+	return id != "" && len(id) <= 256 && allBytes(id, func(c byte) bool { return ' ' < c && c < 0x7f })
+}
+
+// refuseDisabled tells whether the user is disabled, so a sign-in or a
+// code redemption must stop. A user without a record is not disabled.
+func (s *server) refuseDisabled(ctx context.Context, userID string) (bool, error) {
+	u, err := s.store.GetUser(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return u.Disabled, err
+}
+
+// touchInterval bounds how often a user's last_seen_at is written: at
+// most once per this interval per user and instance.
+const touchInterval = 5 * time.Minute
+
+// touch records that userID made a request at now, writing it to the store
+// if the last write is older than touchInterval. Failures only log.
+func (s *server) touch(ctx context.Context, userID string) {
+	now := s.now()
+	s.seen.mu.Lock()
+	last, ok := s.seen.m[userID]
+	due := !ok || now.Sub(last) >= touchInterval
+	if due {
+		if s.seen.m == nil || len(s.seen.m) >= memberCacheMax {
+			s.seen.m = map[string]time.Time{}
+		}
+		s.seen.m[userID] = now
+	}
+	s.seen.mu.Unlock()
+	if !due {
+		return
+	}
+	if err := s.store.TouchUser(ctx, userID, now); err != nil && !errors.Is(err, ErrNotFound) {
+		s.log.Warn("recording last_seen_at", "user", userID, "err", err)
+	}
+}
+
+// ---- Personal access tokens' scopes (tokens.go is their API) ----
+
+const (
+	// patPrefix starts every personal access token, so that secret
+	// scanners find a leaked one and the server knows its kind unseen.
+	patPrefix = "dropp_pat_"
+	// patTouchInterval bounds how often a token's last use is written:
+	// at most once per interval per token, across instances.
+	patTouchInterval = time.Minute
+)
+
+// The scopes a personal access token may hold. scopeNone marks the routes
+// no token may use.
+const (
+	scopeNone          = ""
+	scopeFilesRead     = "files:read"     // list, download, /me
+	scopeFilesWrite    = "files:write"    // upload, complete, part URLs, delete
+	scopeSharesWrite   = "shares:write"   // share links (and drops)
+	scopeRequestsWrite = "requests:write" // file requests
+)
+
+// bearerKind tells a personal access token from a desktop app's token by
+// its prefix.
+func bearerKind(token string) string {
+	if strings.HasPrefix(token, patPrefix) {
+		return kindPAT
+	}
+	return kindBearer
+}
+
+// holds tells whether who may use a route that needs scope: a personal
+// access token only if it holds it, every other credential always.
+func (p principal) holds(scope string) bool {
+	if p.kind != kindPAT {
+		return true
+	}
+	return scope != scopeNone && slices.Contains(strings.Fields(p.scope), scope)
+}
+
+// refuseScope answers 403 to a token that lacks scope, naming it in the
+// error shape and in WWW-Authenticate (RFC 6750 §3.1).
+func refuseScope(w http.ResponseWriter, scope string) {
+	if scope == scopeNone {
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
+		writeError(w, http.StatusForbidden, codeInsufficientScope,
+			"a personal access token cannot use this route: sign in (browser or desktop app) instead")
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
+	writeError(w, http.StatusForbidden, codeInsufficientScope, "this token lacks the scope "+scope)
+}
+
+// touchToken records that the token c was used now, unless its recorded
+// last use is recent: most requests then write nothing and ask nothing
+// more of the store, and the store's conditional update keeps concurrent
+// requests to one write per interval. Failures only log.
+func (s *server) touchToken(ctx context.Context, c Credential) {
+	now := s.now()
+	if !c.LastUsedAt.IsZero() && now.Sub(c.LastUsedAt) < patTouchInterval {
+		return
+	}
+	if _, err := s.store.TouchToken(ctx, c.Hash, now, patTouchInterval); err != nil {
+		s.log.Warn("recording a token's last use", "token", c.TokenID, "err", err)
+	}
+}
