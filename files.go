@@ -722,3 +722,69 @@ func objectKey(owner, id string, created time.Time) string {
 	sum := sha256.Sum256([]byte(owner))
 	return "users/" + hex.EncodeToString(sum[:16]) + "/" + created.Format("20060102T150405.000Z") + "-" + id
 }
+
+// ---- Webhook events (webhooks.go) ----
+
+// fileEventData is the data of the file events: whose file, and the file
+// as the API shows it (no URL of any kind).
+type fileEventData struct {
+	UserID string   `json:"user_id"`
+	File   fileJSON `json:"file"`
+}
+
+// requestEventData is the data of request.received.
+type requestEventData struct {
+	UserID    string   `json:"user_id"`
+	RequestID string   `json:"request_id"`
+	File      fileJSON `json:"file"`
+}
+
+// emitFileEvent emits file.completed or file.deleted for f, a change
+// already made (fileEvents says which events).
+func (s *server) emitFileEvent(ctx context.Context, event string, f *File) error {
+	ctx = context.WithoutCancel(ctx) // the change is made: its event must not be lost with the request
+	events, err := s.fileEvents(ctx, event, f)
+	if err != nil || events == nil {
+		return err
+	}
+	ds, err := events(f)
+	if err == nil {
+		err = s.store.InsertDeliveries(ctx, ds)
+	}
+	if err == nil {
+		s.webhooks.kick()
+	}
+	return err
+}
+
+// fileEvents reads the endpoints of f's owner, and the server-wide ones,
+// that want event (file.completed or file.deleted; for the completion of
+// a file sent through a file request, request.received too), and returns
+// what builds their deliveries from f as the change leaves it, for the
+// store to write with the change (outboxStore); nil if none wants them.
+// The endpoints are read before the change: one registered meanwhile may
+// miss it. Whoever makes the change then wakes the worker (kickIf).
+func (s *server) fileEvents(ctx context.Context, event string, f *File) (fileEvents, error) {
+	hooks, err := s.store.WebhooksFor(ctx, f.Owner, event)
+	if err != nil {
+		return nil, err
+	}
+	var requestHooks []Webhook
+	if event == eventFileCompleted && f.RequestID != "" {
+		if requestHooks, err = s.store.WebhooksFor(ctx, f.Owner, eventRequestReceived); err != nil {
+			return nil, err
+		}
+	}
+	if len(hooks)+len(requestHooks) == 0 {
+		return nil, nil
+	}
+	return func(f *File) ([]WebhookDelivery, error) {
+		ds, err := s.newDeliveries(hooks, event, f.ID, fileEventData{UserID: f.Owner, File: toFileJSON(f)})
+		if err != nil || len(requestHooks) == 0 {
+			return ds, err
+		}
+		data := requestEventData{UserID: f.Owner, RequestID: f.RequestID, File: toFileJSON(f)}
+		more, err := s.newDeliveries(requestHooks, eventRequestReceived, f.RequestID+"/"+f.ID, data)
+		return append(ds, more...), err
+	}, nil
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -238,6 +239,20 @@ type linkGuard struct {
 	hasher    *passwordHasher
 	links     *failureDelay // keyed by the link's path, whether or not it exists
 	addresses *failureDelay
+}
+
+// webhookSender sends deliveries (webhook_delivery.go). Its fields are set once by
+// newWebhookSender; tests replace lookup (a resolver of their own),
+// backoff and poll before starting the worker.
+type webhookSender struct {
+	allowPrivate bool
+	client       *http.Client
+	lookup       func(ctx context.Context, host string) ([]netip.Addr, error)
+	backoff      func(attempt int) time.Duration
+	poll         time.Duration
+	lease        time.Duration
+	wake         chan struct{} // an event was emitted here: look now
+	metrics      *metrics
 }
 
 // keyedLocks is a mutex per key, each kept only while it is held or

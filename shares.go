@@ -11,6 +11,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -572,4 +573,21 @@ func validDropFiles(ids []string) string {
 		}
 	}
 	return ""
+}
+
+// ---- Webhook events (webhooks.go) ----
+
+// shareEventData is the data of the share events: the share without its
+// URL (its token is not stored), and its file.
+type shareEventData struct {
+	UserID string    `json:"user_id"`
+	Share  shareJSON `json:"share"`
+	File   fileJSON  `json:"file"`
+}
+
+// emitShareEvent emits share.created (key: the share's ID) or
+// share.downloaded (key: the share's ID and download number).
+func (s *server) emitShareEvent(ctx context.Context, event string, sh *Share, f *File) error {
+	key := fmt.Sprintf("%s/%d", sh.ID, sh.Downloads)
+	return s.emit(ctx, sh.Owner, event, key, shareEventData{UserID: sh.Owner, Share: toShareJSON(sh), File: toFileJSON(f)})
 }

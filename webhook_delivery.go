@@ -54,20 +54,6 @@ const (
 // Dropp does not send to.
 var errBlockedAddress = errors.New("refused address")
 
-// webhookSender sends deliveries. Its fields are set once by
-// newWebhookSender; tests replace lookup (a resolver of their own),
-// backoff and poll before starting the worker.
-type webhookSender struct {
-	allowPrivate bool
-	client       *http.Client
-	lookup       func(ctx context.Context, host string) ([]netip.Addr, error)
-	backoff      func(attempt int) time.Duration
-	poll         time.Duration
-	lease        time.Duration
-	wake         chan struct{} // an event was emitted here: look now
-	metrics      *metrics
-}
-
 // newWebhookSender builds the HTTP client every delivery goes through: no
 // proxy, no redirects followed, webhookTimeout for the whole attempt, and
 // every connection checked by control.

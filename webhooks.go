@@ -48,29 +48,7 @@ const (
 type webhookPayload struct {
 	Type      string    `json:"type"`
 	Timestamp time.Time `json:"timestamp"`
-	Data      any       `json:"data"`
-}
-
-// fileEventData is the data of the file events: whose file, and the file
-// as the API shows it (no URL of any kind).
-type fileEventData struct {
-	UserID string   `json:"user_id"`
-	File   fileJSON `json:"file"`
-}
-
-// shareEventData is the data of the share events: the share without its
-// URL (its token is not stored), and its file.
-type shareEventData struct {
-	UserID string    `json:"user_id"`
-	Share  shareJSON `json:"share"`
-	File   fileJSON  `json:"file"`
-}
-
-// requestEventData is the data of request.received.
-type requestEventData struct {
-	UserID    string   `json:"user_id"`
-	RequestID string   `json:"request_id"`
-	File      fileJSON `json:"file"`
+	Data      any       `json:"data"` // each feature's, beside it: fileEventData (files.go), shareEventData (shares.go)
 }
 
 // emit writes to the outbox one delivery of the event per endpoint of the
@@ -127,69 +105,12 @@ func deliveryID(webhookID, event, key string) string {
 	return "msg_" + base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
-// emitFileEvent emits file.completed or file.deleted for f, a change
-// already made (fileEvents says which events).
-func (s *server) emitFileEvent(ctx context.Context, event string, f *File) error {
-	ctx = context.WithoutCancel(ctx) // the change is made: its event must not be lost with the request
-	events, err := s.fileEvents(ctx, event, f)
-	if err != nil || events == nil {
-		return err
-	}
-	ds, err := events(f)
-	if err == nil {
-		err = s.store.InsertDeliveries(ctx, ds)
-	}
-	if err == nil {
-		s.webhooks.kick()
-	}
-	return err
-}
-
-// fileEvents reads the endpoints of f's owner, and the server-wide ones,
-// that want event (file.completed or file.deleted; for the completion of
-// a file sent through a file request, request.received too), and returns
-// what builds their deliveries from f as the change leaves it, for the
-// store to write with the change (outboxStore); nil if none wants them.
-// The endpoints are read before the change: one registered meanwhile may
-// miss it. Whoever makes the change then wakes the worker (kickIf).
-func (s *server) fileEvents(ctx context.Context, event string, f *File) (fileEvents, error) {
-	hooks, err := s.store.WebhooksFor(ctx, f.Owner, event)
-	if err != nil {
-		return nil, err
-	}
-	var requestHooks []Webhook
-	if event == eventFileCompleted && f.RequestID != "" {
-		if requestHooks, err = s.store.WebhooksFor(ctx, f.Owner, eventRequestReceived); err != nil {
-			return nil, err
-		}
-	}
-	if len(hooks)+len(requestHooks) == 0 {
-		return nil, nil
-	}
-	return func(f *File) ([]WebhookDelivery, error) {
-		ds, err := s.newDeliveries(hooks, event, f.ID, fileEventData{UserID: f.Owner, File: toFileJSON(f)})
-		if err != nil || len(requestHooks) == 0 {
-			return ds, err
-		}
-		data := requestEventData{UserID: f.Owner, RequestID: f.RequestID, File: toFileJSON(f)}
-		more, err := s.newDeliveries(requestHooks, eventRequestReceived, f.RequestID+"/"+f.ID, data)
-		return append(ds, more...), err
-	}, nil
-}
-
 // kickIf wakes this instance's worker if a change was made with events:
 // their deliveries are written, to be sent at once.
 func (s *server) kickIf(events fileEvents) {
 	if events != nil {
 		s.webhooks.kick()
 	}
-}
-
-// emitShareEvent emits share.created (key: the share's ID) or
-// share.downloaded (key: the share's ID and download number).
-func (s *server) emitShareEvent(ctx context.Context, event string, sh *Share, f *File) error {
-	key := fmt.Sprintf("%s/%d", sh.ID, sh.Downloads)
-	return s.emit(ctx, sh.Owner, event, key, shareEventData{UserID: sh.Owner, Share: toShareJSON(sh), File: toFileJSON(f)})
 }
 
 // webhookJSON is an endpoint as the API shows it; its secret only in the
