@@ -342,3 +342,70 @@ func showAll[R, J any](records []R, show func(*R) J) []J {
 	}
 	return out
 }
+
+// ---- What several routes read and write alike ----
+
+// ceilSecond rounds up to a whole second (policies and URLs carry seconds),
+// so a URL never lives less than its configured TTL.
+func ceilSecond(t time.Time) time.Time {
+	if t.Truncate(time.Second).Equal(t) {
+		return t
+	}
+	return t.Truncate(time.Second).Add(time.Second)
+}
+
+// parsePaging validates the paging of a list (GET /list/, a file's shares):
+// ?limit= (1..1000, 100 by default) and ?cursor= (the previous page's
+// next_cursor).
+func parsePaging(v url.Values) (limit int, after *Cursor, msg string) {
+	limit = 100
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			return 0, nil, `"limit" must be an integer from 1 to 1000`
+		}
+		limit = n
+	}
+	if c := v.Get("cursor"); c != "" {
+		cur, ok := decodeCursor(c)
+		if !ok {
+			return 0, nil, `"cursor" is not a cursor this server issued`
+		}
+		after = &cur
+	}
+	return limit, after, ""
+}
+
+// pageOf shows the first limit of records, read with one more than a page
+// holds: when that one came back there is a next page, which starts after
+// the last record shown, and next is its cursor.
+func pageOf[R, J any](records []R, limit int, show func(*R) J, position func(*R) Cursor) (items []J, next *string) {
+	page := records[:min(len(records), limit)]
+	items = showAll(page, show)
+	if len(records) > limit {
+		cursor := encodeCursor(position(&page[limit-1]))
+		next = &cursor
+	}
+	return items, next
+}
+
+// pathID reads and validates the {id} path value before any query.
+func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !validID(id) {
+		writeError(w, http.StatusNotFound, codeNotFound, "no such file")
+		return "", false
+	}
+	return id, true
+}
+
+// wantsJSON tells a client that asks for JSON (Accept: application/json)
+// from a browser, which asks for HTML.
+func wantsJSON(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, err := mime.ParseMediaType(part); err == nil && mt == "application/json" {
+			return true
+		}
+	}
+	return false
+}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -218,15 +217,6 @@ func (s *server) uploadPolicy(r *http.Request, f *File, now time.Time) UploadPol
 
 // formExpiry is when a single upload's form or PUT URL made at now expires.
 func (s *server) formExpiry(now time.Time) time.Time { return ceilSecond(now.Add(s.cfg.UploadTTL)) }
-
-// ceilSecond rounds up to a whole second (policies and URLs carry seconds),
-// so a URL never lives less than its configured TTL.
-func ceilSecond(t time.Time) time.Time {
-	if t.Truncate(time.Second).Equal(t) {
-		return t
-	}
-	return t.Truncate(time.Second).Add(time.Second)
-}
 
 // validateUpload returns what is wrong with a create-upload body, or "".
 func (s *server) validateUpload(req *createUploadRequest, multipart bool) string {
@@ -492,41 +482,6 @@ func parseListQuery(r *http.Request, owner string) (ListQuery, string) {
 	return q, ""
 }
 
-// parsePaging validates the paging of a list (GET /list/, a file's shares):
-// ?limit= (1..1000, 100 by default) and ?cursor= (the previous page's
-// next_cursor).
-func parsePaging(v url.Values) (limit int, after *Cursor, msg string) {
-	limit = 100
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			return 0, nil, `"limit" must be an integer from 1 to 1000`
-		}
-		limit = n
-	}
-	if c := v.Get("cursor"); c != "" {
-		cur, ok := decodeCursor(c)
-		if !ok {
-			return 0, nil, `"cursor" is not a cursor this server issued`
-		}
-		after = &cur
-	}
-	return limit, after, ""
-}
-
-// pageOf shows the first limit of records, read with one more than a page
-// holds: when that one came back there is a next page, which starts after
-// the last record shown, and next is its cursor.
-func pageOf[R, J any](records []R, limit int, show func(*R) J, position func(*R) Cursor) (items []J, next *string) {
-	page := records[:min(len(records), limit)]
-	items = showAll(page, show)
-	if len(records) > limit {
-		cursor := encodeCursor(position(&page[limit-1]))
-		next = &cursor
-	}
-	return items, next
-}
-
 // encodeCursor makes an opaque cursor from a list position.
 func encodeCursor(c Cursor) string {
 	raw := strconv.FormatInt(c.CreatedAt.UnixMilli(), 10) + "." + c.ID
@@ -703,16 +658,6 @@ func (s *server) deleteObjects(ctx context.Context, f *File) error {
 		err = s.objects.Delete(ctx, f.StagingKey)
 	}
 	return err
-}
-
-// pathID reads and validates the {id} path value before any query.
-func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id := r.PathValue("id")
-	if !validID(id) {
-		writeError(w, http.StatusNotFound, codeNotFound, "no such file")
-		return "", false
-	}
-	return id, true
 }
 
 // objectKey names an object from server-made values only: a per-user prefix

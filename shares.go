@@ -16,11 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -534,17 +532,6 @@ func (s *server) shareFail(w http.ResponseWriter, r *http.Request, err error) {
 // renderSharePage shows a share link's page (share.html) with p.
 func (s *server) renderSharePage(w http.ResponseWriter, status int, p sharePage) {
 	s.renderHTML(w, status, s.shares.page, p)
-}
-
-// wantsJSON tells a client that asks for JSON (Accept: application/json)
-// from a browser, which asks for HTML.
-func wantsJSON(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
-		if mt, _, err := mime.ParseMediaType(part); err == nil && mt == "application/json" {
-			return true
-		}
-	}
-	return false
 }
 
 // ownerEnabled is ErrNotFound for the link (share or file request) of a
