@@ -53,15 +53,7 @@ func TestUploadRoundTrip(t *testing.T) {
 		for _, objects := range []string{"s3", "local"} {
 			t.Run(metadata+"+"+objects, func(t *testing.T) {
 				t.Parallel()
-				env := mongoS3Env(t)
-				env["DATA_DIR"] = t.TempDir()
-				if metadata == "local" {
-					delete(env, "MONGODB_URI")
-				}
-				if objects == "local" {
-					delete(env, "AWS_S3_BUCKET")
-				}
-				walkClientRoutine(t, startTestEnv(t, env))
+				walkClientRoutine(t, startTestEnv(t, backendEnv(t, metadata, objects, nil)))
 			})
 		}
 	}

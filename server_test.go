@@ -38,6 +38,23 @@ func mongoS3Env(t *testing.T) map[string]string {
 	return env
 }
 
+// backendEnv is the environment of a server on the given metadata
+// ("mongodb" or "local") and object ("s3" or "local") backends.
+func backendEnv(t *testing.T, metadata, objects string, extra map[string]string) map[string]string {
+	env := mongoS3Env(t)
+	env["DATA_DIR"] = t.TempDir()
+	if metadata == "local" {
+		delete(env, "MONGODB_URI")
+	}
+	if objects == "local" {
+		delete(env, "AWS_S3_BUCKET")
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
 // newTestEnv starts a server on MongoDB and S3 with env overriding the
 // defaults of mongoS3Env.
 func newTestEnv(t *testing.T, env map[string]string) *testEnv {
