@@ -23,6 +23,18 @@ import (
 // store: every returned field, then the file last.
 func postUploadForm(t *testing.T, url string, fields map[string]string, content []byte) (*http.Response, []byte) {
 	t.Helper()
+	resp, err := http.DefaultClient.Do(uploadFormRequest(t, url, fields, content))
+	if err != nil {
+		t.Fatalf("POST form: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+// uploadFormRequest is the multipart POST of an upload form.
+func uploadFormRequest(t testing.TB, target string, fields map[string]string, content []byte) *http.Request {
+	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for k, v := range fields {
@@ -34,13 +46,12 @@ func postUploadForm(t *testing.T, url string, fields map[string]string, content 
 	}
 	fw.Write(content)
 	mw.Close()
-	resp, err := http.Post(url, mw.FormDataContentType(), &buf)
+	hr, err := http.NewRequest("POST", target, &buf)
 	if err != nil {
-		t.Fatalf("POST form: %v", err)
+		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, body
+	hr.Header.Set("Content-Type", mw.FormDataContentType())
+	return hr
 }
 
 // TestUploadRoundTrip walks the whole client routine (create upload, POST

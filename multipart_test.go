@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -906,15 +905,7 @@ func benchCall[T any](b *testing.B, base, path, tok string, body any, status int
 
 // benchPostForm posts an upload form with content last and returns the status.
 func benchPostForm(b *testing.B, url string, fields map[string]string, content []byte) int {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for k, v := range fields {
-		mw.WriteField(k, v)
-	}
-	fw, _ := mw.CreateFormFile("file", "f.bin")
-	fw.Write(content)
-	mw.Close()
-	resp, err := http.Post(url, mw.FormDataContentType(), &buf)
+	resp, err := http.DefaultClient.Do(uploadFormRequest(b, url, fields, content))
 	if err != nil {
 		b.Fatal(err)
 	}
