@@ -20,13 +20,8 @@ type adminUserOut struct {
 	Name       string     `json:"name"`
 	CreatedAt  *time.Time `json:"created_at"`
 	LastSeenAt *time.Time `json:"last_seen_at"`
-	Usage      struct {
-		Bytes      int64  `json:"bytes"`
-		Files      int64  `json:"files"`
-		QuotaBytes *int64 `json:"quota_bytes"`
-		QuotaFiles *int64 `json:"quota_files"`
-	} `json:"usage"`
-	Disabled bool `json:"disabled"`
+	Usage      usageOut   `json:"usage"`
+	Disabled   bool       `json:"disabled"`
 }
 
 // adminTeam is a server with an administrator and a member, each with a
