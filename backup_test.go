@@ -26,7 +26,7 @@ func TestBackupAndRestore(t *testing.T) {
 	dataDir, backupDir := t.TempDir(), filepath.Join(t.TempDir(), "backup")
 	env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
 	base, _, stop := startRun(t, env)
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirectClient()
 	token := desktopSignIn(t, c, base)
 	contents := map[string][]byte{}
 	for _, name := range []string{"a.txt", "b.txt", "gone.txt"} {
@@ -168,7 +168,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	dataDir := t.TempDir()
 	env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
 	base, _, stop := startRun(t, env)
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirectClient()
 	token := desktopSignIn(t, c, base)
 	writing, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -223,7 +223,7 @@ func TestBackupKeepsTombstones(t *testing.T) {
 	dataDir, backupDir := t.TempDir(), filepath.Join(t.TempDir(), "backup")
 	env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
 	base, _, stop := startRun(t, env)
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirectClient()
 	token := desktopSignIn(t, c, base)
 	content := []byte("12345")
 	var forms []uploadOut
@@ -286,7 +286,7 @@ func TestBackupKeepsInvitations(t *testing.T) {
 	restoreBackup(t, backupDir, dataDir)
 	_, _, stop = startRun(t, env)
 	defer stop()
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirectClient()
 	if got := fetch(t, c, base+path); !bytes.Contains(got, []byte("kept@example.com")) {
 		t.Fatalf("the invitation page after the restore does not name kept@example.com: %.300s", got)
 	}

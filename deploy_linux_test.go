@@ -13,7 +13,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestScratchImage proves that the container image works without building
@@ -26,7 +25,7 @@ func TestScratchImage(t *testing.T) {
 	root := newScratchRoot(t)
 	base, stop := startInRoot(t, root, "ADDR=127.0.0.1:0")
 	defer stop()
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirectClient()
 	if body := fetch(t, c, base+"/healthz"); !bytes.Contains(body, []byte("ok")) {
 		t.Errorf("/healthz = %s", body)
 	}
@@ -70,7 +69,7 @@ func TestContainerLoopbackPublishing(t *testing.T) {
 	base, stop := startInRoot(t, root, "ADDR=:0", "CONTAINER_PORT_ON_HOST_LOOPBACK=true")
 	defer stop()
 	base = strings.Replace(base, "localhost", "127.0.0.1", 1)
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirectClient()
 	token := desktopSignIn(t, c, base)
 	apiGet[struct{}](t, c, base+"/me", token)
 

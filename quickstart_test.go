@@ -15,7 +15,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestQuickStart is the README's quick start, for real: the binary started
@@ -29,7 +28,7 @@ func TestQuickStart(t *testing.T) {
 	dir := t.TempDir()
 
 	base, stop := startDropp(t, bin, dir)
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirectClient()
 	token := desktopSignIn(t, c, base)
 	content := []byte("quick start content\n")
 	id := uploadFile(t, c, base, token, "notes.txt", content)

@@ -83,11 +83,17 @@ func startTestEnv(t *testing.T, env map[string]string) *testEnv {
 	s := newServer(cfg, logger, b.store, b.objects)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
-	client := &http.Client{
+	return &testEnv{t: t, srv: s, URL: ts.URL, client: noRedirectClient()}
+}
+
+// noRedirectClient is the tests' HTTP client: it shows a redirect as the
+// server answered it, so a test sees exactly what was said, and gives up
+// after 30 s.
+func noRedirectClient() *http.Client {
+	return &http.Client{
 		Timeout:       30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &testEnv{t: t, srv: s, URL: ts.URL, client: client}
 }
 
 // testLogger sends server logs to the test log, shown only on failure.
