@@ -24,23 +24,14 @@ import (
 func TestBackupAndRestore(t *testing.T) {
 	t.Parallel()
 	dataDir, backupDir := t.TempDir(), filepath.Join(t.TempDir(), "backup")
-	env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
-	base, _, stop := startRun(t, env)
-	c := noRedirectClient()
-	token := desktopSignIn(t, c, base)
+	env, base, stop, c, token := startSignedInRun(t, dataDir)
 	contents := map[string][]byte{}
 	for _, name := range []string{"a.txt", "b.txt", "gone.txt"} {
 		contents[uploadFile(t, c, base, token, name, []byte("content of "+name+"\n"))] = []byte("content of " + name + "\n")
 	}
 	for id, body := range contents {
 		if strings.Contains(string(body), "gone") {
-			req, _ := http.NewRequest("DELETE", base+"/files/"+id, nil)
-			req.Header.Set("Authorization", "Bearer "+token)
-			resp, err := c.Do(req)
-			if err != nil || resp.StatusCode != http.StatusNoContent {
-				t.Fatalf("DELETE: %v %v", resp, err)
-			}
-			resp.Body.Close()
+			deleteFile(t, c, base, token, id)
 			delete(contents, id)
 		}
 	}
@@ -127,6 +118,31 @@ func startRun(t *testing.T, env map[string]string) (base string, lines []string,
 	return base, lines, stop
 }
 
+// startSignedInRun starts run in local mode on dataDir (startRun) and
+// signs a desktop client in to it. It returns the server's environment (to
+// start it again on the same data), its base URL, its stop func, the
+// client (noRedirectClient) and its bearer token.
+func startSignedInRun(t *testing.T, dataDir string) (env map[string]string, base string, stop func(), c *http.Client, token string) {
+	t.Helper()
+	env = map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
+	base, _, stop = startRun(t, env)
+	c = noRedirectClient()
+	return env, base, stop, c, desktopSignIn(t, c, base)
+}
+
+// deleteFile deletes the file id over the API with the bearer token and
+// expects 204.
+func deleteFile(t *testing.T, c *http.Client, base, token, id string) {
+	t.Helper()
+	req, _ := http.NewRequest("DELETE", base+"/files/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
 // startLoggedRun is startRun that also returns run's log.
 func startLoggedRun(t *testing.T, env map[string]string) (base string, lines []string, logs *syncBuffer, stop func()) {
 	t.Helper()
@@ -165,11 +181,7 @@ func startLoggedRun(t *testing.T, env map[string]string) (base string, lines []s
 // file a restored server lists downloads, with its recorded size.
 func TestBackupWhileWriting(t *testing.T) {
 	t.Parallel()
-	dataDir := t.TempDir()
-	env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
-	base, _, stop := startRun(t, env)
-	c := noRedirectClient()
-	token := desktopSignIn(t, c, base)
+	env, base, stop, c, token := startSignedInRun(t, t.TempDir())
 	writing, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -221,10 +233,7 @@ func TestBackupWhileWriting(t *testing.T) {
 func TestBackupKeepsTombstones(t *testing.T) {
 	t.Parallel()
 	dataDir, backupDir := t.TempDir(), filepath.Join(t.TempDir(), "backup")
-	env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
-	base, _, stop := startRun(t, env)
-	c := noRedirectClient()
-	token := desktopSignIn(t, c, base)
+	env, base, stop, c, token := startSignedInRun(t, dataDir)
 	content := []byte("12345")
 	var forms []uploadOut
 	for i := range 2 {
@@ -235,13 +244,7 @@ func TestBackupKeepsTombstones(t *testing.T) {
 			}
 			apiPost[fileResponseOut](t, c, base+"/upload/"+up.File.ID+"/complete", token, "", http.StatusOK)
 		}
-		req, _ := http.NewRequest("DELETE", base+"/files/"+up.File.ID, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := c.Do(req)
-		if err != nil || resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("DELETE: %v %v", resp, err)
-		}
-		resp.Body.Close()
+		deleteFile(t, c, base, token, up.File.ID)
 		forms = append(forms, up)
 	}
 	if out := backupTo(t, env, backupDir); !strings.Contains(out, "2 tombstones") {
