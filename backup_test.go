@@ -44,9 +44,7 @@ func TestBackupAndRestore(t *testing.T) {
 		t.Errorf("backup summary = %q, want 3 files (2 complete, 1 pending) and 2 objects", out)
 	}
 	uploadFile(t, c, base, token, "after.txt", []byte("after the backup\n"))
-	stop()
-	restoreBackup(t, backupDir, dataDir)
-	base, _, stop = startRun(t, env)
+	base, stop = restartFromBackup(t, stop, backupDir, env)
 	defer stop()
 	after := apiGet[listOut](t, c, base+"/list/", token).Files
 	if !slices.EqualFunc(before, after, func(a, b fileOut) bool {
@@ -107,6 +105,17 @@ func restoreBackup(t *testing.T, dir, dataDir string) {
 	if err := os.CopyFS(dataDir, os.DirFS(dir)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// restartFromBackup restores the backup in dir over a server run with env
+// (startRun): it stops the server, restores (restoreBackup) and starts it
+// again; it returns the new base URL and stop func.
+func restartFromBackup(t *testing.T, stop func(), dir string, env map[string]string) (base string, restarted func()) {
+	t.Helper()
+	stop()
+	restoreBackup(t, dir, env["DATA_DIR"])
+	base, _, restarted = startRun(t, env)
+	return base, restarted
 }
 
 // startRun starts run in this process with env, and returns the base URL,
@@ -250,9 +259,7 @@ func TestBackupKeepsTombstones(t *testing.T) {
 	if out := backupTo(t, env, backupDir); !strings.Contains(out, "2 tombstones") {
 		t.Errorf("backup summary = %q, want 2 tombstones", out)
 	}
-	stop()
-	restoreBackup(t, backupDir, dataDir)
-	base, _, stop = startRun(t, env)
+	base, stop = restartFromBackup(t, stop, backupDir, env)
 	defer stop()
 	for i, up := range forms {
 		resp, body := postUploadForm(t, base+"/objects/upload", up.Upload.Fields, content)
@@ -285,9 +292,7 @@ func TestBackupKeepsInvitations(t *testing.T) {
 	if out := backupTo(t, env, backupDir); !strings.Contains(out, "1 invitations") {
 		t.Errorf("backup summary = %q, want 1 invitations", out)
 	}
-	stop()
-	restoreBackup(t, backupDir, dataDir)
-	_, _, stop = startRun(t, env)
+	_, stop = restartFromBackup(t, stop, backupDir, env)
 	defer stop()
 	c := noRedirectClient()
 	if got := fetch(t, c, base+path); !bytes.Contains(got, []byte("kept@example.com")) {
