@@ -122,6 +122,19 @@ func (a apiTester) listIDs(token, query string) []string {
 	return ids
 }
 
+// getMember GETs path with the bearer token, expects 200 and returns the
+// answer's member named key (e.g. GET /shares's list, "shares").
+func getMember[T any](a apiTester, token, path, key string) T {
+	a.t.Helper()
+	resp, data := a.do(request{method: "GET", path: path, token: token})
+	wantStatus(a.t, resp, data, http.StatusOK)
+	var v T
+	if raw, ok := decode[map[string]json.RawMessage](a.t, data)[key]; ok {
+		v = decode[T](a.t, raw)
+	}
+	return v
+}
+
 // try is e.do without a test: safe from any goroutine.
 func (a apiTester) try(req request) (int, []byte, error) {
 	var body io.Reader

@@ -64,11 +64,7 @@ func (l dropLinkOut) names() []string {
 // allShares lists the owner's links (GET /shares) and expects 200.
 func (e shareEnv) allShares(token string) []dropOut {
 	e.t.Helper()
-	resp, data := e.do(request{method: "GET", path: "/shares", token: token})
-	wantStatus(e.t, resp, data, http.StatusOK)
-	return decode[struct {
-		Shares []dropOut `json:"shares"`
-	}](e.t, data).Shares
+	return getMember[[]dropOut](e.apiTester, token, "/shares", "shares")
 }
 
 // TestDrops walks drops on MongoDB with S3 and on the local stores:

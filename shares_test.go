@@ -111,11 +111,7 @@ func (e shareEnv) share(token, id string, body any) shareOut {
 // shares lists the shares of file id and expects 200.
 func (e shareEnv) shares(token, id string) []shareOut {
 	e.t.Helper()
-	resp, data := e.do(request{method: "GET", path: "/files/" + id + "/shares", token: token})
-	wantStatus(e.t, resp, data, http.StatusOK)
-	return decode[struct {
-		Shares []shareOut `json:"shares"`
-	}](e.t, data).Shares
+	return getMember[[]shareOut](e.apiTester, token, "/files/"+id+"/shares", "shares")
 }
 
 // link requests a share URL's path (plus suffix) as a client would, with
