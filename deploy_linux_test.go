@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -180,35 +178,5 @@ func startInRoot(t *testing.T, root string, env ...string) (string, func()) {
 	t.Helper()
 	cmd := rootCommand(root, "/dropp")
 	cmd.Env = append([]string{"DATA_DIR=/data"}, env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start /dropp in %s: %v", root, err)
-	}
-	stop := func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	base := ""
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		t.Log("dropp:", sc.Text())
-		if rest, ok := strings.CutPrefix(sc.Text(), "listening: "); ok {
-			base = strings.TrimSuffix(rest, "/login/")
-			break
-		}
-	}
-	if base == "" {
-		stop()
-		t.Fatalf("no listening line; stderr:\n%s", stderr.String())
-	}
-	go io.Copy(io.Discard, stdout)
-	return base, stop
+	return startChild(t, cmd, nil)
 }
