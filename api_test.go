@@ -122,12 +122,12 @@ func (a apiTester) listIDs(token, query string) []string {
 	return ids
 }
 
-// getMember GETs path with the bearer token, expects 200 and returns the
-// answer's member named key (e.g. GET /shares's list, "shares").
-func getMember[T any](a apiTester, token, path, key string) T {
+// answerMember sends req, expects status and returns the answer's member
+// named key (e.g. the list of GET /shares, "shares").
+func answerMember[T any](a apiTester, req request, status int, key string) T {
 	a.t.Helper()
-	resp, data := a.do(request{method: "GET", path: path, token: token})
-	wantStatus(a.t, resp, data, http.StatusOK)
+	resp, data := a.do(req)
+	wantStatus(a.t, resp, data, status)
 	var v T
 	if raw, ok := decode[map[string]json.RawMessage](a.t, data)[key]; ok {
 		v = decode[T](a.t, raw)

@@ -69,17 +69,13 @@ func onEachRequestBackend(t *testing.T, env map[string]string, test func(t *test
 // newRequest creates a file request of the owner with body, expecting 201.
 func (e shareEnv) newRequest(token string, body map[string]any) requestOut {
 	e.t.Helper()
-	resp, data := e.do(request{method: "POST", path: "/requests", token: token, body: body})
-	wantStatus(e.t, resp, data, http.StatusCreated)
-	return decode[struct {
-		Request requestOut `json:"request"`
-	}](e.t, data).Request
+	return answerMember[requestOut](e.apiTester, request{method: "POST", path: "/requests", token: token, body: body}, http.StatusCreated, "request")
 }
 
 // requests lists the owner's requests, expecting 200.
 func (e shareEnv) requests(token string) []requestOut {
 	e.t.Helper()
-	return getMember[[]requestOut](e.apiTester, token, "/requests", "requests")
+	return answerMember[[]requestOut](e.apiTester, request{method: "GET", path: "/requests", token: token}, http.StatusOK, "requests")
 }
 
 // linkPath is the path of a request's link.
