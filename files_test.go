@@ -6,9 +6,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -35,23 +37,27 @@ func postUploadForm(t *testing.T, url string, fields map[string]string, content 
 // uploadFormRequest is the multipart POST of an upload form.
 func uploadFormRequest(t testing.TB, target string, fields map[string]string, content []byte) *http.Request {
 	t.Helper()
+	body, contentType := uploadFormBody(fields, content)
+	hr, err := http.NewRequest("POST", target, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr.Header.Set("Content-Type", contentType)
+	return hr
+}
+
+// uploadFormBody is an upload form's body, its fields (sorted) then the
+// file last, and its content type.
+func uploadFormBody(fields map[string]string, content []byte) ([]byte, string) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	for k, v := range fields {
-		mw.WriteField(k, v)
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		mw.WriteField(k, fields[k])
 	}
-	fw, err := mw.CreateFormFile("file", "upload.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fw.Write(content)
+	part, _ := mw.CreateFormFile("file", "upload.bin")
+	part.Write(content)
 	mw.Close()
-	hr, err := http.NewRequest("POST", target, &buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hr.Header.Set("Content-Type", mw.FormDataContentType())
-	return hr
+	return buf.Bytes(), mw.FormDataContentType()
 }
 
 // TestUploadRoundTrip walks the whole client routine (create upload, POST
