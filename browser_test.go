@@ -39,10 +39,10 @@ const pageStateJS = `(() => {
 		maxWidth: main ? getComputedStyle(main).maxWidth : ""};
 })()`
 
-// signInInChromium is the browser tests' one set-up: a server (local
-// stores, env) whose fake provider signs in u, and headless Chromium,
-// which opens /login/, signs in with its button and waits for the
-// signed-in app with no files. It returns the server, the browser, its
+// signInInChromium is the browser sign-in tests' one set-up: a server
+// (newSignInEnv, with env) whose fake provider signs in u, and headless
+// Chromium, which opens /login/, signs in with its button and waits for
+// the signed-in app with no files. It returns the server, the browser, its
 // page and the page's state.
 func signInInChromium(t *testing.T, u fakeUser, env map[string]string) (*signInEnv, *cdpClient, string, pageState) {
 	t.Helper()
