@@ -95,10 +95,7 @@ func (e *signInEnv) signInPassword(email, pw string, app *testApp, header map[st
 	e.t.Helper()
 	form := url.Values{"email": {email}, "password": {pw}}
 	if app != nil {
-		form.Set("code_challenge", app.challenge)
-		form.Set("code_challenge_method", "S256")
-		form.Set("redirect_uri", app.redirectURI)
-		form.Set("state", app.state)
+		app.setSignInForm(form)
 	}
 	return e.postForm("/auth/password", form, header)
 }

@@ -122,6 +122,19 @@ func (a apiTester) listIDs(token, query string) []string {
 	return ids
 }
 
+// answerMember sends req, expects status and returns the answer's member
+// named key (e.g. the list of GET /shares, "shares").
+func answerMember[T any](a apiTester, req request, status int, key string) T {
+	a.t.Helper()
+	resp, data := a.do(req)
+	wantStatus(a.t, resp, data, status)
+	var v T
+	if raw, ok := decode[map[string]json.RawMessage](a.t, data)[key]; ok {
+		v = decode[T](a.t, raw)
+	}
+	return v
+}
+
 // try is e.do without a test: safe from any goroutine.
 func (a apiTester) try(req request) (int, []byte, error) {
 	var body io.Reader
@@ -807,6 +820,17 @@ func TestAPIS3RefusesExpiredPolicy(t *testing.T) {
 	wantStatus(t, resp, body, http.StatusConflict)
 }
 
+// wantCompleteRefused: completing file id (without a size) answers 409,
+// and the file stays pending; why says what was wrong with it.
+func (a apiTester) wantCompleteRefused(tok, id, why string) {
+	a.t.Helper()
+	resp, body := a.complete(tok, id, nil)
+	wantStatus(a.t, resp, body, http.StatusConflict)
+	if !slices.Contains(a.listIDs(tok, "status=pending"), id) {
+		a.t.Errorf("file not pending after a complete refused because %s", why)
+	}
+}
+
 // TestAPICompleteSemantics: complete asks S3, never trusts the client's
 // size, refuses mismatches without changing the file, and is idempotent.
 func TestAPICompleteSemantics(t *testing.T) {
@@ -818,11 +842,7 @@ func TestAPICompleteSemantics(t *testing.T) {
 		t.Parallel()
 		a := a.on(t)
 		up := a.create(tok, map[string]any{"filename": "early.txt", "size": 3})
-		resp, body := a.complete(tok, up.File.ID, nil)
-		wantStatus(t, resp, body, http.StatusConflict)
-		if !slices.Contains(a.listIDs(tok, "status=pending"), up.File.ID) {
-			t.Errorf("file is no longer pending after a refused complete")
-		}
+		a.wantCompleteRefused(tok, up.File.ID, "nothing was uploaded yet")
 	})
 
 	t.Run("claimed size differs from the object", func(t *testing.T) {
@@ -856,11 +876,7 @@ func TestAPICompleteSemantics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, body := a.complete(tok, up.File.ID, nil)
-		wantStatus(t, resp, body, http.StatusConflict)
-		if !slices.Contains(a.listIDs(tok, "status=pending"), up.File.ID) {
-			t.Errorf("file not pending after the object's size disagreed with the declared size")
-		}
+		a.wantCompleteRefused(tok, up.File.ID, "the object's size disagreed with the declared size")
 	})
 
 	t.Run("size comes from S3", func(t *testing.T) {

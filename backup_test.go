@@ -24,23 +24,14 @@ import (
 func TestBackupAndRestore(t *testing.T) {
 	t.Parallel()
 	dataDir, backupDir := t.TempDir(), filepath.Join(t.TempDir(), "backup")
-	env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
-	base, _, stop := startRun(t, env)
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	token := desktopSignIn(t, c, base)
+	env, base, stop, c, token := startSignedInRun(t, dataDir)
 	contents := map[string][]byte{}
 	for _, name := range []string{"a.txt", "b.txt", "gone.txt"} {
 		contents[uploadFile(t, c, base, token, name, []byte("content of "+name+"\n"))] = []byte("content of " + name + "\n")
 	}
 	for id, body := range contents {
 		if strings.Contains(string(body), "gone") {
-			req, _ := http.NewRequest("DELETE", base+"/files/"+id, nil)
-			req.Header.Set("Authorization", "Bearer "+token)
-			resp, err := c.Do(req)
-			if err != nil || resp.StatusCode != http.StatusNoContent {
-				t.Fatalf("DELETE: %v %v", resp, err)
-			}
-			resp.Body.Close()
+			deleteFile(t, c, base, token, id)
 			delete(contents, id)
 		}
 	}
@@ -53,9 +44,7 @@ func TestBackupAndRestore(t *testing.T) {
 		t.Errorf("backup summary = %q, want 3 files (2 complete, 1 pending) and 2 objects", out)
 	}
 	uploadFile(t, c, base, token, "after.txt", []byte("after the backup\n"))
-	stop()
-	restoreBackup(t, backupDir, dataDir)
-	base, _, stop = startRun(t, env)
+	base, stop = restartFromBackup(t, stop, backupDir, env)
 	defer stop()
 	after := apiGet[listOut](t, c, base+"/list/", token).Files
 	if !slices.EqualFunc(before, after, func(a, b fileOut) bool {
@@ -118,6 +107,17 @@ func restoreBackup(t *testing.T, dir, dataDir string) {
 	}
 }
 
+// restartFromBackup restores the backup in dir over a server run with env
+// (startRun): it stops the server, restores (restoreBackup) and starts it
+// again; it returns the new base URL and stop func.
+func restartFromBackup(t *testing.T, stop func(), dir string, env map[string]string) (base string, restarted func()) {
+	t.Helper()
+	stop()
+	restoreBackup(t, dir, env["DATA_DIR"])
+	base, _, restarted = startRun(t, env)
+	return base, restarted
+}
+
 // startRun starts runDropp in this process with env, and returns the base URL,
 // the start-up lines printed before it, and a stop func that cancels runDropp
 // and waits for it.
@@ -125,6 +125,31 @@ func startRun(t *testing.T, env map[string]string) (base string, lines []string,
 	t.Helper()
 	base, lines, _, stop = startLoggedRun(t, env)
 	return base, lines, stop
+}
+
+// startSignedInRun starts runDropp in local mode on dataDir (startRun) and
+// signs a desktop client in to it. It returns the server's environment (to
+// start it again on the same data), its base URL, its stop func, the
+// client (noRedirectClient) and its bearer token.
+func startSignedInRun(t *testing.T, dataDir string) (env map[string]string, base string, stop func(), c *http.Client, token string) {
+	t.Helper()
+	env = map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
+	base, _, stop = startRun(t, env)
+	c = noRedirectClient()
+	return env, base, stop, c, desktopSignIn(t, c, base)
+}
+
+// deleteFile deletes the file id over the API with the bearer token and
+// expects 204.
+func deleteFile(t *testing.T, c *http.Client, base, token, id string) {
+	t.Helper()
+	req, _ := http.NewRequest("DELETE", base+"/files/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }
 
 // startLoggedRun is startRun that also returns runDropp's log.
@@ -165,11 +190,7 @@ func startLoggedRun(t *testing.T, env map[string]string) (base string, lines []s
 // file a restored server lists downloads, with its recorded size.
 func TestBackupWhileWriting(t *testing.T) {
 	t.Parallel()
-	dataDir := t.TempDir()
-	env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
-	base, _, stop := startRun(t, env)
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	token := desktopSignIn(t, c, base)
+	env, base, stop, c, token := startSignedInRun(t, t.TempDir())
 	writing, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -221,10 +242,7 @@ func TestBackupWhileWriting(t *testing.T) {
 func TestBackupKeepsTombstones(t *testing.T) {
 	t.Parallel()
 	dataDir, backupDir := t.TempDir(), filepath.Join(t.TempDir(), "backup")
-	env := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
-	base, _, stop := startRun(t, env)
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	token := desktopSignIn(t, c, base)
+	env, base, stop, c, token := startSignedInRun(t, dataDir)
 	content := []byte("12345")
 	var forms []uploadOut
 	for i := range 2 {
@@ -235,21 +253,13 @@ func TestBackupKeepsTombstones(t *testing.T) {
 			}
 			apiPost[fileResponseOut](t, c, base+"/upload/"+up.File.ID+"/complete", token, "", http.StatusOK)
 		}
-		req, _ := http.NewRequest("DELETE", base+"/files/"+up.File.ID, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := c.Do(req)
-		if err != nil || resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("DELETE: %v %v", resp, err)
-		}
-		resp.Body.Close()
+		deleteFile(t, c, base, token, up.File.ID)
 		forms = append(forms, up)
 	}
 	if out := backupTo(t, env, backupDir); !strings.Contains(out, "2 tombstones") {
 		t.Errorf("backup summary = %q, want 2 tombstones", out)
 	}
-	stop()
-	restoreBackup(t, backupDir, dataDir)
-	base, _, stop = startRun(t, env)
+	base, stop = restartFromBackup(t, stop, backupDir, env)
 	defer stop()
 	for i, up := range forms {
 		resp, body := postUploadForm(t, base+"/objects/upload", up.Upload.Fields, content)
@@ -282,11 +292,9 @@ func TestBackupKeepsInvitations(t *testing.T) {
 	if out := backupTo(t, env, backupDir); !strings.Contains(out, "1 invitations") {
 		t.Errorf("backup summary = %q, want 1 invitations", out)
 	}
-	stop()
-	restoreBackup(t, backupDir, dataDir)
-	_, _, stop = startRun(t, env)
+	_, stop = restartFromBackup(t, stop, backupDir, env)
 	defer stop()
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirectClient()
 	if got := fetch(t, c, base+path); !bytes.Contains(got, []byte("kept@example.com")) {
 		t.Fatalf("the invitation page after the restore does not name kept@example.com: %.300s", got)
 	}

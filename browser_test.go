@@ -14,18 +14,13 @@ import (
 // It saves a screenshot to artifacts/browser-login.png.
 func TestRealBrowserSignIn(t *testing.T) {
 	t.Parallel()
-	requireChromium(t)
-	p := newFakeProviderAs(t, fakeUser{Sub: "browser-1", Email: "carol@example.com", Name: "Carol", Verified: true})
-	e := newSignInEnv(t, p, nil)
-	chrome, page, final := signInInChromium(t, e.URL)
+	e, chrome, page, final := signInInChromium(t, fakeUser{Sub: "browser-1", Email: "carol@example.com", Name: "Carol", Verified: true}, nil)
 	saveScreenshotAs(t, chrome, page, "browser-login.png")
 	if !strings.Contains(final.Text, "carol@example.com") || !strings.Contains(final.Text, "Sign out") {
 		t.Errorf("signed-in page shows:\n%s", final.Text)
 	}
-	if final.MaxWidth == "none" || final.MaxWidth == "" {
-		t.Errorf("<main> max-width %q: the CSP blocked the page's own style", final.MaxWidth)
-	}
-	if n := p.tokenCalls.Load(); n != 1 {
+	wantOwnStyle(t, final, "page")
+	if n := e.p.tokenCalls.Load(); n != 1 {
 		t.Errorf("provider token endpoint called %d times, want 1", n)
 	}
 }
@@ -44,25 +39,38 @@ const pageStateJS = `(() => {
 		maxWidth: main ? getComputedStyle(main).maxWidth : ""};
 })()`
 
-// signInInChromium starts Chromium, opens base+"/login/", signs in with
-// its button (through the test's fake provider) and waits for the signed-in
-// app with no files; it returns the browser, its page and the page's state.
-func signInInChromium(t *testing.T, base string) (*cdpClient, string, pageState) {
+// signInInChromium is the browser sign-in tests' one set-up: a server
+// (newSignInEnv, with env) whose fake provider signs in u, and headless
+// Chromium, which opens /login/, signs in with its button and waits for
+// the signed-in app with no files. It returns the server, the browser, its
+// page and the page's state.
+func signInInChromium(t *testing.T, u fakeUser, env map[string]string) (*signInEnv, *cdpClient, string, pageState) {
 	t.Helper()
+	requireChromium(t)
+	e := newSignInEnv(t, newFakeProviderAs(t, u), env)
 	chrome := startChromium(t)
 	page, err := chrome.openPage()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := chrome.call(page, "Page.navigate", map[string]any{"url": base + "/login/"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, chrome, page, e.URL+"/login/")
 	// The button names the provider (OIDC_NAME, by default the fake one's
 	// host); TestOIDCNameOnButton checks the name itself.
 	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Sign in with ") })
 	clickSignIn(t, chrome, page)
 	final := waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == "/" && strings.Contains(s.Text, "No files yet") })
-	return chrome, page, final
+	return e, chrome, page, final
+}
+
+// styled: the page's own style applied (the CSP let it through).
+func (s pageState) styled() bool { return s.MaxWidth != "none" && s.MaxWidth != "" }
+
+// wantOwnStyle fails the test unless what (a page) shows in its own style.
+func wantOwnStyle(t *testing.T, s pageState, what string) {
+	t.Helper()
+	if !s.styled() {
+		t.Errorf("<main> max-width %q: the CSP blocked the %s's own style", s.MaxWidth, what)
+	}
 }
 
 // waitForPage polls the page until done reports true, for at most 20s.

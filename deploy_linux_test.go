@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,7 +11,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestScratchImage proves that the container image works without building
@@ -26,7 +23,7 @@ func TestScratchImage(t *testing.T) {
 	root := newScratchRoot(t)
 	base, stop := startInRoot(t, root, "ADDR=127.0.0.1:0")
 	defer stop()
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirectClient()
 	if body := fetch(t, c, base+"/healthz"); !bytes.Contains(body, []byte("ok")) {
 		t.Errorf("/healthz = %s", body)
 	}
@@ -70,7 +67,7 @@ func TestContainerLoopbackPublishing(t *testing.T) {
 	base, stop := startInRoot(t, root, "ADDR=:0", "CONTAINER_PORT_ON_HOST_LOOPBACK=true")
 	defer stop()
 	base = strings.Replace(base, "localhost", "127.0.0.1", 1)
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirectClient()
 	token := desktopSignIn(t, c, base)
 	apiGet[struct{}](t, c, base+"/me", token)
 
@@ -181,35 +178,5 @@ func startInRoot(t *testing.T, root string, env ...string) (string, func()) {
 	t.Helper()
 	cmd := rootCommand(root, "/dropp")
 	cmd.Env = append([]string{"DATA_DIR=/data"}, env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start /dropp in %s: %v", root, err)
-	}
-	stop := func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	base := ""
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		t.Log("dropp:", sc.Text())
-		if rest, ok := strings.CutPrefix(sc.Text(), "listening: "); ok {
-			base = strings.TrimSuffix(rest, "/login/")
-			break
-		}
-	}
-	if base == "" {
-		stop()
-		t.Fatalf("no listening line; stderr:\n%s", stderr.String())
-	}
-	go io.Copy(io.Discard, stdout)
-	return base, stop
+	return startChild(t, cmd, nil)
 }

@@ -37,11 +37,7 @@ type (
 // drop creates a drop with body and expects 201.
 func (e shareEnv) drop(token string, body any) dropOut {
 	e.t.Helper()
-	resp, data := e.do(request{method: "POST", path: "/shares", token: token, body: body})
-	wantStatus(e.t, resp, data, http.StatusCreated)
-	return decode[struct {
-		Share dropOut `json:"share"`
-	}](e.t, data).Share
+	return answerMember[dropOut](e.apiTester, request{method: "POST", path: "/shares", token: token, body: body}, http.StatusCreated, "share")
 }
 
 // dropLink reads a link's JSON and expects 200.
@@ -64,11 +60,7 @@ func (l dropLinkOut) names() []string {
 // allShares lists the owner's links (GET /shares) and expects 200.
 func (e shareEnv) allShares(token string) []dropOut {
 	e.t.Helper()
-	resp, data := e.do(request{method: "GET", path: "/shares", token: token})
-	wantStatus(e.t, resp, data, http.StatusOK)
-	return decode[struct {
-		Shares []dropOut `json:"shares"`
-	}](e.t, data).Shares
+	return answerMember[[]dropOut](e.apiTester, request{method: "GET", path: "/shares", token: token}, http.StatusOK, "shares")
 }
 
 // TestDrops walks drops on MongoDB with S3 and on the local stores:

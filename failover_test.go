@@ -19,7 +19,6 @@ import (
 	"log"
 	"maps"
 	"math/rand/v2"
-	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -524,7 +523,7 @@ func (c *failoverClient) uploadFlow(token, name string) (string, []byte, error) 
 		return "", nil, err
 	}
 	id := created.File.ID
-	form, contentType := failoverForm(created.Upload.Fields, content)
+	form, contentType := uploadFormBody(created.Upload.Fields, content)
 	post := func() (failoverReply, error) {
 		return c.send(func() (*http.Request, error) {
 			req, err := http.NewRequest("POST", created.Upload.URL, bytes.NewReader(form))
@@ -563,19 +562,6 @@ func (c *failoverClient) uploadFlow(token, name string) (string, []byte, error) 
 		return "", nil, err
 	}
 	return id, content, nil
-}
-
-// failoverForm is an upload form's body: its fields, the file last.
-func failoverForm(fields map[string]string, content []byte) ([]byte, string) {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for _, k := range slices.Sorted(maps.Keys(fields)) {
-		mw.WriteField(k, fields[k])
-	}
-	part, _ := mw.CreateFormFile("file", "failover.bin")
-	part.Write(content)
-	mw.Close()
-	return buf.Bytes(), mw.FormDataContentType()
 }
 
 // shareDownload downloads through a share link, as a script does (POST,

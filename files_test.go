@@ -6,9 +6,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,24 +25,39 @@ import (
 // store: every returned field, then the file last.
 func postUploadForm(t *testing.T, url string, fields map[string]string, content []byte) (*http.Response, []byte) {
 	t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for k, v := range fields {
-		mw.WriteField(k, v)
-	}
-	fw, err := mw.CreateFormFile("file", "upload.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fw.Write(content)
-	mw.Close()
-	resp, err := http.Post(url, mw.FormDataContentType(), &buf)
+	resp, err := http.DefaultClient.Do(uploadFormRequest(t, url, fields, content))
 	if err != nil {
 		t.Fatalf("POST form: %v", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp, body
+}
+
+// uploadFormRequest is the multipart POST of an upload form.
+func uploadFormRequest(t testing.TB, target string, fields map[string]string, content []byte) *http.Request {
+	t.Helper()
+	body, contentType := uploadFormBody(fields, content)
+	hr, err := http.NewRequest("POST", target, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr.Header.Set("Content-Type", contentType)
+	return hr
+}
+
+// uploadFormBody is an upload form's body, its fields (sorted) then the
+// file last, and its content type.
+func uploadFormBody(fields map[string]string, content []byte) ([]byte, string) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		mw.WriteField(k, fields[k])
+	}
+	part, _ := mw.CreateFormFile("file", "upload.bin")
+	part.Write(content)
+	mw.Close()
+	return buf.Bytes(), mw.FormDataContentType()
 }
 
 // TestUploadRoundTrip walks the whole client routine (create upload, POST
@@ -53,15 +70,7 @@ func TestUploadRoundTrip(t *testing.T) {
 		for _, objects := range []string{"s3", "local"} {
 			t.Run(metadata+"+"+objects, func(t *testing.T) {
 				t.Parallel()
-				env := mongoS3Env(t)
-				env["DATA_DIR"] = t.TempDir()
-				if metadata == "local" {
-					delete(env, "MONGODB_URI")
-				}
-				if objects == "local" {
-					delete(env, "AWS_S3_BUCKET")
-				}
-				walkClientRoutine(t, startTestEnv(t, env))
+				walkClientRoutine(t, startTestEnv(t, backendEnv(t, metadata, objects, nil)))
 			})
 		}
 	}

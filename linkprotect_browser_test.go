@@ -37,7 +37,7 @@ func browseProtectedLink(t *testing.T, chrome *cdpClient, env map[string]string,
 	page, downloads := openStrangerPage(t, chrome)
 	navigate(t, chrome, page, sh.URL)
 	locked := waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "protected by a password") })
-	if strings.Contains(locked.Text, "secret plans") || locked.MaxWidth == "none" || locked.MaxWidth == "" {
+	if strings.Contains(locked.Text, "secret plans") || !locked.styled() {
 		t.Errorf("the locked page (max-width %q) shows:\n%s", locked.MaxWidth, locked.Text)
 	}
 	typeInto(t, chrome, page, "link-password", "not the password at all")

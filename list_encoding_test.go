@@ -23,18 +23,13 @@ import (
 )
 
 // apiFile is the API's File as encoding/json wrote it before
-// appendFileJSON: the wire contract.
+// appendFileJSON: the wire contract. encoding/json writes the embedded
+// fileOut's fields first, in their order, then a request's.
 type apiFile struct {
-	ID          string     `json:"id"`
-	Filename    string     `json:"filename"`
-	Size        *int64     `json:"size"`
-	ContentType string     `json:"content_type"`
-	Status      string     `json:"status"`
-	CreatedAt   time.Time  `json:"created_at"`
-	CompletedAt *time.Time `json:"completed_at"`
-	RequestID   string     `json:"request_id,omitempty"`
-	SenderName  string     `json:"sender_name,omitempty"`
-	SenderNote  string     `json:"sender_note,omitempty"`
+	fileOut
+	RequestID  string `json:"request_id,omitempty"`
+	SenderName string `json:"sender_name,omitempty"`
+	SenderNote string `json:"sender_note,omitempty"`
 }
 
 // apiList is the body of GET /list/ as encoding/json wrote it.
@@ -49,8 +44,8 @@ func toAPIFile(f *File) apiFile {
 	if size == nil {
 		size = f.DeclaredSize
 	}
-	return apiFile{ID: f.ID, Filename: f.Filename, Size: size, ContentType: f.ContentType,
-		Status: f.Status, CreatedAt: f.CreatedAt, CompletedAt: f.CompletedAt,
+	return apiFile{fileOut: fileOut{ID: f.ID, Filename: f.Filename, Size: size, ContentType: f.ContentType,
+		Status: f.Status, CreatedAt: f.CreatedAt, CompletedAt: f.CompletedAt},
 		RequestID: f.RequestID, SenderName: f.SenderName, SenderNote: f.SenderNote}
 }
 

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -141,34 +139,12 @@ func startAttackChild(t *testing.T, bin string) attackChild {
 	cmd.Dir = dir
 	cmd.Env = []string{"ADDR=127.0.0.1:0", "DATA_DIR=" + dir}
 	cmd.SysProcAttr = dieWithParent()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+	base, _ := startChild(t, cmd, func(_ error, stderr string) {
 		if t.Failed() {
-			t.Logf("server log (tail):\n%s", tail(stderr.String(), 40))
+			t.Logf("server log (tail):\n%s", tail(stderr, 40))
 		}
 	})
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "listening: "); ok {
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			return attackChild{base: strings.TrimSuffix(rest, "/login/"), pid: cmd.Process.Pid}
-		}
-	}
-	t.Fatalf("no listening line; stderr:\n%s", stderr.String())
-	return attackChild{}
+	return attackChild{base: base, pid: cmd.Process.Pid}
 }
 
 // status reads one "kB" figure of the child's /proc status, in bytes.

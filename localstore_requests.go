@@ -137,11 +137,16 @@ func (st *localState) requestByHash(hash string) (FileRequest, bool) {
 	return FileRequest{}, false
 }
 
-// withReceived returns a copy of fr with what it holds now: its owner's
-// pending and complete files sent through it.
+// withReceived returns a copy of fr with what it holds now.
 func (st *localState) withReceived(fr FileRequest) ReceivedRequest {
+	return receivedAmong(fr, st.byOwner[fr.Owner])
+}
+
+// receivedAmong returns a copy of fr with what it holds among its owner's
+// files: the pending and complete ones sent through it.
+func receivedAmong(fr FileRequest, ownerFiles []*File) ReceivedRequest {
 	out := ReceivedRequest{FileRequest: cloneLocalRequest(fr)}
-	for _, f := range st.byOwner[fr.Owner] {
+	for _, f := range ownerFiles {
 		if f.RequestID == fr.ID && f.Status != statusDeleted {
 			out.Received.add(f)
 		}

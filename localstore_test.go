@@ -534,17 +534,20 @@ func benchLocalFile(owner string, i int, base time.Time) *File {
 
 // fillLocalStore writes n files spread over owners straight into a new
 // store's state and compacts it, which is much faster than n fsyncs and
-// leaves the log a compacted store has.
-func fillLocalStore(b *testing.B, dir string, n int, owners []string) {
+// leaves the log a compacted store has. It returns the files as it made
+// them (the store keeps them normalised).
+func fillLocalStore(b *testing.B, dir string, n int, owners []string) []*File {
 	b.Helper()
 	s, err := openLocalStore(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	files := make([]*File, n)
 	s.mu.Lock()
 	for i := range n {
-		doc := normalizeLocalFile(benchLocalFile(owners[i%len(owners)], i, base))
+		files[i] = benchLocalFile(owners[i%len(owners)], i, base)
+		doc := normalizeLocalFile(files[i])
 		if err := s.state.apply(&localRecord{Op: opPutFile, File: &doc}); err != nil {
 			b.Fatal(err)
 		}
@@ -557,6 +560,7 @@ func fillLocalStore(b *testing.B, dir string, n int, owners []string) {
 	if err := s.Close(context.Background()); err != nil {
 		b.Fatal(err)
 	}
+	return files
 }
 
 // benchLocalOwners returns n owner ids.
@@ -607,14 +611,8 @@ func BenchmarkLocalStoreInsertParallel(b *testing.B) {
 // BenchmarkLocalStoreGet reads random files among 10,000.
 func BenchmarkLocalStoreGet(b *testing.B) {
 	dir := b.TempDir()
-	owners := benchLocalOwners(10)
-	fillLocalStore(b, dir, 10_000, owners)
+	files := fillLocalStore(b, dir, 10_000, benchLocalOwners(10))
 	s := openTestLocalStore(b, dir)
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	files := make([]*File, 10_000)
-	for i := range files {
-		files[i] = benchLocalFile(owners[i%len(owners)], i, base)
-	}
 	b.ReportAllocs()
 	for b.Loop() {
 		f := files[rand.IntN(len(files))]
@@ -629,12 +627,10 @@ func BenchmarkLocalStoreGet(b *testing.B) {
 func BenchmarkLocalStoreList100(b *testing.B) {
 	dir := b.TempDir()
 	owners := benchLocalOwners(1)
-	fillLocalStore(b, dir, 10_000, owners)
+	files := fillLocalStore(b, dir, 10_000, owners)
 	s := openTestLocalStore(b, dir)
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	cursors := make([]Cursor, 10_000)
-	for i := range cursors {
-		f := benchLocalFile(owners[0], i, base)
+	cursors := make([]Cursor, len(files))
+	for i, f := range files {
 		cursors[i] = Cursor{CreatedAt: f.CreatedAt, ID: f.ID}
 	}
 	b.ReportAllocs()

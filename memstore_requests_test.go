@@ -96,11 +96,5 @@ func (m *memStore) InsertRequestFile(ctx context.Context, f *File, q Quota, now 
 
 // withReceivedLocked is fr with what it holds now; m.mu is held.
 func (m *memStore) withReceivedLocked(fr FileRequest) ReceivedRequest {
-	out := ReceivedRequest{FileRequest: cloneLocalRequest(fr)}
-	for _, f := range m.byOwner[fr.Owner] {
-		if f.RequestID == fr.ID && f.Status != statusDeleted {
-			out.Received.add(f)
-		}
-	}
-	return out
+	return receivedAmong(fr, m.byOwner[fr.Owner]) // localstore_requests.go
 }

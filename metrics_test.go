@@ -49,7 +49,7 @@ func TestMetricsThroughRun(t *testing.T) {
 	if base == "" || metricsURL == "" {
 		t.Fatalf("start-up lines lack listening or metrics; stderr:\n%s", stderr.String())
 	}
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirectClient()
 	if resp, err := c.Get(base + "/metrics"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("/metrics on the public listener: %v %v, want 404", resp, err)
 	}

@@ -210,15 +210,21 @@ func TestIsLocalHost(t *testing.T) {
 	}
 }
 
-// countingStore counts GetUser calls on the store it wraps.
+// countingStore is a real Store that counts the calls of the reads tests
+// bound: GetUser (a membership check) and GetUsage (the admin list).
 type countingStore struct {
 	Store
-	getUser atomic.Int32
+	getUser, getUsage atomic.Int32
 }
 
 func (c *countingStore) GetUser(ctx context.Context, id string) (User, error) {
 	c.getUser.Add(1)
 	return c.Store.GetUser(ctx, id)
+}
+
+func (c *countingStore) GetUsage(ctx context.Context, owner string) (Usage, error) {
+	c.getUsage.Add(1)
+	return c.Store.GetUsage(ctx, owner)
 }
 
 // TestMembershipCheckIsCached: the allow-list check at use reads a user's

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -32,10 +31,7 @@ import (
 func TestMigrateToMongoAndS3(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
-	localEnv := map[string]string{"ADDR": "127.0.0.1:0", "DATA_DIR": dataDir}
-	base, _, stop := startRun(t, localEnv)
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	token := desktopSignIn(t, c, base)
+	localEnv, base, stop, c, token := startSignedInRun(t, dataDir)
 	session := browserSignIn(t, c, base)
 	contents := map[string][]byte{}
 	var ids []string

@@ -194,6 +194,18 @@ func (s *mongoStore) startLedger(ctx context.Context, owner string) error {
 
 // countUsage sums the owner's files, giving those without a charge one.
 func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error) {
+	return s.sumFiles(ctx, owner, true)
+}
+
+// usageFromFiles sums the owner's files as countUsage does, writing
+// nothing: the usage when the store keeps no ledger.
+func (s *mongoStore) usageFromFiles(ctx context.Context, owner string) (Usage, error) {
+	return s.sumFiles(ctx, owner, false)
+}
+
+// sumFiles sums what the owner's files count; with chargeLegacy, a file
+// without a charge is first given one on its record (setCharged).
+func (s *mongoStore) sumFiles(ctx context.Context, owner string, chargeLegacy bool) (Usage, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return Usage{}, err
@@ -205,7 +217,7 @@ func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error
 	}
 	for i := range files {
 		f := &files[i]
-		if f.Charged == 0 && legacyCharge(f) > 0 {
+		if chargeLegacy && f.Charged == 0 && legacyCharge(f) > 0 {
 			f.Charged = legacyCharge(f)
 			if err := s.setCharged(ctx, f.ID, f.Charged); err != nil {
 				return Usage{}, err
@@ -227,21 +239,6 @@ func (s *mongoStore) chargedFiles(ctx context.Context, owner string) ([]File, er
 		return nil, mongoErr("count usage", err)
 	}
 	return files, nil
-}
-
-// usageFromFiles sums the owner's files as countUsage does, writing
-// nothing: the usage when the store keeps no ledger.
-func (s *mongoStore) usageFromFiles(ctx context.Context, owner string) (Usage, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return Usage{}, err
-	}
-	defer cancel()
-	files, err := s.chargedFiles(ctx, owner)
-	if err != nil {
-		return Usage{}, err
-	}
-	return sumCharges(files), nil
 }
 
 // setCharged records a file's charge on its record.

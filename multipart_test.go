@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -209,21 +208,17 @@ func partNumbers(from, to int) []int {
 	return nums
 }
 
-// backendEnv is the environment of a server on the given metadata
-// ("mongodb" or "local") and object ("s3" or "local") backends.
-func backendEnv(t *testing.T, metadata, objects string, extra map[string]string) map[string]string {
-	env := mongoS3Env(t)
-	env["DATA_DIR"] = t.TempDir()
-	if metadata == "local" {
-		delete(env, "MONGODB_URI")
+// onEachObjectStoreWithSmallParts runs test, in parallel subtests, on a
+// server that cuts uploads in parts of the smallest size, on each object
+// store: S3 (with MongoDB) and local objects (with the local store).
+func onEachObjectStoreWithSmallParts(t *testing.T, test func(t *testing.T, e *testEnv)) {
+	for _, objects := range []string{"s3", "local"} {
+		t.Run(objects, func(t *testing.T) {
+			t.Parallel()
+			metadata := map[string]string{"s3": "mongodb", "local": "local"}[objects]
+			test(t, startTestEnv(t, backendEnv(t, metadata, objects, map[string]string{"PART_SIZE_BYTES": fmt.Sprint(minPartBytes)})))
+		})
 	}
-	if objects == "local" {
-		delete(env, "AWS_S3_BUCKET")
-	}
-	for k, v := range extra {
-		env[k] = v
-	}
-	return env
 }
 
 // TestMultipartResume uploads 105 MiB in 5 MiB parts, stops after half,
@@ -234,58 +229,53 @@ func backendEnv(t *testing.T, metadata, objects string, extra map[string]string)
 // and on the local object store.
 func TestMultipartResume(t *testing.T) {
 	t.Parallel()
-	for _, objects := range []string{"s3", "local"} {
-		t.Run(objects, func(t *testing.T) {
-			t.Parallel()
-			metadata := map[string]string{"s3": "mongodb", "local": "local"}[objects]
-			e := startTestEnv(t, backendEnv(t, metadata, objects, map[string]string{"PART_SIZE_BYTES": fmt.Sprint(minPartBytes)}))
-			token := e.newUser("resumer")
-			const size = 105<<20 + 12345
-			first := partsClient{t: t, e: e, token: token}
-			up := first.create("backup.img", size)
-			if up.Upload.PartSize != minPartBytes || up.Upload.PartCount != 22 {
-				t.Fatalf("upload %+v, want 22 parts of %d bytes", up.Upload, minPartBytes)
-			}
-			first.send(up.File.ID, size, up.Upload.PartSize, partNumbers(1, 11))
+	onEachObjectStoreWithSmallParts(t, func(t *testing.T, e *testEnv) {
+		token := e.newUser("resumer")
+		const size = 105<<20 + 12345
+		first := partsClient{t: t, e: e, token: token}
+		up := first.create("backup.img", size)
+		if up.Upload.PartSize != minPartBytes || up.Upload.PartCount != 22 {
+			t.Fatalf("upload %+v, want 22 parts of %d bytes", up.Upload, minPartBytes)
+		}
+		first.send(up.File.ID, size, up.Upload.PartSize, partNumbers(1, 11))
 
-			// A new client, with nothing but the file id.
-			again := partsClient{t: t, e: e, token: token}
-			resp, body := again.complete(up.File.ID)
-			wantStatus(t, resp, body, http.StatusConflict)
-			if !strings.Contains(string(body), "missing parts: 12, 13, 14") {
-				t.Errorf("early complete: %s, want the missing parts named", body)
+		// A new client, with nothing but the file id.
+		again := partsClient{t: t, e: e, token: token}
+		resp, body := again.complete(up.File.ID)
+		wantStatus(t, resp, body, http.StatusConflict)
+		if !strings.Contains(string(body), "missing parts: 12, 13, 14") {
+			t.Errorf("early complete: %s, want the missing parts named", body)
+		}
+		stored := again.stored(up.File.ID)
+		var have []int
+		for _, p := range stored {
+			if p.Size != minPartBytes || p.ETag == "" {
+				t.Errorf("stored part %+v, want %d bytes and an ETag", p, minPartBytes)
 			}
-			stored := again.stored(up.File.ID)
-			var have []int
-			for _, p := range stored {
-				if p.Size != minPartBytes || p.ETag == "" {
-					t.Errorf("stored part %+v, want %d bytes and an ETag", p, minPartBytes)
-				}
-				have = append(have, p.PartNumber)
+			have = append(have, p.PartNumber)
+		}
+		if !slices.Equal(have, partNumbers(1, 11)) {
+			t.Fatalf("stored parts %v, want 1..11", have)
+		}
+		var rest []int
+		for n := 1; n <= up.Upload.PartCount; n++ {
+			if !slices.Contains(have, n) {
+				rest = append(rest, n)
 			}
-			if !slices.Equal(have, partNumbers(1, 11)) {
-				t.Fatalf("stored parts %v, want 1..11", have)
-			}
-			var rest []int
-			for n := 1; n <= up.Upload.PartCount; n++ {
-				if !slices.Contains(have, n) {
-					rest = append(rest, n)
-				}
-			}
-			again.send(up.File.ID, size, up.Upload.PartSize, rest)
-			resp, body = again.complete(up.File.ID)
-			wantStatus(t, resp, body, http.StatusOK)
-			if f := decode[fileResponseOut](t, body).File; f.Status != "complete" || f.Size == nil || *f.Size != size {
-				t.Fatalf("completed file: %s", body)
-			}
-			n, sum := again.downloadSHA256(up.File.ID)
-			if want := testContentSHA256(size); n != size || sum != want {
-				t.Fatalf("download: %d bytes, SHA-256 %s; want %d bytes, %s", n, sum, int64(size), want)
-			}
-			resp, body = again.complete(up.File.ID) // twice is harmless
-			wantStatus(t, resp, body, http.StatusOK)
-		})
-	}
+		}
+		again.send(up.File.ID, size, up.Upload.PartSize, rest)
+		resp, body = again.complete(up.File.ID)
+		wantStatus(t, resp, body, http.StatusOK)
+		if f := decode[fileResponseOut](t, body).File; f.Status != "complete" || f.Size == nil || *f.Size != size {
+			t.Fatalf("completed file: %s", body)
+		}
+		n, sum := again.downloadSHA256(up.File.ID)
+		if want := testContentSHA256(size); n != size || sum != want {
+			t.Fatalf("download: %d bytes, SHA-256 %s; want %d bytes, %s", n, sum, int64(size), want)
+		}
+		resp, body = again.complete(up.File.ID) // twice is harmless
+		wantStatus(t, resp, body, http.StatusOK)
+	})
 }
 
 // TestMultipartUploadRoundTrip walks the client routine with a multipart
@@ -767,39 +757,34 @@ func TestMultipartQuota(t *testing.T) {
 // and aborts its upload, parts and all. On both object stores.
 func TestSweeperKeepsResumableMultipart(t *testing.T) {
 	t.Parallel()
-	for _, objects := range []string{"s3", "local"} {
-		t.Run(objects, func(t *testing.T) {
-			t.Parallel()
-			metadata := map[string]string{"s3": "mongodb", "local": "local"}[objects]
-			e := startTestEnv(t, backendEnv(t, metadata, objects, map[string]string{"PART_SIZE_BYTES": fmt.Sprint(minPartBytes)}))
-			clock := &testClock{}
-			e.srv.now = clock.now
-			c := partsClient{t: t, e: e, token: e.newUser("sweep")}
-			const size = minPartBytes + 1
-			up := c.create("slow.bin", size)
-			c.send(up.File.ID, size, up.Upload.PartSize, []int{1})
-			f := c.record(up.File.ID)
+	onEachObjectStoreWithSmallParts(t, func(t *testing.T, e *testEnv) {
+		clock := &testClock{}
+		e.srv.now = clock.now
+		c := partsClient{t: t, e: e, token: e.newUser("sweep")}
+		const size = minPartBytes + 1
+		up := c.create("slow.bin", size)
+		c.send(up.File.ID, size, up.Upload.PartSize, []int{1})
+		f := c.record(up.File.ID)
 
-			clock.advance(e.srv.cfg.UploadTTL + e.srv.cfg.SweepGrace + time.Minute) // the single form's lifetime is long past
-			if r := e.srv.sweep(t.Context()); r.pendingFiles != 0 || r.failures != 0 {
-				t.Errorf("sweep while resumable: %+v, want nothing removed", r)
-			}
-			if got := c.stored(up.File.ID); len(got) != 1 {
-				t.Fatalf("parts after a sweep while resumable: %+v", got)
-			}
+		clock.advance(e.srv.cfg.UploadTTL + e.srv.cfg.SweepGrace + time.Minute) // the single form's lifetime is long past
+		if r := e.srv.sweep(t.Context()); r.pendingFiles != 0 || r.failures != 0 {
+			t.Errorf("sweep while resumable: %+v, want nothing removed", r)
+		}
+		if got := c.stored(up.File.ID); len(got) != 1 {
+			t.Fatalf("parts after a sweep while resumable: %+v", got)
+		}
 
-			clock.advance(e.srv.cfg.MultipartTTL)
-			if r := e.srv.sweep(t.Context()); r.pendingFiles != 1 || r.failures != 0 {
-				t.Errorf("sweep after the upload's lifetime: %+v, want it removed", r)
-			}
-			if _, err := e.srv.store.GetFile(t.Context(), f.Owner, up.File.ID); !errors.Is(err, ErrNotFound) {
-				t.Errorf("record after the sweep: %v, want ErrNotFound", err)
-			}
-			if _, err := e.srv.objects.ListParts(t.Context(), f.ObjectKey, f.UploadID); !errors.Is(err, ErrUploadNotFound) {
-				t.Errorf("parts after the sweep: %v, want ErrUploadNotFound", err)
-			}
-		})
-	}
+		clock.advance(e.srv.cfg.MultipartTTL)
+		if r := e.srv.sweep(t.Context()); r.pendingFiles != 1 || r.failures != 0 {
+			t.Errorf("sweep after the upload's lifetime: %+v, want it removed", r)
+		}
+		if _, err := e.srv.store.GetFile(t.Context(), f.Owner, up.File.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("record after the sweep: %v, want ErrNotFound", err)
+		}
+		if _, err := e.srv.objects.ListParts(t.Context(), f.ObjectKey, f.UploadID); !errors.Is(err, ErrUploadNotFound) {
+			t.Errorf("parts after the sweep: %v, want ErrUploadNotFound", err)
+		}
+	})
 }
 
 // TestMultipartParallelCompletes (issue 18, section 4): ten completes of
@@ -920,15 +905,7 @@ func benchCall[T any](b *testing.B, base, path, tok string, body any, status int
 
 // benchPostForm posts an upload form with content last and returns the status.
 func benchPostForm(b *testing.B, url string, fields map[string]string, content []byte) int {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for k, v := range fields {
-		mw.WriteField(k, v)
-	}
-	fw, _ := mw.CreateFormFile("file", "f.bin")
-	fw.Write(content)
-	mw.Close()
-	resp, err := http.Post(url, mw.FormDataContentType(), &buf)
+	resp, err := http.DefaultClient.Do(uploadFormRequest(b, url, fields, content))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -501,6 +501,16 @@ func (a testApp) query() string {
 	return "?" + v.Encode()
 }
 
+// setSignInForm adds the app's PKCE challenge, redirect URI and state to a
+// form posted to a sign-in page (password or passkey), as the page does
+// when a desktop app started the sign-in.
+func (a testApp) setSignInForm(form url.Values) {
+	form.Set("code_challenge", a.challenge)
+	form.Set("code_challenge_method", "S256")
+	form.Set("redirect_uri", a.redirectURI)
+	form.Set("state", a.state)
+}
+
 // signInApp runs the desktop flow in b up to the app's redirect, checks it
 // carries a code and the app's state and nothing else, and returns the code.
 func (e *signInEnv) signInApp(b *testBrowser, a testApp) string {

@@ -295,10 +295,7 @@ func contractHTTPGet(t *testing.T, url string, header map[string]string) (*http.
 
 // contractClient shows a redirect as it is, so a test sees exactly what
 // the server answered.
-var contractClient = &http.Client{
-	Timeout:       30 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
+var contractClient = noRedirectClient()
 
 // contractPart is one part of a multipart form, in order: a field, or the file
 // when file is set.

@@ -82,11 +82,15 @@ type gatedTransport struct {
 	calls int           // requests for path
 }
 
-// gateProvider routes prov's requests through a new gatedTransport.
-func gateProvider(prov *oidcProvider, path string) *gatedTransport {
-	g := &gatedTransport{path: path, entered: make(chan struct{})}
+// newGatedJWKS is a fake provider and an OIDC provider of it whose
+// requests for the keys (/jwks) go through a new gatedTransport.
+func newGatedJWKS(t *testing.T) (*fakeProvider, *oidcProvider, *gatedTransport) {
+	t.Helper()
+	p := newFakeProvider(t)
+	prov := newOIDCProvider(p.URL, testClientID)
+	g := &gatedTransport{path: "/jwks", entered: make(chan struct{})}
 	prov.client.Transport = g
-	return g
+	return p, prov, g
 }
 
 func (g *gatedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -127,9 +131,7 @@ func (g *gatedTransport) callCount() int {
 // answers again.
 func TestJWKSFailedRefetchKeepsCachedKeys(t *testing.T) {
 	t.Parallel()
-	p := newFakeProvider(t)
-	prov := newOIDCProvider(p.URL, testClientID)
-	jwks := gateProvider(prov, "/jwks")
+	_, prov, jwks := newGatedJWKS(t)
 	t0 := time.Now()
 	want := func(at time.Duration, ok bool, calls int) {
 		t.Helper()
@@ -156,9 +158,7 @@ func TestJWKSFailedRefetchKeepsCachedKeys(t *testing.T) {
 // those that need the new keys wait for that one fetch.
 func TestJWKSRefetchHoldsNoLock(t *testing.T) {
 	t.Parallel()
-	p := newFakeProvider(t)
-	prov := newOIDCProvider(p.URL, testClientID)
-	jwks := gateProvider(prov, "/jwks")
+	p, prov, jwks := newGatedJWKS(t)
 	t0 := time.Now()
 	if _, err := prov.publicKey(t.Context(), testKid, t0); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -567,22 +566,3 @@ func checkContract(t *testing.T, e *testEnv, local bool) {
 }
 
 func mustBody(_ *http.Response, body []byte) []byte { return body }
-
-// uploadFormRequest is the multipart POST of an upload form.
-func uploadFormRequest(t *testing.T, target string, fields map[string]string, content []byte) *http.Request {
-	t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for k, v := range fields {
-		mw.WriteField(k, v)
-	}
-	fw, _ := mw.CreateFormFile("file", "upload.bin")
-	fw.Write(content)
-	mw.Close()
-	hr, err := http.NewRequest("POST", target, &buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hr.Header.Set("Content-Type", mw.FormDataContentType())
-	return hr
-}

@@ -646,8 +646,7 @@ func TestOpsRequestLog(t *testing.T) {
 	s := newServer(cfg, slog.New(slog.NewJSONHandler(logs, nil)), b.store, b.objects)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
-	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	e := &testEnv{t: t, srv: s, URL: ts.URL, client: client}
+	e := &testEnv{t: t, srv: s, URL: ts.URL, client: noRedirectClient()}
 
 	tok := e.newUser("logged")
 	cred, err := s.store.FindCredential(t.Context(), kindBearer, hashSecret(tok), time.Now())

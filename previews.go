@@ -43,12 +43,8 @@ func notPreviewable(w http.ResponseWriter) {
 // the file's type is not shown inline or the link's owner did not allow
 // previews of a limited link; the dead link's 404 if the file is used up.
 func (s *server) handleSharePreview(w http.ResponseWriter, r *http.Request) {
-	sh, files, err := s.sharedFiles(r)
-	if err != nil {
-		s.shareFail(w, r, err)
-		return
-	}
-	if !s.linkGate(w, r, shareGate(r, sh)) { // linkprotect.go
+	sh, files, ok := s.openLink(w, r)
+	if !ok {
 		return
 	}
 	f := downloadTarget(&sh, files, r.PathValue("file_id"))

@@ -13,9 +13,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestQuickStart is the README's quick start, for real: the binary started
@@ -29,7 +29,7 @@ func TestQuickStart(t *testing.T) {
 	dir := t.TempDir()
 
 	base, stop := startDropp(t, bin, dir)
-	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirectClient()
 	token := desktopSignIn(t, c, base)
 	content := []byte("quick start content\n")
 	id := uploadFile(t, c, base, token, "notes.txt", content)
@@ -68,6 +68,19 @@ func startDropp(t *testing.T, bin, dir string) (string, func()) {
 	cmd := exec.Command(bin)
 	cmd.Dir = dir
 	cmd.Env = []string{"ADDR=127.0.0.1:0"}
+	return startChild(t, cmd, func(err error, stderr string) {
+		if err != nil {
+			t.Errorf("dropp exited with %v\n%s", err, stderr)
+		}
+	})
+}
+
+// startChild starts cmd, a Dropp binary, and returns its base URL, read
+// from its start-up line, and a stop func that sends SIGTERM and waits,
+// once (it also runs when the test ends). exited, unless nil, hears how the
+// child ended and what it wrote to stderr.
+func startChild(t *testing.T, cmd *exec.Cmd, exited func(err error, stderr string)) (string, func()) {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -75,18 +88,17 @@ func startDropp(t *testing.T, bin, dir string) (string, func()) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
-	stopped := false
+	var once sync.Once
 	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("dropp exited with %v\n%s", err, stderr.String())
-		}
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			err := cmd.Wait()
+			if exited != nil {
+				exited(err, stderr.String())
+			}
+		})
 	}
 	t.Cleanup(stop)
 	base := readListenURL(t, stdout)

@@ -127,18 +127,22 @@ func wantUsage(t *testing.T, s Store, owner string, want Usage) {
 	}
 }
 
+// usageOut is a user's usage and quota as the API shows it (in GET /me
+// and GET /admin/users), as a client reads it.
+type usageOut struct {
+	Bytes      int64  `json:"bytes"`
+	Files      int64  `json:"files"`
+	QuotaBytes *int64 `json:"quota_bytes"`
+	QuotaFiles *int64 `json:"quota_files"`
+}
+
 // meUsageOut is the body of GET /me, as a client reads it.
 type meUsageOut struct {
 	User struct {
 		ID    string `json:"id"`
 		Email string `json:"email"`
 	} `json:"user"`
-	Usage struct {
-		Bytes      int64  `json:"bytes"`
-		Files      int64  `json:"files"`
-		QuotaBytes *int64 `json:"quota_bytes"`
-		QuotaFiles *int64 `json:"quota_files"`
-	} `json:"usage"`
+	Usage usageOut `json:"usage"`
 }
 
 // me calls GET /me.

@@ -65,16 +65,7 @@ func (e shareEnv) listedProtection(token, id string) protectedRequestOut {
 // header (a cookie, a bearer token): create, upload, complete.
 func (e shareEnv) sendWith(path, name string, content []byte, header map[string]string, token string) requestFileOut {
 	e.t.Helper()
-	resp, data := e.do(request{method: "POST", path: path + "/upload", token: token, header: header,
-		body: map[string]any{"filename": name, "size": len(content)}})
-	wantStatus(e.t, resp, data, http.StatusCreated)
-	up := decode[uploadOut](e.t, data)
-	e.apiTester.upload(up, content)
-	resp, data = e.do(request{method: "POST", path: path + "/upload/" + up.File.ID + "/complete", token: token, header: header})
-	wantStatus(e.t, resp, data, http.StatusOK)
-	return decode[struct {
-		File requestFileOut `json:"file"`
-	}](e.t, data).File
+	return e.sendThrough(path, map[string]any{"filename": name, "size": len(content)}, content, header, token)
 }
 
 // wantSenderRoutesLocked checks that the request's page, its JSON and

@@ -69,21 +69,13 @@ func onEachRequestBackend(t *testing.T, env map[string]string, test func(t *test
 // newRequest creates a file request of the owner with body, expecting 201.
 func (e shareEnv) newRequest(token string, body map[string]any) requestOut {
 	e.t.Helper()
-	resp, data := e.do(request{method: "POST", path: "/requests", token: token, body: body})
-	wantStatus(e.t, resp, data, http.StatusCreated)
-	return decode[struct {
-		Request requestOut `json:"request"`
-	}](e.t, data).Request
+	return answerMember[requestOut](e.apiTester, request{method: "POST", path: "/requests", token: token, body: body}, http.StatusCreated, "request")
 }
 
 // requests lists the owner's requests, expecting 200.
 func (e shareEnv) requests(token string) []requestOut {
 	e.t.Helper()
-	resp, data := e.do(request{method: "GET", path: "/requests", token: token})
-	wantStatus(e.t, resp, data, http.StatusOK)
-	return decode[struct {
-		Requests []requestOut `json:"requests"`
-	}](e.t, data).Requests
+	return answerMember[[]requestOut](e.apiTester, request{method: "GET", path: "/requests", token: token}, http.StatusOK, "requests")
 }
 
 // linkPath is the path of a request's link.
@@ -111,11 +103,19 @@ func (e shareEnv) strangerSend(link, name string, content []byte, extra map[stri
 	for k, v := range extra {
 		body[k] = v
 	}
-	resp, data := e.strangerCreate(link, body)
+	return e.sendThrough(linkPath(e.t, link), body, content, nil, "")
+}
+
+// sendThrough announces (with body), uploads and completes content through
+// the request at path, as a stranger with header and token (a cookie, a
+// bearer token; either may be empty), and returns the completed file.
+func (e shareEnv) sendThrough(path string, body map[string]any, content []byte, header map[string]string, token string) requestFileOut {
+	e.t.Helper()
+	resp, data := e.do(request{method: "POST", path: path + "/upload", token: token, header: header, body: body})
 	wantStatus(e.t, resp, data, http.StatusCreated)
 	up := decode[uploadOut](e.t, data)
 	e.apiTester.upload(up, content)
-	resp, data = e.do(request{method: "POST", path: linkPath(e.t, link) + "/upload/" + up.File.ID + "/complete"})
+	resp, data = e.do(request{method: "POST", path: path + "/upload/" + up.File.ID + "/complete", token: token, header: header})
 	wantStatus(e.t, resp, data, http.StatusOK)
 	return decode[struct {
 		File requestFileOut `json:"file"`

@@ -38,6 +38,23 @@ func mongoS3Env(t *testing.T) map[string]string {
 	return env
 }
 
+// backendEnv is the environment of a server on the given metadata
+// ("mongodb" or "local") and object ("s3" or "local") backends.
+func backendEnv(t *testing.T, metadata, objects string, extra map[string]string) map[string]string {
+	env := mongoS3Env(t)
+	env["DATA_DIR"] = t.TempDir()
+	if metadata == "local" {
+		delete(env, "MONGODB_URI")
+	}
+	if objects == "local" {
+		delete(env, "AWS_S3_BUCKET")
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
 // newTestEnv starts a server on MongoDB and S3 with env overriding the
 // defaults of mongoS3Env.
 func newTestEnv(t *testing.T, env map[string]string) *testEnv {
@@ -66,11 +83,17 @@ func startTestEnv(t *testing.T, env map[string]string) *testEnv {
 	s := newServer(cfg, logger, b.store, b.objects)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
-	client := &http.Client{
+	return &testEnv{t: t, srv: s, URL: ts.URL, client: noRedirectClient()}
+}
+
+// noRedirectClient is the tests' HTTP client: it shows a redirect as the
+// server answered it, so a test sees exactly what was said, and gives up
+// after 30 s.
+func noRedirectClient() *http.Client {
+	return &http.Client{
 		Timeout:       30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &testEnv{t: t, srv: s, URL: ts.URL, client: client}
 }
 
 // testLogger sends server logs to the test log, shown only on failure.

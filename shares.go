@@ -345,12 +345,8 @@ type sharedOneFileJSON struct {
 // handleSharePage handles "GET /s/{token}": the link's page, or its JSON
 // with Accept: application/json. It never counts a download.
 func (s *server) handleSharePage(w http.ResponseWriter, r *http.Request) {
-	sh, files, err := s.sharedFiles(r)
-	if err != nil {
-		s.shareFail(w, r, err)
-		return
-	}
-	if !s.linkGate(w, r, shareGate(r, sh)) { // linkprotect.go
+	sh, files, ok := s.openLink(w, r)
+	if !ok {
 		return
 	}
 	token := r.PathValue("token")
@@ -431,12 +427,8 @@ func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 		s.handleSharePage(w, r)
 		return
 	}
-	sh, files, err := s.sharedFiles(r)
-	if err != nil {
-		s.shareFail(w, r, err)
-		return
-	}
-	if !s.linkGate(w, r, shareGate(r, sh)) { // linkprotect.go
+	sh, files, ok := s.openLink(w, r)
+	if !ok {
 		return
 	}
 	f := downloadTarget(&sh, files, r.PathValue("file_id"))
@@ -483,6 +475,18 @@ func downloadTarget(sh *Share, files []*File, fileID string) *File {
 		}
 	}
 	return nil
+}
+
+// openLink finds the live share of the request's token and its files
+// (sharedFiles) and lets the request through the link's protection
+// (linkGate, linkprotect.go); on false it has answered.
+func (s *server) openLink(w http.ResponseWriter, r *http.Request) (Share, []*File, bool) {
+	sh, files, err := s.sharedFiles(r)
+	if err != nil {
+		s.shareFail(w, r, err)
+		return Share{}, nil, false
+	}
+	return sh, files, s.linkGate(w, r, shareGate(r, sh))
 }
 
 // sharedFiles finds the live share of the request's token and its

@@ -67,9 +67,7 @@ func browseShareLink(t *testing.T, chrome *cdpClient, env map[string]string, scr
 	if !strings.Contains(shown.Text, "shared report é.txt") || !strings.Contains(shown.Text, "3 downloads left") {
 		t.Errorf("share page shows:\n%s", shown.Text)
 	}
-	if shown.MaxWidth == "none" || shown.MaxWidth == "" {
-		t.Errorf("<main> max-width %q: the CSP blocked the page's own style", shown.MaxWidth)
-	}
+	wantOwnStyle(t, shown, "page")
 	if n := a.shares(alice, f.ID)[0].Downloads; n != 0 {
 		t.Errorf("opening the page counted %d downloads", n)
 	}

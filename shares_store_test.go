@@ -27,10 +27,7 @@ func TestMongoStoreShares(t *testing.T) {
 
 // testShareContract checks what every Store must do with shares.
 func testShareContract(t *testing.T, open func(t *testing.T) Store) {
-	tests := []struct {
-		name string
-		run  func(t *testing.T, s Store)
-	}{
+	runContract(t, open, []contractCheck{
 		{"InsertListRevoke", ctShareInsertListRevoke},
 		{"DuplicateToken", ctShareDuplicateToken},
 		{"Expiry", ctShareExpiry},
@@ -39,13 +36,7 @@ func testShareContract(t *testing.T, open func(t *testing.T) Store) {
 		{"DeleteFileEndsShares", ctShareDeleteFileEndsShares},
 		{"Sweep", ctShareSweep},
 		{"LimitAndPages", ctShareLimitAndPages},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			tt.run(t, open(t))
-		})
-	}
+	})
 }
 
 // ctShareFile inserts a new file for owner and returns it.

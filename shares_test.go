@@ -101,21 +101,13 @@ type (
 // share creates a share of file id with body and expects 201.
 func (e shareEnv) share(token, id string, body any) shareOut {
 	e.t.Helper()
-	resp, data := e.do(request{method: "POST", path: "/files/" + id + "/shares", token: token, body: body})
-	wantStatus(e.t, resp, data, http.StatusCreated)
-	return decode[struct {
-		Share shareOut `json:"share"`
-	}](e.t, data).Share
+	return answerMember[shareOut](e.apiTester, request{method: "POST", path: "/files/" + id + "/shares", token: token, body: body}, http.StatusCreated, "share")
 }
 
 // shares lists the shares of file id and expects 200.
 func (e shareEnv) shares(token, id string) []shareOut {
 	e.t.Helper()
-	resp, data := e.do(request{method: "GET", path: "/files/" + id + "/shares", token: token})
-	wantStatus(e.t, resp, data, http.StatusOK)
-	return decode[struct {
-		Shares []shareOut `json:"shares"`
-	}](e.t, data).Shares
+	return answerMember[[]shareOut](e.apiTester, request{method: "GET", path: "/files/" + id + "/shares", token: token}, http.StatusOK, "shares")
 }
 
 // link requests a share URL's path (plus suffix) as a client would, with

@@ -25,10 +25,7 @@ func TestLocalStoreContract(t *testing.T) {
 // subtests run in parallel, each with its own store. Every id, owner and
 // hash is fresh, so a store shared between subtests works too.
 func testStoreContract(t *testing.T, open func(t *testing.T) Store) {
-	tests := []struct {
-		name string
-		run  func(t *testing.T, s Store)
-	}{
+	runContract(t, open, []contractCheck{
 		{"Ping", ctPing},
 		{"InsertGetFile", ctInsertGetFile},
 		{"MillisecondUTCTimes", ctMillisecondUTCTimes},
@@ -53,11 +50,22 @@ func testStoreContract(t *testing.T, open func(t *testing.T) Store) {
 		{"ConcurrentTake", ctConcurrentTake},
 		{"Tokens", ctTokens},         // tokens_test.go
 		{"TouchToken", ctTouchToken}, // tokens_test.go
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	})
+}
+
+// contractCheck is one named check of a store contract.
+type contractCheck struct {
+	name string
+	run  func(t *testing.T, s Store)
+}
+
+// runContract runs each check as a parallel subtest named after it, each
+// on a store of its own from open.
+func runContract(t *testing.T, open func(t *testing.T) Store, checks []contractCheck) {
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			tt.run(t, open(t))
+			c.run(t, open(t))
 		})
 	}
 }

@@ -229,10 +229,7 @@ func (e *signInEnv) signInPasskey(a *softAuthenticator, app *testApp, edit cerem
 	opts := e.passkeyOptions("/auth/passkey/options", nil)
 	form := url.Values{"credential": {a.assert(opts, edit)}}
 	if app != nil {
-		form.Set("code_challenge", app.challenge)
-		form.Set("code_challenge_method", "S256")
-		form.Set("redirect_uri", app.redirectURI)
-		form.Set("state", app.state)
+		app.setSignInForm(form)
 	}
 	return e.postForm("/auth/passkey", form, nil)
 }

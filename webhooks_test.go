@@ -39,6 +39,15 @@ func onEachWebhookBackend(t *testing.T, env map[string]string, test func(t *test
 	}
 }
 
+// onEachWebhookWorker is onEachWebhookBackend with the delivery worker
+// started (startWebhookWorker) and a new receiver for the test's endpoints.
+func onEachWebhookWorker(t *testing.T, env map[string]string, test func(t *testing.T, e *testEnv, rc *hookReceiver)) {
+	onEachWebhookBackend(t, env, func(t *testing.T, e *testEnv) {
+		startWebhookWorker(t, e)
+		test(t, e, newHookReceiver(t))
+	})
+}
+
 // startWebhookWorker starts the server's delivery worker with no wait
 // between attempts and a short poll, stopped with the test.
 func startWebhookWorker(t *testing.T, e *testEnv) {
@@ -232,10 +241,8 @@ func awaitMetrics(t *testing.T, e *testEnv, lines ...string) {
 // the deliveries list says so.
 func TestWebhookEventsSignedAndDelivered(t *testing.T) {
 	t.Parallel()
-	onEachWebhookBackend(t, nil, func(t *testing.T, e *testEnv) {
-		startWebhookWorker(t, e)
+	onEachWebhookWorker(t, nil, func(t *testing.T, e *testEnv, rc *hookReceiver) {
 		a := apiTester{e}
-		rc := newHookReceiver(t)
 		token := e.newUser("alice")
 		hook := addWebhook(t, e, token, "", rc.URL+"/hook", webhookEvents...)
 		if !strings.HasPrefix(hook.Secret, "whsec_") {
@@ -301,9 +308,7 @@ func TestWebhookEventsSignedAndDelivered(t *testing.T) {
 // naming the request and the file, on each store.
 func TestWebhookRequestReceived(t *testing.T) {
 	t.Parallel()
-	onEachWebhookBackend(t, nil, func(t *testing.T, e *testEnv) {
-		startWebhookWorker(t, e)
-		rc := newHookReceiver(t)
+	onEachWebhookWorker(t, nil, func(t *testing.T, e *testEnv, rc *hookReceiver) {
 		token := e.newUser("alice")
 		hook := addWebhook(t, e, token, "", rc.URL, eventRequestReceived, eventFileCompleted)
 		resp, body := e.do(request{method: "POST", path: "/requests", token: token,
@@ -354,9 +359,7 @@ func TestWebhookRequestReceived(t *testing.T) {
 // after 4 attempts, and the metrics count 3 retries and 1 delivery.
 func TestWebhookRetriesKeepOneID(t *testing.T) {
 	t.Parallel()
-	onEachWebhookBackend(t, nil, func(t *testing.T, e *testEnv) {
-		startWebhookWorker(t, e)
-		rc := newHookReceiver(t)
+	onEachWebhookWorker(t, nil, func(t *testing.T, e *testEnv, rc *hookReceiver) {
 		rc.setAnswer(func(n int, w http.ResponseWriter) bool {
 			if n <= 3 {
 				w.WriteHeader(http.StatusInternalServerError)
@@ -394,9 +397,7 @@ func TestWebhookRetriesKeepOneID(t *testing.T) {
 // the new secret and with the old one (valid 24 h more), space-separated.
 func TestWebhookSecretRotation(t *testing.T) {
 	t.Parallel()
-	onEachWebhookBackend(t, nil, func(t *testing.T, e *testEnv) {
-		startWebhookWorker(t, e)
-		rc := newHookReceiver(t)
+	onEachWebhookWorker(t, nil, func(t *testing.T, e *testEnv, rc *hookReceiver) {
 		token := e.newUser("alice")
 		hook := addWebhook(t, e, token, "", rc.URL, eventFileCompleted)
 		resp, body := e.do(request{method: "POST", path: "/webhooks/" + hook.ID + "/rotate", token: token})
@@ -430,9 +431,7 @@ func TestWebhookSecretRotation(t *testing.T) {
 // reachable through the admin routes, nor an admin's through the user's.
 func TestWebhookServerWide(t *testing.T) {
 	t.Parallel()
-	onEachWebhookBackend(t, map[string]string{"ADMIN_EMAILS": "admin@example.com"}, func(t *testing.T, e *testEnv) {
-		startWebhookWorker(t, e)
-		rc := newHookReceiver(t)
+	onEachWebhookWorker(t, map[string]string{"ADMIN_EMAILS": "admin@example.com"}, func(t *testing.T, e *testEnv, rc *hookReceiver) {
 		admin, alice := e.newUser("admin"), e.newUser("alice")
 		resp, body := e.do(request{method: "POST", path: "/admin/webhooks", token: alice, body: map[string]any{"url": rc.URL, "events": []string{eventFileCompleted}}})
 		wantStatus(t, resp, body, http.StatusForbidden)

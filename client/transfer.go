@@ -44,20 +44,16 @@ func (c *Client) Upload(ctx context.Context, path, contentType string, progress 
 // upload is Upload, with extra fields in the create body (a file
 // request's sender: requests.go).
 func (c *Client) upload(ctx context.Context, path, contentType string, extra map[string]any, progress Progress) (*File, error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	create := map[string]any{"filename": filepath.Base(path), "size": info.Size()}
+	create := map[string]any{"filename": filepath.Base(path), "size": size}
 	if contentType != "" {
 		create["content_type"] = contentType
 	}
-	if info.Size() >= MultipartThreshold {
+	if size >= MultipartThreshold {
 		create["multipart"] = true
 	}
 	for k, v := range extra {
@@ -70,7 +66,7 @@ func (c *Client) upload(ctx context.Context, path, contentType string, extra map
 	if err := c.do(ctx, "POST", "/upload/", create, &created); err != nil {
 		return nil, err
 	}
-	up, size := created.Upload, info.Size()
+	up := created.Upload
 	switch up.Method {
 	case "POST":
 		err = c.postForm(ctx, up, f, size, progress)
@@ -89,6 +85,20 @@ func (c *Client) upload(ctx context.Context, path, contentType string, extra map
 	return c.complete(ctx, created.File.ID)
 }
 
+// openSized opens the file at path to send it, with its size.
+func openSized(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, info.Size(), nil
+}
+
 // PartialUpload is a multipart upload that stopped; ResumeUpload with its
 // ID and PartSize sends only the missing parts.
 type PartialUpload struct {
@@ -105,16 +115,12 @@ func (e *PartialUpload) Unwrap() error { return e.Err }
 // ResumeUpload finishes a multipart upload of the file at path: it asks
 // which parts are stored, sends the others, and completes.
 func (c *Client) ResumeUpload(ctx context.Context, id, path string, partSize int64, progress Progress) (*File, error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if err := c.sendParts(ctx, id, f, info.Size(), partSize, progress); err != nil {
+	if err := c.sendParts(ctx, id, f, size, partSize, progress); err != nil {
 		return nil, &PartialUpload{ID: id, PartSize: partSize, Err: err}
 	}
 	return c.complete(ctx, id)
