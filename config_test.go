@@ -189,7 +189,7 @@ func TestConfigRunReadsOnlyTheInjectedEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Chdir(dir)
-	// A valid local-mode environment: run starts, and stops when ctx ends.
+	// A valid local-mode environment: runDropp starts, and stops when ctx ends.
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer

@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// TestMetricsThroughRun starts run with METRICS_ADDR and LOG_FORMAT=json in
+// TestMetricsThroughRun starts runDropp with METRICS_ADDR and LOG_FORMAT=json in
 // local mode, signs in, uploads, and then reads /metrics from the separate
 // listener: promtool accepts it, and the counters moved by what was done.
 // Every log line on stderr is a JSON object.

@@ -391,7 +391,7 @@ type opsProgram struct {
 	err            error
 }
 
-// opsStartProgram starts run with env; at t's end it cancels run and waits
+// opsStartProgram starts runDropp with env; at t's end it cancels it and waits
 // for it, so no server outlives its test.
 func opsStartProgram(t *testing.T, env map[string]string, args ...string) *opsProgram {
 	t.Helper()
@@ -823,7 +823,7 @@ func TestOpsReadyzNamesWhatFailed(t *testing.T) {
 	}
 }
 
-// TestOpsStartupFailures runs the program with a broken setting: run must
+// TestOpsStartupFailures runs the program with a broken setting: runDropp must
 // return promptly with one line that names the setting, and never listen.
 func TestOpsStartupFailures(t *testing.T) {
 	t.Parallel()
