@@ -274,7 +274,7 @@ func TestPasswordHashOWASP(t *testing.T) {
 	if ok, _ := cheap.verify(context.Background(), h, "some password herE"); ok {
 		t.Fatal("a wrong password verified")
 	}
-	if p := newPasswordSignIn(&config{AuthRateLimit: 60}).hasher.params; p != owaspScrypt {
+	if p := newPasswordSignIn(60).hasher.params; p != owaspScrypt {
 		t.Errorf("the server hashes at %+v, want %+v", p, owaspScrypt)
 	}
 	for _, bad := range []string{"", "$scrypt$ln=40,r=8,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA", "$argon2id$v=19$m=1,t=1,p=1$a$b", h + "!"} {

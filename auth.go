@@ -233,3 +233,44 @@ func (s *server) touchToken(ctx context.Context, c Credential) {
 		s.log.Warn("recording a token's last use", "token", c.TokenID, "err", err)
 	}
 }
+
+// ---- The session cookie (session.go starts sessions) ----
+
+// sessionCookie is the session cookie's base name; over HTTPS it gets the
+// __Host- prefix, which makes browsers insist on Secure, Path=/ and no
+// Domain.
+const sessionCookie = "dropp_session"
+
+// sessionCookieName is the session cookie's name on this request.
+func (s *server) sessionCookieName(r *http.Request) string {
+	if s.isHTTPS(r) {
+		return "__Host-" + sessionCookie
+	}
+	return sessionCookie
+}
+
+// sessionSecret returns the secret in the request's session cookie when its
+// signature and age hold.
+func (s *server) sessionSecret(r *http.Request) (string, bool) {
+	c, err := r.Cookie(s.sessionCookieName(r))
+	if err != nil {
+		return "", false
+	}
+	secret, err := s.signer.verify(sessionCookie, c.Value, s.cfg.SessionTTL, s.now())
+	return secret, err == nil && validSecret(secret)
+}
+
+// ---- A user as the API shows them ----
+
+// userJSON is a User as the API shows it.
+type userJSON struct {
+	ID      string `json:"id"`
+	Email   string `json:"email"`
+	Name    string `json:"name"`
+	Picture string `json:"picture"`
+}
+
+// toUserJSON shows the fields a client may see.
+func toUserJSON(u User) userJSON {
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Picture: u.Picture}
+}

@@ -505,22 +505,6 @@ func decodeCursor(s string) (Cursor, bool) {
 	return c, encodeCursor(c) == s
 }
 
-// completeFileOf gets the owner's file for what needs its bytes (a
-// download, a share link): 404 when there is none, and 409 saying
-// whilePending until its upload is complete. On false it has answered.
-func (s *server) completeFileOf(w http.ResponseWriter, r *http.Request, owner, id, whilePending string) (*File, bool) {
-	f, err := s.store.GetFile(r.Context(), owner, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return nil, false
-	}
-	if f.Status != statusComplete {
-		writeError(w, http.StatusConflict, codeConflict, whilePending)
-		return nil, false
-	}
-	return f, true
-}
-
 // handleDownload handles "GET /download/{id}": a short-lived URL that
 // downloads the file as an attachment; ?redirect=1 answers 302 to it.
 func (s *server) handleDownload(w http.ResponseWriter, r *http.Request, owner string) {
@@ -565,15 +549,6 @@ func appendDownloadJSON(b []byte, url string, expires time.Time, f *File) []byte
 	b = append(b, `,"file":`...)
 	b = appendFileJSON(b, f)
 	return append(b, "}\n"...)
-}
-
-// downloadContentType is the type a download is served with: the declared
-// one, or a neutral binary type so browsers never sniff.
-func downloadContentType(f *File) string {
-	if f.ContentType != "" {
-		return f.ContentType
-	}
-	return "application/octet-stream"
 }
 
 // parseFlag reads a yes/no query parameter; absent means no.

@@ -58,7 +58,7 @@ func newSignIn(cfg *config, logger *slog.Logger) *signIn {
 		logger.Info("OIDC_CLIENT_ID is unset: local sign-in, every visitor signs in as the local user", "email", cfg.LocalUserEmail)
 		return si
 	}
-	si.accounts = newPasswordSignIn(cfg)
+	si.accounts = newPasswordSignIn(cfg.AuthRateLimit)
 	if !cfg.oidcSignIn() {
 		return si
 	}
@@ -352,6 +352,12 @@ func isLoopbackRedirect(raw string) bool {
 	}
 	port, err := strconv.Atoi(u.Port())
 	return err == nil && port > 0 && port <= 65535 && strconv.Itoa(port) == u.Port()
+}
+
+// validPKCE accepts a code verifier or challenge as RFC 7636 §4.1 defines
+// it: 43 to 128 unreserved characters.
+func validPKCE(v string) bool {
+	return len(v) >= 43 && len(v) <= 128 && allBytes(v, alnumOr("-._~"))
 }
 
 // ---- Starting a sign-in ----

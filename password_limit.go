@@ -35,11 +35,12 @@ type passwordSignIn struct {
 	addresses *failureDelay // per client address
 }
 
-// newPasswordSignIn sets the limits from the configuration.
-func newPasswordSignIn(cfg *config) *passwordSignIn {
+// newPasswordSignIn sets the limits: perMinute attempts a minute from one
+// address (AUTH_RATE_LIMIT), and the failure delays.
+func newPasswordSignIn(perMinute int) *passwordSignIn {
 	return &passwordSignIn{
 		hasher:    newPasswordHasher(owaspScrypt),
-		addrLimit: newRateLimiter(cfg.AuthRateLimit).sharedAs("password"),
+		addrLimit: newRateLimiter(perMinute).sharedAs("password"),
 		accounts:  newFailureDelay(freeAccountFailures),
 		addresses: newFailureDelay(freeAddressFailures),
 	}

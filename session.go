@@ -9,30 +9,6 @@ import (
 	"time"
 )
 
-// sessionCookie is the session cookie's base name; over HTTPS it gets the
-// __Host- prefix, which makes browsers insist on Secure, Path=/ and no
-// Domain.
-const sessionCookie = "dropp_session"
-
-// sessionCookieName is the session cookie's name on this request.
-func (s *server) sessionCookieName(r *http.Request) string {
-	if s.isHTTPS(r) {
-		return "__Host-" + sessionCookie
-	}
-	return sessionCookie
-}
-
-// sessionSecret returns the secret in the request's session cookie when its
-// signature and age hold.
-func (s *server) sessionSecret(r *http.Request) (string, bool) {
-	c, err := r.Cookie(s.sessionCookieName(r))
-	if err != nil {
-		return "", false
-	}
-	secret, err := s.signer.verify(sessionCookie, c.Value, s.cfg.SessionTTL, s.now())
-	return secret, err == nil && validSecret(secret)
-}
-
 // setCookie sets (maxAge > 0) or clears (maxAge < 0) one of Dropp's
 // cookies, all with the same attributes: never readable by script, Secure
 // whenever the client reached us over HTTPS, and SameSite=Lax: sent on a

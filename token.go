@@ -191,19 +191,6 @@ func decodeTokenForm(body io.Reader) (tokenRequest, error) {
 
 // ---- Who am I, and signing out ----
 
-// userJSON is a User as the API shows it.
-type userJSON struct {
-	ID      string `json:"id"`
-	Email   string `json:"email"`
-	Name    string `json:"name"`
-	Picture string `json:"picture"`
-}
-
-// toUserJSON shows the fields a client may see.
-func toUserJSON(u User) userJSON {
-	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Picture: u.Picture}
-}
-
 // meResponse is the body of GET /me.
 type meResponse struct {
 	User  userJSON  `json:"user"`
@@ -274,12 +261,6 @@ func wantsHTMLRedirect(r *http.Request) bool {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" ||
 		strings.Contains(r.Header.Get("Accept"), "text/html")
-}
-
-// validPKCE accepts a code verifier or challenge as RFC 7636 §4.1 defines
-// it: 43 to 128 unreserved characters.
-func validPKCE(v string) bool {
-	return len(v) >= 43 && len(v) <= 128 && allBytes(v, alnumOr("-._~"))
 }
 
 // msgDisabled is what a disabled user is told at sign-in.
