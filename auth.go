@@ -29,14 +29,6 @@ var errDisabled = fmt.Errorf("%w: account disabled", errUnauthenticated)
 // kindProxy marks a user named by a trusted proxy's X-User-Id.
 const kindProxy = "proxy"
 
-// principal is who a request acts for, and by which credential.
-type principal struct {
-	userID string
-	kind   string // kindBearer, kindPAT, kindSession or kindProxy
-	hash   string // the stored hash of the bearer token or session; "" for kindProxy
-	scope  string // a personal access token's scopes, space-separated; "" for the other kinds
-}
-
 // authenticate finds who a request acts for. A presented but invalid
 // credential never falls through to a weaker one.
 func (s *server) authenticate(r *http.Request) (principal, error) {

@@ -44,7 +44,7 @@ const (
 
 var settings = []setting{
 	{"ADDR", "", localSignInAddr + " with local sign-in, " + providerAddr + " with OIDC_CLIENT_ID or SIGNIN=accounts; port " + httpsPort + " with TLS", "listen address (HTTPS with TLS=auto or TLS_CERT_FILE)"},
-	{"PUBLIC_URL", "", "the origin of OIDC_REDIRECT_URI; with local sign-in, the request's loopback Host", "base URL of this server as clients reach it, e.g. https://dropp.example.com"},
+	{"PUBLIC_URL", "", "the origin of OIDC_REDIRECT_URI; with local sign-in, the request's loopback Host", "base URL of Dropp as clients reach it, e.g. https://dropp.example.com"},
 	{"SECRET_KEY", "", "required with MongoDB; generated into DATA_DIR in local mode", "key for signing cookies (at least 32 bytes)"},
 	{"SECRET_KEY_PREVIOUS", "", "", "previous SECRET_KEY, still accepted for cookies during a rotation"},
 	{"MONGODB_URI", "", "unset: local metadata store in DATA_DIR", "MongoDB connection string"},
@@ -156,7 +156,7 @@ func settingDefault(name string) string {
 
 // printUsage writes the `-h` text: every variable with its default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: dropp              run the server\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if the server at ADDR answers GET /healthz\n       dropp backup DIR   copy local mode's data, while the server runs, into the new directory DIR\n       dropp reconcile [-delete]\n                          report (or delete) stored objects that no file record names\n       dropp migrate      copy local mode's data (DATA_DIR) into MONGODB_URI and AWS_S3_BUCKET; stop the server first\n       dropp invite EMAIL [-admin]\n                          print a one-time invitation link (SIGNIN=accounts); works while the server runs\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
+	fmt.Fprintf(w, "Usage: dropp              start Dropp\n       dropp version      print the version (also: dropp -version)\n       dropp healthcheck  exit 0 if Dropp at ADDR answers GET /healthz\n       dropp backup DIR   copy local mode's data, while Dropp runs, into the new directory DIR\n       dropp reconcile [-delete]\n                          report (or delete) stored objects that no file record names\n       dropp migrate      copy local mode's data (DATA_DIR) into MONGODB_URI and AWS_S3_BUCKET; stop Dropp first\n       dropp invite EMAIL [-admin]\n                          print a one-time invitation link (SIGNIN=accounts); works while Dropp runs\n\nDropp is configured by environment variables (or a .env file in the working directory):\n\n")
 	for _, s := range settings {
 		fmt.Fprintf(w, "  %-24s %s (default: %s)\n", s.name, s.help, s.shownDefault())
 		if alias := aliasOf(s.name); alias != "" {

@@ -135,3 +135,11 @@ func audit(log *slog.Logger, r *http.Request, admin User, action string, target 
 	}, extra...)
 	log.Info("audit", args...)
 }
+
+// principal is who a request acts for, and by which credential.
+type principal struct {
+	userID string
+	kind   string // kindBearer, kindPAT, kindSession or kindProxy
+	hash   string // the stored hash of the bearer token or session; "" for kindProxy
+	scope  string // a personal access token's scopes, space-separated; "" for the other kinds
+}
