@@ -266,3 +266,6 @@ type userJSON struct {
 func toUserJSON(u User) userJSON {
 	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Picture: u.Picture}
 }
+
+// msgDisabled is what a disabled user is told at sign-in.
+const msgDisabled = "This account has been disabled by an administrator of this server."

@@ -9,13 +9,10 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
 	_ "embed"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -77,28 +74,6 @@ func newSignIn(cfg *config, logger *slog.Logger) *signIn {
 		Scopes:       []string{"openid", "email", "profile"},
 	}
 	return si
-}
-
-// loginCSP allows nothing but this origin, no scripts at all, and exactly
-// the page's own <style> block (by hash), so no third party is ever loaded.
-func loginCSP(page string) string {
-	sum := sha256.Sum256([]byte(pageStyle(page)))
-	return "default-src 'self'; script-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
-		"'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-}
-
-// scriptCSP is loginCSP allowing also page's one inline script, by the
-// hash of that script as t writes it for data: html/template drops the
-// comments inside a script, so the hash of the source would not match.
-func scriptCSP(page string, t *template.Template, data any) string {
-	var b strings.Builder
-	if err := t.Execute(&b, data); err != nil {
-		panic(err) // embedded at build time: cannot happen
-	}
-	_, rest, _ := strings.Cut(b.String(), "<script>")
-	script, _, _ := strings.Cut(rest, "</script>")
-	sum := sha256.Sum256([]byte(script))
-	return strings.Replace(loginCSP(page), "script-src 'none'", "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'", 1)
 }
 
 // signInHeaders sets the headers of every response on the sign-in path:
@@ -226,11 +201,6 @@ func formTarget(redirectURI string) string {
 		return u.Scheme + "://" + u.Host
 	}
 	return u.Scheme + ":"
-}
-
-// allowFormAction adds source to a CSP's form-action 'self'.
-func allowFormAction(csp, source string) string {
-	return strings.Replace(csp, "form-action 'self'", "form-action 'self' "+source, 1)
 }
 
 // renderError shows an error page (HTML routes never answer JSON).

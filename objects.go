@@ -261,3 +261,12 @@ type listedObject struct {
 type objectLister interface {
 	ListObjects(ctx context.Context, prefix string, each func(listedObject) error) error
 }
+
+// objectsOrigin is the origin the browser sends bytes to when it is not
+// this server's: an object store that presigns URLs elsewhere says which.
+func objectsOrigin(objects ObjectStore) string {
+	if o, ok := objects.(interface{ browserOrigin() string }); ok {
+		return o.browserOrigin()
+	}
+	return ""
+}

@@ -104,12 +104,3 @@ func (s *server) pageHeaders(w http.ResponseWriter) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 }
-
-// objectsOrigin is the origin the browser sends bytes to when it is not
-// this server's: an object store that presigns URLs elsewhere says which.
-func objectsOrigin(objects ObjectStore) string {
-	if o, ok := objects.(interface{ browserOrigin() string }); ok {
-		return o.browserOrigin()
-	}
-	return ""
-}

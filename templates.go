@@ -1,10 +1,13 @@
 package main
 
-// The web files embedded in the binary, and how every HTML page is parsed
-// from them with the head it shares (head.html).
+// The web files embedded in the binary, how every HTML page is parsed from
+// them with the head it shares (head.html), and the pages' CSPs, which allow
+// a page's own style and script by their hashes.
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"html/template"
 	"strings"
 )
@@ -43,4 +46,31 @@ func pageStyle(page string) string {
 		panic(err) // embedded at build time: cannot happen
 	}
 	return strings.TrimSuffix(strings.TrimPrefix(b.String(), "<style>"), "</style>")
+}
+
+// loginCSP allows nothing but this origin, no scripts at all, and exactly
+// the page's own <style> block (by hash), so no third party is ever loaded.
+func loginCSP(page string) string {
+	sum := sha256.Sum256([]byte(pageStyle(page)))
+	return "default-src 'self'; script-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
+		"'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+}
+
+// scriptCSP is loginCSP allowing also page's one inline script, by the
+// hash of that script as t writes it for data: html/template drops the
+// comments inside a script, so the hash of the source would not match.
+func scriptCSP(page string, t *template.Template, data any) string {
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		panic(err) // embedded at build time: cannot happen
+	}
+	_, rest, _ := strings.Cut(b.String(), "<script>")
+	script, _, _ := strings.Cut(rest, "</script>")
+	sum := sha256.Sum256([]byte(script))
+	return strings.Replace(loginCSP(page), "script-src 'none'", "script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'", 1)
+}
+
+// allowFormAction adds source to a CSP's form-action 'self'.
+func allowFormAction(csp, source string) string {
+	return strings.Replace(csp, "form-action 'self'", "form-action 'self' "+source, 1)
 }

@@ -262,6 +262,3 @@ func wantsHTMLRedirect(r *http.Request) bool {
 	return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" ||
 		strings.Contains(r.Header.Get("Accept"), "text/html")
 }
-
-// msgDisabled is what a disabled user is told at sign-in.
-const msgDisabled = "This account has been disabled by an administrator of this server."
