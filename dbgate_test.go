@@ -28,13 +28,15 @@ func waitQueued(t *testing.T, g *dbGate, n int64) {
 	}
 }
 
-// enterAsync enters g from a goroutine; the result arrives on the channel.
+// enterAsync enters g from a goroutine and leaves again; the result
+// arrives on the channel once the call left (so a test that reads it
+// next sees the slot given back).
 func enterAsync(g *dbGate, ctx context.Context) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		_, p, err := g.enter(ctx, time.Minute)
 		if err == nil {
-			defer p.leave(ctx)
+			p.leave(ctx)
 		}
 		done <- err
 	}()
