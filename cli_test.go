@@ -119,18 +119,6 @@ func TestCLIBackendFailuresThroughRun(t *testing.T) {
 	}
 }
 
-// cliBuild builds the dropp binary once per test into a temporary
-// directory.
-func cliBuild(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "dropp")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // cliRun runs the binary in dir with only env and returns its outputs and
 // exit status.
 func cliRun(t *testing.T, bin, dir string, env map[string]string, args ...string) (stdout, stderr string, status int) {
@@ -162,7 +150,7 @@ func cliRun(t *testing.T, bin, dir string, env map[string]string, args ...string
 // about; version prints the build; an unknown argument exits 2.
 func TestCLIBinary(t *testing.T) {
 	t.Parallel()
-	bin := cliBuild(t)
+	bin := buildDropp(t)
 	noCrash := func(t *testing.T, stderr string) {
 		t.Helper()
 		if strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine") {

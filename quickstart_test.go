@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -50,15 +51,40 @@ func TestQuickStart(t *testing.T) {
 	}
 }
 
-// buildDropp builds the server binary once for this test.
+// buildDropp returns the server binary, built on the first call and then
+// shared by every test that runs it (each go build costs seconds of CPU);
+// TestMain removes it.
 func buildDropp(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "dropp")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	builtDropp.once.Do(func() {
+		builtDropp.dir, builtDropp.err = os.MkdirTemp("", "dropp-bin-")
+		if builtDropp.err != nil {
+			return
+		}
+		bin := filepath.Join(builtDropp.dir, "dropp")
+		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			builtDropp.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		builtDropp.bin = bin
+	})
+	if builtDropp.err != nil {
+		t.Fatal(builtDropp.err)
 	}
-	return bin
+	return builtDropp.bin
+}
+
+var builtDropp struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// removeBuiltDropp removes the binary buildDropp built, if a test asked.
+func removeBuiltDropp() {
+	if builtDropp.dir != "" {
+		os.RemoveAll(builtDropp.dir)
+	}
 }
 
 // startDropp starts the binary in dir and returns its base URL, read from

@@ -80,6 +80,7 @@ func requireRig(t testing.TB) *testRig {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	stopRig()
+	removeBuiltDropp()
 	os.Exit(code)
 }
 
