@@ -493,15 +493,6 @@ func normalizeLocalFile(f *File) File {
 	return c
 }
 
-// cloneLocalPtr returns a pointer to a copy of *p, or nil.
-func cloneLocalPtr[T any](p *T) *T {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
-}
-
 // HasObjectKey tells whether a file record names the object key.
 func (s *localStore) HasObjectKey(ctx context.Context, key string) (bool, error) {
 	var known bool

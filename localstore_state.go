@@ -377,3 +377,12 @@ func cloneLocalFile(f *File) File {
 	c.UploadExpiresAt = cloneLocalPtr(f.UploadExpiresAt)
 	return c
 }
+
+// cloneLocalPtr returns a pointer to a copy of *p, or nil.
+func cloneLocalPtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
