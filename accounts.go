@@ -200,18 +200,6 @@ func parseInviteForm(body string) (string, string) {
 
 // ---- Signing in with a password ----
 
-// offerSignIn puts on the page each way to sign in that is on.
-func (s *server) offerSignIn(page *loginPage, app appRequest) {
-	if !s.cfg.accountsSignIn() {
-		page.SignInURL = "/auth/google" + app.query()
-		return
-	}
-	page.Password = &passwordForm{App: app}
-	if s.cfg.oidcSignIn() {
-		page.SignInURL = "/auth/google" + viaOIDC(app.query())
-	}
-}
-
 // viaOIDC marks a link to /auth/google as the provider's button, which
 // with accounts on would otherwise lead back to the sign-in page.
 func viaOIDC(query string) string {
@@ -219,12 +207,6 @@ func viaOIDC(query string) string {
 		return "?via=oidc"
 	}
 	return query + "&via=oidc"
-}
-
-// passwordPageFirst tells /auth/google, where the desktop app starts, to
-// send the browser to the sign-in page, which offers the password form.
-func (s *server) passwordPageFirst(r *http.Request) bool {
-	return s.cfg.accountsSignIn() && (!s.cfg.oidcSignIn() || r.URL.Query().Get("via") != "oidc")
 }
 
 // signInForm is what the sign-in form posts.

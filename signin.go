@@ -6,6 +6,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"net/http"
 )
 
@@ -66,4 +67,32 @@ func (s *server) handleSignInStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, authURL, http.StatusFound)
+}
+
+// offerSignIn puts on the page each way to sign in that is on.
+func (s *server) offerSignIn(page *loginPage, app appRequest) {
+	if !s.cfg.accountsSignIn() {
+		page.SignInURL = "/auth/google" + app.query()
+		return
+	}
+	page.Password = &passwordForm{App: app}
+	if s.cfg.oidcSignIn() {
+		page.SignInURL = "/auth/google" + viaOIDC(app.query())
+	}
+}
+
+// passwordPageFirst tells /auth/google, where the desktop app starts, to
+// send the browser to the sign-in page, which offers the password form.
+func (s *server) passwordPageFirst(r *http.Request) bool {
+	return s.cfg.accountsSignIn() && (!s.cfg.oidcSignIn() || r.URL.Query().Get("via") != "oidc")
+}
+
+// offersAddPasskey tells whether the sign-in page offers the signed-in
+// user to add a passkey: accounts only.
+func (s *server) offersAddPasskey(ctx context.Context, user *userJSON) bool {
+	if !s.cfg.accountsSignIn() || user == nil {
+		return false
+	}
+	u, err := s.store.GetUser(ctx, user.ID)
+	return err == nil && u.Issuer == accountsIssuer
 }

@@ -604,13 +604,3 @@ func (s *server) handleAddPasskey(w http.ResponseWriter, r *http.Request, userID
 		http.Redirect(w, r, "/login/?notice=passkey_added", http.StatusSeeOther)
 	}
 }
-
-// offersAddPasskey tells whether the sign-in page offers the signed-in
-// user to add a passkey: accounts only.
-func (s *server) offersAddPasskey(ctx context.Context, user *userJSON) bool {
-	if !s.cfg.accountsSignIn() || user == nil {
-		return false
-	}
-	u, err := s.store.GetUser(ctx, user.ID)
-	return err == nil && u.Issuer == accountsIssuer
-}
