@@ -76,7 +76,9 @@ func (r *queryRecorder) started(_ context.Context, e *event.CommandStartedEvent)
 // delete and share; the credential, share and usage lookups) runs on
 // FerretDB 2 from an index whose first field the query fixes by equality:
 // no sequential scan, and no index walked over every user's files (the
-// sweeper's status index once served a list's status != deleted).
+// sweeper's status index once served a list's status != deleted). A list
+// page walks the list index in its order under a Limit, from the cursor,
+// so that it costs the same at 100 files or 100,000 (orderProblem).
 func TestHotQueriesUseIndexes(t *testing.T) {
 	t.Parallel()
 	requireDocumentDBOrSkip(t)
