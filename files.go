@@ -597,7 +597,7 @@ func objectKey(owner, id string, created time.Time) string {
 	return "users/" + hex.EncodeToString(sum[:16]) + "/" + created.Format("20060102T150405.000Z") + "-" + id
 }
 
-// ---- Webhook events (webhooks.go) ----
+// ---- Webhook events (webhook_events.go) ----
 
 // fileEventData is the data of the file events: whose file, and the file
 // as the API shows it (no URL of any kind).

@@ -37,7 +37,7 @@ func (s *mongoStore) ListUsers(ctx context.Context) ([]User, error) {
 // flag again after marking, and marks again if it changed meanwhile, so an
 // enable and a disable racing each other leave the credentials marked as
 // the user is; a credential stored meanwhile is marked by InsertCredential
-// (mongo.go). FerretDB 1.x runs an update as a read and a write, so a
+// (mongo_credentials.go). FerretDB 1.x runs an update as a read and a write, so a
 // token's last-use update (TouchToken) racing the mark could write it
 // back unmarked; the admin API's disable deletes the user's credentials
 // right after (DeleteUserCredentials), which leaves nothing to undo, and

@@ -70,7 +70,7 @@ func (s *mongoStore) filesBefore(ctx context.Context, filter bson.D, t time.Time
 }
 
 // DeleteExpired deletes expired credentials, states, codes, shares, share
-// downloads, completion claims (mongo.go) and spent rate budgets
+// downloads, completion claims (mongo_files.go) and spent rate budgets
 // (mongo_ratelimit.go), and the usage ledger entries
 // that are no longer needed (mongo_quota.go).
 func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {

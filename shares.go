@@ -139,7 +139,7 @@ func (s *server) createShare(w http.ResponseWriter, r *http.Request, owner strin
 		return
 	}
 	files := make([]ShareFile, len(req.FileIDs))
-	var first *File // the event's file (webhooks.go)
+	var first *File // the event's file (webhook_events.go)
 	for i, id := range req.FileIDs {
 		f, ok := s.completeFileOf(w, r, owner, id, "only a complete file can be shared: complete the upload first")
 		if !ok {
@@ -566,7 +566,7 @@ func validDropFiles(ids []string) string {
 	return ""
 }
 
-// ---- Webhook events (webhooks.go) ----
+// ---- Webhook events (webhook_events.go) ----
 
 // shareEventData is the data of the share events: the share without its
 // URL (its token is not stored), and its file.
