@@ -76,9 +76,7 @@ func (s *server) offerSignIn(page *loginPage, app appRequest) {
 		return
 	}
 	page.Password = &passwordForm{App: app}
-	if s.cfg.oidcSignIn() {
-		page.SignInURL = "/auth/google" + viaOIDC(app.query())
-	}
+	page.SignInURL = s.oidcButton(app)
 }
 
 // passwordPageFirst tells /auth/google, where the desktop app starts, to
