@@ -166,5 +166,3 @@ func (d *failureDelay) forget(key string) {
 	defer d.mu.Unlock()
 	delete(d.m, key)
 }
-
-// ---- Device cookies ----

@@ -4,9 +4,10 @@ package main
 // are told, signed as Standard Webhooks says, when a file is completed or
 // deleted, a share link is created or used, or a file request receives a
 // file. Each event becomes one delivery per endpoint that wants it, written
-// to the outbox in the store before the change that caused it is answered,
-// and sent by webhook_delivery.go. Payloads carry ids, names, sizes and
-// times: never a token, a share link's URL or a pre-signed URL.
+// to the outbox in the store before the change that caused it is answered
+// (webhook_events.go), and sent by webhook_delivery.go. Payloads carry ids,
+// names, sizes and times: never a token, a share link's URL or a pre-signed
+// URL.
 
 import (
 	"context"
