@@ -105,12 +105,6 @@ func listFilter(q ListQuery) bson.D {
 		filter = append(filter, notDeleted)
 	}
 	if q.After != nil {
-		// The bound on created_at alone repeats what the $or says, so that
-		// the index scan starts at the cursor: DocumentDB bounds an ordered
-		// scan by a range on its own, not by an $or, which it filters row
-		// by row from the owner's newest file (docs/scale.md). MongoDB
-		// intersects the bounds the same way, at no cost.
-		filter = append(filter, bson.E{Key: "created_at", Value: bson.D{{Key: "$lte", Value: q.After.CreatedAt}}})
 		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
 			bson.D{{Key: "created_at", Value: bson.D{{Key: "$lt", Value: q.After.CreatedAt}}}},
 			bson.D{{Key: "created_at", Value: q.After.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: q.After.ID}}}},

@@ -183,12 +183,7 @@ const docDBPostgresConf = `
 listen_addresses = '127.0.0.1'
 port = %d
 unix_socket_directories = '%s'
-shared_preload_libraries = 'pg_cron,pg_documentdb_core,pg_documentdb,pg_documentdb_extended_rum'
-# A sort served by a composite index, as MongoDB does (docs/scale.md): every index is built composite with the
-# extended RUM access method, and the planner may walk it in the sort's order. Set before any index is created.
-documentdb.alternate_index_handler_name = 'extended_rum'
-documentdb.defaultUseCompositeOpClass = on
-documentdb.enableIndexOrderbyPushdown = on
+shared_preload_libraries = 'pg_cron,pg_documentdb_core,pg_documentdb'
 cron.database_name = 'postgres'
 documentdb.enableBackgroundWorker = true
 documentdb.enableBackgroundWorkerJobs = true
@@ -247,7 +242,7 @@ func startDocDBPostgres(pgBin, dir string, cred *syscall.Credential) (*serverPro
 		p.stop()
 		return nil, "", fmt.Errorf("%w (last psql: %v)", err, lastErr)
 	}
-	if _, err := psql(pgBin, url, "CREATE EXTENSION IF NOT EXISTS documentdb CASCADE; CREATE EXTENSION IF NOT EXISTS documentdb_extended_rum"); err != nil {
+	if _, err := psql(pgBin, url, "CREATE EXTENSION IF NOT EXISTS documentdb CASCADE"); err != nil {
 		p.stop()
 		return nil, "", fmt.Errorf("create extension documentdb: %w%s", err, p.logTail())
 	}
