@@ -342,10 +342,14 @@ func TestSignInNoEnumeration(t *testing.T) {
 // attempt waits twice as long, up to a minute (429 with Retry-After,
 // whether or not the account exists); a browser that signed in to the
 // account before is counted apart, so a stranger cannot slow its owner
-// down; per address, twenty failures are free.
+// down; per address, twenty failures are free. The clock stands still
+// but where the test moves it: "too soon" must not depend on how fast a
+// loaded machine answers (a second between two attempts, or fifteen
+// minutes less one second since the first failures).
 func TestPasswordRateLimit(t *testing.T) {
 	t.Parallel()
 	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		e.clock.freeze()
 		e.newAccount("owner@example.com", "the owner password", false)
 		resp, body := e.signInPassword("owner@example.com", "the owner password", nil, nil)
 		if resp.StatusCode != http.StatusSeeOther {
