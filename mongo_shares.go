@@ -87,17 +87,14 @@ var errShareRace = errors.New("share inserts raced at the cap")
 
 // insertShareWithin is one try of InsertShare: the share first, so that
 // a file document never outlives a share that was not kept, then its
-// files, then the count. An insert that failed is taken back too, unless
-// the gate refused it (it never reached the database): one that timed out
-// may still have been stored.
+// files, then the count. A share whose insert failed is not taken back:
+// its ID may be another's (a migration run again inserts the same shares,
+// ErrConflict), and a delete must not rest on a guess.
 func (s *mongoStore) insertShareWithin(ctx context.Context, sh Share, maxLive int) error {
-	err := s.insertShare(ctx, sh)
-	if errors.Is(err, errDBBusy) {
+	if err := s.insertShare(ctx, sh); err != nil {
 		return err
 	}
-	if err == nil {
-		err = s.insertShareFiles(ctx, &sh, sh.Files)
-	}
+	err := s.insertShareFiles(ctx, &sh, sh.Files)
 	if err == nil {
 		err = s.withinCap(ctx, &sh, sh.Files, maxLive)
 	}
@@ -127,9 +124,9 @@ func (s *mongoStore) withinCap(ctx context.Context, sh *Share, files []ShareFile
 // errOverCap is withinCap's answer before takeBack sorts it out.
 var errOverCap = errors.New("over the share cap")
 
-// takeBack undoes an insert that failed, or that withinCap found over the
-// cap (undo, see undoInsert), and tells a race (errShareRace: there is
-// room now) from a full file.
+// takeBack undoes an insert whose files or count failed, or that withinCap
+// found over the cap (undo, see undoInsert), and tells a race
+// (errShareRace: there is room now) from a full file.
 func (s *mongoStore) takeBack(ctx context.Context, sh *Share, files []ShareFile, maxLive int, err error, undo func(context.Context) error) error {
 	if err == nil {
 		return nil
