@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,20 +27,22 @@ const cdpCallTimeout = 20 * time.Second
 // cdpClient drives Chromium through the DevTools protocol over
 // --remote-debugging-pipe: Chromium reads commands on its fd 3 and writes
 // replies and events on its fd 4, each a JSON message ended by a NUL byte.
-// Calls are made one at a time; events are read and dropped.
+// Calls are made one at a time; events are dropped, except downloads'.
 type cdpClient struct {
-	t        *testing.T
-	cmd      *exec.Cmd
-	toChrome *os.File
-	replies  chan cdpMessage // closed when Chromium's output ends
-	nextID   int
-	stderr   *lockedBuffer
+	t         *testing.T
+	cmd       *exec.Cmd
+	toChrome  *os.File
+	replies   chan cdpMessage // closed when Chromium's output ends
+	nextID    int
+	stderr    *lockedBuffer
+	downloads cdpDownloads
 }
 
 // cdpMessage is a reply (with ID) or an event (with Method) from Chromium.
 type cdpMessage struct {
 	ID     int             `json:"id"`
 	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
 	Result json.RawMessage `json:"result"`
 	Error  *struct {
 		Code    int    `json:"code"`
@@ -87,7 +90,8 @@ func startChromiumWith(t *testing.T, flags ...string) *cdpClient {
 	return c
 }
 
-// readMessages forwards Chromium's replies until its output ends.
+// readMessages forwards Chromium's replies, and records its download
+// events, until its output ends.
 func (c *cdpClient) readMessages(r *os.File) {
 	defer close(c.replies)
 	defer r.Close()
@@ -98,10 +102,78 @@ func (c *cdpClient) readMessages(r *os.File) {
 			return
 		}
 		var m cdpMessage
-		if json.Unmarshal(raw[:len(raw)-1], &m) == nil && m.ID != 0 {
+		if json.Unmarshal(raw[:len(raw)-1], &m) != nil {
+			continue
+		}
+		if m.ID != 0 {
 			c.replies <- m
+		} else {
+			c.downloads.record(m)
 		}
 	}
+}
+
+// cdpDownloads follows the downloads of a browser whose download behavior
+// was set with eventsEnabled. Chromium writes a download under a temporary
+// name and moves it to its own at the end (an empty file may show under
+// that name before); its Browser.downloadProgress event "completed", which
+// names the file, is the one sign that the file there is whole.
+type cdpDownloads struct {
+	mu   sync.Mutex
+	seen map[string]cdpDownload // by guid
+}
+
+// cdpDownload is what the events said of one download, last.
+type cdpDownload struct {
+	Name, State, FilePath string
+}
+
+// record notes an event of a download.
+func (d *cdpDownloads) record(m cdpMessage) {
+	var ev struct {
+		GUID              string `json:"guid"`
+		SuggestedFilename string `json:"suggestedFilename"`
+		State             string `json:"state"`
+		FilePath          string `json:"filePath"`
+	}
+	if m.Method != "Browser.downloadWillBegin" && m.Method != "Browser.downloadProgress" || json.Unmarshal(m.Params, &ev) != nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.seen == nil {
+		d.seen = map[string]cdpDownload{}
+	}
+	dl := d.seen[ev.GUID]
+	if ev.SuggestedFilename != "" {
+		dl.Name = ev.SuggestedFilename
+	}
+	if ev.State != "" {
+		dl.State = ev.State
+	}
+	if ev.FilePath != "" {
+		dl.FilePath = ev.FilePath
+	}
+	d.seen[ev.GUID] = dl
+}
+
+// completed reports whether a download was completed at path.
+func (d *cdpDownloads) completed(path string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, dl := range d.seen {
+		if dl.State == "completed" && dl.FilePath == path {
+			return true
+		}
+	}
+	return false
+}
+
+// String lists the downloads seen, for a failure message.
+func (d *cdpDownloads) String() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return fmt.Sprint(d.seen)
 }
 
 // call sends one command (to a page session when sessionID is set) and

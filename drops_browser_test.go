@@ -50,7 +50,7 @@ func browseDrop(t *testing.T, chrome *cdpClient, env map[string]string, suffix s
 	chrome.evaluate(page, `document.querySelector("#download-all").scrollIntoView()`, new(any))
 	clickSelector(t, chrome, page, "#download-all")
 	for _, f := range files {
-		saved := waitForFile(t, filepath.Join(downloads, f.Filename))
+		saved := waitForDownload(t, chrome, filepath.Join(downloads, f.Filename))
 		if want := "content of " + f.Filename; string(saved) != want {
 			t.Errorf("%s saved as %q, want %q", f.Filename, saved, want)
 		}

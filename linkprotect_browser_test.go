@@ -54,7 +54,7 @@ func browseProtectedLink(t *testing.T, chrome *cdpClient, env map[string]string,
 		t.Errorf("the opened page still asks for the password:\n%s", open.Text)
 	}
 	clickSelector(t, chrome, page, "#download")
-	if saved := waitForFile(t, filepath.Join(downloads, "secret plans.txt")); !bytes.Equal(saved, []byte("the plans\n")) {
+	if saved := waitForDownload(t, chrome, filepath.Join(downloads, "secret plans.txt")); !bytes.Equal(saved, []byte("the plans\n")) {
 		t.Errorf("the browser saved %q", saved)
 	}
 }
@@ -81,7 +81,7 @@ func TestMembersOnlyLinkInChromium(t *testing.T) {
 	clickSignIn(t, chrome, page)
 	waitForPage(t, chrome, page, func(s pageState) bool { return s.Path == path && strings.Contains(s.Text, "secret plans.txt") })
 	clickSelector(t, chrome, page, "#download")
-	if saved := waitForFile(t, filepath.Join(downloads, "secret plans.txt")); !bytes.Equal(saved, []byte("the plans\n")) {
+	if saved := waitForDownload(t, chrome, filepath.Join(downloads, "secret plans.txt")); !bytes.Equal(saved, []byte("the plans\n")) {
 		t.Errorf("the browser saved %q", saved)
 	}
 
@@ -109,7 +109,7 @@ func openStrangerPage(t *testing.T, c *cdpClient) (page, downloads string) {
 		t.Fatal(err)
 	}
 	downloads = t.TempDir()
-	err = c.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": downloads, "browserContextId": ctxID}, nil)
+	err = c.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": downloads, "browserContextId": ctxID, "eventsEnabled": true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -224,7 +224,7 @@ func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 			err = s.findOne(ctx, s.shares, shareID)
 			err = mongoErr("add file to share", err)
 		}
-		return s.takeBack(ctx, &sh, files, maxLive, err, func() error {
+		return s.takeBack(ctx, &sh, files, maxLive, err, func(ctx context.Context) error {
 			return mongoErr("take back share file", s.deleteMany(ctx, s.shareFiles, bson.D{{Key: "_id", Value: doc.ID}}))
 		})
 	})

@@ -87,7 +87,9 @@ var errShareRace = errors.New("share inserts raced at the cap")
 
 // insertShareWithin is one try of InsertShare: the share first, so that
 // a file document never outlives a share that was not kept, then its
-// files, then the count.
+// files, then the count. A share whose insert failed is not taken back:
+// its ID may be another's (a migration run again inserts the same shares,
+// ErrConflict), and a delete must not rest on a guess.
 func (s *mongoStore) insertShareWithin(ctx context.Context, sh Share, maxLive int) error {
 	if err := s.insertShare(ctx, sh); err != nil {
 		return err
@@ -96,7 +98,7 @@ func (s *mongoStore) insertShareWithin(ctx context.Context, sh Share, maxLive in
 	if err == nil {
 		err = s.withinCap(ctx, &sh, sh.Files, maxLive)
 	}
-	return s.takeBack(ctx, &sh, sh.Files, maxLive, err, func() error { return s.deleteShareDocs(ctx, sh.ID) })
+	return s.takeBack(ctx, &sh, sh.Files, maxLive, err, func(ctx context.Context) error { return s.deleteShareDocs(ctx, sh.ID) })
 }
 
 // withinCap checks, after they were added to sh, that none of files is in
@@ -122,13 +124,14 @@ func (s *mongoStore) withinCap(ctx context.Context, sh *Share, files []ShareFile
 // errOverCap is withinCap's answer before takeBack sorts it out.
 var errOverCap = errors.New("over the share cap")
 
-// takeBack undoes an insert that withinCap found over the cap (undo), and
-// tells a race (errShareRace: there is room now) from a full file.
-func (s *mongoStore) takeBack(ctx context.Context, sh *Share, files []ShareFile, maxLive int, err error, undo func() error) error {
+// takeBack undoes an insert whose files or count failed, or that withinCap
+// found over the cap (undo, see undoInsert), and tells a race
+// (errShareRace: there is room now) from a full file.
+func (s *mongoStore) takeBack(ctx context.Context, sh *Share, files []ShareFile, maxLive int, err error, undo func(context.Context) error) error {
 	if err == nil {
 		return nil
 	}
-	if uerr := undo(); uerr != nil {
+	if uerr := undoInsert(ctx, undo); uerr != nil {
 		return uerr
 	}
 	if !errors.Is(err, errOverCap) {
@@ -140,6 +143,31 @@ func (s *mongoStore) takeBack(ctx context.Context, sh *Share, files []ShareFile,
 		}
 	}
 	return errShareRace
+}
+
+// takeBackTimeout bounds undoInsert: a few of the calls' own bounds, each
+// of which may be spent waiting at the gate, then on the database.
+const takeBackTimeout = 4 * mongoOpTimeout
+
+// undoInsert runs undo, again after a failure, until it succeeds or
+// takeBackTimeout passes, and even after ctx ended. A take-back is what
+// lets the request answer an error: were it given up with the request
+// (its client gone, or a call's deadline passed under load), the share
+// would stay, stored and live, while its owner was told it was not made.
+func undoInsert(ctx context.Context, undo func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), takeBackTimeout)
+	defer cancel()
+	for {
+		err := undo(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(1+rand.IntN(50)) * time.Millisecond):
+		}
+	}
 }
 
 // insertShare is one InsertOne of a share, marked as a drop; its files

@@ -343,11 +343,23 @@ func signJWT(header, claims any, key *rsa.PrivateKey) string {
 // ---- Servers under test ----
 
 // testClock is a server clock tests can move forward. It is installed
-// before the server serves, so only its atomic offset changes afterwards.
-type testClock struct{ offset atomic.Int64 }
+// before the server serves, so only its atomic fields change afterwards.
+type testClock struct{ offset, frozenAt atomic.Int64 }
 
-// now is the server's time: real time plus what the test advanced.
-func (c *testClock) now() time.Time { return time.Now().UTC().Add(time.Duration(c.offset.Load())) }
+// now is the server's time: real time (or the instant it was frozen at)
+// plus what the test advanced.
+func (c *testClock) now() time.Time {
+	base := time.Now().UTC()
+	if at := c.frozenAt.Load(); at != 0 {
+		base = time.Unix(0, at).UTC()
+	}
+	return base.Add(time.Duration(c.offset.Load()))
+}
+
+// freeze stops real time on the clock: from now on only advance moves it,
+// for a test whose expectations hold at an instant, however long the
+// machine takes between its requests.
+func (c *testClock) freeze() { c.frozenAt.Store(time.Now().UnixNano()) }
 
 // advance moves the server's clock forward.
 func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }

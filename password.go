@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/scrypt"
@@ -60,6 +61,10 @@ const maxConcurrentHashes = 2
 type passwordHasher struct {
 	params scryptParams
 	slots  chan struct{}
+	// work is the scrypt work done so far (N·r·p of each key), which
+	// tests compare between answers that must cost alike: their wall
+	// times vary with a shared machine's load.
+	work atomic.Int64
 	// dummy is verified against when there is no account (or no password)
 	// to check, so an unknown email costs the time of a wrong password.
 	dummy func() string
@@ -154,6 +159,7 @@ func (h *passwordHasher) key(ctx context.Context, pw string, salt []byte, p scry
 		return nil, ctx.Err()
 	}
 	defer func() { <-h.slots }()
+	h.work.Add(int64(1<<p.logN) * int64(p.r) * int64(p.p))
 	return scrypt.Key([]byte(pw), salt, 1<<p.logN, p.r, p.p, keyLen)
 }
 

@@ -23,7 +23,7 @@ func openForDownloads(t *testing.T, chrome *cdpClient, url string) (page, downlo
 		t.Fatal(err)
 	}
 	downloads = t.TempDir()
-	err = chrome.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": downloads}, nil)
+	err = chrome.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": downloads, "eventsEnabled": true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func browseShareLink(t *testing.T, chrome *cdpClient, env map[string]string, scr
 	}
 
 	clickSelector(t, chrome, page, "#download")
-	saved := waitForFile(t, filepath.Join(downloads, "shared report é.txt"))
+	saved := waitForDownload(t, chrome, filepath.Join(downloads, "shared report é.txt"))
 	if !bytes.Equal(saved, content) {
 		t.Errorf("the browser saved %q, want %q", saved, content)
 	}
@@ -124,23 +124,29 @@ func slicesContainsPrefix(lines []string, prefix string) bool {
 	return false
 }
 
-// waitForFile waits up to 20 s for a download to land at path, complete.
-func waitForFile(t *testing.T, path string) []byte {
+// waitForDownload waits up to 20 s for chrome to say it completed the
+// download saved at path (its download behavior set with eventsEnabled),
+// and returns the file. A file at path is not enough: Chromium can show
+// one there, empty, before the download is complete.
+func waitForDownload(t *testing.T, chrome *cdpClient, path string) []byte {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if data, err := os.ReadFile(path); err == nil {
-			return data
+	for !chrome.downloads.completed(path) {
+		if time.Now().After(deadline) {
+			entries, _ := os.ReadDir(filepath.Dir(path))
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			t.Fatalf("no completed download at %s; the directory holds %v; downloads seen: %v", path, names, &chrome.downloads)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
-	entries, _ := os.ReadDir(filepath.Dir(path))
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the completed download: %v", err)
 	}
-	t.Fatalf("no download at %s; the directory holds %v", path, names)
-	return nil
+	return data
 }
 
 // TestSharePageCountsDownInChromium (issue 18 §5): the share page's
@@ -160,7 +166,7 @@ func TestSharePageCountsDownInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = chrome.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": t.TempDir()}, nil)
+	err = chrome.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": t.TempDir(), "eventsEnabled": true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"slices"
@@ -372,4 +373,64 @@ func TestMongoStoreShareIndexes(t *testing.T) {
 			t.Errorf("shares has no index %s: %+v", name, indexes)
 		}
 	}
+}
+
+// TestShareInsertTakenBackAfterRequestEnds, on each store: a share create
+// whose request ends (its client goes away, or a call's deadline passes
+// under load) at any of its store calls either stores the share and
+// succeeds, or stores nothing, not even a file document, and fails. Before,
+// MongoDB's take-back ran on the ended context and failed too, leaving a
+// live share whose create answered 503 (TestShareLimitPerFile/mongodb+s3:
+// "4 created, 5 live"). The MongoDB stores run behind the gate, as the
+// server's do; the local store decides under one lock.
+func TestShareInsertTakenBackAfterRequestEnds(t *testing.T) {
+	t.Parallel()
+	onEachStore(t, func(t *testing.T, s Store) {
+		if m, ok := s.(*mongoStore); ok {
+			m.gate = newDBGate(8, 64, 0)
+		}
+		owner := ctNewID()
+		for at := int64(1); at <= 8; at++ {
+			f := ctShareFile(t, s, owner)
+			now := ctNow()
+			sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			ctx := newEndAtCall(t.Context(), at)
+			err := s.InsertShare(ctx, sh, 5)
+			_, found := s.ShareLink(t.Context(), sh.TokenHash, now)
+			live, lerr := s.ListShares(t.Context(), ShareQuery{Owner: owner, FileID: f.ID, Now: now, Limit: 10})
+			ctMust(t, "ListShares", lerr)
+			switch {
+			case err == nil && (found != nil || len(live) != 1):
+				t.Errorf("request ended at store call %d: the create succeeded, but ShareLink: %v, %d live", at, found, len(live))
+			case err != nil && (!errors.Is(found, ErrNotFound) || len(live) != 0):
+				t.Errorf("request ended at store call %d: the create failed (%v), but ShareLink: %v, %d live", at, err, found, len(live))
+			}
+		}
+	})
+}
+
+// endAtCall is a request's context that ends when the store makes its
+// at-th call through the gate (dbGate.enter looks the request's ticket up
+// in it once per call).
+type endAtCall struct {
+	context.Context
+	end       context.CancelFunc
+	calls, at int64
+	mu        sync.Mutex
+}
+
+func newEndAtCall(parent context.Context, at int64) *endAtCall {
+	ctx, cancel := context.WithCancel(parent)
+	return &endAtCall{Context: ctx, end: cancel, at: at}
+}
+
+func (c *endAtCall) Value(key any) any {
+	if _, ok := key.(dbTicketKey); ok {
+		c.mu.Lock()
+		if c.calls++; c.calls == c.at {
+			c.end()
+		}
+		c.mu.Unlock()
+	}
+	return c.Context.Value(key)
 }
