@@ -203,34 +203,96 @@ func (s *mongoStore) usageFromFiles(ctx context.Context, owner string) (Usage, e
 	return s.sumFiles(ctx, owner, false)
 }
 
-// sumFiles sums what the owner's files count; with chargeLegacy, a file
-// without a charge is first given one on its record (setCharged).
+// sumFiles sums what the owner's files count (Usage.add) in the database,
+// which sends back numbers, not the files: one aggregate sums the charges,
+// one counts the files by status, and a find returns only the files stored
+// before quotas existed that count something (legacyCharge). With
+// chargeLegacy those are first given that charge on their record
+// (setCharged), so the sum of charges that follows counts them.
+//
+// Three queries and not one $group with $cond, because FerretDB 1.24 has no
+// $cond nor $ifNull, and computes only the first accumulator of a $group
+// (the others come back 0). Each reads the owner's files from the owner's
+// index. They are not one snapshot: a charge settled between them can be
+// counted twice or not at all in that one answer (the ledger, kept with a
+// quota, is exact; this is what GET /me shows without one).
 func (s *mongoStore) sumFiles(ctx context.Context, owner string, chargeLegacy bool) (Usage, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return Usage{}, err
 	}
 	defer cancel()
-	files, err := s.chargedFiles(ctx, owner)
+	legacy, err := s.unchargedFiles(ctx, owner)
 	if err != nil {
 		return Usage{}, err
 	}
-	for i := range files {
-		f := &files[i]
-		if chargeLegacy && f.Charged == 0 && legacyCharge(f) > 0 {
-			f.Charged = legacyCharge(f)
-			if err := s.setCharged(ctx, f.ID, f.Charged); err != nil {
-				return Usage{}, err
-			}
+	var u Usage
+	for i := range legacy {
+		f := &legacy[i]
+		if !chargeLegacy {
+			u.Bytes += legacyCharge(f)
+		} else if err := s.setCharged(ctx, f.ID, legacyCharge(f)); err != nil {
+			return Usage{}, err
 		}
 	}
-	return sumCharges(files), nil
+	charged, err := s.sumOwnerFiles(ctx, owner, nil, "$charged")
+	if err != nil {
+		return Usage{}, err
+	}
+	u.Bytes += charged[""]
+	byStatus, err := s.sumOwnerFiles(ctx, owner, "$status", 1)
+	if err != nil {
+		return Usage{}, err
+	}
+	for status, n := range byStatus {
+		if status != statusDeleted {
+			u.Files += n
+		}
+	}
+	return u, nil
 }
 
-// chargedFiles reads what counts of each of the owner's files.
-func (s *mongoStore) chargedFiles(ctx context.Context, owner string) ([]File, error) {
-	fields := bson.D{{Key: "_id", Value: 1}, {Key: "charged", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}, {Key: "status", Value: 1}}
-	cur, err := s.files.Find(ctx, bson.D{{Key: "owner", Value: owner}}, options.Find().SetProjection(fields))
+// sumOwnerFiles groups the owner's files by the expression by (nil: all in
+// one group, "") and returns each group's $sum of the expression of.
+func (s *mongoStore) sumOwnerFiles(ctx context.Context, owner string, by, of any) (map[string]int64, error) {
+	pipeline := mongo.Pipeline{
+		{{Key: "$match", Value: bson.D{{Key: "owner", Value: owner}}}},
+		{{Key: "$group", Value: bson.D{{Key: "_id", Value: by}, {Key: "n", Value: bson.D{{Key: "$sum", Value: of}}}}}},
+	}
+	cur, err := s.files.Aggregate(ctx, pipeline)
+	if err != nil {
+		return nil, mongoErr("count usage", err)
+	}
+	var groups []struct {
+		Key string `bson:"_id"` // null (no key, or a file without the field) is ""
+		N   int64  `bson:"n"`
+	}
+	if err := cur.All(ctx, &groups); err != nil {
+		return nil, mongoErr("count usage", err)
+	}
+	sums := make(map[string]int64, len(groups))
+	for _, g := range groups {
+		sums[g.Key] += g.N
+	}
+	return sums, nil
+}
+
+// unchargedFiles reads the owner's files without a charge whose
+// legacyCharge is not 0: a size that is not 0, or none and a declared size
+// that is not 0. Only files stored before quotas existed have no charge
+// but something to count (an empty file is charged 0, and counts nothing).
+func (s *mongoStore) unchargedFiles(ctx context.Context, owner string) ([]File, error) {
+	nothing := bson.A{nil, 0} // null matches a missing field too
+	filter := bson.D{
+		{Key: "owner", Value: owner},
+		{Key: "charged", Value: bson.D{{Key: "$in", Value: nothing}}},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "size", Value: bson.D{{Key: "$nin", Value: nothing}}}},
+			bson.D{{Key: "size", Value: nil}, {Key: "declared_size", Value: bson.D{{Key: "$nin", Value: nothing}}}},
+		}},
+	}
+	fields := bson.D{{Key: "_id", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}}
+	cur, err := s.files.Find(ctx, filter, options.Find().SetProjection(fields))
 	if err != nil {
 		return nil, mongoErr("count usage", err)
 	}
