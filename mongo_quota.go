@@ -204,18 +204,20 @@ func (s *mongoStore) usageFromFiles(ctx context.Context, owner string) (Usage, e
 }
 
 // sumFiles sums what the owner's files count (Usage.add) in the database,
-// which sends back numbers, not the files: one aggregate sums the charges,
-// one counts the files by status, and a find returns only the files stored
-// before quotas existed that count something (legacyCharge). With
+// which sends back numbers, not the files: a count of the files not held
+// deleted, an aggregate summing the charges, and a find of only the files
+// stored before quotas existed that count something (legacyCharge). With
 // chargeLegacy those are first given that charge on their record
 // (setCharged), so the sum of charges that follows counts them.
 //
-// Three queries and not one $group with $cond, because FerretDB 1.24 has no
+// Not one $group with $cond and two accumulators: FerretDB 1.24 has no
 // $cond nor $ifNull, and computes only the first accumulator of a $group
-// (the others come back 0). Each reads the owner's files from the owner's
-// index. They are not one snapshot: a charge settled between them can be
-// counted twice or not at all in that one answer (the ledger, kept with a
-// quota, is exact; this is what GET /me shows without one).
+// (the others come back 0). The count is a count command, not a second
+// $group: FerretDB 2 (DocumentDB) spends about 15 ms of CPU on any $group,
+// and well under 1 ms on a count of 100 files. Each query reads the
+// owner's files from the owner's index. They are not one snapshot: a
+// charge settled between them can be counted twice or not at all in that
+// one answer (the ledger, kept with a quota, is exact).
 func (s *mongoStore) sumFiles(ctx context.Context, owner string, chargeLegacy bool) (Usage, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
@@ -235,46 +237,48 @@ func (s *mongoStore) sumFiles(ctx context.Context, owner string, chargeLegacy bo
 			return Usage{}, err
 		}
 	}
-	charged, err := s.sumOwnerFiles(ctx, owner, nil, "$charged")
+	charged, err := s.sumCharged(ctx, owner)
 	if err != nil {
 		return Usage{}, err
 	}
-	u.Bytes += charged[""]
-	byStatus, err := s.sumOwnerFiles(ctx, owner, "$status", 1)
-	if err != nil {
-		return Usage{}, err
-	}
-	for status, n := range byStatus {
-		if status != statusDeleted {
-			u.Files += n
-		}
-	}
-	return u, nil
+	u.Bytes += charged
+	u.Files, err = s.countLiveFiles(ctx, owner)
+	return u, err
 }
 
-// sumOwnerFiles groups the owner's files by the expression by (nil: all in
-// one group, "") and returns each group's $sum of the expression of.
-func (s *mongoStore) sumOwnerFiles(ctx context.Context, owner string, by, of any) (map[string]int64, error) {
+// sumCharged sums the charges of the owner's files.
+func (s *mongoStore) sumCharged(ctx context.Context, owner string) (int64, error) {
 	pipeline := mongo.Pipeline{
 		{{Key: "$match", Value: bson.D{{Key: "owner", Value: owner}}}},
-		{{Key: "$group", Value: bson.D{{Key: "_id", Value: by}, {Key: "n", Value: bson.D{{Key: "$sum", Value: of}}}}}},
+		{{Key: "$group", Value: bson.D{{Key: "_id", Value: nil}, {Key: "bytes", Value: bson.D{{Key: "$sum", Value: "$charged"}}}}}},
 	}
 	cur, err := s.files.Aggregate(ctx, pipeline)
 	if err != nil {
-		return nil, mongoErr("count usage", err)
+		return 0, mongoErr("count usage", err)
 	}
-	var groups []struct {
-		Key string `bson:"_id"` // null (no key, or a file without the field) is ""
-		N   int64  `bson:"n"`
+	var sums []struct {
+		Bytes int64 `bson:"bytes"`
 	}
-	if err := cur.All(ctx, &groups); err != nil {
-		return nil, mongoErr("count usage", err)
+	if err := cur.All(ctx, &sums); err != nil || len(sums) == 0 { // no files, no group
+		return 0, mongoErr("count usage", err)
 	}
-	sums := make(map[string]int64, len(groups))
-	for _, g := range groups {
-		sums[g.Key] += g.N
+	return sums[0].Bytes, nil
+}
+
+// countLiveFiles counts the owner's files not held deleted, from the list's
+// index (listIndex says why it is named). The driver's CountDocuments
+// would send a $group.
+func (s *mongoStore) countLiveFiles(ctx context.Context, owner string) (int64, error) {
+	cmd := bson.D{
+		{Key: "count", Value: s.files.Name()},
+		{Key: "query", Value: bson.D{{Key: "owner", Value: owner}, notDeleted}},
+		{Key: "hint", Value: listIndex},
 	}
-	return sums, nil
+	var res struct {
+		N int64 `bson:"n"`
+	}
+	err := s.files.Database().RunCommand(ctx, cmd).Decode(&res)
+	return res.N, mongoErr("count usage", err)
 }
 
 // unchargedFiles reads the owner's files without a charge whose
