@@ -198,9 +198,42 @@ func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error
 }
 
 // usageFromFiles sums the owner's files as countUsage does, writing
-// nothing: the usage when the store keeps no ledger.
+// nothing: the usage when the store keeps no ledger (GET /me). An owner
+// with at most usageReadLimit files has them read and summed here, in one
+// find; one with more, in the database (sumFiles).
 func (s *mongoStore) usageFromFiles(ctx context.Context, owner string) (Usage, error) {
+	files, err := s.readFilesUpTo(ctx, owner, usageReadLimit)
+	if err != nil || len(files) <= usageReadLimit {
+		return sumCharges(files), err
+	}
 	return s.sumFiles(ctx, owner, false)
+}
+
+// usageReadLimit is how many files usageFromFiles reads rather than have
+// the database sum them. Measured on FerretDB 2 (DocumentDB): any $group
+// costs about 15 ms of PostgreSQL's CPU however few files it reads, while
+// a find of 100 files costs about 1 ms, and of 3,000 files 36 ms.
+const usageReadLimit = 500
+
+// readFilesUpTo reads what counts of the owner's files, at most limit+1 of
+// them (more than limit: there are more).
+func (s *mongoStore) readFilesUpTo(ctx context.Context, owner string, limit int64) ([]File, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	fields := bson.D{{Key: "_id", Value: 1}, {Key: "charged", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}, {Key: "status", Value: 1}}
+	opts := options.Find().SetProjection(fields).SetLimit(limit + 1).SetHint(listIndex)
+	cur, err := s.files.Find(ctx, bson.D{{Key: "owner", Value: owner}}, opts)
+	if err != nil {
+		return nil, mongoErr("count usage", err)
+	}
+	var files []File
+	if err := cur.All(ctx, &files); err != nil {
+		return nil, mongoErr("count usage", err)
+	}
+	return files, nil
 }
 
 // sumFiles sums what the owner's files count (Usage.add) in the database,

@@ -237,7 +237,8 @@ func usageOddDocuments(owner string) []bson.D {
 // TestUsageSumsEveryFileKind: on each store (FerretDB 1.24, FerretDB 2 and
 // the local store), an owner's usage among other owners' files is what
 // sumCharges counts of the owner's files, of every kind. On MongoDB, both
-// the sum GET /me shows without a quota (usageFromFiles) and the one a
+// the sum GET /me shows without a quota (usageFromFiles: read, or for an
+// owner of many files summed in the database, sumFiles) and the one a
 // ledger starts from (countUsage, which charges the legacy files), and
 // with the odd documents an older store may hold.
 func TestUsageSumsEveryFileKind(t *testing.T) {
@@ -271,13 +272,15 @@ func TestUsageSumsEveryFileKind(t *testing.T) {
 			}
 		}
 		ms, isMongo := s.(*mongoStore)
-		if isMongo {
-			check("usage without a ledger", func(owner string) (Usage, error) { return ms.usageFromFiles(ctx, owner) })
+		withoutLedger := func(when string) {
+			if isMongo {
+				check("usage without a ledger, read"+when, func(owner string) (Usage, error) { return ms.usageFromFiles(ctx, owner) })
+				check("usage without a ledger, summed in the database"+when, func(owner string) (Usage, error) { return ms.sumFiles(ctx, owner, false) })
+			}
 		}
+		withoutLedger("")
 		check("GetUsage", func(owner string) (Usage, error) { return s.GetUsage(ctx, owner) })
-		if isMongo { // the ledger's start charged the legacy files
-			check("usage without a ledger, legacy files charged", func(owner string) (Usage, error) { return ms.usageFromFiles(ctx, owner) })
-		}
+		withoutLedger(", legacy files charged") // by the ledger's start
 		all, err := s.UsageByOwner(ctx)
 		ctMust(t, "UsageByOwner", err)
 		check("UsageByOwner", func(owner string) (Usage, error) { return all[owner], nil })
@@ -302,16 +305,19 @@ func insertOddDocuments(t *testing.T, s *mongoStore, owner string) []File {
 }
 
 // TestUsageWithoutLedgerSendsNoFiles: with no quota set, GET /me's usage
-// is summed in the database, which sends back a few numbers rather than
-// the owner's files (issue 23: reading and decoding 100,000 of them took
-// longer than the store's 3 s timeout). Only a file stored before quotas
-// with something to count is sent, for its legacyCharge.
+// of an owner of many files is summed in the database, which sends back a
+// few numbers rather than the owner's files (issue 23: reading and
+// decoding 100,000 of them took longer than the store's 3 s timeout). It
+// reads at most usageReadLimit+1 files first, to sum a few files itself;
+// beyond, only a file stored before quotas with something to count is
+// sent, for its legacyCharge.
 func TestUsageWithoutLedgerSendsNoFiles(t *testing.T) {
 	t.Parallel()
 	s := openMongoStoreAt(t, testDatabaseName(t), withQuota(Quota{}))
 	owner := ctNewID()
+	const n = 2000
 	var files []any
-	for i := range 500 {
+	for i := range n {
 		f := quotaFile(owner, int64(i+1))
 		if i%3 == 0 {
 			f.Status = statusComplete
@@ -340,10 +346,10 @@ func TestUsageWithoutLedgerSendsNoFiles(t *testing.T) {
 	t.Cleanup(func() { client.Disconnect(context.Background()) })
 	s.files = client.Database(s.files.Database().Name()).Collection("files")
 
-	want := Usage{Bytes: 500*501/2 + *legacy.DeclaredSize, Files: 501}
-	wantUsage(t, s, owner, want)
-	// The sum of the charges, and the legacy file (a count sends a number).
-	if sent > 2 {
-		t.Errorf("the usage of 501 files read %d documents from the database, want at most 2", sent)
+	wantUsage(t, s, owner, Usage{Bytes: n*(n+1)/2 + *legacy.DeclaredSize, Files: n + 1})
+	// The files read first, the sum of the charges, and the legacy file (a
+	// count sends a number).
+	if most := usageReadLimit + 1 + 2; sent > most {
+		t.Errorf("the usage of %d files read %d documents from the database, want at most %d", n+1, sent, most)
 	}
 }
