@@ -218,24 +218,31 @@ func (s *mongoStore) usageFromFiles(ctx context.Context, owner string) (Usage, e
 const usageReadLimit = 1000
 
 // readFilesUpTo reads what counts of the owner's files, at most limit+1 of
-// them (more than limit: there are more).
-func (s *mongoStore) readFilesUpTo(ctx context.Context, owner string, limit int64) ([]File, error) {
+// them (more than limit: there are more). In one batch of that size, not
+// under a limit: FerretDB 2 spends about 18 ms of CPU more on a find with
+// a limit than without (measured with 100 files).
+func (s *mongoStore) readFilesUpTo(ctx context.Context, owner string, limit int32) ([]File, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
 	fields := bson.D{{Key: "_id", Value: 1}, {Key: "charged", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}, {Key: "status", Value: 1}}
-	opts := options.Find().SetProjection(fields).SetLimit(limit + 1).SetHint(listIndex)
+	opts := options.Find().SetProjection(fields).SetBatchSize(limit + 1).SetHint(listIndex)
 	cur, err := s.files.Find(ctx, bson.D{{Key: "owner", Value: owner}}, opts)
 	if err != nil {
 		return nil, mongoErr("count usage", err)
 	}
+	defer cur.Close(ctx) // ends the cursor on the server when there are more
 	var files []File
-	if err := cur.All(ctx, &files); err != nil {
-		return nil, mongoErr("count usage", err)
+	for len(files) <= int(limit) && cur.Next(ctx) {
+		var f File // fresh each time: the decoder leaves absent fields as they were
+		if err := cur.Decode(&f); err != nil {
+			return nil, mongoErr("count usage", err)
+		}
+		files = append(files, f)
 	}
-	return files, nil
+	return files, mongoErr("count usage", cur.Err())
 }
 
 // sumFiles sums what the owner's files count (Usage.add) in the database,
