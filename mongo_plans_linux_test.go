@@ -23,10 +23,11 @@ import (
 )
 
 // planQuery is one query the store sent: its collection, filter, sort and
-// hint, as a find would run them.
+// hint, as a find would run them; an aggregate's pipeline too.
 type planQuery struct {
 	op, coll           string
 	filter, sort, hint bson.Raw
+	pipeline           bson.RawArray
 }
 
 // queryRecorder keeps the queries of the commands a client sends to one
@@ -58,8 +59,8 @@ func (r *queryRecorder) started(_ context.Context, e *event.CommandStartedEvent)
 		first, _ := arr.Index(0).DocumentOK()
 		q.filter, _ = first.Lookup("q").DocumentOK()
 	case "aggregate":
-		stages, _ := cmd.Lookup("pipeline").ArrayOK()
-		first, _ := stages.Index(0).DocumentOK()
+		q.pipeline, _ = cmd.Lookup("pipeline").ArrayOK()
+		first, _ := q.pipeline.Index(0).DocumentOK()
 		q.filter, _ = first.Lookup("$match").DocumentOK()
 	default:
 		return
@@ -166,6 +167,8 @@ func runHotPaths(t *testing.T, s *mongoStore) {
 	ctMust(t, "complete", err)
 	_, err = s.GetUsage(ctx, planOwner)
 	ctMust(t, "usage", err)
+	_, err = s.usageFromFiles(ctx, planOwner) // GET /me with no quota set
+	ctMust(t, "usage without a ledger", err)
 
 	sh := Share{ID: newID(), TokenHash: hashSecret("share"), Owner: planOwner, FileID: fresh.ID, Files: []ShareFile{{FileID: fresh.ID}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	ctMust(t, "insert share", s.InsertShare(ctx, sh, 10))
@@ -180,7 +183,9 @@ func runHotPaths(t *testing.T, s *mongoStore) {
 }
 
 // explainFind asks the engine for the plan of q run as a find, which is
-// how FerretDB 2 runs every filter (counts, deletes and updates too).
+// how FerretDB 2 runs every filter (counts, deletes and updates too); an
+// aggregate is explained as it was sent (its $group reads the rows the
+// find would).
 func explainFind(t *testing.T, d *mongo.Database, q planQuery) string {
 	find := bson.D{{Key: "find", Value: q.coll}, {Key: "filter", Value: q.filter}}
 	if len(q.sort) > 0 {
@@ -188,6 +193,9 @@ func explainFind(t *testing.T, d *mongo.Database, q planQuery) string {
 	}
 	if len(q.hint) > 0 {
 		find = append(find, bson.E{Key: "hint", Value: q.hint})
+	}
+	if q.pipeline != nil {
+		find = bson.D{{Key: "aggregate", Value: q.coll}, {Key: "pipeline", Value: bson.RawValue{Type: bson.TypeArray, Value: q.pipeline}}, {Key: "cursor", Value: bson.D{}}}
 	}
 	var out bson.Raw
 	cmd := bson.D{{Key: "explain", Value: find}, {Key: "verbosity", Value: "queryPlanner"}}

@@ -191,3 +191,165 @@ func TestQuotaDeleteReleasesAfterClientLeaves(t *testing.T) {
 	}
 	wantUsage(t, s, owner, Usage{})
 }
+
+// usageKinds are files of every kind the usage counts (Usage.add): each
+// status, charged or stored before quotas (legacyCharge: the size, else the
+// declared size, else nothing), empty ones and deleted ones.
+func usageKinds(owner string) []*File {
+	size := func(n int64) *int64 { return &n }
+	kind := func(status string, charged int64, declared, real *int64) *File {
+		f := ctFile(owner, ctNow())
+		f.Status, f.Charged, f.DeclaredSize, f.Size = status, charged, declared, real
+		return f
+	}
+	return []*File{
+		kind(statusPending, 300, size(300), nil),
+		kind(statusComplete, 120, size(200), size(120)),
+		kind(statusDeleted, 50, nil, size(50)),                // bytes, not a file
+		kind(statusComplete, 0, size(90), size(70)),           // legacy: its size
+		kind(statusPending, 0, size(40), nil),                 // legacy: its declared size
+		kind(statusComplete, 0, size(30), size(0)),            // legacy, empty: its size, 0
+		kind(statusPending, 0, nil, nil),                      // legacy, nothing declared
+		kind(statusDeleted, 0, nil, size(25)),                 // legacy, deleted
+		kind(statusDeleted, 0, size(15), nil),                 // legacy, deleted, pending
+		kind(statusComplete, 0, size(0), size(0)),             // empty
+		kind(statusComplete, 1<<40, size(1<<40), size(1<<40)), // a terabyte
+	}
+}
+
+// usageOddDocuments are MongoDB documents the File type never writes but a
+// database may hold: a charge stored as 0 or null, or as a 32-bit number,
+// and no size fields at all.
+func usageOddDocuments(owner string) []bson.D {
+	doc := func(status string, fields ...bson.E) bson.D {
+		id := ctNewID()
+		return append(bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, {Key: "status", Value: status}, {Key: "object_key", Value: "objects/" + id}}, fields...)
+	}
+	return []bson.D{
+		doc(statusPending, bson.E{Key: "charged", Value: int64(0)}, bson.E{Key: "declared_size", Value: int64(11)}),
+		doc(statusComplete, bson.E{Key: "charged", Value: nil}, bson.E{Key: "size", Value: int64(13)}, bson.E{Key: "declared_size", Value: int64(17)}),
+		doc(statusComplete, bson.E{Key: "charged", Value: int32(7)}, bson.E{Key: "size", Value: int32(7)}),
+		doc(statusPending, bson.E{Key: "declared_size", Value: int32(19)}),
+		doc(statusPending),
+	}
+}
+
+// TestUsageSumsEveryFileKind: on each store (FerretDB 1.24, FerretDB 2 and
+// the local store), an owner's usage among other owners' files is what
+// sumCharges counts of the owner's files, of every kind. On MongoDB, both
+// the sum GET /me shows without a quota (usageFromFiles: read, or for an
+// owner of many files summed in the database, sumFiles) and the one a
+// ledger starts from (countUsage, which charges the legacy files), and
+// with the odd documents an older store may hold.
+func TestUsageSumsEveryFileKind(t *testing.T) {
+	t.Parallel()
+	onEachStore(t, func(t *testing.T, s Store) {
+		ctx := t.Context()
+		owners := []string{ctNewID(), ctNewID(), ctNewID()}
+		want := map[string]Usage{}
+		for i, owner := range owners {
+			files := usageKinds(owner)[i:] // owners differ
+			for _, f := range files {
+				ctMust(t, "insert", s.InsertFile(ctx, f))
+			}
+			var stored []File
+			for _, f := range files {
+				stored = append(stored, *f)
+			}
+			if ms, ok := s.(*mongoStore); ok {
+				stored = append(stored, insertOddDocuments(t, ms, owner)...)
+			}
+			want[owner] = sumCharges(stored)
+		}
+		check := func(what string, usage func(owner string) (Usage, error)) {
+			t.Helper()
+			for _, owner := range owners {
+				got, err := usage(owner)
+				ctMust(t, what, err)
+				if got != want[owner] {
+					t.Errorf("%s of %s: %+v, want %+v (sumCharges)", what, owner, got, want[owner])
+				}
+			}
+		}
+		ms, isMongo := s.(*mongoStore)
+		withoutLedger := func(when string) {
+			if isMongo {
+				check("usage without a ledger, read"+when, func(owner string) (Usage, error) { return ms.usageFromFiles(ctx, owner) })
+				check("usage without a ledger, summed in the database"+when, func(owner string) (Usage, error) { return ms.sumFiles(ctx, owner, false) })
+			}
+		}
+		withoutLedger("")
+		check("GetUsage", func(owner string) (Usage, error) { return s.GetUsage(ctx, owner) })
+		withoutLedger(", legacy files charged") // by the ledger's start
+		all, err := s.UsageByOwner(ctx)
+		ctMust(t, "UsageByOwner", err)
+		check("UsageByOwner", func(owner string) (Usage, error) { return all[owner], nil })
+	})
+}
+
+// insertOddDocuments stores usageOddDocuments and returns them as File
+// reads them.
+func insertOddDocuments(t *testing.T, s *mongoStore, owner string) []File {
+	t.Helper()
+	var files []File
+	for _, d := range usageOddDocuments(owner) {
+		_, err := s.files.InsertOne(t.Context(), d)
+		ctMust(t, "insert odd document", err)
+		raw, err := bson.Marshal(d)
+		ctMust(t, "marshal", err)
+		var f File
+		ctMust(t, "unmarshal", bson.Unmarshal(raw, &f))
+		files = append(files, f)
+	}
+	return files
+}
+
+// TestUsageWithoutLedgerSendsNoFiles: with no quota set, GET /me's usage
+// of an owner of many files is summed in the database, which sends back a
+// few numbers rather than the owner's files (issue 23: reading and
+// decoding 100,000 of them took longer than the store's 3 s timeout). It
+// reads at most usageReadLimit+1 files first, to sum a few files itself;
+// beyond, only a file stored before quotas with something to count is
+// sent, for its legacyCharge.
+func TestUsageWithoutLedgerSendsNoFiles(t *testing.T) {
+	t.Parallel()
+	s := openMongoStoreAt(t, testDatabaseName(t), withQuota(Quota{}))
+	owner := ctNewID()
+	const n = 2000
+	var files []any
+	for i := range n {
+		f := quotaFile(owner, int64(i+1))
+		if i%3 == 0 {
+			f.Status = statusComplete
+		}
+		files = append(files, f)
+	}
+	legacy := ctFile(owner, ctNow())
+	files = append(files, legacy)
+	_, err := s.files.InsertMany(t.Context(), files)
+	ctMust(t, "seed files", err)
+
+	var mu sync.Mutex
+	sent := 0 // documents the database sent back
+	monitor := &event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
+		for _, batch := range []string{"firstBatch", "nextBatch"} {
+			if docs, err := e.Reply.LookupErr("cursor", batch); err == nil {
+				values, _ := docs.Array().Values()
+				mu.Lock()
+				sent += len(values)
+				mu.Unlock()
+			}
+		}
+	}}
+	client, err := mongo.Connect(options.Client().ApplyURI(requireRig(t).mongoURI).SetMonitor(monitor))
+	ctMust(t, "connect", err)
+	t.Cleanup(func() { client.Disconnect(context.Background()) })
+	s.files = client.Database(s.files.Database().Name()).Collection("files")
+
+	wantUsage(t, s, owner, Usage{Bytes: n*(n+1)/2 + *legacy.DeclaredSize, Files: n + 1})
+	// The files read first, the sum of the charges, and the legacy file (a
+	// count sends a number).
+	if most := usageReadLimit + 1 + 2; sent > most {
+		t.Errorf("the usage of %d files read %d documents from the database, want at most %d", n+1, sent, most)
+	}
+}
