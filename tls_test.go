@@ -205,9 +205,9 @@ func TestCertFilesKeepOldPairWhenNewIsBad(t *testing.T) {
 // are Secure. Once with Pebble's validation switched off, and once with
 // real validation of each challenge Dropp answers: TLS-ALPN-01 on ADDR,
 // and HTTP-01 on HTTP_ADDR (Pebble's TLS-ALPN-01 port then points where
-// nothing listens, so autocert falls back to HTTP-01).
+// nothing listens, so autocert falls back to HTTP-01). Not parallel: with 4
+// tests at once every validation of a run failed at once (docs/testing.md).
 func TestACMEWithPebble(t *testing.T) {
-	t.Parallel()
 	bins := requirePebble(t)
 	t.Run("always valid, then from the cache", func(t *testing.T) {
 		dataDir := t.TempDir()
