@@ -30,13 +30,14 @@ type pageState struct {
 	Path     string `json:"path"`
 	Text     string `json:"text"`
 	MaxWidth string `json:"maxWidth"` // of <main>: "none" unless the page's style applied
+	Loading  bool   `json:"loading"`  // the document is still being parsed
 }
 
 // pageStateJS reads pageState.
 const pageStateJS = `(() => {
 	const main = document.querySelector("main");
 	return {path: location.pathname, text: document.body ? document.body.innerText : "",
-		maxWidth: main ? getComputedStyle(main).maxWidth : ""};
+		maxWidth: main ? getComputedStyle(main).maxWidth : "", loading: document.readyState === "loading"};
 })()`
 
 // signInInChromium is the browser sign-in tests' one set-up: a server
@@ -79,7 +80,9 @@ func waitForPage(t *testing.T, c *cdpClient, page string, done func(pageState) b
 	deadline := time.Now().Add(20 * time.Second)
 	var s pageState
 	for time.Now().Before(deadline) {
-		if err := c.evaluate(page, pageStateJS, &s); err == nil && done(s) {
+		// Chromium shows a page as it parses it; on a busy machine a test
+		// that read it then saw its first rows without the rest.
+		if err := c.evaluate(page, pageStateJS, &s); err == nil && !s.Loading && done(s) {
 			return s
 		}
 		time.Sleep(100 * time.Millisecond)

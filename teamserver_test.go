@@ -45,9 +45,9 @@ import (
 // Dropp's certificate carries (--ignore-certificate-errors-spki-list, the
 // browser part only) and to resolve the name to loopback. The stranger's Go
 // client trusts Pebble's root and nothing else. Each step is timed; the
-// times of a run are in docs/team-server.md.
+// times of a run are in docs/team-server.md. Not parallel: with 4 tests at
+// once Pebble's validations failed, as in TestACMEWithPebble.
 func TestTeamServerOnOneMachine(t *testing.T) {
-	t.Parallel()
 	requireChromium(t)
 	bins := requirePebble(t)
 	readme := readTeamServerSteps(t)

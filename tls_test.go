@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -204,9 +205,9 @@ func TestCertFilesKeepOldPairWhenNewIsBad(t *testing.T) {
 // are Secure. Once with Pebble's validation switched off, and once with
 // real validation of each challenge Dropp answers: TLS-ALPN-01 on ADDR,
 // and HTTP-01 on HTTP_ADDR (Pebble's TLS-ALPN-01 port then points where
-// nothing listens, so autocert falls back to HTTP-01).
+// nothing listens, so autocert falls back to HTTP-01). Not parallel: with 4
+// tests at once every validation of a run failed at once (docs/testing.md).
 func TestACMEWithPebble(t *testing.T) {
-	t.Parallel()
 	bins := requirePebble(t)
 	t.Run("always valid, then from the cache", func(t *testing.T) {
 		dataDir := t.TempDir()
@@ -586,9 +587,8 @@ type pebble struct {
 func startPebble(t *testing.T, bins pebbleBins, opts pebbleOptions) *pebble {
 	t.Helper()
 	dir := t.TempDir()
-	dnsPort := freeUDPPort(t)
-	startProc(t, exec.Command(bins.challtestsrv, "-dnsserver", "127.0.0.1:"+dnsPort, "-defaultIPv6", "",
-		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "", "-management", "127.0.0.1:"+freePort(t)), nil)
+	log := &syncBuffer{}
+	dnsPort := startChallTestSrv(t, bins.challtestsrv, log)
 
 	ca := newTestCA(t)
 	certFile, keyFile := ca.issueFiles(t, dir, "127.0.0.1", "localhost")
@@ -611,7 +611,6 @@ func startPebble(t *testing.T, bins pebbleBins, opts pebbleOptions) *pebble {
 	if opts.alwaysValid {
 		cmd.Env = append(cmd.Env, "PEBBLE_VA_ALWAYS_VALID=1")
 	}
-	log := &syncBuffer{}
 	startProc(t, cmd, log)
 
 	p := &pebble{directory: "https://127.0.0.1:" + apiPort + "/dir", caFile: caFile, log: log, ca: ca}
@@ -630,6 +629,45 @@ func startPebble(t *testing.T, bins pebbleBins, opts pebbleOptions) *pebble {
 		}
 	}
 	return p
+}
+
+// startChallTestSrv starts pebble-challtestsrv, its output into log, and
+// returns its DNS port once it answers there: Pebble validates at once, and
+// a lookup that meets no server fails the challenge. Its ports were free a
+// moment before it binds them; when another test took one in between and
+// it exits, it is started again on others.
+func startChallTestSrv(t *testing.T, bin string, log *syncBuffer) (dnsPort string) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		dnsPort = freeUDPPort(t)
+		cmd := exec.Command(bin, "-dnsserver", "127.0.0.1:"+dnsPort, "-defaultIPv6", "",
+			"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "", "-management", "127.0.0.1:"+freePort(t))
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+		resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "udp", "127.0.0.1:"+dnsPort)
+		}}
+		for deadline := time.Now().Add(30 * time.Second); !isClosed(exited); time.Sleep(50 * time.Millisecond) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			addrs, err := resolver.LookupHost(ctx, acmeTestHost)
+			cancel()
+			if err == nil && slices.Contains(addrs, "127.0.0.1") {
+				return dnsPort
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pebble-challtestsrv does not answer %s on %s: %v, %v\n%s", acmeTestHost, dnsPort, addrs, err, log.String())
+			}
+		}
+		if attempt == 3 {
+			t.Fatalf("pebble-challtestsrv exited, 3 times:\n%s", log.String())
+		}
+	}
 }
 
 // client trusts the root Pebble issues under, and nothing else.
