@@ -36,6 +36,7 @@ type mongoStore struct {
 	retry                                      *backgroundRetry // creates the indexes once the database answers
 	ledgerOff                                  bool             // no quota configured: see withQuota (mongo_quota.go)
 	gate                                       *dbGate          // bounds the calls in flight (dbgate.go); nil: unbounded
+	subjects                                   subjectLocks     // one subject's upserts one at a time (mongo_users.go)
 }
 
 var _ Store = (*mongoStore)(nil)

@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"hash/maphash"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -12,6 +14,7 @@ import (
 // UpsertUser finds the user under any spelling of its issuer (a new user
 // gets u.Issuer's), preferring the canonical one should both exist.
 func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
+	defer s.subjects.lock(u.Subject)()
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return User{}, err
@@ -59,4 +62,27 @@ func (s *mongoStore) GetUser(ctx context.Context, id string) (User, error) {
 		return User{}, mongoErr("get user", err)
 	}
 	return u, nil
+}
+
+// subjectLocks lets one instance upsert one subject at a time. On FerretDB
+// 2 (DocumentDB) a unique index is an exclusion constraint, and concurrent
+// inserts under one key can deadlock in PostgreSQL, which finds each
+// deadlock only after its deadlock_timeout (1 s by default): eight first
+// sign-ins of one user at once outlasted a call's 3 s in a chain of them
+// (TestUpsertUserConcurrentFirstSignIn). Within an instance they now queue
+// here, each a few milliseconds; across instances UpsertUser's retry still
+// settles the race (TestUpsertUserConcurrentAcrossInstances). Subjects
+// share a lock by a hash: another subject waits at most for one upsert.
+type subjectLocks struct {
+	seed    maphash.Seed
+	once    sync.Once
+	stripes [64]sync.Mutex
+}
+
+// lock locks subject's stripe and returns its unlock.
+func (l *subjectLocks) lock(subject string) (unlock func()) {
+	l.once.Do(func() { l.seed = maphash.MakeSeed() })
+	m := &l.stripes[maphash.String(l.seed, subject)%uint64(len(l.stripes))]
+	m.Lock()
+	return m.Unlock
 }
