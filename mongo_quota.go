@@ -338,15 +338,9 @@ func (s *mongoStore) unchargedFiles(ctx context.Context, owner string) ([]File, 
 		}},
 	}
 	fields := bson.D{{Key: "_id", Value: 1}, {Key: "size", Value: 1}, {Key: "declared_size", Value: 1}}
-	cur, err := s.files.Find(ctx, filter, options.Find().SetProjection(fields))
-	if err != nil {
-		return nil, mongoErr("count usage", err)
-	}
 	var files []File
-	if err := cur.All(ctx, &files); err != nil {
-		return nil, mongoErr("count usage", err)
-	}
-	return files, nil
+	err := s.findAll(ctx, s.files, filter, options.Find().SetProjection(fields), &files)
+	return files, mongoErr("count usage", err)
 }
 
 // setCharged records a file's charge on its record.
