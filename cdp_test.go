@@ -34,7 +34,7 @@ type cdpClient struct {
 	toChrome  *os.File
 	replies   chan cdpMessage // closed when Chromium's output ends
 	nextID    int
-	stderr    *lockedBuffer
+	stderr    *syncBuffer
 	downloads cdpDownloads
 }
 
@@ -77,7 +77,7 @@ func startChromiumWith(t *testing.T, flags ...string) *cdpClient {
 	// and a bounded Wait in case one of them keeps stderr open.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = 5 * time.Second
-	c := &cdpClient{t: t, cmd: cmd, toChrome: cmdW, replies: make(chan cdpMessage, 64), stderr: &lockedBuffer{}}
+	c := &cdpClient{t: t, cmd: cmd, toChrome: cmdW, replies: make(chan cdpMessage, 64), stderr: &syncBuffer{}}
 	cmd.Stderr = c.stderr
 	err = cmd.Start()
 	cmdR.Close() // the child holds its own copies

@@ -291,7 +291,7 @@ func checkFailoverRound(t *testing.T, c *failoverClient, token string, files map
 type failoverInstance struct {
 	addr, env string
 	cmd       *exec.Cmd
-	out       lockedBuffer
+	out       syncBuffer
 }
 
 // start starts the process and waits until it answers /healthz.

@@ -25,7 +25,7 @@ func TestMetricsThroughRun(t *testing.T) {
 	promtool := requireTool(t, "promtool", "prometheus")
 	ctx, cancel := context.WithCancel(context.Background())
 	outR, outW := io.Pipe()
-	var stderr lockedBuffer
+	var stderr syncBuffer
 	env := map[string]string{"ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0", "LOG_FORMAT": "json", "DATA_DIR": t.TempDir()}
 	done := make(chan error, 1)
 	go func() { done <- runDropp(ctx, []string{"dropp"}, testGetenv(env), outW, &stderr); outW.Close() }()

@@ -240,27 +240,6 @@ func decode[T any](t *testing.T, body []byte) T {
 	return v
 }
 
-// lockedBuffer collects a child process's output (Chromium's stderr, a
-// server's log) for failure messages, safe to write and read at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p; the output copier calls it.
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String is what Chromium wrote so far.
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newLocalTestEnv starts a server on the local metadata and object stores
 // with local sign-in, with env overriding those defaults.
 func newLocalTestEnv(t *testing.T, env map[string]string) *testEnv {
@@ -272,8 +251,9 @@ func newLocalTestEnv(t *testing.T, env map[string]string) *testEnv {
 	return startTestEnv(t, vars)
 }
 
-// syncBuffer is a log destination safe to write from handlers and read
-// from the test.
+// syncBuffer collects a log or a child process's output (Chromium's
+// stderr, a server's log) for checks and failure messages, safe to write
+// and read at once.
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer

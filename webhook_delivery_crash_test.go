@@ -116,7 +116,7 @@ func startCrashDropp(t *testing.T, dir, addr string) (kill func()) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestWebhookCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), webhookCrashDirEnv+"="+dir, webhookCrashAddrEnv+"="+addr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out lockedBuffer
+	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
