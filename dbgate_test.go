@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -17,15 +18,34 @@ func requestCtx() context.Context {
 	return context.WithValue(context.Background(), dbTicketKey{}, new(dbTicket))
 }
 
-// waitQueued waits until n calls wait at g.
+// waitQueued waits until n calls wait at g: counted in g.waiting and
+// parked in acquire's select. The count goes up a moment before its call
+// parks, and only parked calls are in the slot channel's queue, which
+// serves them in order; a test of that order must not start the next call
+// before this one is in the queue.
 func waitQueued(t *testing.T, g *dbGate, n int64) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); g.waiting.Load() != n; {
+	for deadline := time.Now().Add(5 * time.Second); g.waiting.Load() != n || parkedInAcquire() != n; {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d calls queued, want %d", g.waiting.Load(), n)
+			t.Fatalf("%d calls queued and %d parked, want %d", g.waiting.Load(), parkedInAcquire(), n)
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// parkedInAcquire counts the goroutines blocked in dbGate.acquire's
+// select, from a dump of every goroutine's stack.
+func parkedInAcquire() int64 {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var n int64
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		header, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(header, "[select") && strings.Contains(g, "(*dbGate).acquire(") {
+			n++
+		}
+	}
+	return n
 }
 
 // enterAsync enters g from a goroutine and leaves again; the result
