@@ -156,6 +156,29 @@ func (s *mongoStore) opContext(ctx context.Context) (context.Context, context.Ca
 	}, nil
 }
 
+// insertOne inserts doc into c as one call through the gate; op names
+// the call in the error (see mongoErr), e.g. "insert file".
+func (s *mongoStore) insertOne(ctx context.Context, c *mongo.Collection, doc any, op string) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	_, err = c.InsertOne(ctx, doc)
+	return mongoErr(op, err)
+}
+
+// insertUnique inserts doc into c like insertOne, and answers false, not
+// an error, when its unique key is taken: how a caller takes a number, a
+// unit or a claim that only one caller on any instance may have.
+func (s *mongoStore) insertUnique(ctx context.Context, c *mongo.Collection, doc any, op string) (bool, error) {
+	err := s.insertOne(ctx, c, doc, op)
+	if errors.Is(err, ErrConflict) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // deleteMany is one DeleteMany, bounded by mongoOpTimeout.
 func (s *mongoStore) deleteMany(ctx context.Context, c *mongo.Collection, filter bson.D) error {
 	ctx, cancel, err := s.opContext(ctx)

@@ -18,13 +18,7 @@ func (s *mongoStore) invitationsColl() *mongo.Collection {
 }
 
 func (s *mongoStore) InsertInvitation(ctx context.Context, inv Invitation) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	_, err = s.invitationsColl().InsertOne(ctx, inv)
-	return mongoErr("insert invitation", err)
+	return s.insertOne(ctx, s.invitationsColl(), inv, "insert invitation")
 }
 
 func (s *mongoStore) GetInvitation(ctx context.Context, hash string, now time.Time) (Invitation, error) {

@@ -51,13 +51,7 @@ func (s *mongoStore) insertShareFiles(ctx context.Context, sh *Share, files []Sh
 
 // insertShareFile is one InsertOne of a share file (ErrConflict if there).
 func (s *mongoStore) insertShareFile(ctx context.Context, doc shareFile) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	_, err = s.shareFiles.InsertOne(ctx, doc)
-	return mongoErr("add file to share", err)
+	return s.insertOne(ctx, s.shareFiles, doc, "add file to share")
 }
 
 // dropsOfFile returns a page of the owner's drops that hold q.FileID, in

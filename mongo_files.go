@@ -19,13 +19,7 @@ import (
 )
 
 func (s *mongoStore) InsertFile(ctx context.Context, f *File) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	_, err = s.files.InsertOne(ctx, f)
-	return mongoErr("insert file", err)
+	return s.insertOne(ctx, s.files, f, "insert file")
 }
 
 func (s *mongoStore) GetFile(ctx context.Context, owner, id string) (*File, error) {
@@ -314,17 +308,12 @@ func (s *mongoStore) completionsColl() *mongo.Collection {
 // pending file; a unique insert is atomic on both. A failed insert only
 // logs: the file is complete either way, and at worst goes uncounted.
 func (s *mongoStore) claimCompletion(ctx context.Context, id string, at time.Time) bool {
-	ctx, cancel, err := s.opContext(ctx)
-	if err == nil {
-		defer cancel()
-		claim := bson.D{{Key: "_id", Value: id}, {Key: "expires_at", Value: at.Add(completionClaimTTL)}}
-		_, err = s.completionsColl().InsertOne(ctx, claim)
-		err = mongoErr("claim completion", err)
-	}
-	if err != nil && !errors.Is(err, ErrConflict) {
+	claim := bson.D{{Key: "_id", Value: id}, {Key: "expires_at", Value: at.Add(completionClaimTTL)}}
+	taken, err := s.insertUnique(ctx, s.completionsColl(), claim, "claim completion")
+	if err != nil {
 		s.log.Warn("claiming a file's completion", "file", id, "err", err)
 	}
-	return err == nil
+	return taken
 }
 
 // DeleteFile ends the file's shares first (mongo_shares.go): should the

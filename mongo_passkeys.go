@@ -24,14 +24,8 @@ func passkeyIndex() mongo.IndexModel {
 }
 
 func (s *mongoStore) InsertPasskey(ctx context.Context, p Passkey) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
 	p.CreatedAt, p.LastUsedAt = localTime(p.CreatedAt), localTime(p.LastUsedAt)
-	_, err = s.passkeysColl().InsertOne(ctx, p)
-	return mongoErr("insert passkey", err)
+	return s.insertOne(ctx, s.passkeysColl(), p, "insert passkey")
 }
 
 func (s *mongoStore) GetPasskey(ctx context.Context, id string) (Passkey, error) {

@@ -122,13 +122,7 @@ func usageEntryID(owner string, seq int64) string { return fmt.Sprintf("%s/%016d
 
 // insertUsageEntry inserts e; a taken _id or op is ErrConflict.
 func (s *mongoStore) insertUsageEntry(ctx context.Context, e usageEntry) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	_, err = s.usageColl().InsertOne(ctx, e)
-	return mongoErr("append usage", err)
+	return s.insertOne(ctx, s.usageColl(), e, "append usage")
 }
 
 // findOp returns the ledger entry of op, if there is one.

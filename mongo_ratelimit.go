@@ -47,17 +47,5 @@ func (s *mongoStore) SpendRateBudget(ctx context.Context, bucket string, from, b
 // takeRateUnit records unit n of the bucket; false when another caller
 // already took it.
 func (s *mongoStore) takeRateUnit(ctx context.Context, bucket string, n int, expires time.Time) (bool, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer cancel()
-	_, err = s.rateSpendsColl().InsertOne(ctx, rateSpend{ID: fmt.Sprintf("%s/%d", bucket, n), ExpiresAt: expires})
-	switch {
-	case duplicateKey(err):
-		return false, nil
-	case err != nil:
-		return false, mongoErr("spend rate budget", err)
-	}
-	return true, nil
+	return s.insertUnique(ctx, s.rateSpendsColl(), rateSpend{ID: fmt.Sprintf("%s/%d", bucket, n), ExpiresAt: expires}, "spend rate budget")
 }

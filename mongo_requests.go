@@ -76,13 +76,7 @@ func (s *mongoStore) requestIndexes() []struct {
 
 // InsertRequest stores a new request.
 func (s *mongoStore) InsertRequest(ctx context.Context, fr FileRequest) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	_, err = s.requestsColl().InsertOne(ctx, fr)
-	return mongoErr("insert request", err)
+	return s.insertOne(ctx, s.requestsColl(), fr, "insert request")
 }
 
 // ListRequests finds a page of requests, then counts what they received
@@ -283,13 +277,7 @@ func (s *mongoStore) guardRequestFile(ctx context.Context, f *File, now time.Tim
 
 // insertGuard is one InsertOne of a guard.
 func (s *mongoStore) insertGuard(ctx context.Context, g requestGuard) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	_, err = s.requestGuardsColl().InsertOne(ctx, g)
-	return mongoErr("insert request guard", err)
+	return s.insertOne(ctx, s.requestGuardsColl(), g, "insert request guard")
 }
 
 // heldByRequest is what the request holds: its unexpired guards and its

@@ -173,14 +173,8 @@ func undoInsert(ctx context.Context, undo func(context.Context) error) error {
 // insertShare is one InsertOne of a share, marked as a drop; its files
 // go in documents of their own (insertShareFiles).
 func (s *mongoStore) insertShare(ctx context.Context, sh Share) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
 	sh.Files = nil
-	_, err = s.shares.InsertOne(ctx, mongoShare{Share: sh, Drop: true})
-	return mongoErr("insert share", err)
+	return s.insertOne(ctx, s.shares, mongoShare{Share: sh, Drop: true}, "insert share")
 }
 
 // countLiveShares counts the owner's shares unexpired at now that hold the
@@ -420,20 +414,8 @@ func (s *mongoStore) stillShared(ctx context.Context, sh *Share, fileID string) 
 // when another caller already took that number. Each attempt is one call,
 // bounded on its own like every MongoDB call.
 func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, fileID string, n int64) (bool, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer cancel()
 	d := shareDownload{ID: fmt.Sprintf("%s/%s/%d", sh.ID, fileID, n), ShareID: sh.ID, FileID: fileID, ExpiresAt: sh.ExpiresAt}
-	_, err = s.shareDownloads.InsertOne(ctx, d)
-	switch {
-	case duplicateKey(err):
-		return false, nil
-	case err != nil:
-		return false, mongoErr("count share download", err)
-	}
-	return true, nil
+	return s.insertUnique(ctx, s.shareDownloads, d, "count share download")
 }
 
 // findOne tells whether the document with that _id exists (ErrNoDocuments

@@ -12,13 +12,7 @@ import (
 )
 
 func (s *mongoStore) InsertAuthState(ctx context.Context, st AuthState) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	_, err = s.authStates.InsertOne(ctx, st)
-	return mongoErr("insert auth state", err)
+	return s.insertOne(ctx, s.authStates, st, "insert auth state")
 }
 
 func (s *mongoStore) TakeAuthState(ctx context.Context, hash string, now time.Time) (AuthState, error) {
@@ -30,13 +24,7 @@ func (s *mongoStore) TakeAuthState(ctx context.Context, hash string, now time.Ti
 }
 
 func (s *mongoStore) InsertAuthCode(ctx context.Context, c AuthCode) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	_, err = s.authCodes.InsertOne(ctx, c)
-	return mongoErr("insert auth code", err)
+	return s.insertOne(ctx, s.authCodes, c, "insert auth code")
 }
 
 func (s *mongoStore) TakeAuthCode(ctx context.Context, hash string, now time.Time) (AuthCode, error) {

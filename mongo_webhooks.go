@@ -46,13 +46,7 @@ func (s *mongoStore) webhookIndexes() []struct {
 }
 
 func (s *mongoStore) InsertWebhook(ctx context.Context, h Webhook) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	_, err = s.webhooksColl().InsertOne(ctx, h)
-	return mongoErr("insert webhook", err)
+	return s.insertOne(ctx, s.webhooksColl(), h, "insert webhook")
 }
 
 func (s *mongoStore) ListWebhooks(ctx context.Context, owner string) ([]Webhook, error) {
@@ -233,16 +227,7 @@ func (s *mongoStore) ClaimDelivery(ctx context.Context, id string, attempt int, 
 
 // insertClaim inserts the claim; false if one with its _id is there.
 func (s *mongoStore) insertClaim(ctx context.Context, c webhookClaim) (bool, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer cancel()
-	_, err = s.claimsColl().InsertOne(ctx, c)
-	if mongo.IsDuplicateKeyError(err) {
-		return false, nil
-	}
-	return err == nil, mongoErr("claim webhook delivery", err)
+	return s.insertUnique(ctx, s.claimsColl(), c, "claim webhook delivery")
 }
 
 // deleteExpiredClaim deletes the claim if it expired by now.
