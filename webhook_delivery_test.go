@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -281,4 +282,35 @@ func TestWebhookLatency(t *testing.T) {
 		t.Logf("webhook latency over %d events, one at a time, from the emitting request to the endpoint: p50 %v, p99 %v (the request alone: p50 %v, p99 %v)",
 			n, took[n/2], took[n*99/100], answered[n/2], answered[n*99/100])
 	})
+}
+
+// ctClaimDelivery: while a claim of an attempt lasts, a second claim of it
+// is refused (false, not an error: the delivery worker takes an error for a
+// store outage); another attempt is free; an expired claim is taken over,
+// and a released one is free again.
+func ctClaimDelivery(t *testing.T, s Store) {
+	ctx := t.Context()
+	now, id := ctNow(), ctNewID()
+	claim := func(attempt int, at time.Time) bool {
+		t.Helper()
+		taken, err := s.ClaimDelivery(ctx, id, attempt, at, at.Add(time.Minute))
+		ctMust(t, fmt.Sprintf("ClaimDelivery(attempt %d)", attempt), err)
+		return taken
+	}
+	if !claim(1, now) {
+		t.Fatal("the first claim of attempt 1 was refused")
+	}
+	if claim(1, now.Add(time.Second)) {
+		t.Fatal("attempt 1 was claimed again while its first claim lasts")
+	}
+	if !claim(2, now) {
+		t.Fatal("attempt 2 was refused while only attempt 1 is claimed")
+	}
+	if !claim(1, now.Add(2*time.Minute)) {
+		t.Fatal("attempt 1 was not taken over once its claim expired")
+	}
+	ctMust(t, "ReleaseClaim", s.ReleaseClaim(ctx, id, 2))
+	if !claim(2, now.Add(time.Second)) {
+		t.Fatal("attempt 2 was refused after its claim was released")
+	}
 }
