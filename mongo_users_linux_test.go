@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"sync"
 	"testing"
 )
 
@@ -37,28 +34,7 @@ func TestUpsertUserConcurrentAcrossInstances(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			open := sameDatabase(t)
-			instances := []Store{open(), open()}
-			for round := range 5 {
-				u := User{Issuer: "https://issuer.example", Subject: fmt.Sprintf("sub-%d-%s", round, newID()), Email: "a@example.com"}
-				ids := make([]string, 2*len(instances))
-				errs := make([]error, len(ids))
-				var wg sync.WaitGroup
-				for i := range ids {
-					wg.Go(func() {
-						got, err := instances[i%len(instances)].UpsertUser(t.Context(), u)
-						ids[i], errs[i] = got.ID, err
-					})
-				}
-				wg.Wait()
-				if err := errors.Join(errs...); err != nil {
-					t.Fatalf("round %d: first sign-ins on two instances: %v", round, err)
-				}
-				for _, id := range ids {
-					if id == "" || id != ids[0] {
-						t.Fatalf("round %d: first sign-ins on two instances made users %v, want one", round, ids)
-					}
-				}
-			}
+			raceFirstSignIns(t, []Store{open(), open()}, 4)
 		})
 	}
 }

@@ -1020,29 +1020,35 @@ func onEachStoreReplayed[T any](t *testing.T, insert func(*testing.T, Store) T, 
 // at once all succeed, as one user (item 17: a lost insert race was a 409).
 func TestUpsertUserConcurrentFirstSignIn(t *testing.T) {
 	t.Parallel()
-	onEachStore(t, func(t *testing.T, s Store) {
-		for round := range 5 {
-			u := User{Issuer: "https://issuer.example", Subject: fmt.Sprintf("sub-%d-%s", round, newID()), Email: "a@example.com"}
-			ids := make([]string, 8)
-			errs := make([]error, len(ids))
-			var wg sync.WaitGroup
-			for i := range ids {
-				wg.Go(func() {
-					got, err := s.UpsertUser(t.Context(), u)
-					ids[i], errs[i] = got.ID, err
-				})
-			}
-			wg.Wait()
-			if err := errors.Join(errs...); err != nil {
-				t.Fatalf("round %d: concurrent first sign-ins: %v", round, err)
-			}
-			for _, id := range ids {
-				if id == "" || id != ids[0] {
-					t.Fatalf("round %d: concurrent first sign-ins made users %v, want one", round, ids)
-				}
+	onEachStore(t, func(t *testing.T, s Store) { raceFirstSignIns(t, []Store{s}, 8) })
+}
+
+// raceFirstSignIns signs in a new subject n times at once, the i-th on
+// instances[i % len(instances)], in 5 rounds: each round must succeed
+// every time and make one user.
+func raceFirstSignIns(t *testing.T, instances []Store, n int) {
+	t.Helper()
+	for round := range 5 {
+		u := User{Issuer: "https://issuer.example", Subject: fmt.Sprintf("sub-%d-%s", round, newID()), Email: "a@example.com"}
+		ids := make([]string, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range ids {
+			wg.Go(func() {
+				got, err := instances[i%len(instances)].UpsertUser(t.Context(), u)
+				ids[i], errs[i] = got.ID, err
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("round %d: %d first sign-ins on %d instance(s): %v", round, n, len(instances), err)
+		}
+		for _, id := range ids {
+			if id == "" || id != ids[0] {
+				t.Fatalf("round %d: %d first sign-ins on %d instance(s) made users %v, want one", round, n, len(instances), ids)
 			}
 		}
-	})
+	}
 }
 
 // TestUpsertUserGoogleIssuerSpellings: a Google user stored under the bare
