@@ -19,13 +19,8 @@ import (
 // read, which sees it, or marks c itself, which exists by then; c is not
 // handed out before this returns.
 func (s *mongoStore) InsertCredential(ctx context.Context, c Credential) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
+	if err := s.insertOne(ctx, s.creds, c, "insert credential"); err != nil {
 		return err
-	}
-	defer cancel()
-	if _, err = s.creds.InsertOne(ctx, c); err != nil {
-		return mongoErr("insert credential", err)
 	}
 	if c.UserDisabled {
 		return nil

@@ -13,13 +13,7 @@ import (
 // one). A user already there is ErrConflict; the same identity under
 // another id is an error the operator must look at.
 func (s *mongoStore) insertUser(ctx context.Context, u User) error {
-	opCtx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = s.users.InsertOne(opCtx, u)
-	cancel()
-	err = mongoErr("insert user", err)
+	err := s.insertOne(ctx, s.users, u, "insert user")
 	if !errors.Is(err, ErrConflict) {
 		return err
 	}
