@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -177,6 +178,44 @@ func (s *mongoStore) insertUnique(ctx context.Context, c *mongo.Collection, doc 
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// retryRacing runs try until it answers other than race, which says its
+// insert was over a cap and taken back, but there was room after: inserts
+// racing at the cap, not a full one. After a race it pauses (raceBackoff)
+// and tries again, up to raceAttempts tries; then the cap counts as full.
+func retryRacing(ctx context.Context, race, full error, try func() error) error {
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := try()
+		if !errors.Is(err, race) {
+			return err
+		}
+		if attempt == raceAttempts {
+			return full
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(raceBackoff(attempt, time.Since(start))):
+		}
+	}
+}
+
+// raceAttempts bounds retryRacing's tries.
+const raceAttempts = 5
+
+// raceBackoff is the random pause before try attempt+1 of an insert that
+// raced at a cap, after a try that took took. A pause short beside a try
+// keeps racing tries in step (under load a try spends most of its time
+// waiting at the gate), and then every try of a burst counts too many and
+// takes its insert back again, until all are refused with the cap's room
+// empty. So the pause is drawn from a window attempt tries long, each
+// counted as at least 20 ms and at most a second, which bounds the pauses
+// of one insert to 10 s.
+func raceBackoff(attempt int, took time.Duration) time.Duration {
+	window := time.Duration(attempt) * min(max(took, 20*time.Millisecond), time.Second)
+	return time.Millisecond + rand.N(window)
 }
 
 // deleteMany is one DeleteMany, bounded by mongoOpTimeout.

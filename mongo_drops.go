@@ -205,7 +205,7 @@ func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 		AddedAt: now.Truncate(time.Millisecond), CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt,
 	}
 	files := []ShareFile{{FileID: fileID}}
-	return s.retryAtCap(ctx, func() error {
+	return retryRacing(ctx, errShareRace, ErrTooManyShares, func() error {
 		err := s.insertShareFile(ctx, doc)
 		if errors.Is(err, ErrConflict) {
 			return nil // already in the drop

@@ -20,7 +20,6 @@ package main
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -32,9 +31,6 @@ import (
 // create takes, so that an instance that dies between its guard and its
 // file holds no room for long.
 const requestGuardTTL = time.Minute
-
-// requestInsertAttempts bounds InsertRequestFile's tries under a race at a cap.
-const requestInsertAttempts = 5
 
 // errRequestRace: an upload was over a cap, but after taking its guard
 // back there was room: racing uploads, not a full request.
@@ -222,24 +218,11 @@ func (s *mongoStore) withReceived(ctx context.Context, fr FileRequest) (Received
 // InsertRequestFile guards the upload's place, inserts its file within
 // the quota, then lets the guard go (see the top of this file).
 func (s *mongoStore) InsertRequestFile(ctx context.Context, f *File, q Quota, now time.Time) error {
-	for attempt := 1; ; attempt++ {
-		err := s.guardRequestFile(ctx, f, now)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, errRequestRace) {
-			return err
-		}
-		if attempt == requestInsertAttempts {
-			return ErrRequestFull
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt) * time.Duration(1+rand.IntN(20)) * time.Millisecond):
-		}
+	err := retryRacing(ctx, errRequestRace, ErrRequestFull, func() error { return s.guardRequestFile(ctx, f, now) })
+	if err != nil {
+		return err
 	}
-	err := s.InsertFileWithinQuota(ctx, f, q)
+	err = s.InsertFileWithinQuota(ctx, f, q)
 	if derr := s.deleteMany(context.WithoutCancel(ctx), s.requestGuardsColl(), bson.D{{Key: "_id", Value: f.ID}}); derr != nil {
 		s.log.Warn("request: deleting an upload's guard; it expires on its own", "file", f.ID, "err", derr)
 	}

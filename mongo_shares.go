@@ -56,30 +56,8 @@ type mongoShare struct {
 func (s *mongoStore) InsertShare(ctx context.Context, sh Share, maxLive int) error {
 	sh.withLegacyFiles()
 	sh.Downloads = 0 // counted in share_downloads
-	return s.retryAtCap(ctx, func() error { return s.insertShareWithin(ctx, sh, maxLive) })
+	return retryRacing(ctx, errShareRace, ErrTooManyShares, func() error { return s.insertShareWithin(ctx, sh, maxLive) })
 }
-
-// retryAtCap runs try until it is not errShareRace, a few times with a
-// random pause; then the race counts as a full file.
-func (s *mongoStore) retryAtCap(ctx context.Context, try func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := try()
-		if !errors.Is(err, errShareRace) {
-			return err
-		}
-		if attempt == shareInsertAttempts {
-			return ErrTooManyShares
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt) * time.Duration(1+rand.IntN(20)) * time.Millisecond):
-		}
-	}
-}
-
-// shareInsertAttempts bounds InsertShare's tries under a race at the cap.
-const shareInsertAttempts = 5
 
 // errShareRace says an insert was over the cap, but after taking it back
 // there was room: racing inserts, not a full file.
