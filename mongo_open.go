@@ -53,16 +53,19 @@ func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger
 	return s, nil
 }
 
+// collIndex is an index and the collection it is on.
+type collIndex struct {
+	coll  *mongo.Collection
+	index mongo.IndexModel
+}
+
 // ensureIndexes creates the indexes the queries rely on. TTL indexes only
 // tidy up (queries check expiry themselves), so a server that lacks them
 // gets a log line, not a failed start.
 func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	required := []struct {
-		coll  *mongo.Collection
-		index mongo.IndexModel
-	}{
+	required := []collIndex{
 		{s.files, mongo.IndexModel{Keys: listIndex}},
 		{s.files, mongo.IndexModel{Keys: bson.D{{Key: "object_key", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.creds, mongo.IndexModel{Keys: credentialIndex, Options: options.Index().SetUnique(true)}},
@@ -78,19 +81,13 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 		{s.passkeysColl(), passkeyIndex()}, // mongo_passkeys.go
 	}
 	for _, index := range dropIndexes() { // mongo_drops.go
-		required = append(required, struct {
-			coll  *mongo.Collection
-			index mongo.IndexModel
-		}{s.shareFiles, index})
+		required = append(required, collIndex{s.shareFiles, index})
 	}
 	required = append(required, s.webhookIndexes()...)
 	// File requests' indexes (mongo_requests.go).
 	required = append(required, s.requestIndexes()...)
 	for _, index := range usageIndexes() { // mongo_quota.go
-		required = append(required, struct {
-			coll  *mongo.Collection
-			index mongo.IndexModel
-		}{s.usageColl(), index})
+		required = append(required, collIndex{s.usageColl(), index})
 	}
 	for _, r := range required {
 		if _, err := r.coll.Indexes().CreateOne(ctx, r.index); err != nil {

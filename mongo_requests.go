@@ -55,14 +55,8 @@ func (s *mongoStore) requestGuardsColl() *mongo.Collection {
 // requestIndexes are the indexes file requests need; ensureIndexes
 // creates them. The TTL index on the collections' expires_at is made
 // there with the others.
-func (s *mongoStore) requestIndexes() []struct {
-	coll  *mongo.Collection
-	index mongo.IndexModel
-} {
-	return []struct {
-		coll  *mongo.Collection
-		index mongo.IndexModel
-	}{
+func (s *mongoStore) requestIndexes() []collIndex {
+	return []collIndex{
 		{s.requestsColl(), mongo.IndexModel{Keys: bson.D{{Key: "token_hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		{s.requestsColl(), mongo.IndexModel{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}}},
 		{s.requestGuardsColl(), mongo.IndexModel{Keys: bson.D{{Key: "request_id", Value: 1}}}},

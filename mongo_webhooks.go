@@ -31,14 +31,8 @@ func (s *mongoStore) claimsColl() *mongo.Collection {
 }
 
 // webhookIndexes are the indexes the webhook queries use.
-func (s *mongoStore) webhookIndexes() []struct {
-	coll  *mongo.Collection
-	index mongo.IndexModel
-} {
-	return []struct {
-		coll  *mongo.Collection
-		index mongo.IndexModel
-	}{
+func (s *mongoStore) webhookIndexes() []collIndex {
+	return []collIndex{
 		{s.webhooksColl(), mongo.IndexModel{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "created_at", Value: 1}}}},
 		{s.deliveriesColl(), mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "next_at", Value: 1}}}},
 		{s.deliveriesColl(), mongo.IndexModel{Keys: bson.D{{Key: "webhook_id", Value: 1}, {Key: "created_at", Value: -1}}}},
