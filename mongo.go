@@ -12,6 +12,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // mongoOpTimeout bounds every MongoDB call, so a database that stops
@@ -157,6 +158,12 @@ func (s *mongoStore) opContext(ctx context.Context) (context.Context, context.Ca
 	}, nil
 }
 
+// collIndex is an index and the collection it is on.
+type collIndex struct {
+	coll  *mongo.Collection
+	index mongo.IndexModel
+}
+
 // insertOne inserts doc into c as one call through the gate; op names
 // the call in the error (see mongoErr), e.g. "insert file".
 func (s *mongoStore) insertOne(ctx context.Context, c *mongo.Collection, doc any, op string) error {
@@ -216,6 +223,20 @@ const raceAttempts = 5
 func raceBackoff(attempt int, took time.Duration) time.Duration {
 	window := time.Duration(attempt) * min(max(took, 20*time.Millisecond), time.Second)
 	return time.Millisecond + rand.N(window)
+}
+
+// findAll decodes every document filter matches into out.
+func (s *mongoStore) findAll(ctx context.Context, c *mongo.Collection, filter bson.D, opts *options.FindOptionsBuilder, out any) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	cur, err := c.Find(ctx, filter, opts)
+	if err != nil {
+		return err
+	}
+	return cur.All(ctx, out)
 }
 
 // deleteMany is one DeleteMany, bounded by mongoOpTimeout.

@@ -53,12 +53,6 @@ func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger
 	return s, nil
 }
 
-// collIndex is an index and the collection it is on.
-type collIndex struct {
-	coll  *mongo.Collection
-	index mongo.IndexModel
-}
-
 // ensureIndexes creates the indexes the queries rely on. TTL indexes only
 // tidy up (queries check expiry themselves), so a server that lacks them
 // gets a log line, not a failed start.

@@ -99,20 +99,6 @@ func (s *mongoStore) ListRequests(ctx context.Context, q RequestQuery) ([]Receiv
 	return reqs, nil
 }
 
-// findAll decodes every document filter matches into out.
-func (s *mongoStore) findAll(ctx context.Context, c *mongo.Collection, filter bson.D, opts *options.FindOptionsBuilder, out any) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	cur, err := c.Find(ctx, filter, opts)
-	if err != nil {
-		return err
-	}
-	return cur.All(ctx, out)
-}
-
 // receivedFiles sums the pending and complete files of each request.
 func (s *mongoStore) receivedFiles(ctx context.Context, requestIDs []string) (map[string]Usage, error) {
 	match := bson.D{
