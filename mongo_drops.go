@@ -65,7 +65,7 @@ func (s *mongoStore) dropsOfFile(ctx context.Context, q ShareQuery) ([]mongoShar
 	if err != nil {
 		return nil, err
 	}
-	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "share_id", Value: 1}}).SetLimit(int64(q.Limit))
+	opts := onePage(q.Limit, bson.D{{Key: "created_at", Value: 1}, {Key: "share_id", Value: 1}})
 	var docs []shareFile
 	cur, err := s.shareFiles.Find(opCtx, filter, opts)
 	if err == nil {
@@ -79,7 +79,7 @@ func (s *mongoStore) dropsOfFile(ctx context.Context, q ShareQuery) ([]mongoShar
 	for i, d := range docs {
 		ids[i] = d.ShareID
 	}
-	return s.findShares(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "owner", Value: q.Owner}}, int64(q.Limit))
+	return s.findShares(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "owner", Value: q.Owner}}, q.Limit)
 }
 
 // withFiles returns the shares with their files (those still there) and each file's downloads, in three queries whatever their

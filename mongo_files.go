@@ -46,7 +46,7 @@ func (s *mongoStore) GetFile(ctx context.Context, owner, id string) (*File, erro
 
 // ListFiles reads the page from the cursor's raw documents (decodeFile)
 // rather than through the driver's reflection decoder, which was the
-// largest cost of a list request. The batch size is the page size, so a
+// largest cost of a list request. The page is one batch (onePage), so a
 // page of up to 1000 files takes one round trip.
 func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error) {
 	ctx, cancel, err := s.opContext(ctx)
@@ -54,11 +54,7 @@ func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 		return nil, err
 	}
 	defer cancel()
-	opts := options.Find().
-		SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).
-		SetHint(listIndex).
-		SetLimit(int64(q.Limit)).
-		SetBatchSize(int32(q.Limit))
+	opts := onePage(q.Limit, bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetHint(listIndex)
 	cur, err := s.files.Find(ctx, listFilter(q), opts)
 	if err != nil {
 		return nil, mongoErr("list files", err)
@@ -78,6 +74,25 @@ func (s *mongoStore) ListFiles(ctx context.Context, q ListQuery) ([]File, error)
 		return nil, mongoErr("list files", err)
 	}
 	return files, nil
+}
+
+// onePage is a find of at most n documents (n >= 1) in sort's order, sent
+// as one batch: limit n, batchSize n and singleBatch (a negative limit is
+// how the driver asks for singleBatch). On MongoDB that is what a limit
+// does: at most n documents in the first batch, and the cursor closed, so
+// one command, no getMore and no killCursors (TestRequestRoundTrips); a
+// page of up to 1,001 small documents is far below the 16 MiB a batch may
+// hold, past which singleBatch would cut it short. It is singleBatch for
+// FerretDB 2: DocumentDB (v0.106) serves any other find with a sort or a
+// limit from a persistent cursor, and FerretDB (v2.5) then takes that
+// PostgreSQL connection out of its pool and closes it, even when the page
+// was the last (pool_cursors.go, cursor/registry.go), so the next query
+// starts a new PostgreSQL backend: about 20 ms of database CPU a page,
+// against 2 ms single-batch (docs/scale.md, "A list page's fixed cost on
+// FerretDB 2"; TestPagedFindsAreSingleBatch). FerretDB 1.24 honours
+// singleBatch as MongoDB does.
+func onePage(n int, sort bson.D) *options.FindOptionsBuilder {
+	return options.Find().SetSort(sort).SetLimit(-int64(n)).SetBatchSize(int32(n))
 }
 
 // listIndex is the index a list reads: the owner's files in list order.

@@ -79,7 +79,7 @@ func (s *mongoStore) ListRequests(ctx context.Context, q RequestQuery) ([]Receiv
 			bson.D{{Key: "created_at", Value: c.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: c.ID}}}},
 		}})
 	}
-	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(int64(q.Limit))
+	opts := onePage(q.Limit, bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}})
 	var found []FileRequest
 	if err := s.findAll(ctx, s.requestsColl(), filter, opts, &found); err != nil {
 		return nil, mongoErr("list requests", err)

@@ -23,7 +23,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // shareDownload is one counted download of a file of a share: a
@@ -198,7 +197,7 @@ func (s *mongoStore) ListShares(ctx context.Context, q ShareQuery) ([]Share, err
 	if q.After != nil {
 		filter = append(filter, afterCursor(q.After, "_id"))
 	}
-	docs, err := s.findShares(ctx, filter, int64(q.Limit))
+	docs, err := s.findShares(ctx, filter, q.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -219,14 +218,15 @@ func (s *mongoStore) ListShares(ctx context.Context, q ShareQuery) ([]Share, err
 // entries of every unexpired share (TestHotQueriesUseIndexes).
 var shareTokenIndex = bson.D{{Key: "token_hash", Value: 1}}
 
-// findShares is one Find of shares in list order.
-func (s *mongoStore) findShares(ctx context.Context, filter bson.D, limit int64) ([]mongoShare, error) {
+// findShares is one Find of at most limit shares in list order, in one
+// batch (onePage): a page of shares, a file's drops, a link's lookup.
+func (s *mongoStore) findShares(ctx context.Context, filter bson.D, limit int) ([]mongoShare, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(limit)
+	opts := onePage(limit, bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}})
 	if len(filter) > 0 && filter[0].Key == "token_hash" {
 		opts.SetHint(shareTokenIndex) // a link's lookup
 	}
