@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// TestPagedFindsAreSingleBatch: every find behind a page (files: first and
+// deep pages, with and without ?status=; a file's shares and drops; a
+// link's lookup; requests) is sent singleBatch with its limit as the batch
+// size (onePage), and no page sends a getMore or a killCursors. On
+// MongoDB and FerretDB 1.24 that answers what a limit does; FerretDB 2
+// closes its PostgreSQL connection after any other sorted or limited find,
+// and opens a new one for the next query (about 20 ms of database CPU,
+// docs/scale.md).
+func TestPagedFindsAreSingleBatch(t *testing.T) {
+	t.Parallel()
+	db := testDatabaseName(t)
+	s := openMongoStoreAt(t, db)
+	ctx := t.Context()
+	now := ctNow()
+	owner := "paged-owner"
+	var files []*File
+	for i := range 25 {
+		f := ctFile(owner, now.Add(-time.Hour+time.Duration(i)*time.Second))
+		if i%2 == 0 {
+			f.Status = statusComplete
+		}
+		ctMust(t, "insert file", s.InsertFile(ctx, f))
+		files = append(files, f)
+	}
+	shared := files[0]
+	for i := range 3 {
+		sh := Share{ID: newID(), TokenHash: hashSecret(fmt.Sprint("paged-share-", i)), Owner: owner, FileID: shared.ID,
+			Files: []ShareFile{{FileID: shared.ID}}, CreatedAt: now.Add(time.Duration(i) * time.Second), ExpiresAt: now.Add(time.Hour)}
+		ctMust(t, "insert share", s.InsertShare(ctx, sh, 10))
+	}
+	for i := range 3 {
+		ctMust(t, "insert request", s.InsertRequest(ctx, FileRequest{ID: newID(), TokenHash: hashSecret(fmt.Sprint("paged-request-", i)),
+			Owner: owner, Title: "request", MaxFiles: 5, MaxBytes: 1 << 20, CreatedAt: now.Add(time.Duration(i) * time.Second), ExpiresAt: now.Add(time.Hour)}))
+	}
+
+	rec := &findRecorder{db: db}
+	monitored, err := mongo.Connect(options.Client().ApplyURI(requireRig(t).mongoURI).SetMonitor(&event.CommandMonitor{Started: rec.started}))
+	ctMust(t, "connect", err)
+	t.Cleanup(func() { monitored.Disconnect(context.Background()) })
+	d := monitored.Database(db)
+	s.files, s.shares, s.shareFiles = d.Collection(s.files.Name()), d.Collection(s.shares.Name()), d.Collection(s.shareFiles.Name())
+
+	pages := []struct {
+		name string
+		got  func() (int, error)
+		want int
+	}{
+		{"first page", func() (int, error) {
+			p, err := s.ListFiles(ctx, ListQuery{Owner: owner, Limit: 11})
+			return len(p), err
+		}, 11},
+		{"deep page", func() (int, error) {
+			p, err := s.ListFiles(ctx, ListQuery{Owner: owner, Limit: 11, After: &Cursor{CreatedAt: files[5].CreatedAt, ID: files[5].ID}})
+			return len(p), err
+		}, 5},
+		{"status page", func() (int, error) {
+			p, err := s.ListFiles(ctx, ListQuery{Owner: owner, Status: statusComplete, Limit: 20})
+			return len(p), err
+		}, 13},
+		{"a file's shares", func() (int, error) {
+			p, err := s.ListShares(ctx, ShareQuery{Owner: owner, FileID: shared.ID, Now: now, Limit: 2})
+			return len(p), err
+		}, 2},
+		{"a link's lookup", func() (int, error) {
+			_, err := s.ShareLink(ctx, hashSecret("paged-share-1"), now)
+			return 1, err
+		}, 1},
+		{"requests", func() (int, error) {
+			p, err := s.ListRequests(ctx, RequestQuery{Owner: owner, Now: now, Limit: 2})
+			return len(p), err
+		}, 2},
+	}
+	for _, p := range pages {
+		rec.take()
+		n, err := p.got()
+		ctMust(t, p.name, err)
+		if n != p.want {
+			t.Errorf("%s: %d documents, want %d", p.name, n, p.want)
+		}
+		cmds := rec.take()
+		if len(cmds) == 0 {
+			t.Fatalf("%s: no command recorded", p.name)
+		}
+		for _, cmd := range cmds {
+			if problem := pagedFindProblem(cmd); problem != "" {
+				t.Errorf("%s: %s\n%s", p.name, problem, cmd)
+			}
+		}
+	}
+}
+
+// pagedFindProblem says what is wrong with a command a page sent: a
+// getMore or a killCursors, or a find with a sort or a limit that is not
+// one batch of its limit.
+func pagedFindProblem(cmd bson.Raw) string {
+	name := cmd.Index(0).Key()
+	switch name {
+	case "getMore", "killCursors":
+		return "a page sent " + name
+	case "find":
+	default:
+		return ""
+	}
+	_, sorted := cmd.Lookup("sort").DocumentOK()
+	limit, limited := cmd.Lookup("limit").AsInt64OK()
+	if !sorted && !limited {
+		return ""
+	}
+	single, _ := cmd.Lookup("singleBatch").BooleanOK()
+	batch, _ := cmd.Lookup("batchSize").AsInt64OK()
+	if !single || limit < 1 || batch != limit {
+		return fmt.Sprintf("find sent singleBatch %v, limit %d, batchSize %d: want singleBatch with batchSize = limit", single, limit, batch)
+	}
+	return ""
+}
+
+// findRecorder keeps the commands a client sends to one database.
+type findRecorder struct {
+	db   string
+	mu   sync.Mutex
+	cmds []bson.Raw
+}
+
+func (r *findRecorder) started(_ context.Context, e *event.CommandStartedEvent) {
+	if e.DatabaseName != r.db {
+		return
+	}
+	r.mu.Lock()
+	r.cmds = append(r.cmds, append(bson.Raw(nil), e.Command...))
+	r.mu.Unlock()
+}
+
+// take returns the commands recorded since the last take.
+func (r *findRecorder) take() []bson.Raw {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cmds := r.cmds
+	r.cmds = nil
+	return cmds
+}
