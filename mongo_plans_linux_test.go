@@ -308,3 +308,80 @@ func fixedByEquality(filter bson.Raw, field string) bool {
 	}
 	return true
 }
+
+// TestListShapeCost measures what FerretDB 2 and its PostgreSQL spend on
+// one list page sent in each shape a driver can send it (docs/scale.md, "A
+// list page's fixed cost on FerretDB 2"): the same find of the newest 101
+// of a user's files with a limit and a batch size (Dropp's before onePage),
+// with a limit, a batch size and singleBatch (onePage), with a batch size
+// and singleBatch only, and with a batch size only, the cursor closed after
+// the page. A measurement, not a check: it runs only with
+// DROPP_LISTSHAPE=ROUNDS (e.g. 40), on 20,000 other users' files.
+func TestListShapeCost(t *testing.T) {
+	rounds := envInt(t, "DROPP_LISTSHAPE", 0)
+	if rounds == 0 {
+		t.Skip("a measurement: DROPP_LISTSHAPE=ROUNDS runs it")
+	}
+	seed := newDocDBSeeder(t)
+	s := seed.s
+	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
+	addFiles := func(owner func(i int) string, n int) {
+		files := make([]*File, n)
+		for i := range files {
+			files[i] = scaleFile(owner(i), base.Add(time.Duration(i)*time.Millisecond), i)
+		}
+		seed.add(t, files)
+	}
+	addFiles(func(i int) string { return fmt.Sprint("other-", i%1000) }, 20_000)
+	sizes := []int{100, 10_000}
+	for _, n := range sizes {
+		addFiles(func(int) string { return fmt.Sprint("user-", n) }, n)
+	}
+	const limit = 101
+	sort := bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}
+	find := func(owner string, opts *options.FindOptionsBuilder) (*mongo.Cursor, error) {
+		return s.files.Find(t.Context(), listFilter(ListQuery{Owner: owner}), opts.SetSort(sort).SetHint(listIndex))
+	}
+	shapes := []struct {
+		name string
+		open func(owner string) (*mongo.Cursor, error)
+	}{
+		{"limit, batchSize", func(o string) (*mongo.Cursor, error) {
+			return find(o, options.Find().SetLimit(limit).SetBatchSize(limit))
+		}},
+		{"limit, batchSize, singleBatch (onePage)", func(o string) (*mongo.Cursor, error) {
+			return find(o, options.Find().SetLimit(-limit).SetBatchSize(limit))
+		}},
+		{"batchSize, singleBatch", func(o string) (*mongo.Cursor, error) {
+			cmd := bson.D{{Key: "find", Value: s.files.Name()}, {Key: "filter", Value: listFilter(ListQuery{Owner: o})}, {Key: "sort", Value: sort},
+				{Key: "hint", Value: listIndex}, {Key: "batchSize", Value: int32(limit)}, {Key: "singleBatch", Value: true}}
+			return s.files.Database().RunCommandCursor(t.Context(), cmd)
+		}},
+		{"batchSize, then closed", func(o string) (*mongo.Cursor, error) {
+			return find(o, options.Find().SetBatchSize(limit))
+		}},
+	}
+	page := func(open func(string) (*mongo.Cursor, error), owner string) int {
+		cur, err := open(owner)
+		ctMust(t, "find", err)
+		n := 0
+		for n < limit && cur.Next(t.Context()) {
+			n++
+		}
+		ctMust(t, "close", cur.Close(t.Context()))
+		return n
+	}
+	for _, size := range sizes {
+		owner := fmt.Sprint("user-", size)
+		for _, sh := range shapes {
+			page(sh.open, owner) // planned once before timing
+			cpu, wall := seed.dbCPU(), time.Now()
+			var n int
+			for range rounds {
+				n = page(sh.open, owner)
+			}
+			fmt.Printf("| %d | %s | %d | %.1f | %.1f |\n", size, sh.name, n,
+				ms(seed.dbCPU()-cpu)/float64(rounds), ms(time.Since(wall))/float64(rounds))
+		}
+	}
+}
