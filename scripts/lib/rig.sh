@@ -11,6 +11,7 @@
 #   rig_init                       # RIG_DIR: a fresh directory; every server is stopped on exit
 #   start_postgres                 # PG_URL, or status 1 when PostgreSQL cannot run here
 #   start_ferretdb PORT -postgresql "$PG_URL"    (or: start_ferretdb PORT -dir DIR)   # MONGO_URI
+#   start_documentdb PORT          # PostgreSQL 15 + DocumentDB + FerretDB 2: PG_URL, MONGO_URI
 #   start_versitygw PORT DIR       # S3_ENDPOINT; credentials in RIG_S3_ACCESS_KEY/RIG_S3_SECRET_KEY
 #   create_bucket NAME
 #
@@ -261,6 +262,73 @@ start_ferretdb() {
 	rig_spawn ferretdb "$rig_bin/testrig" -listen "127.0.0.1:$port" "$@"
 	rig_wait_log ferretdb "$from" '^ready ' 60 || return 1
 	MONGO_URI="mongodb://127.0.0.1:$port/"
+}
+
+# start_documentdb PORT starts the engine that plans like MongoDB for a
+# script that drives a built dropp (scripts/loadbench -engine documentdb):
+# a throwaway PostgreSQL 15 cluster with the DocumentDB extension created,
+# then FerretDB 2 (ensure_documentdb) on it on 127.0.0.1:PORT. The cluster
+# is set up as the Go tests' (startDocDBPostgres in
+# rig_documentdb_linux_test.go): same initdb options, and its
+# postgresql.conf gets the lines of docDBPostgresConf, read from that file
+# so that there is one copy of them. As root PostgreSQL runs as the postgres
+# user. The process ids go where start_postgres and start_ferretdb put
+# theirs (RIG_DIR/postgres.pid: the postmaster; RIG_DIR/ferretdb.pid), so
+# whatever counts or stops those counts or stops these; sets PG_URL and
+# MONGO_URI (the shape the Go tests hand dropp).
+start_documentdb() {
+	local port=$1 dir="$RIG_DIR/documentdb" pg_port conf i
+	local as=()
+	conf=$(sed -n '/^const docDBPostgresConf = `$/,/^`$/p' "$rig_root/rig_documentdb_linux_test.go" | sed '1d;$d')
+	if [[ -z $conf ]]; then
+		echo "start_documentdb: no docDBPostgresConf in rig_documentdb_linux_test.go" >&2
+		return 1
+	fi
+	if [[ $(id -u) -eq 0 ]]; then
+		id postgres >/dev/null 2>&1 && command -v runuser >/dev/null || {
+			echo "start_documentdb: PostgreSQL refuses to run as root and there is no postgres user" >&2
+			return 1
+		}
+		as=(runuser -u postgres --)
+	fi
+	pg_port=$(free_port) || return 1
+	mkdir -p "$dir/pg" "$dir/ferretdb-state"
+	chmod 700 "$dir/pg"
+	if [[ ${#as[@]} -gt 0 ]]; then
+		chown postgres: "$dir" "$dir/pg"
+	fi
+	"${as[@]}" "$rig_pg15_bin/initdb" -D "$dir/pg" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
+		>>"$RIG_DIR/postgres.log" 2>&1 || return 1
+	# shellcheck disable=SC2059 # the Go harness's Fprintf format: %d the port, %s the socket directory
+	printf "\n$conf\n" "$pg_port" "$dir/pg" >>"$dir/pg/postgresql.conf"
+	"${as[@]}" "$rig_pg15_bin/pg_ctl" -D "$dir/pg" -l "$dir/postgres.log" -w -t 60 start >>"$RIG_DIR/postgres.log" 2>&1 || {
+		tail -n 20 "$dir/postgres.log" >&2
+		return 1
+	}
+	head -n 1 "$dir/pg/postmaster.pid" >"$RIG_DIR/postgres.pid"
+	echo INT >"$RIG_DIR/postgres.stopsig" # fast shutdown: do not wait for clients
+	grep -qx postgres "$RIG_DIR/order" 2>/dev/null || echo postgres >>"$RIG_DIR/order"
+	PG_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+	"$rig_pg15_bin/psql" "$PG_URL" -v ON_ERROR_STOP=1 -qAt -c 'CREATE EXTENSION IF NOT EXISTS documentdb CASCADE' \
+		>>"$RIG_DIR/postgres.log" 2>&1 || {
+		echo "start_documentdb: CREATE EXTENSION documentdb failed:" >&2
+		tail -n 20 "$RIG_DIR/postgres.log" "$dir/postgres.log" >&2
+		return 1
+	}
+	rig_spawn ferretdb env DO_NOT_TRACK=1 "$rig_documentdb_base/bin/ferretdb" --postgresql-url="$PG_URL" \
+		--listen-addr="127.0.0.1:$port" --debug-addr="127.0.0.1:$(free_port)" --no-auth --telemetry=disable \
+		--state-dir="$dir/ferretdb-state" --log-level=warn
+	for ((i = 0; i < 600; i++)); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			MONGO_URI="mongodb://127.0.0.1:$port/"
+			return 0
+		fi
+		rig_alive "$(cat "$RIG_DIR/ferretdb.pid")" || break
+		sleep 0.1
+	done
+	echo "FerretDB 2 did not start; its log:" >&2
+	tail -n 20 "$RIG_DIR/ferretdb.log" >&2
+	return 1
 }
 
 # start_versitygw PORT DIR starts versitygw (posix backend in DIR) with the
