@@ -291,20 +291,28 @@ start_documentdb() {
 		}
 		as=(runuser -u postgres --)
 	fi
-	pg_port=$(free_port) || return 1
-	mkdir -p "$dir/pg" "$dir/ferretdb-state"
-	chmod 700 "$dir/pg"
-	if [[ ${#as[@]} -gt 0 ]]; then
-		chown postgres: "$dir" "$dir/pg"
-	fi
-	"${as[@]}" "$rig_pg15_bin/initdb" -D "$dir/pg" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
-		>>"$RIG_DIR/postgres.log" 2>&1 || return 1
-	# shellcheck disable=SC2059 # the Go harness's Fprintf format: %d the port, %s the socket directory
-	printf "\n$conf\n" "$pg_port" "$dir/pg" >>"$dir/pg/postgresql.conf"
-	"${as[@]}" "$rig_pg15_bin/pg_ctl" -D "$dir/pg" -l "$dir/postgres.log" -w -t 60 start >>"$RIG_DIR/postgres.log" 2>&1 || {
-		tail -n 20 "$dir/postgres.log" >&2
-		return 1
-	}
+	mkdir -p "$dir/ferretdb-state"
+	# A port free_port found free may be taken before PostgreSQL binds it
+	# (other jobs of the machine start servers too): then a new cluster on
+	# another port, at most 3 times.
+	for ((i = 0; ; i++)); do
+		pg_port=$(free_port) || return 1
+		rm -rf "$dir/pg" && mkdir -p "$dir/pg"
+		chmod 700 "$dir/pg"
+		if [[ ${#as[@]} -gt 0 ]]; then
+			chown postgres: "$dir" "$dir/pg"
+		fi
+		"${as[@]}" "$rig_pg15_bin/initdb" -D "$dir/pg" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
+			>>"$RIG_DIR/postgres.log" 2>&1 || return 1
+		# shellcheck disable=SC2059 # the Go harness's Fprintf format: %d the port, %s the socket directory
+		printf "\n$conf\n" "$pg_port" "$dir/pg" >>"$dir/pg/postgresql.conf"
+		"${as[@]}" "$rig_pg15_bin/pg_ctl" -D "$dir/pg" -l "$dir/postgres.log" -w -t 60 start >>"$RIG_DIR/postgres.log" 2>&1 && break
+		if ((i == 2)) || ! grep -q 'could not bind' "$dir/postgres.log"; then
+			tail -n 20 "$dir/postgres.log" >&2
+			return 1
+		fi
+		rm -f "$dir/postgres.log"
+	done
 	head -n 1 "$dir/pg/postmaster.pid" >"$RIG_DIR/postgres.pid"
 	echo INT >"$RIG_DIR/postgres.stopsig" # fast shutdown: do not wait for clients
 	grep -qx postgres "$RIG_DIR/order" 2>/dev/null || echo postgres >>"$RIG_DIR/order"
