@@ -323,16 +323,23 @@ start_documentdb() {
 		tail -n 20 "$RIG_DIR/postgres.log" "$dir/postgres.log" >&2
 		return 1
 	}
-	rig_spawn ferretdb env DO_NOT_TRACK=1 "$rig_documentdb_base/bin/ferretdb" --postgresql-url="$PG_URL" \
-		--listen-addr="127.0.0.1:$port" --debug-addr="127.0.0.1:$(free_port)" --no-auth --telemetry=disable \
-		--state-dir="$dir/ferretdb-state" --log-level=warn
-	for ((i = 0; i < 600; i++)); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			MONGO_URI="mongodb://127.0.0.1:$port/"
-			return 0
-		fi
-		rig_alive "$(cat "$RIG_DIR/ferretdb.pid")" || break
-		sleep 0.1
+	# FerretDB 2 too may find its port taken (then another, at most 3 times).
+	local try from
+	for ((try = 0; try < 3; try++)); do
+		((try == 0)) || port=$(free_port) || return 1
+		from=$(stat -c %s "$RIG_DIR/ferretdb.log" 2>/dev/null || echo 0)
+		rig_spawn ferretdb env DO_NOT_TRACK=1 "$rig_documentdb_base/bin/ferretdb" --postgresql-url="$PG_URL" \
+			--listen-addr="127.0.0.1:$port" --debug-addr="127.0.0.1:$(free_port)" --no-auth --telemetry=disable \
+			--state-dir="$dir/ferretdb-state" --log-level=warn
+		for ((i = 0; i < 600; i++)); do
+			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+				MONGO_URI="mongodb://127.0.0.1:$port/"
+				return 0
+			fi
+			rig_alive "$(cat "$RIG_DIR/ferretdb.pid")" || break
+			sleep 0.1
+		done
+		tail -c "+$((from + 1))" "$RIG_DIR/ferretdb.log" | grep -q 'address already in use' || break
 	done
 	echo "FerretDB 2 did not start; its log:" >&2
 	tail -n 20 "$RIG_DIR/ferretdb.log" >&2
