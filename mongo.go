@@ -239,6 +239,25 @@ func (s *mongoStore) findAll(ctx context.Context, c *mongo.Collection, filter bs
 	return cur.All(ctx, out)
 }
 
+// onePage is a find of at most n documents (n >= 1) in sort's order, sent
+// as one batch: limit n, batchSize n and singleBatch (a negative limit is
+// how the driver asks for singleBatch). On MongoDB that is what a limit
+// does: at most n documents in the first batch, and the cursor closed, so
+// one command, no getMore and no killCursors (TestRequestRoundTrips); a
+// page of up to 1,001 small documents is far below the 16 MiB a batch may
+// hold, past which singleBatch would cut it short. It is singleBatch for
+// FerretDB 2: DocumentDB (v0.106) serves any other find with a sort or a
+// limit from a persistent cursor, and FerretDB (v2.5) then takes that
+// PostgreSQL connection out of its pool and closes it, even when the page
+// was the last (pool_cursors.go, cursor/registry.go), so the next query
+// starts a new PostgreSQL backend: about 20 ms of database CPU a page,
+// against 2 ms single-batch (docs/scale.md, "A list page's fixed cost on
+// FerretDB 2"; TestPagedFindsAreSingleBatch). FerretDB 1.24 honours
+// singleBatch as MongoDB does.
+func onePage(n int, sort bson.D) *options.FindOptionsBuilder {
+	return options.Find().SetSort(sort).SetLimit(-int64(n)).SetBatchSize(int32(n))
+}
+
 // deleteMany is one DeleteMany, bounded by mongoOpTimeout.
 func (s *mongoStore) deleteMany(ctx context.Context, c *mongo.Collection, filter bson.D) error {
 	ctx, cancel, err := s.opContext(ctx)
