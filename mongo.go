@@ -258,6 +258,24 @@ func onePage(n int, sort bson.D) *options.FindOptionsBuilder {
 	return options.Find().SetSort(sort).SetLimit(-int64(n)).SetBatchSize(int32(n))
 }
 
+// deleteOne deletes the one document filter matches, as one call through
+// the gate; op names the call in the error. ErrNotFound if none matched.
+func (s *mongoStore) deleteOne(ctx context.Context, c *mongo.Collection, filter bson.D, op string) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	res, err := c.DeleteOne(ctx, filter)
+	if err != nil {
+		return mongoErr(op, err)
+	}
+	if res.DeletedCount == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 // deleteMany is one DeleteMany, bounded by mongoOpTimeout.
 func (s *mongoStore) deleteMany(ctx context.Context, c *mongo.Collection, filter bson.D) error {
 	ctx, cancel, err := s.opContext(ctx)

@@ -229,17 +229,8 @@ func (s *mongoStore) RemoveShareFile(ctx context.Context, owner, shareID, fileID
 	if _, err := s.editableDrop(ctx, owner, shareID, now); err != nil {
 		return err
 	}
-	opCtx, cancel, err := s.opContext(ctx)
-	if err != nil {
+	if err := s.deleteOne(ctx, s.shareFiles, bson.D{{Key: "_id", Value: shareFileID(shareID, fileID)}, {Key: "owner", Value: owner}}, "remove file from share"); err != nil {
 		return err
-	}
-	res, err := s.shareFiles.DeleteOne(opCtx, bson.D{{Key: "_id", Value: shareFileID(shareID, fileID)}, {Key: "owner", Value: owner}})
-	cancel()
-	if err != nil {
-		return mongoErr("remove file from share", err)
-	}
-	if res.DeletedCount == 0 {
-		return ErrNotFound
 	}
 	filter := bson.D{{Key: "share_id", Value: shareID}, {Key: "file_id", Value: fileID}}
 	return mongoErr("forget removed file's downloads", s.deleteMany(ctx, s.shareDownloads, filter))

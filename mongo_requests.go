@@ -153,19 +153,7 @@ func (s *mongoStore) SetRequestClosed(ctx context.Context, owner, id string, clo
 
 // DeleteRequest removes the owner's request.
 func (s *mongoStore) DeleteRequest(ctx context.Context, owner, id string) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	res, err := s.requestsColl().DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
-	if err != nil {
-		return mongoErr("delete request", err)
-	}
-	if res.DeletedCount == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return s.deleteOne(ctx, s.requestsColl(), bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}, "delete request")
 }
 
 // RequestLink finds the open, unexpired request of that token hash.

@@ -278,17 +278,8 @@ func (s *mongoStore) downloadCounts(ctx context.Context, shareIDs []string) (map
 
 // DeleteShare removes the share, then its files and counted downloads.
 func (s *mongoStore) DeleteShare(ctx context.Context, owner, id string) error {
-	opCtx, cancel, err := s.opContext(ctx)
-	if err != nil {
+	if err := s.deleteOne(ctx, s.shares, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}, "delete share"); err != nil {
 		return err
-	}
-	res, err := s.shares.DeleteOne(opCtx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
-	cancel()
-	if err != nil {
-		return mongoErr("delete share", err)
-	}
-	if res.DeletedCount == 0 {
-		return ErrNotFound
 	}
 	return s.deleteShareDocs(ctx, id)
 }

@@ -60,19 +60,7 @@ func (s *mongoStore) ListTokens(ctx context.Context, userID string, now time.Tim
 }
 
 func (s *mongoStore) DeleteToken(ctx context.Context, userID, tokenID string) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	res, err := s.creds.DeleteOne(ctx, bson.D{{Key: "user_id", Value: userID}, {Key: "kind", Value: kindPAT}, {Key: "token_id", Value: tokenID}})
-	if err != nil {
-		return mongoErr("delete token", err)
-	}
-	if res.DeletedCount == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return s.deleteOne(ctx, s.creds, bson.D{{Key: "user_id", Value: userID}, {Key: "kind", Value: kindPAT}, {Key: "token_id", Value: tokenID}}, "delete token")
 }
 
 // TouchToken is one conditional update: the filter, not the caller, says

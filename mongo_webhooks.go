@@ -82,19 +82,7 @@ func (s *mongoStore) GetWebhook(ctx context.Context, owner, id string) (Webhook,
 }
 
 func (s *mongoStore) DeleteWebhook(ctx context.Context, owner, id string) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	res, err := s.webhooksColl().DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
-	if err != nil {
-		return mongoErr("delete webhook", err)
-	}
-	if res.DeletedCount == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return s.deleteOne(ctx, s.webhooksColl(), bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}, "delete webhook")
 }
 
 // RotateWebhookSecret sets both secrets in one update: two rotations that
