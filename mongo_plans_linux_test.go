@@ -10,7 +10,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -383,5 +386,190 @@ func TestListShapeCost(t *testing.T) {
 			fmt.Printf("| %d | %s | %d | %.1f | %.1f |\n", size, sh.name, n,
 				ms(seed.dbCPU()-cpu)/float64(rounds), ms(time.Since(wall))/float64(rounds))
 		}
+	}
+}
+
+// TestAggShapeCost measures what FerretDB 2 and its PostgreSQL spend on
+// each count and sum the request paths send, in the shapes they are sent
+// and in the shapes that could replace them (docs/scale.md, "Counts and
+// sums on FerretDB 2"), and how many PostgreSQL connections each opened:
+// a shape that FerretDB 2 serves from a persistent cursor costs its
+// connection (onePage says why). A measurement, not a check: it runs only
+// with DROPP_AGGSHAPE=ROUNDS (e.g. 40), on 20,000 other users' files.
+func TestAggShapeCost(t *testing.T) {
+	rounds := envInt(t, "DROPP_AGGSHAPE", 0)
+	if rounds == 0 {
+		t.Skip("a measurement: DROPP_AGGSHAPE=ROUNDS runs it")
+	}
+	seed := newDocDBSeeder(t)
+	s, ctx := seed.s, t.Context()
+	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
+	files := make([]*File, 20_100)
+	for i := range files {
+		owner := fmt.Sprint("other-", i%1000)
+		if i >= 20_000 {
+			owner = "user-100"
+		}
+		files[i] = scaleFile(owner, base.Add(time.Duration(i)*time.Millisecond), i)
+	}
+	seed.add(t, files)
+	// 5,000 shares of 1,000 files, each file in one, downloaded 4 times
+	// each; "file-0" of "user-100" in 3 live shares.
+	later := time.Now().Add(time.Hour)
+	var shareDocs, memberDocs, downloadDocs []any
+	for i := range 5000 {
+		owner, fileID := fmt.Sprint("other-", i%1000), fmt.Sprint("ofile-", i%1000)
+		if i < 3 {
+			owner, fileID = "user-100", "file-0"
+		}
+		shareID := fmt.Sprint("share-", i)
+		shareDocs = append(shareDocs, bson.D{{Key: "_id", Value: shareID}, {Key: "owner", Value: owner}, {Key: "drop", Value: true},
+			{Key: "token_hash", Value: shareID}, {Key: "created_at", Value: base}, {Key: "expires_at", Value: later}})
+		memberDocs = append(memberDocs, shareFile{ID: shareFileID(shareID, fileID), ShareID: shareID, FileID: fileID, Owner: owner,
+			AddedAt: base, CreatedAt: base, ExpiresAt: later})
+		for n := range 4 {
+			downloadDocs = append(downloadDocs, shareDownload{ID: fmt.Sprintf("%s/%s/%d", shareID, fileID, n+1), ShareID: shareID, FileID: fileID, ExpiresAt: later})
+		}
+	}
+	for _, big := range []int{1000, 10_000} { // shares downloaded often
+		shareID := fmt.Sprint("popular-", big)
+		for n := range big {
+			downloadDocs = append(downloadDocs, shareDownload{ID: fmt.Sprintf("%s/f/%d", shareID, n+1), ShareID: shareID, FileID: "f", ExpiresAt: later})
+		}
+	}
+	for _, batch := range []struct {
+		c    *mongo.Collection
+		docs []any
+	}{{s.shares, shareDocs}, {s.shareFiles, memberDocs}, {s.shareDownloads, downloadDocs}} {
+		for chunk := range slices.Chunk(batch.docs, 1000) {
+			_, err := batch.c.InsertMany(ctx, chunk)
+			ctMust(t, "insert", err)
+		}
+	}
+
+	live := liveSharesFilter("user-100", "file-0", time.Now())
+	count := func(c *mongo.Collection, query bson.D) int64 {
+		var res struct {
+			N int64 `bson:"n"`
+		}
+		ctMust(t, "count", c.Database().RunCommand(ctx, bson.D{{Key: "count", Value: c.Name()}, {Key: "query", Value: query}}).Decode(&res))
+		return res.N
+	}
+	downloads := bson.D{{Key: "share_id", Value: bson.D{{Key: "$in", Value: bson.A{"share-0", "share-1", "share-2"}}}}}
+	byShareFile := bson.D{{Key: "$group", Value: bson.D{
+		{Key: "_id", Value: bson.D{{Key: "s", Value: "$share_id"}, {Key: "f", Value: "$file_id"}}},
+		{Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}},
+	}}}
+	groupRows := func(cmd bson.D) int64 {
+		cur, err := s.shareDownloads.Database().RunCommandCursor(ctx, cmd)
+		ctMust(t, "aggregate", err)
+		var rows []bson.Raw
+		ctMust(t, "read", cur.All(ctx, &rows))
+		return int64(len(rows))
+	}
+	aggregateOf := func(match bson.D, cursor bson.D) func() int64 {
+		return func() int64 {
+			return groupRows(bson.D{{Key: "aggregate", Value: s.shareDownloads.Name()},
+				{Key: "pipeline", Value: bson.A{bson.D{{Key: "$match", Value: match}}, byShareFile}}, {Key: "cursor", Value: cursor}})
+		}
+	}
+	aggregate := func(cursor bson.D) func() int64 { return aggregateOf(downloads, cursor) }
+	findOf := func(match bson.D) func() int64 {
+		return func() int64 {
+			var rows []bson.Raw
+			opts := options.Find().SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "share_id", Value: 1}, {Key: "file_id", Value: 1}})
+			ctMust(t, "find", s.findAll(ctx, s.shareDownloads, match, opts, &rows))
+			return int64(len(rows))
+		}
+	}
+	oneShare := func(id string) bson.D {
+		return bson.D{{Key: "share_id", Value: bson.D{{Key: "$in", Value: bson.A{id}}}}}
+	}
+	shapes := []struct {
+		name string
+		run  func() int64 // answers what the shape counted
+	}{
+		{"a file's live shares: CountDocuments ($match, $group; main)", func() int64 {
+			n, err := s.shareFiles.CountDocuments(ctx, live)
+			ctMust(t, "count documents", err)
+			return n
+		}},
+		{"a file's live shares: count command", func() int64 { return count(s.shareFiles, live) }},
+		{"a file's live shares: the store's countLiveShares (two counts)", func() int64 {
+			n, err := s.countLiveShares(ctx, "user-100", "file-0", time.Now())
+			ctMust(t, "count live shares", err)
+			return n
+		}},
+		{"an object key's file: the store's HasObjectKey", func() int64 {
+			known, err := s.HasObjectKey(ctx, files[20_000].ObjectKey)
+			ctMust(t, "has object key", err)
+			return map[bool]int64{true: 1}[known]
+		}},
+		{"share downloads: $group (main)", aggregate(bson.D{})},
+		{"share downloads: $group, cursor.batchSize 1000", aggregate(bson.D{{Key: "batchSize", Value: 1000}})},
+		{"share downloads: $group, cursor.singleBatch (DocumentDB only)", aggregate(bson.D{{Key: "singleBatch", Value: true}})},
+		{"share downloads: find, no sort, counted here", findOf(downloads)},
+		{"1,000 downloads: $group (main)", aggregateOf(oneShare("popular-1000"), bson.D{})},
+		{"1,000 downloads: find, counted here", findOf(oneShare("popular-1000"))},
+		{"10,000 downloads: $group (main)", aggregateOf(oneShare("popular-10000"), bson.D{})},
+		{"10,000 downloads: find, counted here", findOf(oneShare("popular-10000"))},
+		{"usage, 100 files: readFilesUpTo (find, no sort)", func() int64 {
+			f, err := s.readFilesUpTo(ctx, "user-100", usageReadLimit)
+			ctMust(t, "read files", err)
+			return int64(len(f))
+		}},
+		{"usage, 100 files: sumCharged ($group)", func() int64 {
+			n, err := s.sumCharged(ctx, "user-100")
+			ctMust(t, "sum charged", err)
+			return n
+		}},
+		{"usage, 100 files: countLiveFiles (count command)", func() int64 {
+			n, err := s.countLiveFiles(ctx, "user-100")
+			ctMust(t, "count live files", err)
+			return n
+		}},
+	}
+	connections := backendsOpened(t, seed.rig)
+	for _, sh := range shapes {
+		sh.run() // planned once before timing
+		conns, cpu, wall := connections(), seed.dbCPU(), time.Now()
+		var n int64
+		for range rounds {
+			n = sh.run()
+		}
+		dbCPU, took := seed.dbCPU()-cpu, time.Since(wall)
+		time.Sleep(200 * time.Millisecond) // the pool's replacements logged
+		fmt.Printf("| %s | %d | %.1f | %.1f | %.2f |\n", sh.name, n,
+			ms(dbCPU)/float64(rounds), ms(took)/float64(rounds), float64(connections()-conns)/float64(rounds))
+	}
+}
+
+// backendsOpened turns on PostgreSQL's log_connections in the rig's
+// cluster (off again after t) and answers a counter of the connections
+// FerretDB has opened since.
+func backendsOpened(t *testing.T, rig *docDBRig) func() int {
+	for _, sql := range []string{"ALTER SYSTEM SET log_connections = on", "SELECT pg_reload_conf()"} {
+		_, err := rig.psql(sql)
+		ctMust(t, "log connections", err)
+	}
+	t.Cleanup(func() {
+		rig.psql("ALTER SYSTEM RESET log_connections")
+		rig.psql("SELECT pg_reload_conf()")
+	})
+	dir, err := rig.psql("SHOW data_directory")
+	ctMust(t, "data directory", err)
+	lines := strings.Fields(dir)
+	logPath := filepath.Join(filepath.Dir(lines[len(lines)-1]), "postgres.log")
+	time.Sleep(time.Second) // the reload reaches the postmaster
+	return func() int {
+		data, err := os.ReadFile(logPath)
+		ctMust(t, "read PostgreSQL's log", err)
+		n := 0
+		for line := range strings.Lines(string(data)) {
+			if strings.Contains(line, "connection authorized") && !strings.Contains(line, "application_name=psql") {
+				n++
+			}
+		}
+		return n
 	}
 }
