@@ -362,11 +362,6 @@ func (s *mongoStore) markDeleted(ctx context.Context, owner, id string) (*File, 
 
 // HasObjectKey tells whether a file record names the object key.
 func (s *mongoStore) HasObjectKey(ctx context.Context, key string) (bool, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer cancel()
-	n, err := s.files.CountDocuments(ctx, bson.D{{Key: "object_key", Value: key}}, options.Count().SetLimit(1))
+	n, err := s.countOf(ctx, s.files, bson.D{{Key: "object_key", Value: key}}, nil) // a unique key: 0 or 1
 	return n > 0, mongoErr("find object key", err)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -152,4 +153,71 @@ func (r *findRecorder) take() []bson.Raw {
 	cmds := r.cmds
 	r.cmds = nil
 	return cmds
+}
+
+// TestCountsAreCountCommands: what the store counts on a request path (a
+// file's live shares, twice at each share's insert; the owner's live files
+// for GET /me; an object key's file) it counts with the count command
+// (countOf), never with an aggregate: FerretDB 2 serves any $group, and so
+// the driver's CountDocuments, from a persistent cursor and then closes
+// its PostgreSQL connection (about 18 ms of database CPU a count,
+// docs/scale.md).
+func TestCountsAreCountCommands(t *testing.T) {
+	t.Parallel()
+	db := testDatabaseName(t)
+	s := openMongoStoreAt(t, db)
+	ctx := t.Context()
+	now := ctNow()
+	owner := "counted-owner"
+	f := ctFile(owner, now.Add(-time.Hour))
+	ctMust(t, "insert file", s.InsertFile(ctx, f))
+
+	rec := &findRecorder{db: db}
+	monitored, err := mongo.Connect(options.Client().ApplyURI(requireRig(t).mongoURI).SetMonitor(&event.CommandMonitor{Started: rec.started}))
+	ctMust(t, "connect", err)
+	t.Cleanup(func() { monitored.Disconnect(context.Background()) })
+	d := monitored.Database(db)
+	s.files, s.shares, s.shareFiles = d.Collection(s.files.Name()), d.Collection(s.shares.Name()), d.Collection(s.shareFiles.Name())
+
+	counts := []struct {
+		name  string
+		count func() error
+	}{
+		{"a share's insert", func() error {
+			sh := Share{ID: newID(), TokenHash: hashSecret("counted-share"), Owner: owner, FileID: f.ID,
+				Files: []ShareFile{{FileID: f.ID}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			return s.InsertShare(ctx, sh, 10)
+		}},
+		{"a file's live shares", func() error { return wantCount(s.countLiveShares(ctx, owner, f.ID, now))(1) }},
+		{"the owner's live files", func() error { return wantCount(s.countLiveFiles(ctx, owner))(1) }},
+		{"an object key's file", func() error {
+			known, err := s.HasObjectKey(ctx, f.ObjectKey)
+			if err == nil && !known {
+				err = fmt.Errorf("object key %q not found", f.ObjectKey)
+			}
+			return err
+		}},
+	}
+	for _, c := range counts {
+		rec.take()
+		ctMust(t, c.name, c.count())
+		sent := rec.take()
+		var names []string
+		for _, cmd := range sent {
+			names = append(names, cmd.Index(0).Key())
+		}
+		if !slices.Contains(names, "count") || slices.Contains(names, "aggregate") {
+			t.Errorf("%s sent %v: want its counts sent as count commands, and no aggregate", c.name, names)
+		}
+	}
+}
+
+// wantCount checks a count's answer against want.
+func wantCount(n int64, err error) func(want int64) error {
+	return func(want int64) error {
+		if err == nil && n != want {
+			err = fmt.Errorf("counted %d, want %d", n, want)
+		}
+		return err
+	}
 }

@@ -302,19 +302,10 @@ func (s *mongoStore) sumCharged(ctx context.Context, owner string) (int64, error
 }
 
 // countLiveFiles counts the owner's files not held deleted, from the list's
-// index (listIndex says why it is named). The driver's CountDocuments
-// would send a $group.
+// index (listIndex says why it is named).
 func (s *mongoStore) countLiveFiles(ctx context.Context, owner string) (int64, error) {
-	cmd := bson.D{
-		{Key: "count", Value: s.files.Name()},
-		{Key: "query", Value: bson.D{{Key: "owner", Value: owner}, notDeleted}},
-		{Key: "hint", Value: listIndex},
-	}
-	var res struct {
-		N int64 `bson:"n"`
-	}
-	err := s.files.Database().RunCommand(ctx, cmd).Decode(&res)
-	return res.N, mongoErr("count usage", err)
+	n, err := s.countOf(ctx, s.files, bson.D{{Key: "owner", Value: owner}, notDeleted}, listIndex)
+	return n, mongoErr("count usage", err)
 }
 
 // unchargedFiles reads the owner's files without a charge whose

@@ -156,18 +156,13 @@ func (s *mongoStore) insertShare(ctx context.Context, sh Share) error {
 
 // countLiveShares counts the owner's shares unexpired at now that hold the
 // file: drops through their file documents, shares from before drops by
-// their file_id.
+// their file_id (two counts, countOf).
 func (s *mongoStore) countLiveShares(ctx context.Context, owner, fileID string, now time.Time) (int64, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer cancel()
-	n, err := s.shareFiles.CountDocuments(ctx, liveSharesFilter(owner, fileID, now))
+	n, err := s.countOf(ctx, s.shareFiles, liveSharesFilter(owner, fileID, now), nil)
 	if err != nil {
 		return 0, mongoErr("count shares", err)
 	}
-	old, err := s.shares.CountDocuments(ctx, append(liveSharesFilter(owner, fileID, now), notDrop))
+	old, err := s.countOf(ctx, s.shares, append(liveSharesFilter(owner, fileID, now), notDrop), nil)
 	return n + old, mongoErr("count shares", err)
 }
 
