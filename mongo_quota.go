@@ -206,7 +206,8 @@ func (s *mongoStore) usageFromFiles(ctx context.Context, owner string) (Usage, e
 // usageReadLimit is how many files usageFromFiles reads rather than have
 // the database sum them. Measured on FerretDB 2 (DocumentDB): any $group
 // costs about 15 ms of PostgreSQL's CPU however few files it reads (25 ms
-// at 3,000), a find of 100 files about 1 ms, of 3,000 files 36 ms. On
+// at 3,000), the PostgreSQL connection FerretDB closes after it (countOf
+// says why), a find of 100 files about 1 ms, of 3,000 files 36 ms. On
 // FerretDB 1.24 each of sumFiles' three queries decodes every file of the
 // owner, so there its sum costs about three reads (docs/scale.md).
 const usageReadLimit = 1000
