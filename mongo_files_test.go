@@ -1,17 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/event"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // TestPagedFindsAreSingleBatch: every find behind a page (files: first and
@@ -49,12 +44,8 @@ func TestPagedFindsAreSingleBatch(t *testing.T) {
 			Owner: owner, Title: "request", MaxFiles: 5, MaxBytes: 1 << 20, CreatedAt: now.Add(time.Duration(i) * time.Second), ExpiresAt: now.Add(time.Hour)}))
 	}
 
-	rec := &findRecorder{db: db}
-	monitored, err := mongo.Connect(options.Client().ApplyURI(requireRig(t).mongoURI).SetMonitor(&event.CommandMonitor{Started: rec.started}))
-	ctMust(t, "connect", err)
-	t.Cleanup(func() { monitored.Disconnect(context.Background()) })
-	d := monitored.Database(db)
-	s.files, s.shares, s.shareFiles = d.Collection(s.files.Name()), d.Collection(s.shares.Name()), d.Collection(s.shareFiles.Name())
+	rec := new(commandLog)
+	watchStore(t, s, requireRig(t).mongoURI, rec)
 
 	pages := []struct {
 		name string
@@ -130,31 +121,6 @@ func pagedFindProblem(cmd bson.Raw) string {
 	return ""
 }
 
-// findRecorder keeps the commands a client sends to one database.
-type findRecorder struct {
-	db   string
-	mu   sync.Mutex
-	cmds []bson.Raw
-}
-
-func (r *findRecorder) started(_ context.Context, e *event.CommandStartedEvent) {
-	if e.DatabaseName != r.db {
-		return
-	}
-	r.mu.Lock()
-	r.cmds = append(r.cmds, append(bson.Raw(nil), e.Command...))
-	r.mu.Unlock()
-}
-
-// take returns the commands recorded since the last take.
-func (r *findRecorder) take() []bson.Raw {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cmds := r.cmds
-	r.cmds = nil
-	return cmds
-}
-
 // TestCountsAreCountCommands: what the store counts on a request path (a
 // file's live shares, twice at each share's insert; the owner's live files
 // for GET /me; an object key's file) it counts with the count command
@@ -172,12 +138,8 @@ func TestCountsAreCountCommands(t *testing.T) {
 	f := ctFile(owner, now.Add(-time.Hour))
 	ctMust(t, "insert file", s.InsertFile(ctx, f))
 
-	rec := &findRecorder{db: db}
-	monitored, err := mongo.Connect(options.Client().ApplyURI(requireRig(t).mongoURI).SetMonitor(&event.CommandMonitor{Started: rec.started}))
-	ctMust(t, "connect", err)
-	t.Cleanup(func() { monitored.Disconnect(context.Background()) })
-	d := monitored.Database(db)
-	s.files, s.shares, s.shareFiles = d.Collection(s.files.Name()), d.Collection(s.shares.Name()), d.Collection(s.shareFiles.Name())
+	rec := new(commandLog)
+	watchStore(t, s, requireRig(t).mongoURI, rec)
 
 	counts := []struct {
 		name  string

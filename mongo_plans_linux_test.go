@@ -109,15 +109,6 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	}
 }
 
-// useClient points the store's collections at d (another client's handle
-// on the same database). The collections derived from files (completions,
-// usage, invitations) follow it.
-func useClient(s *mongoStore, d *mongo.Database) {
-	s.files, s.creds, s.users = d.Collection(s.files.Name()), d.Collection(s.creds.Name()), d.Collection(s.users.Name())
-	s.authStates, s.authCodes = d.Collection(s.authStates.Name()), d.Collection(s.authCodes.Name())
-	s.shares, s.shareDownloads = d.Collection(s.shares.Name()), d.Collection(s.shareDownloads.Name())
-}
-
 // planOwner is the user whose requests the hot paths make, among others.
 const planOwner = "plan-owner"
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -44,26 +45,63 @@ func TestMongoErrRetryableIsUnavailable(t *testing.T) {
 type commandLog struct {
 	db   string
 	mu   sync.Mutex
-	cmds []string // "find credentials", "insert files"...
+	cmds []bson.Raw
 }
 
 func (l *commandLog) started(_ context.Context, e *event.CommandStartedEvent) {
 	if e.DatabaseName != l.db {
 		return
 	}
-	coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
 	l.mu.Lock()
-	l.cmds = append(l.cmds, e.CommandName+" "+coll)
+	l.cmds = append(l.cmds, append(bson.Raw(nil), e.Command...))
 	l.mu.Unlock()
 }
 
 // take returns the commands recorded since the last take.
-func (l *commandLog) take() []string {
+func (l *commandLog) take() []bson.Raw {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cmds := l.cmds
 	l.cmds = nil
 	return cmds
+}
+
+// commandNames names each command with its collection: "find credentials",
+// "insert files"...
+func commandNames(cmds []bson.Raw) []string {
+	names := make([]string, len(cmds))
+	for i, cmd := range cmds {
+		first := cmd.Index(0)
+		coll, _ := first.Value().StringValueOK()
+		names[i] = first.Key() + " " + coll
+	}
+	return names
+}
+
+// watchStore points s's collections at a client of the same database
+// whose commands go to log, for a test to see what s sends.
+func watchStore(t *testing.T, s *mongoStore, uri string, log *commandLog) {
+	t.Helper()
+	log.db = s.files.Database().Name()
+	monitored, err := mongo.Connect(options.Client().ApplyURI(uri).SetMonitor(&event.CommandMonitor{Started: log.started}))
+	ctMust(t, "connect", err)
+	t.Cleanup(func() { monitored.Disconnect(context.Background()) })
+	d := monitored.Database(log.db)
+	useClient(s, d)
+	s.shareFiles = d.Collection(s.shareFiles.Name())
+}
+
+// useClient points the store's collections at d (another client's handle
+// on the same database, e.g. one with a command monitor). The collections
+// derived from files (completions, usage, invitations, requests, webhooks)
+// follow it. A drop's files (shareFiles) do not: FerretDB 2 reads them by
+// share_id from the index that starts at file_id, which
+// TestHotQueriesUseIndexes would refuse, and that is not settled yet
+// (watchStore adds them).
+func useClient(s *mongoStore, d *mongo.Database) {
+	s.files, s.creds, s.users = d.Collection(s.files.Name()), d.Collection(s.creds.Name()), d.Collection(s.users.Name())
+	s.authStates, s.authCodes = d.Collection(s.authStates.Name()), d.Collection(s.authCodes.Name())
+	s.shares, s.shareDownloads = d.Collection(s.shares.Name()), d.Collection(s.shareDownloads.Name())
 }
 
 // TestRequestRoundTrips: the database round trips of the hot requests on
@@ -81,14 +119,8 @@ func TestRequestRoundTrips(t *testing.T) {
 	f, _ := a.stored(token, map[string]any{"filename": "trips.txt", "size": 5}, []byte("trips"))
 
 	s := e.srv.store.(*mongoStore)
-	log := &commandLog{db: s.files.Database().Name()}
-	monitored, err := mongo.Connect(options.Client().ApplyURI(requireRig(t).mongoURI).SetMonitor(&event.CommandMonitor{Started: log.started}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { monitored.Disconnect(context.Background()) })
-	d := monitored.Database(log.db)
-	s.files, s.creds, s.users = d.Collection(s.files.Name()), d.Collection(s.creds.Name()), d.Collection(s.users.Name())
+	log := new(commandLog)
+	watchStore(t, s, requireRig(t).mongoURI, log)
 
 	upload := map[string]any{"filename": "new.txt", "size": 3}
 	cases := []struct {
@@ -109,7 +141,7 @@ func TestRequestRoundTrips(t *testing.T) {
 		if resp.StatusCode != c.status {
 			t.Fatalf("%s: %d %s, want %d", c.name, resp.StatusCode, body, c.status)
 		}
-		if got := strings.Join(log.take(), ", "); got != c.want {
+		if got := strings.Join(commandNames(log.take()), ", "); got != c.want {
 			t.Errorf("%s: sent %q, want %q", c.name, got, c.want)
 		}
 	}
