@@ -99,11 +99,16 @@ rig_spawn() {
 }
 
 # free_port prints a loopback TCP port nothing listens on, and that no
-# earlier call handed out.
+# earlier call handed out. It draws below the kernel's ephemeral range
+# (ip_local_port_range), from which every outgoing connection of the machine
+# takes its local port: a port found free there could be taken by one
+# before the server binds it.
 free_port() {
-	local port i
+	local port i lo=32768
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+	((lo > 11024)) || lo=61000 # a range that starts low: draw from a fixed band instead
 	for ((i = 0; i < 200; i++)); do
-		port=$((20000 + RANDOM % 40000))
+		port=$((10000 + RANDOM % (lo - 10000)))
 		grep -qx "$port" "$RIG_DIR/ports" 2>/dev/null && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			echo "$port" >>"$RIG_DIR/ports"
