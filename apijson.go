@@ -389,14 +389,21 @@ func pageOf[R, J any](records []R, limit int, show func(*R) J, position func(*R)
 	return items, next
 }
 
-// pathID reads and validates the {id} path value before any query.
-func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+// pathIDOf reads and validates the {id} path value before any query: a
+// malformed id answers the same 404 ("no such <what>") as a missing one,
+// so the two cannot be told apart. On false it has answered.
+func pathIDOf(w http.ResponseWriter, r *http.Request, what string) (string, bool) {
 	id := r.PathValue("id")
 	if !validID(id) {
-		writeError(w, http.StatusNotFound, codeNotFound, "no such file")
+		writeError(w, http.StatusNotFound, codeNotFound, "no such "+what)
 		return "", false
 	}
 	return id, true
+}
+
+// pathID is pathIDOf for the routes whose {id} is a file's.
+func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	return pathIDOf(w, r, "file")
 }
 
 // wantsJSON tells a client that asks for JSON (Accept: application/json)

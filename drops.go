@@ -59,7 +59,7 @@ type dropFilesRequest struct {
 // complete files join the link, after those it has (a file already in it
 // stays where it is); 200 with the link as it now is.
 func (s *server) handleAddDropFiles(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := shareIDFrom(w, r)
+	id, ok := pathIDOf(w, r, "share")
 	if !ok {
 		return
 	}
@@ -97,7 +97,7 @@ func (s *server) handleAddDropFiles(w http.ResponseWriter, r *http.Request, owne
 // A link left with no file shows the dead link's page until a file is
 // added or it expires.
 func (s *server) handleRemoveDropFile(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := shareIDFrom(w, r)
+	id, ok := pathIDOf(w, r, "share")
 	if !ok {
 		return
 	}
@@ -111,17 +111,6 @@ func (s *server) handleRemoveDropFile(w http.ResponseWriter, r *http.Request, ow
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// shareIDFrom reads the share ID of the path; a malformed one is the 404 of a
-// missing share.
-func shareIDFrom(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id := r.PathValue("id")
-	if !validID(id) {
-		writeError(w, http.StatusNotFound, codeNotFound, "no such share")
-		return "", false
-	}
-	return id, true
 }
 
 // writeShare answers 200 with the owner's share as it now is.

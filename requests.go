@@ -239,9 +239,8 @@ func (s *server) handleReopenRequest(w http.ResponseWriter, r *http.Request, own
 
 // setRequestClosed closes or reopens the owner's request and answers it.
 func (s *server) setRequestClosed(w http.ResponseWriter, r *http.Request, owner string, closed bool) {
-	id := r.PathValue("id")
-	if !validID(id) {
-		writeError(w, http.StatusNotFound, codeNotFound, "no such request")
+	id, ok := pathIDOf(w, r, "request")
+	if !ok {
 		return
 	}
 	fr, err := s.store.SetRequestClosed(r.Context(), owner, id, closed, s.now())

@@ -176,7 +176,7 @@ func (s *server) handleListWebhooks(w http.ResponseWriter, r *http.Request, owne
 
 // handleDeleteWebhook handles "DELETE /webhooks/{id}".
 func (s *server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := webhookPathID(w, r)
+	id, ok := pathIDOf(w, r, "webhook")
 	if !ok {
 		return
 	}
@@ -226,7 +226,7 @@ func (s *server) handleWebhookDeliveries(w http.ResponseWriter, r *http.Request,
 // handleRotateWebhook handles "POST /webhooks/{id}/rotate": a new secret, shown
 // this once; the one it replaces still signs for webhookSecretOverlap.
 func (s *server) handleRotateWebhook(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := webhookPathID(w, r)
+	id, ok := pathIDOf(w, r, "webhook")
 	if !ok {
 		return
 	}
@@ -244,7 +244,7 @@ func (s *server) handleRotateWebhook(w http.ResponseWriter, r *http.Request, own
 // ownedWebhook reads the owner's endpoint of the path's {id}; on false it
 // has answered.
 func (s *server) ownedWebhook(w http.ResponseWriter, r *http.Request, owner string) (Webhook, bool) {
-	id, ok := webhookPathID(w, r)
+	id, ok := pathIDOf(w, r, "webhook")
 	if !ok {
 		return Webhook{}, false
 	}
@@ -254,16 +254,6 @@ func (s *server) ownedWebhook(w http.ResponseWriter, r *http.Request, owner stri
 		return Webhook{}, false
 	}
 	return h, true
-}
-
-// webhookPathID reads and validates the {id} path value before any query.
-func webhookPathID(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id := r.PathValue("id")
-	if !validID(id) {
-		writeError(w, http.StatusNotFound, codeNotFound, "no such webhook")
-		return "", false
-	}
-	return id, true
 }
 
 // webhookFail answers a store error about an endpoint: a missing one (or
