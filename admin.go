@@ -125,26 +125,18 @@ func (s *server) handleAdminEnable(w http.ResponseWriter, r *http.Request, admin
 // credentials are deleted: a sign-in that races with it either sees the
 // flag or made its credential before the deletion.
 func (s *server) setDisabled(w http.ResponseWriter, r *http.Request, admin User, disabled bool) {
-	id := r.PathValue("id")
-	if !validID(id) {
-		writeError(w, http.StatusNotFound, codeNotFound, "no such user")
+	target, ok := s.adminTarget(w, r)
+	if !ok {
 		return
 	}
-	if disabled && id == admin.ID {
+	if disabled && target.ID == admin.ID {
 		writeError(w, http.StatusConflict, codeConflict, "you cannot disable yourself")
 		return
 	}
-	target, err := s.store.GetUser(r.Context(), id)
-	if errors.Is(err, ErrNotFound) {
-		writeError(w, http.StatusNotFound, codeNotFound, "no such user")
-		return
-	}
-	if err == nil {
-		err = s.store.SetUserDisabled(r.Context(), id, disabled)
-	}
+	err := s.store.SetUserDisabled(r.Context(), target.ID, disabled)
 	revoked := 0
 	if err == nil && disabled {
-		revoked, err = s.store.DeleteUserCredentials(r.Context(), id)
+		revoked, err = s.store.DeleteUserCredentials(r.Context(), target.ID)
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -302,15 +294,11 @@ func (s *server) handleAdminInvite(w http.ResponseWriter, r *http.Request, admin
 // invitation for an account, with which its owner sets a new password;
 // the old one works until the invitation is used.
 func (s *server) handleAdminReinvite(w http.ResponseWriter, r *http.Request, admin User) {
-	target, err := s.store.GetUser(r.Context(), r.PathValue("id"))
-	switch {
-	case errors.Is(err, ErrNotFound) || !validID(r.PathValue("id")):
-		writeError(w, http.StatusNotFound, codeNotFound, "no such user")
+	target, ok := s.adminTarget(w, r)
+	if !ok {
 		return
-	case err != nil:
-		s.fail(w, r, err)
-		return
-	case target.Issuer != accountsIssuer:
+	}
+	if target.Issuer != accountsIssuer {
 		writeError(w, http.StatusConflict, codeConflict, "this user signs in with the OpenID provider, not with a password")
 		return
 	}
