@@ -43,6 +43,14 @@ type mongoStore struct {
 
 var _ Store = (*mongoStore)(nil)
 
+// coll is the collection name in the store's database. The collections a
+// feature adds (usage, completions, invitations, requests, webhooks, …)
+// are reached through it, not opened as fields, so they follow files to
+// whichever database and client the store was pointed at.
+func (s *mongoStore) coll(name string) *mongo.Collection {
+	return s.files.Database().Collection(name)
+}
+
 // withGate puts the gate in front of the store's calls (MONGODB_MAX_CALLS,
 // MONGODB_QUEUE).
 func withGate(calls, queue int) mongoOption {

@@ -14,7 +14,7 @@ import (
 
 // invitationsColl is the collection of invitations.
 func (s *mongoStore) invitationsColl() *mongo.Collection {
-	return s.users.Database().Collection("invitations")
+	return s.coll("invitations")
 }
 
 func (s *mongoStore) InsertInvitation(ctx context.Context, inv Invitation) error {

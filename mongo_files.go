@@ -295,7 +295,7 @@ const completionClaimTTL = time.Hour
 // completionsColl holds one claim per completed file, under its _id, for
 // completionClaimTTL (the sweeper deletes them after).
 func (s *mongoStore) completionsColl() *mongo.Collection {
-	return s.files.Database().Collection("completions")
+	return s.coll("completions")
 }
 
 // claimCompletion tells whether this call is the one that completed the

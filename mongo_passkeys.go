@@ -15,7 +15,7 @@ import (
 
 // passkeysColl is the collection of passkeys.
 func (s *mongoStore) passkeysColl() *mongo.Collection {
-	return s.users.Database().Collection("passkeys")
+	return s.coll("passkeys")
 }
 
 // passkeyIndex finds a user's passkeys.

@@ -82,7 +82,7 @@ const usageRetries = 200
 var errOpApplied = errors.New("operation already applied")
 
 // usageColl is the collection of the usage ledgers.
-func (s *mongoStore) usageColl() *mongo.Collection { return s.files.Database().Collection("usage") }
+func (s *mongoStore) usageColl() *mongo.Collection { return s.coll("usage") }
 
 // usageDelta is one change to a user's usage.
 type usageDelta struct{ bytes, files, to int64 }

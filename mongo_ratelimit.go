@@ -29,7 +29,7 @@ type rateSpend struct {
 }
 
 func (s *mongoStore) rateSpendsColl() *mongo.Collection {
-	return s.files.Database().Collection("rate_spends")
+	return s.coll("rate_spends")
 }
 
 // SpendRateBudget takes the lowest free unit of the bucket from from on,

@@ -45,11 +45,11 @@ type requestGuard struct {
 }
 
 func (s *mongoStore) requestsColl() *mongo.Collection {
-	return s.files.Database().Collection("requests")
+	return s.coll("requests")
 }
 
 func (s *mongoStore) requestGuardsColl() *mongo.Collection {
-	return s.files.Database().Collection("request_guards")
+	return s.coll("request_guards")
 }
 
 // requestIndexes are the indexes file requests need; ensureIndexes

@@ -19,15 +19,15 @@ import (
 
 // The webhook collections.
 func (s *mongoStore) webhooksColl() *mongo.Collection {
-	return s.files.Database().Collection("webhooks")
+	return s.coll("webhooks")
 }
 
 func (s *mongoStore) deliveriesColl() *mongo.Collection {
-	return s.files.Database().Collection("webhook_deliveries")
+	return s.coll("webhook_deliveries")
 }
 
 func (s *mongoStore) claimsColl() *mongo.Collection {
-	return s.files.Database().Collection("webhook_claims")
+	return s.coll("webhook_claims")
 }
 
 // webhookIndexes are the indexes the webhook queries use.
