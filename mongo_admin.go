@@ -15,17 +15,9 @@ import (
 )
 
 func (s *mongoStore) ListUsers(ctx context.Context) ([]User, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	cur, err := s.users.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "email", Value: 1}, {Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, mongoErr("list users", err)
-	}
+	opts := options.Find().SetSort(bson.D{{Key: "email", Value: 1}, {Key: "_id", Value: 1}})
 	users := []User{}
-	if err := cur.All(ctx, &users); err != nil {
+	if err := s.findAll(ctx, s.users, bson.D{}, opts, &users); err != nil {
 		return nil, mongoErr("list users", err)
 	}
 	return users, nil

@@ -42,18 +42,9 @@ func (s *mongoStore) GetPasskey(ctx context.Context, id string) (Passkey, error)
 }
 
 func (s *mongoStore) UserPasskeys(ctx context.Context, userID string) ([]Passkey, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
 	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}})
-	cur, err := s.passkeysColl().Find(ctx, bson.D{{Key: "user_id", Value: userID}}, opts)
-	if err != nil {
-		return nil, mongoErr("list passkeys", err)
-	}
 	var list []Passkey
-	if err := cur.All(ctx, &list); err != nil {
+	if err := s.findAll(ctx, s.passkeysColl(), bson.D{{Key: "user_id", Value: userID}}, opts, &list); err != nil {
 		return nil, mongoErr("list passkeys", err)
 	}
 	return list, nil

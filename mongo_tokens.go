@@ -41,19 +41,10 @@ func decodeTokenFields(doc bson.Raw, c *Credential) error {
 }
 
 func (s *mongoStore) ListTokens(ctx context.Context, userID string, now time.Time) ([]Credential, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
 	filter := bson.D{{Key: "user_id", Value: userID}, {Key: "kind", Value: kindPAT}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
 	sort := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "token_id", Value: 1}})
-	cur, err := s.creds.Find(ctx, filter, sort)
-	if err != nil {
-		return nil, mongoErr("list tokens", err)
-	}
 	tokens := []Credential{}
-	if err := cur.All(ctx, &tokens); err != nil {
+	if err := s.findAll(ctx, s.creds, filter, sort, &tokens); err != nil {
 		return nil, mongoErr("list tokens", err)
 	}
 	return tokens, nil

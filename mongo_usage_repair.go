@@ -68,21 +68,12 @@ func (s *mongoStore) repairReservations(ctx context.Context, now time.Time) (int
 // reservationsBetween returns the reservation entries written in
 // [from, to), by file ID.
 func (s *mongoStore) reservationsBetween(ctx context.Context, from, to time.Time) (map[string]usageEntry, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
 	filter := bson.D{
 		{Key: "op", Value: bson.D{{Key: "$regex", Value: "^reserve:"}}},
 		{Key: "at", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lt", Value: to}}},
 	}
-	cur, err := s.usageColl().Find(ctx, filter)
-	if err != nil {
-		return nil, mongoErr("find reservations", err)
-	}
 	var entries []usageEntry
-	if err := cur.All(ctx, &entries); err != nil {
+	if err := s.findAll(ctx, s.usageColl(), filter, options.Find(), &entries); err != nil {
 		return nil, mongoErr("find reservations", err)
 	}
 	out := make(map[string]usageEntry, len(entries))
@@ -94,20 +85,11 @@ func (s *mongoStore) reservationsBetween(ctx context.Context, from, to time.Time
 
 // existingFiles tells which of ids name a file record (of any status).
 func (s *mongoStore) existingFiles(ctx context.Context, ids []string) (map[string]bool, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	cur, err := s.files.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
-		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, mongoErr("find reserved files", err)
-	}
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
 	var found []struct {
 		ID string `bson:"_id"`
 	}
-	if err := cur.All(ctx, &found); err != nil {
+	if err := s.findAll(ctx, s.files, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}), &found); err != nil {
 		return nil, mongoErr("find reserved files", err)
 	}
 	present := make(map[string]bool, len(found))

@@ -56,18 +56,9 @@ func (s *mongoStore) WebhooksFor(ctx context.Context, owner, event string) ([]We
 
 // findWebhooks returns the endpoints that match filter, oldest first.
 func (s *mongoStore) findWebhooks(ctx context.Context, filter bson.D) ([]Webhook, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
 	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}})
-	cur, err := s.webhooksColl().Find(ctx, filter, opts)
-	if err != nil {
-		return nil, mongoErr("find webhooks", err)
-	}
 	hooks := []Webhook{}
-	return hooks, mongoErr("find webhooks", cur.All(ctx, &hooks))
+	return hooks, mongoErr("find webhooks", s.findAll(ctx, s.webhooksColl(), filter, opts, &hooks))
 }
 
 func (s *mongoStore) GetWebhook(ctx context.Context, owner, id string) (Webhook, error) {
@@ -138,17 +129,9 @@ func (s *mongoStore) ListDeliveries(ctx context.Context, webhookID string, limit
 
 // findDeliveries returns up to limit deliveries that match, in sort order.
 func (s *mongoStore) findDeliveries(ctx context.Context, filter, sort bson.D, limit int) ([]WebhookDelivery, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	cur, err := s.deliveriesColl().Find(ctx, filter, options.Find().SetSort(sort).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, mongoErr("find webhook deliveries", err)
-	}
+	opts := options.Find().SetSort(sort).SetLimit(int64(limit))
 	ds := []WebhookDelivery{}
-	return ds, mongoErr("find webhook deliveries", cur.All(ctx, &ds))
+	return ds, mongoErr("find webhook deliveries", s.findAll(ctx, s.deliveriesColl(), filter, opts, &ds))
 }
 
 func (s *mongoStore) GetDelivery(ctx context.Context, id string) (WebhookDelivery, error) {
