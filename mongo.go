@@ -247,6 +247,18 @@ func (s *mongoStore) findAll(ctx context.Context, c *mongo.Collection, filter bs
 	return cur.All(ctx, out)
 }
 
+// decodeOne decodes the one document filter matches into out, as one call
+// through the gate; op names the call in the error. ErrNotFound if none
+// matches.
+func (s *mongoStore) decodeOne(ctx context.Context, c *mongo.Collection, filter bson.D, op string, out any) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return mongoErr(op, c.FindOne(ctx, filter).Decode(out))
+}
+
 // onePage is a find of at most n documents (n >= 1) in sort's order, sent
 // as one batch: limit n, batchSize n and singleBatch (a negative limit is
 // how the driver asks for singleBatch). On MongoDB that is what a limit

@@ -22,15 +22,10 @@ func (s *mongoStore) InsertInvitation(ctx context.Context, inv Invitation) error
 }
 
 func (s *mongoStore) GetInvitation(ctx context.Context, hash string, now time.Time) (Invitation, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return Invitation{}, err
-	}
-	defer cancel()
 	var inv Invitation
 	filter := bson.D{{Key: "_id", Value: hash}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
-	if err := s.invitationsColl().FindOne(ctx, filter).Decode(&inv); err != nil {
-		return Invitation{}, mongoErr("get invitation", err)
+	if err := s.decodeOne(ctx, s.invitationsColl(), filter, "get invitation", &inv); err != nil {
+		return Invitation{}, err
 	}
 	return inv, nil
 }
@@ -44,15 +39,10 @@ func (s *mongoStore) TakeInvitation(ctx context.Context, hash string, now time.T
 }
 
 func (s *mongoStore) FindAccount(ctx context.Context, email string) (User, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return User{}, err
-	}
-	defer cancel()
 	var u User
 	filter := bson.D{{Key: "issuer", Value: accountsIssuer}, {Key: "subject", Value: email}}
-	if err := s.users.FindOne(ctx, filter).Decode(&u); err != nil {
-		return User{}, mongoErr("find account", err)
+	if err := s.decodeOne(ctx, s.users, filter, "find account", &u); err != nil {
+		return User{}, err
 	}
 	return u, nil
 }

@@ -29,14 +29,9 @@ func (s *mongoStore) InsertPasskey(ctx context.Context, p Passkey) error {
 }
 
 func (s *mongoStore) GetPasskey(ctx context.Context, id string) (Passkey, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return Passkey{}, err
-	}
-	defer cancel()
 	var p Passkey
-	if err := s.passkeysColl().FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&p); err != nil {
-		return Passkey{}, mongoErr("get passkey", err)
+	if err := s.decodeOne(ctx, s.passkeysColl(), bson.D{{Key: "_id", Value: id}}, "get passkey", &p); err != nil {
+		return Passkey{}, err
 	}
 	return p, nil
 }

@@ -52,14 +52,9 @@ func (s *mongoStore) UpsertUser(ctx context.Context, u User) (User, error) {
 }
 
 func (s *mongoStore) GetUser(ctx context.Context, id string) (User, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return User{}, err
-	}
-	defer cancel()
 	var u User
-	if err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&u); err != nil {
-		return User{}, mongoErr("get user", err)
+	if err := s.decodeOne(ctx, s.users, bson.D{{Key: "_id", Value: id}}, "get user", &u); err != nil {
+		return User{}, err
 	}
 	return u, nil
 }

@@ -62,14 +62,9 @@ func (s *mongoStore) findWebhooks(ctx context.Context, filter bson.D) ([]Webhook
 }
 
 func (s *mongoStore) GetWebhook(ctx context.Context, owner, id string) (Webhook, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return Webhook{}, err
-	}
-	defer cancel()
 	var h Webhook
-	err = s.webhooksColl().FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}).Decode(&h)
-	return h, mongoErr("get webhook", err)
+	err := s.decodeOne(ctx, s.webhooksColl(), bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}, "get webhook", &h)
+	return h, err
 }
 
 func (s *mongoStore) DeleteWebhook(ctx context.Context, owner, id string) error {
@@ -135,14 +130,9 @@ func (s *mongoStore) findDeliveries(ctx context.Context, filter, sort bson.D, li
 }
 
 func (s *mongoStore) GetDelivery(ctx context.Context, id string) (WebhookDelivery, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return WebhookDelivery{}, err
-	}
-	defer cancel()
 	var d WebhookDelivery
-	err = s.deliveriesColl().FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
-	return d, mongoErr("get webhook delivery", err)
+	err := s.decodeOne(ctx, s.deliveriesColl(), bson.D{{Key: "_id", Value: id}}, "get webhook delivery", &d)
+	return d, err
 }
 
 // RecordAttempt updates the delivery if it is still at the attempt before
