@@ -127,17 +127,12 @@ func (s *mongoStore) insertUsageEntry(ctx context.Context, e usageEntry) error {
 
 // findOp returns the ledger entry of op, if there is one.
 func (s *mongoStore) findOp(ctx context.Context, op string) (usageEntry, bool, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return usageEntry{}, false, err
-	}
-	defer cancel()
 	var e usageEntry
-	err = s.usageColl().FindOne(ctx, bson.D{{Key: "op", Value: op}}).Decode(&e)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err := s.decodeOne(ctx, s.usageColl(), bson.D{{Key: "op", Value: op}}, "find usage op", &e)
+	if errors.Is(err, ErrNotFound) {
 		return e, false, nil
 	}
-	return e, err == nil, mongoErr("find usage op", err)
+	return e, err == nil, err
 }
 
 // usageHead returns the owner's latest ledger entry, starting the ledger
