@@ -46,14 +46,6 @@ func TestAccountsInChromium(t *testing.T) {
 	}
 }
 
-// navigate loads url in the page.
-func navigate(t *testing.T, c *cdpClient, page, url string) {
-	t.Helper()
-	if err := c.call(page, "Page.navigate", map[string]any{"url": url}, nil); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // typeInto focuses the input with that id and types text, as keystrokes.
 func typeInto(t *testing.T, c *cdpClient, page, id, text string) {
 	t.Helper()

@@ -255,6 +255,29 @@ func (c *cdpClient) openPageIn(browserContextID string) (string, error) {
 	return attached.SessionID, c.call(attached.SessionID, "Page.enable", nil, nil)
 }
 
+// openFreshPage opens a tab in a new browser context: no cookies, no
+// storage, a stranger.
+func openFreshPage(t *testing.T, c *cdpClient) string {
+	t.Helper()
+	ctxID, err := c.newBrowserContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := c.openPageIn(ctxID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
+
+// navigate loads url in the page.
+func navigate(t *testing.T, c *cdpClient, page, url string) {
+	t.Helper()
+	if err := c.call(page, "Page.navigate", map[string]any{"url": url}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // evaluate runs a JavaScript expression in the page and decodes its
 // (JSON-serialisable) value into out.
 func (c *cdpClient) evaluate(sessionID, expr string, out any) error {

@@ -67,9 +67,7 @@ func browseDrop(t *testing.T, chrome *cdpClient, env map[string]string, suffix s
 	pic, _ := a.stored(alice, map[string]any{"filename": "pic.png", "content_type": "image/png"}, testPNG(t))
 	clip, _ := a.stored(alice, map[string]any{"filename": "clip.webm", "content_type": "video/webm"}, video)
 	p := a.drop(alice, map[string]any{"file_ids": ids(pic, clip)})
-	if err := chrome.call(page, "Page.navigate", map[string]any{"url": p.URL}, nil); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, chrome, page, p.URL)
 	const loaded = `(() => { const img = document.querySelector("img.preview"), v = document.querySelector("video.preview");
 		return !!img && img.complete && img.naturalWidth === 64 && !!v && v.readyState >= 1 && v.videoWidth === 160; })()`
 	if !waitForJS(chrome, page, loaded) {

@@ -234,9 +234,7 @@ func openSignedInApp(t *testing.T, base string) (*cdpClient, string) {
 // clicks the sign-in link (local sign-in), which must land back on "/".
 func signInOnPage(t *testing.T, c *cdpClient, page, base string) {
 	t.Helper()
-	if err := c.call(page, "Page.navigate", map[string]any{"url": base + "/"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, c, page, base+"/")
 	waitForPage(t, c, page, func(s pageState) bool { return s.Path == "/login/" && strings.Contains(s.Text, "Sign in as") })
 	clickSignIn(t, c, page)
 	waitForPage(t, c, page, func(s pageState) bool { return s.Path == "/" })
@@ -503,9 +501,7 @@ func TestWebPageShareInChromium(t *testing.T) {
 	savePagePNG(t, chrome, page, "page-share.png")
 
 	stranger := openFreshPage(t, chrome)
-	if err := chrome.call(stranger, "Page.navigate", map[string]any{"url": link}, nil); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, chrome, stranger, link)
 	waitForPage(t, chrome, stranger, func(s pageState) bool { return strings.Contains(s.Text, "shared.txt") })
 	want := sha256.Sum256(data)
 	if got := fetchSHA256(t, chrome, stranger, "POST", link+"/download"); got != hex.EncodeToString(want[:]) {
@@ -612,21 +608,6 @@ func pageHasRoute(t *testing.T, c *cdpClient, page, method, path string, body an
 		t.Fatal(err)
 	}
 	return ok
-}
-
-// openFreshPage opens a tab in a new browser context: no cookies, no
-// storage, a stranger.
-func openFreshPage(t *testing.T, c *cdpClient) string {
-	t.Helper()
-	ctxID, err := c.newBrowserContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, err := c.openPageIn(ctxID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return page
 }
 
 // fetchSHA256 fetches url from inside the page and hashes the body, or

@@ -94,9 +94,7 @@ func openSecondTab(t *testing.T, c *cdpClient, base string) string {
 	if err := c.call(page, "Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": recordDeletesJS}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.call(page, "Page.navigate", map[string]any{"url": base + "/"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, c, page, base+"/")
 	waitForApp(t, c, page, func(s appState) bool { return s.Ready })
 	if err := c.evaluate(page, `window.confirm = () => true`, new(any)); err != nil {
 		t.Fatal(err)

@@ -61,9 +61,7 @@ func (d *strangerDrop) openTab(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.chrome.call(page, "Page.navigate", map[string]any{"url": d.link}, nil); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, d.chrome, page, d.link)
 	waitForApp(t, d.chrome, page, func(s appState) bool { return s.Ready })
 	return page
 }

@@ -46,18 +46,9 @@ func TestRealBrowserFileRequest(t *testing.T) {
 		}
 		waitForApp(t, chrome, owner, func(s appState) bool { return strings.Contains(s.Text, "0 of 5 files") })
 
-		ctx, err := chrome.newBrowserContext()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stranger, err := chrome.openPageIn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		stranger := openFreshPage(t, chrome)
 		setViewport(t, chrome, stranger, 800, 800)
-		if err := chrome.call(stranger, "Page.navigate", map[string]any{"url": link}, nil); err != nil {
-			t.Fatal(err)
-		}
+		navigate(t, chrome, stranger, link)
 		shown := waitForPage(t, chrome, stranger, func(s pageState) bool { return strings.Contains(s.Text, "Room for 5 more files") })
 		if !strings.Contains(shown.Text, "Scans for the tax return") || !strings.Contains(shown.Text, "Please send the 2026 receipts.") {
 			t.Errorf("request page shows:\n%s", shown.Text)

@@ -27,9 +27,7 @@ func openForDownloads(t *testing.T, chrome *cdpClient, url string) (page, downlo
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := chrome.call(page, "Page.navigate", map[string]any{"url": url}, nil); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, chrome, page, url)
 	return page, downloads
 }
 
@@ -170,9 +168,7 @@ func TestSharePageCountsDownInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := chrome.call(page, "Page.navigate", map[string]any{"url": sh.URL}, nil); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, chrome, page, sh.URL)
 	waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "2 downloads left") })
 	clickSelector(t, chrome, page, "#download")
 	waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "1 download left") })
@@ -219,9 +215,7 @@ func TestPagesWriteSizesAndDatesAlike(t *testing.T) {
 	}
 
 	stranger := openFreshPage(t, chrome)
-	if err := chrome.call(stranger, "Page.navigate", map[string]any{"url": got.Share.URL}, nil); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, chrome, stranger, got.Share.URL)
 	shown := waitForPage(t, chrome, stranger, func(s pageState) bool { return strings.Contains(s.Text, "sized.bin") })
 	if want := humanSize(size) + " · link expires " + humanTime(got.Share.ExpiresAt); !strings.Contains(shown.Text, want) {
 		t.Errorf("the share page shows:\n%s\nwant %q", shown.Text, want)

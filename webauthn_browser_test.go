@@ -33,14 +33,7 @@ func TestPasskeyInChromium(t *testing.T) {
 			waitForPage(t, c, page, func(s pageState) bool { return strings.Contains(s.Text, "Use a passkey") })
 			registerPasskey(t, c, page)
 
-			ctx, err := c.newBrowserContext()
-			if err != nil {
-				t.Fatal(err)
-			}
-			fresh, err := c.openPageIn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			fresh := openFreshPage(t, c)
 			copyPasskeys(t, c, page, auth, fresh, addVirtualAuthenticator(t, c, fresh))
 			navigate(t, c, fresh, e.URL+"/login/")
 			signInWithPasskey(t, c, fresh)
