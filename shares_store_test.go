@@ -37,6 +37,7 @@ func testShareContract(t *testing.T, open func(t *testing.T) Store) {
 		{"DeleteFileEndsShares", ctShareDeleteFileEndsShares},
 		{"Sweep", ctShareSweep},
 		{"LimitAndPages", ctShareLimitAndPages},
+		{"RevokedWhileCounting", ctShareRevokedWhileCounting},
 	})
 }
 
@@ -200,6 +201,70 @@ func ctShareDeleteFileEndsShares(t *testing.T, s Store) {
 	}
 	if _, err := s.ShareLink(ctx, other.TokenHash, now); err != nil {
 		t.Errorf("another file's share: %v", err)
+	}
+}
+
+// ctShareRevokedWhileCounting: a share revoked, a file taken out of it or
+// the file deleted while a download of it is being counted (before its
+// number is taken, or once it is, before the count checks the share again)
+// reports the download missing: the revocation wins. The revocation runs,
+// from another caller, as the count makes its k-th store call through the
+// gate, for each k: on MongoDB, before each of its calls. The local store
+// counts under its write lock, so there a revocation comes before or after.
+func ctShareRevokedWhileCounting(t *testing.T, s Store) {
+	mongo, isMongo := s.(*mongoStore)
+	if isMongo {
+		mongo.gate = newDBGate(8, 64, 0) // so that each call looks its ticket up (atStoreCall)
+	}
+	owner := ctNewID()
+	revocations := []struct {
+		name   string
+		revoke func(ctx context.Context, sh Share, fileID string) error
+	}{
+		{"share revoked", func(ctx context.Context, sh Share, _ string) error { return s.DeleteShare(ctx, owner, sh.ID) }},
+		{"file taken out", func(ctx context.Context, sh Share, fileID string) error {
+			return s.RemoveShareFile(ctx, owner, sh.ID, fileID, ctNow())
+		}},
+		{"file deleted", func(ctx context.Context, _ Share, fileID string) error {
+			return errOf(s.DeleteFile(ctx, owner, fileID))
+		}},
+	}
+	for _, r := range revocations {
+		before, after := 0, 0 // revocations before the number was taken, and just after
+		for at := int64(1); at <= 12; at++ {
+			f, kept := ctShareFile(t, s, owner), ctShareFile(t, s, owner)
+			now, max := ctNow(), int64(3)
+			sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}, {FileID: kept.ID}},
+				MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh, 0))
+			var taken bool
+			var revoked error
+			ctx := newAtStoreCall(t.Context(), at, func() {
+				got, err := s.GetShare(t.Context(), owner, sh.ID, now)
+				ctMust(t, "GetShare", err)
+				taken = got.file(f.ID).Downloads > 0
+				revoked = r.revoke(t.Context(), sh, f.ID)
+			})
+			_, err := s.CountShareDownload(ctx, sh.TokenHash, f.ID, now)
+			switch {
+			case !ctx.reached():
+				ctMust(t, r.name+" after the count: the count", err)
+				continue
+			case taken && after > 0:
+				continue // during the check: either answer is right
+			case taken:
+				after++
+			default:
+				before++
+			}
+			ctMust(t, r.name, revoked)
+			if !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s at the count's store call %d (its number taken: %v): the count = %v, want ErrNotFound", r.name, at, taken, err)
+			}
+		}
+		if isMongo && (before == 0 || after == 0) {
+			t.Errorf("%s: %d revocations came before the number was taken and %d just after, want some of each", r.name, before, after)
+		}
 	}
 }
 
@@ -394,7 +459,7 @@ func TestShareInsertTakenBackAfterRequestEnds(t *testing.T) {
 			f := ctShareFile(t, s, owner)
 			now := ctNow()
 			sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			ctx := newEndAtCall(t.Context(), at)
+			ctx := newAtStoreCall(t.Context(), at, nil)
 			err := s.InsertShare(ctx, sh, 5)
 			_, found := s.ShareLink(t.Context(), sh.TokenHash, now)
 			live, lerr := s.ListShares(t.Context(), ShareQuery{Owner: owner, FileID: f.ID, Now: now, Limit: 10})
@@ -409,28 +474,40 @@ func TestShareInsertTakenBackAfterRequestEnds(t *testing.T) {
 	})
 }
 
-// endAtCall is a request's context that ends when the store makes its
-// at-th call through the gate (dbGate.enter looks the request's ticket up
-// in it once per call).
-type endAtCall struct {
+// atStoreCall is a request's context that runs do when the store makes
+// its at-th call through the gate (dbGate.enter looks the request's ticket
+// up in it once per call), or, with no do, ends there.
+type atStoreCall struct {
 	context.Context
-	end       context.CancelFunc
+	do        func()
 	calls, at int64
 	mu        sync.Mutex
 }
 
-func newEndAtCall(parent context.Context, at int64) *endAtCall {
-	ctx, cancel := context.WithCancel(parent)
-	return &endAtCall{Context: ctx, end: cancel, at: at}
+func newAtStoreCall(parent context.Context, at int64, do func()) *atStoreCall {
+	if do == nil {
+		ctx, cancel := context.WithCancel(parent)
+		return &atStoreCall{Context: ctx, do: cancel, at: at}
+	}
+	return &atStoreCall{Context: parent, do: do, at: at}
 }
 
-func (c *endAtCall) Value(key any) any {
+func (c *atStoreCall) Value(key any) any {
 	if _, ok := key.(dbTicketKey); ok {
 		c.mu.Lock()
-		if c.calls++; c.calls == c.at {
-			c.end()
-		}
+		c.calls++
+		now := c.calls == c.at
 		c.mu.Unlock()
+		if now {
+			c.do()
+		}
 	}
 	return c.Context.Value(key)
+}
+
+// reached tells whether the store made its at-th call.
+func (c *atStoreCall) reached() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls >= c.at
 }
