@@ -23,6 +23,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // shareDownload is one counted download of a file of a share: a
@@ -365,10 +366,26 @@ func (s *mongoStore) CountShareDownload(ctx context.Context, hash, fileID string
 	return Share{}, ErrNotFound
 }
 
-// stillShared checks that the share is still there, with the file in it.
+// stillShared checks, once a number is taken, that the share is still
+// there with the file in it and the file present (not held deleted): the
+// share's document by _id, then, for a drop, the file's document in it,
+// then the file. Three reads of one document each, and no counts: the
+// download's number is already taken, and its count is that number.
 func (s *mongoStore) stillShared(ctx context.Context, sh *Share, fileID string) error {
-	now, err := s.findShare(ctx, bson.D{{Key: "_id", Value: sh.ID}}, time.Time{})
-	if err == nil && now.file(fileID) == nil {
+	var doc mongoShare
+	if err := s.findByID(ctx, s.shares, sh.ID, bson.D{{Key: "drop", Value: 1}, {Key: "file_id", Value: 1}}, &doc); err != nil {
+		return mongoErr("check share", err)
+	}
+	switch {
+	case doc.Drop:
+		if err := s.findByID(ctx, s.shareFiles, shareFileID(sh.ID, fileID), bson.D{{Key: "_id", Value: 1}}, &shareFile{}); err != nil {
+			return mongoErr("check share file", err)
+		}
+	case doc.FileID != fileID: // a share from before drops names its one file
+		return ErrNotFound
+	}
+	present, err := s.presentFiles(ctx, sh.Owner, []string{fileID})
+	if err == nil && !present[fileID] {
 		err = ErrNotFound
 	}
 	return err
@@ -385,12 +402,19 @@ func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, fileID s
 // findOne tells whether the document with that _id exists (ErrNoDocuments
 // if not).
 func (s *mongoStore) findOne(ctx context.Context, c *mongo.Collection, id string) error {
+	return s.findByID(ctx, c, id, bson.D{{Key: "_id", Value: 1}}, &bson.Raw{})
+}
+
+// findByID decodes the fields projection names of the document with that
+// _id into out (ErrNoDocuments if there is none): one FindOne, a single
+// batch of one.
+func (s *mongoStore) findByID(ctx context.Context, c *mongo.Collection, id string, projection bson.D, out any) error {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	return c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
+	return c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(projection)).Decode(out)
 }
 
 // compareShareFiles orders a drop's files as they were added.
