@@ -56,9 +56,9 @@ func testDropOfOneFromBeforeDrops(t *testing.T, s Store, old Share, f, g *File) 
 	if !slices.Equal(got.Files, []ShareFile{{FileID: f.ID, Downloads: 2}}) {
 		t.Fatalf("old share reads as %+v, want a drop of its file with 2 downloads", got.Files)
 	}
-	_, err = s.CountShareDownload(ctx, old.TokenHash, f.ID, now)
+	_, err = s.CountShareDownload(ctx, got, f.ID, now)
 	ctMust(t, "CountShareDownload", err)
-	if _, err := s.CountShareDownload(ctx, old.TokenHash, f.ID, now); !errors.Is(err, ErrNotFound) {
+	if _, err := s.CountShareDownload(ctx, got, f.ID, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a fourth download of a share allowing 3 = %v, want ErrNotFound", err)
 	}
 	ctMust(t, "AddShareFile", s.AddShareFile(ctx, f.Owner, old.ID, g.ID, 0, now))

@@ -622,7 +622,7 @@ func TestLinkProtectionStored(t *testing.T) {
 			if err != nil || got.Protection != p {
 				t.Errorf("ShareLink: %+v, %v; want protection %+v", got.Protection, err, p)
 			}
-			got, err = s.CountShareDownload(t.Context(), hash, f.ID, ctNow())
+			got, err = s.CountShareDownload(t.Context(), got, f.ID, ctNow())
 			if err != nil || got.Protection != p {
 				t.Errorf("CountShareDownload: %+v, %v; want protection %+v", got.Protection, err, p)
 			}

@@ -180,12 +180,13 @@ func (s *localStore) ShareLink(ctx context.Context, hash string, now time.Time) 
 }
 
 // CountShareDownload counts one download of the file of the usable share
-// of that token hash. The write lock makes the check and the count one
-// step. The share is stored back with only the files still there.
-func (s *localStore) CountShareDownload(ctx context.Context, hash, fileID string, now time.Time) (Share, error) {
+// of sh's token hash, as stored (sh's counts are not needed). The write
+// lock makes the check and the count one step. The share is stored back
+// with only the files still there.
+func (s *localStore) CountShareDownload(ctx context.Context, link Share, fileID string, now time.Time) (Share, error) {
 	var counted Share
 	err := s.change(ctx, func(st *localState) (*localRecord, error) {
-		sh, err := st.usableShare(hash, now)
+		sh, err := st.usableShare(link.TokenHash, now)
 		if err != nil {
 			return nil, err
 		}

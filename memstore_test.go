@@ -329,7 +329,7 @@ func (m *memStore) ShareLink(context.Context, string, time.Time) (Share, error) 
 	return Share{}, ErrNotFound
 }
 
-func (m *memStore) CountShareDownload(context.Context, string, string, time.Time) (Share, error) {
+func (m *memStore) CountShareDownload(context.Context, Share, string, time.Time) (Share, error) {
 	return Share{}, ErrNotFound
 }
 

@@ -168,7 +168,7 @@ func runHotPaths(t *testing.T, s *mongoStore) {
 	ctMust(t, "insert share", s.InsertShare(ctx, sh, 10))
 	_, err = s.ShareLink(ctx, sh.TokenHash, now)
 	ctMust(t, "share link", err)
-	_, err = s.CountShareDownload(ctx, sh.TokenHash, fresh.ID, now)
+	_, err = s.CountShareDownload(ctx, sh, fresh.ID, now)
 	ctMust(t, "count share download", err)
 	_, err = s.ListShares(ctx, ShareQuery{Owner: planOwner, FileID: fresh.ID, Now: now, Limit: 10})
 	ctMust(t, "list shares", err)

@@ -336,17 +336,29 @@ func (s *mongoStore) findShare(ctx context.Context, filter bson.D, now time.Time
 }
 
 // CountShareDownload takes the lowest free download number of the file,
-// trying the next one whenever another caller took it first. Numbers are
-// taken in order, so the count read first never skips a free one. A share
-// revoked, or a file taken out of it, while its number was being taken is
-// reported missing: the revocation wins.
-func (s *mongoStore) CountShareDownload(ctx context.Context, hash, fileID string, now time.Time) (Share, error) {
-	sh, err := s.ShareLink(ctx, hash, now)
-	if err != nil {
-		return Share{}, err
-	}
+// starting after the count in sh (the link's read, which the request made
+// moments before: no second read of the share and its counts), and trying
+// the next number whenever another caller took it first.
+//
+// Numbers are taken in order, each after all below it, so a file's taken
+// numbers run from its first to its count, and a count read earlier is
+// that count or lower: starting from it never skips a free number, and a
+// stale count costs only retries (ctShareMaxDownloadsRace starts 20
+// callers from 0). The limit holds because each number up to MaxDownloads
+// is taken once. Expiry is checked here against now: a share's expiry and
+// limit never change once stored. A share revoked, or a file taken out of
+// it or deleted, while its number was being taken is reported missing:
+// stillShared, after the number is taken, reads the share again (the
+// revocation wins, ctShareRevokedWhileCounting). One exception to "only
+// ever low": a file taken out of a drop and put back starts again from
+// no downloads, so a count read before that is high, and the download
+// then takes a number above the lowest free one: that file may then allow
+// one download fewer than its limit, never more. Its window is the few
+// round trips from the link's read to the count (one before).
+func (s *mongoStore) CountShareDownload(ctx context.Context, sh Share, fileID string, now time.Time) (Share, error) {
+	sh.Files = slices.Clone(sh.Files) // the caller's stays as read
 	f := sh.file(fileID)
-	if f == nil {
+	if f == nil || !sh.ExpiresAt.After(now) {
 		return Share{}, ErrNotFound
 	}
 	for n := f.Downloads + 1; sh.MaxDownloads == nil || n <= *sh.MaxDownloads; n++ {

@@ -446,9 +446,10 @@ func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Counted last, once nothing else can fail: an outage never uses up a
-	// download that was not handed out. The count is the atomic check, so
-	// a link used up or revoked meanwhile still ends here.
-	counted, err := s.store.CountShareDownload(r.Context(), hashSecret(r.PathValue("token")), f.ID, s.now())
+	// download that was not handed out. The count starts from the link as
+	// openLink read it, and is the atomic check, so a link used up or
+	// revoked meanwhile still ends here.
+	counted, err := s.store.CountShareDownload(r.Context(), sh, f.ID, s.now())
 	if err != nil {
 		s.shareFail(w, r, err)
 		return

@@ -90,7 +90,7 @@ func ctShareInsertListRevoke(t *testing.T, s Store) {
 	if _, err := s.ShareLink(ctx, first.TokenHash, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ShareLink after revoke = %v, want ErrNotFound", err)
 	}
-	if _, err := s.CountShareDownload(ctx, first.TokenHash, first.FileID, now); !errors.Is(err, ErrNotFound) {
+	if _, err := s.CountShareDownload(ctx, first, first.FileID, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CountShareDownload after revoke = %v, want ErrNotFound", err)
 	}
 	if err := s.DeleteShare(ctx, f.Owner, first.ID); !errors.Is(err, ErrNotFound) {
@@ -120,7 +120,7 @@ func ctShareExpiry(t *testing.T, s Store) {
 		if _, err := s.ShareLink(ctx, sh.TokenHash, at); !errors.Is(err, ErrNotFound) {
 			t.Errorf("ShareLink at %v = %v, want ErrNotFound", at, err)
 		}
-		if _, err := s.CountShareDownload(ctx, sh.TokenHash, sh.FileID, at); !errors.Is(err, ErrNotFound) {
+		if _, err := s.CountShareDownload(ctx, sh, sh.FileID, at); !errors.Is(err, ErrNotFound) {
 			t.Errorf("CountShareDownload at %v = %v, want ErrNotFound", at, err)
 		}
 		if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: at, Limit: 1000}); len(list) != 0 {
@@ -138,7 +138,7 @@ func ctShareCountUnlimited(t *testing.T, s Store) {
 	f := ctShareFile(t, s, ctNewID())
 	sh := ctShare(t, s, f, time.Hour, 0)
 	for i := int64(1); i <= 3; i++ {
-		got, err := s.CountShareDownload(ctx, sh.TokenHash, sh.FileID, now)
+		got, err := s.CountShareDownload(ctx, sh, sh.FileID, now)
 		ctMust(t, "CountShareDownload", err)
 		if got.totalDownloads() != i {
 			t.Errorf("download %d counted as %d", i, got.totalDownloads())
@@ -159,7 +159,7 @@ func ctShareMaxDownloadsRace(t *testing.T, s Store) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			_, err := s.CountShareDownload(ctx, sh.TokenHash, sh.FileID, now)
+			_, err := s.CountShareDownload(ctx, sh, sh.FileID, now)
 			switch {
 			case err == nil:
 				ok.Add(1)
@@ -193,7 +193,7 @@ func ctShareDeleteFileEndsShares(t *testing.T, s Store) {
 	if _, err := s.ShareLink(ctx, sh.TokenHash, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ShareLink of a deleted file's share = %v, want ErrNotFound", err)
 	}
-	if _, err := s.CountShareDownload(ctx, sh.TokenHash, sh.FileID, now); !errors.Is(err, ErrNotFound) {
+	if _, err := s.CountShareDownload(ctx, sh, sh.FileID, now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("CountShareDownload of a deleted file's share = %v, want ErrNotFound", err)
 	}
 	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 1000}); len(list) != 0 {
@@ -245,7 +245,7 @@ func ctShareRevokedWhileCounting(t *testing.T, s Store) {
 				taken = got.file(f.ID).Downloads > 0
 				revoked = r.revoke(t.Context(), sh, f.ID)
 			})
-			_, err := s.CountShareDownload(ctx, sh.TokenHash, f.ID, now)
+			_, err := s.CountShareDownload(ctx, sh, f.ID, now)
 			switch {
 			case !ctx.reached():
 				ctMust(t, r.name+" after the count: the count", err)
@@ -279,7 +279,7 @@ func TestLocalStoreSharesSurviveReopen(t *testing.T) {
 	counted := ctShare(t, s, f, time.Hour, 2)
 	revoked := ctShare(t, s, f, time.Hour, 0)
 	orphan := ctShare(t, s, gone, time.Hour, 0)
-	_, err := s.CountShareDownload(ctx, counted.TokenHash, counted.FileID, now)
+	_, err := s.CountShareDownload(ctx, counted, counted.FileID, now)
 	ctMust(t, "CountShareDownload", err)
 	ctMust(t, "DeleteShare", s.DeleteShare(ctx, f.Owner, revoked.ID))
 	ctMust(t, "DeleteFile", errOf(s.DeleteFile(ctx, gone.Owner, gone.ID)))
@@ -307,7 +307,7 @@ func ctShareSweep(t *testing.T, s Store) {
 	f := ctShareFile(t, s, ctNewID())
 	expired := ctShare(t, s, f, time.Hour, 0)
 	live := ctShare(t, s, f, 3*time.Hour, 0)
-	_, err := s.CountShareDownload(ctx, expired.TokenHash, expired.FileID, now)
+	_, err := s.CountShareDownload(ctx, expired, expired.FileID, now)
 	ctMust(t, "CountShareDownload", err)
 	n, err := s.DeleteExpired(ctx, now.Add(2*time.Hour))
 	ctMust(t, "DeleteExpired", err)
@@ -370,7 +370,7 @@ func TestLocalStoreShareIndexes(t *testing.T) {
 	for i := range 6 {
 		f := ctShareFile(t, s, ctNewID())
 		a, b := ctShare(t, s, f, time.Hour, 5), ctShare(t, s, f, time.Hour, 0)
-		if _, err := s.CountShareDownload(ctx, a.TokenHash, a.FileID, ctNow()); err != nil {
+		if _, err := s.CountShareDownload(ctx, a, a.FileID, ctNow()); err != nil {
 			t.Fatal(err)
 		}
 		if i%2 == 0 {

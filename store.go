@@ -384,12 +384,14 @@ type Store interface {
 	// ShareLink returns the share of that token hash if it can still be
 	// used to download: unexpired, not used up.
 	ShareLink(ctx context.Context, hash string, now time.Time) (Share, error)
-	// CountShareDownload atomically counts one download of the file of
-	// the share of that token hash and returns the share, counted, unless
-	// it has expired, the file is not in it or has been used up: of N
-	// concurrent calls for one file with k downloads left, exactly k
-	// succeed, across instances.
-	CountShareDownload(ctx context.Context, hash, fileID string, now time.Time) (Share, error)
+	// CountShareDownload atomically counts one download of the file of sh,
+	// the share as ShareLink returned it moments before (its counts may
+	// be stale, only ever low), and returns the share, counted, unless by
+	// now it has expired or was revoked, the file is not in it (or gone)
+	// or has been used up: of N concurrent calls for one file with k
+	// downloads left, exactly k succeed, across instances. A revocation
+	// that comes before the count is stored wins (the count is missing).
+	CountShareDownload(ctx context.Context, sh Share, fileID string, now time.Time) (Share, error)
 	dropStore
 
 	// Quotas (quota.go). InsertFileWithinQuota inserts f, whose Charged is
