@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -110,6 +111,12 @@ func useClient(s *mongoStore, d *mongo.Database) {
 // is disabled (Credential.UserDisabled), not a second read of the user; a
 // trusted proxy's user is read at every request (checkEnabled). Then the
 // request's own command: one each for a download, an upload and a list.
+// A share link's request spends its shared rate budget, then reads the
+// link (openLink); a counted download then takes its number and checks
+// the share, its file in it and the file (stillShared), and looks for the
+// owner's webhooks: it reads the share by its token once, and sends one
+// aggregate, not three (before, CountShareDownload read the link again and
+// stillShared read it with its counts).
 func TestRequestRoundTrips(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, proxyAuthEnv())
@@ -117,12 +124,18 @@ func TestRequestRoundTrips(t *testing.T) {
 	token := e.newUser("trips")
 	userID := a.userID(token)
 	f, _ := a.stored(token, map[string]any{"filename": "trips.txt", "size": 5}, []byte("trips"))
+	shared := answerMember[shareOut](a, request{method: "POST", path: "/files/" + f.ID + "/shares", token: token}, http.StatusCreated, "share")
+	link := shared.URL[strings.Index(shared.URL, "/s/"):]
+	asJSON := map[string]string{"Accept": "application/json"}
 
 	s := e.srv.store.(*mongoStore)
 	log := new(commandLog)
 	watchStore(t, s, requireRig(t).mongoURI, log)
 
 	upload := map[string]any{"filename": "new.txt", "size": 3}
+	// A link's read (ShareLink, with its files, their presence and their
+	// counts; its owner; each file): the only $group of a share's requests.
+	openLink := "find shares, find share_files, find files, aggregate share_downloads, find users, find files"
 	cases := []struct {
 		name   string
 		req    request
@@ -134,6 +147,9 @@ func TestRequestRoundTrips(t *testing.T) {
 		{"list, bearer", request{method: "GET", path: "/list/", token: token}, 200, "find credentials, find files"},
 		{"download, proxy", request{method: "GET", path: "/download/" + f.ID, header: map[string]string{"X-User-Id": userID}}, 200, "find users, find files"},
 		{"upload, proxy", request{method: "POST", path: "/upload/", header: map[string]string{"X-User-Id": userID}, body: upload}, 201, "find users, insert files"},
+		{"share page", request{method: "GET", path: link, header: asJSON}, 200, "insert rate_spends, " + openLink},
+		{"share download, counted", request{method: "POST", path: link + "/download", header: asJSON}, 200,
+			"insert rate_spends, " + openLink + ", insert share_downloads, find shares, find share_files, find files, find webhooks"},
 	}
 	for _, c := range cases {
 		log.take()
