@@ -7,6 +7,7 @@ package main
 // checked without being listed here, and asks the engine to explain each.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -562,5 +563,116 @@ func backendsOpened(t *testing.T, rig *docDBRig) func() int {
 			}
 		}
 		return n
+	}
+}
+
+// TestShareDownloadCost measures what the database spends on the store
+// calls of a counted share download (docs/scale.md, "A counted share
+// download"), in main's shape before this change (the link read by
+// openLink, read again by CountShareDownload, the number taken, then the
+// share read again with its files and counts by stillShared) and in
+// today's (the link read once, the number taken, stillShared's three
+// one-document reads), and the share page's for reference; the owner's
+// and the file's reads, the same in both, are left out. Blocks of each
+// alternate, so that the machine's load falls on both alike. A
+// measurement, not a check: it runs only with DROPP_SHARECOST=ROUNDS
+// (e.g. 40), on FerretDB 2 (DROPP_SHARECOST_ENGINE=documentdb, the
+// default) or FerretDB 1.24 on PostgreSQL (ferretdb, with the scale
+// bench's DROPP_SCALEBENCH_MONGO_URI and DROPP_SCALEBENCH_DB_PIDS), among
+// 20,000 other users' files and 1,000 other shares downloaded 4 times each.
+func TestShareDownloadCost(t *testing.T) {
+	rounds := envInt(t, "DROPP_SHARECOST", 0)
+	if rounds == 0 {
+		t.Skip("a measurement: DROPP_SHARECOST=ROUNDS runs it")
+	}
+	var seed *docDBSeeder
+	switch engine := cmp.Or(os.Getenv("DROPP_SHARECOST_ENGINE"), "documentdb"); engine {
+	case "documentdb":
+		seed = newDocDBSeeder(t)
+	case "ferretdb":
+		seed = newFerretPGSeeder(t)
+	default:
+		t.Fatalf("DROPP_SHARECOST_ENGINE=%s: documentdb or ferretdb", engine)
+	}
+	s, ctx := seed.s, t.Context()
+	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
+	files := make([]*File, 20_001)
+	for i := range files {
+		files[i] = scaleFile(fmt.Sprint("other-", i%1000), base.Add(time.Duration(i)*time.Millisecond), i)
+	}
+	f := files[20_000]
+	f.Owner = "sharer"
+	seed.add(t, files)
+	now := time.Now().Truncate(time.Millisecond)
+	for i := range 1000 {
+		other := files[i]
+		sh := Share{ID: newID(), TokenHash: hashSecret(fmt.Sprint("other-share-", i)), Owner: other.Owner, FileID: other.ID,
+			Files: []ShareFile{{FileID: other.ID}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		ctMust(t, "insert share", s.InsertShare(ctx, sh, 0))
+		for range 4 {
+			_, err := s.CountShareDownload(ctx, sh, other.ID, now)
+			ctMust(t, "count", err)
+		}
+	}
+	link := Share{ID: newID(), TokenHash: hashSecret("measured"), Owner: f.Owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}},
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	ctMust(t, "insert share", s.InsertShare(ctx, link, 0))
+	read := func() Share {
+		sh, err := s.ShareLink(ctx, link.TokenHash, time.Now())
+		ctMust(t, "share link", err)
+		return sh
+	}
+	shapes := []struct {
+		name string
+		run  func()
+	}{
+		{"share page: ShareLink", func() { read() }},
+		{"counted download, main: ShareLink, ShareLink, number, findShare", func() {
+			read()
+			again := read() // main's CountShareDownload read the link again
+			for n := again.file(f.ID).Downloads + 1; ; n++ {
+				taken, err := s.takeDownloadNumber(ctx, &again, f.ID, n)
+				ctMust(t, "take number", err)
+				if taken {
+					break
+				}
+			}
+			_, err := s.findShare(ctx, bson.D{{Key: "_id", Value: again.ID}}, time.Time{}) // main's stillShared
+			ctMust(t, "find share", err)
+		}},
+		{"counted download, now: ShareLink, number, stillShared", func() {
+			_, err := s.CountShareDownload(ctx, read(), f.ID, time.Now())
+			ctMust(t, "count", err)
+		}},
+	}
+	connections := func() int { return 0 }
+	if seed.rig.psql != nil {
+		connections = backendsOpened(t, seed.rig)
+	}
+	type total struct {
+		cpu, wall time.Duration
+		conns     int
+	}
+	totals := make([]total, len(shapes))
+	for _, sh := range shapes {
+		sh.run() // planned once before timing
+	}
+	const blocks = 4
+	for range blocks {
+		for i, sh := range shapes {
+			conns, cpu, wall := connections(), seed.dbCPU(), time.Now()
+			for range rounds {
+				sh.run()
+			}
+			totals[i].cpu += seed.dbCPU() - cpu
+			totals[i].wall += time.Since(wall)
+			time.Sleep(200 * time.Millisecond) // the pool's replacements logged
+			totals[i].conns += connections() - conns
+		}
+	}
+	n := float64(blocks * rounds)
+	for i, sh := range shapes {
+		fmt.Printf("| %s | %.1f | %.1f | %.2f | %.2f |\n", sh.name, ms(totals[i].cpu)/n, ms(totals[i].wall)/n,
+			float64(totals[i].conns)/n, float64(totals[i].cpu)/float64(totals[1].cpu))
 	}
 }
