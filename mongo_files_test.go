@@ -12,7 +12,9 @@ import (
 // TestPagedFindsAreSingleBatch: every find behind a page (files: first and
 // deep pages, with and without ?status=; a file's shares and drops; a
 // link's lookup; requests) is sent singleBatch with its limit as the batch
-// size (onePage), and no page sends a getMore or a killCursors. On
+// size (onePage), and no page sends a getMore or a killCursors; an event's
+// webhooks (every counted share download looks them up) are found with no
+// sort and sorted in Dropp. On
 // MongoDB and FerretDB 1.24 that answers what a limit does; FerretDB 2
 // closes its PostgreSQL connection after any other sorted or limited find,
 // and opens a new one for the next query (about 20 ms of database CPU,
@@ -42,6 +44,11 @@ func TestPagedFindsAreSingleBatch(t *testing.T) {
 	for i := range 3 {
 		ctMust(t, "insert request", s.InsertRequest(ctx, FileRequest{ID: newID(), TokenHash: hashSecret(fmt.Sprint("paged-request-", i)),
 			Owner: owner, Title: "request", MaxFiles: 5, MaxBytes: 1 << 20, CreatedAt: now.Add(time.Duration(i) * time.Second), ExpiresAt: now.Add(time.Hour)}))
+	}
+
+	for i := range 2 {
+		ctMust(t, "insert webhook", s.InsertWebhook(ctx, Webhook{ID: newID(), Owner: owner, URL: "https://hooks.example/" + fmt.Sprint(i),
+			Events: []string{eventShareDownloaded}, Secret: "whsec_x", CreatedAt: now.Add(time.Duration(i) * time.Second)}))
 	}
 
 	rec := new(commandLog)
@@ -75,6 +82,10 @@ func TestPagedFindsAreSingleBatch(t *testing.T) {
 		{"requests", func() (int, error) {
 			p, err := s.ListRequests(ctx, RequestQuery{Owner: owner, Now: now, Limit: 2})
 			return len(p), err
+		}, 2},
+		{"an event's webhooks (not paged: sorted in Dropp)", func() (int, error) {
+			h, err := s.WebhooksFor(ctx, owner, eventShareDownloaded)
+			return len(h), err
 		}, 2},
 	}
 	for _, p := range pages {
