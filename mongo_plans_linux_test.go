@@ -676,3 +676,81 @@ func TestShareDownloadCost(t *testing.T) {
 			float64(totals[i].conns)/n, float64(totals[i].cpu)/float64(totals[1].cpu))
 	}
 }
+
+// TestShareFilesHintCost measures what FerretDB 2 spends on shareFilesOf's
+// find (a drop's file documents by share_id $in) as the store sends it,
+// which DocumentDB plans on the index that starts at file_id, and with a
+// hint naming share_id's index, among a small and a large collection of
+// other drops' file documents (docs/scale.md, "A counted share
+// download"). A measurement, not a check: it runs only with
+// DROPP_SHAREFILESHINT=ROUNDS (e.g. 40).
+func TestShareFilesHintCost(t *testing.T) {
+	rounds := envInt(t, "DROPP_SHAREFILESHINT", 0)
+	if rounds == 0 {
+		t.Skip("a measurement: DROPP_SHAREFILESHINT=ROUNDS runs it")
+	}
+	seed := newDocDBSeeder(t)
+	s, ctx := seed.s, t.Context()
+	now := time.Now().Truncate(time.Millisecond)
+	added := 0
+	addMembers := func(n int) {
+		var docs []any
+		for i := added; i < added+n; i++ {
+			shareID := fmt.Sprint("share-", i/2) // drops of two files
+			fileID := fmt.Sprint("file-", i)
+			docs = append(docs, shareFile{ID: shareFileID(shareID, fileID), ShareID: shareID, FileID: fileID, Owner: fmt.Sprint("other-", i%1000),
+				AddedAt: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+		}
+		for chunk := range slices.Chunk(docs, 1000) {
+			_, err := s.shareFiles.InsertMany(ctx, chunk)
+			ctMust(t, "insert", err)
+		}
+		added += n
+	}
+	filter := bson.D{{Key: "share_id", Value: bson.D{{Key: "$in", Value: bson.A{"share-7"}}}}}
+	shapes := []struct {
+		name string
+		hint bson.D
+	}{{"no hint (main)", nil}, {"hint share_id_1", bson.D{{Key: "share_id", Value: 1}}}}
+	run := func(hint bson.D) int {
+		opts := options.Find()
+		if hint != nil {
+			opts.SetHint(hint)
+		}
+		var rows []shareFile
+		ctMust(t, "find", s.findAll(ctx, s.shareFiles, filter, opts, &rows))
+		return len(rows)
+	}
+	for _, size := range []int{1000, 100_000} {
+		addMembers(size - added)
+		for _, sh := range shapes {
+			run(sh.hint) // planned once before timing
+			q := planQuery{op: "find", coll: s.shareFiles.Name(), filter: mustRaw(t, filter)}
+			if sh.hint != nil {
+				q.hint = mustRaw(t, sh.hint)
+			}
+			t.Logf("%d: %s: %s", size, sh.name, planSummary(explainFind(t, s.shareFiles.Database(), q)))
+		}
+		var cpu [2]time.Duration
+		var n [2]int
+		for range 4 { // alternating blocks
+			for i, sh := range shapes {
+				before := seed.dbCPU()
+				for range rounds {
+					n[i] = run(sh.hint)
+				}
+				cpu[i] += seed.dbCPU() - before
+			}
+		}
+		for i, sh := range shapes {
+			fmt.Printf("| %d | %s | %d | %.2f |\n", size, sh.name, n[i], ms(cpu[i])/float64(4*rounds))
+		}
+	}
+}
+
+// mustRaw marshals d.
+func mustRaw(t *testing.T, d bson.D) bson.Raw {
+	raw, err := bson.Marshal(d)
+	ctMust(t, "marshal", err)
+	return raw
+}

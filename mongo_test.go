@@ -97,8 +97,9 @@ func watchStore(t *testing.T, s *mongoStore, uri string, log *commandLog) {
 // derived from files (completions, usage, invitations, requests, webhooks)
 // follow it. A drop's files (shareFiles) do not: FerretDB 2 reads them by
 // share_id from the index that starts at file_id, which
-// TestHotQueriesUseIndexes would refuse, and that is not settled yet
-// (watchStore adds them).
+// TestHotQueriesUseIndexes would refuse; a hint on share_id's index costs
+// more, and the plan's cost does not grow with the collection
+// (TestShareFilesHintCost, docs/scale.md). watchStore adds them.
 func useClient(s *mongoStore, d *mongo.Database) {
 	s.files, s.creds, s.users = d.Collection(s.files.Name()), d.Collection(s.creds.Name()), d.Collection(s.users.Name())
 	s.authStates, s.authCodes = d.Collection(s.authStates.Name()), d.Collection(s.authCodes.Name())
