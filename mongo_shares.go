@@ -23,7 +23,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // shareDownload is one counted download of a file of a share: a
@@ -385,13 +384,13 @@ func (s *mongoStore) CountShareDownload(ctx context.Context, sh Share, fileID st
 // download's number is already taken, and its count is that number.
 func (s *mongoStore) stillShared(ctx context.Context, sh *Share, fileID string) error {
 	var doc mongoShare
-	if err := s.findByID(ctx, s.shares, sh.ID, bson.D{{Key: "drop", Value: 1}, {Key: "file_id", Value: 1}}, &doc); err != nil {
-		return mongoErr("check share", err)
+	if err := s.decodeOne(ctx, s.shares, bson.D{{Key: "_id", Value: sh.ID}}, "check share", &doc); err != nil {
+		return err
 	}
 	switch {
 	case doc.Drop:
-		if err := s.findByID(ctx, s.shareFiles, shareFileID(sh.ID, fileID), bson.D{{Key: "_id", Value: 1}}, &shareFile{}); err != nil {
-			return mongoErr("check share file", err)
+		if err := s.decodeOne(ctx, s.shareFiles, bson.D{{Key: "_id", Value: shareFileID(sh.ID, fileID)}}, "check share file", &shareFile{}); err != nil {
+			return err
 		}
 	case doc.FileID != fileID: // a share from before drops names its one file
 		return ErrNotFound
@@ -414,19 +413,12 @@ func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, fileID s
 // findOne tells whether the document with that _id exists (ErrNoDocuments
 // if not).
 func (s *mongoStore) findOne(ctx context.Context, c *mongo.Collection, id string) error {
-	return s.findByID(ctx, c, id, bson.D{{Key: "_id", Value: 1}}, &bson.Raw{})
-}
-
-// findByID decodes the fields projection names of the document with that
-// _id into out (ErrNoDocuments if there is none): one FindOne, a single
-// batch of one.
-func (s *mongoStore) findByID(ctx context.Context, c *mongo.Collection, id string, projection bson.D, out any) error {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	return c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(projection)).Decode(out)
+	return c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
 }
 
 // compareShareFiles orders a drop's files as they were added.
