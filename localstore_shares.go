@@ -180,9 +180,9 @@ func (s *localStore) ShareLink(ctx context.Context, hash string, now time.Time) 
 }
 
 // CountShareDownload counts one download of the file of the usable share
-// of sh's token hash, as stored (sh's counts are not needed). The write
-// lock makes the check and the count one step. The share is stored back
-// with only the files still there.
+// of link's token hash, as stored (link's counts are not needed). The
+// write lock makes the check and the count one step. The share is stored
+// back with only the files still there.
 func (s *localStore) CountShareDownload(ctx context.Context, link Share, fileID string, now time.Time) (Share, error) {
 	var counted Share
 	err := s.change(ctx, func(st *localState) (*localRecord, error) {
