@@ -57,8 +57,15 @@ func testFileRequests(t *testing.T, base string) {
 	}
 
 	list, err := c.ListRequests(ctx)
-	i := slices.IndexFunc(list, func(l FileRequest) bool { return l.ID == fr.ID })
-	if err != nil || i < 0 || i+1 >= len(list) || list[i+1].ID != other.ID || list[i].URL != "" || list[i].FilesReceived != 1 {
+	at := func(id string) int { return slices.IndexFunc(list, func(l FileRequest) bool { return l.ID == id }) }
+	// Oldest first, and by id among those made in the same millisecond,
+	// as two requests made one after the other can be.
+	first, second := fr.ID, other.ID
+	if other.CreatedAt.Before(fr.CreatedAt) || other.CreatedAt.Equal(fr.CreatedAt) && other.ID < fr.ID {
+		first, second = second, first
+	}
+	i := at(fr.ID)
+	if err != nil || i < 0 || at(second) != at(first)+1 || list[i].URL != "" || list[i].FilesReceived != 1 {
 		t.Fatalf("ListRequests: %+v, %v; want both, oldest first, without url", list, err)
 	}
 	if closed, err := c.CloseRequest(ctx, fr.ID); err != nil || !closed.Closed {
