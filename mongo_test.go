@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -42,29 +44,41 @@ func TestMongoErrRetryableIsUnavailable(t *testing.T) {
 	}
 }
 
-// commandLog records the commands a client sends to one database.
+// commandLog records the commands a client sends to one database, each
+// with the id of the HTTP request whose handler sent it (its context's
+// requestInfo; "" for work outside a request: background workers, a
+// test's own store calls).
 type commandLog struct {
-	db   string
-	mu   sync.Mutex
-	cmds []bson.Raw
+	db       string
+	mu       sync.Mutex
+	cmds     []bson.Raw
+	requests []string // requests[i] sent cmds[i]
 }
 
-func (l *commandLog) started(_ context.Context, e *event.CommandStartedEvent) {
+func (l *commandLog) started(ctx context.Context, e *event.CommandStartedEvent) {
 	if e.DatabaseName != l.db {
 		return
 	}
 	l.mu.Lock()
 	l.cmds = append(l.cmds, append(bson.Raw(nil), e.Command...))
+	l.requests = append(l.requests, requestInfoFrom(ctx).id)
 	l.mu.Unlock()
 }
 
 // take returns the commands recorded since the last take.
 func (l *commandLog) take() []bson.Raw {
+	cmds, _ := l.takeWithRequests()
+	return cmds
+}
+
+// takeWithRequests returns the commands recorded since the last take, and
+// the id of the request that sent each.
+func (l *commandLog) takeWithRequests() (cmds []bson.Raw, requests []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	cmds := l.cmds
-	l.cmds = nil
-	return cmds
+	cmds, requests = l.cmds, l.requests
+	l.cmds, l.requests = nil, nil
+	return cmds, requests
 }
 
 // commandNames names each command with its collection: "find credentials",
@@ -162,4 +176,193 @@ func TestRequestRoundTrips(t *testing.T) {
 			t.Errorf("%s: sent %q, want %q", c.name, got, c.want)
 		}
 	}
+}
+
+// TestRequestsLeaveNoCursor: no request leaves FerretDB 2 a cursor to
+// close (issue 23 §3, §5). FerretDB 2 serves a find with a sort, a skip or
+// a limit that is not single-batch, and every aggregate, from a persistent
+// cursor, then closes that PostgreSQL connection: about 20 ms of database
+// CPU per command (onePage, countOf; docs/scale.md). A tour of the API
+// through real requests, as users make them (the contract suite's, which
+// calls every operation, on MongoDB with a quota set, with OpenID sign-in
+// and with accounts; then deep pages, ?status=, a webhook that receives
+// events, a counted download), on the MongoDB rig. Every command a
+// request's handler sent (its context carries the request's id, matched to
+// the route by the answer's X-Request-Id) is held to: a find with a sort,
+// skip or limit is singleBatch; no getMore, no killCursors; an aggregate
+// only where docs/scale.md keeps one (allowedAggregates). Commands sent
+// outside any request's context (the sweeper, the webhook delivery worker,
+// index creation, the test's own store calls) are not a request's, and are
+// only counted.
+func TestRequestsLeaveNoCursor(t *testing.T) {
+	t.Parallel()
+	quota := map[string]string{"ADMIN_EMAILS": "boss@example.com", "QUOTA_BYTES_PER_USER": "10000000", "QUOTA_FILES_PER_USER": "1000"}
+	t.Run("oidc", func(t *testing.T) {
+		t.Parallel()
+		e := newTestEnv(t, quota)
+		w := watchRequests(t, e)
+		checkContract(t, e, false)
+		cursorTour(t, e)
+		w.check(t)
+	})
+	t.Run("accounts", func(t *testing.T) {
+		t.Parallel()
+		e := accountsContractEnv(t, "mongodb")
+		w := watchRequests(t, e)
+		checkContract(t, e, false)
+		// A passkey's registration lists the user's passkeys (to exclude them).
+		user := contractUser(e, "keys")
+		resp, body := e.do(request{method: "POST", path: "/auth/passkey/register/options", token: user})
+		wantStatus(t, resp, body, http.StatusOK)
+		w.check(t)
+	})
+}
+
+// allowedAggregates are the aggregates a request may send, by collection
+// and the route that sends it ("" for any route): the ones docs/scale.md
+// keeps because no MongoDB shape of them is single-batch.
+var allowedAggregates = map[string]map[string]bool{
+	// A share's downloads counted by file (downloadCounts): a share's page,
+	// a link's lookup, a counted download, a file's shares, a drop's list.
+	"share_downloads": {"": true},
+	// /me's sum of the charged bytes above usageReadLimit files (sumCharged).
+	"files": {"GET /me": true},
+}
+
+// requestWatch ties the commands a store sends to the requests whose
+// handlers sent them.
+type requestWatch struct {
+	log    *commandLog
+	mux    *http.ServeMux // the route table's patterns, to name a request's route
+	base   http.RoundTripper
+	mu     sync.Mutex
+	routes map[string]string // X-Request-Id → route pattern
+}
+
+// watchRequests points e's store at a monitored client and e's client at a
+// transport that notes each answer's request id and route.
+func watchRequests(t *testing.T, e *testEnv) *requestWatch {
+	t.Helper()
+	w := &requestWatch{log: new(commandLog), mux: http.NewServeMux(), base: e.client.Transport, routes: map[string]string{}}
+	if w.base == nil {
+		w.base = http.DefaultTransport
+	}
+	for _, p := range routeTablePatterns(t) {
+		w.mux.Handle(p, http.NotFoundHandler())
+	}
+	watchStore(t, e.srv.store.(*mongoStore), requireRig(t).mongoURI, w.log)
+	e.client.Transport = w
+	return w
+}
+
+func (w *requestWatch) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := w.base.RoundTrip(r)
+	if err != nil {
+		return resp, err
+	}
+	if id := resp.Header.Get("X-Request-Id"); id != "" {
+		_, route := w.mux.Handler(r)
+		w.mu.Lock()
+		w.routes[id] = cmp.Or(route, r.Method+" unmatched")
+		w.mu.Unlock()
+	}
+	return resp, err
+}
+
+// check holds every command a request sent to the rules above, and logs
+// the aggregates by route.
+func (w *requestWatch) check(t *testing.T) {
+	t.Helper()
+	cmds, requests := w.log.takeWithRequests()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	aggregates := map[string]int{}
+	checked, outside := 0, 0
+	for i, cmd := range cmds {
+		if requests[i] == "" {
+			outside++
+			continue
+		}
+		checked++
+		route := cmp.Or(w.routes[requests[i]], "a request the tour did not send ("+requests[i]+")")
+		name := commandNames(cmds[i : i+1])[0]
+		_, coll, _ := strings.Cut(name, " ")
+		switch {
+		case strings.HasPrefix(name, "getMore") || strings.HasPrefix(name, "killCursors"):
+			t.Errorf("%s sent %s: a cursor left open: %s", route, name, cmd)
+		case strings.HasPrefix(name, "find ") && leavesCursor(cmd):
+			t.Errorf("%s sent a find with a sort, skip or limit, not singleBatch: %s", route, cmd)
+		case strings.HasPrefix(name, "aggregate "):
+			aggregates[route+": "+name]++
+			if allowed := allowedAggregates[coll]; !allowed[""] && !allowed[route] {
+				t.Errorf("%s sent an aggregate no one allowed (allowedAggregates): %s", route, cmd)
+			}
+		}
+	}
+	if checked < 100 {
+		t.Fatalf("only %d commands were sent by requests (%d outside any): the tour's requests were not seen", checked, outside)
+	}
+	t.Logf("%d commands sent by requests, %d outside any request; aggregates by route: %v", checked, outside, aggregates)
+}
+
+// leavesCursor says whether a find command has a sort, a skip or a limit
+// and is not singleBatch: what FerretDB 2 serves from a persistent cursor.
+func leavesCursor(find bson.Raw) bool {
+	if single, ok := find.Lookup("singleBatch").BooleanOK(); ok && single {
+		return false
+	}
+	for _, key := range []string{"sort", "skip", "limit"} {
+		if _, err := find.LookupErr(key); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// cursorTour is what the contract suite leaves out: pages past the first
+// (files, ?status=, drops), a quota's reads, and events with a webhook to
+// receive them (file completed, share downloaded), then its deliveries.
+func cursorTour(t *testing.T, e *testEnv) {
+	a := apiTester{e}
+	user := e.newUser("tour")
+	hook := answerMember[webhookOut](a, request{method: "POST", path: "/webhooks", token: user,
+		body: map[string]any{"url": "https://hooks.example/tour", "events": webhookEvents}}, http.StatusCreated, "webhook")
+	var files []fileOut
+	for i := range 4 {
+		f, _ := a.stored(user, map[string]any{"filename": fmt.Sprintf("tour%d.txt", i), "size": 4}, []byte("tour"))
+		files = append(files, f)
+	}
+	a.create(user, map[string]any{"filename": "pending.txt", "size": 4})
+	for _, query := range []string{"limit=2", "limit=2&status=complete", "limit=1&status=pending"} {
+		first := a.list(user, query)
+		if first.NextCursor != nil {
+			a.list(user, query+"&cursor="+url.QueryEscape(*first.NextCursor))
+		}
+	}
+	for _, f := range files[:2] {
+		answerMember[shareOut](a, request{method: "POST", path: "/shares", token: user, body: map[string]any{"file_ids": []string{f.ID}}}, http.StatusCreated, "share")
+	}
+	resp, body := e.do(request{method: "GET", path: "/shares?limit=1", token: user})
+	wantStatus(t, resp, body, http.StatusOK)
+	page := decode[struct {
+		Shares     []shareOut `json:"shares"`
+		NextCursor *string    `json:"next_cursor"`
+	}](t, body)
+	if page.NextCursor == nil {
+		t.Fatalf("GET /shares?limit=1 of 2 drops: no next page: %s", body)
+	}
+	answerMember[[]shareOut](a, request{method: "GET", path: "/shares?limit=1&cursor=" + url.QueryEscape(*page.NextCursor), token: user}, http.StatusOK, "shares")
+	shared := answerMember[shareOut](a, request{method: "POST", path: "/files/" + files[0].ID + "/shares", token: user, body: map[string]any{"max_downloads": 3}}, http.StatusCreated, "share")
+	link := strings.TrimPrefix(shared.URL, e.URL)
+	resp, body = e.do(request{method: "POST", path: link + "/download", header: map[string]string{"Accept": "application/json"}})
+	wantStatus(t, resp, body, http.StatusOK)
+	answerMember[[]shareOut](a, request{method: "GET", path: "/files/" + files[0].ID + "/shares", token: user}, http.StatusOK, "shares")
+	resp, body = e.do(request{method: "GET", path: "/me", token: user})
+	wantStatus(t, resp, body, http.StatusOK)
+	resp, body = e.do(request{method: "GET", path: "/webhooks/" + hook.ID + "/deliveries", token: user})
+	wantStatus(t, resp, body, http.StatusOK)
+	resp, body = e.do(request{method: "DELETE", path: "/shares/" + page.Shares[0].ID, token: user})
+	wantStatus(t, resp, body, http.StatusNoContent)
+	resp, body = e.do(request{method: "DELETE", path: "/files/" + files[3].ID, token: user})
+	wantStatus(t, resp, body, http.StatusNoContent)
 }
