@@ -16,7 +16,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // The webhook collections.
@@ -131,9 +130,11 @@ func (s *mongoStore) ListDeliveries(ctx context.Context, webhookID string, limit
 	return s.findDeliveries(ctx, bson.D{{Key: "webhook_id", Value: webhookID}}, sort, limit)
 }
 
-// findDeliveries returns up to limit deliveries that match, in sort order.
+// findDeliveries returns up to limit deliveries that match, in sort order,
+// as one page (onePage: a sorted find under a plain limit costs FerretDB 2
+// a PostgreSQL connection).
 func (s *mongoStore) findDeliveries(ctx context.Context, filter, sort bson.D, limit int) ([]WebhookDelivery, error) {
-	opts := options.Find().SetSort(sort).SetLimit(int64(limit))
+	opts := onePage(limit, sort)
 	ds := []WebhookDelivery{}
 	return ds, mongoErr("find webhook deliveries", s.findAll(ctx, s.deliveriesColl(), filter, opts, &ds))
 }
