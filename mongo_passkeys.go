@@ -5,12 +5,13 @@ package main
 // two sign-ins racing with one counter value only one passes.
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // passkeysColl is the collection of passkeys.
@@ -36,12 +37,14 @@ func (s *mongoStore) GetPasskey(ctx context.Context, id string) (Passkey, error)
 	return p, nil
 }
 
+// UserPasskeys reads the user's passkeys unsorted and sorts them here, as
+// ListTokens does.
 func (s *mongoStore) UserPasskeys(ctx context.Context, userID string) ([]Passkey, error) {
-	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}})
 	var list []Passkey
-	if err := s.findAll(ctx, s.passkeysColl(), bson.D{{Key: "user_id", Value: userID}}, opts, &list); err != nil {
+	if err := s.findAll(ctx, s.passkeysColl(), bson.D{{Key: "user_id", Value: userID}}, nil, &list); err != nil {
 		return nil, mongoErr("list passkeys", err)
 	}
+	slices.SortFunc(list, func(a, b Passkey) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID)) })
 	return list, nil
 }
 

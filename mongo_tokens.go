@@ -4,12 +4,13 @@ package main
 // kindPAT in the credentials collection.
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // decodeTokenFields reads the fields only a personal access token has,
@@ -40,13 +41,18 @@ func decodeTokenFields(doc bson.Raw, c *Credential) error {
 	return nil
 }
 
+// ListTokens reads the user's tokens unsorted and sorts them here: the
+// answer holds them all anyway, and FerretDB 2 serves a sorted find from a
+// persistent cursor whose PostgreSQL connection it then closes (onePage).
 func (s *mongoStore) ListTokens(ctx context.Context, userID string, now time.Time) ([]Credential, error) {
 	filter := bson.D{{Key: "user_id", Value: userID}, {Key: "kind", Value: kindPAT}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}
-	sort := options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "token_id", Value: 1}})
 	tokens := []Credential{}
-	if err := s.findAll(ctx, s.creds, filter, sort, &tokens); err != nil {
+	if err := s.findAll(ctx, s.creds, filter, nil, &tokens); err != nil {
 		return nil, mongoErr("list tokens", err)
 	}
+	slices.SortFunc(tokens, func(a, b Credential) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.TokenID, b.TokenID))
+	})
 	return tokens, nil
 }
 
