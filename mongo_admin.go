@@ -4,9 +4,11 @@ package main
 // touching users, and deleting their credentials.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -14,12 +16,14 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
+// ListUsers reads every user unsorted and sorts them here, as ListTokens
+// does: the answer holds them all anyway.
 func (s *mongoStore) ListUsers(ctx context.Context) ([]User, error) {
-	opts := options.Find().SetSort(bson.D{{Key: "email", Value: 1}, {Key: "_id", Value: 1}})
 	users := []User{}
-	if err := s.findAll(ctx, s.users, bson.D{}, opts, &users); err != nil {
+	if err := s.findAll(ctx, s.users, bson.D{}, nil, &users); err != nil {
 		return nil, mongoErr("list users", err)
 	}
+	slices.SortFunc(users, func(a, b User) int { return cmp.Or(cmp.Compare(a.Email, b.Email), cmp.Compare(a.ID, b.ID)) })
 	return users, nil
 }
 

@@ -579,26 +579,27 @@ func (s *mongoStore) usageFromAllFiles(ctx context.Context) (map[string]Usage, e
 }
 
 // ledgerHeads sets each owner with a ledger to its latest entry's totals.
-// FerretDB's $group has no $max nor $first, so the entries stream by in
-// the order of the ledger's {owner, seq: -1} index (the sweeper prunes
-// them to about a day's worth, pruneUsage), and each owner's first is its
-// latest.
+// FerretDB's $group has no $max nor $first, so the entries (the sweeper
+// prunes them to about a day's worth, pruneUsage) stream by unsorted and
+// each owner keeps the one with the highest sequence number: a sort, in
+// the order of the ledger's {owner, seq: -1} index, would make FerretDB 2
+// serve them from a persistent cursor and then close its PostgreSQL
+// connection (onePage says why).
 func (s *mongoStore) ledgerHeads(ctx context.Context, usage map[string]Usage) error {
 	fields := bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: 1}, {Key: "bytes", Value: 1}, {Key: "files", Value: 1}}
-	opts := options.Find().SetProjection(fields).SetSort(bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: -1}})
-	cur, err := s.usageColl().Find(ctx, bson.D{}, opts)
+	cur, err := s.usageColl().Find(ctx, bson.D{}, options.Find().SetProjection(fields))
 	if err != nil {
 		return mongoErr("usage by owner", err)
 	}
 	defer cur.Close(ctx)
-	last := ""
+	heads := map[string]int64{} // owner → the sequence number of the entry in usage
 	for cur.Next(ctx) {
 		var e usageEntry
 		if err := cur.Decode(&e); err != nil {
 			return mongoErr("usage by owner", err)
 		}
-		if e.Owner != last {
-			usage[e.Owner], last = Usage{Bytes: e.Bytes, Files: e.Files}, e.Owner
+		if seq, seen := heads[e.Owner]; !seen || e.Seq > seq {
+			usage[e.Owner], heads[e.Owner] = Usage{Bytes: e.Bytes, Files: e.Files}, e.Seq
 		}
 	}
 	return mongoErr("usage by owner", cur.Err())
