@@ -182,8 +182,38 @@ func (s *mongoStore) startLedger(ctx context.Context, owner string) error {
 }
 
 // countUsage sums the owner's files, giving those without a charge one.
+// An owner with at most usageReadLimit files has them read in one find and
+// summed here, as usageFromFiles does, each file stored before quotas
+// given its charge on its record; one with more, in the database
+// (sumFiles), whose $group FerretDB 2 serves from a persistent cursor and
+// pays with its PostgreSQL connection (countOf says why).
 func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error) {
-	return s.sumFiles(ctx, owner, true)
+	files, err := s.readFilesUpTo(ctx, owner, usageReadLimit)
+	if err != nil {
+		return Usage{}, err
+	}
+	if len(files) > usageReadLimit {
+		return s.sumFiles(ctx, owner, true)
+	}
+	for i := range files {
+		if f := &files[i]; f.Charged == 0 && legacyCharge(f) != 0 {
+			if err := s.chargeLegacy(ctx, f); err != nil {
+				return Usage{}, err
+			}
+		}
+	}
+	return sumCharges(files), nil
+}
+
+// chargeLegacy sets the charge of f, a file stored before quotas, to what
+// it counts (legacyCharge), through the gate.
+func (s *mongoStore) chargeLegacy(ctx context.Context, f *File) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return s.setCharged(ctx, f.ID, legacyCharge(f))
 }
 
 // usageFromFiles sums the owner's files as countUsage does, writing
