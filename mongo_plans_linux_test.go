@@ -754,3 +754,114 @@ func mustRaw(t *testing.T, d bson.D) bson.Raw {
 	ctMust(t, "marshal", err)
 	return raw
 }
+
+// TestCursorShapeCost measures, on FerretDB 2, the reads
+// TestRequestsLeaveNoCursor found leaving a cursor: each in main's shape
+// (a sorted find under no singleBatch, or sumFiles' $group) and as the
+// store sends it now, per call: database CPU ms, wall ms and PostgreSQL
+// connections FerretDB opened. A measurement, not a check: it runs only
+// with DROPP_CURSORSHAPE=ROUNDS (e.g. 40), on 20,000 other users' files.
+func TestCursorShapeCost(t *testing.T) {
+	rounds := envInt(t, "DROPP_CURSORSHAPE", 0)
+	if rounds == 0 {
+		t.Skip("a measurement: DROPP_CURSORSHAPE=ROUNDS runs it")
+	}
+	seed := newDocDBSeeder(t)
+	s, ctx := seed.s, t.Context()
+	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
+	files := make([]*File, 20_100)
+	for i := range files {
+		owner := fmt.Sprint("other-", i%1000)
+		if i >= 20_000 {
+			owner = "user-100"
+		}
+		files[i] = scaleFile(owner, base.Add(time.Duration(i)*time.Millisecond), i)
+	}
+	seed.add(t, files)
+	// 200 users with a ledger of 5 entries each; "user-100" has 5 tokens,
+	// 3 passkeys and a webhook with 100 deliveries.
+	later := time.Now().Add(time.Hour)
+	for i := range 200 {
+		u, err := s.UpsertUser(ctx, User{Issuer: "test", Subject: fmt.Sprint("subject-", i), Email: fmt.Sprintf("u%03d@example.com", 199-i)})
+		ctMust(t, "upsert user", err)
+		for seq := range int64(5) {
+			ctMust(t, "usage", s.insertUsageEntry(ctx, usageEntry{ID: usageEntryID(u.ID, seq), Owner: u.ID, Seq: seq,
+				Bytes: seq * 100, Files: seq, Op: fmt.Sprint("op-", u.ID, seq), At: base}))
+		}
+	}
+	for i := range 5 {
+		ctMust(t, "token", s.InsertCredential(ctx, Credential{Hash: hashSecret(fmt.Sprint("pat-", i)), Kind: kindPAT, UserID: "user-100",
+			CreatedAt: base.Add(time.Duration(i) * time.Second), ExpiresAt: later, TokenID: fmt.Sprint("token-", i), Name: "ci", Scope: "files:read"}))
+	}
+	for i := range 3 {
+		ctMust(t, "passkey", s.InsertPasskey(ctx, Passkey{ID: fmt.Sprint("cred-", i), UserID: "user-100", PublicKey: []byte{0xa0},
+			Alg: coseES256, CreatedAt: base.Add(time.Duration(i) * time.Second)}))
+	}
+	var deliveries []WebhookDelivery
+	for i := range 100 {
+		at := base.Add(time.Duration(i) * time.Second)
+		deliveries = append(deliveries, WebhookDelivery{ID: fmt.Sprint("delivery-", i), WebhookID: "hook-1", Owner: "user-100",
+			Event: eventFileCompleted, Payload: "{}", CreatedAt: at, Status: deliveryDelivered, NextAt: at, ExpiresAt: later})
+	}
+	ctMust(t, "deliveries", s.InsertDeliveries(ctx, deliveries))
+
+	sortedFind := func(c *mongo.Collection, filter, sort bson.D, limit int64) func() int {
+		return func() int {
+			var rows []bson.Raw
+			ctMust(t, "find", s.findAll(ctx, c, filter, options.Find().SetSort(sort).SetLimit(limit), &rows))
+			return len(rows)
+		}
+	}
+	count := func(n int, err error) int {
+		ctMust(t, "call", err)
+		return n
+	}
+	tokens := bson.D{{Key: "user_id", Value: "user-100"}, {Key: "kind", Value: kindPAT}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: time.Now()}}}}
+	byCreation := bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}
+	shapes := []struct {
+		name string
+		run  func() int // answers how many documents the call returned
+	}{
+		{"a webhook's deliveries: sorted, limit 50 (main)", sortedFind(s.deliveriesColl(), bson.D{{Key: "webhook_id", Value: "hook-1"}},
+			bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}, deliveriesListed)},
+		{"a webhook's deliveries: ListDeliveries (onePage)", func() int { return count(len2(s.ListDeliveries(ctx, "hook-1", deliveriesListed))) }},
+		{"a user's tokens: sorted (main)", sortedFind(s.creds, tokens, bson.D{{Key: "created_at", Value: 1}, {Key: "token_id", Value: 1}}, 0)},
+		{"a user's tokens: ListTokens (sorted here)", func() int { return count(len2(s.ListTokens(ctx, "user-100", time.Now()))) }},
+		{"a user's passkeys: sorted (main)", sortedFind(s.passkeysColl(), bson.D{{Key: "user_id", Value: "user-100"}}, byCreation, 0)},
+		{"a user's passkeys: UserPasskeys (sorted here)", func() int { return count(len2(s.UserPasskeys(ctx, "user-100"))) }},
+		{"200 users: sorted by email (main)", sortedFind(s.users, bson.D{}, bson.D{{Key: "email", Value: 1}, {Key: "_id", Value: 1}}, 0)},
+		{"200 users: ListUsers (sorted here)", func() int { return count(len2(s.ListUsers(ctx))) }},
+		{"1,000 ledger entries: sorted by owner, seq (main)", sortedFind(s.usageColl(), bson.D{},
+			bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: -1}}, 0)},
+		{"1,000 ledger entries: ledgerHeads (highest seq here)", func() int {
+			heads := map[string]Usage{}
+			ctMust(t, "ledger heads", s.ledgerHeads(ctx, heads))
+			return len(heads)
+		}},
+		{"a ledger's start, 100 files: sumFiles ($group; main)", func() int {
+			u, err := s.sumFiles(ctx, "user-100", true)
+			return count(int(u.Files), err)
+		}},
+		{"a ledger's start, 100 files: countUsage (one find)", func() int {
+			u, err := s.countUsage(ctx, "user-100")
+			return count(int(u.Files), err)
+		}},
+	}
+	connections := backendsOpened(t, seed.rig)
+	fmt.Println("| call | documents | database CPU ms | wall ms | connections |")
+	for _, sh := range shapes {
+		sh.run() // planned once before timing
+		conns, cpu, wall := connections(), seed.dbCPU(), time.Now()
+		n := 0
+		for range rounds {
+			n = sh.run()
+		}
+		dbCPU, took := seed.dbCPU()-cpu, time.Since(wall)
+		time.Sleep(200 * time.Millisecond) // the pool's replacements logged
+		fmt.Printf("| %s | %d | %.1f | %.1f | %.2f |\n", sh.name, n,
+			ms(dbCPU)/float64(rounds), ms(took)/float64(rounds), float64(connections()-conns)/float64(rounds))
+	}
+}
+
+// len2 is the length of a list a store call answered, and its error.
+func len2[T any](list []T, err error) (int, error) { return len(list), err }
