@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
@@ -225,7 +227,10 @@ var allowedAggregates = map[string]map[string]bool{
 	// A share's downloads counted by file (downloadCounts): a share's page,
 	// a link's lookup, a counted download, a file's shares, a drop's list.
 	"share_downloads": {"": true},
-	// /me's sum of the charged bytes above usageReadLimit files (sumCharged).
+	// /me's sum of the charged bytes above usageReadLimit files (sumCharged),
+	// without a quota. (A ledger's start sums them too above that many files,
+	// on whichever request is the owner's first with a quota; the tour's
+	// owners have fewer, and it sends none.)
 	"files": {"GET /me": true},
 }
 
@@ -365,4 +370,57 @@ func cursorTour(t *testing.T, e *testEnv) {
 	wantStatus(t, resp, body, http.StatusNoContent)
 	resp, body = e.do(request{method: "DELETE", path: "/files/" + files[3].ID, token: user})
 	wantStatus(t, resp, body, http.StatusNoContent)
+}
+
+// TestSortedInDropp: the lists read unsorted and sorted in Dropp (so that
+// FerretDB 2 keeps its connection, TestRequestsLeaveNoCursor) keep the
+// order the database's sort gave: tokens and passkeys oldest first, users
+// by email, and each owner's ledger head at its highest sequence number,
+// each stored in another order than the one answered.
+func TestSortedInDropp(t *testing.T) {
+	t.Parallel()
+	s := openMongoStoreAt(t, testDatabaseName(t))
+	ctx, now := t.Context(), ctNow()
+	for _, i := range []int{2, 0, 1} {
+		at := now.Add(time.Duration(i) * time.Second)
+		ctMust(t, "token", s.InsertCredential(ctx, Credential{Hash: ctNewID(), Kind: kindPAT, UserID: "sorted", TokenID: fmt.Sprint("token-", i),
+			CreatedAt: at, ExpiresAt: now.Add(time.Hour)}))
+		ctMust(t, "passkey", s.InsertPasskey(ctx, Passkey{ID: fmt.Sprint("cred-", i), UserID: "sorted", CreatedAt: at}))
+		ctMust(t, "usage", s.insertUsageEntry(ctx, usageEntry{ID: usageEntryID("sorted", int64(i)), Owner: "sorted", Seq: int64(i),
+			Bytes: int64(i), Files: int64(i), Op: fmt.Sprint("sorted-", i), At: now}))
+		_, err := s.UpsertUser(ctx, User{Issuer: "test", Subject: fmt.Sprint("sorted-", i), Email: fmt.Sprintf("u%d@example.com", i)})
+		ctMust(t, "user", err)
+	}
+	tokens, err := s.ListTokens(ctx, "sorted", now)
+	ctMust(t, "list tokens", err)
+	passkeys, err := s.UserPasskeys(ctx, "sorted")
+	ctMust(t, "passkeys", err)
+	users, err := s.ListUsers(ctx)
+	ctMust(t, "users", err)
+	heads := map[string]Usage{}
+	ctMust(t, "ledger heads", s.ledgerHeads(ctx, heads))
+	var got []string
+	for _, list := range [][]string{
+		mapSlice(tokens, func(c Credential) string { return c.TokenID }),
+		mapSlice(passkeys, func(p Passkey) string { return p.ID }),
+		mapSlice(users, func(u User) string { return u.Email }),
+	} {
+		got = append(got, strings.Join(list, " "))
+	}
+	want := []string{"token-0 token-1 token-2", "cred-0 cred-1 cred-2", "u0@example.com u1@example.com u2@example.com"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if heads["sorted"] != (Usage{Bytes: 2, Files: 2}) {
+		t.Errorf("ledger head %+v, want the entry of seq 2", heads["sorted"])
+	}
+}
+
+// mapSlice is f of each element of list.
+func mapSlice[T any](list []T, f func(T) string) []string {
+	out := make([]string, len(list))
+	for i, v := range list {
+		out[i] = f(v)
+	}
+	return out
 }
