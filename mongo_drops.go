@@ -82,11 +82,13 @@ func (s *mongoStore) dropsOfFile(ctx context.Context, q ShareQuery) ([]mongoShar
 	return s.findShares(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "owner", Value: q.Owner}}, q.Limit)
 }
 
-// withFiles returns the shares with their files (those still there) and each file's downloads, in three queries whatever their
-// number: the drops' file documents, the files, the counts.
+// withFiles returns the shares with their files (those still there) and
+// each file's downloads: the drops' file documents and the files, one
+// query each whatever their number, then the counts (fileDownloads: one
+// $group, or for a link of few files a count command per file).
 func (s *mongoStore) withFiles(ctx context.Context, docs []mongoShare) ([]Share, error) {
 	shares := make([]Share, len(docs))
-	var drops, all []string
+	var drops []string
 	for i, d := range docs {
 		shares[i] = d.Share
 		shares[i].Files = nil
@@ -95,7 +97,6 @@ func (s *mongoStore) withFiles(ctx context.Context, docs []mongoShare) ([]Share,
 		} else {
 			shares[i].Files = []ShareFile{{FileID: d.FileID}}
 		}
-		all = append(all, d.ID)
 	}
 	if len(docs) == 0 {
 		return shares, nil
@@ -117,13 +118,15 @@ func (s *mongoStore) withFiles(ctx context.Context, docs []mongoShare) ([]Share,
 	if err != nil {
 		return nil, err
 	}
-	counts, err := s.downloadCounts(ctx, all)
+	for i := range shares {
+		shares[i].Files = slices.DeleteFunc(shares[i].Files, func(f ShareFile) bool { return !present[f.FileID] })
+	}
+	counts, err := s.fileDownloads(ctx, shares)
 	if err != nil {
 		return nil, err
 	}
 	for i := range shares {
 		sh := &shares[i]
-		sh.Files = slices.DeleteFunc(sh.Files, func(f ShareFile) bool { return !present[f.FileID] })
 		for j := range sh.Files {
 			sh.Files[j].Downloads = counts[sh.ID][sh.Files[j].FileID]
 		}

@@ -134,11 +134,14 @@ func pagedFindProblem(cmd bson.Raw) string {
 
 // TestCountsAreCountCommands: what the store counts on a request path (a
 // file's live shares, twice at each share's insert; the owner's live files
-// for GET /me; an object key's file) it counts with the count command
-// (countOf), never with an aggregate: FerretDB 2 serves any $group, and so
-// the driver's CountDocuments, from a persistent cursor and then closes
-// its PostgreSQL connection (about 18 ms of database CPU a count,
-// docs/scale.md).
+// for GET /me; an object key's file; the downloads of each file of a link
+// of up to countEachFileUpTo files, at its page and at each counted
+// download) it counts with the count command (countOf), never with an
+// aggregate: FerretDB 2 serves any $group, and so the driver's
+// CountDocuments, from a persistent cursor and then closes its PostgreSQL
+// connection (about 18 ms of database CPU a count, docs/scale.md). A link
+// of more files, and a page of many shares, count their downloads with one
+// $group.
 func TestCountsAreCountCommands(t *testing.T) {
 	t.Parallel()
 	db := testDatabaseName(t)
@@ -148,40 +151,102 @@ func TestCountsAreCountCommands(t *testing.T) {
 	owner := "counted-owner"
 	f := ctFile(owner, now.Add(-time.Hour))
 	ctMust(t, "insert file", s.InsertFile(ctx, f))
+	// Drops of countEachFileUpTo files and of one more, each file
+	// downloaded as often as its place in its drop.
+	drops := make([]Share, 2)
+	var want []int64 // the downloads of the larger drop's files
+	for d := range drops {
+		drops[d] = Share{ID: newID(), TokenHash: hashSecret(fmt.Sprint("counted-drop-", d)), Owner: owner, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		want = want[:0]
+		for i := range countEachFileUpTo + d {
+			g := ctFile(owner, now.Add(-time.Hour))
+			ctMust(t, "insert file", s.InsertFile(ctx, g))
+			drops[d].Files = append(drops[d].Files, ShareFile{FileID: g.ID})
+			want = append(want, int64(i))
+		}
+		ctMust(t, "insert drop", s.InsertShare(ctx, drops[d], 0))
+		for i, df := range drops[d].Files {
+			for range i {
+				_, err := s.CountShareDownload(ctx, drops[d], df.FileID, now)
+				ctMust(t, "count download", err)
+			}
+		}
+	}
 
 	rec := new(commandLog)
 	watchStore(t, s, requireRig(t).mongoURI, rec)
 
+	share := Share{ID: newID(), TokenHash: hashSecret("counted-share"), Owner: owner, FileID: f.ID,
+		Files: []ShareFile{{FileID: f.ID}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	counts := []struct {
-		name  string
-		count func() error
+		name       string
+		count      func() error
+		aggregates int // 0: counts, sent as count commands; else the one $group of many files, and no count
 	}{
-		{"a share's insert", func() error {
-			sh := Share{ID: newID(), TokenHash: hashSecret("counted-share"), Owner: owner, FileID: f.ID,
-				Files: []ShareFile{{FileID: f.ID}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			return s.InsertShare(ctx, sh, 10)
-		}},
-		{"a file's live shares", func() error { return wantCount(s.countLiveShares(ctx, owner, f.ID, now))(1) }},
-		{"the owner's live files", func() error { return wantCount(s.countLiveFiles(ctx, owner))(1) }},
+		{"a share's insert", func() error { return s.InsertShare(ctx, share, 10) }, 0},
+		{"a file's live shares", func() error { return wantCount(s.countLiveShares(ctx, owner, f.ID, now))(1) }, 0},
+		{"the owner's live files", func() error { return wantCount(s.countLiveFiles(ctx, owner))(int64(2 + 2*countEachFileUpTo)) }, 0},
 		{"an object key's file", func() error {
 			known, err := s.HasObjectKey(ctx, f.ObjectKey)
 			if err == nil && !known {
 				err = fmt.Errorf("object key %q not found", f.ObjectKey)
 			}
 			return err
-		}},
+		}, 0},
+		{"a one-file link's read", func() error { return wantDownloads(s.ShareLink(ctx, share.TokenHash, now))(0) }, 0},
+		{"a one-file link's counted download, then its read", func() error {
+			sh, err := s.ShareLink(ctx, share.TokenHash, now)
+			if err == nil {
+				_, err = s.CountShareDownload(ctx, sh, f.ID, now)
+			}
+			if err != nil {
+				return err
+			}
+			return wantDownloads(s.ShareLink(ctx, share.TokenHash, now))(1)
+		}, 0},
+		{fmt.Sprintf("a %d-file drop's read", countEachFileUpTo), func() error {
+			return wantDownloads(s.ShareLink(ctx, drops[0].TokenHash, now))(want[:countEachFileUpTo]...)
+		}, 0},
+		{fmt.Sprintf("a %d-file drop's read", countEachFileUpTo+1), func() error {
+			return wantDownloads(s.ShareLink(ctx, drops[1].TokenHash, now))(want...)
+		}, 1},
+		{"the owner's page of shares", func() error {
+			shares, err := s.ListShares(ctx, ShareQuery{Owner: owner, Now: now, Limit: 10})
+			if err == nil && len(shares) != 3 {
+				err = fmt.Errorf("listed %d shares, want 3", len(shares))
+			}
+			return err
+		}, 1},
 	}
 	for _, c := range counts {
 		rec.take()
 		ctMust(t, c.name, c.count())
-		sent := rec.take()
 		var names []string
-		for _, cmd := range sent {
+		for _, cmd := range rec.take() {
 			names = append(names, cmd.Index(0).Key())
 		}
-		if !slices.Contains(names, "count") || slices.Contains(names, "aggregate") {
+		aggregates := len(slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n != "aggregate" }))
+		switch {
+		case c.aggregates == 0 && (!slices.Contains(names, "count") || aggregates > 0):
 			t.Errorf("%s sent %v: want its counts sent as count commands, and no aggregate", c.name, names)
+		case c.aggregates > 0 && (aggregates != c.aggregates || slices.Contains(names, "count")):
+			t.Errorf("%s sent %v: want %d aggregate and no count", c.name, names, c.aggregates)
 		}
+	}
+}
+
+// wantDownloads checks the downloads of a share's files, in order,
+// against want.
+func wantDownloads(sh Share, err error) func(want ...int64) error {
+	return func(want ...int64) error {
+		var got []int64
+		for _, f := range sh.Files {
+			got = append(got, f.Downloads)
+		}
+		if err == nil && !slices.Equal(got, want) {
+			err = fmt.Errorf("downloads %v, want %v", got, want)
+		}
+		return err
 	}
 }
 

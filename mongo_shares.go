@@ -233,6 +233,39 @@ func (s *mongoStore) findShares(ctx context.Context, filter bson.D, limit int) (
 	return docs, mongoErr("list shares", cur.All(ctx, &docs))
 }
 
+// countEachFileUpTo is the most files a read of one share counts one by
+// one, a count command each (fileDownloads); more, or more than one share,
+// are counted with downloadCounts' one $group. On FerretDB 2 a $group costs
+// about 20 ms of database CPU, for the PostgreSQL connection FerretDB
+// closes after it (countOf says why), and a count command about 0.5 ms:
+// MEASURED (docs/scale.md, "A link's downloads, counted"). A link is
+// mostly one file; a drop may hold up to maxDropFiles.
+const countEachFileUpTo = 4
+
+// fileDownloads counts the downloads of each file of each of the shares,
+// by share and file: for one share of at most countEachFileUpTo files,
+// one count command per file (a share page's and a counted download's
+// read); else one $group for them all (a page of shares).
+func (s *mongoStore) fileDownloads(ctx context.Context, shares []Share) (map[string]map[string]int64, error) {
+	if len(shares) != 1 || len(shares[0].Files) > countEachFileUpTo {
+		ids := make([]string, len(shares))
+		for i, sh := range shares {
+			ids[i] = sh.ID
+		}
+		return s.downloadCounts(ctx, ids)
+	}
+	sh := shares[0]
+	counts := make(map[string]int64, len(sh.Files))
+	for _, f := range sh.Files {
+		n, err := s.countOf(ctx, s.shareDownloads, bson.D{{Key: "share_id", Value: sh.ID}, {Key: "file_id", Value: f.FileID}}, nil)
+		if err != nil {
+			return nil, mongoErr("count share downloads", err)
+		}
+		counts[f.FileID] = n
+	}
+	return map[string]map[string]int64{sh.ID: counts}, nil
+}
+
 // downloadCounts counts the downloads of each file of each of the shares.
 func (s *mongoStore) downloadCounts(ctx context.Context, shareIDs []string) (map[string]map[string]int64, error) {
 	ctx, cancel, err := s.opContext(ctx)

@@ -151,8 +151,8 @@ func TestRequestRoundTrips(t *testing.T) {
 
 	upload := map[string]any{"filename": "new.txt", "size": 3}
 	// A link's read (ShareLink, with its files, their presence and their
-	// counts; its owner; each file): the only $group of a share's requests.
-	openLink := "find shares, find share_files, find files, aggregate share_downloads, find users, find files"
+	// file's count, a count command: fileDownloads; its owner; each file).
+	openLink := "find shares, find share_files, find files, count share_downloads, find users, find files"
 	cases := []struct {
 		name   string
 		req    request
