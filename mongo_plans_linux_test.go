@@ -677,6 +677,163 @@ func TestShareDownloadCost(t *testing.T) {
 	}
 }
 
+// TestLinkCountCost measures what the database spends on a link's read
+// (the share page) and on a counted download's store calls (the read, the
+// number, stillShared) with the link's downloads counted each way
+// (docs/scale.md, "A link's downloads, counted"): one $group for the
+// share (downloadCounts, main's) and a count command per file
+// (countEachFile), for links of 1 to 16 files (FerretDB 1.24: 1 and
+// countEachFileUpTo), to set countEachFileUpTo.
+// Both go through the same read (readLink: the share, its drop's files,
+// their presence, then the counts), and blocks of each alternate, so that
+// the machine's load falls on both alike. A measurement, not a check: it
+// runs only with DROPP_LINKCOUNT=ROUNDS (e.g. 40), on FerretDB 2
+// (DROPP_LINKCOUNT_ENGINE=documentdb, the default) or FerretDB 1.24 on
+// PostgreSQL (ferretdb, with the scale bench's DROPP_SCALEBENCH_MONGO_URI
+// and DROPP_SCALEBENCH_DB_PIDS), among 20,000 other users' files and
+// 1,000 other shares downloaded 4 times each.
+func TestLinkCountCost(t *testing.T) {
+	rounds := envInt(t, "DROPP_LINKCOUNT", 0)
+	if rounds == 0 {
+		t.Skip("a measurement: DROPP_LINKCOUNT=ROUNDS runs it")
+	}
+	var seed *docDBSeeder
+	sizes := []int{1, 2, 4, 8, 16} // files of a measured link
+	switch engine := cmp.Or(os.Getenv("DROPP_LINKCOUNT_ENGINE"), "documentdb"); engine {
+	case "documentdb":
+		seed = newDocDBSeeder(t)
+	case "ferretdb":
+		seed = newFerretPGSeeder(t)
+		sizes = []int{1, countEachFileUpTo} // a link's read takes about 0.4 s there
+	default:
+		t.Fatalf("DROPP_LINKCOUNT_ENGINE=%s: documentdb or ferretdb", engine)
+	}
+	s, ctx := seed.s, t.Context()
+	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
+	files := make([]*File, 20_000+16)
+	for i := range files {
+		files[i] = scaleFile(fmt.Sprint("other-", i%1000), base.Add(time.Duration(i)*time.Millisecond), i)
+		if i >= 20_000 {
+			files[i].Owner = "sharer"
+		}
+	}
+	seed.add(t, files)
+	now := time.Now().Truncate(time.Millisecond)
+	for i := range 1000 {
+		other := files[i]
+		sh := Share{ID: newID(), TokenHash: hashSecret(fmt.Sprint("other-share-", i)), Owner: other.Owner, FileID: other.ID,
+			Files: []ShareFile{{FileID: other.ID}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		ctMust(t, "insert share", s.InsertShare(ctx, sh, 0))
+		for range 4 {
+			_, err := s.CountShareDownload(ctx, sh, other.ID, now)
+			ctMust(t, "count", err)
+		}
+	}
+	links := map[int]Share{} // by its number of files, each file downloaded 4 times
+	for _, n := range sizes {
+		link := Share{ID: newID(), TokenHash: hashSecret(fmt.Sprint("measured-", n)), Owner: "sharer", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		for _, f := range files[20_000 : 20_000+n] {
+			link.Files = append(link.Files, ShareFile{FileID: f.ID})
+		}
+		ctMust(t, "insert share", s.InsertShare(ctx, link, 0))
+		for _, f := range link.Files {
+			for range 4 {
+				_, err := s.CountShareDownload(ctx, link, f.FileID, now)
+				ctMust(t, "count", err)
+			}
+		}
+		links[n] = link
+	}
+	grouped := func(sh Share) (map[string]int64, error) {
+		counts, err := s.downloadCounts(ctx, []string{sh.ID})
+		return counts[sh.ID], err
+	}
+	counted := func(sh Share) (map[string]int64, error) { return s.countEachFile(ctx, sh) }
+	readLink := func(link Share, count func(Share) (map[string]int64, error)) Share {
+		docs, err := s.findShares(ctx, bson.D{{Key: "token_hash", Value: link.TokenHash}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: time.Now()}}}}, 1)
+		ctMust(t, "find share", err)
+		sh := docs[0].Share
+		members, err := s.shareFilesOf(ctx, []string{sh.ID})
+		ctMust(t, "share files", err)
+		var ids []string
+		for _, m := range members[sh.ID] {
+			ids = append(ids, m.FileID)
+		}
+		present, err := s.presentFiles(ctx, sh.Owner, ids)
+		ctMust(t, "present files", err)
+		sh.Files = nil
+		for _, id := range ids {
+			if present[id] {
+				sh.Files = append(sh.Files, ShareFile{FileID: id})
+			}
+		}
+		counts, err := count(sh)
+		ctMust(t, "count downloads", err)
+		for i := range sh.Files {
+			sh.Files[i].Downloads = counts[sh.Files[i].FileID]
+		}
+		if len(sh.Files) != len(link.Files) || sh.Files[0].Downloads < 4 {
+			t.Fatalf("read %+v of a link of %d files", sh.Files, len(link.Files))
+		}
+		return sh
+	}
+	type shape struct {
+		name string
+		run  func()
+	}
+	var shapes []shape
+	for _, n := range sizes {
+		for _, way := range []struct {
+			name  string
+			count func(Share) (map[string]int64, error)
+		}{{"$group", grouped}, {"count each file", counted}} {
+			link := links[n]
+			shapes = append(shapes,
+				shape{fmt.Sprintf("%d | share page | %s", n, way.name), func() { readLink(link, way.count) }},
+				shape{fmt.Sprintf("%d | counted download | %s", n, way.name), func() {
+					sh := readLink(link, way.count)
+					_, err := s.CountShareDownload(ctx, sh, sh.Files[0].FileID, time.Now())
+					ctMust(t, "count", err)
+				}})
+		}
+	}
+	connections := func() int { return 0 }
+	if seed.rig.psql != nil {
+		connections = backendsOpened(t, seed.rig)
+	}
+	type total struct {
+		cpu, wall time.Duration
+		conns     int
+	}
+	totals := make([]total, len(shapes))
+	for _, sh := range shapes {
+		sh.run() // planned once before timing
+	}
+	const blocks = 4
+	for range blocks {
+		for i, sh := range shapes {
+			conns, cpu, wall := connections(), seed.dbCPU(), time.Now()
+			for range rounds {
+				sh.run()
+			}
+			totals[i].cpu += seed.dbCPU() - cpu
+			totals[i].wall += time.Since(wall)
+			time.Sleep(200 * time.Millisecond) // the pool's replacements logged
+			totals[i].conns += connections() - conns
+		}
+	}
+	n := float64(blocks * rounds)
+	for i, sh := range shapes {
+		// The ratio of each count-each-file shape to its $group twin, two
+		// shapes before it.
+		ratio := 1.0
+		if i%4 >= 2 {
+			ratio = float64(totals[i].cpu) / float64(totals[i-2].cpu)
+		}
+		fmt.Printf("| %s | %.1f | %.1f | %.2f | %.2f |\n", sh.name, ms(totals[i].cpu)/n, ms(totals[i].wall)/n, float64(totals[i].conns)/n, ratio)
+	}
+}
+
 // TestShareFilesHintCost measures what FerretDB 2 spends on shareFilesOf's
 // find (a drop's file documents by share_id $in) as the store sends it,
 // which DocumentDB plans on the index that starts at file_id, and with a

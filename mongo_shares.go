@@ -234,13 +234,19 @@ func (s *mongoStore) findShares(ctx context.Context, filter bson.D, limit int) (
 }
 
 // countEachFileUpTo is the most files a read of one share counts one by
-// one, a count command each (fileDownloads); more, or more than one share,
-// are counted with downloadCounts' one $group. On FerretDB 2 a $group costs
-// about 20 ms of database CPU, for the PostgreSQL connection FerretDB
-// closes after it (countOf says why), and a count command about 0.5 ms:
-// MEASURED (docs/scale.md, "A link's downloads, counted"). A link is
-// mostly one file; a drop may hold up to maxDropFiles.
-const countEachFileUpTo = 4
+// one, a count command each (fileDownloads); a share of more files, and a
+// page of shares, are counted with downloadCounts' one $group. On
+// FerretDB 2 a $group costs about 18 ms of database CPU whatever it
+// counts, for the PostgreSQL connection FerretDB closes after it (countOf
+// says why), and a count command about 0.5 ms: a link's read costs 1.9 ms
+// with one file, 5.1 ms with 8 and 9.2 ms with 16, against 17-19 ms with
+// the $group (TestLinkCountCost; docs/scale.md, "A link's downloads,
+// counted"). Each count is a round trip, where the $group is one: on
+// MongoDB, which serves a $group without that cost, more files would only
+// add round trips. So the bound is where the counts still cost under a
+// third of the $group on FerretDB 2: 8 files. A link is mostly one file; a
+// drop holds up to maxDropFiles.
+const countEachFileUpTo = 8
 
 // fileDownloads counts the downloads of each file of each of the shares,
 // by share and file: for one share of at most countEachFileUpTo files,
@@ -254,7 +260,14 @@ func (s *mongoStore) fileDownloads(ctx context.Context, shares []Share) (map[str
 		}
 		return s.downloadCounts(ctx, ids)
 	}
-	sh := shares[0]
+	counts, err := s.countEachFile(ctx, shares[0])
+	return map[string]map[string]int64{shares[0].ID: counts}, err
+}
+
+// countEachFile counts the downloads of each of the share's files, by
+// file, with a count command each: exact per file, whatever happened to
+// the drop's other files.
+func (s *mongoStore) countEachFile(ctx context.Context, sh Share) (map[string]int64, error) {
 	counts := make(map[string]int64, len(sh.Files))
 	for _, f := range sh.Files {
 		n, err := s.countOf(ctx, s.shareDownloads, bson.D{{Key: "share_id", Value: sh.ID}, {Key: "file_id", Value: f.FileID}}, nil)
@@ -263,7 +276,7 @@ func (s *mongoStore) fileDownloads(ctx context.Context, shares []Share) (map[str
 		}
 		counts[f.FileID] = n
 	}
-	return map[string]map[string]int64{sh.ID: counts}, nil
+	return counts, nil
 }
 
 // downloadCounts counts the downloads of each file of each of the shares.
