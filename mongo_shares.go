@@ -249,9 +249,10 @@ func (s *mongoStore) findShares(ctx context.Context, filter bson.D, limit int) (
 const countEachFileUpTo = 8
 
 // fileDownloads counts the downloads of each file of each of the shares,
-// by share and file: for one share of at most countEachFileUpTo files,
-// one count command per file (a share page's and a counted download's
-// read); else one $group for them all (a page of shares).
+// by share and file: for one share of at most countEachFileUpTo files
+// (a link's read, for its page or a counted download), one count command
+// per file; else one $group for them all (a page of several shares, or a
+// larger drop).
 func (s *mongoStore) fileDownloads(ctx context.Context, shares []Share) (map[string]map[string]int64, error) {
 	if len(shares) != 1 || len(shares[0].Files) > countEachFileUpTo {
 		ids := make([]string, len(shares))
