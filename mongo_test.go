@@ -224,8 +224,10 @@ func TestRequestsLeaveNoCursor(t *testing.T) {
 // and the route that sends it ("" for any route): the ones docs/scale.md
 // keeps because no MongoDB shape of them is single-batch.
 var allowedAggregates = map[string]map[string]bool{
-	// A share's downloads counted by file (downloadCounts): a share's page,
-	// a link's lookup, a counted download, a file's shares, a drop's list.
+	// Shares' downloads counted by file in one $group (downloadCounts): the
+	// lists of shares and drops, and a link of more than countEachFileUpTo
+	// files (its page, a counted download); a smaller link sends a count
+	// per file (TestCountsAreCountCommands).
 	"share_downloads": {"": true},
 	// /me's sum of the charged bytes above usageReadLimit files (sumCharged),
 	// without a quota. (A ledger's start sums them too above that many files,
