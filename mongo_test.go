@@ -376,40 +376,54 @@ func cursorTour(t *testing.T, e *testEnv) {
 
 // TestSortedInDropp: the lists read unsorted and sorted in Dropp (so that
 // FerretDB 2 keeps its connection, TestRequestsLeaveNoCursor) keep the
-// order the database's sort gave: tokens and passkeys oldest first, users
-// by email, and each owner's ledger head at its highest sequence number,
-// each stored in another order than the one answered.
+// order the database's sort gave: tokens, passkeys and webhooks oldest
+// first, then by id (two made in the same millisecond), users by email,
+// and each owner's ledger head at its highest sequence number, each stored
+// in another order than the one answered.
 func TestSortedInDropp(t *testing.T) {
 	t.Parallel()
 	s := openMongoStoreAt(t, testDatabaseName(t))
 	ctx, now := t.Context(), ctNow()
-	for _, i := range []int{2, 0, 1} {
-		at := now.Add(time.Duration(i) * time.Second)
-		ctMust(t, "token", s.InsertCredential(ctx, Credential{Hash: ctNewID(), Kind: kindPAT, UserID: "sorted", TokenID: fmt.Sprint("token-", i),
+	stored := []struct {
+		second int
+		name   string
+	}{{2, "2"}, {1, "1b"}, {0, "0"}, {1, "1a"}} // 1a and 1b: the same time, the higher id stored first
+	for _, e := range stored {
+		at := now.Add(time.Duration(e.second) * time.Second)
+		ctMust(t, "token", s.InsertCredential(ctx, Credential{Hash: ctNewID(), Kind: kindPAT, UserID: "sorted", TokenID: "token-" + e.name,
 			CreatedAt: at, ExpiresAt: now.Add(time.Hour)}))
-		ctMust(t, "passkey", s.InsertPasskey(ctx, Passkey{ID: fmt.Sprint("cred-", i), UserID: "sorted", CreatedAt: at}))
-		ctMust(t, "usage", s.insertUsageEntry(ctx, usageEntry{ID: usageEntryID("sorted", int64(i)), Owner: "sorted", Seq: int64(i),
-			Bytes: int64(i), Files: int64(i), Op: fmt.Sprint("sorted-", i), At: now}))
-		_, err := s.UpsertUser(ctx, User{Issuer: "test", Subject: fmt.Sprint("sorted-", i), Email: fmt.Sprintf("u%d@example.com", i)})
+		ctMust(t, "passkey", s.InsertPasskey(ctx, Passkey{ID: "cred-" + e.name, UserID: "sorted", CreatedAt: at}))
+		ctMust(t, "webhook", s.InsertWebhook(ctx, Webhook{ID: "hook-" + e.name, Owner: "sorted", URL: "https://hooks.example/" + e.name,
+			Events: []string{eventShareDownloaded}, Secret: "whsec_x", CreatedAt: at}))
+		_, err := s.UpsertUser(ctx, User{Issuer: "test", Subject: "sorted-" + e.name, Email: "u" + e.name + "@example.com"})
 		ctMust(t, "user", err)
+	}
+	for _, seq := range []int64{2, 0, 1} {
+		ctMust(t, "usage", s.insertUsageEntry(ctx, usageEntry{ID: usageEntryID("sorted", seq), Owner: "sorted", Seq: seq,
+			Bytes: seq, Files: seq, Op: fmt.Sprint("sorted-", seq), At: now}))
 	}
 	tokens, err := s.ListTokens(ctx, "sorted", now)
 	ctMust(t, "list tokens", err)
 	passkeys, err := s.UserPasskeys(ctx, "sorted")
 	ctMust(t, "passkeys", err)
+	hooks, err := s.ListWebhooks(ctx, "sorted")
+	ctMust(t, "webhooks", err)
+	hooksFor, err := s.WebhooksFor(ctx, "sorted", eventShareDownloaded)
+	ctMust(t, "webhooks for an event", err)
 	users, err := s.ListUsers(ctx)
 	ctMust(t, "users", err)
 	heads := map[string]Usage{}
 	ctMust(t, "ledger heads", s.ledgerHeads(ctx, heads))
-	var got []string
-	for _, list := range [][]string{
-		mapSlice(tokens, func(c Credential) string { return c.TokenID }),
-		mapSlice(passkeys, func(p Passkey) string { return p.ID }),
-		mapSlice(users, func(u User) string { return u.Email }),
-	} {
-		got = append(got, strings.Join(list, " "))
+	hookIDs := func(h Webhook) string { return h.ID }
+	got := []string{
+		strings.Join(mapSlice(tokens, func(c Credential) string { return c.TokenID }), " "),
+		strings.Join(mapSlice(passkeys, func(p Passkey) string { return p.ID }), " "),
+		strings.Join(mapSlice(hooks, hookIDs), " "),
+		strings.Join(mapSlice(hooksFor, hookIDs), " "),
+		strings.Join(mapSlice(users, func(u User) string { return u.Email }), " "),
 	}
-	want := []string{"token-0 token-1 token-2", "cred-0 cred-1 cred-2", "u0@example.com u1@example.com u2@example.com"}
+	want := []string{"token-0 token-1a token-1b token-2", "cred-0 cred-1a cred-1b cred-2", "hook-0 hook-1a hook-1b hook-2",
+		"hook-0 hook-1a hook-1b hook-2", "u0@example.com u1a@example.com u1b@example.com u2@example.com"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
