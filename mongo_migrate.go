@@ -45,7 +45,7 @@ func (s *mongoStore) settleMigratedUsage(ctx context.Context, owner string) erro
 	if err != nil || !found {
 		return cmp.Or(err, s.startLedger(ctx, owner))
 	}
-	actual, err := s.countUsage(ctx, owner)
+	actual, err := s.usageFromFiles(ctx, owner, true)
 	if err != nil {
 		return err
 	}

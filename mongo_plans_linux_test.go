@@ -162,7 +162,7 @@ func runHotPaths(t *testing.T, s *mongoStore) {
 	ctMust(t, "complete", err)
 	_, err = s.GetUsage(ctx, planOwner)
 	ctMust(t, "usage", err)
-	_, err = s.usageFromFiles(ctx, planOwner) // GET /me with no quota set
+	_, err = s.usageFromFiles(ctx, planOwner, false) // GET /me with no quota set
 	ctMust(t, "usage without a ledger", err)
 
 	sh := Share{ID: newID(), TokenHash: hashSecret("share"), Owner: planOwner, FileID: fresh.ID, Files: []ShareFile{{FileID: fresh.ID}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
@@ -999,8 +999,8 @@ func TestCursorShapeCost(t *testing.T) {
 			u, err := s.sumFiles(ctx, "user-100", true)
 			return count(int(u.Files), err)
 		}},
-		{"a ledger's start, 100 files: countUsage (one find)", func() int {
-			u, err := s.countUsage(ctx, "user-100")
+		{"a ledger's start, 100 files: usageFromFiles (one find)", func() int {
+			u, err := s.usageFromFiles(ctx, "user-100", true)
 			return count(int(u.Files), err)
 		}},
 	}

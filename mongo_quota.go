@@ -170,7 +170,7 @@ func (s *mongoStore) latestEntry(ctx context.Context, owner string) (usageEntry,
 // before quotas existed, which get their charge set now). Of concurrent
 // starts one inserts; a duplicate is success.
 func (s *mongoStore) startLedger(ctx context.Context, owner string) error {
-	u, err := s.countUsage(ctx, owner)
+	u, err := s.usageFromFiles(ctx, owner, true)
 	if err != nil {
 		return err
 	}
@@ -181,51 +181,52 @@ func (s *mongoStore) startLedger(ctx context.Context, owner string) error {
 	return nil
 }
 
-// countUsage sums the owner's files, giving those without a charge one.
-// An owner with at most usageReadLimit files has them read in one find and
-// summed here, as usageFromFiles does, each file stored before quotas
-// given its charge on its record; one with more, in the database
-// (sumFiles), whose $group FerretDB 2 serves from a persistent cursor and
-// pays with its PostgreSQL connection (countOf says why).
-func (s *mongoStore) countUsage(ctx context.Context, owner string) (Usage, error) {
+// usageFromFiles sums what the owner's files count (Usage.add). An owner
+// with at most usageReadLimit files has them read in one find and summed
+// here; one with more, in the database (sumFiles), whose $group FerretDB 2
+// serves from a persistent cursor and pays with its PostgreSQL connection
+// (countOf says why). With chargeLegacy (a ledger's start, a migration's
+// check) each file stored before quotas is first given its charge on its
+// record, as sumFiles does; without (GET /me with no quota) it writes
+// nothing.
+func (s *mongoStore) usageFromFiles(ctx context.Context, owner string, chargeLegacy bool) (Usage, error) {
 	files, err := s.readFilesUpTo(ctx, owner, usageReadLimit)
 	if err != nil {
 		return Usage{}, err
 	}
 	if len(files) > usageReadLimit {
-		return s.sumFiles(ctx, owner, true)
+		return s.sumFiles(ctx, owner, chargeLegacy)
 	}
-	for i := range files {
-		if f := &files[i]; f.Charged == 0 && legacyCharge(f) != 0 {
-			if err := s.chargeLegacy(ctx, f); err != nil {
-				return Usage{}, err
-			}
+	if chargeLegacy {
+		if err := s.chargeLegacyFiles(ctx, files); err != nil {
+			return Usage{}, err
 		}
 	}
 	return sumCharges(files), nil
 }
 
-// chargeLegacy sets the charge of f, a file stored before quotas, to what
-// it counts (legacyCharge), through the gate.
-func (s *mongoStore) chargeLegacy(ctx context.Context, f *File) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
+// chargeLegacyFiles sets, on its record, the charge of each of files
+// stored before quotas (no charge, but something to count: legacyCharge),
+// so that a ledger started from them and a later sum of charges agree.
+// Each write is its own call through the gate, bounded as every one is:
+// an owner may have up to usageReadLimit such files.
+func (s *mongoStore) chargeLegacyFiles(ctx context.Context, files []File) error {
+	for i := range files {
+		f := &files[i]
+		if f.Charged != 0 || legacyCharge(f) == 0 {
+			continue
+		}
+		opCtx, cancel, err := s.opContext(ctx)
+		if err != nil {
+			return err
+		}
+		err = s.setCharged(opCtx, f.ID, legacyCharge(f))
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
-	defer cancel()
-	return s.setCharged(ctx, f.ID, legacyCharge(f))
-}
-
-// usageFromFiles sums the owner's files as countUsage does, writing
-// nothing: the usage when the store keeps no ledger (GET /me). An owner
-// with at most usageReadLimit files has them read and summed here, in one
-// find; one with more, in the database (sumFiles).
-func (s *mongoStore) usageFromFiles(ctx context.Context, owner string) (Usage, error) {
-	files, err := s.readFilesUpTo(ctx, owner, usageReadLimit)
-	if err != nil || len(files) <= usageReadLimit {
-		return sumCharges(files), err
-	}
-	return s.sumFiles(ctx, owner, false)
+	return nil
 }
 
 // usageReadLimit is how many files usageFromFiles reads rather than have
@@ -554,7 +555,7 @@ func (s *mongoStore) pruneUsage(ctx context.Context, before time.Time) (int, err
 // without a ledger the sum of the owner's files.
 func (s *mongoStore) GetUsage(ctx context.Context, owner string) (Usage, error) {
 	if s.ledgerOff {
-		return s.usageFromFiles(ctx, owner)
+		return s.usageFromFiles(ctx, owner, false)
 	}
 	head, err := s.usageHead(ctx, owner)
 	return Usage{Bytes: head.Bytes, Files: head.Files}, err

@@ -239,7 +239,7 @@ func usageOddDocuments(owner string) []bson.D {
 // sumCharges counts of the owner's files, of every kind. On MongoDB, both
 // the sum GET /me shows without a quota (usageFromFiles: read, or for an
 // owner of many files summed in the database, sumFiles) and the one a
-// ledger starts from (countUsage, which charges the legacy files), and
+// ledger starts from (usageFromFiles charging the legacy files), and
 // with the odd documents an older store may hold.
 func TestUsageSumsEveryFileKind(t *testing.T) {
 	t.Parallel()
@@ -274,7 +274,7 @@ func TestUsageSumsEveryFileKind(t *testing.T) {
 		ms, isMongo := s.(*mongoStore)
 		withoutLedger := func(when string) {
 			if isMongo {
-				check("usage without a ledger, read"+when, func(owner string) (Usage, error) { return ms.usageFromFiles(ctx, owner) })
+				check("usage without a ledger, read"+when, func(owner string) (Usage, error) { return ms.usageFromFiles(ctx, owner, false) })
 				check("usage without a ledger, summed in the database"+when, func(owner string) (Usage, error) { return ms.sumFiles(ctx, owner, false) })
 			}
 		}
