@@ -313,10 +313,7 @@ func fixedByEquality(filter bson.Raw, field string) bool {
 // the page. A measurement, not a check: it runs only with
 // DROPP_LISTSHAPE=ROUNDS (e.g. 40), on 20,000 other users' files.
 func TestListShapeCost(t *testing.T) {
-	rounds := envInt(t, "DROPP_LISTSHAPE", 0)
-	if rounds == 0 {
-		t.Skip("a measurement: DROPP_LISTSHAPE=ROUNDS runs it")
-	}
+	rounds := measurementRounds(t, "DROPP_LISTSHAPE")
 	seed := newDocDBSeeder(t)
 	s := seed.s
 	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
@@ -389,10 +386,7 @@ func TestListShapeCost(t *testing.T) {
 // connection (onePage says why). A measurement, not a check: it runs only
 // with DROPP_AGGSHAPE=ROUNDS (e.g. 40), on 20,000 other users' files.
 func TestAggShapeCost(t *testing.T) {
-	rounds := envInt(t, "DROPP_AGGSHAPE", 0)
-	if rounds == 0 {
-		t.Skip("a measurement: DROPP_AGGSHAPE=ROUNDS runs it")
-	}
+	rounds := measurementRounds(t, "DROPP_AGGSHAPE")
 	seed := newDocDBSeeder(t)
 	s, ctx := seed.s, t.Context()
 	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
@@ -581,10 +575,7 @@ func backendsOpened(t *testing.T, rig *docDBRig) func() int {
 // bench's DROPP_SCALEBENCH_MONGO_URI and DROPP_SCALEBENCH_DB_PIDS), among
 // 20,000 other users' files and 1,000 other shares downloaded 4 times each.
 func TestShareDownloadCost(t *testing.T) {
-	rounds := envInt(t, "DROPP_SHARECOST", 0)
-	if rounds == 0 {
-		t.Skip("a measurement: DROPP_SHARECOST=ROUNDS runs it")
-	}
+	rounds := measurementRounds(t, "DROPP_SHARECOST")
 	var seed *docDBSeeder
 	switch engine := cmp.Or(os.Getenv("DROPP_SHARECOST_ENGINE"), "documentdb"); engine {
 	case "documentdb":
@@ -842,10 +833,7 @@ func TestLinkCountCost(t *testing.T) {
 // download"). A measurement, not a check: it runs only with
 // DROPP_SHAREFILESHINT=ROUNDS (e.g. 40).
 func TestShareFilesHintCost(t *testing.T) {
-	rounds := envInt(t, "DROPP_SHAREFILESHINT", 0)
-	if rounds == 0 {
-		t.Skip("a measurement: DROPP_SHAREFILESHINT=ROUNDS runs it")
-	}
+	rounds := measurementRounds(t, "DROPP_SHAREFILESHINT")
 	seed := newDocDBSeeder(t)
 	s, ctx := seed.s, t.Context()
 	now := time.Now().Truncate(time.Millisecond)
@@ -919,10 +907,7 @@ func mustRaw(t *testing.T, d bson.D) bson.Raw {
 // connections FerretDB opened. A measurement, not a check: it runs only
 // with DROPP_CURSORSHAPE=ROUNDS (e.g. 40), on 20,000 other users' files.
 func TestCursorShapeCost(t *testing.T) {
-	rounds := envInt(t, "DROPP_CURSORSHAPE", 0)
-	if rounds == 0 {
-		t.Skip("a measurement: DROPP_CURSORSHAPE=ROUNDS runs it")
-	}
+	rounds := measurementRounds(t, "DROPP_CURSORSHAPE")
 	seed := newDocDBSeeder(t)
 	s, ctx := seed.s, t.Context()
 	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)

@@ -67,6 +67,19 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
+// measurementRounds is the rounds a measurement (a test that prints
+// figures and checks nothing) is asked to run, from the environment
+// variable name (ROUNDS); without it the measurement is skipped, so that
+// the suite never pays for one.
+func measurementRounds(t *testing.T, name string) int {
+	t.Helper()
+	rounds := envInt(t, name, 0)
+	if rounds == 0 {
+		t.Skipf("a measurement: %s=ROUNDS runs it", name)
+	}
+	return rounds
+}
+
 // scaleSeeder adds files to the store the servers of the bench open.
 type scaleSeeder interface {
 	// add stores files; for local mode only while no server is open.
