@@ -218,8 +218,7 @@ func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 		}
 		err = s.withinCap(ctx, &sh, files, maxLive)
 		if err == nil {
-			err = s.findOne(ctx, s.shares, shareID)
-			err = mongoErr("add file to share", err)
+			err = s.decodeOne(ctx, s.shares, bson.D{{Key: "_id", Value: shareID}}, "add file to share", &struct{}{}) // not revoked meanwhile
 		}
 		return s.takeBack(ctx, &sh, files, maxLive, err, func(ctx context.Context) error {
 			return mongoErr("take back share file", s.deleteMany(ctx, s.shareFiles, bson.D{{Key: "_id", Value: doc.ID}}))

@@ -164,15 +164,10 @@ func (s *mongoStore) RequestLink(ctx context.Context, hash string, now time.Time
 // openRequest finds the open, unexpired request filter matches, with what
 // it received.
 func (s *mongoStore) openRequest(ctx context.Context, filter bson.D, now time.Time) (ReceivedRequest, error) {
-	opCtx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return ReceivedRequest{}, err
-	}
-	defer cancel()
 	filter = append(filter, bson.E{Key: "closed", Value: false}, bson.E{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}})
 	var fr FileRequest
-	if err := s.requestsColl().FindOne(opCtx, filter).Decode(&fr); err != nil {
-		return ReceivedRequest{}, mongoErr("find request", err)
+	if err := s.decodeOne(ctx, s.requestsColl(), filter, "find request", &fr); err != nil {
+		return ReceivedRequest{}, err
 	}
 	return s.withReceived(ctx, fr)
 }

@@ -457,17 +457,6 @@ func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, fileID s
 	return s.insertUnique(ctx, s.shareDownloads, d, "count share download")
 }
 
-// findOne tells whether the document with that _id exists (ErrNoDocuments
-// if not).
-func (s *mongoStore) findOne(ctx context.Context, c *mongo.Collection, id string) error {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	return c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
-}
-
 // compareShareFiles orders a drop's files as they were added.
 func compareShareFiles(a, b shareFile) int {
 	return cmp.Or(a.AddedAt.Compare(b.AddedAt), cmp.Compare(a.ID, b.ID))
