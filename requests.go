@@ -254,12 +254,11 @@ func (s *server) setRequestClosed(w http.ResponseWriter, r *http.Request, owner 
 // handleDeleteRequest handles "DELETE /requests/{id}": the request ends at
 // once; the files it received stay.
 func (s *server) handleDeleteRequest(w http.ResponseWriter, r *http.Request, owner string) {
-	id := r.PathValue("id")
-	err := ErrNotFound
-	if validID(id) {
-		err = s.store.DeleteRequest(r.Context(), owner, id)
+	id, ok := pathIDOf(w, r, "request")
+	if !ok {
+		return
 	}
-	if err != nil {
+	if err := s.store.DeleteRequest(r.Context(), owner, id); err != nil {
 		s.failRequest(w, r, err)
 		return
 	}

@@ -241,11 +241,11 @@ func shareListJSON(shares []Share, limit int) any {
 
 // handleRevokeShare handles "DELETE /shares/{id}": the link dies at once.
 func (s *server) handleRevokeShare(w http.ResponseWriter, r *http.Request, owner string) {
-	id := r.PathValue("id")
-	err := ErrNotFound
-	if validID(id) {
-		err = s.store.DeleteShare(r.Context(), owner, id)
+	id, ok := pathIDOf(w, r, "share")
+	if !ok {
+		return
 	}
+	err := s.store.DeleteShare(r.Context(), owner, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		writeError(w, http.StatusNotFound, codeNotFound, "no such share")

@@ -255,11 +255,11 @@ func (s *server) handleAdminRevokeToken(w http.ResponseWriter, r *http.Request, 
 
 // adminTarget returns the user the path names, or answers 404.
 func (s *server) adminTarget(w http.ResponseWriter, r *http.Request) (User, bool) {
-	err := ErrNotFound
-	var u User
-	if id := r.PathValue("id"); validID(id) {
-		u, err = s.store.GetUser(r.Context(), id)
+	id, ok := pathIDOf(w, r, "user")
+	if !ok {
+		return User{}, false
 	}
+	u, err := s.store.GetUser(r.Context(), id)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		writeError(w, http.StatusNotFound, codeNotFound, "no such user")
