@@ -684,10 +684,7 @@ func TestShareDownloadCost(t *testing.T) {
 // and DROPP_SCALEBENCH_DB_PIDS), among 20,000 other users' files and
 // 1,000 other shares downloaded 4 times each.
 func TestLinkCountCost(t *testing.T) {
-	rounds := envInt(t, "DROPP_LINKCOUNT", 0)
-	if rounds == 0 {
-		t.Skip("a measurement: DROPP_LINKCOUNT=ROUNDS runs it")
-	}
+	rounds := measurementRounds(t, "DROPP_LINKCOUNT")
 	var seed *docDBSeeder
 	sizes := []int{1, 2, 4, 8, 16} // files of a measured link
 	switch engine := cmp.Or(os.Getenv("DROPP_LINKCOUNT_ENGINE"), "documentdb"); engine {
