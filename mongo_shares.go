@@ -398,9 +398,11 @@ func (s *mongoStore) findShare(ctx context.Context, filter bson.D, now time.Time
 // revocation wins, ctShareRevokedWhileCounting). One exception to "only
 // ever low": a file taken out of a drop and put back starts again from
 // no downloads, so a count read before that is high, and the download
-// then takes a number above the lowest free one: that file may then allow
-// one download fewer than its limit, never more. Its window is the few
-// round trips from the link's read to the count (one before).
+// then takes a number above the lowest free one, a gap no later download
+// fills: that file then allows one download fewer than its limit for each
+// download counted from such a read, never more
+// (ctShareStaleCountAfterPutBack). Its window is the few round trips from
+// the link's read to the count (one before).
 func (s *mongoStore) CountShareDownload(ctx context.Context, sh Share, fileID string, now time.Time) (Share, error) {
 	sh.Files = slices.Clone(sh.Files) // the caller's stays as read
 	f := sh.file(fileID)
