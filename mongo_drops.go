@@ -140,17 +140,8 @@ func (s *mongoStore) shareFilesOf(ctx context.Context, shareIDs []string) (map[s
 	if len(shareIDs) == 0 {
 		return nil, nil
 	}
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	cur, err := s.shareFiles.Find(ctx, bson.D{{Key: "share_id", Value: bson.D{{Key: "$in", Value: shareIDs}}}})
 	var docs []shareFile
-	if err == nil {
-		err = cur.All(ctx, &docs)
-	}
-	if err != nil {
+	if err := s.findAll(ctx, s.shareFiles, bson.D{{Key: "share_id", Value: bson.D{{Key: "$in", Value: shareIDs}}}}, nil, &docs); err != nil {
 		return nil, mongoErr("read drop files", err)
 	}
 	slices.SortFunc(docs, compareShareFiles)
@@ -168,20 +159,11 @@ func (s *mongoStore) presentFiles(ctx context.Context, owner string, ids []strin
 	if len(ids) == 0 {
 		return present, nil
 	}
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
 	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "owner", Value: owner}, {Key: "status", Value: bson.D{{Key: "$ne", Value: statusDeleted}}}}
-	cur, err := s.files.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
 	var rows []struct {
 		ID string `bson:"_id"`
 	}
-	if err == nil {
-		err = cur.All(ctx, &rows)
-	}
-	if err != nil {
+	if err := s.findAll(ctx, s.files, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}), &rows); err != nil {
 		return nil, mongoErr("read shared files", err)
 	}
 	for _, r := range rows {

@@ -216,21 +216,12 @@ var shareTokenIndex = bson.D{{Key: "token_hash", Value: 1}}
 // findShares is one Find of at most limit shares in list order, in one
 // batch (onePage): a page of shares, a file's drops, a link's lookup.
 func (s *mongoStore) findShares(ctx context.Context, filter bson.D, limit int) ([]mongoShare, error) {
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
 	opts := onePage(limit, bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}})
 	if len(filter) > 0 && filter[0].Key == "token_hash" {
 		opts.SetHint(shareTokenIndex) // a link's lookup
 	}
-	cur, err := s.shares.Find(ctx, filter, opts)
-	if err != nil {
-		return nil, mongoErr("list shares", err)
-	}
 	docs := []mongoShare{}
-	return docs, mongoErr("list shares", cur.All(ctx, &docs))
+	return docs, mongoErr("list shares", s.findAll(ctx, s.shares, filter, opts, &docs))
 }
 
 // countEachFileUpTo is the most files a read of one share counts one by
