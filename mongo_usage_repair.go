@@ -73,7 +73,7 @@ func (s *mongoStore) reservationsBetween(ctx context.Context, from, to time.Time
 		{Key: "at", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lt", Value: to}}},
 	}
 	var entries []usageEntry
-	if err := s.findAll(ctx, s.usageColl(), filter, options.Find(), &entries); err != nil {
+	if err := s.findAll(ctx, s.usageColl(), filter, nil, &entries); err != nil {
 		return nil, mongoErr("find reservations", err)
 	}
 	out := make(map[string]usageEntry, len(entries))
