@@ -477,8 +477,9 @@ func (q Quota) allows(u Usage, bytes int64) bool {
 	return (q.Bytes == 0 || u.Bytes+bytes <= q.Bytes) && (q.Files == 0 || u.Files+1 <= q.Files)
 }
 
-// Usage is what a user's files count toward the quota. In MongoDB it is
-// the document of the "usage" collection whose _id is the user's id.
+// Usage is what a user's files count toward the quota. On MongoDB it is
+// the totals of the user's latest usage ledger entry (usageEntry), or with
+// no quota set, the sum of the files (usageFromFiles).
 type Usage struct {
 	Bytes int64 `bson:"bytes" json:"bytes"`
 	Files int64 `bson:"files" json:"files"`
