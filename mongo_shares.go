@@ -19,10 +19,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // shareDownload is one counted download of a file of a share: a
@@ -386,35 +389,75 @@ func (s *mongoStore) findShare(ctx context.Context, filter bson.D, now time.Time
 // limit never change once stored. A share revoked, or a file taken out of
 // it or deleted, while its number was being taken is reported missing:
 // stillShared, after the number is taken, reads the share again (the
-// revocation wins, ctShareRevokedWhileCounting). One exception to "only
-// ever low": a file taken out of a drop and put back starts again from
-// no downloads, so a count read before that is high, and the download
-// then takes a number above the lowest free one, a gap no later download
-// fills: that file then allows one download fewer than its limit for each
-// download counted from such a read, never more
-// (ctShareStaleCountAfterPutBack). Its window is the few round trips from
-// the link's read to the count (one before).
+// revocation wins, ctShareRevokedWhileCounting).
+//
+// One exception to "only ever low": a file taken out of a drop and put
+// back starts again from no downloads, so a count read before that is
+// high, and its download takes a number above free ones. So when every
+// number from the read's count to the limit is taken, the free numbers
+// below it are looked up and taken (takeGap): the file still gives its
+// limit's worth of downloads (ctShareStaleCountAfterPutBack). That costs
+// one more read only when a file looks used up.
 func (s *mongoStore) CountShareDownload(ctx context.Context, sh Share, fileID string, now time.Time) (Share, error) {
 	sh.Files = slices.Clone(sh.Files) // the caller's stays as read
 	f := sh.file(fileID)
 	if f == nil || !sh.ExpiresAt.After(now) {
 		return Share{}, ErrNotFound
 	}
-	for n := f.Downloads + 1; sh.MaxDownloads == nil || n <= *sh.MaxDownloads; n++ {
-		taken, err := s.takeDownloadNumber(ctx, &sh, fileID, n)
-		if err != nil {
-			return Share{}, err
+	n, err := s.takeNumberFrom(ctx, &sh, fileID, f.Downloads+1)
+	if errors.Is(err, ErrNotFound) && sh.MaxDownloads != nil {
+		n, err = s.takeGap(ctx, &sh, fileID)
+	}
+	if err != nil {
+		return Share{}, err
+	}
+	if err := s.stillShared(ctx, &sh, fileID); err != nil {
+		return Share{}, err
+	}
+	f.Downloads = max(n, f.Downloads+1) // a number taken in a gap is below the count
+	return sh, nil
+}
+
+// takeNumberFrom takes the lowest free download number of the file from n
+// up to the share's limit; ErrNotFound when each one is taken.
+func (s *mongoStore) takeNumberFrom(ctx context.Context, sh *Share, fileID string, n int64) (int64, error) {
+	for ; sh.MaxDownloads == nil || n <= *sh.MaxDownloads; n++ {
+		taken, err := s.takeDownloadNumber(ctx, sh, fileID, n)
+		if err != nil || taken {
+			return n, err
 		}
-		if !taken {
+	}
+	return 0, ErrNotFound
+}
+
+// takeGap takes the lowest number up to the limited share's limit that no
+// download of the file has (a gap a stale count left, see
+// CountShareDownload); ErrNotFound when there is none: the file is used
+// up.
+func (s *mongoStore) takeGap(ctx context.Context, sh *Share, fileID string) (int64, error) {
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	filter := bson.D{{Key: "share_id", Value: sh.ID}, {Key: "file_id", Value: fileID}}
+	if err := s.findAll(ctx, s.shareDownloads, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}), &docs); err != nil {
+		return 0, mongoErr("read share downloads", err)
+	}
+	taken := make(map[int64]bool, len(docs))
+	for _, d := range docs { // "<share>/<file>/<n>", or "<share>/<n>" from before drops
+		if n, err := strconv.ParseInt(d.ID[strings.LastIndexByte(d.ID, '/')+1:], 10, 64); err == nil {
+			taken[n] = true
+		}
+	}
+	for n := int64(1); n <= *sh.MaxDownloads; n++ {
+		if taken[n] {
 			continue
 		}
-		if err := s.stillShared(ctx, &sh, fileID); err != nil {
-			return Share{}, err
+		ok, err := s.takeDownloadNumber(ctx, sh, fileID, n)
+		if err != nil || ok {
+			return n, err
 		}
-		f.Downloads = n
-		return sh, nil
 	}
-	return Share{}, ErrNotFound
+	return 0, ErrNotFound
 }
 
 // stillShared checks, once a number is taken, that the share is still

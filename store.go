@@ -386,8 +386,8 @@ type Store interface {
 	ShareLink(ctx context.Context, hash string, now time.Time) (Share, error)
 	// CountShareDownload atomically counts one download of the file of sh,
 	// the share as ShareLink returned it moments before (its counts may
-	// be stale: low, or high for a file put back in a drop meanwhile, see
-	// mongoStore's), and returns the share, counted, unless by
+	// be stale: low, or high for a file put back in a drop meanwhile), and
+	// returns the share, counted, unless by
 	// now it has expired or was revoked, the file is not in it (or gone)
 	// or has been used up: of N concurrent calls for one file with k
 	// downloads left, exactly k succeed, across instances. A revocation
