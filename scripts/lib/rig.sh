@@ -108,7 +108,7 @@ free_port() {
 	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
 	((lo > 11024)) || lo=61000 # a range that starts low: draw from a fixed band instead
 	for ((i = 0; i < 200; i++)); do
-		port=$((10000 + RANDOM % (lo - 10000)))
+		port=$((10000 + (RANDOM << 15 | RANDOM) % (lo - 10000))) # one RANDOM stops at 32767
 		grep -qx "$port" "$RIG_DIR/ports" 2>/dev/null && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			echo "$port" >>"$RIG_DIR/ports"
