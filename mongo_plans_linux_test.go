@@ -414,7 +414,7 @@ func TestAggShapeCost(t *testing.T) {
 		memberDocs = append(memberDocs, shareFile{ID: shareFileID(shareID, fileID), ShareID: shareID, FileID: fileID, Owner: owner,
 			AddedAt: base, CreatedAt: base, ExpiresAt: later})
 		for n := range 4 {
-			downloadDocs = append(downloadDocs, shareDownload{ID: fmt.Sprintf("%s/%s/%d", shareID, fileID, n+1), ShareID: shareID, FileID: fileID, ExpiresAt: later})
+			downloadDocs = append(downloadDocs, shareDownload{ID: downloadNumberID(shareID, fileID, int64(n+1)), ShareID: shareID, FileID: fileID, ExpiresAt: later})
 		}
 	}
 	for _, big := range []int{1000, 10_000} { // shares downloaded often

@@ -380,20 +380,22 @@ func (s *mongoStore) findShare(ctx context.Context, filter bson.D, now time.Time
 // moments before: no second read of the share and its counts), and trying
 // the next number whenever another caller took it first.
 //
-// Numbers are taken in order, each after all below it, so a file's taken
-// numbers run from its first to its count, and a count read earlier is
-// that count or lower: starting from it never skips a free number, and a
-// stale count costs only retries (ctShareMaxDownloadsRace starts 20
+// Numbers are taken in order, each after all below it (but for the two
+// exceptions below), so a file's taken numbers run from its first to its
+// count, and a count read earlier is that count or lower: starting from it
+// never skips a free number, and a stale count costs only retries (ctShareMaxDownloadsRace starts 20
 // callers from 0). The limit holds because each number up to MaxDownloads
 // is taken once. Expiry is checked here against now: a share's expiry and
 // limit never change once stored. A share revoked, or a file taken out of
 // it or deleted, while its number was being taken is reported missing:
 // stillShared, after the number is taken, reads the share again (the
-// revocation wins, ctShareRevokedWhileCounting).
+// revocation wins, ctShareRevokedWhileCounting), and the number is given
+// back (giveBackNumber).
 //
-// One exception to "only ever low": a file taken out of a drop and put
-// back starts again from no downloads, so a count read before that is
-// high, and its download takes a number above free ones. So when every
+// Two exceptions to "only ever low" leave free numbers below taken ones:
+// a number given back, and a file taken out of a drop and put back, which
+// starts again from no downloads, so that a count read before that is
+// high and its download takes a number above free ones. So when every
 // number from the read's count to the limit is taken, the free numbers
 // below it are looked up and taken (takeGap): the file still gives its
 // limit's worth of downloads (ctShareStaleCountAfterPutBack). That costs
@@ -412,6 +414,7 @@ func (s *mongoStore) CountShareDownload(ctx context.Context, sh Share, fileID st
 		return Share{}, err
 	}
 	if err := s.stillShared(ctx, &sh, fileID); err != nil {
+		s.giveBackNumber(ctx, &sh, fileID, n)
 		return Share{}, err
 	}
 	f.Downloads = max(n, f.Downloads+1) // a number taken in a gap is below the count
@@ -485,12 +488,31 @@ func (s *mongoStore) stillShared(ctx context.Context, sh *Share, fileID string) 
 	return err
 }
 
+// giveBackNumber deletes download number n of the file, taken for a
+// download that is then refused, so that it does not count. A file taken
+// out of a drop loses its downloads (RemoveShareFile) but a number taken
+// just after would stay, and the file, put back, would give one download
+// fewer. Deleted, a number below the count is a gap, which takeGap fills.
+// One try, even after the request ended: should it fail, the file allows
+// one download fewer, never more.
+func (s *mongoStore) giveBackNumber(ctx context.Context, sh *Share, fileID string, n int64) {
+	id := downloadNumberID(sh.ID, fileID, n)
+	if err := s.deleteMany(context.WithoutCancel(ctx), s.shareDownloads, bson.D{{Key: "_id", Value: id}}); err != nil {
+		s.log.Warn("share download refused, its number not given back", "share", sh.ID, "file", fileID, "number", n, "err", err)
+	}
+}
+
 // takeDownloadNumber records download number n of the share's file; false
 // when another caller already took that number. Each attempt is one call,
 // bounded on its own like every MongoDB call.
 func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, fileID string, n int64) (bool, error) {
-	d := shareDownload{ID: fmt.Sprintf("%s/%s/%d", sh.ID, fileID, n), ShareID: sh.ID, FileID: fileID, ExpiresAt: sh.ExpiresAt}
+	d := shareDownload{ID: downloadNumberID(sh.ID, fileID, n), ShareID: sh.ID, FileID: fileID, ExpiresAt: sh.ExpiresAt}
 	return s.insertUnique(ctx, s.shareDownloads, d, "count share download")
+}
+
+// downloadNumberID is the _id of download number n of a file of a share.
+func downloadNumberID(shareID, fileID string, n int64) string {
+	return fmt.Sprintf("%s/%s/%d", shareID, fileID, n)
 }
 
 // compareShareFiles orders a drop's files as they were added.

@@ -219,16 +219,17 @@ func ctShareRevokedWhileCounting(t *testing.T, s Store) {
 	}
 	owner := ctNewID()
 	revocations := []struct {
-		name   string
-		revoke func(ctx context.Context, sh Share, fileID string) error
+		name    string
+		revoke  func(ctx context.Context, sh Share, fileID string) error
+		putBack bool // the file is put back after: it must show no downloads
 	}{
-		{"share revoked", func(ctx context.Context, sh Share, _ string) error { return s.DeleteShare(ctx, owner, sh.ID) }},
+		{"share revoked", func(ctx context.Context, sh Share, _ string) error { return s.DeleteShare(ctx, owner, sh.ID) }, false},
 		{"file taken out", func(ctx context.Context, sh Share, fileID string) error {
 			return s.RemoveShareFile(ctx, owner, sh.ID, fileID, ctNow())
-		}},
+		}, true},
 		{"file deleted", func(ctx context.Context, _ Share, fileID string) error {
 			return errOf(s.DeleteFile(ctx, owner, fileID))
-		}},
+		}, false},
 	}
 	for _, r := range revocations {
 		before, after := 0, 0 // revocations before the number was taken, and just after
@@ -262,10 +263,26 @@ func ctShareRevokedWhileCounting(t *testing.T, s Store) {
 			if !errors.Is(err, ErrNotFound) {
 				t.Errorf("%s at the count's store call %d (its number taken: %v): the count = %v, want ErrNotFound", r.name, at, taken, err)
 			}
+			if r.putBack {
+				ctCheckPutBackUncounted(t, s, sh, f.ID, at)
+			}
 		}
 		if isMongo && (before == 0 || after == 0) {
 			t.Errorf("%s: %d revocations came before the number was taken and %d just after, want some of each", r.name, before, after)
 		}
+	}
+}
+
+// ctCheckPutBackUncounted puts the file back in the drop it was taken out
+// of while a download of it was being counted, and checks that the
+// refused download left no count behind: the file starts again from none.
+func ctCheckPutBackUncounted(t *testing.T, s Store, sh Share, fileID string, at int64) {
+	t.Helper()
+	ctMust(t, "AddShareFile", s.AddShareFile(t.Context(), sh.Owner, sh.ID, fileID, 0, ctNow()))
+	got, err := s.ShareLink(t.Context(), sh.TokenHash, ctNow())
+	ctMust(t, "ShareLink", err)
+	if f := got.file(fileID); f == nil || f.Downloads != 0 {
+		t.Errorf("taken out at the count's store call %d and put back: the file reads %+v, want it with no downloads", at, f)
 	}
 }
 
