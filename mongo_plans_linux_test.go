@@ -353,10 +353,10 @@ func TestListShapeCost(t *testing.T) {
 			return find(o, options.Find().SetBatchSize(limit))
 		}},
 	}
-	page := func(open func(string) (*mongo.Cursor, error), owner string) int {
+	page := func(open func(string) (*mongo.Cursor, error), owner string) int64 {
 		cur, err := open(owner)
 		ctMust(t, "find", err)
-		n := 0
+		var n int64
 		for n < limit && cur.Next(t.Context()) {
 			n++
 		}
@@ -365,16 +365,11 @@ func TestListShapeCost(t *testing.T) {
 	}
 	for _, size := range sizes {
 		owner := fmt.Sprint("user-", size)
-		for _, sh := range shapes {
-			page(sh.open, owner) // planned once before timing
-			cpu, wall := seed.dbCPU(), time.Now()
-			var n int
-			for range rounds {
-				n = page(sh.open, owner)
-			}
-			fmt.Printf("| %d | %s | %d | %.1f | %.1f |\n", size, sh.name, n,
-				ms(seed.dbCPU()-cpu)/float64(rounds), ms(time.Since(wall))/float64(rounds))
+		measured := make([]countingShape, len(shapes))
+		for i, sh := range shapes {
+			measured[i] = countingShape{fmt.Sprintf("%d | %s", size, sh.name), func() int64 { return page(sh.open, owner) }}
 		}
+		printCounting(t, seed, 1, rounds, measured)
 	}
 }
 
@@ -471,10 +466,7 @@ func TestAggShapeCost(t *testing.T) {
 	oneShare := func(id string) bson.D {
 		return bson.D{{Key: "share_id", Value: bson.D{{Key: "$in", Value: bson.A{id}}}}}
 	}
-	shapes := []struct {
-		name string
-		run  func() int64 // answers what the shape counted
-	}{
+	shapes := []countingShape{
 		{"a file's live shares: CountDocuments ($match, $group; main)", func() int64 {
 			n, err := s.shareFiles.CountDocuments(ctx, live)
 			ctMust(t, "count documents", err)
@@ -515,19 +507,7 @@ func TestAggShapeCost(t *testing.T) {
 			return n
 		}},
 	}
-	connections := backendsOpened(t, seed.rig)
-	for _, sh := range shapes {
-		sh.run() // planned once before timing
-		conns, cpu, wall := connections(), seed.dbCPU(), time.Now()
-		var n int64
-		for range rounds {
-			n = sh.run()
-		}
-		dbCPU, took := seed.dbCPU()-cpu, time.Since(wall)
-		time.Sleep(200 * time.Millisecond) // the pool's replacements logged
-		fmt.Printf("| %s | %d | %.1f | %.1f | %.2f |\n", sh.name, n,
-			ms(dbCPU)/float64(rounds), ms(took)/float64(rounds), float64(connections()-conns)/float64(rounds))
-	}
+	printCounting(t, seed, 1, rounds, shapes)
 }
 
 // backendsOpened turns on PostgreSQL's log_connections in the rig's
@@ -576,15 +556,7 @@ func backendsOpened(t *testing.T, rig *docDBRig) func() int {
 // 20,000 other users' files and 1,000 other shares downloaded 4 times each.
 func TestShareDownloadCost(t *testing.T) {
 	rounds := measurementRounds(t, "DROPP_SHARECOST")
-	var seed *docDBSeeder
-	switch engine := cmp.Or(os.Getenv("DROPP_SHARECOST_ENGINE"), "documentdb"); engine {
-	case "documentdb":
-		seed = newDocDBSeeder(t)
-	case "ferretdb":
-		seed = newFerretPGSeeder(t)
-	default:
-		t.Fatalf("DROPP_SHARECOST_ENGINE=%s: documentdb or ferretdb", engine)
-	}
+	seed, _ := measuredEngine(t, "DROPP_SHARECOST_ENGINE")
 	s, ctx := seed.s, t.Context()
 	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
 	files := make([]*File, 20_001)
@@ -613,10 +585,7 @@ func TestShareDownloadCost(t *testing.T) {
 		ctMust(t, "share link", err)
 		return sh
 	}
-	shapes := []struct {
-		name string
-		run  func()
-	}{
+	shapes := []costShape{
 		{"share page: ShareLink", func() { read() }},
 		{"counted download, main: ShareLink, ShareLink, number, findShare", func() {
 			read()
@@ -636,35 +605,10 @@ func TestShareDownloadCost(t *testing.T) {
 			ctMust(t, "count", err)
 		}},
 	}
-	connections := func() int { return 0 }
-	if seed.rig.psql != nil {
-		connections = backendsOpened(t, seed.rig)
-	}
-	type total struct {
-		cpu, wall time.Duration
-		conns     int
-	}
-	totals := make([]total, len(shapes))
-	for _, sh := range shapes {
-		sh.run() // planned once before timing
-	}
-	const blocks = 4
-	for range blocks {
-		for i, sh := range shapes {
-			conns, cpu, wall := connections(), seed.dbCPU(), time.Now()
-			for range rounds {
-				sh.run()
-			}
-			totals[i].cpu += seed.dbCPU() - cpu
-			totals[i].wall += time.Since(wall)
-			time.Sleep(200 * time.Millisecond) // the pool's replacements logged
-			totals[i].conns += connections() - conns
-		}
-	}
-	n := float64(blocks * rounds)
+	costs := measureShapes(t, seed, 4, rounds, shapes)
 	for i, sh := range shapes {
-		fmt.Printf("| %s | %.1f | %.1f | %.2f | %.2f |\n", sh.name, ms(totals[i].cpu)/n, ms(totals[i].wall)/n,
-			float64(totals[i].conns)/n, float64(totals[i].cpu)/float64(totals[1].cpu))
+		fmt.Printf("| %s | %.1f | %.1f | %.2f | %.2f |\n", sh.name, ms(costs[i].cpu), ms(costs[i].wall),
+			costs[i].conns, float64(costs[i].cpu)/float64(costs[1].cpu))
 	}
 }
 
@@ -685,16 +629,10 @@ func TestShareDownloadCost(t *testing.T) {
 // 1,000 other shares downloaded 4 times each.
 func TestLinkCountCost(t *testing.T) {
 	rounds := measurementRounds(t, "DROPP_LINKCOUNT")
-	var seed *docDBSeeder
+	seed, engine := measuredEngine(t, "DROPP_LINKCOUNT_ENGINE")
 	sizes := []int{1, 2, 4, 8, 16} // files of a measured link
-	switch engine := cmp.Or(os.Getenv("DROPP_LINKCOUNT_ENGINE"), "documentdb"); engine {
-	case "documentdb":
-		seed = newDocDBSeeder(t)
-	case "ferretdb":
-		seed = newFerretPGSeeder(t)
+	if engine == "ferretdb" {
 		sizes = []int{1, countEachFileUpTo} // a link's read takes about 0.4 s there
-	default:
-		t.Fatalf("DROPP_LINKCOUNT_ENGINE=%s: documentdb or ferretdb", engine)
 	}
 	s, ctx := seed.s, t.Context()
 	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
@@ -765,11 +703,7 @@ func TestLinkCountCost(t *testing.T) {
 		}
 		return sh
 	}
-	type shape struct {
-		name string
-		run  func()
-	}
-	var shapes []shape
+	var shapes []costShape
 	for _, n := range sizes {
 		for _, way := range []struct {
 			name  string
@@ -777,48 +711,23 @@ func TestLinkCountCost(t *testing.T) {
 		}{{"$group", grouped}, {"count each file", counted}} {
 			link := links[n]
 			shapes = append(shapes,
-				shape{fmt.Sprintf("%d | share page | %s", n, way.name), func() { readLink(link, way.count) }},
-				shape{fmt.Sprintf("%d | counted download | %s", n, way.name), func() {
+				costShape{fmt.Sprintf("%d | share page | %s", n, way.name), func() { readLink(link, way.count) }},
+				costShape{fmt.Sprintf("%d | counted download | %s", n, way.name), func() {
 					sh := readLink(link, way.count)
 					_, err := s.CountShareDownload(ctx, sh, sh.Files[0].FileID, time.Now())
 					ctMust(t, "count", err)
 				}})
 		}
 	}
-	connections := func() int { return 0 }
-	if seed.rig.psql != nil {
-		connections = backendsOpened(t, seed.rig)
-	}
-	type total struct {
-		cpu, wall time.Duration
-		conns     int
-	}
-	totals := make([]total, len(shapes))
-	for _, sh := range shapes {
-		sh.run() // planned once before timing
-	}
-	const blocks = 4
-	for range blocks {
-		for i, sh := range shapes {
-			conns, cpu, wall := connections(), seed.dbCPU(), time.Now()
-			for range rounds {
-				sh.run()
-			}
-			totals[i].cpu += seed.dbCPU() - cpu
-			totals[i].wall += time.Since(wall)
-			time.Sleep(200 * time.Millisecond) // the pool's replacements logged
-			totals[i].conns += connections() - conns
-		}
-	}
-	n := float64(blocks * rounds)
+	costs := measureShapes(t, seed, 4, rounds, shapes)
 	for i, sh := range shapes {
 		// The ratio of each count-each-file shape to its $group twin, two
 		// shapes before it.
 		ratio := 1.0
 		if i%4 >= 2 {
-			ratio = float64(totals[i].cpu) / float64(totals[i-2].cpu)
+			ratio = float64(costs[i].cpu) / float64(costs[i-2].cpu)
 		}
-		fmt.Printf("| %s | %.1f | %.1f | %.2f | %.2f |\n", sh.name, ms(totals[i].cpu)/n, ms(totals[i].wall)/n, float64(totals[i].conns)/n, ratio)
+		fmt.Printf("| %s | %.1f | %.1f | %.2f | %.2f |\n", sh.name, ms(costs[i].cpu), ms(costs[i].wall), costs[i].conns, ratio)
 	}
 }
 
@@ -854,39 +763,29 @@ func TestShareFilesHintCost(t *testing.T) {
 		name string
 		hint bson.D
 	}{{"no hint (main)", nil}, {"hint share_id_1", bson.D{{Key: "share_id", Value: 1}}}}
-	run := func(hint bson.D) int {
+	run := func(hint bson.D) int64 {
 		opts := options.Find()
 		if hint != nil {
 			opts.SetHint(hint)
 		}
 		var rows []shareFile
 		ctMust(t, "find", s.findAll(ctx, s.shareFiles, filter, opts, &rows))
-		return len(rows)
+		return int64(len(rows))
 	}
 	for _, size := range []int{1000, 100_000} {
 		addMembers(size - added)
 		for _, sh := range shapes {
-			run(sh.hint) // planned once before timing
 			q := planQuery{op: "find", coll: s.shareFiles.Name(), filter: mustRaw(t, filter)}
 			if sh.hint != nil {
 				q.hint = mustRaw(t, sh.hint)
 			}
 			t.Logf("%d: %s: %s", size, sh.name, planSummary(explainFind(t, s.shareFiles.Database(), q)))
 		}
-		var cpu [2]time.Duration
-		var n [2]int
-		for range 4 { // alternating blocks
-			for i, sh := range shapes {
-				before := seed.dbCPU()
-				for range rounds {
-					n[i] = run(sh.hint)
-				}
-				cpu[i] += seed.dbCPU() - before
-			}
-		}
+		measured := make([]countingShape, len(shapes))
 		for i, sh := range shapes {
-			fmt.Printf("| %d | %s | %d | %.2f |\n", size, sh.name, n[i], ms(cpu[i])/float64(4*rounds))
+			measured[i] = countingShape{fmt.Sprintf("%d | %s", size, sh.name), func() int64 { return run(sh.hint) }}
 		}
+		printCounting(t, seed, 4, rounds, measured)
 	}
 }
 
@@ -944,61 +843,134 @@ func TestCursorShapeCost(t *testing.T) {
 	}
 	ctMust(t, "deliveries", s.InsertDeliveries(ctx, deliveries))
 
-	sortedFind := func(c *mongo.Collection, filter, sort bson.D, limit int64) func() int {
-		return func() int {
+	sortedFind := func(c *mongo.Collection, filter, sort bson.D, limit int64) func() int64 {
+		return func() int64 {
 			var rows []bson.Raw
 			ctMust(t, "find", s.findAll(ctx, c, filter, options.Find().SetSort(sort).SetLimit(limit), &rows))
-			return len(rows)
+			return int64(len(rows))
 		}
 	}
-	count := func(n int, err error) int {
+	count := func(n int, err error) int64 {
 		ctMust(t, "call", err)
-		return n
+		return int64(n)
 	}
 	tokens := bson.D{{Key: "user_id", Value: "user-100"}, {Key: "kind", Value: kindPAT}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: time.Now()}}}}
 	byCreation := bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}
-	shapes := []struct {
-		name string
-		run  func() int // answers how many documents the call returned
-	}{
+	shapes := []countingShape{
 		{"a webhook's deliveries: sorted, limit 50 (main)", sortedFind(s.deliveriesColl(), bson.D{{Key: "webhook_id", Value: "hook-1"}},
 			bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}, deliveriesListed)},
-		{"a webhook's deliveries: ListDeliveries (onePage)", func() int { return count(len2(s.ListDeliveries(ctx, "hook-1", deliveriesListed))) }},
+		{"a webhook's deliveries: ListDeliveries (onePage)", func() int64 { return count(len2(s.ListDeliveries(ctx, "hook-1", deliveriesListed))) }},
 		{"a user's tokens: sorted (main)", sortedFind(s.creds, tokens, bson.D{{Key: "created_at", Value: 1}, {Key: "token_id", Value: 1}}, 0)},
-		{"a user's tokens: ListTokens (sorted here)", func() int { return count(len2(s.ListTokens(ctx, "user-100", time.Now()))) }},
+		{"a user's tokens: ListTokens (sorted here)", func() int64 { return count(len2(s.ListTokens(ctx, "user-100", time.Now()))) }},
 		{"a user's passkeys: sorted (main)", sortedFind(s.passkeysColl(), bson.D{{Key: "user_id", Value: "user-100"}}, byCreation, 0)},
-		{"a user's passkeys: UserPasskeys (sorted here)", func() int { return count(len2(s.UserPasskeys(ctx, "user-100"))) }},
+		{"a user's passkeys: UserPasskeys (sorted here)", func() int64 { return count(len2(s.UserPasskeys(ctx, "user-100"))) }},
 		{"200 users: sorted by email (main)", sortedFind(s.users, bson.D{}, bson.D{{Key: "email", Value: 1}, {Key: "_id", Value: 1}}, 0)},
-		{"200 users: ListUsers (sorted here)", func() int { return count(len2(s.ListUsers(ctx))) }},
+		{"200 users: ListUsers (sorted here)", func() int64 { return count(len2(s.ListUsers(ctx))) }},
 		{"1,000 ledger entries: sorted by owner, seq (main)", sortedFind(s.usageColl(), bson.D{},
 			bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: -1}}, 0)},
-		{"1,000 ledger entries: ledgerHeads (highest seq here)", func() int {
+		{"1,000 ledger entries: ledgerHeads (highest seq here)", func() int64 {
 			heads := map[string]Usage{}
 			ctMust(t, "ledger heads", s.ledgerHeads(ctx, heads))
-			return len(heads)
+			return int64(len(heads))
 		}},
-		{"a ledger's start, 100 files: sumFiles ($group; main)", func() int {
+		{"a ledger's start, 100 files: sumFiles ($group; main)", func() int64 {
 			u, err := s.sumFiles(ctx, "user-100", true)
 			return count(int(u.Files), err)
 		}},
-		{"a ledger's start, 100 files: usageFromFiles (one find)", func() int {
+		{"a ledger's start, 100 files: usageFromFiles (one find)", func() int64 {
 			u, err := s.usageFromFiles(ctx, "user-100", true)
 			return count(int(u.Files), err)
 		}},
 	}
-	connections := backendsOpened(t, seed.rig)
 	fmt.Println("| call | documents | database CPU ms | wall ms | connections |")
+	printCounting(t, seed, 1, rounds, shapes)
+}
+
+// measuredEngine opens the engine a measurement runs on, which the
+// environment variable name chooses: FerretDB 2 ("documentdb", the
+// default) or FerretDB 1.24 on PostgreSQL ("ferretdb", with the scale
+// bench's DROPP_SCALEBENCH_MONGO_URI and DROPP_SCALEBENCH_DB_PIDS).
+func measuredEngine(t *testing.T, name string) (*docDBSeeder, string) {
+	switch engine := cmp.Or(os.Getenv(name), "documentdb"); engine {
+	case "documentdb":
+		return newDocDBSeeder(t), engine
+	case "ferretdb":
+		return newFerretPGSeeder(t), engine
+	default:
+		t.Fatalf("%s=%s: documentdb or ferretdb", name, engine)
+		return nil, ""
+	}
+}
+
+// costShape is one way of doing a measured thing: its name in the table,
+// and one run of it.
+type costShape struct {
+	name string
+	run  func()
+}
+
+// shapeCost is what one run of a shape cost, on average: the database's
+// CPU, the wall time, and the PostgreSQL connections FerretDB opened
+// (none counted where the rig has no PostgreSQL to ask: FerretDB 1.24).
+type shapeCost struct {
+	cpu, wall time.Duration
+	conns     float64
+}
+
+// measureShapes runs each shape once untimed, so that the database has
+// planned it, then rounds times in each of blocks blocks, the shapes
+// taking turns within a block so that a change in the machine's load
+// falls on each alike, and answers what a run of each cost.
+func measureShapes(t *testing.T, seed *docDBSeeder, blocks, rounds int, shapes []costShape) []shapeCost {
+	connections := func() int { return 0 }
+	if seed.rig.psql != nil {
+		connections = backendsOpened(t, seed.rig)
+	}
 	for _, sh := range shapes {
-		sh.run() // planned once before timing
-		conns, cpu, wall := connections(), seed.dbCPU(), time.Now()
-		n := 0
-		for range rounds {
-			n = sh.run()
+		sh.run()
+	}
+	totals := make([]struct {
+		cpu, wall time.Duration
+		conns     int
+	}, len(shapes))
+	for range blocks {
+		for i, sh := range shapes {
+			conns, cpu, wall := connections(), seed.dbCPU(), time.Now()
+			for range rounds {
+				sh.run()
+			}
+			totals[i].cpu += seed.dbCPU() - cpu
+			totals[i].wall += time.Since(wall)
+			time.Sleep(200 * time.Millisecond) // the pool's replacements logged
+			totals[i].conns += connections() - conns
 		}
-		dbCPU, took := seed.dbCPU()-cpu, time.Since(wall)
-		time.Sleep(200 * time.Millisecond) // the pool's replacements logged
-		fmt.Printf("| %s | %d | %.1f | %.1f | %.2f |\n", sh.name, n,
-			ms(dbCPU)/float64(rounds), ms(took)/float64(rounds), float64(connections()-conns)/float64(rounds))
+	}
+	runs := blocks * rounds
+	costs := make([]shapeCost, len(shapes))
+	for i, total := range totals {
+		costs[i] = shapeCost{total.cpu / time.Duration(runs), total.wall / time.Duration(runs), float64(total.conns) / float64(runs)}
+	}
+	return costs
+}
+
+// countingShape is a measured shape whose run answers how many documents
+// it read, or what it counted.
+type countingShape struct {
+	name string
+	run  func() int64
+}
+
+// printCounting measures the shapes (measureShapes) and prints a row for
+// each: its name, what its last run counted, and the database's CPU, the
+// wall time and the connections opened per run.
+func printCounting(t *testing.T, seed *docDBSeeder, blocks, rounds int, shapes []countingShape) {
+	counted := make([]int64, len(shapes))
+	runs := make([]costShape, len(shapes))
+	for i, sh := range shapes {
+		runs[i] = costShape{sh.name, func() { counted[i] = sh.run() }}
+	}
+	for i, c := range measureShapes(t, seed, blocks, rounds, runs) {
+		fmt.Printf("| %s | %d | %.1f | %.1f | %.2f |\n", shapes[i].name, counted[i], ms(c.cpu), ms(c.wall), c.conns)
 	}
 }
 
