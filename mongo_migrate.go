@@ -29,7 +29,7 @@ func (s *mongoStore) insertUser(ctx context.Context, u User) error {
 func (s *mongoStore) insertShareDownloads(ctx context.Context, sh Share) error {
 	for _, f := range sh.Files {
 		for n := int64(1); n <= f.Downloads; n++ {
-			if _, err := s.takeDownloadNumber(ctx, &sh, f.FileID, n); err != nil {
+			if _, err := s.takeDownloadNumber(ctx, &sh, f.FileID, "", n); err != nil {
 				return err
 			}
 		}

@@ -591,7 +591,7 @@ func TestShareDownloadCost(t *testing.T) {
 			read()
 			again := read() // main's CountShareDownload read the link again
 			for n := again.file(f.ID).Downloads + 1; ; n++ {
-				taken, err := s.takeDownloadNumber(ctx, &again, f.ID, n)
+				taken, err := s.takeDownloadNumber(ctx, &again, f.ID, newID(), n)
 				ctMust(t, "take number", err)
 				if taken {
 					break

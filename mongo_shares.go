@@ -37,6 +37,10 @@ type shareDownload struct {
 	ShareID   string    `bson:"share_id"`
 	FileID    string    `bson:"file_id"`
 	ExpiresAt time.Time `bson:"expires_at"` // the share's, so a TTL index tidies them too
+	// Attempt is the counting call's own random id, so that it gives back
+	// (giveBackNumber) only a number it took, never one a later download
+	// took after the first was deleted. None on a migrated download.
+	Attempt string `bson:"attempt,omitempty"`
 }
 
 // mongoShare is a share as the shares collection holds it. Drop marks a
@@ -406,15 +410,16 @@ func (s *mongoStore) CountShareDownload(ctx context.Context, sh Share, fileID st
 	if f == nil || !sh.ExpiresAt.After(now) {
 		return Share{}, ErrNotFound
 	}
-	n, err := s.takeNumberFrom(ctx, &sh, fileID, f.Downloads+1)
+	attempt := newID()
+	n, err := s.takeNumberFrom(ctx, &sh, fileID, attempt, f.Downloads+1)
 	if errors.Is(err, ErrNotFound) && sh.MaxDownloads != nil {
-		n, err = s.takeGap(ctx, &sh, fileID)
+		n, err = s.takeGap(ctx, &sh, fileID, attempt)
 	}
 	if err != nil {
 		return Share{}, err
 	}
 	if err := s.stillShared(ctx, &sh, fileID); err != nil {
-		s.giveBackNumber(ctx, &sh, fileID, n)
+		s.giveBackNumber(ctx, &sh, fileID, attempt, n)
 		return Share{}, err
 	}
 	f.Downloads = max(n, f.Downloads+1) // a number taken in a gap is below the count
@@ -423,9 +428,9 @@ func (s *mongoStore) CountShareDownload(ctx context.Context, sh Share, fileID st
 
 // takeNumberFrom takes the lowest free download number of the file from n
 // up to the share's limit; ErrNotFound when each one is taken.
-func (s *mongoStore) takeNumberFrom(ctx context.Context, sh *Share, fileID string, n int64) (int64, error) {
+func (s *mongoStore) takeNumberFrom(ctx context.Context, sh *Share, fileID, attempt string, n int64) (int64, error) {
 	for ; sh.MaxDownloads == nil || n <= *sh.MaxDownloads; n++ {
-		taken, err := s.takeDownloadNumber(ctx, sh, fileID, n)
+		taken, err := s.takeDownloadNumber(ctx, sh, fileID, attempt, n)
 		if err != nil || taken {
 			return n, err
 		}
@@ -437,7 +442,7 @@ func (s *mongoStore) takeNumberFrom(ctx context.Context, sh *Share, fileID strin
 // download of the file has (a gap a stale count left, see
 // CountShareDownload); ErrNotFound when there is none: the file is used
 // up.
-func (s *mongoStore) takeGap(ctx context.Context, sh *Share, fileID string) (int64, error) {
+func (s *mongoStore) takeGap(ctx context.Context, sh *Share, fileID, attempt string) (int64, error) {
 	var docs []struct {
 		ID string `bson:"_id"`
 	}
@@ -455,7 +460,7 @@ func (s *mongoStore) takeGap(ctx context.Context, sh *Share, fileID string) (int
 		if taken[n] {
 			continue
 		}
-		ok, err := s.takeDownloadNumber(ctx, sh, fileID, n)
+		ok, err := s.takeDownloadNumber(ctx, sh, fileID, attempt, n)
 		if err != nil || ok {
 			return n, err
 		}
@@ -493,20 +498,24 @@ func (s *mongoStore) stillShared(ctx context.Context, sh *Share, fileID string) 
 // out of a drop loses its downloads (RemoveShareFile) but a number taken
 // just after would stay, and the file, put back, would give one download
 // fewer. Deleted, a number below the count is a gap, which takeGap fills.
-// One try, even after the request ended: should it fail, the file allows
-// one download fewer, never more.
-func (s *mongoStore) giveBackNumber(ctx context.Context, sh *Share, fileID string, n int64) {
-	id := downloadNumberID(sh.ID, fileID, n)
-	if err := s.deleteMany(context.WithoutCancel(ctx), s.shareDownloads, bson.D{{Key: "_id", Value: id}}); err != nil {
+// Only the attempt's own document is deleted: were the number deleted
+// with the file taken out, and taken again by a download of the file put
+// back, that one counts (ctShareGiveBackAfterPutBack). One try, even after
+// the request ended: should it fail, the file allows one download fewer,
+// never more.
+func (s *mongoStore) giveBackNumber(ctx context.Context, sh *Share, fileID, attempt string, n int64) {
+	mine := bson.D{{Key: "_id", Value: downloadNumberID(sh.ID, fileID, n)}, {Key: "attempt", Value: attempt}}
+	if err := s.deleteMany(context.WithoutCancel(ctx), s.shareDownloads, mine); err != nil {
 		s.log.Warn("share download refused, its number not given back", "share", sh.ID, "file", fileID, "number", n, "err", err)
 	}
 }
 
-// takeDownloadNumber records download number n of the share's file; false
-// when another caller already took that number. Each attempt is one call,
-// bounded on its own like every MongoDB call.
-func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, fileID string, n int64) (bool, error) {
-	d := shareDownload{ID: downloadNumberID(sh.ID, fileID, n), ShareID: sh.ID, FileID: fileID, ExpiresAt: sh.ExpiresAt}
+// takeDownloadNumber records download number n of the share's file for
+// the counting call attempt; false when another caller already took that
+// number. Each try is one call, bounded on its own like every MongoDB
+// call.
+func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, fileID, attempt string, n int64) (bool, error) {
+	d := shareDownload{ID: downloadNumberID(sh.ID, fileID, n), ShareID: sh.ID, FileID: fileID, ExpiresAt: sh.ExpiresAt, Attempt: attempt}
 	return s.insertUnique(ctx, s.shareDownloads, d, "count share download")
 }
 

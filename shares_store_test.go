@@ -39,6 +39,7 @@ func testShareContract(t *testing.T, open func(t *testing.T) Store) {
 		{"LimitAndPages", ctShareLimitAndPages},
 		{"RevokedWhileCounting", ctShareRevokedWhileCounting},
 		{"StaleCountAfterPutBack", ctShareStaleCountAfterPutBack},
+		{"GiveBackAfterPutBack", ctShareGiveBackAfterPutBack},
 	})
 }
 
@@ -313,18 +314,81 @@ func ctShareStaleCountAfterPutBack(t *testing.T, s Store) {
 			downloads++
 		}
 	}
-	for range 2 * max {
-		fresh, err := s.ShareLink(ctx, sh.TokenHash, now)
+	downloads += ctDownloads(t, s, sh, f.ID, 2*max)
+	if downloads != max {
+		t.Errorf("the file put back was downloaded %d times, want its limit of %d", downloads, max)
+	}
+}
+
+// ctDownloads downloads the file of the share from fresh reads of its
+// link until a download is refused, or upTo times, and answers how many
+// were counted.
+func ctDownloads(t *testing.T, s Store, sh Share, fileID string, upTo int64) int64 {
+	t.Helper()
+	n := int64(0)
+	for range upTo {
+		fresh, err := s.ShareLink(t.Context(), sh.TokenHash, ctNow())
 		if err == nil {
-			_, err = s.CountShareDownload(ctx, fresh, f.ID, now)
+			_, err = s.CountShareDownload(t.Context(), fresh, fileID, ctNow())
 		}
 		if err != nil {
 			break
 		}
-		downloads++
+		n++
 	}
-	if downloads != max {
-		t.Errorf("the file put back was downloaded %d times, want its limit of %d", downloads, max)
+	return n
+}
+
+// ctShareGiveBackAfterPutBack: a download refused because its file was
+// taken out of the drop while it was being counted gives back only the
+// number it took. Should the file be put back and downloaded again before
+// that, the new download's number stays: the file put back gives exactly
+// its limit. The file is taken out as the count makes its out-th store
+// call, and put back (and downloaded once) at its back-th, for each pair.
+func ctShareGiveBackAfterPutBack(t *testing.T, s Store) {
+	if mongo, ok := s.(*mongoStore); ok {
+		mongo.gate = newDBGate(8, 64, 0) // so that each call looks its ticket up (atStoreCall)
+	}
+	owner, refusedThenPutBack := ctNewID(), 0
+	for out := int64(1); out <= 5; out++ {
+		for back := out + 1; back <= 7; back++ {
+			f, kept := ctShareFile(t, s, owner), ctShareFile(t, s, owner)
+			now, max := ctNow(), int64(2)
+			sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}, {FileID: kept.ID}},
+				MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh, 0))
+			putBack := func() {
+				ctMust(t, "AddShareFile", s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow()))
+			}
+			downloads := int64(0) // of the file once put back
+			atBack := newAtStoreCall(t.Context(), back, func() {
+				putBack()
+				downloads += ctDownloads(t, s, sh, f.ID, 1)
+			})
+			atOut := newAtStoreCall(atBack, out, func() {
+				ctMust(t, "RemoveShareFile", s.RemoveShareFile(t.Context(), owner, sh.ID, f.ID, ctNow()))
+			})
+			_, err := s.CountShareDownload(atOut, sh, f.ID, now)
+			switch {
+			case !atOut.reached():
+				continue // counted before the file was taken out
+			case err == nil:
+				continue // counted as it was taken out: either membership may own the count
+			case !errors.Is(err, ErrNotFound):
+				t.Fatalf("taken out at call %d, put back at %d: the count = %v", out, back, err)
+			case atBack.reached():
+				refusedThenPutBack++
+			default:
+				putBack()
+			}
+			if downloads += ctDownloads(t, s, sh, f.ID, 2*max); downloads != max {
+				t.Errorf("taken out at the count's store call %d, put back at %d: the file put back was downloaded %d times, want its limit of %d",
+					out, back, downloads, max)
+			}
+		}
+	}
+	if _, ok := s.(*mongoStore); ok && refusedThenPutBack == 0 {
+		t.Error("no count was refused and its file put back while it ran: the check saw nothing")
 	}
 }
 
