@@ -401,8 +401,8 @@ func pathIDOf(w http.ResponseWriter, r *http.Request, what string) (string, bool
 	return id, true
 }
 
-// pathID is pathIDOf for the routes whose {id} is a file's.
-func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+// filePathID is pathIDOf for the routes whose {id} is a file's.
+func filePathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return pathIDOf(w, r, "file")
 }
 

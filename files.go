@@ -325,7 +325,7 @@ type completeRequest struct {
 // object store whether the object is there and how big it is, and records
 // that, never the client's word.
 func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := pathID(w, r)
+	id, ok := filePathID(w, r)
 	if !ok {
 		return
 	}
@@ -462,7 +462,7 @@ func decodeCursor(s string) (Cursor, bool) {
 // handleDownload handles "GET /download/{id}": a short-lived URL that
 // downloads the file as an attachment; ?redirect=1 answers 302 to it.
 func (s *server) handleDownload(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := pathID(w, r)
+	id, ok := filePathID(w, r)
 	if !ok {
 		return
 	}
@@ -522,7 +522,7 @@ func parseFlag(v string) (bool, error) {
 // version) names no object it could ever hold, so retrying would never
 // help: that record goes anyway, and the refusal is logged.
 func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := pathID(w, r)
+	id, ok := filePathID(w, r)
 	if !ok {
 		return
 	}

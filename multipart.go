@@ -120,7 +120,7 @@ type partURL struct {
 // part asked for, each accepting exactly that part's size. They can be
 // asked for again at any time while the upload lives.
 func (s *server) handlePartURLs(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := pathID(w, r)
+	id, ok := filePathID(w, r)
 	if !ok {
 		return
 	}
@@ -176,7 +176,7 @@ func validatePartNumbers(nums []int, count int) string {
 // handleListParts handles "GET /upload/{id}/parts": the parts already
 // stored, so a client that lost its state uploads only the rest.
 func (s *server) handleListParts(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := pathID(w, r)
+	id, ok := filePathID(w, r)
 	if !ok {
 		return
 	}

@@ -71,7 +71,7 @@ func (s *server) handleSharePreview(w http.ResponseWriter, r *http.Request) {
 // preview of a complete file, {"url", "expires_at"} of a URL that shows it
 // inline; 403 if its type is not shown inline.
 func (s *server) handleFilePreview(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := pathID(w, r)
+	id, ok := filePathID(w, r)
 	if !ok {
 		return
 	}

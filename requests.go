@@ -452,7 +452,7 @@ func (s *server) requestFileOwner(w http.ResponseWriter, r *http.Request) (strin
 	if !ok {
 		return "", false
 	}
-	id, ok := pathID(w, r)
+	id, ok := filePathID(w, r)
 	if !ok {
 		return "", false
 	}

@@ -114,7 +114,7 @@ type createShareRequest struct {
 // handleCreateShare handles "POST /files/{id}/shares": a new link to the
 // owner's complete file, the one-file shorthand of POST /shares.
 func (s *server) handleCreateShare(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := pathID(w, r)
+	id, ok := filePathID(w, r)
 	if !ok {
 		return
 	}
@@ -203,7 +203,7 @@ func (s *server) validateShare(req *createShareRequest) (time.Duration, string) 
 // owner's live shares of the file, oldest first, without their URLs,
 // paged as GET /list/ is (?limit=, ?cursor= from next_cursor).
 func (s *server) handleListShares(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := pathID(w, r)
+	id, ok := filePathID(w, r)
 	if !ok {
 		return
 	}
