@@ -578,8 +578,14 @@ type shareEventData struct {
 }
 
 // emitShareEvent emits share.created (key: the share's ID) or
-// share.downloaded (key: the share's ID and download number).
+// share.downloaded. Each counted download is its own event, emitted once,
+// so its key is new each time: neither the share's ID nor the file's
+// count would do, as one link counts many downloads and a file put back
+// in a drop counts again from one.
 func (s *server) emitShareEvent(ctx context.Context, event string, sh *Share, f *File) error {
-	key := fmt.Sprintf("%s/%d", sh.ID, sh.Downloads)
+	key := sh.ID
+	if event == eventShareDownloaded {
+		key += "/" + newID()
+	}
 	return s.emit(ctx, sh.Owner, event, key, shareEventData{UserID: sh.Owner, Share: toShareJSON(sh), File: toFileJSON(f)})
 }
