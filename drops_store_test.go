@@ -53,7 +53,7 @@ func testDropOfOneFromBeforeDrops(t *testing.T, s Store, old Share, f, g *File) 
 	ctx, now := t.Context(), ctNow()
 	got, err := s.ShareLink(ctx, old.TokenHash, now)
 	ctMust(t, "ShareLink", err)
-	if !slices.Equal(got.Files, []ShareFile{{FileID: f.ID, Downloads: 2}}) {
+	if !slices.Equal(withoutMembers(got.Files), []ShareFile{{FileID: f.ID, Downloads: 2}}) {
 		t.Fatalf("old share reads as %+v, want a drop of its file with 2 downloads", got.Files)
 	}
 	_, err = s.CountShareDownload(ctx, got, f.ID, now)
@@ -65,7 +65,7 @@ func testDropOfOneFromBeforeDrops(t *testing.T, s Store, old Share, f, g *File) 
 	ctMust(t, "RemoveShareFile", s.RemoveShareFile(ctx, f.Owner, old.ID, f.ID, now))
 	got, err = s.GetShare(ctx, f.Owner, old.ID, now)
 	ctMust(t, "GetShare", err)
-	if !slices.Equal(got.Files, []ShareFile{{FileID: g.ID}}) {
+	if !slices.Equal(withoutMembers(got.Files), []ShareFile{{FileID: g.ID}}) {
 		t.Errorf("after the edits the share holds %+v, want only %s", got.Files, g.ID)
 	}
 	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: g.ID, Now: now, Limit: 10}); len(list) != 1 || list[0].ID != old.ID {
@@ -74,4 +74,14 @@ func testDropOfOneFromBeforeDrops(t *testing.T, s Store, old Share, f, g *File) 
 	if list, _ := s.ListShares(ctx, ShareQuery{Owner: f.Owner, FileID: f.ID, Now: now, Limit: 10}); len(list) != 0 {
 		t.Errorf("the removed file's shares: %+v", list)
 	}
+}
+
+// withoutMembers is the files with MongoDB's member ids (which time each
+// was put in the drop) left out: the files and counts a client sees.
+func withoutMembers(files []ShareFile) []ShareFile {
+	out := slices.Clone(files)
+	for i := range out {
+		out[i].Member = ""
+	}
+	return out
 }

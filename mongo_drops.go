@@ -28,6 +28,23 @@ type shareFile struct {
 	AddedAt   time.Time `bson:"added_at"`   // the drop lists its files in this order
 	CreatedAt time.Time `bson:"created_at"` // the share's, to page a file's shares
 	ExpiresAt time.Time `bson:"expires_at"` // the share's, so a TTL index tidies them too
+	// Member tells apart the times a file was put in the drop: none for
+	// the files the share was made with (and every file put in before
+	// members), a new id each time AddShareFile puts one in. The file's
+	// download numbers carry it (downloadNumberID), so numbers of a file
+	// taken out and put back are never those of an earlier time: taking
+	// it out deletes only its time's numbers, and a download counted from
+	// an earlier time is refused (stillShared).
+	Member string `bson:"member,omitempty"`
+}
+
+// memberFilter selects the documents of one time a file was put in a
+// drop: by its member id, or, for none, those without one.
+func memberFilter(member string) bson.E {
+	if member == "" {
+		return bson.E{Key: "member", Value: bson.D{{Key: "$exists", Value: false}}}
+	}
+	return bson.E{Key: "member", Value: member}
 }
 
 // shareFileID is the _id of the document of a file of a share.
@@ -108,7 +125,7 @@ func (s *mongoStore) withFiles(ctx context.Context, docs []mongoShare) ([]Share,
 	var fileIDs []string
 	for i := range shares {
 		for _, m := range members[shares[i].ID] {
-			shares[i].Files = append(shares[i].Files, ShareFile{FileID: m.FileID})
+			shares[i].Files = append(shares[i].Files, ShareFile{FileID: m.FileID, Member: m.Member})
 		}
 		for _, f := range shares[i].Files {
 			fileIDs = append(fileIDs, f.FileID)
@@ -187,7 +204,7 @@ func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 	}
 	doc := shareFile{
 		ID: shareFileID(shareID, fileID), ShareID: shareID, FileID: fileID, Owner: owner,
-		AddedAt: now.Truncate(time.Millisecond), CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt,
+		AddedAt: now.Truncate(time.Millisecond), CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt, Member: newID(),
 	}
 	files := []ShareFile{{FileID: fileID}}
 	return retryRacing(ctx, errShareRace, ErrTooManyShares, func() error {
@@ -208,15 +225,22 @@ func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 	})
 }
 
-// RemoveShareFile deletes the file's document and its counted downloads.
+// RemoveShareFile deletes the file's document, then the downloads counted
+// in its time in the drop (its member's): were the file put back
+// meanwhile, the downloads of its new time stay.
 func (s *mongoStore) RemoveShareFile(ctx context.Context, owner, shareID, fileID string, now time.Time) error {
 	if _, err := s.editableDrop(ctx, owner, shareID, now); err != nil {
 		return err
 	}
-	if err := s.deleteOne(ctx, s.shareFiles, bson.D{{Key: "_id", Value: shareFileID(shareID, fileID)}, {Key: "owner", Value: owner}}, "remove file from share"); err != nil {
+	var doc shareFile
+	mine := bson.D{{Key: "_id", Value: shareFileID(shareID, fileID)}, {Key: "owner", Value: owner}}
+	if err := s.decodeOne(ctx, s.shareFiles, mine, "remove file from share", &doc); err != nil {
 		return err
 	}
-	filter := bson.D{{Key: "share_id", Value: shareID}, {Key: "file_id", Value: fileID}}
+	if err := s.deleteOne(ctx, s.shareFiles, append(mine, memberFilter(doc.Member)), "remove file from share"); err != nil {
+		return err
+	}
+	filter := bson.D{{Key: "share_id", Value: shareID}, {Key: "file_id", Value: fileID}, memberFilter(doc.Member)}
 	return mongoErr("forget removed file's downloads", s.deleteMany(ctx, s.shareDownloads, filter))
 }
 

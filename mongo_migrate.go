@@ -24,12 +24,13 @@ func (s *mongoStore) insertUser(ctx context.Context, u User) error {
 }
 
 // insertShareDownloads records the downloads so far of each of the
-// share's files, numbered as CountShareDownload numbers them; the numbers
-// already there are kept.
+// share's files, numbered as CountShareDownload numbers them, for files
+// the share was made with (no member: InsertShare stored them so); the
+// numbers already there are kept.
 func (s *mongoStore) insertShareDownloads(ctx context.Context, sh Share) error {
 	for _, f := range sh.Files {
 		for n := int64(1); n <= f.Downloads; n++ {
-			if _, err := s.takeDownloadNumber(ctx, &sh, f.FileID, "", n); err != nil {
+			if _, err := s.takeDownloadNumber(ctx, &sh, ShareFile{FileID: f.FileID}, n); err != nil {
 				return err
 			}
 		}

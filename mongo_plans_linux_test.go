@@ -409,7 +409,7 @@ func TestAggShapeCost(t *testing.T) {
 		memberDocs = append(memberDocs, shareFile{ID: shareFileID(shareID, fileID), ShareID: shareID, FileID: fileID, Owner: owner,
 			AddedAt: base, CreatedAt: base, ExpiresAt: later})
 		for n := range 4 {
-			downloadDocs = append(downloadDocs, shareDownload{ID: downloadNumberID(shareID, fileID, int64(n+1)), ShareID: shareID, FileID: fileID, ExpiresAt: later})
+			downloadDocs = append(downloadDocs, shareDownload{ID: downloadNumberID(shareID, ShareFile{FileID: fileID}, int64(n+1)), ShareID: shareID, FileID: fileID, ExpiresAt: later})
 		}
 	}
 	for _, big := range []int{1000, 10_000} { // shares downloaded often
@@ -591,7 +591,7 @@ func TestShareDownloadCost(t *testing.T) {
 			read()
 			again := read() // main's CountShareDownload read the link again
 			for n := again.file(f.ID).Downloads + 1; ; n++ {
-				taken, err := s.takeDownloadNumber(ctx, &again, f.ID, newID(), n)
+				taken, err := s.takeDownloadNumber(ctx, &again, *again.file(f.ID), n)
 				ctMust(t, "take number", err)
 				if taken {
 					break

@@ -33,14 +33,11 @@ import (
 // Downloads counted before drops have the _id "<share>/<n>" and the same
 // fields, so they count toward their file as they did.
 type shareDownload struct {
-	ID        string    `bson:"_id"` // share ID + "/" + file ID + "/" + the download's number
+	ID        string    `bson:"_id"` // downloadNumberID
 	ShareID   string    `bson:"share_id"`
 	FileID    string    `bson:"file_id"`
-	ExpiresAt time.Time `bson:"expires_at"` // the share's, so a TTL index tidies them too
-	// Attempt is the counting call's own random id, so that it gives back
-	// (giveBackNumber) only a number it took, never one a later download
-	// took after the first was deleted. None on a migrated download.
-	Attempt string `bson:"attempt,omitempty"`
+	Member    string    `bson:"member,omitempty"` // the file's time in the drop (shareFile.Member)
+	ExpiresAt time.Time `bson:"expires_at"`       // the share's, so a TTL index tidies them too
 }
 
 // mongoShare is a share as the shares collection holds it. Drop marks a
@@ -384,42 +381,44 @@ func (s *mongoStore) findShare(ctx context.Context, filter bson.D, now time.Time
 // moments before: no second read of the share and its counts), and trying
 // the next number whenever another caller took it first.
 //
-// Numbers are taken in order, each after all below it (but for the two
+// Numbers are taken in order, each after all below it (but for the
 // exceptions below), so a file's taken numbers run from its first to its
 // count, and a count read earlier is that count or lower: starting from it
-// never skips a free number, and a stale count costs only retries (ctShareMaxDownloadsRace starts 20
-// callers from 0). The limit holds because each number up to MaxDownloads
-// is taken once. Expiry is checked here against now: a share's expiry and
-// limit never change once stored. A share revoked, or a file taken out of
-// it or deleted, while its number was being taken is reported missing:
-// stillShared, after the number is taken, reads the share again (the
-// revocation wins, ctShareRevokedWhileCounting), and the number is given
-// back (giveBackNumber).
+// never skips a free number, and a stale count costs only retries
+// (ctShareMaxDownloadsRace starts 20 callers from 0). The limit holds
+// because a number's document is unique: each number up to MaxDownloads
+// counts once for one time the file is in the drop (its member, which the
+// number's _id carries). Expiry is checked here against now: a share's
+// expiry and limit never change once stored. A share revoked, or a file
+// taken out of it (or out and back in) or deleted, while its number was
+// being taken is reported missing: stillShared, after the number is taken,
+// reads the share again (the revocation wins,
+// ctShareRevokedWhileCounting), and the number is given back
+// (giveBackNumber).
 //
-// Two exceptions to "only ever low" leave free numbers below taken ones:
-// a number given back, and a file taken out of a drop and put back, which
+// Exceptions to "only ever low" leave free numbers below taken ones: a
+// number given back, and a file taken out of a drop and put back, which
 // starts again from no downloads, so that a count read before that is
-// high and its download takes a number above free ones. So when every
-// number from the read's count to the limit is taken, the free numbers
-// below it are looked up and taken (takeGap): the file still gives its
-// limit's worth of downloads (ctShareStaleCountAfterPutBack). That costs
-// one more read only when a file looks used up.
+// high. So when every number from the read's count to the limit is taken,
+// the free numbers are looked up and the lowest taken (takeGap): the file
+// still gives its limit's worth of downloads
+// (ctShareStaleCountAfterPutBack). That costs one more read, of up to the
+// limit's worth of ids, only when a file looks used up.
 func (s *mongoStore) CountShareDownload(ctx context.Context, sh Share, fileID string, now time.Time) (Share, error) {
 	sh.Files = slices.Clone(sh.Files) // the caller's stays as read
 	f := sh.file(fileID)
 	if f == nil || !sh.ExpiresAt.After(now) {
 		return Share{}, ErrNotFound
 	}
-	attempt := newID()
-	n, err := s.takeNumberFrom(ctx, &sh, fileID, attempt, f.Downloads+1)
+	n, err := s.takeNumberFrom(ctx, &sh, *f, f.Downloads+1)
 	if errors.Is(err, ErrNotFound) && sh.MaxDownloads != nil {
-		n, err = s.takeGap(ctx, &sh, fileID, attempt)
+		n, err = s.takeGap(ctx, &sh, *f)
 	}
 	if err != nil {
 		return Share{}, err
 	}
-	if err := s.stillShared(ctx, &sh, fileID); err != nil {
-		s.giveBackNumber(ctx, &sh, fileID, attempt, n)
+	if err := s.stillShared(ctx, &sh, *f); err != nil {
+		s.giveBackNumber(ctx, &sh, *f, n)
 		return Share{}, err
 	}
 	f.Downloads = max(n, f.Downloads+1) // a number taken in a gap is below the count
@@ -428,9 +427,9 @@ func (s *mongoStore) CountShareDownload(ctx context.Context, sh Share, fileID st
 
 // takeNumberFrom takes the lowest free download number of the file from n
 // up to the share's limit; ErrNotFound when each one is taken.
-func (s *mongoStore) takeNumberFrom(ctx context.Context, sh *Share, fileID, attempt string, n int64) (int64, error) {
+func (s *mongoStore) takeNumberFrom(ctx context.Context, sh *Share, f ShareFile, n int64) (int64, error) {
 	for ; sh.MaxDownloads == nil || n <= *sh.MaxDownloads; n++ {
-		taken, err := s.takeDownloadNumber(ctx, sh, fileID, attempt, n)
+		taken, err := s.takeDownloadNumber(ctx, sh, f, n)
 		if err != nil || taken {
 			return n, err
 		}
@@ -439,19 +438,17 @@ func (s *mongoStore) takeNumberFrom(ctx context.Context, sh *Share, fileID, atte
 }
 
 // takeGap takes the lowest number up to the limited share's limit that no
-// download of the file has (a gap a stale count left, see
+// download of the file's time in the drop has (a gap, see
 // CountShareDownload); ErrNotFound when there is none: the file is used
 // up.
-func (s *mongoStore) takeGap(ctx context.Context, sh *Share, fileID, attempt string) (int64, error) {
-	var docs []struct {
-		ID string `bson:"_id"`
-	}
-	filter := bson.D{{Key: "share_id", Value: sh.ID}, {Key: "file_id", Value: fileID}}
+func (s *mongoStore) takeGap(ctx context.Context, sh *Share, f ShareFile) (int64, error) {
+	var docs []shareDownload
+	filter := bson.D{{Key: "share_id", Value: sh.ID}, {Key: "file_id", Value: f.FileID}, memberFilter(f.Member)}
 	if err := s.findAll(ctx, s.shareDownloads, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}), &docs); err != nil {
 		return 0, mongoErr("read share downloads", err)
 	}
 	taken := make(map[int64]bool, len(docs))
-	for _, d := range docs { // "<share>/<file>/<n>", or "<share>/<n>" from before drops
+	for _, d := range docs { // the number ends the _id, whichever its form (downloadNumberID)
 		if n, err := strconv.ParseInt(d.ID[strings.LastIndexByte(d.ID, '/')+1:], 10, 64); err == nil {
 			taken[n] = true
 		}
@@ -460,7 +457,7 @@ func (s *mongoStore) takeGap(ctx context.Context, sh *Share, fileID, attempt str
 		if taken[n] {
 			continue
 		}
-		ok, err := s.takeDownloadNumber(ctx, sh, fileID, attempt, n)
+		ok, err := s.takeDownloadNumber(ctx, sh, f, n)
 		if err != nil || ok {
 			return n, err
 		}
@@ -469,59 +466,69 @@ func (s *mongoStore) takeGap(ctx context.Context, sh *Share, fileID, attempt str
 }
 
 // stillShared checks, once a number is taken, that the share is still
-// there with the file in it and the file present (not held deleted): the
-// share's document by _id, then, for a drop, the file's document in it,
-// then the file. Three reads of one document each, and no counts: the
-// download's number is already taken, and its count is that number.
-func (s *mongoStore) stillShared(ctx context.Context, sh *Share, fileID string) error {
+// there with the file in it, in the same time in the drop (member) as the
+// download read, and the file present (not held deleted): the share's
+// document by _id, then, for a drop, the file's document in it, then the
+// file. Three reads of one document each, and no counts: the download's
+// number is already taken, and its count is that number.
+func (s *mongoStore) stillShared(ctx context.Context, sh *Share, f ShareFile) error {
 	var doc mongoShare
 	if err := s.decodeOne(ctx, s.shares, bson.D{{Key: "_id", Value: sh.ID}}, "check share", &doc); err != nil {
 		return err
 	}
 	switch {
 	case doc.Drop:
-		if err := s.decodeOne(ctx, s.shareFiles, bson.D{{Key: "_id", Value: shareFileID(sh.ID, fileID)}}, "check share file", &shareFile{}); err != nil {
+		var member shareFile
+		if err := s.decodeOne(ctx, s.shareFiles, bson.D{{Key: "_id", Value: shareFileID(sh.ID, f.FileID)}}, "check share file", &member); err != nil {
 			return err
 		}
-	case doc.FileID != fileID: // a share from before drops names its one file
+		if member.Member != f.Member { // taken out and put back: its numbers were deleted
+			return ErrNotFound
+		}
+	case doc.FileID != f.FileID: // a share from before drops names its one file
 		return ErrNotFound
 	}
-	present, err := s.presentFiles(ctx, sh.Owner, []string{fileID})
-	if err == nil && !present[fileID] {
+	present, err := s.presentFiles(ctx, sh.Owner, []string{f.FileID})
+	if err == nil && !present[f.FileID] {
 		err = ErrNotFound
 	}
 	return err
 }
 
 // giveBackNumber deletes download number n of the file, taken for a
-// download that is then refused, so that it does not count. A file taken
-// out of a drop loses its downloads (RemoveShareFile) but a number taken
-// just after would stay, and the file, put back, would give one download
-// fewer. Deleted, a number below the count is a gap, which takeGap fills.
-// Only the attempt's own document is deleted: were the number deleted
-// with the file taken out, and taken again by a download of the file put
-// back, that one counts (ctShareGiveBackAfterPutBack). One try, even after
-// the request ended: should it fail, the file allows one download fewer,
-// never more.
-func (s *mongoStore) giveBackNumber(ctx context.Context, sh *Share, fileID, attempt string, n int64) {
-	mine := bson.D{{Key: "_id", Value: downloadNumberID(sh.ID, fileID, n)}, {Key: "attempt", Value: attempt}}
-	if err := s.deleteMany(context.WithoutCancel(ctx), s.shareDownloads, mine); err != nil {
-		s.log.Warn("share download refused, its number not given back", "share", sh.ID, "file", fileID, "number", n, "err", err)
+// download that is then refused, so that it does not count: a file taken
+// out of a drop loses its downloads (RemoveShareFile), but a number taken
+// just after would stay. Deleted, a number below the count is a gap, which
+// takeGap fills. Deleting by _id alone is safe even where a delete is a
+// read and then a delete of what was read (FerretDB 1.x): only a download
+// of this file's same time in the drop can take that _id again once it is
+// deleted, and only when the file was taken out meanwhile, which refuses
+// that download too (ctShareGiveBackAfterPutBack). One try, even after the
+// request ended: should it fail, the file allows one download fewer, never
+// more.
+func (s *mongoStore) giveBackNumber(ctx context.Context, sh *Share, f ShareFile, n int64) {
+	id := downloadNumberID(sh.ID, f, n)
+	if err := s.deleteMany(context.WithoutCancel(ctx), s.shareDownloads, bson.D{{Key: "_id", Value: id}}); err != nil {
+		s.log.Warn("share download refused, its number not given back", "share", sh.ID, "file", f.FileID, "number", n, "err", err)
 	}
 }
 
-// takeDownloadNumber records download number n of the share's file for
-// the counting call attempt; false when another caller already took that
-// number. Each try is one call, bounded on its own like every MongoDB
-// call.
-func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, fileID, attempt string, n int64) (bool, error) {
-	d := shareDownload{ID: downloadNumberID(sh.ID, fileID, n), ShareID: sh.ID, FileID: fileID, ExpiresAt: sh.ExpiresAt, Attempt: attempt}
+// takeDownloadNumber records download number n of the share's file; false
+// when another caller already took that number. Each try is one call,
+// bounded on its own like every MongoDB call.
+func (s *mongoStore) takeDownloadNumber(ctx context.Context, sh *Share, f ShareFile, n int64) (bool, error) {
+	d := shareDownload{ID: downloadNumberID(sh.ID, f, n), ShareID: sh.ID, FileID: f.FileID, Member: f.Member, ExpiresAt: sh.ExpiresAt}
 	return s.insertUnique(ctx, s.shareDownloads, d, "count share download")
 }
 
-// downloadNumberID is the _id of download number n of a file of a share.
-func downloadNumberID(shareID, fileID string, n int64) string {
-	return fmt.Sprintf("%s/%s/%d", shareID, fileID, n)
+// downloadNumberID is the _id of download number n of a file of a share:
+// "<share>/<file>/<n>", with the member before the number for a file put
+// in the drop after the share was made ("<share>/<n>" from before drops).
+func downloadNumberID(shareID string, f ShareFile, n int64) string {
+	if f.Member == "" {
+		return fmt.Sprintf("%s/%s/%d", shareID, f.FileID, n)
+	}
+	return fmt.Sprintf("%s/%s/%s/%d", shareID, f.FileID, f.Member, n)
 }
 
 // compareShareFiles orders a drop's files as they were added.

@@ -40,6 +40,7 @@ func testShareContract(t *testing.T, open func(t *testing.T) Store) {
 		{"RevokedWhileCounting", ctShareRevokedWhileCounting},
 		{"StaleCountAfterPutBack", ctShareStaleCountAfterPutBack},
 		{"GiveBackAfterPutBack", ctShareGiveBackAfterPutBack},
+		{"PutBackWhileTakenOut", ctSharePutBackWhileTakenOut},
 	})
 }
 
@@ -321,8 +322,8 @@ func ctShareStaleCountAfterPutBack(t *testing.T, s Store) {
 }
 
 // ctDownloads downloads the file of the share from fresh reads of its
-// link until a download is refused, or upTo times, and answers how many
-// were counted.
+// link until a download is refused (ErrNotFound: used up), or upTo times,
+// and answers how many were counted.
 func ctDownloads(t *testing.T, s Store, sh Share, fileID string, upTo int64) int64 {
 	t.Helper()
 	n := int64(0)
@@ -331,20 +332,22 @@ func ctDownloads(t *testing.T, s Store, sh Share, fileID string, upTo int64) int
 		if err == nil {
 			_, err = s.CountShareDownload(t.Context(), fresh, fileID, ctNow())
 		}
-		if err != nil {
+		if errors.Is(err, ErrNotFound) {
 			break
 		}
+		ctMust(t, "a download", err)
 		n++
 	}
 	return n
 }
 
-// ctShareGiveBackAfterPutBack: a download refused because its file was
-// taken out of the drop while it was being counted gives back only the
-// number it took. Should the file be put back and downloaded again before
-// that, the new download's number stays: the file put back gives exactly
-// its limit. The file is taken out as the count makes its out-th store
-// call, and put back (and downloaded once) at its back-th, for each pair.
+// ctShareGiveBackAfterPutBack: a file taken out of the drop and put back
+// while a download of it was being counted gives exactly its limit once
+// back. The download is refused, and gives back only the number it took,
+// not one a download of the file put back took; and it is never counted
+// once its number went with the file taken out. The file is taken out as
+// the count makes its out-th store call, and put back (and downloaded
+// once) at its back-th, for each pair.
 func ctShareGiveBackAfterPutBack(t *testing.T, s Store) {
 	if mongo, ok := s.(*mongoStore); ok {
 		mongo.gate = newDBGate(8, 64, 0) // so that each call looks its ticket up (atStoreCall)
@@ -372,14 +375,14 @@ func ctShareGiveBackAfterPutBack(t *testing.T, s Store) {
 			switch {
 			case !atOut.reached():
 				continue // counted before the file was taken out
-			case err == nil:
-				continue // counted as it was taken out: either membership may own the count
-			case !errors.Is(err, ErrNotFound):
+			case err != nil && !errors.Is(err, ErrNotFound):
 				t.Fatalf("taken out at call %d, put back at %d: the count = %v", out, back, err)
-			case atBack.reached():
-				refusedThenPutBack++
+			case !atBack.reached():
+				putBack() // the count was over first; a download counted then was the file's before
+			case err == nil:
+				t.Errorf("taken out at the count's store call %d and put back at %d: the download was counted", out, back)
 			default:
-				putBack()
+				refusedThenPutBack++
 			}
 			if downloads += ctDownloads(t, s, sh, f.ID, 2*max); downloads != max {
 				t.Errorf("taken out at the count's store call %d, put back at %d: the file put back was downloaded %d times, want its limit of %d",
@@ -389,6 +392,48 @@ func ctShareGiveBackAfterPutBack(t *testing.T, s Store) {
 	}
 	if _, ok := s.(*mongoStore); ok && refusedThenPutBack == 0 {
 		t.Error("no count was refused and its file put back while it ran: the check saw nothing")
+	}
+}
+
+// ctSharePutBackWhileTakenOut: a file put back in the drop (and downloaded
+// once) while it is being taken out keeps what it was downloaded since:
+// taking it out deletes only the downloads of its earlier time there. The
+// file is put back as the removal makes its at-th store call, for each
+// call; whichever wins, the file in the drop afterwards gives exactly its
+// limit.
+func ctSharePutBackWhileTakenOut(t *testing.T, s Store) {
+	if mongo, ok := s.(*mongoStore); ok {
+		mongo.gate = newDBGate(8, 64, 0) // so that each call looks its ticket up (atStoreCall)
+	}
+	owner, keptBack := ctNewID(), 0
+	for at := int64(1); at <= 6; at++ {
+		f, kept := ctShareFile(t, s, owner), ctShareFile(t, s, owner)
+		now, max := ctNow(), int64(2)
+		sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}, {FileID: kept.ID}},
+			MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh, 0))
+		_, err := s.CountShareDownload(t.Context(), sh, f.ID, now) // a download before, which goes with the removal
+		ctMust(t, "CountShareDownload", err)
+		downloads := int64(0) // in the drop once put back
+		ctx := newAtStoreCall(t.Context(), at, func() {
+			ctMust(t, "AddShareFile", s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow()))
+			downloads = ctDownloads(t, s, sh, f.ID, 1)
+		})
+		ctMust(t, "RemoveShareFile", s.RemoveShareFile(ctx, owner, sh.ID, f.ID, ctNow()))
+		got, err := s.ShareLink(t.Context(), sh.TokenHash, ctNow())
+		ctMust(t, "ShareLink", err)
+		if got.file(f.ID) == nil { // the removal came last: the file is out, and its downloads gone
+			ctMust(t, "AddShareFile", s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow()))
+			downloads = 0
+		} else {
+			keptBack++
+		}
+		if downloads += ctDownloads(t, s, sh, f.ID, 2*max); downloads != max {
+			t.Errorf("put back at the removal's store call %d: the file in the drop was downloaded %d times, want its limit of %d", at, downloads, max)
+		}
+	}
+	if _, ok := s.(*mongoStore); ok && keptBack == 0 {
+		t.Error("no put-back outlived the removal: the check saw nothing")
 	}
 }
 

@@ -250,6 +250,9 @@ type Share struct {
 type ShareFile struct {
 	FileID    string `json:"id"`
 	Downloads int64  `json:"downloads,omitempty"`
+	// Member is MongoDB's: which time the file was put in the drop (see
+	// mongo_drops.go's shareFile). Empty elsewhere.
+	Member string `json:"-" bson:"-"`
 }
 
 // ShareQuery selects a page of the owner's live shares of one file.
@@ -387,11 +390,13 @@ type Store interface {
 	// CountShareDownload atomically counts one download of the file of sh,
 	// the share as ShareLink returned it moments before (its counts may
 	// be stale: low, or high for a file put back in a drop meanwhile), and
-	// returns the share, counted, unless by
-	// now it has expired or was revoked, the file is not in it (or gone)
-	// or has been used up: of N concurrent calls for one file with k
-	// downloads left, exactly k succeed, across instances. A revocation
-	// that comes before the count is stored wins (the count is missing).
+	// returns the share, counted, unless by now it has expired or was
+	// revoked, the file is not in it (or gone, or was taken out and put
+	// back since sh was read) or has been used up: of N concurrent calls
+	// for one file with k downloads left, k succeed, across instances
+	// (fewer only where a refused download's number could not be given
+	// back: mongoStore's giveBackNumber), never more. A revocation that
+	// comes before the count is stored wins (the count is missing).
 	CountShareDownload(ctx context.Context, sh Share, fileID string, now time.Time) (Share, error)
 	dropStore
 
