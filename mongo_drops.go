@@ -145,7 +145,7 @@ func (s *mongoStore) withFiles(ctx context.Context, docs []mongoShare) ([]Share,
 	for i := range shares {
 		sh := &shares[i]
 		for j := range sh.Files {
-			sh.Files[j].Downloads = counts[sh.ID][sh.Files[j].FileID]
+			sh.Files[j].Downloads = counts[sh.ID][countKey(sh.Files[j].FileID, sh.Files[j].Member)]
 		}
 	}
 	return shares, nil

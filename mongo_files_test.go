@@ -152,7 +152,8 @@ func TestCountsAreCountCommands(t *testing.T) {
 	f := ctFile(owner, now.Add(-time.Hour))
 	ctMust(t, "insert file", s.InsertFile(ctx, f))
 	// Drops of countEachFileUpTo files and of one more, each file
-	// downloaded as often as its place in its drop.
+	// downloaded as often as its place in its drop; each drop's last file
+	// is added after it was made (its downloads numbered under a member).
 	drops := make([]Share, 2)
 	var want []int64 // the downloads of the larger drop's files
 	for d := range drops {
@@ -164,10 +165,16 @@ func TestCountsAreCountCommands(t *testing.T) {
 			drops[d].Files = append(drops[d].Files, ShareFile{FileID: g.ID})
 			want = append(want, int64(i))
 		}
-		ctMust(t, "insert drop", s.InsertShare(ctx, drops[d], 0))
+		last := drops[d].Files[len(drops[d].Files)-1]
+		made := drops[d]
+		made.Files = made.Files[:len(made.Files)-1]
+		ctMust(t, "insert drop", s.InsertShare(ctx, made, 0))
+		ctMust(t, "add file", s.AddShareFile(ctx, owner, made.ID, last.FileID, 0, time.Now().Add(time.Second))) // listed last
 		for i, df := range drops[d].Files {
 			for range i {
-				_, err := s.CountShareDownload(ctx, drops[d], df.FileID, now)
+				read, err := s.ShareLink(ctx, drops[d].TokenHash, now)
+				ctMust(t, "read link", err)
+				_, err = s.CountShareDownload(ctx, read, df.FileID, now)
 				ctMust(t, "count download", err)
 			}
 		}

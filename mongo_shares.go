@@ -244,7 +244,7 @@ func (s *mongoStore) findShares(ctx context.Context, filter bson.D, limit int) (
 const countEachFileUpTo = 8
 
 // fileDownloads counts the downloads of each file of each of the shares,
-// by share and file: for one share of at most countEachFileUpTo files
+// by share and file's time in the drop (countKey): for one share of at most countEachFileUpTo files
 // (a link's read, for its page or a counted download), one count command
 // per file; else one $group for them all (a page of several shares, or a
 // larger drop).
@@ -261,21 +261,33 @@ func (s *mongoStore) fileDownloads(ctx context.Context, shares []Share) (map[str
 }
 
 // countEachFile counts the downloads of each of the share's files, by
-// file, with a count command each: exact per file, whatever happened to
-// the drop's other files.
+// countKey, with a count command each: exact per file, whatever happened
+// to the drop's other files.
 func (s *mongoStore) countEachFile(ctx context.Context, sh Share) (map[string]int64, error) {
 	counts := make(map[string]int64, len(sh.Files))
 	for _, f := range sh.Files {
-		n, err := s.countOf(ctx, s.shareDownloads, bson.D{{Key: "share_id", Value: sh.ID}, {Key: "file_id", Value: f.FileID}}, nil)
+		filter := bson.D{{Key: "share_id", Value: sh.ID}, {Key: "file_id", Value: f.FileID}, memberFilter(f.Member)}
+		n, err := s.countOf(ctx, s.shareDownloads, filter, nil)
 		if err != nil {
 			return nil, mongoErr("count share downloads", err)
 		}
-		counts[f.FileID] = n
+		counts[countKey(f.FileID, f.Member)] = n
 	}
 	return counts, nil
 }
 
-// downloadCounts counts the downloads of each file of each of the shares.
+// countKey names a file's time in a drop among a share's counts: a
+// number left from an earlier time (one a removal could not delete, or
+// a refused download's not yet given back) never counts for a later one.
+func countKey(fileID, member string) string {
+	if member == "" {
+		return fileID
+	}
+	return fileID + "/" + member
+}
+
+// downloadCounts counts the downloads of each file of each of the shares,
+// by countKey.
 func (s *mongoStore) downloadCounts(ctx context.Context, shareIDs []string) (map[string]map[string]int64, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
@@ -285,7 +297,7 @@ func (s *mongoStore) downloadCounts(ctx context.Context, shareIDs []string) (map
 	pipeline := mongo.Pipeline{
 		{{Key: "$match", Value: bson.D{{Key: "share_id", Value: bson.D{{Key: "$in", Value: shareIDs}}}}}},
 		{{Key: "$group", Value: bson.D{
-			{Key: "_id", Value: bson.D{{Key: "s", Value: "$share_id"}, {Key: "f", Value: "$file_id"}}},
+			{Key: "_id", Value: bson.D{{Key: "s", Value: "$share_id"}, {Key: "f", Value: "$file_id"}, {Key: "m", Value: "$member"}}},
 			{Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}},
 		}}},
 	}
@@ -297,6 +309,7 @@ func (s *mongoStore) downloadCounts(ctx context.Context, shareIDs []string) (map
 		Key struct {
 			ShareID string `bson:"s"`
 			FileID  string `bson:"f"`
+			Member  string `bson:"m"` // none: absent, or null
 		} `bson:"_id"`
 		N int64 `bson:"n"`
 	}
@@ -308,7 +321,7 @@ func (s *mongoStore) downloadCounts(ctx context.Context, shareIDs []string) (map
 		if counts[r.Key.ShareID] == nil {
 			counts[r.Key.ShareID] = map[string]int64{}
 		}
-		counts[r.Key.ShareID][r.Key.FileID] = r.N
+		counts[r.Key.ShareID][countKey(r.Key.FileID, r.Key.Member)] += r.N
 	}
 	return counts, nil
 }

@@ -431,10 +431,30 @@ func ctSharePutBackWhileTakenOut(t *testing.T, s Store) {
 		if downloads += ctDownloads(t, s, sh, f.ID, 2*max); downloads != max {
 			t.Errorf("put back at the removal's store call %d: the file in the drop was downloaded %d times, want its limit of %d", at, downloads, max)
 		}
+		ctCheckListedDownloads(t, s, sh, f.ID, max)
 	}
 	if _, ok := s.(*mongoStore); ok && keptBack == 0 {
 		t.Error("no put-back outlived the removal: the check saw nothing")
 	}
+}
+
+// ctCheckListedDownloads checks that the owner's page of shares (with
+// more than one share, counted for them all at once) shows the file of
+// the share with want downloads.
+func ctCheckListedDownloads(t *testing.T, s Store, sh Share, fileID string, want int64) {
+	t.Helper()
+	shares, err := s.ListShares(t.Context(), ShareQuery{Owner: sh.Owner, Now: ctNow(), Limit: 1000})
+	ctMust(t, "ListShares", err)
+	for _, listed := range shares {
+		if listed.ID != sh.ID {
+			continue
+		}
+		if f := listed.file(fileID); f == nil || f.Downloads != want {
+			t.Errorf("the owner's page of shares shows the file as %+v, want %d downloads", f, want)
+		}
+		return
+	}
+	t.Errorf("the owner's page of shares lacks share %s", sh.ID)
 }
 
 // TestLocalStoreSharesSurviveReopen: counts and revocations are in the log,
