@@ -384,16 +384,7 @@ func TestAggShapeCost(t *testing.T) {
 	rounds := measurementRounds(t, "DROPP_AGGSHAPE")
 	seed := newDocDBSeeder(t)
 	s, ctx := seed.s, t.Context()
-	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
-	files := make([]*File, 20_100)
-	for i := range files {
-		owner := fmt.Sprint("other-", i%1000)
-		if i >= 20_000 {
-			owner = "user-100"
-		}
-		files[i] = scaleFile(owner, base.Add(time.Duration(i)*time.Millisecond), i)
-	}
-	seed.add(t, files)
+	files, base := seedAmongOthers(t, seed, "user-100", 100)
 	// 5,000 shares of 1,000 files, each file in one, downloaded 4 times
 	// each; "file-0" of "user-100" in 3 live shares.
 	later := time.Now().Add(time.Hour)
@@ -558,14 +549,8 @@ func TestShareDownloadCost(t *testing.T) {
 	rounds := measurementRounds(t, "DROPP_SHARECOST")
 	seed, _ := measuredEngine(t, "DROPP_SHARECOST_ENGINE")
 	s, ctx := seed.s, t.Context()
-	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
-	files := make([]*File, 20_001)
-	for i := range files {
-		files[i] = scaleFile(fmt.Sprint("other-", i%1000), base.Add(time.Duration(i)*time.Millisecond), i)
-	}
+	files, _ := seedAmongOthers(t, seed, "sharer", 1)
 	f := files[20_000]
-	f.Owner = "sharer"
-	seed.add(t, files)
 	now := time.Now().Truncate(time.Millisecond)
 	for i := range 1000 {
 		other := files[i]
@@ -635,15 +620,7 @@ func TestLinkCountCost(t *testing.T) {
 		sizes = []int{1, countEachFileUpTo} // a link's read takes about 0.4 s there
 	}
 	s, ctx := seed.s, t.Context()
-	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
-	files := make([]*File, 20_000+16)
-	for i := range files {
-		files[i] = scaleFile(fmt.Sprint("other-", i%1000), base.Add(time.Duration(i)*time.Millisecond), i)
-		if i >= 20_000 {
-			files[i].Owner = "sharer"
-		}
-	}
-	seed.add(t, files)
+	files, _ := seedAmongOthers(t, seed, "sharer", 16)
 	now := time.Now().Truncate(time.Millisecond)
 	for i := range 1000 {
 		other := files[i]
@@ -806,16 +783,7 @@ func TestCursorShapeCost(t *testing.T) {
 	rounds := measurementRounds(t, "DROPP_CURSORSHAPE")
 	seed := newDocDBSeeder(t)
 	s, ctx := seed.s, t.Context()
-	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
-	files := make([]*File, 20_100)
-	for i := range files {
-		owner := fmt.Sprint("other-", i%1000)
-		if i >= 20_000 {
-			owner = "user-100"
-		}
-		files[i] = scaleFile(owner, base.Add(time.Duration(i)*time.Millisecond), i)
-	}
-	seed.add(t, files)
+	_, base := seedAmongOthers(t, seed, "user-100", 100)
 	// 200 users with a ledger of 5 entries each; "user-100" has 5 tokens,
 	// 3 passkeys and a webhook with 100 deliveries.
 	later := time.Now().Add(time.Hour)
@@ -884,6 +852,22 @@ func TestCursorShapeCost(t *testing.T) {
 	}
 	fmt.Println("| call | documents | database CPU ms | wall ms | connections |")
 	printCounting(t, seed, 1, rounds, shapes)
+}
+
+// seedAmongOthers stores 20,000 files of 1,000 other users, then n of
+// owner, each a millisecond after the one before from a year ago, and
+// answers them all (the owner's last) and the first one's time.
+func seedAmongOthers(t *testing.T, seed *docDBSeeder, owner string, n int) ([]*File, time.Time) {
+	base := time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Millisecond)
+	files := make([]*File, 20_000+n)
+	for i := range files {
+		files[i] = scaleFile(fmt.Sprint("other-", i%1000), base.Add(time.Duration(i)*time.Millisecond), i)
+		if i >= 20_000 {
+			files[i].Owner = owner
+		}
+	}
+	seed.add(t, files)
+	return files, base
 }
 
 // measuredEngine opens the engine a measurement runs on, which the

@@ -215,10 +215,7 @@ func ctShareDeleteFileEndsShares(t *testing.T, s Store) {
 // gate, for each k: on MongoDB, before each of its calls. The local store
 // counts under its write lock, so there a revocation comes before or after.
 func ctShareRevokedWhileCounting(t *testing.T, s Store) {
-	mongo, isMongo := s.(*mongoStore)
-	if isMongo {
-		mongo.gate = newDBGate(8, 64, 0) // so that each call looks its ticket up (atStoreCall)
-	}
+	isMongo := countStoreCalls(s)
 	owner := ctNewID()
 	revocations := []struct {
 		name    string
@@ -236,11 +233,8 @@ func ctShareRevokedWhileCounting(t *testing.T, s Store) {
 	for _, r := range revocations {
 		before, after := 0, 0 // revocations before the number was taken, and just after
 		for at := int64(1); at <= 12; at++ {
-			f, kept := ctShareFile(t, s, owner), ctShareFile(t, s, owner)
 			now, max := ctNow(), int64(3)
-			sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}, {FileID: kept.ID}},
-				MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh, 0))
+			sh, f := ctLimitedDrop(t, s, owner, now, max)
 			var taken bool
 			var revoked error
 			ctx := newAtStoreCall(t.Context(), at, func() {
@@ -296,11 +290,8 @@ func ctCheckPutBackUncounted(t *testing.T, s Store, sh Share, fileID string, at 
 // the rest taken then takes (CountShareDownload's takeGap).
 func ctShareStaleCountAfterPutBack(t *testing.T, s Store) {
 	ctx, now, owner := t.Context(), ctNow(), ctNewID()
-	f, other := ctShareFile(t, s, owner), ctShareFile(t, s, owner)
 	max := int64(5)
-	sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}, {FileID: other.ID}},
-		MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	ctMust(t, "InsertShare", s.InsertShare(ctx, sh, 0))
+	sh, f := ctLimitedDrop(t, s, owner, now, max)
 	for range 3 {
 		_, err := s.CountShareDownload(ctx, sh, f.ID, now)
 		ctMust(t, "CountShareDownload", err)
@@ -319,6 +310,17 @@ func ctShareStaleCountAfterPutBack(t *testing.T, s Store) {
 	if downloads != max {
 		t.Errorf("the file put back was downloaded %d times, want its limit of %d", downloads, max)
 	}
+}
+
+// ctLimitedDrop inserts a drop made now of two new files of owner,
+// allowing max downloads of each, and answers it and its first file.
+func ctLimitedDrop(t *testing.T, s Store, owner string, now time.Time, max int64) (Share, *File) {
+	t.Helper()
+	f, kept := ctShareFile(t, s, owner), ctShareFile(t, s, owner)
+	sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}, {FileID: kept.ID}},
+		MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh, 0))
+	return sh, f
 }
 
 // ctDownloads downloads the file of the share from fresh reads of its
@@ -349,17 +351,12 @@ func ctDownloads(t *testing.T, s Store, sh Share, fileID string, upTo int64) int
 // the count makes its out-th store call, and put back (and downloaded
 // once) at its back-th, for each pair.
 func ctShareGiveBackAfterPutBack(t *testing.T, s Store) {
-	if mongo, ok := s.(*mongoStore); ok {
-		mongo.gate = newDBGate(8, 64, 0) // so that each call looks its ticket up (atStoreCall)
-	}
+	isMongo := countStoreCalls(s)
 	owner, refusedThenPutBack := ctNewID(), 0
 	for out := int64(1); out <= 5; out++ {
 		for back := out + 1; back <= 7; back++ {
-			f, kept := ctShareFile(t, s, owner), ctShareFile(t, s, owner)
 			now, max := ctNow(), int64(2)
-			sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}, {FileID: kept.ID}},
-				MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh, 0))
+			sh, f := ctLimitedDrop(t, s, owner, now, max)
 			putBack := func() {
 				ctMust(t, "AddShareFile", s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow()))
 			}
@@ -390,7 +387,7 @@ func ctShareGiveBackAfterPutBack(t *testing.T, s Store) {
 			}
 		}
 	}
-	if _, ok := s.(*mongoStore); ok && refusedThenPutBack == 0 {
+	if isMongo && refusedThenPutBack == 0 {
 		t.Error("no count was refused and its file put back while it ran: the check saw nothing")
 	}
 }
@@ -402,16 +399,11 @@ func ctShareGiveBackAfterPutBack(t *testing.T, s Store) {
 // call; whichever wins, the file in the drop afterwards gives exactly its
 // limit.
 func ctSharePutBackWhileTakenOut(t *testing.T, s Store) {
-	if mongo, ok := s.(*mongoStore); ok {
-		mongo.gate = newDBGate(8, 64, 0) // so that each call looks its ticket up (atStoreCall)
-	}
+	isMongo := countStoreCalls(s)
 	owner, keptBack := ctNewID(), 0
 	for at := int64(1); at <= 6; at++ {
-		f, kept := ctShareFile(t, s, owner), ctShareFile(t, s, owner)
 		now, max := ctNow(), int64(2)
-		sh := Share{ID: newID(), TokenHash: ctNewID(), Owner: owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}, {FileID: kept.ID}},
-			MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		ctMust(t, "InsertShare", s.InsertShare(t.Context(), sh, 0))
+		sh, f := ctLimitedDrop(t, s, owner, now, max)
 		_, err := s.CountShareDownload(t.Context(), sh, f.ID, now) // a download before, which goes with the removal
 		ctMust(t, "CountShareDownload", err)
 		downloads := int64(0) // in the drop once put back
@@ -433,7 +425,7 @@ func ctSharePutBackWhileTakenOut(t *testing.T, s Store) {
 		}
 		ctCheckListedDownloads(t, s, sh, f.ID, max)
 	}
-	if _, ok := s.(*mongoStore); ok && keptBack == 0 {
+	if isMongo && keptBack == 0 {
 		t.Error("no put-back outlived the removal: the check saw nothing")
 	}
 }
@@ -640,9 +632,7 @@ func TestMongoStoreShareIndexes(t *testing.T) {
 func TestShareInsertTakenBackAfterRequestEnds(t *testing.T) {
 	t.Parallel()
 	onEachStore(t, func(t *testing.T, s Store) {
-		if m, ok := s.(*mongoStore); ok {
-			m.gate = newDBGate(8, 64, 0)
-		}
+		countStoreCalls(s)
 		owner := ctNewID()
 		for at := int64(1); at <= 8; at++ {
 			f := ctShareFile(t, s, owner)
@@ -671,6 +661,17 @@ type atStoreCall struct {
 	do        func()
 	calls, at int64
 	mu        sync.Mutex
+}
+
+// countStoreCalls gives a MongoDB store a gate at which each of its calls
+// looks its ticket up, so that an atStoreCall sees each call, and tells
+// whether it did: the local store makes no calls to see.
+func countStoreCalls(s Store) bool {
+	m, ok := s.(*mongoStore)
+	if ok {
+		m.gate = newDBGate(8, 64, 0)
+	}
+	return ok
 }
 
 func newAtStoreCall(parent context.Context, at int64, do func()) *atStoreCall {
