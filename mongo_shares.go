@@ -244,10 +244,10 @@ func (s *mongoStore) findShares(ctx context.Context, filter bson.D, limit int) (
 const countEachFileUpTo = 8
 
 // fileDownloads counts the downloads of each file of each of the shares,
-// by share and file's time in the drop (countKey): for one share of at most countEachFileUpTo files
-// (a link's read, for its page or a counted download), one count command
-// per file; else one $group for them all (a page of several shares, or a
-// larger drop).
+// by share and the file's time in the drop (countKey): for one share of
+// at most countEachFileUpTo files (a link's read, for its page or a
+// counted download), one count command per file; else one $group for them
+// all (a page of several shares, or a larger drop).
 func (s *mongoStore) fileDownloads(ctx context.Context, shares []Share) (map[string]map[string]int64, error) {
 	if len(shares) != 1 || len(shares[0].Files) > countEachFileUpTo {
 		ids := make([]string, len(shares))
