@@ -204,10 +204,14 @@ func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 	}
 	doc := shareFile{
 		ID: shareFileID(shareID, fileID), ShareID: shareID, FileID: fileID, Owner: owner,
-		AddedAt: now.Truncate(time.Millisecond), CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt, Member: newID(),
+		AddedAt: now.Truncate(time.Millisecond), CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt,
 	}
 	files := []ShareFile{{FileID: fileID}}
 	return retryRacing(ctx, errShareRace, ErrTooManyShares, func() error {
+		// A new member each try: a try taken back may have been read by a
+		// download and then removed, and its member must never be live
+		// again (TestAddShareFileRetryTakesNewMember).
+		doc.Member = newID()
 		err := s.insertShareFile(ctx, doc)
 		if errors.Is(err, ErrConflict) {
 			return nil // already in the drop
@@ -220,7 +224,8 @@ func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 			err = s.decodeOne(ctx, s.shares, bson.D{{Key: "_id", Value: shareID}}, "add file to share", &struct{}{}) // not revoked meanwhile
 		}
 		return s.takeBack(ctx, &sh, files, maxLive, err, func(ctx context.Context) error {
-			return mongoErr("take back share file", s.deleteMany(ctx, s.shareFiles, bson.D{{Key: "_id", Value: doc.ID}}))
+			mine := bson.D{{Key: "_id", Value: doc.ID}, memberFilter(doc.Member)} // not a later add's
+			return mongoErr("take back share file", s.deleteMany(ctx, s.shareFiles, mine))
 		})
 	})
 }
@@ -250,6 +255,9 @@ func (s *mongoStore) RemoveShareFile(ctx context.Context, owner, shareID, fileID
 // same document (one is kept) and set the same mark; an edit that removes
 // the file while another's conversion is still under way could see the
 // file come back: a window of one round trip, on a link's first edits.
+// It comes back with no member, the removed time's, so a download whose
+// number went with the removal could then be counted without one: the
+// one way a file's member is live twice (review 7; not closed).
 func (s *mongoStore) editableDrop(ctx context.Context, owner, id string, now time.Time) (Share, error) {
 	docs, err := s.findShares(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}, 1)
 	if err != nil {

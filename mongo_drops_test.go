@@ -1,0 +1,60 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// TestAddShareFileRetryTakesNewMember: an add taken back for the file's
+// cap and tried again puts the file in with a new member. A download that
+// read the first try's member, and whose number a removal then deleted,
+// is refused once the retry is in, not served with no number held; the
+// file then gives exactly its limit (review 7's run A: 3 of 2 when the
+// retry reused the member).
+func TestAddShareFileRetryTakesNewMember(t *testing.T) {
+	t.Parallel()
+	s := openMongoStoreAt(t, testDatabaseName(t))
+	countStoreCalls(s)
+	owner, max := ctNewID(), int64(2)
+	sh, f := ctLimitedDrop(t, s, owner, ctNow(), max)
+	ctMust(t, "RemoveShareFile", s.RemoveShareFile(t.Context(), owner, sh.ID, f.ID, ctNow()))
+
+	var stale Share // a download's read of the link while the first try is in
+	var others []Share
+	afterFirstInsert := func() { // the add's third store call: its cap's count
+		for range 2 { // two more shares of the file: the add is over its cap of 1
+			other := Share{ID: newID(), TokenHash: ctNewID(), Owner: owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}},
+				CreatedAt: ctNow(), ExpiresAt: ctNow().Add(time.Hour)}
+			ctMust(t, "InsertShare", s.InsertShare(t.Context(), other, 0))
+			others = append(others, other)
+		}
+		var err error
+		stale, err = s.ShareLink(t.Context(), sh.TokenHash, ctNow())
+		ctMust(t, "ShareLink", err)
+		if stale.file(f.ID) == nil {
+			t.Fatal("at the add's third store call the file is not in the drop: the call numbers changed")
+		}
+		_, err = s.takeNumberFrom(t.Context(), &stale, *stale.file(f.ID), 1)
+		ctMust(t, "take a number", err)
+		ctMust(t, "RemoveShareFile", s.RemoveShareFile(t.Context(), owner, sh.ID, f.ID, ctNow()))
+	}
+	atRecount := func() { // the take-back's count: room again, so the add tries once more
+		for _, o := range others {
+			ctMust(t, "DeleteShare", s.DeleteShare(t.Context(), owner, o.ID))
+		}
+	}
+	ctx := newAtStoreCall(newAtStoreCall(t.Context(), 6, atRecount), 3, afterFirstInsert)
+	ctMust(t, "AddShareFile", s.AddShareFile(ctx, owner, sh.ID, f.ID, 1, ctNow()))
+	if len(others) == 0 {
+		t.Fatal("the add made fewer than 3 store calls: the call numbers changed")
+	}
+
+	downloads := ctDownloads(t, s, sh, f.ID, 2*max)
+	if err := s.stillShared(t.Context(), &stale, *stale.file(f.ID)); err == nil {
+		downloads++ // CountShareDownload would have served the stale download
+		t.Error("a download that read the add's first try passes stillShared after the retry")
+	}
+	if downloads != max {
+		t.Errorf("the file added again was downloaded %d times, want its limit of %d", downloads, max)
+	}
+}
