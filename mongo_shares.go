@@ -516,7 +516,9 @@ func (s *mongoStore) stillShared(ctx context.Context, sh *Share, f ShareFile) er
 // read and then a delete of what was read (FerretDB 1.x): only a download
 // of this file's same time in the drop can take that _id again once it is
 // deleted, and only when the file was taken out meanwhile, which refuses
-// that download too (ctShareGiveBackAfterPutBack). One try, even after the
+// that download too (ctShareGiveBackAfterPutBack): a member is never live
+// again once its time ends (AddShareFile draws one per try; editableDrop
+// says the one exception). One try, even after the
 // request ended: should it fail, the file allows one download fewer, never
 // more.
 func (s *mongoStore) giveBackNumber(ctx context.Context, sh *Share, f ShareFile, n int64) {
