@@ -551,17 +551,7 @@ func TestShareDownloadCost(t *testing.T) {
 	s, ctx := seed.s, t.Context()
 	files, _ := seedAmongOthers(t, seed, "sharer", 1)
 	f := files[20_000]
-	now := time.Now().Truncate(time.Millisecond)
-	for i := range 1000 {
-		other := files[i]
-		sh := Share{ID: newID(), TokenHash: hashSecret(fmt.Sprint("other-share-", i)), Owner: other.Owner, FileID: other.ID,
-			Files: []ShareFile{{FileID: other.ID}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		ctMust(t, "insert share", s.InsertShare(ctx, sh, 0))
-		for range 4 {
-			_, err := s.CountShareDownload(ctx, sh, other.ID, now)
-			ctMust(t, "count", err)
-		}
-	}
+	now := seedOtherShares(t, s, files[:1000])
 	link := Share{ID: newID(), TokenHash: hashSecret("measured"), Owner: f.Owner, FileID: f.ID, Files: []ShareFile{{FileID: f.ID}},
 		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	ctMust(t, "insert share", s.InsertShare(ctx, link, 0))
@@ -621,17 +611,7 @@ func TestLinkCountCost(t *testing.T) {
 	}
 	s, ctx := seed.s, t.Context()
 	files, _ := seedAmongOthers(t, seed, "sharer", 16)
-	now := time.Now().Truncate(time.Millisecond)
-	for i := range 1000 {
-		other := files[i]
-		sh := Share{ID: newID(), TokenHash: hashSecret(fmt.Sprint("other-share-", i)), Owner: other.Owner, FileID: other.ID,
-			Files: []ShareFile{{FileID: other.ID}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		ctMust(t, "insert share", s.InsertShare(ctx, sh, 0))
-		for range 4 {
-			_, err := s.CountShareDownload(ctx, sh, other.ID, now)
-			ctMust(t, "count", err)
-		}
-	}
+	now := seedOtherShares(t, s, files[:1000])
 	links := map[int]Share{} // by its number of files, each file downloaded 4 times
 	for _, n := range sizes {
 		link := Share{ID: newID(), TokenHash: hashSecret(fmt.Sprint("measured-", n)), Owner: "sharer", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
@@ -868,6 +848,22 @@ func seedAmongOthers(t *testing.T, seed *docDBSeeder, owner string, n int) ([]*F
 	}
 	seed.add(t, files)
 	return files, base
+}
+
+// seedOtherShares shares each of files (other users') on a link of its
+// own, downloaded 4 times, and answers the time the links were made.
+func seedOtherShares(t *testing.T, s *mongoStore, files []*File) time.Time {
+	now := time.Now().Truncate(time.Millisecond)
+	for i, other := range files {
+		sh := Share{ID: newID(), TokenHash: hashSecret(fmt.Sprint("other-share-", i)), Owner: other.Owner, FileID: other.ID,
+			Files: []ShareFile{{FileID: other.ID}}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		ctMust(t, "insert share", s.InsertShare(t.Context(), sh, 0))
+		for range 4 {
+			_, err := s.CountShareDownload(t.Context(), sh, other.ID, now)
+			ctMust(t, "count", err)
+		}
+	}
+	return now
 }
 
 // measuredEngine opens the engine a measurement runs on, which the
