@@ -41,6 +41,7 @@ func testShareContract(t *testing.T, open func(t *testing.T) Store) {
 		{"StaleCountAfterPutBack", ctShareStaleCountAfterPutBack},
 		{"GiveBackAfterPutBack", ctShareGiveBackAfterPutBack},
 		{"PutBackWhileTakenOut", ctSharePutBackWhileTakenOut},
+		{"GapAfterFailedCount", ctShareGapAfterFailedCount},
 	})
 }
 
@@ -427,6 +428,31 @@ func ctSharePutBackWhileTakenOut(t *testing.T, s Store) {
 	}
 	if isMongo && keptBack == 0 {
 		t.Error("no put-back outlived the removal: the check saw nothing")
+	}
+}
+
+// ctShareGapAfterFailedCount: a count that fails once its number is
+// taken (its request gone, or the database failing its check) gives the
+// number back, and a download that finds the numbers above it taken takes
+// it: the file still gives exactly its limit. Here the count's request
+// ends as it checks the share, just after another download took the next
+// number.
+func ctShareGapAfterFailedCount(t *testing.T, s Store) {
+	countStoreCalls(s)
+	owner, max := ctNewID(), int64(2)
+	sh, f := ctLimitedDrop(t, s, owner, ctNow(), max)
+	downloads := int64(0)
+	other := newAtStoreCall(t.Context(), 2, func() { downloads += ctDownloads(t, s, sh, f.ID, 1) })
+	failing := newAtStoreCall(other, 2, nil) // ends the count's request at the same call
+	_, err := s.CountShareDownload(failing, sh, f.ID, ctNow())
+	if !failing.reached() {
+		return // no store calls to fail (the local store counts under its lock)
+	}
+	if err == nil || downloads != 1 {
+		t.Fatalf("the count = %v and the other download counted %d, want an error and 1", err, downloads)
+	}
+	if downloads += ctDownloads(t, s, sh, f.ID, 2*max); downloads != max {
+		t.Errorf("after a count failed with its number taken, the file was downloaded %d times, want its limit of %d", downloads, max)
 	}
 }
 
