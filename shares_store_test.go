@@ -286,9 +286,9 @@ func ctCheckPutBackUncounted(t *testing.T, s Store, sh Share, fileID string, at 
 // ctShareStaleCountAfterPutBack: downloads counted from a link read made
 // before its file was taken out of the drop and put back (a count that is
 // high: the file starts again from none) neither take the file over its
-// limit nor leave it short of it. On MongoDB, which numbers from that
-// read, each takes a number above free ones, which a download that finds
-// the rest taken then takes (CountShareDownload's takeGap).
+// limit nor leave it short of it. On MongoDB they are refused (the file
+// put back has a new member: stillShared) and give their numbers back;
+// the local store counts them as the file's new downloads.
 func ctShareStaleCountAfterPutBack(t *testing.T, s Store) {
 	ctx, now, owner := t.Context(), ctNow(), ctNewID()
 	max := int64(5)
