@@ -78,18 +78,9 @@ func (s *mongoStore) dropsOfFile(ctx context.Context, q ShareQuery) ([]mongoShar
 	if q.After != nil {
 		filter = append(filter, afterCursor(q.After, "share_id"))
 	}
-	opCtx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return nil, err
-	}
 	opts := onePage(q.Limit, bson.D{{Key: "created_at", Value: 1}, {Key: "share_id", Value: 1}})
 	var docs []shareFile
-	cur, err := s.shareFiles.Find(opCtx, filter, opts)
-	if err == nil {
-		err = cur.All(opCtx, &docs)
-	}
-	cancel()
-	if err != nil || len(docs) == 0 {
+	if err := s.findAll(ctx, s.shareFiles, filter, opts, &docs); err != nil || len(docs) == 0 {
 		return nil, mongoErr("list a file's drops", err)
 	}
 	ids := make([]string, len(docs))
