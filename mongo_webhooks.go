@@ -58,9 +58,10 @@ func (s *mongoStore) WebhooksFor(ctx context.Context, owner, event string) ([]We
 // findWebhooks returns the endpoints that match filter, oldest first. They
 // are sorted here, not by the database: an owner has at most
 // maxWebhooksPerOwner (an event's find reads the owner's and the
-// server-wide ones: twice that at most), and FerretDB 2 serves a sorted find from a cursor
-// whose PostgreSQL connection it then closes (about 20 ms of database CPU,
-// onePage), which every counted share download and every event paid.
+// server-wide ones: twice that at most), and FerretDB 2 serves a sorted
+// find from a cursor whose PostgreSQL connection it then closes (about
+// 20 ms of database CPU, onePage), which every counted share download and
+// every event paid.
 func (s *mongoStore) findWebhooks(ctx context.Context, filter bson.D) ([]Webhook, error) {
 	hooks := []Webhook{}
 	if err := s.findAll(ctx, s.webhooksColl(), filter, nil, &hooks); err != nil {
