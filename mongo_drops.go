@@ -50,15 +50,26 @@ func memberFilter(member string) bson.E {
 // shareFileID is the _id of the document of a file of a share.
 func shareFileID(shareID, fileID string) string { return shareID + "/" + fileID }
 
+// removalMarkID is the _id of the mark that a file without a member was
+// taken out of the share (markRemoved). File IDs hold no "/", so it is
+// never a shareFileID.
+func removalMarkID(shareID, fileID string) string { return shareFileID(shareID, fileID) + "/removed" }
+
+// newShareFile is the document of the file in the share, added at added,
+// with no member.
+func newShareFile(sh *Share, fileID string, added time.Time) shareFile {
+	return shareFile{
+		ID: shareFileID(sh.ID, fileID), ShareID: sh.ID, FileID: fileID, Owner: sh.Owner,
+		AddedAt: added.Truncate(time.Millisecond), CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt,
+	}
+}
+
 // insertShareFiles adds files to the share, in order; one already there
 // stays as it is.
 func (s *mongoStore) insertShareFiles(ctx context.Context, sh *Share, files []ShareFile) error {
-	added := time.Now().UTC().Truncate(time.Millisecond)
+	added := time.Now().UTC()
 	for i, f := range files {
-		doc := shareFile{
-			ID: shareFileID(sh.ID, f.FileID), ShareID: sh.ID, FileID: f.FileID, Owner: sh.Owner,
-			AddedAt: added.Add(time.Duration(i) * time.Millisecond), CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt,
-		}
+		doc := newShareFile(sh, f.FileID, added.Add(time.Duration(i)*time.Millisecond))
 		if err := s.insertShareFile(ctx, doc); err != nil && !errors.Is(err, ErrConflict) {
 			return err
 		}
@@ -193,10 +204,7 @@ func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 	if err != nil {
 		return err
 	}
-	doc := shareFile{
-		ID: shareFileID(shareID, fileID), ShareID: shareID, FileID: fileID, Owner: owner,
-		AddedAt: now.Truncate(time.Millisecond), CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt,
-	}
+	doc := newShareFile(&sh, fileID, now)
 	files := []ShareFile{{FileID: fileID}}
 	return retryRacing(ctx, errShareRace, ErrTooManyShares, func() error {
 		// A new member each try: a try taken back may have been read by a
@@ -233,6 +241,11 @@ func (s *mongoStore) RemoveShareFile(ctx context.Context, owner, shareID, fileID
 	if err := s.decodeOne(ctx, s.shareFiles, mine, "remove file from share", &doc); err != nil {
 		return err
 	}
+	if doc.Member == "" {
+		if err := s.markRemoved(ctx, doc); err != nil {
+			return err
+		}
+	}
 	if err := s.deleteOne(ctx, s.shareFiles, append(mine, memberFilter(doc.Member)), "remove file from share"); err != nil {
 		return err
 	}
@@ -240,15 +253,31 @@ func (s *mongoStore) RemoveShareFile(ctx context.Context, owner, shareID, fileID
 	return mongoErr("forget removed file's downloads", s.deleteMany(ctx, s.shareDownloads, filter))
 }
 
+// markRemoved leaves the mark that the file of doc, which has no member,
+// is taken out of its drop, before it is. Without a member, the file's
+// document is the same each time a conversion of a link made before drops
+// inserts it (editableDrop), and a conversion that read the link before
+// its owner's first edit can insert it after that edit took the file out:
+// the mark makes the conversion take it back again, and a download refuse
+// to count on it meanwhile (stillInDrop). The mark has neither share_id
+// nor file_id, so no read of a drop's or a file's documents sees it, and
+// it goes with the share's expiry.
+func (s *mongoStore) markRemoved(ctx context.Context, doc shareFile) error {
+	mark := bson.D{{Key: "_id", Value: removalMarkID(doc.ShareID, doc.FileID)}, {Key: "expires_at", Value: doc.ExpiresAt}}
+	err := s.insertOne(ctx, s.shareFiles, mark, "remove file from share")
+	if errors.Is(err, ErrConflict) {
+		return nil // marked by an earlier removal, whose conversion's put-back is being taken out again
+	}
+	return err
+}
+
 // editableDrop returns the owner's unexpired share, made a drop first if
 // it was stored before drops: its one file gets its document, then the
 // share its mark. Two edits converting one share at once both insert the
-// same document (one is kept) and set the same mark; an edit that removes
-// the file while another's conversion is still under way could see the
-// file come back: a window of one round trip, on a link's first edits.
-// It comes back with no member, the removed time's, so a download whose
-// number went with the removal could then be counted without one: the
-// one way a file's member is live twice (review 7; not closed).
+// same document (one is kept) and set the same mark. A conversion slower
+// than another edit's conversion and removal of the file puts the file
+// back: it finds the removal's mark and takes its document back
+// (insertConvertedFile).
 func (s *mongoStore) editableDrop(ctx context.Context, owner, id string, now time.Time) (Share, error) {
 	docs, err := s.findShares(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, {Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}}, 1)
 	if err != nil {
@@ -261,7 +290,7 @@ func (s *mongoStore) editableDrop(ctx context.Context, owner, id string, now tim
 	if sh.Drop {
 		return sh.Share, nil
 	}
-	if err := s.insertShareFiles(ctx, &sh.Share, []ShareFile{{FileID: sh.FileID}}); err != nil {
+	if err := s.insertConvertedFile(ctx, &sh.Share); err != nil {
 		return Share{}, err
 	}
 	opCtx, cancel, err := s.opContext(ctx)
@@ -271,6 +300,32 @@ func (s *mongoStore) editableDrop(ctx context.Context, owner, id string, now tim
 	defer cancel()
 	_, err = s.shares.UpdateOne(opCtx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "drop", Value: true}}}})
 	return sh.Share, mongoErr("make share a drop", err)
+}
+
+// insertConvertedFile inserts the document of the one file of a link made
+// before drops, and takes it back if a removal marked the file taken out
+// (markRemoved): the link was converted and the file removed since this
+// edit read it. A download that read the file back meanwhile is refused
+// (stillInDrop). Should the take-back fail, or its instance stop first,
+// the file shows in the drop but never downloads, until its owner takes
+// it out again.
+func (s *mongoStore) insertConvertedFile(ctx context.Context, sh *Share) error {
+	doc := newShareFile(sh, sh.FileID, time.Now().UTC())
+	err := s.insertShareFile(ctx, doc)
+	if errors.Is(err, ErrConflict) {
+		return nil // converted by another edit, or being
+	}
+	if err != nil {
+		return err
+	}
+	err = s.decodeOne(ctx, s.shareFiles, bson.D{{Key: "_id", Value: removalMarkID(sh.ID, sh.FileID)}}, "make share a drop", &struct{}{})
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return mongoErr("make share a drop", s.deleteMany(ctx, s.shareFiles, bson.D{{Key: "_id", Value: doc.ID}, memberFilter("")}))
 }
 
 // dropIndexes are the indexes of the drops' file documents: a drop's

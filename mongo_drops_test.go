@@ -1,8 +1,11 @@
 package main
 
 import (
+	"slices"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // TestAddShareFileRetryTakesNewMember: an add taken back for the file's
@@ -56,5 +59,58 @@ func TestAddShareFileRetryTakesNewMember(t *testing.T) {
 	}
 	if downloads != max {
 		t.Errorf("the file added again was downloaded %d times, want its limit of %d", downloads, max)
+	}
+}
+
+// TestConversionAfterRemovalTakesItsFileBack: two first edits of a link
+// made before drops, the slower one reading the link before the other
+// converted it and took its one file out. The slower one's conversion
+// puts the file back with no member; it must take it back, and a download
+// whose number went with the removal must not count on it meanwhile
+// (review 7: the file stayed back, and such a download made 3 of 2).
+func TestConversionAfterRemovalTakesItsFileBack(t *testing.T) {
+	t.Parallel()
+	s := openMongoStoreAt(t, testDatabaseName(t))
+	countStoreCalls(s)
+	putBack := false
+	for at := int64(1); at <= 4; at++ {
+		f := ctShareFile(t, s, ctNewID())
+		g := ctShareFile(t, s, f.Owner)
+		max, now := int64(2), ctNow()
+		old := Share{ID: newID(), TokenHash: ctNewID(), Owner: f.Owner, FileID: f.ID, MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if _, err := s.shares.InsertOne(t.Context(), old); err != nil { // no drop mark: made before drops
+			t.Fatal(err)
+		}
+		var stale Share // a download's read of the link before the removal
+		convertAndRemove := func() {
+			var err error
+			stale, err = s.ShareLink(t.Context(), old.TokenHash, ctNow())
+			ctMust(t, "ShareLink", err)
+			_, err = s.takeNumberFrom(t.Context(), &stale, *stale.file(f.ID), 1) // deleted by the removal
+			ctMust(t, "take a number", err)
+			ctMust(t, "RemoveShareFile", s.RemoveShareFile(t.Context(), f.Owner, old.ID, f.ID, ctNow()))
+		}
+		whileBack := func() {
+			if s.decodeOne(t.Context(), s.shareFiles, bson.D{{Key: "_id", Value: shareFileID(old.ID, f.ID)}}, "", &struct{}{}) == nil {
+				putBack = true
+			}
+			if err := s.stillShared(t.Context(), &stale, *stale.file(f.ID)); err == nil {
+				t.Errorf("at the edit's call %d: a download whose number went with the removal counts on the file put back", at+1)
+			}
+		}
+		ctx := newAtStoreCall(newAtStoreCall(t.Context(), at+1, whileBack), at, convertAndRemove)
+		ctMust(t, "AddShareFile", s.AddShareFile(ctx, f.Owner, old.ID, g.ID, 0, ctNow()))
+
+		got, err := s.GetShare(t.Context(), f.Owner, old.ID, ctNow())
+		ctMust(t, "GetShare", err)
+		if !slices.Equal(withoutMembers(got.Files), []ShareFile{{FileID: g.ID}}) {
+			t.Errorf("with the removal at the edit's call %d the share holds %+v, want only the added file", at, got.Files)
+		}
+		if n := ctDownloads(t, s, old, f.ID, 2*max); n != 0 {
+			t.Errorf("with the removal at the edit's call %d the removed file was downloaded %d times", at, n)
+		}
+	}
+	if !putBack {
+		t.Fatal("no conversion put the file back: the edit's call numbers changed")
 	}
 }

@@ -491,12 +491,8 @@ func (s *mongoStore) stillShared(ctx context.Context, sh *Share, f ShareFile) er
 	}
 	switch {
 	case doc.Drop:
-		var member shareFile
-		if err := s.decodeOne(ctx, s.shareFiles, bson.D{{Key: "_id", Value: shareFileID(sh.ID, f.FileID)}}, "check share file", &member); err != nil {
+		if err := s.stillInDrop(ctx, sh.ID, f); err != nil {
 			return err
-		}
-		if member.Member != f.Member { // taken out and put back: its numbers were deleted
-			return ErrNotFound
 		}
 	case doc.FileID != f.FileID: // a share from before drops names its one file
 		return ErrNotFound
@@ -508,6 +504,26 @@ func (s *mongoStore) stillShared(ctx context.Context, sh *Share, f ShareFile) er
 	return err
 }
 
+// stillInDrop checks that the file is in the drop in the time f was read
+// in: with f's member (a file taken out and put back has a new one, and
+// the numbers of its earlier time were deleted), and, for a file without
+// one, not marked taken out (markRemoved: a conversion may have put it
+// back for a moment). One find by _id either way.
+func (s *mongoStore) stillInDrop(ctx context.Context, shareID string, f ShareFile) error {
+	ids := []string{shareFileID(shareID, f.FileID)}
+	if f.Member == "" {
+		ids = append(ids, removalMarkID(shareID, f.FileID))
+	}
+	var docs []shareFile
+	if err := s.findAll(ctx, s.shareFiles, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, nil, &docs); err != nil {
+		return mongoErr("check share file", err)
+	}
+	if len(docs) != 1 || docs[0].ID != ids[0] || docs[0].Member != f.Member {
+		return ErrNotFound
+	}
+	return nil
+}
+
 // giveBackNumber deletes download number n of the file, taken for a
 // download that is then refused, so that it does not count: a file taken
 // out of a drop loses its downloads (RemoveShareFile), but a number taken
@@ -517,10 +533,10 @@ func (s *mongoStore) stillShared(ctx context.Context, sh *Share, f ShareFile) er
 // of this file's same time in the drop can take that _id again once it is
 // deleted, and only when the file was taken out meanwhile, which refuses
 // that download too (ctShareGiveBackAfterPutBack): a member is never live
-// again once its time ends (AddShareFile draws one per try; editableDrop
-// says the one exception). One try, even after the
-// request ended: should it fail, the file allows one download fewer, never
-// more.
+// again once its time ends (AddShareFile draws one per try), and a file
+// without one is marked when taken out (markRemoved). One try, even after
+// the request ended: should it fail, the file allows one download fewer,
+// never more.
 func (s *mongoStore) giveBackNumber(ctx context.Context, sh *Share, f ShareFile, n int64) {
 	id := downloadNumberID(sh.ID, f, n)
 	if err := s.deleteMany(context.WithoutCancel(ctx), s.shareDownloads, bson.D{{Key: "_id", Value: id}}); err != nil {

@@ -395,10 +395,8 @@ type Store interface {
 	// back since sh was read) or has been used up: of N concurrent calls
 	// for one file with k downloads left, k succeed, across instances
 	// (fewer only where a refused download's number could not be given
-	// back: mongoStore's giveBackNumber), never more (but for one race of
-	// two edits of a link made before drops: mongoStore's editableDrop). A
-	// revocation that comes before the count is stored wins (the count is
-	// missing).
+	// back: mongoStore's giveBackNumber), never more. A revocation that
+	// comes before the count is stored wins (the count is missing).
 	CountShareDownload(ctx context.Context, sh Share, fileID string, now time.Time) (Share, error)
 	dropStore
 
