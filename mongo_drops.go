@@ -261,7 +261,9 @@ func (s *mongoStore) RemoveShareFile(ctx context.Context, owner, shareID, fileID
 // the mark makes the conversion take it back again, and a download refuse
 // to count on it meanwhile (stillInDrop). The mark has neither share_id
 // nor file_id, so no read of a drop's or a file's documents sees it, and
-// it goes with the share's expiry.
+// it goes with the share's expiry. A removal that fails after its mark
+// leaves the file listed but refused, as its owner asked; asked again, it
+// goes.
 func (s *mongoStore) markRemoved(ctx context.Context, doc shareFile) error {
 	mark := bson.D{{Key: "_id", Value: removalMarkID(doc.ShareID, doc.FileID)}, {Key: "expires_at", Value: doc.ExpiresAt}}
 	err := s.insertOne(ctx, s.shareFiles, mark, "remove file from share")
