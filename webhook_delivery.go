@@ -153,12 +153,40 @@ var (
 	metadataIPv6 = netip.MustParseAddr("fd00:ec2::254")
 	sharedIPv4   = netip.MustParsePrefix("100.64.0.0/10") // carrier-grade NAT, private in practice
 	thisNetwork  = netip.MustParsePrefix("0.0.0.0/8")
+	// NAT64's well-known prefix (RFC 6052): behind a NAT64 gateway an
+	// address in it reaches the IPv4 address in its last 32 bits.
+	nat64 = netip.MustParsePrefix("64:ff9b::/96")
+	// Global unicast: every other IPv6 address (IPv4-compatible ::/96,
+	// discard 100::/64, local-use NAT64 64:ff9b:1::/48, site-local
+	// fec0::/10...) is not one a public receiver has.
+	globalUnicastIPv6 = netip.MustParsePrefix("2000::/3")
 )
 
-// blockedAddr says why a webhook may not be sent to a, or "" if it may.
-// An IPv4-mapped IPv6 address is judged as the IPv4 one it maps.
+// specialPurpose are the ranges IANA's special-purpose registries mark
+// not globally reachable that the checks above leave, and the IPv6
+// tunnels whose addresses carry an IPv4 one: a receiver never has one.
+var specialPurpose = []netip.Prefix{
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and the broadcast address
+	netip.MustParsePrefix("2001::/23"),       // IETF protocol assignments, Teredo among them
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	netip.MustParsePrefix("2002::/16"),       // 6to4
+	netip.MustParsePrefix("3fff::/20"),       // documentation
+}
+
+// blockedAddr says why a webhook may not be sent to a, or "" if it may:
+// only to a globally reachable unicast address. An IPv6 address that
+// carries an IPv4 one, IPv4-mapped or NAT64's, is judged as that IPv4
+// address, where the connection ends up.
 func blockedAddr(a netip.Addr) string {
 	a = a.Unmap()
+	if nat64.Contains(a) {
+		a = netip.AddrFrom4([4]byte(a.AsSlice()[12:]))
+	}
 	switch {
 	case a == metadataIPv4 || a == metadataIPv6:
 		return "a cloud metadata address"
@@ -172,6 +200,13 @@ func blockedAddr(a netip.Addr) string {
 		return "link-local"
 	case a.IsMulticast():
 		return "multicast"
+	case a.Is6() && !globalUnicastIPv6.Contains(a):
+		return "not global unicast"
+	}
+	for _, p := range specialPurpose {
+		if p.Contains(a) {
+			return "special-purpose (" + p.String() + ")"
+		}
 	}
 	return ""
 }

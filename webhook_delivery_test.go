@@ -57,6 +57,7 @@ func TestWebhookSSRFRegistration(t *testing.T) {
 		"https://0.0.0.0/", "https://0.1.2.3/", "https://[::]/",
 		"https://224.0.0.1/", "https://[ff02::1]/",
 		"https://[::ffff:127.0.0.1]/", "https://[::ffff:169.254.169.254]/", "https://[::ffff:10.0.0.1]/",
+		"https://[64:ff9b::a9fe:a9fe]/latest/meta-data/", "https://[2002:a00:1::]/", "https://198.18.0.1/",
 		"https://private.example/", "https://mixed.example/", "https://unknown.example/",
 	} {
 		resp, body := e.do(request{method: "POST", path: "/webhooks", token: token, body: map[string]any{"url": url, "events": []string{eventFileCompleted}}})
@@ -125,6 +126,15 @@ func TestWebhookBlockedAddresses(t *testing.T) {
 		"169.254.169.254:80": true, "[fd00:ec2::254]:80": true, "[fe80::1]:443": true, "0.0.0.0:443": true, "[::]:443": true,
 		"224.0.0.251:5353": true, "[ff02::fb]:5353": true, "[::ffff:127.0.0.1]:443": true, "100.100.100.200:80": true,
 		"93.184.215.14:443": false, "[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:443": false, "8.8.8.8:443": false,
+		// IPv6 that carries IPv4 (review 9): NAT64, 6to4, IPv4-compatible,
+		// local-use NAT64, Teredo; NAT64 to a public address goes through.
+		"[64:ff9b::a9fe:a9fe]:80": true, "[64:ff9b::a00:1]:443": true, "[64:ff9b::7f00:1]:443": true,
+		"[64:ff9b:1::a00:1]:443": true, "[2002:a9fe:a9fe::]:443": true, "[2002:a00:1::]:443": true,
+		"[::a9fe:a9fe]:443": true, "[2001:0:4136:e378:8000:63bf:3fff:fdd2]:443": true, "[64:ff9b::808:808]:443": false,
+		// Special-purpose and reserved ranges.
+		"192.0.0.192:443": true, "198.18.0.1:443": true, "240.0.0.1:443": true, "255.255.255.255:443": true,
+		"192.0.2.1:443": true, "203.0.113.9:443": true, "[fec0::1]:443": true, "[100::1]:443": true,
+		"[2001:db8::1]:443": true, "[3fff::1]:443": true,
 	} {
 		err := ws.control("tcp", addr, nil)
 		if (err != nil) != blocked {
