@@ -11,6 +11,9 @@ package main
 // (OWASP's "device cookies").
 
 import (
+	"cmp"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 )
@@ -135,17 +138,27 @@ func (d *failureDelay) fail(key string, now time.Time) {
 	d.m[key] = failureCount{n: c.n + 1, last: now}
 }
 
-// dropOld makes room: the keys whose failures are forgotten anyway, or, if
-// none, every key (a flood of names from many addresses then resets the
-// counts, which the per-address limits still bound).
+// dropOld makes room: the keys whose failures are forgotten anyway, then,
+// down to three quarters of the table (so that the sort runs once per
+// many new keys), those with the fewest failures, oldest first. A flood of
+// new names never wipes the delay of a key under attack: to outrank it,
+// each flooding key needs as many failures, each waited for.
 func (d *failureDelay) dropOld(now time.Time) {
 	for k, c := range d.m {
 		if now.Sub(c.last) >= failureMemory {
 			delete(d.m, k)
 		}
 	}
-	if len(d.m) >= maxFailureEntries {
-		clear(d.m)
+	excess := len(d.m) - maxFailureEntries*3/4
+	if excess <= 0 {
+		return
+	}
+	keys := slices.Collect(maps.Keys(d.m))
+	slices.SortFunc(keys, func(a, b string) int {
+		return cmp.Or(cmp.Compare(d.m[a].n, d.m[b].n), d.m[a].last.Compare(d.m[b].last))
+	})
+	for _, k := range keys[:excess] {
+		delete(d.m, k)
 	}
 }
 

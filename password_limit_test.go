@@ -68,3 +68,28 @@ func attackSignIn(t *testing.T, e *signInEnv, email func(i int) string) (perMinu
 		}
 	}
 }
+
+// TestFailureDelayOutlastsAFlood: a flood of new names, each failing past
+// its free failures, fills the table; the key under attack, with more
+// failures than any of them, keeps its delay, and the table stays bounded
+// (review 9: the full table was cleared whole, the victim's delay with it).
+func TestFailureDelayOutlastsAFlood(t *testing.T) {
+	t.Parallel()
+	d := newFailureDelay(freeAccountFailures)
+	now := time.Unix(0, 0)
+	for range freeAccountFailures + 6 {
+		d.fail("victim", now)
+	}
+	want := d.wait("victim", now)
+	for i := range maxFailureEntries {
+		for range freeAccountFailures + 1 {
+			d.fail("flood "+strconv.Itoa(i), now)
+		}
+	}
+	if got := d.wait("victim", now); got != want || want == 0 {
+		t.Errorf("after the flood the victim waits %v, want %v", got, want)
+	}
+	if len(d.m) > maxFailureEntries {
+		t.Errorf("the table holds %d keys, want at most %d", len(d.m), maxFailureEntries)
+	}
+}
