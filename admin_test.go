@@ -452,10 +452,20 @@ func TestAdminDisableHoldsOnEveryPathIn(t *testing.T) {
 				}
 				return cookieHeader(w.Result().Cookies()[0])
 			}
+			pat := func(userID string) map[string]string { // a personal access token, stored as POST /tokens stores one
+				secret := patPrefix + newSecret(32)
+				c := Credential{Hash: hashSecret(secret), Kind: kindPAT, UserID: userID, TokenID: newID(), Name: "pat",
+					Scope: scopeFilesRead, CreatedAt: e.srv.now(), ExpiresAt: e.srv.now().Add(time.Hour)}
+				if err := e.srv.store.InsertCredential(t.Context(), c); err != nil {
+					t.Fatal(err)
+				}
+				return bearer(secret)
+			}
 			ways := map[string]map[string]string{
 				"X-User-Id": {"X-User-Id": memberID},
 				"bearer":    bearer(memberToken),
 				"session":   session(memberID),
+				"pat":       pat(memberID),
 			}
 			wantMe := func(status int) {
 				t.Helper()
@@ -478,7 +488,7 @@ func TestAdminDisableHoldsOnEveryPathIn(t *testing.T) {
 			wantStatus(t, resp, body, http.StatusUnauthorized)
 
 			// Credentials the disable did not delete (stored after it).
-			ways["bearer"], ways["session"] = bearer(e.newUserToken(memberID)), session(memberID)
+			ways["bearer"], ways["session"], ways["pat"] = bearer(e.newUserToken(memberID)), session(memberID), pat(memberID)
 			wantMe(http.StatusUnauthorized)
 			if err := e.srv.store.SetUserDisabled(t.Context(), memberID, false); err != nil {
 				t.Fatal(err)

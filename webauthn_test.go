@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // ---- A software authenticator ----
@@ -336,6 +337,12 @@ func TestPasskeyRefusals(t *testing.T) {
 		wantPasskeySession(t, resp, body)
 		a.count += 5 // even with a counter that would pass, the challenge is spent
 		resp, body = e.postForm("/auth/passkey", form, nil)
+		wantPasskeyRefused(t, resp, body)
+
+		// An expired challenge (review 9: only the store's contract held it).
+		opts = e.passkeyOptions("/auth/passkey/options", nil)
+		e.clock.advance(passkeyChallengeTTL + time.Second)
+		resp, body = e.postForm("/auth/passkey", url.Values{"credential": {a.assert(opts, ceremonyEdit{})}}, nil)
 		wantPasskeyRefused(t, resp, body)
 
 		// A registration's challenge does not sign in.
