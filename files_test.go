@@ -309,6 +309,11 @@ func TestFormReplayAfterDeclaredComplete(t *testing.T) {
 		if got := downloaded(t, a, tok, up.File.ID); string(got) != "AAAAAA" {
 			t.Errorf("download serves %q, want the completed %q", got, "AAAAAA")
 		}
+		// While the form may still be posted, the bucket holds at most
+		// the file itself beyond what the usage says (docs/api.md).
+		if usage, stored := a.me(tok).Usage.Bytes, storedBytes(t, a); stored > usage+6 {
+			t.Errorf("before the form expired: the object store holds %d bytes, the usage says %d", stored, usage)
+		}
 		sweepAfterForms(t, a, clock)
 		wantUsageIsStored(t, a, tok, 6)
 		if got := downloaded(t, a, tok, up.File.ID); string(got) != "AAAAAA" {
