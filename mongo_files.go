@@ -285,31 +285,85 @@ func (s *mongoStore) CompleteFile(callerCtx context.Context, owner, id, key stri
 	}
 	// The file is complete now: its claim is written even if the client
 	// has gone, with a budget of its own.
-	return &f, s.claimCompletion(context.WithoutCancel(callerCtx), id, at), nil
+	detached := context.WithoutCancel(callerCtx)
+	taken, swept, err := s.claimCompletion(detached, id, at)
+	if swept {
+		return nil, false, s.finishSweep(detached, owner, id)
+	}
+	return &f, taken, err
+}
+
+// finishSweep deletes a file the sweeper claimed as abandoned while this
+// complete's update went through: the sweeper's delete, a read then a
+// delete on FerretDB 1.x, may have read it before that update or after,
+// and so may or may not delete it. Deleted here, no complete record
+// outlives the complete's ErrNotFound, whose caller deletes the copy it
+// promoted; should this delete fail, the error stands, and the file
+// stays complete with its copy, for the client's retry to find.
+func (s *mongoStore) finishSweep(ctx context.Context, owner, id string) error {
+	if _, err := s.deleteFileReleasing(ctx, owner, id); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("%w: the upload was swept as abandoned", ErrNotFound)
 }
 
 // completionClaimTTL is how long a completion's claim is kept: far longer
-// than two completes of one file can race (both read it pending).
+// than two completes of one file can race (both read it pending), or a
+// sweep and a complete.
 const completionClaimTTL = time.Hour
 
-// completionsColl holds one claim per completed file, under its _id, for
-// completionClaimTTL (the sweeper deletes them after).
+// completionsColl holds one claim per file that left pending, under its
+// _id, for completionClaimTTL (the sweeper deletes them after): a
+// complete's, or the sweeper's (kind claimSwept) for an abandoned upload.
 func (s *mongoStore) completionsColl() *mongo.Collection {
 	return s.coll("completions")
 }
 
+// claimSwept is the kind of the claim the sweeper takes before it deletes
+// an abandoned upload; a complete's claim has none.
+const claimSwept = "swept"
+
+// completionClaim is a claim in completionsColl.
+type completionClaim struct {
+	ID        string    `bson:"_id"`
+	Kind      string    `bson:"kind,omitempty"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
 // claimCompletion tells whether this call is the one that completed the
-// file. On MongoDB the conditional update alone would tell, but FerretDB
-// runs it as a read then a write, so two completes can both match the
-// pending file; a unique insert is atomic on both. A failed insert only
-// logs: the file is complete either way, and at worst goes uncounted.
-func (s *mongoStore) claimCompletion(ctx context.Context, id string, at time.Time) bool {
-	claim := bson.D{{Key: "_id", Value: id}, {Key: "expires_at", Value: at.Add(completionClaimTTL)}}
-	taken, err := s.insertUnique(ctx, s.completionsColl(), claim, "claim completion")
+// file, or whether the sweeper claimed it first (swept). On MongoDB the
+// conditional update alone would tell, but FerretDB 1.x runs it as a read
+// then a write, so two completes can both match the pending file, and so
+// can the sweeper's delete; a unique insert is atomic on both. A failed
+// insert only logs: the file is complete either way, and at worst goes
+// uncounted.
+func (s *mongoStore) claimCompletion(ctx context.Context, id string, at time.Time) (taken, swept bool, err error) {
+	claim := completionClaim{ID: id, ExpiresAt: at.Add(completionClaimTTL)}
+	taken, err = s.insertUnique(ctx, s.completionsColl(), claim, "claim completion")
 	if err != nil {
 		s.log.Warn("claiming a file's completion", "file", id, "err", err)
+		return false, false, nil
 	}
-	return taken
+	if taken {
+		return true, false, nil
+	}
+	var first completionClaim
+	err = s.decodeOne(ctx, s.completionsColl(), bson.D{{Key: "_id", Value: id}}, "claim completion", &first)
+	if errors.Is(err, ErrNotFound) {
+		return false, false, nil // a claim of an hour ago, just expired: not the sweeper's of now
+	}
+	if err != nil {
+		return false, false, err
+	}
+	return false, first.Kind == claimSwept, nil
+}
+
+// claimSweep takes the claim of an abandoned upload for the sweeper,
+// before it deletes the file: false if a complete (or another sweeper)
+// claimed it first, which the sweeper then leaves alone.
+func (s *mongoStore) claimSweep(ctx context.Context, id string, now time.Time) (bool, error) {
+	claim := completionClaim{ID: id, Kind: claimSwept, ExpiresAt: now.Add(completionClaimTTL)}
+	return s.insertUnique(ctx, s.completionsColl(), claim, "claim abandoned upload")
 }
 
 // DeleteFile ends the file's shares first (mongo_shares.go): should the
