@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -352,4 +353,47 @@ func TestUsageWithoutLedgerSendsNoFiles(t *testing.T) {
 	if most := usageReadLimit + 1 + 2; sent > most {
 		t.Errorf("the usage of %d files read %d documents from the database, want at most %d", n+1, sent, most)
 	}
+}
+
+// TestSettleRetryMendsTheRecord: a settle that stops between the ledger's
+// entry and the record's charge (its call failing there) leaves the record
+// with its old charge; the sweeper's next try must write the settled
+// charge on the record, so that a delete after the entry is pruned
+// releases what the ledger counted (review 8: the record kept 1,000, the
+// delete released it, and the usage ended at -490 bytes, letting 2,900
+// bytes in under a 2,000-byte quota).
+func TestSettleRetryMendsTheRecord(t *testing.T) {
+	t.Parallel()
+	q := Quota{Bytes: 2000}
+	s := openMongoStoreAt(t, testDatabaseName(t), withQuota(q))
+	countStoreCalls(s)
+	for at := int64(1); at <= 8; at++ {
+		owner := ctNewID()
+		f := quotaFile(owner, 1000) // a size-less form's charge
+		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, q))
+		_, _, err := s.CompleteFile(t.Context(), owner, f.ID, "", 10, "etag", ctNow())
+		ctMust(t, "complete", err)
+		err = s.SettleCharge(newAtStoreCall(t.Context(), at, nil), owner, f.ID, 1000, 10) // its at-th call fails
+		u, _ := s.GetUsage(t.Context(), owner)
+		rec, _ := s.GetFile(t.Context(), owner, f.ID)
+		if err == nil || u.Bytes != 10 || rec.Charged != 1000 {
+			continue // not the window between the two writes
+		}
+		if err := s.SettleCharge(t.Context(), owner, f.ID, rec.Charged, 10); !errors.Is(err, ErrConflict) {
+			t.Fatalf("the sweeper's next settle: %v, want ErrConflict", err)
+		}
+		if rec, _ = s.GetFile(t.Context(), owner, f.ID); rec.Charged != 10 {
+			t.Errorf("after the next settle the record charges %d, want the settled 10", rec.Charged)
+		}
+		g := quotaFile(owner, 500)
+		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), g, q))
+		_, err = s.pruneUsage(t.Context(), time.Now().Add(time.Second)) // a day on: all but the latest entry go
+		ctMust(t, "pruneUsage", err)
+		ctMust(t, "DeleteFile", errOf(s.DeleteFile(t.Context(), owner, f.ID)))
+		if u, _ = s.GetUsage(t.Context(), owner); u.Bytes != 500 {
+			t.Errorf("after deleting the settled file the usage is %d bytes, want the other file's 500", u.Bytes)
+		}
+		return
+	}
+	t.Fatal("no call of the settle failed between the ledger's entry and the record's charge: the call numbers changed")
 }
