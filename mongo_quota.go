@@ -27,6 +27,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -539,7 +541,8 @@ func (s *mongoStore) deleteOwnedFile(ctx context.Context, owner, id string, only
 const usageKeep = 24 * time.Hour
 
 // pruneUsage deletes the ledger entries written before `before`, except
-// each user's latest, and returns how many it deleted. The sweeper runs it.
+// each user's latest and those a file still needs (entriesStillNeeded),
+// and returns how many it deleted. The sweeper runs it.
 func (s *mongoStore) pruneUsage(ctx context.Context, before time.Time) (int, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
@@ -547,7 +550,7 @@ func (s *mongoStore) pruneUsage(ctx context.Context, before time.Time) (int, err
 	}
 	defer cancel()
 	cur, err := s.usageColl().Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}},
-		options.Find().SetProjection(bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: 1}}))
+		options.Find().SetProjection(bson.D{{Key: "owner", Value: 1}, {Key: "seq", Value: 1}, {Key: "op", Value: 1}, {Key: "to", Value: 1}}))
 	if err != nil {
 		return 0, mongoErr("prune usage", err)
 	}
@@ -559,15 +562,102 @@ func (s *mongoStore) pruneUsage(ctx context.Context, before time.Time) (int, err
 	for _, e := range old {
 		newestOld[e.Owner] = max(newestOld[e.Owner], e.Seq)
 	}
+	old = slices.DeleteFunc(old, func(e usageEntry) bool { return e.Seq >= newestOld[e.Owner] })
+	keep, err := s.entriesStillNeeded(ctx, old)
+	if err != nil {
+		return 0, err
+	}
 	pruned := 0
 	for owner, seq := range newestOld {
-		res, err := s.usageColl().DeleteMany(ctx, bson.D{{Key: "owner", Value: owner}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: seq}}}})
+		filter := bson.D{{Key: "owner", Value: owner}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: seq}}}}
+		if len(keep[owner]) > 0 {
+			filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$nin", Value: keep[owner]}}})
+		}
+		res, err := s.usageColl().DeleteMany(ctx, filter)
 		if err != nil {
 			return pruned, mongoErr("prune usage", err)
 		}
 		pruned += int(res.DeletedCount)
 	}
 	return pruned, nil
+}
+
+// entriesStillNeeded returns, per owner, the _ids of the entries among
+// old that a file's later release reads (deleteFileReleasing, releaseLost:
+// findOp), which a prune must keep however old they are (review 8: a held
+// file's delete, once its hold was pruned, took it off the file count a
+// second time): a hold of a file whose record is still there; a
+// settlement of one whose record does not carry the settled charge yet
+// (mendSettled writes it); and either, of a file whose record went but
+// whose release is not written yet.
+func (s *mongoStore) entriesStillNeeded(ctx context.Context, old []usageEntry) (map[string][]string, error) {
+	var ids []string
+	for _, e := range old {
+		if id, ok := heldOrSettled(e.Op); ok {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var files []struct {
+		ID      string `bson:"_id"`
+		Charged int64  `bson:"charged"`
+	}
+	if err := s.findAll(ctx, s.files, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, options.Find().SetProjection(bson.D{{Key: "charged", Value: 1}}), &files); err != nil {
+		return nil, mongoErr("prune usage", err)
+	}
+	charged := make(map[string]int64, len(files))
+	for _, f := range files {
+		charged[f.ID] = f.Charged
+	}
+	released, err := s.releasedFiles(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	keep := map[string][]string{}
+	for _, e := range old {
+		id, ok := heldOrSettled(e.Op)
+		if !ok {
+			continue
+		}
+		c, there := charged[id]
+		needed := !released[id] // the record went; its release will read this
+		if there {
+			needed = strings.HasPrefix(e.Op, "hold:") || c != e.To
+		}
+		if needed {
+			keep[e.Owner] = append(keep[e.Owner], e.ID)
+		}
+	}
+	return keep, nil
+}
+
+// heldOrSettled tells whether op is a hold or a settlement, and of which file.
+func heldOrSettled(op string) (string, bool) {
+	for _, prefix := range []string{"hold:", "settle:"} {
+		if id, ok := strings.CutPrefix(op, prefix); ok {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+// releasedFiles tells which of ids have their release in the ledger.
+func (s *mongoStore) releasedFiles(ctx context.Context, ids []string) (map[string]bool, error) {
+	ops := make([]string, len(ids))
+	for i, id := range ids {
+		ops[i] = "delete:" + id
+	}
+	var entries []usageEntry
+	if err := s.findAll(ctx, s.usageColl(), bson.D{{Key: "op", Value: bson.D{{Key: "$in", Value: ops}}}}, options.Find().SetProjection(bson.D{{Key: "op", Value: 1}}), &entries); err != nil {
+		return nil, mongoErr("prune usage", err)
+	}
+	released := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		released[strings.TrimPrefix(e.Op, "delete:")] = true
+	}
+	return released, nil
 }
 
 // GetUsage returns the totals of the owner's latest ledger entry, or

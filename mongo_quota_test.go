@@ -356,44 +356,85 @@ func TestUsageWithoutLedgerSendsNoFiles(t *testing.T) {
 }
 
 // TestSettleRetryMendsTheRecord: a settle that stops between the ledger's
-// entry and the record's charge (its call failing there) leaves the record
-// with its old charge; the sweeper's next try must write the settled
-// charge on the record, so that a delete after the entry is pruned
-// releases what the ledger counted (review 8: the record kept 1,000, the
-// delete released it, and the usage ended at -490 bytes, letting 2,900
-// bytes in under a 2,000-byte quota).
+// entry and the record's charge leaves the record with its old charge;
+// the sweeper's next try must write the settled charge on the record, so
+// that a delete after the entry is pruned releases what the ledger
+// counted (review 8: the record kept 1,000, the delete released it, and
+// the usage ended at -490 bytes, letting 2,900 bytes in under a 2,000-byte
+// quota).
 func TestSettleRetryMendsTheRecord(t *testing.T) {
 	t.Parallel()
 	q := Quota{Bytes: 2000}
 	s := openMongoStoreAt(t, testDatabaseName(t), withQuota(q))
+	owner, f := settleStoppedBeforeRecord(t, s, q)
+	if err := s.SettleCharge(t.Context(), owner, f.ID, 1000, 10); !errors.Is(err, ErrConflict) {
+		t.Fatalf("the sweeper's next settle: %v, want ErrConflict", err)
+	}
+	if rec, _ := s.GetFile(t.Context(), owner, f.ID); rec.Charged != 10 {
+		t.Errorf("after the next settle the record charges %d, want the settled 10", rec.Charged)
+	}
+	wantReleasedAfterPrune(t, s, q, owner, f.ID)
+}
+
+// TestPruneKeepsWhatAFileStillNeeds: a prune a day on keeps the ledger
+// entries that a file's later release reads. A held file's hold: before,
+// the sweeper's delete of the held record, once the hold was pruned, took
+// the file off the count a second time (review 8: 4 files stored under a
+// 3-file quota). And a settlement whose record was never mended (a
+// complete's settle stopped between its writes, which no sweep retries).
+func TestPruneKeepsWhatAFileStillNeeds(t *testing.T) {
+	t.Parallel()
+	q := Quota{Bytes: 2000, Files: 3}
+	s := openMongoStoreAt(t, testDatabaseName(t), withQuota(q))
+	t.Run("hold", func(t *testing.T) {
+		owner := ctNewID()
+		f := quotaFile(owner, 10)
+		f.StagingKey = "staging/" + f.ID // a file whose form may still be posted is held, not deleted
+		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, q))
+		ctMust(t, "HoldDeletedFile", errOf(s.HoldDeletedFile(t.Context(), owner, f.ID)))
+		wantReleasedAfterPrune(t, s, q, owner, f.ID)
+	})
+	t.Run("settle", func(t *testing.T) {
+		owner, f := settleStoppedBeforeRecord(t, s, q)
+		wantReleasedAfterPrune(t, s, q, owner, f.ID)
+	})
+}
+
+// settleStoppedBeforeRecord stores a complete file of 10 bytes charged
+// 1,000 (a size-less form's charge) for a new owner, and settles it to 10
+// with the settle's call that writes the record failing: the ledger counts
+// 10, the record 1,000.
+func settleStoppedBeforeRecord(t *testing.T, s *mongoStore, q Quota) (string, *File) {
+	t.Helper()
 	countStoreCalls(s)
 	for at := int64(1); at <= 8; at++ {
 		owner := ctNewID()
-		f := quotaFile(owner, 1000) // a size-less form's charge
+		f := quotaFile(owner, 1000)
 		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, q))
 		_, _, err := s.CompleteFile(t.Context(), owner, f.ID, "", 10, "etag", ctNow())
 		ctMust(t, "complete", err)
 		err = s.SettleCharge(newAtStoreCall(t.Context(), at, nil), owner, f.ID, 1000, 10) // its at-th call fails
 		u, _ := s.GetUsage(t.Context(), owner)
 		rec, _ := s.GetFile(t.Context(), owner, f.ID)
-		if err == nil || u.Bytes != 10 || rec.Charged != 1000 {
-			continue // not the window between the two writes
+		if err != nil && u.Bytes == 10 && rec.Charged == 1000 {
+			return owner, f
 		}
-		if err := s.SettleCharge(t.Context(), owner, f.ID, rec.Charged, 10); !errors.Is(err, ErrConflict) {
-			t.Fatalf("the sweeper's next settle: %v, want ErrConflict", err)
-		}
-		if rec, _ = s.GetFile(t.Context(), owner, f.ID); rec.Charged != 10 {
-			t.Errorf("after the next settle the record charges %d, want the settled 10", rec.Charged)
-		}
-		g := quotaFile(owner, 500)
-		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), g, q))
-		_, err = s.pruneUsage(t.Context(), time.Now().Add(time.Second)) // a day on: all but the latest entry go
-		ctMust(t, "pruneUsage", err)
-		ctMust(t, "DeleteFile", errOf(s.DeleteFile(t.Context(), owner, f.ID)))
-		if u, _ = s.GetUsage(t.Context(), owner); u.Bytes != 500 {
-			t.Errorf("after deleting the settled file the usage is %d bytes, want the other file's 500", u.Bytes)
-		}
-		return
 	}
 	t.Fatal("no call of the settle failed between the ledger's entry and the record's charge: the call numbers changed")
+	return "", nil
+}
+
+// wantReleasedAfterPrune stores another file of the owner (so the ledger's
+// latest entry is not the file's), prunes the ledger as a day on, deletes
+// the file, and wants the usage to be the other file's alone.
+func wantReleasedAfterPrune(t *testing.T, s *mongoStore, q Quota, owner, id string) {
+	t.Helper()
+	other := quotaFile(owner, 500)
+	ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), other, q))
+	_, err := s.pruneUsage(t.Context(), time.Now().Add(time.Second))
+	ctMust(t, "pruneUsage", err)
+	ctMust(t, "DeleteFile", errOf(s.DeleteFile(t.Context(), owner, id)))
+	if u, _ := s.GetUsage(t.Context(), owner); u != (Usage{Bytes: 500, Files: 1}) {
+		t.Errorf("after the prune and the delete the usage is %+v, want the other file's {Bytes:500 Files:1}", u)
+	}
 }
