@@ -286,11 +286,38 @@ func (s *mongoStore) CompleteFile(callerCtx context.Context, owner, id, key stri
 	// The file is complete now: its claim is written even if the client
 	// has gone, with a budget of its own.
 	detached := context.WithoutCancel(callerCtx)
-	taken, swept, err := s.claimCompletion(detached, id, at)
-	if swept {
+	taken, first, err := s.claimCompletion(detached, id, at)
+	switch first {
+	case claimSwept:
 		return nil, false, s.finishSweep(detached, owner, id)
+	case claimHeld:
+		return nil, false, s.finishHold(detached, owner, id)
 	}
 	return &f, taken, err
+}
+
+// finishHold marks deleted again a file its owner deleted (HoldDeletedFile
+// claimed it) while this complete's update went through: on FerretDB 1.x
+// that update, a read then a write, may have written the file back over
+// the hold. The complete is not acknowledged (ErrNotFound: its caller
+// deletes the copy it promoted), and the owner's delete stands.
+func (s *mongoStore) finishHold(ctx context.Context, owner, id string) error {
+	if err := s.markDeletedAgain(ctx, owner, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: the upload was deleted", ErrNotFound)
+}
+
+// markDeletedAgain sets a held file's status back to deleted, after an
+// update that read it before its hold may have written it back.
+func (s *mongoStore) markDeletedAgain(ctx context.Context, owner, id string) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	_, err = s.files.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: statusDeleted}}}})
+	return mongoErr("hold deleted file", err)
 }
 
 // finishSweep deletes a file the sweeper claimed as abandoned while this
@@ -319,9 +346,13 @@ func (s *mongoStore) completionsColl() *mongo.Collection {
 	return s.coll("completions")
 }
 
-// claimSwept is the kind of the claim the sweeper takes before it deletes
-// an abandoned upload; a complete's claim has none.
-const claimSwept = "swept"
+// The kinds of claim besides a complete's, which has none: the sweeper's,
+// taken before it deletes an abandoned upload, and a hold's, taken when an
+// owner's delete holds a file that was pending (HoldDeletedFile).
+const (
+	claimSwept = "swept"
+	claimHeld  = "held"
+)
 
 // completionClaim is a claim in completionsColl.
 type completionClaim struct {
@@ -331,31 +362,54 @@ type completionClaim struct {
 }
 
 // claimCompletion tells whether this call is the one that completed the
-// file, or whether the sweeper claimed it first (swept). On MongoDB the
-// conditional update alone would tell, but FerretDB 1.x runs it as a read
-// then a write, so two completes can both match the pending file, and so
-// can the sweeper's delete; a unique insert is atomic on both. A failed
-// insert only logs: the file is complete either way, and at worst goes
-// uncounted.
-func (s *mongoStore) claimCompletion(ctx context.Context, id string, at time.Time) (taken, swept bool, err error) {
+// file, and if not, the kind of the claim that came first: another
+// complete's (""), the sweeper's or a hold's. On MongoDB the conditional
+// update alone would tell, but FerretDB 1.x runs it as a read then a
+// write, so two completes can both match the pending file, and so can the
+// sweeper's delete and an owner's hold; a unique insert is atomic on both.
+// A failed insert only logs: the file is complete either way, and at worst
+// goes uncounted.
+func (s *mongoStore) claimCompletion(ctx context.Context, id string, at time.Time) (taken bool, first string, err error) {
 	claim := completionClaim{ID: id, ExpiresAt: at.Add(completionClaimTTL)}
 	taken, err = s.insertUnique(ctx, s.completionsColl(), claim, "claim completion")
 	if err != nil {
 		s.log.Warn("claiming a file's completion", "file", id, "err", err)
-		return false, false, nil
+		return false, "", nil
 	}
 	if taken {
-		return true, false, nil
+		return true, "", nil
 	}
+	first, err = s.claimKind(ctx, id)
+	return false, first, err
+}
+
+// claimKind reads the kind of the file's claim; "" if it has just expired
+// (a claim of an hour ago, no race of now).
+func (s *mongoStore) claimKind(ctx context.Context, id string) (string, error) {
 	var first completionClaim
-	err = s.decodeOne(ctx, s.completionsColl(), bson.D{{Key: "_id", Value: id}}, "claim completion", &first)
+	err := s.decodeOne(ctx, s.completionsColl(), bson.D{{Key: "_id", Value: id}}, "claim completion", &first)
 	if errors.Is(err, ErrNotFound) {
-		return false, false, nil // a claim of an hour ago, just expired: not the sweeper's of now
+		return "", nil
 	}
-	if err != nil {
-		return false, false, err
+	return first.Kind, err
+}
+
+// claimHold takes a held file's claim once its hold has been written, if
+// the file was pending: a complete that claims after it is not
+// acknowledged, and marks the file deleted again (finishHold). A
+// complete that claimed first had written the file complete by then,
+// perhaps over the hold: the hold marks it deleted again itself.
+func (s *mongoStore) claimHold(ctx context.Context, owner, id string) error {
+	claim := completionClaim{ID: id, Kind: claimHeld, ExpiresAt: time.Now().Add(completionClaimTTL)}
+	taken, err := s.insertUnique(ctx, s.completionsColl(), claim, "claim held file")
+	if err != nil || taken {
+		return err
 	}
-	return false, first.Kind == claimSwept, nil
+	first, err := s.claimKind(ctx, id)
+	if err != nil || first != "" {
+		return err
+	}
+	return s.markDeletedAgain(ctx, owner, id)
 }
 
 // claimSweep takes the claim of an abandoned upload for the sweeper,
@@ -379,7 +433,9 @@ func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) (*File, e
 
 // HoldDeletedFile ends the file's shares first, as DeleteFile does, then
 // marks it deleted in one conditional update; its bytes stay charged, and
-// the ledger takes it off the file count (holdInLedger).
+// the ledger takes it off the file count (holdInLedger). A file that was
+// pending gets a hold's claim, so that a complete racing the mark never
+// leaves it complete (claimHold, finishHold).
 func (s *mongoStore) HoldDeletedFile(ctx context.Context, owner, id string) (*File, error) {
 	if err := s.deleteFileShares(ctx, owner, id); err != nil {
 		return nil, err
@@ -393,6 +449,11 @@ func (s *mongoStore) HoldDeletedFile(ctx context.Context, owner, id string) (*Fi
 	f, err := s.markDeleted(ctx, owner, id)
 	if err != nil {
 		return nil, err
+	}
+	if f.Status == statusPending {
+		if err := s.claimHold(context.WithoutCancel(ctx), owner, id); err != nil {
+			return nil, err
+		}
 	}
 	return f, s.holdInLedger(ctx, owner, id)
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -265,4 +267,52 @@ func wantCount(n int64, err error) func(want int64) error {
 		}
 		return err
 	}
+}
+
+// TestHoldRacingCompleteKeepsTheDelete: an owner deletes a pending upload
+// whose form may still be posted (its record is held, marked deleted)
+// just as its complete goes through: the complete is started as the hold
+// writes its mark, many times. On FerretDB 1.x each is a read then a
+// write, and before the hold's claim the complete wrote the file back as
+// complete over the hold in 45 of 80 rounds (review 8): a file deleted,
+// and told so, came back downloadable, and the usage's file count ended
+// one low. Now the delete stands whichever answers first, a complete that
+// answers the file is one the owner deleted after, and the usage counts
+// the held file's bytes and no file.
+func TestHoldRacingCompleteKeepsTheDelete(t *testing.T) {
+	t.Parallel()
+	q := Quota{Files: 1 << 40}
+	s := openMongoStoreAt(t, testDatabaseName(t), withQuota(q))
+	countStoreCalls(s)
+	notAcknowledged := 0
+	for range 80 {
+		f := ctFile(ctNewID(), ctNow())
+		f.Charged, f.StagingKey = 5, "staging/"+f.ID
+		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, q))
+		var cerr error
+		var wg sync.WaitGroup
+		atMark := newAtStoreCall(t.Context(), 5, func() { // the hold's 5th call: its mark (after the shares and the ledger's head)
+			wg.Go(func() {
+				_, _, cerr = s.CompleteFile(t.Context(), f.Owner, f.ID, f.ObjectKey+"-etag", 5, "etag", ctNow())
+			})
+		})
+		_, herr := s.HoldDeletedFile(atMark, f.Owner, f.ID)
+		wg.Wait()
+		ctMust(t, "HoldDeletedFile", herr)
+		if !atMark.reached() {
+			t.Fatal("the hold made fewer than 5 store calls: the call numbers changed")
+		}
+		if errors.Is(cerr, ErrNotFound) {
+			notAcknowledged++
+		} else {
+			ctMust(t, "CompleteFile", cerr)
+		}
+		if got, err := s.GetFile(t.Context(), f.Owner, f.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("the file deleted reads %+v, %v", got, err)
+		}
+		if u, _ := s.GetUsage(t.Context(), f.Owner); u != (Usage{Bytes: 5}) {
+			t.Errorf("with the file held the usage is %+v, want its 5 bytes and no file", u)
+		}
+	}
+	t.Logf("of 80 races, %d completes were not acknowledged", notAcknowledged)
 }
