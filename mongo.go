@@ -39,6 +39,7 @@ type mongoStore struct {
 	ledgerOff                                  bool             // no quota configured: see withQuota (mongo_quota.go)
 	gate                                       *dbGate          // bounds the calls in flight (dbgate.go); nil: unbounded
 	subjects                                   subjectLocks     // one subject's upserts one at a time (mongo_users.go)
+	requestGuardTTL                            time.Duration    // how long a request upload's guard counts (mongo_requests.go)
 }
 
 var _ Store = (*mongoStore)(nil)

@@ -42,6 +42,8 @@ func openMongoStore(ctx context.Context, uri, dbName string, logger *slog.Logger
 
 		shareDownloads: db.Collection("share_downloads"),
 		shareFiles:     db.Collection("share_files"),
+
+		requestGuardTTL: requestGuardTTL,
 	}
 	for _, opt := range opts {
 		opt(s)

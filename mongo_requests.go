@@ -29,7 +29,8 @@ import (
 
 // requestGuardTTL is how long a guard counts: longer than an upload's
 // create takes, so that an instance that dies between its guard and its
-// file holds no room for long.
+// file holds no room for long. A create that would take longer gives up
+// (InsertRequestFile).
 const requestGuardTTL = time.Minute
 
 // errRequestRace: an upload was over a cap, but after taking its guard
@@ -181,6 +182,14 @@ func (s *mongoStore) withReceived(ctx context.Context, fr FileRequest) (Received
 // InsertRequestFile guards the upload's place, inserts its file within
 // the quota, then lets the guard go (see the top of this file).
 func (s *mongoStore) InsertRequestFile(ctx context.Context, f *File, q Quota, now time.Time) error {
+	// The file must be in while its guard still counts: an upload whose
+	// insert came after would be counted by a racing one in neither (review
+	// 8: a request of one file held two). Its guard expires a TTL after
+	// now, on the clock of this instance: the insert gives up a sixth of
+	// the TTL before, a margin for the others' clocks and for the guard's
+	// own tries.
+	ctx, cancel := context.WithTimeout(ctx, s.requestGuardTTL*5/6)
+	defer cancel()
 	err := retryRacing(ctx, errRequestRace, ErrRequestFull, func() error { return s.guardRequestFile(ctx, f, now) })
 	if err != nil {
 		return err
@@ -202,7 +211,7 @@ func (s *mongoStore) guardRequestFile(ctx context.Context, f *File, now time.Tim
 	if !fr.room(f.Charged) {
 		return ErrRequestFull
 	}
-	if err := s.insertGuard(ctx, requestGuard{ID: f.ID, RequestID: fr.ID, Bytes: f.Charged, ExpiresAt: now.Add(requestGuardTTL)}); err != nil {
+	if err := s.insertGuard(ctx, requestGuard{ID: f.ID, RequestID: fr.ID, Bytes: f.Charged, ExpiresAt: now.Add(s.requestGuardTTL)}); err != nil {
 		return err
 	}
 	held, err := s.heldByRequest(ctx, fr.ID, now)
