@@ -29,7 +29,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -211,35 +210,18 @@ func backupTombstones(srcDir, destDir string) (int, error) {
 
 // backupInvitations copies the local store's unexpired invitations (files
 // of their own beside the log, see localstore_accounts.go), each read and
-// written whole as `dropp invite` writes it. An invitation taken while
-// the copy runs is left out; an expired one is not worth keeping.
+// written whole. An invitation taken while the copy runs is left out; an
+// expired one is not worth keeping.
 func backupInvitations(srcDir, destDir string, now time.Time) (int, error) {
-	entries, err := os.ReadDir(filepath.Join(srcDir, localInvitationsDir))
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
 	n := 0
-	for _, e := range entries {
-		hash, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !validTokenHash(hash) {
-			continue // a temporary file of a `dropp invite` still writing
-		}
-		inv, err := readLocalInvitation(srcDir, hash, now)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return n, err
-		}
+	err := eachLocalInvitation(srcDir, now, func(inv Invitation) error {
 		if err := writeLocalInvitation(destDir, inv); err != nil {
-			return n, err
+			return err
 		}
 		n++
-	}
-	return n, nil
+		return nil
+	})
+	return n, err
 }
 
 // backupSecretKey copies local mode's generated key, so that cookies and
