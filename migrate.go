@@ -372,8 +372,9 @@ func (m *migration) migrateCredentials(ctx context.Context) error {
 	return nil
 }
 
-// migrateShares copies the unexpired share links of migrated files, their
-// download counts first so that a share never shows up with fewer.
+// migrateShares copies the unexpired share links of migrated files, with
+// their download counts, each part by itself (insertMigratedShare): a run
+// interrupted inside a share leaves nothing the next one skips.
 func (m *migration) migrateShares(ctx context.Context) error {
 	for _, sh := range sortedBy(m.src.shares, func(sh Share) string { return sh.ID }) {
 		sh.Files = slices.DeleteFunc(slices.Clone(sh.Files), func(sf ShareFile) bool {
@@ -383,11 +384,7 @@ func (m *migration) migrateShares(ctx context.Context) error {
 		if len(sh.Files) == 0 {
 			continue
 		}
-		err := m.dest.insertShareDownloads(ctx, sh)
-		if err == nil {
-			err = m.dest.InsertShare(ctx, sh, 0) // copied as they are: no limit
-		}
-		if err := countInsert(err, &m.sum.shares, &m.sum.sharesSkipped); err != nil {
+		if err := countInsert(m.dest.insertMigratedShare(ctx, sh), &m.sum.shares, &m.sum.sharesSkipped); err != nil {
 			return fmt.Errorf("share %s: %w", sh.ID, err)
 		}
 	}

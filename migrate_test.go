@@ -417,9 +417,9 @@ func storeLocalFile(t *testing.T, local *localStore, dataDir, owner string, now 
 	return f, content
 }
 
-// migrateDataDir runs dropp migrate from dataDir into a database and
-// bucket of the test's own, and opens that database.
-func migrateDataDir(t *testing.T, dataDir string) (*mongoStore, string) {
+// migrationDestination is the environment of dropp migrate from dataDir
+// into a database and bucket of the test's own, and that database, open.
+func migrationDestination(t *testing.T, dataDir string) (map[string]string, *mongoStore) {
 	t.Helper()
 	env := s3TestEnv(t, testBucket(t))
 	env["DATA_DIR"], env["MONGODB_URI"], env["MONGO_DB"] = dataDir, requireRig(t).mongoURI, testDatabaseName(t)
@@ -429,11 +429,7 @@ func migrateDataDir(t *testing.T, dataDir string) (*mongoStore, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dest.Close(context.Background()) })
-	out, err := migrate(env)
-	if err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
-	return dest, out
+	return env, dest
 }
 
 // TestMigrateCarriesEveryKind: one record of each kind in a local DATA_DIR
@@ -442,7 +438,11 @@ func TestMigrateCarriesEveryKind(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
 	r := fillLocalDataDir(t, dataDir)
-	dest, out := migrateDataDir(t, dataDir)
+	env, dest := migrationDestination(t, dataDir)
+	out, err := migrate(env)
+	if err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
 	wantSummary(t, out, "1 passkeys (0 already there), 1 webhook endpoints (0 already there), 2 webhook deliveries in place, 1 invitations (0 already there)")
 	ctx, now := t.Context(), time.Now()
 	if u, err := dest.GetUser(ctx, r.user.ID); err != nil || u.PasswordHash == "" {
@@ -474,5 +474,29 @@ func TestMigrateCarriesEveryKind(t *testing.T) {
 	}
 	if inv, err := dest.GetInvitation(ctx, r.invitation.Hash, now); err != nil || inv.Email != r.invitation.Email {
 		t.Errorf("invitation: %+v %v", inv, err)
+	}
+}
+
+// TestMigrateCompletesAShareInsertedWithoutFiles: a run interrupted right
+// after a share's document was inserted, before its files' documents,
+// left a dead link that the next run counted "already there". The next run
+// now adds the files, and the link works.
+func TestMigrateCompletesAShareInsertedWithoutFiles(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	r := fillLocalDataDir(t, dataDir)
+	env, dest := migrationDestination(t, dataDir)
+	interrupted := r.share // what the first run left: the document alone, as the local store holds it
+	interrupted.CreatedAt, interrupted.ExpiresAt = localTime(interrupted.CreatedAt), localTime(interrupted.ExpiresAt)
+	if err := dest.insertShare(t.Context(), interrupted); err != nil {
+		t.Fatal(err)
+	}
+	out, err := migrate(env)
+	if err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	wantSummary(t, out, "0 share links (1 already there)")
+	if sh, err := dest.ShareLink(t.Context(), r.share.TokenHash, time.Now()); err != nil || len(sh.Files) != 1 || sh.Files[0].FileID != r.file.ID {
+		t.Errorf("the share link after the resumed migration: %+v %v, want it with its file", sh, err)
 	}
 }
