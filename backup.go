@@ -18,7 +18,11 @@ package main
 // delete produced for that file. Each copied object's size is checked
 // against its record and its ETag recomputed from the bytes copied.
 // Invitations, files of their own beside the log, are copied after the
-// snapshot, so a link used meanwhile is never made to work again.
+// snapshot, so a link used meanwhile is never made to work again. The parts
+// of a resumable upload in progress (a pending file's multipart upload)
+// are copied before the objects: an upload completed meanwhile then has
+// its parts, or its object, or both in the backup, and either lets the
+// client complete it after a restore.
 
 import (
 	"crypto/md5"
@@ -29,6 +33,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
@@ -49,6 +54,10 @@ func runBackup(args []string, getenv func(string) string, stdout io.Writer) erro
 		return fmt.Errorf("backup: %w (DIR must be a new directory)", err)
 	}
 	st, err := readLocalSnapshot(filepath.Join(cfg.DataDir, "metadata"))
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	uploads, err := backupUploads(st, filepath.Join(cfg.DataDir, "objects"), filepath.Join(dest, "objects"))
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -75,7 +84,8 @@ func runBackup(args []string, getenv func(string) string, stdout io.Writer) erro
 	if err := writeBackupMetadata(st, filepath.Join(dest, "metadata")); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	fmt.Fprintf(stdout, "backup: %d files, %d objects (%d bytes), %d tombstones, %d invitations into %s", len(st.files), copied, bytes, tombstones, invitations, dest)
+	fmt.Fprintf(stdout, "backup: %d files, %d objects (%d bytes), %d uploads in progress, %d tombstones, %d invitations into %s",
+		len(st.files), copied, bytes, uploads, tombstones, invitations, dest)
 	if dropped > 0 {
 		fmt.Fprintf(stdout, "; %d files deleted while copying left out", dropped)
 	}
@@ -135,18 +145,29 @@ func backupObjects(st *localState, srcDir, destDir string) (copied, dropped int,
 // backupObject copies one object and writes its ETag (the hex MD5 of the
 // bytes copied, as the local object store keeps it).
 func backupObject(src *os.Root, destDir, key string) (int64, error) {
-	in, err := src.Open(localObjectPath(key))
+	n, sum, err := backupFile(src, localObjectPath(key), filepath.Join(destDir, localObjectPath(key)))
 	if err != nil {
 		return 0, err
 	}
+	return n, os.WriteFile(filepath.Join(destDir, localETagPath(key)), []byte(sum), 0o600)
+}
+
+// backupFile copies the file name under src to path, a new file, making
+// the directories above it, and syncs it. It returns the size and the hex
+// MD5 of the bytes copied. A missing source is fs.ErrNotExist, and then
+// nothing is made.
+func backupFile(src *os.Root, name, path string) (int64, string, error) {
+	in, err := src.Open(name)
+	if err != nil {
+		return 0, "", err
+	}
 	defer in.Close()
-	path := filepath.Join(destDir, localObjectPath(key))
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	sum := md5.New()
 	n, err := io.Copy(io.MultiWriter(out, sum), in)
@@ -156,11 +177,82 @@ func backupObject(src *os.Root, destDir, key string) (int64, error) {
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
+	return n, hex.EncodeToString(sum.Sum(nil)), err
+}
+
+// backupUploads copies the multipart uploads in progress of the pending
+// files in st (see localobjects_parts.go): their parts were acknowledged
+// to the client, which resumes from them. An upload completed or aborted
+// since the snapshot is left out, as that change left it.
+func backupUploads(st *localState, srcDir, destDir string) (int, error) {
+	src, err := os.OpenRoot(srcDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, err
 	}
-	etag := []byte(hex.EncodeToString(sum.Sum(nil)))
-	return n, os.WriteFile(filepath.Join(destDir, localETagPath(key)), etag, 0o600)
+	defer src.Close()
+	n := 0
+	for _, f := range st.files {
+		if f.Status != statusPending || !validLocalUploadID(f.UploadID) {
+			continue
+		}
+		err := backupUpload(src, destDir, f.UploadID)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// backupUpload copies one upload's directory: upload.json first, then each
+// part with its ETag. An upload that goes while it is copied is taken out
+// of the backup again (fs.ErrNotExist), so no restore lists half its parts.
+func backupUpload(src *os.Root, destDir, uploadID string) error {
+	err := copyUpload(src, filepath.Join(destDir, localUploadPath(uploadID, "")), uploadID)
+	if errors.Is(err, fs.ErrNotExist) {
+		if rerr := os.RemoveAll(filepath.Join(destDir, localUploadPath(uploadID, ""))); rerr != nil {
+			return rerr
+		}
+	}
+	return err
+}
+
+// copyUpload is backupUpload's copy into dest. Each part's ETag is the
+// MD5 of the bytes copied, which is what the store records for a part
+// (receiveFile): a part sent again while it was read thus still has the
+// ETag of the bytes the backup holds.
+func copyUpload(src *os.Root, dest, uploadID string) error {
+	if _, _, err := backupFile(src, localUploadPath(uploadID, localUploadMeta), filepath.Join(dest, localUploadMeta)); err != nil {
+		return err
+	}
+	dir, err := src.Open(localUploadPath(uploadID, ""))
+	if err != nil {
+		return err
+	}
+	names, err := dir.Readdirnames(-1)
+	dir.Close()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if n, err := strconv.Atoi(name); err != nil || name != localPartName(n) {
+			continue // upload.json and the .etag files
+		}
+		_, sum, err := backupFile(src, localUploadPath(uploadID, name), filepath.Join(dest, name))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dest, name+".etag"), []byte(sum), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // backupTombstones copies the local object store's tombstones (see
