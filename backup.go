@@ -16,7 +16,7 @@ package main
 // gone by the time it is copied was deleted after the snapshot point: it
 // is left out of the backup (and counted), which is the state that
 // delete produced for that file. Each copied object's size is checked
-// against its record and its ETag recomputed from the bytes copied.
+// against its record, and its ETag is copied with it.
 // Invitations, files of their own beside the log, are copied after the
 // snapshot, so a link used meanwhile is never made to work again. The parts
 // of a resumable upload in progress (a pending file's multipart upload)
@@ -142,14 +142,22 @@ func backupObjects(st *localState, srcDir, destDir string) (copied, dropped int,
 	return copied, dropped, total, nil
 }
 
-// backupObject copies one object and writes its ETag (the hex MD5 of the
-// bytes copied, as the local object store keeps it).
+// backupObject copies one object and its ETag: the one the store
+// recorded, which for an object joined from parts is not the MD5 of its
+// bytes but S3's multipart form ("<md5 of the parts' MD5s>-<n>"), also in
+// its file record. Only an object without a valid ETag gets the MD5 of
+// the bytes copied, which is what the store's Head answers for it.
 func backupObject(src *os.Root, destDir, key string) (int64, error) {
-	n, sum, err := backupFile(src, localObjectPath(key), filepath.Join(destDir, localObjectPath(key)))
+	n, etag, err := backupFile(src, localObjectPath(key), filepath.Join(destDir, localObjectPath(key)))
 	if err != nil {
 		return 0, err
 	}
-	return n, os.WriteFile(filepath.Join(destDir, localETagPath(key)), []byte(sum), 0o600)
+	// Read after the bytes: the store writes an object's ETag when it links
+	// the object in, and never again (a key is written once).
+	if recorded, err := src.ReadFile(localETagPath(key)); err == nil && validLocalETag(string(recorded)) {
+		etag = string(recorded)
+	}
+	return n, os.WriteFile(filepath.Join(destDir, localETagPath(key)), []byte(etag), 0o600)
 }
 
 // backupFile copies the file name under src to path, a new file, making

@@ -334,3 +334,33 @@ func TestBackupKeepsPartsOfUploadInProgress(t *testing.T) {
 		t.Errorf("the file completed after the restore: %d bytes, want %d", len(got), len(content))
 	}
 }
+
+// TestBackupKeepsMultipartETag: an object joined from parts keeps, in the
+// backup, the ETag the store recorded for it and its file record holds
+// ("<md5 of the parts' MD5s>-1"), not the plain MD5 of its bytes; after
+// the restore Head answers it.
+func TestBackupKeepsMultipartETag(t *testing.T) {
+	t.Parallel()
+	dataDir, backupDir := t.TempDir(), filepath.Join(t.TempDir(), "backup")
+	env, base, stop, c, token := startSignedInRun(t, dataDir)
+	id := uploadInOnePart(t, c, base, token, "parts.bin", bytes.Repeat([]byte("part\n"), 2000))
+	backupTo(t, env, backupDir)
+	stop()
+	key := objectKeyOf(t, dataDir, id)
+	recorded, err := os.ReadFile(filepath.Join(dataDir, "objects", localETagPath(key)))
+	if err != nil || !strings.HasSuffix(string(recorded), "-1") {
+		t.Fatalf("the store's ETag of a multipart object: %q %v, want one ending -1", recorded, err)
+	}
+	restored, err := newLocalObjects(filepath.Join(backupDir, "objects"), []byte(testSecretKey), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	st, err := readLocalSnapshot(filepath.Join(backupDir, "metadata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := restored.Head(t.Context(), key); err != nil || info.ETag != string(recorded) || st.files[id].ETag != string(recorded) {
+		t.Errorf("after the restore: Head %+v %v, record's ETag %q; want both %q", info, err, st.files[id].ETag, recorded)
+	}
+}
