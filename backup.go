@@ -81,7 +81,7 @@ func runBackup(args []string, getenv func(string) string, stdout io.Writer) erro
 		return fmt.Errorf("backup: %w", err)
 	}
 	// The metadata last: a backup with a meta.log is a finished one.
-	if err := writeBackupMetadata(st, filepath.Join(dest, "metadata")); err != nil {
+	if err := writeBackupMetadata(st, dest); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	fmt.Fprintf(stdout, "backup: %d files, %d objects (%d bytes), %d uploads in progress, %d tombstones, %d invitations into %s",
@@ -157,7 +157,7 @@ func backupObject(src *os.Root, destDir, key string) (int64, error) {
 	if recorded, err := src.ReadFile(localETagPath(key)); err == nil && validLocalETag(string(recorded)) {
 		etag = string(recorded)
 	}
-	return n, os.WriteFile(filepath.Join(destDir, localETagPath(key)), []byte(etag), 0o600)
+	return n, writeBackupFile(filepath.Join(destDir, localETagPath(key)), []byte(etag))
 }
 
 // backupFile copies the file name under src to path, a new file, making
@@ -256,7 +256,7 @@ func copyUpload(src *os.Root, dest, uploadID string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(dest, name+".etag"), []byte(sum), 0o600); err != nil {
+		if err := writeBackupFile(filepath.Join(dest, name+".etag"), []byte(sum)); err != nil {
 			return err
 		}
 	}
@@ -297,9 +297,11 @@ func backupTombstones(srcDir, destDir string) (int, error) {
 			return n, err
 		}
 		path := filepath.Join(dest, e.Name())
-		if err := os.WriteFile(path, key, 0o600); err != nil {
+		if err := writeBackupFile(path, key); err != nil {
 			return n, err
 		}
+		// Should a crash lose this time, the tombstone has that of the
+		// backup: it then lives longer than it must, never less.
 		if err := os.Chtimes(path, info.ModTime(), info.ModTime()); err != nil {
 			return n, err
 		}
@@ -334,12 +336,51 @@ func backupSecretKey(dataDir, dest string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dest, secretKeyFile), key, 0o600)
+	return writeBackupFile(filepath.Join(dest, secretKeyFile), key)
 }
 
-// writeBackupMetadata writes st as a compacted log in dir.
-func writeBackupMetadata(st *localState, dir string) error {
+// writeBackupFile writes data to path, a new file, and syncs it: what a
+// finished backup holds must survive a crash right after it (an empty
+// secret.key would keep the restored server from starting).
+func writeBackupFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncBackupDirs syncs every directory of the backup in dest, and the one
+// that holds dest, so that the names of the files copied into them, each
+// synced itself, are on disk too.
+func syncBackupDirs(dest string) error {
+	if err := syncLocalDir(filepath.Dir(dest)); err != nil {
+		return err
+	}
+	return filepath.WalkDir(dest, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			err = syncLocalDir(path)
+		}
+		return err
+	})
+}
+
+// writeBackupMetadata writes st as a compacted log in dest's metadata
+// directory, once everything else in dest is on disk (syncBackupDirs): a
+// backup with a meta.log is a finished one.
+func writeBackupMetadata(st *localState, dest string) error {
+	dir := filepath.Join(dest, "metadata")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := syncBackupDirs(dest); err != nil {
 		return err
 	}
 	f, _, err := writeLocalSnapshot(dir, st.eachRecord)
