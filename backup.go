@@ -16,9 +16,13 @@ package main
 // gone by the time it is copied was deleted after the snapshot point: it
 // is left out of the backup (and counted), which is the state that
 // delete produced for that file. Each copied object's size is checked
-// against its record and its ETag recomputed from the bytes copied.
+// against its record, and its ETag is copied with it.
 // Invitations, files of their own beside the log, are copied after the
-// snapshot, so a link used meanwhile is never made to work again.
+// snapshot, so a link used meanwhile is never made to work again. The parts
+// of a resumable upload in progress (a pending file's multipart upload)
+// are copied before the objects: an upload completed meanwhile then has
+// its parts, or its object, or both in the backup, and either lets the
+// client complete it after a restore.
 
 import (
 	"crypto/md5"
@@ -29,7 +33,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
+	"strconv"
 	"time"
 )
 
@@ -53,6 +57,10 @@ func runBackup(args []string, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
+	uploads, err := backupUploads(st, filepath.Join(cfg.DataDir, "objects"), filepath.Join(dest, "objects"))
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	copied, dropped, bytes, err := backupObjects(st, filepath.Join(cfg.DataDir, "objects"), filepath.Join(dest, "objects"))
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
@@ -73,10 +81,11 @@ func runBackup(args []string, getenv func(string) string, stdout io.Writer) erro
 		return fmt.Errorf("backup: %w", err)
 	}
 	// The metadata last: a backup with a meta.log is a finished one.
-	if err := writeBackupMetadata(st, filepath.Join(dest, "metadata")); err != nil {
+	if err := writeBackupMetadata(st, dest); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	fmt.Fprintf(stdout, "backup: %d files, %d objects (%d bytes), %d tombstones, %d invitations into %s", len(st.files), copied, bytes, tombstones, invitations, dest)
+	fmt.Fprintf(stdout, "backup: %d files, %d objects (%d bytes), %d uploads in progress, %d tombstones, %d invitations into %s",
+		len(st.files), copied, bytes, uploads, tombstones, invitations, dest)
 	if dropped > 0 {
 		fmt.Fprintf(stdout, "; %d files deleted while copying left out", dropped)
 	}
@@ -133,21 +142,40 @@ func backupObjects(st *localState, srcDir, destDir string) (copied, dropped int,
 	return copied, dropped, total, nil
 }
 
-// backupObject copies one object and writes its ETag (the hex MD5 of the
-// bytes copied, as the local object store keeps it).
+// backupObject copies one object and its ETag: the one the store
+// recorded, which for an object joined from parts is not the MD5 of its
+// bytes but S3's multipart form ("<md5 of the parts' MD5s>-<n>"), also in
+// its file record. Only an object without a valid ETag gets the MD5 of
+// the bytes copied, which is what the store's Head answers for it.
 func backupObject(src *os.Root, destDir, key string) (int64, error) {
-	in, err := src.Open(localObjectPath(key))
+	n, etag, err := backupFile(src, localObjectPath(key), filepath.Join(destDir, localObjectPath(key)))
 	if err != nil {
 		return 0, err
 	}
+	// Read after the bytes: the store writes an object's ETag when it links
+	// the object in, and never again (a key is written once).
+	if recorded, err := src.ReadFile(localETagPath(key)); err == nil && validLocalETag(string(recorded)) {
+		etag = string(recorded)
+	}
+	return n, writeBackupFile(filepath.Join(destDir, localETagPath(key)), []byte(etag))
+}
+
+// backupFile copies the file name under src to path, a new file, making
+// the directories above it, and syncs it. It returns the size and the hex
+// MD5 of the bytes copied. A missing source is fs.ErrNotExist, and then
+// nothing is made.
+func backupFile(src *os.Root, name, path string) (int64, string, error) {
+	in, err := src.Open(name)
+	if err != nil {
+		return 0, "", err
+	}
 	defer in.Close()
-	path := filepath.Join(destDir, localObjectPath(key))
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	sum := md5.New()
 	n, err := io.Copy(io.MultiWriter(out, sum), in)
@@ -157,11 +185,82 @@ func backupObject(src *os.Root, destDir, key string) (int64, error) {
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
+	return n, hex.EncodeToString(sum.Sum(nil)), err
+}
+
+// backupUploads copies the multipart uploads in progress of the pending
+// files in st (see localobjects_parts.go): their parts were acknowledged
+// to the client, which resumes from them. An upload completed or aborted
+// since the snapshot is left out, as that change left it.
+func backupUploads(st *localState, srcDir, destDir string) (int, error) {
+	src, err := os.OpenRoot(srcDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, err
 	}
-	etag := []byte(hex.EncodeToString(sum.Sum(nil)))
-	return n, os.WriteFile(filepath.Join(destDir, localETagPath(key)), etag, 0o600)
+	defer src.Close()
+	n := 0
+	for _, f := range st.files {
+		if f.Status != statusPending || !validLocalUploadID(f.UploadID) {
+			continue
+		}
+		err := backupUpload(src, destDir, f.UploadID)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// backupUpload copies one upload's directory: upload.json first, then each
+// part with its ETag. An upload that goes while it is copied is taken out
+// of the backup again (fs.ErrNotExist), so no restore lists half its parts.
+func backupUpload(src *os.Root, destDir, uploadID string) error {
+	err := copyUpload(src, filepath.Join(destDir, localUploadPath(uploadID, "")), uploadID)
+	if errors.Is(err, fs.ErrNotExist) {
+		if rerr := os.RemoveAll(filepath.Join(destDir, localUploadPath(uploadID, ""))); rerr != nil {
+			return rerr
+		}
+	}
+	return err
+}
+
+// copyUpload is backupUpload's copy into dest. Each part's ETag is the
+// MD5 of the bytes copied, which is what the store records for a part
+// (receiveFile): a part sent again while it was read thus still has the
+// ETag of the bytes the backup holds.
+func copyUpload(src *os.Root, dest, uploadID string) error {
+	if _, _, err := backupFile(src, localUploadPath(uploadID, localUploadMeta), filepath.Join(dest, localUploadMeta)); err != nil {
+		return err
+	}
+	dir, err := src.Open(localUploadPath(uploadID, ""))
+	if err != nil {
+		return err
+	}
+	names, err := dir.Readdirnames(-1)
+	dir.Close()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if n, err := strconv.Atoi(name); err != nil || name != localPartName(n) {
+			continue // upload.json and the .etag files
+		}
+		_, sum, err := backupFile(src, localUploadPath(uploadID, name), filepath.Join(dest, name))
+		if err != nil {
+			return err
+		}
+		if err := writeBackupFile(filepath.Join(dest, name+".etag"), []byte(sum)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // backupTombstones copies the local object store's tombstones (see
@@ -198,9 +297,11 @@ func backupTombstones(srcDir, destDir string) (int, error) {
 			return n, err
 		}
 		path := filepath.Join(dest, e.Name())
-		if err := os.WriteFile(path, key, 0o600); err != nil {
+		if err := writeBackupFile(path, key); err != nil {
 			return n, err
 		}
+		// Should a crash lose this time, the tombstone has that of the
+		// backup: it then lives longer than it must, never less.
 		if err := os.Chtimes(path, info.ModTime(), info.ModTime()); err != nil {
 			return n, err
 		}
@@ -211,35 +312,18 @@ func backupTombstones(srcDir, destDir string) (int, error) {
 
 // backupInvitations copies the local store's unexpired invitations (files
 // of their own beside the log, see localstore_accounts.go), each read and
-// written whole as `dropp invite` writes it. An invitation taken while
-// the copy runs is left out; an expired one is not worth keeping.
+// written whole. An invitation taken while the copy runs is left out; an
+// expired one is not worth keeping.
 func backupInvitations(srcDir, destDir string, now time.Time) (int, error) {
-	entries, err := os.ReadDir(filepath.Join(srcDir, localInvitationsDir))
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
 	n := 0
-	for _, e := range entries {
-		hash, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !validTokenHash(hash) {
-			continue // a temporary file of a `dropp invite` still writing
-		}
-		inv, err := readLocalInvitation(srcDir, hash, now)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return n, err
-		}
+	err := eachLocalInvitation(srcDir, now, func(inv Invitation) error {
 		if err := writeLocalInvitation(destDir, inv); err != nil {
-			return n, err
+			return err
 		}
 		n++
-	}
-	return n, nil
+		return nil
+	})
+	return n, err
 }
 
 // backupSecretKey copies local mode's generated key, so that cookies and
@@ -252,12 +336,51 @@ func backupSecretKey(dataDir, dest string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dest, secretKeyFile), key, 0o600)
+	return writeBackupFile(filepath.Join(dest, secretKeyFile), key)
 }
 
-// writeBackupMetadata writes st as a compacted log in dir.
-func writeBackupMetadata(st *localState, dir string) error {
+// writeBackupFile writes data to path, a new file, and syncs it: what a
+// finished backup holds must survive a crash right after it (an empty
+// secret.key would keep the restored server from starting).
+func writeBackupFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncBackupDirs syncs every directory of the backup in dest, and the one
+// that holds dest, so that the names of the files copied into them, each
+// synced itself, are on disk too.
+func syncBackupDirs(dest string) error {
+	if err := syncLocalDir(filepath.Dir(dest)); err != nil {
+		return err
+	}
+	return filepath.WalkDir(dest, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			err = syncLocalDir(path)
+		}
+		return err
+	})
+}
+
+// writeBackupMetadata writes st as a compacted log in dest's metadata
+// directory, once everything else in dest is on disk (syncBackupDirs): a
+// backup with a meta.log is a finished one.
+func writeBackupMetadata(st *localState, dest string) error {
+	dir := filepath.Join(dest, "metadata")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := syncBackupDirs(dest); err != nil {
 		return err
 	}
 	f, _, err := writeLocalSnapshot(dir, st.eachRecord)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -301,4 +302,65 @@ func TestBackupKeepsInvitations(t *testing.T) {
 	// (Choosing the password would cost a full scrypt hash here, which
 	// under -race on a busy machine outlasts the client's timeout; taking an
 	// invitation file is TestInvitationSingleUse's.)
+}
+
+// TestBackupKeepsPartsOfUploadInProgress: the part of a resumable
+// (multipart) upload that the server accepted before the backup is in the
+// backup: after the restore the client lists it, completes the upload
+// without sending it again, and downloads the file.
+func TestBackupKeepsPartsOfUploadInProgress(t *testing.T) {
+	t.Parallel()
+	dataDir, backupDir := t.TempDir(), filepath.Join(t.TempDir(), "backup")
+	env, base, stop, c, token := startSignedInRun(t, dataDir)
+	content := bytes.Repeat([]byte("part\n"), 2000)
+	body := fmt.Sprintf(`{"filename":"resumable.bin","size":%d,"multipart":true}`, len(content))
+	up := apiPost[multipartCreateOut](t, c, base+"/upload/", token, body, http.StatusCreated)
+	parts := apiPost[partURLsOut](t, c, base+"/upload/"+up.File.ID+"/parts", token, `{"part_numbers":[1]}`, http.StatusOK).Parts
+	if status, b := streamPut(t, parts[0], bytes.NewReader(content), int64(len(content))); status/100 != 2 {
+		t.Fatalf("PUT part: %d %s", status, b)
+	}
+	if out := backupTo(t, env, backupDir); !strings.Contains(out, "1 uploads in progress") {
+		t.Errorf("backup summary = %q, want 1 uploads in progress", out)
+	}
+	base, stop = restartFromBackup(t, stop, backupDir, env)
+	defer stop()
+	stored := apiGet[storedPartsOut](t, c, base+"/upload/"+up.File.ID+"/parts", token).Parts
+	if len(stored) != 1 || stored[0].Size != int64(len(content)) || stored[0].ETag != localMD5(string(content)) {
+		t.Fatalf("parts after the restore: %+v, want part 1 of %d bytes", stored, len(content))
+	}
+	apiPost[fileResponseOut](t, c, base+"/upload/"+up.File.ID+"/complete", token, "", http.StatusOK)
+	dl := apiGet[downloadOut](t, c, base+"/download/"+up.File.ID, token)
+	if got := fetch(t, c, dl.URL); !bytes.Equal(got, content) {
+		t.Errorf("the file completed after the restore: %d bytes, want %d", len(got), len(content))
+	}
+}
+
+// TestBackupKeepsMultipartETag: an object joined from parts keeps, in the
+// backup, the ETag the store recorded for it and its file record holds
+// ("<md5 of the parts' MD5s>-1"), not the plain MD5 of its bytes; after
+// the restore Head answers it.
+func TestBackupKeepsMultipartETag(t *testing.T) {
+	t.Parallel()
+	dataDir, backupDir := t.TempDir(), filepath.Join(t.TempDir(), "backup")
+	env, base, stop, c, token := startSignedInRun(t, dataDir)
+	id := uploadInOnePart(t, c, base, token, "parts.bin", bytes.Repeat([]byte("part\n"), 2000))
+	backupTo(t, env, backupDir)
+	stop()
+	key := objectKeyOf(t, dataDir, id)
+	recorded, err := os.ReadFile(filepath.Join(dataDir, "objects", localETagPath(key)))
+	if err != nil || !strings.HasSuffix(string(recorded), "-1") {
+		t.Fatalf("the store's ETag of a multipart object: %q %v, want one ending -1", recorded, err)
+	}
+	restored, err := newLocalObjects(filepath.Join(backupDir, "objects"), []byte(testSecretKey), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	st, err := readLocalSnapshot(filepath.Join(backupDir, "metadata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := restored.Head(t.Context(), key); err != nil || info.ETag != string(recorded) || st.files[id].ETag != string(recorded) {
+		t.Errorf("after the restore: Head %+v %v, record's ETag %q; want both %q", info, err, st.files[id].ETag, recorded)
+	}
 }

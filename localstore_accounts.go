@@ -95,6 +95,37 @@ func readLocalInvitation(dir, hash string, now time.Time) (Invitation, error) {
 	return inv, nil
 }
 
+// eachLocalInvitation calls fn with each unexpired invitation of the store
+// in dir, each read whole as `dropp invite` wrote it; one taken while the
+// walk runs is skipped, and so are the temporary files of a `dropp invite`
+// still writing. It needs no lock: backup and migrate read invitations so.
+func eachLocalInvitation(dir string, now time.Time, fn func(Invitation) error) error {
+	entries, err := os.ReadDir(filepath.Join(dir, localInvitationsDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		hash, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		inv, err := readLocalInvitation(dir, hash, now)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err == nil {
+			err = fn(inv)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *localStore) InsertInvitation(ctx context.Context, inv Invitation) error {
 	if !validTokenHash(inv.Hash) {
 		return fmt.Errorf("invitation hash %q is not a token hash", inv.Hash)

@@ -2,10 +2,14 @@ package main
 
 // `dropp migrate`: copies local mode's data (DATA_DIR) into the MongoDB and
 // S3 bucket the environment configures, so that a trial run becomes the
-// production one without losing what was dropped. Users, completed files
-// and their objects, bearer tokens, sessions, share links (with their
-// download counts) and file requests move; sign-ins in progress and unfinished uploads do
-// not: they are minutes old and the apps start them again.
+// production one without losing what was dropped. Users with their
+// passkeys, completed files and their objects, bearer tokens, sessions,
+// share links (with their download counts), file requests, webhook
+// endpoints with their deliveries (pending and finished) and unused
+// invitations move; sign-ins in progress and unfinished uploads do not:
+// they are minutes old and the apps start them again. Every kind the
+// local store keeps has a step here or a reason to stay behind
+// (TestMigrateHasAStepForEveryKind).
 //
 // It holds the local store's lock throughout, so it refuses to run beside
 // a server using DATA_DIR and nothing changes while it copies. Every record
@@ -45,6 +49,10 @@ type migrateSummary struct {
 	bytes                   int64
 	credentials, credsKnown int
 	shares, sharesSkipped   int
+	passkeys, passkeysKnown int
+	webhooks, webhooksKnown int
+	deliveries              int // copied or already there: InsertDeliveries keeps either quietly
+	invitations, invsKnown  int
 }
 
 // runMigrate is `dropp migrate`: args are what follows the word.
@@ -67,7 +75,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer dest.Close(context.Background())
-	m := &migration{src: local.state, dest: dest, objects: objects, out: stdout, singleLimit: maxSingleBytes, partSize: cfg.PartSize}
+	m := &migration{src: local.state, srcDir: local.dir, dest: dest, objects: objects, out: stdout, singleLimit: maxSingleBytes, partSize: cfg.PartSize}
 	m.src.dropExpired(time.Now()) // in memory only: the local store is never written
 	if m.srcObjects, err = os.OpenRoot(filepath.Join(cfg.DataDir, "objects")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("migrate: %w", err)
@@ -154,6 +162,7 @@ func openMigrationDestination(ctx context.Context, cfg *config, logger *slog.Log
 // migration is one run of dropp migrate.
 type migration struct {
 	src        *localState
+	srcDir     string   // the local store's directory, whose invitations are files beside its log
 	srcObjects *os.Root // nil: local mode never stored an object
 	dest       *mongoStore
 	objects    *s3Objects
@@ -164,15 +173,22 @@ type migration struct {
 	singleLimit, partSize int64
 }
 
-// copyAll copies every kind of record, users first so that whatever follows
-// has its owner, and shares last so that their files are there.
+// copyAll copies every kind of record (steps).
 func (m *migration) copyAll(ctx context.Context) error {
-	for _, step := range []func(context.Context) error{m.migrateUsers, m.migrateFiles, m.migrateCredentials, m.migrateShares, m.migrateRequests} {
+	for _, step := range m.steps() {
 		if err := step(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// steps are the migration's steps, one per kind of record, in order: users
+// first so that whatever follows has its owner, shares after files so
+// that their files are there, and deliveries after their endpoints.
+func (m *migration) steps() []func(context.Context) error {
+	return []func(context.Context) error{m.migrateUsers, m.migratePasskeys, m.migrateFiles, m.migrateCredentials,
+		m.migrateShares, m.migrateRequests, m.migrateWebhooks, m.migrateDeliveries, m.migrateInvitations}
 }
 
 // countInsert adds one outcome of an insert to done or, if the destination
@@ -197,6 +213,18 @@ func (m *migration) migrateUsers(ctx context.Context) error {
 		}
 	}
 	fmt.Fprintf(m.out, "migrate: users: %d copied, %d already there\n", m.sum.users, m.sum.usersSkipped)
+	return nil
+}
+
+// migratePasskeys copies every passkey: an account created with one has
+// no password, and could not sign in without it.
+func (m *migration) migratePasskeys(ctx context.Context) error {
+	for _, p := range sortedBy(m.src.passkeys, func(p Passkey) string { return p.ID }) {
+		if err := countInsert(m.dest.InsertPasskey(ctx, p), &m.sum.passkeys, &m.sum.passkeysKnown); err != nil {
+			return fmt.Errorf("passkey of %s: %w", p.UserID, err)
+		}
+	}
+	fmt.Fprintf(m.out, "migrate: passkeys: %d copied, %d already there\n", m.sum.passkeys, m.sum.passkeysKnown)
 	return nil
 }
 
@@ -344,8 +372,9 @@ func (m *migration) migrateCredentials(ctx context.Context) error {
 	return nil
 }
 
-// migrateShares copies the unexpired share links of migrated files, their
-// download counts first so that a share never shows up with fewer.
+// migrateShares copies the unexpired share links of migrated files, with
+// their download counts, each part by itself (insertMigratedShare): a run
+// interrupted inside a share leaves nothing the next one skips.
 func (m *migration) migrateShares(ctx context.Context) error {
 	for _, sh := range sortedBy(m.src.shares, func(sh Share) string { return sh.ID }) {
 		sh.Files = slices.DeleteFunc(slices.Clone(sh.Files), func(sf ShareFile) bool {
@@ -355,11 +384,7 @@ func (m *migration) migrateShares(ctx context.Context) error {
 		if len(sh.Files) == 0 {
 			continue
 		}
-		err := m.dest.insertShareDownloads(ctx, sh)
-		if err == nil {
-			err = m.dest.InsertShare(ctx, sh, 0) // copied as they are: no limit
-		}
-		if err := countInsert(err, &m.sum.shares, &m.sum.sharesSkipped); err != nil {
+		if err := countInsert(m.dest.insertMigratedShare(ctx, sh), &m.sum.shares, &m.sum.sharesSkipped); err != nil {
 			return fmt.Errorf("share %s: %w", sh.ID, err)
 		}
 	}
@@ -384,11 +409,54 @@ func (m *migration) migrateRequests(ctx context.Context) error {
 	return nil
 }
 
+// migrateWebhooks copies every webhook endpoint, users' and server-wide,
+// with its secrets as they are (a rotation's old one too, until its
+// OldUntil), so receivers keep verifying what production signs.
+func (m *migration) migrateWebhooks(ctx context.Context) error {
+	for _, h := range sortedBy(m.src.webhooks, func(h Webhook) string { return h.ID }) {
+		if err := countInsert(m.dest.InsertWebhook(ctx, h), &m.sum.webhooks, &m.sum.webhooksKnown); err != nil {
+			return fmt.Errorf("webhook %s: %w", h.ID, err)
+		}
+	}
+	fmt.Fprintf(m.out, "migrate: webhook endpoints: %d copied, %d already there\n", m.sum.webhooks, m.sum.webhooksKnown)
+	return nil
+}
+
+// migrateDeliveries copies the unexpired webhook deliveries (runMigrate
+// dropped the rest): the pending ones, already promised to their
+// receivers, which production goes on sending, and the finished ones,
+// which an endpoint's list shows.
+func (m *migration) migrateDeliveries(ctx context.Context) error {
+	for _, d := range sortedBy(m.src.deliveries, func(d WebhookDelivery) string { return d.ID }) {
+		if err := m.dest.InsertDeliveries(ctx, []WebhookDelivery{d}); err != nil {
+			return fmt.Errorf("webhook delivery %s: %w", d.ID, err)
+		}
+		m.sum.deliveries++
+	}
+	fmt.Fprintf(m.out, "migrate: webhook deliveries: %d in place (copied, or already there)\n", m.sum.deliveries)
+	return nil
+}
+
+// migrateInvitations copies the unused, unexpired invitations, files of
+// their own beside the local store's log (localstore_accounts.go).
+func (m *migration) migrateInvitations(ctx context.Context) error {
+	err := eachLocalInvitation(m.srcDir, time.Now(), func(inv Invitation) error {
+		return countInsert(m.dest.InsertInvitation(ctx, inv), &m.sum.invitations, &m.sum.invsKnown)
+	})
+	if err != nil {
+		return fmt.Errorf("invitations: %w", err)
+	}
+	fmt.Fprintf(m.out, "migrate: invitations: %d copied, %d already there\n", m.sum.invitations, m.sum.invsKnown)
+	return nil
+}
+
 // printSummary is the last line, printed whether the run finished or not.
 func (m *migration) printSummary(cfg *config) {
 	s := m.sum
 	fmt.Fprintf(m.out, "migrate: %d users (%d already there), %d files (%d already there), %d objects copied (%s), %d already in bucket %s, %d tokens and sessions (%d already there), %d share links (%d already there)",
 		s.users, s.usersSkipped, s.files, s.filesSkipped, s.copied, humanBytes(s.bytes), s.objectsSkipped, cfg.Bucket, s.credentials, s.credsKnown, s.shares, s.sharesSkipped)
+	fmt.Fprintf(m.out, ", %d passkeys (%d already there), %d webhook endpoints (%d already there), %d webhook deliveries in place, %d invitations (%d already there)",
+		s.passkeys, s.passkeysKnown, s.webhooks, s.webhooksKnown, s.deliveries, s.invitations, s.invsKnown)
 	if s.pendingLeft > 0 {
 		fmt.Fprintf(m.out, "; %d unfinished uploads left behind", s.pendingLeft)
 	}

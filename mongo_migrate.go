@@ -23,6 +23,30 @@ func (s *mongoStore) insertUser(ctx context.Context, u User) error {
 	return ErrConflict
 }
 
+// insertMigratedShare inserts a migrated share part by part, each part
+// already there kept as it is, so that the next run completes a run
+// interrupted between them: the downloads first, so that a share never
+// shows up with fewer, then the share's document, then its files (their
+// _ids are "<share>/<file>": insertShareFiles keeps one that is there).
+// ErrConflict says the document was there already. InsertShare cannot do
+// this: for the API a conflict stays a conflict, and a share whose files
+// failed is taken back.
+func (s *mongoStore) insertMigratedShare(ctx context.Context, sh Share) error {
+	sh.withLegacyFiles()
+	sh.Downloads = 0 // counted in share_downloads, as InsertShare stores it
+	if err := s.insertShareDownloads(ctx, sh); err != nil {
+		return err
+	}
+	docErr := s.insertShare(ctx, sh)
+	if docErr != nil && !errors.Is(docErr, ErrConflict) {
+		return docErr
+	}
+	if err := s.insertShareFiles(ctx, &sh, sh.Files); err != nil {
+		return err
+	}
+	return docErr
+}
+
 // insertShareDownloads records the downloads so far of each of the
 // share's files, numbered as CountShareDownload numbers them, for files
 // the share was made with (no member: InsertShare stored them so); the
