@@ -123,8 +123,8 @@ const maxLocalKeyLen = 512
 var errInvalidObjectKey = errors.New("invalid object key")
 
 // newLocalObjects opens (creating it 0700 if needed) the store's directory
-// and empties its temporary directory: partial uploads left by a previous
-// process can never complete, since their requests are gone.
+// and clears its temporary directory of what a previous process left:
+// partial uploads that can never complete, since their requests are gone.
 func newLocalObjects(dir string, secret []byte, logger *slog.Logger) (*localObjects, error) {
 	if len(secret) == 0 {
 		return nil, errors.New("local object store: no signing secret")
@@ -136,7 +136,7 @@ func newLocalObjects(dir string, secret []byte, logger *slog.Logger) (*localObje
 	if err != nil {
 		return nil, fmt.Errorf("local object store: %w", err)
 	}
-	if err := resetTmpDir(root); err != nil {
+	if err := clearStaleTmp(root, time.Now()); err != nil {
 		root.Close()
 		return nil, fmt.Errorf("local object store %s: %w", dir, err)
 	}
@@ -156,13 +156,40 @@ func newLocalObjects(dir string, secret []byte, logger *slog.Logger) (*localObje
 	return o, nil
 }
 
-// resetTmpDir removes the temporary directory with whatever is in it and
-// makes it again, empty.
-func resetTmpDir(root *os.Root) error {
-	if err := root.RemoveAll(localTmpDir); err != nil {
+// staleTmpAge is how long an entry of the temporary directory goes
+// unchanged before it is taken for a dead process's: far longer than an
+// upload may stay idle (localIdleTimeout) or a finished one waits to be
+// linked.
+const staleTmpAge = time.Hour
+
+// clearStaleTmp makes the temporary directory if need be and removes what
+// in it has not changed for staleTmpAge. Only that: another process on the
+// same directory (a second instance with MongoDB, or `dropp reconcile`)
+// may be receiving uploads into it right now (review 10: a start wiped a
+// running server's uploads).
+func clearStaleTmp(root *os.Root, now time.Time) error {
+	if err := root.MkdirAll(localTmpDir, 0o700); err != nil {
 		return err
 	}
-	return root.Mkdir(localTmpDir, 0o700)
+	dir, err := root.Open(localTmpDir)
+	if err != nil {
+		return err
+	}
+	entries, err := dir.ReadDir(-1)
+	dir.Close()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err == nil && now.Sub(info.ModTime()) > staleTmpAge {
+			err = root.RemoveAll(filepath.Join(localTmpDir, e.Name()))
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close releases the store's directory handle.

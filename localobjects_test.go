@@ -437,8 +437,9 @@ func localPostTruncated(t *testing.T, url string, fields map[string]string) (int
 	return resp.StatusCode, body
 }
 
-// TestLocalObjectsOpen: stale temporary files are cleared at open, the
-// directory is private, and Ready notices the directory going away.
+// TestLocalObjectsOpen: stale temporary files are cleared at open, but not
+// those another process may be writing now; the directory is private, and
+// Ready notices the directory going away.
 func TestLocalObjectsOpen(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "objects")
@@ -446,8 +447,14 @@ func TestLocalObjectsOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale := filepath.Join(dir, localTmpDir, "stale")
-	if err := os.WriteFile(stale, []byte("partial"), 0o600); err != nil {
+	stale, live := filepath.Join(dir, localTmpDir, "stale"), filepath.Join(dir, localTmpDir, "live")
+	for _, name := range []string{stale, live} {
+		if err := os.WriteFile(name, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-staleTmpAge - time.Minute)
+	if err := os.Chtimes(stale, old, old); err != nil {
 		t.Fatal(err)
 	}
 	store.Close()
@@ -458,6 +465,9 @@ func TestLocalObjectsOpen(t *testing.T) {
 	defer store.Close()
 	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("stale temporary file after reopening: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a temporary file just written, after reopening: %v", err)
 	}
 	if info, err := os.Stat(dir); err != nil || info.Mode().Perm() != 0o700 {
 		t.Errorf("store directory: %v %v, want mode 0700", info.Mode(), err)
