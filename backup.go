@@ -347,14 +347,7 @@ func writeBackupFile(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return writeAndClose(f, data)
 }
 
 // syncBackupDirs syncs every directory of the backup in dest, and the one

@@ -411,7 +411,13 @@ func (o *localObjects) writeSynced(name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	return writeAndClose(f, data)
+}
+
+// writeAndClose writes data to f, syncs it and closes it: what it wrote
+// survives a crash once it returns nil.
+func writeAndClose(f *os.File, data []byte) error {
+	_, err := f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
