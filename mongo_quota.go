@@ -569,7 +569,9 @@ func (s *mongoStore) pruneUsage(ctx context.Context, before time.Time) (int, err
 	}
 	pruned := 0
 	for owner, seq := range newestOld {
-		filter := bson.D{{Key: "owner", Value: owner}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: seq}}}}
+		// Only the entries checked above: one stamped later, by an
+		// instance whose clock runs ahead, can have a lower seq (review 11).
+		filter := bson.D{{Key: "owner", Value: owner}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: seq}}}, {Key: "at", Value: bson.D{{Key: "$lt", Value: before}}}}
 		if len(keep[owner]) > 0 {
 			filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$nin", Value: keep[owner]}}})
 		}
