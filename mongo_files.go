@@ -6,6 +6,7 @@ package main
 // deletion.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -275,25 +276,42 @@ func (s *mongoStore) CompleteFile(callerCtx context.Context, owner, id, key stri
 	update := bson.D{{Key: "$set", Value: set}}
 	var f File
 	err = s.files.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&f)
+	detached := context.WithoutCancel(callerCtx) // what follows is written even if the client has gone
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		// Not pending: either already complete (a no-op) or not there.
+		// Complete, it may be an earlier try's, answered 503 when
+		// finishing a sweep or a hold failed: that is finished now.
 		done, err := s.GetFile(ctx, owner, id)
-		return done, false, err
+		if err != nil {
+			return nil, false, err
+		}
+		first, err := s.claimKind(detached, id)
+		if err != nil {
+			return nil, false, err
+		}
+		return s.finishClaimed(detached, owner, id, first, done, false)
 	}
 	if err != nil {
 		return nil, false, mongoErr("complete file", err)
 	}
-	// The file is complete now: its claim is written even if the client
-	// has gone, with a budget of its own.
-	detached := context.WithoutCancel(callerCtx)
-	taken, first, err := s.claimCompletion(detached, id, at)
+	taken, first, err := s.claimCompletion(detached, id, f.ObjectKey, at)
+	if err != nil {
+		return nil, false, err
+	}
+	return s.finishClaimed(detached, owner, id, first, &f, taken)
+}
+
+// finishClaimed answers a complete of file f, made complete by this call
+// (taken) or before: as it is, unless the sweeper or an owner's hold
+// claimed the file first, which wins (finishSweep, finishHold).
+func (s *mongoStore) finishClaimed(ctx context.Context, owner, id, first string, f *File, taken bool) (*File, bool, error) {
 	switch first {
 	case claimSwept:
-		return nil, false, s.finishSweep(detached, owner, id)
+		return nil, false, s.finishSweep(ctx, owner, id)
 	case claimHeld:
-		return nil, false, s.finishHold(detached, owner, id)
+		return nil, false, s.finishHold(ctx, owner, id)
 	}
-	return &f, taken, err
+	return f, taken, nil
 }
 
 // finishHold marks deleted again a file its owner deleted (HoldDeletedFile
@@ -328,10 +346,11 @@ func (s *mongoStore) markDeletedAgain(ctx context.Context, owner, id string) err
 // promoted; should this delete fail, the error stands, and the file
 // stays complete with its copy, for the client's retry to find.
 func (s *mongoStore) finishSweep(ctx context.Context, owner, id string) error {
-	if _, err := s.deleteFileReleasing(ctx, owner, id); err != nil && !errors.Is(err, ErrNotFound) {
+	deleted, err := s.deleteFileReleasing(ctx, owner, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	return fmt.Errorf("%w: the upload was swept as abandoned", ErrNotFound)
+	return &sweptError{deleted: deleted}
 }
 
 // completionClaimTTL is how long a completion's claim is kept: far longer
@@ -358,6 +377,7 @@ const (
 type completionClaim struct {
 	ID        string    `bson:"_id"`
 	Kind      string    `bson:"kind,omitempty"`
+	Key       string    `bson:"key,omitempty"` // a complete's: the object key it wrote
 	ExpiresAt time.Time `bson:"expires_at"`
 }
 
@@ -367,49 +387,56 @@ type completionClaim struct {
 // update alone would tell, but FerretDB 1.x runs it as a read then a
 // write, so two completes can both match the pending file, and so can the
 // sweeper's delete and an owner's hold; a unique insert is atomic on both.
-// A failed insert only logs: the file is complete either way, and at worst
-// goes uncounted.
-func (s *mongoStore) claimCompletion(ctx context.Context, id string, at time.Time) (taken bool, first string, err error) {
-	claim := completionClaim{ID: id, ExpiresAt: at.Add(completionClaimTTL)}
+// A failed insert is an error: the complete is not acknowledged without
+// knowing whether the sweeper or a hold came first, and its retry finds
+// out (CompleteFile's not-pending path).
+func (s *mongoStore) claimCompletion(ctx context.Context, id, key string, at time.Time) (taken bool, first string, err error) {
+	claim := completionClaim{ID: id, Key: key, ExpiresAt: at.Add(completionClaimTTL)}
 	taken, err = s.insertUnique(ctx, s.completionsColl(), claim, "claim completion")
 	if err != nil {
-		s.log.Warn("claiming a file's completion", "file", id, "err", err)
-		return false, "", nil
+		return false, "", err
 	}
 	if taken {
 		return true, "", nil
 	}
-	first, err = s.claimKind(ctx, id)
-	return false, first, err
+	claim, err = s.readClaim(ctx, id)
+	return false, claim.Kind, err
 }
 
-// claimKind reads the kind of the file's claim; "" if it has just expired
-// (a claim of an hour ago, no race of now).
+// claimKind reads the kind of the file's claim (readClaim).
 func (s *mongoStore) claimKind(ctx context.Context, id string) (string, error) {
-	var first completionClaim
-	err := s.decodeOne(ctx, s.completionsColl(), bson.D{{Key: "_id", Value: id}}, "claim completion", &first)
+	claim, err := s.readClaim(ctx, id)
+	return claim.Kind, err
+}
+
+// readClaim reads the file's claim; none if it has just expired (a claim
+// of an hour ago, no race of now).
+func (s *mongoStore) readClaim(ctx context.Context, id string) (completionClaim, error) {
+	var claim completionClaim
+	err := s.decodeOne(ctx, s.completionsColl(), bson.D{{Key: "_id", Value: id}}, "claim completion", &claim)
 	if errors.Is(err, ErrNotFound) {
-		return "", nil
+		return completionClaim{}, nil
 	}
-	return first.Kind, err
+	return claim, err
 }
 
 // claimHold takes a held file's claim once its hold has been written, if
 // the file was pending: a complete that claims after it is not
 // acknowledged, and marks the file deleted again (finishHold). A
 // complete that claimed first had written the file complete by then,
-// perhaps over the hold: the hold marks it deleted again itself.
-func (s *mongoStore) claimHold(ctx context.Context, owner, id string) error {
+// perhaps over the hold: the hold marks it deleted again itself, and
+// answers the key that complete wrote, whose copy its caller deletes
+// (review 11: it leaked). "" when no complete came first.
+func (s *mongoStore) claimHold(ctx context.Context, owner, id string) (string, error) {
 	claim := completionClaim{ID: id, Kind: claimHeld, ExpiresAt: time.Now().Add(completionClaimTTL)}
 	taken, err := s.insertUnique(ctx, s.completionsColl(), claim, "claim held file")
 	if err != nil || taken {
-		return err
+		return "", err
 	}
-	first, err := s.claimKind(ctx, id)
-	if err != nil || first != "" {
-		return err
+	if claim, err = s.readClaim(ctx, id); err != nil || claim.Kind != "" {
+		return "", err
 	}
-	return s.markDeletedAgain(ctx, owner, id)
+	return claim.Key, s.markDeletedAgain(ctx, owner, id)
 }
 
 // claimSweep takes the claim of an abandoned upload for the sweeper,
@@ -451,9 +478,14 @@ func (s *mongoStore) HoldDeletedFile(ctx context.Context, owner, id string) (*Fi
 		return nil, err
 	}
 	if f.Status == statusPending {
-		if err := s.claimHold(context.WithoutCancel(ctx), owner, id); err != nil {
-			return nil, err
+		completed, err := s.claimHold(context.WithoutCancel(ctx), owner, id)
+		if err != nil {
+			// The hold stands; a complete racing it may stand too, as
+			// before the claim. Not a reason to lose its ledger entry
+			// and its events (review 11).
+			s.log.Warn("hold: claiming a pending file held deleted", "file", id, "err", err)
 		}
+		f.ObjectKey = cmp.Or(completed, f.ObjectKey)
 	}
 	return f, s.holdInLedger(ctx, owner, id)
 }

@@ -64,3 +64,38 @@ func TestSweepRacingCompleteLosesNoAcknowledgedFile(t *testing.T) {
 	}
 	t.Logf("of 80 races, %d completes were acknowledged and %d swept", acknowledged, swept)
 }
+
+// TestCompleteBeatenBySweepHandsBackTheRecord: the sweeper claims an
+// abandoned upload just as its complete's update lands (at the complete's
+// claim), so the sweeper's delete, filtered on pending, finds nothing and
+// deletes no object. The complete deletes the record and must hand it
+// back with its ErrNotFound (sweptError), for its caller to delete the
+// objects (review 11: a multipart file's object stayed, named by no
+// record).
+func TestCompleteBeatenBySweepHandsBackTheRecord(t *testing.T) {
+	t.Parallel()
+	q := Quota{Files: 1 << 40}
+	s := openMongoStoreAt(t, testDatabaseName(t), withQuota(q))
+	countStoreCalls(s)
+	f := ctFile(ctNewID(), ctNow().Add(-2*time.Hour))
+	f.Charged = 5
+	ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, q))
+	var derr error
+	atClaim := newAtStoreCall(t.Context(), 2, func() { // the complete's 2nd call: its claim, its update landed
+		_, derr = s.DeleteAbandonedFile(t.Context(), f.Owner, f.ID, ctNow().Add(-time.Hour))
+	})
+	_, _, cerr := s.CompleteFile(atClaim, f.Owner, f.ID, "", 5, "etag", ctNow())
+	if !errors.Is(derr, ErrNotFound) {
+		t.Fatalf("the sweeper's delete of the file completed meanwhile: %v, want ErrNotFound", derr)
+	}
+	var swept *sweptError
+	if !errors.As(cerr, &swept) || swept.deleted == nil || swept.deleted.ObjectKey != f.ObjectKey {
+		t.Fatalf("the complete answered %v, want a sweptError with the record it deleted", cerr)
+	}
+	if _, err := s.GetFile(t.Context(), f.Owner, f.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the file swept reads %v", err)
+	}
+	if u, _ := s.GetUsage(t.Context(), f.Owner); u != (Usage{}) {
+		t.Errorf("the usage is %+v, want nothing", u)
+	}
+}

@@ -341,6 +341,7 @@ func (s *server) recordCompletion(w http.ResponseWriter, r *http.Request, f *Fil
 		// have landed, and the copy may be the file's.)
 		s.deletePromoted(r.Context(), promoted, "complete: deleting the copy of a file deleted meanwhile")
 	}
+	s.deleteSwept(r.Context(), err)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -414,6 +415,21 @@ func (s *server) promote(w http.ResponseWriter, r *http.Request, f *File, info O
 func (s *server) deletePromoted(ctx context.Context, key, what string) {
 	if err := s.objects.Delete(context.WithoutCancel(ctx), key); err != nil {
 		s.log.Warn(what, "key", key, "err", err)
+	}
+}
+
+// deleteSwept deletes the objects of a file the sweeper took as abandoned
+// while its complete went through, whose record the complete deleted
+// (sweptError): the sweeper's own delete found the file complete and
+// deleted nothing (review 11: a multipart file's object stayed, named by
+// no record and counted by no quota).
+func (s *server) deleteSwept(ctx context.Context, err error) {
+	var swept *sweptError
+	if !errors.As(err, &swept) || swept.deleted == nil {
+		return
+	}
+	if err := s.deleteObjects(context.WithoutCancel(ctx), swept.deleted); err != nil {
+		s.log.Warn("complete: deleting the objects of a file swept meanwhile; dropp reconcile finds them", "file", swept.deleted.ID, "err", err)
 	}
 }
 

@@ -26,6 +26,15 @@ var (
 	ErrUnavailable = errors.New("storage unavailable")
 )
 
+// sweptError is ErrNotFound for a complete the sweeper beat to the file
+// (mongoStore's claimCompletion): the record the complete then deleted,
+// if it did, whose objects the caller deletes, since the sweeper's own
+// delete found nothing to delete them for.
+type sweptError struct{ deleted *File }
+
+func (e *sweptError) Error() string { return "not found: the upload was swept as abandoned" }
+func (e *sweptError) Unwrap() error { return ErrNotFound }
+
 // unavailableError is ErrUnavailable with a reason a client may read: which
 // dependency cannot be used and why (`object store: no such bucket "x"`).
 // The backend's own error stays in err, for the log only.
@@ -325,8 +334,8 @@ type Store interface {
 	// object store reported, and, unless key is "", the key its object was
 	// promoted to (stagingObjects). A file that is already complete is returned
 	// unchanged. completed tells whether this call made it complete: of
-	// concurrent calls on one pending file, at most one (on MongoDB, exactly
-	// one unless writing its completion claim fails, which is logged).
+	// concurrent calls on one pending file, at most one. A sweptError says
+	// the sweeper took the file as abandoned first (on MongoDB).
 	CompleteFile(ctx context.Context, owner, id, key string, size int64, etag string, at time.Time) (f *File, completed bool, err error)
 	// DeleteFile deletes the owner's file and returns the record it
 	// deleted: its object keys are the ones to delete, whatever a complete
