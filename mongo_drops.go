@@ -213,7 +213,13 @@ func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 		doc.Member = newID()
 		err := s.insertShareFile(ctx, doc)
 		if errors.Is(err, ErrConflict) {
-			return nil // already in the drop
+			var out bool
+			if out, err = s.takeOutPutBack(ctx, doc); err != nil || !out {
+				return err // already in the drop
+			}
+			if err = s.insertShareFile(ctx, doc); errors.Is(err, ErrConflict) {
+				return nil // added by another call meanwhile
+			}
 		}
 		if err != nil {
 			return err
@@ -227,6 +233,26 @@ func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 			return mongoErr("take back share file", s.deleteMany(ctx, s.shareFiles, mine))
 		})
 	})
+}
+
+// takeOutPutBack deletes the document in the way of doc if it is a file
+// its owner took out that a conversion put back (insertConvertedFile):
+// one with no member, marked removed. That conversion is taking it back,
+// or failed to; either way the file is not in the drop, and an add must
+// not answer that it is (review 11). True if it was such a document.
+func (s *mongoStore) takeOutPutBack(ctx context.Context, doc shareFile) (bool, error) {
+	var there shareFile
+	err := s.decodeOne(ctx, s.shareFiles, bson.D{{Key: "_id", Value: doc.ID}}, "add file to share", &there)
+	if err == nil && there.Member == "" {
+		err = s.decodeOne(ctx, s.shareFiles, bson.D{{Key: "_id", Value: removalMarkID(doc.ShareID, doc.FileID)}}, "add file to share", &struct{}{})
+		if err == nil {
+			return true, mongoErr("add file to share", s.deleteMany(ctx, s.shareFiles, bson.D{{Key: "_id", Value: doc.ID}, memberFilter("")}))
+		}
+	}
+	if errors.Is(err, ErrNotFound) {
+		err = nil // gone meanwhile, or not marked: a file in the drop
+	}
+	return false, err
 }
 
 // RemoveShareFile deletes the file's document, then the downloads counted
@@ -246,7 +272,14 @@ func (s *mongoStore) RemoveShareFile(ctx context.Context, owner, shareID, fileID
 			return err
 		}
 	}
-	if err := s.deleteOne(ctx, s.shareFiles, append(mine, memberFilter(doc.Member)), "remove file from share"); err != nil {
+	err := s.deleteOne(ctx, s.shareFiles, append(mine, memberFilter(doc.Member)), "remove file from share")
+	if errors.Is(err, ErrNotFound) && doc.Member == "" {
+		// An add that found it marked took it out first (takeOutPutBack,
+		// which cannot tell it from a conversion's put-back): taken out
+		// all the same, its downloads go below.
+		err = nil
+	}
+	if err != nil {
 		return err
 	}
 	filter := bson.D{{Key: "share_id", Value: shareID}, {Key: "file_id", Value: fileID}, memberFilter(doc.Member)}
@@ -310,7 +343,7 @@ func (s *mongoStore) editableDrop(ctx context.Context, owner, id string, now tim
 // edit read it. A download that read the file back meanwhile is refused
 // (stillInDrop). Should the take-back fail, or its instance stop first,
 // the file shows in the drop but never downloads, until its owner takes
-// it out again.
+// it out again or adds it again (takeOutPutBack).
 func (s *mongoStore) insertConvertedFile(ctx context.Context, sh *Share) error {
 	doc := newShareFile(sh, sh.FileID, time.Now().UTC())
 	err := s.insertShareFile(ctx, doc)

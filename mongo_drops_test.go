@@ -114,3 +114,40 @@ func TestConversionAfterRemovalTakesItsFileBack(t *testing.T) {
 		t.Fatal("no conversion put the file back: the edit's call numbers changed")
 	}
 }
+
+// TestAddAgainDuringConversionTakeBack: the owner adds back a file while
+// a slow first edit of a link made before drops has just put it back
+// (its conversion) and is about to take it out again, finding the
+// removal's mark. The add must end with the file in the drop (review 11:
+// it answered that the file was there already, and the take-back then
+// left it out).
+func TestAddAgainDuringConversionTakeBack(t *testing.T) {
+	t.Parallel()
+	s := openMongoStoreAt(t, testDatabaseName(t))
+	countStoreCalls(s)
+	f := ctShareFile(t, s, ctNewID())
+	g := ctShareFile(t, s, f.Owner)
+	max, now := int64(2), ctNow()
+	old := Share{ID: newID(), TokenHash: ctNewID(), Owner: f.Owner, FileID: f.ID, MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if _, err := s.shares.InsertOne(t.Context(), old); err != nil { // no drop mark: made before drops
+		t.Fatal(err)
+	}
+	convertAndRemove := func() {
+		ctMust(t, "RemoveShareFile", s.RemoveShareFile(t.Context(), f.Owner, old.ID, f.ID, ctNow()))
+	}
+	addAgain := func() {
+		ctMust(t, "AddShareFile again", s.AddShareFile(t.Context(), f.Owner, old.ID, f.ID, 0, ctNow()))
+	}
+	// The slow edit's calls: 1 its read of the link, 2 its conversion's
+	// insert, 3 its read of the removal's mark.
+	slow := newAtStoreCall(newAtStoreCall(t.Context(), 3, addAgain), 2, convertAndRemove)
+	ctMust(t, "the slow edit", s.AddShareFile(slow, f.Owner, old.ID, g.ID, 0, ctNow()))
+	got, err := s.GetShare(t.Context(), f.Owner, old.ID, ctNow())
+	ctMust(t, "GetShare", err)
+	if !slices.ContainsFunc(got.Files, func(sf ShareFile) bool { return sf.FileID == f.ID && sf.Member != "" }) {
+		t.Errorf("the file added again is not in the drop with a member of its own: %+v", got.Files)
+	}
+	if n := ctDownloads(t, s, old, f.ID, 2*max); n != max {
+		t.Errorf("the file added again was downloaded %d times, want its limit of %d", n, max)
+	}
+}
