@@ -564,12 +564,18 @@ func (s *server) handleDelete(w http.ResponseWriter, r *http.Request, owner stri
 // still be written (a form S3 cannot revoke: stagingObjects), holds it
 // deleted: hidden, and still charged until sweepStaged has deleted what
 // the form stored. A file no longer holdable (its key was cleared since
-// it was read) is deleted. Either writes the change's events with it.
+// it was read) is deleted; one held by a racing delete meanwhile is left
+// held (ErrNotFound), not deleted, which would release its charge while
+// its form may still be posted, and count it out twice (review 11). Either
+// writes the change's events with it.
 func (s *server) removeFile(ctx context.Context, owner string, f *File, events fileEvents) (*File, error) {
 	if f.StagingKey != "" {
 		held, err := s.store.HoldDeletedFileEmitting(ctx, owner, f.ID, events)
 		if !errors.Is(err, ErrNotFound) {
 			return held, err
+		}
+		if f, err = s.store.GetFile(ctx, owner, f.ID); err != nil {
+			return nil, err // held or deleted by a racing delete: it wrote the events
 		}
 	}
 	return s.store.DeleteFileEmitting(ctx, owner, f.ID, events)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -586,5 +587,37 @@ func TestDeleteRacingComplete(t *testing.T) {
 		a.srv.objects = &hookedObjects{ObjectStore: a.srv.objects, beforeDelete: func(string) { complete() }}
 		resp, body := a.do(request{method: "DELETE", path: "/files/" + up.File.ID, token: tok})
 		wantStatus(t, resp, body, http.StatusNoContent)
+	})
+}
+
+// TestDeleteRacingDeleteKeepsTheHold: two deletes of a file whose form may
+// still be posted both read it before either holds it. The second must
+// leave the first's hold, not delete the held record: that would release
+// its bytes while the form can still store them, and take it off the file
+// count a second time (review 11).
+func TestDeleteRacingDeleteKeepsTheHold(t *testing.T) {
+	t.Parallel()
+	onEachBackendPair(t, func(t *testing.T, a apiTester, clock *testClock) {
+		if !a.srv.cfg.localObjectStore() {
+			tok := a.newUser("twice")
+			up := a.create(tok, map[string]any{"filename": "six.txt", "size": 6})
+			a.upload(up, []byte("AAAAAA"))
+			resp, body := a.complete(tok, up.File.ID, nil)
+			wantStatus(t, resp, body, http.StatusOK)
+			owner := a.userID(tok)
+			f, err := a.srv.store.GetFile(t.Context(), owner, up.File.ID) // both deletes' read
+			ctMust(t, "GetFile", err)
+			ctMust(t, "deleteObjects", a.srv.deleteObjects(t.Context(), f)) // as handleDelete does first
+			_, err = a.srv.removeFile(t.Context(), owner, f, nil)
+			ctMust(t, "the first delete", err)
+			if _, err := a.srv.removeFile(t.Context(), owner, f, nil); !errors.Is(err, ErrNotFound) {
+				t.Errorf("the second delete: %v, want ErrNotFound (held by the first)", err)
+			}
+			if u := a.me(tok).Usage; u.Bytes != 6 || u.Files != 0 {
+				t.Errorf("with the file held the usage is %+v, want its 6 bytes and no file", u)
+			}
+			sweepAfterForms(t, a, clock)
+			wantUsageIsStored(t, a, tok, 0)
+		}
 	})
 }
