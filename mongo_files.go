@@ -462,8 +462,12 @@ func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) (*File, e
 // marks it deleted in one conditional update; its bytes stay charged, and
 // the ledger takes it off the file count (holdInLedger). A file that was
 // pending gets a hold's claim, so that a complete racing the mark never
-// leaves it complete (claimHold, finishHold).
+// leaves it complete (claimHold, finishHold); before anything, the owner's
+// mark that the file is being held goes in, for the sweeper (markHolding).
 func (s *mongoStore) HoldDeletedFile(ctx context.Context, owner, id string) (*File, error) {
+	if err := s.markHolding(ctx, owner, id); err != nil {
+		return nil, err
+	}
 	if err := s.deleteFileShares(ctx, owner, id); err != nil {
 		return nil, err
 	}
@@ -488,6 +492,51 @@ func (s *mongoStore) HoldDeletedFile(ctx context.Context, owner, id string) (*Fi
 		f.ObjectKey = cmp.Or(completed, f.ObjectKey)
 	}
 	return f, s.holdInLedger(ctx, owner, id)
+}
+
+// holdingID is the _id of the mark that the owner is holding the file
+// deleted. The owner is in it, so that no one else's delete of that ID
+// (answered 404) makes one that counts.
+func holdingID(owner, id string) string { return id + "/held/" + owner }
+
+// holdingTTL is how long a holding mark counts: longer than the sweeper
+// takes to come back to a file whose settle failed half way.
+const holdingTTL = 24 * time.Hour
+
+// markHolding marks, before the hold writes its own mark on the file, that
+// the owner is holding it deleted. On FerretDB 1.x the sweeper's updates
+// of a complete staged file whose form expired (its settle, the clearing
+// of its staging key) are each a read then a write, and can write the
+// file back over the hold. The sweeper checks for this mark after its
+// last write (ClearStagingKey, keepHolding): a mark made after that check
+// comes before a hold's write that then lands after the sweeper's.
+func (s *mongoStore) markHolding(ctx context.Context, owner, id string) error {
+	mark := completionClaim{ID: holdingID(owner, id), Kind: claimHeld, ExpiresAt: time.Now().Add(holdingTTL)}
+	_, err := s.insertUnique(ctx, s.completionsColl(), mark, "hold deleted file")
+	return err // taken already: a retry of the same delete
+}
+
+// keepHolding marks the owner's file f deleted again, with the staging key
+// it had, if the owner is holding it (markHolding), after the sweeper's
+// write that may have put it back. With its staging key the record stays
+// one sweepStaged deletes (review: without it, a hold that failed after
+// its mark would have left the file hidden and charged for good).
+func (s *mongoStore) keepHolding(ctx context.Context, owner string, f *File) error {
+	err := s.decodeOne(ctx, s.completionsColl(), bson.D{{Key: "_id", Value: holdingID(owner, f.ID)}}, "check held file", &struct{}{})
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	held := bson.D{{Key: "status", Value: statusDeleted}, {Key: "staging_key", Value: f.StagingKey}}
+	_, err = s.files.UpdateOne(ctx, bson.D{{Key: "_id", Value: f.ID}, {Key: "owner", Value: owner}}, bson.D{{Key: "$set", Value: held}})
+	return mongoErr("hold deleted file", err)
 }
 
 // markDeleted sets the owner's file that names a staging key to statusDeleted.

@@ -293,7 +293,7 @@ func TestHoldRacingCompleteKeepsTheDelete(t *testing.T) {
 		var cerr error
 		var wg sync.WaitGroup
 		promoted := f.ObjectKey + "-etag"
-		atMark := newAtStoreCall(t.Context(), 5, func() { // the hold's 5th call: its mark (after the shares and the ledger's head)
+		atMark := newAtStoreCall(t.Context(), 6, func() { // the hold's 6th call: its mark (after the holding mark, the shares and the ledger's head)
 			wg.Go(func() {
 				done, _, cerr = s.CompleteFile(t.Context(), f.Owner, f.ID, promoted, 5, "etag", ctNow())
 			})
@@ -307,7 +307,7 @@ func TestHoldRacingCompleteKeepsTheDelete(t *testing.T) {
 			t.Errorf("the complete was answered with %s, and the hold answers the record with %s", done.ObjectKey, held.ObjectKey)
 		}
 		if !atMark.reached() {
-			t.Fatal("the hold made fewer than 5 store calls: the call numbers changed")
+			t.Fatal("the hold made fewer than 6 store calls: the call numbers changed")
 		}
 		if errors.Is(cerr, ErrNotFound) {
 			notAcknowledged++

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // TestSweepRacingCompleteLosesNoAcknowledgedFile: a complete and the
@@ -97,5 +99,93 @@ func TestCompleteBeatenBySweepHandsBackTheRecord(t *testing.T) {
 	}
 	if u, _ := s.GetUsage(t.Context(), f.Owner); u != (Usage{}) {
 		t.Errorf("the usage is %+v, want nothing", u)
+	}
+}
+
+// TestHoldRacingSweepKeepsTheDelete: an owner deletes a complete file
+// whose form may still be posted (its record is held, marked deleted)
+// just as a sweep clears its staging key, many times, the handler's way
+// (removeFile: a file whose key went first is deleted instead). On
+// FerretDB 1.x the sweep's update is a read then a write, and before the
+// holding mark it wrote the file back over the hold in 39 of 80 rounds
+// (review 8): a file deleted came back listed, without its object, and
+// the file count ended one low. Now the file stays deleted, and stays one
+// the staged sweep deletes.
+func TestHoldRacingSweepKeepsTheDelete(t *testing.T) {
+	t.Parallel()
+	q := Quota{Files: 1 << 40}
+	s := openMongoStoreAt(t, testDatabaseName(t), withQuota(q))
+	countStoreCalls(s)
+	for range 80 {
+		f := ctFile(ctNewID(), ctNow())
+		f.Charged, f.StagingKey = 5, "staging/"+f.ID
+		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, q))
+		_, _, err := s.CompleteFile(t.Context(), f.Owner, f.ID, "", 5, "etag", ctNow())
+		ctMust(t, "complete", err)
+		var cerr error
+		var wg sync.WaitGroup
+		atMark := newAtStoreCall(t.Context(), 6, func() { // the hold's 6th call: its mark on the file
+			wg.Go(func() { cerr = s.ClearStagingKey(t.Context(), f.Owner, f.ID) })
+		})
+		_, herr := s.HoldDeletedFile(atMark, f.Owner, f.ID)
+		wg.Wait()
+		ctMust(t, "ClearStagingKey", cerr)
+		if !atMark.reached() {
+			t.Fatal("the hold made fewer than 6 store calls: the call numbers changed")
+		}
+		if errors.Is(herr, ErrNotFound) { // the key went first: removeFile deletes it
+			_, herr = s.DeleteFile(t.Context(), f.Owner, f.ID)
+		}
+		ctMust(t, "delete", herr)
+		if got, err := s.GetFile(t.Context(), f.Owner, f.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("the file deleted reads %+v, %v", got, err)
+		}
+		wantSweptAway(t, s, f)
+	}
+}
+
+// TestFailedHoldIsFinishedBySweep: a delete that made its holding mark and
+// then failed (a 503) leaves the file complete; the sweep that clears its
+// staging key holds it as the owner asked, and keeps it a record the
+// staged sweep deletes, not one hidden and charged for good.
+func TestFailedHoldIsFinishedBySweep(t *testing.T) {
+	t.Parallel()
+	q := Quota{Files: 1 << 40}
+	s := openMongoStoreAt(t, testDatabaseName(t), withQuota(q))
+	f := ctFile(ctNewID(), ctNow())
+	f.Charged, f.StagingKey = 5, "staging/"+f.ID
+	ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, q))
+	_, _, err := s.CompleteFile(t.Context(), f.Owner, f.ID, "", 5, "etag", ctNow())
+	ctMust(t, "complete", err)
+	ctMust(t, "markHolding", s.markHolding(t.Context(), f.Owner, f.ID)) // and then the delete failed
+	ctMust(t, "ClearStagingKey", s.ClearStagingKey(t.Context(), f.Owner, f.ID))
+	if got, err := s.GetFile(t.Context(), f.Owner, f.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the file whose delete failed after its mark reads %+v, %v after the sweep", got, err)
+	}
+	wantSweptAway(t, s, f)
+}
+
+// wantSweptAway wants f, which its owner deleted, gone from the usage once
+// the staged sweep has deleted what is left of it: a held record, which
+// must still name its staging key for StagedFilesBefore to find it.
+func wantSweptAway(t *testing.T, s *mongoStore, f *File) {
+	t.Helper()
+	staged, err := s.StagedFilesBefore(t.Context(), ctNow().Add(time.Hour), &Cursor{CreatedAt: f.CreatedAt.Add(-time.Millisecond)}, 1000)
+	ctMust(t, "StagedFilesBefore", err)
+	for _, g := range staged {
+		if g.ID == f.ID {
+			ctMust(t, "the staged sweep's DeleteFile", errOf(s.DeleteFile(t.Context(), f.Owner, f.ID)))
+		}
+	}
+	if _, err := s.GetFile(t.Context(), f.Owner, f.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the file reads %v", err)
+	}
+	var left []File
+	ctMust(t, "find", s.findAll(t.Context(), s.files, bson.D{{Key: "_id", Value: f.ID}}, nil, &left))
+	if len(left) != 0 {
+		t.Errorf("a record the staged sweep does not find is left: %+v", left[0])
+	}
+	if u, _ := s.GetUsage(t.Context(), f.Owner); u != (Usage{}) {
+		t.Errorf("after the staged sweep the usage is %+v, want nothing", u)
 	}
 }
