@@ -343,13 +343,7 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 		return
 	}
 	if f.Status == statusComplete {
-		// Emitted again (the outbox keeps one): the complete that made
-		// it may have failed between its change and its event.
-		if err := s.emitFileEvent(r.Context(), eventFileCompleted, f); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, fileResponse{toFileJSON(f)})
+		s.answerAlreadyComplete(w, r, f)
 		return
 	}
 	if f.UploadID != "" {

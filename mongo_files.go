@@ -436,7 +436,10 @@ func (s *mongoStore) claimHold(ctx context.Context, owner, id string) (string, e
 	if claim, err = s.readClaim(ctx, id); err != nil || claim.Kind != "" {
 		return "", err
 	}
-	return claim.Key, s.markDeletedAgain(ctx, owner, id)
+	if err := s.markDeletedAgain(ctx, owner, id); err != nil {
+		return "", err // the file may be live: its copy must stay (review 12)
+	}
+	return claim.Key, nil
 }
 
 // claimSweep takes the claim of an abandoned upload for the sweeper,
@@ -482,12 +485,13 @@ func (s *mongoStore) HoldDeletedFile(ctx context.Context, owner, id string) (*Fi
 		return nil, err
 	}
 	if f.Status == statusPending {
+		// Should the claim fail, a complete racing the hold may stand:
+		// the delete is not acknowledged, and its retry finds the file
+		// live, or held (review 12). Its events go unwritten, and the
+		// ledger takes the file off when the held record goes.
 		completed, err := s.claimHold(context.WithoutCancel(ctx), owner, id)
 		if err != nil {
-			// The hold stands; a complete racing it may stand too, as
-			// before the claim. Not a reason to lose its ledger entry
-			// and its events (review 11).
-			s.log.Warn("hold: claiming a pending file held deleted", "file", id, "err", err)
+			return nil, err
 		}
 		f.ObjectKey = cmp.Or(completed, f.ObjectKey)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"testing"
@@ -345,5 +346,32 @@ func TestCompleteRetriedAfterHoldIsNotAcknowledged(t *testing.T) {
 	}
 	if got, err := s.GetFile(t.Context(), f.Owner, f.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the file held reads %+v, %v", got, err)
+	}
+}
+
+// TestRetriedCompleteAfterHoldThroughTheAPI: the same as
+// TestCompleteRetriedAfterHoldIsNotAcknowledged, through the API: the
+// handler, reading the file complete, must still ask the store, not answer
+// 200 (review 12: the retry was answered 200 and the file deleted was
+// listed again).
+func TestRetriedCompleteAfterHoldThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	a := apiTester{startTestEnv(t, backendEnv(t, "mongodb", "s3", nil))}
+	s := a.srv.store.(*mongoStore)
+	tok := a.newUser("held")
+	up := a.create(tok, map[string]any{"filename": "x.bin", "size": 5})
+	a.upload(up, []byte("hello"))
+	resp, body := a.do(request{method: "DELETE", path: "/files/" + up.File.ID, token: tok})
+	wantStatus(t, resp, body, http.StatusNoContent)
+	// The complete's write-back over the hold (FerretDB 1.x), whose
+	// finishHold then failed: 503 to the client.
+	_, err := s.files.UpdateOne(t.Context(), bson.D{{Key: "_id", Value: up.File.ID}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "status", Value: statusComplete}, {Key: "size", Value: 5}, {Key: "etag", Value: "etag"}, {Key: "completed_at", Value: time.Now()},
+	}}})
+	ctMust(t, "write the file back", err)
+	resp, body = a.complete(tok, up.File.ID, nil)
+	wantStatus(t, resp, body, http.StatusNotFound)
+	if listed := a.listIDs(tok, ""); len(listed) != 0 {
+		t.Errorf("the file deleted is listed: %v", listed)
 	}
 }

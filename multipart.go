@@ -240,7 +240,7 @@ func (s *server) completeMultipart(w http.ResponseWriter, r *http.Request, f *Fi
 		return
 	}
 	if f.Status == statusComplete {
-		writeJSON(w, http.StatusOK, fileResponse{toFileJSON(f)})
+		s.answerAlreadyComplete(w, r, f)
 		return
 	}
 	parts, err := s.objects.ListParts(r.Context(), f.ObjectKey, f.UploadID)
@@ -456,10 +456,46 @@ func (s *server) answerCompletedOr(w http.ResponseWriter, r *http.Request, f *Fi
 		return
 	}
 	if now.Status == statusComplete {
-		writeJSON(w, http.StatusOK, fileResponse{toFileJSON(now)})
+		s.answerAlreadyComplete(w, r, now)
 		return
 	}
 	writeError(w, http.StatusConflict, codeConflict, msg)
+}
+
+// answerAlreadyComplete answers a complete of a file read complete: a
+// retry, or a racing complete's. It asks the store again, which on MongoDB
+// finds whether the sweeper or an owner's hold claimed the file first (a
+// complete that wrote it back over them was answered 503): the file is
+// then gone, and so are its objects (review 12: the retry was answered
+// 200). Otherwise the file's events are written again (the outbox keeps
+// one) and its charge settled, either of which the first try may have
+// missed.
+func (s *server) answerAlreadyComplete(w http.ResponseWriter, r *http.Request, f *File) {
+	events, err := s.fileEvents(r.Context(), eventFileCompleted, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var size int64
+	if f.Size != nil {
+		size = *f.Size
+	}
+	done, _, err := s.store.CompleteFileEmitting(r.Context(), f.Owner, f.ID, "", size, f.ETag, s.now().Truncate(time.Millisecond), events)
+	if errors.Is(err, ErrNotFound) {
+		s.deleteSwept(r.Context(), err)
+		if f.StagingKey != "" { // its promoted copy, which the held record names
+			s.deletePromoted(r.Context(), f.ObjectKey, "complete: deleting the copy of a file deleted meanwhile")
+		}
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.kickIf(events)
+	if done.StagingKey == "" && done.Size != nil && done.Charged != *done.Size {
+		s.settleCharge(r.Context(), done, *done.Size)
+	}
+	writeJSON(w, http.StatusOK, fileResponse{toFileJSON(done)})
 }
 
 // deleteStaged deletes a completed file's staged upload, now copied. It is
