@@ -969,3 +969,27 @@ func TestRepeatedCompleteOnTwoInstances(t *testing.T) {
 		})
 	}
 }
+
+// TestRetriedCompleteSettlesTheCharge: a complete whose change landed but
+// whose settle of a size-less upload's charge did not (the first try
+// failed after its change: a 503) is retried; the retry, finding the file
+// complete, settles it, so the file counts its size and not the
+// single-upload limit for good (review 12).
+func TestRetriedCompleteSettlesTheCharge(t *testing.T) {
+	t.Parallel()
+	onEachBackendPair(t, func(t *testing.T, a apiTester, _ *testClock) {
+		if !a.srv.cfg.localObjectStore() {
+			return // on S3 a staged upload's charge waits for its form to expire
+		}
+		tok := a.newUser("unsettled")
+		up := a.create(tok, map[string]any{"filename": "one.bin"})
+		a.upload(up, []byte("1"))
+		_, _, err := a.srv.store.CompleteFile(t.Context(), a.userID(tok), up.File.ID, "", 1, "etag", time.Now()) // the change, without the settle
+		ctMust(t, "CompleteFile", err)
+		resp, body := a.complete(tok, up.File.ID, nil)
+		wantStatus(t, resp, body, http.StatusOK)
+		if got := a.me(tok).Usage.Bytes; got != 1 {
+			t.Errorf("after the retried complete the 1-byte file counts %d bytes", got)
+		}
+	})
+}
