@@ -33,10 +33,7 @@ func TestMongoStoreDropOfOneFromBeforeDrops(t *testing.T) {
 	f := ctShareFile(t, s, ctNewID())
 	g := ctShareFile(t, s, f.Owner)
 	max, now := int64(3), ctNow()
-	old := Share{ID: newID(), TokenHash: ctNewID(), Owner: f.Owner, FileID: f.ID, MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if _, err := s.shares.InsertOne(t.Context(), old); err != nil {
-		t.Fatal(err)
-	}
+	old := insertShareFromBeforeDrops(t, s, f, max, now)
 	for n := range 2 {
 		d := shareDownload{ID: old.ID + "/" + string(rune('1'+n)), ShareID: old.ID, FileID: f.ID, ExpiresAt: old.ExpiresAt}
 		if _, err := s.shareDownloads.InsertOne(t.Context(), d); err != nil {
@@ -44,6 +41,18 @@ func TestMongoStoreDropOfOneFromBeforeDrops(t *testing.T) {
 		}
 	}
 	testDropOfOneFromBeforeDrops(t, s, old, f, g)
+}
+
+// insertShareFromBeforeDrops inserts a share of f allowing max downloads,
+// made at now, as MongoDB stored shares before drops: its one file named
+// in file_id, without the drop mark.
+func insertShareFromBeforeDrops(t *testing.T, s *mongoStore, f *File, max int64, now time.Time) Share {
+	t.Helper()
+	old := Share{ID: newID(), TokenHash: ctNewID(), Owner: f.Owner, FileID: f.ID, MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if _, err := s.shares.InsertOne(t.Context(), old); err != nil {
+		t.Fatal(err)
+	}
+	return old
 }
 
 // testDropOfOneFromBeforeDrops checks an old share of f with 2 of 3

@@ -76,11 +76,8 @@ func TestConversionAfterRemovalTakesItsFileBack(t *testing.T) {
 	for at := int64(1); at <= 4; at++ {
 		f := ctShareFile(t, s, ctNewID())
 		g := ctShareFile(t, s, f.Owner)
-		max, now := int64(2), ctNow()
-		old := Share{ID: newID(), TokenHash: ctNewID(), Owner: f.Owner, FileID: f.ID, MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		if _, err := s.shares.InsertOne(t.Context(), old); err != nil { // no drop mark: made before drops
-			t.Fatal(err)
-		}
+		max := int64(2)
+		old := insertShareFromBeforeDrops(t, s, f, max, ctNow())
 		var stale Share // a download's read of the link before the removal
 		convertAndRemove := func() {
 			var err error
@@ -127,11 +124,8 @@ func TestAddAgainDuringConversionTakeBack(t *testing.T) {
 	countStoreCalls(s)
 	f := ctShareFile(t, s, ctNewID())
 	g := ctShareFile(t, s, f.Owner)
-	max, now := int64(2), ctNow()
-	old := Share{ID: newID(), TokenHash: ctNewID(), Owner: f.Owner, FileID: f.ID, MaxDownloads: &max, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if _, err := s.shares.InsertOne(t.Context(), old); err != nil { // no drop mark: made before drops
-		t.Fatal(err)
-	}
+	max := int64(2)
+	old := insertShareFromBeforeDrops(t, s, f, max, ctNow())
 	convertAndRemove := func() {
 		ctMust(t, "RemoveShareFile", s.RemoveShareFile(t.Context(), f.Owner, old.ID, f.ID, ctNow()))
 	}

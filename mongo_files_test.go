@@ -287,9 +287,7 @@ func TestHoldRacingCompleteKeepsTheDelete(t *testing.T) {
 	countStoreCalls(s)
 	notAcknowledged := 0
 	for range 80 {
-		f := ctFile(ctNewID(), ctNow())
-		f.Charged, f.StagingKey = 5, "staging/"+f.ID
-		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, q))
+		f := insertStagedFile(t, s, q)
 		var done *File
 		var cerr error
 		var wg sync.WaitGroup
@@ -335,9 +333,7 @@ func TestCompleteRetriedAfterHoldIsNotAcknowledged(t *testing.T) {
 	t.Parallel()
 	q := Quota{Files: 1 << 40}
 	s := openMongoStoreAt(t, testDatabaseName(t), withQuota(q))
-	f := ctFile(ctNewID(), ctNow())
-	f.Charged, f.StagingKey = 5, "staging/"+f.ID
-	ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, q))
+	f := insertStagedFile(t, s, q)
 	ctMust(t, "HoldDeletedFile", errOf(s.HoldDeletedFile(t.Context(), f.Owner, f.ID)))
 	_, err := s.files.UpdateOne(t.Context(), bson.D{{Key: "_id", Value: f.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: statusComplete}}}})
 	ctMust(t, "write the file back", err)
@@ -374,4 +370,15 @@ func TestRetriedCompleteAfterHoldThroughTheAPI(t *testing.T) {
 	if listed := a.listIDs(tok, ""); len(listed) != 0 {
 		t.Errorf("the file deleted is listed: %v", listed)
 	}
+}
+
+// insertStagedFile inserts, for a new owner, a pending file of 5 bytes
+// charged 5 whose form may still be posted (it names a staging key): one
+// a delete holds.
+func insertStagedFile(t *testing.T, s *mongoStore, q Quota) *File {
+	t.Helper()
+	f := ctFile(ctNewID(), ctNow())
+	f.Charged, f.StagingKey = 5, "staging/"+f.ID
+	ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, q))
+	return f
 }

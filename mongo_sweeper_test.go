@@ -117,9 +117,7 @@ func TestHoldRacingSweepKeepsTheDelete(t *testing.T) {
 	s := openMongoStoreAt(t, testDatabaseName(t), withQuota(q))
 	countStoreCalls(s)
 	for range 80 {
-		f := ctFile(ctNewID(), ctNow())
-		f.Charged, f.StagingKey = 5, "staging/"+f.ID
-		ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, q))
+		f := insertStagedFile(t, s, q)
 		_, _, err := s.CompleteFile(t.Context(), f.Owner, f.ID, "", 5, "etag", ctNow())
 		ctMust(t, "complete", err)
 		var cerr error
@@ -152,9 +150,7 @@ func TestFailedHoldIsFinishedBySweep(t *testing.T) {
 	t.Parallel()
 	q := Quota{Files: 1 << 40}
 	s := openMongoStoreAt(t, testDatabaseName(t), withQuota(q))
-	f := ctFile(ctNewID(), ctNow())
-	f.Charged, f.StagingKey = 5, "staging/"+f.ID
-	ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, q))
+	f := insertStagedFile(t, s, q)
 	_, _, err := s.CompleteFile(t.Context(), f.Owner, f.ID, "", 5, "etag", ctNow())
 	ctMust(t, "complete", err)
 	ctMust(t, "markHolding", s.markHolding(t.Context(), f.Owner, f.ID)) // and then the delete failed
