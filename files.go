@@ -613,24 +613,6 @@ type requestEventData struct {
 	File      fileJSON `json:"file"`
 }
 
-// emitFileEvent emits file.completed or file.deleted for f, a change
-// already made (fileEvents says which events).
-func (s *server) emitFileEvent(ctx context.Context, event string, f *File) error {
-	ctx = context.WithoutCancel(ctx) // the change is made: its event must not be lost with the request
-	events, err := s.fileEvents(ctx, event, f)
-	if err != nil || events == nil {
-		return err
-	}
-	ds, err := events(f)
-	if err == nil {
-		err = s.store.InsertDeliveries(ctx, ds)
-	}
-	if err == nil {
-		s.webhooks.kick()
-	}
-	return err
-}
-
 // fileEvents reads the endpoints of f's owner, and the server-wide ones,
 // that want event (file.completed or file.deleted; for the completion of
 // a file sent through a file request, request.received too), and returns
