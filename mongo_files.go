@@ -285,11 +285,11 @@ func (s *mongoStore) CompleteFile(callerCtx context.Context, owner, id, key stri
 		if err != nil {
 			return nil, false, err
 		}
-		first, err := s.claimKind(detached, id)
+		claim, err := s.readClaim(detached, id)
 		if err != nil {
 			return nil, false, err
 		}
-		return s.finishClaimed(detached, owner, id, first, done, false)
+		return s.finishClaimed(detached, owner, id, claim.Kind, done, false)
 	}
 	if err != nil {
 		return nil, false, mongoErr("complete file", err)
@@ -320,21 +320,26 @@ func (s *mongoStore) finishClaimed(ctx context.Context, owner, id, first string,
 // the hold. The complete is not acknowledged (ErrNotFound: its caller
 // deletes the copy it promoted), and the owner's delete stands.
 func (s *mongoStore) finishHold(ctx context.Context, owner, id string) error {
-	if err := s.markDeletedAgain(ctx, owner, id); err != nil {
+	if err := s.markDeletedAgain(ctx, owner, id, ""); err != nil {
 		return err
 	}
 	return fmt.Errorf("%w: the upload was deleted", ErrNotFound)
 }
 
 // markDeletedAgain sets a held file's status back to deleted, after an
-// update that read it before its hold may have written it back.
-func (s *mongoStore) markDeletedAgain(ctx context.Context, owner, id string) error {
+// update that read it before its hold may have written it back; with
+// stagingKey, that key too, which the update may have cleared.
+func (s *mongoStore) markDeletedAgain(ctx context.Context, owner, id, stagingKey string) error {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	_, err = s.files.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: statusDeleted}}}})
+	held := bson.D{{Key: "status", Value: statusDeleted}}
+	if stagingKey != "" {
+		held = append(held, bson.E{Key: "staging_key", Value: stagingKey})
+	}
+	_, err = s.files.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}, bson.D{{Key: "$set", Value: held}})
 	return mongoErr("hold deleted file", err)
 }
 
@@ -403,12 +408,6 @@ func (s *mongoStore) claimCompletion(ctx context.Context, id, key string, at tim
 	return false, claim.Kind, err
 }
 
-// claimKind reads the kind of the file's claim (readClaim).
-func (s *mongoStore) claimKind(ctx context.Context, id string) (string, error) {
-	claim, err := s.readClaim(ctx, id)
-	return claim.Kind, err
-}
-
 // readClaim reads the file's claim; none if it has just expired (a claim
 // of an hour ago, no race of now).
 func (s *mongoStore) readClaim(ctx context.Context, id string) (completionClaim, error) {
@@ -436,7 +435,7 @@ func (s *mongoStore) claimHold(ctx context.Context, owner, id string) (string, e
 	if claim, err = s.readClaim(ctx, id); err != nil || claim.Kind != "" {
 		return "", err
 	}
-	if err := s.markDeletedAgain(ctx, owner, id); err != nil {
+	if err := s.markDeletedAgain(ctx, owner, id, ""); err != nil {
 		return "", err // the file may be live: its copy must stay (review 12)
 	}
 	return claim.Key, nil
@@ -526,21 +525,11 @@ func (s *mongoStore) markHolding(ctx context.Context, owner, id string) error {
 // one sweepStaged deletes (review: without it, a hold that failed after
 // its mark would have left the file hidden and charged for good).
 func (s *mongoStore) keepHolding(ctx context.Context, owner string, f *File) error {
-	err := s.decodeOne(ctx, s.completionsColl(), bson.D{{Key: "_id", Value: holdingID(owner, f.ID)}}, "check held file", &struct{}{})
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	mark, err := s.readClaim(ctx, holdingID(owner, f.ID))
+	if err != nil || mark.ID == "" {
 		return err
 	}
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	held := bson.D{{Key: "status", Value: statusDeleted}, {Key: "staging_key", Value: f.StagingKey}}
-	_, err = s.files.UpdateOne(ctx, bson.D{{Key: "_id", Value: f.ID}, {Key: "owner", Value: owner}}, bson.D{{Key: "$set", Value: held}})
-	return mongoErr("hold deleted file", err)
+	return s.markDeletedAgain(ctx, owner, f.ID, f.StagingKey)
 }
 
 // markDeleted sets the owner's file that names a staging key to statusDeleted.
