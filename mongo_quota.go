@@ -218,13 +218,7 @@ func (s *mongoStore) chargeLegacyFiles(ctx context.Context, files []File) error 
 		if f.Charged != 0 || legacyCharge(f) == 0 {
 			continue
 		}
-		opCtx, cancel, err := s.opContext(ctx)
-		if err != nil {
-			return err
-		}
-		err = s.setCharged(opCtx, f.ID, legacyCharge(f))
-		cancel()
-		if err != nil {
+		if err := s.writeCharge(ctx, f.ID, legacyCharge(f)); err != nil {
 			return err
 		}
 	}
@@ -357,7 +351,18 @@ func (s *mongoStore) unchargedFiles(ctx context.Context, owner string) ([]File, 
 	return files, mongoErr("count usage", err)
 }
 
-// setCharged records a file's charge on its record.
+// writeCharge is setCharged as a call of its own, bounded like every one.
+func (s *mongoStore) writeCharge(ctx context.Context, id string, charged int64) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return s.setCharged(ctx, id, charged)
+}
+
+// setCharged records a file's charge on its record, within the caller's
+// bounded call (sumFiles makes many in one).
 func (s *mongoStore) setCharged(ctx context.Context, id string, charged int64) error {
 	_, err := s.files.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "charged", Value: charged}}}})
 	return mongoErr("set charge", err)
@@ -403,12 +408,7 @@ func (s *mongoStore) InsertFileWithinQuota(ctx context.Context, f *File, q Quota
 // `to`.
 func (s *mongoStore) SettleCharge(ctx context.Context, owner, id string, from, to int64) error {
 	if s.ledgerOff {
-		ctx, cancel, err := s.opContext(ctx)
-		if err != nil {
-			return err
-		}
-		defer cancel()
-		return s.setCharged(ctx, id, to)
+		return s.writeCharge(ctx, id, to)
 	}
 	err := s.appendUsage(ctx, owner, "settle:"+id, func(usageEntry) (usageDelta, error) {
 		_, deleted, err := s.findOp(ctx, "delete:"+id)
@@ -426,12 +426,7 @@ func (s *mongoStore) SettleCharge(ctx context.Context, owner, id string, from, t
 	if err != nil {
 		return err
 	}
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	return s.setCharged(ctx, id, to)
+	return s.writeCharge(ctx, id, to)
 }
 
 // mendSettled answers a settle the ledger already holds (ErrConflict), and
@@ -445,12 +440,7 @@ func (s *mongoStore) mendSettled(ctx context.Context, id string) error {
 	if err != nil || !found {
 		return cmp.Or(err, ErrConflict) // pruned: the record had long been written
 	}
-	ctx, cancel, err := s.opContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	return cmp.Or(s.setCharged(ctx, id, settled.To), ErrConflict)
+	return cmp.Or(s.writeCharge(ctx, id, settled.To), ErrConflict)
 }
 
 // deleteFileReleasing deletes the owner's file and, if this call deleted
