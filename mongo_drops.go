@@ -243,16 +243,33 @@ func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 func (s *mongoStore) takeOutPutBack(ctx context.Context, doc shareFile) (bool, error) {
 	var there shareFile
 	err := s.decodeOne(ctx, s.shareFiles, bson.D{{Key: "_id", Value: doc.ID}}, "add file to share", &there)
-	if err == nil && there.Member == "" {
-		err = s.decodeOne(ctx, s.shareFiles, bson.D{{Key: "_id", Value: removalMarkID(doc.ShareID, doc.FileID)}}, "add file to share", &struct{}{})
-		if err == nil {
-			return true, mongoErr("add file to share", s.deleteMany(ctx, s.shareFiles, bson.D{{Key: "_id", Value: doc.ID}, memberFilter("")}))
-		}
-	}
 	if errors.Is(err, ErrNotFound) {
-		err = nil // gone meanwhile, or not marked: a file in the drop
+		return false, nil // gone meanwhile
 	}
-	return false, err
+	if err != nil || there.Member != "" {
+		return false, err
+	}
+	marked, err := s.markedRemoved(ctx, doc.ShareID, doc.FileID)
+	if err != nil || !marked {
+		return false, err // a file in the drop
+	}
+	return true, s.deletePutBack(ctx, doc.ID)
+}
+
+// markedRemoved tells whether a removal marked the file, one without a
+// member, taken out of the share (markRemoved).
+func (s *mongoStore) markedRemoved(ctx context.Context, shareID, fileID string) (bool, error) {
+	err := s.decodeOne(ctx, s.shareFiles, bson.D{{Key: "_id", Value: removalMarkID(shareID, fileID)}}, "read removal mark", &struct{}{})
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// deletePutBack deletes the document, with no member, of a file that a
+// conversion put back after its removal (insertConvertedFile).
+func (s *mongoStore) deletePutBack(ctx context.Context, id string) error {
+	return mongoErr("take back share file", s.deleteMany(ctx, s.shareFiles, bson.D{{Key: "_id", Value: id}, memberFilter("")}))
 }
 
 // RemoveShareFile deletes the file's document, then the downloads counted
@@ -353,14 +370,11 @@ func (s *mongoStore) insertConvertedFile(ctx context.Context, sh *Share) error {
 	if err != nil {
 		return err
 	}
-	err = s.decodeOne(ctx, s.shareFiles, bson.D{{Key: "_id", Value: removalMarkID(sh.ID, sh.FileID)}}, "make share a drop", &struct{}{})
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	marked, err := s.markedRemoved(ctx, sh.ID, sh.FileID)
+	if err != nil || !marked {
 		return err
 	}
-	return mongoErr("make share a drop", s.deleteMany(ctx, s.shareFiles, bson.D{{Key: "_id", Value: doc.ID}, memberFilter("")}))
+	return s.deletePutBack(ctx, doc.ID)
 }
 
 // dropIndexes are the indexes of the drops' file documents: a drop's
