@@ -171,12 +171,7 @@ func clearStaleTmp(root *os.Root, now time.Time) error {
 	if err := root.MkdirAll(localTmpDir, 0o700); err != nil {
 		return err
 	}
-	dir, err := root.Open(localTmpDir)
-	if err != nil {
-		return err
-	}
-	entries, err := dir.ReadDir(-1)
-	dir.Close()
+	entries, err := fs.ReadDir(root.FS(), localTmpDir)
 	if err != nil {
 		return err
 	}
