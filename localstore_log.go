@@ -152,12 +152,18 @@ func replayLocalLog(r io.Reader, apply func(*localRecord) error) (good int64, re
 // checkTornTail tells a torn tail from corruption. A crash can only leave
 // the last, unsynced write incomplete, so no whole record may follow a bad
 // line. If one does, the log was damaged in the middle: cutting it off there
-// would silently drop acknowledged records, so the store refuses to open.
+// could silently drop acknowledged records, so the store refuses to open and
+// leaves the choice to the operator. One case looks the same and is safe to
+// cut: after a power loss the disk may have kept a later page of the last
+// unsynced group of records and lost an earlier one, and no record of that
+// group was acknowledged. The message says both, since only the operator
+// knows whether the power went.
 func checkTornTail(offset int64, rest [][]byte, br *bufio.Reader) error {
 	for {
 		for _, line := range rest {
 			if _, ok := checkLocalLine(bytes.TrimSuffix(line, []byte("\n"))); ok {
-				return fmt.Errorf("%s is corrupt at byte %d: a damaged record is followed by intact ones; "+
+				return fmt.Errorf("%s is corrupt at byte %d: a damaged record is followed by intact ones "+
+					"(after a power loss these can be the last records written, never synced and never acknowledged); "+
 					"keep a copy of the file, then truncate it to %d bytes to drop everything from there on", localLogName, offset, offset)
 			}
 		}
