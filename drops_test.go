@@ -307,6 +307,9 @@ func dropEditsAndDeletes(e shareEnv, alice, bob string) {
 	wantStatus(t, resp, body, http.StatusNoContent)
 	resp, body = e.link("GET", d.URL, "", asJSON)
 	wantStatus(t, resp, body, http.StatusNotFound)
+	if !slices.ContainsFunc(e.allShares(alice), func(s dropOut) bool { return s.ID == d.ID && len(s.Files) == 0 }) {
+		t.Errorf("GET /shares does not list the emptied link %s: its owner could not find it to add a file or revoke it", d.ID)
+	}
 	resp, body = e.do(request{method: "POST", path: "/shares/" + d.ID + "/files", token: alice, body: map[string]any{"file_ids": ids(files[0])}})
 	wantStatus(t, resp, body, http.StatusOK)
 	if got := e.dropLink(d.URL).names(); !slices.Equal(got, []string{"p.txt"}) {

@@ -70,16 +70,19 @@ func (st *localState) liveShares(owner, fileID string, now time.Time) []Share {
 }
 
 // ownerShares returns copies of the owner's unexpired shares of the file
-// (of any file, when fileID is ""), each with the files still there, and
-// without those left with none; unordered. Listing every share reads them
-// all: the local store serves one person.
+// (of any file, when fileID is ""), each with the files still there;
+// unordered. A link left with no file is listed among all the owner's
+// links, as on MongoDB, so that its owner can add a file to it again or
+// revoke it, until compaction forgets it (dropExpired); it is no file's
+// share. Listing every share reads them all: the local store serves one
+// person.
 func (st *localState) ownerShares(owner, fileID string, now time.Time) []Share {
 	var found []Share
 	keep := func(sh Share) {
 		if sh.Owner != owner || localExpired(sh.ExpiresAt, now) {
 			return
 		}
-		if sh = st.presentShare(sh); len(sh.Files) > 0 {
+		if sh = st.presentShare(sh); len(sh.Files) > 0 || fileID == "" {
 			found = append(found, sh)
 		}
 	}
