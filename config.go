@@ -44,7 +44,7 @@ const (
 
 var settings = []setting{
 	{"ADDR", "", localSignInAddr + " with local sign-in, " + providerAddr + " with OIDC_CLIENT_ID or SIGNIN=accounts; port " + httpsPort + " with TLS", "listen address (HTTPS with TLS=auto or TLS_CERT_FILE)"},
-	{"PUBLIC_URL", "", "the origin of OIDC_REDIRECT_URI; with local sign-in, the request's loopback Host", "base URL of Dropp as clients reach it, e.g. https://dropp.example.com"},
+	{"PUBLIC_URL", "", "the origin of OIDC_REDIRECT_URI; with local sign-in, the request's loopback Host", "origin of Dropp as clients reach it, e.g. https://dropp.example.com (no path: Dropp is served at the root of its host)"},
 	{"SECRET_KEY", "", "required with MongoDB; generated into DATA_DIR in local mode", "key for signing cookies (at least 32 bytes)"},
 	{"SECRET_KEY_PREVIOUS", "", "", "previous SECRET_KEY, still accepted for cookies during a rotation"},
 	{"MONGODB_URI", "", "unset: local metadata store in DATA_DIR", "MongoDB connection string"},
@@ -541,8 +541,14 @@ func (p *envParser) baseURL(name string) *url.URL {
 		return nil
 	}
 	u, err := url.Parse(strings.TrimSuffix(v, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		p.fail(name, "want an absolute http(s) URL without query, got %q", v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		p.fail(name, "want an absolute http(s) URL without user info, query or fragment, got %q", v)
+		return nil
+	}
+	// Every route and page is at the root of the host, so a path here
+	// would make every link built from it a 404.
+	if u.Path != "" {
+		p.fail(name, "want an origin such as https://dropp.example.com, got %q: Dropp is served at the root of its host, so a path would break every link it makes", v)
 		return nil
 	}
 	return u

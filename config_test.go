@@ -327,6 +327,9 @@ func TestConfigBadValues(t *testing.T) {
 		{"PUBLIC_URL", "dropp.example.com"},
 		{"PUBLIC_URL", "ftp://dropp.example.com"},
 		{"PUBLIC_URL", "https://dropp.example.com/?x=1"},
+		{"PUBLIC_URL", "https://dropp.example.com/dropp"}, // every route is at the root: its links would 404
+		{"PUBLIC_URL", "https://dropp.example.com/dropp/"},
+		{"PUBLIC_URL", "https://user@dropp.example.com"},
 		{"SECRET_KEY", "0123456789"},
 		{"SECRET_KEY_PREVIOUS", "short"},
 		{"OAUTH_ISSUER", "http://accounts.example.com"}, // plain http only on loopback
