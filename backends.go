@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,10 +117,22 @@ func signInLine(cfg *config) string {
 	if cfg.localSignIn() {
 		return "sign-in: local " + cfg.LocalUserEmail
 	}
+	line := "sign-in: " + strings.Join(cfg.SignIn, ",")
 	if cfg.oidcSignIn() {
-		return "sign-in: " + strings.Join(cfg.SignIn, ",") + " (oidc " + cfg.OIDCIssuer + ")"
+		line += " (oidc " + cfg.OIDCIssuer + ")"
 	}
-	return "sign-in: " + strings.Join(cfg.SignIn, ",")
+	if inClear(cfg.PublicURL) {
+		line += " (WARNING: PUBLIC_URL is plain http, so passwords and session cookies cross the network unencrypted; " +
+			"serve HTTPS with TLS=auto or behind an HTTPS proxy, see docs/https.md)"
+	}
+	return line
+}
+
+// inClear reports whether people reach Dropp over plain HTTP from beyond
+// this machine: a trial on localhost is the one place that is fine, and
+// an HTTPS proxy in front shows as an https PUBLIC_URL.
+func inClear(public *url.URL) bool {
+	return public != nil && public.Scheme == "http" && !isLocalHost(public.Host)
 }
 
 // close releases the backends.
