@@ -99,14 +99,25 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 	if _, err := s.files.Indexes().CreateOne(ctx, sweep); err != nil {
 		s.log.Warn("the sweeper's index on files could not be created; sweeps scan the pending files instead", "err", err)
 	}
-	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.shareFiles, s.completionsColl(), s.invitationsColl(), s.deliveriesColl(), s.claimsColl(),
-		s.requestsColl(), s.requestGuardsColl(), s.rateSpendsColl()} {
+	for _, c := range s.expiringColls() {
 		ttl := mongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}
 		if _, err := c.Indexes().CreateOne(ctx, ttl); err != nil {
 			s.log.Warn("TTL index not supported; expired records stay until overwritten (queries ignore them)", "collection", c.Name(), "err", err)
 		}
 	}
 	return nil
+}
+
+// expiringColls are the collections whose documents end at their
+// expires_at: a TTL index deletes them on MongoDB and FerretDB 2, and the
+// sweeper (DeleteExpired) on an engine that refuses the index, such as
+// FerretDB 1.x. One list, so that nothing expires on one engine and piles
+// up on the other (review 15: webhook deliveries were listed and walked for
+// ever on FerretDB 1.x).
+func (s *mongoStore) expiringColls() []*mongo.Collection {
+	return []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.shareFiles,
+		s.completionsColl(), s.invitationsColl(), s.deliveriesColl(), s.claimsColl(), s.requestsColl(),
+		s.requestGuardsColl(), s.rateSpendsColl()}
 }
 
 // indexAtStart creates the indexes now if the database answers within

@@ -98,13 +98,12 @@ func (s *mongoStore) filesBefore(ctx context.Context, filter bson.D, t time.Time
 	return files, nil
 }
 
-// DeleteExpired deletes expired credentials, states, codes, shares, share
-// downloads, completion claims (mongo_files.go) and spent rate budgets
-// (mongo_ratelimit.go), and the usage ledger entries
-// that are no longer needed (mongo_quota.go).
+// DeleteExpired deletes the expired documents of every collection a TTL
+// index tidies (expiringColls), for engines without TTL indexes, and the
+// usage ledger entries that are no longer needed (mongo_quota.go).
 func (s *mongoStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	total := 0
-	for _, c := range []*mongo.Collection{s.creds, s.authStates, s.authCodes, s.shares, s.shareDownloads, s.shareFiles, s.completionsColl(), s.rateSpendsColl()} {
+	for _, c := range s.expiringColls() {
 		n, err := s.deleteExpiredIn(ctx, c, now)
 		total += n
 		if err != nil {

@@ -185,3 +185,33 @@ func wantSweptAway(t *testing.T, s *mongoStore, f *File) {
 		t.Errorf("after the staged sweep the usage is %+v, want nothing", u)
 	}
 }
+
+// TestDeleteExpiredTidiesEveryExpiringCollection: the sweeper's fallback
+// for engines without TTL indexes deletes an expired document of each
+// collection a TTL index would tidy. Before they were one list, webhook
+// deliveries, their claims, file requests, their guards and invitations
+// stayed for ever on FerretDB 1.x, and the deliveries were still listed
+// (review 15).
+func TestDeleteExpiredTidiesEveryExpiringCollection(t *testing.T) {
+	t.Parallel()
+	s := openMongoStoreAt(t, testDatabaseName(t))
+	now := ctNow()
+	for _, c := range s.expiringColls() {
+		doc := bson.D{{Key: "_id", Value: "expired-" + ctNewID()}, {Key: "expires_at", Value: now.Add(-time.Minute)}}
+		if _, err := c.InsertOne(t.Context(), doc); err != nil {
+			t.Fatalf("insert into %s: %v", c.Name(), err)
+		}
+	}
+	if _, err := s.DeleteExpired(t.Context(), now); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range s.expiringColls() {
+		n, err := c.CountDocuments(t.Context(), bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}})
+		if err != nil {
+			t.Fatalf("count %s: %v", c.Name(), err)
+		}
+		if n != 0 {
+			t.Errorf("%s keeps %d expired document(s) after DeleteExpired", c.Name(), n)
+		}
+	}
+}
