@@ -13,9 +13,11 @@ package main
 // passes through the server in S3 mode.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 )
 
 // maxDropFiles is the most files one request names, and one drop holds.
@@ -76,8 +78,9 @@ func (s *server) handleAddDropFiles(w http.ResponseWriter, r *http.Request, owne
 		s.shareEditFail(w, r, err)
 		return
 	}
-	if n := len(sh.Files) + len(req.FileIDs); n > maxDropFiles {
-		writeError(w, http.StatusConflict, codeConflict, fmt.Sprintf("a link holds at most %d files", maxDropFiles))
+	added := filesNotIn(&sh, req.FileIDs)
+	if len(sh.Files)+len(added) > maxDropFiles {
+		writeDropFull(w)
 		return
 	}
 	for _, fileID := range req.FileIDs {
@@ -89,7 +92,50 @@ func (s *server) handleAddDropFiles(w http.ResponseWriter, r *http.Request, owne
 			return
 		}
 	}
-	s.writeShare(w, r, owner, id)
+	s.writeShareWithinCap(w, r, owner, id, added)
+}
+
+// filesNotIn lists the ids, once each, of the files not already in sh:
+// those an add would put in (a file already in stays where it is).
+func filesNotIn(sh *Share, ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if sh.file(id) == nil && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// writeShareWithinCap answers with the share as it now is, unless adds
+// racing this one took it past maxDropFiles: each add checked the count
+// it read before, so this one takes back the files it put in and answers
+// 409, as it would had it come last (review 15: four racing adds grew a
+// drop to 201 files). Racing adds may all take theirs back; each can be
+// asked again.
+func (s *server) writeShareWithinCap(w http.ResponseWriter, r *http.Request, owner, id string, added []string) {
+	sh, err := s.store.GetShare(r.Context(), owner, id, s.now())
+	if err != nil {
+		s.shareEditFail(w, r, err)
+		return
+	}
+	if len(sh.Files) <= maxDropFiles {
+		writeJSON(w, http.StatusOK, map[string]shareJSON{"share": toShareJSON(&sh)})
+		return
+	}
+	for _, fileID := range added {
+		err := s.store.RemoveShareFile(context.WithoutCancel(r.Context()), owner, id, fileID, s.now())
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			s.shareEditFail(w, r, err)
+			return
+		}
+	}
+	writeDropFull(w)
+}
+
+// writeDropFull answers that a link holds no more files.
+func writeDropFull(w http.ResponseWriter) {
+	writeError(w, http.StatusConflict, codeConflict, fmt.Sprintf("a link holds at most %d files", maxDropFiles))
 }
 
 // handleRemoveDropFile handles "DELETE /shares/{id}/files/{file_id}": the
@@ -111,16 +157,6 @@ func (s *server) handleRemoveDropFile(w http.ResponseWriter, r *http.Request, ow
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// writeShare answers 200 with the owner's share as it now is.
-func (s *server) writeShare(w http.ResponseWriter, r *http.Request, owner, id string) {
-	sh, err := s.store.GetShare(r.Context(), owner, id, s.now())
-	if err != nil {
-		s.shareEditFail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]shareJSON{"share": toShareJSON(&sh)})
 }
 
 // shareEditFail answers an error of an edit of a share.

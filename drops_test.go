@@ -75,7 +75,44 @@ func TestDrops(t *testing.T) {
 		t.Run("PerFileLimitRace", func(t *testing.T) { dropPerFileLimitRace(e.on(t), alice) })
 		t.Run("EditsAndDeletes", func(t *testing.T) { dropEditsAndDeletes(e.on(t), alice, bob) })
 		t.Run("Previews", func(t *testing.T) { dropPreviews(e.on(t), alice, e.srv.cfg.localObjectStore()) })
+		t.Run("Cap", func(t *testing.T) { dropCap(e.on(t), alice) })
 	})
+}
+
+// dropCap: a link holds at most maxDropFiles files, however many adds race
+// (review 15: four racing adds of 50 grew a drop of 1 to 201 files), and a
+// file already in the link does not count again when it is named again.
+func dropCap(e shareEnv, alice string) {
+	t := e.t
+	var all []string
+	for range 51 + 2*49 { // complete records straight into the store: only the link is under test
+		f := ctFile(e.userID(alice), ctNow())
+		f.ID, f.Status, f.Size = newID(), statusComplete, f.DeclaredSize
+		ctMust(t, "insert a complete file", e.srv.store.InsertFile(t.Context(), f))
+		all = append(all, f.ID)
+	}
+	d := e.drop(alice, map[string]any{"file_ids": all[:50]})
+	resp, body := e.do(request{method: "POST", path: "/shares/" + d.ID + "/files", token: alice, body: map[string]any{"file_ids": all[:51]}})
+	wantStatus(t, resp, body, http.StatusOK) // 50 named again and one new: 51, not 101
+
+	var wg sync.WaitGroup
+	for _, batch := range [][]string{all[51:100], all[100:]} { // each fits alone (100), not both
+		wg.Go(func() {
+			status, body, err := e.try(request{method: "POST", path: "/shares/" + d.ID + "/files", token: alice, body: map[string]any{"file_ids": batch}})
+			if err != nil || (status != http.StatusOK && status != http.StatusConflict) {
+				t.Errorf("a racing add: %d %s %v, want 200 or 409", status, body, err)
+			}
+		})
+	}
+	wg.Wait()
+	list := e.allShares(alice)
+	at := slices.IndexFunc(list, func(s dropOut) bool { return s.ID == d.ID })
+	if at < 0 {
+		t.Fatalf("the link is not listed: %+v", list)
+	}
+	if n := len(list[at].Files); n > maxDropFiles || n < 51 {
+		t.Errorf("after 2 racing adds of 49 files to a drop of 51: %d files, want 51 to %d", n, maxDropFiles)
+	}
 }
 
 // dropFiles stores one file per name, with content "content of NAME".
