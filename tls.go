@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,6 +133,7 @@ type front struct {
 	httpLn   net.Listener
 	acme     *autocert.Manager // nil unless TLS=auto
 	acmeHost string
+	hsts     bool     // send HSTS: not for a loopback PUBLIC_URL (hstsFor)
 	lines    []string // start-up lines
 }
 
@@ -139,7 +141,7 @@ type front struct {
 // files, or sets up the ACME client, so a mistake stops the start.
 func newFront(cfg *config, logger *slog.Logger) (*front, error) {
 	t := cfg.TLS
-	f := &front{httpAddr: t.HTTPAddr}
+	f := &front{httpAddr: t.HTTPAddr, hsts: hstsFor(cfg.PublicURL)}
 	switch {
 	case t.Auto:
 		if err := f.setUpACME(cfg); err != nil {
@@ -250,7 +252,9 @@ func (f *front) serve(ctx context.Context, srv *http.Server, ln net.Listener, lo
 	if f.tls == nil {
 		return serve(ctx, srv, ln, logger)
 	}
-	srv.Handler = withHSTS(srv.Handler)
+	if f.hsts {
+		srv.Handler = withHSTS(srv.Handler)
+	}
 	ln = tls.NewListener(ln, f.tls)
 	if f.plain == nil {
 		return serve(ctx, srv, ln, logger)
@@ -284,6 +288,15 @@ func (f *front) obtainCertificate(logger *slog.Logger) {
 		return
 	}
 	logger.Info("acme: certificate ready", "host", f.acmeHost, "not_after", cert.Leaf.NotAfter)
+}
+
+// hstsFor tells whether to send HSTS for this PUBLIC_URL. Not on a
+// loopback one: a browser keeps HSTS for the host name on every port, so a
+// year of it for localhost would upgrade the developer's next plain
+// `go run .` on http://localhost:8080 to https, a connection error until
+// they clear it by hand (review 16).
+func hstsFor(public *url.URL) bool {
+	return public == nil || !isLocalHost(public.Host)
 }
 
 // hstsValue tells browsers to use only HTTPS for a year. Not for
