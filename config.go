@@ -370,13 +370,13 @@ func (c *config) check(failed map[string]bool, name func(string) string) []error
 		"SECRET_KEY is required when MONGODB_URI is set (every instance must share it); generate one with: openssl rand -hex 32",
 		"SECRET_KEY")
 	rule(c.localSignIn() && !isLoopbackAddr(c.Addr) && !c.PublishedOnHostLoopback,
-		fmt.Sprintf("ADDR %q is not a loopback address: local sign-in (OIDC_CLIENT_ID, or GOOGLE_CLIENT_ID, unset) would let anyone on the network sign in; set OIDC_CLIENT_ID or listen on 127.0.0.1", c.Addr),
+		fmt.Sprintf("ADDR %q is not a loopback address: local sign-in (no SIGNIN, OIDC_CLIENT_ID or GOOGLE_CLIENT_ID) would let anyone on the network sign in; listen on loopback (ADDR=%s), or set SIGNIN=accounts (docs/accounts.md) or OIDC_CLIENT_ID", c.Addr, loopbackAddr(c.Addr)),
 		"ADDR")
 	rule(c.PublishedOnHostLoopback && !runningInContainer("/"),
 		"CONTAINER_PORT_ON_HOST_LOOPBACK=true but this process is not in a container (no /.dockerenv or /run/.containerenv): on a host, leave it unset and listen on 127.0.0.1",
 		"CONTAINER_PORT_ON_HOST_LOOPBACK")
 	rule(c.localSignIn() && c.PublicURL != nil && !isLocalHost(c.PublicURL.Host),
-		fmt.Sprintf("PUBLIC_URL %q is not a loopback URL: local sign-in (OIDC_CLIENT_ID, or GOOGLE_CLIENT_ID, unset) would let anyone who reaches it sign in; set OIDC_CLIENT_ID", c.PublicURL),
+		fmt.Sprintf("PUBLIC_URL %q is not a loopback URL: local sign-in (no SIGNIN, OIDC_CLIENT_ID or GOOGLE_CLIENT_ID) would let anyone who reaches it sign in; set SIGNIN=accounts (docs/accounts.md) or OIDC_CLIENT_ID", c.PublicURL),
 		"PUBLIC_URL")
 	rule(c.localSignIn() && len(c.TrustedProxies) > 0,
 		"TRUSTED_PROXIES is set but OIDC_CLIENT_ID (or GOOGLE_CLIENT_ID) is not: local sign-in behind a proxy would let anyone who reaches the proxy sign in",
@@ -390,10 +390,12 @@ func (c *config) check(failed map[string]bool, name func(string) string) []error
 		"SHARE_TTL_SECONDS", "SHARE_MAX_TTL_SECONDS")
 	rule(c.oidcSignIn() && c.OIDCClientID == "",
 		"SIGNIN includes oidc but "+name("OIDC_CLIENT_ID")+" is not set", "SIGNIN")
-	rule(c.oidcSignIn() && c.OIDCClientSecret == "",
+	// The two below hold once there is a client: without one, the rule
+	// above says what to do, and they would only contradict it.
+	rule(c.oidcSignIn() && c.OIDCClientID != "" && c.OIDCClientSecret == "",
 		name("OIDC_CLIENT_SECRET")+" is required when "+name("OIDC_CLIENT_ID")+" is set",
 		"OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "SIGNIN")
-	rule(c.oidcSignIn() && c.OIDCRedirectURI == "" && c.PublicURL == nil,
+	rule(c.oidcSignIn() && c.OIDCClientID != "" && c.OIDCRedirectURI == "" && c.PublicURL == nil,
 		name("OIDC_REDIRECT_URI")+" (or PUBLIC_URL) is required when "+name("OIDC_CLIENT_ID")+" is set",
 		"OIDC_CLIENT_ID", "PUBLIC_URL", "SIGNIN")
 	rule(c.accountsSignIn() && c.PublicURL == nil,
@@ -916,6 +918,15 @@ func aliasedSetting(name, value string) string {
 		return bare
 	}
 	return ""
+}
+
+// loopbackAddr is addr's port on 127.0.0.1, for a message suggesting it.
+func loopbackAddr(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		port = "8080"
+	}
+	return net.JoinHostPort("127.0.0.1", port)
 }
 
 // unknownSettingWarnings returns a warning for each name that looks meant

@@ -761,6 +761,20 @@ func TestConfigOIDCAliases(t *testing.T) {
 			t.Errorf("OIDC_CLIENT_ID alone: %v, want %q", err, want)
 		}
 	}
+	// SIGNIN=oidc with no client: one line, saying what to set, and none
+	// that speaks of a client id as if it were set (review 16).
+	_, err = loadConfig(configGetenv("SIGNIN", "oidc"))
+	if err == nil || !strings.Contains(err.Error(), "OIDC_CLIENT_ID is not set") || strings.Contains(err.Error(), "when OIDC_CLIENT_ID is set") {
+		t.Errorf("SIGNIN=oidc alone: %v, want only that OIDC_CLIENT_ID is not set", err)
+	}
+	// Local sign-in on every interface: the refusal names the loopback
+	// address to use and the team server's way off loopback.
+	_, err = loadConfig(configGetenv("ADDR", ":8195"))
+	for _, want := range []string{"ADDR=127.0.0.1:8195", "SIGNIN=accounts"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ADDR=:8195 with local sign-in: %v, want it to say %q", err, want)
+		}
+	}
 }
 
 // TestConfigOIDCNameAndGroups: OIDC_NAME defaults to the issuer's host
