@@ -429,6 +429,9 @@ func checkRequestsContract(c *contractChecker, user string) {
 	c.call("/r/{token}/upload/{id}/parts", c.req("POST", link+"/upload/"+mpID+"/parts", "", map[string]any{"part_numbers": []int{1}}))
 	c.call("/r/{token}/upload/{id}/parts", c.req("GET", link+"/upload/"+mpID+"/parts", "", nil))
 	c.call("/r/{token}/upload/{id}/parts", c.req("GET", link+"/upload/"+up.File.ID+"/parts", "", nil))
+	c.call("/r/{token}/upload/{id}", c.req("DELETE", link+"/upload/"+mpID, "", nil))
+	c.call("/r/{token}/upload/{id}", c.req("DELETE", link+"/upload/"+mpID, "", nil))
+	c.call("/r/{token}/upload/{id}", c.req("DELETE", link+"/upload/"+up.File.ID, "", nil))
 
 	c.call("/requests/{id}/close", c.req("POST", "/requests/"+fr.ID+"/close", user, nil))
 	c.call("/requests/{id}/close", c.req("POST", "/requests/"+missing+"/close", user, nil))
@@ -509,6 +512,48 @@ func TestRequestAbandonedUploadSwept(t *testing.T) {
 			t.Fatalf("after the sweep: %+v, want the request empty", list)
 		}
 		e.strangerSend(fr.URL, "now.txt", []byte("room again"), nil)
+	})
+}
+
+// TestRequestSenderTakesBackPendingFile: a sender who cancelled, or whose
+// upload failed, takes back their pending file (one request, or parts)
+// with DELETE /r/{token}/upload/{id}, and the request has room again
+// (review 13: the dead upload held a request of one file until the
+// sweeper, hours or days later). A file the owner received cannot be
+// taken back (409), nor a file of the owner's own (404), nor one twice
+// (404). On every pair of stores.
+func TestRequestSenderTakesBackPendingFile(t *testing.T) {
+	t.Parallel()
+	onEachRequestBackend(t, map[string]string{"AUTH_RATE_LIMIT": "100000"}, func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		fr := e.newRequest(alice, map[string]any{"title": "Contract", "max_files": 1, "max_bytes": 1000})
+		base := linkPath(t, fr.URL)
+		takeBack := func(id string) (*http.Response, []byte) {
+			return e.do(request{method: "DELETE", path: base + "/upload/" + id})
+		}
+		for _, multipart := range []bool{false, true} {
+			resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "contract.pdf", "size": 500, "multipart": multipart})
+			wantStatus(t, resp, data, http.StatusCreated)
+			id := decode[uploadOut](t, data).File.ID
+			resp, data = e.strangerCreate(fr.URL, map[string]any{"filename": "again.pdf", "size": 500})
+			wantStatus(t, resp, data, http.StatusConflict)
+			resp, data = takeBack(id)
+			wantStatus(t, resp, data, http.StatusNoContent)
+			if list := e.requests(alice); len(list) != 1 || list[0].FilesReceived != 0 {
+				t.Fatalf("after the take-back (multipart %v): %+v, want the request empty", multipart, list)
+			}
+			resp, data = takeBack(id)
+			wantStatus(t, resp, data, http.StatusNotFound)
+		}
+		sent := e.strangerSend(fr.URL, "signed.pdf", []byte("signed"), nil)
+		resp, data := takeBack(sent.ID)
+		wantStatus(t, resp, data, http.StatusConflict)
+		if got := downloaded(t, e.apiTester, alice, sent.ID); string(got) != "signed" {
+			t.Errorf("after a refused take-back the owner downloads %q", got)
+		}
+		own := e.create(alice, map[string]any{"filename": "own.txt", "size": 3})
+		resp, data = takeBack(own.File.ID)
+		wantStatus(t, resp, data, http.StatusNotFound)
 	})
 }
 
