@@ -172,9 +172,9 @@ func (s *server) validateRequest(b *createRequestBody) (time.Duration, string) {
 		ttl = time.Duration(*b.ExpiresIn) * time.Second
 	}
 	for i, ct := range b.ContentTypes {
-		norm, ok := normalizeContentType(ct)
+		norm, ok := requestType(ct)
 		if !ok {
-			return 0, fmt.Sprintf(`"content_types": %q is not a media type such as "image/png" or "image/*"`, ct)
+			return 0, fmt.Sprintf(`"content_types": %q is not a media type such as "image/png" or a family such as "image/*", without parameters (to take any type, leave "content_types" out)`, ct)
 		}
 		b.ContentTypes[i] = norm
 	}
@@ -182,6 +182,19 @@ func (s *server) validateRequest(b *createRequestBody) (time.Duration, string) {
 		b.ContentTypes = nil
 	}
 	return ttl, ""
+}
+
+// requestType is ct normalised as a request's content type, and whether it
+// is one that typeAllowed can ever match: a media type or a family
+// ("image/*"), without parameters (a sender's type is compared without
+// its own), and not "*/*" or "*/png", which name no family.
+func requestType(ct string) (string, bool) {
+	norm, ok := normalizeContentType(ct)
+	major, sub, _ := strings.Cut(norm, "/")
+	if !ok || strings.Contains(norm, ";") || strings.Contains(major, "*") || sub != "*" && strings.Contains(sub, "*") {
+		return "", false
+	}
+	return norm, true
 }
 
 // plainText says what is wrong with the optional text field name (nil:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -336,6 +337,34 @@ func TestCreateRequestValidation(t *testing.T) {
 	for _, p := range []string{"/requests/not-an-id/close", "/requests/" + newID() + "/reopen"} {
 		resp, data := e.do(request{method: "POST", path: p, token: alice})
 		wantStatus(t, resp, data, http.StatusNotFound)
+	}
+}
+
+// TestRequestRefusesTypesNoFileMatches: a request cannot be made with a
+// content type that would refuse every file sent (review 16: it was made,
+// 201, and each sender was then told their file's type was not one it
+// takes, naming the very type): one with parameters (a sender's type is
+// compared without its own), "*/*" or another "*" major type. A family and
+// a type in capitals are taken, normalised, and take their files.
+func TestRequestRefusesTypesNoFileMatches(t *testing.T) {
+	t.Parallel()
+	e := newShareEnv(t, newLocalTestEnv, nil)
+	alice := e.newUser("alice")
+	for _, listed := range []string{"text/plain; charset=utf-8", "*/*", "image/*; q=1", "*/png", "image/pn*"} {
+		resp, data := e.do(request{method: "POST", path: "/requests", token: alice, body: map[string]any{
+			"title": "t", "max_files": 5, "max_bytes": 1000, "content_types": []string{listed}}})
+		wantStatus(t, resp, data, http.StatusBadRequest)
+		if !strings.Contains(string(data), "content_types") {
+			t.Errorf("content_types [%q]: %s, want a message naming content_types", listed, data)
+		}
+	}
+	fr := e.newRequest(alice, map[string]any{"title": "t", "max_files": 5, "max_bytes": 1000, "content_types": []string{"IMAGE/*", "Text/Plain"}})
+	if !slices.Equal(fr.ContentTypes, []string{"image/*", "text/plain"}) {
+		t.Errorf("content_types stored as %q", fr.ContentTypes)
+	}
+	for _, sent := range []string{"image/png", "text/plain; charset=utf-8"} {
+		resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "a", "size": 1, "content_type": sent})
+		wantStatus(t, resp, data, http.StatusCreated)
 	}
 }
 
