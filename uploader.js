@@ -120,14 +120,19 @@ const DroppUploader = (() => {
     });
   }
 
-  // partSum is the SHA-256 (hex) of a part's bytes, or null where the
-  // page has no Web Crypto (plain HTTP from another host): the resume
-  // record notes it for each part sent, and a resume keeps a stored part
-  // only if the file dropped again has the same bytes there.
+  // partSum is the SHA-256 (hex) of a part's bytes: the resume record
+  // notes it for each part sent, and a resume keeps a stored part only if
+  // the file dropped again has the same bytes there. It is null where it
+  // cannot be had (no Web Crypto on plain HTTP from another host, a part
+  // too big to read at once): such a part is sent again on a resume.
   async function partSum(blob) {
     if (!(self.crypto && crypto.subtle)) return null;
-    const d = await crypto.subtle.digest("SHA-256", await blob.arrayBuffer());
-    return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
+    try {
+      const d = await crypto.subtle.digest("SHA-256", await blob.arrayBuffer());
+      return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
+    } catch (e) {
+      return null;
+    }
   }
 
   // scopeName tells one page's uploads from another's in the storage,
@@ -199,12 +204,12 @@ const DroppUploader = (() => {
     // they would race on the same parts, one would fail, and a failure must
     // never cost the file the other one completed. So each upload runs
     // under a Web Lock named after the file's key (batchKeys: name, size,
-    // date, and its place among same-named files of its drop), which every tab of this browser shares and
-    // which a tab that goes away releases. A drop of a file this tab
-    // uploads now follows that upload; one that another tab uploads waits
-    // for that tab, then finishes what it left, if anything. Without Web
-    // Locks (a page served over plain HTTP from another host) only this
-    // tab's uploads are known.
+    // date, and its place among same-named files of its drop), which
+    // every tab of this browser shares and which a tab that goes away
+    // releases. A drop of a file this tab uploads now follows that upload;
+    // one that another tab uploads waits for that tab, then finishes what
+    // it left, if anything. Without Web Locks (a page served over plain
+    // HTTP from another host) only this tab's uploads are known.
 
     const locks = navigator.locks;
     const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(`${scope}.uploads`) : null;
@@ -313,7 +318,7 @@ const DroppUploader = (() => {
       changed(); // other tabs: this one is running it now
       const job = { id: null, multipart: false, created: false, completeSent: false };
       try {
-        row.say("Starting…");
+        row.say(findResume(key).length ? "Checking what was sent before…" : "Starting…");
         let created;
         const resume = await usableResume(file, key);
         if (resume && resume.complete) {
@@ -587,11 +592,9 @@ const DroppUploader = (() => {
       setInterval(showResumeNote, NOTE_EVERY);
     }
 
-    // forget stops naming the upload of file id as unfinished: the page
+    // forget (id) stops naming the upload of file id unfinished: the page
     // deleted it.
-    const forget = (id) => forgetResume(id);
-
-    return { uploadFiles, forget, start };
+    return { uploadFiles, forget: forgetResume, start };
   }
 
   return { ApiError, formatSize, wireDrop, newUploader };
