@@ -10,7 +10,7 @@
 
   const state = { cursor: null, sharesSupported: false, shareFile: null, shareFiles: [], batch: null };
 
-  const { ApiError, formatSize, fileKey } = DroppUploader; // uploader.js
+  const { ApiError, formatSize } = DroppUploader; // uploader.js
 
   // api calls the JSON API with the session cookie; a non-2xx answer throws
   // an ApiError with the API's message; a 401 goes to the sign-in page.
@@ -148,6 +148,7 @@
     if (!confirm(`Delete "${f.filename}"? This cannot be undone.`)) return;
     try {
       await api("DELETE", `/files/${f.id}`);
+      uploader.forget(f.id); // an unfinished upload of it is no more
       li.remove();
       $("empty").hidden = $("files").children.length > 0;
       showError("");
@@ -439,7 +440,7 @@
   function startUploads(files) {
     showError("");
     startBatch(files); // several at once: offer a drop when done (below)
-    for (const f of files) uploader.uploadFile(f);
+    uploader.uploadFiles(files);
   }
 
   // ---- Drops and previews ----
@@ -506,13 +507,13 @@
   }
 
   function startBatch(files) {
-    state.batch = files.length > 1 && state.sharesSupported ? { want: new Set(files.map(fileKey)), done: [] } : null;
+    state.batch = files.length > 1 && state.sharesSupported ? { want: new Set(files), done: [] } : null;
     $("drop-offer").hidden = true;
   }
 
   function noteBatchFile(file, f) {
     const b = state.batch;
-    if (!b || !b.want.delete(fileKey(file))) return;
+    if (!b || !b.want.delete(file)) return;
     b.done.push(f);
     if (b.want.size > 0) return;
     $("drop-offer-text").textContent = `${b.done.length} files uploaded.`;

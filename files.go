@@ -356,10 +356,11 @@ func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, ow
 // sizeMismatch compares the stored object's size with the sizes declared at
 // creation and at completion.
 func sizeMismatch(declared, claimed *int64, actual int64) string {
-	for _, want := range []*int64{declared, claimed} {
-		if want != nil && *want != actual {
-			return fmt.Sprintf("the uploaded object is %d bytes, not the declared %d", actual, *want)
-		}
+	switch {
+	case declared != nil && *declared != actual:
+		return fmt.Sprintf("the uploaded object is %d bytes, not the declared %d", actual, *declared)
+	case claimed != nil && *claimed != actual:
+		return fmt.Sprintf("the uploaded object is %d bytes, not the %d given at completion", actual, *claimed)
 	}
 	return ""
 }

@@ -186,7 +186,7 @@ func (s *server) handleListParts(w http.ResponseWriter, r *http.Request, owner s
 	}
 	parts, err := s.objects.ListParts(r.Context(), f.ObjectKey, f.UploadID)
 	if errors.Is(err, ErrUploadNotFound) {
-		writeError(w, http.StatusConflict, codeConflict, "the multipart upload no longer exists (it expired): delete the file and start again")
+		writeError(w, http.StatusConflict, codeConflict, uploadGoneMessage(s.joined(r.Context(), f)))
 		return
 	}
 	if err != nil {
@@ -197,6 +197,17 @@ func (s *server) handleListParts(w http.ResponseWriter, r *http.Request, owner s
 		parts = []PartInfo{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"parts": parts})
+}
+
+// uploadGoneMessage says why the parts of a pending multipart file cannot
+// be listed: joined already, by a complete whose record was not written
+// (its store write failed, or it is still being written), which a complete
+// sent again finishes; or gone, which only a new upload mends.
+func uploadGoneMessage(joined bool) string {
+	if joined {
+		return "the parts are already joined: complete the upload again"
+	}
+	return "the multipart upload no longer exists (it expired): delete the file and start again"
 }
 
 // pendingMultipart fetches the caller's file and wants it a multipart
@@ -241,6 +252,14 @@ func (s *server) completeMultipart(w http.ResponseWriter, r *http.Request, f *Fi
 	}
 	if f.Status == statusComplete {
 		s.answerAlreadyComplete(w, r, f)
+		return
+	}
+	// checkParts holds every part to its exact size, so the join makes the
+	// declared size: a complete claiming another is refused before the
+	// join, which cannot be undone, not after it.
+	if claimed != nil && *claimed != *f.DeclaredSize {
+		writeError(w, http.StatusConflict, codeConflict,
+			fmt.Sprintf("the file was announced as %d bytes, not the %d given at completion", *f.DeclaredSize, *claimed))
 		return
 	}
 	parts, err := s.objects.ListParts(r.Context(), f.ObjectKey, f.UploadID)

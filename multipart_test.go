@@ -993,3 +993,57 @@ func TestRetriedCompleteSettlesTheCharge(t *testing.T) {
 		}
 	})
 }
+
+// TestCompleteWithWrongSizeLeavesThePartsUnjoined: a complete whose
+// "size" differs from the file's is refused 409 before the parts are
+// joined, so the upload still lists its parts and a complete without the
+// wrong size succeeds (review 13: the parts were joined first, and GET
+// …/parts then told the client that the upload had expired and to delete
+// the file). On S3 (versitygw) and on the local object store.
+func TestCompleteWithWrongSizeLeavesThePartsUnjoined(t *testing.T) {
+	t.Parallel()
+	onEachObjectStoreWithSmallParts(t, func(t *testing.T, e *testEnv) {
+		c := partsClient{t: t, e: e, token: e.newUser("claimer")}
+		up := c.create("ten.bin", 10)
+		c.send(up.File.ID, 10, up.Upload.PartSize, []int{1})
+		resp, body := e.do(request{method: "POST", path: "/upload/" + up.File.ID + "/complete", token: c.token, body: map[string]any{"size": 11}})
+		wantStatus(t, resp, body, http.StatusConflict)
+		if !strings.Contains(string(body), "not the 11 given at completion") {
+			t.Errorf("complete with size 11: %s, want it to name the size given", body)
+		}
+		if parts := c.stored(up.File.ID); len(parts) != 1 || parts[0].Size != 10 {
+			t.Errorf("after the refused complete the upload lists %+v, want part 1 of 10 bytes", parts)
+		}
+		resp, body = c.complete(up.File.ID)
+		wantStatus(t, resp, body, http.StatusOK)
+	})
+}
+
+// TestListPartsOfJoinedUploadSaysCompleteAgain: once the parts of a
+// pending file are joined but the file not recorded complete (a complete
+// whose store write failed), listing its parts answers 409 telling the
+// client to complete again, which then succeeds; not that the upload
+// expired and the file must be deleted (review 13).
+func TestListPartsOfJoinedUploadSaysCompleteAgain(t *testing.T) {
+	t.Parallel()
+	onEachObjectStoreWithSmallParts(t, func(t *testing.T, e *testEnv) {
+		c := partsClient{t: t, e: e, token: e.newUser("joiner")}
+		up := c.create("ten.bin", 10)
+		c.send(up.File.ID, 10, up.Upload.PartSize, []int{1})
+		f := c.record(up.File.ID)
+		parts, err := e.srv.objects.ListParts(t.Context(), f.ObjectKey, f.UploadID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.srv.objects.CompleteMultipart(t.Context(), f.ObjectKey, f.UploadID, parts); err != nil {
+			t.Fatal(err)
+		}
+		resp, body := e.do(request{method: "GET", path: "/upload/" + up.File.ID + "/parts", token: c.token})
+		wantStatus(t, resp, body, http.StatusConflict)
+		if !strings.Contains(string(body), "complete the upload again") {
+			t.Errorf("GET parts of a joined upload: %s, want it to say to complete again", body)
+		}
+		resp, body = c.complete(up.File.ID)
+		wantStatus(t, resp, body, http.StatusOK)
+	})
+}

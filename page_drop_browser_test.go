@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -310,3 +312,212 @@ func TestWebPageReloadThenResume(t *testing.T) {
 		}
 	})
 }
+
+// openSmallPartsApp opens a signed-in app page on a local-mode server
+// whose multipart uploads use dropPartSize parts.
+func openSmallPartsApp(t *testing.T) (*cdpClient, string) {
+	t.Helper()
+	requireChromium(t)
+	e := newLocalTestEnv(t, map[string]string{"PART_SIZE_BYTES": dropPartSize})
+	return openSignedInApp(t, e.URL)
+}
+
+// writeTwins writes, in two folders, a file named name for each of datas,
+// all with the same modification time: files that share a name, a size
+// and a date, and differ only in their bytes. It returns their paths.
+func writeTwins(t *testing.T, name string, datas ...[]byte) []string {
+	t.Helper()
+	when := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var paths []string
+	for i, data := range datas {
+		dir := filepath.Join(t.TempDir(), fmt.Sprint("folder", i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p := writeTestFile(t, dir, name, data)
+		if err := os.Chtimes(p, when, when); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	return paths
+}
+
+// cutOffByReload starts the upload of file on a throttled link and
+// reloads the page once the server holds a part of it, then waits for the
+// page to call name unfinished, and lifts the throttle.
+func cutOffByReload(t *testing.T, c *cdpClient, page, file, name string) {
+	t.Helper()
+	throttle(t, c, page, reloadThrottle)
+	pick(t, c, page, file)
+	var stored int
+	waitForApp(t, c, page, func(appState) bool {
+		return c.evaluate(page, storedPartsJS, &stored) == nil && stored >= 1
+	})
+	if err := c.call(page, "Page.reload", map[string]any{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitForApp(t, c, page, func(s appState) bool { return s.Ready && strings.Contains(s.Text, "Unfinished: "+name) })
+	throttle(t, c, page, 0)
+}
+
+// downloadSums is the SHA-256 of each complete file GET /list/ shows.
+func downloadSums(t *testing.T, c *cdpClient, page string) map[string]bool {
+	t.Helper()
+	sums := map[string]bool{}
+	for _, f := range listFiles(t, c, page) {
+		if f.Status == "complete" {
+			sums[fetchSHA256(t, c, page, "GET", "/download/"+f.ID+"?redirect=1")] = true
+		}
+	}
+	return sums
+}
+
+// hexSHA256 is data's SHA-256 in hex.
+func hexSHA256(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestWebPageResumesOnlyTheSameBytes: after a reload cut off the upload of
+// folder0/video.bin, the person drops folder1/video.bin, another file of
+// the same name, size and date. The page must not resume the first file's
+// upload with the second file's bytes (a complete file that is neither,
+// review 13): it uploads the second file anew, and the first stays
+// unfinished, to be resumed with its own bytes.
+func TestWebPageResumesOnlyTheSameBytes(t *testing.T) {
+	t.Parallel()
+	chrome, page := openSmallPartsApp(t)
+	datas := [][]byte{randomBytes(t, dropFileSize), randomBytes(t, dropFileSize)}
+	paths := writeTwins(t, "video.bin", datas...)
+	cutOffByReload(t, chrome, page, paths[0], "video.bin")
+
+	pick(t, chrome, page, paths[1])
+	s := waitForApp(t, chrome, page, func(s appState) bool { return len(s.Uploads) == 1 && settled(s) })
+	if slicesHas(s.Uploads, "Failed") {
+		t.Fatalf("the upload of folder1/video.bin failed: %q", s.Uploads)
+	}
+	if sums := downloadSums(t, chrome, page); len(sums) != 1 || !sums[hexSHA256(datas[1])] {
+		t.Errorf("folder1/video.bin was dropped, but the complete files' SHA-256s are %v, want only %s", sums, hexSHA256(datas[1]))
+	}
+	waitForApp(t, chrome, page, func(s appState) bool {
+		return len(s.Uploads) == 0 && strings.Contains(s.Text, "Unfinished: video.bin")
+	})
+
+	pick(t, chrome, page, paths[0])
+	waitForApp(t, chrome, page, func(s appState) bool { return len(s.Uploads) == 1 && settled(s) })
+	sums := downloadSums(t, chrome, page)
+	if len(sums) != 2 || !sums[hexSHA256(datas[0])] || !sums[hexSHA256(datas[1])] {
+		t.Errorf("after folder0/video.bin was dropped again, the complete files' SHA-256s are %v, want both files'", sums)
+	}
+}
+
+// TestWebPageSameNameFilesInOneDrop: two different files of the same
+// name, size and date chosen together (two folders' report.txt) are both
+// uploaded; neither follows the other's upload (review 13: the second was
+// never sent, and its line said done).
+func TestWebPageSameNameFilesInOneDrop(t *testing.T) {
+	t.Parallel()
+	chrome, page := openSmallPartsApp(t)
+	datas := [][]byte{[]byte(strings.Repeat("A", 1000)), []byte(strings.Repeat("B", 1000))}
+	pick(t, chrome, page, writeTwins(t, "report.txt", datas...)...)
+	s := waitForApp(t, chrome, page, func(s appState) bool { return len(s.Uploads) == 2 && settled(s) })
+	if slicesHas(s.Uploads, "Failed") {
+		t.Fatalf("an upload failed: %q", s.Uploads)
+	}
+	sums := downloadSums(t, chrome, page)
+	for i, data := range datas {
+		if !sums[hexSHA256(data)] {
+			t.Errorf("both lines say done (%q), but folder%d/report.txt is not on the server (its files: %v)", s.Uploads, i, sums)
+		}
+	}
+}
+
+// loseCompleteJS makes the page's next POST …/complete answer 504 without
+// reaching Dropp, as a proxy does whose read timeout ends before a long
+// join (deploy/nginx.conf: 300 s; completeTime allows more for big
+// files), while the join finishes on the server all the same. It keeps
+// the URL in window.lostComplete.
+const loseCompleteJS = `(() => {
+	const fetch0 = window.fetch;
+	window.fetch0 = fetch0;
+	window.fetch = function (url, opts) {
+		if (window.loseComplete && /\/complete$/.test(String(url))) {
+			window.loseComplete = false;
+			window.lostComplete = String(url);
+			return Promise.resolve(new Response(JSON.stringify({message: "gateway timeout"}), {status: 504, headers: {"Content-Type": "application/json"}}));
+		}
+		return fetch0.apply(this, arguments);
+	};
+	window.loseComplete = true;
+	return true;
+})()`
+
+// TestWebPageRedropOfCompletedUpload: a multipart upload whose complete
+// went through on the server, though the page heard an error (a proxy's
+// timeout), shows failed. Dropped again, the file is found complete and
+// done, with no part sent again and no second copy (review 13: the page
+// uploaded all of it again).
+func TestWebPageRedropOfCompletedUpload(t *testing.T) {
+	t.Parallel()
+	chrome, page := openSmallPartsApp(t)
+	file := writeTestFile(t, t.TempDir(), "joined-late.bin", randomBytes(t, dropFileSize))
+	if err := chrome.evaluate(page, loseCompleteJS, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	pick(t, chrome, page, file)
+	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Uploads, "Failed") })
+	var lost string
+	if err := chrome.evaluate(page, `window.lostComplete`, &lost); err != nil || lost == "" {
+		t.Fatalf("no complete was lost: %v", err)
+	}
+	// The join the proxy gave up on finishes.
+	var status int
+	js := fmt.Sprintf(`window.fetch0(%q, {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"}).then(r => r.status)`, lost)
+	if err := chrome.evaluate(page, js, &status); err != nil || status != 200 {
+		t.Fatalf("the late complete: %d %v", status, err)
+	}
+	countPuts(t, chrome, page)
+	pick(t, chrome, page, file)
+	s := waitForApp(t, chrome, page, func(s appState) bool { return len(s.Uploads) == 2 && settled(s) })
+	var puts int
+	if err := chrome.evaluate(page, `window.puts`, &puts); err != nil {
+		t.Fatal(err)
+	}
+	if files := listFiles(t, chrome, page); len(files) != 1 || puts != 0 || !strings.Contains(s.Uploads[1], "done") {
+		t.Errorf("the file was complete on the server; dropped again, the page sent %d part(s), says %q, and the server has %+v",
+			puts, s.Uploads[1], files)
+	}
+}
+
+// TestWebPageDeletedPendingIsNotUnfinished: a multipart upload cut off by
+// a reload is named unfinished until its pending file is deleted with the
+// page's Delete button: then there is nothing to resume (review 13: the
+// note stayed).
+func TestWebPageDeletedPendingIsNotUnfinished(t *testing.T) {
+	t.Parallel()
+	chrome, page := openSmallPartsApp(t)
+	file := writeTestFile(t, t.TempDir(), "cut-off.bin", randomBytes(t, dropFileSize))
+	cutOffByReload(t, chrome, page, file, "cut-off.bin")
+	waitForApp(t, chrome, page, func(s appState) bool { return slicesHas(s.Files, "cut-off.bin") })
+	if err := chrome.evaluate(page, `window.confirm = () => true`, new(any)); err != nil {
+		t.Fatal(err)
+	}
+	clickFileButton(t, chrome, page, "cut-off.bin", "Delete")
+	waitForApp(t, chrome, page, func(s appState) bool { return !slicesHas(s.Files, "cut-off.bin") })
+	if files := listFiles(t, chrome, page); len(files) != 0 {
+		t.Fatalf("the delete did not go through: %+v", files)
+	}
+	time.Sleep(2 * noteEvery) // the note is drawn again every few seconds
+	var s appState
+	if err := chrome.evaluate(page, appStateJS, &s); err != nil {
+		t.Fatal(err)
+	}
+	if i := strings.Index(s.Text, "Unfinished"); i >= 0 {
+		t.Errorf("the pending file was deleted, yet the page says: %q", strings.SplitN(s.Text[i:], "\n", 2)[0])
+	}
+}
+
+// noteEvery is how often the page draws its "Unfinished" note again
+// (NOTE_EVERY in uploader.js).
+const noteEvery = 3 * time.Second

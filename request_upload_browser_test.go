@@ -186,3 +186,56 @@ func eventually(d time.Duration, ok func() bool) bool {
 	}
 	return false
 }
+
+// TestRequestPageCancelThenSendAgain: a stranger sending a file through a
+// request for one file clicks Cancel mid-upload, then chooses the file
+// again: it is sent. The page takes back the cancelled file, which would
+// otherwise hold the request's only room until the sweeper (review 13).
+func TestRequestPageCancelThenSendAgain(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	e := newLocalTestEnv(t, nil)
+	chrome, owner := openSignedInApp(t, e.URL)
+	const createJS = `fetch("/requests", {method: "POST", headers: {"Content-Type": "application/json"},
+		body: JSON.stringify({title: "One file, please", max_files: 1, max_bytes: 100 * 1024 * 1024})})
+		.then(r => r.json()).then(r => (r.request && r.request.url) || JSON.stringify(r))`
+	var link string
+	if err := chrome.evaluate(owner, createJS, &link); err != nil || !strings.Contains(link, "/r/") {
+		t.Fatalf("POST /requests: %q %v", link, err)
+	}
+	ctx, err := chrome.newBrowserContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := chrome.openPageIn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	navigate(t, chrome, page, link)
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	data := randomBytes(t, 2<<20)
+	file := writeTestFile(t, t.TempDir(), "contract.pdf", data)
+	throttle(t, chrome, page, dropThrottle)
+	pick(t, chrome, page, file)
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Progress > 2 && s.Progress < 90 })
+	if err := chrome.evaluate(page, `(() => { document.querySelector("#uploads button").click(); return true; })()`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	throttle(t, chrome, page, 0)
+	waitForApp(t, chrome, page, func(s appState) bool { return len(s.Uploads) == 0 })
+	if !eventually(5*time.Second, func() bool { return len(listFiles(t, chrome, owner)) == 0 }) {
+		t.Errorf("after Cancel the owner still has %+v", listFiles(t, chrome, owner))
+	}
+	pick(t, chrome, page, file)
+	s := waitForApp(t, chrome, page, requestSettled)
+	if slicesHas(s.Uploads, "Failed") {
+		t.Fatalf("after Cancel, sending the file again failed: %q", s.Uploads)
+	}
+	files := listFiles(t, chrome, owner)
+	if len(files) != 1 || files[0].Status != "complete" {
+		t.Fatalf("the owner's files: %+v, want contract.pdf complete", files)
+	}
+	if got := fetchSHA256(t, chrome, owner, "GET", "/download/"+files[0].ID+"?redirect=1"); got != hexSHA256(data) {
+		t.Errorf("contract.pdf downloads with SHA-256 %s, want %s", got, hexSHA256(data))
+	}
+}

@@ -8,7 +8,8 @@ package main
 // marked with the request and the sender's name, charged to the owner's
 // quota at create as any upload is; the request's caps (most files, most
 // bytes) hold across instances (InsertRequestFile). A stranger can never
-// list, download or delete: no route lets them. The token follows the
+// list, download or delete a file: no route lets them. They can only take
+// back a file of their own still being sent (handleRequestTakeBack). The token follows the
 // share links' rules (shares.go): 256 bits, shown once, only its SHA-256
 // stored, never logged (the log names the route pattern, not the path),
 // no Referer; and a
@@ -17,6 +18,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	_ "embed"
 	"errors"
@@ -170,9 +172,9 @@ func (s *server) validateRequest(b *createRequestBody) (time.Duration, string) {
 		ttl = time.Duration(*b.ExpiresIn) * time.Second
 	}
 	for i, ct := range b.ContentTypes {
-		norm, ok := normalizeContentType(ct)
+		norm, ok := requestType(ct)
 		if !ok {
-			return 0, fmt.Sprintf(`"content_types": %q is not a media type such as "image/png" or "image/*"`, ct)
+			return 0, fmt.Sprintf(`"content_types": %q is not a media type such as "image/png" or a family such as "image/*", without parameters (to take any type, leave "content_types" out)`, ct)
 		}
 		b.ContentTypes[i] = norm
 	}
@@ -180,6 +182,19 @@ func (s *server) validateRequest(b *createRequestBody) (time.Duration, string) {
 		b.ContentTypes = nil
 	}
 	return ttl, ""
+}
+
+// requestType is ct normalised as a request's content type, and whether it
+// is one that typeAllowed can ever match: a media type or a family
+// ("image/*"), without parameters (a sender's type is compared without
+// its own), and not "*/*" or "*/png", which name no family.
+func requestType(ct string) (string, bool) {
+	norm, ok := normalizeContentType(ct)
+	major, sub, _ := strings.Cut(norm, "/")
+	if !ok || strings.Contains(norm, ";") || strings.Contains(major, "*") || sub != "*" && strings.Contains(sub, "*") {
+		return "", false
+	}
+	return norm, true
 }
 
 // plainText says what is wrong with the optional text field name (nil:
@@ -424,37 +439,92 @@ func requestTooMany(w http.ResponseWriter, r *http.Request) {
 // handleRequestComplete handles "POST /r/{token}/upload/{id}/complete",
 // as POST /upload/{id}/complete does for the request's files.
 func (s *server) handleRequestComplete(w http.ResponseWriter, r *http.Request) {
-	if owner, ok := s.requestFileOwner(w, r); ok {
-		s.handleCompleteUpload(w, r, owner)
+	if f, ok := s.requestFile(w, r); ok {
+		s.handleCompleteUpload(w, r, f.Owner)
 	}
 }
 
 // handleRequestPartURLs handles "POST /r/{token}/upload/{id}/parts".
 func (s *server) handleRequestPartURLs(w http.ResponseWriter, r *http.Request) {
-	if owner, ok := s.requestFileOwner(w, r); ok {
-		s.handlePartURLs(w, r, owner)
+	if f, ok := s.requestFile(w, r); ok {
+		s.handlePartURLs(w, r, f.Owner)
 	}
 }
 
 // handleRequestListParts handles "GET /r/{token}/upload/{id}/parts", so a
 // sender resumes an upload.
 func (s *server) handleRequestListParts(w http.ResponseWriter, r *http.Request) {
-	if owner, ok := s.requestFileOwner(w, r); ok {
-		s.handleListParts(w, r, owner)
+	if f, ok := s.requestFile(w, r); ok {
+		s.handleListParts(w, r, f.Owner)
 	}
 }
 
-// requestFileOwner checks that the request of the token is open and that
-// the file {id} was sent through it, and returns the owner the upload
-// handlers then act for. Any other file is "no such file".
-func (s *server) requestFileOwner(w http.ResponseWriter, r *http.Request) (string, bool) {
+// handleRequestTakeBack handles "DELETE /r/{token}/upload/{id}": a sender
+// takes back a file they are still sending (they cancelled it, or it
+// failed), which would otherwise hold its room in the request until the
+// sweeper abandons it, hours or days later. Only a pending file goes, and
+// the store checks that as it deletes it, as it does the sweeper's claim:
+// a file the owner has received is theirs, and answers 409. As for the
+// other upload routes, the file's id, which only its sender was given,
+// is what makes them its sender.
+func (s *server) handleRequestTakeBack(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.requestFile(w, r)
+	if !ok {
+		return
+	}
+	if f.Status != statusPending {
+		takenBackTooLate(w)
+		return
+	}
+	taken, err := s.takeBackPending(r.Context(), f)
+	if errors.Is(err, ErrNotFound) { // received (or taken back) since it was read
+		takenBackTooLate(w)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.deleteObjects(r.Context(), taken); err != nil && !errors.Is(err, errInvalidObjectKey) {
+		// Its record is gone: `dropp reconcile` finds what stays.
+		s.log.Warn("take back: deleting the objects of a pending file", "file", f.ID, "err", err,
+			"request_id", requestInfoFrom(r.Context()).id)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// takenBackTooLate is the 409 of a take-back of a file no longer pending.
+func takenBackTooLate(w http.ResponseWriter) {
+	writeError(w, http.StatusConflict, codeConflict, "this file was received: only a file still being sent can be taken back")
+}
+
+// takeBackPending deletes the record of a pending file, only if it is
+// still pending (checked by the store, as the sweeper's claim is:
+// ErrNotFound otherwise), and returns it, for its objects to go. A file
+// whose form may still write its staging key (S3) is held deleted instead,
+// as removeFile does, so that what the form stores stays charged until
+// sweepStaged deletes it; it no longer counts in the request. That hold is
+// not itself conditional: only a complete sent by the same sender at the
+// same moment could come between the read and the hold.
+func (s *server) takeBackPending(ctx context.Context, f *File) (*File, error) {
+	if f.StagingKey != "" {
+		return s.store.HoldDeletedFile(ctx, f.Owner, f.ID)
+	}
+	// Created before just after its own creation: this file, whatever its age.
+	return s.store.DeleteAbandonedFile(ctx, f.Owner, f.ID, f.CreatedAt.Add(time.Millisecond))
+}
+
+// requestFile checks that the request of the token is open and that the
+// file {id} was sent through it, and returns it: its owner is whom the
+// upload handlers then act for. Any other file is "no such file".
+func (s *server) requestFile(w http.ResponseWriter, r *http.Request) (*File, bool) {
 	fr, ok := s.openRequest(w, r, true)
 	if !ok {
-		return "", false
+		return nil, false
 	}
 	id, ok := filePathID(w, r)
 	if !ok {
-		return "", false
+		return nil, false
 	}
 	f, err := s.store.GetFile(r.Context(), fr.Owner, id)
 	if err == nil && f.RequestID != fr.ID {
@@ -462,9 +532,9 @@ func (s *server) requestFileOwner(w http.ResponseWriter, r *http.Request) (strin
 	}
 	if err != nil {
 		s.fail(w, r, err)
-		return "", false
+		return nil, false
 	}
-	return fr.Owner, true
+	return f, true
 }
 
 // openRequest finds the open request of the token in the path, lets the

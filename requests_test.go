@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -218,9 +219,15 @@ func TestFileRequests(t *testing.T) {
 			resp, data := e.do(c)
 			wantStatus(t, resp, data, http.StatusUnauthorized)
 		}
+		// A sender may take back only a file still being sent: a received
+		// one stays the owner's (409).
+		resp, data = e.do(request{method: "DELETE", path: base + "/upload/" + sent.ID})
+		wantStatus(t, resp, data, http.StatusConflict)
+		if f, err := e.srv.store.GetFile(t.Context(), e.userID(alice), sent.ID); err != nil || f.Status != statusComplete {
+			t.Fatalf("the received file after a sender's DELETE: %+v %v", f, err)
+		}
 		for _, c := range []request{
 			{method: "GET", path: base + "/upload/" + sent.ID},
-			{method: "DELETE", path: base + "/upload/" + sent.ID},
 			{method: "GET", path: base + "/files"},
 			{method: "GET", path: base + "/upload/" + sent.ID + "/download"},
 		} {
@@ -339,6 +346,34 @@ func TestCreateRequestValidation(t *testing.T) {
 	}
 }
 
+// TestRequestRefusesTypesNoFileMatches: a request cannot be made with a
+// content type that would refuse every file sent (review 16: it was made,
+// 201, and each sender was then told their file's type was not one it
+// takes, naming the very type): one with parameters (a sender's type is
+// compared without its own), "*/*" or another "*" major type. A family and
+// a type in capitals are taken, normalised, and take their files.
+func TestRequestRefusesTypesNoFileMatches(t *testing.T) {
+	t.Parallel()
+	e := newShareEnv(t, newLocalTestEnv, nil)
+	alice := e.newUser("alice")
+	for _, listed := range []string{"text/plain; charset=utf-8", "*/*", "image/*; q=1", "*/png", "image/pn*"} {
+		resp, data := e.do(request{method: "POST", path: "/requests", token: alice, body: map[string]any{
+			"title": "t", "max_files": 5, "max_bytes": 1000, "content_types": []string{listed}}})
+		wantStatus(t, resp, data, http.StatusBadRequest)
+		if !strings.Contains(string(data), "content_types") {
+			t.Errorf("content_types [%q]: %s, want a message naming content_types", listed, data)
+		}
+	}
+	fr := e.newRequest(alice, map[string]any{"title": "t", "max_files": 5, "max_bytes": 1000, "content_types": []string{"IMAGE/*", "Text/Plain"}})
+	if !slices.Equal(fr.ContentTypes, []string{"image/*", "text/plain"}) {
+		t.Errorf("content_types stored as %q", fr.ContentTypes)
+	}
+	for _, sent := range []string{"image/png", "text/plain; charset=utf-8"} {
+		resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "a", "size": 1, "content_type": sent})
+		wantStatus(t, resp, data, http.StatusCreated)
+	}
+}
+
 // TestRequestCapsUnderConcurrency: strangers racing to send through one
 // request never get more files or more bytes into it than it allows, and
 // the ones refused get a 409; on every pair of stores.
@@ -429,6 +464,9 @@ func checkRequestsContract(c *contractChecker, user string) {
 	c.call("/r/{token}/upload/{id}/parts", c.req("POST", link+"/upload/"+mpID+"/parts", "", map[string]any{"part_numbers": []int{1}}))
 	c.call("/r/{token}/upload/{id}/parts", c.req("GET", link+"/upload/"+mpID+"/parts", "", nil))
 	c.call("/r/{token}/upload/{id}/parts", c.req("GET", link+"/upload/"+up.File.ID+"/parts", "", nil))
+	c.call("/r/{token}/upload/{id}", c.req("DELETE", link+"/upload/"+mpID, "", nil))
+	c.call("/r/{token}/upload/{id}", c.req("DELETE", link+"/upload/"+mpID, "", nil))
+	c.call("/r/{token}/upload/{id}", c.req("DELETE", link+"/upload/"+up.File.ID, "", nil))
 
 	c.call("/requests/{id}/close", c.req("POST", "/requests/"+fr.ID+"/close", user, nil))
 	c.call("/requests/{id}/close", c.req("POST", "/requests/"+missing+"/close", user, nil))
@@ -509,6 +547,48 @@ func TestRequestAbandonedUploadSwept(t *testing.T) {
 			t.Fatalf("after the sweep: %+v, want the request empty", list)
 		}
 		e.strangerSend(fr.URL, "now.txt", []byte("room again"), nil)
+	})
+}
+
+// TestRequestSenderTakesBackPendingFile: a sender who cancelled, or whose
+// upload failed, takes back their pending file (one request, or parts)
+// with DELETE /r/{token}/upload/{id}, and the request has room again
+// (review 13: the dead upload held a request of one file until the
+// sweeper, hours or days later). A file the owner received cannot be
+// taken back (409), nor a file of the owner's own (404), nor one twice
+// (404). On every pair of stores.
+func TestRequestSenderTakesBackPendingFile(t *testing.T) {
+	t.Parallel()
+	onEachRequestBackend(t, map[string]string{"AUTH_RATE_LIMIT": "100000"}, func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		fr := e.newRequest(alice, map[string]any{"title": "Contract", "max_files": 1, "max_bytes": 1000})
+		base := linkPath(t, fr.URL)
+		takeBack := func(id string) (*http.Response, []byte) {
+			return e.do(request{method: "DELETE", path: base + "/upload/" + id})
+		}
+		for _, multipart := range []bool{false, true} {
+			resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "contract.pdf", "size": 500, "multipart": multipart})
+			wantStatus(t, resp, data, http.StatusCreated)
+			id := decode[uploadOut](t, data).File.ID
+			resp, data = e.strangerCreate(fr.URL, map[string]any{"filename": "again.pdf", "size": 500})
+			wantStatus(t, resp, data, http.StatusConflict)
+			resp, data = takeBack(id)
+			wantStatus(t, resp, data, http.StatusNoContent)
+			if list := e.requests(alice); len(list) != 1 || list[0].FilesReceived != 0 {
+				t.Fatalf("after the take-back (multipart %v): %+v, want the request empty", multipart, list)
+			}
+			resp, data = takeBack(id)
+			wantStatus(t, resp, data, http.StatusNotFound)
+		}
+		sent := e.strangerSend(fr.URL, "signed.pdf", []byte("signed"), nil)
+		resp, data := takeBack(sent.ID)
+		wantStatus(t, resp, data, http.StatusConflict)
+		if got := downloaded(t, e.apiTester, alice, sent.ID); string(got) != "signed" {
+			t.Errorf("after a refused take-back the owner downloads %q", got)
+		}
+		own := e.create(alice, map[string]any{"filename": "own.txt", "size": 3})
+		resp, data = takeBack(own.File.ID)
+		wantStatus(t, resp, data, http.StatusNotFound)
 	})
 }
 

@@ -169,6 +169,7 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /r/{token}/upload/{id}/complete", sending(s.handleRequestComplete))
 	mux.Handle("POST /r/{token}/upload/{id}/parts", sending(s.handleRequestPartURLs))
 	mux.Handle("GET /r/{token}/upload/{id}/parts", sending(s.handleRequestListParts))
+	mux.Handle("DELETE /r/{token}/upload/{id}", sending(s.handleRequestTakeBack)) // a sender's pending file, taken back
 
 	// The local object store's upload forms, PUT URLs and download URLs
 	// point back at this server (localobjects.go, localobjects_upload.go, localobjects_parts.go), checked by their

@@ -102,8 +102,38 @@ const DroppUploader = (() => {
   }
 
   // fileKey names a file by what a reload can know it by: name, size and
-  // date.
+  // date. Two different files can share it (two folders' report.txt with
+  // the same length and time): what tells them apart is their bytes
+  // (partSum), and, within one drop, batchKeys.
   const fileKey = (file) => JSON.stringify([file.name, file.size, file.lastModified]);
+
+  // batchKeys names each file of one drop or choice: its fileKey, and for
+  // the second and later files that share one, that key numbered. The
+  // files of one drop are always different files (a system never lists one
+  // file twice), so none of them may follow or wait for another.
+  function batchKeys(files) {
+    const seen = new Map();
+    return files.map((file) => {
+      const key = fileKey(file), n = (seen.get(key) || 0) + 1;
+      seen.set(key, n);
+      return n === 1 ? key : `${key}#${n}`;
+    });
+  }
+
+  // partSum is the SHA-256 (hex) of a part's bytes: the resume record
+  // notes it for each part sent, and a resume keeps a stored part only if
+  // the file dropped again has the same bytes there. It is null where it
+  // cannot be had (no Web Crypto on plain HTTP from another host, a part
+  // too big to read at once): such a part is sent again on a resume.
+  async function partSum(blob) {
+    if (!(self.crypto && crypto.subtle)) return null;
+    try {
+      const d = await crypto.subtle.digest("SHA-256", await blob.arrayBuffer());
+      return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
+    } catch (e) {
+      return null;
+    }
+  }
 
   // scopeName tells one page's uploads from another's in the storage,
   // locks and messages that all pages of this origin share, without
@@ -173,25 +203,34 @@ const DroppUploader = (() => {
     // A file dropped twice, in one tab or in two, must not get two writers:
     // they would race on the same parts, one would fail, and a failure must
     // never cost the file the other one completed. So each upload runs
-    // under a Web Lock named after the file (name, size, date: what a
-    // reload can know it by), which every tab of this browser shares and
-    // which a tab that goes away releases. A drop of a file this tab
-    // uploads now follows that upload; one that another tab uploads waits
-    // for that tab, then finishes what it left, if anything. Without Web
-    // Locks (a page served over plain HTTP from another host) only this
-    // tab's uploads are known.
+    // under a Web Lock named after the file's key (batchKeys: name, size,
+    // date, and its place among same-named files of its drop), which
+    // every tab of this browser shares and which a tab that goes away
+    // releases. A drop of a file this tab uploads now follows that upload;
+    // one that another tab uploads waits for that tab, then finishes what
+    // it left, if anything. Without Web Locks (a page served over plain
+    // HTTP from another host) only this tab's uploads are known.
 
     const locks = navigator.locks;
     const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(`${scope}.uploads`) : null;
     const running = new Map(); // file key → the outcome of this tab's upload of it
 
-    const resumeKey = (r) => JSON.stringify([r.name, r.size, r.modified]);
+    // resumeKey is the key of the file an unfinished upload was of (older
+    // records name only the file).
+    const resumeKey = (r) => r.key || JSON.stringify([r.name, r.size, r.modified]);
     const lockName = (key) => `${scope}.upload ${key}`;
 
+    // uploadFiles starts the uploads of the files of one drop or choice,
+    // and returns their outcomes.
+    function uploadFiles(files) {
+      const keys = batchKeys(files);
+      return files.map((file, i) => uploadFile(file, keys[i]));
+    }
+
     // uploadFile starts the upload of a dropped or chosen file, or follows
-    // the one this tab runs already. It resolves with the outcome.
-    function uploadFile(file) {
-      const key = fileKey(file);
+    // the one this tab runs already of the same key (an earlier drop). It
+    // resolves with the outcome.
+    function uploadFile(file, key) {
       const row = uploadRow(opts.list, file, opts.doneText);
       row.cancel.addEventListener("click", () => {
         if (row.ended) { row.li.remove(); return; }
@@ -226,13 +265,13 @@ const DroppUploader = (() => {
     // browser: at once if no tab uploads it, else once that tab is done,
     // and only if it left something to do. It resolves with the outcome.
     async function uploadAlone(key, row, file) {
-      if (!locks) return upload(row, file);
+      if (!locks) return upload(row, file, key);
       const since = Date.now();
       let first;
       try {
-        first = await locks.request(lockName(key), { ifAvailable: true }, (lock) => (lock ? upload(row, file) : null));
+        first = await locks.request(lockName(key), { ifAvailable: true }, (lock) => (lock ? upload(row, file, key) : null));
       } catch (e) {
-        return upload(row, file); // locks refused here (a sandboxed frame): this tab alone, as without them
+        return upload(row, file, key); // locks refused here (a sandboxed frame): this tab alone, as without them
       }
       if (first) return first;
       row.say("Uploading in another tab: this line waits for it, and takes over if that tab stops.");
@@ -240,9 +279,9 @@ const DroppUploader = (() => {
       // nor its localStorage writes are sure to arrive before its lock is
       // released: its message, its record of completions, and, for the
       // multipart upload it runs, the server itself.
-      // Its resume record, read now (it forgets it once complete) and
+      // Its resume records, read now (it forgets one once complete) and
       // again once its lock is free (it may not have written it yet now).
-      const seenBefore = findResume(file);
+      const seenBefore = findResume(key);
       let heard = null;
       const hear = (ev) => { if (ev.data && ev.data.key === key && ev.data.completed) heard = ev.data.completed; };
       if (channel) channel.addEventListener("message", hear);
@@ -253,13 +292,15 @@ const DroppUploader = (() => {
           row.stopWaiting = null;
           if (row.cancelled) return { status: "cancelled" };
           let done = heard || completedSince(key, since);
-          const seen = seenBefore || findResume(file);
-          if (!done && seen && (await fileStatus({ id: seen.id, multipart: true })) === "complete") {
-            forgetResume(seen.id);
+          const seen = new Map([...seenBefore, ...findResume(key)].map((r) => [r.id, r]));
+          for (const r of done ? [] : seen.values()) {
+            if ((await fileStatus({ id: r.id, multipart: true })) !== "complete" || !(await sameBytes(file, r, notedParts(r)))) continue;
+            forgetResume(r.id);
             opts.elsewhere(null);
-            done = { id: seen.id };
+            done = { id: r.id };
+            break;
           }
-          if (!done) return upload(row, file);
+          if (!done) return upload(row, file, key);
           row.succeed("uploaded in another tab");
           return { status: "done", file: done };
         });
@@ -273,15 +314,21 @@ const DroppUploader = (() => {
     // upload sends file and completes it, resuming this browser's
     // unfinished upload of it if there is one. It never rejects: it
     // resolves with the outcome, {status: "done" | "failed" | "cancelled"}.
-    async function upload(row, file) {
+    async function upload(row, file, key) {
       changed(); // other tabs: this one is running it now
       const job = { id: null, multipart: false, created: false, completeSent: false };
       try {
-        row.say("Starting…");
+        row.say(findResume(key).length ? "Checking what was sent before…" : "Starting…");
         let created;
-        const resume = await usableResume(file);
+        const resume = await usableResume(file, key);
+        if (resume && resume.complete) {
+          opts.elsewhere(null); // the page reads its files again
+          row.succeed("uploaded before");
+          return { status: "done" };
+        }
         if (resume) {
-          created = { file: { id: resume.id }, upload: { method: "multipart", part_size: resume.part_size, part_count: resume.part_count } };
+          const r = resume.record;
+          created = { file: { id: r.id }, upload: { method: "multipart", part_size: r.part_size, part_count: r.part_count }, have: resume.have };
         } else {
           created = await createUpload(file);
           job.created = true;
@@ -289,12 +336,12 @@ const DroppUploader = (() => {
         job.id = created.file.id;
         job.multipart = created.upload.method === "multipart";
         if (row.cancelled) throw new ApiError(-1, "Cancelled.");
-        await sendBytes(row, file, created);
+        await sendBytes(row, file, key, created);
         if (row.cancelled) throw new ApiError(-1, "Cancelled.");
         row.say("Finishing…");
         job.completeSent = true;
         const done = await opts.api("POST", `${base}/upload/${job.id}/complete`, { size: file.size });
-        finished(file, done.file);
+        finished(file, key, done.file);
         row.succeed();
         return { status: "done", file: done.file };
       } catch (e) {
@@ -308,7 +355,7 @@ const DroppUploader = (() => {
     // completed and the server still has pending is discarded: a
     // one-request upload that failed (it starts again from zero), or any
     // that was cancelled. A multipart upload that failed stays, to be
-    // resumed.
+    // resumed; one whose file is gone (deleted meanwhile) is forgotten.
     async function afterFailure(row, file, job, e) {
       const cancelled = row.cancelled || e.status === -1;
       const status = job.id ? await fileStatus(job) : "none";
@@ -322,6 +369,7 @@ const DroppUploader = (() => {
         forgetResume(job.id);
         if (opts.discard) opts.discard(job.id);
       }
+      if (status === "gone") forgetResume(job.id);
       if (cancelled) return { status: "cancelled" };
       row.fail(`Failed: ${e.message}`);
       opts.announce(`${file.name} failed: ${e.message}`);
@@ -343,14 +391,14 @@ const DroppUploader = (() => {
       }
     }
 
-    // finished tells the page and the other tabs that file f is complete,
-    // and forgets it as unfinished.
-    function finished(file, f) {
+    // finished tells the page and the other tabs that file f, uploaded
+    // under key, is complete, and forgets it as unfinished.
+    function finished(file, key, f) {
       forgetResume(f.id);
-      const list = completedList().filter((c) => c.key !== fileKey(file));
-      list.push({ key: fileKey(file), at: Date.now(), file: f });
+      const list = completedList().filter((c) => c.key !== key);
+      list.push({ key, at: Date.now(), file: f });
       try { localStorage.setItem(COMPLETED_KEY, JSON.stringify(list)); } catch (e) { /* storage full or off */ }
-      if (channel) channel.postMessage({ completed: f, key: fileKey(file) });
+      if (channel) channel.postMessage({ completed: f, key });
       opts.announce(`${file.name} uploaded.`);
       opts.done(file, f);
     }
@@ -378,7 +426,7 @@ const DroppUploader = (() => {
     // sendBytes sends the file the way the server's answer says: a form
     // POST (also when "method" is absent, as older servers answer), a PUT,
     // or parts.
-    function sendBytes(row, file, created) {
+    function sendBytes(row, file, key, created) {
       const up = created.upload;
       const onProgress = (sent) => row.progress(sent, file.size);
       switch (up.method || "POST") {
@@ -391,37 +439,34 @@ const DroppUploader = (() => {
         case "PUT":
           return send(row, "PUT", up.url, file, up.headers, onProgress);
         case "multipart":
-          return sendParts(row, file, created.file.id, up);
+          return sendParts(row, file, key, created.file.id, up, created.have || new Set());
       }
       return Promise.reject(new ApiError(0, `This page cannot upload with method "${up.method}".`));
     }
 
-    // sendParts uploads the parts the server does not have yet,
-    // remembering each one done so a reload can resume.
-    async function sendParts(row, file, id, up) {
-      const cut = (resumeList().find((r) => r.id === id) || {}).sending;
-      rememberResume(file, id, up);
-      const have = await opts.api("GET", `${base}/upload/${id}/parts`);
-      const done = new Set((have.parts || []).map((p) => p.part_number));
-      // The part that was on its way when the page went away is sent again
-      // even if listed: a store may keep a cut-off part at its full size
-      // (versitygw pads it with zeros), which would complete a corrupt file.
-      if (cut) done.delete(cut);
-      const partBytes = (n) => Math.min(up.part_size, file.size - (n - 1) * up.part_size);
+    // sendParts uploads the parts of upload id but those in have (the
+    // stored parts a resume found to hold this file's bytes), remembering
+    // each one done, and its SHA-256, so a reload can resume.
+    async function sendParts(row, file, key, id, up, have) {
+      rememberResume(file, key, id, up);
       let sentBefore = 0;
-      for (const n of done) sentBefore += partBytes(n);
+      for (const n of have) sentBefore += partBlob(file, up, n).size;
       const todo = [];
-      for (let n = 1; n <= up.part_count; n++) if (!done.has(n)) todo.push(n);
+      for (let n = 1; n <= up.part_count; n++) if (!have.has(n)) todo.push(n);
       for (let i = 0; i < todo.length; i += PART_BATCH) {
         const batch = todo.slice(i, i + PART_BATCH);
         const urls = await opts.api("POST", `${base}/upload/${id}/parts`, { part_numbers: batch });
         for (const p of urls.parts) {
           if (row.cancelled) return;
-          const start = (p.part_number - 1) * up.part_size;
-          const blob = file.slice(start, start + partBytes(p.part_number));
-          markSending(id, p.part_number);
+          const blob = partBlob(file, up, p.part_number);
+          // Until it is answered, the part is noted as unsent: one cut off
+          // by a reload is sent again even if the store lists it (a store
+          // may keep a cut-off part at full size, versitygw pads it with
+          // zeros, which would complete a corrupt file).
+          markSent(id, p.part_number, null);
+          const sum = partSum(blob);
           await send(row, p.method || "PUT", p.url, blob, p.headers, (sent) => row.progress(sentBefore + sent, file.size));
-          markSending(id, null);
+          markSent(id, p.part_number, await sum);
           sentBefore += blob.size;
         }
       }
@@ -429,8 +474,32 @@ const DroppUploader = (() => {
 
     // ---- Resuming multipart uploads after a reload ----
     // A page cannot reopen a file by itself after a reload, so the upload
-    // is remembered by name, size and date, and resumes when the same file
-    // is dropped or picked again.
+    // is remembered by the file's key (name, size and date), with the
+    // SHA-256 of each part sent, and resumes when the same file is dropped
+    // or picked again: the same key, and the same bytes in every stored
+    // part it keeps. Another file of that name, size and date (two exports
+    // of a fixed-size format, files copied with their times) has other
+    // bytes, and gets an upload of its own.
+
+    // partBlob is part n of file in upload up.
+    const partBlob = (file, up, n) => file.slice((n - 1) * up.part_size, Math.min(n * up.part_size, file.size));
+
+    // allParts is every part number of the upload of record r.
+    const allParts = (r) => Array.from({ length: r.part_count }, (_, i) => i + 1);
+
+    // notedParts is the part numbers of record r whose SHA-256 is noted.
+    const notedParts = (r) => allParts(r).filter((n) => r.sums && r.sums[n]);
+
+    // sameBytes tells whether file holds, in each of the parts numbered,
+    // the bytes record r's upload was sent (a part without a noted SHA-256
+    // is not known, and is not the same).
+    async function sameBytes(file, r, parts) {
+      for (const n of parts) {
+        const noted = r.sums && r.sums[n];
+        if (!noted || noted !== (await partSum(partBlob(file, r, n)))) return false;
+      }
+      return true;
+    }
 
     function resumeList() {
       try { return JSON.parse(localStorage.getItem(RESUME_KEY) || "[]"); } catch (e) { return []; }
@@ -440,16 +509,19 @@ const DroppUploader = (() => {
       try { localStorage.setItem(RESUME_KEY, JSON.stringify(list)); } catch (e) { /* storage full or off */ }
     }
 
-    function rememberResume(file, id, up) {
+    // rememberResume notes the upload id of file as unfinished, keeping
+    // the SHA-256s noted of its parts sent before.
+    function rememberResume(file, key, id, up) {
+      const before = resumeList().find((r) => r.id === id);
       const list = resumeList().filter((r) => r.id !== id);
-      list.push({ id, name: file.name, size: file.size, modified: file.lastModified, part_size: up.part_size, part_count: up.part_count });
+      list.push({ id, key, name: file.name, size: file.size, modified: file.lastModified, part_size: up.part_size, part_count: up.part_count, sums: (before && before.sums) || {} });
       saveResumeList(list);
     }
 
-    // markSending notes in upload id's entry the part on its way (null:
-    // none).
-    function markSending(id, partNumber) {
-      saveResumeList(resumeList().map((r) => (r.id === id ? { ...r, sending: partNumber } : r)));
+    // markSent notes in upload id's entry the SHA-256 of part n as sent
+    // (null: not sent, or on its way).
+    function markSent(id, n, sum) {
+      saveResumeList(resumeList().map((r) => (r.id === id ? { ...r, sums: { ...r.sums, [n]: sum } } : r)));
     }
 
     function forgetResume(id) {
@@ -457,21 +529,36 @@ const DroppUploader = (() => {
       showResumeNote();
     }
 
-    const findResume = (file) => resumeList().find((r) => resumeKey(r) === fileKey(file));
+    // findResume lists the unfinished uploads remembered under key.
+    const findResume = (key) => resumeList().filter((r) => resumeKey(r) === key);
 
-    // usableResume is the remembered multipart upload of file, if the
-    // server still has it (it may have expired or been deleted meanwhile).
-    async function usableResume(file) {
-      const r = findResume(file);
-      if (!r) return null;
-      try {
-        await opts.api("GET", `${base}/upload/${r.id}/parts`);
-        return r;
-      } catch (e) {
-        if (e.status !== 404 && e.status !== 409) throw e;
-        forgetResume(r.id);
-        return null;
+    // usableResume finds the unfinished upload of file that the server
+    // still has (it may have expired or been deleted meanwhile), and the
+    // stored parts of it that hold this file's bytes: {record, have}. An
+    // upload with a stored part of other bytes was another file's, and is
+    // left alone, to be resumed with that file. An upload already complete
+    // (its complete went through, though the page heard an error) is
+    // {complete} if every part of it was this file's, and forgotten; one
+    // whose parts are joined already, all this file's, is only completed.
+    async function usableResume(file, key) {
+      for (const r of findResume(key)) {
+        let listed;
+        try {
+          listed = ((await opts.api("GET", `${base}/upload/${r.id}/parts`)).parts || []).map((p) => p.part_number);
+        } catch (e) {
+          if (e.status !== 404 && e.status !== 409) throw e;
+          const joined = e.status === 409 && /already (joined|complete)/.test(e.message);
+          const whole = joined && (await sameBytes(file, r, allParts(r)));
+          // Joined by a complete whose record was not written: complete again.
+          if (whole && /already joined/.test(e.message)) return { record: r, have: new Set(allParts(r)) };
+          forgetResume(r.id);
+          if (whole) return { complete: r };
+          continue;
+        }
+        const noted = listed.filter((n) => notedParts(r).includes(n));
+        if (await sameBytes(file, r, noted)) return { record: r, have: new Set(noted) };
       }
+      return null;
     }
 
     // showResumeNote names the remembered uploads that no tab runs now:
@@ -505,8 +592,10 @@ const DroppUploader = (() => {
       setInterval(showResumeNote, NOTE_EVERY);
     }
 
-    return { uploadFile, start };
+    // forget (id) stops naming the upload of file id unfinished: the page
+    // deleted it.
+    return { uploadFiles, forget: forgetResume, start };
   }
 
-  return { ApiError, formatSize, fileKey, wireDrop, newUploader };
+  return { ApiError, formatSize, wireDrop, newUploader };
 })();
