@@ -35,7 +35,7 @@
       try { data = await resp.json(); } catch (e) { data = null; }
     }
     if (!resp.ok) {
-      throw new ApiError(resp.status, (data && data.message) || `The server answered HTTP ${resp.status}.`);
+      throw new ApiError(resp.status, (data && data.message) || `The server answered HTTP ${resp.status}.`, resp.headers.get("Retry-After"));
     }
     return data;
   }

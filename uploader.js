@@ -13,11 +13,54 @@ const DroppUploader = (() => {
   const PART_BATCH = 10; // part URLs asked for at a time: few, so none expires before its turn
   const COMPLETED_FOR = 10 * 60 * 1000; // ms a completion is remembered, for tabs that waited
   const NOTE_EVERY = 3000; // ms: a tab that closes or reloads mid-upload says nothing as it goes
+  const AT_ONCE = 3; // uploads a page runs at once; the rest wait their turn
+  const RETRIES = 10; // tries again of an API call turned away for now (429, or 503 with Retry-After)
 
   // ApiError is an API or storage failure, with the server's own words;
-  // status -1 is a cancel, 0 no answer.
+  // status -1 is a cancel, 0 no answer. retryAfter is the answer's
+  // Retry-After header, if any.
   class ApiError extends Error {
-    constructor(status, message) { super(message); this.status = status; }
+    constructor(status, message, retryAfter) { super(message); this.status = status; this.retryAfter = retryAfter || null; }
+  }
+
+  // turnedAway tells an answer that means "not now, nothing was done":
+  // the rate limit (429), or a server shedding load (503 with Retry-After).
+  const turnedAway = (e) => e.status === 429 || (e.status === 503 && e.retryAfter !== null);
+
+  // retrying calls api, and again after the Retry-After delay (1 to 30 s)
+  // while it is turned away, a few times. A drop of many files to a
+  // request link made far more calls than its rate limit allows a minute,
+  // and each file refused after its bytes were sent stayed pending,
+  // holding the request's room (review 13).
+  function retrying(api) {
+    return async (...args) => {
+      for (let tries = 0; ; tries++) {
+        try {
+          return await api(...args);
+        } catch (e) {
+          if (!turnedAway(e) || tries >= RETRIES) throw e;
+          const wait = Math.min(Math.max(Number(e.retryAfter) || 1, 1), 30);
+          await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+        }
+      }
+    };
+  }
+
+  // slots lets n tasks run at once; the others wait in order.
+  function slots(n) {
+    let free = n;
+    const waiting = [];
+    return async (task) => {
+      if (free > 0) free--;
+      else await new Promise((resolve) => waiting.push(resolve));
+      try {
+        return await task();
+      } finally {
+        const next = waiting.shift();
+        if (next) next();
+        else free++;
+      }
+    };
   }
 
   // formatSize writes sizes as every Dropp page does (the share and admin
@@ -183,6 +226,8 @@ const DroppUploader = (() => {
     const RESUME_KEY = `${scope}.multipart`; // localStorage: unfinished multipart uploads
     const COMPLETED_KEY = `${scope}.completed`; // localStorage: uploads completed lately
     const fields = opts.fields || (() => ({}));
+    const api = retrying(opts.api);
+    const inTurn = slots(AT_ONCE); // a drop of hundreds of files sends a few at a time
     let multipartSupported = true;
 
     async function createUpload(file) {
@@ -190,13 +235,13 @@ const DroppUploader = (() => {
       if (file.type) body.content_type = file.type;
       if (multipartSupported && file.size > MULTIPART_FROM) {
         try {
-          return await opts.api("POST", `${base}/upload/`, { ...body, multipart: true });
+          return await api("POST", `${base}/upload/`, { ...body, multipart: true });
         } catch (e) {
           if (!(e.status === 400 && /multipart/.test(e.message) && /unknown/.test(e.message))) throw e;
           multipartSupported = false; // an older server: one request it is
         }
       }
-      return opts.api("POST", `${base}/upload/`, body);
+      return api("POST", `${base}/upload/`, body);
     }
 
     // ---- One writer per upload ----
@@ -241,7 +286,8 @@ const DroppUploader = (() => {
       });
       const ongoing = running.get(key);
       if (ongoing) return follow(row, ongoing);
-      const outcome = uploadAlone(key, row, file);
+      row.say("Waiting for the uploads above…");
+      const outcome = inTurn(() => (row.cancelled ? { status: "cancelled" } : uploadAlone(key, row, file)));
       running.set(key, outcome);
       outcome.then(() => {
         running.delete(key);
@@ -340,7 +386,7 @@ const DroppUploader = (() => {
         if (row.cancelled) throw new ApiError(-1, "Cancelled.");
         row.say("Finishing…");
         job.completeSent = true;
-        const done = await opts.api("POST", `${base}/upload/${job.id}/complete`, { size: file.size });
+        const done = await api("POST", `${base}/upload/${job.id}/complete`, { size: file.size });
         finished(file, key, done.file);
         row.succeed();
         return { status: "done", file: done.file };
@@ -382,7 +428,7 @@ const DroppUploader = (() => {
     async function fileStatus(job) {
       if (!job.multipart) return job.completeSent ? "unknown" : "pending";
       try {
-        await opts.api("GET", `${base}/upload/${job.id}/parts`);
+        await api("GET", `${base}/upload/${job.id}/parts`);
         return "pending";
       } catch (e) {
         if (e.status === 404) return "gone";
@@ -455,7 +501,7 @@ const DroppUploader = (() => {
       for (let n = 1; n <= up.part_count; n++) if (!have.has(n)) todo.push(n);
       for (let i = 0; i < todo.length; i += PART_BATCH) {
         const batch = todo.slice(i, i + PART_BATCH);
-        const urls = await opts.api("POST", `${base}/upload/${id}/parts`, { part_numbers: batch });
+        const urls = await api("POST", `${base}/upload/${id}/parts`, { part_numbers: batch });
         for (const p of urls.parts) {
           if (row.cancelled) return;
           const blob = partBlob(file, up, p.part_number);
@@ -544,7 +590,7 @@ const DroppUploader = (() => {
       for (const r of findResume(key)) {
         let listed;
         try {
-          listed = ((await opts.api("GET", `${base}/upload/${r.id}/parts`)).parts || []).map((p) => p.part_number);
+          listed = ((await api("GET", `${base}/upload/${r.id}/parts`)).parts || []).map((p) => p.part_number);
         } catch (e) {
           if (e.status !== 404 && e.status !== 409) throw e;
           const joined = e.status === 409 && /already (joined|complete)/.test(e.message);
