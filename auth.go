@@ -72,6 +72,11 @@ func (s *server) findPrincipal(ctx context.Context, kind, secret string) (princi
 	if c.UserDisabled {
 		return principal{}, errDisabled
 	}
+	if c.UserID == serverWideOwner {
+		// Stored users' IDs are newID's, never this one; a record that
+		// has it (hand-made, or carried over by a migration) names no one.
+		return principal{}, errUnauthenticated
+	}
 	if err := s.checkMember(ctx, c.UserID); err != nil {
 		return principal{}, err
 	}
@@ -119,9 +124,11 @@ func (s *server) checkMember(ctx context.Context, userID string) error {
 }
 
 // validProxyUserID bounds what a trusted proxy may name a user: 1 to 256
-// printable ASCII characters, no spaces.
+// printable ASCII characters, no spaces, and never serverWideOwner, whose
+// endpoints receive every user's events: a proxy user named "*" would
+// hold the administrators' server-wide webhooks.
 func validProxyUserID(id string) bool {
-	return id != "" && len(id) <= 256 && allBytes(id, func(c byte) bool { return ' ' < c && c < 0x7f })
+	return id != "" && id != serverWideOwner && len(id) <= 256 && allBytes(id, func(c byte) bool { return ' ' < c && c < 0x7f })
 }
 
 // refuseDisabled tells whether the user is disabled, so a sign-in or a

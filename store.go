@@ -653,7 +653,9 @@ type webhookStore interface {
 }
 
 // serverWideOwner owns the endpoints administrators register under
-// /admin/webhooks, which receive every user's events.
+// /admin/webhooks, which receive every user's events. No user may have
+// this ID: stored users' IDs are newID's (UpsertUser), and authenticate
+// refuses it from a trusted proxy and in a stored credential.
 const serverWideOwner = "*"
 
 // Webhook is an endpoint that receives signed events (Standard Webhooks).
