@@ -447,7 +447,7 @@ func TestAdminDisableHoldsOnEveryPathIn(t *testing.T) {
 			bossID, memberID := a.userID(bossToken), a.userID(memberToken)
 			session := func(userID string) map[string]string {
 				w := httptest.NewRecorder()
-				if err := e.srv.startSession(w, httptest.NewRequest("GET", e.URL+"/", nil), userID); err != nil {
+				if _, err := e.srv.startSession(w, httptest.NewRequest("GET", e.URL+"/", nil), userID); err != nil {
 					t.Fatal(err)
 				}
 				return cookieHeader(w.Result().Cookies()[0])

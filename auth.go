@@ -26,6 +26,11 @@ var errNoLongerAllowed = fmt.Errorf("%w: account no longer allowed", errUnauthen
 // but an administrator disabled that user (a 401, like errNoLongerAllowed).
 var errDisabled = fmt.Errorf("%w: account disabled", errUnauthenticated)
 
+// errResetMeanwhile: the account's credentials were reset (an invitation
+// used: accounts.go) after the request's credential was issued, so what
+// the request made on its strength is taken back (a 401).
+var errResetMeanwhile = fmt.Errorf("%w: credentials reset", errUnauthenticated)
+
 // kindProxy marks a user named by a trusted proxy's X-User-Id.
 const kindProxy = "proxy"
 
@@ -83,7 +88,7 @@ func (s *server) findPrincipal(ctx context.Context, kind, secret string) (princi
 	if kind == kindPAT {
 		s.touchToken(ctx, c)
 	}
-	return principal{userID: c.UserID, kind: kind, hash: hash, scope: c.Scope}, nil
+	return principal{userID: c.UserID, kind: kind, hash: hash, scope: c.Scope, issued: c.CreatedAt}, nil
 }
 
 // checkEnabled refuses a user an administrator disabled, on every path in
@@ -119,6 +124,27 @@ func (s *server) checkMember(ctx context.Context, userID string) error {
 		return err
 	case !memberAllowed(s.cfg, m):
 		return errNoLongerAllowed
+	}
+	return nil
+}
+
+// voidedMeanwhile checks again, once a request has stored a credential
+// (a token, a passkey), that the credential it authenticated with, issued
+// at issued, still holds: errDisabled if its user was disabled since the
+// request began, errResetMeanwhile if the account was reset since issued.
+// The disable and the reset write their mark before they delete
+// credentials, so either this sees the mark or what was stored is gone.
+func (s *server) voidedMeanwhile(ctx context.Context, userID string, issued time.Time) error {
+	u, err := s.store.GetUser(ctx, userID)
+	switch {
+	case errors.Is(err, ErrNotFound): // a proxy's user: no record, never reset
+		return nil
+	case err != nil:
+		return err
+	case u.Disabled:
+		return errDisabled
+	case u.resetSince(issued):
+		return errResetMeanwhile
 	}
 	return nil
 }
