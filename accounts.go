@@ -292,7 +292,10 @@ func (s *server) handlePasswordSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	device := s.deviceKey(r, acct.ID)
 	now := s.now()
-	if wait := pa.admit(s.clientAddr(r).String(), form.Email, device, now); wait > 0 {
+	// The address's delay is the rate limiter's unit, an IPv6 /64: an
+	// attacker with one would otherwise move on to its next address.
+	network := clientNetwork(s.clientAddr(r)).String()
+	if wait := pa.admit(network, form.Email, device, now); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		s.renderError(w, http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins for this account or from your address. Try again in %d seconds.", int(math.Ceil(wait.Seconds()))))
 		return
@@ -307,7 +310,7 @@ func (s *server) handlePasswordSignIn(w http.ResponseWriter, r *http.Request) {
 			Password: &passwordForm{Email: form.Email, App: app}, SignInURL: s.oidcButton(app), SignInLabel: s.signInLabel(app)})
 		return
 	}
-	pa.succeeded(s.clientAddr(r).String(), form.Email, device)
+	pa.succeeded(network, form.Email, device)
 	s.setDeviceCookie(w, r, acct.ID, now)
 	s.finishSignIn(w, r, acct.ID, app, checkedAt)
 }
