@@ -256,15 +256,42 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request, userID str
 		s.fail(w, r, err)
 		return
 	}
+	if s.clearSessionCookie(w, r) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// signedOutAlready sends the sign-out form of a browser whose session has
+// ended already (another tab signed out, it expired, or a disable or a
+// reset ended it) to /login/, its cookie cleared, as a sign-out with a
+// live session is: signing out twice is no error to show a person. An
+// API caller without a live credential still gets requireUser's 401.
+func (s *server) signedOutAlready(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if wantsHTMLRedirect(r) && r.Header.Get("Authorization") == "" && s.csrf.Check(r) == nil {
+			if _, err := s.authenticate(r); errors.Is(err, errUnauthenticated) {
+				s.clearSessionCookie(w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clearSessionCookie clears the session cookie the request sent, if any,
+// and sends a browser's form to /login/ (true), where an API caller gets
+// a status from the caller (false).
+func (s *server) clearSessionCookie(w http.ResponseWriter, r *http.Request) bool {
 	name := s.sessionCookieName(r)
 	if _, err := r.Cookie(name); err == nil {
 		s.setCookie(w, r, name, "", "/", -1)
 	}
 	if wantsHTMLRedirect(r) {
 		http.Redirect(w, r, "/login/", http.StatusSeeOther)
-		return
+		return true
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return false
 }
 
 // revokeCredentials deletes the credential the request authenticated with
