@@ -155,9 +155,6 @@ func (s *server) useInvitation(ctx context.Context, hash, phc string, pk *Passke
 	if err != nil {
 		return err
 	}
-	if _, err := s.store.DeleteInvitations(ctx, inv.Email); err != nil {
-		return err
-	}
 	u, err := s.store.UpsertUser(ctx, User{Issuer: accountsIssuer, Subject: inv.Email, Email: inv.Email, EmailVerified: true, CreatedAt: s.now()})
 	if err != nil {
 		return err
@@ -182,6 +179,11 @@ func (s *server) useInvitation(ctx context.Context, hash, phc string, pk *Passke
 	// a sign-in that checked them before and made its session since is
 	// ended here, or sees the mark (finishSignIn).
 	if err := s.endCredentials(ctx, u.ID); err != nil {
+		return err
+	}
+	// Last, so that a reset that failed above can still be done with
+	// another of the email's links.
+	if _, err := s.store.DeleteInvitations(ctx, inv.Email); err != nil {
 		return err
 	}
 	s.signIn.accounts.forgetFailures(inv.Email)
