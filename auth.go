@@ -131,9 +131,11 @@ func (s *server) checkMember(ctx context.Context, userID string) error {
 // voidedMeanwhile checks again, once a request has stored a credential
 // (a token, a passkey), that the credential it authenticated with, issued
 // at issued, still holds: errDisabled if its user was disabled since the
-// request began, errResetMeanwhile if the account was reset since issued.
-// The disable and the reset write their mark before they delete
-// credentials, so either this sees the mark or what was stored is gone.
+// request began, errResetMeanwhile if the account was reset since issued
+// (zero for a trusted proxy's user: no credential of ours, nothing a
+// reset ends). The disable and the reset write their mark before they
+// delete credentials, so either this sees the mark or what was stored is
+// gone.
 func (s *server) voidedMeanwhile(ctx context.Context, userID string, issued time.Time) error {
 	u, err := s.store.GetUser(ctx, userID)
 	switch {
@@ -143,7 +145,7 @@ func (s *server) voidedMeanwhile(ctx context.Context, userID string, issued time
 		return err
 	case u.Disabled:
 		return errDisabled
-	case u.resetSince(issued):
+	case !issued.IsZero() && u.resetSince(issued):
 		return errResetMeanwhile
 	}
 	return nil
