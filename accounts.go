@@ -148,7 +148,8 @@ func (s *server) redeemInvitation(ctx context.Context, hash, pw string) error {
 // useInvitation takes the invitation and gives its account, creating it
 // if need be, what was chosen on its page as its only credential: a
 // password hash (phc), or a passkey (pk, with phc ""; webauthn.go). The
-// account's other passkeys, sessions and tokens end.
+// account's other passkeys, sessions, tokens and one-time codes end, and
+// so do the email's other invitations, which would reset it again.
 func (s *server) useInvitation(ctx context.Context, hash, phc string, pk *Passkey) error {
 	inv, err := s.store.TakeInvitation(ctx, hash, s.now())
 	if err != nil {
@@ -156,6 +157,10 @@ func (s *server) useInvitation(ctx context.Context, hash, phc string, pk *Passke
 	}
 	u, err := s.store.UpsertUser(ctx, User{Issuer: accountsIssuer, Subject: inv.Email, Email: inv.Email, EmailVerified: true, CreatedAt: s.now()})
 	if err != nil {
+		return err
+	}
+	// Sessions end first, so that a step failing below never leaves them.
+	if err := s.endCredentials(ctx, u.ID); err != nil {
 		return err
 	}
 	if err := s.store.SetAccountPassword(ctx, u.ID, phc, inv.Admin); err != nil {
@@ -170,14 +175,34 @@ func (s *server) useInvitation(ctx context.Context, hash, phc string, pk *Passke
 			return err
 		}
 	}
-	// The old password and passkeys stopped working above; whoever signed
-	// in with them is signed out here.
-	if _, err := s.store.DeleteUserCredentials(ctx, u.ID); err != nil {
+	// And again, now that the old password and passkeys no longer work:
+	// a sign-in that checked them before and made its session since is
+	// ended here, or sees the mark (finishSignIn).
+	if err := s.endCredentials(ctx, u.ID); err != nil {
+		return err
+	}
+	// Last, so that a reset that failed above can still be done with
+	// another of the email's links.
+	if _, err := s.store.DeleteInvitations(ctx, inv.Email); err != nil {
 		return err
 	}
 	s.signIn.accounts.forgetFailures(inv.Email)
 	s.log.Info("invitation used", "user", u.ID, "email", inv.Email, "admin", inv.Admin, "reset", u.PasswordHash != "", "passkey", pk != nil)
 	return nil
+}
+
+// endCredentials ends everything the account's credentials so far gave:
+// it marks them reset (User.CredentialsResetAt: a code, token, passkey or
+// session being made by a request that authenticated before is taken
+// back when that request reads the mark), then deletes the tokens and
+// sessions there are. The mark comes first: a credential stored after
+// the delete is one whose maker reads the mark after storing it.
+func (s *server) endCredentials(ctx context.Context, userID string) error {
+	if err := s.store.MarkCredentialsReset(ctx, userID, s.now()); err != nil {
+		return err
+	}
+	_, err := s.store.DeleteUserCredentials(ctx, userID)
+	return err
 }
 
 // parseInviteForm reads the invitation form: password and confirm, each
@@ -261,6 +286,7 @@ func (s *server) handlePasswordSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pa := s.signIn.accounts
+	checkedAt := s.now() // before the hash is read: a reset from then on voids this sign-in
 	acct, err := s.store.FindAccount(r.Context(), form.Email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		s.failPage(w, r, err)
@@ -268,7 +294,10 @@ func (s *server) handlePasswordSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	device := s.deviceKey(r, acct.ID)
 	now := s.now()
-	if wait := pa.admit(s.clientAddr(r).String(), form.Email, device, now); wait > 0 {
+	// The address's delay is the rate limiter's unit, an IPv6 /64: an
+	// attacker with one would otherwise move on to its next address.
+	network := clientNetwork(s.clientAddr(r)).String()
+	if wait := pa.admit(network, form.Email, device, now); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		s.renderError(w, http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins for this account or from your address. Try again in %d seconds.", int(math.Ceil(wait.Seconds()))))
 		return
@@ -283,9 +312,9 @@ func (s *server) handlePasswordSignIn(w http.ResponseWriter, r *http.Request) {
 			Password: &passwordForm{Email: form.Email, App: app}, SignInURL: s.oidcButton(app), SignInLabel: s.signInLabel(app)})
 		return
 	}
-	pa.succeeded(s.clientAddr(r).String(), form.Email, device)
+	pa.succeeded(network, form.Email, device)
 	s.setDeviceCookie(w, r, acct.ID, now)
-	s.finishSignIn(w, r, acct.ID, app)
+	s.finishSignIn(w, r, acct.ID, app, checkedAt)
 }
 
 // oidcButton is the provider's link on the sign-in page, "" when OIDC is off.

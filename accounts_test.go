@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -822,4 +827,231 @@ func TestOIDCAndAccounts(t *testing.T) {
 	if u := e.passwordToken("bob@example.com", "bob's own password").User; u.Email != "bob@example.com" {
 		t.Fatalf("account %+v", u)
 	}
+}
+
+// desktopCode signs in with a password through the desktop flow and
+// returns the one-time code, not redeemed yet.
+func (e *signInEnv) desktopCode(email, pw string, a testApp) string {
+	e.t.Helper()
+	resp, body := e.signInPassword(email, pw, &a, nil)
+	loc, err := resp.Location()
+	if resp.StatusCode != http.StatusFound || err != nil {
+		e.t.Fatalf("password sign-in: %d %v; %s", resp.StatusCode, loc, body)
+	}
+	return loc.Query().Get("code")
+}
+
+// heldPost sends a POST's headers and all of its body but the last byte,
+// so that the handler has authenticated the request and waits for the
+// rest; finish sends the last byte and reads the answer.
+func heldPost(t *testing.T, base, path string, header map[string]string, body string) (finish func() (*http.Response, string)) {
+	t.Helper()
+	u, _ := url.Parse(base)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var b strings.Builder
+	b.WriteString("POST " + path + " HTTP/1.1\r\nHost: " + u.Host + "\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n")
+	for k, v := range header {
+		b.WriteString(k + ": " + v + "\r\n")
+	}
+	b.WriteString("\r\n" + body[:len(body)-1])
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the handler has authenticated the request and reads the body
+	return func() (*http.Response, string) {
+		t.Helper()
+		if _, err := io.WriteString(conn, body[len(body)-1:]); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(data)
+	}
+}
+
+// TestResetEndsCodeIssuedBefore: a desktop one-time code issued by a
+// sign-in with the old password (whoever knew it, the reason for a
+// reset) is refused once the account is reset, like its sessions.
+func TestResetEndsCodeIssuedBefore(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		e.newAccount("member@example.com", "the old password", false)
+		a := newTestApp()
+		code := e.desktopCode("member@example.com", "the old password", a)
+		resp, body := e.setPassword(e.invite("member@example.com", false), "the new password")
+		wantStatus(t, resp, body, http.StatusSeeOther)
+		resp, body = e.redeem(a, code)
+		if resp.StatusCode != http.StatusBadRequest || decode[oauthError](t, body).Error != "invalid_grant" {
+			t.Errorf("a code issued before the reset, redeemed after it: %d %s; want 400 invalid_grant", resp.StatusCode, body)
+		}
+		if tok := e.passwordToken("member@example.com", "the new password"); tok.AccessToken == "" {
+			t.Error("the new password's desktop sign-in got no token")
+		}
+	})
+}
+
+// TestResetVoidsSignInInFlight: a sign-in with the old password that read
+// the account before the reset and verifies the old hash while the reset
+// runs (sign-ins queue for the hash slots, which strangers can keep busy)
+// gets no session that outlives the reset.
+func TestResetVoidsSignInInFlight(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		e.newAccount("member@example.com", "the old password", false)
+		hasher := e.srv.signIn.accounts.hasher
+		newPHC, err := hasher.hash(t.Context(), "the new password")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hasher.dummy() // computed now, not while the slots are held
+		link := e.invite("member@example.com", false)
+		token := link[strings.LastIndexByte(link, '/')+1:]
+		for range cap(hasher.slots) {
+			hasher.slots <- struct{}{} // every slot busy: the sign-in reads the account, then waits
+		}
+		done := make(chan *http.Response, 1)
+		go func() {
+			resp, _ := e.signInPassword("member@example.com", "the old password", nil, nil)
+			done <- resp
+		}()
+		time.Sleep(300 * time.Millisecond)
+		if err := e.srv.useInvitation(t.Context(), hashSecret(token), newPHC, nil); err != nil {
+			t.Fatal(err)
+		}
+		for range cap(hasher.slots) {
+			<-hasher.slots
+		}
+		resp := <-done
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("a sign-in with the old password in flight during the reset: %d; want 401", resp.StatusCode)
+		}
+		for _, c := range resp.Cookies() {
+			if status, _ := e.me(cookieHeader(c)); status == http.StatusOK {
+				t.Errorf("its cookie %s answers /me 200 after the reset", c.Name)
+			}
+		}
+	})
+}
+
+// TestUsedInvitationEndsTheOthers: once an invitation sets the account's
+// password, the email's other invitations (a re-invite after the first
+// link was thought lost, two administrators inviting) no longer reset it.
+func TestUsedInvitationEndsTheOthers(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		first := e.invite("alice@example.com", false)
+		second := e.invite("alice@example.com", false)
+		bob := e.invite("bob@example.com", false)
+		resp, body := e.setPassword(first, "alice's own password")
+		wantStatus(t, resp, body, http.StatusSeeOther)
+		resp, body = e.setPassword(second, "the holder's password")
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("alice's second invitation, used after she set her password: %d; want 404", resp.StatusCode)
+		}
+		if tok := e.passwordToken("alice@example.com", "alice's own password"); tok.AccessToken == "" {
+			t.Error("alice's own password no longer signs in")
+		}
+		resp, body = e.setPassword(bob, "bob's own password")
+		wantStatus(t, resp, body, http.StatusSeeOther)
+	})
+}
+
+// TestSignInOffAllowListRefused: an account taken off the allow-lists
+// (ALLOWED_EMAIL_DOMAINS changed) is refused at its password sign-in as a
+// provider user is (403, or access_denied for the desktop app), rather
+// than get a session every request refuses; and a code it was issued
+// before is not redeemed.
+func TestSignInOffAllowListRefused(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		e.newAccount("alice@old.example", "alice's long password", false)
+		before := newTestApp()
+		code := e.desktopCode("alice@old.example", "alice's long password", before)
+		e.srv.cfg.AllowedDomains = []string{"new.example"} // as after a restart with the new list
+		resp, body := e.signInPassword("alice@old.example", "alice's long password", nil, nil)
+		wantPage(t, resp, body, http.StatusForbidden)
+		a := newTestApp()
+		resp, _ = e.signInPassword("alice@old.example", "alice's long password", &a, nil)
+		loc, err := resp.Location()
+		if err != nil || loc.Query().Get("error") != "access_denied" || loc.Query().Has("code") {
+			t.Errorf("desktop sign-in off the allow-lists: %d to %v; want error=access_denied", resp.StatusCode, loc)
+		}
+		resp, body = e.redeem(before, code)
+		if resp.StatusCode != http.StatusBadRequest || decode[oauthError](t, body).Error != "invalid_grant" {
+			t.Errorf("a code redeemed after its account left the allow-lists: %d %s; want 400 invalid_grant", resp.StatusCode, body)
+		}
+	})
+}
+
+// TestStoresKeepResetsAndInvitations: every store keeps an account's
+// credentials reset mark (the local one also in its log, read back on
+// reopening), deletes one email's invitations and no other's, and
+// deletes a single passkey.
+func TestStoresKeepResetsAndInvitations(t *testing.T) {
+	t.Parallel()
+	type stored struct {
+		user    User
+		passkey string
+	}
+	at := time.Date(2026, 12, 7, 23, 30, 0, 123_000_000, time.UTC)
+	insert := func(t *testing.T, s Store) stored {
+		ctx := t.Context()
+		u, err := s.UpsertUser(ctx, User{Issuer: accountsIssuer, Subject: "a@example.com", Email: "a@example.com"})
+		if err == nil {
+			err = s.MarkCredentialsReset(ctx, u.ID, at)
+		}
+		pks := []Passkey{{ID: "a2VlcA", UserID: u.ID, Name: "kept", CreatedAt: at}, {ID: "Z29uZQ", UserID: u.ID, Name: "gone", CreatedAt: at}}
+		for _, pk := range pks {
+			if err == nil {
+				err = s.InsertPasskey(ctx, pk)
+			}
+		}
+		if err == nil {
+			err = s.DeletePasskey(ctx, pks[1].ID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.CredentialsResetAt = at
+		return stored{u, pks[0].ID}
+	}
+	check := func(t *testing.T, s Store, want stored) {
+		ctx := t.Context()
+		u, err := s.GetUser(ctx, want.user.ID)
+		if err != nil || !u.CredentialsResetAt.Equal(at) {
+			t.Errorf("the user's credentials reset at %v (%v), want %v", u.CredentialsResetAt, err, at)
+		}
+		if pks, err := s.UserPasskeys(ctx, want.user.ID); err != nil || len(pks) != 1 || pks[0].ID != want.passkey {
+			t.Errorf("passkeys after deleting one: %+v %v, want %s alone", pks, err, want.passkey)
+		}
+	}
+	onEachStoreReplayed(t, insert, check)
+	onEachStore(t, func(t *testing.T, s Store) {
+		ctx, now := t.Context(), time.Now()
+		var hashes []string
+		for _, email := range []string{"a@example.com", "a@example.com", "b@example.com"} {
+			inv := Invitation{Hash: hashSecret(newSecret(32)), Email: email, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			if err := s.InsertInvitation(ctx, inv); err != nil {
+				t.Fatal(err)
+			}
+			hashes = append(hashes, inv.Hash)
+		}
+		if n, err := s.DeleteInvitations(ctx, "a@example.com"); err != nil || n != 2 {
+			t.Errorf("DeleteInvitations(a) = %d, %v; want 2", n, err)
+		}
+		for i, hash := range hashes {
+			_, err := s.GetInvitation(ctx, hash, now)
+			if gone := errors.Is(err, ErrNotFound); gone != (i < 2) {
+				t.Errorf("invitation %d: %v after deleting a's", i, err)
+			}
+		}
+	})
 }

@@ -134,6 +134,13 @@ func (s *server) setDisabled(w http.ResponseWriter, r *http.Request, admin User,
 		return
 	}
 	err := s.store.SetUserDisabled(r.Context(), target.ID, disabled)
+	if err == nil && disabled {
+		err = s.disabledInTurn(r.Context(), admin, target)
+	}
+	if errors.Is(err, errDisabledInTurn) {
+		writeError(w, http.StatusConflict, codeConflict, "your own account was disabled meanwhile, so this user was not; try again")
+		return
+	}
 	revoked := 0
 	if err == nil && disabled {
 		revoked, err = s.store.DeleteUserCredentials(r.Context(), target.ID)
@@ -149,6 +156,29 @@ func (s *server) setDisabled(w http.ResponseWriter, r *http.Request, admin User,
 	}
 	target.Disabled = disabled
 	writeJSON(w, http.StatusOK, map[string]any{"user": toUserJSON(target), "disabled": disabled, "revoked_credentials": revoked})
+}
+
+// errDisabledInTurn: the acting administrator was disabled while
+// disabling someone, whose disable was undone.
+var errDisabledInTurn = errors.New("the administrator was disabled meanwhile")
+
+// disabledInTurn reads the acting administrator again once the target's
+// flag is set, and undoes that flag if the administrator was disabled
+// meanwhile: two administrators disabling each other at once would
+// otherwise leave none to enable either. Each reads itself after setting
+// the other, so of two such disables at most one stands. A target that
+// was disabled already is left so.
+func (s *server) disabledInTurn(ctx context.Context, admin, target User) error {
+	disabled, err := s.refuseDisabled(ctx, admin.ID)
+	if err != nil || !disabled {
+		return err
+	}
+	if !target.Disabled {
+		if err := s.store.SetUserDisabled(ctx, target.ID, false); err != nil {
+			return err
+		}
+	}
+	return errDisabledInTurn
 }
 
 // ---- The admin page ----

@@ -447,7 +447,7 @@ func TestAdminDisableHoldsOnEveryPathIn(t *testing.T) {
 			bossID, memberID := a.userID(bossToken), a.userID(memberToken)
 			session := func(userID string) map[string]string {
 				w := httptest.NewRecorder()
-				if err := e.srv.startSession(w, httptest.NewRequest("GET", e.URL+"/", nil), userID); err != nil {
+				if _, err := e.srv.startSession(w, httptest.NewRequest("GET", e.URL+"/", nil), userID); err != nil {
 					t.Fatal(err)
 				}
 				return cookieHeader(w.Result().Cookies()[0])
@@ -518,4 +518,44 @@ func (e *testEnv) newUserToken(userID string) string {
 		e.t.Fatalf("issue token: %v", err)
 	}
 	return tok
+}
+
+// TestAdminsDisablingEachOtherLeaveOne: two administrators (the only two)
+// press Disable on each other at the same moment; at most one of the two
+// disables stands, so an administrator is left to enable the other.
+func TestAdminsDisablingEachOtherLeaveOne(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, "local", map[string]string{"AUTH_RATE_LIMIT": "100000"})
+	for round := range 20 {
+		aEmail, bEmail := fmt.Sprintf("a%d@example.com", round), fmt.Sprintf("b%d@example.com", round)
+		aID := e.newAccount(aEmail, "admin a's long password", true)
+		bID := e.newAccount(bEmail, "admin b's long password", true)
+		a, b := e.passwordToken(aEmail, "admin a's long password"), e.passwordToken(bEmail, "admin b's long password")
+		start := make(chan struct{})
+		statuses := make(chan int, 2)
+		for _, c := range []struct{ tok, target string }{{a.AccessToken, bID}, {b.AccessToken, aID}} {
+			go func() {
+				<-start
+				req, _ := http.NewRequest("POST", e.URL+"/admin/users/"+c.target+"/disable", nil)
+				req.Header.Set("Authorization", "Bearer "+c.tok)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					statuses <- 0
+					return
+				}
+				resp.Body.Close()
+				statuses <- resp.StatusCode
+			}()
+		}
+		close(start)
+		s1, s2 := <-statuses, <-statuses
+		ua, errA := e.srv.store.GetUser(t.Context(), aID)
+		ub, errB := e.srv.store.GetUser(t.Context(), bID)
+		if errA != nil || errB != nil || ua.Disabled && ub.Disabled {
+			t.Fatalf("round %d: two administrators disabled each other (%d, %d): both disabled %v %v (%v, %v); want one left", round, s1, s2, ua.Disabled, ub.Disabled, errA, errB)
+		}
+		if s1 == http.StatusOK && s2 == http.StatusOK {
+			t.Fatalf("round %d: both disables answered 200", round)
+		}
+	}
 }

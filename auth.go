@@ -26,6 +26,11 @@ var errNoLongerAllowed = fmt.Errorf("%w: account no longer allowed", errUnauthen
 // but an administrator disabled that user (a 401, like errNoLongerAllowed).
 var errDisabled = fmt.Errorf("%w: account disabled", errUnauthenticated)
 
+// errResetMeanwhile: the account's credentials were reset (an invitation
+// used: accounts.go) after the request's credential was issued, so what
+// the request made on its strength is taken back (a 401).
+var errResetMeanwhile = fmt.Errorf("%w: credentials reset", errUnauthenticated)
+
 // kindProxy marks a user named by a trusted proxy's X-User-Id.
 const kindProxy = "proxy"
 
@@ -72,13 +77,18 @@ func (s *server) findPrincipal(ctx context.Context, kind, secret string) (princi
 	if c.UserDisabled {
 		return principal{}, errDisabled
 	}
+	if c.UserID == serverWideOwner {
+		// Stored users' IDs are newID's, never this one; a record that
+		// has it (hand-made, or carried over by a migration) names no one.
+		return principal{}, errUnauthenticated
+	}
 	if err := s.checkMember(ctx, c.UserID); err != nil {
 		return principal{}, err
 	}
 	if kind == kindPAT {
 		s.touchToken(ctx, c)
 	}
-	return principal{userID: c.UserID, kind: kind, hash: hash, scope: c.Scope}, nil
+	return principal{userID: c.UserID, kind: kind, hash: hash, scope: c.Scope, issued: c.CreatedAt}, nil
 }
 
 // checkEnabled refuses a user an administrator disabled, on every path in
@@ -118,10 +128,35 @@ func (s *server) checkMember(ctx context.Context, userID string) error {
 	return nil
 }
 
+// voidedMeanwhile checks again, once a request has stored a credential
+// (a token, a passkey), that the credential it authenticated with, issued
+// at issued, still holds: errDisabled if its user was disabled since the
+// request began, errResetMeanwhile if the account was reset since issued
+// (zero for a trusted proxy's user: no credential of ours, nothing a
+// reset ends). The disable and the reset write their mark before they
+// delete credentials, so either this sees the mark or what was stored is
+// gone.
+func (s *server) voidedMeanwhile(ctx context.Context, userID string, issued time.Time) error {
+	u, err := s.store.GetUser(ctx, userID)
+	switch {
+	case errors.Is(err, ErrNotFound): // a proxy's user: no record, never reset
+		return nil
+	case err != nil:
+		return err
+	case u.Disabled:
+		return errDisabled
+	case !issued.IsZero() && u.resetSince(issued):
+		return errResetMeanwhile
+	}
+	return nil
+}
+
 // validProxyUserID bounds what a trusted proxy may name a user: 1 to 256
-// printable ASCII characters, no spaces.
+// printable ASCII characters, no spaces, and never serverWideOwner, whose
+// endpoints receive every user's events: a proxy user named "*" would
+// hold the administrators' server-wide webhooks.
 func validProxyUserID(id string) bool {
-	return id != "" && len(id) <= 256 && allBytes(id, func(c byte) bool { return ' ' < c && c < 0x7f })
+	return id != "" && id != serverWideOwner && len(id) <= 256 && allBytes(id, func(c byte) bool { return ' ' < c && c < 0x7f })
 }
 
 // refuseDisabled tells whether the user is disabled, so a sign-in or a

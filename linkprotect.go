@@ -251,7 +251,8 @@ func (s *server) readLinkPassword(w http.ResponseWriter, r *http.Request, path s
 // and sends the browser back to the link. Every failure, and every link
 // that cannot be opened by a password, gets one same answer.
 func (s *server) unlockLink(w http.ResponseWriter, r *http.Request, link protectedLink, pw string) {
-	g, addr, now := s.links, s.clientAddr(r).String(), s.now()
+	// Keyed by the rate limiter's unit, an IPv6 /64 (as password sign-in).
+	g, addr, now := s.links, clientNetwork(s.clientAddr(r)).String(), s.now()
 	if wait := max(g.links.wait(link.Path, now), g.addresses.wait(addr, now)); wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))

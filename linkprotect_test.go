@@ -393,6 +393,29 @@ func TestLinkPasswordAttemptsLimited(t *testing.T) {
 	})
 }
 
+// TestLinkPasswordDelayPerIPv6Network: a link password's per-address
+// delay is kept per client network, as the rate limiter's bucket is (an
+// IPv6 /64), not per address of it.
+func TestLinkPasswordDelayPerIPv6Network(t *testing.T) {
+	t.Parallel()
+	env := proxyAuthEnv() // trusts the loopback proxy's X-Forwarded-For
+	env["AUTH_RATE_LIMIT"] = "100000"
+	e := newShareEnv(t, newLocalTestEnv, env)
+	e.srv.links.hasher = newPasswordHasher(testHashParams)
+	stopClock(e.srv)
+	from := func(addr string) map[string]string {
+		return map[string]string{"Accept": "application/json", "X-Forwarded-For": addr}
+	}
+	for range freeAddressFailures + 1 {
+		resp, body := e.postPassword("/s/"+newSecret(shareTokenBytes), "guess", from("2001:db8:1:2::1"))
+		wantStatus(t, resp, body, http.StatusUnauthorized)
+	}
+	resp, body := e.postPassword("/s/"+newSecret(shareTokenBytes), "guess", from("2001:db8:1:2::2"))
+	wantStatus(t, resp, body, http.StatusTooManyRequests)
+	resp, body = e.postPassword("/s/"+newSecret(shareTokenBytes), "guess", from("2001:db8:1:3::1"))
+	wantStatus(t, resp, body, http.StatusUnauthorized)
+}
+
 // stoppedClock is a server's clock that moves only when the test says.
 type stoppedClock struct {
 	base   time.Time

@@ -100,6 +100,17 @@ func readLocalInvitation(dir, hash string, now time.Time) (Invitation, error) {
 // walk runs is skipped, and so are the temporary files of a `dropp invite`
 // still writing. It needs no lock: backup and migrate read invitations so.
 func eachLocalInvitation(dir string, now time.Time, fn func(Invitation) error) error {
+	return eachLocalInvitationFile(dir, func(inv Invitation) error {
+		if localExpired(inv.ExpiresAt, now) {
+			return nil
+		}
+		return fn(inv)
+	})
+}
+
+// eachLocalInvitationFile is eachLocalInvitation for every invitation
+// file, expired or not.
+func eachLocalInvitationFile(dir string, fn func(Invitation) error) error {
 	entries, err := os.ReadDir(filepath.Join(dir, localInvitationsDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -112,7 +123,7 @@ func eachLocalInvitation(dir string, now time.Time, fn func(Invitation) error) e
 		if !ok {
 			continue
 		}
-		inv, err := readLocalInvitation(dir, hash, now)
+		inv, err := readLocalInvitation(dir, hash, time.Time{})
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -165,6 +176,25 @@ func (s *localStore) TakeInvitation(ctx context.Context, hash string, now time.T
 		return nil, nil
 	})
 	return inv, err
+}
+
+// DeleteInvitations removes, under the store's write lock, every
+// invitation file for email, expired ones too (a team's few files).
+func (s *localStore) DeleteInvitations(ctx context.Context, email string) (int, error) {
+	n := 0
+	err := s.change(ctx, func(*localState) (*localRecord, error) {
+		return nil, eachLocalInvitationFile(s.dir, func(inv Invitation) error {
+			if inv.Email != email {
+				return nil
+			}
+			if err := os.Remove(localInvitationPath(s.dir, inv.Hash)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("%w: deleting invitation: %v", ErrUnavailable, err)
+			}
+			n++
+			return nil
+		})
+	})
+	return n, err
 }
 
 // FindAccount finds the account's user among all users (a team's few).

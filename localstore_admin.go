@@ -48,6 +48,10 @@ func (s *localStore) updateUser(ctx context.Context, id string, edit func(u *Use
 	})
 }
 
+func (s *localStore) MarkCredentialsReset(ctx context.Context, id string, at time.Time) error {
+	return s.updateUser(ctx, id, func(u *User) { u.CredentialsResetAt = localTime(at) })
+}
+
 // DeleteUserCredentials deletes the user's credentials one record each.
 func (s *localStore) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
 	var keys []localCredKey

@@ -71,6 +71,10 @@ func (s *localStore) UsePasskey(ctx context.Context, id string, from, count int6
 	})
 }
 
+func (s *localStore) DeletePasskey(ctx context.Context, id string) error {
+	return localPasskeys.remove(ctx, s, id)
+}
+
 func (s *localStore) DeleteUserPasskeys(ctx context.Context, userID string) (int, error) {
 	var ids []string
 	err := s.view(ctx, func(st *localState) error {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/smithy-go/logging"
 )
@@ -139,7 +140,8 @@ func audit(log *slog.Logger, r *http.Request, admin User, action string, target 
 // principal is who a request acts for, and by which credential.
 type principal struct {
 	userID string
-	kind   string // kindBearer, kindPAT, kindSession or kindProxy
-	hash   string // the stored hash of the bearer token or session; "" for kindProxy
-	scope  string // a personal access token's scopes, space-separated; "" for the other kinds
+	kind   string    // kindBearer, kindPAT, kindSession or kindProxy
+	hash   string    // the stored hash of the bearer token or session; "" for kindProxy
+	scope  string    // a personal access token's scopes, space-separated; "" for the other kinds
+	issued time.Time // when the credential was issued; zero for kindProxy
 }

@@ -49,6 +49,13 @@ func (m *memStore) UsePasskey(_ context.Context, id string, from, count int64, a
 	return nil
 }
 
+func (m *memStore) DeletePasskey(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.passkeys, id)
+	return nil
+}
+
 func (m *memStore) DeleteUserPasskeys(_ context.Context, userID string) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

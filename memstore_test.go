@@ -415,6 +415,10 @@ func (m *memStore) editUser(id string, edit func(*User)) error {
 	return nil
 }
 
+func (m *memStore) MarkCredentialsReset(_ context.Context, id string, at time.Time) error {
+	return m.editUser(id, func(u *User) { u.CredentialsResetAt = at })
+}
+
 func (m *memStore) DeleteUserCredentials(_ context.Context, userID string) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -492,6 +496,19 @@ func (m *memStore) GetInvitation(_ context.Context, hash string, now time.Time) 
 
 func (m *memStore) TakeInvitation(_ context.Context, hash string, now time.Time) (Invitation, error) {
 	return memTake(&m.mu, m.invites, hash, now, invitationExpires)
+}
+
+func (m *memStore) DeleteInvitations(_ context.Context, email string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for hash, inv := range m.invites {
+		if inv.Email == email {
+			delete(m.invites, hash)
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (m *memStore) FindAccount(_ context.Context, email string) (User, error) {

@@ -370,6 +370,8 @@ func fillLocalDataDir(t *testing.T, dataDir string) localRecords {
 	r.user, err = local.UpsertUser(ctx, User{Issuer: accountsIssuer, Subject: "a@example.com", Email: "a@example.com", CreatedAt: now})
 	must(err)
 	must(local.SetAccountPassword(ctx, r.user.ID, "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", false))
+	must(local.MarkCredentialsReset(ctx, r.user.ID, now))
+	r.user.CredentialsResetAt = now
 	r.file, r.content = storeLocalFile(t, local, dataDir, r.user.ID, now)
 	limit := int64(5)
 	r.share = Share{ID: newID(), TokenHash: hashSecret(newSecret(shareTokenBytes)), Owner: r.user.ID, FileID: r.file.ID,
@@ -445,8 +447,8 @@ func TestMigrateCarriesEveryKind(t *testing.T) {
 	}
 	wantSummary(t, out, "1 passkeys (0 already there), 1 webhook endpoints (0 already there), 2 webhook deliveries in place, 1 invitations (0 already there)")
 	ctx, now := t.Context(), time.Now()
-	if u, err := dest.GetUser(ctx, r.user.ID); err != nil || u.PasswordHash == "" {
-		t.Errorf("user: %+v %v, want one with a password", u, err)
+	if u, err := dest.GetUser(ctx, r.user.ID); err != nil || u.PasswordHash == "" || !u.CredentialsResetAt.Equal(r.user.CredentialsResetAt) {
+		t.Errorf("user: %+v %v, want one with a password, its credentials reset at %v", u, err, r.user.CredentialsResetAt)
 	}
 	if _, err := dest.GetFile(ctx, r.user.ID, r.file.ID); err != nil {
 		t.Errorf("file: %v", err)

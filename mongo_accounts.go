@@ -38,6 +38,19 @@ func (s *mongoStore) TakeInvitation(ctx context.Context, hash string, now time.T
 	return inv, nil
 }
 
+func (s *mongoStore) DeleteInvitations(ctx context.Context, email string) (int, error) {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	res, err := s.invitationsColl().DeleteMany(ctx, bson.D{{Key: "email", Value: email}})
+	if err != nil {
+		return 0, mongoErr("delete invitations", err)
+	}
+	return int(res.DeletedCount), nil
+}
+
 func (s *mongoStore) FindAccount(ctx context.Context, email string) (User, error) {
 	var u User
 	filter := bson.D{{Key: "issuer", Value: accountsIssuer}, {Key: "subject", Value: email}}

@@ -126,6 +126,10 @@ func (s *mongoStore) setUserField(ctx context.Context, id, field string, v any) 
 	return nil
 }
 
+func (s *mongoStore) MarkCredentialsReset(ctx context.Context, id string, at time.Time) error {
+	return s.setUserField(ctx, id, "credentials_reset_at", localTime(at))
+}
+
 func (s *mongoStore) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {

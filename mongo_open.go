@@ -74,7 +74,8 @@ func (s *mongoStore) ensureIndexes(ctx context.Context) error {
 		{s.shareDownloads, mongo.IndexModel{Keys: bson.D{{Key: "file_id", Value: 1}}}},
 		// The owner's shares, all files, in list order (GET /shares).
 		{s.shares, mongo.IndexModel{Keys: bson.D{{Key: "owner", Value: 1}, {Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}}},
-		{s.passkeysColl(), passkeyIndex()}, // mongo_passkeys.go
+		{s.passkeysColl(), passkeyIndex()},                                              // mongo_passkeys.go
+		{s.invitationsColl(), mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}}}}, // an email's invitations (DeleteInvitations)
 	}
 	for _, index := range dropIndexes() { // mongo_drops.go
 		required = append(required, collIndex{s.shareFiles, index})

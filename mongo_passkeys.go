@@ -66,6 +66,18 @@ func (s *mongoStore) UsePasskey(ctx context.Context, id string, from, count int6
 	return nil
 }
 
+func (s *mongoStore) DeletePasskey(ctx context.Context, id string) error {
+	ctx, cancel, err := s.opContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if _, err := s.passkeysColl().DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+		return mongoErr("delete passkey", err)
+	}
+	return nil
+}
+
 func (s *mongoStore) DeleteUserPasskeys(ctx context.Context, userID string) (int, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {

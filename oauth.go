@@ -371,7 +371,7 @@ func (s *server) signInLocalUser(w http.ResponseWriter, r *http.Request, app app
 		s.failPage(w, r, err)
 		return
 	}
-	s.finishSignIn(w, r, u.ID, app)
+	s.finishSignIn(w, r, u.ID, app, s.now())
 }
 
 // ---- Back from the provider ----
@@ -401,7 +401,7 @@ func (s *server) handleSignInCallback(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.failPage(w, r, err)
 	default:
-		s.finishSignIn(w, r, userID, stateApp(st))
+		s.finishSignIn(w, r, userID, stateApp(st), s.now())
 	}
 }
 
@@ -441,7 +441,11 @@ func stateApp(st AuthState) appRequest {
 // attempt, never from the query); a browser gets browserStatus, a redirect
 // to browserURL or the refusal page.
 func (s *server) denySignIn(w http.ResponseWriter, r *http.Request, st AuthState, browserStatus int, browserURL string) {
-	app := stateApp(st)
+	s.denyApp(w, r, stateApp(st), browserStatus, browserURL)
+}
+
+// denyApp is denySignIn for the desktop request app.
+func (s *server) denyApp(w http.ResponseWriter, r *http.Request, app appRequest, browserStatus int, browserURL string) {
 	switch {
 	case app.desktop():
 		s.redirectToApp(w, r, app, url.Values{"error": {"access_denied"}})
@@ -524,29 +528,46 @@ func signInAllowed(cfg *config, c idClaims) bool {
 // finishSignIn starts a brand-new browser session and, for a desktop app,
 // hands it a one-time code on its redirect URI (never a token: another app
 // may have claimed the URI's scheme, and a code is useless without the
-// app's verifier).
-func (s *server) finishSignIn(w http.ResponseWriter, r *http.Request, userID string, app appRequest) {
+// app's verifier). checkedAt is when the sign-in began to read what it
+// checked (a password hash, a passkey): a reset from then on voids it.
+// The allow-lists are applied here too, to accounts as to provider users:
+// one taken off them is told so, rather than get a session every request
+// refuses.
+func (s *server) finishSignIn(w http.ResponseWriter, r *http.Request, userID string, app appRequest, checkedAt time.Time) {
 	if disabled, err := s.refuseDisabled(r.Context(), userID); err != nil || disabled {
 		s.refuseSignIn(w, r, err)
 		return
 	}
+	if err := s.checkMember(r.Context(), userID); errors.Is(err, errNoLongerAllowed) {
+		s.log.Info("sign-in refused", "user", userID, "err", err)
+		s.denyApp(w, r, app, http.StatusForbidden, "")
+		return
+	} else if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	var made signInMade
 	var code string
 	if app.desktop() {
 		code = newSecret(32)
+		made.code = hashSecret(code)
+		// The code's lifetime counts from checkedAt, so that writeToken
+		// can tell a code of a sign-in a reset voided (AuthCode.checkedAt).
 		err := s.store.InsertAuthCode(r.Context(), AuthCode{
-			Hash: hashSecret(code), UserID: userID, CodeChallenge: app.Challenge,
-			RedirectURI: app.RedirectURI, ExpiresAt: s.now().Add(authCodeTTL),
+			Hash: made.code, UserID: userID, CodeChallenge: app.Challenge,
+			RedirectURI: app.RedirectURI, ExpiresAt: checkedAt.Add(authCodeTTL),
 		})
 		if err != nil {
 			s.failPage(w, r, err)
 			return
 		}
 	}
-	if err := s.startSession(w, r, userID); err != nil {
+	var err error
+	if made.session, err = s.startSession(w, r, userID); err != nil {
 		s.failPage(w, r, err)
 		return
 	}
-	if s.disabledMeanwhile(w, r, userID) {
+	if s.signInVoided(w, r, userID, checkedAt, made) {
 		return
 	}
 	if !app.desktop() {
@@ -616,22 +637,47 @@ func describeExchangeError(err error) string {
 	return err.Error()
 }
 
-// disabledMeanwhile checks again, once the sign-in's session exists,
-// whether the user was disabled after the first check: the disable sets
-// the flag before it deletes credentials, so either this sees the flag or
-// the disable deleted the new session. If disabled, it deletes what the
-// sign-in made and answers the refusal.
-func (s *server) disabledMeanwhile(w http.ResponseWriter, r *http.Request, userID string) bool {
-	disabled, err := s.refuseDisabled(r.Context(), userID)
-	if err == nil && disabled {
+// signInMade is what a sign-in stored: its session and, for the desktop
+// app, its code (hashes; "" for none).
+type signInMade struct{ session, code string }
+
+// msgResetMeanwhile answers a sign-in that a reset of the account voided.
+const msgResetMeanwhile = "This account's password or passkeys were reset while you signed in. Sign in again with the new ones."
+
+// signInVoided checks again, once the sign-in's session exists, whether
+// the user was disabled after the first check, or the account reset since
+// checkedAt (voidedMeanwhile). If so, it deletes what the sign-in made
+// (for a disable, every credential of the user) and answers the refusal.
+func (s *server) signInVoided(w http.ResponseWriter, r *http.Request, userID string, checkedAt time.Time, made signInMade) bool {
+	voided := s.voidedMeanwhile(r.Context(), userID, checkedAt)
+	var err error
+	switch {
+	case voided == nil:
+		return false
+	case errors.Is(voided, errDisabled):
 		_, err = s.store.DeleteUserCredentials(r.Context(), userID)
+	case errors.Is(voided, errResetMeanwhile):
+		err = s.takeBackSignIn(r.Context(), made)
+	default:
+		err = voided
 	}
-	if err != nil || disabled {
-		s.setCookie(w, r, s.sessionCookieName(r), "", "/", -1)
-		s.refuseSignIn(w, r, err)
+	s.setCookie(w, r, s.sessionCookieName(r), "", "/", -1)
+	if err == nil && errors.Is(voided, errResetMeanwhile) {
+		s.renderError(w, http.StatusUnauthorized, msgResetMeanwhile)
 		return true
 	}
-	return false
+	s.refuseSignIn(w, r, err)
+	return true
+}
+
+// takeBackSignIn deletes what a voided sign-in made.
+func (s *server) takeBackSignIn(ctx context.Context, made signInMade) error {
+	if made.code != "" {
+		if _, err := s.store.TakeAuthCode(ctx, made.code, time.Time{}); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	return s.store.DeleteCredential(ctx, kindSession, made.session)
 }
 
 // refuseSignIn ends a sign-in of a disabled user (err nil) or one whose

@@ -93,3 +93,31 @@ func TestFailureDelayOutlastsAFlood(t *testing.T) {
 		t.Errorf("the table holds %d keys, want at most %d", len(d.m), maxFailureEntries)
 	}
 }
+
+// TestFailureDelayPerIPv6Network: the per-address failure delay is kept
+// per client network, as the rate limiter's bucket is (an IPv6 /64): a
+// client whose twenty free failures are spent gets no fresh ones by
+// moving to the next address of its /64.
+func TestFailureDelayPerIPv6Network(t *testing.T) {
+	t.Parallel()
+	e := newAccountsEnv(t, "local", map[string]string{"TRUSTED_PROXIES": "127.0.0.1", "AUTH_RATE_LIMIT": "200"})
+	e.clock.freeze() // a slow request must not let a wait pass
+	try := func(addr string, i int) int {
+		resp, _ := e.signInPassword("user"+strconv.Itoa(i)+"@example.com", "not the password at all", nil, map[string]string{"X-Forwarded-For": addr})
+		return resp.StatusCode
+	}
+	i := 0
+	for ; i < 40 && try("2001:db8:1:2::1", i) != http.StatusTooManyRequests; i++ {
+	}
+	if i == 40 {
+		t.Fatal("2001:db8:1:2::1 was never slowed down")
+	}
+	for j := 2; j < 12; j++ {
+		if status := try("2001:db8:1:2::"+strconv.Itoa(j), 100+j); status != http.StatusTooManyRequests {
+			t.Errorf("2001:db8:1:2::%d, right after its /64's 429: %d; want 429", j, status)
+		}
+	}
+	if status := try("2001:db8:1:3::1", 200); status != http.StatusUnauthorized {
+		t.Errorf("an address of another /64: %d; want 401 (its own delay)", status)
+	}
+}

@@ -100,7 +100,7 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /auth/google", s.signInHeaders(s.rateLimited(si.startLimit, s.pageTooMany, http.HandlerFunc(s.handleSignInStart))))
 	mux.Handle("GET /auth/google/callback", s.signInHeaders(http.HandlerFunc(s.handleSignInCallback)))
 	mux.Handle("POST /auth/token", s.signInHeaders(s.rateLimited(si.tokenLimit, jsonTooMany, http.HandlerFunc(s.handleToken))))
-	mux.Handle("POST /auth/logout", s.signInHeaders(s.requireUser(s.handleLogout)))
+	mux.Handle("POST /auth/logout", s.signInHeaders(s.signedOutAlready(s.requireUser(s.handleLogout))))
 	// Accounts (accounts.go): the password form and invitation pages,
 	// limited per client address (and per account, in the handler).
 	if pa := si.accounts; s.cfg.accountsSignIn() {

@@ -33,27 +33,27 @@ func (s *server) issueToken(ctx context.Context, userID string) (string, time.Ti
 	return token, c.ExpiresAt, nil
 }
 
-// startSession records a new server-side session for userID and sets its
-// signed cookie. A new session id every time: a cookie planted before
-// sign-in is never upgraded.
-func (s *server) startSession(w http.ResponseWriter, r *http.Request, userID string) error {
+// startSession records a new server-side session for userID, sets its
+// signed cookie and returns its hash. A new session id every time: a
+// cookie planted before sign-in is never upgraded.
+func (s *server) startSession(w http.ResponseWriter, r *http.Request, userID string) (string, error) {
 	// A session this browser already had ends here, so an old cookie
 	// (perhaps copied off this machine) does not outlive the new sign-in.
 	if old, ok := s.sessionSecret(r); ok {
 		if err := s.store.DeleteCredential(r.Context(), kindSession, hashSecret(old)); err != nil {
-			return err
+			return "", err
 		}
 	}
 	secret := newSecret(32)
 	now := s.now()
 	c := Credential{Hash: hashSecret(secret), Kind: kindSession, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
 	if err := s.store.InsertCredential(r.Context(), c); err != nil {
-		return err
+		return "", err
 	}
 	value := s.signer.sign(sessionCookie, secret, now)
 	s.setCookie(w, r, s.sessionCookieName(r), value, "/", int(s.cfg.SessionTTL.Seconds()))
 	w.Header().Set("Cache-Control", "no-store")
-	return nil
+	return c.Hash, nil
 }
 
 // stateCookie binds a provider sign-in to the browser that started it. It

@@ -181,7 +181,17 @@ type User struct {
 	// Admin: made an administrator by an invitation (dropp invite -admin),
 	// in addition to ADMIN_EMAILS.
 	Admin bool `bson:"admin,omitempty" json:"admin,omitempty"`
+	// CredentialsResetAt: when an invitation last reset the account's
+	// credentials (accounts.go). Whatever was issued on the strength of a
+	// credential or a sign-in from before it is void: a request that
+	// authenticated before the reset and mints something after it reads
+	// this once its new credential exists and takes it back.
+	CredentialsResetAt time.Time `bson:"credentials_reset_at,omitempty" json:"reset,omitzero"`
 }
+
+// resetSince tells whether the user's credentials were reset after t, so
+// that what was proven at t no longer holds.
+func (u User) resetSince(t time.Time) bool { return u.CredentialsResetAt.After(t) }
 
 // accountsIssuer is the Issuer of accounts' users (accounts.go); their
 // Subject is the lowercased email, which is what they sign in with.
@@ -428,6 +438,8 @@ type Store interface {
 	// DeleteUserCredentials deletes every token, personal access token and
 	// session of the user and returns how many there were.
 	DeleteUserCredentials(ctx context.Context, userID string) (int, error)
+	// MarkCredentialsReset sets the user's CredentialsResetAt to at.
+	MarkCredentialsReset(ctx context.Context, id string, at time.Time) error
 	TouchUser(ctx context.Context, id string, at time.Time) error
 
 	// Accounts (accounts.go).
@@ -437,6 +449,9 @@ type Store interface {
 	// TakeInvitation atomically removes and returns an unexpired
 	// invitation: of concurrent calls with one hash, exactly one succeeds.
 	TakeInvitation(ctx context.Context, hash string, now time.Time) (Invitation, error)
+	// DeleteInvitations deletes every invitation for the lowercased email,
+	// expired or not, and returns how many there were.
+	DeleteInvitations(ctx context.Context, email string) (int, error)
 	// FindAccount returns the account of a lowercased email.
 	FindAccount(ctx context.Context, email string) (User, error)
 	// SetAccountPassword replaces the account's password hash and, if
@@ -653,7 +668,9 @@ type webhookStore interface {
 }
 
 // serverWideOwner owns the endpoints administrators register under
-// /admin/webhooks, which receive every user's events.
+// /admin/webhooks, which receive every user's events. No user may have
+// this ID: stored users' IDs are newID's (UpsertUser), and authenticate
+// refuses it from a trusted proxy and in a stored credential.
 const serverWideOwner = "*"
 
 // Webhook is an endpoint that receives signed events (Standard Webhooks).
@@ -808,6 +825,8 @@ type passkeyStore interface {
 	// the store itself, so that of two sign-ins racing with one counter
 	// value only one passes (ErrNotFound for the other).
 	UsePasskey(ctx context.Context, id string, from, count int64, at time.Time) error
+	// DeletePasskey deletes one passkey; a missing one is not an error.
+	DeletePasskey(ctx context.Context, id string) error
 	// DeleteUserPasskeys deletes the user's passkeys (a reset) and returns
 	// how many there were.
 	DeleteUserPasskeys(ctx context.Context, userID string) (int, error)

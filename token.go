@@ -78,7 +78,7 @@ func (s *server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, "invalid_grant", problem)
 		return
 	}
-	s.writeToken(w, r, c.UserID)
+	s.writeToken(w, r, c)
 }
 
 // takeAuthCode redeems a code; junk never reaches the store.
@@ -108,22 +108,36 @@ func checkRedemption(c AuthCode, req tokenRequest, defaultRedirect string) strin
 	return ""
 }
 
-// writeToken issues the bearer token and answers with it and the user.
-func (s *server) writeToken(w http.ResponseWriter, r *http.Request, userID string) {
-	token, expires, err := s.issueToken(r.Context(), userID)
+// checkedAt is when the sign-in that issued the code began to read what
+// it checked: finishSignIn counts the code's lifetime from it.
+func (c AuthCode) checkedAt() time.Time { return c.ExpiresAt.Add(-authCodeTTL) }
+
+// writeToken issues the bearer token for the code and answers with it
+// and the user.
+func (s *server) writeToken(w http.ResponseWriter, r *http.Request, c AuthCode) {
+	token, expires, err := s.issueToken(r.Context(), c.UserID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	// Read after the token exists, so a disable that races with this
-	// either is seen here or deleted the token (admin.go).
-	user, err := s.store.GetUser(r.Context(), userID)
-	if err == nil && user.Disabled {
-		_, err = s.store.DeleteUserCredentials(r.Context(), userID)
+	// Read after the token exists, so a disable or a reset that races
+	// with this either is seen here or deleted the token (admin.go,
+	// accounts.go). A grant of a disabled account, one off the
+	// allow-lists, or one a reset voided is a revoked grant (RFC 6749
+	// section 5.2), answered in the OAuth shape like every other.
+	user, err := s.store.GetUser(r.Context(), c.UserID)
+	refusal := ""
+	if err == nil {
+		refusal, err = s.grantRevoked(r.Context(), user, c)
+	}
+	if err == nil && refusal != "" {
+		if user.Disabled {
+			_, err = s.store.DeleteUserCredentials(r.Context(), c.UserID)
+		} else {
+			err = s.store.DeleteCredential(r.Context(), kindBearer, hashSecret(token))
+		}
 		if err == nil {
-			// A grant of a disabled account is a revoked grant (RFC 6749
-			// section 5.2), answered in the OAuth shape like every other.
-			writeOAuthError(w, "invalid_grant", msgDisabled)
+			writeOAuthError(w, "invalid_grant", refusal)
 			return
 		}
 	}
@@ -136,6 +150,22 @@ func (s *server) writeToken(w http.ResponseWriter, r *http.Request, userID strin
 		AccessToken: token, TokenType: "Bearer",
 		ExpiresIn: int64(expires.Sub(s.now()).Round(time.Second).Seconds()), User: toUserJSON(user),
 	})
+}
+
+// grantRevoked says why the code's grant no longer holds for user, or "".
+func (s *server) grantRevoked(ctx context.Context, user User, c AuthCode) (string, error) {
+	switch {
+	case user.Disabled:
+		return msgDisabled, nil
+	case user.resetSince(c.checkedAt()):
+		return "the account's password or passkeys were reset after this sign-in: sign in again", nil
+	}
+	if err := s.checkMember(ctx, user.ID); errors.Is(err, errNoLongerAllowed) {
+		return "this account is no longer allowed to use this server; ask its administrator", nil
+	} else if err != nil {
+		return "", err
+	}
+	return "", nil
 }
 
 // readTokenRequest decodes the body as a form (what RFC 6749 specifies) or
@@ -226,15 +256,42 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request, userID str
 		s.fail(w, r, err)
 		return
 	}
+	if s.clearSessionCookie(w, r) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// signedOutAlready sends the sign-out form of a browser whose session has
+// ended already (another tab signed out, it expired, or a disable or a
+// reset ended it) to /login/, its cookie cleared, as a sign-out with a
+// live session is: signing out twice is no error to show a person. An
+// API caller without a live credential still gets requireUser's 401.
+func (s *server) signedOutAlready(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if wantsHTMLRedirect(r) && r.Header.Get("Authorization") == "" && s.csrf.Check(r) == nil {
+			if _, err := s.authenticate(r); errors.Is(err, errUnauthenticated) {
+				s.clearSessionCookie(w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clearSessionCookie clears the session cookie the request sent, if any,
+// and sends a browser's form to /login/ (true), where an API caller gets
+// a status from the caller (false).
+func (s *server) clearSessionCookie(w http.ResponseWriter, r *http.Request) bool {
 	name := s.sessionCookieName(r)
 	if _, err := r.Cookie(name); err == nil {
 		s.setCookie(w, r, name, "", "/", -1)
 	}
 	if wantsHTMLRedirect(r) {
 		http.Redirect(w, r, "/login/", http.StatusSeeOther)
-		return
+		return true
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return false
 }
 
 // revokeCredentials deletes the credential the request authenticated with

@@ -33,6 +33,46 @@ func TestLogoutRevokesEveryCredentialPresented(t *testing.T) {
 	}
 }
 
+// TestSignOutWithEndedSession: the page's Sign out, posted by a browser
+// whose session has ended already (a second tab after the first signed
+// out, or none at all), lands on /login/ with the cookie cleared, as a
+// live one does, never on a JSON 401; an API caller without a live
+// credential still gets the documented 401.
+func TestSignOutWithEndedSession(t *testing.T) {
+	t.Parallel()
+	e := newSignInEnv(t, nil, nil)
+	c := e.sessionCookie(t)
+	form := func(cookie *http.Cookie) map[string]string {
+		h := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html",
+			"Origin": e.URL, "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}
+		if cookie != nil {
+			h["Cookie"] = cookie.Name + "=" + cookie.Value
+		}
+		return h
+	}
+	for _, tab := range []string{"first tab", "second tab"} {
+		resp, body := e.do(request{method: "POST", path: "/auth/logout", body: "", header: form(c)})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login/" {
+			t.Errorf("%s's Sign out: %d to %q; %s; want 303 to /login/", tab, resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+		if cleared := resp.Cookies(); len(cleared) != 1 || cleared[0].Name != c.Name || cleared[0].MaxAge >= 0 {
+			t.Errorf("%s's Sign out Set-Cookie %v, want the session cookie cleared", tab, resp.Header["Set-Cookie"])
+		}
+	}
+	resp, body := e.do(request{method: "POST", path: "/auth/logout", body: "", header: form(nil)})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login/" {
+		t.Errorf("Sign out without a cookie: %d to %q; want 303 to /login/", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, body = e.do(request{method: "POST", path: "/auth/logout", header: cookieHeader(c)})
+	wantStatus(t, resp, body, http.StatusUnauthorized)
+	resp, body = e.do(request{method: "POST", path: "/auth/logout", body: "", header: map[string]string{
+		"Content-Type": "application/x-www-form-urlencoded", "Cookie": c.Name + "=" + c.Value, "Sec-Fetch-Site": "cross-site",
+	}})
+	if resp.StatusCode == http.StatusSeeOther {
+		t.Errorf("a cross-site Sign out: %d; want it refused as before", resp.StatusCode)
+	}
+}
+
 // TestTokenJSONIsStrict: a JSON token request is read as strictly as the
 // API's bodies: unknown fields, trailing data, a field given twice and a
 // field name in another case are invalid_request, and do not burn the code.

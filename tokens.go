@@ -91,14 +91,13 @@ func (s *server) handleCreateToken(w http.ResponseWriter, r *http.Request, userI
 		s.fail(w, r, err)
 		return
 	}
-	// Read after the token exists, as writeToken does: a disable that
-	// races with this either is seen here or deleted the token.
-	if err := s.checkEnabled(r.Context(), userID); err != nil {
-		if errors.Is(err, errDisabled) {
-			err = s.store.DeleteCredential(r.Context(), kindPAT, c.Hash)
-		}
-		if err == nil {
-			err = errDisabled
+	// Read after the token exists, as writeToken does: a disable or a
+	// reset that races with this either is seen here or deleted the token.
+	if err := s.voidedMeanwhile(r.Context(), userID, requestInfoFrom(r.Context()).who.issued); err != nil {
+		if errors.Is(err, errUnauthenticated) {
+			if derr := s.store.DeleteCredential(r.Context(), kindPAT, c.Hash); derr != nil {
+				err = derr
+			}
 		}
 		s.failAuth(w, r, err)
 		return
@@ -110,11 +109,14 @@ func (s *server) handleCreateToken(w http.ResponseWriter, r *http.Request, userI
 
 // failAuth answers a failed authentication check as requireScope does.
 func (s *server) failAuth(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, errDisabled) {
+	switch {
+	case errors.Is(err, errDisabled):
 		writeError(w, http.StatusUnauthorized, codeUnauthorized, "this account has been disabled by an administrator of this server")
-		return
+	case errors.Is(err, errResetMeanwhile):
+		writeError(w, http.StatusUnauthorized, codeUnauthorized, "this account's password or passkeys were reset: sign in again")
+	default:
+		s.fail(w, r, err)
 	}
-	s.fail(w, r, err)
 }
 
 // newToken checks a request and builds the token it asks for, without

@@ -334,6 +334,7 @@ func (s *server) handlePasskeySignIn(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, http.StatusBadRequest, problem)
 		return
 	}
+	checkedAt := s.now() // before the passkey is read: a reset from then on voids this sign-in
 	pk, err := s.checkPasskeySignIn(r.Context(), v.Get("credential"))
 	if errors.Is(err, errPasskey) {
 		s.log.Info("passkey sign-in refused", "reason", err.Error(), "request_id", requestInfoFrom(r.Context()).id)
@@ -345,7 +346,7 @@ func (s *server) handlePasskeySignIn(w http.ResponseWriter, r *http.Request) {
 		s.failPage(w, r, err)
 		return
 	}
-	s.finishSignIn(w, r, pk.UserID, app)
+	s.finishSignIn(w, r, pk.UserID, app, checkedAt)
 }
 
 // checkPasskeySignIn runs the sign-in ceremony's checks and records the
@@ -483,6 +484,9 @@ func (s *server) handleInvitePasskey(w http.ResponseWriter, r *http.Request) {
 	}
 	pk, err := s.checkRegistration(r.Context(), v, purposePasskeyInvite+inv.Hash+" as ")
 	if err == nil {
+		err = s.passkeyFree(r.Context(), pk.ID)
+	}
+	if err == nil {
 		err = s.useInvitation(r.Context(), inv.Hash, "", &pk)
 	}
 	switch {
@@ -498,6 +502,35 @@ func (s *server) handleInvitePasskey(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Redirect(w, r, "/login/?notice=passkey_set", http.StatusSeeOther)
 	}
+}
+
+// keepAddedPasskey checks, once pk is stored, that the request adding it
+// still speaks for its account (voidedMeanwhile), and else deletes it: a
+// reset that deleted the account's passkeys before this one was stored
+// must not leave it.
+func (s *server) keepAddedPasskey(ctx context.Context, pk Passkey, issued time.Time) error {
+	err := s.voidedMeanwhile(ctx, pk.UserID, issued)
+	if errors.Is(err, errUnauthenticated) {
+		if derr := s.store.DeletePasskey(ctx, pk.ID); derr != nil {
+			return derr
+		}
+	}
+	return err
+}
+
+// passkeyFree answers ErrConflict if the credential ID is registered
+// already, checked before the invitation is taken: a conflict found by
+// the insert, after the reset began, would leave the account with no way
+// in and its invitation used up.
+func (s *server) passkeyFree(ctx context.Context, id string) error {
+	_, err := s.store.GetPasskey(ctx, id)
+	switch {
+	case err == nil:
+		return ErrConflict
+	case errors.Is(err, ErrNotFound):
+		return nil
+	}
+	return err
 }
 
 // checkRegistration takes the form's challenge, which must have been
@@ -591,7 +624,14 @@ func (s *server) handleAddPasskey(w http.ResponseWriter, r *http.Request, userID
 		pk.UserID = userID
 		err = s.store.InsertPasskey(r.Context(), pk)
 	}
+	if err == nil {
+		err = s.keepAddedPasskey(r.Context(), pk, requestInfoFrom(r.Context()).who.issued)
+	}
 	switch {
+	case errors.Is(err, errDisabled):
+		s.renderError(w, http.StatusUnauthorized, msgDisabled)
+	case errors.Is(err, errResetMeanwhile):
+		s.renderError(w, http.StatusUnauthorized, msgResetMeanwhile)
 	case errors.Is(err, errPasskey):
 		s.log.Info("passkey registration refused", "user", userID, "reason", err.Error())
 		s.renderError(w, http.StatusBadRequest, "The passkey could not be registered. Try again.")

@@ -598,3 +598,62 @@ func TestPasskeyFormChecks(t *testing.T) {
 		wantPage(t, resp, body, http.StatusBadRequest)
 	}
 }
+
+// TestPasskeyAddedAcrossResetTakenBack: a passkey registration
+// authenticated by a session before the account's reset, whose form
+// arrives after it, leaves no passkey that signs in after the reset.
+func TestPasskeyAddedAcrossResetTakenBack(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		e.newAccount("member@example.com", "the old password", false)
+		resp, _ := e.signInPassword("member@example.com", "the old password", nil, nil)
+		session := sessionOf(t, resp)
+		a := newSoftAuthenticator(t, coseEdDSA, "http://dropp.test")
+		opts := e.passkeyOptions("/auth/passkey/register/options", cookieHeader(session))
+		form := url.Values{"credential": {a.register(opts, ceremonyEdit{})}, "name": {"attacker"}}
+		finish := heldPost(t, e.URL, "/auth/passkey/register", map[string]string{
+			"Content-Type": "application/x-www-form-urlencoded", "Cookie": session.Name + "=" + session.Value,
+		}, form.Encode())
+		resp, body := e.setPassword(e.invite("member@example.com", false), "the new password")
+		wantStatus(t, resp, body, http.StatusSeeOther)
+		resp, text := finish()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("passkey registration authenticated before the reset, finished after: %d %s; want 401", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		_ = text
+		resp, _ = e.signInPasskey(a, nil, ceremonyEdit{})
+		if resp.StatusCode == http.StatusSeeOther {
+			t.Errorf("that passkey signs in after the reset: %d to %s; want refused", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+}
+
+// TestPasskeyResetWithTakenIDChangesNothing: a reset invitation used with
+// a passkey whose credential ID is registered already is refused before
+// the invitation is taken: the account keeps its password and sessions,
+// and the invitation can be tried again.
+func TestPasskeyResetWithTakenIDChangesNothing(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		other, _ := e.newPasskeyAccount("other@example.com", coseES256)
+		e.newAccount("member@example.com", "the member password", false)
+		resp, _ := e.signInPassword("member@example.com", "the member password", nil, nil)
+		session := sessionOf(t, resp)
+		reset := e.invite("member@example.com", false)
+		dup := newSoftAuthenticator(t, coseES256, "http://dropp.test")
+		dup.credID = other.credID
+		resp, body := e.registerPasskeyAt(dup, reset, ceremonyEdit{})
+		wantPage(t, resp, body, http.StatusConflict)
+		page, _ := e.do(request{method: "GET", path: reset})
+		old, _ := e.signInPassword("member@example.com", "the member password", nil, nil)
+		me, _ := e.me(cookieHeader(session))
+		if page.StatusCode != http.StatusOK || old.StatusCode != http.StatusSeeOther || me != http.StatusOK {
+			t.Errorf("after the refused passkey reset: invitation GET %d, old password sign-in %d, old session /me %d; want 200, 303, 200 (nothing changed)",
+				page.StatusCode, old.StatusCode, me)
+		}
+		resp, body = e.registerPasskeyAt(newSoftAuthenticator(t, coseES256, "http://dropp.test"), reset, ceremonyEdit{})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("the invitation tried again with a new passkey: %d %s; want 303", resp.StatusCode, body)
+		}
+	})
+}

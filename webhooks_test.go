@@ -460,6 +460,40 @@ func TestWebhookServerWide(t *testing.T) {
 	})
 }
 
+// TestNoUserIsTheServerWideOwner: serverWideOwner's endpoints receive
+// every user's events, so no principal may have its ID: neither a trusted
+// proxy's X-User-Id "*" (which could rotate, read, delete the
+// administrators' endpoints and register one of its own that hears
+// everyone) nor a stored credential of such a user.
+func TestNoUserIsTheServerWideOwner(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, proxyAuthEnv())
+	ctx := context.Background()
+	admins := Webhook{ID: newID(), Owner: serverWideOwner, URL: "https://hooks.example/admin", Events: []string{eventFileDeleted},
+		Secret: newWebhookSecret(), CreatedAt: time.Now().Truncate(time.Millisecond)}
+	if err := e.srv.store.InsertWebhook(ctx, admins); err != nil {
+		t.Fatal(err)
+	}
+	proxyStar := map[string]string{"X-User-Id": serverWideOwner}
+	starToken := e.newUserToken(serverWideOwner)
+	for _, req := range []request{
+		{method: "GET", path: "/webhooks", header: proxyStar},
+		{method: "POST", path: "/webhooks/" + admins.ID + "/rotate", header: proxyStar},
+		{method: "DELETE", path: "/webhooks/" + admins.ID, header: proxyStar},
+		{method: "POST", path: "/webhooks", header: proxyStar, body: map[string]any{"url": "https://spy.example/hook", "events": []string{eventFileCompleted}}},
+		{method: "GET", path: "/webhooks", token: starToken},
+		{method: "POST", path: "/webhooks/" + admins.ID + "/rotate", token: starToken},
+	} {
+		resp, body := e.do(req)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %s as user %q: %d %s, want 401", req.method, req.path, serverWideOwner, resp.StatusCode, body)
+		}
+	}
+	if hooks, err := e.srv.store.ListWebhooks(ctx, serverWideOwner); err != nil || len(hooks) != 1 || hooks[0].Secret != admins.Secret {
+		t.Errorf("the server-wide endpoints after the tries: %+v, %v; want the administrators' one, unchanged", hooks, err)
+	}
+}
+
 // TestWebhookAPIValidation: bad input gets a 400 in the error shape,
 // naming what is wrong; an unknown or another user's endpoint is 404.
 func TestWebhookAPIValidation(t *testing.T) {
