@@ -540,11 +540,13 @@ func (s *server) renderSharePage(w http.ResponseWriter, status int, p sharePage)
 }
 
 // ownerEnabled is ErrNotFound for the link (share or file request) of a
-// user an administrator disabled, or who has no record (checked at use, so
-// enabling them again brings their links back).
+// user an administrator disabled (checked at use, so enabling them again
+// brings their links back). It asks what checkEnabled asks of the owner's
+// own requests (refuseDisabled): a user with no record, one a trusted
+// proxy names who never signed in here, is enabled, so their links work.
 func (s *server) ownerEnabled(r *http.Request, owner string) error {
-	u, err := s.store.GetUser(r.Context(), owner)
-	if err == nil && u.Disabled {
+	disabled, err := s.refuseDisabled(r.Context(), owner)
+	if err == nil && disabled {
 		err = ErrNotFound
 	}
 	return err

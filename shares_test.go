@@ -614,6 +614,30 @@ func TestShareLinkOfDisabledUser(t *testing.T) {
 	})
 }
 
+// TestLinksOfProxyUserWithoutRecord: a user a trusted proxy names in
+// X-User-Id has no user record (only a sign-in makes one); the share link
+// and the file request they make work, as their own requests do, rather
+// than answer 404 from the start. (One backend: the check is the server's,
+// and local objects would sign their forms for the proxy's public URL.)
+func TestLinksOfProxyUserWithoutRecord(t *testing.T) {
+	t.Parallel()
+	e := newShareEnv(t, newTestEnv, proxyAuthEnv())
+	dave := map[string]string{"X-User-Id": "dave"}
+	resp, body := e.do(request{method: "POST", path: "/upload/", header: dave, body: map[string]any{"filename": "a.txt", "size": 5}})
+	wantStatus(t, resp, body, http.StatusCreated)
+	up := decode[uploadOut](t, body)
+	e.upload(up, []byte("hello"))
+	resp, body = e.do(request{method: "POST", path: "/upload/" + up.File.ID + "/complete", header: dave})
+	wantStatus(t, resp, body, http.StatusOK)
+	sh := answerMember[shareOut](e.apiTester, request{method: "POST", path: "/files/" + up.File.ID + "/shares", header: dave}, http.StatusCreated, "share")
+	resp, body = e.link("GET", sh.URL, "", asJSON)
+	wantStatus(t, resp, body, http.StatusOK)
+	fr := answerMember[requestJSON](e.apiTester, request{method: "POST", path: "/requests", header: dave,
+		body: map[string]any{"title": "Send me", "max_files": 1, "max_bytes": 10}}, http.StatusCreated, "request")
+	resp, body = e.link("GET", fr.URL, "", asJSON)
+	wantStatus(t, resp, body, http.StatusOK)
+}
+
 // TestShareLimitPerFile, on each backend: a file takes at most
 // MAX_SHARES_PER_FILE live links; one more is a 409 in the error shape
 // that names the setting, until one is revoked; other files are not
