@@ -163,12 +163,15 @@ func (s *server) createShare(w http.ResponseWriter, r *http.Request, owner strin
 		s.tooManyShares(w)
 		return
 	}
-	if err == nil {
-		err = s.emitShareEvent(r.Context(), eventShareCreated, &sh, first) // webhooks.go
-	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	// The link is made: it is handed out even if its event cannot be
+	// written (logged), as a counted download is, rather than answered as
+	// an error the client would retry into a second link (docs/webhooks.md).
+	if err := s.emitShareEvent(r.Context(), eventShareCreated, &sh, first); err != nil {
+		s.log.Warn("share create: writing its webhook event", "share", sh.ID, "err", err)
 	}
 	out := toShareJSON(&sh)
 	out.URL = s.baseURL(r) + "/s/" + token
