@@ -52,9 +52,23 @@ const (
 	webhookSecretPrefix = "whsec_"
 )
 
-// errBlockedAddress: the webhook's host is (or now resolves to) an address
-// Dropp does not send to.
-var errBlockedAddress = errors.New("refused address")
+// blockedAddressError: the webhook's host is (or now resolves to) an
+// address Dropp does not send to. Its text names the address, for the
+// server's log; the endpoint's owner is told only the reason, the class of
+// address (refusedAddressMessage), never what the server's resolver
+// answered for a name, which would map the server's network for them.
+type blockedAddressError struct{ address, reason string }
+
+func (e *blockedAddressError) Error() string {
+	return fmt.Sprintf("refused address: %s is %s", e.address, e.reason)
+}
+
+// refusedAddressMessage tells an endpoint's owner why its host is refused,
+// by the class of address (blockedAddr's reason) alone.
+func refusedAddressMessage(reason string) string {
+	return "the host resolves to an address Dropp does not send to (" + reason +
+		"): webhooks go to public addresses only (WEBHOOK_ALLOW_PRIVATE)"
+}
 
 // newWebhookSender builds the HTTP client every delivery goes through: no
 // proxy, no redirects followed, webhookTimeout for the whole attempt, and
@@ -141,10 +155,10 @@ func (ws *webhookSender) control(network, address string, _ syscall.RawConn) err
 	}
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return fmt.Errorf("%w: %s", errBlockedAddress, address)
+		return &blockedAddressError{address, "not an IP address"}
 	}
 	if reason := blockedAddr(ap.Addr()); reason != "" {
-		return fmt.Errorf("%w: %s is %s", errBlockedAddress, ap.Addr(), reason)
+		return &blockedAddressError{ap.Addr().String(), reason}
 	}
 	return nil
 }
@@ -432,6 +446,10 @@ func (s *server) attemptDelivery(ctx context.Context, d WebhookDelivery) bool {
 		outcome = deliveryFailed
 	case err == nil:
 		code, err := s.webhooks.send(ctx, &h, &cur, now)
+		var blocked *blockedAddressError
+		if errors.As(err, &blocked) { // the owner is told its class only (attemptError)
+			s.log.Info("webhooks: an endpoint's address is refused", "webhook", h.ID, "delivery", cur.ID, "err", err)
+		}
 		outcome = s.webhooks.outcome(&cur, code, err, s.now())
 	default:
 		return false // the store is away: the attempt is made once it answers
@@ -470,13 +488,13 @@ func (ws *webhookSender) outcome(d *WebhookDelivery, code int, err error, now ti
 }
 
 // attemptError says why an attempt got no answer, for the endpoint's
-// owner: it names the endpoint's own address, nothing of the server's.
+// owner: nothing of the server's, and of a refused address only its class.
 func attemptError(err error) string {
 	var netErr net.Error
+	var blocked *blockedAddressError
 	switch {
-	case errors.Is(err, errBlockedAddress):
-		_, reason, _ := strings.Cut(err.Error(), errBlockedAddress.Error()+": ")
-		return "refused: " + reason + " (WEBHOOK_ALLOW_PRIVATE)"
+	case errors.As(err, &blocked):
+		return "refused: " + refusedAddressMessage(blocked.reason)
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return fmt.Sprintf("no answer within %v", webhookTimeout)
 	}

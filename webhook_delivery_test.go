@@ -71,6 +71,26 @@ func TestWebhookSSRFRegistration(t *testing.T) {
 	addWebhook(t, e, token, "", "https://public.example/hook", eventFileCompleted)
 }
 
+// TestWebhookRegistrationNamesNoAddress: a host refused at registration
+// is refused by the class of its address, never the address, which would
+// tell any user what the server's resolver says for internal names; the
+// server's log keeps the address.
+func TestWebhookRegistrationNamesNoAddress(t *testing.T) {
+	t.Parallel()
+	e := newShareEnv(t, newLocalTestEnv, nil)
+	e.srv.webhooks.lookup = (&fakeResolver{names: map[string][]netip.Addr{"db.corp.example": {netip.MustParseAddr("10.20.30.40")}}}).lookup
+	mallory := e.newUser("mallory")
+	resp, body := e.do(request{method: "POST", path: "/webhooks", token: mallory,
+		body: map[string]any{"url": "https://db.corp.example/x", "events": []string{eventFileCompleted}}})
+	wantStatus(t, resp, body, http.StatusBadRequest)
+	if msg := decode[apiErrorJSON](t, body).Message; strings.Contains(msg, "10.20.30.40") || !strings.Contains(msg, "(private)") {
+		t.Errorf("refusal %q: want the class of address (private), not the address", msg)
+	}
+	if !strings.Contains(e.logs.String(), "address=10.20.30.40") {
+		t.Errorf("the server's log lacks the refused address:\n%s", e.logs.String())
+	}
+}
+
 // TestWebhookSSRFAtConnect: the address is checked when connecting, not
 // only at registration: a host that resolved to a public address when
 // registered and to 127.0.0.1 when delivered to (DNS rebinding) is never
@@ -109,8 +129,11 @@ func TestWebhookSSRFAtConnect(t *testing.T) {
 		}
 		d = deliveriesOf(t, e, token, "", hook.ID)[0]
 	}
-	if d.Status != deliveryPending || d.NextAttemptAt == nil || !strings.Contains(d.LastError, "refused: 127.0.0.1 is loopback") {
+	if d.Status != deliveryPending || d.NextAttemptAt == nil || !strings.Contains(d.LastError, "refused: the host resolves to an address Dropp does not send to (loopback)") {
 		t.Errorf("delivery %+v: want pending, retried later, refused as loopback", d)
+	}
+	if strings.Contains(d.LastError, "127.0.0.1") {
+		t.Errorf("the delivery's last_error %q names the address the host resolved to, want its class only", d.LastError)
 	}
 	if n := accepted.Load(); n != 0 {
 		t.Errorf("the rebound address was connected to %d times", n)
