@@ -292,7 +292,7 @@ func jsonProblem(err error) string {
 	case errors.As(err, &typeErr) && typeErr.Field == "":
 		return "the body must be a JSON object"
 	case errors.As(err, &typeErr):
-		return fmt.Sprintf("field %q has the wrong type", typeErr.Field)
+		return fmt.Sprintf("field %q has the wrong type", jsonFieldOf(typeErr))
 	case errors.As(err, &syntaxErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "the body is not valid JSON"
 	case errors.As(err, &nameErr):
@@ -301,6 +301,14 @@ func jsonProblem(err error) string {
 		return strings.TrimPrefix(err.Error(), "json: ")
 	}
 	return "the body is not a valid JSON object for this route"
+}
+
+// jsonFieldOf is the JSON name of the field a type error is about.
+// encoding/json's Field is a path that names an embedded struct by its Go
+// type (linkProtectionRequest.password), which a client must not see; its
+// last part is always the JSON name, and the API's bodies are flat.
+func jsonFieldOf(typeErr *json.UnmarshalTypeError) string {
+	return typeErr.Field[strings.LastIndex(typeErr.Field, ".")+1:]
 }
 
 // Header values every response or every API answer carries, shared by all

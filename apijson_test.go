@@ -3,6 +3,7 @@ package main
 // Tests of how the JSON API reads request bodies (readJSON, checkFieldNames).
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 	"testing"
@@ -101,5 +102,33 @@ func TestJSONFieldNames(t *testing.T) {
 	}
 	if got := jsonFieldNames(&map[string]any{}); got != nil {
 		t.Errorf("jsonFieldNames(map) = %q, want nil", got)
+	}
+}
+
+// TestAPIJSONWrongTypeNamesTheJSONField: a field of the wrong type is
+// named as the client wrote it, never by the Go path encoding/json
+// reports, which names an embedded struct's type
+// ("linkProtectionRequest.password"): every field of the bodies that embed
+// one, and of two that do not.
+func TestAPIJSONWrongTypeNamesTheJSONField(t *testing.T) {
+	t.Parallel()
+	for _, newBody := range []func() any{
+		func() any { return &createShareRequest{} },
+		func() any { return &createRequestBody{} },
+		func() any { return &createUploadRequest{} },
+		func() any { return &createWebhookRequest{} },
+	} {
+		for _, name := range jsonFieldNames(newBody()) {
+			body := `{"` + name + `":{}}`
+			w := fuzzServeReadJSON("application/json", []byte(body), false, newBody())
+			var e apiError
+			if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || w.Code != http.StatusBadRequest {
+				t.Errorf("%T %s: %d %s, want 400", newBody(), body, w.Code, w.Body)
+				continue
+			}
+			if want := `field "` + name + `" has the wrong type`; e.Message != want {
+				t.Errorf("%T %s: message %q, want %q", newBody(), body, e.Message, want)
+			}
+		}
 	}
 }

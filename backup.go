@@ -28,19 +28,27 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// runBackup is `dropp backup DIR`. DIR must not exist yet.
-func runBackup(args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) != 1 {
-		return usageError{errors.New("usage: dropp backup DIR (a directory that does not exist yet)")}
+// backupUsage is what `dropp backup -h`, or a wrong command line, shows.
+const backupUsage = "usage: dropp backup DIR (a directory that does not exist yet), with the server's settings"
+
+// runBackup is `dropp backup DIR`. DIR must not exist yet. Everything is
+// checked before DIR is made, and DIR is removed again if the backup
+// fails, so that the retry finds it free.
+func runBackup(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	dest, err := parseBackupArgs(args, stderr)
+	if err != nil {
+		return err
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
@@ -49,48 +57,82 @@ func runBackup(args []string, getenv func(string) string, stdout io.Writer) erro
 	if !cfg.localMetadata() || !cfg.localObjectStore() {
 		return errors.New("backup: dropp backup copies local mode's DATA_DIR; with MongoDB and S3 use mongodump and bucket versioning (README: Deploying)")
 	}
-	dest := args[0]
+	st, err := readLocalSnapshot(filepath.Join(cfg.DataDir, "metadata"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("backup: no local store in DATA_DIR=%s (no metadata/%s): run dropp backup with the server's settings", cfg.DataDir, localLogName)
+	}
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	if err := os.Mkdir(dest, 0o700); err != nil {
 		return fmt.Errorf("backup: %w (DIR must be a new directory)", err)
 	}
-	st, err := readLocalSnapshot(filepath.Join(cfg.DataDir, "metadata"))
+	summary, err := writeBackup(st, cfg.DataDir, dest)
 	if err != nil {
+		os.RemoveAll(dest) // it is ours, made above: a half backup would only block the retry
 		return fmt.Errorf("backup: %w", err)
 	}
-	uploads, err := backupUploads(st, filepath.Join(cfg.DataDir, "objects"), filepath.Join(dest, "objects"))
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+	fmt.Fprintln(stdout, summary)
+	return nil
+}
+
+// parseBackupArgs reads DIR; -h (or --help) shows the usage, and any other
+// argument that starts with "-" is a usage error rather than a directory
+// (write ./-name for one).
+func parseBackupArgs(args []string, stderr io.Writer) (string, error) {
+	flags := flag.NewFlagSet("dropp backup", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.Usage = func() { fmt.Fprintln(stderr, backupUsage) }
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", err
+		}
+		return "", usageError{fmt.Errorf("%w; %s", err, backupUsage)}
 	}
-	copied, dropped, bytes, err := backupObjects(st, filepath.Join(cfg.DataDir, "objects"), filepath.Join(dest, "objects"))
+	if flags.NArg() != 1 || strings.HasPrefix(flags.Arg(0), "-") {
+		return "", usageError{errors.New(backupUsage)}
+	}
+	return flags.Arg(0), nil
+}
+
+// writeBackup copies the snapshot st of dataDir, and what lives beside its
+// log, into dest, in the order the top of this file explains, and returns
+// the summary line.
+func writeBackup(st *localState, dataDir, dest string) (string, error) {
+	srcObjects, destObjects := filepath.Join(dataDir, "objects"), filepath.Join(dest, "objects")
+	uploads, err := backupUploads(st, srcObjects, destObjects)
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return "", err
+	}
+	copied, dropped, bytes, err := backupObjects(st, srcObjects, destObjects)
+	if err != nil {
+		return "", err
 	}
 	// The tombstones after the objects: a file deleted while they were
 	// copied has its tombstone by then, so its form stays refused.
-	tombstones, err := backupTombstones(filepath.Join(cfg.DataDir, "objects"), filepath.Join(dest, "objects"))
+	tombstones, err := backupTombstones(srcObjects, destObjects)
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return "", err
 	}
 	// The invitations after the snapshot: a link used since then is gone
 	// from DATA_DIR, so a restore never makes a used link work again.
-	invitations, err := backupInvitations(filepath.Join(cfg.DataDir, "metadata"), filepath.Join(dest, "metadata"), time.Now())
+	invitations, err := backupInvitations(filepath.Join(dataDir, "metadata"), filepath.Join(dest, "metadata"), time.Now())
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return "", err
 	}
-	if err := backupSecretKey(cfg.DataDir, dest); err != nil {
-		return fmt.Errorf("backup: %w", err)
+	if err := backupSecretKey(dataDir, dest); err != nil {
+		return "", err
 	}
 	// The metadata last: a backup with a meta.log is a finished one.
 	if err := writeBackupMetadata(st, dest); err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return "", err
 	}
-	fmt.Fprintf(stdout, "backup: %d files, %d objects (%d bytes), %d uploads in progress, %d tombstones, %d invitations into %s",
+	summary := fmt.Sprintf("backup: %d files, %d objects (%d bytes), %d uploads in progress, %d tombstones, %d invitations into %s",
 		len(st.files), copied, bytes, uploads, tombstones, invitations, dest)
 	if dropped > 0 {
-		fmt.Fprintf(stdout, "; %d files deleted while copying left out", dropped)
+		summary += fmt.Sprintf("; %d files deleted while copying left out", dropped)
 	}
-	fmt.Fprintln(stdout)
-	return nil
+	return summary, nil
 }
 
 // readLocalSnapshot replays the store's log, as it is now, into a state,

@@ -72,7 +72,7 @@ func TestBackupRefuses(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"existing dir", []string{"dropp", "backup", existing}, map[string]string{"DATA_DIR": t.TempDir()}, "DIR must be a new directory"},
+		{"existing dir", []string{"dropp", "backup", existing}, map[string]string{"DATA_DIR": emptyLocalStore(t)}, "DIR must be a new directory"},
 		{"no dir", []string{"dropp", "backup"}, map[string]string{"DATA_DIR": t.TempDir()}, "usage: dropp backup DIR"},
 		{"mongodb", []string{"dropp", "backup", filepath.Join(t.TempDir(), "b")}, map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1/", "SECRET_KEY": testSecretKey}, "use mongodump"},
 	}
@@ -84,6 +84,72 @@ func TestBackupRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBackupChecksBeforeItMakesDIR: `dropp backup -h` (or --help) shows
+// the usage and another argument starting with "-" is a usage error,
+// neither made a directory of; a DATA_DIR without a local store is named
+// before DIR is made; a backup that fails after making DIR removes it, so
+// the retry with the right settings succeeds.
+func TestBackupChecksBeforeItMakesDIR(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-h", "--help", "-x", "-"} {
+		var stderr bytes.Buffer
+		err := runDropp(context.Background(), []string{"dropp", "backup", arg}, testGetenv(map[string]string{"DATA_DIR": t.TempDir()}), io.Discard, &stderr)
+		if want := map[bool]int{true: 0, false: 2}[arg == "-h" || arg == "--help"]; exitCode(err) != want || !strings.Contains(err.Error()+stderr.String(), "usage: dropp backup DIR") {
+			t.Errorf("dropp backup %s: exit %d (%v), stderr %q; want exit %d and the usage", arg, exitCode(err), err, stderr.String(), want)
+		}
+		if _, err := os.Stat(arg); err == nil {
+			os.RemoveAll(arg)
+			t.Errorf("dropp backup %s made a directory named %s", arg, arg)
+		}
+	}
+
+	dest := filepath.Join(t.TempDir(), "backup")
+	backup := func(dataDir string) error {
+		return runDropp(context.Background(), []string{"dropp", "backup", dest}, testGetenv(map[string]string{"DATA_DIR": dataDir}), io.Discard, io.Discard)
+	}
+	noStore := filepath.Join(t.TempDir(), "unset")
+	if err := backup(noStore); err == nil || !strings.Contains(err.Error(), "no local store in DATA_DIR="+noStore) {
+		t.Errorf("a DATA_DIR without a store: %v, want it named", err)
+	}
+	if _, err := os.Stat(dest); err == nil {
+		t.Fatal("a backup of a DATA_DIR without a store made DIR")
+	}
+
+	dataDir := emptyLocalStore(t)
+	if err := os.WriteFile(filepath.Join(dataDir, "objects"), []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := backup(dataDir); err == nil {
+		t.Fatal("a backup whose objects cannot be read succeeded")
+	}
+	if _, err := os.Stat(dest); err == nil {
+		t.Fatal("a failed backup left DIR behind")
+	}
+	if err := os.Remove(filepath.Join(dataDir, "objects")); err != nil {
+		t.Fatal(err)
+	}
+	if err := backup(dataDir); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "metadata", localLogName)); err != nil {
+		t.Errorf("the retry wrote no backup: %v", err)
+	}
+}
+
+// emptyLocalStore is a DATA_DIR whose local store holds nothing yet: an
+// empty metadata log.
+func emptyLocalStore(t *testing.T) string {
+	t.Helper()
+	dataDir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dataDir, "metadata"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "metadata", localLogName), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dataDir
 }
 
 // backupTo runs `dropp backup dir` with env and returns what it printed.

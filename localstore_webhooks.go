@@ -149,10 +149,11 @@ func normalizeLocalDelivery(d WebhookDelivery) WebhookDelivery {
 	return d
 }
 
-// DueDeliveries returns the pending deliveries due by now, earliest first.
-func (s *localStore) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]WebhookDelivery, error) {
+// DueDeliveries returns the pending deliveries due by now, earliest first,
+// but none of the busy ones.
+func (s *localStore) DueDeliveries(ctx context.Context, now time.Time, limit int, busy BusyEndpoints) ([]WebhookDelivery, error) {
 	return s.deliveriesWhere(ctx, limit, func(d *WebhookDelivery) bool {
-		return d.Status == deliveryPending && !d.NextAt.After(now)
+		return d.Status == deliveryPending && !d.NextAt.After(now) && !busy.holds(d)
 	}, func(a, b WebhookDelivery) int { return cmp.Or(a.NextAt.Compare(b.NextAt), strings.Compare(a.ID, b.ID)) })
 }
 

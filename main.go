@@ -66,7 +66,7 @@ func runDropp(ctx context.Context, args []string, getenv func(string) string, st
 	case flags.NArg() == 1 && flags.Arg(0) == "healthcheck":
 		return runHealthcheck(ctx, getenv, stdout)
 	case flags.NArg() > 0 && flags.Arg(0) == "backup":
-		return runBackup(flags.Args()[1:], getenv, stdout)
+		return runBackup(flags.Args()[1:], getenv, stdout, stderr)
 	case flags.NArg() > 0 && flags.Arg(0) == "reconcile":
 		return runReconcile(ctx, flags.Args()[1:], getenv, stdout, stderr)
 	case flags.NArg() > 0 && flags.Arg(0) == "migrate":

@@ -100,9 +100,9 @@ func (m *memStore) InsertDeliveries(_ context.Context, ds []WebhookDelivery) err
 	return nil
 }
 
-func (m *memStore) DueDeliveries(_ context.Context, now time.Time, limit int) ([]WebhookDelivery, error) {
+func (m *memStore) DueDeliveries(_ context.Context, now time.Time, limit int, busy BusyEndpoints) ([]WebhookDelivery, error) {
 	return m.hooks.deliveriesWhere(limit, func(d *WebhookDelivery) bool {
-		return d.Status == deliveryPending && !d.NextAt.After(now)
+		return d.Status == deliveryPending && !d.NextAt.After(now) && !busy.holds(d)
 	}, func(a, b WebhookDelivery) int { return cmp.Or(a.NextAt.Compare(b.NextAt), strings.Compare(a.ID, b.ID)) }), nil
 }
 

@@ -121,8 +121,14 @@ func (s *mongoStore) InsertDeliveries(ctx context.Context, ds []WebhookDelivery)
 	return nil
 }
 
-func (s *mongoStore) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]WebhookDelivery, error) {
+func (s *mongoStore) DueDeliveries(ctx context.Context, now time.Time, limit int, busy BusyEndpoints) ([]WebhookDelivery, error) {
 	filter := bson.D{{Key: "status", Value: deliveryPending}, {Key: "next_at", Value: bson.D{{Key: "$lte", Value: now}}}}
+	if len(busy.Webhooks) > 0 {
+		filter = append(filter, bson.E{Key: "webhook_id", Value: bson.D{{Key: "$nin", Value: busy.Webhooks}}})
+	}
+	if len(busy.Owners) > 0 {
+		filter = append(filter, bson.E{Key: "owner", Value: bson.D{{Key: "$nin", Value: busy.Owners}}})
+	}
 	sort := bson.D{{Key: "next_at", Value: 1}, {Key: "_id", Value: 1}}
 	return s.findDeliveries(ctx, filter, sort, limit)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // openAPIDoc is the part of the OpenAPI document the tests read: its
@@ -566,3 +568,53 @@ func checkContract(t *testing.T, e *testEnv, local bool) {
 }
 
 func mustBody(_ *http.Response, body []byte) []byte { return body }
+
+// linksAwayStore is a Store whose share link lookups fail with err.
+type linksAwayStore struct {
+	Store
+	err error
+}
+
+func (s linksAwayStore) ShareLink(context.Context, string, time.Time) (Share, error) {
+	return Share{}, s.err
+}
+
+// TestOpenAPILinkRoutesOutages: while the store is away (503) or fails
+// (500), every public share link route answers so, as a page or as JSON,
+// and the document lists those answers, as it does for the owner's
+// routes and GET /r/{token}.
+func TestOpenAPILinkRoutesOutages(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	c := &contractChecker{t: t, e: e, doc: loadOpenAPIDoc(t), seen: map[string]bool{}, local: true}
+	defer c.checkExchanges()
+	store, link := e.srv.store, "/s/"+newSecret(shareTokenBytes)
+	for _, outage := range []struct {
+		err    error
+		status int
+	}{{ErrUnavailable, http.StatusServiceUnavailable}, {errors.New("the disk is on fire"), http.StatusInternalServerError}} {
+		e.srv.store = linksAwayStore{store, outage.err}
+		for _, op := range []struct{ method, docPath, path string }{
+			{"GET", "/s/{token}", link},
+			{"POST", "/s/{token}", link},
+			{"GET", "/s/{token}/download", link + "/download"},
+			{"POST", "/s/{token}/download", link + "/download"},
+			{"GET", "/s/{token}/files/{file_id}/preview", link + "/files/" + newID() + "/preview"},
+			{"GET", "/s/{token}/files/{file_id}/download", link + "/files/" + newID() + "/download"},
+			{"POST", "/s/{token}/files/{file_id}/download", link + "/files/" + newID() + "/download"},
+		} {
+			for _, accept := range []string{"application/json", "text/html"} {
+				var body any
+				if op.method == "POST" && op.docPath == "/s/{token}" {
+					body = url.Values{"password": {"whatever-password-1"}}
+				}
+				hr := c.req(op.method, op.path, "", body)
+				hr.Header.Set("Accept", accept)
+				hr.Header.Set("Sec-Fetch-User", "?1") // a download a person started, not the page
+				if resp, answer := c.call(op.docPath, hr); resp.StatusCode != outage.status {
+					t.Errorf("%s %s (%s) with the store %v: %d %.100s, want %d", op.method, op.docPath, accept, outage.err, resp.StatusCode, answer, outage.status)
+				}
+			}
+		}
+	}
+}

@@ -16,20 +16,31 @@ import (
 	"time"
 )
 
-// presignPreview is a pre-signed URL that shows f inline with its pinned
-// type, for PRESIGN_TTL_SECONDS (a video keeps asking for ranges of it);
-// ok false if f's type is not shown inline.
-func (s *server) presignPreview(r *http.Request, f *File) (url string, expires time.Time, ok bool, err error) {
+// presignPreview is a pre-signed URL, valid until expires, that shows f
+// inline with its pinned type; ok false if f's type is not shown inline.
+func (s *server) presignPreview(r *http.Request, f *File, expires time.Time) (url string, ok bool, err error) {
 	_, pinned := previewElement(f.ContentType)
 	if pinned == "" {
-		return "", time.Time{}, false, nil
+		return "", false, nil
 	}
-	at := ceilSecond(s.now().Add(s.cfg.PresignTTL))
 	url, err = s.objects.PresignDownload(r.Context(), DownloadRequest{
 		Key: f.ObjectKey, Filename: f.Filename, ContentType: pinned, Inline: true,
-		Expires: at, BaseURL: s.baseURL(r),
+		Expires: expires, BaseURL: s.baseURL(r),
 	})
-	return url, at, true, err
+	return url, true, err
+}
+
+// sharePreviewExpiry is when a share link's preview URL dies: as the
+// link's download URL, shareDownloadTTL from now (PRESIGN_TTL_SECONDS if
+// shorter), so that it dies as soon after the link is revoked, and never
+// after the link itself expires (whole seconds, which a pre-signed URL
+// counts in, rounded down).
+func (s *server) sharePreviewExpiry(sh *Share) time.Time {
+	at := ceilSecond(s.now().Add(min(shareDownloadTTL, s.cfg.PresignTTL)))
+	if end := sh.ExpiresAt.Truncate(time.Second); end.Before(at) {
+		return end
+	}
+	return at
 }
 
 // notPreviewable answers a preview of a file that is not shown inline.
@@ -56,7 +67,7 @@ func (s *server) handleSharePreview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, codeForbidden, "this link has a download limit and its owner did not allow previews")
 		return
 	}
-	url, _, ok, err := s.presignPreview(r, f)
+	url, ok, err := s.presignPreview(r, f, s.sharePreviewExpiry(&sh))
 	switch {
 	case err != nil:
 		s.shareFail(w, r, err)
@@ -79,7 +90,8 @@ func (s *server) handleFilePreview(w http.ResponseWriter, r *http.Request, owner
 	if !ok {
 		return
 	}
-	url, expires, ok, err := s.presignPreview(r, f)
+	expires := ceilSecond(s.now().Add(s.cfg.PresignTTL)) // a video keeps asking for ranges of it
+	url, ok, err := s.presignPreview(r, f, expires)
 	switch {
 	case err != nil:
 		s.fail(w, r, err)

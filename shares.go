@@ -163,12 +163,15 @@ func (s *server) createShare(w http.ResponseWriter, r *http.Request, owner strin
 		s.tooManyShares(w)
 		return
 	}
-	if err == nil {
-		err = s.emitShareEvent(r.Context(), eventShareCreated, &sh, first) // webhooks.go
-	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	// The link is made: it is handed out even if its event cannot be
+	// written (logged), as a counted download is, rather than answered as
+	// an error the client would retry into a second link (docs/webhooks.md).
+	if err := s.emitShareEvent(r.Context(), eventShareCreated, &sh, first); err != nil {
+		s.log.Warn("share create: writing its webhook event", "share", sh.ID, "err", err)
 	}
 	out := toShareJSON(&sh)
 	out.URL = s.baseURL(r) + "/s/" + token
@@ -540,11 +543,13 @@ func (s *server) renderSharePage(w http.ResponseWriter, status int, p sharePage)
 }
 
 // ownerEnabled is ErrNotFound for the link (share or file request) of a
-// user an administrator disabled, or who has no record (checked at use, so
-// enabling them again brings their links back).
+// user an administrator disabled (checked at use, so enabling them again
+// brings their links back). It asks what checkEnabled asks of the owner's
+// own requests (refuseDisabled): a user with no record, one a trusted
+// proxy names who never signed in here, is enabled, so their links work.
 func (s *server) ownerEnabled(r *http.Request, owner string) error {
-	u, err := s.store.GetUser(r.Context(), owner)
-	if err == nil && u.Disabled {
+	disabled, err := s.refuseDisabled(r.Context(), owner)
+	if err == nil && disabled {
 		err = ErrNotFound
 	}
 	return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -612,6 +613,62 @@ func TestShareLinkOfDisabledUser(t *testing.T) {
 		resp, body := e.link("POST", sh.URL, "/download", nil)
 		wantStatus(t, resp, body, http.StatusSeeOther)
 	})
+}
+
+// TestLinksOfProxyUserWithoutRecord: a user a trusted proxy names in
+// X-User-Id has no user record (only a sign-in makes one); the share link
+// and the file request they make work, as their own requests do, rather
+// than answer 404 from the start. (One backend: the check is the server's,
+// and local objects would sign their forms for the proxy's public URL.)
+func TestLinksOfProxyUserWithoutRecord(t *testing.T) {
+	t.Parallel()
+	e := newShareEnv(t, newTestEnv, proxyAuthEnv())
+	dave := map[string]string{"X-User-Id": "dave"}
+	resp, body := e.do(request{method: "POST", path: "/upload/", header: dave, body: map[string]any{"filename": "a.txt", "size": 5}})
+	wantStatus(t, resp, body, http.StatusCreated)
+	up := decode[uploadOut](t, body)
+	e.upload(up, []byte("hello"))
+	resp, body = e.do(request{method: "POST", path: "/upload/" + up.File.ID + "/complete", header: dave})
+	wantStatus(t, resp, body, http.StatusOK)
+	sh := answerMember[shareOut](e.apiTester, request{method: "POST", path: "/files/" + up.File.ID + "/shares", header: dave}, http.StatusCreated, "share")
+	resp, body = e.link("GET", sh.URL, "", asJSON)
+	wantStatus(t, resp, body, http.StatusOK)
+	fr := answerMember[requestJSON](e.apiTester, request{method: "POST", path: "/requests", header: dave,
+		body: map[string]any{"title": "Send me", "max_files": 1, "max_bytes": 10}}, http.StatusCreated, "request")
+	resp, body = e.link("GET", fr.URL, "", asJSON)
+	wantStatus(t, resp, body, http.StatusOK)
+}
+
+// outboxDownStore is a Store whose outbox refuses every write.
+type outboxDownStore struct{ Store }
+
+func (outboxDownStore) InsertDeliveries(context.Context, []WebhookDelivery) error {
+	return errors.New("outbox down")
+}
+
+// TestShareCreatedWhenItsEventIsLost: a share whose share.created event
+// cannot be written is still answered 201 with its URL, which works, and
+// the lost event is logged; before, the answer was a 500 for a link that
+// was made, listed and counted, whose URL nobody got.
+func TestShareCreatedWhenItsEventIsLost(t *testing.T) {
+	t.Parallel()
+	e := newShareEnv(t, newLocalTestEnv, map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true"})
+	alice := e.newUser("alice")
+	f, _ := e.stored(alice, map[string]any{"filename": "a.txt", "content_type": "text/plain", "size": 2}, []byte("hi"))
+	addWebhook(t, e.testEnv, alice, "", "http://127.0.0.1:1/hook", eventShareCreated)
+	e.srv.store = outboxDownStore{e.srv.store}
+	sh := e.share(alice, f.ID, nil)
+	drop := e.drop(alice, map[string]any{"file_ids": []string{f.ID}})
+	for _, u := range []string{sh.URL, drop.URL} {
+		resp, body := e.link("GET", u, "", asJSON)
+		wantStatus(t, resp, body, http.StatusOK)
+	}
+	if live := e.shares(alice, f.ID); len(live) != 2 {
+		t.Errorf("the file has %d live shares, want the 2 made", len(live))
+	}
+	if n := strings.Count(e.logs.String(), "share create: writing its webhook event"); n != 2 {
+		t.Errorf("the log tells %d lost share.created events, want 2:\n%s", n, e.logs.String())
+	}
 }
 
 // TestShareLimitPerFile, on each backend: a file takes at most

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -650,8 +651,9 @@ type webhookStore interface {
 	// retried request), so emitting is idempotent.
 	InsertDeliveries(ctx context.Context, ds []WebhookDelivery) error
 	// DueDeliveries returns up to limit pending deliveries whose next
-	// attempt is due by now, the earliest first.
-	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]WebhookDelivery, error)
+	// attempt is due by now, the earliest first, leaving out those busy
+	// names.
+	DueDeliveries(ctx context.Context, now time.Time, limit int, busy BusyEndpoints) ([]WebhookDelivery, error)
 	// ClaimDelivery takes attempt number `attempt` of a delivery until
 	// `until`: of concurrent claims of one attempt, across instances, at
 	// most one succeeds while its claim lasts; once expired (its holder
@@ -686,6 +688,20 @@ type Webhook struct {
 	OldSecret string    `bson:"old_secret,omitempty" json:"old_secret,omitempty"`
 	OldUntil  time.Time `bson:"old_until,omitempty" json:"old_until,omitzero"`
 	CreatedAt time.Time `bson:"created_at" json:"created"`
+}
+
+// BusyEndpoints names the endpoints, and the owners, that have as many
+// attempts in flight on an instance as its worker lets them
+// (webhookPerEndpoint, webhookPerOwner): DueDeliveries leaves their
+// deliveries out, so that one endpoint's backlog does not fill the page the
+// worker reads and hide everyone else's.
+type BusyEndpoints struct {
+	Webhooks, Owners []string
+}
+
+// holds tells whether d is one of the busy ones.
+func (b BusyEndpoints) holds(d *WebhookDelivery) bool {
+	return slices.Contains(b.Webhooks, d.WebhookID) || slices.Contains(b.Owners, d.Owner)
 }
 
 // Delivery statuses.

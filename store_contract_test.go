@@ -48,9 +48,10 @@ func testStoreContract(t *testing.T, open func(t *testing.T) Store) {
 		{"AuthStates", ctAuthStates},
 		{"AuthCodes", ctAuthCodes},
 		{"ConcurrentTake", ctConcurrentTake},
-		{"Tokens", ctTokens},               // tokens_test.go
-		{"TouchToken", ctTouchToken},       // tokens_test.go
-		{"ClaimDelivery", ctClaimDelivery}, // webhook_delivery_test.go
+		{"Tokens", ctTokens},                                         // tokens_test.go
+		{"TouchToken", ctTouchToken},                                 // tokens_test.go
+		{"ClaimDelivery", ctClaimDelivery},                           // webhook_delivery_test.go
+		{"DueDeliveriesLeavesBusyOut", ctDueDeliveriesLeavesBusyOut}, // webhook_delivery_test.go
 	})
 }
 

@@ -43,6 +43,8 @@ const (
 	webhookPollInterval = time.Second     // how often each instance looks for due deliveries
 	webhookBatch        = 100             // deliveries read per look
 	webhookParallel     = 8               // attempts in flight per instance
+	webhookPerEndpoint  = 2               // of them, to one endpoint
+	webhookPerOwner     = 4               // of them, to one owner's endpoints
 	webhookBackoffBase  = 5 * time.Second // wait after the first failure, doubled after each
 	webhookBackoffMax   = time.Hour       // longest wait between attempts
 	deliveryRetention   = 7 * 24 * time.Hour
@@ -50,9 +52,23 @@ const (
 	webhookSecretPrefix = "whsec_"
 )
 
-// errBlockedAddress: the webhook's host is (or now resolves to) an address
-// Dropp does not send to.
-var errBlockedAddress = errors.New("refused address")
+// blockedAddressError: the webhook's host is (or now resolves to) an
+// address Dropp does not send to. Its text names the address, for the
+// server's log; the endpoint's owner is told only the reason, the class of
+// address (refusedAddressMessage), never what the server's resolver
+// answered for a name, which would map the server's network for them.
+type blockedAddressError struct{ address, reason string }
+
+func (e *blockedAddressError) Error() string {
+	return fmt.Sprintf("refused address: %s is %s", e.address, e.reason)
+}
+
+// refusedAddressMessage tells an endpoint's owner why its host is refused,
+// by the class of address (blockedAddr's reason) alone.
+func refusedAddressMessage(reason string) string {
+	return "the host resolves to an address Dropp does not send to (" + reason +
+		"): webhooks go to public addresses only (WEBHOOK_ALLOW_PRIVATE)"
+}
 
 // newWebhookSender builds the HTTP client every delivery goes through: no
 // proxy, no redirects followed, webhookTimeout for the whole attempt, and
@@ -139,10 +155,10 @@ func (ws *webhookSender) control(network, address string, _ syscall.RawConn) err
 	}
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return fmt.Errorf("%w: %s", errBlockedAddress, address)
+		return &blockedAddressError{address, "not an IP address"}
 	}
 	if reason := blockedAddr(ap.Addr()); reason != "" {
-		return fmt.Errorf("%w: %s is %s", errBlockedAddress, ap.Addr(), reason)
+		return &blockedAddressError{ap.Addr().String(), reason}
 	}
 	return nil
 }
@@ -264,25 +280,27 @@ func (ws *webhookSender) send(ctx context.Context, h *Webhook, d *WebhookDeliver
 	return resp.StatusCode, nil
 }
 
-// startWebhooks delivers what is due every poll interval, and at once
-// after an event is emitted here, until ctx ends; the returned stop waits
+// startWebhooks delivers what is due every poll interval, at once after
+// an event is emitted here, and again whenever an attempt ends (others
+// may be waiting for its slot), until ctx ends; the returned stop waits
 // for the attempts in flight.
 func (s *server) startWebhooks(ctx context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		inFlight := newAttemptsInFlight()
+		defer inFlight.wg.Wait()
 		t := time.NewTicker(s.webhooks.poll)
 		defer t.Stop()
 		for {
-			for s.deliverDue(ctx) && ctx.Err() == nil {
-				// Attempts were made: some may be due again at once.
-			}
+			s.deliverDue(ctx, inFlight)
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			case <-s.webhooks.wake:
+			case <-inFlight.ended:
 			}
 		}
 	}()
@@ -297,33 +315,112 @@ func (ws *webhookSender) kick() {
 	}
 }
 
-// deliverDue makes an attempt of every due delivery it can claim, a few
-// at a time, and tells whether it made any.
-func (s *server) deliverDue(ctx context.Context) bool {
-	due, err := s.store.DueDeliveries(ctx, s.now(), webhookBatch)
+// attemptsInFlight are the worker's attempts under way: at most
+// webhookParallel in all, webhookPerEndpoint to one endpoint and
+// webhookPerOwner to one owner's endpoints, so that an endpoint that
+// never answers holds only its own few slots and the rest go on.
+type attemptsInFlight struct {
+	mu         sync.Mutex
+	deliveries map[string]bool // the IDs of the deliveries under way
+	endpoints  map[string]int  // attempts under way per webhook ID
+	owners     map[string]int  // attempts under way per owner
+	wg         sync.WaitGroup
+	ended      chan struct{} // an attempt was made and its slot is free: look again
+}
+
+func newAttemptsInFlight() *attemptsInFlight {
+	return &attemptsInFlight{deliveries: map[string]bool{}, endpoints: map[string]int{}, owners: map[string]int{},
+		ended: make(chan struct{}, 1)}
+}
+
+// busy names the endpoints and owners that may take no more attempts now.
+func (a *attemptsInFlight) busy() BusyEndpoints {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var b BusyEndpoints
+	for id, n := range a.endpoints {
+		if n >= webhookPerEndpoint {
+			b.Webhooks = append(b.Webhooks, id)
+		}
+	}
+	for owner, n := range a.owners {
+		if n >= webhookPerOwner {
+			b.Owners = append(b.Owners, owner)
+		}
+	}
+	return b
+}
+
+// full tells whether every slot is taken.
+func (a *attemptsInFlight) full() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.deliveries) >= webhookParallel
+}
+
+// take counts d in if there is room for it: a free slot, its endpoint
+// and its owner under their bounds, and d not already under way.
+func (a *attemptsInFlight) take(d *WebhookDelivery) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.deliveries) >= webhookParallel || a.deliveries[d.ID] ||
+		a.endpoints[d.WebhookID] >= webhookPerEndpoint || a.owners[d.Owner] >= webhookPerOwner {
+		return false
+	}
+	a.deliveries[d.ID] = true
+	a.endpoints[d.WebhookID]++
+	a.owners[d.Owner]++
+	return true
+}
+
+// done counts d out, and wakes the worker if an attempt was made: what
+// waited for the slot may go now. An attempt not made (its claim lost, the
+// store away) waits for the next tick instead, rather than spin on it.
+func (a *attemptsInFlight) done(d *WebhookDelivery, made bool) {
+	a.mu.Lock()
+	delete(a.deliveries, d.ID)
+	decrement(a.endpoints, d.WebhookID)
+	decrement(a.owners, d.Owner)
+	a.mu.Unlock()
+	if made {
+		select {
+		case a.ended <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// decrement counts one out of m[key], and drops the key at 0.
+func decrement(m map[string]int, key string) {
+	if m[key]--; m[key] <= 0 {
+		delete(m, key)
+	}
+}
+
+// deliverDue starts an attempt of each due delivery there is room for
+// (attemptsInFlight.take), without waiting for them: a busy endpoint's or
+// owner's deliveries, and those past the free slots, stay due for a later
+// look, which comes when an attempt ends or at the next tick.
+func (s *server) deliverDue(ctx context.Context, inFlight *attemptsInFlight) {
+	if inFlight.full() {
+		return
+	}
+	due, err := s.store.DueDeliveries(ctx, s.now(), webhookBatch, inFlight.busy())
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("webhooks: reading the outbox", "err", err)
 		}
-		return false
+		return
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	made := false
-	slots := make(chan struct{}, webhookParallel)
 	for _, d := range due {
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			if s.attemptDelivery(ctx, d) {
-				mu.Lock()
-				made = true
-				mu.Unlock()
+		if !inFlight.take(&d) {
+			if inFlight.full() {
+				return
 			}
-		})
+			continue
+		}
+		inFlight.wg.Go(func() { inFlight.done(&d, s.attemptDelivery(ctx, d)) })
 	}
-	wg.Wait()
-	return made
 }
 
 // attemptDelivery claims the next attempt of d, checks that d is still
@@ -349,6 +446,10 @@ func (s *server) attemptDelivery(ctx context.Context, d WebhookDelivery) bool {
 		outcome = deliveryFailed
 	case err == nil:
 		code, err := s.webhooks.send(ctx, &h, &cur, now)
+		var blocked *blockedAddressError
+		if errors.As(err, &blocked) { // the owner is told its class only (attemptError)
+			s.log.Info("webhooks: an endpoint's address is refused", "webhook", h.ID, "delivery", cur.ID, "err", err)
+		}
 		outcome = s.webhooks.outcome(&cur, code, err, s.now())
 	default:
 		return false // the store is away: the attempt is made once it answers
@@ -387,13 +488,13 @@ func (ws *webhookSender) outcome(d *WebhookDelivery, code int, err error, now ti
 }
 
 // attemptError says why an attempt got no answer, for the endpoint's
-// owner: it names the endpoint's own address, nothing of the server's.
+// owner: nothing of the server's, and of a refused address only its class.
 func attemptError(err error) string {
 	var netErr net.Error
+	var blocked *blockedAddressError
 	switch {
-	case errors.Is(err, errBlockedAddress):
-		_, reason, _ := strings.Cut(err.Error(), errBlockedAddress.Error()+": ")
-		return "refused: " + reason + " (WEBHOOK_ALLOW_PRIVATE)"
+	case errors.As(err, &blocked):
+		return "refused: " + refusedAddressMessage(blocked.reason)
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return fmt.Sprintf("no answer within %v", webhookTimeout)
 	}

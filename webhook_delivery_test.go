@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strings"
@@ -70,6 +71,26 @@ func TestWebhookSSRFRegistration(t *testing.T) {
 	addWebhook(t, e, token, "", "https://public.example/hook", eventFileCompleted)
 }
 
+// TestWebhookRegistrationNamesNoAddress: a host refused at registration
+// is refused by the class of its address, never the address, which would
+// tell any user what the server's resolver says for internal names; the
+// server's log keeps the address.
+func TestWebhookRegistrationNamesNoAddress(t *testing.T) {
+	t.Parallel()
+	e := newShareEnv(t, newLocalTestEnv, nil)
+	e.srv.webhooks.lookup = (&fakeResolver{names: map[string][]netip.Addr{"db.corp.example": {netip.MustParseAddr("10.20.30.40")}}}).lookup
+	mallory := e.newUser("mallory")
+	resp, body := e.do(request{method: "POST", path: "/webhooks", token: mallory,
+		body: map[string]any{"url": "https://db.corp.example/x", "events": []string{eventFileCompleted}}})
+	wantStatus(t, resp, body, http.StatusBadRequest)
+	if msg := decode[apiErrorJSON](t, body).Message; strings.Contains(msg, "10.20.30.40") || !strings.Contains(msg, "(private)") {
+		t.Errorf("refusal %q: want the class of address (private), not the address", msg)
+	}
+	if !strings.Contains(e.logs.String(), "address=10.20.30.40") {
+		t.Errorf("the server's log lacks the refused address:\n%s", e.logs.String())
+	}
+}
+
 // TestWebhookSSRFAtConnect: the address is checked when connecting, not
 // only at registration: a host that resolved to a public address when
 // registered and to 127.0.0.1 when delivered to (DNS rebinding) is never
@@ -108,8 +129,11 @@ func TestWebhookSSRFAtConnect(t *testing.T) {
 		}
 		d = deliveriesOf(t, e, token, "", hook.ID)[0]
 	}
-	if d.Status != deliveryPending || d.NextAttemptAt == nil || !strings.Contains(d.LastError, "refused: 127.0.0.1 is loopback") {
+	if d.Status != deliveryPending || d.NextAttemptAt == nil || !strings.Contains(d.LastError, "refused: the host resolves to an address Dropp does not send to (loopback)") {
 		t.Errorf("delivery %+v: want pending, retried later, refused as loopback", d)
+	}
+	if strings.Contains(d.LastError, "127.0.0.1") {
+		t.Errorf("the delivery's last_error %q names the address the host resolved to, want its class only", d.LastError)
 	}
 	if n := accepted.Load(); n != 0 {
 		t.Errorf("the rebound address was connected to %d times", n)
@@ -263,6 +287,103 @@ func TestWebhookTwoInstancesDeliverOnce(t *testing.T) {
 	}
 	if len(got) != events || len(ids) != events {
 		t.Errorf("the receiver got %d requests for %d events, want each once", len(got), len(ids))
+	}
+}
+
+// TestWebhookSlowEndpointsHoldFewSlots: one user's endpoints that never
+// answer, with a backlog of events, hold at most webhookPerEndpoint
+// attempts each and webhookPerOwner in all; another user's event reaches
+// their answering endpoint at once, not behind the backlog's 5 s timeouts.
+func TestWebhookSlowEndpointsHoldFewSlots(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true"})
+	var mu sync.Mutex
+	inFlight, most := map[string]int{}, map[string]int{}
+	total, mostTotal := 0, 0
+	hang := make(chan struct{})
+	tarpit := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inFlight[r.URL.Path]++
+		total++
+		most[r.URL.Path], mostTotal = max(most[r.URL.Path], inFlight[r.URL.Path]), max(mostTotal, total)
+		mu.Unlock()
+		select {
+		case <-r.Context().Done():
+		case <-hang:
+		}
+		mu.Lock()
+		inFlight[r.URL.Path]--
+		total--
+		mu.Unlock()
+	}))
+	t.Cleanup(tarpit.Close)
+	t.Cleanup(func() { close(hang) })
+	rc := newHookReceiver(t)
+	t.Cleanup(e.srv.startWebhooks(context.Background()))
+
+	mallory, alice := e.newUser("mallory"), e.newUser("alice")
+	for i := range 5 { // 5 endpoints of 2 attempts each would fill all 8 slots
+		slow := addWebhook(t, e, mallory, "", fmt.Sprintf("%s/%d", tarpit.URL, i), eventFileCompleted)
+		for range 6 {
+			resp, body := e.do(request{method: "POST", path: "/webhooks/" + slow.ID + "/test", token: mallory})
+			wantStatus(t, resp, body, http.StatusAccepted)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the worker has taken up mallory's
+	fast := addWebhook(t, e, alice, "", rc.URL, eventFileCompleted)
+	start := time.Now()
+	resp, body := e.do(request{method: "POST", path: "/webhooks/" + fast.ID + "/test", token: alice})
+	wantStatus(t, resp, body, http.StatusAccepted)
+	rc.await(t, 1)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("alice's event reached her endpoint after %v, behind mallory's 30 to endpoints that never answer", took.Round(100*time.Millisecond))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for path, n := range most {
+		if n > webhookPerEndpoint {
+			t.Errorf("endpoint %s had %d attempts at once, want at most %d", path, n, webhookPerEndpoint)
+		}
+	}
+	if mostTotal > webhookPerOwner {
+		t.Errorf("mallory's endpoints had %d attempts at once, want at most %d", mostTotal, webhookPerOwner)
+	}
+}
+
+// ctDueDeliveriesLeavesBusyOut: DueDeliveries leaves out the deliveries of
+// the busy endpoints and of the busy owners' endpoints, and lists the
+// rest earliest first.
+func ctDueDeliveriesLeavesBusyOut(t *testing.T, s Store) {
+	ctx := t.Context()
+	now := ctNow()
+	hookA, hookB, hookC, owner1, owner2 := ctNewID(), ctNewID(), ctNewID(), ctNewID(), ctNewID()
+	var ds []WebhookDelivery
+	for i, hook := range []struct{ id, owner string }{{hookA, owner1}, {hookB, owner1}, {hookC, owner2}} {
+		at := now.Add(time.Duration(i-10) * time.Second)
+		ds = append(ds, WebhookDelivery{ID: ctNewID(), WebhookID: hook.id, Owner: hook.owner, Event: eventTest, Payload: "{}",
+			CreatedAt: at, Status: deliveryPending, NextAt: at, ExpiresAt: now.Add(time.Hour)})
+	}
+	ctMust(t, "InsertDeliveries", s.InsertDeliveries(ctx, ds))
+	for _, c := range []struct {
+		busy BusyEndpoints
+		want []string
+	}{
+		{BusyEndpoints{}, []string{hookA, hookB, hookC}},
+		{BusyEndpoints{Webhooks: []string{hookA}}, []string{hookB, hookC}},
+		{BusyEndpoints{Owners: []string{owner1}}, []string{hookC}},
+		{BusyEndpoints{Webhooks: []string{hookC}, Owners: []string{owner1}}, nil},
+	} {
+		due, err := s.DueDeliveries(ctx, now, 10, c.busy)
+		ctMust(t, "DueDeliveries", err)
+		var got []string
+		for _, d := range due {
+			if slices.Contains([]string{hookA, hookB, hookC}, d.WebhookID) { // a shared store may hold others
+				got = append(got, d.WebhookID)
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("DueDeliveries with %+v busy: the deliveries of %v, want %v", c.busy, got, c.want)
+		}
 	}
 }
 

@@ -158,7 +158,8 @@ func (s *server) validateWebhookURL(ctx context.Context, raw string) string {
 	}
 	for _, ip := range ips {
 		if reason := blockedAddr(ip); reason != "" {
-			return fmt.Sprintf(`"url": the host resolves to %s, which is %s: webhooks go to public addresses only (WEBHOOK_ALLOW_PRIVATE)`, ip, reason)
+			s.log.Info("webhooks: an endpoint's address is refused at registration", "host", u.Hostname(), "address", ip, "reason", reason)
+			return `"url": ` + refusedAddressMessage(reason)
 		}
 	}
 	return ""

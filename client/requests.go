@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"time"
@@ -125,18 +126,40 @@ func (c *Client) requestCall(ctx context.Context, method, path string, body any)
 	return &out.Request, nil
 }
 
-// Sender is who sends through a file request: optional plain text.
+// Sender is who sends through a file request: optional plain text, and
+// the password of a protected request.
 type Sender struct {
 	Name string // at most 100 bytes, one line
 	Note string // at most 1000 bytes
+	// Password is a password-protected request's: it is posted to the link
+	// first (POST /r/{token}), and the cookie the server answers with goes
+	// with every upload call. "": the request asks for none.
+	Password string
 }
 
 // SendToRequest sends the file at path through the file request link, as
-// a stranger does: no credential, the same upload paths as Upload (a
-// form, a PUT, or parts, straight to the object store). The answer is the
-// file as the owner's account now holds it.
+// a stranger does: no credential (a members-only request refuses it: use
+// (*Client).SendToRequest), the same upload paths as Upload (a form, a
+// PUT, or parts, straight to the object store). The answer is the file as
+// the owner's account now holds it.
 func SendToRequest(ctx context.Context, link, path, contentType string, from Sender, progress Progress) (*File, error) {
-	c := New(strings.TrimSuffix(link, "/"), "")
+	return (&Client{}).SendToRequest(ctx, link, path, contentType, from, progress)
+}
+
+// SendToRequest is the package's SendToRequest as the signed-in user of
+// c, so that a members-only request takes the file: c's token goes with
+// every call, but only to c's own server (BaseURL); a link of another
+// server is sent to as a stranger, and never sees the token.
+func (c *Client) SendToRequest(ctx context.Context, link, path, contentType string, from Sender, progress Progress) (*File, error) {
+	rc := &Client{BaseURL: strings.TrimSuffix(link, "/"), API: c.API, Transfer: c.Transfer}
+	if sameServer(c.BaseURL, link) {
+		rc.Token = c.Token
+	}
+	if from.Password != "" {
+		if err := rc.unlock(ctx, from.Password); err != nil {
+			return nil, err
+		}
+	}
 	extra := map[string]any{}
 	if from.Name != "" {
 		extra["sender_name"] = from.Name
@@ -144,5 +167,29 @@ func SendToRequest(ctx context.Context, link, path, contentType string, from Sen
 	if from.Note != "" {
 		extra["sender_note"] = from.Note
 	}
-	return c.upload(ctx, path, contentType, extra, progress)
+	return rc.upload(ctx, path, contentType, extra, progress)
+}
+
+// unlock posts a protected link's password to the link (c.BaseURL) and
+// keeps the cookie it sets, which the link's routes need, in a jar of
+// c's own API client (a copy: the caller's client is left as it was).
+func (c *Client) unlock(ctx context.Context, password string) error {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return err
+	}
+	api := *c.api()
+	api.Jar = jar
+	c.API = &api
+	// A right password is answered 303 back to the link, followed here
+	// with the cookie; a wrong one 401.
+	return c.do(ctx, "POST", "", map[string]string{"password": password}, nil)
+}
+
+// sameServer tells whether the link is on the server at base: the same
+// scheme, host and port.
+func sameServer(base, link string) bool {
+	b, err := url.Parse(base)
+	l, lerr := url.Parse(link)
+	return err == nil && lerr == nil && b.Host != "" && b.Scheme == l.Scheme && strings.EqualFold(b.Host, l.Host)
 }

@@ -84,3 +84,47 @@ func testFileRequests(t *testing.T, base string) {
 		t.Fatalf("DeleteRequest again: %v, want not_found", err)
 	}
 }
+
+// TestSendToProtectedRequests: a sender gives a password-protected
+// request's password (Sender.Password), and a signed-in user sends to a
+// members-only request of their server ((*Client).SendToRequest); without
+// them, or with a wrong password, the send is refused 401, and a client
+// of another server does not send its token to the link.
+func TestSendToProtectedRequests(t *testing.T) {
+	base := testServer(t)
+	c := signIn(t, base)
+	ctx := t.Context()
+	const password = "correct horse battery staple"
+	protected, err := c.CreateRequest(ctx, RequestOptions{Title: "Protected", MaxFiles: 1, MaxBytes: 100, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	members, err := c.CreateRequest(ctx, RequestOptions{Title: "Members", MaxFiles: 1, MaxBytes: 100, MembersOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "s.txt")
+	os.WriteFile(src, []byte("sent\n"), 0o600)
+
+	for _, wrong := range []string{"", "not the password at all"} {
+		if _, err := SendToRequest(ctx, protected.URL, src, "text/plain", Sender{Password: wrong}, nil); !IsCode(err, "unauthorized") {
+			t.Errorf("a send to a protected request with password %q: %v, want unauthorized", wrong, err)
+		}
+	}
+	sent, err := SendToRequest(ctx, protected.URL, src, "text/plain", Sender{Name: "Ann", Password: password}, nil)
+	if err != nil || sent.RequestID != protected.ID || sent.Status != "complete" {
+		t.Fatalf("a send to a protected request with its password: %+v, %v", sent, err)
+	}
+
+	if _, err := SendToRequest(ctx, members.URL, src, "text/plain", Sender{}, nil); !IsCode(err, "unauthorized") {
+		t.Errorf("a stranger's send to a members-only request: %v, want unauthorized", err)
+	}
+	elsewhere := New("http://127.0.0.1:1", c.Token) // another server's client: the link never sees its token
+	if _, err := elsewhere.SendToRequest(ctx, members.URL, src, "text/plain", Sender{}, nil); !IsCode(err, "unauthorized") {
+		t.Errorf("a send to a members-only request by another server's client: %v, want unauthorized", err)
+	}
+	sent, err = c.SendToRequest(ctx, members.URL, src, "text/plain", Sender{Name: "Me"}, nil)
+	if err != nil || sent.RequestID != members.ID || sent.Status != "complete" {
+		t.Fatalf("a signed-in send to a members-only request: %+v, %v", sent, err)
+	}
+}

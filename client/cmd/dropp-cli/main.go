@@ -48,7 +48,7 @@ type cli struct {
 	maxDownloads   int64    // share create -max-downloads (and drop create)
 	scopes         string   // token create -scopes
 	tokenExpires   tokenLifetime
-	password       string // share create and request create -password ("-": the first line of stdin)
+	password       string // share create, request create and request send -password ("-": the first line of stdin)
 	membersOnly    bool   // share create and request create -members-only
 	allowPreview   bool   // drop create -allow-preview
 
@@ -119,8 +119,10 @@ var commands = []command{
 	{name: "request close", args: "REQUEST_ID", about: "close a file request: its link stops taking files", nargs: [2]int{1, 1}, run: (*cli).requestClose},
 	{name: "request reopen", args: "REQUEST_ID", about: "reopen a closed file request", nargs: [2]int{1, 1}, run: (*cli).requestReopen},
 	{name: "request delete", args: "REQUEST_ID", about: "end a file request; the files it received stay", nargs: [2]int{1, 1}, run: (*cli).requestDelete},
-	{name: "request send", args: "LINK FILE [CONTENT-TYPE] [-name NAME] [-note TEXT]", nargs: [2]int{2, 3}, run: (*cli).requestSend,
-		flags: requestSendFlags, about: "send a file through someone's file request link (no sign-in needed)"},
+	{name: "request send", args: "LINK FILE [CONTENT-TYPE] [-name NAME] [-note TEXT] [-password PASSWORD]", nargs: [2]int{2, 3}, run: (*cli).requestSend,
+		flags: requestSendFlags, about: "send a file through someone's file request link (no sign-in needed);\n" +
+			"-password gives a protected request's password (- reads it from stdin); signed in, a link\n" +
+			"of DROPP_URL's server is sent to as you, which a members-only request needs"},
 	{name: "me", about: "who is signed in, and their usage", run: (*cli).me},
 	{name: "logout", about: "revoke the token and forget it", run: (*cli).logout},
 	{name: "help", about: "print this help"},
@@ -275,7 +277,7 @@ func (l *tokenLifetime) Set(s string) error {
 
 // client is the signed-in client, or an error saying how to sign in.
 func (c *cli) client() (*client.Client, error) {
-	token := cmp.Or(os.Getenv("DROPP_TOKEN"), savedToken())
+	token := signedInToken()
 	if token == "" {
 		return nil, errors.New("not signed in: run dropp-cli signin, or set DROPP_TOKEN")
 	}
@@ -512,6 +514,11 @@ func tokenPath() string {
 		return ""
 	}
 	return filepath.Join(dir, "dropp", "token")
+}
+
+// signedInToken is DROPP_TOKEN, or the token signin saved; "" if neither.
+func signedInToken() string {
+	return cmp.Or(os.Getenv("DROPP_TOKEN"), savedToken())
 }
 
 func savedToken() string {

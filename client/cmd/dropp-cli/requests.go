@@ -1,7 +1,8 @@
 package main
 
 // The file request commands: the owner's (create, list, close, reopen,
-// delete) and the sender's (send, which needs no sign-in).
+// delete) and the sender's (send, which needs no sign-in but for a
+// members-only request).
 
 import (
 	"context"
@@ -36,6 +37,7 @@ func requestCreateFlags(c *cli, fs *flag.FlagSet) {
 func requestSendFlags(c *cli, fs *flag.FlagSet) {
 	fs.StringVar(&c.req.name, "name", "", "")
 	fs.StringVar(&c.req.note, "note", "", "")
+	fs.StringVar(&c.password, "password", "", "")
 }
 
 func (c *cli) requestCreate(ctx context.Context) error {
@@ -91,14 +93,23 @@ func (c *cli) requestDelete(ctx context.Context) error {
 	return cl.DeleteRequest(ctx, c.args[0])
 }
 
-// requestSend sends as a stranger: with no token, whatever is saved.
+// requestSend sends through a file request link: to a link of DROPP_URL's
+// server as the signed-in user (DROPP_TOKEN, or the saved token), if any,
+// so that a members-only request takes the file; else as a stranger. -password gives a protected request's
+// password, as share create's (- reads it from stdin).
 func (c *cli) requestSend(ctx context.Context) error {
 	ctype := ""
 	if len(c.args) == 3 {
 		ctype = c.args[2]
 	}
+	password, err := c.sharePassword()
+	if err != nil {
+		return err
+	}
+	from := client.Sender{Name: c.req.name, Note: c.req.note, Password: password}
+	sender := client.New(c.base, signedInToken()) // its token goes to a link of this server only
 	p := newProgress(c.stderr, "upload")
-	f, err := client.SendToRequest(ctx, c.args[0], c.args[1], ctype, client.Sender{Name: c.req.name, Note: c.req.note}, p.report)
+	f, err := sender.SendToRequest(ctx, c.args[0], c.args[1], ctype, from, p.report)
 	p.finish()
 	return c.print(f, err)
 }

@@ -97,6 +97,21 @@ func TestRequestCreateProtected(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "unauthorized") {
 		t.Errorf("a stranger's send to a protected request: exit %d, stderr %q; want 1, unauthorized", r.code, r.stderr)
 	}
+	r = runCLI(t, "", []string{env[0], "DROPP_TOKEN="}, "request", "send", fr.URL, src, "-password", "correct horse battery staple")
+	if r.code != 1 || !strings.Contains(r.stderr, "unauthorized") {
+		t.Errorf("a stranger's send with the password to a members-only request: exit %d, stderr %q; want 1, unauthorized", r.code, r.stderr)
+	}
+	// Signed in (as the server's user) and with the password, read from stdin.
+	send := cliCmd(t, "", env, "request", "send", fr.URL, src, "text/plain", "-password", "-")
+	send.Stdin = strings.NewReader("correct horse battery staple\n")
+	stdout.Reset()
+	stderr.Reset()
+	send.Stdout, send.Stderr = &stdout, &stderr
+	send.Run()
+	var sent client.File
+	if code := send.ProcessState.ExitCode(); code != 0 || json.Unmarshal(stdout.Bytes(), &sent) != nil || sent.RequestID != fr.ID {
+		t.Errorf("a signed-in send with the password: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
 	r = runCLI(t, "", env, "request", "create", "X", "-max-files", "1", "-max-bytes", "1", "-password", "short")
 	if r.code != 1 || !strings.Contains(r.stderr, "invalid_request") {
 		t.Errorf("request create -password short: exit %d, stderr %q; want 1, invalid_request", r.code, r.stderr)
