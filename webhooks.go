@@ -74,9 +74,17 @@ type createWebhookRequest struct {
 
 // serverWide serves one of the handlers below, written for a user's
 // endpoints (/webhooks), for the server-wide ones (/admin/webhooks),
-// which serverWideOwner owns.
-func serverWide(h userHandler) adminHandler {
-	return func(w http.ResponseWriter, r *http.Request, _ User) { h(w, r, serverWideOwner) }
+// which serverWideOwner owns. A change (action not "") that succeeds is
+// written as an audit line, as every administrator's action is: these
+// endpoints receive every user's events (review 14).
+func (s *server) serverWide(action string, h userHandler) adminHandler {
+	return func(w http.ResponseWriter, r *http.Request, admin User) {
+		rec := &statusRecorder{ResponseWriter: w}
+		h(rec, r, serverWideOwner)
+		if action != "" && rec.status >= 200 && rec.status < 300 {
+			audit(s.log, r, admin, action, User{}, "webhook", r.PathValue("id"))
+		}
+	}
 }
 
 // handleCreateWebhook handles "POST /webhooks": a new endpoint, answered 201

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -458,6 +459,34 @@ func TestWebhookServerWide(t *testing.T) {
 		}
 		awaitDeliveries(t, e, admin, "/admin", hook.ID, 1)
 	})
+}
+
+// TestServerWideWebhookChangesAreAudited: creating, rotating and deleting
+// an endpoint that receives every user's events are administrators'
+// actions, each written as an audit line naming the administrator and the
+// endpoint (review 14: none was).
+func TestServerWideWebhookChangesAreAudited(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, map[string]string{"ADMIN_EMAILS": "admin@example.com", "WEBHOOK_ALLOW_PRIVATE": "true"})
+	var logs syncBuffer
+	e.srv.log = slog.New(slog.NewJSONHandler(&logs, nil))
+	admin := e.newUser("admin")
+	hook := addWebhook(t, e, admin, "/admin", "http://127.0.0.1:9/hook", eventFileCompleted)
+	for _, req := range []request{
+		{method: "POST", path: "/admin/webhooks/" + hook.ID + "/rotate", token: admin},
+		{method: "DELETE", path: "/admin/webhooks/" + hook.ID, token: admin},
+	} {
+		resp, body := e.do(req)
+		if resp.StatusCode >= 300 {
+			t.Fatalf("%s %s: %d %s", req.method, req.path, resp.StatusCode, body)
+		}
+	}
+	auditLine(t, &logs, "create_webhook")
+	for _, action := range []string{"rotate_webhook_secret", "delete_webhook"} {
+		if line := auditLine(t, &logs, action); !strings.Contains(line, hook.ID) || !strings.Contains(line, `"actor_email":"admin@example.com"`) {
+			t.Errorf("audit line of %s: %s, want the endpoint %s and the administrator", action, line, hook.ID)
+		}
+	}
 }
 
 // TestNoUserIsTheServerWideOwner: serverWideOwner's endpoints receive
