@@ -53,6 +53,7 @@ const invitationPath = "/invite/"
 // stored, and the link exists only in the answer.
 func createInvitation(ctx context.Context, store Store, base, email string, admin bool, ttl time.Duration, now time.Time) (string, Invitation, error) {
 	token, email := newSecret(32), normalEmail(email)
+	now = now.UTC().Truncate(time.Millisecond) // as every time the API answers (review 16: nanoseconds here)
 	inv := Invitation{Hash: hashSecret(token), Email: email, Admin: admin, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := store.InsertInvitation(ctx, inv); err != nil {
 		return "", Invitation{}, err

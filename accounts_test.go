@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -526,6 +527,10 @@ func TestReinviteResets(t *testing.T) {
 			Invitation invitationJSON `json:"invitation"`
 		}](t, body).Invitation; inv.Email != "new@example.com" || !inv.Admin {
 			t.Fatalf("invitation %+v", inv)
+		}
+		// Its time to the millisecond, as every time the API answers.
+		if !regexp.MustCompile(`"expires_at":"[0-9-]+T[0-9:]+(\.[0-9]{1,3})?Z"`).Match(body) {
+			t.Errorf("invitation's expires_at is not in the API's time layout: %s", body)
 		}
 		for _, bad := range []any{map[string]any{"email": "x@elsewhere.example"}, map[string]any{"email": "not an email"}, map[string]any{"email": 3}, map[string]any{"email": "a@b.c", "extra": 1}} {
 			resp, body = e.do(request{method: "POST", path: "/admin/invitations", token: boss.AccessToken, body: bad})
