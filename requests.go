@@ -164,7 +164,7 @@ func (s *server) validateRequest(b *createRequestBody) (time.Duration, string) {
 	case b.MaxFiles == nil || *b.MaxFiles < 1 || *b.MaxFiles > maxRequestFiles:
 		return 0, fmt.Sprintf(`"max_files" is required, 1 to %d`, maxRequestFiles)
 	case b.MaxBytes == nil || *b.MaxBytes < 1 || *b.MaxBytes > 1<<62:
-		return 0, `"max_bytes" is required, at least 1`
+		return 0, fmt.Sprintf(`"max_bytes" is required, 1 to %d`, int64(1)<<62)
 	case len(b.ContentTypes) > maxRequestTypes:
 		return 0, fmt.Sprintf(`"content_types" may list at most %d types`, maxRequestTypes)
 	}

@@ -328,6 +328,7 @@ func TestCreateRequestValidation(t *testing.T) {
 		{with("max_files", 0), "max_files"},
 		{with("max_files", 10001), "max_files"},
 		{with("max_bytes", 0), "max_bytes"},
+		{with("max_bytes", int64(1)<<62+1), "max_bytes\\\" is required, 1 to 4611686018427387904"}, // its bound named, not "at least 1"
 		{with("expires_in", 0), "expires_in"},
 		{with("content_types", []string{"not a type"}), "content_types"},
 		{with("owner", "bob"), "owner"},
