@@ -133,7 +133,7 @@ func (s *server) failInsert(w http.ResponseWriter, r *http.Request, f *File, err
 	case f.RequestID != "":
 		s.failRequestInsert(w, r, f, err) // requests.go
 	case errors.Is(err, ErrQuotaExceeded):
-		s.writeQuotaExceeded(w, r, f.Owner, f.Charged)
+		s.writeQuotaExceeded(w, r, f)
 	default:
 		s.fail(w, r, err)
 	}

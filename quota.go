@@ -58,17 +58,23 @@ func (s *server) chargeFor(declared *int64) int64 {
 	return s.singleUploadLimit()
 }
 
-// writeQuotaExceeded answers 403 quota_exceeded with the user's usage and
-// the limits in human units. The refusal stands whatever the usage read
-// after it says: if that read fails, the message leaves the usage out.
-func (s *server) writeQuotaExceeded(w http.ResponseWriter, r *http.Request, owner string, charge int64) {
-	u, err := s.store.GetUsage(r.Context(), owner)
-	if err != nil {
-		s.log.Warn("quota: reading the usage of a refused upload", "owner", owner, "err", err)
-		writeError(w, http.StatusForbidden, codeQuotaExceeded, quotaMessage(s.quota(), nil, charge))
-		return
+// writeQuotaExceeded answers 403 quota_exceeded for the upload f with the
+// user's usage and the limits in human units. The refusal stands whatever
+// the usage read after it says: if that read fails, the message leaves the
+// usage out. An upload that gave no size is also told that giving it would
+// charge only that (review 16: it was told only to delete files).
+func (s *server) writeQuotaExceeded(w http.ResponseWriter, r *http.Request, f *File) {
+	var usage *Usage
+	if u, err := s.store.GetUsage(r.Context(), f.Owner); err == nil {
+		usage = &u
+	} else {
+		s.log.Warn("quota: reading the usage of a refused upload", "owner", f.Owner, "err", err)
 	}
-	writeError(w, http.StatusForbidden, codeQuotaExceeded, quotaMessage(s.quota(), &u, charge))
+	msg := quotaMessage(s.quota(), usage, f.Charged)
+	if f.DeclaredSize == nil {
+		msg += `, or send the file's "size": an upload without one is counted at the most a single upload may hold until it completes`
+	}
+	writeError(w, http.StatusForbidden, codeQuotaExceeded, msg)
 }
 
 // quotaMessage says which limit a file charging charge would break, e.g.

@@ -372,6 +372,29 @@ func TestQuotaLegacyFileDeleteReleases(t *testing.T) {
 	})
 }
 
+// TestSizelessUploadOverQuotaIsToldOfSize: an upload that gave no size is
+// counted at the single-upload limit until it completes, so a refusal
+// tells it that sending its size would count only that; one that gave its
+// size is not told so.
+func TestSizelessUploadOverQuotaIsToldOfSize(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, map[string]string{"QUOTA_BYTES_PER_USER": "100"})
+	token := e.newUser("alice")
+	for _, c := range []struct {
+		body     map[string]any
+		sizeHint bool
+	}{
+		{map[string]any{"filename": "a.txt"}, true},
+		{map[string]any{"filename": "a.txt", "size": 101}, false},
+	} {
+		resp, body := e.do(request{method: "POST", path: "/upload/", token: token, body: c.body})
+		wantQuotaExceeded(t, resp, body)
+		if got := strings.Contains(string(body), `send the file's \"size\"`); got != c.sizeHint {
+			t.Errorf("%v: %s; want the size named: %v", c.body, body, c.sizeHint)
+		}
+	}
+}
+
 // TestQuotaExceededWithoutUsage: a refusal stays 403 quota_exceeded when
 // the usage cannot be read after it, and never shows an unset limit.
 func TestQuotaExceededWithoutUsage(t *testing.T) {
@@ -384,7 +407,8 @@ func TestQuotaExceededWithoutUsage(t *testing.T) {
 		t.Fatal("reading the usage with a cancelled context succeeded: the test proves nothing")
 	}
 	w := httptest.NewRecorder()
-	srv.writeQuotaExceeded(w, httptest.NewRequestWithContext(gone, "POST", "/upload/", nil), "someone", 100)
+	declared := int64(100)
+	srv.writeQuotaExceeded(w, httptest.NewRequestWithContext(gone, "POST", "/upload/", nil), &File{Owner: "someone", DeclaredSize: &declared, Charged: declared})
 	wantQuotaExceeded(t, w.Result(), w.Body.Bytes(), "100 B", "4.0 KiB and 4 files")
 
 	// The usage read after the refusal no longer breaks a limit (a file
