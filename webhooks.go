@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -128,7 +129,7 @@ func (s *server) validateWebhook(ctx context.Context, req *createWebhookRequest)
 		return msg
 	}
 	if len(req.Events) == 0 {
-		return fmt.Sprintf(`"events" must list one or more of %q`, webhookEvents)
+		return `"events" must list one or more of ` + strings.Join(webhookEvents, ", ")
 	}
 	for i, e := range req.Events {
 		if !slices.Contains(webhookEvents, e) {

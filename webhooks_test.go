@@ -538,7 +538,7 @@ func TestWebhookAPIValidation(t *testing.T) {
 		{map[string]any{"url": "/relative", "events": []string{eventFileCompleted}}, "absolute URL"},
 		{map[string]any{"url": "https://u:p@example.com/", "events": []string{eventFileCompleted}}, "credentials"},
 		{map[string]any{"url": "https://example.com/" + strings.Repeat("a", 2048), "events": []string{eventFileCompleted}}, "at most 2048"},
-		{map[string]any{"url": "https://example.com/"}, `"events" must list`},
+		{map[string]any{"url": "https://example.com/"}, `"events" must list one or more of file.completed, file.deleted`}, // a list to read, not Go's %q of a slice
 		{map[string]any{"url": "https://example.com/", "events": []string{"file.eaten"}}, "unknown event"},
 		{map[string]any{"url": "https://example.com/", "events": []string{eventFileDeleted, eventFileDeleted}}, "twice"},
 		{map[string]any{"url": "https://example.com/", "events": []string{eventFileDeleted}, "secret": "x"}, "unknown field"},
