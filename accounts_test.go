@@ -773,10 +773,16 @@ func TestOpenAPIAccountsAnswers(t *testing.T) {
 		c.call(inv, c.req("POST", inv, member, map[string]any{"email": "new@example.com"}))
 		c.call(inv, c.req("POST", inv, "", map[string]any{"email": "new@example.com"}))
 		c.call(inv, c.req("POST", inv, boss, url.Values{"email": {"page@example.com"}}))
+		// The page's form, refused: the page again, the reason above the form.
+		resp, body := c.call(inv, c.req("POST", inv, boss, url.Values{"email": {"a@b"}}))
+		if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+			!strings.Contains(string(body), `id="invite-error">email must be an email address`) {
+			t.Errorf("the admin page's invitation of a@b: %d %s %.300s, want the page with the reason", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
 		const re = "/admin/users/{id}/reinvite"
 		c.call(re, c.req("POST", "/admin/users/"+e.userIDOf(e.newUser("oidc"))+"/reinvite", boss, nil))
 		c.call(re, c.req("POST", "/admin/users/0123456789abcdef0123456789abcdef/reinvite", boss, nil))
-		_, body := c.call(re, c.req("POST", "/admin/users/"+memberID+"/reinvite", boss, nil))
+		_, body = c.call(re, c.req("POST", "/admin/users/"+memberID+"/reinvite", boss, nil))
 		link := strings.TrimPrefix(decode[struct {
 			Invitation invitationJSON `json:"invitation"`
 		}](t, body).Invitation.URL, "http://dropp.test")

@@ -200,6 +200,7 @@ type adminPage struct {
 	Users    []adminPageUser
 	Accounts bool            // SIGNIN has accounts: show the invitation form
 	Invited  *invitationJSON // the invitation just made, shown once
+	Error    string          // why an invitation was refused, above its form
 }
 
 // adminPageUser is one row of the page.
@@ -242,18 +243,21 @@ func (s *server) handleAdminPage(w http.ResponseWriter, r *http.Request) {
 		s.failPage(w, r, err)
 		return
 	}
-	s.showAdminPage(w, r, admin, nil)
+	s.showAdminPage(w, r, http.StatusOK, adminPage{Admin: admin})
 }
 
-// showAdminPage renders the page for admin, with the invitation just
-// made, if any.
-func (s *server) showAdminPage(w http.ResponseWriter, r *http.Request, admin User, invited *invitationJSON) {
+// showAdminPage renders the page for p.Admin with status, its users read
+// now, and the invitation just made or the reason one was refused, if
+// any.
+func (s *server) showAdminPage(w http.ResponseWriter, r *http.Request, status int, p adminPage) {
 	users, err := s.adminUserList(r.Context())
 	if err != nil {
 		s.failPage(w, r, err)
 		return
 	}
-	s.renderAdmin(w, adminPage{Admin: admin, Users: s.pageRows(users, admin.ID), Accounts: s.cfg.accountsSignIn(), Invited: invited})
+	p.Users, p.Accounts = s.pageRows(users, p.Admin.ID), s.cfg.accountsSignIn()
+	w.Header().Set("Content-Security-Policy", s.adminView.csp)
+	s.renderHTML(w, status, s.adminView.tmpl, p)
 }
 
 // pageRows adds what the page shows beside the API's fields.
@@ -284,13 +288,6 @@ func (s *server) usageText(u usageJSON) string {
 	return text + ", " + strconv.FormatInt(u.Files, 10) + " of " + plural(*u.QuotaFiles, "file")
 }
 
-// renderAdmin shows the admin page (admin.html) with p, under a CSP with
-// its own style's hash.
-func (s *server) renderAdmin(w http.ResponseWriter, p adminPage) {
-	w.Header().Set("Content-Security-Policy", s.adminView.csp)
-	s.renderHTML(w, http.StatusOK, s.adminView.tmpl, p)
-}
-
 // ---- Invitations ----
 
 // handleAdminInvite handles "POST /admin/invitations": a JSON body
@@ -314,7 +311,7 @@ func (s *server) handleAdminInvite(w http.ResponseWriter, r *http.Request, admin
 	}
 	email := normalEmail(req.Email)
 	if !validEmail(email) {
-		writeError(w, http.StatusBadRequest, codeInvalidRequest, "email must be an email address")
+		s.refuseInvitation(w, r, admin, page, http.StatusBadRequest, codeInvalidRequest, "email must be an email address")
 		return
 	}
 	s.answerInvitation(w, r, admin, email, req.Admin, page)
@@ -339,11 +336,11 @@ func (s *server) handleAdminReinvite(w http.ResponseWriter, r *http.Request, adm
 // link) and shows the link once: as JSON, or on the admin page.
 func (s *server) answerInvitation(w http.ResponseWriter, r *http.Request, admin User, email string, makeAdmin, page bool) {
 	if !s.cfg.accountsSignIn() {
-		writeError(w, http.StatusConflict, codeConflict, "accounts are off: set SIGNIN=accounts (or oidc,accounts)")
+		s.refuseInvitation(w, r, admin, page, http.StatusConflict, codeConflict, "accounts are off: set SIGNIN=accounts (or oidc,accounts)")
 		return
 	}
 	if !memberAllowed(s.cfg, member{email: email}) {
-		writeError(w, http.StatusBadRequest, codeInvalidRequest, "this email is not on ALLOWED_EMAILS or ALLOWED_EMAIL_DOMAINS, so its account could not be used")
+		s.refuseInvitation(w, r, admin, page, http.StatusBadRequest, codeInvalidRequest, "this email is not on ALLOWED_EMAILS or ALLOWED_EMAIL_DOMAINS, so its account could not be used")
 		return
 	}
 	link, inv, err := createInvitation(r.Context(), s.store, s.publicURL, email, makeAdmin, s.cfg.InvitationTTL, s.now())
@@ -354,8 +351,19 @@ func (s *server) answerInvitation(w http.ResponseWriter, r *http.Request, admin 
 	audit(s.log, r, admin, "invite", User{Email: email}, "admin", makeAdmin)
 	out := invitationJSON{Email: inv.Email, Admin: inv.Admin, URL: link, ExpiresAt: inv.ExpiresAt}
 	if page {
-		s.showAdminPage(w, r, admin, &out)
+		s.showAdminPage(w, r, http.StatusOK, adminPage{Admin: admin, Invited: &out})
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"invitation": out})
+}
+
+// refuseInvitation answers an invitation refused with status: the API's
+// error, or for the admin page's form, the page with msg above the form
+// (review 16: the form got the API's JSON).
+func (s *server) refuseInvitation(w http.ResponseWriter, r *http.Request, admin User, page bool, status int, code, msg string) {
+	if page {
+		s.showAdminPage(w, r, status, adminPage{Admin: admin, Error: msg})
+		return
+	}
+	writeError(w, status, code, msg)
 }
