@@ -226,6 +226,7 @@ var routeDecisions = map[string]string{
 	"POST /r/{token}/upload/{id}/complete": routePublic,
 	"POST /r/{token}/upload/{id}/parts":    routePublic,
 	"GET /r/{token}/upload/{id}/parts":     routePublic,
+	"DELETE /r/{token}/upload/{id}":        routePublic, // a sender takes back a file still being sent
 
 	// Passkeys (webauthn.go).
 	"POST /auth/passkey/options":           routePublic,
