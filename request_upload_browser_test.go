@@ -37,35 +37,48 @@ func newStrangerDrop(t *testing.T, base, name string) *strangerDrop {
 	t.Helper()
 	d := &strangerDrop{name: name, data: randomBytes(t, dropFileSize)}
 	d.file = writeTestFile(t, t.TempDir(), name, d.data)
-	d.chrome, d.owner = openSignedInApp(t, base)
-	const createJS = `fetch("/requests", {method: "POST", headers: {"Content-Type": "application/json"},
-		body: JSON.stringify({title: "Big files, please", max_files: 5, max_bytes: 100 * 1024 * 1024})})
-		.then(r => r.json()).then(r => (r.request && r.request.url) || JSON.stringify(r))`
-	if err := d.chrome.evaluate(d.owner, createJS, &d.link); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(d.link, "/r/") {
-		t.Fatalf("POST /requests made no link (%q)", d.link)
-	}
-	var err error
-	if d.ctx, err = d.chrome.newBrowserContext(); err != nil {
-		t.Fatal(err)
-	}
+	d.chrome, d.owner, d.link, d.ctx = newRequestLink(t, base, "Big files, please", 5)
 	d.first = d.openTab(t)
 	return d
+}
+
+// newRequestLink has the owner's page at base (signed in) make a file
+// request for up to maxFiles files, and a browser context for a stranger
+// (no cookie, no storage of the owner's) to open its link in.
+func newRequestLink(t *testing.T, base, title string, maxFiles int) (chrome *cdpClient, owner, link, stranger string) {
+	t.Helper()
+	chrome, owner = openSignedInApp(t, base)
+	createJS := fmt.Sprintf(`fetch("/requests", {method: "POST", headers: {"Content-Type": "application/json"},
+		body: JSON.stringify({title: %q, max_files: %d, max_bytes: 100 * 1024 * 1024})})
+		.then(r => r.json()).then(r => (r.request && r.request.url) || JSON.stringify(r))`, title, maxFiles)
+	if err := chrome.evaluate(owner, createJS, &link); err != nil || !strings.Contains(link, "/r/") {
+		t.Fatalf("POST /requests made no link (%q, %v)", link, err)
+	}
+	stranger, err := chrome.newBrowserContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chrome, owner, link, stranger
+}
+
+// openLinkTab opens link in a tab of the browser context ctx, and waits
+// for its script.
+func openLinkTab(t *testing.T, chrome *cdpClient, ctx, link string) string {
+	t.Helper()
+	page, err := chrome.openPageIn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	navigate(t, chrome, page, link)
+	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	return page
 }
 
 // openTab opens the link in another tab of the stranger's browser context
 // (same storage and locks), and waits for its script.
 func (d *strangerDrop) openTab(t *testing.T) string {
 	t.Helper()
-	page, err := d.chrome.openPageIn(d.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	navigate(t, d.chrome, page, d.link)
-	waitForApp(t, d.chrome, page, func(s appState) bool { return s.Ready })
-	return page
+	return openLinkTab(t, d.chrome, d.ctx, d.link)
 }
 
 // send chooses the file in page, on a link of bytesPerSecond (0: no limit).
@@ -197,24 +210,8 @@ func TestRequestPageCancelThenSendAgain(t *testing.T) {
 	t.Parallel()
 	requireChromium(t)
 	e := newLocalTestEnv(t, nil)
-	chrome, owner := openSignedInApp(t, e.URL)
-	const createJS = `fetch("/requests", {method: "POST", headers: {"Content-Type": "application/json"},
-		body: JSON.stringify({title: "One file, please", max_files: 1, max_bytes: 100 * 1024 * 1024})})
-		.then(r => r.json()).then(r => (r.request && r.request.url) || JSON.stringify(r))`
-	var link string
-	if err := chrome.evaluate(owner, createJS, &link); err != nil || !strings.Contains(link, "/r/") {
-		t.Fatalf("POST /requests: %q %v", link, err)
-	}
-	ctx, err := chrome.newBrowserContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, err := chrome.openPageIn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	navigate(t, chrome, page, link)
-	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	chrome, owner, link, stranger := newRequestLink(t, e.URL, "One file, please", 1)
+	page := openLinkTab(t, chrome, stranger, link)
 	data := randomBytes(t, 2<<20)
 	file := writeTestFile(t, t.TempDir(), "contract.pdf", data)
 	throttle(t, chrome, page, dropThrottle)
@@ -253,24 +250,8 @@ func TestRequestPageManyFilesAtOnce(t *testing.T) {
 	t.Parallel()
 	const files, limit = 45, 120 // 136 calls: a few seconds past the burst at 2 a second
 	e := newLocalTestEnv(t, map[string]string{"AUTH_RATE_LIMIT": strconv.Itoa(limit)})
-	chrome, owner := openSignedInApp(t, e.URL)
-	const createJS = `fetch("/requests", {method: "POST", headers: {"Content-Type": "application/json"},
-		body: JSON.stringify({title: "Wedding photos", max_files: 100, max_bytes: 100 * 1024 * 1024})})
-		.then(r => r.json()).then(r => (r.request && r.request.url) || JSON.stringify(r))`
-	var link string
-	if err := chrome.evaluate(owner, createJS, &link); err != nil || !strings.Contains(link, "/r/") {
-		t.Fatalf("POST /requests: %q %v", link, err)
-	}
-	ctx, err := chrome.newBrowserContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, err := chrome.openPageIn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	navigate(t, chrome, page, link)
-	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
+	chrome, owner, link, stranger := newRequestLink(t, e.URL, "Wedding photos", 100)
+	page := openLinkTab(t, chrome, stranger, link)
 	dir := t.TempDir()
 	var paths []string
 	for i := range files {
