@@ -66,7 +66,7 @@ var settings = []setting{
 	{"PART_SIZE_BYTES", "16777216", "16 MiB", "smallest part of a multipart upload (at least 5 MiB; raised so a file takes at most 10,000 parts)"},
 	{"MULTIPART_TTL_SECONDS", "604800", "7 days", "lifetime of a multipart upload, for resuming"},
 	{"TRUST_X_USER_ID", "false", "", "trust an X-User-Id header set by an authenticating proxy in front of Dropp"},
-	{"SIGNIN", "", "oidc with OIDC_CLIENT_ID, else local", "how people sign in: local (the loopback-only local user), oidc (the OpenID provider), accounts (invited accounts with passwords, see docs/accounts.md) or oidc,accounts"},
+	{"SIGNIN", "", "oidc with OIDC_CLIENT_ID, else local", "how people sign in: local (the loopback-only local user), oidc (the OpenID provider), accounts (invited accounts with passwords or passkeys, see docs/accounts.md) or oidc,accounts"},
 	{"INVITATION_TTL_SECONDS", "604800", "7 days", "lifetime of an invitation link (dropp invite, POST /admin/invitations)"},
 	{"OIDC_CLIENT_ID", "", "unset: local sign-in (loopback only)", "OpenID Connect client id"},
 	{"OIDC_CLIENT_SECRET", "", "", "OpenID Connect client secret"},
