@@ -26,6 +26,12 @@ var errNoLongerAllowed = fmt.Errorf("%w: account no longer allowed", errUnauthen
 // but an administrator disabled that user (a 401, like errNoLongerAllowed).
 var errDisabled = fmt.Errorf("%w: account disabled", errUnauthenticated)
 
+// errStaleCredential: a bearer token or session cookie was presented, but
+// it does not hold: expired, revoked (signed out, a reset, a disable that
+// deleted it) or never issued. Its answer says to sign in again, not to
+// send a token the client already sends.
+var errStaleCredential = fmt.Errorf("%w: credential expired, revoked or unknown", errUnauthenticated)
+
 // errResetMeanwhile: the account's credentials were reset (an invitation
 // used: accounts.go) after the request's credential was issued, so what
 // the request made on its strength is taken back (a 401).
@@ -47,7 +53,7 @@ func (s *server) authenticate(r *http.Request) (principal, error) {
 	if _, err := r.Cookie(s.sessionCookieName(r)); err == nil {
 		secret, ok := s.sessionSecret(r)
 		if !ok {
-			return principal{}, errUnauthenticated
+			return principal{}, errStaleCredential
 		}
 		return s.findPrincipal(r.Context(), kindSession, secret)
 	}
@@ -69,7 +75,7 @@ func (s *server) findPrincipal(ctx context.Context, kind, secret string) (princi
 	hash := hashSecret(secret)
 	c, err := s.store.FindCredential(ctx, kind, hash, s.now())
 	if errors.Is(err, ErrNotFound) {
-		return principal{}, errUnauthenticated
+		return principal{}, errStaleCredential
 	}
 	if err != nil {
 		return principal{}, err

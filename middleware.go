@@ -107,6 +107,25 @@ type userHandler func(w http.ResponseWriter, r *http.Request, userID string)
 // acting administrator.
 type adminHandler func(w http.ResponseWriter, r *http.Request, admin User)
 
+// writeUnauthenticated answers 401 for why authenticate refused: what to
+// do next, and, as RFC 6750 §3 asks of a resource server, a
+// WWW-Authenticate challenge (invalid_token when a token or session was
+// sent but does not hold).
+func writeUnauthenticated(w http.ResponseWriter, err error) {
+	msg, challenge := "sign in first: send Authorization: Bearer <token>", "Bearer"
+	switch {
+	case errors.Is(err, errNoLongerAllowed):
+		msg = "this account is no longer allowed to use this server; ask its administrator"
+	case errors.Is(err, errDisabled):
+		msg = "this account has been disabled by an administrator of this server"
+	case errors.Is(err, errStaleCredential):
+		msg = "the token or session has expired or was revoked: sign in again"
+		challenge = `Bearer error="invalid_token"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeError(w, http.StatusUnauthorized, codeUnauthorized, msg)
+}
+
 // requireUser authenticates the request (bearer token, session cookie, or
 // a trusted proxy's X-User-Id, in that order) and answers 401 otherwise.
 // State changes authenticated by an ambient credential (a cookie, or a
@@ -126,14 +145,7 @@ func (s *server) requireScope(scope string, h userHandler) http.Handler {
 				s.fail(w, r, err)
 				return
 			}
-			msg := "sign in first: send Authorization: Bearer <token>"
-			switch {
-			case errors.Is(err, errNoLongerAllowed):
-				msg = "this account is no longer allowed to use this server; ask its administrator"
-			case errors.Is(err, errDisabled):
-				msg = "this account has been disabled by an administrator of this server"
-			}
-			writeError(w, http.StatusUnauthorized, codeUnauthorized, msg)
+			writeUnauthenticated(w, err)
 			return
 		}
 		requestInfoFrom(r.Context()).who = who

@@ -68,6 +68,35 @@ func TestProxyUserCrossSite(t *testing.T) {
 	wantStatus(t, resp, data, http.StatusCreated)
 }
 
+// TestUnauthenticatedSaysWhatToDo: a request without a credential is told
+// to send one; one whose token or session no longer holds (signed out, or
+// never issued) is told to sign in again, with RFC 6750's invalid_token
+// challenge, not to send the token it sent (review 16).
+func TestUnauthenticatedSaysWhatToDo(t *testing.T) {
+	t.Parallel()
+	e := newLocalTestEnv(t, nil)
+	token := e.newUser("alice")
+	resp, data := e.do(request{method: "POST", path: "/auth/logout", token: token})
+	wantStatus(t, resp, data, http.StatusNoContent)
+	for _, c := range []struct {
+		name      string
+		req       request
+		message   string
+		challenge string
+	}{
+		{"no credential", request{method: "GET", path: "/me"}, "sign in first", "Bearer"},
+		{"a revoked token", request{method: "GET", path: "/me", token: token}, "sign in again", `Bearer error="invalid_token"`},
+		{"a session cookie that holds no session", request{method: "GET", path: "/me", header: map[string]string{"Cookie": sessionCookie + "=forged"}},
+			"sign in again", `Bearer error="invalid_token"`},
+	} {
+		resp, data := e.do(c.req)
+		wantStatus(t, resp, data, http.StatusUnauthorized)
+		if !strings.Contains(string(data), c.message) || resp.Header.Get("WWW-Authenticate") != c.challenge {
+			t.Errorf("%s: %s, WWW-Authenticate %q; want %q and %q", c.name, data, resp.Header.Get("WWW-Authenticate"), c.message, c.challenge)
+		}
+	}
+}
+
 // TestJSONErrorsHideGoTypes: a wrongly typed body is described in API
 // terms, never with the server's Go type names.
 func TestJSONErrorsHideGoTypes(t *testing.T) {
