@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -162,6 +163,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case err != nil:
 		fmt.Fprintf(stderr, "dropp-cli: %v\n\n%s", err, usage())
+		return exitUsage
+	}
+	if u, err := url.Parse(c.base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fmt.Fprintf(stderr, "dropp-cli: DROPP_URL must be a URL such as http://127.0.0.1:8080, not %q\n", c.base)
 		return exitUsage
 	}
 	if err := cmd.run(c, ctx); err != nil {

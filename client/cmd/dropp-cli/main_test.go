@@ -140,6 +140,11 @@ func TestUsageErrors(t *testing.T) {
 	if r := runCLI(t, "", noServer, "list"); r.code != 1 || !strings.Contains(r.stderr, "not signed in") {
 		t.Errorf("dropp-cli list without a token: exit %d, stderr %q; want 1, not signed in", r.code, r.stderr)
 	}
+	// A DROPP_URL without a scheme is named as the mistake, not left to
+	// Go's URL parser ("first path segment in URL cannot contain colon").
+	if r := runCLI(t, "", []string{"DROPP_URL=127.0.0.1:8080"}, "me"); r.code != 2 || !strings.Contains(r.stderr, "DROPP_URL must be a URL such as http://") {
+		t.Errorf("dropp-cli me with DROPP_URL=127.0.0.1:8080: exit %d, stderr %q; want 2, naming DROPP_URL", r.code, r.stderr)
+	}
 }
 
 // TestSigninPrintsTheURL: without a working browser, signin prints the
