@@ -63,6 +63,7 @@ type command struct {
 	about string
 	nargs [2]int                                  // least and most arguments, flags aside
 	flags func(c *cli, fs *flag.FlagSet)          // declares its flags, if any
+	check func(c *cli) error                      // a usage error its flags make, if any
 	run   func(c *cli, ctx context.Context) error // runs it with c.args
 }
 
@@ -91,6 +92,11 @@ var commands = []command{
 		flags: func(c *cli, fs *flag.FlagSet) {
 			fs.StringVar(&c.scopes, "scopes", "", "")
 			fs.Var(&c.tokenExpires, "expires", "")
+		}, check: func(c *cli) error {
+			if c.scopes == "" { // the server would answer `unknown scope ""`
+				return errors.New("token create needs -scopes SCOPE,... (files:read, files:write, shares:write, requests:write)")
+			}
+			return nil
 		}, about: "make a personal access token for a script; prints it with its secret, shown only once.\n" +
 			"SCOPE: files:read, files:write, shares:write, requests:write; DURATION: 12h, 90d or never\n" +
 			"(default: the server's longest, normally a year); never: where the server allows it"},
@@ -243,6 +249,9 @@ func (c *cli) parseArgs(cmd *command, args []string) error {
 	}
 	if n := len(c.args); n < cmd.nargs[0] || n > cmd.nargs[1] {
 		return fmt.Errorf("%s takes %s", cmd.name, cmp.Or(cmd.args, "no arguments"))
+	}
+	if cmd.check != nil {
+		return cmd.check(c)
 	}
 	return nil
 }

@@ -129,6 +129,7 @@ func TestUsageErrors(t *testing.T) {
 		{"share", "frobnicate"}, {"share", "create"}, {"share", "create", "id", "-max-downloads", "x"},
 		{"share", "create", "id", "-expires", "soon"}, {"share", "create", "id", "-nope"}, {"share", "revoke"},
 		{"token"}, {"token", "frobnicate"}, {"token", "create"}, {"token", "create", "n", "-expires", "soon"}, {"token", "revoke"},
+		{"token", "create", "ci"}, // no -scopes: the server would answer `unknown scope ""`
 		{"token", "list", "x"},
 		{"webhook"}, {"webhook", "add", "https://example.com/"}, {"webhook", "rm"},
 	} {
