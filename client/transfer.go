@@ -395,6 +395,10 @@ func notThere(path string) error {
 func createTemp(dir string) (*os.File, error) {
 	for {
 		f, err := os.OpenFile(filepath.Join(dir, ".dropp-download-"+randomString()[:16]), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, os.ErrNotExist) {
+			// Name the folder the user gave, not the hidden file's name.
+			return nil, &os.PathError{Op: "download into", Path: dir, Err: os.ErrNotExist}
+		}
 		if !errors.Is(err, os.ErrExist) {
 			return f, err
 		}

@@ -268,6 +268,12 @@ func TestDownloadIntoADirectory(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 		t.Errorf("the directory holds %d entries, want notes.txt and copy.txt (no temporary file left)", len(entries))
 	}
+	// Into a folder that does not exist: named as given, not by the hidden
+	// temporary file's name (review 16).
+	missing := filepath.Join(dir, "no-such-dir") + string(filepath.Separator)
+	if r := runCLI(t, "", env, "download", f.ID, missing); r.code != 1 || !strings.Contains(r.stderr, "no-such-dir") || strings.Contains(r.stderr, ".dropp-download-") {
+		t.Errorf("download into a missing folder: exit %d, stderr %q; want 1, naming the folder only", r.code, r.stderr)
+	}
 }
 
 // shareJSON is a share as the CLI prints it.
