@@ -75,7 +75,7 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, logger *slog.
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", "grace", shutdownGrace)
+	logger.Info("shutting down", "grace", shutdownGrace.String()) // "20s" in JSON logs too, not nanoseconds
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
