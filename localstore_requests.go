@@ -143,11 +143,12 @@ func (st *localState) withReceived(fr FileRequest) ReceivedRequest {
 }
 
 // receivedAmong returns a copy of fr with what it holds among its owner's
-// files: the pending and complete ones sent through it.
+// files: the pending and complete ones sent through it, and those held
+// deleted while their form may still write (heldInRequest).
 func receivedAmong(fr FileRequest, ownerFiles []*File) ReceivedRequest {
 	out := ReceivedRequest{FileRequest: cloneLocalRequest(fr)}
 	for _, f := range ownerFiles {
-		if f.RequestID == fr.ID && f.Status != statusDeleted {
+		if f.RequestID == fr.ID && (f.Status != statusDeleted || heldInRequest(f)) {
 			out.Received.add(f)
 		}
 	}

@@ -104,17 +104,22 @@ func (s *mongoStore) ListRequests(ctx context.Context, q RequestQuery) ([]Receiv
 func (s *mongoStore) receivedFiles(ctx context.Context, requestIDs []string) (map[string]Usage, error) {
 	match := bson.D{
 		{Key: "request_id", Value: bson.D{{Key: "$in", Value: requestIDs}}},
-		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{statusPending, statusComplete}}}},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{statusPending, statusComplete}}}}},
+			// Held, its form still able to write (heldInRequest).
+			bson.D{{Key: "status", Value: statusDeleted}, {Key: "staging_key", Value: bson.D{{Key: "$nin", Value: bson.A{nil, ""}}}}},
+		}},
 	}
 	return s.sumByRequest(ctx, s.files, match, "charged")
 }
 
 // sumByRequest counts the documents of c that match, and sums their
 // field, per request_id. It sums here rather than in a $group: FerretDB
-// 1.x's $sum of a field came back 0 (measured).
+// 1.x's $sum of a field came back 0 (measured). A file held deleted counts
+// its charge only, as Usage.add counts it.
 func (s *mongoStore) sumByRequest(ctx context.Context, c *mongo.Collection, match bson.D, field string) (map[string]Usage, error) {
 	var rows []bson.M
-	opts := options.Find().SetProjection(bson.D{{Key: "request_id", Value: 1}, {Key: field, Value: 1}})
+	opts := options.Find().SetProjection(bson.D{{Key: "request_id", Value: 1}, {Key: field, Value: 1}, {Key: "status", Value: 1}})
 	if err := s.findAll(ctx, c, match, opts, &rows); err != nil {
 		return nil, mongoErr("count request files", err)
 	}
@@ -122,7 +127,9 @@ func (s *mongoStore) sumByRequest(ctx context.Context, c *mongo.Collection, matc
 	for _, r := range rows {
 		id, _ := r["request_id"].(string)
 		u := out[id]
-		u.Files++
+		if r["status"] != statusDeleted {
+			u.Files++
+		}
 		switch n := r[field].(type) {
 		case int64:
 			u.Bytes += n

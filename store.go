@@ -759,10 +759,22 @@ type FileRequest struct {
 // ReceivedRequest is a FileRequest with what it holds now: its pending
 // and complete files and their charges, counted from the files at each
 // read, never stored (one source of truth: a file the owner deletes, or
-// the sweeper abandons, gives its room back).
+// the sweeper abandons, gives its room back, a held one once settled:
+// heldInRequest).
 type ReceivedRequest struct {
 	FileRequest
 	Received Usage
+}
+
+// heldInRequest tells whether a file sent through a request and then
+// deleted still holds its room: it is held (S3) while its upload form may
+// still write its staging key, charged to the owner until the sweeper
+// settles it, and so it counts in the request until then, as it does in
+// the quota. Else a stranger could create and take back uploads over and
+// over, each leaving its charge on the owner's quota, and fill it through
+// a request of any size (review 17).
+func heldInRequest(f *File) bool {
+	return f.Status == statusDeleted && f.StagingKey != ""
 }
 
 // room tells whether the request can take one more file charging bytes.
