@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // uploadAnswer is the "upload" of POST /upload/: how to send the content,
@@ -170,7 +171,7 @@ func (c *Client) sendParts(ctx context.Context, id string, f io.ReaderAt, size, 
 		}
 		if strings.Trim(p.ETag, `"`) == hex.EncodeToString(h.Sum(nil)) {
 			have[p.PartNumber] = true
-			counter.done += p.Size
+			counter.done += p.Size // no request reads yet
 		}
 	}
 	var missing []int
@@ -204,10 +205,12 @@ func (c *Client) sendParts(ctx context.Context, id string, f io.ReaderAt, size, 
 }
 
 // put sends body (n bytes) to a pre-signed PUT URL with its headers, and
-// no Authorization; counter counts it.
+// no Authorization; counter counts it. Each request reads its own body:
+// the transport may still be reading a request's body after its answer
+// came (a server that answers early), so a reader shared between the parts
+// would feed one part's bytes to another's request (a race, seen in CI).
 func (c *Client) put(ctx context.Context, u string, headers map[string]string, body io.Reader, n int64, counter *countingReader) error {
-	counter.r = body
-	req, err := http.NewRequestWithContext(ctx, "PUT", u, io.NopCloser(counter))
+	req, err := http.NewRequestWithContext(ctx, "PUT", u, io.NopCloser(&countedBody{r: body, counter: counter}))
 	if err != nil {
 		return err
 	}
@@ -267,7 +270,8 @@ func (c *Client) sendPresigned(req *http.Request) error {
 
 // countingReader reports progress as its reader is read.
 type countingReader struct {
-	r        io.Reader
+	r        io.Reader // nil when only parts' bodies count into it (countedBody)
+	mu       sync.Mutex
 	done     int64
 	total    int64
 	progress Progress
@@ -275,10 +279,34 @@ type countingReader struct {
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	c.add(n)
+	return n, err
+}
+
+// add counts n more bytes done and reports them. A lock, since the
+// requests of several parts may read at once (countedBody).
+func (c *countingReader) add(n int) {
+	if n == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.done += int64(n)
-	if c.progress != nil && n > 0 {
+	if c.progress != nil {
 		c.progress(c.done, c.total)
 	}
+}
+
+// countedBody is one request's body, counted into a countingReader shared
+// by the parts of an upload.
+type countedBody struct {
+	r       io.Reader
+	counter *countingReader
+}
+
+func (b *countedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.counter.add(n)
 	return n, err
 }
 

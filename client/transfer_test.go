@@ -1,9 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"dropp/client/internal/testserver"
@@ -70,6 +75,46 @@ func TestLocalNameStaysInTheDirectory(t *testing.T) {
 	for _, name := range []string{"notes.txt", ".hidden", "a..b", "résumé 2026.pdf"} {
 		if got, err := localName(name); err != nil || got != name {
 			t.Errorf("localName(%q) = %q, %v; want it unchanged", name, got, err)
+		}
+	}
+}
+
+// TestPartsEachReadTheirOwnBody: a server that answers a part at once,
+// before it has read the body (as S3 may on an error), leaves the
+// transport still sending that body after put returns. The next part's
+// request must not share its reader: with one reader for all the parts,
+// the first request went on reading the second part's bytes (a race the
+// race detector saw in CI, and "ContentLength=8388608 with Body length
+// 2334720"). Each server request must get exactly its own part.
+func TestPartsEachReadTheirOwnBody(t *testing.T) {
+	t.Parallel()
+	const size = 4 << 20
+	var mu sync.Mutex
+	got := map[string]int64{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("early") != "" {
+			w.WriteHeader(http.StatusOK) // answered before the body is read
+			return
+		}
+		n, _ := io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		got[r.URL.Path] = n
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	c := &Client{}
+	counter := &countingReader{total: 3 * size}
+	for _, u := range []string{"/early?early=1", "/second", "/third"} {
+		body := bytes.NewReader(bytes.Repeat([]byte{'x'}, size))
+		if err := c.put(t.Context(), srv.URL+u, nil, body, size, counter); err != nil {
+			t.Fatalf("put %s: %v", u, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range []string{"/second", "/third"} {
+		if got[p] != size {
+			t.Errorf("%s received %d bytes, want %d", p, got[p], size)
 		}
 	}
 }
