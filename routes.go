@@ -84,12 +84,12 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /webhooks/{id}/test", api(s.handleTestWebhook))
 	mux.Handle("GET /webhooks/{id}/deliveries", api(s.handleWebhookDeliveries))
 	mux.Handle("POST /webhooks/{id}/rotate", api(s.handleRotateWebhook))
-	mux.Handle("POST /admin/webhooks", admin(s.serverWide("create_webhook", s.handleCreateWebhook)))
-	mux.Handle("GET /admin/webhooks", admin(s.serverWide("", s.handleListWebhooks)))
-	mux.Handle("DELETE /admin/webhooks/{id}", admin(s.serverWide("delete_webhook", s.handleDeleteWebhook)))
-	mux.Handle("POST /admin/webhooks/{id}/test", admin(s.serverWide("", s.handleTestWebhook)))
-	mux.Handle("GET /admin/webhooks/{id}/deliveries", admin(s.serverWide("", s.handleWebhookDeliveries)))
-	mux.Handle("POST /admin/webhooks/{id}/rotate", admin(s.serverWide("rotate_webhook_secret", s.handleRotateWebhook)))
+	mux.Handle("POST /admin/webhooks", admin(serverWide(s.handleCreateWebhook)))
+	mux.Handle("GET /admin/webhooks", admin(serverWide(s.handleListWebhooks)))
+	mux.Handle("DELETE /admin/webhooks/{id}", admin(serverWide(s.handleDeleteWebhook)))
+	mux.Handle("POST /admin/webhooks/{id}/test", admin(serverWide(s.handleTestWebhook)))
+	mux.Handle("GET /admin/webhooks/{id}/deliveries", admin(serverWide(s.handleWebhookDeliveries)))
+	mux.Handle("POST /admin/webhooks/{id}/rotate", admin(serverWide(s.handleRotateWebhook)))
 	mux.Handle("GET /admin/{$}", s.signInHeaders(http.HandlerFunc(s.handleAdminPage)))
 
 	// Sign-in (oauth.go, token.go): pages and the token endpoint, never
