@@ -83,16 +83,32 @@ func (s *server) handleAddDropFiles(w http.ResponseWriter, r *http.Request, owne
 		writeDropFull(w)
 		return
 	}
+	// Every file is checked before any is added, so that a refusal adds
+	// nothing (review 17: the files before a pending one stayed added, and
+	// skipped the cap's check below).
 	for _, fileID := range req.FileIDs {
 		if _, ok := s.completeFileOf(w, r, owner, fileID, "only a complete file can be shared: complete the upload first"); !ok {
 			return
 		}
+	}
+	for _, fileID := range req.FileIDs {
 		if err := s.store.AddShareFile(r.Context(), owner, id, fileID, s.cfg.MaxSharesPerFile, s.now()); err != nil {
+			if _, _, terr := s.takeBackOverCap(r.Context(), owner, id, added); terr != nil {
+				err = terr
+			}
 			s.shareEditFail(w, r, err)
 			return
 		}
 	}
-	s.writeShareWithinCap(w, r, owner, id, added)
+	sh, over, err := s.takeBackOverCap(r.Context(), owner, id, added)
+	switch {
+	case err != nil:
+		s.shareEditFail(w, r, err)
+	case over:
+		writeDropFull(w)
+	default:
+		writeJSON(w, http.StatusOK, map[string]shareJSON{"share": toShareJSON(&sh)})
+	}
 }
 
 // filesNotIn lists the ids, once each, of the files not already in sh:
@@ -107,30 +123,24 @@ func filesNotIn(sh *Share, ids []string) []string {
 	return out
 }
 
-// writeShareWithinCap answers with the share as it now is, unless adds
-// racing this one took it past maxDropFiles: each add checked the count
-// it read before, so this one takes back the files it put in and answers
-// 409, as it would had it come last (review 15: four racing adds grew a
-// drop to 201 files). Racing adds may all take theirs back; each can be
-// asked again.
-func (s *server) writeShareWithinCap(w http.ResponseWriter, r *http.Request, owner, id string, added []string) {
-	sh, err := s.store.GetShare(r.Context(), owner, id, s.now())
-	if err != nil {
-		s.shareEditFail(w, r, err)
-		return
-	}
-	if len(sh.Files) <= maxDropFiles {
-		writeJSON(w, http.StatusOK, map[string]shareJSON{"share": toShareJSON(&sh)})
-		return
+// takeBackOverCap reads the share as it now is and, if adds racing this
+// one took it past maxDropFiles, takes back the files this one put in and
+// says so: each add checked the count it read before, so this one then
+// answers 409, as it would had it come last (review 15: four racing adds
+// grew a drop to 201 files). Racing adds may all take theirs back; each
+// can be asked again.
+func (s *server) takeBackOverCap(ctx context.Context, owner, id string, added []string) (Share, bool, error) {
+	sh, err := s.store.GetShare(ctx, owner, id, s.now())
+	if err != nil || len(sh.Files) <= maxDropFiles {
+		return sh, false, err
 	}
 	for _, fileID := range added {
-		err := s.store.RemoveShareFile(context.WithoutCancel(r.Context()), owner, id, fileID, s.now())
+		err := s.store.RemoveShareFile(context.WithoutCancel(ctx), owner, id, fileID, s.now())
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			s.shareEditFail(w, r, err)
-			return
+			return sh, true, err
 		}
 	}
-	writeDropFull(w)
+	return sh, true, nil
 }
 
 // writeDropFull answers that a link holds no more files.

@@ -94,6 +94,15 @@ func dropCap(e shareEnv, alice string) {
 	d := e.drop(alice, map[string]any{"file_ids": all[:50]})
 	resp, body := e.do(request{method: "POST", path: "/shares/" + d.ID + "/files", token: alice, body: map[string]any{"file_ids": all[:51]}})
 	wantStatus(t, resp, body, http.StatusOK) // 50 named again and one new: 51, not 101
+	// A refused add adds nothing: a pending file named after a complete
+	// one is refused before either is added (review 17: the first stayed,
+	// past the cap's check).
+	pending := e.create(alice, map[string]any{"filename": "p.txt", "size": 3})
+	resp, body = e.do(request{method: "POST", path: "/shares/" + d.ID + "/files", token: alice, body: map[string]any{"file_ids": []string{all[148], pending.File.ID}}})
+	wantStatus(t, resp, body, http.StatusConflict)
+	if got := len(e.dropLink(d.URL).Files); got != 51 {
+		t.Errorf("after a refused add the link has %d files, want 51", got)
+	}
 
 	var wg sync.WaitGroup
 	for _, batch := range [][]string{all[51:100], all[100:]} { // each fits alone (100), not both
