@@ -26,7 +26,7 @@ var localPasskeys = localKind[string, Passkey]{
 }
 
 func (s *localStore) InsertPasskey(ctx context.Context, p Passkey) error {
-	p.CreatedAt, p.LastUsedAt = localTime(p.CreatedAt), localTime(p.LastUsedAt)
+	p.CreatedAt, p.LastUsedAt, p.ProvenAt = localTime(p.CreatedAt), localTime(p.LastUsedAt), localTime(p.ProvenAt)
 	return localPasskeys.insert(ctx, s, p)
 }
 

@@ -837,6 +837,13 @@ type Passkey struct {
 	Name       string    `bson:"name" json:"name"`
 	CreatedAt  time.Time `bson:"created_at" json:"created"`
 	LastUsedAt time.Time `bson:"last_used_at,omitempty" json:"used,omitzero"`
+	// ProvenAt is when the credential that added this passkey was issued
+	// (a session's creation); zero for one an invitation gave, which the
+	// reset itself proves. A reset after it refuses the passkey's sign-in
+	// (passkeyStillProven): a passkey added by a request that authenticated
+	// before a reset, and stored after it, signs no one in while it waits
+	// to be taken back (review 17).
+	ProvenAt time.Time `bson:"proven_at,omitempty" json:"proven,omitzero"`
 }
 
 // passkeyStore keeps passkeys, on every backend.

@@ -346,7 +346,32 @@ func (s *server) handlePasskeySignIn(w http.ResponseWriter, r *http.Request) {
 		s.failPage(w, r, err)
 		return
 	}
+	if err := s.passkeyStillProven(r.Context(), pk); err != nil {
+		if errors.Is(err, errResetMeanwhile) {
+			s.renderError(w, http.StatusUnauthorized, msgResetMeanwhile)
+		} else {
+			s.failPage(w, r, err)
+		}
+		return
+	}
 	s.finishSignIn(w, r, pk.UserID, app, checkedAt)
+}
+
+// passkeyStillProven refuses (errResetMeanwhile) a passkey added by a
+// session that a reset has since ended: such a passkey is stored after the
+// reset's mark and taken back once its request reads the mark
+// (keepAddedPasskey), and a sign-in with it meanwhile must not outlive the
+// reset (review 17). The passkey is as good as the session that added it.
+// A disabled user is refused further on (finishSignIn).
+func (s *server) passkeyStillProven(ctx context.Context, pk Passkey) error {
+	if pk.ProvenAt.IsZero() {
+		return nil
+	}
+	err := s.voidedMeanwhile(ctx, pk.UserID, pk.ProvenAt)
+	if errors.Is(err, errDisabled) {
+		return nil // refused as every disabled user's sign-in is (finishSignIn)
+	}
+	return err
 }
 
 // checkPasskeySignIn runs the sign-in ceremony's checks and records the
@@ -619,13 +644,14 @@ func (s *server) handleAddPasskey(w http.ResponseWriter, r *http.Request, userID
 	if _, ok := s.passkeyAccount(w, r, userID); !ok {
 		return
 	}
+	issued := requestInfoFrom(r.Context()).who.issued
 	pk, err := s.checkRegistration(r.Context(), v, purposePasskeyUser+userID+" as ")
 	if err == nil {
-		pk.UserID = userID
+		pk.UserID, pk.ProvenAt = userID, issued
 		err = s.store.InsertPasskey(r.Context(), pk)
 	}
 	if err == nil {
-		err = s.keepAddedPasskey(r.Context(), pk, requestInfoFrom(r.Context()).who.issued)
+		err = s.keepAddedPasskey(r.Context(), pk, issued)
 	}
 	switch {
 	case errors.Is(err, errDisabled):

@@ -628,6 +628,58 @@ func TestPasskeyAddedAcrossResetTakenBack(t *testing.T) {
 	})
 }
 
+// TestPasskeyAddedAcrossResetSignsNoOneInMeanwhile: between the store of
+// a passkey added across a reset and its take-back, its holder signs in
+// with it: that sign-in is refused, since the passkey is no better than
+// the session, older than the reset, that added it (review 17: the sign-in
+// began after the reset, so its session survived). The sign-in is made
+// from inside the store's insert, standing in for a racing request.
+func TestPasskeyAddedAcrossResetSignsNoOneInMeanwhile(t *testing.T) {
+	t.Parallel()
+	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
+		e.newAccount("member@example.com", "the old password", false)
+		resp, _ := e.signInPassword("member@example.com", "the old password", nil, nil)
+		session := sessionOf(t, resp)
+		a := newSoftAuthenticator(t, coseEdDSA, "http://dropp.test")
+		opts := e.passkeyOptions("/auth/passkey/register/options", cookieHeader(session))
+		form := url.Values{"credential": {a.register(opts, ceremonyEdit{})}, "name": {"attacker"}}
+		finish := heldPost(t, e.URL, "/auth/passkey/register", map[string]string{
+			"Content-Type": "application/x-www-form-urlencoded", "Cookie": session.Name + "=" + session.Value,
+		}, form.Encode())
+		e.clock.advance(time.Second)
+		resp, body := e.setPassword(e.invite("member@example.com", false), "the new password")
+		wantStatus(t, resp, body, http.StatusSeeOther)
+		e.clock.advance(time.Second)
+		var meanwhile *http.Response
+		e.srv.store = &afterPasskeyInsert{Store: e.srv.store, after: func() { meanwhile, _ = e.signInPasskey(a, nil, ceremonyEdit{}) }}
+		if resp, _ := finish(); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("registration across the reset: %d, want 401", resp.StatusCode)
+		}
+		if meanwhile == nil {
+			t.Fatal("no sign-in was made while the passkey was stored")
+		}
+		if meanwhile.StatusCode == http.StatusSeeOther {
+			t.Errorf("a sign-in with the passkey while it waited to be taken back: %d to %q, want refused", meanwhile.StatusCode, meanwhile.Header.Get("Location"))
+		}
+	})
+}
+
+// afterPasskeyInsert runs after once the first passkey stored through it
+// is in.
+type afterPasskeyInsert struct {
+	Store
+	after func()
+}
+
+func (h *afterPasskeyInsert) InsertPasskey(ctx context.Context, p Passkey) error {
+	err := h.Store.InsertPasskey(ctx, p)
+	if f := h.after; err == nil && f != nil {
+		h.after = nil
+		f()
+	}
+	return err
+}
+
 // TestPasskeyResetWithTakenIDChangesNothing: a reset invitation used with
 // a passkey whose credential ID is registered already is refused before
 // the invitation is taken: the account keeps its password and sessions,
