@@ -605,17 +605,7 @@ func TestPasskeyFormChecks(t *testing.T) {
 func TestPasskeyAddedAcrossResetTakenBack(t *testing.T) {
 	t.Parallel()
 	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
-		e.newAccount("member@example.com", "the old password", false)
-		resp, _ := e.signInPassword("member@example.com", "the old password", nil, nil)
-		session := sessionOf(t, resp)
-		a := newSoftAuthenticator(t, coseEdDSA, "http://dropp.test")
-		opts := e.passkeyOptions("/auth/passkey/register/options", cookieHeader(session))
-		form := url.Values{"credential": {a.register(opts, ceremonyEdit{})}, "name": {"attacker"}}
-		finish := heldPost(t, e.URL, "/auth/passkey/register", map[string]string{
-			"Content-Type": "application/x-www-form-urlencoded", "Cookie": session.Name + "=" + session.Value,
-		}, form.Encode())
-		resp, body := e.setPassword(e.invite("member@example.com", false), "the new password")
-		wantStatus(t, resp, body, http.StatusSeeOther)
+		a, finish := passkeyRegisteredAcrossReset(t, e)
 		resp, text := finish()
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("passkey registration authenticated before the reset, finished after: %d %s; want 401", resp.StatusCode, resp.Header.Get("Location"))
@@ -637,19 +627,7 @@ func TestPasskeyAddedAcrossResetTakenBack(t *testing.T) {
 func TestPasskeyAddedAcrossResetSignsNoOneInMeanwhile(t *testing.T) {
 	t.Parallel()
 	eachAccountStore(t, nil, func(t *testing.T, e *signInEnv) {
-		e.newAccount("member@example.com", "the old password", false)
-		resp, _ := e.signInPassword("member@example.com", "the old password", nil, nil)
-		session := sessionOf(t, resp)
-		a := newSoftAuthenticator(t, coseEdDSA, "http://dropp.test")
-		opts := e.passkeyOptions("/auth/passkey/register/options", cookieHeader(session))
-		form := url.Values{"credential": {a.register(opts, ceremonyEdit{})}, "name": {"attacker"}}
-		finish := heldPost(t, e.URL, "/auth/passkey/register", map[string]string{
-			"Content-Type": "application/x-www-form-urlencoded", "Cookie": session.Name + "=" + session.Value,
-		}, form.Encode())
-		e.clock.advance(time.Second)
-		resp, body := e.setPassword(e.invite("member@example.com", false), "the new password")
-		wantStatus(t, resp, body, http.StatusSeeOther)
-		e.clock.advance(time.Second)
+		a, finish := passkeyRegisteredAcrossReset(t, e)
 		var meanwhile *http.Response
 		e.srv.store = &afterPasskeyInsert{Store: e.srv.store, after: func() { meanwhile, _ = e.signInPasskey(a, nil, ceremonyEdit{}) }}
 		if resp, _ := finish(); resp.StatusCode != http.StatusUnauthorized {
@@ -662,6 +640,28 @@ func TestPasskeyAddedAcrossResetSignsNoOneInMeanwhile(t *testing.T) {
 			t.Errorf("a sign-in with the passkey while it waited to be taken back: %d to %q, want refused", meanwhile.StatusCode, meanwhile.Header.Get("Location"))
 		}
 	})
+}
+
+// passkeyRegisteredAcrossReset signs an account in with its password,
+// starts a passkey registration with that session and holds its form's
+// last byte, then resets the account (a re-invitation), a second apart
+// each way. finish sends the rest of the form.
+func passkeyRegisteredAcrossReset(t *testing.T, e *signInEnv) (*softAuthenticator, func() (*http.Response, string)) {
+	t.Helper()
+	e.newAccount("member@example.com", "the old password", false)
+	resp, _ := e.signInPassword("member@example.com", "the old password", nil, nil)
+	session := sessionOf(t, resp)
+	a := newSoftAuthenticator(t, coseEdDSA, "http://dropp.test")
+	opts := e.passkeyOptions("/auth/passkey/register/options", cookieHeader(session))
+	form := url.Values{"credential": {a.register(opts, ceremonyEdit{})}, "name": {"attacker"}}
+	finish := heldPost(t, e.URL, "/auth/passkey/register", map[string]string{
+		"Content-Type": "application/x-www-form-urlencoded", "Cookie": session.Name + "=" + session.Value,
+	}, form.Encode())
+	e.clock.advance(time.Second)
+	resp, body := e.setPassword(e.invite("member@example.com", false), "the new password")
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	e.clock.advance(time.Second)
+	return a, finish
 }
 
 // afterPasskeyInsert runs after once the first passkey stored through it
