@@ -310,3 +310,7 @@ func toUserJSON(u User) userJSON {
 
 // msgDisabled is what a disabled user is told at sign-in.
 const msgDisabled = "This account has been disabled by an administrator of this server."
+
+// msgNoLongerAllowed answers a credential or grant of a user taken off the
+// allow-lists (errNoLongerAllowed).
+const msgNoLongerAllowed = "this account is no longer allowed to use this server; ask its administrator"

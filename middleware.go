@@ -115,7 +115,7 @@ func writeUnauthenticated(w http.ResponseWriter, err error) {
 	msg, challenge := "sign in first: send Authorization: Bearer <token>", "Bearer"
 	switch {
 	case errors.Is(err, errNoLongerAllowed):
-		msg = "this account is no longer allowed to use this server; ask its administrator"
+		msg = msgNoLongerAllowed
 	case errors.Is(err, errDisabled):
 		msg = "this account has been disabled by an administrator of this server"
 	case errors.Is(err, errStaleCredential):

@@ -161,7 +161,7 @@ func (s *server) grantRevoked(ctx context.Context, user User, c AuthCode) (strin
 		return "the account's password or passkeys were reset after this sign-in: sign in again", nil
 	}
 	if err := s.checkMember(ctx, user.ID); errors.Is(err, errNoLongerAllowed) {
-		return "this account is no longer allowed to use this server; ask its administrator", nil
+		return msgNoLongerAllowed, nil
 	} else if err != nil {
 		return "", err
 	}

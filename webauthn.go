@@ -529,12 +529,12 @@ func (s *server) handleInvitePasskey(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// keepAddedPasskey checks, once pk is stored, that the request adding it
-// still speaks for its account (voidedMeanwhile), and else deletes it: a
-// reset that deleted the account's passkeys before this one was stored
-// must not leave it.
-func (s *server) keepAddedPasskey(ctx context.Context, pk Passkey, issued time.Time) error {
-	err := s.voidedMeanwhile(ctx, pk.UserID, issued)
+// keepAddedPasskey checks, once pk is stored, that the session that added
+// it (issued at pk.ProvenAt) still speaks for its account
+// (voidedMeanwhile), and else deletes it: a reset that deleted the
+// account's passkeys before this one was stored must not leave it.
+func (s *server) keepAddedPasskey(ctx context.Context, pk Passkey) error {
+	err := s.voidedMeanwhile(ctx, pk.UserID, pk.ProvenAt)
 	if errors.Is(err, errUnauthenticated) {
 		if derr := s.store.DeletePasskey(ctx, pk.ID); derr != nil {
 			return derr
@@ -644,14 +644,13 @@ func (s *server) handleAddPasskey(w http.ResponseWriter, r *http.Request, userID
 	if _, ok := s.passkeyAccount(w, r, userID); !ok {
 		return
 	}
-	issued := requestInfoFrom(r.Context()).who.issued
 	pk, err := s.checkRegistration(r.Context(), v, purposePasskeyUser+userID+" as ")
 	if err == nil {
-		pk.UserID, pk.ProvenAt = userID, issued
+		pk.UserID, pk.ProvenAt = userID, requestInfoFrom(r.Context()).who.issued
 		err = s.store.InsertPasskey(r.Context(), pk)
 	}
 	if err == nil {
-		err = s.keepAddedPasskey(r.Context(), pk, issued)
+		err = s.keepAddedPasskey(r.Context(), pk)
 	}
 	switch {
 	case errors.Is(err, errDisabled):
