@@ -172,6 +172,10 @@ func (s *server) uploadPolicy(r *http.Request, f *File, now time.Time) UploadPol
 // formExpiry is when a single upload's form or PUT URL made at now expires.
 func (s *server) formExpiry(now time.Time) time.Time { return ceilSecond(now.Add(s.cfg.UploadTTL)) }
 
+// downloadExpiry is when an owner's download or preview URL made now
+// dies: PRESIGN_TTL_SECONDS, in whole seconds.
+func (s *server) downloadExpiry() time.Time { return ceilSecond(s.now().Add(s.cfg.PresignTTL)) }
+
 // validateUpload returns what is wrong with a create-upload body, or "".
 func (s *server) validateUpload(req *createUploadRequest, multipart bool) string {
 	if req.Filename == nil {
@@ -470,7 +474,7 @@ func (s *server) handleDownload(w http.ResponseWriter, r *http.Request, owner st
 	if !ok {
 		return
 	}
-	expires := ceilSecond(s.now().Add(s.cfg.PresignTTL))
+	expires := s.downloadExpiry()
 	url, err := s.objects.PresignDownload(r.Context(), DownloadRequest{
 		Key: f.ObjectKey, Filename: f.Filename, ContentType: downloadContentType(f),
 		Expires: expires, BaseURL: s.baseURL(r),

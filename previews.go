@@ -30,19 +30,6 @@ func (s *server) presignPreview(r *http.Request, f *File, expires time.Time) (ur
 	return url, true, err
 }
 
-// sharePreviewExpiry is when a share link's preview URL dies: as the
-// link's download URL, shareDownloadTTL from now (PRESIGN_TTL_SECONDS if
-// shorter), so that it dies as soon after the link is revoked, and never
-// after the link itself expires (whole seconds, which a pre-signed URL
-// counts in, rounded down).
-func (s *server) sharePreviewExpiry(sh *Share) time.Time {
-	at := ceilSecond(s.now().Add(min(shareDownloadTTL, s.cfg.PresignTTL)))
-	if end := sh.ExpiresAt.Truncate(time.Second); end.Before(at) {
-		return end
-	}
-	return at
-}
-
 // notPreviewable answers a preview of a file that is not shown inline.
 func notPreviewable(w http.ResponseWriter) {
 	writeError(w, http.StatusForbidden, codeForbidden,
@@ -67,7 +54,7 @@ func (s *server) handleSharePreview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, codeForbidden, "this link has a download limit and its owner did not allow previews")
 		return
 	}
-	url, ok, err := s.presignPreview(r, f, s.sharePreviewExpiry(&sh))
+	url, ok, err := s.presignPreview(r, f, s.shareURLExpiry(&sh))
 	switch {
 	case err != nil:
 		s.shareFail(w, r, err)
@@ -90,7 +77,7 @@ func (s *server) handleFilePreview(w http.ResponseWriter, r *http.Request, owner
 	if !ok {
 		return
 	}
-	expires := ceilSecond(s.now().Add(s.cfg.PresignTTL)) // a video keeps asking for ranges of it
+	expires := s.downloadExpiry() // a video keeps asking for ranges of it
 	url, ok, err := s.presignPreview(r, f, expires)
 	switch {
 	case err != nil:

@@ -408,11 +408,25 @@ func fileView(sh *Share, f *File, token string, left *int64) sharedFileView {
 	return v
 }
 
+// shareURLExpiry is when a URL a link hands out (a download, a preview)
+// dies: shareDownloadTTL from now (PRESIGN_TTL_SECONDS if shorter), so
+// that it dies soon after the link is revoked, and never after the link
+// itself expires (whole seconds, which a pre-signed URL counts in: the
+// link's end rounded down). One rule for both: the preview's URL lived
+// 15 minutes, past both (review 15).
+func (s *server) shareURLExpiry(sh *Share) time.Time {
+	at := ceilSecond(s.now().Add(min(shareDownloadTTL, s.cfg.PresignTTL)))
+	if end := sh.ExpiresAt.Truncate(time.Second); end.Before(at) {
+		return end
+	}
+	return at
+}
+
 // handleShareDownload handles "POST /s/{token}/download" (the page's
 // button, or a client) and its GET, and the same under
 // /s/{token}/files/{file_id}/ for one file of a drop (the bare route takes
 // the first file with downloads left): it counts one download of the file
-// and redirects to a fresh URL of it, valid shareDownloadTTL, served as an
+// and redirects to a fresh URL of it, valid until shareURLExpiry, served as an
 // attachment; a client that asks for JSON gets {"url", "expires_at"}
 // instead (the page's "Download all"). Only a request made on purpose
 // counts: a GET counts only when the browser says a person started it
@@ -439,7 +453,7 @@ func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 		s.shareFail(w, r, ErrNotFound)
 		return
 	}
-	expires := s.now().Add(shareDownloadTTL)
+	expires := s.shareURLExpiry(&sh)
 	location, err := s.objects.PresignDownload(r.Context(), DownloadRequest{
 		Key: f.ObjectKey, Filename: f.Filename, ContentType: downloadContentType(f),
 		Expires: expires, BaseURL: s.baseURL(r),
@@ -463,7 +477,7 @@ func (s *server) handleShareDownload(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("share download: writing its webhook event", "share", counted.ID, "err", err)
 	}
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, map[string]any{"url": location, "expires_at": ceilSecond(expires)})
+		writeJSON(w, http.StatusOK, map[string]any{"url": location, "expires_at": expires})
 		return
 	}
 	http.Redirect(w, r, location, http.StatusSeeOther)
