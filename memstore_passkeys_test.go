@@ -57,14 +57,5 @@ func (m *memStore) DeletePasskey(_ context.Context, id string) error {
 }
 
 func (m *memStore) DeleteUserPasskeys(_ context.Context, userID string) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for id, p := range m.passkeys {
-		if p.UserID == userID {
-			delete(m.passkeys, id)
-			n++
-		}
-	}
-	return n, nil
+	return memDeleteWhere(&m.mu, m.passkeys, func(p Passkey) bool { return p.UserID == userID }), nil
 }

@@ -238,6 +238,21 @@ func memTake[T any](mu *sync.Mutex, table map[string]T, key string, now time.Tim
 	return v, err
 }
 
+// memDeleteWhere deletes, under mu, the entries of table that match, and
+// counts them.
+func memDeleteWhere[K comparable, T any](mu *sync.Mutex, table map[K]T, match func(T) bool) int {
+	mu.Lock()
+	defer mu.Unlock()
+	n := 0
+	for k, v := range table {
+		if match(v) {
+			delete(table, k)
+			n++
+		}
+	}
+	return n
+}
+
 func memLiveLocked[T any](table map[string]T, key string, now time.Time, expires func(T) time.Time) (T, error) {
 	v, ok := table[key]
 	if !ok || !now.Before(expires(v)) {
@@ -420,16 +435,7 @@ func (m *memStore) MarkCredentialsReset(_ context.Context, id string, at time.Ti
 }
 
 func (m *memStore) DeleteUserCredentials(_ context.Context, userID string) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for k, c := range m.creds {
-		if c.UserID == userID {
-			delete(m.creds, k)
-			n++
-		}
-	}
-	return n, nil
+	return memDeleteWhere(&m.mu, m.creds, func(c Credential) bool { return c.UserID == userID }), nil
 }
 
 func (m *memStore) PendingFilesBefore(_ context.Context, t time.Time, after *Cursor, limit int) ([]File, error) {
@@ -466,16 +472,7 @@ func (m *memStore) filesBefore(match func(*File) bool, t time.Time, after *Curso
 }
 
 func (m *memStore) DeleteExpired(_ context.Context, now time.Time) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for k, c := range m.creds {
-		if !now.Before(c.ExpiresAt) {
-			delete(m.creds, k)
-			n++
-		}
-	}
-	return n, nil
+	return memDeleteWhere(&m.mu, m.creds, func(c Credential) bool { return !now.Before(c.ExpiresAt) }), nil
 }
 
 func (m *memStore) HasObjectKey(_ context.Context, key string) (bool, error) {
@@ -499,16 +496,7 @@ func (m *memStore) TakeInvitation(_ context.Context, hash string, now time.Time)
 }
 
 func (m *memStore) DeleteInvitations(_ context.Context, email string) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for hash, inv := range m.invites {
-		if inv.Email == email {
-			delete(m.invites, hash)
-			n++
-		}
-	}
-	return n, nil
+	return memDeleteWhere(&m.mu, m.invites, func(inv Invitation) bool { return inv.Email == email }), nil
 }
 
 func (m *memStore) FindAccount(_ context.Context, email string) (User, error) {
