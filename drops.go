@@ -83,15 +83,16 @@ func (s *server) handleAddDropFiles(w http.ResponseWriter, r *http.Request, owne
 		writeDropFull(w)
 		return
 	}
-	// Every file is checked before any is added, so that a refusal adds
-	// nothing (review 17: the files before a pending one stayed added, and
-	// skipped the cap's check below).
-	for _, fileID := range req.FileIDs {
+	// Every new file is checked before any is added, so that a refusal
+	// adds nothing (review 17: the files before a pending one stayed
+	// added, and skipped the cap's check below). A file the link has
+	// already stays where it is, checked when it joined.
+	for _, fileID := range added {
 		if _, ok := s.completeFileOf(w, r, owner, fileID, "only a complete file can be shared: complete the upload first"); !ok {
 			return
 		}
 	}
-	for _, fileID := range req.FileIDs {
+	for _, fileID := range added {
 		if err := s.store.AddShareFile(r.Context(), owner, id, fileID, s.cfg.MaxSharesPerFile, s.now()); err != nil {
 			if _, _, terr := s.takeBackOverCap(r.Context(), owner, id, added); terr != nil {
 				err = terr
