@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Test copies of the drop API's shapes.
@@ -23,14 +25,15 @@ type (
 	}
 	dropLinkOut struct {
 		sharedFileOut
-		Files []struct {
-			ID            string `json:"id"`
-			Filename      string `json:"filename"`
-			Size          int64  `json:"size"`
-			ContentType   string `json:"content_type"`
-			DownloadsLeft *int64 `json:"downloads_left"`
-			Preview       bool   `json:"preview"`
-		} `json:"files"`
+		Files []dropLinkFileOut `json:"files"`
+	}
+	dropLinkFileOut struct {
+		ID            string `json:"id"`
+		Filename      string `json:"filename"`
+		Size          int64  `json:"size"`
+		ContentType   string `json:"content_type"`
+		DownloadsLeft *int64 `json:"downloads_left"`
+		Preview       bool   `json:"preview"`
 	}
 )
 
@@ -482,4 +485,78 @@ func TestDropLimitAcrossInstances(t *testing.T) {
 	if list := second.allShares(alice); len(list) != 1 || list[0].Downloads != 8 {
 		t.Errorf("the other server lists %+v, want 8 downloads", list)
 	}
+}
+
+// TestDropAddRefusedChangesNothing: an add refused part way, at a file
+// already in MAX_SHARES_PER_FILE links, takes back the files it put in
+// before it; before, they stayed in the link of a 409.
+func TestDropAddRefusedChangesNothing(t *testing.T) {
+	t.Parallel()
+	onShareBackends(t, shareEnvWith(map[string]string{"MAX_SHARES_PER_FILE": "1"}), func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		files := dropFiles(e, alice, "in.txt", "new.txt", "full.txt")
+		d := e.drop(alice, map[string]any{"file_ids": ids(files[0])})
+		e.drop(alice, map[string]any{"file_ids": ids(files[2])}) // full.txt is at its one link
+		resp, body := e.do(request{method: "POST", path: "/shares/" + d.ID + "/files", token: alice, body: map[string]any{"file_ids": ids(files[1:]...)}})
+		wantStatus(t, resp, body, http.StatusConflict)
+		if got := e.dropLink(d.URL).names(); !slices.Equal(got, []string{"in.txt"}) {
+			t.Errorf("after a refused add the link holds %q, want only in.txt", got)
+		}
+	})
+}
+
+// TestDropAddOverCapKeepsARacingAddsFiles: an add that finds the link
+// over its cap takes back only the files it put in. A file it named that
+// a racing add put in first stays: that add answered 200 with it in the
+// link. Before, the later add took it out.
+func TestDropAddOverCapKeepsARacingAddsFiles(t *testing.T) {
+	t.Parallel()
+	onShareBackends(t, shareEnvWith(nil), func(t *testing.T, e shareEnv) {
+		alice := e.newUser("alice")
+		var all []string
+		for range maxDropFiles + 1 { // complete records straight into the store: only the link is under test
+			f := ctFile(e.userID(alice), ctNow())
+			f.ID, f.Status, f.Size = newID(), statusComplete, f.DeclaredSize
+			ctMust(t, "insert a complete file", e.srv.store.InsertFile(t.Context(), f))
+			all = append(all, f.ID)
+		}
+		full := maxDropFiles - 2
+		d := e.drop(alice, map[string]any{"file_ids": all[:full]})
+		both, mine, theirs := all[full], all[full+1], all[full+2]
+		addsOf := func(files ...string) request {
+			return request{method: "POST", path: "/shares/" + d.ID + "/files", token: alice, body: map[string]any{"file_ids": files}}
+		}
+		var racing struct {
+			started atomic.Bool
+			status  int
+			body    []byte
+		}
+		e.srv.store = &beforeAddShareFile{Store: e.srv.store, hook: func() {
+			if racing.started.CompareAndSwap(false, true) { // the racing add runs whole between the first add's read of the link and its first file
+				racing.status, racing.body, _ = e.try(addsOf(both, theirs))
+			}
+		}}
+		resp, body := e.do(addsOf(both, mine))
+		wantStatus(t, resp, body, http.StatusConflict) // came last, over the cap
+		if racing.status != http.StatusOK {
+			t.Fatalf("the racing add: %d %s, want 200", racing.status, racing.body)
+		}
+		link := e.dropLink(d.URL)
+		has := func(id string) bool { return slices.ContainsFunc(link.Files, func(f dropLinkFileOut) bool { return f.ID == id }) }
+		if len(link.Files) != maxDropFiles || !has(both) || !has(theirs) || has(mine) {
+			t.Errorf("the link holds %d files (the file both named: %v, the racing add's: %v, the refused add's: %v), want %d with the racing add's two",
+				len(link.Files), has(both), has(theirs), has(mine), maxDropFiles)
+		}
+	})
+}
+
+// beforeAddShareFile is a Store that calls hook before each AddShareFile.
+type beforeAddShareFile struct {
+	Store
+	hook func()
+}
+
+func (s *beforeAddShareFile) AddShareFile(ctx context.Context, owner, shareID, fileID string, maxLive int, now time.Time) (bool, error) {
+	s.hook()
+	return s.Store.AddShareFile(ctx, owner, shareID, fileID, maxLive, now)
 }

@@ -251,8 +251,9 @@ func (st *localState) ownerShare(owner, id string, now time.Time) (Share, error)
 
 // AddShareFile appends the file to the share, checking the file's live
 // shares under the write lock, as InsertShare does.
-func (s *localStore) AddShareFile(ctx context.Context, owner, shareID, fileID string, maxLive int, now time.Time) error {
-	return s.change(ctx, func(st *localState) (*localRecord, error) {
+func (s *localStore) AddShareFile(ctx context.Context, owner, shareID, fileID string, maxLive int, now time.Time) (bool, error) {
+	added := false
+	err := s.change(ctx, func(st *localState) (*localRecord, error) {
 		sh, err := st.ownerShare(owner, shareID, now)
 		if err != nil || sh.file(fileID) != nil {
 			return nil, err
@@ -262,8 +263,10 @@ func (s *localStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 		}
 		sh = st.presentShare(sh) // a file gone for good need not be kept
 		sh.Files = append(sh.Files, ShareFile{FileID: fileID})
+		added = true
 		return localShares.put(&sh), nil
 	})
+	return added && err == nil, err
 }
 
 // RemoveShareFile takes the file out of the share under the write lock.

@@ -199,18 +199,20 @@ func (s *mongoStore) GetShare(ctx context.Context, owner, id string, now time.Ti
 // AddShareFile inserts the file's document, then checks the file's cap and
 // that the share was not revoked meanwhile, taking the document back if
 // either fails (so no document outlives its share).
-func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID string, maxLive int, now time.Time) error {
+func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID string, maxLive int, now time.Time) (bool, error) {
 	sh, err := s.editableDrop(ctx, owner, shareID, now)
 	if err != nil {
-		return err
+		return false, err
 	}
 	doc := newShareFile(&sh, fileID, now)
 	files := []ShareFile{{FileID: fileID}}
-	return retryRacing(ctx, errShareRace, ErrTooManyShares, func() error {
+	added := false
+	err = retryRacing(ctx, errShareRace, ErrTooManyShares, func() error {
 		// A new member each try: a try taken back may have been read by a
 		// download and then removed, and its member must never be live
 		// again (TestAddShareFileRetryTakesNewMember).
 		doc.Member = newID()
+		added = false
 		err := s.insertShareFile(ctx, doc)
 		if errors.Is(err, ErrConflict) {
 			var out bool
@@ -228,11 +230,13 @@ func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 		if err == nil {
 			err = s.decodeOne(ctx, s.shares, bson.D{{Key: "_id", Value: shareID}}, "add file to share", &struct{}{}) // not revoked meanwhile
 		}
+		added = err == nil
 		return s.takeBack(ctx, &sh, files, maxLive, err, func(ctx context.Context) error {
 			mine := bson.D{{Key: "_id", Value: doc.ID}, memberFilter(doc.Member)} // not a later add's
 			return mongoErr("take back share file", s.deleteMany(ctx, s.shareFiles, mine))
 		})
 	})
+	return added && err == nil, err
 }
 
 // takeOutPutBack deletes the document in the way of doc if it is a file

@@ -275,7 +275,7 @@ func ctShareRevokedWhileCounting(t *testing.T, s Store) {
 // refused download left no count behind: the file starts again from none.
 func ctCheckPutBackUncounted(t *testing.T, s Store, sh Share, fileID string, at int64) {
 	t.Helper()
-	ctMust(t, "AddShareFile", s.AddShareFile(t.Context(), sh.Owner, sh.ID, fileID, 0, ctNow()))
+	ctMust(t, "AddShareFile", ctPutIn(s.AddShareFile(t.Context(), sh.Owner, sh.ID, fileID, 0, ctNow())))
 	got, err := s.ShareLink(t.Context(), sh.TokenHash, ctNow())
 	ctMust(t, "ShareLink", err)
 	if f := got.file(fileID); f == nil || f.Downloads != 0 {
@@ -300,7 +300,7 @@ func ctShareStaleCountAfterPutBack(t *testing.T, s Store) {
 	stale, err := s.ShareLink(ctx, sh.TokenHash, now)
 	ctMust(t, "ShareLink", err)
 	ctMust(t, "RemoveShareFile", s.RemoveShareFile(ctx, owner, sh.ID, f.ID, now))
-	ctMust(t, "AddShareFile", s.AddShareFile(ctx, owner, sh.ID, f.ID, 0, now))
+	ctMust(t, "AddShareFile", ctPutIn(s.AddShareFile(ctx, owner, sh.ID, f.ID, 0, now)))
 	downloads := int64(0)
 	for range 2 { // two downloads whose links were read before
 		if _, err := s.CountShareDownload(ctx, stale, f.ID, now); err == nil {
@@ -359,7 +359,7 @@ func ctShareGiveBackAfterPutBack(t *testing.T, s Store) {
 			now, max := ctNow(), int64(2)
 			sh, f := ctLimitedDrop(t, s, owner, now, max)
 			putBack := func() {
-				ctMust(t, "AddShareFile", s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow()))
+				ctMust(t, "AddShareFile", ctPutIn(s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow())))
 			}
 			downloads := int64(0) // of the file once put back
 			atBack := newAtStoreCall(t.Context(), back, func() {
@@ -409,14 +409,15 @@ func ctSharePutBackWhileTakenOut(t *testing.T, s Store) {
 		ctMust(t, "CountShareDownload", err)
 		downloads := int64(0) // in the drop once put back
 		ctx := newAtStoreCall(t.Context(), at, func() {
-			ctMust(t, "AddShareFile", s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow()))
+			_, err := s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow()) // still in, if the removal has not taken it out yet
+			ctMust(t, "AddShareFile", err)
 			downloads = ctDownloads(t, s, sh, f.ID, 1)
 		})
 		ctMust(t, "RemoveShareFile", s.RemoveShareFile(ctx, owner, sh.ID, f.ID, ctNow()))
 		got, err := s.ShareLink(t.Context(), sh.TokenHash, ctNow())
 		ctMust(t, "ShareLink", err)
 		if got.file(f.ID) == nil { // the removal came last: the file is out, and its downloads gone
-			ctMust(t, "AddShareFile", s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow()))
+			ctMust(t, "AddShareFile", ctPutIn(s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow())))
 			downloads = 0
 		} else {
 			keptBack++

@@ -599,10 +599,12 @@ type dropStore interface {
 	GetShare(ctx context.Context, owner, id string, now time.Time) (Share, error)
 	// AddShareFile adds the owner's file to the end of the owner's
 	// unexpired share, unless the file would then be in more than maxLive
-	// unexpired shares (ErrTooManyShares, as InsertShare checks it). A
-	// file already in the share stays where it is (nil). ErrNotFound if no
-	// such share. The caller has checked that the file is complete.
-	AddShareFile(ctx context.Context, owner, shareID, fileID string, maxLive int, now time.Time) error
+	// unexpired shares (ErrTooManyShares, as InsertShare checks it). It
+	// tells whether this call put the file in: a file already in the share
+	// stays where it is (false, nil), and a caller that takes back what it
+	// added must leave such a file, which another add put in. ErrNotFound
+	// if no such share. The caller has checked that the file is complete.
+	AddShareFile(ctx context.Context, owner, shareID, fileID string, maxLive int, now time.Time) (added bool, err error)
 	// RemoveShareFile takes the file out of the owner's share; its
 	// downloads counted so far are forgotten. ErrNotFound if no such
 	// share, or the file is not in it.
