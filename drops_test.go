@@ -542,7 +542,9 @@ func TestDropAddOverCapKeepsARacingAddsFiles(t *testing.T) {
 			t.Fatalf("the racing add: %d %s, want 200", racing.status, racing.body)
 		}
 		link := e.dropLink(d.URL)
-		has := func(id string) bool { return slices.ContainsFunc(link.Files, func(f dropLinkFileOut) bool { return f.ID == id }) }
+		has := func(id string) bool {
+			return slices.ContainsFunc(link.Files, func(f dropLinkFileOut) bool { return f.ID == id })
+		}
 		if len(link.Files) != maxDropFiles || !has(both) || !has(theirs) || has(mine) {
 			t.Errorf("the link holds %d files (the file both named: %v, the racing add's: %v, the refused add's: %v), want %d with the racing add's two",
 				len(link.Files), has(both), has(theirs), has(mine), maxDropFiles)
