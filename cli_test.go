@@ -304,7 +304,7 @@ func TestCLIWarnsAboutOtherServersNames(t *testing.T) {
 	configWantError(t, err, "ADDR")
 	got := stderr.String()
 	for _, want := range []string{
-		"PORT is not a Dropp setting and is ignored; did you mean ADDR=:8195?",
+		"PORT is not a Dropp setting and is ignored; did you mean ADDR=:8195 (ADDR=127.0.0.1:8195 with local sign-in)?",
 		"DROPP_DATA_DIR is not a Dropp setting and is ignored; did you mean DATA_DIR?",
 	} {
 		if !strings.Contains(got, want) {

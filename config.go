@@ -902,9 +902,11 @@ var droppPrefixes = []string{"DROPP_", "GOOGLE_", "AWS_S3_", "OIDC_"}
 
 // otherServersNames are names other servers use for one of Dropp's
 // settings, each with how its value reads as that setting: PORT=8195 is
-// ADDR=:8195. Unlike settingAliases they are never read, only warned of.
+// ADDR=:8195, or ADDR=127.0.0.1:8195 with local sign-in, which refuses an
+// address off loopback (review 16: the warning sent a newcomer to that
+// refusal). Unlike settingAliases they are never read, only warned of.
 var otherServersNames = map[string]func(value string) string{
-	"PORT": func(v string) string { return "ADDR=:" + v },
+	"PORT": func(v string) string { return "ADDR=:" + v + " (ADDR=127.0.0.1:" + v + " with local sign-in)" },
 }
 
 // aliasedSetting returns the setting (with its value) that name is meant
