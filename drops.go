@@ -13,8 +13,6 @@ package main
 // passes through the server in S3 mode.
 
 import (
-	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -86,27 +84,22 @@ func (s *server) handleAddDropFiles(w http.ResponseWriter, r *http.Request, owne
 	}
 	// Every new file is checked before any is added, so that a refusal
 	// adds nothing (review 17: the files before a pending one stayed
-	// added, and skipped the cap's check below). A file the link has
+	// added); the store adds them all or none. A file the link has
 	// already stays where it is, checked when it joined.
 	for _, fileID := range added {
 		if _, ok := s.completeFileOf(w, r, owner, fileID, "only a complete file can be shared: complete the upload first"); !ok {
 			return
 		}
 	}
-	put, err := s.addDropFiles(r.Context(), owner, id, added)
-	if err != nil {
+	if err := s.store.AddShareFiles(r.Context(), owner, id, added, s.cfg.MaxSharesPerFile, s.now()); err != nil {
 		s.shareEditFail(w, r, err)
 		return
 	}
-	sh, over, err := s.takeBackOverCap(r.Context(), owner, id, put)
-	switch {
-	case err != nil:
+	if sh, err = s.store.GetShare(r.Context(), owner, id, s.now()); err != nil {
 		s.shareEditFail(w, r, err)
-	case over:
-		writeDropFull(w)
-	default:
-		writeJSON(w, http.StatusOK, map[string]shareJSON{"share": toShareJSON(&sh)})
+		return
 	}
+	writeJSON(w, http.StatusOK, map[string]shareJSON{"share": toShareJSON(&sh)})
 }
 
 // filesNotIn lists the ids, once each, of the files not already in sh:
@@ -119,53 +112,6 @@ func filesNotIn(sh *Share, ids []string) []string {
 		}
 	}
 	return out
-}
-
-// addDropFiles puts the files into the owner's link, in order, and lists
-// those this call put in: a racing add may have put one in first, and it
-// is that add's. A refusal (a file at MAX_SHARES_PER_FILE, the link
-// revoked) takes back what this call put in, so that an add answered with
-// an error changed nothing.
-func (s *server) addDropFiles(ctx context.Context, owner, id string, files []string) ([]string, error) {
-	var put []string
-	for _, fileID := range files {
-		added, err := s.store.AddShareFile(ctx, owner, id, fileID, s.cfg.MaxSharesPerFile, s.now())
-		if added {
-			put = append(put, fileID)
-		}
-		if err != nil {
-			return nil, cmp.Or(s.removeDropFiles(ctx, owner, id, put), err)
-		}
-	}
-	return put, nil
-}
-
-// takeBackOverCap reads the share as it now is and, if adds racing this
-// one took it past maxDropFiles, takes back the files this one put in and
-// says so: each add checked the count it read before, so this one then
-// answers 409, as it would had it come last (review 15: four racing adds
-// grew a drop to 201 files). Racing adds may all take theirs back; each
-// can be asked again. A file a racing add put in stays, even if this one
-// named it too: that add may have answered that it is in.
-func (s *server) takeBackOverCap(ctx context.Context, owner, id string, put []string) (Share, bool, error) {
-	sh, err := s.store.GetShare(ctx, owner, id, s.now())
-	if err != nil || len(sh.Files) <= maxDropFiles {
-		return sh, false, err
-	}
-	return sh, true, s.removeDropFiles(ctx, owner, id, put)
-}
-
-// removeDropFiles takes the files out of the owner's link, even after the
-// request ended: each is one the request put in and must not leave there.
-// A file already gone (its owner took it out, or deleted it) is fine.
-func (s *server) removeDropFiles(ctx context.Context, owner, id string, files []string) error {
-	for _, fileID := range files {
-		err := s.store.RemoveShareFile(context.WithoutCancel(ctx), owner, id, fileID, s.now())
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-	}
-	return nil
 }
 
 // writeDropFull answers that a link holds no more files.
@@ -201,6 +147,8 @@ func (s *server) shareEditFail(w http.ResponseWriter, r *http.Request, err error
 		writeError(w, http.StatusNotFound, codeNotFound, "no such share, or the file is not in it")
 	case errors.Is(err, ErrTooManyShares):
 		s.tooManyShares(w)
+	case errors.Is(err, ErrDropFull):
+		writeDropFull(w)
 	default:
 		s.fail(w, r, err)
 	}

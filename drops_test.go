@@ -505,10 +505,10 @@ func TestDropAddRefusedChangesNothing(t *testing.T) {
 	})
 }
 
-// TestDropAddOverCapKeepsARacingAddsFiles: an add that finds the link
-// over its cap takes back only the files it put in. A file it named that
-// a racing add put in first stays: that add answered 200 with it in the
-// link. Before, the later add took it out.
+// TestDropAddOverCapKeepsARacingAddsFiles: an add that would take the
+// link over its cap, because a racing add filled it after its read, adds
+// nothing. A file it named that the racing add put in first stays: that
+// add answered 200 with it in the link. Before, the later add took it out.
 func TestDropAddOverCapKeepsARacingAddsFiles(t *testing.T) {
 	t.Parallel()
 	onShareBackends(t, shareEnvWith(nil), func(t *testing.T, e shareEnv) {
@@ -531,8 +531,8 @@ func TestDropAddOverCapKeepsARacingAddsFiles(t *testing.T) {
 			status  int
 			body    []byte
 		}
-		e.srv.store = &beforeAddShareFile{Store: e.srv.store, hook: func() {
-			if racing.started.CompareAndSwap(false, true) { // the racing add runs whole between the first add's read of the link and its first file
+		e.srv.store = &beforeAddShareFiles{Store: e.srv.store, hook: func() {
+			if racing.started.CompareAndSwap(false, true) { // the racing add runs whole between the first add's read of the link and its adds
 				racing.status, racing.body, _ = e.try(addsOf(both, theirs))
 			}
 		}}
@@ -552,13 +552,13 @@ func TestDropAddOverCapKeepsARacingAddsFiles(t *testing.T) {
 	})
 }
 
-// beforeAddShareFile is a Store that calls hook before each AddShareFile.
-type beforeAddShareFile struct {
+// beforeAddShareFiles is a Store that calls hook before each AddShareFiles.
+type beforeAddShareFiles struct {
 	Store
 	hook func()
 }
 
-func (s *beforeAddShareFile) AddShareFile(ctx context.Context, owner, shareID, fileID string, maxLive int, now time.Time) (bool, error) {
+func (s *beforeAddShareFiles) AddShareFiles(ctx context.Context, owner, shareID string, fileIDs []string, maxLive int, now time.Time) error {
 	s.hook()
-	return s.Store.AddShareFile(ctx, owner, shareID, fileID, maxLive, now)
+	return s.Store.AddShareFiles(ctx, owner, shareID, fileIDs, maxLive, now)
 }

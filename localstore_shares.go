@@ -249,24 +249,34 @@ func (st *localState) ownerShare(owner, id string, now time.Time) (Share, error)
 	return cloneLocalShare(sh), nil
 }
 
-// AddShareFile appends the file to the share, checking the file's live
-// shares under the write lock, as InsertShare does.
-func (s *localStore) AddShareFile(ctx context.Context, owner, shareID, fileID string, maxLive int, now time.Time) (bool, error) {
-	added := false
-	err := s.change(ctx, func(st *localState) (*localRecord, error) {
+// AddShareFiles appends the files to the share under the write lock,
+// checking each file's live shares, as InsertShare does, and the drop's
+// cap as it writes: all go in, or none.
+func (s *localStore) AddShareFiles(ctx context.Context, owner, shareID string, fileIDs []string, maxLive int, now time.Time) error {
+	return s.change(ctx, func(st *localState) (*localRecord, error) {
 		sh, err := st.ownerShare(owner, shareID, now)
-		if err != nil || sh.file(fileID) != nil {
+		if err != nil {
 			return nil, err
 		}
-		if maxLive > 0 && len(st.liveShares(owner, fileID, now)) >= maxLive {
-			return nil, ErrTooManyShares
+		sh = st.presentShare(sh) // a file gone for good need not be kept, nor counted
+		had := len(sh.Files)
+		for _, fileID := range fileIDs {
+			if sh.file(fileID) != nil {
+				continue
+			}
+			if maxLive > 0 && len(st.liveShares(owner, fileID, now)) >= maxLive {
+				return nil, ErrTooManyShares
+			}
+			sh.Files = append(sh.Files, ShareFile{FileID: fileID})
 		}
-		sh = st.presentShare(sh) // a file gone for good need not be kept
-		sh.Files = append(sh.Files, ShareFile{FileID: fileID})
-		added = true
+		switch {
+		case len(sh.Files) == had:
+			return nil, nil // every file in already
+		case len(sh.Files) > maxDropFiles:
+			return nil, ErrDropFull
+		}
 		return localShares.put(&sh), nil
 	})
-	return added && err == nil, err
 }
 
 // RemoveShareFile takes the file out of the share under the write lock.

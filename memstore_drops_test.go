@@ -12,8 +12,8 @@ func (m *memStore) GetShare(context.Context, string, string, time.Time) (Share, 
 	return Share{}, ErrNotFound
 }
 
-func (m *memStore) AddShareFile(context.Context, string, string, string, int, time.Time) (bool, error) {
-	return false, ErrNotFound
+func (m *memStore) AddShareFiles(context.Context, string, string, []string, int, time.Time) error {
+	return ErrNotFound
 }
 
 func (m *memStore) RemoveShareFile(context.Context, string, string, string, time.Time) error {

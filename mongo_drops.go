@@ -9,6 +9,7 @@ package main
 // file's shares are listed, counted and tidied from them alone.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -30,7 +31,7 @@ type shareFile struct {
 	ExpiresAt time.Time `bson:"expires_at"` // the share's, so a TTL index tidies them too
 	// Member tells apart the times a file was put in the drop: none for
 	// the files the share was made with (and every file put in before
-	// members), a new id each time AddShareFile puts one in. The file's
+	// members), a new id each time AddShareFiles puts one in. The file's
 	// download numbers carry it (downloadNumberID), so numbers of a file
 	// taken out and put back are never those of an earlier time: taking
 	// it out deletes only its time's numbers, and a download counted from
@@ -196,23 +197,53 @@ func (s *mongoStore) GetShare(ctx context.Context, owner, id string, now time.Ti
 	return s.findShare(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}, now)
 }
 
-// AddShareFile inserts the file's document, then checks the file's cap and
-// that the share was not revoked meanwhile, taking the document back if
-// either fails (so no document outlives its share).
-func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID string, maxLive int, now time.Time) (bool, error) {
+// AddShareFiles puts each file in (addShareFile), then reads the drop:
+// if adds racing this one took it past maxDropFiles, or a file was
+// refused, it takes back every file it put in (takeBackPut) and says so.
+// Unlike the local store it cannot check the cap as it writes: a racing
+// add that named a file this one put in found it there, and may have
+// answered that it is in before this one takes it back (docs/drops.md).
+func (s *mongoStore) AddShareFiles(ctx context.Context, owner, shareID string, fileIDs []string, maxLive int, now time.Time) error {
 	sh, err := s.editableDrop(ctx, owner, shareID, now)
 	if err != nil {
-		return false, err
+		return err
 	}
-	doc := newShareFile(&sh, fileID, now)
+	var put []shareFile
+	for i, fileID := range fileIDs {
+		// A millisecond apart, as insertShareFiles does: the drop lists
+		// its files in the order they were added.
+		doc, added, err := s.addShareFile(ctx, &sh, fileID, maxLive, now.Add(time.Duration(i)*time.Millisecond))
+		if added {
+			put = append(put, doc)
+		}
+		if err != nil {
+			return cmp.Or(s.takeBackPut(ctx, put), err)
+		}
+	}
+	if len(put) == 0 {
+		return nil
+	}
+	if err := s.withinDropCap(ctx, owner, shareID, now); err != nil {
+		return cmp.Or(s.takeBackPut(ctx, put), err)
+	}
+	return nil
+}
+
+// addShareFile inserts the file's document, then checks the file's cap and
+// that the share was not revoked meanwhile, taking the document back if
+// either fails (so no document outlives its share). It returns the
+// document and whether this call put it in: false for a file already in
+// the drop, which another call put there.
+func (s *mongoStore) addShareFile(ctx context.Context, sh *Share, fileID string, maxLive int, added time.Time) (shareFile, bool, error) {
+	doc := newShareFile(sh, fileID, added)
 	files := []ShareFile{{FileID: fileID}}
-	added := false
-	err = retryRacing(ctx, errShareRace, ErrTooManyShares, func() error {
+	put := false
+	err := retryRacing(ctx, errShareRace, ErrTooManyShares, func() error {
 		// A new member each try: a try taken back may have been read by a
 		// download and then removed, and its member must never be live
 		// again (TestAddShareFileRetryTakesNewMember).
 		doc.Member = newID()
-		added = false
+		put = false
 		err := s.insertShareFile(ctx, doc)
 		if errors.Is(err, ErrConflict) {
 			var out bool
@@ -226,17 +257,54 @@ func (s *mongoStore) AddShareFile(ctx context.Context, owner, shareID, fileID st
 		if err != nil {
 			return err
 		}
-		err = s.withinCap(ctx, &sh, files, maxLive)
+		err = s.withinCap(ctx, sh, files, maxLive)
 		if err == nil {
-			err = s.decodeOne(ctx, s.shares, bson.D{{Key: "_id", Value: shareID}}, "add file to share", &struct{}{}) // not revoked meanwhile
+			err = s.decodeOne(ctx, s.shares, bson.D{{Key: "_id", Value: sh.ID}}, "add file to share", &struct{}{}) // not revoked meanwhile
 		}
-		added = err == nil
-		return s.takeBack(ctx, &sh, files, maxLive, err, func(ctx context.Context) error {
-			mine := bson.D{{Key: "_id", Value: doc.ID}, memberFilter(doc.Member)} // not a later add's
-			return mongoErr("take back share file", s.deleteMany(ctx, s.shareFiles, mine))
+		put = err == nil
+		return s.takeBack(ctx, sh, files, maxLive, err, func(ctx context.Context) error {
+			return s.deleteShareFileOf(ctx, doc)
 		})
 	})
-	return added && err == nil, err
+	return doc, put && err == nil, err
+}
+
+// withinDropCap reads the drop as it now is: ErrDropFull if it holds more
+// than maxDropFiles files.
+func (s *mongoStore) withinDropCap(ctx context.Context, owner, shareID string, now time.Time) error {
+	sh, err := s.GetShare(ctx, owner, shareID, now)
+	if err == nil && len(sh.Files) > maxDropFiles {
+		err = ErrDropFull
+	}
+	return err
+}
+
+// takeBackPut takes out of the drop the files an add put in, with any
+// download counted on them meanwhile, each by its member: a file taken
+// out and put back by another call since stays (RemoveShareFile would
+// take whatever is there). It goes on after ctx ended (undoInsert): the
+// add is answered an error, so nothing it put in may stay.
+func (s *mongoStore) takeBackPut(ctx context.Context, put []shareFile) error {
+	for _, doc := range put {
+		err := undoInsert(ctx, func(ctx context.Context) error {
+			if err := s.deleteShareFileOf(ctx, doc); err != nil {
+				return err
+			}
+			counted := bson.D{{Key: "share_id", Value: doc.ShareID}, {Key: "file_id", Value: doc.FileID}, memberFilter(doc.Member)}
+			return mongoErr("take back share file's downloads", s.deleteMany(ctx, s.shareDownloads, counted))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteShareFileOf deletes the document of doc's time in the drop (its
+// member's), not a later add's.
+func (s *mongoStore) deleteShareFileOf(ctx context.Context, doc shareFile) error {
+	mine := bson.D{{Key: "_id", Value: doc.ID}, memberFilter(doc.Member)}
+	return mongoErr("take back share file", s.deleteMany(ctx, s.shareFiles, mine))
 }
 
 // takeOutPutBack deletes the document in the way of doc if it is a file

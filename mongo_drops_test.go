@@ -47,7 +47,7 @@ func TestAddShareFileRetryTakesNewMember(t *testing.T) {
 		}
 	}
 	ctx := newAtStoreCall(newAtStoreCall(t.Context(), 6, atRecount), 3, afterFirstInsert)
-	ctMust(t, "AddShareFile", ctPutIn(s.AddShareFile(ctx, owner, sh.ID, f.ID, 1, ctNow())))
+	ctMust(t, "AddShareFiles", s.AddShareFiles(ctx, owner, sh.ID, []string{f.ID}, 1, ctNow()))
 	if len(others) == 0 {
 		t.Fatal("the add made fewer than 3 store calls: the call numbers changed")
 	}
@@ -96,7 +96,7 @@ func TestConversionAfterRemovalTakesItsFileBack(t *testing.T) {
 			}
 		}
 		ctx := newAtStoreCall(newAtStoreCall(t.Context(), at+1, whileBack), at, convertAndRemove)
-		ctMust(t, "AddShareFile", ctPutIn(s.AddShareFile(ctx, f.Owner, old.ID, g.ID, 0, ctNow())))
+		ctMust(t, "AddShareFiles", s.AddShareFiles(ctx, f.Owner, old.ID, []string{g.ID}, 0, ctNow()))
 
 		got, err := s.GetShare(t.Context(), f.Owner, old.ID, ctNow())
 		ctMust(t, "GetShare", err)
@@ -130,12 +130,12 @@ func TestAddAgainDuringConversionTakeBack(t *testing.T) {
 		ctMust(t, "RemoveShareFile", s.RemoveShareFile(t.Context(), f.Owner, old.ID, f.ID, ctNow()))
 	}
 	addAgain := func() {
-		ctMust(t, "AddShareFile again", ctPutIn(s.AddShareFile(t.Context(), f.Owner, old.ID, f.ID, 0, ctNow())))
+		ctMust(t, "AddShareFiles again", s.AddShareFiles(t.Context(), f.Owner, old.ID, []string{f.ID}, 0, ctNow()))
 	}
 	// The slow edit's calls: 1 its read of the link, 2 its conversion's
 	// insert, 3 its read of the removal's mark.
 	slow := newAtStoreCall(newAtStoreCall(t.Context(), 3, addAgain), 2, convertAndRemove)
-	ctMust(t, "the slow edit", ctPutIn(s.AddShareFile(slow, f.Owner, old.ID, g.ID, 0, ctNow())))
+	ctMust(t, "the slow edit", s.AddShareFiles(slow, f.Owner, old.ID, []string{g.ID}, 0, ctNow()))
 	got, err := s.GetShare(t.Context(), f.Owner, old.ID, ctNow())
 	ctMust(t, "GetShare", err)
 	if !slices.ContainsFunc(got.Files, func(sf ShareFile) bool { return sf.FileID == f.ID && sf.Member != "" }) {

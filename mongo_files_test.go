@@ -172,7 +172,7 @@ func TestCountsAreCountCommands(t *testing.T) {
 		made := drops[d]
 		made.Files = made.Files[:len(made.Files)-1]
 		ctMust(t, "insert drop", s.InsertShare(ctx, made, 0))
-		ctMust(t, "add file", ctPutIn(s.AddShareFile(ctx, owner, made.ID, last.FileID, 0, time.Now().Add(time.Second)))) // listed last
+		ctMust(t, "add file", s.AddShareFiles(ctx, owner, made.ID, []string{last.FileID}, 0, time.Now().Add(time.Second))) // listed last
 		for i, df := range drops[d].Files {
 			for range i {
 				read, err := s.ShareLink(ctx, drops[d].TokenHash, now)

@@ -533,7 +533,7 @@ func (s *mongoStore) stillInDrop(ctx context.Context, shareID string, f ShareFil
 // of this file's same time in the drop can take that _id again once it is
 // deleted, and only when the file was taken out meanwhile, which refuses
 // that download too (ctShareGiveBackAfterPutBack): a member is never live
-// again once its time ends (AddShareFile draws one per try), and a file
+// again once its time ends (addShareFile draws one per try), and a file
 // without one is marked when taken out (markRemoved). One try, even after
 // the request ended: should it fail, the file allows one download fewer,
 // never more.

@@ -18,7 +18,7 @@ func TestCountsAreByMember(t *testing.T) {
 		left := shareDownload{ID: downloadNumberID(sh.ID, ShareFile{FileID: f.ID}, n+1), ShareID: sh.ID, FileID: f.ID, ExpiresAt: sh.ExpiresAt}
 		ctMust(t, "insert a leftover number", s.insertOne(t.Context(), s.shareDownloads, left, "insert leftover"))
 	}
-	ctMust(t, "AddShareFile", ctPutIn(s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow())))
+	ctMust(t, "AddShareFiles", s.AddShareFiles(t.Context(), owner, sh.ID, []string{f.ID}, 0, ctNow()))
 
 	got, err := s.ShareLink(t.Context(), sh.TokenHash, ctNow())
 	ctMust(t, "ShareLink", err)

@@ -42,6 +42,7 @@ func testShareContract(t *testing.T, open func(t *testing.T) Store) {
 		{"GiveBackAfterPutBack", ctShareGiveBackAfterPutBack},
 		{"PutBackWhileTakenOut", ctSharePutBackWhileTakenOut},
 		{"GapAfterFailedCount", ctShareGapAfterFailedCount},
+		{"AddAllOrNone", ctShareAddAllOrNone},
 	})
 }
 
@@ -275,7 +276,7 @@ func ctShareRevokedWhileCounting(t *testing.T, s Store) {
 // refused download left no count behind: the file starts again from none.
 func ctCheckPutBackUncounted(t *testing.T, s Store, sh Share, fileID string, at int64) {
 	t.Helper()
-	ctMust(t, "AddShareFile", ctPutIn(s.AddShareFile(t.Context(), sh.Owner, sh.ID, fileID, 0, ctNow())))
+	ctMust(t, "AddShareFiles", s.AddShareFiles(t.Context(), sh.Owner, sh.ID, []string{fileID}, 0, ctNow()))
 	got, err := s.ShareLink(t.Context(), sh.TokenHash, ctNow())
 	ctMust(t, "ShareLink", err)
 	if f := got.file(fileID); f == nil || f.Downloads != 0 {
@@ -300,7 +301,7 @@ func ctShareStaleCountAfterPutBack(t *testing.T, s Store) {
 	stale, err := s.ShareLink(ctx, sh.TokenHash, now)
 	ctMust(t, "ShareLink", err)
 	ctMust(t, "RemoveShareFile", s.RemoveShareFile(ctx, owner, sh.ID, f.ID, now))
-	ctMust(t, "AddShareFile", ctPutIn(s.AddShareFile(ctx, owner, sh.ID, f.ID, 0, now)))
+	ctMust(t, "AddShareFiles", s.AddShareFiles(ctx, owner, sh.ID, []string{f.ID}, 0, now))
 	downloads := int64(0)
 	for range 2 { // two downloads whose links were read before
 		if _, err := s.CountShareDownload(ctx, stale, f.ID, now); err == nil {
@@ -359,7 +360,7 @@ func ctShareGiveBackAfterPutBack(t *testing.T, s Store) {
 			now, max := ctNow(), int64(2)
 			sh, f := ctLimitedDrop(t, s, owner, now, max)
 			putBack := func() {
-				ctMust(t, "AddShareFile", ctPutIn(s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow())))
+				ctMust(t, "AddShareFiles", s.AddShareFiles(t.Context(), owner, sh.ID, []string{f.ID}, 0, ctNow()))
 			}
 			downloads := int64(0) // of the file once put back
 			atBack := newAtStoreCall(t.Context(), back, func() {
@@ -409,15 +410,14 @@ func ctSharePutBackWhileTakenOut(t *testing.T, s Store) {
 		ctMust(t, "CountShareDownload", err)
 		downloads := int64(0) // in the drop once put back
 		ctx := newAtStoreCall(t.Context(), at, func() {
-			_, err := s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow()) // still in, if the removal has not taken it out yet
-			ctMust(t, "AddShareFile", err)
+			ctMust(t, "AddShareFiles", s.AddShareFiles(t.Context(), owner, sh.ID, []string{f.ID}, 0, ctNow()))
 			downloads = ctDownloads(t, s, sh, f.ID, 1)
 		})
 		ctMust(t, "RemoveShareFile", s.RemoveShareFile(ctx, owner, sh.ID, f.ID, ctNow()))
 		got, err := s.ShareLink(t.Context(), sh.TokenHash, ctNow())
 		ctMust(t, "ShareLink", err)
 		if got.file(f.ID) == nil { // the removal came last: the file is out, and its downloads gone
-			ctMust(t, "AddShareFile", ctPutIn(s.AddShareFile(t.Context(), owner, sh.ID, f.ID, 0, ctNow())))
+			ctMust(t, "AddShareFiles", s.AddShareFiles(t.Context(), owner, sh.ID, []string{f.ID}, 0, ctNow()))
 			downloads = 0
 		} else {
 			keptBack++
@@ -727,4 +727,55 @@ func (c *atStoreCall) reached() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.calls >= c.at
+}
+
+// ctShareAddAllOrNone: AddShareFiles puts every file in, after those the
+// drop has and in the order given, or none: not when one is at its cap of
+// live shares (ErrTooManyShares), nor when the drop would hold more than
+// maxDropFiles (ErrDropFull). A file already in stays where it is, once.
+func ctShareAddAllOrNone(t *testing.T, s Store) {
+	ctx, owner := t.Context(), ctNewID()
+	sh, f := ctLimitedDrop(t, s, owner, ctNow(), 10)
+	full := ctShareFile(t, s, owner)
+	ctShare(t, s, full, time.Hour, 0) // its one live share
+	want := fileIDsOf(sh.Files)
+	wantFiles := func(when string) {
+		t.Helper()
+		got, err := s.GetShare(ctx, owner, sh.ID, ctNow())
+		ctMust(t, "GetShare", err)
+		if ids := fileIDsOf(got.Files); !slices.Equal(ids, want) {
+			t.Fatalf("%s the drop holds %d files %v, want %d %v", when, len(ids), ids, len(want), want)
+		}
+	}
+	a, b := ctShareFile(t, s, owner).ID, ctShareFile(t, s, owner).ID
+	if err := s.AddShareFiles(ctx, owner, sh.ID, []string{a, full.ID}, 1, ctNow()); !errors.Is(err, ErrTooManyShares) {
+		t.Fatalf("adding a file at its cap of links = %v, want ErrTooManyShares", err)
+	}
+	wantFiles("after an add refused at a file's cap of links")
+	ctMust(t, "AddShareFiles", s.AddShareFiles(ctx, owner, sh.ID, []string{f.ID, a, b}, 1, ctNow()))
+	want = append(want, a, b)
+	wantFiles("after an add of a file in and two new")
+	var fill []string
+	for len(want)+len(fill) < maxDropFiles-1 {
+		fill = append(fill, ctShareFile(t, s, owner).ID)
+	}
+	ctMust(t, "AddShareFiles", s.AddShareFiles(ctx, owner, sh.ID, fill, 0, ctNow()))
+	want = append(want, fill...)
+	x, y := ctShareFile(t, s, owner).ID, ctShareFile(t, s, owner).ID
+	if err := s.AddShareFiles(ctx, owner, sh.ID, []string{x, y}, 0, ctNow()); !errors.Is(err, ErrDropFull) {
+		t.Fatalf("adding 2 files to a drop of %d = %v, want ErrDropFull", maxDropFiles-1, err)
+	}
+	wantFiles("after an add refused over the drop's cap")
+	ctMust(t, "AddShareFiles", s.AddShareFiles(ctx, owner, sh.ID, []string{x}, 0, ctNow()))
+	want = append(want, x)
+	wantFiles("after an add up to the cap")
+}
+
+// fileIDsOf lists the files' IDs, in order.
+func fileIDsOf(files []ShareFile) []string {
+	ids := make([]string, len(files))
+	for i, f := range files {
+		ids[i] = f.FileID
+	}
+	return ids
 }

@@ -23,6 +23,8 @@ var (
 	// ErrTooManyShares: the file already has as many live share links as
 	// MAX_SHARES_PER_FILE allows.
 	ErrTooManyShares = errors.New("too many share links")
+	// ErrDropFull: the share link would hold more than maxDropFiles files.
+	ErrDropFull = errors.New("share link full")
 	// ErrUnavailable: the backend did not answer in time.
 	ErrUnavailable = errors.New("storage unavailable")
 )
@@ -597,14 +599,14 @@ type dropStore interface {
 	// files as ShareLink gives them (even when used up or left without a
 	// file).
 	GetShare(ctx context.Context, owner, id string, now time.Time) (Share, error)
-	// AddShareFile adds the owner's file to the end of the owner's
-	// unexpired share, unless the file would then be in more than maxLive
-	// unexpired shares (ErrTooManyShares, as InsertShare checks it). It
-	// tells whether this call put the file in: a file already in the share
-	// stays where it is (false, nil), and a caller that takes back what it
-	// added must leave such a file, which another add put in. ErrNotFound
-	// if no such share. The caller has checked that the file is complete.
-	AddShareFile(ctx context.Context, owner, shareID, fileID string, maxLive int, now time.Time) (added bool, err error)
+	// AddShareFiles adds the owner's files, in order, to the end of the
+	// owner's unexpired share, all or none: none if a file would then be
+	// in more than maxLive unexpired shares (ErrTooManyShares, as
+	// InsertShare checks it), or the share would hold more than
+	// maxDropFiles files (ErrDropFull). A file already in the share stays
+	// where it is. ErrNotFound if no such share. The caller has checked
+	// that the files are complete.
+	AddShareFiles(ctx context.Context, owner, shareID string, fileIDs []string, maxLive int, now time.Time) error
 	// RemoveShareFile takes the file out of the owner's share; its
 	// downloads counted so far are forgotten. ErrNotFound if no such
 	// share, or the file is not in it.

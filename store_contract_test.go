@@ -860,16 +860,6 @@ func ctMust(t *testing.T, what string, err error) {
 	}
 }
 
-// ctPutIn is AddShareFile's error, or one saying that the call did not
-// put the file in (it was in the share already), which a test adding a
-// file not in the share must not be told.
-func ctPutIn(added bool, err error) error {
-	if err == nil && !added {
-		return errors.New("the file was in the share already: not put in")
-	}
-	return err
-}
-
 // ctList returns one page, failing the test on an error or an oversized
 // page.
 func ctList(t *testing.T, s Store, q ListQuery) []File {
