@@ -70,6 +70,11 @@ func (s *server) handleInvitePage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// msgInvitationInvalid is the one 404 answer of an invitation link that
+// cannot be used: unknown, used or expired alike, whether found so when
+// the link is opened or when its password or passkey form is sent.
+const msgInvitationInvalid = "This invitation link is not valid: it may have been used already or have expired. Ask an administrator for a new one."
+
 // openInvitation finds the request's unexpired invitation; on false the
 // error page has been written.
 func (s *server) openInvitation(w http.ResponseWriter, r *http.Request) (Invitation, bool) {
@@ -81,7 +86,7 @@ func (s *server) openInvitation(w http.ResponseWriter, r *http.Request) (Invitat
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
-		s.renderError(w, http.StatusNotFound, "This invitation link is not valid: it may have been used already or have expired. Ask an administrator for a new one.")
+		s.renderError(w, http.StatusNotFound, msgInvitationInvalid)
 		return Invitation{}, false
 	case err != nil:
 		s.failPage(w, r, err)
@@ -126,7 +131,7 @@ func (s *server) handleInviteSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.redeemInvitation(r.Context(), hashSecret(r.PathValue("token")), pw); err != nil {
 		if errors.Is(err, ErrNotFound) {
-			s.renderError(w, http.StatusNotFound, "This invitation link is not valid: it may have been used already or have expired. Ask an administrator for a new one.")
+			s.renderError(w, http.StatusNotFound, msgInvitationInvalid)
 			return
 		}
 		s.failPage(w, r, err)

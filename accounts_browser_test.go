@@ -17,10 +17,7 @@ func TestAccountsInChromium(t *testing.T) {
 	e := newAccountsEnv(t, "local", nil)
 	path := e.invite("admin@example.com", true)
 	c := startChromium(t)
-	page, err := c.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
+	page := openPage(t, c)
 	navigate(t, c, page, e.URL+path)
 	waitForPage(t, c, page, func(s pageState) bool { return strings.Contains(s.Text, "Choose a password for admin@example.com") })
 	typeInto(t, c, page, "new-password", "a password for the team")

@@ -414,6 +414,18 @@ func filePathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return pathIDOf(w, r, "file")
 }
 
+// pathIDAndJSON reads a handler's two inputs in the order every such
+// handler answers them: the path's {id} (404 "no such what", the body
+// unread), then the JSON body into v, as readJSON does. On false it has
+// answered.
+func pathIDAndJSON(w http.ResponseWriter, r *http.Request, what string, v any, body jsonBody) (string, bool) {
+	id, ok := pathIDOf(w, r, what)
+	if !ok || !readJSON(w, r, v, body) {
+		return "", false
+	}
+	return id, true
+}
+
 // wantsJSON tells a client that asks for JSON (Accept: application/json)
 // from a browser, which asks for HTML.
 func wantsJSON(r *http.Request) bool {

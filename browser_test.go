@@ -50,10 +50,7 @@ func signInInChromium(t *testing.T, u fakeUser, env map[string]string) (*signInE
 	requireChromium(t)
 	e := newSignInEnv(t, newFakeProviderAs(t, u), env)
 	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
+	page := openPage(t, chrome)
 	navigate(t, chrome, page, e.URL+"/login/")
 	// The button names the provider (OIDC_NAME, by default the fake one's
 	// host); TestOIDCNameOnButton checks the name itself.

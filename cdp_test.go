@@ -219,9 +219,18 @@ func (c *cdpClient) awaitReply(id int, method string, result any) error {
 	}
 }
 
-// openPage creates a tab and attaches to it; commands for the page are
-// then sent with the returned session id (flat mode).
-func (c *cdpClient) openPage() (string, error) { return c.openPageIn("") }
+// openPage creates a tab in c's default browser context and attaches to
+// it; commands for the page are then sent with the returned session id
+// (flat mode). A browser test cannot go on without its page, so a failure
+// ends the test.
+func openPage(t *testing.T, c *cdpClient) string {
+	t.Helper()
+	page, err := c.openPageIn("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
 
 // newBrowserContext makes a browser context of its own (like a fresh
 // incognito profile: no cookies, no storage) for openPageIn.

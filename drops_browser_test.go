@@ -110,10 +110,7 @@ func testPNG(t *testing.T) []byte {
 // real video to preview with no file in the repository.
 func recordWebM(t *testing.T, c *cdpClient) []byte {
 	t.Helper()
-	page, err := c.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
+	page := openPage(t, c)
 	const record = `(async () => {
 		const canvas = document.createElement("canvas");
 		canvas.width = 160; canvas.height = 120;

@@ -329,25 +329,17 @@ type completeRequest struct {
 // object store whether the object is there and how big it is, and records
 // that, never the client's word.
 func (s *server) handleCompleteUpload(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := filePathID(w, r)
-	if !ok {
-		return
-	}
 	var req completeRequest
-	if !readJSON(w, r, &req, bodyOptional) {
+	id, ok := pathIDAndJSON(w, r, "file", &req, bodyOptional)
+	if !ok {
 		return
 	}
 	if msg := s.validateSize(req.Size); msg != "" {
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, msg)
 		return
 	}
-	f, err := s.store.GetFile(r.Context(), owner, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.Status == statusComplete {
-		s.answerAlreadyComplete(w, r, f)
+	f, ok := s.fileToComplete(w, r, owner, id) // multipart.go
+	if !ok {
 		return
 	}
 	if f.UploadID != "" {

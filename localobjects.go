@@ -397,15 +397,22 @@ func (o *localObjects) handleDownload(w http.ResponseWriter, r *http.Request) {
 func (o *localObjects) verifyDownload(key string, v url.Values) (localDownloadParams, time.Time, *localError) {
 	q := localDownloadParams{expires: v.Get("expires"), rcd: v.Get("rcd"), rct: v.Get("rct")}
 	if !validHexMAC(v.Get("sig"), o.downloadMAC(key, q)) {
-		return q, time.Time{}, &localError{http.StatusForbidden, "SignatureDoesNotMatch",
-			"The request signature we calculated does not match the signature you provided."}
+		return q, time.Time{}, errLocalBadSignature
 	}
-	secs, err := strconv.ParseInt(q.expires, 10, 64)
-	expires := time.Unix(secs, 0)
-	if err != nil || !time.Now().Before(expires) {
-		return q, time.Time{}, &localError{http.StatusForbidden, "AccessDenied", "Request has expired"}
+	expires, lerr := checkURLExpiry(q.expires)
+	return q, expires, lerr
+}
+
+// checkURLExpiry reads a pre-signed URL's expires (Unix seconds, covered
+// by its signature, which is checked first) and refuses, as S3 does, a URL
+// used at or after it. Downloads and PUTs are signed alike.
+func checkURLExpiry(expires string) (time.Time, *localError) {
+	secs, err := strconv.ParseInt(expires, 10, 64)
+	at := time.Unix(secs, 0)
+	if err != nil || !time.Now().Before(at) {
+		return time.Time{}, localAccessDenied("Request has expired")
 	}
-	return q, expires, nil
+	return at, nil
 }
 
 // localObject is a stored object opened for reading.
@@ -622,6 +629,12 @@ func localMalformed(msg string) *localError {
 
 // errLocalBadKey answers a key that validLocalKey refuses.
 var errLocalBadKey = &localError{http.StatusBadRequest, "InvalidArgument", "invalid object key"}
+
+// errLocalBadSignature is S3's answer to a request that its signature does
+// not cover as sent: a pre-signed URL, a PUT's signed headers or an upload
+// form's policy.
+var errLocalBadSignature = &localError{http.StatusForbidden, "SignatureDoesNotMatch",
+	"The request signature we calculated does not match the signature you provided."}
 
 // writeLocalError writes S3's error shape.
 func writeLocalError(w http.ResponseWriter, e *localError) {

@@ -390,23 +390,20 @@ func (o *localObjects) verifyPut(key string, r *http.Request) (localPutParams, i
 	v := r.URL.Query()
 	q := localPutParams{expires: v.Get("expires"), size: v.Get("size"), uploadID: v.Get("uploadId"),
 		part: v.Get("partNumber"), ct: v.Get("ct")}
-	badSignature := &localError{http.StatusForbidden, "SignatureDoesNotMatch",
-		"The request signature we calculated does not match the signature you provided."}
 	if !validHexMAC(v.Get("sig"), o.putMAC(key, q)) {
-		return q, 0, badSignature
+		return q, 0, errLocalBadSignature
 	}
-	secs, err := strconv.ParseInt(q.expires, 10, 64)
-	if err != nil || !time.Now().Before(time.Unix(secs, 0)) {
-		return q, 0, localAccessDenied("Request has expired")
+	if _, lerr := checkURLExpiry(q.expires); lerr != nil {
+		return q, 0, lerr
 	}
 	size, _ := strconv.ParseInt(q.size, 10, 64) // signed by this server: well-formed
 	switch {
 	case r.ContentLength < 0:
 		return q, 0, &localError{http.StatusLengthRequired, "MissingContentLength", "You must provide the Content-Length HTTP header."}
 	case r.ContentLength != size:
-		return q, 0, badSignature // S3: the signed Content-Length differs
+		return q, 0, errLocalBadSignature // S3: the signed Content-Length differs
 	case q.ct != "" && r.Header.Get("Content-Type") != q.ct:
-		return q, 0, badSignature // like S3, an unsigned Content-Type may be anything
+		return q, 0, errLocalBadSignature // like S3, an unsigned Content-Type may be anything
 	}
 	return q, size, nil
 }

@@ -198,8 +198,7 @@ func (o *localObjects) checkUploadForm(fields map[string]string) (*localPolicy, 
 			" before the file.")
 	}
 	if !validHexMAC(sig, o.policyMAC(policy)) {
-		return nil, &localError{http.StatusForbidden, "SignatureDoesNotMatch",
-			"The request signature we calculated does not match the signature you provided."}
+		return nil, errLocalBadSignature
 	}
 	pol, err := parseLocalPolicy(policy)
 	if err != nil {

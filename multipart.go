@@ -120,12 +120,9 @@ type partURL struct {
 // part asked for, each accepting exactly that part's size. They can be
 // asked for again at any time while the upload lives.
 func (s *server) handlePartURLs(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := filePathID(w, r)
-	if !ok {
-		return
-	}
 	var req partsRequest
-	if !readJSON(w, r, &req, bodyRequired) {
+	id, ok := pathIDAndJSON(w, r, "file", &req, bodyRequired)
+	if !ok {
 		return
 	}
 	f, ok := s.pendingMultipart(w, r, owner, id)
@@ -245,13 +242,8 @@ func (s *server) pendingMultipart(w http.ResponseWriter, r *http.Request, owner,
 // awaitJoin.
 func (s *server) completeMultipart(w http.ResponseWriter, r *http.Request, f *File, claimed *int64) {
 	defer s.joining.lock(f.ID)()
-	f, err := s.store.GetFile(r.Context(), f.Owner, f.ID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.Status == statusComplete {
-		s.answerAlreadyComplete(w, r, f)
+	f, ok := s.fileToComplete(w, r, f.Owner, f.ID)
+	if !ok {
 		return
 	}
 	// checkParts holds every part to its exact size, so the join makes the
@@ -469,16 +461,27 @@ func (s *server) answerPromoteFailed(w http.ResponseWriter, r *http.Request, f *
 // answerCompletedOr answers 200 with the file if another request has
 // completed it meanwhile, and otherwise 409 saying msg.
 func (s *server) answerCompletedOr(w http.ResponseWriter, r *http.Request, f *File, msg string) {
-	now, err := s.store.GetFile(r.Context(), f.Owner, f.ID)
+	if _, ok := s.fileToComplete(w, r, f.Owner, f.ID); ok {
+		writeError(w, http.StatusConflict, codeConflict, msg)
+	}
+}
+
+// fileToComplete reads the file a complete works on, from the store: the
+// handler, the multipart join (under its lock) and a refusal each read it
+// afresh, because another complete may have finished it meanwhile. A file
+// found complete is answered by answerAlreadyComplete, as a retry is. On
+// false it has answered.
+func (s *server) fileToComplete(w http.ResponseWriter, r *http.Request, owner, id string) (*File, bool) {
+	f, err := s.store.GetFile(r.Context(), owner, id)
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return nil, false
 	}
-	if now.Status == statusComplete {
-		s.answerAlreadyComplete(w, r, now)
-		return
+	if f.Status == statusComplete {
+		s.answerAlreadyComplete(w, r, f)
+		return nil, false
 	}
-	writeError(w, http.StatusConflict, codeConflict, msg)
+	return f, true
 }
 
 // answerAlreadyComplete answers a complete of a file read complete: a

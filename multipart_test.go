@@ -994,6 +994,18 @@ func TestRetriedCompleteSettlesTheCharge(t *testing.T) {
 	})
 }
 
+// sendTenBytesInOnePart announces a ten-byte multipart file for a new
+// user and sends its one part without completing it: the upload that the
+// tests of a complete's refusals then complete. It returns the user's
+// client and the upload.
+func sendTenBytesInOnePart(t *testing.T, e *testEnv, user string) (partsClient, multipartCreateOut) {
+	t.Helper()
+	c := partsClient{t: t, e: e, token: e.newUser(user)}
+	up := c.create("ten.bin", 10)
+	c.send(up.File.ID, 10, up.Upload.PartSize, []int{1})
+	return c, up
+}
+
 // TestCompleteWithWrongSizeLeavesThePartsUnjoined: a complete whose
 // "size" differs from the file's is refused 409 before the parts are
 // joined, so the upload still lists its parts and a complete without the
@@ -1003,9 +1015,7 @@ func TestRetriedCompleteSettlesTheCharge(t *testing.T) {
 func TestCompleteWithWrongSizeLeavesThePartsUnjoined(t *testing.T) {
 	t.Parallel()
 	onEachObjectStoreWithSmallParts(t, func(t *testing.T, e *testEnv) {
-		c := partsClient{t: t, e: e, token: e.newUser("claimer")}
-		up := c.create("ten.bin", 10)
-		c.send(up.File.ID, 10, up.Upload.PartSize, []int{1})
+		c, up := sendTenBytesInOnePart(t, e, "claimer")
 		resp, body := e.do(request{method: "POST", path: "/upload/" + up.File.ID + "/complete", token: c.token, body: map[string]any{"size": 11}})
 		wantStatus(t, resp, body, http.StatusConflict)
 		if !strings.Contains(string(body), "not the 11 given at completion") {
@@ -1027,9 +1037,7 @@ func TestCompleteWithWrongSizeLeavesThePartsUnjoined(t *testing.T) {
 func TestListPartsOfJoinedUploadSaysCompleteAgain(t *testing.T) {
 	t.Parallel()
 	onEachObjectStoreWithSmallParts(t, func(t *testing.T, e *testEnv) {
-		c := partsClient{t: t, e: e, token: e.newUser("joiner")}
-		up := c.create("ten.bin", 10)
-		c.send(up.File.ID, 10, up.Upload.PartSize, []int{1})
+		c, up := sendTenBytesInOnePart(t, e, "joiner")
 		f := c.record(up.File.ID)
 		parts, err := e.srv.objects.ListParts(t.Context(), f.ObjectKey, f.UploadID)
 		if err != nil {

@@ -28,10 +28,7 @@ func TestWebPageInChromium(t *testing.T) {
 	requireChromium(t)
 	e := newLocalTestEnv(t, nil)
 	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
+	page := openPage(t, chrome)
 	setViewport(t, chrome, page, 900, 700)
 	signInOnPage(t, chrome, page, e.URL)
 	st := waitForApp(t, chrome, page, func(s appState) bool { return s.Ready && s.EmptyShown })
@@ -221,10 +218,7 @@ func openLocalApp(t *testing.T) (*testEnv, *cdpClient, string) {
 func openSignedInApp(t *testing.T, base string) (*cdpClient, string) {
 	t.Helper()
 	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
+	page := openPage(t, chrome)
 	signInOnPage(t, chrome, page, base)
 	waitForApp(t, chrome, page, func(s appState) bool { return s.Ready })
 	return chrome, page
@@ -720,10 +714,7 @@ func TestPagesHaveNoConsoleErrorsInChromium(t *testing.T) {
 	requireChromium(t)
 	e := newLocalTestEnv(t, map[string]string{"ADMIN_EMAILS": "you@localhost"})
 	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
+	page := openPage(t, chrome)
 	if err := chrome.call(page, "Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": problemsJS}, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -89,10 +89,7 @@ func recordDeletes(t *testing.T, c *cdpClient, page string) {
 // cookies, storage and locks) on the page, signed in already.
 func openSecondTab(t *testing.T, c *cdpClient, base string) string {
 	t.Helper()
-	page, err := c.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
+	page := openPage(t, c)
 	if err := c.call(page, "Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": recordDeletesJS}, nil); err != nil {
 		t.Fatal(err)
 	}

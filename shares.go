@@ -114,12 +114,9 @@ type createShareRequest struct {
 // handleCreateShare handles "POST /files/{id}/shares": a new link to the
 // owner's complete file, the one-file shorthand of POST /shares.
 func (s *server) handleCreateShare(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := filePathID(w, r)
-	if !ok {
-		return
-	}
 	var req createShareRequest
-	if !readJSON(w, r, &req, bodyOptional) {
+	id, ok := pathIDAndJSON(w, r, "file", &req, bodyOptional)
+	if !ok {
 		return
 	}
 	if req.FileIDs != nil {

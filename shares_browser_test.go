@@ -18,12 +18,8 @@ import (
 // to a new directory; it returns the page and the directory.
 func openForDownloads(t *testing.T, chrome *cdpClient, url string) (page, downloads string) {
 	t.Helper()
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	downloads = t.TempDir()
-	err = chrome.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": downloads, "eventsEnabled": true}, nil)
+	page, downloads = openPage(t, chrome), t.TempDir()
+	err := chrome.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": downloads, "eventsEnabled": true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,15 +156,7 @@ func TestSharePageCountsDownInChromium(t *testing.T) {
 	sh := a.share(alice, f.ID, map[string]any{"max_downloads": 2})
 
 	chrome := startChromium(t)
-	page, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = chrome.call("", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": t.TempDir(), "eventsEnabled": true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	navigate(t, chrome, page, sh.URL)
+	page, _ := openForDownloads(t, chrome, sh.URL)
 	waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "2 downloads left") })
 	clickSelector(t, chrome, page, "#download")
 	waitForPage(t, chrome, page, func(s pageState) bool { return strings.Contains(s.Text, "1 download left") })

@@ -74,10 +74,7 @@ func TestTeamServerOnOneMachine(t *testing.T) {
 	admin := teamMember{email: readme.invite[1], password: "the admin's own long passphrase"}
 
 	chrome := startChromiumWith(t, "--host-resolver-rules=MAP "+acmeTestHost+" 127.0.0.1", "--ignore-certificate-errors-spki-list="+spki)
-	adminPage, err := chrome.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
+	adminPage := openPage(t, chrome)
 	member := teamMember{email: "member@example.com"} // no password: a passkey
 	var memberLink string
 	timer.step("4. admin sets a password, signs in, invites a member", func() {

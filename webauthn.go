@@ -521,7 +521,7 @@ func (s *server) handleInvitePasskey(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrConflict):
 		s.renderInvite(w, http.StatusConflict, inv, r.PathValue("token"), "This passkey is registered already.")
 	case errors.Is(err, ErrNotFound):
-		s.renderError(w, http.StatusNotFound, "This invitation link is not valid: it may have been used already or have expired. Ask an administrator for a new one.")
+		s.renderError(w, http.StatusNotFound, msgInvitationInvalid)
 	case err != nil:
 		s.failPage(w, r, err)
 	default:

@@ -24,10 +24,7 @@ func TestPasskeyInChromium(t *testing.T) {
 			e := newPasskeyBrowserEnv(t, metadata)
 			path := e.invite("member@example.com", false)
 			c := startChromium(t)
-			page, err := c.openPage()
-			if err != nil {
-				t.Fatal(err)
-			}
+			page := openPage(t, c)
 			auth := addVirtualAuthenticator(t, c, page)
 			navigate(t, c, page, e.URL+path)
 			waitForPage(t, c, page, func(s pageState) bool { return strings.Contains(s.Text, "Use a passkey") })
@@ -53,10 +50,7 @@ func TestAddPasskeyInChromium(t *testing.T) {
 	e := newPasskeyBrowserEnv(t, "local")
 	e.newAccount("pat@example.com", "pat's long password", false)
 	c := startChromium(t)
-	page, err := c.openPage()
-	if err != nil {
-		t.Fatal(err)
-	}
+	page := openPage(t, c)
 	addVirtualAuthenticator(t, c, page)
 	navigate(t, c, page, e.URL+"/login/")
 	waitForPage(t, c, page, func(s pageState) bool { return strings.Contains(s.Text, "Sign in with a passkey") })
