@@ -60,12 +60,9 @@ type dropFilesRequest struct {
 // complete files join the link, after those it has (a file already in it
 // stays where it is); 200 with the link as it now is.
 func (s *server) handleAddDropFiles(w http.ResponseWriter, r *http.Request, owner string) {
-	id, ok := pathIDOf(w, r, "share")
-	if !ok {
-		return
-	}
 	var req dropFilesRequest
-	if !readJSON(w, r, &req, bodyRequired) {
+	id, ok := pathIDAndJSON(w, r, "share", &req, bodyRequired)
+	if !ok {
 		return
 	}
 	if msg := validDropFiles(req.FileIDs); msg != "" {
