@@ -165,7 +165,7 @@ func (s *localStore) TakeInvitation(ctx context.Context, hash string, now time.T
 		if err != nil {
 			return nil, err
 		}
-		if err := os.Remove(localInvitationPath(s.dir, hash)); errors.Is(err, fs.ErrNotExist) {
+		if err := removeLocalInvitations(s.dir, hash); errors.Is(err, fs.ErrNotExist) {
 			return nil, ErrNotFound
 		} else if err != nil {
 			return nil, fmt.Errorf("%w: taking invitation: %v", ErrUnavailable, err)
@@ -181,20 +181,46 @@ func (s *localStore) TakeInvitation(ctx context.Context, hash string, now time.T
 // DeleteInvitations removes, under the store's write lock, every
 // invitation file for email, expired ones too (a team's few files).
 func (s *localStore) DeleteInvitations(ctx context.Context, email string) (int, error) {
-	n := 0
+	var hashes []string
 	err := s.change(ctx, func(*localState) (*localRecord, error) {
-		return nil, eachLocalInvitationFile(s.dir, func(inv Invitation) error {
-			if inv.Email != email {
-				return nil
+		err := eachLocalInvitationFile(s.dir, func(inv Invitation) error {
+			if inv.Email == email {
+				hashes = append(hashes, inv.Hash)
 			}
-			if err := os.Remove(localInvitationPath(s.dir, inv.Hash)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("%w: deleting invitation: %v", ErrUnavailable, err)
-			}
-			n++
 			return nil
 		})
+		if err == nil {
+			err = removeLocalInvitations(s.dir, hashes...)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: deleting invitation: %v", ErrUnavailable, err)
+		}
+		return nil, nil
 	})
-	return n, err
+	return len(hashes), err
+}
+
+// removeLocalInvitations removes the invitation files with those hashes
+// (fs.ErrNotExist if one is gone), then syncs their directory, as writing
+// one does: a used invitation must not come back after a power loss
+// (review 18: for an existing account an invitation resets its password).
+func removeLocalInvitations(dir string, hashes ...string) error {
+	if len(hashes) == 0 {
+		return nil
+	}
+	var gone error
+	for _, hash := range hashes {
+		err := os.Remove(localInvitationPath(dir, hash))
+		if errors.Is(err, fs.ErrNotExist) {
+			gone = err
+		} else if err != nil {
+			return err
+		}
+	}
+	if err := syncLocalDir(filepath.Join(dir, localInvitationsDir)); err != nil {
+		return err
+	}
+	return gone
 }
 
 // FindAccount finds the account's user among all users (a team's few).
