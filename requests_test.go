@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -626,6 +628,68 @@ func TestRequestSenderTakesBackPendingFile(t *testing.T) {
 		resp, data = takeBack(own.File.ID)
 		wantStatus(t, resp, data, http.StatusNotFound)
 	})
+}
+
+// TestTakeBackAfterCompleteKeepsTheReceivedFile: on S3 a sender's
+// complete of a single upload lands between the take-back's read of the
+// file (still pending) and its hold. The complete answers 200, so the
+// take-back must lose (409) and the owner keep the file. Before, the
+// hold was not conditional on the file still being pending: it held the
+// received file deleted, and the owner lost a file its sender was told
+// had arrived. On both metadata stores.
+func TestTakeBackAfterCompleteKeepsTheReceivedFile(t *testing.T) {
+	t.Parallel()
+	for _, metadata := range []string{"mongodb", "local"} {
+		t.Run(metadata+"+s3", func(t *testing.T) {
+			t.Parallel()
+			start := func(t *testing.T, env map[string]string) *testEnv {
+				return startTestEnv(t, backendEnv(t, metadata, "s3", env))
+			}
+			e := newShareEnv(t, start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
+			alice := e.newUser("alice")
+			fr := e.newRequest(alice, map[string]any{"title": "Contract", "max_files": 1, "max_bytes": 1000})
+			base := linkPath(t, fr.URL)
+			content := []byte("signed")
+			resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "contract.pdf", "size": len(content)})
+			wantStatus(t, resp, data, http.StatusCreated)
+			up := decode[uploadOut](t, data)
+			e.apiTester.upload(up, content)
+			var completed struct {
+				status int
+				body   []byte
+			}
+			hooked := &afterGetFile{Store: e.srv.store}
+			hooked.hook = func() { // the take-back's read: the complete runs whole before its hold
+				completed.status, completed.body, _ = e.try(request{method: "POST", path: base + "/upload/" + up.File.ID + "/complete"})
+			}
+			e.srv.store = hooked
+			resp, data = e.do(request{method: "DELETE", path: base + "/upload/" + up.File.ID})
+			if completed.status != http.StatusOK {
+				t.Fatalf("the complete between the take-back's read and its hold: %d %s, want 200", completed.status, completed.body)
+			}
+			wantStatus(t, resp, data, http.StatusConflict)
+			if got := downloaded(t, e.apiTester, alice, up.File.ID); !bytes.Equal(got, content) {
+				t.Errorf("the owner downloads %q, want the file the sender was told was received", got)
+			}
+			e.wantMeUsage(alice, int64(len(content)), 1)
+		})
+	}
+}
+
+// afterGetFile is a Store that calls hook once, after the first GetFile
+// made after the hook is set.
+type afterGetFile struct {
+	Store
+	hook func()
+	done atomic.Bool
+}
+
+func (s *afterGetFile) GetFile(ctx context.Context, owner, id string) (*File, error) {
+	f, err := s.Store.GetFile(ctx, owner, id)
+	if s.done.CompareAndSwap(false, true) {
+		s.hook()
+	}
+	return f, err
 }
 
 // TestRequestRateLimits: calls on one request are limited per request,
