@@ -441,12 +441,16 @@ func (s *mongoStore) claimHold(ctx context.Context, owner, id string) (string, e
 	return claim.Key, nil
 }
 
-// claimSweep takes the claim of an abandoned upload for the sweeper,
-// before it deletes the file: false if a complete (or another sweeper)
-// claimed it first, which the sweeper then leaves alone.
+// claimSweep takes the claim of an abandoned upload for the sweeper (or a
+// sender's take-back), before it deletes the file: false if a complete
+// claimed it first, which the sweeper then leaves alone. A sweep's claim
+// already there is taken too: an earlier try's whose delete failed after
+// it (a sender's take-back answered 503), or another sweeper's racing this
+// one, whose delete then finds the file gone. Before, a retry of that
+// take-back found the file claimed, and answered it was received.
 func (s *mongoStore) claimSweep(ctx context.Context, id string, now time.Time) (bool, error) {
 	claim := completionClaim{ID: id, Kind: claimSwept, ExpiresAt: now.Add(completionClaimTTL)}
-	return s.insertUnique(ctx, s.completionsColl(), claim, "claim abandoned upload")
+	return s.claimFirst(ctx, claim, "claim abandoned upload")
 }
 
 // DeleteFile ends the file's shares first (mongo_shares.go): should the

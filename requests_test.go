@@ -692,6 +692,54 @@ func (s *afterGetFile) GetFile(ctx context.Context, owner, id string) (*File, er
 	return f, err
 }
 
+// TestTakeBackRetriedAfterFailedDeleteFinishes: on MongoDB a sender's
+// take-back whose delete fails after its claim on the file (its request
+// ends at the store's 2nd call) is retried: the retry finishes it (204),
+// and the request has room again. Before, the retry found the claim of
+// the first try and answered 409 "this file was received", of a file the
+// owner never received, which then held the request's room for an hour.
+func TestTakeBackRetriedAfterFailedDeleteFinishes(t *testing.T) {
+	t.Parallel()
+	start := func(t *testing.T, env map[string]string) *testEnv {
+		return startTestEnv(t, backendEnv(t, "mongodb", "local", env))
+	}
+	e := newShareEnv(t, start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
+	alice := e.newUser("alice")
+	fr := e.newRequest(alice, map[string]any{"title": "Contract", "max_files": 1, "max_bytes": 1000})
+	base := linkPath(t, fr.URL)
+	resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "contract.pdf", "size": 500})
+	wantStatus(t, resp, data, http.StatusCreated)
+	id := decode[uploadOut](t, data).File.ID
+	failing := &endDeleteAbandonedOnce{Store: e.srv.store, at: 2}
+	e.srv.store = failing
+	resp, data = e.do(request{method: "DELETE", path: base + "/upload/" + id})
+	if resp.StatusCode < 500 || !failing.ended.reached() {
+		t.Fatalf("the take-back ended at its 2nd store call: %d %s, want a 5xx", resp.StatusCode, data)
+	}
+	resp, data = e.do(request{method: "DELETE", path: base + "/upload/" + id})
+	wantStatus(t, resp, data, http.StatusNoContent)
+	if list := e.requests(alice); list[0].FilesReceived != 0 || list[0].BytesReceived != 0 {
+		t.Errorf("after the take-back: %+v, want the request empty", list[0])
+	}
+	e.wantMeUsage(alice, 0, 0)
+}
+
+// endDeleteAbandonedOnce is a Store whose first DeleteAbandonedFile has
+// its request end at its at-th store call.
+type endDeleteAbandonedOnce struct {
+	Store
+	at    int64
+	ended *atStoreCall
+}
+
+func (s *endDeleteAbandonedOnce) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) (*File, error) {
+	if s.ended == nil {
+		s.ended = newAtStoreCall(ctx, s.at, nil)
+		ctx = s.ended
+	}
+	return s.Store.DeleteAbandonedFile(ctx, owner, id, createdBefore)
+}
+
 // TestRequestRateLimits: calls on one request are limited per request,
 // whatever their address, and per client address, as share links are.
 func TestRequestRateLimits(t *testing.T) {
