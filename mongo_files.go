@@ -507,8 +507,10 @@ func (s *mongoStore) hold(ctx context.Context, owner, id string, only ...bson.E)
 	return f, s.holdInLedger(ctx, owner, id)
 }
 
-// HoldPendingFile takes the file's hold claim before anything else, then
-// holds it as HoldDeletedFile does. The claim, a unique insert, decides
+// HoldPendingFile reads the file, and if it is pending with a staging
+// key, takes its hold claim, then holds it as HoldDeletedFile does. (The
+// read keeps the claim off a file the hold would not take: a claim left
+// there would refuse that file's complete.) The claim, a unique insert, decides
 // between the take-back and a complete of the pending file, which claims
 // after its own write (claimCompletion): on FerretDB 1.x each conditional
 // update is a read then a write, so the file's status as either update
@@ -519,6 +521,13 @@ func (s *mongoStore) hold(ctx context.Context, owner, id string, only ...bson.E)
 // deleted already by such a complete: it goes on to take the file off
 // the owner's count (holdInLedger), and answers the take-back done.
 func (s *mongoStore) HoldPendingFile(ctx context.Context, owner, id string) (*File, error) {
+	f, err := s.GetFile(ctx, owner, id)
+	if err == nil && (f.Status != statusPending || f.StagingKey == "") {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
 	claim := completionClaim{ID: id, Kind: claimHeld, ExpiresAt: time.Now().Add(completionClaimTTL)}
 	won, err := s.claimFirst(ctx, claim, "claim held file")
 	if err != nil {

@@ -436,7 +436,8 @@ func ctDeleteAbandonedFile(t *testing.T, s Store) {
 // ctHoldPendingFile: a sender's take-back holds a file that names a
 // staging key only while it is still pending: a complete file stays
 // complete (ErrNotFound), and a complete after the hold is not
-// acknowledged. A file with no staging key is never held.
+// acknowledged. A file with no staging key is never held, and its
+// complete goes through after.
 func ctHoldPendingFile(t *testing.T, s Store) {
 	ctx := t.Context()
 	owner := ctNewID()
@@ -458,6 +459,9 @@ func ctHoldPendingFile(t *testing.T, s Store) {
 	}
 	if f, err := s.GetFile(ctx, owner, done.ID); err != nil || f.Status != statusComplete {
 		t.Errorf("the complete file after HoldPendingFile: %+v, %v, want it complete", f, err)
+	}
+	if _, completed, err := s.CompleteFile(ctx, owner, unstaged.ID, "", 1, "e", ctNow()); err != nil || !completed {
+		t.Errorf("CompleteFile of the file not held = %v, %v, want it completed", completed, err)
 	}
 	held, err := s.HoldPendingFile(ctx, owner, pending.ID)
 	if err != nil || held.ID != pending.ID || held.Status != statusPending {
