@@ -308,10 +308,23 @@ func (s *localStore) HoldDeletedFile(ctx context.Context, owner, id string) (*Fi
 // HoldDeletedFileEmitting is HoldDeletedFile, with the deliveries of
 // events in the hold's record (localstore_outbox.go).
 func (s *localStore) HoldDeletedFileEmitting(ctx context.Context, owner, id string, events fileEvents) (*File, error) {
+	return s.hold(ctx, owner, id, false, events)
+}
+
+// HoldPendingFile is HoldDeletedFile, only if the file is still pending
+// under the write lock, which a complete takes too.
+func (s *localStore) HoldPendingFile(ctx context.Context, owner, id string) (*File, error) {
+	return s.hold(ctx, owner, id, true, nil)
+}
+
+// hold marks the owner's file that names a staging key deleted, with the
+// deliveries of events in the hold's record; if pendingOnly, only a file
+// still pending.
+func (s *localStore) hold(ctx context.Context, owner, id string, pendingOnly bool, events fileEvents) (*File, error) {
 	var held File
 	err := s.change(ctx, func(st *localState) (*localRecord, error) {
 		f, err := st.liveFile(owner, id)
-		if err == nil && f.StagingKey == "" {
+		if err == nil && (f.StagingKey == "" || pendingOnly && f.Status != statusPending) {
 			err = ErrNotFound
 		}
 		if err != nil {

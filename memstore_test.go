@@ -186,10 +186,20 @@ func (m *memStore) findLive(owner, id string) (*File, error) {
 }
 
 func (m *memStore) HoldDeletedFile(_ context.Context, owner, id string) (*File, error) {
+	return m.hold(owner, id, false)
+}
+
+func (m *memStore) HoldPendingFile(_ context.Context, owner, id string) (*File, error) {
+	return m.hold(owner, id, true)
+}
+
+// hold marks the owner's file that names a staging key deleted; if
+// pendingOnly, only a file still pending.
+func (m *memStore) hold(owner, id string, pendingOnly bool) (*File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.findLive(owner, id)
-	if err != nil || f.StagingKey == "" {
+	if err != nil || f.StagingKey == "" || pendingOnly && f.Status != statusPending {
 		return nil, ErrNotFound
 	}
 	held := memCopy(f)

@@ -441,12 +441,16 @@ func (s *mongoStore) claimHold(ctx context.Context, owner, id string) (string, e
 	return claim.Key, nil
 }
 
-// claimSweep takes the claim of an abandoned upload for the sweeper,
-// before it deletes the file: false if a complete (or another sweeper)
-// claimed it first, which the sweeper then leaves alone.
+// claimSweep takes the claim of an abandoned upload for the sweeper (or a
+// sender's take-back), before it deletes the file: false if a complete
+// claimed it first, which the sweeper then leaves alone. A sweep's claim
+// already there is taken too: an earlier try's whose delete failed after
+// it (a sender's take-back answered 503), or another sweeper's racing this
+// one, whose delete then finds the file gone. Before, a retry of that
+// take-back found the file claimed, and answered it was received.
 func (s *mongoStore) claimSweep(ctx context.Context, id string, now time.Time) (bool, error) {
 	claim := completionClaim{ID: id, Kind: claimSwept, ExpiresAt: now.Add(completionClaimTTL)}
-	return s.insertUnique(ctx, s.completionsColl(), claim, "claim abandoned upload")
+	return s.claimFirst(ctx, claim, "claim abandoned upload")
 }
 
 // DeleteFile ends the file's shares first (mongo_shares.go): should the
@@ -467,6 +471,12 @@ func (s *mongoStore) DeleteFile(ctx context.Context, owner, id string) (*File, e
 // leaves it complete (claimHold, finishHold); before anything, the owner's
 // mark that the file is being held goes in, for the sweeper (markHolding).
 func (s *mongoStore) HoldDeletedFile(ctx context.Context, owner, id string) (*File, error) {
+	return s.hold(ctx, owner, id, notDeleted)
+}
+
+// hold is HoldDeletedFile, whose mark takes the file only if it also
+// matches only.
+func (s *mongoStore) hold(ctx context.Context, owner, id string, only ...bson.E) (*File, error) {
 	if err := s.markHolding(ctx, owner, id); err != nil {
 		return nil, err
 	}
@@ -479,7 +489,7 @@ func (s *mongoStore) HoldDeletedFile(ctx context.Context, owner, id string) (*Fi
 			return nil, err
 		}
 	}
-	f, err := s.markDeleted(ctx, owner, id)
+	f, err := s.markDeleted(ctx, owner, id, only...)
 	if err != nil {
 		return nil, err
 	}
@@ -495,6 +505,51 @@ func (s *mongoStore) HoldDeletedFile(ctx context.Context, owner, id string) (*Fi
 		f.ObjectKey = cmp.Or(completed, f.ObjectKey)
 	}
 	return f, s.holdInLedger(ctx, owner, id)
+}
+
+// HoldPendingFile reads the file, and if it is pending with a staging
+// key, takes its hold claim, then holds it as HoldDeletedFile does. (The
+// read keeps the claim off a file the hold would not take: a claim left
+// there would refuse that file's complete.) The claim, a unique insert, decides
+// between the take-back and a complete of the pending file, which claims
+// after its own write (claimCompletion): on FerretDB 1.x each conditional
+// update is a read then a write, so the file's status as either update
+// read it cannot. A complete that claimed first keeps the file, untouched
+// (ErrNotFound); one that claims after is not acknowledged and marks the
+// file deleted again (finishHold), even if its write landed first. So,
+// won, the hold is this take-back's whatever the file's status now, even
+// deleted already by such a complete: it goes on to take the file off
+// the owner's count (holdInLedger), and answers the take-back done.
+func (s *mongoStore) HoldPendingFile(ctx context.Context, owner, id string) (*File, error) {
+	f, err := s.GetFile(ctx, owner, id)
+	if err == nil && (f.Status != statusPending || f.StagingKey == "") {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	claim := completionClaim{ID: id, Kind: claimHeld, ExpiresAt: time.Now().Add(completionClaimTTL)}
+	won, err := s.claimFirst(ctx, claim, "claim held file")
+	if err != nil {
+		return nil, err
+	}
+	if !won {
+		return nil, ErrNotFound
+	}
+	return s.hold(ctx, owner, id)
+}
+
+// claimFirst inserts claim, and tells whether the file's claim is of its
+// kind: this call's, or an earlier try's that failed after its claim, so
+// that a retry finishes what that try began rather than finding the file
+// claimed by another.
+func (s *mongoStore) claimFirst(ctx context.Context, claim completionClaim, op string) (bool, error) {
+	taken, err := s.insertUnique(ctx, s.completionsColl(), claim, op)
+	if err != nil || taken {
+		return taken, err
+	}
+	first, err := s.readClaim(ctx, claim.ID)
+	return first.Kind == claim.Kind, err
 }
 
 // holdingID is the _id of the mark that the owner is holding the file
@@ -532,15 +587,16 @@ func (s *mongoStore) keepHolding(ctx context.Context, owner string, f *File) err
 	return s.markDeletedAgain(ctx, owner, f.ID, f.StagingKey)
 }
 
-// markDeleted sets the owner's file that names a staging key to statusDeleted.
-func (s *mongoStore) markDeleted(ctx context.Context, owner, id string) (*File, error) {
+// markDeleted sets the owner's file that names a staging key, and also
+// matches only, to statusDeleted.
+func (s *mongoStore) markDeleted(ctx context.Context, owner, id string, only ...bson.E) (*File, error) {
 	ctx, cancel, err := s.opContext(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}, notDeleted,
-		{Key: "staging_key", Value: bson.D{{Key: "$gt", Value: ""}}}}
+	filter := append(bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner},
+		{Key: "staging_key", Value: bson.D{{Key: "$gt", Value: ""}}}}, only...)
 	update := bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: statusDeleted}}}}
 	var f File
 	if err := s.files.FindOneAndUpdate(ctx, filter, update).Decode(&f); err != nil {

@@ -323,6 +323,50 @@ func TestHoldRacingCompleteKeepsTheDelete(t *testing.T) {
 	t.Logf("of 80 races, %d completes were not acknowledged", notAcknowledged)
 }
 
+// TestTakeBackRacingCompleteOneWins: a sender's take-back of a pending
+// upload whose form may still be posted (HoldPendingFile) races the same
+// upload's complete, started at each of the take-back's first store
+// calls, many times. On FerretDB 1.x each conditional update is a read
+// then a write, so both can read the file pending. Exactly one must win:
+// a complete acknowledged leaves the file complete and the take-back
+// refused, a take-back that held the file leaves the complete refused.
+// Before, the hold was not conditional: a complete acknowledged first was
+// held deleted after.
+func TestTakeBackRacingCompleteOneWins(t *testing.T) {
+	t.Parallel()
+	q := Quota{Files: 1 << 40}
+	s := openMongoStoreAt(t, testDatabaseName(t), withQuota(q))
+	countStoreCalls(s)
+	wins := map[string]int{}
+	for round := range 60 {
+		f := insertStagedFile(t, s, q)
+		var cerr error
+		var wg sync.WaitGroup
+		at := newAtStoreCall(t.Context(), int64(1+round%6), func() {
+			wg.Go(func() { _, _, cerr = s.CompleteFile(t.Context(), f.Owner, f.ID, "", 5, "etag", ctNow()) })
+		})
+		_, herr := s.HoldPendingFile(at, f.Owner, f.ID)
+		wg.Wait()
+		got, gerr := s.GetFile(t.Context(), f.Owner, f.ID)
+		u, _ := s.GetUsage(t.Context(), f.Owner)
+		switch {
+		case cerr == nil && errors.Is(herr, ErrNotFound):
+			wins["complete"]++
+			if gerr != nil || got.Status != statusComplete || u != (Usage{Bytes: 5, Files: 1}) {
+				t.Errorf("round %d: the complete was acknowledged, and the file reads %+v, %v; the usage %+v", round, got, gerr, u)
+			}
+		case herr == nil && errors.Is(cerr, ErrNotFound):
+			wins["take-back"]++
+			if !errors.Is(gerr, ErrNotFound) || u != (Usage{Bytes: 5}) {
+				t.Errorf("round %d: the take-back held the file, and it reads %+v, %v; the usage %+v, want its 5 bytes and no file", round, got, gerr, u)
+			}
+		default:
+			t.Errorf("round %d: the complete answered %v, the take-back %v: want exactly one to win", round, cerr, herr)
+		}
+	}
+	t.Logf("wins: %v", wins)
+}
+
 // TestCompleteRetriedAfterHoldIsNotAcknowledged: on FerretDB 1.x a
 // complete can write a held file back as complete, and finishing the hold
 // can then fail (503). The client's retry finds the file complete: it must

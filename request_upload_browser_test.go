@@ -277,3 +277,54 @@ func TestRequestPageManyFilesAtOnce(t *testing.T) {
 		t.Errorf("the owner has %d complete files of the %d dropped at once", complete, files)
 	}
 }
+
+// TestRequestPageCancelDuringRetryFreesItsSlot: a stranger drops four
+// files on a request link whose rate limit is spent (the server's clock
+// frozen, so none comes back): the page sends three at a time, each
+// waiting out its 429's Retry-After (10 s here). A Cancel of the first
+// ends its wait at once, and the fourth file starts in its slot. Before,
+// the cancelled file kept its slot until its wait ended, and the file
+// after it waited its turn as long, up to 30 s a try.
+func TestRequestPageCancelDuringRetryFreesItsSlot(t *testing.T) {
+	t.Parallel()
+	requireChromium(t)
+	const limit = 6 // a token every 10 s, the Retry-After the page waits
+	e := newShareEnv(t, newLocalTestEnv, map[string]string{"AUTH_RATE_LIMIT": strconv.Itoa(limit)})
+	e.clock.freeze()
+	chrome, _, link, stranger := newRequestLink(t, e.URL, "Photos", 10)
+	page := openLinkTab(t, chrome, stranger, link)
+	const spendJS = `(async () => {
+		for (let i = 0; i < 20; i++) {
+			const r = await fetch(location.pathname, {headers: {Accept: "application/json"}});
+			if (r.status === 429) return Number(r.headers.get("Retry-After"));
+		}
+		return 0;
+	})()`
+	var retryAfter int
+	if err := chrome.evaluate(page, spendJS, &retryAfter); err != nil || retryAfter < 5 {
+		t.Fatalf("spending the link's rate limit: Retry-After %d, %v; want 5 s or more", retryAfter, err)
+	}
+	dir := t.TempDir()
+	var paths []string
+	for i := range 4 {
+		paths = append(paths, writeTestFile(t, dir, fmt.Sprintf("IMG_%04d.jpg", i), randomBytes(t, 4096)))
+	}
+	pick(t, chrome, page, paths...)
+	const queued = "Waiting for the uploads above"
+	waitForApp(t, chrome, page, func(s appState) bool {
+		return len(s.Uploads) == 4 && !strings.Contains(s.Uploads[0], queued) && strings.Contains(s.Uploads[3], queued)
+	})
+	time.Sleep(time.Second) // the three creates answered 429: their waits run
+	if err := chrome.evaluate(page, `(() => { document.querySelector("#uploads button").click(); return true; })()`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	cancelled := time.Now()
+	var s appState
+	if !eventually(time.Duration(retryAfter)*time.Second/2, func() bool {
+		return chrome.evaluate(page, appStateJS, &s) == nil && len(s.Uploads) == 3 && !strings.Contains(s.Uploads[2], queued)
+	}) {
+		t.Fatalf("%v after Cancel of a file waiting out a %d s Retry-After the files are %q: want the fourth started in its slot",
+			time.Since(cancelled).Round(time.Millisecond), retryAfter, s.Uploads)
+	}
+	t.Logf("the fourth file started %v after the Cancel", time.Since(cancelled).Round(time.Millisecond))
+}

@@ -503,12 +503,13 @@ func takenBackTooLate(w http.ResponseWriter) {
 // ErrNotFound otherwise), and returns it, for its objects to go. A file
 // whose form may still write its staging key (S3) is held deleted instead,
 // as removeFile does, so that what the form stores stays charged until
-// sweepStaged deletes it; it no longer counts in the request. That hold is
-// not itself conditional: only a complete sent by the same sender at the
-// same moment could come between the read and the hold.
+// sweepStaged deletes it; it no longer counts in the request. That hold
+// too is only of a file still pending at the hold (HoldPendingFile): a
+// complete of the same file, sent by the sender at the same moment, either
+// came first and keeps the file, or is not acknowledged.
 func (s *server) takeBackPending(ctx context.Context, f *File) (*File, error) {
 	if f.StagingKey != "" {
-		return s.store.HoldDeletedFile(ctx, f.Owner, f.ID)
+		return s.store.HoldPendingFile(ctx, f.Owner, f.ID)
 	}
 	// Created before just after its own creation: this file, whatever its age.
 	return s.store.DeleteAbandonedFile(ctx, f.Owner, f.ID, f.CreatedAt.Add(time.Millisecond))

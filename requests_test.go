@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -626,6 +628,139 @@ func TestRequestSenderTakesBackPendingFile(t *testing.T) {
 		resp, data = takeBack(own.File.ID)
 		wantStatus(t, resp, data, http.StatusNotFound)
 	})
+}
+
+// TestTakeBackAfterCompleteKeepsTheReceivedFile: on S3 a sender's
+// complete of a single upload lands between the take-back's read of the
+// file (still pending) and its hold. The complete answers 200, so the
+// take-back must lose (409) and the owner keep the file. Before, the
+// hold was not conditional on the file still being pending: it held the
+// received file deleted, and the owner lost a file its sender was told
+// had arrived. On both metadata stores.
+func TestTakeBackAfterCompleteKeepsTheReceivedFile(t *testing.T) {
+	t.Parallel()
+	for _, metadata := range []string{"mongodb", "local"} {
+		t.Run(metadata+"+s3", func(t *testing.T) {
+			t.Parallel()
+			start := func(t *testing.T, env map[string]string) *testEnv {
+				return startTestEnv(t, backendEnv(t, metadata, "s3", env))
+			}
+			e := newShareEnv(t, start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
+			alice := e.newUser("alice")
+			fr := e.newRequest(alice, map[string]any{"title": "Contract", "max_files": 1, "max_bytes": 1000})
+			base := linkPath(t, fr.URL)
+			content := []byte("signed")
+			resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "contract.pdf", "size": len(content)})
+			wantStatus(t, resp, data, http.StatusCreated)
+			up := decode[uploadOut](t, data)
+			e.apiTester.upload(up, content)
+			var completed struct {
+				status int
+				body   []byte
+			}
+			hooked := &afterGetFile{Store: e.srv.store}
+			hooked.hook = func() { // the take-back's read: the complete runs whole before its hold
+				completed.status, completed.body, _ = e.try(request{method: "POST", path: base + "/upload/" + up.File.ID + "/complete"})
+			}
+			e.srv.store = hooked
+			resp, data = e.do(request{method: "DELETE", path: base + "/upload/" + up.File.ID})
+			if completed.status != http.StatusOK {
+				t.Fatalf("the complete between the take-back's read and its hold: %d %s, want 200", completed.status, completed.body)
+			}
+			wantStatus(t, resp, data, http.StatusConflict)
+			if got := downloaded(t, e.apiTester, alice, up.File.ID); !bytes.Equal(got, content) {
+				t.Errorf("the owner downloads %q, want the file the sender was told was received", got)
+			}
+			e.wantMeUsage(alice, int64(len(content)), 1)
+		})
+	}
+}
+
+// afterGetFile is a Store that calls hook once, after the first GetFile
+// made after the hook is set.
+type afterGetFile struct {
+	Store
+	hook func()
+	done atomic.Bool
+}
+
+func (s *afterGetFile) GetFile(ctx context.Context, owner, id string) (*File, error) {
+	f, err := s.Store.GetFile(ctx, owner, id)
+	if s.done.CompareAndSwap(false, true) {
+		s.hook()
+	}
+	return f, err
+}
+
+// TestTakeBackRetriedAfterFailedDeleteFinishes: on MongoDB a sender's
+// take-back whose delete (or, on S3, hold) fails after its claim on the
+// file (its request ends at the store call after that claim) is retried: the retry
+// finishes it (204), and the request has room again. Before, the retry of
+// a delete found the claim of the first try and answered 409 "this file
+// was received", of a file the owner never received, which then held the
+// request's room for an hour.
+func TestTakeBackRetriedAfterFailedDeleteFinishes(t *testing.T) {
+	t.Parallel()
+	for _, objects := range []string{"local", "s3"} {
+		t.Run("mongodb+"+objects, func(t *testing.T) {
+			t.Parallel()
+			start := func(t *testing.T, env map[string]string) *testEnv {
+				return startTestEnv(t, backendEnv(t, "mongodb", objects, env))
+			}
+			e := newShareEnv(t, start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
+			alice := e.newUser("alice")
+			fr := e.newRequest(alice, map[string]any{"title": "Contract", "max_files": 1, "max_bytes": 1000})
+			base := linkPath(t, fr.URL)
+			resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "contract.pdf", "size": 500})
+			wantStatus(t, resp, data, http.StatusCreated)
+			id := decode[uploadOut](t, data).File.ID
+			afterClaim := int64(2) // DeleteAbandonedFile claims first; HoldPendingFile reads the file first
+			if objects == "s3" {
+				afterClaim = 3
+			}
+			failing := &endTakeBackOnce{Store: e.srv.store, at: afterClaim}
+			e.srv.store = failing
+			resp, data = e.do(request{method: "DELETE", path: base + "/upload/" + id})
+			if resp.StatusCode < 500 || failing.ended == nil || !failing.ended.reached() {
+				t.Fatalf("the take-back ended at its store call %d: %d %s, want a 5xx", afterClaim, resp.StatusCode, data)
+			}
+			resp, data = e.do(request{method: "DELETE", path: base + "/upload/" + id})
+			wantStatus(t, resp, data, http.StatusNoContent)
+			held := int64(0) // on S3 the held file keeps its bytes' room (TestTakeBackCannotFillTheOwnersQuota)
+			if objects == "s3" {
+				held = 500
+			}
+			if list := e.requests(alice); list[0].FilesReceived != 0 || list[0].BytesReceived != held {
+				t.Errorf("after the take-back: %+v, want no file and %d bytes held", list[0], held)
+			}
+			e.wantMeUsage(alice, held, 0)
+		})
+	}
+}
+
+// endTakeBackOnce is a Store whose first take-back (DeleteAbandonedFile,
+// HoldPendingFile) has its request end at its at-th store call.
+type endTakeBackOnce struct {
+	Store
+	at    int64
+	ended *atStoreCall
+}
+
+// ending is the context of a take-back: the first ends at the at-th call.
+func (s *endTakeBackOnce) ending(ctx context.Context) context.Context {
+	if s.ended != nil {
+		return ctx
+	}
+	s.ended = newAtStoreCall(ctx, s.at, nil)
+	return s.ended
+}
+
+func (s *endTakeBackOnce) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) (*File, error) {
+	return s.Store.DeleteAbandonedFile(s.ending(ctx), owner, id, createdBefore)
+}
+
+func (s *endTakeBackOnce) HoldPendingFile(ctx context.Context, owner, id string) (*File, error) {
+	return s.Store.HoldPendingFile(s.ending(ctx), owner, id)
 }
 
 // TestRequestRateLimits: calls on one request are limited per request,

@@ -360,6 +360,12 @@ type Store interface {
 	// still counts in the owner's usage. ErrNotFound if the file is gone,
 	// already held, or names no staging key.
 	HoldDeletedFile(ctx context.Context, owner, id string) (*File, error)
+	// HoldPendingFile is HoldDeletedFile for a sender's take-back: it holds
+	// the file only if it is still pending at the hold itself, so that of
+	// a take-back and a complete racing on one file only one wins. A
+	// complete that came first keeps the file (ErrNotFound here); one that
+	// comes after is not acknowledged (ErrNotFound there).
+	HoldPendingFile(ctx context.Context, owner, id string) (*File, error)
 
 	InsertCredential(ctx context.Context, c Credential) error
 	// FindCredential returns the unexpired credential of that kind and

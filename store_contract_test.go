@@ -40,6 +40,7 @@ func testStoreContract(t *testing.T, open func(t *testing.T) Store) {
 		{"DeleteFile", ctDeleteFile},
 		{"PendingFilesBefore", ctPendingFilesBefore},
 		{"DeleteAbandonedFile", ctDeleteAbandonedFile},
+		{"HoldPendingFile", ctHoldPendingFile},
 		{"StagedFiles", ctStagedFiles},
 		{"UsageByOwner", ctUsageByOwner},
 		{"Credentials", ctCredentials},
@@ -429,6 +430,48 @@ func ctDeleteAbandonedFile(t *testing.T, s Store) {
 	}
 	if err := errOf(s.DeleteAbandonedFile(ctx, owner, pending.ID, cutoff)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second DeleteAbandonedFile = %v, want ErrNotFound", err)
+	}
+}
+
+// ctHoldPendingFile: a sender's take-back holds a file that names a
+// staging key only while it is still pending: a complete file stays
+// complete (ErrNotFound), and a complete after the hold is not
+// acknowledged. A file with no staging key is never held, and its
+// complete goes through after.
+func ctHoldPendingFile(t *testing.T, s Store) {
+	ctx := t.Context()
+	owner := ctNewID()
+	staged := func() *File {
+		f := ctFile(owner, ctNow())
+		f.StagingKey = "staging/" + f.ID
+		ctInsert(t, s, f)
+		return f
+	}
+	pending, done, unstaged := staged(), staged(), ctFile(owner, ctNow())
+	ctInsert(t, s, unstaged)
+	if _, _, err := s.CompleteFile(ctx, owner, done.ID, "", 1, "e", ctNow()); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*File{done, unstaged} {
+		if err := errOf(s.HoldPendingFile(ctx, owner, f.ID)); !errors.Is(err, ErrNotFound) {
+			t.Errorf("HoldPendingFile(%s) = %v, want ErrNotFound", f.Filename, err)
+		}
+	}
+	if f, err := s.GetFile(ctx, owner, done.ID); err != nil || f.Status != statusComplete {
+		t.Errorf("the complete file after HoldPendingFile: %+v, %v, want it complete", f, err)
+	}
+	if _, completed, err := s.CompleteFile(ctx, owner, unstaged.ID, "", 1, "e", ctNow()); err != nil || !completed {
+		t.Errorf("CompleteFile of the file not held = %v, %v, want it completed", completed, err)
+	}
+	held, err := s.HoldPendingFile(ctx, owner, pending.ID)
+	if err != nil || held.ID != pending.ID || held.Status != statusPending {
+		t.Fatalf("HoldPendingFile(pending) = %+v, %v, want the file as it was", held, err)
+	}
+	if _, _, err := s.CompleteFile(ctx, owner, pending.ID, "", 1, "e", ctNow()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("CompleteFile after the hold = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetFile(ctx, owner, pending.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the held file reads %v, want ErrNotFound", err)
 	}
 }
 

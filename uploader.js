@@ -31,19 +31,39 @@ const DroppUploader = (() => {
   // while it is turned away, a few times. A drop of many files to a
   // request link made far more calls than its rate limit allows a minute,
   // and each file refused after its bytes were sent stayed pending,
-  // holding the request's room (review 13).
+  // holding the request's room (review 13). The call's first argument is
+  // the AbortSignal of its upload's Cancel, which ends the wait at once:
+  // before, a file cancelled while it waited kept its slot, and the files
+  // after it waited their turn, up to 30 s a try.
   function retrying(api) {
-    return async (...args) => {
+    return async (stop, ...args) => {
       for (let tries = 0; ; tries++) {
         try {
           return await api(...args);
         } catch (e) {
           if (!turnedAway(e) || tries >= RETRIES) throw e;
           const wait = Math.min(Math.max(Number(e.retryAfter) || 1, 1), 30);
-          await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+          await pause(wait * 1000, stop);
         }
       }
     };
+  }
+
+  // pause resolves after ms, or rejects as a cancel (ApiError -1) as soon
+  // as stop aborts.
+  function pause(ms, stop) {
+    return new Promise((resolve, reject) => {
+      const cancel = () => {
+        clearTimeout(timer);
+        reject(new ApiError(-1, "Cancelled."));
+      };
+      const timer = setTimeout(() => {
+        stop.removeEventListener("abort", cancel);
+        resolve();
+      }, ms);
+      if (stop.aborted) cancel();
+      else stop.addEventListener("abort", cancel, { once: true });
+    });
   }
 
   // slots lets n tasks run at once; the others wait in order.
@@ -118,6 +138,7 @@ const DroppUploader = (() => {
     const started = performance.now();
     return {
       li, cancel, cancelled: false, xhr: null,
+      stop: new AbortController(), // aborted by Cancel: ends the upload's waits
       progress(sent, total) {
         const pct = total ? Math.floor((sent / total) * 100) : 100;
         bar.value = pct;
@@ -230,18 +251,18 @@ const DroppUploader = (() => {
     const inTurn = slots(AT_ONCE); // a drop of hundreds of files sends a few at a time
     let multipartSupported = true;
 
-    async function createUpload(file) {
+    async function createUpload(row, file) {
       const body = { filename: file.name, size: file.size, ...fields() };
       if (file.type) body.content_type = file.type;
       if (multipartSupported && file.size > MULTIPART_FROM) {
         try {
-          return await api("POST", `${base}/upload/`, { ...body, multipart: true });
+          return await api(row.stop.signal, "POST", `${base}/upload/`, { ...body, multipart: true });
         } catch (e) {
           if (!(e.status === 400 && /multipart/.test(e.message) && /unknown/.test(e.message))) throw e;
           multipartSupported = false; // an older server: one request it is
         }
       }
-      return api("POST", `${base}/upload/`, body);
+      return api(row.stop.signal, "POST", `${base}/upload/`, body);
     }
 
     // ---- One writer per upload ----
@@ -280,8 +301,8 @@ const DroppUploader = (() => {
       row.cancel.addEventListener("click", () => {
         if (row.ended) { row.li.remove(); return; }
         row.cancelled = true;
+        row.stop.abort();
         if (row.xhr) row.xhr.abort();
-        if (row.stopWaiting) row.stopWaiting();
         row.li.remove();
       });
       const ongoing = running.get(key);
@@ -331,16 +352,13 @@ const DroppUploader = (() => {
       let heard = null;
       const hear = (ev) => { if (ev.data && ev.data.key === key && ev.data.completed) heard = ev.data.completed; };
       if (channel) channel.addEventListener("message", hear);
-      const stop = new AbortController();
-      row.stopWaiting = () => stop.abort();
       try {
-        return await locks.request(lockName(key), { signal: stop.signal }, async () => {
-          row.stopWaiting = null;
+        return await locks.request(lockName(key), { signal: row.stop.signal }, async () => {
           if (row.cancelled) return { status: "cancelled" };
           let done = heard || completedSince(key, since);
           const seen = new Map([...seenBefore, ...findResume(key)].map((r) => [r.id, r]));
           for (const r of done ? [] : seen.values()) {
-            if ((await fileStatus({ id: r.id, multipart: true })) !== "complete" || !(await sameBytes(file, r, notedParts(r)))) continue;
+            if ((await fileStatus(row, { id: r.id, multipart: true })) !== "complete" || !(await sameBytes(file, r, notedParts(r)))) continue;
             forgetResume(r.id);
             opts.elsewhere(null);
             done = { id: r.id };
@@ -366,7 +384,7 @@ const DroppUploader = (() => {
       try {
         row.say(findResume(key).length ? "Checking what was sent before…" : "Starting…");
         let created;
-        const resume = await usableResume(file, key);
+        const resume = await usableResume(row, file, key);
         if (resume && resume.complete) {
           opts.elsewhere(null); // the page reads its files again
           row.succeed("uploaded before");
@@ -376,7 +394,7 @@ const DroppUploader = (() => {
           const r = resume.record;
           created = { file: { id: r.id }, upload: { method: "multipart", part_size: r.part_size, part_count: r.part_count }, have: resume.have };
         } else {
-          created = await createUpload(file);
+          created = await createUpload(row, file);
           job.created = true;
         }
         job.id = created.file.id;
@@ -386,7 +404,7 @@ const DroppUploader = (() => {
         if (row.cancelled) throw new ApiError(-1, "Cancelled.");
         row.say("Finishing…");
         job.completeSent = true;
-        const done = await api("POST", `${base}/upload/${job.id}/complete`, { size: file.size });
+        const done = await api(row.stop.signal, "POST", `${base}/upload/${job.id}/complete`, { size: file.size });
         finished(file, key, done.file);
         row.succeed();
         return { status: "done", file: done.file };
@@ -402,16 +420,20 @@ const DroppUploader = (() => {
     // one-request upload that failed (it starts again from zero), or any
     // that was cancelled. A multipart upload that failed stays, to be
     // resumed; one whose file is gone (deleted meanwhile) is forgotten.
+    // A cancelled upload this tab created and never completed is not
+    // asked about: it is pending, or gone, and discarded either way, and
+    // asking could answer "unknown" after a 429 (the cancel ends its wait).
     async function afterFailure(row, file, job, e) {
       const cancelled = row.cancelled || e.status === -1;
-      const status = job.id ? await fileStatus(job) : "none";
+      const ours = job.created && !job.completeSent;
+      const status = !job.id ? "none" : cancelled && ours ? "pending" : await fileStatus(row, job);
       if (status === "complete") {
         forgetResume(job.id);
         opts.elsewhere(null);
         if (!cancelled) row.succeed();
         return { status: "done" };
       }
-      if (status === "pending" && job.created && !job.completeSent && (cancelled || !job.multipart)) {
+      if (status === "pending" && ours && (cancelled || !job.multipart)) {
         forgetResume(job.id);
         if (opts.discard) opts.discard(job.id);
       }
@@ -425,10 +447,10 @@ const DroppUploader = (() => {
     // fileStatus is what the server says of the upload now: "pending",
     // "complete", "gone", or "unknown". Only this tab knows a one-request
     // upload's form, so one it never completed is pending.
-    async function fileStatus(job) {
+    async function fileStatus(row, job) {
       if (!job.multipart) return job.completeSent ? "unknown" : "pending";
       try {
-        await api("GET", `${base}/upload/${job.id}/parts`);
+        await api(row.stop.signal, "GET", `${base}/upload/${job.id}/parts`);
         return "pending";
       } catch (e) {
         if (e.status === 404) return "gone";
@@ -501,7 +523,7 @@ const DroppUploader = (() => {
       for (let n = 1; n <= up.part_count; n++) if (!have.has(n)) todo.push(n);
       for (let i = 0; i < todo.length; i += PART_BATCH) {
         const batch = todo.slice(i, i + PART_BATCH);
-        const urls = await api("POST", `${base}/upload/${id}/parts`, { part_numbers: batch });
+        const urls = await api(row.stop.signal, "POST", `${base}/upload/${id}/parts`, { part_numbers: batch });
         for (const p of urls.parts) {
           if (row.cancelled) return;
           const blob = partBlob(file, up, p.part_number);
@@ -586,11 +608,11 @@ const DroppUploader = (() => {
     // (its complete went through, though the page heard an error) is
     // {complete} if every part of it was this file's, and forgotten; one
     // whose parts are joined already, all this file's, is only completed.
-    async function usableResume(file, key) {
+    async function usableResume(row, file, key) {
       for (const r of findResume(key)) {
         let listed;
         try {
-          listed = ((await api("GET", `${base}/upload/${r.id}/parts`)).parts || []).map((p) => p.part_number);
+          listed = ((await api(row.stop.signal, "GET", `${base}/upload/${r.id}/parts`)).parts || []).map((p) => p.part_number);
         } catch (e) {
           if (e.status !== 404 && e.status !== 409) throw e;
           const joined = e.status === 409 && /already (joined|complete)/.test(e.message);
