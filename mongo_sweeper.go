@@ -20,6 +20,11 @@ import (
 // first takes the file's completion claim (claimSweep), and a complete
 // that finds it is not acknowledged, while a complete that claimed first
 // keeps the file from the sweeper (review 8 lost 17 of 80 such files).
+// Once the claim is taken the file is the sweeper's, even made complete
+// since by a complete whose claim comes after, which is not acknowledged:
+// so the delete takes a complete file too. Before, it missed such a file,
+// and a sender's take-back answered that the file was received while that
+// complete deleted it (review 18).
 func (s *mongoStore) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) (*File, error) {
 	taken, err := s.claimSweep(ctx, id, time.Now())
 	if err != nil {
@@ -29,7 +34,7 @@ func (s *mongoStore) DeleteAbandonedFile(ctx context.Context, owner, id string, 
 		return nil, ErrNotFound
 	}
 	return s.deleteFileReleasing(ctx, owner, id,
-		bson.E{Key: "status", Value: statusPending},
+		bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{statusPending, statusComplete}}}},
 		bson.E{Key: "created_at", Value: bson.D{{Key: "$lt", Value: createdBefore}}})
 }
 

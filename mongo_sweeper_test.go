@@ -69,11 +69,13 @@ func TestSweepRacingCompleteLosesNoAcknowledgedFile(t *testing.T) {
 
 // TestCompleteBeatenBySweepHandsBackTheRecord: the sweeper claims an
 // abandoned upload just as its complete's update lands (at the complete's
-// claim), so the sweeper's delete, filtered on pending, finds nothing and
-// deletes no object. The complete deletes the record and must hand it
-// back with its ErrNotFound (sweptError), for its caller to delete the
-// objects (review 11: a multipart file's object stayed, named by no
-// record).
+// claim). The complete, which claims second, is not acknowledged; the
+// sweeper's delete takes the file, complete as it now is, and hands the
+// record back, for its caller to delete the objects the complete's
+// update named (review 11: a multipart file's object stayed, named by no
+// record). Before review 18 the sweeper's delete, filtered on pending,
+// missed the file, and the complete deleted it: a sender's take-back,
+// which deletes the same way, then answered "this file was received".
 func TestCompleteBeatenBySweepHandsBackTheRecord(t *testing.T) {
 	t.Parallel()
 	q := Quota{Files: 1 << 40}
@@ -82,17 +84,17 @@ func TestCompleteBeatenBySweepHandsBackTheRecord(t *testing.T) {
 	f := ctFile(ctNewID(), ctNow().Add(-2*time.Hour))
 	f.Charged = 5
 	ctMust(t, "insert", s.InsertFileWithinQuota(t.Context(), f, q))
+	var deleted *File
 	var derr error
 	atClaim := newAtStoreCall(t.Context(), 2, func() { // the complete's 2nd call: its claim, its update landed
-		_, derr = s.DeleteAbandonedFile(t.Context(), f.Owner, f.ID, ctNow().Add(-time.Hour))
+		deleted, derr = s.DeleteAbandonedFile(t.Context(), f.Owner, f.ID, ctNow().Add(-time.Hour))
 	})
 	_, _, cerr := s.CompleteFile(atClaim, f.Owner, f.ID, "", 5, "etag", ctNow())
-	if !errors.Is(derr, ErrNotFound) {
-		t.Fatalf("the sweeper's delete of the file completed meanwhile: %v, want ErrNotFound", derr)
+	if derr != nil || deleted == nil || deleted.ObjectKey != f.ObjectKey || deleted.Status != statusComplete {
+		t.Fatalf("the sweeper's delete of the file completed meanwhile: %+v, %v; want the complete record, deleted", deleted, derr)
 	}
-	var swept *sweptError
-	if !errors.As(cerr, &swept) || swept.deleted == nil || swept.deleted.ObjectKey != f.ObjectKey {
-		t.Fatalf("the complete answered %v, want a sweptError with the record it deleted", cerr)
+	if !errors.Is(cerr, ErrNotFound) {
+		t.Fatalf("the complete that claimed second answered %v, want ErrNotFound (swept)", cerr)
 	}
 	if _, err := s.GetFile(t.Context(), f.Owner, f.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the file swept reads %v", err)
@@ -215,3 +217,4 @@ func TestDeleteExpiredTidiesEveryExpiringCollection(t *testing.T) {
 		}
 	}
 }
+

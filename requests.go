@@ -477,8 +477,8 @@ func (s *server) handleRequestTakeBack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	taken, err := s.takeBackPending(r.Context(), f)
-	if errors.Is(err, ErrNotFound) { // received (or taken back) since it was read
-		takenBackTooLate(w)
+	if errors.Is(err, ErrNotFound) { // received, or gone, since it was read
+		s.answerTakeBackMissed(w, r, f)
 		return
 	}
 	if err != nil {
@@ -491,6 +491,22 @@ func (s *server) handleRequestTakeBack(w http.ResponseWriter, r *http.Request) {
 			"request_id", requestInfoFrom(r.Context()).id)
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// answerTakeBackMissed answers a take-back that found the file no longer
+// pending: 409 if the owner has it, else 204, for nothing of it is left
+// in the request (a complete that lost to the take-back's claim deleted
+// it itself, review 18; or an earlier take-back did, or its owner).
+func (s *server) answerTakeBackMissed(w http.ResponseWriter, r *http.Request, f *File) {
+	_, err := s.store.GetFile(r.Context(), f.Owner, f.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		w.WriteHeader(http.StatusNoContent)
+	case err != nil:
+		s.fail(w, r, err)
+	default:
+		takenBackTooLate(w)
+	}
 }
 
 // takenBackTooLate is the 409 of a take-back of a file no longer pending.

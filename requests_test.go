@@ -738,6 +738,54 @@ func TestTakeBackRetriedAfterFailedDeleteFinishes(t *testing.T) {
 	}
 }
 
+// TestTakeBackRacingItsOwnCompleteSaysTakenBack: on MongoDB a sender's
+// take-back and the same sender's complete of one upload: the complete
+// runs whole after the take-back's claim on the file, and loses to it
+// (404, the file deleted). The take-back then finds the file gone, not
+// pending, and must say it took it back, since the owner never got it.
+// Before, it answered 409 "this file was received" (review 18).
+func TestTakeBackRacingItsOwnCompleteSaysTakenBack(t *testing.T) {
+	t.Parallel()
+	start := func(t *testing.T, env map[string]string) *testEnv {
+		return startTestEnv(t, backendEnv(t, "mongodb", "local", env))
+	}
+	e := newShareEnv(t, start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
+	alice := e.newUser("alice")
+	fr := e.newRequest(alice, map[string]any{"title": "Contract", "max_files": 1, "max_bytes": 1000})
+	base := linkPath(t, fr.URL)
+	resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "contract.pdf", "size": 5})
+	wantStatus(t, resp, data, http.StatusCreated)
+	up := decode[uploadOut](t, data)
+	e.apiTester.upload(up, []byte("hello"))
+	var completed int
+	e.srv.store = &duringTakeBack{Store: e.srv.store, at: 2, do: func() { // after its claim, before its delete
+		completed, _, _ = e.try(request{method: "POST", path: base + "/upload/" + up.File.ID + "/complete"})
+	}}
+	resp, data = e.do(request{method: "DELETE", path: base + "/upload/" + up.File.ID})
+	if completed != http.StatusNotFound {
+		t.Fatalf("the complete after the take-back's claim: %d, want 404 (swept)", completed)
+	}
+	wantStatus(t, resp, data, http.StatusNoContent)
+	if list := e.requests(alice); list[0].FilesReceived != 0 || list[0].BytesReceived != 0 {
+		t.Errorf("after the take-back: %+v, want no file", list[0])
+	}
+	e.wantMeUsage(alice, 0, 0)
+}
+
+// duringTakeBack is a Store that runs do at the at-th store call of its
+// first DeleteAbandonedFile.
+type duringTakeBack struct {
+	Store
+	at   int64
+	do   func()
+	once sync.Once
+}
+
+func (s *duringTakeBack) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) (*File, error) {
+	s.once.Do(func() { ctx = newAtStoreCall(ctx, s.at, s.do) })
+	return s.Store.DeleteAbandonedFile(ctx, owner, id, createdBefore)
+}
+
 // endTakeBackOnce is a Store whose first take-back (DeleteAbandonedFile,
 // HoldPendingFile) has its request end at its at-th store call.
 type endTakeBackOnce struct {
