@@ -217,4 +217,3 @@ func TestDeleteExpiredTidiesEveryExpiringCollection(t *testing.T) {
 		}
 	}
 }
-
