@@ -449,6 +449,9 @@ type Store interface {
 	DeleteUserCredentials(ctx context.Context, userID string) (int, error)
 	// MarkCredentialsReset sets the user's CredentialsResetAt to at.
 	MarkCredentialsReset(ctx context.Context, id string, at time.Time) error
+	// TouchUser records that the user was seen at at, which ListUsers
+	// gives as LastSeenAt. It must never write back any other field of
+	// the user: it is the write a user gets most often.
 	TouchUser(ctx context.Context, id string, at time.Time) error
 
 	// Accounts (accounts.go).
