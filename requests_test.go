@@ -704,27 +704,18 @@ func TestTakeBackRetriedAfterFailedDeleteFinishes(t *testing.T) {
 	for _, objects := range []string{"local", "s3"} {
 		t.Run("mongodb+"+objects, func(t *testing.T) {
 			t.Parallel()
-			start := func(t *testing.T, env map[string]string) *testEnv {
-				return startTestEnv(t, backendEnv(t, "mongodb", objects, env))
-			}
-			e := newShareEnv(t, start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
-			alice := e.newUser("alice")
-			fr := e.newRequest(alice, map[string]any{"title": "Contract", "max_files": 1, "max_bytes": 1000})
-			base := linkPath(t, fr.URL)
-			resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "contract.pdf", "size": 500})
-			wantStatus(t, resp, data, http.StatusCreated)
-			id := decode[uploadOut](t, data).File.ID
+			e, alice, base, up := newMongoRequestUpload(t, objects, 500)
 			afterClaim := int64(2) // DeleteAbandonedFile claims first; HoldPendingFile reads the file first
 			if objects == "s3" {
 				afterClaim = 3
 			}
-			failing := &endTakeBackOnce{Store: e.srv.store, at: afterClaim}
+			failing := &atTakeBack{Store: e.srv.store, at: afterClaim} // its request ends there
 			e.srv.store = failing
-			resp, data = e.do(request{method: "DELETE", path: base + "/upload/" + id})
-			if resp.StatusCode < 500 || failing.ended == nil || !failing.ended.reached() {
+			resp, data := e.do(request{method: "DELETE", path: base + "/upload/" + up.File.ID})
+			if resp.StatusCode < 500 || failing.call == nil || !failing.call.reached() {
 				t.Fatalf("the take-back ended at its store call %d: %d %s, want a 5xx", afterClaim, resp.StatusCode, data)
 			}
-			resp, data = e.do(request{method: "DELETE", path: base + "/upload/" + id})
+			resp, data = e.do(request{method: "DELETE", path: base + "/upload/" + up.File.ID})
 			wantStatus(t, resp, data, http.StatusNoContent)
 			held := int64(0) // on S3 the held file keeps its bytes' room (TestTakeBackCannotFillTheOwnersQuota)
 			if objects == "s3" {
@@ -746,22 +737,13 @@ func TestTakeBackRetriedAfterFailedDeleteFinishes(t *testing.T) {
 // Before, it answered 409 "this file was received" (review 18).
 func TestTakeBackRacingItsOwnCompleteSaysTakenBack(t *testing.T) {
 	t.Parallel()
-	start := func(t *testing.T, env map[string]string) *testEnv {
-		return startTestEnv(t, backendEnv(t, "mongodb", "local", env))
-	}
-	e := newShareEnv(t, start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
-	alice := e.newUser("alice")
-	fr := e.newRequest(alice, map[string]any{"title": "Contract", "max_files": 1, "max_bytes": 1000})
-	base := linkPath(t, fr.URL)
-	resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "contract.pdf", "size": 5})
-	wantStatus(t, resp, data, http.StatusCreated)
-	up := decode[uploadOut](t, data)
+	e, alice, base, up := newMongoRequestUpload(t, "local", 5)
 	e.apiTester.upload(up, []byte("hello"))
 	var completed int
-	e.srv.store = &duringTakeBack{Store: e.srv.store, at: 2, do: func() { // after its claim, before its delete
+	e.srv.store = &atTakeBack{Store: e.srv.store, at: 2, do: func() { // after its claim, before its delete
 		completed, _, _ = e.try(request{method: "POST", path: base + "/upload/" + up.File.ID + "/complete"})
 	}}
-	resp, data = e.do(request{method: "DELETE", path: base + "/upload/" + up.File.ID})
+	resp, data := e.do(request{method: "DELETE", path: base + "/upload/" + up.File.ID})
 	if completed != http.StatusNotFound {
 		t.Fatalf("the complete after the take-back's claim: %d, want 404 (swept)", completed)
 	}
@@ -772,43 +754,47 @@ func TestTakeBackRacingItsOwnCompleteSaysTakenBack(t *testing.T) {
 	e.wantMeUsage(alice, 0, 0)
 }
 
-// duringTakeBack is a Store that runs do at the at-th store call of its
-// first DeleteAbandonedFile.
-type duringTakeBack struct {
+// newMongoRequestUpload starts a server on MongoDB with objects, where
+// alice has a request for one file of up to 1,000 bytes, and a stranger
+// has announced a file of size through it; it returns the request's path
+// and the upload.
+func newMongoRequestUpload(t *testing.T, objects string, size int) (shareEnv, string, string, uploadOut) {
+	start := func(t *testing.T, env map[string]string) *testEnv {
+		return startTestEnv(t, backendEnv(t, "mongodb", objects, env))
+	}
+	e := newShareEnv(t, start, map[string]string{"AUTH_RATE_LIMIT": "100000"})
+	alice := e.newUser("alice")
+	fr := e.newRequest(alice, map[string]any{"title": "Contract", "max_files": 1, "max_bytes": 1000})
+	resp, data := e.strangerCreate(fr.URL, map[string]any{"filename": "contract.pdf", "size": size})
+	wantStatus(t, resp, data, http.StatusCreated)
+	return e, alice, linkPath(t, fr.URL), decode[uploadOut](t, data)
+}
+
+// atTakeBack is a Store whose first take-back (DeleteAbandonedFile,
+// HoldPendingFile) runs do at its at-th store call, or, with no do, has
+// its request end there.
+type atTakeBack struct {
 	Store
 	at   int64
 	do   func()
-	once sync.Once
+	call *atStoreCall
 }
 
-func (s *duringTakeBack) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) (*File, error) {
-	s.once.Do(func() { ctx = newAtStoreCall(ctx, s.at, s.do) })
-	return s.Store.DeleteAbandonedFile(ctx, owner, id, createdBefore)
-}
-
-// endTakeBackOnce is a Store whose first take-back (DeleteAbandonedFile,
-// HoldPendingFile) has its request end at its at-th store call.
-type endTakeBackOnce struct {
-	Store
-	at    int64
-	ended *atStoreCall
-}
-
-// ending is the context of a take-back: the first ends at the at-th call.
-func (s *endTakeBackOnce) ending(ctx context.Context) context.Context {
-	if s.ended != nil {
+// during is the context of a take-back: the first one's is watched.
+func (s *atTakeBack) during(ctx context.Context) context.Context {
+	if s.call != nil {
 		return ctx
 	}
-	s.ended = newAtStoreCall(ctx, s.at, nil)
-	return s.ended
+	s.call = newAtStoreCall(ctx, s.at, s.do)
+	return s.call
 }
 
-func (s *endTakeBackOnce) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) (*File, error) {
-	return s.Store.DeleteAbandonedFile(s.ending(ctx), owner, id, createdBefore)
+func (s *atTakeBack) DeleteAbandonedFile(ctx context.Context, owner, id string, createdBefore time.Time) (*File, error) {
+	return s.Store.DeleteAbandonedFile(s.during(ctx), owner, id, createdBefore)
 }
 
-func (s *endTakeBackOnce) HoldPendingFile(ctx context.Context, owner, id string) (*File, error) {
-	return s.Store.HoldPendingFile(s.ending(ctx), owner, id)
+func (s *atTakeBack) HoldPendingFile(ctx context.Context, owner, id string) (*File, error) {
+	return s.Store.HoldPendingFile(s.during(ctx), owner, id)
 }
 
 // TestRequestRateLimits: calls on one request are limited per request,
