@@ -290,8 +290,7 @@ func (s *mongoStore) takeBackPut(ctx context.Context, put []shareFile) error {
 			if err := s.deleteShareFileOf(ctx, doc); err != nil {
 				return err
 			}
-			counted := bson.D{{Key: "share_id", Value: doc.ShareID}, {Key: "file_id", Value: doc.FileID}, memberFilter(doc.Member)}
-			return mongoErr("take back share file's downloads", s.deleteMany(ctx, s.shareDownloads, counted))
+			return s.forgetDownloadsOf(ctx, doc.ShareID, doc.FileID, doc.Member)
 		})
 		if err != nil {
 			return err
@@ -371,7 +370,13 @@ func (s *mongoStore) RemoveShareFile(ctx context.Context, owner, shareID, fileID
 	if err != nil {
 		return err
 	}
-	filter := bson.D{{Key: "share_id", Value: shareID}, {Key: "file_id", Value: fileID}, memberFilter(doc.Member)}
+	return s.forgetDownloadsOf(ctx, shareID, fileID, doc.Member)
+}
+
+// forgetDownloadsOf deletes the downloads counted on one time the file was
+// in the drop (its member's), which a removal or a take-back ends.
+func (s *mongoStore) forgetDownloadsOf(ctx context.Context, shareID, fileID, member string) error {
+	filter := bson.D{{Key: "share_id", Value: shareID}, {Key: "file_id", Value: fileID}, memberFilter(member)}
 	return mongoErr("forget removed file's downloads", s.deleteMany(ctx, s.shareDownloads, filter))
 }
 
